@@ -1,0 +1,55 @@
+/* The application: one per process, created by main.c, passed to whoever needs
+ * it (there are no mutable globals). Owned and used by the loop thread only;
+ * worker threads never see it. */
+#ifndef PARLEY_APP_H
+#define PARLEY_APP_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "parley/config.h"
+
+struct store_s;
+struct bus_s;
+struct hub_s;
+struct metrics_s;
+struct auth_s;
+struct route_table_s;
+struct http_req_s;
+struct ws_session_s;
+
+typedef struct app_s {
+  uv_loop_t *loop;
+  config_t cfg;
+  char instance_id[25]; /* unique per process, for the bus and presence */
+
+  struct store_s *store;
+  struct bus_s *bus;
+  struct hub_s *hub;
+  struct metrics_s *metrics;
+  struct auth_s *auth;
+
+  /* HTTP: the route tables and the hook that checks a bearer token for routes
+   * that need one (fills req->user_id and returns 0, or returns -1). */
+  const struct route_table_s *const *routes;
+  size_t nroutes;
+  int (*authenticate)(struct app_s *app, struct http_req_s *req);
+
+  /* WebSocket: called for each text message of an upgraded session (the
+   * protocol of API.md lives in handlers/, not in ws/), and when a session
+   * closes. */
+  void (*ws_on_message)(struct ws_session_s *s, const char *data, size_t len);
+  void (*ws_on_close)(struct ws_session_s *s);
+
+  /* Listener and connections (net/). */
+  uv_tcp_t listener;
+  int listening;
+  void *conns; /* the list of open connections, private to net/conn.c */
+  int nconns;
+  uint64_t next_conn_id;
+
+  int shutting_down;
+  void *priv; /* app.c's own handles */
+} app_t;
+
+#endif

@@ -1,0 +1,59 @@
+/* Settings: defaults, then a JSON config file, then PARLEY_* environment
+ * variables, then command-line flags (API.md, Configuration). Every setting has
+ * one name: `key` in the file, PARLEY_KEY in the environment. Loaded once on the
+ * main thread before the loop starts; read-only afterwards. */
+#ifndef PARLEY_CONFIG_H
+#define PARLEY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct config_s {
+  /* API.md's table */
+  char *host;            /* host */
+  int port;              /* port */
+  char *data_dir;        /* data_dir */
+  char *mongo_uri;       /* mongo_uri: NULL means SQLite */
+  char *redis_url;       /* redis_url: NULL means in-process bus */
+  char *jwt_secret;      /* jwt_secret: NULL means generated in data_dir */
+  char *secret_key;      /* secret_key: 64 hex chars, NULL means generated */
+  char *ig_app_secret;   /* ig_app_secret */
+  char *ig_verify_token; /* ig_verify_token */
+  char *graph_api_base;  /* graph_api_base */
+  char *api_call_allow;  /* api_call_allow: comma-separated host[:port] */
+  char *cors_origins;    /* cors_origins: comma-separated origins */
+  int auth_rate_per_ip;  /* auth_rate_per_ip: attempts a minute */
+  int auth_rate_per_email;
+  char *log_level;
+
+  /* Limits and tuning beyond API.md's table (documented in config/). */
+  int64_t max_body_bytes;     /* max_body_bytes: 1 MiB */
+  int max_connections;        /* max_connections: 50000 */
+  int request_timeout_ms;     /* request_timeout_ms: 10000 */
+  int idle_timeout_ms;        /* idle_timeout_ms: 60000 */
+  int ws_max_message_bytes;   /* ws_max_message_bytes: 65536 */
+  int64_t ws_output_limit;    /* ws_output_limit: 1 MiB of queued output per session */
+  int ws_auth_timeout_ms;     /* ws_auth_timeout_ms: 10000 */
+  int ws_ping_interval_ms;    /* ws_ping_interval_ms: 30000 */
+  int ws_pong_timeout_ms;     /* ws_pong_timeout_ms: 60000 */
+  int ws_rate;                /* ws_rate: frames a second, 20 */
+  int ws_burst;               /* ws_burst: 40 */
+  int store_max_jobs;         /* store_max_jobs: 10000 */
+  int store_timeout_ms;       /* store_timeout_ms: 5000 */
+  int access_token_ttl;       /* access_token_ttl: seconds, 900 */
+  int refresh_token_ttl;      /* refresh_token_ttl: seconds, 30 days */
+  int64_t argon2_opslimit;    /* argon2_opslimit: crypto_pwhash_OPSLIMIT_INTERACTIVE */
+  int64_t argon2_memlimit;    /* argon2_memlimit: crypto_pwhash_MEMLIMIT_INTERACTIVE */
+  int shutdown_timeout_ms;    /* shutdown_timeout_ms: 10000 */
+
+  char *config_file; /* the file read, if any */
+} config_t;
+
+/* Fills cfg from defaults, file, environment and argv. Returns 0 to run, 1 when
+ * --help or --version was printed (exit 0), or 2 after printing to stderr a
+ * message that names the bad setting (exit 2). */
+int config_load(config_t *cfg, int argc, char **argv);
+/* Frees the strings. */
+void config_free(config_t *cfg);
+
+#endif

@@ -1,0 +1,87 @@
+/* A TCP connection on the loop: the socket, one timer, a reference count and the
+ * protocol handler that owns its bytes (HTTP first, then maybe WebSocket).
+ * Loop thread only.
+ *
+ * Lifetime: the listener creates a connection with one reference, dropped when
+ * the connection closes. Anything that outlives a callback (a store job, a write,
+ * a pending reply) takes a reference with conn_ref() and drops it with
+ * conn_unref(). conn_close() is idempotent; the memory goes after the socket and
+ * timer handles are closed and the count reaches zero. */
+#ifndef PARLEY_CONN_H
+#define PARLEY_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct conn_s conn_t;
+struct app_s;
+
+typedef struct conn_handler_s {
+  /* Bytes arrived; borrowed for the call. May call conn_close(). */
+  void (*on_read)(conn_t *c, const char *data, size_t len);
+  /* The peer closed its side (EOF). NULL means close the connection. */
+  void (*on_eof)(conn_t *c);
+  /* The connection is closing: release protocol state that holds no
+   * reference. Called once, from conn_close(). */
+  void (*on_close)(conn_t *c);
+  /* Every write queued so far has been handed to the kernel. Optional. */
+  void (*on_drain)(conn_t *c);
+} conn_handler_t;
+
+typedef void (*conn_timer_fn)(conn_t *c);
+
+struct conn_s {
+  uv_tcp_t tcp;
+  uv_timer_t timer;
+  struct app_s *app;
+  const conn_handler_t *handler;
+  void *data; /* the handler's state */
+  uint64_t id;
+  int refs;
+  int handles_open; /* tcp and timer, until their close callbacks */
+  unsigned closing : 1;
+  unsigned reading : 1;
+  unsigned is_ws : 1;
+  size_t write_pending; /* bytes queued in uv_write requests not yet done */
+  int close_when_drained; /* conn_close() waits for queued writes */
+  conn_timer_fn timer_fn;
+  conn_t *prev, *next; /* the app's list of open connections */
+  char peer[48];       /* the client's address, without port */
+};
+
+/* Starts listening on host:port; connections start with `initial` (HTTP).
+ * Returns 0 or a libuv error. */
+int listener_start(struct app_s *app, const char *host, int port, const conn_handler_t *initial);
+/* Stops accepting new connections (shutdown). Idempotent. */
+void listener_stop(struct app_s *app);
+/* Frees the connection registry after the loop has closed every connection. */
+void listener_free(struct app_s *app);
+/* Calls fn on every open connection (shutdown). */
+void conn_foreach(struct app_s *app, void (*fn)(conn_t *c, void *arg), void *arg);
+/* Number of open connections. */
+int conn_count(struct app_s *app);
+
+void conn_ref(conn_t *c);
+void conn_unref(conn_t *c);
+/* Closes the socket after already-queued writes (uv_close discards them, so this
+ * shuts down the write side first when writes are pending). Idempotent. */
+void conn_close(conn_t *c);
+/* Replaces the protocol handler (an HTTP upgrade to WebSocket). */
+void conn_set_handler(conn_t *c, const conn_handler_t *h, void *data);
+
+/* Queues bytes; copies them. Returns 0, or -1 if the connection is closing. */
+int conn_write(conn_t *c, const uv_buf_t *bufs, unsigned nbufs);
+/* Queues a malloc'd buffer and takes ownership of it (freed when written). */
+int conn_write_owned(conn_t *c, char *data, size_t len);
+
+/* Pauses and resumes reading (backpressure, one request at a time). */
+void conn_read_stop(conn_t *c);
+void conn_read_start(conn_t *c);
+
+/* One timer per connection, shared by its protocol: (re)arms it to call fn after
+ * ms milliseconds; conn_timer_stop() disarms it. */
+void conn_timer_start(conn_t *c, uint64_t ms, conn_timer_fn fn);
+void conn_timer_stop(conn_t *c);
+
+#endif

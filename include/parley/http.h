@@ -1,0 +1,98 @@
+/* HTTP/1.1 requests as handlers see them, and the replies they send.
+ * Loop thread only.
+ *
+ * One request per connection is handled at a time: parsing pauses while a
+ * handler works, so pipelined requests are answered in order. A handler either
+ * replies before it returns, or takes a reference (http_req_ref) for its async
+ * work and replies when that completes. Replying to a request whose connection
+ * has gone is allowed and does nothing; the last http_req_unref frees it. */
+#ifndef PARLEY_HTTP_H
+#define PARLEY_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parley/buf.h"
+#include "parley/conn.h"
+
+#define HTTP_MAX_PARAMS 4
+#define HTTP_MAX_HEADERS 64
+
+typedef struct http_header_s {
+  char *name; /* lower-cased */
+  char *value;
+} http_header_t;
+
+typedef struct http_req_s http_req_t;
+struct http_req_s {
+  struct app_s *app;
+  conn_t *conn; /* NULL once the connection is gone */
+  int refs;
+  const char *method; /* "GET", "POST", ... */
+  char *url;          /* raw request target */
+  char *path;         /* percent-decoded path, no query */
+  char *query;        /* raw query string after '?', or NULL */
+  http_header_t headers[HTTP_MAX_HEADERS];
+  int nheaders;
+  buf_t body;
+  const char *route; /* the matched route pattern, for metrics and logs */
+  const char *param_names[HTTP_MAX_PARAMS];
+  char *param_values[HTTP_MAX_PARAMS];
+  int nparams;
+  char user_id[64];  /* set before an authenticated route's handler runs */
+  char request_id[40];
+  int keep_alive;
+  int upgrade;       /* the request asks for a protocol upgrade */
+  uint64_t start_ns;
+  int replied;
+  int status;        /* the status replied */
+  size_t bytes_out;
+  buf_t extra_headers; /* "Name: value\r\n" lines added by handlers */
+};
+
+/* A header of the request by lower-case name, or NULL. Borrowed. */
+const char *http_req_header(const http_req_t *req, const char *name);
+/* A :param of the matched route, or NULL. Borrowed. */
+const char *http_req_param(const http_req_t *req, const char *name);
+/* The percent-decoded value of a query parameter into out; returns its length,
+ * -1 when absent, -2 when malformed or longer than outlen-1. */
+long http_req_query(const http_req_t *req, const char *name, char *out, size_t outlen);
+
+/* The body as a JSON object. On failure replies (415 unsupported_media_type, 400
+ * invalid_json, 400 validation_failed when it is not an object) and returns NULL.
+ * Returns a new reference. */
+json_t *http_req_json(http_req_t *req);
+
+void http_req_ref(http_req_t *req);
+void http_req_unref(http_req_t *req);
+
+/* Adds a response header to the coming reply (copied). */
+void http_reply_header(http_req_t *req, const char *name, const char *value);
+/* Sends `body` as JSON; steals the reference. */
+void http_reply_json(http_req_t *req, int status, json_t *body);
+/* Sends API.md's error envelope; field may be NULL. */
+void http_reply_error(http_req_t *req, int status, const char *code, const char *message,
+                      const char *field);
+/* Sends a status with no body (204, or a preflight). */
+void http_reply_empty(http_req_t *req, int status);
+/* Sends raw bytes with a content type; borrowed for the call. */
+void http_reply_raw(http_req_t *req, int status, const char *content_type, const char *body,
+                    size_t len);
+
+/* The connection handler for a fresh socket: HTTP/1.1 with the limits of
+ * config_t. Used by app.c when it starts the listener. */
+extern const conn_handler_t http_conn_handler;
+
+/* Shutdown: closes the connection now when it is between requests, or after
+ * the reply to the request in progress. */
+void http_conn_shutdown(conn_t *c);
+
+/* Takes the connection away from HTTP for a protocol upgrade: the caller replies
+ * (101) itself with conn_write and installs its handler with conn_set_handler().
+ * Bytes that followed the request are passed out through *rest and *rest_len,
+ * borrowed until the caller's handler returns. Returns the connection, or NULL
+ * when it is gone. The request is finished; do not reply to it. */
+conn_t *http_req_upgrade(http_req_t *req, const char **rest, size_t *rest_len);
+
+#endif

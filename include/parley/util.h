@@ -1,0 +1,42 @@
+/* Small helpers shared by every module: time, ids, strings, UTF-8, hex.
+ * All are pure or thread-safe. */
+#ifndef PARLEY_UTIL_H
+#define PARLEY_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Wall-clock milliseconds since the epoch. */
+int64_t util_now_ms(void);
+/* Formats ms since the epoch as 2026-11-21T10:00:00.000Z into out (>= 25 bytes). */
+void util_iso8601(int64_t ms, char out[32]);
+/* Parses the format above; returns -1 if it is not one. */
+int util_parse_iso8601(const char *s, int64_t *ms);
+
+/* A new opaque id: 24 lowercase hex characters (12 random bytes, time-prefixed so
+ * ids sort roughly by creation, like MongoDB ObjectIds). out has >= 25 bytes. */
+void util_new_id(char out[25]);
+/* Fills out with n random bytes (libsodium). */
+void util_random(void *out, size_t n);
+
+/* Lowercase hex of n bytes into out (2n+1 bytes). */
+void util_hex(const unsigned char *in, size_t n, char *out);
+/* Parses exactly 2n hex characters; returns 0 or -1. */
+int util_unhex(const char *in, unsigned char *out, size_t n);
+
+/* 1 when [s, s+len) is valid UTF-8 with no NUL bytes. */
+int util_utf8_valid(const char *s, size_t len);
+/* Number of code points in valid UTF-8. */
+size_t util_utf8_len(const char *s, size_t len);
+
+/* Constant-time equality of two byte strings of the same length. */
+int util_ct_equal(const void *a, const void *b, size_t n);
+
+/* Percent-decodes [s, s+len) into out ('+' becomes a space when form is set).
+ * Returns the decoded length, or -1 on a bad escape or when out is too small. */
+long util_url_decode(const char *s, size_t len, char *out, size_t outlen, int form);
+
+/* Case-insensitive ASCII comparison of at most n bytes. */
+int util_strncasecmp(const char *a, const char *b, size_t n);
+
+#endif

@@ -1,0 +1,71 @@
+/* WebSocket (RFC 6455, version 13) sessions over a conn_t, driven by wslay's
+ * event API on the loop thread, and the hub that maps users to their sessions.
+ *
+ * A session receives text messages (each handed to app->ws_on_message) and sends
+ * text frames. Output queued during one loop turn leaves in one write. Limits:
+ * binary frames close 1003, messages over cfg.ws_max_message_bytes close 1009,
+ * queued output over cfg.ws_output_limit drops the session, a ping every
+ * cfg.ws_ping_interval_ms and a close after cfg.ws_pong_timeout_ms without a pong.
+ * Loop thread only. */
+#ifndef PARLEY_WS_H
+#define PARLEY_WS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parley/http.h"
+
+typedef struct ws_session_s ws_session_t;
+struct ws_session_s {
+  struct app_s *app;
+  conn_t *conn;        /* NULL once closed */
+  uint64_t id;
+  char session_id[25];
+  char user_id[64];    /* empty until authenticated */
+  int authenticated;
+  void *data;          /* the protocol layer's per-session state */
+  /* the rest is private to src/ws/ */
+  void *priv;
+};
+
+/* Computes Sec-WebSocket-Accept for a client key: base64(SHA-1(key + GUID)).
+ * out has >= 29 bytes. Returns 0, or -1 for a key that is not 16 bytes of base64. */
+int ws_accept_key(const char *client_key, char out[29]);
+
+/* Validates the upgrade request (GET, Upgrade: websocket, Connection: upgrade,
+ * Sec-WebSocket-Version: 13, a valid key). On failure replies 400 (426 with
+ * Sec-WebSocket-Version: 13 for a wrong version) and returns NULL. On success
+ * writes the 101, takes over the connection, feeds it the bytes that followed the
+ * request, and returns the new session (owned by its connection). */
+ws_session_t *ws_session_upgrade(http_req_t *req);
+
+/* Queues one text frame (copied). Returns 0, or -1 when the session is closing
+ * or its output limit was passed (then it is being dropped). */
+int ws_session_send(ws_session_t *s, const char *text, size_t len);
+/* Starts the close handshake with a code and reason (<= 123 bytes). Idempotent. */
+void ws_session_close(ws_session_t *s, uint16_t code, const char *reason);
+/* Bytes queued and not yet written. */
+size_t ws_session_pending(const ws_session_t *s);
+/* Arms (ms > 0) or disarms (0) a one-shot timer that closes the session with
+ * 1008 and `reason` unless it is disarmed first (the authentication deadline). */
+void ws_session_deadline(ws_session_t *s, uint64_t ms, const char *reason);
+
+/* The hub: user id -> sessions on this instance. */
+typedef struct hub_s hub_t;
+hub_t *hub_new(struct app_s *app);
+void hub_free(hub_t *h);
+/* Registers an authenticated session under s->user_id. Returns the number of
+ * this user's sessions on this instance after the call. */
+int hub_add(hub_t *h, ws_session_t *s);
+/* Unregisters; returns the user's remaining sessions here. Safe to call twice. */
+int hub_remove(hub_t *h, ws_session_t *s);
+/* Calls fn for each session of user_id here; fn may send but must not free. */
+void hub_foreach(hub_t *h, const char *user_id, void (*fn)(ws_session_t *s, void *arg), void *arg);
+/* Calls fn for every session (shutdown, metrics). */
+void hub_foreach_all(hub_t *h, void (*fn)(ws_session_t *s, void *arg), void *arg);
+/* Sends text to every session of user_id here; returns how many were sent to. */
+int hub_send_user(hub_t *h, const char *user_id, const char *text, size_t len);
+int hub_session_count(const hub_t *h);
+int hub_user_count(const hub_t *h);
+
+#endif

@@ -1,0 +1,224 @@
+/* The application's life: builds the store, bus, hub, auth and listener from the
+ * configuration; measures event-loop lag; on SIGTERM/SIGINT stops accepting,
+ * closes WebSocket sessions with 1001, lets in-flight requests and store jobs
+ * finish, disconnects the bus and lets the loop run empty. Loop thread. */
+#include "app.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "handlers/handlers.h"
+#include "parley/auth.h"
+#include "parley/bus.h"
+#include "parley/log.h"
+#include "parley/metrics.h"
+#include "parley/store.h"
+#include "parley/util.h"
+#include "parley/ws.h"
+
+#define LAG_INTERVAL_MS 250
+#define SHUTDOWN_POLL_MS 20
+
+/* Handles owned by the app itself, kept out of app_t's public fields. */
+typedef struct app_handles_s {
+  uv_signal_t sigterm, sigint;
+  uv_timer_t lag_timer, shutdown_timer;
+  uint64_t lag_expected_ns;
+  uint64_t shutdown_deadline_ns;
+  int forced;
+  int store_closed, bus_closed;
+} app_handles_t;
+
+static app_handles_t *handles(app_t *app) { return (app_handles_t *)app->priv; }
+
+static int make_dir(const char *path) {
+  char tmp[4096];
+  if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp)) return -1;
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return -1;
+  return 0;
+}
+
+static void on_lag_timer(uv_timer_t *t) {
+  app_t *app = t->data;
+  app_handles_t *h = handles(app);
+  uint64_t now = uv_hrtime();
+  double lag = now > h->lag_expected_ns ? (double)(now - h->lag_expected_ns) / 1e6 : 0.0;
+  app->metrics->loop_lag_ms = lag;
+  if (lag > app->metrics->loop_lag_max_ms) app->metrics->loop_lag_max_ms = lag;
+  h->lag_expected_ns = now + (uint64_t)LAG_INTERVAL_MS * 1000000;
+}
+
+static void begin_shutdown(app_t *app);
+
+static void on_signal(uv_signal_t *s, int signum) {
+  app_t *app = s->data;
+  if (app->shutting_down) return;
+  log_info("received %s: shutting down", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  begin_shutdown(app);
+}
+
+static void close_ws(ws_session_t *s, void *arg) {
+  (void)arg;
+  ws_session_close(s, 1001, "server shutting down");
+}
+
+/* Closes connections that hold no work: idle HTTP connections close now, busy
+ * ones close after their reply (http_conn_shutdown), WebSockets get 1001. */
+static void drain_conn(conn_t *c, void *arg) {
+  int force = *(int *)arg;
+  if (force) {
+    conn_close(c);
+  } else if (c->is_ws) {
+    if (c->data) ws_session_close(c->data, 1001, "server shutting down");
+  } else {
+    http_conn_shutdown(c);
+  }
+}
+
+static void on_handle_closed(uv_handle_t *h) { (void)h; }
+
+static void finish_shutdown(app_t *app) {
+  app_handles_t *h = handles(app);
+  uv_close((uv_handle_t *)&h->shutdown_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&h->lag_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&h->sigterm, on_handle_closed);
+  uv_close((uv_handle_t *)&h->sigint, on_handle_closed);
+  log_info("shutdown complete");
+}
+
+static void on_store_closed(void *arg) {
+  app_t *app = arg;
+  app->store = NULL;
+  handles(app)->store_closed = 1;
+}
+
+static void on_bus_closed(void *arg) {
+  app_t *app = arg;
+  app->bus = NULL;
+  handles(app)->bus_closed = 1;
+}
+
+/* Polls until connections and store jobs are done, then releases the store and
+ * the bus, then the app's own handles; past the deadline it forces closes. */
+static void on_shutdown_poll(uv_timer_t *t) {
+  app_t *app = t->data;
+  app_handles_t *h = handles(app);
+  if (!h->forced && uv_hrtime() > h->shutdown_deadline_ns) {
+    log_warn("shutdown deadline passed: closing %d connections", conn_count(app));
+    h->forced = 1;
+    conn_foreach(app, drain_conn, &h->forced);
+  }
+  if (conn_count(app) > 0) return;
+  if (app->store && !h->store_closed) {
+    if (store_jobs_in_flight(app->store) == 0 || h->forced) {
+      store_t *s = app->store;
+      h->store_closed = -1; /* closing */
+      store_close(s, on_store_closed, app);
+    }
+    return;
+  }
+  if (h->store_closed == -1) return;
+  if (app->bus && !h->bus_closed) {
+    bus_t *b = app->bus;
+    h->bus_closed = -1;
+    bus_close(b, on_bus_closed, app);
+    return;
+  }
+  if (h->bus_closed == -1) return;
+  uv_timer_stop(t);
+  finish_shutdown(app);
+}
+
+static void begin_shutdown(app_t *app) {
+  app_handles_t *h = handles(app);
+  app->shutting_down = 1;
+  listener_stop(app);
+  int force = 0;
+  conn_foreach(app, drain_conn, &force);
+  h->shutdown_deadline_ns = uv_hrtime() + (uint64_t)app->cfg.shutdown_timeout_ms * 1000000;
+  uv_timer_start(&h->shutdown_timer, on_shutdown_poll, 0, SHUTDOWN_POLL_MS);
+}
+
+static int open_store(app_t *app) {
+  if (app->cfg.mongo_uri) {
+    app->store = store_open_mongo(app->loop, app->cfg.mongo_uri, app->cfg.store_max_jobs,
+                                  app->cfg.store_timeout_ms);
+  } else {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/parley.db", app->cfg.data_dir);
+    app->store = store_open_sqlite(app->loop, path, app->cfg.store_max_jobs);
+  }
+  return app->store ? 0 : -1;
+}
+
+int app_start(app_t *app, uv_loop_t *loop) {
+  app_handles_t *h = calloc(1, sizeof(*h));
+  if (!h) return -1;
+  app->loop = loop;
+  app->priv = h;
+  log_set_level((enum log_level)log_level_parse(app->cfg.log_level));
+  util_new_id(app->instance_id);
+  uv_signal_init(loop, &h->sigterm);
+  uv_signal_init(loop, &h->sigint);
+  uv_timer_init(loop, &h->lag_timer);
+  uv_timer_init(loop, &h->shutdown_timer);
+  h->sigterm.data = h->sigint.data = h->lag_timer.data = h->shutdown_timer.data = app;
+  app->metrics = metrics_new();
+  if (!app->metrics) goto fail;
+  if (make_dir(app->cfg.data_dir) != 0) {
+    log_error("cannot create the data directory %s: %s", app->cfg.data_dir, strerror(errno));
+    goto fail;
+  }
+  if (open_store(app) != 0) {
+    log_error("cannot open the %s store", app->cfg.mongo_uri ? "MongoDB" : "SQLite");
+    goto fail;
+  }
+  app->bus = app->cfg.redis_url ? bus_redis_new(loop, app->cfg.redis_url) : bus_local_new(loop);
+  if (!app->bus) {
+    log_error("cannot create the bus (redis_url %s)", app->cfg.redis_url);
+    goto fail;
+  }
+  app->hub = hub_new(app);
+  app->auth = auth_new(app);
+  if (!app->hub || !app->auth) goto fail;
+  app->routes = handlers_route_tables;
+  app->nroutes = handlers_route_table_count;
+  app->authenticate = auth_authenticate;
+  ws_protocol_init(app);
+  int rc = listener_start(app, app->cfg.host, app->cfg.port, &http_conn_handler);
+  if (rc != 0) {
+    log_error("cannot listen on %s:%d: %s", app->cfg.host, app->cfg.port, uv_strerror(rc));
+    goto fail;
+  }
+  uv_signal_start(&h->sigterm, on_signal, SIGTERM);
+  uv_signal_start(&h->sigint, on_signal, SIGINT);
+  h->lag_expected_ns = uv_hrtime() + (uint64_t)LAG_INTERVAL_MS * 1000000;
+  uv_timer_start(&h->lag_timer, on_lag_timer, LAG_INTERVAL_MS, LAG_INTERVAL_MS);
+  log_info("parleyd %s listening on %s:%d (store %s, bus %s, instance %s)", PARLEY_VERSION,
+           app->cfg.host, app->cfg.port, store_backend(app->store), bus_backend(app->bus),
+           app->instance_id);
+  return 0;
+fail:
+  begin_shutdown(app);
+  return -1;
+}
+
+void app_run(app_t *app) { uv_run(app->loop, UV_RUN_DEFAULT); }
+
+void app_free(app_t *app) {
+  if (app->auth) auth_free(app->auth);
+  if (app->hub) hub_free(app->hub);
+  metrics_free(app->metrics);
+  listener_free(app);
+  free(handles(app));
+  app->priv = NULL;
+}

@@ -1,0 +1,10 @@
+/* Every route table, in match order. A handler file exports its table and is
+ * listed here once. */
+#include "handlers/handlers.h"
+
+const route_table_t *const handlers_route_tables[] = {
+    &ops_routes,
+};
+
+const size_t handlers_route_table_count =
+    sizeof(handlers_route_tables) / sizeof(handlers_route_tables[0]);

@@ -1,0 +1,50 @@
+/* From a parsed request to its handler: CORS preflight, routing (404 and 405
+ * with Allow), the bearer-token check of authenticated routes. Loop thread. */
+#include <string.h>
+
+#include "http/http_internal.h"
+#include "parley/app.h"
+#include "parley/router.h"
+
+static void preflight(http_req_t *req, const char *origin) {
+  if (!http_origin_allowed(req->app, origin)) {
+    http_reply_error(req, 403, "forbidden", "origin not allowed", NULL);
+    return;
+  }
+  http_reply_header(req, "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+  http_reply_header(req, "Access-Control-Allow-Headers",
+                    "Authorization, Content-Type, X-Request-Id");
+  http_reply_header(req, "Access-Control-Max-Age", "600");
+  http_reply_empty(req, 204);
+}
+
+void http_dispatch(http_req_t *req) {
+  struct app_s *app = req->app;
+  http_req_ref(req); /* a handler may reply and drop the last other reference */
+  const char *origin = http_req_header(req, "origin");
+  if (strcmp(req->method, "OPTIONS") == 0 && origin &&
+      http_req_header(req, "access-control-request-method")) {
+    req->route = "preflight";
+    preflight(req, origin);
+    goto done;
+  }
+  const route_t *route = NULL;
+  char allow[128];
+  int rc = router_match(app->routes, app->nroutes, req, &route, allow, sizeof(allow));
+  if (rc == ROUTER_NOT_FOUND) {
+    http_reply_error(req, 404, "not_found", "no such route", NULL);
+    goto done;
+  }
+  if (rc == ROUTER_BAD_METHOD) {
+    http_reply_header(req, "Allow", allow);
+    http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route", NULL);
+    goto done;
+  }
+  if (route->auth && (!app->authenticate || app->authenticate(app, req) != 0)) {
+    http_reply_error(req, 401, "unauthorized", "a valid access token is required", NULL);
+    goto done;
+  }
+  route->handler(req);
+done:
+  http_req_unref(req);
+}

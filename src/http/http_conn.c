@@ -1,0 +1,329 @@
+/* HTTP/1.1 on a connection: llhttp fed from conn reads, limits enforced while
+ * parsing, one request handled at a time (parsing pauses until its reply), and
+ * the request and idle deadlines. Loop thread only. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/http_internal.h"
+#include "parley/app.h"
+#include "parley/log.h"
+#include "parley/util.h"
+
+static llhttp_settings_t parser_settings;
+static void on_request_timeout(conn_t *c);
+
+static http_conn_t *hc_of(llhttp_t *p) { return p->data; }
+
+static int fail(http_conn_t *hc, int status) {
+  hc->error_status = status;
+  return -1;
+}
+
+static int on_message_begin(llhttp_t *p) {
+  http_conn_t *hc = hc_of(p);
+  hc->idle = 0;
+  hc->cur = http_req_new(hc->conn->app, hc->conn);
+  if (!hc->cur) return fail(hc, 503);
+  hc->header_bytes = 0;
+  hc->in_value = 0;
+  buf_free(&hc->hname);
+  buf_free(&hc->hval);
+  /* The whole request must arrive within request_timeout_ms. */
+  conn_timer_start(hc->conn, (uint64_t)hc->conn->app->cfg.request_timeout_ms, on_request_timeout);
+  return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len) {
+  http_conn_t *hc = hc_of(p);
+  buf_t *u = (buf_t *)&hc->cur->body; /* the URL is gathered in body until complete */
+  if (u->len + len > HTTP_MAX_URL) return fail(hc, 414);
+  return buf_append(u, at, len) == 0 ? 0 : fail(hc, 503);
+}
+
+static int on_url_complete(llhttp_t *p) {
+  http_conn_t *hc = hc_of(p);
+  http_req_t *r = hc->cur;
+  r->url = buf_steal(&r->body);
+  if (!r->url) return fail(hc, 503);
+  char *q = strchr(r->url, '?');
+  size_t plen = q ? (size_t)(q - r->url) : strlen(r->url);
+  if (q) r->query = strdup(q + 1);
+  r->path = malloc(plen + 1);
+  if (!r->path) return fail(hc, 503);
+  if (util_url_decode(r->url, plen, r->path, plen + 1, 0) < 0) return fail(hc, 400);
+  return 0;
+}
+
+static int header_append(http_conn_t *hc, buf_t *b, const char *at, size_t len) {
+  hc->header_bytes += len;
+  if (hc->header_bytes > HTTP_MAX_HEADER_BYTES) return fail(hc, 431);
+  return buf_append(b, at, len) == 0 ? 0 : fail(hc, 503);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len) {
+  http_conn_t *hc = hc_of(p);
+  return header_append(hc, &hc->hname, at, len);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len) {
+  http_conn_t *hc = hc_of(p);
+  return header_append(hc, &hc->hval, at, len);
+}
+
+static int on_header_value_complete(llhttp_t *p) {
+  http_conn_t *hc = hc_of(p);
+  http_req_t *r = hc->cur;
+  if (r->nheaders == HTTP_MAX_HEADERS) return fail(hc, 431);
+  char *name = buf_steal(&hc->hname);
+  char *value = buf_steal(&hc->hval);
+  if (!name || !value) {
+    free(name);
+    free(value);
+    return fail(hc, 503);
+  }
+  for (char *c = name; *c; c++)
+    if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+  r->headers[r->nheaders].name = name;
+  r->headers[r->nheaders].value = value;
+  r->nheaders++;
+  return 0;
+}
+
+static int on_headers_complete(llhttp_t *p) {
+  http_conn_t *hc = hc_of(p);
+  http_req_t *r = hc->cur;
+  r->method = llhttp_method_name((llhttp_method_t)p->method);
+  r->keep_alive = llhttp_should_keep_alive(p);
+  r->upgrade = p->upgrade;
+  /* A declared body above the limit is refused before any of it is read. */
+  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > (uint64_t)hc->conn->app->cfg.max_body_bytes)
+    return fail(hc, 413);
+  return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len) {
+  http_conn_t *hc = hc_of(p);
+  buf_t *b = &hc->cur->body;
+  if ((int64_t)(b->len + len) > hc->conn->app->cfg.max_body_bytes) return fail(hc, 413);
+  return buf_append(b, at, len) == 0 ? 0 : fail(hc, 503);
+}
+
+static int on_message_complete(llhttp_t *p) {
+  http_conn_t *hc = hc_of(p);
+  conn_timer_stop(hc->conn);
+  hc->active = hc->cur;
+  hc->cur = NULL;
+  /* Stop after this message so it is answered before the next one is read; an
+   * upgrade stops by itself (HPE_PAUSED_UPGRADE). */
+  return p->upgrade ? 0 : HPE_PAUSED;
+}
+
+static void release(http_conn_t *hc);
+static void on_idle_timeout(conn_t *c) { conn_close(c); }
+
+static void on_request_timeout(conn_t *c) {
+  http_conn_t *hc = c->data;
+  if (hc && hc->active) return; /* the handler owns the clock now */
+  http_reply_parse_error(c->app, c, 408);
+}
+
+static void arm_idle(http_conn_t *hc) {
+  hc->idle = 1;
+  conn_timer_start(hc->conn, (uint64_t)hc->conn->app->cfg.idle_timeout_ms, on_idle_timeout);
+}
+
+static void parse_error(http_conn_t *hc, llhttp_errno_t err) {
+  int status = hc->error_status ? hc->error_status : 400;
+  if (err != HPE_USER)
+    log_debug("conn %llu: malformed request: %s", (unsigned long long)hc->conn->id,
+              llhttp_get_error_reason(&hc->parser));
+  hc->in.len = 0;
+  http_reply_parse_error(hc->conn->app, hc->conn, status);
+}
+
+/* Parses buffered input until a request is dispatched and pending, the input
+ * runs out, or the connection changes hands. Never re-entered. */
+static void parse_loop(http_conn_t *hc) {
+  conn_t *c = hc->conn;
+  hc->parsing = 1;
+  conn_ref(c);
+  while (!c->closing && !hc->upgraded && !hc->active && hc->in.len > 0) {
+    llhttp_errno_t err = llhttp_execute(&hc->parser, hc->in.data, hc->in.len);
+    size_t used = hc->in.len;
+    if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE)
+      used = (size_t)(llhttp_get_error_pos(&hc->parser) - hc->in.data);
+    else if (err != HPE_OK) {
+      parse_error(hc, err);
+      break;
+    }
+    if (err == HPE_PAUSED) llhttp_resume(&hc->parser);
+    if (hc->active) {
+      http_req_t *req = hc->active;
+      if (err == HPE_PAUSED_UPGRADE) {
+        /* The bytes after the request belong to the next protocol; they stay in
+         * hc->in for http_req_upgrade(). */
+        buf_consume(&hc->in, used);
+        hc->close_after = 1;
+      } else {
+        buf_consume(&hc->in, used);
+        if (!req->keep_alive) hc->close_after = 1;
+      }
+      http_dispatch(req);
+      continue;
+    }
+    buf_consume(&hc->in, used);
+  }
+  hc->parsing = 0;
+  if (hc->upgraded) {
+    /* The new protocol has consumed the bytes that followed the request. */
+    release(hc);
+  } else if (!c->closing && !hc->active) {
+    /* A partial request keeps the clock started at its first byte. */
+    if (hc->in.len == 0 && !hc->cur) arm_idle(hc);
+    conn_read_start(c);
+  }
+  conn_unref(c);
+}
+
+static void http_on_read(conn_t *c, const char *data, size_t len) {
+  http_conn_t *hc = c->data;
+  if (buf_append(&hc->in, data, len) != 0) {
+    conn_close(c);
+    return;
+  }
+  if (hc->active || hc->parsing) {
+    /* A request is being handled: keep what arrives, within bounds. */
+    if (hc->in.len > HTTP_MAX_BUFFERED) conn_read_stop(c);
+    return;
+  }
+  parse_loop(hc);
+}
+
+static void http_on_eof(conn_t *c) {
+  http_conn_t *hc = c->data;
+  /* A half-closed client still gets the answer to what it sent. */
+  if (hc->active) {
+    hc->close_after = 1;
+    conn_read_stop(c);
+    return;
+  }
+  conn_close(c);
+}
+
+static void release(http_conn_t *hc) {
+  buf_free(&hc->in);
+  buf_free(&hc->hname);
+  buf_free(&hc->hval);
+  free(hc);
+}
+
+static void http_on_close(conn_t *c) {
+  http_conn_t *hc = c->data;
+  if (!hc) return;
+  c->data = NULL;
+  if (hc->active) {
+    hc->active->conn = NULL;
+    http_req_unref(hc->active);
+    hc->active = NULL;
+  }
+  if (hc->cur) {
+    hc->cur->conn = NULL;
+    http_req_unref(hc->cur);
+    hc->cur = NULL;
+  }
+  if (hc->parsing)
+    hc->upgraded = 1; /* parse_loop releases it when it unwinds */
+  else
+    release(hc);
+}
+
+static void http_on_read_first(conn_t *c, const char *data, size_t len);
+
+const conn_handler_t http_conn_handler = {
+    .on_read = http_on_read_first,
+    .on_eof = NULL,
+    .on_close = NULL,
+};
+
+static const conn_handler_t http_handler = {
+    .on_read = http_on_read,
+    .on_eof = http_on_eof,
+    .on_close = http_on_close,
+};
+
+static void init_settings(void) {
+  if (parser_settings.on_message_complete) return;
+  llhttp_settings_init(&parser_settings);
+  parser_settings.on_message_begin = on_message_begin;
+  parser_settings.on_url = on_url;
+  parser_settings.on_url_complete = on_url_complete;
+  parser_settings.on_header_field = on_header_field;
+  parser_settings.on_header_value = on_header_value;
+  parser_settings.on_header_value_complete = on_header_value_complete;
+  parser_settings.on_headers_complete = on_headers_complete;
+  parser_settings.on_body = on_body;
+  parser_settings.on_message_complete = on_message_complete;
+}
+
+/* The first read creates the HTTP state; a connection that never sends a byte
+ * costs nothing but its socket until the idle deadline. */
+static void http_on_read_first(conn_t *c, const char *data, size_t len) {
+  http_conn_t *hc = calloc(1, sizeof(*hc));
+  if (!hc) {
+    conn_close(c);
+    return;
+  }
+  init_settings();
+  hc->conn = c;
+  llhttp_init(&hc->parser, HTTP_REQUEST, &parser_settings);
+  hc->parser.data = hc;
+  conn_set_handler(c, &http_handler, hc);
+  http_on_read(c, data, len);
+}
+
+void http_conn_request_done(http_req_t *req) {
+  conn_t *c = req->conn;
+  if (!c || c->closing || c->handler != &http_handler) return;
+  http_conn_t *hc = c->data;
+  if (!hc || hc->active != req) return;
+  hc->active = NULL;
+  req->conn = NULL;
+  http_req_unref(req); /* the connection's reference */
+  if (hc->close_after) {
+    conn_close(c);
+    return;
+  }
+  /* Inside the parse loop the next request is taken by the loop itself; parse_loop
+   * may release hc, so nothing here touches it afterwards. */
+  if (!hc->parsing) parse_loop(hc);
+}
+
+void http_conn_shutdown(conn_t *c) {
+  http_conn_t *hc = c->handler == &http_handler ? c->data : NULL;
+  if (hc && hc->active) {
+    hc->close_after = 1;
+    conn_read_stop(c);
+    return;
+  }
+  conn_close(c);
+}
+
+conn_t *http_req_upgrade(http_req_t *req, const char **rest, size_t *rest_len) {
+  conn_t *c = req->conn;
+  if (!c || c->closing || c->handler != &http_handler) return NULL;
+  http_conn_t *hc = c->data;
+  hc->upgraded = 1;
+  hc->active = NULL;
+  req->conn = NULL;
+  req->replied = 1;
+  conn_timer_stop(c);
+  *rest = hc->in.data ? hc->in.data : "";
+  *rest_len = hc->in.len;
+  /* hc (and the bytes in hc->in) stays allocated until parse_loop, which
+   * dispatched this request, unwinds and releases it. */
+  c->data = NULL;
+  conn_set_handler(c, NULL, NULL);
+  http_req_unref(req);
+  return c;
+}

@@ -1,0 +1,42 @@
+/* Shared between the files of src/http/: the per-connection parser state and
+ * the hooks between parsing, dispatch and replies. Loop thread only. */
+#ifndef PARLEY_HTTP_INTERNAL_H
+#define PARLEY_HTTP_INTERNAL_H
+
+#include <llhttp.h>
+
+#include "parley/http.h"
+
+#define HTTP_MAX_URL 8192
+#define HTTP_MAX_HEADER_BYTES 16384
+/* Unparsed input kept while a request is being handled before reading pauses. */
+#define HTTP_MAX_BUFFERED (256 * 1024)
+
+typedef struct http_conn_s {
+  conn_t *conn;
+  llhttp_t parser;
+  buf_t in;           /* received, not yet parsed */
+  http_req_t *cur;    /* being parsed */
+  http_req_t *active; /* dispatched, awaiting its reply */
+  buf_t hname, hval;  /* the header being parsed */
+  int in_value;
+  size_t header_bytes;
+  int error_status; /* a limit hit during parsing: 413, 414, 431 */
+  int parsing;      /* inside the parse loop: replies must not re-enter it */
+  int upgraded;     /* the connection now belongs to another protocol */
+  int close_after;  /* close once the active reply is written */
+  int idle;         /* between requests */
+} http_conn_t;
+
+/* Creates a request for a connection (one reference, the connection's). */
+http_req_t *http_req_new(struct app_s *app, conn_t *conn);
+/* Routes and runs a complete request (router, CORS preflight, auth). */
+void http_dispatch(http_req_t *req);
+/* Called by the reply functions once the response is queued. */
+void http_conn_request_done(http_req_t *req);
+/* 1 when origin is one of cfg.cors_origins (or they include "*"). */
+int http_origin_allowed(const struct app_s *app, const char *origin);
+/* Writes an error reply for a request that could not be parsed, then closes. */
+void http_reply_parse_error(struct app_s *app, conn_t *conn, int status);
+
+#endif

@@ -1,0 +1,102 @@
+/* Requests: creation, reference counting, and what handlers read from them
+ * (headers, route params, query parameters, the JSON body). Loop thread only. */
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "http/http_internal.h"
+#include "parley/app.h"
+#include "parley/util.h"
+
+http_req_t *http_req_new(struct app_s *app, conn_t *conn) {
+  http_req_t *r = calloc(1, sizeof(*r));
+  if (!r) return NULL;
+  r->app = app;
+  r->conn = conn;
+  r->refs = 1;
+  r->method = "GET";
+  r->start_ns = uv_hrtime();
+  return r;
+}
+
+void http_req_ref(http_req_t *req) { req->refs++; }
+
+void http_req_unref(http_req_t *req) {
+  if (--req->refs > 0) return;
+  free(req->url);
+  free(req->path);
+  free(req->query);
+  for (int i = 0; i < req->nheaders; i++) {
+    free(req->headers[i].name);
+    free(req->headers[i].value);
+  }
+  for (int i = 0; i < req->nparams; i++) free(req->param_values[i]);
+  buf_free(&req->body);
+  buf_free(&req->extra_headers);
+  free(req);
+}
+
+const char *http_req_header(const http_req_t *req, const char *name) {
+  for (int i = 0; i < req->nheaders; i++)
+    if (strcasecmp(req->headers[i].name, name) == 0) return req->headers[i].value;
+  return NULL;
+}
+
+const char *http_req_param(const http_req_t *req, const char *name) {
+  /* Names point into the static pattern and end at '/' or at its end. */
+  size_t n = strlen(name);
+  for (int i = 0; i < req->nparams; i++) {
+    const char *pn = req->param_names[i];
+    if (strncmp(pn, name, n) == 0 && (pn[n] == '\0' || pn[n] == '/')) return req->param_values[i];
+  }
+  return NULL;
+}
+
+long http_req_query(const http_req_t *req, const char *name, char *out, size_t outlen) {
+  const char *q = req->query;
+  size_t nlen = strlen(name);
+  while (q && *q) {
+    const char *amp = strchr(q, '&');
+    size_t len = amp ? (size_t)(amp - q) : strlen(q);
+    const char *eq = memchr(q, '=', len);
+    size_t klen = eq ? (size_t)(eq - q) : len;
+    if (klen == nlen && memcmp(q, name, nlen) == 0) {
+      if (!eq) {
+        if (outlen) out[0] = '\0';
+        return 0;
+      }
+      long n = util_url_decode(eq + 1, len - klen - 1, out, outlen, 1);
+      if (n < 0 || !util_utf8_valid(out, (size_t)n)) return -2;
+      return n;
+    }
+    q = amp ? amp + 1 : NULL;
+  }
+  return -1;
+}
+
+json_t *http_req_json(http_req_t *req) {
+  const char *ct = http_req_header(req, "content-type");
+  size_t n = strlen("application/json");
+  if (!ct || strncasecmp(ct, "application/json", n) != 0 || (ct[n] && ct[n] != ';' && ct[n] != ' ')) {
+    http_reply_error(req, 415, "unsupported_media_type", "send Content-Type: application/json",
+                     NULL);
+    return NULL;
+  }
+  if (!util_utf8_valid(req->body.data ? req->body.data : "", req->body.len)) {
+    http_reply_error(req, 400, "invalid_json", "the body is not valid UTF-8", NULL);
+    return NULL;
+  }
+  json_error_t err;
+  json_t *j = json_loadb(req->body.data ? req->body.data : "", req->body.len,
+                         JSON_REJECT_DUPLICATES, &err);
+  if (!j) {
+    http_reply_error(req, 400, "invalid_json", err.text[0] ? err.text : "invalid JSON", NULL);
+    return NULL;
+  }
+  if (!json_is_object(j)) {
+    json_decref(j);
+    http_reply_error(req, 400, "invalid_json", "the body must be a JSON object", NULL);
+    return NULL;
+  }
+  return j;
+}

@@ -1,0 +1,212 @@
+/* Replies: the status line and headers every response carries (X-Request-Id,
+ * CORS for allowed origins), the error envelope of API.md built in one place,
+ * the access-log line and the request metrics. Loop thread only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http/http_internal.h"
+#include "parley/app.h"
+#include "parley/log.h"
+#include "parley/metrics.h"
+#include "parley/util.h"
+
+static const char *reason(int status) {
+  switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+  }
+}
+
+/* 1 when origin is listed in cors_origins (comma-separated, exact match, or "*"). */
+int http_origin_allowed(const struct app_s *app, const char *origin) {
+  const char *list = app->cfg.cors_origins;
+  if (!origin || !list || !*list) return 0;
+  size_t olen = strlen(origin);
+  while (*list) {
+    while (*list == ' ' || *list == ',') list++;
+    const char *end = list;
+    while (*end && *end != ',') end++;
+    const char *tail = end;
+    while (tail > list && tail[-1] == ' ') tail--;
+    size_t len = (size_t)(tail - list);
+    if ((len == 1 && *list == '*') || (len == olen && memcmp(list, origin, olen) == 0)) return 1;
+    list = end;
+  }
+  return 0;
+}
+
+/* The request id: the client's X-Request-Id when it is short and plain, else new. */
+static void ensure_request_id(http_req_t *req) {
+  if (req->request_id[0]) return;
+  const char *given = http_req_header(req, "x-request-id");
+  if (given) {
+    size_t n = strlen(given);
+    int ok = n > 0 && n < sizeof(req->request_id);
+    for (size_t i = 0; ok && i < n; i++) {
+      char ch = given[i];
+      ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '_' || ch == '.';
+    }
+    if (ok) {
+      memcpy(req->request_id, given, n + 1);
+      return;
+    }
+  }
+  unsigned char raw[8];
+  util_random(raw, sizeof(raw));
+  util_hex(raw, sizeof(raw), req->request_id);
+}
+
+static void access_log(http_req_t *req, double seconds) {
+  if (!log_enabled(LOG_INFO)) return;
+  json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:i, s:I, s:f, s:s, s:I}", "level", "info",
+                           "msg", "request", "method", req->method, "path",
+                           req->path ? req->path : "", "route", req->route, "status", req->status,
+                           "bytes", (json_int_t)req->bytes_out, "duration_ms", seconds * 1000.0,
+                           "request_id", req->request_id, "conn",
+                           (json_int_t)(req->conn ? req->conn->id : 0));
+  if (!line) return;
+  char ts[32];
+  util_iso8601(util_now_ms(), ts);
+  json_object_set_new(line, "ts", json_string(ts));
+  char *s = json_dumps(line, JSON_COMPACT);
+  if (s) log_json_line(s, strlen(s));
+  free(s);
+  json_decref(line);
+}
+
+static void send_reply(http_req_t *req, int status, const char *ctype, const char *body,
+                       size_t len) {
+  if (req->replied) return;
+  req->replied = 1;
+  req->status = status;
+  conn_t *c = req->conn;
+  if (!c || c->closing) {
+    http_conn_request_done(req);
+    return;
+  }
+  ensure_request_id(req);
+  http_conn_t *hc = c->data;
+  int closing = hc && hc->close_after;
+  buf_t head;
+  buf_init(&head);
+  buf_printf(&head, "HTTP/1.1 %d %s\r\nX-Request-Id: %s\r\n", status, reason(status),
+             req->request_id);
+  if (status != 204 && status != 101) {
+    buf_printf(&head, "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype, len);
+  }
+  const char *origin = http_req_header(req, "origin");
+  if (http_origin_allowed(req->app, origin))
+    buf_printf(&head,
+               "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
+               "Access-Control-Expose-Headers: X-Request-Id, Retry-After\r\n",
+               origin);
+  if (req->extra_headers.len) buf_append(&head, req->extra_headers.data, req->extra_headers.len);
+  if (closing) buf_append_str(&head, "Connection: close\r\n");
+  buf_append_str(&head, "\r\n");
+  uv_buf_t bufs[2] = {uv_buf_init(head.data, (unsigned)head.len),
+                      uv_buf_init((char *)body, (unsigned)len)};
+  req->bytes_out = head.len + len;
+  conn_write(c, bufs, len ? 2 : 1);
+  buf_free(&head);
+  double secs = (double)(uv_hrtime() - req->start_ns) / 1e9;
+  if (req->app->metrics) metrics_request(req->app->metrics, req->method, req->route, status, secs);
+  access_log(req, secs);
+  http_conn_request_done(req);
+}
+
+void http_reply_header(http_req_t *req, const char *name, const char *value) {
+  /* Header values from handlers never carry line breaks; refuse them anyway. */
+  if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return;
+  buf_printf(&req->extra_headers, "%s: %s\r\n", name, value);
+}
+
+void http_reply_raw(http_req_t *req, int status, const char *content_type, const char *body,
+                    size_t len) {
+  send_reply(req, status, content_type, body, len);
+}
+
+void http_reply_json(http_req_t *req, int status, json_t *body) {
+  char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (!s) {
+    http_reply_error(req, 500, "internal", "could not encode the response", NULL);
+    return;
+  }
+  send_reply(req, status, "application/json", s, strlen(s));
+  free(s);
+}
+
+void http_reply_error(http_req_t *req, int status, const char *code, const char *message,
+                      const char *field) {
+  json_t *err = json_pack("{s:s, s:s}", "code", code, "message", message);
+  if (field) json_object_set_new(err, "field", json_string(field));
+  json_t *envelope = json_pack("{s:o}", "error", err); /* steals err */
+  char *s = envelope ? json_dumps(envelope, JSON_COMPACT) : NULL;
+  json_decref(envelope);
+  send_reply(req, status, "application/json", s ? s : "{}", s ? strlen(s) : 2);
+  free(s);
+}
+
+void http_reply_empty(http_req_t *req, int status) { send_reply(req, status, "", "", 0); }
+
+void http_reply_parse_error(struct app_s *app, conn_t *conn, int status) {
+  http_conn_t *hc = conn->data;
+  http_req_t *req = http_req_new(app, conn);
+  if (!req || !hc) {
+    if (req) http_req_unref(req);
+    conn_close(conn);
+    return;
+  }
+  if (hc->cur) {
+    /* Keep what was parsed (path, headers) for the log and CORS. */
+    http_req_unref(req);
+    req = hc->cur;
+    hc->cur = NULL;
+  }
+  req->conn = conn;
+  if (hc->active) {
+    /* A handler still owns the active request; closing drops it. */
+    http_req_unref(req);
+    conn_close(conn);
+    return;
+  }
+  hc->active = req;
+  hc->close_after = 1;
+  const char *code = status == 413   ? "payload_too_large"
+                     : status == 414 ? "uri_too_long"
+                     : status == 431 ? "headers_too_large"
+                     : status == 408 ? "request_timeout"
+                     : status == 503 ? "unavailable"
+                                     : "bad_request";
+  const char *msg = status == 413   ? "the request body is larger than the limit"
+                    : status == 414 ? "the request target is longer than 8 KiB"
+                    : status == 431 ? "the request headers are larger than 16 KiB"
+                    : status == 408 ? "the request did not arrive in time"
+                    : status == 503 ? "the server is out of resources"
+                                    : "malformed HTTP request";
+  http_reply_error(req, status, code, msg, NULL);
+}

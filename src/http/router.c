@@ -1,0 +1,78 @@
+/* Route matching: a linear walk over static tables, comparing path segments,
+ * with ":name" segments captured as params. Pure: no I/O, no allocation beyond
+ * the captured values. */
+#include "parley/router.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Matches one pattern against path; on success fills names/values (values are
+ * [start, len) slices of path). Returns the number of params, or -1. */
+static int match_pattern(const char *pattern, const char *path, const char **names,
+                         size_t *name_lens, const char **vals, size_t *val_lens) {
+  int n = 0;
+  const char *p = pattern, *s = path;
+  while (*p && *s) {
+    if (*p != '/' || *s != '/') return -1;
+    p++;
+    s++;
+    const char *pend = strchr(p, '/');
+    const char *send = strchr(s, '/');
+    size_t plen = pend ? (size_t)(pend - p) : strlen(p);
+    size_t slen = send ? (size_t)(send - s) : strlen(s);
+    if (plen > 0 && p[0] == ':') {
+      if (slen == 0 || n == HTTP_MAX_PARAMS) return -1;
+      names[n] = p + 1;
+      name_lens[n] = plen - 1;
+      vals[n] = s;
+      val_lens[n] = slen;
+      n++;
+    } else if (plen != slen || memcmp(p, s, plen) != 0) {
+      return -1;
+    }
+    p += plen;
+    s += slen;
+  }
+  /* A single trailing slash on the path is tolerated. */
+  if (*p == '\0' && (*s == '\0' || (s[0] == '/' && s[1] == '\0'))) return n;
+  return -1;
+}
+
+static void add_allow(char *allow, size_t allowlen, const char *method) {
+  if (!allow || !allowlen) return;
+  size_t used = strlen(allow);
+  if (strstr(allow, method)) return;
+  snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", method);
+}
+
+int router_match(const route_table_t *const *tables, size_t ntables, http_req_t *req,
+                 const route_t **out, char *allow, size_t allowlen) {
+  const char *names[HTTP_MAX_PARAMS], *vals[HTTP_MAX_PARAMS];
+  size_t nlens[HTTP_MAX_PARAMS], vlens[HTTP_MAX_PARAMS];
+  int path_matched = 0;
+  if (allow && allowlen) allow[0] = '\0';
+  for (size_t t = 0; t < ntables; t++) {
+    for (size_t i = 0; i < tables[t]->count; i++) {
+      const route_t *r = &tables[t]->routes[i];
+      int n = match_pattern(r->pattern, req->path, names, nlens, vals, vlens);
+      if (n < 0) continue;
+      int same_method = strcmp(r->method, req->method) == 0 ||
+                        (strcmp(req->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0);
+      if (!same_method) {
+        path_matched = 1;
+        add_allow(allow, allowlen, r->method);
+        continue;
+      }
+      for (int k = 0; k < n; k++) {
+        req->param_names[k] = names[k]; /* points into the static pattern */
+        req->param_values[k] = strndup(vals[k], vlens[k]);
+      }
+      req->nparams = n;
+      req->route = r->pattern;
+      *out = r;
+      return ROUTER_FOUND;
+    }
+  }
+  return path_matched ? ROUTER_BAD_METHOD : ROUTER_NOT_FOUND;
+}

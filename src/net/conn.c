@@ -1,0 +1,315 @@
+/* Listener and connections: accepting, reading into one shared buffer, writes
+ * that own their bytes, one timer per connection, reference counting, and a
+ * close that lets queued writes leave first. Loop thread only.
+ *
+ * A connection's memory goes when its handles are closed and its count is zero:
+ * the "open" reference taken at accept is dropped by the last close callback. */
+#include "parley/conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/app.h"
+#include "parley/log.h"
+#include "parley/metrics.h"
+
+#define READ_BUF_SIZE 65536
+/* How long a closing connection may take to flush its writes. */
+#define CLOSE_FLUSH_MS 5000
+
+typedef struct registry_s {
+  conn_t *head;
+  const conn_handler_t *initial;
+  char read_buf[READ_BUF_SIZE];
+  int read_buf_busy;
+} registry_t;
+
+typedef struct write_req_s {
+  uv_write_t req;
+  conn_t *conn;
+  size_t len;
+  char *owned; /* malloc'd by the caller, or NULL when data[] holds the bytes */
+  char data[];
+} write_req_t;
+
+static registry_t *registry(app_t *app) { return app->conns; }
+
+void conn_ref(conn_t *c) { c->refs++; }
+
+void conn_unref(conn_t *c) {
+  if (--c->refs > 0) return;
+  free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  conn_t *c = h->data;
+  if (--c->handles_open == 0) {
+    app_t *app = c->app;
+    if (c->prev) c->prev->next = c->next;
+    else registry(app)->head = c->next;
+    if (c->next) c->next->prev = c->prev;
+    app->nconns--;
+    conn_unref(c); /* the open reference */
+  }
+}
+
+/* Closes both handles now; queued writes complete with UV_ECANCELED. */
+static void close_handles(conn_t *c) {
+  if (uv_is_closing((uv_handle_t *)&c->tcp)) return;
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+static void on_flush_deadline(uv_timer_t *t) { close_handles(t->data); }
+
+void conn_close(conn_t *c) {
+  if (c->closing) return;
+  c->closing = 1;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  if (c->handler && c->handler->on_close) c->handler->on_close(c);
+  if (c->write_pending > 0) {
+    /* Let the reply (or close frame) leave first, but not forever. */
+    c->close_when_drained = 1;
+    uv_timer_start(&c->timer, on_flush_deadline, CLOSE_FLUSH_MS, 0);
+    return;
+  }
+  close_handles(c);
+}
+
+void conn_set_handler(conn_t *c, const conn_handler_t *h, void *data) {
+  c->handler = h;
+  c->data = data;
+}
+
+static void on_write(uv_write_t *req, int status) {
+  write_req_t *w = (write_req_t *)req;
+  conn_t *c = w->conn;
+  c->write_pending -= w->len;
+  free(w->owned);
+  free(w);
+  if (status < 0 && status != UV_ECANCELED && !c->closing) {
+    log_debug("conn %llu: write failed: %s", (unsigned long long)c->id, uv_strerror(status));
+    conn_close(c);
+  }
+  if (c->write_pending == 0) {
+    if (c->close_when_drained)
+      close_handles(c);
+    else if (!c->closing && c->handler && c->handler->on_drain)
+      c->handler->on_drain(c);
+  }
+  conn_unref(c);
+}
+
+static int submit(conn_t *c, write_req_t *w, uv_buf_t *buf) {
+  w->conn = c;
+  int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, buf, 1, on_write);
+  if (rc < 0) {
+    free(w->owned);
+    free(w);
+    conn_close(c);
+    return -1;
+  }
+  conn_ref(c);
+  c->write_pending += w->len;
+  return 0;
+}
+
+int conn_write(conn_t *c, const uv_buf_t *bufs, unsigned nbufs) {
+  if (c->closing) return -1;
+  size_t total = 0;
+  for (unsigned i = 0; i < nbufs; i++) total += bufs[i].len;
+  write_req_t *w = malloc(sizeof(*w) + total);
+  if (!w) {
+    conn_close(c);
+    return -1;
+  }
+  size_t off = 0;
+  for (unsigned i = 0; i < nbufs; i++) {
+    memcpy(w->data + off, bufs[i].base, bufs[i].len);
+    off += bufs[i].len;
+  }
+  w->len = total;
+  w->owned = NULL;
+  uv_buf_t buf = uv_buf_init(w->data, (unsigned)total);
+  return submit(c, w, &buf);
+}
+
+int conn_write_owned(conn_t *c, char *data, size_t len) {
+  if (c->closing) {
+    free(data);
+    return -1;
+  }
+  write_req_t *w = malloc(sizeof(*w));
+  if (!w) {
+    free(data);
+    conn_close(c);
+    return -1;
+  }
+  w->len = len;
+  w->owned = data;
+  uv_buf_t buf = uv_buf_init(data, (unsigned)len);
+  return submit(c, w, &buf);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  conn_t *c = h->data;
+  registry_t *r = registry(c->app);
+  /* One buffer serves every connection: on_read consumes it before returning. */
+  if (r->read_buf_busy) {
+    buf->base = NULL;
+    buf->len = 0;
+    return;
+  }
+  r->read_buf_busy = 1;
+  buf->base = r->read_buf;
+  buf->len = sizeof(r->read_buf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  conn_t *c = s->data;
+  registry_t *r = registry(c->app);
+  if (buf->base == r->read_buf) r->read_buf_busy = 0;
+  if (nread == 0 || c->closing) return;
+  conn_ref(c);
+  if (nread < 0) {
+    if (nread == UV_EOF && c->handler->on_eof)
+      c->handler->on_eof(c);
+    else
+      conn_close(c);
+  } else {
+    c->handler->on_read(c, buf->base, (size_t)nread);
+  }
+  conn_unref(c);
+}
+
+void conn_read_stop(conn_t *c) {
+  if (!c->reading) return;
+  c->reading = 0;
+  uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void conn_read_start(conn_t *c) {
+  if (c->reading || c->closing) return;
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
+}
+
+static void on_timer(uv_timer_t *t) {
+  conn_t *c = t->data;
+  if (c->closing || !c->timer_fn) return;
+  conn_ref(c);
+  c->timer_fn(c);
+  conn_unref(c);
+}
+
+void conn_timer_start(conn_t *c, uint64_t ms, conn_timer_fn fn) {
+  if (c->closing) return;
+  c->timer_fn = fn;
+  uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+void conn_timer_stop(conn_t *c) {
+  if (c->closing) return;
+  c->timer_fn = NULL;
+  uv_timer_stop(&c->timer);
+}
+
+static void peer_name(conn_t *c) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  strcpy(c->peer, "unknown");
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
+  if (ss.ss_family == AF_INET)
+    uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof(c->peer));
+  else if (ss.ss_family == AF_INET6)
+    uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof(c->peer));
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  app_t *app = server->data;
+  registry_t *r = registry(app);
+  if (status < 0 || app->shutting_down) return;
+  conn_t *c = calloc(1, sizeof(*c));
+  if (!c) return;
+  c->app = app;
+  c->refs = 1;
+  c->id = ++app->next_conn_id;
+  uv_tcp_init(app->loop, &c->tcp);
+  uv_timer_init(app->loop, &c->timer);
+  c->tcp.data = c->timer.data = c;
+  c->handles_open = 2;
+  c->next = r->head;
+  if (r->head) r->head->prev = c;
+  r->head = c;
+  app->nconns++;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    c->closing = 1;
+    close_handles(c);
+    return;
+  }
+  if (app->nconns > app->cfg.max_connections) {
+    /* Over the cap: refuse at once rather than hold a slot. */
+    log_warn("connection refused: %d open (max_connections)", app->nconns - 1);
+    c->closing = 1;
+    close_handles(c);
+    return;
+  }
+  if (app->metrics) app->metrics->connections_total++;
+  uv_tcp_nodelay(&c->tcp, 1);
+  peer_name(c);
+  conn_set_handler(c, r->initial, NULL);
+  conn_read_start(c);
+}
+
+static int bind_addr(const char *host, int port, struct sockaddr_storage *ss) {
+  if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
+  if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0) return 0;
+  if (uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0) return 0;
+  return UV_EINVAL;
+}
+
+int listener_start(app_t *app, const char *host, int port, const conn_handler_t *initial) {
+  registry_t *r = calloc(1, sizeof(*r));
+  if (!r) return UV_ENOMEM;
+  r->initial = initial;
+  app->conns = r;
+  struct sockaddr_storage ss;
+  int rc = bind_addr(host, port, &ss);
+  if (rc) return rc;
+  uv_tcp_init(app->loop, &app->listener);
+  app->listener.data = app;
+  app->listening = 1;
+  rc = uv_tcp_bind(&app->listener, (struct sockaddr *)&ss, 0);
+  if (!rc) rc = uv_listen((uv_stream_t *)&app->listener, 1024, on_connection);
+  return rc;
+}
+
+static void on_listener_closed(uv_handle_t *h) { (void)h; }
+
+void listener_stop(app_t *app) {
+  if (!app->listening) return;
+  app->listening = 0;
+  uv_close((uv_handle_t *)&app->listener, on_listener_closed);
+}
+
+void conn_foreach(app_t *app, void (*fn)(conn_t *c, void *arg), void *arg) {
+  registry_t *r = registry(app);
+  if (!r) return;
+  conn_t *c = r->head;
+  while (c) {
+    conn_t *next = c->next;
+    if (!c->closing) {
+      conn_ref(c);
+      fn(c, arg);
+      next = c->next; /* c stays linked while referenced */
+      conn_unref(c);
+    }
+    c = next;
+  }
+}
+
+int conn_count(app_t *app) { return app->nconns; }
+
+void listener_free(app_t *app) {
+  free(app->conns);
+  app->conns = NULL;
+}

@@ -1,0 +1,50 @@
+/* What the store backends share with src/store/store.c: the job and the backend's
+ * table of functions. Not for handlers. */
+#ifndef PARLEY_STORE_INTERNAL_H
+#define PARLEY_STORE_INTERNAL_H
+
+#include "parley/store.h"
+
+typedef struct store_job_s store_job_t;
+struct store_job_s {
+  store_t *store;
+  enum store_op op;
+  json_t *params;  /* owned by the job; read by the worker */
+  json_t *result;  /* set by the worker (new reference) when status is STORE_OK */
+  int status;
+  store_cb cb;
+  void *ctx;
+  store_job_t *next; /* for the backend's queues */
+};
+
+typedef struct store_backend_s {
+  const char *name;
+  /* Takes a job accepted by store_call(); later, on the loop thread, the backend
+   * calls store_job_done() for it exactly once. */
+  void (*submit)(store_t *s, store_job_t *job);
+  /* Called on the loop thread once no job is in flight; releases the backend and
+   * then calls store_closed(s). */
+  void (*close)(store_t *s);
+} store_backend_t;
+
+struct store_s {
+  const store_backend_t *backend;
+  uv_loop_t *loop;
+  void *impl; /* the backend's state */
+  int max_jobs;
+  int in_flight;
+  int closing;
+  int healthy;
+  void (*close_done)(void *arg);
+  void *close_arg;
+};
+
+/* Allocates the common part; the backend sets impl. */
+store_t *store_new(uv_loop_t *loop, const store_backend_t *backend, int max_jobs);
+/* Completes a job on the loop thread: runs its callback, frees it, and finishes a
+ * pending store_close() when it was the last one. */
+void store_job_done(store_job_t *job);
+/* The backend has released everything: frees the store and calls close_done. */
+void store_closed(store_t *s);
+
+#endif

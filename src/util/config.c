@@ -1,0 +1,279 @@
+/* Settings from defaults, a JSON file, PARLEY_* variables and flags, in that
+ * order (API.md, Configuration). Table-driven: every setting has one key, one
+ * type, one range. Runs on the main thread before anything starts. */
+#include "parley/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <sodium.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/log.h"
+
+enum kind { K_STR, K_INT, K_I64 };
+typedef int (*check_fn)(const char *s);
+
+typedef struct setting_s {
+  const char *key;
+  enum kind kind;
+  size_t offset;
+  int64_t min, max; /* for numbers */
+  check_fn check;   /* for strings; NULL accepts any */
+  const char *help;
+} setting_t;
+
+static int check_log_level(const char *s) { return log_level_parse(s) >= 0; }
+static int check_prefix_http(const char *s) {
+  return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+static int check_mongo(const char *s) {
+  return strncmp(s, "mongodb://", 10) == 0 || strncmp(s, "mongodb+srv://", 14) == 0;
+}
+static int check_redis(const char *s) { return strncmp(s, "redis://", 8) == 0; }
+static int check_hex32(const char *s) {
+  if (strlen(s) != 64) return 0;
+  for (const char *p = s; *p; p++)
+    if (!isxdigit((unsigned char)*p)) return 0;
+  return 1;
+}
+static int check_nonempty(const char *s) { return s[0] != '\0'; }
+
+/* For strings, min = 1 marks a required setting; an empty optional one is unset. */
+#define S(key, check, help) {#key, K_STR, offsetof(config_t, key), 0, 0, check, help}
+#define R(key, check, help) {#key, K_STR, offsetof(config_t, key), 1, 0, check, help}
+#define I(key, lo, hi, help) {#key, K_INT, offsetof(config_t, key), lo, hi, NULL, help}
+#define L(key, lo, hi, help) {#key, K_I64, offsetof(config_t, key), lo, hi, NULL, help}
+
+static const setting_t settings[] = {
+    R(host, check_nonempty, "listen address"),
+    I(port, 1, 65535, "listen port"),
+    R(data_dir, check_nonempty, "SQLite file and generated secrets"),
+    S(mongo_uri, check_mongo, "use MongoDB as the store"),
+    S(redis_url, check_redis, "use Redis as the bus"),
+    S(jwt_secret, check_nonempty, "HS256 key for access tokens"),
+    S(secret_key, check_hex32, "32-byte hex key for stored Instagram tokens"),
+    S(ig_app_secret, check_nonempty, "Instagram webhook signature key"),
+    S(ig_verify_token, check_nonempty, "Instagram webhook verify token"),
+    R(graph_api_base, check_prefix_http, "Graph API base URL"),
+    S(api_call_allow, NULL, "host[:port] that flow api_call may reach"),
+    S(cors_origins, NULL, "allowed CORS origins"),
+    I(auth_rate_per_ip, 1, 100000000, "login/signup attempts a minute per address"),
+    I(auth_rate_per_email, 1, 100000000, "login/signup attempts a minute per email"),
+    R(log_level, check_log_level, "debug, info, warn or error"),
+    L(max_body_bytes, 1024, INT64_C(1) << 30, "largest request body"),
+    I(max_connections, 1, 1000000, "open connections at most"),
+    I(request_timeout_ms, 100, 600000, "time for a request to arrive"),
+    I(idle_timeout_ms, 100, 3600000, "idle keep-alive connections close after"),
+    I(ws_max_message_bytes, 128, 16 << 20, "largest WebSocket message"),
+    L(ws_output_limit, 4096, INT64_C(1) << 30, "queued output before a session is dropped"),
+    I(ws_auth_timeout_ms, 100, 600000, "time to authenticate a WebSocket"),
+    I(ws_ping_interval_ms, 100, 3600000, "WebSocket ping interval"),
+    I(ws_pong_timeout_ms, 200, 3600000, "WebSocket closed without a pong after"),
+    I(ws_rate, 1, 100000, "WebSocket frames a second"),
+    I(ws_burst, 1, 100000, "WebSocket frame burst"),
+    I(store_max_jobs, 1, 10000000, "store jobs in flight at most"),
+    I(store_timeout_ms, 100, 600000, "MongoDB server selection and socket timeout"),
+    I(access_token_ttl, 10, 86400 * 7, "access token lifetime, seconds"),
+    I(refresh_token_ttl, 60, 86400 * 365, "refresh token lifetime, seconds"),
+    L(argon2_opslimit, 1, 100, "Argon2id passes"),
+    L(argon2_memlimit, 8192, INT64_C(1) << 32, "Argon2id memory, bytes"),
+    I(shutdown_timeout_ms, 100, 600000, "graceful shutdown deadline"),
+};
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static void set_defaults(config_t *c) {
+  memset(c, 0, sizeof(*c));
+  c->host = strdup("127.0.0.1");
+  c->port = 8080;
+  c->data_dir = strdup("./data");
+  c->graph_api_base = strdup("https://graph.instagram.com/v21.0");
+  c->api_call_allow = strdup("");
+  c->cors_origins = strdup("");
+  c->auth_rate_per_ip = 60;
+  c->auth_rate_per_email = 10;
+  c->log_level = strdup("info");
+  c->max_body_bytes = 1 << 20;
+  c->max_connections = 50000;
+  c->request_timeout_ms = 10000;
+  c->idle_timeout_ms = 60000;
+  c->ws_max_message_bytes = 64 * 1024;
+  c->ws_output_limit = 1 << 20;
+  c->ws_auth_timeout_ms = 10000;
+  c->ws_ping_interval_ms = 30000;
+  c->ws_pong_timeout_ms = 60000;
+  c->ws_rate = 20;
+  c->ws_burst = 40;
+  c->store_max_jobs = 10000;
+  c->store_timeout_ms = 5000;
+  c->access_token_ttl = 900;
+  c->refresh_token_ttl = 30 * 86400;
+  c->argon2_opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+  c->argon2_memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+  c->shutdown_timeout_ms = 10000;
+}
+
+static const setting_t *find_setting(const char *key) {
+  for (size_t i = 0; i < NSETTINGS; i++)
+    if (strcmp(settings[i].key, key) == 0) return &settings[i];
+  return NULL;
+}
+
+static int bad(const char *source, const char *key, const char *why) {
+  fprintf(stderr, "parleyd: invalid setting %s (%s): %s\n", key, source, why);
+  return 2;
+}
+
+/* Sets a string setting; NULL or "" for an optional one unsets it. */
+static int apply_string(config_t *c, const setting_t *st, const char *v, const char *source) {
+  char **slot = (char **)((char *)c + st->offset);
+  if (v && v[0] == '\0') v = NULL;
+  if (!v && st->min) return bad(source, st->key, "must not be empty");
+  if (v && st->check && !st->check(v)) return bad(source, st->key, "not an accepted value");
+  free(*slot);
+  *slot = v ? strdup(v) : NULL;
+  return 0;
+}
+
+static int apply_number(config_t *c, const setting_t *st, long long v, const char *source) {
+  if (v < st->min || v > st->max) {
+    char why[96];
+    snprintf(why, sizeof(why), "must be between %lld and %lld", (long long)st->min,
+             (long long)st->max);
+    return bad(source, st->key, why);
+  }
+  if (st->kind == K_INT)
+    *(int *)((char *)c + st->offset) = (int)v;
+  else
+    *(int64_t *)((char *)c + st->offset) = v;
+  return 0;
+}
+
+static int apply_text(config_t *c, const setting_t *st, const char *v, const char *source) {
+  if (st->kind == K_STR) return apply_string(c, st, v, source);
+  char *end = NULL;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  if (errno || end == v || *end != '\0') return bad(source, st->key, "not an integer");
+  return apply_number(c, st, n, source);
+}
+
+static int load_file(config_t *c, const char *path) {
+  json_error_t err;
+  json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+  if (!root) {
+    fprintf(stderr, "parleyd: invalid setting config (%s): line %d: %s\n", path, err.line, err.text);
+    return 2;
+  }
+  int rc = 0;
+  if (!json_is_object(root)) {
+    rc = bad(path, "config", "the file must hold a JSON object");
+    goto done;
+  }
+  const char *key;
+  json_t *v;
+  json_object_foreach(root, key, v) {
+    const setting_t *st = find_setting(key);
+    if (!st) {
+      rc = bad(path, key, "unknown setting");
+      break;
+    }
+    if (st->kind == K_STR) {
+      if (!json_is_string(v) && !json_is_null(v)) {
+        rc = bad(path, key, "must be a string");
+        break;
+      }
+      rc = apply_string(c, st, json_is_null(v) ? NULL : json_string_value(v), path);
+    } else {
+      if (!json_is_integer(v)) {
+        rc = bad(path, key, "must be an integer");
+        break;
+      }
+      rc = apply_number(c, st, json_integer_value(v), path);
+    }
+    if (rc) break;
+  }
+done:
+  json_decref(root);
+  return rc;
+}
+
+static int load_env(config_t *c) {
+  for (size_t i = 0; i < NSETTINGS; i++) {
+    char name[64] = "PARLEY_";
+    size_t n = strlen(name);
+    for (const char *k = settings[i].key; *k && n < sizeof(name) - 1; k++)
+      name[n++] = (char)toupper((unsigned char)*k);
+    name[n] = '\0';
+    const char *v = getenv(name);
+    if (!v) continue;
+    int rc = apply_text(c, &settings[i], v, name);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: parleyd [--config FILE] [--port N] [--help] [--version]\n\n"
+          "Parley chat server. Settings come from the defaults, then the JSON config\n"
+          "file, then PARLEY_* environment variables, then flags. Settings:\n");
+  for (size_t i = 0; i < NSETTINGS; i++) fprintf(f, "  %-22s %s\n", settings[i].key, settings[i].help);
+  fprintf(f, "Each is PARLEY_<KEY> in the environment (e.g. PARLEY_PORT).\n");
+}
+
+/* Returns the value of --name VALUE or --name=VALUE at argv[*i], advancing *i. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name) {
+  size_t n = strlen(name);
+  if (strncmp(argv[*i], name, n) != 0) return NULL;
+  if (argv[*i][n] == '=') return argv[*i] + n + 1;
+  if (argv[*i][n] == '\0' && *i + 1 < argc) return argv[++*i];
+  return NULL;
+}
+
+int config_load(config_t *c, int argc, char **argv) {
+  set_defaults(c);
+  const char *file = getenv("PARLEY_CONFIG");
+  const char *port = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *v;
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      usage(stdout);
+      return 1;
+    } else if (strcmp(argv[i], "--version") == 0) {
+      printf("parleyd %s\n", PARLEY_VERSION);
+      return 1;
+    } else if ((v = flag_value(argc, argv, &i, "--config"))) {
+      file = v;
+    } else if ((v = flag_value(argc, argv, &i, "--port"))) {
+      port = v;
+    } else {
+      fprintf(stderr, "parleyd: unknown or incomplete flag %s\n", argv[i]);
+      usage(stderr);
+      return 2;
+    }
+  }
+  int rc = 0;
+  if (file && file[0]) {
+    c->config_file = strdup(file);
+    rc = load_file(c, file);
+  }
+  if (!rc) rc = load_env(c);
+  if (!rc && port) rc = apply_text(c, find_setting("port"), port, "--port");
+  return rc;
+}
+
+void config_free(config_t *c) {
+  for (size_t i = 0; i < NSETTINGS; i++) {
+    if (settings[i].kind != K_STR) continue;
+    char **slot = (char **)((char *)c + settings[i].offset);
+    free(*slot);
+    *slot = NULL;
+  }
+  free(c->config_file);
+  c->config_file = NULL;
+}

@@ -1,0 +1,153 @@
+/* Time, ids, hex, UTF-8 and URL helpers (see parley/util.h). Pure functions,
+ * callable from any thread. */
+#include "parley/util.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+int64_t util_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void util_iso8601(int64_t ms, char out[32]) {
+  time_t secs = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  /* Years past 9999 do not occur; the clamps keep the compiler's length check honest. */
+  snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
+           (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+           tm.tm_sec % 100, (int)(ms % 1000) % 1000);
+}
+
+int util_parse_iso8601(const char *s, int64_t *ms) {
+  struct tm tm;
+  int millis = 0, used = 0;
+  memset(&tm, 0, sizeof(tm));
+  if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+             &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &millis, &used) != 7 ||
+      used != 24 || s[used] != '\0')
+    return -1;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  *ms = (int64_t)timegm(&tm) * 1000 + millis;
+  return 0;
+}
+
+void util_random(void *out, size_t n) { randombytes_buf(out, n); }
+
+void util_new_id(char out[25]) {
+  unsigned char raw[12];
+  uint32_t secs = (uint32_t)(util_now_ms() / 1000);
+  raw[0] = (unsigned char)(secs >> 24);
+  raw[1] = (unsigned char)(secs >> 16);
+  raw[2] = (unsigned char)(secs >> 8);
+  raw[3] = (unsigned char)secs;
+  randombytes_buf(raw + 4, 8);
+  util_hex(raw, sizeof(raw), out);
+}
+
+void util_hex(const unsigned char *in, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[in[i] >> 4];
+    out[2 * i + 1] = digits[in[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int util_unhex(const char *in, unsigned char *out, size_t n) {
+  if (strlen(in) != 2 * n) return -1;
+  for (size_t i = 0; i < n; i++) {
+    int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+    if (hi < 0 || lo < 0) return -1;
+    out[i] = (unsigned char)(hi << 4 | lo);
+  }
+  return 0;
+}
+
+int util_utf8_valid(const char *str, size_t len) {
+  const unsigned char *s = (const unsigned char *)str;
+  size_t i = 0;
+  while (i < len) {
+    unsigned c = s[i];
+    size_t n;
+    uint32_t cp;
+    if (c == 0) return 0;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return 0;
+    }
+    if (len - i <= n) return 0; /* needs bytes i+1 .. i+n */
+    for (size_t k = 1; k <= n; k++) {
+      if ((s[i + k] & 0xC0) != 0x80) return 0;
+      cp = cp << 6 | (s[i + k] & 0x3F);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)) return 0;
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    i += n + 1;
+  }
+  return 1;
+}
+
+size_t util_utf8_len(const char *s, size_t len) {
+  size_t n = 0;
+  for (size_t i = 0; i < len; i++)
+    if (((unsigned char)s[i] & 0xC0) != 0x80) n++;
+  return n;
+}
+
+int util_ct_equal(const void *a, const void *b, size_t n) {
+  return sodium_memcmp(a, b, n) == 0;
+}
+
+long util_url_decode(const char *s, size_t len, char *out, size_t outlen, int form) {
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = s[i];
+    if (c == '%') {
+      if (len - i < 3) return -1;
+      int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+      if (hi < 0 || lo < 0) return -1;
+      c = (char)(hi << 4 | lo);
+      i += 2;
+    } else if (c == '+' && form) {
+      c = ' ';
+    }
+    if (o + 1 >= outlen) return -1;
+    out[o++] = c;
+  }
+  if (outlen) out[o] = '\0';
+  return (long)o;
+}
+
+int util_strncasecmp(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    int ca = tolower((unsigned char)a[i]), cb = tolower((unsigned char)b[i]);
+    if (ca != cb) return ca - cb;
+    if (ca == 0) return 0;
+  }
+  return 0;
+}

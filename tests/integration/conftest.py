@@ -1,0 +1,192 @@
+"""Fixtures for the integration suite: start the real build/parleyd on a free
+loopback port and talk to it as the SPA does.
+
+Environment (set by ./scripts/test):
+  PARLEYD                  the binary (default: build/parleyd)
+  PARLEY_TEST_STORE        "sqlite" (default) or "mongo"
+  PARLEY_TEST_MONGO_URI    the MongoDB (or stand-in) used when the store is mongo
+  PARLEY_TEST_REDIS_URL    a Redis for tests that need the Redis bus
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PARLEYD = os.environ.get("PARLEYD", os.path.join(ROOT, "build", "parleyd"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def __repr__(self):
+        return f"<Response {self.status} {self.body[:200]!r}>"
+
+
+class Server:
+    """One parleyd process. Use start_server() to get one."""
+
+    def __init__(self, env=None, args=None, data_dir=None, port=None):
+        self.port = port or free_port()
+        self.owns_data = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="parley-test-")
+        self.env = dict(os.environ)
+        self.env.update({
+            "PARLEY_HOST": "127.0.0.1",
+            "PARLEY_PORT": str(self.port),
+            "PARLEY_DATA_DIR": self.data_dir,
+            "PARLEY_LOG_LEVEL": "warn",
+            "PARLEY_AUTH_RATE_PER_IP": "100000",
+            "PARLEY_AUTH_RATE_PER_EMAIL": "100000",
+            "PARLEY_JWT_SECRET": "integration-test-secret-0123456789abcdef",
+        })
+        if os.environ.get("PARLEY_TEST_STORE") == "mongo":
+            base = os.environ["PARLEY_TEST_MONGO_URI"].rstrip("/")
+            # One database per server so tests do not see each other's data.
+            if "?" in base:
+                base, opts = base.split("?", 1)
+                opts = "?" + opts
+            else:
+                opts = ""
+            host = base.split("://", 1)[1].split("/", 1)[0]
+            self.env["PARLEY_MONGO_URI"] = f"mongodb://{host}/parley_{uuid.uuid4().hex[:12]}{opts}"
+        self.env.update(env or {})
+        self.args = args or []
+        self.proc = None
+        self.log_path = os.path.join(self.data_dir, "parleyd.log")
+
+    @property
+    def base_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self, wait=True):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([PARLEYD] + self.args, env=self.env,
+                                     stdout=self.log, stderr=self.log)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=15):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"parleyd exited with {self.proc.returncode}:\n{self.read_log()}")
+            try:
+                if self.request("GET", "/healthz", timeout=1).status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("parleyd did not answer /healthz:\n" + self.read_log())
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")[-8000:]
+        except OSError:
+            return ""
+
+    def request(self, method, path, body=None, token=None, headers=None, timeout=10, raw_body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            h = dict(headers or {})
+            data = raw_body
+            if body is not None:
+                data = json.dumps(body).encode()
+                h.setdefault("Content-Type", "application/json")
+            if token:
+                h["Authorization"] = f"Bearer {token}"
+            conn.request(method, path, body=data, headers=h)
+            r = conn.getresponse()
+            return Response(r.status, r.getheaders(), r.read())
+        finally:
+            conn.close()
+
+    def signup(self, name=None, email=None, password="correct horse battery"):
+        """Creates a user and returns the session object of API.md."""
+        tag = uuid.uuid4().hex[:10]
+        email = email or f"user-{tag}@example.com"
+        r = self.request("POST", "/api/auth/signup",
+                         {"email": email, "password": password, "name": name or f"User {tag}"})
+        assert r.status == 201, r
+        return r.json()
+
+    def stop(self, sig=signal.SIGTERM, timeout=15):
+        """Stops the process; returns its exit status."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+        return self.proc.returncode if self.proc else None
+
+    def cleanup(self):
+        self.stop()
+        if self.owns_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def start_server():
+    """A factory: start_server(env={...}, args=[...]) -> a running Server.
+    Every server started is stopped after the test."""
+    started = []
+
+    def start(env=None, args=None, data_dir=None, port=None, wait=True):
+        s = Server(env=env, args=args, data_dir=data_dir, port=port)
+        started.append(s)
+        return s.start(wait=wait)
+
+    yield start
+    for s in started:
+        s.cleanup()
+
+
+@pytest.fixture
+def server(start_server):
+    """A running parleyd on the backends chosen by the environment."""
+    return start_server()
+
+
+@pytest.fixture
+def redis_url():
+    url = os.environ.get("PARLEY_TEST_REDIS_URL")
+    if not url:
+        pytest.skip("PARLEY_TEST_REDIS_URL is not set (./scripts/test sets it)")
+    return url
