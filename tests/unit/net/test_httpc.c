@@ -1,0 +1,210 @@
+/* The outbound HTTP client against a tiny blocking server in a thread: a good
+ * answer, a server that never answers (timeout), an oversized body, the
+ * address guard, cancellation on close; and the private-address table. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "parley/httpc.h"
+
+typedef struct server_s {
+  int fd;
+  int port;
+  const char *reply; /* NULL: read the request and never answer */
+  int hold_ms;
+  char got[4096];
+  pthread_t thread;
+} server_t;
+
+static void *serve(void *arg) {
+  server_t *s = arg;
+  int c = accept(s->fd, NULL, NULL);
+  if (c < 0) return NULL;
+  ssize_t n = recv(c, s->got, sizeof(s->got) - 1, 0);
+  if (n > 0) s->got[n] = '\0';
+  if (s->reply)
+    send(c, s->reply, strlen(s->reply), MSG_NOSIGNAL);
+  else
+    usleep((useconds_t)s->hold_ms * 1000);
+  close(c);
+  return NULL;
+}
+
+static void server_start(server_t *s, const char *reply, int hold_ms) {
+  memset(s, 0, sizeof(*s));
+  s->reply = reply;
+  s->hold_ms = hold_ms;
+  s->fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  listen(s->fd, 4);
+  socklen_t len = sizeof(sa);
+  getsockname(s->fd, (struct sockaddr *)&sa, &len);
+  s->port = ntohs(sa.sin_port);
+  pthread_create(&s->thread, NULL, serve, s);
+}
+
+static void server_stop(server_t *s) {
+  shutdown(s->fd, SHUT_RDWR);
+  close(s->fd);
+  pthread_join(s->thread, NULL);
+}
+
+typedef struct result_s {
+  int called;
+  int status;
+  char body[256];
+  char error[256];
+} result_t;
+
+static void on_done(void *ctx, const httpc_response_t *res) {
+  result_t *r = ctx;
+  r->called++;
+  r->status = res->status;
+  snprintf(r->body, sizeof(r->body), "%s", res->body);
+  snprintf(r->error, sizeof(r->error), "%s", res->error ? res->error : "");
+}
+
+static void closed(void *arg) { *(int *)arg = 1; }
+
+static void run(const char *url, long timeout_ms, size_t max, httpc_addr_check check,
+                result_t *r) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  httpc_t *h = httpc_new(&loop);
+  const char *headers[] = {"Content-Type: application/json", NULL};
+  httpc_request_t req = {.method = "POST", .url = url, .headers = headers, .body = "{\"a\":1}",
+                         .body_len = 7, .timeout_ms = timeout_ms, .max_response = max,
+                         .check = check};
+  assert_int_equal(httpc_request(h, &req, on_done, r), 0);
+  while (!r->called) uv_run(&loop, UV_RUN_ONCE);
+  int done = 0;
+  httpc_close(h, closed, &done);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_true(done);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_good_answer(void **state) {
+  (void)state;
+  server_t s;
+  server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}", 0);
+  char url[64];
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", s.port);
+  result_t r = {0};
+  run(url, 2000, 0, NULL, &r);
+  server_stop(&s);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body, "{\"ok\":true}");
+  assert_non_null(strstr(s.got, "POST /x HTTP/1.1"));
+  assert_non_null(strstr(s.got, "{\"a\":1}"));
+}
+
+static void test_timeout(void **state) {
+  (void)state;
+  server_t s;
+  server_start(&s, NULL, 1500);
+  char url[64];
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
+  result_t r = {0};
+  run(url, 300, 0, NULL, &r);
+  server_stop(&s);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.error, "timeout");
+}
+
+static void test_too_large(void **state) {
+  (void)state;
+  server_t s;
+  server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n0123456789012345678901234567890123456789", 0);
+  char url[64];
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
+  result_t r = {0};
+  run(url, 2000, 16, NULL, &r);
+  server_stop(&s);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.error, "response too large");
+}
+
+static int refuse_private(void *ctx, const char *host, int port, const struct sockaddr *a) {
+  (void)ctx;
+  (void)host;
+  (void)port;
+  return !httpc_addr_is_private(a);
+}
+
+static void test_guard_refuses(void **state) {
+  (void)state;
+  result_t r = {0};
+  run("http://127.0.0.1:9/", 2000, 0, refuse_private, &r);
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.error, "refused address");
+}
+
+static void test_private_table(void **state) {
+  (void)state;
+  const char *priv[] = {"127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254",
+                        "0.0.0.0", "100.64.0.1"};
+  const char *pub[] = {"8.8.8.8", "172.32.0.1", "93.184.216.34"};
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  for (size_t i = 0; i < sizeof(priv) / sizeof(*priv); i++) {
+    inet_pton(AF_INET, priv[i], &a.sin_addr);
+    assert_true(httpc_addr_is_private((struct sockaddr *)&a));
+  }
+  for (size_t i = 0; i < sizeof(pub) / sizeof(*pub); i++) {
+    inet_pton(AF_INET, pub[i], &a.sin_addr);
+    assert_false(httpc_addr_is_private((struct sockaddr *)&a));
+  }
+  struct sockaddr_in6 b = {.sin6_family = AF_INET6};
+  const char *priv6[] = {"::1", "fe80::1", "fd00:ec2::254", "::ffff:127.0.0.1", "::"};
+  for (size_t i = 0; i < sizeof(priv6) / sizeof(*priv6); i++) {
+    inet_pton(AF_INET6, priv6[i], &b.sin6_addr);
+    assert_true(httpc_addr_is_private((struct sockaddr *)&b));
+  }
+  inet_pton(AF_INET6, "2606:2800:220:1::1", &b.sin6_addr);
+  assert_false(httpc_addr_is_private((struct sockaddr *)&b));
+}
+
+static void test_close_cancels(void **state) {
+  (void)state;
+  server_t s;
+  server_start(&s, NULL, 1000);
+  char url[64];
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  httpc_t *h = httpc_new(&loop);
+  result_t r = {0};
+  httpc_request_t req = {.method = "GET", .url = url, .timeout_ms = 5000};
+  assert_int_equal(httpc_request(h, &req, on_done, &r), 0);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  int done = 0;
+  httpc_close(h, closed, &done);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(r.called, 1);
+  assert_string_equal(r.error, "cancelled");
+  assert_true(done);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  server_stop(&s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_good_answer),   cmocka_unit_test(test_timeout),
+      cmocka_unit_test(test_too_large),     cmocka_unit_test(test_guard_refuses),
+      cmocka_unit_test(test_private_table), cmocka_unit_test(test_close_cancels),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
