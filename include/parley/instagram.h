@@ -1,0 +1,57 @@
+/* Instagram messaging: Meta's webhook (signature, parsing into events), the
+ * stored-token cipher, and the Graph API sender. The pure parts (signature,
+ * parsing, cipher) are callable from any thread; the sender is loop-only. */
+#ifndef PARLEY_INSTAGRAM_H
+#define PARLEY_INSTAGRAM_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "parley/httpc.h"
+
+/* 1 when header is "sha256=" + the lowercase (or uppercase) hex HMAC-SHA256 of
+ * body under secret; compared in constant time. */
+int ig_signature_valid(const char *secret, const char *header, const char *body, size_t len);
+
+/* One normalised event of a webhook body. */
+enum ig_event_kind { IG_EV_MESSAGE, IG_EV_ECHO, IG_EV_REACTION, IG_EV_UNREACTION, IG_EV_SEEN, IG_EV_OTHER };
+
+/* Splits a verified webhook body (object "instagram", entry[].messaging[]) into
+ * stored events: returns a new array of {mid|null, payload} where payload is
+ * {kind, account_id, contact_id, mid, text, attachments, timestamp_ms, emoji,
+ * watermark_mid, raw}. The dashboard's test shape (entry[].changes[]) and unknown
+ * kinds yield {kind: "other"} events that processing logs and skips. Returns
+ * NULL when the body is not an object with an entry array (400). */
+json_t *ig_webhook_events(json_t *body);
+/* The kind of a payload built above. */
+enum ig_event_kind ig_event_kind(const json_t *payload);
+
+/* Token cipher: libsodium secretbox under a 32-byte key; the stored form is
+ * base64(nonce || box). Return a malloc'd string, or NULL. */
+char *ig_token_seal(const unsigned char key[32], const char *token);
+char *ig_token_open(const unsigned char key[32], const char *sealed);
+
+/* The Graph API sender: POST {base}/{ig_user_id}/messages with the account's
+ * token, on the loop through httpc; up to 3 retries with backoff on 5xx, 429
+ * and transport errors; a per-account rate limit. */
+typedef struct graph_s graph_t;
+typedef struct graph_result_s {
+  int ok;                 /* 1: sent */
+  const char *message_id; /* Graph's message_id when ok */
+  int http_status;        /* the last status (0 for transport errors) */
+  const char *error;      /* Graph's error message when not ok */
+} graph_result_t;
+typedef void (*graph_cb)(void *ctx, const graph_result_t *res);
+
+graph_t *graph_new(uv_loop_t *loop, httpc_t *http, const char *base_url, int per_account_per_min);
+void graph_free(graph_t *g);
+/* Sends text to recipient from ig_user_id with the access token. Returns 0 (cb
+ * runs once) or -1. rate_limited results have error "rate_limited". */
+int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const char *recipient,
+                    const char *text, graph_cb cb, void *ctx);
+/* Requests queued or in flight (shutdown waits for them). */
+int graph_in_flight(const graph_t *g);
+
+#endif

@@ -1,0 +1,181 @@
+/* The Graph API sender: one POST per reply through the loop's HTTP client,
+ * retried up to 3 times with exponential backoff on 5xx, 429 and transport
+ * errors, under a per-account token bucket. Loop thread only. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/instagram.h"
+#include "parley/log.h"
+#include "parley/util.h"
+
+#define GRAPH_RETRIES 3
+#define GRAPH_TIMEOUT_MS 10000
+#define GRAPH_BACKOFF_MS 250
+#define GRAPH_MAX_RESPONSE (256 * 1024)
+#define GRAPH_MAX_ACCOUNTS 1024
+
+typedef struct bucket_s {
+  char account[64];
+  double tokens;
+  int64_t last_ms;
+} bucket_t;
+
+struct graph_s {
+  uv_loop_t *loop;
+  httpc_t *http;
+  char *base;
+  int per_min;
+  int in_flight;
+  bucket_t buckets[GRAPH_MAX_ACCOUNTS];
+  int nbuckets;
+};
+
+typedef struct send_s {
+  graph_t *g;
+  char *url;
+  char *auth;
+  char *body;
+  int attempt;
+  int timer_open;
+  uv_timer_t timer;
+  graph_cb cb;
+  void *ctx;
+} send_t;
+
+graph_t *graph_new(uv_loop_t *loop, httpc_t *http, const char *base_url, int per_min) {
+  graph_t *g = calloc(1, sizeof(*g));
+  if (!g) return NULL;
+  g->loop = loop;
+  g->http = http;
+  g->base = strdup(base_url);
+  g->per_min = per_min > 0 ? per_min : 600;
+  size_t n = strlen(g->base);
+  while (n > 0 && g->base[n - 1] == '/') g->base[--n] = '\0';
+  return g;
+}
+
+void graph_free(graph_t *g) {
+  if (!g) return;
+  free(g->base);
+  free(g);
+}
+
+int graph_in_flight(const graph_t *g) { return g->in_flight; }
+
+/* Takes one token from the account's bucket (burst = a tenth of a minute). */
+static int take_token(graph_t *g, const char *account) {
+  int64_t now = util_now_ms();
+  bucket_t *b = NULL;
+  for (int i = 0; i < g->nbuckets; i++)
+    if (strcmp(g->buckets[i].account, account) == 0) b = &g->buckets[i];
+  double burst = g->per_min / 10.0 < 5 ? 5 : g->per_min / 10.0;
+  if (!b) {
+    b = &g->buckets[g->nbuckets < GRAPH_MAX_ACCOUNTS ? g->nbuckets++ : (int)(now % GRAPH_MAX_ACCOUNTS)];
+    snprintf(b->account, sizeof(b->account), "%s", account);
+    b->tokens = burst;
+    b->last_ms = now;
+  }
+  b->tokens += (double)(now - b->last_ms) * g->per_min / 60000.0;
+  if (b->tokens > burst) b->tokens = burst;
+  b->last_ms = now;
+  if (b->tokens < 1.0) return 0;
+  b->tokens -= 1.0;
+  return 1;
+}
+
+static void send_free(send_t *s) {
+  free(s->url);
+  free(s->auth);
+  free(s->body);
+  free(s);
+}
+
+static void on_timer_closed(uv_handle_t *h) { send_free(h->data); }
+
+static void finish(send_t *s, const graph_result_t *res) {
+  s->g->in_flight--;
+  s->cb(s->ctx, res);
+  if (s->timer_open)
+    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+  else
+    send_free(s);
+}
+
+static void attempt(send_t *s);
+
+static void on_retry(uv_timer_t *t) { attempt(t->data); }
+
+static void on_response(void *ctx, const httpc_response_t *res) {
+  send_t *s = ctx;
+  json_t *body = res->status ? json_loads(res->body, 0, NULL) : NULL;
+  int retryable = res->status == 0 || res->status == 429 || res->status >= 500;
+  if (res->status >= 200 && res->status < 300) {
+    const char *mid = json_string_value(json_object_get(body, "message_id"));
+    graph_result_t r = {1, mid ? mid : "", res->status, NULL};
+    finish(s, &r);
+  } else if (retryable && s->attempt <= GRAPH_RETRIES && !(res->error && strcmp(res->error, "cancelled") == 0)) {
+    uint64_t delay = (uint64_t)GRAPH_BACKOFF_MS << (s->attempt - 1);
+    log_warn("graph: attempt %d failed (%d %s), retrying in %llu ms", s->attempt, res->status,
+             res->error ? res->error : "", (unsigned long long)delay);
+    if (!s->timer_open) {
+      uv_timer_init(s->g->loop, &s->timer);
+      s->timer.data = s;
+      s->timer_open = 1;
+    }
+    uv_timer_start(&s->timer, on_retry, delay, 0);
+  } else {
+    const char *msg = json_string_value(json_object_get(json_object_get(body, "error"), "message"));
+    char fallback[160];
+    if (!msg) {
+      snprintf(fallback, sizeof(fallback), "Graph API answered %d%s%s", res->status,
+               res->error ? ": " : "", res->error ? res->error : "");
+      msg = fallback;
+    }
+    graph_result_t r = {0, NULL, res->status, msg};
+    finish(s, &r);
+  }
+  json_decref(body);
+}
+
+static void attempt(send_t *s) {
+  s->attempt++;
+  const char *headers[] = {"Content-Type: application/json", s->auth, NULL};
+  httpc_request_t req = {.method = "POST", .url = s->url, .headers = headers, .body = s->body,
+                         .body_len = strlen(s->body), .timeout_ms = GRAPH_TIMEOUT_MS,
+                         .max_response = GRAPH_MAX_RESPONSE};
+  if (httpc_request(s->g->http, &req, on_response, s) != 0) {
+    graph_result_t r = {0, NULL, 0, "cannot start the request"};
+    finish(s, &r);
+  }
+}
+
+int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const char *recipient,
+                    const char *text, graph_cb cb, void *ctx) {
+  if (!take_token(g, ig_user_id)) {
+    graph_result_t r = {0, NULL, 429, "rate_limited"};
+    cb(ctx, &r);
+    return 0;
+  }
+  send_t *s = calloc(1, sizeof(*s));
+  if (!s) return -1;
+  s->g = g;
+  s->cb = cb;
+  s->ctx = ctx;
+  json_t *body = json_pack("{s:{s:s}, s:{s:s}}", "recipient", "id", recipient, "message", "text", text);
+  s->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  size_t ulen = strlen(g->base) + strlen(ig_user_id) + 16;
+  s->url = malloc(ulen);
+  size_t alen = strlen(token) + 32;
+  s->auth = malloc(alen);
+  if (!s->body || !s->url || !s->auth) {
+    send_free(s);
+    return -1;
+  }
+  snprintf(s->url, ulen, "%s/%s/messages", g->base, ig_user_id);
+  snprintf(s->auth, alen, "Authorization: Bearer %s", token);
+  g->in_flight++;
+  attempt(s);
+  return 0;
+}
