@@ -1,0 +1,57 @@
+/* Automation flows (API.md, Flows): the model (validation, triggers, template
+ * filling) and the engine, a pure step function from (flow, run state, event)
+ * to (next state, actions) with no I/O. The runner (src/handlers/flow_runner.c)
+ * performs the actions. Pure; any thread. */
+#ifndef PARLEY_FLOWS_H
+#define PARLEY_FLOWS_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define FLOW_MAX_STEPS 100
+#define FLOW_MAX_DELAY_S 86400
+
+typedef struct flow_limits_s {
+  size_t max_nodes;      /* 200 */
+  size_t max_text_bytes; /* 4000: message text, keywords, values */
+} flow_limits_t;
+
+/* Checks a flow definition (the body of POST/PUT without id): name, status,
+ * trigger, nodes (unique ids, known types, valid data), edges (both ends exist,
+ * labels), start, conditions with both a "true" and a "false" edge, delays of at
+ * most 86400 s, sizes. Returns 0, or -1 with a message naming the node (or
+ * field) in err and the field name in field. */
+int flow_validate(const json_t *flow, const flow_limits_t *limits, char *err, size_t errlen,
+                  char *field, size_t fieldlen);
+
+/* 1 when an incoming text fires the flow's trigger: keyword (contains, exact or
+ * starts_with; case-insensitive with Unicode case folding) or any_message. */
+int flow_trigger_matches(const json_t *trigger, const char *text);
+/* 1 when haystack contains needle, case-insensitively (Unicode-aware). */
+int flow_text_contains(const char *haystack, const char *needle);
+
+/* Fills {{contact.username}}, {{message.text}} and {{vars.NAME}} (NAME may be a
+ * dotted path into a saved JSON object) from ctx = {contact: {...}, message:
+ * {text}, vars: {...}}. Unknown or missing values become empty; the result is
+ * never scanned again. Returns a malloc'd string. */
+char *flow_fill(const char *tmpl, const json_t *ctx);
+
+/* The run state: {node, steps, status, vars, tags, trace}. status is "running",
+ * "waiting" (for an api_call result or a delay), "completed", "step_limit" or
+ * "failed". ctx as for flow_fill (contact, message); vars and tags live in the
+ * state and start from the contact's. */
+json_t *flow_state_new(const json_t *flow, const json_t *contact);
+
+/* Advances the run by one node. Appends to *actions (a JSON array) what the
+ * runner must do: {type: "send", text}, {type: "tag", tag}, {type: "set_variable",
+ * name, value}, {type: "api_call", url, method, body, save_as}, {type: "delay",
+ * seconds}. A trace entry {node_id, type, result} is appended to state.trace.
+ * Returns the new status. Call again while it returns "running". */
+const char *flow_step(const json_t *flow, json_t *state, const json_t *ctx, json_t *actions);
+
+/* Resumes a run that waits: for an api_call, result is the saved JSON (or null
+ * on failure, which fails the run unless the node has a "false" edge); for a
+ * delay, result is ignored. Moves to the next node and sets status running. */
+void flow_resume(const json_t *flow, json_t *state, json_t *result);
+
+#endif

@@ -1,0 +1,270 @@
+/* The flow model and engine without I/O: every validation error, trigger
+ * matching (Unicode case folding), template filling, each node type, branches,
+ * api_call resumption, delays and the step limit on a cycle. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "parley/flows.h"
+
+static const flow_limits_t lim = {200, 4000};
+
+static json_t *J(const char *text) {
+  json_error_t e;
+  json_t *j = json_loads(text, 0, &e);
+  if (!j) fail_msg("bad JSON in test: %s: %s", e.text, text);
+  return j;
+}
+
+static const char *FLOW =
+    "{\"name\":\"price\",\"status\":\"active\",\"trigger\":{\"type\":\"keyword\",\"keywords\":[\"price\"],"
+    "\"match\":\"contains\"},\"start\":\"c1\",\"nodes\":["
+    "{\"id\":\"c1\",\"type\":\"condition\",\"data\":{\"kind\":\"keyword\",\"keyword\":\"mug\"}},"
+    "{\"id\":\"m1\",\"type\":\"message\",\"data\":{\"text\":\"Hi {{contact.username}}, the mug is {{vars.price}} ({{message.text}})\"}},"
+    "{\"id\":\"m2\",\"type\":\"message\",\"data\":{\"text\":\"Which item?\"}},"
+    "{\"id\":\"t1\",\"type\":\"action\",\"data\":{\"action\":\"tag_customer\",\"tag\":\"lead\"}}],"
+    "\"edges\":[{\"from\":\"c1\",\"to\":\"m1\",\"label\":\"true\"},{\"from\":\"c1\",\"to\":\"m2\",\"label\":\"false\"},"
+    "{\"from\":\"m1\",\"to\":\"t1\"}]}";
+
+static void expect_invalid(const char *flow, const char *needle) {
+  json_t *f = J(flow);
+  char err[256], field[32];
+  assert_int_equal(flow_validate(f, &lim, err, sizeof(err), field, sizeof(field)), -1);
+  if (!strstr(err, needle)) fail_msg("error '%s' does not mention '%s'", err, needle);
+  json_decref(f);
+}
+
+static char *with(const char *from, const char *to) {
+  const char *at = strstr(FLOW, from);
+  assert_non_null(at);
+  char *s = malloc(strlen(FLOW) + strlen(to) + 1);
+  memcpy(s, FLOW, (size_t)(at - FLOW));
+  strcpy(s + (at - FLOW), to);
+  strcat(s, at + strlen(from));
+  return s;
+}
+
+static void test_valid_flow(void **state) {
+  (void)state;
+  json_t *f = J(FLOW);
+  char err[256], field[32];
+  assert_int_equal(flow_validate(f, &lim, err, sizeof(err), field, sizeof(field)), 0);
+  json_decref(f);
+}
+
+static void test_validation_errors(void **state) {
+  (void)state;
+  char *s;
+  expect_invalid((s = with("\"type\":\"message\",\"data\":{\"text\":\"Which", "\"type\":\"teleport\",\"data\":{\"text\":\"Which")), "node m2: unknown node type");
+  free(s);
+  expect_invalid((s = with("{\"id\":\"m2\"", "{\"id\":\"m1\"")), "node m1: duplicate");
+  free(s);
+  expect_invalid((s = with("{\"from\":\"m1\",\"to\":\"t1\"}", "{\"from\":\"m1\",\"to\":\"nowhere\"}")), "node m1: edge to nowhere");
+  free(s);
+  expect_invalid((s = with("\"start\":\"c1\",", "")), "start is missing");
+  free(s);
+  expect_invalid((s = with("\"start\":\"c1\",", "\"start\":\"zz\",")), "start node zz");
+  free(s);
+  expect_invalid((s = with("{\"from\":\"c1\",\"to\":\"m2\",\"label\":\"false\"},", "")), "node c1: a condition needs");
+  free(s);
+  expect_invalid((s = with("{\"id\":\"t1\",\"type\":\"action\",\"data\":{\"action\":\"tag_customer\",\"tag\":\"lead\"}}",
+                           "{\"id\":\"t1\",\"type\":\"delay\",\"data\":{\"seconds\":86401}}")), "node t1: a delay");
+  free(s);
+  expect_invalid((s = with("\"keywords\":[\"price\"]", "\"keywords\":[]")), "keywords");
+  free(s);
+  expect_invalid((s = with("\"type\":\"keyword\"", "\"type\":\"cron\"")), "unknown trigger type");
+  free(s);
+  expect_invalid((s = with("\"action\":\"tag_customer\"", "\"action\":\"launch\"")), "node t1: unknown action");
+  free(s);
+  /* oversized text */
+  char *big = malloc(6000);
+  memset(big, 'x', 5000);
+  big[5000] = '\0';
+  char repl[6100];
+  snprintf(repl, sizeof(repl), "\"text\":\"%s\"", big);
+  expect_invalid((s = with("\"text\":\"Which item?\"", repl)), "node m2: a message needs text");
+  free(s);
+  free(big);
+}
+
+static void test_triggers(void **state) {
+  (void)state;
+  json_t *t = J("{\"type\":\"keyword\",\"keywords\":[\"price\",\"ÇA VA\"],\"match\":\"contains\"}");
+  assert_true(flow_trigger_matches(t, "What is the PRICE?"));
+  assert_true(flow_trigger_matches(t, "oui, ça va bien"));
+  assert_false(flow_trigger_matches(t, "prize"));
+  json_decref(t);
+  t = J("{\"type\":\"keyword\",\"keywords\":[\"привет\"],\"match\":\"exact\"}");
+  assert_true(flow_trigger_matches(t, "  ПРИВЕТ "));
+  assert_false(flow_trigger_matches(t, "привет всем"));
+  json_decref(t);
+  t = J("{\"type\":\"keyword\",\"keywords\":[\"hello\"],\"match\":\"starts_with\"}");
+  assert_true(flow_trigger_matches(t, "Hello there"));
+  assert_false(flow_trigger_matches(t, "oh hello"));
+  json_decref(t);
+  t = J("{\"type\":\"any_message\"}");
+  assert_true(flow_trigger_matches(t, "anything"));
+  json_decref(t);
+}
+
+static void test_fill(void **state) {
+  (void)state;
+  json_t *ctx = J("{\"contact\":{\"username\":\"ana\"},\"message\":{\"text\":\"{{vars.secret}}\"},"
+                  "\"vars\":{\"price\":\"12 EUR\",\"secret\":\"no\",\"quote\":{\"amount\":12}}}");
+  char *s = flow_fill("Hi {{contact.username}}, {{vars.price}} / {{ vars.quote.amount }} / [{{vars.missing}}] / {{message.text}} / {{nope}}", ctx);
+  /* The message text is inserted as is, never expanded again. */
+  assert_string_equal(s, "Hi ana, 12 EUR / 12 / [] / {{vars.secret}} / ");
+  free(s);
+  s = flow_fill("unclosed {{contact.username", ctx);
+  assert_string_equal(s, "unclosed {{contact.username");
+  free(s);
+  json_decref(ctx);
+}
+
+static const char *run_all(json_t *flow, json_t *st, json_t *ctx, json_t *actions) {
+  const char *status;
+  while (strcmp(status = flow_step(flow, st, ctx, actions), "running") == 0) {
+  }
+  return status;
+}
+
+static void test_run_true_branch(void **state) {
+  (void)state;
+  json_t *flow = J(FLOW);
+  json_t *contact = J("{\"username\":\"ana\",\"tags\":[],\"variables\":{\"price\":\"12 EUR\"}}");
+  json_t *ctx = json_pack("{s:O, s:{s:s}}", "contact", contact, "message", "text", "price of the MUG?");
+  json_t *st = flow_state_new(flow, contact);
+  json_t *actions = json_array();
+  assert_string_equal(run_all(flow, st, ctx, actions), "completed");
+  assert_int_equal(json_array_size(actions), 2);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 0), "text")),
+                      "Hi ana, the mug is 12 EUR (price of the MUG?)");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 1), "tag")), "lead");
+  assert_int_equal(json_array_size(json_object_get(st, "trace")), 3);
+  assert_string_equal(json_string_value(json_array_get(json_object_get(st, "tags"), 0)), "lead");
+  json_decref(actions);
+  json_decref(st);
+  json_decref(ctx);
+  json_decref(contact);
+  json_decref(flow);
+}
+
+static void test_run_false_branch(void **state) {
+  (void)state;
+  json_t *flow = J(FLOW);
+  json_t *ctx = J("{\"contact\":{},\"message\":{\"text\":\"price?\"}}");
+  json_t *st = flow_state_new(flow, json_object_get(ctx, "contact"));
+  json_t *actions = json_array();
+  assert_string_equal(run_all(flow, st, ctx, actions), "completed");
+  assert_int_equal(json_array_size(actions), 1);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 0), "text")), "Which item?");
+  json_decref(actions);
+  json_decref(st);
+  json_decref(ctx);
+  json_decref(flow);
+}
+
+static void test_tag_and_variable_conditions_and_set(void **state) {
+  (void)state;
+  json_t *flow = J("{\"name\":\"v\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"s\",\"nodes\":["
+                   "{\"id\":\"s\",\"type\":\"action\",\"data\":{\"action\":\"set_variable\",\"variable\":\"lang\",\"value\":\"fr-{{contact.username}}\"}},"
+                   "{\"id\":\"c\",\"type\":\"condition\",\"data\":{\"kind\":\"variable\",\"name\":\"lang\",\"equals\":\"fr-ana\"}},"
+                   "{\"id\":\"g\",\"type\":\"condition\",\"data\":{\"kind\":\"tag\",\"tag\":\"vip\"}},"
+                   "{\"id\":\"yes\",\"type\":\"message\",\"data\":{\"text\":\"vip {{vars.lang}}\"}},"
+                   "{\"id\":\"no\",\"type\":\"message\",\"data\":{\"text\":\"no\"}}],"
+                   "\"edges\":[{\"from\":\"s\",\"to\":\"c\"},{\"from\":\"c\",\"to\":\"g\",\"label\":\"true\"},"
+                   "{\"from\":\"c\",\"to\":\"no\",\"label\":\"false\"},{\"from\":\"g\",\"to\":\"yes\",\"label\":\"true\"},"
+                   "{\"from\":\"g\",\"to\":\"no\",\"label\":\"false\"}]}");
+  char err[256], field[32];
+  assert_int_equal(flow_validate(flow, &lim, err, sizeof(err), field, sizeof(field)), 0);
+  json_t *contact = J("{\"username\":\"ana\",\"tags\":[\"vip\"]}");
+  json_t *ctx = json_pack("{s:O, s:{s:s}}", "contact", contact, "message", "text", "hi");
+  json_t *st = flow_state_new(flow, contact);
+  json_t *actions = json_array();
+  assert_string_equal(run_all(flow, st, ctx, actions), "completed");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 0), "type")), "set_variable");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 1), "text")), "vip fr-ana");
+  json_decref(actions);
+  json_decref(st);
+  json_decref(ctx);
+  json_decref(contact);
+  json_decref(flow);
+}
+
+static void test_api_call_and_delay(void **state) {
+  (void)state;
+  json_t *flow = J("{\"name\":\"a\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"a\",\"nodes\":["
+                   "{\"id\":\"a\",\"type\":\"action\",\"data\":{\"action\":\"api_call\",\"url\":\"http://x/{{contact.username}}\",\"method\":\"POST\",\"body\":{\"k\":1},\"save_as\":\"quote\"}},"
+                   "{\"id\":\"d\",\"type\":\"delay\",\"data\":{\"seconds\":2}},"
+                   "{\"id\":\"m\",\"type\":\"message\",\"data\":{\"text\":\"{{vars.quote.price}}\"}}],"
+                   "\"edges\":[{\"from\":\"a\",\"to\":\"d\"},{\"from\":\"d\",\"to\":\"m\"}]}");
+  char err[256], field[32];
+  assert_int_equal(flow_validate(flow, &lim, err, sizeof(err), field, sizeof(field)), 0);
+  json_t *ctx = J("{\"contact\":{\"username\":\"ana\"},\"message\":{\"text\":\"hi\"}}");
+  json_t *st = flow_state_new(flow, json_object_get(ctx, "contact"));
+  json_t *actions = json_array();
+  assert_string_equal(run_all(flow, st, ctx, actions), "waiting");
+  json_t *call = json_array_get(actions, 0);
+  assert_string_equal(json_string_value(json_object_get(call, "url")), "http://x/ana");
+  assert_string_equal(json_string_value(json_object_get(call, "method")), "POST");
+  json_t *result = J("{\"price\":\"9 EUR\"}");
+  flow_resume(flow, st, result);
+  json_decref(result);
+  assert_string_equal(run_all(flow, st, ctx, actions), "waiting");
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(actions, 1), "seconds")), 2);
+  flow_resume(flow, st, NULL);
+  assert_string_equal(run_all(flow, st, ctx, actions), "completed");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 2), "text")), "9 EUR");
+  /* a failed call without a "false" edge fails the run */
+  json_t *st2 = flow_state_new(flow, json_object_get(ctx, "contact"));
+  json_t *a2 = json_array();
+  run_all(flow, st2, ctx, a2);
+  flow_resume(flow, st2, NULL);
+  assert_string_equal(json_string_value(json_object_get(st2, "status")), "failed");
+  json_decref(a2);
+  json_decref(st2);
+  json_decref(actions);
+  json_decref(st);
+  json_decref(ctx);
+  json_decref(flow);
+}
+
+static void test_step_limit_on_cycle(void **state) {
+  (void)state;
+  json_t *flow = J("{\"name\":\"loop\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"a\",\"nodes\":["
+                   "{\"id\":\"a\",\"type\":\"action\",\"data\":{\"action\":\"tag_customer\",\"tag\":\"x\"}},"
+                   "{\"id\":\"b\",\"type\":\"action\",\"data\":{\"action\":\"tag_customer\",\"tag\":\"y\"}}],"
+                   "\"edges\":[{\"from\":\"a\",\"to\":\"b\"},{\"from\":\"b\",\"to\":\"a\"}]}");
+  char err[256], field[32];
+  assert_int_equal(flow_validate(flow, &lim, err, sizeof(err), field, sizeof(field)), 0);
+  json_t *ctx = J("{\"contact\":{},\"message\":{\"text\":\"hi\"}}");
+  json_t *st = flow_state_new(flow, NULL);
+  json_t *actions = json_array();
+  assert_string_equal(run_all(flow, st, ctx, actions), "step_limit");
+  assert_int_equal(json_array_size(actions), FLOW_MAX_STEPS);
+  assert_int_equal(json_array_size(json_object_get(st, "tags")), 2);
+  json_decref(actions);
+  json_decref(st);
+  json_decref(ctx);
+  json_decref(flow);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_valid_flow),
+      cmocka_unit_test(test_validation_errors),
+      cmocka_unit_test(test_triggers),
+      cmocka_unit_test(test_fill),
+      cmocka_unit_test(test_run_true_branch),
+      cmocka_unit_test(test_run_false_branch),
+      cmocka_unit_test(test_tag_and_variable_conditions_and_set),
+      cmocka_unit_test(test_api_call_and_delay),
+      cmocka_unit_test(test_step_limit_on_cycle),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
