@@ -15,6 +15,9 @@ struct hub_s;
 struct metrics_s;
 struct auth_s;
 struct route_table_s;
+struct httpc_s;
+struct graph_s;
+struct ig_ingest_s;
 struct http_req_s;
 struct ws_session_s;
 
@@ -28,6 +31,13 @@ typedef struct app_s {
   struct hub_s *hub;
   struct metrics_s *metrics;
   struct auth_s *auth;
+
+  /* Instagram: outbound HTTP, the Graph API sender, the key that seals stored
+   * access tokens, and the webhook event processor. */
+  struct httpc_s *http;
+  struct graph_s *graph;
+  unsigned char secret_key[32];
+  struct ig_ingest_s *ingest;
 
   /* HTTP: the route tables and the hook that checks a bearer token for routes
    * that need one (fills req->user_id and returns 0, or returns -1). */

@@ -36,6 +36,11 @@ int util_ct_equal(const void *a, const void *b, size_t n);
  * Returns the decoded length, or -1 on a bad escape or when out is too small. */
 long util_url_decode(const char *s, size_t len, char *out, size_t outlen, int form);
 
+/* Reads a hex secret of n bytes from dir/name, or creates the file (mode 0600)
+ * with n random bytes. Returns 1 when it was created, 0 when read, -1 on error
+ * (logged). Start-up only: it does blocking file I/O. */
+int util_secret_file(const char *dir, const char *name, unsigned char *out, size_t n);
+
 /* Case-insensitive ASCII comparison of at most n bytes. */
 int util_strncasecmp(const char *a, const char *b, size_t n);
 
