@@ -10,8 +10,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "handlers/flow_runner.h"
 #include "handlers/handlers.h"
+#include "handlers/ig_ingest.h"
 #include "parley/auth.h"
+#include "parley/httpc.h"
+#include "parley/instagram.h"
 #include "parley/bus.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
@@ -29,7 +33,7 @@ typedef struct app_handles_s {
   uint64_t lag_expected_ns;
   uint64_t shutdown_deadline_ns;
   int forced;
-  int store_closed, bus_closed;
+  int store_closed, bus_closed, http_closed;
 } app_handles_t;
 
 static app_handles_t *handles(app_t *app) { return (app_handles_t *)app->priv; }
@@ -66,11 +70,6 @@ static void on_signal(uv_signal_t *s, int signum) {
   begin_shutdown(app);
 }
 
-static void close_ws(ws_session_t *s, void *arg) {
-  (void)arg;
-  ws_session_close(s, 1001, "server shutting down");
-}
-
 /* Closes connections that hold no work: idle HTTP connections close now, busy
  * ones close after their reply (http_conn_shutdown), WebSockets get 1001. */
 static void drain_conn(conn_t *c, void *arg) {
@@ -101,6 +100,12 @@ static void on_store_closed(void *arg) {
   handles(app)->store_closed = 1;
 }
 
+static void on_http_closed(void *arg) {
+  app_t *app = arg;
+  app->http = NULL;
+  handles(app)->http_closed = 1;
+}
+
 static void on_bus_closed(void *arg) {
   app_t *app = arg;
   app->bus = NULL;
@@ -118,6 +123,18 @@ static void on_shutdown_poll(uv_timer_t *t) {
     conn_foreach(app, drain_conn, &h->forced);
   }
   if (conn_count(app) > 0) return;
+  /* Webhook events being processed and Graph sends finish first (or are
+   * cancelled at the deadline; unprocessed events stay pending in the store). */
+  if (!h->forced && ((app->ingest && ig_ingest_busy(app->ingest)) ||
+                     (app->runner && flow_runner_busy(app->runner)) ||
+                     (app->graph && graph_in_flight(app->graph))))
+    return;
+  if (app->http && !h->http_closed) {
+    h->http_closed = -1;
+    httpc_close(app->http, on_http_closed, app);
+    return;
+  }
+  if (h->http_closed == -1) return;
   if (app->store && !h->store_closed) {
     if (store_jobs_in_flight(app->store) == 0 || h->forced) {
       store_t *s = app->store;
@@ -142,10 +159,22 @@ static void begin_shutdown(app_t *app) {
   app_handles_t *h = handles(app);
   app->shutting_down = 1;
   listener_stop(app);
+  flow_runner_stop(app->runner);
   int force = 0;
   conn_foreach(app, drain_conn, &force);
   h->shutdown_deadline_ns = uv_hrtime() + (uint64_t)app->cfg.shutdown_timeout_ms * 1000000;
   uv_timer_start(&h->shutdown_timer, on_shutdown_poll, 0, SHUTDOWN_POLL_MS);
+}
+
+/* The key that seals stored Instagram tokens: secret_key, or one generated and
+ * kept in the data directory. */
+static int load_secret_key(app_t *app) {
+  if (app->cfg.secret_key) return util_unhex(app->cfg.secret_key, app->secret_key, 32);
+  int rc = util_secret_file(app->cfg.data_dir, "secret_key", app->secret_key, 32);
+  if (rc == 1)
+    log_warn("PARLEY_SECRET_KEY is not set: generated one in %s/secret_key; keep it with the data",
+             app->cfg.data_dir);
+  return rc < 0 ? -1 : 0;
 }
 
 static int open_store(app_t *app) {
@@ -190,6 +219,12 @@ int app_start(app_t *app, uv_loop_t *loop) {
   app->hub = hub_new(app);
   app->auth = auth_new(app);
   if (!app->hub || !app->auth) goto fail;
+  if (load_secret_key(app) != 0) goto fail;
+  app->http = httpc_new(loop);
+  app->graph = app->http ? graph_new(loop, app->http, app->cfg.graph_api_base, app->cfg.graph_rate_per_min) : NULL;
+  app->ingest = ig_ingest_new(app);
+  app->runner = flow_runner_new(app);
+  if (!app->graph || !app->ingest || !app->runner) goto fail;
   app->routes = handlers_route_tables;
   app->nroutes = handlers_route_table_count;
   app->authenticate = auth_authenticate;
@@ -203,6 +238,8 @@ int app_start(app_t *app, uv_loop_t *loop) {
   uv_signal_start(&h->sigint, on_signal, SIGINT);
   h->lag_expected_ns = uv_hrtime() + (uint64_t)LAG_INTERVAL_MS * 1000000;
   uv_timer_start(&h->lag_timer, on_lag_timer, LAG_INTERVAL_MS, LAG_INTERVAL_MS);
+  /* Events acknowledged before a stop and not yet processed go first. */
+  ig_ingest_kick(app->ingest);
   log_info("parleyd %s listening on %s:%d (store %s, bus %s, instance %s)", PARLEY_VERSION,
            app->cfg.host, app->cfg.port, store_backend(app->store), bus_backend(app->bus),
            app->instance_id);
@@ -215,6 +252,9 @@ fail:
 void app_run(app_t *app) { uv_run(app->loop, UV_RUN_DEFAULT); }
 
 void app_free(app_t *app) {
+  flow_runner_free(app->runner);
+  ig_ingest_free(app->ingest);
+  graph_free(app->graph);
   if (app->auth) auth_free(app->auth);
   if (app->hub) hub_free(app->hub);
   metrics_free(app->metrics);

@@ -18,6 +18,7 @@ struct route_table_s;
 struct httpc_s;
 struct graph_s;
 struct ig_ingest_s;
+struct flow_runner_s;
 struct http_req_s;
 struct ws_session_s;
 
@@ -38,6 +39,7 @@ typedef struct app_s {
   struct graph_s *graph;
   unsigned char secret_key[32];
   struct ig_ingest_s *ingest;
+  struct flow_runner_s *runner;
 
   /* HTTP: the route tables and the hook that checks a bearer token for routes
    * that need one (fills req->user_id and returns 0, or returns -1). */

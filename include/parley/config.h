@@ -45,6 +45,9 @@ typedef struct config_s {
   int64_t argon2_opslimit;    /* argon2_opslimit: crypto_pwhash_OPSLIMIT_INTERACTIVE */
   int64_t argon2_memlimit;    /* argon2_memlimit: crypto_pwhash_MEMLIMIT_INTERACTIVE */
   int shutdown_timeout_ms;    /* shutdown_timeout_ms: 10000 */
+  int flow_max_nodes;         /* flow_max_nodes: 200 */
+  int flow_max_text_bytes;    /* flow_max_text_bytes: 4000 */
+  int graph_rate_per_min;     /* graph_rate_per_min: Graph API sends a minute per account, 600 */
 
   char *config_file; /* the file read, if any */
 } config_t;

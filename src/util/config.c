@@ -83,6 +83,9 @@ static const setting_t settings[] = {
     L(argon2_opslimit, 1, 100, "Argon2id passes"),
     L(argon2_memlimit, 8192, INT64_C(1) << 32, "Argon2id memory, bytes"),
     I(shutdown_timeout_ms, 100, 600000, "graceful shutdown deadline"),
+    I(flow_max_nodes, 1, 10000, "nodes a flow may have"),
+    I(flow_max_text_bytes, 16, 65536, "longest text in a flow node"),
+    I(graph_rate_per_min, 1, 1000000, "Graph API sends a minute per account"),
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -115,6 +118,9 @@ static void set_defaults(config_t *c) {
   c->argon2_opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
   c->argon2_memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
   c->shutdown_timeout_ms = 10000;
+  c->flow_max_nodes = 200;
+  c->flow_max_text_bytes = 4000;
+  c->graph_rate_per_min = 600;
 }
 
 static const setting_t *find_setting(const char *key) {

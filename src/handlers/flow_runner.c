@@ -1,0 +1,470 @@
+/* The flow runner (see flow_runner.h). A run is a small async state machine:
+ * step the engine, perform the one action it returned, step again; it stops at
+ * a delay (persisted as a scheduled step and a saved run) or at the end, and is
+ * saved with its trace. A timer claims due steps (deleting the step claims it,
+ * so two instances never resume the same run) and resumes them. Loop thread. */
+#include "handlers/flow_runner.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/ig_ingest.h"
+#include "parley/flows.h"
+#include "parley/httpc.h"
+#include "parley/instagram.h"
+#include "parley/log.h"
+#include "parley/store.h"
+#include "parley/util.h"
+
+#define POLL_MS 500
+#define API_CALL_TIMEOUT_MS 5000
+#define API_CALL_MAX_RESPONSE (64 * 1024)
+#define WINDOW_MS (24LL * 3600 * 1000)
+
+struct flow_runner_s {
+  app_t *app;
+  uv_timer_t timer;
+  int timer_open;
+  int runs;
+  int polling;
+};
+
+typedef struct run_s {
+  flow_runner_t *r;
+  json_t *flow;
+  json_t *account; /* with token_cipher */
+  json_t *contact;
+  json_t *record;  /* the stored run */
+  json_t *ctx;     /* {contact, message: {text}} */
+  json_t *actions; /* the current step's actions, performed in order */
+  char *token;
+} run_t;
+
+static void advance(run_t *run);
+
+static const char *sget(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+static json_t *state_of(run_t *run) { return json_object_get(run->record, "state"); }
+
+static run_t *run_new(flow_runner_t *r) {
+  run_t *run = calloc(1, sizeof(*run));
+  if (!run) return NULL;
+  run->r = r;
+  run->actions = json_array();
+  r->runs++;
+  return run;
+}
+
+static void run_free(run_t *run) {
+  run->r->runs--;
+  json_decref(run->flow);
+  json_decref(run->account);
+  json_decref(run->contact);
+  json_decref(run->record);
+  json_decref(run->ctx);
+  json_decref(run->actions);
+  if (run->token) {
+    memset(run->token, 0, strlen(run->token));
+    free(run->token);
+  }
+  free(run);
+}
+
+static int call(run_t *run, enum store_op op, json_t *params, store_cb cb) {
+  int rc = store_call(run->r->app->store, op, params, cb, run);
+  if (rc != 0) log_warn("flows: store refused %s; run stopped", store_op_name(op));
+  return rc;
+}
+
+/* ---- saving ---- */
+
+static void saved_final(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  if (status != STORE_OK) log_warn("flows: cannot save run of flow %s (%d)", sget(run->flow, "id"), status);
+  json_decref(result);
+  run_free(run);
+}
+
+/* Saves the run (its status mirrors the engine's) and ends this piece of it. */
+static void save_and_end(run_t *run) {
+  json_t *st = state_of(run);
+  json_object_set(run->record, "status", json_object_get(st, "status"));
+  json_object_set(run->record, "trace", json_object_get(st, "trace"));
+  if (call(run, FLOW_RUN_SAVE, json_pack("{s:O}", "run", run->record), saved_final) != 0) run_free(run);
+}
+
+static void fail_run(run_t *run, const char *why) {
+  json_t *st = state_of(run);
+  json_object_set_new(st, "status", json_string("failed"));
+  json_object_set_new(run->record, "error", json_string(why));
+  json_array_clear(run->actions);
+  save_and_end(run);
+}
+
+/* ---- actions ---- */
+
+static void action_done(run_t *run) {
+  json_array_remove(run->actions, 0);
+  advance(run);
+}
+
+static void contact_updated(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  if (status == STORE_OK) {
+    json_decref(run->contact);
+    run->contact = result;
+    json_object_set(run->ctx, "contact", result);
+  } else {
+    json_decref(result);
+  }
+  action_done(run);
+}
+
+static void outgoing_stored(void *ctx, const ig_stored_t *stored) {
+  run_t *run = ctx;
+  if (stored->status != STORE_OK) log_warn("flows: a sent reply could not be stored (%d)", stored->status);
+  action_done(run);
+}
+
+static void sent(void *ctx, const graph_result_t *res) {
+  run_t *run = ctx;
+  if (!res->ok) {
+    fail_run(run, res->error ? res->error : "send failed");
+    return;
+  }
+  const char *text = sget(json_array_get(run->actions, 0), "text");
+  ig_ingest_store_outgoing(run->r->app->ingest, run->account, run->contact, text, res->message_id, "flow",
+                           outgoing_stored, run);
+}
+
+static int inside_window(const json_t *contact) {
+  int64_t last = 0;
+  const char *at = sget(contact, "last_inbound_at");
+  return at && util_parse_iso8601(at, &last) == 0 && util_now_ms() - last <= WINDOW_MS;
+}
+
+static void perform_send(run_t *run, const json_t *a) {
+  if (!inside_window(run->contact)) {
+    fail_run(run, "outside_messaging_window");
+    return;
+  }
+  if (graph_send_text(run->r->app->graph, sget(run->account, "ig_user_id"), run->token,
+                      sget(run->contact, "ig_user_id"), sget(a, "text"), sent, run) != 0)
+    fail_run(run, "cannot reach the Graph API");
+}
+
+int flow_runner_addr_allowed(const char *allow, const char *host, int port, const struct sockaddr *addr) {
+  /* host[:port] entries of api_call_allow lift the guard for that destination. */
+  const char *p = allow ? allow : "";
+  size_t hlen = strlen(host);
+  while (*p) {
+    while (*p == ',' || *p == ' ') p++;
+    const char *end = p;
+    while (*end && *end != ',') end++;
+    const char *tail = end;
+    while (tail > p && tail[-1] == ' ') tail--;
+    size_t len = (size_t)(tail - p);
+    if (len >= hlen && util_strncasecmp(p, host, hlen) == 0) {
+      if (len == hlen) return 1;
+      if (p[hlen] == ':' && atoi(p + hlen + 1) == port) return 1;
+    }
+    p = end;
+  }
+  return !httpc_addr_is_private(addr);
+}
+
+static int guard(void *ctx, const char *host, int port, const struct sockaddr *addr) {
+  run_t *run = ctx;
+  return flow_runner_addr_allowed(run->r->app->cfg.api_call_allow, host, port, addr);
+}
+
+static void api_answered(void *ctx, const httpc_response_t *res) {
+  run_t *run = ctx;
+  json_t *result = NULL;
+  if (res->status >= 200 && res->status < 300) {
+    result = json_loadb(res->body, res->len, JSON_DECODE_ANY, NULL);
+    if (!result) result = json_stringn(res->body, res->len);
+  } else {
+    log_info("flows: api_call answered %d%s%s", res->status, res->error ? ": " : "", res->error ? res->error : "");
+  }
+  json_t *st = state_of(run);
+  json_t *tr = json_object_get(st, "trace");
+  json_t *last = json_object_get(json_array_get(tr, json_array_size(tr) - 1), "result");
+  if (json_is_object(last)) {
+    json_object_set_new(last, "status", json_integer(res->status));
+    if (res->error) json_object_set_new(last, "error", json_string(res->error));
+  }
+  flow_resume(run->flow, st, result);
+  json_decref(result);
+  action_done(run);
+}
+
+static void perform_api_call(run_t *run, const json_t *a) {
+  char *body = NULL;
+  const json_t *b = json_object_get(a, "body");
+  if (b) body = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
+  const char *headers[] = {"Content-Type: application/json", "Accept: application/json", NULL};
+  httpc_request_t req = {.method = sget(a, "method"), .url = sget(a, "url"), .headers = headers,
+                         .body = body, .body_len = body ? strlen(body) : 0,
+                         .timeout_ms = API_CALL_TIMEOUT_MS, .max_response = API_CALL_MAX_RESPONSE,
+                         .check = guard, .check_ctx = run};
+  int rc = httpc_request(run->r->app->http, &req, api_answered, run);
+  free(body);
+  if (rc != 0) fail_run(run, "cannot start the api_call");
+}
+
+static void scheduled(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  json_decref(result);
+  if (status != STORE_OK) {
+    fail_run(run, "cannot schedule the delay");
+    return;
+  }
+  json_array_clear(run->actions);
+  save_and_end(run); /* status "waiting": resumed by the timer */
+}
+
+static void perform_delay(run_t *run, const json_t *a) {
+  int64_t due = util_now_ms() + json_integer_value(json_object_get(a, "seconds")) * 1000;
+  if (call(run, SCHED_INSERT, json_pack("{s:O, s:I}", "run_id", json_object_get(run->record, "id"), "due_at_ms",
+                                        (json_int_t)due),
+           scheduled) != 0)
+    fail_run(run, "cannot schedule the delay");
+}
+
+static void perform(run_t *run, const json_t *a) {
+  const char *type = sget(a, "type");
+  const json_t *contact_id = json_object_get(run->contact, "id");
+  const json_t *owner = json_object_get(run->record, "owner_id");
+  if (strcmp(type, "send") == 0) {
+    perform_send(run, a);
+  } else if (strcmp(type, "tag") == 0) {
+    if (call(run, CONTACT_UPDATE, json_pack("{s:O, s:O, s:[O]}", "id", contact_id, "owner_id", owner, "add_tags",
+                                            json_object_get(a, "tag")),
+             contact_updated) != 0)
+      fail_run(run, "store unavailable");
+  } else if (strcmp(type, "set_variable") == 0) {
+    if (call(run, CONTACT_UPDATE, json_pack("{s:O, s:O, s:{s:O}}", "id", contact_id, "owner_id", owner,
+                                            "set_variables", sget(a, "name"), json_object_get(a, "value")),
+             contact_updated) != 0)
+      fail_run(run, "store unavailable");
+  } else if (strcmp(type, "api_call") == 0) {
+    perform_api_call(run, a);
+  } else {
+    perform_delay(run, a);
+  }
+}
+
+/* Performs pending actions, else steps the engine, until the run waits on
+ * something asynchronous or ends. */
+static void advance(run_t *run) {
+  json_t *st = state_of(run);
+  for (;;) {
+    if (json_array_size(run->actions) > 0) {
+      perform(run, json_array_get(run->actions, 0));
+      return;
+    }
+    const char *status = sget(st, "status");
+    if (strcmp(status, "running") != 0) {
+      save_and_end(run);
+      return;
+    }
+    flow_step(run->flow, st, run->ctx, run->actions);
+  }
+}
+
+/* ---- starting a run ---- */
+
+static int open_token(run_t *run) {
+  run->token = ig_token_open(run->r->app->secret_key, sget(run->account, "token_cipher"));
+  return run->token ? 0 : -1;
+}
+
+static void run_created(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  if (status != STORE_OK) {
+    json_decref(result);
+    run_free(run);
+    return;
+  }
+  json_decref(run->record);
+  run->record = result;
+  advance(run);
+}
+
+static void flows_listed(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  const char *text = sget(json_object_get(run->ctx, "message"), "text");
+  json_t *f;
+  size_t i;
+  /* The store lists oldest first: when several match, the oldest runs. */
+  json_array_foreach(json_object_get(result, "flows"), i, f) {
+    if (flow_trigger_matches(json_object_get(f, "trigger"), text ? text : "")) {
+      run->flow = json_incref(f);
+      break;
+    }
+  }
+  json_decref(result);
+  if (status != STORE_OK || !run->flow) {
+    run_free(run);
+    return;
+  }
+  if (open_token(run) != 0) {
+    log_error("flows: the stored token of account %s cannot be opened", sget(run->account, "ig_user_id"));
+    run_free(run);
+    return;
+  }
+  json_t *state = flow_state_new(run->flow, run->contact);
+  char now[32];
+  util_iso8601(util_now_ms(), now);
+  json_decref(run->record);
+  run->record = json_pack("{s:O, s:O, s:O, s:s, s:O, s:o, s:s, s:s, s:O}", "flow_id",
+                          json_object_get(run->flow, "id"), "owner_id", json_object_get(run->account, "user_id"),
+                          "contact_id", json_object_get(run->contact, "id"), "status", "running", "trace",
+                          json_object_get(state, "trace"), "state", state, "created_at", now, "updated_at", now,
+                          "message_text", json_object_get(json_object_get(run->ctx, "message"), "text"));
+  if (call(run, FLOW_RUN_SAVE, json_pack("{s:O}", "run", run->record), run_created) != 0) run_free(run);
+}
+
+void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_t *contact,
+                            const char *text) {
+  run_t *run = run_new(r);
+  if (!run) return;
+  run->account = json_deep_copy(account);
+  run->contact = json_deep_copy(contact);
+  run->ctx = json_pack("{s:O, s:{s:s}}", "contact", run->contact, "message", "text", text ? text : "");
+  if (call(run, FLOW_LIST, json_pack("{s:O, s:s}", "owner_id", json_object_get(account, "user_id"), "status", "active"),
+           flows_listed) != 0)
+    run_free(run);
+}
+
+/* ---- resuming after a delay ---- */
+
+static void resume_account(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  if (status != STORE_OK) {
+    json_decref(result);
+    fail_run(run, "the Instagram account is no longer connected");
+    return;
+  }
+  run->account = result;
+  if (open_token(run) != 0) {
+    fail_run(run, "the stored token cannot be opened");
+    return;
+  }
+  flow_resume(run->flow, state_of(run), NULL);
+  advance(run);
+}
+
+static void resume_contact(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  if (status != STORE_OK) {
+    json_decref(result);
+    fail_run(run, "the contact is gone");
+    return;
+  }
+  run->contact = result;
+  const char *text = sget(run->record, "message_text");
+  run->ctx = json_pack("{s:O, s:{s:s}}", "contact", result, "message", "text", text ? text : "");
+  if (call(run, IG_ACCOUNT_GET, json_pack("{s:O, s:b}", "user_id", json_object_get(run->record, "owner_id"),
+                                          "with_token", 1),
+           resume_account) != 0)
+    run_free(run);
+}
+
+static void resume_flow(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  if (status != STORE_OK) {
+    json_decref(result);
+    run->flow = json_object();
+    fail_run(run, "the flow was deleted");
+    return;
+  }
+  run->flow = result;
+  if (call(run, CONTACT_GET, json_pack("{s:O, s:O}", "id", json_object_get(run->record, "contact_id"), "owner_id",
+                                       json_object_get(run->record, "owner_id")),
+           resume_contact) != 0)
+    run_free(run);
+}
+
+static void resume_run(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  if (status != STORE_OK) {
+    json_decref(result);
+    run_free(run);
+    return;
+  }
+  run->record = result;
+  if (call(run, FLOW_GET, json_pack("{s:O, s:O}", "id", json_object_get(result, "flow_id"), "owner_id",
+                                    json_object_get(result, "owner_id")),
+           resume_flow) != 0)
+    run_free(run);
+}
+
+typedef struct claim_s {
+  flow_runner_t *r;
+  json_t *step;
+} claim_t;
+
+static void claimed(void *ctx, int status, json_t *result) {
+  claim_t *c = ctx;
+  json_decref(result);
+  /* ENOTFOUND: another instance claimed it first. */
+  if (status == STORE_OK) {
+    run_t *run = run_new(c->r);
+    if (run && call(run, FLOW_RUN_GET, json_pack("{s:O}", "id", json_object_get(c->step, "run_id")), resume_run) != 0)
+      run_free(run);
+  }
+  json_decref(c->step);
+  free(c);
+}
+
+static void due_listed(void *ctx, int status, json_t *result) {
+  flow_runner_t *r = ctx;
+  r->polling = 0;
+  json_t *s;
+  size_t i;
+  json_array_foreach(json_object_get(result, "steps"), i, s) {
+    claim_t *c = malloc(sizeof(*c));
+    if (!c) break;
+    c->r = r;
+    c->step = json_incref(s);
+    if (store_call(r->app->store, SCHED_DELETE, json_pack("{s:O}", "id", json_object_get(s, "id")), claimed, c) != 0) {
+      json_decref(c->step);
+      free(c);
+    }
+  }
+  json_decref(result);
+}
+
+static void on_poll(uv_timer_t *t) {
+  flow_runner_t *r = t->data;
+  if (r->polling || r->app->shutting_down) return;
+  r->polling = 1;
+  if (store_call(r->app->store, SCHED_DUE, json_pack("{s:I, s:i}", "now_ms", (json_int_t)util_now_ms(), "limit", 100),
+                 due_listed, r) != 0)
+    r->polling = 0;
+}
+
+flow_runner_t *flow_runner_new(app_t *app) {
+  flow_runner_t *r = calloc(1, sizeof(*r));
+  if (!r) return NULL;
+  r->app = app;
+  uv_timer_init(app->loop, &r->timer);
+  r->timer.data = r;
+  r->timer_open = 1;
+  uv_timer_start(&r->timer, on_poll, POLL_MS, POLL_MS);
+  return r;
+}
+
+static void timer_closed(uv_handle_t *h) { (void)h; }
+
+void flow_runner_stop(flow_runner_t *r) {
+  if (!r || !r->timer_open) return;
+  r->timer_open = 0;
+  uv_close((uv_handle_t *)&r->timer, timer_closed);
+}
+
+void flow_runner_free(flow_runner_t *r) { free(r); }
+
+int flow_runner_busy(const flow_runner_t *r) { return r->runs + r->polling; }

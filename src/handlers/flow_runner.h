@@ -1,0 +1,32 @@
+/* The flow runner: starts the owner's oldest matching active flow on every
+ * incoming (non-echo) Instagram message and performs what the engine asks:
+ * Graph API sends, tags and variables on the contact, api_call through the
+ * loop's HTTP client behind the address guard, and delays persisted as
+ * scheduled steps that resume on time, also after a restart. Every run is
+ * recorded with its trace and status. Loop thread. */
+#ifndef PARLEY_FLOW_RUNNER_H
+#define PARLEY_FLOW_RUNNER_H
+
+#include <jansson.h>
+
+#include "parley/app.h"
+
+typedef struct flow_runner_s flow_runner_t;
+
+flow_runner_t *flow_runner_new(app_t *app);
+/* Stops the delay timer (closes its handle); in-flight runs finish. */
+void flow_runner_stop(flow_runner_t *r);
+void flow_runner_free(flow_runner_t *r);
+/* Runs in flight (shutdown waits for zero). */
+int flow_runner_busy(const flow_runner_t *r);
+
+/* An incoming message from contact (store record) to the account's owner
+ * (account with token_cipher); text may be NULL (attachments only). Borrowed. */
+void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_t *contact,
+                            const char *text);
+
+/* The address guard of api_call: 1 when addr may be reached for host:port. */
+int flow_runner_addr_allowed(const char *allow_list, const char *host, int port,
+                             const struct sockaddr *addr);
+
+#endif

@@ -1,0 +1,285 @@
+/* API.md's Flows section: create, list, get, update, delete, the dry run, the
+ * runs, and the seed SPA's aliases (save upserts by name). A flow is visible
+ * only to its owner. Loop thread. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/handlers.h"
+#include "parley/flows.h"
+
+static json_t *view(const json_t *flow) {
+  json_t *f = json_deep_copy(flow);
+  json_object_del(f, "owner_id");
+  return f;
+}
+
+/* Validates a body as a flow; replies 400 and returns NULL when it is not one.
+ * Returns a new object holding only the fields of a flow definition. */
+static json_t *definition(http_req_t *req, json_t *body) {
+  flow_limits_t lim = {(size_t)req->app->cfg.flow_max_nodes, (size_t)req->app->cfg.flow_max_text_bytes};
+  char err[256], field[32];
+  if (flow_validate(body, &lim, err, sizeof(err), field, sizeof(field)) != 0) {
+    http_reply_error(req, 400, "validation_failed", err, field);
+    return NULL;
+  }
+  json_t *status = json_object_get(body, "status");
+  return json_pack("{s:O, s:s, s:O, s:O, s:O, s:O}", "name", json_object_get(body, "name"), "status",
+                   status ? json_string_value(status) : "draft", "trigger",
+                   json_object_get(body, "trigger"), "nodes", json_object_get(body, "nodes"),
+                   "edges", json_object_get(body, "edges"), "start", json_object_get(body, "start"));
+}
+
+static void reply_flow(void *ctx, int status, json_t *result, int code) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK)
+    handlers_reply_store_error(req, status);
+  else
+    http_reply_json(req, code, json_pack("{s:o}", "flow", view(result)));
+  json_decref(result);
+  http_req_unref(req);
+}
+static void flow_201(void *ctx, int status, json_t *result) { reply_flow(ctx, status, result, 201); }
+static void flow_200(void *ctx, int status, json_t *result) { reply_flow(ctx, status, result, 200); }
+
+static void create(http_req_t *req) {
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  json_t *def = definition(req, body);
+  json_decref(body);
+  if (!def) return;
+  handlers_store_call(req, FLOW_CREATE, json_pack("{s:s, s:o}", "owner_id", req->user_id, "flow", def), flow_201);
+}
+
+static void list_done(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    json_t *out = json_array(), *f;
+    size_t i;
+    json_array_foreach(json_object_get(result, "flows"), i, f) json_array_append_new(out, view(f));
+    http_reply_json(req, 200, json_pack("{s:o}", "flows", out));
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void list(http_req_t *req) {
+  handlers_store_call(req, FLOW_LIST, json_pack("{s:s}", "owner_id", req->user_id), list_done);
+}
+
+static void get(http_req_t *req) {
+  handlers_store_call(req, FLOW_GET, json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id),
+                      flow_200);
+}
+
+static void get_by_name(http_req_t *req) {
+  handlers_store_call(req, FLOW_GET,
+                      json_pack("{s:s, s:s}", "name", http_req_param(req, "name"), "owner_id", req->user_id),
+                      flow_200);
+}
+
+static void update(http_req_t *req) {
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  json_t *def = definition(req, body);
+  json_decref(body);
+  if (!def) return;
+  handlers_store_call(req, FLOW_UPDATE,
+                      json_pack("{s:s, s:s, s:o}", "id", http_req_param(req, "id"), "owner_id", req->user_id,
+                                "flow", def),
+                      flow_200);
+}
+
+static void deleted(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK)
+    handlers_reply_store_error(req, status);
+  else
+    http_reply_empty(req, 204);
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void delete_flow(http_req_t *req) {
+  handlers_store_call(req, FLOW_DELETE, json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id),
+                      deleted);
+}
+
+/* save: an upsert by name (the seed SPA's builder saves without ids). */
+typedef struct save_s {
+  http_req_t *req;
+  json_t *def;
+} save_t;
+
+static void save_found(void *ctx, int status, json_t *result) {
+  save_t *s = ctx;
+  http_req_t *req = s->req;
+  int rc;
+  if (status == STORE_OK)
+    rc = store_call(req->app->store, FLOW_UPDATE,
+                    json_pack("{s:O, s:s, s:O}", "id", json_object_get(result, "id"), "owner_id", req->user_id,
+                              "flow", s->def),
+                    flow_200, req);
+  else if (status == STORE_ENOTFOUND)
+    rc = store_call(req->app->store, FLOW_CREATE, json_pack("{s:s, s:O}", "owner_id", req->user_id, "flow", s->def),
+                    flow_201, req);
+  else
+    rc = status;
+  if (rc != 0) {
+    handlers_reply_store_error(req, rc);
+    http_req_unref(req);
+  }
+  json_decref(result);
+  json_decref(s->def);
+  free(s);
+}
+
+static void save(http_req_t *req) {
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  json_t *def = definition(req, body);
+  json_decref(body);
+  if (!def) return;
+  save_t *s = malloc(sizeof(*s));
+  if (!s) {
+    json_decref(def);
+    http_reply_error(req, 503, "unavailable", "out of memory", NULL);
+    return;
+  }
+  s->req = req;
+  s->def = def;
+  http_req_ref(req);
+  if (store_call(req->app->store, FLOW_GET,
+                 json_pack("{s:O, s:s}", "name", json_object_get(def, "name"), "owner_id", req->user_id),
+                 save_found, s) != 0) {
+    handlers_reply_store_error(req, STORE_EBUSY);
+    http_req_unref(req);
+    json_decref(def);
+    free(s);
+  }
+}
+
+/* ---- dry run ---- */
+
+typedef struct dry_s {
+  http_req_t *req;
+  json_t *ctx;
+} dry_t;
+
+/* Runs the flow without effects: sends become outputs, api_calls and delays
+ * are skipped (recorded in the trace) and the run goes on. */
+static json_t *dry_run(const json_t *flow, const json_t *ctx) {
+  json_t *state = flow_state_new(flow, json_object_get(ctx, "contact"));
+  json_t *outputs = json_array();
+  const char *status;
+  for (;;) {
+    json_t *actions = json_array();
+    status = flow_step(flow, state, ctx, actions);
+    json_t *a;
+    size_t i;
+    json_array_foreach(actions, i, a) {
+      if (strcmp(json_string_value(json_object_get(a, "type")), "send") == 0)
+        json_array_append(outputs, json_object_get(a, "text"));
+    }
+    json_decref(actions);
+    if (strcmp(status, "waiting") == 0) {
+      json_t *tr = json_object_get(state, "trace");
+      json_object_set_new(json_object_get(json_array_get(tr, json_array_size(tr) - 1), "result"), "dry_run",
+                          json_string("skipped"));
+      json_t *empty = json_object();
+      flow_resume(flow, state, empty);
+      json_decref(empty);
+      status = json_string_value(json_object_get(state, "status"));
+    }
+    if (strcmp(status, "running") != 0) break;
+  }
+  json_t *out = json_pack("{s:O, s:o, s:s}", "trace", json_object_get(state, "trace"), "outputs", outputs,
+                          "status", status);
+  json_decref(state);
+  return out;
+}
+
+static void test_found(void *ctx, int status, json_t *result) {
+  dry_t *d = ctx;
+  if (status != STORE_OK)
+    handlers_reply_store_error(d->req, status);
+  else
+    http_reply_json(d->req, 200, dry_run(result, d->ctx));
+  json_decref(result);
+  json_decref(d->ctx);
+  http_req_unref(d->req);
+  free(d);
+}
+
+static void test(http_req_t *req) {
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  int failed = 0;
+  const char *text = handlers_string_field(req, body, "text", 1, 1, 4000, &failed);
+  json_t *contact = json_object_get(body, "contact");
+  if (!failed && contact && !json_is_object(contact) && !json_is_null(contact)) {
+    http_reply_error(req, 400, "validation_failed", "contact must be an object", "contact");
+    failed = 1;
+  }
+  if (failed) {
+    json_decref(body);
+    return;
+  }
+  dry_t *d = malloc(sizeof(*d));
+  d->req = req;
+  d->ctx = json_pack("{s:o, s:{s:s}}", "contact", json_is_object(contact) ? json_incref(contact) : json_object(),
+                     "message", "text", text);
+  json_decref(body);
+  http_req_ref(req);
+  if (store_call(req->app->store, FLOW_GET,
+                 json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id), test_found,
+                 d) != 0) {
+    handlers_reply_store_error(req, STORE_EBUSY);
+    json_decref(d->ctx);
+    free(d);
+    http_req_unref(req);
+  }
+}
+
+static void runs_done(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    json_t *out = json_array(), *r;
+    size_t i;
+    json_array_foreach(json_object_get(result, "runs"), i, r) {
+      json_t *v = json_deep_copy(r);
+      json_object_del(v, "owner_id");
+      json_object_del(v, "state");
+      json_array_append_new(out, v);
+    }
+    http_reply_json(req, 200, json_pack("{s:o}", "runs", out));
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void runs(http_req_t *req) {
+  handlers_store_call(req, FLOW_RUN_LIST,
+                      json_pack("{s:s, s:s, s:i}", "flow_id", http_req_param(req, "id"), "owner_id", req->user_id,
+                                "limit", 100),
+                      runs_done);
+}
+
+static const route_t routes[] = {
+    {"POST", "/api/flows", 1, create},
+    {"GET", "/api/flows", 1, list},
+    {"GET", "/api/flows/:id", 1, get},
+    {"PUT", "/api/flows/:id", 1, update},
+    {"DELETE", "/api/flows/:id", 1, delete_flow},
+    {"POST", "/api/flows/:id/test", 1, test},
+    {"GET", "/api/flows/:id/runs", 1, runs},
+    {"POST", "/api/flow/save", 1, save},
+    {"GET", "/api/flow/get/:name", 1, get_by_name},
+    {"GET", "/api/flow/user", 1, list},
+    {"DELETE", "/api/flow/:id", 1, delete_flow},
+};
+
+const route_table_t flows_routes = ROUTE_TABLE(routes);

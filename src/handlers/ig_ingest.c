@@ -1,0 +1,366 @@
+/* The Instagram event processor: fetches pending webhook events in batches and
+ * runs each through a short chain of store calls (account, contact,
+ * conversation, message), then delivers the result live and marks the event
+ * processed. Events of one contact are processed one at a time, in order;
+ * different contacts proceed side by side. Loop thread. */
+#include "handlers/ig_ingest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/fanout.h"
+#include "handlers/flow_runner.h"
+#include "parley/instagram.h"
+#include "parley/log.h"
+#include "parley/store.h"
+#include "parley/util.h"
+
+#define BATCH 256
+#define MAX_JOBS 32
+
+typedef struct job_s job_t;
+struct ig_ingest_s {
+  app_t *app;
+  json_t *queue; /* events fetched, not yet started */
+  job_t *jobs;   /* in flight */
+  int njobs;
+  int fetching;
+  int again; /* a kick arrived while busy */
+  int closing;
+};
+
+struct job_s {
+  ig_ingest_t *ig;
+  json_t *event; /* {id, payload, ...} */
+  json_t *payload;
+  json_t *account;
+  json_t *contact;
+  char key[160]; /* account:contact, serialises a contact's events */
+  enum ig_event_kind kind;
+  /* for outgoing messages */
+  ig_stored_fn out_cb;
+  void *out_ctx;
+  char *text;
+  char *graph_mid;
+  const char *source; /* static: "instagram" or "flow" */
+  job_t *prev, *next;
+};
+
+static void fetch(ig_ingest_t *ig);
+static void start_jobs(ig_ingest_t *ig);
+
+static const char *pstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+
+ig_ingest_t *ig_ingest_new(app_t *app) {
+  ig_ingest_t *ig = calloc(1, sizeof(*ig));
+  if (!ig) return NULL;
+  ig->app = app;
+  ig->queue = json_array();
+  return ig;
+}
+
+void ig_ingest_free(ig_ingest_t *ig) {
+  if (!ig) return;
+  json_decref(ig->queue);
+  free(ig);
+}
+
+int ig_ingest_busy(const ig_ingest_t *ig) { return ig->njobs + ig->fetching; }
+
+static void job_free(job_t *j) {
+  ig_ingest_t *ig = j->ig;
+  if (j->prev) j->prev->next = j->next;
+  else ig->jobs = j->next;
+  if (j->next) j->next->prev = j->prev;
+  ig->njobs--;
+  json_decref(j->event);
+  json_decref(j->account);
+  json_decref(j->contact);
+  free(j->text);
+  free(j->graph_mid);
+  free(j);
+}
+
+/* A job is over: the next events can start, and a new batch when idle. */
+static void job_end(job_t *j) {
+  ig_ingest_t *ig = j->ig;
+  job_free(j);
+  start_jobs(ig);
+  if (ig->njobs == 0 && json_array_size(ig->queue) == 0 && ig->again) fetch(ig);
+}
+
+static int call(job_t *j, enum store_op op, json_t *params, store_cb cb) {
+  if (store_call(j->ig->app->store, op, params, cb, j) == 0) return 0;
+  log_warn("instagram: store refused %s; the event stays pending", store_op_name(op));
+  return -1;
+}
+
+static void marked(void *ctx, int status, json_t *result) {
+  json_decref(result);
+  job_end(ctx);
+}
+
+static void finish(job_t *j) {
+  json_t *id = json_object_get(j->event, "id");
+  if (!id || call(j, EVENT_MARK_PROCESSED, json_pack("{s:O}", "id", id), marked) != 0) job_end(j);
+}
+
+/* A store failure leaves the event pending; the next kick retries it. */
+static int failed(job_t *j, int status, json_t *result) {
+  if (status == STORE_OK) return 0;
+  json_decref(result);
+  if (status == STORE_ENOTFOUND) {
+    finish(j);
+  } else {
+    log_warn("instagram: event processing stopped at a store error (%d); it stays pending", status);
+    j->ig->again = 1;
+    job_end(j);
+  }
+  return 1;
+}
+
+/* ---- messages and echoes ---- */
+
+static void message_inserted(void *ctx, int status, json_t *result) {
+  job_t *j = ctx;
+  json_t *message = json_object_get(result, "message");
+  int created = status == STORE_OK && json_is_true(json_object_get(result, "created"));
+  if (created)
+    fanout_message_new(j->ig->app, message, json_object_get(result, "participant_ids"), NULL, 0, NULL);
+  /* A new incoming message (not an echo, not a retry) runs the owner's flows. */
+  if (created && !j->out_cb && j->kind == IG_EV_MESSAGE && j->ig->app->runner)
+    flow_runner_on_message(j->ig->app->runner, j->account, j->contact, pstr(j->payload, "text"));
+  if (j->out_cb) {
+    /* An outgoing message: its caller answers; there is no event to mark. */
+    ig_stored_t st = {status, status == STORE_OK ? message : NULL};
+    j->out_cb(j->out_ctx, &st);
+    json_decref(result);
+    job_end(j);
+    return;
+  }
+  if (failed(j, status, result)) return;
+  json_decref(result);
+  finish(j);
+}
+
+static void conversation_ready(void *ctx, int status, json_t *result) {
+  job_t *j = ctx;
+  if (status != STORE_OK && j->out_cb) {
+    ig_stored_t st = {status, NULL};
+    j->out_cb(j->out_ctx, &st);
+    json_decref(result);
+    job_end(j);
+    return;
+  }
+  if (failed(j, status, result)) return;
+  json_t *conv = json_object_get(result, "conversation");
+  if (json_is_true(json_object_get(result, "created")))
+    fanout_conversation(j->ig->app, conv, NULL);
+  const char *owner = pstr(j->account, "user_id");
+  char sender[96];
+  const char *text, *mid;
+  json_t *attachments = NULL;
+  if (j->out_cb) {
+    snprintf(sender, sizeof(sender), "%s", owner);
+    text = j->text;
+    mid = j->graph_mid;
+  } else {
+    if (j->kind == IG_EV_ECHO)
+      snprintf(sender, sizeof(sender), "%s", owner);
+    else
+      snprintf(sender, sizeof(sender), "ig:%s", pstr(j->payload, "contact_id"));
+    text = pstr(j->payload, "text");
+    mid = pstr(j->payload, "mid");
+    attachments = json_object_get(j->payload, "attachments");
+  }
+  json_t *p = json_pack("{s:O, s:s, s:s?, s:s, s:s?, s:b}", "conversation_id", json_object_get(conv, "id"),
+                        "sender_id", sender, "text", text, "source", j->source ? j->source : "instagram",
+                        "external_id", mid, "check_member", 0);
+  if (attachments && json_array_size(attachments)) json_object_set(p, "attachments", attachments);
+  json_decref(result);
+  if (call(j, MSG_INSERT, p, message_inserted) != 0) job_end(j);
+}
+
+static void contact_ready(void *ctx, int status, json_t *result) {
+  job_t *j = ctx;
+  if (failed(j, status, result)) return;
+  j->contact = result;
+  const char *owner = pstr(j->account, "user_id");
+  const char *username = pstr(result, "username");
+  char name[96];
+  snprintf(name, sizeof(name), "%s", username ? username : pstr(result, "ig_user_id"));
+  if (call(j, CONV_CREATE,
+           json_pack("{s:s, s:s, s:s, s:[s], s:O}", "type", "instagram", "name", name, "creator_id",
+                     owner, "participant_ids", owner, "contact_id", json_object_get(result, "id")),
+           conversation_ready) != 0)
+    job_end(j);
+}
+
+/* ---- reactions and reads ---- */
+
+static void reacted(void *ctx, int status, json_t *result) {
+  job_t *j = ctx;
+  if (failed(j, status, result)) return;
+  fanout_message_updated(j->ig->app, json_object_get(result, "message"),
+                         json_object_get(result, "participant_ids"));
+  json_decref(result);
+  finish(j);
+}
+
+static void read_marked(void *ctx, int status, json_t *result) {
+  json_decref(result);
+  finish(ctx);
+}
+
+static void target_found(void *ctx, int status, json_t *result) {
+  job_t *j = ctx;
+  if (failed(j, status, result)) return;
+  json_t *m = json_object_get(result, "message");
+  char who[96];
+  snprintf(who, sizeof(who), "ig:%s", pstr(j->payload, "contact_id"));
+  int rc;
+  if (j->kind == IG_EV_SEEN) {
+    json_int_t seq = json_integer_value(json_object_get(m, "seq"));
+    json_t *frame = json_pack("{s:s, s:O, s:s, s:I}", "type", "read", "conversation_id",
+                              json_object_get(m, "conversation_id"), "user_id", who, "seq", seq);
+    fanout_event(j->ig->app, frame, json_object_get(result, "participant_ids"), NULL);
+    json_decref(frame);
+    rc = call(j, CONV_MARK_READ,
+              json_pack("{s:O, s:s, s:I}", "id", json_object_get(m, "conversation_id"), "user_id", who, "seq", seq),
+              read_marked);
+  } else {
+    const char *emoji = pstr(j->payload, "emoji");
+    rc = call(j, MSG_REACT,
+              json_pack("{s:O, s:s, s:s, s:b, s:b}", "id", json_object_get(m, "id"), "user_id", who,
+                        "emoji", emoji ? emoji : "\xe2\x9d\xa4", "add", j->kind == IG_EV_REACTION,
+                        "check_member", 0),
+              reacted);
+  }
+  json_decref(result);
+  if (rc != 0) job_end(j);
+}
+
+static void account_found(void *ctx, int status, json_t *result) {
+  job_t *j = ctx;
+  if (status == STORE_ENOTFOUND)
+    log_info("instagram: event for account %s, which nobody connected", pstr(j->payload, "account_id"));
+  if (failed(j, status, result)) return;
+  j->account = result;
+  int rc;
+  if (j->kind == IG_EV_MESSAGE || j->kind == IG_EV_ECHO) {
+    json_t *p = json_pack("{s:O, s:O}", "owner_id", json_object_get(result, "user_id"), "ig_user_id",
+                          json_object_get(j->payload, "contact_id"));
+    if (j->kind == IG_EV_MESSAGE) {
+      char iso[32];
+      json_int_t ts = json_integer_value(json_object_get(j->payload, "timestamp_ms"));
+      util_iso8601(ts > 0 ? ts : util_now_ms(), iso);
+      json_object_set_new(p, "last_inbound_at", json_string(iso));
+    }
+    rc = call(j, CONTACT_UPSERT, p, contact_ready);
+  } else {
+    const char *mid = pstr(j->payload, j->kind == IG_EV_SEEN ? "watermark_mid" : "mid");
+    rc = call(j, MSG_GET, json_pack("{s:s}", "external_id", mid ? mid : ""), target_found);
+  }
+  if (rc != 0) job_end(j);
+}
+
+/* ---- scheduling ---- */
+
+static int key_busy(ig_ingest_t *ig, const char *key) {
+  for (job_t *j = ig->jobs; j; j = j->next)
+    if (strcmp(j->key, key) == 0) return 1;
+  return 0;
+}
+
+static job_t *job_new(ig_ingest_t *ig) {
+  job_t *j = calloc(1, sizeof(*j));
+  if (!j) return NULL;
+  j->ig = ig;
+  j->next = ig->jobs;
+  if (ig->jobs) ig->jobs->prev = j;
+  ig->jobs = j;
+  ig->njobs++;
+  return j;
+}
+
+static void start_jobs(ig_ingest_t *ig) {
+  size_t i = 0;
+  while (ig->njobs < MAX_JOBS && i < json_array_size(ig->queue)) {
+    json_t *ev = json_array_get(ig->queue, i);
+    json_t *payload = json_object_get(ev, "payload");
+    char key[160];
+    snprintf(key, sizeof(key), "%s:%s", pstr(payload, "account_id") ? pstr(payload, "account_id") : "",
+             pstr(payload, "contact_id") ? pstr(payload, "contact_id") : "");
+    if (key_busy(ig, key)) {
+      i++;
+      continue;
+    }
+    job_t *j = job_new(ig);
+    if (!j) return;
+    j->event = json_incref(ev);
+    j->payload = payload;
+    j->kind = ig_event_kind(payload);
+    snprintf(j->key, sizeof(j->key), "%s", key);
+    json_array_remove(ig->queue, i);
+    const char *account = pstr(payload, "account_id");
+    if (j->kind == IG_EV_OTHER || !account ||
+        call(j, IG_ACCOUNT_GET, json_pack("{s:s, s:b}", "ig_user_id", account, "with_token", 1),
+             account_found) != 0) {
+      if (j->kind == IG_EV_OTHER) finish(j);
+      else job_end(j);
+    }
+  }
+}
+
+static void fetched(void *ctx, int status, json_t *result) {
+  ig_ingest_t *ig = ctx;
+  ig->fetching = 0;
+  if (status != STORE_OK) {
+    json_decref(result);
+    return; /* the next webhook or restart retries */
+  }
+  json_t *events = json_object_get(result, "events");
+  json_array_extend(ig->queue, events);
+  /* A full batch means there may be more behind it. */
+  ig->again = json_array_size(events) >= BATCH;
+  json_decref(result);
+  start_jobs(ig);
+}
+
+static void fetch(ig_ingest_t *ig) {
+  if (ig->closing || ig->fetching) return;
+  ig->again = 0;
+  ig->fetching = 1;
+  if (store_call(ig->app->store, EVENT_LIST_PENDING, json_pack("{s:i}", "limit", BATCH), fetched, ig) != 0)
+    ig->fetching = 0;
+}
+
+void ig_ingest_kick(ig_ingest_t *ig) {
+  if (!ig) return;
+  /* Events in flight are still pending in the store: fetch only when idle, so
+   * nothing is processed twice. */
+  if (ig->fetching || ig->njobs > 0 || json_array_size(ig->queue) > 0) {
+    ig->again = 1;
+    return;
+  }
+  fetch(ig);
+}
+
+void ig_ingest_store_outgoing(ig_ingest_t *ig, json_t *account, json_t *contact, const char *text,
+                              const char *graph_mid, const char *source, ig_stored_fn cb, void *ctx) {
+  job_t *j = job_new(ig);
+  if (!j) {
+    ig_stored_t st = {STORE_EBUSY, NULL};
+    cb(ctx, &st);
+    return;
+  }
+  j->account = json_incref(account);
+  j->out_cb = cb;
+  j->out_ctx = ctx;
+  j->text = strdup(text);
+  j->graph_mid = graph_mid && *graph_mid ? strdup(graph_mid) : NULL;
+  j->source = source;
+  snprintf(j->key, sizeof(j->key), "out:%p", (void *)j);
+  contact_ready(j, STORE_OK, json_incref(contact));
+}

@@ -1,0 +1,34 @@
+/* Processing of stored Instagram webhook events: each becomes a contact, an
+ * `instagram` conversation with the account's owner, a message (deduplicated by
+ * mid) delivered live, a reaction or a read marker. Events are processed after
+ * the webhook was acknowledged, and those left by a previous run at start-up.
+ * Loop thread. */
+#ifndef PARLEY_IG_INGEST_H
+#define PARLEY_IG_INGEST_H
+
+#include <jansson.h>
+
+#include "parley/app.h"
+
+typedef struct ig_ingest_s ig_ingest_t;
+
+ig_ingest_t *ig_ingest_new(app_t *app);
+void ig_ingest_free(ig_ingest_t *ig);
+/* Processes pending events soon (after a webhook stored some, and at start-up). */
+void ig_ingest_kick(ig_ingest_t *ig);
+/* Jobs in flight (shutdown waits for zero). */
+int ig_ingest_busy(const ig_ingest_t *ig);
+
+typedef struct ig_stored_s {
+  int status;       /* a store status */
+  json_t *message;  /* borrowed for the callback when status is STORE_OK */
+} ig_stored_t;
+typedef void (*ig_stored_fn)(void *ctx, const ig_stored_t *stored);
+
+/* Stores a message the owner sent through the Graph API into the contact's
+ * conversation (keeping Graph's message id, so the echo that Meta sends later
+ * adds nothing) and delivers it live. account and contact are borrowed. */
+void ig_ingest_store_outgoing(ig_ingest_t *ig, json_t *account, json_t *contact, const char *text,
+                              const char *graph_mid, const char *source, ig_stored_fn cb, void *ctx);
+
+#endif

@@ -1,0 +1,362 @@
+/* API.md's Instagram section: the webhook's verification and receiver, account
+ * connection, contacts, and sending through the Graph API inside the 24-hour
+ * window. Processing of stored events lives in ig_ingest.c. Loop thread. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/handlers.h"
+#include "handlers/ig_ingest.h"
+#include "parley/instagram.h"
+#include "parley/log.h"
+#include "parley/metrics.h"
+#include "parley/util.h"
+
+#define MESSAGING_WINDOW_MS (24LL * 3600 * 1000)
+
+/* ---- webhook ---- */
+
+static void webhook_verify(http_req_t *req) {
+  const char *want = req->app->cfg.ig_verify_token;
+  char mode[32], token[256], challenge[256];
+  if (!want) {
+    http_reply_error(req, 503, "unavailable", "webhooks are not configured", NULL);
+    return;
+  }
+  long ml = http_req_query(req, "hub.mode", mode, sizeof(mode));
+  long tl = http_req_query(req, "hub.verify_token", token, sizeof(token));
+  long cl = http_req_query(req, "hub.challenge", challenge, sizeof(challenge));
+  if (ml < 0 || tl < 0 || cl < 0 || strcmp(mode, "subscribe") != 0 || (size_t)tl != strlen(want) ||
+      !util_ct_equal(token, want, (size_t)tl)) {
+    http_reply_error(req, 403, "forbidden", "verification failed", NULL);
+    return;
+  }
+  http_reply_raw(req, 200, "text/plain", challenge, (size_t)cl);
+}
+
+static void webhook_stored(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK) {
+    /* Not acknowledged: Meta retries, nothing is lost. */
+    handlers_reply_store_error(req, status);
+  } else {
+    req->app->metrics->webhook_events += json_array_size(json_object_get(result, "inserted"));
+    http_reply_raw(req, 200, "text/plain", "EVENT_RECEIVED", 14);
+    ig_ingest_kick(req->app->ingest);
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void webhook_receive(http_req_t *req) {
+  const char *secret = req->app->cfg.ig_app_secret;
+  if (!secret) {
+    http_reply_error(req, 503, "unavailable", "webhooks are not configured", NULL);
+    return;
+  }
+  const char *sig = http_req_header(req, "x-hub-signature-256");
+  const char *raw = req->body.data ? req->body.data : "";
+  if (!ig_signature_valid(secret, sig, raw, req->body.len)) {
+    http_reply_error(req, 401, "invalid_signature", "missing or wrong X-Hub-Signature-256", NULL);
+    return;
+  }
+  json_error_t err;
+  json_t *body = json_loadb(raw, req->body.len, 0, &err);
+  if (!body) {
+    http_reply_error(req, 400, "invalid_json", err.text, NULL);
+    return;
+  }
+  json_t *events = ig_webhook_events(body);
+  json_decref(body);
+  json_t *keep = json_array(), *ev;
+  size_t i;
+  json_array_foreach(events, i, ev) {
+    json_t *payload = json_object_get(ev, "payload");
+    if (ig_event_kind(payload) == IG_EV_OTHER) {
+      log_info("webhook: ignoring an event of an unhandled kind (account %s)",
+               json_string_value(json_object_get(payload, "account_id")));
+      continue;
+    }
+    json_array_append(keep, ev);
+  }
+  json_decref(events);
+  if (json_array_size(keep) == 0) {
+    json_decref(keep);
+    http_reply_raw(req, 200, "text/plain", "EVENT_RECEIVED", 14);
+    return;
+  }
+  handlers_store_call(req, EVENT_INSERT, json_pack("{s:o}", "events", keep), webhook_stored);
+}
+
+/* ---- accounts ---- */
+
+static json_t *public_account(json_t *account) {
+  json_t *a = json_deep_copy(account);
+  json_object_del(a, "token_cipher");
+  return a;
+}
+
+static void connect_done(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status == STORE_ECONFLICT)
+    http_reply_error(req, 409, "conflict", "this Instagram account is connected by another user",
+                     "ig_user_id");
+  else if (status != STORE_OK)
+    handlers_reply_store_error(req, status);
+  else
+    http_reply_json(req, 200, json_pack("{s:o}", "account", public_account(result)));
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static int all_digits(const char *s) {
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
+}
+
+static void account_connect(http_req_t *req) {
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  int failed = 0;
+  const char *ig = handlers_string_field(req, body, "ig_user_id", 1, 1, 32, &failed);
+  const char *token = failed ? NULL : handlers_string_field(req, body, "access_token", 1, 1, 4096, &failed);
+  const char *username = failed ? NULL : handlers_string_field(req, body, "username", 0, 1, 64, &failed);
+  if (failed) goto done;
+  if (!all_digits(ig)) {
+    http_reply_error(req, 400, "validation_failed", "ig_user_id must be a numeric id", "ig_user_id");
+    goto done;
+  }
+  char *sealed = ig_token_seal(req->app->secret_key, token);
+  if (!sealed) {
+    http_reply_error(req, 503, "unavailable", "cannot seal the token", NULL);
+    goto done;
+  }
+  handlers_store_call(req, IG_ACCOUNT_UPSERT,
+                      json_pack("{s:s, s:s, s:s?, s:s}", "user_id", req->user_id, "ig_user_id", ig,
+                                "username", username, "token_cipher", sealed),
+                      connect_done);
+  free(sealed);
+done:
+  json_decref(body);
+}
+
+static void status_done(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status == STORE_ENOTFOUND)
+    http_reply_json(req, 200, json_pack("{s:b}", "connected", 0));
+  else if (status != STORE_OK)
+    handlers_reply_store_error(req, status);
+  else
+    http_reply_json(req, 200, json_pack("{s:b, s:o}", "connected", 1, "account", public_account(result)));
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void account_status(http_req_t *req) {
+  handlers_store_call(req, IG_ACCOUNT_GET, json_pack("{s:s}", "user_id", req->user_id), status_done);
+}
+
+static void disconnect_done(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status == STORE_OK || status == STORE_ENOTFOUND)
+    http_reply_empty(req, 204);
+  else
+    handlers_reply_store_error(req, status);
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void account_disconnect(http_req_t *req) {
+  handlers_store_call(req, IG_ACCOUNT_DELETE, json_pack("{s:s}", "user_id", req->user_id),
+                      disconnect_done);
+}
+
+/* ---- contacts ---- */
+
+static json_t *public_contact(json_t *c) {
+  json_t *out = json_deep_copy(c);
+  json_object_del(out, "owner_id");
+  return out;
+}
+
+static void contacts_done(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    json_t *list = json_array(), *c;
+    size_t i;
+    json_array_foreach(json_object_get(result, "contacts"), i, c) json_array_append_new(list, public_contact(c));
+    http_reply_json(req, 200, json_pack("{s:o}", "contacts", list));
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void contacts_list(http_req_t *req) {
+  handlers_store_call(req, CONTACT_LIST, json_pack("{s:s}", "owner_id", req->user_id), contacts_done);
+}
+
+static void contact_done(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK)
+    handlers_reply_store_error(req, status);
+  else
+    http_reply_json(req, 200, json_pack("{s:o}", "contact", public_contact(result)));
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void contact_get(http_req_t *req) {
+  handlers_store_call(req, CONTACT_GET,
+                      json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id),
+                      contact_done);
+}
+
+/* ---- sending ---- */
+
+/* The steps of one send, kept between store and Graph callbacks. */
+typedef struct send_ctx_s {
+  http_req_t *req;
+  json_t *account; /* with token_cipher */
+  json_t *contact;
+  char *recipient;
+  char *text;
+  char *token;
+} send_ctx_t;
+
+static void send_ctx_free(send_ctx_t *s) {
+  json_decref(s->account);
+  json_decref(s->contact);
+  free(s->recipient);
+  free(s->text);
+  if (s->token) {
+    memset(s->token, 0, strlen(s->token));
+    free(s->token);
+  }
+  http_req_unref(s->req);
+  free(s);
+}
+
+static void send_stored(void *ctx, const ig_stored_t *stored) {
+  send_ctx_t *s = ctx;
+  if (stored->status != STORE_OK)
+    handlers_reply_store_error(s->req, stored->status);
+  else
+    http_reply_json(s->req, 201, json_pack("{s:O}", "message", stored->message));
+  send_ctx_free(s);
+}
+
+static void send_graph_done(void *ctx, const graph_result_t *res) {
+  send_ctx_t *s = ctx;
+  if (!res->ok) {
+    if (res->error && strcmp(res->error, "rate_limited") == 0) {
+      http_reply_header(s->req, "Retry-After", "1");
+      http_reply_error(s->req, 429, "rate_limited", "too many messages for this account", NULL);
+    } else {
+      http_reply_error(s->req, 502, "upstream_error", res->error ? res->error : "Graph API error", NULL);
+    }
+    send_ctx_free(s);
+    return;
+  }
+  ig_ingest_store_outgoing(s->req->app->ingest, s->account, s->contact, s->text, res->message_id,
+                           "instagram", send_stored, s);
+}
+
+static void send_contact_done(void *ctx, int status, json_t *result) {
+  send_ctx_t *s = ctx;
+  int64_t last = 0;
+  const char *inbound = status == STORE_OK ? json_string_value(json_object_get(result, "last_inbound_at")) : NULL;
+  if (status != STORE_OK && status != STORE_ENOTFOUND) {
+    handlers_reply_store_error(s->req, status);
+    goto fail;
+  }
+  if (!inbound || util_parse_iso8601(inbound, &last) != 0 || util_now_ms() - last > MESSAGING_WINDOW_MS) {
+    http_reply_error(s->req, 422, "outside_messaging_window",
+                     "the contact has not written in the last 24 hours", NULL);
+    goto fail;
+  }
+  s->contact = result;
+  result = NULL;
+  if (graph_send_text(s->req->app->graph, json_string_value(json_object_get(s->account, "ig_user_id")),
+                      s->token, s->recipient, s->text, send_graph_done, s) != 0) {
+    http_reply_error(s->req, 503, "unavailable", "cannot reach the Graph API", NULL);
+    send_ctx_free(s);
+  }
+  return;
+fail:
+  json_decref(result);
+  send_ctx_free(s);
+}
+
+static void send_account_done(void *ctx, int status, json_t *result) {
+  send_ctx_t *s = ctx;
+  if (status == STORE_ENOTFOUND) {
+    http_reply_error(s->req, 400, "validation_failed", "no Instagram account is connected", NULL);
+    goto fail;
+  }
+  if (status != STORE_OK) {
+    handlers_reply_store_error(s->req, status);
+    goto fail;
+  }
+  s->account = result;
+  s->token = ig_token_open(s->req->app->secret_key, json_string_value(json_object_get(result, "token_cipher")));
+  if (!s->token) {
+    log_error("instagram: the stored token of user %s cannot be opened (secret_key changed?)",
+              s->req->user_id);
+    http_reply_error(s->req, 503, "unavailable", "the stored Instagram token cannot be used", NULL);
+    send_ctx_free(s);
+    return;
+  }
+  if (store_call(s->req->app->store, CONTACT_GET,
+                 json_pack("{s:s, s:s}", "owner_id", s->req->user_id, "ig_user_id", s->recipient),
+                 send_contact_done, s) != 0) {
+    handlers_reply_store_error(s->req, STORE_EBUSY);
+    send_ctx_free(s);
+  }
+  return;
+fail:
+  json_decref(result);
+  send_ctx_free(s);
+}
+
+static void send_message(http_req_t *req) {
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  int failed = 0;
+  const char *to = handlers_string_field(req, body, "recipient_id", 1, 1, 64, &failed);
+  const char *text = failed ? NULL : handlers_string_field(req, body, "text", 1, 1, 1000, &failed);
+  if (failed) goto done;
+  send_ctx_t *s = calloc(1, sizeof(*s));
+  if (!s) {
+    http_reply_error(req, 503, "unavailable", "out of memory", NULL);
+    goto done;
+  }
+  http_req_ref(req);
+  s->req = req;
+  s->recipient = strdup(to);
+  s->text = strdup(text);
+  if (store_call(req->app->store, IG_ACCOUNT_GET,
+                 json_pack("{s:s, s:b}", "user_id", req->user_id, "with_token", 1), send_account_done,
+                 s) != 0) {
+    handlers_reply_store_error(req, STORE_EBUSY);
+    send_ctx_free(s);
+  }
+done:
+  json_decref(body);
+}
+
+static const route_t routes[] = {
+    {"GET", "/api/webhook/instagram", 0, webhook_verify},
+    {"POST", "/api/webhook/instagram", 0, webhook_receive},
+    {"POST", "/api/instagram/connect", 1, account_connect},
+    {"GET", "/api/instagram/status", 1, account_status},
+    {"GET", "/api/instagram/account", 1, account_status},
+    {"POST", "/api/instagram/disconnect", 1, account_disconnect},
+    {"POST", "/api/instagram/send-message", 1, send_message},
+    {"GET", "/api/contacts", 1, contacts_list},
+    {"GET", "/api/contacts/:id", 1, contact_get},
+};
+
+const route_table_t instagram_routes = ROUTE_TABLE(routes);
