@@ -1,0 +1,94 @@
+"""A local stand-in for Meta's Graph API (and any HTTP endpoint a flow calls):
+records every request and answers from a script the test sets.
+
+    fake = FakeGraph(); fake.start()
+    fake.script = [(500, {...}), (200, {...})]   # answers in order, then default
+    fake.delay = 3.0                              # seconds before answering
+    fake.requests -> [{"method", "path", "headers", "body", "json"}]
+"""
+import http.server
+import json
+import threading
+import time
+
+
+class FakeGraph:
+    def __init__(self):
+        self.requests = []
+        self.script = []
+        self.default = (200, None)  # None: {"recipient_id", "message_id"}
+        self.delay = 0.0
+        self.routes = {}  # path -> (status, body) for api_call targets
+        self.lock = threading.Lock()
+        self.counter = 0
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                try:
+                    parsed = json.loads(body) if body else None
+                except ValueError:
+                    parsed = None
+                with fake.lock:
+                    fake.requests.append({"method": self.command, "path": self.path,
+                                          "headers": dict(self.headers), "body": body,
+                                          "json": parsed})
+                    if self.path in fake.routes:
+                        status, answer = fake.routes[self.path]
+                    elif fake.script:
+                        status, answer = fake.script.pop(0)
+                    else:
+                        status, answer = fake.default
+                    fake.counter += 1
+                    n = fake.counter
+                    delay = fake.delay
+                if delay:
+                    time.sleep(delay)
+                if answer is None:
+                    recipient = (parsed or {}).get("recipient", {}).get("id", "")
+                    answer = {"recipient_id": recipient, "message_id": f"m_graph_{n}"}
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def sends(self):
+        with self.lock:
+            return [r for r in self.requests if r["path"].endswith("/messages")]
+
+    def wait_for(self, predicate, timeout=10.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with self.lock:
+                if predicate(self.requests):
+                    return True
+            time.sleep(0.05)
+        return False
