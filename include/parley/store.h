@@ -100,7 +100,9 @@ enum store_op {
   MSG_EDIT,         /* {id, user_id, text} -> {message, participant_ids}; not the sender:
                        EFORBIDDEN; deleted: EFORBIDDEN */
   MSG_DELETE,       /* {id, user_id} -> {message, participant_ids}; sender or group admin */
-  MSG_REACT,        /* {id, user_id, emoji, add: bool} -> {message, participant_ids} */
+  MSG_REACT,        /* {id, user_id, emoji, add: bool, check_member?: bool} -> {message,
+                       participant_ids}; check_member false lets a non-participant (an
+                       Instagram contact "ig:<id>") react */
 
   /* Instagram accounts: account = {id, user_id, ig_user_id, username, connected_at};
    * token_cipher (base64) is returned only when {with_token: true}. */

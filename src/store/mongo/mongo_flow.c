@@ -1,0 +1,115 @@
+/* Automation flows in "flows". name, status and owner are fields (they are
+ * queried); the rest of the flow (trigger, nodes, edges, start, ...) is kept as
+ * JSON text, since it is user-shaped and its keys must never become field names
+ * or operators. Worker thread. */
+#include "parley/util.h"
+#include "store/mongo/mongo_internal.h"
+
+static json_t *flow_json(mongo_ctx_t *c, const bson_t *doc) {
+  json_t *f = mongo_bson_parsed(doc, "body", json_object());
+  if (!json_is_object(f)) {
+    json_decref(f);
+    f = json_object();
+  }
+  json_object_set_new(f, "id", mongo_bson_json(doc, "_id"));
+  json_object_set_new(f, "owner_id", mongo_bson_json(doc, "owner_id"));
+  json_object_set_new(f, "name", mongo_bson_json(doc, "name"));
+  json_object_set_new(f, "status", mongo_bson_json(doc, "status"));
+  json_object_set_new(f, "created_at", mongo_bson_iso(doc, "created_at"));
+  json_object_set_new(f, "updated_at", mongo_bson_iso(doc, "updated_at"));
+  return f;
+}
+
+/* The fields a flow's document keeps from the caller's flow object. */
+static void append_flow(bson_t *b, json_t *flow, int64_t now) {
+  json_t *body = json_deep_copy(flow), *name = json_object_get(flow, "name");
+  const char *status = mongo_param_str(flow, "status");
+  static const char *const own[] = {"id", "owner_id", "name", "status", "created_at", "updated_at"};
+  for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) json_object_del(body, own[i]);
+  mongo_bson_append_json(b, "name", json_is_string(name) ? name : NULL);
+  BSON_APPEND_UTF8(b, "status", status ? status : "draft");
+  mongo_bson_append_text(b, "body", body);
+  BSON_APPEND_DATE_TIME(b, "updated_at", now);
+  json_decref(body);
+}
+
+int mongo_flow_create(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *owner = mongo_param_str(p, "owner_id");
+  json_t *flow = json_object_get(p, "flow");
+  if (!owner || !json_is_object(flow)) return STORE_EINVAL;
+  char id[25];
+  util_new_id(id);
+  int64_t now = util_now_ms();
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "owner_id", BCON_UTF8(owner), "created_at",
+                         BCON_DATE_TIME(now), "ord", BCON_INT64(mongo_ctx_order(c)));
+  append_flow(doc, flow, now);
+  int rc = mongo_query_insert(c, MC_FLOWS, doc);
+  if (rc == 1) *r = flow_json(c, doc);
+  bson_destroy(doc);
+  return rc == 1 ? STORE_OK : rc;
+}
+
+int mongo_flow_get(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *owner = mongo_param_str(p, "owner_id"), *id = mongo_param_str(p, "id");
+  const char *name = mongo_param_str(p, "name");
+  if (!owner || (!id && !name)) return STORE_EINVAL;
+  bson_t *filter = id ? BCON_NEW("_id", BCON_UTF8(id), "owner_id", BCON_UTF8(owner))
+                      : BCON_NEW("owner_id", BCON_UTF8(owner), "name", BCON_UTF8(name));
+  bson_t *opts = BCON_NEW("sort", "{", "ord", BCON_INT32(1), "}");
+  bson_t doc;
+  int rc = mongo_query_one(c, MC_FLOWS, filter, opts, &doc);
+  bson_destroy(filter);
+  bson_destroy(opts);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  *r = flow_json(c, &doc);
+  bson_destroy(&doc);
+  return STORE_OK;
+}
+
+int mongo_flow_list(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *owner = mongo_param_str(p, "owner_id"), *status = mongo_param_str(p, "status");
+  if (!owner) return STORE_EINVAL;
+  bson_t *filter = BCON_NEW("owner_id", BCON_UTF8(owner));
+  if (status) BSON_APPEND_UTF8(filter, "status", status);
+  bson_t *opts = BCON_NEW("sort", "{", "ord", BCON_INT32(1), "}");
+  json_t *list = json_array();
+  int rc = mongo_query_map(c, MC_FLOWS, filter, opts, flow_json, list);
+  bson_destroy(filter);
+  bson_destroy(opts);
+  if (rc < 0) {
+    json_decref(list);
+    return rc;
+  }
+  *r = json_pack("{s:o}", "flows", list);
+  return STORE_OK;
+}
+
+int mongo_flow_update(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *owner = mongo_param_str(p, "owner_id"), *id = mongo_param_str(p, "id");
+  json_t *flow = json_object_get(p, "flow");
+  if (!owner || !id || !json_is_object(flow)) return STORE_EINVAL;
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(id), "owner_id", BCON_UTF8(owner));
+  bson_t *update = bson_new(), set;
+  bson_append_document_begin(update, "$set", -1, &set);
+  append_flow(&set, flow, util_now_ms());
+  bson_append_document_end(update, &set);
+  bson_t doc;
+  int rc = mongo_query_modify(c, MC_FLOWS, q, update, 0, 1, &doc);
+  bson_destroy(q);
+  bson_destroy(update);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  *r = flow_json(c, &doc);
+  bson_destroy(&doc);
+  return STORE_OK;
+}
+
+int mongo_flow_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *owner = mongo_param_str(p, "owner_id"), *id = mongo_param_str(p, "id");
+  if (!owner || !id) return STORE_EINVAL;
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "owner_id", BCON_UTF8(owner));
+  int rc = mongo_query_delete(c, MC_FLOWS, filter, 0);
+  bson_destroy(filter);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  *r = json_object();
+  return STORE_OK;
+}

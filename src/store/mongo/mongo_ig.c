@@ -1,0 +1,82 @@
+/* Connected Instagram accounts in "instagram_accounts": one per user, and an
+ * Instagram account belongs to one user (both unique indexes). The token is
+ * stored as the caller's ciphertext and returned only on request. Worker thread. */
+#include <string.h>
+
+#include "parley/util.h"
+#include "store/mongo/mongo_internal.h"
+
+static json_t *account_json(const bson_t *doc, int with_token) {
+  json_t *a = json_object();
+  json_object_set_new(a, "id", mongo_bson_json(doc, "_id"));
+  json_object_set_new(a, "user_id", mongo_bson_json(doc, "user_id"));
+  json_object_set_new(a, "ig_user_id", mongo_bson_json(doc, "ig_user_id"));
+  json_object_set_new(a, "username", mongo_bson_json(doc, "username"));
+  json_object_set_new(a, "connected_at", mongo_bson_iso(doc, "connected_at"));
+  if (with_token) json_object_set_new(a, "token_cipher", mongo_bson_json(doc, "token_cipher"));
+  return a;
+}
+
+static int find_one(mongo_ctx_t *c, const char *field, const char *value, bson_t *doc) {
+  bson_t *filter = BCON_NEW(field, BCON_UTF8(value));
+  int rc = mongo_query_one(c, MC_IG, filter, NULL, doc);
+  bson_destroy(filter);
+  return rc;
+}
+
+int mongo_ig_upsert(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *user = mongo_param_str(p, "user_id"), *ig = mongo_param_str(p, "ig_user_id");
+  const char *token = mongo_param_str(p, "token_cipher");
+  json_t *username = json_object_get(p, "username");
+  if (!user || !ig || !token || (username && !json_is_string(username) && !json_is_null(username)))
+    return STORE_EINVAL;
+  bson_t doc;
+  int rc = find_one(c, "ig_user_id", ig, &doc);
+  if (rc < 0) return rc;
+  if (rc == 1) {
+    const char *owner = mongo_bson_str(&doc, "user_id");
+    int other = !owner || strcmp(owner, user);
+    bson_destroy(&doc);
+    if (other) return STORE_ECONFLICT;
+  }
+  char id[25];
+  util_new_id(id);
+  bson_t *q = BCON_NEW("user_id", BCON_UTF8(user));
+  bson_t *update = BCON_NEW("$setOnInsert", "{", "_id", BCON_UTF8(id), "}");
+  bson_t set;
+  bson_append_document_begin(update, "$set", -1, &set);
+  BSON_APPEND_UTF8(&set, "ig_user_id", ig);
+  BSON_APPEND_UTF8(&set, "token_cipher", token);
+  BSON_APPEND_DATE_TIME(&set, "connected_at", util_now_ms());
+  mongo_bson_append_json(&set, "username", json_is_string(username) ? username : NULL);
+  bson_append_document_end(update, &set);
+  rc = mongo_query_modify(c, MC_IG, q, update, 1, 1, &doc);
+  bson_destroy(q);
+  bson_destroy(update);
+  if (rc <= 0) return rc == 0 ? STORE_EUNAVAILABLE : rc; /* a duplicate ig_user_id: ECONFLICT */
+  *r = account_json(&doc, 0);
+  bson_destroy(&doc);
+  return STORE_OK;
+}
+
+int mongo_ig_get(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *user = mongo_param_str(p, "user_id"), *ig = mongo_param_str(p, "ig_user_id");
+  if (!user && !ig) return STORE_EINVAL;
+  bson_t doc;
+  int rc = find_one(c, user ? "user_id" : "ig_user_id", user ? user : ig, &doc);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  *r = account_json(&doc, json_is_true(json_object_get(p, "with_token")));
+  bson_destroy(&doc);
+  return STORE_OK;
+}
+
+int mongo_ig_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *user = mongo_param_str(p, "user_id");
+  if (!user) return STORE_EINVAL;
+  bson_t *filter = BCON_NEW("user_id", BCON_UTF8(user));
+  int rc = mongo_query_delete(c, MC_IG, filter, 0);
+  bson_destroy(filter);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  *r = json_object();
+  return STORE_OK;
+}

@@ -1,0 +1,85 @@
+/* The indexes of ARCHITECTURE.md's data model, created with createIndexes
+ * (idempotent: existing identical indexes are left alone). Worker or start-up
+ * thread; uses the context's client. */
+#include "store/mongo/mongo_internal.h"
+
+typedef struct {
+  enum mongo_coll coll;
+  const char *name;
+  const char *keys; /* relaxed extended JSON */
+  int unique;
+  int sparse;
+  const char *partial; /* partialFilterExpression, or NULL */
+} index_spec_t;
+
+static const index_spec_t specs[] = {
+    {MC_USERS, "email_1", "{\"email\": 1}", 1, 1, NULL},
+    {MC_USERS, "name_1__id_1", "{\"name\": 1, \"_id\": 1}", 0, 0, NULL},
+    {MC_REFRESH, "family_id_1", "{\"family_id\": 1}", 0, 0, NULL},
+    {MC_REFRESH, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL},
+    {MC_CONVS, "pair_key_1", "{\"pair_key\": 1}", 1, 1, NULL},
+    {MC_CONVS, "participants.id_1_activity_-1",
+     "{\"participants.id\": 1, \"activity\": -1, \"_id\": -1}", 0, 0, NULL},
+    {MC_MSGS, "conversation_id_1_seq_1", "{\"conversation_id\": 1, \"seq\": 1}", 1, 0, NULL},
+    {MC_MSGS, "conversation_id_1_sender_id_1_client_id_1",
+     "{\"conversation_id\": 1, \"sender_id\": 1, \"client_id\": 1}", 1, 0,
+     "{\"client_id\": {\"$type\": \"string\"}}"},
+    {MC_MSGS, "external_id_1", "{\"external_id\": 1}", 1, 1, NULL},
+    {MC_IG, "ig_user_id_1", "{\"ig_user_id\": 1}", 1, 0, NULL},
+    {MC_IG, "user_id_1", "{\"user_id\": 1}", 1, 0, NULL},
+    {MC_CONTACTS, "owner_id_1_ig_user_id_1", "{\"owner_id\": 1, \"ig_user_id\": 1}", 1, 0, NULL},
+    {MC_EVENTS, "mid_1", "{\"mid\": 1}", 1, 1, NULL},
+    {MC_EVENTS, "processed_1_ord_1", "{\"processed\": 1, \"ord\": 1}", 0, 0, NULL},
+    {MC_FLOWS, "owner_id_1_ord_1", "{\"owner_id\": 1, \"ord\": 1}", 0, 0, NULL},
+    {MC_RUNS, "flow_id_1_ord_-1", "{\"flow_id\": 1, \"ord\": -1}", 0, 0, NULL},
+    {MC_STEPS, "due_at_ms_1_ord_1", "{\"due_at_ms\": 1, \"ord\": 1}", 0, 0, NULL},
+};
+
+static int append_spec(bson_t *arr, int i, const index_spec_t *sp) {
+  char key[24];
+  snprintf(key, sizeof(key), "%d", i);
+  bson_t doc, *keys = bson_new_from_json((const uint8_t *)sp->keys, -1, NULL);
+  bson_t *partial = sp->partial ? bson_new_from_json((const uint8_t *)sp->partial, -1, NULL) : NULL;
+  if (!keys || (sp->partial && !partial)) {
+    bson_destroy(keys);
+    bson_destroy(partial);
+    return -1;
+  }
+  bson_append_document_begin(arr, key, -1, &doc);
+  BSON_APPEND_DOCUMENT(&doc, "key", keys);
+  BSON_APPEND_UTF8(&doc, "name", sp->name);
+  if (sp->unique) BSON_APPEND_BOOL(&doc, "unique", true);
+  if (sp->sparse) BSON_APPEND_BOOL(&doc, "sparse", true);
+  if (partial) BSON_APPEND_DOCUMENT(&doc, "partialFilterExpression", partial);
+  bson_append_document_end(arr, &doc);
+  bson_destroy(keys);
+  bson_destroy(partial);
+  return 0;
+}
+
+static int create_for(mongo_ctx_t *c, enum mongo_coll coll) {
+  bson_t cmd = BSON_INITIALIZER, arr;
+  BSON_APPEND_UTF8(&cmd, "createIndexes", mongo_ctx_coll_name(coll));
+  bson_append_array_begin(&cmd, "indexes", -1, &arr);
+  int n = 0, rc = 0;
+  for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
+    if (specs[i].coll == coll && append_spec(&arr, n++, &specs[i]) < 0) rc = -1;
+  bson_append_array_end(&cmd, &arr);
+  mongoc_database_t *db = mongoc_client_get_database(c->client, c->dbname);
+  bson_error_t e;
+  if (rc == 0 && !mongoc_database_write_command_with_opts(db, &cmd, NULL, NULL, &e)) {
+    mongo_ctx_error(c, &e);
+    rc = -1;
+  }
+  mongoc_database_destroy(db);
+  bson_destroy(&cmd);
+  return rc;
+}
+
+int mongo_index_ensure(mongo_ctx_t *c) {
+  static const enum mongo_coll colls[] = {MC_USERS,    MC_REFRESH, MC_CONVS, MC_MSGS, MC_IG,
+                                          MC_CONTACTS, MC_EVENTS,  MC_FLOWS, MC_RUNS, MC_STEPS};
+  for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++)
+    if (create_for(c, colls[i]) < 0) return -1;
+  return 0;
+}

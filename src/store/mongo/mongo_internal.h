@@ -1,0 +1,169 @@
+/* What the files of the MongoDB backend share: the per-job context a worker
+ * thread runs an operation with, collection names, BSON <-> JSON helpers and the
+ * operation functions. Everything here runs on a libuv thread-pool thread and
+ * touches only the job's own context, except the pool (thread-safe). */
+#ifndef PARLEY_STORE_MONGO_INTERNAL_H
+#define PARLEY_STORE_MONGO_INTERNAL_H
+
+#include <mongoc/mongoc.h>
+
+#include "store/store_internal.h"
+
+enum mongo_coll {
+  MC_USERS,
+  MC_REFRESH,
+  MC_CONVS,
+  MC_MSGS,
+  MC_IG,
+  MC_CONTACTS,
+  MC_EVENTS,
+  MC_FLOWS,
+  MC_RUNS,
+  MC_STEPS,
+  MC_COUNT
+};
+
+/* One worker's view of the database for one job (or one batch of jobs). */
+typedef struct mongo_ctx_s {
+  mongoc_client_t *client; /* popped from the pool for this job */
+  const char *dbname;
+  const char *op; /* the op's name, for logs */
+  mongoc_collection_t *colls[MC_COUNT];
+  int down;                 /* set when an error said the server is unreachable */
+  _Atomic long long *clock; /* the backend's order clock (mongo_ctx_order) */
+} mongo_ctx_t;
+
+/* An operation: reads params (borrowed), sets *result (new reference) on
+ * STORE_OK, returns a store status. */
+typedef int (*mongo_op_fn)(mongo_ctx_t *c, json_t *params, json_t **result);
+
+/* mongo_ctx.c: collections and errors. */
+const char *mongo_ctx_coll_name(enum mongo_coll which);
+mongoc_collection_t *mongo_ctx_coll(mongo_ctx_t *c, enum mongo_coll which);
+void mongo_ctx_release(mongo_ctx_t *c);
+/* A sort key for "oldest first": strictly increasing within the process and
+ * close to ms * 1024 across processes, so records created in one millisecond
+ * (one batch of events) keep their order, which random ids would not. */
+int64_t mongo_ctx_order(mongo_ctx_t *c);
+/* Maps a libmongoc error to a store status (11000: ECONFLICT, the rest:
+ * EUNAVAILABLE), logging what is not a conflict. */
+int mongo_ctx_error(mongo_ctx_t *c, const bson_error_t *e);
+int mongo_ctx_is_dup(const bson_error_t *e);
+
+/* mongo_query.c: the few query shapes every op uses. Each returns 1 (found or
+ * matched), 0 (none) or a negative store status. */
+int mongo_query_one(mongo_ctx_t *c, enum mongo_coll coll, const bson_t *filter, const bson_t *opts,
+                    bson_t *out);
+/* Calls fn for every document; returns the count or a negative status. */
+int mongo_query_each(mongo_ctx_t *c, enum mongo_coll coll, const bson_t *filter, const bson_t *opts,
+                     void (*fn)(void *arg, const bson_t *doc), void *arg);
+/* Appends map(doc) for every document to the array out; map returns a new
+ * reference or NULL to skip. Returns the count or a negative status. */
+int mongo_query_map(mongo_ctx_t *c, enum mongo_coll coll, const bson_t *filter, const bson_t *opts,
+                    json_t *(*map)(mongo_ctx_t *c, const bson_t *doc), json_t *out);
+/* findAndModify; out (may be NULL) gets the document before or after (return_new). */
+int mongo_query_modify(mongo_ctx_t *c, enum mongo_coll coll, const bson_t *query,
+                       const bson_t *update, int upsert, int return_new, bson_t *out);
+/* updateOne / updateMany (many); returns matched count or a negative status. */
+int mongo_query_update(mongo_ctx_t *c, enum mongo_coll coll, const bson_t *filter,
+                       const bson_t *update, int many);
+int mongo_query_insert(mongo_ctx_t *c, enum mongo_coll coll, const bson_t *doc);
+/* deleteOne; returns deleted count or a negative status. */
+int mongo_query_delete(mongo_ctx_t *c, enum mongo_coll coll, const bson_t *filter, int many);
+
+/* mongo_bson.c: conversions. Missing keys read as NULL / def. */
+void mongo_bson_append_json(bson_t *b, const char *key, json_t *v);
+json_t *mongo_bson_iter_json(const bson_iter_t *it);
+const char *mongo_bson_str(const bson_t *doc, const char *key);
+int64_t mongo_bson_int(const bson_t *doc, const char *key, int64_t def);
+int mongo_bson_bool(const bson_t *doc, const char *key);
+/* The value at key (dotted path allowed) as JSON; null when missing. */
+json_t *mongo_bson_json(const bson_t *doc, const char *key);
+/* A BSON date (or integer ms) at key as an ISO-8601 string; null when missing. */
+json_t *mongo_bson_iso(const bson_t *doc, const char *key);
+/* The JSON text stored in a string field, parsed; def (stolen) when missing. */
+json_t *mongo_bson_parsed(const bson_t *doc, const char *key, json_t *def);
+/* Appends a JSON value as its text (for user-shaped documents whose keys must
+ * never become field names or operators). */
+void mongo_bson_append_text(bson_t *b, const char *key, json_t *v);
+/* Time from a JSON value: an ISO-8601 string or integer ms. -1 if neither. */
+int64_t mongo_bson_time_param(json_t *v);
+
+/* Parameter readers (jansson, borrowed). */
+const char *mongo_param_str(json_t *params, const char *key);
+int mongo_param_int(json_t *params, const char *key, int64_t *out);
+
+/* Operations, one file per concept. */
+int mongo_index_ensure(mongo_ctx_t *c);
+
+int mongo_user_create(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_user_get_by_email(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_user_get(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_user_search(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_user_update(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_user_delete(mongo_ctx_t *c, json_t *p, json_t **r);
+/* The public shape of a user document; names of users by id (for participants). */
+json_t *mongo_user_json(mongo_ctx_t *c, const bson_t *doc);
+
+int mongo_refresh_create(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_refresh_rotate(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_refresh_revoke(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_refresh_revoke_user(mongo_ctx_t *c, json_t *p, json_t **r);
+
+int mongo_conv_create(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_conv_get(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_conv_list(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_conv_rename(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_member_add(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_member_remove(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_conv_mark_read(mongo_ctx_t *c, json_t *p, json_t **r);
+/* Loads a conversation into doc (initialised on STORE_OK); with user_id, only
+ * when that user is a participant (else ENOTFOUND). */
+int mongo_conv_load(mongo_ctx_t *c, const char *id, const char *user_id, bson_t *doc);
+/* A conversation document as the contract's JSON (participant names looked up). */
+int mongo_conv_render(mongo_ctx_t *c, const bson_t *doc, json_t **out);
+/* 1 when every id (strings) is a user not deleted ("ig:" ids aside), 0 when
+ * not, or a negative status. */
+int mongo_conv_users_exist(mongo_ctx_t *c, json_t *ids);
+/* Participant ids of a conversation document, as a JSON array. */
+json_t *mongo_conv_participant_ids(const bson_t *doc);
+/* The role of user_id in a conversation document, or NULL when not a member. */
+const char *mongo_conv_role(const bson_t *doc, const char *user_id);
+
+int mongo_msg_list(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_msg_get(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_msg_edit(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_msg_delete(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_msg_react(mongo_ctx_t *c, json_t *p, json_t **r);
+json_t *mongo_msg_json(mongo_ctx_t *c, const bson_t *doc);
+
+/* Runs a batch of MSG_INSERT jobs: sets each job's status and result. */
+void mongo_msgins_batch(mongo_ctx_t *c, store_job_t **jobs, int n);
+
+int mongo_ig_upsert(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_ig_get(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_ig_delete(mongo_ctx_t *c, json_t *p, json_t **r);
+
+int mongo_contact_upsert(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_contact_get(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_contact_list(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_contact_update(mongo_ctx_t *c, json_t *p, json_t **r);
+
+int mongo_event_insert(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_event_list_pending(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_event_mark_processed(mongo_ctx_t *c, json_t *p, json_t **r);
+
+int mongo_flow_create(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_flow_get(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_flow_list(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_flow_update(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_flow_delete(mongo_ctx_t *c, json_t *p, json_t **r);
+
+int mongo_run_save(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_run_list(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_run_get(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_sched_insert(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_sched_due(mongo_ctx_t *c, json_t *p, json_t **r);
+int mongo_sched_delete(mongo_ctx_t *c, json_t *p, json_t **r);
+
+#endif

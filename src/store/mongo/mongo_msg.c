@@ -1,0 +1,231 @@
+/* Messages in "messages": history pages by seq, reads, edits, deletes and
+ * reactions (inserts, batched, are in mongo_msgins.c). A change to the last
+ * message is copied into its conversation's last_message. Worker thread. */
+#include <string.h>
+
+#include "parley/util.h"
+#include "store/mongo/mongo_internal.h"
+
+json_t *mongo_msg_json(mongo_ctx_t *c, const bson_t *doc) {
+  json_t *m = json_object();
+  json_object_set_new(m, "id", mongo_bson_json(doc, "_id"));
+  json_object_set_new(m, "conversation_id", mongo_bson_json(doc, "conversation_id"));
+  json_object_set_new(m, "seq", json_integer(mongo_bson_int(doc, "seq", 0)));
+  json_object_set_new(m, "sender_id", mongo_bson_json(doc, "sender_id"));
+  json_object_set_new(m, "text", mongo_bson_json(doc, "text"));
+  json_object_set_new(m, "client_id", mongo_bson_json(doc, "client_id"));
+  json_object_set_new(m, "source", mongo_bson_json(doc, "source"));
+  json_object_set_new(m, "created_at", mongo_bson_iso(doc, "created_at"));
+  json_object_set_new(m, "edited_at", mongo_bson_iso(doc, "edited_at"));
+  json_object_set_new(m, "deleted", json_boolean(mongo_bson_bool(doc, "deleted")));
+  json_t *reactions = mongo_bson_json(doc, "reactions"),
+         *attachments = mongo_bson_json(doc, "attachments");
+  json_object_set_new(m, "reactions", json_is_array(reactions) ? reactions : json_array());
+  json_object_set_new(m, "attachments", json_is_array(attachments) ? attachments : json_array());
+  if (!json_is_array(reactions)) json_decref(reactions);
+  if (!json_is_array(attachments)) json_decref(attachments);
+  if (mongo_bson_str(doc, "external_id"))
+    json_object_set_new(m, "external_id", mongo_bson_json(doc, "external_id"));
+  return m;
+}
+
+static int load_msg(mongo_ctx_t *c, const char *field, const char *value, bson_t *doc) {
+  bson_t *filter = BCON_NEW(field, BCON_UTF8(value));
+  int rc = mongo_query_one(c, MC_MSGS, filter, NULL, doc);
+  bson_destroy(filter);
+  return rc == 1 ? STORE_OK : rc == 0 ? STORE_ENOTFOUND : rc;
+}
+
+/* Loads a message and its conversation; with user_id, the user must be a
+ * participant (ENOTFOUND otherwise, so ids cannot be probed). */
+static int load_pair(mongo_ctx_t *c, const char *id, const char *user_id, bson_t *msg,
+                     bson_t *conv) {
+  int rc = load_msg(c, "_id", id, msg);
+  if (rc != STORE_OK) return rc;
+  const char *cid = mongo_bson_str(msg, "conversation_id");
+  rc = cid ? mongo_conv_load(c, cid, user_id, conv) : STORE_ENOTFOUND;
+  if (rc != STORE_OK) bson_destroy(msg);
+  return rc;
+}
+
+static json_t *with_participants(mongo_ctx_t *c, const bson_t *msg, const bson_t *conv) {
+  return json_pack("{s:o, s:o}", "message", mongo_msg_json(c, msg), "participant_ids",
+                   mongo_conv_participant_ids(conv));
+}
+
+int mongo_msg_get(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id"), *ext = mongo_param_str(p, "external_id");
+  if (!id && !ext) return STORE_EINVAL;
+  bson_t msg, conv;
+  int rc = load_msg(c, id ? "_id" : "external_id", id ? id : ext, &msg);
+  if (rc != STORE_OK) return rc;
+  rc = mongo_conv_load(c, mongo_bson_str(&msg, "conversation_id"), NULL, &conv);
+  if (rc == STORE_OK) {
+    *r = with_participants(c, &msg, &conv);
+    bson_destroy(&conv);
+  }
+  bson_destroy(&msg);
+  return rc;
+}
+
+int mongo_msg_list(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *cid = mongo_param_str(p, "conversation_id"), *user = mongo_param_str(p, "user_id");
+  int64_t limit = 50, before = -1, after = -1;
+  mongo_param_int(p, "limit", &limit);
+  mongo_param_int(p, "before_seq", &before);
+  mongo_param_int(p, "after_seq", &after);
+  if (!cid || !user || limit < 1) return STORE_EINVAL;
+  bson_t conv;
+  int rc = mongo_conv_load(c, cid, user, &conv);
+  if (rc != STORE_OK) return rc;
+  bson_destroy(&conv);
+  /* Newest first (then reversed) unless paging forward from after_seq. */
+  int asc = after >= 0 && before < 0;
+  bson_t *filter = BCON_NEW("conversation_id", BCON_UTF8(cid));
+  bson_t range;
+  if (before >= 0 || after >= 0) {
+    bson_append_document_begin(filter, "seq", -1, &range);
+    if (before >= 0) BSON_APPEND_INT64(&range, "$lt", before);
+    if (after >= 0) BSON_APPEND_INT64(&range, "$gt", after);
+    bson_append_document_end(filter, &range);
+  }
+  bson_t *opts =
+      BCON_NEW("sort", "{", "seq", BCON_INT32(asc ? 1 : -1), "}", "limit", BCON_INT64(limit + 1));
+  json_t *msgs = json_array();
+  rc = mongo_query_map(c, MC_MSGS, filter, opts, mongo_msg_json, msgs);
+  bson_destroy(filter);
+  bson_destroy(opts);
+  if (rc < 0) {
+    json_decref(msgs);
+    return rc;
+  }
+  int more = json_array_size(msgs) > (size_t)limit;
+  if (more) json_array_remove(msgs, (size_t)limit);
+  if (!asc) {
+    json_t *rev = json_array();
+    for (size_t i = json_array_size(msgs); i-- > 0;)
+      json_array_append(rev, json_array_get(msgs, i));
+    json_decref(msgs);
+    msgs = rev;
+  }
+  *r = json_pack("{s:o, s:b}", "messages", msgs, "has_more", more);
+  return STORE_OK;
+}
+
+/* Keeps the conversation's copy of its last message in step with an edit. */
+static void sync_last(mongo_ctx_t *c, const bson_t *msg) {
+  const char *cid = mongo_bson_str(msg, "conversation_id"), *id = mongo_bson_str(msg, "_id");
+  if (!cid || !id) return;
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(cid), "last_message._id", BCON_UTF8(id));
+  bson_t *update = BCON_NEW("$set", "{", "last_message", BCON_DOCUMENT(msg), "}");
+  mongo_query_update(c, MC_CONVS, filter, update, 0);
+  bson_destroy(filter);
+  bson_destroy(update);
+}
+
+/* Applies update to the message and answers with the new version. */
+static int change(mongo_ctx_t *c, const char *id, const bson_t *update, const bson_t *conv,
+                  json_t **r) {
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(id));
+  bson_t doc;
+  int rc = mongo_query_modify(c, MC_MSGS, q, update, 0, 1, &doc);
+  bson_destroy(q);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  sync_last(c, &doc);
+  *r = with_participants(c, &doc, conv);
+  bson_destroy(&doc);
+  return STORE_OK;
+}
+
+int mongo_msg_edit(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
+  const char *text = mongo_param_str(p, "text");
+  if (!id || !user || !text) return STORE_EINVAL;
+  bson_t msg, conv;
+  int rc = load_pair(c, id, user, &msg, &conv);
+  if (rc != STORE_OK) return rc;
+  const char *sender = mongo_bson_str(&msg, "sender_id");
+  if (!sender || strcmp(sender, user) || mongo_bson_bool(&msg, "deleted")) {
+    rc = STORE_EFORBIDDEN;
+  } else {
+    bson_t *update = BCON_NEW("$set", "{", "text", BCON_UTF8(text), "edited_at",
+                              BCON_DATE_TIME(util_now_ms()), "}");
+    rc = change(c, id, update, &conv, r);
+    bson_destroy(update);
+  }
+  bson_destroy(&msg);
+  bson_destroy(&conv);
+  return rc;
+}
+
+int mongo_msg_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
+  if (!id || !user) return STORE_EINVAL;
+  bson_t msg, conv;
+  int rc = load_pair(c, id, user, &msg, &conv);
+  if (rc != STORE_OK) return rc;
+  const char *sender = mongo_bson_str(&msg, "sender_id"), *role = mongo_conv_role(&conv, user);
+  const char *type = mongo_bson_str(&conv, "type");
+  int admin = role && !strcmp(role, "admin") && type && !strcmp(type, "group");
+  if (!(sender && !strcmp(sender, user)) && !admin) {
+    rc = STORE_EFORBIDDEN;
+  } else {
+    bson_t *update = BCON_NEW("$set", "{", "deleted", BCON_BOOL(true), "text", BCON_NULL, "}");
+    rc = change(c, id, update, &conv, r);
+    bson_destroy(update);
+  }
+  bson_destroy(&msg);
+  bson_destroy(&conv);
+  return rc;
+}
+
+/* A reaction is {emoji, user_ids}: the entry is created only when absent and
+ * users are added to it as a set, so concurrent reactions never duplicate. */
+static int react_step(mongo_ctx_t *c, const char *id, const char *emoji, const char *user,
+                      int add) {
+  bson_t *f1, *u1, *f2, *u2;
+  if (add) {
+    f1 = BCON_NEW("_id", BCON_UTF8(id), "reactions.emoji", "{", "$ne", BCON_UTF8(emoji), "}");
+    u1 = BCON_NEW("$push", "{", "reactions", "{", "emoji", BCON_UTF8(emoji), "user_ids", "[", "]",
+                  "}", "}");
+    f2 = BCON_NEW("_id", BCON_UTF8(id), "reactions", "{", "$elemMatch", "{", "emoji",
+                  BCON_UTF8(emoji), "}", "}");
+    u2 = BCON_NEW("$addToSet", "{", "reactions.$.user_ids", BCON_UTF8(user), "}");
+  } else {
+    f1 = BCON_NEW("_id", BCON_UTF8(id), "reactions", "{", "$elemMatch", "{", "emoji",
+                  BCON_UTF8(emoji), "}", "}");
+    u1 = BCON_NEW("$pull", "{", "reactions.$.user_ids", BCON_UTF8(user), "}");
+    f2 = BCON_NEW("_id", BCON_UTF8(id));
+    u2 = BCON_NEW("$pull", "{", "reactions", "{", "user_ids", "{", "$size", BCON_INT32(0), "}", "}",
+                  "}");
+  }
+  int rc = mongo_query_update(c, MC_MSGS, f1, u1, 0);
+  if (rc >= 0) rc = mongo_query_update(c, MC_MSGS, f2, u2, 0);
+  bson_destroy(f1);
+  bson_destroy(u1);
+  bson_destroy(f2);
+  bson_destroy(u2);
+  return rc < 0 ? rc : STORE_OK;
+}
+
+int mongo_msg_react(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
+  const char *emoji = mongo_param_str(p, "emoji");
+  json_t *add = json_object_get(p, "add");
+  if (!id || !user || !emoji || !json_is_boolean(add)) return STORE_EINVAL;
+  bson_t msg, conv;
+  /* check_member false: a reaction from an Instagram contact ("ig:<id>"), who
+   * is not a participant of the conversation. */
+  int check = !json_is_false(json_object_get(p, "check_member"));
+  int rc = load_pair(c, id, check ? user : NULL, &msg, &conv);
+  if (rc != STORE_OK) return rc;
+  bson_destroy(&msg);
+  rc = react_step(c, id, emoji, user, json_is_true(add));
+  if (rc == STORE_OK && (rc = load_msg(c, "_id", id, &msg)) == STORE_OK) {
+    sync_last(c, &msg);
+    *r = with_participants(c, &msg, &conv);
+    bson_destroy(&msg);
+  }
+  bson_destroy(&conv);
+  return rc;
+}

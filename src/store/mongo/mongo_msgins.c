@@ -1,0 +1,438 @@
+/* Message inserts, batched: every MSG_INSERT gathered in one loop turn is
+ * written here with one insert_many, after the idempotency checks (client_id,
+ * external_id) and one findAndModify $inc per conversation that reserves the
+ * batch's range of seq. Then one bulk write moves last_message, updated_at (and activity) and
+ * the senders' read markers. Worker thread; one batch runs at a time. */
+#include <string.h>
+
+#include "parley/log.h"
+#include "parley/util.h"
+#include "store/mongo/mongo_internal.h"
+
+enum { PENDING, DONE, DUP };
+
+typedef struct {
+  store_job_t *job;
+  const char *cid, *sender, *client_id, *ext;
+  int conv;   /* index into the batch's conversations */
+  int dup_of; /* an earlier job of this batch with the same key */
+  int state;
+  bson_t *doc; /* the new message */
+} item_t;
+
+typedef struct {
+  const char *cid;
+  bson_t doc; /* as loaded, then as after the $inc */
+  int loaded, count;
+  int64_t end, next;
+} conv_t;
+
+typedef struct {
+  mongo_ctx_t *c;
+  item_t *items;
+  conv_t *convs;
+  int n, nconv;
+  int64_t now;
+} batch_t;
+
+static void finish(item_t *it, int status) {
+  it->state = DONE;
+  it->job->status = status;
+}
+
+static void answer(batch_t *b, item_t *it, const bson_t *msg, int created) {
+  conv_t *cv = &b->convs[it->conv];
+  it->job->result = json_pack("{s:o, s:b, s:o}", "message", mongo_msg_json(b->c, msg), "created",
+                              created, "participant_ids", mongo_conv_participant_ids(&cv->doc));
+  finish(it, STORE_OK);
+}
+
+static int same(const char *a, const char *b) { return a && b && !strcmp(a, b); }
+
+static int conv_index(batch_t *b, const char *cid) {
+  for (int i = 0; i < b->nconv; i++)
+    if (!strcmp(b->convs[i].cid, cid)) return i;
+  b->convs[b->nconv].cid = cid;
+  return b->nconv++;
+}
+
+static void parse(batch_t *b, item_t *it) {
+  json_t *p = it->job->params;
+  json_t *text = json_object_get(p, "text"), *att = json_object_get(p, "attachments");
+  it->cid = mongo_param_str(p, "conversation_id");
+  it->sender = mongo_param_str(p, "sender_id");
+  it->client_id = mongo_param_str(p, "client_id");
+  it->ext = mongo_param_str(p, "external_id");
+  it->dup_of = -1;
+  if (!it->cid || !it->sender || (text && !json_is_string(text) && !json_is_null(text)) ||
+      (att && !json_is_array(att) && !json_is_null(att)))
+    finish(it, STORE_EINVAL);
+  else
+    it->conv = conv_index(b, it->cid);
+}
+
+/* Runs a query and hands each document to fn. */
+static int each_doc(batch_t *b, enum mongo_coll coll, const bson_t *filter,
+                    void (*fn)(void *, const bson_t *)) {
+  int rc = mongo_query_each(b->c, coll, filter, NULL, fn, b);
+  return rc < 0 ? rc : 0;
+}
+
+static void got_conv(void *arg, const bson_t *doc) {
+  batch_t *b = arg;
+  const char *id = mongo_bson_str(doc, "_id");
+  for (int i = 0; id && i < b->nconv; i++)
+    if (!strcmp(b->convs[i].cid, id) && !b->convs[i].loaded) {
+      bson_copy_to(doc, &b->convs[i].doc);
+      b->convs[i].loaded = 1;
+    }
+}
+
+static void fail_pending(batch_t *b, int status) {
+  for (int i = 0; i < b->n; i++)
+    if (b->items[i].state == PENDING) finish(&b->items[i], status);
+}
+
+/* Phase 1: the conversations exist and, when asked, the sender is a member. */
+static int load_convs(batch_t *b) {
+  bson_t filter = BSON_INITIALIZER, in, arr;
+  bson_append_document_begin(&filter, "_id", -1, &in);
+  bson_append_array_begin(&in, "$in", -1, &arr);
+  for (int i = 0; i < b->nconv; i++) {
+    char k[24];
+    snprintf(k, sizeof(k), "%d", i);
+    BSON_APPEND_UTF8(&arr, k, b->convs[i].cid);
+  }
+  bson_append_array_end(&in, &arr);
+  bson_append_document_end(&filter, &in);
+  int rc = each_doc(b, MC_CONVS, &filter, got_conv);
+  bson_destroy(&filter);
+  if (rc < 0) return rc;
+  for (int i = 0; i < b->n; i++) {
+    item_t *it = &b->items[i];
+    if (it->state != PENDING) continue;
+    conv_t *cv = &b->convs[it->conv];
+    int check = json_is_true(json_object_get(it->job->params, "check_member"));
+    if (!cv->loaded || (check && !mongo_conv_role(&cv->doc, it->sender)))
+      finish(it, STORE_ENOTFOUND);
+  }
+  return 0;
+}
+
+static int matches(const item_t *it, const bson_t *doc) {
+  if (it->ext && same(it->ext, mongo_bson_str(doc, "external_id"))) return 1;
+  return it->client_id && same(it->client_id, mongo_bson_str(doc, "client_id")) &&
+         same(it->sender, mongo_bson_str(doc, "sender_id")) &&
+         same(it->cid, mongo_bson_str(doc, "conversation_id"));
+}
+
+static void got_original(void *arg, const bson_t *doc) {
+  batch_t *b = arg;
+  for (int i = 0; i < b->n; i++)
+    if (b->items[i].state == PENDING && matches(&b->items[i], doc)) answer(b, &b->items[i], doc, 0);
+}
+
+enum { K_CONV, K_SENDER, K_CLIENT, K_EXT };
+
+/* One key of a pending item, for the idempotency query (NULL when it has none:
+ * the first three only count with a client_id). */
+static const char *key_of(const item_t *it, int which) {
+  if (it->state != PENDING) return NULL;
+  if (which == K_EXT) return it->ext;
+  if (!it->client_id) return NULL;
+  return which == K_CONV ? it->cid : which == K_SENDER ? it->sender : it->client_id;
+}
+
+/* Appends {key: {$in: [the items' values]}}; returns how many values. */
+static int append_in(batch_t *b, bson_t *doc, const char *key, int which) {
+  bson_t in, arr;
+  int n = 0;
+  bson_append_document_begin(doc, key, -1, &in);
+  bson_append_array_begin(&in, "$in", -1, &arr);
+  for (int i = 0; i < b->n; i++) {
+    const char *v = key_of(&b->items[i], which);
+    if (!v) continue;
+    char k[24];
+    snprintf(k, sizeof(k), "%d", n++);
+    BSON_APPEND_UTF8(&arr, k, v);
+  }
+  bson_append_array_end(&in, &arr);
+  bson_append_document_end(doc, &in);
+  return n;
+}
+
+/* Phase 2: a client_id or external_id seen before answers with the original;
+ * one seen earlier in this batch answers with that job's message later. The
+ * query is a superset ($in on each key of the unique indexes, so it runs on
+ * them); matches() picks the exact ones. */
+static int find_originals(batch_t *b) {
+  bson_t filter = BSON_INITIALIZER, arr, clause;
+  bson_append_array_begin(&filter, "$or", -1, &arr);
+  bson_append_document_begin(&arr, "0", -1, &clause);
+  int n = append_in(b, &clause, "conversation_id", K_CONV);
+  append_in(b, &clause, "sender_id", K_SENDER);
+  append_in(b, &clause, "client_id", K_CLIENT);
+  bson_append_document_end(&arr, &clause);
+  bson_append_document_begin(&arr, "1", -1, &clause);
+  n += append_in(b, &clause, "external_id", K_EXT);
+  bson_append_document_end(&arr, &clause);
+  bson_append_array_end(&filter, &arr);
+  int rc = n ? each_doc(b, MC_MSGS, &filter, got_original) : 0;
+  bson_destroy(&filter);
+  for (int i = 0; rc == 0 && i < b->n; i++) {
+    item_t *it = &b->items[i];
+    for (int j = 0; it->state == PENDING && j < i; j++) {
+      item_t *o = &b->items[j];
+      if ((o->state == PENDING || o->state == DUP) && o->dup_of < 0 &&
+          ((it->ext && same(it->ext, o->ext)) ||
+           (it->client_id && same(it->client_id, o->client_id) && same(it->sender, o->sender) &&
+            same(it->cid, o->cid)))) {
+        it->state = DUP;
+        it->dup_of = j;
+      }
+    }
+  }
+  return rc;
+}
+
+/* Phase 3: one $inc per conversation reserves seq end-count+1 .. end. */
+static void reserve(batch_t *b) {
+  for (int i = 0; i < b->n; i++)
+    if (b->items[i].state == PENDING) b->convs[b->items[i].conv].count++;
+  for (int k = 0; k < b->nconv; k++) {
+    conv_t *cv = &b->convs[k];
+    if (!cv->count) continue;
+    bson_t *q = BCON_NEW("_id", BCON_UTF8(cv->cid));
+    bson_t *update = BCON_NEW("$inc", "{", "last_seq", BCON_INT64(cv->count), "}");
+    bson_t after;
+    int rc = mongo_query_modify(b->c, MC_CONVS, q, update, 0, 1, &after);
+    bson_destroy(q);
+    bson_destroy(update);
+    if (rc == 1) {
+      bson_destroy(&cv->doc);
+      bson_steal(&cv->doc, &after);
+      cv->end = mongo_bson_int(&cv->doc, "last_seq", 0);
+      continue;
+    }
+    for (int i = 0; i < b->n; i++)
+      if (b->items[i].state == PENDING && b->items[i].conv == k)
+        finish(&b->items[i], rc == 0 ? STORE_ENOTFOUND : rc);
+    cv->count = 0;
+  }
+}
+
+static void append_attachments(bson_t *doc, json_t *att) {
+  bson_t arr, one;
+  size_t i, n = 0;
+  json_t *a;
+  bson_append_array_begin(doc, "attachments", -1, &arr);
+  json_array_foreach(att, i, a) {
+    const char *type = mongo_param_str(a, "type"), *url = mongo_param_str(a, "url");
+    if (!type || !url) continue;
+    char k[24];
+    snprintf(k, sizeof(k), "%zu", n++);
+    bson_append_document_begin(&arr, k, -1, &one);
+    BSON_APPEND_UTF8(&one, "type", type);
+    BSON_APPEND_UTF8(&one, "url", url);
+    bson_append_document_end(&arr, &one);
+  }
+  bson_append_array_end(doc, &arr);
+}
+
+static bson_t *new_doc(batch_t *b, item_t *it, int64_t seq) {
+  json_t *p = it->job->params;
+  const char *source = mongo_param_str(p, "source");
+  char id[25];
+  util_new_id(id);
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "conversation_id", BCON_UTF8(it->cid), "seq",
+                         BCON_INT64(seq), "sender_id", BCON_UTF8(it->sender));
+  mongo_bson_append_json(
+      doc, "text", json_is_string(json_object_get(p, "text")) ? json_object_get(p, "text") : NULL);
+  mongo_bson_append_json(doc, "client_id", json_object_get(p, "client_id"));
+  BSON_APPEND_UTF8(doc, "source", source ? source : "web");
+  BSON_APPEND_DATE_TIME(doc, "created_at", b->now);
+  BSON_APPEND_NULL(doc, "edited_at");
+  BSON_APPEND_BOOL(doc, "deleted", false);
+  bson_t empty;
+  BSON_APPEND_ARRAY_BEGIN(doc, "reactions", &empty);
+  bson_append_array_end(doc, &empty);
+  append_attachments(doc, json_object_get(p, "attachments"));
+  if (it->ext)
+    BSON_APPEND_UTF8(doc, "external_id", it->ext); /* absent otherwise: the index is sparse */
+  return doc;
+}
+
+/* A duplicate key on insert: another writer stored the same client_id or
+ * external_id between our check and our insert. Its message is the answer. */
+static void resolve_dup(batch_t *b, item_t *it) {
+  bson_t *filter = it->ext ? BCON_NEW("external_id", BCON_UTF8(it->ext))
+                   : it->client_id
+                       ? BCON_NEW("conversation_id", BCON_UTF8(it->cid), "sender_id",
+                                  BCON_UTF8(it->sender), "client_id", BCON_UTF8(it->client_id))
+                       : NULL;
+  bson_t doc;
+  int rc = filter ? mongo_query_one(b->c, MC_MSGS, filter, NULL, &doc) : 0;
+  bson_destroy(filter);
+  log_warn("store mongo: msg_insert: concurrent duplicate in conversation %s (seq %lld unused)",
+           it->cid, (long long)mongo_bson_int(it->doc, "seq", 0));
+  if (rc == 1) {
+    answer(b, it, &doc, 0);
+    bson_destroy(&doc);
+  } else {
+    finish(it, rc < 0 ? rc : STORE_ECONFLICT);
+  }
+}
+
+static int insert_result(batch_t *b, item_t **ins, int n, const bson_t *reply,
+                         const bson_error_t *e) {
+  bson_iter_t it, errs;
+  int listed = bson_iter_init_find(&it, reply, "writeErrors") && bson_iter_recurse(&it, &errs);
+  if (!listed) {
+    int status = mongo_ctx_error(b->c, e);
+    for (int i = 0; i < n; i++) finish(ins[i], status);
+    return -1;
+  }
+  while (bson_iter_next(&errs)) {
+    bson_iter_t f;
+    int64_t idx = -1, code = 0;
+    if (bson_iter_recurse(&errs, &f))
+      while (bson_iter_next(&f)) {
+        if (!strcmp(bson_iter_key(&f), "index")) idx = bson_iter_as_int64(&f);
+        if (!strcmp(bson_iter_key(&f), "code")) code = bson_iter_as_int64(&f);
+      }
+    if (idx < 0 || idx >= n) continue;
+    if (code == 11000)
+      resolve_dup(b, ins[idx]);
+    else
+      finish(ins[idx], mongo_ctx_error(b->c, e));
+  }
+  return 0;
+}
+
+/* Phase 4: one insert_many, unordered so one duplicate does not stop the rest. */
+static void insert(batch_t *b) {
+  item_t **ins = calloc((size_t)b->n, sizeof(*ins));
+  const bson_t **docs = calloc((size_t)b->n, sizeof(*docs));
+  int n = 0;
+  for (int k = 0; k < b->nconv; k++) b->convs[k].next = b->convs[k].end - b->convs[k].count + 1;
+  for (int i = 0; ins && docs && i < b->n; i++) {
+    item_t *it = &b->items[i];
+    if (it->state != PENDING) continue;
+    it->doc = new_doc(b, it, b->convs[it->conv].next++);
+    ins[n] = it;
+    docs[n++] = it->doc;
+  }
+  if (!ins || !docs) {
+    fail_pending(b, STORE_EUNAVAILABLE);
+  } else if (n) {
+    bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
+    bson_t reply;
+    bson_error_t e;
+    if (!mongoc_collection_insert_many(mongo_ctx_coll(b->c, MC_MSGS), docs, (size_t)n, opts, &reply,
+                                       &e))
+      insert_result(b, ins, n, &reply, &e);
+    bson_destroy(&reply);
+    bson_destroy(opts);
+    for (int i = 0; i < n; i++)
+      if (ins[i]->state == PENDING) answer(b, ins[i], ins[i]->doc, 1);
+  }
+  free(ins);
+  free(docs);
+}
+
+static int bulk_conv_updates(batch_t *b, mongoc_bulk_operation_t *bulk) {
+  int ops = 0;
+  for (int k = 0; k < b->nconv; k++) {
+    const bson_t *last = NULL;
+    for (int i = 0; i < b->n; i++) {
+      item_t *it = &b->items[i];
+      if (it->conv != k || !it->doc || it->job->status != STORE_OK ||
+          !json_is_true(json_object_get(it->job->result, "created")))
+        continue;
+      if (!last || mongo_bson_int(it->doc, "seq", 0) > mongo_bson_int(last, "seq", 0))
+        last = it->doc;
+      if (!mongo_conv_role(&b->convs[k].doc, it->sender)) continue;
+      bson_t *f = BCON_NEW("_id", BCON_UTF8(it->cid), "participants", "{", "$elemMatch", "{", "id",
+                           BCON_UTF8(it->sender), "}", "}");
+      bson_t *u = BCON_NEW("$max", "{", "participants.$.last_read_seq",
+                           BCON_INT64(mongo_bson_int(it->doc, "seq", 0)), "}");
+      ops += mongoc_bulk_operation_update_one_with_opts(bulk, f, u, NULL, NULL);
+      bson_destroy(f);
+      bson_destroy(u);
+    }
+    if (!last) continue;
+    /* Concurrent writers (other instances) may finish out of order: only a
+     * later seq replaces last_message. */
+    bson_t *f = BCON_NEW("_id", BCON_UTF8(b->convs[k].cid), "$or", "[", "{", "last_message",
+                         BCON_NULL, "}", "{", "last_message.seq", "{", "$lt",
+                         BCON_INT64(mongo_bson_int(last, "seq", 0)), "}", "}", "]");
+    bson_t *u =
+        BCON_NEW("$set", "{", "last_message", BCON_DOCUMENT(last), "}", "$max", "{", "updated_at",
+                 BCON_DATE_TIME(b->now), "activity", BCON_INT64(mongo_ctx_order(b->c)), "}");
+    ops += mongoc_bulk_operation_update_one_with_opts(bulk, f, u, NULL, NULL);
+    bson_destroy(f);
+    bson_destroy(u);
+  }
+  return ops;
+}
+
+/* Phase 5: last_message, updated_at and read markers, in one round trip. A
+ * failure here leaves the messages stored (they are the truth) and is logged. */
+static void update_convs(batch_t *b) {
+  bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
+  mongoc_bulk_operation_t *bulk =
+      mongoc_collection_create_bulk_operation_with_opts(mongo_ctx_coll(b->c, MC_CONVS), opts);
+  int ops = bulk_conv_updates(b, bulk);
+  bson_t reply;
+  bson_error_t e;
+  if (ops > 0) {
+    if (!mongoc_bulk_operation_execute(bulk, &reply, &e)) mongo_ctx_error(b->c, &e);
+    bson_destroy(&reply);
+  }
+  mongoc_bulk_operation_destroy(bulk);
+  bson_destroy(opts);
+}
+
+static void copy_dups(batch_t *b) {
+  for (int i = 0; i < b->n; i++) {
+    item_t *it = &b->items[i];
+    if (it->state != DUP) continue;
+    item_t *o = &b->items[it->dup_of];
+    if (o->job->status != STORE_OK) {
+      finish(it, o->job->status);
+      continue;
+    }
+    it->job->result = json_deep_copy(o->job->result);
+    json_object_set_new(it->job->result, "created", json_false());
+    finish(it, STORE_OK);
+  }
+}
+
+void mongo_msgins_batch(mongo_ctx_t *c, store_job_t **jobs, int n) {
+  item_t items[n];
+  conv_t convs[n];
+  memset(items, 0, sizeof(items));
+  memset(convs, 0, sizeof(convs));
+  for (int i = 0; i < n; i++) bson_init(&convs[i].doc);
+  batch_t b = {.c = c, .items = items, .convs = convs, .n = n, .now = util_now_ms()};
+  for (int i = 0; i < n; i++) {
+    items[i].job = jobs[i];
+    parse(&b, &items[i]);
+  }
+  int rc = load_convs(&b);
+  if (rc == 0) rc = find_originals(&b);
+  if (rc < 0) {
+    fail_pending(&b, rc);
+    for (int i = 0; i < n; i++)
+      if (items[i].state == DUP) finish(&items[i], rc);
+  } else {
+    reserve(&b);
+    insert(&b);
+    update_convs(&b);
+    copy_dups(&b);
+  }
+  for (int i = 0; i < n; i++) {
+    bson_destroy(items[i].doc);
+    bson_destroy(&convs[i].doc);
+  }
+}

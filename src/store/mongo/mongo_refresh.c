@@ -1,0 +1,104 @@
+/* Refresh tokens in "refresh_tokens", keyed by the token's hash: creation,
+ * rotation with reuse detection (a rotated token presented again revokes its
+ * family), revocation. Worker thread. */
+#include "parley/util.h"
+#include "store/mongo/mongo_internal.h"
+
+int mongo_refresh_create(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *hash = mongo_param_str(p, "token_hash"), *user = mongo_param_str(p, "user_id");
+  const char *family = mongo_param_str(p, "family_id");
+  int64_t exp;
+  if (!hash || !user || !family || mongo_param_int(p, "expires_at_ms", &exp) < 0)
+    return STORE_EINVAL;
+  bson_t *doc =
+      BCON_NEW("_id", BCON_UTF8(hash), "user_id", BCON_UTF8(user), "family_id", BCON_UTF8(family),
+               "expires_at_ms", BCON_INT64(exp), "rotated", BCON_BOOL(false), "revoked",
+               BCON_BOOL(false), "created_at", BCON_DATE_TIME(util_now_ms()));
+  int rc = mongo_query_insert(c, MC_REFRESH, doc);
+  bson_destroy(doc);
+  if (rc < 0) return rc;
+  *r = json_object();
+  return STORE_OK;
+}
+
+static int revoke_where(mongo_ctx_t *c, const char *field, const char *value) {
+  bson_t *filter = BCON_NEW(field, BCON_UTF8(value));
+  bson_t *update = BCON_NEW("$set", "{", "revoked", BCON_BOOL(true), "}");
+  int rc = mongo_query_update(c, MC_REFRESH, filter, update, 1);
+  bson_destroy(filter);
+  bson_destroy(update);
+  return rc < 0 ? rc : STORE_OK;
+}
+
+/* The token could not be rotated: tell unknown, expired and revoked (ENOTFOUND)
+ * from a reuse of an already rotated token (EREVOKED, the family revoked). */
+static int refused(mongo_ctx_t *c, const char *hash) {
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(hash));
+  bson_t doc;
+  int rc = mongo_query_one(c, MC_REFRESH, filter, NULL, &doc);
+  bson_destroy(filter);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  int reused = mongo_bson_bool(&doc, "rotated");
+  const char *family = mongo_bson_str(&doc, "family_id");
+  if (reused && family) rc = revoke_where(c, "family_id", family);
+  bson_destroy(&doc);
+  if (rc < 0) return rc;
+  return reused ? STORE_EREVOKED : STORE_ENOTFOUND;
+}
+
+int mongo_refresh_rotate(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *hash = mongo_param_str(p, "token_hash"), *next = mongo_param_str(p, "new_token_hash");
+  int64_t exp, now;
+  if (!hash || !next || mongo_param_int(p, "new_expires_at_ms", &exp) < 0 ||
+      mongo_param_int(p, "now_ms", &now) < 0)
+    return STORE_EINVAL;
+  /* Marking the token rotated is the atomic step: of two concurrent rotations
+   * of one token, one wins and the other is a reuse. */
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(hash), "rotated", BCON_BOOL(false), "revoked",
+                       BCON_BOOL(false), "expires_at_ms", "{", "$gt", BCON_INT64(now), "}");
+  bson_t *update = BCON_NEW("$set", "{", "rotated", BCON_BOOL(true), "}");
+  bson_t doc;
+  int rc = mongo_query_modify(c, MC_REFRESH, q, update, 0, 0, &doc);
+  bson_destroy(q);
+  bson_destroy(update);
+  if (rc < 0) return rc;
+  if (rc == 0) return refused(c, hash);
+  const char *user = mongo_bson_str(&doc, "user_id"), *family = mongo_bson_str(&doc, "family_id");
+  json_t *np = json_pack("{s:s, s:s, s:s, s:I}", "token_hash", next, "user_id", user ? user : "",
+                         "family_id", family ? family : "", "expires_at_ms", (json_int_t)exp);
+  rc = mongo_refresh_create(c, np, r);
+  json_decref(np);
+  if (rc == STORE_OK) {
+    json_decref(*r);
+    *r = json_pack("{s:s, s:s}", "user_id", user ? user : "", "family_id", family ? family : "");
+  }
+  bson_destroy(&doc);
+  return rc;
+}
+
+int mongo_refresh_revoke(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *hash = mongo_param_str(p, "token_hash");
+  if (!hash) return STORE_EINVAL;
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(hash));
+  bson_t doc;
+  int rc = mongo_query_one(c, MC_REFRESH, filter, NULL, &doc);
+  bson_destroy(filter);
+  if (rc < 0) return rc;
+  if (rc == 1) {
+    const char *family = mongo_bson_str(&doc, "family_id");
+    rc = family ? revoke_where(c, "family_id", family) : STORE_OK;
+    bson_destroy(&doc);
+    if (rc < 0) return rc;
+  }
+  *r = json_object();
+  return STORE_OK;
+}
+
+int mongo_refresh_revoke_user(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *user = mongo_param_str(p, "user_id");
+  if (!user) return STORE_EINVAL;
+  int rc = revoke_where(c, "user_id", user);
+  if (rc < 0) return rc;
+  *r = json_object();
+  return STORE_OK;
+}

@@ -1,0 +1,327 @@
+/* SQLite operations on conversations, their participants, roles and read markers.
+ * Store thread. */
+#include <stdio.h>
+#include <string.h>
+
+#include "parley/util.h"
+#include "store/sqlite/sqlite_internal.h"
+
+static json_t *participants(sqlite_db_t *d, const char *conv_id) {
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT p.user_id, u.name, p.role, p.last_read_seq FROM participants p"
+                                     " LEFT JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?"
+                                     " ORDER BY p.rowid",
+                                     "s", conv_id);
+  if (!st) return NULL;
+  json_t *list = json_array();
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1)
+    json_array_append_new(list, json_pack("{s:o,s:o,s:o,s:I}", "id", sqlite_db_col_str(st, 0), "name",
+                                          sqlite_db_col_str(st, 1), "role", sqlite_db_col_str(st, 2),
+                                          "last_read_seq", (json_int_t)sqlite3_column_int64(st, 3)));
+  if (rc < 0) {
+    json_decref(list);
+    return NULL;
+  }
+  return list;
+}
+
+json_t *sqlite_convs_participant_ids(sqlite_db_t *d, const char *conv_id) {
+  sqlite3_stmt *st = sqlite_db_query(
+      d, "SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY rowid", "s", conv_id);
+  if (!st) return NULL;
+  json_t *ids = json_array();
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1) json_array_append_new(ids, sqlite_db_col_str(st, 0));
+  if (rc < 0) {
+    json_decref(ids);
+    return NULL;
+  }
+  return ids;
+}
+
+int sqlite_convs_role(sqlite_db_t *d, const char *conv_id, const char *user_id, const char **role) {
+  sqlite3_stmt *st = sqlite_db_query(
+      d, "SELECT role FROM participants WHERE conversation_id = ? AND user_id = ?", "ss", conv_id, user_id);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc == 1 && role)
+    *role = strcmp((const char *)sqlite3_column_text(st, 0), "admin") == 0 ? "admin" : "member";
+  return rc;
+}
+
+json_t *sqlite_convs_load(sqlite_db_t *d, const char *id) {
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT id, type, name, last_seq, created_at, updated_at, contact_id"
+                                     " FROM conversations WHERE id = ?",
+                                     "s", id);
+  if (!st || sqlite_db_step(d, st) != 1) return NULL;
+  int64_t last_seq = sqlite3_column_int64(st, 3);
+  json_t *c = json_pack("{s:o,s:o,s:o,s:I,s:o,s:o}", "id", sqlite_db_col_str(st, 0), "type",
+                        sqlite_db_col_str(st, 1), "name", sqlite_db_col_str(st, 2), "last_seq",
+                        (json_int_t)last_seq, "created_at", sqlite_db_col_str(st, 4), "updated_at",
+                        sqlite_db_col_str(st, 5));
+  if (sqlite3_column_type(st, 6) != SQLITE_NULL) json_object_set_new(c, "contact_id", sqlite_db_col_str(st, 6));
+  json_t *parts = participants(d, id);
+  json_t *last = last_seq > 0 ? sqlite_msgs_by_seq(d, id, last_seq) : NULL;
+  if (!parts) {
+    json_decref(c);
+    json_decref(last);
+    return NULL;
+  }
+  json_object_set_new(c, "participants", parts);
+  json_object_set_new(c, "last_message", last ? last : json_null());
+  return c;
+}
+
+/* Loads a conversation the user takes part in: STORE_OK with *conv set, or ENOTFOUND. */
+static int load_visible(sqlite_db_t *d, const char *id, const char *user_id, const char **role, json_t **conv) {
+  if (!id || !user_id) return STORE_EINVAL;
+  int rc = sqlite_convs_role(d, id, user_id, role);
+  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  *conv = sqlite_convs_load(d, id);
+  return *conv ? STORE_OK : STORE_EUNAVAILABLE;
+}
+
+static int users_exist(sqlite_db_t *d, json_t *ids) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v) {
+    if (!json_is_string(v)) return STORE_EINVAL;
+    sqlite3_stmt *st = sqlite_db_query(d, "SELECT 1 FROM users WHERE id = ? AND deleted = 0", "s",
+                                       json_string_value(v));
+    if (!st) return STORE_EUNAVAILABLE;
+    int rc = sqlite_db_step(d, st);
+    if (rc <= 0) return rc < 0 ? rc : STORE_EINVAL;
+  }
+  return STORE_OK;
+}
+
+static int add_member(sqlite_db_t *d, const char *conv_id, const char *user_id, const char *role) {
+  return sqlite_db_exec(d,
+                        "INSERT INTO participants (conversation_id, user_id, role) VALUES (?, ?, ?)"
+                        " ON CONFLICT DO NOTHING",
+                        "sss", conv_id, user_id, role);
+}
+
+/* The key that makes a direct conversation unique per pair, and an instagram one
+ * per (owner, contact). */
+static int pair_key(const char *type, const char *creator, json_t *ids, const char *contact, char *out,
+                    size_t n) {
+  if (strcmp(type, "instagram") == 0) {
+    if (!contact) return -1;
+    snprintf(out, n, "ig|%s|%s", creator, contact);
+    return 0;
+  }
+  const char *other = creator;
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v) if (strcmp(json_string_value(v), creator) != 0) other = json_string_value(v);
+  const char *a = strcmp(creator, other) < 0 ? creator : other, *b = a == creator ? other : creator;
+  snprintf(out, n, "dm|%s|%s", a, b);
+  return 0;
+}
+
+static int existing_by_key(sqlite_db_t *d, const char *key, json_t **result) {
+  sqlite3_stmt *st = sqlite_db_query(d, "SELECT id FROM conversations WHERE pair_key = ?", "s", key);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc <= 0) return rc;
+  char id[64];
+  snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
+  json_t *c = sqlite_convs_load(d, id);
+  if (!c) return STORE_EUNAVAILABLE;
+  *result = json_pack("{s:o,s:b}", "conversation", c, "created", 0);
+  return 1;
+}
+
+static int conv_create(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *type = sqlite_db_pstr(p, "type"), *creator = sqlite_db_pstr(p, "creator_id");
+  const char *contact = sqlite_db_pstr(p, "contact_id");
+  json_t *ids = json_object_get(p, "participant_ids");
+  if (!type || !creator || !json_is_array(ids)) return STORE_EINVAL;
+  int group = strcmp(type, "group") == 0;
+  if (!group && strcmp(type, "direct") != 0 && strcmp(type, "instagram") != 0) return STORE_EINVAL;
+  json_t *creator_only = json_pack("[s]", creator);
+  int status = users_exist(d, creator_only);
+  json_decref(creator_only);
+  if (status == STORE_OK) status = users_exist(d, ids);
+  if (status != STORE_OK) return status;
+  char key[160];
+  int keyed = !group && pair_key(type, creator, ids, contact, key, sizeof(key)) == 0;
+  if (!group && !keyed) return STORE_EINVAL;
+  if (keyed) {
+    int rc = existing_by_key(d, key, result);
+    if (rc != 0) return rc < 0 ? rc : STORE_OK;
+  }
+  char id[25], now[32];
+  util_new_id(id);
+  sqlite_db_now(now);
+  status = sqlite_db_exec(d,
+                          "INSERT INTO conversations (id, type, name, creator_id, contact_id, pair_key,"
+                          " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                          "ssssssss", id, type, sqlite_db_pstr(p, "name"), creator, contact,
+                          keyed ? key : NULL, now, now);
+  if (status == STORE_OK) status = add_member(d, id, creator, group ? "admin" : "member");
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v) {
+    if (status == STORE_OK) status = add_member(d, id, json_string_value(v), "member");
+  }
+  if (status != STORE_OK) return status;
+  json_t *c = sqlite_convs_load(d, id);
+  if (!c) return STORE_EUNAVAILABLE;
+  *result = json_pack("{s:o,s:b}", "conversation", c, "created", 1);
+  return STORE_OK;
+}
+
+static int conv_get(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
+  if (!id) return STORE_EINVAL;
+  if (user) return load_visible(d, id, user, NULL, result);
+  *result = sqlite_convs_load(d, id);
+  return *result ? STORE_OK : STORE_ENOTFOUND;
+}
+
+/* The cursor is "<updated_at>|<id>" of the last conversation of the page: the
+ * order is (updated_at, id) descending, so the next page starts strictly below. */
+static int conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *user = sqlite_db_pstr(p, "user_id"), *cursor = sqlite_db_pstr(p, "cursor");
+  int64_t limit = sqlite_db_pint(p, "limit", 50);
+  if (!user) return STORE_EINVAL;
+  if (limit <= 0 || limit > 1000) limit = 50;
+  char at[64] = "", *cid = NULL;
+  if (cursor) {
+    snprintf(at, sizeof(at), "%s", cursor);
+    cid = strchr(at, '|');
+    if (!cid) return STORE_EINVAL;
+    *cid++ = '\0';
+  }
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT c.id, c.updated_at FROM conversations c JOIN participants p"
+                                     " ON p.conversation_id = c.id AND p.user_id = ?1"
+                                     " WHERE (?2 IS NULL OR c.type = ?2)"
+                                     " AND (?3 IS NULL OR (c.updated_at, c.id) < (?3, ?4))"
+                                     " ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
+                                     "ssssi", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid,
+                                     limit + 1);
+  if (!st) return STORE_EUNAVAILABLE;
+  json_t *ids = json_array();
+  char next[96] = "";
+  int rc, n = 0;
+  while ((rc = sqlite_db_step(d, st)) == 1 && n < limit) {
+    json_array_append_new(ids, sqlite_db_col_str(st, 0));
+    snprintf(next, sizeof(next), "%s|%s", sqlite3_column_text(st, 1), sqlite3_column_text(st, 0));
+    n++;
+  }
+  int more = rc == 1;
+  json_t *convs = json_array();
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v) {
+    json_t *c = rc >= 0 ? sqlite_convs_load(d, json_string_value(v)) : NULL;
+    if (!c) rc = STORE_EUNAVAILABLE;
+    else json_array_append_new(convs, c);
+  }
+  json_decref(ids);
+  if (rc < 0) {
+    json_decref(convs);
+    return rc;
+  }
+  *result = json_pack("{s:o,s:o}", "conversations", convs, "next_cursor", more ? json_string(next) : json_null());
+  return STORE_OK;
+}
+
+/* Group admin check shared by rename and add: ENOTFOUND for outsiders, EFORBIDDEN
+ * for members who are not admins or conversations that are not groups. */
+static int require_admin(sqlite_db_t *d, const char *id, const char *user, json_t **conv) {
+  const char *role = NULL;
+  int status = load_visible(d, id, user, &role, conv);
+  if (status != STORE_OK) return status;
+  if (strcmp(json_string_value(json_object_get(*conv, "type")), "group") != 0 || strcmp(role, "admin") != 0) {
+    json_decref(*conv);
+    *conv = NULL;
+    return STORE_EFORBIDDEN;
+  }
+  return STORE_OK;
+}
+
+static int conv_rename(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id"), *name = sqlite_db_pstr(p, "name");
+  json_t *conv = NULL;
+  if (!name) return STORE_EINVAL;
+  int status = require_admin(d, id, sqlite_db_pstr(p, "user_id"), &conv);
+  if (status != STORE_OK) return status;
+  json_decref(conv);
+  status = sqlite_db_exec(d, "UPDATE conversations SET name = ? WHERE id = ?", "ss", name, id);
+  if (status != STORE_OK) return status;
+  *result = sqlite_convs_load(d, id);
+  return *result ? STORE_OK : STORE_EUNAVAILABLE;
+}
+
+static int conv_add_members(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id");
+  json_t *ids = json_object_get(p, "user_ids"), *conv = NULL;
+  if (!json_is_array(ids)) return STORE_EINVAL;
+  int status = require_admin(d, id, sqlite_db_pstr(p, "user_id"), &conv);
+  if (status != STORE_OK) return status;
+  json_decref(conv);
+  status = users_exist(d, ids);
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v) {
+    if (status == STORE_OK) status = add_member(d, id, json_string_value(v), "member");
+  }
+  if (status != STORE_OK) return status;
+  *result = sqlite_convs_load(d, id);
+  return *result ? STORE_OK : STORE_EUNAVAILABLE;
+}
+
+static int conv_remove_member(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
+  const char *member = sqlite_db_pstr(p, "member_id"), *role = NULL;
+  json_t *conv = NULL;
+  if (!member) return STORE_EINVAL;
+  int status = load_visible(d, id, user, &role, &conv);
+  if (status != STORE_OK) return status;
+  json_decref(conv);
+  int rc = sqlite_convs_role(d, id, member, NULL);
+  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  if (strcmp(user, member) != 0 && strcmp(role, "admin") != 0) return STORE_EFORBIDDEN;
+  status = sqlite_db_exec(d, "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?", "ss", id,
+                          member);
+  if (status != STORE_OK) return status;
+  conv = sqlite_convs_load(d, id);
+  if (!conv) return STORE_EUNAVAILABLE;
+  *result = json_pack("{s:o,s:s}", "conversation", conv, "removed_id", member);
+  return STORE_OK;
+}
+
+static int conv_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
+  if (!id || !user || !json_is_integer(json_object_get(p, "seq"))) return STORE_EINVAL;
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "UPDATE participants SET last_read_seq = max(last_read_seq,"
+                                     " min(?3, (SELECT last_seq FROM conversations WHERE id = ?1)))"
+                                     " WHERE conversation_id = ?1 AND user_id = ?2 RETURNING last_read_seq",
+                                     "ssi", id, user, sqlite_db_pint(p, "seq", 0));
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  *result = json_pack("{s:I}", "last_read_seq", (json_int_t)sqlite3_column_int64(st, 0));
+  sqlite3_reset(st);
+  return STORE_OK;
+}
+
+sqlite_op_fn sqlite_convs_op(enum store_op op) {
+  switch (op) {
+  case CONV_CREATE: return conv_create;
+  case CONV_GET: return conv_get;
+  case CONV_LIST: return conv_list;
+  case CONV_RENAME: return conv_rename;
+  case CONV_ADD_MEMBERS: return conv_add_members;
+  case CONV_REMOVE_MEMBER: return conv_remove_member;
+  case CONV_MARK_READ: return conv_mark_read;
+  default: return NULL;
+  }
+}

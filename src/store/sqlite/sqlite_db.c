@@ -1,0 +1,204 @@
+/* The SQLite connection of the store: opening it with its pragmas, the cache of
+ * prepared statements, parameter binding and row/JSON helpers. Owned by the store
+ * thread once it runs (opened on the loop thread at start-up, before the thread). */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/log.h"
+#include "parley/util.h"
+#include "store/sqlite/sqlite_internal.h"
+
+static int apply_pragmas(sqlite_db_t *d) {
+  /* WAL lets readers of other connections proceed during a commit; NORMAL syncs at
+   * checkpoints only, which in WAL mode still survives a process crash. */
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(d->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK) return -1;
+  int ok = sqlite3_step(st) == SQLITE_ROW &&
+           strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+  sqlite3_finalize(st);
+  if (!ok) {
+    log_error("store: sqlite could not enter WAL mode");
+    return -1;
+  }
+  return sqlite_db_exec_plain(d, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                                 "PRAGMA temp_store=MEMORY") == 0
+             ? 0
+             : -1;
+}
+
+/* Process-wide settings that must precede sqlite3_initialize(): without memory
+ * statistics, SQLite's allocator takes no global mutex per allocation. */
+static void configure_once(void) {
+  sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  sqlite3_initialize();
+}
+
+sqlite_db_t *sqlite_db_open(const char *path) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, configure_once);
+  sqlite_db_t *d = calloc(1, sizeof(*d));
+  if (!d) return NULL;
+  /* NOMUTEX: the connection is used by one thread at a time (the store thread). */
+  int rc = sqlite3_open_v2(path, &d->db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+  if (rc != SQLITE_OK) {
+    log_error("store: cannot open sqlite database %s: %s", path,
+              d->db ? sqlite3_errmsg(d->db) : sqlite3_errstr(rc));
+    goto fail;
+  }
+  sqlite3_busy_timeout(d->db, 5000);
+  /* A larger lookaside serves SQLite's small per-statement allocations without malloc. */
+  sqlite3_db_config(d->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 512, 1024);
+  if (apply_pragmas(d) != 0) goto fail;
+  return d;
+fail:
+  sqlite_db_close(d);
+  return NULL;
+}
+
+void sqlite_db_close(sqlite_db_t *d) {
+  if (!d) return;
+  for (int i = 0; i < SQLITE_DB_CACHE; i++) sqlite3_finalize(d->cache[i].stmt);
+  if (d->db && sqlite3_close(d->db) != SQLITE_OK) log_error("store: sqlite close: %s", sqlite3_errmsg(d->db));
+  free(d);
+}
+
+int sqlite_db_status(sqlite_db_t *d, int rc, const char *what) {
+  switch (rc & 0xff) {
+  case SQLITE_OK:
+  case SQLITE_DONE:
+  case SQLITE_ROW:
+    return STORE_OK;
+  case SQLITE_CONSTRAINT:
+    return STORE_ECONFLICT;
+  default:
+    log_error("store: sqlite %s: %s (%d)", what, sqlite3_errmsg(d->db), rc);
+    return STORE_EUNAVAILABLE;
+  }
+}
+
+int sqlite_db_exec_plain(sqlite_db_t *d, const char *sql) {
+  char *err = NULL;
+  int rc = sqlite3_exec(d->db, sql, NULL, NULL, &err);
+  if (rc != SQLITE_OK) {
+    log_error("store: sqlite exec failed: %s (%.60s)", err ? err : sqlite3_errstr(rc), sql);
+    sqlite3_free(err);
+    return (rc & 0xff) == SQLITE_CONSTRAINT ? STORE_ECONFLICT : STORE_EUNAVAILABLE;
+  }
+  return 0;
+}
+
+static sqlite3_stmt *cached(sqlite_db_t *d, const char *sql) {
+  size_t h = ((uintptr_t)sql >> 3) * 2654435761u;
+  for (size_t n = 0; n < SQLITE_DB_CACHE; n++) {
+    size_t i = (h + n) & (SQLITE_DB_CACHE - 1);
+    if (d->cache[i].sql == sql) {
+      sqlite3_reset(d->cache[i].stmt);
+      sqlite3_clear_bindings(d->cache[i].stmt);
+      return d->cache[i].stmt;
+    }
+    if (!d->cache[i].sql) {
+      sqlite3_stmt *st = NULL;
+      int rc = sqlite3_prepare_v3(d->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+      if (rc != SQLITE_OK) {
+        log_error("store: sqlite prepare: %s (%.80s)", sqlite3_errmsg(d->db), sql);
+        return NULL;
+      }
+      d->cache[i].sql = sql;
+      d->cache[i].stmt = st;
+      return st;
+    }
+  }
+  log_error("store: sqlite statement cache full");
+  return NULL;
+}
+
+static int bind_one(sqlite3_stmt *st, int i, char kind, va_list *ap) {
+  switch (kind) {
+  case 's': {
+    const char *s = va_arg(*ap, const char *);
+    return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+  }
+  case 'i':
+    return sqlite3_bind_int64(st, i, va_arg(*ap, int64_t));
+  case 'd':
+    return sqlite3_bind_int(st, i, va_arg(*ap, int));
+  case 'j': {
+    json_t *j = va_arg(*ap, json_t *);
+    if (!j) return sqlite3_bind_null(st, i);
+    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!text) return SQLITE_NOMEM;
+    return sqlite3_bind_text(st, i, text, -1, free);
+  }
+  default:
+    return SQLITE_MISUSE;
+  }
+}
+
+static sqlite3_stmt *vquery(sqlite_db_t *d, const char *sql, const char *fmt, va_list *ap) {
+  sqlite3_stmt *st = cached(d, sql);
+  if (!st) return NULL;
+  for (int i = 0; fmt && fmt[i]; i++) {
+    if (bind_one(st, i + 1, fmt[i], ap) != SQLITE_OK) {
+      log_error("store: sqlite bind %d: %s (%.80s)", i + 1, sqlite3_errmsg(d->db), sql);
+      return NULL;
+    }
+  }
+  return st;
+}
+
+sqlite3_stmt *sqlite_db_query(sqlite_db_t *d, const char *sql, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  sqlite3_stmt *st = vquery(d, sql, fmt, &ap);
+  va_end(ap);
+  return st;
+}
+
+int sqlite_db_exec(sqlite_db_t *d, const char *sql, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  sqlite3_stmt *st = vquery(d, sql, fmt, &ap);
+  va_end(ap);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite3_step(st);
+  int status = rc == SQLITE_DONE || rc == SQLITE_ROW ? STORE_OK : sqlite_db_status(d, rc, "exec");
+  sqlite3_reset(st);
+  return status;
+}
+
+int sqlite_db_step(sqlite_db_t *d, sqlite3_stmt *st) {
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) return 1;
+  if (rc == SQLITE_DONE) return 0;
+  int status = sqlite_db_status(d, rc, "step");
+  sqlite3_reset(st);
+  return status;
+}
+
+json_t *sqlite_db_col_str(sqlite3_stmt *st, int col) {
+  if (sqlite3_column_type(st, col) == SQLITE_NULL) return json_null();
+  return json_stringn((const char *)sqlite3_column_text(st, col), (size_t)sqlite3_column_bytes(st, col));
+}
+
+json_t *sqlite_db_col_json(sqlite3_stmt *st, int col, json_t *(*fallback)(void)) {
+  if (sqlite3_column_type(st, col) != SQLITE_NULL) {
+    json_t *j = json_loadb((const char *)sqlite3_column_text(st, col), (size_t)sqlite3_column_bytes(st, col),
+                           JSON_DECODE_ANY, NULL);
+    if (j) return j;
+  }
+  return fallback ? fallback() : json_null();
+}
+
+const char *sqlite_db_pstr(json_t *params, const char *key) {
+  return json_string_value(json_object_get(params, key));
+}
+
+int64_t sqlite_db_pint(json_t *params, const char *key, int64_t def) {
+  json_t *v = json_object_get(params, key);
+  return json_is_integer(v) ? (int64_t)json_integer_value(v) : def;
+}
+
+void sqlite_db_now(char out[32]) { util_iso8601(util_now_ms(), out); }

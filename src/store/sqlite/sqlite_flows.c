@@ -1,0 +1,262 @@
+/* SQLite operations for automation flows, their recorded runs and the scheduled
+ * steps that resume delayed runs. A flow's graph, a run's trace and state are
+ * JSON text. Store thread. */
+#include <string.h>
+
+#include "parley/util.h"
+#include "store/sqlite/sqlite_internal.h"
+
+#define FLOW_COLS "id, owner_id, name, status, def, created_at, updated_at"
+
+/* flow = def ({trigger, nodes, edges, start}) plus the columns. */
+static json_t *flow_row(sqlite3_stmt *st) {
+  json_t *f = sqlite_db_col_json(st, 4, json_object);
+  json_object_set_new(f, "id", sqlite_db_col_str(st, 0));
+  json_object_set_new(f, "owner_id", sqlite_db_col_str(st, 1));
+  json_object_set_new(f, "name", sqlite_db_col_str(st, 2));
+  json_object_set_new(f, "status", sqlite_db_col_str(st, 3));
+  json_object_set_new(f, "created_at", sqlite_db_col_str(st, 5));
+  json_object_set_new(f, "updated_at", sqlite_db_col_str(st, 6));
+  return f;
+}
+
+static int flow_one(sqlite_db_t *d, sqlite3_stmt *st, json_t **result) {
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  *result = flow_row(st);
+  return STORE_OK;
+}
+
+static int flow_by_id(sqlite_db_t *d, const char *id, const char *owner, json_t **result) {
+  return flow_one(d, sqlite_db_query(d, "SELECT " FLOW_COLS " FROM flows WHERE id = ? AND owner_id = ?", "ss", id,
+                                     owner),
+                  result);
+}
+
+/* The graph part of a flow, a new reference. */
+static json_t *flow_def(json_t *flow) {
+  json_t *def = json_object();
+  const char *keys[] = {"trigger", "nodes", "edges", "start"};
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    json_t *v = json_object_get(flow, keys[i]);
+    if (v) json_object_set_new(def, keys[i], json_deep_copy(v));
+  }
+  return def;
+}
+
+static int flow_create(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *owner = sqlite_db_pstr(p, "owner_id");
+  json_t *flow = json_object_get(p, "flow");
+  const char *name = sqlite_db_pstr(flow, "name"), *status = sqlite_db_pstr(flow, "status");
+  if (!owner || !json_is_object(flow) || !name) return STORE_EINVAL;
+  char id[25], now[32];
+  util_new_id(id);
+  sqlite_db_now(now);
+  json_t *def = flow_def(flow);
+  int rc = sqlite_db_exec(d,
+                          "INSERT INTO flows (id, owner_id, name, status, def, created_at, updated_at)"
+                          " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          "ssssjss", id, owner, name, status ? status : "draft", def, now, now);
+  json_decref(def);
+  if (rc != STORE_OK) return rc;
+  return flow_by_id(d, id, owner, result);
+}
+
+static int flow_get(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
+  const char *name = sqlite_db_pstr(p, "name");
+  if (!owner || (!id && !name)) return STORE_EINVAL;
+  if (id) return flow_by_id(d, id, owner, result);
+  return flow_one(d,
+                  sqlite_db_query(d,
+                                  "SELECT " FLOW_COLS " FROM flows WHERE name = ? AND owner_id = ?"
+                                  " ORDER BY created_at, rowid LIMIT 1",
+                                  "ss", name, owner),
+                  result);
+}
+
+static int flow_list(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *owner = sqlite_db_pstr(p, "owner_id");
+  if (!owner) return STORE_EINVAL;
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT " FLOW_COLS " FROM flows WHERE owner_id = ?"
+                                     " AND (?2 IS NULL OR status = ?2) ORDER BY created_at, rowid",
+                                     "ss", owner, sqlite_db_pstr(p, "status"));
+  if (!st) return STORE_EUNAVAILABLE;
+  json_t *list = json_array();
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1) json_array_append_new(list, flow_row(st));
+  if (rc < 0) {
+    json_decref(list);
+    return rc;
+  }
+  *result = json_pack("{s:o}", "flows", list);
+  return STORE_OK;
+}
+
+/* Replaces what the new flow gives; id, owner and created_at stay. */
+static int flow_update(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
+  json_t *flow = json_object_get(p, "flow"), *old = NULL;
+  if (!owner || !id || !json_is_object(flow)) return STORE_EINVAL;
+  int rc = flow_by_id(d, id, owner, &old);
+  if (rc != STORE_OK) return rc;
+  json_t *def = flow_def(old), *fresh = flow_def(flow);
+  json_object_update(def, fresh);
+  json_decref(fresh);
+  const char *name = sqlite_db_pstr(flow, "name"), *status = sqlite_db_pstr(flow, "status");
+  char now[32];
+  sqlite_db_now(now);
+  rc = sqlite_db_exec(d, "UPDATE flows SET name = ?, status = ?, def = ?, updated_at = ? WHERE id = ?", "ssjss",
+                      name ? name : sqlite_db_pstr(old, "name"), status ? status : sqlite_db_pstr(old, "status"),
+                      def, now, id);
+  json_decref(def);
+  json_decref(old);
+  if (rc != STORE_OK) return rc;
+  return flow_by_id(d, id, owner, result);
+}
+
+static int flow_delete(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
+  if (!owner || !id) return STORE_EINVAL;
+  int rc = sqlite_db_exec(d, "DELETE FROM flows WHERE id = ? AND owner_id = ?", "ss", id, owner);
+  if (rc != STORE_OK) return rc;
+  if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
+  *result = json_object();
+  return STORE_OK;
+}
+
+#define RUN_COLS "id, flow_id, owner_id, contact_id, status, trace, state, created_at, updated_at"
+
+static json_t *run_row(sqlite3_stmt *st) {
+  return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", sqlite_db_col_str(st, 0), "flow_id",
+                   sqlite_db_col_str(st, 1), "owner_id", sqlite_db_col_str(st, 2), "contact_id",
+                   sqlite_db_col_str(st, 3), "status", sqlite_db_col_str(st, 4), "trace",
+                   sqlite_db_col_json(st, 5, json_array), "state", sqlite_db_col_json(st, 6, json_object),
+                   "created_at", sqlite_db_col_str(st, 7), "updated_at", sqlite_db_col_str(st, 8));
+}
+
+static int run_by_id(sqlite_db_t *d, const char *id, json_t **result) {
+  sqlite3_stmt *st = sqlite_db_query(d, "SELECT " RUN_COLS " FROM flow_runs WHERE id = ?", "s", id);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  *result = run_row(st);
+  return STORE_OK;
+}
+
+static int flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
+  json_t *run = json_object_get(p, "run");
+  const char *id = sqlite_db_pstr(run, "id"), *flow = sqlite_db_pstr(run, "flow_id");
+  const char *owner = sqlite_db_pstr(run, "owner_id"), *status = sqlite_db_pstr(run, "status");
+  if (!json_is_object(run) || !flow || !owner || !status) return STORE_EINVAL;
+  char fresh[25], now[32];
+  sqlite_db_now(now);
+  int rc;
+  if (!id) {
+    util_new_id(fresh);
+    id = fresh;
+    rc = sqlite_db_exec(d,
+                        "INSERT INTO flow_runs (id, flow_id, owner_id, contact_id, status, trace, state,"
+                        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "sssssjjss", id, flow, owner, sqlite_db_pstr(run, "contact_id"), status,
+                        json_object_get(run, "trace"), json_object_get(run, "state"), now, now);
+  } else {
+    rc = sqlite_db_exec(d,
+                        "UPDATE flow_runs SET flow_id = ?, owner_id = ?, contact_id = ?, status = ?,"
+                        " trace = ?, state = ?, updated_at = ? WHERE id = ?",
+                        "ssssjjss", flow, owner, sqlite_db_pstr(run, "contact_id"), status,
+                        json_object_get(run, "trace"), json_object_get(run, "state"), now, id);
+    if (rc == STORE_OK && sqlite3_changes(d->db) == 0) rc = STORE_ENOTFOUND;
+  }
+  if (rc != STORE_OK) return rc;
+  return run_by_id(d, id, result);
+}
+
+static int flow_run_list(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *flow = sqlite_db_pstr(p, "flow_id"), *owner = sqlite_db_pstr(p, "owner_id");
+  int64_t limit = sqlite_db_pint(p, "limit", 50);
+  if (!flow || !owner) return STORE_EINVAL;
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT " RUN_COLS " FROM flow_runs WHERE flow_id = ? AND owner_id = ?"
+                                     " ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                                     "ssi", flow, owner, limit > 0 ? limit : 50);
+  if (!st) return STORE_EUNAVAILABLE;
+  json_t *list = json_array();
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1) json_array_append_new(list, run_row(st));
+  if (rc < 0) {
+    json_decref(list);
+    return rc;
+  }
+  *result = json_pack("{s:o}", "runs", list);
+  return STORE_OK;
+}
+
+static int flow_run_get(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id");
+  if (!id) return STORE_EINVAL;
+  return run_by_id(d, id, result);
+}
+
+static int sched_insert(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *run = sqlite_db_pstr(p, "run_id");
+  int64_t due = sqlite_db_pint(p, "due_at_ms", -1);
+  if (!run || due < 0) return STORE_EINVAL;
+  char id[25];
+  util_new_id(id);
+  int rc = sqlite_db_exec(d, "INSERT INTO scheduled_steps (id, run_id, due_at_ms) VALUES (?, ?, ?)", "ssi", id,
+                          run, due);
+  if (rc != STORE_OK) return rc;
+  *result = json_pack("{s:s,s:s,s:I}", "id", id, "run_id", run, "due_at_ms", (json_int_t)due);
+  return STORE_OK;
+}
+
+static int sched_due(sqlite_db_t *d, json_t *p, json_t **result) {
+  int64_t limit = sqlite_db_pint(p, "limit", 100);
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT id, run_id, due_at_ms FROM scheduled_steps WHERE due_at_ms <= ?"
+                                     " ORDER BY due_at_ms, rowid LIMIT ?",
+                                     "ii", sqlite_db_pint(p, "now_ms", 0), limit > 0 ? limit : 100);
+  if (!st) return STORE_EUNAVAILABLE;
+  json_t *list = json_array();
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1)
+    json_array_append_new(list, json_pack("{s:o,s:o,s:I}", "id", sqlite_db_col_str(st, 0), "run_id",
+                                          sqlite_db_col_str(st, 1), "due_at_ms",
+                                          (json_int_t)sqlite3_column_int64(st, 2)));
+  if (rc < 0) {
+    json_decref(list);
+    return rc;
+  }
+  *result = json_pack("{s:o}", "steps", list);
+  return STORE_OK;
+}
+
+static int sched_delete(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id");
+  if (!id) return STORE_EINVAL;
+  int rc = sqlite_db_exec(d, "DELETE FROM scheduled_steps WHERE id = ?", "s", id);
+  if (rc != STORE_OK) return rc;
+  if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
+  *result = json_object();
+  return STORE_OK;
+}
+
+sqlite_op_fn sqlite_flows_op(enum store_op op) {
+  switch (op) {
+  case FLOW_CREATE: return flow_create;
+  case FLOW_GET: return flow_get;
+  case FLOW_LIST: return flow_list;
+  case FLOW_UPDATE: return flow_update;
+  case FLOW_DELETE: return flow_delete;
+  case FLOW_RUN_SAVE: return flow_run_save;
+  case FLOW_RUN_LIST: return flow_run_list;
+  case FLOW_RUN_GET: return flow_run_get;
+  case SCHED_INSERT: return sched_insert;
+  case SCHED_DUE: return sched_due;
+  case SCHED_DELETE: return sched_delete;
+  default: return NULL;
+  }
+}

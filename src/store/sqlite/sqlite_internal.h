@@ -1,0 +1,83 @@
+/* What the files of the SQLite backend share: the connection with its cache of
+ * prepared statements, binding and row helpers, and the operation functions.
+ * Everything here runs on the store thread, except sqlite_schema_migrate() and
+ * sqlite_db_open() which run once at start-up before the thread exists. */
+#ifndef PARLEY_STORE_SQLITE_INTERNAL_H
+#define PARLEY_STORE_SQLITE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "store/store_internal.h"
+
+#define SQLITE_DB_CACHE 512 /* power of two, above the number of distinct statements */
+
+/* One connection, owned by one thread at a time. */
+typedef struct sqlite_db_s {
+  sqlite3 *db;
+  struct {
+    const char *sql; /* the statement's text; a string literal, so its address is the key */
+    sqlite3_stmt *stmt;
+  } cache[SQLITE_DB_CACHE];
+  /* Set by an op whose failure status must still commit what it wrote (a refresh
+   * token reuse revokes the family and answers EREVOKED). */
+  int keep_on_error;
+  /* Conversation counters that MSG_INSERT advanced in the current transaction and
+   * not yet written back (sqlite_msgs.c); NULL when none. */
+  struct sqlite_msgs_pending *pending;
+} sqlite_db_t;
+
+/* An operation: reads params (borrowed), sets *result (new reference) on
+ * STORE_OK, returns a store status. */
+typedef int (*sqlite_op_fn)(sqlite_db_t *d, json_t *params, json_t **result);
+
+/* sqlite_db.c */
+sqlite_db_t *sqlite_db_open(const char *path);
+void sqlite_db_close(sqlite_db_t *d);
+/* The cached statement for sql (a string literal), reset and bound from fmt:
+ * 's' const char * (NULL binds null), 'i' int64_t, 'd' int, 'j' json_t * stored as
+ * text (NULL binds null). NULL after logging on a prepare or bind error. */
+sqlite3_stmt *sqlite_db_query(sqlite_db_t *d, const char *sql, const char *fmt, ...);
+/* Runs a statement that returns no rows; returns a store status (a constraint
+ * violation is STORE_ECONFLICT). */
+int sqlite_db_exec(sqlite_db_t *d, const char *sql, const char *fmt, ...);
+/* Steps st: 1 for a row, 0 when done, or a negative store status (logged). */
+int sqlite_db_step(sqlite_db_t *d, sqlite3_stmt *st);
+/* Maps an SQLite result code to a store status, logging what is not a conflict. */
+int sqlite_db_status(sqlite_db_t *d, int rc, const char *what);
+/* Plain SQL without parameters or caching (schema, transactions). */
+int sqlite_db_exec_plain(sqlite_db_t *d, const char *sql);
+
+/* Column helpers: text (NULL stays JSON null), JSON parsed from text. New references. */
+json_t *sqlite_db_col_str(sqlite3_stmt *st, int col);
+json_t *sqlite_db_col_json(sqlite3_stmt *st, int col, json_t *(*fallback)(void));
+/* Params: a string member or NULL; an integer member or def. Borrowed. */
+const char *sqlite_db_pstr(json_t *params, const char *key);
+int64_t sqlite_db_pint(json_t *params, const char *key, int64_t def);
+/* The current time as ISO-8601 with milliseconds. */
+void sqlite_db_now(char out[32]);
+
+/* sqlite_schema.c: creates or upgrades the schema. Returns 0 or -1 (logged). */
+int sqlite_schema_migrate(sqlite_db_t *d);
+
+/* The operations, one table per file. NULL where the op is not that file's. */
+sqlite_op_fn sqlite_users_op(enum store_op op);
+sqlite_op_fn sqlite_convs_op(enum store_op op);
+sqlite_op_fn sqlite_msgs_op(enum store_op op);
+sqlite_op_fn sqlite_ig_op(enum store_op op);
+sqlite_op_fn sqlite_flows_op(enum store_op op);
+
+/* Shared by conversations and messages (sqlite_convs.c, sqlite_msgs.c). */
+json_t *sqlite_convs_load(sqlite_db_t *d, const char *id);                /* conversation|NULL */
+int sqlite_convs_role(sqlite_db_t *d, const char *conv_id, const char *user_id,
+                      const char **role); /* 1 member (role set, static string), 0 not, <0 status */
+json_t *sqlite_convs_participant_ids(sqlite_db_t *d, const char *conv_id);
+json_t *sqlite_msgs_load(sqlite_db_t *d, const char *id);                 /* message|NULL */
+json_t *sqlite_msgs_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq);
+/* Writes back the conversation counters (last_seq, updated_at, the senders' read
+ * markers) that inserts advanced in memory; before any other op reads them and
+ * before COMMIT. Returns a store status. Discard drops them after a rollback. */
+int sqlite_msgs_flush(sqlite_db_t *d);
+void sqlite_msgs_discard(sqlite_db_t *d);
+
+#endif

@@ -1,0 +1,103 @@
+/* The SQLite schema and its numbered migrations. The version applied is kept in
+ * the schema_version table; each migration runs once, in its own transaction.
+ * Runs on the loop thread at start-up, before the store thread exists. */
+#include <stdio.h>
+
+#include "parley/log.h"
+#include "store/sqlite/sqlite_internal.h"
+
+/* Migration n (1-based) is migrations[n - 1]. Never edit one that has shipped:
+ * append a new one. */
+static const char *const migrations[] = {
+    /* 1: the initial schema. */
+    "CREATE TABLE users ("
+    " id TEXT PRIMARY KEY, email TEXT UNIQUE, name TEXT NOT NULL, avatar_url TEXT,"
+    " status TEXT NOT NULL DEFAULT 'offline', password_hash TEXT, deleted INTEGER NOT NULL DEFAULT 0,"
+    " created_at TEXT NOT NULL);"
+    "CREATE INDEX users_name ON users(lower(name), id);"
+    "CREATE TABLE refresh_tokens ("
+    " token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, family_id TEXT NOT NULL,"
+    " expires_at_ms INTEGER NOT NULL, rotated INTEGER NOT NULL DEFAULT 0,"
+    " revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX refresh_family ON refresh_tokens(family_id);"
+    "CREATE INDEX refresh_user ON refresh_tokens(user_id);"
+    "CREATE TABLE conversations ("
+    " id TEXT PRIMARY KEY, type TEXT NOT NULL, name TEXT, creator_id TEXT NOT NULL, contact_id TEXT,"
+    " pair_key TEXT UNIQUE, last_seq INTEGER NOT NULL DEFAULT 0,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE TABLE participants ("
+    " conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,"
+    " user_id TEXT NOT NULL REFERENCES users(id), role TEXT NOT NULL,"
+    " last_read_seq INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (conversation_id, user_id));"
+    "CREATE INDEX participants_user ON participants(user_id);"
+    "CREATE TABLE messages ("
+    " id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL, sender_id TEXT NOT NULL, text TEXT, client_id TEXT,"
+    " source TEXT NOT NULL, attachments TEXT, external_id TEXT, created_at TEXT NOT NULL,"
+    " edited_at TEXT, deleted INTEGER NOT NULL DEFAULT 0, UNIQUE (conversation_id, seq));"
+    "CREATE UNIQUE INDEX messages_client ON messages(conversation_id, sender_id, client_id)"
+    " WHERE client_id IS NOT NULL;"
+    "CREATE UNIQUE INDEX messages_external ON messages(external_id) WHERE external_id IS NOT NULL;"
+    "CREATE TABLE reactions ("
+    " message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE, emoji TEXT NOT NULL,"
+    " user_id TEXT NOT NULL, PRIMARY KEY (message_id, emoji, user_id));"
+    "CREATE TABLE instagram_accounts ("
+    " id TEXT PRIMARY KEY, user_id TEXT NOT NULL UNIQUE, ig_user_id TEXT NOT NULL UNIQUE,"
+    " username TEXT, token_cipher TEXT, connected_at TEXT NOT NULL);"
+    "CREATE TABLE contacts ("
+    " id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, ig_user_id TEXT NOT NULL, username TEXT,"
+    " tags TEXT NOT NULL DEFAULT '[]', variables TEXT NOT NULL DEFAULT '{}', last_inbound_at TEXT,"
+    " UNIQUE (owner_id, ig_user_id));"
+    "CREATE TABLE webhook_events ("
+    " id TEXT PRIMARY KEY, mid TEXT UNIQUE, payload TEXT NOT NULL,"
+    " processed INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL);"
+    "CREATE INDEX webhook_pending ON webhook_events(processed);"
+    "CREATE TABLE flows ("
+    " id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,"
+    " def TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE INDEX flows_owner ON flows(owner_id, name);"
+    "CREATE TABLE flow_runs ("
+    " id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, owner_id TEXT NOT NULL, contact_id TEXT,"
+    " status TEXT NOT NULL, trace TEXT, state TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE INDEX flow_runs_flow ON flow_runs(flow_id, created_at);"
+    "CREATE TABLE scheduled_steps ("
+    " id TEXT PRIMARY KEY, run_id TEXT NOT NULL, due_at_ms INTEGER NOT NULL);"
+    "CREATE INDEX scheduled_due ON scheduled_steps(due_at_ms);",
+};
+
+static int current_version(sqlite_db_t *d, int *version) {
+  if (sqlite_db_exec_plain(d, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)") != 0)
+    return -1;
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(d->db, "SELECT max(version) FROM schema_version", -1, &st, NULL) != SQLITE_OK)
+    return -1;
+  *version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+  sqlite3_finalize(st);
+  return 0;
+}
+
+static int apply(sqlite_db_t *d, int n) {
+  char record[96];
+  snprintf(record, sizeof(record), "INSERT INTO schema_version (version) VALUES (%d)", n);
+  if (sqlite_db_exec_plain(d, "BEGIN IMMEDIATE") != 0) return -1;
+  if (sqlite_db_exec_plain(d, migrations[n - 1]) != 0 || sqlite_db_exec_plain(d, record) != 0) {
+    sqlite_db_exec_plain(d, "ROLLBACK");
+    return -1;
+  }
+  if (sqlite_db_exec_plain(d, "COMMIT") != 0) return -1;
+  log_info("store: sqlite schema migrated to version %d", n);
+  return 0;
+}
+
+int sqlite_schema_migrate(sqlite_db_t *d) {
+  int version = 0;
+  int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+  if (current_version(d, &version) != 0) return -1;
+  if (version > latest) {
+    log_error("store: sqlite schema version %d is newer than this build (%d)", version, latest);
+    return -1;
+  }
+  for (int n = version + 1; n <= latest; n++)
+    if (apply(d, n) != 0) return -1;
+  return 0;
+}

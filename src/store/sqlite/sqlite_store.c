@@ -1,0 +1,249 @@
+/* The SQLite store backend: a dedicated store thread that owns the connection,
+ * fed by a mutex/condvar queue. It takes every job queued so far and runs them as
+ * one transaction with a savepoint per job (group commit); callbacks go back to the
+ * loop through a uv_async_t only after the COMMIT. The loop never touches SQLite. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "parley/log.h"
+#include "store/sqlite/sqlite_internal.h"
+
+typedef struct sqlite_store_s {
+  store_t *store;
+  sqlite_db_t *db; /* the store thread's once it runs */
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  store_job_t *queue_head, *queue_tail; /* submitted, guarded by mu */
+  store_job_t *done_head, *done_tail;   /* committed, guarded by mu */
+  int stop;                             /* guarded by mu */
+  uv_async_t async;
+} sqlite_store_t;
+
+static sqlite_op_fn op_fn(enum store_op op) {
+  sqlite_op_fn (*const tables[])(enum store_op) = {sqlite_users_op, sqlite_convs_op, sqlite_msgs_op,
+                                                   sqlite_ig_op, sqlite_flows_op};
+  for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+    sqlite_op_fn fn = tables[i](op);
+    if (fn) return fn;
+  }
+  return NULL;
+}
+
+static int ping(sqlite_db_t *d, json_t *params, json_t **result) {
+  sqlite3_stmt *st = sqlite_db_query(d, "SELECT 1", "");
+  if (!st || sqlite_db_step(d, st) != 1) return STORE_EUNAVAILABLE;
+  *result = json_object();
+  return STORE_OK;
+}
+
+/* Ops that write nothing before their last check can fail (reads, and MSG_INSERT,
+ * which validates before it writes) skip the savepoint: a savepoint copies every
+ * page the job touches into the statement journal, which halves insert rates. */
+static int needs_savepoint(enum store_op op) {
+  switch (op) {
+  case STORE_PING: case USER_GET_BY_EMAIL: case USER_GET: case USER_SEARCH: case CONV_GET:
+  case CONV_LIST: case MSG_INSERT: case MSG_LIST: case MSG_GET: case IG_ACCOUNT_GET:
+  case CONTACT_GET: case CONTACT_LIST: case EVENT_LIST_PENDING: case FLOW_GET: case FLOW_LIST:
+  case FLOW_RUN_LIST: case FLOW_RUN_GET: case SCHED_DUE:
+    return 0;
+  default:
+    return 1;
+  }
+}
+
+/* Runs one job inside the batch's transaction, under its own savepoint (unless
+ * fast allows skipping it) so that its failure undoes only its own writes.
+ * Returns -1 when a job without a savepoint failed in a way that may have left
+ * partial writes: the batch must then be rolled back and run again, slowly. */
+static int run_job(sqlite_db_t *d, store_job_t *job, int fast) {
+  sqlite_op_fn fn = job->op == STORE_PING ? ping : op_fn(job->op);
+  job->result = NULL;
+  if (!fn) {
+    job->status = STORE_EINVAL;
+    return 0;
+  }
+  /* Other ops read the counters that inserts advance in memory. */
+  if (job->op != MSG_INSERT && d->pending && sqlite_msgs_flush(d) != STORE_OK) return -1;
+  int savepoint = !fast || needs_savepoint(job->op);
+  if (savepoint && sqlite_db_exec(d, "SAVEPOINT job", "") != STORE_OK) {
+    job->status = STORE_EUNAVAILABLE;
+    return 0;
+  }
+  d->keep_on_error = 0;
+  job->status = fn(d, job->params, &job->result);
+  if (job->status != STORE_OK && job->result) {
+    json_decref(job->result);
+    job->result = NULL;
+  }
+  if (!savepoint)
+    return job->status == STORE_EUNAVAILABLE || job->status == STORE_ECONFLICT ? -1 : 0;
+  /* Under a savepoint an insert's counters are written before the RELEASE. */
+  if (job->status == STORE_OK && d->pending && sqlite_msgs_flush(d) != STORE_OK) {
+    json_decref(job->result);
+    job->result = NULL;
+    job->status = STORE_EUNAVAILABLE;
+  }
+  sqlite_msgs_discard(d);
+  if (job->status != STORE_OK && !d->keep_on_error) sqlite_db_exec(d, "ROLLBACK TO job", "");
+  if (sqlite_db_exec(d, "RELEASE job", "") != STORE_OK) job->status = STORE_EUNAVAILABLE;
+  return 0;
+}
+
+static void fail_all(store_job_t *batch) {
+  for (store_job_t *j = batch; j; j = j->next) {
+    json_decref(j->result);
+    j->result = NULL;
+    j->status = STORE_EUNAVAILABLE;
+  }
+}
+
+/* One batch, one transaction: 0 when committed (each job has its own status), -1
+ * when a savepoint-free job needs the batch run again with savepoints, -2 when
+ * BEGIN or COMMIT failed and nothing of the batch is durable. */
+static int try_batch(sqlite_db_t *d, store_job_t *batch, int fast) {
+  if (sqlite_db_exec(d, "BEGIN IMMEDIATE", "") != STORE_OK) return -2;
+  for (store_job_t *j = batch; j; j = j->next) {
+    if (run_job(d, j, fast) != 0) {
+      sqlite_msgs_discard(d);
+      sqlite_db_exec_plain(d, "ROLLBACK");
+      return -1;
+    }
+  }
+  if (sqlite_msgs_flush(d) != STORE_OK) {
+    sqlite_db_exec_plain(d, "ROLLBACK");
+    return fast ? -1 : -2;
+  }
+  /* Reads an op stopped early would otherwise stay open across the COMMIT. */
+  for (sqlite3_stmt *st = sqlite3_next_stmt(d->db, NULL); st; st = sqlite3_next_stmt(d->db, st))
+    if (sqlite3_stmt_busy(st)) sqlite3_reset(st);
+  if (sqlite_db_exec(d, "COMMIT", "") != STORE_OK) {
+    sqlite_db_exec_plain(d, "ROLLBACK");
+    return -2;
+  }
+  return 0;
+}
+
+static void run_batch(sqlite_db_t *d, store_job_t *batch) {
+  int rc = try_batch(d, batch, 1);
+  if (rc == -1) {
+    fail_all(batch);
+    rc = try_batch(d, batch, 0);
+  }
+  if (rc != 0) fail_all(batch);
+}
+
+static void *thread_main(void *arg) {
+  sqlite_store_t *ss = arg;
+  for (;;) {
+    pthread_mutex_lock(&ss->mu);
+    while (!ss->queue_head && !ss->stop) pthread_cond_wait(&ss->cv, &ss->mu);
+    store_job_t *batch = ss->queue_head, *tail = ss->queue_tail;
+    ss->queue_head = ss->queue_tail = NULL;
+    int stop = ss->stop;
+    pthread_mutex_unlock(&ss->mu);
+    if (!batch) {
+      if (stop) break;
+      continue;
+    }
+    run_batch(ss->db, batch);
+    pthread_mutex_lock(&ss->mu);
+    if (ss->done_tail) ss->done_tail->next = batch;
+    else ss->done_head = batch;
+    ss->done_tail = tail;
+    pthread_mutex_unlock(&ss->mu);
+    uv_async_send(&ss->async);
+  }
+  return NULL;
+}
+
+/* Loop thread: completes everything committed so far. The last completion of a
+ * closing store calls backend_close(), which frees ss later (in the close callback
+ * of the async handle), so nothing here touches ss after the loop. */
+static void on_async(uv_async_t *h) {
+  sqlite_store_t *ss = h->data;
+  pthread_mutex_lock(&ss->mu);
+  store_job_t *j = ss->done_head;
+  ss->done_head = ss->done_tail = NULL;
+  pthread_mutex_unlock(&ss->mu);
+  while (j) {
+    store_job_t *next = j->next;
+    j->next = NULL;
+    store_job_done(j);
+    j = next;
+  }
+}
+
+static void submit(store_t *s, store_job_t *job) {
+  sqlite_store_t *ss = s->impl;
+  job->next = NULL;
+  pthread_mutex_lock(&ss->mu);
+  if (ss->queue_tail) ss->queue_tail->next = job;
+  else ss->queue_head = job;
+  ss->queue_tail = job;
+  pthread_cond_signal(&ss->cv);
+  pthread_mutex_unlock(&ss->mu);
+}
+
+static void on_async_closed(uv_handle_t *h) {
+  sqlite_store_t *ss = h->data;
+  store_t *s = ss->store;
+  sqlite_db_close(ss->db);
+  pthread_mutex_destroy(&ss->mu);
+  pthread_cond_destroy(&ss->cv);
+  free(ss);
+  store_closed(s);
+}
+
+/* No job is in flight (store.c guarantees it), so the thread is idle and the
+ * join is immediate. */
+static void backend_close(store_t *s) {
+  sqlite_store_t *ss = s->impl;
+  pthread_mutex_lock(&ss->mu);
+  ss->stop = 1;
+  pthread_cond_signal(&ss->cv);
+  pthread_mutex_unlock(&ss->mu);
+  pthread_join(ss->thread, NULL);
+  uv_close((uv_handle_t *)&ss->async, on_async_closed);
+}
+
+static const store_backend_t sqlite_backend = {"sqlite", submit, backend_close};
+
+store_t *store_open_sqlite(uv_loop_t *loop, const char *path, int max_jobs) {
+  sqlite_store_t *ss = calloc(1, sizeof(*ss));
+  store_t *s = NULL;
+  if (!ss) return NULL;
+  pthread_mutex_init(&ss->mu, NULL);
+  pthread_cond_init(&ss->cv, NULL);
+  ss->db = sqlite_db_open(path);
+  if (!ss->db || sqlite_schema_migrate(ss->db) != 0) goto fail;
+  s = store_new(loop, &sqlite_backend, max_jobs);
+  if (!s) goto fail;
+  s->impl = ss;
+  ss->store = s;
+  /* The thread sends on the async handle only after a job, and none can be
+   * submitted before this returns, so it may start before the handle exists. */
+  if (pthread_create(&ss->thread, NULL, thread_main, ss) != 0) {
+    log_error("store: cannot start the sqlite store thread");
+    goto fail;
+  }
+  if (uv_async_init(loop, &ss->async, on_async) != 0) {
+    log_error("store: cannot create the sqlite completion handle");
+    pthread_mutex_lock(&ss->mu);
+    ss->stop = 1;
+    pthread_cond_signal(&ss->cv);
+    pthread_mutex_unlock(&ss->mu);
+    pthread_join(ss->thread, NULL);
+    goto fail;
+  }
+  ss->async.data = ss;
+  log_info("store: sqlite at %s", path);
+  return s;
+fail:
+  sqlite_db_close(ss->db);
+  pthread_mutex_destroy(&ss->mu);
+  pthread_cond_destroy(&ss->cv);
+  free(ss);
+  free(s);
+  return NULL;
+}
