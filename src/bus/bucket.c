@@ -1,0 +1,68 @@
+/* Token buckets in this process's memory: the local backend's buckets and the
+ * Redis backend's fallback while Redis is down. Owns one small record per key.
+ * Loop thread only. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "bus/bus_internal.h"
+
+struct bucket {
+  double tokens;
+  uint64_t at_ms; /* when tokens was computed */
+};
+
+void bucket_mem_init(bucket_mem_t *bm) { strmap_init(&bm->map); }
+
+static void bucket_free_one(void *arg, const char *key, void *value) { free(value); }
+
+void bucket_mem_free(bucket_mem_t *bm) {
+  strmap_each(&bm->map, bucket_free_one, NULL);
+  strmap_free(&bm->map);
+}
+
+/* A bucket untouched for longer than a full refill is indistinguishable from a
+ * new one, so it can go: this keeps the map bounded by the active keys. */
+struct sweep {
+  bucket_mem_t *bm;
+  uint64_t now_ms;
+  uint64_t idle_ms;
+};
+
+static void bucket_sweep_one(void *arg, const char *key, void *value) {
+  struct sweep *s = arg;
+  struct bucket *b = value;
+  if (s->now_ms - b->at_ms >= s->idle_ms) free(strmap_del(&s->bm->map, key));
+}
+
+int bucket_mem_take(bucket_mem_t *bm, const char *key, int rate_per_min, int burst, uint64_t now_ms,
+                    int64_t *retry_ms) {
+  struct bucket *b = strmap_get(&bm->map, key);
+  if (!b) {
+    if (bm->map.count >= BUS_MAX_MEM_KEYS) {
+      struct sweep s = {bm, now_ms, (uint64_t)burst * 60000 / (uint64_t)rate_per_min + 1};
+      strmap_each(&bm->map, bucket_sweep_one, &s);
+    }
+    b = malloc(sizeof(*b));
+    /* Out of memory or too many live keys: refusing is safer than allowing. */
+    if (!b || bm->map.count >= BUS_MAX_MEM_KEYS || strmap_put(&bm->map, key, b) < 0) {
+      free(b);
+      *retry_ms = 1000;
+      return 0;
+    }
+    b->tokens = burst;
+    b->at_ms = now_ms;
+  }
+  if (now_ms > b->at_ms) {
+    b->tokens += (double)(now_ms - b->at_ms) * rate_per_min / 60000.0;
+    if (b->tokens > burst) b->tokens = burst;
+    b->at_ms = now_ms;
+  }
+  if (b->tokens >= 1.0) {
+    b->tokens -= 1.0;
+    *retry_ms = 0;
+    return 1;
+  }
+  *retry_ms = (int64_t)ceil((1.0 - b->tokens) * 60000.0 / rate_per_min);
+  if (*retry_ms < 1) *retry_ms = 1;
+  return 0;
+}
