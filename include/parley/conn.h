@@ -34,6 +34,7 @@ typedef void (*conn_timer_fn)(conn_t *c);
 struct conn_s {
   uv_tcp_t tcp;
   uv_timer_t timer;
+  uv_shutdown_t shutdown_req;
   struct app_s *app;
   const conn_handler_t *handler;
   void *data; /* the handler's state */
@@ -64,9 +65,13 @@ int conn_count(struct app_s *app);
 
 void conn_ref(conn_t *c);
 void conn_unref(conn_t *c);
-/* Closes the socket after already-queued writes (uv_close discards them, so this
- * shuts down the write side first when writes are pending). Idempotent. */
+/* Closes gracefully: queued writes leave first (at most 5 s), then the write
+ * side is shut down (FIN) and what the peer still sends is read and discarded
+ * until it closes too (at most 2 s), so a reply is never lost to a reset.
+ * Idempotent. */
 void conn_close(conn_t *c);
+/* Closes at once, discarding queued writes (a client dropped for not reading). */
+void conn_abort(conn_t *c);
 /* Replaces the protocol handler (an HTTP upgrade to WebSocket). */
 void conn_set_handler(conn_t *c, const conn_handler_t *h, void *data);
 

@@ -14,8 +14,10 @@
 #include "parley/metrics.h"
 
 #define READ_BUF_SIZE 65536
-/* How long a closing connection may take to flush its writes. */
+/* How long a closing connection may take to flush its writes, and then to
+ * answer our FIN with its own. */
 #define CLOSE_FLUSH_MS 5000
+#define CLOSE_LINGER_MS 2000
 
 typedef struct registry_s {
   conn_t *head;
@@ -45,8 +47,10 @@ static void on_handle_closed(uv_handle_t *h) {
   conn_t *c = h->data;
   if (--c->handles_open == 0) {
     app_t *app = c->app;
-    if (c->prev) c->prev->next = c->next;
-    else registry(app)->head = c->next;
+    if (c->prev)
+      c->prev->next = c->next;
+    else
+      registry(app)->head = c->next;
     if (c->next) c->next->prev = c->prev;
     app->nconns--;
     conn_unref(c); /* the open reference */
@@ -60,19 +64,58 @@ static void close_handles(conn_t *c) {
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
 
-static void on_flush_deadline(uv_timer_t *t) { close_handles(t->data); }
+static void on_close_deadline(uv_timer_t *t) { close_handles(t->data); }
 
-void conn_close(conn_t *c) {
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+/* Lingering: input after our FIN is read and dropped until the peer's FIN. */
+static void on_discard(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  conn_t *c = s->data;
+  registry_t *r = registry(c->app);
+  if (buf->base == r->read_buf) r->read_buf_busy = 0;
+  if (nread < 0) close_handles(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  conn_t *c = req->data;
+  if (status < 0 || uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_discard) != 0)
+    close_handles(c);
+  conn_unref(c);
+}
+
+static void linger(conn_t *c) {
+  if (uv_is_closing((uv_handle_t *)&c->tcp)) return;
+  uv_timer_start(&c->timer, on_close_deadline, CLOSE_LINGER_MS, 0);
+  c->shutdown_req.data = c;
+  if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    close_handles(c);
+    return;
+  }
+  conn_ref(c);
+}
+
+static void begin_close(conn_t *c) {
   if (c->closing) return;
   c->closing = 1;
   uv_read_stop((uv_stream_t *)&c->tcp);
+  c->reading = 0;
   if (c->handler && c->handler->on_close) c->handler->on_close(c);
+}
+
+void conn_close(conn_t *c) {
+  if (c->closing) return;
+  begin_close(c);
   if (c->write_pending > 0) {
     /* Let the reply (or close frame) leave first, but not forever. */
     c->close_when_drained = 1;
-    uv_timer_start(&c->timer, on_flush_deadline, CLOSE_FLUSH_MS, 0);
+    uv_timer_start(&c->timer, on_close_deadline, CLOSE_FLUSH_MS, 0);
     return;
   }
+  linger(c);
+}
+
+void conn_abort(conn_t *c) {
+  begin_close(c);
   close_handles(c);
 }
 
@@ -92,9 +135,10 @@ static void on_write(uv_write_t *req, int status) {
     conn_close(c);
   }
   if (c->write_pending == 0) {
-    if (c->close_when_drained)
-      close_handles(c);
-    else if (!c->closing && c->handler && c->handler->on_drain)
+    if (c->close_when_drained) {
+      c->close_when_drained = 0;
+      linger(c);
+    } else if (!c->closing && c->handler && c->handler->on_drain)
       c->handler->on_drain(c);
   }
   conn_unref(c);

@@ -1,0 +1,213 @@
+/* The protocol core of one WebSocket session: a wslay server context whose
+ * input is the bytes handed to ws_core_feed and whose output accumulates in a
+ * buffer the owner writes; plus the ping, pong, auth and close deadlines as
+ * pure decisions on a clock the owner passes in. No sockets. Loop thread. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <wslay/wslay.h>
+
+#include "ws/ws_internal.h"
+
+struct ws_core_s {
+  wslay_event_context_ptr ctx;
+  ws_core_limits_t lim;
+  ws_core_text_fn on_text;
+  void *arg;
+  const char *in; /* the bytes of the current ws_core_feed call */
+  size_t in_len;
+  buf_t out;           /* serialized frames not yet taken */
+  uint16_t close_code; /* the close we queued ourselves */
+  int failed;          /* wslay reported a failure: the session is unusable */
+  uint64_t next_ping_at, pong_deadline, auth_deadline, close_deadline;
+  char auth_reason[124];
+};
+
+static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                       void *user) {
+  ws_core_t *w = user;
+  if (w->in_len == 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+    return -1;
+  }
+  size_t n = len < w->in_len ? len : w->in_len;
+  memcpy(buf, w->in, n);
+  w->in += n;
+  w->in_len -= n;
+  return (ssize_t)n;
+}
+
+static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                       void *user) {
+  ws_core_t *w = user;
+  if (buf_append(&w->out, data, len) != 0) {
+    wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+  }
+  return (ssize_t)len;
+}
+
+/* Binary frames are refused as soon as their header is seen; reading goes on
+ * so that the peer's answer to the close can end the session cleanly. */
+static void on_frame_start(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *user) {
+  if (arg->opcode == WSLAY_BINARY_FRAME)
+    ws_core_close(user, 1003, "binary frames are not accepted");
+}
+
+static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                   void *user) {
+  ws_core_t *w = user;
+  switch (arg->opcode) {
+    case WSLAY_TEXT_FRAME:
+      /* Messages that arrive after we started closing are not acted upon. */
+      if (!ws_core_closing(w) && w->on_text)
+        w->on_text(w->arg, arg->msg ? (const char *)arg->msg : "", arg->msg_length);
+      break;
+    case WSLAY_BINARY_FRAME:
+      ws_core_close(w, 1003, "binary frames are not accepted");
+      break;
+    case WSLAY_PONG:
+      w->pong_deadline = 0;
+      break;
+    default:
+      break; /* pings are answered and closes echoed by wslay itself */
+  }
+}
+
+static const struct wslay_event_callbacks callbacks = {
+    .recv_callback = recv_cb,
+    .send_callback = send_cb,
+    .on_frame_recv_start_callback = on_frame_start,
+    .on_msg_recv_callback = on_msg,
+};
+
+ws_core_t *ws_core_new(const ws_core_limits_t *limits, uint64_t now_ms, ws_core_text_fn on_text,
+                       void *arg) {
+  ws_core_t *w = calloc(1, sizeof(*w));
+  if (!w) return NULL;
+  if (wslay_event_context_server_init(&w->ctx, &callbacks, w) != 0) {
+    free(w);
+    return NULL;
+  }
+  w->lim = *limits;
+  w->on_text = on_text;
+  w->arg = arg;
+  buf_init(&w->out);
+  wslay_event_config_set_max_recv_msg_length(w->ctx, limits->max_message_bytes);
+  if (limits->ping_interval_ms) w->next_ping_at = now_ms + limits->ping_interval_ms;
+  return w;
+}
+
+void ws_core_free(ws_core_t *w) {
+  if (!w) return;
+  wslay_event_context_free(w->ctx);
+  buf_free(&w->out);
+  free(w);
+}
+
+static enum ws_core_next next_step(ws_core_t *w) {
+  if (w->failed) return WS_CORE_ABORT;
+  if (wslay_event_get_close_sent(w->ctx) && wslay_event_get_close_received(w->ctx))
+    return WS_CORE_FINISH;
+  return WS_CORE_CONTINUE;
+}
+
+enum ws_core_next ws_core_feed(ws_core_t *w, const char *data, size_t len, uint64_t now_ms) {
+  if (w->failed) return WS_CORE_ABORT;
+  w->in = data;
+  w->in_len = len;
+  /* Once wslay stops reading (a close received, or a protocol error it
+   * answered with a close) the rest is discarded: nothing more is acted on. */
+  if (wslay_event_recv(w->ctx) != 0) w->failed = 1;
+  w->in = NULL;
+  w->in_len = 0;
+  return next_step(w);
+}
+
+int ws_core_send_text(ws_core_t *w, const char *text, size_t len) {
+  if (w->failed || ws_core_closing(w)) return -1;
+  struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)text, len};
+  return wslay_event_queue_msg(w->ctx, &msg) == 0 ? 0 : -1;
+}
+
+void ws_core_close(ws_core_t *w, uint16_t code, const char *reason) {
+  if (w->failed || ws_core_closing(w)) return;
+  size_t rlen = reason ? strlen(reason) : 0;
+  if (rlen > 123) rlen = 123;
+  if (wslay_event_queue_close(w->ctx, code, (const uint8_t *)reason, rlen) == 0)
+    w->close_code = code;
+}
+
+enum ws_core_next ws_core_flush(ws_core_t *w, uint64_t now_ms) {
+  if (w->failed) return WS_CORE_ABORT;
+  if (wslay_event_want_write(w->ctx) && wslay_event_send(w->ctx) != 0) w->failed = 1;
+  /* Our close is out: the peer has a short while to answer it. */
+  if (wslay_event_get_close_sent(w->ctx) && !wslay_event_get_close_received(w->ctx) &&
+      !w->close_deadline)
+    w->close_deadline = now_ms + WS_CLOSE_WAIT_MS;
+  return next_step(w);
+}
+
+char *ws_core_take_output(ws_core_t *w, size_t *len) {
+  *len = w->out.len;
+  if (w->out.len == 0) return NULL;
+  return buf_steal(&w->out);
+}
+
+size_t ws_core_pending(const ws_core_t *w) {
+  return wslay_event_get_queued_msg_length(w->ctx) + w->out.len;
+}
+
+int ws_core_want_flush(const ws_core_t *w) { return wslay_event_want_write(w->ctx); }
+
+int ws_core_closing(const ws_core_t *w) {
+  /* wslay stops reading exactly when it queues a close of its own (protocol
+   * error, too big, bad UTF-8, or the echo of the peer's close). */
+  return w->close_code != 0 || !wslay_event_get_read_enabled(w->ctx) ||
+         wslay_event_get_close_sent(w->ctx);
+}
+
+uint16_t ws_core_close_code(const ws_core_t *w) {
+  if (w->close_code) return w->close_code;
+  return wslay_event_get_close_sent(w->ctx) ? wslay_event_get_status_code_sent(w->ctx) : 0;
+}
+
+void ws_core_set_deadline(ws_core_t *w, uint64_t at_ms, const char *reason) {
+  w->auth_deadline = at_ms;
+  snprintf(w->auth_reason, sizeof(w->auth_reason), "%s", reason ? reason : "");
+}
+
+static uint64_t earliest(uint64_t a, uint64_t b) {
+  if (!a) return b;
+  if (!b) return a;
+  return a < b ? a : b;
+}
+
+uint64_t ws_core_next_deadline(const ws_core_t *w) {
+  if (w->failed) return 0;
+  if (ws_core_closing(w)) return w->close_deadline;
+  uint64_t t = earliest(w->next_ping_at, w->pong_deadline);
+  return earliest(t, w->auth_deadline);
+}
+
+static void send_ping(ws_core_t *w, uint64_t now_ms) {
+  struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
+  if (wslay_event_queue_msg(w->ctx, &ping) == 0 && !w->pong_deadline)
+    w->pong_deadline = now_ms + w->lim.pong_timeout_ms;
+  w->next_ping_at = now_ms + w->lim.ping_interval_ms;
+}
+
+enum ws_core_next ws_core_tick(ws_core_t *w, uint64_t now_ms) {
+  if (w->failed) return WS_CORE_ABORT;
+  if (ws_core_closing(w))
+    return w->close_deadline && now_ms >= w->close_deadline ? WS_CORE_ABORT : next_step(w);
+  if (w->pong_deadline && now_ms >= w->pong_deadline) return WS_CORE_ABORT;
+  if (w->auth_deadline && now_ms >= w->auth_deadline) {
+    w->auth_deadline = 0;
+    ws_core_close(w, 1008, w->auth_reason);
+    return next_step(w);
+  }
+  if (w->next_ping_at && now_ms >= w->next_ping_at) send_ping(w, now_ms);
+  return next_step(w);
+}

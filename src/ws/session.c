@@ -1,0 +1,318 @@
+/* WebSocket sessions on a conn_t: the upgrade, the connection handler that
+ * feeds the protocol core, the once-a-turn flush (a uv_prepare_t per session,
+ * so frames queued anywhere during a loop turn leave in one write before the
+ * loop blocks), the output limit, and the one connection timer shared by the
+ * ping, pong, auth and close deadlines. Loop thread only.
+ *
+ * Lifetime: the connection owns the session. When it closes, on_close runs
+ * app->ws_on_close and frees the core, unless a call into the core is on the
+ * stack (wslay callbacks), in which case the last one out does it. The session
+ * struct itself goes in the close callback of its prepare handle. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/app.h"
+#include "parley/log.h"
+#include "parley/metrics.h"
+#include "parley/util.h"
+#include "parley/ws.h"
+#include "ws/ws_internal.h"
+
+typedef struct ws_priv_s {
+  ws_core_t *core;    /* NULL once torn down */
+  uv_prepare_t flush; /* active while output waits for the end of the turn */
+  int flush_inited;
+  buf_t early;       /* bytes that followed the upgrade request */
+  uint64_t timer_at; /* the deadline the connection timer is armed for, 0: none */
+  int busy;          /* calls into the session on the stack */
+  int ended;         /* the connection has closed */
+} ws_priv_t;
+
+typedef struct ws_block_s {
+  ws_session_t pub;
+  ws_priv_t priv;
+} ws_block_t;
+
+static ws_priv_t *priv(const ws_session_t *s) { return s->priv; }
+static uint64_t now_ms(const ws_session_t *s) { return uv_now(s->app->loop); }
+
+static void on_block_closed(uv_handle_t *h) { free(h->data); }
+
+static void teardown(ws_session_t *s) {
+  ws_priv_t *p = priv(s);
+  ws_core_free(p->core);
+  p->core = NULL;
+  buf_free(&p->early);
+  if (p->flush_inited) {
+    p->flush.data = (ws_block_t *)s;
+    uv_close((uv_handle_t *)&p->flush, on_block_closed);
+  } else {
+    free(s);
+  }
+}
+
+/* Every entry point brackets its work with enter/leave, so that a connection
+ * closed in the middle (by a wslay callback, a failed write, a drop) keeps its
+ * core until the outermost call returns. */
+static void enter(ws_session_t *s) { priv(s)->busy++; }
+static void leave(ws_session_t *s) {
+  ws_priv_t *p = priv(s);
+  if (--p->busy == 0 && p->ended && p->core) teardown(s);
+}
+
+static void on_timer(conn_t *c);
+static void on_prepare(uv_prepare_t *h);
+
+static void schedule_flush(ws_session_t *s) {
+  ws_priv_t *p = priv(s);
+  if (s->conn && !uv_is_active((uv_handle_t *)&p->flush)) uv_prepare_start(&p->flush, on_prepare);
+}
+
+/* Re-arms only when the deadline moved: most reads change none, and a timer
+ * restart per read would cost a heap operation for nothing. */
+static void rearm(ws_session_t *s) {
+  ws_priv_t *p = priv(s);
+  if (!s->conn) return;
+  uint64_t at = ws_core_next_deadline(p->core), now = now_ms(s);
+  if (at == p->timer_at && at > now) return;
+  p->timer_at = at;
+  if (!at)
+    conn_timer_stop(s->conn);
+  else
+    conn_timer_start(s->conn, at > now ? at - now : 0, on_timer);
+}
+
+static void write_output(ws_session_t *s) {
+  size_t len;
+  char *out = ws_core_take_output(priv(s)->core, &len);
+  if (out && s->conn)
+    conn_write_owned(s->conn, out, len);
+  else
+    free(out);
+}
+
+static int over_limit(const ws_session_t *s) {
+  int64_t limit = s->app->cfg.ws_output_limit;
+  return limit > 0 && (int64_t)ws_session_pending(s) > limit;
+}
+
+/* A client that does not read: closed at once rather than buffered for. */
+static void drop(ws_session_t *s) {
+  char fields[64];
+  snprintf(fields, sizeof(fields), "\"conn\":%llu", (unsigned long long)s->id);
+  log_msg(LOG_INFO, fields, "websocket dropped: %zu bytes of output queued", ws_session_pending(s));
+  if (s->app->metrics) s->app->metrics->ws_dropped_slow++;
+  conn_abort(s->conn); /* its queued output will never drain */
+}
+
+/* Carries out what the core asked for after a call into it. */
+static void act(ws_session_t *s, enum ws_core_next next) {
+  if (!s->conn) return;
+  if (next == WS_CORE_FINISH) {
+    /* The last close frame leaves, then the TCP connection closes. */
+    ws_core_flush(priv(s)->core, now_ms(s));
+    write_output(s);
+  }
+  if (next != WS_CORE_CONTINUE) {
+    if (s->conn) conn_close(s->conn);
+    return;
+  }
+  if (over_limit(s)) {
+    drop(s);
+    return;
+  }
+  if (ws_core_want_flush(priv(s)->core)) schedule_flush(s);
+  rearm(s);
+}
+
+static void feed(ws_session_t *s, const char *data, size_t len) {
+  enter(s);
+  act(s, ws_core_feed(priv(s)->core, data, len, now_ms(s)));
+  leave(s);
+}
+
+static void feed_early(ws_session_t *s) {
+  ws_priv_t *p = priv(s);
+  if (p->early.len == 0) return;
+  buf_t early = p->early;
+  buf_init(&p->early);
+  feed(s, early.data, early.len);
+  buf_free(&early);
+}
+
+static void on_prepare(uv_prepare_t *h) {
+  ws_session_t *s = h->data;
+  uv_prepare_stop(h);
+  if (!s->conn) return;
+  enter(s);
+  feed_early(s);
+  if (s->conn) {
+    enum ws_core_next next = ws_core_flush(priv(s)->core, now_ms(s));
+    write_output(s);
+    act(s, next);
+  }
+  leave(s);
+}
+
+static void on_timer(conn_t *c) {
+  ws_session_t *s = c->data;
+  if (!s) return;
+  priv(s)->timer_at = 0; /* one-shot: it has fired */
+  enter(s);
+  act(s, ws_core_tick(priv(s)->core, now_ms(s)));
+  leave(s);
+}
+
+static void on_text(void *arg, const char *data, size_t len) {
+  ws_session_t *s = arg;
+  /* wslay goes on parsing after a close from inside a callback: ignore it. */
+  if (s->conn && s->app->ws_on_message) s->app->ws_on_message(s, data, len);
+}
+
+static void ws_on_read(conn_t *c, const char *data, size_t len) {
+  ws_session_t *s = c->data;
+  if (!s) return;
+  enter(s);
+  feed_early(s);
+  if (s->conn) feed(s, data, len);
+  leave(s);
+}
+
+static void ws_on_eof(conn_t *c) { conn_close(c); }
+
+static void ws_on_close(conn_t *c) {
+  ws_session_t *s = c->data;
+  if (!s) return;
+  ws_priv_t *p = priv(s);
+  c->data = NULL;
+  s->conn = NULL;
+  p->ended = 1;
+  if (p->flush_inited) uv_prepare_stop(&p->flush);
+  enter(s);
+  if (s->app->ws_on_close) s->app->ws_on_close(s);
+  /* The hub must never hold a session that is going: harmless if the protocol
+   * layer already removed it. */
+  if (s->app->hub && s->user_id[0]) hub_remove(s->app->hub, s);
+  leave(s);
+}
+
+static const conn_handler_t ws_handler = {
+    .on_read = ws_on_read,
+    .on_eof = ws_on_eof,
+    .on_close = ws_on_close,
+};
+
+static ws_session_t *session_new(app_t *app) {
+  ws_block_t *b = calloc(1, sizeof(*b));
+  if (!b) return NULL;
+  ws_session_t *s = &b->pub;
+  s->app = app;
+  s->priv = &b->priv;
+  util_new_id(s->session_id);
+  buf_init(&b->priv.early);
+  ws_core_limits_t lim = {
+      .max_message_bytes =
+          app->cfg.ws_max_message_bytes > 0 ? (uint64_t)app->cfg.ws_max_message_bytes : 65536,
+      .ping_interval_ms =
+          app->cfg.ws_ping_interval_ms > 0 ? (uint64_t)app->cfg.ws_ping_interval_ms : 0,
+      .pong_timeout_ms =
+          app->cfg.ws_pong_timeout_ms > 0 ? (uint64_t)app->cfg.ws_pong_timeout_ms : 0,
+  };
+  b->priv.core = ws_core_new(&lim, uv_now(app->loop), on_text, s);
+  if (!b->priv.core) {
+    free(b);
+    return NULL;
+  }
+  return s;
+}
+
+static void refuse(http_req_t *req, int status, const char *why) {
+  if (status == 426) http_reply_header(req, "Sec-WebSocket-Version", "13");
+  http_reply_error(req, status, status == 426 ? "upgrade_required" : "validation_failed", why,
+                   NULL);
+}
+
+static int write_101(conn_t *c, const char *accept) {
+  char head[160];
+  int n = snprintf(head, sizeof(head),
+                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                   accept);
+  uv_buf_t buf = uv_buf_init(head, (unsigned)n);
+  return conn_write(c, &buf, 1);
+}
+
+ws_session_t *ws_session_upgrade(http_req_t *req) {
+  char accept[29];
+  const char *why = NULL;
+  int status = ws_handshake_check(req, accept, &why);
+  if (status) {
+    refuse(req, status, why);
+    return NULL;
+  }
+  app_t *app = req->app;
+  ws_session_t *s = session_new(app);
+  if (!s) {
+    http_reply_error(req, 503, "unavailable", "out of memory", NULL);
+    return NULL;
+  }
+  const char *rest = NULL;
+  size_t rest_len = 0;
+  conn_t *c = http_req_upgrade(req, &rest, &rest_len);
+  ws_priv_t *p = priv(s);
+  /* Bytes sent before the 101 are fed on the first turn, after the caller has
+   * set up its state; they are only borrowed now, hence the copy. */
+  if (!c || (rest_len && buf_append(&p->early, rest, rest_len) != 0)) {
+    if (c) conn_close(c);
+    teardown(s);
+    return NULL;
+  }
+  uv_prepare_init(app->loop, &p->flush);
+  p->flush.data = s;
+  p->flush_inited = 1;
+  s->conn = c;
+  s->id = c->id;
+  c->is_ws = 1;
+  conn_set_handler(c, &ws_handler, s);
+  if (app->metrics) app->metrics->ws_sessions_total++;
+  /* A failed write closed the connection (on_close ran): nothing to return. */
+  if (write_101(c, accept) != 0) return NULL;
+  if (p->early.len) schedule_flush(s);
+  rearm(s);
+  return s;
+}
+
+int ws_session_send(ws_session_t *s, const char *text, size_t len) {
+  if (!s->conn) return -1;
+  enter(s);
+  int rc = ws_core_send_text(priv(s)->core, text, len);
+  if (rc == 0 && over_limit(s)) {
+    drop(s);
+    rc = -1;
+  } else if (rc == 0) {
+    schedule_flush(s);
+  }
+  leave(s);
+  return rc;
+}
+
+void ws_session_close(ws_session_t *s, uint16_t code, const char *reason) {
+  if (!s->conn) return;
+  enter(s);
+  ws_core_close(priv(s)->core, code, reason);
+  schedule_flush(s);
+  leave(s);
+}
+
+size_t ws_session_pending(const ws_session_t *s) {
+  const ws_priv_t *p = priv(s);
+  if (!p->core) return 0;
+  return ws_core_pending(p->core) + (s->conn ? s->conn->write_pending : 0);
+}
+
+void ws_session_deadline(ws_session_t *s, uint64_t ms, const char *reason) {
+  if (!s->conn) return;
+  ws_core_set_deadline(priv(s)->core, ms ? now_ms(s) + ms : 0, reason);
+  rearm(s);
+}

@@ -1,0 +1,75 @@
+/* Private to src/ws/: the protocol core of a WebSocket session (wslay's event
+ * context, limits, the output buffer, ping/pong and close deadlines) with no
+ * socket in it, so tests drive it with scripted bytes and read what it wrote;
+ * and the handshake checks. Loop thread only. */
+#ifndef PARLEY_WS_INTERNAL_H
+#define PARLEY_WS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parley/buf.h"
+#include "parley/http.h"
+
+/* How long a session that sent its close frame waits for the peer's answer
+ * (or its EOF) before closing the TCP connection anyway. */
+#define WS_CLOSE_WAIT_MS 1000
+
+typedef struct ws_core_s ws_core_t;
+
+typedef struct ws_core_limits_s {
+  uint64_t max_message_bytes; /* larger messages close 1009 */
+  uint64_t ping_interval_ms;  /* 0: no pings */
+  uint64_t pong_timeout_ms;   /* since the first unanswered ping */
+} ws_core_limits_t;
+
+/* A complete text message, borrowed for the call. Runs inside wslay's receive
+ * loop: it may queue frames and start a close, but must not free the core. */
+typedef void (*ws_core_text_fn)(void *arg, const char *data, size_t len);
+
+/* What the owner of the socket should do after a call into the core. */
+enum ws_core_next {
+  WS_CORE_CONTINUE = 0, /* keep reading, write what is buffered */
+  WS_CORE_FINISH,       /* both close frames exchanged: write, then close the TCP */
+  WS_CORE_ABORT         /* close the TCP now (dead peer, no answer, failure) */
+};
+
+ws_core_t *ws_core_new(const ws_core_limits_t *limits, uint64_t now_ms, ws_core_text_fn on_text,
+                       void *arg);
+void ws_core_free(ws_core_t *w);
+
+/* Hands received bytes (borrowed for the call) to wslay: text messages reach
+ * on_text, pings are answered, protocol violations queue the right close. */
+enum ws_core_next ws_core_feed(ws_core_t *w, const char *data, size_t len, uint64_t now_ms);
+/* Queues a text frame (copied). Returns 0, or -1 once a close is queued. */
+int ws_core_send_text(ws_core_t *w, const char *text, size_t len);
+/* Queues a close frame (reason <= 123 bytes, truncated). Idempotent. */
+void ws_core_close(ws_core_t *w, uint16_t code, const char *reason);
+/* Serializes every queued frame into the output buffer. */
+enum ws_core_next ws_core_flush(ws_core_t *w, uint64_t now_ms);
+/* The serialized output, for the caller to write; the buffer is left empty and
+ * the caller owns the returned storage (malloc'd). NULL when there is none. */
+char *ws_core_take_output(ws_core_t *w, size_t *len);
+/* Bytes queued in wslay plus bytes serialized and not yet taken. */
+size_t ws_core_pending(const ws_core_t *w);
+/* 1 when there are frames in wslay's queue not yet serialized. */
+int ws_core_want_flush(const ws_core_t *w);
+/* 1 once a close frame is queued or sent (no more messages go out). */
+int ws_core_closing(const ws_core_t *w);
+/* The close code we sent or queued, 0 if none. */
+uint16_t ws_core_close_code(const ws_core_t *w);
+
+/* Deadlines. The auth deadline closes with 1008 and reason; 0 disarms it. */
+void ws_core_set_deadline(ws_core_t *w, uint64_t at_ms, const char *reason);
+/* The earliest pending deadline (absolute ms), or 0 when none. */
+uint64_t ws_core_next_deadline(const ws_core_t *w);
+/* Acts on every deadline that has passed: queues a ping, closes 1008 for the
+ * auth deadline, or tells the caller to abort (no pong, no close answer). */
+enum ws_core_next ws_core_tick(ws_core_t *w, uint64_t now_ms);
+
+/* Handshake: checks an upgrade request. Returns 0 and fills accept (the
+ * Sec-WebSocket-Accept value), or the HTTP status to refuse with (400, or 426
+ * for a wrong version) and a short reason in *why. */
+int ws_handshake_check(const http_req_t *req, char accept[29], const char **why);
+
+#endif
