@@ -1,0 +1,131 @@
+/* Accounts' cryptography: the JWT signing key, access tokens (HS256 through
+ * libjwt, algorithm pinned), refresh tokens (random, stored hashed), Argon2id
+ * password hashing on libuv's thread pool, per-user access-token revocation, and
+ * the small pure helpers the auth handlers need (email rules, token buckets).
+ * Loop thread only, except the pure helpers, which are callable anywhere. */
+#ifndef PARLEY_AUTH_H
+#define PARLEY_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parley/app.h"
+#include "parley/http.h"
+
+typedef struct auth_s auth_t;
+
+/* Builds the auth state from app->cfg: the key is cfg.jwt_secret, or 32 random
+ * bytes kept as hex in <data_dir>/jwt_secret (mode 0600, created on first start,
+ * with a warning in the log). Also computes the dummy password hash that login
+ * verifies against for unknown emails. Returns NULL after logging why. */
+auth_t *auth_new(app_t *app);
+/* Frees it. Password jobs still in flight finish and call back with an error
+ * status first only if the loop runs; call after the loop is done. */
+void auth_free(auth_t *a);
+
+/* app->authenticate: reads "Authorization: Bearer <jwt>", verifies it, checks
+ * it is not revoked, and fills req->user_id. Returns 0, or -1 (the router then
+ * answers 401). */
+int auth_authenticate(app_t *app, http_req_t *req);
+
+/* ---- access tokens (JWT HS256) ---- */
+
+#define AUTH_ISSUER "parley"
+
+/* A new access token for user_id valid cfg.access_token_ttl seconds from now_s.
+ * Returns a malloc'd string (caller frees), or NULL. */
+char *auth_token_issue(const auth_t *a, const char *user_id, int64_t now_s);
+/* Same with an explicit key and ttl (tests, tools). */
+char *auth_token_issue_key(const unsigned char *key, size_t keylen, const char *user_id,
+                           int64_t now_s, int ttl_s);
+
+/* The claims of a verified token. */
+typedef struct auth_claims_s {
+  char sub[64];
+  char jti[64];
+  int64_t iat, exp;
+} auth_claims_t;
+
+enum auth_token_status {
+  AUTH_TOKEN_OK = 0,
+  AUTH_TOKEN_MALFORMED = -1, /* not three base64url parts of JSON */
+  AUTH_TOKEN_BAD_ALG = -2,   /* header alg is not exactly HS256 (none, RS256, ...) */
+  AUTH_TOKEN_BAD_SIG = -3,   /* signature does not match the key */
+  AUTH_TOKEN_EXPIRED = -4,
+  AUTH_TOKEN_BAD_CLAIMS = -5, /* iss is not "parley", sub/iat/exp missing or mistyped */
+  AUTH_TOKEN_REVOKED = -6,
+};
+
+/* Verifies a token at time now_s with the instance's key and revocations.
+ * Fills *out when it returns AUTH_TOKEN_OK. */
+int auth_token_verify(const auth_t *a, const char *token, int64_t now_s, auth_claims_t *out);
+/* Verifies signature and claims with an explicit key (no revocation check). */
+int auth_token_verify_key(const unsigned char *key, size_t keylen, const char *token, int64_t now_s,
+                          auth_claims_t *out);
+/* The instance's access-token lifetime in seconds (expires_in). */
+int auth_token_ttl(const auth_t *a);
+
+/* ---- refresh tokens ---- */
+
+#define AUTH_REFRESH_LEN 43 /* 32 bytes in unpadded base64url */
+
+/* A new refresh token (43 chars + NUL) and its hex SHA-256 (64 chars + NUL). */
+void auth_refresh_new(char token[AUTH_REFRESH_LEN + 1], char hash_hex[65]);
+/* The hex SHA-256 of a presented token. Returns 0, or -1 when it cannot be one
+ * of ours (wrong length or alphabet): the caller answers as for an unknown one. */
+int auth_refresh_hash(const char *token, size_t len, char hash_hex[65]);
+
+/* ---- passwords (Argon2id, off the loop) ---- */
+
+/* Completion on the loop thread. For a hash: status 0 and the encoded hash
+ * (borrowed for the call), or -1. For a verification: status 0 when the password
+ * matches, 1 when it does not, -1 on an internal error or cancellation. */
+typedef void (*auth_password_cb)(void *ctx, int status, const char *hash);
+
+/* Hashes a password on libuv's thread pool with cfg.argon2_* limits. The
+ * password is copied (and wiped after use). Returns 0 (cb runs once), or -1 when
+ * too many jobs are in flight (answer 503; cb is not called). */
+int auth_password_hash(auth_t *a, const char *password, size_t len, auth_password_cb cb, void *ctx);
+/* Verifies a password against an encoded hash; hash NULL verifies against the
+ * start-up dummy hash, so an unknown account costs the same work and fails. */
+int auth_password_verify(auth_t *a, const char *hash, const char *password, size_t len,
+                         auth_password_cb cb, void *ctx);
+/* Jobs submitted and not yet called back. */
+int auth_password_jobs(const auth_t *a);
+
+/* ---- revocation of access tokens ---- */
+
+#define AUTH_REVOKE_CHANNEL "auth.revoke"
+
+/* Marks every access token of user_id issued at or before before_ms invalid on
+ * this instance. Entries are forgotten once such tokens have expired anyway. */
+void auth_revoke_user(auth_t *a, const char *user_id, int64_t before_ms);
+/* 1 when a token with this subject and iat (seconds) is revoked. */
+int auth_is_revoked(const auth_t *a, const char *user_id, int64_t iat_s);
+/* The bus payload announcing a revocation: {"user_id":..., "before_ms":...}.
+ * Returns a malloc'd string. */
+char *auth_revoke_message(const char *user_id, int64_t before_ms);
+/* Applies a payload received on AUTH_REVOKE_CHANNEL; writes the user id into
+ * user_id (>= 64 bytes) so the caller can close that user's sessions. Returns 0,
+ * or -1 for a malformed payload (ignored). */
+int auth_revoke_apply(auth_t *a, const char *payload, size_t len, char user_id[64]);
+
+/* ---- pure helpers ---- */
+
+/* Trims ASCII whitespace, lower-cases, and checks that [in, in+len) looks like
+ * an email (local@domain.tld, at most 254 bytes, printable ASCII, no spaces).
+ * Writes the result into out (>= 255 bytes). Returns 0 or -1. */
+int auth_email_normalize(const char *in, size_t len, char out[255]);
+
+/* A token bucket in this process: `rate` tokens a second, at most `burst`. */
+typedef struct auth_bucket_s {
+  double tokens;
+  uint64_t last_ms;
+  int started;
+} auth_bucket_t;
+/* Takes one token at now_ms. Returns 1 when allowed, or 0 and the milliseconds
+ * until one is available in *retry_ms (may be NULL). */
+int auth_bucket_take(auth_bucket_t *b, uint64_t now_ms, double rate, double burst,
+                     uint64_t *retry_ms);
+
+#endif

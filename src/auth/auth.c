@@ -1,0 +1,75 @@
+/* The auth state's life (key, dummy hash, limits from the configuration) and
+ * the router's authenticate hook. Loop thread. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth_internal.h"
+#include "parley/log.h"
+#include "parley/util.h"
+
+/* The dummy hash has the same parameters as real ones, so verifying an unknown
+ * account's login costs what a wrong password costs. */
+static int make_dummy_hash(auth_t *a) {
+  unsigned char pw[16];
+  util_random(pw, sizeof(pw));
+  int rc = crypto_pwhash_str(a->dummy_hash, (const char *)pw, sizeof(pw), a->opslimit, a->memlimit);
+  sodium_memzero(pw, sizeof(pw));
+  return rc;
+}
+
+auth_t *auth_new(app_t *app) {
+  if (sodium_init() < 0) return NULL;
+  auth_t *a = calloc(1, sizeof(*a));
+  if (!a) return NULL;
+  a->app = app;
+  a->loop = app->loop;
+  a->token_ttl = app->cfg.access_token_ttl > 0 ? app->cfg.access_token_ttl : 900;
+  a->opslimit = (unsigned long long)app->cfg.argon2_opslimit;
+  a->memlimit = (size_t)app->cfg.argon2_memlimit;
+  a->parallel = auth_password_parallelism();
+  if (auth_secret_load(a, app->cfg.jwt_secret, app->cfg.data_dir) != 0) goto fail;
+  if (make_dummy_hash(a) != 0) {
+    log_error("cannot hash with Argon2id (opslimit %llu, memlimit %zu)", a->opslimit, a->memlimit);
+    goto fail;
+  }
+  return a;
+fail:
+  auth_free(a);
+  return NULL;
+}
+
+void auth_free(auth_t *a) {
+  if (!a) return;
+  if (a->key) {
+    sodium_memzero(a->key, a->keylen);
+    free(a->key);
+  }
+  free(a->revoked);
+  free(a);
+}
+
+int auth_token_ttl(const auth_t *a) { return a->token_ttl; }
+
+/* The header is read from the request's own array (not http_req_header) so that
+ * this module depends on nothing but util. */
+static const char *bearer_token(const http_req_t *req) {
+  for (int i = 0; i < req->nheaders; i++) {
+    if (strcmp(req->headers[i].name, "authorization") != 0) continue;
+    const char *v = req->headers[i].value;
+    if (util_strncasecmp(v, "Bearer ", 7) != 0) return NULL;
+    v += 7;
+    while (*v == ' ') v++;
+    return *v ? v : NULL;
+  }
+  return NULL;
+}
+
+int auth_authenticate(app_t *app, http_req_t *req) {
+  const char *token = bearer_token(req);
+  auth_claims_t claims;
+  if (!token || !app->auth) return -1;
+  if (auth_token_verify(app->auth, token, util_now_ms() / 1000, &claims) != AUTH_TOKEN_OK)
+    return -1;
+  snprintf(req->user_id, sizeof(req->user_id), "%s", claims.sub);
+  return 0;
+}

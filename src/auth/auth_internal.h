@@ -1,0 +1,47 @@
+/* The auth module's private state, shared by the files of src/auth/. One per
+ * process, owned by app->auth; loop thread only (password workers see only
+ * their own job). */
+#ifndef PARLEY_AUTH_INTERNAL_H
+#define PARLEY_AUTH_INTERNAL_H
+
+#include <sodium.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "parley/auth.h"
+
+/* Argon2 jobs queued on libuv's pool at once; above it the API answers 503. The
+ * pool is shared with store jobs, so a login burst must not fill it unbounded. */
+#define AUTH_MAX_PASSWORD_JOBS 64
+
+/* Hashes running at once: one core fewer than the machine has, so the loop
+ * thread always has a core of its own during a login burst, and the rest of
+ * libuv's pool stays free for store jobs. */
+int auth_password_parallelism(void);
+
+typedef struct auth_revocation_s {
+  char user_id[64];
+  int64_t before_ms;
+} auth_revocation_t;
+
+struct auth_s {
+  app_t *app;
+  uv_loop_t *loop;
+  unsigned char *key; /* the HS256 key, wiped on free */
+  size_t keylen;
+  int token_ttl;
+  unsigned long long opslimit;
+  size_t memlimit;
+  char dummy_hash[crypto_pwhash_STRBYTES];
+  int jobs;                                 /* accepted, not yet called back */
+  int running, parallel;                    /* hashes on the pool now, and at most */
+  struct pw_job_s *queue_head, *queue_tail; /* accepted, waiting for a slot */
+  auth_revocation_t *revoked;               /* small: deletions within one token lifetime */
+  size_t nrevoked, caprevoked;
+};
+
+/* src/auth/secret.c: fills a->key from cfg.jwt_secret or the data-dir file. */
+int auth_secret_load(auth_t *a, const char *configured, const char *data_dir);
+
+#endif

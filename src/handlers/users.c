@@ -1,0 +1,273 @@
+/* API.md's Users calls: search, a user by id, the caller's profile, account
+ * deletion (which revokes the user's tokens here and, through the bus channel
+ * auth.revoke, on every instance, and closes their WebSocket sessions). Also the
+ * two shapes of a user the API shows. Loop thread. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/handlers.h"
+#include "parley/auth.h"
+#include "parley/bus.h"
+#include "parley/log.h"
+#include "parley/util.h"
+#include "parley/ws.h"
+
+
+#define SEARCH_LIMIT 20
+#define SEARCH_Q_MAX 256
+#define AVATAR_URL_MAX 2048
+
+/* ---- shapes ---- */
+
+static json_t *user_shape(const json_t *u, int with_email) {
+  json_t *out = json_object();
+  static const char *const keys[] = {"id", "email", "name", "avatar_url", "status", "created_at"};
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    if (i == 1 && !with_email) continue;
+    json_t *v = json_object_get(u, keys[i]);
+    json_object_set_new(out, keys[i], v ? json_incref(v) : json_null());
+  }
+  return out;
+}
+
+/* The caller's own user: API.md's user with email. New reference. */
+json_t *users_own_json(const json_t *user) { return user_shape(user, 1); }
+/* Anyone else's: no email. New reference. */
+json_t *users_public_json(const json_t *user) { return user_shape(user, 0); }
+
+/* ---- search and lookup ---- */
+
+static void on_search(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    json_t *users = json_array();
+    json_t *found = json_object_get(result, "users");
+    size_t i;
+    json_t *u;
+    json_array_foreach(found, i, u) {
+      if (i >= SEARCH_LIMIT) break;
+      json_array_append_new(users, users_public_json(u));
+    }
+    http_reply_json(req, 200, json_pack("{s:o}", "users", users));
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void search(http_req_t *req) {
+  char q[SEARCH_Q_MAX + 1];
+  long n = http_req_query(req, "q", q, sizeof(q));
+  if (n == -1) {
+    http_reply_error(req, 400, "validation_failed", "q is required", "q");
+    return;
+  }
+  if (n < 0) {
+    http_reply_error(req, 400, "validation_failed", "q must be at most 256 bytes of UTF-8", "q");
+    return;
+  }
+  char *s = q;
+  while (*s == ' ') s++;
+  size_t len = strlen(s);
+  while (len && s[len - 1] == ' ') s[--len] = '\0';
+  if (len == 0) {
+    http_reply_json(req, 200, json_pack("{s:[]}", "users"));
+    return;
+  }
+  handlers_store_call(req, USER_SEARCH, json_pack("{s:s, s:i}", "q", s, "limit", SEARCH_LIMIT),
+                      on_search);
+}
+
+/* Ids are 24 lowercase hex characters; anything else cannot exist, and is
+ * answered without touching the store. */
+static int id_ok(const char *id) {
+  if (!id || strlen(id) != 24) return 0;
+  for (const char *p = id; *p; p++)
+    if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) return 0;
+  return 1;
+}
+
+static void on_user(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    const char *id = json_string_value(json_object_get(result, "id"));
+    int own = id && strcmp(id, req->user_id) == 0;
+    http_reply_json(req, 200, json_pack("{s:o}", "user", user_shape(result, own)));
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void get_user(http_req_t *req) {
+  const char *id = http_req_param(req, "id");
+  if (!id_ok(id)) {
+    http_reply_error(req, 404, "not_found", "no such user", NULL);
+    return;
+  }
+  handlers_store_call(req, USER_GET, json_pack("{s:s}", "id", id), on_user);
+}
+
+/* ---- profile ---- */
+
+/* http(s)://host[...] with no whitespace or control characters. */
+static int url_ok(const char *s, size_t len) {
+  size_t skip;
+  if (util_strncasecmp(s, "https://", 8) == 0)
+    skip = 8;
+  else if (util_strncasecmp(s, "http://", 7) == 0)
+    skip = 7;
+  else
+    return 0;
+  if (len <= skip || s[skip] == '/' || s[skip] == '?' || s[skip] == '#') return 0;
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f) return 0;
+  return 1;
+}
+
+/* Adds avatar_url and status to params when present and valid; returns -1
+ * after replying 400. */
+static int profile_fields(http_req_t *req, json_t *body, json_t *params) {
+  json_t *avatar = json_object_get(body, "avatar_url");
+  if (avatar && json_is_null(avatar)) {
+    json_object_set_new(params, "avatar_url", json_null());
+  } else if (avatar) {
+    const char *s = json_string_value(avatar);
+    size_t len = json_string_length(avatar);
+    if (!json_is_string(avatar) || len > AVATAR_URL_MAX || !util_utf8_valid(s, len) ||
+        !url_ok(s, len)) {
+      http_reply_error(req, 400, "validation_failed",
+                       "avatar_url must be null or an http(s) URL of at most 2048 bytes",
+                       "avatar_url");
+      return -1;
+    }
+    json_object_set(params, "avatar_url", avatar);
+  }
+  json_t *status = json_object_get(body, "status");
+  if (status) {
+    const char *s = json_string_value(status);
+    if (!s ||
+        (strcmp(s, "online") && strcmp(s, "offline") && strcmp(s, "away") && strcmp(s, "dnd"))) {
+      http_reply_error(req, 400, "validation_failed",
+                       "status must be one of online, offline, away, dnd", "status");
+      return -1;
+    }
+    json_object_set(params, "status", status);
+  }
+  return 0;
+}
+
+static void on_profile(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status == STORE_ENOTFOUND ||
+      (status == STORE_OK && json_is_true(json_object_get(result, "deleted"))))
+    http_reply_error(req, 401, "unauthorized", "the account no longer exists", NULL);
+  else if (status != STORE_OK)
+    handlers_reply_store_error(req, status);
+  else
+    http_reply_json(req, 200, json_pack("{s:o}", "user", users_own_json(result)));
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void update_profile(http_req_t *req) {
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  json_t *params = json_pack("{s:s}", "id", req->user_id);
+  json_t *name_v = json_object_get(body, "name");
+  if (name_v) {
+    char *name = auth_name_field(req, body, 0);
+    if (!name) {
+      /* name: null is "not given"; anything else that failed has been answered. */
+      if (json_is_null(name_v)) goto fields;
+      goto done;
+    }
+    json_object_set_new(params, "name", json_string(name));
+    free(name);
+  }
+fields:
+  if (profile_fields(req, body, params) != 0) goto done;
+  handlers_store_call(req, USER_UPDATE, params, on_profile);
+  params = NULL;
+done:
+  json_decref(params);
+  json_decref(body);
+}
+
+/* ---- deletion ---- */
+
+typedef struct session_list_s {
+  ws_session_t **s;
+  size_t n, cap;
+} session_list_t;
+
+static void collect_session(ws_session_t *s, void *arg) {
+  session_list_t *l = arg;
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 8;
+    ws_session_t **grown = realloc(l->s, cap * sizeof(*grown));
+    if (!grown) return;
+    l->s = grown;
+    l->cap = cap;
+  }
+  l->s[l->n++] = s;
+}
+
+/* Closes every session of user_id here. Sessions are collected first and
+ * closed after the walk, so a close never changes the hub under hub_foreach;
+ * each leaves the hub in its own close hook. */
+static void close_user_sessions(app_t *app, const char *user_id) {
+  session_list_t l = {0};
+  if (!app->hub) return;
+  hub_foreach(app->hub, user_id, collect_session, &l);
+  for (size_t i = 0; i < l.n; i++) ws_session_close(l.s[i], 1008, "account deleted");
+  free(l.s);
+}
+
+/* The bus told us that an account was deleted on some instance (this one too:
+ * the bus echoes). Called by the app's bus dispatcher for AUTH_REVOKE_CHANNEL. */
+void users_on_revoke(app_t *app, const char *payload, size_t len) {
+  char user_id[64];
+  if (!app->auth || auth_revoke_apply(app->auth, payload, len, user_id) != 0) {
+    log_warn("ignoring a malformed %s message", AUTH_REVOKE_CHANNEL);
+    return;
+  }
+  close_user_sessions(app, user_id);
+}
+
+static void on_deleted(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  app_t *app = req->app;
+  json_decref(result);
+  if (status != STORE_OK && status != STORE_ENOTFOUND) {
+    handlers_reply_store_error(req, status);
+    http_req_unref(req);
+    return;
+  }
+  /* Locally at once, then to the other instances. */
+  int64_t now = util_now_ms();
+  auth_revoke_user(app->auth, req->user_id, now);
+  char *msg = auth_revoke_message(req->user_id, now);
+  if (!msg || bus_publish(app->bus, AUTH_REVOKE_CHANNEL, msg, strlen(msg)) != 0)
+    log_warn("could not announce the deletion of user %s on the bus", req->user_id);
+  free(msg);
+  close_user_sessions(app, req->user_id);
+  http_reply_empty(req, 204);
+  http_req_unref(req);
+}
+
+static void delete_user(http_req_t *req) {
+  handlers_store_call(req, USER_DELETE, json_pack("{s:s}", "id", req->user_id), on_deleted);
+}
+
+static const route_t routes[] = {
+    {"GET", "/api/users/search", 1, search},
+    {"GET", "/api/users/:id", 1, get_user},
+    {"PATCH", "/api/user/profile", 1, update_profile},
+    {"DELETE", "/api/user", 1, delete_user},
+};
+
+const route_table_t users_routes = ROUTE_TABLE(routes);

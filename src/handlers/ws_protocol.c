@@ -1,0 +1,219 @@
+/* The WebSocket protocol of API.md on top of ws/session: the GET /ws route,
+ * authentication (?token= or a first auth frame before the deadline), the
+ * per-connection frame rate, and dispatch of client frames by type through a
+ * static table. Owns each session's protocol state (s->data). Loop thread. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/handlers.h"
+#include "parley/auth.h"
+#include "parley/bus.h"
+#include "parley/log.h"
+#include "parley/util.h"
+#include "parley/ws.h"
+
+/* A client frame handler: frame is the parsed object (borrowed), ref its
+ * client_id or NULL (the shape of ws_messaging_* in handlers.h). */
+typedef void (*ws_frame_handler)(ws_session_t *s, json_t *frame, const char *ref);
+
+/* Close a connection once its over-limit frames, draining at the allowed rate,
+ * pile up past this many bursts. */
+#define RATE_CLOSE_BURSTS 3
+#define TOKEN_QUERY_MAX 4096
+
+typedef struct ws_proto_s {
+  auth_bucket_t bucket;
+  double overflow; /* frames over the limit, draining at ws_rate a second */
+  uint64_t overflow_at;
+} ws_proto_t;
+
+/* ---- sending ---- */
+
+/* Sends one JSON frame; steals the reference. Returns 0 or -1. */
+int ws_protocol_send(ws_session_t *s, json_t *frame) {
+  if (!frame) return -1;
+  char *text = json_dumps(frame, JSON_COMPACT);
+  json_decref(frame);
+  if (!text) return -1;
+  int rc = ws_session_send(s, text, strlen(text));
+  free(text);
+  return rc;
+}
+
+/* {"type":"error","code","message","ref"}; the connection stays open. */
+static void send_error(ws_session_t *s, const char *code, const char *message, const char *ref) {
+  ws_protocol_send(s, json_pack("{s:s, s:s, s:s, s:s?}", "type", "error", "code", code, "message",
+                                message, "ref", ref));
+}
+
+/* ---- frames ---- */
+
+static void on_ping(ws_session_t *s, json_t *frame, const char *ref) {
+  ws_protocol_send(s, json_pack("{s:s}", "type", "pong"));
+}
+
+static void on_auth_again(ws_session_t *s, json_t *frame, const char *ref) {
+  send_error(s, "already_authenticated", "this connection is already authenticated", ref);
+}
+
+/* The client frames of API.md and their handlers: extend the protocol by
+ * adding a row here (the handler in its own file, declared in handlers.h).
+ * Short, so scanned linearly. */
+static const struct {
+  const char *type;
+  ws_frame_handler fn;
+} frame_table[] = {
+    {"ping", on_ping},
+    {"auth", on_auth_again},
+    {"message.send", ws_messaging_send},
+    {"typing", ws_messaging_typing},
+    {"read", ws_messaging_read},
+    {"sync", ws_messaging_sync},
+};
+
+static ws_frame_handler find_handler(const char *type) {
+  for (size_t i = 0; i < sizeof(frame_table) / sizeof(frame_table[0]); i++)
+    if (strcmp(frame_table[i].type, type) == 0) return frame_table[i].fn;
+  return NULL;
+}
+
+/* ---- per-session state ---- */
+
+/* Allocated on first use: bytes that followed the upgrade request may deliver a
+ * frame before ws_session_upgrade has returned to us. */
+static ws_proto_t *proto_of(ws_session_t *s) {
+  if (!s->data) s->data = calloc(1, sizeof(ws_proto_t));
+  return s->data;
+}
+
+static void become_ready(ws_session_t *s, const char *user_id) {
+  ws_session_deadline(s, 0, NULL);
+  snprintf(s->user_id, sizeof(s->user_id), "%s", user_id);
+  s->authenticated = 1;
+  int sessions = s->app->hub ? hub_add(s->app->hub, s) : 0;
+  ws_protocol_send(s, json_pack("{s:s, s:s, s:s}", "type", "ready", "user_id", s->user_id,
+                                "session_id", s->session_id));
+  if (sessions > 0) ws_messaging_opened(s, sessions);
+}
+
+/* Returns 1 when the token is good and the session is now ready; otherwise
+ * closes with 1008 and a reason that says which. */
+static int authenticate(ws_session_t *s, const char *token) {
+  auth_claims_t c;
+  int rc = token ? auth_token_verify(s->app->auth, token, util_now_ms() / 1000, &c)
+                 : AUTH_TOKEN_MALFORMED;
+  if (rc != AUTH_TOKEN_OK) {
+    ws_session_close(s, 1008,
+                     rc == AUTH_TOKEN_EXPIRED   ? "token expired"
+                     : rc == AUTH_TOKEN_REVOKED ? "token revoked"
+                                                : "invalid token");
+    return 0;
+  }
+  become_ready(s, c.sub);
+  return 1;
+}
+
+/* The frame rate: a token bucket, and a second counter of frames refused that
+ * drains at the same rate; a client that keeps pushing is disconnected. */
+static int rate_ok(ws_session_t *s, ws_proto_t *p) {
+  const config_t *cfg = &s->app->cfg;
+  uint64_t now = uv_now(s->app->loop);
+  if (auth_bucket_take(&p->bucket, now, cfg->ws_rate, cfg->ws_burst, NULL)) return 1;
+  if (now > p->overflow_at) {
+    p->overflow -= (double)(now - p->overflow_at) * cfg->ws_rate / 1000.0;
+    if (p->overflow < 0) p->overflow = 0;
+  }
+  p->overflow_at = now;
+  p->overflow += 1;
+  if (p->overflow > (double)RATE_CLOSE_BURSTS * cfg->ws_burst)
+    ws_session_close(s, 1008, "rate limit exceeded");
+  else
+    send_error(s, "rate_limited", "too many frames, slow down", NULL);
+  return 0;
+}
+
+static void on_unauthenticated_frame(ws_session_t *s, json_t *frame) {
+  json_t *type = json_object_get(frame, "type");
+  if (!json_is_string(type) || strcmp(json_string_value(type), "auth") != 0) {
+    ws_session_close(s, 1008, "authentication required");
+    return;
+  }
+  authenticate(s, json_string_value(json_object_get(frame, "token")));
+}
+
+static void on_message(ws_session_t *s, const char *data, size_t len) {
+  ws_proto_t *p = proto_of(s);
+  if (!p) {
+    ws_session_close(s, 1011, "out of memory");
+    return;
+  }
+  if (!rate_ok(s, p)) return;
+  json_t *frame = json_loadb(data, len, JSON_REJECT_DUPLICATES, NULL);
+  if (!json_is_object(frame)) {
+    if (!s->authenticated)
+      ws_session_close(s, 1008, "authentication required");
+    else
+      send_error(s, "invalid_json", "a frame must be one JSON object", NULL);
+    json_decref(frame);
+    return;
+  }
+  if (!s->authenticated) {
+    on_unauthenticated_frame(s, frame);
+    json_decref(frame);
+    return;
+  }
+  const char *ref = json_string_value(json_object_get(frame, "client_id"));
+  const char *type = json_string_value(json_object_get(frame, "type"));
+  ws_frame_handler fn = type ? find_handler(type) : NULL;
+  if (fn)
+    fn(s, frame, ref);
+  else
+    send_error(s, "unknown_type", type ? "unknown frame type" : "type is missing", ref);
+  json_decref(frame);
+}
+
+static void on_close(ws_session_t *s) {
+  ws_proto_t *p = s->data;
+  if (s->authenticated && s->app->hub) ws_messaging_closed(s, hub_remove(s->app->hub, s));
+  free(p);
+  s->data = NULL;
+}
+
+/* ---- the route ---- */
+
+static void upgrade(http_req_t *req) {
+  char token[TOKEN_QUERY_MAX + 1];
+  long n = http_req_query(req, "token", token, sizeof(token));
+  app_t *app = req->app;
+  ws_session_t *s = ws_session_upgrade(req);
+  if (!s) return;
+  if (!proto_of(s)) {
+    ws_session_close(s, 1011, "out of memory");
+    return;
+  }
+  if (s->authenticated) return; /* an auth frame came with the upgrade */
+  if (n >= 0) {
+    authenticate(s, n > 0 ? token : NULL);
+    return;
+  }
+  if (n == -2) {
+    ws_session_close(s, 1008, "invalid token");
+    return;
+  }
+  ws_session_deadline(s, (uint64_t)app->cfg.ws_auth_timeout_ms, "authentication timeout");
+}
+
+/* Installs the protocol's hooks, and subscribes to account revocations (the
+ * app's bus dispatcher hands AUTH_REVOKE_CHANNEL messages to users_on_revoke). */
+void ws_protocol_init(app_t *app) {
+  app->ws_on_message = on_message;
+  app->ws_on_close = on_close;
+  if (app->bus && bus_subscribe(app->bus, AUTH_REVOKE_CHANNEL) != 0)
+    log_warn("cannot subscribe to %s", AUTH_REVOKE_CHANNEL);
+}
+
+static const route_t routes[] = {
+    {"GET", "/ws", 0, upgrade},
+};
+
+const route_table_t ws_routes = ROUTE_TABLE(routes);

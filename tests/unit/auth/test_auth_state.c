@@ -1,0 +1,208 @@
+/* The auth state: the generated key persists (mode 0600) and a configured one
+ * wins; Argon2 jobs run off the loop and call back on it; revocation covers the
+ * tokens issued before it and travels as a bus payload; refresh tokens hash. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "parley/auth.h"
+#include "parley/util.h"
+
+typedef struct fixture_s {
+  app_t app;
+  uv_loop_t loop;
+  char dir[64];
+} fixture_t;
+
+static int setup(void **state) {
+  fixture_t *f = calloc(1, sizeof(*f));
+  snprintf(f->dir, sizeof(f->dir), "/tmp/parley-auth-XXXXXX");
+  if (!mkdtemp(f->dir)) return -1;
+  uv_loop_init(&f->loop);
+  f->app.loop = &f->loop;
+  f->app.cfg.data_dir = f->dir;
+  f->app.cfg.access_token_ttl = 900;
+  f->app.cfg.argon2_opslimit = 1; /* the minimum: these tests check flow, not cost */
+  f->app.cfg.argon2_memlimit = 8192;
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture_t *f = *state;
+  char path[128];
+  snprintf(path, sizeof(path), "%s/jwt_secret", f->dir);
+  unlink(path);
+  rmdir(f->dir);
+  uv_loop_close(&f->loop);
+  free(f);
+  return 0;
+}
+
+static void generated_key_persists_with_mode_0600(void **state) {
+  fixture_t *f = *state;
+  auth_t *a = auth_new(&f->app);
+  assert_non_null(a);
+  char path[128];
+  snprintf(path, sizeof(path), "%s/jwt_secret", f->dir);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  char *t = auth_token_issue(a, "u1", util_now_ms() / 1000);
+  auth_free(a);
+  /* A restart reads the same key: the token still verifies. */
+  a = auth_new(&f->app);
+  assert_non_null(a);
+  auth_claims_t c;
+  assert_int_equal(auth_token_verify(a, t, util_now_ms() / 1000, &c), AUTH_TOKEN_OK);
+  auth_free(a);
+  /* A configured secret replaces the file's key: the old token is refused. */
+  f->app.cfg.jwt_secret = "configured-secret-configured-secret";
+  a = auth_new(&f->app);
+  assert_int_equal(auth_token_verify(a, t, util_now_ms() / 1000, &c), AUTH_TOKEN_BAD_SIG);
+  auth_free(a);
+  f->app.cfg.jwt_secret = NULL;
+  free(t);
+}
+
+static void corrupt_key_file_fails_start(void **state) {
+  fixture_t *f = *state;
+  char path[128];
+  snprintf(path, sizeof(path), "%s/jwt_secret", f->dir);
+  FILE *fp = fopen(path, "w");
+  fputs("not hex\n", fp);
+  fclose(fp);
+  assert_null(auth_new(&f->app));
+}
+
+typedef struct result_s {
+  int calls, status;
+  char hash[crypto_pwhash_STRBYTES];
+} result_t;
+
+static void on_pw(void *ctx, int status, const char *hash) {
+  result_t *r = ctx;
+  r->calls++;
+  r->status = status;
+  if (hash) snprintf(r->hash, sizeof(r->hash), "%s", hash);
+}
+
+static void password_hash_and_verify(void **state) {
+  fixture_t *f = *state;
+  auth_t *a = auth_new(&f->app);
+  result_t h = {0}, ok = {0}, bad = {0}, unknown = {0};
+  assert_int_equal(auth_password_hash(a, "correct horse", 13, on_pw, &h), 0);
+  assert_int_equal(auth_password_jobs(a), 1);
+  assert_int_equal(h.calls, 0); /* never completes synchronously */
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  assert_int_equal(h.calls, 1);
+  assert_int_equal(h.status, 0);
+  assert_true(strncmp(h.hash, "$argon2id$", 10) == 0);
+  assert_int_equal(auth_password_verify(a, h.hash, "correct horse", 13, on_pw, &ok), 0);
+  assert_int_equal(auth_password_verify(a, h.hash, "correct horsf", 13, on_pw, &bad), 0);
+  assert_int_equal(auth_password_verify(a, NULL, "correct horse", 13, on_pw, &unknown), 0);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  assert_int_equal(ok.status, 0);
+  assert_int_equal(bad.status, 1);
+  assert_int_equal(unknown.status, 1);
+  assert_int_equal(ok.calls + bad.calls + unknown.calls, 3);
+  assert_int_equal(auth_password_jobs(a), 0);
+  auth_free(a);
+}
+
+static void password_jobs_are_capped(void **state) {
+  fixture_t *f = *state;
+  auth_t *a = auth_new(&f->app);
+  result_t r[100];
+  memset(r, 0, sizeof(r));
+  int accepted = 0;
+  for (int i = 0; i < 100; i++)
+    if (auth_password_verify(a, NULL, "pw", 2, on_pw, &r[i]) == 0) accepted++;
+  assert_true(accepted < 100);
+  assert_true(accepted > 0);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  int calls = 0;
+  for (int i = 0; i < 100; i++) calls += r[i].calls;
+  assert_int_equal(calls, accepted);
+  auth_free(a);
+}
+
+static void revocation_covers_earlier_tokens(void **state) {
+  fixture_t *f = *state;
+  auth_t *a = auth_new(&f->app);
+  int64_t now = util_now_ms() / 1000;
+  char *before = auth_token_issue(a, "u1", now - 5);
+  char *other = auth_token_issue(a, "u2", now - 5);
+  auth_revoke_user(a, "u1", now * 1000);
+  auth_claims_t c;
+  assert_int_equal(auth_token_verify(a, before, now, &c), AUTH_TOKEN_REVOKED);
+  assert_int_equal(auth_token_verify(a, other, now, &c), AUTH_TOKEN_OK);
+  char *after = auth_token_issue(a, "u1", now + 2);
+  assert_int_equal(auth_token_verify(a, after, now + 2, &c), AUTH_TOKEN_OK);
+
+  /* The bus payload carries the same rule to another instance. */
+  auth_t *b = auth_new(&f->app);
+  char *msg = auth_revoke_message("u1", now * 1000);
+  char uid[64];
+  assert_int_equal(auth_revoke_apply(b, msg, strlen(msg), uid), 0);
+  assert_string_equal(uid, "u1");
+  assert_int_equal(auth_token_verify(b, before, now, &c), AUTH_TOKEN_REVOKED);
+  assert_int_equal(auth_revoke_apply(b, "{\"user_id\":5}", 13, uid), -1);
+  assert_int_equal(auth_revoke_apply(b, "nope", 4, uid), -1);
+  free(msg);
+  free(before);
+  free(other);
+  free(after);
+  auth_free(a);
+  auth_free(b);
+}
+
+static void refresh_tokens_hash(void **state) {
+  char t1[AUTH_REFRESH_LEN + 1], h1[65], t2[AUTH_REFRESH_LEN + 1], h2[65], again[65];
+  auth_refresh_new(t1, h1);
+  auth_refresh_new(t2, h2);
+  assert_int_equal(strlen(t1), AUTH_REFRESH_LEN);
+  assert_int_equal(strlen(h1), 64);
+  assert_string_not_equal(t1, t2);
+  assert_string_not_equal(h1, h2);
+  /* The stored form is not the token, and hashing the presented token finds it. */
+  assert_null(strstr(h1, t1));
+  assert_int_equal(auth_refresh_hash(t1, strlen(t1), again), 0);
+  assert_string_equal(again, h1);
+  /* Known vector: SHA-256 of 43 'A's. */
+  char as[AUTH_REFRESH_LEN + 1];
+  memset(as, 'A', AUTH_REFRESH_LEN);
+  as[AUTH_REFRESH_LEN] = '\0';
+  unsigned char d[32];
+  char hex[65];
+  crypto_hash_sha256(d, (const unsigned char *)as, AUTH_REFRESH_LEN);
+  util_hex(d, 32, hex);
+  assert_int_equal(auth_refresh_hash(as, AUTH_REFRESH_LEN, again), 0);
+  assert_string_equal(again, hex);
+  /* Anything that cannot be ours is refused before reaching the store. */
+  assert_int_equal(auth_refresh_hash("short", 5, again), -1);
+  char bad[AUTH_REFRESH_LEN + 1];
+  memcpy(bad, t1, sizeof(bad));
+  bad[3] = '$';
+  assert_int_equal(auth_refresh_hash(bad, AUTH_REFRESH_LEN, again), -1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(generated_key_persists_with_mode_0600, setup, teardown),
+      cmocka_unit_test_setup_teardown(corrupt_key_file_fails_start, setup, teardown),
+      cmocka_unit_test_setup_teardown(password_hash_and_verify, setup, teardown),
+      cmocka_unit_test_setup_teardown(password_jobs_are_capped, setup, teardown),
+      cmocka_unit_test_setup_teardown(revocation_covers_earlier_tokens, setup, teardown),
+      cmocka_unit_test_setup_teardown(refresh_tokens_hash, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
