@@ -1,6 +1,7 @@
 /* Meta's Instagram webhook bodies into normalised events, one per messaging
  * item, each with the key that deduplicates it (the message mid, or a key built
  * from the reaction or read it carries). Pure; any thread. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,6 +36,17 @@ static json_t *attachments_of(json_t *message) {
   return out;
 }
 
+/* The dedupe key; a key that does not fit (mids are about 100 bytes) is left
+ * empty, so the event is stored without deduplication rather than under a
+ * truncated key that could collide. */
+static void set_key(char *key, size_t len, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(key, len, fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= len) key[0] = '\0';
+}
+
 static const char *kind_names[] = {"message", "echo", "reaction", "unreaction", "seen", "other"};
 
 /* Builds the payload for one messaging item of an entry. */
@@ -52,7 +64,7 @@ static json_t *event_of(const char *account, json_t *item, char *key, size_t key
     int echo = json_is_true(json_object_get(message, "is_echo")) || strcmp(sender, account) == 0;
     kind = echo ? IG_EV_ECHO : IG_EV_MESSAGE;
     const char *mid = str_at(message, "mid", NULL);
-    snprintf(key, keylen, "%s", mid);
+    set_key(key, keylen, "%s", mid);
     json_object_set_new(p, "mid", json_string(mid));
     json_object_set_new(p, "contact_id", json_string(echo ? recipient : sender));
     const char *text = str_at(message, "text", NULL);
@@ -64,14 +76,14 @@ static json_t *event_of(const char *account, json_t *item, char *key, size_t key
     const char *mid = str_at(reaction, "mid", NULL);
     const char *emoji = str_at(reaction, "emoji", NULL);
     if (!emoji) emoji = str_at(reaction, "reaction", NULL);
-    snprintf(key, keylen, "reaction:%s:%s:%s:%lld", mid, sender, kind_names[kind], (long long)ts);
+    set_key(key, keylen, "reaction:%s:%s:%s:%lld", mid, sender, kind_names[kind], (long long)ts);
     json_object_set_new(p, "mid", json_string(mid));
     json_object_set_new(p, "contact_id", json_string(sender));
     json_object_set_new(p, "emoji", emoji ? json_string(emoji) : json_null());
   } else if (json_is_object(read) && sender && str_at(read, "mid", NULL)) {
     kind = IG_EV_SEEN;
     const char *mid = str_at(read, "mid", NULL);
-    snprintf(key, keylen, "seen:%s:%s:%lld", mid, sender, (long long)ts);
+    set_key(key, keylen, "seen:%s:%s:%lld", mid, sender, (long long)ts);
     json_object_set_new(p, "watermark_mid", json_string(mid));
     json_object_set_new(p, "contact_id", json_string(sender));
   }
