@@ -20,6 +20,15 @@ json_t *mongo_msg_json(mongo_ctx_t *c, const bson_t *doc) {
   json_object_set_new(m, "deleted", json_boolean(mongo_bson_bool(doc, "deleted")));
   json_t *reactions = mongo_bson_json(doc, "reactions"),
          *attachments = mongo_bson_json(doc, "attachments");
+  /* An entry is created before its first user is added (two atomic steps),
+   * and the last user's removal leaves it empty: readers never see those. */
+  size_t ri = 0;
+  while (json_is_array(reactions) && ri < json_array_size(reactions)) {
+    if (json_array_size(json_object_get(json_array_get(reactions, ri), "user_ids")) == 0)
+      json_array_remove(reactions, ri);
+    else
+      ri++;
+  }
   json_object_set_new(m, "reactions", json_is_array(reactions) ? reactions : json_array());
   json_object_set_new(m, "attachments", json_is_array(attachments) ? attachments : json_array());
   if (!json_is_array(reactions)) json_decref(reactions);

@@ -197,6 +197,41 @@ static int is_member(json_t *members, const char *user) {
   return 0;
 }
 
+/* A params member shared with the result: strings the worker never changes. */
+static json_t *shared(json_t *v) { return json_is_string(v) ? json_incref(v) : json_null(); }
+
+/* The new message, built directly: json_pack would parse its format per message. */
+static json_t *new_message(json_t *p, const char *id, int64_t seq, const char *source, const char *now) {
+  json_t *m = json_object(), *att = json_object_get(p, "attachments"), *ext = json_object_get(p, "external_id");
+  json_t *text = json_object_get(p, "text"), *source_v = json_object_get(p, "source");
+  json_object_set_new_nocheck(m, "id", json_stringn_nocheck(id, 24));
+  json_object_set_new_nocheck(m, "conversation_id", shared(json_object_get(p, "conversation_id")));
+  json_object_set_new_nocheck(m, "seq", json_integer((json_int_t)seq));
+  json_object_set_new_nocheck(m, "sender_id", shared(json_object_get(p, "sender_id")));
+  json_object_set_new_nocheck(m, "text", shared(text));
+  json_object_set_new_nocheck(m, "client_id", shared(json_object_get(p, "client_id")));
+  json_object_set_new_nocheck(m, "source", json_is_string(source_v) ? json_incref(source_v) : json_string(source));
+  json_object_set_new_nocheck(m, "created_at", json_stringn_nocheck(now, 24));
+  json_object_set_new_nocheck(m, "edited_at", json_null());
+  json_object_set_new_nocheck(m, "deleted", json_false());
+  json_object_set_new_nocheck(m, "reactions", json_array());
+  json_object_set_new_nocheck(m, "attachments", att ? json_deep_copy(att) : json_array());
+  if (json_is_string(ext)) json_object_set_new_nocheck(m, "external_id", json_incref(ext));
+  return m;
+}
+
+/* The insert found nothing to do (a retry) or cannot go on (status): the original
+ * of a retry wins over the status, as it did before the conversation's checks. */
+static int retried(sqlite_db_t *d, json_t *p, int status, json_t **result) {
+  json_t *orig = original(d, sqlite_db_pstr(p, "conversation_id"), sqlite_db_pstr(p, "sender_id"),
+                          sqlite_db_pstr(p, "client_id"), sqlite_db_pstr(p, "external_id"));
+  if (orig) return with_participants(d, orig, 0, result);
+  return status;
+}
+
+/* The idempotency check rides on the unique indexes: INSERT ... ON CONFLICT DO
+ * NOTHING and changes() find a retry without a SELECT per message; only a retry
+ * (or a failed check) then looks for the original. */
 static int msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *conv = sqlite_db_pstr(p, "conversation_id"), *sender = sqlite_db_pstr(p, "sender_id");
   const char *client_id = sqlite_db_pstr(p, "client_id"), *external_id = sqlite_db_pstr(p, "external_id");
@@ -204,34 +239,34 @@ static int msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   json_t *text = json_object_get(p, "text"), *att = json_object_get(p, "attachments");
   if (!conv || !sender || (text && !json_is_string(text) && !json_is_null(text)) || (att && !json_is_array(att)))
     return STORE_EINVAL;
-  json_t *orig = original(d, conv, sender, client_id, external_id);
-  if (orig) return with_participants(d, orig, 0, result);
   /* Every check comes before the first write: this op runs without a savepoint. */
   pending_conv_t *c = NULL;
   int status = pending_get(d, conv, &c);
+  if (status == STORE_ENOTFOUND) return retried(d, p, status, result);
   if (status != STORE_OK) return status;
   int member = is_member(c->members, sender);
-  if (!member && json_is_true(json_object_get(p, "check_member"))) return STORE_ENOTFOUND;
+  if (!member && json_is_true(json_object_get(p, "check_member"))) return retried(d, p, STORE_ENOTFOUND, result);
   char id[25], now[32];
   util_new_id(id);
-  sqlite_db_now(now);
+  sqlite_db_clock(d, now);
   int64_t seq = c->last_seq + 1;
   if (!source) source = "web";
   status = sqlite_db_exec(d,
                           "INSERT INTO messages (id, conversation_id, seq, sender_id, text, client_id, source,"
-                          " attachments, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          " attachments, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                          " ON CONFLICT DO NOTHING",
                           "ssissssjss", id, conv, seq, sender, json_string_value(text), client_id, source, att,
                           external_id, now);
   if (status != STORE_OK) return status;
+  /* Nothing inserted: a retry, or (never seen) a random id that collided. */
+  if (sqlite3_changes(d->db) == 0) return retried(d, p, STORE_ECONFLICT, result);
   c->last_seq = seq;
   memcpy(c->updated_at, now, sizeof(now));
   if (member) json_object_set_new(c->readers, sender, json_integer(seq)); /* the sender read what they wrote */
-  json_t *m = json_pack("{s:s,s:s,s:I,s:s,s:O?,s:s?,s:s,s:s,s:n,s:b,s:[]}", "id", id, "conversation_id", conv,
-                        "seq", (json_int_t)seq, "sender_id", sender, "text", text, "client_id", client_id,
-                        "source", source, "created_at", now, "edited_at", "deleted", 0, "reactions");
-  json_object_set_new(m, "attachments", att ? json_deep_copy(att) : json_array());
-  if (external_id) json_object_set_new(m, "external_id", json_string(external_id));
-  *result = json_pack("{s:o,s:o,s:b}", "message", m, "participant_ids", json_deep_copy(c->members), "created", 1);
+  *result = json_object();
+  json_object_set_new_nocheck(*result, "message", new_message(p, id, seq, source, now));
+  json_object_set_new_nocheck(*result, "participant_ids", json_deep_copy(c->members));
+  json_object_set_new_nocheck(*result, "created", json_true());
   return STORE_OK;
 }
 
