@@ -1,0 +1,108 @@
+"""The process as operators see it: ops endpoints, access log, connection cap,
+readiness when the bus is down, and a graceful SIGTERM that closes WebSockets
+with 1001, lets an in-flight request finish, and exits 0."""
+import asyncio
+import json
+import signal
+import socket
+import time
+
+import websockets
+
+from conftest import free_port
+
+
+def test_healthz_readyz_metrics(server):
+    r = server.request("GET", "/healthz")
+    assert r.status == 200 and r.json()["status"] == "ok"
+    assert r.header("X-Request-Id")
+    r = server.request("GET", "/readyz")
+    assert r.status == 200, r
+    body = r.json()
+    assert body["store"]["state"] == "up" and body["bus"]["state"] == "up"
+    server.request("GET", "/nope")
+    m = server.request("GET", "/metrics")
+    assert m.status == 200 and m.header("Content-Type").startswith("text/plain")
+    text = m.body.decode()
+    for series in ["parley_connections_open", "parley_ws_sessions_open",
+                   "parley_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}",
+                   "parley_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}",
+                   "parley_http_request_duration_seconds_bucket{le=\"+Inf\"}",
+                   "parley_event_loop_lag_seconds", "parley_store_jobs_in_flight",
+                   "parley_messages_stored_total", "parley_messages_delivered_total"]:
+        assert series in text, series
+
+
+def test_request_id_is_echoed_or_made(server):
+    r = server.request("GET", "/healthz", headers={"X-Request-Id": "abc-123"})
+    assert r.header("X-Request-Id") == "abc-123"
+    r = server.request("GET", "/healthz", headers={"X-Request-Id": "bad id\x01"})
+    assert r.header("X-Request-Id") not in (None, "bad id\x01")
+
+
+def test_access_log_line(start_server):
+    srv = start_server(env={"PARLEY_LOG_LEVEL": "info"})
+    srv.request("GET", "/healthz", headers={"X-Request-Id": "log-me-1"})
+    time.sleep(0.2)
+    lines = [json.loads(l) for l in srv.read_log().splitlines() if l.startswith("{")]
+    hits = [l for l in lines if l.get("request_id") == "log-me-1"]
+    assert hits, srv.read_log()
+    line = hits[0]
+    assert line["method"] == "GET" and line["path"] == "/healthz" and line["status"] == 200
+    assert line["bytes"] > 0 and "duration_ms" in line
+
+
+def test_connection_cap(start_server):
+    srv = start_server(env={"PARLEY_MAX_CONNECTIONS": "4"})
+    held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(4)]
+    time.sleep(0.2)
+    extra = socket.create_connection(("127.0.0.1", srv.port))
+    extra.settimeout(2)
+    extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    try:
+        data = extra.recv(100)
+    except ConnectionResetError:
+        data = b""
+    assert data == b""  # refused: closed without an answer
+    for s in held:
+        s.close()
+    extra.close()
+    time.sleep(0.2)
+    assert srv.request("GET", "/healthz").status == 200
+
+
+def test_readyz_reports_a_dead_bus(start_server):
+    dead = free_port()
+    srv = start_server(env={"PARLEY_REDIS_URL": f"redis://127.0.0.1:{dead}"})
+    r = srv.request("GET", "/readyz")
+    assert r.status == 503
+    assert r.json()["bus"] == {"backend": "redis", "state": "down"}
+    assert r.json()["store"]["state"] == "up"
+    assert srv.request("GET", "/healthz").status == 200
+
+
+def test_graceful_sigterm(start_server):
+    srv = start_server()
+    session = srv.signup()
+
+    async def run():
+        ws = await websockets.connect(f"{srv.ws_url}?token={session['access_token']}")
+        assert json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] == "ready"
+        idle = socket.create_connection(("127.0.0.1", srv.port))
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        idle.recv(1000)
+        started = time.time()
+        srv.proc.send_signal(signal.SIGTERM)
+        try:
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+        except websockets.ConnectionClosed as closed:
+            code = closed.code
+        idle.settimeout(5)
+        assert idle.recv(100) == b""  # the idle keep-alive connection is closed
+        return code, started
+    code, started = asyncio.run(run())
+    assert code == 1001
+    assert srv.proc.wait(timeout=10) == 0
+    assert time.time() - started < 10
+    assert "open handles" not in srv.read_log()
