@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "handlers/fanout.h"
 #include "handlers/flow_runner.h"
 #include "handlers/handlers.h"
 #include "handlers/ig_ingest.h"
@@ -123,6 +124,8 @@ static void on_shutdown_poll(uv_timer_t *t) {
     conn_foreach(app, drain_conn, &h->forced);
   }
   if (conn_count(app) > 0) return;
+  /* Sessions are gone (their offline presence is out): fan-out can stop. */
+  fanout_close(app);
   /* Webhook events being processed and Graph sends finish first (or are
    * cancelled at the deadline; unprocessed events stay pending in the store). */
   if (!h->forced && ((app->ingest && ig_ingest_busy(app->ingest)) ||
@@ -229,6 +232,9 @@ int app_start(app_t *app, uv_loop_t *loop) {
   app->nroutes = handlers_route_table_count;
   app->authenticate = auth_authenticate;
   ws_protocol_init(app);
+  /* Subscribed and heartbeating from the start, so this instance hears other
+   * instances' events (revocations, presence) before its first session. */
+  if (!fanout_start(app)) goto fail;
   int rc = listener_start(app, app->cfg.host, app->cfg.port, &http_conn_handler);
   if (rc != 0) {
     log_error("cannot listen on %s:%d: %s", app->cfg.host, app->cfg.port, uv_strerror(rc));

@@ -19,6 +19,7 @@ struct httpc_s;
 struct graph_s;
 struct ig_ingest_s;
 struct flow_runner_s;
+struct fanout_s;
 struct http_req_s;
 struct ws_session_s;
 
@@ -40,6 +41,7 @@ typedef struct app_s {
   unsigned char secret_key[32];
   struct ig_ingest_s *ingest;
   struct flow_runner_s *runner;
+  struct fanout_s *fanout; /* delivery to sessions here and on other instances */
 
   /* HTTP: the route tables and the hook that checks a bearer token for routes
    * that need one (fills req->user_id and returns 0, or returns -1). */

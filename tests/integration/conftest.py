@@ -110,10 +110,11 @@ class Server:
             time.sleep(0.05)
         raise RuntimeError("parleyd did not answer /healthz:\n" + self.read_log())
 
-    def read_log(self):
+    def read_log(self, tail=8000):
         try:
             with open(self.log_path, "rb") as f:
-                return f.read().decode(errors="replace")[-8000:]
+                data = f.read().decode(errors="replace")
+            return data[-tail:] if tail else data
         except OSError:
             return ""
 
@@ -156,10 +157,24 @@ class Server:
             self.log = None
         return self.proc.returncode if self.proc else None
 
+    SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "WARNING: ThreadSanitizer")
+
+    def sanitizer_report(self):
+        """The sanitizer's report in the log, if any (ASan builds)."""
+        log = self.read_log(tail=0)
+        for mark in self.SANITIZER_MARKS:
+            at = log.find(mark)
+            if at >= 0:
+                return log[max(0, at - 200):at + 3000]
+        return None
+
     def cleanup(self):
         self.stop()
+        report = self.sanitizer_report()
         if self.owns_data:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+        return report
 
 
 @pytest.fixture
@@ -174,8 +189,9 @@ def start_server():
         return s.start(wait=wait)
 
     yield start
-    for s in started:
-        s.cleanup()
+    reports = [r for r in (s.cleanup() for s in started) if r]
+    # Under ASan+UBSan every server's log must be free of reports, leaks included.
+    assert not reports, "sanitizer report from parleyd:\n" + reports[0]
 
 
 @pytest.fixture

@@ -54,8 +54,11 @@ def test_access_log_line(start_server):
 
 def test_connection_cap(start_server):
     srv = start_server(env={"PARLEY_MAX_CONNECTIONS": "4"})
+    time.sleep(0.5)  # the start-up probe's connection is gone
     held = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(4)]
-    time.sleep(0.2)
+    for s in held:  # each is accepted and served: the cap is now reached
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(1000).startswith(b"HTTP/1.1 200")
     extra = socket.create_connection(("127.0.0.1", srv.port))
     extra.settimeout(2)
     extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -1,0 +1,405 @@
+/* Conversations over REST (API.md, Conversations): create (direct is one per
+ * pair), list by activity, get, rename, add and remove members, read markers.
+ * Changes are announced with conversation.updated and read frames through
+ * fanout. A conversation the caller is not in is a 404. Loop thread. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/conversations.h"
+#include "handlers/fanout.h"
+#include "handlers/handlers.h"
+#include "handlers/messages.h"
+#include "parley/util.h"
+
+#define NAME_MAX_CHARS 100
+#define ID_MAX_CHARS 64
+#define MEMBERS_MAX 256
+#define LIST_LIMIT_DEFAULT 50
+#define LIST_LIMIT_MAX 200
+
+/* ---- the caller's view ---- */
+
+long long conversations_read_seq(const json_t *conv, const char *user_id) {
+  size_t i;
+  json_t *p;
+  json_array_foreach(json_object_get(conv, "participants"), i, p) {
+    const char *id = json_string_value(json_object_get(p, "id"));
+    if (id && user_id && strcmp(id, user_id) == 0)
+      return (long long)json_integer_value(json_object_get(p, "last_read_seq"));
+  }
+  return -1;
+}
+
+json_t *conversations_view(const json_t *conv, const char *user_id) {
+  json_t *v = json_deep_copy(conv);
+  if (!v) return NULL;
+  long long last = (long long)json_integer_value(json_object_get(conv, "last_seq"));
+  long long read = conversations_read_seq(conv, user_id);
+  size_t i;
+  json_t *p;
+  json_array_foreach(json_object_get(v, "participants"), i, p) json_object_del(p, "last_read_seq");
+  long long unread = read < 0 ? 0 : last - read;
+  json_object_set_new(v, "unread_count", json_integer(unread > 0 ? unread : 0));
+  return v;
+}
+
+json_t *conversations_participant_ids(const json_t *conv) {
+  json_t *ids = json_array();
+  size_t i;
+  json_t *p;
+  json_array_foreach(json_object_get(conv, "participants"), i, p) {
+    json_t *id = json_object_get(p, "id");
+    if (json_is_string(id)) json_array_append(ids, id);
+  }
+  return ids;
+}
+
+static void reply_conversation(http_req_t *req, int status, const json_t *conv) {
+  http_reply_json(req, status,
+                  json_pack("{s:o}", "conversation", conversations_view(conv, req->user_id)));
+}
+
+/* A conversation id from the path: anything longer than an id cannot exist. */
+static const char *conv_id(http_req_t *req) {
+  const char *id = http_req_param(req, "id");
+  if (!id || !*id || strlen(id) > ID_MAX_CHARS) {
+    http_reply_error(req, 404, "not_found", "no such conversation", NULL);
+    return NULL;
+  }
+  return id;
+}
+
+static void reply_invalid(http_req_t *req, const char *field, const char *message) {
+  http_reply_error(req, 400, "validation_failed", message, field);
+}
+
+/* A JSON array of 1..max user ids (strings of 1..64 characters), deduplicated,
+ * without `skip`. Returns a new array, or NULL after replying 400. */
+static json_t *user_ids_field(http_req_t *req, json_t *body, const char *field, size_t min,
+                              const char *skip) {
+  json_t *v = json_object_get(body, field);
+  char msg[128];
+  snprintf(msg, sizeof(msg), "%s must be an array of %zu to %d user ids", field, min, MEMBERS_MAX);
+  if (!json_is_array(v) || json_array_size(v) < min || json_array_size(v) > MEMBERS_MAX) {
+    reply_invalid(req, field, msg);
+    return NULL;
+  }
+  json_t *out = json_array(), *seen = json_object();
+  size_t i;
+  json_t *id;
+  json_array_foreach(v, i, id) {
+    if (!messages_string_ok(id, 1, ID_MAX_CHARS)) {
+      reply_invalid(req, field, msg);
+      json_decref(out);
+      json_decref(seen);
+      return NULL;
+    }
+    const char *s = json_string_value(id);
+    if ((skip && strcmp(s, skip) == 0) || json_object_get(seen, s)) continue;
+    json_object_set_new(seen, s, json_true());
+    json_array_append(out, id);
+  }
+  json_decref(seen);
+  return out;
+}
+
+/* ---- POST /api/conversations ---- */
+
+static void created(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status == STORE_EINVAL) {
+    /* The body was valid when sent; only its type decides the field named. */
+    json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
+    const char *type = json_string_value(json_object_get(body, "type"));
+    int direct = type && strcmp(type, "direct") == 0;
+    reply_invalid(req, direct ? "participant_id" : "participant_ids", "unknown user");
+    json_decref(body);
+  } else if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    json_t *conv = json_object_get(result, "conversation");
+    int is_new = json_is_true(json_object_get(result, "created"));
+    reply_conversation(req, is_new ? 201 : 200, conv);
+    if (is_new) fanout_conversation(req->app, conv, NULL);
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static json_t *direct_params(http_req_t *req, json_t *body) {
+  int failed = 0;
+  const char *other =
+      handlers_string_field(req, body, "participant_id", 1, 1, ID_MAX_CHARS, &failed);
+  if (failed) return NULL;
+  if (strcmp(other, req->user_id) == 0) {
+    reply_invalid(req, "participant_id", "a direct conversation needs another user");
+    return NULL;
+  }
+  return json_pack("{s:s, s:n, s:s, s:[s,s]}", "type", "direct", "name", "creator_id",
+                   req->user_id, "participant_ids", req->user_id, other);
+}
+
+static json_t *group_params(http_req_t *req, json_t *body) {
+  int failed = 0;
+  const char *name = handlers_string_field(req, body, "name", 1, 1, NAME_MAX_CHARS, &failed);
+  if (failed) return NULL;
+  json_t *ids = user_ids_field(req, body, "participant_ids", 0, req->user_id);
+  if (!ids) return NULL;
+  json_array_insert_new(ids, 0, json_string(req->user_id));
+  return json_pack("{s:s, s:s, s:s, s:o}", "type", "group", "name", name, "creator_id",
+                   req->user_id, "participant_ids", ids);
+}
+
+static void create(http_req_t *req) {
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  json_t *type = json_object_get(body, "type"), *params = NULL;
+  const char *t = json_string_value(type);
+  if (t && strcmp(t, "direct") == 0)
+    params = direct_params(req, body);
+  else if (t && strcmp(t, "group") == 0)
+    params = group_params(req, body);
+  else
+    reply_invalid(req, "type", "type must be \"direct\" or \"group\"");
+  json_decref(body);
+  if (params) handlers_store_call(req, CONV_CREATE, params, created);
+}
+
+/* ---- GET /api/conversations ---- */
+
+static void listed(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status == STORE_EINVAL) {
+    reply_invalid(req, "cursor", "cursor is not one this server gave");
+  } else if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    json_t *out = json_array(), *c;
+    size_t i;
+    json_array_foreach(json_object_get(result, "conversations"), i, c)
+        json_array_append_new(out, conversations_view(c, req->user_id));
+    json_t *next = json_object_get(result, "next_cursor");
+    http_reply_json(req, 200,
+                    json_pack("{s:o, s:O}", "conversations", out, "next_cursor",
+                              next ? next : json_null()));
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void list(http_req_t *req) {
+  long long limit;
+  if (messages_query_int(req, "limit", 1, LIST_LIMIT_MAX, LIST_LIMIT_DEFAULT, &limit) < 0) return;
+  char cursor[256];
+  long n = http_req_query(req, "cursor", cursor, sizeof(cursor));
+  if (n == -2 || (n >= 0 && n > 200)) {
+    reply_invalid(req, "cursor", "cursor is not one this server gave");
+    return;
+  }
+  json_t *params = json_pack("{s:s, s:I}", "user_id", req->user_id, "limit", (json_int_t)limit);
+  if (n > 0) json_object_set_new(params, "cursor", json_string(cursor));
+  /* The seed SPA's inbox alias lists only Instagram conversations. */
+  if (strcmp(req->route, "/api/messages/instagram") == 0)
+    json_object_set_new(params, "type", json_string("instagram"));
+  handlers_store_call(req, CONV_LIST, params, listed);
+}
+
+/* ---- GET, PATCH /api/conversations/:id and POST .../members ---- */
+
+static void got(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK)
+    handlers_reply_store_error(req, status);
+  else
+    reply_conversation(req, 200, result);
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void get(http_req_t *req) {
+  const char *id = conv_id(req);
+  if (!id) return;
+  handlers_store_call(req, CONV_GET, json_pack("{s:s, s:s}", "id", id, "user_id", req->user_id),
+                      got);
+}
+
+/* Rename and add: 200 with the conversation, which every participant hears of. */
+static void changed(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status == STORE_EINVAL) {
+    reply_invalid(req, "user_ids", "unknown user in user_ids");
+  } else if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    reply_conversation(req, 200, result);
+    fanout_conversation(req->app, result, NULL);
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void rename_conv(http_req_t *req) {
+  const char *id = conv_id(req);
+  if (!id) return;
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  int failed = 0;
+  const char *name = handlers_string_field(req, body, "name", 1, 1, NAME_MAX_CHARS, &failed);
+  if (!failed)
+    handlers_store_call(req, CONV_RENAME,
+                        json_pack("{s:s, s:s, s:s}", "id", id, "user_id", req->user_id, "name",
+                                  name),
+                        changed);
+  json_decref(body);
+}
+
+static void add_members(http_req_t *req) {
+  const char *id = conv_id(req);
+  if (!id) return;
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  json_t *ids = user_ids_field(req, body, "user_ids", 1, NULL);
+  json_decref(body);
+  if (!ids) return;
+  handlers_store_call(req, CONV_ADD_MEMBERS,
+                      json_pack("{s:s, s:s, s:o}", "id", id, "user_id", req->user_id, "user_ids",
+                                ids),
+                      changed);
+}
+
+/* ---- DELETE /api/conversations/:id/members/:user_id ---- */
+
+static void removed(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    http_reply_empty(req, 204);
+    fanout_conversation(req->app, json_object_get(result, "conversation"),
+                        json_string_value(json_object_get(result, "removed_id")));
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void remove_member(http_req_t *req) {
+  const char *id = conv_id(req);
+  if (!id) return;
+  const char *member = http_req_param(req, "user_id");
+  if (!member || !*member || strlen(member) > ID_MAX_CHARS) {
+    http_reply_error(req, 404, "not_found", "no such member", NULL);
+    return;
+  }
+  handlers_store_call(req, CONV_REMOVE_MEMBER,
+                      json_pack("{s:s, s:s, s:s}", "id", id, "user_id", req->user_id,
+                                "member_id", member),
+                      removed);
+}
+
+/* ---- read markers: POST .../read and the WebSocket read frame ---- */
+
+typedef struct read_job_s {
+  app_t *app;
+  char conv[ID_MAX_CHARS + 1];
+  char user[64];
+  json_int_t seq;
+  long long before; /* the marker before the move */
+  json_t *participants;
+  conversations_read_cb cb;
+  void *ctx;
+} read_job_t;
+
+static void read_done(read_job_t *j, int status) {
+  j->cb(j->ctx, status);
+  json_decref(j->participants);
+  free(j);
+}
+
+/* The marker moved: the other participants get a read frame. */
+static void on_marked(void *ctx, int status, json_t *result) {
+  read_job_t *j = ctx;
+  json_int_t now = json_integer_value(json_object_get(result, "last_read_seq"));
+  if (status == STORE_OK && now > j->before) {
+    json_t *frame = json_pack("{s:s, s:s, s:s, s:I}", "type", "read", "conversation_id", j->conv,
+                              "user_id", j->user, "seq", now);
+    if (frame) fanout_event(j->app, frame, j->participants, j->user);
+    json_decref(frame);
+  }
+  json_decref(result);
+  read_done(j, status);
+}
+
+static void on_read_conv(void *ctx, int status, json_t *result) {
+  read_job_t *j = ctx;
+  if (status != STORE_OK || !j->app->store) goto fail;
+  j->before = conversations_read_seq(result, j->user);
+  j->participants = conversations_participant_ids(result);
+  json_decref(result);
+  json_t *params = json_pack("{s:s, s:s, s:I}", "id", j->conv, "user_id", j->user, "seq", j->seq);
+  status = store_call(j->app->store, CONV_MARK_READ, params, on_marked, j);
+  if (status != 0) read_done(j, status);
+  return;
+fail:
+  json_decref(result);
+  read_done(j, status != STORE_OK ? status : STORE_EUNAVAILABLE);
+}
+
+int conversations_mark_read(app_t *app, const char *conv, const char *user_id, long long seq,
+                            conversations_read_cb cb, void *ctx) {
+  if (strlen(conv) > ID_MAX_CHARS) return STORE_ENOTFOUND;
+  read_job_t *j = calloc(1, sizeof(*j));
+  if (!j) return STORE_EUNAVAILABLE;
+  j->app = app;
+  snprintf(j->conv, sizeof(j->conv), "%s", conv);
+  snprintf(j->user, sizeof(j->user), "%s", user_id);
+  j->seq = (json_int_t)seq;
+  j->cb = cb;
+  j->ctx = ctx;
+  int rc = store_call(app->store, CONV_GET, json_pack("{s:s, s:s}", "id", conv, "user_id", user_id),
+                      on_read_conv, j);
+  if (rc != 0) free(j);
+  return rc;
+}
+
+static void read_replied(void *ctx, int status) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK)
+    handlers_reply_store_error(req, status);
+  else
+    http_reply_empty(req, 204);
+  http_req_unref(req);
+}
+
+static void mark_read(http_req_t *req) {
+  const char *id = conv_id(req);
+  if (!id) return;
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  json_t *seq = json_object_get(body, "seq");
+  if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
+    reply_invalid(req, "seq", "seq must be a non-negative integer");
+    json_decref(body);
+    return;
+  }
+  long long s = (long long)json_integer_value(seq);
+  json_decref(body);
+  http_req_ref(req);
+  int rc = conversations_mark_read(req->app, id, req->user_id, s, read_replied, req);
+  if (rc != 0) {
+    handlers_reply_store_error(req, rc);
+    http_req_unref(req);
+  }
+}
+
+static const route_t routes[] = {
+    {"POST", "/api/conversations", 1, create},
+    {"GET", "/api/conversations", 1, list},
+    {"GET", "/api/messages/instagram", 1, list},
+    {"GET", "/api/conversations/:id", 1, get},
+    {"PATCH", "/api/conversations/:id", 1, rename_conv},
+    {"POST", "/api/conversations/:id/members", 1, add_members},
+    {"DELETE", "/api/conversations/:id/members/:user_id", 1, remove_member},
+    {"POST", "/api/conversations/:id/read", 1, mark_read},
+};
+
+const route_table_t conversations_routes = ROUTE_TABLE(routes);

@@ -1,0 +1,456 @@
+/* fanout: delivers WebSocket events to this instance's sessions and carries them
+ * to the other instances over one bus channel. Owns the reorder buffer, two
+ * timers and the presence state; it stops itself once the app shuts down.
+ * Loop thread.
+ *
+ * Why one channel: every envelope names its recipients, so an instance that
+ * receives it delivers to its own sessions with hub lookups only, never a store
+ * read, and a message is published exactly once whatever the number of
+ * participants. Per-user channels would publish once per recipient; per-
+ * conversation channels would need every instance to track which conversations
+ * its users are in. The price is that each instance parses every envelope,
+ * which is cheap next to the socket writes for a handful of instances.
+ *
+ * An envelope is a compact JSON header, a newline, then the body bytes (the
+ * frame exactly as sessions get it, so it is encoded once, by the instance that
+ * produced it). Header keys: i (instance id), k (kind: m message.new, e any
+ * other frame, c conversation.updated, p presence, h heartbeat), u (recipient
+ * ids), x (a user to skip), c and s (conversation id and seq of a message). */
+#include "handlers/fanout.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/conversations.h"
+#include "handlers/handlers.h"
+#include "handlers/presence.h"
+#include "handlers/sequencer.h"
+#include "parley/auth.h"
+#include "parley/bus.h"
+#include "parley/log.h"
+#include "parley/metrics.h"
+#include "parley/ws.h"
+
+#define FANOUT_HOLD_MS 250      /* how long a seq gap is waited for */
+#define FANOUT_FIRST_HOLD_MS 100 /* the wait of a conversation's first message seen */
+#define FANOUT_MAX_HELD 512     /* held messages per conversation before giving up */
+#define FANOUT_IDLE_MS 600000   /* reorder state of a quiet conversation is kept this long */
+#define FANOUT_TICK_MS 1000
+
+struct fanout_s {
+  app_t *app;
+  uv_timer_t seq_timer;  /* the next gap deadline of the reorder buffer */
+  uv_timer_t tick_timer; /* presence, idle sweeps, noticing shutdown */
+  int handles_open;
+  int closing;
+  int remote; /* the bus reaches other instances (not the in-process bus) */
+  int subscribed;
+  sequencer_t *seq;
+  presence_t *presence;
+};
+
+/* A message.new on its way through the reorder buffer. */
+typedef struct delivery_s {
+  app_t *app;
+  json_t *users; /* recipient ids, a reference */
+  char *frame;
+  size_t len;
+  char *ack_user; /* the sending session gets ack instead of frame */
+  uint64_t ack_session;
+  char *ack;
+  size_t ack_len;
+} delivery_t;
+
+static void delivery_free(delivery_t *d) {
+  if (!d) return;
+  json_decref(d->users);
+  free(d->frame);
+  free(d->ack_user);
+  free(d->ack);
+  free(d);
+}
+
+/* ---- sending to this instance's sessions ---- */
+
+typedef struct send_ctx_s {
+  const char *text;
+  size_t len;
+  uint64_t except;
+  const delivery_t *d; /* for message.new: who gets the ack */
+  const char *user;
+  int sent;
+  int acked;
+} send_ctx_t;
+
+static void send_one(ws_session_t *s, void *arg) {
+  send_ctx_t *c = arg;
+  if (c->except && s->id == c->except) return;
+  const delivery_t *d = c->d;
+  if (d && d->ack && s->id == d->ack_session && strcmp(c->user, d->ack_user) == 0) {
+    if (ws_session_send(s, d->ack, d->ack_len) == 0) c->sent++;
+    c->acked = 1;
+    return;
+  }
+  if (ws_session_send(s, c->text, c->len) == 0) c->sent++;
+}
+
+int fanout_local_send(app_t *app, const char *user_id, const char *text, size_t len,
+                      uint64_t except) {
+  if (!app->hub || !user_id) return 0;
+  send_ctx_t c = {text, len, except, NULL, user_id, 0, 0};
+  hub_foreach(app->hub, user_id, send_one, &c);
+  return c.sent;
+}
+
+/* Sends text to every recipient but exclude_user. */
+static int send_users(app_t *app, const json_t *users, const char *exclude_user, const char *text,
+                      size_t len) {
+  size_t i;
+  json_t *u;
+  int sent = 0;
+  json_array_foreach(users, i, u) {
+    const char *id = json_string_value(u);
+    if (!id || (exclude_user && strcmp(id, exclude_user) == 0)) continue;
+    sent += fanout_local_send(app, id, text, len, 0);
+  }
+  return sent;
+}
+
+static void send_ack_one(ws_session_t *s, void *arg) {
+  send_ctx_t *c = arg;
+  const delivery_t *d = c->d;
+  if (s->id == d->ack_session && ws_session_send(s, d->ack, d->ack_len) == 0) c->sent++;
+}
+
+/* Sends the ack to the sending session alone; returns 1 if it went out. */
+static int send_ack(const delivery_t *d) {
+  send_ctx_t c = {NULL, 0, 0, d, d->ack_user, 0, 0};
+  if (d->app->hub) hub_foreach(d->app->hub, d->ack_user, send_ack_one, &c);
+  return c.sent;
+}
+
+/* The reorder buffer released a message: every local session of its
+ * recipients gets the same bytes; the sending session gets its ack. */
+static void deliver_message(void *ctx, const char *conv_id, int64_t seq, void *item) {
+  delivery_t *d = item;
+  app_t *app = d->app;
+  size_t i;
+  json_t *u;
+  int sent = 0, acked = 0;
+  json_array_foreach(d->users, i, u) {
+    const char *id = json_string_value(u);
+    if (!id || !app->hub) continue;
+    send_ctx_t c = {d->frame, d->len, 0, d, id, 0, 0};
+    hub_foreach(app->hub, id, send_one, &c);
+    sent += c.sent;
+    acked |= c.acked;
+  }
+  /* A sender who left the conversation meanwhile still gets the answer to
+   * their send. */
+  if (d->ack && !acked) sent += send_ack(d);
+  app->metrics->messages_delivered += (uint64_t)sent;
+  delivery_free(d);
+}
+
+/* A message that arrived after its gap was passed over is not delivered (the
+ * clients sync), but the sender's ack is an answer it still owes. */
+static void drop_message(void *ctx, void *item) {
+  delivery_t *d = item;
+  if (d->ack) d->app->metrics->messages_delivered += (uint64_t)send_ack(d);
+  delivery_free(d);
+}
+
+/* ---- the bus ---- */
+
+void fanout_publish(app_t *app, json_t *header, const char *body, size_t len) {
+  fanout_t *f = fanout_of(app);
+  if (!f || !f->remote || !app->bus) return;
+  json_object_set_new(header, "i", json_string(app->instance_id));
+  char *h = json_dumps(header, JSON_COMPACT);
+  if (!h) return;
+  size_t hlen = strlen(h);
+  char *payload = malloc(hlen + 1 + len);
+  if (payload) {
+    memcpy(payload, h, hlen);
+    payload[hlen] = '\n';
+    if (len) memcpy(payload + hlen + 1, body, len);
+    if (bus_publish(app->bus, FANOUT_CHANNEL, payload, hlen + 1 + len) == 0)
+      app->metrics->bus_published++;
+    free(payload);
+  }
+  free(h);
+}
+
+static void on_seq_timer(uv_timer_t *t);
+
+/* Something is held: make sure a timer will look at it. The first look comes
+ * after the shorter of the two waits; sequencer_tick() then gives the exact
+ * next deadline. */
+static void schedule(fanout_t *f) {
+  if (f->closing || sequencer_held(f->seq) == 0) return;
+  if (!uv_is_active((uv_handle_t *)&f->seq_timer))
+    uv_timer_start(&f->seq_timer, on_seq_timer,
+                   FANOUT_FIRST_HOLD_MS < FANOUT_HOLD_MS ? FANOUT_FIRST_HOLD_MS : FANOUT_HOLD_MS,
+                   0);
+}
+
+static void on_seq_timer(uv_timer_t *t) {
+  fanout_t *f = t->data;
+  int64_t next = sequencer_tick(f->seq, (int64_t)uv_now(f->app->loop));
+  if (next >= 0 && !f->closing) uv_timer_start(&f->seq_timer, on_seq_timer, (uint64_t)next, 0);
+}
+
+static void push_message(fanout_t *f, const char *conv_id, int64_t seq, delivery_t *d) {
+  sequencer_push(f->seq, conv_id, seq, d, (int64_t)uv_now(f->app->loop));
+  schedule(f);
+}
+
+static void on_remote_message(fanout_t *f, json_t *hdr, const char *body, size_t len) {
+  const char *conv = json_string_value(json_object_get(hdr, "c"));
+  json_int_t seq = json_integer_value(json_object_get(hdr, "s"));
+  json_t *users = json_object_get(hdr, "u");
+  if (!conv || seq <= 0 || !json_is_array(users)) return;
+  delivery_t *d = calloc(1, sizeof(*d));
+  if (!d) return;
+  d->app = f->app;
+  d->users = json_incref(users);
+  d->frame = malloc(len ? len : 1);
+  if (!d->frame) {
+    delivery_free(d);
+    return;
+  }
+  memcpy(d->frame, body, len);
+  d->len = len;
+  push_message(f, conv, (int64_t)seq, d);
+}
+
+static void send_conversation(app_t *app, const json_t *conv, const char *user) {
+  if (!user) return;
+  json_t *view = conversations_view(conv, user);
+  json_t *frame = json_pack("{s:s, s:o}", "type", "conversation.updated", "conversation", view);
+  char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
+  if (text) fanout_local_send(app, user, text, strlen(text), 0);
+  free(text);
+  json_decref(frame);
+}
+
+/* Renders the conversation for each recipient who has a session here. */
+static void deliver_conversation(app_t *app, const json_t *conv, const char *also_user) {
+  json_t *p;
+  size_t i;
+  json_array_foreach(json_object_get(conv, "participants"), i, p) {
+    const char *id = json_string_value(json_object_get(p, "id"));
+    if (id && (!also_user || strcmp(id, also_user) != 0)) send_conversation(app, conv, id);
+  }
+  send_conversation(app, conv, also_user);
+}
+
+static void on_remote_conversation(fanout_t *f, json_t *hdr, const char *body, size_t len) {
+  json_t *conv = json_loadb(body, len, 0, NULL);
+  if (!conv) return;
+  deliver_conversation(f->app, conv, json_string_value(json_object_get(hdr, "x")));
+  json_decref(conv);
+}
+
+void fanout_on_bus(app_t *app, const char *payload, size_t len) {
+  fanout_t *f = fanout_of(app);
+  if (!f || f->closing) return;
+  app->metrics->bus_received++;
+  const char *nl = memchr(payload, '\n', len);
+  if (!nl) return;
+  json_t *hdr = json_loadb(payload, (size_t)(nl - payload), 0, NULL);
+  const char *body = nl + 1;
+  size_t blen = len - (size_t)(body - payload);
+  const char *from = json_string_value(json_object_get(hdr, "i"));
+  const char *kind = json_string_value(json_object_get(hdr, "k"));
+  /* Our own envelopes come back from Redis: we delivered them already. */
+  if (!from || !kind || strcmp(from, app->instance_id) == 0) goto done;
+  int64_t now = (int64_t)uv_now(app->loop);
+  if (strcmp(kind, "m") == 0) {
+    on_remote_message(f, hdr, body, blen);
+  } else if (strcmp(kind, "e") == 0) {
+    send_users(app, json_object_get(hdr, "u"), json_string_value(json_object_get(hdr, "x")), body,
+               blen);
+  } else if (strcmp(kind, "c") == 0) {
+    on_remote_conversation(f, hdr, body, blen);
+  }
+  /* Any envelope shows its instance alive; presence and heartbeats say more. */
+  presence_on_bus(f->presence, kind, hdr, body, blen, now);
+done:
+  json_decref(hdr);
+}
+
+/* The bus has one handler per process. Until app.c has a dispatcher of its
+ * own, this is it: fan-out's channel here, account revocations to users.c. */
+static void on_bus_message(void *ctx, const char *channel, const char *payload, size_t len) {
+  app_t *app = ctx;
+  if (strcmp(channel, FANOUT_CHANNEL) == 0)
+    fanout_on_bus(app, payload, len);
+  else if (strcmp(channel, AUTH_REVOKE_CHANNEL) == 0)
+    users_on_revoke(app, payload, len);
+}
+
+static void on_bus_state(void *ctx, int up) {
+  app_t *app = ctx;
+  if (!up) log_warn("fan-out: the bus is down; clients recover missed messages with sync");
+  fanout_t *f = app->fanout && !app->fanout->closing ? app->fanout : NULL;
+  if (f) presence_bus_state(f->presence, up, (int64_t)uv_now(app->loop));
+}
+
+/* ---- life ---- */
+
+static void on_handle_closed(uv_handle_t *h) {
+  fanout_t *f = h->data;
+  if (--f->handles_open > 0) return;
+  free(f);
+}
+
+static void fanout_stop(fanout_t *f) {
+  if (f->closing) return;
+  f->closing = 1;
+  if (f->app->fanout == f) f->app->fanout = NULL;
+  /* The bus handlers keep the app as their context, never f. */
+  if (f->subscribed && f->app->bus) bus_unsubscribe(f->app->bus, FANOUT_CHANNEL);
+  sequencer_free(f->seq);
+  f->seq = NULL;
+  presence_free(f->presence);
+  f->presence = NULL;
+  uv_close((uv_handle_t *)&f->seq_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&f->tick_timer, on_handle_closed);
+}
+
+static void on_tick(uv_timer_t *t) {
+  fanout_t *f = t->data;
+  if (f->app->shutting_down || !f->app->bus) {
+    fanout_stop(f);
+    return;
+  }
+  int64_t now = (int64_t)uv_now(f->app->loop);
+  presence_tick(f->presence, now);
+  int64_t next = sequencer_tick(f->seq, now);
+  if (next >= 0 && !uv_is_active((uv_handle_t *)&f->seq_timer))
+    uv_timer_start(&f->seq_timer, on_seq_timer, (uint64_t)next, 0);
+}
+
+fanout_t *fanout_start(app_t *app) {
+  if (app->fanout) return app->fanout;
+  if (app->shutting_down || !app->bus || !app->loop) return NULL;
+  fanout_t *f = calloc(1, sizeof(*f));
+  if (!f) return NULL;
+  f->app = app;
+  sequencer_opts_t o = {FANOUT_HOLD_MS,  FANOUT_FIRST_HOLD_MS, FANOUT_MAX_HELD, FANOUT_IDLE_MS,
+                        deliver_message, drop_message,        f};
+  f->seq = sequencer_new(&o);
+  f->presence = presence_new(app);
+  if (!f->seq || !f->presence) {
+    sequencer_free(f->seq);
+    presence_free(f->presence);
+    free(f);
+    return NULL;
+  }
+  uv_timer_init(app->loop, &f->seq_timer);
+  uv_timer_init(app->loop, &f->tick_timer);
+  f->seq_timer.data = f->tick_timer.data = f;
+  f->handles_open = 2;
+  uv_timer_start(&f->tick_timer, on_tick, FANOUT_TICK_MS, FANOUT_TICK_MS);
+  f->remote = strcmp(bus_backend(app->bus), "local") != 0;
+  bus_set_handlers(app->bus, on_bus_message, on_bus_state, app);
+  if (f->remote) {
+    f->subscribed = bus_subscribe(app->bus, FANOUT_CHANNEL) == 0;
+    if (!f->subscribed) log_error("fan-out: cannot subscribe to %s", FANOUT_CHANNEL);
+  }
+  app->fanout = f;
+  return f;
+}
+
+fanout_t *fanout_of(app_t *app) {
+  if (app->fanout && !app->fanout->closing) return app->fanout;
+  return fanout_start(app);
+}
+
+void fanout_close(app_t *app) {
+  if (app->fanout) fanout_stop(app->fanout);
+}
+
+struct presence_s *fanout_presence(fanout_t *f) { return f ? f->presence : NULL; }
+
+/* ---- what handlers call ---- */
+
+static char *encode(json_t *frame, size_t *len) {
+  char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
+  *len = text ? strlen(text) : 0;
+  json_decref(frame);
+  return text;
+}
+
+void fanout_message_new(app_t *app, const json_t *message, const json_t *participant_ids,
+                        const char *ack_user, uint64_t ack_session, const char *client_id) {
+  app->metrics->messages_stored++;
+  fanout_t *f = fanout_of(app);
+  const char *conv = json_string_value(json_object_get(message, "conversation_id"));
+  json_int_t seq = json_integer_value(json_object_get(message, "seq"));
+  if (!f || !conv || seq <= 0 || !json_is_array(participant_ids)) return;
+  delivery_t *d = calloc(1, sizeof(*d));
+  if (!d) return;
+  d->app = app;
+  d->users = json_deep_copy(participant_ids);
+  d->frame = encode(json_pack("{s:s, s:O}", "type", "message.new", "message", message), &d->len);
+  if (ack_user && ack_session) {
+    d->ack_user = strdup(ack_user);
+    d->ack_session = ack_session;
+    d->ack = encode(json_pack("{s:s, s:s?, s:O}", "type", "message.ack", "client_id", client_id,
+                              "message", message),
+                    &d->ack_len);
+  }
+  if (!d->users || !d->frame || (ack_user && ack_session && (!d->ack_user || !d->ack))) {
+    delivery_free(d);
+    return;
+  }
+  if (f->remote) {
+    json_t *h = json_pack("{s:s, s:s, s:I, s:O}", "k", "m", "c", conv, "s", seq, "u", d->users);
+    if (h) fanout_publish(app, h, d->frame, d->len);
+    json_decref(h);
+  }
+  push_message(f, conv, (int64_t)seq, d);
+}
+
+/* Delivers here and publishes; returns the sessions reached here. */
+static int send_event(app_t *app, const json_t *frame, const json_t *recipients,
+                      const char *exclude_user) {
+  size_t len;
+  char *text = encode(json_deep_copy(frame), &len);
+  if (!text) return 0;
+  int sent = send_users(app, recipients, exclude_user, text, len);
+  fanout_t *f = fanout_of(app);
+  if (f && f->remote) {
+    json_t *h = json_pack("{s:s, s:O, s:s?}", "k", "e", "u", recipients, "x", exclude_user);
+    if (h) fanout_publish(app, h, text, len);
+    json_decref(h);
+  }
+  free(text);
+  return sent;
+}
+
+void fanout_event(app_t *app, const json_t *frame, const json_t *recipients,
+                  const char *exclude_user) {
+  send_event(app, frame, recipients, exclude_user);
+}
+
+void fanout_message_updated(app_t *app, const json_t *message, const json_t *participant_ids) {
+  json_t *frame = json_pack("{s:s, s:O}", "type", "message.updated", "message", message);
+  if (!frame) return;
+  app->metrics->messages_delivered += (uint64_t)send_event(app, frame, participant_ids, NULL);
+  json_decref(frame);
+}
+
+void fanout_conversation(app_t *app, const json_t *conv, const char *also_user) {
+  deliver_conversation(app, conv, also_user);
+  fanout_t *f = fanout_of(app);
+  if (!f || !f->remote) return;
+  size_t len;
+  char *body = encode(json_deep_copy(conv), &len);
+  json_t *h = json_pack("{s:s, s:s?}", "k", "c", "x", also_user);
+  if (body && h) fanout_publish(app, h, body, len);
+  json_decref(h);
+  free(body);
+}

@@ -1,0 +1,229 @@
+/* Messages over REST (API.md, Messages): history pages, idempotent sends,
+ * edits, deletes and reactions. A send is answered only after the store has it;
+ * then fanout delivers it everywhere. The store answers 404 for anything in a
+ * conversation the caller is not in, so ids cannot be probed. Loop thread. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/fanout.h"
+#include "handlers/handlers.h"
+#include "handlers/messages.h"
+#include "parley/util.h"
+
+#define ID_MAX_CHARS 64
+#define EMOJI_MAX_CHARS 32
+
+/* ---- checks shared with ws_messaging.c ---- */
+
+int messages_string_ok(const json_t *v, size_t min_chars, size_t max_chars) {
+  if (!json_is_string(v)) return 0;
+  const char *s = json_string_value(v);
+  size_t len = json_string_length(v);
+  if (!util_utf8_valid(s, len)) return 0;
+  size_t n = util_utf8_len(s, len);
+  return n >= min_chars && n <= max_chars;
+}
+
+const char *messages_check_send(const json_t *body) {
+  if (!messages_string_ok(json_object_get(body, "text"), 1, MESSAGES_TEXT_MAX)) return "text";
+  json_t *cid = json_object_get(body, "client_id");
+  if (cid && !json_is_null(cid) && !messages_string_ok(cid, 1, MESSAGES_CLIENT_ID_MAX))
+    return "client_id";
+  return NULL;
+}
+
+int messages_query_int(http_req_t *req, const char *name, long long min, long long max,
+                       long long def, long long *out) {
+  char buf[32], msg[128];
+  long n = http_req_query(req, name, buf, sizeof(buf));
+  *out = def;
+  if (n == -1) return 0;
+  char *end = NULL;
+  errno = 0;
+  long long v = n > 0 && buf[0] >= '0' && buf[0] <= '9' ? strtoll(buf, &end, 10) : -1;
+  if (n <= 0 || errno || !end || *end || v < min || v > max) {
+    snprintf(msg, sizeof(msg), "%s must be an integer from %lld to %lld", name, min, max);
+    http_reply_error(req, 400, "validation_failed", msg, name);
+    return -1;
+  }
+  *out = v;
+  return 1;
+}
+
+static const char *path_id(http_req_t *req, const char *name, const char *what) {
+  const char *id = http_req_param(req, name);
+  if (!id || !*id || strlen(id) > ID_MAX_CHARS) {
+    http_reply_error(req, 404, "not_found", what, NULL);
+    return NULL;
+  }
+  return id;
+}
+
+/* ---- GET /api/conversations/:id/messages ---- */
+
+static void listed(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK)
+    handlers_reply_store_error(req, status);
+  else
+    http_reply_json(req, 200, json_incref(result));
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void list(http_req_t *req) {
+  const char *conv = path_id(req, "id", "no such conversation");
+  if (!conv) return;
+  long long limit, before, after;
+  if (messages_query_int(req, "limit", 1, MESSAGES_LIMIT_MAX, MESSAGES_LIMIT_DEFAULT, &limit) < 0)
+    return;
+  int has_before = messages_query_int(req, "before_seq", 1, INT64_MAX / 2, 0, &before);
+  if (has_before < 0) return;
+  int has_after = messages_query_int(req, "after_seq", 0, INT64_MAX / 2, 0, &after);
+  if (has_after < 0) return;
+  if (has_before && has_after) {
+    http_reply_error(req, 400, "validation_failed", "give before_seq or after_seq, not both",
+                     "after_seq");
+    return;
+  }
+  json_t *params = json_pack("{s:s, s:s, s:I}", "conversation_id", conv, "user_id", req->user_id,
+                             "limit", (json_int_t)limit);
+  if (has_before) json_object_set_new(params, "before_seq", json_integer(before));
+  if (has_after) json_object_set_new(params, "after_seq", json_integer(after));
+  handlers_store_call(req, MSG_LIST, params, listed);
+}
+
+/* ---- POST /api/conversations/:id/messages ---- */
+
+static void sent(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    json_t *msg = json_object_get(result, "message");
+    int created = json_is_true(json_object_get(result, "created"));
+    /* Answer first: the sender's 201 should not wait behind the fan-out. */
+    http_reply_json(req, created ? 201 : 200, json_pack("{s:O}", "message", msg));
+    if (created)
+      fanout_message_new(req->app, msg, json_object_get(result, "participant_ids"), NULL, 0, NULL);
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void send_message(http_req_t *req) {
+  const char *conv = path_id(req, "id", "no such conversation");
+  if (!conv) return;
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  const char *bad = messages_check_send(body);
+  if (bad) {
+    http_reply_error(req, 400, "validation_failed",
+                     strcmp(bad, "text") == 0
+                         ? "text must be 1 to 4000 characters of valid UTF-8"
+                         : "client_id must be a string of 1 to 64 characters",
+                     bad);
+    json_decref(body);
+    return;
+  }
+  json_t *params = json_pack("{s:s, s:s, s:O, s:O?, s:s, s:b}", "conversation_id", conv,
+                             "sender_id", req->user_id, "text", json_object_get(body, "text"),
+                             "client_id", json_object_get(body, "client_id"), "source", "web",
+                             "check_member", 1);
+  json_decref(body);
+  handlers_store_call(req, MSG_INSERT, params, sent);
+}
+
+/* ---- PATCH, DELETE /api/messages/:id and reactions ---- */
+
+/* The message changed: 200 with it (or 204), and message.updated to every
+ * participant. */
+static void updated(http_req_t *req, int status, json_t *result, int empty) {
+  if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    json_t *msg = json_object_get(result, "message");
+    if (empty)
+      http_reply_empty(req, 204);
+    else
+      http_reply_json(req, 200, json_pack("{s:O}", "message", msg));
+    fanout_message_updated(req->app, msg, json_object_get(result, "participant_ids"));
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void updated_200(void *ctx, int status, json_t *result) {
+  updated(ctx, status, result, 0);
+}
+
+static void updated_204(void *ctx, int status, json_t *result) {
+  updated(ctx, status, result, 1);
+}
+
+static void edit(http_req_t *req) {
+  const char *id = path_id(req, "id", "no such message");
+  if (!id) return;
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  int failed = 0;
+  const char *text = handlers_string_field(req, body, "text", 1, 1, MESSAGES_TEXT_MAX, &failed);
+  if (!failed)
+    handlers_store_call(req, MSG_EDIT,
+                        json_pack("{s:s, s:s, s:s}", "id", id, "user_id", req->user_id, "text",
+                                  text),
+                        updated_200);
+  json_decref(body);
+}
+
+static void delete_message(http_req_t *req) {
+  const char *id = path_id(req, "id", "no such message");
+  if (!id) return;
+  handlers_store_call(req, MSG_DELETE, json_pack("{s:s, s:s}", "id", id, "user_id", req->user_id),
+                      updated_204);
+}
+
+static void react(http_req_t *req) {
+  const char *id = path_id(req, "id", "no such message");
+  if (!id) return;
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  int failed = 0;
+  const char *emoji = handlers_string_field(req, body, "emoji", 1, 1, EMOJI_MAX_CHARS, &failed);
+  if (!failed)
+    handlers_store_call(req, MSG_REACT,
+                        json_pack("{s:s, s:s, s:s, s:b}", "id", id, "user_id", req->user_id,
+                                  "emoji", emoji, "add", 1),
+                        updated_200);
+  json_decref(body);
+}
+
+static void unreact(http_req_t *req) {
+  const char *id = path_id(req, "id", "no such message");
+  if (!id) return;
+  const char *emoji = http_req_param(req, "emoji");
+  json_t *e = emoji ? json_string(emoji) : NULL;
+  int ok = messages_string_ok(e, 1, EMOJI_MAX_CHARS);
+  json_decref(e);
+  if (!ok) {
+    http_reply_error(req, 400, "validation_failed", "emoji must be 1 to 32 characters", "emoji");
+    return;
+  }
+  handlers_store_call(req, MSG_REACT,
+                      json_pack("{s:s, s:s, s:s, s:b}", "id", id, "user_id", req->user_id,
+                                "emoji", emoji, "add", 0),
+                      updated_204);
+}
+
+static const route_t routes[] = {
+    {"GET", "/api/conversations/:id/messages", 1, list},
+    {"GET", "/api/messages/instagram/:id", 1, list},
+    {"POST", "/api/conversations/:id/messages", 1, send_message},
+    {"PATCH", "/api/messages/:id", 1, edit},
+    {"DELETE", "/api/messages/:id", 1, delete_message},
+    {"POST", "/api/messages/:id/reactions", 1, react},
+    {"DELETE", "/api/messages/:id/reactions/:emoji", 1, unreact},
+};
+
+const route_table_t messages_routes = ROUTE_TABLE(routes);

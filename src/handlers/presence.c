@@ -1,0 +1,353 @@
+/* presence: the users with sessions here (their bus entries are refreshed
+ * before their TTL runs out), the users another instance announced online
+ * (so that, if that instance dies, this one can tell its own sessions they went
+ * offline), and when each other instance was last heard from. Owned by fanout;
+ * loop thread. Bus and store callbacks hold only the app and a copy of what
+ * they need, since presence may be gone when they run. */
+#include "handlers/presence.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/fanout.h"
+#include "handlers/keymap.h"
+#include "parley/bus.h"
+#include "parley/log.h"
+#include "parley/store.h"
+
+#define PRESENCE_PAGE 100     /* conversations read per CONV_LIST page */
+#define PRESENCE_MAX_PAGES 20 /* bounds the work of one announcement */
+#define PRESENCE_FORGET_MS 600000
+
+/* A user another instance announced online. */
+typedef struct remote_s {
+  char instance[25];
+  json_t *recipients; /* who was told: who must hear the offline */
+  int checking;       /* a count query is in flight */
+} remote_t;
+
+typedef struct instance_s {
+  int64_t last_seen_ms;
+} instance_t;
+
+struct presence_s {
+  app_t *app;
+  keymap_t *local;     /* user id -> the presence itself (a marker) */
+  keymap_t *remote;    /* user id -> remote_t */
+  keymap_t *instances; /* instance id -> instance_t */
+  int64_t last_refresh_ms, last_heartbeat_ms;
+};
+
+/* An announcement or a count query in flight. */
+typedef struct job_s {
+  app_t *app;
+  char user[64];
+  char instance[25];
+  const char *status; /* "online" / "offline" (static strings) */
+  json_t *recipients; /* a set: user id -> true */
+  int pages;
+} job_t;
+
+static job_t *job_new(app_t *app, const char *user, const char *status) {
+  job_t *j = calloc(1, sizeof(*j));
+  if (!j) return NULL;
+  j->app = app;
+  snprintf(j->user, sizeof(j->user), "%s", user);
+  j->status = status;
+  return j;
+}
+
+static void job_free(job_t *j) {
+  if (!j) return;
+  json_decref(j->recipients);
+  free(j);
+}
+
+static presence_t *presence_of(app_t *app) { return fanout_presence(fanout_of(app)); }
+
+presence_t *presence_new(app_t *app) {
+  presence_t *p = calloc(1, sizeof(*p));
+  if (!p) return NULL;
+  p->app = app;
+  p->local = keymap_new();
+  p->remote = keymap_new();
+  p->instances = keymap_new();
+  if (!p->local || !p->remote || !p->instances) {
+    presence_free(p);
+    return NULL;
+  }
+  return p;
+}
+
+static int free_remote(const char *key, void *value, void *arg) {
+  remote_t *r = value;
+  json_decref(r->recipients);
+  free(r);
+  return 1;
+}
+
+static int free_value(const char *key, void *value, void *arg) {
+  free(value);
+  return 1;
+}
+
+void presence_free(presence_t *p) {
+  if (!p) return;
+  if (p->remote) keymap_sweep(p->remote, free_remote, NULL);
+  if (p->instances) keymap_sweep(p->instances, free_value, NULL);
+  keymap_free(p->local);
+  keymap_free(p->remote);
+  keymap_free(p->instances);
+  free(p);
+}
+
+/* ---- announcing ---- */
+
+static json_t *presence_frame(const char *user, const char *status) {
+  return json_pack("{s:s, s:s, s:s}", "type", "presence", "user_id", user, "status", status);
+}
+
+static void announce(job_t *j) {
+  json_t *recipients = json_array();
+  const char *id;
+  json_t *v;
+  json_object_foreach(j->recipients, id, v) json_array_append_new(recipients, json_string(id));
+  json_t *frame = presence_frame(j->user, j->status);
+  char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
+  if (text) {
+    size_t len = strlen(text), i;
+    json_array_foreach(recipients, i, v)
+        fanout_local_send(j->app, json_string_value(v), text, len, 0);
+    json_t *h = json_pack("{s:s, s:O, s:s, s:s}", "k", "p", "u", recipients, "user", j->user,
+                          "status", j->status);
+    if (h) fanout_publish(j->app, h, text, len);
+    json_decref(h);
+  }
+  free(text);
+  json_decref(frame);
+  json_decref(recipients);
+}
+
+static int list_page(job_t *j, const char *cursor);
+
+/* Collects everyone who shares a conversation with the user, page by page. */
+static void on_conv_page(void *ctx, int status, json_t *result) {
+  job_t *j = ctx;
+  if (status != STORE_OK || j->app->shutting_down) goto done;
+  size_t i, k;
+  json_t *c, *p;
+  json_array_foreach(json_object_get(result, "conversations"), i, c) {
+    json_array_foreach(json_object_get(c, "participants"), k, p) {
+      const char *id = json_string_value(json_object_get(p, "id"));
+      if (id && strcmp(id, j->user) != 0) json_object_set_new(j->recipients, id, json_true());
+    }
+  }
+  const char *cursor = json_string_value(json_object_get(result, "next_cursor"));
+  if (cursor && ++j->pages < PRESENCE_MAX_PAGES && list_page(j, cursor) == 0) {
+    json_decref(result);
+    return;
+  }
+  announce(j);
+done:
+  json_decref(result);
+  job_free(j);
+}
+
+static int list_page(job_t *j, const char *cursor) {
+  json_t *params = json_pack("{s:s, s:i}", "user_id", j->user, "limit", PRESENCE_PAGE);
+  if (!params || !j->app->store) {
+    json_decref(params);
+    return -1;
+  }
+  if (cursor) json_object_set_new(params, "cursor", json_string(cursor));
+  return store_call(j->app->store, CONV_LIST, params, on_conv_page, j);
+}
+
+static void start_announce(app_t *app, const char *user, const char *status) {
+  job_t *j = job_new(app, user, status);
+  if (!j) return;
+  j->recipients = json_object();
+  if (!j->recipients || list_page(j, NULL) != 0) job_free(j);
+}
+
+/* ---- this instance's users ---- */
+
+static void on_set(void *ctx, int status, long long count) {
+  job_t *j = ctx;
+  /* online: the first instance to hold the user; offline: the last to let go. */
+  int first = strcmp(j->status, "online") == 0 && count == 1;
+  int last = strcmp(j->status, "offline") == 0 && count == 0;
+  if (status == 0 && !j->app->shutting_down && (first || last))
+    start_announce(j->app, j->user, j->status);
+  job_free(j);
+}
+
+static void presence_set(app_t *app, const char *user, int64_t ttl, const char *status) {
+  job_t *j = job_new(app, user, status);
+  if (!j) return;
+  if (!app->bus || bus_presence_set(app->bus, user, app->instance_id, ttl, on_set, j) != 0)
+    job_free(j);
+}
+
+void presence_session_opened(app_t *app, const char *user_id, int sessions) {
+  presence_t *p = presence_of(app);
+  if (!p || sessions != 1) return;
+  keymap_put(p->local, user_id, p);
+  presence_set(app, user_id, PRESENCE_TTL_MS, "online");
+}
+
+void presence_session_closed(app_t *app, const char *user_id, int sessions) {
+  presence_t *p = presence_of(app);
+  if (!p || sessions != 0 || !keymap_remove(p->local, user_id)) return;
+  presence_set(app, user_id, 0, "offline");
+}
+
+static void on_refreshed(void *ctx, int status, long long count) { (void)ctx; }
+
+static int refresh_each(const char *key, void *value, void *arg) {
+  presence_t *p = arg;
+  bus_presence_set(p->app->bus, key, p->app->instance_id, PRESENCE_TTL_MS, on_refreshed, NULL);
+  return 0;
+}
+
+/* ---- other instances ---- */
+
+static void forget_remote(presence_t *p, const char *user) {
+  remote_t *r = keymap_remove(p->remote, user);
+  if (!r) return;
+  json_decref(r->recipients);
+  free(r);
+}
+
+static void seen(presence_t *p, const char *instance, int64_t now) {
+  instance_t *in = keymap_get(p->instances, instance);
+  if (!in) {
+    in = calloc(1, sizeof(*in));
+    if (!in || keymap_put(p->instances, instance, in) != 0) {
+      free(in);
+      return;
+    }
+  }
+  in->last_seen_ms = now;
+}
+
+static void on_remote_presence(presence_t *p, json_t *hdr, const char *from) {
+  const char *user = json_string_value(json_object_get(hdr, "user"));
+  const char *status = json_string_value(json_object_get(hdr, "status"));
+  json_t *users = json_object_get(hdr, "u");
+  if (!user || !status || !json_is_array(users)) return;
+  forget_remote(p, user);
+  if (strcmp(status, "online") != 0) return;
+  remote_t *r = calloc(1, sizeof(*r));
+  if (!r) return;
+  snprintf(r->instance, sizeof(r->instance), "%s", from);
+  r->recipients = json_incref(users);
+  if (keymap_put(p->remote, user, r) != 0) free_remote(user, r, NULL);
+}
+
+void presence_on_bus(presence_t *p, const char *kind, json_t *header, const char *body,
+                     size_t len, int64_t now_ms) {
+  if (!p) return;
+  const char *from = json_string_value(json_object_get(header, "i"));
+  if (!from) return;
+  seen(p, from, now_ms);
+  if (strcmp(kind, "p") != 0) return;
+  size_t i;
+  json_t *u;
+  json_array_foreach(json_object_get(header, "u"), i, u)
+      fanout_local_send(p->app, json_string_value(u), body, len, 0);
+  on_remote_presence(p, header, from);
+}
+
+/* The count after an instance went quiet: 0 means the user's only instance
+ * died, so this instance tells its own sessions. */
+static void on_count(void *ctx, int status, long long count) {
+  job_t *j = ctx;
+  presence_t *p = presence_of(j->app);
+  remote_t *r = p ? keymap_get(p->remote, j->user) : NULL;
+  if (!r || strcmp(r->instance, j->instance) != 0) goto done;
+  r->checking = 0;
+  instance_t *in = keymap_get(p->instances, j->instance);
+  int64_t quiet = in ? (int64_t)uv_now(j->app->loop) - in->last_seen_ms : PRESENCE_FORGET_MS;
+  if (status == 0 && count == 0) {
+    json_t *frame = presence_frame(j->user, "offline");
+    char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
+    size_t i;
+    json_t *u;
+    if (text) {
+      json_array_foreach(r->recipients, i, u)
+          fanout_local_send(j->app, json_string_value(u), text, strlen(text), 0);
+    }
+    free(text);
+    json_decref(frame);
+    forget_remote(p, j->user);
+  } else if (status == 0 && quiet > PRESENCE_TTL_MS + PRESENCE_STALE_MS) {
+    /* The dead instance's entry has expired, yet the user is alive elsewhere:
+     * that instance announces the offline when the time comes. */
+    forget_remote(p, j->user);
+  }
+done:
+  job_free(j);
+}
+
+typedef struct check_s {
+  presence_t *p;
+  int64_t now;
+} check_t;
+
+static int check_each(const char *key, void *value, void *arg) {
+  check_t *c = arg;
+  remote_t *r = value;
+  instance_t *in = keymap_get(c->p->instances, r->instance);
+  if (r->checking || (in && c->now - in->last_seen_ms < PRESENCE_STALE_MS)) return 0;
+  job_t *j = job_new(c->p->app, key, "offline");
+  if (!j) return 0;
+  snprintf(j->instance, sizeof(j->instance), "%s", r->instance);
+  if (bus_presence_count(c->p->app->bus, key, on_count, j) != 0) {
+    job_free(j);
+    return 0;
+  }
+  r->checking = 1;
+  return 0;
+}
+
+static int forget_instance(const char *key, void *value, void *arg) {
+  check_t *c = arg;
+  instance_t *in = value;
+  if (c->now - in->last_seen_ms < PRESENCE_FORGET_MS) return 0;
+  free(in);
+  return 1;
+}
+
+static int refresh_seen(const char *key, void *value, void *arg) {
+  ((instance_t *)value)->last_seen_ms = *(int64_t *)arg;
+  return 0;
+}
+
+void presence_bus_state(presence_t *p, int up, int64_t now_ms) {
+  /* Heartbeats missed while our own link was down say nothing about the other
+   * instances: they get a fresh grace period. */
+  if (p && up) keymap_sweep(p->instances, refresh_seen, &now_ms);
+}
+
+void presence_tick(presence_t *p, int64_t now_ms) {
+  app_t *app = p->app;
+  if (!app->bus) return;
+  if (now_ms - p->last_refresh_ms >= PRESENCE_REFRESH_MS) {
+    p->last_refresh_ms = now_ms;
+    keymap_sweep(p->local, refresh_each, p);
+  }
+  if (strcmp(bus_backend(app->bus), "local") == 0) return;
+  if (now_ms - p->last_heartbeat_ms >= PRESENCE_HEARTBEAT_MS) {
+    p->last_heartbeat_ms = now_ms;
+    json_t *h = json_pack("{s:s}", "k", "h");
+    if (h) fanout_publish(app, h, "", 0);
+    json_decref(h);
+  }
+  check_t c = {p, now_ms};
+  /* With our own link down every other instance looks quiet; judge none. */
+  if (bus_is_up(app->bus)) keymap_sweep(p->remote, check_each, &c);
+  /* Remote entries are forgotten before their instance, so no entry points at a
+   * forgotten instance for long: it would count as quiet and be re-checked. */
+  keymap_sweep(p->instances, forget_instance, &c);
+}

@@ -1,0 +1,41 @@
+/* Presence: a user is online while they have a session on any instance. Each
+ * instance marks its users in the bus with a TTL it keeps refreshing; the first
+ * session anywhere announces online and the last one offline, to the users who
+ * share a conversation with them. An instance that dies stops refreshing and
+ * heartbeating: the others notice and announce offline for it. Loop thread. */
+#ifndef PARLEY_HANDLERS_PRESENCE_H
+#define PARLEY_HANDLERS_PRESENCE_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "parley/app.h"
+
+/* The bus TTL of a presence entry and how often entries are refreshed; another
+ * instance is presumed dead after PRESENCE_STALE_MS without its heartbeat. */
+#define PRESENCE_TTL_MS 10000
+#define PRESENCE_REFRESH_MS 3000
+#define PRESENCE_HEARTBEAT_MS 1000
+#define PRESENCE_STALE_MS 4000
+
+typedef struct presence_s presence_t;
+
+presence_t *presence_new(app_t *app);
+void presence_free(presence_t *p);
+
+/* A session of user_id became ready here and the user now has `sessions`
+ * sessions on this instance (1: the first). */
+void presence_session_opened(app_t *app, const char *user_id, int sessions);
+/* A session of user_id ended; `sessions` are left here (0: the last). */
+void presence_session_closed(app_t *app, const char *user_id, int sessions);
+
+/* Once a second: refreshes TTLs, heartbeats, and looks for dead instances. */
+void presence_tick(presence_t *p, int64_t now_ms);
+/* The bus link went down (0) or came back (1). */
+void presence_bus_state(presence_t *p, int up, int64_t now_ms);
+/* A presence ("p") or heartbeat ("h") envelope from another instance. header
+ * and body are borrowed. */
+void presence_on_bus(presence_t *p, const char *kind, json_t *header, const char *body,
+                     size_t len, int64_t now_ms);
+
+#endif

@@ -1,0 +1,291 @@
+/* The messaging frames of the WebSocket protocol (API.md): message.send,
+ * typing, read and sync from clients, and presence as sessions come and go.
+ * ws_protocol.c authenticates and dispatches here. A store job never holds a
+ * session pointer, only its user and id: the session is looked up in the hub
+ * when the job completes, since it may have closed meanwhile. Loop thread.
+ *
+ * Who gets what for a message.send: the sending session gets message.ack (and
+ * not message.new for the same message); every other session of every
+ * participant, the sender's other sessions included, gets message.new. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/conversations.h"
+#include "handlers/fanout.h"
+#include "handlers/handlers.h"
+#include "handlers/messages.h"
+#include "handlers/presence.h"
+#include "parley/ws.h"
+
+#define ID_MAX_CHARS 64
+/* A sync.result is trimmed (has_more set) to stay well under the output limit
+ * that drops slow sessions. */
+#define SYNC_MAX_BYTES (256 * 1024)
+
+typedef struct frame_job_s {
+  app_t *app;
+  uint64_t session;
+  char user[64];
+  char conv[ID_MAX_CHARS + 1];
+  char ref[MESSAGES_CLIENT_ID_MAX * 4 + 1]; /* client_id, as bytes */
+  int has_ref;
+  const char *state; /* typing: "start" or "stop" (static) */
+} frame_job_t;
+
+/* ---- replies to the session that sent the frame ---- */
+
+static void send_error(ws_session_t *s, const char *code, const char *message, const char *ref,
+                       const char *field) {
+  ws_protocol_send(s, json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "type", "error", "code", code,
+                                "message", message, "ref", ref, "field", field));
+}
+
+typedef struct find_s {
+  uint64_t id;
+  ws_session_t *s;
+} find_t;
+
+static void find_one(ws_session_t *s, void *arg) {
+  find_t *f = arg;
+  if (s->id == f->id) f->s = s;
+}
+
+/* The job's session if it is still open. */
+static ws_session_t *job_session(frame_job_t *j) {
+  find_t f = {j->session, NULL};
+  if (j->app->hub) hub_foreach(j->app->hub, j->user, find_one, &f);
+  return f.s;
+}
+
+static const char *job_ref(frame_job_t *j) { return j->has_ref ? j->ref : NULL; }
+
+static void job_error(frame_job_t *j, int status) {
+  ws_session_t *s = job_session(j);
+  if (!s) return;
+  if (status == STORE_ENOTFOUND)
+    send_error(s, "not_found", "no such conversation", job_ref(j), "conversation_id");
+  else if (status == STORE_EFORBIDDEN)
+    send_error(s, "forbidden", "not allowed", job_ref(j), NULL);
+  else if (status == STORE_EINVAL)
+    send_error(s, "validation_failed", "invalid parameters", job_ref(j), NULL);
+  else
+    send_error(s, "unavailable", "the store is unavailable, try again", job_ref(j), NULL);
+}
+
+static frame_job_t *job_new(ws_session_t *s, const char *conv, const char *ref) {
+  frame_job_t *j = calloc(1, sizeof(*j));
+  if (!j) return NULL;
+  j->app = s->app;
+  j->session = s->id;
+  snprintf(j->user, sizeof(j->user), "%s", s->user_id);
+  snprintf(j->conv, sizeof(j->conv), "%s", conv);
+  if (ref) {
+    snprintf(j->ref, sizeof(j->ref), "%s", ref);
+    j->has_ref = 1;
+  }
+  return j;
+}
+
+/* Submits a store job for the frame; on refusal answers unavailable. */
+static int job_call(ws_session_t *s, frame_job_t *j, enum store_op op, json_t *params,
+                    store_cb cb) {
+  int rc = s->app->store ? store_call(s->app->store, op, params, cb, j) : STORE_ECLOSED;
+  if (rc != 0) {
+    if (!s->app->store) json_decref(params);
+    job_error(j, STORE_EUNAVAILABLE);
+    free(j);
+  }
+  return rc;
+}
+
+/* The conversation_id of a frame, or NULL after an error frame. */
+static const char *frame_conv(ws_session_t *s, json_t *frame, const char *ref) {
+  json_t *v = json_object_get(frame, "conversation_id");
+  if (!messages_string_ok(v, 1, ID_MAX_CHARS)) {
+    send_error(s, "validation_failed", "conversation_id must be a conversation id", ref,
+               "conversation_id");
+    return NULL;
+  }
+  return json_string_value(v);
+}
+
+/* An integer field in min..max; returns 1, 0 when absent (*out = def), -1
+ * after an error frame. */
+static int frame_int(ws_session_t *s, json_t *frame, const char *name, long long min,
+                     long long max, long long def, const char *ref, long long *out) {
+  json_t *v = json_object_get(frame, name);
+  *out = def;
+  if (!v) return 0;
+  if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+    char msg[128];
+    snprintf(msg, sizeof(msg), "%s must be an integer from %lld to %lld", name, min, max);
+    send_error(s, "validation_failed", msg, ref, name);
+    return -1;
+  }
+  *out = (long long)json_integer_value(v);
+  return 1;
+}
+
+/* ---- message.send ---- */
+
+static void on_sent(void *ctx, int status, json_t *result) {
+  frame_job_t *j = ctx;
+  if (status != STORE_OK) {
+    job_error(j, status);
+  } else if (json_is_true(json_object_get(result, "created"))) {
+    fanout_message_new(j->app, json_object_get(result, "message"),
+                       json_object_get(result, "participant_ids"), j->user, j->session,
+                       job_ref(j));
+  } else {
+    /* A retried client_id: the original, to this session only. */
+    ws_session_t *s = job_session(j);
+    if (s)
+      ws_protocol_send(s, json_pack("{s:s, s:s?, s:O}", "type", "message.ack", "client_id",
+                                    job_ref(j), "message", json_object_get(result, "message")));
+  }
+  json_decref(result);
+  free(j);
+}
+
+void ws_messaging_send(ws_session_t *s, json_t *frame, const char *ref) {
+  json_t *cid = json_object_get(frame, "client_id");
+  if (cid && !json_is_null(cid) && !json_is_string(cid)) ref = NULL;
+  const char *conv = frame_conv(s, frame, ref);
+  if (!conv) return;
+  const char *bad = messages_check_send(frame);
+  if (bad) {
+    send_error(s, "validation_failed",
+               strcmp(bad, "text") == 0 ? "text must be 1 to 4000 characters of valid UTF-8"
+                                        : "client_id must be a string of 1 to 64 characters",
+               strcmp(bad, "text") == 0 ? ref : NULL, bad);
+    return;
+  }
+  frame_job_t *j = job_new(s, conv, ref);
+  if (!j) return;
+  json_t *params = json_pack("{s:s, s:s, s:O, s:s?, s:s, s:b}", "conversation_id", conv,
+                             "sender_id", s->user_id, "text", json_object_get(frame, "text"),
+                             "client_id", ref, "source", "web", "check_member", 1);
+  job_call(s, j, MSG_INSERT, params, on_sent);
+}
+
+/* ---- typing ---- */
+
+static void on_typing_conv(void *ctx, int status, json_t *result) {
+  frame_job_t *j = ctx;
+  if (status != STORE_OK) {
+    job_error(j, status);
+  } else {
+    json_t *ids = conversations_participant_ids(result);
+    json_t *frame = json_pack("{s:s, s:s, s:s, s:s}", "type", "typing", "conversation_id",
+                              j->conv, "user_id", j->user, "state", j->state);
+    if (frame && ids) fanout_event(j->app, frame, ids, j->user);
+    json_decref(frame);
+    json_decref(ids);
+  }
+  json_decref(result);
+  free(j);
+}
+
+void ws_messaging_typing(ws_session_t *s, json_t *frame, const char *ref) {
+  const char *conv = frame_conv(s, frame, ref);
+  if (!conv) return;
+  const char *state = json_string_value(json_object_get(frame, "state"));
+  if (!state || (strcmp(state, "start") != 0 && strcmp(state, "stop") != 0)) {
+    send_error(s, "validation_failed", "state must be \"start\" or \"stop\"", ref, "state");
+    return;
+  }
+  frame_job_t *j = job_new(s, conv, ref);
+  if (!j) return;
+  j->state = strcmp(state, "start") == 0 ? "start" : "stop";
+  job_call(s, j, CONV_GET, json_pack("{s:s, s:s}", "id", conv, "user_id", s->user_id),
+           on_typing_conv);
+}
+
+/* ---- read ---- */
+
+static void on_read(void *ctx, int status) {
+  frame_job_t *j = ctx;
+  if (status != STORE_OK) job_error(j, status);
+  free(j);
+}
+
+void ws_messaging_read(ws_session_t *s, json_t *frame, const char *ref) {
+  const char *conv = frame_conv(s, frame, ref);
+  if (!conv) return;
+  long long seq;
+  int has = frame_int(s, frame, "seq", 0, INT64_MAX / 2, 0, ref, &seq);
+  if (has < 0) return;
+  if (!has) {
+    send_error(s, "validation_failed", "seq is required", ref, "seq");
+    return;
+  }
+  frame_job_t *j = job_new(s, conv, ref);
+  if (!j) return;
+  int rc = conversations_mark_read(s->app, conv, s->user_id, seq, on_read, j);
+  if (rc != 0) {
+    job_error(j, rc);
+    free(j);
+  }
+}
+
+/* ---- sync ---- */
+
+static void on_synced(void *ctx, int status, json_t *result) {
+  frame_job_t *j = ctx;
+  ws_session_t *s = status == STORE_OK ? job_session(j) : NULL;
+  if (status != STORE_OK) {
+    job_error(j, status);
+  } else if (s) {
+    json_t *msgs = json_object_get(result, "messages");
+    json_t *frame = json_pack("{s:s, s:s, s:O, s:O}", "type", "sync.result", "conversation_id",
+                              j->conv, "messages", msgs, "has_more",
+                              json_object_get(result, "has_more"));
+    char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
+    /* Too big for one frame: send the older half, the client asks again. */
+    while (text && strlen(text) > SYNC_MAX_BYTES && json_array_size(msgs) > 1) {
+      free(text);
+      size_t keep = json_array_size(msgs) / 2;
+      json_t *half = json_array();
+      for (size_t i = 0; i < keep; i++) json_array_append(half, json_array_get(msgs, i));
+      json_object_set_new(frame, "messages", half);
+      json_object_set_new(frame, "has_more", json_true());
+      msgs = half;
+      text = json_dumps(frame, JSON_COMPACT);
+    }
+    if (text) ws_session_send(s, text, strlen(text));
+    free(text);
+    json_decref(frame);
+  }
+  json_decref(result);
+  free(j);
+}
+
+void ws_messaging_sync(ws_session_t *s, json_t *frame, const char *ref) {
+  const char *conv = frame_conv(s, frame, ref);
+  if (!conv) return;
+  long long after, limit;
+  int has = frame_int(s, frame, "after_seq", 0, INT64_MAX / 2, 0, ref, &after);
+  if (has < 0) return;
+  if (!has) {
+    send_error(s, "validation_failed", "after_seq is required", ref, "after_seq");
+    return;
+  }
+  if (frame_int(s, frame, "limit", 1, MESSAGES_LIMIT_MAX, MESSAGES_LIMIT_DEFAULT, ref, &limit) < 0)
+    return;
+  frame_job_t *j = job_new(s, conv, ref);
+  if (!j) return;
+  job_call(s, j, MSG_LIST,
+           json_pack("{s:s, s:s, s:I, s:I}", "conversation_id", conv, "user_id", s->user_id,
+                     "limit", (json_int_t)limit, "after_seq", (json_int_t)after),
+           on_synced);
+}
+
+/* ---- sessions coming and going ---- */
+
+void ws_messaging_opened(ws_session_t *s, int sessions) {
+  presence_session_opened(s->app, s->user_id, sessions);
+}
+
+void ws_messaging_closed(ws_session_t *s, int sessions) {
+  presence_session_closed(s->app, s->user_id, sessions);
+}
