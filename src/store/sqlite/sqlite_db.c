@@ -22,8 +22,11 @@ static int apply_pragmas(sqlite_db_t *d) {
     log_error("store: sqlite could not enter WAL mode");
     return -1;
   }
+  /* 64 MiB of page cache (the default is 2 MiB): a group commit of thousands of
+   * messages dirties more than 2 MiB, and a full cache spills pages into the WAL
+   * mid-transaction and reads them back. Pages are allocated as they are used. */
   return sqlite_db_exec_plain(d, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-                                 "PRAGMA temp_store=MEMORY") == 0
+                                 "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536") == 0
              ? 0
              : -1;
 }
@@ -202,3 +205,23 @@ int64_t sqlite_db_pint(json_t *params, const char *key, int64_t def) {
 }
 
 void sqlite_db_now(char out[32]) { util_iso8601(util_now_ms(), out); }
+
+void sqlite_db_clock(sqlite_db_t *d, char out[32]) {
+  int64_t ms = util_now_ms();
+  if (ms < 0) {
+    util_iso8601(ms, out);
+    return;
+  }
+  if (ms / 1000 != d->clock_sec || !d->clock_text[0]) {
+    util_iso8601(ms, d->clock_text);
+    d->clock_sec = ms / 1000;
+  }
+  /* "YYYY-MM-DDTHH:MM:SS." is 20 characters, then three digits of ms and "Z". */
+  memcpy(out, d->clock_text, 20);
+  int frac = (int)(ms % 1000);
+  out[20] = (char)('0' + frac / 100);
+  out[21] = (char)('0' + frac / 10 % 10);
+  out[22] = (char)('0' + frac % 10);
+  out[23] = 'Z';
+  out[24] = '\0';
+}

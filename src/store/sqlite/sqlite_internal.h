@@ -1,7 +1,8 @@
 /* What the files of the SQLite backend share: the connection with its cache of
  * prepared statements, binding and row helpers, and the operation functions.
  * Everything here runs on the store thread, except sqlite_schema_migrate() and
- * sqlite_db_open() which run once at start-up before the thread exists. */
+ * sqlite_db_open() which run once at start-up before the thread exists, and
+ * sqlite_msgs_inserted() which runs on the loop thread. */
 #ifndef PARLEY_STORE_SQLITE_INTERNAL_H
 #define PARLEY_STORE_SQLITE_INTERNAL_H
 
@@ -11,6 +12,17 @@
 #include "store/store_internal.h"
 
 #define SQLITE_DB_CACHE 512 /* power of two, above the number of distinct statements */
+
+/* What a new message's result needs beyond its params. The store thread fills it
+ * and the loop thread builds the result JSON from it (sqlite_msgs_inserted): the
+ * store thread then allocates nothing per insert, and the loop frees what it
+ * allocated. seq 0: the job left no insert here. */
+typedef struct sqlite_insert_s {
+  int64_t seq;
+  char id[25];
+  char created_at[25];
+  json_t *members; /* participant ids at the insert; a shared, never modified reference */
+} sqlite_insert_t;
 
 /* One connection, owned by one thread at a time. */
 typedef struct sqlite_db_s {
@@ -25,6 +37,12 @@ typedef struct sqlite_db_s {
   /* Conversation counters that MSG_INSERT advanced in the current transaction and
    * not yet written back (sqlite_msgs.c); NULL when none. */
   struct sqlite_msgs_pending *pending;
+  /* Where MSG_INSERT leaves a new message for the loop thread; NULL: it builds
+   * the result itself. Set by the store thread around each job. */
+  sqlite_insert_t *insert;
+  /* sqlite_db_clock(): the second last formatted, and its text up to the dot. */
+  int64_t clock_sec;
+  char clock_text[32];
 } sqlite_db_t;
 
 /* An operation: reads params (borrowed), sets *result (new reference) on
@@ -56,6 +74,16 @@ const char *sqlite_db_pstr(json_t *params, const char *key);
 int64_t sqlite_db_pint(json_t *params, const char *key, int64_t def);
 /* The current time as ISO-8601 with milliseconds. */
 void sqlite_db_now(char out[32]);
+/* The same for hot paths: formats each second once per connection. */
+void sqlite_db_clock(sqlite_db_t *d, char out[32]);
+
+/* sqlite_ckpt.c: a checkpoint thread for the writer's WAL, with its own
+ * connection to path. NULL when it cannot start (logged): the writer then keeps
+ * SQLite's autocheckpoint. Stop restores that hook and joins the thread; both
+ * run on the loop thread while the store thread is not running. */
+typedef struct sqlite_ckpt_s sqlite_ckpt_t;
+sqlite_ckpt_t *sqlite_ckpt_start(sqlite_db_t *writer, const char *path);
+void sqlite_ckpt_stop(sqlite_ckpt_t *c, sqlite_db_t *writer);
 
 /* sqlite_schema.c: creates or upgrades the schema. Returns 0 or -1 (logged). */
 int sqlite_schema_migrate(sqlite_db_t *d);
@@ -79,5 +107,8 @@ json_t *sqlite_msgs_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq);
  * before COMMIT. Returns a store status. Discard drops them after a rollback. */
 int sqlite_msgs_flush(sqlite_db_t *d);
 void sqlite_msgs_discard(sqlite_db_t *d);
+/* Loop thread: MSG_INSERT's result {message, participant_ids, created: true} from
+ * the job's params and what the store thread left in ins. */
+json_t *sqlite_msgs_inserted(json_t *params, const sqlite_insert_t *ins);
 
 #endif

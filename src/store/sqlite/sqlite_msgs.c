@@ -190,6 +190,13 @@ static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
   return STORE_OK;
 }
 
+/* Moves the sender's read marker in memory; reuses the integer once it exists. */
+static void read_marker(pending_conv_t *c, const char *sender, int64_t seq) {
+  json_t *v = json_object_get(c->readers, sender);
+  if (json_is_integer(v)) json_integer_set(v, (json_int_t)seq);
+  else json_object_set_new(c->readers, sender, json_integer((json_int_t)seq));
+}
+
 static int is_member(json_t *members, const char *user) {
   size_t i;
   json_t *v;
@@ -197,27 +204,35 @@ static int is_member(json_t *members, const char *user) {
   return 0;
 }
 
-/* A params member shared with the result: strings the worker never changes. */
+/* A params member shared with the result: strings nobody changes. */
 static json_t *shared(json_t *v) { return json_is_string(v) ? json_incref(v) : json_null(); }
 
 /* The new message, built directly: json_pack would parse its format per message. */
-static json_t *new_message(json_t *p, const char *id, int64_t seq, const char *source, const char *now) {
+static json_t *new_message(json_t *p, const sqlite_insert_t *ins) {
   json_t *m = json_object(), *att = json_object_get(p, "attachments"), *ext = json_object_get(p, "external_id");
-  json_t *text = json_object_get(p, "text"), *source_v = json_object_get(p, "source");
-  json_object_set_new_nocheck(m, "id", json_stringn_nocheck(id, 24));
+  json_t *source = json_object_get(p, "source");
+  json_object_set_new_nocheck(m, "id", json_stringn_nocheck(ins->id, 24));
   json_object_set_new_nocheck(m, "conversation_id", shared(json_object_get(p, "conversation_id")));
-  json_object_set_new_nocheck(m, "seq", json_integer((json_int_t)seq));
+  json_object_set_new_nocheck(m, "seq", json_integer((json_int_t)ins->seq));
   json_object_set_new_nocheck(m, "sender_id", shared(json_object_get(p, "sender_id")));
-  json_object_set_new_nocheck(m, "text", shared(text));
+  json_object_set_new_nocheck(m, "text", shared(json_object_get(p, "text")));
   json_object_set_new_nocheck(m, "client_id", shared(json_object_get(p, "client_id")));
-  json_object_set_new_nocheck(m, "source", json_is_string(source_v) ? json_incref(source_v) : json_string(source));
-  json_object_set_new_nocheck(m, "created_at", json_stringn_nocheck(now, 24));
+  json_object_set_new_nocheck(m, "source", json_is_string(source) ? json_incref(source) : json_string("web"));
+  json_object_set_new_nocheck(m, "created_at", json_string_nocheck(ins->created_at));
   json_object_set_new_nocheck(m, "edited_at", json_null());
   json_object_set_new_nocheck(m, "deleted", json_false());
   json_object_set_new_nocheck(m, "reactions", json_array());
-  json_object_set_new_nocheck(m, "attachments", att ? json_deep_copy(att) : json_array());
+  json_object_set_new_nocheck(m, "attachments", json_is_array(att) ? json_deep_copy(att) : json_array());
   if (json_is_string(ext)) json_object_set_new_nocheck(m, "external_id", json_incref(ext));
   return m;
+}
+
+json_t *sqlite_msgs_inserted(json_t *params, const sqlite_insert_t *ins) {
+  json_t *r = json_object();
+  json_object_set_new_nocheck(r, "message", new_message(params, ins));
+  json_object_set_new_nocheck(r, "participant_ids", json_deep_copy(ins->members));
+  json_object_set_new_nocheck(r, "created", json_true());
+  return r;
 }
 
 /* The insert found nothing to do (a retry) or cannot go on (status): the original
@@ -262,11 +277,15 @@ static int msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   if (sqlite3_changes(d->db) == 0) return retried(d, p, STORE_ECONFLICT, result);
   c->last_seq = seq;
   memcpy(c->updated_at, now, sizeof(now));
-  if (member) json_object_set_new(c->readers, sender, json_integer(seq)); /* the sender read what they wrote */
-  *result = json_object();
-  json_object_set_new_nocheck(*result, "message", new_message(p, id, seq, source, now));
-  json_object_set_new_nocheck(*result, "participant_ids", json_deep_copy(c->members));
-  json_object_set_new_nocheck(*result, "created", json_true());
+  if (member) read_marker(c, sender, seq); /* the sender read what they wrote */
+  sqlite_insert_t local = {0}, *ins = d->insert ? d->insert : &local;
+  ins->seq = seq;
+  memcpy(ins->id, id, sizeof(ins->id));
+  memcpy(ins->created_at, now, sizeof(ins->created_at));
+  ins->members = json_incref(c->members);
+  if (ins != &local) return STORE_OK; /* the loop thread builds the result */
+  *result = sqlite_msgs_inserted(p, ins);
+  json_decref(local.members);
   return STORE_OK;
 }
 

@@ -1,21 +1,34 @@
 /* The SQLite store backend: a dedicated store thread that owns the connection,
  * fed by a mutex/condvar queue. It takes every job queued so far and runs them as
  * one transaction with a savepoint per job (group commit); callbacks go back to the
- * loop through a uv_async_t only after the COMMIT. The loop never touches SQLite. */
+ * loop through a uv_async_t only after the COMMIT. The loop never touches SQLite;
+ * it builds the results of new messages (sqlite_msgs_inserted), which keeps the
+ * allocations of the hot path on the thread that frees them. */
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "parley/log.h"
 #include "store/sqlite/sqlite_internal.h"
 
+/* Jobs taken together, with a slot per job for a new message's result. */
+typedef struct sqlite_batch_s {
+  store_job_t *jobs;
+  struct sqlite_batch_s *next;
+  size_t count;
+  sqlite_insert_t inserts[]; /* count, in the order of jobs */
+} sqlite_batch_t;
+
 typedef struct sqlite_store_s {
   store_t *store;
   sqlite_db_t *db; /* the store thread's once it runs */
+  sqlite_ckpt_t *ckpt; /* NULL: the store thread checkpoints */
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
   store_job_t *queue_head, *queue_tail; /* submitted, guarded by mu */
-  store_job_t *done_head, *done_tail;   /* committed, guarded by mu */
+  size_t queued;                        /* jobs in that queue, guarded by mu */
+  sqlite_batch_t *done_head, *done_tail; /* committed, guarded by mu */
   int stop;                             /* guarded by mu */
   uv_async_t async;
 } sqlite_store_t;
@@ -52,13 +65,20 @@ static int needs_savepoint(enum store_op op) {
   }
 }
 
+static void insert_clear(sqlite_insert_t *ins) {
+  json_decref(ins->members);
+  ins->members = NULL;
+  ins->seq = 0;
+}
+
 /* Runs one job inside the batch's transaction, under its own savepoint (unless
  * fast allows skipping it) so that its failure undoes only its own writes.
  * Returns -1 when a job without a savepoint failed in a way that may have left
  * partial writes: the batch must then be rolled back and run again, slowly. */
-static int run_job(sqlite_db_t *d, store_job_t *job, int fast) {
+static int run_job(sqlite_db_t *d, store_job_t *job, sqlite_insert_t *ins, int fast) {
   sqlite_op_fn fn = job->op == STORE_PING ? ping : op_fn(job->op);
   job->result = NULL;
+  insert_clear(ins);
   if (!fn) {
     job->status = STORE_EINVAL;
     return 0;
@@ -71,7 +91,9 @@ static int run_job(sqlite_db_t *d, store_job_t *job, int fast) {
     return 0;
   }
   d->keep_on_error = 0;
+  d->insert = ins;
   job->status = fn(d, job->params, &job->result);
+  d->insert = NULL;
   if (job->status != STORE_OK && job->result) {
     json_decref(job->result);
     job->result = NULL;
@@ -90,21 +112,24 @@ static int run_job(sqlite_db_t *d, store_job_t *job, int fast) {
   return 0;
 }
 
-static void fail_all(store_job_t *batch) {
-  for (store_job_t *j = batch; j; j = j->next) {
+static void fail_all(sqlite_batch_t *b) {
+  size_t i = 0;
+  for (store_job_t *j = b->jobs; j; j = j->next, i++) {
     json_decref(j->result);
     j->result = NULL;
     j->status = STORE_EUNAVAILABLE;
+    insert_clear(&b->inserts[i]);
   }
 }
 
 /* One batch, one transaction: 0 when committed (each job has its own status), -1
  * when a savepoint-free job needs the batch run again with savepoints, -2 when
  * BEGIN or COMMIT failed and nothing of the batch is durable. */
-static int try_batch(sqlite_db_t *d, store_job_t *batch, int fast) {
+static int try_batch(sqlite_db_t *d, sqlite_batch_t *b, int fast) {
   if (sqlite_db_exec(d, "BEGIN IMMEDIATE", "") != STORE_OK) return -2;
-  for (store_job_t *j = batch; j; j = j->next) {
-    if (run_job(d, j, fast) != 0) {
+  size_t i = 0;
+  for (store_job_t *j = b->jobs; j; j = j->next, i++) {
+    if (run_job(d, j, &b->inserts[i], fast) != 0) {
       sqlite_msgs_discard(d);
       sqlite_db_exec_plain(d, "ROLLBACK");
       return -1;
@@ -124,7 +149,7 @@ static int try_batch(sqlite_db_t *d, store_job_t *batch, int fast) {
   return 0;
 }
 
-static void run_batch(sqlite_db_t *d, store_job_t *batch) {
+static void run_batch(sqlite_db_t *d, sqlite_batch_t *batch) {
   int rc = try_batch(d, batch, 1);
   if (rc == -1) {
     fail_all(batch);
@@ -133,16 +158,42 @@ static void run_batch(sqlite_db_t *d, store_job_t *batch) {
   if (rc != 0) fail_all(batch);
 }
 
+/* Takes every job queued so far as one batch. Without memory for the batch the
+ * jobs go back to the head of the queue and the thread waits a little for the
+ * loop to free some. */
+static sqlite_batch_t *take_queue(sqlite_store_t *ss) {
+  pthread_mutex_lock(&ss->mu);
+  while (!ss->queue_head && !ss->stop) pthread_cond_wait(&ss->cv, &ss->mu);
+  store_job_t *head = ss->queue_head, *tail = ss->queue_tail;
+  size_t n = ss->queued;
+  ss->queue_head = ss->queue_tail = NULL;
+  ss->queued = 0;
+  pthread_mutex_unlock(&ss->mu);
+  if (!head) return NULL;
+  sqlite_batch_t *b = calloc(1, sizeof(*b) + n * sizeof(b->inserts[0]));
+  if (b) {
+    b->jobs = head;
+    b->count = n;
+    return b;
+  }
+  pthread_mutex_lock(&ss->mu);
+  tail->next = ss->queue_head;
+  if (!ss->queue_head) ss->queue_tail = tail;
+  ss->queue_head = head;
+  ss->queued += n;
+  pthread_mutex_unlock(&ss->mu);
+  usleep(1000);
+  return NULL;
+}
+
 static void *thread_main(void *arg) {
   sqlite_store_t *ss = arg;
   for (;;) {
-    pthread_mutex_lock(&ss->mu);
-    while (!ss->queue_head && !ss->stop) pthread_cond_wait(&ss->cv, &ss->mu);
-    store_job_t *batch = ss->queue_head, *tail = ss->queue_tail;
-    ss->queue_head = ss->queue_tail = NULL;
-    int stop = ss->stop;
-    pthread_mutex_unlock(&ss->mu);
+    sqlite_batch_t *batch = take_queue(ss);
     if (!batch) {
+      pthread_mutex_lock(&ss->mu);
+      int stop = ss->stop && !ss->queue_head;
+      pthread_mutex_unlock(&ss->mu);
       if (stop) break;
       continue;
     }
@@ -150,11 +201,27 @@ static void *thread_main(void *arg) {
     pthread_mutex_lock(&ss->mu);
     if (ss->done_tail) ss->done_tail->next = batch;
     else ss->done_head = batch;
-    ss->done_tail = tail;
+    ss->done_tail = batch;
     pthread_mutex_unlock(&ss->mu);
     uv_async_send(&ss->async);
   }
   return NULL;
+}
+
+/* Loop thread: builds the results the store thread left to it and completes the
+ * batch's jobs. */
+static void complete(sqlite_batch_t *b) {
+  store_job_t *j = b->jobs;
+  for (size_t i = 0; j; i++) {
+    store_job_t *next = j->next;
+    sqlite_insert_t *ins = &b->inserts[i];
+    if (ins->seq && j->status == STORE_OK && !j->result) j->result = sqlite_msgs_inserted(j->params, ins);
+    json_decref(ins->members);
+    j->next = NULL;
+    store_job_done(j);
+    j = next;
+  }
+  free(b);
 }
 
 /* Loop thread: completes everything committed so far. The last completion of a
@@ -163,14 +230,13 @@ static void *thread_main(void *arg) {
 static void on_async(uv_async_t *h) {
   sqlite_store_t *ss = h->data;
   pthread_mutex_lock(&ss->mu);
-  store_job_t *j = ss->done_head;
+  sqlite_batch_t *b = ss->done_head;
   ss->done_head = ss->done_tail = NULL;
   pthread_mutex_unlock(&ss->mu);
-  while (j) {
-    store_job_t *next = j->next;
-    j->next = NULL;
-    store_job_done(j);
-    j = next;
+  while (b) {
+    sqlite_batch_t *next = b->next;
+    complete(b);
+    b = next;
   }
 }
 
@@ -181,6 +247,7 @@ static void submit(store_t *s, store_job_t *job) {
   if (ss->queue_tail) ss->queue_tail->next = job;
   else ss->queue_head = job;
   ss->queue_tail = job;
+  ss->queued++;
   pthread_cond_signal(&ss->cv);
   pthread_mutex_unlock(&ss->mu);
 }
@@ -188,6 +255,7 @@ static void submit(store_t *s, store_job_t *job) {
 static void on_async_closed(uv_handle_t *h) {
   sqlite_store_t *ss = h->data;
   store_t *s = ss->store;
+  sqlite_ckpt_stop(ss->ckpt, ss->db);
   sqlite_db_close(ss->db);
   pthread_mutex_destroy(&ss->mu);
   pthread_cond_destroy(&ss->cv);
@@ -217,6 +285,7 @@ store_t *store_open_sqlite(uv_loop_t *loop, const char *path, int max_jobs) {
   pthread_cond_init(&ss->cv, NULL);
   ss->db = sqlite_db_open(path);
   if (!ss->db || sqlite_schema_migrate(ss->db) != 0) goto fail;
+  ss->ckpt = sqlite_ckpt_start(ss->db, path);
   s = store_new(loop, &sqlite_backend, max_jobs);
   if (!s) goto fail;
   s->impl = ss;
@@ -240,6 +309,7 @@ store_t *store_open_sqlite(uv_loop_t *loop, const char *path, int max_jobs) {
   log_info("store: sqlite at %s", path);
   return s;
 fail:
+  sqlite_ckpt_stop(ss->ckpt, ss->db);
   sqlite_db_close(ss->db);
   pthread_mutex_destroy(&ss->mu);
   pthread_cond_destroy(&ss->cv);

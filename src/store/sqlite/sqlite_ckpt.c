@@ -1,0 +1,91 @@
+/* The WAL checkpointer of the SQLite store: a thread with a connection of its own
+ * copies committed WAL frames into the database file (and syncs it), so the store
+ * thread only appends to the WAL. The store thread's commit hook wakes it. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "parley/log.h"
+#include "store/sqlite/sqlite_internal.h"
+
+/* Frames (pages) in the WAL after a commit that wake the checkpointer: SQLite's
+ * own autocheckpoint default. */
+#define CKPT_KICK_FRAMES 1000
+/* The WAL restarts from its start only when a write begins with every frame
+ * copied, which a checkpointer running beside a busy writer seldom sees; past
+ * this size (64 MiB of 4 KiB pages) the store thread copies the remainder itself
+ * (little, as the checkpointer has done the rest), and the WAL restarts. */
+#define CKPT_FORCE_FRAMES 16384
+
+struct sqlite_ckpt_s {
+  sqlite_db_t *db; /* the checkpointer's own connection */
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int kick; /* guarded by mu */
+  int stop; /* guarded by mu */
+};
+
+static void *ckpt_main(void *arg) {
+  sqlite_ckpt_t *c = arg;
+  pthread_mutex_lock(&c->mu);
+  for (;;) {
+    while (!c->kick && !c->stop) pthread_cond_wait(&c->cv, &c->mu);
+    if (c->stop) break;
+    c->kick = 0;
+    pthread_mutex_unlock(&c->mu);
+    /* PASSIVE never waits for the writer; SQLITE_BUSY (the store thread is
+     * checkpointing itself) just means there is nothing to do now. */
+    int rc = sqlite3_wal_checkpoint_v2(c->db->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) log_warn("store: sqlite checkpoint: %s", sqlite3_errstr(rc));
+    pthread_mutex_lock(&c->mu);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return NULL;
+}
+
+/* Store thread, after each commit (a wal_hook, which replaces autocheckpoint). */
+static int on_commit(void *arg, sqlite3 *db, const char *name, int frames) {
+  sqlite_ckpt_t *c = arg;
+  if (frames >= CKPT_FORCE_FRAMES) {
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+  } else if (frames >= CKPT_KICK_FRAMES) {
+    pthread_mutex_lock(&c->mu);
+    c->kick = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+  }
+  return SQLITE_OK;
+}
+
+sqlite_ckpt_t *sqlite_ckpt_start(sqlite_db_t *writer, const char *path) {
+  sqlite_ckpt_t *c = calloc(1, sizeof(*c));
+  if (!c) return NULL;
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_cond_init(&c->cv, NULL);
+  /* It reads no pages through its cache: the checkpoint copies frames directly. */
+  if (!(c->db = sqlite_db_open(path)) || sqlite_db_exec_plain(c->db, "PRAGMA cache_size=16") != 0) goto fail;
+  if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) goto fail;
+  sqlite3_wal_hook(writer->db, on_commit, c);
+  return c;
+fail:
+  log_warn("store: no sqlite checkpoint thread; the store thread checkpoints");
+  sqlite_db_close(c->db);
+  pthread_mutex_destroy(&c->mu);
+  pthread_cond_destroy(&c->cv);
+  free(c);
+  return NULL;
+}
+
+void sqlite_ckpt_stop(sqlite_ckpt_t *c, sqlite_db_t *writer) {
+  if (!c) return;
+  sqlite3_wal_autocheckpoint(writer->db, CKPT_KICK_FRAMES); /* the default hook again */
+  pthread_mutex_lock(&c->mu);
+  c->stop = 1;
+  pthread_cond_signal(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+  pthread_join(c->thread, NULL);
+  sqlite_db_close(c->db);
+  pthread_mutex_destroy(&c->mu);
+  pthread_cond_destroy(&c->cv);
+  free(c);
+}

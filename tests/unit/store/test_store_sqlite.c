@@ -1,0 +1,357 @@
+/* SQLite-only store tests: what the contract suite cannot see from one fresh
+ * database. Upgrading a database made by schema version 1 keeps its messages,
+ * their reactions and their idempotency keys; a retried insert finds its original
+ * even once the sender left; thousands of inserts in flight (group commits, the
+ * checkpoint thread) all survive a reopen with gapless seqs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "parley/store.h"
+#include "parley/util.h"
+
+typedef struct fx_s {
+  uv_loop_t loop;
+  store_t *store;
+  char path[512];
+} fx_t;
+
+typedef struct reply_s {
+  int done;
+  int status;
+  json_t *result;
+} reply_t;
+
+static void on_reply(void *ctx, int status, json_t *result) {
+  reply_t *r = ctx;
+  r->done++;
+  r->status = status;
+  r->result = result;
+}
+
+static int call(fx_t *f, enum store_op op, json_t *params, json_t **out) {
+  reply_t r = {0};
+  int rc = store_call(f->store, op, params, on_reply, &r);
+  if (rc != 0) return rc;
+  while (!r.done) uv_run(&f->loop, UV_RUN_ONCE);
+  if (out) *out = r.result;
+  else json_decref(r.result);
+  return r.status;
+}
+
+static void on_closed(void *arg) { *(int *)arg = 1; }
+
+static void close_store(fx_t *f) {
+  int closed = 0;
+  store_close(f->store, on_closed, &closed);
+  while (!closed) uv_run(&f->loop, UV_RUN_ONCE);
+  f->store = NULL;
+}
+
+static int setup(void **state) {
+  fx_t *f = calloc(1, sizeof(*f));
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  char id[25];
+  util_new_id(id);
+  snprintf(f->path, sizeof(f->path), "%s/parley-sqlite-test-%s.db", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", id);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx_t *f = *state;
+  if (f->store) close_store(f);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+  char side[600];
+  unlink(f->path);
+  snprintf(side, sizeof(side), "%s-wal", f->path);
+  unlink(side);
+  snprintf(side, sizeof(side), "%s-shm", f->path);
+  unlink(side);
+  free(f);
+  return 0;
+}
+
+static const char *str(json_t *obj, const char *key) { return json_string_value(json_object_get(obj, key)); }
+static json_int_t num(json_t *obj, const char *key) { return json_integer_value(json_object_get(obj, key)); }
+
+/* Schema version 1 as it shipped (src/store/sqlite/sqlite_schema.c, migration 1),
+ * frozen here: the upgrade must work from exactly this. */
+static const char v1_schema[] =
+    "CREATE TABLE users ("
+    " id TEXT PRIMARY KEY, email TEXT UNIQUE, name TEXT NOT NULL, avatar_url TEXT,"
+    " status TEXT NOT NULL DEFAULT 'offline', password_hash TEXT, deleted INTEGER NOT NULL DEFAULT 0,"
+    " created_at TEXT NOT NULL);"
+    "CREATE INDEX users_name ON users(lower(name), id);"
+    "CREATE TABLE refresh_tokens ("
+    " token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, family_id TEXT NOT NULL,"
+    " expires_at_ms INTEGER NOT NULL, rotated INTEGER NOT NULL DEFAULT 0,"
+    " revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX refresh_family ON refresh_tokens(family_id);"
+    "CREATE INDEX refresh_user ON refresh_tokens(user_id);"
+    "CREATE TABLE conversations ("
+    " id TEXT PRIMARY KEY, type TEXT NOT NULL, name TEXT, creator_id TEXT NOT NULL, contact_id TEXT,"
+    " pair_key TEXT UNIQUE, last_seq INTEGER NOT NULL DEFAULT 0,"
+    " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE TABLE participants ("
+    " conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,"
+    " user_id TEXT NOT NULL REFERENCES users(id), role TEXT NOT NULL,"
+    " last_read_seq INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (conversation_id, user_id));"
+    "CREATE INDEX participants_user ON participants(user_id);"
+    "CREATE TABLE messages ("
+    " id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,"
+    " seq INTEGER NOT NULL, sender_id TEXT NOT NULL, text TEXT, client_id TEXT,"
+    " source TEXT NOT NULL, attachments TEXT, external_id TEXT, created_at TEXT NOT NULL,"
+    " edited_at TEXT, deleted INTEGER NOT NULL DEFAULT 0, UNIQUE (conversation_id, seq));"
+    "CREATE UNIQUE INDEX messages_client ON messages(conversation_id, sender_id, client_id)"
+    " WHERE client_id IS NOT NULL;"
+    "CREATE UNIQUE INDEX messages_external ON messages(external_id) WHERE external_id IS NOT NULL;"
+    "CREATE TABLE reactions ("
+    " message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE, emoji TEXT NOT NULL,"
+    " user_id TEXT NOT NULL, PRIMARY KEY (message_id, emoji, user_id));"
+    "CREATE TABLE instagram_accounts ("
+    " id TEXT PRIMARY KEY, user_id TEXT NOT NULL UNIQUE, ig_user_id TEXT NOT NULL UNIQUE,"
+    " username TEXT, token_cipher TEXT, connected_at TEXT NOT NULL);"
+    "CREATE TABLE contacts ("
+    " id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, ig_user_id TEXT NOT NULL, username TEXT,"
+    " tags TEXT NOT NULL DEFAULT '[]', variables TEXT NOT NULL DEFAULT '{}', last_inbound_at TEXT,"
+    " UNIQUE (owner_id, ig_user_id));"
+    "CREATE TABLE webhook_events ("
+    " id TEXT PRIMARY KEY, mid TEXT UNIQUE, payload TEXT NOT NULL,"
+    " processed INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL);"
+    "CREATE INDEX webhook_pending ON webhook_events(processed);"
+    "CREATE TABLE flows ("
+    " id TEXT PRIMARY KEY, owner_id TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL,"
+    " def TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE INDEX flows_owner ON flows(owner_id, name);"
+    "CREATE TABLE flow_runs ("
+    " id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, owner_id TEXT NOT NULL, contact_id TEXT,"
+    " status TEXT NOT NULL, trace TEXT, state TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    "CREATE INDEX flow_runs_flow ON flow_runs(flow_id, created_at);"
+    "CREATE TABLE scheduled_steps ("
+    " id TEXT PRIMARY KEY, run_id TEXT NOT NULL, due_at_ms INTEGER NOT NULL);"
+    "CREATE INDEX scheduled_due ON scheduled_steps(due_at_ms);";
+
+/* A version 1 database: Ann and Bob in a direct conversation with two messages,
+ * the first sent with client_id "c-1" and reacted to by Bob. */
+static const char v1_data[] =
+    "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);"
+    "INSERT INTO users (id, email, name, created_at) VALUES"
+    " ('aaaaaaaaaaaaaaaaaaaaaaaa', 'ann@x.io', 'Ann', '2026-01-01T00:00:00.000Z'),"
+    " ('bbbbbbbbbbbbbbbbbbbbbbbb', 'bob@x.io', 'Bob', '2026-01-01T00:00:00.000Z');"
+    "INSERT INTO conversations (id, type, creator_id, pair_key, last_seq, created_at, updated_at) VALUES"
+    " ('cccccccccccccccccccccccc', 'direct', 'aaaaaaaaaaaaaaaaaaaaaaaa',"
+    " 'direct:aaaaaaaaaaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbbbbbbbbbb', 2,"
+    " '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:02.000Z');"
+    "INSERT INTO participants (conversation_id, user_id, role) VALUES"
+    " ('cccccccccccccccccccccccc', 'aaaaaaaaaaaaaaaaaaaaaaaa', 'member'),"
+    " ('cccccccccccccccccccccccc', 'bbbbbbbbbbbbbbbbbbbbbbbb', 'member');"
+    "INSERT INTO messages (id, conversation_id, seq, sender_id, text, client_id, source, created_at) VALUES"
+    " ('111111111111111111111111', 'cccccccccccccccccccccccc', 1, 'aaaaaaaaaaaaaaaaaaaaaaaa', 'first', 'c-1',"
+    " 'web', '2026-01-01T00:00:01.000Z'),"
+    " ('222222222222222222222222', 'cccccccccccccccccccccccc', 2, 'bbbbbbbbbbbbbbbbbbbbbbbb', 'second', NULL,"
+    " 'web', '2026-01-01T00:00:02.000Z');"
+    "INSERT INTO reactions (message_id, emoji, user_id) VALUES"
+    " ('111111111111111111111111', '👍', 'bbbbbbbbbbbbbbbbbbbbbbbb');";
+
+static void make_v1(const char *path) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  char *err = NULL;
+  int rc = sqlite3_exec(db, v1_schema, NULL, NULL, &err);
+  if (rc == SQLITE_OK) rc = sqlite3_exec(db, v1_data, NULL, NULL, &err);
+  if (rc != SQLITE_OK) fail_msg("v1 fixture: %s", err);
+  sqlite3_close(db);
+}
+
+static void test_upgrade_from_v1(void **state) {
+  fx_t *f = *state;
+  make_v1(f->path);
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  json_t *r = NULL;
+  /* The old messages, with their reaction. */
+  assert_int_equal(call(f, MSG_GET, json_pack("{s:s}", "id", "111111111111111111111111"), &r), STORE_OK);
+  json_t *m = json_object_get(r, "message");
+  assert_string_equal(str(m, "text"), "first");
+  assert_int_equal(num(m, "seq"), 1);
+  json_t *reaction = json_array_get(json_object_get(m, "reactions"), 0);
+  assert_string_equal(str(reaction, "emoji"), "👍");
+  assert_string_equal(json_string_value(json_array_get(json_object_get(reaction, "user_ids"), 0)),
+                      "bbbbbbbbbbbbbbbbbbbbbbbb");
+  json_decref(r);
+  /* The old client_id still identifies a retry. */
+  assert_int_equal(call(f, MSG_INSERT, json_pack("{s:s,s:s,s:s,s:s,s:s}", "conversation_id", "cccccccccccccccccccccccc",
+                                                 "sender_id", "aaaaaaaaaaaaaaaaaaaaaaaa", "text", "first again",
+                                                 "client_id", "c-1", "source", "web"), &r),
+                   STORE_OK);
+  assert_true(json_is_false(json_object_get(r, "created")));
+  assert_string_equal(str(json_object_get(r, "message"), "id"), "111111111111111111111111");
+  json_decref(r);
+  /* New messages continue the conversation's seq. */
+  assert_int_equal(call(f, MSG_INSERT, json_pack("{s:s,s:s,s:s,s:s}", "conversation_id", "cccccccccccccccccccccccc",
+                                                 "sender_id", "bbbbbbbbbbbbbbbbbbbbbbbb", "text", "third",
+                                                 "source", "web"), &r),
+                   STORE_OK);
+  assert_int_equal(num(json_object_get(r, "message"), "seq"), 3);
+  json_decref(r);
+  assert_int_equal(call(f, MSG_LIST, json_pack("{s:s,s:s,s:i}", "conversation_id", "cccccccccccccccccccccccc",
+                                               "user_id", "aaaaaaaaaaaaaaaaaaaaaaaa", "limit", 10), &r),
+                   STORE_OK);
+  json_t *msgs = json_object_get(r, "messages");
+  assert_int_equal(json_array_size(msgs), 3);
+  assert_string_equal(str(json_array_get(msgs, 1), "text"), "second");
+  json_decref(r);
+  /* Reopening does not migrate again. */
+  close_store(f);
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  assert_int_equal(call(f, MSG_GET, json_pack("{s:s}", "id", "222222222222222222222222"), NULL), STORE_OK);
+}
+
+static void new_user(fx_t *f, const char *email, char id[25]) {
+  json_t *u = NULL;
+  assert_int_equal(call(f, USER_CREATE, json_pack("{s:s,s:s,s:s}", "email", email, "name", email, "password_hash", "x"),
+                        &u),
+                   STORE_OK);
+  strcpy(id, str(u, "id"));
+  json_decref(u);
+}
+
+static json_t *insert(fx_t *f, const char *conv, const char *sender, const char *text, int *status) {
+  json_t *r = NULL;
+  *status = call(f, MSG_INSERT, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "conversation_id", conv, "sender_id", sender,
+                                          "text", text, "client_id", "retry-me", "source", "web", "check_member", 1),
+                 &r);
+  return r;
+}
+
+/* The original wins over the membership check: a client that retries after its
+ * user left learns that its message was stored. */
+static void test_retry_after_leaving(void **state) {
+  fx_t *f = *state;
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  char a[25], b[25], conv[25];
+  new_user(f, "a@x.io", a);
+  new_user(f, "b@x.io", b);
+  json_t *r = NULL;
+  assert_int_equal(call(f, CONV_CREATE, json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", "group", "name", "g", "creator_id",
+                                                  a, "participant_ids", a, b), &r),
+                   STORE_OK);
+  strcpy(conv, str(json_object_get(r, "conversation"), "id"));
+  json_decref(r);
+  int status;
+  r = insert(f, conv, b, "bye", &status);
+  assert_int_equal(status, STORE_OK);
+  char id[25];
+  strcpy(id, str(json_object_get(r, "message"), "id"));
+  json_decref(r);
+  assert_int_equal(call(f, CONV_REMOVE_MEMBER, json_pack("{s:s,s:s,s:s}", "id", conv, "user_id", b, "member_id", b),
+                        NULL),
+                   STORE_OK);
+  r = insert(f, conv, b, "bye", &status);
+  assert_int_equal(status, STORE_OK);
+  assert_true(json_is_false(json_object_get(r, "created")));
+  assert_string_equal(str(json_object_get(r, "message"), "id"), id);
+  json_decref(r);
+  /* A new message from them is refused. */
+  json_decref(insert(f, conv, b, "again", &status));
+  json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:b}", "conversation_id", conv, "sender_id", b, "text", "new", "source",
+                        "web", "check_member", 1);
+  assert_int_equal(call(f, MSG_INSERT, p, NULL), STORE_ENOTFOUND);
+}
+
+#define BURST 20000
+#define BURST_CONVS 7
+
+typedef struct burst_s {
+  int done, failed;
+  json_int_t max_seq[BURST_CONVS];
+  char convs[BURST_CONVS][25];
+} burst_t;
+
+static void on_burst(void *ctx, int status, json_t *result) {
+  burst_t *b = ctx;
+  b->done++;
+  json_t *m = json_object_get(result, "message");
+  if (status != STORE_OK || !json_is_true(json_object_get(result, "created"))) b->failed++;
+  for (int c = 0; c < BURST_CONVS && m; c++)
+    if (strcmp(b->convs[c], str(m, "conversation_id")) == 0 && num(m, "seq") > b->max_seq[c])
+      b->max_seq[c] = num(m, "seq");
+  json_decref(result);
+}
+
+/* Enough in flight for large group commits and several checkpoints: every
+ * message is answered once, created, and after a reopen each conversation holds
+ * seqs 1..n with the last one its last_seq. */
+static void test_burst_survives_reopen(void **state) {
+  fx_t *f = *state;
+  f->store = store_open_sqlite(&f->loop, f->path, BURST + 10);
+  assert_non_null(f->store);
+  char a[25];
+  new_user(f, "a@x.io", a);
+  burst_t b = {0};
+  for (int c = 0; c < BURST_CONVS; c++) {
+    json_t *r = NULL;
+    assert_int_equal(call(f, CONV_CREATE, json_pack("{s:s,s:s,s:s,s:[s]}", "type", "group", "name", "g", "creator_id",
+                                                    a, "participant_ids", a), &r),
+                     STORE_OK);
+    strcpy(b.convs[c], str(json_object_get(r, "conversation"), "id"));
+    json_decref(r);
+  }
+  for (int i = 0; i < BURST; i++) {
+    char cid[32];
+    snprintf(cid, sizeof(cid), "burst-%d", i);
+    json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s}", "conversation_id", b.convs[i % BURST_CONVS], "sender_id", a,
+                          "text", "a message of about the length people write in a chat, more or less",
+                          "client_id", cid, "source", "web");
+    assert_int_equal(store_call(f->store, MSG_INSERT, p, on_burst, &b), 0);
+  }
+  while (b.done < BURST) uv_run(&f->loop, UV_RUN_ONCE);
+  assert_int_equal(b.failed, 0);
+  close_store(f);
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  int total = 0;
+  for (int c = 0; c < BURST_CONVS; c++) {
+    json_t *r = NULL;
+    assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", b.convs[c]), &r), STORE_OK);
+    json_int_t last = num(r, "last_seq");
+    json_decref(r);
+    assert_int_equal(last, b.max_seq[c]);
+    total += (int)last;
+    /* The oldest page starts at 1 and the newest ends at last_seq: no gaps. */
+    assert_int_equal(call(f, MSG_LIST, json_pack("{s:s,s:s,s:i,s:i}", "conversation_id", b.convs[c], "user_id", a,
+                                                 "limit", 5, "after_seq", 0), &r),
+                     STORE_OK);
+    assert_int_equal(num(json_array_get(json_object_get(r, "messages"), 0), "seq"), 1);
+    json_decref(r);
+    assert_int_equal(call(f, MSG_LIST, json_pack("{s:s,s:s,s:i,s:I}", "conversation_id", b.convs[c], "user_id", a,
+                                                 "limit", 1000, "after_seq", (json_int_t)(last - 1000)), &r),
+                     STORE_OK);
+    json_t *msgs = json_object_get(r, "messages");
+    assert_int_equal(json_array_size(msgs), 1000);
+    for (size_t i = 0; i < 1000; i++) assert_int_equal(num(json_array_get(msgs, i), "seq"), last - 999 + (json_int_t)i);
+    json_decref(r);
+  }
+  assert_int_equal(total, BURST);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_after_leaving, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_burst_survives_reopen, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
