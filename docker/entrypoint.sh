@@ -1,0 +1,27 @@
+#!/bin/sh
+# The container's entry point: checks what a cluster cannot run without, then execs
+# parleyd (so it is PID 1 and receives SIGTERM itself) with the container's arguments.
+set -eu
+
+# Instances behind one load balancer must accept each other's tokens and decrypt each
+# other's stored Instagram tokens. Left unset, each container would generate its own
+# keys, and sessions would break as requests move between instances. A config file
+# (--config or PARLEY_CONFIG) may hold them instead, so then the file decides.
+uses_config_file() {
+  [ -n "${PARLEY_CONFIG:-}" ] && return 0
+  for arg in "$@"; do
+    case "$arg" in --config | --config=*) return 0 ;; esac
+  done
+  return 1
+}
+
+if [ -n "${PARLEY_REDIS_URL:-}" ] && ! uses_config_file "$@"; then
+  if [ -z "${PARLEY_JWT_SECRET:-}" ] || [ -z "${PARLEY_SECRET_KEY:-}" ]; then
+    echo "parley-entrypoint: PARLEY_JWT_SECRET and PARLEY_SECRET_KEY must be set when" \
+      "instances share a Redis bus (generate each with: openssl rand -hex 32;" \
+      "see docs/DEPLOY.md)" >&2
+    exit 2
+  fi
+fi
+
+exec /usr/local/bin/parleyd "$@"
