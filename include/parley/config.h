@@ -22,6 +22,8 @@ typedef struct config_s {
   char *graph_api_base;  /* graph_api_base */
   char *api_call_allow;  /* api_call_allow: comma-separated host[:port] */
   char *cors_origins;    /* cors_origins: comma-separated origins */
+  char *trusted_proxies; /* trusted_proxies: comma-separated addresses whose X-Forwarded-For
+                            names the client (nginx in front); empty: none */
   int auth_rate_per_ip;  /* auth_rate_per_ip: attempts a minute */
   int auth_rate_per_email;
   char *log_level;

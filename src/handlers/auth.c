@@ -273,7 +273,9 @@ static void take_rate_token(auth_flow_t *f) {
   char key[160];
   int rate;
   if (f->rate_step == 0) {
-    snprintf(key, sizeof(key), "auth:ip:%s", f->req->conn ? f->req->conn->peer : "gone");
+    char addr[48];
+    http_req_client_addr(f->req, addr, sizeof(addr));
+    snprintf(key, sizeof(key), "auth:ip:%s", addr);
     rate = app->cfg.auth_rate_per_ip;
   } else if (f->rate_step == 1) {
     unsigned char d[crypto_hash_sha256_BYTES];

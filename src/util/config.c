@@ -62,6 +62,7 @@ static const setting_t settings[] = {
     R(graph_api_base, check_prefix_http, "Graph API base URL"),
     S(api_call_allow, NULL, "host[:port] that flow api_call may reach"),
     S(cors_origins, NULL, "allowed CORS origins"),
+    S(trusted_proxies, NULL, "proxy addresses whose X-Forwarded-For names the client"),
     I(auth_rate_per_ip, 1, 100000000, "login/signup attempts a minute per address"),
     I(auth_rate_per_email, 1, 100000000, "login/signup attempts a minute per email"),
     R(log_level, check_log_level, "debug, info, warn or error"),
@@ -97,6 +98,7 @@ static void set_defaults(config_t *c) {
   c->graph_api_base = strdup("https://graph.instagram.com/v21.0");
   c->api_call_allow = strdup("");
   c->cors_origins = strdup("");
+  c->trusted_proxies = strdup("");
   c->auth_rate_per_ip = 60;
   c->auth_rate_per_email = 10;
   c->log_level = strdup("info");
