@@ -28,6 +28,7 @@ struct flow_runner_s {
   int timer_open;
   int runs;
   int polling;
+  int claims; /* SCHED_DELETE claims in flight: each may become a run */
 };
 
 typedef struct run_s {
@@ -408,6 +409,7 @@ typedef struct claim_s {
 
 static void claimed(void *ctx, int status, json_t *result) {
   claim_t *c = ctx;
+  c->r->claims--;
   json_decref(result);
   /* ENOTFOUND: another instance claimed it first. */
   if (status == STORE_OK) {
@@ -432,6 +434,8 @@ static void due_listed(void *ctx, int status, json_t *result) {
     if (store_call(r->app->store, SCHED_DELETE, json_pack("{s:O}", "id", json_object_get(s, "id")), claimed, c) != 0) {
       json_decref(c->step);
       free(c);
+    } else {
+      r->claims++;
     }
   }
   json_decref(result);
@@ -467,4 +471,6 @@ void flow_runner_stop(flow_runner_t *r) {
 
 void flow_runner_free(flow_runner_t *r) { free(r); }
 
-int flow_runner_busy(const flow_runner_t *r) { return r->runs + r->polling; }
+/* A claim in flight counts: its step is deleted once it completes, so a
+ * shutdown that did not wait for it would lose the run it resumes. */
+int flow_runner_busy(const flow_runner_t *r) { return r->runs + r->polling + r->claims; }

@@ -17,7 +17,7 @@ flow_runner_t *flow_runner_new(app_t *app);
 /* Stops the delay timer (closes its handle); in-flight runs finish. */
 void flow_runner_stop(flow_runner_t *r);
 void flow_runner_free(flow_runner_t *r);
-/* Runs in flight (shutdown waits for zero). */
+/* Runs, due-step polls and claims in flight (shutdown waits for zero). */
 int flow_runner_busy(const flow_runner_t *r);
 
 /* An incoming message from contact (store record) to the account's owner

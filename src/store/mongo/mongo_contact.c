@@ -85,16 +85,7 @@ int mongo_contact_list(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (!owner) return STORE_EINVAL;
   bson_t *filter = BCON_NEW("owner_id", BCON_UTF8(owner));
   bson_t *opts = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}");
-  json_t *list = json_array();
-  int rc = mongo_query_map(c, MC_CONTACTS, filter, opts, contact_json, list);
-  bson_destroy(filter);
-  bson_destroy(opts);
-  if (rc < 0) {
-    json_decref(list);
-    return rc;
-  }
-  *r = json_pack("{s:o}", "contacts", list);
-  return STORE_OK;
+  return mongo_query_list(c, MC_CONTACTS, filter, opts, contact_json, "contacts", r);
 }
 
 static int field_name_ok(const char *k) { return *k && *k != '$' && !strchr(k, '.'); }

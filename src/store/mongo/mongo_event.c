@@ -97,16 +97,7 @@ int mongo_event_list_pending(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (limit < 1) return STORE_EINVAL;
   bson_t *filter = BCON_NEW("processed", BCON_BOOL(false));
   bson_t *opts = BCON_NEW("sort", "{", "ord", BCON_INT32(1), "}", "limit", BCON_INT64(limit));
-  json_t *list = json_array();
-  int rc = mongo_query_map(c, MC_EVENTS, filter, opts, event_json, list);
-  bson_destroy(filter);
-  bson_destroy(opts);
-  if (rc < 0) {
-    json_decref(list);
-    return rc;
-  }
-  *r = json_pack("{s:o}", "events", list);
-  return STORE_OK;
+  return mongo_query_list(c, MC_EVENTS, filter, opts, event_json, "events", r);
 }
 
 int mongo_event_mark_processed(mongo_ctx_t *c, json_t *p, json_t **r) {

@@ -72,16 +72,7 @@ int mongo_flow_list(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_t *filter = BCON_NEW("owner_id", BCON_UTF8(owner));
   if (status) BSON_APPEND_UTF8(filter, "status", status);
   bson_t *opts = BCON_NEW("sort", "{", "ord", BCON_INT32(1), "}");
-  json_t *list = json_array();
-  int rc = mongo_query_map(c, MC_FLOWS, filter, opts, flow_json, list);
-  bson_destroy(filter);
-  bson_destroy(opts);
-  if (rc < 0) {
-    json_decref(list);
-    return rc;
-  }
-  *r = json_pack("{s:o}", "flows", list);
-  return STORE_OK;
+  return mongo_query_list(c, MC_FLOWS, filter, opts, flow_json, "flows", r);
 }
 
 int mongo_flow_update(mongo_ctx_t *c, json_t *p, json_t **r) {

@@ -61,6 +61,12 @@ int mongo_query_each(mongo_ctx_t *c, enum mongo_coll coll, const bson_t *filter,
  * reference or NULL to skip. Returns the count or a negative status. */
 int mongo_query_map(mongo_ctx_t *c, enum mongo_coll coll, const bson_t *filter, const bson_t *opts,
                     json_t *(*map)(mongo_ctx_t *c, const bson_t *doc), json_t *out);
+/* The list operations' shape: maps every document into an array and answers
+ * {key: array} in *r. Takes ownership of filter and opts (destroyed here).
+ * Returns STORE_OK or a negative status. */
+int mongo_query_list(mongo_ctx_t *c, enum mongo_coll coll, bson_t *filter, bson_t *opts,
+                     json_t *(*map)(mongo_ctx_t *c, const bson_t *doc), const char *key,
+                     json_t **r);
 /* findAndModify; out (may be NULL) gets the document before or after (return_new). */
 int mongo_query_modify(mongo_ctx_t *c, enum mongo_coll coll, const bson_t *query,
                        const bson_t *update, int upsert, int return_new, bson_t *out);

@@ -58,6 +58,21 @@ int mongo_query_map(mongo_ctx_t *c, enum mongo_coll coll, const bson_t *filter, 
   return mongo_query_each(c, coll, filter, opts, map_one, &m);
 }
 
+int mongo_query_list(mongo_ctx_t *c, enum mongo_coll coll, bson_t *filter, bson_t *opts,
+                     json_t *(*map)(mongo_ctx_t *c, const bson_t *doc), const char *key,
+                     json_t **r) {
+  json_t *list = json_array();
+  int rc = list ? mongo_query_map(c, coll, filter, opts, map, list) : STORE_EUNAVAILABLE;
+  bson_destroy(filter);
+  if (opts) bson_destroy(opts);
+  if (rc < 0) {
+    json_decref(list);
+    return rc;
+  }
+  *r = json_pack("{s:o}", key, list);
+  return STORE_OK;
+}
+
 int mongo_query_modify(mongo_ctx_t *c, enum mongo_coll coll, const bson_t *query,
                        const bson_t *update, int upsert, int return_new, bson_t *out) {
   mongoc_find_and_modify_opts_t *o = mongoc_find_and_modify_opts_new();

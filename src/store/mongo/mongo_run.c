@@ -68,16 +68,7 @@ int mongo_run_list(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (!flow || !owner || limit < 1) return STORE_EINVAL;
   bson_t *filter = BCON_NEW("flow_id", BCON_UTF8(flow), "owner_id", BCON_UTF8(owner));
   bson_t *opts = BCON_NEW("sort", "{", "ord", BCON_INT32(-1), "}", "limit", BCON_INT64(limit));
-  json_t *list = json_array();
-  int rc = mongo_query_map(c, MC_RUNS, filter, opts, run_json, list);
-  bson_destroy(filter);
-  bson_destroy(opts);
-  if (rc < 0) {
-    json_decref(list);
-    return rc;
-  }
-  *r = json_pack("{s:o}", "runs", list);
-  return STORE_OK;
+  return mongo_query_list(c, MC_RUNS, filter, opts, run_json, "runs", r);
 }
 
 int mongo_run_get(mongo_ctx_t *c, json_t *p, json_t **r) {

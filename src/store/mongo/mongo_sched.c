@@ -30,16 +30,7 @@ int mongo_sched_due(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_t *filter = BCON_NEW("due_at_ms", "{", "$lte", BCON_INT64(now), "}");
   bson_t *opts = BCON_NEW("sort", "{", "due_at_ms", BCON_INT32(1), "ord", BCON_INT32(1), "}",
                           "limit", BCON_INT64(limit));
-  json_t *list = json_array();
-  int rc = mongo_query_map(c, MC_STEPS, filter, opts, step_json, list);
-  bson_destroy(filter);
-  bson_destroy(opts);
-  if (rc < 0) {
-    json_decref(list);
-    return rc;
-  }
-  *r = json_pack("{s:o}", "steps", list);
-  return STORE_OK;
+  return mongo_query_list(c, MC_STEPS, filter, opts, step_json, "steps", r);
 }
 
 int mongo_sched_delete(mongo_ctx_t *c, json_t *p, json_t **r) {

@@ -90,18 +90,10 @@ int mongo_user_search(mongo_ctx_t *c, json_t *p, json_t **r) {
                             "email", BCON_UTF8(lower), "}", "]");
   bson_t *opts = BCON_NEW("sort", "{", "name", BCON_INT32(1), "_id", BCON_INT32(1), "}", "limit",
                           BCON_INT64(limit));
-  json_t *users = json_array();
-  int rc = mongo_query_map(c, MC_USERS, filter, opts, mongo_user_json, users);
-  bson_destroy(filter);
-  bson_destroy(opts);
+  int rc = mongo_query_list(c, MC_USERS, filter, opts, mongo_user_json, "users", r);
   free(re);
   free(lower);
-  if (rc < 0) {
-    json_decref(users);
-    return rc;
-  }
-  *r = json_pack("{s:o}", "users", users);
-  return STORE_OK;
+  return rc;
 }
 
 static int modify(mongo_ctx_t *c, const char *id, const bson_t *update, json_t **r) {
