@@ -93,7 +93,10 @@ extern const conn_handler_t http_conn_handler;
  * the reply to the request in progress. */
 void http_conn_shutdown(conn_t *c);
 
-/* Takes the connection away from HTTP for a protocol upgrade: the caller replies
+/* Takes the connection away from HTTP for a protocol upgrade; call it from the
+ * route's handler before the handler returns (the HTTP state and the bytes in
+ * *rest are released when the parse loop that dispatched the request unwinds).
+ * The caller replies
  * (101) itself with conn_write and installs its handler with conn_set_handler().
  * Bytes that followed the request are passed out through *rest and *rest_len,
  * borrowed until the caller's handler returns. Returns the connection, or NULL

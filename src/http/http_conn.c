@@ -48,7 +48,7 @@ static int on_url_complete(llhttp_t *p) {
   if (!r->url) return fail(hc, 503);
   char *q = strchr(r->url, '?');
   size_t plen = q ? (size_t)(q - r->url) : strlen(r->url);
-  if (q) r->query = strdup(q + 1);
+  if (q && !(r->query = strdup(q + 1))) return fail(hc, 503);
   r->path = malloc(plen + 1);
   if (!r->path) return fail(hc, 503);
   if (util_url_decode(r->url, plen, r->path, plen + 1, 0) < 0) return fail(hc, 400);

@@ -105,7 +105,8 @@ static void complete(transfer_t *t, CURLcode code) {
 static void check_done(httpc_t *h) {
   CURLMsg *msg;
   int left;
-  while ((msg = curl_multi_info_read(h->multi, &left))) {
+  /* A callback may close the client: the multi handle is then gone. */
+  while (h->multi && (msg = curl_multi_info_read(h->multi, &left))) {
     if (msg->msg != CURLMSG_DONE) continue;
     transfer_t *t = NULL;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
