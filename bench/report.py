@@ -1,0 +1,214 @@
+#!/usr/bin/python3
+"""Turns the scenario results of one ./bench/run (a JSON line each) into the
+table it prints, with Parley/reference ratios and the targets of issues 6 and 9,
+and writes the same as JSON (rows, machine, and every raw result).
+
+  report.py results.jsonl out.json --command CMD --seconds N --load-start L --fd-limit N
+"""
+import argparse
+import datetime
+import json
+import os
+import subprocess
+
+P99_LIMIT_MS = 100.0
+
+
+def machine(args):
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/loadavg") as f:
+        load_end = float(f.read().split()[0])
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True).stdout.strip()
+    except OSError:
+        commit = ""
+    return {"nproc": os.cpu_count(), "cpu_model": model, "load_avg_1m_start": args.load_start,
+            "load_avg_1m_end": load_end, "fd_limit": args.fd_limit, "commit": commit,
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def by(results, scenario, server=None):
+    return [r for r in results if r.get("scenario") == scenario and (server is None or r.get("server") == server)]
+
+
+def one(results, scenario, server):
+    found = by(results, scenario, server)
+    return found[0] if found else None
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def fmt(v, digits=0):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    if abs(v) >= 100 or digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}f}"
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, scenario, metric, parley=None, redis=None, ref=None, ratio_=None, target="", verdict="", digits=0):
+        self.rows.append({"scenario": scenario, "metric": metric, "parley": parley, "parley_redis": redis,
+                          "reference": ref, "ratio": ratio_, "target": target, "verdict": verdict,
+                          "digits": digits})
+
+    def text(self):
+        head = ["scenario", "metric", "parley", "parley+redis", "reference", "parley/ref", "target", "met"]
+        body = [[r["scenario"], r["metric"], fmt(r["parley"], r["digits"]), fmt(r["parley_redis"], r["digits"]),
+                 fmt(r["reference"], r["digits"]), (f"{r['ratio']:.2f}x" if r["ratio"] else "-"),
+                 r["target"], r["verdict"]] for r in self.rows]
+        widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+        line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+        out = [line(head), line(["-" * w for w in widths])]
+        out += [line(b) for b in body]
+        return "\n".join(out)
+
+
+def cpu(d):
+    """Server CPU as user+sys cores, e.g. 0.62+0.38."""
+    if not d or d.get("server_cpu_user") is None:
+        return None
+    return f"{d['server_cpu_user']:.2f}+{d['server_cpu_sys']:.2f}"
+
+
+def verdict(ok):
+    return "yes" if ok else "NO"
+
+
+def fanout_rows(t, results):
+    fan = {s: one(results, "fanout", s) for s in ("parley", "parley-redis", "reference")}
+    best = {s: (f or {}).get("best") or {} for s, f in fan.items()}
+    get = lambda s, k: best[s].get(k)
+    r = ratio(get("parley", "delivered_per_s"), get("reference", "delivered_per_s"))
+    t.add("fan-out", "delivered msgs/s, p99 < 100 ms", get("parley", "delivered_per_s"),
+          get("parley-redis", "delivered_per_s"), get("reference", "delivered_per_s"), r, ">= 5x ref",
+          verdict(r is not None and r >= 5))
+    t.add("fan-out", "  at offered sends/s", get("parley", "offered_msgs_per_s"),
+          get("parley-redis", "offered_msgs_per_s"), get("reference", "offered_msgs_per_s"))
+    for k in ("p50_ms", "p99_ms", "p999_ms"):
+        t.add("fan-out", f"  {k.replace('_ms', '')} ms at that load", get("parley", k), get("parley-redis", k),
+              get("reference", k), digits=2)
+    t.add("fan-out", "  server CPU user+sys (cores)", cpu(best["parley"]), cpu(best["parley-redis"]),
+          cpu(best["reference"]))
+    # The highest offered rate that Parley (embedded) and the reference both sustained.
+    steps = {s: {st["offered_msgs_per_s"]: st for st in (f or {}).get("steps", [])} for s, f in fan.items()}
+    sustained = lambda st: st["p99_ms"] < P99_LIMIT_MS and st["delivered_per_s"] >= 0.95 * st["expected_deliveries_per_s"]
+    common = [rate for rate, st in steps["parley"].items()
+              if sustained(st) and rate in steps["reference"] and sustained(steps["reference"][rate])]
+    if common:
+        rate = max(common)
+        p = steps["parley"][rate]["p99_ms"]
+        q = steps["reference"][rate]["p99_ms"]
+        pr = steps["parley-redis"].get(rate, {}).get("p99_ms")
+        r = ratio(p, q)
+        t.add("fan-out", f"p99 ms at {rate:,.0f} sends/s (both sustain)", p, pr, q, r, "<= 0.33x ref",
+              verdict(r is not None and r <= 1 / 3), digits=2)
+
+
+def connection_rows(t, results):
+    conns = {s: one(results, "connections", s) for s in ("parley", "reference")}
+    levels = {}
+    for s, c in conns.items():
+        for lv in (c or {}).get("levels", []):
+            levels.setdefault(lv["sessions"], {})[s] = lv
+    for n in sorted(levels):
+        p, q = levels[n].get("parley", {}), levels[n].get("reference", {})
+        per_p = p.get("bytes_per_session")
+        t.add("connections", f"{n:,} idle sessions: bytes RSS/session", per_p, None, q.get("bytes_per_session"),
+              ratio(per_p, q.get("bytes_per_session")), "<= 8192" if n >= 19000 else "",
+              verdict(per_p is not None and per_p <= 8192) if n >= 19000 else "")
+        t.add("connections", f"{n:,} idle sessions: seconds to open", p.get("connect_seconds"), None,
+              q.get("connect_seconds"), digits=2)
+        t.add("connections", f"{n:,} idle sessions: held", p.get("held"), None, q.get("held"))
+    c = conns.get("parley") or {}
+    asked = [int(x) for x in str(c.get("asked_levels", "")).split(",") if x]
+    top = max(levels) if levels else 0
+    if asked and max(asked) > top:
+        t.add("connections", f"{max(asked):,} sessions held", None, None, None, None, "50,000",
+              f"NO: {top:,} max (fd limit {c.get('fd_limit')})")
+
+
+def http_rows(t, results):
+    for path in ("/healthz", "/api/conversations"):
+        rows = {s: next((r for r in by(results, "http", s) if r["path"] == path), {}) for s in ("parley", "reference")}
+        p, q = rows["parley"].get("requests_per_s"), rows["reference"].get("requests_per_s")
+        r = ratio(p, q)
+        t.add("http", f"GET {path} requests/s", p, None, q, r, ">= 3x ref", verdict(r is not None and r >= 3))
+        t.add("http", f"  p99 ms", rows["parley"].get("p99_ms"), None, rows["reference"].get("p99_ms"), digits=2)
+        t.add("http", f"  server CPU user+sys (cores)", cpu(rows["parley"]), None, cpu(rows["reference"]))
+
+
+def misc_rows(t, results):
+    w = one(results, "webhook", "parley")
+    if w:
+        t.add("webhook", "signed events acked/s", w["acked_per_s"], target=">= 5,000",
+              verdict=verdict(w["acked_per_s"] >= 5000))
+        t.add("webhook", "events stored and processed/s (end to end)", w["processed_per_s"], target=">= 5,000",
+              verdict=verdict(w["processed_per_s"] >= 5000))
+        t.add("webhook", "  server CPU user+sys (cores)", cpu(w))
+    f = one(results, "flows", "parley")
+    if f:
+        t.add("flows", "10-node flow runs/s (2 Graph replies each)", f["processed_per_s"])
+        t.add("flows", "  webhooks acked/s meanwhile", f["acked_per_s"])
+        t.add("flows", "  server CPU user+sys (cores)", cpu(f))
+    s = one(results, "store", "parley")
+    if s:
+        t.add("store", f"messages stored/s ({s['backend']}, group commit)", s["messages_per_s"])
+    lg = one(results, "login", "parley")
+    if lg:
+        t.add("login burst", "logins/s (Argon2id interactive)", lg["logins_per_s"])
+        t.add("login burst", "  /healthz p99 ms during bursts", lg["healthz_p99_ms"], target="< 5",
+              verdict=verdict(bool(lg["pass"])), digits=2)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("out")
+    ap.add_argument("--command", default="./bench/run")
+    ap.add_argument("--seconds", type=int, default=0)
+    ap.add_argument("--load-start", type=float, default=0.0)
+    ap.add_argument("--fd-limit", type=int, default=0)
+    args = ap.parse_args()
+    with open(args.results) as f:
+        results = [json.loads(line) for line in f if line.strip()]
+    t = Table()
+    fanout_rows(t, results)
+    connection_rows(t, results)
+    http_rows(t, results)
+    misc_rows(t, results)
+    m = machine(args)
+    text = t.text()
+    print()
+    print(text)
+    print()
+    loads = ", ".join(f"{r['scenario']}{'/' + r['path'] if 'path' in r else ''} {r['server']} {r['loadavg_1m']:.2f}"
+                      for r in results if "loadavg_1m" in r)
+    print(f"load average (1 min) before each scenario: {loads}")
+    print(f"{m['nproc']} cores, {m['cpu_model']}; load average (1 min) {m['load_avg_1m_start']:.2f} at the start, "
+          f"{m['load_avg_1m_end']:.2f} at the end; {args.seconds} s; commit {m['commit']}; {args.command}")
+    for row in t.rows:
+        row.pop("digits")
+    with open(args.out, "w") as f:
+        json.dump({"command": args.command, "seconds": args.seconds, "machine": m, "table": t.rows,
+                   "table_text": text, "results": results}, f, indent=1)
+        f.write("\n")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
