@@ -11,6 +11,7 @@
 
 #include "handlers/fanout.h"
 #include "handlers/flow_runner.h"
+#include "handlers/keymap.h"
 #include "parley/instagram.h"
 #include "parley/log.h"
 #include "parley/store.h"
@@ -18,6 +19,10 @@
 
 #define BATCH 256
 #define MAX_JOBS 32
+/* Accounts are cached briefly (a disconnect elsewhere is seen within this
+ * time); conversations forever (they are never deleted), both bounded. */
+#define ACCOUNT_TTL_MS 10000
+#define CACHE_MAX 50000
 
 typedef struct job_s job_t;
 struct ig_ingest_s {
@@ -28,7 +33,14 @@ struct ig_ingest_s {
   int fetching;
   int again; /* a kick arrived while busy */
   int closing;
+  keymap_t *accounts;      /* ig_user_id -> cached_account_t */
+  keymap_t *conversations; /* owner:contact id -> conversation id (malloc'd) */
 };
+
+typedef struct cached_account_s {
+  json_t *account; /* with token_cipher */
+  int64_t expires_ms;
+} cached_account_t;
 
 struct job_s {
   ig_ingest_t *ig;
@@ -57,13 +69,74 @@ ig_ingest_t *ig_ingest_new(app_t *app) {
   if (!ig) return NULL;
   ig->app = app;
   ig->queue = json_array();
+  ig->accounts = keymap_new();
+  ig->conversations = keymap_new();
+  if (!ig->accounts || !ig->conversations) {
+    ig_ingest_free(ig);
+    return NULL;
+  }
   return ig;
+}
+
+static int drop_account(const char *key, void *value, void *arg) {
+  cached_account_t *c = value;
+  const char *user_id = arg;
+  if (user_id && strcmp(pstr(c->account, "user_id"), user_id) != 0) return 0;
+  json_decref(c->account);
+  free(c);
+  return 1;
+}
+
+static int drop_string(const char *key, void *value, void *arg) {
+  free(value);
+  return 1;
 }
 
 void ig_ingest_free(ig_ingest_t *ig) {
   if (!ig) return;
+  if (ig->accounts) keymap_sweep(ig->accounts, drop_account, NULL);
+  if (ig->conversations) keymap_sweep(ig->conversations, drop_string, NULL);
+  keymap_free(ig->accounts);
+  keymap_free(ig->conversations);
   json_decref(ig->queue);
   free(ig);
+}
+
+void ig_ingest_forget_user(ig_ingest_t *ig, const char *user_id) {
+  if (ig) keymap_sweep(ig->accounts, drop_account, (void *)user_id);
+}
+
+static json_t *cached_account(ig_ingest_t *ig, const char *ig_user_id) {
+  cached_account_t *c = keymap_get(ig->accounts, ig_user_id);
+  if (!c) return NULL;
+  if (c->expires_ms > util_now_ms()) return json_incref(c->account);
+  keymap_remove(ig->accounts, ig_user_id);
+  drop_account(ig_user_id, c, NULL);
+  return NULL;
+}
+
+static void remember_account(ig_ingest_t *ig, const char *ig_user_id, json_t *account) {
+  if (!ig_user_id || keymap_get(ig->accounts, ig_user_id)) return;
+  if (keymap_count(ig->accounts) >= CACHE_MAX) keymap_sweep(ig->accounts, drop_account, NULL);
+  cached_account_t *c = malloc(sizeof(*c));
+  if (!c) return;
+  c->account = json_incref(account);
+  c->expires_ms = util_now_ms() + ACCOUNT_TTL_MS;
+  if (keymap_put(ig->accounts, ig_user_id, c) != 0) drop_account(ig_user_id, c, NULL);
+}
+
+static void conv_key(job_t *j, char *key, size_t len) {
+  snprintf(key, len, "%s:%s", pstr(j->account, "user_id"), pstr(j->contact, "id"));
+}
+
+static void remember_conversation(job_t *j, const char *conv_id) {
+  ig_ingest_t *ig = j->ig;
+  char key[160];
+  conv_key(j, key, sizeof(key));
+  if (!conv_id || keymap_get(ig->conversations, key)) return;
+  if (keymap_count(ig->conversations) >= CACHE_MAX) keymap_sweep(ig->conversations, drop_string, NULL);
+  char *id = strdup(conv_id);
+  if (id && keymap_put(ig->conversations, key, id) != 0) free(id);
 }
 
 int ig_ingest_busy(const ig_ingest_t *ig) { return ig->njobs + ig->fetching; }
@@ -157,6 +230,7 @@ static void conversation_ready(void *ctx, int status, json_t *result) {
   json_t *conv = json_object_get(result, "conversation");
   if (json_is_true(json_object_get(result, "created")))
     fanout_conversation(j->ig->app, conv, NULL);
+  remember_conversation(j, pstr(conv, "id"));
   const char *owner = pstr(j->account, "user_id");
   char sender[96];
   const char *text, *mid;
@@ -186,6 +260,13 @@ static void contact_ready(void *ctx, int status, json_t *result) {
   job_t *j = ctx;
   if (failed(j, status, result)) return;
   j->contact = result;
+  char key[160];
+  conv_key(j, key, sizeof(key));
+  const char *known = keymap_get(j->ig->conversations, key);
+  if (known) {
+    conversation_ready(j, STORE_OK, json_pack("{s:{s:s}, s:b}", "conversation", "id", known, "created", 0));
+    return;
+  }
   const char *owner = pstr(j->account, "user_id");
   const char *username = pstr(result, "username");
   char name[96];
@@ -247,6 +328,7 @@ static void account_found(void *ctx, int status, json_t *result) {
     log_info("instagram: event for account %s, which nobody connected", pstr(j->payload, "account_id"));
   if (failed(j, status, result)) return;
   j->account = result;
+  remember_account(j->ig, pstr(j->payload, "account_id"), result);
   int rc;
   if (j->kind == IG_EV_MESSAGE || j->kind == IG_EV_ECHO) {
     json_t *p = json_pack("{s:O, s:O}", "owner_id", json_object_get(result, "user_id"), "ig_user_id",
@@ -304,6 +386,11 @@ static void start_jobs(ig_ingest_t *ig) {
     snprintf(j->key, sizeof(j->key), "%s", key);
     json_array_remove(ig->queue, i);
     const char *account = pstr(payload, "account_id");
+    json_t *known = account && j->kind != IG_EV_OTHER ? cached_account(ig, account) : NULL;
+    if (known) {
+      account_found(j, STORE_OK, known);
+      continue;
+    }
     if (j->kind == IG_EV_OTHER || !account ||
         call(j, IG_ACCOUNT_GET, json_pack("{s:s, s:b}", "ig_user_id", account, "with_token", 1),
              account_found) != 0) {

@@ -16,6 +16,8 @@ ig_ingest_t *ig_ingest_new(app_t *app);
 void ig_ingest_free(ig_ingest_t *ig);
 /* Processes pending events soon (after a webhook stored some, and at start-up). */
 void ig_ingest_kick(ig_ingest_t *ig);
+/* Forgets the cached account of user_id (connect or disconnect on this instance). */
+void ig_ingest_forget_user(ig_ingest_t *ig, const char *user_id);
 /* Jobs in flight (shutdown waits for zero). */
 int ig_ingest_busy(const ig_ingest_t *ig);
 

@@ -104,6 +104,7 @@ static void connect_done(void *ctx, int status, json_t *result) {
     handlers_reply_store_error(req, status);
   else
     http_reply_json(req, 200, json_pack("{s:o}", "account", public_account(result)));
+  ig_ingest_forget_user(req->app->ingest, req->user_id);
   json_decref(result);
   http_req_unref(req);
 }
@@ -159,6 +160,7 @@ static void account_status(http_req_t *req) {
 
 static void disconnect_done(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
+  ig_ingest_forget_user(req->app->ingest, req->user_id);
   if (status == STORE_OK || status == STORE_ENOTFOUND)
     http_reply_empty(req, 204);
   else
