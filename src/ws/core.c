@@ -1,7 +1,13 @@
 /* The protocol core of one WebSocket session: a wslay server context whose
  * input is the bytes handed to ws_core_feed and whose output accumulates in a
  * buffer the owner writes; plus the ping, pong, auth and close deadlines as
- * pure decisions on a clock the owner passes in. No sockets. Loop thread. */
+ * pure decisions on a clock the owner passes in. No sockets. Loop thread.
+ *
+ * Memory: wslay's context carries two 4 KiB buffers (8.6 KB with the frame
+ * context), more than everything else an idle session holds. It is created
+ * when there is something to parse or send and freed again as soon as it holds
+ * no state: between messages, with nothing queued, not closing. A fresh one is
+ * then indistinguishable from the old, and an idle session costs none of it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,8 +15,21 @@
 
 #include "ws/ws_internal.h"
 
+/* Where the peer's byte stream stands, followed beside wslay (whose parser
+ * state is private) only to tell when the context may go: between frames, and
+ * not inside a fragmented message. */
+typedef struct ws_scan_s {
+  uint64_t left;      /* payload bytes of the current frame still to come */
+  uint8_t hdr[14];    /* the current frame's header so far */
+  uint8_t hlen;       /* its bytes seen */
+  uint8_t hneed;      /* its size, once the second byte is known (else 0) */
+  uint8_t fragmented; /* a data message whose final frame has not come */
+} ws_scan_t;
+
 struct ws_core_s {
-  wslay_event_context_ptr ctx;
+  wslay_event_context_ptr ctx; /* NULL while idle (see above) */
+  int in_wslay;                /* a wslay call is on the stack */
+  ws_scan_t scan;
   ws_core_limits_t lim;
   ws_core_text_fn on_text;
   void *arg;
@@ -86,53 +105,117 @@ ws_core_t *ws_core_new(const ws_core_limits_t *limits, uint64_t now_ms, ws_core_
                        void *arg) {
   ws_core_t *w = calloc(1, sizeof(*w));
   if (!w) return NULL;
-  if (wslay_event_context_server_init(&w->ctx, &callbacks, w) != 0) {
-    free(w);
-    return NULL;
-  }
   w->lim = *limits;
   w->on_text = on_text;
   w->arg = arg;
   buf_init(&w->out);
-  wslay_event_config_set_max_recv_msg_length(w->ctx, limits->max_message_bytes);
   if (limits->ping_interval_ms) w->next_ping_at = now_ms + limits->ping_interval_ms;
   return w;
 }
 
 void ws_core_free(ws_core_t *w) {
   if (!w) return;
-  wslay_event_context_free(w->ctx);
+  if (w->ctx) wslay_event_context_free(w->ctx);
   buf_free(&w->out);
   free(w);
 }
 
+/* The wslay context, created when first needed. NULL when out of memory. */
+static wslay_event_context_ptr ctx_of(ws_core_t *w) {
+  if (w->ctx) return w->ctx;
+  if (wslay_event_context_server_init(&w->ctx, &callbacks, w) != 0) {
+    w->ctx = NULL;
+    return NULL;
+  }
+  wslay_event_config_set_max_recv_msg_length(w->ctx, w->lim.max_message_bytes);
+  return w->ctx;
+}
+
+/* Follows the frame headers and payload lengths of bytes wslay has read. */
+static void scan(ws_scan_t *sc, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    if (sc->left > 0) {
+      size_t k = n < sc->left ? n : (size_t)sc->left;
+      sc->left -= k;
+      p += k;
+      n -= k;
+      continue;
+    }
+    uint8_t b = *p++;
+    n--;
+    sc->hdr[sc->hlen++] = b;
+    if (sc->hlen == 2) {
+      uint8_t len7 = b & 0x7f;
+      sc->hneed = (uint8_t)(2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + (b & 0x80 ? 4 : 0));
+    }
+    if (sc->hlen < 2 || sc->hlen < sc->hneed) continue;
+    uint64_t len = sc->hdr[1] & 0x7f;
+    if (len >= 126) {
+      int ext = len == 126 ? 2 : 8;
+      len = 0;
+      for (int i = 0; i < ext; i++) len = len << 8 | sc->hdr[2 + i];
+    }
+    /* Control frames (opcode bit 3) may come between a message's fragments. */
+    if (!(sc->hdr[0] & 0x08)) sc->fragmented = !(sc->hdr[0] & 0x80);
+    sc->left = len;
+    sc->hlen = sc->hneed = 0;
+  }
+}
+
+/* Frees the wslay context when nothing in it differs from a fresh one: no
+ * partial frame or message read, nothing queued or half sent, no close begun,
+ * no failure, and no wslay call on the stack. */
+static void maybe_release(ws_core_t *w) {
+  const ws_scan_t *sc = &w->scan;
+  if (!w->ctx || w->in_wslay || w->failed || sc->left || sc->hlen || sc->fragmented) return;
+  if (ws_core_closing(w) || !wslay_event_get_write_enabled(w->ctx) ||
+      wslay_event_get_close_received(w->ctx) || wslay_event_want_write(w->ctx) ||
+      wslay_event_get_queued_msg_count(w->ctx) != 0)
+    return;
+  wslay_event_context_free(w->ctx);
+  w->ctx = NULL;
+}
+
 static enum ws_core_next next_step(ws_core_t *w) {
   if (w->failed) return WS_CORE_ABORT;
-  if (wslay_event_get_close_sent(w->ctx) && wslay_event_get_close_received(w->ctx))
+  if (w->ctx && wslay_event_get_close_sent(w->ctx) && wslay_event_get_close_received(w->ctx))
     return WS_CORE_FINISH;
   return WS_CORE_CONTINUE;
 }
 
 enum ws_core_next ws_core_feed(ws_core_t *w, const char *data, size_t len, uint64_t now_ms) {
   if (w->failed) return WS_CORE_ABORT;
+  if (!ctx_of(w)) {
+    w->failed = 1;
+    return WS_CORE_ABORT;
+  }
   w->in = data;
   w->in_len = len;
+  w->in_wslay++;
   /* Once wslay stops reading (a close received, or a protocol error it
    * answered with a close) the rest is discarded: nothing more is acted on. */
   if (wslay_event_recv(w->ctx) != 0) w->failed = 1;
+  w->in_wslay--;
+  scan(&w->scan, (const uint8_t *)data, len - w->in_len);
   w->in = NULL;
   w->in_len = 0;
-  return next_step(w);
+  enum ws_core_next next = next_step(w);
+  maybe_release(w);
+  return next;
 }
 
 int ws_core_send_text(ws_core_t *w, const char *text, size_t len) {
-  if (w->failed || ws_core_closing(w)) return -1;
+  if (w->failed || ws_core_closing(w) || !ctx_of(w)) return -1;
   struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)text, len};
   return wslay_event_queue_msg(w->ctx, &msg) == 0 ? 0 : -1;
 }
 
 void ws_core_close(ws_core_t *w, uint16_t code, const char *reason) {
   if (w->failed || ws_core_closing(w)) return;
+  if (!ctx_of(w)) {
+    w->failed = 1; /* no close frame can be queued: the session is unusable */
+    return;
+  }
   size_t rlen = reason ? strlen(reason) : 0;
   if (rlen > 123) rlen = 123;
   if (wslay_event_queue_close(w->ctx, code, (const uint8_t *)reason, rlen) == 0)
@@ -141,12 +224,17 @@ void ws_core_close(ws_core_t *w, uint16_t code, const char *reason) {
 
 enum ws_core_next ws_core_flush(ws_core_t *w, uint64_t now_ms) {
   if (w->failed) return WS_CORE_ABORT;
+  if (!w->ctx) return next_step(w); /* nothing queued */
+  w->in_wslay++;
   if (wslay_event_want_write(w->ctx) && wslay_event_send(w->ctx) != 0) w->failed = 1;
+  w->in_wslay--;
   /* Our close is out: the peer has a short while to answer it. */
   if (wslay_event_get_close_sent(w->ctx) && !wslay_event_get_close_received(w->ctx) &&
       !w->close_deadline)
     w->close_deadline = now_ms + WS_CLOSE_WAIT_MS;
-  return next_step(w);
+  enum ws_core_next next = next_step(w);
+  maybe_release(w);
+  return next;
 }
 
 char *ws_core_take_output(ws_core_t *w, size_t *len) {
@@ -156,21 +244,23 @@ char *ws_core_take_output(ws_core_t *w, size_t *len) {
 }
 
 size_t ws_core_pending(const ws_core_t *w) {
-  return wslay_event_get_queued_msg_length(w->ctx) + w->out.len;
+  return (w->ctx ? wslay_event_get_queued_msg_length(w->ctx) : 0) + w->out.len;
 }
 
-int ws_core_want_flush(const ws_core_t *w) { return wslay_event_want_write(w->ctx); }
+int ws_core_want_flush(const ws_core_t *w) { return w->ctx && wslay_event_want_write(w->ctx); }
 
 int ws_core_closing(const ws_core_t *w) {
   /* wslay stops reading exactly when it queues a close of its own (protocol
-   * error, too big, bad UTF-8, or the echo of the peer's close). */
-  return w->close_code != 0 || !wslay_event_get_read_enabled(w->ctx) ||
-         wslay_event_get_close_sent(w->ctx);
+   * error, too big, bad UTF-8, or the echo of the peer's close). Without a
+   * context nothing was begun: it is only freed while not closing. */
+  if (w->close_code != 0) return 1;
+  return w->ctx && (!wslay_event_get_read_enabled(w->ctx) || wslay_event_get_close_sent(w->ctx));
 }
 
 uint16_t ws_core_close_code(const ws_core_t *w) {
   if (w->close_code) return w->close_code;
-  return wslay_event_get_close_sent(w->ctx) ? wslay_event_get_status_code_sent(w->ctx) : 0;
+  return w->ctx && wslay_event_get_close_sent(w->ctx) ? wslay_event_get_status_code_sent(w->ctx)
+                                                      : 0;
 }
 
 void ws_core_set_deadline(ws_core_t *w, uint64_t at_ms, const char *reason) {
@@ -193,7 +283,7 @@ uint64_t ws_core_next_deadline(const ws_core_t *w) {
 
 static void send_ping(ws_core_t *w, uint64_t now_ms) {
   struct wslay_event_msg ping = {WSLAY_PING, NULL, 0};
-  if (wslay_event_queue_msg(w->ctx, &ping) == 0 && !w->pong_deadline)
+  if (ctx_of(w) && wslay_event_queue_msg(w->ctx, &ping) == 0 && !w->pong_deadline)
     w->pong_deadline = now_ms + w->lim.pong_timeout_ms;
   w->next_ping_at = now_ms + w->lim.ping_interval_ms;
 }
