@@ -6,7 +6,39 @@
 #include "parley/util.h"
 #include "store/sqlite/sqlite_internal.h"
 
-static json_t *participants(sqlite_db_t *d, const char *conv_id) {
+#define CONV_COLS "c.id, c.type, c.name, c.last_seq, c.created_at, c.updated_at, c.contact_id"
+
+/* Values shared by the conversations of one CONV_LIST page: the same users and
+ * roles recur across them, and one reference each spares most of the page's
+ * allocations. users maps an id to [id, name]. */
+typedef struct shared_s {
+  json_t *users, *admin, *member;
+} shared_t;
+
+/* A participant's id and name (new references), shared when sh is given. */
+static void user_values(shared_t *sh, sqlite3_stmt *st, json_t **id, json_t **name) {
+  json_t *known = sh ? json_object_get(sh->users, (const char *)sqlite3_column_text(st, 0)) : NULL;
+  if (known) {
+    *id = json_incref(json_array_get(known, 0));
+    *name = json_incref(json_array_get(known, 1));
+    return;
+  }
+  *id = sqlite_db_col_str(st, 0);
+  *name = sqlite_db_col_str(st, 1);
+  if (sh && json_is_string(*id))
+    json_object_set_new(sh->users, json_string_value(*id), json_pack("[OO]", *id, *name));
+}
+
+static json_t *role_value(shared_t *sh, sqlite3_stmt *st) {
+  const char *role = (const char *)sqlite3_column_text(st, 2);
+  if (sh && role && strcmp(role, "admin") == 0) return json_incref(sh->admin);
+  if (sh && role && strcmp(role, "member") == 0) return json_incref(sh->member);
+  return sqlite_db_col_str(st, 2);
+}
+
+/* [{id, name, role, last_read_seq}] in the order they joined; participants_conv
+ * serves the ORDER BY without a sort. sh may be NULL. */
+static json_t *participants(sqlite_db_t *d, const char *conv_id, shared_t *sh) {
   sqlite3_stmt *st = sqlite_db_query(d,
                                      "SELECT p.user_id, u.name, p.role, p.last_read_seq FROM participants p"
                                      " LEFT JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?"
@@ -15,15 +47,46 @@ static json_t *participants(sqlite_db_t *d, const char *conv_id) {
   if (!st) return NULL;
   json_t *list = json_array();
   int rc;
-  while ((rc = sqlite_db_step(d, st)) == 1)
-    json_array_append_new(list, json_pack("{s:o,s:o,s:o,s:I}", "id", sqlite_db_col_str(st, 0), "name",
-                                          sqlite_db_col_str(st, 1), "role", sqlite_db_col_str(st, 2),
-                                          "last_read_seq", (json_int_t)sqlite3_column_int64(st, 3)));
+  while ((rc = sqlite_db_step(d, st)) == 1) {
+    json_t *one = json_object(), *id, *name;
+    user_values(sh, st, &id, &name);
+    json_object_set_new_nocheck(one, "id", id);
+    json_object_set_new_nocheck(one, "name", name);
+    json_object_set_new_nocheck(one, "role", role_value(sh, st));
+    json_object_set_new_nocheck(one, "last_read_seq", json_integer(sqlite3_column_int64(st, 3)));
+    json_array_append_new(list, one);
+  }
   if (rc < 0) {
     json_decref(list);
     return NULL;
   }
   return list;
+}
+
+/* A conversation's own columns (CONV_COLS), without participants and last message. */
+static json_t *conv_row(sqlite3_stmt *st) {
+  json_t *c = json_object();
+  json_object_set_new_nocheck(c, "id", sqlite_db_col_str(st, 0));
+  json_object_set_new_nocheck(c, "type", sqlite_db_col_str(st, 1));
+  json_object_set_new_nocheck(c, "name", sqlite_db_col_str(st, 2));
+  json_object_set_new_nocheck(c, "last_seq", json_integer(sqlite3_column_int64(st, 3)));
+  json_object_set_new_nocheck(c, "created_at", sqlite_db_col_str(st, 4));
+  json_object_set_new_nocheck(c, "updated_at", sqlite_db_col_str(st, 5));
+  if (sqlite3_column_type(st, 6) != SQLITE_NULL) json_object_set_new_nocheck(c, "contact_id", sqlite_db_col_str(st, 6));
+  return c;
+}
+
+/* Adds participants and last_message to a conversation from conv_row(); sh may
+ * be NULL. Returns 0, or -1 when a read failed (c is then left as it was). */
+static int conv_complete(sqlite_db_t *d, json_t *c, shared_t *sh) {
+  const char *id = json_string_value(json_object_get(c, "id"));
+  int64_t last_seq = json_integer_value(json_object_get(c, "last_seq"));
+  json_t *parts = participants(d, id, sh);
+  if (!parts) return -1;
+  json_t *last = last_seq > 0 ? sqlite_msgs_by_seq(d, id, last_seq) : NULL;
+  json_object_set_new_nocheck(c, "participants", parts);
+  json_object_set_new_nocheck(c, "last_message", last ? last : json_null());
+  return 0;
 }
 
 json_t *sqlite_convs_participant_ids(sqlite_db_t *d, const char *conv_id) {
@@ -51,26 +114,14 @@ int sqlite_convs_role(sqlite_db_t *d, const char *conv_id, const char *user_id, 
 }
 
 json_t *sqlite_convs_load(sqlite_db_t *d, const char *id) {
-  sqlite3_stmt *st = sqlite_db_query(d,
-                                     "SELECT id, type, name, last_seq, created_at, updated_at, contact_id"
-                                     " FROM conversations WHERE id = ?",
-                                     "s", id);
+  sqlite3_stmt *st = sqlite_db_query(d, "SELECT " CONV_COLS " FROM conversations c WHERE c.id = ?", "s", id);
   if (!st || sqlite_db_step(d, st) != 1) return NULL;
-  int64_t last_seq = sqlite3_column_int64(st, 3);
-  json_t *c = json_pack("{s:o,s:o,s:o,s:I,s:o,s:o}", "id", sqlite_db_col_str(st, 0), "type",
-                        sqlite_db_col_str(st, 1), "name", sqlite_db_col_str(st, 2), "last_seq",
-                        (json_int_t)last_seq, "created_at", sqlite_db_col_str(st, 4), "updated_at",
-                        sqlite_db_col_str(st, 5));
-  if (sqlite3_column_type(st, 6) != SQLITE_NULL) json_object_set_new(c, "contact_id", sqlite_db_col_str(st, 6));
-  json_t *parts = participants(d, id);
-  json_t *last = last_seq > 0 ? sqlite_msgs_by_seq(d, id, last_seq) : NULL;
-  if (!parts) {
+  json_t *c = conv_row(st);
+  sqlite3_reset(st);
+  if (conv_complete(d, c, NULL) != 0) {
     json_decref(c);
-    json_decref(last);
     return NULL;
   }
-  json_object_set_new(c, "participants", parts);
-  json_object_set_new(c, "last_message", last ? last : json_null());
   return c;
 }
 
@@ -184,7 +235,11 @@ static int conv_get(sqlite_db_t *d, json_t *p, json_t **result) {
 }
 
 /* The cursor is "<updated_at>|<id>" of the last conversation of the page: the
- * order is (updated_at, id) descending, so the next page starts strictly below. */
+ * order is (updated_at, id) descending, so the next page starts strictly below.
+ * One read gives the page's rows; it has no LIMIT because SQLite serves an ORDER
+ * BY ... LIMIT with a temporary b-tree (a pager opened and freed per request),
+ * and without one with its in-memory sorter: the rows past the page are never
+ * stepped to. */
 static int conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *user = sqlite_db_pstr(p, "user_id"), *cursor = sqlite_db_pstr(p, "cursor");
   int64_t limit = sqlite_db_pint(p, "limit", 50);
@@ -198,32 +253,30 @@ static int conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
     *cid++ = '\0';
   }
   sqlite3_stmt *st = sqlite_db_query(d,
-                                     "SELECT c.id, c.updated_at FROM conversations c JOIN participants p"
-                                     " ON p.conversation_id = c.id AND p.user_id = ?1"
-                                     " WHERE (?2 IS NULL OR c.type = ?2)"
+                                     "SELECT " CONV_COLS " FROM participants p JOIN conversations c"
+                                     " ON c.id = p.conversation_id WHERE p.user_id = ?1"
+                                     " AND (?2 IS NULL OR c.type = ?2)"
                                      " AND (?3 IS NULL OR (c.updated_at, c.id) < (?3, ?4))"
-                                     " ORDER BY c.updated_at DESC, c.id DESC LIMIT ?5",
-                                     "ssssi", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid,
-                                     limit + 1);
+                                     " ORDER BY c.updated_at DESC, c.id DESC",
+                                     "ssss", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid);
   if (!st) return STORE_EUNAVAILABLE;
-  json_t *ids = json_array();
+  json_t *convs = json_array();
   char next[96] = "";
   int rc, n = 0;
   while ((rc = sqlite_db_step(d, st)) == 1 && n < limit) {
-    json_array_append_new(ids, sqlite_db_col_str(st, 0));
-    snprintf(next, sizeof(next), "%s|%s", sqlite3_column_text(st, 1), sqlite3_column_text(st, 0));
+    json_array_append_new(convs, conv_row(st));
+    snprintf(next, sizeof(next), "%s|%s", sqlite3_column_text(st, 5), sqlite3_column_text(st, 0));
     n++;
   }
   int more = rc == 1;
-  json_t *convs = json_array();
+  sqlite3_reset(st);
   size_t i;
-  json_t *v;
-  json_array_foreach(ids, i, v) {
-    json_t *c = rc >= 0 ? sqlite_convs_load(d, json_string_value(v)) : NULL;
-    if (!c) rc = STORE_EUNAVAILABLE;
-    else json_array_append_new(convs, c);
-  }
-  json_decref(ids);
+  json_t *c;
+  shared_t sh = {json_object(), json_string("admin"), json_string("member")};
+  json_array_foreach(convs, i, c) if (rc >= 0 && conv_complete(d, c, &sh) != 0) rc = STORE_EUNAVAILABLE;
+  json_decref(sh.users);
+  json_decref(sh.admin);
+  json_decref(sh.member);
   if (rc < 0) {
     json_decref(convs);
     return rc;

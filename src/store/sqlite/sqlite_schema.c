@@ -82,6 +82,12 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX messages_client ON messages(conversation_id, sender_id, client_id)"
     " WHERE client_id IS NOT NULL;"
     "CREATE UNIQUE INDEX messages_external ON messages(external_id) WHERE external_id IS NOT NULL;",
+    /* 3: indexes whose order, (key, rowid), is the ORDER BY rowid of the reads that
+     * list a conversation's participants and a message's reactions: without them
+     * each of those reads sorted its rows (a sorter allocated and freed per
+     * conversation of a CONV_LIST page). */
+    "CREATE INDEX participants_conv ON participants(conversation_id);"
+    "CREATE INDEX reactions_message ON reactions(message_id);",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

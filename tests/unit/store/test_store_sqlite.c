@@ -2,7 +2,8 @@
  * database. Upgrading a database made by schema version 1 keeps its messages,
  * their reactions and their idempotency keys; a retried insert finds its original
  * even once the sender left; thousands of inserts in flight (group commits, the
- * checkpoint thread) all survive a reopen with gapless seqs. */
+ * checkpoint thread) all survive a reopen with gapless seqs; a list page keeps
+ * participants in the order they joined and reactions in the order first used. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -271,6 +272,106 @@ static void test_retry_after_leaving(void **state) {
   assert_int_equal(call(f, MSG_INSERT, p, NULL), STORE_ENOTFOUND);
 }
 
+static void react(fx_t *f, const char *msg, const char *user, const char *emoji) {
+  assert_int_equal(call(f, MSG_REACT, json_pack("{s:s,s:s,s:s,s:b}", "id", msg, "user_id", user, "emoji", emoji,
+                                                "add", 1),
+                        NULL),
+                   STORE_OK);
+}
+
+static json_t *list_page(fx_t *f, const char *user, int limit, const char *cursor) {
+  json_t *p = json_pack("{s:s,s:i}", "user_id", user, "limit", limit), *r = NULL;
+  if (cursor) json_object_set_new(p, "cursor", json_string(cursor));
+  assert_int_equal(call(f, CONV_LIST, p, &r), STORE_OK);
+  return r;
+}
+
+/* A list page as the inbox shows it: most recent activity first, across pages;
+ * each conversation's participants in the order they joined (not by id, which
+ * the index on participants would give), its last message with the reactions in
+ * the order each emoji was first used, and the caller's read markers. */
+static void test_list_page(void **state) {
+  fx_t *f = *state;
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  char u[4][25], conv[3][25];
+  new_user(f, "a@x.io", u[0]);
+  new_user(f, "b@x.io", u[1]);
+  new_user(f, "c@x.io", u[2]);
+  new_user(f, "d@x.io", u[3]);
+  /* Joined as 0 (creator), 3, 1, then 2 is added, whatever the order of their ids. */
+  for (int i = 0; i < 3; i++) {
+    json_t *r = NULL;
+    assert_int_equal(call(f, CONV_CREATE, json_pack("{s:s,s:s,s:s,s:[s,s,s]}", "type", "group", "name", "g",
+                                                    "creator_id", u[0], "participant_ids", u[0], u[3], u[1]),
+                          &r),
+                     STORE_OK);
+    strcpy(conv[i], str(json_object_get(r, "conversation"), "id"));
+    json_decref(r);
+  }
+  assert_int_equal(call(f, CONV_ADD_MEMBERS, json_pack("{s:s,s:s,s:[s]}", "id", conv[0], "user_id", u[0], "user_ids",
+                                                       u[2]),
+                        NULL),
+                   STORE_OK);
+  usleep(3000); /* updated_at has milliseconds: the message makes conv[0] strictly the newest */
+  int status;
+  json_t *r = insert(f, conv[0], u[3], "latest", &status);
+  assert_int_equal(status, STORE_OK);
+  char msg[25];
+  strcpy(msg, str(json_object_get(r, "message"), "id"));
+  json_decref(r);
+  react(f, msg, u[1], "z");
+  react(f, msg, u[0], "a");
+  react(f, msg, u[0], "z");
+
+  json_t *page = list_page(f, u[0], 2, NULL);
+  json_t *convs = json_object_get(page, "conversations");
+  assert_int_equal(json_array_size(convs), 2);
+  json_t *c = json_array_get(convs, 0);
+  assert_string_equal(str(c, "id"), conv[0]);
+  assert_int_equal(num(c, "last_seq"), 1);
+  const int joined[] = {0, 3, 1, 2};
+  json_t *parts = json_object_get(c, "participants");
+  assert_int_equal(json_array_size(parts), 4);
+  for (int i = 0; i < 4; i++) {
+    json_t *p = json_array_get(parts, (size_t)i);
+    assert_string_equal(str(p, "id"), u[joined[i]]);
+    assert_string_equal(str(p, "role"), i == 0 ? "admin" : "member");
+    assert_int_equal(num(p, "last_read_seq"), joined[i] == 3 ? 1 : 0);
+  }
+  assert_string_equal(str(json_array_get(parts, 1), "name"), "d@x.io");
+  json_t *last = json_object_get(c, "last_message");
+  assert_string_equal(str(last, "text"), "latest");
+  json_t *reactions = json_object_get(last, "reactions");
+  assert_int_equal(json_array_size(reactions), 2);
+  assert_string_equal(str(json_array_get(reactions, 0), "emoji"), "z");
+  json_t *zs = json_object_get(json_array_get(reactions, 0), "user_ids");
+  assert_int_equal(json_array_size(zs), 2);
+  assert_string_equal(json_string_value(json_array_get(zs, 0)), u[1]);
+  assert_string_equal(json_string_value(json_array_get(zs, 1)), u[0]);
+  assert_string_equal(str(json_array_get(reactions, 1), "emoji"), "a");
+  /* The other two (created in the same millisecond or not) share the next places. */
+  const char *second = str(json_array_get(convs, 1), "id");
+  assert_true(strcmp(second, conv[1]) == 0 || strcmp(second, conv[2]) == 0);
+  assert_true(json_is_null(json_object_get(json_array_get(convs, 1), "last_message")));
+  assert_true(json_is_string(json_object_get(page, "next_cursor")));
+
+  json_t *rest = list_page(f, u[0], 2, str(page, "next_cursor"));
+  assert_int_equal(json_array_size(json_object_get(rest, "conversations")), 1);
+  assert_string_equal(str(json_array_get(json_object_get(rest, "conversations"), 0), "id"),
+                      strcmp(second, conv[1]) == 0 ? conv[2] : conv[1]);
+  assert_true(json_is_null(json_object_get(rest, "next_cursor")));
+  json_decref(rest);
+  json_decref(page);
+  /* Someone in none of them has an empty page. */
+  char e[25];
+  new_user(f, "e@x.io", e);
+  page = list_page(f, e, 2, NULL);
+  assert_int_equal(json_array_size(json_object_get(page, "conversations")), 0);
+  assert_true(json_is_null(json_object_get(page, "next_cursor")));
+  json_decref(page);
+}
+
 #define BURST 20000
 #define BURST_CONVS 7
 
@@ -351,6 +452,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retry_after_leaving, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_list_page, setup, teardown),
       cmocka_unit_test_setup_teardown(test_burst_survives_reopen, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
