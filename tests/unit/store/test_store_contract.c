@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "store_sync.h"
+
 #include "parley/store.h"
 #include "parley/util.h"
 
@@ -23,29 +25,12 @@ typedef struct fx_s {
   char where[512]; /* the SQLite path or the MongoDB URI of this test */
 } fx_t;
 
-typedef struct reply_s {
-  int done;
-  int status;
-  json_t *result;
-} reply_t;
-
-static void on_reply(void *ctx, int status, json_t *result) {
-  reply_t *r = ctx;
-  r->done++;
-  r->status = status;
-  r->result = result;
-}
-
 /* Runs one operation to completion; returns its status, *out gets the result. */
 static int call(fx_t *f, enum store_op op, json_t *params, json_t **out) {
-  reply_t r = {0};
-  int rc = store_call(f->store, op, params, on_reply, &r);
-  if (rc != 0) return rc;
-  while (!r.done) uv_run(&f->loop, UV_RUN_ONCE);
-  assert_int_equal(r.done, 1);
-  if (out) *out = r.result;
-  else json_decref(r.result);
-  return r.status;
+  int done = 0;
+  int status = store_sync_call(&f->loop, f->store, op, params, out, &done);
+  if (done) assert_int_equal(done, 1);
+  return status;
 }
 
 /* The URI with its database replaced by db (mongodb://host/db?opts). */

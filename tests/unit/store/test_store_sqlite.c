@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "store_sync.h"
 #include <sqlite3.h>
 
 #include "parley/store.h"
@@ -25,27 +27,8 @@ typedef struct fx_s {
   char path[512];
 } fx_t;
 
-typedef struct reply_s {
-  int done;
-  int status;
-  json_t *result;
-} reply_t;
-
-static void on_reply(void *ctx, int status, json_t *result) {
-  reply_t *r = ctx;
-  r->done++;
-  r->status = status;
-  r->result = result;
-}
-
 static int call(fx_t *f, enum store_op op, json_t *params, json_t **out) {
-  reply_t r = {0};
-  int rc = store_call(f->store, op, params, on_reply, &r);
-  if (rc != 0) return rc;
-  while (!r.done) uv_run(&f->loop, UV_RUN_ONCE);
-  if (out) *out = r.result;
-  else json_decref(r.result);
-  return r.status;
+  return store_sync_call(&f->loop, f->store, op, params, out, NULL);
 }
 
 static void on_closed(void *arg) { *(int *)arg = 1; }
