@@ -227,6 +227,11 @@ static void test(http_req_t *req) {
     return;
   }
   dry_t *d = malloc(sizeof(*d));
+  if (!d) {
+    json_decref(body);
+    http_reply_error(req, 503, "unavailable", "out of memory", NULL);
+    return;
+  }
   d->req = req;
   d->ctx = json_pack("{s:o, s:{s:s}}", "contact", json_is_object(contact) ? json_incref(contact) : json_object(),
                      "message", "text", text);

@@ -339,6 +339,11 @@ static void send_message(http_req_t *req) {
   s->req = req;
   s->recipient = strdup(to);
   s->text = strdup(text);
+  if (!s->recipient || !s->text) {
+    http_reply_error(req, 503, "unavailable", "out of memory", NULL);
+    send_ctx_free(s);
+    goto done;
+  }
   if (store_call(req->app->store, IG_ACCOUNT_GET,
                  json_pack("{s:s, s:b}", "user_id", req->user_id, "with_token", 1), send_account_done,
                  s) != 0) {
