@@ -46,8 +46,9 @@ static void refill(bench_t *b) {
     int i = b->submitted++;
     char cid[32];
     snprintf(cid, sizeof(cid), "bench-%d", i);
-    json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s}", "conversation_id", b->conv_ids[i % b->convs], "sender_id",
-                          b->sender, "text", "a benchmark message of typical chat length, about sixty bytes",
+    json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s}", "conversation_id", b->conv_ids[i % b->convs],
+                          "sender_id", b->sender, "text",
+                          "a benchmark message of typical chat length, about sixty bytes",
                           "client_id", cid, "source", "web");
     if (store_call(b->store, MSG_INSERT, p, on_insert, b) != 0) {
       b->submitted--;
@@ -69,13 +70,15 @@ static int prepare(bench_t *b) {
   char email[64], id[25];
   util_new_id(id);
   snprintf(email, sizeof(email), "bench-%s@example.com", id);
-  if (call_sync(b, USER_CREATE, json_pack("{s:s,s:s,s:s}", "email", email, "name", "Bench", "password_hash", "x")))
+  if (call_sync(b, USER_CREATE,
+                json_pack("{s:s,s:s,s:s}", "email", email, "name", "Bench", "password_hash", "x")))
     return -1;
   snprintf(b->sender, sizeof(b->sender), "%s", json_string_value(json_object_get(b->last, "id")));
   json_decref(b->last);
   for (int c = 0; c < b->convs; c++) {
-    if (call_sync(b, CONV_CREATE, json_pack("{s:s,s:s,s:s,s:[s]}", "type", "group", "name", "bench", "creator_id",
-                                            b->sender, "participant_ids", b->sender)))
+    if (call_sync(b, CONV_CREATE,
+                  json_pack("{s:s,s:s,s:s,s:[s]}", "type", "group", "name", "bench", "creator_id",
+                            b->sender, "participant_ids", b->sender)))
       return -1;
     json_t *conv = json_object_get(b->last, "conversation");
     snprintf(b->conv_ids[c], 25, "%s", json_string_value(json_object_get(conv, "id")));
@@ -88,7 +91,9 @@ static void on_closed(void *arg) { *(int *)arg = 1; }
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: %s <sqlite-path | mongodb://uri> [messages] [conversations] [in-flight]\n", argv[0]);
+    fprintf(stderr,
+            "usage: %s <sqlite-path | mongodb://uri> [messages] [conversations] [in-flight]\n",
+            argv[0]);
     return 2;
   }
   log_set_level(LOG_WARN);
@@ -125,10 +130,12 @@ int main(int argc, char **argv) {
   while (!closed) uv_run(&loop, UV_RUN_ONCE);
   uv_loop_close(&loop);
   free(b.conv_ids);
-  printf("store_bench backend=%s messages=%d conversations=%d in_flight=%d failed=%d seconds=%.3f"
-         " rate=%.0f msg/s cpu_us_per_msg=%.1f user+%.1f sys load=%.2f,%.2f,%.2f  command: %s %s %d %d %d\n",
-         mongo ? "mongo" : "sqlite", b.total, b.convs, b.inflight, b.failed, secs, b.total / secs,
-         user * 1e6 / b.total, sys * 1e6 / b.total, load[0], load[1], load[2], argv[0], argv[1], b.total, b.convs,
-         b.inflight);
+  printf(
+      "store_bench backend=%s messages=%d conversations=%d in_flight=%d failed=%d seconds=%.3f"
+      " rate=%.0f msg/s cpu_us_per_msg=%.1f user+%.1f sys load=%.2f,%.2f,%.2f  command: %s %s %d "
+      "%d %d\n",
+      mongo ? "mongo" : "sqlite", b.total, b.convs, b.inflight, b.failed, secs, b.total / secs,
+      user * 1e6 / b.total, sys * 1e6 / b.total, load[0], load[1], load[2], argv[0], argv[1],
+      b.total, b.convs, b.inflight);
   return b.failed ? 1 : 0;
 }

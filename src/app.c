@@ -15,9 +15,9 @@
 #include "handlers/handlers.h"
 #include "handlers/ig_ingest.h"
 #include "parley/auth.h"
+#include "parley/bus.h"
 #include "parley/httpc.h"
 #include "parley/instagram.h"
-#include "parley/bus.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
 #include "parley/store.h"
@@ -224,7 +224,9 @@ int app_start(app_t *app, uv_loop_t *loop) {
   if (!app->hub || !app->auth) goto fail;
   if (load_secret_key(app) != 0) goto fail;
   app->http = httpc_new(loop);
-  app->graph = app->http ? graph_new(loop, app->http, app->cfg.graph_api_base, app->cfg.graph_rate_per_min) : NULL;
+  app->graph =
+      app->http ? graph_new(loop, app->http, app->cfg.graph_api_base, app->cfg.graph_rate_per_min)
+                : NULL;
   app->ingest = ig_ingest_new(app);
   app->runner = flow_runner_new(app);
   if (!app->graph || !app->ingest || !app->runner) goto fail;

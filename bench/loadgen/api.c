@@ -107,7 +107,9 @@ static int signup_build(void *arg, int i, char *method, char *path, char **body,
   signup_t *s = arg;
   strcpy(method, "POST");
   strcpy(path, "/api/auth/signup");
-  if (asprintf(body, "{\"email\":\"bench-%s-%d@example.com\",\"password\":\"bench-password\",\"name\":\"User %d\"}",
+  if (asprintf(body,
+               "{\"email\":\"bench-%s-%d@example.com\",\"password\":\"bench-password\",\"name\":"
+               "\"User %d\"}",
                s->tag, i, i) < 0)
     return -1;
   *len = strlen(*body);
@@ -120,7 +122,9 @@ static void signup_done(void *arg, int i, int status, const char *body, size_t l
   const char *id = json_string_value(json_object_get(json_object_get(j, "user"), "id"));
   const char *tok = json_string_value(json_object_get(j, "access_token"));
   if (!id || !tok) {
-    if (s->failed++ < 3) fprintf(stderr, "signup %d: status %d %.*s\n", i, status, (int)(len < 200 ? len : 200), body ? body : "");
+    if (s->failed++ < 3)
+      fprintf(stderr, "signup %d: status %d %.*s\n", i, status, (int)(len < 200 ? len : 200),
+              body ? body : "");
   } else {
     snprintf(s->users[i].id, sizeof(s->users[i].id), "%s", id);
     s->users[i].token = strdup(tok);
@@ -160,7 +164,8 @@ static int group_build(void *arg, int g, char *method, char *path, char **body, 
   lg_user_t *first = &s->users[g * s->size];
   json_t *ids = json_array();
   for (int k = 1; k < s->size; k++) json_array_append_new(ids, json_string(first[k].id));
-  json_t *j = json_pack("{s:s, s:s, s:o}", "type", "group", "name", "bench group", "participant_ids", ids);
+  json_t *j =
+      json_pack("{s:s, s:s, s:o}", "type", "group", "name", "bench group", "participant_ids", ids);
   *body = json_dumps(j, JSON_COMPACT);
   json_decref(j);
   if (!*body) return -1;
@@ -176,7 +181,9 @@ static void group_done(void *arg, int g, int status, const char *body, size_t le
   json_t *j = status == 201 ? json_loadb(body, len, 0, NULL) : NULL;
   const char *id = json_string_value(json_object_get(json_object_get(j, "conversation"), "id"));
   if (!id) {
-    if (s->failed++ < 3) fprintf(stderr, "group %d: status %d %.*s\n", g, status, (int)(len < 200 ? len : 200), body ? body : "");
+    if (s->failed++ < 3)
+      fprintf(stderr, "group %d: status %d %.*s\n", g, status, (int)(len < 200 ? len : 200),
+              body ? body : "");
   } else {
     snprintf(s->ids[g], 64, "%s", id);
   }
@@ -246,8 +253,13 @@ lg_sessions_t *lg_connect_sessions(lg_t *lg, lg_user_t *users, int n, int inflig
                                    lg_text_cb on_text, void *user) {
   lg_sessions_t *s = calloc(1, sizeof(*s));
   if (!s) return NULL;
-  *s = (lg_sessions_t){.lg = lg, .users = users, .n = n, .inflight = inflight,
-                       .conns = calloc((size_t)n, sizeof(lg_conn_t *)), .on_text = on_text, .user = user};
+  *s = (lg_sessions_t){.lg = lg,
+                       .users = users,
+                       .n = n,
+                       .inflight = inflight,
+                       .conns = calloc((size_t)n, sizeof(lg_conn_t *)),
+                       .on_text = on_text,
+                       .user = user};
   if (!s->conns) {
     free(s);
     return NULL;
@@ -328,7 +340,8 @@ int lg_cpu_seconds(int pid, double *user, double *sys) {
   /* Fields 14 and 15 (utime, stime) count from the one after the name's ')'. */
   char *p = strrchr(text, ')');
   unsigned long long ut = 0, st = 0;
-  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+    return -1;
   double hz = (double)sysconf(_SC_CLK_TCK);
   *user = (double)ut / hz;
   *sys = (double)st / hz;

@@ -198,7 +198,8 @@ static size_t parse_ws(lg_conn_t *c, const char *data, size_t len) {
 static size_t parse(lg_conn_t *c, const char *data, size_t len) {
   size_t used = 0;
   while (!c->closing && used < len) {
-    size_t n = c->state == ST_WS ? parse_ws(c, data + used, len - used) : parse_http(c, data + used, len - used);
+    size_t n = c->state == ST_WS ? parse_ws(c, data + used, len - used)
+                                 : parse_http(c, data + used, len - used);
     if (n == 0) break;
     used += n;
   }
@@ -304,7 +305,8 @@ lg_conn_t *lg_conn_open(lg_t *lg, void *user, lg_event_cb on_event) {
   c->tcp.data = c;
   c->connect_req.data = c;
   if (bind_source(c) != 0 ||
-      uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&lg->target, on_connect) != 0) {
+      uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&lg->target, on_connect) !=
+          0) {
     lg->conn_errors++;
     c->closing = 1;
     uv_close((uv_handle_t *)&c->tcp, on_close);

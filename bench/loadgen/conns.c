@@ -13,7 +13,8 @@
 static int parse_levels(const char *spec, int *levels) {
   int n = 0;
   char *copy = strdup(spec);
-  for (char *tok = strtok(copy, ","); tok && n < MAX_LEVELS; tok = strtok(NULL, ",")) levels[n++] = atoi(tok);
+  for (char *tok = strtok(copy, ","); tok && n < MAX_LEVELS; tok = strtok(NULL, ","))
+    levels[n++] = atoi(tok);
   free(copy);
   return n;
 }
@@ -28,7 +29,8 @@ int lg_connections(lg_t *lg, const lg_opts_t *o) {
   double signup_s = lg_now() - t0;
   lg_run_for(lg, 1.0); /* let the server settle before the baseline */
   long base = lg_rss_kib(o->pid);
-  fprintf(stderr, "connections %s: %d users signed up in %.1f s; server RSS %ld KiB\n", o->label, max, signup_s, base);
+  fprintf(stderr, "connections %s: %d users signed up in %.1f s; server RSS %ld KiB\n", o->label,
+          max, signup_s, base);
   json_t *out = json_pack("{s:s, s:s, s:i, s:f, s:i}", "scenario", "connections", "label", o->label,
                           "users", max, "signup_seconds", signup_s, "baseline_rss_kib", (int)base);
   json_t *rows = json_array();
@@ -43,13 +45,15 @@ int lg_connections(lg_t *lg, const lg_opts_t *o) {
     for (int k = 0; k <= l; k++) held += parts[k]->ready;
     long rss = lg_rss_kib(o->pid);
     double per = held ? (double)(rss - base) * 1024.0 / held : 0;
-    fprintf(stderr, "connections %s: %d sessions (%d new in %.2f s, %d failed); RSS %ld KiB, %.0f bytes/session\n",
+    fprintf(stderr,
+            "connections %s: %d sessions (%d new in %.2f s, %d failed); RSS %ld KiB, %.0f "
+            "bytes/session\n",
             o->label, held, parts[l]->ready, parts[l]->seconds, parts[l]->failed, rss, per);
-    json_array_append_new(rows, json_pack("{s:i, s:i, s:f, s:f, s:i, s:f, s:i}", "sessions", levels[l], "held", held,
-                                          "connect_seconds", parts[l]->seconds, "sessions_per_s",
-                                          parts[l]->seconds > 0 ? parts[l]->ready / parts[l]->seconds : 0.0,
-                                          "rss_kib", (int)rss, "bytes_per_session", per, "failed",
-                                          parts[l]->failed));
+    json_array_append_new(
+        rows, json_pack("{s:i, s:i, s:f, s:f, s:i, s:f, s:i}", "sessions", levels[l], "held", held,
+                        "connect_seconds", parts[l]->seconds, "sessions_per_s",
+                        parts[l]->seconds > 0 ? parts[l]->ready / parts[l]->seconds : 0.0,
+                        "rss_kib", (int)rss, "bytes_per_session", per, "failed", parts[l]->failed));
     from = levels[l];
   }
   /* Held: every session still open after a few idle seconds. */

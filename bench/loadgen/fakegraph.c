@@ -28,8 +28,10 @@ typedef struct gconn_s {
 static void gconn_closed(uv_handle_t *h) {
   gconn_t *c = h->data;
   c->g->conns--;
-  if (c->prev) c->prev->next = c->next;
-  else c->g->list = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    c->g->list = c->next;
   if (c->next) c->next->prev = c->prev;
   free(c->buf);
   free(c);
@@ -63,8 +65,10 @@ static void answer(gconn_t *c) {
   }
   int bl = snprintf(body, sizeof(body), "{\"recipient_id\":\"x\",\"message_id\":\"m_graph_%llu\"}",
                     (unsigned long long)c->g->requests);
-  int n = snprintf(resp, 512, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-                   bl, body);
+  int n =
+      snprintf(resp, 512,
+               "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+               bl, body);
   req->data = resp;
   uv_buf_t b = uv_buf_init(resp, (unsigned)n);
   if (uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, gconn_wrote) != 0) {
@@ -83,7 +87,8 @@ static void serve(gconn_t *c) {
     size_t head = (size_t)(end - start) + 4;
     long clen = 0;
     for (const char *p = start; p < end; p++)
-      if (*p == '\n' && strncasecmp(p + 1, "content-length:", 15) == 0) clen = strtol(p + 16, NULL, 10);
+      if (*p == '\n' && strncasecmp(p + 1, "content-length:", 15) == 0)
+        clen = strtol(p + 16, NULL, 10);
     if (c->len - used < head + (size_t)clen) break;
     used += head + (size_t)clen;
     c->g->requests++;

@@ -48,10 +48,11 @@ static void send_one(fan_t *f) {
     lg_conn_t *c = f->s->conns[i];
     if (!c || !c->ready) continue;
     char frame[512];
-    int len = snprintf(frame, sizeof(frame),
-                       "{\"type\":\"message.send\",\"conversation_id\":\"%s\",\"text\":\"t=%" PRIu64
-                       " a benchmark message of typical chat length\",\"client_id\":\"b%" PRIu64 "\"}",
-                       f->groups[i / (unsigned)f->size], uv_hrtime(), f->seqno++);
+    int len =
+        snprintf(frame, sizeof(frame),
+                 "{\"type\":\"message.send\",\"conversation_id\":\"%s\",\"text\":\"t=%" PRIu64
+                 " a benchmark message of typical chat length\",\"client_id\":\"b%" PRIu64 "\"}",
+                 f->groups[i / (unsigned)f->size], uv_hrtime(), f->seqno++);
     if (lg_ws_send_text(c, frame, (size_t)len) != 0) f->send_failed++;
     return;
   }
@@ -88,12 +89,13 @@ static json_t *fan_step(fan_t *f, double rate, double warmup, double seconds, in
   f->measuring = 0;
   f->rate = 0;
   lg_run_for(f->lg, 1.0); /* let the queues drain before the next step */
-  json_t *st = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I}", "offered_msgs_per_s", rate,
-                   "expected_deliveries_per_s", rate * (f->size - 1), "delivered_per_s",
-                   (double)f->delivered / secs, "acks_per_s", (double)f->acks / secs, "p50_ms",
-                   lg_hist_pct_ms(&f->hist, 50), "p99_ms", lg_hist_pct_ms(&f->hist, 99), "p999_ms",
-                   lg_hist_pct_ms(&f->hist, 99.9), "errors", (json_int_t)(f->errors - errors0),
-                   "samples", (json_int_t)f->hist.count);
+  json_t *st =
+      json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:I, s:I}", "offered_msgs_per_s", rate,
+                "expected_deliveries_per_s", rate * (f->size - 1), "delivered_per_s",
+                (double)f->delivered / secs, "acks_per_s", (double)f->acks / secs, "p50_ms",
+                lg_hist_pct_ms(&f->hist, 50), "p99_ms", lg_hist_pct_ms(&f->hist, 99), "p999_ms",
+                lg_hist_pct_ms(&f->hist, 99.9), "errors", (json_int_t)(f->errors - errors0),
+                "samples", (json_int_t)f->hist.count);
   json_object_update(st, cpu);
   json_decref(cpu);
   return st;
@@ -109,10 +111,14 @@ static void fan_run_steps(fan_t *f, const lg_opts_t *o, json_t *out) {
     double p99 = json_real_value(json_object_get(st, "p99_ms"));
     double got = json_real_value(json_object_get(st, "delivered_per_s"));
     double want = rate * (f->size - 1);
-    fprintf(stderr, "fanout %s: offered %.0f msg/s -> %.0f deliveries/s (expected %.0f), p50 %.2f p99 %.2f p999 %.2f ms;"
-            " server CPU %.2f user %.2f sys\n", o->label, rate, got, want, json_real_value(json_object_get(st, "p50_ms")),
-            p99, json_real_value(json_object_get(st, "p999_ms")),
-            json_real_value(json_object_get(st, "server_cpu_user")), json_real_value(json_object_get(st, "server_cpu_sys")));
+    fprintf(stderr,
+            "fanout %s: offered %.0f msg/s -> %.0f deliveries/s (expected %.0f), p50 %.2f p99 %.2f "
+            "p999 %.2f ms;"
+            " server CPU %.2f user %.2f sys\n",
+            o->label, rate, got, want, json_real_value(json_object_get(st, "p50_ms")), p99,
+            json_real_value(json_object_get(st, "p999_ms")),
+            json_real_value(json_object_get(st, "server_cpu_user")),
+            json_real_value(json_object_get(st, "server_cpu_sys")));
     int sustained = p99 < 100.0 && got >= 0.95 * want;
     if (sustained) best = st;
     if (!sustained) break;
@@ -138,13 +144,13 @@ int lg_fanout(lg_t *lg, const lg_opts_t *o) {
     fprintf(stderr, "fanout: %d of %d sessions ready\n", f.s ? f.s->ready : 0, f.n);
     goto fail;
   }
-  fprintf(stderr, "fanout %s: %d users signed up in %.1f s, %d groups, sessions open in %.1f s\n", o->label,
-          f.n, signup_s, f.n / f.size, f.s->seconds);
+  fprintf(stderr, "fanout %s: %d users signed up in %.1f s, %d groups, sessions open in %.1f s\n",
+          o->label, f.n, signup_s, f.n / f.size, f.s->seconds);
   uv_timer_init(lg->loop, &f.tick);
   f.tick.data = &f;
   uv_timer_start(&f.tick, fan_on_tick, 1, 1);
-  json_t *out = json_pack("{s:s, s:s, s:i, s:i, s:f}", "scenario", "fanout", "label", o->label, "users",
-                          f.n, "group", f.size, "seconds_per_step", o->seconds);
+  json_t *out = json_pack("{s:s, s:s, s:i, s:i, s:f}", "scenario", "fanout", "label", o->label,
+                          "users", f.n, "group", f.size, "seconds_per_step", o->seconds);
   fan_run_steps(&f, o, out);
   json_object_set_new(out, "send_failed", json_integer((json_int_t)f.send_failed));
   uv_timer_stop(&f.tick);

@@ -25,7 +25,7 @@ struct lg_conn_s {
   lg_t *lg;
   char *rbuf; /* unparsed bytes kept between reads */
   size_t rlen, rcap;
-  int state;  /* see client.c */
+  int state; /* see client.c */
   int closing;
   lg_http_cb on_http;
   lg_text_cb on_text;

@@ -22,29 +22,62 @@ static void usage(FILE *f) {
 
 static int parse(int argc, char **argv, lg_opts_t *o) {
   static const struct option longopts[] = {
-      {"host", 1, 0, 'h'},     {"port", 1, 0, 'p'},     {"users", 1, 0, 'u'},   {"group", 1, 0, 'g'},
-      {"rates", 1, 0, 'r'},    {"seconds", 1, 0, 's'},  {"warmup", 1, 0, 'w'},  {"sessions", 1, 0, 'S'},
-      {"pid", 1, 0, 'P'},      {"events", 1, 0, 'e'},   {"conns", 1, 0, 'c'},   {"contacts", 1, 0, 'k'},
-      {"secret", 1, 0, 'x'},   {"graph-port", 1, 0, 'G'}, {"label", 1, 0, 'l'}, {0, 0, 0, 0}};
+      {"host", 1, 0, 'h'},   {"port", 1, 0, 'p'},       {"users", 1, 0, 'u'},
+      {"group", 1, 0, 'g'},  {"rates", 1, 0, 'r'},      {"seconds", 1, 0, 's'},
+      {"warmup", 1, 0, 'w'}, {"sessions", 1, 0, 'S'},   {"pid", 1, 0, 'P'},
+      {"events", 1, 0, 'e'}, {"conns", 1, 0, 'c'},      {"contacts", 1, 0, 'k'},
+      {"secret", 1, 0, 'x'}, {"graph-port", 1, 0, 'G'}, {"label", 1, 0, 'l'},
+      {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (ch) {
-    case 'h': o->host = optarg; break;
-    case 'p': o->port = atoi(optarg); break;
-    case 'u': o->users = atoi(optarg); break;
-    case 'g': o->group = atoi(optarg); break;
-    case 'r': o->rates = optarg; break;
-    case 's': o->seconds = atof(optarg); break;
-    case 'w': o->warmup_s = atoi(optarg); break;
-    case 'S': o->sessions = optarg; break;
-    case 'P': o->pid = atoi(optarg); break;
-    case 'e': o->events = atoi(optarg); break;
-    case 'c': o->conns = atoi(optarg); break;
-    case 'k': o->contacts = atoi(optarg); break;
-    case 'x': o->secret = optarg; break;
-    case 'G': o->graph_port = atoi(optarg); break;
-    case 'l': o->label = optarg; break;
-    default: return -1;
+      case 'h':
+        o->host = optarg;
+        break;
+      case 'p':
+        o->port = atoi(optarg);
+        break;
+      case 'u':
+        o->users = atoi(optarg);
+        break;
+      case 'g':
+        o->group = atoi(optarg);
+        break;
+      case 'r':
+        o->rates = optarg;
+        break;
+      case 's':
+        o->seconds = atof(optarg);
+        break;
+      case 'w':
+        o->warmup_s = atoi(optarg);
+        break;
+      case 'S':
+        o->sessions = optarg;
+        break;
+      case 'P':
+        o->pid = atoi(optarg);
+        break;
+      case 'e':
+        o->events = atoi(optarg);
+        break;
+      case 'c':
+        o->conns = atoi(optarg);
+        break;
+      case 'k':
+        o->contacts = atoi(optarg);
+        break;
+      case 'x':
+        o->secret = optarg;
+        break;
+      case 'G':
+        o->graph_port = atoi(optarg);
+        break;
+      case 'l':
+        o->label = optarg;
+        break;
+      default:
+        return -1;
     }
   }
   return o->port > 0 && o->users > 0 && o->group > 0 && o->contacts > 0 ? 0 : -1;
@@ -56,9 +89,18 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   const char *scenario = argv[1];
-  lg_opts_t o = {.host = "127.0.0.1", .users = 1000, .group = 10, .rates = "500,1000,2000", .seconds = 5,
-                 .warmup_s = 1, .sessions = "10000", .events = 10000, .conns = 64, .contacts = 100,
-                 .secret = "bench-app-secret", .label = "bench"};
+  lg_opts_t o = {.host = "127.0.0.1",
+                 .users = 1000,
+                 .group = 10,
+                 .rates = "500,1000,2000",
+                 .seconds = 5,
+                 .warmup_s = 1,
+                 .sessions = "10000",
+                 .events = 10000,
+                 .conns = 64,
+                 .contacts = 100,
+                 .secret = "bench-app-secret",
+                 .label = "bench"};
   if (parse(argc - 1, argv + 1, &o) != 0) {
     usage(stderr);
     return 2;
@@ -73,16 +115,22 @@ int main(int argc, char **argv) {
   lg->port = o.port;
   if (uv_ip4_addr(o.host, o.port, &lg->target) != 0) return 2;
   int rc;
-  if (strcmp(scenario, "fanout") == 0) rc = lg_fanout(lg, &o);
-  else if (strcmp(scenario, "connections") == 0) rc = lg_connections(lg, &o);
-  else if (strcmp(scenario, "webhook") == 0) rc = lg_webhook(lg, &o, 0);
-  else if (strcmp(scenario, "flows") == 0) rc = lg_webhook(lg, &o, 1);
-  else if (strcmp(scenario, "token") == 0) rc = lg_token(lg, &o);
+  if (strcmp(scenario, "fanout") == 0)
+    rc = lg_fanout(lg, &o);
+  else if (strcmp(scenario, "connections") == 0)
+    rc = lg_connections(lg, &o);
+  else if (strcmp(scenario, "webhook") == 0)
+    rc = lg_webhook(lg, &o, 0);
+  else if (strcmp(scenario, "flows") == 0)
+    rc = lg_webhook(lg, &o, 1);
+  else if (strcmp(scenario, "token") == 0)
+    rc = lg_token(lg, &o);
   else {
     usage(stderr);
     return 2;
   }
-  if (lg->conn_errors) fprintf(stderr, "loadgen: %llu connection errors\n", (unsigned long long)lg->conn_errors);
+  if (lg->conn_errors)
+    fprintf(stderr, "loadgen: %llu connection errors\n", (unsigned long long)lg->conn_errors);
   uv_run(&loop, UV_RUN_NOWAIT);
   uv_loop_close(&loop);
   free(lg);

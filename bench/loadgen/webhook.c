@@ -50,7 +50,8 @@ static void setup_done(void *arg, int i, int status, const char *body, size_t le
     return;
   }
   h->bad++;
-  fprintf(stderr, "webhook setup %s: status %d %.*s\n", h->path, status, (int)(len < 300 ? len : 300), body ? body : "");
+  fprintf(stderr, "webhook setup %s: status %d %.*s\n", h->path, status,
+          (int)(len < 300 ? len : 300), body ? body : "");
 }
 
 static int setup_call(lg_t *lg, hook_t *h, const char *path, const char *json, int expect) {
@@ -66,25 +67,36 @@ static int setup_call(lg_t *lg, hook_t *h, const char *path, const char *json, i
  * conditions on keyword and variable, one on a tag, tags, variables and two
  * replies. */
 static const char FLOW[] =
-    "{\"name\":\"bench flow\",\"status\":\"active\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"n1\","
+    "{\"name\":\"bench "
+    "flow\",\"status\":\"active\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"n1\","
     "\"nodes\":["
     "{\"id\":\"n1\",\"type\":\"condition\",\"data\":{\"kind\":\"keyword\",\"keyword\":\"price\"}},"
-    "{\"id\":\"n2\",\"type\":\"action\",\"data\":{\"action\":\"set_variable\",\"variable\":\"interest\",\"value\":\"price\"}},"
+    "{\"id\":\"n2\",\"type\":\"action\",\"data\":{\"action\":\"set_variable\",\"variable\":"
+    "\"interest\",\"value\":\"price\"}},"
     "{\"id\":\"n3\",\"type\":\"action\",\"data\":{\"action\":\"tag_customer\",\"tag\":\"lead\"}},"
-    "{\"id\":\"n4\",\"type\":\"condition\",\"data\":{\"kind\":\"variable\",\"name\":\"interest\",\"equals\":\"price\"}},"
-    "{\"id\":\"n5\",\"type\":\"action\",\"data\":{\"action\":\"set_variable\",\"variable\":\"stage\",\"value\":\"quoted\"}},"
+    "{\"id\":\"n4\",\"type\":\"condition\",\"data\":{\"kind\":\"variable\",\"name\":\"interest\","
+    "\"equals\":\"price\"}},"
+    "{\"id\":\"n5\",\"type\":\"action\",\"data\":{\"action\":\"set_variable\",\"variable\":"
+    "\"stage\",\"value\":\"quoted\"}},"
     "{\"id\":\"n6\",\"type\":\"condition\",\"data\":{\"kind\":\"tag\",\"tag\":\"lead\"}},"
-    "{\"id\":\"n7\",\"type\":\"message\",\"data\":{\"text\":\"Hi {{contact.username}}, the blue mug is 12 EUR. You asked: {{message.text}}\"}},"
+    "{\"id\":\"n7\",\"type\":\"message\",\"data\":{\"text\":\"Hi {{contact.username}}, the blue "
+    "mug is 12 EUR. You asked: {{message.text}}\"}},"
     "{\"id\":\"n8\",\"type\":\"action\",\"data\":{\"action\":\"tag_customer\",\"tag\":\"quoted\"}},"
-    "{\"id\":\"n9\",\"type\":\"action\",\"data\":{\"action\":\"set_variable\",\"variable\":\"last_topic\",\"value\":\"{{message.text}}\"}},"
-    "{\"id\":\"n10\",\"type\":\"message\",\"data\":{\"text\":\"Anything else, {{vars.stage}} customer?\"}}],"
+    "{\"id\":\"n9\",\"type\":\"action\",\"data\":{\"action\":\"set_variable\",\"variable\":\"last_"
+    "topic\",\"value\":\"{{message.text}}\"}},"
+    "{\"id\":\"n10\",\"type\":\"message\",\"data\":{\"text\":\"Anything else, {{vars.stage}} "
+    "customer?\"}}],"
     "\"edges\":["
-    "{\"from\":\"n1\",\"to\":\"n2\",\"label\":\"true\"},{\"from\":\"n1\",\"to\":\"n10\",\"label\":\"false\"},"
+    "{\"from\":\"n1\",\"to\":\"n2\",\"label\":\"true\"},{\"from\":\"n1\",\"to\":\"n10\",\"label\":"
+    "\"false\"},"
     "{\"from\":\"n2\",\"to\":\"n3\"},{\"from\":\"n3\",\"to\":\"n4\"},"
-    "{\"from\":\"n4\",\"to\":\"n5\",\"label\":\"true\"},{\"from\":\"n4\",\"to\":\"n10\",\"label\":\"false\"},"
+    "{\"from\":\"n4\",\"to\":\"n5\",\"label\":\"true\"},{\"from\":\"n4\",\"to\":\"n10\",\"label\":"
+    "\"false\"},"
     "{\"from\":\"n5\",\"to\":\"n6\"},"
-    "{\"from\":\"n6\",\"to\":\"n7\",\"label\":\"true\"},{\"from\":\"n6\",\"to\":\"n10\",\"label\":\"false\"},"
-    "{\"from\":\"n7\",\"to\":\"n8\"},{\"from\":\"n8\",\"to\":\"n9\"},{\"from\":\"n9\",\"to\":\"n10\"}]}";
+    "{\"from\":\"n6\",\"to\":\"n7\",\"label\":\"true\"},{\"from\":\"n6\",\"to\":\"n10\",\"label\":"
+    "\"false\"},"
+    "{\"from\":\"n7\",\"to\":\"n8\"},{\"from\":\"n8\",\"to\":\"n9\"},{\"from\":\"n9\",\"to\":"
+    "\"n10\"}]}";
 
 /* ---- the signed events ---- */
 
@@ -93,15 +105,21 @@ static int event_build(void *arg, int i, char *method, char *path, char **body, 
   hook_t *h = arg;
   const lg_opts_t *o = h->o;
   int n = asprintf(body,
-                   "{\"object\":\"instagram\",\"entry\":[{\"id\":\"" ACCOUNT "\",\"time\":%" PRIu64 ",\"messaging\":[{"
-                   "\"sender\":{\"id\":\"%" PRIu64 "\"},\"recipient\":{\"id\":\"" ACCOUNT "\"},\"timestamp\":%" PRIu64 ","
-                   "\"message\":{\"mid\":\"bench-%s-%d\",\"text\":\"Hi! What is the price of the blue mug? (%d)\"}}]}]}",
-                   h->t_ms, (uint64_t)6500000000000000ull + (uint64_t)(i % o->contacts), h->t_ms, o->label, i, i);
+                   "{\"object\":\"instagram\",\"entry\":[{\"id\":\"" ACCOUNT "\",\"time\":%" PRIu64
+                   ",\"messaging\":[{"
+                   "\"sender\":{\"id\":\"%" PRIu64 "\"},\"recipient\":{\"id\":\"" ACCOUNT
+                   "\"},\"timestamp\":%" PRIu64
+                   ","
+                   "\"message\":{\"mid\":\"bench-%s-%d\",\"text\":\"Hi! What is the price of the "
+                   "blue mug? (%d)\"}}]}]}",
+                   h->t_ms, (uint64_t)6500000000000000ull + (uint64_t)(i % o->contacts), h->t_ms,
+                   o->label, i, i);
   if (n < 0) return -1;
   *len = (size_t)n;
   unsigned char mac[32];
   unsigned int maclen = 0;
-  HMAC(EVP_sha256(), o->secret, (int)strlen(o->secret), (const unsigned char *)*body, *len, mac, &maclen);
+  HMAC(EVP_sha256(), o->secret, (int)strlen(o->secret), (const unsigned char *)*body, *len, mac,
+       &maclen);
   char *p = extra + sprintf(extra, "X-Hub-Signature-256: sha256=");
   for (unsigned k = 0; k < maclen; k++) p += sprintf(p, "%02x", mac[k]);
   strcpy(p, "\r\n");
@@ -115,13 +133,14 @@ static void event_done(void *arg, int i, int status, const char *body, size_t le
   if (status == 200) {
     h->ok++;
   } else if (h->bad++ < 3) {
-    fprintf(stderr, "webhook event %d: status %d %.*s\n", i, status, (int)(len < 200 ? len : 200), body ? body : "");
+    fprintf(stderr, "webhook event %d: status %d %.*s\n", i, status, (int)(len < 200 ? len : 200),
+            body ? body : "");
   }
 }
 
 /* Waits until `done` reports at least `want`; returns the seconds since t0. */
-static double wait_processed(lg_t *lg, lg_graph_t *g, double base, double want, double t0, double timeout,
-                             double *got) {
+static double wait_processed(lg_t *lg, lg_graph_t *g, double base, double want, double t0,
+                             double timeout, double *got) {
   double deadline = lg_now() + timeout;
   for (;;) {
     *got = g ? (double)lg_graph_requests(g) : lg_metric(lg, "parley_messages_stored_total") - base;
@@ -140,7 +159,9 @@ int lg_webhook(lg_t *lg, const lg_opts_t *o, int flows) {
   h.owner = lg_signup_users(lg, 1, o->label, 1);
   if (!h.owner) return 1;
   if (setup_call(lg, &h, "/api/instagram/connect",
-                 "{\"ig_user_id\":\"" ACCOUNT "\",\"access_token\":\"IGQ-bench-token\",\"username\":\"parley_shop\"}", 200) != 0)
+                 "{\"ig_user_id\":\"" ACCOUNT
+                 "\",\"access_token\":\"IGQ-bench-token\",\"username\":\"parley_shop\"}",
+                 200) != 0)
     goto fail;
   if (flows) {
     if (!(g = lg_graph_start(lg, o->graph_port))) goto fail;
@@ -156,16 +177,20 @@ int lg_webhook(lg_t *lg, const lg_opts_t *o, int flows) {
   double got = 0;
   double done_s = wait_processed(lg, g, base, want, t0, 120, &got);
   double runs = flows ? got / REPLIES_PER_RUN : got;
-  fprintf(stderr, "%s %s: %d events acknowledged (%d not 200) in %.2f s = %.0f/s; %.0f %s in %.2f s = %.0f/s\n",
-          flows ? "flows" : "webhook", o->label, h.ok, h.bad, acked_s, h.ok / acked_s, runs,
-          flows ? "runs complete" : "messages stored", done_s, runs / done_s);
+  fprintf(
+      stderr,
+      "%s %s: %d events acknowledged (%d not 200) in %.2f s = %.0f/s; %.0f %s in %.2f s = %.0f/s\n",
+      flows ? "flows" : "webhook", o->label, h.ok, h.bad, acked_s, h.ok / acked_s, runs,
+      flows ? "runs complete" : "messages stored", done_s, runs / done_s);
   json_t *out = json_pack("{s:s, s:s, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:i}", "scenario",
-                          flows ? "flows" : "webhook", "label", o->label, "events", o->events, "acked", h.ok,
-                          "rejected", h.bad, "ack_seconds", acked_s, "acked_per_s", h.ok / acked_s,
-                          "processed_seconds", done_s, "processed_per_s", runs / done_s, "connections", o->conns);
+                          flows ? "flows" : "webhook", "label", o->label, "events", o->events,
+                          "acked", h.ok, "rejected", h.bad, "ack_seconds", acked_s, "acked_per_s",
+                          h.ok / acked_s, "processed_seconds", done_s, "processed_per_s",
+                          runs / done_s, "connections", o->conns);
   lg_cpu_since(out, o->pid, u0, s0, done_s);
   json_object_set_new(out, flows ? "runs_complete" : "messages_stored", json_real(runs));
-  if (flows) json_object_set_new(out, "graph_requests", json_integer((json_int_t)lg_graph_requests(g)));
+  if (flows)
+    json_object_set_new(out, "graph_requests", json_integer((json_int_t)lg_graph_requests(g)));
   char *text = json_dumps(out, JSON_COMPACT);
   printf("%s\n", text);
   free(text);
@@ -185,7 +210,8 @@ int lg_token(lg_t *lg, const lg_opts_t *o) {
   if (!u) return 1;
   json_t *ids = json_array();
   for (int i = 1; i < o->users; i++) json_array_append_new(ids, json_string(u[i].id));
-  json_t *conv = json_pack("{s:s, s:s, s:o}", "type", "group", "name", "bench group", "participant_ids", ids);
+  json_t *conv =
+      json_pack("{s:s, s:s, s:o}", "type", "group", "name", "bench group", "participant_ids", ids);
   char *conv_body = json_dumps(conv, JSON_COMPACT);
   json_decref(conv);
   int rc = 0;

@@ -44,7 +44,8 @@ const char *bus_backend(const bus_t *b);
  * the milliseconds until a token is available. When Redis is down the bucket
  * falls back to this instance's own memory. */
 typedef void (*bus_take_fn)(void *ctx, int allowed, int64_t retry_after_ms);
-int bus_bucket_take(bus_t *b, const char *key, int rate_per_min, int burst, bus_take_fn cb, void *ctx);
+int bus_bucket_take(bus_t *b, const char *key, int rate_per_min, int burst, bus_take_fn cb,
+                    void *ctx);
 
 /* Presence: marks (user, instance) alive for ttl_ms (refreshed by calling again)
  * or gone (ttl_ms = 0); cb gets the number of instances where the user is still

@@ -29,27 +29,27 @@ typedef struct config_s {
   char *log_level;
 
   /* Limits and tuning beyond API.md's table (documented in config/). */
-  int64_t max_body_bytes;     /* max_body_bytes: 1 MiB */
-  int max_connections;        /* max_connections: 50000 */
-  int request_timeout_ms;     /* request_timeout_ms: 10000 */
-  int idle_timeout_ms;        /* idle_timeout_ms: 60000 */
-  int ws_max_message_bytes;   /* ws_max_message_bytes: 65536 */
-  int64_t ws_output_limit;    /* ws_output_limit: 1 MiB of queued output per session */
-  int ws_auth_timeout_ms;     /* ws_auth_timeout_ms: 10000 */
-  int ws_ping_interval_ms;    /* ws_ping_interval_ms: 30000 */
-  int ws_pong_timeout_ms;     /* ws_pong_timeout_ms: 60000 */
-  int ws_rate;                /* ws_rate: frames a second, 20 */
-  int ws_burst;               /* ws_burst: 40 */
-  int store_max_jobs;         /* store_max_jobs: 10000 */
-  int store_timeout_ms;       /* store_timeout_ms: 5000 */
-  int access_token_ttl;       /* access_token_ttl: seconds, 900 */
-  int refresh_token_ttl;      /* refresh_token_ttl: seconds, 30 days */
-  int64_t argon2_opslimit;    /* argon2_opslimit: crypto_pwhash_OPSLIMIT_INTERACTIVE */
-  int64_t argon2_memlimit;    /* argon2_memlimit: crypto_pwhash_MEMLIMIT_INTERACTIVE */
-  int shutdown_timeout_ms;    /* shutdown_timeout_ms: 10000 */
-  int flow_max_nodes;         /* flow_max_nodes: 200 */
-  int flow_max_text_bytes;    /* flow_max_text_bytes: 4000 */
-  int graph_rate_per_min;     /* graph_rate_per_min: Graph API sends a minute per account, 600 */
+  int64_t max_body_bytes;   /* max_body_bytes: 1 MiB */
+  int max_connections;      /* max_connections: 50000 */
+  int request_timeout_ms;   /* request_timeout_ms: 10000 */
+  int idle_timeout_ms;      /* idle_timeout_ms: 60000 */
+  int ws_max_message_bytes; /* ws_max_message_bytes: 65536 */
+  int64_t ws_output_limit;  /* ws_output_limit: 1 MiB of queued output per session */
+  int ws_auth_timeout_ms;   /* ws_auth_timeout_ms: 10000 */
+  int ws_ping_interval_ms;  /* ws_ping_interval_ms: 30000 */
+  int ws_pong_timeout_ms;   /* ws_pong_timeout_ms: 60000 */
+  int ws_rate;              /* ws_rate: frames a second, 20 */
+  int ws_burst;             /* ws_burst: 40 */
+  int store_max_jobs;       /* store_max_jobs: 10000 */
+  int store_timeout_ms;     /* store_timeout_ms: 5000 */
+  int access_token_ttl;     /* access_token_ttl: seconds, 900 */
+  int refresh_token_ttl;    /* refresh_token_ttl: seconds, 30 days */
+  int64_t argon2_opslimit;  /* argon2_opslimit: crypto_pwhash_OPSLIMIT_INTERACTIVE */
+  int64_t argon2_memlimit;  /* argon2_memlimit: crypto_pwhash_MEMLIMIT_INTERACTIVE */
+  int shutdown_timeout_ms;  /* shutdown_timeout_ms: 10000 */
+  int flow_max_nodes;       /* flow_max_nodes: 200 */
+  int flow_max_text_bytes;  /* flow_max_text_bytes: 4000 */
+  int graph_rate_per_min;   /* graph_rate_per_min: Graph API sends a minute per account, 600 */
 
   char *config_file; /* the file read, if any */
 } config_t;

@@ -44,7 +44,7 @@ struct conn_s {
   unsigned closing : 1;
   unsigned reading : 1;
   unsigned is_ws : 1;
-  size_t write_pending; /* bytes queued in uv_write requests not yet done */
+  size_t write_pending;   /* bytes queued in uv_write requests not yet done */
   int close_when_drained; /* conn_close() waits for queued writes */
   conn_timer_fn timer_fn;
   conn_t *prev, *next; /* the app's list of open connections */

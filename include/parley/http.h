@@ -40,13 +40,13 @@ struct http_req_s {
   const char *param_names[HTTP_MAX_PARAMS];
   char *param_values[HTTP_MAX_PARAMS];
   int nparams;
-  char user_id[64];  /* set before an authenticated route's handler runs */
+  char user_id[64]; /* set before an authenticated route's handler runs */
   char request_id[40];
   int keep_alive;
-  int upgrade;       /* the request asks for a protocol upgrade */
+  int upgrade; /* the request asks for a protocol upgrade */
   uint64_t start_ns;
   int replied;
-  int status;        /* the status replied */
+  int status; /* the status replied */
   size_t bytes_out;
   buf_t extra_headers; /* "Name: value\r\n" lines added by handlers */
 };

@@ -10,8 +10,8 @@
 typedef struct httpc_s httpc_t;
 
 typedef struct httpc_response_s {
-  int status;        /* HTTP status, or 0 when the request failed */
-  const char *body;  /* NUL-terminated, borrowed for the callback */
+  int status;       /* HTTP status, or 0 when the request failed */
+  const char *body; /* NUL-terminated, borrowed for the callback */
   size_t len;
   const char *error; /* why it failed when status is 0 ("timeout", "refused address", ...) */
 } httpc_response_t;
@@ -25,14 +25,14 @@ typedef void (*httpc_cb)(void *ctx, const httpc_response_t *res);
 typedef int (*httpc_addr_check)(void *ctx, const char *host, int port, const struct sockaddr *addr);
 
 typedef struct httpc_request_s {
-  const char *method;              /* "GET", "POST", ... */
-  const char *url;                 /* http:// or https:// only */
-  const char *const *headers;      /* NULL-terminated "Name: value" lines, or NULL */
-  const char *body;                /* copied; may be NULL */
+  const char *method;         /* "GET", "POST", ... */
+  const char *url;            /* http:// or https:// only */
+  const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+  const char *body;           /* copied; may be NULL */
   size_t body_len;
-  long timeout_ms;                 /* whole request */
-  size_t max_response;             /* larger bodies fail with "response too large" */
-  httpc_addr_check check;          /* optional */
+  long timeout_ms;        /* whole request */
+  size_t max_response;    /* larger bodies fail with "response too large" */
+  httpc_addr_check check; /* optional */
   void *check_ctx;
 } httpc_request_t;
 

@@ -16,7 +16,14 @@
 int ig_signature_valid(const char *secret, const char *header, const char *body, size_t len);
 
 /* One normalised event of a webhook body. */
-enum ig_event_kind { IG_EV_MESSAGE, IG_EV_ECHO, IG_EV_REACTION, IG_EV_UNREACTION, IG_EV_SEEN, IG_EV_OTHER };
+enum ig_event_kind {
+  IG_EV_MESSAGE,
+  IG_EV_ECHO,
+  IG_EV_REACTION,
+  IG_EV_UNREACTION,
+  IG_EV_SEEN,
+  IG_EV_OTHER
+};
 
 /* Splits a verified webhook body (object "instagram", entry[].messaging[]) into
  * stored events: returns a new array of {mid|null, payload} where payload is

@@ -15,13 +15,13 @@ typedef struct metrics_s {
   uint64_t connections_total;
   uint64_t ws_sessions_total;
   uint64_t messages_stored;
-  uint64_t messages_delivered;     /* frames carrying a message handed to sessions */
-  uint64_t ws_dropped_slow;        /* sessions dropped at their output limit */
+  uint64_t messages_delivered; /* frames carrying a message handed to sessions */
+  uint64_t ws_dropped_slow;    /* sessions dropped at their output limit */
   uint64_t bus_published;
   uint64_t bus_received;
   uint64_t webhook_events;
-  double loop_lag_ms;              /* last measured */
-  double loop_lag_max_ms;          /* max since start */
+  double loop_lag_ms;                                    /* last measured */
+  double loop_lag_max_ms;                                /* max since start */
   uint64_t latency_buckets[METRICS_LATENCY_BUCKETS + 1]; /* +Inf last */
   double latency_sum_s;
   uint64_t latency_count;
@@ -32,7 +32,8 @@ metrics_t *metrics_new(void);
 void metrics_free(metrics_t *m);
 /* Counts one finished HTTP request. route is a static string (the pattern), or
  * NULL for unmatched paths. */
-void metrics_request(metrics_t *m, const char *method, const char *route, int status, double seconds);
+void metrics_request(metrics_t *m, const char *method, const char *route, int status,
+                     double seconds);
 /* Appends the text exposition of everything to out; the caller adds gauges that
  * live elsewhere (connections, sessions, store jobs) through metrics_gauge(). */
 void metrics_render(const metrics_t *m, buf_t *out);

@@ -28,6 +28,7 @@ enum router_result { ROUTER_FOUND = 0, ROUTER_NOT_FOUND = -1, ROUTER_BAD_METHOD 
 int router_match(const route_table_t *const *tables, size_t ntables, http_req_t *req,
                  const route_t **out, char *allow, size_t allowlen);
 
-#define ROUTE_TABLE(arr) { (arr), sizeof(arr) / sizeof((arr)[0]) }
+#define ROUTE_TABLE(arr) \
+  { (arr), sizeof(arr) / sizeof((arr)[0]) }
 
 #endif

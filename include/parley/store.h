@@ -54,12 +54,12 @@ enum store_op {
                         revoked; messages kept */
 
   /* refresh tokens: only hashes are stored (hex SHA-256 of the token). */
-  REFRESH_CREATE,     /* {token_hash, user_id, family_id, expires_at_ms} -> {} */
-  REFRESH_ROTATE,     /* {token_hash, new_token_hash, new_expires_at_ms, now_ms} ->
-                         {user_id, family_id}. Unknown, expired or revoked: ENOTFOUND. Already
-                         rotated (reuse): the whole family is revoked, EREVOKED. */
-  REFRESH_REVOKE,     /* {token_hash} -> {}: revokes that token's family (logout) */
-  REFRESH_REVOKE_USER,/* {user_id} -> {} */
+  REFRESH_CREATE,      /* {token_hash, user_id, family_id, expires_at_ms} -> {} */
+  REFRESH_ROTATE,      /* {token_hash, new_token_hash, new_expires_at_ms, now_ms} ->
+                          {user_id, family_id}. Unknown, expired or revoked: ENOTFOUND. Already
+                          rotated (reuse): the whole family is revoked, EREVOKED. */
+  REFRESH_REVOKE,      /* {token_hash} -> {}: revokes that token's family (logout) */
+  REFRESH_REVOKE_USER, /* {user_id} -> {} */
 
   /* conversations: conversation = {id, type, name, participants: [{id, name, role,
    * last_read_seq}], last_seq, last_message (message|null), created_at, updated_at,
@@ -85,24 +85,24 @@ enum store_op {
    * source, created_at, edited_at|null, deleted, reactions: [{emoji, user_ids}],
    * attachments: [{type, url}], external_id?}. Results that change a message carry
    * the conversation's participant ids for fan-out. */
-  MSG_INSERT,       /* {conversation_id, sender_id, text|null, client_id?, source,
-                       attachments?, external_id?, check_member?: bool} ->
-                       {message, created: bool, participant_ids}. seq is last_seq + 1 in the
-                       same transaction; (conversation_id, sender_id, client_id) seen before:
-                       the original, created false; external_id (Instagram mid) seen before:
-                       the original, created false. check_member and the sender is not a
-                       participant: ENOTFOUND. The sender's read marker moves to the new seq. */
-  MSG_LIST,         /* {conversation_id, user_id, limit, before_seq?, after_seq?} ->
-                       {messages (ascending seq), has_more}; not a participant: ENOTFOUND.
-                       No cursor: newest `limit`; before_seq: newest below it; after_seq:
-                       oldest above it. */
-  MSG_GET,          /* {id? | external_id?} -> {message, participant_ids} */
-  MSG_EDIT,         /* {id, user_id, text} -> {message, participant_ids}; not the sender:
-                       EFORBIDDEN; deleted: EFORBIDDEN */
-  MSG_DELETE,       /* {id, user_id} -> {message, participant_ids}; sender or group admin */
-  MSG_REACT,        /* {id, user_id, emoji, add: bool, check_member?: bool} -> {message,
-                       participant_ids}; check_member false lets a non-participant (an
-                       Instagram contact "ig:<id>") react */
+  MSG_INSERT, /* {conversation_id, sender_id, text|null, client_id?, source,
+                 attachments?, external_id?, check_member?: bool} ->
+                 {message, created: bool, participant_ids}. seq is last_seq + 1 in the
+                 same transaction; (conversation_id, sender_id, client_id) seen before:
+                 the original, created false; external_id (Instagram mid) seen before:
+                 the original, created false. check_member and the sender is not a
+                 participant: ENOTFOUND. The sender's read marker moves to the new seq. */
+  MSG_LIST,   /* {conversation_id, user_id, limit, before_seq?, after_seq?} ->
+                 {messages (ascending seq), has_more}; not a participant: ENOTFOUND.
+                 No cursor: newest `limit`; before_seq: newest below it; after_seq:
+                 oldest above it. */
+  MSG_GET,    /* {id? | external_id?} -> {message, participant_ids} */
+  MSG_EDIT,   /* {id, user_id, text} -> {message, participant_ids}; not the sender:
+                 EFORBIDDEN; deleted: EFORBIDDEN */
+  MSG_DELETE, /* {id, user_id} -> {message, participant_ids}; sender or group admin */
+  MSG_REACT,  /* {id, user_id, emoji, add: bool, check_member?: bool} -> {message,
+                 participant_ids}; check_member false lets a non-participant (an
+                 Instagram contact "ig:<id>") react */
 
   /* Instagram accounts: account = {id, user_id, ig_user_id, username, connected_at};
    * token_cipher (base64) is returned only when {with_token: true}. */

@@ -18,12 +18,12 @@
 typedef struct ws_session_s ws_session_t;
 struct ws_session_s {
   struct app_s *app;
-  conn_t *conn;        /* NULL once closed */
+  conn_t *conn; /* NULL once closed */
   uint64_t id;
   char session_id[25];
-  char user_id[64];    /* empty until authenticated */
+  char user_id[64]; /* empty until authenticated */
   int authenticated;
-  void *data;          /* the protocol layer's per-session state */
+  void *data; /* the protocol layer's per-session state */
   /* the rest is private to src/ws/ */
   void *priv;
 };

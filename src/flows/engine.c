@@ -6,12 +6,15 @@
 
 #include "parley/flows.h"
 
-static const char *sget(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+static const char *sget(const json_t *o, const char *k) {
+  return json_string_value(json_object_get(o, k));
+}
 
 static const json_t *node_by_id(const json_t *flow, const char *id) {
   const json_t *n;
   size_t i;
-  json_array_foreach(json_object_get(flow, "nodes"), i, n) if (id && strcmp(sget(n, "id"), id) == 0) return n;
+  json_array_foreach(json_object_get(flow, "nodes"), i,
+                     n) if (id && strcmp(sget(n, "id"), id) == 0) return n;
   return NULL;
 }
 
@@ -31,13 +34,14 @@ json_t *flow_state_new(const json_t *flow, const json_t *contact) {
   json_t *vars = json_object_get(contact, "variables");
   json_t *tags = json_object_get(contact, "tags");
   return json_pack("{s:s, s:i, s:s, s:o, s:o, s:[]}", "node", sget(flow, "start"), "steps", 0,
-                   "status", "running", "vars", json_is_object(vars) ? json_deep_copy(vars) : json_object(),
-                   "tags", json_is_array(tags) ? json_deep_copy(tags) : json_array(), "trace");
+                   "status", "running", "vars",
+                   json_is_object(vars) ? json_deep_copy(vars) : json_object(), "tags",
+                   json_is_array(tags) ? json_deep_copy(tags) : json_array(), "trace");
 }
 
 static void trace(json_t *state, const char *id, const char *type, json_t *result) {
-  json_array_append_new(json_object_get(state, "trace"),
-                        json_pack("{s:s, s:s, s:o}", "node_id", id, "type", type, "result", result));
+  json_array_append_new(json_object_get(state, "trace"), json_pack("{s:s, s:s, s:o}", "node_id", id,
+                                                                   "type", type, "result", result));
 }
 
 static const char *set_status(json_t *state, const char *status) {
@@ -58,7 +62,8 @@ static const char *advance(json_t *state, const char *next) {
 static int has_tag(const json_t *state, const char *tag) {
   const json_t *t;
   size_t i;
-  json_array_foreach(json_object_get(state, "tags"), i, t) if (strcmp(json_string_value(t), tag) == 0) return 1;
+  json_array_foreach(json_object_get(state, "tags"), i,
+                     t) if (strcmp(json_string_value(t), tag) == 0) return 1;
   return 0;
 }
 
@@ -74,7 +79,8 @@ static int condition_holds(const json_t *d, const json_t *state, const json_t *c
   const json_t *want = json_object_get(d, "equals");
   if (!have) return 0;
   if (json_equal(have, want)) return 1;
-  return json_is_string(have) && json_is_string(want) && strcmp(json_string_value(have), json_string_value(want)) == 0;
+  return json_is_string(have) && json_is_string(want) &&
+         strcmp(json_string_value(have), json_string_value(want)) == 0;
 }
 
 /* ctx for templates: the caller's contact and message, plus the run's vars. */
@@ -118,7 +124,8 @@ const char *flow_step(const json_t *flow, json_t *state, const json_t *ctx, json
   const char *a = sget(d, "action");
   if (strcmp(a, "tag_customer") == 0) {
     const char *tag = sget(d, "tag");
-    if (!has_tag(state, tag)) json_array_append_new(json_object_get(state, "tags"), json_string(tag));
+    if (!has_tag(state, tag))
+      json_array_append_new(json_object_get(state, "tags"), json_string(tag));
     json_array_append_new(actions, json_pack("{s:s, s:s}", "type", "tag", "tag", tag));
     trace(state, id, a, json_pack("{s:s}", "tag", tag));
     return advance(state, next_node(flow, id, NULL));
@@ -159,7 +166,8 @@ void flow_resume(const json_t *flow, json_t *state, json_t *result) {
   }
   const char *save_as = sget(d, "save_as");
   int ok = result && !json_is_null(result);
-  json_t *tr = json_array_get(json_object_get(state, "trace"), json_array_size(json_object_get(state, "trace")) - 1);
+  json_t *tr = json_array_get(json_object_get(state, "trace"),
+                              json_array_size(json_object_get(state, "trace")) - 1);
   if (tr) json_object_set_new(json_object_get(tr, "result"), "ok", json_boolean(ok));
   if (ok && save_as) json_object_set(json_object_get(state, "vars"), save_as, result);
   /* A failed call follows a "false" edge when the flow has one, else fails the run. */

@@ -27,7 +27,9 @@ static int str_ok(const json_t *v, size_t max) {
   return len > 0 && len <= max && util_utf8_valid(json_string_value(v), len);
 }
 
-static const char *sget(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+static const char *sget(const json_t *o, const char *k) {
+  return json_string_value(json_object_get(o, k));
+}
 
 static int is_one_of(const char *s, const char *const *set) {
   for (; s && *set; set++)
@@ -47,7 +49,8 @@ static int check_trigger(const json_t *t, const flow_limits_t *lim, char *err, s
   size_t i;
   if (!json_is_array(kw) || json_array_size(kw) == 0 || json_array_size(kw) > 100)
     FAIL("trigger", "a keyword trigger needs 1 to 100 keywords");
-  json_array_foreach(kw, i, k) if (!str_ok(k, 200)) FAIL("trigger", "keywords must be non-empty strings");
+  json_array_foreach(kw, i, k) if (!str_ok(k, 200))
+      FAIL("trigger", "keywords must be non-empty strings");
   static const char *const matches[] = {"contains", "exact", "starts_with", NULL};
   const json_t *m = json_object_get(t, "match");
   if (m && !is_one_of(json_string_value(m), matches))
@@ -60,7 +63,8 @@ static int check_node(const json_t *n, const flow_limits_t *lim, char *err, size
                       char *field, size_t fieldlen) {
   const char *id = sget(n, "id"), *type = sget(n, "type");
   const json_t *d = json_object_get(n, "data");
-  if (!json_is_object(n) || !str_ok(json_object_get(n, "id"), 64)) FAIL("nodes", "every node needs an id");
+  if (!json_is_object(n) || !str_ok(json_object_get(n, "id"), 64))
+    FAIL("nodes", "every node needs an id");
   if (!json_is_object(d)) FAIL("nodes", "node %s: data must be an object", id);
   if (!type) FAIL("nodes", "node %s: type is missing", id);
   if (strcmp(type, "message") == 0) {
@@ -70,7 +74,8 @@ static int check_node(const json_t *n, const flow_limits_t *lim, char *err, size
     const char *kind = sget(d, "kind");
     if (!kind) FAIL("nodes", "node %s: a condition needs a kind", id);
     if (strcmp(kind, "keyword") == 0) {
-      if (!str_ok(json_object_get(d, "keyword"), 200)) FAIL("nodes", "node %s: keyword is missing", id);
+      if (!str_ok(json_object_get(d, "keyword"), 200))
+        FAIL("nodes", "node %s: keyword is missing", id);
     } else if (strcmp(kind, "tag") == 0) {
       if (!str_ok(json_object_get(d, "tag"), 100)) FAIL("nodes", "node %s: tag is missing", id);
     } else if (strcmp(kind, "variable") == 0) {
@@ -85,13 +90,15 @@ static int check_node(const json_t *n, const flow_limits_t *lim, char *err, size
     if (strcmp(a, "tag_customer") == 0) {
       if (!str_ok(json_object_get(d, "tag"), 100)) FAIL("nodes", "node %s: tag is missing", id);
     } else if (strcmp(a, "set_variable") == 0) {
-      if (!str_ok(json_object_get(d, "variable"), 100) || !json_is_string(json_object_get(d, "value")) ||
+      if (!str_ok(json_object_get(d, "variable"), 100) ||
+          !json_is_string(json_object_get(d, "value")) ||
           json_string_length(json_object_get(d, "value")) > lim->max_text_bytes)
         FAIL("nodes", "node %s: set_variable needs variable and a string value", id);
     } else if (strcmp(a, "api_call") == 0) {
       const char *url = sget(d, "url");
       static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
-      if (!url || strlen(url) > 2048 || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
+      if (!url || strlen(url) > 2048 ||
+          (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
         FAIL("nodes", "node %s: api_call needs an http(s) url", id);
       if (json_object_get(d, "method") && !is_one_of(sget(d, "method"), methods))
         FAIL("nodes", "node %s: unknown method", id);
@@ -102,7 +109,8 @@ static int check_node(const json_t *n, const flow_limits_t *lim, char *err, size
     }
   } else if (strcmp(type, "delay") == 0) {
     const json_t *s = json_object_get(d, "seconds");
-    if (!json_is_integer(s) || json_integer_value(s) < 1 || json_integer_value(s) > FLOW_MAX_DELAY_S)
+    if (!json_is_integer(s) || json_integer_value(s) < 1 ||
+        json_integer_value(s) > FLOW_MAX_DELAY_S)
       FAIL("nodes", "node %s: a delay needs seconds from 1 to %d", id, FLOW_MAX_DELAY_S);
   } else {
     FAIL("nodes", "node %s: unknown node type %s", id, type);
@@ -113,7 +121,8 @@ static int check_node(const json_t *n, const flow_limits_t *lim, char *err, size
 static const json_t *node_by_id(const json_t *nodes, const char *id) {
   const json_t *n;
   size_t i;
-  json_array_foreach(nodes, i, n) if (id && sget(n, "id") && strcmp(sget(n, "id"), id) == 0) return n;
+  json_array_foreach(nodes, i,
+                     n) if (id && sget(n, "id") && strcmp(sget(n, "id"), id) == 0) return n;
   return NULL;
 }
 
@@ -126,7 +135,8 @@ static int check_edges(const json_t *nodes, const json_t *edges, char *err, size
     const char *from = sget(e, "from"), *to = sget(e, "to"), *label = sget(e, "label");
     const json_t *src = node_by_id(nodes, from);
     if (!src) FAIL("edges", "edge %zu: from %s is not a node", i, from ? from : "(missing)");
-    if (!node_by_id(nodes, to)) FAIL("edges", "node %s: edge to %s, which is not a node", from, to ? to : "(missing)");
+    if (!node_by_id(nodes, to))
+      FAIL("edges", "node %s: edge to %s, which is not a node", from, to ? to : "(missing)");
     if (json_object_get(e, "label") && !json_is_null(json_object_get(e, "label")) &&
         (!label || (strcmp(label, "true") != 0 && strcmp(label, "false") != 0)))
       FAIL("edges", "node %s: edge label must be \"true\" or \"false\"", from);
@@ -137,16 +147,20 @@ static int check_edges(const json_t *nodes, const json_t *edges, char *err, size
     json_array_foreach(edges, i, e) {
       if (strcmp(sget(e, "from"), id) != 0) continue;
       const char *label = sget(e, "label");
-      if (label && strcmp(label, "true") == 0) t++;
-      else if (label && strcmp(label, "false") == 0) f++;
-      else plain++;
+      if (label && strcmp(label, "true") == 0)
+        t++;
+      else if (label && strcmp(label, "false") == 0)
+        f++;
+      else
+        plain++;
     }
     int cond = strcmp(sget(n, "type"), "condition") == 0;
     if (cond && (t != 1 || f != 1 || plain))
       FAIL("edges", "node %s: a condition needs exactly one \"true\" and one \"false\" edge", id);
     if (!cond && strcmp(sget(n, "type"), "action") != 0 && (t || f))
       FAIL("edges", "node %s: only conditions and api_call actions have labelled edges", id);
-    if (!cond && (plain > 1 || t > 1 || f > 1)) FAIL("edges", "node %s: more than one next node", id);
+    if (!cond && (plain > 1 || t > 1 || f > 1))
+      FAIL("edges", "node %s: more than one next node", id);
   }
   return 0;
 }
@@ -161,7 +175,8 @@ int flow_validate(const json_t *flow, const flow_limits_t *lim, char *err, size_
   if (check_trigger(json_object_get(flow, "trigger"), lim, err, errlen, field, fieldlen)) return -1;
   const json_t *nodes = json_object_get(flow, "nodes"), *n;
   size_t i, k;
-  if (!json_is_array(nodes) || json_array_size(nodes) == 0 || json_array_size(nodes) > lim->max_nodes)
+  if (!json_is_array(nodes) || json_array_size(nodes) == 0 ||
+      json_array_size(nodes) > lim->max_nodes)
     FAIL("nodes", "nodes must be an array of 1 to %zu nodes", lim->max_nodes);
   json_array_foreach(nodes, i, n) {
     if (check_node(n, lim, err, errlen, field, fieldlen)) return -1;
@@ -183,15 +198,15 @@ int flow_validate(const json_t *flow, const flow_limits_t *lim, char *err, size_
 static uint32_t fold(uint32_t c) {
   if (c >= 'A' && c <= 'Z') return c + 32;
   if (c < 0x80) return c;
-  if ((c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 32;            /* Latin-1 */
+  if ((c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 32; /* Latin-1 */
   if (c >= 0x100 && c <= 0x17F && c != 0x130 && c != 0x131 && c != 0x138 && c != 0x149 &&
-      c != 0x17F) {                                                     /* Latin Extended-A */
+      c != 0x17F) { /* Latin Extended-A */
     if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return (c & 1) ? c + 1 : c;
     return (c & 1) ? c : c + 1;
   }
-  if (c >= 0x391 && c <= 0x3AB && c != 0x3A2) return c + 32;           /* Greek */
-  if (c == 0x3C2) return 0x3C3;                                         /* final sigma */
-  if (c >= 0x410 && c <= 0x42F) return c + 32;                          /* Cyrillic */
+  if (c >= 0x391 && c <= 0x3AB && c != 0x3A2) return c + 32; /* Greek */
+  if (c == 0x3C2) return 0x3C3;                              /* final sigma */
+  if (c >= 0x410 && c <= 0x42F) return c + 32;               /* Cyrillic */
   if (c >= 0x400 && c <= 0x40F) return c + 80;
   return c;
 }
@@ -301,7 +316,8 @@ char *flow_fill(const char *tmpl, const json_t *ctx) {
     size_t len = (size_t)(close - name);
     while (len && *name == ' ') name++, len--;
     while (len && name[len - 1] == ' ') len--;
-    int known = (len > 8 && strncmp(name, "contact.", 8) == 0) || (len > 8 && strncmp(name, "message.", 8) == 0) ||
+    int known = (len > 8 && strncmp(name, "contact.", 8) == 0) ||
+                (len > 8 && strncmp(name, "message.", 8) == 0) ||
                 (len > 5 && strncmp(name, "vars.", 5) == 0);
     const json_t *v = known ? lookup(ctx, name, len) : NULL;
     if (json_is_string(v)) {

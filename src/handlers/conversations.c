@@ -56,7 +56,8 @@ json_t *conversations_view(const json_t *conv, const char *user_id) {
       json_t *one = json_object();
       const char *k;
       json_t *x;
-      json_object_foreach(p, k, x) if (strcmp(k, "last_read_seq") != 0) json_object_set_nocheck(one, k, x);
+      json_object_foreach(p, k, x) if (strcmp(k, "last_read_seq") != 0)
+          json_object_set_nocheck(one, k, x);
       json_array_append_new(parts, one);
     }
     json_object_set_new_nocheck(v, key, parts);
@@ -157,8 +158,8 @@ static json_t *direct_params(http_req_t *req, json_t *body) {
     reply_invalid(req, "participant_id", "a direct conversation needs another user");
     return NULL;
   }
-  return json_pack("{s:s, s:n, s:s, s:[s,s]}", "type", "direct", "name", "creator_id",
-                   req->user_id, "participant_ids", req->user_id, other);
+  return json_pack("{s:s, s:n, s:s, s:[s,s]}", "type", "direct", "name", "creator_id", req->user_id,
+                   "participant_ids", req->user_id, other);
 }
 
 static json_t *group_params(http_req_t *req, json_t *body) {
@@ -207,17 +208,29 @@ static int write_string(buf_t *b, const char *s, size_t len) {
     char esc[7] = {'\\', (char)c, 0};
     size_t n = 2;
     switch (c) {
-    case '"': case '\\': break;
-    case '\b': esc[1] = 'b'; break;
-    case '\f': esc[1] = 'f'; break;
-    case '\n': esc[1] = 'n'; break;
-    case '\r': esc[1] = 'r'; break;
-    case '\t': esc[1] = 't'; break;
-    default:
-      memcpy(esc + 1, "u00", 3);
-      esc[4] = hex[c >> 4];
-      esc[5] = hex[c & 15];
-      n = 6;
+      case '"':
+      case '\\':
+        break;
+      case '\b':
+        esc[1] = 'b';
+        break;
+      case '\f':
+        esc[1] = 'f';
+        break;
+      case '\n':
+        esc[1] = 'n';
+        break;
+      case '\r':
+        esc[1] = 'r';
+        break;
+      case '\t':
+        esc[1] = 't';
+        break;
+      default:
+        memcpy(esc + 1, "u00", 3);
+        esc[4] = hex[c >> 4];
+        esc[5] = hex[c & 15];
+        n = 6;
     }
     if (buf_append(b, esc, n) != 0) return -1;
   }
@@ -241,29 +254,35 @@ static int write_members(buf_t *b, json_t *obj, const char *skip, int *first) {
 
 static int write_value(buf_t *b, json_t *v) {
   switch (json_typeof(v)) {
-  case JSON_STRING: return write_string(b, json_string_value(v), json_string_length(v));
-  case JSON_INTEGER: return buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-  case JSON_TRUE: return buf_append(b, "true", 4);
-  case JSON_FALSE: return buf_append(b, "false", 5);
-  case JSON_NULL: return buf_append(b, "null", 4);
-  case JSON_OBJECT: {
-    int first = 1;
-    if (buf_append(b, "{", 1) != 0 || write_members(b, v, NULL, &first) != 0) return -1;
-    return buf_append(b, "}", 1);
-  }
-  case JSON_ARRAY: {
-    size_t i;
-    json_t *x;
-    if (buf_append(b, "[", 1) != 0) return -1;
-    json_array_foreach(v, i, x) if ((i && buf_append(b, ",", 1) != 0) || write_value(b, x) != 0) return -1;
-    return buf_append(b, "]", 1);
-  }
-  default: { /* a real: rare enough to leave its formatting to jansson */
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    int rc = s ? buf_append_str(b, s) : -1;
-    free(s);
-    return rc;
-  }
+    case JSON_STRING:
+      return write_string(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+      return buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    case JSON_TRUE:
+      return buf_append(b, "true", 4);
+    case JSON_FALSE:
+      return buf_append(b, "false", 5);
+    case JSON_NULL:
+      return buf_append(b, "null", 4);
+    case JSON_OBJECT: {
+      int first = 1;
+      if (buf_append(b, "{", 1) != 0 || write_members(b, v, NULL, &first) != 0) return -1;
+      return buf_append(b, "}", 1);
+    }
+    case JSON_ARRAY: {
+      size_t i;
+      json_t *x;
+      if (buf_append(b, "[", 1) != 0) return -1;
+      json_array_foreach(
+          v, i, x) if ((i && buf_append(b, ",", 1) != 0) || write_value(b, x) != 0) return -1;
+      return buf_append(b, "]", 1);
+    }
+    default: { /* a real: rare enough to leave its formatting to jansson */
+      char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+      int rc = s ? buf_append_str(b, s) : -1;
+      free(s);
+      return rc;
+    }
   }
 }
 
@@ -288,7 +307,8 @@ static int write_view(buf_t *b, json_t *conv, const char *user_id) {
     json_array_foreach(val, i, p) {
       int pfirst = 1;
       if ((i && buf_append(b, ",", 1) != 0) || buf_append(b, "{", 1) != 0 ||
-          (json_is_object(p) && write_members(b, p, "last_read_seq", &pfirst) != 0) || buf_append(b, "}", 1) != 0)
+          (json_is_object(p) && write_members(b, p, "last_read_seq", &pfirst) != 0) ||
+          buf_append(b, "}", 1) != 0)
         return -1;
     }
     if (buf_append(b, "]", 1) != 0) return -1;
@@ -303,7 +323,8 @@ static int write_list(buf_t *b, json_t *result, const char *user_id) {
   json_array_foreach(json_object_get(result, "conversations"), i, c) {
     if ((i && buf_append(b, ",", 1) != 0) || write_view(b, c, user_id) != 0) return -1;
   }
-  if (buf_append_str(b, "],\"next_cursor\":") != 0 || write_value(b, next ? next : json_null()) != 0)
+  if (buf_append_str(b, "],\"next_cursor\":") != 0 ||
+      write_value(b, next ? next : json_null()) != 0)
     return -1;
   return buf_append(b, "}", 1);
 }
@@ -386,10 +407,9 @@ static void rename_conv(http_req_t *req) {
   int failed = 0;
   const char *name = handlers_string_field(req, body, "name", 1, 1, NAME_MAX_CHARS, &failed);
   if (!failed)
-    handlers_store_call(req, CONV_RENAME,
-                        json_pack("{s:s, s:s, s:s}", "id", id, "user_id", req->user_id, "name",
-                                  name),
-                        changed);
+    handlers_store_call(
+        req, CONV_RENAME,
+        json_pack("{s:s, s:s, s:s}", "id", id, "user_id", req->user_id, "name", name), changed);
   json_decref(body);
 }
 
@@ -401,10 +421,9 @@ static void add_members(http_req_t *req) {
   json_t *ids = user_ids_field(req, body, "user_ids", 1, NULL);
   json_decref(body);
   if (!ids) return;
-  handlers_store_call(req, CONV_ADD_MEMBERS,
-                      json_pack("{s:s, s:s, s:o}", "id", id, "user_id", req->user_id, "user_ids",
-                                ids),
-                      changed);
+  handlers_store_call(
+      req, CONV_ADD_MEMBERS,
+      json_pack("{s:s, s:s, s:o}", "id", id, "user_id", req->user_id, "user_ids", ids), changed);
 }
 
 /* ---- DELETE /api/conversations/:id/members/:user_id ---- */
@@ -430,10 +449,10 @@ static void remove_member(http_req_t *req) {
     http_reply_error(req, 404, "not_found", "no such member", NULL);
     return;
   }
-  handlers_store_call(req, CONV_REMOVE_MEMBER,
-                      json_pack("{s:s, s:s, s:s}", "id", id, "user_id", req->user_id,
-                                "member_id", member),
-                      removed);
+  handlers_store_call(
+      req, CONV_REMOVE_MEMBER,
+      json_pack("{s:s, s:s, s:s}", "id", id, "user_id", req->user_id, "member_id", member),
+      removed);
 }
 
 /* ---- read markers: POST .../read and the WebSocket read frame ---- */

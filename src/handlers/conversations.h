@@ -20,7 +20,7 @@ long long conversations_read_seq(const json_t *conv, const char *user_id);
  * Returns 0 (cb runs once, with a store status) or a store status without
  * calling cb. Not a participant: STORE_ENOTFOUND. */
 typedef void (*conversations_read_cb)(void *ctx, int status);
-int conversations_mark_read(struct app_s *app, const char *conv, const char *user_id,
-                            long long seq, conversations_read_cb cb, void *ctx);
+int conversations_mark_read(struct app_s *app, const char *conv, const char *user_id, long long seq,
+                            conversations_read_cb cb, void *ctx);
 
 #endif

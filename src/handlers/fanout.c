@@ -31,10 +31,10 @@
 #include "parley/metrics.h"
 #include "parley/ws.h"
 
-#define FANOUT_HOLD_MS 250      /* how long a seq gap is waited for */
+#define FANOUT_HOLD_MS 250       /* how long a seq gap is waited for */
 #define FANOUT_FIRST_HOLD_MS 100 /* the wait of a conversation's first message seen */
-#define FANOUT_MAX_HELD 512     /* held messages per conversation before giving up */
-#define FANOUT_IDLE_MS 600000   /* reorder state of a quiet conversation is kept this long */
+#define FANOUT_MAX_HELD 512      /* held messages per conversation before giving up */
+#define FANOUT_IDLE_MS 600000    /* reorder state of a quiet conversation is kept this long */
 #define FANOUT_TICK_MS 1000
 
 struct fanout_s {
@@ -338,8 +338,13 @@ fanout_t *fanout_start(app_t *app) {
   fanout_t *f = calloc(1, sizeof(*f));
   if (!f) return NULL;
   f->app = app;
-  sequencer_opts_t o = {FANOUT_HOLD_MS,  FANOUT_FIRST_HOLD_MS, FANOUT_MAX_HELD, FANOUT_IDLE_MS,
-                        deliver_message, drop_message,        f};
+  sequencer_opts_t o = {FANOUT_HOLD_MS,
+                        FANOUT_FIRST_HOLD_MS,
+                        FANOUT_MAX_HELD,
+                        FANOUT_IDLE_MS,
+                        deliver_message,
+                        drop_message,
+                        f};
   f->seq = sequencer_new(&o);
   f->presence = presence_new(app);
   if (!f->seq || !f->presence) {
@@ -372,7 +377,9 @@ void fanout_close(app_t *app) {
   if (app->fanout) fanout_stop(app->fanout);
 }
 
-struct presence_s *fanout_presence(fanout_t *f) { return f ? f->presence : NULL; }
+struct presence_s *fanout_presence(fanout_t *f) {
+  return f ? f->presence : NULL;
+}
 
 /* ---- what handlers call ---- */
 

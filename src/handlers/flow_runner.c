@@ -44,7 +44,9 @@ typedef struct run_s {
 
 static void advance(run_t *run);
 
-static const char *sget(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+static const char *sget(const json_t *o, const char *k) {
+  return json_string_value(json_object_get(o, k));
+}
 static json_t *state_of(run_t *run) { return json_object_get(run->record, "state"); }
 
 static run_t *run_new(flow_runner_t *r) {
@@ -81,7 +83,8 @@ static int call(run_t *run, enum store_op op, json_t *params, store_cb cb) {
 
 static void saved_final(void *ctx, int status, json_t *result) {
   run_t *run = ctx;
-  if (status != STORE_OK) log_warn("flows: cannot save run of flow %s (%d)", sget(run->flow, "id"), status);
+  if (status != STORE_OK)
+    log_warn("flows: cannot save run of flow %s (%d)", sget(run->flow, "id"), status);
   json_decref(result);
   run_free(run);
 }
@@ -91,7 +94,8 @@ static void save_and_end(run_t *run) {
   json_t *st = state_of(run);
   json_object_set(run->record, "status", json_object_get(st, "status"));
   json_object_set(run->record, "trace", json_object_get(st, "trace"));
-  if (call(run, FLOW_RUN_SAVE, json_pack("{s:O}", "run", run->record), saved_final) != 0) run_free(run);
+  if (call(run, FLOW_RUN_SAVE, json_pack("{s:O}", "run", run->record), saved_final) != 0)
+    run_free(run);
 }
 
 static void fail_run(run_t *run, const char *why) {
@@ -123,7 +127,8 @@ static void contact_updated(void *ctx, int status, json_t *result) {
 
 static void outgoing_stored(void *ctx, const ig_stored_t *stored) {
   run_t *run = ctx;
-  if (stored->status != STORE_OK) log_warn("flows: a sent reply could not be stored (%d)", stored->status);
+  if (stored->status != STORE_OK)
+    log_warn("flows: a sent reply could not be stored (%d)", stored->status);
   action_done(run);
 }
 
@@ -134,8 +139,8 @@ static void sent(void *ctx, const graph_result_t *res) {
     return;
   }
   const char *text = sget(json_array_get(run->actions, 0), "text");
-  ig_ingest_store_outgoing(run->r->app->ingest, run->account, run->contact, text, res->message_id, "flow",
-                           outgoing_stored, run);
+  ig_ingest_store_outgoing(run->r->app->ingest, run->account, run->contact, text, res->message_id,
+                           "flow", outgoing_stored, run);
 }
 
 static int inside_window(const json_t *contact) {
@@ -154,7 +159,8 @@ static void perform_send(run_t *run, const json_t *a) {
     fail_run(run, "cannot reach the Graph API");
 }
 
-int flow_runner_addr_allowed(const char *allow, const char *host, int port, const struct sockaddr *addr) {
+int flow_runner_addr_allowed(const char *allow, const char *host, int port,
+                             const struct sockaddr *addr) {
   /* host[:port] entries of api_call_allow lift the guard for that destination. */
   const char *p = allow ? allow : "";
   size_t hlen = strlen(host);
@@ -186,7 +192,8 @@ static void api_answered(void *ctx, const httpc_response_t *res) {
     result = json_loadb(res->body, res->len, JSON_DECODE_ANY, NULL);
     if (!result) result = json_stringn(res->body, res->len);
   } else {
-    log_info("flows: api_call answered %d%s%s", res->status, res->error ? ": " : "", res->error ? res->error : "");
+    log_info("flows: api_call answered %d%s%s", res->status, res->error ? ": " : "",
+             res->error ? res->error : "");
   }
   json_t *st = state_of(run);
   json_t *tr = json_object_get(st, "trace");
@@ -205,10 +212,15 @@ static void perform_api_call(run_t *run, const json_t *a) {
   const json_t *b = json_object_get(a, "body");
   if (b) body = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
   const char *headers[] = {"Content-Type: application/json", "Accept: application/json", NULL};
-  httpc_request_t req = {.method = sget(a, "method"), .url = sget(a, "url"), .headers = headers,
-                         .body = body, .body_len = body ? strlen(body) : 0,
-                         .timeout_ms = API_CALL_TIMEOUT_MS, .max_response = API_CALL_MAX_RESPONSE,
-                         .check = guard, .check_ctx = run};
+  httpc_request_t req = {.method = sget(a, "method"),
+                         .url = sget(a, "url"),
+                         .headers = headers,
+                         .body = body,
+                         .body_len = body ? strlen(body) : 0,
+                         .timeout_ms = API_CALL_TIMEOUT_MS,
+                         .max_response = API_CALL_MAX_RESPONSE,
+                         .check = guard,
+                         .check_ctx = run};
   int rc = httpc_request(run->r->app->http, &req, api_answered, run);
   free(body);
   if (rc != 0) fail_run(run, "cannot start the api_call");
@@ -227,8 +239,9 @@ static void scheduled(void *ctx, int status, json_t *result) {
 
 static void perform_delay(run_t *run, const json_t *a) {
   int64_t due = util_now_ms() + json_integer_value(json_object_get(a, "seconds")) * 1000;
-  if (call(run, SCHED_INSERT, json_pack("{s:O, s:I}", "run_id", json_object_get(run->record, "id"), "due_at_ms",
-                                        (json_int_t)due),
+  if (call(run, SCHED_INSERT,
+           json_pack("{s:O, s:I}", "run_id", json_object_get(run->record, "id"), "due_at_ms",
+                     (json_int_t)due),
            scheduled) != 0)
     fail_run(run, "cannot schedule the delay");
 }
@@ -240,13 +253,15 @@ static void perform(run_t *run, const json_t *a) {
   if (strcmp(type, "send") == 0) {
     perform_send(run, a);
   } else if (strcmp(type, "tag") == 0) {
-    if (call(run, CONTACT_UPDATE, json_pack("{s:O, s:O, s:[O]}", "id", contact_id, "owner_id", owner, "add_tags",
-                                            json_object_get(a, "tag")),
+    if (call(run, CONTACT_UPDATE,
+             json_pack("{s:O, s:O, s:[O]}", "id", contact_id, "owner_id", owner, "add_tags",
+                       json_object_get(a, "tag")),
              contact_updated) != 0)
       fail_run(run, "store unavailable");
   } else if (strcmp(type, "set_variable") == 0) {
-    if (call(run, CONTACT_UPDATE, json_pack("{s:O, s:O, s:{s:O}}", "id", contact_id, "owner_id", owner,
-                                            "set_variables", sget(a, "name"), json_object_get(a, "value")),
+    if (call(run, CONTACT_UPDATE,
+             json_pack("{s:O, s:O, s:{s:O}}", "id", contact_id, "owner_id", owner, "set_variables",
+                       sget(a, "name"), json_object_get(a, "value")),
              contact_updated) != 0)
       fail_run(run, "store unavailable");
   } else if (strcmp(type, "api_call") == 0) {
@@ -311,7 +326,8 @@ static void flows_listed(void *ctx, int status, json_t *result) {
     return;
   }
   if (open_token(run) != 0) {
-    log_error("flows: the stored token of account %s cannot be opened", sget(run->account, "ig_user_id"));
+    log_error("flows: the stored token of account %s cannot be opened",
+              sget(run->account, "ig_user_id"));
     run_free(run);
     return;
   }
@@ -319,12 +335,14 @@ static void flows_listed(void *ctx, int status, json_t *result) {
   char now[32];
   util_iso8601(util_now_ms(), now);
   json_decref(run->record);
-  run->record = json_pack("{s:O, s:O, s:O, s:s, s:O, s:o, s:s, s:s, s:O}", "flow_id",
-                          json_object_get(run->flow, "id"), "owner_id", json_object_get(run->account, "user_id"),
-                          "contact_id", json_object_get(run->contact, "id"), "status", "running", "trace",
-                          json_object_get(state, "trace"), "state", state, "created_at", now, "updated_at", now,
-                          "message_text", json_object_get(json_object_get(run->ctx, "message"), "text"));
-  if (call(run, FLOW_RUN_SAVE, json_pack("{s:O}", "run", run->record), run_created) != 0) run_free(run);
+  run->record = json_pack(
+      "{s:O, s:O, s:O, s:s, s:O, s:o, s:s, s:s, s:O}", "flow_id", json_object_get(run->flow, "id"),
+      "owner_id", json_object_get(run->account, "user_id"), "contact_id",
+      json_object_get(run->contact, "id"), "status", "running", "trace",
+      json_object_get(state, "trace"), "state", state, "created_at", now, "updated_at", now,
+      "message_text", json_object_get(json_object_get(run->ctx, "message"), "text"));
+  if (call(run, FLOW_RUN_SAVE, json_pack("{s:O}", "run", run->record), run_created) != 0)
+    run_free(run);
 }
 
 void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_t *contact,
@@ -333,8 +351,11 @@ void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_
   if (!run) return;
   run->account = json_deep_copy(account);
   run->contact = json_deep_copy(contact);
-  run->ctx = json_pack("{s:O, s:{s:s}}", "contact", run->contact, "message", "text", text ? text : "");
-  if (call(run, FLOW_LIST, json_pack("{s:O, s:s}", "owner_id", json_object_get(account, "user_id"), "status", "active"),
+  run->ctx =
+      json_pack("{s:O, s:{s:s}}", "contact", run->contact, "message", "text", text ? text : "");
+  if (call(run, FLOW_LIST,
+           json_pack("{s:O, s:s}", "owner_id", json_object_get(account, "user_id"), "status",
+                     "active"),
            flows_listed) != 0)
     run_free(run);
 }
@@ -367,8 +388,9 @@ static void resume_contact(void *ctx, int status, json_t *result) {
   run->contact = result;
   const char *text = sget(run->record, "message_text");
   run->ctx = json_pack("{s:O, s:{s:s}}", "contact", result, "message", "text", text ? text : "");
-  if (call(run, IG_ACCOUNT_GET, json_pack("{s:O, s:b}", "user_id", json_object_get(run->record, "owner_id"),
-                                          "with_token", 1),
+  if (call(run, IG_ACCOUNT_GET,
+           json_pack("{s:O, s:b}", "user_id", json_object_get(run->record, "owner_id"),
+                     "with_token", 1),
            resume_account) != 0)
     run_free(run);
 }
@@ -382,8 +404,9 @@ static void resume_flow(void *ctx, int status, json_t *result) {
     return;
   }
   run->flow = result;
-  if (call(run, CONTACT_GET, json_pack("{s:O, s:O}", "id", json_object_get(run->record, "contact_id"), "owner_id",
-                                       json_object_get(run->record, "owner_id")),
+  if (call(run, CONTACT_GET,
+           json_pack("{s:O, s:O}", "id", json_object_get(run->record, "contact_id"), "owner_id",
+                     json_object_get(run->record, "owner_id")),
            resume_contact) != 0)
     run_free(run);
 }
@@ -396,8 +419,9 @@ static void resume_run(void *ctx, int status, json_t *result) {
     return;
   }
   run->record = result;
-  if (call(run, FLOW_GET, json_pack("{s:O, s:O}", "id", json_object_get(result, "flow_id"), "owner_id",
-                                    json_object_get(result, "owner_id")),
+  if (call(run, FLOW_GET,
+           json_pack("{s:O, s:O}", "id", json_object_get(result, "flow_id"), "owner_id",
+                     json_object_get(result, "owner_id")),
            resume_flow) != 0)
     run_free(run);
 }
@@ -414,7 +438,8 @@ static void claimed(void *ctx, int status, json_t *result) {
   /* ENOTFOUND: another instance claimed it first. */
   if (status == STORE_OK) {
     run_t *run = run_new(c->r);
-    if (run && call(run, FLOW_RUN_GET, json_pack("{s:O}", "id", json_object_get(c->step, "run_id")), resume_run) != 0)
+    if (run && call(run, FLOW_RUN_GET, json_pack("{s:O}", "id", json_object_get(c->step, "run_id")),
+                    resume_run) != 0)
       run_free(run);
   }
   json_decref(c->step);
@@ -431,7 +456,8 @@ static void due_listed(void *ctx, int status, json_t *result) {
     if (!c) break;
     c->r = r;
     c->step = json_incref(s);
-    if (store_call(r->app->store, SCHED_DELETE, json_pack("{s:O}", "id", json_object_get(s, "id")), claimed, c) != 0) {
+    if (store_call(r->app->store, SCHED_DELETE, json_pack("{s:O}", "id", json_object_get(s, "id")),
+                   claimed, c) != 0) {
       json_decref(c->step);
       free(c);
     } else {
@@ -445,7 +471,8 @@ static void on_poll(uv_timer_t *t) {
   flow_runner_t *r = t->data;
   if (r->polling || r->app->shutting_down) return;
   r->polling = 1;
-  if (store_call(r->app->store, SCHED_DUE, json_pack("{s:I, s:i}", "now_ms", (json_int_t)util_now_ms(), "limit", 100),
+  if (store_call(r->app->store, SCHED_DUE,
+                 json_pack("{s:I, s:i}", "now_ms", (json_int_t)util_now_ms(), "limit", 100),
                  due_listed, r) != 0)
     r->polling = 0;
 }

@@ -16,17 +16,19 @@ static json_t *view(const json_t *flow) {
 /* Validates a body as a flow; replies 400 and returns NULL when it is not one.
  * Returns a new object holding only the fields of a flow definition. */
 static json_t *definition(http_req_t *req, json_t *body) {
-  flow_limits_t lim = {(size_t)req->app->cfg.flow_max_nodes, (size_t)req->app->cfg.flow_max_text_bytes};
+  flow_limits_t lim = {(size_t)req->app->cfg.flow_max_nodes,
+                       (size_t)req->app->cfg.flow_max_text_bytes};
   char err[256], field[32];
   if (flow_validate(body, &lim, err, sizeof(err), field, sizeof(field)) != 0) {
     http_reply_error(req, 400, "validation_failed", err, field);
     return NULL;
   }
   json_t *status = json_object_get(body, "status");
-  return json_pack("{s:O, s:s, s:O, s:O, s:O, s:O}", "name", json_object_get(body, "name"), "status",
-                   status ? json_string_value(status) : "draft", "trigger",
+  return json_pack("{s:O, s:s, s:O, s:O, s:O, s:O}", "name", json_object_get(body, "name"),
+                   "status", status ? json_string_value(status) : "draft", "trigger",
                    json_object_get(body, "trigger"), "nodes", json_object_get(body, "nodes"),
-                   "edges", json_object_get(body, "edges"), "start", json_object_get(body, "start"));
+                   "edges", json_object_get(body, "edges"), "start",
+                   json_object_get(body, "start"));
 }
 
 static void reply_flow(void *ctx, int status, json_t *result, int code) {
@@ -38,8 +40,12 @@ static void reply_flow(void *ctx, int status, json_t *result, int code) {
   json_decref(result);
   http_req_unref(req);
 }
-static void flow_201(void *ctx, int status, json_t *result) { reply_flow(ctx, status, result, 201); }
-static void flow_200(void *ctx, int status, json_t *result) { reply_flow(ctx, status, result, 200); }
+static void flow_201(void *ctx, int status, json_t *result) {
+  reply_flow(ctx, status, result, 201);
+}
+static void flow_200(void *ctx, int status, json_t *result) {
+  reply_flow(ctx, status, result, 200);
+}
 
 static void create(http_req_t *req) {
   json_t *body = http_req_json(req);
@@ -47,7 +53,8 @@ static void create(http_req_t *req) {
   json_t *def = definition(req, body);
   json_decref(body);
   if (!def) return;
-  handlers_store_call(req, FLOW_CREATE, json_pack("{s:s, s:o}", "owner_id", req->user_id, "flow", def), flow_201);
+  handlers_store_call(req, FLOW_CREATE,
+                      json_pack("{s:s, s:o}", "owner_id", req->user_id, "flow", def), flow_201);
 }
 
 static void list_done(void *ctx, int status, json_t *result) {
@@ -69,14 +76,16 @@ static void list(http_req_t *req) {
 }
 
 static void get(http_req_t *req) {
-  handlers_store_call(req, FLOW_GET, json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id),
-                      flow_200);
+  handlers_store_call(
+      req, FLOW_GET,
+      json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id), flow_200);
 }
 
 static void get_by_name(http_req_t *req) {
-  handlers_store_call(req, FLOW_GET,
-                      json_pack("{s:s, s:s}", "name", http_req_param(req, "name"), "owner_id", req->user_id),
-                      flow_200);
+  handlers_store_call(
+      req, FLOW_GET,
+      json_pack("{s:s, s:s}", "name", http_req_param(req, "name"), "owner_id", req->user_id),
+      flow_200);
 }
 
 static void update(http_req_t *req) {
@@ -86,8 +95,8 @@ static void update(http_req_t *req) {
   json_decref(body);
   if (!def) return;
   handlers_store_call(req, FLOW_UPDATE,
-                      json_pack("{s:s, s:s, s:o}", "id", http_req_param(req, "id"), "owner_id", req->user_id,
-                                "flow", def),
+                      json_pack("{s:s, s:s, s:o}", "id", http_req_param(req, "id"), "owner_id",
+                                req->user_id, "flow", def),
                       flow_200);
 }
 
@@ -102,8 +111,9 @@ static void deleted(void *ctx, int status, json_t *result) {
 }
 
 static void delete_flow(http_req_t *req) {
-  handlers_store_call(req, FLOW_DELETE, json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id),
-                      deleted);
+  handlers_store_call(
+      req, FLOW_DELETE,
+      json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id), deleted);
 }
 
 /* save: an upsert by name (the seed SPA's builder saves without ids). */
@@ -118,12 +128,13 @@ static void save_found(void *ctx, int status, json_t *result) {
   int rc;
   if (status == STORE_OK)
     rc = store_call(req->app->store, FLOW_UPDATE,
-                    json_pack("{s:O, s:s, s:O}", "id", json_object_get(result, "id"), "owner_id", req->user_id,
-                              "flow", s->def),
+                    json_pack("{s:O, s:s, s:O}", "id", json_object_get(result, "id"), "owner_id",
+                              req->user_id, "flow", s->def),
                     flow_200, req);
   else if (status == STORE_ENOTFOUND)
-    rc = store_call(req->app->store, FLOW_CREATE, json_pack("{s:s, s:O}", "owner_id", req->user_id, "flow", s->def),
-                    flow_201, req);
+    rc = store_call(req->app->store, FLOW_CREATE,
+                    json_pack("{s:s, s:O}", "owner_id", req->user_id, "flow", s->def), flow_201,
+                    req);
   else
     rc = status;
   if (rc != 0) {
@@ -150,9 +161,10 @@ static void save(http_req_t *req) {
   s->req = req;
   s->def = def;
   http_req_ref(req);
-  if (store_call(req->app->store, FLOW_GET,
-                 json_pack("{s:O, s:s}", "name", json_object_get(def, "name"), "owner_id", req->user_id),
-                 save_found, s) != 0) {
+  if (store_call(
+          req->app->store, FLOW_GET,
+          json_pack("{s:O, s:s}", "name", json_object_get(def, "name"), "owner_id", req->user_id),
+          save_found, s) != 0) {
     handlers_reply_store_error(req, STORE_EBUSY);
     http_req_unref(req);
     json_decref(def);
@@ -185,8 +197,8 @@ static json_t *dry_run(const json_t *flow, const json_t *ctx) {
     json_decref(actions);
     if (strcmp(status, "waiting") == 0) {
       json_t *tr = json_object_get(state, "trace");
-      json_object_set_new(json_object_get(json_array_get(tr, json_array_size(tr) - 1), "result"), "dry_run",
-                          json_string("skipped"));
+      json_object_set_new(json_object_get(json_array_get(tr, json_array_size(tr) - 1), "result"),
+                          "dry_run", json_string("skipped"));
       json_t *empty = json_object();
       flow_resume(flow, state, empty);
       json_decref(empty);
@@ -194,8 +206,8 @@ static json_t *dry_run(const json_t *flow, const json_t *ctx) {
     }
     if (strcmp(status, "running") != 0) break;
   }
-  json_t *out = json_pack("{s:O, s:o, s:s}", "trace", json_object_get(state, "trace"), "outputs", outputs,
-                          "status", status);
+  json_t *out = json_pack("{s:O, s:o, s:s}", "trace", json_object_get(state, "trace"), "outputs",
+                          outputs, "status", status);
   json_decref(state);
   return out;
 }
@@ -233,13 +245,14 @@ static void test(http_req_t *req) {
     return;
   }
   d->req = req;
-  d->ctx = json_pack("{s:o, s:{s:s}}", "contact", json_is_object(contact) ? json_incref(contact) : json_object(),
-                     "message", "text", text);
+  d->ctx = json_pack("{s:o, s:{s:s}}", "contact",
+                     json_is_object(contact) ? json_incref(contact) : json_object(), "message",
+                     "text", text);
   json_decref(body);
   http_req_ref(req);
   if (store_call(req->app->store, FLOW_GET,
-                 json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id), test_found,
-                 d) != 0) {
+                 json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id),
+                 test_found, d) != 0) {
     handlers_reply_store_error(req, STORE_EBUSY);
     json_decref(d->ctx);
     free(d);
@@ -268,8 +281,8 @@ static void runs_done(void *ctx, int status, json_t *result) {
 
 static void runs(http_req_t *req) {
   handlers_store_call(req, FLOW_RUN_LIST,
-                      json_pack("{s:s, s:s, s:i}", "flow_id", http_req_param(req, "id"), "owner_id", req->user_id,
-                                "limit", 100),
+                      json_pack("{s:s, s:s, s:i}", "flow_id", http_req_param(req, "id"), "owner_id",
+                                req->user_id, "limit", 100),
                       runs_done);
 }
 

@@ -62,7 +62,9 @@ struct job_s {
 static void fetch(ig_ingest_t *ig);
 static void start_jobs(ig_ingest_t *ig);
 
-static const char *pstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+static const char *pstr(json_t *o, const char *k) {
+  return json_string_value(json_object_get(o, k));
+}
 
 ig_ingest_t *ig_ingest_new(app_t *app) {
   ig_ingest_t *ig = calloc(1, sizeof(*ig));
@@ -134,7 +136,8 @@ static void remember_conversation(job_t *j, const char *conv_id) {
   char key[160];
   conv_key(j, key, sizeof(key));
   if (!conv_id || keymap_get(ig->conversations, key)) return;
-  if (keymap_count(ig->conversations) >= CACHE_MAX) keymap_sweep(ig->conversations, drop_string, NULL);
+  if (keymap_count(ig->conversations) >= CACHE_MAX)
+    keymap_sweep(ig->conversations, drop_string, NULL);
   char *id = strdup(conv_id);
   if (id && keymap_put(ig->conversations, key, id) != 0) free(id);
 }
@@ -143,8 +146,10 @@ int ig_ingest_busy(const ig_ingest_t *ig) { return ig->njobs + ig->fetching; }
 
 static void job_free(job_t *j) {
   ig_ingest_t *ig = j->ig;
-  if (j->prev) j->prev->next = j->next;
-  else ig->jobs = j->next;
+  if (j->prev)
+    j->prev->next = j->next;
+  else
+    ig->jobs = j->next;
   if (j->next) j->next->prev = j->prev;
   ig->njobs--;
   json_decref(j->event);
@@ -200,7 +205,8 @@ static void message_inserted(void *ctx, int status, json_t *result) {
   json_t *message = json_object_get(result, "message");
   int created = status == STORE_OK && json_is_true(json_object_get(result, "created"));
   if (created)
-    fanout_message_new(j->ig->app, message, json_object_get(result, "participant_ids"), NULL, 0, NULL);
+    fanout_message_new(j->ig->app, message, json_object_get(result, "participant_ids"), NULL, 0,
+                       NULL);
   /* A new incoming message (not an echo, not a retry) runs the owner's flows. */
   if (created && !j->out_cb && j->kind == IG_EV_MESSAGE && j->ig->app->runner)
     flow_runner_on_message(j->ig->app->runner, j->account, j->contact, pstr(j->payload, "text"));
@@ -228,8 +234,7 @@ static void conversation_ready(void *ctx, int status, json_t *result) {
   }
   if (failed(j, status, result)) return;
   json_t *conv = json_object_get(result, "conversation");
-  if (json_is_true(json_object_get(result, "created")))
-    fanout_conversation(j->ig->app, conv, NULL);
+  if (json_is_true(json_object_get(result, "created"))) fanout_conversation(j->ig->app, conv, NULL);
   remember_conversation(j, pstr(conv, "id"));
   const char *owner = pstr(j->account, "user_id");
   char sender[96];
@@ -248,9 +253,9 @@ static void conversation_ready(void *ctx, int status, json_t *result) {
     mid = pstr(j->payload, "mid");
     attachments = json_object_get(j->payload, "attachments");
   }
-  json_t *p = json_pack("{s:O, s:s, s:s?, s:s, s:s?, s:b}", "conversation_id", json_object_get(conv, "id"),
-                        "sender_id", sender, "text", text, "source", j->source ? j->source : "instagram",
-                        "external_id", mid, "check_member", 0);
+  json_t *p = json_pack("{s:O, s:s, s:s?, s:s, s:s?, s:b}", "conversation_id",
+                        json_object_get(conv, "id"), "sender_id", sender, "text", text, "source",
+                        j->source ? j->source : "instagram", "external_id", mid, "check_member", 0);
   if (attachments && json_array_size(attachments)) json_object_set(p, "attachments", attachments);
   json_decref(result);
   if (call(j, MSG_INSERT, p, message_inserted) != 0) job_end(j);
@@ -264,7 +269,8 @@ static void contact_ready(void *ctx, int status, json_t *result) {
   conv_key(j, key, sizeof(key));
   const char *known = keymap_get(j->ig->conversations, key);
   if (known) {
-    conversation_ready(j, STORE_OK, json_pack("{s:{s:s}, s:b}", "conversation", "id", known, "created", 0));
+    conversation_ready(j, STORE_OK,
+                       json_pack("{s:{s:s}, s:b}", "conversation", "id", known, "created", 0));
     return;
   }
   const char *owner = pstr(j->account, "user_id");
@@ -308,7 +314,8 @@ static void target_found(void *ctx, int status, json_t *result) {
     fanout_event(j->ig->app, frame, json_object_get(result, "participant_ids"), NULL);
     json_decref(frame);
     rc = call(j, CONV_MARK_READ,
-              json_pack("{s:O, s:s, s:I}", "id", json_object_get(m, "conversation_id"), "user_id", who, "seq", seq),
+              json_pack("{s:O, s:s, s:I}", "id", json_object_get(m, "conversation_id"), "user_id",
+                        who, "seq", seq),
               read_marked);
   } else {
     const char *emoji = pstr(j->payload, "emoji");
@@ -325,14 +332,15 @@ static void target_found(void *ctx, int status, json_t *result) {
 static void account_found(void *ctx, int status, json_t *result) {
   job_t *j = ctx;
   if (status == STORE_ENOTFOUND)
-    log_info("instagram: event for account %s, which nobody connected", pstr(j->payload, "account_id"));
+    log_info("instagram: event for account %s, which nobody connected",
+             pstr(j->payload, "account_id"));
   if (failed(j, status, result)) return;
   j->account = result;
   remember_account(j->ig, pstr(j->payload, "account_id"), result);
   int rc;
   if (j->kind == IG_EV_MESSAGE || j->kind == IG_EV_ECHO) {
-    json_t *p = json_pack("{s:O, s:O}", "owner_id", json_object_get(result, "user_id"), "ig_user_id",
-                          json_object_get(j->payload, "contact_id"));
+    json_t *p = json_pack("{s:O, s:O}", "owner_id", json_object_get(result, "user_id"),
+                          "ig_user_id", json_object_get(j->payload, "contact_id"));
     if (j->kind == IG_EV_MESSAGE) {
       char iso[32];
       json_int_t ts = json_integer_value(json_object_get(j->payload, "timestamp_ms"));
@@ -372,7 +380,8 @@ static void start_jobs(ig_ingest_t *ig) {
     json_t *ev = json_array_get(ig->queue, i);
     json_t *payload = json_object_get(ev, "payload");
     char key[160];
-    snprintf(key, sizeof(key), "%s:%s", pstr(payload, "account_id") ? pstr(payload, "account_id") : "",
+    snprintf(key, sizeof(key), "%s:%s",
+             pstr(payload, "account_id") ? pstr(payload, "account_id") : "",
              pstr(payload, "contact_id") ? pstr(payload, "contact_id") : "");
     if (key_busy(ig, key)) {
       i++;
@@ -394,8 +403,10 @@ static void start_jobs(ig_ingest_t *ig) {
     if (j->kind == IG_EV_OTHER || !account ||
         call(j, IG_ACCOUNT_GET, json_pack("{s:s, s:b}", "ig_user_id", account, "with_token", 1),
              account_found) != 0) {
-      if (j->kind == IG_EV_OTHER) finish(j);
-      else job_end(j);
+      if (j->kind == IG_EV_OTHER)
+        finish(j);
+      else
+        job_end(j);
     }
   }
 }
@@ -419,7 +430,8 @@ static void fetch(ig_ingest_t *ig) {
   if (ig->closing || ig->fetching) return;
   ig->again = 0;
   ig->fetching = 1;
-  if (store_call(ig->app->store, EVENT_LIST_PENDING, json_pack("{s:i}", "limit", BATCH), fetched, ig) != 0)
+  if (store_call(ig->app->store, EVENT_LIST_PENDING, json_pack("{s:i}", "limit", BATCH), fetched,
+                 ig) != 0)
     ig->fetching = 0;
 }
 
@@ -435,7 +447,8 @@ void ig_ingest_kick(ig_ingest_t *ig) {
 }
 
 void ig_ingest_store_outgoing(ig_ingest_t *ig, json_t *account, json_t *contact, const char *text,
-                              const char *graph_mid, const char *source, ig_stored_fn cb, void *ctx) {
+                              const char *graph_mid, const char *source, ig_stored_fn cb,
+                              void *ctx) {
   job_t *j = job_new(ig);
   if (!j) {
     ig_stored_t st = {STORE_EBUSY, NULL};

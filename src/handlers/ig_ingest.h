@@ -22,8 +22,8 @@ void ig_ingest_forget_user(ig_ingest_t *ig, const char *user_id);
 int ig_ingest_busy(const ig_ingest_t *ig);
 
 typedef struct ig_stored_s {
-  int status;       /* a store status */
-  json_t *message;  /* borrowed for the callback when status is STORE_OK */
+  int status;      /* a store status */
+  json_t *message; /* borrowed for the callback when status is STORE_OK */
 } ig_stored_t;
 typedef void (*ig_stored_fn)(void *ctx, const ig_stored_t *stored);
 
@@ -31,6 +31,7 @@ typedef void (*ig_stored_fn)(void *ctx, const ig_stored_t *stored);
  * conversation (keeping Graph's message id, so the echo that Meta sends later
  * adds nothing) and delivers it live. account and contact are borrowed. */
 void ig_ingest_store_outgoing(ig_ingest_t *ig, json_t *account, json_t *contact, const char *text,
-                              const char *graph_mid, const char *source, ig_stored_fn cb, void *ctx);
+                              const char *graph_mid, const char *source, ig_stored_fn cb,
+                              void *ctx);
 
 #endif

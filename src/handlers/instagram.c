@@ -121,11 +121,14 @@ static void account_connect(http_req_t *req) {
   if (!body) return;
   int failed = 0;
   const char *ig = handlers_string_field(req, body, "ig_user_id", 1, 1, 32, &failed);
-  const char *token = failed ? NULL : handlers_string_field(req, body, "access_token", 1, 1, 4096, &failed);
-  const char *username = failed ? NULL : handlers_string_field(req, body, "username", 0, 1, 64, &failed);
+  const char *token =
+      failed ? NULL : handlers_string_field(req, body, "access_token", 1, 1, 4096, &failed);
+  const char *username =
+      failed ? NULL : handlers_string_field(req, body, "username", 0, 1, 64, &failed);
   if (failed) goto done;
   if (!all_digits(ig)) {
-    http_reply_error(req, 400, "validation_failed", "ig_user_id must be a numeric id", "ig_user_id");
+    http_reply_error(req, 400, "validation_failed", "ig_user_id must be a numeric id",
+                     "ig_user_id");
     goto done;
   }
   char *sealed = ig_token_seal(req->app->secret_key, token);
@@ -149,13 +152,15 @@ static void status_done(void *ctx, int status, json_t *result) {
   else if (status != STORE_OK)
     handlers_reply_store_error(req, status);
   else
-    http_reply_json(req, 200, json_pack("{s:b, s:o}", "connected", 1, "account", public_account(result)));
+    http_reply_json(req, 200,
+                    json_pack("{s:b, s:o}", "connected", 1, "account", public_account(result)));
   json_decref(result);
   http_req_unref(req);
 }
 
 static void account_status(http_req_t *req) {
-  handlers_store_call(req, IG_ACCOUNT_GET, json_pack("{s:s}", "user_id", req->user_id), status_done);
+  handlers_store_call(req, IG_ACCOUNT_GET, json_pack("{s:s}", "user_id", req->user_id),
+                      status_done);
 }
 
 static void disconnect_done(void *ctx, int status, json_t *result) {
@@ -189,7 +194,8 @@ static void contacts_done(void *ctx, int status, json_t *result) {
   } else {
     json_t *list = json_array(), *c;
     size_t i;
-    json_array_foreach(json_object_get(result, "contacts"), i, c) json_array_append_new(list, public_contact(c));
+    json_array_foreach(json_object_get(result, "contacts"), i, c)
+        json_array_append_new(list, public_contact(c));
     http_reply_json(req, 200, json_pack("{s:o}", "contacts", list));
   }
   json_decref(result);
@@ -197,7 +203,8 @@ static void contacts_done(void *ctx, int status, json_t *result) {
 }
 
 static void contacts_list(http_req_t *req) {
-  handlers_store_call(req, CONTACT_LIST, json_pack("{s:s}", "owner_id", req->user_id), contacts_done);
+  handlers_store_call(req, CONTACT_LIST, json_pack("{s:s}", "owner_id", req->user_id),
+                      contacts_done);
 }
 
 static void contact_done(void *ctx, int status, json_t *result) {
@@ -211,9 +218,10 @@ static void contact_done(void *ctx, int status, json_t *result) {
 }
 
 static void contact_get(http_req_t *req) {
-  handlers_store_call(req, CONTACT_GET,
-                      json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id),
-                      contact_done);
+  handlers_store_call(
+      req, CONTACT_GET,
+      json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id),
+      contact_done);
 }
 
 /* ---- sending ---- */
@@ -257,7 +265,8 @@ static void send_graph_done(void *ctx, const graph_result_t *res) {
       http_reply_header(s->req, "Retry-After", "1");
       http_reply_error(s->req, 429, "rate_limited", "too many messages for this account", NULL);
     } else {
-      http_reply_error(s->req, 502, "upstream_error", res->error ? res->error : "Graph API error", NULL);
+      http_reply_error(s->req, 502, "upstream_error", res->error ? res->error : "Graph API error",
+                       NULL);
     }
     send_ctx_free(s);
     return;
@@ -269,20 +278,23 @@ static void send_graph_done(void *ctx, const graph_result_t *res) {
 static void send_contact_done(void *ctx, int status, json_t *result) {
   send_ctx_t *s = ctx;
   int64_t last = 0;
-  const char *inbound = status == STORE_OK ? json_string_value(json_object_get(result, "last_inbound_at")) : NULL;
+  const char *inbound =
+      status == STORE_OK ? json_string_value(json_object_get(result, "last_inbound_at")) : NULL;
   if (status != STORE_OK && status != STORE_ENOTFOUND) {
     handlers_reply_store_error(s->req, status);
     goto fail;
   }
-  if (!inbound || util_parse_iso8601(inbound, &last) != 0 || util_now_ms() - last > MESSAGING_WINDOW_MS) {
+  if (!inbound || util_parse_iso8601(inbound, &last) != 0 ||
+      util_now_ms() - last > MESSAGING_WINDOW_MS) {
     http_reply_error(s->req, 422, "outside_messaging_window",
                      "the contact has not written in the last 24 hours", NULL);
     goto fail;
   }
   s->contact = result;
   result = NULL;
-  if (graph_send_text(s->req->app->graph, json_string_value(json_object_get(s->account, "ig_user_id")),
-                      s->token, s->recipient, s->text, send_graph_done, s) != 0) {
+  if (graph_send_text(s->req->app->graph,
+                      json_string_value(json_object_get(s->account, "ig_user_id")), s->token,
+                      s->recipient, s->text, send_graph_done, s) != 0) {
     http_reply_error(s->req, 503, "unavailable", "cannot reach the Graph API", NULL);
     send_ctx_free(s);
   }
@@ -303,7 +315,8 @@ static void send_account_done(void *ctx, int status, json_t *result) {
     goto fail;
   }
   s->account = result;
-  s->token = ig_token_open(s->req->app->secret_key, json_string_value(json_object_get(result, "token_cipher")));
+  s->token = ig_token_open(s->req->app->secret_key,
+                           json_string_value(json_object_get(result, "token_cipher")));
   if (!s->token) {
     log_error("instagram: the stored token of user %s cannot be opened (secret_key changed?)",
               s->req->user_id);
@@ -345,8 +358,8 @@ static void send_message(http_req_t *req) {
     goto done;
   }
   if (store_call(req->app->store, IG_ACCOUNT_GET,
-                 json_pack("{s:s, s:b}", "user_id", req->user_id, "with_token", 1), send_account_done,
-                 s) != 0) {
+                 json_pack("{s:s, s:b}", "user_id", req->user_id, "with_token", 1),
+                 send_account_done, s) != 0) {
     handlers_reply_store_error(req, STORE_EBUSY);
     send_ctx_free(s);
   }

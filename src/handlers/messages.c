@@ -120,17 +120,16 @@ static void send_message(http_req_t *req) {
   const char *bad = messages_check_send(body);
   if (bad) {
     http_reply_error(req, 400, "validation_failed",
-                     strcmp(bad, "text") == 0
-                         ? "text must be 1 to 4000 characters of valid UTF-8"
-                         : "client_id must be a string of 1 to 64 characters",
+                     strcmp(bad, "text") == 0 ? "text must be 1 to 4000 characters of valid UTF-8"
+                                              : "client_id must be a string of 1 to 64 characters",
                      bad);
     json_decref(body);
     return;
   }
-  json_t *params = json_pack("{s:s, s:s, s:O, s:O?, s:s, s:b}", "conversation_id", conv,
-                             "sender_id", req->user_id, "text", json_object_get(body, "text"),
-                             "client_id", json_object_get(body, "client_id"), "source", "web",
-                             "check_member", 1);
+  json_t *params =
+      json_pack("{s:s, s:s, s:O, s:O?, s:s, s:b}", "conversation_id", conv, "sender_id",
+                req->user_id, "text", json_object_get(body, "text"), "client_id",
+                json_object_get(body, "client_id"), "source", "web", "check_member", 1);
   json_decref(body);
   handlers_store_call(req, MSG_INSERT, params, sent);
 }
@@ -154,13 +153,9 @@ static void updated(http_req_t *req, int status, json_t *result, int empty) {
   http_req_unref(req);
 }
 
-static void updated_200(void *ctx, int status, json_t *result) {
-  updated(ctx, status, result, 0);
-}
+static void updated_200(void *ctx, int status, json_t *result) { updated(ctx, status, result, 0); }
 
-static void updated_204(void *ctx, int status, json_t *result) {
-  updated(ctx, status, result, 1);
-}
+static void updated_204(void *ctx, int status, json_t *result) { updated(ctx, status, result, 1); }
 
 static void edit(http_req_t *req) {
   const char *id = path_id(req, "id", "no such message");
@@ -170,10 +165,9 @@ static void edit(http_req_t *req) {
   int failed = 0;
   const char *text = handlers_string_field(req, body, "text", 1, 1, MESSAGES_TEXT_MAX, &failed);
   if (!failed)
-    handlers_store_call(req, MSG_EDIT,
-                        json_pack("{s:s, s:s, s:s}", "id", id, "user_id", req->user_id, "text",
-                                  text),
-                        updated_200);
+    handlers_store_call(
+        req, MSG_EDIT,
+        json_pack("{s:s, s:s, s:s}", "id", id, "user_id", req->user_id, "text", text), updated_200);
   json_decref(body);
 }
 
@@ -211,8 +205,8 @@ static void unreact(http_req_t *req) {
     return;
   }
   handlers_store_call(req, MSG_REACT,
-                      json_pack("{s:s, s:s, s:s, s:b}", "id", id, "user_id", req->user_id,
-                                "emoji", emoji, "add", 0),
+                      json_pack("{s:s, s:s, s:s, s:b}", "id", id, "user_id", req->user_id, "emoji",
+                                emoji, "add", 0),
                       updated_204);
 }
 

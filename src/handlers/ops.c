@@ -18,11 +18,11 @@ static void readyz_done(void *ctx, int status, json_t *result) {
   int store_up = status == STORE_OK;
   int bus_up = bus_is_up(app->bus);
   int ready = store_up && bus_up && !app->shutting_down;
-  http_reply_json(req, ready ? 200 : 503,
-                  json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s}}", "status",
-                            ready ? "ready" : "unavailable", "store", "backend",
-                            store_backend(app->store), "state", store_up ? "up" : "down", "bus",
-                            "backend", bus_backend(app->bus), "state", bus_up ? "up" : "down"));
+  http_reply_json(
+      req, ready ? 200 : 503,
+      json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s}}", "status", ready ? "ready" : "unavailable",
+                "store", "backend", store_backend(app->store), "state", store_up ? "up" : "down",
+                "bus", "backend", bus_backend(app->bus), "state", bus_up ? "up" : "down"));
   http_req_unref(req);
 }
 

@@ -245,8 +245,8 @@ static void on_remote_presence(presence_t *p, json_t *hdr, const char *from) {
   if (keymap_put(p->remote, user, r) != 0) free_remote(user, r, NULL);
 }
 
-void presence_on_bus(presence_t *p, const char *kind, json_t *header, const char *body,
-                     size_t len, int64_t now_ms) {
+void presence_on_bus(presence_t *p, const char *kind, json_t *header, const char *body, size_t len,
+                     int64_t now_ms) {
   if (!p) return;
   const char *from = json_string_value(json_object_get(header, "i"));
   if (!from) return;

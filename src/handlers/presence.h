@@ -35,7 +35,7 @@ void presence_tick(presence_t *p, int64_t now_ms);
 void presence_bus_state(presence_t *p, int up, int64_t now_ms);
 /* A presence ("p") or heartbeat ("h") envelope from another instance. header
  * and body are borrowed. */
-void presence_on_bus(presence_t *p, const char *kind, json_t *header, const char *body,
-                     size_t len, int64_t now_ms);
+void presence_on_bus(presence_t *p, const char *kind, json_t *header, const char *body, size_t len,
+                     int64_t now_ms);
 
 #endif

@@ -3,7 +3,7 @@
 #include "handlers/handlers.h"
 
 const route_table_t *const handlers_route_tables[] = {
-    &ops_routes,      &auth_routes,      &users_routes, &ws_routes,
+    &ops_routes,           &auth_routes,     &users_routes,     &ws_routes,
     &conversations_routes, &messages_routes, &instagram_routes, &flows_routes,
 };
 

@@ -15,8 +15,8 @@ typedef struct held_s {
 } held_t;
 
 typedef struct conv_state_s {
-  int64_t next;     /* the seq delivered next; 0 while unknown */
-  held_t *held;     /* ascending seq */
+  int64_t next; /* the seq delivered next; 0 while unknown */
+  held_t *held; /* ascending seq */
   size_t nheld, capheld;
   int64_t deadline; /* when the current gap is passed over; 0: none */
   int64_t last_ms;  /* last activity, for forgetting idle conversations */

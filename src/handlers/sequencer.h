@@ -17,10 +17,10 @@ typedef void (*sequencer_deliver_fn)(void *ctx, const char *conv_id, int64_t seq
 typedef void (*sequencer_drop_fn)(void *ctx, void *item);
 
 typedef struct sequencer_opts_s {
-  int64_t hold_ms;      /* how long a gap is waited for before it is passed over */
+  int64_t hold_ms;       /* how long a gap is waited for before it is passed over */
   int64_t first_hold_ms; /* the same for the first message of a conversation seen */
-  size_t max_held;      /* items held per conversation before a gap is passed over */
-  int64_t idle_ms;      /* a conversation with nothing held is forgotten after this */
+  size_t max_held;       /* items held per conversation before a gap is passed over */
+  int64_t idle_ms;       /* a conversation with nothing held is forgotten after this */
   sequencer_deliver_fn deliver;
   sequencer_drop_fn drop;
   void *ctx;

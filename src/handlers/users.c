@@ -13,7 +13,6 @@
 #include "parley/util.h"
 #include "parley/ws.h"
 
-
 #define SEARCH_LIMIT 20
 #define SEARCH_Q_MAX 256
 #define AVATAR_URL_MAX 2048

@@ -111,8 +111,8 @@ static const char *frame_conv(ws_session_t *s, json_t *frame, const char *ref) {
 
 /* An integer field in min..max; returns 1, 0 when absent (*out = def), -1
  * after an error frame. */
-static int frame_int(ws_session_t *s, json_t *frame, const char *name, long long min,
-                     long long max, long long def, const char *ref, long long *out) {
+static int frame_int(ws_session_t *s, json_t *frame, const char *name, long long min, long long max,
+                     long long def, const char *ref, long long *out) {
   json_t *v = json_object_get(frame, name);
   *out = def;
   if (!v) return 0;
@@ -134,8 +134,7 @@ static void on_sent(void *ctx, int status, json_t *result) {
     job_error(j, status);
   } else if (json_is_true(json_object_get(result, "created"))) {
     fanout_message_new(j->app, json_object_get(result, "message"),
-                       json_object_get(result, "participant_ids"), j->user, j->session,
-                       job_ref(j));
+                       json_object_get(result, "participant_ids"), j->user, j->session, job_ref(j));
   } else {
     /* A retried client_id: the original, to this session only. */
     ws_session_t *s = job_session(j);
@@ -176,8 +175,8 @@ static void on_typing_conv(void *ctx, int status, json_t *result) {
     job_error(j, status);
   } else {
     json_t *ids = conversations_participant_ids(result);
-    json_t *frame = json_pack("{s:s, s:s, s:s, s:s}", "type", "typing", "conversation_id",
-                              j->conv, "user_id", j->user, "state", j->state);
+    json_t *frame = json_pack("{s:s, s:s, s:s, s:s}", "type", "typing", "conversation_id", j->conv,
+                              "user_id", j->user, "state", j->state);
     if (frame && ids) fanout_event(j->app, frame, ids, j->user);
     json_decref(frame);
     json_decref(ids);
@@ -237,9 +236,9 @@ static void on_synced(void *ctx, int status, json_t *result) {
     job_error(j, status);
   } else if (s) {
     json_t *msgs = json_object_get(result, "messages");
-    json_t *frame = json_pack("{s:s, s:s, s:O, s:O}", "type", "sync.result", "conversation_id",
-                              j->conv, "messages", msgs, "has_more",
-                              json_object_get(result, "has_more"));
+    json_t *frame =
+        json_pack("{s:s, s:s, s:O, s:O}", "type", "sync.result", "conversation_id", j->conv,
+                  "messages", msgs, "has_more", json_object_get(result, "has_more"));
     char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
     /* Too big for one frame: send the older half, the client asks again. */
     while (text && strlen(text) > SYNC_MAX_BYTES && json_array_size(msgs) > 1) {

@@ -97,7 +97,8 @@ static int on_headers_complete(llhttp_t *p) {
   r->keep_alive = llhttp_should_keep_alive(p);
   r->upgrade = p->upgrade;
   /* A declared body above the limit is refused before any of it is read. */
-  if ((p->flags & F_CONTENT_LENGTH) && p->content_length > (uint64_t)hc->conn->app->cfg.max_body_bytes)
+  if ((p->flags & F_CONTENT_LENGTH) &&
+      p->content_length > (uint64_t)hc->conn->app->cfg.max_body_bytes)
     return fail(hc, 413);
   return 0;
 }

@@ -115,7 +115,8 @@ void http_req_client_addr(const http_req_t *req, char *out, size_t outlen) {
 json_t *http_req_json(http_req_t *req) {
   const char *ct = http_req_header(req, "content-type");
   size_t n = strlen("application/json");
-  if (!ct || strncasecmp(ct, "application/json", n) != 0 || (ct[n] && ct[n] != ';' && ct[n] != ' ')) {
+  if (!ct || strncasecmp(ct, "application/json", n) != 0 ||
+      (ct[n] && ct[n] != ';' && ct[n] != ' ')) {
     http_reply_error(req, 415, "unsupported_media_type", "send Content-Type: application/json",
                      NULL);
     return NULL;
@@ -125,8 +126,8 @@ json_t *http_req_json(http_req_t *req) {
     return NULL;
   }
   json_error_t err;
-  json_t *j = json_loadb(req->body.data ? req->body.data : "", req->body.len,
-                         JSON_REJECT_DUPLICATES, &err);
+  json_t *j =
+      json_loadb(req->body.data ? req->body.data : "", req->body.len, JSON_REJECT_DUPLICATES, &err);
   if (!j) {
     http_reply_error(req, 400, "invalid_json", err.text[0] ? err.text : "invalid JSON", NULL);
     return NULL;

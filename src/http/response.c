@@ -14,29 +14,52 @@
 
 static const char *reason(int status) {
   switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Entity";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Entity";
+    case 426:
+      return "Upgrade Required";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Unknown";
   }
 }
 
@@ -82,12 +105,11 @@ static void ensure_request_id(http_req_t *req) {
 
 static void access_log(http_req_t *req, double seconds) {
   if (!log_enabled(LOG_INFO)) return;
-  json_t *line = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:i, s:I, s:f, s:s, s:I}", "level", "info",
-                           "msg", "request", "method", req->method, "path",
-                           req->path ? req->path : "", "route", req->route, "status", req->status,
-                           "bytes", (json_int_t)req->bytes_out, "duration_ms", seconds * 1000.0,
-                           "request_id", req->request_id, "conn",
-                           (json_int_t)(req->conn ? req->conn->id : 0));
+  json_t *line = json_pack(
+      "{s:s, s:s, s:s, s:s, s:s?, s:i, s:I, s:f, s:s, s:I}", "level", "info", "msg", "request",
+      "method", req->method, "path", req->path ? req->path : "", "route", req->route, "status",
+      req->status, "bytes", (json_int_t)req->bytes_out, "duration_ms", seconds * 1000.0,
+      "request_id", req->request_id, "conn", (json_int_t)(req->conn ? req->conn->id : 0));
   if (!line) return;
   char ts[32];
   util_iso8601(util_now_ms(), ts);

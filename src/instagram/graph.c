@@ -71,7 +71,8 @@ static int take_token(graph_t *g, const char *account) {
     if (strcmp(g->buckets[i].account, account) == 0) b = &g->buckets[i];
   double burst = g->per_min / 10.0 < 5 ? 5 : g->per_min / 10.0;
   if (!b) {
-    b = &g->buckets[g->nbuckets < GRAPH_MAX_ACCOUNTS ? g->nbuckets++ : (int)(now % GRAPH_MAX_ACCOUNTS)];
+    b = &g->buckets[g->nbuckets < GRAPH_MAX_ACCOUNTS ? g->nbuckets++
+                                                     : (int)(now % GRAPH_MAX_ACCOUNTS)];
     snprintf(b->account, sizeof(b->account), "%s", account);
     b->tokens = burst;
     b->last_ms = now;
@@ -114,7 +115,8 @@ static void on_response(void *ctx, const httpc_response_t *res) {
     const char *mid = json_string_value(json_object_get(body, "message_id"));
     graph_result_t r = {1, mid ? mid : "", res->status, NULL};
     finish(s, &r);
-  } else if (retryable && s->attempt <= GRAPH_RETRIES && !(res->error && strcmp(res->error, "cancelled") == 0)) {
+  } else if (retryable && s->attempt <= GRAPH_RETRIES &&
+             !(res->error && strcmp(res->error, "cancelled") == 0)) {
     uint64_t delay = (uint64_t)GRAPH_BACKOFF_MS << (s->attempt - 1);
     log_warn("graph: attempt %d failed (%d %s), retrying in %llu ms", s->attempt, res->status,
              res->error ? res->error : "", (unsigned long long)delay);
@@ -141,8 +143,12 @@ static void on_response(void *ctx, const httpc_response_t *res) {
 static void attempt(send_t *s) {
   s->attempt++;
   const char *headers[] = {"Content-Type: application/json", s->auth, NULL};
-  httpc_request_t req = {.method = "POST", .url = s->url, .headers = headers, .body = s->body,
-                         .body_len = strlen(s->body), .timeout_ms = GRAPH_TIMEOUT_MS,
+  httpc_request_t req = {.method = "POST",
+                         .url = s->url,
+                         .headers = headers,
+                         .body = s->body,
+                         .body_len = strlen(s->body),
+                         .timeout_ms = GRAPH_TIMEOUT_MS,
                          .max_response = GRAPH_MAX_RESPONSE};
   if (httpc_request(s->g->http, &req, on_response, s) != 0) {
     graph_result_t r = {0, NULL, 0, "cannot start the request"};
@@ -162,7 +168,8 @@ int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const
   s->g = g;
   s->cb = cb;
   s->ctx = ctx;
-  json_t *body = json_pack("{s:{s:s}, s:{s:s}}", "recipient", "id", recipient, "message", "text", text);
+  json_t *body =
+      json_pack("{s:{s:s}, s:{s:s}}", "recipient", "id", recipient, "message", "text", text);
   s->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
   size_t ulen = strlen(g->base) + strlen(ig_user_id) + 16;

@@ -106,13 +106,14 @@ json_t *ig_webhook_events(json_t *body) {
     char key[1024];
     json_array_foreach(items, k, item) {
       json_t *p = event_of(account ? account : "", item, key, sizeof(key));
-      json_array_append_new(out, json_pack("{s:s?, s:o}", "mid", key[0] ? key : NULL, "payload", p));
+      json_array_append_new(out,
+                            json_pack("{s:s?, s:o}", "mid", key[0] ? key : NULL, "payload", p));
     }
     json_t *changes = json_object_get(entry, "changes"), *change;
     json_array_foreach(changes, k, change) {
-      json_array_append_new(out, json_pack("{s:n, s:{s:s, s:s, s:O}}", "mid", "payload", "kind",
-                                           "other", "account_id", account ? account : "", "raw",
-                                           change));
+      json_array_append_new(out,
+                            json_pack("{s:n, s:{s:s, s:s, s:O}}", "mid", "payload", "kind", "other",
+                                      "account_id", account ? account : "", "raw", change));
     }
   }
   return out;

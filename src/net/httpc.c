@@ -89,8 +89,10 @@ static void complete(transfer_t *t, CURLcode code) {
   } else {
     res.error = t->errbuf[0] ? t->errbuf : curl_easy_strerror(code);
   }
-  if (t->prev) t->prev->next = t->next;
-  else h->transfers = t->next;
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    h->transfers = t->next;
   if (t->next) t->next->prev = t->prev;
   h->in_flight--;
   curl_multi_remove_handle(h->multi, t->easy);
@@ -323,10 +325,10 @@ int httpc_addr_is_private(const struct sockaddr *addr) {
     }
     int zero = 1;
     for (int i = 0; i < 15; i++) zero &= b[i] == 0;
-    if (zero && (b[15] == 0 || b[15] == 1)) return 1;  /* :: and ::1 */
-    if ((b[0] & 0xfe) == 0xfc) return 1;                /* fc00::/7 unique local */
+    if (zero && (b[15] == 0 || b[15] == 1)) return 1;    /* :: and ::1 */
+    if ((b[0] & 0xfe) == 0xfc) return 1;                 /* fc00::/7 unique local */
     if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return 1; /* fe80::/10 link-local */
-    if (b[0] == 0xff) return 1;                         /* multicast */
+    if (b[0] == 0xff) return 1;                          /* multicast */
     return 0;
   }
   return 1; /* anything else is refused */

@@ -99,7 +99,8 @@ int store_call(store_t *s, enum store_op op, json_t *params, store_cb cb, void *
 void store_job_done(store_job_t *job) {
   store_t *s = job->store;
   if (job->status == STORE_EUNAVAILABLE) {
-    if (s->healthy) log_warn("store: %s backend unavailable (%s)", s->backend->name, store_op_name(job->op));
+    if (s->healthy)
+      log_warn("store: %s backend unavailable (%s)", s->backend->name, store_op_name(job->op));
     s->healthy = 0;
   } else if (job->status != STORE_ECLOSED) {
     if (!s->healthy) log_info("store: %s backend answers again", s->backend->name);

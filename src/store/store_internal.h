@@ -9,8 +9,8 @@ typedef struct store_job_s store_job_t;
 struct store_job_s {
   store_t *store;
   enum store_op op;
-  json_t *params;  /* owned by the job; read by the worker */
-  json_t *result;  /* set by the worker (new reference) when status is STORE_OK */
+  json_t *params; /* owned by the job; read by the worker */
+  json_t *result; /* set by the worker (new reference) when status is STORE_OK */
   int status;
   store_cb cb;
   void *ctx;

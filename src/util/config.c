@@ -44,10 +44,14 @@ static int check_hex32(const char *s) {
 static int check_nonempty(const char *s) { return s[0] != '\0'; }
 
 /* For strings, min = 1 marks a required setting; an empty optional one is unset. */
-#define S(key, check, help) {#key, K_STR, offsetof(config_t, key), 0, 0, check, help}
-#define R(key, check, help) {#key, K_STR, offsetof(config_t, key), 1, 0, check, help}
-#define I(key, lo, hi, help) {#key, K_INT, offsetof(config_t, key), lo, hi, NULL, help}
-#define L(key, lo, hi, help) {#key, K_I64, offsetof(config_t, key), lo, hi, NULL, help}
+#define S(key, check, help) \
+  { #key, K_STR, offsetof(config_t, key), 0, 0, check, help }
+#define R(key, check, help) \
+  { #key, K_STR, offsetof(config_t, key), 1, 0, check, help }
+#define I(key, lo, hi, help) \
+  { #key, K_INT, offsetof(config_t, key), lo, hi, NULL, help }
+#define L(key, lo, hi, help) \
+  { #key, K_I64, offsetof(config_t, key), lo, hi, NULL, help }
 
 static const setting_t settings[] = {
     R(host, check_nonempty, "listen address"),
@@ -174,7 +178,8 @@ static int load_file(config_t *c, const char *path) {
   json_error_t err;
   json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
   if (!root) {
-    fprintf(stderr, "parleyd: invalid setting config (%s): line %d: %s\n", path, err.line, err.text);
+    fprintf(stderr, "parleyd: invalid setting config (%s): line %d: %s\n", path, err.line,
+            err.text);
     return 2;
   }
   int rc = 0;
@@ -230,7 +235,8 @@ static void usage(FILE *f) {
           "usage: parleyd [--config FILE] [--port N] [--help] [--version]\n\n"
           "Parley chat server. Settings come from the defaults, then the JSON config\n"
           "file, then PARLEY_* environment variables, then flags. Settings:\n");
-  for (size_t i = 0; i < NSETTINGS; i++) fprintf(f, "  %-22s %s\n", settings[i].key, settings[i].help);
+  for (size_t i = 0; i < NSETTINGS; i++)
+    fprintf(f, "  %-22s %s\n", settings[i].key, settings[i].help);
   fprintf(f, "Each is PARLEY_<KEY> in the environment (e.g. PARLEY_PORT).\n");
 }
 

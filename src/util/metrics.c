@@ -84,14 +84,16 @@ static void counter(buf_t *out, const char *name, const char *help, uint64_t val
 
 void metrics_render(const metrics_t *m, buf_t *out) {
   const req_table_t *t = m->requests;
-  buf_append_str(out, "# HELP parley_http_requests_total HTTP requests by route and status\n"
-                      "# TYPE parley_http_requests_total counter\n");
+  buf_append_str(out,
+                 "# HELP parley_http_requests_total HTTP requests by route and status\n"
+                 "# TYPE parley_http_requests_total counter\n");
   for (size_t i = 0; i < t->len; i++)
     buf_printf(out, "parley_http_requests_total{method=\"%s\",route=\"%s\",status=\"%d\"} %llu\n",
                t->items[i].method, t->items[i].route, t->items[i].status,
                (unsigned long long)t->items[i].count);
-  buf_append_str(out, "# HELP parley_http_request_duration_seconds HTTP request latency\n"
-                      "# TYPE parley_http_request_duration_seconds histogram\n");
+  buf_append_str(out,
+                 "# HELP parley_http_request_duration_seconds HTTP request latency\n"
+                 "# TYPE parley_http_request_duration_seconds histogram\n");
   uint64_t cum = 0;
   for (int b = 0; b < METRICS_LATENCY_BUCKETS; b++) {
     cum += m->latency_buckets[b];

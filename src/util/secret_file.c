@@ -36,6 +36,7 @@ int util_secret_file(const char *dir, const char *name, unsigned char *out, size
   close(fd);
   return 1;
 bad:
-  log_error("cannot read or create the secret %s: %s", path, errno ? strerror(errno) : "bad contents");
+  log_error("cannot read or create the secret %s: %s", path,
+            errno ? strerror(errno) : "bad contents");
   return -1;
 }

@@ -29,8 +29,8 @@ int util_parse_iso8601(const char *s, int64_t *ms) {
   struct tm tm;
   int millis = 0, used = 0;
   memset(&tm, 0, sizeof(tm));
-  if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-             &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &millis, &used) != 7 ||
+  if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+             &tm.tm_min, &tm.tm_sec, &millis, &used) != 7 ||
       used != 24 || s[used] != '\0')
     return -1;
   tm.tm_year -= 1900;
@@ -153,9 +153,7 @@ size_t util_utf8_len(const char *s, size_t len) {
   return n;
 }
 
-int util_ct_equal(const void *a, const void *b, size_t n) {
-  return sodium_memcmp(a, b, n) == 0;
-}
+int util_ct_equal(const void *a, const void *b, size_t n) { return sodium_memcmp(a, b, n) == 0; }
 
 long util_url_decode(const char *s, size_t len, char *out, size_t outlen, int form) {
   size_t o = 0;

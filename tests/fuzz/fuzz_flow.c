@@ -14,7 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   flow_limits_t lim = {200, 4000};
   char err[256], field[32];
   if (flow_validate(flow, &lim, err, sizeof(err), field, sizeof(field)) == 0) {
-    json_t *ctx = json_pack("{s:{s:s}, s:{s:s}}", "contact", "username", "x", "message", "text", "price?");
+    json_t *ctx =
+        json_pack("{s:{s:s}, s:{s:s}}", "contact", "username", "x", "message", "text", "price?");
     json_t *state = flow_state_new(flow, json_object_get(ctx, "contact"));
     for (int rounds = 0; rounds < 200; rounds++) {
       json_t *actions = json_array();

@@ -36,7 +36,8 @@ static void *ckpt_main(void *arg) {
     /* PASSIVE never waits for the writer; SQLITE_BUSY (the store thread is
      * checkpointing itself) just means there is nothing to do now. */
     int rc = sqlite3_wal_checkpoint_v2(c->db->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    if (rc != SQLITE_OK && rc != SQLITE_BUSY) log_warn("store: sqlite checkpoint: %s", sqlite3_errstr(rc));
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+      log_warn("store: sqlite checkpoint: %s", sqlite3_errstr(rc));
     pthread_mutex_lock(&c->mu);
   }
   pthread_mutex_unlock(&c->mu);
@@ -63,7 +64,8 @@ sqlite_ckpt_t *sqlite_ckpt_start(sqlite_db_t *writer, const char *path) {
   pthread_mutex_init(&c->mu, NULL);
   pthread_cond_init(&c->cv, NULL);
   /* It reads no pages through its cache: the checkpoint copies frames directly. */
-  if (!(c->db = sqlite_db_open(path)) || sqlite_db_exec_plain(c->db, "PRAGMA cache_size=16") != 0) goto fail;
+  if (!(c->db = sqlite_db_open(path)) || sqlite_db_exec_plain(c->db, "PRAGMA cache_size=16") != 0)
+    goto fail;
   if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0) goto fail;
   sqlite3_wal_hook(writer->db, on_commit, c);
   return c;

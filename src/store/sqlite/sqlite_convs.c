@@ -39,11 +39,12 @@ static json_t *role_value(shared_t *sh, sqlite3_stmt *st) {
 /* [{id, name, role, last_read_seq}] in the order they joined; participants_conv
  * serves the ORDER BY without a sort. sh may be NULL. */
 static json_t *participants(sqlite_db_t *d, const char *conv_id, shared_t *sh) {
-  sqlite3_stmt *st = sqlite_db_query(d,
-                                     "SELECT p.user_id, u.name, p.role, p.last_read_seq FROM participants p"
-                                     " LEFT JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?"
-                                     " ORDER BY p.rowid",
-                                     "s", conv_id);
+  sqlite3_stmt *st =
+      sqlite_db_query(d,
+                      "SELECT p.user_id, u.name, p.role, p.last_read_seq FROM participants p"
+                      " LEFT JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?"
+                      " ORDER BY p.rowid",
+                      "s", conv_id);
   if (!st) return NULL;
   json_t *list = json_array();
   int rc;
@@ -72,7 +73,8 @@ static json_t *conv_row(sqlite3_stmt *st) {
   json_object_set_new_nocheck(c, "last_seq", json_integer(sqlite3_column_int64(st, 3)));
   json_object_set_new_nocheck(c, "created_at", sqlite_db_col_str(st, 4));
   json_object_set_new_nocheck(c, "updated_at", sqlite_db_col_str(st, 5));
-  if (sqlite3_column_type(st, 6) != SQLITE_NULL) json_object_set_new_nocheck(c, "contact_id", sqlite_db_col_str(st, 6));
+  if (sqlite3_column_type(st, 6) != SQLITE_NULL)
+    json_object_set_new_nocheck(c, "contact_id", sqlite_db_col_str(st, 6));
   return c;
 }
 
@@ -104,8 +106,9 @@ json_t *sqlite_convs_participant_ids(sqlite_db_t *d, const char *conv_id) {
 }
 
 int sqlite_convs_role(sqlite_db_t *d, const char *conv_id, const char *user_id, const char **role) {
-  sqlite3_stmt *st = sqlite_db_query(
-      d, "SELECT role FROM participants WHERE conversation_id = ? AND user_id = ?", "ss", conv_id, user_id);
+  sqlite3_stmt *st =
+      sqlite_db_query(d, "SELECT role FROM participants WHERE conversation_id = ? AND user_id = ?",
+                      "ss", conv_id, user_id);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
   if (rc == 1 && role)
@@ -114,7 +117,8 @@ int sqlite_convs_role(sqlite_db_t *d, const char *conv_id, const char *user_id, 
 }
 
 json_t *sqlite_convs_load(sqlite_db_t *d, const char *id) {
-  sqlite3_stmt *st = sqlite_db_query(d, "SELECT " CONV_COLS " FROM conversations c WHERE c.id = ?", "s", id);
+  sqlite3_stmt *st =
+      sqlite_db_query(d, "SELECT " CONV_COLS " FROM conversations c WHERE c.id = ?", "s", id);
   if (!st || sqlite_db_step(d, st) != 1) return NULL;
   json_t *c = conv_row(st);
   sqlite3_reset(st);
@@ -126,7 +130,8 @@ json_t *sqlite_convs_load(sqlite_db_t *d, const char *id) {
 }
 
 /* Loads a conversation the user takes part in: STORE_OK with *conv set, or ENOTFOUND. */
-static int load_visible(sqlite_db_t *d, const char *id, const char *user_id, const char **role, json_t **conv) {
+static int load_visible(sqlite_db_t *d, const char *id, const char *user_id, const char **role,
+                        json_t **conv) {
   if (!id || !user_id) return STORE_EINVAL;
   int rc = sqlite_convs_role(d, id, user_id, role);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
@@ -157,8 +162,8 @@ static int add_member(sqlite_db_t *d, const char *conv_id, const char *user_id, 
 
 /* The key that makes a direct conversation unique per pair, and an instagram one
  * per (owner, contact). */
-static int pair_key(const char *type, const char *creator, json_t *ids, const char *contact, char *out,
-                    size_t n) {
+static int pair_key(const char *type, const char *creator, json_t *ids, const char *contact,
+                    char *out, size_t n) {
   if (strcmp(type, "instagram") == 0) {
     if (!contact) return -1;
     snprintf(out, n, "ig|%s|%s", creator, contact);
@@ -167,14 +172,16 @@ static int pair_key(const char *type, const char *creator, json_t *ids, const ch
   const char *other = creator;
   size_t i;
   json_t *v;
-  json_array_foreach(ids, i, v) if (strcmp(json_string_value(v), creator) != 0) other = json_string_value(v);
+  json_array_foreach(ids, i, v) if (strcmp(json_string_value(v), creator) != 0) other =
+      json_string_value(v);
   const char *a = strcmp(creator, other) < 0 ? creator : other, *b = a == creator ? other : creator;
   snprintf(out, n, "dm|%s|%s", a, b);
   return 0;
 }
 
 static int existing_by_key(sqlite_db_t *d, const char *key, json_t **result) {
-  sqlite3_stmt *st = sqlite_db_query(d, "SELECT id FROM conversations WHERE pair_key = ?", "s", key);
+  sqlite3_stmt *st =
+      sqlite_db_query(d, "SELECT id FROM conversations WHERE pair_key = ?", "s", key);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
   if (rc <= 0) return rc;
@@ -208,11 +215,12 @@ static int conv_create(sqlite_db_t *d, json_t *p, json_t **result) {
   char id[25], now[32];
   util_new_id(id);
   sqlite_db_now(now);
-  status = sqlite_db_exec(d,
-                          "INSERT INTO conversations (id, type, name, creator_id, contact_id, pair_key,"
-                          " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                          "ssssssss", id, type, sqlite_db_pstr(p, "name"), creator, contact,
-                          keyed ? key : NULL, now, now);
+  status =
+      sqlite_db_exec(d,
+                     "INSERT INTO conversations (id, type, name, creator_id, contact_id, pair_key,"
+                     " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     "ssssssss", id, type, sqlite_db_pstr(p, "name"), creator, contact,
+                     keyed ? key : NULL, now, now);
   if (status == STORE_OK) status = add_member(d, id, creator, group ? "admin" : "member");
   size_t i;
   json_t *v;
@@ -252,13 +260,15 @@ static int conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
     if (!cid) return STORE_EINVAL;
     *cid++ = '\0';
   }
-  sqlite3_stmt *st = sqlite_db_query(d,
-                                     "SELECT " CONV_COLS " FROM participants p JOIN conversations c"
-                                     " ON c.id = p.conversation_id WHERE p.user_id = ?1"
-                                     " AND (?2 IS NULL OR c.type = ?2)"
-                                     " AND (?3 IS NULL OR (c.updated_at, c.id) < (?3, ?4))"
-                                     " ORDER BY c.updated_at DESC, c.id DESC",
-                                     "ssss", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid);
+  sqlite3_stmt *st =
+      sqlite_db_query(d,
+                      "SELECT " CONV_COLS
+                      " FROM participants p JOIN conversations c"
+                      " ON c.id = p.conversation_id WHERE p.user_id = ?1"
+                      " AND (?2 IS NULL OR c.type = ?2)"
+                      " AND (?3 IS NULL OR (c.updated_at, c.id) < (?3, ?4))"
+                      " ORDER BY c.updated_at DESC, c.id DESC",
+                      "ssss", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid);
   if (!st) return STORE_EUNAVAILABLE;
   json_t *convs = json_array();
   char next[96] = "";
@@ -273,7 +283,8 @@ static int conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
   size_t i;
   json_t *c;
   shared_t sh = {json_object(), json_string("admin"), json_string("member")};
-  json_array_foreach(convs, i, c) if (rc >= 0 && conv_complete(d, c, &sh) != 0) rc = STORE_EUNAVAILABLE;
+  json_array_foreach(convs, i, c) if (rc >= 0 && conv_complete(d, c, &sh) != 0) rc =
+      STORE_EUNAVAILABLE;
   json_decref(sh.users);
   json_decref(sh.admin);
   json_decref(sh.member);
@@ -281,7 +292,8 @@ static int conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
     json_decref(convs);
     return rc;
   }
-  *result = json_pack("{s:o,s:o}", "conversations", convs, "next_cursor", more ? json_string(next) : json_null());
+  *result = json_pack("{s:o,s:o}", "conversations", convs, "next_cursor",
+                      more ? json_string(next) : json_null());
   return STORE_OK;
 }
 
@@ -291,7 +303,8 @@ static int require_admin(sqlite_db_t *d, const char *id, const char *user, json_
   const char *role = NULL;
   int status = load_visible(d, id, user, &role, conv);
   if (status != STORE_OK) return status;
-  if (strcmp(json_string_value(json_object_get(*conv, "type")), "group") != 0 || strcmp(role, "admin") != 0) {
+  if (strcmp(json_string_value(json_object_get(*conv, "type")), "group") != 0 ||
+      strcmp(role, "admin") != 0) {
     json_decref(*conv);
     *conv = NULL;
     return STORE_EFORBIDDEN;
@@ -341,8 +354,8 @@ static int conv_remove_member(sqlite_db_t *d, json_t *p, json_t **result) {
   int rc = sqlite_convs_role(d, id, member, NULL);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
   if (strcmp(user, member) != 0 && strcmp(role, "admin") != 0) return STORE_EFORBIDDEN;
-  status = sqlite_db_exec(d, "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?", "ss", id,
-                          member);
+  status = sqlite_db_exec(d, "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?",
+                          "ss", id, member);
   if (status != STORE_OK) return status;
   conv = sqlite_convs_load(d, id);
   if (!conv) return STORE_EUNAVAILABLE;
@@ -353,11 +366,12 @@ static int conv_remove_member(sqlite_db_t *d, json_t *p, json_t **result) {
 static int conv_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
   if (!id || !user || !json_is_integer(json_object_get(p, "seq"))) return STORE_EINVAL;
-  sqlite3_stmt *st = sqlite_db_query(d,
-                                     "UPDATE participants SET last_read_seq = max(last_read_seq,"
-                                     " min(?3, (SELECT last_seq FROM conversations WHERE id = ?1)))"
-                                     " WHERE conversation_id = ?1 AND user_id = ?2 RETURNING last_read_seq",
-                                     "ssi", id, user, sqlite_db_pint(p, "seq", 0));
+  sqlite3_stmt *st =
+      sqlite_db_query(d,
+                      "UPDATE participants SET last_read_seq = max(last_read_seq,"
+                      " min(?3, (SELECT last_seq FROM conversations WHERE id = ?1)))"
+                      " WHERE conversation_id = ?1 AND user_id = ?2 RETURNING last_read_seq",
+                      "ssi", id, user, sqlite_db_pint(p, "seq", 0));
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
@@ -368,13 +382,21 @@ static int conv_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
 
 sqlite_op_fn sqlite_convs_op(enum store_op op) {
   switch (op) {
-  case CONV_CREATE: return conv_create;
-  case CONV_GET: return conv_get;
-  case CONV_LIST: return conv_list;
-  case CONV_RENAME: return conv_rename;
-  case CONV_ADD_MEMBERS: return conv_add_members;
-  case CONV_REMOVE_MEMBER: return conv_remove_member;
-  case CONV_MARK_READ: return conv_mark_read;
-  default: return NULL;
+    case CONV_CREATE:
+      return conv_create;
+    case CONV_GET:
+      return conv_get;
+    case CONV_LIST:
+      return conv_list;
+    case CONV_RENAME:
+      return conv_rename;
+    case CONV_ADD_MEMBERS:
+      return conv_add_members;
+    case CONV_REMOVE_MEMBER:
+      return conv_remove_member;
+    case CONV_MARK_READ:
+      return conv_mark_read;
+    default:
+      return NULL;
   }
 }

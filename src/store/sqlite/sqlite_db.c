@@ -25,8 +25,9 @@ static int apply_pragmas(sqlite_db_t *d) {
   /* 64 MiB of page cache (the default is 2 MiB): a group commit of thousands of
    * messages dirties more than 2 MiB, and a full cache spills pages into the WAL
    * mid-transaction and reads them back. Pages are allocated as they are used. */
-  return sqlite_db_exec_plain(d, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
-                                 "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536") == 0
+  return sqlite_db_exec_plain(d,
+                              "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                              "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536") == 0
              ? 0
              : -1;
 }
@@ -64,21 +65,22 @@ fail:
 void sqlite_db_close(sqlite_db_t *d) {
   if (!d) return;
   for (int i = 0; i < SQLITE_DB_CACHE; i++) sqlite3_finalize(d->cache[i].stmt);
-  if (d->db && sqlite3_close(d->db) != SQLITE_OK) log_error("store: sqlite close: %s", sqlite3_errmsg(d->db));
+  if (d->db && sqlite3_close(d->db) != SQLITE_OK)
+    log_error("store: sqlite close: %s", sqlite3_errmsg(d->db));
   free(d);
 }
 
 int sqlite_db_status(sqlite_db_t *d, int rc, const char *what) {
   switch (rc & 0xff) {
-  case SQLITE_OK:
-  case SQLITE_DONE:
-  case SQLITE_ROW:
-    return STORE_OK;
-  case SQLITE_CONSTRAINT:
-    return STORE_ECONFLICT;
-  default:
-    log_error("store: sqlite %s: %s (%d)", what, sqlite3_errmsg(d->db), rc);
-    return STORE_EUNAVAILABLE;
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+      return STORE_OK;
+    case SQLITE_CONSTRAINT:
+      return STORE_ECONFLICT;
+    default:
+      log_error("store: sqlite %s: %s (%d)", what, sqlite3_errmsg(d->db), rc);
+      return STORE_EUNAVAILABLE;
   }
 }
 
@@ -120,23 +122,23 @@ static sqlite3_stmt *cached(sqlite_db_t *d, const char *sql) {
 
 static int bind_one(sqlite3_stmt *st, int i, char kind, va_list *ap) {
   switch (kind) {
-  case 's': {
-    const char *s = va_arg(*ap, const char *);
-    return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
-  }
-  case 'i':
-    return sqlite3_bind_int64(st, i, va_arg(*ap, int64_t));
-  case 'd':
-    return sqlite3_bind_int(st, i, va_arg(*ap, int));
-  case 'j': {
-    json_t *j = va_arg(*ap, json_t *);
-    if (!j) return sqlite3_bind_null(st, i);
-    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-    if (!text) return SQLITE_NOMEM;
-    return sqlite3_bind_text(st, i, text, -1, free);
-  }
-  default:
-    return SQLITE_MISUSE;
+    case 's': {
+      const char *s = va_arg(*ap, const char *);
+      return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+    }
+    case 'i':
+      return sqlite3_bind_int64(st, i, va_arg(*ap, int64_t));
+    case 'd':
+      return sqlite3_bind_int(st, i, va_arg(*ap, int));
+    case 'j': {
+      json_t *j = va_arg(*ap, json_t *);
+      if (!j) return sqlite3_bind_null(st, i);
+      char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+      if (!text) return SQLITE_NOMEM;
+      return sqlite3_bind_text(st, i, text, -1, free);
+    }
+    default:
+      return SQLITE_MISUSE;
   }
 }
 
@@ -183,13 +185,14 @@ int sqlite_db_step(sqlite_db_t *d, sqlite3_stmt *st) {
 
 json_t *sqlite_db_col_str(sqlite3_stmt *st, int col) {
   if (sqlite3_column_type(st, col) == SQLITE_NULL) return json_null();
-  return json_stringn((const char *)sqlite3_column_text(st, col), (size_t)sqlite3_column_bytes(st, col));
+  return json_stringn((const char *)sqlite3_column_text(st, col),
+                      (size_t)sqlite3_column_bytes(st, col));
 }
 
 json_t *sqlite_db_col_json(sqlite3_stmt *st, int col, json_t *(*fallback)(void)) {
   if (sqlite3_column_type(st, col) != SQLITE_NULL) {
-    json_t *j = json_loadb((const char *)sqlite3_column_text(st, col), (size_t)sqlite3_column_bytes(st, col),
-                           JSON_DECODE_ANY, NULL);
+    json_t *j = json_loadb((const char *)sqlite3_column_text(st, col),
+                           (size_t)sqlite3_column_bytes(st, col), JSON_DECODE_ANY, NULL);
     if (j) return j;
   }
   return fallback ? fallback() : json_null();

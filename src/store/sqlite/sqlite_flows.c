@@ -29,9 +29,11 @@ static int flow_one(sqlite_db_t *d, sqlite3_stmt *st, json_t **result) {
 }
 
 static int flow_by_id(sqlite_db_t *d, const char *id, const char *owner, json_t **result) {
-  return flow_one(d, sqlite_db_query(d, "SELECT " FLOW_COLS " FROM flows WHERE id = ? AND owner_id = ?", "ss", id,
-                                     owner),
-                  result);
+  return flow_one(
+      d,
+      sqlite_db_query(d, "SELECT " FLOW_COLS " FROM flows WHERE id = ? AND owner_id = ?", "ss", id,
+                      owner),
+      result);
 }
 
 /* The graph part of a flow, a new reference. */
@@ -54,10 +56,11 @@ static int flow_create(sqlite_db_t *d, json_t *p, json_t **result) {
   util_new_id(id);
   sqlite_db_now(now);
   json_t *def = flow_def(flow);
-  int rc = sqlite_db_exec(d,
-                          "INSERT INTO flows (id, owner_id, name, status, def, created_at, updated_at)"
-                          " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                          "ssssjss", id, owner, name, status ? status : "draft", def, now, now);
+  int rc =
+      sqlite_db_exec(d,
+                     "INSERT INTO flows (id, owner_id, name, status, def, created_at, updated_at)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     "ssssjss", id, owner, name, status ? status : "draft", def, now, now);
   json_decref(def);
   if (rc != STORE_OK) return rc;
   return flow_by_id(d, id, owner, result);
@@ -80,7 +83,8 @@ static int flow_list(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id");
   if (!owner) return STORE_EINVAL;
   sqlite3_stmt *st = sqlite_db_query(d,
-                                     "SELECT " FLOW_COLS " FROM flows WHERE owner_id = ?"
+                                     "SELECT " FLOW_COLS
+                                     " FROM flows WHERE owner_id = ?"
                                      " AND (?2 IS NULL OR status = ?2) ORDER BY created_at, rowid",
                                      "ss", owner, sqlite_db_pstr(p, "status"));
   if (!st) return STORE_EUNAVAILABLE;
@@ -108,9 +112,10 @@ static int flow_update(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *name = sqlite_db_pstr(flow, "name"), *status = sqlite_db_pstr(flow, "status");
   char now[32];
   sqlite_db_now(now);
-  rc = sqlite_db_exec(d, "UPDATE flows SET name = ?, status = ?, def = ?, updated_at = ? WHERE id = ?", "ssjss",
-                      name ? name : sqlite_db_pstr(old, "name"), status ? status : sqlite_db_pstr(old, "status"),
-                      def, now, id);
+  rc = sqlite_db_exec(d,
+                      "UPDATE flows SET name = ?, status = ?, def = ?, updated_at = ? WHERE id = ?",
+                      "ssjss", name ? name : sqlite_db_pstr(old, "name"),
+                      status ? status : sqlite_db_pstr(old, "status"), def, now, id);
   json_decref(def);
   json_decref(old);
   if (rc != STORE_OK) return rc;
@@ -130,11 +135,12 @@ static int flow_delete(sqlite_db_t *d, json_t *p, json_t **result) {
 #define RUN_COLS "id, flow_id, owner_id, contact_id, status, trace, state, created_at, updated_at"
 
 static json_t *run_row(sqlite3_stmt *st) {
-  return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", sqlite_db_col_str(st, 0), "flow_id",
-                   sqlite_db_col_str(st, 1), "owner_id", sqlite_db_col_str(st, 2), "contact_id",
-                   sqlite_db_col_str(st, 3), "status", sqlite_db_col_str(st, 4), "trace",
-                   sqlite_db_col_json(st, 5, json_array), "state", sqlite_db_col_json(st, 6, json_object),
-                   "created_at", sqlite_db_col_str(st, 7), "updated_at", sqlite_db_col_str(st, 8));
+  return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", sqlite_db_col_str(st, 0),
+                   "flow_id", sqlite_db_col_str(st, 1), "owner_id", sqlite_db_col_str(st, 2),
+                   "contact_id", sqlite_db_col_str(st, 3), "status", sqlite_db_col_str(st, 4),
+                   "trace", sqlite_db_col_json(st, 5, json_array), "state",
+                   sqlite_db_col_json(st, 6, json_object), "created_at", sqlite_db_col_str(st, 7),
+                   "updated_at", sqlite_db_col_str(st, 8));
 }
 
 static int run_by_id(sqlite_db_t *d, const char *id, json_t **result) {
@@ -157,17 +163,19 @@ static int flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!id) {
     util_new_id(fresh);
     id = fresh;
-    rc = sqlite_db_exec(d,
-                        "INSERT INTO flow_runs (id, flow_id, owner_id, contact_id, status, trace, state,"
-                        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        "sssssjjss", id, flow, owner, sqlite_db_pstr(run, "contact_id"), status,
-                        json_object_get(run, "trace"), json_object_get(run, "state"), now, now);
+    rc = sqlite_db_exec(
+        d,
+        "INSERT INTO flow_runs (id, flow_id, owner_id, contact_id, status, trace, state,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "sssssjjss", id, flow, owner, sqlite_db_pstr(run, "contact_id"), status,
+        json_object_get(run, "trace"), json_object_get(run, "state"), now, now);
   } else {
-    rc = sqlite_db_exec(d,
-                        "UPDATE flow_runs SET flow_id = ?, owner_id = ?, contact_id = ?, status = ?,"
-                        " trace = ?, state = ?, updated_at = ? WHERE id = ?",
-                        "ssssjjss", flow, owner, sqlite_db_pstr(run, "contact_id"), status,
-                        json_object_get(run, "trace"), json_object_get(run, "state"), now, id);
+    rc =
+        sqlite_db_exec(d,
+                       "UPDATE flow_runs SET flow_id = ?, owner_id = ?, contact_id = ?, status = ?,"
+                       " trace = ?, state = ?, updated_at = ? WHERE id = ?",
+                       "ssssjjss", flow, owner, sqlite_db_pstr(run, "contact_id"), status,
+                       json_object_get(run, "trace"), json_object_get(run, "state"), now, id);
     if (rc == STORE_OK && sqlite3_changes(d->db) == 0) rc = STORE_ENOTFOUND;
   }
   if (rc != STORE_OK) return rc;
@@ -179,7 +187,8 @@ static int flow_run_list(sqlite_db_t *d, json_t *p, json_t **result) {
   int64_t limit = sqlite_db_pint(p, "limit", 50);
   if (!flow || !owner) return STORE_EINVAL;
   sqlite3_stmt *st = sqlite_db_query(d,
-                                     "SELECT " RUN_COLS " FROM flow_runs WHERE flow_id = ? AND owner_id = ?"
+                                     "SELECT " RUN_COLS
+                                     " FROM flow_runs WHERE flow_id = ? AND owner_id = ?"
                                      " ORDER BY created_at DESC, rowid DESC LIMIT ?",
                                      "ssi", flow, owner, limit > 0 ? limit : 50);
   if (!st) return STORE_EUNAVAILABLE;
@@ -206,8 +215,8 @@ static int sched_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!run || due < 0) return STORE_EINVAL;
   char id[25];
   util_new_id(id);
-  int rc = sqlite_db_exec(d, "INSERT INTO scheduled_steps (id, run_id, due_at_ms) VALUES (?, ?, ?)", "ssi", id,
-                          run, due);
+  int rc = sqlite_db_exec(d, "INSERT INTO scheduled_steps (id, run_id, due_at_ms) VALUES (?, ?, ?)",
+                          "ssi", id, run, due);
   if (rc != STORE_OK) return rc;
   *result = json_pack("{s:s,s:s,s:I}", "id", id, "run_id", run, "due_at_ms", (json_int_t)due);
   return STORE_OK;
@@ -215,10 +224,11 @@ static int sched_insert(sqlite_db_t *d, json_t *p, json_t **result) {
 
 static int sched_due(sqlite_db_t *d, json_t *p, json_t **result) {
   int64_t limit = sqlite_db_pint(p, "limit", 100);
-  sqlite3_stmt *st = sqlite_db_query(d,
-                                     "SELECT id, run_id, due_at_ms FROM scheduled_steps WHERE due_at_ms <= ?"
-                                     " ORDER BY due_at_ms, rowid LIMIT ?",
-                                     "ii", sqlite_db_pint(p, "now_ms", 0), limit > 0 ? limit : 100);
+  sqlite3_stmt *st =
+      sqlite_db_query(d,
+                      "SELECT id, run_id, due_at_ms FROM scheduled_steps WHERE due_at_ms <= ?"
+                      " ORDER BY due_at_ms, rowid LIMIT ?",
+                      "ii", sqlite_db_pint(p, "now_ms", 0), limit > 0 ? limit : 100);
   if (!st) return STORE_EUNAVAILABLE;
   json_t *list = json_array();
   int rc;
@@ -246,17 +256,29 @@ static int sched_delete(sqlite_db_t *d, json_t *p, json_t **result) {
 
 sqlite_op_fn sqlite_flows_op(enum store_op op) {
   switch (op) {
-  case FLOW_CREATE: return flow_create;
-  case FLOW_GET: return flow_get;
-  case FLOW_LIST: return flow_list;
-  case FLOW_UPDATE: return flow_update;
-  case FLOW_DELETE: return flow_delete;
-  case FLOW_RUN_SAVE: return flow_run_save;
-  case FLOW_RUN_LIST: return flow_run_list;
-  case FLOW_RUN_GET: return flow_run_get;
-  case SCHED_INSERT: return sched_insert;
-  case SCHED_DUE: return sched_due;
-  case SCHED_DELETE: return sched_delete;
-  default: return NULL;
+    case FLOW_CREATE:
+      return flow_create;
+    case FLOW_GET:
+      return flow_get;
+    case FLOW_LIST:
+      return flow_list;
+    case FLOW_UPDATE:
+      return flow_update;
+    case FLOW_DELETE:
+      return flow_delete;
+    case FLOW_RUN_SAVE:
+      return flow_run_save;
+    case FLOW_RUN_LIST:
+      return flow_run_list;
+    case FLOW_RUN_GET:
+      return flow_run_get;
+    case SCHED_INSERT:
+      return sched_insert;
+    case SCHED_DUE:
+      return sched_due;
+    case SCHED_DELETE:
+      return sched_delete;
+    default:
+      return NULL;
   }
 }

@@ -7,9 +7,10 @@
 #include "store/sqlite/sqlite_internal.h"
 
 static json_t *account_row(sqlite3_stmt *st, int with_token) {
-  json_t *a = json_pack("{s:o,s:o,s:o,s:o,s:o}", "id", sqlite_db_col_str(st, 0), "user_id",
-                        sqlite_db_col_str(st, 1), "ig_user_id", sqlite_db_col_str(st, 2), "username",
-                        sqlite_db_col_str(st, 3), "connected_at", sqlite_db_col_str(st, 5));
+  json_t *a =
+      json_pack("{s:o,s:o,s:o,s:o,s:o}", "id", sqlite_db_col_str(st, 0), "user_id",
+                sqlite_db_col_str(st, 1), "ig_user_id", sqlite_db_col_str(st, 2), "username",
+                sqlite_db_col_str(st, 3), "connected_at", sqlite_db_col_str(st, 5));
   if (with_token) json_object_set_new(a, "token_cipher", sqlite_db_col_str(st, 4));
   return a;
 }
@@ -19,9 +20,12 @@ static json_t *account_row(sqlite3_stmt *st, int with_token) {
 static int account_by(sqlite_db_t *d, const char *user_id, const char *ig_user_id, int with_token,
                       json_t **result) {
   sqlite3_stmt *st =
-      user_id ? sqlite_db_query(d, "SELECT " ACCOUNT_COLS " FROM instagram_accounts WHERE user_id = ?", "s", user_id)
-              : sqlite_db_query(d, "SELECT " ACCOUNT_COLS " FROM instagram_accounts WHERE ig_user_id = ?", "s",
-                                ig_user_id);
+      user_id
+          ? sqlite_db_query(d, "SELECT " ACCOUNT_COLS " FROM instagram_accounts WHERE user_id = ?",
+                            "s", user_id)
+          : sqlite_db_query(d,
+                            "SELECT " ACCOUNT_COLS " FROM instagram_accounts WHERE ig_user_id = ?",
+                            "s", ig_user_id);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
@@ -47,12 +51,13 @@ static int ig_account_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
   char id[25], now[32];
   util_new_id(id);
   sqlite_db_now(now);
-  status = sqlite_db_exec(d,
-                          "INSERT INTO instagram_accounts (id, user_id, ig_user_id, username, token_cipher,"
-                          " connected_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET"
-                          " ig_user_id = excluded.ig_user_id, username = excluded.username,"
-                          " token_cipher = excluded.token_cipher, connected_at = excluded.connected_at",
-                          "ssssss", id, user, ig, sqlite_db_pstr(p, "username"), token, now);
+  status = sqlite_db_exec(
+      d,
+      "INSERT INTO instagram_accounts (id, user_id, ig_user_id, username, token_cipher,"
+      " connected_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET"
+      " ig_user_id = excluded.ig_user_id, username = excluded.username,"
+      " token_cipher = excluded.token_cipher, connected_at = excluded.connected_at",
+      "ssssss", id, user, ig, sqlite_db_pstr(p, "username"), token, now);
   if (status != STORE_OK) return status;
   return account_by(d, user, NULL, 0, result);
 }
@@ -78,15 +83,19 @@ static int ig_account_delete(sqlite_db_t *d, json_t *p, json_t **result) {
 static json_t *contact_row(sqlite3_stmt *st) {
   return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", sqlite_db_col_str(st, 0), "owner_id",
                    sqlite_db_col_str(st, 1), "ig_user_id", sqlite_db_col_str(st, 2), "username",
-                   sqlite_db_col_str(st, 3), "tags", sqlite_db_col_json(st, 4, json_array), "variables",
-                   sqlite_db_col_json(st, 5, json_object), "last_inbound_at", sqlite_db_col_str(st, 6));
+                   sqlite_db_col_str(st, 3), "tags", sqlite_db_col_json(st, 4, json_array),
+                   "variables", sqlite_db_col_json(st, 5, json_object), "last_inbound_at",
+                   sqlite_db_col_str(st, 6));
 }
 
-static int contact_by(sqlite_db_t *d, const char *owner, const char *id, const char *ig, json_t **result) {
+static int contact_by(sqlite_db_t *d, const char *owner, const char *id, const char *ig,
+                      json_t **result) {
   sqlite3_stmt *st =
-      id ? sqlite_db_query(d, "SELECT " CONTACT_COLS " FROM contacts WHERE id = ? AND owner_id = ?", "ss", id, owner)
-         : sqlite_db_query(d, "SELECT " CONTACT_COLS " FROM contacts WHERE ig_user_id = ? AND owner_id = ?", "ss",
-                           ig, owner);
+      id ? sqlite_db_query(d, "SELECT " CONTACT_COLS " FROM contacts WHERE id = ? AND owner_id = ?",
+                           "ss", id, owner)
+         : sqlite_db_query(
+               d, "SELECT " CONTACT_COLS " FROM contacts WHERE ig_user_id = ? AND owner_id = ?",
+               "ss", ig, owner);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
@@ -99,13 +108,13 @@ static int contact_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!owner || !ig) return STORE_EINVAL;
   char id[25];
   util_new_id(id);
-  int status = sqlite_db_exec(d,
-                              "INSERT INTO contacts (id, owner_id, ig_user_id, username, last_inbound_at)"
-                              " VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_id, ig_user_id) DO UPDATE SET"
-                              " username = coalesce(excluded.username, username),"
-                              " last_inbound_at = coalesce(excluded.last_inbound_at, last_inbound_at)",
-                              "sssss", id, owner, ig, sqlite_db_pstr(p, "username"),
-                              sqlite_db_pstr(p, "last_inbound_at"));
+  int status = sqlite_db_exec(
+      d,
+      "INSERT INTO contacts (id, owner_id, ig_user_id, username, last_inbound_at)"
+      " VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_id, ig_user_id) DO UPDATE SET"
+      " username = coalesce(excluded.username, username),"
+      " last_inbound_at = coalesce(excluded.last_inbound_at, last_inbound_at)",
+      "sssss", id, owner, ig, sqlite_db_pstr(p, "username"), sqlite_db_pstr(p, "last_inbound_at"));
   if (status != STORE_OK) return status;
   return contact_by(d, owner, NULL, ig, result);
 }
@@ -120,8 +129,8 @@ static int contact_get(sqlite_db_t *d, json_t *p, json_t **result) {
 static int contact_list(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id");
   if (!owner) return STORE_EINVAL;
-  sqlite3_stmt *st =
-      sqlite_db_query(d, "SELECT " CONTACT_COLS " FROM contacts WHERE owner_id = ? ORDER BY rowid", "s", owner);
+  sqlite3_stmt *st = sqlite_db_query(
+      d, "SELECT " CONTACT_COLS " FROM contacts WHERE owner_id = ? ORDER BY rowid", "s", owner);
   if (!st) return STORE_EUNAVAILABLE;
   json_t *list = json_array();
   int rc;
@@ -137,8 +146,10 @@ static int contact_list(sqlite_db_t *d, json_t *p, json_t **result) {
 /* Tags are a set kept in first-added order; variables merge key by key. */
 static int contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
-  json_t *add = json_object_get(p, "add_tags"), *set = json_object_get(p, "set_variables"), *c = NULL;
-  if (!owner || !id || (add && !json_is_array(add)) || (set && !json_is_object(set))) return STORE_EINVAL;
+  json_t *add = json_object_get(p, "add_tags"), *set = json_object_get(p, "set_variables"),
+         *c = NULL;
+  if (!owner || !id || (add && !json_is_array(add)) || (set && !json_is_object(set)))
+    return STORE_EINVAL;
   int status = contact_by(d, owner, id, NULL, &c);
   if (status != STORE_OK) return status;
   json_t *tags = json_object_get(c, "tags"), *vars = json_object_get(c, "variables"), *t, *have;
@@ -149,7 +160,8 @@ static int contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
     if (!dup) json_array_append(tags, t);
   }
   if (set) json_object_update(vars, set);
-  status = sqlite_db_exec(d, "UPDATE contacts SET tags = ?, variables = ? WHERE id = ?", "jjs", tags, vars, id);
+  status = sqlite_db_exec(d, "UPDATE contacts SET tags = ?, variables = ? WHERE id = ?", "jjs",
+                          tags, vars, id);
   json_decref(c);
   if (status != STORE_OK) return status;
   return contact_by(d, owner, id, NULL, result);
@@ -167,13 +179,16 @@ static int event_insert(sqlite_db_t *d, json_t *p, json_t **result) {
     json_t *payload = json_object_get(e, "payload");
     char id[25];
     util_new_id(id);
-    status = sqlite_db_exec(d,
-                            "INSERT INTO webhook_events (id, mid, payload, created_at) VALUES (?, ?, ?, ?)"
-                            " ON CONFLICT (mid) DO NOTHING",
-                            "ssjs", id, sqlite_db_pstr(e, "mid"), payload ? payload : json_null(), now);
+    status = sqlite_db_exec(
+        d,
+        "INSERT INTO webhook_events (id, mid, payload, created_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (mid) DO NOTHING",
+        "ssjs", id, sqlite_db_pstr(e, "mid"), payload ? payload : json_null(), now);
     if (status != STORE_OK) break;
-    if (sqlite3_changes(d->db) == 0) dups++;
-    else json_array_append_new(inserted, json_string(id));
+    if (sqlite3_changes(d->db) == 0)
+      dups++;
+    else
+      json_array_append_new(inserted, json_string(id));
   }
   if (status != STORE_OK) {
     json_decref(inserted);
@@ -185,18 +200,20 @@ static int event_insert(sqlite_db_t *d, json_t *p, json_t **result) {
 
 static int event_list_pending(sqlite_db_t *d, json_t *p, json_t **result) {
   int64_t limit = sqlite_db_pint(p, "limit", 100);
-  sqlite3_stmt *st = sqlite_db_query(d,
-                                     "SELECT id, mid, payload, processed, created_at FROM webhook_events"
-                                     " WHERE processed = 0 ORDER BY rowid LIMIT ?",
-                                     "i", limit > 0 ? limit : 100);
+  sqlite3_stmt *st =
+      sqlite_db_query(d,
+                      "SELECT id, mid, payload, processed, created_at FROM webhook_events"
+                      " WHERE processed = 0 ORDER BY rowid LIMIT ?",
+                      "i", limit > 0 ? limit : 100);
   if (!st) return STORE_EUNAVAILABLE;
   json_t *list = json_array();
   int rc;
   while ((rc = sqlite_db_step(d, st)) == 1)
-    json_array_append_new(list, json_pack("{s:o,s:o,s:o,s:b,s:o}", "id", sqlite_db_col_str(st, 0), "mid",
-                                          sqlite_db_col_str(st, 1), "payload", sqlite_db_col_json(st, 2, json_object),
-                                          "processed", sqlite3_column_int(st, 3), "created_at",
-                                          sqlite_db_col_str(st, 4)));
+    json_array_append_new(
+        list,
+        json_pack("{s:o,s:o,s:o,s:b,s:o}", "id", sqlite_db_col_str(st, 0), "mid",
+                  sqlite_db_col_str(st, 1), "payload", sqlite_db_col_json(st, 2, json_object),
+                  "processed", sqlite3_column_int(st, 3), "created_at", sqlite_db_col_str(st, 4)));
   if (rc < 0) {
     json_decref(list);
     return rc;
@@ -217,16 +234,27 @@ static int event_mark_processed(sqlite_db_t *d, json_t *p, json_t **result) {
 
 sqlite_op_fn sqlite_ig_op(enum store_op op) {
   switch (op) {
-  case IG_ACCOUNT_UPSERT: return ig_account_upsert;
-  case IG_ACCOUNT_GET: return ig_account_get;
-  case IG_ACCOUNT_DELETE: return ig_account_delete;
-  case CONTACT_UPSERT: return contact_upsert;
-  case CONTACT_GET: return contact_get;
-  case CONTACT_LIST: return contact_list;
-  case CONTACT_UPDATE: return contact_update;
-  case EVENT_INSERT: return event_insert;
-  case EVENT_LIST_PENDING: return event_list_pending;
-  case EVENT_MARK_PROCESSED: return event_mark_processed;
-  default: return NULL;
+    case IG_ACCOUNT_UPSERT:
+      return ig_account_upsert;
+    case IG_ACCOUNT_GET:
+      return ig_account_get;
+    case IG_ACCOUNT_DELETE:
+      return ig_account_delete;
+    case CONTACT_UPSERT:
+      return contact_upsert;
+    case CONTACT_GET:
+      return contact_get;
+    case CONTACT_LIST:
+      return contact_list;
+    case CONTACT_UPDATE:
+      return contact_update;
+    case EVENT_INSERT:
+      return event_insert;
+    case EVENT_LIST_PENDING:
+      return event_list_pending;
+    case EVENT_MARK_PROCESSED:
+      return event_mark_processed;
+    default:
+      return NULL;
   }
 }

@@ -96,11 +96,11 @@ sqlite_op_fn sqlite_ig_op(enum store_op op);
 sqlite_op_fn sqlite_flows_op(enum store_op op);
 
 /* Shared by conversations and messages (sqlite_convs.c, sqlite_msgs.c). */
-json_t *sqlite_convs_load(sqlite_db_t *d, const char *id);                /* conversation|NULL */
+json_t *sqlite_convs_load(sqlite_db_t *d, const char *id); /* conversation|NULL */
 int sqlite_convs_role(sqlite_db_t *d, const char *conv_id, const char *user_id,
                       const char **role); /* 1 member (role set, static string), 0 not, <0 status */
 json_t *sqlite_convs_participant_ids(sqlite_db_t *d, const char *conv_id);
-json_t *sqlite_msgs_load(sqlite_db_t *d, const char *id);                 /* message|NULL */
+json_t *sqlite_msgs_load(sqlite_db_t *d, const char *id); /* message|NULL */
 json_t *sqlite_msgs_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq);
 /* Writes back the conversation counters (last_seq, updated_at, the senders' read
  * markers) that inserts advanced in memory; before any other op reads them and

@@ -8,7 +8,7 @@
 #include "parley/util.h"
 #include "store/sqlite/sqlite_internal.h"
 
-#define MSG_COLS                                                                                    \
+#define MSG_COLS                                                                                  \
   "id, conversation_id, seq, sender_id, text, client_id, source, created_at, edited_at, deleted," \
   " attachments, external_id"
 
@@ -22,7 +22,8 @@ static json_t *reactions(sqlite_db_t *d, const char *msg_id) {
     const char *emoji = (const char *)sqlite3_column_text(st, 0);
     json_t *entry = NULL, *v;
     size_t i;
-    json_array_foreach(list, i, v) if (strcmp(json_string_value(json_object_get(v, "emoji")), emoji) == 0) entry = v;
+    json_array_foreach(list, i, v) if (strcmp(json_string_value(json_object_get(v, "emoji")),
+                                              emoji) == 0) entry = v;
     if (!entry) {
       entry = json_pack("{s:s,s:[]}", "emoji", emoji, "user_ids");
       json_array_append_new(list, entry);
@@ -46,9 +47,11 @@ static json_t *msg_row(sqlite_db_t *d, sqlite3_stmt *st, int with_reactions) {
   json_object_set_new(m, "edited_at", sqlite_db_col_str(st, 8));
   json_object_set_new(m, "deleted", json_boolean(sqlite3_column_int(st, 9)));
   json_object_set_new(m, "attachments", sqlite_db_col_json(st, 10, json_array));
-  if (sqlite3_column_type(st, 11) != SQLITE_NULL) json_object_set_new(m, "external_id", sqlite_db_col_str(st, 11));
-  json_object_set_new(m, "reactions", with_reactions ? reactions(d, json_string_value(json_object_get(m, "id")))
-                                                     : json_array());
+  if (sqlite3_column_type(st, 11) != SQLITE_NULL)
+    json_object_set_new(m, "external_id", sqlite_db_col_str(st, 11));
+  json_object_set_new(
+      m, "reactions",
+      with_reactions ? reactions(d, json_string_value(json_object_get(m, "id"))) : json_array());
   return m;
 }
 
@@ -66,13 +69,15 @@ json_t *sqlite_msgs_load(sqlite_db_t *d, const char *id) {
 }
 
 json_t *sqlite_msgs_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq) {
-  return one(d, sqlite_db_query(d, "SELECT " MSG_COLS " FROM messages WHERE conversation_id = ? AND seq = ?",
-                                "si", conv_id, seq));
+  return one(d, sqlite_db_query(
+                    d, "SELECT " MSG_COLS " FROM messages WHERE conversation_id = ? AND seq = ?",
+                    "si", conv_id, seq));
 }
 
 /* {message, participant_ids[, created]}; takes the message. */
 static int with_participants(sqlite_db_t *d, json_t *msg, int created, json_t **result) {
-  json_t *ids = sqlite_convs_participant_ids(d, json_string_value(json_object_get(msg, "conversation_id")));
+  json_t *ids =
+      sqlite_convs_participant_ids(d, json_string_value(json_object_get(msg, "conversation_id")));
   if (!ids) {
     json_decref(msg);
     return STORE_EUNAVAILABLE;
@@ -86,13 +91,14 @@ static int with_participants(sqlite_db_t *d, json_t *msg, int created, json_t **
 static json_t *original(sqlite_db_t *d, const char *conv, const char *sender, const char *client_id,
                         const char *external_id) {
   if (external_id) {
-    json_t *m = one(d, sqlite_db_query(d, "SELECT " MSG_COLS " FROM messages WHERE external_id = ?", "s",
-                                       external_id));
+    json_t *m = one(d, sqlite_db_query(d, "SELECT " MSG_COLS " FROM messages WHERE external_id = ?",
+                                       "s", external_id));
     if (m) return m;
   }
   if (!client_id) return NULL;
   return one(d, sqlite_db_query(d,
-                                "SELECT " MSG_COLS " FROM messages WHERE conversation_id = ? AND sender_id = ?"
+                                "SELECT " MSG_COLS
+                                " FROM messages WHERE conversation_id = ? AND sender_id = ?"
                                 " AND client_id = ?",
                                 "sss", conv, sender, client_id));
 }
@@ -136,8 +142,9 @@ void sqlite_msgs_discard(sqlite_db_t *d) {
 }
 
 static int flush_one(sqlite_db_t *d, pending_conv_t *c) {
-  int status = sqlite_db_exec(d, "UPDATE conversations SET last_seq = ?, updated_at = ? WHERE id = ?", "iss",
-                              c->last_seq, c->updated_at, c->id);
+  int status =
+      sqlite_db_exec(d, "UPDATE conversations SET last_seq = ?, updated_at = ? WHERE id = ?", "iss",
+                     c->last_seq, c->updated_at, c->id);
   const char *user;
   json_t *seq;
   json_object_foreach(c->readers, user, seq) {
@@ -161,7 +168,8 @@ int sqlite_msgs_flush(sqlite_db_t *d) {
 /* The conversation's pending counters, loaded on first use: STORE_OK with *out,
  * or ENOTFOUND. */
 static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
-  if (strlen(conv) >= sizeof(d->pending->slot[0].id)) return STORE_ENOTFOUND; /* not an id we made */
+  if (strlen(conv) >= sizeof(d->pending->slot[0].id))
+    return STORE_ENOTFOUND; /* not an id we made */
   if (d->pending && d->pending->used >= PENDING_MAX) {
     int status = sqlite_msgs_flush(d);
     if (status != STORE_OK) return status;
@@ -176,7 +184,8 @@ static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
     *out = c;
     return STORE_OK;
   }
-  sqlite3_stmt *st = sqlite_db_query(d, "SELECT last_seq FROM conversations WHERE id = ?", "s", conv);
+  sqlite3_stmt *st =
+      sqlite_db_query(d, "SELECT last_seq FROM conversations WHERE id = ?", "s", conv);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
@@ -193,8 +202,10 @@ static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
 /* Moves the sender's read marker in memory; reuses the integer once it exists. */
 static void read_marker(pending_conv_t *c, const char *sender, int64_t seq) {
   json_t *v = json_object_get(c->readers, sender);
-  if (json_is_integer(v)) json_integer_set(v, (json_int_t)seq);
-  else json_object_set_new(c->readers, sender, json_integer((json_int_t)seq));
+  if (json_is_integer(v))
+    json_integer_set(v, (json_int_t)seq);
+  else
+    json_object_set_new(c->readers, sender, json_integer((json_int_t)seq));
 }
 
 static int is_member(json_t *members, const char *user) {
@@ -209,7 +220,8 @@ static json_t *shared(json_t *v) { return json_is_string(v) ? json_incref(v) : j
 
 /* The new message, built directly: json_pack would parse its format per message. */
 static json_t *new_message(json_t *p, const sqlite_insert_t *ins) {
-  json_t *m = json_object(), *att = json_object_get(p, "attachments"), *ext = json_object_get(p, "external_id");
+  json_t *m = json_object(), *att = json_object_get(p, "attachments"),
+         *ext = json_object_get(p, "external_id");
   json_t *source = json_object_get(p, "source");
   json_object_set_new_nocheck(m, "id", json_stringn_nocheck(ins->id, 24));
   json_object_set_new_nocheck(m, "conversation_id", shared(json_object_get(p, "conversation_id")));
@@ -217,12 +229,14 @@ static json_t *new_message(json_t *p, const sqlite_insert_t *ins) {
   json_object_set_new_nocheck(m, "sender_id", shared(json_object_get(p, "sender_id")));
   json_object_set_new_nocheck(m, "text", shared(json_object_get(p, "text")));
   json_object_set_new_nocheck(m, "client_id", shared(json_object_get(p, "client_id")));
-  json_object_set_new_nocheck(m, "source", json_is_string(source) ? json_incref(source) : json_string("web"));
+  json_object_set_new_nocheck(m, "source",
+                              json_is_string(source) ? json_incref(source) : json_string("web"));
   json_object_set_new_nocheck(m, "created_at", json_string_nocheck(ins->created_at));
   json_object_set_new_nocheck(m, "edited_at", json_null());
   json_object_set_new_nocheck(m, "deleted", json_false());
   json_object_set_new_nocheck(m, "reactions", json_array());
-  json_object_set_new_nocheck(m, "attachments", json_is_array(att) ? json_deep_copy(att) : json_array());
+  json_object_set_new_nocheck(m, "attachments",
+                              json_is_array(att) ? json_deep_copy(att) : json_array());
   if (json_is_string(ext)) json_object_set_new_nocheck(m, "external_id", json_incref(ext));
   return m;
 }
@@ -249,10 +263,12 @@ static int retried(sqlite_db_t *d, json_t *p, int status, json_t **result) {
  * (or a failed check) then looks for the original. */
 static int msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *conv = sqlite_db_pstr(p, "conversation_id"), *sender = sqlite_db_pstr(p, "sender_id");
-  const char *client_id = sqlite_db_pstr(p, "client_id"), *external_id = sqlite_db_pstr(p, "external_id");
+  const char *client_id = sqlite_db_pstr(p, "client_id"),
+             *external_id = sqlite_db_pstr(p, "external_id");
   const char *source = sqlite_db_pstr(p, "source");
   json_t *text = json_object_get(p, "text"), *att = json_object_get(p, "attachments");
-  if (!conv || !sender || (text && !json_is_string(text) && !json_is_null(text)) || (att && !json_is_array(att)))
+  if (!conv || !sender || (text && !json_is_string(text) && !json_is_null(text)) ||
+      (att && !json_is_array(att)))
     return STORE_EINVAL;
   /* Every check comes before the first write: this op runs without a savepoint. */
   pending_conv_t *c = NULL;
@@ -260,18 +276,20 @@ static int msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   if (status == STORE_ENOTFOUND) return retried(d, p, status, result);
   if (status != STORE_OK) return status;
   int member = is_member(c->members, sender);
-  if (!member && json_is_true(json_object_get(p, "check_member"))) return retried(d, p, STORE_ENOTFOUND, result);
+  if (!member && json_is_true(json_object_get(p, "check_member")))
+    return retried(d, p, STORE_ENOTFOUND, result);
   char id[25], now[32];
   util_new_id(id);
   sqlite_db_clock(d, now);
   int64_t seq = c->last_seq + 1;
   if (!source) source = "web";
-  status = sqlite_db_exec(d,
-                          "INSERT INTO messages (id, conversation_id, seq, sender_id, text, client_id, source,"
-                          " attachments, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                          " ON CONFLICT DO NOTHING",
-                          "ssissssjss", id, conv, seq, sender, json_string_value(text), client_id, source, att,
-                          external_id, now);
+  status = sqlite_db_exec(
+      d,
+      "INSERT INTO messages (id, conversation_id, seq, sender_id, text, client_id, source,"
+      " attachments, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+      " ON CONFLICT DO NOTHING",
+      "ssissssjss", id, conv, seq, sender, json_string_value(text), client_id, source, att,
+      external_id, now);
   if (status != STORE_OK) return status;
   /* Nothing inserted: a retry, or (never seen) a random id that collided. */
   if (sqlite3_changes(d->db) == 0) return retried(d, p, STORE_ECONFLICT, result);
@@ -294,28 +312,33 @@ static int msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
 static int msg_list(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *conv = sqlite_db_pstr(p, "conversation_id"), *user = sqlite_db_pstr(p, "user_id");
   int64_t limit = sqlite_db_pint(p, "limit", 50);
-  int64_t before = sqlite_db_pint(p, "before_seq", INT64_MAX), after = sqlite_db_pint(p, "after_seq", -1);
+  int64_t before = sqlite_db_pint(p, "before_seq", INT64_MAX),
+          after = sqlite_db_pint(p, "after_seq", -1);
   if (!conv || !user) return STORE_EINVAL;
   if (limit <= 0 || limit > 1000) limit = 50;
   int rc = sqlite_convs_role(d, conv, user, NULL);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
   int ascending = after >= 0;
-  sqlite3_stmt *st =
-      ascending ? sqlite_db_query(d,
-                                  "SELECT " MSG_COLS " FROM messages WHERE conversation_id = ? AND seq > ?"
-                                  " AND seq < ? ORDER BY seq LIMIT ?",
-                                  "siii", conv, after, before, limit + 1)
-                : sqlite_db_query(d,
-                                  "SELECT " MSG_COLS " FROM messages WHERE conversation_id = ? AND seq < ?"
-                                  " ORDER BY seq DESC LIMIT ?",
-                                  "sii", conv, before, limit + 1);
+  sqlite3_stmt *st = ascending
+                         ? sqlite_db_query(d,
+                                           "SELECT " MSG_COLS
+                                           " FROM messages WHERE conversation_id = ? AND seq > ?"
+                                           " AND seq < ? ORDER BY seq LIMIT ?",
+                                           "siii", conv, after, before, limit + 1)
+                         : sqlite_db_query(d,
+                                           "SELECT " MSG_COLS
+                                           " FROM messages WHERE conversation_id = ? AND seq < ?"
+                                           " ORDER BY seq DESC LIMIT ?",
+                                           "sii", conv, before, limit + 1);
   if (!st) return STORE_EUNAVAILABLE;
   json_t *msgs = json_array();
   int n = 0;
   while ((rc = sqlite_db_step(d, st)) == 1 && n < limit) {
     json_t *m = msg_row(d, st, 1);
-    if (ascending) json_array_append_new(msgs, m);
-    else json_array_insert_new(msgs, 0, m);
+    if (ascending)
+      json_array_append_new(msgs, m);
+    else
+      json_array_insert_new(msgs, 0, m);
     n++;
   }
   if (rc < 0) {
@@ -329,9 +352,13 @@ static int msg_list(sqlite_db_t *d, json_t *p, json_t **result) {
 static int msg_get(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id"), *ext = sqlite_db_pstr(p, "external_id");
   json_t *m = NULL;
-  if (id) m = sqlite_msgs_load(d, id);
-  else if (ext) m = one(d, sqlite_db_query(d, "SELECT " MSG_COLS " FROM messages WHERE external_id = ?", "s", ext));
-  else return STORE_EINVAL;
+  if (id)
+    m = sqlite_msgs_load(d, id);
+  else if (ext)
+    m = one(
+        d, sqlite_db_query(d, "SELECT " MSG_COLS " FROM messages WHERE external_id = ?", "s", ext));
+  else
+    return STORE_EINVAL;
   if (!m) return STORE_ENOTFOUND;
   return with_participants(d, m, -1, result);
 }
@@ -343,7 +370,8 @@ static int load_for(sqlite_db_t *d, json_t *p, json_t **msg, const char **role) 
   if (!id || !user) return STORE_EINVAL;
   *msg = sqlite_msgs_load(d, id);
   if (!*msg) return STORE_ENOTFOUND;
-  int rc = sqlite_convs_role(d, json_string_value(json_object_get(*msg, "conversation_id")), user, role);
+  int rc =
+      sqlite_convs_role(d, json_string_value(json_object_get(*msg, "conversation_id")), user, role);
   if (rc > 0) return STORE_OK;
   json_decref(*msg);
   *msg = NULL;
@@ -351,7 +379,8 @@ static int load_for(sqlite_db_t *d, json_t *p, json_t **msg, const char **role) 
 }
 
 static int is_sender(json_t *msg, json_t *p) {
-  return strcmp(json_string_value(json_object_get(msg, "sender_id")), sqlite_db_pstr(p, "user_id")) == 0;
+  return strcmp(json_string_value(json_object_get(msg, "sender_id")),
+                sqlite_db_pstr(p, "user_id")) == 0;
 }
 
 static int reload(sqlite_db_t *d, json_t *msg, json_t **result) {
@@ -373,8 +402,8 @@ static int msg_edit(sqlite_db_t *d, json_t *p, json_t **result) {
   }
   char now[32];
   sqlite_db_now(now);
-  status = sqlite_db_exec(d, "UPDATE messages SET text = ?, edited_at = ? WHERE id = ?", "sss", text, now,
-                          json_string_value(json_object_get(msg, "id")));
+  status = sqlite_db_exec(d, "UPDATE messages SET text = ?, edited_at = ? WHERE id = ?", "sss",
+                          text, now, json_string_value(json_object_get(msg, "id")));
   if (status != STORE_OK) {
     json_decref(msg);
     return status;
@@ -416,8 +445,9 @@ static int msg_react(sqlite_db_t *d, json_t *p, json_t **result) {
   if (status != STORE_OK) return status;
   const char *id = json_string_value(json_object_get(msg, "id"));
   if (json_is_false(json_object_get(p, "add")))
-    status = sqlite_db_exec(d, "DELETE FROM reactions WHERE message_id = ? AND emoji = ? AND user_id = ?", "sss",
-                            id, emoji, user);
+    status = sqlite_db_exec(
+        d, "DELETE FROM reactions WHERE message_id = ? AND emoji = ? AND user_id = ?", "sss", id,
+        emoji, user);
   else
     status = sqlite_db_exec(d,
                             "INSERT INTO reactions (message_id, emoji, user_id) VALUES (?, ?, ?)"
@@ -432,12 +462,19 @@ static int msg_react(sqlite_db_t *d, json_t *p, json_t **result) {
 
 sqlite_op_fn sqlite_msgs_op(enum store_op op) {
   switch (op) {
-  case MSG_INSERT: return msg_insert;
-  case MSG_LIST: return msg_list;
-  case MSG_GET: return msg_get;
-  case MSG_EDIT: return msg_edit;
-  case MSG_DELETE: return msg_delete;
-  case MSG_REACT: return msg_react;
-  default: return NULL;
+    case MSG_INSERT:
+      return msg_insert;
+    case MSG_LIST:
+      return msg_list;
+    case MSG_GET:
+      return msg_get;
+    case MSG_EDIT:
+      return msg_edit;
+    case MSG_DELETE:
+      return msg_delete;
+    case MSG_REACT:
+      return msg_react;
+    default:
+      return NULL;
   }
 }

@@ -12,7 +12,8 @@ static const char *const migrations[] = {
     /* 1: the initial schema. */
     "CREATE TABLE users ("
     " id TEXT PRIMARY KEY, email TEXT UNIQUE, name TEXT NOT NULL, avatar_url TEXT,"
-    " status TEXT NOT NULL DEFAULT 'offline', password_hash TEXT, deleted INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL DEFAULT 'offline', password_hash TEXT, deleted INTEGER NOT NULL DEFAULT "
+    "0,"
     " created_at TEXT NOT NULL);"
     "CREATE INDEX users_name ON users(lower(name), id);"
     "CREATE TABLE refresh_tokens ("
@@ -22,7 +23,8 @@ static const char *const migrations[] = {
     "CREATE INDEX refresh_family ON refresh_tokens(family_id);"
     "CREATE INDEX refresh_user ON refresh_tokens(user_id);"
     "CREATE TABLE conversations ("
-    " id TEXT PRIMARY KEY, type TEXT NOT NULL, name TEXT, creator_id TEXT NOT NULL, contact_id TEXT,"
+    " id TEXT PRIMARY KEY, type TEXT NOT NULL, name TEXT, creator_id TEXT NOT NULL, contact_id "
+    "TEXT,"
     " pair_key TEXT UNIQUE, last_seq INTEGER NOT NULL DEFAULT 0,"
     " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
     "CREATE TABLE participants ("
@@ -31,7 +33,8 @@ static const char *const migrations[] = {
     " last_read_seq INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (conversation_id, user_id));"
     "CREATE INDEX participants_user ON participants(user_id);"
     "CREATE TABLE messages ("
-    " id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,"
+    " id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE "
+    "CASCADE,"
     " seq INTEGER NOT NULL, sender_id TEXT NOT NULL, text TEXT, client_id TEXT,"
     " source TEXT NOT NULL, attachments TEXT, external_id TEXT, created_at TEXT NOT NULL,"
     " edited_at TEXT, deleted INTEGER NOT NULL DEFAULT 0, UNIQUE (conversation_id, seq));"
@@ -58,7 +61,8 @@ static const char *const migrations[] = {
     "CREATE INDEX flows_owner ON flows(owner_id, name);"
     "CREATE TABLE flow_runs ("
     " id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, owner_id TEXT NOT NULL, contact_id TEXT,"
-    " status TEXT NOT NULL, trace TEXT, state TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    " status TEXT NOT NULL, trace TEXT, state TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT "
+    "NULL);"
     "CREATE INDEX flow_runs_flow ON flow_runs(flow_id, created_at);"
     "CREATE TABLE scheduled_steps ("
     " id TEXT PRIMARY KEY, run_id TEXT NOT NULL, due_at_ms INTEGER NOT NULL);"
@@ -91,10 +95,12 @@ static const char *const migrations[] = {
 };
 
 static int current_version(sqlite_db_t *d, int *version) {
-  if (sqlite_db_exec_plain(d, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)") != 0)
+  if (sqlite_db_exec_plain(
+          d, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)") != 0)
     return -1;
   sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(d->db, "SELECT max(version) FROM schema_version", -1, &st, NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(d->db, "SELECT max(version) FROM schema_version", -1, &st, NULL) !=
+      SQLITE_OK)
     return -1;
   *version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
   sqlite3_finalize(st);

@@ -21,15 +21,15 @@ typedef struct sqlite_batch_s {
 
 typedef struct sqlite_store_s {
   store_t *store;
-  sqlite_db_t *db; /* the store thread's once it runs */
+  sqlite_db_t *db;     /* the store thread's once it runs */
   sqlite_ckpt_t *ckpt; /* NULL: the store thread checkpoints */
   pthread_t thread;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  store_job_t *queue_head, *queue_tail; /* submitted, guarded by mu */
-  size_t queued;                        /* jobs in that queue, guarded by mu */
+  store_job_t *queue_head, *queue_tail;  /* submitted, guarded by mu */
+  size_t queued;                         /* jobs in that queue, guarded by mu */
   sqlite_batch_t *done_head, *done_tail; /* committed, guarded by mu */
-  int stop;                             /* guarded by mu */
+  int stop;                              /* guarded by mu */
   uv_async_t async;
 } sqlite_store_t;
 
@@ -55,13 +55,27 @@ static int ping(sqlite_db_t *d, json_t *params, json_t **result) {
  * page the job touches into the statement journal, which halves insert rates. */
 static int needs_savepoint(enum store_op op) {
   switch (op) {
-  case STORE_PING: case USER_GET_BY_EMAIL: case USER_GET: case USER_SEARCH: case CONV_GET:
-  case CONV_LIST: case MSG_INSERT: case MSG_LIST: case MSG_GET: case IG_ACCOUNT_GET:
-  case CONTACT_GET: case CONTACT_LIST: case EVENT_LIST_PENDING: case FLOW_GET: case FLOW_LIST:
-  case FLOW_RUN_LIST: case FLOW_RUN_GET: case SCHED_DUE:
-    return 0;
-  default:
-    return 1;
+    case STORE_PING:
+    case USER_GET_BY_EMAIL:
+    case USER_GET:
+    case USER_SEARCH:
+    case CONV_GET:
+    case CONV_LIST:
+    case MSG_INSERT:
+    case MSG_LIST:
+    case MSG_GET:
+    case IG_ACCOUNT_GET:
+    case CONTACT_GET:
+    case CONTACT_LIST:
+    case EVENT_LIST_PENDING:
+    case FLOW_GET:
+    case FLOW_LIST:
+    case FLOW_RUN_LIST:
+    case FLOW_RUN_GET:
+    case SCHED_DUE:
+      return 0;
+    default:
+      return 1;
   }
 }
 
@@ -199,8 +213,10 @@ static void *thread_main(void *arg) {
     }
     run_batch(ss->db, batch);
     pthread_mutex_lock(&ss->mu);
-    if (ss->done_tail) ss->done_tail->next = batch;
-    else ss->done_head = batch;
+    if (ss->done_tail)
+      ss->done_tail->next = batch;
+    else
+      ss->done_head = batch;
     ss->done_tail = batch;
     pthread_mutex_unlock(&ss->mu);
     uv_async_send(&ss->async);
@@ -215,7 +231,8 @@ static void complete(sqlite_batch_t *b) {
   for (size_t i = 0; j; i++) {
     store_job_t *next = j->next;
     sqlite_insert_t *ins = &b->inserts[i];
-    if (ins->seq && j->status == STORE_OK && !j->result) j->result = sqlite_msgs_inserted(j->params, ins);
+    if (ins->seq && j->status == STORE_OK && !j->result)
+      j->result = sqlite_msgs_inserted(j->params, ins);
     json_decref(ins->members);
     j->next = NULL;
     store_job_done(j);
@@ -244,8 +261,10 @@ static void submit(store_t *s, store_job_t *job) {
   sqlite_store_t *ss = s->impl;
   job->next = NULL;
   pthread_mutex_lock(&ss->mu);
-  if (ss->queue_tail) ss->queue_tail->next = job;
-  else ss->queue_head = job;
+  if (ss->queue_tail)
+    ss->queue_tail->next = job;
+  else
+    ss->queue_head = job;
   ss->queue_tail = job;
   ss->queued++;
   pthread_cond_signal(&ss->cv);

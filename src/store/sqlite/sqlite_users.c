@@ -49,8 +49,8 @@ static int user_create(sqlite_db_t *d, json_t *p, json_t **result) {
 static int user_get_by_email(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *email = sqlite_db_pstr(p, "email");
   if (!email) return STORE_EINVAL;
-  sqlite3_stmt *st =
-      sqlite_db_query(d, "SELECT " USER_COLS " FROM users WHERE email = ? AND deleted = 0", "s", email);
+  sqlite3_stmt *st = sqlite_db_query(
+      d, "SELECT " USER_COLS " FROM users WHERE email = ? AND deleted = 0", "s", email);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
@@ -69,11 +69,13 @@ static int user_search(sqlite_db_t *d, json_t *p, json_t **result) {
   int64_t limit = sqlite_db_pint(p, "limit", 20);
   if (!q) return STORE_EINVAL;
   if (limit <= 0 || limit > 1000) limit = 20;
-  sqlite3_stmt *st = sqlite_db_query(d,
-                                     "SELECT " USER_COLS " FROM users WHERE deleted = 0 AND"
-                                     " (substr(lower(name), 1, length(?1)) = lower(?1) OR email = lower(?1))"
-                                     " ORDER BY name, id LIMIT ?2",
-                                     "si", q, limit);
+  sqlite3_stmt *st =
+      sqlite_db_query(d,
+                      "SELECT " USER_COLS
+                      " FROM users WHERE deleted = 0 AND"
+                      " (substr(lower(name), 1, length(?1)) = lower(?1) OR email = lower(?1))"
+                      " ORDER BY name, id LIMIT ?2",
+                      "si", q, limit);
   if (!st) return STORE_EUNAVAILABLE;
   json_t *users = json_array();
   int rc;
@@ -91,12 +93,13 @@ static int user_update(sqlite_db_t *d, json_t *p, json_t **result) {
   json_t *avatar = json_object_get(p, "avatar_url");
   if (!id || (avatar && !json_is_string(avatar) && !json_is_null(avatar))) return STORE_EINVAL;
   /* ?5 says whether avatar_url was given at all: absent keeps it, null clears it. */
-  int status = sqlite_db_exec(d,
-                              "UPDATE users SET name = coalesce(?2, name), status = coalesce(?3, status),"
-                              " avatar_url = CASE WHEN ?5 THEN ?4 ELSE avatar_url END"
-                              " WHERE id = ?1 AND deleted = 0",
-                              "ssssd", id, sqlite_db_pstr(p, "name"), sqlite_db_pstr(p, "status"),
-                              json_string_value(avatar), avatar != NULL);
+  int status =
+      sqlite_db_exec(d,
+                     "UPDATE users SET name = coalesce(?2, name), status = coalesce(?3, status),"
+                     " avatar_url = CASE WHEN ?5 THEN ?4 ELSE avatar_url END"
+                     " WHERE id = ?1 AND deleted = 0",
+                     "ssssd", id, sqlite_db_pstr(p, "name"), sqlite_db_pstr(p, "status"),
+                     json_string_value(avatar), avatar != NULL);
   if (status != STORE_OK) return status;
   if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
   return load_user(d, id, result);
@@ -105,10 +108,11 @@ static int user_update(sqlite_db_t *d, json_t *p, json_t **result) {
 static int user_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id");
   if (!id) return STORE_EINVAL;
-  int status = sqlite_db_exec(d,
-                              "UPDATE users SET name = 'Deleted user', email = NULL, avatar_url = NULL,"
-                              " status = 'offline', deleted = 1, password_hash = NULL WHERE id = ?",
-                              "s", id);
+  int status =
+      sqlite_db_exec(d,
+                     "UPDATE users SET name = 'Deleted user', email = NULL, avatar_url = NULL,"
+                     " status = 'offline', deleted = 1, password_hash = NULL WHERE id = ?",
+                     "s", id);
   if (status != STORE_OK) return status;
   if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
   status = sqlite_db_exec(d, "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ?", "s", id);
@@ -120,16 +124,18 @@ static int refresh_create(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *hash = sqlite_db_pstr(p, "token_hash"), *user = sqlite_db_pstr(p, "user_id");
   const char *family = sqlite_db_pstr(p, "family_id");
   if (!hash || !user || !family) return STORE_EINVAL;
-  int status = sqlite_db_exec(d,
-                              "INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at_ms)"
-                              " VALUES (?, ?, ?, ?)",
-                              "sssi", hash, user, family, sqlite_db_pint(p, "expires_at_ms", 0));
+  int status =
+      sqlite_db_exec(d,
+                     "INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at_ms)"
+                     " VALUES (?, ?, ?, ?)",
+                     "sssi", hash, user, family, sqlite_db_pint(p, "expires_at_ms", 0));
   if (status == STORE_OK) *result = json_object();
   return status;
 }
 
 static int revoke_family(sqlite_db_t *d, const char *family) {
-  return sqlite_db_exec(d, "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?", "s", family);
+  return sqlite_db_exec(d, "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?", "s",
+                        family);
 }
 
 /* A token presented a second time means it leaked: the whole family goes, and
@@ -137,13 +143,15 @@ static int revoke_family(sqlite_db_t *d, const char *family) {
 static int refresh_rotate(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *hash = sqlite_db_pstr(p, "token_hash"), *next = sqlite_db_pstr(p, "new_token_hash");
   if (!hash || !next) return STORE_EINVAL;
-  sqlite3_stmt *st = sqlite_db_query(
-      d, "SELECT user_id, family_id, expires_at_ms, rotated, revoked FROM refresh_tokens WHERE token_hash = ?",
-      "s", hash);
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT user_id, family_id, expires_at_ms, rotated, revoked "
+                                     "FROM refresh_tokens WHERE token_hash = ?",
+                                     "s", hash);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
-  json_t *out = json_pack("{s:o,s:o}", "user_id", sqlite_db_col_str(st, 0), "family_id", sqlite_db_col_str(st, 1));
+  json_t *out = json_pack("{s:o,s:o}", "user_id", sqlite_db_col_str(st, 0), "family_id",
+                          sqlite_db_col_str(st, 1));
   int64_t expires = sqlite3_column_int64(st, 2);
   int rotated = sqlite3_column_int(st, 3), revoked = sqlite3_column_int(st, 4);
   const char *user = json_string_value(json_object_get(out, "user_id"));
@@ -156,12 +164,14 @@ static int refresh_rotate(sqlite_db_t *d, json_t *p, json_t **result) {
   } else if (revoked || expires <= sqlite_db_pint(p, "now_ms", 0)) {
     status = STORE_ENOTFOUND;
   } else {
-    status = sqlite_db_exec(d, "UPDATE refresh_tokens SET rotated = 1 WHERE token_hash = ?", "s", hash);
+    status =
+        sqlite_db_exec(d, "UPDATE refresh_tokens SET rotated = 1 WHERE token_hash = ?", "s", hash);
     if (status == STORE_OK)
-      status = sqlite_db_exec(d,
-                              "INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at_ms)"
-                              " VALUES (?, ?, ?, ?)",
-                              "sssi", next, user, family, sqlite_db_pint(p, "new_expires_at_ms", 0));
+      status = sqlite_db_exec(
+          d,
+          "INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at_ms)"
+          " VALUES (?, ?, ?, ?)",
+          "sssi", next, user, family, sqlite_db_pint(p, "new_expires_at_ms", 0));
   }
   if (status != STORE_OK) {
     json_decref(out);
@@ -185,23 +195,35 @@ static int refresh_revoke(sqlite_db_t *d, json_t *p, json_t **result) {
 static int refresh_revoke_user(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *user = sqlite_db_pstr(p, "user_id");
   if (!user) return STORE_EINVAL;
-  int status = sqlite_db_exec(d, "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ?", "s", user);
+  int status =
+      sqlite_db_exec(d, "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ?", "s", user);
   if (status == STORE_OK) *result = json_object();
   return status;
 }
 
 sqlite_op_fn sqlite_users_op(enum store_op op) {
   switch (op) {
-  case USER_CREATE: return user_create;
-  case USER_GET_BY_EMAIL: return user_get_by_email;
-  case USER_GET: return user_get;
-  case USER_SEARCH: return user_search;
-  case USER_UPDATE: return user_update;
-  case USER_DELETE: return user_delete;
-  case REFRESH_CREATE: return refresh_create;
-  case REFRESH_ROTATE: return refresh_rotate;
-  case REFRESH_REVOKE: return refresh_revoke;
-  case REFRESH_REVOKE_USER: return refresh_revoke_user;
-  default: return NULL;
+    case USER_CREATE:
+      return user_create;
+    case USER_GET_BY_EMAIL:
+      return user_get_by_email;
+    case USER_GET:
+      return user_get;
+    case USER_SEARCH:
+      return user_search;
+    case USER_UPDATE:
+      return user_update;
+    case USER_DELETE:
+      return user_delete;
+    case REFRESH_CREATE:
+      return refresh_create;
+    case REFRESH_ROTATE:
+      return refresh_rotate;
+    case REFRESH_REVOKE:
+      return refresh_revoke;
+    case REFRESH_REVOKE_USER:
+      return refresh_revoke_user;
+    default:
+      return NULL;
   }
 }

@@ -80,8 +80,7 @@ static void test_claim_in_flight_keeps_runner_busy(void **state) {
   flow_runner_stop(w.runner);
   uv_close((uv_handle_t *)&check, NULL);
   uv_close((uv_handle_t *)&deadline, NULL);
-  while (flow_runner_busy(w.runner) || store_jobs_in_flight(app.store))
-    uv_run(&loop, UV_RUN_ONCE);
+  while (flow_runner_busy(w.runner) || store_jobs_in_flight(app.store)) uv_run(&loop, UV_RUN_ONCE);
   store_close(app.store, NULL, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   flow_runner_free(w.runner);

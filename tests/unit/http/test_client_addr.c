@@ -44,7 +44,8 @@ static void test_trusted_proxy_forwards(void **state) {
   /* A client cannot spoof by sending its own header: the proxy appends the real hop. */
   assert_string_equal(addr_for("10.0.0.2", "10.0.0.2", "6.6.6.6, 198.51.100.9"), "198.51.100.9");
   /* Two trusted proxies in a row. */
-  assert_string_equal(addr_for("10.0.0.2, 10.0.0.3", "10.0.0.2", "198.51.100.9, 10.0.0.3"), "198.51.100.9");
+  assert_string_equal(addr_for("10.0.0.2, 10.0.0.3", "10.0.0.2", "198.51.100.9, 10.0.0.3"),
+                      "198.51.100.9");
   /* No header: the proxy itself. */
   assert_string_equal(addr_for("10.0.0.2", "10.0.0.2", NULL), "10.0.0.2");
 }

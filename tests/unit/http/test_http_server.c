@@ -33,8 +33,8 @@ static int port;
 static void h_echo(http_req_t *r) {
   char q[256] = "";
   long n = http_req_query(r, "q", q, sizeof(q));
-  json_t *body = json_pack("{s:s, s:s, s:I}", "path", r->path, "q", n >= 0 ? q : "",
-                           "body_len", (json_int_t)r->body.len);
+  json_t *body = json_pack("{s:s, s:s, s:I}", "path", r->path, "q", n >= 0 ? q : "", "body_len",
+                           (json_int_t)r->body.len);
   http_reply_json(r, 200, body);
 }
 
@@ -66,7 +66,9 @@ static void h_json(http_req_t *r) {
   http_reply_json(r, 200, j);
 }
 
-static void h_private(http_req_t *r) { http_reply_json(r, 200, json_pack("{s:s}", "user", r->user_id)); }
+static void h_private(http_req_t *r) {
+  http_reply_json(r, 200, json_pack("{s:s}", "user", r->user_id));
+}
 
 static int authenticate(app_t *a, http_req_t *r) {
   (void)a;
@@ -77,8 +79,8 @@ static int authenticate(app_t *a, http_req_t *r) {
 }
 
 static const route_t routes[] = {
-    {"GET", "/echo", 0, h_echo},   {"POST", "/echo", 0, h_echo}, {"GET", "/slow", 0, h_slow},
-    {"POST", "/json", 0, h_json},  {"GET", "/private", 1, h_private},
+    {"GET", "/echo", 0, h_echo},  {"POST", "/echo", 0, h_echo},      {"GET", "/slow", 0, h_slow},
+    {"POST", "/json", 0, h_json}, {"GET", "/private", 1, h_private},
 };
 static const route_table_t table = ROUTE_TABLE(routes);
 static const route_table_t *const tables[] = {&table};
@@ -225,8 +227,8 @@ static void test_pipelined_in_order_with_odd_splits(void **state) {
   char out[16384];
   read_responses(fd, out, sizeof(out), 4, 3000);
   assert_int_equal(count(out, "HTTP/1.1 200 OK"), 4);
-  char *a = strstr(out, "\"q\":\"1\""), *b = strstr(out, "\"slow\""), *c = strstr(out, "\"q\":\"3\""),
-       *d = strstr(out, "\"q\":\"4\"");
+  char *a = strstr(out, "\"q\":\"1\""), *b = strstr(out, "\"slow\""),
+       *c = strstr(out, "\"q\":\"3\""), *d = strstr(out, "\"q\":\"4\"");
   assert_true(a && b && c && d);
   assert_true(a < b && b < c && c < d);
   assert_non_null(strstr(out, "\"body_len\":5"));
@@ -236,8 +238,9 @@ static void test_pipelined_in_order_with_odd_splits(void **state) {
 static void test_chunked_body(void **state) {
   (void)state;
   int fd = client();
-  const char *req = "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                    "Transfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n4\r\n:12}\r\n0\r\n\r\n";
+  const char *req =
+      "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n4\r\n:12}\r\n0\r\n\r\n";
   send_all(fd, req, strlen(req));
   char out[8192];
   read_responses(fd, out, sizeof(out), 1, 2000);
@@ -249,8 +252,10 @@ static void test_chunked_body(void **state) {
 static void test_json_errors(void **state) {
   (void)state;
   int fd = client();
-  const char *req = "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}"
-                    "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\n{x}";
+  const char *req =
+      "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}"
+      "POST /json HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+      "3\r\n\r\n{x}";
   send_all(fd, req, strlen(req));
   char out[8192];
   read_responses(fd, out, sizeof(out), 2, 2000);
@@ -314,10 +319,11 @@ static void test_malformed_is_400_and_closed(void **state) {
 static void test_not_found_method_not_allowed_auth(void **state) {
   (void)state;
   int fd = client();
-  const char *req = "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
-                    "DELETE /echo HTTP/1.1\r\nHost: x\r\n\r\n"
-                    "GET /private HTTP/1.1\r\nHost: x\r\n\r\n"
-                    "GET /private HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\n\r\n";
+  const char *req =
+      "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+      "DELETE /echo HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /private HTTP/1.1\r\nHost: x\r\n\r\n"
+      "GET /private HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\n\r\n";
   send_all(fd, req, strlen(req));
   char out[8192];
   read_responses(fd, out, sizeof(out), 4, 2000);
@@ -333,9 +339,10 @@ static void test_not_found_method_not_allowed_auth(void **state) {
 static void test_cors(void **state) {
   (void)state;
   int fd = client();
-  const char *req = "OPTIONS /echo HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example.com\r\n"
-                    "Access-Control-Request-Method: POST\r\n\r\n"
-                    "GET /echo HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example.com\r\n\r\n";
+  const char *req =
+      "OPTIONS /echo HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example.com\r\n"
+      "Access-Control-Request-Method: POST\r\n\r\n"
+      "GET /echo HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example.com\r\n\r\n";
   send_all(fd, req, strlen(req));
   char out[8192];
   read_responses(fd, out, sizeof(out), 2, 2000);

@@ -79,14 +79,18 @@ static void on_done(void *ctx, const httpc_response_t *res) {
 
 static void closed(void *arg) { *(int *)arg = 1; }
 
-static void run(const char *url, long timeout_ms, size_t max, httpc_addr_check check,
-                result_t *r) {
+static void run(const char *url, long timeout_ms, size_t max, httpc_addr_check check, result_t *r) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   httpc_t *h = httpc_new(&loop);
   const char *headers[] = {"Content-Type: application/json", NULL};
-  httpc_request_t req = {.method = "POST", .url = url, .headers = headers, .body = "{\"a\":1}",
-                         .body_len = 7, .timeout_ms = timeout_ms, .max_response = max,
+  httpc_request_t req = {.method = "POST",
+                         .url = url,
+                         .headers = headers,
+                         .body = "{\"a\":1}",
+                         .body_len = 7,
+                         .timeout_ms = timeout_ms,
+                         .max_response = max,
                          .check = check};
   assert_int_equal(httpc_request(h, &req, on_done, r), 0);
   while (!r->called) uv_run(&loop, UV_RUN_ONCE);
@@ -100,7 +104,8 @@ static void run(const char *url, long timeout_ms, size_t max, httpc_addr_check c
 static void test_good_answer(void **state) {
   (void)state;
   server_t s;
-  server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}", 0);
+  server_start(
+      &s, "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}", 0);
   char url[64];
   snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", s.port);
   result_t r = {0};
@@ -128,7 +133,9 @@ static void test_timeout(void **state) {
 static void test_too_large(void **state) {
   (void)state;
   server_t s;
-  server_start(&s, "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n0123456789012345678901234567890123456789", 0);
+  server_start(
+      &s, "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n0123456789012345678901234567890123456789",
+      0);
   char url[64];
   snprintf(url, sizeof(url), "http://127.0.0.1:%d/", s.port);
   result_t r = {0};
@@ -155,8 +162,8 @@ static void test_guard_refuses(void **state) {
 
 static void test_private_table(void **state) {
   (void)state;
-  const char *priv[] = {"127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254",
-                        "0.0.0.0", "100.64.0.1"};
+  const char *priv[] = {"127.0.0.1",       "10.0.0.1", "172.16.5.4", "192.168.1.1",
+                        "169.254.169.254", "0.0.0.0",  "100.64.0.1"};
   const char *pub[] = {"8.8.8.8", "172.32.0.1", "93.184.216.34"};
   struct sockaddr_in a = {.sin_family = AF_INET};
   for (size_t i = 0; i < sizeof(priv) / sizeof(*priv); i++) {

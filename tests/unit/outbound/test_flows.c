@@ -22,13 +22,16 @@ static json_t *J(const char *text) {
 }
 
 static const char *FLOW =
-    "{\"name\":\"price\",\"status\":\"active\",\"trigger\":{\"type\":\"keyword\",\"keywords\":[\"price\"],"
+    "{\"name\":\"price\",\"status\":\"active\",\"trigger\":{\"type\":\"keyword\",\"keywords\":["
+    "\"price\"],"
     "\"match\":\"contains\"},\"start\":\"c1\",\"nodes\":["
     "{\"id\":\"c1\",\"type\":\"condition\",\"data\":{\"kind\":\"keyword\",\"keyword\":\"mug\"}},"
-    "{\"id\":\"m1\",\"type\":\"message\",\"data\":{\"text\":\"Hi {{contact.username}}, the mug is {{vars.price}} ({{message.text}})\"}},"
+    "{\"id\":\"m1\",\"type\":\"message\",\"data\":{\"text\":\"Hi {{contact.username}}, the mug is "
+    "{{vars.price}} ({{message.text}})\"}},"
     "{\"id\":\"m2\",\"type\":\"message\",\"data\":{\"text\":\"Which item?\"}},"
     "{\"id\":\"t1\",\"type\":\"action\",\"data\":{\"action\":\"tag_customer\",\"tag\":\"lead\"}}],"
-    "\"edges\":[{\"from\":\"c1\",\"to\":\"m1\",\"label\":\"true\"},{\"from\":\"c1\",\"to\":\"m2\",\"label\":\"false\"},"
+    "\"edges\":[{\"from\":\"c1\",\"to\":\"m1\",\"label\":\"true\"},{\"from\":\"c1\",\"to\":\"m2\","
+    "\"label\":\"false\"},"
     "{\"from\":\"m1\",\"to\":\"t1\"}]}";
 
 static void expect_invalid(const char *flow, const char *needle) {
@@ -60,26 +63,34 @@ static void test_valid_flow(void **state) {
 static void test_validation_errors(void **state) {
   (void)state;
   char *s;
-  expect_invalid((s = with("\"type\":\"message\",\"data\":{\"text\":\"Which", "\"type\":\"teleport\",\"data\":{\"text\":\"Which")), "node m2: unknown node type");
+  expect_invalid((s = with("\"type\":\"message\",\"data\":{\"text\":\"Which",
+                           "\"type\":\"teleport\",\"data\":{\"text\":\"Which")),
+                 "node m2: unknown node type");
   free(s);
   expect_invalid((s = with("{\"id\":\"m2\"", "{\"id\":\"m1\"")), "node m1: duplicate");
   free(s);
-  expect_invalid((s = with("{\"from\":\"m1\",\"to\":\"t1\"}", "{\"from\":\"m1\",\"to\":\"nowhere\"}")), "node m1: edge to nowhere");
+  expect_invalid(
+      (s = with("{\"from\":\"m1\",\"to\":\"t1\"}", "{\"from\":\"m1\",\"to\":\"nowhere\"}")),
+      "node m1: edge to nowhere");
   free(s);
   expect_invalid((s = with("\"start\":\"c1\",", "")), "start is missing");
   free(s);
   expect_invalid((s = with("\"start\":\"c1\",", "\"start\":\"zz\",")), "start node zz");
   free(s);
-  expect_invalid((s = with("{\"from\":\"c1\",\"to\":\"m2\",\"label\":\"false\"},", "")), "node c1: a condition needs");
+  expect_invalid((s = with("{\"from\":\"c1\",\"to\":\"m2\",\"label\":\"false\"},", "")),
+                 "node c1: a condition needs");
   free(s);
-  expect_invalid((s = with("{\"id\":\"t1\",\"type\":\"action\",\"data\":{\"action\":\"tag_customer\",\"tag\":\"lead\"}}",
-                           "{\"id\":\"t1\",\"type\":\"delay\",\"data\":{\"seconds\":86401}}")), "node t1: a delay");
+  expect_invalid((s = with("{\"id\":\"t1\",\"type\":\"action\",\"data\":{\"action\":\"tag_"
+                           "customer\",\"tag\":\"lead\"}}",
+                           "{\"id\":\"t1\",\"type\":\"delay\",\"data\":{\"seconds\":86401}}")),
+                 "node t1: a delay");
   free(s);
   expect_invalid((s = with("\"keywords\":[\"price\"]", "\"keywords\":[]")), "keywords");
   free(s);
   expect_invalid((s = with("\"type\":\"keyword\"", "\"type\":\"cron\"")), "unknown trigger type");
   free(s);
-  expect_invalid((s = with("\"action\":\"tag_customer\"", "\"action\":\"launch\"")), "node t1: unknown action");
+  expect_invalid((s = with("\"action\":\"tag_customer\"", "\"action\":\"launch\"")),
+                 "node t1: unknown action");
   free(s);
   /* oversized text */
   char *big = malloc(6000);
@@ -114,9 +125,13 @@ static void test_triggers(void **state) {
 
 static void test_fill(void **state) {
   (void)state;
-  json_t *ctx = J("{\"contact\":{\"username\":\"ana\"},\"message\":{\"text\":\"{{vars.secret}}\"},"
-                  "\"vars\":{\"price\":\"12 EUR\",\"secret\":\"no\",\"quote\":{\"amount\":12}}}");
-  char *s = flow_fill("Hi {{contact.username}}, {{vars.price}} / {{ vars.quote.amount }} / [{{vars.missing}}] / {{message.text}} / {{nope}}", ctx);
+  json_t *ctx =
+      J("{\"contact\":{\"username\":\"ana\"},\"message\":{\"text\":\"{{vars.secret}}\"},"
+        "\"vars\":{\"price\":\"12 EUR\",\"secret\":\"no\",\"quote\":{\"amount\":12}}}");
+  char *s = flow_fill(
+      "Hi {{contact.username}}, {{vars.price}} / {{ vars.quote.amount }} / [{{vars.missing}}] / "
+      "{{message.text}} / {{nope}}",
+      ctx);
   /* The message text is inserted as is, never expanded again. */
   assert_string_equal(s, "Hi ana, 12 EUR / 12 / [] / {{vars.secret}} / ");
   free(s);
@@ -128,8 +143,7 @@ static void test_fill(void **state) {
 
 static const char *run_all(json_t *flow, json_t *st, json_t *ctx, json_t *actions) {
   const char *status;
-  while (strcmp(status = flow_step(flow, st, ctx, actions), "running") == 0) {
-  }
+  while (strcmp(status = flow_step(flow, st, ctx, actions), "running") == 0) {}
   return status;
 }
 
@@ -137,14 +151,16 @@ static void test_run_true_branch(void **state) {
   (void)state;
   json_t *flow = J(FLOW);
   json_t *contact = J("{\"username\":\"ana\",\"tags\":[],\"variables\":{\"price\":\"12 EUR\"}}");
-  json_t *ctx = json_pack("{s:O, s:{s:s}}", "contact", contact, "message", "text", "price of the MUG?");
+  json_t *ctx =
+      json_pack("{s:O, s:{s:s}}", "contact", contact, "message", "text", "price of the MUG?");
   json_t *st = flow_state_new(flow, contact);
   json_t *actions = json_array();
   assert_string_equal(run_all(flow, st, ctx, actions), "completed");
   assert_int_equal(json_array_size(actions), 2);
   assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 0), "text")),
                       "Hi ana, the mug is 12 EUR (price of the MUG?)");
-  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 1), "tag")), "lead");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 1), "tag")),
+                      "lead");
   assert_int_equal(json_array_size(json_object_get(st, "trace")), 3);
   assert_string_equal(json_string_value(json_array_get(json_object_get(st, "tags"), 0)), "lead");
   json_decref(actions);
@@ -162,7 +178,8 @@ static void test_run_false_branch(void **state) {
   json_t *actions = json_array();
   assert_string_equal(run_all(flow, st, ctx, actions), "completed");
   assert_int_equal(json_array_size(actions), 1);
-  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 0), "text")), "Which item?");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 0), "text")),
+                      "Which item?");
   json_decref(actions);
   json_decref(st);
   json_decref(ctx);
@@ -171,15 +188,19 @@ static void test_run_false_branch(void **state) {
 
 static void test_tag_and_variable_conditions_and_set(void **state) {
   (void)state;
-  json_t *flow = J("{\"name\":\"v\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"s\",\"nodes\":["
-                   "{\"id\":\"s\",\"type\":\"action\",\"data\":{\"action\":\"set_variable\",\"variable\":\"lang\",\"value\":\"fr-{{contact.username}}\"}},"
-                   "{\"id\":\"c\",\"type\":\"condition\",\"data\":{\"kind\":\"variable\",\"name\":\"lang\",\"equals\":\"fr-ana\"}},"
-                   "{\"id\":\"g\",\"type\":\"condition\",\"data\":{\"kind\":\"tag\",\"tag\":\"vip\"}},"
-                   "{\"id\":\"yes\",\"type\":\"message\",\"data\":{\"text\":\"vip {{vars.lang}}\"}},"
-                   "{\"id\":\"no\",\"type\":\"message\",\"data\":{\"text\":\"no\"}}],"
-                   "\"edges\":[{\"from\":\"s\",\"to\":\"c\"},{\"from\":\"c\",\"to\":\"g\",\"label\":\"true\"},"
-                   "{\"from\":\"c\",\"to\":\"no\",\"label\":\"false\"},{\"from\":\"g\",\"to\":\"yes\",\"label\":\"true\"},"
-                   "{\"from\":\"g\",\"to\":\"no\",\"label\":\"false\"}]}");
+  json_t *flow =
+      J("{\"name\":\"v\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"s\",\"nodes\":["
+        "{\"id\":\"s\",\"type\":\"action\",\"data\":{\"action\":\"set_variable\",\"variable\":"
+        "\"lang\",\"value\":\"fr-{{contact.username}}\"}},"
+        "{\"id\":\"c\",\"type\":\"condition\",\"data\":{\"kind\":\"variable\",\"name\":\"lang\","
+        "\"equals\":\"fr-ana\"}},"
+        "{\"id\":\"g\",\"type\":\"condition\",\"data\":{\"kind\":\"tag\",\"tag\":\"vip\"}},"
+        "{\"id\":\"yes\",\"type\":\"message\",\"data\":{\"text\":\"vip {{vars.lang}}\"}},"
+        "{\"id\":\"no\",\"type\":\"message\",\"data\":{\"text\":\"no\"}}],"
+        "\"edges\":[{\"from\":\"s\",\"to\":\"c\"},{\"from\":\"c\",\"to\":\"g\",\"label\":\"true\"},"
+        "{\"from\":\"c\",\"to\":\"no\",\"label\":\"false\"},{\"from\":\"g\",\"to\":\"yes\","
+        "\"label\":\"true\"},"
+        "{\"from\":\"g\",\"to\":\"no\",\"label\":\"false\"}]}");
   char err[256], field[32];
   assert_int_equal(flow_validate(flow, &lim, err, sizeof(err), field, sizeof(field)), 0);
   json_t *contact = J("{\"username\":\"ana\",\"tags\":[\"vip\"]}");
@@ -187,8 +208,10 @@ static void test_tag_and_variable_conditions_and_set(void **state) {
   json_t *st = flow_state_new(flow, contact);
   json_t *actions = json_array();
   assert_string_equal(run_all(flow, st, ctx, actions), "completed");
-  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 0), "type")), "set_variable");
-  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 1), "text")), "vip fr-ana");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 0), "type")),
+                      "set_variable");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 1), "text")),
+                      "vip fr-ana");
   json_decref(actions);
   json_decref(st);
   json_decref(ctx);
@@ -198,11 +221,13 @@ static void test_tag_and_variable_conditions_and_set(void **state) {
 
 static void test_api_call_and_delay(void **state) {
   (void)state;
-  json_t *flow = J("{\"name\":\"a\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"a\",\"nodes\":["
-                   "{\"id\":\"a\",\"type\":\"action\",\"data\":{\"action\":\"api_call\",\"url\":\"http://x/{{contact.username}}\",\"method\":\"POST\",\"body\":{\"k\":1},\"save_as\":\"quote\"}},"
-                   "{\"id\":\"d\",\"type\":\"delay\",\"data\":{\"seconds\":2}},"
-                   "{\"id\":\"m\",\"type\":\"message\",\"data\":{\"text\":\"{{vars.quote.price}}\"}}],"
-                   "\"edges\":[{\"from\":\"a\",\"to\":\"d\"},{\"from\":\"d\",\"to\":\"m\"}]}");
+  json_t *flow =
+      J("{\"name\":\"a\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"a\",\"nodes\":["
+        "{\"id\":\"a\",\"type\":\"action\",\"data\":{\"action\":\"api_call\",\"url\":\"http://x/"
+        "{{contact.username}}\",\"method\":\"POST\",\"body\":{\"k\":1},\"save_as\":\"quote\"}},"
+        "{\"id\":\"d\",\"type\":\"delay\",\"data\":{\"seconds\":2}},"
+        "{\"id\":\"m\",\"type\":\"message\",\"data\":{\"text\":\"{{vars.quote.price}}\"}}],"
+        "\"edges\":[{\"from\":\"a\",\"to\":\"d\"},{\"from\":\"d\",\"to\":\"m\"}]}");
   char err[256], field[32];
   assert_int_equal(flow_validate(flow, &lim, err, sizeof(err), field, sizeof(field)), 0);
   json_t *ctx = J("{\"contact\":{\"username\":\"ana\"},\"message\":{\"text\":\"hi\"}}");
@@ -219,7 +244,8 @@ static void test_api_call_and_delay(void **state) {
   assert_int_equal(json_integer_value(json_object_get(json_array_get(actions, 1), "seconds")), 2);
   flow_resume(flow, st, NULL);
   assert_string_equal(run_all(flow, st, ctx, actions), "completed");
-  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 2), "text")), "9 EUR");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 2), "text")),
+                      "9 EUR");
   /* a failed call without a "false" edge fails the run */
   json_t *st2 = flow_state_new(flow, json_object_get(ctx, "contact"));
   json_t *a2 = json_array();
@@ -236,10 +262,11 @@ static void test_api_call_and_delay(void **state) {
 
 static void test_step_limit_on_cycle(void **state) {
   (void)state;
-  json_t *flow = J("{\"name\":\"loop\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"a\",\"nodes\":["
-                   "{\"id\":\"a\",\"type\":\"action\",\"data\":{\"action\":\"tag_customer\",\"tag\":\"x\"}},"
-                   "{\"id\":\"b\",\"type\":\"action\",\"data\":{\"action\":\"tag_customer\",\"tag\":\"y\"}}],"
-                   "\"edges\":[{\"from\":\"a\",\"to\":\"b\"},{\"from\":\"b\",\"to\":\"a\"}]}");
+  json_t *flow =
+      J("{\"name\":\"loop\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"a\",\"nodes\":["
+        "{\"id\":\"a\",\"type\":\"action\",\"data\":{\"action\":\"tag_customer\",\"tag\":\"x\"}},"
+        "{\"id\":\"b\",\"type\":\"action\",\"data\":{\"action\":\"tag_customer\",\"tag\":\"y\"}}],"
+        "\"edges\":[{\"from\":\"a\",\"to\":\"b\"},{\"from\":\"b\",\"to\":\"a\"}]}");
   char err[256], field[32];
   assert_int_equal(flow_validate(flow, &lim, err, sizeof(err), field, sizeof(field)), 0);
   json_t *ctx = J("{\"contact\":{},\"message\":{\"text\":\"hi\"}}");

@@ -97,7 +97,8 @@ static void test_fixtures(void **state) {
   p = json_object_get(json_array_get(ev, 0), "payload");
   assert_int_equal(ig_event_kind(p), IG_EV_REACTION);
   assert_string_equal(json_string_value(json_object_get(p, "emoji")), "\xe2\x9d\xa4");
-  assert_non_null(strstr(json_string_value(json_object_get(json_array_get(ev, 0), "mid")), "reaction:"));
+  assert_non_null(
+      strstr(json_string_value(json_object_get(json_array_get(ev, 0), "mid")), "reaction:"));
   json_decref(ev);
 
   ev = events_of("seen.json");
@@ -122,7 +123,8 @@ static void test_bad_shapes(void **state) {
   assert_null(ig_webhook_events(b));
   json_decref(b);
   /* Items of the wrong types become "other" events, never a crash. */
-  b = json_loads("{\"entry\":[{\"id\":5,\"messaging\":[1,{\"sender\":7,\"message\":{\"mid\":3}}]}]}", 0, NULL);
+  b = json_loads(
+      "{\"entry\":[{\"id\":5,\"messaging\":[1,{\"sender\":7,\"message\":{\"mid\":3}}]}]}", 0, NULL);
   json_t *ev = ig_webhook_events(b);
   assert_int_equal(json_array_size(ev), 2);
   assert_int_equal(ig_event_kind(json_object_get(json_array_get(ev, 1), "payload")), IG_EV_OTHER);

@@ -58,8 +58,8 @@ static int setup(void **state) {
     snprintf(db, sizeof(db), "parley_test_%s", id);
     mongo_uri_with_db(*state, db, f->where, sizeof(f->where));
   } else {
-    snprintf(f->where, sizeof(f->where), "%s/parley-store-test-%s.db", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-             id);
+    snprintf(f->where, sizeof(f->where), "%s/parley-store-test-%s.db",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", id);
   }
   f->store = open_store(f, 20000);
   assert_non_null(f->store);
@@ -95,38 +95,48 @@ static int teardown(void **state) {
 
 /* ---- helpers that build records ---- */
 
-static const char *str(json_t *obj, const char *key) { return json_string_value(json_object_get(obj, key)); }
-static json_int_t num(json_t *obj, const char *key) { return json_integer_value(json_object_get(obj, key)); }
+static const char *str(json_t *obj, const char *key) {
+  return json_string_value(json_object_get(obj, key));
+}
+static json_int_t num(json_t *obj, const char *key) {
+  return json_integer_value(json_object_get(obj, key));
+}
 
 static void new_user(fx_t *f, const char *email, const char *name, char id[25]) {
   json_t *u = NULL;
-  assert_int_equal(call(f, USER_CREATE, json_pack("{s:s,s:s,s:s}", "email", email, "name", name,
-                                                  "password_hash", "$argon2id$x"), &u),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, USER_CREATE,
+           json_pack("{s:s,s:s,s:s}", "email", email, "name", name, "password_hash", "$argon2id$x"),
+           &u),
+      STORE_OK);
   assert_int_equal(strlen(str(u, "id")), 24);
   strcpy(id, str(u, "id"));
   json_decref(u);
 }
 
 /* A conversation's id; type "direct" or "group" with the creator first. */
-static void new_conv(fx_t *f, const char *type, const char *creator, const char *other, const char *third,
-                     char id[25]) {
+static void new_conv(fx_t *f, const char *type, const char *creator, const char *other,
+                     const char *third, char id[25]) {
   json_t *r = NULL;
   json_t *ids = json_pack("[s,s]", creator, other);
   if (third) json_array_append_new(ids, json_string(third));
-  assert_int_equal(call(f, CONV_CREATE, json_pack("{s:s,s:s,s:s,s:o}", "type", type, "name", "room", "creator_id",
-                                                  creator, "participant_ids", ids), &r),
+  assert_int_equal(call(f, CONV_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:o}", "type", type, "name", "room", "creator_id",
+                                  creator, "participant_ids", ids),
+                        &r),
                    STORE_OK);
   strcpy(id, str(json_object_get(r, "conversation"), "id"));
   json_decref(r);
 }
 
-static json_t *send_msg(fx_t *f, const char *conv, const char *sender, const char *text, const char *client_id,
-                        int *status) {
+static json_t *send_msg(fx_t *f, const char *conv, const char *sender, const char *text,
+                        const char *client_id, int *status) {
   json_t *r = NULL;
-  *status = call(f, MSG_INSERT, json_pack("{s:s,s:s,s:s,s:s?,s:s,s:b}", "conversation_id", conv, "sender_id", sender,
-                                          "text", text, "client_id", client_id, "source", "web", "check_member", 1),
-                 &r);
+  *status =
+      call(f, MSG_INSERT,
+           json_pack("{s:s,s:s,s:s,s:s?,s:s,s:b}", "conversation_id", conv, "sender_id", sender,
+                     "text", text, "client_id", client_id, "source", "web", "check_member", 1),
+           &r);
   return r;
 }
 
@@ -147,11 +157,14 @@ static void test_users(void **state) {
   new_user(f, "ann@example.com", "Ann", ann);
   new_user(f, "bob@example.com", "bob", bob);
   json_t *r = NULL;
-  assert_int_equal(call(f, USER_CREATE, json_pack("{s:s,s:s,s:s}", "email", "ann@example.com", "name", "Ann 2",
-                                                  "password_hash", "h"), NULL),
+  assert_int_equal(call(f, USER_CREATE,
+                        json_pack("{s:s,s:s,s:s}", "email", "ann@example.com", "name", "Ann 2",
+                                  "password_hash", "h"),
+                        NULL),
                    STORE_ECONFLICT);
 
-  assert_int_equal(call(f, USER_GET_BY_EMAIL, json_pack("{s:s}", "email", "ann@example.com"), &r), STORE_OK);
+  assert_int_equal(call(f, USER_GET_BY_EMAIL, json_pack("{s:s}", "email", "ann@example.com"), &r),
+                   STORE_OK);
   assert_string_equal(str(r, "id"), ann);
   assert_string_equal(str(r, "password_hash"), "$argon2id$x");
   assert_string_equal(str(r, "status"), "offline");
@@ -163,49 +176,62 @@ static void test_users(void **state) {
   assert_string_equal(str(r, "email"), "ann@example.com");
   assert_true(json_is_null(json_object_get(r, "avatar_url")));
   json_decref(r);
-  assert_int_equal(call(f, USER_GET, json_pack("{s:s}", "id", "000000000000000000000000"), NULL), STORE_ENOTFOUND);
+  assert_int_equal(call(f, USER_GET, json_pack("{s:s}", "id", "000000000000000000000000"), NULL),
+                   STORE_ENOTFOUND);
 
   /* Search: case-insensitive name prefix or exact email, ordered by name. */
   new_user(f, "anna@example.com", "anna", id2);
-  assert_int_equal(call(f, USER_SEARCH, json_pack("{s:s,s:i}", "q", "AN", "limit", 20), &r), STORE_OK);
+  assert_int_equal(call(f, USER_SEARCH, json_pack("{s:s,s:i}", "q", "AN", "limit", 20), &r),
+                   STORE_OK);
   json_t *users = json_object_get(r, "users");
   assert_int_equal(json_array_size(users), 2);
   assert_string_equal(str(json_array_get(users, 0), "name"), "Ann");
   assert_string_equal(str(json_array_get(users, 1), "name"), "anna");
   json_decref(r);
-  assert_int_equal(call(f, USER_SEARCH, json_pack("{s:s,s:i}", "q", "bob@example.com", "limit", 20), &r), STORE_OK);
+  assert_int_equal(
+      call(f, USER_SEARCH, json_pack("{s:s,s:i}", "q", "bob@example.com", "limit", 20), &r),
+      STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "users")), 1);
   json_decref(r);
-  assert_int_equal(call(f, USER_SEARCH, json_pack("{s:s,s:i}", "q", "nn", "limit", 20), &r), STORE_OK);
+  assert_int_equal(call(f, USER_SEARCH, json_pack("{s:s,s:i}", "q", "nn", "limit", 20), &r),
+                   STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "users")), 0);
   json_decref(r);
 
-  assert_int_equal(call(f, USER_UPDATE, json_pack("{s:s,s:s,s:s,s:s}", "id", ann, "name", "Annie", "avatar_url",
-                                                  "https://x/a.png", "status", "away"), &r),
+  assert_int_equal(call(f, USER_UPDATE,
+                        json_pack("{s:s,s:s,s:s,s:s}", "id", ann, "name", "Annie", "avatar_url",
+                                  "https://x/a.png", "status", "away"),
+                        &r),
                    STORE_OK);
   assert_string_equal(str(r, "name"), "Annie");
   assert_string_equal(str(r, "avatar_url"), "https://x/a.png");
   assert_string_equal(str(r, "status"), "away");
   json_decref(r);
-  assert_int_equal(call(f, USER_UPDATE, json_pack("{s:s,s:n}", "id", ann, "avatar_url"), &r), STORE_OK);
+  assert_int_equal(call(f, USER_UPDATE, json_pack("{s:s,s:n}", "id", ann, "avatar_url"), &r),
+                   STORE_OK);
   assert_true(json_is_null(json_object_get(r, "avatar_url")));
   assert_string_equal(str(r, "name"), "Annie"); /* absent keys are kept */
   json_decref(r);
 
   /* Delete anonymises, frees the email and revokes the tokens. */
-  assert_int_equal(call(f, REFRESH_CREATE, json_pack("{s:s,s:s,s:s,s:I}", "token_hash", "t-ann", "user_id", ann,
-                                                     "family_id", "fam-ann", "expires_at_ms",
-                                                     (json_int_t)util_now_ms() + 60000), NULL),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, REFRESH_CREATE,
+           json_pack("{s:s,s:s,s:s,s:I}", "token_hash", "t-ann", "user_id", ann, "family_id",
+                     "fam-ann", "expires_at_ms", (json_int_t)util_now_ms() + 60000),
+           NULL),
+      STORE_OK);
   assert_int_equal(call(f, USER_DELETE, json_pack("{s:s}", "id", ann), NULL), STORE_OK);
-  assert_int_equal(call(f, USER_GET_BY_EMAIL, json_pack("{s:s}", "email", "ann@example.com"), NULL), STORE_ENOTFOUND);
+  assert_int_equal(call(f, USER_GET_BY_EMAIL, json_pack("{s:s}", "email", "ann@example.com"), NULL),
+                   STORE_ENOTFOUND);
   assert_int_equal(call(f, USER_GET, json_pack("{s:s}", "id", ann), &r), STORE_OK);
   assert_true(json_is_true(json_object_get(r, "deleted")));
   assert_string_equal(str(r, "name"), "Deleted user");
   json_decref(r);
-  assert_int_equal(call(f, REFRESH_ROTATE, json_pack("{s:s,s:s,s:I,s:I}", "token_hash", "t-ann", "new_token_hash",
-                                                     "t-ann2", "new_expires_at_ms", (json_int_t)util_now_ms() + 60000,
-                                                     "now_ms", (json_int_t)util_now_ms()), NULL),
+  assert_int_equal(call(f, REFRESH_ROTATE,
+                        json_pack("{s:s,s:s,s:I,s:I}", "token_hash", "t-ann", "new_token_hash",
+                                  "t-ann2", "new_expires_at_ms", (json_int_t)util_now_ms() + 60000,
+                                  "now_ms", (json_int_t)util_now_ms()),
+                        NULL),
                    STORE_ENOTFOUND);
   new_user(f, "ann@example.com", "Ann again", id2);
   assert_string_not_equal(id2, ann);
@@ -213,14 +239,18 @@ static void test_users(void **state) {
 
 static int rotate(fx_t *f, const char *old, const char *fresh, json_t **out) {
   int64_t now = util_now_ms();
-  return call(f, REFRESH_ROTATE, json_pack("{s:s,s:s,s:I,s:I}", "token_hash", old, "new_token_hash", fresh,
-                                           "new_expires_at_ms", (json_int_t)now + 60000, "now_ms", (json_int_t)now),
+  return call(f, REFRESH_ROTATE,
+              json_pack("{s:s,s:s,s:I,s:I}", "token_hash", old, "new_token_hash", fresh,
+                        "new_expires_at_ms", (json_int_t)now + 60000, "now_ms", (json_int_t)now),
               out);
 }
 
-static void refresh_create(fx_t *f, const char *hash, const char *user, const char *family, int64_t expires) {
-  assert_int_equal(call(f, REFRESH_CREATE, json_pack("{s:s,s:s,s:s,s:I}", "token_hash", hash, "user_id", user,
-                                                     "family_id", family, "expires_at_ms", (json_int_t)expires), NULL),
+static void refresh_create(fx_t *f, const char *hash, const char *user, const char *family,
+                           int64_t expires) {
+  assert_int_equal(call(f, REFRESH_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:I}", "token_hash", hash, "user_id", user,
+                                  "family_id", family, "expires_at_ms", (json_int_t)expires),
+                        NULL),
                    STORE_OK);
 }
 
@@ -261,7 +291,8 @@ static void test_refresh_tokens(void **state) {
 static json_t *participant(json_t *conv, const char *user) {
   size_t i;
   json_t *p;
-  json_array_foreach(json_object_get(conv, "participants"), i, p) if (strcmp(str(p, "id"), user) == 0) return p;
+  json_array_foreach(json_object_get(conv, "participants"), i,
+                     p) if (strcmp(str(p, "id"), user) == 0) return p;
   return NULL;
 }
 
@@ -272,8 +303,10 @@ static void test_conv_create_and_get(void **state) {
   new_user(f, "b@x.io", "B", b);
   new_user(f, "c@x.io", "C", c);
   json_t *r = NULL;
-  assert_int_equal(call(f, CONV_CREATE, json_pack("{s:s,s:n,s:s,s:[s,s]}", "type", "direct", "name", "creator_id", a,
-                                                  "participant_ids", a, b), &r),
+  assert_int_equal(call(f, CONV_CREATE,
+                        json_pack("{s:s,s:n,s:s,s:[s,s]}", "type", "direct", "name", "creator_id",
+                                  a, "participant_ids", a, b),
+                        &r),
                    STORE_OK);
   assert_true(json_is_true(json_object_get(r, "created")));
   json_t *conv = json_object_get(r, "conversation");
@@ -287,38 +320,50 @@ static void test_conv_create_and_get(void **state) {
   json_decref(r);
 
   /* The same pair from the other side: the existing conversation. */
-  assert_int_equal(call(f, CONV_CREATE, json_pack("{s:s,s:n,s:s,s:[s,s]}", "type", "direct", "name", "creator_id", b,
-                                                  "participant_ids", b, a), &r),
+  assert_int_equal(call(f, CONV_CREATE,
+                        json_pack("{s:s,s:n,s:s,s:[s,s]}", "type", "direct", "name", "creator_id",
+                                  b, "participant_ids", b, a),
+                        &r),
                    STORE_OK);
   assert_true(json_is_false(json_object_get(r, "created")));
   assert_string_equal(str(json_object_get(r, "conversation"), "id"), dm);
   json_decref(r);
 
-  assert_int_equal(call(f, CONV_CREATE, json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", "group", "name", "g", "creator_id",
-                                                  a, "participant_ids", a, "000000000000000000000000"), NULL),
-                   STORE_EINVAL);
+  assert_int_equal(
+      call(f, CONV_CREATE,
+           json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", "group", "name", "g", "creator_id", a,
+                     "participant_ids", a, "000000000000000000000000"),
+           NULL),
+      STORE_EINVAL);
 
   new_conv(f, "group", a, b, NULL, grp);
-  assert_int_equal(call(f, CONV_GET, json_pack("{s:s,s:s}", "id", grp, "user_id", b), &r), STORE_OK);
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s,s:s}", "id", grp, "user_id", b), &r),
+                   STORE_OK);
   assert_string_equal(str(participant(r, a), "role"), "admin");
   assert_string_equal(str(participant(r, b), "role"), "member");
   assert_string_equal(str(r, "name"), "room");
   json_decref(r);
-  assert_int_equal(call(f, CONV_GET, json_pack("{s:s,s:s}", "id", grp, "user_id", c), NULL), STORE_ENOTFOUND);
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s,s:s}", "id", grp, "user_id", c), NULL),
+                   STORE_ENOTFOUND);
   assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", grp), NULL), STORE_OK);
-  assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", "000000000000000000000000"), NULL), STORE_ENOTFOUND);
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", "000000000000000000000000"), NULL),
+                   STORE_ENOTFOUND);
 
   /* Instagram: one conversation per (owner, contact). */
   char first[25];
   for (int i = 0; i < 2; i++) {
-    assert_int_equal(call(f, CONV_CREATE, json_pack("{s:s,s:s,s:s,s:[s],s:s}", "type", "instagram", "name", "ig",
-                                                    "creator_id", c, "participant_ids", c, "contact_id", "contact-1"),
-                          &r),
-                     STORE_OK);
+    assert_int_equal(
+        call(f, CONV_CREATE,
+             json_pack("{s:s,s:s,s:s,s:[s],s:s}", "type", "instagram", "name", "ig", "creator_id",
+                       c, "participant_ids", c, "contact_id", "contact-1"),
+             &r),
+        STORE_OK);
     json_t *ic = json_object_get(r, "conversation");
     assert_string_equal(str(ic, "contact_id"), "contact-1");
-    if (i == 0) strcpy(first, str(ic, "id"));
-    else assert_string_equal(str(ic, "id"), first);
+    if (i == 0)
+      strcpy(first, str(ic, "id"));
+    else
+      assert_string_equal(str(ic, "id"), first);
     assert_int_equal(json_is_true(json_object_get(r, "created")), i == 0);
     json_decref(r);
   }
@@ -334,46 +379,54 @@ static void test_conv_permissions(void **state) {
   new_conv(f, "group", a, b, NULL, grp);
   new_conv(f, "direct", a, b, NULL, dm);
   json_t *r = NULL;
-  assert_int_equal(call(f, CONV_RENAME, json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", b, "name", "x"), NULL),
-                   STORE_EFORBIDDEN);
-  assert_int_equal(call(f, CONV_RENAME, json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", c, "name", "x"), NULL),
-                   STORE_ENOTFOUND);
-  assert_int_equal(call(f, CONV_RENAME, json_pack("{s:s,s:s,s:s}", "id", dm, "user_id", a, "name", "x"), NULL),
-                   STORE_EFORBIDDEN);
-  assert_int_equal(call(f, CONV_RENAME, json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", a, "name", "new"), &r),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, CONV_RENAME, json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", b, "name", "x"), NULL),
+      STORE_EFORBIDDEN);
+  assert_int_equal(
+      call(f, CONV_RENAME, json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", c, "name", "x"), NULL),
+      STORE_ENOTFOUND);
+  assert_int_equal(
+      call(f, CONV_RENAME, json_pack("{s:s,s:s,s:s}", "id", dm, "user_id", a, "name", "x"), NULL),
+      STORE_EFORBIDDEN);
+  assert_int_equal(
+      call(f, CONV_RENAME, json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", a, "name", "new"), &r),
+      STORE_OK);
   assert_string_equal(str(r, "name"), "new");
   json_decref(r);
 
-  assert_int_equal(call(f, CONV_ADD_MEMBERS, json_pack("{s:s,s:s,s:[s]}", "id", grp, "user_id", b, "user_ids", c),
-                        NULL),
+  assert_int_equal(call(f, CONV_ADD_MEMBERS,
+                        json_pack("{s:s,s:s,s:[s]}", "id", grp, "user_id", b, "user_ids", c), NULL),
                    STORE_EFORBIDDEN);
-  assert_int_equal(call(f, CONV_ADD_MEMBERS, json_pack("{s:s,s:s,s:[s]}", "id", grp, "user_id", a, "user_ids",
-                                                       "000000000000000000000000"), NULL),
+  assert_int_equal(call(f, CONV_ADD_MEMBERS,
+                        json_pack("{s:s,s:s,s:[s]}", "id", grp, "user_id", a, "user_ids",
+                                  "000000000000000000000000"),
+                        NULL),
                    STORE_EINVAL);
-  assert_int_equal(call(f, CONV_ADD_MEMBERS, json_pack("{s:s,s:s,s:[s,s,s]}", "id", grp, "user_id", a, "user_ids", c,
-                                                       d, b), &r),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, CONV_ADD_MEMBERS,
+           json_pack("{s:s,s:s,s:[s,s,s]}", "id", grp, "user_id", a, "user_ids", c, d, b), &r),
+      STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "participants")), 4);
   assert_string_equal(str(participant(r, a), "role"), "admin");
   json_decref(r);
 
   /* Remove: a member may not remove another; a member may leave; an admin may remove. */
-  assert_int_equal(call(f, CONV_REMOVE_MEMBER, json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", b, "member_id", c),
-                        NULL),
+  assert_int_equal(call(f, CONV_REMOVE_MEMBER,
+                        json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", b, "member_id", c), NULL),
                    STORE_EFORBIDDEN);
-  assert_int_equal(call(f, CONV_REMOVE_MEMBER, json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", c, "member_id", c),
-                        &r),
+  assert_int_equal(call(f, CONV_REMOVE_MEMBER,
+                        json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", c, "member_id", c), &r),
                    STORE_OK);
   assert_string_equal(str(r, "removed_id"), c);
   assert_null(participant(json_object_get(r, "conversation"), c));
   json_decref(r);
-  assert_int_equal(call(f, CONV_GET, json_pack("{s:s,s:s}", "id", grp, "user_id", c), NULL), STORE_ENOTFOUND);
-  assert_int_equal(call(f, CONV_REMOVE_MEMBER, json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", a, "member_id", c),
-                        NULL),
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s,s:s}", "id", grp, "user_id", c), NULL),
                    STORE_ENOTFOUND);
-  assert_int_equal(call(f, CONV_REMOVE_MEMBER, json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", a, "member_id", d),
-                        NULL),
+  assert_int_equal(call(f, CONV_REMOVE_MEMBER,
+                        json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", a, "member_id", c), NULL),
+                   STORE_ENOTFOUND);
+  assert_int_equal(call(f, CONV_REMOVE_MEMBER,
+                        json_pack("{s:s,s:s,s:s}", "id", grp, "user_id", a, "member_id", d), NULL),
                    STORE_OK);
 }
 
@@ -416,8 +469,10 @@ static void test_conv_list(void **state) {
   }
   json_decref(cursor_owner);
   assert_int_equal(seen, 5);
-  assert_int_equal(call(f, CONV_LIST, json_pack("{s:s,s:i,s:s}", "user_id", a, "limit", 10, "type", "direct"), &r),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, CONV_LIST, json_pack("{s:s,s:i,s:s}", "user_id", a, "limit", 10, "type", "direct"),
+           &r),
+      STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "conversations")), 0);
   json_decref(r);
 }
@@ -431,22 +486,23 @@ static void test_mark_read(void **state) {
   new_conv(f, "direct", a, b, NULL, dm);
   for (int i = 0; i < 5; i++) send_seq(f, dm, a, "m");
   json_t *r = NULL;
-  const struct {
-    int seq, want;
-  } steps[] = {{3, 3}, {2, 3}, {99, 5}, {0, 5}};
+  const struct { int seq, want; } steps[] = {{3, 3}, {2, 3}, {99, 5}, {0, 5}};
   for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-    assert_int_equal(call(f, CONV_MARK_READ, json_pack("{s:s,s:s,s:i}", "id", dm, "user_id", b, "seq", steps[i].seq),
-                          &r),
-                     STORE_OK);
+    assert_int_equal(
+        call(f, CONV_MARK_READ,
+             json_pack("{s:s,s:s,s:i}", "id", dm, "user_id", b, "seq", steps[i].seq), &r),
+        STORE_OK);
     assert_int_equal(num(r, "last_read_seq"), steps[i].want);
     json_decref(r);
   }
   assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", dm), &r), STORE_OK);
   assert_int_equal(num(participant(r, b), "last_read_seq"), 5);
-  assert_int_equal(num(participant(r, a), "last_read_seq"), 5); /* the sender read what they wrote */
+  assert_int_equal(num(participant(r, a), "last_read_seq"),
+                   5); /* the sender read what they wrote */
   json_decref(r);
-  assert_int_equal(call(f, CONV_MARK_READ, json_pack("{s:s,s:s,s:i}", "id", dm, "user_id", c, "seq", 1), NULL),
-                   STORE_ENOTFOUND);
+  assert_int_equal(
+      call(f, CONV_MARK_READ, json_pack("{s:s,s:s,s:i}", "id", dm, "user_id", c, "seq", 1), NULL),
+      STORE_ENOTFOUND);
 }
 
 /* ---- messages ---- */
@@ -498,17 +554,20 @@ static void test_msg_insert_rules(void **state) {
 
   /* external_id (Instagram mid) is unique: a retried webhook gets the original. */
   for (int i = 0; i < 2; i++) {
-    assert_int_equal(call(f, MSG_INSERT, json_pack("{s:s,s:s,s:n,s:s,s:s,s:[{s:s,s:s}]}", "conversation_id", dm,
-                                                   "sender_id", "ig:123", "text", "source", "instagram",
-                                                   "external_id", "mid.1", "attachments", "type", "image", "url",
-                                                   "https://x/i.png"), &r),
-                     STORE_OK);
+    assert_int_equal(
+        call(f, MSG_INSERT,
+             json_pack("{s:s,s:s,s:n,s:s,s:s,s:[{s:s,s:s}]}", "conversation_id", dm, "sender_id",
+                       "ig:123", "text", "source", "instagram", "external_id", "mid.1",
+                       "attachments", "type", "image", "url", "https://x/i.png"),
+             &r),
+        STORE_OK);
     m = json_object_get(r, "message");
     assert_int_equal(json_is_true(json_object_get(r, "created")), i == 0);
     assert_int_equal(num(m, "seq"), 4);
     assert_true(json_is_null(json_object_get(m, "text")));
     assert_string_equal(str(m, "external_id"), "mid.1");
-    assert_string_equal(str(json_array_get(json_object_get(m, "attachments"), 0), "url"), "https://x/i.png");
+    assert_string_equal(str(json_array_get(json_object_get(m, "attachments"), 0), "url"),
+                        "https://x/i.png");
     json_decref(r);
   }
   assert_int_equal(call(f, MSG_GET, json_pack("{s:s}", "external_id", "mid.1"), &r), STORE_OK);
@@ -518,7 +577,8 @@ static void test_msg_insert_rules(void **state) {
   assert_string_equal(str(json_object_get(r, "message"), "text"), "hello");
   assert_int_equal(json_array_size(json_object_get(r, "participant_ids")), 2);
   json_decref(r);
-  assert_int_equal(call(f, MSG_GET, json_pack("{s:s}", "id", "000000000000000000000000"), NULL), STORE_ENOTFOUND);
+  assert_int_equal(call(f, MSG_GET, json_pack("{s:s}", "id", "000000000000000000000000"), NULL),
+                   STORE_ENOTFOUND);
 
   assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", dm), &r), STORE_OK);
   assert_int_equal(num(r, "last_seq"), 4);
@@ -526,14 +586,16 @@ static void test_msg_insert_rules(void **state) {
   json_decref(r);
 }
 
-static void check_page(fx_t *f, const char *conv, const char *user, json_t *params, int first, int last, int more) {
+static void check_page(fx_t *f, const char *conv, const char *user, json_t *params, int first,
+                       int last, int more) {
   json_t *r = NULL;
   json_object_set_new(params, "conversation_id", json_string(conv));
   json_object_set_new(params, "user_id", json_string(user));
   assert_int_equal(call(f, MSG_LIST, params, &r), STORE_OK);
   json_t *msgs = json_object_get(r, "messages");
   assert_int_equal(json_array_size(msgs), last - first + 1);
-  for (int i = first; i <= last; i++) assert_int_equal(num(json_array_get(msgs, i - first), "seq"), i);
+  for (int i = first; i <= last; i++)
+    assert_int_equal(num(json_array_get(msgs, i - first), "seq"), i);
   assert_int_equal(json_is_true(json_object_get(r, "has_more")), more);
   json_decref(r);
 }
@@ -571,12 +633,15 @@ static void test_msg_edit_delete_react(void **state) {
   strcpy(mid, str(json_object_get(r, "message"), "id"));
   json_decref(r);
 
-  assert_int_equal(call(f, MSG_EDIT, json_pack("{s:s,s:s,s:s}", "id", mid, "user_id", c, "text", "x"), NULL),
-                   STORE_EFORBIDDEN);
-  assert_int_equal(call(f, MSG_EDIT, json_pack("{s:s,s:s,s:s}", "id", mid, "user_id", d, "text", "x"), NULL),
-                   STORE_ENOTFOUND);
-  assert_int_equal(call(f, MSG_EDIT, json_pack("{s:s,s:s,s:s}", "id", mid, "user_id", b, "text", "fixed"), &r),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, MSG_EDIT, json_pack("{s:s,s:s,s:s}", "id", mid, "user_id", c, "text", "x"), NULL),
+      STORE_EFORBIDDEN);
+  assert_int_equal(
+      call(f, MSG_EDIT, json_pack("{s:s,s:s,s:s}", "id", mid, "user_id", d, "text", "x"), NULL),
+      STORE_ENOTFOUND);
+  assert_int_equal(
+      call(f, MSG_EDIT, json_pack("{s:s,s:s,s:s}", "id", mid, "user_id", b, "text", "fixed"), &r),
+      STORE_OK);
   m = json_object_get(r, "message");
   assert_string_equal(str(m, "text"), "fixed");
   assert_true(json_is_string(json_object_get(m, "edited_at")));
@@ -589,8 +654,10 @@ static void test_msg_edit_delete_react(void **state) {
     int add;
   } steps[] = {{a, "+1", 1}, {c, "+1", 1}, {a, "+1", 1}, {b, "ok", 1}, {c, "+1", 0}};
   for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-    assert_int_equal(call(f, MSG_REACT, json_pack("{s:s,s:s,s:s,s:b}", "id", mid, "user_id", steps[i].user, "emoji",
-                                                  steps[i].emoji, "add", steps[i].add), &r),
+    assert_int_equal(call(f, MSG_REACT,
+                          json_pack("{s:s,s:s,s:s,s:b}", "id", mid, "user_id", steps[i].user,
+                                    "emoji", steps[i].emoji, "add", steps[i].add),
+                          &r),
                      STORE_OK);
     if (i + 1 < sizeof(steps) / sizeof(steps[0])) json_decref(r);
   }
@@ -602,19 +669,23 @@ static void test_msg_edit_delete_react(void **state) {
   assert_string_equal(json_string_value(json_array_get(json_object_get(plus, "user_ids"), 0)), a);
   assert_string_equal(str(json_array_get(reactions, 1), "emoji"), "ok");
   json_decref(r);
-  assert_int_equal(call(f, MSG_REACT, json_pack("{s:s,s:s,s:s,s:b}", "id", mid, "user_id", d, "emoji", "x", "add", 1),
-                        NULL),
-                   STORE_ENOTFOUND);
+  assert_int_equal(
+      call(f, MSG_REACT,
+           json_pack("{s:s,s:s,s:s,s:b}", "id", mid, "user_id", d, "emoji", "x", "add", 1), NULL),
+      STORE_ENOTFOUND);
 
   /* Delete: not by another member; by the group admin; then it cannot be edited. */
-  assert_int_equal(call(f, MSG_DELETE, json_pack("{s:s,s:s}", "id", mid, "user_id", c), NULL), STORE_EFORBIDDEN);
-  assert_int_equal(call(f, MSG_DELETE, json_pack("{s:s,s:s}", "id", mid, "user_id", a), &r), STORE_OK);
+  assert_int_equal(call(f, MSG_DELETE, json_pack("{s:s,s:s}", "id", mid, "user_id", c), NULL),
+                   STORE_EFORBIDDEN);
+  assert_int_equal(call(f, MSG_DELETE, json_pack("{s:s,s:s}", "id", mid, "user_id", a), &r),
+                   STORE_OK);
   m = json_object_get(r, "message");
   assert_true(json_is_true(json_object_get(m, "deleted")));
   assert_true(json_is_null(json_object_get(m, "text")));
   json_decref(r);
-  assert_int_equal(call(f, MSG_EDIT, json_pack("{s:s,s:s,s:s}", "id", mid, "user_id", b, "text", "back"), NULL),
-                   STORE_EFORBIDDEN);
+  assert_int_equal(
+      call(f, MSG_EDIT, json_pack("{s:s,s:s,s:s}", "id", mid, "user_id", b, "text", "back"), NULL),
+      STORE_EFORBIDDEN);
   check_page(f, grp, c, json_pack("{s:i}", "limit", 10), 1, 1, 0);
 }
 
@@ -643,8 +714,10 @@ static void on_burst(void *ctx, int status, json_t *result) {
     b->failed++;
   } else {
     json_int_t seq = num(json_object_get(result, "message"), "seq");
-    if (seq >= 1 && seq <= PER_CONV) b->seen[j->conv][seq]++;
-    else b->failed++;
+    if (seq >= 1 && seq <= PER_CONV)
+      b->seen[j->conv][seq]++;
+    else
+      b->failed++;
     b->created += json_is_true(json_object_get(result, "created"));
   }
   json_decref(result);
@@ -657,11 +730,12 @@ static void submit_burst(fx_t *f, burst_t *b, const char *sender, int i) {
   j->conv = i % CONVS;
   char cid[32];
   snprintf(cid, sizeof(cid), "c-%d", i / CONVS);
-  assert_int_equal(store_call(f->store, MSG_INSERT,
-                              json_pack("{s:s,s:s,s:s,s:s,s:s}", "conversation_id", b->convs[j->conv], "sender_id",
-                                        sender, "text", "burst", "client_id", cid, "source", "web"),
-                              on_burst, j),
-                   0);
+  assert_int_equal(
+      store_call(f->store, MSG_INSERT,
+                 json_pack("{s:s,s:s,s:s,s:s,s:s}", "conversation_id", b->convs[j->conv],
+                           "sender_id", sender, "text", "burst", "client_id", cid, "source", "web"),
+                 on_burst, j),
+      0);
 }
 
 static void check_burst(fx_t *f, burst_t *b, const char *reader) {
@@ -671,8 +745,10 @@ static void check_burst(fx_t *f, burst_t *b, const char *reader) {
     for (int s = 1; s <= PER_CONV; s++) assert_int_equal(b->seen[c][s], 1);
     /* What a reader pages through: 1..N in order, each client_id once. */
     json_t *r = NULL;
-    assert_int_equal(call(f, MSG_LIST, json_pack("{s:s,s:s,s:i,s:i}", "conversation_id", b->convs[c], "user_id",
-                                                 reader, "limit", 1000, "after_seq", 0), &r),
+    assert_int_equal(call(f, MSG_LIST,
+                          json_pack("{s:s,s:s,s:i,s:i}", "conversation_id", b->convs[c], "user_id",
+                                    reader, "limit", 1000, "after_seq", 0),
+                          &r),
                      STORE_OK);
     json_t *msgs = json_object_get(r, "messages");
     assert_int_equal(json_array_size(msgs), PER_CONV);
@@ -742,31 +818,42 @@ static void test_instagram_accounts(void **state) {
   new_user(f, "a@x.io", "A", a);
   new_user(f, "b@x.io", "B", b);
   json_t *r = NULL;
-  assert_int_equal(call(f, IG_ACCOUNT_UPSERT, json_pack("{s:s,s:s,s:s,s:s}", "user_id", a, "ig_user_id", "1784",
-                                                        "username", "shop", "token_cipher", "c2VjcmV0"), &r),
+  assert_int_equal(call(f, IG_ACCOUNT_UPSERT,
+                        json_pack("{s:s,s:s,s:s,s:s}", "user_id", a, "ig_user_id", "1784",
+                                  "username", "shop", "token_cipher", "c2VjcmV0"),
+                        &r),
                    STORE_OK);
   assert_string_equal(str(r, "ig_user_id"), "1784");
   assert_string_equal(str(r, "username"), "shop");
   assert_null(json_object_get(r, "token_cipher"));
   json_decref(r);
-  assert_int_equal(call(f, IG_ACCOUNT_UPSERT, json_pack("{s:s,s:s,s:n,s:s}", "user_id", b, "ig_user_id", "1784",
-                                                        "username", "token_cipher", "eA=="), NULL),
+  assert_int_equal(call(f, IG_ACCOUNT_UPSERT,
+                        json_pack("{s:s,s:s,s:n,s:s}", "user_id", b, "ig_user_id", "1784",
+                                  "username", "token_cipher", "eA=="),
+                        NULL),
                    STORE_ECONFLICT);
   /* Reconnecting replaces the user's own account. */
-  assert_int_equal(call(f, IG_ACCOUNT_UPSERT, json_pack("{s:s,s:s,s:s,s:s}", "user_id", a, "ig_user_id", "1784",
-                                                        "username", "shop2", "token_cipher", "bmV3"), NULL),
+  assert_int_equal(call(f, IG_ACCOUNT_UPSERT,
+                        json_pack("{s:s,s:s,s:s,s:s}", "user_id", a, "ig_user_id", "1784",
+                                  "username", "shop2", "token_cipher", "bmV3"),
+                        NULL),
                    STORE_OK);
-  assert_int_equal(call(f, IG_ACCOUNT_GET, json_pack("{s:s,s:b}", "ig_user_id", "1784", "with_token", 1), &r),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, IG_ACCOUNT_GET, json_pack("{s:s,s:b}", "ig_user_id", "1784", "with_token", 1), &r),
+      STORE_OK);
   assert_string_equal(str(r, "user_id"), a);
   assert_string_equal(str(r, "username"), "shop2");
   assert_string_equal(str(r, "token_cipher"), "bmV3");
   json_decref(r);
-  assert_int_equal(call(f, IG_ACCOUNT_GET, json_pack("{s:s}", "user_id", b), NULL), STORE_ENOTFOUND);
+  assert_int_equal(call(f, IG_ACCOUNT_GET, json_pack("{s:s}", "user_id", b), NULL),
+                   STORE_ENOTFOUND);
   assert_int_equal(call(f, IG_ACCOUNT_DELETE, json_pack("{s:s}", "user_id", a), NULL), STORE_OK);
-  assert_int_equal(call(f, IG_ACCOUNT_DELETE, json_pack("{s:s}", "user_id", a), NULL), STORE_ENOTFOUND);
-  assert_int_equal(call(f, IG_ACCOUNT_UPSERT, json_pack("{s:s,s:s,s:s,s:s}", "user_id", b, "ig_user_id", "1784",
-                                                        "username", "b", "token_cipher", "eA=="), NULL),
+  assert_int_equal(call(f, IG_ACCOUNT_DELETE, json_pack("{s:s}", "user_id", a), NULL),
+                   STORE_ENOTFOUND);
+  assert_int_equal(call(f, IG_ACCOUNT_UPSERT,
+                        json_pack("{s:s,s:s,s:s,s:s}", "user_id", b, "ig_user_id", "1784",
+                                  "username", "b", "token_cipher", "eA=="),
+                        NULL),
                    STORE_OK);
 }
 
@@ -776,40 +863,54 @@ static void test_contacts(void **state) {
   new_user(f, "a@x.io", "A", a);
   new_user(f, "b@x.io", "B", b);
   json_t *r = NULL;
-  assert_int_equal(call(f, CONTACT_UPSERT, json_pack("{s:s,s:s,s:s}", "owner_id", a, "ig_user_id", "99", "username",
-                                                     "zed"), &r),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, CONTACT_UPSERT,
+           json_pack("{s:s,s:s,s:s}", "owner_id", a, "ig_user_id", "99", "username", "zed"), &r),
+      STORE_OK);
   strcpy(cid, str(r, "id"));
   assert_int_equal(json_array_size(json_object_get(r, "tags")), 0);
   assert_true(json_is_object(json_object_get(r, "variables")));
   assert_true(json_is_null(json_object_get(r, "last_inbound_at")));
   json_decref(r);
-  assert_int_equal(call(f, CONTACT_UPSERT, json_pack("{s:s,s:s,s:s}", "owner_id", a, "ig_user_id", "99",
-                                                     "last_inbound_at", "2026-11-21T10:00:00.000Z"), &r),
+  assert_int_equal(call(f, CONTACT_UPSERT,
+                        json_pack("{s:s,s:s,s:s}", "owner_id", a, "ig_user_id", "99",
+                                  "last_inbound_at", "2026-11-21T10:00:00.000Z"),
+                        &r),
                    STORE_OK);
   assert_string_equal(str(r, "id"), cid);
   assert_string_equal(str(r, "username"), "zed");
   assert_string_equal(str(r, "last_inbound_at"), "2026-11-21T10:00:00.000Z");
   json_decref(r);
-  assert_int_equal(call(f, CONTACT_UPSERT, json_pack("{s:s,s:s}", "owner_id", b, "ig_user_id", "99"), &r), STORE_OK);
+  assert_int_equal(
+      call(f, CONTACT_UPSERT, json_pack("{s:s,s:s}", "owner_id", b, "ig_user_id", "99"), &r),
+      STORE_OK);
   assert_string_not_equal(str(r, "id"), cid); /* contacts are per owner */
   json_decref(r);
 
-  assert_int_equal(call(f, CONTACT_UPDATE, json_pack("{s:s,s:s,s:[s,s],s:{s:s}}", "id", cid, "owner_id", a,
-                                                     "add_tags", "vip", "new", "set_variables", "size", "M"), NULL),
+  assert_int_equal(call(f, CONTACT_UPDATE,
+                        json_pack("{s:s,s:s,s:[s,s],s:{s:s}}", "id", cid, "owner_id", a, "add_tags",
+                                  "vip", "new", "set_variables", "size", "M"),
+                        NULL),
                    STORE_OK);
-  assert_int_equal(call(f, CONTACT_UPDATE, json_pack("{s:s,s:s,s:[s],s:{s:s}}", "id", cid, "owner_id", a,
-                                                     "add_tags", "vip", "set_variables", "color", "red"), &r),
+  assert_int_equal(call(f, CONTACT_UPDATE,
+                        json_pack("{s:s,s:s,s:[s],s:{s:s}}", "id", cid, "owner_id", a, "add_tags",
+                                  "vip", "set_variables", "color", "red"),
+                        &r),
                    STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "tags")), 2);
   assert_string_equal(str(json_object_get(r, "variables"), "size"), "M");
   assert_string_equal(str(json_object_get(r, "variables"), "color"), "red");
   json_decref(r);
-  assert_int_equal(call(f, CONTACT_GET, json_pack("{s:s,s:s}", "id", cid, "owner_id", b), NULL), STORE_ENOTFOUND);
-  assert_int_equal(call(f, CONTACT_GET, json_pack("{s:s,s:s}", "ig_user_id", "99", "owner_id", a), &r), STORE_OK);
+  assert_int_equal(call(f, CONTACT_GET, json_pack("{s:s,s:s}", "id", cid, "owner_id", b), NULL),
+                   STORE_ENOTFOUND);
+  assert_int_equal(
+      call(f, CONTACT_GET, json_pack("{s:s,s:s}", "ig_user_id", "99", "owner_id", a), &r),
+      STORE_OK);
   assert_string_equal(str(r, "id"), cid);
   json_decref(r);
-  assert_int_equal(call(f, CONTACT_UPSERT, json_pack("{s:s,s:s}", "owner_id", a, "ig_user_id", "100"), NULL), STORE_OK);
+  assert_int_equal(
+      call(f, CONTACT_UPSERT, json_pack("{s:s,s:s}", "owner_id", a, "ig_user_id", "100"), NULL),
+      STORE_OK);
   assert_int_equal(call(f, CONTACT_LIST, json_pack("{s:s}", "owner_id", a), &r), STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "contacts")), 2);
   json_decref(r);
@@ -818,15 +919,19 @@ static void test_contacts(void **state) {
 static void test_webhook_events(void **state) {
   fx_t *f = *state;
   json_t *r = NULL;
-  assert_int_equal(call(f, EVENT_INSERT, json_pack("{s:[{s:s,s:{s:i}},{s:s,s:{s:i}},{s:n,s:{s:i}}]}", "events", "mid",
-                                                   "m1", "payload", "n", 1, "mid", "m1", "payload", "n", 2, "mid",
-                                                   "payload", "n", 3), &r),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, EVENT_INSERT,
+           json_pack("{s:[{s:s,s:{s:i}},{s:s,s:{s:i}},{s:n,s:{s:i}}]}", "events", "mid", "m1",
+                     "payload", "n", 1, "mid", "m1", "payload", "n", 2, "mid", "payload", "n", 3),
+           &r),
+      STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "inserted")), 2);
   assert_int_equal(num(r, "duplicates"), 1);
   json_decref(r);
-  assert_int_equal(call(f, EVENT_INSERT, json_pack("{s:[{s:s,s:{}},{s:s,s:{}}]}", "events", "mid", "m1", "payload",
-                                                   "mid", "m2", "payload"), &r),
+  assert_int_equal(call(f, EVENT_INSERT,
+                        json_pack("{s:[{s:s,s:{}},{s:s,s:{}}]}", "events", "mid", "m1", "payload",
+                                  "mid", "m2", "payload"),
+                        &r),
                    STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "inserted")), 1);
   assert_int_equal(num(r, "duplicates"), 1);
@@ -851,9 +956,9 @@ static void test_webhook_events(void **state) {
 /* ---- flows, runs, scheduled steps ---- */
 
 static json_t *flow_body(const char *name, const char *status) {
-  return json_pack("{s:s,s:s,s:{s:s},s:[{s:s,s:s,s:{s:s}}],s:[],s:s}", "name", name, "status", status, "trigger",
-                   "type", "any_message", "nodes", "id", "n1", "type", "message", "data", "text", "hi", "edges",
-                   "start", "n1");
+  return json_pack("{s:s,s:s,s:{s:s},s:[{s:s,s:s,s:{s:s}}],s:[],s:s}", "name", name, "status",
+                   status, "trigger", "type", "any_message", "nodes", "id", "n1", "type", "message",
+                   "data", "text", "hi", "edges", "start", "n1");
 }
 
 static void test_flows(void **state) {
@@ -862,62 +967,81 @@ static void test_flows(void **state) {
   new_user(f, "a@x.io", "A", a);
   new_user(f, "b@x.io", "B", b);
   json_t *r = NULL;
-  assert_int_equal(call(f, FLOW_CREATE, json_pack("{s:s,s:o}", "owner_id", a, "flow", flow_body("welcome", "active")),
-                        &r),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, FLOW_CREATE,
+           json_pack("{s:s,s:o}", "owner_id", a, "flow", flow_body("welcome", "active")), &r),
+      STORE_OK);
   strcpy(fid, str(r, "id"));
   assert_string_equal(str(r, "start"), "n1");
   assert_string_equal(str(json_object_get(r, "trigger"), "type"), "any_message");
   assert_int_equal(json_array_size(json_object_get(r, "nodes")), 1);
   json_decref(r);
   uv_sleep(2);
-  assert_int_equal(call(f, FLOW_CREATE, json_pack("{s:s,s:o}", "owner_id", a, "flow", flow_body("draft1", "draft")),
-                        &r),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, FLOW_CREATE,
+           json_pack("{s:s,s:o}", "owner_id", a, "flow", flow_body("draft1", "draft")), &r),
+      STORE_OK);
   strcpy(fid2, str(r, "id"));
   json_decref(r);
-  assert_int_equal(call(f, FLOW_GET, json_pack("{s:s,s:s}", "id", fid, "owner_id", b), NULL), STORE_ENOTFOUND);
-  assert_int_equal(call(f, FLOW_GET, json_pack("{s:s,s:s}", "name", "welcome", "owner_id", a), &r), STORE_OK);
+  assert_int_equal(call(f, FLOW_GET, json_pack("{s:s,s:s}", "id", fid, "owner_id", b), NULL),
+                   STORE_ENOTFOUND);
+  assert_int_equal(call(f, FLOW_GET, json_pack("{s:s,s:s}", "name", "welcome", "owner_id", a), &r),
+                   STORE_OK);
   assert_string_equal(str(r, "id"), fid);
   json_decref(r);
   assert_int_equal(call(f, FLOW_LIST, json_pack("{s:s}", "owner_id", a), &r), STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "flows")), 2);
-  assert_string_equal(str(json_array_get(json_object_get(r, "flows"), 0), "id"), fid); /* oldest first */
+  assert_string_equal(str(json_array_get(json_object_get(r, "flows"), 0), "id"),
+                      fid); /* oldest first */
   json_decref(r);
-  assert_int_equal(call(f, FLOW_LIST, json_pack("{s:s,s:s}", "owner_id", a, "status", "active"), &r), STORE_OK);
+  assert_int_equal(
+      call(f, FLOW_LIST, json_pack("{s:s,s:s}", "owner_id", a, "status", "active"), &r), STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "flows")), 1);
   json_decref(r);
-  assert_int_equal(call(f, FLOW_UPDATE, json_pack("{s:s,s:s,s:o}", "id", fid2, "owner_id", a, "flow",
-                                                  flow_body("renamed", "archived")), &r),
+  assert_int_equal(call(f, FLOW_UPDATE,
+                        json_pack("{s:s,s:s,s:o}", "id", fid2, "owner_id", a, "flow",
+                                  flow_body("renamed", "archived")),
+                        &r),
                    STORE_OK);
   assert_string_equal(str(r, "name"), "renamed");
   assert_string_equal(str(r, "status"), "archived");
   json_decref(r);
-  assert_int_equal(call(f, FLOW_UPDATE, json_pack("{s:s,s:s,s:o}", "id", fid2, "owner_id", b, "flow",
-                                                  flow_body("x", "draft")), NULL),
+  assert_int_equal(
+      call(f, FLOW_UPDATE,
+           json_pack("{s:s,s:s,s:o}", "id", fid2, "owner_id", b, "flow", flow_body("x", "draft")),
+           NULL),
+      STORE_ENOTFOUND);
+  assert_int_equal(call(f, FLOW_DELETE, json_pack("{s:s,s:s}", "id", fid2, "owner_id", b), NULL),
                    STORE_ENOTFOUND);
-  assert_int_equal(call(f, FLOW_DELETE, json_pack("{s:s,s:s}", "id", fid2, "owner_id", b), NULL), STORE_ENOTFOUND);
-  assert_int_equal(call(f, FLOW_DELETE, json_pack("{s:s,s:s}", "id", fid2, "owner_id", a), NULL), STORE_OK);
-  assert_int_equal(call(f, FLOW_GET, json_pack("{s:s,s:s}", "id", fid2, "owner_id", a), NULL), STORE_ENOTFOUND);
+  assert_int_equal(call(f, FLOW_DELETE, json_pack("{s:s,s:s}", "id", fid2, "owner_id", a), NULL),
+                   STORE_OK);
+  assert_int_equal(call(f, FLOW_GET, json_pack("{s:s,s:s}", "id", fid2, "owner_id", a), NULL),
+                   STORE_ENOTFOUND);
 
   /* Runs: insert, replace, newest first. */
   char run1[25], run2[25];
-  assert_int_equal(call(f, FLOW_RUN_SAVE, json_pack("{s:{s:s,s:s,s:s,s:s,s:[],s:{}}}", "run", "flow_id", fid,
-                                                    "owner_id", a, "contact_id", "c1", "status", "running", "trace",
-                                                    "state"), &r),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, FLOW_RUN_SAVE,
+           json_pack("{s:{s:s,s:s,s:s,s:s,s:[],s:{}}}", "run", "flow_id", fid, "owner_id", a,
+                     "contact_id", "c1", "status", "running", "trace", "state"),
+           &r),
+      STORE_OK);
   strcpy(run1, str(r, "id"));
   json_decref(r);
   uv_sleep(2);
-  assert_int_equal(call(f, FLOW_RUN_SAVE, json_pack("{s:{s:s,s:s,s:s,s:s,s:[],s:{}}}", "run", "flow_id", fid,
-                                                    "owner_id", a, "contact_id", "c2", "status", "running", "trace",
-                                                    "state"), &r),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, FLOW_RUN_SAVE,
+           json_pack("{s:{s:s,s:s,s:s,s:s,s:[],s:{}}}", "run", "flow_id", fid, "owner_id", a,
+                     "contact_id", "c2", "status", "running", "trace", "state"),
+           &r),
+      STORE_OK);
   strcpy(run2, str(r, "id"));
   json_decref(r);
-  assert_int_equal(call(f, FLOW_RUN_SAVE, json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:[{s:s}],s:{s:i}}}", "run", "id", run1,
-                                                    "flow_id", fid, "owner_id", a, "contact_id", "c1", "status",
-                                                    "completed", "trace", "node_id", "n1", "state", "step", 1), &r),
+  assert_int_equal(call(f, FLOW_RUN_SAVE,
+                        json_pack("{s:{s:s,s:s,s:s,s:s,s:s,s:[{s:s}],s:{s:i}}}", "run", "id", run1,
+                                  "flow_id", fid, "owner_id", a, "contact_id", "c1", "status",
+                                  "completed", "trace", "node_id", "n1", "state", "step", 1),
+                        &r),
                    STORE_OK);
   assert_string_equal(str(r, "status"), "completed");
   assert_int_equal(json_array_size(json_object_get(r, "trace")), 1);
@@ -925,7 +1049,8 @@ static void test_flows(void **state) {
   assert_int_equal(call(f, FLOW_RUN_GET, json_pack("{s:s}", "id", run1), &r), STORE_OK);
   assert_int_equal(num(json_object_get(r, "state"), "step"), 1);
   json_decref(r);
-  assert_int_equal(call(f, FLOW_RUN_LIST, json_pack("{s:s,s:s,s:i}", "flow_id", fid, "owner_id", a, "limit", 10), &r),
+  assert_int_equal(call(f, FLOW_RUN_LIST,
+                        json_pack("{s:s,s:s,s:i}", "flow_id", fid, "owner_id", a, "limit", 10), &r),
                    STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "runs")), 2);
   assert_string_equal(str(json_array_get(json_object_get(r, "runs"), 0), "id"), run2);
@@ -933,22 +1058,31 @@ static void test_flows(void **state) {
 
   /* Scheduled steps: due ones oldest first. */
   char s1[25];
-  assert_int_equal(call(f, SCHED_INSERT, json_pack("{s:s,s:I}", "run_id", run1, "due_at_ms", (json_int_t)2000), &r),
+  assert_int_equal(call(f, SCHED_INSERT,
+                        json_pack("{s:s,s:I}", "run_id", run1, "due_at_ms", (json_int_t)2000), &r),
                    STORE_OK);
   strcpy(s1, str(r, "id"));
   json_decref(r);
-  assert_int_equal(call(f, SCHED_INSERT, json_pack("{s:s,s:I}", "run_id", run2, "due_at_ms", (json_int_t)1000), NULL),
-                   STORE_OK);
-  assert_int_equal(call(f, SCHED_INSERT, json_pack("{s:s,s:I}", "run_id", run2, "due_at_ms", (json_int_t)9000), NULL),
-                   STORE_OK);
-  assert_int_equal(call(f, SCHED_DUE, json_pack("{s:I,s:i}", "now_ms", (json_int_t)5000, "limit", 10), &r), STORE_OK);
+  assert_int_equal(
+      call(f, SCHED_INSERT, json_pack("{s:s,s:I}", "run_id", run2, "due_at_ms", (json_int_t)1000),
+           NULL),
+      STORE_OK);
+  assert_int_equal(
+      call(f, SCHED_INSERT, json_pack("{s:s,s:I}", "run_id", run2, "due_at_ms", (json_int_t)9000),
+           NULL),
+      STORE_OK);
+  assert_int_equal(
+      call(f, SCHED_DUE, json_pack("{s:I,s:i}", "now_ms", (json_int_t)5000, "limit", 10), &r),
+      STORE_OK);
   json_t *steps = json_object_get(r, "steps");
   assert_int_equal(json_array_size(steps), 2);
   assert_int_equal(num(json_array_get(steps, 0), "due_at_ms"), 1000);
   assert_string_equal(str(json_array_get(steps, 1), "id"), s1);
   json_decref(r);
   assert_int_equal(call(f, SCHED_DELETE, json_pack("{s:s}", "id", s1), NULL), STORE_OK);
-  assert_int_equal(call(f, SCHED_DUE, json_pack("{s:I,s:i}", "now_ms", (json_int_t)5000, "limit", 10), &r), STORE_OK);
+  assert_int_equal(
+      call(f, SCHED_DUE, json_pack("{s:I,s:i}", "now_ms", (json_int_t)5000, "limit", 10), &r),
+      STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "steps")), 1);
   json_decref(r);
 }
@@ -972,7 +1106,8 @@ static void test_job_cap(void **state) {
   f->store = open_store(f, 10);
   assert_non_null(f->store);
   count_t c = {0};
-  for (int i = 0; i < 10; i++) assert_int_equal(store_call(f->store, STORE_PING, NULL, on_count, &c), 0);
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(store_call(f->store, STORE_PING, NULL, on_count, &c), 0);
   assert_int_equal(store_call(f->store, STORE_PING, NULL, on_count, &c), STORE_EBUSY);
   assert_int_equal(store_jobs_in_flight(f->store), 10);
   while (c.done < 10) uv_run(&f->loop, UV_RUN_ONCE);
@@ -995,8 +1130,8 @@ static void test_close_in_flight(void **state) {
   count_t c = {0};
   for (int i = 0; i < 300; i++)
     assert_int_equal(store_call(f->store, MSG_INSERT,
-                                json_pack("{s:s,s:s,s:s,s:s}", "conversation_id", dm, "sender_id", a, "text", "bye",
-                                          "source", "web"),
+                                json_pack("{s:s,s:s,s:s,s:s}", "conversation_id", dm, "sender_id",
+                                          a, "text", "bye", "source", "web"),
                                 on_count, &c),
                      0);
   int closed = 0;
@@ -1025,12 +1160,24 @@ static void test_open_failure(void **state) {
 
 static int run_suite(const char *group, void *backend) {
   const struct CMUnitTest tests[] = {
-      T(test_users),          T(test_refresh_tokens),     T(test_conv_create_and_get),
-      T(test_conv_permissions), T(test_conv_list),        T(test_mark_read),
-      T(test_msg_insert_rules), T(test_msg_pagination),   T(test_msg_edit_delete_react),
-      T(test_seq_one_turn),   T(test_seq_many_turns),     T(test_instagram_accounts),
-      T(test_contacts),       T(test_webhook_events),     T(test_flows),
-      T(test_job_cap),        T(test_close_in_flight),    T(test_open_failure),
+      T(test_users),
+      T(test_refresh_tokens),
+      T(test_conv_create_and_get),
+      T(test_conv_permissions),
+      T(test_conv_list),
+      T(test_mark_read),
+      T(test_msg_insert_rules),
+      T(test_msg_pagination),
+      T(test_msg_edit_delete_react),
+      T(test_seq_one_turn),
+      T(test_seq_many_turns),
+      T(test_instagram_accounts),
+      T(test_contacts),
+      T(test_webhook_events),
+      T(test_flows),
+      T(test_job_cap),
+      T(test_close_in_flight),
+      T(test_open_failure),
   };
   return _cmocka_run_group_tests(group, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
 }

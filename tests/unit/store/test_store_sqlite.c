@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "store_sync.h"
 #include <sqlite3.h>
+#include "store_sync.h"
 
 #include "parley/store.h"
 #include "parley/util.h"
@@ -45,7 +45,8 @@ static int setup(void **state) {
   assert_int_equal(uv_loop_init(&f->loop), 0);
   char id[25];
   util_new_id(id);
-  snprintf(f->path, sizeof(f->path), "%s/parley-sqlite-test-%s.db", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", id);
+  snprintf(f->path, sizeof(f->path), "%s/parley-sqlite-test-%s.db",
+           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", id);
   *state = f;
   return 0;
 }
@@ -65,15 +66,20 @@ static int teardown(void **state) {
   return 0;
 }
 
-static const char *str(json_t *obj, const char *key) { return json_string_value(json_object_get(obj, key)); }
-static json_int_t num(json_t *obj, const char *key) { return json_integer_value(json_object_get(obj, key)); }
+static const char *str(json_t *obj, const char *key) {
+  return json_string_value(json_object_get(obj, key));
+}
+static json_int_t num(json_t *obj, const char *key) {
+  return json_integer_value(json_object_get(obj, key));
+}
 
 /* Schema version 1 as it shipped (src/store/sqlite/sqlite_schema.c, migration 1),
  * frozen here: the upgrade must work from exactly this. */
 static const char v1_schema[] =
     "CREATE TABLE users ("
     " id TEXT PRIMARY KEY, email TEXT UNIQUE, name TEXT NOT NULL, avatar_url TEXT,"
-    " status TEXT NOT NULL DEFAULT 'offline', password_hash TEXT, deleted INTEGER NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL DEFAULT 'offline', password_hash TEXT, deleted INTEGER NOT NULL DEFAULT "
+    "0,"
     " created_at TEXT NOT NULL);"
     "CREATE INDEX users_name ON users(lower(name), id);"
     "CREATE TABLE refresh_tokens ("
@@ -83,7 +89,8 @@ static const char v1_schema[] =
     "CREATE INDEX refresh_family ON refresh_tokens(family_id);"
     "CREATE INDEX refresh_user ON refresh_tokens(user_id);"
     "CREATE TABLE conversations ("
-    " id TEXT PRIMARY KEY, type TEXT NOT NULL, name TEXT, creator_id TEXT NOT NULL, contact_id TEXT,"
+    " id TEXT PRIMARY KEY, type TEXT NOT NULL, name TEXT, creator_id TEXT NOT NULL, contact_id "
+    "TEXT,"
     " pair_key TEXT UNIQUE, last_seq INTEGER NOT NULL DEFAULT 0,"
     " created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
     "CREATE TABLE participants ("
@@ -92,7 +99,8 @@ static const char v1_schema[] =
     " last_read_seq INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (conversation_id, user_id));"
     "CREATE INDEX participants_user ON participants(user_id);"
     "CREATE TABLE messages ("
-    " id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,"
+    " id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE "
+    "CASCADE,"
     " seq INTEGER NOT NULL, sender_id TEXT NOT NULL, text TEXT, client_id TEXT,"
     " source TEXT NOT NULL, attachments TEXT, external_id TEXT, created_at TEXT NOT NULL,"
     " edited_at TEXT, deleted INTEGER NOT NULL DEFAULT 0, UNIQUE (conversation_id, seq));"
@@ -119,7 +127,8 @@ static const char v1_schema[] =
     "CREATE INDEX flows_owner ON flows(owner_id, name);"
     "CREATE TABLE flow_runs ("
     " id TEXT PRIMARY KEY, flow_id TEXT NOT NULL, owner_id TEXT NOT NULL, contact_id TEXT,"
-    " status TEXT NOT NULL, trace TEXT, state TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+    " status TEXT NOT NULL, trace TEXT, state TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT "
+    "NULL);"
     "CREATE INDEX flow_runs_flow ON flow_runs(flow_id, created_at);"
     "CREATE TABLE scheduled_steps ("
     " id TEXT PRIMARY KEY, run_id TEXT NOT NULL, due_at_ms INTEGER NOT NULL);"
@@ -132,17 +141,21 @@ static const char v1_data[] =
     "INSERT INTO users (id, email, name, created_at) VALUES"
     " ('aaaaaaaaaaaaaaaaaaaaaaaa', 'ann@x.io', 'Ann', '2026-01-01T00:00:00.000Z'),"
     " ('bbbbbbbbbbbbbbbbbbbbbbbb', 'bob@x.io', 'Bob', '2026-01-01T00:00:00.000Z');"
-    "INSERT INTO conversations (id, type, creator_id, pair_key, last_seq, created_at, updated_at) VALUES"
+    "INSERT INTO conversations (id, type, creator_id, pair_key, last_seq, created_at, updated_at) "
+    "VALUES"
     " ('cccccccccccccccccccccccc', 'direct', 'aaaaaaaaaaaaaaaaaaaaaaaa',"
     " 'direct:aaaaaaaaaaaaaaaaaaaaaaaa:bbbbbbbbbbbbbbbbbbbbbbbb', 2,"
     " '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:02.000Z');"
     "INSERT INTO participants (conversation_id, user_id, role) VALUES"
     " ('cccccccccccccccccccccccc', 'aaaaaaaaaaaaaaaaaaaaaaaa', 'member'),"
     " ('cccccccccccccccccccccccc', 'bbbbbbbbbbbbbbbbbbbbbbbb', 'member');"
-    "INSERT INTO messages (id, conversation_id, seq, sender_id, text, client_id, source, created_at) VALUES"
-    " ('111111111111111111111111', 'cccccccccccccccccccccccc', 1, 'aaaaaaaaaaaaaaaaaaaaaaaa', 'first', 'c-1',"
+    "INSERT INTO messages (id, conversation_id, seq, sender_id, text, client_id, source, "
+    "created_at) VALUES"
+    " ('111111111111111111111111', 'cccccccccccccccccccccccc', 1, 'aaaaaaaaaaaaaaaaaaaaaaaa', "
+    "'first', 'c-1',"
     " 'web', '2026-01-01T00:00:01.000Z'),"
-    " ('222222222222222222222222', 'cccccccccccccccccccccccc', 2, 'bbbbbbbbbbbbbbbbbbbbbbbb', 'second', NULL,"
+    " ('222222222222222222222222', 'cccccccccccccccccccccccc', 2, 'bbbbbbbbbbbbbbbbbbbbbbbb', "
+    "'second', NULL,"
     " 'web', '2026-01-01T00:00:02.000Z');"
     "INSERT INTO reactions (message_id, emoji, user_id) VALUES"
     " ('111111111111111111111111', '👍', 'bbbbbbbbbbbbbbbbbbbbbbbb');";
@@ -164,7 +177,8 @@ static void test_upgrade_from_v1(void **state) {
   assert_non_null(f->store);
   json_t *r = NULL;
   /* The old messages, with their reaction. */
-  assert_int_equal(call(f, MSG_GET, json_pack("{s:s}", "id", "111111111111111111111111"), &r), STORE_OK);
+  assert_int_equal(call(f, MSG_GET, json_pack("{s:s}", "id", "111111111111111111111111"), &r),
+                   STORE_OK);
   json_t *m = json_object_get(r, "message");
   assert_string_equal(str(m, "text"), "first");
   assert_int_equal(num(m, "seq"), 1);
@@ -174,22 +188,29 @@ static void test_upgrade_from_v1(void **state) {
                       "bbbbbbbbbbbbbbbbbbbbbbbb");
   json_decref(r);
   /* The old client_id still identifies a retry. */
-  assert_int_equal(call(f, MSG_INSERT, json_pack("{s:s,s:s,s:s,s:s,s:s}", "conversation_id", "cccccccccccccccccccccccc",
-                                                 "sender_id", "aaaaaaaaaaaaaaaaaaaaaaaa", "text", "first again",
-                                                 "client_id", "c-1", "source", "web"), &r),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, MSG_INSERT,
+           json_pack("{s:s,s:s,s:s,s:s,s:s}", "conversation_id", "cccccccccccccccccccccccc",
+                     "sender_id", "aaaaaaaaaaaaaaaaaaaaaaaa", "text", "first again", "client_id",
+                     "c-1", "source", "web"),
+           &r),
+      STORE_OK);
   assert_true(json_is_false(json_object_get(r, "created")));
   assert_string_equal(str(json_object_get(r, "message"), "id"), "111111111111111111111111");
   json_decref(r);
   /* New messages continue the conversation's seq. */
-  assert_int_equal(call(f, MSG_INSERT, json_pack("{s:s,s:s,s:s,s:s}", "conversation_id", "cccccccccccccccccccccccc",
-                                                 "sender_id", "bbbbbbbbbbbbbbbbbbbbbbbb", "text", "third",
-                                                 "source", "web"), &r),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, MSG_INSERT,
+           json_pack("{s:s,s:s,s:s,s:s}", "conversation_id", "cccccccccccccccccccccccc",
+                     "sender_id", "bbbbbbbbbbbbbbbbbbbbbbbb", "text", "third", "source", "web"),
+           &r),
+      STORE_OK);
   assert_int_equal(num(json_object_get(r, "message"), "seq"), 3);
   json_decref(r);
-  assert_int_equal(call(f, MSG_LIST, json_pack("{s:s,s:s,s:i}", "conversation_id", "cccccccccccccccccccccccc",
-                                               "user_id", "aaaaaaaaaaaaaaaaaaaaaaaa", "limit", 10), &r),
+  assert_int_equal(call(f, MSG_LIST,
+                        json_pack("{s:s,s:s,s:i}", "conversation_id", "cccccccccccccccccccccccc",
+                                  "user_id", "aaaaaaaaaaaaaaaaaaaaaaaa", "limit", 10),
+                        &r),
                    STORE_OK);
   json_t *msgs = json_object_get(r, "messages");
   assert_int_equal(json_array_size(msgs), 3);
@@ -199,23 +220,28 @@ static void test_upgrade_from_v1(void **state) {
   close_store(f);
   f->store = store_open_sqlite(&f->loop, f->path, 100);
   assert_non_null(f->store);
-  assert_int_equal(call(f, MSG_GET, json_pack("{s:s}", "id", "222222222222222222222222"), NULL), STORE_OK);
+  assert_int_equal(call(f, MSG_GET, json_pack("{s:s}", "id", "222222222222222222222222"), NULL),
+                   STORE_OK);
 }
 
 static void new_user(fx_t *f, const char *email, char id[25]) {
   json_t *u = NULL;
-  assert_int_equal(call(f, USER_CREATE, json_pack("{s:s,s:s,s:s}", "email", email, "name", email, "password_hash", "x"),
-                        &u),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, USER_CREATE,
+           json_pack("{s:s,s:s,s:s}", "email", email, "name", email, "password_hash", "x"), &u),
+      STORE_OK);
   strcpy(id, str(u, "id"));
   json_decref(u);
 }
 
-static json_t *insert(fx_t *f, const char *conv, const char *sender, const char *text, int *status) {
+static json_t *insert(fx_t *f, const char *conv, const char *sender, const char *text,
+                      int *status) {
   json_t *r = NULL;
-  *status = call(f, MSG_INSERT, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "conversation_id", conv, "sender_id", sender,
-                                          "text", text, "client_id", "retry-me", "source", "web", "check_member", 1),
-                 &r);
+  *status =
+      call(f, MSG_INSERT,
+           json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "conversation_id", conv, "sender_id", sender,
+                     "text", text, "client_id", "retry-me", "source", "web", "check_member", 1),
+           &r);
   return r;
 }
 
@@ -229,8 +255,10 @@ static void test_retry_after_leaving(void **state) {
   new_user(f, "a@x.io", a);
   new_user(f, "b@x.io", b);
   json_t *r = NULL;
-  assert_int_equal(call(f, CONV_CREATE, json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", "group", "name", "g", "creator_id",
-                                                  a, "participant_ids", a, b), &r),
+  assert_int_equal(call(f, CONV_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", "group", "name", "g",
+                                  "creator_id", a, "participant_ids", a, b),
+                        &r),
                    STORE_OK);
   strcpy(conv, str(json_object_get(r, "conversation"), "id"));
   json_decref(r);
@@ -240,8 +268,8 @@ static void test_retry_after_leaving(void **state) {
   char id[25];
   strcpy(id, str(json_object_get(r, "message"), "id"));
   json_decref(r);
-  assert_int_equal(call(f, CONV_REMOVE_MEMBER, json_pack("{s:s,s:s,s:s}", "id", conv, "user_id", b, "member_id", b),
-                        NULL),
+  assert_int_equal(call(f, CONV_REMOVE_MEMBER,
+                        json_pack("{s:s,s:s,s:s}", "id", conv, "user_id", b, "member_id", b), NULL),
                    STORE_OK);
   r = insert(f, conv, b, "bye", &status);
   assert_int_equal(status, STORE_OK);
@@ -250,16 +278,17 @@ static void test_retry_after_leaving(void **state) {
   json_decref(r);
   /* A new message from them is refused. */
   json_decref(insert(f, conv, b, "again", &status));
-  json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:b}", "conversation_id", conv, "sender_id", b, "text", "new", "source",
-                        "web", "check_member", 1);
+  json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:b}", "conversation_id", conv, "sender_id", b, "text",
+                        "new", "source", "web", "check_member", 1);
   assert_int_equal(call(f, MSG_INSERT, p, NULL), STORE_ENOTFOUND);
 }
 
 static void react(fx_t *f, const char *msg, const char *user, const char *emoji) {
-  assert_int_equal(call(f, MSG_REACT, json_pack("{s:s,s:s,s:s,s:b}", "id", msg, "user_id", user, "emoji", emoji,
-                                                "add", 1),
-                        NULL),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, MSG_REACT,
+           json_pack("{s:s,s:s,s:s,s:b}", "id", msg, "user_id", user, "emoji", emoji, "add", 1),
+           NULL),
+      STORE_OK);
 }
 
 static json_t *list_page(fx_t *f, const char *user, int limit, const char *cursor) {
@@ -285,17 +314,18 @@ static void test_list_page(void **state) {
   /* Joined as 0 (creator), 3, 1, then 2 is added, whatever the order of their ids. */
   for (int i = 0; i < 3; i++) {
     json_t *r = NULL;
-    assert_int_equal(call(f, CONV_CREATE, json_pack("{s:s,s:s,s:s,s:[s,s,s]}", "type", "group", "name", "g",
-                                                    "creator_id", u[0], "participant_ids", u[0], u[3], u[1]),
+    assert_int_equal(call(f, CONV_CREATE,
+                          json_pack("{s:s,s:s,s:s,s:[s,s,s]}", "type", "group", "name", "g",
+                                    "creator_id", u[0], "participant_ids", u[0], u[3], u[1]),
                           &r),
                      STORE_OK);
     strcpy(conv[i], str(json_object_get(r, "conversation"), "id"));
     json_decref(r);
   }
-  assert_int_equal(call(f, CONV_ADD_MEMBERS, json_pack("{s:s,s:s,s:[s]}", "id", conv[0], "user_id", u[0], "user_ids",
-                                                       u[2]),
-                        NULL),
-                   STORE_OK);
+  assert_int_equal(
+      call(f, CONV_ADD_MEMBERS,
+           json_pack("{s:s,s:s,s:[s]}", "id", conv[0], "user_id", u[0], "user_ids", u[2]), NULL),
+      STORE_OK);
   usleep(3000); /* updated_at has milliseconds: the message makes conv[0] strictly the newest */
   int status;
   json_t *r = insert(f, conv[0], u[3], "latest", &status);
@@ -387,8 +417,10 @@ static void test_burst_survives_reopen(void **state) {
   burst_t b = {0};
   for (int c = 0; c < BURST_CONVS; c++) {
     json_t *r = NULL;
-    assert_int_equal(call(f, CONV_CREATE, json_pack("{s:s,s:s,s:s,s:[s]}", "type", "group", "name", "g", "creator_id",
-                                                    a, "participant_ids", a), &r),
+    assert_int_equal(call(f, CONV_CREATE,
+                          json_pack("{s:s,s:s,s:s,s:[s]}", "type", "group", "name", "g",
+                                    "creator_id", a, "participant_ids", a),
+                          &r),
                      STORE_OK);
     strcpy(b.convs[c], str(json_object_get(r, "conversation"), "id"));
     json_decref(r);
@@ -396,9 +428,10 @@ static void test_burst_survives_reopen(void **state) {
   for (int i = 0; i < BURST; i++) {
     char cid[32];
     snprintf(cid, sizeof(cid), "burst-%d", i);
-    json_t *p = json_pack("{s:s,s:s,s:s,s:s,s:s}", "conversation_id", b.convs[i % BURST_CONVS], "sender_id", a,
-                          "text", "a message of about the length people write in a chat, more or less",
-                          "client_id", cid, "source", "web");
+    json_t *p =
+        json_pack("{s:s,s:s,s:s,s:s,s:s}", "conversation_id", b.convs[i % BURST_CONVS], "sender_id",
+                  a, "text", "a message of about the length people write in a chat, more or less",
+                  "client_id", cid, "source", "web");
     assert_int_equal(store_call(f->store, MSG_INSERT, p, on_burst, &b), 0);
   }
   while (b.done < BURST) uv_run(&f->loop, UV_RUN_ONCE);
@@ -415,17 +448,22 @@ static void test_burst_survives_reopen(void **state) {
     assert_int_equal(last, b.max_seq[c]);
     total += (int)last;
     /* The oldest page starts at 1 and the newest ends at last_seq: no gaps. */
-    assert_int_equal(call(f, MSG_LIST, json_pack("{s:s,s:s,s:i,s:i}", "conversation_id", b.convs[c], "user_id", a,
-                                                 "limit", 5, "after_seq", 0), &r),
+    assert_int_equal(call(f, MSG_LIST,
+                          json_pack("{s:s,s:s,s:i,s:i}", "conversation_id", b.convs[c], "user_id",
+                                    a, "limit", 5, "after_seq", 0),
+                          &r),
                      STORE_OK);
     assert_int_equal(num(json_array_get(json_object_get(r, "messages"), 0), "seq"), 1);
     json_decref(r);
-    assert_int_equal(call(f, MSG_LIST, json_pack("{s:s,s:s,s:i,s:I}", "conversation_id", b.convs[c], "user_id", a,
-                                                 "limit", 1000, "after_seq", (json_int_t)(last - 1000)), &r),
+    assert_int_equal(call(f, MSG_LIST,
+                          json_pack("{s:s,s:s,s:i,s:I}", "conversation_id", b.convs[c], "user_id",
+                                    a, "limit", 1000, "after_seq", (json_int_t)(last - 1000)),
+                          &r),
                      STORE_OK);
     json_t *msgs = json_object_get(r, "messages");
     assert_int_equal(json_array_size(msgs), 1000);
-    for (size_t i = 0; i < 1000; i++) assert_int_equal(num(json_array_get(msgs, i), "seq"), last - 999 + (json_int_t)i);
+    for (size_t i = 0; i < 1000; i++)
+      assert_int_equal(num(json_array_get(msgs, i), "seq"), last - 999 + (json_int_t)i);
     json_decref(r);
   }
   assert_int_equal(total, BURST);

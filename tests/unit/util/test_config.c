@@ -47,7 +47,8 @@ static void test_defaults(void **state) {
 
 static void test_precedence(void **state) {
   (void)state;
-  write_file("{\"port\": 9001, \"log_level\": \"debug\", \"redis_url\": \"redis://127.0.0.1:6390\"}");
+  write_file(
+      "{\"port\": 9001, \"log_level\": \"debug\", \"redis_url\": \"redis://127.0.0.1:6390\"}");
   config_t c;
   char *argv1[] = {"parleyd", "--config", path, NULL};
   unsetenv("PARLEY_PORT");

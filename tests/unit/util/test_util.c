@@ -15,12 +15,12 @@ static void test_utf8(void **state) {
   (void)state;
   assert_true(util_utf8_valid("hello", 5));
   assert_true(util_utf8_valid("h\xc3\xa9llo \xf0\x9f\x98\x80", 11));
-  assert_false(util_utf8_valid("\xc3", 1));               /* truncated */
-  assert_false(util_utf8_valid("\xc0\xaf", 2));           /* overlong */
-  assert_false(util_utf8_valid("\xed\xa0\x80", 3));       /* surrogate */
-  assert_false(util_utf8_valid("\xf4\x90\x80\x80", 4));   /* above U+10FFFF */
-  assert_false(util_utf8_valid("a\0b", 3));               /* NUL */
-  assert_false(util_utf8_valid("\xe2\x82", 2));           /* truncated at the end */
+  assert_false(util_utf8_valid("\xc3", 1));             /* truncated */
+  assert_false(util_utf8_valid("\xc0\xaf", 2));         /* overlong */
+  assert_false(util_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+  assert_false(util_utf8_valid("\xf4\x90\x80\x80", 4)); /* above U+10FFFF */
+  assert_false(util_utf8_valid("a\0b", 3));             /* NUL */
+  assert_false(util_utf8_valid("\xe2\x82", 2));         /* truncated at the end */
   assert_int_equal(util_utf8_len("h\xc3\xa9\xf0\x9f\x98\x80", 7), 3);
 }
 
@@ -81,8 +81,10 @@ static void test_buf(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_utf8),          cmocka_unit_test(test_url_decode),
-      cmocka_unit_test(test_iso8601_round_trip), cmocka_unit_test(test_hex_and_ids),
+      cmocka_unit_test(test_utf8),
+      cmocka_unit_test(test_url_decode),
+      cmocka_unit_test(test_iso8601_round_trip),
+      cmocka_unit_test(test_hex_and_ids),
       cmocka_unit_test(test_buf),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
