@@ -1,0 +1,520 @@
+// Parley's client protocol for any single-page app: login and one token refresh
+// across tabs, the real-time socket (auth by first frame, renewal, reconnect,
+// recovery, idempotent sends) as typed events, and thin wrappers over the REST
+// calls of docs/API.md. Dependency-free; browser globals are used only when
+// present and can all be injected (Node 18 has none of them). See docs/CLIENT.md.
+
+import { Emitter } from './emitter.js';
+import { ParleyError, errorFromEnvelope } from './errors.js';
+import { Realtime } from './realtime.js';
+import { SessionManager, sessionFromServer } from './session.js';
+
+export { ParleyError } from './errors.js';
+export { backoffDelay } from './backoff.js';
+
+const enc = encodeURIComponent;
+
+/* A client_id: random where crypto is available, else time, counter and
+ * Math.random (unique enough for one sender's retries, which is its purpose). */
+function idMaker(crypto, random) {
+  let n = 0;
+  return () => {
+    if (crypto && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+    if (crypto && typeof crypto.getRandomValues === 'function') {
+      const b = crypto.getRandomValues(new Uint8Array(16));
+      return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+    }
+    n += 1;
+    return `${Date.now().toString(36)}-${n.toString(36)}-${Math.floor(random() * 2 ** 52).toString(36)}`;
+  };
+}
+
+function query(params) {
+  const parts = [];
+  for (const [k, v] of Object.entries(params || {}))
+    if (v !== undefined && v !== null && v !== '') parts.push(`${enc(k)}=${enc(String(v))}`);
+  return parts.length ? `?${parts.join('&')}` : '';
+}
+
+/**
+ * @typedef {object} ParleyOptions
+ * @property {string} [baseUrl]   origin of the server; '' (default) is the page's own
+ * @property {string} [wsUrl]     WebSocket URL; default derived from baseUrl or location
+ * @property {typeof fetch} [fetch]
+ * @property {typeof WebSocket} [WebSocket]
+ * @property {Storage|null} [storage]      where the session lives (default localStorage; null: memory only)
+ * @property {EventTarget|null} [storageEvents] where `storage` events arrive (default window)
+ * @property {LockManager|null} [locks]    default navigator.locks; without it a storage lease
+ * @property {Crypto|null} [crypto]        for client ids (default globalThis.crypto)
+ * @property {{href: string}} [location]   default globalThis.location
+ * @property {string} [storageKey]         default 'parley.session'
+ * @property {() => number} [now]          default Date.now
+ * @property {() => number} [random]       default Math.random
+ * @property {Function} [setTimeout]
+ * @property {Function} [clearTimeout]
+ * @property {{baseMs?: number, maxMs?: number}} [backoff]  reconnect delays, default 500 ms to 30 s
+ * @property {number} [frameRate]          client frames a second, default 10 (server allows 20)
+ * @property {number} [frameBurst]         default 20 (server allows 40)
+ * @property {number} [renewBeforeMs]      renew the socket's token this long before expiry, default 60000
+ * @property {number} [replyTimeoutMs]     wait for auth.ok this long, default 10000
+ * @property {number} [readyTimeoutMs]     wait for ready this long, default 15000
+ * @property {number} [pingIntervalMs]     keep-alive ping, default 25000 (0: none)
+ * @property {number} [retryDelayMs]       after rate_limited/unavailable, default 2000
+ * @property {number} [syncLimit]          messages per sync frame, default 200
+ * @property {number} [maxTracked]         conversations recovered after reconnect, default 500
+ * @property {number} [maxOutbox]          unacknowledged sends kept, default 500
+ * @property {number} [maxBuffered]        live messages held per conversation during sync, default 1000
+ */
+
+/**
+ * One logged-in (or not yet logged-in) user of one Parley server.
+ *
+ * Events (`client.on(type, fn)`): `message.new` ({message, recovered}),
+ * `message.ack` ({client_id, message}), `message.updated` ({message}), `typing`,
+ * `presence`, `read`, `conversation.updated` (the server frames as they are),
+ * `state` ({state: 'idle'|'connecting'|'open'|'reconnecting'|'closed', attempt?, delayMs?}),
+ * `ready` ({user_id, session_id, reconnected}), `session` ({user}) after login or
+ * refresh, `logout` ({reason: 'logout'|'refresh_failed'|'ended'|'elsewhere'|'deleted'}),
+ * `error` (a server `error` frame that no pending call claimed).
+ */
+export class ParleyClient extends Emitter {
+  /** @param {ParleyOptions} [options] */
+  constructor(options = {}) {
+    super();
+    const g = globalThis;
+    const pick = (name, fallback) => (name in options ? options[name] : fallback);
+    this._baseUrl = (options.baseUrl || '').replace(/\/+$/, '');
+    this._fetch = pick('fetch', typeof g.fetch === 'function' ? g.fetch.bind(g) : null);
+    this._location = pick('location', g.location || null);
+    this._wsUrl = options.wsUrl || null;
+    this._now = options.now || (() => Date.now());
+    this._random = options.random || Math.random;
+    this._setTimeout = options.setTimeout || ((fn, ms) => setTimeout(fn, ms));
+    this._clearTimeout = options.clearTimeout || ((t) => clearTimeout(t));
+    const crypto = pick('crypto', g.crypto || null);
+    this.newClientId = idMaker(crypto, this._random);
+
+    const defaultStorage = (() => {
+      try {
+        return g.localStorage || null;
+      } catch {
+        return null; // storage disabled by the browser
+      }
+    })();
+    this._session = new SessionManager({
+      storage: pick('storage', defaultStorage),
+      storageEvents: pick('storageEvents', typeof g.addEventListener === 'function' ? g : null),
+      locks: pick('locks', (g.navigator && g.navigator.locks) || null),
+      key: options.storageKey || 'parley.session',
+      instanceId: this.newClientId(),
+      doRefresh: (token) => this._postSession('/api/auth/refresh', { refresh_token: token }),
+      now: this._now,
+      setTimeout: this._setTimeout,
+      clearTimeout: this._clearTimeout,
+      leaseMs: options.leaseMs,
+      settleMs: options.settleMs,
+    });
+    this._session.on('change', (s) => this.emit('session', { user: s.user }));
+    this._session.on('end', ({ reason }) => this.emit('logout', { reason }));
+
+    this._rt = new Realtime({
+      session: this._session,
+      emit: (type, detail) => this.emit(type, detail),
+      url: () => this._socketUrl(),
+      newId: this.newClientId,
+      WebSocket: pick('WebSocket', g.WebSocket || null),
+      now: this._now,
+      setTimeout: this._setTimeout,
+      clearTimeout: this._clearTimeout,
+      random: this._random,
+      backoff: options.backoff || {},
+      frameRate: options.frameRate ?? 10,
+      frameBurst: options.frameBurst ?? 20,
+      renewBeforeMs: options.renewBeforeMs ?? 60000,
+      replyTimeoutMs: options.replyTimeoutMs ?? 10000,
+      readyTimeoutMs: options.readyTimeoutMs ?? 15000,
+      pingIntervalMs: options.pingIntervalMs ?? 25000,
+      retryDelayMs: options.retryDelayMs ?? 2000,
+      syncLimit: options.syncLimit ?? 200,
+      maxTracked: options.maxTracked ?? 500,
+      maxOutbox: options.maxOutbox ?? 500,
+      maxBuffered: options.maxBuffered ?? 1000,
+    });
+  }
+
+  // ---- session ----
+
+  /** The logged-in user, or null. */
+  get user() {
+    const s = this._session.get();
+    return s ? s.user : null;
+  }
+
+  /** Whether a session is stored (it may still turn out to be revoked). */
+  get loggedIn() {
+    return this._session.get() !== null;
+  }
+
+  /** The socket's state: 'idle', 'connecting', 'open', 'reconnecting' or 'closed'. */
+  get state() {
+    return this._rt.state;
+  }
+
+  /** Creates an account and logs in. @returns {Promise<object>} the user */
+  async signup({ email, password, name }) {
+    const s = await this._postSession('/api/auth/signup', { email, password, name });
+    this._session.set(s);
+    return s.user;
+  }
+
+  /** Logs in. @returns {Promise<object>} the user */
+  async login({ email, password }) {
+    const s = await this._postSession('/api/auth/login', { email, password });
+    this._session.set(s);
+    return s.user;
+  }
+
+  /** Ends the login on the server (best effort) and in every tab. */
+  async logout() {
+    const s = this._session.get();
+    this._rt.disconnect();
+    if (s) {
+      try {
+        await this._call('POST', '/api/auth/logout', { body: { refresh_token: s.refresh_token }, auth: false });
+      } catch {
+        /* the local session ends anyway */
+      }
+    }
+    this._session.clear('logout');
+  }
+
+  /** A new access token now (one refresh across tabs). @returns {Promise<void>} */
+  async refresh() {
+    await this._session.refresh();
+  }
+
+  /** Reads the user from the server (and checks that the session still works). */
+  async me() {
+    const r = await this.request('GET', '/api/auth/me');
+    return r.user;
+  }
+
+  /** Stops listening to other tabs and closes the socket. */
+  dispose() {
+    this._rt.disconnect();
+    this._session.dispose();
+  }
+
+  async _postSession(path, body) {
+    const r = await this._call('POST', path, { body, auth: false });
+    return sessionFromServer(r, this._now());
+  }
+
+  // ---- HTTP ----
+
+  /**
+   * Any API call: JSON in, JSON out (null for 204). Adds the access token,
+   * refreshing it first when it is about to expire, and once more on a 401.
+   * @param {string} method
+   * @param {string} path  e.g. '/api/conversations'
+   * @param {{body?: any, query?: object, signal?: AbortSignal}} [opts]
+   * @throws {ParleyError}
+   */
+  async request(method, path, opts = {}) {
+    return this._call(method, path + query(opts.query), { ...opts, auth: true });
+  }
+
+  async _call(method, path, { body, auth, signal }) {
+    let s = null;
+    if (auth) {
+      s = this._session.get();
+      if (!s) throw new ParleyError(401, 'unauthorized', 'not logged in');
+      if (s.expires_at - this._now() < 10000) s = await this._session.refresh();
+    }
+    let res = await this._send(method, path, body, s, signal);
+    if (auth && res.status === 401) {
+      const cur = this._session.get();
+      if (!cur) throw await this._error(res);
+      s = cur.access_token === s.access_token ? await this._session.refresh() : cur;
+      res = await this._send(method, path, body, s, signal);
+    }
+    if (!res.ok) throw await this._error(res);
+    if (res.status === 204) return null;
+    const type = res.headers.get('content-type') || '';
+    return type.includes('application/json') ? res.json() : res.text();
+  }
+
+  async _send(method, path, body, s, signal) {
+    if (!this._fetch) throw new ParleyError(0, 'network', 'no fetch available');
+    const headers = {};
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (s) headers.Authorization = `Bearer ${s.access_token}`;
+    try {
+      return await this._fetch(this._baseUrl + path, {
+        method, headers, signal, credentials: 'same-origin',
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      if (err && err.name === 'AbortError') throw err;
+      throw new ParleyError(0, 'network', (err && err.message) || 'network error');
+    }
+  }
+
+  async _error(res) {
+    let body = null;
+    try {
+      body = await res.json();
+    } catch {
+      /* not JSON */
+    }
+    const ra = Number(res.headers.get('retry-after'));
+    return errorFromEnvelope(res.status, body, Number.isFinite(ra) && ra > 0 ? ra : undefined);
+  }
+
+  _socketUrl() {
+    if (this._wsUrl) return this._wsUrl;
+    const base = this._baseUrl || (this._location && this._location.href) || '';
+    const u = new URL('/ws', base);
+    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    return u.toString();
+  }
+
+  // ---- real time ----
+
+  /** Opens the socket (and keeps it open until disconnect() or logout). */
+  connect() {
+    this._rt.connect();
+  }
+
+  /** Closes the socket; unacknowledged sends stay queued for the next connect(). */
+  disconnect() {
+    this._rt.disconnect();
+  }
+
+  /** Skips the backoff wait (e.g. when the browser comes back online). */
+  reconnectNow() {
+    this._rt.reconnectNow();
+  }
+
+  /**
+   * Sends a message over the socket, resent with the same client_id after a
+   * reconnect until acknowledged. Resolves with the stored message.
+   * @param {string} conversationId
+   * @param {string} text
+   * @param {{clientId?: string}} [opts] pass your own id to match the optimistic bubble
+   * @returns {Promise<object>}
+   */
+  send(conversationId, text, opts = {}) {
+    return this._rt.send(conversationId, text, opts.clientId);
+  }
+
+  /** client_ids of sends still waiting for message.ack, oldest first. */
+  pendingSends() {
+    return this._rt.pending();
+  }
+
+  /** Tells the others that the user is typing ('start') or stopped ('stop'). */
+  typing(conversationId, state = 'start') {
+    return this._rt.sendFrame({ type: 'typing', conversation_id: conversationId, state });
+  }
+
+  /** Moves the read marker: over the socket when open, else by REST. */
+  async markRead(conversationId, seq) {
+    if (this._rt.sendFrame({ type: 'read', conversation_id: conversationId, seq })) return;
+    await this.request('POST', `/api/conversations/${enc(conversationId)}/read`, { body: { seq } });
+  }
+
+  /**
+   * Tells the SDK the app holds this conversation up to `seq` (e.g. after
+   * loading its history), so a reconnect recovers it from there. Conversations
+   * that receive messages are tracked automatically.
+   */
+  track(conversationId, seq = 0) {
+    this._rt.track(conversationId, seq);
+  }
+
+  /** Stops recovering a conversation (the app closed it or left it). */
+  untrack(conversationId) {
+    this._rt.untrack(conversationId);
+  }
+
+  /** The last seq delivered for a conversation, 0 when untracked. */
+  lastSeq(conversationId) {
+    return this._rt.lastSeq(conversationId);
+  }
+
+  // ---- REST: users ----
+
+  searchUsers(q) {
+    return this.request('GET', '/api/users/search', { query: { q } }).then((r) => r.users);
+  }
+
+  getUser(id) {
+    return this.request('GET', `/api/users/${enc(id)}`).then((r) => r.user);
+  }
+
+  /** @param {{name?: string, avatar_url?: string, status?: string}} changes */
+  async updateProfile(changes) {
+    const r = await this.request('PATCH', '/api/user/profile', { body: changes });
+    const s = this._session.get();
+    if (s) this._session.set({ ...s, user: r.user });
+    return r.user;
+  }
+
+  /** Deletes the account; the session ends everywhere. */
+  async deleteAccount() {
+    await this.request('DELETE', '/api/user');
+    this._rt.disconnect();
+    this._session.clear('deleted');
+  }
+
+  // ---- REST: conversations ----
+
+  /** @returns {Promise<{conversations: object[], next_cursor: string|null}>} */
+  listConversations({ limit, cursor } = {}) {
+    return this.request('GET', '/api/conversations', { query: { limit, cursor } });
+  }
+
+  /** Instagram conversations only. @returns {Promise<{conversations: object[], next_cursor: string|null}>} */
+  listInstagramConversations({ limit, cursor } = {}) {
+    return this.request('GET', '/api/messages/instagram', { query: { limit, cursor } });
+  }
+
+  getConversation(id) {
+    return this.request('GET', `/api/conversations/${enc(id)}`).then((r) => r.conversation);
+  }
+
+  /** Opens (or finds) the direct conversation with a user. */
+  createDirect(userId) {
+    return this.request('POST', '/api/conversations', { body: { type: 'direct', participant_id: userId } })
+      .then((r) => r.conversation);
+  }
+
+  createGroup(name, userIds) {
+    return this.request('POST', '/api/conversations', { body: { type: 'group', name, participant_ids: userIds } })
+      .then((r) => r.conversation);
+  }
+
+  renameConversation(id, name) {
+    return this.request('PATCH', `/api/conversations/${enc(id)}`, { body: { name } }).then((r) => r.conversation);
+  }
+
+  addMembers(id, userIds) {
+    return this.request('POST', `/api/conversations/${enc(id)}/members`, { body: { user_ids: userIds } })
+      .then((r) => r.conversation);
+  }
+
+  async removeMember(id, userId) {
+    await this.request('DELETE', `/api/conversations/${enc(id)}/members/${enc(userId)}`);
+  }
+
+  /** Leaves a group. */
+  leaveConversation(id) {
+    const me = this.user;
+    if (!me) return Promise.reject(new ParleyError(401, 'unauthorized', 'not logged in'));
+    return this.removeMember(id, me.id).then(() => this.untrack(id));
+  }
+
+  // ---- REST: messages ----
+
+  /**
+   * A page of history, ascending by seq.
+   * @param {string} conversationId
+   * @param {{limit?: number, before_seq?: number, after_seq?: number}} [page]
+   * @returns {Promise<{messages: object[], has_more: boolean}>}
+   */
+  listMessages(conversationId, page = {}) {
+    return this.request('GET', `/api/conversations/${enc(conversationId)}/messages`, {
+      query: { limit: page.limit, before_seq: page.before_seq, after_seq: page.after_seq },
+    });
+  }
+
+  /** Sends by REST (no socket needed); idempotent with a client_id. */
+  postMessage(conversationId, text, { clientId } = {}) {
+    return this.request('POST', `/api/conversations/${enc(conversationId)}/messages`, {
+      body: { text, client_id: clientId || this.newClientId() },
+    }).then((r) => r.message);
+  }
+
+  editMessage(id, text) {
+    return this.request('PATCH', `/api/messages/${enc(id)}`, { body: { text } }).then((r) => r.message);
+  }
+
+  async deleteMessage(id) {
+    await this.request('DELETE', `/api/messages/${enc(id)}`);
+  }
+
+  react(id, emoji) {
+    return this.request('POST', `/api/messages/${enc(id)}/reactions`, { body: { emoji } }).then((r) => r.message);
+  }
+
+  async unreact(id, emoji) {
+    await this.request('DELETE', `/api/messages/${enc(id)}/reactions/${enc(emoji)}`);
+  }
+
+  // ---- REST: Instagram and contacts ----
+
+  /** @returns {Promise<{connected: boolean, account?: object}>} */
+  instagramStatus() {
+    return this.request('GET', '/api/instagram/status');
+  }
+
+  /** @param {{ig_user_id?: string, access_token: string, username?: string}} account */
+  connectInstagram(account) {
+    return this.request('POST', '/api/instagram/connect', { body: account }).then((r) => r.account);
+  }
+
+  async disconnectInstagram() {
+    await this.request('POST', '/api/instagram/disconnect');
+  }
+
+  /** A reply to an Instagram contact (422 outside_messaging_window after 24 hours). */
+  sendInstagram(recipientId, text) {
+    return this.request('POST', '/api/instagram/send-message', { body: { recipient_id: recipientId, text } })
+      .then((r) => r.message);
+  }
+
+  listContacts() {
+    return this.request('GET', '/api/contacts').then((r) => r.contacts);
+  }
+
+  getContact(id) {
+    return this.request('GET', `/api/contacts/${enc(id)}`).then((r) => r.contact);
+  }
+
+  // ---- REST: flows ----
+
+  listFlows() {
+    return this.request('GET', '/api/flows').then((r) => r.flows);
+  }
+
+  getFlow(id) {
+    return this.request('GET', `/api/flows/${enc(id)}`).then((r) => r.flow);
+  }
+
+  /** Validation errors reject with a ParleyError whose `field` and `nodeId` name the place. */
+  createFlow(flow) {
+    return this.request('POST', '/api/flows', { body: flow }).then((r) => r.flow);
+  }
+
+  updateFlow(id, flow) {
+    return this.request('PUT', `/api/flows/${enc(id)}`, { body: flow }).then((r) => r.flow);
+  }
+
+  async deleteFlow(id) {
+    await this.request('DELETE', `/api/flows/${enc(id)}`);
+  }
+
+  /**
+   * The dry run: nothing is sent or stored.
+   * @returns {Promise<{trace: {node_id: string, type: string, result: any}[], outputs: string[], status: string}>}
+   */
+  testFlow(id, text, contact) {
+    const body = contact === undefined ? { text } : { text, contact };
+    return this.request('POST', `/api/flows/${enc(id)}/test`, { body });
+  }
+
+  listFlowRuns(id) {
+    return this.request('GET', `/api/flows/${enc(id)}/runs`).then((r) => r.runs);
+  }
+}
