@@ -315,6 +315,37 @@ static void bound(mongoc_uri_t *uri, const char *opt, int ms) {
   if (!mongoc_uri_has_option(uri, opt)) mongoc_uri_set_option_as_int32(uri, opt, ms);
 }
 
+/* "Answered only after it is durably stored": unless the URI sets w= or
+ * journal=, every write waits for a majority of the replica set, journaled
+ * ({w: "majority", j: true}; on a standalone server the majority is itself).
+ * wtimeoutMS (unless given) is most of the timeout, so a set that lost its
+ * majority answers a write concern error before the socket gives up. Reads go
+ * to the primary, which has every write Parley was answered for; a secondary
+ * could answer without a write Parley just made, so a read preference other
+ * than primary is overridden. */
+static void durable(mongoc_uri_t *uri, int timeout_ms) {
+  mongoc_write_concern_t *wc = mongoc_write_concern_copy(mongoc_uri_get_write_concern(uri));
+  int64_t wtimeout = timeout_ms - timeout_ms / 5;
+  if (mongoc_uri_has_option(uri, MONGOC_URI_WTIMEOUTMS))
+    wtimeout = mongoc_write_concern_get_wtimeout_int64(wc);
+  if (mongoc_write_concern_get_w(wc) == MONGOC_WRITE_CONCERN_W_DEFAULT &&
+      !mongoc_write_concern_journal_is_set(wc)) {
+    mongoc_write_concern_set_wmajority(wc, 0);
+    mongoc_write_concern_set_journal(wc, true);
+  }
+  if (mongoc_write_concern_get_wmajority(wc) || mongoc_write_concern_get_w(wc) > 1)
+    mongoc_write_concern_set_wtimeout_int64(wc, wtimeout);
+  mongoc_uri_set_write_concern(uri, wc);
+  mongoc_write_concern_destroy(wc);
+  const mongoc_read_prefs_t *rp = mongoc_uri_get_read_prefs_t(uri);
+  if (rp && mongoc_read_prefs_get_mode(rp) != MONGOC_READ_PRIMARY) {
+    log_warn("store mongo: readPreference in the URI ignored: Parley reads from the primary");
+    mongoc_read_prefs_t *primary = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+    mongoc_uri_set_read_prefs_t(uri, primary);
+    mongoc_read_prefs_destroy(primary);
+  }
+}
+
 static mongoc_uri_t *make_uri(const char *text, int timeout_ms) {
   bson_error_t e;
   mongoc_uri_t *uri = mongoc_uri_new_with_error(text, &e);
@@ -326,6 +357,7 @@ static mongoc_uri_t *make_uri(const char *text, int timeout_ms) {
   bound(uri, MONGOC_URI_CONNECTTIMEOUTMS, timeout_ms);
   bound(uri, MONGOC_URI_SOCKETTIMEOUTMS, timeout_ms);
   if (!mongoc_uri_get_appname(uri)) mongoc_uri_set_appname(uri, "parley");
+  durable(uri, timeout_ms);
   return uri;
 }
 
