@@ -1,0 +1,74 @@
+import { FakeServer, fakeOptions } from './fakes.js';
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ParleyClient, ParleyError } from '../parley.js';
+
+test('Node 18 has none of the browser globals, and the tests see none', () => {
+  for (const name of ['crypto', 'WebSocket', 'localStorage', 'navigator'])
+    assert.equal(globalThis[name], undefined, name);
+});
+
+test('a client built with no injection at all works without those globals', async () => {
+  const c = new ParleyClient({ baseUrl: 'http://parley.test', fetch: new FakeServer().fetch });
+  const ids = new Set(Array.from({ length: 1000 }, () => c.newClientId()));
+  assert.equal(ids.size, 1000);
+  const user = await c.login({ email: 'ann@example.com', password: 'correct horse' });
+  assert.equal(user.id, 'u1');
+  c.connect(); // no WebSocket: it reconnects later rather than throwing
+  assert.equal(c.state, 'reconnecting');
+  c.disconnect();
+  assert.equal(c.state, 'closed');
+});
+
+test('errors carry the envelope: code, field, node_id, Retry-After', async () => {
+  const server = new FakeServer();
+  const c = new ParleyClient(fakeOptions({ server }));
+  await c.login({ email: 'a@b.c', password: 'password1' });
+  server.route('POST', '/api/flows', () => ({ status: 400, body: { error: { code: 'validation_failed',
+    message: 'edge to nowhere', field: 'edges[0].to', node_id: 'n2' } } }));
+  server.route('GET', '/api/users/search', () => ({ status: 429, headers: { 'Retry-After': '7' },
+    body: { error: { code: 'rate_limited', message: 'slow down' } } }));
+  await assert.rejects(c.createFlow({ name: 'x' }), (e) => e instanceof ParleyError && e.status === 400 &&
+    e.code === 'validation_failed' && e.field === 'edges[0].to' && e.nodeId === 'n2');
+  await assert.rejects(c.searchUsers('a'), (e) => e.status === 429 && e.retryAfter === 7);
+});
+
+test('wrappers send the documented method, path, query and body', async () => {
+  const server = new FakeServer();
+  const c = new ParleyClient(fakeOptions({ server }));
+  await c.login({ email: 'a@b.c', password: 'password1' });
+  server.route('GET', '/api/conversations/c%201/messages', () => ({ body: { messages: [], has_more: false } }));
+  server.route('POST', '/api/flows/f1/test', ({ body }) => ({ body: { trace: [], outputs: [body.text], status: 'completed' } }));
+  server.route('DELETE', '/api/messages/m1/reactions/%F0%9F%91%8D', () => ({ status: 204 }));
+  server.route('GET', '/api/users/search', ({ query }) => ({ body: { users: [{ id: query.get('q') }] } }));
+  await c.listMessages('c 1', { before_seq: 40, limit: 20 });
+  const last = server.calls.at(-1);
+  assert.equal(last.query, '?limit=20&before_seq=40');
+  assert.equal(last.auth, 'Bearer at1');
+  assert.deepEqual(await c.testFlow('f1', 'hi'), { trace: [], outputs: ['hi'], status: 'completed' });
+  assert.deepEqual(server.calls.at(-1).body, { text: 'hi' });
+  assert.equal(await c.unreact('m1', '👍'), undefined);
+  assert.deepEqual(await c.searchUsers('a&b=c'), [{ id: 'a&b=c' }]);
+});
+
+test('a 401 is retried once after a refresh; a second 401 is the answer', async () => {
+  const server = new FakeServer();
+  const c = new ParleyClient(fakeOptions({ server }));
+  await c.login({ email: 'a@b.c', password: 'password1' });
+  let n = 0;
+  server.route('GET', '/api/auth/me', () => ({ body: { user: { id: 'u1', n: ++n } } }));
+  server.validAccess.clear();
+  assert.equal((await c.me()).n, 1);
+  assert.equal(server.count('/api/auth/refresh'), 1);
+  assert.equal(server.calls.at(-1).auth, 'Bearer at2');
+  server.route('GET', '/api/flows', () => ({ status: 401, body: { error: { code: 'unauthorized', message: 'no' } } }));
+  await assert.rejects(c.listFlows(), (e) => e.status === 401);
+  assert.equal(server.count('/api/auth/refresh'), 2);
+});
+
+test('the socket URL follows the page: wss on https', () => {
+  const c = new ParleyClient({ storage: null, location: { href: 'https://chat.example.com/inbox/c1' } });
+  assert.equal(c._socketUrl(), 'wss://chat.example.com/ws');
+  const d = new ParleyClient({ storage: null, baseUrl: 'http://127.0.0.1:8080/' });
+  assert.equal(d._socketUrl(), 'ws://127.0.0.1:8080/ws');
+});
