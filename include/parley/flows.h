@@ -10,6 +10,12 @@
 
 #define FLOW_MAX_STEPS 100
 #define FLOW_MAX_DELAY_S 86400
+/* Bounds on what a run may produce, enforced by the engine so that the live
+ * runner and the dry run share them: one filled-in template (a message, a
+ * variable's value, a URL), and everything a run renders in all its steps
+ * together. A run that would pass either ends with status "output_limit". */
+#define FLOW_MAX_RENDER_BYTES 8192
+#define FLOW_MAX_RUN_OUTPUT (64 * 1024)
 
 typedef struct flow_limits_s {
   size_t max_nodes;      /* 200 */
@@ -30,16 +36,29 @@ int flow_trigger_matches(const json_t *trigger, const char *text);
 /* 1 when haystack contains needle, case-insensitively (Unicode-aware). */
 int flow_text_contains(const char *haystack, const char *needle);
 
+/* How flow_fill writes the values it inserts: as they are (message text,
+ * variables), or percent-encoded as one URL component (every byte but RFC 3986's
+ * unreserved ones, and a value of only dots, so that a value can add neither a
+ * path segment, a query parameter nor a fragment). */
+typedef enum { FLOW_FILL_TEXT, FLOW_FILL_URL } flow_fill_mode_t;
+
 /* Fills {{contact.username}}, {{message.text}} and {{vars.NAME}} (NAME may be a
  * dotted path into a saved JSON object) from ctx = {contact: {...}, message:
  * {text}, vars: {...}}. Unknown or missing values become empty; the result is
- * never scanned again. Returns a malloc'd string. */
-char *flow_fill(const char *tmpl, const json_t *ctx);
+ * never scanned again. Returns a malloc'd string, or NULL when the result would
+ * be longer than max bytes (the work stops there) or memory ran out. */
+char *flow_fill(const char *tmpl, const json_t *ctx, flow_fill_mode_t mode, size_t max);
 
-/* The run state: {node, steps, status, vars, tags, trace}. status is "running",
- * "waiting" (for an api_call result or a delay), "completed", "step_limit" or
- * "failed". ctx as for flow_fill (contact, message); vars and tags live in the
- * state and start from the contact's. */
+/* The fixed part of an api_call URL template: scheme, host and port, up to the
+ * first '/', '?' or '#' after "://". Returns its length, or 0 when the template
+ * is not absolute http(s) or a placeholder stands inside it (a value must never
+ * choose where a request goes). */
+size_t flow_url_authority_len(const char *tmpl);
+
+/* The run state: {node, steps, output, status, vars, tags, trace}. status is
+ * "running", "waiting" (for an api_call result or a delay), "completed",
+ * "step_limit", "output_limit" or "failed"; output counts the bytes rendered. ctx as for flow_fill
+ * (contact, message); vars and tags live in the state and start from the contact's. */
 json_t *flow_state_new(const json_t *flow, const json_t *contact);
 
 /* Advances the run by one node. Appends to *actions (a JSON array) what the

@@ -33,8 +33,8 @@ static const char *next_node(const json_t *flow, const char *id, const char *lab
 json_t *flow_state_new(const json_t *flow, const json_t *contact) {
   json_t *vars = json_object_get(contact, "variables");
   json_t *tags = json_object_get(contact, "tags");
-  return json_pack("{s:s, s:i, s:s, s:o, s:o, s:[]}", "node", sget(flow, "start"), "steps", 0,
-                   "status", "running", "vars",
+  return json_pack("{s:s, s:i, s:i, s:s, s:o, s:o, s:[]}", "node", sget(flow, "start"), "steps", 0,
+                   "output", 0, "status", "running", "vars",
                    json_is_object(vars) ? json_deep_copy(vars) : json_object(), "tags",
                    json_is_array(tags) ? json_deep_copy(tags) : json_array(), "trace");
 }
@@ -90,6 +90,26 @@ static json_t *fill_ctx(const json_t *ctx, const json_t *state) {
   return c;
 }
 
+/* Fills one template for the run, within both bounds: the template's own
+ * result and what the run has rendered so far. NULL means a bound was hit (or
+ * memory ran out), and the run must end as "output_limit". */
+static char *render(json_t *state, const json_t *ctx, const char *tmpl, flow_fill_mode_t mode) {
+  json_int_t used = json_integer_value(json_object_get(state, "output"));
+  size_t left = used >= FLOW_MAX_RUN_OUTPUT ? 0 : (size_t)(FLOW_MAX_RUN_OUTPUT - used);
+  json_t *c = fill_ctx(ctx, state);
+  char *s =
+      c ? flow_fill(tmpl, c, mode, left < FLOW_MAX_RENDER_BYTES ? left : FLOW_MAX_RENDER_BYTES)
+        : NULL;
+  json_decref(c);
+  if (s) json_object_set_new(state, "output", json_integer(used + (json_int_t)strlen(s)));
+  return s;
+}
+
+static const char *output_limit(json_t *state, const char *id, const char *type) {
+  trace(state, id, type, json_pack("{s:s}", "error", "output_limit"));
+  return set_status(state, "output_limit");
+}
+
 const char *flow_step(const json_t *flow, json_t *state, const json_t *ctx, json_t *actions) {
   const char *status = sget(state, "status");
   if (!status || strcmp(status, "running") != 0) return status;
@@ -102,9 +122,8 @@ const char *flow_step(const json_t *flow, json_t *state, const json_t *ctx, json
   const char *type = sget(n, "type");
   const json_t *d = json_object_get(n, "data");
   if (strcmp(type, "message") == 0) {
-    json_t *c = fill_ctx(ctx, state);
-    char *text = flow_fill(sget(d, "text"), c);
-    json_decref(c);
+    char *text = render(state, ctx, sget(d, "text"), FLOW_FILL_TEXT);
+    if (!text) return output_limit(state, id, type);
     json_array_append_new(actions, json_pack("{s:s, s:s}", "type", "send", "text", text));
     trace(state, id, type, json_pack("{s:s}", "text", text));
     free(text);
@@ -131,9 +150,8 @@ const char *flow_step(const json_t *flow, json_t *state, const json_t *ctx, json
     return advance(state, next_node(flow, id, NULL));
   }
   if (strcmp(a, "set_variable") == 0) {
-    json_t *c = fill_ctx(ctx, state);
-    char *value = flow_fill(sget(d, "value"), c);
-    json_decref(c);
+    char *value = render(state, ctx, sget(d, "value"), FLOW_FILL_TEXT);
+    if (!value) return output_limit(state, id, a);
     json_object_set_new(json_object_get(state, "vars"), sget(d, "variable"), json_string(value));
     json_array_append_new(actions, json_pack("{s:s, s:s, s:s}", "type", "set_variable", "name",
                                              sget(d, "variable"), "value", value));
@@ -141,10 +159,18 @@ const char *flow_step(const json_t *flow, json_t *state, const json_t *ctx, json
     free(value);
     return advance(state, next_node(flow, id, NULL));
   }
-  /* api_call: the runner performs it and calls flow_resume with the result. */
-  json_t *c = fill_ctx(ctx, state);
-  char *url = flow_fill(sget(d, "url"), c);
-  json_decref(c);
+  /* api_call: the runner performs it and calls flow_resume with the result.
+   * Values are percent-encoded into the URL, and the scheme, host and port are
+   * the template's own: checked again here, whatever validation let through. */
+  const char *tmpl = sget(d, "url");
+  size_t fixed = flow_url_authority_len(tmpl);
+  char *url = render(state, ctx, tmpl, FLOW_FILL_URL);
+  if (!url) return output_limit(state, id, a);
+  if (fixed == 0 || strncmp(url, tmpl, fixed) != 0 || (url[fixed] && !strchr("/?#", url[fixed]))) {
+    free(url);
+    trace(state, id, a, json_pack("{s:s}", "error", "url_template"));
+    return set_status(state, "failed");
+  }
   const char *method = sget(d, "method");
   json_t *act = json_pack("{s:s, s:s, s:s, s:s?}", "type", "api_call", "url", url, "method",
                           method ? method : "GET", "save_as", sget(d, "save_as"));

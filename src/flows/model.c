@@ -100,6 +100,9 @@ static int check_node(const json_t *n, const flow_limits_t *lim, char *err, size
       if (!url || strlen(url) > 2048 ||
           (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
         FAIL("nodes", "node %s: api_call needs an http(s) url", id);
+      if (flow_url_authority_len(url) == 0)
+        FAIL("nodes", "node %s: api_call url: the scheme, host and port cannot hold a {{value}}",
+             id);
       if (json_object_get(d, "method") && !is_one_of(sget(d, "method"), methods))
         FAIL("nodes", "node %s: unknown method", id);
       if (json_object_get(d, "save_as") && !str_ok(json_object_get(d, "save_as"), 100))
@@ -300,18 +303,48 @@ static const json_t *lookup(const json_t *ctx, const char *path, size_t len) {
   return cur;
 }
 
-char *flow_fill(const char *tmpl, const json_t *ctx) {
+/* Appends v as one URL component: RFC 3986's unreserved bytes stay, every other
+ * byte is %XX, and so is a value made only of dots ("." and ".." would be path
+ * segments of their own). */
+static int append_url_encoded(buf_t *out, const char *v, size_t len) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t dots = 0;
+  while (dots < len && v[dots] == '.') dots++;
+  int only_dots = len > 0 && dots == len;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)v[i];
+    int keep =
+        !only_dots && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '.' || c == '_' || c == '~');
+    char enc[3] = {'%', hex[c >> 4], hex[c & 15]};
+    if (keep ? buf_append(out, &v[i], 1) : buf_append(out, enc, 3)) return -1;
+  }
+  return 0;
+}
+
+/* Appends one value, failing once the output would pass max: the check comes
+ * before the copy, so an oversized value costs no more than its own length. */
+static int append_value(buf_t *out, const char *v, size_t len, flow_fill_mode_t mode, size_t max) {
+  if (out->len + len > max) return -1;
+  if (mode == FLOW_FILL_URL) return append_url_encoded(out, v, len) || out->len > max ? -1 : 0;
+  return buf_append(out, v, len);
+}
+
+char *flow_fill(const char *tmpl, const json_t *ctx, flow_fill_mode_t mode, size_t max) {
   buf_t out;
   buf_init(&out);
-  const char *p = tmpl;
-  while (*p) {
+  const char *p = tmpl ? tmpl : "";
+  int rc = 0;
+  while (*p && rc == 0) {
     const char *open = strstr(p, "{{");
     const char *close = open ? strstr(open + 2, "}}") : NULL;
     if (!open || !close) {
-      buf_append_str(&out, p);
+      size_t rest = strlen(p);
+      rc = out.len + rest > max ? -1 : buf_append(&out, p, rest);
       break;
     }
-    buf_append(&out, p, (size_t)(open - p));
+    size_t lit = (size_t)(open - p);
+    rc = out.len + lit > max ? -1 : buf_append(&out, p, lit);
     const char *name = open + 2;
     size_t len = (size_t)(close - name);
     while (len && *name == ' ') name++, len--;
@@ -320,15 +353,38 @@ char *flow_fill(const char *tmpl, const json_t *ctx) {
                 (len > 8 && strncmp(name, "message.", 8) == 0) ||
                 (len > 5 && strncmp(name, "vars.", 5) == 0);
     const json_t *v = known ? lookup(ctx, name, len) : NULL;
-    if (json_is_string(v)) {
-      buf_append_str(&out, json_string_value(v));
-    } else if (v && !json_is_null(v)) {
-      char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-      if (s) buf_append_str(&out, s);
-      free(s);
+    if (rc == 0 && json_is_string(v)) {
+      rc = append_value(&out, json_string_value(v), json_string_length(v), mode, max);
+    } else if (rc == 0 && v && !json_is_null(v)) {
+      /* A JSON value is written compactly; json_dumpb reports the size it needs
+       * without writing past max + 1 bytes, so a huge object is refused, not built. */
+      size_t room = max - out.len + 1;
+      char *tmp = malloc(room);
+      size_t need = tmp ? json_dumpb(v, tmp, room, JSON_COMPACT | JSON_ENCODE_ANY) : 0;
+      rc = !tmp || need == 0 || need >= room ? -1 : append_value(&out, tmp, need, mode, max);
+      free(tmp);
     }
     p = close + 2;
   }
+  if (rc != 0) {
+    buf_free(&out);
+    return NULL;
+  }
   char *s = buf_steal(&out);
   return s ? s : strdup("");
+}
+
+size_t flow_url_authority_len(const char *tmpl) {
+  const char *rest;
+  if (strncmp(tmpl, "https://", 8) == 0) {
+    rest = tmpl + 8;
+  } else if (strncmp(tmpl, "http://", 7) == 0) {
+    rest = tmpl + 7;
+  } else {
+    return 0;
+  }
+  size_t host = strcspn(rest, "/?#");
+  size_t len = (size_t)(rest - tmpl) + host;
+  if (host == 0 || memchr(tmpl, '{', len) || memchr(tmpl, '}', len)) return 0;
+  return len;
 }

@@ -279,11 +279,26 @@ static void runs_done(void *ctx, int status, json_t *result) {
   http_req_unref(req);
 }
 
+/* The flow is looked up first, so another user's flow answers 404 like every
+ * resource the caller does not own, rather than an empty list of runs. */
+static void runs_flow_found(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  json_decref(result);
+  if (status != STORE_OK)
+    handlers_reply_store_error(req, status);
+  else
+    handlers_store_call(req, FLOW_RUN_LIST,
+                        json_pack("{s:s, s:s, s:i}", "flow_id", http_req_param(req, "id"),
+                                  "owner_id", req->user_id, "limit", 100),
+                        runs_done);
+  http_req_unref(req);
+}
+
 static void runs(http_req_t *req) {
-  handlers_store_call(req, FLOW_RUN_LIST,
-                      json_pack("{s:s, s:s, s:i}", "flow_id", http_req_param(req, "id"), "owner_id",
-                                req->user_id, "limit", 100),
-                      runs_done);
+  handlers_store_call(
+      req, FLOW_GET,
+      json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id),
+      runs_flow_found);
 }
 
 static const route_t routes[] = {

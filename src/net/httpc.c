@@ -305,31 +305,82 @@ void httpc_close(httpc_t *h, void (*done)(void *arg), void *arg) {
   uv_close((uv_handle_t *)&h->timer, on_handle_closed);
 }
 
-static int v4_private(uint32_t a) {
-  return (a >> 24) == 127 || (a >> 24) == 10 || (a >> 24) == 0 || (a >> 20) == 0xAC1 ||
-         (a >> 16) == 0xC0A8 || (a >> 16) == 0xA9FE || (a >> 22) == (0x64400000u >> 22) ||
-         (a >> 28) == 0xE || (a >> 28) == 0xF || (a >> 8) == 0xC00000;
+/* Every range of IANA's IPv4 and IPv6 special-purpose address registries, also
+ * those the registries mark globally reachable, and multicast: an api_call or a
+ * bot webhook must reach an ordinary public host and nothing else. NAT64, 6to4
+ * and Teredo are blocked whole, since each can lead back to a private IPv4. */
+typedef struct prefix_s {
+  unsigned char addr[16];
+  unsigned bits;
+} prefix_t;
+
+static const prefix_t v4_blocked[] = {
+    {{0}, 8},             /* "this network" */
+    {{10}, 8},            /* private */
+    {{100, 64}, 10},      /* shared address space (carrier-grade NAT) */
+    {{127}, 8},           /* loopback */
+    {{169, 254}, 16},     /* link-local, cloud metadata */
+    {{172, 16}, 12},      /* private */
+    {{192, 0, 0}, 24},    /* IETF protocol assignments */
+    {{192, 0, 2}, 24},    /* documentation TEST-NET-1 */
+    {{192, 31, 196}, 24}, /* AS112-v4 */
+    {{192, 52, 193}, 24}, /* AMT */
+    {{192, 88, 99}, 24},  /* deprecated 6to4 relay anycast */
+    {{192, 168}, 16},     /* private */
+    {{192, 175, 48}, 24}, /* direct delegation AS112 */
+    {{198, 18}, 15},      /* benchmarking */
+    {{198, 51, 100}, 24}, /* documentation TEST-NET-2 */
+    {{203, 0, 113}, 24},  /* documentation TEST-NET-3 */
+    {{224}, 4},           /* multicast */
+    {{240}, 4},           /* reserved, and 255.255.255.255 broadcast */
+};
+
+static const prefix_t v6_blocked[] = {
+    {{0}, 96},                                  /* ::, ::1 and IPv4-compatible */
+    {{0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}, 96}, /* IPv4-translated ::ffff:0:0:0/96 */
+    {{0, 0x64, 0xff, 0x9b}, 96},                /* NAT64 well-known prefix */
+    {{0, 0x64, 0xff, 0x9b, 0, 1}, 48},          /* local-use IPv4/IPv6 translation */
+    {{0x01, 0}, 64},                            /* discard-only 100::/64 */
+    {{0x01, 0, 0, 0, 0, 0, 0, 1}, 64},          /* dummy IPv6 prefix 100:0:0:1::/64 */
+    {{0x20, 0x01}, 23},                         /* IETF protocol assignments, Teredo */
+    {{0x20, 0x01, 0x0d, 0xb8}, 32},             /* documentation */
+    {{0x20, 0x02}, 16},                         /* 6to4 */
+    {{0x26, 0x20, 0, 0x4f, 0x80}, 48},          /* direct delegation AS112 */
+    {{0x3f, 0xff}, 20},                         /* documentation 3fff::/20 */
+    {{0x5f, 0}, 16},                            /* segment routing SIDs */
+    {{0xfc}, 7},                                /* unique local */
+    {{0xfe, 0x80}, 10},                         /* link-local */
+    {{0xfe, 0xc0}, 10},                         /* deprecated site-local */
+    {{0xff}, 8},                                /* multicast */
+};
+
+static int in_prefix(const unsigned char *a, const prefix_t *p) {
+  unsigned full = p->bits / 8, rest = p->bits % 8;
+  if (memcmp(a, p->addr, full) != 0) return 0;
+  if (rest == 0) return 1;
+  unsigned char mask = (unsigned char)(0xff << (8 - rest));
+  return (a[full] & mask) == (p->addr[full] & mask);
+}
+
+static int in_any(const unsigned char *a, const prefix_t *list, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (in_prefix(a, &list[i])) return 1;
+  return 0;
 }
 
 int httpc_addr_is_private(const struct sockaddr *addr) {
   if (addr->sa_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
-    return v4_private(ntohl(in->sin_addr.s_addr));
+    const unsigned char *b =
+        (const unsigned char *)&((const struct sockaddr_in *)addr)->sin_addr.s_addr;
+    return in_any(b, v4_blocked, sizeof(v4_blocked) / sizeof(v4_blocked[0]));
   }
   if (addr->sa_family == AF_INET6) {
     const unsigned char *b = ((const struct sockaddr_in6 *)addr)->sin6_addr.s6_addr;
     static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(b, mapped, 12) == 0) {
-      uint32_t a = (uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | (uint32_t)b[14] << 8 | b[15];
-      return v4_private(a);
-    }
-    int zero = 1;
-    for (int i = 0; i < 15; i++) zero &= b[i] == 0;
-    if (zero && (b[15] == 0 || b[15] == 1)) return 1;    /* :: and ::1 */
-    if ((b[0] & 0xfe) == 0xfc) return 1;                 /* fc00::/7 unique local */
-    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return 1; /* fe80::/10 link-local */
-    if (b[0] == 0xff) return 1;                          /* multicast */
-    return 0;
+    /* An IPv4-mapped address is judged as the IPv4 address it carries. */
+    if (memcmp(b, mapped, 12) == 0)
+      return in_any(b + 12, v4_blocked, sizeof(v4_blocked) / sizeof(v4_blocked[0]));
+    return in_any(b, v6_blocked, sizeof(v6_blocked) / sizeof(v6_blocked[0]));
   }
-  return 1; /* anything else is refused */
+  return 1; /* anything that is not IP is never an api_call target */
 }

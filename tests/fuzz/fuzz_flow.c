@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
       }
     }
-    char *s = flow_fill(json_string_value(json_object_get(flow, "name")), ctx);
+    char *s = flow_fill(json_string_value(json_object_get(flow, "name")), ctx, FLOW_FILL_URL, 4096);
     free(s);
     json_decref(state);
     json_decref(ctx);

@@ -160,28 +160,70 @@ static void test_guard_refuses(void **state) {
   assert_string_equal(r.error, "refused address");
 }
 
+static int blocked(const char *text) {
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  struct sockaddr_in6 b = {.sin6_family = AF_INET6};
+  if (inet_pton(AF_INET, text, &a.sin_addr) == 1)
+    return httpc_addr_is_private((struct sockaddr *)&a);
+  assert_int_equal(inet_pton(AF_INET6, text, &b.sin6_addr), 1);
+  return httpc_addr_is_private((struct sockaddr *)&b);
+}
+
+/* Each special-purpose range of IANA's registries, by its first and last
+ * address, and the public neighbours just outside it where there are some. */
 static void test_private_table(void **state) {
   (void)state;
-  const char *priv[] = {"127.0.0.1",       "10.0.0.1", "172.16.5.4", "192.168.1.1",
-                        "169.254.169.254", "0.0.0.0",  "100.64.0.1"};
-  const char *pub[] = {"8.8.8.8", "172.32.0.1", "93.184.216.34"};
-  struct sockaddr_in a = {.sin_family = AF_INET};
-  for (size_t i = 0; i < sizeof(priv) / sizeof(*priv); i++) {
-    inet_pton(AF_INET, priv[i], &a.sin_addr);
-    assert_true(httpc_addr_is_private((struct sockaddr *)&a));
+  static const char *const ranges[][2] = {
+      {"0.0.0.0", "0.255.255.255"},
+      {"10.0.0.0", "10.255.255.255"},
+      {"100.64.0.0", "100.127.255.255"},
+      {"127.0.0.0", "127.255.255.255"},
+      {"169.254.0.0", "169.254.255.255"},
+      {"172.16.0.0", "172.31.255.255"},
+      {"192.0.0.0", "192.0.0.255"},
+      {"192.0.2.0", "192.0.2.255"},
+      {"192.31.196.0", "192.31.196.255"},
+      {"192.52.193.0", "192.52.193.255"},
+      {"192.88.99.0", "192.88.99.255"},
+      {"192.168.0.0", "192.168.255.255"},
+      {"192.175.48.0", "192.175.48.255"},
+      {"198.18.0.0", "198.19.255.255"},
+      {"198.51.100.0", "198.51.100.255"},
+      {"203.0.113.0", "203.0.113.255"},
+      {"224.0.0.0", "239.255.255.255"},
+      {"240.0.0.0", "255.255.255.255"},
+      {"::", "::ffff:ffff"},
+      {"::ffff:0:0:0", "::ffff:0:ffff:ffff"},
+      {"::ffff:127.0.0.1", "::ffff:10.1.2.3"},
+      {"64:ff9b::", "64:ff9b::ffff:ffff"},
+      {"64:ff9b:1::", "64:ff9b:1:ffff:ffff:ffff:ffff:ffff"},
+      {"100::", "100::ffff:ffff:ffff:ffff"},
+      {"100:0:0:1::", "100:0:0:1:ffff:ffff:ffff:ffff"},
+      {"2001::", "2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff"},
+      {"2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"},
+      {"2002::", "2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+      {"2620:4f:8000::", "2620:4f:8000:ffff:ffff:ffff:ffff:ffff"},
+      {"3fff::", "3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff"},
+      {"5f00::", "5f00:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+      {"fc00::", "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+      {"fe80::", "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+      {"ff00::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+  };
+  for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+    if (!blocked(ranges[i][0]) || !blocked(ranges[i][1]))
+      fail_msg("the range %s - %s is not blocked whole", ranges[i][0], ranges[i][1]);
   }
-  for (size_t i = 0; i < sizeof(pub) / sizeof(*pub); i++) {
-    inet_pton(AF_INET, pub[i], &a.sin_addr);
-    assert_false(httpc_addr_is_private((struct sockaddr *)&a));
+  static const char *const public_addrs[] = {
+      "8.8.8.8",         "1.1.1.1",       "9.255.255.255",   "11.0.0.0",
+      "100.63.255.255",  "100.128.0.0",   "172.15.255.255",  "172.32.0.0",
+      "192.0.1.255",     "192.0.3.0",     "198.17.255.255",  "198.20.0.0",
+      "223.255.255.255", "93.184.216.34", "::ffff:8.8.8.8",  "2606:2800:220:1::1",
+      "2001:200::1",     "2003::1",       "2620:4f:8001::1", "2a00:1450:4001::1",
+      "64:ff9b:2::1",
+  };
+  for (size_t i = 0; i < sizeof(public_addrs) / sizeof(public_addrs[0]); i++) {
+    if (blocked(public_addrs[i])) fail_msg("the public address %s is blocked", public_addrs[i]);
   }
-  struct sockaddr_in6 b = {.sin6_family = AF_INET6};
-  const char *priv6[] = {"::1", "fe80::1", "fd00:ec2::254", "::ffff:127.0.0.1", "::"};
-  for (size_t i = 0; i < sizeof(priv6) / sizeof(*priv6); i++) {
-    inet_pton(AF_INET6, priv6[i], &b.sin6_addr);
-    assert_true(httpc_addr_is_private((struct sockaddr *)&b));
-  }
-  inet_pton(AF_INET6, "2606:2800:220:1::1", &b.sin6_addr);
-  assert_false(httpc_addr_is_private((struct sockaddr *)&b));
 }
 
 static void test_close_cancels(void **state) {

@@ -131,11 +131,11 @@ static void test_fill(void **state) {
   char *s = flow_fill(
       "Hi {{contact.username}}, {{vars.price}} / {{ vars.quote.amount }} / [{{vars.missing}}] / "
       "{{message.text}} / {{nope}}",
-      ctx);
+      ctx, FLOW_FILL_TEXT, 1000);
   /* The message text is inserted as is, never expanded again. */
   assert_string_equal(s, "Hi ana, 12 EUR / 12 / [] / {{vars.secret}} / ");
   free(s);
-  s = flow_fill("unclosed {{contact.username", ctx);
+  s = flow_fill("unclosed {{contact.username", ctx, FLOW_FILL_TEXT, 1000);
   assert_string_equal(s, "unclosed {{contact.username");
   free(s);
   json_decref(ctx);
@@ -281,6 +281,123 @@ static void test_step_limit_on_cycle(void **state) {
   json_decref(flow);
 }
 
+/* A set_variable that doubles its variable on every step, in a cycle: the run
+ * ends at the render bound, long before the step limit, having built nothing
+ * larger than the bound. */
+static void test_doubling_variable_hits_output_limit(void **state) {
+  (void)state;
+  json_t *flow = J(
+      "{\"name\":\"double\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"a\",\"nodes\":["
+      "{\"id\":\"a\",\"type\":\"action\",\"data\":{\"action\":\"set_variable\",\"variable\":\"x\","
+      "\"value\":\"{{vars.x}}{{vars.x}}\"}}],\"edges\":[{\"from\":\"a\",\"to\":\"a\"}]}");
+  char err[256], field[32];
+  assert_int_equal(flow_validate(flow, &lim, err, sizeof(err), field, sizeof(field)), 0);
+  json_t *contact = J("{\"variables\":{\"x\":\"abcdefgh\"}}");
+  json_t *ctx = json_pack("{s:O, s:{s:s}}", "contact", contact, "message", "text", "hi");
+  json_t *st = flow_state_new(flow, contact);
+  json_t *actions = json_array();
+  assert_string_equal(run_all(flow, st, ctx, actions), "output_limit");
+  const char *x = json_string_value(json_object_get(json_object_get(st, "vars"), "x"));
+  assert_true(strlen(x) <= FLOW_MAX_RENDER_BYTES);
+  assert_true(json_integer_value(json_object_get(st, "steps")) < 20);
+  json_t *last = json_array_get(json_object_get(st, "trace"),
+                                json_array_size(json_object_get(st, "trace")) - 1);
+  assert_string_equal(json_string_value(json_object_get(json_object_get(last, "result"), "error")),
+                      "output_limit");
+  json_decref(actions);
+  json_decref(st);
+  json_decref(ctx);
+  json_decref(contact);
+  json_decref(flow);
+}
+
+/* Many messages each just under the per-template bound: the run's total bound
+ * ends it once their sum passes FLOW_MAX_RUN_OUTPUT. */
+static void test_run_output_total_is_bounded(void **state) {
+  (void)state;
+  json_t *flow =
+      J("{\"name\":\"spam\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"a\",\"nodes\":["
+        "{\"id\":\"a\",\"type\":\"message\",\"data\":{\"text\":\"{{vars.big}}\"}}],"
+        "\"edges\":[{\"from\":\"a\",\"to\":\"a\"}]}");
+  char *big = malloc(FLOW_MAX_RENDER_BYTES);
+  memset(big, 'z', FLOW_MAX_RENDER_BYTES - 1);
+  big[FLOW_MAX_RENDER_BYTES - 1] = '\0';
+  json_t *contact = json_pack("{s:{s:s}}", "variables", "big", big);
+  free(big);
+  json_t *ctx = json_pack("{s:O, s:{s:s}}", "contact", contact, "message", "text", "hi");
+  json_t *st = flow_state_new(flow, contact);
+  json_t *actions = json_array();
+  assert_string_equal(run_all(flow, st, ctx, actions), "output_limit");
+  size_t total = 0;
+  json_t *a;
+  size_t i;
+  json_array_foreach(actions, i, a) total += strlen(json_string_value(json_object_get(a, "text")));
+  assert_true(total <= FLOW_MAX_RUN_OUTPUT);
+  assert_true(json_array_size(actions) >= 7);
+  json_decref(actions);
+  json_decref(st);
+  json_decref(ctx);
+  json_decref(contact);
+  json_decref(flow);
+}
+
+static void test_fill_bound_and_json_values(void **state) {
+  (void)state;
+  json_t *ctx = J("{\"vars\":{\"s\":\"0123456789\",\"o\":{\"k\":[1,2,3]}}}");
+  char *s = flow_fill("{{vars.s}}{{vars.s}}", ctx, FLOW_FILL_TEXT, 20);
+  assert_string_equal(s, "01234567890123456789");
+  free(s);
+  assert_null(flow_fill("{{vars.s}}{{vars.s}}!", ctx, FLOW_FILL_TEXT, 20));
+  assert_null(flow_fill("{{vars.o}}", ctx, FLOW_FILL_TEXT, 10));
+  s = flow_fill("{{vars.o}}", ctx, FLOW_FILL_TEXT, 15);
+  assert_string_equal(s, "{\"k\":[1,2,3]}");
+  free(s);
+  json_decref(ctx);
+}
+
+/* Customer text cannot add query parameters, path segments or a fragment, nor
+ * choose the host. */
+static void test_url_values_are_encoded(void **state) {
+  (void)state;
+  json_t *ctx =
+      J("{\"message\":{\"text\":\"../../admin/delete\"},"
+        "\"vars\":{\"q\":\"x&admin=1#frag\",\"dots\":\"..\",\"u\":\"caf\\u00e9 ~a.b_c-d\"}}");
+  char *s = flow_fill("https://api.example.com/items/{{message.text}}?q={{vars.q}}", ctx,
+                      FLOW_FILL_URL, 2048);
+  assert_string_equal(
+      s, "https://api.example.com/items/..%2F..%2Fadmin%2Fdelete?q=x%26admin%3D1%23frag");
+  free(s);
+  s = flow_fill("https://h/a/{{vars.dots}}/b?u={{vars.u}}", ctx, FLOW_FILL_URL, 2048);
+  assert_string_equal(s, "https://h/a/%2E%2E/b?u=caf%C3%A9%20~a.b_c-d");
+  free(s);
+  /* Encoding counts against the bound: 3 bytes per encoded byte. */
+  assert_null(flow_fill("{{vars.q}}", ctx, FLOW_FILL_URL, 19)); /* 20 encoded */
+  assert_int_equal(flow_url_authority_len("https://api.example.com:8443/x/{{vars.q}}"),
+                   strlen("https://api.example.com:8443"));
+  assert_int_equal(flow_url_authority_len("https://api.example.com"),
+                   strlen("https://api.example.com"));
+  assert_int_equal(flow_url_authority_len("https://{{vars.host}}/x"), 0);
+  assert_int_equal(flow_url_authority_len("https://api.example.com:{{vars.port}}/x"), 0);
+  assert_int_equal(flow_url_authority_len("https://u:{{vars.p}}@h/x"), 0);
+  assert_int_equal(flow_url_authority_len("ftp://h/x"), 0);
+  json_decref(ctx);
+
+  const char *bad[] = {"https://{{vars.host}}/x", "http://h:{{vars.port}}/", "https://{{vars.h}}"};
+  char err[256], field[32], text[512];
+  for (size_t i = 0; i < 3; i++) {
+    snprintf(
+        text, sizeof(text),
+        "{\"name\":\"u\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"a\",\"nodes\":["
+        "{\"id\":\"a\",\"type\":\"action\",\"data\":{\"action\":\"api_call\",\"url\":\"%s\"}}],"
+        "\"edges\":[]}",
+        bad[i]);
+    json_t *flow = J(text);
+    assert_int_equal(flow_validate(flow, &lim, err, sizeof(err), field, sizeof(field)), -1);
+    assert_non_null(strstr(err, "node a"));
+    json_decref(flow);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_valid_flow),
@@ -292,6 +409,10 @@ int main(void) {
       cmocka_unit_test(test_tag_and_variable_conditions_and_set),
       cmocka_unit_test(test_api_call_and_delay),
       cmocka_unit_test(test_step_limit_on_cycle),
+      cmocka_unit_test(test_doubling_variable_hits_output_limit),
+      cmocka_unit_test(test_run_output_total_is_bounded),
+      cmocka_unit_test(test_fill_bound_and_json_values),
+      cmocka_unit_test(test_url_values_are_encoded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
