@@ -1,0 +1,466 @@
+/** @jsxRuntime classic */
+/** @jsx h */
+// One flow in the builder: the header (name, status, save, activate,
+// archive), the trigger panel and palette, the canvas (@xyflow/react: pan,
+// zoom, drag, connect), the step editor, the test panel and the runs log.
+// The canvas's nodes and edges are the state; the API's flow is made from
+// them on save (model.js), so positions persist as nodes[].position.
+import { h } from 'preact';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import {
+  Background,
+  Controls,
+  MarkerType,
+  MiniMap,
+  ReactFlow,
+  ReactFlowProvider,
+  applyEdgeChanges,
+  applyNodeChanges,
+  useReactFlow,
+} from '@xyflow/react';
+
+import { Inspector } from './inspector.jsx';
+import {
+  TRIGGER_ID,
+  TYPE_LABELS,
+  connect,
+  defaultData,
+  disconnect,
+  knownVariables,
+  newNodeId,
+  pathOf,
+  pruneEdges,
+  startOf,
+  summary,
+  toCanvas,
+  toModel,
+} from './model.js';
+import { nodeTypes } from './nodes.jsx';
+import { Palette, RunsPanel, TestPanel, TriggerPanel } from './panels.jsx';
+
+const STATUS_LABELS = { draft: 'Draft', active: 'Active', archived: 'Archived' };
+const RUNS_POLL_MS = 5000;
+const EDGE_OPTIONS = { type: 'smoothstep', markerEnd: { type: MarkerType.ArrowClosed, width: 18, height: 18 } };
+
+export const NEW_FLOW = {
+  name: 'New flow',
+  status: 'draft',
+  trigger: { type: 'keyword', keywords: [], match: 'contains' },
+  nodes: [],
+  edges: [],
+};
+
+function editableTrigger(t) {
+  const type = t && t.type === 'any_message' ? 'any_message' : 'keyword';
+  return {
+    type,
+    keywordsText: t && Array.isArray(t.keywords) ? t.keywords.join(', ') : '',
+    match: (t && t.match) || 'contains',
+  };
+}
+
+function metaOf(flow) {
+  return { id: flow.id || null, name: flow.name, status: flow.status || 'draft', trigger: editableTrigger(flow.trigger) };
+}
+
+function noErrors() {
+  return { nodes: {}, name: null, trigger: null, general: null };
+}
+
+/** Where an API error belongs: a node (node_id), the name, the trigger, or the banner. */
+function placeError(e, nodeIds) {
+  const out = noErrors();
+  if (e.node_id && nodeIds.includes(e.node_id)) {
+    out.nodes[e.node_id] = { message: e.message, field: e.field === 'body' ? 'body' : null };
+  } else if (e.field === 'name') {
+    out.name = e.message;
+  } else if (e.field === 'trigger' || e.field === 'start') {
+    out.trigger = e.field === 'start' ? `${e.message}: connect the trigger to the first step.` : e.message;
+  } else {
+    out.general = e.message;
+  }
+  return out;
+}
+
+function Builder({ api, initial, onSaved, onBack }) {
+  const rf = useReactFlow();
+  const canvasRef = useRef(null);
+  const first = useMemo(() => toCanvas(initial), [initial]);
+  const [meta, setMeta] = useState(() => metaOf(initial));
+  const [nodes, setNodes] = useState(first.nodes);
+  const [edges, setEdges] = useState(first.edges);
+  const [dirty, setDirty] = useState(!initial.id);
+  const [busy, setBusy] = useState(false);
+  const [errors, setErrors] = useState(noErrors);
+  const [notice, setNotice] = useState('');
+  const [path, setPath] = useState(null);
+  const [test, setTest] = useState({ result: null, busy: false, error: null });
+  const [runs, setRuns] = useState({ list: null, error: null, shown: null });
+  const [focusToken, setFocusToken] = useState(0);
+  const savedRef = useRef(initial);
+
+  const changed = () => {
+    setDirty(true);
+    setPath(null);
+  };
+
+  // Edges from deleted steps or from outputs a step no longer has go too.
+  useEffect(() => {
+    setEdges((es) => {
+      const kept = pruneEdges(nodes, es);
+      return kept.length === es.length ? es : kept;
+    });
+  }, [nodes]);
+
+  const onNodesChange = useCallback((changes) => {
+    const kept = changes.filter((c) => !(c.type === 'remove' && c.id === TRIGGER_ID));
+    setNodes((ns) => applyNodeChanges(kept, ns));
+    if (kept.some((c) => c.type === 'remove' || (c.type === 'position' && c.position))) changed();
+  }, []);
+  const onEdgesChange = useCallback((changes) => {
+    setEdges((es) => applyEdgeChanges(changes, es));
+    if (changes.some((c) => c.type === 'remove')) changed();
+  }, []);
+  const onConnect = useCallback((c) => {
+    setEdges((es) => connect(es, c.source, c.sourceHandle, c.target));
+    changed();
+  }, []);
+  const isValidConnection = useCallback((c) => c.source !== c.target && c.target !== TRIGGER_ID, []);
+
+  const select = (id) => setNodes((ns) => ns.map((n) => (n.selected === (n.id === id) ? n : { ...n, selected: n.id === id })));
+
+  const addNode = (type) => {
+    const el = canvasRef.current;
+    const r = el ? el.getBoundingClientRect() : { left: 0, top: 0, width: 600, height: 400 };
+    const c = rf.screenToFlowPosition({ x: r.left + r.width / 2, y: r.top + r.height / 2 });
+    let pos = { x: Math.round(c.x - 100), y: Math.round(c.y - 40) };
+    while (nodes.some((n) => Math.abs(n.position.x - pos.x) < 60 && Math.abs(n.position.y - pos.y) < 60))
+      pos = { x: pos.x + 30, y: pos.y + 70 };
+    const id = newNodeId(type, nodes);
+    const node = { id, type, position: pos, selected: true, data: { fields: defaultData(type) } };
+    setNodes((ns) => [...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), node]);
+    // A flow's first step is where the trigger leads, until the user says otherwise.
+    if (!startOf(edges)) setEdges((es) => connect(es, TRIGGER_ID, 'next', id));
+    setFocusToken((t) => t + 1);
+    setNotice(`${TYPE_LABELS[type]} step ${id} added`);
+    changed();
+  };
+
+  const updateFields = (id, patch) => {
+    setNodes((ns) => ns.map((n) => (n.id === id ? { ...n, data: { ...n.data, fields: { ...n.data.fields, ...patch } } } : n)));
+    if (errors.nodes[id]) setErrors((e) => ({ ...e, nodes: { ...e.nodes, [id]: undefined } }));
+    changed();
+  };
+
+  const connectOutput = (source, handle, target) => {
+    setEdges((es) => (target ? connect(es, source, handle, target) : disconnect(es, source, handle)));
+    changed();
+  };
+
+  const deleteNode = (id) => {
+    rf.deleteElements({ nodes: [{ id }] });
+    setNotice(`Step ${id} deleted`);
+  };
+
+  const setTrigger = (t) => {
+    setMeta((m) => ({ ...m, trigger: t }));
+    setErrors((e) => ({ ...e, trigger: null }));
+    changed();
+  };
+
+  /** Saves the canvas (with `status` if given); resolves to the saved flow or null. */
+  const save = async (status) => {
+    let body;
+    const m = { ...meta, status: status || meta.status, trigger: { ...meta.trigger, keywords: meta.trigger.keywordsText } };
+    try {
+      body = toModel(m, nodes, edges);
+    } catch (e) {
+      setErrors(placeError(e, nodes.map((n) => n.id)));
+      setNotice(`Not saved: ${e.message}`);
+      return null;
+    }
+    setBusy(true);
+    try {
+      const saved = meta.id ? await api.update(meta.id, body) : await api.create(body);
+      savedRef.current = saved;
+      setMeta((cur) => ({ ...cur, id: saved.id, status: saved.status }));
+      setDirty(false);
+      setErrors(noErrors());
+      setNotice(status && status !== meta.status ? `Saved; the flow is ${saved.status}` : 'Saved');
+      if (!meta.id && onSaved) onSaved(saved);
+      return saved;
+    } catch (e) {
+      const placed = placeError(e, nodes.map((n) => n.id));
+      setErrors(placed);
+      const on = Object.keys(placed.nodes)[0];
+      if (on) select(on);
+      setNotice(`Not saved: ${e.message}`);
+      return null;
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const runTest = async (text, contact) => {
+    setTest({ result: null, busy: true, error: null });
+    const flow = dirty || !meta.id ? await save() : savedRef.current;
+    if (!flow) {
+      setTest({ result: null, busy: false, error: 'Fix the errors shown, then run the test again.' });
+      return;
+    }
+    try {
+      const result = await api.test(flow.id, text, contact);
+      setTest({ result, busy: false, error: null });
+      setPath(pathOf(flow, result.trace));
+      setRuns((r) => ({ ...r, shown: null }));
+    } catch (e) {
+      setTest({ result: null, busy: false, error: e.message });
+    }
+  };
+
+  const loadRuns = useCallback(async () => {
+    if (!meta.id) return;
+    try {
+      const list = await api.runs(meta.id);
+      setRuns((r) => ({ ...r, list, error: null }));
+    } catch (e) {
+      setRuns((r) => ({ ...r, error: e.message }));
+    }
+  }, [api, meta.id]);
+
+  useEffect(() => {
+    loadRuns();
+    if (!meta.id) return undefined;
+    const t = setInterval(() => {
+      if (!document.hidden) loadRuns();
+    }, RUNS_POLL_MS);
+    return () => clearInterval(t);
+  }, [loadRuns, meta.id]);
+
+  const showRun = (run) => {
+    if (runs.shown === run.id) {
+      setRuns((r) => ({ ...r, shown: null }));
+      setPath(null);
+      return;
+    }
+    setRuns((r) => ({ ...r, shown: run.id }));
+    setPath(pathOf(savedRef.current, run.trace));
+  };
+
+  const start = startOf(edges);
+  const vars = useMemo(() => knownVariables(nodes), [nodes]);
+  const viewNodes = useMemo(
+    () =>
+      nodes.map((n) => {
+        if (n.id === TRIGGER_ID) {
+          const trigger = { ...meta.trigger, keywords: meta.trigger.keywordsText };
+          return {
+            ...n,
+            ariaLabel: 'Trigger',
+            data: { trigger, error: errors.trigger, visited: path && path.steps.size > 0 },
+          };
+        }
+        const err = errors.nodes[n.id];
+        const steps = path && path.steps.get(n.id);
+        const label = [`${TYPE_LABELS[n.type]} step ${n.id}`, summary(n.type, n.data.fields)];
+        if (n.id === start) label.push('first step');
+        if (steps) label.push(`taken at step ${steps.join(', ')}`);
+        if (err) label.push(`error: ${err.message}`);
+        return {
+          ...n,
+          ariaLabel: label.join('; '),
+          data: { ...n.data, isStart: n.id === start, error: err ? err.message : null, errorField: err ? err.field : null, steps: steps || null },
+        };
+      }),
+    [nodes, errors, path, start, meta.trigger],
+  );
+  const viewEdges = useMemo(
+    () =>
+      edges.map((e) => {
+        const taken = path && path.taken.has(e.id);
+        const cls = [e.className, taken ? 'is-taken' : null].filter(Boolean).join(' ');
+        return { ...e, className: cls || undefined, animated: !!taken };
+      }),
+    [edges, path],
+  );
+
+  const selected = viewNodes.find((n) => n.selected && n.id !== TRIGGER_ID);
+  const nodeErrorCount = Object.values(errors.nodes).filter(Boolean).length;
+
+  return (
+    <div class="flows-editor">
+      <header class="flows-editor__header">
+        <button type="button" class="flow-button flow-button--small" onClick={onBack}>
+          ← Flows
+        </button>
+        <div class={`flow-field flow-field--inline flows-editor__name${errors.name ? ' has-error' : ''}`}>
+          <label for="flow-name" class="flow-sr">
+            Flow name
+          </label>
+          <input
+            id="flow-name"
+            class="flow-input flow-input--title"
+            value={meta.name}
+            maxLength={100}
+            aria-invalid={errors.name ? 'true' : undefined}
+            onInput={(e) => {
+              const name = e.currentTarget.value;
+              setMeta((m) => ({ ...m, name }));
+              changed();
+            }}
+          />
+          {errors.name && <p class="flow-field__error">{errors.name}</p>}
+        </div>
+        <span class={`flow-badge flow-badge--${meta.status}`} data-status={meta.status}>
+          {STATUS_LABELS[meta.status] || meta.status}
+        </span>
+        {dirty && <span class="flow-muted flows-editor__dirty">Unsaved changes</span>}
+        <div class="flows-editor__actions">
+          <button type="button" class="flow-button flow-button--primary" disabled={busy} onClick={() => save()}>
+            Save
+          </button>
+          {meta.status !== 'active' ? (
+            <button type="button" class="flow-button" disabled={busy} onClick={() => save('active')}>
+              Activate
+            </button>
+          ) : (
+            <button type="button" class="flow-button" disabled={busy} onClick={() => save('draft')}>
+              Deactivate
+            </button>
+          )}
+          {meta.status !== 'archived' && (
+            <button type="button" class="flow-button" disabled={busy || !meta.id} onClick={() => save('archived')}>
+              Archive
+            </button>
+          )}
+        </div>
+        <p class="flows-editor__notice" role="status" aria-live="polite">
+          {notice}
+          {nodeErrorCount > 0 && ' — the step with the error is marked on the canvas.'}
+        </p>
+        {errors.general && (
+          <p class="flow-field__error flows-editor__general" role="alert">
+            {errors.general}
+          </p>
+        )}
+      </header>
+      <div class="flows-editor__body">
+        <div class="flows-editor__left">
+          <TriggerPanel
+            trigger={meta.trigger}
+            onChange={setTrigger}
+            nodes={nodes}
+            start={start}
+            error={errors.trigger}
+            onStart={(id) => {
+              connectOutput(TRIGGER_ID, 'next', id);
+              setErrors((e) => ({ ...e, trigger: null }));
+            }}
+          />
+          <Palette onAdd={addNode} />
+        </div>
+        <div class="flows-editor__canvas" ref={canvasRef} aria-label="Flow canvas" role="region">
+          <ReactFlow
+            nodes={viewNodes}
+            edges={viewEdges}
+            nodeTypes={nodeTypes}
+            onNodesChange={onNodesChange}
+            onEdgesChange={onEdgesChange}
+            onConnect={onConnect}
+            isValidConnection={isValidConnection}
+            deleteKeyCode={['Backspace', 'Delete']}
+            colorMode="system"
+            fitView
+            fitViewOptions={{ maxZoom: 1, padding: 0.2 }}
+            minZoom={0.25}
+            maxZoom={2}
+            defaultEdgeOptions={EDGE_OPTIONS}
+          >
+            <Background gap={20} />
+            <Controls showInteractive={false} />
+            <MiniMap pannable zoomable ariaLabel="Overview of the flow" className="flows-minimap" />
+          </ReactFlow>
+        </div>
+        <div class="flows-editor__right">
+          <Inspector
+            node={selected}
+            nodes={nodes}
+            edges={edges}
+            vars={vars}
+            onChange={updateFields}
+            onConnect={connectOutput}
+            onDelete={deleteNode}
+            focusToken={focusToken}
+          />
+          <TestPanel
+            onRun={runTest}
+            result={test.result}
+            busy={test.busy}
+            error={test.error}
+            onClear={() => {
+              setPath(null);
+              setTest({ result: null, busy: false, error: null });
+            }}
+          />
+          <RunsPanel runs={runs.list} error={runs.error} shown={runs.shown} onRefresh={loadRuns} onShow={showRun} />
+        </div>
+      </div>
+    </div>
+  );
+}
+
+/** Loads a flow (or starts a new one) and shows the builder for it. A new
+ * flow's first save changes the route to its id; the builder stays as it is. */
+export function FlowEditor({ api, flowId, onSaved, onBack }) {
+  const [state, setState] = useState({ flow: flowId ? null : NEW_FLOW, error: null, gen: 0 });
+  const ours = useRef(null);
+  useEffect(() => {
+    if (ours.current && ours.current === flowId) return undefined;
+    ours.current = null;
+    if (!flowId) {
+      setState((s) => ({ flow: NEW_FLOW, error: null, gen: s.gen + 1 }));
+      return undefined;
+    }
+    let live = true;
+    setState((s) => ({ flow: null, error: null, gen: s.gen }));
+    api.get(flowId).then(
+      (flow) => live && setState((s) => ({ flow, error: null, gen: s.gen + 1 })),
+      (e) =>
+        live &&
+        setState((s) => ({
+          flow: null,
+          error: e.status === 404 ? 'This flow does not exist (or is not yours).' : e.message,
+          gen: s.gen,
+        })),
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, flowId]);
+  const saved = (flow) => {
+    ours.current = flow.id;
+    if (onSaved) onSaved(flow);
+  };
+  if (state.error)
+    return (
+      <div class="flows-editor flows-editor--message">
+        <p class="flow-field__error" role="alert">
+          {state.error}
+        </p>
+        <button type="button" class="flow-button" onClick={onBack}>
+          Back to flows
+        </button>
+      </div>
+    );
+  if (!state.flow)
+    return (
+      <p class="flow-muted flows-loading" role="status">
+        Loading the flow…
+      </p>
+    );
+  return (
+    <ReactFlowProvider>
+      <Builder key={state.gen} api={api} initial={state.flow} onSaved={saved} onBack={onBack} />
+    </ReactFlowProvider>
+  );
+}

@@ -1,0 +1,323 @@
+/** @jsxRuntime classic */
+/** @jsx h */
+// The selected step's editor: its fields, the variable chips that insert
+// {{contact.username}}, {{message.text}} and {{vars.NAME}} into template
+// fields, the outputs as selects (connecting without a mouse), and delete.
+import { h, Fragment } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+
+import {
+  MAX_DELAY_S,
+  TRIGGER_ID,
+  TYPE_LABELS,
+  humanSeconds,
+  insertAt,
+  outputsOf,
+  summary,
+  validVarName,
+} from './model.js';
+
+function Field({ id, label, error, hint, children }) {
+  return (
+    <div class={`flow-field${error ? ' has-error' : ''}`}>
+      <label for={id}>{label}</label>
+      {children}
+      {hint && (
+        <p class="flow-field__hint" id={`${id}-hint`}>
+          {hint}
+        </p>
+      )}
+      {error && (
+        <p class="flow-field__error" id={`${id}-error`}>
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** A text field whose chips insert variables at the caret. */
+function TemplateField({ id, label, value, onChange, multiline, vars, error, inputRef }) {
+  const own = useRef(null);
+  const ref = inputRef || own;
+  const caret = useRef(null);
+  const [varName, setVarName] = useState('');
+  const [varError, setVarError] = useState('');
+
+  useEffect(() => {
+    if (caret.current == null || !ref.current) return;
+    ref.current.focus();
+    ref.current.setSelectionRange(caret.current, caret.current);
+    caret.current = null;
+  });
+
+  const insert = (name) => {
+    const el = ref.current;
+    const r = insertAt(value, `{{${name}}}`, el ? el.selectionStart : null, el ? el.selectionEnd : null);
+    caret.current = r.caret;
+    onChange(r.value);
+  };
+  const insertVar = (e) => {
+    e.preventDefault();
+    const name = varName.trim();
+    if (!validVarName(name)) {
+      setVarError('Use letters, digits, - and _ (a dot walks into saved JSON).');
+      return;
+    }
+    setVarError('');
+    setVarName('');
+    insert(`vars.${name}`);
+  };
+  const Input = multiline ? 'textarea' : 'input';
+  const describedBy = [`${id}-chips`, error ? `${id}-error` : null].filter(Boolean).join(' ');
+  return (
+    <Field id={id} label={label} error={error}>
+      <Input
+        id={id}
+        ref={ref}
+        class="flow-input"
+        rows={multiline ? 4 : undefined}
+        value={value || ''}
+        aria-invalid={error ? 'true' : undefined}
+        aria-describedby={describedBy}
+        onInput={(e) => onChange(e.currentTarget.value)}
+      />
+      <div class="flow-chips" id={`${id}-chips`} role="group" aria-label={`Insert a variable into ${label}`}>
+        {['contact.username', 'message.text', ...vars.map((v) => `vars.${v}`)].map((name) => (
+          <button type="button" class="flow-chip" key={name} onClick={() => insert(name)} aria-label={`Insert {{${name}}}`}>
+            {`{{${name}}}`}
+          </button>
+        ))}
+        <span class="flow-chips__var">
+          <label class="flow-sr" for={`${id}-var`}>
+            Variable name
+          </label>
+          <span class="flow-chips__prefix" aria-hidden="true">
+            vars.
+          </span>
+          <input
+            id={`${id}-var`}
+            class="flow-input flow-input--small"
+            value={varName}
+            placeholder="NAME"
+            onInput={(e) => setVarName(e.currentTarget.value)}
+            onKeyDown={(e) => e.key === 'Enter' && insertVar(e)}
+          />
+          <button type="button" class="flow-chip" onClick={insertVar}>
+            Insert
+          </button>
+        </span>
+      </div>
+      {varError && <p class="flow-field__error">{varError}</p>}
+    </Field>
+  );
+}
+
+function Select({ id, label, value, onChange, options }) {
+  return (
+    <Field id={id} label={label}>
+      <select id={id} class="flow-input" value={value} onChange={(e) => onChange(e.currentTarget.value)}>
+        {options.map(([v, text]) => (
+          <option value={v} key={v}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </Field>
+  );
+}
+
+function Text({ id, label, value, onChange, error, type, min, max, hint, inputRef }) {
+  return (
+    <Field id={id} label={label} error={error} hint={hint}>
+      <input
+        id={id}
+        ref={inputRef}
+        class="flow-input"
+        type={type || 'text'}
+        min={min}
+        max={max}
+        value={value == null ? '' : value}
+        aria-invalid={error ? 'true' : undefined}
+        aria-describedby={[hint ? `${id}-hint` : null, error ? `${id}-error` : null].filter(Boolean).join(' ') || undefined}
+        onInput={(e) => onChange(e.currentTarget.value)}
+      />
+    </Field>
+  );
+}
+
+function Fields({ node, set, vars, firstRef }) {
+  const f = node.data.fields;
+  const id = (k) => `flow-f-${node.id}-${k}`;
+  const err = (k) => (node.data.errorField === k ? node.data.error : null);
+  switch (node.type) {
+    case 'message':
+      return (
+        <TemplateField
+          id={id('text')}
+          label="Message text"
+          value={f.text}
+          multiline
+          vars={vars}
+          inputRef={firstRef}
+          onChange={(v) => set({ text: v })}
+        />
+      );
+    case 'condition':
+      return (
+        <Fragment>
+          <Select
+            id={id('kind')}
+            label="Condition"
+            value={f.kind || 'keyword'}
+            onChange={(v) => set({ kind: v })}
+            options={[
+              ['keyword', 'The message contains a keyword'],
+              ['tag', 'The contact has a tag'],
+              ['variable', 'A variable equals a value'],
+            ]}
+          />
+          {(f.kind || 'keyword') === 'keyword' && (
+            <Text id={id('keyword')} label="Keyword" value={f.keyword} onChange={(v) => set({ keyword: v })} inputRef={firstRef} />
+          )}
+          {f.kind === 'tag' && <Text id={id('tag')} label="Tag" value={f.tag} onChange={(v) => set({ tag: v })} inputRef={firstRef} />}
+          {f.kind === 'variable' && (
+            <Fragment>
+              <Text id={id('name')} label="Variable (vars.NAME)" value={f.name} onChange={(v) => set({ name: v })} inputRef={firstRef} />
+              <Text id={id('equals')} label="Equals" value={f.equals} onChange={(v) => set({ equals: v })} />
+            </Fragment>
+          )}
+        </Fragment>
+      );
+    case 'action':
+      return (
+        <Fragment>
+          <Select
+            id={id('action')}
+            label="Action"
+            value={f.action || 'tag_customer'}
+            onChange={(v) => set({ action: v })}
+            options={[
+              ['tag_customer', 'Tag the contact'],
+              ['set_variable', 'Set a variable'],
+              ['api_call', 'Call an API'],
+            ]}
+          />
+          {(f.action || 'tag_customer') === 'tag_customer' && (
+            <Text id={id('tag')} label="Tag" value={f.tag} onChange={(v) => set({ tag: v })} inputRef={firstRef} />
+          )}
+          {f.action === 'set_variable' && (
+            <Fragment>
+              <Text id={id('variable')} label="Variable name" value={f.variable} onChange={(v) => set({ variable: v })} inputRef={firstRef} />
+              <TemplateField id={id('value')} label="Value" value={f.value} vars={vars} onChange={(v) => set({ value: v })} />
+            </Fragment>
+          )}
+          {f.action === 'api_call' && (
+            <Fragment>
+              <TemplateField id={id('url')} label="URL" value={f.url} vars={vars} inputRef={firstRef} onChange={(v) => set({ url: v })} />
+              <Select
+                id={id('method')}
+                label="Method"
+                value={f.method || 'GET'}
+                onChange={(v) => set({ method: v })}
+                options={['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => [m, m])}
+              />
+              <Field id={id('body')} label="JSON body (optional)" error={err('body')}>
+                <textarea
+                  id={id('body')}
+                  class="flow-input flow-input--code"
+                  rows={3}
+                  value={typeof f.body === 'string' ? f.body : f.body ? JSON.stringify(f.body, null, 2) : ''}
+                  onInput={(e) => set({ body: e.currentTarget.value })}
+                />
+              </Field>
+              <Text
+                id={id('save_as')}
+                label="Save the answer as vars."
+                value={f.save_as}
+                onChange={(v) => set({ save_as: v })}
+              />
+            </Fragment>
+          )}
+        </Fragment>
+      );
+    case 'delay':
+      return (
+        <Text
+          id={id('seconds')}
+          label="Wait (seconds)"
+          type="number"
+          min={1}
+          max={MAX_DELAY_S}
+          value={f.seconds}
+          inputRef={firstRef}
+          hint={`${humanSeconds(f.seconds)}; at most one day (${MAX_DELAY_S} s).`}
+          onChange={(v) => set({ seconds: v })}
+        />
+      );
+    default:
+      return null;
+  }
+}
+
+const OUTPUT_LABELS = { next: 'Next step', true: 'If true, go to', false: 'If false, go to' };
+
+function Outputs({ node, nodes, edges, onConnect }) {
+  const outs = outputsOf(node.type, node.data.fields);
+  const api = node.type === 'action' && node.data.fields.action === 'api_call';
+  const others = nodes.filter((n) => n.id !== node.id && n.id !== TRIGGER_ID);
+  return (
+    <Fragment>
+      {outs.map((o) => {
+        const e = edges.find((x) => x.source === node.id && (x.sourceHandle || 'next') === o.id);
+        const label = api ? (o.id === 'next' ? 'When the call succeeds, go to' : 'When it fails, go to') : OUTPUT_LABELS[o.id];
+        return (
+          <Select
+            key={o.id}
+            id={`flow-out-${node.id}-${o.id}`}
+            label={label}
+            value={e ? e.target : ''}
+            onChange={(v) => onConnect(node.id, o.id, v || null)}
+            options={[['', '(nothing: the run ends)'], ...others.map((n) => [n.id, `${n.id}: ${summary(n.type, n.data.fields)}`])]}
+          />
+        );
+      })}
+    </Fragment>
+  );
+}
+
+export function Inspector({ node, nodes, edges, vars, onChange, onConnect, onDelete, focusToken }) {
+  const firstRef = useRef(null);
+  useEffect(() => {
+    if (focusToken && firstRef.current) firstRef.current.focus();
+  }, [focusToken]);
+  if (!node || node.id === TRIGGER_ID)
+    return (
+      <section class="flow-panel flow-inspector" aria-labelledby="flow-inspector-title">
+        <h2 id="flow-inspector-title" class="flow-panel__title">
+          Step
+        </h2>
+        <p class="flow-muted">
+          Select a step on the canvas (click it, or Tab to it and press Enter) to edit it. Add steps from the palette.
+        </p>
+      </section>
+    );
+  const set = (patch) => onChange(node.id, patch);
+  return (
+    <section class="flow-panel flow-inspector" aria-labelledby="flow-inspector-title">
+      <h2 id="flow-inspector-title" class="flow-panel__title">
+        {TYPE_LABELS[node.type]} step <span class="flow-node__id">{node.id}</span>
+      </h2>
+      {node.data.error && !node.data.errorField && (
+        <p class="flow-field__error" role="alert">
+          {node.data.error}
+        </p>
+      )}
+      <Fields node={node} set={set} vars={vars} firstRef={firstRef} />
+      <Outputs node={node} nodes={nodes} edges={edges} onConnect={onConnect} />
+      <button type="button" class="flow-button flow-button--danger" onClick={() => onDelete(node.id)}>
+        Delete step
+      </button>
+    </section>
+  );
+}

@@ -1,0 +1,349 @@
+// The flow model of docs/API.md and the canvas's nodes and edges, both ways.
+// The trigger is no node of the model: the canvas draws it as one so that the
+// edge leaving it can say which node is `start`. Pure; no DOM.
+
+export const TRIGGER_ID = 'parley:trigger';
+export const NODE_TYPES = ['message', 'condition', 'action', 'delay'];
+export const MAX_DELAY_S = 86400;
+
+const SPACING_X = 320;
+const SPACING_Y = 150;
+
+export const TYPE_LABELS = {
+  message: 'Message',
+  condition: 'Condition',
+  action: 'Action',
+  delay: 'Delay',
+};
+
+/** The data a fresh node of `type` starts with. */
+export function defaultData(type) {
+  switch (type) {
+    case 'message':
+      return { text: '' };
+    case 'condition':
+      return { kind: 'keyword', keyword: '' };
+    case 'action':
+      return { action: 'tag_customer', tag: '' };
+    case 'delay':
+      return { seconds: 60 };
+    default:
+      throw new Error(`unknown node type ${type}`);
+  }
+}
+
+/** A node id not yet used in `nodes` (canvas nodes or model nodes). */
+export function newNodeId(type, nodes) {
+  const used = new Set(nodes.map((n) => n.id));
+  for (let i = 1; ; i++) {
+    const id = `${type}-${i}`;
+    if (!used.has(id)) return id;
+  }
+}
+
+/** The output handles a node has: [{id, label}]; `next` is the unlabelled edge. */
+export function outputsOf(type, data) {
+  if (type === 'condition')
+    return [
+      { id: 'true', label: 'true' },
+      { id: 'false', label: 'false' },
+    ];
+  if (type === 'action' && data && data.action === 'api_call')
+    return [
+      { id: 'next', label: 'ok' },
+      { id: 'false', label: 'failed' },
+    ];
+  return [{ id: 'next', label: 'next' }];
+}
+
+export function edgeId(source, handle, target) {
+  return `${source}:${handle || 'next'}->${target}`;
+}
+
+function canvasEdge(source, handle, target) {
+  const h = handle || 'next';
+  const edge = { id: edgeId(source, h, target), source, sourceHandle: h, target };
+  if (h === 'true' || h === 'false') {
+    edge.label = h;
+    edge.className = `flow-edge--${h}`;
+  }
+  return edge;
+}
+
+/** Positions for nodes that carry none: columns by distance from start. */
+function layout(flow) {
+  const depth = new Map();
+  const queue = [];
+  if (flow.start) {
+    depth.set(flow.start, 0);
+    queue.push(flow.start);
+  }
+  while (queue.length) {
+    const id = queue.shift();
+    for (const e of flow.edges || [])
+      if (e.from === id && !depth.has(e.to)) {
+        depth.set(e.to, depth.get(id) + 1);
+        queue.push(e.to);
+      }
+  }
+  const rows = new Map();
+  const at = new Map();
+  let spare = 0;
+  for (const n of flow.nodes || []) {
+    const d = depth.has(n.id) ? depth.get(n.id) : Math.max(...depth.values(), 0) + 1 + spare++;
+    const row = rows.get(d) || 0;
+    rows.set(d, row + 1);
+    at.set(n.id, { x: d * SPACING_X, y: row * SPACING_Y });
+  }
+  return at;
+}
+
+function validPosition(p) {
+  return p && Number.isFinite(p.x) && Number.isFinite(p.y);
+}
+
+/** The canvas's {nodes, edges} for a flow from the API. */
+export function toCanvas(flow) {
+  const auto = layout(flow);
+  const nodes = (flow.nodes || []).map((n) => ({
+    id: n.id,
+    type: n.type,
+    position: validPosition(n.position) ? { x: n.position.x, y: n.position.y } : auto.get(n.id),
+    data: { fields: { ...(n.data || {}) } },
+  }));
+  const edges = (flow.edges || []).map((e) => canvasEdge(e.from, e.label || 'next', e.to));
+  const start = nodes.find((n) => n.id === flow.start);
+  const anchor = start ? start.position : { x: 0, y: 0 };
+  nodes.unshift(triggerNode({ x: anchor.x - SPACING_X, y: anchor.y }));
+  if (start) edges.unshift(canvasEdge(TRIGGER_ID, 'next', start.id));
+  return { nodes, edges };
+}
+
+export function triggerNode(position) {
+  return {
+    id: TRIGGER_ID,
+    type: 'trigger',
+    position,
+    deletable: false,
+    data: {},
+  };
+}
+
+/** The edges after connecting `source`'s `handle` to `target`: each output
+ * leads to one node, so a new edge replaces the one the handle had. */
+export function connect(edges, source, handle, target) {
+  const h = handle || 'next';
+  if (source === target) return edges;
+  const kept = edges.filter((e) => !(e.source === source && (e.sourceHandle || 'next') === h));
+  return [...kept, canvasEdge(source, h, target)];
+}
+
+/** Removes the edge leaving `source` by `handle`. */
+export function disconnect(edges, source, handle) {
+  const h = handle || 'next';
+  return edges.filter((e) => !(e.source === source && (e.sourceHandle || 'next') === h));
+}
+
+/** Edges from outputs the node no longer has (an api_call turned into a tag). */
+export function pruneEdges(nodes, edges) {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  return edges.filter((e) => {
+    const from = byId.get(e.source);
+    if (!from || !byId.has(e.target)) return false;
+    if (from.id === TRIGGER_ID) return true;
+    return outputsOf(from.type, from.data.fields).some((o) => o.id === (e.sourceHandle || 'next'));
+  });
+}
+
+/** The node the trigger leads to, or null. */
+export function startOf(edges) {
+  const e = edges.find((x) => x.source === TRIGGER_ID);
+  return e ? e.target : null;
+}
+
+function text(v) {
+  return typeof v === 'string' ? v : v == null ? '' : String(v);
+}
+
+/** The model's data for a node's fields: only the fields its kind uses.
+ * Throws {node_id, message} when a field cannot be expressed (bad JSON body). */
+export function cleanData(id, type, f) {
+  switch (type) {
+    case 'message':
+      return { text: text(f.text) };
+    case 'condition':
+      if (f.kind === 'tag') return { kind: 'tag', tag: text(f.tag).trim() };
+      if (f.kind === 'variable')
+        return { kind: 'variable', name: text(f.name).trim(), equals: text(f.equals) };
+      return { kind: 'keyword', keyword: text(f.keyword).trim() };
+    case 'action':
+      if (f.action === 'set_variable')
+        return { action: 'set_variable', variable: text(f.variable).trim(), value: text(f.value) };
+      if (f.action === 'api_call') {
+        const d = { action: 'api_call', url: text(f.url).trim(), method: f.method || 'GET' };
+        const body = typeof f.body === 'string' ? f.body.trim() : f.body;
+        if (typeof body === 'string' && body !== '') {
+          try {
+            d.body = JSON.parse(body);
+          } catch (e) {
+            throw { node_id: id, field: 'body', message: 'The request body is not valid JSON' };
+          }
+        } else if (body && typeof body === 'object') {
+          d.body = body;
+        }
+        if (text(f.save_as).trim()) d.save_as = text(f.save_as).trim();
+        return d;
+      }
+      return { action: 'tag_customer', tag: text(f.tag).trim() };
+    case 'delay':
+      return { seconds: Number.parseInt(f.seconds, 10) || 0 };
+    default:
+      return { ...f };
+  }
+}
+
+/** The API's flow body for the canvas and the header's fields. */
+export function toModel(meta, nodes, edges) {
+  const model = nodes.filter((n) => n.id !== TRIGGER_ID);
+  return {
+    name: meta.name,
+    status: meta.status,
+    trigger: cleanTrigger(meta.trigger),
+    start: startOf(edges) || undefined,
+    nodes: model.map((n) => ({
+      id: n.id,
+      type: n.type,
+      data: cleanData(n.id, n.type, n.data.fields),
+      position: { x: Math.round(n.position.x), y: Math.round(n.position.y) },
+    })),
+    edges: edges
+      .filter((e) => e.source !== TRIGGER_ID)
+      .map((e) => {
+        const out = { from: e.source, to: e.target };
+        const h = e.sourceHandle || 'next';
+        if (h !== 'next') out.label = h;
+        return out;
+      }),
+  };
+}
+
+/** Splits the trigger panel's keyword text ("price, cost") into keywords. */
+export function splitKeywords(s) {
+  return text(s)
+    .split(/[,\n]/)
+    .map((k) => k.trim())
+    .filter(Boolean);
+}
+
+export function cleanTrigger(t) {
+  if (!t || t.type === 'any_message') return { type: 'any_message' };
+  const keywords = Array.isArray(t.keywords) ? t.keywords : splitKeywords(t.keywords);
+  return { type: 'keyword', keywords, match: t.match || 'contains' };
+}
+
+/** Inserts `token` into `value` at [start, end); returns {value, caret}. */
+export function insertAt(value, token, start, end) {
+  const v = text(value);
+  const a = Number.isInteger(start) ? Math.max(0, Math.min(start, v.length)) : v.length;
+  const b = Number.isInteger(end) ? Math.max(a, Math.min(end, v.length)) : a;
+  return { value: v.slice(0, a) + token + v.slice(b), caret: a + token.length };
+}
+
+/** Variable names the flow defines (set_variable, api_call's save_as), sorted. */
+export function knownVariables(nodes) {
+  const names = new Set();
+  for (const n of nodes) {
+    const f = (n.data && n.data.fields) || {};
+    if (n.type === 'action' && f.action === 'set_variable' && text(f.variable).trim())
+      names.add(text(f.variable).trim());
+    if (n.type === 'action' && f.action === 'api_call' && text(f.save_as).trim())
+      names.add(text(f.save_as).trim());
+    if (n.type === 'condition' && f.kind === 'variable' && text(f.name).trim())
+      names.add(text(f.name).trim());
+  }
+  return [...names].sort();
+}
+
+/** A variable name usable in {{vars.NAME}}: letters, digits, _ and - (dots walk into JSON). */
+export function validVarName(name) {
+  return /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(name);
+}
+
+function short(s, n) {
+  const t = text(s).replace(/\s+/g, ' ').trim();
+  return t.length > n ? `${t.slice(0, n - 1)}…` : t;
+}
+
+export function humanSeconds(s) {
+  const n = Number.parseInt(s, 10) || 0;
+  if (n % 86400 === 0 && n >= 86400) return `${n / 86400} d`;
+  if (n % 3600 === 0 && n >= 3600) return `${n / 3600} h`;
+  if (n % 60 === 0 && n >= 60) return `${n / 60} min`;
+  return `${n} s`;
+}
+
+/** One line saying what a node does, for the canvas and its accessible label. */
+export function summary(type, f) {
+  f = f || {};
+  switch (type) {
+    case 'message':
+      return f.text ? `Send “${short(f.text, 60)}”` : 'Send a message (no text yet)';
+    case 'condition':
+      if (f.kind === 'tag') return `If the contact is tagged “${short(f.tag, 30)}”`;
+      if (f.kind === 'variable')
+        return `If vars.${short(f.name, 20)} is “${short(f.equals, 20)}”`;
+      return `If the message contains “${short(f.keyword, 30)}”`;
+    case 'action':
+      if (f.action === 'set_variable')
+        return `Set vars.${short(f.variable, 20)} to “${short(f.value, 30)}”`;
+      if (f.action === 'api_call') return `${f.method || 'GET'} ${short(f.url, 40)}`;
+      return `Tag the contact “${short(f.tag, 30)}”`;
+    case 'delay':
+      return `Wait ${humanSeconds(f.seconds)}`;
+    default:
+      return '';
+  }
+}
+
+export function triggerSummary(t) {
+  const c = cleanTrigger(t);
+  if (c.type === 'any_message') return 'Any incoming message';
+  const how = { contains: 'contains', exact: 'is exactly', starts_with: 'starts with' }[c.match];
+  return c.keywords.length
+    ? `Message ${how} ${c.keywords.map((k) => `“${short(k, 20)}”`).join(' or ')}`
+    : 'Keyword (none yet)';
+}
+
+/** The path a run took: visit order per node and the edges followed, from a
+ * trace [{node_id, type, result}] of the dry run or of a recorded run. */
+export function pathOf(flow, trace) {
+  const steps = new Map();
+  const taken = new Set();
+  const list = Array.isArray(trace) ? trace : [];
+  list.forEach((t, i) => {
+    if (!steps.has(t.node_id)) steps.set(t.node_id, []);
+    steps.get(t.node_id).push(i + 1);
+  });
+  if (list.length && flow.start === list[0].node_id) taken.add(edgeId(TRIGGER_ID, 'next', flow.start));
+  for (let i = 0; i + 1 < list.length; i++) {
+    const from = list[i].node_id;
+    const to = list[i + 1].node_id;
+    const e = (flow.edges || []).find((x) => x.from === from && x.to === to);
+    if (e) taken.add(edgeId(from, e.label || 'next', to));
+  }
+  return { steps, taken };
+}
+
+/** What a trace step's result says, in words. */
+export function resultText(step) {
+  const r = step.result;
+  if (typeof r === 'boolean') return r ? 'true' : 'false';
+  if (r && typeof r === 'object') {
+    if ('text' in r) return `sent “${short(r.text, 80)}”`;
+    if ('tag' in r) return `tagged “${short(r.tag, 40)}”`;
+    if ('variable' in r) return `vars.${r.variable} = “${short(r.value, 40)}”`;
+    if ('seconds' in r) return `waited ${humanSeconds(r.seconds)}${r.dry_run ? ' (skipped)' : ''}`;
+    if ('url' in r) return `called ${short(r.url, 60)}${r.dry_run ? ' (skipped)' : ''}`;
+  }
+  return '';
+}
