@@ -51,7 +51,11 @@ static int on_url_complete(llhttp_t *p) {
   if (q && !(r->query = strdup(q + 1))) return fail(hc, 503);
   r->path = malloc(plen + 1);
   if (!r->path) return fail(hc, 503);
-  if (util_url_decode(r->url, plen, r->path, plen + 1, 0) < 0) return fail(hc, 400);
+  /* A path that decodes to a NUL byte or to invalid UTF-8 is refused whole: C
+   * strings would end it early ("/api/auth/me%00.css" read as "/api/auth/me"). */
+  long n = util_url_decode(r->url, plen, r->path, plen + 1, 0);
+  if (n < 0 || memchr(r->path, '\0', (size_t)n) || !util_utf8_valid(r->path, (size_t)n))
+    return fail(hc, 400);
   return 0;
 }
 

@@ -67,7 +67,7 @@ long http_req_query(const http_req_t *req, const char *name, char *out, size_t o
         return 0;
       }
       long n = util_url_decode(eq + 1, len - klen - 1, out, outlen, 1);
-      if (n < 0 || !util_utf8_valid(out, (size_t)n)) return -2;
+      if (n < 0 || memchr(out, '\0', (size_t)n) || !util_utf8_valid(out, (size_t)n)) return -2;
       return n;
     }
     q = amp ? amp + 1 : NULL;
