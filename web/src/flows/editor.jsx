@@ -11,7 +11,6 @@ import {
   Background,
   Controls,
   MarkerType,
-  MiniMap,
   ReactFlow,
   ReactFlowProvider,
   applyEdgeChanges,
@@ -40,6 +39,8 @@ import { Palette, RunsPanel, TestPanel, TriggerPanel } from './panels.jsx';
 
 const STATUS_LABELS = { draft: 'Draft', active: 'Active', archived: 'Archived' };
 const RUNS_POLL_MS = 5000;
+const NEW_STEP_DX = 320;
+const NEW_STEP_DY = 150;
 const EDGE_OPTIONS = { type: 'smoothstep', markerEnd: { type: MarkerType.ArrowClosed, width: 18, height: 18 } };
 
 export const NEW_FLOW = {
@@ -129,18 +130,40 @@ function Builder({ api, initial, onSaved, onBack }) {
 
   const select = (id) => setNodes((ns) => ns.map((n) => (n.selected === (n.id === id) ? n : { ...n, selected: n.id === id })));
 
+  /** Where a new step goes: right of the selected step, else mid-canvas; never on another. */
+  const placeFor = () => {
+    const sel = nodes.find((n) => n.selected);
+    let pos;
+    if (sel) {
+      pos = { x: sel.position.x + NEW_STEP_DX, y: sel.position.y };
+    } else {
+      const r = canvasRef.current.getBoundingClientRect();
+      const c = rf.screenToFlowPosition({ x: r.left + r.width / 2, y: r.top + r.height / 2 });
+      pos = { x: c.x - 120, y: c.y - 40 };
+    }
+    pos = { x: Math.round(pos.x), y: Math.round(pos.y) };
+    while (nodes.some((n) => Math.abs(n.position.x - pos.x) < 200 && Math.abs(n.position.y - pos.y) < 110))
+      pos = { x: pos.x, y: pos.y + NEW_STEP_DY };
+    return pos;
+  };
+
+  /** Pans (keeping the zoom) so that a step at `pos` is in view. */
+  const reveal = (pos) => {
+    const r = canvasRef.current.getBoundingClientRect();
+    const a = rf.screenToFlowPosition({ x: r.left, y: r.top });
+    const b = rf.screenToFlowPosition({ x: r.right, y: r.bottom });
+    const inside = pos.x >= a.x && pos.y >= a.y && pos.x + 240 <= b.x && pos.y + 90 <= b.y;
+    if (!inside) rf.setCenter(pos.x + 120, pos.y + 45, { zoom: rf.getZoom() });
+  };
+
   const addNode = (type) => {
-    const el = canvasRef.current;
-    const r = el ? el.getBoundingClientRect() : { left: 0, top: 0, width: 600, height: 400 };
-    const c = rf.screenToFlowPosition({ x: r.left + r.width / 2, y: r.top + r.height / 2 });
-    let pos = { x: Math.round(c.x - 100), y: Math.round(c.y - 40) };
-    while (nodes.some((n) => Math.abs(n.position.x - pos.x) < 60 && Math.abs(n.position.y - pos.y) < 60))
-      pos = { x: pos.x + 30, y: pos.y + 70 };
+    const pos = placeFor();
     const id = newNodeId(type, nodes);
     const node = { id, type, position: pos, selected: true, data: { fields: defaultData(type) } };
     setNodes((ns) => [...ns.map((n) => (n.selected ? { ...n, selected: false } : n)), node]);
     // A flow's first step is where the trigger leads, until the user says otherwise.
     if (!startOf(edges)) setEdges((es) => connect(es, TRIGGER_ID, 'next', id));
+    reveal(pos);
     setFocusToken((t) => t + 1);
     setNotice(`${TYPE_LABELS[type]} step ${id} added`);
     changed();
@@ -177,6 +200,7 @@ function Builder({ api, initial, onSaved, onBack }) {
     } catch (e) {
       setErrors(placeError(e, nodes.map((n) => n.id)));
       setNotice(`Not saved: ${e.message}`);
+      if (e.node_id) select(e.node_id);
       return null;
     }
     setBusy(true);
@@ -194,7 +218,7 @@ function Builder({ api, initial, onSaved, onBack }) {
       setErrors(placed);
       const on = Object.keys(placed.nodes)[0];
       if (on) select(on);
-      setNotice(`Not saved: ${e.message}`);
+      setNotice(placed.general ? 'Not saved.' : `Not saved: ${e.message}`);
       return null;
     } finally {
       setBusy(false);
@@ -378,7 +402,6 @@ function Builder({ api, initial, onSaved, onBack }) {
           >
             <Background gap={20} />
             <Controls showInteractive={false} />
-            <MiniMap pannable zoomable ariaLabel="Overview of the flow" className="flows-minimap" />
           </ReactFlow>
         </div>
         <div class="flows-editor__right">

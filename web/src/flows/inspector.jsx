@@ -4,7 +4,7 @@
 // {{contact.username}}, {{message.text}} and {{vars.NAME}} into template
 // fields, the outputs as selects (connecting without a mouse), and delete.
 import { h, Fragment } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 
 import {
   MAX_DELAY_S,
@@ -44,7 +44,8 @@ function TemplateField({ id, label, value, onChange, multiline, vars, error, inp
   const [varName, setVarName] = useState('');
   const [varError, setVarError] = useState('');
 
-  useEffect(() => {
+  // After the inserted text renders, the caret goes right behind it.
+  useLayoutEffect(() => {
     if (caret.current == null || !ref.current) return;
     ref.current.focus();
     ref.current.setSelectionRange(caret.current, caret.current);
@@ -55,6 +56,7 @@ function TemplateField({ id, label, value, onChange, multiline, vars, error, inp
     const el = ref.current;
     const r = insertAt(value, `{{${name}}}`, el ? el.selectionStart : null, el ? el.selectionEnd : null);
     caret.current = r.caret;
+    if (el) el.focus();
     onChange(r.value);
   };
   const insertVar = (e) => {
@@ -288,7 +290,7 @@ function Outputs({ node, nodes, edges, onConnect }) {
 
 export function Inspector({ node, nodes, edges, vars, onChange, onConnect, onDelete, focusToken }) {
   const firstRef = useRef(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     if (focusToken && firstRef.current) firstRef.current.focus();
   }, [focusToken]);
   if (!node || node.id === TRIGGER_ID)

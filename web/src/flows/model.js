@@ -339,6 +339,8 @@ export function resultText(step) {
   const r = step.result;
   if (typeof r === 'boolean') return r ? 'true' : 'false';
   if (r && typeof r === 'object') {
+    if (r.error === 'output_limit') return 'stopped: the run rendered too much text';
+    if (r.error) return `error: ${r.error}`;
     if ('text' in r) return `sent “${short(r.text, 80)}”`;
     if ('tag' in r) return `tagged “${short(r.tag, 40)}”`;
     if ('variable' in r) return `vars.${r.variable} = “${short(r.value, 40)}”`;

@@ -103,6 +103,7 @@ const STATUS_TEXT = {
   completed: 'completed',
   failed: 'failed',
   step_limit: 'stopped at the step limit',
+  output_limit: 'stopped: too much text',
   waiting: 'waiting',
   running: 'running',
 };
