@@ -1,0 +1,204 @@
+"""Fixtures for the browser suite: a real parleyd serving the built client
+(web/dist, PARLEY_WEB_DIR) and headless Chromium driven by Debian's chromedriver.
+
+Environment:
+  PARLEYD            the server binary (default build/parleyd)
+  PARLEY_WEB_DIST    the built client (default web/dist; ./scripts/test builds it)
+  PARLEY_SCREENSHOTS where each main page's screenshot goes
+                     (default tests/browser/screenshots, git-ignored)
+"""
+import importlib.util
+import json
+import os
+import sys
+import time
+import uuid
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+
+
+def _integration_server():
+    """The integration suite's Server wrapper (its conftest, loaded under another name)."""
+    spec = importlib.util.spec_from_file_location(
+        "integration_conftest", os.path.join(ROOT, "tests", "integration", "conftest.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.Server
+
+
+Server = _integration_server()
+
+WEB_DIST = os.environ.get("PARLEY_WEB_DIST", os.path.join(ROOT, "web", "dist"))
+SHOTS = os.environ.get("PARLEY_SCREENSHOTS", os.path.join(HERE, "screenshots"))
+CHROMEDRIVER = "/usr/bin/chromedriver"
+PASSWORD = "correct horse battery"
+
+
+def pytest_configure(config):
+    if not os.path.isfile(os.path.join(WEB_DIST, "index.html")):
+        raise pytest.UsageError(f"{WEB_DIST}/index.html is missing: run web/build.sh first")
+
+
+class App:
+    """One parleyd with the client; restartable on the same port and data."""
+
+    def __init__(self):
+        self.server = Server(env={"PARLEY_WEB_DIR": WEB_DIST, "PARLEY_LOG_LEVEL": "warn"})
+
+    @property
+    def url(self):
+        return self.server.base_url
+
+    def start(self):
+        self.server.start()
+        return self
+
+    def restart(self, down_seconds=0.0, during=None):
+        """Stops the server, runs `during()` while it is down, starts it again."""
+        self.server.stop()
+        if during:
+            during()
+        time.sleep(down_seconds)
+        self.server = Server(env=self.server.env, data_dir=self.server.data_dir, port=self.server.port)
+        self.server.owns_data = True
+        self.server.start()
+
+    def api(self, method, path, body=None, token=None):
+        """One API call; returns (status, parsed body or None)."""
+        r = self.server.request(method, path, body=body, token=token)
+        return r.status, (r.json() if r.body else None)
+
+    def signup(self, name):
+        return self.server.signup(name=name, email=f"{name.lower().replace(' ', '.')}.{uuid.uuid4().hex[:8]}@example.com",
+                                  password=PASSWORD)
+
+
+@pytest.fixture
+def app():
+    a = App().start()
+    yield a
+    report = a.server.cleanup()
+    assert not report, "sanitizer report from parleyd:\n" + report
+
+
+def new_browser(width=1280, height=860):
+    opts = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                f"--window-size={width},{height}", "--lang=en-US"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+
+
+class Page:
+    """A browser tab on the app, with the waits and reads the tests share."""
+
+    def __init__(self, driver, app):
+        self.d = driver
+        self.app = app
+        self.console = []
+
+    def open(self, path="/"):
+        self.d.get(self.app.url + path)
+
+    def wait(self, cond, timeout=15, what="condition"):
+        try:
+            return WebDriverWait(self.d, timeout, poll_frequency=0.05).until(lambda d: cond())
+        except TimeoutException:
+            self.shot("timeout")
+            raise AssertionError(f"timed out waiting for {what}") from None
+
+    def find(self, css, timeout=15):
+        return self.wait(lambda: self.d.find_elements(By.CSS_SELECTOR, css) and self.d.find_element(By.CSS_SELECTOR, css),
+                         timeout, css)
+
+    def all(self, css):
+        return self.d.find_elements(By.CSS_SELECTOR, css)
+
+    def texts(self, css):
+        return [e.text for e in self.d.find_elements(By.CSS_SELECTOR, css)]
+
+    def js(self, script, *args):
+        return self.d.execute_script(script, *args)
+
+    def shot(self, name):
+        os.makedirs(SHOTS, exist_ok=True)
+        self.d.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
+
+    def logs(self):
+        """Browser console entries since the last call (errors include CSP violations)."""
+        self.console += self.d.get_log("browser")
+        return self.console
+
+    def severe(self):
+        return [e for e in self.logs() if e["level"] == "SEVERE"
+                and "favicon" not in e["message"]]
+
+    def signup_ui(self, name, email, password=PASSWORD):
+        self.open("/signup")
+        self.find("#auth-name").send_keys(name)
+        self.find("#auth-email").send_keys(email)
+        self.find("#auth-password").send_keys(password)
+        self.find("form button[type=submit]").click()
+
+    def login_ui(self, email, password=PASSWORD):
+        self.open("/login")
+        self.find("#auth-email").send_keys(email)
+        self.find("#auth-password").send_keys(password)
+        self.find("form button[type=submit]").click()
+        self.wait(lambda: "/inbox" in self.d.current_url or "/c/" in self.d.current_url, what="logged in")
+
+    def login_token(self, session):
+        """Logs in by placing a server session where the SDK keeps it (faster than the form)."""
+        self.open("/login")
+        stored = {"user": session["user"], "access_token": session["access_token"],
+                  "refresh_token": session["refresh_token"],
+                  "expires_at": int(time.time() * 1000) + session["expires_in"] * 1000,
+                  "lifetime_ms": session["expires_in"] * 1000}
+        self.js("localStorage.setItem('parley.session', arguments[0])", json.dumps(stored))
+
+
+@pytest.fixture
+def browser_factory(app):
+    drivers = []
+
+    def make(width=1280, height=860):
+        d = new_browser(width, height)
+        drivers.append(d)
+        return Page(d, app)
+
+    yield make
+    for d in drivers:
+        try:
+            d.quit()
+        except Exception:
+            pass
+
+
+def bulk(app, token, calls):
+    """Many API calls over one keep-alive connection (seeding large data sets)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", app.server.port, timeout=30)
+    out = []
+    try:
+        for method, path, body in calls:
+            conn.request(method, path, body=json.dumps(body).encode() if body is not None else None,
+                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            r = conn.getresponse()
+            data = r.read()
+            assert r.status < 300, (r.status, data[:200])
+            out.append(json.loads(data) if data else None)
+    finally:
+        conn.close()
+    return out
+

@@ -1,0 +1,95 @@
+// The app's frame: the login gate, the navigation, and which screen the path shows.
+// The flow builder is loaded only when its screen is opened (a separate chunk).
+import { lazy, Suspense } from 'preact/compat';
+import { useEffect, useState } from 'preact/hooks';
+import { auth, client } from './client.js';
+import { Link, match, navigate, usePath } from './router.jsx';
+import { useStore } from './store.js';
+import { AuthPage } from './login.jsx';
+import { InboxPage } from './inbox.jsx';
+import { ContactsPage } from './contacts.jsx';
+import { SettingsPage } from './settings.jsx';
+import { DashboardPage } from './dashboard.jsx';
+
+const FlowsPage = lazy(() => import('./flows/index.jsx'));
+
+const NAV = [
+  ['/dashboard', 'Dashboard'],
+  ['/inbox', 'Inbox'],
+  ['/contacts', 'Contacts'],
+  ['/flows', 'Flows'],
+  ['/settings', 'Settings'],
+];
+
+export function App() {
+  const store = useStore();
+  const path = usePath();
+  const [state, setState] = useState(auth.loggedIn() ? 'in' : 'out');
+  const [message, setMessage] = useState('');
+
+  useEffect(() => auth.onEnd((reason) => {
+    setMessage(reason);
+    setState('out');
+    navigate('/login', { replace: true });
+  }), []);
+
+  useEffect(() => {
+    if (state === 'in') auth.start();
+  }, [state]);
+
+  if (state !== 'in') {
+    return <AuthPage message={message} onDone={() => {
+      setMessage('');
+      setState('in');
+      if (path === '/' || path === '/login' || path === '/signup') navigate('/inbox', { replace: true });
+    }} />;
+  }
+  if (path === '/' || path === '/login' || path === '/signup') {
+    navigate('/inbox', { replace: true });
+    return null;
+  }
+
+  let page;
+  let m;
+  if ((m = match('/c/:id', path))) page = <InboxPage openId={m.id} />;
+  else if (path === '/inbox') page = <InboxPage openId={null} />;
+  else if (path === '/inbox/instagram') page = <InboxPage openId={null} filter="instagram" />;
+  else if (path === '/contacts') page = <ContactsPage />;
+  else if (path === '/settings') page = <SettingsPage />;
+  else if (path === '/dashboard') page = <DashboardPage />;
+  else if (path === '/flows' || path.startsWith('/flows/')) {
+    page = (
+      <Suspense fallback={<p class="page muted">Loading the flow builder…</p>}>
+        <FlowsPage client={client} flowId={path.split('/')[2] ? decodeURIComponent(path.split('/')[2]) : undefined}
+          navigate={navigate} />
+      </Suspense>
+    );
+  } else page = <div class="page"><h1>Not found</h1><p>There is no page at this address.</p><Link href="/inbox">Go to the inbox</Link></div>;
+
+  let unread = 0;
+  for (const c of store.convs.values()) unread += c.unread_count || 0;
+  const current = '/' + (path.split('/')[1] || '');
+  return (
+    <div class="shell">
+      <nav class="nav" aria-label="Main">
+        <div class="brand">Parley</div>
+        {NAV.map(([href, label]) => (
+          <Link key={href} href={href}
+            aria-current={current === href || (href === '/inbox' && current === '/c') ? 'page' : undefined}>
+            <span>{label}</span>
+            {href === '/inbox' && unread > 0 && <span class="unread" aria-label={`${unread} unread`}>{unread}</span>}
+          </Link>
+        ))}
+        <div class="me">{store.me ? store.me.name : ''}</div>
+      </nav>
+      <main class="main" id="main">
+        {store.connection !== 'online' && store.me && (
+          <div class="banner" role="status" data-test="conn-banner">
+            {store.connection === 'connecting' ? 'Connecting…' : 'Reconnecting to the server…'}
+          </div>
+        )}
+        {page}
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,142 @@
+// One conversation: its header, the message window (paged backwards as the reader
+// scrolls up, forwards again when the window moved away from the newest), typing,
+// the composer, and the group or Instagram panel beside it.
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { api, client, markRead, sendMessage, setAnnouncer, typing } from './client.js';
+import { ago, windowOpen } from './format.js';
+import { Link } from './router.jsx';
+import { PAGE, store, useStore } from './store.js';
+import { Avatar, ChannelBadge } from './inbox.jsx';
+import { MessageList } from './messages.jsx';
+import { Composer } from './composer.jsx';
+import { GroupPanel } from './group_panel.jsx';
+import { InstagramPanel, useContact } from './instagram_panel.jsx';
+
+const loads = new Map(); // conversation id -> promise of the page in flight
+
+/** Loads a page of a conversation's history: "latest", "older" or "newer". */
+export function loadPage(id, where) {
+  if (loads.has(id)) return loads.get(id);
+  const ch = store.chat(id);
+  const opts = { limit: PAGE };
+  if (where === 'older') opts.before = ch.items.length ? ch.items[0].seq : undefined;
+  if (where === 'newer') opts.after = ch.items.length ? ch.items[ch.items.length - 1].seq : 0;
+  const p = api.messages(id, opts)
+    .then((r) => {
+      store.putPage(id, r.messages, r.has_more, where);
+      // From here on a reconnect recovers what this conversation missed.
+      if (where === 'latest') client.track(id, r.messages.length ? r.messages[r.messages.length - 1].seq : 0);
+    })
+    .catch((err) => {
+      ch.error = (err && err.message) || 'Could not load messages';
+      store.changed();
+    })
+    .finally(() => loads.delete(id));
+  loads.set(id, p);
+  return p;
+}
+
+function typingText(ids) {
+  if (!ids.length) return '';
+  const names = ids.map((u) => store.userName(u));
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  return 'Several people are typing…';
+}
+
+export function ChatPane({ id }) {
+  const s = useStore();
+  const c = s.convs.get(id);
+  const ch = s.chat(id);
+  const [missing, setMissing] = useState('');
+  const [side, setSide] = useState(false);
+  const [said, setSaid] = useState('');
+  const contact = useContact(c);
+
+  useEffect(() => {
+    if (!c) {
+      api.conversation(id).then((conv) => store.putConversations([conv]))
+        .catch((e) => setMissing(e.status === 404 ? 'This conversation does not exist or you are not in it.' : e.message));
+    }
+    if (!ch.loaded) loadPage(id, 'latest');
+    setAnnouncer((m) => {
+      if (m.conversation_id === id) setSaid(`${store.userName(m.sender_id)}: ${m.text == null ? 'attachment' : m.text}`);
+    });
+    return () => setAnnouncer(() => {});
+  }, [id]);
+
+  // Read position: the newest message, once the reader is looking at the bottom.
+  const atBottom = useRef(true);
+  const lastSeq = ch.items.length ? ch.items[ch.items.length - 1].seq : 0;
+  useEffect(() => {
+    if (atBottom.current && !ch.hasNewer && lastSeq && !document.hidden) markRead(id, lastSeq);
+  }, [lastSeq, s.connection]);
+  useEffect(() => {
+    const onVis = () => {
+      const seq = store.chat(id).items.slice(-1)[0];
+      if (!document.hidden && atBottom.current && seq) markRead(id, seq.seq);
+    };
+    document.addEventListener('visibilitychange', onVis);
+    return () => document.removeEventListener('visibilitychange', onVis);
+  }, [id]);
+
+  if (missing) {
+    return <section class="chat"><div class="page"><p role="alert">{missing}</p><Link href="/inbox">Back to the inbox</Link></div></section>;
+  }
+  if (!c) return <section class="chat"><p class="page muted">Loading…</p></section>;
+
+  const title = s.title(c);
+  const peer = s.peer(c);
+  const online = peer && s.online(peer.id);
+  const ig = c.type === 'instagram';
+  const open = ig && contact ? windowOpen(contact.last_inbound_at) : true;
+  return (
+    <section class="chat" aria-label={`Chat: ${title}`}>
+      <header class="chat-head">
+        <Link href="/inbox" class="back-link button" aria-label="Back to the inbox">‹</Link>
+        <Avatar name={title} id={c.id} online={online} />
+        <div class="grow">
+          <h2 data-test="chat-title">{title}</h2>
+          <div class="row small muted">
+            <ChannelBadge type={c.type} />
+            {ig && contact && contact.username && <span data-test="ig-username">@{contact.username}</span>}
+            {online && <span data-test="online">online</span>}
+            {c.type === 'group' && <span>{(c.participants || []).length} members</span>}
+          </div>
+        </div>
+        {c.type !== 'direct' && (
+          <button onClick={() => setSide(!side)} aria-expanded={side ? 'true' : 'false'} data-test="details">
+            {ig ? 'Contact' : 'Details'}
+          </button>
+        )}
+      </header>
+      <div class="chat-body">
+        <div class="chat-main">
+          <MessageList conv={c} ch={ch} onBottom={(v) => { atBottom.current = v; }}
+            loadOlder={() => loadPage(id, 'older')} loadNewer={() => loadPage(id, 'newer')} />
+          <div class="typing" aria-live="polite" data-test="typing">{typingText(s.typers(id))}</div>
+          <div class="sr-only" aria-live="polite" role="status" data-test="announce">{said}</div>
+          {ig && (
+            <div class={`window ${open ? 'open' : 'closed'}`} data-test="ig-window" role="note">
+              {!contact ? 'Checking the reply window…' : open
+                ? `Reply window open: the customer wrote ${ago(contact.last_inbound_at)}; it closes 24 hours after their last message.`
+                : `The 24-hour reply window is closed. Instagram lets a business reply only within 24 hours of the customer's last message (last: ${ago(contact.last_inbound_at)}). You can answer once they write again.`}
+            </div>
+          )}
+          <Composer key={id} conv={c} disabled={ig && (!contact || !open)}
+            onSend={(text) => (ig ? sendInstagram(c, contact, text) : sendMessage(id, text))}
+            onTyping={ig ? null : (state) => typing(id, state)} />
+        </div>
+        {side && c.type === 'group' && <GroupPanel conv={c} onClose={() => setSide(false)} />}
+        {side && ig && <InstagramPanel conv={c} contact={contact} onClose={() => setSide(false)} />}
+      </div>
+    </section>
+  );
+}
+
+/** Instagram replies go through the Graph API send call; the message comes back stored. */
+function sendInstagram(c, contact, text) {
+  return api.igSend(contact.ig_user_id, text).then((m) => {
+    if (m && m.conversation_id) store.onMessage(m, { fromSelf: true });
+  });
+}

@@ -1,0 +1,164 @@
+// The app's one SDK client (web/sdk/parley.js) and the wiring of its live events into
+// the store. Every call to the server in the app goes through `client` here.
+import { ParleyClient } from '../sdk/parley.js';
+import { store } from './store.js';
+
+export const client = new ParleyClient({});
+
+/** Any REST call through the SDK: resolves with the parsed body, rejects with a ParleyError. */
+export function call(method, path, body) {
+  return client.request(method, path, body === undefined ? {} : { body });
+}
+
+export const api = {
+  searchUsers: (q) => client.searchUsers(q),
+  updateProfile: (fields) => client.updateProfile(fields),
+  deleteAccount: () => client.deleteAccount(),
+  conversations: (cursor, limit = 50) => client.listConversations({ limit, cursor }),
+  instagramConversations: (cursor, limit = 50) => client.listInstagramConversations({ limit, cursor }),
+  conversation: (id) => client.getConversation(id),
+  createDirect: (userId) => client.createDirect(userId),
+  createGroup: (name, ids) => client.createGroup(name, ids),
+  rename: (id, name) => client.renameConversation(id, name),
+  addMembers: (id, ids) => client.addMembers(id, ids),
+  removeMember: (id, userId) => client.removeMember(id, userId),
+  messages: (id, { before, after, limit = 50 } = {}) =>
+    client.listMessages(id, { limit, before_seq: before, after_seq: after }),
+  edit: (msgId, text) => client.editMessage(msgId, text),
+  remove: (msgId) => client.deleteMessage(msgId),
+  react: (msgId, emoji) => client.react(msgId, emoji),
+  unreact: (msgId, emoji) => client.unreact(msgId, emoji),
+  igStatus: () => client.instagramStatus(),
+  igConnect: (fields) => client.connectInstagram(fields),
+  igDisconnect: () => client.disconnectInstagram(),
+  igSend: (recipientId, text) => client.sendInstagram(recipientId, text),
+  contacts: () => client.listContacts(),
+  contact: (id) => client.getContact(id),
+  flows: () => client.listFlows(),
+};
+
+// --- live events into the store --------------------------------------------------------
+
+let wired = false;
+let announce = () => {};
+
+/** Where new messages from others are announced for screen readers (set by the chat). */
+export function setAnnouncer(fn) {
+  announce = fn;
+}
+
+function wire() {
+  if (wired) return;
+  wired = true;
+  client.on('state', ({ state }) => {
+    if (state === 'open') store.setConnection('online');
+    else if (state === 'connecting' || state === 'idle') store.setConnection(store.everOnline ? 'reconnecting' : 'connecting');
+    else if (state === 'reconnecting') store.setConnection('reconnecting');
+  });
+  client.on('ready', ({ reconnected }) => {
+    store.everOnline = true;
+    store.setConnection('online');
+    // Conversations not followed by the SDK may have moved while the socket was down.
+    if (reconnected) refreshList();
+  });
+  client.on('message.new', ({ message }) => {
+    const { known } = store.onMessage(message);
+    if (!known) refreshConversation(message.conversation_id);
+    if (store.me && message.sender_id !== store.me.id) announce(message);
+  });
+  client.on('message.updated', ({ message }) => store.onUpdated(message));
+  client.on('typing', (f) => {
+    if (!store.me || f.user_id !== store.me.id) store.onTyping(f.conversation_id, f.user_id, f.state);
+  });
+  client.on('read', (f) => store.onRead(f.conversation_id, f.user_id, f.seq));
+  client.on('presence', (f) => store.onPresence(f.user_id, f.status));
+  client.on('conversation.updated', ({ conversation: c }) => {
+    if (store.me && !(c.participants || []).some((p) => p.id === store.me.id)) {
+      store.removeConversation(c.id);
+      client.untrack(c.id);
+    } else {
+      store.putConversations([c]);
+    }
+  });
+  client.on('session', ({ user }) => {
+    if (user) {
+      store.me = user;
+      store.changed();
+    }
+  });
+}
+
+const refreshing = new Set();
+function refreshConversation(id) {
+  if (refreshing.has(id)) return;
+  refreshing.add(id);
+  api.conversation(id).then((c) => store.putConversations([c])).catch(() => {}).finally(() => refreshing.delete(id));
+}
+
+/** The newest page of the list again (previews, unread counts) after a reconnect. */
+function refreshList() {
+  api.conversations(null, 50).then((r) => store.putConversations(r.conversations, { append: true })).catch(() => {});
+}
+
+/** Sends a message optimistically: shown at once, marked sent on `message.ack`. */
+export function sendMessage(convId, text) {
+  const clientId = client.newClientId();
+  store.addPending(convId, {
+    client_id: clientId, conversation_id: convId, text, sender_id: store.me && store.me.id,
+    created_at: new Date().toISOString(), pending: true,
+  });
+  client.send(convId, text, { clientId }).then(
+    (m) => {
+      store.onMessage(m, { fromSelf: true });
+      store.removePending(convId, clientId);
+    },
+    (err) => store.failPending(convId, clientId, (err && err.message) || 'not sent'),
+  );
+  return clientId;
+}
+
+/** Typing start/stop for a conversation (dropped while offline). */
+export function typing(convId, state) {
+  client.typing(convId, state);
+}
+
+const readSent = new Map();
+/** Moves the read marker forward (never backwards, never twice for the same seq). */
+export function markRead(convId, seq) {
+  if ((readSent.get(convId) || 0) >= seq) return;
+  readSent.set(convId, seq);
+  store.markReadLocal(convId);
+  client.markRead(convId, seq).catch(() => readSent.delete(convId));
+}
+
+function endMessage(reason) {
+  if (reason === 'refresh_failed' || reason === 'ended') return 'Your session has ended. Please log in again.';
+  if (reason === 'elsewhere') return 'You were logged out in another tab.';
+  if (reason === 'deleted') return 'Your account has been deleted.';
+  return '';
+}
+
+/** Login state for the app frame. */
+export const auth = {
+  loggedIn: () => client.loggedIn,
+  onEnd: (fn) =>
+    client.on('logout', ({ reason }) => {
+      readSent.clear();
+      store.everOnline = false;
+      store.reset();
+      fn(endMessage(reason));
+    }),
+  start() {
+    wire();
+    store.me = client.user;
+    store.changed();
+    client.connect();
+    client.me().then((u) => {
+      store.me = u;
+      store.changed();
+    }).catch(() => {});
+  },
+  login: (email, password) => client.login({ email, password }),
+  signup: (email, password, name) => client.signup({ email, password, name }),
+  logout: () => client.logout(),
+};

@@ -1,0 +1,77 @@
+// A group's details: rename (admins), members with admin badges, add and remove
+// members (admins), leave. Changes arrive back live as conversation.updated.
+import { useState } from 'preact/hooks';
+import { api } from './client.js';
+import { navigate } from './router.jsx';
+import { store } from './store.js';
+import { UserSearch } from './new_chat.jsx';
+
+export function GroupPanel({ conv, onClose }) {
+  const me = store.me ? store.me.id : null;
+  const admin = conv.participants.some((p) => p.id === me && p.role === 'admin');
+  const [name, setName] = useState(conv.name || '');
+  const [adding, setAdding] = useState(false);
+  const [error, setError] = useState('');
+  const [note, setNote] = useState('');
+
+  async function run(p, done) {
+    setError('');
+    try {
+      const r = await p;
+      if (r && r.conversation) store.putConversations([r.conversation]);
+      else if (r && r.id && r.participants) store.putConversations([r]);
+      if (done) setNote(done);
+    } catch (e) {
+      setError(e.message || 'That did not work');
+    }
+  }
+
+  async function leave() {
+    if (!confirm(`Leave “${conv.name}”?`)) return;
+    try {
+      await api.removeMember(conv.id, me);
+      store.removeConversation(conv.id);
+      navigate('/inbox');
+    } catch (e) {
+      setError(e.message || 'Could not leave the group');
+    }
+  }
+
+  return (
+    <aside class="side" aria-label="Group details" data-test="group-panel">
+      <div class="row"><h2 class="grow">Group</h2><button onClick={onClose} aria-label="Close details">×</button></div>
+      {admin ? (
+        <form onSubmit={(e) => { e.preventDefault(); if (name.trim()) run(api.rename(conv.id, name.trim()), 'Renamed.'); }}>
+          <label for="group-rename">Name</label>
+          <div class="row">
+            <input id="group-rename" class="grow" value={name} maxLength={100} onInput={(e) => setName(e.currentTarget.value)} />
+            <button type="submit">Rename</button>
+          </div>
+        </form>
+      ) : <p>{conv.name}</p>}
+      <h3>Members ({conv.participants.length})</h3>
+      <ul class="members">
+        {conv.participants.map((p) => (
+          <li key={p.id} data-test="member">
+            <span class="grow">{p.name}{p.id === me ? ' (you)' : ''}</span>
+            {p.role === 'admin' && <span class="badge admin">admin</span>}
+            {admin && p.id !== me && (
+              <button class="icon" aria-label={`Remove ${p.name}`} onClick={() => run(api.removeMember(conv.id, p.id), `${p.name} removed.`)}>Remove</button>
+            )}
+          </li>
+        ))}
+      </ul>
+      {admin && (adding ? (
+        <div>
+          <UserSearch label="Add a member" exclude={conv.participants.map((p) => p.id)}
+            onPick={(u) => run(api.addMembers(conv.id, [u.id]), `${u.name} added.`)} />
+          <button onClick={() => setAdding(false)}>Done</button>
+        </div>
+      ) : <button onClick={() => setAdding(true)}>Add members</button>)}
+      <p aria-live="polite" class="muted small">{note}</p>
+      {error && <p class="error-text" role="alert">{error}</p>}
+      <hr />
+      <button class="danger" onClick={leave}>Leave group</button>
+    </aside>
+  );
+}

@@ -1,0 +1,129 @@
+// The inbox: every conversation ordered by activity, paged by cursor as the reader
+// scrolls, rendered as a virtual list; a filter for Instagram; the chat beside it.
+import { useEffect, useState } from 'preact/hooks';
+import { api, call } from './client.js';
+import { colorClass, initials, shortTime } from './format.js';
+import { Link, navigate } from './router.jsx';
+import { store, useStore } from './store.js';
+import { VirtualList } from './virtual_list.jsx';
+import { ChatPane } from './chat.jsx';
+import { NewChatDialog } from './new_chat.jsx';
+
+const ROW = 68;
+let loading = null;
+
+/** Loads the next page of conversations (one request at a time). */
+export function loadMoreConversations() {
+  if (loading || (store.listLoaded && !store.nextCursor)) return loading;
+  loading = api.conversations(store.nextCursor, 50).then((r) => {
+    store.nextCursor = r.next_cursor || null;
+    store.listLoaded = true;
+    store.putConversations(r.conversations, { append: true });
+  }).catch((err) => {
+    store.listError = (err && err.message) || 'Could not load conversations';
+    store.changed();
+  }).finally(() => {
+    loading = null;
+  });
+  return loading;
+}
+
+let igLoaded = false;
+function loadInstagram() {
+  if (igLoaded) return;
+  igLoaded = true;
+  call('GET', '/api/messages/instagram').then((r) => store.putConversations(r.conversations || [], { append: true }))
+    .catch(() => { igLoaded = false; });
+}
+
+export function Avatar({ name, id, online }) {
+  return (
+    <span class={`avatar ${colorClass(id)}`} aria-hidden="true">
+      {initials(name)}
+      {online && <span class="dot" />}
+    </span>
+  );
+}
+
+export function ChannelBadge({ type }) {
+  const label = type === 'instagram' ? 'Instagram' : type === 'group' ? 'Group' : 'Direct';
+  return <span class={`badge ${type === 'instagram' ? 'ig' : type}`}>{label}</span>;
+}
+
+function preview(c) {
+  const m = c.last_message;
+  if (!m) return 'No messages yet';
+  if (m.deleted) return 'Message deleted';
+  const text = m.text == null ? (m.attachments && m.attachments.length ? 'Attachment' : '') : m.text;
+  const who = store.me && m.sender_id === store.me.id ? 'You: ' : c.type === 'group' ? store.userName(m.sender_id) + ': ' : '';
+  return who + text.slice(0, 120);
+}
+
+function ConversationRow({ c, active }) {
+  const title = store.title(c);
+  const peer = store.peer(c);
+  const online = peer ? store.online(peer.id) : false;
+  const unread = c.unread_count || 0;
+  return (
+    <div role="listitem">
+      <Link href={`/c/${encodeURIComponent(c.id)}`} class="conv-row" aria-current={active ? 'true' : undefined}
+        data-test="conv-row" data-id={c.id}
+        aria-label={`${title}, ${c.type}${unread ? `, ${unread} unread` : ''}${online ? ', online' : ''}`}>
+        <Avatar name={title} id={c.id} online={online} />
+        <span class="conv-text">
+          <span class="conv-top">
+            <span class="conv-name">{title}</span>
+            <span class="conv-time">{shortTime(c.last_message ? c.last_message.created_at : c.updated_at)}</span>
+          </span>
+          <span class="conv-bottom">
+            <ChannelBadge type={c.type} />
+            <span class="conv-preview">{preview(c)}</span>
+            {unread > 0 && <span class="unread" data-test="unread">{unread}</span>}
+          </span>
+        </span>
+      </Link>
+    </div>
+  );
+}
+
+export function InboxPage({ openId, filter }) {
+  const s = useStore();
+  const [dialog, setDialog] = useState(false);
+
+  useEffect(() => {
+    if (!s.listLoaded) loadMoreConversations();
+  }, []);
+  useEffect(() => {
+    if (filter === 'instagram') loadInstagram();
+  }, [filter]);
+
+  const ids = filter === 'instagram' ? s.order.filter((id) => s.convs.get(id).type === 'instagram') : s.order;
+  const more = !s.listLoaded || !!s.nextCursor;
+  return (
+    <div class={`split${openId ? ' has-chat' : ''}`}>
+      <section class="inbox" aria-label="Conversations">
+        <div class="inbox-head">
+          <div class="row">
+            <h1 class="grow">Inbox</h1>
+            <button class="primary" onClick={() => setDialog(true)} data-test="new-chat">New chat</button>
+          </div>
+          <div class="filters" role="group" aria-label="Filter">
+            <button aria-pressed={filter !== 'instagram' ? 'true' : 'false'} onClick={() => navigate('/inbox')}>All</button>
+            <button aria-pressed={filter === 'instagram' ? 'true' : 'false'} onClick={() => navigate('/inbox/instagram')}
+              data-test="filter-instagram">Instagram</button>
+          </div>
+        </div>
+        <VirtualList items={ids} rowHeight={ROW} label="Conversations"
+          onEnd={more ? loadMoreConversations : null}
+          renderRow={(id) => <ConversationRow key={id} c={s.convs.get(id)} active={id === openId} />}
+          footer={
+            <div class="list-status" aria-live="polite">
+              {s.listError ? s.listError : more ? 'Loading…' : ids.length === 0 ? 'No conversations yet. Start one with “New chat”.' : ''}
+            </div>
+          } />
+      </section>
+      {openId ? <ChatPane key={openId} id={openId} /> : <div class="empty-chat"><p>Choose a conversation.</p></div>}
+      {dialog && <NewChatDialog onClose={() => setDialog(false)} />}
+    </div>
+  );
+}

@@ -1,0 +1,203 @@
+// The message window of a chat: day separators, bubbles, ticks, reactions, edit and
+// delete. Keeps the reader's place when pages are added above or trimmed below, and
+// follows new messages while the reader is at the bottom.
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { api } from './client.js';
+import { clock, dayKey, dayLabel } from './format.js';
+import { store } from './store.js';
+
+const EMOJI = ['👍', '❤️', '😂', '😮', '😢', '🎉'];
+const EDGE = 300; // px from an edge that loads the next page
+
+function senderKind(m) {
+  if (String(m.sender_id || '').startsWith('ig:')) return ['customer', 'Customer'];
+  if (m.source === 'flow') return ['flow', 'Flow'];
+  return ['agent', 'Agent'];
+}
+
+function Ticks({ m, readSeq }) {
+  if (m.failed) return <span class="error-text">Not sent: {m.failed}</span>;
+  if (m.pending) return <span class="ticks" aria-label="Sending" data-test="tick-sending">🕓</span>;
+  if (readSeq >= m.seq) return <span class="ticks read" aria-label="Read" data-test="tick-read">✓✓</span>;
+  return <span class="ticks" aria-label="Sent" data-test="tick-sent">✓</span>;
+}
+
+function Message({ m, conv, own, showSender, readSeq }) {
+  const [editing, setEditing] = useState(false);
+  const [draft, setDraft] = useState('');
+  const [error, setError] = useState('');
+  const ig = conv.type === 'instagram';
+  const me = store.me ? store.me.id : null;
+
+  async function run(p) {
+    setError('');
+    try {
+      const res = await p;
+      if (res && res.seq) store.onUpdated(res);
+      return true;
+    } catch (e) {
+      setError(e.message || 'That did not work');
+      return false;
+    }
+  }
+  const save = async () => {
+    const text = draft.trim();
+    if (!text || [...text].length > 4000) return setError('A message is 1 to 4000 characters.');
+    if (await run(api.edit(m.id, text))) setEditing(false);
+  };
+  const toggle = (emoji) => {
+    const r = (m.reactions || []).find((x) => x.emoji === emoji);
+    const mine = r && me && r.user_ids.includes(me);
+    if (mine) {
+      run(api.unreact(m.id, emoji).then(() => ({ ...m, reactions: m.reactions
+        .map((x) => (x.emoji === emoji ? { ...x, user_ids: x.user_ids.filter((u) => u !== me) } : x))
+        .filter((x) => x.user_ids.length) })));
+    } else {
+      run(api.react(m.id, emoji));
+    }
+  };
+
+  const kind = ig ? senderKind(m) : null;
+  const cls = `msg${own ? ' own' : ''}${m.deleted ? ' deleted' : ''}${m.failed ? ' failed' : ''}`;
+  return (
+    <div class={cls} data-seq={m.seq || undefined} data-test="msg" role="listitem">
+      {showSender && <div class="sender">{store.userName(m.sender_id)}</div>}
+      {editing ? (
+        <div class="edit-box">
+          <label class="sr-only" for={`edit-${m.id}`}>Edit message</label>
+          <textarea id={`edit-${m.id}`} value={draft} rows={3} onInput={(e) => setDraft(e.currentTarget.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' && !e.shiftKey) { e.preventDefault(); save(); }
+              if (e.key === 'Escape') setEditing(false);
+            }} />
+          <div class="row"><button class="primary" onClick={save}>Save</button><button onClick={() => setEditing(false)}>Cancel</button></div>
+        </div>
+      ) : (
+        <div class="bubble" data-test="bubble">
+          {m.deleted ? 'This message was deleted' : m.text == null ? '[attachment]' : m.text}
+        </div>
+      )}
+      {(m.reactions || []).length > 0 && (
+        <div class="reactions">
+          {m.reactions.map((r) => (
+            <button key={r.emoji} aria-pressed={me && r.user_ids.includes(me) ? 'true' : 'false'} onClick={() => toggle(r.emoji)}
+              aria-label={`${r.emoji} ${r.user_ids.length}, ${me && r.user_ids.includes(me) ? 'remove your reaction' : 'react'}`}>
+              {r.emoji} {r.user_ids.length}
+            </button>
+          ))}
+        </div>
+      )}
+      <div class="meta">
+        {kind && <span class={`badge ${kind[0]}`} data-test="source-badge">{kind[1]}</span>}
+        <time dateTime={m.created_at}>{clock(m.created_at)}</time>
+        {m.edited_at && !m.deleted && <span data-test="edited">edited</span>}
+        {own && !ig && <Ticks m={m} readSeq={readSeq} />}
+        {m.id && !m.deleted && !editing && (
+          <span class="msg-actions">
+            <details class="react-menu">
+              <summary class="button icon" aria-label="React">☺</summary>
+              <span class="row">
+                {EMOJI.map((e) => <button key={e} class="icon" aria-label={`React ${e}`} onClick={() => toggle(e)}>{e}</button>)}
+              </span>
+            </details>
+            {own && <button class="icon" onClick={() => { setDraft(m.text || ''); setEditing(true); }} data-test="edit">Edit</button>}
+            {(own || conv.participants.some((p) => p.id === me && p.role === 'admin')) && !ig && (
+              <button class="icon" data-test="delete" onClick={() => {
+                if (confirm('Delete this message for everyone?')) run(api.remove(m.id).then(() => ({ ...m, deleted: true, text: null })));
+              }}>Delete</button>
+            )}
+          </span>
+        )}
+      </div>
+      {error && <p class="error-text" role="alert">{error}</p>}
+    </div>
+  );
+}
+
+export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
+  const box = useRef(null);
+  const anchor = useRef(null);
+  const bottom = useRef(true);
+  const first = ch.items.length ? ch.items[0].seq : 0;
+  const count = ch.items.length + ch.pending.length;
+
+  // Before a page changes the window, remember a visible message and where it sits.
+  const remember = () => {
+    const el = box.current;
+    if (!el) return;
+    for (const node of el.querySelectorAll('[data-seq]')) {
+      if (node.offsetTop + node.offsetHeight > el.scrollTop) {
+        anchor.current = { seq: node.dataset.seq, offset: node.offsetTop - el.scrollTop };
+        return;
+      }
+    }
+  };
+
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    if (bottom.current) {
+      el.scrollTop = el.scrollHeight;
+      anchor.current = null;
+      return;
+    }
+    const a = anchor.current;
+    if (a) {
+      const node = el.querySelector(`[data-seq="${a.seq}"]`);
+      if (node) el.scrollTop = node.offsetTop - a.offset;
+      anchor.current = null;
+    }
+  }, [first, count, ch.hasNewer]);
+
+  // A first page shorter than the box cannot be scrolled: fetch more until it fills.
+  useLayoutEffect(() => {
+    const el = box.current;
+    if (el && ch.loaded && ch.hasOlder && el.scrollHeight <= el.clientHeight + 40) loadOlder();
+  }, [first, ch.loaded, ch.hasOlder]);
+
+  const onScroll = () => {
+    const el = box.current;
+    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40 && !ch.hasNewer;
+    if (atBottom !== bottom.current) {
+      bottom.current = atBottom;
+      onBottom(atBottom);
+    }
+    if (el.scrollTop < EDGE && ch.hasOlder && ch.loaded) {
+      remember();
+      loadOlder();
+    } else if (el.scrollHeight - el.scrollTop - el.clientHeight < EDGE && ch.hasNewer) {
+      remember();
+      loadNewer();
+    }
+  };
+
+  const me = store.me ? store.me.id : null;
+  const readSeq = store.readByOthers(conv.id);
+  const rows = [];
+  let prevDay = 0;
+  let prevSender = null;
+  const all = ch.items.concat(ch.pending);
+  for (const m of all) {
+    const day = dayKey(m.created_at);
+    if (day !== prevDay) {
+      rows.push(<div class="day" key={`d${day}`} role="separator" data-test="day"><span>{dayLabel(m.created_at)}</span></div>);
+      prevDay = day;
+      prevSender = null;
+    }
+    const own = m.sender_id === me;
+    rows.push(
+      <Message key={m.seq ? `s${m.seq}` : `p${m.client_id}`} m={m} conv={conv} own={own} readSeq={readSeq}
+        showSender={!own && conv.type === 'group' && m.sender_id !== prevSender} />,
+    );
+    prevSender = m.sender_id;
+  }
+  return (
+    <div class="messages" ref={box} onScroll={onScroll} role="list" aria-label="Messages" data-test="messages" tabIndex={0}>
+      {ch.loaded && !ch.hasOlder && <p class="list-status">This is the beginning of the conversation.</p>}
+      {ch.hasOlder && ch.loaded && <p class="list-status">Loading earlier messages…</p>}
+      {!ch.loaded && <p class="list-status">{ch.error || 'Loading…'}</p>}
+      {rows}
+      {ch.hasNewer && <p class="list-status">{ch.newBelow ? `${ch.newBelow} new messages below…` : 'Loading newer messages…'}</p>}
+    </div>
+  );
+}

@@ -1,0 +1,136 @@
+// Settings: the profile, the Instagram account (with what the operator sets up at Meta),
+// logging out and deleting the account.
+import { useEffect, useState } from 'preact/hooks';
+import { api, auth } from './client.js';
+import { store, useStore } from './store.js';
+
+function useAction() {
+  const [state, setState] = useState({ busy: false, error: '', note: '', field: '' });
+  const run = async (p, note) => {
+    setState({ busy: true, error: '', note: '', field: '' });
+    try {
+      const r = await p;
+      setState({ busy: false, error: '', note, field: '' });
+      return r === undefined ? true : r;
+    } catch (e) {
+      setState({ busy: false, error: e.message || 'That did not work', note: '', field: e.field || '' });
+      return null;
+    }
+  };
+  return [state, run];
+}
+
+function Profile() {
+  const s = useStore();
+  const me = s.me || {};
+  const [name, setName] = useState(me.name || '');
+  const [status, setStatus] = useState(me.status || 'online');
+  const [st, run] = useAction();
+  useEffect(() => { setName(me.name || ''); setStatus(me.status || 'online'); }, [me.id]);
+  return (
+    <section class="card" aria-labelledby="profile-h">
+      <h2 id="profile-h">Profile</h2>
+      <form onSubmit={async (e) => {
+        e.preventDefault();
+        const u = await run(api.updateProfile({ name: name.trim(), status }), 'Saved.');
+        if (u && u.id) { store.me = u; store.changed(); }
+      }}>
+        <label for="profile-email">E-mail</label>
+        <input id="profile-email" value={me.email || ''} disabled />
+        <label for="profile-name">Name</label>
+        <input id="profile-name" value={name} maxLength={100} onInput={(e) => setName(e.currentTarget.value)}
+          aria-invalid={st.field === 'name' ? 'true' : undefined} />
+        <label for="profile-status">Status</label>
+        <select id="profile-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
+          <option value="online">Online</option><option value="away">Away</option>
+          <option value="dnd">Do not disturb</option><option value="offline">Appear offline</option>
+        </select>
+        <p><button type="submit" class="primary" disabled={st.busy}>Save profile</button></p>
+        <p aria-live="polite" class="muted">{st.note}</p>
+        {st.error && <p class="error-text" role="alert">{st.error}</p>}
+      </form>
+    </section>
+  );
+}
+
+function Instagram() {
+  const [status, setStatus] = useState(null);
+  const [st, run] = useAction();
+  const [form, setForm] = useState({ ig_user_id: '', access_token: '', username: '' });
+  const load = () => api.igStatus().then(setStatus).catch((e) => setStatus({ error: e.message }));
+  useEffect(() => { load(); }, []);
+  const callback = `${location.origin}/api/webhook/instagram`;
+  const set = (k) => (e) => setForm({ ...form, [k]: e.currentTarget.value });
+  return (
+    <section class="card" aria-labelledby="ig-h">
+      <h2 id="ig-h">Instagram</h2>
+      {!status ? <p class="muted">Loading…</p> : status.error ? <p class="error-text">{status.error}</p> : status.connected ? (
+        <div>
+          <p data-test="ig-connected">Connected: <strong>{status.account && status.account.username ? '@' + status.account.username : status.account && status.account.ig_user_id}</strong>
+            {' '}(account id {status.account && status.account.ig_user_id})</p>
+          <button class="danger" disabled={st.busy} onClick={async () => {
+            if (!confirm('Disconnect this Instagram account? Incoming messages will stop.')) return;
+            await run(api.igDisconnect(), 'Disconnected.');
+            load();
+          }}>Disconnect</button>
+        </div>
+      ) : (
+        <form onSubmit={async (e) => {
+          e.preventDefault();
+          const body = { ig_user_id: form.ig_user_id.trim(), access_token: form.access_token.trim() };
+          if (form.username.trim()) body.username = form.username.trim();
+          if (await run(api.igConnect(body), 'Connected.')) load();
+        }}>
+          <p>Connect the Instagram professional account whose direct messages Parley should receive.</p>
+          <label for="ig-id">Instagram account id</label>
+          <input id="ig-id" value={form.ig_user_id} onInput={set('ig_user_id')} inputMode="numeric" required
+            aria-invalid={st.field === 'ig_user_id' ? 'true' : undefined} />
+          <label for="ig-user">Username (optional)</label>
+          <input id="ig-user" value={form.username} onInput={set('username')} />
+          <label for="ig-token">Access token</label>
+          <input id="ig-token" type="password" value={form.access_token} onInput={set('access_token')} required autocomplete="off"
+            aria-invalid={st.field === 'access_token' ? 'true' : undefined} />
+          <p class="small muted">The token is stored encrypted and never shown again.</p>
+          <button type="submit" class="primary" disabled={st.busy}>Connect</button>
+        </form>
+      )}
+      <p aria-live="polite" class="muted">{st.note}</p>
+      {st.error && <p class="error-text" role="alert">{st.error}</p>}
+      <h3>Webhook set-up (for the operator)</h3>
+      <ol class="small">
+        <li>In the Meta app's Instagram webhooks settings, set the callback URL to:
+          <pre class="code" data-test="callback-url">{callback}</pre></li>
+        <li>Set the verify token to the value of <code>PARLEY_IG_VERIFY_TOKEN</code> in the server's configuration,
+          and <code>PARLEY_IG_APP_SECRET</code> to the app secret, so signatures are checked. Without them the webhook answers 503.</li>
+        <li>Subscribe the app to the <code>messages</code> field. Meta calls the URL once with the verify token to confirm it.</li>
+      </ol>
+    </section>
+  );
+}
+
+function Account() {
+  const [st, run] = useAction();
+  return (
+    <section class="card" aria-labelledby="acct-h">
+      <h2 id="acct-h">Account</h2>
+      <p><button onClick={() => auth.logout()} data-test="logout">Log out</button></p>
+      <p class="small muted">Deleting your account signs you out everywhere and anonymises your profile; messages you sent stay in their conversations.</p>
+      <button class="danger" disabled={st.busy} onClick={async () => {
+        if (!confirm('Delete your account? This cannot be undone.')) return;
+        if (await run(api.deleteAccount(), '')) auth.logout();
+      }}>Delete account</button>
+      {st.error && <p class="error-text" role="alert">{st.error}</p>}
+    </section>
+  );
+}
+
+export function SettingsPage() {
+  return (
+    <div class="page page-narrow">
+      <h1>Settings</h1>
+      <Profile />
+      <Instagram />
+      <Account />
+    </div>
+  );
+}

@@ -1,0 +1,338 @@
+// The app's state: conversations, the loaded window of each conversation's messages,
+// optimistic sends, typing, presence and read positions. Fed by REST answers and the
+// SDK's live events; screens read it through useStore() and re-render on change.
+// Everything here is bounded: a conversation keeps at most WINDOW messages in memory,
+// typing entries expire, the conversation list grows only by the pages asked for.
+import { useEffect, useState } from 'preact/hooks';
+
+export const PAGE = 50;
+export const WINDOW = 300;
+const TYPING_MS = 6000;
+
+export class Store {
+  constructor() {
+    this.me = null;
+    this.connection = 'connecting';
+    this.everOnline = false;
+    this.convs = new Map();
+    this.order = [];
+    this.nextCursor = null;
+    this.listLoaded = false;
+    this.chats = new Map(); // conversation id -> chat state (see chat())
+    this.typing = new Map(); // conversation id -> Map(user id -> expiry ms)
+    this.presence = new Map(); // user id -> status
+    this.reads = new Map(); // conversation id -> Map(user id -> seq)
+    this.users = new Map(); // user id -> public user, for names
+    this.version = 0;
+    this._listeners = new Set();
+    this._scheduled = false;
+    this._typingTimer = null;
+  }
+
+  subscribe(fn) {
+    this._listeners.add(fn);
+    return () => this._listeners.delete(fn);
+  }
+
+  /** Marks the state changed; listeners run once per animation frame at most. */
+  changed() {
+    this.version++;
+    if (this._scheduled) return;
+    this._scheduled = true;
+    const run = () => {
+      this._scheduled = false;
+      for (const fn of [...this._listeners]) fn(this.version);
+    };
+    if (typeof requestAnimationFrame === 'function' && !document.hidden) requestAnimationFrame(run);
+    else setTimeout(run, 0);
+  }
+
+  reset() {
+    this.me = null;
+    this.convs.clear();
+    this.order = [];
+    this.nextCursor = null;
+    this.listLoaded = false;
+    this.chats.clear();
+    this.typing.clear();
+    this.presence.clear();
+    this.reads.clear();
+    this.users.clear();
+    this.changed();
+  }
+
+  // --- conversations ---------------------------------------------------------------
+
+  /** Adds or replaces conversations and keeps the list ordered by activity. */
+  putConversations(list, { append = false } = {}) {
+    for (const c of list) {
+      const old = this.convs.get(c.id);
+      // A page fetched before a live update must not undo it.
+      if (old && old.last_seq > (c.last_seq || 0)) {
+        this.convs.set(c.id, { ...c, last_seq: old.last_seq, last_message: old.last_message,
+          updated_at: old.updated_at, unread_count: old.unread_count });
+      } else {
+        this.convs.set(c.id, c);
+      }
+      for (const p of c.participants || []) this.users.set(p.id, { ...this.users.get(p.id), ...p });
+      if (!append || !this.order.includes(c.id)) this.order.push(c.id);
+    }
+    this._sort();
+    this.changed();
+  }
+
+  removeConversation(id) {
+    this.convs.delete(id);
+    this.order = this.order.filter((x) => x !== id);
+    this.chats.delete(id);
+    this.changed();
+  }
+
+  _sort() {
+    const seen = new Set();
+    this.order = this.order.filter((id) => this.convs.has(id) && !seen.has(id) && seen.add(id));
+    const at = (id) => this.convs.get(id).updated_at || '';
+    this.order.sort((a, b) => (at(a) < at(b) ? 1 : at(a) > at(b) ? -1 : 0));
+  }
+
+  /** Name of a conversation as the caller sees it. */
+  title(c) {
+    if (!c) return '';
+    if (c.type === 'instagram') {
+      const ct = c.contact || {};
+      return c.name || ct.name || (ct.username ? '@' + ct.username : 'Instagram contact');
+    }
+    if (c.type === 'direct') {
+      const other = (c.participants || []).find((p) => !this.me || p.id !== this.me.id);
+      return (other && other.name) || c.name || 'Direct chat';
+    }
+    return c.name || 'Group';
+  }
+
+  /** The other participant of a direct conversation. */
+  peer(c) {
+    if (!c || c.type !== 'direct') return null;
+    return (c.participants || []).find((p) => !this.me || p.id !== this.me.id) || null;
+  }
+
+  userName(id) {
+    if (this.me && id === this.me.id) return this.me.name;
+    const u = this.users.get(id);
+    return (u && u.name) || 'Someone';
+  }
+
+  // --- messages ---------------------------------------------------------------------
+
+  /** The chat state of a conversation: items in seq order, the window's edges, pending sends. */
+  chat(id) {
+    let ch = this.chats.get(id);
+    if (!ch) {
+      ch = { items: [], hasOlder: true, hasNewer: false, loaded: false, pending: [], newBelow: 0 };
+      this.chats.set(id, ch);
+    }
+    return ch;
+  }
+
+  /** A page of history: `where` is "latest", "older" or "newer". */
+  putPage(id, messages, hasMore, where) {
+    const ch = this.chat(id);
+    if (where === 'latest') {
+      ch.items = [];
+      ch.hasOlder = hasMore;
+      ch.hasNewer = false;
+      ch.newBelow = 0;
+      ch.loaded = true;
+    } else if (where === 'older') {
+      ch.hasOlder = hasMore;
+    } else {
+      ch.hasNewer = hasMore;
+      if (!hasMore) ch.newBelow = 0;
+    }
+    this._merge(ch, messages);
+    if (ch.items.length > WINDOW) {
+      // Keep the window around the part being read: older pages drop the newest end.
+      if (where === 'older') {
+        ch.items = ch.items.slice(0, WINDOW);
+        ch.hasNewer = true;
+      } else {
+        ch.items = ch.items.slice(ch.items.length - WINDOW);
+        ch.hasOlder = true;
+      }
+    }
+    this.changed();
+  }
+
+  _merge(ch, messages) {
+    for (const m of messages) {
+      this._dropPending(ch, m);
+      const items = ch.items;
+      // Most arrivals are newest: search from the end.
+      let i = items.length - 1;
+      while (i >= 0 && items[i].seq > m.seq) i--;
+      if (i >= 0 && items[i].seq === m.seq) items[i] = m;
+      else items.splice(i + 1, 0, m);
+    }
+  }
+
+  _dropPending(ch, m) {
+    if (!m.client_id || !ch.pending.length) return;
+    ch.pending = ch.pending.filter((p) => p.client_id !== m.client_id);
+  }
+
+  /** A live or synced message: appended once, in seq order, to the conversation. */
+  onMessage(m, { fromSelf = false } = {}) {
+    const c = this.convs.get(m.conversation_id);
+    const ch = this.chats.get(m.conversation_id);
+    let fresh = true;
+    if (ch) {
+      const last = ch.items.length ? ch.items[ch.items.length - 1].seq : 0;
+      if (ch.hasNewer && m.seq > last) {
+        ch.newBelow++;
+        this._dropPending(ch, m);
+      } else {
+        fresh = !ch.items.some((x) => x.seq === m.seq);
+        this._merge(ch, [m]);
+        if (ch.items.length > WINDOW) {
+          ch.items = ch.items.slice(ch.items.length - WINDOW);
+          ch.hasOlder = true;
+        }
+      }
+    }
+    if (c) {
+      if (m.seq > (c.last_seq || 0)) {
+        const own = fromSelf || (this.me && m.sender_id === this.me.id);
+        this.convs.set(c.id, { ...c, last_seq: m.seq, last_message: m, updated_at: m.created_at,
+          unread_count: own ? c.unread_count || 0 : (c.unread_count || 0) + 1 });
+        this._sort();
+      }
+    }
+    this.clearTyping(m.conversation_id, m.sender_id);
+    this.changed();
+    return { known: !!c, fresh };
+  }
+
+  onUpdated(m) {
+    const ch = this.chats.get(m.conversation_id);
+    if (ch) {
+      const i = ch.items.findIndex((x) => x.seq === m.seq);
+      if (i >= 0) ch.items[i] = m;
+    }
+    const c = this.convs.get(m.conversation_id);
+    if (c && c.last_message && c.last_message.seq === m.seq) this.convs.set(c.id, { ...c, last_message: m });
+    this.changed();
+  }
+
+  addPending(convId, p) {
+    this.chat(convId).pending.push(p);
+    this.changed();
+  }
+
+  failPending(convId, clientId, error) {
+    const ch = this.chat(convId);
+    ch.pending = ch.pending.map((p) => (p.client_id === clientId ? { ...p, failed: error } : p));
+    this.changed();
+  }
+
+  removePending(convId, clientId) {
+    const ch = this.chat(convId);
+    ch.pending = ch.pending.filter((p) => p.client_id !== clientId);
+    this.changed();
+  }
+
+  markReadLocal(convId) {
+    const c = this.convs.get(convId);
+    if (c && c.unread_count) {
+      this.convs.set(convId, { ...c, unread_count: 0 });
+      this.changed();
+    }
+  }
+
+  // --- typing, presence, reads ------------------------------------------------------
+
+  onTyping(convId, userId, state) {
+    let t = this.typing.get(convId);
+    if (state === 'start') {
+      if (!t) this.typing.set(convId, (t = new Map()));
+      t.set(userId, Date.now() + TYPING_MS);
+      this._armTyping();
+    } else if (t) {
+      t.delete(userId);
+    }
+    this.changed();
+  }
+
+  clearTyping(convId, userId) {
+    const t = this.typing.get(convId);
+    if (t && t.delete(userId)) this.changed();
+  }
+
+  /** Users typing in a conversation now; expired entries go. */
+  typers(convId) {
+    const t = this.typing.get(convId);
+    if (!t) return [];
+    const now = Date.now();
+    for (const [u, exp] of t) if (exp <= now) t.delete(u);
+    return [...t.keys()];
+  }
+
+  _armTyping() {
+    if (this._typingTimer) return;
+    this._typingTimer = setInterval(() => {
+      let any = false;
+      const now = Date.now();
+      for (const t of this.typing.values()) {
+        for (const [u, exp] of t) {
+          if (exp <= now) t.delete(u);
+          else any = true;
+        }
+      }
+      this.changed();
+      if (!any) {
+        clearInterval(this._typingTimer);
+        this._typingTimer = null;
+      }
+    }, 1000);
+  }
+
+  onPresence(userId, status) {
+    this.presence.set(userId, status);
+    this.changed();
+  }
+
+  online(userId) {
+    if (this.me && userId === this.me.id) return this.connection === 'online';
+    return this.presence.get(userId) === 'online';
+  }
+
+  onRead(convId, userId, seq) {
+    let r = this.reads.get(convId);
+    if (!r) this.reads.set(convId, (r = new Map()));
+    if ((r.get(userId) || 0) < seq) r.set(userId, seq);
+    this.changed();
+  }
+
+  /** The highest seq that some other participant has read. */
+  readByOthers(convId) {
+    const r = this.reads.get(convId);
+    if (!r) return 0;
+    let best = 0;
+    for (const [u, seq] of r) if ((!this.me || u !== this.me.id) && seq > best) best = seq;
+    return best;
+  }
+
+  setConnection(state) {
+    if (this.connection !== state) {
+      this.connection = state;
+      this.changed();
+    }
+  }
+}
+
+export const store = new Store();
+
+/** Re-renders the calling component whenever the store changes. */
+export function useStore() {
+  const [, setV] = useState(store.version);
+  useEffect(() => store.subscribe(setV), []);
+  return store;
+}
