@@ -4,10 +4,13 @@
  * loop blocks), the output limit, and the one connection timer shared by the
  * ping, pong, auth and close deadlines. Loop thread only.
  *
- * Lifetime: the connection owns the session. When it closes, on_close runs
- * app->ws_on_close and frees the core, unless a call into the core is on the
- * stack (wslay callbacks), in which case the last one out does it. The session
- * struct itself goes in the close callback of its prepare handle. */
+ * Lifetime: the connection owns the session. When it closes (on_close, which
+ * may run in the middle of any call into the session: a wslay callback, a
+ * failed write, a drop), the session forgets its connection, runs
+ * app->ws_on_close and closes its prepare handle. The core and the session
+ * struct are freed only in that handle's close callback, which libuv runs from
+ * its loop with none of our calls on the stack, so no call outlives what it
+ * uses. A session without a connection (s->conn NULL) only returns. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,13 +23,10 @@
 #include "ws/ws_internal.h"
 
 typedef struct ws_priv_s {
-  ws_core_t *core;    /* NULL once torn down */
+  ws_core_t *core;
   uv_prepare_t flush; /* active while output waits for the end of the turn */
-  int flush_inited;
-  buf_t early;       /* bytes that followed the upgrade request */
-  uint64_t timer_at; /* the deadline the connection timer is armed for, 0: none */
-  int busy;          /* calls into the session on the stack */
-  int ended;         /* the connection has closed */
+  buf_t early;        /* bytes that followed the upgrade request */
+  uint64_t timer_at;  /* the deadline the connection timer is armed for, 0: none */
 } ws_priv_t;
 
 typedef struct ws_block_s {
@@ -37,29 +37,14 @@ typedef struct ws_block_s {
 static ws_priv_t *priv(const ws_session_t *s) { return s->priv; }
 static uint64_t now_ms(const ws_session_t *s) { return uv_now(s->app->loop); }
 
-static void on_block_closed(uv_handle_t *h) { free(h->data); }
-
-static void teardown(ws_session_t *s) {
-  ws_priv_t *p = priv(s);
-  ws_core_free(p->core);
-  p->core = NULL;
-  buf_free(&p->early);
-  if (p->flush_inited) {
-    p->flush.data = (ws_block_t *)s;
-    uv_close((uv_handle_t *)&p->flush, on_block_closed);
-  } else {
-    free(s);
-  }
+static void block_free(ws_block_t *b) {
+  ws_core_free(b->priv.core);
+  buf_free(&b->priv.early);
+  free(b);
 }
 
-/* Every entry point brackets its work with enter/leave, so that a connection
- * closed in the middle (by a wslay callback, a failed write, a drop) keeps its
- * core until the outermost call returns. */
-static void enter(ws_session_t *s) { priv(s)->busy++; }
-static void leave(ws_session_t *s) {
-  ws_priv_t *p = priv(s);
-  if (--p->busy == 0 && p->ended && p->core) teardown(s);
-}
+/* The one place a session that had a connection is freed (see the top). */
+static void on_block_closed(uv_handle_t *h) { block_free(h->data); }
 
 static void on_timer(conn_t *c);
 static void on_prepare(uv_prepare_t *h);
@@ -127,9 +112,7 @@ static void act(ws_session_t *s, enum ws_core_next next) {
 }
 
 static void feed(ws_session_t *s, const char *data, size_t len) {
-  enter(s);
   act(s, ws_core_feed(priv(s)->core, data, len, now_ms(s)));
-  leave(s);
 }
 
 static void feed_early(ws_session_t *s) {
@@ -145,23 +128,19 @@ static void on_prepare(uv_prepare_t *h) {
   ws_session_t *s = h->data;
   uv_prepare_stop(h);
   if (!s->conn) return;
-  enter(s);
   feed_early(s);
   if (s->conn) {
     enum ws_core_next next = ws_core_flush(priv(s)->core, now_ms(s));
     write_output(s);
     act(s, next);
   }
-  leave(s);
 }
 
 static void on_timer(conn_t *c) {
   ws_session_t *s = c->data;
   if (!s) return;
   priv(s)->timer_at = 0; /* one-shot: it has fired */
-  enter(s);
   act(s, ws_core_tick(priv(s)->core, now_ms(s)));
-  leave(s);
 }
 
 static void on_text(void *arg, const char *data, size_t len) {
@@ -173,10 +152,8 @@ static void on_text(void *arg, const char *data, size_t len) {
 static void ws_on_read(conn_t *c, const char *data, size_t len) {
   ws_session_t *s = c->data;
   if (!s) return;
-  enter(s);
   feed_early(s);
   if (s->conn) feed(s, data, len);
-  leave(s);
 }
 
 static void ws_on_eof(conn_t *c) { conn_close(c); }
@@ -184,17 +161,14 @@ static void ws_on_eof(conn_t *c) { conn_close(c); }
 static void ws_on_close(conn_t *c) {
   ws_session_t *s = c->data;
   if (!s) return;
-  ws_priv_t *p = priv(s);
   c->data = NULL;
   s->conn = NULL;
-  p->ended = 1;
-  if (p->flush_inited) uv_prepare_stop(&p->flush);
-  enter(s);
   if (s->app->ws_on_close) s->app->ws_on_close(s);
   /* The hub must never hold a session that is going: harmless if the protocol
    * layer already removed it. */
   if (s->app->hub && s->user_id[0]) hub_remove(s->app->hub, s);
-  leave(s);
+  /* Stops a pending flush too; the memory goes once libuv calls back. */
+  uv_close((uv_handle_t *)&priv(s)->flush, on_block_closed);
 }
 
 static const conn_handler_t ws_handler = {
@@ -221,7 +195,7 @@ static ws_session_t *session_new(app_t *app) {
   };
   b->priv.core = ws_core_new(&lim, uv_now(app->loop), on_text, s);
   if (!b->priv.core) {
-    free(b);
+    block_free(b);
     return NULL;
   }
   return s;
@@ -265,12 +239,11 @@ ws_session_t *ws_session_upgrade(http_req_t *req) {
    * set up its state; they are only borrowed now, hence the copy. */
   if (!c || (rest_len && buf_append(&p->early, rest, rest_len) != 0)) {
     if (c) conn_close(c);
-    teardown(s);
+    block_free((ws_block_t *)s); /* never had a connection: nothing refers to it */
     return NULL;
   }
   uv_prepare_init(app->loop, &p->flush);
   p->flush.data = s;
-  p->flush_inited = 1;
   s->conn = c;
   s->id = c->id;
   c->is_ws = 1;
@@ -285,7 +258,6 @@ ws_session_t *ws_session_upgrade(http_req_t *req) {
 
 int ws_session_send(ws_session_t *s, const char *text, size_t len) {
   if (!s->conn) return -1;
-  enter(s);
   int rc = ws_core_send_text(priv(s)->core, text, len);
   if (rc == 0 && over_limit(s)) {
     drop(s);
@@ -293,21 +265,17 @@ int ws_session_send(ws_session_t *s, const char *text, size_t len) {
   } else if (rc == 0) {
     schedule_flush(s);
   }
-  leave(s);
   return rc;
 }
 
 void ws_session_close(ws_session_t *s, uint16_t code, const char *reason) {
   if (!s->conn) return;
-  enter(s);
   ws_core_close(priv(s)->core, code, reason);
   schedule_flush(s);
-  leave(s);
 }
 
 size_t ws_session_pending(const ws_session_t *s) {
   const ws_priv_t *p = priv(s);
-  if (!p->core) return 0;
   return ws_core_pending(p->core) + (s->conn ? s->conn->write_pending : 0);
 }
 
