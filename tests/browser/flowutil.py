@@ -1,5 +1,5 @@
 """Helpers for the flow builder's browser test: a parleyd serving the built client
-(web/dist) wired to a fake Graph API, a headless Chromium, logging in through the
+(PARLEY_WEB_DIST, default web/dist) wired to a fake Graph API, a headless Chromium, logging in through the
 login page, and the console's CSP reports."""
 import importlib.util
 import os
@@ -14,8 +14,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 INTEGRATION = os.path.join(ROOT, "tests", "integration")
-SHOTS = os.path.join(HERE, "screenshots")
-WEB_DIST = os.environ.get("PARLEY_TEST_WEB_DIR", os.path.join(ROOT, "web", "dist"))
+SHOTS = os.environ.get("PARLEY_SCREENSHOTS", os.path.join(HERE, "screenshots"))
+WEB_DIST = os.environ.get("PARLEY_WEB_DIST", os.path.join(ROOT, "web", "dist"))
 
 if INTEGRATION not in sys.path:
     sys.path.insert(0, INTEGRATION)
@@ -44,7 +44,7 @@ def browser(width=1400, height=900):
     o = webdriver.ChromeOptions()
     for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
               "--disable-background-networking", "--disable-component-update",
-              f"--window-size={width},{height}"):
+              f"--window-size={width},{height}", "--lang=en-US"):
         o.add_argument(a)
     o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)

@@ -284,6 +284,8 @@ def test_builder_narrow_and_dark():
         inspector = css(d, ".flow-inspector").rect
         assert canvas["width"] >= 300 and palette["y"] < canvas["y"] < inspector["y"]
         shot(d, "flow-builder-375.png")
+        d.execute_script("arguments[0].scrollIntoView()", css(d, ".flows-editor__canvas"))
+        shot(d, "flow-builder-375-canvas.png")
         # Still usable: add and edit a step without the mouse.
         add_by_keyboard(d, "message")
         wait_css(d, "#flow-f-message-1-text")

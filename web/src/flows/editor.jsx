@@ -39,6 +39,7 @@ import { Palette, RunsPanel, TestPanel, TriggerPanel } from './panels.jsx';
 
 const STATUS_LABELS = { draft: 'Draft', active: 'Active', archived: 'Archived' };
 const RUNS_POLL_MS = 5000;
+const FIT_VIEW = { maxZoom: 1, minZoom: 0.5, padding: 0.15 };
 const NEW_STEP_DX = 320;
 const NEW_STEP_DY = 150;
 const EDGE_OPTIONS = { type: 'smoothstep', markerEnd: { type: MarkerType.ArrowClosed, width: 18, height: 18 } };
@@ -395,7 +396,7 @@ function Builder({ api, initial, onSaved, onBack }) {
             deleteKeyCode={['Backspace', 'Delete']}
             colorMode="system"
             fitView
-            fitViewOptions={{ maxZoom: 1, padding: 0.2 }}
+            fitViewOptions={FIT_VIEW}
             minZoom={0.25}
             maxZoom={2}
             defaultEdgeOptions={EDGE_OPTIONS}

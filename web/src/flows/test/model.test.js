@@ -1,0 +1,147 @@
+// The flow builder's pure model (model.js): the API's flow and the canvas both
+// ways, connecting outputs, the dry run's path, and inserting variables.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import {
+  TRIGGER_ID,
+  cleanData,
+  connect,
+  disconnect,
+  insertAt,
+  knownVariables,
+  newNodeId,
+  pathOf,
+  pruneEdges,
+  startOf,
+  toCanvas,
+  toModel,
+} from '../model.js';
+
+const FLOW = {
+  id: 'f1',
+  name: 'price',
+  status: 'active',
+  trigger: { type: 'keyword', keywords: ['price', 'cost'], match: 'starts_with' },
+  start: 'm1',
+  nodes: [
+    { id: 'm1', type: 'message', data: { text: 'Hi {{contact.username}}' }, position: { x: 10, y: 20 } },
+    { id: 'c1', type: 'condition', data: { kind: 'keyword', keyword: 'cheap' }, position: { x: 300, y: 20 } },
+    { id: 't1', type: 'action', data: { action: 'tag_customer', tag: 'vip' }, position: { x: 600, y: -60 } },
+    { id: 'd1', type: 'delay', data: { seconds: 60 }, position: { x: 600, y: 100 } },
+  ],
+  edges: [
+    { from: 'm1', to: 'c1' },
+    { from: 'c1', to: 't1', label: 'true' },
+    { from: 'c1', to: 'd1', label: 'false' },
+  ],
+};
+
+function meta(flow) {
+  return { name: flow.name, status: flow.status, trigger: flow.trigger };
+}
+
+test('a flow survives the canvas and back, positions included', () => {
+  const { nodes, edges } = toCanvas(FLOW);
+  assert.equal(nodes[0].id, TRIGGER_ID);
+  assert.equal(startOf(edges), 'm1');
+  const back = toModel(meta(FLOW), nodes, edges);
+  assert.deepEqual(back, {
+    name: FLOW.name,
+    status: FLOW.status,
+    trigger: FLOW.trigger,
+    start: 'm1',
+    nodes: FLOW.nodes,
+    edges: FLOW.edges,
+  });
+});
+
+test('steps without positions are laid out in columns from the start', () => {
+  const flow = { ...FLOW, nodes: FLOW.nodes.map(({ position, ...n }) => n) };
+  const { nodes } = toCanvas(flow);
+  const at = Object.fromEntries(nodes.map((n) => [n.id, n.position]));
+  assert.ok(at.m1.x < at.c1.x && at.c1.x < at.t1.x);
+  assert.equal(at.t1.x, at.d1.x);
+  assert.notEqual(at.t1.y, at.d1.y);
+  assert.ok(at[TRIGGER_ID].x < at.m1.x);
+});
+
+test('an output leads to one step: connecting again replaces the edge', () => {
+  let { edges } = toCanvas(FLOW);
+  edges = connect(edges, 'c1', 'true', 'm1');
+  const fromTrue = edges.filter((e) => e.source === 'c1' && e.sourceHandle === 'true');
+  assert.deepEqual(fromTrue.map((e) => e.target), ['m1']);
+  assert.equal(edges.filter((e) => e.source === 'c1').length, 2);
+  assert.equal(connect(edges, 'm1', 'next', 'm1'), edges, 'no edge to itself');
+  edges = disconnect(edges, 'c1', 'false');
+  assert.deepEqual(toModel(meta(FLOW), toCanvas(FLOW).nodes, edges).edges.filter((e) => e.from === 'c1'), [
+    { from: 'c1', to: 'm1', label: 'true' },
+  ]);
+});
+
+test('edges of deleted steps and of outputs a step lost are dropped', () => {
+  const c = toCanvas({
+    ...FLOW,
+    nodes: [...FLOW.nodes, { id: 'a1', type: 'action', data: { action: 'api_call', url: 'https://x.test' } }],
+    edges: [...FLOW.edges, { from: 'd1', to: 'a1' }, { from: 'a1', to: 'm1', label: 'false' }],
+  });
+  const nodes = c.nodes
+    .filter((n) => n.id !== 'd1')
+    .map((n) => (n.id === 'a1' ? { ...n, data: { fields: { action: 'tag_customer', tag: 'x' } } } : n));
+  const kept = pruneEdges(nodes, c.edges).map((e) => e.id);
+  assert.ok(!kept.some((id) => id.includes('d1')));
+  assert.ok(!kept.includes('a1:false->m1'), 'a tag action has no failure output');
+  assert.ok(kept.includes('c1:true->t1'));
+});
+
+test('the path of a trace: steps in order and the edges followed', () => {
+  const trace = [
+    { node_id: 'm1', type: 'message', result: { text: 'Hi' } },
+    { node_id: 'c1', type: 'condition', result: false },
+    { node_id: 'd1', type: 'delay', result: { seconds: 60 } },
+  ];
+  const { steps, taken } = pathOf(FLOW, trace);
+  assert.deepEqual([...steps.entries()], [
+    ['m1', [1]],
+    ['c1', [2]],
+    ['d1', [3]],
+  ]);
+  assert.deepEqual([...taken].sort(), [`${TRIGGER_ID}:next->m1`, 'c1:false->d1', 'm1:next->c1'].sort());
+  assert.equal(pathOf(FLOW, []).steps.size, 0);
+});
+
+test('fields are cleaned per kind; a bad JSON body names its step', () => {
+  assert.deepEqual(cleanData('x', 'delay', { seconds: '90' }), { seconds: 90 });
+  assert.deepEqual(cleanData('x', 'condition', { kind: 'tag', tag: ' vip ', keyword: 'stale' }), {
+    kind: 'tag',
+    tag: 'vip',
+  });
+  assert.deepEqual(cleanData('x', 'action', { action: 'api_call', url: 'https://a.test', body: '{"a":1}', save_as: 'q' }), {
+    action: 'api_call',
+    url: 'https://a.test',
+    method: 'GET',
+    body: { a: 1 },
+    save_as: 'q',
+  });
+  assert.throws(() => cleanData('a9', 'action', { action: 'api_call', url: 'https://a.test', body: '{' }), (e) => {
+    assert.equal(e.node_id, 'a9');
+    return true;
+  });
+});
+
+test('variables go in at the caret, replacing a selection', () => {
+  assert.deepEqual(insertAt('Hi !', '{{contact.username}}', 3, 3), { value: 'Hi {{contact.username}}!', caret: 23 });
+  assert.deepEqual(insertAt('Hi XX!', '{{v}}', 3, 5), { value: 'Hi {{v}}!', caret: 8 });
+  assert.deepEqual(insertAt('', '{{v}}', null, null), { value: '{{v}}', caret: 5 });
+});
+
+test('new ids are unused; known variables come from the steps', () => {
+  const { nodes } = toCanvas(FLOW);
+  assert.equal(newNodeId('message', [...nodes, { id: 'message-1' }]), 'message-2');
+  const withVars = [
+    ...nodes,
+    { id: 's', type: 'action', data: { fields: { action: 'set_variable', variable: 'size', value: 'M' } } },
+    { id: 'a', type: 'action', data: { fields: { action: 'api_call', url: 'https://a', save_as: 'quote' } } },
+  ];
+  assert.deepEqual(knownVariables(withVars), ['quote', 'size']);
+});
