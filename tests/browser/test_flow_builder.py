@@ -291,6 +291,8 @@ def test_builder_narrow_and_dark():
         wait_css(d, "#flow-f-message-1-text")
         press(d, "narrow")
         assert css(d, "#flow-f-message-1-text").get_attribute("value") == "narrow"
+        header_button(d, "Save").click()
+        wait_text(d, ".flows-editor__notice", "Saved")
 
         d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         d.execute_cdp_cmd("Emulation.setEmulatedMedia",

@@ -272,6 +272,22 @@ function Builder({ api, initial, onSaved, onBack }) {
     setPath(pathOf(savedRef.current, run.trace));
   };
 
+  // A reload or a closed tab asks first while there are unsaved changes.
+  useEffect(() => {
+    if (!dirty) return undefined;
+    const warn = (e) => {
+      e.preventDefault();
+      e.returnValue = '';
+    };
+    addEventListener('beforeunload', warn);
+    return () => removeEventListener('beforeunload', warn);
+  }, [dirty]);
+
+  const back = () => {
+    if (dirty && !confirm('Leave this flow without saving your changes?')) return;
+    onBack();
+  };
+
   const start = startOf(edges);
   const vars = useMemo(() => knownVariables(nodes), [nodes]);
   const viewNodes = useMemo(
@@ -315,7 +331,7 @@ function Builder({ api, initial, onSaved, onBack }) {
   return (
     <div class="flows-editor">
       <header class="flows-editor__header">
-        <button type="button" class="flow-button flow-button--small" onClick={onBack}>
+        <button type="button" class="flow-button flow-button--small" onClick={back}>
           ← Flows
         </button>
         <div class={`flow-field flow-field--inline flows-editor__name${errors.name ? ' has-error' : ''}`}>
