@@ -242,6 +242,14 @@ int app_start(app_t *app, uv_loop_t *loop) {
     log_error("cannot listen on %s:%d: %s", app->cfg.host, app->cfg.port, uv_strerror(rc));
     goto fail;
   }
+  if (app->cfg.metrics_listen) {
+    rc = listener_start_metrics(app, app->cfg.metrics_host, app->cfg.metrics_port);
+    if (rc != 0) {
+      log_error("cannot listen on metrics_listen %s: %s", app->cfg.metrics_listen, uv_strerror(rc));
+      goto fail;
+    }
+    log_info("metrics on %s (/metrics only there)", app->cfg.metrics_listen);
+  }
   uv_signal_start(&h->sigterm, on_signal, SIGTERM);
   uv_signal_start(&h->sigint, on_signal, SIGINT);
   h->lag_expected_ns = uv_hrtime() + (uint64_t)LAG_INTERVAL_MS * 1000000;

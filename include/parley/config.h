@@ -22,8 +22,10 @@ typedef struct config_s {
   char *graph_api_base;  /* graph_api_base */
   char *api_call_allow;  /* api_call_allow: comma-separated host[:port] */
   char *cors_origins;    /* cors_origins: comma-separated origins */
-  char *trusted_proxies; /* trusted_proxies: comma-separated addresses whose X-Forwarded-For
-                            names the client (nginx in front); empty: none */
+  char *trusted_proxies; /* trusted_proxies: comma-separated addresses or CIDR ranges whose
+                            X-Forwarded-For names the client (nginx in front); empty: none */
+  char *metrics_listen;  /* metrics_listen: host:port serving /metrics apart; NULL: the main
+                            listener serves it */
   int auth_rate_per_ip;  /* auth_rate_per_ip: attempts a minute */
   int auth_rate_per_email;
   char *log_level;
@@ -51,13 +53,19 @@ typedef struct config_s {
   int flow_max_text_bytes;  /* flow_max_text_bytes: 4000 */
   int graph_rate_per_min;   /* graph_rate_per_min: Graph API sends a minute per account, 600 */
 
-  char *config_file; /* the file read, if any */
+  char *config_file;     /* the file read, if any */
+  char metrics_host[64]; /* metrics_listen split, when set */
+  int metrics_port;
 } config_t;
 
 /* Fills cfg from defaults, file, environment and argv. Returns 0 to run, 1 when
  * --help or --version was printed (exit 0), or 2 after printing to stderr a
  * message that names the bad setting (exit 2). */
 int config_load(config_t *cfg, int argc, char **argv);
+/* Splits a listen address "host:port" or "[v6]:port" (host an IP address or
+ * localhost) into host (hostlen bytes) and *port. Returns NULL, or why it is
+ * not one (a static string). */
+const char *config_parse_listen(const char *s, char *host, size_t hostlen, int *port);
 /* Frees the strings. */
 void config_free(config_t *cfg);
 

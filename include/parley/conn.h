@@ -44,8 +44,9 @@ struct conn_s {
   unsigned closing : 1;
   unsigned reading : 1;
   unsigned is_ws : 1;
-  size_t write_pending;   /* bytes queued in uv_write requests not yet done */
-  int close_when_drained; /* conn_close() waits for queued writes */
+  unsigned metrics_only : 1; /* accepted on the metrics listener */
+  size_t write_pending;      /* bytes queued in uv_write requests not yet done */
+  int close_when_drained;    /* conn_close() waits for queued writes */
   conn_timer_fn timer_fn;
   conn_t *prev, *next; /* the app's list of open connections */
   char peer[48];       /* the client's address, without port */
@@ -54,7 +55,10 @@ struct conn_s {
 /* Starts listening on host:port; connections start with `initial` (HTTP).
  * Returns 0 or a libuv error. */
 int listener_start(struct app_s *app, const char *host, int port, const conn_handler_t *initial);
-/* Stops accepting new connections (shutdown). Idempotent. */
+/* Starts a second listener (metrics_listen), after listener_start(); its
+ * connections are marked metrics_only. Returns 0 or a libuv error. */
+int listener_start_metrics(struct app_s *app, const char *host, int port);
+/* Stops accepting new connections on every listener (shutdown). Idempotent. */
 void listener_stop(struct app_s *app);
 /* Frees the connection registry after the loop has closed every connection. */
 void listener_free(struct app_s *app);

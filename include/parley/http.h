@@ -59,9 +59,10 @@ const char *http_req_param(const http_req_t *req, const char *name);
  * -1 when absent, -2 when malformed or longer than outlen-1. */
 long http_req_query(const http_req_t *req, const char *name, char *out, size_t outlen);
 
-/* The client's address: the peer, or, when the peer is one of cfg.trusted_proxies,
- * the last address of X-Forwarded-For that is not itself a trusted proxy (the
- * one the proxy saw). Writes into out (>= 48 bytes); "unknown" when gone. */
+/* The client's address: the peer, or, when the peer is in cfg.trusted_proxies
+ * (addresses or CIDR ranges), the last address of X-Forwarded-For that is not
+ * itself a trusted proxy (the one the proxy saw). Writes into out (>= 48 bytes); "unknown" when
+ * gone. */
 void http_req_client_addr(const http_req_t *req, char *out, size_t outlen);
 
 /* The body as a JSON object. On failure replies (415 unsupported_media_type, 400

@@ -18,9 +18,22 @@ static void preflight(http_req_t *req, const char *origin) {
   http_reply_empty(req, 204);
 }
 
+/* With metrics_listen set, /metrics moves to its own listener, which serves
+ * nothing else but /healthz (a probe of that listener). */
+static int served_here(const http_req_t *req) {
+  int metrics = req->path && strcmp(req->path, "/metrics") == 0;
+  if (req->conn && req->conn->metrics_only)
+    return metrics || (req->path && strcmp(req->path, "/healthz") == 0);
+  return !metrics || !req->app->cfg.metrics_listen;
+}
+
 void http_dispatch(http_req_t *req) {
   struct app_s *app = req->app;
   http_req_ref(req); /* a handler may reply and drop the last other reference */
+  if (!served_here(req)) {
+    http_reply_error(req, 404, "not_found", "no such route", NULL);
+    goto done;
+  }
   const char *origin = http_req_header(req, "origin");
   if (strcmp(req->method, "OPTIONS") == 0 && origin &&
       http_req_header(req, "access-control-request-method")) {

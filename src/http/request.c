@@ -7,6 +7,7 @@
 
 #include "http/http_internal.h"
 #include "parley/app.h"
+#include "parley/cidr.h"
 #include "parley/util.h"
 
 http_req_t *http_req_new(struct app_s *app, conn_t *conn) {
@@ -75,24 +76,12 @@ long http_req_query(const http_req_t *req, const char *name, char *out, size_t o
   return -1;
 }
 
-/* 1 when addr (a [start, start+len) slice) is listed in the comma-separated list. */
-static int listed(const char *list, const char *addr, size_t len) {
-  for (const char *p = list ? list : ""; *p;) {
-    while (*p == ',' || *p == ' ') p++;
-    const char *end = p;
-    while (*end && *end != ',' && *end != ' ') end++;
-    if ((size_t)(end - p) == len && len && memcmp(p, addr, len) == 0) return 1;
-    p = end;
-  }
-  return 0;
-}
-
 void http_req_client_addr(const http_req_t *req, char *out, size_t outlen) {
   const char *peer = req->conn ? req->conn->peer : "unknown";
   const char *trusted = req->app ? req->app->cfg.trusted_proxies : NULL;
   const char *xff = http_req_header(req, "x-forwarded-for");
   snprintf(out, outlen, "%s", peer);
-  if (!xff || !listed(trusted, peer, strlen(peer))) return;
+  if (!xff || !cidr_list_match(trusted, peer, strlen(peer))) return;
   /* Walk from the right: the nearest hop a trusted proxy appended first. */
   const char *end = xff + strlen(xff);
   while (end > xff) {
@@ -103,7 +92,7 @@ void http_req_client_addr(const http_req_t *req, char *out, size_t outlen) {
     while (b > a && b[-1] == ' ') b--;
     size_t len = (size_t)(b - a);
     if (len == 0 || len >= outlen || len >= 48) return;
-    if (!listed(trusted, a, len)) {
+    if (!cidr_list_match(trusted, a, len)) {
       memcpy(out, a, len);
       out[len] = '\0';
       return;

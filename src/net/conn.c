@@ -22,6 +22,8 @@
 typedef struct registry_s {
   conn_t *head;
   const conn_handler_t *initial;
+  uv_tcp_t metrics; /* the metrics listener, when metrics_listening */
+  int metrics_listening;
   char read_buf[READ_BUF_SIZE];
   int read_buf_busy;
 } registry_t;
@@ -300,6 +302,7 @@ static void on_connection(uv_stream_t *server, int status) {
   if (app->metrics) app->metrics->connections_total++;
   uv_tcp_nodelay(&c->tcp, 1);
   peer_name(c);
+  c->metrics_only = server == (uv_stream_t *)&r->metrics;
   conn_set_handler(c, r->initial, NULL);
   conn_read_start(c);
 }
@@ -327,9 +330,27 @@ int listener_start(app_t *app, const char *host, int port, const conn_handler_t 
   return rc;
 }
 
+int listener_start_metrics(app_t *app, const char *host, int port) {
+  registry_t *r = registry(app);
+  struct sockaddr_storage ss;
+  int rc = bind_addr(host, port, &ss);
+  if (rc) return rc;
+  uv_tcp_init(app->loop, &r->metrics);
+  r->metrics.data = app;
+  r->metrics_listening = 1;
+  rc = uv_tcp_bind(&r->metrics, (struct sockaddr *)&ss, 0);
+  if (!rc) rc = uv_listen((uv_stream_t *)&r->metrics, 64, on_connection);
+  return rc;
+}
+
 static void on_listener_closed(uv_handle_t *h) { (void)h; }
 
 void listener_stop(app_t *app) {
+  registry_t *r = registry(app);
+  if (r && r->metrics_listening) {
+    r->metrics_listening = 0;
+    uv_close((uv_handle_t *)&r->metrics, on_listener_closed);
+  }
   if (!app->listening) return;
   app->listening = 0;
   uv_close((uv_handle_t *)&app->listener, on_listener_closed);

@@ -3,6 +3,7 @@
  * type, one range. Runs on the main thread before anything starts. */
 #include "parley/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -13,10 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parley/cidr.h"
 #include "parley/log.h"
 
 enum kind { K_STR, K_INT, K_I64 };
-typedef int (*check_fn)(const char *s);
+/* Returns NULL when s is accepted, else why not: a static string, or why[]
+ * filled in (whylen bytes). */
+typedef const char *(*check_fn)(const char *s, char *why, size_t whylen);
 
 typedef struct setting_s {
   const char *key;
@@ -24,49 +28,74 @@ typedef struct setting_s {
   size_t offset;
   int64_t min, max; /* for numbers */
   check_fn check;   /* for strings; NULL accepts any */
+  int from_file;    /* PARLEY_<KEY>_FILE may name a file that holds the value */
   const char *help;
 } setting_t;
 
-static int check_log_level(const char *s) { return log_level_parse(s) >= 0; }
-static int check_prefix_http(const char *s) {
-  return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+/* A secret read from a file is at most this long. */
+#define SECRET_FILE_MAX 65536
+
+static const char *check_log_level(const char *s, char *why, size_t whylen) {
+  return log_level_parse(s) >= 0 ? NULL : "not one of debug, info, warn, error";
 }
-static int check_mongo(const char *s) {
-  return strncmp(s, "mongodb://", 10) == 0 || strncmp(s, "mongodb+srv://", 14) == 0;
+static const char *check_prefix_http(const char *s, char *why, size_t whylen) {
+  return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0
+             ? NULL
+             : "must start with http:// or https://";
 }
-static int check_redis(const char *s) { return strncmp(s, "redis://", 8) == 0; }
-static int check_hex32(const char *s) {
-  if (strlen(s) != 64) return 0;
+static const char *check_mongo(const char *s, char *why, size_t whylen) {
+  return strncmp(s, "mongodb://", 10) == 0 || strncmp(s, "mongodb+srv://", 14) == 0
+             ? NULL
+             : "must start with mongodb:// or mongodb+srv://";
+}
+static const char *check_redis(const char *s, char *why, size_t whylen) {
+  return strncmp(s, "redis://", 8) == 0 ? NULL : "must start with redis://";
+}
+static const char *check_hex32(const char *s, char *why, size_t whylen) {
+  if (strlen(s) != 64) return "must be 64 hex characters";
   for (const char *p = s; *p; p++)
-    if (!isxdigit((unsigned char)*p)) return 0;
-  return 1;
+    if (!isxdigit((unsigned char)*p)) return "must be 64 hex characters";
+  return NULL;
 }
-static int check_nonempty(const char *s) { return s[0] != '\0'; }
+static const char *check_nonempty(const char *s, char *why, size_t whylen) {
+  return s[0] ? NULL : "must not be empty";
+}
+static const char *check_cidrs(const char *s, char *why, size_t whylen) {
+  return cidr_list_check(s, why, whylen);
+}
+static const char *check_listen(const char *s, char *why, size_t whylen) {
+  char host[64];
+  int port;
+  return config_parse_listen(s, host, sizeof(host), &port);
+}
 
 /* For strings, min = 1 marks a required setting; an empty optional one is unset. */
 #define S(key, check, help) \
-  { #key, K_STR, offsetof(config_t, key), 0, 0, check, help }
+  { #key, K_STR, offsetof(config_t, key), 0, 0, check, 0, help }
+#define F(key, check, help) \
+  { #key, K_STR, offsetof(config_t, key), 0, 0, check, 1, help }
 #define R(key, check, help) \
-  { #key, K_STR, offsetof(config_t, key), 1, 0, check, help }
+  { #key, K_STR, offsetof(config_t, key), 1, 0, check, 0, help }
 #define I(key, lo, hi, help) \
-  { #key, K_INT, offsetof(config_t, key), lo, hi, NULL, help }
+  { #key, K_INT, offsetof(config_t, key), lo, hi, NULL, 0, help }
 #define L(key, lo, hi, help) \
-  { #key, K_I64, offsetof(config_t, key), lo, hi, NULL, help }
+  { #key, K_I64, offsetof(config_t, key), lo, hi, NULL, 0, help }
 
 static const setting_t settings[] = {
     R(host, check_nonempty, "listen address"),
     I(port, 1, 65535, "listen port"),
     R(data_dir, check_nonempty, "SQLite file and generated secrets"),
-    S(mongo_uri, check_mongo, "use MongoDB as the store"),
-    S(redis_url, check_redis, "use Redis as the bus"),
-    S(jwt_secret, check_nonempty, "HS256 key for access tokens"),
-    S(secret_key, check_hex32, "32-byte hex key for stored Instagram tokens"),
-    S(ig_app_secret, check_nonempty, "Instagram webhook signature key"),
+    F(mongo_uri, check_mongo, "use MongoDB as the store"),
+    F(redis_url, check_redis, "use Redis as the bus"),
+    F(jwt_secret, check_nonempty, "HS256 key for access tokens"),
+    F(secret_key, check_hex32, "32-byte hex key for stored Instagram tokens"),
+    F(ig_app_secret, check_nonempty, "Instagram webhook signature key"),
     S(ig_verify_token, check_nonempty, "Instagram webhook verify token"),
     R(graph_api_base, check_prefix_http, "Graph API base URL"),
     S(api_call_allow, NULL, "host[:port] that flow api_call may reach"),
     S(cors_origins, NULL, "allowed CORS origins"),
-    S(trusted_proxies, NULL, "proxy addresses whose X-Forwarded-For names the client"),
+    S(trusted_proxies, check_cidrs, "proxy addresses or CIDR ranges trusted for X-Forwarded-For"),
+    S(metrics_listen, check_listen, "host:port of a separate /metrics listener"),
     I(auth_rate_per_ip, 1, 100000000, "login/signup attempts a minute per address"),
     I(auth_rate_per_email, 1, 100000000, "login/signup attempts a minute per email"),
     R(log_level, check_log_level, "debug, info, warn or error"),
@@ -145,7 +174,9 @@ static int apply_string(config_t *c, const setting_t *st, const char *v, const c
   char **slot = (char **)((char *)c + st->offset);
   if (v && v[0] == '\0') v = NULL;
   if (!v && st->min) return bad(source, st->key, "must not be empty");
-  if (v && st->check && !st->check(v)) return bad(source, st->key, "not an accepted value");
+  char buf[160];
+  const char *why = v && st->check ? st->check(v, buf, sizeof(buf)) : NULL;
+  if (why) return bad(source, st->key, why);
   free(*slot);
   *slot = v ? strdup(v) : NULL;
   return 0;
@@ -215,19 +246,100 @@ done:
   return rc;
 }
 
+/* Reads the value of a PARLEY_<KEY>_FILE: the whole file, one trailing newline
+ * (\n or \r\n) removed. Returns a new string, or NULL after printing why. */
+static char *read_value_file(const setting_t *st, const char *var, const char *path) {
+  char why[160];
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(why, sizeof(why), "cannot read %s: %s", path, strerror(errno));
+    bad(var, st->key, why);
+    return NULL;
+  }
+  char *v = malloc(SECRET_FILE_MAX + 1);
+  size_t n = v ? fread(v, 1, SECRET_FILE_MAX + 1, f) : 0;
+  int failed = !v || ferror(f);
+  fclose(f);
+  const char *problem = NULL;
+  if (failed)
+    problem = v ? "cannot read the file" : "out of memory";
+  else if (n > SECRET_FILE_MAX)
+    problem = "the file is larger than 65536 bytes";
+  else if (memchr(v, '\0', n))
+    problem = "the file holds a NUL byte";
+  if (!problem) {
+    if (n > 0 && v[n - 1] == '\n') n--;
+    if (n > 0 && v[n - 1] == '\r') n--;
+    v[n] = '\0';
+    if (n == 0) problem = "the file is empty";
+  }
+  if (problem) {
+    snprintf(why, sizeof(why), "%s: %s", path, problem);
+    bad(var, st->key, why);
+    free(v);
+    return NULL;
+  }
+  return v;
+}
+
 static int load_env(config_t *c) {
   for (size_t i = 0; i < NSETTINGS; i++) {
-    char name[64] = "PARLEY_";
+    const setting_t *st = &settings[i];
+    char name[64] = "PARLEY_", file_name[72];
     size_t n = strlen(name);
-    for (const char *k = settings[i].key; *k && n < sizeof(name) - 1; k++)
+    for (const char *k = st->key; *k && n < sizeof(name) - 1; k++)
       name[n++] = (char)toupper((unsigned char)*k);
     name[n] = '\0';
+    snprintf(file_name, sizeof(file_name), "%s_FILE", name);
     const char *v = getenv(name);
+    const char *path = st->from_file ? getenv(file_name) : NULL;
+    if (path && path[0]) {
+      /* Empty means unset here too, so an env file may list both names. */
+      if (v && v[0]) {
+        char why[160];
+        snprintf(why, sizeof(why), "%s and %s are both set; set one", name, file_name);
+        return bad(file_name, st->key, why);
+      }
+      char *value = read_value_file(st, file_name, path);
+      if (!value) return 2;
+      int rc = apply_text(c, st, value, file_name);
+      sodium_memzero(value, strlen(value));
+      free(value);
+      if (rc) return rc;
+      continue;
+    }
     if (!v) continue;
-    int rc = apply_text(c, &settings[i], v, name);
+    int rc = apply_text(c, st, v, name);
     if (rc) return rc;
   }
   return 0;
+}
+
+const char *config_parse_listen(const char *s, char *host, size_t hostlen, int *port) {
+  const char *colon = strrchr(s, ':');
+  if (!colon) return "must be host:port (e.g. 127.0.0.1:9100 or [::1]:9100)";
+  const char *h = s, *h_end = colon;
+  if (s[0] == '[') {
+    if (colon == s || colon[-1] != ']') return "an IPv6 host goes in brackets: [::1]:9100";
+    h = s + 1;
+    h_end = colon - 1;
+  }
+  size_t hlen = (size_t)(h_end - h);
+  if (hlen == 0 || hlen >= hostlen) return "bad host";
+  memcpy(host, h, hlen);
+  host[hlen] = '\0';
+  unsigned char addr[16];
+  int v6 = inet_pton(AF_INET6, host, addr) == 1;
+  if (v6 != (s[0] == '[') ||
+      (!v6 && inet_pton(AF_INET, host, addr) != 1 && strcmp(host, "localhost") != 0))
+    return "the host must be an IPv4 address, [IPv6 address] or localhost";
+  long p = 0;
+  const char *d = colon + 1;
+  for (; *d >= '0' && *d <= '9' && p <= 65535; d++) p = p * 10 + (*d - '0');
+  if (d == colon + 1 || *d != '\0' || p < 1 || p > 65535)
+    return "the port must be between 1 and 65535";
+  *port = (int)p;
+  return NULL;
 }
 
 static void usage(FILE *f) {
@@ -237,7 +349,12 @@ static void usage(FILE *f) {
           "file, then PARLEY_* environment variables, then flags. Settings:\n");
   for (size_t i = 0; i < NSETTINGS; i++)
     fprintf(f, "  %-22s %s\n", settings[i].key, settings[i].help);
-  fprintf(f, "Each is PARLEY_<KEY> in the environment (e.g. PARLEY_PORT).\n");
+  fprintf(f,
+          "Each is PARLEY_<KEY> in the environment (e.g. PARLEY_PORT). These may instead\n"
+          "be read from a file named by PARLEY_<KEY>_FILE:");
+  for (size_t i = 0; i < NSETTINGS; i++)
+    if (settings[i].from_file) fprintf(f, " %s", settings[i].key);
+  fprintf(f, "\n");
 }
 
 /* Returns the value of --name VALUE or --name=VALUE at argv[*i], advancing *i. */
@@ -278,6 +395,12 @@ int config_load(config_t *c, int argc, char **argv) {
   }
   if (!rc) rc = load_env(c);
   if (!rc && port) rc = apply_text(c, find_setting("port"), port, "--port");
+  if (!rc && c->metrics_listen) {
+    config_parse_listen(c->metrics_listen, c->metrics_host, sizeof(c->metrics_host),
+                        &c->metrics_port);
+    if (c->metrics_port == c->port)
+      rc = bad("with port", "metrics_listen", "must use another port than the main listener");
+  }
   return rc;
 }
 

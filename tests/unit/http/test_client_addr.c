@@ -50,10 +50,21 @@ static void test_trusted_proxy_forwards(void **state) {
   assert_string_equal(addr_for("10.0.0.2", "10.0.0.2", NULL), "10.0.0.2");
 }
 
+static void test_trusted_ranges(void **state) {
+  (void)state;
+  /* A CIDR range trusts every proxy in it, IPv4-mapped peers included. */
+  assert_string_equal(addr_for("172.16.0.0/12", "172.18.0.5", "198.51.100.9"), "198.51.100.9");
+  assert_string_equal(addr_for("172.16.0.0/12", "::ffff:172.18.0.5", "198.51.100.9"),
+                      "198.51.100.9");
+  assert_string_equal(addr_for("172.16.0.0/12", "172.32.0.5", "198.51.100.9"), "172.32.0.5");
+  assert_string_equal(addr_for("fd00::/8", "fd12::7", "2001:db8::1, fd00::3"), "2001:db8::1");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_untrusted_peer_is_the_client),
       cmocka_unit_test(test_trusted_proxy_forwards),
+      cmocka_unit_test(test_trusted_ranges),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,12 +110,135 @@ static void test_empty_optional_is_unset(void **state) {
   unsetenv("PARLEY_HOST");
 }
 
+/* A PARLEY_<KEY>_FILE names a file holding the value; one trailing newline goes. */
+static void test_value_from_file(void **state) {
+  (void)state;
+  config_t c;
+  char *argv[] = {"parleyd", NULL};
+  write_file("redis://user:p%40ss@redis:6379\n");
+  setenv("PARLEY_REDIS_URL_FILE", path, 1);
+  assert_int_equal(load(&c, 1, argv), 0);
+  assert_string_equal(c.redis_url, "redis://user:p%40ss@redis:6379");
+  config_free(&c);
+  /* Both names set: refused, also when they agree. */
+  setenv("PARLEY_REDIS_URL", "redis://user:p%40ss@redis:6379", 1);
+  assert_int_equal(load(&c, 1, argv), 2);
+  config_free(&c);
+  /* An empty variable is unset, so an env file may list both names. */
+  setenv("PARLEY_REDIS_URL", "", 1);
+  assert_int_equal(load(&c, 1, argv), 0);
+  assert_non_null(c.redis_url);
+  config_free(&c);
+  unsetenv("PARLEY_REDIS_URL");
+  unsetenv("PARLEY_REDIS_URL_FILE");
+  unlink(path);
+
+  write_file("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n");
+  setenv("PARLEY_SECRET_KEY_FILE", path, 1);
+  assert_int_equal(load(&c, 1, argv), 0);
+  assert_string_equal(c.secret_key,
+                      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+  config_free(&c);
+  unlink(path);
+
+  /* Missing, empty, a directory, a value the setting refuses: exit 2. */
+  assert_int_equal(load(&c, 1, argv), 2);
+  config_free(&c);
+  write_file("\n");
+  assert_int_equal(load(&c, 1, argv), 2);
+  config_free(&c);
+  unlink(path);
+  setenv("PARLEY_SECRET_KEY_FILE", "/tmp", 1);
+  assert_int_equal(load(&c, 1, argv), 2);
+  config_free(&c);
+  write_file("not hex\n");
+  setenv("PARLEY_SECRET_KEY_FILE", path, 1);
+  assert_int_equal(load(&c, 1, argv), 2);
+  config_free(&c);
+  unlink(path);
+  unsetenv("PARLEY_SECRET_KEY_FILE");
+
+  /* Only the secrets and URIs read files; an unknown _FILE is ignored like any
+   * unknown variable. */
+  setenv("PARLEY_PORT_FILE", "/nonexistent", 1);
+  assert_int_equal(load(&c, 1, argv), 0);
+  config_free(&c);
+  unsetenv("PARLEY_PORT_FILE");
+}
+
+static void test_listen_addresses(void **state) {
+  (void)state;
+  char host[64];
+  int port = 0;
+  assert_null(config_parse_listen("127.0.0.1:9100", host, sizeof(host), &port));
+  assert_string_equal(host, "127.0.0.1");
+  assert_int_equal(port, 9100);
+  assert_null(config_parse_listen("[::1]:65535", host, sizeof(host), &port));
+  assert_string_equal(host, "::1");
+  assert_int_equal(port, 65535);
+  assert_null(config_parse_listen("0.0.0.0:1", host, sizeof(host), &port));
+  assert_null(config_parse_listen("localhost:9100", host, sizeof(host), &port));
+  const char *bad[] = {"9100",
+                       ":9100",
+                       "127.0.0.1:",
+                       "127.0.0.1:0",
+                       "127.0.0.1:65536",
+                       "127.0.0.1:-1",
+                       "127.0.0.1:+80",
+                       "127.0.0.1: 80",
+                       "::1:9100",
+                       "[::1]9100",
+                       "[::1:9100",
+                       "[127.0.0.1]:80",
+                       "example.com:80",
+                       "127.0.0.1:80x",
+                       "[]:80",
+                       "127.0.0.1:99999999999"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_non_null(config_parse_listen(bad[i], host, sizeof(host), &port));
+
+  config_t c;
+  char *argv[] = {"parleyd", NULL};
+  setenv("PARLEY_METRICS_LISTEN", "[::1]:9100", 1);
+  assert_int_equal(load(&c, 1, argv), 0);
+  assert_string_equal(c.metrics_host, "::1");
+  assert_int_equal(c.metrics_port, 9100);
+  config_free(&c);
+  setenv("PARLEY_METRICS_LISTEN", "127.0.0.1:8080", 1); /* the main port */
+  assert_int_equal(load(&c, 1, argv), 2);
+  config_free(&c);
+  setenv("PARLEY_METRICS_LISTEN", "", 1);
+  assert_int_equal(load(&c, 1, argv), 0);
+  assert_null(c.metrics_listen);
+  config_free(&c);
+  unsetenv("PARLEY_METRICS_LISTEN");
+}
+
+static void test_trusted_proxies_ranges(void **state) {
+  (void)state;
+  config_t c;
+  char *argv[] = {"parleyd", NULL};
+  setenv("PARLEY_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8 ,127.0.0.1", 1);
+  assert_int_equal(load(&c, 1, argv), 0);
+  config_free(&c);
+  const char *bad[] = {"10.0.0.0/33", "10.0.0.0/8,nginx", "fd00::/200", "10.0.0.1/8"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    setenv("PARLEY_TRUSTED_PROXIES", bad[i], 1);
+    assert_int_equal(load(&c, 1, argv), 2);
+    config_free(&c);
+  }
+  unsetenv("PARLEY_TRUSTED_PROXIES");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_precedence),
       cmocka_unit_test(test_bad_values_exit_2),
       cmocka_unit_test(test_empty_optional_is_unset),
+      cmocka_unit_test(test_value_from_file),
+      cmocka_unit_test(test_listen_addresses),
+      cmocka_unit_test(test_trusted_proxies_ranges),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
