@@ -36,6 +36,7 @@ class Cluster:
     def __init__(self, state):
         self.state = state
         self.port, self.port1, self.port2 = free_port(), free_port(), free_port()
+        self.metrics = {self.port1: free_port(), self.port2: free_port()}
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith("PARLEY_") or k.startswith("PARLEY_TEST_")}
         self.env.update({
@@ -45,6 +46,8 @@ class Cluster:
             "PARLEY_CLUSTER_PORT": str(self.port),
             "PARLEY_CLUSTER_PORT1": str(self.port1),
             "PARLEY_CLUSTER_PORT2": str(self.port2),
+            "PARLEY_CLUSTER_METRICS_PORT1": str(self.metrics[self.port1]),
+            "PARLEY_CLUSTER_METRICS_PORT2": str(self.metrics[self.port2]),
             "PARLEY_LOG_LEVEL": "warn",
             "PARLEY_AUTH_RATE_PER_IP": "100000",
         })
@@ -148,7 +151,7 @@ def processes_mentioning(text):
 
 
 def gauge(cluster, port, name):
-    status, body = cluster.get(port, "/metrics")
+    status, body = cluster.get(cluster.metrics[port], "/metrics")
     assert status == 200, body
     m = re.search(rf"^{name} (\S+)$", body, re.M)
     assert m, f"{name} missing from /metrics"
@@ -157,7 +160,7 @@ def gauge(cluster, port, name):
 
 def healthz_count(cluster, port):
     """How many GET /healthz this instance has answered with 200 (its /metrics)."""
-    status, body = cluster.get(port, "/metrics")
+    status, body = cluster.get(cluster.metrics[port], "/metrics")
     assert status == 200, body
     m = re.search(r'^parley_http_requests_total\{[^}]*route="/healthz"[^}]*status="200"[^}]*\} (\d+)',
                   body, re.M)
@@ -192,6 +195,62 @@ def test_both_instances_serve_directly(cluster):
     for port in (cluster.port1, cluster.port2):
         status, body = cluster.get(port, "/healthz")
         assert status == 200, (port, body)
+
+
+def test_metrics_only_on_the_metrics_ports(cluster):
+    for port in (cluster.port1, cluster.port2):
+        assert cluster.get(port, "/metrics")[0] == 404, port
+        status, body = cluster.get(cluster.metrics[port], "/metrics")
+        assert status == 200 and "parley_connections_open" in body, body
+        assert cluster.get(cluster.metrics[port], "/api/auth/me")[0] == 404
+    assert cluster.get(cluster.port, "/metrics")[0] == 404  # nor through nginx
+
+
+def instance_environ(cluster, port):
+    with open(f"/proc/{cluster.instance_pid(port)}/environ", "rb") as f:
+        return dict(e.split("=", 1) for e in f.read().decode().split("\0") if "=" in e)
+
+
+def test_instances_read_secrets_from_private_files_and_trust_a_range(cluster):
+    for port in (cluster.port1, cluster.port2):
+        env = instance_environ(cluster, port)
+        for key in ("JWT_SECRET", "SECRET_KEY", "MONGO_URI", "REDIS_URL"):
+            assert not env.get(f"PARLEY_{key}"), key
+            path = env[f"PARLEY_{key}_FILE"]
+            assert os.stat(path).st_mode & 0o077 == 0, f"{path} is readable by others"
+        assert "/" in env["PARLEY_TRUSTED_PROXIES"], env["PARLEY_TRUSTED_PROXIES"]
+    # Both instances use the same keys: a token from one works on the other.
+    session = cluster.signup()
+    for port in (cluster.port1, cluster.port2):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        conn.request("GET", "/api/auth/me",
+                     headers={"Authorization": f"Bearer {session['access_token']}"})
+        assert conn.getresponse().status == 200, port
+        conn.close()
+
+
+def test_redis_requires_its_password(cluster):
+    with open(os.path.join(cluster.state, "redis.url")) as f:
+        port = int(f.read().strip().rsplit(":", 1)[1])
+    r = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True,
+                       timeout=10, stdin=subprocess.DEVNULL)
+    assert "NOAUTH" in r.stdout + r.stderr, r
+    with open(os.path.join(cluster.state, "redis_password")) as f:
+        password = f.read().strip()
+    r = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True,
+                       timeout=10, stdin=subprocess.DEVNULL,
+                       env=dict(os.environ, REDISCLI_AUTH=password))
+    assert r.stdout.strip() == "PONG", r
+    # The password is on no command line.
+    assert not [p for p in processes_mentioning(password) if password in cmdline(p)]
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def test_requests_through_nginx_reach_both_instances(cluster):
@@ -347,7 +406,7 @@ def test_stop_leaves_no_process_behind(cluster):
     left = [p for p in pids if proc_stat(p)]
     assert not left, f"still running after stop: {left}"
     assert not processes_mentioning(str(cluster.state)), "a process of the cluster survived"
-    for port in (cluster.port, cluster.port1, cluster.port2):
+    for port in (cluster.port, cluster.port1, cluster.port2, *cluster.metrics.values()):
         with pytest.raises(OSError):
             cluster.get(port, "/healthz")
     assert cluster.run("status").returncode == 3
