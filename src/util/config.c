@@ -296,7 +296,7 @@ static int load_env(config_t *c) {
     if (path && path[0]) {
       /* Empty means unset here too, so an env file may list both names. */
       if (v && v[0]) {
-        char why[160];
+        char why[256];
         snprintf(why, sizeof(why), "%s and %s are both set; set one", name, file_name);
         return bad(file_name, st->key, why);
       }
