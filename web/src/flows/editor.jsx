@@ -42,6 +42,8 @@ const RUNS_POLL_MS = 5000;
 const FIT_VIEW = { maxZoom: 1, minZoom: 0.5, padding: 0.15 };
 const NEW_STEP_DX = 320;
 const NEW_STEP_DY = 150;
+const NODE_W = 240; /* a step's size on the canvas at zoom 1 (flows.css) */
+const NODE_H = 90;
 const EDGE_OPTIONS = { type: 'smoothstep', markerEnd: { type: MarkerType.ArrowClosed, width: 18, height: 18 } };
 
 export const NEW_FLOW = {
@@ -133,7 +135,8 @@ function Builder({ api, initial, onSaved, onBack }) {
 
   /** Where a new step goes: right of the selected step, else mid-canvas; never on another. */
   const placeFor = () => {
-    const sel = nodes.find((n) => n.selected);
+    // Beside the selected step; in a flow with no steps yet, beside the trigger.
+    const sel = nodes.find((n) => n.selected) || (nodes.length === 1 ? nodes[0] : null);
     let pos;
     if (sel) {
       pos = { x: sel.position.x + NEW_STEP_DX, y: sel.position.y };
@@ -148,13 +151,18 @@ function Builder({ api, initial, onSaved, onBack }) {
     return pos;
   };
 
-  /** Pans (keeping the zoom) so that a step at `pos` is in view. */
+  /** Pans (keeping the zoom) just enough that a new step at `pos` is in view. */
   const reveal = (pos) => {
     const r = canvasRef.current.getBoundingClientRect();
     const a = rf.screenToFlowPosition({ x: r.left, y: r.top });
     const b = rf.screenToFlowPosition({ x: r.right, y: r.bottom });
-    const inside = pos.x >= a.x && pos.y >= a.y && pos.x + 240 <= b.x && pos.y + 90 <= b.y;
-    if (!inside) rf.setCenter(pos.x + 120, pos.y + 45, { zoom: rf.getZoom() });
+    const vp = rf.getViewport();
+    const margin = 40 / vp.zoom;
+    const shift = (lo, hi, min, max) =>
+      hi + margin > max ? Math.min(hi + margin - max, lo - margin - min) : lo - margin < min ? lo - margin - min : 0;
+    const dx = shift(pos.x, pos.x + NODE_W, a.x, b.x);
+    const dy = shift(pos.y, pos.y + NODE_H, a.y, b.y);
+    if (dx || dy) rf.setViewport({ x: vp.x - dx * vp.zoom, y: vp.y - dy * vp.zoom, zoom: vp.zoom });
   };
 
   const addNode = (type) => {

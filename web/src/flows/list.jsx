@@ -7,6 +7,8 @@ import { useEffect, useState } from 'preact/hooks';
 
 import { triggerSummary } from './model.js';
 
+const steps = (n) => `${n} step${n === 1 ? '' : 's'}`;
+
 const STATUS_LABELS = { draft: 'Draft', active: 'Active', archived: 'Archived' };
 
 export function FlowList({ api, onOpen, onNew }) {
@@ -55,7 +57,7 @@ export function FlowList({ api, onOpen, onNew }) {
                 <span class="flow-muted flows-list__trigger">{triggerSummary(f.trigger)}</span>
               </button>
               <span class={`flow-badge flow-badge--${f.status}`}>{STATUS_LABELS[f.status] || f.status}</span>
-              <span class="flow-muted">{(f.nodes || []).length} steps</span>
+              <span class="flow-muted">{steps((f.nodes || []).length)}</span>
             </li>
           ))}
         </ul>

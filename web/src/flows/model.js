@@ -285,19 +285,21 @@ export function humanSeconds(s) {
 /** One line saying what a node does, for the canvas and its accessible label. */
 export function summary(type, f) {
   f = f || {};
+  const q = (v, n) => `“${short(v, n)}”`;
+  const set = (v) => text(v).trim() !== '';
   switch (type) {
     case 'message':
-      return f.text ? `Send “${short(f.text, 60)}”` : 'Send a message (no text yet)';
+      return set(f.text) ? `Send ${q(f.text, 60)}` : 'Send a message (no text yet)';
     case 'condition':
-      if (f.kind === 'tag') return `If the contact is tagged “${short(f.tag, 30)}”`;
+      if (f.kind === 'tag') return set(f.tag) ? `If the contact is tagged ${q(f.tag, 30)}` : 'If the contact has a tag (not set yet)';
       if (f.kind === 'variable')
-        return `If vars.${short(f.name, 20)} is “${short(f.equals, 20)}”`;
-      return `If the message contains “${short(f.keyword, 30)}”`;
+        return set(f.name) ? `If vars.${short(f.name, 20)} is ${q(f.equals, 20)}` : 'If a variable equals a value (not set yet)';
+      return set(f.keyword) ? `If the message contains ${q(f.keyword, 30)}` : 'If the message contains a keyword (not set yet)';
     case 'action':
       if (f.action === 'set_variable')
-        return `Set vars.${short(f.variable, 20)} to “${short(f.value, 30)}”`;
-      if (f.action === 'api_call') return `${f.method || 'GET'} ${short(f.url, 40)}`;
-      return `Tag the contact “${short(f.tag, 30)}”`;
+        return set(f.variable) ? `Set vars.${short(f.variable, 20)} to ${q(f.value, 30)}` : 'Set a variable (not set yet)';
+      if (f.action === 'api_call') return set(f.url) ? `${f.method || 'GET'} ${short(f.url, 40)}` : 'Call an API (no URL yet)';
+      return set(f.tag) ? `Tag the contact ${q(f.tag, 30)}` : 'Tag the contact (no tag yet)';
     case 'delay':
       return `Wait ${humanSeconds(f.seconds)}`;
     default:

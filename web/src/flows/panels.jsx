@@ -208,7 +208,9 @@ export function RunsPanel({ runs, error, onRefresh, onShow, shown }) {
             <li key={r.id} class={`flow-run${shown === r.id ? ' is-shown' : ''}`}>
               <span class={`flow-status flow-status--${r.status}`}>{STATUS_TEXT[r.status] || r.status}</span>
               <time dateTime={r.created_at}>{when(r.created_at)}</time>
-              <span class="flow-muted">{(r.trace || []).length} steps</span>
+              <span class="flow-muted">
+                {(r.trace || []).length} step{(r.trace || []).length === 1 ? '' : 's'}
+              </span>
               <button
                 type="button"
                 class="flow-button flow-button--small"
