@@ -75,7 +75,10 @@ function noErrors() {
 function placeError(e, nodeIds) {
   const out = noErrors();
   if (e.node_id && nodeIds.includes(e.node_id)) {
-    out.nodes[e.node_id] = { message: e.message, field: e.field === 'body' ? 'body' : null };
+    // Shown on the step itself, the message need not name it again.
+    const prefix = `node ${e.node_id}: `;
+    const message = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+    out.nodes[e.node_id] = { message, field: e.field === 'body' ? 'body' : null };
   } else if (e.field === 'name') {
     out.name = e.message;
   } else if (e.field === 'trigger' || e.field === 'start') {
