@@ -27,6 +27,9 @@ typedef struct conn_handler_s {
   void (*on_close)(conn_t *c);
   /* Every write queued so far has been handed to the kernel. Optional. */
   void (*on_drain)(conn_t *c);
+  /* The connection was just accepted (the initial handler only): arm the
+   * deadline for its first bytes. Optional. */
+  void (*on_open)(conn_t *c);
 } conn_handler_t;
 
 typedef void (*conn_timer_fn)(conn_t *c);

@@ -13,6 +13,8 @@
 
 typedef struct metrics_s {
   uint64_t connections_total;
+  uint64_t connections_refused_total; /* accepted and closed at once: cap or no memory */
+  uint64_t http_slow_readers_total;   /* closed with replies piled up unread */
   uint64_t ws_sessions_total;
   uint64_t messages_stored;
   uint64_t messages_delivered; /* frames carrying a message handed to sessions */

@@ -8,6 +8,7 @@
 #include "http/http_internal.h"
 #include "parley/app.h"
 #include "parley/log.h"
+#include "parley/metrics.h"
 #include "parley/util.h"
 
 static llhttp_settings_t parser_settings;
@@ -127,6 +128,27 @@ static int on_message_complete(llhttp_t *p) {
 static void release(http_conn_t *hc);
 static void on_idle_timeout(conn_t *c) { conn_close(c); }
 
+/* A client that sends requests and leaves the replies unread: its connection
+ * is dropped, discarding what it did not read. */
+static void on_unread_timeout(conn_t *c) {
+  log_info("conn %llu: closed with %zu bytes of replies unread", (unsigned long long)c->id,
+           c->write_pending);
+  if (c->app->metrics) c->app->metrics->http_slow_readers_total++;
+  conn_abort(c);
+}
+
+/* A new connection must send a complete first request within
+ * request_timeout_ms; until one starts, nothing it sends (blank lines, or no
+ * bytes at all) moves this deadline. */
+static void on_first_request_timeout(conn_t *c) {
+  log_debug("conn %llu: no request in time", (unsigned long long)c->id);
+  conn_abort(c); /* no reply to protect: the slot is free at once, without lingering */
+}
+
+static void http_on_open(conn_t *c) {
+  conn_timer_start(c, (uint64_t)c->app->cfg.request_timeout_ms, on_first_request_timeout);
+}
+
 static void on_request_timeout(conn_t *c) {
   http_conn_t *hc = c->data;
   if (hc && hc->active) return; /* the handler owns the clock now */
@@ -134,6 +156,8 @@ static void on_request_timeout(conn_t *c) {
 }
 
 static void arm_idle(http_conn_t *hc) {
+  /* A running deadline stands: input that is not a request never moves it. */
+  if (hc->idle) return;
   hc->idle = 1;
   conn_timer_start(hc->conn, (uint64_t)hc->conn->app->cfg.idle_timeout_ms, on_idle_timeout);
 }
@@ -147,13 +171,22 @@ static void parse_error(http_conn_t *hc, llhttp_errno_t err) {
   http_reply_parse_error(hc->conn->app, hc->conn, status);
 }
 
+/* 1 when more replies are queued than HTTP_MAX_UNSENT: the next request waits
+ * until they are written, so a client that pipelines and never reads costs at
+ * most that much memory. */
+static int unread_output(http_conn_t *hc) {
+  hc->throttled = hc->conn->write_pending > HTTP_MAX_UNSENT;
+  return hc->throttled;
+}
+
 /* Parses buffered input until a request is dispatched and pending, the input
- * runs out, or the connection changes hands. Never re-entered. */
+ * runs out, the replies pile up unread, or the connection changes hands. Never
+ * re-entered. */
 static void parse_loop(http_conn_t *hc) {
   conn_t *c = hc->conn;
   hc->parsing = 1;
   conn_ref(c);
-  while (!c->closing && !hc->upgraded && !hc->active && hc->in.len > 0) {
+  while (!c->closing && !hc->upgraded && !hc->active && hc->in.len > 0 && !unread_output(hc)) {
     llhttp_errno_t err = llhttp_execute(&hc->parser, hc->in.data, hc->in.len);
     size_t used = hc->in.len;
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE)
@@ -183,6 +216,11 @@ static void parse_loop(http_conn_t *hc) {
   if (hc->upgraded) {
     /* The new protocol has consumed the bytes that followed the request. */
     release(hc);
+  } else if (!c->closing && !hc->active && hc->throttled) {
+    /* Replies pile up unread: read no more until they leave (http_on_drain),
+     * and drop the client if they do not within idle_timeout_ms. */
+    conn_read_stop(c);
+    conn_timer_start(c, (uint64_t)c->app->cfg.idle_timeout_ms, on_unread_timeout);
   } else if (!c->closing && !hc->active) {
     /* A partial request keeps the clock started at its first byte. */
     if (hc->in.len == 0 && !hc->cur) arm_idle(hc);
@@ -202,6 +240,16 @@ static void http_on_read(conn_t *c, const char *data, size_t len) {
     if (hc->in.len > HTTP_MAX_BUFFERED) conn_read_stop(c);
     return;
   }
+  parse_loop(hc);
+}
+
+/* Every queued reply has left: a throttled connection takes its next request. */
+static void http_on_drain(conn_t *c) {
+  http_conn_t *hc = c->data;
+  if (!hc || !hc->throttled || hc->active || hc->parsing) return;
+  hc->throttled = 0;
+  conn_timer_stop(c);
+  hc->idle = 0;
   parse_loop(hc);
 }
 
@@ -249,12 +297,14 @@ const conn_handler_t http_conn_handler = {
     .on_read = http_on_read_first,
     .on_eof = NULL,
     .on_close = NULL,
+    .on_open = http_on_open,
 };
 
 static const conn_handler_t http_handler = {
     .on_read = http_on_read,
     .on_eof = http_on_eof,
     .on_close = http_on_close,
+    .on_drain = http_on_drain,
 };
 
 static void init_settings(void) {
@@ -272,7 +322,7 @@ static void init_settings(void) {
 }
 
 /* The first read creates the HTTP state; a connection that never sends a byte
- * costs nothing but its socket until the idle deadline. */
+ * costs nothing but its socket until the first-request deadline. */
 static void http_on_read_first(conn_t *c, const char *data, size_t len) {
   http_conn_t *hc = calloc(1, sizeof(*hc));
   if (!hc) {
@@ -281,6 +331,7 @@ static void http_on_read_first(conn_t *c, const char *data, size_t len) {
   }
   init_settings();
   hc->conn = c;
+  hc->idle = 1; /* the first-request deadline armed at accept is running */
   llhttp_init(&hc->parser, HTTP_REQUEST, &parser_settings);
   hc->parser.data = hc;
   conn_set_handler(c, &http_handler, hc);

@@ -11,6 +11,9 @@
 #define HTTP_MAX_HEADER_BYTES 16384
 /* Unparsed input kept while a request is being handled before reading pauses. */
 #define HTTP_MAX_BUFFERED (256 * 1024)
+/* Replies queued and not yet taken by the kernel above which a connection's
+ * next request waits (and its reading stops). */
+#define HTTP_MAX_UNSENT (256 * 1024)
 
 typedef struct http_conn_s {
   conn_t *conn;
@@ -25,7 +28,8 @@ typedef struct http_conn_s {
   int parsing;      /* inside the parse loop: replies must not re-enter it */
   int upgraded;     /* the connection now belongs to another protocol */
   int close_after;  /* close once the active reply is written */
-  int idle;         /* between requests */
+  int idle;         /* between requests, with the idle (or first-request) deadline running */
+  int throttled;    /* replies pile up unread: no request is read until they leave */
 } http_conn_t;
 
 /* Creates a request for a connection (one reference, the connection's). */

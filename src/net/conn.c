@@ -26,6 +26,12 @@ typedef struct registry_s {
   int metrics_listening;
   char read_buf[READ_BUF_SIZE];
   int read_buf_busy;
+  /* A connection that cannot get memory is still accepted, into this handle,
+   * and closed at once: libuv stops polling a listener whose pending connection
+   * was not accepted, so refusing any other way would stop accepting for good. */
+  uv_tcp_t refuse;
+  int refuse_busy;    /* refuse is open or closing */
+  int refuse_waiting; /* a connection waits for refuse to close */
 } registry_t;
 
 typedef struct write_req_s {
@@ -270,12 +276,43 @@ static void peer_name(conn_t *c) {
     uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof(c->peer));
 }
 
+static void refuse(app_t *app);
+
+static void on_refuse_closed(uv_handle_t *h) {
+  app_t *app = h->data;
+  registry_t *r = registry(app);
+  r->refuse_busy = 0;
+  if (r->refuse_waiting && app->listening) {
+    r->refuse_waiting = 0;
+    refuse(app);
+  }
+}
+
+/* Accepts the pending connection and closes it, without allocating. */
+static void refuse(app_t *app) {
+  registry_t *r = registry(app);
+  if (r->refuse_busy) {
+    r->refuse_waiting = 1;
+    return;
+  }
+  r->refuse_busy = 1;
+  uv_tcp_init(app->loop, &r->refuse);
+  r->refuse.data = app;
+  if (uv_accept((uv_stream_t *)&app->listener, (uv_stream_t *)&r->refuse) == 0 && app->metrics)
+    app->metrics->connections_refused_total++;
+  uv_close((uv_handle_t *)&r->refuse, on_refuse_closed);
+}
+
 static void on_connection(uv_stream_t *server, int status) {
   app_t *app = server->data;
   registry_t *r = registry(app);
   if (status < 0 || app->shutting_down) return;
   conn_t *c = calloc(1, sizeof(*c));
-  if (!c) return;
+  if (!c) {
+    log_warn("connection refused: out of memory");
+    refuse(app);
+    return;
+  }
   c->app = app;
   c->refs = 1;
   c->id = ++app->next_conn_id;
@@ -295,6 +332,7 @@ static void on_connection(uv_stream_t *server, int status) {
   if (app->nconns > app->cfg.max_connections) {
     /* Over the cap: refuse at once rather than hold a slot. */
     log_warn("connection refused: %d open (max_connections)", app->nconns - 1);
+    if (app->metrics) app->metrics->connections_refused_total++;
     c->closing = 1;
     close_handles(c);
     return;
@@ -304,6 +342,7 @@ static void on_connection(uv_stream_t *server, int status) {
   peer_name(c);
   c->metrics_only = server == (uv_stream_t *)&r->metrics;
   conn_set_handler(c, r->initial, NULL);
+  if (r->initial->on_open) r->initial->on_open(c);
   conn_read_start(c);
 }
 

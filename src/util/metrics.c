@@ -107,6 +107,11 @@ void metrics_render(const metrics_t *m, buf_t *out) {
   buf_printf(out, "parley_http_request_duration_seconds_count %llu\n",
              (unsigned long long)m->latency_count);
   counter(out, "parley_connections_total", "TCP connections accepted", m->connections_total);
+  counter(out, "parley_connections_refused_total",
+          "connections closed at accept (max_connections, out of memory)",
+          m->connections_refused_total);
+  counter(out, "parley_http_slow_readers_total",
+          "HTTP connections closed for leaving their replies unread", m->http_slow_readers_total);
   counter(out, "parley_ws_sessions_total", "WebSocket sessions opened", m->ws_sessions_total);
   counter(out, "parley_messages_stored_total", "messages stored", m->messages_stored);
   counter(out, "parley_messages_delivered_total", "message frames delivered to sessions",
