@@ -160,6 +160,8 @@ def test_keyword_flow_built_tested_and_answering():
         d.execute_script("arguments[0].focus()", node(d, "delay-1"))
         press(d, Keys.ENTER, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.DELETE)
         WebDriverWait(d, 5).until(lambda _: not d.find_elements(By.CSS_SELECTOR, ".react-flow__node[data-id='delay-1']"))
+        WebDriverWait(d, 5).until(lambda _: d.execute_script(
+            "return document.activeElement.classList.contains('flows-editor__canvas')"))
 
         # Mouse: fit the flow into view, drag message-2 to a new place, then wire message-1 -> condition-1
         # and condition-1's "true" -> message-2 by dragging handles.

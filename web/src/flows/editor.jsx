@@ -123,6 +123,12 @@ function Builder({ api, initial, onSaved, onBack }) {
     const kept = changes.filter((c) => !(c.type === 'remove' && c.id === TRIGGER_ID));
     setNodes((ns) => applyNodeChanges(kept, ns));
     if (kept.some((c) => c.type === 'remove' || (c.type === 'position' && c.position))) changed();
+    // A deleted step took the keyboard focus with it: the canvas takes it back.
+    if (kept.some((c) => c.type === 'remove'))
+      setTimeout(() => {
+        if (canvasRef.current && (!document.activeElement || document.activeElement === document.body))
+          canvasRef.current.focus();
+      }, 0);
   }, []);
   const onEdgesChange = useCallback((changes) => {
     setEdges((es) => applyEdgeChanges(changes, es));
@@ -411,7 +417,7 @@ function Builder({ api, initial, onSaved, onBack }) {
           />
           <Palette onAdd={addNode} />
         </div>
-        <div class="flows-editor__canvas" ref={canvasRef} aria-label="Flow canvas" role="region">
+        <div class="flows-editor__canvas" ref={canvasRef} aria-label="Flow canvas" role="region" tabIndex={-1}>
           <ReactFlow
             nodes={viewNodes}
             edges={viewEdges}
