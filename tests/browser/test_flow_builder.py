@@ -74,6 +74,16 @@ def add_by_keyboard(d, kind):
     press(d, Keys.ENTER)
 
 
+def tab_to(d, start, target, limit=40):
+    """Focuses `start`, then presses Tab until `target` has the focus."""
+    d.execute_script("arguments[0].focus()", start)
+    for _ in range(limit):
+        if d.execute_script("return document.activeElement === arguments[0]", target):
+            return
+        press(d, Keys.TAB)
+    raise AssertionError("Tab never reached the element")
+
+
 def header_button(d, label):
     for b in d.find_elements(By.CSS_SELECTOR, ".flows-editor__actions button"):
         if b.text.strip() == label:
@@ -153,12 +163,16 @@ def test_keyword_flow_built_tested_and_answering():
         wait_css(d, "#flow-f-action-1-tag")
         press(d, "price-asked")
 
-        # Keyboard: a delay added, selected on the canvas by Tab/Enter, moved with
-        # the arrows and deleted with Delete.
+        # Keyboard: a delay added, reached on the canvas by Tab, selected with
+        # Enter, moved with the arrows and deleted with Delete.
         add_by_keyboard(d, "delay")
         wait_css(d, ".react-flow__node[data-id='delay-1']")
-        d.execute_script("arguments[0].focus()", node(d, "delay-1"))
-        press(d, Keys.ENTER, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT, Keys.DELETE)
+        tab_to(d, css(d, ".flow-palette__item--delay"), node(d, "delay-1"))
+        press(d, Keys.ENTER)
+        x = node(d, "delay-1").location["x"]
+        press(d, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
+        WebDriverWait(d, 5).until(lambda _: node(d, "delay-1").location["x"] > x)
+        press(d, Keys.DELETE)
         WebDriverWait(d, 5).until(lambda _: not d.find_elements(By.CSS_SELECTOR, ".react-flow__node[data-id='delay-1']"))
         WebDriverWait(d, 5).until(lambda _: d.execute_script(
             "return document.activeElement.classList.contains('flows-editor__canvas')"))

@@ -105,6 +105,7 @@ function Builder({ api, initial, onSaved, onBack }) {
   const [runs, setRuns] = useState({ list: null, error: null, shown: null });
   const [focusToken, setFocusToken] = useState(0);
   const savedRef = useRef(initial);
+  const refocus = useRef(false);
 
   const changed = () => {
     setDirty(true);
@@ -123,13 +124,19 @@ function Builder({ api, initial, onSaved, onBack }) {
     const kept = changes.filter((c) => !(c.type === 'remove' && c.id === TRIGGER_ID));
     setNodes((ns) => applyNodeChanges(kept, ns));
     if (kept.some((c) => c.type === 'remove' || (c.type === 'position' && c.position))) changed();
-    // A deleted step took the keyboard focus with it: the canvas takes it back.
-    if (kept.some((c) => c.type === 'remove'))
-      setTimeout(() => {
-        if (canvasRef.current && (!document.activeElement || document.activeElement === document.body))
-          canvasRef.current.focus();
-      }, 0);
+    if (kept.some((c) => c.type === 'remove')) refocus.current = true;
   }, []);
+
+  // A deleted step took the keyboard focus with it: the canvas takes it back.
+  useEffect(() => {
+    if (!refocus.current) return undefined;
+    const t = setTimeout(() => {
+      refocus.current = false;
+      const a = document.activeElement;
+      if (canvasRef.current && (!a || a === document.body || !a.isConnected)) canvasRef.current.focus();
+    }, 50);
+    return () => clearTimeout(t);
+  }, [nodes]);
   const onEdgesChange = useCallback((changes) => {
     setEdges((es) => applyEdgeChanges(changes, es));
     if (changes.some((c) => c.type === 'remove')) changed();
