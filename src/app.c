@@ -22,6 +22,7 @@
 #include "parley/metrics.h"
 #include "parley/store.h"
 #include "parley/util.h"
+#include "parley/web.h"
 #include "parley/ws.h"
 
 #define LAG_INTERVAL_MS 250
@@ -230,6 +231,7 @@ int app_start(app_t *app, uv_loop_t *loop) {
   app->ingest = ig_ingest_new(app);
   app->runner = flow_runner_new(app);
   if (!app->graph || !app->ingest || !app->runner) goto fail;
+  app->web = web_load(app->cfg.web_dir, app->cfg.web_max_bytes);
   app->routes = handlers_route_tables;
   app->nroutes = handlers_route_table_count;
   app->authenticate = auth_authenticate;
@@ -275,6 +277,7 @@ void app_free(app_t *app) {
   if (app->hub) hub_free(app->hub);
   metrics_free(app->metrics);
   listener_free(app);
+  web_free(app->web);
   free(handles(app));
   app->priv = NULL;
 }

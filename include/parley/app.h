@@ -48,6 +48,7 @@ typedef struct app_s {
   const struct route_table_s *const *routes;
   size_t nroutes;
   int (*authenticate)(struct app_s *app, struct http_req_s *req);
+  struct web_s *web; /* the web client's files served at /, NULL when none */
 
   /* WebSocket: called for each text message of an upgraded session (the
    * protocol of API.md lives in handlers/, not in ws/), and when a session

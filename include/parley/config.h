@@ -53,6 +53,9 @@ typedef struct config_s {
   int flow_max_text_bytes;  /* flow_max_text_bytes: 4000 */
   int graph_rate_per_min;   /* graph_rate_per_min: Graph API sends a minute per account, 600 */
 
+  char *web_dir;         /* web_dir: the web client's files, "web/dist"; NULL: API only */
+  int64_t web_max_bytes; /* web_max_bytes: the web client held in memory, 32 MiB */
+
   char *config_file;     /* the file read, if any */
   char metrics_host[64]; /* metrics_listen split, when set */
   int metrics_port;

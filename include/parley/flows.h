@@ -16,6 +16,7 @@
  * together. A run that would pass either ends with status "output_limit". */
 #define FLOW_MAX_RENDER_BYTES 8192
 #define FLOW_MAX_RUN_OUTPUT (64 * 1024)
+#define FLOW_MAX_POSITION 1000000 /* a node's position: |x|, |y| at most */
 
 typedef struct flow_limits_s {
   size_t max_nodes;      /* 200 */
@@ -29,6 +30,12 @@ typedef struct flow_limits_s {
  * field) in err and the field name in field. */
 int flow_validate(const json_t *flow, const flow_limits_t *limits, char *err, size_t errlen,
                   char *field, size_t fieldlen);
+/* As flow_validate, and writes the id of the node the error is about into
+ * node_id ("" when it is about the flow as a whole), for the error envelope's
+ * node_id. A node's optional position must be {x, y}, numbers within
+ * FLOW_MAX_POSITION. */
+int flow_validate_node(const json_t *flow, const flow_limits_t *limits, char *err, size_t errlen,
+                       char *field, size_t fieldlen, char *node_id, size_t node_idlen);
 
 /* 1 when an incoming text fires the flow's trigger: keyword (contains, exact or
  * starts_with; case-insensitive with Unicode case folding) or any_message. */

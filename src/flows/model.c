@@ -11,13 +11,24 @@
 
 /* ---- validation ---- */
 
-static int verr(char *err, size_t errlen, char *field, size_t fieldlen, const char *f,
-                const char *fmt, ...) {
+/* Where a validation error goes: the message, the top-level field it is
+ * about, and the node it names ("" when none). */
+typedef struct verr_s {
+  char *err;
+  size_t errlen;
+  char *field;
+  size_t fieldlen;
+  char *node;
+  size_t nodelen;
+} verr_t;
+
+static int verr(verr_t *v, const char *f, const char *node, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
+  vsnprintf(v->err, v->errlen, fmt, ap);
   va_end(ap);
-  snprintf(field, fieldlen, "%s", f);
+  snprintf(v->field, v->fieldlen, "%s", f);
+  if (v->node && v->nodelen) snprintf(v->node, v->nodelen, "%s", node ? node : "");
   return -1;
 }
 
@@ -37,10 +48,11 @@ static int is_one_of(const char *s, const char *const *set) {
   return 0;
 }
 
-#define FAIL(fld, ...) return verr(err, errlen, field, fieldlen, fld, __VA_ARGS__)
+/* An error about the flow as a whole, and one about the node `at`. */
+#define FAIL(fld, ...) return verr(v, fld, NULL, __VA_ARGS__)
+#define FAIL_AT(fld, at, ...) return verr(v, fld, at, __VA_ARGS__)
 
-static int check_trigger(const json_t *t, const flow_limits_t *lim, char *err, size_t errlen,
-                         char *field, size_t fieldlen) {
+static int check_trigger(const json_t *t, verr_t *v) {
   const char *type = sget(t, "type");
   if (!json_is_object(t) || !type) FAIL("trigger", "trigger must be an object with a type");
   if (strcmp(type, "any_message") == 0) return 0;
@@ -55,68 +67,81 @@ static int check_trigger(const json_t *t, const flow_limits_t *lim, char *err, s
   const json_t *m = json_object_get(t, "match");
   if (m && !is_one_of(json_string_value(m), matches))
     FAIL("trigger", "match must be contains, exact or starts_with");
-  (void)lim;
   return 0;
 }
 
-static int check_node(const json_t *n, const flow_limits_t *lim, char *err, size_t errlen,
-                      char *field, size_t fieldlen) {
+/* position {x, y}: where the builder draws the node; optional, numbers only. */
+static int position_ok(const json_t *p) {
+  if (!p) return 1;
+  const json_t *x = json_object_get(p, "x"), *y = json_object_get(p, "y");
+  return json_is_object(p) && json_object_size(p) == 2 && json_is_number(x) && json_is_number(y) &&
+         json_number_value(x) >= -FLOW_MAX_POSITION && json_number_value(x) <= FLOW_MAX_POSITION &&
+         json_number_value(y) >= -FLOW_MAX_POSITION && json_number_value(y) <= FLOW_MAX_POSITION;
+}
+
+static int check_node(const json_t *n, const flow_limits_t *lim, verr_t *v) {
   const char *id = sget(n, "id"), *type = sget(n, "type");
   const json_t *d = json_object_get(n, "data");
   if (!json_is_object(n) || !str_ok(json_object_get(n, "id"), 64))
     FAIL("nodes", "every node needs an id");
-  if (!json_is_object(d)) FAIL("nodes", "node %s: data must be an object", id);
-  if (!type) FAIL("nodes", "node %s: type is missing", id);
+  if (!json_is_object(d)) FAIL_AT("nodes", id, "node %s: data must be an object", id);
+  if (!type) FAIL_AT("nodes", id, "node %s: type is missing", id);
+  if (!position_ok(json_object_get(n, "position")))
+    FAIL_AT("nodes", id, "node %s: position must be {x, y} with numbers within %d", id,
+            FLOW_MAX_POSITION);
   if (strcmp(type, "message") == 0) {
     if (!str_ok(json_object_get(d, "text"), lim->max_text_bytes))
-      FAIL("nodes", "node %s: a message needs text of 1 to %zu bytes", id, lim->max_text_bytes);
+      FAIL_AT("nodes", id, "node %s: a message needs text of 1 to %zu bytes", id,
+              lim->max_text_bytes);
   } else if (strcmp(type, "condition") == 0) {
     const char *kind = sget(d, "kind");
-    if (!kind) FAIL("nodes", "node %s: a condition needs a kind", id);
+    if (!kind) FAIL_AT("nodes", id, "node %s: a condition needs a kind", id);
     if (strcmp(kind, "keyword") == 0) {
       if (!str_ok(json_object_get(d, "keyword"), 200))
-        FAIL("nodes", "node %s: keyword is missing", id);
+        FAIL_AT("nodes", id, "node %s: keyword is missing", id);
     } else if (strcmp(kind, "tag") == 0) {
-      if (!str_ok(json_object_get(d, "tag"), 100)) FAIL("nodes", "node %s: tag is missing", id);
+      if (!str_ok(json_object_get(d, "tag"), 100))
+        FAIL_AT("nodes", id, "node %s: tag is missing", id);
     } else if (strcmp(kind, "variable") == 0) {
       if (!str_ok(json_object_get(d, "name"), 100) || !json_object_get(d, "equals"))
-        FAIL("nodes", "node %s: a variable condition needs name and equals", id);
+        FAIL_AT("nodes", id, "node %s: a variable condition needs name and equals", id);
     } else {
-      FAIL("nodes", "node %s: unknown condition kind %s", id, kind);
+      FAIL_AT("nodes", id, "node %s: unknown condition kind %s", id, kind);
     }
   } else if (strcmp(type, "action") == 0) {
     const char *a = sget(d, "action");
-    if (!a) FAIL("nodes", "node %s: action is missing", id);
+    if (!a) FAIL_AT("nodes", id, "node %s: action is missing", id);
     if (strcmp(a, "tag_customer") == 0) {
-      if (!str_ok(json_object_get(d, "tag"), 100)) FAIL("nodes", "node %s: tag is missing", id);
+      if (!str_ok(json_object_get(d, "tag"), 100))
+        FAIL_AT("nodes", id, "node %s: tag is missing", id);
     } else if (strcmp(a, "set_variable") == 0) {
       if (!str_ok(json_object_get(d, "variable"), 100) ||
           !json_is_string(json_object_get(d, "value")) ||
           json_string_length(json_object_get(d, "value")) > lim->max_text_bytes)
-        FAIL("nodes", "node %s: set_variable needs variable and a string value", id);
+        FAIL_AT("nodes", id, "node %s: set_variable needs variable and a string value", id);
     } else if (strcmp(a, "api_call") == 0) {
       const char *url = sget(d, "url");
       static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
       if (!url || strlen(url) > 2048 ||
           (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
-        FAIL("nodes", "node %s: api_call needs an http(s) url", id);
+        FAIL_AT("nodes", id, "node %s: api_call needs an http(s) url", id);
       if (flow_url_authority_len(url) == 0)
-        FAIL("nodes", "node %s: api_call url: the scheme, host and port cannot hold a {{value}}",
-             id);
+        FAIL_AT("nodes", id,
+                "node %s: api_call url: the scheme, host and port cannot hold a {{value}}", id);
       if (json_object_get(d, "method") && !is_one_of(sget(d, "method"), methods))
-        FAIL("nodes", "node %s: unknown method", id);
+        FAIL_AT("nodes", id, "node %s: unknown method", id);
       if (json_object_get(d, "save_as") && !str_ok(json_object_get(d, "save_as"), 100))
-        FAIL("nodes", "node %s: save_as must be a name", id);
+        FAIL_AT("nodes", id, "node %s: save_as must be a name", id);
     } else {
-      FAIL("nodes", "node %s: unknown action %s", id, a);
+      FAIL_AT("nodes", id, "node %s: unknown action %s", id, a);
     }
   } else if (strcmp(type, "delay") == 0) {
     const json_t *s = json_object_get(d, "seconds");
     if (!json_is_integer(s) || json_integer_value(s) < 1 ||
         json_integer_value(s) > FLOW_MAX_DELAY_S)
-      FAIL("nodes", "node %s: a delay needs seconds from 1 to %d", id, FLOW_MAX_DELAY_S);
+      FAIL_AT("nodes", id, "node %s: a delay needs seconds from 1 to %d", id, FLOW_MAX_DELAY_S);
   } else {
-    FAIL("nodes", "node %s: unknown node type %s", id, type);
+    FAIL_AT("nodes", id, "node %s: unknown node type %s", id, type);
   }
   return 0;
 }
@@ -129,8 +154,7 @@ static const json_t *node_by_id(const json_t *nodes, const char *id) {
   return NULL;
 }
 
-static int check_edges(const json_t *nodes, const json_t *edges, char *err, size_t errlen,
-                       char *field, size_t fieldlen) {
+static int check_edges(const json_t *nodes, const json_t *edges, verr_t *v) {
   const json_t *e, *n;
   size_t i, k;
   if (!json_is_array(edges)) FAIL("edges", "edges must be an array");
@@ -139,10 +163,11 @@ static int check_edges(const json_t *nodes, const json_t *edges, char *err, size
     const json_t *src = node_by_id(nodes, from);
     if (!src) FAIL("edges", "edge %zu: from %s is not a node", i, from ? from : "(missing)");
     if (!node_by_id(nodes, to))
-      FAIL("edges", "node %s: edge to %s, which is not a node", from, to ? to : "(missing)");
+      FAIL_AT("edges", from, "node %s: edge to %s, which is not a node", from,
+              to ? to : "(missing)");
     if (json_object_get(e, "label") && !json_is_null(json_object_get(e, "label")) &&
         (!label || (strcmp(label, "true") != 0 && strcmp(label, "false") != 0)))
-      FAIL("edges", "node %s: edge label must be \"true\" or \"false\"", from);
+      FAIL_AT("edges", from, "node %s: edge label must be \"true\" or \"false\"", from);
   }
   json_array_foreach(nodes, k, n) {
     const char *id = sget(n, "id");
@@ -159,41 +184,49 @@ static int check_edges(const json_t *nodes, const json_t *edges, char *err, size
     }
     int cond = strcmp(sget(n, "type"), "condition") == 0;
     if (cond && (t != 1 || f != 1 || plain))
-      FAIL("edges", "node %s: a condition needs exactly one \"true\" and one \"false\" edge", id);
+      FAIL_AT("edges", id, "node %s: a condition needs exactly one \"true\" and one \"false\" edge",
+              id);
     if (!cond && strcmp(sget(n, "type"), "action") != 0 && (t || f))
-      FAIL("edges", "node %s: only conditions and api_call actions have labelled edges", id);
+      FAIL_AT("edges", id, "node %s: only conditions and api_call actions have labelled edges", id);
     if (!cond && (plain > 1 || t > 1 || f > 1))
-      FAIL("edges", "node %s: more than one next node", id);
+      FAIL_AT("edges", id, "node %s: more than one next node", id);
   }
   return 0;
 }
 
-int flow_validate(const json_t *flow, const flow_limits_t *lim, char *err, size_t errlen,
-                  char *field, size_t fieldlen) {
+int flow_validate_node(const json_t *flow, const flow_limits_t *lim, char *err, size_t errlen,
+                       char *field, size_t fieldlen, char *node_id, size_t node_idlen) {
   static const char *const statuses[] = {"draft", "active", "archived", NULL};
+  verr_t ctx = {err, errlen, field, fieldlen, node_id, node_idlen}, *v = &ctx;
+  if (node_id && node_idlen) node_id[0] = '\0';
   if (!json_is_object(flow)) FAIL("flow", "the flow must be an object");
   if (!str_ok(json_object_get(flow, "name"), 100)) FAIL("name", "name must be 1 to 100 characters");
   if (json_object_get(flow, "status") && !is_one_of(sget(flow, "status"), statuses))
     FAIL("status", "status must be draft, active or archived");
-  if (check_trigger(json_object_get(flow, "trigger"), lim, err, errlen, field, fieldlen)) return -1;
+  if (check_trigger(json_object_get(flow, "trigger"), v)) return -1;
   const json_t *nodes = json_object_get(flow, "nodes"), *n;
   size_t i, k;
   if (!json_is_array(nodes) || json_array_size(nodes) == 0 ||
       json_array_size(nodes) > lim->max_nodes)
     FAIL("nodes", "nodes must be an array of 1 to %zu nodes", lim->max_nodes);
   json_array_foreach(nodes, i, n) {
-    if (check_node(n, lim, err, errlen, field, fieldlen)) return -1;
+    if (check_node(n, lim, v)) return -1;
     for (k = 0; k < i; k++)
       if (strcmp(sget(json_array_get(nodes, k), "id"), sget(n, "id")) == 0)
-        FAIL("nodes", "node %s: duplicate node id", sget(n, "id"));
+        FAIL_AT("nodes", sget(n, "id"), "node %s: duplicate node id", sget(n, "id"));
   }
   const json_t *edges = json_object_get(flow, "edges");
   if (!edges) FAIL("edges", "edges are missing");
-  if (check_edges(nodes, edges, err, errlen, field, fieldlen)) return -1;
+  if (check_edges(nodes, edges, v)) return -1;
   const char *start = sget(flow, "start");
   if (!start) FAIL("start", "start is missing");
   if (!node_by_id(nodes, start)) FAIL("start", "start node %s is not a node", start);
   return 0;
+}
+
+int flow_validate(const json_t *flow, const flow_limits_t *lim, char *err, size_t errlen,
+                  char *field, size_t fieldlen) {
+  return flow_validate_node(flow, lim, err, errlen, field, fieldlen, NULL, 0);
 }
 
 /* ---- Unicode case folding (simple, one code point to one) ---- */

@@ -18,9 +18,18 @@ static json_t *view(const json_t *flow) {
 static json_t *definition(http_req_t *req, json_t *body) {
   flow_limits_t lim = {(size_t)req->app->cfg.flow_max_nodes,
                        (size_t)req->app->cfg.flow_max_text_bytes};
-  char err[256], field[32];
-  if (flow_validate(body, &lim, err, sizeof(err), field, sizeof(field)) != 0) {
-    http_reply_error(req, 400, "validation_failed", err, field);
+  char err[256], field[32], node_id[72];
+  if (flow_validate_node(body, &lim, err, sizeof(err), field, sizeof(field), node_id,
+                         sizeof(node_id)) != 0) {
+    /* The envelope names the node too, so the builder can show the error on it. */
+    json_t *e =
+        json_pack("{s:s, s:s, s:s}", "code", "validation_failed", "message", err, "field", field);
+    if (!e) { /* a message cut inside a UTF-8 sequence */
+      http_reply_error(req, 400, "validation_failed", "the flow is not valid", field);
+      return NULL;
+    }
+    if (node_id[0]) json_object_set_new(e, "node_id", json_string(node_id));
+    http_reply_json(req, 400, json_pack("{s:o}", "error", e));
     return NULL;
   }
   json_t *status = json_object_get(body, "status");

@@ -5,6 +5,7 @@
 #include "http/http_internal.h"
 #include "parley/app.h"
 #include "parley/router.h"
+#include "parley/web.h"
 
 static void preflight(http_req_t *req, const char *origin) {
   if (!http_origin_allowed(req->app, origin)) {
@@ -44,6 +45,7 @@ void http_dispatch(http_req_t *req) {
   const route_t *route = NULL;
   char allow[128];
   int rc = router_match(app->routes, app->nroutes, req, &route, allow, sizeof(allow));
+  if (rc == ROUTER_NOT_FOUND && web_serve(app->web, req)) goto done;
   if (rc == ROUTER_NOT_FOUND) {
     http_reply_error(req, 404, "not_found", "no such route", NULL);
     goto done;

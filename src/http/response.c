@@ -24,6 +24,8 @@ static const char *reason(int status) {
       return "Accepted";
     case 204:
       return "No Content";
+    case 304:
+      return "Not Modified";
     case 400:
       return "Bad Request";
     case 401:
@@ -137,7 +139,7 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
   buf_init(&head);
   buf_printf(&head, "HTTP/1.1 %d %s\r\nX-Request-Id: %s\r\n", status, reason(status),
              req->request_id);
-  if (status != 204 && status != 101) {
+  if (status != 204 && status != 101 && status != 304) {
     buf_printf(&head, "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype, len);
   }
   const char *origin = http_req_header(req, "origin");
@@ -151,6 +153,8 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
   buf_append_str(&head, "\r\n");
   uv_buf_t bufs[2] = {uv_buf_init(head.data, (unsigned)head.len),
                       uv_buf_init((char *)body, (unsigned)len)};
+  /* A HEAD reply has the headers of the GET, Content-Length included, and no body. */
+  if (strcmp(req->method, "HEAD") == 0) len = 0;
   req->bytes_out = head.len + len;
   conn_write(c, bufs, len ? 2 : 1);
   buf_free(&head);

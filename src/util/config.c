@@ -120,6 +120,8 @@ static const setting_t settings[] = {
     I(flow_max_nodes, 1, 10000, "nodes a flow may have"),
     I(flow_max_text_bytes, 16, 65536, "longest text in a flow node"),
     I(graph_rate_per_min, 1, 1000000, "Graph API sends a minute per account"),
+    S(web_dir, NULL, "the web client's files, served at /"),
+    L(web_max_bytes, 0, INT64_C(1) << 32, "web client bytes held in memory at most"),
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -156,6 +158,8 @@ static void set_defaults(config_t *c) {
   c->flow_max_nodes = 200;
   c->flow_max_text_bytes = 4000;
   c->graph_rate_per_min = 600;
+  c->web_dir = strdup("web/dist");
+  c->web_max_bytes = 32 << 20;
 }
 
 static const setting_t *find_setting(const char *key) {

@@ -65,6 +65,8 @@ class Server:
             "PARLEY_AUTH_RATE_PER_IP": "100000",
             "PARLEY_AUTH_RATE_PER_EMAIL": "100000",
             "PARLEY_JWT_SECRET": "integration-test-secret-0123456789abcdef",
+            # API only, whatever web/dist holds; test_web_static.py gives its own.
+            "PARLEY_WEB_DIR": "",
         })
         if os.environ.get("PARLEY_TEST_STORE") == "mongo":
             base = os.environ["PARLEY_TEST_MONGO_URI"].rstrip("/")
