@@ -28,7 +28,8 @@ typedef struct web_file_s {
   size_t len;
   char *gz; /* NULL when not worth it */
   size_t gzlen;
-  char etag[20]; /* "\"" + 16 hex + "\"" */
+  char etag[20];    /* "\"" + 16 hex + "\"" */
+  char etag_gz[24]; /* the gzip variant's: "\"" + 16 hex + "-gz\"" */
   int immutable;
   int dropped; /* a name.gz merged into name */
 } web_file_t;
@@ -171,6 +172,7 @@ static void add_file(web_t *w, const char *fs_path, const char *url_path, size_t
   f.etag[0] = '"';
   util_hex(h, sizeof(h), f.etag + 1);
   strcat(f.etag, "\"");
+  snprintf(f.etag_gz, sizeof(f.etag_gz), "%.17s-gz\"", f.etag);
   f.immutable = web_is_hashed(url_path);
   w->files[w->n++] = f;
   w->bytes += size;
@@ -374,12 +376,15 @@ int web_serve(const web_t *w, http_req_t *req) {
   http_reply_header(req, "Vary", "Accept-Encoding");
   http_reply_header(req, "Cache-Control",
                     f->immutable ? "public, max-age=31536000, immutable" : "no-cache");
-  http_reply_header(req, "ETag", f->etag);
-  if (etag_matches(http_req_header(req, "if-none-match"), f->etag)) {
+  /* Each representation has its own tag, as a strong validator must. */
+  int gz = f->gz && list_has(http_req_header(req, "accept-encoding"), "gzip");
+  const char *etag = gz ? f->etag_gz : f->etag;
+  http_reply_header(req, "ETag", etag);
+  if (etag_matches(http_req_header(req, "if-none-match"), etag)) {
     http_reply_empty(req, 304);
     return 1;
   }
-  if (f->gz && list_has(http_req_header(req, "accept-encoding"), "gzip")) {
+  if (gz) {
     http_reply_header(req, "Content-Encoding", "gzip");
     http_reply_raw(req, 200, f->type, f->gz, f->gzlen);
   } else {

@@ -118,6 +118,13 @@ def test_gzip_when_accepted(start_server, web_dir):
     assert "Accept-Encoding" in r.header("Vary")
     assert len(r.body) < len(APP_JS) / 5
     assert gzip.decompress(r.body) == APP_JS
+    # The two representations carry different tags; each revalidates itself.
+    plain_tag = get(server, "/assets/app-X2Y4Z6W8.js").header("ETag")
+    gz_tag = r.header("ETag")
+    assert gz_tag != plain_tag
+    assert get(server, "/assets/app-X2Y4Z6W8.js", **{"Accept-Encoding": "gzip",
+                                                     "If-None-Match": gz_tag}).status == 304
+    assert get(server, "/assets/app-X2Y4Z6W8.js", **{"If-None-Match": gz_tag}).status == 200
     for ae in [None, "identity", "gzip;q=0", "br"]:
         r = get(server, "/assets/app-X2Y4Z6W8.js", **({"Accept-Encoding": ae} if ae else {}))
         assert r.header("Content-Encoding") is None and r.body == APP_JS, ae
