@@ -44,6 +44,7 @@ function query(params) {
  * @property {typeof WebSocket} [WebSocket]
  * @property {Storage|null} [storage]      where the session lives (default localStorage; null: memory only)
  * @property {EventTarget|null} [storageEvents] where `storage` events arrive (default window)
+ * @property {EventTarget|null} [windowEvents]  where `online` events arrive (default window)
  * @property {LockManager|null} [locks]    default navigator.locks; without it a storage lease
  * @property {Crypto|null} [crypto]        for client ids (default globalThis.crypto)
  * @property {{href: string}} [location]   default globalThis.location
@@ -114,6 +115,10 @@ export class ParleyClient extends Emitter {
       leaseMs: options.leaseMs,
       settleMs: options.settleMs,
     });
+    // Back online: reconnect now rather than at the end of the backoff wait.
+    this._windowEvents = pick('windowEvents', typeof g.addEventListener === 'function' ? g : null);
+    this._onOnline = () => this._rt.reconnectNow();
+    if (this._windowEvents) this._windowEvents.addEventListener('online', this._onOnline);
     this._session.on('change', (s) => this.emit('session', { user: s.user }));
     this._session.on('end', ({ reason }) => this.emit('logout', { reason }));
 
@@ -203,6 +208,7 @@ export class ParleyClient extends Emitter {
   dispose() {
     this._rt.disconnect();
     this._session.dispose();
+    if (this._windowEvents) this._windowEvents.removeEventListener('online', this._onOnline);
   }
 
   async _postSession(path, body) {

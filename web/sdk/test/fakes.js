@@ -251,6 +251,7 @@ export function fakeOptions({ clock, server, sockets, tab, locks = null, ...rest
     WebSocket: sockets ? sockets.WebSocket : null,
     storage: tab ? tab.storage : null,
     storageEvents: tab ? tab.events : null,
+    windowEvents: null,
     locks,
     crypto: null,
     location: null,

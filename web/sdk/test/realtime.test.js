@@ -285,3 +285,89 @@ test('typing is dropped while offline, read falls back to REST', async () => {
   assert.deepEqual(ws.frames('typing'), [{ type: 'typing', conversation_id: 'c1', state: 'start' }]);
   assert.deepEqual(ws.frames('read'), [{ type: 'read', conversation_id: 'c1', seq: 6 }]);
 });
+
+test('a socket that goes silent is replaced; pings keep a live one', async () => {
+  const { client, sockets, clock } = await setup({ options: { pingIntervalMs: 25000 } });
+  client.connect();
+  const ws = await accept(sockets, 'at1');
+  await clock.tick(25000);
+  assert.equal(ws.frames('ping').length, 1);
+  ws.frame({ type: 'pong' });
+  await clock.tick(25000);
+  assert.equal(ws.frames('ping').length, 2);
+  assert.equal(sockets.sockets.length, 1);
+  // No frame at all for more than two intervals: a new socket.
+  await clock.tick(50000);
+  assert.equal(ws.closed && ws.closed.by, 'client');
+  await clock.tick(1000);
+  assert.equal(sockets.sockets.length, 2);
+});
+
+test('back online: reconnects without waiting for the backoff', async () => {
+  const listeners = new Map();
+  const windowEvents = {
+    addEventListener: (t, fn) => listeners.set(t, fn),
+    removeEventListener: (t) => listeners.delete(t),
+  };
+  const { client, sockets } = await setup({ options: { windowEvents, backoff: { baseMs: 60000, maxMs: 60000 } } });
+  client.connect();
+  await accept(sockets, 'at1');
+  sockets.last.serverClose(1006);
+  await flush();
+  assert.equal(client.state, 'reconnecting');
+  listeners.get('online')();
+  await flush();
+  assert.equal(sockets.sockets.length, 2);
+  await accept(sockets, 'at1');
+  client.dispose();
+  assert.equal(listeners.size, 0);
+});
+
+test('a conversation the user can no longer read stops being synced', async () => {
+  const { client, sockets, clock, events } = await setup();
+  client.track('gone', 5);
+  client.track('c1', 1);
+  client.connect();
+  let ws = await accept(sockets, 'at1');
+  ws.frame({ type: 'error', code: 'not_found', message: 'no such conversation', ref: 'sync:gone' });
+  ws.frame({ type: 'sync.result', conversation_id: 'c1', messages: [], has_more: false });
+  assert.equal(client.lastSeq('gone'), 0);
+  assert.ok(events.some(([t, d]) => t === 'error' && d.ref === 'sync:gone'));
+  ws.serverClose(1006);
+  await clock.tick(1000);
+  ws = await accept(sockets, 'at1');
+  assert.deepEqual(ws.frames('sync').map((f) => f.conversation_id), ['c1']);
+});
+
+test('rate_limited without a ref repeats what still waits for an answer', async () => {
+  const { client, sockets, clock } = await setup({ options: { retryDelayMs: 2000 } });
+  client.track('c1', 3);
+  client.connect();
+  const ws = await accept(sockets, 'at1');
+  const p = client.send('c1', 'x', { clientId: 'k' });
+  await flush();
+  ws.frame({ type: 'error', code: 'rate_limited', message: 'slow down' });
+  await clock.tick(2000);
+  assert.deepEqual(ws.frames('message.send').map((f) => f.client_id), ['k', 'k']);
+  assert.deepEqual(ws.frames('sync').map((f) => f.after_seq), [3, 3]);
+  ws.frame({ type: 'sync.result', conversation_id: 'c1', messages: [msg('c1', 4)], has_more: false });
+  ws.frame({ type: 'sync.result', conversation_id: 'c1', messages: [msg('c1', 4)], has_more: false });
+  ws.frame({ type: 'message.ack', client_id: 'k', message: msg('c1', 5) });
+  assert.equal((await p).seq, 5);
+  assert.equal(client.lastSeq('c1'), 4);
+});
+
+test('bounds: tracked conversations and waiting sends', async () => {
+  const { client } = await setup({ options: { maxTracked: 3, maxOutbox: 2 } });
+  for (const id of ['a', 'b', 'c']) client.track(id, 1);
+  client.track('a', 2); // a is now the most recent
+  client.track('d', 1); // b, the least recent, goes
+  assert.deepEqual(['a', 'b', 'c', 'd'].map((id) => client.lastSeq(id)), [2, 0, 1, 1]);
+  const one = client.send('a', '1');
+  const two = client.send('a', '2');
+  await assert.rejects(client.send('a', '3'), (e) => e.code === 'outbox_full');
+  assert.equal(client.pendingSends().length, 2);
+  const ends = Promise.allSettled([one, two]);
+  await client.logout();
+  assert.deepEqual((await ends).map((r) => r.reason.code), ['logged_out', 'logged_out']);
+});
