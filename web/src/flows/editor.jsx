@@ -141,8 +141,12 @@ function Builder({ api, initial, onSaved, onBack }) {
     setEdges((es) => applyEdgeChanges(changes, es));
     if (changes.some((c) => c.type === 'remove')) changed();
   }, []);
+  // A step's error goes once the step, or where it leads, is changed.
+  const clearError = (id) => setErrors((e) => (e.nodes[id] ? { ...e, nodes: { ...e.nodes, [id]: undefined } } : e));
+
   const onConnect = useCallback((c) => {
     setEdges((es) => connect(es, c.source, c.sourceHandle, c.target));
+    clearError(c.source);
     changed();
   }, []);
   const isValidConnection = useCallback((c) => c.source !== c.target && c.target !== TRIGGER_ID, []);
@@ -196,12 +200,13 @@ function Builder({ api, initial, onSaved, onBack }) {
 
   const updateFields = (id, patch) => {
     setNodes((ns) => ns.map((n) => (n.id === id ? { ...n, data: { ...n.data, fields: { ...n.data.fields, ...patch } } } : n)));
-    if (errors.nodes[id]) setErrors((e) => ({ ...e, nodes: { ...e.nodes, [id]: undefined } }));
+    clearError(id);
     changed();
   };
 
   const connectOutput = (source, handle, target) => {
     setEdges((es) => (target ? connect(es, source, handle, target) : disconnect(es, source, handle)));
+    clearError(source);
     changed();
   };
 
