@@ -1,6 +1,7 @@
 #!/bin/sh
 # The container's entry point: checks what a cluster cannot run without, then execs
 # parleyd (so it is PID 1 and receives SIGTERM itself) with the container's arguments.
+# tests/scripts/test_image_run.py runs it as the image does, as an unprivileged user.
 set -eu
 
 # Instances behind one load balancer must accept each other's tokens and decrypt each
@@ -24,4 +25,5 @@ if [ -n "${PARLEY_REDIS_URL:-}" ] && ! uses_config_file "$@"; then
   fi
 fi
 
-exec /usr/local/bin/parleyd "$@"
+# parleyd sits beside this script (/usr/local/bin in the image).
+exec "$(dirname "$0")/parleyd" "$@"
