@@ -99,8 +99,9 @@ def test_build_stage_installs_what_scripts_deps_builds_with_but_no_test_tool():
     # The server's build packages are the same in both places (a new library added to
     # one only breaks the other), minus what builds the web client.
     image = set(apt_packages(BUILD))
-    web = {"esbuild"}
-    assert image == set(deps_packages("BUILD_PKGS")) - web
+    deps = set(deps_packages("BUILD_PKGS")) - {"esbuild"}
+    assert image == deps, (f"only in the Dockerfile's build stage: {sorted(image - deps)}; "
+                           f"only in scripts/deps BUILD_PKGS: {sorted(deps - image)}")
     assert not image & set(deps_packages("TEST_PKGS")), "a test package in the build stage"
     assert "libcmocka-dev" not in image
 

@@ -98,6 +98,8 @@ class Image:
     def start(self, port):
         entry = dockerfile.json_list(FINAL.all("ENTRYPOINT")[-1])
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+        if "PARLEY_TEST_RUN" in os.environ:  # ./scripts/test's mark, to stop leftovers
+            env["PARLEY_TEST_RUN"] = os.environ["PARLEY_TEST_RUN"]
         for i in FINAL.all("ENV"):
             k, _, v = i.args.partition("=")
             env[k] = v
