@@ -141,3 +141,10 @@ def test_healthcheck_asks_healthz():
 @pytest.mark.parametrize("keyword", ["ENTRYPOINT", "VOLUME", "USER", "WORKDIR", "HEALTHCHECK"])
 def test_only_the_final_stage_has_runtime_settings(keyword):
     assert BUILD.all(keyword) == []
+
+
+def test_the_build_context_leaves_out_local_builds_and_secrets():
+    patterns = {line.strip() for line in read(".dockerignore").splitlines()
+                if line.strip() and not line.startswith("#")}
+    for p in ("build*/", "data/", "docker/parley.env", "web/node_modules/", "web/dist/"):
+        assert p in patterns, f".dockerignore lacks {p}"
