@@ -158,7 +158,9 @@ def test_keyword_flow_built_tested_and_answering():
         press(d, "cheap")
         add_by_keyboard(d, "message")
         wait_css(d, "#flow-f-message-2-text")
-        press(d, "We have discounts too, {{contact.username}}.")
+        press(d, "We have discounts too, {{contact.username}}. Size: ")
+        css(d, "#flow-f-message-2-text-var").send_keys("size", Keys.ENTER)
+        assert css(d, "#flow-f-message-2-text").get_attribute("value").endswith("Size: {{vars.size}}")
         add_by_keyboard(d, "action")
         wait_css(d, "#flow-f-action-1-tag")
         press(d, "price-asked")
@@ -169,6 +171,7 @@ def test_keyword_flow_built_tested_and_answering():
         wait_css(d, ".react-flow__node[data-id='delay-1']")
         tab_to(d, css(d, ".flow-palette__item--delay"), node(d, "delay-1"))
         press(d, Keys.ENTER)
+        shot(d, "flow-builder-keyboard.png")
         x = node(d, "delay-1").location["x"]
         press(d, Keys.ARROW_RIGHT, Keys.ARROW_RIGHT)
         WebDriverWait(d, 5).until(lambda _: node(d, "delay-1").location["x"] > x)
@@ -262,6 +265,8 @@ def test_keyword_flow_built_tested_and_answering():
         assert not csp_violations(d)
     except BaseException:
         shot(d, "flow-builder-failure.png")
+        for e in d.get_log("browser"):
+            print("console:", e["level"], e["message"][:300])
         raise
     finally:
         d.quit()
