@@ -69,6 +69,8 @@ class Image:
         for i in FINAL.all("COPY"):
             words = i.args.split()
             src, dest = words[-2], words[-1]
+            if words[0] == "--from=web":
+                continue  # the web client's stage: here the server starts API-only
             local = PARLEYD if src.endswith("/parleyd") else os.path.join(ROOT, src)
             p = self.path(dest)
             os.makedirs(os.path.dirname(p), exist_ok=True)
