@@ -1,5 +1,5 @@
 /* A fast stand-in for Meta's Graph API on the load generator's loop: answers
- * every request (keep-alive) with 200 {"recipient_id","message_id"} at once and
+ * every request (keep-alive) with 200 {"recipient_id","message_id","user_id"} at once and
  * counts them, so a flow's replies cost the server, not the fake. Loop thread. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,14 +56,18 @@ static void gconn_wrote(uv_write_t *req, int status) {
 }
 
 static void answer(gconn_t *c) {
-  char body[128], *resp = malloc(512);
+  char body[256], *resp = malloc(512);
   uv_write_t *req = malloc(sizeof(*req));
   if (!resp || !req) {
     free(resp);
     free(req);
     return;
   }
-  int bl = snprintf(body, sizeof(body), "{\"recipient_id\":\"x\",\"message_id\":\"m_graph_%llu\"}",
+  /* One answer serves a send and GET /me alike: the account the benchmark's
+   * token belongs to rides along with the message id. */
+  int bl = snprintf(body, sizeof(body),
+                    "{\"recipient_id\":\"x\",\"message_id\":\"m_graph_%llu\","
+                    "\"user_id\":\"17841400000000001\",\"username\":\"parley_shop\"}",
                     (unsigned long long)c->g->requests);
   int n =
       snprintf(resp, 512,

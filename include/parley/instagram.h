@@ -49,6 +49,8 @@ typedef struct graph_result_s {
   const char *message_id; /* Graph's message_id when ok */
   int http_status;        /* the last status (0 for transport errors) */
   const char *error;      /* Graph's error message when not ok */
+  int code;               /* Graph's error code when not ok (190: the token is invalid) */
+  const json_t *body;     /* the parsed answer, borrowed for the callback; may be NULL */
 } graph_result_t;
 typedef void (*graph_cb)(void *ctx, const graph_result_t *res);
 
@@ -58,6 +60,11 @@ void graph_free(graph_t *g);
  * runs once) or -1. rate_limited results have error "rate_limited". */
 int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const char *recipient,
                     const char *text, graph_cb cb, void *ctx);
+/* Asks Graph who a token belongs to: GET {base}/me?fields=user_id,username.
+ * On success res->body holds {user_id, username, id}: user_id is the
+ * professional account id that webhooks carry as entry[].id (id is app-scoped).
+ * Retried like sends, without the rate limit. Returns 0 (cb runs once) or -1. */
+int graph_get_me(graph_t *g, const char *token, graph_cb cb, void *ctx);
 /* Requests queued or in flight (shutdown waits for them). */
 int graph_in_flight(const graph_t *g);
 

@@ -1,6 +1,7 @@
 /* API.md's Instagram section: the webhook's verification and receiver, account
  * connection, contacts, and sending through the Graph API inside the 24-hour
  * window. Processing of stored events lives in ig_ingest.c. Loop thread. */
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,31 +117,86 @@ static int all_digits(const char *s) {
   return 1;
 }
 
+/* A connection being verified: the request, the token and the id the caller
+ * claimed (if any), while Graph says whose token it is. */
+typedef struct connect_s {
+  http_req_t *req;
+  char *token;
+  char *claimed; /* NULL when the body named no ig_user_id */
+} connect_t;
+
+static void connect_free(connect_t *c) {
+  if (c->token) sodium_memzero(c->token, strlen(c->token));
+  free(c->token);
+  free(c->claimed);
+  http_req_unref(c->req);
+  free(c);
+}
+
+/* Graph answered /me: the account is the one Meta names (user_id, the id
+ * webhooks carry), never the one the body claims. */
+static void connect_verified(void *ctx, const graph_result_t *res) {
+  connect_t *c = ctx;
+  http_req_t *req = c->req;
+  const char *ig = json_string_value(json_object_get(res->body, "user_id"));
+  const char *username = json_string_value(json_object_get(res->body, "username"));
+  if (!res->ok && (res->code == 190 || res->http_status == 400 || res->http_status == 401 ||
+                   res->http_status == 403)) {
+    http_reply_error(req, 400, "validation_failed",
+                     "Instagram refused this access token (expired, revoked or not a token)",
+                     "access_token");
+  } else if (!res->ok) {
+    http_reply_error(req, 502, "upstream_error", "the Graph API could not verify the token", NULL);
+  } else if (!ig || !all_digits(ig) || strlen(ig) > 32) {
+    http_reply_error(req, 502, "upstream_error", "the Graph API did not name the account", NULL);
+  } else if (c->claimed && strcmp(c->claimed, ig) != 0) {
+    http_reply_error(req, 400, "validation_failed",
+                     "the access token belongs to another Instagram account", "ig_user_id");
+  } else {
+    char *sealed = ig_token_seal(req->app->secret_key, c->token);
+    if (!sealed) {
+      http_reply_error(req, 503, "unavailable", "cannot seal the token", NULL);
+    } else {
+      handlers_store_call(req, IG_ACCOUNT_UPSERT,
+                          json_pack("{s:s, s:s, s:s?, s:s}", "user_id", req->user_id, "ig_user_id",
+                                    ig, "username", username, "token_cipher", sealed),
+                          connect_done);
+      free(sealed);
+    }
+  }
+  connect_free(c);
+}
+
 static void account_connect(http_req_t *req) {
   json_t *body = http_req_json(req);
   if (!body) return;
   int failed = 0;
-  const char *ig = handlers_string_field(req, body, "ig_user_id", 1, 1, 32, &failed);
+  const char *ig = handlers_string_field(req, body, "ig_user_id", 0, 1, 32, &failed);
   const char *token =
       failed ? NULL : handlers_string_field(req, body, "access_token", 1, 1, 4096, &failed);
-  const char *username =
-      failed ? NULL : handlers_string_field(req, body, "username", 0, 1, 64, &failed);
+  if (!failed) handlers_string_field(req, body, "username", 0, 1, 64, &failed);
   if (failed) goto done;
-  if (!all_digits(ig)) {
+  if (ig && !all_digits(ig)) {
     http_reply_error(req, 400, "validation_failed", "ig_user_id must be a numeric id",
                      "ig_user_id");
     goto done;
   }
-  char *sealed = ig_token_seal(req->app->secret_key, token);
-  if (!sealed) {
-    http_reply_error(req, 503, "unavailable", "cannot seal the token", NULL);
+  connect_t *c = calloc(1, sizeof(*c));
+  if (c) {
+    c->token = strdup(token);
+    c->claimed = ig ? strdup(ig) : NULL;
+  }
+  if (!c || !c->token || (ig && !c->claimed)) {
+    if (c) free(c->token), free(c->claimed), free(c);
+    http_reply_error(req, 503, "unavailable", "out of memory", NULL);
     goto done;
   }
-  handlers_store_call(req, IG_ACCOUNT_UPSERT,
-                      json_pack("{s:s, s:s, s:s?, s:s}", "user_id", req->user_id, "ig_user_id", ig,
-                                "username", username, "token_cipher", sealed),
-                      connect_done);
-  free(sealed);
+  c->req = req;
+  http_req_ref(req);
+  if (graph_get_me(req->app->graph, c->token, connect_verified, c) != 0) {
+    http_reply_error(req, 503, "unavailable", "cannot reach the Graph API", NULL);
+    connect_free(c);
+  }
 done:
   json_decref(body);
 }

@@ -33,6 +33,7 @@ struct graph_s {
 
 typedef struct send_s {
   graph_t *g;
+  const char *method;
   char *url;
   char *auth;
   char *body;
@@ -111,9 +112,10 @@ static void on_response(void *ctx, const httpc_response_t *res) {
   send_t *s = ctx;
   json_t *body = res->status ? json_loads(res->body, 0, NULL) : NULL;
   int retryable = res->status == 0 || res->status == 429 || res->status >= 500;
+  int code = (int)json_integer_value(json_object_get(json_object_get(body, "error"), "code"));
   if (res->status >= 200 && res->status < 300) {
     const char *mid = json_string_value(json_object_get(body, "message_id"));
-    graph_result_t r = {1, mid ? mid : "", res->status, NULL};
+    graph_result_t r = {1, mid ? mid : "", res->status, NULL, 0, body};
     finish(s, &r);
   } else if (retryable && s->attempt <= GRAPH_RETRIES &&
              !(res->error && strcmp(res->error, "cancelled") == 0)) {
@@ -134,7 +136,7 @@ static void on_response(void *ctx, const httpc_response_t *res) {
                res->error ? ": " : "", res->error ? res->error : "");
       msg = fallback;
     }
-    graph_result_t r = {0, NULL, res->status, msg};
+    graph_result_t r = {0, NULL, res->status, msg, code, body};
     finish(s, &r);
   }
   json_decref(body);
@@ -143,15 +145,15 @@ static void on_response(void *ctx, const httpc_response_t *res) {
 static void attempt(send_t *s) {
   s->attempt++;
   const char *headers[] = {"Content-Type: application/json", s->auth, NULL};
-  httpc_request_t req = {.method = "POST",
+  httpc_request_t req = {.method = s->method,
                          .url = s->url,
                          .headers = headers,
                          .body = s->body,
-                         .body_len = strlen(s->body),
+                         .body_len = s->body ? strlen(s->body) : 0,
                          .timeout_ms = GRAPH_TIMEOUT_MS,
                          .max_response = GRAPH_MAX_RESPONSE};
   if (httpc_request(s->g->http, &req, on_response, s) != 0) {
-    graph_result_t r = {0, NULL, 0, "cannot start the request"};
+    graph_result_t r = {0, NULL, 0, "cannot start the request", 0, NULL};
     finish(s, &r);
   }
 }
@@ -159,13 +161,14 @@ static void attempt(send_t *s) {
 int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const char *recipient,
                     const char *text, graph_cb cb, void *ctx) {
   if (!take_token(g, ig_user_id)) {
-    graph_result_t r = {0, NULL, 429, "rate_limited"};
+    graph_result_t r = {0, NULL, 429, "rate_limited", 0, NULL};
     cb(ctx, &r);
     return 0;
   }
   send_t *s = calloc(1, sizeof(*s));
   if (!s) return -1;
   s->g = g;
+  s->method = "POST";
   s->cb = cb;
   s->ctx = ctx;
   json_t *body =
@@ -181,6 +184,27 @@ int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const
     return -1;
   }
   snprintf(s->url, ulen, "%s/%s/messages", g->base, ig_user_id);
+  snprintf(s->auth, alen, "Authorization: Bearer %s", token);
+  g->in_flight++;
+  attempt(s);
+  return 0;
+}
+
+int graph_get_me(graph_t *g, const char *token, graph_cb cb, void *ctx) {
+  send_t *s = calloc(1, sizeof(*s));
+  if (!s) return -1;
+  s->g = g;
+  s->method = "GET";
+  s->cb = cb;
+  s->ctx = ctx;
+  size_t ulen = strlen(g->base) + 32, alen = strlen(token) + 32;
+  s->url = malloc(ulen);
+  s->auth = malloc(alen);
+  if (!s->url || !s->auth) {
+    send_free(s);
+    return -1;
+  }
+  snprintf(s->url, ulen, "%s/me?fields=user_id,username", g->base);
   snprintf(s->auth, alen, "Authorization: Bearer %s", token);
   g->in_flight++;
   attempt(s);

@@ -257,6 +257,13 @@ int httpc_request(httpc_t *h, const httpc_request_t *req, httpc_cb cb, void *ctx
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
   curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
+  if (t->check) {
+    /* The guard runs when a socket opens: a guarded request must open its own
+     * (a connection an unguarded request left in the cache, to the Graph API
+     * say, was never checked), and leaves none behind for others. */
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+  }
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   curl_easy_setopt(e, CURLOPT_USERAGENT, "parleyd/" PARLEY_VERSION);

@@ -5,6 +5,7 @@ records every request and answers from a script the test sets.
     fake.script = [(500, {...}), (200, {...})]   # answers in order, then default
     fake.delay = 3.0                              # seconds before answering
     fake.requests -> [{"method", "path", "headers", "body", "json"}]
+    fake.tokens["tok"] = ("17841400000000001", "shop")  # GET /me answers for tok
 """
 import http.server
 import json
@@ -19,6 +20,7 @@ class FakeGraph:
         self.default = (200, None)  # None: {"recipient_id", "message_id"}
         self.delay = 0.0
         self.routes = {}  # path -> (status, body) for api_call targets
+        self.tokens = {}  # access token -> (user_id, username) that GET /me answers
         self.lock = threading.Lock()
         self.counter = 0
         fake = self
@@ -40,7 +42,12 @@ class FakeGraph:
                     fake.requests.append({"method": self.command, "path": self.path,
                                           "headers": dict(self.headers), "body": body,
                                           "json": parsed})
-                    if self.path in fake.routes:
+                    me = self.path.split("?", 1)[0].endswith("/me") and self.command == "GET"
+                    if me and fake.script:
+                        status, answer = fake.script.pop(0)
+                    elif me:
+                        status, answer = fake.me(self.headers.get("Authorization", ""))
+                    elif self.path in fake.routes:
                         status, answer = fake.routes[self.path]
                     elif fake.script:
                         status, answer = fake.script.pop(0)
@@ -67,6 +74,21 @@ class FakeGraph:
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def me(self, authorization):
+        """GET /me?fields=user_id,username: the account a token belongs to. A
+        token "IGQ-test-<digits>" (or one in self.tokens) is valid; any other is
+        refused as Meta refuses it, with error 190."""
+        token = authorization[len("Bearer "):] if authorization.startswith("Bearer ") else ""
+        if token in self.tokens:
+            user_id, username = self.tokens[token]
+        elif token.startswith("IGQ-test-") and token[9:].isdigit():
+            user_id, username = token[9:], "parley_shop"
+        else:
+            return 400, {"error": {"message": "Invalid OAuth access token - Cannot parse access token",
+                                   "type": "OAuthException", "code": 190,
+                                   "fbtrace_id": "AbCdEf"}}
+        return 200, {"user_id": user_id, "username": username, "id": "9" + user_id[::-1]}
 
     @property
     def base_url(self):

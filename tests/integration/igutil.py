@@ -55,10 +55,11 @@ def ig_env(fake):
             "PARLEY_GRAPH_API_BASE": fake.base_url + "/v21.0"}
 
 
-def connect(server, token, ig_user_id=ACCOUNT, access_token="IGQ-test-token"):
+def connect(server, token, ig_user_id=ACCOUNT, access_token=None):
+    """Connects ig_user_id with a token the fake Graph API vouches for."""
     r = server.request("POST", "/api/instagram/connect",
-                       {"ig_user_id": ig_user_id, "access_token": access_token,
-                        "username": "parley_shop"}, token=token)
+                       {"ig_user_id": ig_user_id,
+                        "access_token": access_token or f"IGQ-test-{ig_user_id}"}, token=token)
     assert r.status == 200, r
     return r.json()["account"]
 

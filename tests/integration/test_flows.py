@@ -149,7 +149,7 @@ def test_api_call_refused_addresses(start_server, fake, url):
     f = create(srv, tok, api_flow(url.format(port=fake.port)))
     assert post_webhook(srv, text_event("hi", "mid-ssrf-1")).status == 200
     runs = wait_until(lambda: [r for r in runs_of(srv, tok, f["id"]) if r["status"] == "failed"])
-    assert runs, runs_of(srv, tok, f["id"])
+    assert runs, [(r["status"], r["trace"]) for r in runs_of(srv, tok, f["id"])]
     assert runs[0]["trace"][0]["result"].get("error") == "refused address"
     assert not any(r["path"] == "/quote" for r in fake.requests)
     assert fake.sends() == []

@@ -161,7 +161,7 @@ def test_send_inside_and_outside_window(ig, fake):
     assert len(sends) == 1
     assert sends[0]["path"] == f"/v21.0/{ACCOUNT}/messages"
     assert sends[0]["json"] == {"recipient": {"id": CONTACT}, "message": {"text": "Hi back"}}
-    assert sends[0]["headers"]["Authorization"] == "Bearer IGQ-test-token"
+    assert sends[0]["headers"]["Authorization"] == f"Bearer IGQ-test-{ACCOUNT}"
     # the echo Meta sends afterwards adds nothing
     echo = fixture_json("message_echo.json")
     echo["entry"][0]["messaging"][0]["message"]["mid"] = r.json()["message"].get("external_id") or "m_graph_1"
@@ -228,10 +228,14 @@ def test_accounts(ig):
     st = ig.request("GET", "/api/instagram/account", token=tok).json()
     assert st["connected"] is True and st["account"]["ig_user_id"] == ACCOUNT
     assert "IGQ" not in json.dumps(st)
+    # A second user, even holding a valid token of the account, is refused
+    # without being told who holds it.
     other = ig.signup()
-    r = ig.request("POST", "/api/instagram/connect", {"ig_user_id": ACCOUNT, "access_token": "x"},
+    r = ig.request("POST", "/api/instagram/connect",
+                   {"ig_user_id": ACCOUNT, "access_token": f"IGQ-test-{ACCOUNT}"},
                    token=other["access_token"])
-    assert r.status == 409
+    assert r.status == 409 and s["user"]["id"] not in r.body.decode()
+    assert r.json()["error"]["code"] == "conflict"
     for bad in [{"ig_user_id": 5, "access_token": "x"}, {"ig_user_id": "abc", "access_token": "x"},
                 {"ig_user_id": "1"}, {"ig_user_id": {"$gt": ""}, "access_token": "x"}]:
         assert ig.request("POST", "/api/instagram/connect", bad, token=tok).status == 400, bad
@@ -257,3 +261,34 @@ def test_nothing_lost_across_a_hard_restart(start_server, fake):
     again = start_server(env=env, data_dir=srv.data_dir)
     msgs = wait_until(lambda: len(ig_messages(again, tok)) >= acked and ig_messages(again, tok), timeout=15)
     assert len(msgs) == acked == 40
+
+
+def test_connect_verifies_the_token_with_graph(ig, fake):
+    s = ig.signup()
+    tok = s["access_token"]
+    # A junk token is refused by Graph (error 190): nothing is connected.
+    r = ig.request("POST", "/api/instagram/connect",
+                   {"ig_user_id": ACCOUNT, "access_token": "junk"}, token=tok)
+    assert r.status == 400 and r.json()["error"]["field"] == "access_token", r.json()
+    assert ig.request("GET", "/api/instagram/status", token=tok).json() == {"connected": False}
+    me = [q for q in fake.requests if q["path"].startswith("/v21.0/me")]
+    assert me and me[-1]["path"] == "/v21.0/me?fields=user_id,username"
+    assert me[-1]["headers"]["Authorization"] == "Bearer junk"
+    # A valid token of another account than the one claimed.
+    fake.tokens["tok-b"] = ("17841400000000099", "other_shop")
+    r = ig.request("POST", "/api/instagram/connect",
+                   {"ig_user_id": ACCOUNT, "access_token": "tok-b"}, token=tok)
+    assert r.status == 400 and r.json()["error"]["field"] == "ig_user_id"
+    assert ig.request("GET", "/api/instagram/status", token=tok).json() == {"connected": False}
+    # Graph down: 502, nothing connected.
+    fake.script = [(500, {"error": {"message": "boom", "code": 2}})] * 4
+    r = ig.request("POST", "/api/instagram/connect", {"access_token": "tok-b"}, token=tok)
+    assert r.status == 502 and r.json()["error"]["code"] == "upstream_error"
+    fake.script = []
+    assert ig.request("GET", "/api/instagram/status", token=tok).json() == {"connected": False}
+    # Without ig_user_id the account is Meta's user_id (not the app-scoped id),
+    # and the username is Meta's too.
+    r = ig.request("POST", "/api/instagram/connect", {"access_token": "tok-b"}, token=tok)
+    assert r.status == 200, r.json()
+    acc = r.json()["account"]
+    assert acc["ig_user_id"] == "17841400000000099" and acc["username"] == "other_shop"
