@@ -27,7 +27,9 @@ import {
   disconnect,
   knownVariables,
   newNodeId,
+  noErrors,
   pathOf,
+  placeError,
   pruneEdges,
   startOf,
   summary,
@@ -65,28 +67,6 @@ function editableTrigger(t) {
 
 function metaOf(flow) {
   return { id: flow.id || null, name: flow.name, status: flow.status || 'draft', trigger: editableTrigger(flow.trigger) };
-}
-
-function noErrors() {
-  return { nodes: {}, name: null, trigger: null, general: null };
-}
-
-/** Where an API error belongs: a node (node_id), the name, the trigger, or the banner. */
-function placeError(e, nodeIds) {
-  const out = noErrors();
-  if (e.node_id && nodeIds.includes(e.node_id)) {
-    // Shown on the step itself, the message need not name it again.
-    const prefix = `node ${e.node_id}: `;
-    const message = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
-    out.nodes[e.node_id] = { message, field: e.field === 'body' ? 'body' : null };
-  } else if (e.field === 'name') {
-    out.name = e.message;
-  } else if (e.field === 'trigger' || e.field === 'start') {
-    out.trigger = e.field === 'start' ? `${e.message}: connect the trigger to the first step.` : e.message;
-  } else {
-    out.general = e.message;
-  }
-  return out;
 }
 
 function Builder({ api, initial, onSaved, onBack }) {

@@ -351,3 +351,27 @@ export function resultText(step) {
   }
   return '';
 }
+
+/** No errors anywhere. */
+export function noErrors() {
+  return { nodes: {}, name: null, trigger: null, general: null };
+}
+
+/** Where an API error belongs: on a step (node_id), at the name, at the trigger, or in
+ * the banner. Returns {nodes: {id: {message, field}}, name, trigger, general}. */
+export function placeError(e, nodeIds) {
+  const out = noErrors();
+  if (e.node_id && nodeIds.includes(e.node_id)) {
+    // Shown on the step itself, the message need not name it again.
+    const prefix = `node ${e.node_id}: `;
+    const message = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+    out.nodes[e.node_id] = { message, field: e.field === 'body' ? 'body' : null };
+  } else if (e.field === 'name') {
+    out.name = e.message;
+  } else if (e.field === 'trigger' || e.field === 'start') {
+    out.trigger = e.field === 'start' ? `${e.message}: connect the trigger to the first step.` : e.message;
+  } else {
+    out.general = e.message;
+  }
+  return out;
+}

@@ -12,6 +12,7 @@ import {
   knownVariables,
   newNodeId,
   pathOf,
+  placeError,
   pruneEdges,
   startOf,
   toCanvas,
@@ -144,4 +145,20 @@ test('new ids are unused; known variables come from the steps', () => {
     { id: 'a', type: 'action', data: { fields: { action: 'api_call', url: 'https://a', save_as: 'quote' } } },
   ];
   assert.deepEqual(knownVariables(withVars), ['quote', 'size']);
+});
+
+test('errors land where they belong: the step named, the name, the trigger, else the banner', () => {
+  const ids = ['m1', 'c1'];
+  const onStep = placeError(
+    { field: 'edges', node_id: 'c1', message: 'node c1: a condition needs exactly one "true" and one "false" edge' },
+    ids,
+  );
+  assert.deepEqual(onStep.nodes, { c1: { message: 'a condition needs exactly one "true" and one "false" edge', field: null } });
+  assert.equal(onStep.general, null);
+  assert.equal(placeError({ field: 'nodes', node_id: 'gone', message: 'x' }, ids).general, 'x');
+  assert.equal(placeError({ field: 'name', message: 'name must be 1 to 100 characters' }, ids).name, 'name must be 1 to 100 characters');
+  assert.match(placeError({ field: 'start', message: 'start is missing' }, ids).trigger, /^start is missing: connect/);
+  assert.equal(placeError({ field: 'trigger', message: 'a keyword trigger needs 1 to 100 keywords' }, ids).trigger,
+    'a keyword trigger needs 1 to 100 keywords');
+  assert.equal(placeError({ status: 0, message: 'network error' }, ids).general, 'network error');
 });
