@@ -16,8 +16,13 @@ if [ ! -r "$src" ] || [ ! -s "$src" ]; then
     "docker/make-secrets.sh; see docs/DEPLOY.md)" >&2
   exit 2
 fi
-# The directory is private too, so the file is never readable by others even
-# between the copy and the chmod.
-install -d -m 0700 -o "$owner" "$(dirname "$dst")"
-install -m 0400 -o "$owner" "$src" "$dst"
+# Only CHOWN, SETUID and SETGID are granted: root without DAC_OVERRIDE cannot write
+# into a directory of mongodb's, nor without FOWNER chmod a file of mongodb's. So the
+# directory stays root's (others may pass through it, not list it; the file itself is
+# mongodb's alone), and the mode is set before the owner.
+# Mode first, owner last: once the file is mongodb's, root needs FOWNER to chmod it.
+install -d -m 0711 "$(dirname "$dst")"
+rm -f "$dst"
+install -m 0400 "$src" "$dst"
+chown "$owner" "$dst"
 exec "$@"

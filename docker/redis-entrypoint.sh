@@ -27,9 +27,12 @@ case "$password" in
     ;;
 esac
 
+# Only CHOWN, SETUID and SETGID are granted: root without DAC_OVERRIDE cannot write
+# into a directory of redis's, nor without FOWNER chmod a file of redis's. So the
+# directory stays root's (mode 0711) and the mode is set before the owner.
 umask 077
 dir=$(dirname "$conf")
-mkdir -p "$dir"
+install -d -m 0711 "$dir"
 tmp="$dir/.redis.conf.$$"
 {
   echo "# Written by redis-entrypoint.sh at start from $secret; do not edit."
@@ -39,8 +42,8 @@ tmp="$dir/.redis.conf.$$"
   echo 'save ""'
   echo "appendonly no"
 } >"$tmp"
-chown "$owner" "$tmp" "$dir"
 chmod 0400 "$tmp"
+chown "$owner" "$tmp"
 mv -f "$tmp" "$conf"
 
 # "docker-entrypoint.sh redis-server ..." becomes "... redis-server $conf ...".

@@ -7,12 +7,14 @@ a real redis-server, the secrets generator, the init script's syntax). Run by
 ./scripts/test (part "deploy")."""
 import http.client
 import os
+import pathlib
 import pwd
 import re
 import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 import urllib.parse
 
@@ -221,7 +223,8 @@ def test_keyfile_is_copied_private_to_its_owner(tmp_path):
     # The command given runs after the copy (exec), and sees the file as mongod would.
     assert r.stdout.split() == ["400", me()], r.stdout
     assert dst.read_text() == secret.read_text()
-    assert stat.S_IMODE(os.stat(dst.parent).st_mode) == 0o700
+    # root's directory, which others may pass through but not list.
+    assert stat.S_IMODE(os.stat(dst.parent).st_mode) == 0o711
     # Again (a restart): the old copy is replaced, not a reason to fail.
     secret.chmod(0o644)
     secret.write_text("bmV3a2V5ZmlsZQ==" * 20 + "\n")
@@ -229,6 +232,70 @@ def test_keyfile_is_copied_private_to_its_owner(tmp_path):
     assert r.returncode == 0, r.stderr
     assert dst.read_text() == secret.read_text()
     assert stat.S_IMODE(os.stat(dst).st_mode) == 0o400
+
+
+def as_in_the_container(config, service):
+    """A command prefix that runs as root with only the capabilities compose grants the
+    service (cap_drop ALL + its cap_add), or None when this test is not root."""
+    if os.getuid() != 0 or shutil.which("setpriv") is None:
+        return None
+    caps = ",".join("+" + c.lower() for c in config["services"][service].get("cap_add") or [])
+    return ["setpriv", f"--bounding-set=-all,{caps}" if caps else "--bounding-set=-all",
+            "--inh-caps=-all", "--no-new-privs"]
+
+
+def read_as(user, path):
+    return run(["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups",
+                "cat", str(path)])
+
+
+@pytest.fixture
+def open_tmp():
+    """A temporary directory other users can pass through (pytest's is root's, 0700)."""
+    d = tempfile.mkdtemp(prefix="parley-deploy-")
+    os.chmod(d, 0o711)
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_keyfile_copy_works_with_the_container_capabilities_and_again(config, open_tmp):
+    """Root without DAC_OVERRIDE and FOWNER (compose keeps CHOWN, SETUID, SETGID) can
+    neither chmod a file it gave away nor write into another user's private directory:
+    the copy must work with those capabilities, and again at a restart."""
+    prefix = as_in_the_container(config, "mongo")
+    if prefix is None:
+        pytest.skip("needs root and setpriv to drop capabilities")
+    tmp_path = open_tmp
+    secret = tmp_path / "mongo_keyfile"
+    secret.write_text("a2V5ZmlsZQ==" * 30 + "\n")
+    secret.chmod(0o444)
+    dst = tmp_path / "private" / "keyfile"
+    env = {"MONGO_KEYFILE_SECRET": str(secret), "MONGO_KEYFILE": str(dst),
+           "MONGO_KEYFILE_OWNER": "daemon"}
+    for _ in range(2):
+        r = run(prefix + [os.path.join(DOCKER, "mongo-keyfile.sh"), "stat", "-c", "%a %U",
+                          str(dst)], env)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.split() == ["400", "daemon"], r.stdout
+    # mongod, as its own user, reads it; nobody else does.
+    assert read_as("daemon", dst).stdout == secret.read_text()
+    assert read_as("nobody", dst).returncode != 0
+
+
+def test_redis_config_works_with_the_container_capabilities_and_again(config, open_tmp):
+    prefix = as_in_the_container(config, "redis")
+    if prefix is None:
+        pytest.skip("needs root and setpriv to drop capabilities")
+    env = redis_env(open_tmp, "abc123")
+    env["REDIS_CONF_OWNER"] = "daemon"
+    for _ in range(2):
+        r = run(prefix + [os.path.join(DOCKER, "redis-entrypoint.sh"), "echo", "redis-server"],
+                env)
+        assert r.returncode == 0, r.stderr
+    conf = env["REDIS_CONF"]
+    assert "requirepass abc123" in read_as("daemon", conf).stdout
+    assert read_as("nobody", conf).returncode != 0
+    assert stat.S_IMODE(os.stat(conf).st_mode) == 0o400
 
 
 def test_keyfile_missing_stops_mongo(tmp_path):
