@@ -77,6 +77,10 @@ def test_bad_value_in_environment_exits_2_naming_it(name, value):
     ({"port": 70000}, "port"),                    # out of range
     ({"prot": 8080}, "prot"),                     # unknown key
     ('{"port": 8081, "port": 8082}', "port"),     # duplicated key
+    ({"trusted_proxies": "10.0.0.0/40"}, "trusted_proxies"),  # prefix out of range
+    ({"trusted_proxies": ["10.0.0.0/8"]}, "trusted_proxies"),  # not a string
+    ({"metrics_listen": "[::1]:0"}, "metrics_listen"),         # port out of range
+    ({"metrics_listen": 9100}, "metrics_listen"),              # not a string
 ])
 def test_bad_config_file_exits_2_naming_it(tmp_path, content, named):
     path = write_config(tmp_path, content)
