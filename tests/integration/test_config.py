@@ -255,7 +255,7 @@ def test_both_setting_and_its_file_exit_2_naming_both(tmp_path, key, value):
 
 @pytest.mark.parametrize("content,why", [
     ("", "empty"), ("\n", "empty"), ("x" * 70000, "larger"), ("a\0b", "NUL"),
-])
+], ids=["empty", "newline", "70000-bytes", "nul"])
 def test_bad_secret_file_exits_2(tmp_path, content, why):
     path = tmp_path / "secret"
     path.write_text(content)
@@ -308,10 +308,12 @@ def test_jwt_secret_from_file_signs_tokens(tmp_path, start_server):
         assert a.request("GET", "/api/auth/me", token=token).status == 200
         a.stop()
         assert not os.path.exists(os.path.join(data, "jwt_secret"))
-        b = start_server(env={"PARLEY_JWT_SECRET": secret}, data_dir=data)
+        # The same store (on MongoDB each server gets its own database otherwise).
+        same = {k: v for k, v in a.env.items() if k == "PARLEY_MONGO_URI"}
+        b = start_server(env={"PARLEY_JWT_SECRET": secret, **same}, data_dir=data)
         assert b.request("GET", "/api/auth/me", token=token).status == 200
         b.stop()
-        c = start_server(env={"PARLEY_JWT_SECRET": secret + "\n"}, data_dir=data)
+        c = start_server(env={"PARLEY_JWT_SECRET": secret + "\n", **same}, data_dir=data)
         assert c.request("GET", "/api/auth/me", token=token).status == 401
     finally:
         subprocess.run(["rm", "-rf", data])
