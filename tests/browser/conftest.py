@@ -3,7 +3,7 @@
 
 Environment:
   PARLEYD            the server binary (default build/parleyd)
-  PARLEY_WEB_DIST    the built client (default web/dist; ./scripts/test builds it)
+  PARLEY_TEST_WEB_DIR the built client (default web/dist; ./scripts/test builds it)
   PARLEY_SCREENSHOTS where each main page's screenshot goes
                      (default tests/browser/screenshots, git-ignored)
 """
@@ -37,7 +37,7 @@ def _integration_server():
 
 Server = _integration_server()
 
-WEB_DIST = os.environ.get("PARLEY_WEB_DIST", os.path.join(ROOT, "web", "dist"))
+WEB_DIST = os.environ.get("PARLEY_TEST_WEB_DIR", os.path.join(ROOT, "web", "dist"))
 SHOTS = os.environ.get("PARLEY_SCREENSHOTS", os.path.join(HERE, "screenshots"))
 CHROMEDRIVER = "/usr/bin/chromedriver"
 PASSWORD = "correct horse battery"
@@ -51,8 +51,10 @@ def pytest_configure(config):
 class App:
     """One parleyd with the client; restartable on the same port and data."""
 
-    def __init__(self):
-        self.server = Server(env={"PARLEY_WEB_DIR": WEB_DIST, "PARLEY_LOG_LEVEL": "warn"})
+    def __init__(self, env=None):
+        e = {"PARLEY_WEB_DIR": WEB_DIST, "PARLEY_LOG_LEVEL": "warn"}
+        e.update(env or {})
+        self.server = Server(env=e)
 
     @property
     def url(self):
@@ -83,11 +85,23 @@ class App:
 
 
 @pytest.fixture
-def app():
-    a = App().start()
-    yield a
-    report = a.server.cleanup()
-    assert not report, "sanitizer report from parleyd:\n" + report
+def app_factory():
+    """app_factory(env={...}) -> a running App; each is stopped after the test."""
+    apps = []
+
+    def make(env=None):
+        a = App(env).start()
+        apps.append(a)
+        return a
+
+    yield make
+    reports = [r for r in (a.server.cleanup() for a in apps) if r]
+    assert not reports, "sanitizer report from parleyd:\n" + reports[0]
+
+
+@pytest.fixture
+def app(app_factory):
+    return app_factory()
 
 
 def new_browser(width=1280, height=860):
@@ -169,13 +183,13 @@ class Page:
 
 
 @pytest.fixture
-def browser_factory(app):
+def browser_factory(request):
     drivers = []
 
-    def make(width=1280, height=860):
+    def make(width=1280, height=860, app=None):
         d = new_browser(width, height)
         drivers.append(d)
-        return Page(d, app)
+        return Page(d, app or request.getfixturevalue("app"))
 
     yield make
     for d in drivers:
