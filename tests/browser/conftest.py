@@ -111,7 +111,12 @@ def new_browser(width=1280, height=860):
                 f"--window-size={width},{height}", "--lang=en-US"):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    if width < 500:
+        # Chromium's windows are at least 500 px wide: narrower screens are emulated.
+        d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                          {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": True})
+    return d
 
 
 class Page:

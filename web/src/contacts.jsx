@@ -47,7 +47,7 @@ export function ContactsPage() {
       {!contacts && !error && <p class="muted">Loading…</p>}
       {contacts && !list.length && <p class="muted">{contacts.length ? 'No contact matches.' : 'No contacts yet. Connect an Instagram account in Settings.'}</p>}
       {list.length > 0 && (
-        <table data-test="contacts">
+        <div class="table-wrap"><table data-test="contacts">
           <thead><tr><th scope="col">Contact</th><th scope="col">Tags</th><th scope="col">Variables</th><th scope="col">Last message</th><th scope="col"><span class="sr-only">Open</span></th></tr></thead>
           <tbody>
             {list.slice(0, shown).map((c) => (
@@ -55,12 +55,12 @@ export function ContactsPage() {
                 <td>{c.username ? '@' + c.username : c.ig_user_id}</td>
                 <td>{(c.tags || []).map((t) => <span class="chip" key={t}>{t}</span>)}</td>
                 <td class="small">{Object.entries(c.variables || {}).map(([k, v]) => <div key={k}>{k} = {typeof v === 'string' ? v : JSON.stringify(v)}</div>)}</td>
-                <td class="small">{ago(c.last_inbound_at)}{windowOpen(c.last_inbound_at) ? <div class="badge agent">window open</div> : null}</td>
+                <td class="small">{ago(c.last_inbound_at)}{windowOpen(c.last_inbound_at) ? <> <span class="badge agent">window open</span></> : null}</td>
                 <td><button onClick={() => open(c)}>Open<span class="sr-only"> conversation with {c.username || c.ig_user_id}</span></button></td>
               </tr>
             ))}
           </tbody>
-        </table>
+        </table></div>
       )}
       {list.length > shown && <p><button onClick={() => setShown(shown + SHOWN)}>Show more</button></p>}
     </div>

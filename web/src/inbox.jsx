@@ -1,5 +1,6 @@
 // The inbox: every conversation ordered by activity, paged by cursor as the reader
 // scrolls, rendered as a virtual list; a filter for Instagram; the chat beside it.
+import { memo } from 'preact/compat';
 import { useEffect, useState } from 'preact/hooks';
 import { api, call } from './client.js';
 import { colorClass, initials, shortTime } from './format.js';
@@ -59,10 +60,9 @@ function preview(c) {
   return who + text.slice(0, 120);
 }
 
-function ConversationRow({ c, active }) {
+// A row re-renders only when its conversation, selection or the peer's presence changes.
+const ConversationRow = memo(function ConversationRow({ c, active, online }) {
   const title = store.title(c);
-  const peer = store.peer(c);
-  const online = peer ? store.online(peer.id) : false;
   const unread = c.unread_count || 0;
   return (
     <div role="listitem">
@@ -84,6 +84,11 @@ function ConversationRow({ c, active }) {
       </Link>
     </div>
   );
+});
+
+function peerOnline(c) {
+  const peer = store.peer(c);
+  return peer ? store.online(peer.id) : false;
 }
 
 export function InboxPage({ openId, filter }) {
@@ -115,7 +120,10 @@ export function InboxPage({ openId, filter }) {
         </div>
         <VirtualList items={ids} rowHeight={ROW} label="Conversations"
           onEnd={more ? loadMoreConversations : null}
-          renderRow={(id) => <ConversationRow key={id} c={s.convs.get(id)} active={id === openId} />}
+          renderRow={(id) => {
+            const c = s.convs.get(id);
+            return <ConversationRow key={id} c={c} active={id === openId} online={peerOnline(c)} />;
+          }}
           footer={
             <div class="list-status" aria-live="polite">
               {s.listError ? s.listError : more ? 'Loading…' : ids.length === 0 ? 'No conversations yet. Start one with “New chat”.' : ''}

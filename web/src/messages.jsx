@@ -1,6 +1,7 @@
 // The message window of a chat: day separators, bubbles, ticks, reactions, edit and
 // delete. Keeps the reader's place when pages are added above or trimmed below, and
 // follows new messages while the reader is at the bottom.
+import { memo } from 'preact/compat';
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api } from './client.js';
 import { clock, dayKey, dayLabel } from './format.js';
@@ -15,18 +16,20 @@ function senderKind(m) {
   return ['agent', 'Agent'];
 }
 
-function Ticks({ m, readSeq }) {
+function Ticks({ m, read }) {
   if (m.failed) return <span class="error-text">Not sent: {m.failed}</span>;
   if (m.pending) return <span class="ticks" aria-label="Sending" data-test="tick-sending">🕓</span>;
-  if (readSeq >= m.seq) return <span class="ticks read" aria-label="Read" data-test="tick-read">✓✓</span>;
+  if (read) return <span class="ticks read" aria-label="Read" data-test="tick-read">✓✓</span>;
   return <span class="ticks" aria-label="Sent" data-test="tick-sent">✓</span>;
 }
 
-function Message({ m, conv, own, showSender, readSeq }) {
+// A message re-renders only when it, its read state or its neighbourhood changes, so a
+// page added to a window of hundreds costs the new messages only.
+const Message = memo(function Message({ m, ig, own, showSender, read, admin }) {
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState('');
   const [error, setError] = useState('');
-  const ig = conv.type === 'instagram';
+  const [picking, setPicking] = useState(false);
   const me = store.me ? store.me.id : null;
 
   async function run(p) {
@@ -91,17 +94,13 @@ function Message({ m, conv, own, showSender, readSeq }) {
         {kind && <span class={`badge ${kind[0]}`} data-test="source-badge">{kind[1]}</span>}
         <time dateTime={m.created_at}>{clock(m.created_at)}</time>
         {m.edited_at && !m.deleted && <span data-test="edited">edited</span>}
-        {own && !ig && <Ticks m={m} readSeq={readSeq} />}
+        {own && !ig && <Ticks m={m} read={read} />}
         {m.id && !m.deleted && !editing && (
           <span class="msg-actions">
-            <details class="react-menu">
-              <summary class="button icon" aria-label="React">☺</summary>
-              <span class="row">
-                {EMOJI.map((e) => <button key={e} class="icon" aria-label={`React ${e}`} onClick={() => toggle(e)}>{e}</button>)}
-              </span>
-            </details>
+            <button class="icon" aria-label="React" aria-expanded={picking ? 'true' : 'false'}
+              onClick={() => setPicking(!picking)} data-test="react">☺</button>
             {own && <button class="icon" onClick={() => { setDraft(m.text || ''); setEditing(true); }} data-test="edit">Edit</button>}
-            {(own || conv.participants.some((p) => p.id === me && p.role === 'admin')) && !ig && (
+            {(own || admin) && !ig && (
               <button class="icon" data-test="delete" onClick={() => {
                 if (confirm('Delete this message for everyone?')) run(api.remove(m.id).then(() => ({ ...m, deleted: true, text: null })));
               }}>Delete</button>
@@ -109,10 +108,17 @@ function Message({ m, conv, own, showSender, readSeq }) {
           </span>
         )}
       </div>
+      {picking && (
+        <div class="row" role="group" aria-label="Reactions">
+          {EMOJI.map((e) => (
+            <button key={e} class="icon" aria-label={`React ${e}`} onClick={() => { setPicking(false); toggle(e); }}>{e}</button>
+          ))}
+        </div>
+      )}
       {error && <p class="error-text" role="alert">{error}</p>}
     </div>
   );
-}
+});
 
 export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
   const box = useRef(null);
@@ -173,6 +179,7 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
 
   const me = store.me ? store.me.id : null;
   const readSeq = store.readByOthers(conv.id);
+  const admin = conv.participants.some((p) => p.id === me && p.role === 'admin');
   const rows = [];
   let prevDay = 0;
   let prevSender = null;
@@ -186,14 +193,15 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
     }
     const own = m.sender_id === me;
     rows.push(
-      <Message key={m.seq ? `s${m.seq}` : `p${m.client_id}`} m={m} conv={conv} own={own} readSeq={readSeq}
+      <Message key={m.seq ? `s${m.seq}` : `p${m.client_id}`} m={m} ig={conv.type === 'instagram'} own={own} admin={admin}
+        read={own && !!m.seq && readSeq >= m.seq}
         showSender={!own && conv.type === 'group' && m.sender_id !== prevSender} />,
     );
     prevSender = m.sender_id;
   }
   return (
     <div class="messages" ref={box} onScroll={onScroll} role="list" aria-label="Messages" data-test="messages" tabIndex={0}>
-      {ch.loaded && !ch.hasOlder && <p class="list-status">This is the beginning of the conversation.</p>}
+      {ch.loaded && !ch.hasOlder && <p class="list-status" data-test="history-start">This is the beginning of the conversation.</p>}
       {ch.hasOlder && ch.loaded && <p class="list-status">Loading earlier messages…</p>}
       {!ch.loaded && <p class="list-status">{ch.error || 'Loading…'}</p>}
       {rows}

@@ -74,7 +74,7 @@ export function UserSearch({ onPick, exclude = [], label = 'Find people' }) {
         {shown.map((u) => (
           <li key={u.id}>
             <span class="grow">{u.name}</span>
-            <button onClick={() => onPick(u)} data-test="pick-user">Choose<span class="sr-only"> {u.name}</span></button>
+            <button onClick={() => { setQ(''); onPick(u); }} data-test="pick-user">Choose<span class="sr-only"> {u.name}</span></button>
           </li>
         ))}
         {q.trim() && !shown.length && !error && <li class="muted">No one found.</li>}

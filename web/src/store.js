@@ -6,7 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 
 export const PAGE = 50;
-export const WINDOW = 300;
+export const WINDOW = 200;
 const TYPING_MS = 6000;
 
 export class Store {

@@ -3,10 +3,12 @@
 // the reader nears the bottom, for the next page.
 import { useEffect, useRef, useState } from 'preact/hooks';
 
-const OVERSCAN = 8;
+const OVERSCAN = 10;
+const BLOCK = 10; // the rendered range moves in steps of this many rows
 
 export function VirtualList({ items, rowHeight, renderRow, onEnd, label, footer }) {
   const box = useRef(null);
+  // Only the block-rounded range is state: scrolling within it renders nothing.
   const [view, setView] = useState({ top: 0, height: 600 });
 
   useEffect(() => {
@@ -14,7 +16,9 @@ export function VirtualList({ items, rowHeight, renderRow, onEnd, label, footer 
     let frame = 0;
     const update = () => {
       frame = 0;
-      setView({ top: el.scrollTop, height: el.clientHeight || 600 });
+      const top = Math.floor(el.scrollTop / (rowHeight * BLOCK)) * rowHeight * BLOCK;
+      const height = Math.ceil((el.clientHeight || 600) / (rowHeight * BLOCK) + 1) * rowHeight * BLOCK;
+      setView((v) => (v.top === top && v.height === height ? v : { top, height }));
     };
     const onScroll = () => {
       if (!frame) frame = requestAnimationFrame(update);
