@@ -108,3 +108,23 @@ def test_instagram_window_closed_and_open(app_factory, browser_factory):
         assert not page.severe(), page.severe()
     finally:
         graph.stop()
+
+
+def test_failed_refresh_returns_to_login_with_a_message(app, browser_factory):
+    me = app.signup("Sam Stale")
+    page = browser_factory()
+    page.login_token(me)
+    page.open("/inbox")
+    page.find("[data-test=new-chat]")
+    # Another client uses the refresh token first; the page's copy is then a reused
+    # token, which the server refuses (and revokes the login) when the page refreshes.
+    st, _ = app.api("POST", "/api/auth/refresh", {"refresh_token": me["refresh_token"]})
+    assert st == 200
+    page.js("""const s = JSON.parse(localStorage.getItem('parley.session'));
+               s.expires_at = Date.now() - 1000;
+               localStorage.setItem('parley.session', JSON.stringify(s));""")
+    page.d.refresh()
+    note = page.find(".auth-page .notice")
+    assert "log in again" in note.text.lower()
+    assert page.all("#auth-email")
+    page.shot("login-session-ended")

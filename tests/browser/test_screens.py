@@ -121,8 +121,10 @@ def test_main_pages(app_factory, browser_factory):
         for f, c in zip(friends, convs):
             bulk(app, f["access_token"], [("POST", f"/api/conversations/{c['id']}/messages",
                                            {"text": f"Hi Mia, it's {f['user']['name'].split()[0]}", "client_id": uuid.uuid4().hex})])
-        bulk(app, friends[1]["access_token"], [("POST", f"/api/conversations/{convs[3]['id']}/messages",
-                                                {"text": "New mock-ups are up", "client_id": uuid.uuid4().hex})])
+        for who, text in ((friends[1], "New mock-ups are up"), (friends[0], "The blue header reads better"),
+                          (me, "Agreed, let's ship it on Friday")):
+            bulk(app, who["access_token"], [("POST", f"/api/conversations/{convs[3]['id']}/messages",
+                                             {"text": text, "client_id": uuid.uuid4().hex})])
         connect(app.server, me["access_token"])
         assert post_webhook(app.server, text_event("Do you have this in blue?", "mid.scr.1")).status == 200
         wait_until(lambda: app.api("GET", "/api/contacts", token=me["access_token"])[1]["contacts"], timeout=10)
@@ -130,16 +132,21 @@ def test_main_pages(app_factory, browser_factory):
         page = browser_factory(app=app)
         page.login_token(me)
         page.open("/dashboard")
-        page.wait(lambda: page.find("[data-test=stat-unread] .num").text == "5", what="five unread")
+        page.wait(lambda: page.find("[data-test=stat-unread] .num").text == "4", what="four unread (the group read up to my own message)")
         page.wait(lambda: page.find("[data-test=stat-contacts] .num").text == "1", what="one contact")
         page.wait(lambda: page.find("[data-test=stat-ig-open] .num").text == "1", what="one open window")
         page.shot("dashboard")
         page.open("/inbox")
         page.wait(lambda: len(page.all("[data-test=conv-row]")) == 5, what="five conversations")
         page.shot("inbox-full")
-        page.find("[data-test=conv-row]").click()
-        page.wait(lambda: page.all("[data-test=bubble]"), what="a chat")
+        [r for r in page.all("[data-test=conv-row]") if "Design review" in r.text][0].click()
+        page.wait(lambda: len(page.all("[data-test=bubble]")) == 3, what="the group chat")
         page.shot("chat-group")
+        # The README's picture: the inbox beside a group chat, at a small size.
+        page.d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": 960, "height": 540, "deviceScaleFactor": 1, "mobile": False})
+        page.shot("readme-inbox")
+        page.d.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
         page.open("/contacts")
         page.find("[data-test=contacts]")
         page.shot("contacts")
