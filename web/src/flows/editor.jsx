@@ -37,7 +37,10 @@ import {
   toModel,
 } from './model.js';
 import { nodeTypes } from './nodes.jsx';
-import { Palette, RunsPanel, TestPanel, TriggerPanel } from './panels.jsx';
+import { Palette } from './palette.jsx';
+import { RunsPanel } from './runs.jsx';
+import { TestPanel } from './test_panel.jsx';
+import { TriggerPanel } from './trigger.jsx';
 
 const STATUS_LABELS = { draft: 'Draft', active: 'Active', archived: 'Archived' };
 const RUNS_POLL_MS = 5000;
