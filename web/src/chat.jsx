@@ -49,7 +49,8 @@ export function ChatPane({ id }) {
   const c = s.convs.get(id);
   const ch = s.chat(id);
   const [missing, setMissing] = useState('');
-  const [side, setSide] = useState(false);
+  // The Instagram contact's tags and variables sit beside the chat where there is room.
+  const [sideChoice, setSide] = useState(null); // null: the default below
   const [said, setSaid] = useState('');
   const contact = useContact(c);
 
@@ -90,6 +91,8 @@ export function ChatPane({ id }) {
   const online = peer && s.online(peer.id);
   const ig = c.type === 'instagram';
   const open = ig && contact ? windowOpen(contact.last_inbound_at) : true;
+  // The Instagram contact's tags and variables sit beside the chat where there is room.
+  const side = sideChoice === null ? ig && typeof matchMedia === 'function' && matchMedia('(min-width: 1101px)').matches : sideChoice;
   return (
     <section class="chat" aria-label={`Chat: ${title}`}>
       <header class="chat-head">

@@ -30,6 +30,7 @@ export function loadMoreConversations() {
 }
 
 let igLoaded = false;
+let lastFilter; // the list keeps its filter while a chat from it is open
 function loadInstagram() {
   if (igLoaded) return;
   igLoaded = true;
@@ -91,8 +92,10 @@ function peerOnline(c) {
   return peer ? store.online(peer.id) : false;
 }
 
-export function InboxPage({ openId, filter }) {
+export function InboxPage({ openId, filter: asked }) {
   const s = useStore();
+  if (!openId) lastFilter = asked;
+  const filter = openId ? lastFilter : asked;
   const [dialog, setDialog] = useState(false);
 
   useEffect(() => {
