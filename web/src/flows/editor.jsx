@@ -410,7 +410,7 @@ function Builder({ api, initial, onSaved, onBack }) {
               setErrors((e) => ({ ...e, trigger: null }));
             }}
           />
-          <Palette onAdd={addNode} />
+          <Palette onAdd={addNode} count={nodes.length - 1} />
         </div>
         <div class="flows-editor__canvas" ref={canvasRef} aria-label="Flow canvas" role="region" tabIndex={-1}>
           <ReactFlow

@@ -5,6 +5,8 @@
 export const TRIGGER_ID = 'parley:trigger';
 export const NODE_TYPES = ['message', 'condition', 'action', 'delay'];
 export const MAX_DELAY_S = 86400;
+/** The most steps any server accepts (its flow_max_nodes tops out there). */
+export const MAX_STEPS = 10000;
 
 const SPACING_X = 320;
 const SPACING_Y = 150;

@@ -4,9 +4,10 @@
 // (usable by keyboard like any button), and how to use the canvas without a mouse.
 import { h } from 'preact';
 
-import { NODE_TYPES, TYPE_LABELS } from './model.js';
+import { MAX_STEPS, NODE_TYPES, TYPE_LABELS } from './model.js';
 
-export function Palette({ onAdd }) {
+export function Palette({ onAdd, count }) {
+  const full = count >= MAX_STEPS;
   return (
     <section class="flow-panel flow-palette" aria-labelledby="flow-palette-title">
       <h2 id="flow-palette-title" class="flow-panel__title">
@@ -14,7 +15,14 @@ export function Palette({ onAdd }) {
       </h2>
       <div class="flow-palette__items">
         {NODE_TYPES.map((t) => (
-          <button type="button" key={t} class={`flow-palette__item flow-palette__item--${t}`} onClick={() => onAdd(t)} aria-label={`Add a ${TYPE_LABELS[t].toLowerCase()} step`}>
+          <button
+            type="button"
+            key={t}
+            class={`flow-palette__item flow-palette__item--${t}`}
+            disabled={full}
+            aria-label={`Add a ${TYPE_LABELS[t].toLowerCase()} step`}
+            onClick={() => onAdd(t)}
+          >
             {TYPE_LABELS[t]}
           </button>
         ))}
