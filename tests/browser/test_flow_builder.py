@@ -251,8 +251,11 @@ def test_keyword_flow_built_tested_and_answering():
         assert sent == ["Hi ! You asked: Price for 2?"]
         # ...the runs log shows the run, and its path can be highlighted...
         wait_css(d, ".flow-run .flow-status--completed", timeout=20)
+        assert css(d, ".flow-run .flow-run__replies").text == "Hi ! You asked: Price for 2?"
         css(d, ".flow-run button").click()
         WebDriverWait(d, 5).until(lambda _: "condition-1:false->action-1" in edge_ids(d, ".is-taken"))
+        d.execute_script("arguments[0].scrollIntoView()", css(d, ".flow-runs"))
+        shot(d, "flow-builder-runs.png")
 
         # ...and the reply shows in the Instagram conversation.
         d.get(srv.base_url + "/inbox/instagram")

@@ -6,6 +6,13 @@ import { h } from 'preact';
 
 import { STATUS_TEXT } from './status.js';
 
+const MAX_SHOWN_REPLIES = 3;
+
+/** The texts a run sent, from its trace. */
+function replies(run) {
+  return (run.trace || []).filter((t) => t.result && typeof t.result.text === 'string').map((t) => t.result.text);
+}
+
 function when(iso) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
@@ -41,6 +48,15 @@ export function RunsPanel({ runs, error, onRefresh, onShow, shown }) {
               >
                 Show path
               </button>
+              {replies(r).length > 0 && (
+                <ul class="flow-run__replies" aria-label="Replies sent">
+                  {replies(r)
+                    .slice(0, MAX_SHOWN_REPLIES)
+                    .map((text, i) => (
+                      <li key={i}>{text}</li>
+                    ))}
+                </ul>
+              )}
             </li>
           ))}
         </ul>
