@@ -5,14 +5,17 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "parley/log.h"
+#include "parley/util.h"
 #include "store/mongo/mongo_internal.h"
 
 #define BATCH_MAX 500
 #define INDEX_RETRY_MS 2000
+#define AUTH_RETRY_MS 2000 /* between login attempts while the server refuses ours */
 
 typedef struct mongo_s {
   store_t *store;
@@ -29,6 +32,11 @@ typedef struct mongo_s {
    * for the server selection timeout); the others fail at once. */
   atomic_int down;
   atomic_int probing;
+  /* The server refused the URI's credentials: probes are spaced out, and the
+   * refusal is logged once (with login, who we tried to be) until it passes. */
+  atomic_int auth_failed;
+  _Atomic long long last_probe_ms;
+  char *login;
   _Atomic long long clock; /* see mongo_ctx_order() */
 } mongo_t;
 
@@ -108,12 +116,30 @@ static void fail_all(mongo_work_t *w, int status) {
 static int admit(mongo_t *m, int *probe) {
   *probe = 0;
   if (!atomic_load(&m->down)) return 1;
+  long long now = (long long)util_now_ms();
+  if (atomic_load(&m->auth_failed) && now - atomic_load(&m->last_probe_ms) < AUTH_RETRY_MS)
+    return 0;
   int expected = 0;
   if (atomic_compare_exchange_strong(&m->probing, &expected, 1)) {
+    atomic_store(&m->last_probe_ms, now);
     *probe = 1;
     return 1;
   }
   return 0;
+}
+
+/* A wrong user, password or authSource is an operator's error that no retry
+ * mends: it is said once, clearly, and again when the server accepts us. */
+static void note_auth(mongo_t *m, const mongo_ctx_t *c) {
+  if (c->auth_failed) {
+    if (!atomic_exchange(&m->auth_failed, 1))
+      log_error(
+          "store mongo: MongoDB refused the login (%s): check the user, password and "
+          "authSource of the MongoDB URI; the store is unavailable until it is accepted",
+          m->login);
+  } else if (c->client && !c->down && atomic_exchange(&m->auth_failed, 0)) {
+    log_info("store mongo: MongoDB accepted the login (%s)", m->login);
+  }
 }
 
 static void run_jobs(mongo_ctx_t *c, mongo_work_t *w) {
@@ -151,6 +177,7 @@ static void work_cb(uv_work_t *req) {
     mongo_ctx_release(&c);
     mongoc_client_pool_push(m->pool, c.client);
   }
+  note_auth(m, &c);
   if (c.down)
     atomic_store(&m->down, 1);
   else if (c.client)
@@ -263,6 +290,7 @@ static void retry_cb(uv_timer_t *t) {
 static void free_mongo(mongo_t *m) {
   if (m->pool) mongoc_client_pool_destroy(m->pool);
   free(m->dbname);
+  free(m->login);
   free(m);
 }
 
@@ -293,6 +321,8 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
 static void log_handler(mongoc_log_level_t level, const char *domain, const char *message,
                         void *data) {
+  /* Every refused login: said once by note_auth() instead. */
+  if (strncmp(message, "Failed authentication", 21) == 0) return;
   if (level <= MONGOC_LOG_LEVEL_WARNING) log_warn("mongoc %s: %s", domain, message);
 }
 
@@ -369,6 +399,7 @@ static void first_indexes(mongo_t *m) {
   int ok = mongo_index_ensure(&c) == 0;
   mongo_ctx_release(&c);
   mongoc_client_pool_push(m->pool, c.client);
+  note_auth(m, &c);
   m->index_pending = ok ? 0 : 1;
   if (!ok) {
     atomic_store(&m->down, 1);
@@ -386,9 +417,14 @@ store_t *store_open_mongo(uv_loop_t *loop, const char *uri_text, int max_jobs, i
   if (!m || !s) goto fail;
   const char *db = mongoc_uri_get_database(uri);
   m->dbname = strdup(db && *db ? db : "parley");
+  const char *user = mongoc_uri_get_username(uri), *source = mongoc_uri_get_auth_source(uri);
+  char login[320];
+  snprintf(login, sizeof(login), "user \"%.120s\", authSource \"%.120s\"", user ? user : "",
+           source ? source : "");
+  m->login = strdup(login);
   bson_error_t e;
   m->pool = mongoc_client_pool_new_with_error(uri, &e);
-  if (!m->dbname || !m->pool) {
+  if (!m->dbname || !m->login || !m->pool) {
     log_error("store mongo: cannot create the client pool: %s",
               m->pool ? "out of memory" : e.message);
     goto fail;

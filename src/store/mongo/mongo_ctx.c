@@ -49,6 +49,10 @@ int mongo_ctx_is_dup(const bson_error_t *e) {
  * backend can fail fast until a probe succeeds. */
 int mongo_ctx_error(mongo_ctx_t *c, const bson_error_t *e) {
   if (mongo_ctx_is_dup(e)) return STORE_ECONFLICT;
+  if (e->domain == MONGOC_ERROR_CLIENT && e->code == MONGOC_ERROR_CLIENT_AUTHENTICATE) {
+    c->auth_failed = c->down = 1; /* logged once by the backend, not per operation */
+    return STORE_EUNAVAILABLE;
+  }
   if (e->domain == MONGOC_ERROR_SERVER_SELECTION || e->domain == MONGOC_ERROR_STREAM ||
       e->domain == MONGOC_ERROR_PROTOCOL || e->domain == MONGOC_ERROR_CLIENT)
     c->down = 1;

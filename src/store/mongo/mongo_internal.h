@@ -30,6 +30,7 @@ typedef struct mongo_ctx_s {
   const char *op; /* the op's name, for logs */
   mongoc_collection_t *colls[MC_COUNT];
   int down;                 /* set when an error said the server is unreachable */
+  int auth_failed;          /* set when the server refused the URI's credentials */
   _Atomic long long *clock; /* the backend's order clock (mongo_ctx_order) */
 } mongo_ctx_t;
 
