@@ -24,6 +24,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PARLEYD = os.environ.get("PARLEYD", os.path.join(ROOT, "build", "parleyd"))
 
 
+def mongo_uri(db):
+    """PARLEY_TEST_MONGO_URI with its database replaced by db; credentials and
+    options (replicaSet, authSource, w, journal) kept."""
+    scheme, rest = os.environ["PARLEY_TEST_MONGO_URI"].split("://", 1)
+    rest, _, opts = rest.partition("?")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{db}" + (f"?{opts}" if opts else "")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -69,15 +78,8 @@ class Server:
             "PARLEY_WEB_DIR": "",
         })
         if os.environ.get("PARLEY_TEST_STORE") == "mongo":
-            base = os.environ["PARLEY_TEST_MONGO_URI"].rstrip("/")
             # One database per server so tests do not see each other's data.
-            if "?" in base:
-                base, opts = base.split("?", 1)
-                opts = "?" + opts
-            else:
-                opts = ""
-            host = base.split("://", 1)[1].split("/", 1)[0]
-            self.env["PARLEY_MONGO_URI"] = f"mongodb://{host}/parley_{uuid.uuid4().hex[:12]}{opts}"
+            self.env["PARLEY_MONGO_URI"] = mongo_uri(f"parley_{uuid.uuid4().hex[:12]}")
         self.env.update(env or {})
         self.args = args or []
         self.proc = None

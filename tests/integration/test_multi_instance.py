@@ -14,6 +14,7 @@ import uuid
 
 import pytest
 
+from conftest import mongo_uri
 from messaging_helpers import Client, api, create_direct, create_group, metric, post_message, run, uid
 
 
@@ -22,9 +23,7 @@ def pair(start_server, redis_url, tmp_path):
     """Two instances on one store and one Redis."""
     env = {"PARLEY_REDIS_URL": redis_url}
     if os.environ.get("PARLEY_TEST_STORE") == "mongo":
-        base = os.environ["PARLEY_TEST_MONGO_URI"].rstrip("/")
-        host = base.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
-        env["PARLEY_MONGO_URI"] = f"mongodb://{host}/parley_pair_{uuid.uuid4().hex[:10]}"
+        env["PARLEY_MONGO_URI"] = mongo_uri(f"parley_pair_{uuid.uuid4().hex[:10]}")
         one = start_server(env=env)
         two = start_server(env=env)
     else:

@@ -8,6 +8,7 @@ import uuid
 import pytest
 import websockets
 
+from conftest import mongo_uri
 from test_auth import FAST, INJECTIONS, USER_KEYS, assert_error, new_email
 
 PUBLIC_KEYS = USER_KEYS - {"email"}
@@ -174,9 +175,7 @@ def test_delete_user_reaches_other_instances(start_server, redis_url, tmp_path):
     closes its sessions and refuses its tokens on the other at once."""
     env = dict(FAST, PARLEY_REDIS_URL=redis_url)
     if os.environ.get("PARLEY_TEST_STORE") == "mongo":
-        base = os.environ["PARLEY_TEST_MONGO_URI"].rstrip("/").split("?")[0]
-        host = base.split("://", 1)[1].split("/", 1)[0]
-        env["PARLEY_MONGO_URI"] = f"mongodb://{host}/parley_{uuid.uuid4().hex[:12]}"
+        env["PARLEY_MONGO_URI"] = mongo_uri(f"parley_{uuid.uuid4().hex[:12]}")
     a = start_server(env=env, data_dir=str(tmp_path))
     b = start_server(env=env, data_dir=str(tmp_path))
     s = a.signup()

@@ -19,6 +19,9 @@ from pymongo.errors import PyMongoError
 
 import fastpath
 import uniques
+from auth import Authenticator, AuthError
+from replset import WRITES, ReplicaSet, TxnError
+from writelog import WriteLog
 
 MAX_BSON_SIZE = 16 * 1024 * 1024
 MAX_MESSAGE_SIZE = 48000000
@@ -31,13 +34,15 @@ BATCH_BYTES = MAX_BSON_SIZE - 1024 * 1024  # room for the reply envelope
 
 CODE_NAMES = {
     1: "InternalError", 2: "BadValue", 9: "FailedToParse", 11: "UserNotFound",
-    13: "Unauthorized", 14: "TypeMismatch", 20: "IllegalOperation",
+    13: "Unauthorized", 14: "TypeMismatch", 17: "ProtocolError", 18: "AuthenticationFailed",
+    20: "IllegalOperation",
     26: "NamespaceNotFound", 27: "IndexNotFound", 40: "ConflictingUpdateOperators",
     43: "CursorNotFound", 48: "NamespaceExists", 52: "DollarPrefixedFieldName",
     59: "CommandNotFound", 66: "ImmutableField", 67: "CannotCreateIndex",
     72: "InvalidOptions", 73: "InvalidNamespace", 85: "IndexOptionsConflict",
     86: "IndexKeySpecsConflict", 168: "InvalidPipelineOperator",
-    238: "NotImplemented", 11000: "DuplicateKey",
+    225: "TransactionTooOld", 238: "NotImplemented", 11000: "DuplicateKey",
+    50768: "NotARetryableWriteCommand",
 }
 
 
@@ -57,7 +62,7 @@ class CommandError(Exception):
 
 def _as_error(exc):
     """Map an exception raised by mongomock to MongoDB's (code, errmsg)."""
-    if isinstance(exc, CommandError):
+    if isinstance(exc, (CommandError, AuthError, TxnError)):
         return exc.code, exc.errmsg
     if isinstance(exc, NotImplementedError):
         return 238, "not implemented by the mongomock test server: %s" % exc
@@ -140,6 +145,21 @@ def _id_first(doc):
     return doc
 
 
+# What a client may run before it has logged in, when login is required.
+NO_AUTH = {"hello", "isMaster", "ismaster", "ping", "buildInfo", "buildinfo",
+           "saslStart", "saslContinue"}
+HELLO = ("hello", "isMaster", "ismaster")
+
+
+class Connection:
+    """One client connection: its id and login state."""
+
+    def __init__(self, cid):
+        self.id = cid
+        self.user = None  # (db, name) once logged in
+        self.sasl = None  # the login conversation in progress
+
+
 class _Cursor:
     def __init__(self, cid, ns, docs):
         self.id = cid
@@ -152,7 +172,9 @@ class _Cursor:
 class Backend:
     """One in-memory MongoDB: a mongomock client, its cursors and the lock."""
 
-    def __init__(self):
+    def __init__(self, replset=None, users=None):
+        """replset: the set's name (replica-set mode) or None (standalone);
+        users: {(db, name): auth.Credential}, login required when given."""
         uniques.install()
         fastpath.install()
         mongomock.SERVER_VERSION = VERSION
@@ -163,6 +185,10 @@ class Backend:
         self.uuids = {}
         self.conn_ids = itertools.count(1)
         self.started = time.time()
+        self.replset = ReplicaSet(replset) if replset else None
+        self.auth_required = users is not None
+        self.authn = Authenticator(users or {})
+        self.writes = WriteLog()
         self.handlers = {
             "hello": self.cmd_hello, "isMaster": self.cmd_hello, "ismaster": self.cmd_hello,
             "ping": self.cmd_ok, "endSessions": self.cmd_ok, "killAllSessions": self.cmd_ok,
@@ -179,15 +205,23 @@ class Backend:
             "drop": self.cmd_drop, "dropDatabase": self.cmd_drop_database,
             "create": self.cmd_create, "listCollections": self.cmd_list_collections,
             "listDatabases": self.cmd_list_databases,
+            "saslStart": self.cmd_sasl_start, "saslContinue": self.cmd_sasl_continue,
+            "parleyWriteConcerns": self.cmd_write_concerns,
         }
 
-    def new_connection_id(self):
-        return next(self.conn_ids)
+    def new_connection(self):
+        return Connection(next(self.conn_ids))
+
+    def set_address(self, address):
+        """host:port as clients reach this server (replica-set hello)."""
+        if self.replset:
+            self.replset.address = address
 
     # -- dispatch -----------------------------------------------------------
 
-    def run(self, db, body, conn_id):
-        """Run one command document; always returns a reply document."""
+    def run(self, db, body, conn):
+        """Run one command document for a Connection; always returns a reply
+        document."""
         if not body:
             return CommandError(59, "no such command: ''").reply()
         name = next(iter(body))
@@ -196,18 +230,41 @@ class Backend:
             return CommandError(59, "no such command: '%s'" % name).reply()
         if not isinstance(db, str) or not db:
             return CommandError(40571, "OP_MSG requests require a $db argument").reply()
-        if "txnNumber" in body and name not in ("hello", "isMaster", "ismaster"):
-            return CommandError(20, "Transaction numbers are only allowed on a replica "
-                                    "set member or mongos").reply()
         try:
+            if self.auth_required and conn.user is None and name not in NO_AUTH:
+                raise CommandError(13, "Command %s requires authentication" % name)
             _reject_collation(body)
             with self.lock:
-                reply = handler(db, body, conn_id)
+                reply = self._run_locked(name, handler, db, body, conn)
         except Exception as exc:  # every failure becomes MongoDB's error shape
             code, msg = _as_error(exc)
             extra = exc.extra if isinstance(exc, CommandError) else _error_details(exc)
-            return CommandError(code, msg, extra).reply()
+            reply = CommandError(code, msg, extra).reply()
+        if self.replset:
+            self.replset.gossip(reply)
+        return reply
+
+    def _run_locked(self, name, handler, db, body, conn):
+        retryable = "txnNumber" in body and name not in HELLO
+        if retryable and self.replset is None:
+            raise CommandError(20, "Transaction numbers are only allowed on a replica "
+                                   "set member or mongos")
+        if name in WRITES:
+            if "writeConcern" in body and not isinstance(body["writeConcern"], dict):
+                raise CommandError(14, "BSON field 'writeConcern' is the wrong type '%s', "
+                                       "expected type 'object'"
+                                   % type(body["writeConcern"]).__name__)
+            self.writes.record(db, name, body)
+        if retryable:
+            retried = self.replset.before(name, body)
+            if retried is not None:
+                return retried
+        reply = handler(db, body, conn)
         reply.setdefault("ok", 1.0)
+        if self.replset:
+            self.replset.tick(name in WRITES)
+            if retryable:
+                self.replset.after(body, reply)
         return reply
 
     def _coll(self, db, body, field):
@@ -223,7 +280,7 @@ class Backend:
 
     # -- handshake and server info ---------------------------------------
 
-    def cmd_hello(self, db, body, conn_id):
+    def cmd_hello(self, db, body, conn):
         reply = {}
         if next(iter(body)) == "hello":
             reply["isWritablePrimary"] = True
@@ -237,30 +294,55 @@ class Backend:
             "maxWriteBatchSize": MAX_WRITE_BATCH,
             "localTime": datetime.datetime.now(datetime.timezone.utc),
             "logicalSessionTimeoutMinutes": 30,
-            "connectionId": conn_id,
+            "connectionId": conn.id,
             "minWireVersion": 0,
             "maxWireVersion": MAX_WIRE_VERSION,
             "readOnly": False,
         })
+        if self.replset:
+            reply.update(self.replset.hello_fields())
+        if "saslSupportedMechs" in body:
+            mechs = self.authn.mechanisms_for(body["saslSupportedMechs"])
+            if mechs:
+                reply["saslSupportedMechs"] = mechs
+        spec = body.get("speculativeAuthenticate")
+        if isinstance(spec, dict) and next(iter(spec), None) == "saslStart":
+            # The first login step inside the handshake; on failure the field
+            # is left out and the client logs in with saslStart as usual.
+            try:
+                reply["speculativeAuthenticate"] = self.authn.start(conn, spec.get("db"), spec)
+            except AuthError:
+                pass
         return reply
 
-    def cmd_ok(self, db, body, conn_id):
+    # -- login -----------------------------------------------------------
+
+    def cmd_sasl_start(self, db, body, conn):
+        return self.authn.start(conn, db, body)
+
+    def cmd_sasl_continue(self, db, body, conn):
+        return self.authn.proceed(conn, db, body)
+
+    def cmd_write_concerns(self, db, body, conn):
+        return self.writes.query(db)
+
+    def cmd_ok(self, db, body, conn):
         return {}
 
-    def cmd_build_info(self, db, body, conn_id):
+    def cmd_build_info(self, db, body, conn):
         return {"version": VERSION, "versionArray": [6, 0, 0, 0],
                 "gitVersion": "parley-mongomock-test-server", "bits": 64,
                 "debug": False, "maxBsonObjectSize": MAX_BSON_SIZE,
                 "storageEngines": ["mongomock"], "modules": []}
 
-    def cmd_server_status(self, db, body, conn_id):
+    def cmd_server_status(self, db, body, conn):
         return {"host": "parley-test-mongo", "version": VERSION, "process": "mongod",
                 "uptime": float(time.time() - self.started),
                 "localTime": datetime.datetime.now(datetime.timezone.utc)}
 
     # -- writes --------------------------------------------------------------
 
-    def cmd_insert(self, db, body, conn_id):
+    def cmd_insert(self, db, body, conn):
         coll = self._coll(db, body, "insert")
         docs = _need(body, "documents", list, "insert.documents")
         ordered = body.get("ordered", True)
@@ -302,7 +384,7 @@ class Backend:
             r = coll.update_one(q, u, upsert=upsert, array_filters=array_filters)
         return r.raw_result
 
-    def cmd_update(self, db, body, conn_id):
+    def cmd_update(self, db, body, conn):
         coll = self._coll(db, body, "update")
         stmts = _need(body, "updates", list, "update.updates")
         ordered = body.get("ordered", True)
@@ -330,7 +412,7 @@ class Backend:
             reply["writeErrors"] = errors
         return reply
 
-    def cmd_delete(self, db, body, conn_id):
+    def cmd_delete(self, db, body, conn):
         coll = self._coll(db, body, "delete")
         stmts = _need(body, "deletes", list, "delete.deletes")
         ordered = body.get("ordered", True)
@@ -356,7 +438,7 @@ class Backend:
             reply["writeErrors"] = errors
         return reply
 
-    def cmd_find_and_modify(self, db, body, conn_id):
+    def cmd_find_and_modify(self, db, body, conn):
         coll = self._coll(db, body, next(iter(body)))
         query = body.get("query") or {}
         sort = _sort_list(body.get("sort"))
@@ -436,7 +518,7 @@ class Backend:
                                       "actual value '%d'" % n)
         return n
 
-    def cmd_find(self, db, body, conn_id):
+    def cmd_find(self, db, body, conn):
         coll = self._coll(db, body, "find")
         filt = body.get("filter") or {}
         if not isinstance(filt, dict):
@@ -452,7 +534,7 @@ class Backend:
                               sort=_sort_list(body.get("sort"))))
         return self._cursor_reply("%s.%s" % (db, coll.name), docs, batch_size, single)
 
-    def cmd_get_more(self, db, body, conn_id):
+    def cmd_get_more(self, db, body, conn):
         cid = body.get("getMore")
         if isinstance(cid, bool) or not isinstance(cid, int):
             raise CommandError(14, "BSON field 'getMore.getMore' is the wrong type, "
@@ -472,7 +554,7 @@ class Backend:
             cursor.id = 0
         return {"cursor": {"nextBatch": batch, "id": Int64(cursor.id), "ns": ns}}
 
-    def cmd_kill_cursors(self, db, body, conn_id):
+    def cmd_kill_cursors(self, db, body, conn):
         coll = self._coll(db, body, "killCursors")
         ns = "%s.%s" % (db, coll.name)
         killed, not_found = [], []
@@ -486,7 +568,7 @@ class Backend:
         return {"cursorsKilled": killed, "cursorsNotFound": not_found,
                 "cursorsAlive": [], "cursorsUnknown": []}
 
-    def cmd_aggregate(self, db, body, conn_id):
+    def cmd_aggregate(self, db, body, conn):
         if not isinstance(body.get("aggregate"), str):
             raise NotImplementedError("database-level aggregate {aggregate: 1}")
         coll = self._coll(db, body, "aggregate")
@@ -504,7 +586,7 @@ class Backend:
         return self._cursor_reply("%s.%s" % (db, coll.name), docs,
                                   self._batch_size(cursor_opts))
 
-    def cmd_count(self, db, body, conn_id):
+    def cmd_count(self, db, body, conn):
         coll = self._coll(db, body, "count")
         query = body.get("query") or {}
         skip = _int(body, "skip")
@@ -514,7 +596,7 @@ class Backend:
             n = min(n, limit)
         return {"n": n}
 
-    def cmd_distinct(self, db, body, conn_id):
+    def cmd_distinct(self, db, body, conn):
         coll = self._coll(db, body, "distinct")
         key = _need(body, "key", str, "distinct.key")
         return {"values": coll.distinct(key, body.get("query") or None)}
@@ -542,7 +624,7 @@ class Backend:
                 index[opt] = spec[opt]
         return name, index
 
-    def cmd_create_indexes(self, db, body, conn_id):
+    def cmd_create_indexes(self, db, body, conn):
         coll = self._coll(db, body, "createIndexes")
         specs = _need(body, "indexes", list, "createIndexes.indexes")
         if not specs:
@@ -584,7 +666,7 @@ class Backend:
             reply["note"] = "all indexes already exist"
         return reply
 
-    def cmd_list_indexes(self, db, body, conn_id):
+    def cmd_list_indexes(self, db, body, conn):
         coll = self._coll(db, body, "listIndexes")
         if not self._exists(coll):
             raise CommandError(26, "ns does not exist: %s.%s" % (db, coll.name))
@@ -598,7 +680,7 @@ class Backend:
         opts = body.get("cursor") or {}
         return self._cursor_reply("%s.%s" % (db, coll.name), docs, self._batch_size(opts))
 
-    def cmd_drop_indexes(self, db, body, conn_id):
+    def cmd_drop_indexes(self, db, body, conn):
         coll = self._coll(db, body, next(iter(body)))
         if not self._exists(coll):
             raise CommandError(26, "ns not found %s.%s" % (db, coll.name))
@@ -632,7 +714,7 @@ class Backend:
         for cid in [c.id for c in self.cursors.values() if c.ns.startswith(prefix)]:
             del self.cursors[cid]
 
-    def cmd_drop(self, db, body, conn_id):
+    def cmd_drop(self, db, body, conn):
         coll = self._coll(db, body, "drop")
         ns = "%s.%s" % (db, coll.name)
         if not self._exists(coll):
@@ -643,14 +725,14 @@ class Backend:
         self.uuids.pop(ns, None)
         return {"ns": ns, "nIndexesWas": before}
 
-    def cmd_drop_database(self, db, body, conn_id):
+    def cmd_drop_database(self, db, body, conn):
         self.client.drop_database(db)
         self._kill_ns(db + ".")
         for ns in [ns for ns in self.uuids if ns.startswith(db + ".")]:
             del self.uuids[ns]
         return {}
 
-    def cmd_create(self, db, body, conn_id):
+    def cmd_create(self, db, body, conn):
         coll = self._coll(db, body, "create")
         if self._exists(coll):
             raise CommandError(48, "Collection %s.%s already exists." % (db, coll.name))
@@ -662,7 +744,7 @@ class Backend:
             self.uuids[ns] = Binary(uuid.uuid4().bytes, UUID_SUBTYPE)
         return self.uuids[ns]
 
-    def cmd_list_collections(self, db, body, conn_id):
+    def cmd_list_collections(self, db, body, conn):
         filt = body.get("filter") or {}
         name_only = bool(body.get("nameOnly", False))
         docs = []
@@ -678,7 +760,7 @@ class Backend:
         opts = body.get("cursor") or {}
         return self._cursor_reply("%s.$cmd.listCollections" % db, docs, self._batch_size(opts))
 
-    def cmd_list_databases(self, db, body, conn_id):
+    def cmd_list_databases(self, db, body, conn):
         if db != "admin":
             raise CommandError(13, "listDatabases may only be run against the admin database.")
         names = sorted(self.client.list_database_names())

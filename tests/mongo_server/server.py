@@ -3,7 +3,8 @@ OP_QUERY handshake) over mongomock, for when no real mongod is available.
 Owns the listening socket and one thread per client connection; commands run
 in commands.Backend under its global lock.
 
-Usage: server.py --host 127.0.0.1 --port N [--port-file F] [--data-file F] [--verbose]
+Usage: server.py --host 127.0.0.1 --port N [--port-file F] [--data-file F]
+                 [--replset NAME] [--auth-file F] [--verbose]
 Prints "ready" once listening; SIGTERM or SIGINT stops it cleanly."""
 import argparse
 import os
@@ -15,6 +16,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import auth  # noqa: E402
 import persist  # noqa: E402
 import wire  # noqa: E402
 from commands import Backend  # noqa: E402
@@ -27,7 +29,8 @@ class Handler(socketserver.StreamRequestHandler):
         super().setup()
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.request, True)
-        self.conn_id = self.server.backend.new_connection_id()
+        self.conn = self.server.backend.new_connection()
+        self.conn_id = self.conn.id
 
     def finish(self):
         self.server.track(self.request, False)
@@ -46,7 +49,7 @@ class Handler(socketserver.StreamRequestHandler):
             except wire.ProtocolError as exc:
                 self.server.log("conn %d: protocol error: %s" % (self.conn_id, exc))
                 return
-            reply = backend.run(req.db, req.body, self.conn_id)
+            reply = backend.run(req.db, req.body, self.conn)
             if self.server.verbose:
                 self.server.log("conn %d %s.%s -> %s" % (
                     self.conn_id, req.db, next(iter(req.body), "?"),
@@ -104,14 +107,22 @@ def main(argv=None):
     ap.add_argument("--port-file")
     ap.add_argument("--data-file", help="load data from F at start, save it there at a "
                                         "clean stop (default: memory only)")
+    ap.add_argument("--replset", metavar="NAME",
+                    help="answer as the primary of a one-member replica set NAME "
+                         "(default: a standalone server)")
+    ap.add_argument("--auth-file", metavar="F",
+                    help="require SCRAM-SHA-256 login; F holds the admin database's "
+                         "users, one name:password a line")
     ap.add_argument("--verbose", action="store_true", help="log every command on stderr")
     args = ap.parse_args(argv)
 
-    backend = Backend()
+    users = auth.load_users(args.auth_file) if args.auth_file else None
+    backend = Backend(replset=args.replset, users=users)
     if args.data_file:
         persist.load(backend, args.data_file)
     server = Server((args.host, args.port), backend, args.verbose)
     port = server.server_address[1]
+    backend.set_address("%s:%d" % (args.host, port))
     if args.port_file:
         _write_port_file(args.port_file, port)
 

@@ -467,3 +467,234 @@ def test_unsupported_features_are_errors_not_guesses(db):
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+# -- replica-set mode, login, retryable writes, write concerns ----------------
+
+sys.path.insert(0, HERE)
+import auth  # noqa: E402
+
+USER, PASSWORD = "parley", "s3cret, p=ss"  # a comma and an '=' as SCRAM escapes them
+
+
+@pytest.fixture(scope="module")
+def rs_server(tmp_path_factory):
+    users = tmp_path_factory.mktemp("rs") / "users"
+    users.write_text("# admin users\n%s:%s\nother:other-password\n" % (USER, PASSWORD))
+    proc, port = start_server("--replset", "rs0", "--auth-file", str(users))
+    yield port
+    stop_server(proc)
+
+
+def rs_uri(port, user=USER, password=PASSWORD, extra=""):
+    from urllib.parse import quote
+    return ("mongodb://%s:%s@127.0.0.1:%d/?replicaSet=rs0&authSource=admin%s"
+            % (quote(user, safe=""), quote(password, safe=""), port, extra))
+
+
+@pytest.fixture
+def rs_client(rs_server):
+    c = pymongo.MongoClient(rs_uri(rs_server), serverSelectionTimeoutMS=3000)
+    yield c
+    c.close()
+
+
+def test_replica_set_hello_describes_a_primary(rs_server):
+    with socket.create_connection(("127.0.0.1", rs_server)) as s:
+        me = "127.0.0.1:%d" % rs_server
+        for hello in (op_query(s, "admin.$cmd", {"isMaster": 1}),
+                      op_msg(s, {"hello": 1, "$db": "admin"})):
+            assert hello["setName"] == "rs0" and hello["setVersion"] == 1
+            assert hello["hosts"] == [me] and hello["primary"] == me and hello["me"] == me
+            assert hello["secondary"] is False
+            assert hello.get("isWritablePrimary", hello.get("ismaster")) is True
+            assert isinstance(hello["electionId"], bson.ObjectId)
+            assert hello["lastWrite"]["opTime"]["t"] == 1
+            assert "clusterTime" in hello["$clusterTime"] and "operationTime" in hello
+
+
+def test_driver_discovers_the_set_and_cluster_time_advances(rs_client):
+    db = rs_client["rs_" + uuid.uuid4().hex[:8]]
+    t0 = db.command("ping")["operationTime"]
+    db.c.insert_one({"x": 1})
+    # pymongo's primary is None unless it found a replica set with a primary.
+    assert rs_client.primary == ("127.0.0.1", rs_client.address[1])
+    assert rs_client.nodes == {rs_client.primary} and rs_client.secondaries == set()
+    t1 = db.command("ping")["operationTime"]
+    assert t1 > t0
+
+
+def login(sock, user, password, mechanism="SCRAM-SHA-256", tamper=None):
+    """A SCRAM-SHA-256 login written from RFC 5802/7677; returns the reply of
+    the failing step or of the last one."""
+    import base64
+    import hashlib
+    import hmac as hm
+    cnonce = base64.b64encode(os.urandom(18)).decode()
+    name = user.replace("=", "=3D").replace(",", "=2C")
+    first_bare = "n=%s,r=%s" % (name, cnonce)
+    r = op_msg(sock, {"saslStart": 1, "mechanism": mechanism, "$db": "admin",
+                      "payload": ("n,," + first_bare).encode(),
+                      "options": {"skipEmptyExchange": True}})
+    if not r["ok"]:
+        return r
+    server_first = bytes(r["payload"]).decode()
+    attrs = dict(a.split("=", 1) for a in server_first.split(","))
+    assert attrs["r"].startswith(cnonce) and int(attrs["i"]) == 15000
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(attrs["s"]),
+                                 int(attrs["i"]))
+    client_key = hm.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored = hashlib.sha256(client_key).digest()
+    final_bare = "c=biws,r=" + attrs["r"]
+    if tamper == "nonce":
+        final_bare = "c=biws,r=" + cnonce + "x"
+    message = ",".join((first_bare, server_first, final_bare)).encode()
+    proof = bytes(a ^ b for a, b in zip(client_key, hm.new(stored, message, hashlib.sha256)
+                                        .digest()))
+    if tamper == "proof":
+        proof = bytes([proof[0] ^ 1]) + proof[1:]
+    r = op_msg(sock, {"saslContinue": 1, "conversationId": r["conversationId"], "$db": "admin",
+                      "payload": (final_bare + ",p=" + base64.b64encode(proof).decode())
+                      .encode()})
+    if r["ok"]:
+        server_key = hm.new(salted, b"Server Key", hashlib.sha256).digest()
+        expected = "v=" + base64.b64encode(hm.new(server_key, message, hashlib.sha256)
+                                           .digest()).decode()
+        assert bytes(r["payload"]).decode() == expected  # the server proves it knows us too
+        assert r["done"] is True
+    return r
+
+
+def test_scram_sha_256_follows_rfc_7677_test_vector():
+    """RFC 7677's example conversation, run through the server's side."""
+    import base64
+    a = auth.Authenticator({("admin", "user"): auth.Credential(
+        "pencil", salt=base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ=="), iterations=4096)})
+    a.server_nonce = lambda: "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+
+    class Conn:
+        user = sasl = None
+    conn = Conn()
+    r = a.start(conn, "admin", {"mechanism": "SCRAM-SHA-256",
+                                "payload": b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO"})
+    assert bytes(r["payload"]) == (b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                                   b"s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096")
+    r = a.proceed(conn, "admin", {"conversationId": r["conversationId"], "payload": (
+        b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+        b"p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")})
+    assert bytes(r["payload"]) == b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+    assert r["done"] is False and conn.user is None  # no skipEmptyExchange: one more step
+    r = a.proceed(conn, "admin", {"conversationId": r["conversationId"], "payload": b""})
+    assert r["done"] is True and conn.user == ("admin", "user")
+
+
+def test_login_required_and_checked(rs_server):
+    with socket.create_connection(("127.0.0.1", rs_server)) as s:
+        # What a client needs before it logs in is answered...
+        for cmd in ("hello", "isMaster", "ping", "buildInfo"):
+            assert op_msg(s, {cmd: 1, "$db": "admin"})["ok"] == 1, cmd
+        # ...anything else is refused.
+        for cmd in ({"find": "c"}, {"insert": "c", "documents": [{}]}, {"listDatabases": 1},
+                    {"parleyWriteConcerns": 1}, {"endSessions": []}):
+            r = op_msg(s, dict(cmd, **{"$db": "admin"}))
+            assert (r["ok"], r["code"], r["codeName"]) == (0, 13, "Unauthorized"), r
+        for bad in ({"password": "wrong"}, {"tamper": "proof"}, {"tamper": "nonce"},
+                    {"user": "nobody"}, {"mechanism": "SCRAM-SHA-1"}):
+            r = login(s, bad.get("user", USER), bad.get("password", PASSWORD),
+                      bad.get("mechanism", "SCRAM-SHA-256"), bad.get("tamper"))
+            assert (r["ok"], r["code"], r["errmsg"]) == (0, 18, "Authentication failed."), bad
+            assert op_msg(s, {"find": "c", "$db": "x"})["code"] == 13
+        r = op_msg(s, {"saslContinue": 1, "conversationId": 1, "payload": b"", "$db": "admin"})
+        assert r["ok"] == 0 and r["code"] == 17
+        assert login(s, USER, PASSWORD)["ok"] == 1
+        assert op_msg(s, {"find": "c", "$db": "x"})["ok"] == 1
+    with socket.create_connection(("127.0.0.1", rs_server)) as s:  # per connection
+        assert op_msg(s, {"find": "c", "$db": "x"})["code"] == 13
+
+
+def test_drivers_log_in_with_negotiation_and_speculative_auth(rs_server):
+    with socket.create_connection(("127.0.0.1", rs_server)) as s:
+        hello = op_msg(s, {"hello": 1, "$db": "admin", "saslSupportedMechs": "admin." + USER})
+        assert hello["saslSupportedMechs"] == ["SCRAM-SHA-256"]
+        hello = op_msg(s, {"hello": 1, "$db": "admin", "saslSupportedMechs": "admin.nobody"})
+        assert "saslSupportedMechs" not in hello
+        hello = op_msg(s, {"hello": 1, "$db": "admin", "speculativeAuthenticate": {
+            "saslStart": 1, "mechanism": "SCRAM-SHA-256", "db": "admin",
+            "payload": b"n,,n=%s,r=abc" % USER.replace(",", "=2C").replace("=", "=3D").encode()}})
+        spec = hello["speculativeAuthenticate"]
+        assert spec["done"] is False and bytes(spec["payload"]).startswith(b"r=abc")
+    for user, password, ok in ((USER, PASSWORD, True), (USER, "wrong", False),
+                               ("other", "other-password", True), ("nobody", "x", False)):
+        c = pymongo.MongoClient(rs_uri(rs_server, user, password), serverSelectionTimeoutMS=3000)
+        try:
+            if ok:
+                c.t.c.insert_one({})
+            else:
+                with pytest.raises(OperationFailure) as e:
+                    c.t.c.find_one()
+                assert e.value.code == 18
+        finally:
+            c.close()
+
+
+def test_retryable_writes_run_once(rs_server, rs_client):
+    db = "retry_" + uuid.uuid4().hex[:8]
+    lsid = {"id": bson.Binary(uuid.uuid4().bytes, 4)}
+    with socket.create_connection(("127.0.0.1", rs_server)) as s:
+        assert login(s, USER, PASSWORD)["ok"] == 1
+
+        def cmd(c, txn, **extra):
+            return op_msg(s, dict(c, lsid=lsid, txnNumber=Int64(txn), **{"$db": db}, **extra))
+        assert cmd({"insert": "c", "documents": [{"_id": 1}]}, 5)["n"] == 1
+        # The retry of txnNumber 5 answers the first reply: no duplicate key, no second run.
+        assert cmd({"insert": "c", "documents": [{"_id": 1}]}, 5)["n"] == 1
+        inc = {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}}]}
+        assert cmd(inc, 6)["nModified"] == 1
+        assert cmd(inc, 6)["nModified"] == 1
+        assert rs_client[db].c.find_one({"_id": 1}) == {"_id": 1, "n": 1}
+        assert cmd({"insert": "c", "documents": [{"_id": 2}]}, 4)["code"] == 225  # too old
+        assert cmd({"find": "c"}, 7)["code"] == 50768  # NotARetryableWriteCommand
+        assert cmd({"insert": "c", "documents": [{"_id": 3}]}, 8, autocommit=False,
+                   startTransaction=True)["code"] == 238  # no transactions in the stand-in
+        r = op_msg(s, {"insert": "c", "documents": [{"_id": 3}], "txnNumber": Int64(1),
+                       "$db": db})
+        assert r["code"] == 72  # a txnNumber needs a session
+    assert rs_client[db].c.count_documents({}) == 1
+    # A driver's retryable writes: pymongo sends lsid + txnNumber on its own.
+    rs_client[db].d.insert_one({"_id": "p"})
+    log = rs_client[db].command("parleyWriteConcerns")["writes"]
+    assert any(w["collection"] == "d" and "txnNumber" in w for w in log), log
+
+
+def test_standalone_refuses_transaction_numbers(db):
+    with pytest.raises(OperationFailure) as e:
+        db.command({"insert": "c", "documents": [{}], "lsid": {"id": bson.Binary(
+            uuid.uuid4().bytes, 4)}, "txnNumber": Int64(1)})
+    assert e.value.code == 20
+
+
+def test_write_concerns_are_recorded_per_database(rs_server):
+    from pymongo.write_concern import WriteConcern
+    c = pymongo.MongoClient(rs_uri(rs_server, extra="&w=majority&journal=true"),
+                            serverSelectionTimeoutMS=3000)
+    try:
+        one, two = (c["wc_" + uuid.uuid4().hex[:8]] for _ in range(2))
+        one.c.insert_one({"_id": 1})
+        one.c.update_one({"_id": 1}, {"$set": {"a": 1}})
+        one.c.find_one_and_update({"_id": 1}, {"$set": {"a": 2}})
+        one.c.delete_one({"_id": 1})
+        one.c.find_one()  # a read: not recorded
+        one.get_collection("c", write_concern=WriteConcern(w=1)).insert_one({"_id": 2})
+        two.c.insert_one({"_id": 1})
+        log = one.command("parleyWriteConcerns")["writes"]
+        assert [(w["command"], w["collection"]) for w in log] == [
+            ("insert", "c"), ("update", "c"), ("findAndModify", "c"), ("delete", "c"),
+            ("insert", "c")]
+        assert all(w["writeConcern"] == {"w": "majority", "j": True} for w in log[:4]), log
+        assert log[4]["writeConcern"] == {"w": 1}
+        assert len(two.command("parleyWriteConcerns")["writes"]) == 1
+        with pytest.raises(OperationFailure) as e:
+            one.command({"insert": "c", "documents": [{}], "writeConcern": 1})
+        assert e.value.code == 14
+    finally:
+        c.close()
