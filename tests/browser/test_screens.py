@@ -60,6 +60,17 @@ def test_group_admin_and_member_live(app, browser_factory):
     m.wait(lambda: "/inbox" in m.d.current_url, what="back in the inbox")
     m.wait(lambda: not m.all("[data-test=conv-row]"), what="the group gone")
     a.wait(lambda: len(a.all("[data-test=member]")) == 1, what="the admin alone")
+
+    # A new group from the user search; it appears in the member's inbox live.
+    a.find("[data-test=new-chat]").click()
+    a.find("[data-test=group-mode]").click()
+    a.find("#group-name").send_keys("Second team")
+    a.find(".dialog [data-test=user-search]").send_keys("Max Member")
+    a.find(".dialog [data-test=pick-user]").click()
+    a.wait(lambda: "Max Member" in a.find(".dialog").text, what="Max picked")
+    [b for b in a.all(".dialog button") if b.text == "Create group"][0].click()
+    a.wait(lambda: a.find("[data-test=chat-title]").text == "Second team", what="the new group open")
+    m.wait(lambda: any("Second team" in t for t in m.texts("[data-test=conv-row]")), what="the group in Max's inbox")
     assert not a.severe(), a.severe()
     assert not m.severe(), m.severe()
 

@@ -63,7 +63,7 @@ const Message = memo(function Message({ m, ig, own, showSender, read, admin }) {
   const kind = ig ? senderKind(m) : null;
   const cls = `msg${own ? ' own' : ''}${m.deleted ? ' deleted' : ''}${m.failed ? ' failed' : ''}`;
   return (
-    <div class={cls} data-seq={m.seq || undefined} data-test="msg" role="listitem">
+    <div class={cls} data-seq={m.seq || undefined} data-test="msg">
       {showSender && <div class="sender">{store.userName(m.sender_id)}</div>}
       {editing ? (
         <div class="edit-box">
@@ -187,7 +187,7 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
   for (const m of all) {
     const day = dayKey(m.created_at);
     if (day !== prevDay) {
-      rows.push(<div class="day" key={`d${day}`} role="separator" data-test="day"><span>{dayLabel(m.created_at)}</span></div>);
+      rows.push(<div class="day" key={`d${day}`} data-test="day"><span>{dayLabel(m.created_at)}</span></div>);
       prevDay = day;
       prevSender = null;
     }
@@ -200,7 +200,7 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
     prevSender = m.sender_id;
   }
   return (
-    <div class="messages" ref={box} onScroll={onScroll} role="list" aria-label="Messages" data-test="messages" tabIndex={0}>
+    <div class="messages" ref={box} onScroll={onScroll} role="region" aria-label="Messages" data-test="messages" tabIndex={0}>
       {ch.loaded && !ch.hasOlder && <p class="list-status" data-test="history-start">This is the beginning of the conversation.</p>}
       {ch.hasOlder && ch.loaded && <p class="list-status">Loading earlier messages…</p>}
       {!ch.loaded && <p class="list-status">{ch.error || 'Loading…'}</p>}

@@ -45,9 +45,11 @@ export function VirtualList({ items, rowHeight, renderRow, onEnd, label, footer 
   const rows = [];
   for (let i = first; i < last; i++) rows.push(renderRow(items[i], i));
   return (
-    <div class="vlist" ref={box} role="list" aria-label={label} data-test="vlist">
+    <div class="vlist" ref={box} data-test="vlist">
       <div class="vlist-inner" style={{ height: `${total}px` }}>
-        <div class="vlist-rows" style={{ transform: `translateY(${first * rowHeight}px)` }}>{rows}</div>
+        <div class="vlist-rows" role="list" aria-label={label} style={{ transform: `translateY(${first * rowHeight}px)` }}>
+          {rows}
+        </div>
       </div>
       {footer}
     </div>
