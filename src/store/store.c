@@ -1,61 +1,30 @@
-/* The backend-independent part of the store: the cap on jobs in flight, op names,
- * health, and an orderly close. Loop thread only. */
+/* The backend-independent part of the store: the cap on jobs in flight, op names
+ * and kinds, health, and an orderly close. Loop thread only. */
+#include <assert.h>
 #include <stdlib.h>
 
 #include "parley/log.h"
 #include "store/store_internal.h"
 
-static const char *const op_names[STORE_OP_COUNT] = {
-    [STORE_PING] = "ping",
-    [USER_CREATE] = "user_create",
-    [USER_GET_BY_EMAIL] = "user_get_by_email",
-    [USER_GET] = "user_get",
-    [USER_SEARCH] = "user_search",
-    [USER_UPDATE] = "user_update",
-    [USER_DELETE] = "user_delete",
-    [REFRESH_CREATE] = "refresh_create",
-    [REFRESH_ROTATE] = "refresh_rotate",
-    [REFRESH_REVOKE] = "refresh_revoke",
-    [REFRESH_REVOKE_USER] = "refresh_revoke_user",
-    [CONV_CREATE] = "conv_create",
-    [CONV_GET] = "conv_get",
-    [CONV_LIST] = "conv_list",
-    [CONV_RENAME] = "conv_rename",
-    [CONV_ADD_MEMBERS] = "conv_add_members",
-    [CONV_REMOVE_MEMBER] = "conv_remove_member",
-    [CONV_MARK_READ] = "conv_mark_read",
-    [MSG_INSERT] = "msg_insert",
-    [MSG_LIST] = "msg_list",
-    [MSG_GET] = "msg_get",
-    [MSG_EDIT] = "msg_edit",
-    [MSG_DELETE] = "msg_delete",
-    [MSG_REACT] = "msg_react",
-    [IG_ACCOUNT_UPSERT] = "ig_account_upsert",
-    [IG_ACCOUNT_GET] = "ig_account_get",
-    [IG_ACCOUNT_DELETE] = "ig_account_delete",
-    [CONTACT_UPSERT] = "contact_upsert",
-    [CONTACT_GET] = "contact_get",
-    [CONTACT_LIST] = "contact_list",
-    [CONTACT_UPDATE] = "contact_update",
-    [EVENT_INSERT] = "event_insert",
-    [EVENT_LIST_PENDING] = "event_list_pending",
-    [EVENT_MARK_PROCESSED] = "event_mark_processed",
-    [FLOW_CREATE] = "flow_create",
-    [FLOW_GET] = "flow_get",
-    [FLOW_LIST] = "flow_list",
-    [FLOW_UPDATE] = "flow_update",
-    [FLOW_DELETE] = "flow_delete",
-    [FLOW_RUN_SAVE] = "flow_run_save",
-    [FLOW_RUN_LIST] = "flow_run_list",
-    [FLOW_RUN_GET] = "flow_run_get",
-    [SCHED_INSERT] = "sched_insert",
-    [SCHED_DUE] = "sched_due",
-    [SCHED_DELETE] = "sched_delete",
+/* Every slot is filled: the table is made from the same list as the enum. */
+static const struct {
+  const char *name;
+  enum store_op_kind kind;
+} ops[STORE_OP_COUNT] = {
+#define STORE_OP(op, name, kind) [op] = {#name, STORE_KIND_##kind},
+#include "parley/store_ops.h"
+#undef STORE_OP
 };
 
 const char *store_op_name(enum store_op op) {
-  if ((unsigned)op >= STORE_OP_COUNT || !op_names[op]) return "unknown";
-  return op_names[op];
+  if ((unsigned)op >= STORE_OP_COUNT) return "unknown";
+  assert(ops[op].name);
+  return ops[op].name;
+}
+
+enum store_op_kind store_op_kind(enum store_op op) {
+  assert((unsigned)op < STORE_OP_COUNT);
+  return ops[op].kind;
 }
 
 store_t *store_new(uv_loop_t *loop, const store_backend_t *backend, int max_jobs) {
@@ -112,6 +81,7 @@ void store_job_done(store_job_t *job) {
   job->cb(job->ctx, job->status, result);
   json_decref(job->params);
   free(job);
+  assert(s->in_flight > 0);
   s->in_flight--;
   if (s->closing && s->in_flight == 0) s->backend->close(s);
 }

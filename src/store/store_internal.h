@@ -5,6 +5,17 @@
 
 #include "parley/store.h"
 
+/* What a failed operation can leave behind (parley/store_ops.h): the SQLite
+ * backend runs STORE_KIND_WRITE operations under a savepoint. */
+enum store_op_kind {
+  STORE_KIND_READ,         /* writes nothing */
+  STORE_KIND_CHECKS_FIRST, /* writes only after its last check, so a failure wrote nothing */
+  STORE_KIND_WRITE,        /* may fail after it wrote */
+};
+
+/* The op's kind; op must be below STORE_OP_COUNT. */
+enum store_op_kind store_op_kind(enum store_op op);
+
 typedef struct store_job_s store_job_t;
 struct store_job_s {
   store_t *store;

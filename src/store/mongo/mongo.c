@@ -2,6 +2,7 @@
  * MSG_INSERT jobs gathered per loop turn into one batch, and an orderly close.
  * The mongo_t and its handles belong to the loop thread; workers read only the
  * pool, the database name and the atomic "down" flags. */
+#include <assert.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -50,53 +51,19 @@ typedef struct mongo_work_s {
   int index_ok;
 } mongo_work_t;
 
+/* Made from the list of operations, so no slot is empty. */
 static const mongo_op_fn ops[STORE_OP_COUNT] = {
-    [USER_CREATE] = mongo_user_create,
-    [USER_GET_BY_EMAIL] = mongo_user_get_by_email,
-    [USER_GET] = mongo_user_get,
-    [USER_SEARCH] = mongo_user_search,
-    [USER_UPDATE] = mongo_user_update,
-    [USER_DELETE] = mongo_user_delete,
-    [REFRESH_CREATE] = mongo_refresh_create,
-    [REFRESH_ROTATE] = mongo_refresh_rotate,
-    [REFRESH_REVOKE] = mongo_refresh_revoke,
-    [REFRESH_REVOKE_USER] = mongo_refresh_revoke_user,
-    [CONV_CREATE] = mongo_conv_create,
-    [CONV_GET] = mongo_conv_get,
-    [CONV_LIST] = mongo_conv_list,
-    [CONV_RENAME] = mongo_conv_rename,
-    [CONV_ADD_MEMBERS] = mongo_member_add,
-    [CONV_REMOVE_MEMBER] = mongo_member_remove,
-    [CONV_MARK_READ] = mongo_conv_mark_read,
-    [MSG_LIST] = mongo_msg_list,
-    [MSG_GET] = mongo_msg_get,
-    [MSG_EDIT] = mongo_msg_edit,
-    [MSG_DELETE] = mongo_msg_delete,
-    [MSG_REACT] = mongo_msg_react,
-    [IG_ACCOUNT_UPSERT] = mongo_ig_upsert,
-    [IG_ACCOUNT_GET] = mongo_ig_get,
-    [IG_ACCOUNT_DELETE] = mongo_ig_delete,
-    [CONTACT_UPSERT] = mongo_contact_upsert,
-    [CONTACT_GET] = mongo_contact_get,
-    [CONTACT_LIST] = mongo_contact_list,
-    [CONTACT_UPDATE] = mongo_contact_update,
-    [EVENT_INSERT] = mongo_event_insert,
-    [EVENT_LIST_PENDING] = mongo_event_list_pending,
-    [EVENT_MARK_PROCESSED] = mongo_event_mark_processed,
-    [FLOW_CREATE] = mongo_flow_create,
-    [FLOW_GET] = mongo_flow_get,
-    [FLOW_LIST] = mongo_flow_list,
-    [FLOW_UPDATE] = mongo_flow_update,
-    [FLOW_DELETE] = mongo_flow_delete,
-    [FLOW_RUN_SAVE] = mongo_run_save,
-    [FLOW_RUN_LIST] = mongo_run_list,
-    [FLOW_RUN_GET] = mongo_run_get,
-    [SCHED_INSERT] = mongo_sched_insert,
-    [SCHED_DUE] = mongo_sched_due,
-    [SCHED_DELETE] = mongo_sched_delete,
+#define STORE_OP(op, name, kind) [op] = mongo_##name,
+#include "parley/store_ops.h"
+#undef STORE_OP
 };
 
-static int ping(mongo_ctx_t *c, json_t *p, json_t **r) {
+mongo_op_fn mongo_op(enum store_op op) {
+  assert((unsigned)op < STORE_OP_COUNT && ops[op]);
+  return ops[op];
+}
+
+int mongo_ping(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_t cmd = BSON_INITIALIZER;
   bson_error_t e;
   BSON_APPEND_INT32(&cmd, "ping", 1);
@@ -145,12 +112,11 @@ static void note_auth(mongo_t *m, const mongo_ctx_t *c) {
 static void run_jobs(mongo_ctx_t *c, mongo_work_t *w) {
   if (w->index) {
     w->index_ok = mongo_index_ensure(c) == 0;
-  } else if (w->batch) {
-    mongo_msgins_batch(c, w->jobs, w->n);
-  } else {
+  } else if (w->n > 1) {
+    mongo_msg_insert_batch(c, w->jobs, w->n);
+  } else { /* one job, a lone insert too, runs through the table */
     store_job_t *job = w->jobs[0];
-    mongo_op_fn fn = job->op == STORE_PING ? ping : ops[job->op];
-    job->status = fn ? fn(c, job->params, &job->result) : STORE_EINVAL;
+    job->status = mongo_op(job->op)(c, job->params, &job->result);
     if (job->status != STORE_OK && job->result) {
       json_decref(job->result);
       job->result = NULL;

@@ -24,7 +24,7 @@ static int find_one(mongo_ctx_t *c, const char *field, const char *value, bson_t
   return rc;
 }
 
-int mongo_ig_upsert(mongo_ctx_t *c, json_t *p, json_t **r) {
+int mongo_ig_account_upsert(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *user = mongo_param_str(p, "user_id"), *ig = mongo_param_str(p, "ig_user_id");
   const char *token = mongo_param_str(p, "token_cipher");
   json_t *username = json_object_get(p, "username");
@@ -59,7 +59,7 @@ int mongo_ig_upsert(mongo_ctx_t *c, json_t *p, json_t **r) {
   return STORE_OK;
 }
 
-int mongo_ig_get(mongo_ctx_t *c, json_t *p, json_t **r) {
+int mongo_ig_account_get(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *user = mongo_param_str(p, "user_id"), *ig = mongo_param_str(p, "ig_user_id");
   if (!user && !ig) return STORE_EINVAL;
   bson_t doc;
@@ -70,7 +70,7 @@ int mongo_ig_get(mongo_ctx_t *c, json_t *p, json_t **r) {
   return STORE_OK;
 }
 
-int mongo_ig_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
+int mongo_ig_account_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *user = mongo_param_str(p, "user_id");
   if (!user) return STORE_EINVAL;
   bson_t *filter = BCON_NEW("user_id", BCON_UTF8(user));

@@ -100,32 +100,25 @@ int64_t mongo_bson_time_param(json_t *v);
 const char *mongo_param_str(json_t *params, const char *key);
 int mongo_param_int(json_t *params, const char *key, int64_t *out);
 
-/* Operations, one file per concept. */
+/* mongo_index.c: creates the indexes. 0 or -1. */
 int mongo_index_ensure(mongo_ctx_t *c);
 
-int mongo_user_create(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_user_get_by_email(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_user_get(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_user_search(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_user_update(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_user_delete(mongo_ctx_t *c, json_t *p, json_t **r);
-/* The public shape of a user document; names of users by id (for participants). */
+/* The operations, one function per line of parley/store_ops.h, named after it:
+ * mongo_user_create() for USER_CREATE, in the file of the name's first word
+ * (mongo_user.c). Each reads params (borrowed), sets *result (a new reference) on
+ * STORE_OK and returns a store status. */
+#define STORE_OP(op, name, kind) int mongo_##name(mongo_ctx_t *c, json_t *params, json_t **result);
+#include "parley/store_ops.h"
+#undef STORE_OP
+
+/* mongo.c: the function of op (never NULL for op < STORE_OP_COUNT). */
+mongo_op_fn mongo_op(enum store_op op);
+
+/* What the domain files share. mongo_user.c: the public shape of a user document. */
 json_t *mongo_user_json(mongo_ctx_t *c, const bson_t *doc);
 
-int mongo_refresh_create(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_refresh_rotate(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_refresh_revoke(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_refresh_revoke_user(mongo_ctx_t *c, json_t *p, json_t **r);
-
-int mongo_conv_create(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_conv_get(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_conv_list(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_conv_rename(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_member_add(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_member_remove(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_conv_mark_read(mongo_ctx_t *c, json_t *p, json_t **r);
-/* Loads a conversation into doc (initialised on STORE_OK); with user_id, only
- * when that user is a participant (else ENOTFOUND). */
+/* mongo_conv.c: loads a conversation into doc (initialised on STORE_OK); with
+ * user_id, only when that user is a participant (else ENOTFOUND). */
 int mongo_conv_load(mongo_ctx_t *c, const char *id, const char *user_id, bson_t *doc);
 /* A conversation document as the contract's JSON (participant names looked up). */
 int mongo_conv_render(mongo_ctx_t *c, const bson_t *doc, json_t **out);
@@ -137,40 +130,11 @@ json_t *mongo_conv_participant_ids(const bson_t *doc);
 /* The role of user_id in a conversation document, or NULL when not a member. */
 const char *mongo_conv_role(const bson_t *doc, const char *user_id);
 
-int mongo_msg_list(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_msg_get(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_msg_edit(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_msg_delete(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_msg_react(mongo_ctx_t *c, json_t *p, json_t **r);
+/* mongo_msg.c: a message document as the contract's JSON. */
 json_t *mongo_msg_json(mongo_ctx_t *c, const bson_t *doc);
 
-/* Runs a batch of MSG_INSERT jobs: sets each job's status and result. */
-void mongo_msgins_batch(mongo_ctx_t *c, store_job_t **jobs, int n);
-
-int mongo_ig_upsert(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_ig_get(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_ig_delete(mongo_ctx_t *c, json_t *p, json_t **r);
-
-int mongo_contact_upsert(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_contact_get(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_contact_list(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_contact_update(mongo_ctx_t *c, json_t *p, json_t **r);
-
-int mongo_event_insert(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_event_list_pending(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_event_mark_processed(mongo_ctx_t *c, json_t *p, json_t **r);
-
-int mongo_flow_create(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_flow_get(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_flow_list(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_flow_update(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_flow_delete(mongo_ctx_t *c, json_t *p, json_t **r);
-
-int mongo_run_save(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_run_list(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_run_get(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_sched_insert(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_sched_due(mongo_ctx_t *c, json_t *p, json_t **r);
-int mongo_sched_delete(mongo_ctx_t *c, json_t *p, json_t **r);
+/* mongo_msg_insert.c: runs a batch of MSG_INSERT jobs (one loop turn's worth, in
+ * order): sets each job's status and result. */
+void mongo_msg_insert_batch(mongo_ctx_t *c, store_job_t **jobs, int n);
 
 #endif

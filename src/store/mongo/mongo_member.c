@@ -31,7 +31,7 @@ static int reload(mongo_ctx_t *c, const char *id, json_t **out) {
   return rc;
 }
 
-int mongo_member_add(mongo_ctx_t *c, json_t *p, json_t **r) {
+int mongo_conv_add_members(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
   json_t *ids = json_object_get(p, "user_ids"), *v;
   size_t i;
@@ -48,7 +48,7 @@ int mongo_member_add(mongo_ctx_t *c, json_t *p, json_t **r) {
   return reload(c, id, r);
 }
 
-int mongo_member_remove(mongo_ctx_t *c, json_t *p, json_t **r) {
+int mongo_conv_remove_member(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
   const char *member = mongo_param_str(p, "member_id");
   if (!id || !user || !member) return STORE_EINVAL;

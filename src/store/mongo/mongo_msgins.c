@@ -408,7 +408,7 @@ static void copy_dups(batch_t *b) {
   }
 }
 
-void mongo_msgins_batch(mongo_ctx_t *c, store_job_t **jobs, int n) {
+void mongo_msg_insert_batch(mongo_ctx_t *c, store_job_t **jobs, int n) {
   item_t items[n];
   conv_t convs[n];
   memset(items, 0, sizeof(items));
@@ -435,4 +435,13 @@ void mongo_msgins_batch(mongo_ctx_t *c, store_job_t **jobs, int n) {
     bson_destroy(items[i].doc);
     bson_destroy(&convs[i].doc);
   }
+}
+
+/* MSG_INSERT on its own: a batch of one. */
+int mongo_msg_insert(mongo_ctx_t *c, json_t *params, json_t **result) {
+  store_job_t job = {.op = MSG_INSERT, .params = params};
+  store_job_t *jobs[1] = {&job};
+  mongo_msg_insert_batch(c, jobs, 1);
+  *result = job.result;
+  return job.status;
 }

@@ -40,7 +40,7 @@ static bson_t *run_update(json_t *run, const char *id, int64_t now, int64_t ord)
   return u;
 }
 
-int mongo_run_save(mongo_ctx_t *c, json_t *p, json_t **r) {
+int mongo_flow_run_save(mongo_ctx_t *c, json_t *p, json_t **r) {
   json_t *run = json_object_get(p, "run");
   if (!json_is_object(run)) return STORE_EINVAL;
   const char *given = mongo_param_str(run, "id");
@@ -61,7 +61,7 @@ int mongo_run_save(mongo_ctx_t *c, json_t *p, json_t **r) {
   return STORE_OK;
 }
 
-int mongo_run_list(mongo_ctx_t *c, json_t *p, json_t **r) {
+int mongo_flow_run_list(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *flow = mongo_param_str(p, "flow_id"), *owner = mongo_param_str(p, "owner_id");
   int64_t limit = 50;
   mongo_param_int(p, "limit", &limit);
@@ -71,7 +71,7 @@ int mongo_run_list(mongo_ctx_t *c, json_t *p, json_t **r) {
   return mongo_query_list(c, MC_RUNS, filter, opts, run_json, "runs", r);
 }
 
-int mongo_run_get(mongo_ctx_t *c, json_t *p, json_t **r) {
+int mongo_flow_run_get(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *id = mongo_param_str(p, "id");
   if (!id) return STORE_EINVAL;
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));

@@ -193,7 +193,7 @@ static int existing_by_key(sqlite_db_t *d, const char *key, json_t **result) {
   return 1;
 }
 
-static int conv_create(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_conv_create(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *type = sqlite_db_pstr(p, "type"), *creator = sqlite_db_pstr(p, "creator_id");
   const char *contact = sqlite_db_pstr(p, "contact_id");
   json_t *ids = json_object_get(p, "participant_ids");
@@ -234,7 +234,7 @@ static int conv_create(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
-static int conv_get(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_conv_get(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
   if (!id) return STORE_EINVAL;
   if (user) return load_visible(d, id, user, NULL, result);
@@ -248,7 +248,7 @@ static int conv_get(sqlite_db_t *d, json_t *p, json_t **result) {
  * BY ... LIMIT with a temporary b-tree (a pager opened and freed per request),
  * and without one with its in-memory sorter: the rows past the page are never
  * stepped to. */
-static int conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *user = sqlite_db_pstr(p, "user_id"), *cursor = sqlite_db_pstr(p, "cursor");
   int64_t limit = sqlite_db_pint(p, "limit", 50);
   if (!user) return STORE_EINVAL;
@@ -312,7 +312,7 @@ static int require_admin(sqlite_db_t *d, const char *id, const char *user, json_
   return STORE_OK;
 }
 
-static int conv_rename(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_conv_rename(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id"), *name = sqlite_db_pstr(p, "name");
   json_t *conv = NULL;
   if (!name) return STORE_EINVAL;
@@ -325,7 +325,7 @@ static int conv_rename(sqlite_db_t *d, json_t *p, json_t **result) {
   return *result ? STORE_OK : STORE_EUNAVAILABLE;
 }
 
-static int conv_add_members(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_conv_add_members(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id");
   json_t *ids = json_object_get(p, "user_ids"), *conv = NULL;
   if (!json_is_array(ids)) return STORE_EINVAL;
@@ -343,7 +343,7 @@ static int conv_add_members(sqlite_db_t *d, json_t *p, json_t **result) {
   return *result ? STORE_OK : STORE_EUNAVAILABLE;
 }
 
-static int conv_remove_member(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_conv_remove_member(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
   const char *member = sqlite_db_pstr(p, "member_id"), *role = NULL;
   json_t *conv = NULL;
@@ -363,7 +363,7 @@ static int conv_remove_member(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
-static int conv_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_conv_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
   if (!id || !user || !json_is_integer(json_object_get(p, "seq"))) return STORE_EINVAL;
   sqlite3_stmt *st =
@@ -378,25 +378,4 @@ static int conv_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
   *result = json_pack("{s:I}", "last_read_seq", (json_int_t)sqlite3_column_int64(st, 0));
   sqlite3_reset(st);
   return STORE_OK;
-}
-
-sqlite_op_fn sqlite_convs_op(enum store_op op) {
-  switch (op) {
-    case CONV_CREATE:
-      return conv_create;
-    case CONV_GET:
-      return conv_get;
-    case CONV_LIST:
-      return conv_list;
-    case CONV_RENAME:
-      return conv_rename;
-    case CONV_ADD_MEMBERS:
-      return conv_add_members;
-    case CONV_REMOVE_MEMBER:
-      return conv_remove_member;
-    case CONV_MARK_READ:
-      return conv_mark_read;
-    default:
-      return NULL;
-  }
 }

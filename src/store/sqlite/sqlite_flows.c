@@ -47,7 +47,7 @@ static json_t *flow_def(json_t *flow) {
   return def;
 }
 
-static int flow_create(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_flow_create(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id");
   json_t *flow = json_object_get(p, "flow");
   const char *name = sqlite_db_pstr(flow, "name"), *status = sqlite_db_pstr(flow, "status");
@@ -66,7 +66,7 @@ static int flow_create(sqlite_db_t *d, json_t *p, json_t **result) {
   return flow_by_id(d, id, owner, result);
 }
 
-static int flow_get(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_flow_get(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
   const char *name = sqlite_db_pstr(p, "name");
   if (!owner || (!id && !name)) return STORE_EINVAL;
@@ -79,7 +79,7 @@ static int flow_get(sqlite_db_t *d, json_t *p, json_t **result) {
                   result);
 }
 
-static int flow_list(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_flow_list(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id");
   if (!owner) return STORE_EINVAL;
   sqlite3_stmt *st = sqlite_db_query(d,
@@ -100,7 +100,7 @@ static int flow_list(sqlite_db_t *d, json_t *p, json_t **result) {
 }
 
 /* Replaces what the new flow gives; id, owner and created_at stay. */
-static int flow_update(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_flow_update(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
   json_t *flow = json_object_get(p, "flow"), *old = NULL;
   if (!owner || !id || !json_is_object(flow)) return STORE_EINVAL;
@@ -122,7 +122,7 @@ static int flow_update(sqlite_db_t *d, json_t *p, json_t **result) {
   return flow_by_id(d, id, owner, result);
 }
 
-static int flow_delete(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_flow_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
   if (!owner || !id) return STORE_EINVAL;
   int rc = sqlite_db_exec(d, "DELETE FROM flows WHERE id = ? AND owner_id = ?", "ss", id, owner);
@@ -152,7 +152,7 @@ static int run_by_id(sqlite_db_t *d, const char *id, json_t **result) {
   return STORE_OK;
 }
 
-static int flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
   json_t *run = json_object_get(p, "run");
   const char *id = sqlite_db_pstr(run, "id"), *flow = sqlite_db_pstr(run, "flow_id");
   const char *owner = sqlite_db_pstr(run, "owner_id"), *status = sqlite_db_pstr(run, "status");
@@ -182,7 +182,7 @@ static int flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
   return run_by_id(d, id, result);
 }
 
-static int flow_run_list(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_flow_run_list(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *flow = sqlite_db_pstr(p, "flow_id"), *owner = sqlite_db_pstr(p, "owner_id");
   int64_t limit = sqlite_db_pint(p, "limit", 50);
   if (!flow || !owner) return STORE_EINVAL;
@@ -203,13 +203,13 @@ static int flow_run_list(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
-static int flow_run_get(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_flow_run_get(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id");
   if (!id) return STORE_EINVAL;
   return run_by_id(d, id, result);
 }
 
-static int sched_insert(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_sched_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *run = sqlite_db_pstr(p, "run_id");
   int64_t due = sqlite_db_pint(p, "due_at_ms", -1);
   if (!run || due < 0) return STORE_EINVAL;
@@ -222,7 +222,7 @@ static int sched_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
-static int sched_due(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_sched_due(sqlite_db_t *d, json_t *p, json_t **result) {
   int64_t limit = sqlite_db_pint(p, "limit", 100);
   sqlite3_stmt *st =
       sqlite_db_query(d,
@@ -244,7 +244,7 @@ static int sched_due(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
-static int sched_delete(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_sched_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id");
   if (!id) return STORE_EINVAL;
   int rc = sqlite_db_exec(d, "DELETE FROM scheduled_steps WHERE id = ?", "s", id);
@@ -252,33 +252,4 @@ static int sched_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
   *result = json_object();
   return STORE_OK;
-}
-
-sqlite_op_fn sqlite_flows_op(enum store_op op) {
-  switch (op) {
-    case FLOW_CREATE:
-      return flow_create;
-    case FLOW_GET:
-      return flow_get;
-    case FLOW_LIST:
-      return flow_list;
-    case FLOW_UPDATE:
-      return flow_update;
-    case FLOW_DELETE:
-      return flow_delete;
-    case FLOW_RUN_SAVE:
-      return flow_run_save;
-    case FLOW_RUN_LIST:
-      return flow_run_list;
-    case FLOW_RUN_GET:
-      return flow_run_get;
-    case SCHED_INSERT:
-      return sched_insert;
-    case SCHED_DUE:
-      return sched_due;
-    case SCHED_DELETE:
-      return sched_delete;
-    default:
-      return NULL;
-  }
 }

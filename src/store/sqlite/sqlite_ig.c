@@ -35,7 +35,7 @@ static int account_by(sqlite_db_t *d, const char *user_id, const char *ig_user_i
 
 /* One account per user and per Instagram account: reconnecting replaces the
  * user's own row; an Instagram account held by another user is a conflict. */
-static int ig_account_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_ig_account_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *user = sqlite_db_pstr(p, "user_id"), *ig = sqlite_db_pstr(p, "ig_user_id");
   const char *token = sqlite_db_pstr(p, "token_cipher");
   if (!user || !ig || !token) return STORE_EINVAL;
@@ -62,13 +62,13 @@ static int ig_account_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
   return account_by(d, user, NULL, 0, result);
 }
 
-static int ig_account_get(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_ig_account_get(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *user = sqlite_db_pstr(p, "user_id"), *ig = sqlite_db_pstr(p, "ig_user_id");
   if (!user && !ig) return STORE_EINVAL;
   return account_by(d, user, ig, json_is_true(json_object_get(p, "with_token")), result);
 }
 
-static int ig_account_delete(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_ig_account_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *user = sqlite_db_pstr(p, "user_id");
   if (!user) return STORE_EINVAL;
   int status = sqlite_db_exec(d, "DELETE FROM instagram_accounts WHERE user_id = ?", "s", user);
@@ -103,7 +103,7 @@ static int contact_by(sqlite_db_t *d, const char *owner, const char *id, const c
   return STORE_OK;
 }
 
-static int contact_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_contact_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *ig = sqlite_db_pstr(p, "ig_user_id");
   if (!owner || !ig) return STORE_EINVAL;
   char id[25];
@@ -119,14 +119,14 @@ static int contact_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
   return contact_by(d, owner, NULL, ig, result);
 }
 
-static int contact_get(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_contact_get(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
   const char *ig = sqlite_db_pstr(p, "ig_user_id");
   if (!owner || (!id && !ig)) return STORE_EINVAL;
   return contact_by(d, owner, id, ig, result);
 }
 
-static int contact_list(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_contact_list(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id");
   if (!owner) return STORE_EINVAL;
   sqlite3_stmt *st = sqlite_db_query(
@@ -144,7 +144,7 @@ static int contact_list(sqlite_db_t *d, json_t *p, json_t **result) {
 }
 
 /* Tags are a set kept in first-added order; variables merge key by key. */
-static int contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
   json_t *add = json_object_get(p, "add_tags"), *set = json_object_get(p, "set_variables"),
          *c = NULL;
@@ -167,7 +167,7 @@ static int contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
   return contact_by(d, owner, id, NULL, result);
 }
 
-static int event_insert(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_event_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   json_t *events = json_object_get(p, "events"), *e;
   if (!json_is_array(events)) return STORE_EINVAL;
   json_t *inserted = json_array();
@@ -198,7 +198,7 @@ static int event_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
-static int event_list_pending(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_event_list_pending(sqlite_db_t *d, json_t *p, json_t **result) {
   int64_t limit = sqlite_db_pint(p, "limit", 100);
   sqlite3_stmt *st =
       sqlite_db_query(d,
@@ -222,7 +222,7 @@ static int event_list_pending(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
-static int event_mark_processed(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_event_mark_processed(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id");
   if (!id) return STORE_EINVAL;
   int status = sqlite_db_exec(d, "UPDATE webhook_events SET processed = 1 WHERE id = ?", "s", id);
@@ -230,31 +230,4 @@ static int event_mark_processed(sqlite_db_t *d, json_t *p, json_t **result) {
   if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
   *result = json_object();
   return STORE_OK;
-}
-
-sqlite_op_fn sqlite_ig_op(enum store_op op) {
-  switch (op) {
-    case IG_ACCOUNT_UPSERT:
-      return ig_account_upsert;
-    case IG_ACCOUNT_GET:
-      return ig_account_get;
-    case IG_ACCOUNT_DELETE:
-      return ig_account_delete;
-    case CONTACT_UPSERT:
-      return contact_upsert;
-    case CONTACT_GET:
-      return contact_get;
-    case CONTACT_LIST:
-      return contact_list;
-    case CONTACT_UPDATE:
-      return contact_update;
-    case EVENT_INSERT:
-      return event_insert;
-    case EVENT_LIST_PENDING:
-      return event_list_pending;
-    case EVENT_MARK_PROCESSED:
-      return event_mark_processed;
-    default:
-      return NULL;
-  }
 }

@@ -88,12 +88,16 @@ void sqlite_ckpt_stop(sqlite_ckpt_t *c, sqlite_db_t *writer);
 /* sqlite_schema.c: creates or upgrades the schema. Returns 0 or -1 (logged). */
 int sqlite_schema_migrate(sqlite_db_t *d);
 
-/* The operations, one table per file. NULL where the op is not that file's. */
-sqlite_op_fn sqlite_users_op(enum store_op op);
-sqlite_op_fn sqlite_convs_op(enum store_op op);
-sqlite_op_fn sqlite_msgs_op(enum store_op op);
-sqlite_op_fn sqlite_ig_op(enum store_op op);
-sqlite_op_fn sqlite_flows_op(enum store_op op);
+/* The operations, one function per line of parley/store_ops.h, named after it:
+ * sqlite_user_create() for USER_CREATE, in the file of the name's first word
+ * (sqlite_user.c). Each reads params (borrowed), sets *result (a new reference)
+ * on STORE_OK and returns a store status. */
+#define STORE_OP(op, name, kind) int sqlite_##name(sqlite_db_t *d, json_t *params, json_t **result);
+#include "parley/store_ops.h"
+#undef STORE_OP
+
+/* sqlite_store.c: the function of op (never NULL for op < STORE_OP_COUNT). */
+sqlite_op_fn sqlite_op(enum store_op op);
 
 /* Shared by conversations and messages (sqlite_convs.c, sqlite_msgs.c). */
 json_t *sqlite_convs_load(sqlite_db_t *d, const char *id); /* conversation|NULL */

@@ -261,7 +261,7 @@ static int retried(sqlite_db_t *d, json_t *p, int status, json_t **result) {
 /* The idempotency check rides on the unique indexes: INSERT ... ON CONFLICT DO
  * NOTHING and changes() find a retry without a SELECT per message; only a retry
  * (or a failed check) then looks for the original. */
-static int msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *conv = sqlite_db_pstr(p, "conversation_id"), *sender = sqlite_db_pstr(p, "sender_id");
   const char *client_id = sqlite_db_pstr(p, "client_id"),
              *external_id = sqlite_db_pstr(p, "external_id");
@@ -309,7 +309,7 @@ static int msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
 
 /* Pages are ascending by seq. No cursor: the newest `limit`; before_seq: the newest
  * below it; after_seq: the oldest above it. One row past the limit says has_more. */
-static int msg_list(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_msg_list(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *conv = sqlite_db_pstr(p, "conversation_id"), *user = sqlite_db_pstr(p, "user_id");
   int64_t limit = sqlite_db_pint(p, "limit", 50);
   int64_t before = sqlite_db_pint(p, "before_seq", INT64_MAX),
@@ -349,7 +349,7 @@ static int msg_list(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
-static int msg_get(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_msg_get(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id"), *ext = sqlite_db_pstr(p, "external_id");
   json_t *m = NULL;
   if (id)
@@ -390,7 +390,7 @@ static int reload(sqlite_db_t *d, json_t *msg, json_t **result) {
   return with_participants(d, m, -1, result);
 }
 
-static int msg_edit(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_msg_edit(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *text = sqlite_db_pstr(p, "text");
   json_t *msg = NULL;
   if (!text) return STORE_EINVAL;
@@ -412,7 +412,7 @@ static int msg_edit(sqlite_db_t *d, json_t *p, json_t **result) {
 }
 
 /* The sender, or an admin of a group conversation. */
-static int msg_delete(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_msg_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   json_t *msg = NULL;
   const char *role = NULL;
   int status = load_for(d, p, &msg, &role);
@@ -430,7 +430,7 @@ static int msg_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   return reload(d, msg, result);
 }
 
-static int msg_react(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_msg_react(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *emoji = sqlite_db_pstr(p, "emoji"), *user = sqlite_db_pstr(p, "user_id");
   json_t *msg = NULL;
   if (!emoji || !user) return STORE_EINVAL;
@@ -458,23 +458,4 @@ static int msg_react(sqlite_db_t *d, json_t *p, json_t **result) {
     return status;
   }
   return reload(d, msg, result);
-}
-
-sqlite_op_fn sqlite_msgs_op(enum store_op op) {
-  switch (op) {
-    case MSG_INSERT:
-      return msg_insert;
-    case MSG_LIST:
-      return msg_list;
-    case MSG_GET:
-      return msg_get;
-    case MSG_EDIT:
-      return msg_edit;
-    case MSG_DELETE:
-      return msg_delete;
-    case MSG_REACT:
-      return msg_react;
-    default:
-      return NULL;
-  }
 }

@@ -4,6 +4,7 @@
  * loop through a uv_async_t only after the COMMIT. The loop never touches SQLite;
  * it builds the results of new messages (sqlite_msgs_inserted), which keeps the
  * allocations of the hot path on the thread that frees them. */
+#include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -33,51 +34,30 @@ typedef struct sqlite_store_s {
   uv_async_t async;
 } sqlite_store_t;
 
-static sqlite_op_fn op_fn(enum store_op op) {
-  sqlite_op_fn (*const tables[])(enum store_op) = {sqlite_users_op, sqlite_convs_op, sqlite_msgs_op,
-                                                   sqlite_ig_op, sqlite_flows_op};
-  for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
-    sqlite_op_fn fn = tables[i](op);
-    if (fn) return fn;
-  }
-  return NULL;
+/* Made from the list of operations, so no slot is empty. */
+static const sqlite_op_fn ops[STORE_OP_COUNT] = {
+#define STORE_OP(op, name, kind) [op] = sqlite_##name,
+#include "parley/store_ops.h"
+#undef STORE_OP
+};
+
+sqlite_op_fn sqlite_op(enum store_op op) {
+  assert((unsigned)op < STORE_OP_COUNT && ops[op]);
+  return ops[op];
 }
 
-static int ping(sqlite_db_t *d, json_t *params, json_t **result) {
+int sqlite_ping(sqlite_db_t *d, json_t *params, json_t **result) {
   sqlite3_stmt *st = sqlite_db_query(d, "SELECT 1", "");
   if (!st || sqlite_db_step(d, st) != 1) return STORE_EUNAVAILABLE;
   *result = json_object();
   return STORE_OK;
 }
 
-/* Ops that write nothing before their last check can fail (reads, and MSG_INSERT,
- * which validates before it writes) skip the savepoint: a savepoint copies every
- * page the job touches into the statement journal, which halves insert rates. */
-static int needs_savepoint(enum store_op op) {
-  switch (op) {
-    case STORE_PING:
-    case USER_GET_BY_EMAIL:
-    case USER_GET:
-    case USER_SEARCH:
-    case CONV_GET:
-    case CONV_LIST:
-    case MSG_INSERT:
-    case MSG_LIST:
-    case MSG_GET:
-    case IG_ACCOUNT_GET:
-    case CONTACT_GET:
-    case CONTACT_LIST:
-    case EVENT_LIST_PENDING:
-    case FLOW_GET:
-    case FLOW_LIST:
-    case FLOW_RUN_LIST:
-    case FLOW_RUN_GET:
-    case SCHED_DUE:
-      return 0;
-    default:
-      return 1;
-  }
-}
+/* Only ops that can fail after writing need a savepoint: reads, and ops that
+ * check everything before they write (MSG_INSERT), skip it, since a savepoint
+ * copies every page the job touches into the statement journal, which halves
+ * insert rates. */
+static int needs_savepoint(enum store_op op) { return store_op_kind(op) == STORE_KIND_WRITE; }
 
 static void insert_clear(sqlite_insert_t *ins) {
   json_decref(ins->members);
@@ -90,13 +70,9 @@ static void insert_clear(sqlite_insert_t *ins) {
  * Returns -1 when a job without a savepoint failed in a way that may have left
  * partial writes: the batch must then be rolled back and run again, slowly. */
 static int run_job(sqlite_db_t *d, store_job_t *job, sqlite_insert_t *ins, int fast) {
-  sqlite_op_fn fn = job->op == STORE_PING ? ping : op_fn(job->op);
+  sqlite_op_fn fn = sqlite_op(job->op);
   job->result = NULL;
   insert_clear(ins);
-  if (!fn) {
-    job->status = STORE_EINVAL;
-    return 0;
-  }
   /* Other ops read the counters that inserts advance in memory. */
   if (job->op != MSG_INSERT && d->pending && sqlite_msgs_flush(d) != STORE_OK) return -1;
   int savepoint = !fast || needs_savepoint(job->op);

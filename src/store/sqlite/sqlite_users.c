@@ -31,7 +31,7 @@ static int load_user(sqlite_db_t *d, const char *id, json_t **result) {
   return STORE_OK;
 }
 
-static int user_create(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_user_create(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *email = sqlite_db_pstr(p, "email"), *name = sqlite_db_pstr(p, "name");
   const char *hash = sqlite_db_pstr(p, "password_hash");
   if (!email || !name) return STORE_EINVAL;
@@ -46,7 +46,7 @@ static int user_create(sqlite_db_t *d, json_t *p, json_t **result) {
   return load_user(d, id, result);
 }
 
-static int user_get_by_email(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_user_get_by_email(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *email = sqlite_db_pstr(p, "email");
   if (!email) return STORE_EINVAL;
   sqlite3_stmt *st = sqlite_db_query(
@@ -58,13 +58,13 @@ static int user_get_by_email(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
-static int user_get(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_user_get(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id");
   if (!id) return STORE_EINVAL;
   return load_user(d, id, result);
 }
 
-static int user_search(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_user_search(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *q = sqlite_db_pstr(p, "q");
   int64_t limit = sqlite_db_pint(p, "limit", 20);
   if (!q) return STORE_EINVAL;
@@ -88,7 +88,7 @@ static int user_search(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
-static int user_update(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_user_update(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id");
   json_t *avatar = json_object_get(p, "avatar_url");
   if (!id || (avatar && !json_is_string(avatar) && !json_is_null(avatar))) return STORE_EINVAL;
@@ -105,7 +105,7 @@ static int user_update(sqlite_db_t *d, json_t *p, json_t **result) {
   return load_user(d, id, result);
 }
 
-static int user_delete(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_user_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id");
   if (!id) return STORE_EINVAL;
   int status =
@@ -120,7 +120,7 @@ static int user_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   return status;
 }
 
-static int refresh_create(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_refresh_create(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *hash = sqlite_db_pstr(p, "token_hash"), *user = sqlite_db_pstr(p, "user_id");
   const char *family = sqlite_db_pstr(p, "family_id");
   if (!hash || !user || !family) return STORE_EINVAL;
@@ -140,7 +140,7 @@ static int revoke_family(sqlite_db_t *d, const char *family) {
 
 /* A token presented a second time means it leaked: the whole family goes, and
  * that revocation must commit even though the answer is an error. */
-static int refresh_rotate(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_refresh_rotate(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *hash = sqlite_db_pstr(p, "token_hash"), *next = sqlite_db_pstr(p, "new_token_hash");
   if (!hash || !next) return STORE_EINVAL;
   sqlite3_stmt *st = sqlite_db_query(d,
@@ -181,7 +181,7 @@ static int refresh_rotate(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
-static int refresh_revoke(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_refresh_revoke(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *hash = sqlite_db_pstr(p, "token_hash");
   if (!hash) return STORE_EINVAL;
   int status = sqlite_db_exec(d,
@@ -192,38 +192,11 @@ static int refresh_revoke(sqlite_db_t *d, json_t *p, json_t **result) {
   return status;
 }
 
-static int refresh_revoke_user(sqlite_db_t *d, json_t *p, json_t **result) {
+int sqlite_refresh_revoke_user(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *user = sqlite_db_pstr(p, "user_id");
   if (!user) return STORE_EINVAL;
   int status =
       sqlite_db_exec(d, "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ?", "s", user);
   if (status == STORE_OK) *result = json_object();
   return status;
-}
-
-sqlite_op_fn sqlite_users_op(enum store_op op) {
-  switch (op) {
-    case USER_CREATE:
-      return user_create;
-    case USER_GET_BY_EMAIL:
-      return user_get_by_email;
-    case USER_GET:
-      return user_get;
-    case USER_SEARCH:
-      return user_search;
-    case USER_UPDATE:
-      return user_update;
-    case USER_DELETE:
-      return user_delete;
-    case REFRESH_CREATE:
-      return refresh_create;
-    case REFRESH_ROTATE:
-      return refresh_rotate;
-    case REFRESH_REVOKE:
-      return refresh_revoke;
-    case REFRESH_REVOKE_USER:
-      return refresh_revoke_user;
-    default:
-      return NULL;
-  }
 }

@@ -1,0 +1,161 @@
+/* The store's operations: the one list every table keyed by an operation is made
+ * from (an X-macro list). Define STORE_OP(op, name, kind), include this file, and
+ * one line per operation expands: store.h makes `enum store_op` from it, store.c
+ * the names and kinds, and each backend its table of functions, where operation
+ * `name` is <backend>_<name>() (sqlite_user_create, mongo_user_create) in the file
+ * named after the name's first word (sqlite_user.c, mongo_user.c). An operation
+ * added here and not implemented by a backend does not link. No include guard:
+ * this file is included once per table.
+ *
+ * kind says what a failure can leave behind (the SQLite backend runs WRITE
+ * operations under a savepoint so that a failure undoes them):
+ *   READ   writes nothing;
+ *   CHECKS_FIRST  writes only once every check that can fail has passed, so a
+ *          failed call wrote nothing;
+ *   WRITE  may fail after it wrote.
+ *
+ * Parameters are a JSON object and results JSON values; "?" marks optional keys. */
+
+STORE_OP(STORE_PING, ping, READ) /* {} -> {} ; readiness */
+
+/* users: user = {id, email, name, avatar_url, status, created_at}; deleted
+ * users also carry "deleted": true. password_hash is returned only by
+ * USER_GET_BY_EMAIL. */
+/* {email, name, password_hash} -> user | ECONFLICT */
+STORE_OP(USER_CREATE, user_create, WRITE)
+/* {email} -> user + {password_hash} | ENOTFOUND (deleted: ENOTFOUND) */
+STORE_OP(USER_GET_BY_EMAIL, user_get_by_email, READ)
+/* {id} -> user | ENOTFOUND */
+STORE_OP(USER_GET, user_get, READ)
+/* {q, limit} -> {users: [user]}: case-insensitive name prefix or exact email, not
+ * deleted, ordered by name then id */
+STORE_OP(USER_SEARCH, user_search, READ)
+/* {id, name?, avatar_url? (string|null), status?} -> user */
+STORE_OP(USER_UPDATE, user_update, WRITE)
+/* {id} -> {}: anonymised (name "Deleted user", email freed, avatar null, status
+ * "offline", deleted true, password cleared), every refresh token revoked;
+ * messages kept */
+STORE_OP(USER_DELETE, user_delete, WRITE)
+
+/* refresh tokens: only hashes are stored (hex SHA-256 of the token). */
+/* {token_hash, user_id, family_id, expires_at_ms} -> {} */
+STORE_OP(REFRESH_CREATE, refresh_create, WRITE)
+/* {token_hash, new_token_hash, new_expires_at_ms, now_ms} -> {user_id, family_id}.
+ * Unknown, expired or revoked: ENOTFOUND. Already rotated (reuse): the whole
+ * family is revoked, EREVOKED. */
+STORE_OP(REFRESH_ROTATE, refresh_rotate, WRITE)
+/* {token_hash} -> {}: revokes that token's family (logout) */
+STORE_OP(REFRESH_REVOKE, refresh_revoke, WRITE)
+/* {user_id} -> {} */
+STORE_OP(REFRESH_REVOKE_USER, refresh_revoke_user, WRITE)
+
+/* conversations: conversation = {id, type, name, participants: [{id, name, role,
+ * last_read_seq}], last_seq, last_message (message|null), created_at, updated_at,
+ * contact_id?}. updated_at moves with every message. */
+/* {type: "direct"|"group"|"instagram", name|null, creator_id, participant_ids
+ * (creator included), contact_id?} -> {conversation, created: bool}. direct: one
+ * per pair (returns the existing one, created false); instagram: one per
+ * (creator_id, contact_id). Unknown participant: EINVAL. The creator is admin of
+ * a group. */
+STORE_OP(CONV_CREATE, conv_create, WRITE)
+/* {id, user_id?} -> conversation; user_id given and not a participant: ENOTFOUND */
+STORE_OP(CONV_GET, conv_get, READ)
+/* {user_id, limit, cursor?, type?} -> {conversations, next_cursor|null}, most
+ * recent activity (updated_at) first; cursor opaque */
+STORE_OP(CONV_LIST, conv_list, READ)
+/* {id, user_id, name} -> conversation; not admin of a group: EFORBIDDEN */
+STORE_OP(CONV_RENAME, conv_rename, WRITE)
+/* {id, user_id, user_ids} -> conversation; group admins only; unknown user:
+ * EINVAL; existing members unchanged */
+STORE_OP(CONV_ADD_MEMBERS, conv_add_members, WRITE)
+/* {id, user_id, member_id} -> {conversation, removed_id}: an admin, or the member
+ * leaving; not a member: ENOTFOUND */
+STORE_OP(CONV_REMOVE_MEMBER, conv_remove_member, WRITE)
+/* {id, user_id, seq} -> {last_read_seq}: never backwards, at most last_seq */
+STORE_OP(CONV_MARK_READ, conv_mark_read, WRITE)
+
+/* messages: message = {id, conversation_id, seq, sender_id, text|null,
+ * client_id|null, source, created_at, edited_at|null, deleted, reactions:
+ * [{emoji, user_ids}], attachments: [{type, url}], external_id?}. Results that
+ * change a message carry the conversation's participant ids for fan-out. */
+/* {conversation_id, sender_id, text|null, client_id?, source, attachments?,
+ * external_id?, check_member?: bool} -> {message, created: bool, participant_ids}.
+ * seq is last_seq + 1 in the same transaction; (conversation_id, sender_id,
+ * client_id) seen before: the original, created false; external_id (Instagram
+ * mid) seen before: the original, created false. check_member and the sender is
+ * not a participant: ENOTFOUND. The sender's read marker moves to the new seq. */
+STORE_OP(MSG_INSERT, msg_insert, CHECKS_FIRST)
+/* {conversation_id, user_id, limit, before_seq?, after_seq?} -> {messages
+ * (ascending seq), has_more}; not a participant: ENOTFOUND. No cursor: newest
+ * `limit`; before_seq: newest below it; after_seq: oldest above it. The page's
+ * reactions are read in one query, whatever its length. */
+STORE_OP(MSG_LIST, msg_list, READ)
+/* {id? | external_id?} -> {message, participant_ids} */
+STORE_OP(MSG_GET, msg_get, READ)
+/* {id, user_id, text} -> {message, participant_ids}; not the sender: EFORBIDDEN;
+ * deleted: EFORBIDDEN */
+STORE_OP(MSG_EDIT, msg_edit, WRITE)
+/* {id, user_id} -> {message, participant_ids}; sender or group admin */
+STORE_OP(MSG_DELETE, msg_delete, WRITE)
+/* {id, user_id, emoji, add: bool, check_member?: bool} -> {message,
+ * participant_ids}; check_member false lets a non-participant (an Instagram
+ * contact "ig:<id>") react */
+STORE_OP(MSG_REACT, msg_react, WRITE)
+
+/* Instagram accounts: account = {id, user_id, ig_user_id, username, connected_at};
+ * token_cipher (base64) is returned only when {with_token: true}. */
+/* {user_id, ig_user_id, username|null, token_cipher} -> account; ig_user_id
+ * connected by another user: ECONFLICT */
+STORE_OP(IG_ACCOUNT_UPSERT, ig_account_upsert, WRITE)
+/* {user_id | ig_user_id, with_token?} -> account | ENOTFOUND */
+STORE_OP(IG_ACCOUNT_GET, ig_account_get, READ)
+/* {user_id} -> {} | ENOTFOUND */
+STORE_OP(IG_ACCOUNT_DELETE, ig_account_delete, WRITE)
+
+/* contacts: contact = {id, owner_id, ig_user_id, username, tags: [..],
+ * variables: {..}, last_inbound_at|null} */
+/* {owner_id, ig_user_id, username?, last_inbound_at?} -> contact */
+STORE_OP(CONTACT_UPSERT, contact_upsert, WRITE)
+/* {id, owner_id} | {owner_id, ig_user_id} -> contact */
+STORE_OP(CONTACT_GET, contact_get, READ)
+/* {owner_id} -> {contacts} */
+STORE_OP(CONTACT_LIST, contact_list, READ)
+/* {id, owner_id, add_tags?: [..], set_variables?: {..}} -> contact */
+STORE_OP(CONTACT_UPDATE, contact_update, WRITE)
+
+/* webhook events: event = {id, mid|null, payload (object), processed, created_at} */
+/* {events: [{mid|null, payload}]} -> {inserted: [ids], duplicates: n}; a mid seen
+ * before is skipped */
+STORE_OP(EVENT_INSERT, event_insert, WRITE)
+/* {limit} -> {events} oldest first */
+STORE_OP(EVENT_LIST_PENDING, event_list_pending, READ)
+/* {id} -> {} */
+STORE_OP(EVENT_MARK_PROCESSED, event_mark_processed, WRITE)
+
+/* flows: flow = {id, owner_id, name, status, trigger, nodes, edges, start,
+ * created_at, updated_at}; run = {id, flow_id, owner_id, contact_id, status,
+ * trace, state, created_at, updated_at} */
+/* {owner_id, flow} -> flow */
+STORE_OP(FLOW_CREATE, flow_create, WRITE)
+/* {id, owner_id} | {name, owner_id} -> flow */
+STORE_OP(FLOW_GET, flow_get, READ)
+/* {owner_id, status?} -> {flows} oldest first */
+STORE_OP(FLOW_LIST, flow_list, READ)
+/* {id, owner_id, flow} -> flow */
+STORE_OP(FLOW_UPDATE, flow_update, WRITE)
+/* {id, owner_id} -> {} */
+STORE_OP(FLOW_DELETE, flow_delete, WRITE)
+/* {run} -> run: insert when run.id is absent, else replace */
+STORE_OP(FLOW_RUN_SAVE, flow_run_save, WRITE)
+/* {flow_id, owner_id, limit} -> {runs} newest first */
+STORE_OP(FLOW_RUN_LIST, flow_run_list, READ)
+/* {id} -> run */
+STORE_OP(FLOW_RUN_GET, flow_run_get, READ)
+
+/* scheduled steps (flow delays): step = {id, run_id, due_at_ms} */
+/* {run_id, due_at_ms} -> step */
+STORE_OP(SCHED_INSERT, sched_insert, WRITE)
+/* {now_ms, limit} -> {steps} due, oldest first */
+STORE_OP(SCHED_DUE, sched_due, READ)
+/* {id} -> {} */
+STORE_OP(SCHED_DELETE, sched_delete, WRITE)
