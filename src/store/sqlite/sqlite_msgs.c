@@ -12,29 +12,68 @@
   "id, conversation_id, seq, sender_id, text, client_id, source, created_at, edited_at, deleted," \
   " attachments, external_id"
 
-/* [{emoji, user_ids}] in the order each emoji was first used. */
+/* Adds user to emoji's entry of list ([{emoji, user_ids}]), making the entry at
+ * the end when the emoji is new: entries stay in the order each emoji was first
+ * used when rows come in the order they were made. */
+static void add_reaction(json_t *list, const char *emoji, json_t *user) {
+  json_t *entry = NULL, *v;
+  size_t i;
+  json_array_foreach(list, i, v) {
+    if (strcmp(json_string_value(json_object_get(v, "emoji")), emoji) == 0) {
+      entry = v;
+      break;
+    }
+  }
+  if (!entry) {
+    entry = json_pack("{s:s,s:[]}", "emoji", emoji, "user_ids");
+    json_array_append_new(list, entry);
+  }
+  json_array_append_new(json_object_get(entry, "user_ids"), user);
+}
+
+/* One message's reactions. */
 static json_t *reactions(sqlite_db_t *d, const char *msg_id) {
   sqlite3_stmt *st = sqlite_db_query(
       d, "SELECT emoji, user_id FROM reactions WHERE message_id = ? ORDER BY rowid", "s", msg_id);
   json_t *list = json_array();
   if (!st) return list;
-  while (sqlite_db_step(d, st) == 1) {
-    const char *emoji = (const char *)sqlite3_column_text(st, 0);
-    json_t *entry = NULL, *v;
-    size_t i;
-    json_array_foreach(list, i, v) if (strcmp(json_string_value(json_object_get(v, "emoji")),
-                                              emoji) == 0) entry = v;
-    if (!entry) {
-      entry = json_pack("{s:s,s:[]}", "emoji", emoji, "user_ids");
-      json_array_append_new(list, entry);
-    }
-    json_array_append_new(json_object_get(entry, "user_ids"), sqlite_db_col_str(st, 1));
-  }
+  while (sqlite_db_step(d, st) == 1)
+    add_reaction(list, (const char *)sqlite3_column_text(st, 0), sqlite_db_col_str(st, 1));
   return list;
 }
 
-/* message from MSG_COLS; reactions are loaded unless the message is brand new. */
-static json_t *msg_row(sqlite_db_t *d, sqlite3_stmt *st, int with_reactions) {
+/* The reactions of a page (msgs: ascending seq, each with an empty "reactions")
+ * in one query: a page holds every message of its conversation between its
+ * first and last seq, so the range finds them, and the rows come message by
+ * message in the page's order. Returns a store status. */
+static int page_reactions(sqlite_db_t *d, const char *conv, json_t *msgs) {
+  size_t n = json_array_size(msgs), i = 0;
+  if (n == 0) return STORE_OK;
+  json_int_t first = json_integer_value(json_object_get(json_array_get(msgs, 0), "seq"));
+  json_int_t last = json_integer_value(json_object_get(json_array_get(msgs, n - 1), "seq"));
+  sqlite3_stmt *st = sqlite_db_query(
+      d,
+      "SELECT m.seq, r.emoji, r.user_id FROM messages m JOIN reactions r ON r.message_id = m.id"
+      " WHERE m.conversation_id = ? AND m.seq BETWEEN ? AND ? ORDER BY m.seq, r.rowid",
+      "sii", conv, (int64_t)first, (int64_t)last);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1) {
+    json_int_t seq = sqlite3_column_int64(st, 0);
+    json_t *m = NULL;
+    for (; i < n; i++) {
+      m = json_array_get(msgs, i);
+      if (json_integer_value(json_object_get(m, "seq")) >= seq) break;
+    }
+    if (i == n || json_integer_value(json_object_get(m, "seq")) != seq) continue;
+    add_reaction(json_object_get(m, "reactions"), (const char *)sqlite3_column_text(st, 1),
+                 sqlite_db_col_str(st, 2));
+  }
+  return rc < 0 ? rc : STORE_OK;
+}
+
+/* message from MSG_COLS, with its reactions still to be filled in. */
+static json_t *msg_row(sqlite3_stmt *st) {
   json_t *m = json_object();
   json_object_set_new(m, "id", sqlite_db_col_str(st, 0));
   json_object_set_new(m, "conversation_id", sqlite_db_col_str(st, 1));
@@ -49,16 +88,14 @@ static json_t *msg_row(sqlite_db_t *d, sqlite3_stmt *st, int with_reactions) {
   json_object_set_new(m, "attachments", sqlite_db_col_json(st, 10, json_array));
   if (sqlite3_column_type(st, 11) != SQLITE_NULL)
     json_object_set_new(m, "external_id", sqlite_db_col_str(st, 11));
-  json_object_set_new(
-      m, "reactions",
-      with_reactions ? reactions(d, json_string_value(json_object_get(m, "id"))) : json_array());
+  json_object_set_new(m, "reactions", json_array());
   return m;
 }
 
 /* Steps st once and builds the message, or NULL. */
 static json_t *one(sqlite_db_t *d, sqlite3_stmt *st) {
   if (!st || sqlite_db_step(d, st) != 1) return NULL;
-  json_t *m = msg_row(d, st, 0);
+  json_t *m = msg_row(st);
   sqlite3_reset(st);
   json_object_set_new(m, "reactions", reactions(d, json_string_value(json_object_get(m, "id"))));
   return m;
@@ -334,18 +371,23 @@ int sqlite_msg_list(sqlite_db_t *d, json_t *p, json_t **result) {
   json_t *msgs = json_array();
   int n = 0;
   while ((rc = sqlite_db_step(d, st)) == 1 && n < limit) {
-    json_t *m = msg_row(d, st, 1);
+    json_t *m = msg_row(st);
     if (ascending)
       json_array_append_new(msgs, m);
     else
       json_array_insert_new(msgs, 0, m);
     n++;
   }
+  int more = rc == 1;
+  if (rc >= 0) {
+    sqlite3_reset(st);
+    rc = page_reactions(d, conv, msgs);
+  }
   if (rc < 0) {
     json_decref(msgs);
     return rc;
   }
-  *result = json_pack("{s:o,s:b}", "messages", msgs, "has_more", rc == 1);
+  *result = json_pack("{s:o,s:b}", "messages", msgs, "has_more", more);
   return STORE_OK;
 }
 
