@@ -1,5 +1,5 @@
 /* Messages in "messages": history pages by seq, reads, edits, deletes and
- * reactions (inserts, batched, are in mongo_msgins.c). A change to the last
+ * reactions (inserts, batched, are in mongo_msg_insert.c). A change to the last
  * message is copied into its conversation's last_message. Worker thread. */
 #include <string.h>
 

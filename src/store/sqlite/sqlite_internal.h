@@ -2,7 +2,7 @@
  * prepared statements, binding and row helpers, and the operation functions.
  * Everything here runs on the store thread, except sqlite_schema_migrate() and
  * sqlite_db_open() which run once at start-up before the thread exists, and
- * sqlite_msgs_inserted() which runs on the loop thread. */
+ * sqlite_msg_insert_result() which runs on the loop thread. */
 #ifndef PARLEY_STORE_SQLITE_INTERNAL_H
 #define PARLEY_STORE_SQLITE_INTERNAL_H
 
@@ -14,7 +14,7 @@
 #define SQLITE_DB_CACHE 512 /* power of two, above the number of distinct statements */
 
 /* What a new message's result needs beyond its params. The store thread fills it
- * and the loop thread builds the result JSON from it (sqlite_msgs_inserted): the
+ * and the loop thread builds the result JSON from it (sqlite_msg_insert_result): the
  * store thread then allocates nothing per insert, and the loop frees what it
  * allocated. seq 0: the job left no insert here. */
 typedef struct sqlite_insert_s {
@@ -35,8 +35,8 @@ typedef struct sqlite_db_s {
    * token reuse revokes the family and answers EREVOKED). */
   int keep_on_error;
   /* Conversation counters that MSG_INSERT advanced in the current transaction and
-   * not yet written back (sqlite_msgs.c); NULL when none. */
-  struct sqlite_msgs_pending *pending;
+   * not yet written back (sqlite_msg_insert.c); NULL when none. */
+  struct sqlite_msg_insert_pending *pending;
   /* Where MSG_INSERT leaves a new message for the loop thread; NULL: it builds
    * the result itself. Set by the store thread around each job. */
   sqlite_insert_t *insert;
@@ -96,23 +96,35 @@ int sqlite_schema_migrate(sqlite_db_t *d);
 #include "parley/store_ops.h"
 #undef STORE_OP
 
-/* sqlite_store.c: the function of op (never NULL for op < STORE_OP_COUNT). */
+/* sqlite.c: the function of op (never NULL for op < STORE_OP_COUNT). */
 sqlite_op_fn sqlite_op(enum store_op op);
 
-/* Shared by conversations and messages (sqlite_convs.c, sqlite_msgs.c). */
-json_t *sqlite_convs_load(sqlite_db_t *d, const char *id); /* conversation|NULL */
-int sqlite_convs_role(sqlite_db_t *d, const char *conv_id, const char *user_id,
-                      const char **role); /* 1 member (role set, static string), 0 not, <0 status */
-json_t *sqlite_convs_participant_ids(sqlite_db_t *d, const char *conv_id);
-json_t *sqlite_msgs_load(sqlite_db_t *d, const char *id); /* message|NULL */
-json_t *sqlite_msgs_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq);
-/* Writes back the conversation counters (last_seq, updated_at, the senders' read
- * markers) that inserts advanced in memory; before any other op reads them and
- * before COMMIT. Returns a store status. Discard drops them after a rollback. */
-int sqlite_msgs_flush(sqlite_db_t *d);
-void sqlite_msgs_discard(sqlite_db_t *d);
+/* What the domain files share. sqlite_conv.c: */
+json_t *sqlite_conv_load(sqlite_db_t *d, const char *id); /* conversation|NULL */
+int sqlite_conv_role(sqlite_db_t *d, const char *conv_id, const char *user_id,
+                     const char **role); /* 1 member (role set, static string), 0 not, <0 status */
+json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id);
+
+/* sqlite_msg.c: a message is read with these columns, in this order. */
+#define SQLITE_MSG_COLS                                                                           \
+  "id, conversation_id, seq, sender_id, text, client_id, source, created_at, edited_at, deleted," \
+  " attachments, external_id"
+json_t *sqlite_msg_load(sqlite_db_t *d, const char *id); /* message|NULL */
+json_t *sqlite_msg_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq);
+/* Steps st (a query of SQLITE_MSG_COLS) once: the message with its reactions, or NULL. */
+json_t *sqlite_msg_one(sqlite_db_t *d, sqlite3_stmt *st);
+/* *result = {message, participant_ids[, created when created >= 0]}; takes msg.
+ * Returns a store status. */
+int sqlite_msg_answer(sqlite_db_t *d, json_t *msg, int created, json_t **result);
+
+/* sqlite_msg_insert.c: writes back the conversation counters (last_seq,
+ * updated_at, the senders' read markers) that inserts advanced in memory; before
+ * any other op reads them and before COMMIT. Returns a store status. Discard
+ * drops them after a rollback. */
+int sqlite_msg_insert_flush(sqlite_db_t *d);
+void sqlite_msg_insert_discard(sqlite_db_t *d);
 /* Loop thread: MSG_INSERT's result {message, participant_ids, created: true} from
  * the job's params and what the store thread left in ins. */
-json_t *sqlite_msgs_inserted(json_t *params, const sqlite_insert_t *ins);
+json_t *sqlite_msg_insert_result(json_t *params, const sqlite_insert_t *ins);
 
 #endif

@@ -46,7 +46,7 @@ static void test_kinds(void **state) {
     }
   }
   assert_int_equal(reads + writes + checks_first, STORE_OP_COUNT);
-  /* The savepoint rule (sqlite_store.c) leans on these. */
+  /* The savepoint rule (sqlite.c) leans on these. */
   assert_int_equal(store_op_kind(MSG_INSERT), STORE_KIND_CHECKS_FIRST);
   assert_int_equal(store_op_kind(MSG_LIST), STORE_KIND_READ);
   assert_int_equal(store_op_kind(REFRESH_ROTATE), STORE_KIND_WRITE);

@@ -65,7 +65,7 @@ static json_t *run(fx_t *f, enum store_op op, json_t *params) {
   int status = sqlite_op(op)(f->d, params, &result);
   json_decref(params);
   if (status != STORE_OK) fail_msg("%s: status %d", store_op_name(op), status);
-  assert_int_equal(sqlite_msgs_flush(f->d), STORE_OK);
+  assert_int_equal(sqlite_msg_insert_flush(f->d), STORE_OK);
   return result;
 }
 

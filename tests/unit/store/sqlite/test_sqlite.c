@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include <sqlite3.h>
-#include "store_sync.h"
+#include "../store_sync.h"
 
 #include "parley/store.h"
 #include "parley/util.h"

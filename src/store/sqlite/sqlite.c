@@ -1,9 +1,10 @@
 /* The SQLite store backend: a dedicated store thread that owns the connection,
  * fed by a mutex/condvar queue. It takes every job queued so far and runs them as
- * one transaction with a savepoint per job (group commit); callbacks go back to the
- * loop through a uv_async_t only after the COMMIT. The loop never touches SQLite;
- * it builds the results of new messages (sqlite_msgs_inserted), which keeps the
- * allocations of the hot path on the thread that frees them. */
+ * one transaction (group commit), each job that may fail after writing under its
+ * own savepoint; callbacks go back to the loop through a uv_async_t only after
+ * the COMMIT. The loop never touches SQLite; it builds the results of new
+ * messages (sqlite_msg_insert_result), which keeps the allocations of the hot
+ * path on the thread that frees them. */
 #include <assert.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -74,7 +75,7 @@ static int run_job(sqlite_db_t *d, store_job_t *job, sqlite_insert_t *ins, int f
   job->result = NULL;
   insert_clear(ins);
   /* Other ops read the counters that inserts advance in memory. */
-  if (job->op != MSG_INSERT && d->pending && sqlite_msgs_flush(d) != STORE_OK) return -1;
+  if (job->op != MSG_INSERT && d->pending && sqlite_msg_insert_flush(d) != STORE_OK) return -1;
   int savepoint = !fast || needs_savepoint(job->op);
   if (savepoint && sqlite_db_exec(d, "SAVEPOINT job", "") != STORE_OK) {
     job->status = STORE_EUNAVAILABLE;
@@ -91,12 +92,12 @@ static int run_job(sqlite_db_t *d, store_job_t *job, sqlite_insert_t *ins, int f
   if (!savepoint)
     return job->status == STORE_EUNAVAILABLE || job->status == STORE_ECONFLICT ? -1 : 0;
   /* Under a savepoint an insert's counters are written before the RELEASE. */
-  if (job->status == STORE_OK && d->pending && sqlite_msgs_flush(d) != STORE_OK) {
+  if (job->status == STORE_OK && d->pending && sqlite_msg_insert_flush(d) != STORE_OK) {
     json_decref(job->result);
     job->result = NULL;
     job->status = STORE_EUNAVAILABLE;
   }
-  sqlite_msgs_discard(d);
+  sqlite_msg_insert_discard(d);
   if (job->status != STORE_OK && !d->keep_on_error) sqlite_db_exec(d, "ROLLBACK TO job", "");
   if (sqlite_db_exec(d, "RELEASE job", "") != STORE_OK) job->status = STORE_EUNAVAILABLE;
   return 0;
@@ -120,12 +121,12 @@ static int try_batch(sqlite_db_t *d, sqlite_batch_t *b, int fast) {
   size_t i = 0;
   for (store_job_t *j = b->jobs; j; j = j->next, i++) {
     if (run_job(d, j, &b->inserts[i], fast) != 0) {
-      sqlite_msgs_discard(d);
+      sqlite_msg_insert_discard(d);
       sqlite_db_exec_plain(d, "ROLLBACK");
       return -1;
     }
   }
-  if (sqlite_msgs_flush(d) != STORE_OK) {
+  if (sqlite_msg_insert_flush(d) != STORE_OK) {
     sqlite_db_exec_plain(d, "ROLLBACK");
     return fast ? -1 : -2;
   }
@@ -208,7 +209,7 @@ static void complete(sqlite_batch_t *b) {
     store_job_t *next = j->next;
     sqlite_insert_t *ins = &b->inserts[i];
     if (ins->seq && j->status == STORE_OK && !j->result)
-      j->result = sqlite_msgs_inserted(j->params, ins);
+      j->result = sqlite_msg_insert_result(j->params, ins);
     json_decref(ins->members);
     j->next = NULL;
     store_job_done(j);

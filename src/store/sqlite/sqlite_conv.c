@@ -85,13 +85,13 @@ static int conv_complete(sqlite_db_t *d, json_t *c, shared_t *sh) {
   int64_t last_seq = json_integer_value(json_object_get(c, "last_seq"));
   json_t *parts = participants(d, id, sh);
   if (!parts) return -1;
-  json_t *last = last_seq > 0 ? sqlite_msgs_by_seq(d, id, last_seq) : NULL;
+  json_t *last = last_seq > 0 ? sqlite_msg_by_seq(d, id, last_seq) : NULL;
   json_object_set_new_nocheck(c, "participants", parts);
   json_object_set_new_nocheck(c, "last_message", last ? last : json_null());
   return 0;
 }
 
-json_t *sqlite_convs_participant_ids(sqlite_db_t *d, const char *conv_id) {
+json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id) {
   sqlite3_stmt *st = sqlite_db_query(
       d, "SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY rowid", "s", conv_id);
   if (!st) return NULL;
@@ -105,7 +105,7 @@ json_t *sqlite_convs_participant_ids(sqlite_db_t *d, const char *conv_id) {
   return ids;
 }
 
-int sqlite_convs_role(sqlite_db_t *d, const char *conv_id, const char *user_id, const char **role) {
+int sqlite_conv_role(sqlite_db_t *d, const char *conv_id, const char *user_id, const char **role) {
   sqlite3_stmt *st =
       sqlite_db_query(d, "SELECT role FROM participants WHERE conversation_id = ? AND user_id = ?",
                       "ss", conv_id, user_id);
@@ -116,7 +116,7 @@ int sqlite_convs_role(sqlite_db_t *d, const char *conv_id, const char *user_id, 
   return rc;
 }
 
-json_t *sqlite_convs_load(sqlite_db_t *d, const char *id) {
+json_t *sqlite_conv_load(sqlite_db_t *d, const char *id) {
   sqlite3_stmt *st =
       sqlite_db_query(d, "SELECT " CONV_COLS " FROM conversations c WHERE c.id = ?", "s", id);
   if (!st || sqlite_db_step(d, st) != 1) return NULL;
@@ -133,9 +133,9 @@ json_t *sqlite_convs_load(sqlite_db_t *d, const char *id) {
 static int load_visible(sqlite_db_t *d, const char *id, const char *user_id, const char **role,
                         json_t **conv) {
   if (!id || !user_id) return STORE_EINVAL;
-  int rc = sqlite_convs_role(d, id, user_id, role);
+  int rc = sqlite_conv_role(d, id, user_id, role);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
-  *conv = sqlite_convs_load(d, id);
+  *conv = sqlite_conv_load(d, id);
   return *conv ? STORE_OK : STORE_EUNAVAILABLE;
 }
 
@@ -187,7 +187,7 @@ static int existing_by_key(sqlite_db_t *d, const char *key, json_t **result) {
   if (rc <= 0) return rc;
   char id[64];
   snprintf(id, sizeof(id), "%s", (const char *)sqlite3_column_text(st, 0));
-  json_t *c = sqlite_convs_load(d, id);
+  json_t *c = sqlite_conv_load(d, id);
   if (!c) return STORE_EUNAVAILABLE;
   *result = json_pack("{s:o,s:b}", "conversation", c, "created", 0);
   return 1;
@@ -228,7 +228,7 @@ int sqlite_conv_create(sqlite_db_t *d, json_t *p, json_t **result) {
     if (status == STORE_OK) status = add_member(d, id, json_string_value(v), "member");
   }
   if (status != STORE_OK) return status;
-  json_t *c = sqlite_convs_load(d, id);
+  json_t *c = sqlite_conv_load(d, id);
   if (!c) return STORE_EUNAVAILABLE;
   *result = json_pack("{s:o,s:b}", "conversation", c, "created", 1);
   return STORE_OK;
@@ -238,7 +238,7 @@ int sqlite_conv_get(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
   if (!id) return STORE_EINVAL;
   if (user) return load_visible(d, id, user, NULL, result);
-  *result = sqlite_convs_load(d, id);
+  *result = sqlite_conv_load(d, id);
   return *result ? STORE_OK : STORE_ENOTFOUND;
 }
 
@@ -321,7 +321,7 @@ int sqlite_conv_rename(sqlite_db_t *d, json_t *p, json_t **result) {
   json_decref(conv);
   status = sqlite_db_exec(d, "UPDATE conversations SET name = ? WHERE id = ?", "ss", name, id);
   if (status != STORE_OK) return status;
-  *result = sqlite_convs_load(d, id);
+  *result = sqlite_conv_load(d, id);
   return *result ? STORE_OK : STORE_EUNAVAILABLE;
 }
 
@@ -339,7 +339,7 @@ int sqlite_conv_add_members(sqlite_db_t *d, json_t *p, json_t **result) {
     if (status == STORE_OK) status = add_member(d, id, json_string_value(v), "member");
   }
   if (status != STORE_OK) return status;
-  *result = sqlite_convs_load(d, id);
+  *result = sqlite_conv_load(d, id);
   return *result ? STORE_OK : STORE_EUNAVAILABLE;
 }
 
@@ -351,13 +351,13 @@ int sqlite_conv_remove_member(sqlite_db_t *d, json_t *p, json_t **result) {
   int status = load_visible(d, id, user, &role, &conv);
   if (status != STORE_OK) return status;
   json_decref(conv);
-  int rc = sqlite_convs_role(d, id, member, NULL);
+  int rc = sqlite_conv_role(d, id, member, NULL);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
   if (strcmp(user, member) != 0 && strcmp(role, "admin") != 0) return STORE_EFORBIDDEN;
   status = sqlite_db_exec(d, "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?",
                           "ss", id, member);
   if (status != STORE_OK) return status;
-  conv = sqlite_convs_load(d, id);
+  conv = sqlite_conv_load(d, id);
   if (!conv) return STORE_EUNAVAILABLE;
   *result = json_pack("{s:o,s:s}", "conversation", conv, "removed_id", member);
   return STORE_OK;

@@ -1,0 +1,71 @@
+/* SQLite operations on webhook events: stored raw, deduplicated by mid, listed
+ * until processed. Store thread. */
+#include <string.h>
+
+#include "parley/util.h"
+#include "store/sqlite/sqlite_internal.h"
+
+int sqlite_event_insert(sqlite_db_t *d, json_t *p, json_t **result) {
+  json_t *events = json_object_get(p, "events"), *e;
+  if (!json_is_array(events)) return STORE_EINVAL;
+  json_t *inserted = json_array();
+  int dups = 0, status = STORE_OK;
+  size_t i;
+  char now[32];
+  sqlite_db_now(now);
+  json_array_foreach(events, i, e) {
+    json_t *payload = json_object_get(e, "payload");
+    char id[25];
+    util_new_id(id);
+    status = sqlite_db_exec(
+        d,
+        "INSERT INTO webhook_events (id, mid, payload, created_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (mid) DO NOTHING",
+        "ssjs", id, sqlite_db_pstr(e, "mid"), payload ? payload : json_null(), now);
+    if (status != STORE_OK) break;
+    if (sqlite3_changes(d->db) == 0)
+      dups++;
+    else
+      json_array_append_new(inserted, json_string(id));
+  }
+  if (status != STORE_OK) {
+    json_decref(inserted);
+    return status;
+  }
+  *result = json_pack("{s:o,s:i}", "inserted", inserted, "duplicates", dups);
+  return STORE_OK;
+}
+
+int sqlite_event_list_pending(sqlite_db_t *d, json_t *p, json_t **result) {
+  int64_t limit = sqlite_db_pint(p, "limit", 100);
+  sqlite3_stmt *st =
+      sqlite_db_query(d,
+                      "SELECT id, mid, payload, processed, created_at FROM webhook_events"
+                      " WHERE processed = 0 ORDER BY rowid LIMIT ?",
+                      "i", limit > 0 ? limit : 100);
+  if (!st) return STORE_EUNAVAILABLE;
+  json_t *list = json_array();
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1)
+    json_array_append_new(
+        list,
+        json_pack("{s:o,s:o,s:o,s:b,s:o}", "id", sqlite_db_col_str(st, 0), "mid",
+                  sqlite_db_col_str(st, 1), "payload", sqlite_db_col_json(st, 2, json_object),
+                  "processed", sqlite3_column_int(st, 3), "created_at", sqlite_db_col_str(st, 4)));
+  if (rc < 0) {
+    json_decref(list);
+    return rc;
+  }
+  *result = json_pack("{s:o}", "events", list);
+  return STORE_OK;
+}
+
+int sqlite_event_mark_processed(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id");
+  if (!id) return STORE_EINVAL;
+  int status = sqlite_db_exec(d, "UPDATE webhook_events SET processed = 1 WHERE id = ?", "s", id);
+  if (status != STORE_OK) return status;
+  if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
+  *result = json_object();
+  return STORE_OK;
+}

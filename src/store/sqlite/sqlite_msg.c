@@ -1,0 +1,278 @@
+/* SQLite operations on messages: history pages by seq (with the page's reactions
+ * in one query), reads, edits, deletes and reactions. Inserts, the hot path, are
+ * in sqlite_msg_insert.c. Store thread. */
+#include <stdint.h>
+#include <string.h>
+
+#include "store/sqlite/sqlite_internal.h"
+
+/* Adds user to emoji's entry of list ([{emoji, user_ids}]), making the entry at
+ * the end when the emoji is new: entries stay in the order each emoji was first
+ * used when rows come in the order they were made. */
+static void add_reaction(json_t *list, const char *emoji, json_t *user) {
+  json_t *entry = NULL, *v;
+  size_t i;
+  json_array_foreach(list, i, v) {
+    if (strcmp(json_string_value(json_object_get(v, "emoji")), emoji) == 0) {
+      entry = v;
+      break;
+    }
+  }
+  if (!entry) {
+    entry = json_pack("{s:s,s:[]}", "emoji", emoji, "user_ids");
+    json_array_append_new(list, entry);
+  }
+  json_array_append_new(json_object_get(entry, "user_ids"), user);
+}
+
+/* One message's reactions. */
+static json_t *reactions(sqlite_db_t *d, const char *msg_id) {
+  sqlite3_stmt *st = sqlite_db_query(
+      d, "SELECT emoji, user_id FROM reactions WHERE message_id = ? ORDER BY rowid", "s", msg_id);
+  json_t *list = json_array();
+  if (!st) return list;
+  while (sqlite_db_step(d, st) == 1)
+    add_reaction(list, (const char *)sqlite3_column_text(st, 0), sqlite_db_col_str(st, 1));
+  return list;
+}
+
+/* The reactions of a page (msgs: ascending seq, each with an empty "reactions")
+ * in one query: a page holds every message of its conversation between its
+ * first and last seq, so the range finds them, and the rows come message by
+ * message in the page's order. Returns a store status. */
+static int page_reactions(sqlite_db_t *d, const char *conv, json_t *msgs) {
+  size_t n = json_array_size(msgs), i = 0;
+  if (n == 0) return STORE_OK;
+  json_int_t first = json_integer_value(json_object_get(json_array_get(msgs, 0), "seq"));
+  json_int_t last = json_integer_value(json_object_get(json_array_get(msgs, n - 1), "seq"));
+  sqlite3_stmt *st = sqlite_db_query(
+      d,
+      "SELECT m.seq, r.emoji, r.user_id FROM messages m JOIN reactions r ON r.message_id = m.id"
+      " WHERE m.conversation_id = ? AND m.seq BETWEEN ? AND ? ORDER BY m.seq, r.rowid",
+      "sii", conv, (int64_t)first, (int64_t)last);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1) {
+    json_int_t seq = sqlite3_column_int64(st, 0);
+    json_t *m = NULL;
+    for (; i < n; i++) {
+      m = json_array_get(msgs, i);
+      if (json_integer_value(json_object_get(m, "seq")) >= seq) break;
+    }
+    if (i == n || json_integer_value(json_object_get(m, "seq")) != seq) continue;
+    add_reaction(json_object_get(m, "reactions"), (const char *)sqlite3_column_text(st, 1),
+                 sqlite_db_col_str(st, 2));
+  }
+  return rc < 0 ? rc : STORE_OK;
+}
+
+/* message from SQLITE_MSG_COLS, with its reactions still to be filled in. */
+static json_t *msg_row(sqlite3_stmt *st) {
+  json_t *m = json_object();
+  json_object_set_new(m, "id", sqlite_db_col_str(st, 0));
+  json_object_set_new(m, "conversation_id", sqlite_db_col_str(st, 1));
+  json_object_set_new(m, "seq", json_integer(sqlite3_column_int64(st, 2)));
+  json_object_set_new(m, "sender_id", sqlite_db_col_str(st, 3));
+  json_object_set_new(m, "text", sqlite_db_col_str(st, 4));
+  json_object_set_new(m, "client_id", sqlite_db_col_str(st, 5));
+  json_object_set_new(m, "source", sqlite_db_col_str(st, 6));
+  json_object_set_new(m, "created_at", sqlite_db_col_str(st, 7));
+  json_object_set_new(m, "edited_at", sqlite_db_col_str(st, 8));
+  json_object_set_new(m, "deleted", json_boolean(sqlite3_column_int(st, 9)));
+  json_object_set_new(m, "attachments", sqlite_db_col_json(st, 10, json_array));
+  if (sqlite3_column_type(st, 11) != SQLITE_NULL)
+    json_object_set_new(m, "external_id", sqlite_db_col_str(st, 11));
+  json_object_set_new(m, "reactions", json_array());
+  return m;
+}
+
+json_t *sqlite_msg_one(sqlite_db_t *d, sqlite3_stmt *st) {
+  if (!st || sqlite_db_step(d, st) != 1) return NULL;
+  json_t *m = msg_row(st);
+  sqlite3_reset(st);
+  json_object_set_new(m, "reactions", reactions(d, json_string_value(json_object_get(m, "id"))));
+  return m;
+}
+
+json_t *sqlite_msg_load(sqlite_db_t *d, const char *id) {
+  return sqlite_msg_one(
+      d, sqlite_db_query(d, "SELECT " SQLITE_MSG_COLS " FROM messages WHERE id = ?", "s", id));
+}
+
+json_t *sqlite_msg_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq) {
+  return sqlite_msg_one(d, sqlite_db_query(d,
+                                           "SELECT " SQLITE_MSG_COLS
+                                           " FROM messages WHERE conversation_id = ? AND seq = ?",
+                                           "si", conv_id, seq));
+}
+
+int sqlite_msg_answer(sqlite_db_t *d, json_t *msg, int created, json_t **result) {
+  json_t *ids =
+      sqlite_conv_participant_ids(d, json_string_value(json_object_get(msg, "conversation_id")));
+  if (!ids) {
+    json_decref(msg);
+    return STORE_EUNAVAILABLE;
+  }
+  *result = json_pack("{s:o,s:o}", "message", msg, "participant_ids", ids);
+  if (created >= 0) json_object_set_new(*result, "created", json_boolean(created));
+  return STORE_OK;
+}
+
+/* Pages are ascending by seq. No cursor: the newest `limit`; before_seq: the newest
+ * below it; after_seq: the oldest above it. One row past the limit says has_more. */
+int sqlite_msg_list(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *conv = sqlite_db_pstr(p, "conversation_id"), *user = sqlite_db_pstr(p, "user_id");
+  int64_t limit = sqlite_db_pint(p, "limit", 50);
+  int64_t before = sqlite_db_pint(p, "before_seq", INT64_MAX),
+          after = sqlite_db_pint(p, "after_seq", -1);
+  if (!conv || !user) return STORE_EINVAL;
+  if (limit <= 0 || limit > 1000) limit = 50;
+  int rc = sqlite_conv_role(d, conv, user, NULL);
+  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  int ascending = after >= 0;
+  sqlite3_stmt *st = ascending
+                         ? sqlite_db_query(d,
+                                           "SELECT " SQLITE_MSG_COLS
+                                           " FROM messages WHERE conversation_id = ? AND seq > ?"
+                                           " AND seq < ? ORDER BY seq LIMIT ?",
+                                           "siii", conv, after, before, limit + 1)
+                         : sqlite_db_query(d,
+                                           "SELECT " SQLITE_MSG_COLS
+                                           " FROM messages WHERE conversation_id = ? AND seq < ?"
+                                           " ORDER BY seq DESC LIMIT ?",
+                                           "sii", conv, before, limit + 1);
+  if (!st) return STORE_EUNAVAILABLE;
+  json_t *msgs = json_array();
+  int n = 0;
+  while ((rc = sqlite_db_step(d, st)) == 1 && n < limit) {
+    json_t *m = msg_row(st);
+    if (ascending)
+      json_array_append_new(msgs, m);
+    else
+      json_array_insert_new(msgs, 0, m);
+    n++;
+  }
+  int more = rc == 1;
+  if (rc >= 0) {
+    sqlite3_reset(st);
+    rc = page_reactions(d, conv, msgs);
+  }
+  if (rc < 0) {
+    json_decref(msgs);
+    return rc;
+  }
+  *result = json_pack("{s:o,s:b}", "messages", msgs, "has_more", more);
+  return STORE_OK;
+}
+
+int sqlite_msg_get(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id"), *ext = sqlite_db_pstr(p, "external_id");
+  json_t *m = NULL;
+  if (id)
+    m = sqlite_msg_load(d, id);
+  else if (ext)
+    m = sqlite_msg_one(
+        d, sqlite_db_query(d, "SELECT " SQLITE_MSG_COLS " FROM messages WHERE external_id = ?", "s",
+                           ext));
+  else
+    return STORE_EINVAL;
+  if (!m) return STORE_ENOTFOUND;
+  return sqlite_msg_answer(d, m, -1, result);
+}
+
+/* Loads the message a participant acts on: ENOTFOUND for anyone outside the
+ * conversation, so ids cannot be probed. */
+static int load_for(sqlite_db_t *d, json_t *p, json_t **msg, const char **role) {
+  const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
+  if (!id || !user) return STORE_EINVAL;
+  *msg = sqlite_msg_load(d, id);
+  if (!*msg) return STORE_ENOTFOUND;
+  int rc =
+      sqlite_conv_role(d, json_string_value(json_object_get(*msg, "conversation_id")), user, role);
+  if (rc > 0) return STORE_OK;
+  json_decref(*msg);
+  *msg = NULL;
+  return rc < 0 ? rc : STORE_ENOTFOUND;
+}
+
+static int is_sender(json_t *msg, json_t *p) {
+  return strcmp(json_string_value(json_object_get(msg, "sender_id")),
+                sqlite_db_pstr(p, "user_id")) == 0;
+}
+
+static int reload(sqlite_db_t *d, json_t *msg, json_t **result) {
+  json_t *m = sqlite_msg_load(d, json_string_value(json_object_get(msg, "id")));
+  json_decref(msg);
+  if (!m) return STORE_EUNAVAILABLE;
+  return sqlite_msg_answer(d, m, -1, result);
+}
+
+int sqlite_msg_edit(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *text = sqlite_db_pstr(p, "text");
+  json_t *msg = NULL;
+  if (!text) return STORE_EINVAL;
+  int status = load_for(d, p, &msg, NULL);
+  if (status != STORE_OK) return status;
+  if (!is_sender(msg, p) || json_is_true(json_object_get(msg, "deleted"))) {
+    json_decref(msg);
+    return STORE_EFORBIDDEN;
+  }
+  char now[32];
+  sqlite_db_now(now);
+  status = sqlite_db_exec(d, "UPDATE messages SET text = ?, edited_at = ? WHERE id = ?", "sss",
+                          text, now, json_string_value(json_object_get(msg, "id")));
+  if (status != STORE_OK) {
+    json_decref(msg);
+    return status;
+  }
+  return reload(d, msg, result);
+}
+
+/* The sender, or an admin of a group conversation. */
+int sqlite_msg_delete(sqlite_db_t *d, json_t *p, json_t **result) {
+  json_t *msg = NULL;
+  const char *role = NULL;
+  int status = load_for(d, p, &msg, &role);
+  if (status != STORE_OK) return status;
+  if (!is_sender(msg, p) && strcmp(role, "admin") != 0) {
+    json_decref(msg);
+    return STORE_EFORBIDDEN;
+  }
+  status = sqlite_db_exec(d, "UPDATE messages SET deleted = 1, text = NULL WHERE id = ?", "s",
+                          json_string_value(json_object_get(msg, "id")));
+  if (status != STORE_OK) {
+    json_decref(msg);
+    return status;
+  }
+  return reload(d, msg, result);
+}
+
+int sqlite_msg_react(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *emoji = sqlite_db_pstr(p, "emoji"), *user = sqlite_db_pstr(p, "user_id");
+  json_t *msg = NULL;
+  if (!emoji || !user) return STORE_EINVAL;
+  int status;
+  if (json_is_false(json_object_get(p, "check_member"))) {
+    /* A reaction from an Instagram contact ("ig:<id>"), not a participant. */
+    msg = sqlite_msg_load(d, sqlite_db_pstr(p, "id") ? sqlite_db_pstr(p, "id") : "");
+    status = msg ? STORE_OK : STORE_ENOTFOUND;
+  } else {
+    status = load_for(d, p, &msg, NULL);
+  }
+  if (status != STORE_OK) return status;
+  const char *id = json_string_value(json_object_get(msg, "id"));
+  if (json_is_false(json_object_get(p, "add")))
+    status = sqlite_db_exec(
+        d, "DELETE FROM reactions WHERE message_id = ? AND emoji = ? AND user_id = ?", "sss", id,
+        emoji, user);
+  else
+    status = sqlite_db_exec(d,
+                            "INSERT INTO reactions (message_id, emoji, user_id) VALUES (?, ?, ?)"
+                            " ON CONFLICT DO NOTHING",
+                            "sss", id, emoji, user);
+  if (status != STORE_OK) {
+    json_decref(msg);
+    return status;
+  }
+  return reload(d, msg, result);
+}

@@ -1,0 +1,232 @@
+/* SQLite's MSG_INSERT, the hot path: seq = last_seq + 1 with the conversation's
+ * counters kept in memory for the transaction, idempotent client_id and
+ * external_id through the unique indexes, and the result of a new message built
+ * on the loop thread. Store thread, except sqlite_msg_insert_result(). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/util.h"
+#include "store/sqlite/sqlite_internal.h"
+
+/* The message a retried insert already stored, or NULL. */
+static json_t *original(sqlite_db_t *d, const char *conv, const char *sender, const char *client_id,
+                        const char *external_id) {
+  if (external_id) {
+    json_t *m = sqlite_msg_one(
+        d, sqlite_db_query(d, "SELECT " SQLITE_MSG_COLS " FROM messages WHERE external_id = ?", "s",
+                           external_id));
+    if (m) return m;
+  }
+  if (!client_id) return NULL;
+  return sqlite_msg_one(d,
+                        sqlite_db_query(d,
+                                        "SELECT " SQLITE_MSG_COLS
+                                        " FROM messages WHERE conversation_id = ? AND sender_id = ?"
+                                        " AND client_id = ?",
+                                        "sss", conv, sender, client_id));
+}
+
+/* Within one transaction, inserts advance a conversation's counters in memory
+ * and write them back once (sqlite_msg_insert_flush): one UPDATE per conversation and
+ * sender per batch instead of two per message. The store thread is the only
+ * writer and BEGIN IMMEDIATE locks out other connections, so seq = last_seq + 1
+ * has no gaps and no repeats. */
+#define PENDING_SLOTS 256
+#define PENDING_MAX 192
+
+typedef struct pending_conv_s {
+  char id[32]; /* empty: free slot */
+  int64_t last_seq;
+  char updated_at[32];
+  json_t *members; /* participant ids, as loaded */
+  json_t *readers; /* sender -> seq of their newest message */
+} pending_conv_t;
+
+struct sqlite_msg_insert_pending {
+  int used;
+  pending_conv_t slot[PENDING_SLOTS];
+};
+
+static size_t pending_hash(const char *id) {
+  size_t h = 5381;
+  for (; *id; id++) h = h * 33 + (unsigned char)*id;
+  return h;
+}
+
+void sqlite_msg_insert_discard(sqlite_db_t *d) {
+  struct sqlite_msg_insert_pending *p = d->pending;
+  if (!p) return;
+  for (int i = 0; i < PENDING_SLOTS; i++) {
+    json_decref(p->slot[i].members);
+    json_decref(p->slot[i].readers);
+  }
+  free(p);
+  d->pending = NULL;
+}
+
+static int flush_one(sqlite_db_t *d, pending_conv_t *c) {
+  int status =
+      sqlite_db_exec(d, "UPDATE conversations SET last_seq = ?, updated_at = ? WHERE id = ?", "iss",
+                     c->last_seq, c->updated_at, c->id);
+  const char *user;
+  json_t *seq;
+  json_object_foreach(c->readers, user, seq) {
+    if (status == STORE_OK)
+      status = sqlite_db_exec(d,
+                              "UPDATE participants SET last_read_seq = max(last_read_seq, ?)"
+                              " WHERE conversation_id = ? AND user_id = ?",
+                              "iss", (int64_t)json_integer_value(seq), c->id, user);
+  }
+  return status;
+}
+
+int sqlite_msg_insert_flush(sqlite_db_t *d) {
+  int status = STORE_OK;
+  for (int i = 0; d->pending && i < PENDING_SLOTS && status == STORE_OK; i++)
+    if (d->pending->slot[i].id[0]) status = flush_one(d, &d->pending->slot[i]);
+  sqlite_msg_insert_discard(d);
+  return status;
+}
+
+/* The conversation's pending counters, loaded on first use: STORE_OK with *out,
+ * or ENOTFOUND. */
+static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
+  if (strlen(conv) >= sizeof(d->pending->slot[0].id))
+    return STORE_ENOTFOUND; /* not an id we made */
+  if (d->pending && d->pending->used >= PENDING_MAX) {
+    int status = sqlite_msg_insert_flush(d);
+    if (status != STORE_OK) return status;
+  }
+  if (!d->pending && !(d->pending = calloc(1, sizeof(*d->pending)))) return STORE_EUNAVAILABLE;
+  pending_conv_t *c = NULL;
+  for (size_t h = pending_hash(conv), n = 0; n < PENDING_SLOTS; n++) {
+    c = &d->pending->slot[(h + n) & (PENDING_SLOTS - 1)];
+    if (!c->id[0] || strcmp(c->id, conv) == 0) break;
+  }
+  if (c->id[0]) {
+    *out = c;
+    return STORE_OK;
+  }
+  sqlite3_stmt *st =
+      sqlite_db_query(d, "SELECT last_seq FROM conversations WHERE id = ?", "s", conv);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  c->last_seq = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  if (!(c->members = sqlite_conv_participant_ids(d, conv))) return STORE_EUNAVAILABLE;
+  c->readers = json_object();
+  snprintf(c->id, sizeof(c->id), "%s", conv);
+  d->pending->used++;
+  *out = c;
+  return STORE_OK;
+}
+
+/* Moves the sender's read marker in memory; reuses the integer once it exists. */
+static void read_marker(pending_conv_t *c, const char *sender, int64_t seq) {
+  json_t *v = json_object_get(c->readers, sender);
+  if (json_is_integer(v))
+    json_integer_set(v, (json_int_t)seq);
+  else
+    json_object_set_new(c->readers, sender, json_integer((json_int_t)seq));
+}
+
+static int is_member(json_t *members, const char *user) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(members, i, v) if (strcmp(json_string_value(v), user) == 0) return 1;
+  return 0;
+}
+
+/* A params member shared with the result: strings nobody changes. */
+static json_t *shared(json_t *v) { return json_is_string(v) ? json_incref(v) : json_null(); }
+
+/* The new message, built directly: json_pack would parse its format per message. */
+static json_t *new_message(json_t *p, const sqlite_insert_t *ins) {
+  json_t *m = json_object(), *att = json_object_get(p, "attachments"),
+         *ext = json_object_get(p, "external_id");
+  json_t *source = json_object_get(p, "source");
+  json_object_set_new_nocheck(m, "id", json_stringn_nocheck(ins->id, 24));
+  json_object_set_new_nocheck(m, "conversation_id", shared(json_object_get(p, "conversation_id")));
+  json_object_set_new_nocheck(m, "seq", json_integer((json_int_t)ins->seq));
+  json_object_set_new_nocheck(m, "sender_id", shared(json_object_get(p, "sender_id")));
+  json_object_set_new_nocheck(m, "text", shared(json_object_get(p, "text")));
+  json_object_set_new_nocheck(m, "client_id", shared(json_object_get(p, "client_id")));
+  json_object_set_new_nocheck(m, "source",
+                              json_is_string(source) ? json_incref(source) : json_string("web"));
+  json_object_set_new_nocheck(m, "created_at", json_string_nocheck(ins->created_at));
+  json_object_set_new_nocheck(m, "edited_at", json_null());
+  json_object_set_new_nocheck(m, "deleted", json_false());
+  json_object_set_new_nocheck(m, "reactions", json_array());
+  json_object_set_new_nocheck(m, "attachments",
+                              json_is_array(att) ? json_deep_copy(att) : json_array());
+  if (json_is_string(ext)) json_object_set_new_nocheck(m, "external_id", json_incref(ext));
+  return m;
+}
+
+json_t *sqlite_msg_insert_result(json_t *params, const sqlite_insert_t *ins) {
+  json_t *r = json_object();
+  json_object_set_new_nocheck(r, "message", new_message(params, ins));
+  json_object_set_new_nocheck(r, "participant_ids", json_deep_copy(ins->members));
+  json_object_set_new_nocheck(r, "created", json_true());
+  return r;
+}
+
+/* The insert found nothing to do (a retry) or cannot go on (status): the original
+ * of a retry wins over the status, as it did before the conversation's checks. */
+static int retried(sqlite_db_t *d, json_t *p, int status, json_t **result) {
+  json_t *orig = original(d, sqlite_db_pstr(p, "conversation_id"), sqlite_db_pstr(p, "sender_id"),
+                          sqlite_db_pstr(p, "client_id"), sqlite_db_pstr(p, "external_id"));
+  if (orig) return sqlite_msg_answer(d, orig, 0, result);
+  return status;
+}
+
+/* The idempotency check rides on the unique indexes: INSERT ... ON CONFLICT DO
+ * NOTHING and changes() find a retry without a SELECT per message; only a retry
+ * (or a failed check) then looks for the original. */
+int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *conv = sqlite_db_pstr(p, "conversation_id"), *sender = sqlite_db_pstr(p, "sender_id");
+  const char *client_id = sqlite_db_pstr(p, "client_id"),
+             *external_id = sqlite_db_pstr(p, "external_id");
+  const char *source = sqlite_db_pstr(p, "source");
+  json_t *text = json_object_get(p, "text"), *att = json_object_get(p, "attachments");
+  if (!conv || !sender || (text && !json_is_string(text) && !json_is_null(text)) ||
+      (att && !json_is_array(att)))
+    return STORE_EINVAL;
+  /* Every check comes before the first write: this op runs without a savepoint. */
+  pending_conv_t *c = NULL;
+  int status = pending_get(d, conv, &c);
+  if (status == STORE_ENOTFOUND) return retried(d, p, status, result);
+  if (status != STORE_OK) return status;
+  int member = is_member(c->members, sender);
+  if (!member && json_is_true(json_object_get(p, "check_member")))
+    return retried(d, p, STORE_ENOTFOUND, result);
+  char id[25], now[32];
+  util_new_id(id);
+  sqlite_db_clock(d, now);
+  int64_t seq = c->last_seq + 1;
+  if (!source) source = "web";
+  status = sqlite_db_exec(
+      d,
+      "INSERT INTO messages (id, conversation_id, seq, sender_id, text, client_id, source,"
+      " attachments, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+      " ON CONFLICT DO NOTHING",
+      "ssissssjss", id, conv, seq, sender, json_string_value(text), client_id, source, att,
+      external_id, now);
+  if (status != STORE_OK) return status;
+  /* Nothing inserted: a retry, or (never seen) a random id that collided. */
+  if (sqlite3_changes(d->db) == 0) return retried(d, p, STORE_ECONFLICT, result);
+  c->last_seq = seq;
+  memcpy(c->updated_at, now, sizeof(now));
+  if (member) read_marker(c, sender, seq); /* the sender read what they wrote */
+  sqlite_insert_t local = {0}, *ins = d->insert ? d->insert : &local;
+  ins->seq = seq;
+  memcpy(ins->id, id, sizeof(ins->id));
+  memcpy(ins->created_at, now, sizeof(ins->created_at));
+  ins->members = json_incref(c->members);
+  if (ins != &local) return STORE_OK; /* the loop thread builds the result */
+  *result = sqlite_msg_insert_result(p, ins);
+  json_decref(local.members);
+  return STORE_OK;
+}

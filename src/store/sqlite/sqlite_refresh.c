@@ -1,0 +1,84 @@
+/* SQLite operations on refresh tokens: only their hashes are stored; a token
+ * rotates once, and one presented again revokes its whole family. Store thread. */
+#include "store/sqlite/sqlite_internal.h"
+
+int sqlite_refresh_create(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *hash = sqlite_db_pstr(p, "token_hash"), *user = sqlite_db_pstr(p, "user_id");
+  const char *family = sqlite_db_pstr(p, "family_id");
+  if (!hash || !user || !family) return STORE_EINVAL;
+  int status =
+      sqlite_db_exec(d,
+                     "INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at_ms)"
+                     " VALUES (?, ?, ?, ?)",
+                     "sssi", hash, user, family, sqlite_db_pint(p, "expires_at_ms", 0));
+  if (status == STORE_OK) *result = json_object();
+  return status;
+}
+
+static int revoke_family(sqlite_db_t *d, const char *family) {
+  return sqlite_db_exec(d, "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?", "s",
+                        family);
+}
+
+/* A token presented a second time means it leaked: the whole family goes, and
+ * that revocation must commit even though the answer is an error. */
+int sqlite_refresh_rotate(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *hash = sqlite_db_pstr(p, "token_hash"), *next = sqlite_db_pstr(p, "new_token_hash");
+  if (!hash || !next) return STORE_EINVAL;
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT user_id, family_id, expires_at_ms, rotated, revoked "
+                                     "FROM refresh_tokens WHERE token_hash = ?",
+                                     "s", hash);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  json_t *out = json_pack("{s:o,s:o}", "user_id", sqlite_db_col_str(st, 0), "family_id",
+                          sqlite_db_col_str(st, 1));
+  int64_t expires = sqlite3_column_int64(st, 2);
+  int rotated = sqlite3_column_int(st, 3), revoked = sqlite3_column_int(st, 4);
+  const char *user = json_string_value(json_object_get(out, "user_id"));
+  const char *family = json_string_value(json_object_get(out, "family_id"));
+  int status = STORE_OK;
+  if (rotated) {
+    status = revoke_family(d, family);
+    d->keep_on_error = 1;
+    if (status == STORE_OK) status = STORE_EREVOKED;
+  } else if (revoked || expires <= sqlite_db_pint(p, "now_ms", 0)) {
+    status = STORE_ENOTFOUND;
+  } else {
+    status =
+        sqlite_db_exec(d, "UPDATE refresh_tokens SET rotated = 1 WHERE token_hash = ?", "s", hash);
+    if (status == STORE_OK)
+      status = sqlite_db_exec(
+          d,
+          "INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at_ms)"
+          " VALUES (?, ?, ?, ?)",
+          "sssi", next, user, family, sqlite_db_pint(p, "new_expires_at_ms", 0));
+  }
+  if (status != STORE_OK) {
+    json_decref(out);
+    return status;
+  }
+  *result = out;
+  return STORE_OK;
+}
+
+int sqlite_refresh_revoke(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *hash = sqlite_db_pstr(p, "token_hash");
+  if (!hash) return STORE_EINVAL;
+  int status = sqlite_db_exec(d,
+                              "UPDATE refresh_tokens SET revoked = 1 WHERE family_id ="
+                              " (SELECT family_id FROM refresh_tokens WHERE token_hash = ?)",
+                              "s", hash);
+  if (status == STORE_OK) *result = json_object();
+  return status;
+}
+
+int sqlite_refresh_revoke_user(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *user = sqlite_db_pstr(p, "user_id");
+  if (!user) return STORE_EINVAL;
+  int status =
+      sqlite_db_exec(d, "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ?", "s", user);
+  if (status == STORE_OK) *result = json_object();
+  return status;
+}
