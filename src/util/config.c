@@ -121,7 +121,7 @@ static const setting_t settings[] = {
     I(flow_max_text_bytes, 16, 65536, "longest text in a flow node"),
     I(graph_rate_per_min, 1, 1000000, "Graph API sends a minute per account"),
     S(web_dir, NULL, "the web client's files, served at /"),
-    L(web_max_bytes, 0, INT64_C(1) << 32, "web client bytes held in memory at most"),
+    L(web_max_bytes, 0, INT64_C(1) << 30, "web client bytes held in memory at most"),
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
