@@ -122,9 +122,16 @@ def test_every_allocation_site_fails_once_and_the_server_survives(start_server, 
             quiet = quiet + 1 if now == sites else 0
             sites = now
         assert sites >= 20, f"only {sites} allocation sites were reached"
-        # Every site reached has failed once: the whole scenario works again.
-        done = scenario(srv, n + 1)
-        assert done == ["signup", "login", "conversation", "websocket", "webhook"], done
+        # Every site reached has failed once: the whole scenario works again. A
+        # site first reached now (a step that never got this far before) fails
+        # once more, so a few passes are allowed; each fails a site at most once.
+        full = ["signup", "login", "conversation", "websocket", "webhook"]
+        for extra in range(1, 6):
+            done = scenario(srv, n + extra)
+            assert healthy(srv), f"parleyd stopped serving:\n{srv.read_log()}"
+            if done == full:
+                break
+        assert done == full, done
         print(f"{sites} allocation sites failed once in {n} passes")
         assert srv.stop() == 0, srv.read_log()
     finally:
