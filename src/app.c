@@ -10,10 +10,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "handlers/fanout.h"
-#include "handlers/flow_runner.h"
+#include "chat/dispatch.h"
+#include "chat/fanout.h"
+#include "chat/presence.h"
+#include "flows/runner.h"
 #include "handlers/handlers.h"
-#include "handlers/ig_ingest.h"
+#include "handlers/ws/protocol.h"
+#include "instagram/ingest.h"
 #include "parley/auth.h"
 #include "parley/bus.h"
 #include "parley/httpc.h"
@@ -36,6 +39,7 @@ typedef struct app_handles_s {
   uint64_t shutdown_deadline_ns;
   int forced;
   int store_closed, bus_closed, http_closed;
+  int dispatching; /* the bus dispatcher is subscribed */
 } app_handles_t;
 
 static app_handles_t *handles(app_t *app) { return (app_handles_t *)app->priv; }
@@ -126,7 +130,10 @@ static void on_shutdown_poll(uv_timer_t *t) {
   }
   if (conn_count(app) > 0) return;
   /* Sessions are gone (their offline presence is out): fan-out can stop. */
-  fanout_close(app);
+  if (h->dispatching) dispatch_stop(app);
+  h->dispatching = 0;
+  fanout_close(app->fanout);
+  presence_close(app->presence);
   /* Webhook events being processed and Graph sends finish first (or are
    * cancelled at the deadline; unprocessed events stay pending in the store). */
   if (!h->forced && ((app->ingest && ig_ingest_busy(app->ingest)) ||
@@ -168,6 +175,13 @@ static void begin_shutdown(app_t *app) {
   conn_foreach(app, drain_conn, &force);
   h->shutdown_deadline_ns = uv_hrtime() + (uint64_t)app->cfg.shutdown_timeout_ms * 1000000;
   uv_timer_start(&h->shutdown_timer, on_shutdown_poll, 0, SHUTDOWN_POLL_MS);
+}
+
+/* A new incoming Instagram message runs the owner's flows: the hook that keeps
+ * instagram/ from depending on flows/. */
+static void on_instagram_message(void *ctx, const json_t *account, const json_t *contact,
+                                 const char *text) {
+  flow_runner_on_message(ctx, account, contact, text);
 }
 
 /* The key that seals stored Instagram tokens: secret_key, or one generated and
@@ -231,6 +245,7 @@ int app_start(app_t *app, uv_loop_t *loop) {
   app->ingest = ig_ingest_new(app);
   app->runner = flow_runner_new(app);
   if (!app->graph || !app->ingest || !app->runner) goto fail;
+  ig_ingest_on_message(app->ingest, on_instagram_message, app->runner);
   app->web = web_load(app->cfg.web_dir, app->cfg.web_max_bytes);
   app->routes = handlers_route_tables;
   app->nroutes = handlers_route_table_count;
@@ -238,7 +253,11 @@ int app_start(app_t *app, uv_loop_t *loop) {
   ws_protocol_init(app);
   /* Subscribed and heartbeating from the start, so this instance hears other
    * instances' events (revocations, presence) before its first session. */
-  if (!fanout_start(app)) goto fail;
+  app->fanout = fanout_new(app);
+  app->presence = presence_new(app);
+  if (!app->fanout || !app->presence) goto fail;
+  dispatch_start(app);
+  h->dispatching = 1;
   int rc = listener_start(app, app->cfg.host, app->cfg.port, &http_conn_handler);
   if (rc != 0) {
     log_error("cannot listen on %s:%d: %s", app->cfg.host, app->cfg.port, uv_strerror(rc));

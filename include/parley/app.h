@@ -20,6 +20,7 @@ struct graph_s;
 struct ig_ingest_s;
 struct flow_runner_s;
 struct fanout_s;
+struct presence_s;
 struct http_req_s;
 struct ws_session_s;
 
@@ -41,7 +42,8 @@ typedef struct app_s {
   unsigned char secret_key[32];
   struct ig_ingest_s *ingest;
   struct flow_runner_s *runner;
-  struct fanout_s *fanout; /* delivery to sessions here and on other instances */
+  struct fanout_s *fanout;     /* delivery to sessions here and on other instances */
+  struct presence_s *presence; /* who is online, across instances */
 
   /* HTTP: the route tables and the hook that checks a bearer token for routes
    * that need one (fills req->user_id and returns 0, or returns -1). */

@@ -45,8 +45,4 @@ int httpc_in_flight(const httpc_t *h);
  * handle, then calls done on the loop thread. */
 void httpc_close(httpc_t *h, void (*done)(void *arg), void *arg);
 
-/* 1 for loopback, private (RFC 1918, CGNAT), link-local (incl. 169.254.169.254),
- * unique-local IPv6, unspecified, multicast and IPv4-mapped forms of them. */
-int httpc_addr_is_private(const struct sockaddr *addr);
-
 #endif

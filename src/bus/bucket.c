@@ -13,10 +13,13 @@ struct bucket {
 
 void bucket_mem_init(bucket_mem_t *bm) { strmap_init(&bm->map); }
 
-static void bucket_free_one(void *arg, const char *key, void *value) { free(value); }
+static int bucket_free_one(const char *key, void *value, void *arg) {
+  free(value);
+  return 1;
+}
 
 void bucket_mem_free(bucket_mem_t *bm) {
-  strmap_each(&bm->map, bucket_free_one, NULL);
+  strmap_sweep(&bm->map, bucket_free_one, NULL);
   strmap_free(&bm->map);
 }
 
@@ -28,23 +31,25 @@ struct sweep {
   uint64_t idle_ms;
 };
 
-static void bucket_sweep_one(void *arg, const char *key, void *value) {
+static int bucket_sweep_one(const char *key, void *value, void *arg) {
   struct sweep *s = arg;
   struct bucket *b = value;
-  if (s->now_ms - b->at_ms >= s->idle_ms) free(strmap_del(&s->bm->map, key));
+  if (s->now_ms - b->at_ms < s->idle_ms) return 0;
+  free(b);
+  return 1;
 }
 
 int bucket_mem_take(bucket_mem_t *bm, const char *key, int rate_per_min, int burst, uint64_t now_ms,
                     int64_t *retry_ms) {
   struct bucket *b = strmap_get(&bm->map, key);
   if (!b) {
-    if (bm->map.count >= BUS_MAX_MEM_KEYS) {
+    if (strmap_count(&bm->map) >= BUS_MAX_MEM_KEYS) {
       struct sweep s = {bm, now_ms, (uint64_t)burst * 60000 / (uint64_t)rate_per_min + 1};
-      strmap_each(&bm->map, bucket_sweep_one, &s);
+      strmap_sweep(&bm->map, bucket_sweep_one, &s);
     }
     b = malloc(sizeof(*b));
     /* Out of memory or too many live keys: refusing is safer than allowing. */
-    if (!b || bm->map.count >= BUS_MAX_MEM_KEYS || strmap_put(&bm->map, key, b) < 0) {
+    if (!b || strmap_count(&bm->map) >= BUS_MAX_MEM_KEYS || strmap_put(&bm->map, key, b) < 0) {
       free(b);
       *retry_ms = 1000;
       return 0;

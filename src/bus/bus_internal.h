@@ -5,6 +5,7 @@
 #define PARLEY_BUS_INTERNAL_H
 
 #include "parley/bus.h"
+#include "parley/strmap.h"
 
 /* Bounds on what callers hand the bus. */
 enum {
@@ -44,30 +45,6 @@ struct bus_s {
  * the reconnection backoff. Call right after bus_redis_new. */
 void bus_redis_set_timing(bus_t *b, uint64_t ping_ms, uint64_t backoff_min_ms,
                           uint64_t backoff_max_ms);
-
-/* ---- strmap.c: a string-keyed hash map of borrowed void* values ---- */
-typedef struct strmap_entry {
-  struct strmap_entry *next;
-  uint64_t hash;
-  void *value;
-  char key[]; /* copied */
-} strmap_entry_t;
-
-typedef struct {
-  strmap_entry_t **slots;
-  size_t nslots, count;
-} strmap_t;
-
-void strmap_init(strmap_t *m);
-/* Frees the map's entries; values are the caller's (free them first). */
-void strmap_free(strmap_t *m);
-void *strmap_get(const strmap_t *m, const char *key);
-/* Adds or replaces; returns -1 when out of memory. */
-int strmap_put(strmap_t *m, const char *key, void *value);
-/* Removes the key and returns its value (NULL when absent). */
-void *strmap_del(strmap_t *m, const char *key);
-/* Calls fn for every entry; fn may delete the entry it is given, nothing else. */
-void strmap_each(strmap_t *m, void (*fn)(void *arg, const char *key, void *value), void *arg);
 
 /* ---- defer.c: callbacks run on a later loop iteration, never re-entrantly ---- */
 typedef struct defer_item {

@@ -35,7 +35,7 @@ static int local_is_up(const bus_t *b) { return 1; }
 static int local_subscribe(bus_t *b, const char *channel) {
   bus_local_t *l = (bus_local_t *)b;
   uintptr_t n = local_count(l, channel);
-  if (!n && l->chans.count >= BUS_MAX_CHANNELS) return -1;
+  if (!n && strmap_count(&l->chans) >= BUS_MAX_CHANNELS) return -1;
   return strmap_put(&l->chans, channel, (void *)(n + 1));
 }
 

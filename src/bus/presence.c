@@ -27,19 +27,18 @@ static void presence_free_user(struct presence_user *u) {
   free(u);
 }
 
-static void presence_free_one(void *arg, const char *key, void *value) {
+static int presence_free_one(const char *key, void *value, void *arg) {
   presence_free_user(value);
+  return 1;
 }
 
 void presence_mem_free(presence_mem_t *pm) {
-  strmap_each(&pm->users, presence_free_one, NULL);
+  strmap_sweep(&pm->users, presence_free_one, NULL);
   strmap_free(&pm->users);
 }
 
-/* Drops expired entries and returns how many remain; an empty user is removed. */
-static long long presence_prune(presence_mem_t *pm, const char *user, uint64_t now_ms) {
-  struct presence_user *u = strmap_get(&pm->users, user);
-  if (!u) return 0;
+/* Drops a user's expired entries and returns how many remain. */
+static long long presence_prune_entries(struct presence_user *u, uint64_t now_ms) {
   long long n = 0;
   for (struct presence_entry **pe = &u->head; *pe;) {
     if ((*pe)->expires_ms <= now_ms) {
@@ -51,6 +50,14 @@ static long long presence_prune(presence_mem_t *pm, const char *user, uint64_t n
       pe = &(*pe)->next;
     }
   }
+  return n;
+}
+
+/* The same for a user by id; a user left with no entry is removed. */
+static long long presence_prune(presence_mem_t *pm, const char *user, uint64_t now_ms) {
+  struct presence_user *u = strmap_get(&pm->users, user);
+  if (!u) return 0;
+  long long n = presence_prune_entries(u, now_ms);
   if (!n) presence_free_user(strmap_del(&pm->users, user));
   return n;
 }
@@ -60,19 +67,21 @@ struct presence_sweep {
   uint64_t now_ms;
 };
 
-static void presence_sweep_one(void *arg, const char *key, void *value) {
+static int presence_sweep_one(const char *key, void *value, void *arg) {
   struct presence_sweep *s = arg;
-  presence_prune(s->pm, key, s->now_ms);
+  if (presence_prune_entries(value, s->now_ms) > 0) return 0;
+  presence_free_user(value);
+  return 1;
 }
 
 static struct presence_user *presence_user_get(presence_mem_t *pm, const char *user,
                                                uint64_t now_ms) {
   struct presence_user *u = strmap_get(&pm->users, user);
   if (u) return u;
-  if (pm->users.count >= BUS_MAX_MEM_KEYS) {
+  if (strmap_count(&pm->users) >= BUS_MAX_MEM_KEYS) {
     struct presence_sweep s = {pm, now_ms};
-    strmap_each(&pm->users, presence_sweep_one, &s);
-    if (pm->users.count >= BUS_MAX_MEM_KEYS) return NULL;
+    strmap_sweep(&pm->users, presence_sweep_one, &s);
+    if (strmap_count(&pm->users) >= BUS_MAX_MEM_KEYS) return NULL;
   }
   u = calloc(1, sizeof(*u));
   if (u && strmap_put(&pm->users, user, u) < 0) {

@@ -23,7 +23,7 @@ int redis_sub_subscribe(bus_t *b, const char *channel) {
   redis_bus_t *r = (redis_bus_t *)b;
   struct redis_chan *c = strmap_get(&r->chans, channel);
   if (!c) {
-    if (r->chans.count >= BUS_MAX_CHANNELS || !(c = calloc(1, sizeof(*c)))) return -1;
+    if (strmap_count(&r->chans) >= BUS_MAX_CHANNELS || !(c = calloc(1, sizeof(*c)))) return -1;
     if (strmap_put(&r->chans, channel, c) < 0) {
       free(c);
       return -1;
@@ -49,24 +49,29 @@ int redis_sub_unsubscribe(bus_t *b, const char *channel) {
   return 0;
 }
 
-static void redis_sub_restore_one(void *arg, const char *channel, void *value) {
+static int redis_sub_restore_one(const char *channel, void *value, void *arg) {
   redis_bus_t *r = arg;
   struct redis_chan *c = value;
   c->unsub_pending = 0;
-  if (c->count == 0)
-    free(strmap_del(&r->chans, channel));
-  else
-    redis_sub_send(r, "SUBSCRIBE", channel);
+  if (c->count == 0) {
+    free(c);
+    return 1;
+  }
+  redis_sub_send(r, "SUBSCRIBE", channel);
+  return 0;
 }
 
-void redis_sub_restore(redis_bus_t *r) { strmap_each(&r->chans, redis_sub_restore_one, r); }
+void redis_sub_restore(redis_bus_t *r) { strmap_sweep(&r->chans, redis_sub_restore_one, r); }
 
 int redis_sub_ping(redis_bus_t *r) { return redis_sub_send(r, "SUBSCRIBE", r->hb_channel); }
 
-static void redis_sub_free_one(void *arg, const char *channel, void *value) { free(value); }
+static int redis_sub_free_one(const char *channel, void *value, void *arg) {
+  free(value);
+  return 1;
+}
 
 void redis_sub_free(redis_bus_t *r) {
-  strmap_each(&r->chans, redis_sub_free_one, NULL);
+  strmap_sweep(&r->chans, redis_sub_free_one, NULL);
   strmap_free(&r->chans);
 }
 

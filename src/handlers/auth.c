@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/user_view.h"
+#include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "parley/auth.h"
 #include "parley/bus.h"
@@ -109,26 +111,6 @@ static int email_field(http_req_t *req, json_t *body, char out[255]) {
   return 0;
 }
 
-/* A display name: trimmed, 1..100 characters, no control characters. Returns a
- * malloc'd copy or NULL after replying. Shared with users.c. */
-char *auth_name_field(http_req_t *req, json_t *body, int required) {
-  int failed = 0;
-  const char *raw = handlers_string_field(req, body, "name", required, 1, NAME_MAX_CHARS, &failed);
-  if (!raw) return NULL;
-  size_t len = strlen(raw);
-  while (len && (raw[0] == ' ' || raw[0] == '\t')) raw++, len--;
-  while (len && (raw[len - 1] == ' ' || raw[len - 1] == '\t')) len--;
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)raw[i];
-    if (c < 0x20 || c == 0x7f) len = 0;
-  }
-  if (len == 0) {
-    bad_field(req, "name", "name must be 1 to 100 visible characters");
-    return NULL;
-  }
-  return strndup(raw, len);
-}
-
 /* ---- sessions ---- */
 
 static void reply_session(auth_flow_t *f) {
@@ -140,7 +122,7 @@ static void reply_session(auth_flow_t *f) {
     flow_fail(f, 500, "internal", "cannot issue a token");
     return;
   }
-  json_t *body = json_pack("{s:o, s:s, s:s, s:s, s:i}", "user", users_own_json(f->user),
+  json_t *body = json_pack("{s:o, s:s, s:s, s:s, s:i}", "user", user_view_own(f->user),
                            "access_token", access, "refresh_token", f->refresh, "token_type",
                            "Bearer", "expires_in", auth_token_ttl(a));
   free(access);
@@ -324,7 +306,7 @@ static void signup(http_req_t *req) {
   if (!body) return;
   if (email_field(req, body, email) != 0) goto done;
   if (!(pw = password_field(req, body, PASSWORD_MIN, &pwlen))) goto done;
-  if (!(name = auth_name_field(req, body, 1))) goto done;
+  if (!(name = handlers_name_field(req, body, 1))) goto done;
   if (!(f = credential_flow(req, FLOW_SIGNUP, email, pw, pwlen))) goto done;
   f->name = name;
   name = NULL;
@@ -460,7 +442,7 @@ static void on_me(void *ctx, int status, json_t *result) {
   } else if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
   } else {
-    http_reply_json(req, 200, json_pack("{s:o}", "user", users_own_json(result)));
+    http_reply_json(req, 200, json_pack("{s:o}", "user", user_view_own(result)));
   }
   json_decref(result);
   http_req_unref(req);

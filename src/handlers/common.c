@@ -1,9 +1,14 @@
-/* Helpers shared by the handler files: store calls tied to a request, store
- * statuses as error envelopes, strict readers for body fields. Loop thread. */
+/* Helpers shared by the handler files (see common.h). Loop thread. */
+#include "handlers/common.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "handlers/handlers.h"
 #include "parley/util.h"
+
+#define NAME_MAX_CHARS 100
 
 void handlers_reply_store_error(http_req_t *req, int status) {
   switch (status) {
@@ -68,4 +73,43 @@ const char *handlers_string_field(http_req_t *req, json_t *body, const char *nam
     return NULL;
   }
   return s;
+}
+
+/* A display name: trimmed, 1..100 characters, no control characters. Returns a
+ * malloc'd copy or NULL after replying. */
+char *handlers_name_field(http_req_t *req, json_t *body, int required) {
+  int failed = 0;
+  const char *raw = handlers_string_field(req, body, "name", required, 1, NAME_MAX_CHARS, &failed);
+  if (!raw) return NULL;
+  size_t len = strlen(raw);
+  while (len && (raw[0] == ' ' || raw[0] == '\t')) raw++, len--;
+  while (len && (raw[len - 1] == ' ' || raw[len - 1] == '\t')) len--;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)raw[i];
+    if (c < 0x20 || c == 0x7f) len = 0;
+  }
+  if (len == 0) {
+    http_reply_error(req, 400, "validation_failed", "name must be 1 to 100 visible characters",
+                     "name");
+    return NULL;
+  }
+  return strndup(raw, len);
+}
+
+int handlers_query_int(http_req_t *req, const char *name, long long min, long long max,
+                       long long def, long long *out) {
+  char buf[32], msg[128];
+  long n = http_req_query(req, name, buf, sizeof(buf));
+  *out = def;
+  if (n == -1) return 0;
+  char *end = NULL;
+  errno = 0;
+  long long v = n > 0 && buf[0] >= '0' && buf[0] <= '9' ? strtoll(buf, &end, 10) : -1;
+  if (n <= 0 || errno || !end || *end || v < min || v > max) {
+    snprintf(msg, sizeof(msg), "%s must be an integer from %lld to %lld", name, min, max);
+    http_reply_error(req, 400, "validation_failed", msg, name);
+    return -1;
+  }
+  *out = v;
+  return 1;
 }

@@ -5,81 +5,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/conversations.h"
-#include "handlers/fanout.h"
+#include "chat/conv_view.h"
+#include "chat/fanout.h"
+#include "chat/fields.h"
+#include "chat/read.h"
+#include "handlers/common.h"
 #include "handlers/handlers.h"
-#include "handlers/messages.h"
 #include "parley/buf.h"
 #include "parley/util.h"
 
 #define NAME_MAX_CHARS 100
-#define ID_MAX_CHARS 64
+#define ID_MAX_CHARS FIELDS_ID_MAX
 #define MEMBERS_MAX 256
 #define LIST_LIMIT_DEFAULT 50
 #define LIST_LIMIT_MAX 200
 
-/* ---- the caller's view ---- */
-
-long long conversations_read_seq(const json_t *conv, const char *user_id) {
-  size_t i;
-  json_t *p;
-  json_array_foreach(json_object_get(conv, "participants"), i, p) {
-    const char *id = json_string_value(json_object_get(p, "id"));
-    if (id && user_id && strcmp(id, user_id) == 0)
-      return (long long)json_integer_value(json_object_get(p, "last_read_seq"));
-  }
-  return -1;
-}
-
-static long long unread_count(const json_t *conv, const char *user_id) {
-  long long last = (long long)json_integer_value(json_object_get(conv, "last_seq"));
-  long long read = conversations_read_seq(conv, user_id);
-  long long unread = read < 0 ? 0 : last - read;
-  return unread > 0 ? unread : 0;
-}
-
-/* The view shares every value but the participants' objects with conv (nothing
- * here or downstream modifies them): a deep copy was most of the cost of a list. */
-json_t *conversations_view(const json_t *conv, const char *user_id) {
-  json_t *v = json_object();
-  if (!v) return NULL;
-  const char *key;
-  json_t *val;
-  json_object_foreach((json_t *)conv, key, val) {
-    if (strcmp(key, "participants") != 0) {
-      json_object_set_nocheck(v, key, val);
-      continue;
-    }
-    json_t *parts = json_array(), *p;
-    size_t i;
-    json_array_foreach(val, i, p) {
-      json_t *one = json_object();
-      const char *k;
-      json_t *x;
-      json_object_foreach(p, k, x) if (strcmp(k, "last_read_seq") != 0)
-          json_object_set_nocheck(one, k, x);
-      json_array_append_new(parts, one);
-    }
-    json_object_set_new_nocheck(v, key, parts);
-  }
-  json_object_set_new_nocheck(v, "unread_count", json_integer(unread_count(conv, user_id)));
-  return v;
-}
-
-json_t *conversations_participant_ids(const json_t *conv) {
-  json_t *ids = json_array();
-  size_t i;
-  json_t *p;
-  json_array_foreach(json_object_get(conv, "participants"), i, p) {
-    json_t *id = json_object_get(p, "id");
-    if (json_is_string(id)) json_array_append(ids, id);
-  }
-  return ids;
-}
-
 static void reply_conversation(http_req_t *req, int status, const json_t *conv) {
   http_reply_json(req, status,
-                  json_pack("{s:o}", "conversation", conversations_view(conv, req->user_id)));
+                  json_pack("{s:o}", "conversation", conv_view_json(conv, req->user_id)));
 }
 
 /* A conversation id from the path: anything longer than an id cannot exist. */
@@ -111,7 +54,7 @@ static json_t *user_ids_field(http_req_t *req, json_t *body, const char *field, 
   size_t i;
   json_t *id;
   json_array_foreach(v, i, id) {
-    if (!messages_string_ok(id, 1, ID_MAX_CHARS)) {
+    if (!fields_string_ok(id, 1, ID_MAX_CHARS)) {
       reply_invalid(req, field, msg);
       json_decref(out);
       json_decref(seen);
@@ -190,145 +133,6 @@ static void create(http_req_t *req) {
 
 /* ---- GET /api/conversations ---- */
 
-/* The answer is written as text straight from the store's result, byte for byte
- * what json_dumps(JSON_COMPACT) gives for the views (keys in insertion order):
- * building the views and encoding them was most of the loop's time per list. */
-static int write_value(buf_t *b, json_t *v);
-
-/* A JSON string as jansson escapes it without JSON_ENSURE_ASCII. */
-static int write_string(buf_t *b, const char *s, size_t len) {
-  static const char hex[] = "0123456789ABCDEF";
-  if (buf_reserve(b, len + 2) != 0 || buf_append(b, "\"", 1) != 0) return -1;
-  size_t start = 0;
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    if (buf_append(b, s + start, i - start) != 0) return -1;
-    start = i + 1;
-    char esc[7] = {'\\', (char)c, 0};
-    size_t n = 2;
-    switch (c) {
-      case '"':
-      case '\\':
-        break;
-      case '\b':
-        esc[1] = 'b';
-        break;
-      case '\f':
-        esc[1] = 'f';
-        break;
-      case '\n':
-        esc[1] = 'n';
-        break;
-      case '\r':
-        esc[1] = 'r';
-        break;
-      case '\t':
-        esc[1] = 't';
-        break;
-      default:
-        memcpy(esc + 1, "u00", 3);
-        esc[4] = hex[c >> 4];
-        esc[5] = hex[c & 15];
-        n = 6;
-    }
-    if (buf_append(b, esc, n) != 0) return -1;
-  }
-  if (buf_append(b, s + start, len - start) != 0) return -1;
-  return buf_append(b, "\"", 1);
-}
-
-/* An object's members, without `skip`; the caller writes the braces. */
-static int write_members(buf_t *b, json_t *obj, const char *skip, int *first) {
-  const char *key;
-  json_t *val;
-  json_object_foreach(obj, key, val) {
-    if (skip && strcmp(key, skip) == 0) continue;
-    if ((!*first && buf_append(b, ",", 1) != 0) || write_string(b, key, strlen(key)) != 0 ||
-        buf_append(b, ":", 1) != 0 || write_value(b, val) != 0)
-      return -1;
-    *first = 0;
-  }
-  return 0;
-}
-
-static int write_value(buf_t *b, json_t *v) {
-  switch (json_typeof(v)) {
-    case JSON_STRING:
-      return write_string(b, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER:
-      return buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-    case JSON_TRUE:
-      return buf_append(b, "true", 4);
-    case JSON_FALSE:
-      return buf_append(b, "false", 5);
-    case JSON_NULL:
-      return buf_append(b, "null", 4);
-    case JSON_OBJECT: {
-      int first = 1;
-      if (buf_append(b, "{", 1) != 0 || write_members(b, v, NULL, &first) != 0) return -1;
-      return buf_append(b, "}", 1);
-    }
-    case JSON_ARRAY: {
-      size_t i;
-      json_t *x;
-      if (buf_append(b, "[", 1) != 0) return -1;
-      json_array_foreach(
-          v, i, x) if ((i && buf_append(b, ",", 1) != 0) || write_value(b, x) != 0) return -1;
-      return buf_append(b, "]", 1);
-    }
-    default: { /* a real: rare enough to leave its formatting to jansson */
-      char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-      int rc = s ? buf_append_str(b, s) : -1;
-      free(s);
-      return rc;
-    }
-  }
-}
-
-/* conversations_view(conv, user_id) as text. */
-static int write_view(buf_t *b, json_t *conv, const char *user_id) {
-  const char *key;
-  json_t *val;
-  int first = 1;
-  if (buf_append(b, "{", 1) != 0) return -1;
-  json_object_foreach(conv, key, val) {
-    if ((!first && buf_append(b, ",", 1) != 0) || write_string(b, key, strlen(key)) != 0 ||
-        buf_append(b, ":", 1) != 0)
-      return -1;
-    first = 0;
-    if (strcmp(key, "participants") != 0 || !json_is_array(val)) {
-      if (write_value(b, val) != 0) return -1;
-      continue;
-    }
-    size_t i;
-    json_t *p;
-    if (buf_append(b, "[", 1) != 0) return -1;
-    json_array_foreach(val, i, p) {
-      int pfirst = 1;
-      if ((i && buf_append(b, ",", 1) != 0) || buf_append(b, "{", 1) != 0 ||
-          (json_is_object(p) && write_members(b, p, "last_read_seq", &pfirst) != 0) ||
-          buf_append(b, "}", 1) != 0)
-        return -1;
-    }
-    if (buf_append(b, "]", 1) != 0) return -1;
-  }
-  return buf_printf(b, "%s\"unread_count\":%lld}", first ? "" : ",", unread_count(conv, user_id));
-}
-
-static int write_list(buf_t *b, json_t *result, const char *user_id) {
-  size_t i;
-  json_t *c, *next = json_object_get(result, "next_cursor");
-  if (buf_reserve(b, 16384) != 0 || buf_append_str(b, "{\"conversations\":[") != 0) return -1;
-  json_array_foreach(json_object_get(result, "conversations"), i, c) {
-    if ((i && buf_append(b, ",", 1) != 0) || write_view(b, c, user_id) != 0) return -1;
-  }
-  if (buf_append_str(b, "],\"next_cursor\":") != 0 ||
-      write_value(b, next ? next : json_null()) != 0)
-    return -1;
-  return buf_append(b, "}", 1);
-}
-
 static void listed(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
   if (status == STORE_EINVAL) {
@@ -338,7 +142,7 @@ static void listed(void *ctx, int status, json_t *result) {
   } else {
     buf_t b;
     buf_init(&b);
-    if (write_list(&b, result, req->user_id) == 0)
+    if (conv_view_write_page(&b, result, req->user_id) == 0)
       http_reply_raw(req, 200, "application/json", b.data, b.len);
     else
       http_reply_error(req, 500, "internal", "could not encode the response", NULL);
@@ -350,7 +154,7 @@ static void listed(void *ctx, int status, json_t *result) {
 
 static void list(http_req_t *req) {
   long long limit;
-  if (messages_query_int(req, "limit", 1, LIST_LIMIT_MAX, LIST_LIMIT_DEFAULT, &limit) < 0) return;
+  if (handlers_query_int(req, "limit", 1, LIST_LIMIT_MAX, LIST_LIMIT_DEFAULT, &limit) < 0) return;
   char cursor[256];
   long n = http_req_query(req, "cursor", cursor, sizeof(cursor));
   if (n == -2 || (n >= 0 && n > 200)) {
@@ -455,70 +259,7 @@ static void remove_member(http_req_t *req) {
       removed);
 }
 
-/* ---- read markers: POST .../read and the WebSocket read frame ---- */
-
-typedef struct read_job_s {
-  app_t *app;
-  char conv[ID_MAX_CHARS + 1];
-  char user[64];
-  json_int_t seq;
-  long long before; /* the marker before the move */
-  json_t *participants;
-  conversations_read_cb cb;
-  void *ctx;
-} read_job_t;
-
-static void read_done(read_job_t *j, int status) {
-  j->cb(j->ctx, status);
-  json_decref(j->participants);
-  free(j);
-}
-
-/* The marker moved: the other participants get a read frame. */
-static void on_marked(void *ctx, int status, json_t *result) {
-  read_job_t *j = ctx;
-  json_int_t now = json_integer_value(json_object_get(result, "last_read_seq"));
-  if (status == STORE_OK && now > j->before) {
-    json_t *frame = json_pack("{s:s, s:s, s:s, s:I}", "type", "read", "conversation_id", j->conv,
-                              "user_id", j->user, "seq", now);
-    if (frame) fanout_event(j->app, frame, j->participants, j->user);
-    json_decref(frame);
-  }
-  json_decref(result);
-  read_done(j, status);
-}
-
-static void on_read_conv(void *ctx, int status, json_t *result) {
-  read_job_t *j = ctx;
-  if (status != STORE_OK || !j->app->store) goto fail;
-  j->before = conversations_read_seq(result, j->user);
-  j->participants = conversations_participant_ids(result);
-  json_decref(result);
-  json_t *params = json_pack("{s:s, s:s, s:I}", "id", j->conv, "user_id", j->user, "seq", j->seq);
-  status = store_call(j->app->store, CONV_MARK_READ, params, on_marked, j);
-  if (status != 0) read_done(j, status);
-  return;
-fail:
-  json_decref(result);
-  read_done(j, status != STORE_OK ? status : STORE_EUNAVAILABLE);
-}
-
-int conversations_mark_read(app_t *app, const char *conv, const char *user_id, long long seq,
-                            conversations_read_cb cb, void *ctx) {
-  if (strlen(conv) > ID_MAX_CHARS) return STORE_ENOTFOUND;
-  read_job_t *j = calloc(1, sizeof(*j));
-  if (!j) return STORE_EUNAVAILABLE;
-  j->app = app;
-  snprintf(j->conv, sizeof(j->conv), "%s", conv);
-  snprintf(j->user, sizeof(j->user), "%s", user_id);
-  j->seq = (json_int_t)seq;
-  j->cb = cb;
-  j->ctx = ctx;
-  int rc = store_call(app->store, CONV_GET, json_pack("{s:s, s:s}", "id", conv, "user_id", user_id),
-                      on_read_conv, j);
-  if (rc != 0) free(j);
-  return rc;
-}
+/* ---- POST /api/conversations/:id/read ---- */
 
 static void read_replied(void *ctx, int status) {
   http_req_t *req = ctx;
@@ -543,7 +284,7 @@ static void mark_read(http_req_t *req) {
   long long s = (long long)json_integer_value(seq);
   json_decref(body);
   http_req_ref(req);
-  int rc = conversations_mark_read(req->app, id, req->user_id, s, read_replied, req);
+  int rc = read_mark(req->app, id, req->user_id, s, read_replied, req);
   if (rc != 0) {
     handlers_reply_store_error(req, rc);
     http_req_unref(req);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "parley/flows.h"
 

@@ -1,12 +1,14 @@
 /* API.md's Instagram section: the webhook's verification and receiver, account
  * connection, contacts, and sending through the Graph API inside the 24-hour
- * window. Processing of stored events lives in ig_ingest.c. Loop thread. */
+ * window. Processing of stored events lives in instagram/ingest.c. Loop thread. */
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "handlers/common.h"
 #include "handlers/handlers.h"
-#include "handlers/ig_ingest.h"
+#include "instagram/ingest.h"
+#include "instagram/outbox.h"
 #include "parley/instagram.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
@@ -305,30 +307,20 @@ static void send_ctx_free(send_ctx_t *s) {
   free(s);
 }
 
-static void send_stored(void *ctx, const ig_stored_t *stored) {
+static void send_done(void *ctx, const ig_sent_t *sent) {
   send_ctx_t *s = ctx;
-  if (stored->status != STORE_OK)
-    handlers_reply_store_error(s->req, stored->status);
-  else
-    http_reply_json(s->req, 201, json_pack("{s:O}", "message", stored->message));
-  send_ctx_free(s);
-}
-
-static void send_graph_done(void *ctx, const graph_result_t *res) {
-  send_ctx_t *s = ctx;
-  if (!res->ok) {
-    if (res->error && strcmp(res->error, "rate_limited") == 0) {
-      http_reply_header(s->req, "Retry-After", "1");
-      http_reply_error(s->req, 429, "rate_limited", "too many messages for this account", NULL);
-    } else {
-      http_reply_error(s->req, 502, "upstream_error", res->error ? res->error : "Graph API error",
-                       NULL);
-    }
-    send_ctx_free(s);
-    return;
+  if (!sent->sent && sent->error && strcmp(sent->error, "rate_limited") == 0) {
+    http_reply_header(s->req, "Retry-After", "1");
+    http_reply_error(s->req, 429, "rate_limited", "too many messages for this account", NULL);
+  } else if (!sent->sent) {
+    http_reply_error(s->req, 502, "upstream_error", sent->error ? sent->error : "Graph API error",
+                     NULL);
+  } else if (sent->status != STORE_OK) {
+    handlers_reply_store_error(s->req, sent->status);
+  } else {
+    http_reply_json(s->req, 201, json_pack("{s:O}", "message", sent->message));
   }
-  ig_ingest_store_outgoing(s->req->app->ingest, s->account, s->contact, s->text, res->message_id,
-                           "instagram", send_stored, s);
+  send_ctx_free(s);
 }
 
 static void send_contact_done(void *ctx, int status, json_t *result) {
@@ -348,9 +340,8 @@ static void send_contact_done(void *ctx, int status, json_t *result) {
   }
   s->contact = result;
   result = NULL;
-  if (graph_send_text(s->req->app->graph,
-                      json_string_value(json_object_get(s->account, "ig_user_id")), s->token,
-                      s->recipient, s->text, send_graph_done, s) != 0) {
+  if (ig_outbox_send(s->req->app, s->account, s->contact, s->token, s->text, "instagram", send_done,
+                     s) != 0) {
     http_reply_error(s->req, 503, "unavailable", "cannot reach the Graph API", NULL);
     send_ctx_free(s);
   }

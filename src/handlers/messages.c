@@ -6,50 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/fanout.h"
+#include "chat/fanout.h"
+#include "chat/fields.h"
+#include "handlers/common.h"
 #include "handlers/handlers.h"
-#include "handlers/messages.h"
 #include "parley/util.h"
 
-#define ID_MAX_CHARS 64
+#define ID_MAX_CHARS FIELDS_ID_MAX
 #define EMOJI_MAX_CHARS 32
-
-/* ---- checks shared with ws_messaging.c ---- */
-
-int messages_string_ok(const json_t *v, size_t min_chars, size_t max_chars) {
-  if (!json_is_string(v)) return 0;
-  const char *s = json_string_value(v);
-  size_t len = json_string_length(v);
-  if (!util_utf8_valid(s, len)) return 0;
-  size_t n = util_utf8_len(s, len);
-  return n >= min_chars && n <= max_chars;
-}
-
-const char *messages_check_send(const json_t *body) {
-  if (!messages_string_ok(json_object_get(body, "text"), 1, MESSAGES_TEXT_MAX)) return "text";
-  json_t *cid = json_object_get(body, "client_id");
-  if (cid && !json_is_null(cid) && !messages_string_ok(cid, 1, MESSAGES_CLIENT_ID_MAX))
-    return "client_id";
-  return NULL;
-}
-
-int messages_query_int(http_req_t *req, const char *name, long long min, long long max,
-                       long long def, long long *out) {
-  char buf[32], msg[128];
-  long n = http_req_query(req, name, buf, sizeof(buf));
-  *out = def;
-  if (n == -1) return 0;
-  char *end = NULL;
-  errno = 0;
-  long long v = n > 0 && buf[0] >= '0' && buf[0] <= '9' ? strtoll(buf, &end, 10) : -1;
-  if (n <= 0 || errno || !end || *end || v < min || v > max) {
-    snprintf(msg, sizeof(msg), "%s must be an integer from %lld to %lld", name, min, max);
-    http_reply_error(req, 400, "validation_failed", msg, name);
-    return -1;
-  }
-  *out = v;
-  return 1;
-}
 
 static const char *path_id(http_req_t *req, const char *name, const char *what) {
   const char *id = http_req_param(req, name);
@@ -76,11 +40,11 @@ static void list(http_req_t *req) {
   const char *conv = path_id(req, "id", "no such conversation");
   if (!conv) return;
   long long limit, before, after;
-  if (messages_query_int(req, "limit", 1, MESSAGES_LIMIT_MAX, MESSAGES_LIMIT_DEFAULT, &limit) < 0)
+  if (handlers_query_int(req, "limit", 1, FIELDS_LIMIT_MAX, FIELDS_LIMIT_DEFAULT, &limit) < 0)
     return;
-  int has_before = messages_query_int(req, "before_seq", 1, INT64_MAX / 2, 0, &before);
+  int has_before = handlers_query_int(req, "before_seq", 1, INT64_MAX / 2, 0, &before);
   if (has_before < 0) return;
-  int has_after = messages_query_int(req, "after_seq", 0, INT64_MAX / 2, 0, &after);
+  int has_after = handlers_query_int(req, "after_seq", 0, INT64_MAX / 2, 0, &after);
   if (has_after < 0) return;
   if (has_before && has_after) {
     http_reply_error(req, 400, "validation_failed", "give before_seq or after_seq, not both",
@@ -117,7 +81,7 @@ static void send_message(http_req_t *req) {
   if (!conv) return;
   json_t *body = http_req_json(req);
   if (!body) return;
-  const char *bad = messages_check_send(body);
+  const char *bad = fields_check_send(body);
   if (bad) {
     http_reply_error(req, 400, "validation_failed",
                      strcmp(bad, "text") == 0 ? "text must be 1 to 4000 characters of valid UTF-8"
@@ -163,7 +127,7 @@ static void edit(http_req_t *req) {
   json_t *body = http_req_json(req);
   if (!body) return;
   int failed = 0;
-  const char *text = handlers_string_field(req, body, "text", 1, 1, MESSAGES_TEXT_MAX, &failed);
+  const char *text = handlers_string_field(req, body, "text", 1, 1, FIELDS_TEXT_MAX, &failed);
   if (!failed)
     handlers_store_call(
         req, MSG_EDIT,
@@ -198,7 +162,7 @@ static void unreact(http_req_t *req) {
   if (!id) return;
   const char *emoji = http_req_param(req, "emoji");
   json_t *e = emoji ? json_string(emoji) : NULL;
-  int ok = messages_string_ok(e, 1, EMOJI_MAX_CHARS);
+  int ok = fields_string_ok(e, 1, EMOJI_MAX_CHARS);
   json_decref(e);
   if (!ok) {
     http_reply_error(req, 400, "validation_failed", "emoji must be 1 to 32 characters", "emoji");

@@ -2,6 +2,7 @@
  * the bus answer), /metrics (Prometheus text). Loop thread. */
 #include <stdlib.h>
 
+#include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "parley/bus.h"
 #include "parley/metrics.h"

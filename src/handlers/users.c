@@ -1,39 +1,23 @@
 /* API.md's Users calls: search, a user by id, the caller's profile, account
  * deletion (which revokes the user's tokens here and, through the bus channel
- * auth.revoke, on every instance, and closes their WebSocket sessions). Also the
- * two shapes of a user the API shows. Loop thread. */
+ * auth.revoke, on every instance, and closes their WebSocket sessions). Loop
+ * thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/sessions.h"
+#include "chat/user_view.h"
+#include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "parley/auth.h"
 #include "parley/bus.h"
 #include "parley/log.h"
 #include "parley/util.h"
-#include "parley/ws.h"
 
 #define SEARCH_LIMIT 20
 #define SEARCH_Q_MAX 256
 #define AVATAR_URL_MAX 2048
-
-/* ---- shapes ---- */
-
-static json_t *user_shape(const json_t *u, int with_email) {
-  json_t *out = json_object();
-  static const char *const keys[] = {"id", "email", "name", "avatar_url", "status", "created_at"};
-  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-    if (i == 1 && !with_email) continue;
-    json_t *v = json_object_get(u, keys[i]);
-    json_object_set_new(out, keys[i], v ? json_incref(v) : json_null());
-  }
-  return out;
-}
-
-/* The caller's own user: API.md's user with email. New reference. */
-json_t *users_own_json(const json_t *user) { return user_shape(user, 1); }
-/* Anyone else's: no email. New reference. */
-json_t *users_public_json(const json_t *user) { return user_shape(user, 0); }
 
 /* ---- search and lookup ---- */
 
@@ -48,7 +32,7 @@ static void on_search(void *ctx, int status, json_t *result) {
     json_t *u;
     json_array_foreach(found, i, u) {
       if (i >= SEARCH_LIMIT) break;
-      json_array_append_new(users, users_public_json(u));
+      json_array_append_new(users, user_view_public(u));
     }
     http_reply_json(req, 200, json_pack("{s:o}", "users", users));
   }
@@ -95,7 +79,9 @@ static void on_user(void *ctx, int status, json_t *result) {
   } else {
     const char *id = json_string_value(json_object_get(result, "id"));
     int own = id && strcmp(id, req->user_id) == 0;
-    http_reply_json(req, 200, json_pack("{s:o}", "user", user_shape(result, own)));
+    http_reply_json(
+        req, 200,
+        json_pack("{s:o}", "user", own ? user_view_own(result) : user_view_public(result)));
   }
   json_decref(result);
   http_req_unref(req);
@@ -167,7 +153,7 @@ static void on_profile(void *ctx, int status, json_t *result) {
   else if (status != STORE_OK)
     handlers_reply_store_error(req, status);
   else
-    http_reply_json(req, 200, json_pack("{s:o}", "user", users_own_json(result)));
+    http_reply_json(req, 200, json_pack("{s:o}", "user", user_view_own(result)));
   json_decref(result);
   http_req_unref(req);
 }
@@ -178,7 +164,7 @@ static void update_profile(http_req_t *req) {
   json_t *params = json_pack("{s:s}", "id", req->user_id);
   json_t *name_v = json_object_get(body, "name");
   if (name_v) {
-    char *name = auth_name_field(req, body, 0);
+    char *name = handlers_name_field(req, body, 0);
     if (!name) {
       /* name: null is "not given"; anything else that failed has been answered. */
       if (json_is_null(name_v)) goto fields;
@@ -198,45 +184,6 @@ done:
 
 /* ---- deletion ---- */
 
-typedef struct session_list_s {
-  ws_session_t **s;
-  size_t n, cap;
-} session_list_t;
-
-static void collect_session(ws_session_t *s, void *arg) {
-  session_list_t *l = arg;
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? l->cap * 2 : 8;
-    ws_session_t **grown = realloc(l->s, cap * sizeof(*grown));
-    if (!grown) return;
-    l->s = grown;
-    l->cap = cap;
-  }
-  l->s[l->n++] = s;
-}
-
-/* Closes every session of user_id here. Sessions are collected first and
- * closed after the walk, so a close never changes the hub under hub_foreach;
- * each leaves the hub in its own close hook. */
-static void close_user_sessions(app_t *app, const char *user_id) {
-  session_list_t l = {0};
-  if (!app->hub) return;
-  hub_foreach(app->hub, user_id, collect_session, &l);
-  for (size_t i = 0; i < l.n; i++) ws_session_close(l.s[i], 1008, "account deleted");
-  free(l.s);
-}
-
-/* The bus told us that an account was deleted on some instance (this one too:
- * the bus echoes). Called by the app's bus dispatcher for AUTH_REVOKE_CHANNEL. */
-void users_on_revoke(app_t *app, const char *payload, size_t len) {
-  char user_id[64];
-  if (!app->auth || auth_revoke_apply(app->auth, payload, len, user_id) != 0) {
-    log_warn("ignoring a malformed %s message", AUTH_REVOKE_CHANNEL);
-    return;
-  }
-  close_user_sessions(app, user_id);
-}
-
 static void on_deleted(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
   app_t *app = req->app;
@@ -253,7 +200,7 @@ static void on_deleted(void *ctx, int status, json_t *result) {
   if (!msg || bus_publish(app->bus, AUTH_REVOKE_CHANNEL, msg, strlen(msg)) != 0)
     log_warn("could not announce the deletion of user %s on the bus", req->user_id);
   free(msg);
-  close_user_sessions(app, req->user_id);
+  sessions_close_user(app, req->user_id, 1008, "account deleted");
   http_reply_empty(req, 204);
   http_req_unref(req);
 }

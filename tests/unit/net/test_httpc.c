@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "parley/addrguard.h"
 #include "parley/httpc.h"
 
 typedef struct server_s {
@@ -149,7 +150,7 @@ static int refuse_private(void *ctx, const char *host, int port, const struct so
   (void)ctx;
   (void)host;
   (void)port;
-  return !httpc_addr_is_private(a);
+  return !addrguard_is_private(a);
 }
 
 static void test_guard_refuses(void **state) {
@@ -164,9 +165,9 @@ static int blocked(const char *text) {
   struct sockaddr_in a = {.sin_family = AF_INET};
   struct sockaddr_in6 b = {.sin6_family = AF_INET6};
   if (inet_pton(AF_INET, text, &a.sin_addr) == 1)
-    return httpc_addr_is_private((struct sockaddr *)&a);
+    return addrguard_is_private((struct sockaddr *)&a);
   assert_int_equal(inet_pton(AF_INET6, text, &b.sin6_addr), 1);
-  return httpc_addr_is_private((struct sockaddr *)&b);
+  return addrguard_is_private((struct sockaddr *)&b);
 }
 
 /* Each special-purpose range of IANA's registries, by its first and last

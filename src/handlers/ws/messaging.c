@@ -1,23 +1,27 @@
 /* The messaging frames of the WebSocket protocol (API.md): message.send,
  * typing, read and sync from clients, and presence as sessions come and go.
- * ws_protocol.c authenticates and dispatches here. A store job never holds a
+ * protocol.c authenticates and dispatches here. A store job never holds a
  * session pointer, only its user and id: the session is looked up in the hub
  * when the job completes, since it may have closed meanwhile. Loop thread.
  *
  * Who gets what for a message.send: the sending session gets message.ack (and
  * not message.new for the same message); every other session of every
  * participant, the sender's other sessions included, gets message.new. */
+#include "handlers/ws/messaging.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/conversations.h"
-#include "handlers/fanout.h"
-#include "handlers/handlers.h"
-#include "handlers/messages.h"
-#include "handlers/presence.h"
-#include "parley/ws.h"
+#include "chat/conv_view.h"
+#include "chat/fanout.h"
+#include "chat/fields.h"
+#include "chat/presence.h"
+#include "chat/read.h"
+#include "handlers/ws/reply.h"
+#include "parley/store.h"
 
-#define ID_MAX_CHARS 64
+#define ID_MAX_CHARS FIELDS_ID_MAX
 /* A sync.result is trimmed (has_more set) to stay well under the output limit
  * that drops slow sessions. */
 #define SYNC_MAX_BYTES (256 * 1024)
@@ -27,18 +31,12 @@ typedef struct frame_job_s {
   uint64_t session;
   char user[64];
   char conv[ID_MAX_CHARS + 1];
-  char ref[MESSAGES_CLIENT_ID_MAX * 4 + 1]; /* client_id, as bytes */
+  char ref[FIELDS_CLIENT_ID_MAX * 4 + 1]; /* client_id, as bytes */
   int has_ref;
   const char *state; /* typing: "start" or "stop" (static) */
 } frame_job_t;
 
 /* ---- replies to the session that sent the frame ---- */
-
-static void send_error(ws_session_t *s, const char *code, const char *message, const char *ref,
-                       const char *field) {
-  ws_protocol_send(s, json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "type", "error", "code", code,
-                                "message", message, "ref", ref, "field", field));
-}
 
 typedef struct find_s {
   uint64_t id;
@@ -63,13 +61,13 @@ static void job_error(frame_job_t *j, int status) {
   ws_session_t *s = job_session(j);
   if (!s) return;
   if (status == STORE_ENOTFOUND)
-    send_error(s, "not_found", "no such conversation", job_ref(j), "conversation_id");
+    ws_reply_error(s, "not_found", "no such conversation", job_ref(j), "conversation_id");
   else if (status == STORE_EFORBIDDEN)
-    send_error(s, "forbidden", "not allowed", job_ref(j), NULL);
+    ws_reply_error(s, "forbidden", "not allowed", job_ref(j), NULL);
   else if (status == STORE_EINVAL)
-    send_error(s, "validation_failed", "invalid parameters", job_ref(j), NULL);
+    ws_reply_error(s, "validation_failed", "invalid parameters", job_ref(j), NULL);
   else
-    send_error(s, "unavailable", "the store is unavailable, try again", job_ref(j), NULL);
+    ws_reply_error(s, "unavailable", "the store is unavailable, try again", job_ref(j), NULL);
 }
 
 static frame_job_t *job_new(ws_session_t *s, const char *conv, const char *ref) {
@@ -101,9 +99,9 @@ static int job_call(ws_session_t *s, frame_job_t *j, enum store_op op, json_t *p
 /* The conversation_id of a frame, or NULL after an error frame. */
 static const char *frame_conv(ws_session_t *s, json_t *frame, const char *ref) {
   json_t *v = json_object_get(frame, "conversation_id");
-  if (!messages_string_ok(v, 1, ID_MAX_CHARS)) {
-    send_error(s, "validation_failed", "conversation_id must be a conversation id", ref,
-               "conversation_id");
+  if (!fields_string_ok(v, 1, ID_MAX_CHARS)) {
+    ws_reply_error(s, "validation_failed", "conversation_id must be a conversation id", ref,
+                   "conversation_id");
     return NULL;
   }
   return json_string_value(v);
@@ -119,7 +117,7 @@ static int frame_int(ws_session_t *s, json_t *frame, const char *name, long long
   if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
     char msg[128];
     snprintf(msg, sizeof(msg), "%s must be an integer from %lld to %lld", name, min, max);
-    send_error(s, "validation_failed", msg, ref, name);
+    ws_reply_error(s, "validation_failed", msg, ref, name);
     return -1;
   }
   *out = (long long)json_integer_value(v);
@@ -139,8 +137,8 @@ static void on_sent(void *ctx, int status, json_t *result) {
     /* A retried client_id: the original, to this session only. */
     ws_session_t *s = job_session(j);
     if (s)
-      ws_protocol_send(s, json_pack("{s:s, s:s?, s:O}", "type", "message.ack", "client_id",
-                                    job_ref(j), "message", json_object_get(result, "message")));
+      ws_reply_json(s, json_pack("{s:s, s:s?, s:O}", "type", "message.ack", "client_id", job_ref(j),
+                                 "message", json_object_get(result, "message")));
   }
   json_decref(result);
   free(j);
@@ -151,12 +149,12 @@ void ws_messaging_send(ws_session_t *s, json_t *frame, const char *ref) {
   if (cid && !json_is_null(cid) && !json_is_string(cid)) ref = NULL;
   const char *conv = frame_conv(s, frame, ref);
   if (!conv) return;
-  const char *bad = messages_check_send(frame);
+  const char *bad = fields_check_send(frame);
   if (bad) {
-    send_error(s, "validation_failed",
-               strcmp(bad, "text") == 0 ? "text must be 1 to 4000 characters of valid UTF-8"
-                                        : "client_id must be a string of 1 to 64 characters",
-               strcmp(bad, "text") == 0 ? ref : NULL, bad);
+    ws_reply_error(s, "validation_failed",
+                   strcmp(bad, "text") == 0 ? "text must be 1 to 4000 characters of valid UTF-8"
+                                            : "client_id must be a string of 1 to 64 characters",
+                   strcmp(bad, "text") == 0 ? ref : NULL, bad);
     return;
   }
   frame_job_t *j = job_new(s, conv, ref);
@@ -174,7 +172,7 @@ static void on_typing_conv(void *ctx, int status, json_t *result) {
   if (status != STORE_OK) {
     job_error(j, status);
   } else {
-    json_t *ids = conversations_participant_ids(result);
+    json_t *ids = conv_view_participant_ids(result);
     json_t *frame = json_pack("{s:s, s:s, s:s, s:s}", "type", "typing", "conversation_id", j->conv,
                               "user_id", j->user, "state", j->state);
     if (frame && ids) fanout_event(j->app, frame, ids, j->user);
@@ -190,7 +188,7 @@ void ws_messaging_typing(ws_session_t *s, json_t *frame, const char *ref) {
   if (!conv) return;
   const char *state = json_string_value(json_object_get(frame, "state"));
   if (!state || (strcmp(state, "start") != 0 && strcmp(state, "stop") != 0)) {
-    send_error(s, "validation_failed", "state must be \"start\" or \"stop\"", ref, "state");
+    ws_reply_error(s, "validation_failed", "state must be \"start\" or \"stop\"", ref, "state");
     return;
   }
   frame_job_t *j = job_new(s, conv, ref);
@@ -215,12 +213,12 @@ void ws_messaging_read(ws_session_t *s, json_t *frame, const char *ref) {
   int has = frame_int(s, frame, "seq", 0, INT64_MAX / 2, 0, ref, &seq);
   if (has < 0) return;
   if (!has) {
-    send_error(s, "validation_failed", "seq is required", ref, "seq");
+    ws_reply_error(s, "validation_failed", "seq is required", ref, "seq");
     return;
   }
   frame_job_t *j = job_new(s, conv, ref);
   if (!j) return;
-  int rc = conversations_mark_read(s->app, conv, s->user_id, seq, on_read, j);
+  int rc = read_mark(s->app, conv, s->user_id, seq, on_read, j);
   if (rc != 0) {
     job_error(j, rc);
     free(j);
@@ -266,10 +264,10 @@ void ws_messaging_sync(ws_session_t *s, json_t *frame, const char *ref) {
   int has = frame_int(s, frame, "after_seq", 0, INT64_MAX / 2, 0, ref, &after);
   if (has < 0) return;
   if (!has) {
-    send_error(s, "validation_failed", "after_seq is required", ref, "after_seq");
+    ws_reply_error(s, "validation_failed", "after_seq is required", ref, "after_seq");
     return;
   }
-  if (frame_int(s, frame, "limit", 1, MESSAGES_LIMIT_MAX, MESSAGES_LIMIT_DEFAULT, ref, &limit) < 0)
+  if (frame_int(s, frame, "limit", 1, FIELDS_LIMIT_MAX, FIELDS_LIMIT_DEFAULT, ref, &limit) < 0)
     return;
   frame_job_t *j = job_new(s, conv, ref);
   if (!j) return;

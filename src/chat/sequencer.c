@@ -2,12 +2,12 @@
  * of held items. A gap is waited for at most hold_ms (or until max_held items
  * pile up), then passed over: the client notices the gap and asks for sync.
  * Owns the held items until it delivers or drops them. Loop thread, pure. */
-#include "handlers/sequencer.h"
+#include "chat/sequencer.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/keymap.h"
+#include "parley/strmap.h"
 
 typedef struct held_s {
   int64_t seq;
@@ -25,7 +25,7 @@ typedef struct conv_state_s {
 
 struct sequencer_s {
   sequencer_opts_t o;
-  keymap_t *convs;
+  strmap_t convs;
   size_t total_held;
   uint64_t dropped;
   int64_t last_sweep_ms;
@@ -35,11 +35,7 @@ sequencer_t *sequencer_new(const sequencer_opts_t *opts) {
   sequencer_t *q = calloc(1, sizeof(*q));
   if (!q) return NULL;
   q->o = *opts;
-  q->convs = keymap_new();
-  if (!q->convs) {
-    free(q);
-    return NULL;
-  }
+  strmap_init(&q->convs);
   return q;
 }
 
@@ -61,19 +57,19 @@ static int free_each(const char *key, void *value, void *arg) {
 
 void sequencer_free(sequencer_t *q) {
   if (!q) return;
-  keymap_sweep(q->convs, free_each, q);
-  keymap_free(q->convs);
+  strmap_sweep(&q->convs, free_each, q);
+  strmap_free(&q->convs);
   free(q);
 }
 
 static conv_state_t *state_get(sequencer_t *q, const char *conv_id, int create) {
-  conv_state_t *st = keymap_get(q->convs, conv_id);
+  conv_state_t *st = strmap_get(&q->convs, conv_id);
   if (st || !create) return st;
   size_t n = strlen(conv_id);
   st = calloc(1, sizeof(*st) + n + 1);
   if (!st) return NULL;
   memcpy(st->id, conv_id, n + 1);
-  if (keymap_put(q->convs, st->id, st) != 0) {
+  if (strmap_put(&q->convs, st->id, st) != 0) {
     free(st);
     return NULL;
   }
@@ -199,7 +195,7 @@ int64_t sequencer_tick(sequencer_t *q, int64_t now_ms) {
   int sweep = now_ms - q->last_sweep_ms >= q->o.idle_ms / 4;
   if (q->total_held == 0 && !sweep) return -1;
   if (sweep) q->last_sweep_ms = now_ms;
-  keymap_sweep(q->convs, tick_each, &t);
+  strmap_sweep(&q->convs, tick_each, &t);
   return t.next_deadline < 0 ? -1 : (t.next_deadline > 0 ? t.next_deadline : 1);
 }
 

@@ -1,15 +1,17 @@
-/* The flow runner (see flow_runner.h). A run is a small async state machine:
+/* The flow runner (see runner.h). A run is a small async state machine:
  * step the engine, perform the one action it returned, step again; it stops at
  * a delay (persisted as a scheduled step and a saved run) or at the end, and is
  * saved with its trace. A timer claims due steps (deleting the step claims it,
  * so two instances never resume the same run) and resumes them. Loop thread. */
-#include "handlers/flow_runner.h"
+#include "flows/runner.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/ig_ingest.h"
+#include "instagram/outbox.h"
+#include "parley/addrguard.h"
 #include "parley/flows.h"
 #include "parley/httpc.h"
 #include "parley/instagram.h"
@@ -59,6 +61,7 @@ static run_t *run_new(flow_runner_t *r) {
 }
 
 static void run_free(run_t *run) {
+  assert(run->r->runs > 0);
   run->r->runs--;
   json_decref(run->flow);
   json_decref(run->account);
@@ -125,22 +128,15 @@ static void contact_updated(void *ctx, int status, json_t *result) {
   action_done(run);
 }
 
-static void outgoing_stored(void *ctx, const ig_stored_t *stored) {
+static void sent(void *ctx, const ig_sent_t *res) {
   run_t *run = ctx;
-  if (stored->status != STORE_OK)
-    log_warn("flows: a sent reply could not be stored (%d)", stored->status);
-  action_done(run);
-}
-
-static void sent(void *ctx, const graph_result_t *res) {
-  run_t *run = ctx;
-  if (!res->ok) {
+  if (!res->sent) {
     fail_run(run, res->error ? res->error : "send failed");
     return;
   }
-  const char *text = sget(json_array_get(run->actions, 0), "text");
-  ig_ingest_store_outgoing(run->r->app->ingest, run->account, run->contact, text, res->message_id,
-                           "flow", outgoing_stored, run);
+  if (res->status != STORE_OK)
+    log_warn("flows: a sent reply could not be stored (%d)", res->status);
+  action_done(run);
 }
 
 static int inside_window(const json_t *contact) {
@@ -154,35 +150,9 @@ static void perform_send(run_t *run, const json_t *a) {
     fail_run(run, "outside_messaging_window");
     return;
   }
-  if (graph_send_text(run->r->app->graph, sget(run->account, "ig_user_id"), run->token,
-                      sget(run->contact, "ig_user_id"), sget(a, "text"), sent, run) != 0)
+  if (ig_outbox_send(run->r->app, run->account, run->contact, run->token, sget(a, "text"), "flow",
+                     sent, run) != 0)
     fail_run(run, "cannot reach the Graph API");
-}
-
-int flow_runner_addr_allowed(const char *allow, const char *host, int port,
-                             const struct sockaddr *addr) {
-  /* host[:port] entries of api_call_allow lift the guard for that destination. */
-  const char *p = allow ? allow : "";
-  size_t hlen = strlen(host);
-  while (*p) {
-    while (*p == ',' || *p == ' ') p++;
-    const char *end = p;
-    while (*end && *end != ',') end++;
-    const char *tail = end;
-    while (tail > p && tail[-1] == ' ') tail--;
-    size_t len = (size_t)(tail - p);
-    if (len >= hlen && util_strncasecmp(p, host, hlen) == 0) {
-      if (len == hlen) return 1;
-      if (p[hlen] == ':' && atoi(p + hlen + 1) == port) return 1;
-    }
-    p = end;
-  }
-  return !httpc_addr_is_private(addr);
-}
-
-static int guard(void *ctx, const char *host, int port, const struct sockaddr *addr) {
-  run_t *run = ctx;
-  return flow_runner_addr_allowed(run->r->app->cfg.api_call_allow, host, port, addr);
 }
 
 static void api_answered(void *ctx, const httpc_response_t *res) {
@@ -219,8 +189,8 @@ static void perform_api_call(run_t *run, const json_t *a) {
                          .body_len = body ? strlen(body) : 0,
                          .timeout_ms = API_CALL_TIMEOUT_MS,
                          .max_response = API_CALL_MAX_RESPONSE,
-                         .check = guard,
-                         .check_ctx = run};
+                         .check = addrguard_check,
+                         .check_ctx = (void *)run->r->app->cfg.api_call_allow};
   int rc = httpc_request(run->r->app->http, &req, api_answered, run);
   free(body);
   if (rc != 0) fail_run(run, "cannot start the api_call");
@@ -433,6 +403,7 @@ typedef struct claim_s {
 
 static void claimed(void *ctx, int status, json_t *result) {
   claim_t *c = ctx;
+  assert(c->r->claims > 0);
   c->r->claims--;
   json_decref(result);
   /* ENOTFOUND: another instance claimed it first. */

@@ -1,11 +1,19 @@
-/* A small string-keyed hash map (chained, FNV-1a, doubling) for the bus's channel
- * counts, buckets and presence. Owns its entries and key copies, not the values.
- * Loop thread only. */
+/* The string map (include/parley/strmap.h): chained buckets, a load factor kept
+ * under 1 by doubling, entries that carry their key and its hash. Loop thread. */
+#include "parley/strmap.h"
+
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bus/bus_internal.h"
+struct strmap_entry_s {
+  strmap_entry_t *next;
+  uint64_t hash;
+  void *value;
+  char key[]; /* copied */
+};
 
+/* FNV-1a: keys are server-made ids and names, so a keyed hash buys nothing. */
 static uint64_t strmap_hash(const char *s) {
   uint64_t h = 1469598103934665603ULL;
   for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
@@ -40,7 +48,6 @@ void *strmap_get(const strmap_t *m, const char *key) {
   return pe && *pe ? (*pe)->value : NULL;
 }
 
-/* Keeps the load factor under 1 so chains stay short. */
 static int strmap_grow(strmap_t *m) {
   size_t n = m->nslots ? m->nslots * 2 : 16;
   strmap_entry_t **slots = calloc(n, sizeof(*slots));
@@ -67,10 +74,9 @@ int strmap_put(strmap_t *m, const char *key, void *value) {
     (*pe)->value = value;
     return 0;
   }
-  if (m->count + 1 > m->nslots) {
-    if (strmap_grow(m) < 0) return -1;
-    pe = strmap_find(m, key, h);
-  }
+  /* A failed grow leaves a full table: longer chains beat a refused put. */
+  if (m->count + 1 > m->nslots && strmap_grow(m) < 0 && !m->nslots) return -1;
+  pe = strmap_find(m, key, h);
   size_t klen = strlen(key);
   strmap_entry_t *e = malloc(sizeof(*e) + klen + 1);
   if (!e) return -1;
@@ -90,18 +96,26 @@ void *strmap_del(strmap_t *m, const char *key) {
   void *v = e->value;
   *pe = e->next;
   free(e);
+  assert(m->count > 0);
   m->count--;
   return v;
 }
 
-void strmap_each(strmap_t *m, void (*fn)(void *arg, const char *key, void *value), void *arg) {
+size_t strmap_count(const strmap_t *m) { return m->count; }
+
+void strmap_sweep(strmap_t *m, int (*fn)(const char *key, void *value, void *arg), void *arg) {
   for (size_t i = 0; i < m->nslots; i++) {
-    strmap_entry_t *e = m->slots[i];
-    while (e) {
-      /* Read next first: fn may delete e. */
-      strmap_entry_t *next = e->next;
-      fn(arg, e->key, e->value);
-      e = next;
+    strmap_entry_t **pe = &m->slots[i];
+    while (*pe) {
+      strmap_entry_t *e = *pe;
+      if (fn(e->key, e->value, arg)) {
+        *pe = e->next;
+        free(e);
+        assert(m->count > 0);
+        m->count--;
+      } else {
+        pe = &e->next;
+      }
     }
   }
 }

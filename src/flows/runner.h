@@ -1,11 +1,11 @@
 /* The flow runner: starts the owner's oldest matching active flow on every
  * incoming (non-echo) Instagram message and performs what the engine asks:
  * Graph API sends, tags and variables on the contact, api_call through the
- * loop's HTTP client behind the address guard, and delays persisted as
+ * loop's HTTP client behind net/'s address guard, and delays persisted as
  * scheduled steps that resume on time, also after a restart. Every run is
  * recorded with its trace and status. Loop thread. */
-#ifndef PARLEY_FLOW_RUNNER_H
-#define PARLEY_FLOW_RUNNER_H
+#ifndef PARLEY_FLOWS_RUNNER_H
+#define PARLEY_FLOWS_RUNNER_H
 
 #include <jansson.h>
 
@@ -24,9 +24,5 @@ int flow_runner_busy(const flow_runner_t *r);
  * (account with token_cipher); text may be NULL (attachments only). Borrowed. */
 void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_t *contact,
                             const char *text);
-
-/* The address guard of api_call: 1 when addr may be reached for host:port. */
-int flow_runner_addr_allowed(const char *allow_list, const char *host, int port,
-                             const struct sockaddr *addr);
 
 #endif

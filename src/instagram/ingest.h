@@ -3,8 +3,8 @@
  * mid) delivered live, a reaction or a read marker. Events are processed after
  * the webhook was acknowledged, and those left by a previous run at start-up.
  * Loop thread. */
-#ifndef PARLEY_IG_INGEST_H
-#define PARLEY_IG_INGEST_H
+#ifndef PARLEY_INSTAGRAM_INGEST_H
+#define PARLEY_INSTAGRAM_INGEST_H
 
 #include <jansson.h>
 
@@ -21,6 +21,14 @@ void ig_ingest_forget_user(ig_ingest_t *ig, const char *user_id);
 /* Jobs in flight (shutdown waits for zero). */
 int ig_ingest_busy(const ig_ingest_t *ig);
 
+/* The hook called for each new incoming message (not an echo, not a retry)
+ * once it is stored: account (with token_cipher) and contact are borrowed,
+ * text may be NULL (attachments only). app.c points it at the flow runner, so
+ * that instagram/ does not depend on flows/. */
+typedef void (*ig_ingest_message_fn)(void *ctx, const json_t *account, const json_t *contact,
+                                     const char *text);
+void ig_ingest_on_message(ig_ingest_t *ig, ig_ingest_message_fn fn, void *ctx);
+
 typedef struct ig_stored_s {
   int status;      /* a store status */
   json_t *message; /* borrowed for the callback when status is STORE_OK */
@@ -29,7 +37,8 @@ typedef void (*ig_stored_fn)(void *ctx, const ig_stored_t *stored);
 
 /* Stores a message the owner sent through the Graph API into the contact's
  * conversation (keeping Graph's message id, so the echo that Meta sends later
- * adds nothing) and delivers it live. account and contact are borrowed. */
+ * adds nothing) and delivers it live. account and contact are borrowed. For
+ * outbox.c; everyone else sends with ig_outbox_send. */
 void ig_ingest_store_outgoing(ig_ingest_t *ig, json_t *account, json_t *contact, const char *text,
                               const char *graph_mid, const char *source, ig_stored_fn cb,
                               void *ctx);

@@ -2,8 +2,8 @@
  * out of seq order (store completions on several threads, other instances'
  * publishes), and clients must see them in seq order. Pure: no I/O, time is
  * passed in, so it is unit-tested alone. Loop thread. */
-#ifndef PARLEY_HANDLERS_SEQUENCER_H
-#define PARLEY_HANDLERS_SEQUENCER_H
+#ifndef PARLEY_CHAT_SEQUENCER_H
+#define PARLEY_CHAT_SEQUENCER_H
 
 #include <stddef.h>
 #include <stdint.h>

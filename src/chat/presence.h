@@ -2,9 +2,11 @@
  * instance marks its users in the bus with a TTL it keeps refreshing; the first
  * session anywhere announces online and the last one offline, to the users who
  * share a conversation with them. An instance that dies stops refreshing and
- * heartbeating: the others notice and announce offline for it. Loop thread. */
-#ifndef PARLEY_HANDLERS_PRESENCE_H
-#define PARLEY_HANDLERS_PRESENCE_H
+ * heartbeating: the others notice and announce offline for it. Owned by the
+ * app (app->presence), not by fan-out: the dispatcher hands it envelopes, the
+ * WebSocket protocol tells it of sessions. Loop thread. */
+#ifndef PARLEY_CHAT_PRESENCE_H
+#define PARLEY_CHAT_PRESENCE_H
 
 #include <jansson.h>
 #include <stdint.h>
@@ -20,8 +22,12 @@
 
 typedef struct presence_s presence_t;
 
+/* Creates the app's presence and its once-a-second timer; it stops by itself
+ * once app->shutting_down is set. Returns NULL when out of memory. */
 presence_t *presence_new(app_t *app);
-void presence_free(presence_t *p);
+/* Stops it and clears app->presence; the memory goes with its timer handle.
+ * Idempotent; p may be NULL. */
+void presence_close(presence_t *p);
 
 /* A session of user_id became ready here and the user now has `sessions`
  * sessions on this instance (1: the first). */
@@ -33,9 +39,10 @@ void presence_session_closed(app_t *app, const char *user_id, int sessions);
 void presence_tick(presence_t *p, int64_t now_ms);
 /* The bus link went down (0) or came back (1). */
 void presence_bus_state(presence_t *p, int up, int64_t now_ms);
-/* A presence ("p") or heartbeat ("h") envelope from another instance. header
- * and body are borrowed. */
-void presence_on_bus(presence_t *p, const char *kind, json_t *header, const char *body, size_t len,
-                     int64_t now_ms);
+/* Any envelope from another instance (it shows that instance alive); a
+ * presence ("p") one is also delivered and remembered. header and body are
+ * borrowed. */
+void presence_on_envelope(presence_t *p, const char *kind, json_t *header, const char *body,
+                          size_t len, int64_t now_ms);
 
 #endif

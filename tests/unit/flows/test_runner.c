@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "handlers/flow_runner.h"
+#include "flows/runner.h"
 #include "parley/store.h"
 #include "parley/util.h"
 

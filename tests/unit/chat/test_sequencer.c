@@ -1,4 +1,4 @@
-/* Unit tests for the fan-out reorder buffer (src/handlers/sequencer.c): what a
+/* Unit tests for the fan-out reorder buffer (src/chat/sequencer.c): what a
  * client would see is the order of deliveries, so each test records it. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,8 +10,7 @@
 
 #include <cmocka.h>
 
-#include "handlers/keymap.h"
-#include "handlers/sequencer.h"
+#include "chat/sequencer.h"
 
 typedef struct rec_s {
   int64_t delivered[64];
@@ -175,21 +174,6 @@ static void idle_conversations_are_forgotten_and_held_items_freed(void **state) 
   assert_int_equal(r.dropped, 1);
 }
 
-static void keymap_basics(void **state) {
-  keymap_t *m = keymap_new();
-  char key[16];
-  for (int i = 0; i < 1000; i++) {
-    snprintf(key, sizeof(key), "k%d", i);
-    assert_int_equal(keymap_put(m, key, (void *)(intptr_t)(i + 1)), 0);
-  }
-  assert_int_equal(keymap_count(m), 1000);
-  assert_ptr_equal(keymap_get(m, "k500"), (void *)(intptr_t)501);
-  assert_ptr_equal(keymap_remove(m, "k500"), (void *)(intptr_t)501);
-  assert_null(keymap_get(m, "k500"));
-  assert_int_equal(keymap_count(m), 999);
-  keymap_free(m);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(in_order_is_delivered_at_once),
@@ -201,7 +185,6 @@ int main(void) {
       cmocka_unit_test(conversations_are_independent),
       cmocka_unit_test(first_sight_waits_for_lower_seqs),
       cmocka_unit_test(idle_conversations_are_forgotten_and_held_items_freed),
-      cmocka_unit_test(keymap_basics),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

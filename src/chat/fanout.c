@@ -1,7 +1,6 @@
 /* fanout: delivers WebSocket events to this instance's sessions and carries them
- * to the other instances over one bus channel. Owns the reorder buffer, two
- * timers and the presence state; it stops itself once the app shuts down.
- * Loop thread.
+ * to the other instances in bus envelopes (envelope.h). Owns the reorder buffer
+ * and two timers; it stops itself once the app shuts down. Loop thread.
  *
  * Why one channel: every envelope names its recipients, so an instance that
  * receives it delivers to its own sessions with hub lookups only, never a store
@@ -9,25 +8,17 @@
  * participants. Per-user channels would publish once per recipient; per-
  * conversation channels would need every instance to track which conversations
  * its users are in. The price is that each instance parses every envelope,
- * which is cheap next to the socket writes for a handful of instances.
- *
- * An envelope is a compact JSON header, a newline, then the body bytes (the
- * frame exactly as sessions get it, so it is encoded once, by the instance that
- * produced it). Header keys: i (instance id), k (kind: m message.new, e any
- * other frame, c conversation.updated, p presence, h heartbeat), u (recipient
- * ids), x (a user to skip), c and s (conversation id and seq of a message). */
-#include "handlers/fanout.h"
+ * which is cheap next to the socket writes for a handful of instances. */
+#include "chat/fanout.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/conversations.h"
-#include "handlers/handlers.h"
-#include "handlers/presence.h"
-#include "handlers/sequencer.h"
-#include "parley/auth.h"
-#include "parley/bus.h"
-#include "parley/log.h"
+#include "chat/conv_view.h"
+#include "chat/envelope.h"
+#include "chat/sequencer.h"
+#include "chat/sessions.h"
 #include "parley/metrics.h"
 #include "parley/ws.h"
 
@@ -40,14 +31,16 @@
 struct fanout_s {
   app_t *app;
   uv_timer_t seq_timer;  /* the next gap deadline of the reorder buffer */
-  uv_timer_t tick_timer; /* presence, idle sweeps, noticing shutdown */
+  uv_timer_t tick_timer; /* idle sweeps, noticing shutdown */
   int handles_open;
   int closing;
-  int remote; /* the bus reaches other instances (not the in-process bus) */
-  int subscribed;
   sequencer_t *seq;
-  presence_t *presence;
 };
+
+/* The app's fan-out while it runs, or NULL. */
+static fanout_t *fanout_of(app_t *app) {
+  return app->fanout && !app->fanout->closing ? app->fanout : NULL;
+}
 
 /* A message.new on its way through the reorder buffer. */
 typedef struct delivery_s {
@@ -70,13 +63,12 @@ static void delivery_free(delivery_t *d) {
   free(d);
 }
 
-/* ---- sending to this instance's sessions ---- */
+/* ---- message.new to this instance's sessions ---- */
 
 typedef struct send_ctx_s {
   const char *text;
   size_t len;
-  uint64_t except;
-  const delivery_t *d; /* for message.new: who gets the ack */
+  const delivery_t *d; /* who gets the ack */
   const char *user;
   int sent;
   int acked;
@@ -84,36 +76,13 @@ typedef struct send_ctx_s {
 
 static void send_one(ws_session_t *s, void *arg) {
   send_ctx_t *c = arg;
-  if (c->except && s->id == c->except) return;
   const delivery_t *d = c->d;
-  if (d && d->ack && s->id == d->ack_session && strcmp(c->user, d->ack_user) == 0) {
+  if (d->ack && s->id == d->ack_session && strcmp(c->user, d->ack_user) == 0) {
     if (ws_session_send(s, d->ack, d->ack_len) == 0) c->sent++;
     c->acked = 1;
     return;
   }
   if (ws_session_send(s, c->text, c->len) == 0) c->sent++;
-}
-
-int fanout_local_send(app_t *app, const char *user_id, const char *text, size_t len,
-                      uint64_t except) {
-  if (!app->hub || !user_id) return 0;
-  send_ctx_t c = {text, len, except, NULL, user_id, 0, 0};
-  hub_foreach(app->hub, user_id, send_one, &c);
-  return c.sent;
-}
-
-/* Sends text to every recipient but exclude_user. */
-static int send_users(app_t *app, const json_t *users, const char *exclude_user, const char *text,
-                      size_t len) {
-  size_t i;
-  json_t *u;
-  int sent = 0;
-  json_array_foreach(users, i, u) {
-    const char *id = json_string_value(u);
-    if (!id || (exclude_user && strcmp(id, exclude_user) == 0)) continue;
-    sent += fanout_local_send(app, id, text, len, 0);
-  }
-  return sent;
 }
 
 static void send_ack_one(ws_session_t *s, void *arg) {
@@ -124,7 +93,7 @@ static void send_ack_one(ws_session_t *s, void *arg) {
 
 /* Sends the ack to the sending session alone; returns 1 if it went out. */
 static int send_ack(const delivery_t *d) {
-  send_ctx_t c = {NULL, 0, 0, d, d->ack_user, 0, 0};
+  send_ctx_t c = {NULL, 0, d, d->ack_user, 0, 0};
   if (d->app->hub) hub_foreach(d->app->hub, d->ack_user, send_ack_one, &c);
   return c.sent;
 }
@@ -140,7 +109,7 @@ static void deliver_message(void *ctx, const char *conv_id, int64_t seq, void *i
   json_array_foreach(d->users, i, u) {
     const char *id = json_string_value(u);
     if (!id || !app->hub) continue;
-    send_ctx_t c = {d->frame, d->len, 0, d, id, 0, 0};
+    send_ctx_t c = {d->frame, d->len, d, id, 0, 0};
     hub_foreach(app->hub, id, send_one, &c);
     sent += c.sent;
     acked |= c.acked;
@@ -160,26 +129,7 @@ static void drop_message(void *ctx, void *item) {
   delivery_free(d);
 }
 
-/* ---- the bus ---- */
-
-void fanout_publish(app_t *app, json_t *header, const char *body, size_t len) {
-  fanout_t *f = fanout_of(app);
-  if (!f || !f->remote || !app->bus) return;
-  json_object_set_new(header, "i", json_string(app->instance_id));
-  char *h = json_dumps(header, JSON_COMPACT);
-  if (!h) return;
-  size_t hlen = strlen(h);
-  char *payload = malloc(hlen + 1 + len);
-  if (payload) {
-    memcpy(payload, h, hlen);
-    payload[hlen] = '\n';
-    if (len) memcpy(payload + hlen + 1, body, len);
-    if (bus_publish(app->bus, FANOUT_CHANNEL, payload, hlen + 1 + len) == 0)
-      app->metrics->bus_published++;
-    free(payload);
-  }
-  free(h);
-}
+/* ---- the reorder buffer and other instances' envelopes ---- */
 
 static void on_seq_timer(uv_timer_t *t);
 
@@ -226,10 +176,10 @@ static void on_remote_message(fanout_t *f, json_t *hdr, const char *body, size_t
 
 static void send_conversation(app_t *app, const json_t *conv, const char *user) {
   if (!user) return;
-  json_t *view = conversations_view(conv, user);
+  json_t *view = conv_view_json(conv, user);
   json_t *frame = json_pack("{s:s, s:o}", "type", "conversation.updated", "conversation", view);
   char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
-  if (text) fanout_local_send(app, user, text, strlen(text), 0);
+  if (text) sessions_send(app, user, text, strlen(text), 0);
   free(text);
   json_decref(frame);
 }
@@ -252,69 +202,35 @@ static void on_remote_conversation(fanout_t *f, json_t *hdr, const char *body, s
   json_decref(conv);
 }
 
-void fanout_on_bus(app_t *app, const char *payload, size_t len) {
+void fanout_on_envelope(app_t *app, const char *kind, json_t *header, const char *body,
+                        size_t len) {
   fanout_t *f = fanout_of(app);
-  if (!f || f->closing) return;
-  app->metrics->bus_received++;
-  const char *nl = memchr(payload, '\n', len);
-  if (!nl) return;
-  json_t *hdr = json_loadb(payload, (size_t)(nl - payload), 0, NULL);
-  const char *body = nl + 1;
-  size_t blen = len - (size_t)(body - payload);
-  const char *from = json_string_value(json_object_get(hdr, "i"));
-  const char *kind = json_string_value(json_object_get(hdr, "k"));
-  /* Our own envelopes come back from Redis: we delivered them already. */
-  if (!from || !kind || strcmp(from, app->instance_id) == 0) goto done;
-  int64_t now = (int64_t)uv_now(app->loop);
+  if (!f) return;
   if (strcmp(kind, "m") == 0) {
-    on_remote_message(f, hdr, body, blen);
+    on_remote_message(f, header, body, len);
   } else if (strcmp(kind, "e") == 0) {
-    send_users(app, json_object_get(hdr, "u"), json_string_value(json_object_get(hdr, "x")), body,
-               blen);
+    sessions_send_users(app, json_object_get(header, "u"),
+                        json_string_value(json_object_get(header, "x")), body, len);
   } else if (strcmp(kind, "c") == 0) {
-    on_remote_conversation(f, hdr, body, blen);
+    on_remote_conversation(f, header, body, len);
   }
-  /* Any envelope shows its instance alive; presence and heartbeats say more. */
-  presence_on_bus(f->presence, kind, hdr, body, blen, now);
-done:
-  json_decref(hdr);
-}
-
-/* The bus has one handler per process. Until app.c has a dispatcher of its
- * own, this is it: fan-out's channel here, account revocations to users.c. */
-static void on_bus_message(void *ctx, const char *channel, const char *payload, size_t len) {
-  app_t *app = ctx;
-  if (strcmp(channel, FANOUT_CHANNEL) == 0)
-    fanout_on_bus(app, payload, len);
-  else if (strcmp(channel, AUTH_REVOKE_CHANNEL) == 0)
-    users_on_revoke(app, payload, len);
-}
-
-static void on_bus_state(void *ctx, int up) {
-  app_t *app = ctx;
-  if (!up) log_warn("fan-out: the bus is down; clients recover missed messages with sync");
-  fanout_t *f = app->fanout && !app->fanout->closing ? app->fanout : NULL;
-  if (f) presence_bus_state(f->presence, up, (int64_t)uv_now(app->loop));
 }
 
 /* ---- life ---- */
 
 static void on_handle_closed(uv_handle_t *h) {
   fanout_t *f = h->data;
+  assert(f->handles_open > 0);
   if (--f->handles_open > 0) return;
   free(f);
 }
 
-static void fanout_stop(fanout_t *f) {
-  if (f->closing) return;
+void fanout_close(fanout_t *f) {
+  if (!f || f->closing) return;
   f->closing = 1;
   if (f->app->fanout == f) f->app->fanout = NULL;
-  /* The bus handlers keep the app as their context, never f. */
-  if (f->subscribed && f->app->bus) bus_unsubscribe(f->app->bus, FANOUT_CHANNEL);
   sequencer_free(f->seq);
   f->seq = NULL;
-  presence_free(f->presence);
-  f->presence = NULL;
   uv_close((uv_handle_t *)&f->seq_timer, on_handle_closed);
   uv_close((uv_handle_t *)&f->tick_timer, on_handle_closed);
 }
@@ -322,19 +238,15 @@ static void fanout_stop(fanout_t *f) {
 static void on_tick(uv_timer_t *t) {
   fanout_t *f = t->data;
   if (f->app->shutting_down || !f->app->bus) {
-    fanout_stop(f);
+    fanout_close(f);
     return;
   }
-  int64_t now = (int64_t)uv_now(f->app->loop);
-  presence_tick(f->presence, now);
-  int64_t next = sequencer_tick(f->seq, now);
+  int64_t next = sequencer_tick(f->seq, (int64_t)uv_now(f->app->loop));
   if (next >= 0 && !uv_is_active((uv_handle_t *)&f->seq_timer))
     uv_timer_start(&f->seq_timer, on_seq_timer, (uint64_t)next, 0);
 }
 
-fanout_t *fanout_start(app_t *app) {
-  if (app->fanout) return app->fanout;
-  if (app->shutting_down || !app->bus || !app->loop) return NULL;
+fanout_t *fanout_new(app_t *app) {
   fanout_t *f = calloc(1, sizeof(*f));
   if (!f) return NULL;
   f->app = app;
@@ -346,10 +258,7 @@ fanout_t *fanout_start(app_t *app) {
                         drop_message,
                         f};
   f->seq = sequencer_new(&o);
-  f->presence = presence_new(app);
-  if (!f->seq || !f->presence) {
-    sequencer_free(f->seq);
-    presence_free(f->presence);
+  if (!f->seq) {
     free(f);
     return NULL;
   }
@@ -358,28 +267,10 @@ fanout_t *fanout_start(app_t *app) {
   f->seq_timer.data = f->tick_timer.data = f;
   f->handles_open = 2;
   uv_timer_start(&f->tick_timer, on_tick, FANOUT_TICK_MS, FANOUT_TICK_MS);
-  f->remote = strcmp(bus_backend(app->bus), "local") != 0;
-  bus_set_handlers(app->bus, on_bus_message, on_bus_state, app);
-  if (f->remote) {
-    f->subscribed = bus_subscribe(app->bus, FANOUT_CHANNEL) == 0;
-    if (!f->subscribed) log_error("fan-out: cannot subscribe to %s", FANOUT_CHANNEL);
-  }
-  app->fanout = f;
   return f;
 }
 
-fanout_t *fanout_of(app_t *app) {
-  if (app->fanout && !app->fanout->closing) return app->fanout;
-  return fanout_start(app);
-}
-
-void fanout_close(app_t *app) {
-  if (app->fanout) fanout_stop(app->fanout);
-}
-
-struct presence_s *fanout_presence(fanout_t *f) {
-  return f ? f->presence : NULL;
-}
+size_t fanout_held(const fanout_t *f) { return f && f->seq ? sequencer_held(f->seq) : 0; }
 
 /* ---- what handlers call ---- */
 
@@ -413,9 +304,9 @@ void fanout_message_new(app_t *app, const json_t *message, const json_t *partici
     delivery_free(d);
     return;
   }
-  if (f->remote) {
+  if (envelope_remote(app)) {
     json_t *h = json_pack("{s:s, s:s, s:I, s:O}", "k", "m", "c", conv, "s", seq, "u", d->users);
-    if (h) fanout_publish(app, h, d->frame, d->len);
+    if (h) envelope_publish(app, h, d->frame, d->len);
     json_decref(h);
   }
   push_message(f, conv, (int64_t)seq, d);
@@ -427,11 +318,10 @@ static int send_event(app_t *app, const json_t *frame, const json_t *recipients,
   size_t len;
   char *text = encode(json_deep_copy(frame), &len);
   if (!text) return 0;
-  int sent = send_users(app, recipients, exclude_user, text, len);
-  fanout_t *f = fanout_of(app);
-  if (f && f->remote) {
+  int sent = sessions_send_users(app, recipients, exclude_user, text, len);
+  if (fanout_of(app) && envelope_remote(app)) {
     json_t *h = json_pack("{s:s, s:O, s:s?}", "k", "e", "u", recipients, "x", exclude_user);
-    if (h) fanout_publish(app, h, text, len);
+    if (h) envelope_publish(app, h, text, len);
     json_decref(h);
   }
   free(text);
@@ -452,12 +342,11 @@ void fanout_message_updated(app_t *app, const json_t *message, const json_t *par
 
 void fanout_conversation(app_t *app, const json_t *conv, const char *also_user) {
   deliver_conversation(app, conv, also_user);
-  fanout_t *f = fanout_of(app);
-  if (!f || !f->remote) return;
+  if (!fanout_of(app) || !envelope_remote(app)) return;
   size_t len;
   char *body = encode(json_deep_copy(conv), &len);
   json_t *h = json_pack("{s:s, s:s?}", "k", "c", "x", also_user);
-  if (body && h) fanout_publish(app, h, body, len);
+  if (body && h) envelope_publish(app, h, body, len);
   json_decref(h);
   free(body);
 }

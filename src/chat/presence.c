@@ -1,23 +1,27 @@
 /* presence: the users with sessions here (their bus entries are refreshed
  * before their TTL runs out), the users another instance announced online
  * (so that, if that instance dies, this one can tell its own sessions they went
- * offline), and when each other instance was last heard from. Owned by fanout;
- * loop thread. Bus and store callbacks hold only the app and a copy of what
- * they need, since presence may be gone when they run. */
-#include "handlers/presence.h"
+ * offline), and when each other instance was last heard from. Owned by the
+ * app (app->presence) with its own timer; loop thread. Bus and store callbacks
+ * hold only the app and a copy of what they need, since presence may be gone
+ * when they run. */
+#include "chat/presence.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/fanout.h"
-#include "handlers/keymap.h"
+#include "chat/envelope.h"
+#include "chat/sessions.h"
 #include "parley/bus.h"
 #include "parley/log.h"
 #include "parley/store.h"
+#include "parley/strmap.h"
 
 #define PRESENCE_PAGE 100     /* conversations read per CONV_LIST page */
 #define PRESENCE_MAX_PAGES 20 /* bounds the work of one announcement */
 #define PRESENCE_FORGET_MS 600000
+#define PRESENCE_TICK_MS 1000
 
 /* A user another instance announced online. */
 typedef struct remote_s {
@@ -32,9 +36,11 @@ typedef struct instance_s {
 
 struct presence_s {
   app_t *app;
-  keymap_t *local;     /* user id -> the presence itself (a marker) */
-  keymap_t *remote;    /* user id -> remote_t */
-  keymap_t *instances; /* instance id -> instance_t */
+  uv_timer_t timer; /* presence_tick once a second */
+  int closing;
+  strmap_t local;     /* user id -> the presence itself (a marker) */
+  strmap_t remote;    /* user id -> remote_t */
+  strmap_t instances; /* instance id -> instance_t */
   int64_t last_refresh_ms, last_heartbeat_ms;
 };
 
@@ -63,20 +69,9 @@ static void job_free(job_t *j) {
   free(j);
 }
 
-static presence_t *presence_of(app_t *app) { return fanout_presence(fanout_of(app)); }
-
-presence_t *presence_new(app_t *app) {
-  presence_t *p = calloc(1, sizeof(*p));
-  if (!p) return NULL;
-  p->app = app;
-  p->local = keymap_new();
-  p->remote = keymap_new();
-  p->instances = keymap_new();
-  if (!p->local || !p->remote || !p->instances) {
-    presence_free(p);
-    return NULL;
-  }
-  return p;
+/* The app's presence while it runs, or NULL. */
+static presence_t *presence_of(app_t *app) {
+  return app->presence && !app->presence->closing ? app->presence : NULL;
 }
 
 static int free_remote(const char *key, void *value, void *arg) {
@@ -91,14 +86,46 @@ static int free_value(const char *key, void *value, void *arg) {
   return 1;
 }
 
-void presence_free(presence_t *p) {
-  if (!p) return;
-  if (p->remote) keymap_sweep(p->remote, free_remote, NULL);
-  if (p->instances) keymap_sweep(p->instances, free_value, NULL);
-  keymap_free(p->local);
-  keymap_free(p->remote);
-  keymap_free(p->instances);
+static int drop_marker(const char *key, void *value, void *arg) { return 1; }
+
+static void on_timer_closed(uv_handle_t *h) {
+  presence_t *p = h->data;
+  strmap_sweep(&p->local, drop_marker, NULL);
+  strmap_sweep(&p->remote, free_remote, NULL);
+  strmap_sweep(&p->instances, free_value, NULL);
+  strmap_free(&p->local);
+  strmap_free(&p->remote);
+  strmap_free(&p->instances);
   free(p);
+}
+
+void presence_close(presence_t *p) {
+  if (!p || p->closing) return;
+  p->closing = 1;
+  if (p->app->presence == p) p->app->presence = NULL;
+  uv_close((uv_handle_t *)&p->timer, on_timer_closed);
+}
+
+static void on_tick(uv_timer_t *t) {
+  presence_t *p = t->data;
+  if (p->app->shutting_down || !p->app->bus) {
+    presence_close(p);
+    return;
+  }
+  presence_tick(p, (int64_t)uv_now(p->app->loop));
+}
+
+presence_t *presence_new(app_t *app) {
+  presence_t *p = calloc(1, sizeof(*p));
+  if (!p) return NULL;
+  p->app = app;
+  strmap_init(&p->local);
+  strmap_init(&p->remote);
+  strmap_init(&p->instances);
+  uv_timer_init(app->loop, &p->timer);
+  p->timer.data = p;
+  uv_timer_start(&p->timer, on_tick, PRESENCE_TICK_MS, PRESENCE_TICK_MS);
+  return p;
 }
 
 /* ---- announcing ---- */
@@ -116,11 +143,10 @@ static void announce(job_t *j) {
   char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
   if (text) {
     size_t len = strlen(text), i;
-    json_array_foreach(recipients, i, v)
-        fanout_local_send(j->app, json_string_value(v), text, len, 0);
+    json_array_foreach(recipients, i, v) sessions_send(j->app, json_string_value(v), text, len, 0);
     json_t *h = json_pack("{s:s, s:O, s:s, s:s}", "k", "p", "u", recipients, "user", j->user,
                           "status", j->status);
-    if (h) fanout_publish(j->app, h, text, len);
+    if (h) envelope_publish(j->app, h, text, len);
     json_decref(h);
   }
   free(text);
@@ -192,13 +218,13 @@ static void presence_set(app_t *app, const char *user, int64_t ttl, const char *
 void presence_session_opened(app_t *app, const char *user_id, int sessions) {
   presence_t *p = presence_of(app);
   if (!p || sessions != 1) return;
-  keymap_put(p->local, user_id, p);
+  strmap_put(&p->local, user_id, p);
   presence_set(app, user_id, PRESENCE_TTL_MS, "online");
 }
 
 void presence_session_closed(app_t *app, const char *user_id, int sessions) {
   presence_t *p = presence_of(app);
-  if (!p || sessions != 0 || !keymap_remove(p->local, user_id)) return;
+  if (!p || sessions != 0 || !strmap_del(&p->local, user_id)) return;
   presence_set(app, user_id, 0, "offline");
 }
 
@@ -213,17 +239,17 @@ static int refresh_each(const char *key, void *value, void *arg) {
 /* ---- other instances ---- */
 
 static void forget_remote(presence_t *p, const char *user) {
-  remote_t *r = keymap_remove(p->remote, user);
+  remote_t *r = strmap_del(&p->remote, user);
   if (!r) return;
   json_decref(r->recipients);
   free(r);
 }
 
 static void seen(presence_t *p, const char *instance, int64_t now) {
-  instance_t *in = keymap_get(p->instances, instance);
+  instance_t *in = strmap_get(&p->instances, instance);
   if (!in) {
     in = calloc(1, sizeof(*in));
-    if (!in || keymap_put(p->instances, instance, in) != 0) {
+    if (!in || strmap_put(&p->instances, instance, in) != 0) {
       free(in);
       return;
     }
@@ -242,12 +268,12 @@ static void on_remote_presence(presence_t *p, json_t *hdr, const char *from) {
   if (!r) return;
   snprintf(r->instance, sizeof(r->instance), "%s", from);
   r->recipients = json_incref(users);
-  if (keymap_put(p->remote, user, r) != 0) free_remote(user, r, NULL);
+  if (strmap_put(&p->remote, user, r) != 0) free_remote(user, r, NULL);
 }
 
-void presence_on_bus(presence_t *p, const char *kind, json_t *header, const char *body, size_t len,
-                     int64_t now_ms) {
-  if (!p) return;
+void presence_on_envelope(presence_t *p, const char *kind, json_t *header, const char *body,
+                          size_t len, int64_t now_ms) {
+  if (!p || p->closing) return;
   const char *from = json_string_value(json_object_get(header, "i"));
   if (!from) return;
   seen(p, from, now_ms);
@@ -255,7 +281,7 @@ void presence_on_bus(presence_t *p, const char *kind, json_t *header, const char
   size_t i;
   json_t *u;
   json_array_foreach(json_object_get(header, "u"), i, u)
-      fanout_local_send(p->app, json_string_value(u), body, len, 0);
+      sessions_send(p->app, json_string_value(u), body, len, 0);
   on_remote_presence(p, header, from);
 }
 
@@ -264,10 +290,10 @@ void presence_on_bus(presence_t *p, const char *kind, json_t *header, const char
 static void on_count(void *ctx, int status, long long count) {
   job_t *j = ctx;
   presence_t *p = presence_of(j->app);
-  remote_t *r = p ? keymap_get(p->remote, j->user) : NULL;
+  remote_t *r = p ? strmap_get(&p->remote, j->user) : NULL;
   if (!r || strcmp(r->instance, j->instance) != 0) goto done;
   r->checking = 0;
-  instance_t *in = keymap_get(p->instances, j->instance);
+  instance_t *in = strmap_get(&p->instances, j->instance);
   int64_t quiet = in ? (int64_t)uv_now(j->app->loop) - in->last_seen_ms : PRESENCE_FORGET_MS;
   if (status == 0 && count == 0) {
     json_t *frame = presence_frame(j->user, "offline");
@@ -276,7 +302,7 @@ static void on_count(void *ctx, int status, long long count) {
     json_t *u;
     if (text) {
       json_array_foreach(r->recipients, i, u)
-          fanout_local_send(j->app, json_string_value(u), text, strlen(text), 0);
+          sessions_send(j->app, json_string_value(u), text, strlen(text), 0);
     }
     free(text);
     json_decref(frame);
@@ -298,7 +324,7 @@ typedef struct check_s {
 static int check_each(const char *key, void *value, void *arg) {
   check_t *c = arg;
   remote_t *r = value;
-  instance_t *in = keymap_get(c->p->instances, r->instance);
+  instance_t *in = strmap_get(&c->p->instances, r->instance);
   if (r->checking || (in && c->now - in->last_seen_ms < PRESENCE_STALE_MS)) return 0;
   job_t *j = job_new(c->p->app, key, "offline");
   if (!j) return 0;
@@ -327,7 +353,7 @@ static int refresh_seen(const char *key, void *value, void *arg) {
 void presence_bus_state(presence_t *p, int up, int64_t now_ms) {
   /* Heartbeats missed while our own link was down say nothing about the other
    * instances: they get a fresh grace period. */
-  if (p && up) keymap_sweep(p->instances, refresh_seen, &now_ms);
+  if (p && !p->closing && up) strmap_sweep(&p->instances, refresh_seen, &now_ms);
 }
 
 void presence_tick(presence_t *p, int64_t now_ms) {
@@ -335,19 +361,19 @@ void presence_tick(presence_t *p, int64_t now_ms) {
   if (!app->bus) return;
   if (now_ms - p->last_refresh_ms >= PRESENCE_REFRESH_MS) {
     p->last_refresh_ms = now_ms;
-    keymap_sweep(p->local, refresh_each, p);
+    strmap_sweep(&p->local, refresh_each, p);
   }
   if (strcmp(bus_backend(app->bus), "local") == 0) return;
   if (now_ms - p->last_heartbeat_ms >= PRESENCE_HEARTBEAT_MS) {
     p->last_heartbeat_ms = now_ms;
     json_t *h = json_pack("{s:s}", "k", "h");
-    if (h) fanout_publish(app, h, "", 0);
+    if (h) envelope_publish(app, h, "", 0);
     json_decref(h);
   }
   check_t c = {p, now_ms};
   /* With our own link down every other instance looks quiet; judge none. */
-  if (bus_is_up(app->bus)) keymap_sweep(p->remote, check_each, &c);
+  if (bus_is_up(app->bus)) strmap_sweep(&p->remote, check_each, &c);
   /* Remote entries are forgotten before their instance, so no entry points at a
    * forgotten instance for long: it would count as quiet and be re-checked. */
-  keymap_sweep(p->instances, forget_instance, &c);
+  strmap_sweep(&p->instances, forget_instance, &c);
 }

@@ -3,18 +3,18 @@
  * conversation, message), then delivers the result live and marks the event
  * processed. Events of one contact are processed one at a time, in order;
  * different contacts proceed side by side. Loop thread. */
-#include "handlers/ig_ingest.h"
+#include "instagram/ingest.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "handlers/fanout.h"
-#include "handlers/flow_runner.h"
-#include "handlers/keymap.h"
+#include "chat/fanout.h"
 #include "parley/instagram.h"
 #include "parley/log.h"
 #include "parley/store.h"
+#include "parley/strmap.h"
 #include "parley/util.h"
 
 #define BATCH 256
@@ -33,8 +33,10 @@ struct ig_ingest_s {
   int fetching;
   int again; /* a kick arrived while busy */
   int closing;
-  keymap_t *accounts;      /* ig_user_id -> cached_account_t */
-  keymap_t *conversations; /* owner:contact id -> conversation id (malloc'd) */
+  ig_ingest_message_fn on_message; /* the flow runner, wired by app.c */
+  void *on_message_ctx;
+  strmap_t accounts;      /* ig_user_id -> cached_account_t */
+  strmap_t conversations; /* owner:contact id -> conversation id (malloc'd) */
 };
 
 typedef struct cached_account_s {
@@ -71,9 +73,9 @@ ig_ingest_t *ig_ingest_new(app_t *app) {
   if (!ig) return NULL;
   ig->app = app;
   ig->queue = json_array();
-  ig->accounts = keymap_new();
-  ig->conversations = keymap_new();
-  if (!ig->accounts || !ig->conversations) {
+  strmap_init(&ig->accounts);
+  strmap_init(&ig->conversations);
+  if (!ig->queue) {
     ig_ingest_free(ig);
     return NULL;
   }
@@ -96,35 +98,35 @@ static int drop_string(const char *key, void *value, void *arg) {
 
 void ig_ingest_free(ig_ingest_t *ig) {
   if (!ig) return;
-  if (ig->accounts) keymap_sweep(ig->accounts, drop_account, NULL);
-  if (ig->conversations) keymap_sweep(ig->conversations, drop_string, NULL);
-  keymap_free(ig->accounts);
-  keymap_free(ig->conversations);
+  strmap_sweep(&ig->accounts, drop_account, NULL);
+  strmap_sweep(&ig->conversations, drop_string, NULL);
+  strmap_free(&ig->accounts);
+  strmap_free(&ig->conversations);
   json_decref(ig->queue);
   free(ig);
 }
 
 void ig_ingest_forget_user(ig_ingest_t *ig, const char *user_id) {
-  if (ig) keymap_sweep(ig->accounts, drop_account, (void *)user_id);
+  if (ig) strmap_sweep(&ig->accounts, drop_account, (void *)user_id);
 }
 
 static json_t *cached_account(ig_ingest_t *ig, const char *ig_user_id) {
-  cached_account_t *c = keymap_get(ig->accounts, ig_user_id);
+  cached_account_t *c = strmap_get(&ig->accounts, ig_user_id);
   if (!c) return NULL;
   if (c->expires_ms > util_now_ms()) return json_incref(c->account);
-  keymap_remove(ig->accounts, ig_user_id);
+  strmap_del(&ig->accounts, ig_user_id);
   drop_account(ig_user_id, c, NULL);
   return NULL;
 }
 
 static void remember_account(ig_ingest_t *ig, const char *ig_user_id, json_t *account) {
-  if (!ig_user_id || keymap_get(ig->accounts, ig_user_id)) return;
-  if (keymap_count(ig->accounts) >= CACHE_MAX) keymap_sweep(ig->accounts, drop_account, NULL);
+  if (!ig_user_id || strmap_get(&ig->accounts, ig_user_id)) return;
+  if (strmap_count(&ig->accounts) >= CACHE_MAX) strmap_sweep(&ig->accounts, drop_account, NULL);
   cached_account_t *c = malloc(sizeof(*c));
   if (!c) return;
   c->account = json_incref(account);
   c->expires_ms = util_now_ms() + ACCOUNT_TTL_MS;
-  if (keymap_put(ig->accounts, ig_user_id, c) != 0) drop_account(ig_user_id, c, NULL);
+  if (strmap_put(&ig->accounts, ig_user_id, c) != 0) drop_account(ig_user_id, c, NULL);
 }
 
 static void conv_key(job_t *j, char *key, size_t len) {
@@ -135,14 +137,19 @@ static void remember_conversation(job_t *j, const char *conv_id) {
   ig_ingest_t *ig = j->ig;
   char key[160];
   conv_key(j, key, sizeof(key));
-  if (!conv_id || keymap_get(ig->conversations, key)) return;
-  if (keymap_count(ig->conversations) >= CACHE_MAX)
-    keymap_sweep(ig->conversations, drop_string, NULL);
+  if (!conv_id || strmap_get(&ig->conversations, key)) return;
+  if (strmap_count(&ig->conversations) >= CACHE_MAX)
+    strmap_sweep(&ig->conversations, drop_string, NULL);
   char *id = strdup(conv_id);
-  if (id && keymap_put(ig->conversations, key, id) != 0) free(id);
+  if (id && strmap_put(&ig->conversations, key, id) != 0) free(id);
 }
 
 int ig_ingest_busy(const ig_ingest_t *ig) { return ig->njobs + ig->fetching; }
+
+void ig_ingest_on_message(ig_ingest_t *ig, ig_ingest_message_fn fn, void *ctx) {
+  ig->on_message = fn;
+  ig->on_message_ctx = ctx;
+}
 
 static void job_free(job_t *j) {
   ig_ingest_t *ig = j->ig;
@@ -151,6 +158,7 @@ static void job_free(job_t *j) {
   else
     ig->jobs = j->next;
   if (j->next) j->next->prev = j->prev;
+  assert(ig->njobs > 0);
   ig->njobs--;
   json_decref(j->event);
   json_decref(j->account);
@@ -208,8 +216,8 @@ static void message_inserted(void *ctx, int status, json_t *result) {
     fanout_message_new(j->ig->app, message, json_object_get(result, "participant_ids"), NULL, 0,
                        NULL);
   /* A new incoming message (not an echo, not a retry) runs the owner's flows. */
-  if (created && !j->out_cb && j->kind == IG_EV_MESSAGE && j->ig->app->runner)
-    flow_runner_on_message(j->ig->app->runner, j->account, j->contact, pstr(j->payload, "text"));
+  if (created && !j->out_cb && j->kind == IG_EV_MESSAGE && j->ig->on_message)
+    j->ig->on_message(j->ig->on_message_ctx, j->account, j->contact, pstr(j->payload, "text"));
   if (j->out_cb) {
     /* An outgoing message: its caller answers; there is no event to mark. */
     ig_stored_t st = {status, status == STORE_OK ? message : NULL};
@@ -267,7 +275,7 @@ static void contact_ready(void *ctx, int status, json_t *result) {
   j->contact = result;
   char key[160];
   conv_key(j, key, sizeof(key));
-  const char *known = keymap_get(j->ig->conversations, key);
+  const char *known = strmap_get(&j->ig->conversations, key);
   if (known) {
     conversation_ready(j, STORE_OK,
                        json_pack("{s:{s:s}, s:b}", "conversation", "id", known, "created", 0));

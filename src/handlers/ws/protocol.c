@@ -2,18 +2,19 @@
  * authentication (?token= or a first auth frame before the deadline), the
  * per-connection frame rate, and dispatch of client frames by type through a
  * static table. Owns each session's protocol state (s->data). Loop thread. */
+#include "handlers/ws/protocol.h"
+
 #include <stdlib.h>
 #include <string.h>
 
 #include "handlers/handlers.h"
+#include "handlers/ws/messaging.h"
+#include "handlers/ws/reply.h"
 #include "parley/auth.h"
-#include "parley/bus.h"
-#include "parley/log.h"
 #include "parley/util.h"
-#include "parley/ws.h"
 
 /* A client frame handler: frame is the parsed object (borrowed), ref its
- * client_id or NULL (the shape of ws_messaging_* in handlers.h). */
+ * client_id or NULL (the shape of ws_messaging_* in messaging.h). */
 typedef void (*ws_frame_handler)(ws_session_t *s, json_t *frame, const char *ref);
 
 /* Close a connection once its over-limit frames, draining at the allowed rate,
@@ -27,29 +28,17 @@ typedef struct ws_proto_s {
   uint64_t overflow_at;
 } ws_proto_t;
 
-/* ---- sending ---- */
-
-/* Sends one JSON frame; steals the reference. Returns 0 or -1. */
-int ws_protocol_send(ws_session_t *s, json_t *frame) {
-  if (!frame) return -1;
-  char *text = json_dumps(frame, JSON_COMPACT);
-  json_decref(frame);
-  if (!text) return -1;
-  int rc = ws_session_send(s, text, strlen(text));
-  free(text);
-  return rc;
-}
-
-/* {"type":"error","code","message","ref"}; the connection stays open. */
+/* {"type":"error","code","message","ref"}; the connection stays open. These
+ * frame-level errors name no field (ws_reply_error's always carry one). */
 static void send_error(ws_session_t *s, const char *code, const char *message, const char *ref) {
-  ws_protocol_send(s, json_pack("{s:s, s:s, s:s, s:s?}", "type", "error", "code", code, "message",
-                                message, "ref", ref));
+  ws_reply_json(s, json_pack("{s:s, s:s, s:s, s:s?}", "type", "error", "code", code, "message",
+                             message, "ref", ref));
 }
 
 /* ---- frames ---- */
 
 static void on_ping(ws_session_t *s, json_t *frame, const char *ref) {
-  ws_protocol_send(s, json_pack("{s:s}", "type", "pong"));
+  ws_reply_json(s, json_pack("{s:s}", "type", "pong"));
 }
 
 static void on_auth_again(ws_session_t *s, json_t *frame, const char *ref) {
@@ -57,7 +46,7 @@ static void on_auth_again(ws_session_t *s, json_t *frame, const char *ref) {
 }
 
 /* The client frames of API.md and their handlers: extend the protocol by
- * adding a row here (the handler in its own file, declared in handlers.h).
+ * adding a row here (the handler in its own file, declared in its header).
  * Short, so scanned linearly. */
 static const struct {
   const char *type;
@@ -91,8 +80,8 @@ static void become_ready(ws_session_t *s, const char *user_id) {
   snprintf(s->user_id, sizeof(s->user_id), "%s", user_id);
   s->authenticated = 1;
   int sessions = s->app->hub ? hub_add(s->app->hub, s) : 0;
-  ws_protocol_send(s, json_pack("{s:s, s:s, s:s}", "type", "ready", "user_id", s->user_id,
-                                "session_id", s->session_id));
+  ws_reply_json(s, json_pack("{s:s, s:s, s:s}", "type", "ready", "user_id", s->user_id,
+                             "session_id", s->session_id));
   if (sessions > 0) ws_messaging_opened(s, sessions);
 }
 
@@ -141,7 +130,7 @@ static void on_unauthenticated_frame(ws_session_t *s, json_t *frame) {
   authenticate(s, json_string_value(json_object_get(frame, "token")));
 }
 
-static void on_message(ws_session_t *s, const char *data, size_t len) {
+void ws_protocol_on_message(ws_session_t *s, const char *data, size_t len) {
   ws_proto_t *p = proto_of(s);
   if (!p) {
     ws_session_close(s, 1011, "out of memory");
@@ -172,7 +161,7 @@ static void on_message(ws_session_t *s, const char *data, size_t len) {
   json_decref(frame);
 }
 
-static void on_close(ws_session_t *s) {
+void ws_protocol_on_close(ws_session_t *s) {
   ws_proto_t *p = s->data;
   if (s->authenticated && s->app->hub) ws_messaging_closed(s, hub_remove(s->app->hub, s));
   free(p);
@@ -203,13 +192,9 @@ static void upgrade(http_req_t *req) {
   ws_session_deadline(s, (uint64_t)app->cfg.ws_auth_timeout_ms, "authentication timeout");
 }
 
-/* Installs the protocol's hooks, and subscribes to account revocations (the
- * app's bus dispatcher hands AUTH_REVOKE_CHANNEL messages to users_on_revoke). */
 void ws_protocol_init(app_t *app) {
-  app->ws_on_message = on_message;
-  app->ws_on_close = on_close;
-  if (app->bus && bus_subscribe(app->bus, AUTH_REVOKE_CHANNEL) != 0)
-    log_warn("cannot subscribe to %s", AUTH_REVOKE_CHANNEL);
+  app->ws_on_message = ws_protocol_on_message;
+  app->ws_on_close = ws_protocol_on_close;
 }
 
 static const route_t routes[] = {

@@ -1,0 +1,35 @@
+/* A string-keyed hash map of borrowed pointers (chained, FNV-1a, doubling): the
+ * one map of the tree, for the bus's channels, buckets and presence, the hub's
+ * users, fan-out's conversations and the Instagram caches. Keys are copied;
+ * values belong to the caller. Embed a strmap_t and treat its fields as
+ * private. Not thread-safe: one thread (the loop's) uses a map. */
+#ifndef PARLEY_STRMAP_H
+#define PARLEY_STRMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct strmap_entry_s strmap_entry_t;
+typedef struct strmap_s {
+  strmap_entry_t **slots;
+  size_t nslots, count;
+} strmap_t;
+
+/* An empty map; nothing is allocated until the first put. */
+void strmap_init(strmap_t *m);
+/* Frees the entries, not the values (sweep them out first). The map is empty
+ * and usable again afterwards. */
+void strmap_free(strmap_t *m);
+/* The value under key, or NULL. */
+void *strmap_get(const strmap_t *m, const char *key);
+/* Inserts or replaces; returns 0, or -1 when memory runs out (nothing changed). */
+int strmap_put(strmap_t *m, const char *key, void *value);
+/* Removes the key; returns its value, or NULL when absent. */
+void *strmap_del(strmap_t *m, const char *key);
+/* Entries in the map. */
+size_t strmap_count(const strmap_t *m);
+/* Calls fn for every entry; fn returns 1 to remove the entry (its value is then
+ * fn's to free), 0 to keep it. fn must not change the map otherwise. */
+void strmap_sweep(strmap_t *m, int (*fn)(const char *key, void *value, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,202 @@
+/* conv_view: the one definition of a conversation as a user sees it, and its
+ * two writers (see conv_view.h). The text writer exists because building the
+ * views and encoding them was most of the loop's time per list; it writes keys
+ * in insertion order, as jansson does. Pure; any thread. */
+#include "chat/conv_view.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+long long conv_view_read_seq(const json_t *conv, const char *user_id) {
+  size_t i;
+  json_t *p;
+  json_array_foreach(json_object_get(conv, "participants"), i, p) {
+    const char *id = json_string_value(json_object_get(p, "id"));
+    if (id && user_id && strcmp(id, user_id) == 0)
+      return (long long)json_integer_value(json_object_get(p, "last_read_seq"));
+  }
+  return -1;
+}
+
+static long long unread_count(const json_t *conv, const char *user_id) {
+  long long last = (long long)json_integer_value(json_object_get(conv, "last_seq"));
+  long long read = conv_view_read_seq(conv, user_id);
+  long long unread = read < 0 ? 0 : last - read;
+  return unread > 0 ? unread : 0;
+}
+
+/* The view shares every value but the participants' objects with conv (nothing
+ * here or downstream modifies them): a deep copy was most of the cost of a list. */
+json_t *conv_view_json(const json_t *conv, const char *user_id) {
+  json_t *v = json_object();
+  if (!v) return NULL;
+  const char *key;
+  json_t *val;
+  json_object_foreach((json_t *)conv, key, val) {
+    if (strcmp(key, "participants") != 0) {
+      json_object_set_nocheck(v, key, val);
+      continue;
+    }
+    json_t *parts = json_array(), *p;
+    size_t i;
+    json_array_foreach(val, i, p) {
+      json_t *one = json_object();
+      const char *k;
+      json_t *x;
+      json_object_foreach(p, k, x) if (strcmp(k, "last_read_seq") != 0)
+          json_object_set_nocheck(one, k, x);
+      json_array_append_new(parts, one);
+    }
+    json_object_set_new_nocheck(v, key, parts);
+  }
+  json_object_set_new_nocheck(v, "unread_count", json_integer(unread_count(conv, user_id)));
+  return v;
+}
+
+json_t *conv_view_participant_ids(const json_t *conv) {
+  json_t *ids = json_array();
+  size_t i;
+  json_t *p;
+  json_array_foreach(json_object_get(conv, "participants"), i, p) {
+    json_t *id = json_object_get(p, "id");
+    if (json_is_string(id)) json_array_append(ids, id);
+  }
+  return ids;
+}
+
+/* ---- the text writer ---- */
+
+static int write_value(buf_t *b, json_t *v);
+
+/* A JSON string as jansson escapes it without JSON_ENSURE_ASCII. */
+static int write_string(buf_t *b, const char *s, size_t len) {
+  static const char hex[] = "0123456789ABCDEF";
+  if (buf_reserve(b, len + 2) != 0 || buf_append(b, "\"", 1) != 0) return -1;
+  size_t start = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    if (buf_append(b, s + start, i - start) != 0) return -1;
+    start = i + 1;
+    char esc[7] = {'\\', (char)c, 0};
+    size_t n = 2;
+    switch (c) {
+      case '"':
+      case '\\':
+        break;
+      case '\b':
+        esc[1] = 'b';
+        break;
+      case '\f':
+        esc[1] = 'f';
+        break;
+      case '\n':
+        esc[1] = 'n';
+        break;
+      case '\r':
+        esc[1] = 'r';
+        break;
+      case '\t':
+        esc[1] = 't';
+        break;
+      default:
+        memcpy(esc + 1, "u00", 3);
+        esc[4] = hex[c >> 4];
+        esc[5] = hex[c & 15];
+        n = 6;
+    }
+    if (buf_append(b, esc, n) != 0) return -1;
+  }
+  if (buf_append(b, s + start, len - start) != 0) return -1;
+  return buf_append(b, "\"", 1);
+}
+
+/* An object's members, without `skip`; the caller writes the braces. */
+static int write_members(buf_t *b, json_t *obj, const char *skip, int *first) {
+  const char *key;
+  json_t *val;
+  json_object_foreach(obj, key, val) {
+    if (skip && strcmp(key, skip) == 0) continue;
+    if ((!*first && buf_append(b, ",", 1) != 0) || write_string(b, key, strlen(key)) != 0 ||
+        buf_append(b, ":", 1) != 0 || write_value(b, val) != 0)
+      return -1;
+    *first = 0;
+  }
+  return 0;
+}
+
+static int write_value(buf_t *b, json_t *v) {
+  switch (json_typeof(v)) {
+    case JSON_STRING:
+      return write_string(b, json_string_value(v), json_string_length(v));
+    case JSON_INTEGER:
+      return buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    case JSON_TRUE:
+      return buf_append(b, "true", 4);
+    case JSON_FALSE:
+      return buf_append(b, "false", 5);
+    case JSON_NULL:
+      return buf_append(b, "null", 4);
+    case JSON_OBJECT: {
+      int first = 1;
+      if (buf_append(b, "{", 1) != 0 || write_members(b, v, NULL, &first) != 0) return -1;
+      return buf_append(b, "}", 1);
+    }
+    case JSON_ARRAY: {
+      size_t i;
+      json_t *x;
+      if (buf_append(b, "[", 1) != 0) return -1;
+      json_array_foreach(
+          v, i, x) if ((i && buf_append(b, ",", 1) != 0) || write_value(b, x) != 0) return -1;
+      return buf_append(b, "]", 1);
+    }
+    default: { /* a real: rare enough to leave its formatting to jansson */
+      char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+      int rc = s ? buf_append_str(b, s) : -1;
+      free(s);
+      return rc;
+    }
+  }
+}
+
+int conv_view_write(buf_t *b, json_t *conv, const char *user_id) {
+  const char *key;
+  json_t *val;
+  int first = 1;
+  if (buf_append(b, "{", 1) != 0) return -1;
+  json_object_foreach(conv, key, val) {
+    if ((!first && buf_append(b, ",", 1) != 0) || write_string(b, key, strlen(key)) != 0 ||
+        buf_append(b, ":", 1) != 0)
+      return -1;
+    first = 0;
+    if (strcmp(key, "participants") != 0 || !json_is_array(val)) {
+      if (write_value(b, val) != 0) return -1;
+      continue;
+    }
+    size_t i;
+    json_t *p;
+    if (buf_append(b, "[", 1) != 0) return -1;
+    json_array_foreach(val, i, p) {
+      int pfirst = 1;
+      if ((i && buf_append(b, ",", 1) != 0) || buf_append(b, "{", 1) != 0 ||
+          (json_is_object(p) && write_members(b, p, "last_read_seq", &pfirst) != 0) ||
+          buf_append(b, "}", 1) != 0)
+        return -1;
+    }
+    if (buf_append(b, "]", 1) != 0) return -1;
+  }
+  return buf_printf(b, "%s\"unread_count\":%lld}", first ? "" : ",", unread_count(conv, user_id));
+}
+
+int conv_view_write_page(buf_t *b, json_t *result, const char *user_id) {
+  size_t i;
+  json_t *c, *next = json_object_get(result, "next_cursor");
+  if (buf_reserve(b, 16384) != 0 || buf_append_str(b, "{\"conversations\":[") != 0) return -1;
+  json_array_foreach(json_object_get(result, "conversations"), i, c) {
+    if ((i && buf_append(b, ",", 1) != 0) || conv_view_write(b, c, user_id) != 0) return -1;
+  }
+  if (buf_append_str(b, "],\"next_cursor\":") != 0 ||
+      write_value(b, next ? next : json_null()) != 0)
+    return -1;
+  return buf_append(b, "}", 1);
+}

@@ -1,0 +1,29 @@
+/* The conversation as API.md shows it to one user: participants without read
+ * markers, and unread_count = last_seq - the user's last_read_seq (0 for a
+ * user who is not a participant). One definition, two writers: a jansson
+ * object for frames, and text written straight from the store's result for
+ * the list, byte for byte the same JSON (tests/unit/chat/test_conv_view.c
+ * proves it). Pure; any thread. */
+#ifndef PARLEY_CHAT_CONV_VIEW_H
+#define PARLEY_CHAT_CONV_VIEW_H
+
+#include <jansson.h>
+
+#include "parley/buf.h"
+
+/* conv (a store conversation, with read markers) as user_id sees it. conv is
+ * borrowed; returns a new object that shares conv's values (modify neither). */
+json_t *conv_view_json(const json_t *conv, const char *user_id);
+/* The same as json_dumps(conv_view_json(conv, user_id), JSON_COMPACT) would
+ * write it, appended to b. Returns 0, or -1 when memory runs out. */
+int conv_view_write(buf_t *b, json_t *conv, const char *user_id);
+/* A page of the list, {"conversations":[views...],"next_cursor":...}, from the
+ * store's CONV_LIST result, appended to b. Returns 0 or -1. */
+int conv_view_write_page(buf_t *b, json_t *result, const char *user_id);
+
+/* The participants' ids of a store conversation as a new array. */
+json_t *conv_view_participant_ids(const json_t *conv);
+/* The user's read marker in a store conversation, or -1 if not a participant. */
+long long conv_view_read_seq(const json_t *conv, const char *user_id);
+
+#endif

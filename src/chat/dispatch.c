@@ -1,0 +1,70 @@
+/* dispatch: routes bus messages to the messaging domain (see dispatch.h).
+ * Stateless apart from the subscriptions it makes. Loop thread. */
+#include "chat/dispatch.h"
+
+#include <string.h>
+
+#include "chat/envelope.h"
+#include "chat/fanout.h"
+#include "chat/presence.h"
+#include "chat/sessions.h"
+#include "parley/auth.h"
+#include "parley/bus.h"
+#include "parley/log.h"
+#include "parley/metrics.h"
+
+static void on_envelope(app_t *app, const char *payload, size_t len) {
+  if (!app->fanout && !app->presence) return;
+  app->metrics->bus_received++;
+  const char *body;
+  size_t blen;
+  json_t *hdr = envelope_parse(payload, len, &body, &blen);
+  if (!hdr) return;
+  const char *from = json_string_value(json_object_get(hdr, "i"));
+  const char *kind = json_string_value(json_object_get(hdr, "k"));
+  /* Our own envelopes come back from Redis: we delivered them already. */
+  if (from && kind && strcmp(from, app->instance_id) != 0) {
+    fanout_on_envelope(app, kind, hdr, body, blen);
+    presence_on_envelope(app->presence, kind, hdr, body, blen, (int64_t)uv_now(app->loop));
+  }
+  json_decref(hdr);
+}
+
+/* An account was deleted on some instance (this one too: the bus echoes). */
+static void on_revoke(app_t *app, const char *payload, size_t len) {
+  char user_id[64];
+  if (!app->auth || auth_revoke_apply(app->auth, payload, len, user_id) != 0) {
+    log_warn("ignoring a malformed %s message", AUTH_REVOKE_CHANNEL);
+    return;
+  }
+  sessions_close_user(app, user_id, 1008, "account deleted");
+}
+
+void dispatch_message(app_t *app, const char *channel, const char *payload, size_t len) {
+  if (strcmp(channel, ENVELOPE_CHANNEL) == 0)
+    on_envelope(app, payload, len);
+  else if (strcmp(channel, AUTH_REVOKE_CHANNEL) == 0)
+    on_revoke(app, payload, len);
+}
+
+static void on_bus_message(void *ctx, const char *channel, const char *payload, size_t len) {
+  dispatch_message(ctx, channel, payload, len);
+}
+
+static void on_bus_state(void *ctx, int up) {
+  app_t *app = ctx;
+  if (!up) log_warn("fan-out: the bus is down; clients recover missed messages with sync");
+  presence_bus_state(app->presence, up, (int64_t)uv_now(app->loop));
+}
+
+void dispatch_start(app_t *app) {
+  bus_set_handlers(app->bus, on_bus_message, on_bus_state, app);
+  if (bus_subscribe(app->bus, AUTH_REVOKE_CHANNEL) != 0)
+    log_warn("cannot subscribe to %s", AUTH_REVOKE_CHANNEL);
+  if (envelope_remote(app) && bus_subscribe(app->bus, ENVELOPE_CHANNEL) != 0)
+    log_error("fan-out: cannot subscribe to %s", ENVELOPE_CHANNEL);
+}
+
+void dispatch_stop(app_t *app) {
+  if (app->bus && envelope_remote(app)) bus_unsubscribe(app->bus, ENVELOPE_CHANNEL);
+}

@@ -1,0 +1,23 @@
+/* This instance's WebSocket sessions as the messaging domain reaches them: by
+ * user, through the hub. Loop thread. */
+#ifndef PARLEY_CHAT_SESSIONS_H
+#define PARLEY_CHAT_SESSIONS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parley/app.h"
+
+/* Sends text (copied) to every session of user_id here except the session
+ * `except` (0 for none); returns the sessions reached. */
+int sessions_send(app_t *app, const char *user_id, const char *text, size_t len, uint64_t except);
+/* The same for every user id of the array users (borrowed) but exclude_user
+ * (NULL for none); returns the sessions reached. */
+int sessions_send_users(app_t *app, const json_t *users, const char *exclude_user, const char *text,
+                        size_t len);
+/* Closes every session of user_id here with code and reason (an account that
+ * was deleted). Each session leaves the hub in its own close hook. */
+void sessions_close_user(app_t *app, const char *user_id, uint16_t code, const char *reason);
+
+#endif
