@@ -1,0 +1,117 @@
+/* The conversation view has one definition and two writers (src/chat/
+ * conv_view.c): the text writer of the list must produce exactly the bytes
+ * json_dumps(JSON_COMPACT) gives for the jansson view, for every kind of value a
+ * store conversation can hold, escapes and non-ASCII text included. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "chat/conv_view.h"
+
+static json_t *conversation(const char *name, json_int_t last_seq) {
+  return json_pack(
+      "{s:s, s:s, s:s, s:I, s:[{s:s, s:s, s:I}, {s:s, s:s, s:I, s:b}], s:n, s:{s:f, s:[i, s, n]}}",
+      "id", "c1", "type", "group", "name", name, "last_seq", last_seq, "participants", "id", "u1",
+      "name", "Ann", "last_read_seq", (json_int_t)3, "id", "u2", "name",
+      "B\xc3\xa9"
+      "a",
+      "last_read_seq", (json_int_t)9, "muted", 1, "last_message", "extra", "score", 1.5, "list", 7,
+      "x", NULL);
+}
+
+/* Both writers for one user; the text must equal jansson's encoding. */
+static void assert_same(json_t *conv, const char *user) {
+  json_t *view = conv_view_json(conv, user);
+  assert_non_null(view);
+  char *expected = json_dumps(view, JSON_COMPACT);
+  buf_t b;
+  buf_init(&b);
+  assert_int_equal(conv_view_write(&b, conv, user), 0);
+  assert_int_equal(b.len, strlen(expected));
+  assert_memory_equal(b.data, expected, b.len);
+  free(expected);
+  buf_free(&b);
+  json_decref(view);
+}
+
+static void the_view_hides_read_markers_and_counts_unread(void **state) {
+  json_t *conv = conversation("team", 12);
+  json_t *view = conv_view_json(conv, "u1");
+  assert_int_equal(json_integer_value(json_object_get(view, "unread_count")), 9);
+  json_t *p;
+  size_t i;
+  json_array_foreach(json_object_get(view, "participants"), i, p)
+      assert_null(json_object_get(p, "last_read_seq"));
+  json_decref(view);
+  view = conv_view_json(conv, "stranger");
+  assert_int_equal(json_integer_value(json_object_get(view, "unread_count")), 0);
+  json_decref(view);
+  assert_int_equal(conv_view_read_seq(conv, "u2"), 9);
+  assert_int_equal(conv_view_read_seq(conv, "nobody"), -1);
+  json_t *ids = conv_view_participant_ids(conv);
+  assert_int_equal(json_array_size(ids), 2);
+  assert_string_equal(json_string_value(json_array_get(ids, 1)), "u2");
+  json_decref(ids);
+  json_decref(conv);
+}
+
+static void both_writers_agree(void **state) {
+  static const char *const names[] = {
+      "plain",
+      "quote \" backslash \\ slash /",
+      "controls \b\f\n\r\t \x01\x1f \x7f end",
+      "caf\xc3\xa9"
+      " \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
+      "",
+  };
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    json_t *conv = conversation(names[i], 12);
+    assert_same(conv, "u1");
+    assert_same(conv, "u2");
+    assert_same(conv, "stranger");
+    json_decref(conv);
+  }
+  /* A participant that is not an object, and no participants at all. */
+  json_t *odd = json_pack("{s:s, s:[s, {}], s:I}", "id", "c2", "participants", "u9", "last_seq",
+                          (json_int_t)0);
+  assert_same(odd, "u9");
+  json_object_del(odd, "participants");
+  assert_same(odd, "u9");
+  json_decref(odd);
+}
+
+static void the_page_writer_matches_the_page_shape(void **state) {
+  json_t *convs = json_pack("[o, o]", conversation("one", 4), conversation("two \"2\"", 20));
+  const char *cursors[] = {"next-page", NULL};
+  for (int k = 0; k < 2; k++) {
+    json_t *result = json_pack("{s:O, s:s?}", "conversations", convs, "next_cursor", cursors[k]);
+    json_t *page = json_pack(
+        "{s:[o, o], s:s?}", "conversations", conv_view_json(json_array_get(convs, 0), "u2"),
+        conv_view_json(json_array_get(convs, 1), "u2"), "next_cursor", cursors[k]);
+    char *expected = json_dumps(page, JSON_COMPACT);
+    buf_t b;
+    buf_init(&b);
+    assert_int_equal(conv_view_write_page(&b, result, "u2"), 0);
+    assert_int_equal(b.len, strlen(expected));
+    assert_memory_equal(b.data, expected, b.len);
+    free(expected);
+    buf_free(&b);
+    json_decref(page);
+    json_decref(result);
+  }
+  json_decref(convs);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(the_view_hides_read_markers_and_counts_unread),
+      cmocka_unit_test(both_writers_agree),
+      cmocka_unit_test(the_page_writer_matches_the_page_shape),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

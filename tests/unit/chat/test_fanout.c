@@ -1,0 +1,216 @@
+/* Fan-out and the bus dispatcher without sockets (src/chat/fanout.c,
+ * dispatch.c): who gets which frame, the sender's ack, seq order across gaps,
+ * envelopes of other instances, our own echoes, conversation views rendered
+ * per user, and account revocations closing sessions. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "chat/envelope.h"
+#include "chat_fixture.h"
+
+static int setup(void **state) {
+  *state = chat_fx_new(0);
+  return 0;
+}
+
+static int teardown(void **state) {
+  chat_fx_free(*state);
+  return 0;
+}
+
+static json_t *message(json_int_t seq) {
+  return json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", "m", "conversation_id", "c1", "seq", seq,
+                   "sender_id", "u1", "text", "hi");
+}
+
+/* Takes the next frame of s and checks its type (and seq, when seq > 0). */
+static void expect(ws_session_t *s, const char *type, json_int_t seq) {
+  json_t *fr = fake_next(s);
+  if (!fr) fail_msg("session %s: no %s frame", s->user_id, type);
+  assert_string_equal(json_string_value(json_object_get(fr, "type")), type);
+  if (seq > 0)
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(fr, "message"), "seq")),
+                     seq);
+  json_decref(fr);
+}
+
+/* An envelope as another instance would publish it. */
+static void remote(chat_fx_t *f, json_t *hdr, const char *body) {
+  json_object_set_new(hdr, "i", json_string("instance-there"));
+  char *h = json_dumps(hdr, JSON_COMPACT);
+  char payload[2048];
+  int n = snprintf(payload, sizeof(payload), "%s\n%s", h, body);
+  dispatch_message(&f->app, ENVELOPE_CHANNEL, payload, (size_t)n);
+  free(h);
+  json_decref(hdr);
+}
+
+static void a_message_reaches_every_session_and_the_sender_gets_its_ack(void **state) {
+  chat_fx_t *f = *state;
+  ws_session_t *a1 = fake_session_new(&f->app, "u1"), *a2 = fake_session_new(&f->app, "u1");
+  ws_session_t *b = fake_session_new(&f->app, "u2"), *c = fake_session_new(&f->app, "u3");
+  json_t *m = message(1), *ids = json_pack("[s, s]", "u1", "u2");
+  fanout_message_new(&f->app, m, ids, "u1", a1->id, "cid-1");
+  json_t *ack = fake_next(a1);
+  assert_string_equal(json_string_value(json_object_get(ack, "type")), "message.ack");
+  assert_string_equal(json_string_value(json_object_get(ack, "client_id")), "cid-1");
+  json_decref(ack);
+  expect(a2, "message.new", 1); /* the sender's other session */
+  expect(b, "message.new", 1);
+  assert_int_equal(fake_pending(a1) + fake_pending(a2) + fake_pending(b) + fake_pending(c), 0);
+  assert_int_equal(f->app.metrics->messages_stored, 1);
+  assert_int_equal(f->app.metrics->messages_delivered, 3);
+  json_decref(m);
+  json_decref(ids);
+  fake_session_free(a1);
+  fake_session_free(a2);
+  fake_session_free(b);
+  fake_session_free(c);
+}
+
+static void remote_messages_are_delivered_in_seq_order(void **state) {
+  chat_fx_t *f = *state;
+  ws_session_t *b = fake_session_new(&f->app, "u2");
+  json_t *m1 = message(1), *m2 = message(2), *m3 = message(3);
+  const char *fmt = "{s:s, s:s, s:I, s:[s]}";
+  json_t *f1 = json_pack("{s:s, s:O}", "type", "message.new", "message", m1);
+  json_t *f2 = json_pack("{s:s, s:O}", "type", "message.new", "message", m2);
+  char *t1 = json_dumps(f1, JSON_COMPACT), *t2 = json_dumps(f2, JSON_COMPACT);
+  remote(f, json_pack(fmt, "k", "m", "c", "c1", "s", (json_int_t)2, "u", "u2"), t2);
+  assert_int_equal(fake_pending(b), 0); /* held: 1 may still come */
+  assert_int_equal(fanout_held(f->app.fanout), 1);
+  remote(f, json_pack(fmt, "k", "m", "c", "c1", "s", (json_int_t)1, "u", "u2"), t1);
+  expect(b, "message.new", 1);
+  expect(b, "message.new", 2);
+  /* Our own stored message 3 goes straight out. */
+  json_t *ids = json_pack("[s]", "u2");
+  fanout_message_new(&f->app, m3, ids, NULL, 0, NULL);
+  expect(b, "message.new", 3);
+  free(t1);
+  free(t2);
+  json_decref(f1);
+  json_decref(f2);
+  json_decref(m1);
+  json_decref(m2);
+  json_decref(m3);
+  json_decref(ids);
+  fake_session_free(b);
+}
+
+static void a_gap_is_passed_over_after_the_wait(void **state) {
+  chat_fx_t *f = *state;
+  ws_session_t *b = fake_session_new(&f->app, "u2");
+  json_t *ids = json_pack("[s]", "u2");
+  json_t *m1 = message(1), *m3 = message(3);
+  fanout_message_new(&f->app, m1, ids, NULL, 0, NULL);
+  expect(b, "message.new", 1);
+  fanout_message_new(&f->app, m3, ids, NULL, 0, NULL); /* 2 is missing */
+  assert_int_equal(fake_pending(b), 0);
+  chat_fx_run(f, 400); /* past the hold: the timer releases 3 */
+  expect(b, "message.new", 3);
+  assert_int_equal(fanout_held(f->app.fanout), 0);
+  json_decref(m1);
+  json_decref(m3);
+  json_decref(ids);
+  fake_session_free(b);
+}
+
+static void events_skip_the_excluded_user_and_our_own_echoes(void **state) {
+  chat_fx_t *f = *state;
+  ws_session_t *a = fake_session_new(&f->app, "u1"), *b = fake_session_new(&f->app, "u2");
+  json_t *frame = json_pack("{s:s, s:s, s:s}", "type", "typing", "user_id", "u1", "state", "start");
+  json_t *ids = json_pack("[s, s]", "u1", "u2");
+  fanout_event(&f->app, frame, ids, "u1");
+  expect(b, "typing", 0);
+  assert_int_equal(fake_pending(a), 0);
+  /* Another instance's event, with the same exclusion. */
+  remote(f, json_pack("{s:s, s:[s, s], s:s}", "k", "e", "u", "u1", "u2", "x", "u2"),
+         "{\"type\":\"typing\"}");
+  expect(a, "typing", 0);
+  assert_int_equal(fake_pending(b), 0);
+  /* Our own envelope, echoed by Redis: delivered already, so ignored. */
+  char payload[256];
+  int n = snprintf(payload, sizeof(payload), "{\"i\":\"%s\",\"k\":\"e\",\"u\":[\"u2\"]}\n{}",
+                   f->app.instance_id);
+  dispatch_message(&f->app, ENVELOPE_CHANNEL, payload, (size_t)n);
+  /* And malformed ones change nothing. */
+  dispatch_message(&f->app, ENVELOPE_CHANNEL, "no newline", 10);
+  dispatch_message(&f->app, ENVELOPE_CHANNEL, "[1]\n{}", 6);
+  assert_int_equal(fake_pending(a) + fake_pending(b), 0);
+  json_decref(frame);
+  json_decref(ids);
+  fake_session_free(a);
+  fake_session_free(b);
+}
+
+static json_int_t unread_of(ws_session_t *s) {
+  json_t *fr = fake_next(s);
+  assert_non_null(fr);
+  assert_string_equal(json_string_value(json_object_get(fr, "type")), "conversation.updated");
+  json_int_t n =
+      json_integer_value(json_object_get(json_object_get(fr, "conversation"), "unread_count"));
+  json_decref(fr);
+  return n;
+}
+
+static void conversations_are_rendered_for_each_user(void **state) {
+  chat_fx_t *f = *state;
+  ws_session_t *a = fake_session_new(&f->app, "u1"), *b = fake_session_new(&f->app, "u2");
+  ws_session_t *gone = fake_session_new(&f->app, "u3");
+  json_t *conv = json_pack("{s:s, s:I, s:[{s:s, s:I}, {s:s, s:I}]}", "id", "c1", "last_seq",
+                           (json_int_t)5, "participants", "id", "u1", "last_read_seq",
+                           (json_int_t)1, "id", "u2", "last_read_seq", (json_int_t)3);
+  fanout_conversation(&f->app, conv, "u3");
+  assert_int_equal(unread_of(a), 4);
+  assert_int_equal(unread_of(b), 2);
+  assert_int_equal(unread_of(gone), 0); /* the removed member hears of it too */
+  char *body = json_dumps(conv, JSON_COMPACT);
+  remote(f, json_pack("{s:s}", "k", "c"), body);
+  assert_int_equal(unread_of(a), 4);
+  assert_int_equal(unread_of(b), 2);
+  assert_int_equal(fake_pending(gone), 0);
+  free(body);
+  json_decref(conv);
+  fake_session_free(a);
+  fake_session_free(b);
+  fake_session_free(gone);
+}
+
+static void a_revocation_closes_the_users_sessions(void **state) {
+  chat_fx_t *f = chat_fx_new(1);
+  ws_session_t *a1 = fake_session_new(&f->app, "u1"), *a2 = fake_session_new(&f->app, "u1");
+  ws_session_t *b = fake_session_new(&f->app, "u2");
+  dispatch_message(&f->app, AUTH_REVOKE_CHANNEL, "not json", 8);
+  assert_false(fake_closed(a1, NULL));
+  char *msg = auth_revoke_message("u1", util_now_ms());
+  dispatch_message(&f->app, AUTH_REVOKE_CHANNEL, msg, strlen(msg));
+  uint16_t code = 0;
+  assert_true(fake_closed(a1, &code));
+  assert_int_equal(code, 1008);
+  assert_true(fake_closed(a2, NULL));
+  assert_false(fake_closed(b, NULL));
+  assert_int_equal(hub_session_count(f->app.hub), 1);
+  free(msg);
+  fake_session_free(a1);
+  fake_session_free(a2);
+  fake_session_free(b);
+  chat_fx_free(f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(a_message_reaches_every_session_and_the_sender_gets_its_ack,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(remote_messages_are_delivered_in_seq_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_gap_is_passed_over_after_the_wait, setup, teardown),
+      cmocka_unit_test_setup_teardown(events_skip_the_excluded_user_and_our_own_echoes, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(conversations_are_rendered_for_each_user, setup, teardown),
+      cmocka_unit_test(a_revocation_closes_the_users_sessions),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
