@@ -39,7 +39,9 @@ typedef struct app_handles_s {
   uint64_t shutdown_deadline_ns;
   int forced;
   int store_closed, bus_closed, http_closed;
-  int dispatching; /* the bus dispatcher is subscribed */
+  int dispatching;     /* the bus dispatcher is subscribed */
+  http_server_t httpd; /* app->httpd */
+  ws_server_t ws;      /* app->ws */
 } app_handles_t;
 
 static app_handles_t *handles(app_t *app) { return (app_handles_t *)app->priv; }
@@ -124,11 +126,11 @@ static void on_shutdown_poll(uv_timer_t *t) {
   app_t *app = t->data;
   app_handles_t *h = handles(app);
   if (!h->forced && uv_hrtime() > h->shutdown_deadline_ns) {
-    log_warn("shutdown deadline passed: closing %d connections", conn_count(app));
+    log_warn("shutdown deadline passed: closing %d connections", conn_count(app->listener));
     h->forced = 1;
-    conn_foreach(app, drain_conn, &h->forced);
+    conn_foreach(app->listener, drain_conn, &h->forced);
   }
-  if (conn_count(app) > 0) return;
+  if (conn_count(app->listener) > 0) return;
   /* Sessions are gone (their offline presence is out): fan-out can stop. */
   if (h->dispatching) dispatch_stop(app);
   h->dispatching = 0;
@@ -169,10 +171,10 @@ static void on_shutdown_poll(uv_timer_t *t) {
 static void begin_shutdown(app_t *app) {
   app_handles_t *h = handles(app);
   app->shutting_down = 1;
-  listener_stop(app);
+  listener_stop(app->listener);
   flow_runner_stop(app->runner);
   int force = 0;
-  conn_foreach(app, drain_conn, &force);
+  conn_foreach(app->listener, drain_conn, &force);
   h->shutdown_deadline_ns = uv_hrtime() + (uint64_t)app->cfg.shutdown_timeout_ms * 1000000;
   uv_timer_start(&h->shutdown_timer, on_shutdown_poll, 0, SHUTDOWN_POLL_MS);
 }
@@ -234,8 +236,8 @@ int app_start(app_t *app, uv_loop_t *loop) {
     log_error("cannot create the bus (redis_url %s)", app->cfg.redis_url);
     goto fail;
   }
-  app->hub = hub_new(app);
-  app->auth = auth_new(app);
+  app->hub = hub_new();
+  app->auth = auth_new(loop, &app->cfg);
   if (!app->hub || !app->auth) goto fail;
   if (load_secret_key(app) != 0) goto fail;
   app->http = httpc_new(loop);
@@ -247,9 +249,17 @@ int app_start(app_t *app, uv_loop_t *loop) {
   if (!app->graph || !app->ingest || !app->runner) goto fail;
   ig_ingest_on_message(app->ingest, on_instagram_message, app->runner);
   app->web = web_load(app->cfg.web_dir, app->cfg.web_max_bytes);
-  app->routes = handlers_route_tables;
-  app->nroutes = handlers_route_table_count;
-  app->authenticate = auth_authenticate;
+  h->httpd = (http_server_t){&app->cfg,
+                             handlers_route_tables,
+                             handlers_route_table_count,
+                             auth_authenticate,
+                             app->auth,
+                             app->metrics,
+                             app->web,
+                             app};
+  h->ws = (ws_server_t){loop, &app->cfg, app->metrics, app->hub, NULL, NULL, app};
+  app->httpd = &h->httpd;
+  app->ws = &h->ws;
   ws_protocol_init(app);
   /* Subscribed and heartbeating from the start, so this instance hears other
    * instances' events (revocations, presence) before its first session. */
@@ -258,13 +268,15 @@ int app_start(app_t *app, uv_loop_t *loop) {
   if (!app->fanout || !app->presence) goto fail;
   dispatch_start(app);
   h->dispatching = 1;
-  int rc = listener_start(app, app->cfg.host, app->cfg.port, &http_conn_handler);
+  app->listener =
+      listener_new(loop, &http_conn_handler, app->httpd, app->cfg.max_connections, app->metrics);
+  int rc = app->listener ? listener_start(app->listener, app->cfg.host, app->cfg.port) : UV_ENOMEM;
   if (rc != 0) {
     log_error("cannot listen on %s:%d: %s", app->cfg.host, app->cfg.port, uv_strerror(rc));
     goto fail;
   }
   if (app->cfg.metrics_listen) {
-    rc = listener_start_metrics(app, app->cfg.metrics_host, app->cfg.metrics_port);
+    rc = listener_start_metrics(app->listener, app->cfg.metrics_host, app->cfg.metrics_port);
     if (rc != 0) {
       log_error("cannot listen on metrics_listen %s: %s", app->cfg.metrics_listen, uv_strerror(rc));
       goto fail;
@@ -295,7 +307,8 @@ void app_free(app_t *app) {
   if (app->auth) auth_free(app->auth);
   if (app->hub) hub_free(app->hub);
   metrics_free(app->metrics);
-  listener_free(app);
+  listener_free(app->listener);
+  app->listener = NULL;
   web_free(app->web);
   free(handles(app));
   app->priv = NULL;

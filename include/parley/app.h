@@ -14,15 +14,15 @@ struct bus_s;
 struct hub_s;
 struct metrics_s;
 struct auth_s;
-struct route_table_s;
 struct httpc_s;
 struct graph_s;
 struct ig_ingest_s;
 struct flow_runner_s;
 struct fanout_s;
 struct presence_s;
-struct http_req_s;
-struct ws_session_s;
+struct listener_s;
+struct http_server_s;
+struct ws_server_s;
 
 typedef struct app_s {
   uv_loop_t *loop;
@@ -45,25 +45,14 @@ typedef struct app_s {
   struct fanout_s *fanout;     /* delivery to sessions here and on other instances */
   struct presence_s *presence; /* who is online, across instances */
 
-  /* HTTP: the route tables and the hook that checks a bearer token for routes
-   * that need one (fills req->user_id and returns 0, or returns -1). */
-  const struct route_table_s *const *routes;
-  size_t nroutes;
-  int (*authenticate)(struct app_s *app, struct http_req_s *req);
   struct web_s *web; /* the web client's files served at /, NULL when none */
 
-  /* WebSocket: called for each text message of an upgraded session (the
-   * protocol of API.md lives in handlers/, not in ws/), and when a session
-   * closes. */
-  void (*ws_on_message)(struct ws_session_s *s, const char *data, size_t len);
-  void (*ws_on_close)(struct ws_session_s *s);
-
-  /* Listener and connections (net/). */
-  uv_tcp_t listener;
-  int listening;
-  void *conns; /* the list of open connections, private to net/conn.c */
-  int nconns;
-  uint64_t next_conn_id;
+  /* What the lower layers are given instead of the app: the listener and its
+   * connections (net/), what HTTP serves (routes, the token check; http/),
+   * what WebSocket sessions are served with (the protocol's hooks; ws/). */
+  struct listener_s *listener;
+  struct http_server_s *httpd;
+  struct ws_server_s *ws;
 
   int shutting_down;
   void *priv; /* app.c's own handles */

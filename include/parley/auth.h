@@ -9,24 +9,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "parley/app.h"
+#include <uv.h>
+
+#include "parley/config.h"
 #include "parley/http.h"
 
 typedef struct auth_s auth_t;
 
-/* Builds the auth state from app->cfg: the key is cfg.jwt_secret, or 32 random
- * bytes kept as hex in <data_dir>/jwt_secret (mode 0600, created on first start,
- * with a warning in the log). Also computes the dummy password hash that login
- * verifies against for unknown emails. Returns NULL after logging why. */
-auth_t *auth_new(app_t *app);
+/* Builds the auth state from cfg (borrowed for the call): the key is
+ * cfg->jwt_secret, or 32 random bytes kept as hex in <data_dir>/jwt_secret (mode
+ * 0600, created on first start, with a warning in the log). Also computes the
+ * dummy password hash that login verifies against for unknown emails. Returns
+ * NULL after logging why. */
+auth_t *auth_new(uv_loop_t *loop, const config_t *cfg);
 /* Frees it. Password jobs still in flight finish and call back with an error
  * status first only if the loop runs; call after the loop is done. */
 void auth_free(auth_t *a);
 
-/* app->authenticate: reads "Authorization: Bearer <jwt>", verifies it, checks
- * it is not revoked, and fills req->user_id. Returns 0, or -1 (the router then
- * answers 401). */
-int auth_authenticate(app_t *app, http_req_t *req);
+/* The HTTP server's authenticate hook (auth is the auth_t): reads
+ * "Authorization: Bearer <jwt>", verifies it, checks it is not revoked, and
+ * fills req->user_id. Returns 0, or -1 (the router then answers 401). */
+int auth_authenticate(void *auth, http_req_t *req);
 
 /* ---- access tokens (JWT HS256) ---- */
 

@@ -15,7 +15,8 @@
 #include <uv.h>
 
 typedef struct conn_s conn_t;
-struct app_s;
+typedef struct listener_s listener_t;
+struct metrics_s;
 
 typedef struct conn_handler_s {
   /* Bytes arrived; borrowed for the call. May call conn_close(). */
@@ -38,7 +39,8 @@ struct conn_s {
   uv_tcp_t tcp;
   uv_timer_t timer;
   uv_shutdown_t shutdown_req;
-  struct app_s *app;
+  listener_t *listener; /* the one that accepted it */
+  void *server;         /* what the listener serves (for HTTP, its http_server_t) */
   const conn_handler_t *handler;
   void *data; /* the handler's state */
   uint64_t id;
@@ -51,24 +53,33 @@ struct conn_s {
   size_t write_pending;      /* bytes queued in uv_write requests not yet done */
   int close_when_drained;    /* conn_close() waits for queued writes */
   conn_timer_fn timer_fn;
-  conn_t *prev, *next; /* the app's list of open connections */
+  conn_t *prev, *next; /* the listener's list of open connections */
   char peer[48];       /* the client's address, without port */
 };
 
-/* Starts listening on host:port; connections start with `initial` (HTTP).
- * Returns 0 or a libuv error. */
-int listener_start(struct app_s *app, const char *host, int port, const conn_handler_t *initial);
+/* A listener on loop (not yet listening): its connections start with `initial`
+ * and carry `server` (borrowed) as c->server; at most max_connections are open
+ * at once, more are refused; counters go to metrics (borrowed, may be NULL).
+ * Returns NULL when memory runs out. */
+listener_t *listener_new(uv_loop_t *loop, const conn_handler_t *initial, void *server,
+                         int max_connections, struct metrics_s *metrics);
+/* Starts listening on host:port. Returns 0 or a libuv error. */
+int listener_start(listener_t *l, const char *host, int port);
+/* The port the listener is bound to (tests listen on port 0), or 0. */
+int listener_port(const listener_t *l);
 /* Starts a second listener (metrics_listen), after listener_start(); its
  * connections are marked metrics_only. Returns 0 or a libuv error. */
-int listener_start_metrics(struct app_s *app, const char *host, int port);
-/* Stops accepting new connections on every listener (shutdown). Idempotent. */
-void listener_stop(struct app_s *app);
-/* Frees the connection registry after the loop has closed every connection. */
-void listener_free(struct app_s *app);
-/* Calls fn on every open connection (shutdown). */
-void conn_foreach(struct app_s *app, void (*fn)(conn_t *c, void *arg), void *arg);
-/* Number of open connections. */
-int conn_count(struct app_s *app);
+int listener_start_metrics(listener_t *l, const char *host, int port);
+/* Stops accepting new connections on every listener (shutdown). Idempotent;
+ * l may be NULL. */
+void listener_stop(listener_t *l);
+/* Frees the listener once it is stopped and the loop has closed every
+ * connection. l may be NULL. */
+void listener_free(listener_t *l);
+/* Calls fn on every open connection (shutdown). l may be NULL. */
+void conn_foreach(listener_t *l, void (*fn)(conn_t *c, void *arg), void *arg);
+/* Number of open connections (0 for a NULL listener). */
+int conn_count(const listener_t *l);
 
 void conn_ref(conn_t *c);
 void conn_unref(conn_t *c);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "parley/buf.h"
+#include "parley/config.h"
 #include "parley/conn.h"
 
 #define HTTP_MAX_PARAMS 4
@@ -25,9 +26,30 @@ typedef struct http_header_s {
 } http_header_t;
 
 typedef struct http_req_s http_req_t;
-struct http_req_s {
+
+/* What an HTTP listener serves: the settings it reads (limits, CORS origins,
+ * trusted proxies, metrics_listen), the route tables, the bearer-token check
+ * of authenticated routes, where request metrics go, the web client's files
+ * for what no route matches, and the application that
+ * handlers get as req->app (http/ never looks inside it). Owned by the caller;
+ * outlives every connection (it is the listener's server, see conn.h). */
+typedef struct http_server_s {
+  const config_t *cfg;
+  const struct route_table_s *const *routes;
+  size_t nroutes;
+  /* Checks a bearer token for a route that needs one: fills req->user_id and
+   * returns 0, or returns -1 (the router then answers 401). */
+  int (*authenticate)(void *ctx, http_req_t *req);
+  void *auth_ctx;
+  struct metrics_s *metrics; /* may be NULL */
+  struct web_s *web;         /* may be NULL */
   struct app_s *app;
-  conn_t *conn; /* NULL once the connection is gone */
+} http_server_t;
+
+struct http_req_s {
+  const http_server_t *server;
+  struct app_s *app; /* server->app, for handlers */
+  conn_t *conn;      /* NULL once the connection is gone */
   int refs;
   const char *method; /* "GET", "POST", ... */
   char *url;          /* raw request target */

@@ -1,7 +1,7 @@
 /* WebSocket (RFC 6455, version 13) sessions over a conn_t, driven by wslay's
  * event API on the loop thread, and the hub that maps users to their sessions.
  *
- * A session receives text messages (each handed to app->ws_on_message) and sends
+ * A session receives text messages (each handed to its server's on_message) and sends
  * text frames. Output queued during one loop turn leaves in one write. Limits:
  * binary frames close 1003, messages over cfg.ws_max_message_bytes close 1009,
  * queued output over cfg.ws_output_limit drops the session, a ping every
@@ -16,9 +16,27 @@
 #include "parley/http.h"
 
 typedef struct ws_session_s ws_session_t;
-struct ws_session_s {
+typedef struct hub_s hub_t;
+
+/* What sessions are served with: the loop, the settings they read (the ws_*
+ * limits above), where counters go, the hub they leave when they close, the
+ * protocol's hooks (each text message; a session that closes), and the
+ * application the protocol gets as s->app (ws/ never looks inside it). Owned
+ * by the caller; outlives every session. */
+typedef struct ws_server_s {
+  uv_loop_t *loop;
+  const config_t *cfg;
+  struct metrics_s *metrics; /* may be NULL */
+  hub_t *hub;                /* may be NULL */
+  void (*on_message)(ws_session_t *s, const char *data, size_t len);
+  void (*on_close)(ws_session_t *s);
   struct app_s *app;
-  conn_t *conn; /* NULL once closed */
+} ws_server_t;
+
+struct ws_session_s {
+  const ws_server_t *server;
+  struct app_s *app; /* server->app, for the protocol */
+  conn_t *conn;      /* NULL once closed */
   uint64_t id;
   char session_id[25];
   char user_id[64]; /* empty until authenticated */
@@ -37,7 +55,7 @@ int ws_accept_key(const char *client_key, char out[29]);
  * Sec-WebSocket-Version: 13 for a wrong version) and returns NULL. On success
  * writes the 101, takes over the connection, feeds it the bytes that followed the
  * request, and returns the new session (owned by its connection). */
-ws_session_t *ws_session_upgrade(http_req_t *req);
+ws_session_t *ws_session_upgrade(http_req_t *req, const ws_server_t *server);
 
 /* Queues one text frame (copied). Returns 0, or -1 when the session is closing
  * or its output limit was passed (then it is being dropped). */
@@ -51,8 +69,7 @@ size_t ws_session_pending(const ws_session_t *s);
 void ws_session_deadline(ws_session_t *s, uint64_t ms, const char *reason);
 
 /* The hub: user id -> sessions on this instance. */
-typedef struct hub_s hub_t;
-hub_t *hub_new(struct app_s *app);
+hub_t *hub_new(void);
 void hub_free(hub_t *h);
 /* Registers an authenticated session under s->user_id. Returns the number of
  * this user's sessions on this instance after the call. */

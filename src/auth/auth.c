@@ -17,17 +17,16 @@ static int make_dummy_hash(auth_t *a) {
   return rc;
 }
 
-auth_t *auth_new(app_t *app) {
+auth_t *auth_new(uv_loop_t *loop, const config_t *cfg) {
   if (sodium_init() < 0) return NULL;
   auth_t *a = calloc(1, sizeof(*a));
   if (!a) return NULL;
-  a->app = app;
-  a->loop = app->loop;
-  a->token_ttl = app->cfg.access_token_ttl > 0 ? app->cfg.access_token_ttl : 900;
-  a->opslimit = (unsigned long long)app->cfg.argon2_opslimit;
-  a->memlimit = (size_t)app->cfg.argon2_memlimit;
+  a->loop = loop;
+  a->token_ttl = cfg->access_token_ttl > 0 ? cfg->access_token_ttl : 900;
+  a->opslimit = (unsigned long long)cfg->argon2_opslimit;
+  a->memlimit = (size_t)cfg->argon2_memlimit;
   a->parallel = auth_password_parallelism();
-  if (auth_secret_load(a, app->cfg.jwt_secret, app->cfg.data_dir) != 0) goto fail;
+  if (auth_secret_load(a, cfg->jwt_secret, cfg->data_dir) != 0) goto fail;
   if (make_dummy_hash(a) != 0) {
     log_error("cannot hash with Argon2id (opslimit %llu, memlimit %zu)", a->opslimit, a->memlimit);
     goto fail;
@@ -64,12 +63,11 @@ static const char *bearer_token(const http_req_t *req) {
   return NULL;
 }
 
-int auth_authenticate(app_t *app, http_req_t *req) {
+int auth_authenticate(void *auth, http_req_t *req) {
   const char *token = bearer_token(req);
   auth_claims_t claims;
-  if (!token || !app->auth) return -1;
-  if (auth_token_verify(app->auth, token, util_now_ms() / 1000, &claims) != AUTH_TOKEN_OK)
-    return -1;
+  if (!token || !auth) return -1;
+  if (auth_token_verify(auth, token, util_now_ms() / 1000, &claims) != AUTH_TOKEN_OK) return -1;
   snprintf(req->user_id, sizeof(req->user_id), "%s", claims.sub);
   return 0;
 }

@@ -1,5 +1,5 @@
 /* The auth module's private state, shared by the files of src/auth/. One per
- * process, owned by app->auth; loop thread only (password workers see only
+ * process, owned by the app; loop thread only (password workers see only
  * their own job). */
 #ifndef PARLEY_AUTH_INTERNAL_H
 #define PARLEY_AUTH_INTERNAL_H
@@ -26,7 +26,6 @@ typedef struct auth_revocation_s {
 } auth_revocation_t;
 
 struct auth_s {
-  app_t *app;
   uv_loop_t *loop;
   unsigned char *key; /* the HS256 key, wiped on free */
   size_t keylen;

@@ -38,7 +38,7 @@ static void metrics(http_req_t *req) {
   buf_t out;
   buf_init(&out);
   metrics_render(app->metrics, &out);
-  metrics_gauge(&out, "parley_connections_open", "open TCP connections", conn_count(app));
+  metrics_gauge(&out, "parley_connections_open", "open TCP connections", conn_count(app->listener));
   metrics_gauge(&out, "parley_ws_sessions_open", "open WebSocket sessions",
                 app->hub ? hub_session_count(app->hub) : 0);
   metrics_gauge(&out, "parley_ws_users_online", "users with a session on this instance",

@@ -3,12 +3,11 @@
 #include <string.h>
 
 #include "http/http_internal.h"
-#include "parley/app.h"
 #include "parley/router.h"
 #include "parley/web.h"
 
 static void preflight(http_req_t *req, const char *origin) {
-  if (!http_origin_allowed(req->app, origin)) {
+  if (!http_origin_allowed(req->server, origin)) {
     http_reply_error(req, 403, "forbidden", "origin not allowed", NULL);
     return;
   }
@@ -25,11 +24,11 @@ static int served_here(const http_req_t *req) {
   int metrics = req->path && strcmp(req->path, "/metrics") == 0;
   if (req->conn && req->conn->metrics_only)
     return metrics || (req->path && strcmp(req->path, "/healthz") == 0);
-  return !metrics || !req->app->cfg.metrics_listen;
+  return !metrics || !req->server->cfg->metrics_listen;
 }
 
 void http_dispatch(http_req_t *req) {
-  struct app_s *app = req->app;
+  const http_server_t *srv = req->server;
   http_req_ref(req); /* a handler may reply and drop the last other reference */
   if (!served_here(req)) {
     http_reply_error(req, 404, "not_found", "no such route", NULL);
@@ -44,8 +43,8 @@ void http_dispatch(http_req_t *req) {
   }
   const route_t *route = NULL;
   char allow[128];
-  int rc = router_match(app->routes, app->nroutes, req, &route, allow, sizeof(allow));
-  if (rc == ROUTER_NOT_FOUND && web_serve(app->web, req)) goto done;
+  int rc = router_match(srv->routes, srv->nroutes, req, &route, allow, sizeof(allow));
+  if (rc == ROUTER_NOT_FOUND && web_serve(srv->web, req)) goto done;
   if (rc == ROUTER_NOT_FOUND) {
     http_reply_error(req, 404, "not_found", "no such route", NULL);
     goto done;
@@ -55,7 +54,7 @@ void http_dispatch(http_req_t *req) {
     http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route", NULL);
     goto done;
   }
-  if (route->auth && (!app->authenticate || app->authenticate(app, req) != 0)) {
+  if (route->auth && (!srv->authenticate || srv->authenticate(srv->auth_ctx, req) != 0)) {
     http_reply_error(req, 401, "unauthorized", "a valid access token is required", NULL);
     goto done;
   }

@@ -6,7 +6,6 @@
 #include <strings.h>
 
 #include "http/http_internal.h"
-#include "parley/app.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
 #include "parley/util.h"
@@ -16,6 +15,9 @@ static void on_request_timeout(conn_t *c);
 
 static http_conn_t *hc_of(llhttp_t *p) { return p->data; }
 
+/* What the connection's listener serves. */
+static const http_server_t *server_of(conn_t *c) { return c->server; }
+
 static int fail(http_conn_t *hc, int status) {
   hc->error_status = status;
   return -1;
@@ -24,14 +26,15 @@ static int fail(http_conn_t *hc, int status) {
 static int on_message_begin(llhttp_t *p) {
   http_conn_t *hc = hc_of(p);
   hc->idle = 0;
-  hc->cur = http_req_new(hc->conn->app, hc->conn);
+  hc->cur = http_req_new(server_of(hc->conn), hc->conn);
   if (!hc->cur) return fail(hc, 503);
   hc->header_bytes = 0;
   hc->in_value = 0;
   buf_free(&hc->hname);
   buf_free(&hc->hval);
   /* The whole request must arrive within request_timeout_ms. */
-  conn_timer_start(hc->conn, (uint64_t)hc->conn->app->cfg.request_timeout_ms, on_request_timeout);
+  conn_timer_start(hc->conn, (uint64_t)server_of(hc->conn)->cfg->request_timeout_ms,
+                   on_request_timeout);
   return 0;
 }
 
@@ -103,7 +106,7 @@ static int on_headers_complete(llhttp_t *p) {
   r->upgrade = p->upgrade;
   /* A declared body above the limit is refused before any of it is read. */
   if ((p->flags & F_CONTENT_LENGTH) &&
-      p->content_length > (uint64_t)hc->conn->app->cfg.max_body_bytes)
+      p->content_length > (uint64_t)server_of(hc->conn)->cfg->max_body_bytes)
     return fail(hc, 413);
   return 0;
 }
@@ -111,7 +114,7 @@ static int on_headers_complete(llhttp_t *p) {
 static int on_body(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *hc = hc_of(p);
   buf_t *b = &hc->cur->body;
-  if ((int64_t)(b->len + len) > hc->conn->app->cfg.max_body_bytes) return fail(hc, 413);
+  if ((int64_t)(b->len + len) > server_of(hc->conn)->cfg->max_body_bytes) return fail(hc, 413);
   return buf_append(b, at, len) == 0 ? 0 : fail(hc, 503);
 }
 
@@ -133,7 +136,7 @@ static void on_idle_timeout(conn_t *c) { conn_close(c); }
 static void on_unread_timeout(conn_t *c) {
   log_info("conn %llu: closed with %zu bytes of replies unread", (unsigned long long)c->id,
            c->write_pending);
-  if (c->app->metrics) c->app->metrics->http_slow_readers_total++;
+  if (server_of(c)->metrics) server_of(c)->metrics->http_slow_readers_total++;
   conn_abort(c);
 }
 
@@ -146,20 +149,20 @@ static void on_first_request_timeout(conn_t *c) {
 }
 
 static void http_on_open(conn_t *c) {
-  conn_timer_start(c, (uint64_t)c->app->cfg.request_timeout_ms, on_first_request_timeout);
+  conn_timer_start(c, (uint64_t)server_of(c)->cfg->request_timeout_ms, on_first_request_timeout);
 }
 
 static void on_request_timeout(conn_t *c) {
   http_conn_t *hc = c->data;
   if (hc && hc->active) return; /* the handler owns the clock now */
-  http_reply_parse_error(c->app, c, 408);
+  http_reply_parse_error(server_of(c), c, 408);
 }
 
 static void arm_idle(http_conn_t *hc) {
   /* A running deadline stands: input that is not a request never moves it. */
   if (hc->idle) return;
   hc->idle = 1;
-  conn_timer_start(hc->conn, (uint64_t)hc->conn->app->cfg.idle_timeout_ms, on_idle_timeout);
+  conn_timer_start(hc->conn, (uint64_t)server_of(hc->conn)->cfg->idle_timeout_ms, on_idle_timeout);
 }
 
 static void parse_error(http_conn_t *hc, llhttp_errno_t err) {
@@ -168,7 +171,7 @@ static void parse_error(http_conn_t *hc, llhttp_errno_t err) {
     log_debug("conn %llu: malformed request: %s", (unsigned long long)hc->conn->id,
               llhttp_get_error_reason(&hc->parser));
   hc->in.len = 0;
-  http_reply_parse_error(hc->conn->app, hc->conn, status);
+  http_reply_parse_error(server_of(hc->conn), hc->conn, status);
 }
 
 /* 1 when more replies are queued than HTTP_MAX_UNSENT: the next request waits
@@ -220,7 +223,7 @@ static void parse_loop(http_conn_t *hc) {
     /* Replies pile up unread: read no more until they leave (http_on_drain),
      * and drop the client if they do not within idle_timeout_ms. */
     conn_read_stop(c);
-    conn_timer_start(c, (uint64_t)c->app->cfg.idle_timeout_ms, on_unread_timeout);
+    conn_timer_start(c, (uint64_t)server_of(c)->cfg->idle_timeout_ms, on_unread_timeout);
   } else if (!c->closing && !hc->active) {
     /* A partial request keeps the clock started at its first byte. */
     if (hc->in.len == 0 && !hc->cur) arm_idle(hc);

@@ -33,14 +33,14 @@ typedef struct http_conn_s {
 } http_conn_t;
 
 /* Creates a request for a connection (one reference, the connection's). */
-http_req_t *http_req_new(struct app_s *app, conn_t *conn);
+http_req_t *http_req_new(const http_server_t *server, conn_t *conn);
 /* Routes and runs a complete request (router, CORS preflight, auth). */
 void http_dispatch(http_req_t *req);
 /* Called by the reply functions once the response is queued. */
 void http_conn_request_done(http_req_t *req);
 /* 1 when origin is one of cfg.cors_origins (or they include "*"). */
-int http_origin_allowed(const struct app_s *app, const char *origin);
+int http_origin_allowed(const http_server_t *server, const char *origin);
 /* Writes an error reply for a request that could not be parsed, then closes. */
-void http_reply_parse_error(struct app_s *app, conn_t *conn, int status);
+void http_reply_parse_error(const http_server_t *server, conn_t *conn, int status);
 
 #endif

@@ -6,14 +6,14 @@
 #include <uv.h>
 
 #include "http/http_internal.h"
-#include "parley/app.h"
 #include "parley/cidr.h"
 #include "parley/util.h"
 
-http_req_t *http_req_new(struct app_s *app, conn_t *conn) {
+http_req_t *http_req_new(const http_server_t *server, conn_t *conn) {
   http_req_t *r = calloc(1, sizeof(*r));
   if (!r) return NULL;
-  r->app = app;
+  r->server = server;
+  r->app = server ? server->app : NULL;
   r->conn = conn;
   r->refs = 1;
   r->method = "GET";
@@ -78,7 +78,7 @@ long http_req_query(const http_req_t *req, const char *name, char *out, size_t o
 
 void http_req_client_addr(const http_req_t *req, char *out, size_t outlen) {
   const char *peer = req->conn ? req->conn->peer : "unknown";
-  const char *trusted = req->app ? req->app->cfg.trusted_proxies : NULL;
+  const char *trusted = req->server ? req->server->cfg->trusted_proxies : NULL;
   const char *xff = http_req_header(req, "x-forwarded-for");
   snprintf(out, outlen, "%s", peer);
   if (!xff || !cidr_list_match(trusted, peer, strlen(peer))) return;

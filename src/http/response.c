@@ -7,7 +7,6 @@
 #include <strings.h>
 
 #include "http/http_internal.h"
-#include "parley/app.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
 #include "parley/util.h"
@@ -66,8 +65,8 @@ static const char *reason(int status) {
 }
 
 /* 1 when origin is listed in cors_origins (comma-separated, exact match, or "*"). */
-int http_origin_allowed(const struct app_s *app, const char *origin) {
-  const char *list = app->cfg.cors_origins;
+int http_origin_allowed(const http_server_t *server, const char *origin) {
+  const char *list = server ? server->cfg->cors_origins : NULL;
   if (!origin || !list || !*list) return 0;
   size_t olen = strlen(origin);
   while (*list) {
@@ -143,7 +142,7 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
     buf_printf(&head, "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype, len);
   }
   const char *origin = http_req_header(req, "origin");
-  if (http_origin_allowed(req->app, origin))
+  if (http_origin_allowed(req->server, origin))
     buf_printf(&head,
                "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
                "Access-Control-Expose-Headers: X-Request-Id, Retry-After\r\n",
@@ -159,7 +158,8 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
   conn_write(c, bufs, len ? 2 : 1);
   buf_free(&head);
   double secs = (double)(uv_hrtime() - req->start_ns) / 1e9;
-  if (req->app->metrics) metrics_request(req->app->metrics, req->method, req->route, status, secs);
+  if (req->server && req->server->metrics)
+    metrics_request(req->server->metrics, req->method, req->route, status, secs);
   access_log(req, secs);
   http_conn_request_done(req);
 }
@@ -199,9 +199,9 @@ void http_reply_error(http_req_t *req, int status, const char *code, const char 
 
 void http_reply_empty(http_req_t *req, int status) { send_reply(req, status, "", "", 0); }
 
-void http_reply_parse_error(struct app_s *app, conn_t *conn, int status) {
+void http_reply_parse_error(const http_server_t *server, conn_t *conn, int status) {
   http_conn_t *hc = conn->data;
-  http_req_t *req = http_req_new(app, conn);
+  http_req_t *req = http_req_new(server, conn);
   if (!req || !hc) {
     if (req) http_req_unref(req);
     conn_close(conn);

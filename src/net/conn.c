@@ -6,10 +6,10 @@
  * the "open" reference taken at accept is dropped by the last close callback. */
 #include "parley/conn.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "parley/app.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
 
@@ -19,9 +19,18 @@
 #define CLOSE_FLUSH_MS 5000
 #define CLOSE_LINGER_MS 2000
 
-typedef struct registry_s {
-  conn_t *head;
+struct listener_s {
+  uv_loop_t *loop;
   const conn_handler_t *initial;
+  void *server; /* handed to every connection as c->server */
+  int max_connections;
+  metrics_t *counters; /* may be NULL */
+  uv_tcp_t tcp;
+  int listening;
+  int stopped; /* listener_stop ran: accept nothing more */
+  conn_t *head;
+  int nconns;
+  uint64_t next_conn_id;
   uv_tcp_t metrics; /* the metrics listener, when metrics_listening */
   int metrics_listening;
   char read_buf[READ_BUF_SIZE];
@@ -32,7 +41,7 @@ typedef struct registry_s {
   uv_tcp_t refuse;
   int refuse_busy;    /* refuse is open or closing */
   int refuse_waiting; /* a connection waits for refuse to close */
-} registry_t;
+};
 
 typedef struct write_req_s {
   uv_write_t req;
@@ -42,25 +51,29 @@ typedef struct write_req_s {
   char data[];
 } write_req_t;
 
-static registry_t *registry(app_t *app) { return app->conns; }
-
-void conn_ref(conn_t *c) { c->refs++; }
+void conn_ref(conn_t *c) {
+  assert(c->refs > 0);
+  c->refs++;
+}
 
 void conn_unref(conn_t *c) {
+  assert(c->refs > 0);
   if (--c->refs > 0) return;
   free(c);
 }
 
 static void on_handle_closed(uv_handle_t *h) {
   conn_t *c = h->data;
+  assert(c->handles_open > 0);
   if (--c->handles_open == 0) {
-    app_t *app = c->app;
+    listener_t *l = c->listener;
     if (c->prev)
       c->prev->next = c->next;
     else
-      registry(app)->head = c->next;
+      l->head = c->next;
     if (c->next) c->next->prev = c->prev;
-    app->nconns--;
+    assert(l->nconns > 0);
+    l->nconns--;
     conn_unref(c); /* the open reference */
   }
 }
@@ -79,7 +92,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 /* Lingering: input after our FIN is read and dropped until the peer's FIN. */
 static void on_discard(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   conn_t *c = s->data;
-  registry_t *r = registry(c->app);
+  listener_t *r = c->listener;
   if (buf->base == r->read_buf) r->read_buf_busy = 0;
   if (nread < 0) close_handles(c);
 }
@@ -205,7 +218,7 @@ int conn_write_owned(conn_t *c, char *data, size_t len) {
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   conn_t *c = h->data;
-  registry_t *r = registry(c->app);
+  listener_t *r = c->listener;
   /* One buffer serves every connection: on_read consumes it before returning. */
   if (r->read_buf_busy) {
     buf->base = NULL;
@@ -219,7 +232,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   conn_t *c = s->data;
-  registry_t *r = registry(c->app);
+  listener_t *r = c->listener;
   if (buf->base == r->read_buf) r->read_buf_busy = 0;
   if (nread == 0 || c->closing) return;
   conn_ref(c);
@@ -276,68 +289,66 @@ static void peer_name(conn_t *c) {
     uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof(c->peer));
 }
 
-static void refuse(app_t *app);
+static void refuse(listener_t *r);
 
 static void on_refuse_closed(uv_handle_t *h) {
-  app_t *app = h->data;
-  registry_t *r = registry(app);
+  listener_t *r = h->data;
   r->refuse_busy = 0;
-  if (r->refuse_waiting && app->listening) {
+  if (r->refuse_waiting && r->listening) {
     r->refuse_waiting = 0;
-    refuse(app);
+    refuse(r);
   }
 }
 
 /* Accepts the pending connection and closes it, without allocating. */
-static void refuse(app_t *app) {
-  registry_t *r = registry(app);
+static void refuse(listener_t *r) {
   if (r->refuse_busy) {
     r->refuse_waiting = 1;
     return;
   }
   r->refuse_busy = 1;
-  uv_tcp_init(app->loop, &r->refuse);
-  r->refuse.data = app;
-  if (uv_accept((uv_stream_t *)&app->listener, (uv_stream_t *)&r->refuse) == 0 && app->metrics)
-    app->metrics->connections_refused_total++;
+  uv_tcp_init(r->loop, &r->refuse);
+  r->refuse.data = r;
+  if (uv_accept((uv_stream_t *)&r->tcp, (uv_stream_t *)&r->refuse) == 0 && r->counters)
+    r->counters->connections_refused_total++;
   uv_close((uv_handle_t *)&r->refuse, on_refuse_closed);
 }
 
 static void on_connection(uv_stream_t *server, int status) {
-  app_t *app = server->data;
-  registry_t *r = registry(app);
-  if (status < 0 || app->shutting_down) return;
+  listener_t *r = server->data;
+  if (status < 0 || r->stopped) return;
   conn_t *c = calloc(1, sizeof(*c));
   if (!c) {
     log_warn("connection refused: out of memory");
-    refuse(app);
+    refuse(r);
     return;
   }
-  c->app = app;
+  c->listener = r;
+  c->server = r->server;
   c->refs = 1;
-  c->id = ++app->next_conn_id;
-  uv_tcp_init(app->loop, &c->tcp);
-  uv_timer_init(app->loop, &c->timer);
+  c->id = ++r->next_conn_id;
+  uv_tcp_init(r->loop, &c->tcp);
+  uv_timer_init(r->loop, &c->timer);
   c->tcp.data = c->timer.data = c;
   c->handles_open = 2;
   c->next = r->head;
   if (r->head) r->head->prev = c;
   r->head = c;
-  app->nconns++;
+  r->nconns++;
   if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
     c->closing = 1;
     close_handles(c);
     return;
   }
-  if (app->nconns > app->cfg.max_connections) {
+  if (r->nconns > r->max_connections) {
     /* Over the cap: refuse at once rather than hold a slot. */
-    log_warn("connection refused: %d open (max_connections)", app->nconns - 1);
-    if (app->metrics) app->metrics->connections_refused_total++;
+    log_warn("connection refused: %d open (max_connections)", r->nconns - 1);
+    if (r->counters) r->counters->connections_refused_total++;
     c->closing = 1;
     close_handles(c);
     return;
   }
-  if (app->metrics) app->metrics->connections_total++;
+  if (r->counters) r->counters->connections_total++;
   uv_tcp_nodelay(&c->tcp, 1);
   peer_name(c);
   c->metrics_only = server == (uv_stream_t *)&r->metrics;
@@ -353,29 +364,46 @@ static int bind_addr(const char *host, int port, struct sockaddr_storage *ss) {
   return UV_EINVAL;
 }
 
-int listener_start(app_t *app, const char *host, int port, const conn_handler_t *initial) {
-  registry_t *r = calloc(1, sizeof(*r));
-  if (!r) return UV_ENOMEM;
-  r->initial = initial;
-  app->conns = r;
+listener_t *listener_new(uv_loop_t *loop, const conn_handler_t *initial, void *server,
+                         int max_connections, metrics_t *metrics) {
+  listener_t *l = calloc(1, sizeof(*l));
+  if (!l) return NULL;
+  l->loop = loop;
+  l->initial = initial;
+  l->server = server;
+  l->max_connections = max_connections;
+  l->counters = metrics;
+  return l;
+}
+
+int listener_start(listener_t *l, const char *host, int port) {
   struct sockaddr_storage ss;
   int rc = bind_addr(host, port, &ss);
   if (rc) return rc;
-  uv_tcp_init(app->loop, &app->listener);
-  app->listener.data = app;
-  app->listening = 1;
-  rc = uv_tcp_bind(&app->listener, (struct sockaddr *)&ss, 0);
-  if (!rc) rc = uv_listen((uv_stream_t *)&app->listener, 1024, on_connection);
+  uv_tcp_init(l->loop, &l->tcp);
+  l->tcp.data = l;
+  l->listening = 1;
+  rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss, 0);
+  if (!rc) rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
   return rc;
 }
 
-int listener_start_metrics(app_t *app, const char *host, int port) {
-  registry_t *r = registry(app);
+int listener_port(const listener_t *l) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (!l || !l->listening || uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) != 0)
+    return 0;
+  if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  return 0;
+}
+
+int listener_start_metrics(listener_t *r, const char *host, int port) {
   struct sockaddr_storage ss;
   int rc = bind_addr(host, port, &ss);
   if (rc) return rc;
-  uv_tcp_init(app->loop, &r->metrics);
-  r->metrics.data = app;
+  uv_tcp_init(r->loop, &r->metrics);
+  r->metrics.data = r;
   r->metrics_listening = 1;
   rc = uv_tcp_bind(&r->metrics, (struct sockaddr *)&ss, 0);
   if (!rc) rc = uv_listen((uv_stream_t *)&r->metrics, 64, on_connection);
@@ -384,19 +412,19 @@ int listener_start_metrics(app_t *app, const char *host, int port) {
 
 static void on_listener_closed(uv_handle_t *h) { (void)h; }
 
-void listener_stop(app_t *app) {
-  registry_t *r = registry(app);
-  if (r && r->metrics_listening) {
+void listener_stop(listener_t *r) {
+  if (!r) return;
+  r->stopped = 1;
+  if (r->metrics_listening) {
     r->metrics_listening = 0;
     uv_close((uv_handle_t *)&r->metrics, on_listener_closed);
   }
-  if (!app->listening) return;
-  app->listening = 0;
-  uv_close((uv_handle_t *)&app->listener, on_listener_closed);
+  if (!r->listening) return;
+  r->listening = 0;
+  uv_close((uv_handle_t *)&r->tcp, on_listener_closed);
 }
 
-void conn_foreach(app_t *app, void (*fn)(conn_t *c, void *arg), void *arg) {
-  registry_t *r = registry(app);
+void conn_foreach(listener_t *r, void (*fn)(conn_t *c, void *arg), void *arg) {
   if (!r) return;
   conn_t *c = r->head;
   while (c) {
@@ -411,9 +439,10 @@ void conn_foreach(app_t *app, void (*fn)(conn_t *c, void *arg), void *arg) {
   }
 }
 
-int conn_count(app_t *app) { return app->nconns; }
+int conn_count(const listener_t *l) { return l ? l->nconns : 0; }
 
-void listener_free(app_t *app) {
-  free(app->conns);
-  app->conns = NULL;
+void listener_free(listener_t *l) {
+  if (!l) return;
+  assert(l->nconns == 0 && !l->listening && !l->metrics_listening);
+  free(l);
 }

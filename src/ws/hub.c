@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "parley/app.h"
 #include "parley/ws.h"
 
 #define HUB_INITIAL_BUCKETS 65536 /* a power of two, above 50k users */
@@ -21,7 +20,6 @@ typedef struct hub_user_s {
 } hub_user_t;
 
 struct hub_s {
-  struct app_s *app;
   hub_user_t **buckets;
   size_t nbuckets;
   int users, sessions;
@@ -34,7 +32,7 @@ static uint64_t hash_str(const char *s) {
   return h;
 }
 
-hub_t *hub_new(struct app_s *app) {
+hub_t *hub_new(void) {
   hub_t *h = calloc(1, sizeof(*h));
   if (!h) return NULL;
   h->buckets = calloc(HUB_INITIAL_BUCKETS, sizeof(*h->buckets));
@@ -42,7 +40,6 @@ hub_t *hub_new(struct app_s *app) {
     free(h);
     return NULL;
   }
-  h->app = app;
   h->nbuckets = HUB_INITIAL_BUCKETS;
   return h;
 }

@@ -7,7 +7,7 @@
  * Lifetime: the connection owns the session. When it closes (on_close, which
  * may run in the middle of any call into the session: a wslay callback, a
  * failed write, a drop), the session forgets its connection, runs
- * app->ws_on_close and closes its prepare handle. The core and the session
+ * the server's on_close and closes its prepare handle. The core and the session
  * struct are freed only in that handle's close callback, which libuv runs from
  * its loop with none of our calls on the stack, so no call outlives what it
  * uses. A session without a connection (s->conn NULL) only returns. */
@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "parley/app.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
 #include "parley/util.h"
@@ -35,7 +34,7 @@ typedef struct ws_block_s {
 } ws_block_t;
 
 static ws_priv_t *priv(const ws_session_t *s) { return s->priv; }
-static uint64_t now_ms(const ws_session_t *s) { return uv_now(s->app->loop); }
+static uint64_t now_ms(const ws_session_t *s) { return uv_now(s->server->loop); }
 
 static void block_free(ws_block_t *b) {
   ws_core_free(b->priv.core);
@@ -78,7 +77,7 @@ static void write_output(ws_session_t *s) {
 }
 
 static int over_limit(const ws_session_t *s) {
-  int64_t limit = s->app->cfg.ws_output_limit;
+  int64_t limit = s->server->cfg->ws_output_limit;
   return limit > 0 && (int64_t)ws_session_pending(s) > limit;
 }
 
@@ -87,7 +86,7 @@ static void drop(ws_session_t *s) {
   char fields[64];
   snprintf(fields, sizeof(fields), "\"conn\":%llu", (unsigned long long)s->id);
   log_msg(LOG_INFO, fields, "websocket dropped: %zu bytes of output queued", ws_session_pending(s));
-  if (s->app->metrics) s->app->metrics->ws_dropped_slow++;
+  if (s->server->metrics) s->server->metrics->ws_dropped_slow++;
   conn_abort(s->conn); /* its queued output will never drain */
 }
 
@@ -146,7 +145,7 @@ static void on_timer(conn_t *c) {
 static void on_text(void *arg, const char *data, size_t len) {
   ws_session_t *s = arg;
   /* wslay goes on parsing after a close from inside a callback: ignore it. */
-  if (s->conn && s->app->ws_on_message) s->app->ws_on_message(s, data, len);
+  if (s->conn && s->server->on_message) s->server->on_message(s, data, len);
 }
 
 static void ws_on_read(conn_t *c, const char *data, size_t len) {
@@ -163,10 +162,10 @@ static void ws_on_close(conn_t *c) {
   if (!s) return;
   c->data = NULL;
   s->conn = NULL;
-  if (s->app->ws_on_close) s->app->ws_on_close(s);
+  if (s->server->on_close) s->server->on_close(s);
   /* The hub must never hold a session that is going: harmless if the protocol
    * layer already removed it. */
-  if (s->app->hub && s->user_id[0]) hub_remove(s->app->hub, s);
+  if (s->server->hub && s->user_id[0]) hub_remove(s->server->hub, s);
   /* Stops a pending flush too; the memory goes once libuv calls back. */
   uv_close((uv_handle_t *)&priv(s)->flush, on_block_closed);
 }
@@ -177,23 +176,23 @@ static const conn_handler_t ws_handler = {
     .on_close = ws_on_close,
 };
 
-static ws_session_t *session_new(app_t *app) {
+static ws_session_t *session_new(const ws_server_t *server) {
   ws_block_t *b = calloc(1, sizeof(*b));
   if (!b) return NULL;
   ws_session_t *s = &b->pub;
-  s->app = app;
+  const config_t *cfg = server->cfg;
+  s->server = server;
+  s->app = server->app;
   s->priv = &b->priv;
   util_new_id(s->session_id);
   buf_init(&b->priv.early);
   ws_core_limits_t lim = {
       .max_message_bytes =
-          app->cfg.ws_max_message_bytes > 0 ? (uint64_t)app->cfg.ws_max_message_bytes : 65536,
-      .ping_interval_ms =
-          app->cfg.ws_ping_interval_ms > 0 ? (uint64_t)app->cfg.ws_ping_interval_ms : 0,
-      .pong_timeout_ms =
-          app->cfg.ws_pong_timeout_ms > 0 ? (uint64_t)app->cfg.ws_pong_timeout_ms : 0,
+          cfg->ws_max_message_bytes > 0 ? (uint64_t)cfg->ws_max_message_bytes : 65536,
+      .ping_interval_ms = cfg->ws_ping_interval_ms > 0 ? (uint64_t)cfg->ws_ping_interval_ms : 0,
+      .pong_timeout_ms = cfg->ws_pong_timeout_ms > 0 ? (uint64_t)cfg->ws_pong_timeout_ms : 0,
   };
-  b->priv.core = ws_core_new(&lim, uv_now(app->loop), on_text, s);
+  b->priv.core = ws_core_new(&lim, uv_now(server->loop), on_text, s);
   if (!b->priv.core) {
     block_free(b);
     return NULL;
@@ -217,7 +216,7 @@ static int write_101(conn_t *c, const char *accept) {
   return conn_write(c, &buf, 1);
 }
 
-ws_session_t *ws_session_upgrade(http_req_t *req) {
+ws_session_t *ws_session_upgrade(http_req_t *req, const ws_server_t *server) {
   char accept[29];
   const char *why = NULL;
   int status = ws_handshake_check(req, accept, &why);
@@ -225,8 +224,7 @@ ws_session_t *ws_session_upgrade(http_req_t *req) {
     refuse(req, status, why);
     return NULL;
   }
-  app_t *app = req->app;
-  ws_session_t *s = session_new(app);
+  ws_session_t *s = session_new(server);
   if (!s) {
     http_reply_error(req, 503, "unavailable", "out of memory", NULL);
     return NULL;
@@ -242,13 +240,13 @@ ws_session_t *ws_session_upgrade(http_req_t *req) {
     block_free((ws_block_t *)s); /* never had a connection: nothing refers to it */
     return NULL;
   }
-  uv_prepare_init(app->loop, &p->flush);
+  uv_prepare_init(server->loop, &p->flush);
   p->flush.data = s;
   s->conn = c;
   s->id = c->id;
   c->is_ws = 1;
   conn_set_handler(c, &ws_handler, s);
-  if (app->metrics) app->metrics->ws_sessions_total++;
+  if (server->metrics) server->metrics->ws_sessions_total++;
   /* A failed write closed the connection (on_close ran): nothing to return. */
   if (write_101(c, accept) != 0) return NULL;
   if (p->early.len) schedule_flush(s);

@@ -174,7 +174,7 @@ static void upgrade(http_req_t *req) {
   char token[TOKEN_QUERY_MAX + 1];
   long n = http_req_query(req, "token", token, sizeof(token));
   app_t *app = req->app;
-  ws_session_t *s = ws_session_upgrade(req);
+  ws_session_t *s = ws_session_upgrade(req, app->ws);
   if (!s) return;
   if (!proto_of(s)) {
     ws_session_close(s, 1011, "out of memory");
@@ -193,8 +193,8 @@ static void upgrade(http_req_t *req) {
 }
 
 void ws_protocol_init(app_t *app) {
-  app->ws_on_message = ws_protocol_on_message;
-  app->ws_on_close = ws_protocol_on_close;
+  app->ws->on_message = ws_protocol_on_message;
+  app->ws->on_close = ws_protocol_on_close;
 }
 
 static const route_t routes[] = {

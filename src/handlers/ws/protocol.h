@@ -9,7 +9,7 @@
 #include "parley/app.h"
 #include "parley/ws.h"
 
-/* Installs the protocol's hooks: app->ws_on_message and app->ws_on_close. */
+/* Installs the protocol's hooks in app->ws: on_message and on_close. */
 void ws_protocol_init(app_t *app);
 
 /* The hooks themselves (exposed for the in-memory tests): one text message of

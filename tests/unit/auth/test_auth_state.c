@@ -17,7 +17,7 @@
 #include "parley/util.h"
 
 typedef struct fixture_s {
-  app_t app;
+  config_t cfg;
   uv_loop_t loop;
   char dir[64];
 } fixture_t;
@@ -27,11 +27,10 @@ static int setup(void **state) {
   snprintf(f->dir, sizeof(f->dir), "/tmp/parley-auth-XXXXXX");
   if (!mkdtemp(f->dir)) return -1;
   uv_loop_init(&f->loop);
-  f->app.loop = &f->loop;
-  f->app.cfg.data_dir = f->dir;
-  f->app.cfg.access_token_ttl = 900;
-  f->app.cfg.argon2_opslimit = 1; /* the minimum: these tests check flow, not cost */
-  f->app.cfg.argon2_memlimit = 8192;
+  f->cfg.data_dir = f->dir;
+  f->cfg.access_token_ttl = 900;
+  f->cfg.argon2_opslimit = 1; /* the minimum: these tests check flow, not cost */
+  f->cfg.argon2_memlimit = 8192;
   *state = f;
   return 0;
 }
@@ -49,7 +48,7 @@ static int teardown(void **state) {
 
 static void generated_key_persists_with_mode_0600(void **state) {
   fixture_t *f = *state;
-  auth_t *a = auth_new(&f->app);
+  auth_t *a = auth_new(&f->loop, &f->cfg);
   assert_non_null(a);
   char path[128];
   snprintf(path, sizeof(path), "%s/jwt_secret", f->dir);
@@ -59,17 +58,17 @@ static void generated_key_persists_with_mode_0600(void **state) {
   char *t = auth_token_issue(a, "u1", util_now_ms() / 1000);
   auth_free(a);
   /* A restart reads the same key: the token still verifies. */
-  a = auth_new(&f->app);
+  a = auth_new(&f->loop, &f->cfg);
   assert_non_null(a);
   auth_claims_t c;
   assert_int_equal(auth_token_verify(a, t, util_now_ms() / 1000, &c), AUTH_TOKEN_OK);
   auth_free(a);
   /* A configured secret replaces the file's key: the old token is refused. */
-  f->app.cfg.jwt_secret = "configured-secret-configured-secret";
-  a = auth_new(&f->app);
+  f->cfg.jwt_secret = "configured-secret-configured-secret";
+  a = auth_new(&f->loop, &f->cfg);
   assert_int_equal(auth_token_verify(a, t, util_now_ms() / 1000, &c), AUTH_TOKEN_BAD_SIG);
   auth_free(a);
-  f->app.cfg.jwt_secret = NULL;
+  f->cfg.jwt_secret = NULL;
   free(t);
 }
 
@@ -80,7 +79,7 @@ static void corrupt_key_file_fails_start(void **state) {
   FILE *fp = fopen(path, "w");
   fputs("not hex\n", fp);
   fclose(fp);
-  assert_null(auth_new(&f->app));
+  assert_null(auth_new(&f->loop, &f->cfg));
 }
 
 typedef struct result_s {
@@ -97,7 +96,7 @@ static void on_pw(void *ctx, int status, const char *hash) {
 
 static void password_hash_and_verify(void **state) {
   fixture_t *f = *state;
-  auth_t *a = auth_new(&f->app);
+  auth_t *a = auth_new(&f->loop, &f->cfg);
   result_t h = {0}, ok = {0}, bad = {0}, unknown = {0};
   assert_int_equal(auth_password_hash(a, "correct horse", 13, on_pw, &h), 0);
   assert_int_equal(auth_password_jobs(a), 1);
@@ -120,7 +119,7 @@ static void password_hash_and_verify(void **state) {
 
 static void password_jobs_are_capped(void **state) {
   fixture_t *f = *state;
-  auth_t *a = auth_new(&f->app);
+  auth_t *a = auth_new(&f->loop, &f->cfg);
   result_t r[100];
   memset(r, 0, sizeof(r));
   int accepted = 0;
@@ -137,7 +136,7 @@ static void password_jobs_are_capped(void **state) {
 
 static void revocation_covers_earlier_tokens(void **state) {
   fixture_t *f = *state;
-  auth_t *a = auth_new(&f->app);
+  auth_t *a = auth_new(&f->loop, &f->cfg);
   int64_t now = util_now_ms() / 1000;
   char *before = auth_token_issue(a, "u1", now - 5);
   char *other = auth_token_issue(a, "u2", now - 5);
@@ -149,7 +148,7 @@ static void revocation_covers_earlier_tokens(void **state) {
   assert_int_equal(auth_token_verify(a, after, now + 2, &c), AUTH_TOKEN_OK);
 
   /* The bus payload carries the same rule to another instance. */
-  auth_t *b = auth_new(&f->app);
+  auth_t *b = auth_new(&f->loop, &f->cfg);
   char *msg = auth_revoke_message("u1", now * 1000);
   char uid[64];
   assert_int_equal(auth_revoke_apply(b, msg, strlen(msg), uid), 0);

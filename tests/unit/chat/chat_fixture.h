@@ -24,6 +24,7 @@
 typedef struct chat_fx_s {
   uv_loop_t loop;
   app_t app;
+  ws_server_t ws; /* app.ws: its hooks are the protocol's, when a test installs them */
   char dir[64];
 } chat_fx_t;
 
@@ -33,7 +34,7 @@ static inline chat_fx_t *chat_fx_new(int with_store) {
   app_t *app = &f->app;
   app->loop = &f->loop;
   snprintf(app->instance_id, sizeof(app->instance_id), "%s", "instance-here");
-  app->hub = hub_new(app);
+  app->hub = hub_new();
   app->metrics = metrics_new();
   app->bus = bus_local_new(&f->loop);
   snprintf(f->dir, sizeof(f->dir), "/tmp/parley-chat-XXXXXX");
@@ -47,9 +48,11 @@ static inline chat_fx_t *chat_fx_new(int with_store) {
     app->cfg.access_token_ttl = 900;
     app->cfg.argon2_opslimit = 1;
     app->cfg.argon2_memlimit = 8192;
-    app->auth = auth_new(app);
+    app->auth = auth_new(&f->loop, &app->cfg);
     if (!app->store || !app->auth) abort();
   }
+  f->ws = (ws_server_t){&f->loop, &app->cfg, app->metrics, app->hub, NULL, NULL, app};
+  app->ws = &f->ws;
   app->fanout = fanout_new(app);
   app->presence = presence_new(app);
   dispatch_start(app);

@@ -11,17 +11,18 @@
 #include <cmocka.h>
 
 #include "http/http_internal.h"
-#include "parley/app.h"
 
 static const char *addr_for(const char *trusted, const char *peer, const char *xff) {
   static char out[48];
-  static app_t app;
+  static config_t cfg;
+  static http_server_t srv;
   static conn_t conn;
-  memset(&app, 0, sizeof(app));
+  memset(&cfg, 0, sizeof(cfg));
   memset(&conn, 0, sizeof(conn));
-  app.cfg.trusted_proxies = (char *)trusted;
+  cfg.trusted_proxies = (char *)trusted;
+  srv.cfg = &cfg;
   strcpy(conn.peer, peer);
-  http_req_t *r = http_req_new(&app, &conn);
+  http_req_t *r = http_req_new(&srv, &conn);
   if (xff) {
     r->headers[0].name = strdup("x-forwarded-for");
     r->headers[0].value = strdup(xff);

@@ -19,12 +19,17 @@
 
 #include <cmocka.h>
 
-#include "parley/app.h"
+#include "parley/config.h"
+#include "parley/conn.h"
+#include "parley/http.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
 #include "parley/router.h"
 
-static app_t app;
+static config_t cfg;
+static metrics_t *metrics;
+static http_server_t srv;
+static listener_t *listener;
 static uv_loop_t loop;
 static uv_async_t stop_async;
 static pthread_t loop_thread;
@@ -55,7 +60,7 @@ static void h_slow(http_req_t *r) {
   slow_t *s = calloc(1, sizeof(*s));
   s->req = r;
   http_req_ref(r);
-  uv_timer_init(r->app->loop, &s->timer);
+  uv_timer_init(&loop, &s->timer);
   s->timer.data = s;
   uv_timer_start(&s->timer, slow_fire, 50, 0);
 }
@@ -70,7 +75,7 @@ static void h_private(http_req_t *r) {
   http_reply_json(r, 200, json_pack("{s:s}", "user", r->user_id));
 }
 
-static int authenticate(app_t *a, http_req_t *r) {
+static int authenticate(void *a, http_req_t *r) {
   (void)a;
   const char *h = http_req_header(r, "authorization");
   if (!h || strcmp(h, "Bearer good") != 0) return -1;
@@ -90,8 +95,8 @@ static void close_conn(conn_t *c, void *arg) {
   conn_close(c);
 }
 static void on_stop(uv_async_t *a) {
-  listener_stop(&app);
-  conn_foreach(&app, close_conn, NULL);
+  listener_stop(listener);
+  conn_foreach(listener, close_conn, NULL);
   uv_close((uv_handle_t *)a, NULL);
 }
 static void *run_loop(void *arg) {
@@ -102,25 +107,20 @@ static void *run_loop(void *arg) {
 
 static int setup(void **state) {
   (void)state;
-  memset(&app, 0, sizeof(app));
+  memset(&cfg, 0, sizeof(cfg));
   char *argv[] = {"test", NULL};
   setenv("PARLEY_REQUEST_TIMEOUT_MS", "400", 1);
   setenv("PARLEY_IDLE_TIMEOUT_MS", "600", 1);
   setenv("PARLEY_MAX_BODY_BYTES", "4096", 1);
   setenv("PARLEY_CORS_ORIGINS", "https://app.example.com", 1);
-  if (config_load(&app.cfg, 1, argv) != 0) return -1;
+  if (config_load(&cfg, 1, argv) != 0) return -1;
   log_set_level(LOG_ERROR);
   uv_loop_init(&loop);
-  app.loop = &loop;
-  app.metrics = metrics_new();
-  app.routes = tables;
-  app.nroutes = 1;
-  app.authenticate = authenticate;
-  if (listener_start(&app, "127.0.0.1", 0, &http_conn_handler) != 0) return -1;
-  struct sockaddr_in sa;
-  int len = sizeof(sa);
-  uv_tcp_getsockname(&app.listener, (struct sockaddr *)&sa, &len);
-  port = ntohs(sa.sin_port);
+  metrics = metrics_new();
+  srv = (http_server_t){&cfg, tables, 1, authenticate, NULL, metrics, NULL, NULL};
+  listener = listener_new(&loop, &http_conn_handler, &srv, cfg.max_connections, metrics);
+  if (!listener || listener_start(listener, "127.0.0.1", 0) != 0) return -1;
+  port = listener_port(listener);
   uv_async_init(&loop, &stop_async, on_stop);
   pthread_create(&loop_thread, NULL, run_loop, NULL);
   return 0;
@@ -131,9 +131,9 @@ static int teardown(void **state) {
   uv_async_send(&stop_async);
   pthread_join(loop_thread, NULL);
   int rc = uv_loop_close(&loop);
-  listener_free(&app);
-  metrics_free(app.metrics);
-  config_free(&app.cfg);
+  listener_free(listener);
+  metrics_free(metrics);
+  config_free(&cfg);
   return rc == 0 ? 0 : -1;
 }
 

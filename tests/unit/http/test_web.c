@@ -14,7 +14,6 @@
 #include <cmocka.h>
 
 #include "http/http_internal.h"
-#include "parley/app.h"
 #include "parley/log.h"
 #include "parley/web.h"
 
@@ -63,8 +62,8 @@ static int teardown(void **state) {
   return 0;
 }
 
-static http_req_t *req_for(app_t *app, const char *method, const char *path) {
-  http_req_t *r = http_req_new(app, NULL);
+static http_req_t *req_for(const http_server_t *srv, const char *method, const char *path) {
+  http_req_t *r = http_req_new(srv, NULL);
   r->method = method;
   r->path = strdup(path);
   return r;
@@ -128,12 +127,13 @@ static void test_load_bound_and_missing_dir(void **state) {
 
 static void test_serve(void **state) {
   (void)state;
-  app_t app;
-  memset(&app, 0, sizeof(app));
+  config_t cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  http_server_t srv = {.cfg = &cfg};
   web_t *w = web_load(dir, 1 << 20);
   char v[256], etag[64];
 
-  http_req_t *r = req_for(&app, "GET", "/");
+  http_req_t *r = req_for(&srv, "GET", "/");
   assert_int_equal(web_serve(w, r), 1);
   assert_int_equal(r->status, 200);
   assert_string_equal(r->route, "web");
@@ -145,13 +145,13 @@ static void test_serve(void **state) {
   assert_non_null(reply_header(r, "X-Content-Type-Options", v, sizeof(v)));
   http_req_unref(r);
 
-  r = req_for(&app, "GET", "/index.html");
+  r = req_for(&srv, "GET", "/index.html");
   add_header(r, "if-none-match", etag);
   assert_int_equal(web_serve(w, r), 1);
   assert_int_equal(r->status, 304);
   http_req_unref(r);
 
-  r = req_for(&app, "HEAD", "/assets/app-X2Y4Z6W8.js");
+  r = req_for(&srv, "HEAD", "/assets/app-X2Y4Z6W8.js");
   add_header(r, "accept-encoding", "gzip, deflate");
   assert_int_equal(web_serve(w, r), 1);
   assert_int_equal(r->status, 200);
@@ -160,29 +160,29 @@ static void test_serve(void **state) {
   assert_string_equal(v, "public, max-age=31536000, immutable");
   http_req_unref(r);
 
-  r = req_for(&app, "GET", "/assets/app-X2Y4Z6W8.js");
+  r = req_for(&srv, "GET", "/assets/app-X2Y4Z6W8.js");
   add_header(r, "accept-encoding", "gzip;q=0, br");
   assert_int_equal(web_serve(w, r), 1);
   assert_null(reply_header(r, "Content-Encoding", v, sizeof(v)));
   http_req_unref(r);
 
   /* A client route gets index.html; the API's paths and other methods never do. */
-  r = req_for(&app, "GET", "/chat/42");
+  r = req_for(&srv, "GET", "/chat/42");
   assert_int_equal(web_serve(w, r), 1);
   assert_int_equal(r->status, 200);
   http_req_unref(r);
   const char *not_ours[] = {"/api/x",       "/api",    "/ws",         "/healthz", "/metrics/",
                             "/webhooks/ig", "/readyz", "/missing.js", "/.hidden"};
   for (size_t i = 0; i < sizeof(not_ours) / sizeof(not_ours[0]); i++) {
-    r = req_for(&app, "GET", not_ours[i]);
+    r = req_for(&srv, "GET", not_ours[i]);
     assert_int_equal(web_serve(w, r), 0);
     assert_int_equal(r->replied, 0);
     http_req_unref(r);
   }
-  r = req_for(&app, "POST", "/inbox");
+  r = req_for(&srv, "POST", "/inbox");
   assert_int_equal(web_serve(w, r), 0);
   http_req_unref(r);
-  r = req_for(&app, "GET", "/inbox");
+  r = req_for(&srv, "GET", "/inbox");
   assert_int_equal(web_serve(NULL, r), 0);
   http_req_unref(r);
   web_free(w);

@@ -43,7 +43,7 @@ static void collect(ws_session_t *s, void *arg) {
 }
 
 static void test_many_users(void **state) {
-  hub_t *h = hub_new(NULL);
+  hub_t *h = hub_new();
   assert_non_null(h);
   for (int i = 0; i < 2 * USERS; i++) assert_int_equal(hub_add(h, &sessions[i]), i % 2 + 1);
   assert_int_equal(hub_add(h, &sessions[0]), 2); /* already there: not added twice */
@@ -98,7 +98,7 @@ static void remove_self(ws_session_t *s, void *arg) {
 }
 
 static void test_remove_while_iterating(void **state) {
-  hub_t *h = hub_new(NULL);
+  hub_t *h = hub_new();
   ws_session_t many[40];
   memset(many, 0, sizeof(many));
   for (int i = 0; i < 40; i++) {

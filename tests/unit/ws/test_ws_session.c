@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "parley/app.h"
+#include "parley/config.h"
 #include "parley/metrics.h"
 #include "parley/ws.h"
 #include "ws_test_frames.h"
@@ -98,7 +98,10 @@ conn_t *http_req_upgrade(http_req_t *req, const char **rest, size_t *rest_len) {
 
 /* ---- the application side ---- */
 
-static app_t app;
+static config_t cfg;
+static metrics_t *metrics;
+static hub_t *hub;
+static ws_server_t srv;
 static uv_loop_t loop;
 static conn_t *conn;
 static int messages, closed_sessions, replies;
@@ -118,19 +121,16 @@ static void on_close(ws_session_t *s) { closed_sessions++; }
 
 static int setup(void **state) {
   memset(&fk, 0, sizeof(fk));
-  memset(&app, 0, sizeof(app));
+  memset(&cfg, 0, sizeof(cfg));
   uv_loop_init(&loop);
-  app.loop = &loop;
-  app.cfg.ws_max_message_bytes = 65536;
-  app.cfg.ws_output_limit = 1 << 20;
-  app.cfg.ws_ping_interval_ms = 30000;
-  app.cfg.ws_pong_timeout_ms = 60000;
-  app.metrics = metrics_new();
-  app.hub = hub_new(&app);
-  app.ws_on_message = on_message;
-  app.ws_on_close = on_close;
+  cfg.ws_max_message_bytes = 65536;
+  cfg.ws_output_limit = 1 << 20;
+  cfg.ws_ping_interval_ms = 30000;
+  cfg.ws_pong_timeout_ms = 60000;
+  metrics = metrics_new();
+  hub = hub_new();
+  srv = (ws_server_t){&loop, &cfg, metrics, hub, on_message, on_close, NULL};
   conn = calloc(1, sizeof(*conn));
-  conn->app = &app;
   conn->id = 7;
   messages = closed_sessions = replies = 0;
   reply_len = 5;
@@ -141,8 +141,8 @@ static int teardown(void **state) {
   conn_close(conn);
   uv_run(&loop, UV_RUN_DEFAULT); /* the sessions' handles close, memory goes */
   assert_int_equal(uv_loop_close(&loop), 0);
-  hub_free(app.hub);
-  metrics_free(app.metrics);
+  hub_free(hub);
+  metrics_free(metrics);
   free(conn);
   buf_free(&fk.wire);
   return 0;
@@ -151,7 +151,6 @@ static int teardown(void **state) {
 static http_req_t request(void) {
   http_req_t r;
   memset(&r, 0, sizeof(r));
-  r.app = &app;
   r.conn = conn;
   r.method = "GET";
   static http_header_t h[] = {{"upgrade", "websocket"},
@@ -165,7 +164,7 @@ static http_req_t request(void) {
 
 static ws_session_t *upgrade(void) {
   http_req_t r = request();
-  ws_session_t *s = ws_session_upgrade(&r);
+  ws_session_t *s = ws_session_upgrade(&r, &srv);
   assert_non_null(s);
   assert_ptr_equal(s->conn, conn);
   assert_int_equal(strlen(s->session_id), 24);
@@ -198,18 +197,18 @@ static int received(frame_t *f, int max) {
 static void test_refused_upgrades(void **state) {
   http_req_t r = request();
   r.headers[0].value = "h2c";
-  assert_null(ws_session_upgrade(&r));
+  assert_null(ws_session_upgrade(&r, &srv));
   assert_int_equal(fk.reply_status, 400);
 
   r = request();
   r.headers[2].value = "12";
-  assert_null(ws_session_upgrade(&r));
+  assert_null(ws_session_upgrade(&r, &srv));
   assert_int_equal(fk.reply_status, 426);
   assert_string_equal(fk.reply_header, "Sec-WebSocket-Version: 13");
 
   r = request();
   r.headers[3].value = "c2hvcnQ=";
-  assert_null(ws_session_upgrade(&r));
+  assert_null(ws_session_upgrade(&r, &srv));
   assert_int_equal(fk.reply_status, 400);
   assert_null(conn->handler); /* the connection was left to HTTP */
   assert_int_equal(fk.writes, 0);
@@ -219,7 +218,7 @@ static void test_messages_and_one_write_per_turn(void **state) {
   ws_session_t *s = upgrade();
   assert_int_equal(conn->is_ws, 1);
   assert_ptr_equal(conn->data, s);
-  assert_int_equal(app.metrics->ws_sessions_total, 1);
+  assert_int_equal(metrics->ws_sessions_total, 1);
   replies = 3;
   client_sends(1, OP_TEXT, 1, "{\"type\":\"ping\"}", 15);
   assert_int_equal(messages, 1);
@@ -311,13 +310,13 @@ static void test_server_close_and_timeout(void **state) {
 }
 
 static void test_output_limit_drops(void **state) {
-  app.cfg.ws_output_limit = 4096;
+  cfg.ws_output_limit = 4096;
   ws_session_t *s = upgrade();
   conn->write_pending = 4000; /* the client stopped reading */
   char big[200];
   memset(big, 'x', sizeof(big));
   assert_int_equal(ws_session_send(s, big, sizeof(big)), -1);
-  assert_int_equal(app.metrics->ws_dropped_slow, 1);
+  assert_int_equal(metrics->ws_dropped_slow, 1);
   assert_int_equal(fk.aborts, 1);
   assert_int_equal(fk.closes, 1);
   assert_int_equal(closed_sessions, 1);
@@ -328,7 +327,7 @@ static void test_output_limit_drops(void **state) {
 }
 
 static void test_drop_inside_message_handler(void **state) {
-  app.cfg.ws_output_limit = 1000;
+  cfg.ws_output_limit = 1000;
   upgrade();
   replies = 3;
   reply_len = 600; /* the second reply passes the limit */
@@ -337,7 +336,7 @@ static void test_drop_inside_message_handler(void **state) {
   n += make_frame(buf + n, 1, OP_TEXT, 1, "two", 3);
   conn->handler->on_read(conn, (const char *)buf, n);
   assert_int_equal(messages, 1); /* nothing is acted on after the drop */
-  assert_int_equal(app.metrics->ws_dropped_slow, 1);
+  assert_int_equal(metrics->ws_dropped_slow, 1);
   assert_int_equal(closed_sessions, 1);
   turn();
   assert_int_equal(fk.writes, 0);
@@ -368,17 +367,17 @@ static void test_auth_deadline(void **state) {
 static void test_hub_forgets_closed_sessions(void **state) {
   ws_session_t *s = upgrade();
   strcpy(s->user_id, "u1");
-  assert_int_equal(hub_add(app.hub, s), 1);
-  assert_int_equal(hub_send_user(app.hub, "u1", "hello", 5), 1);
-  assert_int_equal(hub_send_user(app.hub, "u2", "hello", 5), 0);
+  assert_int_equal(hub_add(hub, s), 1);
+  assert_int_equal(hub_send_user(hub, "u1", "hello", 5), 1);
+  assert_int_equal(hub_send_user(hub, "u2", "hello", 5), 0);
   turn();
   frame_t f[2];
   assert_int_equal(received(f, 2), 1);
   assert_memory_equal(f[0].payload, "hello", 5);
   conn_close(conn);
-  assert_int_equal(hub_session_count(app.hub), 0);
-  assert_int_equal(hub_user_count(app.hub), 0);
-  assert_int_equal(hub_send_user(app.hub, "u1", "hello", 5), 0);
+  assert_int_equal(hub_session_count(hub), 0);
+  assert_int_equal(hub_user_count(hub), 0);
+  assert_int_equal(hub_send_user(hub, "u1", "hello", 5), 0);
 }
 
 int main(void) {

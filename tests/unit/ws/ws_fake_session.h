@@ -33,6 +33,7 @@ static uint64_t fake_next_id;
  * registered in app->hub as ws/ would do. */
 static inline ws_session_t *fake_session_new(app_t *app, const char *user_id) {
   fake_session_t *f = calloc(1, sizeof(*f));
+  f->s.server = app->ws;
   f->s.app = app;
   f->s.id = ++fake_next_id;
   snprintf(f->s.session_id, sizeof(f->s.session_id), "fake%llu", (unsigned long long)f->s.id);
@@ -88,7 +89,7 @@ void ws_session_close(ws_session_t *s, uint16_t code, const char *reason) {
   f->closed = 1;
   f->close_code = code;
   snprintf(f->close_reason, sizeof(f->close_reason), "%s", reason ? reason : "");
-  if (s->app->ws_on_close) s->app->ws_on_close(s);
+  if (s->server && s->server->on_close) s->server->on_close(s);
   if (s->app->hub && s->user_id[0]) hub_remove(s->app->hub, s);
 }
 
@@ -99,6 +100,6 @@ void ws_session_deadline(ws_session_t *s, uint64_t ms, const char *reason) {
 }
 
 /* The upgrade itself is session.c's and tested there; here it refuses. */
-ws_session_t *ws_session_upgrade(http_req_t *req) { return NULL; }
+ws_session_t *ws_session_upgrade(http_req_t *req, const ws_server_t *server) { return NULL; }
 
 #endif
