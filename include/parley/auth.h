@@ -1,7 +1,7 @@
 /* Accounts' cryptography: the JWT signing key, access tokens (HS256 through
  * libjwt, algorithm pinned), refresh tokens (random, stored hashed), Argon2id
  * password hashing on libuv's thread pool, per-user access-token revocation, and
- * the small pure helpers the auth handlers need (email rules, token buckets).
+ * the small pure helper the auth handlers need (email rules).
  * Loop thread only, except the pure helpers, which are callable anywhere. */
 #ifndef PARLEY_AUTH_H
 #define PARLEY_AUTH_H
@@ -119,16 +119,5 @@ int auth_revoke_apply(auth_t *a, const char *payload, size_t len, char user_id[6
  * an email (local@domain.tld, at most 254 bytes, printable ASCII, no spaces).
  * Writes the result into out (>= 255 bytes). Returns 0 or -1. */
 int auth_email_normalize(const char *in, size_t len, char out[255]);
-
-/* A token bucket in this process: `rate` tokens a second, at most `burst`. */
-typedef struct auth_bucket_s {
-  double tokens;
-  uint64_t last_ms;
-  int started;
-} auth_bucket_t;
-/* Takes one token at now_ms. Returns 1 when allowed, or 0 and the milliseconds
- * until one is available in *retry_ms (may be NULL). */
-int auth_bucket_take(auth_bucket_t *b, uint64_t now_ms, double rate, double burst,
-                     uint64_t *retry_ms);
 
 #endif

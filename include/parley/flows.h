@@ -1,6 +1,6 @@
 /* Automation flows (API.md, Flows): the model (validation, triggers, template
  * filling) and the engine, a pure step function from (flow, run state, event)
- * to (next state, actions) with no I/O. The runner (src/handlers/flow_runner.c)
+ * to (next state, actions) with no I/O. The runner (src/flows/runner.c)
  * performs the actions. Pure; any thread. */
 #ifndef PARLEY_FLOWS_H
 #define PARLEY_FLOWS_H

@@ -1,15 +1,10 @@
-/* Token buckets in this process's memory: the local backend's buckets and the
- * Redis backend's fallback while Redis is down. Owns one small record per key.
- * Loop thread only. */
-#include <math.h>
+/* Token buckets by key in this process's memory: the local backend's buckets
+ * and the Redis backend's fallback while Redis is down. The arithmetic is
+ * util's bucket_t; this file owns one per key, bounded. Loop thread only. */
 #include <stdlib.h>
 
 #include "bus/bus_internal.h"
-
-struct bucket {
-  double tokens;
-  uint64_t at_ms; /* when tokens was computed */
-};
+#include "parley/bucket.h"
 
 void bucket_mem_init(bucket_mem_t *bm) { strmap_init(&bm->map); }
 
@@ -33,7 +28,7 @@ struct sweep {
 
 static int bucket_sweep_one(const char *key, void *value, void *arg) {
   struct sweep *s = arg;
-  struct bucket *b = value;
+  bucket_t *b = value;
   if (s->now_ms - b->at_ms < s->idle_ms) return 0;
   free(b);
   return 1;
@@ -41,33 +36,25 @@ static int bucket_sweep_one(const char *key, void *value, void *arg) {
 
 int bucket_mem_take(bucket_mem_t *bm, const char *key, int rate_per_min, int burst, uint64_t now_ms,
                     int64_t *retry_ms) {
-  struct bucket *b = strmap_get(&bm->map, key);
+  bucket_t *b = strmap_get(&bm->map, key);
   if (!b) {
     if (strmap_count(&bm->map) >= BUS_MAX_MEM_KEYS) {
       struct sweep s = {bm, now_ms, (uint64_t)burst * 60000 / (uint64_t)rate_per_min + 1};
       strmap_sweep(&bm->map, bucket_sweep_one, &s);
     }
-    b = malloc(sizeof(*b));
+    b = calloc(1, sizeof(*b));
     /* Out of memory or too many live keys: refusing is safer than allowing. */
     if (!b || strmap_count(&bm->map) >= BUS_MAX_MEM_KEYS || strmap_put(&bm->map, key, b) < 0) {
       free(b);
       *retry_ms = 1000;
       return 0;
     }
-    b->tokens = burst;
-    b->at_ms = now_ms;
   }
-  if (now_ms > b->at_ms) {
-    b->tokens += (double)(now_ms - b->at_ms) * rate_per_min / 60000.0;
-    if (b->tokens > burst) b->tokens = burst;
-    b->at_ms = now_ms;
-  }
-  if (b->tokens >= 1.0) {
-    b->tokens -= 1.0;
+  uint64_t retry = 0;
+  if (bucket_take(b, now_ms, rate_per_min / 60.0, burst, &retry)) {
     *retry_ms = 0;
     return 1;
   }
-  *retry_ms = (int64_t)ceil((1.0 - b->tokens) * 60000.0 / rate_per_min);
-  if (*retry_ms < 1) *retry_ms = 1;
+  *retry_ms = retry > 0 ? (int64_t)retry : 1;
   return 0;
 }

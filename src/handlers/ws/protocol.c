@@ -11,6 +11,7 @@
 #include "handlers/ws/messaging.h"
 #include "handlers/ws/reply.h"
 #include "parley/auth.h"
+#include "parley/bucket.h"
 #include "parley/util.h"
 
 /* A client frame handler: frame is the parsed object (borrowed), ref its
@@ -23,7 +24,7 @@ typedef void (*ws_frame_handler)(ws_session_t *s, json_t *frame, const char *ref
 #define TOKEN_QUERY_MAX 4096
 
 typedef struct ws_proto_s {
-  auth_bucket_t bucket;
+  bucket_t bucket;
   double overflow; /* frames over the limit, draining at ws_rate a second */
   uint64_t overflow_at;
 } ws_proto_t;
@@ -107,7 +108,7 @@ static int authenticate(ws_session_t *s, const char *token) {
 static int rate_ok(ws_session_t *s, ws_proto_t *p) {
   const config_t *cfg = &s->app->cfg;
   uint64_t now = uv_now(s->app->loop);
-  if (auth_bucket_take(&p->bucket, now, cfg->ws_rate, cfg->ws_burst, NULL)) return 1;
+  if (bucket_take(&p->bucket, now, cfg->ws_rate, cfg->ws_burst, NULL)) return 1;
   if (now > p->overflow_at) {
     p->overflow -= (double)(now - p->overflow_at) * cfg->ws_rate / 1000.0;
     if (p->overflow < 0) p->overflow = 0;
