@@ -231,6 +231,8 @@ void fanout_close(fanout_t *f) {
   if (f->app->fanout == f) f->app->fanout = NULL;
   sequencer_free(f->seq);
   f->seq = NULL;
+  /* closing guards these: each handle is closed exactly once */
+  assert(!uv_is_closing((uv_handle_t *)&f->seq_timer));
   uv_close((uv_handle_t *)&f->seq_timer, on_handle_closed);
   uv_close((uv_handle_t *)&f->tick_timer, on_handle_closed);
 }

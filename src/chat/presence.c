@@ -103,6 +103,7 @@ void presence_close(presence_t *p) {
   if (!p || p->closing) return;
   p->closing = 1;
   if (p->app->presence == p) p->app->presence = NULL;
+  assert(!uv_is_closing((uv_handle_t *)&p->timer)); /* closing guards it: closed once */
   uv_close((uv_handle_t *)&p->timer, on_timer_closed);
 }
 

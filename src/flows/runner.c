@@ -464,6 +464,7 @@ static void timer_closed(uv_handle_t *h) { (void)h; }
 void flow_runner_stop(flow_runner_t *r) {
   if (!r || !r->timer_open) return;
   r->timer_open = 0;
+  assert(!uv_is_closing((uv_handle_t *)&r->timer)); /* timer_open guards it: closed once */
   uv_close((uv_handle_t *)&r->timer, timer_closed);
 }
 

@@ -1,5 +1,6 @@
 /* Requests: creation, reference counting, and what handlers read from them
  * (headers, route params, query parameters, the JSON body). Loop thread only. */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +22,13 @@ http_req_t *http_req_new(const http_server_t *server, conn_t *conn) {
   return r;
 }
 
-void http_req_ref(http_req_t *req) { req->refs++; }
+void http_req_ref(http_req_t *req) {
+  assert(req->refs > 0);
+  req->refs++;
+}
 
 void http_req_unref(http_req_t *req) {
+  assert(req->refs > 0);
   if (--req->refs > 0) return;
   free(req->url);
   free(req->path);
