@@ -155,6 +155,10 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
   /* A HEAD reply has the headers of the GET, Content-Length included, and no body. */
   if (strcmp(req->method, "HEAD") == 0) len = 0;
   req->bytes_out = head.len + len;
+  /* A write that fails (no memory for it) closes the connection, and closing
+   * drops the connection's reference to this request: hold one of our own until
+   * the reply is accounted for. */
+  http_req_ref(req);
   conn_write(c, bufs, len ? 2 : 1);
   buf_free(&head);
   double secs = (double)(uv_hrtime() - req->start_ns) / 1e9;
@@ -162,6 +166,7 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
     metrics_request(req->server->metrics, req->method, req->route, status, secs);
   access_log(req, secs);
   http_conn_request_done(req);
+  http_req_unref(req);
 }
 
 void http_reply_header(http_req_t *req, const char *name, const char *value) {

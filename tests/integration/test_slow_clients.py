@@ -93,8 +93,13 @@ def test_pipelined_requests_never_read_cost_bounded_memory(start_server):
                 break  # the server stopped reading: back-pressure
             time.sleep(0.02)
     grown_mb = (rss_kb(pid) - before) / 1024
-    assert sent < 37_000_000, "the server kept reading requests whose replies were not read"
-    assert grown_mb < 24, f"the server grew by {grown_mb:.0f} MB"
+    # What the server accepted is what socket buffers hold plus its own bounded
+    # input and unsent replies: far from the 37 MB offered.
+    assert sent < 16_000_000, f"the server kept reading: {sent} bytes taken"
+    with open(f"/proc/{pid}/maps") as f:
+        sanitized = "libasan" in f.read()
+    # (AddressSanitizer keeps freed memory in quarantine, so RSS says nothing there.)
+    assert sanitized or grown_mb < 24, f"the server grew by {grown_mb:.0f} MB"
     # Others are served meanwhile, and the reader is dropped at the deadline.
     assert healthz_ok(srv)
     for _ in range(100):
