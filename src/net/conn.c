@@ -39,8 +39,8 @@ struct listener_s {
    * and closed at once: libuv stops polling a listener whose pending connection
    * was not accepted, so refusing any other way would stop accepting for good. */
   uv_tcp_t refuse;
-  int refuse_busy;    /* refuse is open or closing */
-  int refuse_waiting; /* a connection waits for refuse to close */
+  int refuse_busy;                /* refuse is open or closing */
+  uv_stream_t *refuse_waiting[2]; /* listeners whose connection waits for refuse to close */
 };
 
 typedef struct write_req_s {
@@ -289,27 +289,30 @@ static void peer_name(conn_t *c) {
     uv_ip6_name((struct sockaddr_in6 *)&ss, c->peer, sizeof(c->peer));
 }
 
-static void refuse(listener_t *r);
+static void refuse(listener_t *r, uv_stream_t *server);
 
 static void on_refuse_closed(uv_handle_t *h) {
   listener_t *r = h->data;
   r->refuse_busy = 0;
-  if (r->refuse_waiting && r->listening) {
-    r->refuse_waiting = 0;
-    refuse(r);
+  for (int i = 0; i < 2 && !r->refuse_busy; i++) {
+    uv_stream_t *server = r->refuse_waiting[i];
+    r->refuse_waiting[i] = NULL;
+    if (server && r->listening) refuse(r, server);
   }
 }
 
-/* Accepts the pending connection and closes it, without allocating. */
-static void refuse(listener_t *r) {
+/* Accepts the pending connection of server (the main or the metrics listener)
+ * and closes it, without allocating. */
+static void refuse(listener_t *r, uv_stream_t *server) {
   if (r->refuse_busy) {
-    r->refuse_waiting = 1;
+    int i = server == (uv_stream_t *)&r->tcp ? 0 : 1;
+    r->refuse_waiting[i] = server;
     return;
   }
   r->refuse_busy = 1;
   uv_tcp_init(r->loop, &r->refuse);
   r->refuse.data = r;
-  if (uv_accept((uv_stream_t *)&r->tcp, (uv_stream_t *)&r->refuse) == 0 && r->counters)
+  if (uv_accept(server, (uv_stream_t *)&r->refuse) == 0 && r->counters)
     r->counters->connections_refused_total++;
   uv_close((uv_handle_t *)&r->refuse, on_refuse_closed);
 }
@@ -320,7 +323,7 @@ static void on_connection(uv_stream_t *server, int status) {
   conn_t *c = calloc(1, sizeof(*c));
   if (!c) {
     log_warn("connection refused: out of memory");
-    refuse(r);
+    refuse(r, server);
     return;
   }
   c->listener = r;
