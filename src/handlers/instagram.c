@@ -189,7 +189,11 @@ static void account_connect(http_req_t *req) {
     c->claimed = ig ? strdup(ig) : NULL;
   }
   if (!c || !c->token || (ig && !c->claimed)) {
-    if (c) free(c->token), free(c->claimed), free(c);
+    if (c) {
+      free(c->token);
+      free(c->claimed);
+      free(c);
+    }
     http_reply_error(req, 503, "unavailable", "out of memory", NULL);
     goto done;
   }
