@@ -7,7 +7,12 @@ set -eu
 # Instances behind one load balancer must accept each other's tokens and decrypt each
 # other's stored Instagram tokens. Left unset, each container would generate its own
 # keys, and sessions would break as requests move between instances. A config file
-# (--config or PARLEY_CONFIG) may hold them instead, so then the file decides.
+# (--config or PARLEY_CONFIG) may hold them instead, so then the file decides. Each
+# value may also come from a file named by PARLEY_<KEY>_FILE, as parleyd reads it.
+is_set() { # NAME: true when NAME or NAME_FILE is set and not empty
+  eval "[ -n \"\${$1:-}\" ] || [ -n \"\${$1_FILE:-}\" ]"
+}
+
 uses_config_file() {
   [ -n "${PARLEY_CONFIG:-}" ] && return 0
   for arg in "$@"; do
@@ -16,10 +21,10 @@ uses_config_file() {
   return 1
 }
 
-if [ -n "${PARLEY_REDIS_URL:-}" ] && ! uses_config_file "$@"; then
-  if [ -z "${PARLEY_JWT_SECRET:-}" ] || [ -z "${PARLEY_SECRET_KEY:-}" ]; then
-    echo "parley-entrypoint: PARLEY_JWT_SECRET and PARLEY_SECRET_KEY must be set when" \
-      "instances share a Redis bus (generate each with: openssl rand -hex 32;" \
+if is_set PARLEY_REDIS_URL && ! uses_config_file "$@"; then
+  if ! is_set PARLEY_JWT_SECRET || ! is_set PARLEY_SECRET_KEY; then
+    echo "parley-entrypoint: PARLEY_JWT_SECRET and PARLEY_SECRET_KEY (or their _FILE" \
+      "forms) must be set when instances share a Redis bus (generate each with: openssl rand -hex 32;" \
       "see docs/DEPLOY.md)" >&2
     exit 2
   fi

@@ -97,7 +97,7 @@ class Image:
             if AS_ROOT:
                 os.chown(p, self.uid, self.gid)
 
-    def start(self, port):
+    def start(self, port, extra_env=None):
         entry = dockerfile.json_list(FINAL.all("ENTRYPOINT")[-1])
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
         if "PARLEY_TEST_RUN" in os.environ:  # ./scripts/test's mark, to stop leftovers
@@ -107,6 +107,7 @@ class Image:
             env[k] = v
         # As `docker run -e`: the port, and loopback rather than every interface here.
         env.update(PARLEY_HOST="127.0.0.1", PARLEY_PORT=str(port))
+        env.update(extra_env or {})
         argv = [self.path(entry[0])] + entry[1:]
         if AS_ROOT:
             argv = ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups",
@@ -121,6 +122,8 @@ class Image:
 
     def remove(self):
         self.log.close()
+        if getattr(self, "secrets", None):
+            shutil.rmtree(self.secrets)
         os.unlink(self.log.name)
         for dirpath, _, _ in os.walk(self.root):
             os.chmod(dirpath, 0o755)
@@ -220,3 +223,53 @@ def test_without_the_data_directory_in_the_image_it_cannot_start(image):
         pytest.fail("parleyd started without a writable data directory")
     assert rc != 0
     assert "data/parley.db" in img.output()
+
+
+def secret_file(img, name, value):
+    """A file as docker mounts a secret, readable by the image's user (outside the image's
+    root, which is read-only when the tests do not run as root)."""
+    if not getattr(img, "secrets", None):
+        img.secrets = tempfile.mkdtemp(prefix="parley-secrets-")
+        os.chmod(img.secrets, 0o755)
+    p = os.path.join(img.secrets, name)
+    with open(p, "w") as f:
+        f.write(value + "\n")
+    os.chmod(p, 0o644)
+    return p
+
+
+@pytest.mark.parametrize("how", ["env", "file"])
+def test_a_shared_bus_without_shared_keys_is_refused(image, how):
+    # A Redis URL given either way (PARLEY_REDIS_URL or PARLEY_REDIS_URL_FILE) means
+    # instances share a bus, and then each one generating its own keys breaks sessions.
+    img = image()
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    if how == "env":
+        extra = {"PARLEY_REDIS_URL": url}
+    else:
+        extra = {"PARLEY_REDIS_URL_FILE": secret_file(img, "redis_url", url)}
+    proc = img.start(free_port(), extra)
+    try:
+        rc = proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        pytest.fail("started on a shared bus without shared keys")
+    assert rc == 2, img.output()
+    assert "PARLEY_JWT_SECRET and PARLEY_SECRET_KEY" in img.output()
+
+
+def test_shared_keys_from_files_satisfy_the_shared_bus_check(image):
+    img = image()
+    files = {"redis_url": f"redis://127.0.0.1:{free_port()}/0",
+             "jwt_secret": "a" * 64, "secret_key": "0f" * 32}
+    extra = {f"PARLEY_{name.upper()}_FILE": secret_file(img, name, value)
+             for name, value in files.items()}
+    port = free_port()
+    proc = img.start(port, extra)
+    try:
+        # Redis is not running there: parleyd still starts and serves /healthz, which
+        # shows the entry point let it through.
+        assert wait_healthy(proc, port), img.output()
+    finally:
+        stop(proc)
+    assert "must be set" not in img.output()
