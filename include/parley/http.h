@@ -27,6 +27,12 @@ typedef struct http_header_s {
 
 typedef struct http_req_s http_req_t;
 
+/* Receives the reply to a loopback request (see http_loopback_new) as a
+ * connection would have been sent it: head is the status line and headers,
+ * body the body (none for HEAD); both borrowed for the call. */
+typedef void (*http_sink_fn)(void *ctx, http_req_t *req, const char *head, size_t head_len,
+                             const char *body, size_t body_len);
+
 /* What an HTTP listener serves: the settings it reads (limits, CORS origins,
  * trusted proxies, metrics_listen), the route tables, the bearer-token check
  * of authenticated routes, where request metrics go, the web client's files
@@ -71,6 +77,8 @@ struct http_req_s {
   int status; /* the status replied */
   size_t bytes_out;
   buf_t extra_headers; /* "Name: value\r\n" lines added by handlers */
+  http_sink_fn sink;   /* a loopback request's reply goes here, not to conn */
+  void *sink_ctx;
 };
 
 /* A header of the request by lower-case name, or NULL. Borrowed. */
@@ -107,6 +115,26 @@ void http_reply_empty(http_req_t *req, int status);
 /* Sends raw bytes with a content type; borrowed for the call. */
 void http_reply_raw(http_req_t *req, int status, const char *content_type, const char *body,
                     size_t len);
+
+/* Loopback requests (h2o's loopback connection): a request made in memory,
+ * with no connection, routed and handled exactly as one that arrived on
+ * server (CORS, 404/405, the bearer-token check, the handler), whose reply
+ * goes to sink. For in-process callers and socket-free tests of handlers.
+ *
+ * http_loopback_new takes the method (GET, HEAD, POST, PUT, PATCH, DELETE or
+ * OPTIONS) and the target as on the wire ("/api/x%20y?limit=2"); it returns a
+ * request holding one reference (the caller's), or NULL for another method, a
+ * target whose path would be refused, or no memory. Headers (at most
+ * HTTP_MAX_HEADERS) and the body are copied; they return 0 or -1.
+ * http_loopback_dispatch runs it once: sink is called when the handler
+ * replies, before it returns or later from the loop. The caller drops its
+ * reference with http_req_unref afterwards (a handler still working keeps its
+ * own). */
+http_req_t *http_loopback_new(const http_server_t *server, const char *method, const char *target,
+                              http_sink_fn sink, void *ctx);
+int http_loopback_header(http_req_t *req, const char *name, const char *value);
+int http_loopback_body(http_req_t *req, const char *data, size_t len);
+void http_loopback_dispatch(http_req_t *req);
 
 /* The connection handler for a fresh socket: HTTP/1.1 with the limits of
  * config_t. Used by app.c when it starts the listener. */

@@ -47,20 +47,10 @@ static int on_url(llhttp_t *p, const char *at, size_t len) {
 
 static int on_url_complete(llhttp_t *p) {
   http_conn_t *hc = hc_of(p);
-  http_req_t *r = hc->cur;
-  r->url = buf_steal(&r->body);
-  if (!r->url) return fail(hc, 503);
-  char *q = strchr(r->url, '?');
-  size_t plen = q ? (size_t)(q - r->url) : strlen(r->url);
-  if (q && !(r->query = strdup(q + 1))) return fail(hc, 503);
-  r->path = malloc(plen + 1);
-  if (!r->path) return fail(hc, 503);
-  /* A path that decodes to a NUL byte or to invalid UTF-8 is refused whole: C
-   * strings would end it early ("/api/auth/me%00.css" read as "/api/auth/me"). */
-  long n = util_url_decode(r->url, plen, r->path, plen + 1, 0);
-  if (n < 0 || memchr(r->path, '\0', (size_t)n) || !util_utf8_valid(r->path, (size_t)n))
-    return fail(hc, 400);
-  return 0;
+  char *url = buf_steal(&hc->cur->body);
+  if (!url) return fail(hc, 503);
+  int status = http_req_set_target(hc->cur, url);
+  return status ? fail(hc, status) : 0;
 }
 
 static int header_append(http_conn_t *hc, buf_t *b, const char *at, size_t len) {

@@ -34,6 +34,11 @@ typedef struct http_conn_s {
 
 /* Creates a request for a connection (one reference, the connection's). */
 http_req_t *http_req_new(const http_server_t *server, conn_t *conn);
+/* Takes url (malloc'd; owned by the request from now on) as the request
+ * target: splits off the query and percent-decodes the path. Returns 0, 400
+ * for a path that decodes to a NUL byte or invalid UTF-8, or 503 without
+ * memory. */
+int http_req_set_target(http_req_t *req, char *url);
 /* Routes and runs a complete request (router, CORS preflight, auth). */
 void http_dispatch(http_req_t *req);
 /* Called by the reply functions once the response is queued. */

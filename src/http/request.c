@@ -43,6 +43,20 @@ void http_req_unref(http_req_t *req) {
   free(req);
 }
 
+int http_req_set_target(http_req_t *r, char *url) {
+  r->url = url;
+  char *q = strchr(url, '?');
+  size_t plen = q ? (size_t)(q - url) : strlen(url);
+  if (q && !(r->query = strdup(q + 1))) return 503;
+  r->path = malloc(plen + 1);
+  if (!r->path) return 503;
+  /* A path that decodes to a NUL byte or to invalid UTF-8 is refused whole: C
+   * strings would end it early ("/api/auth/me%00.css" read as "/api/auth/me"). */
+  long n = util_url_decode(url, plen, r->path, plen + 1, 0);
+  if (n < 0 || memchr(r->path, '\0', (size_t)n) || !util_utf8_valid(r->path, (size_t)n)) return 400;
+  return 0;
+}
+
 const char *http_req_header(const http_req_t *req, const char *name) {
   for (int i = 0; i < req->nheaders; i++)
     if (strcasecmp(req->headers[i].name, name) == 0) return req->headers[i].value;

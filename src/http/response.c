@@ -127,12 +127,12 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
   req->replied = 1;
   req->status = status;
   conn_t *c = req->conn;
-  if (!c || c->closing) {
+  if (!req->sink && (!c || c->closing)) {
     http_conn_request_done(req);
     return;
   }
   ensure_request_id(req);
-  http_conn_t *hc = c->data;
+  http_conn_t *hc = c ? c->data : NULL;
   int closing = hc && hc->close_after;
   buf_t head;
   buf_init(&head);
@@ -159,7 +159,10 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
    * drops the connection's reference to this request: hold one of our own until
    * the reply is accounted for. */
   http_req_ref(req);
-  conn_write(c, bufs, len ? 2 : 1);
+  if (req->sink)
+    req->sink(req->sink_ctx, req, head.data, head.len, body, len);
+  else
+    conn_write(c, bufs, len ? 2 : 1);
   buf_free(&head);
   double secs = (double)(uv_hrtime() - req->start_ns) / 1e9;
   if (req->server && req->server->metrics)
