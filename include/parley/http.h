@@ -100,6 +100,11 @@ void http_req_client_addr(const http_req_t *req, char *out, size_t outlen);
  * Returns a new reference. */
 json_t *http_req_json(http_req_t *req);
 
+/* 1 when nobody will see a reply any more: the connection has gone (a loopback
+ * request's sink always takes it). For handlers that stop spending work on a
+ * client that left. */
+int http_req_gone(const http_req_t *req);
+
 void http_req_ref(http_req_t *req);
 void http_req_unref(http_req_t *req);
 

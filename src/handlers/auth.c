@@ -59,7 +59,7 @@ static void auth_flow_end(auth_flow_t *f) {
 }
 
 /* The client went away: nothing left to answer, so stop spending work. */
-static int flow_gone(auth_flow_t *f) { return f->req->conn == NULL; }
+static int flow_gone(auth_flow_t *f) { return http_req_gone(f->req); }
 
 static void flow_fail(auth_flow_t *f, int status, const char *code, const char *message) {
   http_reply_error(f->req, status, code, message, NULL);

@@ -57,6 +57,8 @@ int http_req_set_target(http_req_t *r, char *url) {
   return 0;
 }
 
+int http_req_gone(const http_req_t *req) { return !req->conn && !req->sink; }
+
 const char *http_req_header(const http_req_t *req, const char *name) {
   for (int i = 0; i < req->nheaders; i++)
     if (strcasecmp(req->headers[i].name, name) == 0) return req->headers[i].value;

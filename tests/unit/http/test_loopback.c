@@ -148,6 +148,7 @@ static void a_handler_may_reply_after_dispatch_returns(void **state) {
   http_req_unref(r); /* the handler keeps its own reference */
   assert_int_equal(c.calls, 0);
   assert_non_null(held);
+  assert_false(http_req_gone(held)); /* a connection-less request still has its sink */
   http_reply_empty(held, 204);
   http_reply_empty(held, 500); /* a second reply is ignored */
   http_req_unref(held);
