@@ -99,18 +99,17 @@ static void rest_sink(void *ctx, http_req_t *req, const char *head, size_t head_
   r->body = json_loadb(r->raw, body_len, 0, NULL);
 }
 
-/* Starts a request as user_id (NULL: no token) with a JSON body (NULL: none);
- * the reply is captured into the returned record, now or as the loop turns. */
-static inline rest_reply_t *rest_send(rest_fx_t *fx, const char *method, const char *target,
-                                      const char *user_id, const char *body) {
+/* Starts a request with a bearer token (NULL: none) and a JSON body (NULL:
+ * none); the reply is captured into the returned record, now or as the loop
+ * turns. */
+static inline rest_reply_t *rest_send_token(rest_fx_t *fx, const char *method, const char *target,
+                                            const char *token, const char *body) {
   rest_reply_t *r = calloc(1, sizeof(*r));
   http_req_t *req = http_loopback_new(&fx->srv, method, target, rest_sink, r);
   if (!req) fail_msg("loopback refused %s %s", method, target);
-  if (user_id) {
-    char *token = auth_token_issue(fx->app->auth, user_id, util_now_ms() / 1000);
+  if (token) {
     char value[1024];
     snprintf(value, sizeof(value), "Bearer %s", token);
-    free(token);
     http_loopback_header(req, "Authorization", value);
   }
   if (body) {
@@ -122,6 +121,15 @@ static inline rest_reply_t *rest_send(rest_fx_t *fx, const char *method, const c
   return r;
 }
 
+/* The same as user_id (NULL: no token), with an access token issued now. */
+static inline rest_reply_t *rest_send(rest_fx_t *fx, const char *method, const char *target,
+                                      const char *user_id, const char *body) {
+  char *token = user_id ? auth_token_issue(fx->app->auth, user_id, util_now_ms() / 1000) : NULL;
+  rest_reply_t *r = rest_send_token(fx, method, target, token, body);
+  free(token);
+  return r;
+}
+
 /* Turns the loop until r has its reply (store jobs, password hashing), for
  * five seconds at most. */
 static inline void rest_wait(rest_fx_t *fx, rest_reply_t *r) {
@@ -129,14 +137,20 @@ static inline void rest_wait(rest_fx_t *fx, rest_reply_t *r) {
   if (!r->status) fail_msg("no reply");
 }
 
-/* A whole request: sent, waited for, and its status checked. */
-static inline rest_reply_t *rest_call(rest_fx_t *fx, int expect_status, const char *method,
-                                      const char *target, const char *user_id, const char *body) {
-  rest_reply_t *r = rest_send(fx, method, target, user_id, body);
+/* Waits for r, the reply to method target, and checks its status. */
+static inline rest_reply_t *rest_check(rest_fx_t *fx, rest_reply_t *r, int expect_status,
+                                       const char *method, const char *target) {
   rest_wait(fx, r);
   if (r->status != expect_status)
     fail_msg("%s %s: %d, not %d: %s", method, target, r->status, expect_status, r->raw);
   return r;
+}
+
+/* A whole request as user_id: sent, waited for, and its status checked. */
+static inline rest_reply_t *rest_call(rest_fx_t *fx, int expect_status, const char *method,
+                                      const char *target, const char *user_id, const char *body) {
+  return rest_check(fx, rest_send(fx, method, target, user_id, body), expect_status, method,
+                    target);
 }
 
 /* A request whose reply must be the error envelope with code (and field,
@@ -213,12 +227,12 @@ static inline void rest_group(rest_fx_t *fx, const char *owner, const char *memb
 }
 
 /* The common setup and teardown of a REST test program. */
-static int rest_setup(void **state) {
+static inline int rest_setup(void **state) {
   *state = rest_fx_new();
   return 0;
 }
 
-static int rest_teardown(void **state) {
+static inline int rest_teardown(void **state) {
   rest_fx_free(*state);
   return 0;
 }
