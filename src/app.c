@@ -13,6 +13,7 @@
 #include "chat/dispatch.h"
 #include "chat/fanout.h"
 #include "chat/presence.h"
+#include "chat/revocations.h"
 #include "flows/runner.h"
 #include "handlers/handlers.h"
 #include "handlers/ws/protocol.h"
@@ -136,6 +137,7 @@ static void on_shutdown_poll(uv_timer_t *t) {
   h->dispatching = 0;
   fanout_close(app->fanout);
   presence_close(app->presence);
+  revocations_close(app->revocations);
   /* Webhook events being processed and Graph sends finish first (or are
    * cancelled at the deadline; unprocessed events stay pending in the store). */
   if (!h->forced && ((app->ingest && ig_ingest_busy(app->ingest)) ||
@@ -266,6 +268,10 @@ int app_start(app_t *app, uv_loop_t *loop) {
   app->fanout = fanout_new(app);
   app->presence = presence_new(app);
   if (!app->fanout || !app->presence) goto fail;
+  /* No token is judged before the saved revocations are in (until then
+   * authenticated calls answer 503 and /readyz is not ready). */
+  app->revocations = revocations_new(app);
+  if (!app->revocations) goto fail;
   dispatch_start(app);
   h->dispatching = 1;
   app->listener =

@@ -20,6 +20,7 @@ struct ig_ingest_s;
 struct flow_runner_s;
 struct fanout_s;
 struct presence_s;
+struct revocations_s;
 struct listener_s;
 struct http_server_s;
 struct ws_server_s;
@@ -42,8 +43,9 @@ typedef struct app_s {
   unsigned char secret_key[32];
   struct ig_ingest_s *ingest;
   struct flow_runner_s *runner;
-  struct fanout_s *fanout;     /* delivery to sessions here and on other instances */
-  struct presence_s *presence; /* who is online, across instances */
+  struct fanout_s *fanout;           /* delivery to sessions here and on other instances */
+  struct presence_s *presence;       /* who is online, across instances */
+  struct revocations_s *revocations; /* loads the saved token revocations */
 
   struct web_s *web; /* the web client's files served at /, NULL when none */
 

@@ -28,24 +28,31 @@ void auth_free(auth_t *a);
 
 /* The HTTP server's authenticate hook (auth is the auth_t): reads
  * "Authorization: Bearer <jwt>", verifies it, checks it is not revoked, and
- * fills req->user_id. Returns 0, or -1 (the router then answers 401). */
+ * fills req->user_id. Returns 0, -1 (the router then answers 401), or -2 while
+ * the persisted revocations are not loaded yet (503: a token cannot be judged). */
 int auth_authenticate(void *auth, http_req_t *req);
 
 /* ---- access tokens (JWT HS256) ---- */
 
 #define AUTH_ISSUER "parley"
 
-/* A new access token for user_id valid cfg.access_token_ttl seconds from now_s.
- * Returns a malloc'd string (caller frees), or NULL. */
-char *auth_token_issue(const auth_t *a, const char *user_id, int64_t now_s);
+/* A new access token for user_id valid cfg.access_token_ttl seconds from now_s,
+ * tied to its login by the claim "sid" = login_id (the refresh-token family;
+ * NULL for none), so ending that login ends the token. Returns a malloc'd
+ * string (caller frees), or NULL. */
+char *auth_token_issue(const auth_t *a, const char *user_id, const char *login_id, int64_t now_s);
 /* Same with an explicit key and ttl (tests, tools). */
 char *auth_token_issue_key(const unsigned char *key, size_t keylen, const char *user_id,
-                           int64_t now_s, int ttl_s);
+                           const char *login_id, int64_t now_s, int ttl_s);
 
-/* The claims of a verified token. */
+#define AUTH_LOGIN_ID_MAX 32 /* a login id (sid) is shorter than this */
+
+/* The claims of a verified token. sid is empty for tokens issued before logins
+ * were tied to them: those end by deletion or expiry only. */
 typedef struct auth_claims_s {
   char sub[64];
   char jti[64];
+  char sid[AUTH_LOGIN_ID_MAX];
   int64_t iat, exp;
 } auth_claims_t;
 
@@ -57,10 +64,12 @@ enum auth_token_status {
   AUTH_TOKEN_EXPIRED = -4,
   AUTH_TOKEN_BAD_CLAIMS = -5, /* iss is not "parley", sub/iat/exp missing or mistyped */
   AUTH_TOKEN_REVOKED = -6,
+  AUTH_TOKEN_NOT_READY = -7, /* revocations not loaded yet: try again shortly */
 };
 
 /* Verifies a token at time now_s with the instance's key and revocations.
- * Fills *out when it returns AUTH_TOKEN_OK. */
+ * Fills *out when it returns AUTH_TOKEN_OK. sid, when present, must be a
+ * non-empty string shorter than AUTH_LOGIN_ID_MAX. */
 int auth_token_verify(const auth_t *a, const char *token, int64_t now_s, auth_claims_t *out);
 /* Verifies signature and claims with an explicit key (no revocation check). */
 int auth_token_verify_key(const unsigned char *key, size_t keylen, const char *token, int64_t now_s,
@@ -98,20 +107,51 @@ int auth_password_jobs(const auth_t *a);
 
 /* ---- revocation of access tokens ---- */
 
-#define AUTH_REVOKE_CHANNEL "auth.revoke"
+/* Ending an account (deletion) or a login (logout) revokes the access tokens it
+ * covers: those of user_id (or, with login_id, of that login only) issued at or
+ * before before_ms. The store keeps revocations until those tokens have expired
+ * (REVOKE_SAVE, loaded at start with REVOKE_LIST), the bus spreads them. */
+#define AUTH_REVOKE_CHANNEL "auth.revoke" /* account deletions */
+#define AUTH_LOGOUT_CHANNEL                               \
+  "auth.logout" /* ended logins (a channel of its own, so \
+                 * that an older instance never reads one \
+                 * as a deletion) */
 
-/* Marks every access token of user_id issued at or before before_ms invalid on
- * this instance. Entries are forgotten once such tokens have expired anyway. */
-void auth_revoke_user(auth_t *a, const char *user_id, int64_t before_ms);
-/* 1 when a token with this subject and iat (seconds) is revoked. */
-int auth_is_revoked(const auth_t *a, const char *user_id, int64_t iat_s);
-/* The bus payload announcing a revocation: {"user_id":..., "before_ms":...}.
- * Returns a malloc'd string. */
-char *auth_revoke_message(const char *user_id, int64_t before_ms);
-/* Applies a payload received on AUTH_REVOKE_CHANNEL; writes the user id into
- * user_id (>= 64 bytes) so the caller can close that user's sessions. Returns 0,
- * or -1 for a malformed payload (ignored). */
-int auth_revoke_apply(auth_t *a, const char *payload, size_t len, char user_id[64]);
+typedef struct auth_revocation_s {
+  char user_id[64];
+  char login_id[AUTH_LOGIN_ID_MAX]; /* empty: every login of the user (deletion) */
+  int64_t before_ms;
+} auth_revocation_t;
+
+/* Fills *r; returns 0, or -1 when an id is empty or too long. login_id NULL or
+ * "" for a deletion. */
+int auth_revocation_make(auth_revocation_t *r, const char *user_id, const char *login_id,
+                         int64_t before_ms);
+/* Applies r on this instance. Returns 1 when it revoked something not revoked
+ * before (the caller then ends the sessions it covers), else 0. At most
+ * AUTH_REVOKE_MAX are kept; past that the oldest goes (its tokens expire within
+ * one token lifetime). */
+#define AUTH_REVOKE_MAX 65536
+int auth_revoke(auth_t *a, const auth_revocation_t *r);
+/* Forgets revocations whose tokens have all expired by now_ms. */
+void auth_revoke_prune(auth_t *a, int64_t now_ms);
+/* Revocations held. */
+size_t auth_revoke_count(const auth_t *a);
+/* Until when a revocation made at before_ms must be kept (ms). */
+int64_t auth_revoke_keep_until(const auth_t *a, int64_t before_ms);
+/* 1 when verified claims are revoked (their user's or their login's). */
+int auth_is_revoked(const auth_t *a, const auth_claims_t *c);
+/* The bus payload of r ({"user_id", "login_id"?, "before_ms"}), for
+ * AUTH_REVOKE_CHANNEL or, with a login, AUTH_LOGOUT_CHANNEL. Malloc'd. */
+char *auth_revoke_message(const auth_revocation_t *r);
+const char *auth_revoke_channel(const auth_revocation_t *r);
+/* Parses such a payload into *r. Returns 0, or -1 when malformed (ignored). */
+int auth_revoke_parse(const char *payload, size_t len, auth_revocation_t *r);
+/* Whether tokens can be judged: 0 from auth_set_ready(a, 0) until the persisted
+ * revocations are loaded and auth_set_ready(a, 1) is called. Ready by default
+ * (unit tests, tools). */
+void auth_set_ready(auth_t *a, int ready);
+int auth_ready(const auth_t *a);
 
 /* ---- pure helpers ---- */
 

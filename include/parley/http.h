@@ -44,7 +44,8 @@ typedef struct http_server_s {
   const struct route_table_s *const *routes;
   size_t nroutes;
   /* Checks a bearer token for a route that needs one: fills req->user_id and
-   * returns 0, or returns -1 (the router then answers 401). */
+   * returns 0, or returns -1 (the router then answers 401) or -2 (the token
+   * cannot be judged yet: 503 with Retry-After). */
   int (*authenticate)(void *ctx, http_req_t *req);
   void *auth_ctx;
   struct metrics_s *metrics; /* may be NULL */

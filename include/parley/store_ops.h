@@ -44,10 +44,21 @@ STORE_OP(REFRESH_CREATE, refresh_create, WRITE)
  * Unknown, expired or revoked: ENOTFOUND. Already rotated (reuse): the whole
  * family is revoked, EREVOKED. */
 STORE_OP(REFRESH_ROTATE, refresh_rotate, WRITE)
-/* {token_hash} -> {}: revokes that token's family (logout) */
+/* {token_hash} -> {user_id, family_id}: revokes that token's family (logout);
+ * an unknown token: {} */
 STORE_OP(REFRESH_REVOKE, refresh_revoke, WRITE)
 /* {user_id} -> {} */
 STORE_OP(REFRESH_REVOKE_USER, refresh_revoke_user, WRITE)
+
+/* access-token revocations (a deleted account, an ended login), kept until the
+ * tokens they cover have expired: revocation = {user_id, login_id|null,
+ * before_ms}. One per user (login_id absent) or per login. */
+/* {user_id, login_id?, before_ms, expires_at_ms} -> {}: saving one again keeps
+ * the later before_ms and expires_at_ms; expired ones are dropped on the way */
+STORE_OP(REVOKE_SAVE, revoke_save, WRITE)
+/* {now_ms, limit} -> {revocations: [revocation]}: those not yet expired at now_ms,
+ * newest (before_ms) first */
+STORE_OP(REVOKE_LIST, revoke_list, READ)
 
 /* conversations: conversation = {id, type, name, participants: [{id, name, role,
  * last_read_seq}], last_seq, last_message (message|null), created_at, updated_at,

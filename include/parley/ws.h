@@ -39,7 +39,8 @@ struct ws_session_s {
   conn_t *conn;      /* NULL once closed */
   uint64_t id;
   char session_id[25];
-  char user_id[64]; /* empty until authenticated */
+  char user_id[64];  /* empty until authenticated */
+  char login_id[32]; /* the login its token belongs to (the token's sid); may be empty */
   int authenticated;
   void *data; /* the protocol layer's per-session state */
   /* the rest is private to src/ws/ */
@@ -64,9 +65,10 @@ int ws_session_send(ws_session_t *s, const char *text, size_t len);
 void ws_session_close(ws_session_t *s, uint16_t code, const char *reason);
 /* Bytes queued and not yet written. */
 size_t ws_session_pending(const ws_session_t *s);
-/* Arms (ms > 0) or disarms (0) a one-shot timer that closes the session with
- * 1008 and `reason` unless it is disarmed first (the authentication deadline). */
-void ws_session_deadline(ws_session_t *s, uint64_t ms, const char *reason);
+/* Arms (ms > 0) or disarms (0) a one-shot deadline that closes the session with
+ * code and `reason` unless it is disarmed or moved first (the authentication
+ * deadline, then the token's expiry). It rides on the session's one timer. */
+void ws_session_deadline(ws_session_t *s, uint64_t ms, uint16_t code, const char *reason);
 
 /* The hub: user id -> sessions on this instance. */
 hub_t *hub_new(void);

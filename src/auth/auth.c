@@ -22,6 +22,8 @@ auth_t *auth_new(uv_loop_t *loop, const config_t *cfg) {
   auth_t *a = calloc(1, sizeof(*a));
   if (!a) return NULL;
   a->loop = loop;
+  a->ready = 1;
+  strmap_init(&a->revoked);
   a->token_ttl = cfg->access_token_ttl > 0 ? cfg->access_token_ttl : 900;
   a->opslimit = (unsigned long long)cfg->argon2_opslimit;
   a->memlimit = (size_t)cfg->argon2_memlimit;
@@ -43,7 +45,8 @@ void auth_free(auth_t *a) {
     sodium_memzero(a->key, a->keylen);
     free(a->key);
   }
-  free(a->revoked);
+  auth_revoke_prune(a, INT64_MAX);
+  strmap_free(&a->revoked);
   free(a);
 }
 
@@ -67,7 +70,9 @@ int auth_authenticate(void *auth, http_req_t *req) {
   const char *token = bearer_token(req);
   auth_claims_t claims;
   if (!token || !auth) return -1;
-  if (auth_token_verify(auth, token, util_now_ms() / 1000, &claims) != AUTH_TOKEN_OK) return -1;
+  int rc = auth_token_verify(auth, token, util_now_ms() / 1000, &claims);
+  if (rc == AUTH_TOKEN_NOT_READY) return -2;
+  if (rc != AUTH_TOKEN_OK) return -1;
   snprintf(req->user_id, sizeof(req->user_id), "%s", claims.sub);
   return 0;
 }

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "parley/auth.h"
+#include "parley/strmap.h"
 
 /* Argon2 jobs queued on libuv's pool at once; above it the API answers 503. The
  * pool is shared with store jobs, so a login burst must not fill it unbounded. */
@@ -19,11 +20,6 @@
  * thread always has a core of its own during a login burst, and the rest of
  * libuv's pool stays free for store jobs. */
 int auth_password_parallelism(void);
-
-typedef struct auth_revocation_s {
-  char user_id[64];
-  int64_t before_ms;
-} auth_revocation_t;
 
 struct auth_s {
   uv_loop_t *loop;
@@ -36,8 +32,10 @@ struct auth_s {
   int jobs;                                 /* accepted, not yet called back */
   int running, parallel;                    /* hashes on the pool now, and at most */
   struct pw_job_s *queue_head, *queue_tail; /* accepted, waiting for a slot */
-  auth_revocation_t *revoked;               /* small: deletions within one token lifetime */
-  size_t nrevoked, caprevoked;
+  /* Revocations within one token lifetime: "u:<user id>" or "l:<login id>"
+   * -> a malloc'd int64_t, the before_ms. */
+  strmap_t revoked;
+  int ready; /* 0 until the persisted revocations are loaded (auth_set_ready) */
 };
 
 /* src/auth/secret.c: fills a->key from cfg.jwt_secret or the data-dir file. */

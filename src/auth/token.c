@@ -16,16 +16,18 @@
 #define CLOCK_SKEW_S 60
 
 char *auth_token_issue_key(const unsigned char *key, size_t keylen, const char *user_id,
-                           int64_t now_s, int ttl_s) {
+                           const char *login_id, int64_t now_s, int ttl_s) {
   jwt_t *jwt = NULL;
   char *out = NULL;
   char jti[25];
   if (!key || keylen == 0 || keylen > 0x7fffffff) return NULL;
+  if (login_id && (!login_id[0] || strlen(login_id) >= AUTH_LOGIN_ID_MAX)) return NULL;
   util_new_id(jti);
   if (jwt_new(&jwt) != 0) return NULL;
   if (jwt_add_grant(jwt, "sub", user_id) || jwt_add_grant(jwt, "iss", AUTH_ISSUER) ||
       jwt_add_grant(jwt, "jti", jti) || jwt_add_grant_int(jwt, "iat", (long)now_s) ||
       jwt_add_grant_int(jwt, "exp", (long)(now_s + ttl_s)) ||
+      (login_id && jwt_add_grant(jwt, "sid", login_id)) ||
       jwt_set_alg(jwt, JWT_ALG_HS256, key, (int)keylen))
     goto done;
   out = jwt_encode_str(jwt);
@@ -34,8 +36,8 @@ done:
   return out;
 }
 
-char *auth_token_issue(const auth_t *a, const char *user_id, int64_t now_s) {
-  return auth_token_issue_key(a->key, a->keylen, user_id, now_s, a->token_ttl);
+char *auth_token_issue(const auth_t *a, const char *user_id, const char *login_id, int64_t now_s) {
+  return auth_token_issue_key(a->key, a->keylen, user_id, login_id, now_s, a->token_ttl);
 }
 
 /* Decodes one unpadded base64url part into a new JSON object, or NULL. */
@@ -107,6 +109,8 @@ static int check_claims(const json_t *p, int64_t now_s, auth_claims_t *out) {
   if (copy_string_claim(p, "sub", out->sub, sizeof(out->sub)) != 0 ||
       copy_string_claim(p, "jti", out->jti, sizeof(out->jti)) != 0)
     return AUTH_TOKEN_BAD_CLAIMS;
+  if (json_object_get(p, "sid") && copy_string_claim(p, "sid", out->sid, sizeof(out->sid)) != 0)
+    return AUTH_TOKEN_BAD_CLAIMS;
   out->iat = json_integer_value(iat);
   out->exp = json_integer_value(exp);
   if (out->iat > now_s + CLOCK_SKEW_S) return AUTH_TOKEN_BAD_CLAIMS;
@@ -145,6 +149,7 @@ done:
 
 int auth_token_verify(const auth_t *a, const char *token, int64_t now_s, auth_claims_t *out) {
   int rc = auth_token_verify_key(a->key, a->keylen, token, now_s, out);
-  if (rc == AUTH_TOKEN_OK && auth_is_revoked(a, out->sub, out->iat)) rc = AUTH_TOKEN_REVOKED;
+  if (rc == AUTH_TOKEN_OK && !auth_ready(a)) rc = AUTH_TOKEN_NOT_READY;
+  if (rc == AUTH_TOKEN_OK && auth_is_revoked(a, out)) rc = AUTH_TOKEN_REVOKED;
   return rc;
 }

@@ -7,7 +7,7 @@
 #include "chat/envelope.h"
 #include "chat/fanout.h"
 #include "chat/presence.h"
-#include "chat/sessions.h"
+#include "chat/revocations.h"
 #include "parley/auth.h"
 #include "parley/bus.h"
 #include "parley/log.h"
@@ -30,21 +30,11 @@ static void on_envelope(app_t *app, const char *payload, size_t len) {
   json_decref(hdr);
 }
 
-/* An account was deleted on some instance (this one too: the bus echoes). */
-static void on_revoke(app_t *app, const char *payload, size_t len) {
-  char user_id[64];
-  if (!app->auth || auth_revoke_apply(app->auth, payload, len, user_id) != 0) {
-    log_warn("ignoring a malformed %s message", AUTH_REVOKE_CHANNEL);
-    return;
-  }
-  sessions_close_user(app, user_id, 1008, "account deleted");
-}
-
 void dispatch_message(app_t *app, const char *channel, const char *payload, size_t len) {
   if (strcmp(channel, ENVELOPE_CHANNEL) == 0)
     on_envelope(app, payload, len);
-  else if (strcmp(channel, AUTH_REVOKE_CHANNEL) == 0)
-    on_revoke(app, payload, len);
+  else if (strcmp(channel, AUTH_REVOKE_CHANNEL) == 0 || strcmp(channel, AUTH_LOGOUT_CHANNEL) == 0)
+    revocations_on_bus(app, payload, len);
 }
 
 static void on_bus_message(void *ctx, const char *channel, const char *payload, size_t len) {
@@ -61,6 +51,8 @@ void dispatch_start(app_t *app) {
   bus_set_handlers(app->bus, on_bus_message, on_bus_state, app);
   if (bus_subscribe(app->bus, AUTH_REVOKE_CHANNEL) != 0)
     log_warn("cannot subscribe to %s", AUTH_REVOKE_CHANNEL);
+  if (bus_subscribe(app->bus, AUTH_LOGOUT_CHANNEL) != 0)
+    log_warn("cannot subscribe to %s", AUTH_LOGOUT_CHANNEL);
   if (envelope_remote(app) && bus_subscribe(app->bus, ENVELOPE_CHANNEL) != 0)
     log_error("fan-out: cannot subscribe to %s", ENVELOPE_CHANNEL);
 }

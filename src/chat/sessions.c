@@ -43,10 +43,12 @@ int sessions_send_users(app_t *app, const json_t *users, const char *exclude_use
 typedef struct session_list_s {
   ws_session_t **s;
   size_t n, cap;
+  const char *login_id; /* only the sessions of this login, or NULL for all */
 } session_list_t;
 
 static void collect_session(ws_session_t *s, void *arg) {
   session_list_t *l = arg;
+  if (l->login_id && strcmp(s->login_id, l->login_id) != 0) return;
   if (l->n == l->cap) {
     size_t cap = l->cap ? l->cap * 2 : 8;
     ws_session_t **grown = realloc(l->s, cap * sizeof(*grown));
@@ -59,10 +61,21 @@ static void collect_session(ws_session_t *s, void *arg) {
 
 /* Sessions are collected first and closed after the walk, so a close never
  * changes the hub under hub_foreach. */
-void sessions_close_user(app_t *app, const char *user_id, uint16_t code, const char *reason) {
+static void close_matching(app_t *app, const char *user_id, const char *login_id, uint16_t code,
+                           const char *reason) {
   session_list_t l = {0};
+  l.login_id = login_id;
   if (!app->hub) return;
   hub_foreach(app->hub, user_id, collect_session, &l);
   for (size_t i = 0; i < l.n; i++) ws_session_close(l.s[i], code, reason);
   free(l.s);
+}
+
+void sessions_close_user(app_t *app, const char *user_id, uint16_t code, const char *reason) {
+  close_matching(app, user_id, NULL, code, reason);
+}
+
+void sessions_close_login(app_t *app, const char *user_id, const char *login_id, uint16_t code,
+                          const char *reason) {
+  if (login_id && login_id[0]) close_matching(app, user_id, login_id, code, reason);
 }

@@ -19,5 +19,9 @@ int sessions_send_users(app_t *app, const json_t *users, const char *exclude_use
 /* Closes every session of user_id here with code and reason (an account that
  * was deleted). Each session leaves the hub in its own close hook. */
 void sessions_close_user(app_t *app, const char *user_id, uint16_t code, const char *reason);
+/* The same for the sessions of user_id here authenticated with a token of the
+ * login login_id (an ended login); the user's other logins keep theirs. */
+void sessions_close_login(app_t *app, const char *user_id, const char *login_id, uint16_t code,
+                          const char *reason);
 
 #endif

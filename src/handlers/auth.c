@@ -1,12 +1,14 @@
-/* API.md's Auth calls: signup, login, refresh rotation, logout, me. Each call
- * is a chain of async steps (rate limits on the bus, Argon2 on the thread pool,
- * store jobs) carried by one auth_flow_t that holds a reference on the request.
- * Loop thread. */
+/* API.md's Auth calls: signup, login, refresh rotation, logout (which ends the
+ * login's access tokens and WebSocket sessions too), me. Access tokens carry
+ * their login (the refresh family) as "sid". Each call is a chain of async
+ * steps (rate limits on the bus, Argon2 on the thread pool, store jobs) carried
+ * by one auth_flow_t that holds a reference on the request. Loop thread. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/revocations.h"
 #include "chat/user_view.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
@@ -34,6 +36,7 @@ typedef struct auth_flow_s {
   json_t *user;  /* the store's user, once known */
   char refresh[AUTH_REFRESH_LEN + 1];
   char refresh_hash[65];
+  char family[AUTH_LOGIN_ID_MAX]; /* the login: the refresh family, the tokens' sid */
 } auth_flow_t;
 
 static auth_flow_t *auth_flow_new(http_req_t *req, enum flow_kind kind) {
@@ -117,7 +120,8 @@ static void reply_session(auth_flow_t *f) {
   http_req_t *req = f->req;
   auth_t *a = req->app->auth;
   const char *uid = json_string_value(json_object_get(f->user, "id"));
-  char *access = uid ? auth_token_issue(a, uid, util_now_ms() / 1000) : NULL;
+  char *access =
+      uid && f->family[0] ? auth_token_issue(a, uid, f->family, util_now_ms() / 1000) : NULL;
   if (!access) {
     flow_fail(f, 500, "internal", "cannot issue a token");
     return;
@@ -144,6 +148,7 @@ static void on_refresh_created(void *ctx, int status, json_t *result) {
 static void start_session(auth_flow_t *f) {
   char family[25];
   util_new_id(family);
+  snprintf(f->family, sizeof(f->family), "%s", family);
   auth_refresh_new(f->refresh, f->refresh_hash);
   int64_t expires = util_now_ms() + (int64_t)f->req->app->cfg.refresh_token_ttl * 1000;
   json_t *p = json_pack("{s:s, s:O, s:s, s:I}", "token_hash", f->refresh_hash, "user_id",
@@ -373,11 +378,13 @@ static void on_rotated(void *ctx, int status, json_t *result) {
     return;
   }
   json_t *uid = json_object_get(result, "user_id");
-  if (!json_is_string(uid)) {
+  const char *family = json_string_value(json_object_get(result, "family_id"));
+  if (!json_is_string(uid) || !family || !family[0] || strlen(family) >= sizeof(f->family)) {
     json_decref(result);
     flow_fail(f, 401, "unauthorized", "invalid refresh token");
     return;
   }
+  snprintf(f->family, sizeof(f->family), "%s", family);
   flow_store(f, USER_GET, json_pack("{s:O}", "id", uid), on_refresh_user);
   json_decref(result);
 }
@@ -408,9 +415,31 @@ static void refresh(http_req_t *req) {
 }
 
 /* Logout answers 204 whatever the token: an unknown one has nothing to revoke. */
+static void on_login_ended(void *ctx, int status) {
+  http_req_t *req = ctx;
+  if (status == STORE_OK)
+    http_reply_empty(req, 204);
+  else
+    handlers_reply_store_error(req, status);
+  http_req_unref(req);
+}
+
+/* The refresh family is revoked; then the login's access tokens and sessions
+ * end too, on every instance (chat/revocations.h). */
 static void on_revoked(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
+  auth_revocation_t rv;
+  int known = status == STORE_OK &&
+              auth_revocation_make(&rv, json_string_value(json_object_get(result, "user_id")),
+                                   json_string_value(json_object_get(result, "family_id")),
+                                   util_now_ms()) == 0 &&
+              rv.login_id[0];
   json_decref(result);
+  if (known) {
+    if (revocations_end(req->app, &rv, on_login_ended, req) != 0)
+      on_login_ended(req, STORE_EUNAVAILABLE);
+    return;
+  }
   if (status == STORE_OK || status == STORE_ENOTFOUND || status == STORE_EREVOKED)
     http_reply_empty(req, 204);
   else

@@ -1,9 +1,11 @@
 /* Operations endpoints: /healthz (the process serves), /readyz (the store and
- * the bus answer), /metrics (Prometheus text). Loop thread. */
+ * the bus answer, and the saved token revocations are loaded), /metrics
+ * (Prometheus text). Loop thread. */
 #include <stdlib.h>
 
 #include "handlers/common.h"
 #include "handlers/handlers.h"
+#include "parley/auth.h"
 #include "parley/bus.h"
 #include "parley/metrics.h"
 #include "parley/ws.h"
@@ -18,7 +20,8 @@ static void readyz_done(void *ctx, int status, json_t *result) {
   json_decref(result);
   int store_up = status == STORE_OK;
   int bus_up = bus_is_up(app->bus);
-  int ready = store_up && bus_up && !app->shutting_down;
+  /* Tokens are judged only once the saved revocations are loaded. */
+  int ready = store_up && bus_up && !app->shutting_down && app->auth && auth_ready(app->auth);
   http_reply_json(
       req, ready ? 200 : 503,
       json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s}}", "status", ready ? "ready" : "unavailable",

@@ -1,18 +1,16 @@
 /* API.md's Users calls: search, a user by id, the caller's profile, account
- * deletion (which revokes the user's tokens here and, through the bus channel
- * auth.revoke, on every instance, and closes their WebSocket sessions). Loop
- * thread. */
+ * deletion (which revokes the user's tokens in the store, here and, through the
+ * bus, on every instance, and closes their WebSocket sessions with 4003: see
+ * chat/revocations.h). Loop thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "chat/sessions.h"
+#include "chat/revocations.h"
 #include "chat/user_view.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "parley/auth.h"
-#include "parley/bus.h"
-#include "parley/log.h"
 #include "parley/util.h"
 
 #define SEARCH_LIMIT 20
@@ -186,27 +184,40 @@ done:
 
 static void on_deleted(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
-  app_t *app = req->app;
   json_decref(result);
-  if (status != STORE_OK && status != STORE_ENOTFOUND) {
+  if (status != STORE_OK && status != STORE_ENOTFOUND)
+    handlers_reply_store_error(req, status);
+  else
+    http_reply_empty(req, 204);
+  http_req_unref(req);
+}
+
+/* The revocation is saved and applied before the account goes: a failure in
+ * between leaves a live account whose tokens are refused (log in again and
+ * retry), never a deleted one whose tokens a restart would accept. */
+static void on_revoked(void *ctx, int status) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
     http_req_unref(req);
     return;
   }
-  /* Locally at once, then to the other instances. */
-  int64_t now = util_now_ms();
-  auth_revoke_user(app->auth, req->user_id, now);
-  char *msg = auth_revoke_message(req->user_id, now);
-  if (!msg || bus_publish(app->bus, AUTH_REVOKE_CHANNEL, msg, strlen(msg)) != 0)
-    log_warn("could not announce the deletion of user %s on the bus", req->user_id);
-  free(msg);
-  sessions_close_user(app, req->user_id, 1008, "account deleted");
-  http_reply_empty(req, 204);
-  http_req_unref(req);
+  if (store_call(req->app->store, USER_DELETE, json_pack("{s:s}", "id", req->user_id), on_deleted,
+                 req) != 0)
+    on_deleted(req, STORE_EUNAVAILABLE, NULL);
 }
 
 static void delete_user(http_req_t *req) {
-  handlers_store_call(req, USER_DELETE, json_pack("{s:s}", "id", req->user_id), on_deleted);
+  auth_revocation_t rv;
+  if (auth_revocation_make(&rv, req->user_id, NULL, util_now_ms()) != 0) {
+    http_reply_error(req, 401, "unauthorized", "a valid access token is required", NULL);
+    return;
+  }
+  http_req_ref(req);
+  if (revocations_end(req->app, &rv, on_revoked, req) != 0) {
+    http_req_unref(req);
+    http_reply_error(req, 503, "unavailable", "try again", NULL);
+  }
 }
 
 static const route_t routes[] = {

@@ -54,7 +54,13 @@ void http_dispatch(http_req_t *req) {
     http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route", NULL);
     goto done;
   }
-  if (route->auth && (!srv->authenticate || srv->authenticate(srv->auth_ctx, req) != 0)) {
+  int authed = route->auth ? (srv->authenticate ? srv->authenticate(srv->auth_ctx, req) : -1) : 0;
+  if (authed == -2) {
+    http_reply_header(req, "Retry-After", "1");
+    http_reply_error(req, 503, "unavailable", "starting up: try again shortly", NULL);
+    goto done;
+  }
+  if (authed != 0) {
     http_reply_error(req, 401, "unauthorized", "a valid access token is required", NULL);
     goto done;
   }

@@ -39,6 +39,7 @@ struct ws_core_s {
   uint16_t close_code; /* the close we queued ourselves */
   int failed;          /* wslay reported a failure: the session is unusable */
   uint64_t next_ping_at, pong_deadline, auth_deadline, close_deadline;
+  uint16_t auth_code; /* the close code of auth_deadline */
   char auth_reason[124];
 };
 
@@ -263,8 +264,9 @@ uint16_t ws_core_close_code(const ws_core_t *w) {
                                                       : 0;
 }
 
-void ws_core_set_deadline(ws_core_t *w, uint64_t at_ms, const char *reason) {
+void ws_core_set_deadline(ws_core_t *w, uint64_t at_ms, uint16_t code, const char *reason) {
   w->auth_deadline = at_ms;
+  w->auth_code = code ? code : 1008;
   snprintf(w->auth_reason, sizeof(w->auth_reason), "%s", reason ? reason : "");
 }
 
@@ -295,7 +297,7 @@ enum ws_core_next ws_core_tick(ws_core_t *w, uint64_t now_ms) {
   if (w->pong_deadline && now_ms >= w->pong_deadline) return WS_CORE_ABORT;
   if (w->auth_deadline && now_ms >= w->auth_deadline) {
     w->auth_deadline = 0;
-    ws_core_close(w, 1008, w->auth_reason);
+    ws_core_close(w, w->auth_code, w->auth_reason);
     return next_step(w);
   }
   if (w->next_ping_at && now_ms >= w->next_ping_at) send_ping(w, now_ms);

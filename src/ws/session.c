@@ -277,8 +277,8 @@ size_t ws_session_pending(const ws_session_t *s) {
   return ws_core_pending(p->core) + (s->conn ? s->conn->write_pending : 0);
 }
 
-void ws_session_deadline(ws_session_t *s, uint64_t ms, const char *reason) {
+void ws_session_deadline(ws_session_t *s, uint64_t ms, uint16_t code, const char *reason) {
   if (!s->conn) return;
-  ws_core_set_deadline(priv(s)->core, ms ? now_ms(s) + ms : 0, reason);
+  ws_core_set_deadline(priv(s)->core, ms ? now_ms(s) + ms : 0, code, reason);
   rearm(s);
 }

@@ -59,8 +59,9 @@ int ws_core_closing(const ws_core_t *w);
 /* The close code we sent or queued, 0 if none. */
 uint16_t ws_core_close_code(const ws_core_t *w);
 
-/* Deadlines. The auth deadline closes with 1008 and reason; 0 disarms it. */
-void ws_core_set_deadline(ws_core_t *w, uint64_t at_ms, const char *reason);
+/* Deadlines. The auth deadline (then the token expiry) closes with code (0:
+ * 1008) and reason; 0 disarms it. */
+void ws_core_set_deadline(ws_core_t *w, uint64_t at_ms, uint16_t code, const char *reason);
 /* The earliest pending deadline (absolute ms), or 0 when none. */
 uint64_t ws_core_next_deadline(const ws_core_t *w);
 /* Acts on every deadline that has passed: queues a ping, closes 1008 for the

@@ -294,6 +294,9 @@ def test_logout_revokes_the_refresh_token(server):
     assert r.body == b""
     r = server.request("POST", "/api/auth/refresh", {"refresh_token": s["refresh_token"]})
     assert_error(r, 401, "unauthorized")
+    # The login's access token ends with it (its "sid" is the login).
+    assert_error(server.request("GET", "/api/auth/me", token=s["access_token"]), 401,
+                 "unauthorized")
     # Logging out twice, or with an unknown token, is harmless.
     assert server.request("POST", "/api/auth/logout",
                           {"refresh_token": s["refresh_token"]}).status == 204

@@ -1,8 +1,10 @@
 """API.md's Users calls against the real parleyd: search, lookup by id, profile
-updates with strict validation, and account deletion revoking every token."""
+updates with strict validation, and account deletion revoking every token, on
+every instance and across restarts (the store keeps the revocation)."""
 import asyncio
 import json
 import os
+import time
 import uuid
 
 import pytest
@@ -12,6 +14,21 @@ from conftest import mongo_uri
 from test_auth import FAST, INJECTIONS, USER_KEYS, assert_error, new_email
 
 PUBLIC_KEYS = USER_KEYS - {"email"}
+
+
+def assert_refused_from_start(server, token, path="/api/conversations", timeout=20):
+    """From a (re)started server's first answer on, the token is refused: 503
+    while the saved revocations load (never 200), then 401."""
+    deadline = time.time() + timeout
+    while True:
+        r = server.request("GET", path, token=token)
+        assert r.status in (401, 503), r
+        if r.status == 401:
+            assert_error(r, 401, "unauthorized")
+            return
+        assert r.header("Retry-After"), r
+        assert time.time() < deadline, "revocations never loaded"
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -193,8 +210,85 @@ def test_delete_user_reaches_other_instances(start_server, redis_url, tmp_path):
                 await asyncio.wait_for(ws.recv(), 5)
         except websockets.ConnectionClosed:
             pass
-        assert ws.close_code in (1008, 4001) and "deleted" in ws.close_reason
+        assert ws.close_code == 4003 and "deleted" in ws.close_reason
 
     asyncio.run(go())
     # A route that never looks the user up still refuses the token on b.
     assert_error(b.request("GET", "/api/users/search?q=x", token=t), 401, "unauthorized")
+
+
+def same_store_env(extra=None):
+    """The env of servers that share one store (and, for SQLite, one data dir)."""
+    env = dict(FAST, **(extra or {}))
+    if os.environ.get("PARLEY_TEST_STORE") == "mongo":
+        env["PARLEY_MONGO_URI"] = mongo_uri(f"parley_{uuid.uuid4().hex[:12]}")
+    return env
+
+
+def ws_refused(server, token):
+    async def go():
+        async with websockets.connect(f"{server.ws_url}?token={token}") as ws:
+            try:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 5)
+            except websockets.ConnectionClosed:
+                pass
+            return ws.close_code
+
+    return asyncio.run(go())
+
+
+def test_deleted_users_token_stays_refused_after_restarts(start_server, tmp_path):
+    """Issue 14 item 4: revocations used to live in memory only, so a restart
+    accepted a deleted user's token again until it expired."""
+    env = same_store_env()
+    data = str(tmp_path)
+    server = start_server(env=env, data_dir=data)
+    s, other = server.signup(), server.signup()
+    t = s["access_token"]
+    assert server.request("GET", "/api/conversations", token=t).status == 200
+    assert server.request("DELETE", "/api/user", token=t).status == 204
+    for _ in range(2):
+        port = server.port
+        server.stop()
+        server = start_server(env=env, data_dir=data, port=port, wait=False)
+        server.wait_ready()
+        assert_refused_from_start(server, t)
+        for path in ("/api/auth/me", "/api/users/search?q=x"):
+            assert_error(server.request("GET", path, token=t), 401, "unauthorized")
+        r = server.request("POST", "/api/conversations",
+                           {"type": "direct", "participant_ids": [other["user"]["id"]]}, token=t)
+        assert_error(r, 401, "unauthorized")
+        assert ws_refused(server, t) == 1008
+        # Everyone else's tokens still work.
+        assert server.request("GET", "/api/conversations", token=other["access_token"]).status == 200
+    assert server.request("GET", "/readyz").status == 200
+
+
+def test_deletion_on_one_instance_refused_on_the_other_after_its_restart(start_server, redis_url,
+                                                                        tmp_path):
+    env = same_store_env({"PARLEY_REDIS_URL": redis_url})
+    data = str(tmp_path)
+    a = start_server(env=env, data_dir=data)
+    b = start_server(env=env, data_dir=data)
+    s = a.signup()
+    t = s["access_token"]
+    assert b.request("GET", "/api/conversations", token=t).status == 200
+    assert a.request("DELETE", "/api/user", token=t).status == 204
+    # B heard it on the bus.
+    deadline = time.time() + 10
+    while b.request("GET", "/api/conversations", token=t).status == 200:
+        assert time.time() < deadline, "B never refused the deleted user's token"
+        time.sleep(0.05)
+    assert_error(b.request("GET", "/api/conversations", token=t), 401, "unauthorized")
+    # B restarts (and then A): each reads it from the store.
+    for i in (1, 0):
+        old = (a, b)[i]
+        old.stop()
+        new = start_server(env=env, data_dir=data, port=old.port)
+        assert_refused_from_start(new, t)
+        assert ws_refused(new, t) == 1008
+        if i == 1:
+            b = new
+        else:
+            a = new

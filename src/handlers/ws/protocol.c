@@ -1,5 +1,6 @@
 /* The WebSocket protocol of API.md on top of ws/session: the GET /ws route,
- * authentication (?token= or a first auth frame before the deadline), the
+ * authentication (?token= or a first auth frame before the deadline), renewal
+ * by another auth frame before the token expires (else close 4001), the
  * per-connection frame rate, and dispatch of client frames by type through a
  * static table. Owns each session's protocol state (s->data). Loop thread. */
 #include "handlers/ws/protocol.h"
@@ -42,8 +43,40 @@ static void on_ping(ws_session_t *s, json_t *frame, const char *ref) {
   ws_reply_json(s, json_pack("{s:s}", "type", "pong"));
 }
 
+static void set_expiry(ws_session_t *s, int64_t exp_s);
+
+/* A renewal: a fresh token of the same user on the open session moves its
+ * expiry (and its login, for a token of another login of that user). A bad
+ * token or another user's changes nothing and is answered with an error. */
 static void on_auth_again(ws_session_t *s, json_t *frame, const char *ref) {
-  send_error(s, "already_authenticated", "this connection is already authenticated", ref);
+  const char *token = json_string_value(json_object_get(frame, "token"));
+  auth_claims_t c;
+  if (!token) {
+    ws_reply_error(s, "validation_failed", "token must be a string", ref, "token");
+    return;
+  }
+  int rc = auth_token_verify(s->app->auth, token, util_now_ms() / 1000, &c);
+  if (rc == AUTH_TOKEN_NOT_READY) {
+    send_error(s, "unavailable", "try again shortly", ref);
+    return;
+  }
+  if (rc != AUTH_TOKEN_OK) {
+    send_error(s, "unauthorized",
+               rc == AUTH_TOKEN_EXPIRED   ? "token expired"
+               : rc == AUTH_TOKEN_REVOKED ? "token revoked"
+                                          : "invalid token",
+               ref);
+    return;
+  }
+  if (strcmp(c.sub, s->user_id) != 0) {
+    send_error(s, "forbidden", "the token belongs to another user", ref);
+    return;
+  }
+  snprintf(s->login_id, sizeof(s->login_id), "%s", c.sid);
+  set_expiry(s, c.exp);
+  char at[32];
+  util_iso8601(c.exp * 1000, at);
+  ws_reply_json(s, json_pack("{s:s, s:s, s:s?}", "type", "auth.ok", "expires_at", at, "ref", ref));
 }
 
 /* The client frames of API.md and their handlers: extend the protocol by
@@ -76,9 +109,17 @@ static ws_proto_t *proto_of(ws_session_t *s) {
   return s->data;
 }
 
-static void become_ready(ws_session_t *s, const char *user_id) {
-  ws_session_deadline(s, 0, NULL);
-  snprintf(s->user_id, sizeof(s->user_id), "%s", user_id);
+/* The session closes with 4001 when its token expires unrenewed; the deadline
+ * rides on the session's own timer. */
+static void set_expiry(ws_session_t *s, int64_t exp_s) {
+  int64_t ms = exp_s * 1000 - util_now_ms();
+  ws_session_deadline(s, ms > 0 ? (uint64_t)ms : 1, WS_CLOSE_TOKEN_EXPIRED, "token expired");
+}
+
+static void become_ready(ws_session_t *s, const auth_claims_t *c) {
+  snprintf(s->user_id, sizeof(s->user_id), "%s", c->sub);
+  snprintf(s->login_id, sizeof(s->login_id), "%s", c->sid);
+  set_expiry(s, c->exp);
   s->authenticated = 1;
   int sessions = s->app->hub ? hub_add(s->app->hub, s) : 0;
   ws_reply_json(s, json_pack("{s:s, s:s, s:s}", "type", "ready", "user_id", s->user_id,
@@ -87,11 +128,16 @@ static void become_ready(ws_session_t *s, const char *user_id) {
 }
 
 /* Returns 1 when the token is good and the session is now ready; otherwise
- * closes with 1008 and a reason that says which. */
+ * closes with 1008 and a reason that says which (1013 while the instance
+ * cannot judge tokens yet). */
 static int authenticate(ws_session_t *s, const char *token) {
   auth_claims_t c;
   int rc = token ? auth_token_verify(s->app->auth, token, util_now_ms() / 1000, &c)
                  : AUTH_TOKEN_MALFORMED;
+  if (rc == AUTH_TOKEN_NOT_READY) {
+    ws_session_close(s, 1013, "starting up: try again shortly");
+    return 0;
+  }
   if (rc != AUTH_TOKEN_OK) {
     ws_session_close(s, 1008,
                      rc == AUTH_TOKEN_EXPIRED   ? "token expired"
@@ -99,7 +145,7 @@ static int authenticate(ws_session_t *s, const char *token) {
                                                 : "invalid token");
     return 0;
   }
-  become_ready(s, c.sub);
+  become_ready(s, &c);
   return 1;
 }
 
@@ -190,7 +236,7 @@ static void upgrade(http_req_t *req) {
     ws_session_close(s, 1008, "invalid token");
     return;
   }
-  ws_session_deadline(s, (uint64_t)app->cfg.ws_auth_timeout_ms, "authentication timeout");
+  ws_session_deadline(s, (uint64_t)app->cfg.ws_auth_timeout_ms, 1008, "authentication timeout");
 }
 
 void ws_protocol_init(app_t *app) {

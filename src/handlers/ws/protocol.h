@@ -9,6 +9,10 @@
 #include "parley/app.h"
 #include "parley/ws.h"
 
+/* The close code of a session whose token expired unrenewed. (One whose login
+ * ended or whose account was deleted closes with REVOCATIONS_CLOSE_CODE, 4003.) */
+#define WS_CLOSE_TOKEN_EXPIRED 4001
+
 /* Installs the protocol's hooks in app->ws: on_message and on_close. */
 void ws_protocol_init(app_t *app);
 

@@ -33,6 +33,7 @@ static const index_spec_t specs[] = {
     {MC_FLOWS, "owner_id_1_ord_1", "{\"owner_id\": 1, \"ord\": 1}", 0, 0, NULL},
     {MC_RUNS, "flow_id_1_ord_-1", "{\"flow_id\": 1, \"ord\": -1}", 0, 0, NULL},
     {MC_STEPS, "due_at_ms_1_ord_1", "{\"due_at_ms\": 1, \"ord\": 1}", 0, 0, NULL},
+    {MC_REVOKED, "expires_at_ms_1", "{\"expires_at_ms\": 1}", 0, 0, NULL},
 };
 
 static int append_spec(bson_t *arr, int i, const index_spec_t *sp) {
@@ -77,8 +78,9 @@ static int create_for(mongo_ctx_t *c, enum mongo_coll coll) {
 }
 
 int mongo_index_ensure(mongo_ctx_t *c) {
-  static const enum mongo_coll colls[] = {MC_USERS,    MC_REFRESH, MC_CONVS, MC_MSGS, MC_IG,
-                                          MC_CONTACTS, MC_EVENTS,  MC_FLOWS, MC_RUNS, MC_STEPS};
+  static const enum mongo_coll colls[] = {MC_USERS, MC_REFRESH,  MC_CONVS,  MC_MSGS,
+                                          MC_IG,    MC_CONTACTS, MC_EVENTS, MC_FLOWS,
+                                          MC_RUNS,  MC_STEPS,    MC_REVOKED};
   for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++)
     if (create_for(c, colls[i]) < 0) return -1;
   return 0;

@@ -20,6 +20,7 @@ enum mongo_coll {
   MC_FLOWS,
   MC_RUNS,
   MC_STEPS,
+  MC_REVOKED,
   MC_COUNT
 };
 

@@ -76,6 +76,8 @@ int mongo_refresh_rotate(mongo_ctx_t *c, json_t *p, json_t **r) {
   return rc;
 }
 
+/* Answers whose login it ended, so that its access tokens and sessions can end
+ * too. */
 int mongo_refresh_revoke(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *hash = mongo_param_str(p, "token_hash");
   if (!hash) return STORE_EINVAL;
@@ -84,13 +86,22 @@ int mongo_refresh_revoke(mongo_ctx_t *c, json_t *p, json_t **r) {
   int rc = mongo_query_one(c, MC_REFRESH, filter, NULL, &doc);
   bson_destroy(filter);
   if (rc < 0) return rc;
+  json_t *out = json_object();
   if (rc == 1) {
     const char *family = mongo_bson_str(&doc, "family_id");
+    const char *user = mongo_bson_str(&doc, "user_id");
     rc = family ? revoke_where(c, "family_id", family) : STORE_OK;
+    if (rc == STORE_OK && family && user) {
+      json_object_set_new(out, "user_id", json_string(user));
+      json_object_set_new(out, "family_id", json_string(family));
+    }
     bson_destroy(&doc);
-    if (rc < 0) return rc;
+    if (rc < 0) {
+      json_decref(out);
+      return rc;
+    }
   }
-  *r = json_object();
+  *r = out;
   return STORE_OK;
 }
 

@@ -63,15 +63,29 @@ int sqlite_refresh_rotate(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
+/* Answers whose login it ended, so that its access tokens and sessions can end
+ * too. */
 int sqlite_refresh_revoke(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *hash = sqlite_db_pstr(p, "token_hash");
   if (!hash) return STORE_EINVAL;
-  int status = sqlite_db_exec(d,
-                              "UPDATE refresh_tokens SET revoked = 1 WHERE family_id ="
-                              " (SELECT family_id FROM refresh_tokens WHERE token_hash = ?)",
-                              "s", hash);
-  if (status == STORE_OK) *result = json_object();
-  return status;
+  sqlite3_stmt *st = sqlite_db_query(
+      d, "SELECT user_id, family_id FROM refresh_tokens WHERE token_hash = ?", "s", hash);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc < 0) return rc;
+  if (rc == 0) {
+    *result = json_object();
+    return STORE_OK;
+  }
+  json_t *out = json_pack("{s:o, s:o}", "user_id", sqlite_db_col_str(st, 0), "family_id",
+                          sqlite_db_col_str(st, 1));
+  int status = revoke_family(d, json_string_value(json_object_get(out, "family_id")));
+  if (status != STORE_OK) {
+    json_decref(out);
+    return status;
+  }
+  *result = out;
+  return STORE_OK;
 }
 
 int sqlite_refresh_revoke_user(sqlite_db_t *d, json_t *p, json_t **result) {

@@ -92,6 +92,11 @@ static const char *const migrations[] = {
      * conversation of a CONV_LIST page). */
     "CREATE INDEX participants_conv ON participants(conversation_id);"
     "CREATE INDEX reactions_message ON reactions(message_id);",
+    /* 4: access-token revocations (REVOKE_SAVE), kept until their tokens expire. */
+    "CREATE TABLE revocations ("
+    " subject TEXT PRIMARY KEY, user_id TEXT NOT NULL, login_id TEXT,"
+    " before_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL);"
+    "CREATE INDEX revocations_expiry ON revocations(expires_at_ms);",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

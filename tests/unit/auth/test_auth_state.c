@@ -55,7 +55,7 @@ static void generated_key_persists_with_mode_0600(void **state) {
   struct stat st;
   assert_int_equal(stat(path, &st), 0);
   assert_int_equal(st.st_mode & 0777, 0600);
-  char *t = auth_token_issue(a, "u1", util_now_ms() / 1000);
+  char *t = auth_token_issue(a, "u1", "login1", util_now_ms() / 1000);
   auth_free(a);
   /* A restart reads the same key: the token still verifies. */
   a = auth_new(&f->loop, &f->cfg);
@@ -134,34 +134,108 @@ static void password_jobs_are_capped(void **state) {
   auth_free(a);
 }
 
+static auth_revocation_t revocation(const char *user, const char *login, int64_t before_ms) {
+  auth_revocation_t r;
+  assert_int_equal(auth_revocation_make(&r, user, login, before_ms), 0);
+  return r;
+}
+
 static void revocation_covers_earlier_tokens(void **state) {
   fixture_t *f = *state;
   auth_t *a = auth_new(&f->loop, &f->cfg);
   int64_t now = util_now_ms() / 1000;
-  char *before = auth_token_issue(a, "u1", now - 5);
-  char *other = auth_token_issue(a, "u2", now - 5);
-  auth_revoke_user(a, "u1", now * 1000);
+  char *before = auth_token_issue(a, "u1", "l1", now - 5);
+  char *old_style = auth_token_issue(a, "u1", NULL, now - 5); /* no sid */
+  char *other = auth_token_issue(a, "u2", "l2", now - 5);
+  auth_revocation_t r = revocation("u1", NULL, now * 1000);
+  assert_int_equal(auth_revoke(a, &r), 1);
+  assert_int_equal(auth_revoke(a, &r), 0); /* nothing new: no sessions to close again */
   auth_claims_t c;
   assert_int_equal(auth_token_verify(a, before, now, &c), AUTH_TOKEN_REVOKED);
+  assert_int_equal(auth_token_verify(a, old_style, now, &c), AUTH_TOKEN_REVOKED);
   assert_int_equal(auth_token_verify(a, other, now, &c), AUTH_TOKEN_OK);
-  char *after = auth_token_issue(a, "u1", now + 2);
+  char *after = auth_token_issue(a, "u1", "l3", now + 2);
   assert_int_equal(auth_token_verify(a, after, now + 2, &c), AUTH_TOKEN_OK);
+  assert_string_equal(c.sid, "l3");
 
   /* The bus payload carries the same rule to another instance. */
   auth_t *b = auth_new(&f->loop, &f->cfg);
-  char *msg = auth_revoke_message("u1", now * 1000);
-  char uid[64];
-  assert_int_equal(auth_revoke_apply(b, msg, strlen(msg), uid), 0);
-  assert_string_equal(uid, "u1");
+  char *msg = auth_revoke_message(&r);
+  assert_string_equal(auth_revoke_channel(&r), AUTH_REVOKE_CHANNEL);
+  auth_revocation_t got;
+  assert_int_equal(auth_revoke_parse(msg, strlen(msg), &got), 0);
+  assert_string_equal(got.user_id, "u1");
+  assert_string_equal(got.login_id, "");
+  assert_int_equal(auth_revoke(b, &got), 1);
   assert_int_equal(auth_token_verify(b, before, now, &c), AUTH_TOKEN_REVOKED);
-  assert_int_equal(auth_revoke_apply(b, "{\"user_id\":5}", 13, uid), -1);
-  assert_int_equal(auth_revoke_apply(b, "nope", 4, uid), -1);
+  assert_int_equal(auth_revoke_parse("{\"user_id\":5}", 13, &got), -1);
+  assert_int_equal(auth_revoke_parse("nope", 4, &got), -1);
+  const char *bad_login = "{\"user_id\":\"u1\",\"login_id\":7,\"before_ms\":1}";
+  assert_int_equal(auth_revoke_parse(bad_login, strlen(bad_login), &got), -1);
   free(msg);
   free(before);
+  free(old_style);
   free(other);
   free(after);
   auth_free(a);
   auth_free(b);
+}
+
+/* Ending one login refuses that login's tokens only; tokens without a sid
+ * (issued before logins were tied to tokens) are not covered by it. */
+static void login_revocation_covers_that_login_only(void **state) {
+  fixture_t *f = *state;
+  auth_t *a = auth_new(&f->loop, &f->cfg);
+  int64_t now = util_now_ms() / 1000;
+  char *l1 = auth_token_issue(a, "u1", "l1", now - 5);
+  char *l2 = auth_token_issue(a, "u1", "l2", now - 5);
+  char *none = auth_token_issue(a, "u1", NULL, now - 5);
+  auth_revocation_t r = revocation("u1", "l1", now * 1000);
+  assert_int_equal(auth_revoke(a, &r), 1);
+  auth_claims_t c;
+  assert_int_equal(auth_token_verify(a, l1, now, &c), AUTH_TOKEN_REVOKED);
+  assert_int_equal(auth_token_verify(a, l2, now, &c), AUTH_TOKEN_OK);
+  assert_int_equal(auth_token_verify(a, none, now, &c), AUTH_TOKEN_OK);
+  assert_string_equal(c.sid, "");
+  /* Its own channel and payload. */
+  char *msg = auth_revoke_message(&r);
+  assert_string_equal(auth_revoke_channel(&r), AUTH_LOGOUT_CHANNEL);
+  auth_revocation_t got;
+  assert_int_equal(auth_revoke_parse(msg, strlen(msg), &got), 0);
+  assert_string_equal(got.login_id, "l1");
+  assert_int_equal(got.before_ms, now * 1000);
+  /* Kept one token lifetime (and the skew) past before_ms, then forgotten. */
+  assert_int_equal(auth_revoke_count(a), 1);
+  auth_revoke_prune(a, auth_revoke_keep_until(a, now * 1000) - 1);
+  assert_int_equal(auth_revoke_count(a), 1);
+  auth_revoke_prune(a, auth_revoke_keep_until(a, now * 1000) + 1);
+  assert_int_equal(auth_revoke_count(a), 0);
+  assert_true(auth_revoke_keep_until(a, 0) >= 900 * 1000);
+  /* A token too long for a login id is refused at issue. */
+  assert_null(auth_token_issue(a, "u1", "0123456789012345678901234567890123456789", now));
+  free(msg);
+  free(l1);
+  free(l2);
+  free(none);
+  auth_free(a);
+}
+
+/* Until the saved revocations are loaded no token is judged. */
+static void not_ready_refuses_to_judge(void **state) {
+  fixture_t *f = *state;
+  auth_t *a = auth_new(&f->loop, &f->cfg);
+  int64_t now = util_now_ms() / 1000;
+  char *t = auth_token_issue(a, "u1", "l1", now);
+  auth_claims_t c;
+  assert_true(auth_ready(a));
+  auth_set_ready(a, 0);
+  assert_int_equal(auth_token_verify(a, t, now, &c), AUTH_TOKEN_NOT_READY);
+  /* A bad token is still bad. */
+  assert_int_equal(auth_token_verify(a, "x.y.z", now, &c), AUTH_TOKEN_MALFORMED);
+  auth_set_ready(a, 1);
+  assert_int_equal(auth_token_verify(a, t, now, &c), AUTH_TOKEN_OK);
+  free(t);
+  auth_free(a);
 }
 
 static void refresh_tokens_hash(void **state) {
@@ -201,6 +275,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(password_hash_and_verify, setup, teardown),
       cmocka_unit_test_setup_teardown(password_jobs_are_capped, setup, teardown),
       cmocka_unit_test_setup_teardown(revocation_covers_earlier_tokens, setup, teardown),
+      cmocka_unit_test_setup_teardown(login_revocation_covers_that_login_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(not_ready_refuses_to_judge, setup, teardown),
       cmocka_unit_test_setup_teardown(refresh_tokens_hash, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

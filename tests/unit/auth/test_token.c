@@ -54,7 +54,7 @@ static int verify(const char *token) {
 }
 
 static void issued_token_verifies(void **state) {
-  char *t = auth_token_issue_key(KEY, KEYLEN, "abc123", NOW, 900);
+  char *t = auth_token_issue_key(KEY, KEYLEN, "abc123", NULL, NOW, 900);
   assert_non_null(t);
   auth_claims_t c;
   assert_int_equal(auth_token_verify_key(KEY, KEYLEN, t, NOW + 10, &c), AUTH_TOKEN_OK);
@@ -63,10 +63,16 @@ static void issued_token_verifies(void **state) {
   assert_int_equal(c.exp, NOW + 900);
   assert_true(strlen(c.jti) > 0);
   /* Two tokens for the same user in the same second still differ (jti). */
-  char *t2 = auth_token_issue_key(KEY, KEYLEN, "abc123", NOW, 900);
+  char *t2 = auth_token_issue_key(KEY, KEYLEN, "abc123", NULL, NOW, 900);
   assert_string_not_equal(t, t2);
+  assert_string_equal(c.sid, ""); /* no login given: no sid */
+  /* A token of a login carries it as sid. */
+  char *t3 = auth_token_issue_key(KEY, KEYLEN, "abc123", "family-1", NOW, 900);
+  assert_int_equal(auth_token_verify_key(KEY, KEYLEN, t3, NOW + 10, &c), AUTH_TOKEN_OK);
+  assert_string_equal(c.sid, "family-1");
   free(t);
   free(t2);
+  free(t3);
 }
 
 static void hand_signed_hs256_verifies(void **state) {
@@ -108,7 +114,7 @@ static void other_algs_are_refused(void **state) {
 
 static void another_key_is_refused(void **state) {
   const unsigned char other[] = "another-key-another-key-another-key";
-  char *t = auth_token_issue_key(other, sizeof(other) - 1, "u1", NOW, 900);
+  char *t = auth_token_issue_key(other, sizeof(other) - 1, "u1", NULL, NOW, 900);
   assert_int_equal(verify(t), AUTH_TOKEN_BAD_SIG);
   free(t);
   /* libjwt signs with an empty key if asked; such a token must not pass either. */
@@ -116,7 +122,7 @@ static void another_key_is_refused(void **state) {
   assert_int_equal(verify(t), AUTH_TOKEN_BAD_SIG);
   free(t);
   /* And verifying with an empty key is refused outright. */
-  t = auth_token_issue_key(KEY, KEYLEN, "u1", NOW, 900);
+  t = auth_token_issue_key(KEY, KEYLEN, "u1", NULL, NOW, 900);
   auth_claims_t c;
   assert_int_not_equal(auth_token_verify_key((const unsigned char *)"", 0, t, NOW, &c),
                        AUTH_TOKEN_OK);
@@ -124,7 +130,7 @@ static void another_key_is_refused(void **state) {
 }
 
 static void tampered_payload_is_refused(void **state) {
-  char *t = auth_token_issue_key(KEY, KEYLEN, "victim", NOW, 900);
+  char *t = auth_token_issue_key(KEY, KEYLEN, "victim", NULL, NOW, 900);
   char *evil = forge("{\"alg\":\"HS256\",\"typ\":\"JWT\"}",
                      "{\"sub\":\"admin\",\"iss\":\"parley\",\"jti\":\"x\",\"iat\":1800000000,"
                      "\"exp\":1800000900}",
@@ -143,10 +149,10 @@ static void tampered_payload_is_refused(void **state) {
 }
 
 static void expired_is_refused(void **state) {
-  char *t = auth_token_issue_key(KEY, KEYLEN, "u1", NOW - 1000, 900);
+  char *t = auth_token_issue_key(KEY, KEYLEN, "u1", NULL, NOW - 1000, 900);
   assert_int_equal(verify(t), AUTH_TOKEN_EXPIRED);
   free(t);
-  t = auth_token_issue_key(KEY, KEYLEN, "u1", NOW - 900, 900); /* exp == now */
+  t = auth_token_issue_key(KEY, KEYLEN, "u1", NULL, NOW - 900, 900); /* exp == now */
   assert_int_equal(verify(t), AUTH_TOKEN_EXPIRED);
   free(t);
 }
@@ -163,6 +169,14 @@ static void bad_claims_are_refused(void **state) {
       "{\"sub\":\"u1\",\"iss\":\"parley\",\"iat\":1800000000,\"exp\":1800000900}",
       /* issued in the future */
       "{\"sub\":\"u1\",\"iss\":\"parley\",\"jti\":\"j\",\"iat\":1800009000,\"exp\":1800009900}",
+      /* sid not a string, empty, or too long */
+      "{\"sub\":\"u1\",\"iss\":\"parley\",\"jti\":\"j\",\"sid\":7,\"iat\":1800000000,\"exp\":"
+      "1800000900}",
+      "{\"sub\":\"u1\",\"iss\":\"parley\",\"jti\":\"j\",\"sid\":\"\",\"iat\":1800000000,\"exp\":"
+      "1800000900}",
+      "{\"sub\":\"u1\",\"iss\":\"parley\",\"jti\":\"j\",\"sid\":"
+      "\"0123456789012345678901234567890123\","
+      "\"iat\":1800000000,\"exp\":1800000900}",
   };
   for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
     char *t = forge("{\"alg\":\"HS256\"}", payloads[i], NULL, 0, 1);

@@ -186,11 +186,13 @@ static void a_revocation_closes_the_users_sessions(void **state) {
   ws_session_t *b = fake_session_new(&f->app, "u2");
   dispatch_message(&f->app, AUTH_REVOKE_CHANNEL, "not json", 8);
   assert_false(fake_closed(a1, NULL));
-  char *msg = auth_revoke_message("u1", util_now_ms());
+  auth_revocation_t r;
+  assert_int_equal(auth_revocation_make(&r, "u1", NULL, util_now_ms()), 0);
+  char *msg = auth_revoke_message(&r);
   dispatch_message(&f->app, AUTH_REVOKE_CHANNEL, msg, strlen(msg));
   uint16_t code = 0;
   assert_true(fake_closed(a1, &code));
-  assert_int_equal(code, 1008);
+  assert_int_equal(code, 4003);
   assert_true(fake_closed(a2, NULL));
   assert_false(fake_closed(b, NULL));
   assert_int_equal(hub_session_count(f->app.hub), 1);
@@ -198,6 +200,36 @@ static void a_revocation_closes_the_users_sessions(void **state) {
   fake_session_free(a1);
   fake_session_free(a2);
   fake_session_free(b);
+  chat_fx_free(f);
+}
+
+/* An ended login from the bus closes that login's sessions only, with 4003;
+ * the same user's other logins and sessions without a login stay. */
+static void an_ended_login_closes_its_sessions_only(void **state) {
+  chat_fx_t *f = chat_fx_new(1);
+  ws_session_t *l1 = fake_session_new(&f->app, "u1"), *l2 = fake_session_new(&f->app, "u1");
+  ws_session_t *none = fake_session_new(&f->app, "u1"), *other = fake_session_new(&f->app, "u2");
+  snprintf(l1->login_id, sizeof(l1->login_id), "login-1");
+  snprintf(l2->login_id, sizeof(l2->login_id), "login-2");
+  snprintf(other->login_id, sizeof(other->login_id), "login-1");
+  auth_revocation_t r;
+  assert_int_equal(auth_revocation_make(&r, "u1", "login-1", util_now_ms()), 0);
+  char *msg = auth_revoke_message(&r);
+  dispatch_message(&f->app, AUTH_LOGOUT_CHANNEL, msg, strlen(msg));
+  uint16_t code = 0;
+  assert_true(fake_closed(l1, &code));
+  assert_int_equal(code, 4003);
+  assert_false(fake_closed(l2, NULL));
+  assert_false(fake_closed(none, NULL));
+  assert_false(fake_closed(other, NULL));
+  /* The echo of the same revocation changes nothing. */
+  dispatch_message(&f->app, AUTH_LOGOUT_CHANNEL, msg, strlen(msg));
+  assert_false(fake_closed(l2, NULL));
+  free(msg);
+  fake_session_free(l1);
+  fake_session_free(l2);
+  fake_session_free(none);
+  fake_session_free(other);
   chat_fx_free(f);
 }
 
@@ -211,6 +243,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(conversations_are_rendered_for_each_user, setup, teardown),
       cmocka_unit_test(a_revocation_closes_the_users_sessions),
+      cmocka_unit_test(an_ended_login_closes_its_sessions_only),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -276,14 +276,81 @@ static void test_refresh_tokens(void **state) {
 
   refresh_create(f, "c1", u, "famC", later);
   assert_int_equal(rotate(f, "c1", "c2", NULL), STORE_OK);
-  assert_int_equal(call(f, REFRESH_REVOKE, json_pack("{s:s}", "token_hash", "c2"), NULL), STORE_OK);
+  /* Logout answers whose login it ended; an unknown token ends none. */
+  assert_int_equal(call(f, REFRESH_REVOKE, json_pack("{s:s}", "token_hash", "c2"), &r), STORE_OK);
+  assert_string_equal(str(r, "user_id"), u);
+  assert_string_equal(str(r, "family_id"), "famC");
+  json_decref(r);
   assert_int_equal(rotate(f, "c2", "c3", NULL), STORE_ENOTFOUND);
+  assert_int_equal(call(f, REFRESH_REVOKE, json_pack("{s:s}", "token_hash", "zz"), &r), STORE_OK);
+  assert_int_equal(json_object_size(r), 0);
+  json_decref(r);
 
   refresh_create(f, "d1", u, "famD", later);
   refresh_create(f, "e1", u, "famE", later);
   assert_int_equal(call(f, REFRESH_REVOKE_USER, json_pack("{s:s}", "user_id", u), NULL), STORE_OK);
   assert_int_equal(rotate(f, "d1", "d2", NULL), STORE_ENOTFOUND);
   assert_int_equal(rotate(f, "e1", "e2", NULL), STORE_ENOTFOUND);
+}
+
+/* ---- revocations ---- */
+
+static int revoke_save(fx_t *f, const char *user, const char *login, int64_t before,
+                       int64_t expires) {
+  json_t *p = json_pack("{s:s, s:I, s:I}", "user_id", user, "before_ms", (json_int_t)before,
+                        "expires_at_ms", (json_int_t)expires);
+  if (login) json_object_set_new(p, "login_id", json_string(login));
+  return call(f, REVOKE_SAVE, p, NULL);
+}
+
+static json_t *revoke_list(fx_t *f, int64_t now) {
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, REVOKE_LIST, json_pack("{s:I, s:i}", "now_ms", (json_int_t)now, "limit", 100), &r),
+      STORE_OK);
+  return r;
+}
+
+static void test_revocations(void **state) {
+  fx_t *f = *state;
+  int64_t t = 1700000000000;
+  /* A deletion and two ended logins of one user, one of another user. */
+  assert_int_equal(revoke_save(f, "u1", NULL, t, t + 1000000), STORE_OK);
+  assert_int_equal(revoke_save(f, "u1", "l1", t + 10, t + 1000010), STORE_OK);
+  assert_int_equal(revoke_save(f, "u1", "l2", t + 20, t + 1000020), STORE_OK);
+  assert_int_equal(revoke_save(f, "u2", NULL, t + 30, t + 1000030), STORE_OK);
+  /* Saving one again keeps the later times; an earlier one moves nothing back. */
+  assert_int_equal(revoke_save(f, "u1", "l1", t + 40, t + 1000040), STORE_OK);
+  assert_int_equal(revoke_save(f, "u1", "l1", t + 5, t + 1000005), STORE_OK);
+  json_t *r = revoke_list(f, t + 100);
+  json_t *list = json_object_get(r, "revocations");
+  assert_int_equal(json_array_size(list), 4);
+  /* Newest first. */
+  json_t *first = json_array_get(list, 0);
+  assert_string_equal(str(first, "user_id"), "u1");
+  assert_string_equal(str(first, "login_id"), "l1");
+  assert_int_equal(json_integer_value(json_object_get(first, "before_ms")), t + 40);
+  json_t *del = json_array_get(list, 3);
+  assert_string_equal(str(del, "user_id"), "u1");
+  assert_true(json_is_null(json_object_get(del, "login_id")));
+  assert_int_equal(json_integer_value(json_object_get(del, "before_ms")), t);
+  json_decref(r);
+  /* Expired ones are not listed, and a later save drops them. */
+  r = revoke_list(f, t + 1000025);
+  assert_int_equal(json_array_size(json_object_get(r, "revocations")), 2);
+  json_decref(r);
+  assert_int_equal(revoke_save(f, "u3", NULL, t + 1000035, t + 2000000), STORE_OK);
+  r = revoke_list(f, 0);
+  assert_int_equal(json_array_size(json_object_get(r, "revocations")), 2);
+  json_decref(r);
+  /* Bad input changes nothing. */
+  assert_int_equal(call(f, REVOKE_SAVE, json_pack("{s:I}", "before_ms", (json_int_t)t), NULL),
+                   STORE_EINVAL);
+  assert_int_equal(call(f, REVOKE_SAVE,
+                        json_pack("{s:s, s:s, s:I}", "user_id", "u9", "before_ms", "x",
+                                  "expires_at_ms", (json_int_t)t),
+                        NULL),
+                   STORE_EINVAL);
 }
 
 /* ---- conversations ---- */
@@ -1162,6 +1229,7 @@ static int run_suite(const char *group, void *backend) {
   const struct CMUnitTest tests[] = {
       T(test_users),
       T(test_refresh_tokens),
+      T(test_revocations),
       T(test_conv_create_and_get),
       T(test_conv_permissions),
       T(test_conv_list),

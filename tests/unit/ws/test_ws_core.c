@@ -278,7 +278,7 @@ static void test_auth_deadline_closes_1008(void **state) {
   rx_t rx;
   ws_core_t *w = new_core(&rx, 65536, 0, 0);
   assert_int_equal(ws_core_next_deadline(w), 0);
-  ws_core_set_deadline(w, 500, "authentication timeout");
+  ws_core_set_deadline(w, 500, 1008, "authentication timeout");
   assert_int_equal(ws_core_next_deadline(w), 500);
   ws_core_tick(w, 499);
   assert_false(ws_core_closing(w));
@@ -288,8 +288,8 @@ static void test_auth_deadline_closes_1008(void **state) {
 
   /* disarmed in time: nothing happens */
   w = new_core(&rx, 65536, 0, 0);
-  ws_core_set_deadline(w, 500, "authentication timeout");
-  ws_core_set_deadline(w, 0, NULL);
+  ws_core_set_deadline(w, 500, 1008, "authentication timeout");
+  ws_core_set_deadline(w, 0, 0, NULL);
   ws_core_tick(w, 1000);
   assert_false(ws_core_closing(w));
   ws_core_free(w);

@@ -344,7 +344,7 @@ static void test_drop_inside_message_handler(void **state) {
 
 static void test_auth_deadline(void **state) {
   ws_session_t *s = upgrade();
-  ws_session_deadline(s, 5, "authentication timeout");
+  ws_session_deadline(s, 5, 1008, "authentication timeout");
   assert_true(fk.timer_ms <= 5);
   usleep(10 * 1000);
   uv_update_time(&loop);
@@ -359,8 +359,8 @@ static void test_auth_deadline(void **state) {
   teardown(state);
   setup(state);
   s = upgrade();
-  ws_session_deadline(s, 5, "authentication timeout");
-  ws_session_deadline(s, 0, NULL);
+  ws_session_deadline(s, 5, 1008, "authentication timeout");
+  ws_session_deadline(s, 0, 0, NULL);
   assert_true(fk.timer_ms > 29000);
 }
 

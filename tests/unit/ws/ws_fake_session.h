@@ -24,7 +24,9 @@ typedef struct fake_session_s {
   int closed;
   uint16_t close_code;
   char close_reason[128];
-  uint64_t deadline_ms;
+  uint64_t deadline_ms; /* the last deadline armed (0: disarmed) */
+  uint16_t deadline_code;
+  char deadline_reason[128];
 } fake_session_t;
 
 static uint64_t fake_next_id;
@@ -95,8 +97,21 @@ void ws_session_close(ws_session_t *s, uint16_t code, const char *reason) {
 
 size_t ws_session_pending(const ws_session_t *s) { return 0; }
 
-void ws_session_deadline(ws_session_t *s, uint64_t ms, const char *reason) {
-  ((fake_session_t *)s)->deadline_ms = ms;
+void ws_session_deadline(ws_session_t *s, uint64_t ms, uint16_t code, const char *reason) {
+  fake_session_t *f = (fake_session_t *)s;
+  f->deadline_ms = ms;
+  f->deadline_code = ms ? code : 0;
+  snprintf(f->deadline_reason, sizeof(f->deadline_reason), "%s", ms && reason ? reason : "");
+}
+
+/* The armed deadline passes: the session closes as session.c would. Returns 0,
+ * or -1 when none is armed. */
+static inline int fake_fire_deadline(ws_session_t *s) {
+  fake_session_t *f = (fake_session_t *)s;
+  if (!f->deadline_ms) return -1;
+  f->deadline_ms = 0;
+  ws_session_close(s, f->deadline_code, f->deadline_reason);
+  return 0;
 }
 
 /* The upgrade itself is session.c's and tested there; here it refuses. */
