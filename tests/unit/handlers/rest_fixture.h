@@ -124,7 +124,8 @@ static inline rest_reply_t *rest_send_token(rest_fx_t *fx, const char *method, c
 /* The same as user_id (NULL: no token), with an access token issued now. */
 static inline rest_reply_t *rest_send(rest_fx_t *fx, const char *method, const char *target,
                                       const char *user_id, const char *body) {
-  char *token = user_id ? auth_token_issue(fx->app->auth, user_id, util_now_ms() / 1000) : NULL;
+  char *token =
+      user_id ? auth_token_issue(fx->app->auth, user_id, "rest-login", util_now_ms() / 1000) : NULL;
   rest_reply_t *r = rest_send_token(fx, method, target, token, body);
   free(token);
   return r;
