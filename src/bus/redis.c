@@ -178,6 +178,16 @@ static int redis_conn_ping(redis_conn_t *c) {
   return rc;
 }
 
+/* hiredis's libuv adapter installs its hooks before it allocates its poll
+ * handle; when that allocation (or the handle's init) fails, the hooks stay
+ * with no handle behind them, and redisAsyncFree() would call the cleanup hook
+ * on NULL. Without a handle the context has no hooks at all. */
+static int redis_attach(redisAsyncContext *ac, uv_loop_t *loop) {
+  if (redisLibuvAttach(ac, loop) == REDIS_OK) return 0;
+  if (!ac->ev.data) memset(&ac->ev, 0, sizeof(ac->ev));
+  return -1;
+}
+
 static int redis_conn_open(redis_conn_t *c, const char *ip) {
   redisAsyncContext *ac = redisAsyncConnect(ip, c->r->url.port);
   if (!ac) return -1;
@@ -185,7 +195,7 @@ static int redis_conn_open(redis_conn_t *c, const char *ip) {
     log_warn("bus: redis connect to %s:%d: %s", ip, c->r->url.port, ac->errstr);
     goto fail;
   }
-  if (redisLibuvAttach(ac, c->r->base.loop) != REDIS_OK) goto fail;
+  if (redis_attach(ac, c->r->base.loop) != 0) goto fail;
   ac->data = c;
   redisAsyncSetConnectCallback(ac, redis_on_connect);
   redisAsyncSetDisconnectCallback(ac, redis_on_disconnect);

@@ -23,6 +23,7 @@ struct transfer_s {
   size_t max_response;
   int too_large;
   int refused;
+  int no_memory; /* its socket could not be watched: fails at the next check_done() */
   httpc_addr_check check;
   void *check_ctx;
   httpc_cb cb;
@@ -43,6 +44,7 @@ struct httpc_s {
   uv_timer_t timer;
   transfer_t *transfers;
   int in_flight;
+  int no_memory;    /* transfers marked no_memory, not yet completed */
   int handles_open; /* the timer and every poll handle */
   int closing;
   void (*done)(void *arg);
@@ -82,6 +84,8 @@ static void complete(transfer_t *t, CURLcode code) {
     res.status = (int)status;
   } else if (t->too_large) {
     res.error = "response too large";
+  } else if (t->no_memory) {
+    res.error = "out of memory";
   } else if (t->refused) {
     res.error = "refused address";
   } else if (code == CURLE_OPERATION_TIMEDOUT) {
@@ -104,9 +108,22 @@ static void complete(transfer_t *t, CURLcode code) {
   free(t);
 }
 
+/* Completes the transfers whose socket socket_cb could not watch. */
+static void fail_unwatched(httpc_t *h) {
+  while (h->no_memory > 0 && h->multi) {
+    transfer_t *t = h->transfers;
+    while (t && !t->no_memory) t = t->next;
+    if (!t) break;
+    h->no_memory--;
+    complete(t, CURLE_OUT_OF_MEMORY);
+  }
+  if (!h->transfers) h->no_memory = 0;
+}
+
 static void check_done(httpc_t *h) {
   CURLMsg *msg;
   int left;
+  fail_unwatched(h);
   /* A callback may close the client: the multi handle is then gone. */
   while (h->multi && (msg = curl_multi_info_read(h->multi, &left))) {
     if (msg->msg != CURLMSG_DONE) continue;
@@ -135,7 +152,21 @@ static void on_timeout(uv_timer_t *t) {
   check_done(h);
 }
 
-/* libcurl: watch (or stop watching) a socket. */
+/* A socket of easy's transfer cannot be watched (no memory for its poll
+ * handle): the transfer fails at the next check_done(), after libcurl returns.
+ * Returning -1 to libcurl instead would mark the whole multi handle dead: no
+ * transfer would ever complete again, nor could one be added. */
+static int unwatched(httpc_t *h, CURL *easy) {
+  transfer_t *t = NULL;
+  curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
+  if (t && !t->no_memory) {
+    t->no_memory = 1;
+    h->no_memory++;
+  }
+  return 0;
+}
+
+/* libcurl: watch (or stop watching) a socket. Never returns -1 (see unwatched). */
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
   httpc_t *h = userp;
   sock_t *s = socketp;
@@ -149,12 +180,12 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
   }
   if (!s) {
     s = calloc(1, sizeof(*s));
-    if (!s) return -1;
+    if (!s) return unwatched(h, easy);
     s->fd = fd;
     s->h = h;
     if (uv_poll_init_socket(h->loop, &s->poll, fd) != 0) {
       free(s);
-      return -1;
+      return unwatched(h, easy);
     }
     s->poll.data = s;
     h->handles_open++;
@@ -163,7 +194,7 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
   int events = 0;
   if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= UV_READABLE;
   if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= UV_WRITABLE;
-  uv_poll_start(&s->poll, events, on_poll);
+  if (uv_poll_start(&s->poll, events, on_poll) != 0) return unwatched(h, easy);
   return 0;
 }
 

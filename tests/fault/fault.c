@@ -1,5 +1,6 @@
 /* Allocation fault injection, linked into parleyd only by the fault build
- * (-DPARLEY_FAULT_INJECT=ON): the linker redirects every malloc, calloc,
+ * (-DPARLEY_FAULT_INJECT=ON), and into every unit test named test_*_fault.c
+ * (which arms it with fault_arm()): the linker redirects every malloc, calloc,
  * realloc, strdup and strndup of Parley's own code here (-Wl,--wrap), and the
  * shared libraries keep the real ones. PARLEY_FAULT chooses which calls fail:
  *   site-once      the first call from each call site fails, later ones pass:
@@ -40,12 +41,10 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Reads the settings on the first call; the lock is held. */
-static void setup(void) {
-  ready = 1;
-  const char *m = getenv("PARLEY_FAULT");
-  const char *after = getenv("PARLEY_FAULT_AFTER_MS");
-  armed_at_ms = now_ms() + (after ? strtoull(after, NULL, 10) : 1000);
+/* Sets the mode from spec ("off" or NULL turns failures off); the lock is held. */
+static void set_mode(const char *m) {
+  mode = OFF;
+  calls = 0;
   if (!m) return;
   if (strcmp(m, "site-once") == 0) {
     mode = SITE_ONCE;
@@ -58,9 +57,29 @@ static void setup(void) {
     per_mille = *end == ':' ? (unsigned)strtoul(end + 1, NULL, 10) : 10;
     mode = RANDOM;
   }
+}
+
+/* Reads the settings on the first call; the lock is held. */
+static void setup(void) {
+  ready = 1;
+  const char *m = getenv("PARLEY_FAULT");
+  const char *after = getenv("PARLEY_FAULT_AFTER_MS");
+  armed_at_ms = now_ms() + (after ? strtoull(after, NULL, 10) : 1000);
+  if (!m) return;
+  set_mode(m);
   const char *path = getenv("PARLEY_FAULT_LOG");
   if (path) log_file = fopen(path, "a");
   if (log_file) setvbuf(log_file, NULL, _IOLBF, 0);
+}
+
+/* For unit tests linked with this file: replaces the mode at once, armed now,
+ * counting calls afresh (fault_arm("nth:1") fails the next allocation). */
+void fault_arm(const char *spec) {
+  pthread_mutex_lock(&lock);
+  if (!ready) setup();
+  set_mode(spec);
+  armed_at_ms = now_ms();
+  pthread_mutex_unlock(&lock);
 }
 
 /* 1 when this site is seen for the first time (and is now remembered). */

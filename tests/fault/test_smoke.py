@@ -125,20 +125,16 @@ def test_every_allocation_site_fails_once_and_the_server_survives(start_server, 
         # Every site reached has failed once: the whole scenario works again. A
         # site first reached now (a step that never got this far before) fails
         # once more, so a few passes are allowed; each fails a site at most once.
-        # Known open bug, found by this test: once an allocation in the outbound
-        # HTTP client's libcurl socket callback has failed, the Graph API client
-        # answers every later request as failed, so connecting an Instagram account
-        # (which asks Graph) keeps answering 502. Until that is fixed the closing
-        # pass requires every step but the webhook, and reports that one.
-        full = ["signup", "login", "conversation", "websocket"]
+        # The webhook step connects an Instagram account, which asks the Graph API
+        # through the outbound HTTP client: after an allocation in its libcurl socket
+        # callback failed, that client must serve later requests again.
+        full = ["signup", "login", "conversation", "websocket", "webhook"]
         for extra in range(1, 6):
             done = scenario(srv, n + extra)
             assert healthy(srv), f"parleyd stopped serving:\n{srv.read_log()}"
-            if done[:4] == full:
+            if done == full:
                 break
-        assert done[:4] == full, done
-        if "webhook" not in done:
-            print("known open bug: the webhook step still fails (Graph client after a fault)")
+        assert done == full, done
         print(f"{sites} allocation sites failed once in {n} passes")
         assert srv.stop() == 0, srv.read_log()
     finally:
