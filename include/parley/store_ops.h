@@ -112,6 +112,17 @@ STORE_OP(MSG_DELETE, msg_delete, WRITE)
  * participant_ids}; check_member false lets a non-participant (an Instagram
  * contact "ig:<id>") react */
 STORE_OP(MSG_REACT, msg_react, WRITE)
+/* {user_id, terms: [folded words], conversation_id?, sender_id?, before?, after?
+ * (ISO-8601, exclusive), exclude_types: [type], offset, limit, window} ->
+ * {results: [{message, score}], has_more}. Searches the conversations user_id
+ * is in whose type is not excluded; conversation_id given and not one of
+ * them: ENOTFOUND. A message matches when its text holds any of the terms as a
+ * whole word, case and diacritics folded; deleted messages never match. The
+ * newest `window` matches (by creation) are ranked, best first (more of the
+ * terms, and rarer ones, score higher; ties newest first), and [offset,
+ * offset + limit) of that ranking is answered. score is the backend's own
+ * (higher is better), comparable only within one answer. */
+STORE_OP(MSG_SEARCH, msg_search, READ)
 
 /* Instagram accounts: account = {id, user_id, ig_user_id, username, connected_at};
  * token_cipher (base64) is returned only when {with_token: true}. */

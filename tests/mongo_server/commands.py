@@ -18,6 +18,7 @@ from mongomock.filtering import filter_applies
 from pymongo.errors import PyMongoError
 
 import fastpath
+import textsearch
 import uniques
 from auth import Authenticator, AuthError
 from replset import WRITES, ReplicaSet, TxnError
@@ -579,7 +580,14 @@ class Backend:
         if not isinstance(cursor_opts, dict):
             raise CommandError(9, "The 'cursor' option is required, except for aggregate "
                                   "with the explain argument")
-        docs = [_id_first(d) for d in coll.aggregate(pipeline)]
+        if textsearch.is_text_pipeline(pipeline):
+            try:
+                found = textsearch.aggregate(coll, pipeline)
+            except textsearch.TextError as exc:
+                raise CommandError(exc.code, exc.errmsg)
+        else:
+            found = coll.aggregate(pipeline)
+        docs = [_id_first(d) for d in found]
         if pipeline and isinstance(pipeline[-1], dict) and \
                 ("$out" in pipeline[-1] or "$merge" in pipeline[-1]):
             docs = []

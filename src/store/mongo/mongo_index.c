@@ -10,30 +10,36 @@ typedef struct {
   int unique;
   int sparse;
   const char *partial; /* partialFilterExpression, or NULL */
+  const char *extra;   /* further options (relaxed extended JSON object), or NULL */
 } index_spec_t;
 
 static const index_spec_t specs[] = {
-    {MC_USERS, "email_1", "{\"email\": 1}", 1, 1, NULL},
-    {MC_USERS, "name_1__id_1", "{\"name\": 1, \"_id\": 1}", 0, 0, NULL},
-    {MC_REFRESH, "family_id_1", "{\"family_id\": 1}", 0, 0, NULL},
-    {MC_REFRESH, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL},
-    {MC_CONVS, "pair_key_1", "{\"pair_key\": 1}", 1, 1, NULL},
+    {MC_USERS, "email_1", "{\"email\": 1}", 1, 1, NULL, NULL},
+    {MC_USERS, "name_1__id_1", "{\"name\": 1, \"_id\": 1}", 0, 0, NULL, NULL},
+    {MC_REFRESH, "family_id_1", "{\"family_id\": 1}", 0, 0, NULL, NULL},
+    {MC_REFRESH, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
+    {MC_CONVS, "pair_key_1", "{\"pair_key\": 1}", 1, 1, NULL, NULL},
     {MC_CONVS, "participants.id_1_activity_-1",
-     "{\"participants.id\": 1, \"activity\": -1, \"_id\": -1}", 0, 0, NULL},
-    {MC_MSGS, "conversation_id_1_seq_1", "{\"conversation_id\": 1, \"seq\": 1}", 1, 0, NULL},
+     "{\"participants.id\": 1, \"activity\": -1, \"_id\": -1}", 0, 0, NULL, NULL},
+    {MC_MSGS, "conversation_id_1_seq_1", "{\"conversation_id\": 1, \"seq\": 1}", 1, 0, NULL, NULL},
     {MC_MSGS, "conversation_id_1_sender_id_1_client_id_1",
      "{\"conversation_id\": 1, \"sender_id\": 1, \"client_id\": 1}", 1, 0,
-     "{\"client_id\": {\"$type\": \"string\"}}"},
-    {MC_MSGS, "external_id_1", "{\"external_id\": 1}", 1, 1, NULL},
-    {MC_IG, "ig_user_id_1", "{\"ig_user_id\": 1}", 1, 0, NULL},
-    {MC_IG, "user_id_1", "{\"user_id\": 1}", 1, 0, NULL},
-    {MC_CONTACTS, "owner_id_1_ig_user_id_1", "{\"owner_id\": 1, \"ig_user_id\": 1}", 1, 0, NULL},
-    {MC_EVENTS, "mid_1", "{\"mid\": 1}", 1, 1, NULL},
-    {MC_EVENTS, "processed_1_ord_1", "{\"processed\": 1, \"ord\": 1}", 0, 0, NULL},
-    {MC_FLOWS, "owner_id_1_ord_1", "{\"owner_id\": 1, \"ord\": 1}", 0, 0, NULL},
-    {MC_RUNS, "flow_id_1_ord_-1", "{\"flow_id\": 1, \"ord\": -1}", 0, 0, NULL},
-    {MC_STEPS, "due_at_ms_1_ord_1", "{\"due_at_ms\": 1, \"ord\": 1}", 0, 0, NULL},
-    {MC_REVOKED, "expires_at_ms_1", "{\"expires_at_ms\": 1}", 0, 0, NULL},
+     "{\"client_id\": {\"$type\": \"string\"}}", NULL},
+    {MC_MSGS, "external_id_1", "{\"external_id\": 1}", 1, 1, NULL, NULL},
+    /* MSG_SEARCH: language "none" indexes words as written (no stemming, no
+     * stop words), folded for case and diacritics (text index version 3). */
+    {MC_MSGS, "text_text", "{\"text\": \"text\"}", 0, 0, NULL,
+     "{\"default_language\": \"none\", \"textIndexVersion\": 3}"},
+    {MC_IG, "ig_user_id_1", "{\"ig_user_id\": 1}", 1, 0, NULL, NULL},
+    {MC_IG, "user_id_1", "{\"user_id\": 1}", 1, 0, NULL, NULL},
+    {MC_CONTACTS, "owner_id_1_ig_user_id_1", "{\"owner_id\": 1, \"ig_user_id\": 1}", 1, 0, NULL,
+     NULL},
+    {MC_EVENTS, "mid_1", "{\"mid\": 1}", 1, 1, NULL, NULL},
+    {MC_EVENTS, "processed_1_ord_1", "{\"processed\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
+    {MC_FLOWS, "owner_id_1_ord_1", "{\"owner_id\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
+    {MC_RUNS, "flow_id_1_ord_-1", "{\"flow_id\": 1, \"ord\": -1}", 0, 0, NULL, NULL},
+    {MC_STEPS, "due_at_ms_1_ord_1", "{\"due_at_ms\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
+    {MC_REVOKED, "expires_at_ms_1", "{\"expires_at_ms\": 1}", 0, 0, NULL, NULL},
 };
 
 static int append_spec(bson_t *arr, int i, const index_spec_t *sp) {
@@ -52,6 +58,11 @@ static int append_spec(bson_t *arr, int i, const index_spec_t *sp) {
   if (sp->unique) BSON_APPEND_BOOL(&doc, "unique", true);
   if (sp->sparse) BSON_APPEND_BOOL(&doc, "sparse", true);
   if (partial) BSON_APPEND_DOCUMENT(&doc, "partialFilterExpression", partial);
+  if (sp->extra) {
+    bson_t *extra = bson_new_from_json((const uint8_t *)sp->extra, -1, NULL);
+    if (extra) bson_concat(&doc, extra);
+    bson_destroy(extra);
+  }
   bson_append_document_end(arr, &doc);
   bson_destroy(keys);
   bson_destroy(partial);

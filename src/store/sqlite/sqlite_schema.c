@@ -97,6 +97,33 @@ static const char *const migrations[] = {
     " subject TEXT PRIMARY KEY, user_id TEXT NOT NULL, login_id TEXT,"
     " before_ms INTEGER NOT NULL, expires_at_ms INTEGER NOT NULL);"
     "CREATE INDEX revocations_expiry ON revocations(expires_at_ms);",
+    /* 5: full-text search (MSG_SEARCH). An external-content FTS5 index over the
+     * text, conversation and sender of messages that are not deleted, folding
+     * case and diacritics; the triggers keep it in step with every insert, edit
+     * and delete in the writing statement's own transaction, and the last
+     * statement indexes the messages stored before this migration. It is keyed
+     * by the messages' rowid, which nothing renumbers (no VACUUM: that may
+     * change the rowids of a table without an INTEGER PRIMARY KEY). */
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(text, conversation_id, sender_id,"
+    " content='messages', content_rowid='rowid', tokenize='unicode61 remove_diacritics 2');"
+    "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages"
+    " WHEN new.text IS NOT NULL AND new.deleted = 0 BEGIN"
+    " INSERT INTO messages_fts (rowid, text, conversation_id, sender_id)"
+    " VALUES (new.rowid, new.text, new.conversation_id, new.sender_id); END;"
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages"
+    " WHEN old.text IS NOT NULL AND old.deleted = 0 BEGIN"
+    " INSERT INTO messages_fts (messages_fts, rowid, text, conversation_id, sender_id)"
+    " VALUES ('delete', old.rowid, old.text, old.conversation_id, old.sender_id); END;"
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, deleted ON messages BEGIN"
+    " INSERT INTO messages_fts (messages_fts, rowid, text, conversation_id, sender_id)"
+    " SELECT 'delete', old.rowid, old.text, old.conversation_id, old.sender_id"
+    " WHERE old.text IS NOT NULL AND old.deleted = 0;"
+    " INSERT INTO messages_fts (rowid, text, conversation_id, sender_id)"
+    " SELECT new.rowid, new.text, new.conversation_id, new.sender_id"
+    " WHERE new.text IS NOT NULL AND new.deleted = 0; END;"
+    "INSERT INTO messages_fts (rowid, text, conversation_id, sender_id)"
+    " SELECT rowid, text, conversation_id, sender_id FROM messages"
+    " WHERE text IS NOT NULL AND deleted = 0;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -1,0 +1,348 @@
+/* The store contract of MSG_SEARCH on both backends: only the caller's
+ * conversations, case and diacritics folded, whole words, any term with more
+ * terms ranked first, filters by conversation, sender and date, paging without
+ * repeats, edits and deletions reflected at once, excluded conversation types;
+ * on SQLite, the migration that indexes messages stored before it. SQLite
+ * always (a temp file), MongoDB when PARLEY_TEST_MONGO_URI is set (a fresh
+ * database per test). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "store_sync.h"
+
+#include "parley/store.h"
+#include "parley/util.h"
+
+typedef struct fx_s {
+  uv_loop_t loop;
+  store_t *store;
+  int mongo;
+  char where[512];
+  char ann[25], bob[25], cat[25];
+  char group[25], direct[25]; /* ann+bob+cat group; bob+cat direct */
+} fx_t;
+
+static int call(fx_t *f, enum store_op op, json_t *params, json_t **out) {
+  return store_sync_call(&f->loop, f->store, op, params, out, NULL);
+}
+
+static void mongo_uri_with_db(const char *uri, const char *db, char *out, size_t n) {
+  const char *hosts = strstr(uri, "://");
+  hosts = hosts ? hosts + 3 : uri;
+  size_t host_len = strcspn(hosts, "/?");
+  const char *opts = strchr(hosts + host_len, '?');
+  snprintf(out, n, "%.*s/%s%s", (int)(hosts - uri + host_len), uri, db, opts ? opts : "");
+}
+
+static store_t *open_store(fx_t *f) {
+  if (f->mongo) return store_open_mongo(&f->loop, f->where, 1000, 3000);
+  return store_open_sqlite(&f->loop, f->where, 1000);
+}
+
+static void on_closed(void *arg) { *(int *)arg = 1; }
+
+static void close_store(fx_t *f) {
+  int closed = 0;
+  store_close(f->store, on_closed, &closed);
+  while (!closed) uv_run(&f->loop, UV_RUN_ONCE);
+  f->store = NULL;
+}
+
+static void new_user(fx_t *f, const char *email, char id[25]) {
+  json_t *u = NULL;
+  assert_int_equal(call(f, USER_CREATE,
+                        json_pack("{s:s,s:s,s:s}", "email", email, "name", email, "password_hash",
+                                  "$argon2id$x"),
+                        &u),
+                   STORE_OK);
+  strcpy(id, json_string_value(json_object_get(u, "id")));
+  json_decref(u);
+}
+
+static void new_conv(fx_t *f, const char *type, json_t *ids, char id[25]) {
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, CONV_CREATE,
+           json_pack("{s:s,s:s,s:s,s:o}", "type", type, "name", "room", "creator_id",
+                     json_string_value(json_array_get(ids, 0)), "participant_ids", ids),
+           &r),
+      STORE_OK);
+  strcpy(id, json_string_value(json_object_get(json_object_get(r, "conversation"), "id")));
+  json_decref(r);
+}
+
+static int setup(void **state) {
+  fx_t *f = calloc(1, sizeof(*f));
+  f->mongo = *state != NULL;
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  char id[25];
+  util_new_id(id);
+  if (f->mongo) {
+    char db[40];
+    snprintf(db, sizeof(db), "parley_search_%s", id);
+    mongo_uri_with_db(*state, db, f->where, sizeof(f->where));
+  } else {
+    snprintf(f->where, sizeof(f->where), "%s/parley-search-test-%s.db",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", id);
+  }
+  f->store = open_store(f);
+  assert_non_null(f->store);
+  new_user(f, "ann@example.com", f->ann);
+  new_user(f, "bob@example.com", f->bob);
+  new_user(f, "cat@example.com", f->cat);
+  new_conv(f, "group", json_pack("[s,s,s]", f->ann, f->bob, f->cat), f->group);
+  new_conv(f, "direct", json_pack("[s,s]", f->bob, f->cat), f->direct);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx_t *f = *state;
+  if (f->store) close_store(f);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+  if (!f->mongo) {
+    char side[600];
+    unlink(f->where);
+    snprintf(side, sizeof(side), "%s-wal", f->where);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", f->where);
+    unlink(side);
+  }
+  free(f);
+  return 0;
+}
+
+/* Stores a message; returns its id in id (when given). */
+static void send_text(fx_t *f, const char *conv, const char *sender, const char *text, char *id) {
+  json_t *r = NULL;
+  assert_int_equal(call(f, MSG_INSERT,
+                        json_pack("{s:s,s:s,s:s,s:s,s:b}", "conversation_id", conv, "sender_id",
+                                  sender, "text", text, "source", "web", "check_member", 1),
+                        &r),
+                   STORE_OK);
+  if (id) strcpy(id, json_string_value(json_object_get(json_object_get(r, "message"), "id")));
+  json_decref(r);
+}
+
+/* MSG_SEARCH for user with terms (a JSON array literal) and extra params
+ * (stolen, may be NULL); returns the status, *out the result. */
+static int search(fx_t *f, const char *user, const char *terms, json_t *extra, json_t **out) {
+  json_t *p = json_pack("{s:s, s:o, s:[], s:i, s:i, s:i}", "user_id", user, "terms",
+                        json_loads(terms, 0, NULL), "exclude_types", "offset", 0, "limit", 20,
+                        "window", 1000);
+  if (extra) {
+    json_object_update(p, extra);
+    json_decref(extra);
+  }
+  return call(f, MSG_SEARCH, p, out);
+}
+
+/* The texts of a result, in order, joined by '|'. */
+static void texts(json_t *r, char *out, size_t n) {
+  out[0] = '\0';
+  size_t i;
+  json_t *hit;
+  json_array_foreach(json_object_get(r, "results"), i, hit) {
+    json_t *m = json_object_get(hit, "message");
+    assert_true(json_is_number(json_object_get(hit, "score")));
+    assert_false(json_is_true(json_object_get(m, "deleted")));
+    if (i) strncat(out, "|", n - strlen(out) - 1);
+    strncat(out, json_string_value(json_object_get(m, "text")), n - strlen(out) - 1);
+  }
+}
+
+static void assert_found(fx_t *f, const char *user, const char *terms, json_t *extra,
+                         const char *expected) {
+  json_t *r = NULL;
+  assert_int_equal(search(f, user, terms, extra, &r), STORE_OK);
+  char got[4096];
+  texts(r, got, sizeof(got));
+  assert_string_equal(got, expected);
+  json_decref(r);
+}
+
+static void test_search_folds_and_ranks(void **state) {
+  fx_t *f = *state;
+  send_text(f, f->group, f->ann, "Un CAFÉ crème, s'il vous plaît", NULL);
+  send_text(f, f->group, f->bob, "nothing to see", NULL);
+  send_text(f, f->group, f->bob, "cafeteria is not a whole word match", NULL);
+  send_text(f, f->group, f->cat, "cafe au lait", NULL);
+  send_text(f, f->direct, f->bob, "café between bob and cat only", NULL);
+  /* Ann is not in the direct conversation: its café is not hers to find. The
+   * message with both terms ranks first; then the newest of the rest. */
+  assert_found(f, f->ann, "[\"lait\", \"cafe\"]", NULL,
+               "cafe au lait|Un CAFÉ crème, s'il vous plaît");
+  assert_found(f, f->ann, "[\"creme\"]", NULL, "Un CAFÉ crème, s'il vous plaît");
+  assert_found(f, f->ann, "[\"absent\"]", NULL, "");
+  /* Bob sees both conversations. */
+  json_t *r = NULL;
+  assert_int_equal(search(f, f->bob, "[\"cafe\"]", NULL, &r), STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "results")), 3);
+  assert_false(json_is_true(json_object_get(r, "has_more")));
+  json_t *m = json_object_get(json_array_get(json_object_get(r, "results"), 0), "message");
+  assert_non_null(json_object_get(m, "seq"));
+  assert_non_null(json_object_get(m, "conversation_id"));
+  assert_true(json_is_array(json_object_get(m, "reactions")));
+  json_decref(r);
+  /* Bad params. */
+  assert_int_equal(search(f, f->ann, "[]", NULL, NULL), STORE_EINVAL);
+  assert_int_equal(search(f, f->ann, "[\"x\"]", json_pack("{s:i}", "window", 5000), NULL),
+                   STORE_EINVAL);
+}
+
+static void test_search_filters(void **state) {
+  fx_t *f = *state;
+  send_text(f, f->group, f->ann, "plan one from ann", NULL);
+  send_text(f, f->group, f->bob, "plan two from bob", NULL);
+  send_text(f, f->direct, f->bob, "plan three in direct", NULL);
+  assert_found(f, f->bob, "[\"plan\"]", json_pack("{s:s}", "conversation_id", f->group),
+               "plan two from bob|plan one from ann");
+  assert_found(f, f->bob, "[\"plan\"]", json_pack("{s:s}", "sender_id", f->ann),
+               "plan one from ann");
+  assert_found(f, f->bob, "[\"plan\"]",
+               json_pack("{s:s, s:s}", "sender_id", f->bob, "conversation_id", f->direct),
+               "plan three in direct");
+  /* A conversation the caller is not in, or that does not exist: ENOTFOUND. */
+  assert_int_equal(
+      search(f, f->ann, "[\"plan\"]", json_pack("{s:s}", "conversation_id", f->direct), NULL),
+      STORE_ENOTFOUND);
+  assert_int_equal(search(f, f->ann, "[\"plan\"]",
+                          json_pack("{s:s}", "conversation_id", "000000000000000000000000"), NULL),
+                   STORE_ENOTFOUND);
+  /* Dates: every message is before tomorrow and after yesterday; none after
+   * tomorrow. */
+  char past[32], future[32];
+  util_iso8601(util_now_ms() - 86400000, past);
+  util_iso8601(util_now_ms() + 86400000, future);
+  assert_found(f, f->ann, "[\"plan\"]", json_pack("{s:s, s:s}", "before", future, "after", past),
+               "plan two from bob|plan one from ann");
+  assert_found(f, f->ann, "[\"plan\"]", json_pack("{s:s}", "after", future), "");
+  assert_found(f, f->ann, "[\"plan\"]", json_pack("{s:s}", "before", past), "");
+  /* Excluded conversation types are never searched. */
+  assert_found(f, f->bob, "[\"plan\"]", json_pack("{s:[s]}", "exclude_types", "group"),
+               "plan three in direct");
+  assert_int_equal(
+      search(f, f->bob, "[\"plan\"]",
+             json_pack("{s:[s], s:s}", "exclude_types", "group", "conversation_id", f->group),
+             NULL),
+      STORE_ENOTFOUND);
+}
+
+static void test_search_pages(void **state) {
+  fx_t *f = *state;
+  char text[64];
+  for (int i = 0; i < 7; i++) {
+    snprintf(text, sizeof(text), "report number %d", i);
+    send_text(f, f->group, f->ann, text, NULL);
+  }
+  char seen[7] = {0};
+  int total = 0;
+  for (int offset = 0; offset < 8; offset += 3) {
+    json_t *r = NULL;
+    assert_int_equal(search(f, f->cat, "[\"report\"]",
+                            json_pack("{s:i, s:i}", "offset", offset, "limit", 3), &r),
+                     STORE_OK);
+    json_t *results = json_object_get(r, "results");
+    assert_int_equal(json_array_size(results), offset < 6 ? 3 : 1);
+    assert_int_equal(json_is_true(json_object_get(r, "has_more")), offset + 3 < 7);
+    size_t i;
+    json_t *hit;
+    json_array_foreach(results, i, hit) {
+      const char *t = json_string_value(json_object_get(json_object_get(hit, "message"), "text"));
+      int k = t[strlen(t) - 1] - '0';
+      assert_int_equal(seen[k], 0);
+      seen[k] = 1;
+      total++;
+    }
+    json_decref(r);
+  }
+  assert_int_equal(total, 7);
+  /* The window bounds what is ranked: with a window of 4, only the newest 4. */
+  json_t *r = NULL;
+  assert_int_equal(search(f, f->cat, "[\"report\"]", json_pack("{s:i}", "window", 4), &r),
+                   STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "results")), 4);
+  json_t *hit;
+  size_t i;
+  json_array_foreach(json_object_get(r, "results"), i, hit) {
+    const char *t = json_string_value(json_object_get(json_object_get(hit, "message"), "text"));
+    assert_true(t[strlen(t) - 1] >= '3');
+  }
+  json_decref(r);
+}
+
+static void test_search_follows_edits_and_deletes(void **state) {
+  fx_t *f = *state;
+  char a[25], b[25];
+  send_text(f, f->group, f->ann, "the old wording", a);
+  send_text(f, f->group, f->bob, "keep this pineapple", b);
+  assert_found(f, f->cat, "[\"wording\"]", NULL, "the old wording");
+  assert_int_equal(
+      call(f, MSG_EDIT,
+           json_pack("{s:s,s:s,s:s}", "id", a, "user_id", f->ann, "text", "a brand new phrasing"),
+           NULL),
+      STORE_OK);
+  assert_found(f, f->cat, "[\"wording\"]", NULL, "");
+  assert_found(f, f->cat, "[\"phrasing\"]", NULL, "a brand new phrasing");
+  assert_found(f, f->cat, "[\"pineapple\"]", NULL, "keep this pineapple");
+  assert_int_equal(call(f, MSG_DELETE, json_pack("{s:s,s:s}", "id", b, "user_id", f->bob), NULL),
+                   STORE_OK);
+  assert_found(f, f->cat, "[\"pineapple\"]", NULL, "");
+  assert_found(f, f->cat, "[\"phrasing\", \"pineapple\"]", NULL, "a brand new phrasing");
+}
+
+/* SQLite: messages stored before migration 5 are indexed by it. The index is
+ * dropped and the version put back to 4, as a database of the previous
+ * release would be; reopening migrates it. */
+static void test_search_migration_indexes_old_messages(void **state) {
+  fx_t *f = *state;
+  if (f->mongo) return; /* MongoDB builds a new text index over existing documents itself */
+  send_text(f, f->group, f->ann, "stored before the index existed", NULL);
+  close_store(f);
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(f->where, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "DROP TRIGGER messages_fts_insert; DROP TRIGGER messages_fts_delete;"
+                   " DROP TRIGGER messages_fts_update; DROP TABLE messages_fts;"
+                   " DELETE FROM schema_version WHERE version >= 5;",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  f->store = open_store(f);
+  assert_non_null(f->store);
+  assert_found(f, f->bob, "[\"existed\"]", NULL, "stored before the index existed");
+  send_text(f, f->group, f->bob, "stored after the index existed", NULL);
+  assert_found(f, f->bob, "[\"existed\"]", NULL,
+               "stored after the index existed|stored before the index existed");
+}
+
+#define T(name) cmocka_unit_test_prestate_setup_teardown(name, setup, teardown, backend)
+
+static int run_suite(const char *group, void *backend) {
+  const struct CMUnitTest tests[] = {
+      T(test_search_folds_and_ranks),
+      T(test_search_filters),
+      T(test_search_pages),
+      T(test_search_follows_edits_and_deletes),
+      T(test_search_migration_indexes_old_messages),
+  };
+  return _cmocka_run_group_tests(group, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
+}
+
+int main(void) {
+  int failed = run_suite("store_search_sqlite", NULL);
+  const char *mongo = getenv("PARLEY_TEST_MONGO_URI");
+  if (mongo && *mongo) failed += run_suite("store_search_mongo", (void *)mongo);
+  return failed;
+}
