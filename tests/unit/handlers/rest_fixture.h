@@ -2,9 +2,9 @@
  * with http/'s loopback seam go through the real route tables, the bearer-token
  * check and the handlers, against the app of tests/unit/chat/chat_fixture.h (a
  * SQLite store in a temporary directory, auth state, fan-out, presence) plus
- * the Instagram ingest and the Graph API sender over the fake HTTP client of
- * tests/unit/net/httpc_fake.h. Each reply is captured whole: status, headers,
- * body. Include it in exactly one test program file. */
+ * the Instagram side of tests/unit/instagram/ig_fixture.h (the ingest, the
+ * Graph API sender over a fake HTTP client). Each reply is captured whole:
+ * status, headers, body. Include it in exactly one test program file. */
 #ifndef PARLEY_TESTS_HANDLERS_REST_FIXTURE_H
 #define PARLEY_TESTS_HANDLERS_REST_FIXTURE_H
 
@@ -13,12 +13,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../chat/chat_fixture.h"
-#include "../net/httpc_fake.h"
+#include "../instagram/ig_fixture.h"
 #include "handlers/handlers.h"
-#include "instagram/ingest.h"
 #include "parley/http.h"
-#include "parley/instagram.h"
 #include "parley/log.h"
 
 typedef struct rest_fx_s {
@@ -48,13 +45,9 @@ static inline rest_fx_t *rest_fx_new(void) {
   app->cfg.refresh_token_ttl = 3600;
   app->cfg.flow_max_nodes = 200;
   app->cfg.flow_max_text_bytes = 4000;
-  app->cfg.graph_api_base = "https://graph.test/v21.0";
   app->cfg.ig_app_secret = "app-secret";
   app->cfg.ig_verify_token = "verify-me";
-  memset(app->secret_key, 7, sizeof(app->secret_key));
-  app->http = httpc_new(&fx->chat->loop);
-  app->graph = graph_new(&fx->chat->loop, app->http, app->cfg.graph_api_base, 600);
-  app->ingest = ig_ingest_new(app);
+  ig_fx_attach(fx->chat, 600);
   fx->srv = (http_server_t){&app->cfg,
                             handlers_route_tables,
                             handlers_route_table_count,
@@ -72,12 +65,7 @@ static inline rest_fx_t *rest_fx_new(void) {
 }
 
 static inline void rest_fx_free(rest_fx_t *fx) {
-  app_t *app = fx->app;
-  while (ig_ingest_busy(app->ingest) || graph_in_flight(app->graph))
-    uv_run(&fx->chat->loop, UV_RUN_ONCE);
-  ig_ingest_free(app->ingest);
-  graph_free(app->graph);
-  httpc_close(app->http, NULL, NULL);
+  ig_fx_detach(fx->chat);
   chat_fx_free(fx->chat);
   free(fx);
 }

@@ -19,7 +19,8 @@ typedef struct httpc_fake_req_s {
   char method[8];
   char *url;
   char *body;
-  char *auth; /* the Authorization header's value, or NULL */
+  char *auth;     /* the Authorization header's value, or NULL */
+  uint64_t at_ms; /* uv_now when it was made */
   httpc_cb cb;
   void *ctx;
   int answered;
@@ -89,6 +90,7 @@ int httpc_request(httpc_t *h, const httpc_request_t *req, httpc_cb cb, void *ctx
   r->body = req->body ? strndup(req->body, req->body_len) : NULL;
   for (const char *const *hd = req->headers; hd && *hd; hd++)
     if (strncmp(*hd, "Authorization: ", 15) == 0) r->auth = strdup(*hd + 15);
+  r->at_ms = uv_now(h->loop);
   r->cb = cb;
   r->ctx = ctx;
   if (h->scripted < h->nscript) uv_idle_start(&h->idle, httpc_fake_on_idle);
