@@ -96,7 +96,7 @@ static inline rest_reply_t *rest_send_token(rest_fx_t *fx, const char *method, c
   http_req_t *req = http_loopback_new(&fx->srv, method, target, rest_sink, r);
   if (!req) fail_msg("loopback refused %s %s", method, target);
   if (token) {
-    char value[1024];
+    char value[2048];
     snprintf(value, sizeof(value), "Bearer %s", token);
     http_loopback_header(req, "Authorization", value);
   }

@@ -105,15 +105,19 @@ static void a_refresh_token_is_used_once(void **state) {
                     NULL, "{}");
 }
 
-static void logout_ends_the_refresh_token(void **state) {
+static void logout_ends_the_login(void **state) {
   rest_fx_t *fx = *state;
   rest_reply_t *r = post(fx, 201, SIGNUP, dana);
-  char token[600], body[700];
+  char token[600], body[700], access[1024];
   refresh_of(r, token);
+  snprintf(access, sizeof(access), "%s", rest_str(r, "access_token", NULL));
   rest_reply_free(r);
   snprintf(body, sizeof(body), "{\"refresh_token\":\"%s\"}", token);
   rest_reply_free(post(fx, 204, "/api/auth/logout", body));
   rest_expect_error(fx, 401, "unauthorized", NULL, "POST", "/api/auth/refresh", NULL, body);
+  /* The login's access token ends with it. */
+  rest_reply_free(rest_check(fx, rest_send_token(fx, "GET", "/api/auth/me", access, NULL), 401,
+                             "GET", "/api/auth/me"));
   /* Unknown tokens have nothing to revoke: 204 all the same. */
   rest_reply_free(post(fx, 204, "/api/auth/logout", "{\"refresh_token\":\"made-up\"}"));
 }
@@ -154,7 +158,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(login_does_not_say_which_part_was_wrong, rest_setup,
                                       rest_teardown),
       cmocka_unit_test_setup_teardown(a_refresh_token_is_used_once, rest_setup, rest_teardown),
-      cmocka_unit_test_setup_teardown(logout_ends_the_refresh_token, rest_setup, rest_teardown),
+      cmocka_unit_test_setup_teardown(logout_ends_the_login, rest_setup, rest_teardown),
       cmocka_unit_test_setup_teardown(me_needs_a_live_account, rest_setup, rest_teardown),
       cmocka_unit_test_setup_teardown(attempts_past_the_rate_are_refused, rest_setup,
                                       rest_teardown),

@@ -78,7 +78,7 @@ static void deleting_an_account_ends_its_sessions_and_tokens(void **state) {
   rest_reply_free(rest_call(fx, 204, "DELETE", "/api/user", fx->a, NULL));
   uint16_t code = 0;
   assert_true(fake_closed(s, &code));
-  assert_int_equal(code, 1008);
+  assert_int_equal(code, 4003);
   assert_false(fake_closed(other, NULL));
   /* A token issued before the deletion no longer opens anything. */
   rest_expect_error(fx, 401, "unauthorized", NULL, "GET", "/api/auth/me", fx->a, NULL);
