@@ -34,6 +34,8 @@ typedef struct conn_handler_s {
 } conn_handler_t;
 
 typedef void (*conn_timer_fn)(conn_t *c);
+/* Where a memory connection's written bytes go (see conn_open_memory). */
+typedef void (*conn_sink_fn)(void *arg, const char *data, size_t len);
 
 struct conn_s {
   uv_tcp_t tcp;
@@ -55,6 +57,11 @@ struct conn_s {
   conn_timer_fn timer_fn;
   conn_t *prev, *next; /* the listener's list of open connections */
   char peer[48];       /* the client's address, without port */
+  /* A memory connection (conn_open_memory): no socket, tcp never initialised. */
+  unsigned memory : 1;
+  conn_sink_fn sink;
+  void *sink_arg;
+  struct write_req_s *unsent, **unsent_tail; /* written, not yet taken (conn_memory_drain) */
 };
 
 /* A listener on loop (not yet listening): its connections start with `initial`
@@ -106,5 +113,28 @@ void conn_read_start(conn_t *c);
  * ms milliseconds; conn_timer_stop() disarms it. */
 void conn_timer_start(conn_t *c, uint64_t ms, conn_timer_fn fn);
 void conn_timer_stop(conn_t *c);
+
+/* Memory connections, for fuzzing and tests: the real connection and protocol
+ * code without a socket. The harness plays the kernel: it delivers bytes and
+ * EOF, decides when queued writes are taken and fires the timer.
+ *
+ * conn_open_memory() opens a connection on listener l (which need not listen)
+ * as if accepted from peer: l's initial handler and server, on_open called,
+ * reading started. Written bytes go to sink at once, in order; the writes stay
+ * pending (write_pending, no on_drain) until conn_memory_drain(). Returns NULL
+ * when memory runs out or l is at max_connections. Closing works as for a
+ * socket except that there is nothing to flush or linger on; the memory goes
+ * when the loop has run the timer's close callback. */
+conn_t *conn_open_memory(listener_t *l, const char *peer, conn_sink_fn sink, void *arg);
+/* Delivers bytes (as one read) when the connection is reading; returns 0, or -1
+ * when it is not reading (paused or closing) and the bytes were not taken. */
+int conn_memory_read(conn_t *c, const char *data, size_t len);
+/* The peer closed its side. */
+void conn_memory_eof(conn_t *c);
+/* Every queued write is taken by the "kernel": their callbacks run, then
+ * on_drain (or the close that waited for them). */
+void conn_memory_drain(conn_t *c);
+/* Runs the armed timer's function now; returns 0, or -1 when none is armed. */
+int conn_memory_fire_timer(conn_t *c);
 
 #endif

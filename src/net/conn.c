@@ -7,6 +7,7 @@
 #include "parley/conn.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,9 +48,12 @@ typedef struct write_req_s {
   uv_write_t req;
   conn_t *conn;
   size_t len;
-  char *owned; /* malloc'd by the caller, or NULL when data[] holds the bytes */
+  char *owned;              /* malloc'd by the caller, or NULL when data[] holds the bytes */
+  struct write_req_s *next; /* a memory connection's queue of unsent writes */
   char data[];
 } write_req_t;
+
+static void on_write(uv_write_t *req, int status);
 
 void conn_ref(conn_t *c) {
   assert(c->refs > 0);
@@ -78,9 +82,30 @@ static void on_handle_closed(uv_handle_t *h) {
   }
 }
 
+/* A memory connection's queued writes complete with status, in order. */
+static void memory_complete_writes(conn_t *c, int status) {
+  while (c->unsent) {
+    write_req_t *w = c->unsent;
+    c->unsent = w->next;
+    if (!c->unsent) c->unsent_tail = &c->unsent;
+    on_write(&w->req, status);
+  }
+}
+
+static int handles_closing(conn_t *c) {
+  return uv_is_closing(c->memory ? (uv_handle_t *)&c->timer : (uv_handle_t *)&c->tcp);
+}
+
 /* Closes both handles now; queued writes complete with UV_ECANCELED. */
 static void close_handles(conn_t *c) {
-  if (uv_is_closing((uv_handle_t *)&c->tcp)) return;
+  if (handles_closing(c)) return;
+  if (c->memory) {
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    conn_ref(c); /* the cancelled writes may drop every other reference */
+    memory_complete_writes(c, UV_ECANCELED);
+    conn_unref(c);
+    return;
+  }
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }
@@ -105,7 +130,11 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 }
 
 static void linger(conn_t *c) {
-  if (uv_is_closing((uv_handle_t *)&c->tcp)) return;
+  if (handles_closing(c)) return;
+  if (c->memory) {
+    close_handles(c); /* no peer to wait for */
+    return;
+  }
   uv_timer_start(&c->timer, on_close_deadline, CLOSE_LINGER_MS, 0);
   c->shutdown_req.data = c;
   if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
@@ -118,7 +147,7 @@ static void linger(conn_t *c) {
 static void begin_close(conn_t *c) {
   if (c->closing) return;
   c->closing = 1;
-  uv_read_stop((uv_stream_t *)&c->tcp);
+  if (!c->memory) uv_read_stop((uv_stream_t *)&c->tcp);
   c->reading = 0;
   if (c->handler && c->handler->on_close) c->handler->on_close(c);
 }
@@ -167,6 +196,15 @@ static void on_write(uv_write_t *req, int status) {
 
 static int submit(conn_t *c, write_req_t *w, uv_buf_t *buf) {
   w->conn = c;
+  if (c->memory) {
+    c->sink(c->sink_arg, buf->base, buf->len);
+    w->next = NULL;
+    *c->unsent_tail = w;
+    c->unsent_tail = &w->next;
+    conn_ref(c);
+    c->write_pending += w->len;
+    return 0;
+  }
   int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, buf, 1, on_write);
   if (rc < 0) {
     free(w->owned);
@@ -250,12 +288,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 void conn_read_stop(conn_t *c) {
   if (!c->reading) return;
   c->reading = 0;
-  uv_read_stop((uv_stream_t *)&c->tcp);
+  if (!c->memory) uv_read_stop((uv_stream_t *)&c->tcp);
 }
 
 void conn_read_start(conn_t *c) {
   if (c->reading || c->closing) return;
-  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
+  if (c->memory)
+    c->reading = 1;
+  else if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+    c->reading = 1;
 }
 
 static void on_timer(uv_timer_t *t) {
@@ -358,6 +399,68 @@ static void on_connection(uv_stream_t *server, int status) {
   conn_set_handler(c, r->initial, NULL);
   if (r->initial->on_open) r->initial->on_open(c);
   conn_read_start(c);
+}
+
+/* ---- memory connections (conn.h) ---- */
+
+conn_t *conn_open_memory(listener_t *r, const char *peer, conn_sink_fn sink, void *arg) {
+  if (r->stopped || r->nconns >= r->max_connections) return NULL;
+  conn_t *c = calloc(1, sizeof(*c));
+  if (!c) return NULL;
+  c->listener = r;
+  c->server = r->server;
+  c->refs = 1;
+  c->id = ++r->next_conn_id;
+  c->memory = 1;
+  c->sink = sink;
+  c->sink_arg = arg;
+  c->unsent_tail = &c->unsent;
+  uv_timer_init(r->loop, &c->timer);
+  c->timer.data = c;
+  c->handles_open = 1;
+  c->next = r->head;
+  if (r->head) r->head->prev = c;
+  r->head = c;
+  r->nconns++;
+  snprintf(c->peer, sizeof(c->peer), "%s", peer);
+  conn_set_handler(c, r->initial, NULL);
+  if (r->initial->on_open) r->initial->on_open(c);
+  conn_read_start(c);
+  return c;
+}
+
+int conn_memory_read(conn_t *c, const char *data, size_t len) {
+  if (!c->reading || c->closing) return -1;
+  conn_ref(c);
+  c->handler->on_read(c, data, len);
+  conn_unref(c);
+  return 0;
+}
+
+void conn_memory_eof(conn_t *c) {
+  if (c->closing) return;
+  conn_ref(c);
+  if (c->handler->on_eof)
+    c->handler->on_eof(c);
+  else
+    conn_close(c);
+  conn_unref(c);
+}
+
+void conn_memory_drain(conn_t *c) {
+  conn_ref(c);
+  memory_complete_writes(c, 0);
+  conn_unref(c);
+}
+
+int conn_memory_fire_timer(conn_t *c) {
+  if (!uv_is_active((uv_handle_t *)&c->timer)) return -1;
+  uv_timer_cb cb = c->timer.timer_cb;
+  uv_timer_stop(&c->timer);
+  conn_ref(c);
+  cb(&c->timer);
+  conn_unref(c);
+  return 0;
 }
 
 static int bind_addr(const char *host, int port, struct sockaddr_storage *ss) {
