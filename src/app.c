@@ -17,7 +17,10 @@
 #include "flows/runner.h"
 #include "handlers/handlers.h"
 #include "handlers/ws/protocol.h"
+#include "instagram/health.h"
 #include "instagram/ingest.h"
+#include "instagram/outbox.h"
+#include "instagram/reply.h"
 #include "parley/auth.h"
 #include "parley/bus.h"
 #include "parley/httpc.h"
@@ -142,7 +145,7 @@ static void on_shutdown_poll(uv_timer_t *t) {
    * cancelled at the deadline; unprocessed events stay pending in the store). */
   if (!h->forced && ((app->ingest && ig_ingest_busy(app->ingest)) ||
                      (app->runner && flow_runner_busy(app->runner)) ||
-                     (app->graph && graph_in_flight(app->graph))))
+                     ig_health_busy(app->ig_health) || (app->graph && graph_in_flight(app->graph))))
     return;
   if (app->http && !h->http_closed) {
     h->http_closed = -1;
@@ -175,6 +178,7 @@ static void begin_shutdown(app_t *app) {
   app->shutting_down = 1;
   listener_stop(app->listener);
   flow_runner_stop(app->runner);
+  ig_health_stop(app->ig_health);
   int force = 0;
   conn_foreach(app->listener, drain_conn, &force);
   h->shutdown_deadline_ns = uv_hrtime() + (uint64_t)app->cfg.shutdown_timeout_ms * 1000000;
@@ -243,12 +247,13 @@ int app_start(app_t *app, uv_loop_t *loop) {
   if (!app->hub || !app->auth) goto fail;
   if (load_secret_key(app) != 0) goto fail;
   app->http = httpc_new(loop);
-  app->graph =
-      app->http ? graph_new(loop, app->http, app->cfg.graph_api_base, app->cfg.graph_rate_per_min)
-                : NULL;
+  app->graph = app->http ? graph_new(loop, app->http, app->cfg.graph_api_base,
+                                     app->cfg.graph_rate_per_min, app->cfg.graph_timeout_ms)
+                         : NULL;
   app->ingest = ig_ingest_new(app);
   app->runner = flow_runner_new(app);
-  if (!app->graph || !app->ingest || !app->runner) goto fail;
+  app->ig_replies = ig_replies_new();
+  if (!app->graph || !app->ingest || !app->runner || !app->ig_replies) goto fail;
   ig_ingest_on_message(app->ingest, on_instagram_message, app->runner);
   app->web = web_load(app->cfg.web_dir, app->cfg.web_max_bytes);
   h->httpd = (http_server_t){&app->cfg,
@@ -293,8 +298,12 @@ int app_start(app_t *app, uv_loop_t *loop) {
   uv_signal_start(&h->sigint, on_signal, SIGINT);
   h->lag_expected_ns = uv_hrtime() + (uint64_t)LAG_INTERVAL_MS * 1000000;
   uv_timer_start(&h->lag_timer, on_lag_timer, LAG_INTERVAL_MS, LAG_INTERVAL_MS);
-  /* Events acknowledged before a stop and not yet processed go first. */
+  /* Sends a crash left pending are failed, never resent; events acknowledged
+   * before a stop and not yet processed go first; tokens are kept fresh. */
+  ig_outbox_recover(app);
   ig_ingest_kick(app->ingest);
+  app->ig_health = ig_health_new(app);
+  if (!app->ig_health) goto fail;
   log_info("parleyd %s listening on %s:%d (store %s, bus %s, instance %s)", PARLEY_VERSION,
            app->cfg.host, app->cfg.port, store_backend(app->store), bus_backend(app->bus),
            app->instance_id);
@@ -309,6 +318,8 @@ void app_run(app_t *app) { uv_run(app->loop, UV_RUN_DEFAULT); }
 void app_free(app_t *app) {
   flow_runner_free(app->runner);
   ig_ingest_free(app->ingest);
+  ig_health_free(app->ig_health);
+  ig_replies_free(app->ig_replies);
   graph_free(app->graph);
   if (app->auth) auth_free(app->auth);
   if (app->hub) hub_free(app->hub);

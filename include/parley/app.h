@@ -17,6 +17,8 @@ struct auth_s;
 struct httpc_s;
 struct graph_s;
 struct ig_ingest_s;
+struct ig_health_s;
+struct ig_replies_s;
 struct flow_runner_s;
 struct fanout_s;
 struct presence_s;
@@ -42,6 +44,8 @@ typedef struct app_s {
   struct graph_s *graph;
   unsigned char secret_key[32];
   struct ig_ingest_s *ingest;
+  struct ig_health_s *ig_health;   /* account health and token refresh */
+  struct ig_replies_s *ig_replies; /* which conversations are chat (the send path) */
   struct flow_runner_s *runner;
   struct fanout_s *fanout;           /* delivery to sessions here and on other instances */
   struct presence_s *presence;       /* who is online, across instances */

@@ -10,23 +10,25 @@
 
 typedef struct config_s {
   /* API.md's table */
-  char *host;            /* host */
-  int port;              /* port */
-  char *data_dir;        /* data_dir */
-  char *mongo_uri;       /* mongo_uri: NULL means SQLite */
-  char *redis_url;       /* redis_url: NULL means in-process bus */
-  char *jwt_secret;      /* jwt_secret: NULL means generated in data_dir */
-  char *secret_key;      /* secret_key: 64 hex chars, NULL means generated */
-  char *ig_app_secret;   /* ig_app_secret */
-  char *ig_verify_token; /* ig_verify_token */
-  char *graph_api_base;  /* graph_api_base */
-  char *api_call_allow;  /* api_call_allow: comma-separated host[:port] */
-  char *cors_origins;    /* cors_origins: comma-separated origins */
-  char *trusted_proxies; /* trusted_proxies: comma-separated addresses or CIDR ranges whose
-                            X-Forwarded-For names the client (nginx in front); empty: none */
-  char *metrics_listen;  /* metrics_listen: host:port serving /metrics apart; NULL: the main
-                            listener serves it */
-  int auth_rate_per_ip;  /* auth_rate_per_ip: attempts a minute */
+  char *host;               /* host */
+  int port;                 /* port */
+  char *data_dir;           /* data_dir */
+  char *mongo_uri;          /* mongo_uri: NULL means SQLite */
+  char *redis_url;          /* redis_url: NULL means in-process bus */
+  char *jwt_secret;         /* jwt_secret: NULL means generated in data_dir */
+  char *secret_key;         /* secret_key: 64 hex chars, NULL means generated */
+  char *ig_app_secret;      /* ig_app_secret */
+  char *ig_verify_token;    /* ig_verify_token */
+  char *graph_api_base;     /* graph_api_base */
+  char *ig_human_agent_tag; /* ig_human_agent_tag: "on" lets agent replies use Meta's HUMAN_AGENT
+                               tag (7-day window); "off" (default) */
+  char *api_call_allow;     /* api_call_allow: comma-separated host[:port] */
+  char *cors_origins;       /* cors_origins: comma-separated origins */
+  char *trusted_proxies;    /* trusted_proxies: comma-separated addresses or CIDR ranges whose
+                               X-Forwarded-For names the client (nginx in front); empty: none */
+  char *metrics_listen;     /* metrics_listen: host:port serving /metrics apart; NULL: the main
+                               listener serves it */
+  int auth_rate_per_ip;     /* auth_rate_per_ip: attempts a minute */
   int auth_rate_per_email;
   char *log_level;
 
@@ -52,6 +54,11 @@ typedef struct config_s {
   int flow_max_nodes;       /* flow_max_nodes: 200 */
   int flow_max_text_bytes;  /* flow_max_text_bytes: 4000 */
   int graph_rate_per_min;   /* graph_rate_per_min: Graph API sends a minute per account, 600 */
+  int graph_timeout_ms;     /* graph_timeout_ms: one Graph API request at most, 10000 */
+  int ig_token_refresh_interval_ms; /* ig_token_refresh_interval_ms: how often tokens are
+                                       checked for refresh, 3600000 */
+  int ig_token_refresh_ahead_s;     /* ig_token_refresh_ahead_s: a token is refreshed this long
+                                       before it expires, 7 days */
 
   char *web_dir;         /* web_dir: the web client's files, "web/dist"; NULL: API only */
   int64_t web_max_bytes; /* web_max_bytes: the web client held in memory, 32 MiB */

@@ -14,6 +14,8 @@ typedef struct httpc_response_s {
   const char *body; /* NUL-terminated, borrowed for the callback */
   size_t len;
   const char *error; /* why it failed when status is 0 ("timeout", "refused address", ...) */
+  int sent;          /* when status is 0: 1 if the request went out (bytes were written), so
+                        the server may have acted on it; 0 if it certainly did not */
 } httpc_response_t;
 
 /* Runs once on the loop thread per accepted request (also when httpc_close

@@ -51,15 +51,24 @@ typedef struct graph_result_s {
   const char *error;      /* Graph's error message when not ok */
   int code;               /* Graph's error code when not ok (190: the token is invalid) */
   const json_t *body;     /* the parsed answer, borrowed for the callback; may be NULL */
+  int unknown;            /* a send that failed after it went out (a timeout): Meta may or may
+                             not have delivered it; never retried */
 } graph_result_t;
 typedef void (*graph_cb)(void *ctx, const graph_result_t *res);
 
-graph_t *graph_new(uv_loop_t *loop, httpc_t *http, const char *base_url, int per_account_per_min);
+/* timeout_ms bounds each attempt (graph_timeout_ms). */
+graph_t *graph_new(uv_loop_t *loop, httpc_t *http, const char *base_url, int per_account_per_min,
+                   long timeout_ms);
 void graph_free(graph_t *g);
-/* Sends text to recipient from ig_user_id with the access token. Returns 0 (cb
- * runs once) or -1. rate_limited results have error "rate_limited". */
+/* Sends text to recipient from ig_user_id with the access token; tag (NULL or
+ * "HUMAN_AGENT") sends it as messaging_type MESSAGE_TAG with that tag. Returns
+ * 0 (cb runs once) or -1. rate_limited results have error "rate_limited". */
 int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const char *recipient,
-                    const char *text, graph_cb cb, void *ctx);
+                    const char *text, const char *tag, graph_cb cb, void *ctx);
+/* Refreshes a long-lived token: GET {base}/refresh_access_token?grant_type=
+ * ig_refresh_token&access_token=...; on success res->body holds {access_token,
+ * token_type, expires_in (seconds)}. Returns 0 (cb runs once) or -1. */
+int graph_refresh_token(graph_t *g, const char *token, graph_cb cb, void *ctx);
 /* Asks Graph who a token belongs to: GET {base}/me?fields=user_id,username.
  * On success res->body holds {user_id, username, id}: user_id is the
  * professional account id that webhooks carry as entry[].id (id is app-scoped).

@@ -87,10 +87,12 @@ STORE_OP(CONV_MARK_READ, conv_mark_read, WRITE)
 
 /* messages: message = {id, conversation_id, seq, sender_id, text|null,
  * client_id|null, source, created_at, edited_at|null, deleted, reactions:
- * [{emoji, user_ids}], attachments: [{type, url}], external_id?}. Results that
+ * [{emoji, user_ids}], attachments: [{type, url}], external_id?, status?, error?}.
+ * status ("pending"|"sent"|"failed") and error ({code, message}|null) only on
+ * messages sent through the Graph API. Results that
  * change a message carry the conversation's participant ids for fan-out. */
 /* {conversation_id, sender_id, text|null, client_id?, source, attachments?,
- * external_id?, check_member?: bool} -> {message, created: bool, participant_ids}.
+ * external_id?, status?, check_member?: bool} -> {message, created: bool, participant_ids}.
  * seq is last_seq + 1 in the same transaction; (conversation_id, sender_id,
  * client_id) seen before: the original, created false; external_id (Instagram
  * mid) seen before: the original, created false. check_member and the sender is
@@ -123,16 +125,34 @@ STORE_OP(MSG_REACT, msg_react, WRITE)
  * offset + limit) of that ranking is answered. score is the backend's own
  * (higher is better), comparable only within one answer. */
 STORE_OP(MSG_SEARCH, msg_search, READ)
+/* {id, status, error?: {code, message}|null, external_id?, expect?} -> {message,
+ * participant_ids, changed: bool}: a message with a delivery status that is not
+ * "sent" (and, with expect, is in status expect) takes status, error and
+ * external_id; otherwise nothing changes (changed false). Unknown id: ENOTFOUND */
+STORE_OP(MSG_SET_DELIVERY, msg_set_delivery, WRITE)
+/* {before} -> {failed: n}: every "pending" message created before `before`
+ * (ISO-8601) becomes "failed" with error code "unknown_outcome" (start-up after
+ * a crash) */
+STORE_OP(MSG_FAIL_PENDING, msg_fail_pending, WRITE)
 
-/* Instagram accounts: account = {id, user_id, ig_user_id, username, connected_at};
- * token_cipher (base64) is returned only when {with_token: true}. */
-/* {user_id, ig_user_id, username|null, token_cipher} -> account; ig_user_id
- * connected by another user: ECONFLICT */
+/* Instagram accounts: account = {id, user_id, ig_user_id, username, connected_at,
+ * status: "connected"|"reconnect_needed", status_error: {code, message}|null,
+ * token_expires_at|null}; token_cipher (base64) is returned only when
+ * {with_token: true}. */
+/* {user_id, ig_user_id, username|null, token_cipher, token_expires_at?} -> account
+ * (status "connected" again); ig_user_id connected by another user: ECONFLICT */
 STORE_OP(IG_ACCOUNT_UPSERT, ig_account_upsert, WRITE)
 /* {user_id | ig_user_id, with_token?} -> account | ENOTFOUND */
 STORE_OP(IG_ACCOUNT_GET, ig_account_get, READ)
 /* {user_id} -> {} | ENOTFOUND */
 STORE_OP(IG_ACCOUNT_DELETE, ig_account_delete, WRITE)
+/* {user_id, status?, status_error?: {..}|null, token_cipher?, token_expires_at?,
+ * if_token?} -> account; with if_token, only while token_cipher is still if_token
+ * (a reconnect meanwhile wins: ECONFLICT) */
+STORE_OP(IG_ACCOUNT_UPDATE, ig_account_update, WRITE)
+/* {before, limit} -> {accounts (with token_cipher)}: status "connected" and
+ * token_expires_at before `before` (ISO-8601), soonest first */
+STORE_OP(IG_ACCOUNT_LIST_DUE, ig_account_list_due, READ)
 
 /* contacts: contact = {id, owner_id, ig_user_id, username, tags: [..],
  * variables: {..}, last_inbound_at|null} */

@@ -104,6 +104,7 @@ static void save_and_end(run_t *run) {
 static void fail_run(run_t *run, const char *why) {
   json_t *st = state_of(run);
   json_object_set_new(st, "status", json_string("failed"));
+  json_object_set_new(st, "error", json_string(why)); /* kept with the run's state */
   json_object_set_new(run->record, "error", json_string(why));
   json_array_clear(run->actions);
   save_and_end(run);
@@ -131,7 +132,9 @@ static void contact_updated(void *ctx, int status, json_t *result) {
 static void sent(void *ctx, const ig_sent_t *res) {
   run_t *run = ctx;
   if (!res->sent) {
-    fail_run(run, res->error ? res->error : "send failed");
+    /* reconnect_needed, outside_messaging_window, unknown_outcome, Graph's code:
+     * the run ends with it, nothing is retried. */
+    fail_run(run, res->code ? res->code : "send failed");
     return;
   }
   if (res->status != STORE_OK)
@@ -150,8 +153,8 @@ static void perform_send(run_t *run, const json_t *a) {
     fail_run(run, "outside_messaging_window");
     return;
   }
-  if (ig_outbox_send(run->r->app, run->account, run->contact, run->token, sget(a, "text"), "flow",
-                     sent, run) != 0)
+  if (ig_outbox_send(run->r->app, run->account, run->contact, run->token, sget(a, "text"), NULL,
+                     "flow", 0, NULL, sent, run) != 0)
     fail_run(run, "cannot reach the Graph API");
 }
 

@@ -280,6 +280,9 @@ static void runs_done(void *ctx, int status, json_t *result) {
     json_array_foreach(json_object_get(result, "runs"), i, r) {
       json_t *v = json_deep_copy(r);
       json_object_del(v, "owner_id");
+      /* A failed run says why (reconnect_needed, outside_messaging_window, ...). */
+      json_t *why = json_object_get(json_object_get(v, "state"), "error");
+      if (json_is_string(why)) json_object_set(v, "error", why);
       json_object_del(v, "state");
       json_array_append_new(out, v);
     }

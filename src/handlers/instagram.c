@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/fields.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
+#include "instagram/health.h"
 #include "instagram/ingest.h"
 #include "instagram/outbox.h"
 #include "parley/instagram.h"
@@ -14,7 +16,10 @@
 #include "parley/metrics.h"
 #include "parley/util.h"
 
-#define MESSAGING_WINDOW_MS (24LL * 3600 * 1000)
+/* A token whose lifetime the caller does not give is taken to be Meta's
+ * long-lived one (60 days); expires_in may say otherwise (1 second to 1 year). */
+#define DEFAULT_TOKEN_TTL_S (60LL * 86400)
+#define MAX_TOKEN_TTL_S (365LL * 86400)
 
 /* ---- webhook ---- */
 
@@ -107,6 +112,7 @@ static void connect_done(void *ctx, int status, json_t *result) {
     handlers_reply_store_error(req, status);
   else
     http_reply_json(req, 200, json_pack("{s:o}", "account", public_account(result)));
+  if (status == STORE_OK) ig_health_push(req->app, req->user_id, result);
   ig_ingest_forget_user(req->app->ingest, req->user_id);
   json_decref(result);
   http_req_unref(req);
@@ -125,6 +131,7 @@ typedef struct connect_s {
   http_req_t *req;
   char *token;
   char *claimed; /* NULL when the body named no ig_user_id */
+  int64_t ttl_s; /* the token's lifetime from now */
 } connect_t;
 
 static void connect_free(connect_t *c) {
@@ -156,13 +163,16 @@ static void connect_verified(void *ctx, const graph_result_t *res) {
                      "the access token belongs to another Instagram account", "ig_user_id");
   } else {
     char *sealed = ig_token_seal(req->app->secret_key, c->token);
+    char expires[32];
+    util_iso8601(util_now_ms() + c->ttl_s * 1000, expires);
     if (!sealed) {
       http_reply_error(req, 503, "unavailable", "cannot seal the token", NULL);
     } else {
-      handlers_store_call(req, IG_ACCOUNT_UPSERT,
-                          json_pack("{s:s, s:s, s:s?, s:s}", "user_id", req->user_id, "ig_user_id",
-                                    ig, "username", username, "token_cipher", sealed),
-                          connect_done);
+      handlers_store_call(
+          req, IG_ACCOUNT_UPSERT,
+          json_pack("{s:s, s:s, s:s?, s:s, s:s}", "user_id", req->user_id, "ig_user_id", ig,
+                    "username", username, "token_cipher", sealed, "token_expires_at", expires),
+          connect_done);
       free(sealed);
     }
   }
@@ -183,6 +193,14 @@ static void account_connect(http_req_t *req) {
                      "ig_user_id");
     goto done;
   }
+  json_t *ttl = json_object_get(body, "expires_in");
+  if (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
+              json_integer_value(ttl) > MAX_TOKEN_TTL_S)) {
+    http_reply_error(req, 400, "validation_failed",
+                     "expires_in must be the token's lifetime in seconds (1 to 31536000)",
+                     "expires_in");
+    goto done;
+  }
   connect_t *c = calloc(1, sizeof(*c));
   if (c) {
     c->token = strdup(token);
@@ -198,6 +216,7 @@ static void account_connect(http_req_t *req) {
     goto done;
   }
   c->req = req;
+  c->ttl_s = ttl ? (int64_t)json_integer_value(ttl) : DEFAULT_TOKEN_TTL_S;
   http_req_ref(req);
   if (graph_get_me(req->app->graph, c->token, connect_verified, c) != 0) {
     http_reply_error(req, 503, "unavailable", "cannot reach the Graph API", NULL);
@@ -210,12 +229,11 @@ done:
 static void status_done(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
   if (status == STORE_ENOTFOUND)
-    http_reply_json(req, 200, json_pack("{s:b}", "connected", 0));
+    http_reply_json(req, 200, ig_health_view(NULL));
   else if (status != STORE_OK)
     handlers_reply_store_error(req, status);
   else
-    http_reply_json(req, 200,
-                    json_pack("{s:b, s:o}", "connected", 1, "account", public_account(result)));
+    http_reply_json(req, 200, ig_health_view(result));
   json_decref(result);
   http_req_unref(req);
 }
@@ -228,6 +246,7 @@ static void account_status(http_req_t *req) {
 static void disconnect_done(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
   ig_ingest_forget_user(req->app->ingest, req->user_id);
+  if (status == STORE_OK) ig_health_push(req->app, req->user_id, NULL);
   if (status == STORE_OK || status == STORE_ENOTFOUND)
     http_reply_empty(req, 204);
   else
@@ -288,69 +307,80 @@ static void contact_get(http_req_t *req) {
 
 /* ---- sending ---- */
 
-/* The steps of one send, kept between store and Graph callbacks. */
+/* The steps of one send, kept between store and outbox callbacks. */
 typedef struct send_ctx_s {
   http_req_t *req;
   json_t *account; /* with token_cipher */
-  json_t *contact;
   char *recipient;
   char *text;
+  char *client_id;
   char *token;
 } send_ctx_t;
 
 static void send_ctx_free(send_ctx_t *s) {
   json_decref(s->account);
-  json_decref(s->contact);
   free(s->recipient);
   free(s->text);
+  free(s->client_id);
   if (s->token) {
-    memset(s->token, 0, strlen(s->token));
+    sodium_memzero(s->token, strlen(s->token));
     free(s->token);
   }
   http_req_unref(s->req);
   free(s);
 }
 
+/* An earlier send of the same client_id: answered as it is, not sent again. */
+static void send_accepted(void *ctx, json_t *message, int created, int sending) {
+  send_ctx_t *s = ctx;
+  (void)created;
+  if (sending) return; /* send_done answers */
+  http_reply_json(s->req, 200, json_pack("{s:O}", "message", message));
+  send_ctx_free(s);
+}
+
+/* The outcome: 201 with the sent message, or the error (the message, when it
+ * was stored, stays failed with the same error and can be retried). */
 static void send_done(void *ctx, const ig_sent_t *sent) {
   send_ctx_t *s = ctx;
-  if (!sent->sent && sent->error && strcmp(sent->error, "rate_limited") == 0) {
+  const char *code = sent->code ? sent->code : "";
+  json_t *msg = sent->message;
+  if (sent->sent && msg) {
+    http_reply_json(s->req, 201, json_pack("{s:O}", "message", msg));
+  } else if (sent->sent) {
+    handlers_reply_store_error(s->req, sent->status);
+  } else if (strcmp(code, "rate_limited") == 0) {
     http_reply_header(s->req, "Retry-After", "1");
     http_reply_error(s->req, 429, "rate_limited", "too many messages for this account", NULL);
-  } else if (!sent->sent) {
+  } else if (strcmp(code, "outside_messaging_window") == 0) {
+    http_reply_error(s->req, 422, code, sent->error, NULL);
+  } else if (strcmp(code, "reconnect_needed") == 0) {
+    http_reply_error(s->req, 409, code, sent->error, NULL);
+  } else if (strcmp(code, "unavailable") == 0) {
+    handlers_reply_store_error(s->req, sent->status != STORE_OK ? sent->status : STORE_EBUSY);
+  } else if (strcmp(code, "unknown_outcome") == 0) {
+    http_reply_error(s->req, 504, "unknown_outcome", sent->error, NULL);
+  } else {
     http_reply_error(s->req, 502, "upstream_error", sent->error ? sent->error : "Graph API error",
                      NULL);
-  } else if (sent->status != STORE_OK) {
-    handlers_reply_store_error(s->req, sent->status);
-  } else {
-    http_reply_json(s->req, 201, json_pack("{s:O}", "message", sent->message));
   }
   send_ctx_free(s);
 }
 
 static void send_contact_done(void *ctx, int status, json_t *result) {
   send_ctx_t *s = ctx;
-  int64_t last = 0;
-  const char *inbound =
-      status == STORE_OK ? json_string_value(json_object_get(result, "last_inbound_at")) : NULL;
-  if (status != STORE_OK && status != STORE_ENOTFOUND) {
-    handlers_reply_store_error(s->req, status);
-    goto fail;
-  }
-  if (!inbound || util_parse_iso8601(inbound, &last) != 0 ||
-      util_now_ms() - last > MESSAGING_WINDOW_MS) {
+  if (status == STORE_ENOTFOUND) {
     http_reply_error(s->req, 422, "outside_messaging_window",
                      "the contact has not written in the last 24 hours", NULL);
-    goto fail;
-  }
-  s->contact = result;
-  result = NULL;
-  if (ig_outbox_send(s->req->app, s->account, s->contact, s->token, s->text, "instagram", send_done,
-                     s) != 0) {
+  } else if (status != STORE_OK) {
+    handlers_reply_store_error(s->req, status);
+  } else if (ig_outbox_send(s->req->app, s->account, result, s->token, s->text, s->client_id,
+                            "instagram", 1, send_accepted, send_done, s) == 0) {
+    json_decref(result);
+    return;
+  } else {
     http_reply_error(s->req, 503, "unavailable", "cannot reach the Graph API", NULL);
-    send_ctx_free(s);
   }
-  return;
-fail:
   json_decref(result);
   send_ctx_free(s);
 }
@@ -393,6 +423,9 @@ static void send_message(http_req_t *req) {
   int failed = 0;
   const char *to = handlers_string_field(req, body, "recipient_id", 1, 1, 64, &failed);
   const char *text = failed ? NULL : handlers_string_field(req, body, "text", 1, 1, 1000, &failed);
+  const char *cid =
+      failed ? NULL
+             : handlers_string_field(req, body, "client_id", 0, 1, FIELDS_CLIENT_ID_MAX, &failed);
   if (failed) goto done;
   send_ctx_t *s = calloc(1, sizeof(*s));
   if (!s) {
@@ -403,7 +436,8 @@ static void send_message(http_req_t *req) {
   s->req = req;
   s->recipient = strdup(to);
   s->text = strdup(text);
-  if (!s->recipient || !s->text) {
+  s->client_id = cid ? strdup(cid) : NULL;
+  if (!s->recipient || !s->text || (cid && !s->client_id)) {
     http_reply_error(req, 503, "unavailable", "out of memory", NULL);
     send_ctx_free(s);
     goto done;

@@ -10,6 +10,7 @@
 #include "chat/fields.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
+#include "instagram/reply.h"
 #include "parley/util.h"
 
 #define ID_MAX_CHARS FIELDS_ID_MAX
@@ -76,6 +77,32 @@ static void sent(void *ctx, int status, json_t *result) {
   http_req_unref(req);
 }
 
+static void send_chat(http_req_t *req, const char *conv, json_t *body) {
+  json_t *params =
+      json_pack("{s:s, s:s, s:O, s:O?, s:s, s:b}", "conversation_id", conv, "sender_id",
+                req->user_id, "text", json_object_get(body, "text"), "client_id",
+                json_object_get(body, "client_id"), "source", "web", "check_member", 1);
+  handlers_store_call(req, MSG_INSERT, params, sent);
+}
+
+/* An Instagram conversation's answer: the message stored pending (the Graph
+ * API send goes on), an earlier send of the client_id, or why not. */
+static void ig_answered(void *ctx, const ig_reply_res_t *r) {
+  http_req_t *req = ctx;
+  if (r->chat) {
+    json_t *body = http_req_json(req);
+    if (body) send_chat(req, http_req_param(req, "id"), body);
+    json_decref(body);
+  } else if (r->code) {
+    http_reply_error(req, r->http, r->code, r->message, r->field);
+  } else if (!r->msg) {
+    handlers_reply_store_error(req, r->store_status);
+  } else {
+    http_reply_json(req, r->http, json_pack("{s:O}", "message", r->msg));
+  }
+  http_req_unref(req);
+}
+
 static void send_message(http_req_t *req) {
   const char *conv = path_id(req, "id", "no such conversation");
   if (!conv) return;
@@ -90,12 +117,24 @@ static void send_message(http_req_t *req) {
     json_decref(body);
     return;
   }
-  json_t *params =
-      json_pack("{s:s, s:s, s:O, s:O?, s:s, s:b}", "conversation_id", conv, "sender_id",
-                req->user_id, "text", json_object_get(body, "text"), "client_id",
-                json_object_get(body, "client_id"), "source", "web", "check_member", 1);
+  if (ig_reply_is_chat(req->app, conv)) {
+    send_chat(req, conv, body);
+    json_decref(body);
+    return;
+  }
+  /* Not known as chat: an Instagram conversation goes out through the Graph API. */
+  ig_reply_req_t ig = {conv,
+                       req->user_id,
+                       json_string_value(json_object_get(body, "text")),
+                       json_string_value(json_object_get(body, "client_id")),
+                       NULL,
+                       0};
+  http_req_ref(req);
+  if (ig_reply_send(req->app, &ig, ig_answered, req) != 0) {
+    http_req_unref(req);
+    http_reply_error(req, 503, "unavailable", "out of memory", NULL);
+  }
   json_decref(body);
-  handlers_store_call(req, MSG_INSERT, params, sent);
 }
 
 /* ---- PATCH, DELETE /api/messages/:id and reactions ---- */

@@ -1,6 +1,9 @@
 /* The Graph API sender: one POST per reply through the loop's HTTP client,
  * retried up to 3 times with exponential backoff on 5xx, 429 and transport
- * errors, under a per-account token bucket. Loop thread only. */
+ * errors that happened before the request went out, under a per-account token
+ * bucket. A send that failed after it went out (a timeout) is never retried:
+ * its outcome is unknown. Reads (GET /me, token refresh) retry on any transport
+ * error. Loop thread only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +13,6 @@
 #include "parley/util.h"
 
 #define GRAPH_RETRIES 3
-#define GRAPH_TIMEOUT_MS 10000
 #define GRAPH_BACKOFF_MS 250
 #define GRAPH_MAX_RESPONSE (256 * 1024)
 #define GRAPH_MAX_ACCOUNTS 1024
@@ -26,6 +28,7 @@ struct graph_s {
   httpc_t *http;
   char *base;
   int per_min;
+  long timeout_ms;
   int in_flight;
   bucket_t buckets[GRAPH_MAX_ACCOUNTS];
   int nbuckets;
@@ -38,15 +41,18 @@ typedef struct send_s {
   char *auth;
   char *body;
   int attempt;
+  int once; /* a send: never repeated once it may have reached Meta */
   int timer_open;
   uv_timer_t timer;
   graph_cb cb;
   void *ctx;
 } send_t;
 
-graph_t *graph_new(uv_loop_t *loop, httpc_t *http, const char *base_url, int per_min) {
+graph_t *graph_new(uv_loop_t *loop, httpc_t *http, const char *base_url, int per_min,
+                   long timeout_ms) {
   graph_t *g = calloc(1, sizeof(*g));
   if (!g) return NULL;
+  g->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
   g->loop = loop;
   g->http = http;
   g->base = strdup(base_url);
@@ -115,7 +121,17 @@ static void on_response(void *ctx, const httpc_response_t *res) {
   int code = (int)json_integer_value(json_object_get(json_object_get(body, "error"), "code"));
   if (res->status >= 200 && res->status < 300) {
     const char *mid = json_string_value(json_object_get(body, "message_id"));
-    graph_result_t r = {1, mid ? mid : "", res->status, NULL, 0, body};
+    graph_result_t r = {1, mid ? mid : "", res->status, NULL, 0, body, 0};
+    finish(s, &r);
+  } else if (res->status == 0 && res->sent && s->once &&
+             !(res->error && strcmp(res->error, "cancelled") == 0)) {
+    char why[200];
+    snprintf(why, sizeof(why),
+             "no answer from the Graph API (%s); the message may or may not "
+             "have been delivered",
+             res->error ? res->error : "transport error");
+    log_warn("graph: a send failed after it went out (%s); not retried", why);
+    graph_result_t r = {0, NULL, 0, why, 0, NULL, 1};
     finish(s, &r);
   } else if (retryable && s->attempt <= GRAPH_RETRIES &&
              !(res->error && strcmp(res->error, "cancelled") == 0)) {
@@ -136,7 +152,7 @@ static void on_response(void *ctx, const httpc_response_t *res) {
                res->error ? ": " : "", res->error ? res->error : "");
       msg = fallback;
     }
-    graph_result_t r = {0, NULL, res->status, msg, code, body};
+    graph_result_t r = {0, NULL, res->status, msg, code, body, 0};
     finish(s, &r);
   }
   json_decref(body);
@@ -150,18 +166,18 @@ static void attempt(send_t *s) {
                          .headers = headers,
                          .body = s->body,
                          .body_len = s->body ? strlen(s->body) : 0,
-                         .timeout_ms = GRAPH_TIMEOUT_MS,
+                         .timeout_ms = s->g->timeout_ms,
                          .max_response = GRAPH_MAX_RESPONSE};
   if (httpc_request(s->g->http, &req, on_response, s) != 0) {
-    graph_result_t r = {0, NULL, 0, "cannot start the request", 0, NULL};
+    graph_result_t r = {0, NULL, 0, "cannot start the request", 0, NULL, 0};
     finish(s, &r);
   }
 }
 
 int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const char *recipient,
-                    const char *text, graph_cb cb, void *ctx) {
+                    const char *text, const char *tag, graph_cb cb, void *ctx) {
   if (!take_token(g, ig_user_id)) {
-    graph_result_t r = {0, NULL, 429, "rate_limited", 0, NULL};
+    graph_result_t r = {0, NULL, 429, "rate_limited", 0, NULL, 0};
     cb(ctx, &r);
     return 0;
   }
@@ -169,10 +185,15 @@ int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const
   if (!s) return -1;
   s->g = g;
   s->method = "POST";
+  s->once = 1;
   s->cb = cb;
   s->ctx = ctx;
   json_t *body =
       json_pack("{s:{s:s}, s:{s:s}}", "recipient", "id", recipient, "message", "text", text);
+  if (body && tag) {
+    json_object_set_new(body, "messaging_type", json_string("MESSAGE_TAG"));
+    json_object_set_new(body, "tag", json_string(tag));
+  }
   s->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
   size_t ulen = strlen(g->base) + strlen(ig_user_id) + 16;
@@ -206,6 +227,51 @@ int graph_get_me(graph_t *g, const char *token, graph_cb cb, void *ctx) {
   }
   snprintf(s->url, ulen, "%s/me?fields=user_id,username", g->base);
   snprintf(s->auth, alen, "Authorization: Bearer %s", token);
+  g->in_flight++;
+  attempt(s);
+  return 0;
+}
+
+/* Percent-encodes s (RFC 3986 unreserved characters kept) into a new string. */
+static char *url_escape(const char *s) {
+  static const char hex[] = "0123456789ABCDEF";
+  char *out = malloc(strlen(s) * 3 + 1), *o = out;
+  if (!out) return NULL;
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+        ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+      *o++ = (char)ch;
+    } else {
+      *o++ = '%';
+      *o++ = hex[ch >> 4];
+      *o++ = hex[ch & 15];
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
+int graph_refresh_token(graph_t *g, const char *token, graph_cb cb, void *ctx) {
+  send_t *s = calloc(1, sizeof(*s));
+  if (!s) return -1;
+  s->g = g;
+  s->method = "GET";
+  s->cb = cb;
+  s->ctx = ctx;
+  char *enc = url_escape(token);
+  size_t ulen = strlen(g->base) + (enc ? strlen(enc) : 0) + 80, alen = strlen(token) + 32;
+  s->url = malloc(ulen);
+  s->auth = malloc(alen);
+  if (!enc || !s->url || !s->auth) {
+    free(enc);
+    send_free(s);
+    return -1;
+  }
+  snprintf(s->url, ulen, "%s/refresh_access_token?grant_type=ig_refresh_token&access_token=%s",
+           g->base, enc);
+  snprintf(s->auth, alen, "Authorization: Bearer %s", token);
+  free(enc);
   g->in_flight++;
   attempt(s);
   return 0;

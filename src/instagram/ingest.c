@@ -57,6 +57,8 @@ struct job_s {
   void *out_ctx;
   char *text;
   char *graph_mid;
+  char *client_id;
+  const char *status; /* static: NULL or "pending" */
   const char *source; /* static: "instagram" or "flow" */
   job_t *prev, *next;
 };
@@ -165,6 +167,7 @@ static void job_free(job_t *j) {
   json_decref(j->contact);
   free(j->text);
   free(j->graph_mid);
+  free(j->client_id);
   free(j);
 }
 
@@ -220,7 +223,7 @@ static void message_inserted(void *ctx, int status, json_t *result) {
     j->ig->on_message(j->ig->on_message_ctx, j->account, j->contact, pstr(j->payload, "text"));
   if (j->out_cb) {
     /* An outgoing message: its caller answers; there is no event to mark. */
-    ig_stored_t st = {status, status == STORE_OK ? message : NULL};
+    ig_stored_t st = {status, status == STORE_OK ? message : NULL, result};
     j->out_cb(j->out_ctx, &st);
     json_decref(result);
     job_end(j);
@@ -234,7 +237,7 @@ static void message_inserted(void *ctx, int status, json_t *result) {
 static void conversation_ready(void *ctx, int status, json_t *result) {
   job_t *j = ctx;
   if (status != STORE_OK && j->out_cb) {
-    ig_stored_t st = {status, NULL};
+    ig_stored_t st = {status, NULL, NULL};
     j->out_cb(j->out_ctx, &st);
     json_decref(result);
     job_end(j);
@@ -265,6 +268,8 @@ static void conversation_ready(void *ctx, int status, json_t *result) {
                         json_object_get(conv, "id"), "sender_id", sender, "text", text, "source",
                         j->source ? j->source : "instagram", "external_id", mid, "check_member", 0);
   if (attachments && json_array_size(attachments)) json_object_set(p, "attachments", attachments);
+  if (j->out_cb && j->status) json_object_set_new(p, "status", json_string(j->status));
+  if (j->out_cb && j->client_id) json_object_set_new(p, "client_id", json_string(j->client_id));
   json_decref(result);
   if (call(j, MSG_INSERT, p, message_inserted) != 0) job_end(j);
 }
@@ -455,11 +460,11 @@ void ig_ingest_kick(ig_ingest_t *ig) {
 }
 
 void ig_ingest_store_outgoing(ig_ingest_t *ig, json_t *account, json_t *contact, const char *text,
-                              const char *graph_mid, const char *source, ig_stored_fn cb,
-                              void *ctx) {
+                              const char *graph_mid, const char *client_id, const char *status,
+                              const char *source, ig_stored_fn cb, void *ctx) {
   job_t *j = job_new(ig);
   if (!j) {
-    ig_stored_t st = {STORE_EBUSY, NULL};
+    ig_stored_t st = {STORE_EBUSY, NULL, NULL};
     cb(ctx, &st);
     return;
   }
@@ -468,6 +473,8 @@ void ig_ingest_store_outgoing(ig_ingest_t *ig, json_t *account, json_t *contact,
   j->out_ctx = ctx;
   j->text = strdup(text);
   j->graph_mid = graph_mid && *graph_mid ? strdup(graph_mid) : NULL;
+  j->client_id = client_id ? strdup(client_id) : NULL;
+  j->status = status;
   j->source = source;
   snprintf(j->key, sizeof(j->key), "out:%p", (void *)j);
   contact_ready(j, STORE_OK, json_incref(contact));

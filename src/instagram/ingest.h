@@ -32,15 +32,18 @@ void ig_ingest_on_message(ig_ingest_t *ig, ig_ingest_message_fn fn, void *ctx);
 typedef struct ig_stored_s {
   int status;      /* a store status */
   json_t *message; /* borrowed for the callback when status is STORE_OK */
+  json_t *result;  /* MSG_INSERT's whole result {message, created, ...}, borrowed, or NULL */
 } ig_stored_t;
 typedef void (*ig_stored_fn)(void *ctx, const ig_stored_t *stored);
 
-/* Stores a message the owner sent through the Graph API into the contact's
- * conversation (keeping Graph's message id, so the echo that Meta sends later
- * adds nothing) and delivers it live. account and contact are borrowed. For
- * outbox.c; everyone else sends with ig_outbox_send. */
+/* Stores a message the owner sends into the contact's conversation (creating
+ * it if need be) and delivers it live when new: with status "pending" before
+ * the Graph API send, or with Graph's message id after it (so the echo that
+ * Meta sends later adds nothing); client_id (may be NULL) makes it idempotent.
+ * account and contact are borrowed. For outbox.c; everyone else sends with
+ * ig_outbox_send. */
 void ig_ingest_store_outgoing(ig_ingest_t *ig, json_t *account, json_t *contact, const char *text,
-                              const char *graph_mid, const char *source, ig_stored_fn cb,
-                              void *ctx);
+                              const char *graph_mid, const char *client_id, const char *status,
+                              const char *source, ig_stored_fn cb, void *ctx);
 
 #endif

@@ -1,67 +1,268 @@
-/* outbox: Graph API send, then the store, for messages the owner sends (see
- * outbox.h). Each send owns a copy of what it needs until its callback. Loop
- * thread. */
+/* outbox: the stored-first send of a message to an Instagram contact (see
+ * outbox.h): store pending, claim a failed retry once, Graph API send, store the
+ * outcome, message.updated. Each send owns copies of what it needs until its
+ * last callback. Owner: the Instagram module. Loop thread. */
 #include "instagram/outbox.h"
 
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/fanout.h"
+#include "instagram/health.h"
 #include "instagram/ingest.h"
+#include "parley/log.h"
 #include "parley/store.h"
+#include "parley/util.h"
 
+#define WINDOW_MS (24LL * 3600 * 1000)
+#define TAGGED_WINDOW_MS (7LL * 24 * 3600 * 1000)
+
+int ig_outbox_window(const app_t *app, const json_t *contact, int agent, const char **tag) {
+  int64_t last = 0;
+  const char *at = json_string_value(json_object_get(contact, "last_inbound_at"));
+  *tag = NULL;
+  if (!at || util_parse_iso8601(at, &last) != 0) return 0;
+  int64_t age = util_now_ms() - last;
+  if (age <= WINDOW_MS) return 1;
+  if (!agent || !app->cfg.ig_human_agent_tag || strcmp(app->cfg.ig_human_agent_tag, "on") != 0 ||
+      age > TAGGED_WINDOW_MS)
+    return 0;
+  *tag = "HUMAN_AGENT";
+  return 1;
+}
+
+/* One send, from the stored message to its stored outcome. */
 typedef struct send_s {
   app_t *app;
   json_t *account;
   json_t *contact;
-  char *text;
-  const char *source;
-  ig_sent_fn cb;
+  json_t *message; /* as stored pending */
+  char *token;
+  char *text;      /* ig_outbox_send: the text to store */
+  char *client_id; /* ig_outbox_send */
+  const char *tag; /* static */
+  ig_accepted_fn accepted;
+  ig_sent_fn done;
   void *ctx;
+  /* the Graph outcome, kept while it is stored */
+  int sent;
+  char code[32];
+  char error[256];
 } send_t;
 
 static void send_free(send_t *s) {
   json_decref(s->account);
   json_decref(s->contact);
+  json_decref(s->message);
+  if (s->token) sodium_memzero(s->token, strlen(s->token));
+  free(s->token);
   free(s->text);
+  free(s->client_id);
   free(s);
 }
 
-static void kept(void *ctx, const ig_stored_t *stored) {
-  send_t *s = ctx;
-  ig_sent_t sent = {1, NULL, stored->status, stored->message};
-  s->cb(s->ctx, &sent);
+static send_t *send_new(app_t *app, json_t *account, json_t *contact, const char *token,
+                        ig_accepted_fn accepted, ig_sent_fn done, void *ctx) {
+  send_t *s = calloc(1, sizeof(*s));
+  if (!s) return NULL;
+  s->app = app;
+  s->account = json_incref(account);
+  s->contact = json_incref(contact);
+  s->token = strdup(token ? token : "");
+  s->accepted = accepted;
+  s->done = done;
+  s->ctx = ctx;
+  if (!s->token) {
+    send_free(s);
+    return NULL;
+  }
+  return s;
+}
+
+/* The end: done with the outcome, and the send is freed. */
+static void end(send_t *s, int status, json_t *message) {
+  ig_sent_t out = {s->sent, s->sent ? NULL : s->code, s->sent ? NULL : s->error, status, message};
+  if (s->done) s->done(s->ctx, &out);
   send_free(s);
+}
+
+static void end_error(send_t *s, const char *code, const char *error) {
+  s->sent = 0;
+  snprintf(s->code, sizeof(s->code), "%s", code);
+  snprintf(s->error, sizeof(s->error), "%s", error);
+  end(s, STORE_OK, NULL);
+}
+
+/* ---- the outcome, stored ---- */
+
+static void outcome_stored(void *ctx, int status, json_t *result) {
+  send_t *s = ctx;
+  json_t *msg = json_object_get(result, "message");
+  if (status != STORE_OK)
+    log_warn("instagram: the outcome of message %s could not be stored (%d)",
+             json_string_value(json_object_get(s->message, "id")), status);
+  else if (json_is_true(json_object_get(result, "changed")))
+    fanout_message_updated(s->app, msg, json_object_get(result, "participant_ids"));
+  end(s, status, msg);
+  json_decref(result);
 }
 
 static void graph_done(void *ctx, const graph_result_t *res) {
   send_t *s = ctx;
-  if (!res->ok || !s->app->ingest) {
-    ig_sent_t sent = {res->ok, res->error, STORE_ECLOSED, NULL};
-    s->cb(s->ctx, &sent);
+  json_t *p;
+  const char *id = json_string_value(json_object_get(s->message, "id"));
+  s->sent = res->ok;
+  if (res->ok) {
+    p = json_pack("{s:s, s:s, s:n}", "id", id, "status", "sent", "error");
+    if (res->message_id && *res->message_id)
+      json_object_set_new(p, "external_id", json_string(res->message_id));
+  } else {
+    if (res->unknown)
+      snprintf(s->code, sizeof(s->code), "unknown_outcome");
+    else if (res->error && strcmp(res->error, "rate_limited") == 0)
+      snprintf(s->code, sizeof(s->code), "rate_limited");
+    else if (res->code)
+      snprintf(s->code, sizeof(s->code), "%d", res->code);
+    else
+      snprintf(s->code, sizeof(s->code), "upstream_error");
+    snprintf(s->error, sizeof(s->error), "%s", res->error ? res->error : "Graph API error");
+    p = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "status", "failed", "error", "code",
+                  s->code, "message", s->error);
+    if (res->code == 190)
+      ig_health_token_refused(s->app, json_string_value(json_object_get(s->account, "user_id")),
+                              s->code, s->error);
+  }
+  if (!p || store_call(s->app->store, MSG_SET_DELIVERY, p, outcome_stored, s) != 0) {
+    log_warn("instagram: the outcome of message %s could not be stored (store busy)", id);
+    end(s, STORE_EBUSY, s->message);
+  }
+}
+
+/* The message (stored pending) goes out. */
+static void deliver(send_t *s) {
+  const char *text = json_string_value(json_object_get(s->message, "text"));
+  if (!s->app->graph ||
+      graph_send_text(s->app->graph, json_string_value(json_object_get(s->account, "ig_user_id")),
+                      s->token, json_string_value(json_object_get(s->contact, "ig_user_id")),
+                      text ? text : "", s->tag, graph_done, s) != 0) {
+    graph_result_t r = {0, NULL, 0, "cannot start the Graph API request", 0, NULL, 0};
+    graph_done(s, &r);
+  }
+}
+
+/* ---- from the stored message ---- */
+
+static void claimed(void *ctx, int status, json_t *result) {
+  send_t *s = ctx;
+  json_t *msg = json_object_get(result, "message");
+  if (status != STORE_OK) {
+    /* The failed message stays failed; the caller hears the original. */
+    if (s->accepted) s->accepted(s->ctx, s->message, 0, 0);
     send_free(s);
+  } else if (!json_is_true(json_object_get(result, "changed"))) {
+    /* Someone else claimed it first, or it is no longer failed. */
+    if (s->accepted) s->accepted(s->ctx, msg, 0, 0);
+    send_free(s);
+  } else {
+    fanout_message_updated(s->app, msg, json_object_get(result, "participant_ids"));
+    json_decref(s->message);
+    s->message = json_incref(msg);
+    if (s->accepted) s->accepted(s->ctx, msg, 0, 1);
+    deliver(s);
+  }
+  json_decref(result);
+}
+
+static void start(send_t *s, json_t *insert) {
+  json_t *msg = json_object_get(insert, "message");
+  int created = json_is_true(json_object_get(insert, "created"));
+  const char *status = json_string_value(json_object_get(msg, "status"));
+  s->message = json_incref(msg);
+  if (created) {
+    if (s->accepted) s->accepted(s->ctx, msg, 1, 1);
+    deliver(s);
     return;
   }
-  ig_ingest_store_outgoing(s->app->ingest, s->account, s->contact, s->text, res->message_id,
-                           s->source, kept, s);
+  if (status && strcmp(status, "failed") == 0) {
+    json_t *p = json_pack("{s:O, s:s, s:n, s:s}", "id", json_object_get(msg, "id"), "status",
+                          "pending", "error", "expect", "failed");
+    if (store_call(s->app->store, MSG_SET_DELIVERY, p, claimed, s) == 0) return;
+  }
+  if (s->accepted) s->accepted(s->ctx, msg, 0, 0);
+  send_free(s);
+}
+
+void ig_outbox_start(app_t *app, json_t *account, json_t *contact, const char *token,
+                     json_t *insert, const char *tag, ig_accepted_fn accepted, ig_sent_fn done,
+                     void *ctx) {
+  send_t *s = send_new(app, account, contact, token, accepted, done, ctx);
+  if (!s) {
+    if (accepted) accepted(ctx, json_object_get(insert, "message"), 0, 0);
+    return;
+  }
+  s->tag = tag;
+  start(s, insert);
+}
+
+/* ---- ig_outbox_send: the send-message call and flows ---- */
+
+static void stored(void *ctx, const ig_stored_t *st) {
+  send_t *s = ctx;
+  if (st->status != STORE_OK || !st->result) {
+    s->sent = 0;
+    snprintf(s->code, sizeof(s->code), "unavailable");
+    snprintf(s->error, sizeof(s->error), "the message could not be stored");
+    end(s, st->status != STORE_OK ? st->status : STORE_EUNAVAILABLE, NULL);
+    return;
+  }
+  start(s, st->result);
 }
 
 int ig_outbox_send(app_t *app, json_t *account, json_t *contact, const char *token,
-                   const char *text, const char *source, ig_sent_fn cb, void *ctx) {
-  send_t *s = calloc(1, sizeof(*s));
+                   const char *text, const char *client_id, const char *source, int agent,
+                   ig_accepted_fn accepted, ig_sent_fn done, void *ctx) {
+  if (!app->ingest || !app->graph) return -1;
+  send_t *s = send_new(app, account, contact, token, accepted, done, ctx);
   if (!s) return -1;
-  s->app = app;
-  s->account = json_incref(account);
-  s->contact = json_incref(contact);
   s->text = strdup(text);
-  s->source = source;
-  s->cb = cb;
-  s->ctx = ctx;
-  if (!s->text || !app->graph ||
-      graph_send_text(app->graph, json_string_value(json_object_get(account, "ig_user_id")), token,
-                      json_string_value(json_object_get(contact, "ig_user_id")), text, graph_done,
-                      s) != 0) {
+  s->client_id = client_id ? strdup(client_id) : NULL;
+  if (!s->text || (client_id && !s->client_id)) {
     send_free(s);
     return -1;
   }
+  const char *health = json_string_value(json_object_get(account, "status"));
+  if (health && strcmp(health, "connected") != 0) {
+    end_error(s, "reconnect_needed",
+              "the Instagram account needs to be reconnected (its token was refused or expired)");
+    return 0;
+  }
+  if (!ig_outbox_window(app, contact, agent, &s->tag)) {
+    end_error(s, "outside_messaging_window", "the contact has not written in the last 24 hours");
+    return 0;
+  }
+  ig_ingest_store_outgoing(app->ingest, account, contact, s->text, NULL, s->client_id, "pending",
+                           source, stored, s);
   return 0;
+}
+
+/* ---- start-up ---- */
+
+static void recovered(void *ctx, int status, json_t *result) {
+  (void)ctx;
+  if (status != STORE_OK)
+    log_warn("instagram: pending sends of the last run could not be marked (%d)", status);
+  else if (json_integer_value(json_object_get(result, "failed")) > 0)
+    log_warn("instagram: %lld send(s) left pending by the last run marked failed (unknown_outcome)",
+             (long long)json_integer_value(json_object_get(result, "failed")));
+  json_decref(result);
+}
+
+void ig_outbox_recover(app_t *app) {
+  char now[32];
+  util_iso8601(util_now_ms(), now);
+  if (store_call(app->store, MSG_FAIL_PENDING, json_pack("{s:s}", "before", now), recovered,
+                 NULL) != 0)
+    log_warn("instagram: pending sends of the last run could not be marked (store busy)");
 }

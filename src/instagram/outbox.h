@@ -1,7 +1,11 @@
-/* The outbox: a message the owner of an Instagram account sends to a contact,
- * from the REST send call or a flow. It goes out through the Graph API and,
- * once Meta took it, is kept in the contact's conversation and delivered live
- * like any other message. Loop thread. */
+/* The outbox: the one send path of every message to an Instagram contact,
+ * whatever its route (REST, WebSocket, the send-message call, a flow). A message
+ * is stored first with delivery status "pending", goes out through the Graph API
+ * off the request's path, and its outcome is stored ("sent" with Meta's message
+ * id, or "failed" with {code, message}) and delivered live as message.updated.
+ * A failed send is claimed again (failed -> pending, once) when the same
+ * client_id is sent again; a send whose outcome is unknown is never resent by
+ * itself. Loop thread. */
 #ifndef PARLEY_INSTAGRAM_OUTBOX_H
 #define PARLEY_INSTAGRAM_OUTBOX_H
 
@@ -10,20 +14,50 @@
 #include "parley/app.h"
 #include "parley/instagram.h"
 
+/* The messaging window: 24 hours after the contact's last message; with
+ * ig_human_agent_tag on, 7 days for a person's reply (agent = 1), sent with the
+ * HUMAN_AGENT tag. Returns 1 inside (*tag: NULL or "HUMAN_AGENT"), 0 outside. */
+int ig_outbox_window(const app_t *app, const json_t *contact, int agent, const char **tag);
+
+/* The outcome of a send. */
 typedef struct ig_sent_s {
-  int sent;          /* 1: the Graph API took the message */
-  const char *error; /* when not sent: the Graph API's error ("rate_limited", ...), or NULL */
-  int status;        /* when sent: the store status of keeping it */
-  json_t *message;   /* when status is STORE_OK: the stored message, borrowed */
+  int sent;          /* 1: Meta took it (status "sent") */
+  const char *code;  /* when not sent: the error code (Graph's as a string, "190";
+                        "unknown_outcome", "rate_limited", "reconnect_needed",
+                        "outside_messaging_window", "upstream_error", "unavailable") */
+  const char *error; /* when not sent: a sentence */
+  int status;        /* the store status of keeping the message */
+  json_t *message;   /* the stored message as it ends (borrowed), or NULL */
 } ig_sent_t;
 typedef void (*ig_sent_fn)(void *ctx, const ig_sent_t *sent);
+/* The stored message a send starts from: sending 1 when it is going out now,
+ * 0 when an earlier send of the same client_id is pending or sent (nothing is
+ * sent again). message is borrowed. */
+typedef void (*ig_accepted_fn)(void *ctx, json_t *message, int created, int sending);
 
-/* Sends text from account (a store account: ig_user_id, user_id) to contact
- * (a store contact: ig_user_id, id) with the opened access token; source is
- * the stored message's source ("instagram", "flow"; static). account, contact,
- * token and text are borrowed for the call. Returns 0 (cb runs once, maybe
- * before this returns), or -1 when the send could not start (cb not called). */
+/* Sends text from account (a store account with token_cipher, status) to
+ * contact (a store contact) in the contact's conversation: for the send-message
+ * call (agent 1) and flows (agent 0, never tagged). token is the opened access
+ * token; client_id (may be NULL) makes it idempotent. Everything is borrowed
+ * for the call. accepted (may be NULL) runs once the message is stored; done
+ * runs once at the end, after accepted said sending, or with the error that
+ * kept it from being stored (a window, the account's health). Returns 0, or -1
+ * when it cannot start (no callback). */
 int ig_outbox_send(app_t *app, json_t *account, json_t *contact, const char *token,
-                   const char *text, const char *source, ig_sent_fn cb, void *ctx);
+                   const char *text, const char *client_id, const char *source, int agent,
+                   ig_accepted_fn accepted, ig_sent_fn done, void *ctx);
+
+/* Continues from MSG_INSERT's result of a pending message (insert: {message,
+ * created}, borrowed): a new message is sent; an original that failed is
+ * claimed and sent again; any other original is only reported. The caller
+ * delivered a created message (message.new) itself. account, contact, token
+ * borrowed; accepted and done as above (either may be NULL). */
+void ig_outbox_start(app_t *app, json_t *account, json_t *contact, const char *token,
+                     json_t *insert, const char *tag, ig_accepted_fn accepted, ig_sent_fn done,
+                     void *ctx);
+
+/* At start-up: sends a previous run left pending become failed/unknown_outcome
+ * (never resent). */
+void ig_outbox_recover(app_t *app);
 
 #endif

@@ -77,7 +77,10 @@ static void on_handle_closed(uv_handle_t *handle) {
 
 static void complete(transfer_t *t, CURLcode code) {
   httpc_t *h = t->h;
-  httpc_response_t res = {0, t->body.data ? t->body.data : "", t->body.len, NULL};
+  httpc_response_t res = {0, t->body.data ? t->body.data : "", t->body.len, NULL, 0};
+  long request_size = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_REQUEST_SIZE, &request_size);
+  res.sent = request_size > 0;
   if (code == CURLE_OK) {
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);

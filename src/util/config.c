@@ -38,6 +38,9 @@ typedef struct setting_s {
 static const char *check_log_level(const char *s, char *why, size_t whylen) {
   return log_level_parse(s) >= 0 ? NULL : "not one of debug, info, warn, error";
 }
+static const char *check_on_off(const char *s, char *why, size_t whylen) {
+  return strcmp(s, "on") == 0 || strcmp(s, "off") == 0 ? NULL : "must be on or off";
+}
 static const char *check_prefix_http(const char *s, char *why, size_t whylen) {
   return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0
              ? NULL
@@ -92,6 +95,7 @@ static const setting_t settings[] = {
     F(ig_app_secret, check_nonempty, "Instagram webhook signature key"),
     S(ig_verify_token, check_nonempty, "Instagram webhook verify token"),
     R(graph_api_base, check_prefix_http, "Graph API base URL"),
+    R(ig_human_agent_tag, check_on_off, "agent replies may use the HUMAN_AGENT tag (7 days)"),
     S(api_call_allow, NULL, "host[:port] that flow api_call may reach"),
     S(cors_origins, NULL, "allowed CORS origins"),
     S(trusted_proxies, check_cidrs, "proxy addresses or CIDR ranges trusted for X-Forwarded-For"),
@@ -120,6 +124,9 @@ static const setting_t settings[] = {
     I(flow_max_nodes, 1, 10000, "nodes a flow may have"),
     I(flow_max_text_bytes, 16, 65536, "longest text in a flow node"),
     I(graph_rate_per_min, 1, 1000000, "Graph API sends a minute per account"),
+    I(graph_timeout_ms, 100, 600000, "one Graph API request at most"),
+    I(ig_token_refresh_interval_ms, 100, 86400000, "how often Instagram tokens are checked"),
+    I(ig_token_refresh_ahead_s, 60, 86400 * 60, "Instagram tokens are refreshed this long ahead"),
     S(web_dir, NULL, "the web client's files, served at /"),
     L(web_max_bytes, 0, INT64_C(1) << 30, "web client bytes held in memory at most"),
 };
@@ -158,6 +165,10 @@ static void set_defaults(config_t *c) {
   c->flow_max_nodes = 200;
   c->flow_max_text_bytes = 4000;
   c->graph_rate_per_min = 600;
+  c->graph_timeout_ms = 10000;
+  c->ig_token_refresh_interval_ms = 3600000;
+  c->ig_token_refresh_ahead_s = 7 * 86400;
+  c->ig_human_agent_tag = strdup("off");
   c->web_dir = strdup("web/dist");
   c->web_max_bytes = 32 << 20;
 }

@@ -6,11 +6,21 @@ records every request and answers from a script the test sets.
     fake.delay = 3.0                              # seconds before answering
     fake.requests -> [{"method", "path", "headers", "body", "json"}]
     fake.tokens["tok"] = ("17841400000000001", "shop")  # GET /me answers for tok
+    fake.revoked.add("tok")        # any request with tok: 400, Graph error 190
+    fake.hang = True               # POST .../messages never answers (until stop)
+    fake.refresh_ttl = 5184000     # expires_in of GET /refresh_access_token
+    fake.refresh_script = [(500, {...})]  # answers of refresh calls first
+    fake.refreshed -> [(old token, new token)]
 """
 import http.server
 import json
 import threading
 import time
+import urllib.parse
+
+ERROR_190 = {"error": {"message": "Error validating access token: Session has expired",
+                       "type": "OAuthException", "code": 190, "error_subcode": 463,
+                       "fbtrace_id": "AbCdEf"}}
 
 
 class FakeGraph:
@@ -21,6 +31,12 @@ class FakeGraph:
         self.delay = 0.0
         self.routes = {}  # path -> (status, body) for api_call targets
         self.tokens = {}  # access token -> (user_id, username) that GET /me answers
+        self.revoked = set()  # tokens answered with error 190 wherever they are used
+        self.hang = False  # POST .../messages hangs (a send whose outcome is unknown)
+        self.released = threading.Event()
+        self.refresh_ttl = 5184000
+        self.refresh_script = []
+        self.refreshed = []
         self.lock = threading.Lock()
         self.counter = 0
         fake = self
@@ -38,12 +54,22 @@ class FakeGraph:
                     parsed = json.loads(body) if body else None
                 except ValueError:
                     parsed = None
+                route, _, query = self.path.partition("?")
+                args = urllib.parse.parse_qs(query)
+                auth = self.headers.get("Authorization", "")
+                token = args.get("access_token", [""])[0] or (
+                    auth[len("Bearer "):] if auth.startswith("Bearer ") else "")
+                hang = False
                 with fake.lock:
                     fake.requests.append({"method": self.command, "path": self.path,
                                           "headers": dict(self.headers), "body": body,
                                           "json": parsed})
-                    me = self.path.split("?", 1)[0].endswith("/me") and self.command == "GET"
-                    if me and fake.script:
+                    me = route.endswith("/me") and self.command == "GET"
+                    if token in fake.revoked:
+                        status, answer = 400, ERROR_190
+                    elif route.endswith("/refresh_access_token"):
+                        status, answer = fake.refresh(token, args)
+                    elif me and fake.script:
                         status, answer = fake.script.pop(0)
                     elif me:
                         status, answer = fake.me(self.headers.get("Authorization", ""))
@@ -56,6 +82,10 @@ class FakeGraph:
                     fake.counter += 1
                     n = fake.counter
                     delay = fake.delay
+                    hang = fake.hang and route.endswith("/messages") and self.command == "POST"
+                if hang:
+                    fake.released.wait(60)
+                    return
                 if delay:
                     time.sleep(delay)
                 if answer is None:
@@ -90,6 +120,17 @@ class FakeGraph:
                                    "fbtrace_id": "AbCdEf"}}
         return 200, {"user_id": user_id, "username": username, "id": "9" + user_id[::-1]}
 
+    def refresh(self, token, args):
+        """GET /refresh_access_token?grant_type=ig_refresh_token&access_token=:
+        a new long-lived token for a valid one (called with the lock held)."""
+        if self.refresh_script:
+            return self.refresh_script.pop(0)
+        if args.get("grant_type") != ["ig_refresh_token"] or not token:
+            return 400, {"error": {"message": "Unsupported grant type", "code": 100}}
+        new = f"{token.split('~')[0]}~r{len(self.refreshed) + 1}"
+        self.refreshed.append((token, new))
+        return 200, {"access_token": new, "token_type": "bearer", "expires_in": self.refresh_ttl}
+
     @property
     def base_url(self):
         return f"http://127.0.0.1:{self.port}"
@@ -99,6 +140,7 @@ class FakeGraph:
         return self
 
     def stop(self):
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -19,6 +19,7 @@
 #include "chat/presence.h"
 #include "chat/read.h"
 #include "handlers/ws/reply.h"
+#include "instagram/reply.h"
 #include "parley/store.h"
 
 #define ID_MAX_CHARS FIELDS_ID_MAX
@@ -34,7 +35,13 @@ typedef struct frame_job_s {
   char ref[FIELDS_CLIENT_ID_MAX * 4 + 1]; /* client_id, as bytes */
   int has_ref;
   const char *state; /* typing: "start" or "stop" (static) */
+  char *text;        /* message.send to an Instagram conversation: the text */
 } frame_job_t;
+
+static void job_free(frame_job_t *j) {
+  free(j->text);
+  free(j);
+}
 
 /* ---- replies to the session that sent the frame ---- */
 
@@ -91,7 +98,7 @@ static int job_call(ws_session_t *s, frame_job_t *j, enum store_op op, json_t *p
   if (rc != 0) {
     if (!s->app->store) json_decref(params);
     job_error(j, STORE_EUNAVAILABLE);
-    free(j);
+    job_free(j);
   }
   return rc;
 }
@@ -141,7 +148,36 @@ static void on_sent(void *ctx, int status, json_t *result) {
                                  "message", json_object_get(result, "message")));
   }
   json_decref(result);
-  free(j);
+  job_free(j);
+}
+
+static void send_chat(ws_session_t *s, frame_job_t *j, const char *text) {
+  json_t *params = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b}", "conversation_id", j->conv,
+                             "sender_id", s->user_id, "text", text, "client_id", job_ref(j),
+                             "source", "web", "check_member", 1);
+  job_call(s, j, MSG_INSERT, params, on_sent);
+}
+
+/* An Instagram conversation's answer: a new message was acknowledged by the
+ * fan-out; an earlier send of the client_id is acknowledged here; errors are
+ * error frames. */
+static void on_ig_answered(void *ctx, const ig_reply_res_t *r) {
+  frame_job_t *j = ctx;
+  ws_session_t *s = job_session(j);
+  if (r->chat) {
+    if (s) {
+      send_chat(s, j, j->text);
+      return;
+    }
+  } else if (r->code) {
+    if (s) ws_reply_error(s, r->code, r->message, job_ref(j), r->field);
+  } else if (!r->msg) {
+    job_error(j, r->store_status);
+  } else if (!r->created && s) {
+    ws_reply_json(s, json_pack("{s:s, s:s?, s:O}", "type", "message.ack", "client_id", job_ref(j),
+                               "message", r->msg));
+  }
+  job_free(j);
 }
 
 void ws_messaging_send(ws_session_t *s, json_t *frame, const char *ref) {
@@ -159,10 +195,18 @@ void ws_messaging_send(ws_session_t *s, json_t *frame, const char *ref) {
   }
   frame_job_t *j = job_new(s, conv, ref);
   if (!j) return;
-  json_t *params = json_pack("{s:s, s:s, s:O, s:s?, s:s, s:b}", "conversation_id", conv,
-                             "sender_id", s->user_id, "text", json_object_get(frame, "text"),
-                             "client_id", ref, "source", "web", "check_member", 1);
-  job_call(s, j, MSG_INSERT, params, on_sent);
+  const char *text = json_string_value(json_object_get(frame, "text"));
+  if (ig_reply_is_chat(s->app, conv)) {
+    send_chat(s, j, text);
+    return;
+  }
+  /* Not known as chat: an Instagram conversation goes out through the Graph API. */
+  j->text = strdup(text);
+  ig_reply_req_t ig = {conv, s->user_id, text, ref, s->user_id, s->id};
+  if (!j->text || ig_reply_send(s->app, &ig, on_ig_answered, j) != 0) {
+    job_error(j, STORE_EUNAVAILABLE);
+    job_free(j);
+  }
 }
 
 /* ---- typing ---- */
@@ -180,7 +224,7 @@ static void on_typing_conv(void *ctx, int status, json_t *result) {
     json_decref(ids);
   }
   json_decref(result);
-  free(j);
+  job_free(j);
 }
 
 void ws_messaging_typing(ws_session_t *s, json_t *frame, const char *ref) {
@@ -203,7 +247,7 @@ void ws_messaging_typing(ws_session_t *s, json_t *frame, const char *ref) {
 static void on_read(void *ctx, int status) {
   frame_job_t *j = ctx;
   if (status != STORE_OK) job_error(j, status);
-  free(j);
+  job_free(j);
 }
 
 void ws_messaging_read(ws_session_t *s, json_t *frame, const char *ref) {
@@ -221,7 +265,7 @@ void ws_messaging_read(ws_session_t *s, json_t *frame, const char *ref) {
   int rc = read_mark(s->app, conv, s->user_id, seq, on_read, j);
   if (rc != 0) {
     job_error(j, rc);
-    free(j);
+    job_free(j);
   }
 }
 
@@ -254,7 +298,7 @@ static void on_synced(void *ctx, int status, json_t *result) {
     json_decref(frame);
   }
   json_decref(result);
-  free(j);
+  job_free(j);
 }
 
 void ws_messaging_sync(ws_session_t *s, json_t *frame, const char *ref) {

@@ -13,6 +13,12 @@ static json_t *account_json(const bson_t *doc, int with_token) {
   json_object_set_new(a, "ig_user_id", mongo_bson_json(doc, "ig_user_id"));
   json_object_set_new(a, "username", mongo_bson_json(doc, "username"));
   json_object_set_new(a, "connected_at", mongo_bson_iso(doc, "connected_at"));
+  const char *status = mongo_bson_str(doc, "status");
+  json_t *error = mongo_bson_json(doc, "status_error");
+  json_object_set_new(a, "status", json_string(status ? status : "connected"));
+  json_object_set_new(a, "status_error", json_is_object(error) ? error : json_null());
+  if (!json_is_object(error)) json_decref(error);
+  json_object_set_new(a, "token_expires_at", mongo_bson_iso(doc, "token_expires_at"));
   if (with_token) json_object_set_new(a, "token_cipher", mongo_bson_json(doc, "token_cipher"));
   return a;
 }
@@ -49,6 +55,13 @@ int mongo_ig_account_upsert(mongo_ctx_t *c, json_t *p, json_t **r) {
   BSON_APPEND_UTF8(&set, "token_cipher", token);
   BSON_APPEND_DATE_TIME(&set, "connected_at", util_now_ms());
   mongo_bson_append_json(&set, "username", json_is_string(username) ? username : NULL);
+  BSON_APPEND_UTF8(&set, "status", "connected");
+  BSON_APPEND_NULL(&set, "status_error");
+  int64_t expires = mongo_bson_time_param(json_object_get(p, "token_expires_at"));
+  if (expires >= 0)
+    BSON_APPEND_DATE_TIME(&set, "token_expires_at", expires);
+  else
+    BSON_APPEND_NULL(&set, "token_expires_at");
   bson_append_document_end(update, &set);
   rc = mongo_query_modify(c, MC_IG, q, update, 1, 1, &doc);
   bson_destroy(q);
@@ -79,4 +92,56 @@ int mongo_ig_account_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
   *r = json_object();
   return STORE_OK;
+}
+
+/* Health and token refresh: each given field replaces the stored one. */
+int mongo_ig_account_update(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *user = mongo_param_str(p, "user_id"), *status = mongo_param_str(p, "status");
+  const char *token = mongo_param_str(p, "token_cipher"),
+             *if_token = mongo_param_str(p, "if_token");
+  json_t *error = json_object_get(p, "status_error");
+  int64_t expires = mongo_bson_time_param(json_object_get(p, "token_expires_at"));
+  if (!user || (error && !json_is_object(error) && !json_is_null(error))) return STORE_EINVAL;
+  bson_t *q = if_token ? BCON_NEW("user_id", BCON_UTF8(user), "token_cipher", BCON_UTF8(if_token))
+                       : BCON_NEW("user_id", BCON_UTF8(user));
+  bson_t *update = bson_new(), set;
+  bson_append_document_begin(update, "$set", -1, &set);
+  if (status) BSON_APPEND_UTF8(&set, "status", status);
+  if (error) mongo_bson_append_json(&set, "status_error", json_is_object(error) ? error : NULL);
+  if (token) BSON_APPEND_UTF8(&set, "token_cipher", token);
+  if (expires >= 0) BSON_APPEND_DATE_TIME(&set, "token_expires_at", expires);
+  bson_append_document_end(update, &set);
+  bson_t doc;
+  int rc = mongo_query_modify(c, MC_IG, q, update, 0, 1, &doc);
+  bson_destroy(q);
+  bson_destroy(update);
+  if (rc < 0) return rc;
+  if (rc == 0) {
+    if (!if_token) return STORE_ENOTFOUND;
+    rc = find_one(c, "user_id", user, &doc);
+    if (rc < 0) return rc;
+    if (rc == 0) return STORE_ENOTFOUND;
+    bson_destroy(&doc);
+    return STORE_ECONFLICT;
+  }
+  *r = account_json(&doc, 0);
+  bson_destroy(&doc);
+  return STORE_OK;
+}
+
+static json_t *due_json(mongo_ctx_t *c, const bson_t *doc) {
+  (void)c;
+  return account_json(doc, 1);
+}
+
+int mongo_ig_account_list_due(mongo_ctx_t *c, json_t *p, json_t **r) {
+  int64_t before = mongo_bson_time_param(json_object_get(p, "before")), limit = 100;
+  if (before < 0) return STORE_EINVAL;
+  mongo_param_int(p, "limit", &limit);
+  if (limit <= 0 || limit > 1000) limit = 100;
+  bson_t *filter = BCON_NEW("status", BCON_UTF8("connected"), "token_expires_at", "{", "$lt",
+                            BCON_DATE_TIME(before), "}");
+  bson_t *opts =
+      BCON_NEW("sort", "{", "token_expires_at", BCON_INT32(1), "}", "limit", BCON_INT64(limit));
+  return mongo_query_list(c, MC_IG, filter, opts, due_json, "accounts", r);
 }

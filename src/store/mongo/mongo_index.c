@@ -26,12 +26,15 @@ static const index_spec_t specs[] = {
      "{\"conversation_id\": 1, \"sender_id\": 1, \"client_id\": 1}", 1, 0,
      "{\"client_id\": {\"$type\": \"string\"}}", NULL},
     {MC_MSGS, "external_id_1", "{\"external_id\": 1}", 1, 1, NULL, NULL},
+    {MC_MSGS, "status_1", "{\"status\": 1}", 0, 0, "{\"status\": \"pending\"}", NULL},
     /* MSG_SEARCH: language "none" indexes words as written (no stemming, no
      * stop words), folded for case and diacritics (text index version 3). */
     {MC_MSGS, "text_text", "{\"text\": \"text\"}", 0, 0, NULL,
      "{\"default_language\": \"none\", \"textIndexVersion\": 3}"},
     {MC_IG, "ig_user_id_1", "{\"ig_user_id\": 1}", 1, 0, NULL, NULL},
     {MC_IG, "user_id_1", "{\"user_id\": 1}", 1, 0, NULL, NULL},
+    {MC_IG, "status_1_token_expires_at_1", "{\"status\": 1, \"token_expires_at\": 1}", 0, 0, NULL,
+     NULL},
     {MC_CONTACTS, "owner_id_1_ig_user_id_1", "{\"owner_id\": 1, \"ig_user_id\": 1}", 1, 0, NULL,
      NULL},
     {MC_EVENTS, "mid_1", "{\"mid\": 1}", 1, 1, NULL, NULL},

@@ -35,6 +35,12 @@ json_t *mongo_msg_json(mongo_ctx_t *c, const bson_t *doc) {
   if (!json_is_array(attachments)) json_decref(attachments);
   if (mongo_bson_str(doc, "external_id"))
     json_object_set_new(m, "external_id", mongo_bson_json(doc, "external_id"));
+  if (mongo_bson_str(doc, "status")) {
+    json_t *error = mongo_bson_json(doc, "error");
+    json_object_set_new(m, "status", mongo_bson_json(doc, "status"));
+    json_object_set_new(m, "error", json_is_object(error) ? error : json_null());
+    if (!json_is_object(error)) json_decref(error);
+  }
   return m;
 }
 
@@ -237,4 +243,63 @@ int mongo_msg_react(mongo_ctx_t *c, json_t *p, json_t **r) {
   }
   bson_destroy(&conv);
   return rc;
+}
+
+/* The delivery of a message sent through the Graph API: one conditional
+ * findAndModify, so two retries cannot both claim a failed send. */
+int mongo_msg_set_delivery(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id"), *status = mongo_param_str(p, "status");
+  const char *expect = mongo_param_str(p, "expect"), *ext = mongo_param_str(p, "external_id");
+  json_t *error = json_object_get(p, "error");
+  if (!id || !status || (error && !json_is_object(error) && !json_is_null(error)) ||
+      (expect && strcmp(expect, "pending") != 0 && strcmp(expect, "failed") != 0))
+    return STORE_EINVAL;
+  bson_t *q = expect ? BCON_NEW("_id", BCON_UTF8(id), "status", BCON_UTF8(expect))
+                     : BCON_NEW("_id", BCON_UTF8(id), "status", "{", "$in", "[",
+                                BCON_UTF8("pending"), BCON_UTF8("failed"), "]", "}");
+  bson_t *update = bson_new(), set;
+  bson_append_document_begin(update, "$set", -1, &set);
+  BSON_APPEND_UTF8(&set, "status", status);
+  mongo_bson_append_json(&set, "error", json_is_object(error) ? error : NULL);
+  if (ext) BSON_APPEND_UTF8(&set, "external_id", ext);
+  bson_append_document_end(update, &set);
+  bson_t doc;
+  int rc = mongo_query_modify(c, MC_MSGS, q, update, 0, 1, &doc);
+  bson_destroy(q);
+  bson_destroy(update);
+  if (rc < 0) return rc;
+  int changed = rc > 0;
+  if (changed) {
+    sync_last(c, &doc);
+  } else if ((rc = load_msg(c, "_id", id, &doc)) != STORE_OK) {
+    return rc;
+  }
+  bson_t conv;
+  rc = mongo_conv_load(c, mongo_bson_str(&doc, "conversation_id"), NULL, &conv);
+  if (rc == STORE_OK) {
+    *r = with_participants(c, &doc, &conv);
+    json_object_set_new(*r, "changed", json_boolean(changed));
+    bson_destroy(&conv);
+  }
+  bson_destroy(&doc);
+  return rc;
+}
+
+int mongo_msg_fail_pending(mongo_ctx_t *c, json_t *p, json_t **r) {
+  int64_t before = mongo_bson_time_param(json_object_get(p, "before"));
+  if (before < 0) return STORE_EINVAL;
+  bson_t *filter = BCON_NEW("status", BCON_UTF8("pending"), "created_at", "{", "$lt",
+                            BCON_DATE_TIME(before), "}");
+  bson_t *update = BCON_NEW(
+      "$set", "{", "status", BCON_UTF8("failed"), "error", "{", "code",
+      BCON_UTF8("unknown_outcome"), "message",
+      BCON_UTF8("the server stopped while this message was being sent; it may or may not have "
+                "reached Instagram"),
+      "}", "}");
+  int rc = mongo_query_update(c, MC_MSGS, filter, update, 1);
+  bson_destroy(filter);
+  bson_destroy(update);
+  if (rc < 0) return rc;
+  *r = json_pack("{s:i}", "failed", rc);
+  return STORE_OK;
 }

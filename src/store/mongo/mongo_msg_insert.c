@@ -259,6 +259,11 @@ static bson_t *new_doc(batch_t *b, item_t *it, int64_t seq) {
   append_attachments(doc, json_object_get(p, "attachments"));
   if (it->ext)
     BSON_APPEND_UTF8(doc, "external_id", it->ext); /* absent otherwise: the index is sparse */
+  const char *status = mongo_param_str(p, "status");
+  if (status) {
+    BSON_APPEND_UTF8(doc, "status", status); /* a send through the Graph API */
+    BSON_APPEND_NULL(doc, "error");
+  }
   return doc;
 }
 

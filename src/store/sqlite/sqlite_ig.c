@@ -10,11 +10,16 @@ static json_t *account_row(sqlite3_stmt *st, int with_token) {
       json_pack("{s:o,s:o,s:o,s:o,s:o}", "id", sqlite_db_col_str(st, 0), "user_id",
                 sqlite_db_col_str(st, 1), "ig_user_id", sqlite_db_col_str(st, 2), "username",
                 sqlite_db_col_str(st, 3), "connected_at", sqlite_db_col_str(st, 5));
+  json_object_set_new(a, "status", sqlite_db_col_str(st, 6));
+  json_object_set_new(a, "status_error", sqlite_db_col_json(st, 7, json_null));
+  json_object_set_new(a, "token_expires_at", sqlite_db_col_str(st, 8));
   if (with_token) json_object_set_new(a, "token_cipher", sqlite_db_col_str(st, 4));
   return a;
 }
 
-#define ACCOUNT_COLS "id, user_id, ig_user_id, username, token_cipher, connected_at"
+#define ACCOUNT_COLS                                                                     \
+  "id, user_id, ig_user_id, username, token_cipher, connected_at, status, status_error," \
+  " token_expires_at"
 
 static int account_by(sqlite_db_t *d, const char *user_id, const char *ig_user_id, int with_token,
                       json_t **result) {
@@ -53,10 +58,12 @@ int sqlite_ig_account_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
   status = sqlite_db_exec(
       d,
       "INSERT INTO instagram_accounts (id, user_id, ig_user_id, username, token_cipher,"
-      " connected_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET"
-      " ig_user_id = excluded.ig_user_id, username = excluded.username,"
-      " token_cipher = excluded.token_cipher, connected_at = excluded.connected_at",
-      "ssssss", id, user, ig, sqlite_db_pstr(p, "username"), token, now);
+      " connected_at, token_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO"
+      " UPDATE SET ig_user_id = excluded.ig_user_id, username = excluded.username,"
+      " token_cipher = excluded.token_cipher, connected_at = excluded.connected_at,"
+      " token_expires_at = excluded.token_expires_at, status = 'connected', status_error = NULL",
+      "sssssss", id, user, ig, sqlite_db_pstr(p, "username"), token, now,
+      sqlite_db_pstr(p, "token_expires_at"));
   if (status != STORE_OK) return status;
   return account_by(d, user, NULL, 0, result);
 }
@@ -74,5 +81,53 @@ int sqlite_ig_account_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   if (status != STORE_OK) return status;
   if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
   *result = json_object();
+  return STORE_OK;
+}
+
+/* Health and token refresh: each given field replaces the stored one. */
+int sqlite_ig_account_update(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *user = sqlite_db_pstr(p, "user_id"), *status = sqlite_db_pstr(p, "status");
+  const char *token = sqlite_db_pstr(p, "token_cipher"), *if_token = sqlite_db_pstr(p, "if_token");
+  const char *expires = sqlite_db_pstr(p, "token_expires_at");
+  json_t *error = json_object_get(p, "status_error");
+  if (!user || (error && !json_is_object(error) && !json_is_null(error))) return STORE_EINVAL;
+  int rc = sqlite_db_exec(d,
+                          "UPDATE instagram_accounts SET status = coalesce(?, status),"
+                          " status_error = CASE WHEN ? THEN ? ELSE status_error END,"
+                          " token_cipher = coalesce(?, token_cipher),"
+                          " token_expires_at = coalesce(?, token_expires_at)"
+                          " WHERE user_id = ? AND (? IS NULL OR token_cipher = ?)",
+                          "sdjsssss", status, error != NULL, json_is_object(error) ? error : NULL,
+                          token, expires, user, if_token, if_token);
+  if (rc != STORE_OK) return rc;
+  if (sqlite3_changes(d->db) == 0) {
+    rc = account_by(d, user, NULL, 0, result);
+    if (rc != STORE_OK) return rc;
+    json_decref(*result);
+    *result = NULL;
+    return STORE_ECONFLICT;
+  }
+  return account_by(d, user, NULL, 0, result);
+}
+
+int sqlite_ig_account_list_due(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *before = sqlite_db_pstr(p, "before");
+  int64_t limit = sqlite_db_pint(p, "limit", 100);
+  if (!before) return STORE_EINVAL;
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT " ACCOUNT_COLS
+                                     " FROM instagram_accounts"
+                                     " WHERE status = 'connected' AND token_expires_at < ?"
+                                     " ORDER BY token_expires_at LIMIT ?",
+                                     "si", before, limit);
+  if (!st) return STORE_EUNAVAILABLE;
+  json_t *list = json_array();
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1) json_array_append_new(list, account_row(st, 1));
+  if (rc < 0) {
+    json_decref(list);
+    return rc;
+  }
+  *result = json_pack("{s:o}", "accounts", list);
   return STORE_OK;
 }

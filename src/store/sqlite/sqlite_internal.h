@@ -108,7 +108,7 @@ json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id);
 /* sqlite_msg.c: a message is read with these columns, in this order. */
 #define SQLITE_MSG_COLS                                                                           \
   "id, conversation_id, seq, sender_id, text, client_id, source, created_at, edited_at, deleted," \
-  " attachments, external_id"
+  " attachments, external_id, status, error"
 json_t *sqlite_msg_load(sqlite_db_t *d, const char *id); /* message|NULL */
 json_t *sqlite_msg_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq);
 /* Steps st (a query of SQLITE_MSG_COLS) once: the message with its reactions, or NULL. */

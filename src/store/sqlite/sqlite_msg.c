@@ -82,6 +82,10 @@ static json_t *msg_row(sqlite3_stmt *st) {
   json_object_set_new(m, "attachments", sqlite_db_col_json(st, 10, json_array));
   if (sqlite3_column_type(st, 11) != SQLITE_NULL)
     json_object_set_new(m, "external_id", sqlite_db_col_str(st, 11));
+  if (sqlite3_column_type(st, 12) != SQLITE_NULL) {
+    json_object_set_new(m, "status", sqlite_db_col_str(st, 12));
+    json_object_set_new(m, "error", sqlite_db_col_json(st, 13, json_null));
+  }
   json_object_set_new(m, "reactions", json_array());
   return m;
 }
@@ -275,4 +279,48 @@ int sqlite_msg_react(sqlite_db_t *d, json_t *p, json_t **result) {
     return status;
   }
   return reload(d, msg, result);
+}
+
+/* The delivery of a message sent through the Graph API. With expect, only a
+ * message in that status ("pending" or "failed") changes (a retry claims a
+ * failed send once); otherwise any pending or failed one. changed says whether it did. */
+int sqlite_msg_set_delivery(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id"), *status = sqlite_db_pstr(p, "status");
+  const char *expect = sqlite_db_pstr(p, "expect"), *ext = sqlite_db_pstr(p, "external_id");
+  json_t *error = json_object_get(p, "error");
+  if (!id || !status || (error && !json_is_object(error) && !json_is_null(error)) ||
+      (expect && strcmp(expect, "pending") != 0 && strcmp(expect, "failed") != 0))
+    return STORE_EINVAL;
+  int rc = sqlite_db_exec(d,
+                          "UPDATE messages SET status = ?, error = ?,"
+                          " external_id = coalesce(?, external_id) WHERE id = ?"
+                          " AND status IS NOT NULL AND status <> 'sent'"
+                          " AND (? IS NULL OR status = ?)",
+                          "sjssss", status, json_is_object(error) ? error : NULL, ext, id, expect,
+                          expect);
+  if (rc != STORE_OK) return rc;
+  int changed = sqlite3_changes(d->db) > 0;
+  json_t *m = sqlite_msg_load(d, id);
+  if (!m) return STORE_ENOTFOUND;
+  rc = sqlite_msg_answer(d, m, -1, result);
+  if (rc == STORE_OK) json_object_set_new(*result, "changed", json_boolean(changed));
+  return rc;
+}
+
+/* At start-up: sends left pending by a previous run may or may not have
+ * reached Meta; none is resent, each becomes failed/unknown_outcome. */
+int sqlite_msg_fail_pending(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *before = sqlite_db_pstr(p, "before");
+  if (!before) return STORE_EINVAL;
+  json_t *error = json_pack("{s:s, s:s}", "code", "unknown_outcome", "message",
+                            "the server stopped while this message was being sent; it may or may "
+                            "not have reached Instagram");
+  int rc = sqlite_db_exec(d,
+                          "UPDATE messages SET status = 'failed', error = ? WHERE status = "
+                          "'pending' AND created_at < ?",
+                          "js", error, before);
+  json_decref(error);
+  if (rc != STORE_OK) return rc;
+  *result = json_pack("{s:i}", "failed", sqlite3_changes(d->db));
+  return STORE_OK;
 }

@@ -162,6 +162,11 @@ static json_t *new_message(json_t *p, const sqlite_insert_t *ins) {
   json_object_set_new_nocheck(m, "attachments",
                               json_is_array(att) ? json_deep_copy(att) : json_array());
   if (json_is_string(ext)) json_object_set_new_nocheck(m, "external_id", json_incref(ext));
+  json_t *status = json_object_get(p, "status");
+  if (json_is_string(status)) {
+    json_object_set_new_nocheck(m, "status", json_incref(status));
+    json_object_set_new_nocheck(m, "error", json_null());
+  }
   return m;
 }
 
@@ -210,10 +215,10 @@ int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   status = sqlite_db_exec(
       d,
       "INSERT INTO messages (id, conversation_id, seq, sender_id, text, client_id, source,"
-      " attachments, external_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+      " attachments, external_id, created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
       " ON CONFLICT DO NOTHING",
-      "ssissssjss", id, conv, seq, sender, json_string_value(text), client_id, source, att,
-      external_id, now);
+      "ssissssjsss", id, conv, seq, sender, json_string_value(text), client_id, source, att,
+      external_id, now, sqlite_db_pstr(p, "status"));
   if (status != STORE_OK) return status;
   /* Nothing inserted: a retry, or (never seen) a random id that collided. */
   if (sqlite3_changes(d->db) == 0) return retried(d, p, STORE_ECONFLICT, result);

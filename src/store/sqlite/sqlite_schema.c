@@ -124,6 +124,15 @@ static const char *const migrations[] = {
     "INSERT INTO messages_fts (rowid, text, conversation_id, sender_id)"
     " SELECT rowid, text, conversation_id, sender_id FROM messages"
     " WHERE text IS NOT NULL AND deleted = 0;",
+    /* 6: Instagram delivery and account health: a message sent through the
+     * Graph API carries its delivery status ('pending', 'sent', 'failed') and
+     * Graph's error (JSON); an account its health and its token's expiry. */
+    "ALTER TABLE messages ADD COLUMN status TEXT;"
+    "ALTER TABLE messages ADD COLUMN error TEXT;"
+    "CREATE INDEX messages_pending ON messages(status) WHERE status = 'pending';"
+    "ALTER TABLE instagram_accounts ADD COLUMN status TEXT NOT NULL DEFAULT 'connected';"
+    "ALTER TABLE instagram_accounts ADD COLUMN status_error TEXT;"
+    "ALTER TABLE instagram_accounts ADD COLUMN token_expires_at TEXT;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {
