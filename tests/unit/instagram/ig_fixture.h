@@ -24,7 +24,7 @@ static inline void ig_fx_attach(chat_fx_t *f, int per_min) {
   app->cfg.graph_api_base = "https://graph.test/v21.0";
   memset(app->secret_key, 7, sizeof(app->secret_key));
   app->http = httpc_new(&f->loop);
-  app->graph = graph_new(&f->loop, app->http, app->cfg.graph_api_base, per_min);
+  app->graph = graph_new(&f->loop, app->http, app->cfg.graph_api_base, per_min, 10000);
   app->ingest = ig_ingest_new(app);
   if (!app->http || !app->graph || !app->ingest) abort();
 }

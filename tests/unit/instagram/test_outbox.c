@@ -1,9 +1,11 @@
 /* The outbox without sockets (src/instagram/outbox.c, and the Graph API sender
- * of graph.c under it): what the owner sends goes to Graph as Meta expects it,
- * is kept with Graph's message id once Meta took it and delivered live; 5xx,
- * 429 and transport failures are retried with growing backoff, other refusals
- * are not, and nothing is kept for a message Meta did not take; the per-account
- * rate limit answers without a request. Graph is the fake HTTP client of
+ * of graph.c under it): what the owner sends is kept pending, goes to Graph as
+ * Meta expects it, and is kept sent with Graph's message id once Meta took it,
+ * delivered live; 5xx, 429 and transport failures before the request went out
+ * are retried with growing backoff, other refusals are not, and a message Meta
+ * did not take is kept failed with Graph's error; a timeout after the request
+ * went out is failed/unknown_outcome and never retried; the per-account rate
+ * limit answers without a request. Graph is the fake HTTP client of
  * tests/unit/net/httpc_fake.h, answering scripted responses. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 
 #include "ig_fixture.h"
 #include "instagram/outbox.h"
+#include "parley/util.h"
 
 typedef struct world_s {
   chat_fx_t *f;
@@ -21,7 +24,7 @@ typedef struct world_s {
   json_t *account, *contact;
   /* the outcome */
   int calls, sent, status;
-  char error[128];
+  char error[128], code[32];
   json_t *message;
 } world_t;
 
@@ -39,8 +42,11 @@ static world_t *world_new(int per_min) {
   if (chat_fx_user(w->f, "shop@example.com", w->owner) != STORE_OK) abort();
   if (ig_fx_account(w->f, w->owner, IG_FX_ACCOUNT) != STORE_OK) abort();
   w->account = query(w, IG_ACCOUNT_GET, json_pack("{s:s}", "user_id", w->owner));
+  char now[32];
+  util_iso8601(util_now_ms(), now);
   w->contact = query(w, CONTACT_UPSERT,
-                     json_pack("{s:s, s:s}", "owner_id", w->owner, "ig_user_id", IG_FX_CONTACT));
+                     json_pack("{s:s, s:s, s:s}", "owner_id", w->owner, "ig_user_id", IG_FX_CONTACT,
+                               "last_inbound_at", now));
   return w;
 }
 
@@ -66,6 +72,7 @@ static void on_sent(void *ctx, const ig_sent_t *sent) {
   w->sent = sent->sent;
   w->status = sent->status;
   snprintf(w->error, sizeof(w->error), "%s", sent->error ? sent->error : "");
+  snprintf(w->code, sizeof(w->code), "%s", sent->code ? sent->code : "");
   json_decref(w->message);
   w->message = json_incref(sent->message);
 }
@@ -73,8 +80,9 @@ static void on_sent(void *ctx, const ig_sent_t *sent) {
 /* Sends text and waits for the outcome (10 s at most: three backoffs). */
 static void send_and_wait(world_t *w, const char *text) {
   int before = w->calls;
-  assert_int_equal(
-      ig_outbox_send(&w->f->app, w->account, w->contact, IG_FX_TOKEN, text, "flow", on_sent, w), 0);
+  assert_int_equal(ig_outbox_send(&w->f->app, w->account, w->contact, IG_FX_TOKEN, text, NULL,
+                                  "flow", 0, NULL, on_sent, w),
+                   0);
   for (int i = 0; i < 1000 && w->calls == before; i++) chat_fx_run(w->f, 10);
   assert_int_equal(w->calls, before + 1);
   ig_fx_settle(w->f);
@@ -102,6 +110,8 @@ static void a_message_meta_took_is_kept_and_delivered(void **state) {
   assert_string_equal(json_string_value(json_object_get(w->message, "source")), "flow");
   assert_string_equal(json_string_value(json_object_get(w->message, "sender_id")), w->owner);
   assert_string_equal(json_string_value(json_object_get(w->message, "external_id")), "mid.out.1");
+  assert_string_equal(json_string_value(json_object_get(w->message, "status")), "sent");
+  assert_true(json_is_null(json_object_get(w->message, "error")));
   /* The request, as the Graph API expects it. */
   assert_int_equal(httpc_in_flight(h), 0);
   const httpc_fake_req_t *r = httpc_fake_request(h, 0);
@@ -121,6 +131,13 @@ static void a_message_meta_took_is_kept_and_delivered(void **state) {
   json_decref(fr);
   fr = fake_next(s);
   assert_string_equal(json_string_value(json_object_get(fr, "type")), "message.new");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(fr, "message"), "status")),
+                      "pending");
+  json_decref(fr);
+  fr = fake_next(s);
+  assert_string_equal(json_string_value(json_object_get(fr, "type")), "message.updated");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(fr, "message"), "status")),
+                      "sent");
   json_decref(fr);
   assert_int_equal(kept(w), 1);
   fake_session_free(s);
@@ -130,7 +147,7 @@ static void failures_worth_retrying_are_retried_with_backoff(void **state) {
   world_t *w = *state;
   httpc_t *h = w->f->app.http;
   httpc_fake_script(h, 503, "{}", NULL);
-  httpc_fake_script(h, 0, NULL, "timeout");
+  httpc_fake_script(h, 0, NULL, "Failed to connect"); /* before the request went out */
   httpc_fake_script(h, 200, "{\"message_id\":\"mid.out.2\"}", NULL);
   send_and_wait(w, "third time lucky");
   assert_int_equal(w->sent, 1);
@@ -145,7 +162,7 @@ static void failures_worth_retrying_are_retried_with_backoff(void **state) {
   assert_int_equal(kept(w), 1);
 }
 
-static void a_refusal_is_final_and_keeps_nothing(void **state) {
+static void a_refusal_is_final_and_kept_failed(void **state) {
   world_t *w = *state;
   httpc_t *h = w->f->app.http;
   httpc_fake_script(
@@ -153,9 +170,31 @@ static void a_refusal_is_final_and_keeps_nothing(void **state) {
   send_and_wait(w, "too late");
   assert_int_equal(w->sent, 0);
   assert_string_equal(w->error, "(#10) outside of allowed window");
-  assert_null(w->message);
+  assert_string_equal(w->code, "10");
+  assert_string_equal(json_string_value(json_object_get(w->message, "status")), "failed");
+  json_t *err = json_object_get(w->message, "error");
+  assert_string_equal(json_string_value(json_object_get(err, "code")), "10");
+  assert_string_equal(json_string_value(json_object_get(err, "message")),
+                      "(#10) outside of allowed window");
   assert_null(httpc_fake_request(h, 1)); /* not retried */
-  assert_int_equal(kept(w), 0);
+  assert_int_equal(kept(w), 1);
+}
+
+/* A timeout after the request went out: Meta may have delivered it. */
+static void an_unknown_outcome_is_never_retried(void **state) {
+  world_t *w = *state;
+  httpc_t *h = w->f->app.http;
+  httpc_fake_script(h, 0, NULL, "timeout");
+  httpc_fake_script(h, 200, "{\"message_id\":\"mid.never\"}", NULL);
+  send_and_wait(w, "maybe delivered");
+  assert_int_equal(w->sent, 0);
+  assert_string_equal(w->code, "unknown_outcome");
+  assert_string_equal(json_string_value(json_object_get(w->message, "status")), "failed");
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(w->message, "error"), "code")),
+      "unknown_outcome");
+  assert_null(httpc_fake_request(h, 1)); /* not retried */
+  assert_int_equal(kept(w), 1);
 }
 
 static void retries_end_after_three(void **state) {
@@ -165,9 +204,10 @@ static void retries_end_after_three(void **state) {
   send_and_wait(w, "never");
   assert_int_equal(w->sent, 0);
   assert_non_null(strstr(w->error, "500"));
+  assert_string_equal(w->code, "upstream_error");
   assert_non_null(httpc_fake_request(h, 3));
   assert_null(httpc_fake_request(h, 4));
-  assert_int_equal(kept(w), 0);
+  assert_int_equal(kept(w), 1); /* kept failed */
 }
 
 static void the_account_rate_limit_answers_without_a_request(void **state) {
@@ -183,7 +223,7 @@ static void the_account_rate_limit_answers_without_a_request(void **state) {
   }
   send_and_wait(w, "one too many");
   assert_int_equal(w->sent, 0);
-  assert_string_equal(w->error, "rate_limited");
+  assert_string_equal(w->code, "rate_limited");
   assert_null(httpc_fake_request(h, 5));
   teardown((void **)&w);
 }
@@ -192,8 +232,9 @@ static void without_a_graph_client_nothing_starts(void **state) {
   world_t *w = *state;
   graph_t *g = w->f->app.graph;
   w->f->app.graph = NULL;
-  assert_int_equal(
-      ig_outbox_send(&w->f->app, w->account, w->contact, IG_FX_TOKEN, "x", "flow", on_sent, w), -1);
+  assert_int_equal(ig_outbox_send(&w->f->app, w->account, w->contact, IG_FX_TOKEN, "x", NULL,
+                                  "flow", 0, NULL, on_sent, w),
+                   -1);
   w->f->app.graph = g;
   assert_int_equal(w->calls, 0);
 }
@@ -203,7 +244,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(a_message_meta_took_is_kept_and_delivered, setup, teardown),
       cmocka_unit_test_setup_teardown(failures_worth_retrying_are_retried_with_backoff, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(a_refusal_is_final_and_keeps_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_refusal_is_final_and_kept_failed, setup, teardown),
+      cmocka_unit_test_setup_teardown(an_unknown_outcome_is_never_retried, setup, teardown),
       cmocka_unit_test_setup_teardown(retries_end_after_three, setup, teardown),
       cmocka_unit_test(the_account_rate_limit_answers_without_a_request),
       cmocka_unit_test_setup_teardown(without_a_graph_client_nothing_starts, setup, teardown),

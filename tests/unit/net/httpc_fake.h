@@ -47,7 +47,10 @@ static int httpc_fake_in_flight(const httpc_t *h) { return h->nreqs - h->next; }
 static inline void httpc_fake_answer(httpc_t *h, int status, const char *body, const char *error) {
   if (h->next == h->nreqs) abort();
   httpc_fake_req_t *r = &h->reqs[h->next++];
-  httpc_response_t res = {status, body ? body : "", body ? strlen(body) : 0, error};
+  /* A "timeout" failed after the request went out (libcurl's CURLE_OPERATION_TIMEDOUT with
+   * the request written); any other error failed before it did. */
+  int sent = status == 0 && error && strcmp(error, "timeout") == 0;
+  httpc_response_t res = {status, body ? body : "", body ? strlen(body) : 0, error, sent};
   r->answered = 1;
   r->cb(r->ctx, &res);
 }

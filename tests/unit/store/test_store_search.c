@@ -302,8 +302,8 @@ static void test_search_follows_edits_and_deletes(void **state) {
 }
 
 /* SQLite: messages stored before migration 5 are indexed by it. The index is
- * dropped and the version put back to 4, as a database of the previous
- * release would be; reopening migrates it. */
+ * dropped (and what later migrations added) and the version put back to 4, as
+ * a database of the previous release would be; reopening migrates it. */
 static void test_search_migration_indexes_old_messages(void **state) {
   fx_t *f = *state;
   if (f->mongo) return; /* MongoDB builds a new text index over existing documents itself */
@@ -315,6 +315,12 @@ static void test_search_migration_indexes_old_messages(void **state) {
       sqlite3_exec(db,
                    "DROP TRIGGER messages_fts_insert; DROP TRIGGER messages_fts_delete;"
                    " DROP TRIGGER messages_fts_update; DROP TABLE messages_fts;"
+                   /* and migration 6 (Instagram delivery and account health) */
+                   " DROP INDEX messages_pending; ALTER TABLE messages DROP COLUMN status;"
+                   " ALTER TABLE messages DROP COLUMN error;"
+                   " ALTER TABLE instagram_accounts DROP COLUMN status;"
+                   " ALTER TABLE instagram_accounts DROP COLUMN status_error;"
+                   " ALTER TABLE instagram_accounts DROP COLUMN token_expires_at;"
                    " DELETE FROM schema_version WHERE version >= 5;",
                    NULL, NULL, NULL),
       SQLITE_OK);
