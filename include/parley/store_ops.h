@@ -56,8 +56,8 @@ STORE_OP(REFRESH_REVOKE_USER, refresh_revoke_user, WRITE)
 /* {user_id, login_id?, before_ms, expires_at_ms} -> {}: saving one again keeps
  * the later before_ms and expires_at_ms; expired ones are dropped on the way */
 STORE_OP(REVOKE_SAVE, revoke_save, WRITE)
-/* {now_ms, limit} -> {revocations: [revocation]}: those not yet expired at now_ms,
- * newest (before_ms) first */
+/* {now_ms, since_ms?, limit} -> {revocations: [revocation]}: those not yet expired
+ * at now_ms (and made at or after since_ms), newest (before_ms) first */
 STORE_OP(REVOKE_LIST, revoke_list, READ)
 
 /* conversations: conversation = {id, type, name, participants: [{id, name, role,

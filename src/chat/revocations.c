@@ -14,8 +14,9 @@
 struct revocations_s {
   app_t *app;
   uv_timer_t timer;
-  int loading; /* a REVOKE_LIST is in flight */
-  int loaded;  /* the first load succeeded */
+  int loading;    /* a REVOKE_LIST is in flight */
+  int loaded;     /* the first load succeeded */
+  int64_t newest; /* the newest before_ms read so far */
   int closing, timer_closed;
 };
 
@@ -113,6 +114,7 @@ static void apply_list(revocations_t *r, json_t *list) {
                              json_integer_value(before)) != 0)
       continue;
     fresh += (size_t)revocations_apply(r->app, &rv);
+    if (rv.before_ms > r->newest) r->newest = rv.before_ms;
   }
   if (r->loaded && fresh)
     log_warn("revocations: %zu were missed on the bus and read from the store", fresh);
@@ -142,7 +144,12 @@ static void load(revocations_t *r) {
   if (r->closing || r->loading) return;
   int64_t now = util_now_ms();
   auth_revoke_prune(r->app->auth, now);
-  json_t *p = json_pack("{s:I, s:i}", "now_ms", (json_int_t)now, "limit", AUTH_REVOKE_MAX);
+  /* After the first load, only what is newer than what was read, less a margin
+   * for instances whose clocks differ or whose save landed late. */
+  int64_t since =
+      r->loaded && r->newest > REVOCATIONS_OVERLAP_MS ? r->newest - REVOCATIONS_OVERLAP_MS : 0;
+  json_t *p = json_pack("{s:I, s:I, s:i}", "now_ms", (json_int_t)now, "since_ms", (json_int_t)since,
+                        "limit", AUTH_REVOKE_MAX);
   r->loading = 1;
   if (!p || store_call(r->app->store, REVOKE_LIST, p, on_list, r) != 0) {
     r->loading = 0;

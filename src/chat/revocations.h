@@ -15,6 +15,7 @@
 #define REVOCATIONS_CLOSE_CODE 4003 /* the close code of a session whose login ended */
 #define REVOCATIONS_RETRY_MS 1000   /* the first load, again after a failure */
 #define REVOCATIONS_RELOAD_MS 30000
+#define REVOCATIONS_OVERLAP_MS 600000 /* a reload reads again what is this recent */
 
 typedef struct revocations_s revocations_t;
 

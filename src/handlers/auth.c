@@ -37,6 +37,7 @@ typedef struct auth_flow_s {
   char refresh[AUTH_REFRESH_LEN + 1];
   char refresh_hash[65];
   char family[AUTH_LOGIN_ID_MAX]; /* the login: the refresh family, the tokens' sid */
+  char presented_hash[65];        /* refresh: the hash of the token presented */
 } auth_flow_t;
 
 static auth_flow_t *auth_flow_new(http_req_t *req, enum flow_kind kind) {
@@ -361,12 +362,31 @@ static void on_refresh_user(void *ctx, int status, json_t *result) {
   reply_session(f);
 }
 
+static void reuse_fail(void *ctx, int status) {
+  flow_fail(ctx, 401, "unauthorized", "refresh token reused: the session was revoked");
+}
+
+/* The store revoked the family of a reused token; its access tokens and
+ * sessions end too (REFRESH_REVOKE again names the login: it is idempotent). */
+static void on_reuse_revoked(void *ctx, int status, json_t *result) {
+  auth_flow_t *f = ctx;
+  auth_revocation_t rv;
+  int known = status == STORE_OK &&
+              auth_revocation_make(&rv, json_string_value(json_object_get(result, "user_id")),
+                                   json_string_value(json_object_get(result, "family_id")),
+                                   util_now_ms()) == 0 &&
+              rv.login_id[0];
+  json_decref(result);
+  if (!known || revocations_end(f->req->app, &rv, reuse_fail, f) != 0) reuse_fail(f, status);
+}
+
 static void on_rotated(void *ctx, int status, json_t *result) {
   auth_flow_t *f = ctx;
   if (status == STORE_EREVOKED) {
     log_warn("a used refresh token was presented again: its login was revoked");
     json_decref(result);
-    flow_fail(f, 401, "unauthorized", "refresh token reused: the session was revoked");
+    flow_store(f, REFRESH_REVOKE, json_pack("{s:s}", "token_hash", f->presented_hash),
+               on_reuse_revoked);
     return;
   }
   if (status == STORE_ENOTFOUND) {
@@ -406,6 +426,7 @@ static void refresh(http_req_t *req) {
     return;
   }
   auth_refresh_new(f->refresh, f->refresh_hash);
+  snprintf(f->presented_hash, sizeof(f->presented_hash), "%s", old_hash);
   int64_t now = util_now_ms();
   json_t *p = json_pack("{s:s, s:s, s:I, s:I}", "token_hash", old_hash, "new_token_hash",
                         f->refresh_hash, "new_expires_at_ms",

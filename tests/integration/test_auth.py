@@ -265,15 +265,19 @@ def test_refresh_rotates_and_reuse_revokes_the_family(server):
     # The first token again: reuse. 401, and the whole login is revoked...
     reuse = server.request("POST", "/api/auth/refresh", {"refresh_token": s["refresh_token"]})
     assert_error(reuse, 401, "unauthorized")
-    # ...including the newest token of that family.
+    # ...including the newest token of that family, and the login's access
+    # tokens, whichever refresh issued them.
     after = server.request("POST", "/api/auth/refresh", {"refresh_token": s2["refresh_token"]})
     assert_error(after, 401, "unauthorized")
+    for t in (s["access_token"], s1["access_token"], s2["access_token"]):
+        assert_error(server.request("GET", "/api/auth/me", token=t), 401, "unauthorized")
     # Another login of the same user is a different family and still works.
     other = server.request("POST", "/api/auth/login",
                            {"email": s["user"]["email"], "password": "correct horse battery"})
     assert other.status == 200, other
     r = server.request("POST", "/api/auth/refresh", {"refresh_token": other.json()["refresh_token"]})
     assert r.status == 200, r
+    assert server.request("GET", "/api/auth/me", token=r.json()["access_token"]).status == 200
 
 
 def test_refresh_rejects_bad_input(server):

@@ -53,10 +53,12 @@ static json_t *revocation_json(mongo_ctx_t *c, const bson_t *doc) {
 }
 
 int mongo_revoke_list(mongo_ctx_t *c, json_t *p, json_t **r) {
-  int64_t now, limit = 1000;
+  int64_t now, since = 0, limit = 1000;
   mongo_param_int(p, "limit", &limit);
+  mongo_param_int(p, "since_ms", &since);
   if (mongo_param_int(p, "now_ms", &now) < 0 || limit < 1) return STORE_EINVAL;
-  bson_t *filter = BCON_NEW("expires_at_ms", "{", "$gt", BCON_INT64(now), "}");
+  bson_t *filter = BCON_NEW("expires_at_ms", "{", "$gt", BCON_INT64(now), "}", "before_ms", "{",
+                            "$gte", BCON_INT64(since), "}");
   bson_t *opts =
       BCON_NEW("sort", "{", "before_ms", BCON_INT32(-1), "}", "limit", BCON_INT64(limit));
   return mongo_query_list(c, MC_REVOKED, filter, opts, revocation_json, "revocations", r);

@@ -34,8 +34,9 @@ int sqlite_revoke_list(sqlite_db_t *d, json_t *p, json_t **result) {
   sqlite3_stmt *st =
       sqlite_db_query(d,
                       "SELECT user_id, login_id, before_ms FROM revocations"
-                      " WHERE expires_at_ms > ? ORDER BY before_ms DESC LIMIT ?",
-                      "ii", sqlite_db_pint(p, "now_ms", 0), limit > 0 ? limit : 1000);
+                      " WHERE expires_at_ms > ? AND before_ms >= ? ORDER BY before_ms DESC LIMIT ?",
+                      "iii", sqlite_db_pint(p, "now_ms", 0), sqlite_db_pint(p, "since_ms", 0),
+                      limit > 0 ? limit : 1000);
   if (!st) return STORE_EUNAVAILABLE;
   json_t *list = json_array();
   int rc;

@@ -335,6 +335,14 @@ static void test_revocations(void **state) {
   assert_true(json_is_null(json_object_get(del, "login_id")));
   assert_int_equal(json_integer_value(json_object_get(del, "before_ms")), t);
   json_decref(r);
+  /* since_ms: only those made at or after it. */
+  assert_int_equal(call(f, REVOKE_LIST,
+                        json_pack("{s:I, s:I, s:i}", "now_ms", (json_int_t)(t + 100), "since_ms",
+                                  (json_int_t)(t + 15), "limit", 100),
+                        &r),
+                   STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "revocations")), 3);
+  json_decref(r);
   /* Expired ones are not listed, and a later save drops them. */
   r = revoke_list(f, t + 1000025);
   assert_int_equal(json_array_size(json_object_get(r, "revocations")), 2);
