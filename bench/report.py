@@ -168,6 +168,11 @@ def misc_rows(t, results):
     s = one(results, "store", "parley")
     if s:
         t.add("store", f"messages stored/s ({s['backend']}, group commit)", s["messages_per_s"])
+    q = one(results, "search", "parley")
+    if q:
+        t.add("search", f"message search queries/s ({q['backend']}, {q['messages']:,} messages)", q["qps"])
+        t.add("search", "  query latency p50 / p99 ms", f"{q['p50_ms']:.2f} / {q['p99_ms']:.2f}")
+        t.add("search", "  messages stored/s while filling (FTS5 indexing)", q["fill_messages_per_s"])
     lg = one(results, "login", "parley")
     if lg:
         t.add("login burst", "logins/s (Argon2id interactive)", lg["logins_per_s"])
