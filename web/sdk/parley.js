@@ -435,6 +435,25 @@ export class ParleyClient extends Emitter {
     });
   }
 
+  /**
+   * Full-text search over the caller's conversations, best matches first.
+   * Each result's snippet.highlights are [start, end) ranges of code points of
+   * snippet.text (split it with Array.from, not by UTF-16 units).
+   * @param {string} q
+   * @param {{conversationId?: string, senderId?: string, before?: string, after?: string,
+   *   limit?: number, cursor?: string}} [filters]
+   * @returns {Promise<{results: {message: object, conversation_id: string,
+   *   snippet: {text: string, highlights: number[][]}}[], next_cursor: string|null}>}
+   */
+  searchMessages(q, filters = {}) {
+    return this.request('GET', '/api/search/messages', {
+      query: {
+        q, conversation_id: filters.conversationId, sender_id: filters.senderId,
+        before: filters.before, after: filters.after, limit: filters.limit, cursor: filters.cursor,
+      },
+    });
+  }
+
   /** Sends by REST (no socket needed); idempotent with a client_id. */
   postMessage(conversationId, text, { clientId } = {}) {
     return this.request('POST', `/api/conversations/${enc(conversationId)}/messages`, {

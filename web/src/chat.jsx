@@ -59,12 +59,35 @@ export function ChatPane({ id }) {
       api.conversation(id).then((conv) => store.putConversations([conv]))
         .catch((e) => setMissing(e.status === 404 ? 'This conversation does not exist or you are not in it.' : e.message));
     }
-    if (!ch.loaded) loadPage(id, 'latest');
+    // A search result opens the chat at its message (the effect below loads it).
+    const focused = store.focus && store.focus.conv === id;
+    if (!ch.loaded && !focused) loadPage(id, 'latest');
     setAnnouncer((m) => {
       if (m.conversation_id === id) setSaid(`${store.userName(m.sender_id)}: ${m.text == null ? 'attachment' : m.text}`);
     });
     return () => setAnnouncer(() => {});
   }, [id]);
+
+  // Opened from a search result: the history around that message, scrolled to it.
+  useEffect(() => {
+    const f = s.focus;
+    if (!f || f.conv !== id) return;
+    store.focus = null;
+    api.messages(id, { before: f.seq + 10, limit: 30 }).then((r) => {
+      const conv = store.convs.get(id);
+      store.putAround(id, r.messages, r.has_more, conv ? conv.last_seq : Infinity);
+      requestAnimationFrame(() => {
+        const node = document.querySelector(`.chat [data-seq="${f.seq}"]`);
+        if (!node) return;
+        node.scrollIntoView({ block: 'center' });
+        node.classList.add('focused');
+        setTimeout(() => node.classList.remove('focused'), 2500);
+      });
+    }).catch((err) => {
+      store.chat(id).error = (err && err.message) || 'Could not load messages';
+      store.changed();
+    });
+  }, [id, s.focus]);
 
   // Read position: the newest message, once the reader is looking at the bottom.
   const atBottom = useRef(true);

@@ -24,6 +24,7 @@ export const api = {
   removeMember: (id, userId) => client.removeMember(id, userId),
   messages: (id, { before, after, limit = 50 } = {}) =>
     client.listMessages(id, { limit, before_seq: before, after_seq: after }),
+  searchMessages: (q, filters) => client.searchMessages(q, filters),
   edit: (msgId, text) => client.editMessage(msgId, text),
   remove: (msgId) => client.deleteMessage(msgId),
   react: (msgId, emoji) => client.react(msgId, emoji),

@@ -9,6 +9,7 @@ import { store, useStore } from './store.js';
 import { VirtualList } from './virtual_list.jsx';
 import { ChatPane } from './chat.jsx';
 import { NewChatDialog } from './new_chat.jsx';
+import { MessageSearch } from './search.jsx';
 
 const ROW = 68;
 let loading = null;
@@ -97,6 +98,7 @@ export function InboxPage({ openId, filter: asked }) {
   if (!openId) lastFilter = asked;
   const filter = openId ? lastFilter : asked;
   const [dialog, setDialog] = useState(false);
+  const [searching, setSearching] = useState(false);
 
   useEffect(() => {
     if (!s.listLoaded) loadMoreConversations();
@@ -120,8 +122,9 @@ export function InboxPage({ openId, filter: asked }) {
             <button aria-pressed={filter === 'instagram' ? 'true' : 'false'} onClick={() => navigate('/inbox/instagram')}
               data-test="filter-instagram">Instagram</button>
           </div>
+          <MessageSearch onActive={setSearching} />
         </div>
-        <VirtualList items={ids} rowHeight={ROW} label="Conversations"
+        {!searching && <VirtualList items={ids} rowHeight={ROW} label="Conversations"
           onEnd={more ? loadMoreConversations : null}
           renderRow={(id) => {
             const c = s.convs.get(id);
@@ -131,7 +134,7 @@ export function InboxPage({ openId, filter: asked }) {
             <div class="list-status" aria-live="polite">
               {s.listError ? s.listError : more ? 'Loading…' : ids.length === 0 ? 'No conversations yet. Start one with “New chat”.' : ''}
             </div>
-          } />
+          } />}
       </section>
       {openId ? <ChatPane key={openId} id={openId} /> : <div class="empty-chat"><p>Choose a conversation.</p></div>}
       {dialog && <NewChatDialog onClose={() => setDialog(false)} />}

@@ -19,6 +19,7 @@ export class Store {
     this.nextCursor = null;
     this.listLoaded = false;
     this.chats = new Map(); // conversation id -> chat state (see chat())
+    this.focus = null; // {conv, seq}: a search result the chat opens at
     this.typing = new Map(); // conversation id -> Map(user id -> expiry ms)
     this.presence = new Map(); // user id -> status
     this.reads = new Map(); // conversation id -> Map(user id -> seq)
@@ -159,6 +160,19 @@ export class Store {
         ch.hasOlder = true;
       }
     }
+    this.changed();
+  }
+
+  /** A window of history around a message (a search result): replaces the loaded one. */
+  putAround(id, messages, hasOlder, lastSeq) {
+    const ch = this.chat(id);
+    ch.items = [];
+    ch.hasOlder = hasOlder;
+    ch.newBelow = 0;
+    ch.loaded = true;
+    this._merge(ch, messages);
+    const last = ch.items.length ? ch.items[ch.items.length - 1].seq : 0;
+    ch.hasNewer = last < lastSeq;
     this.changed();
   }
 
