@@ -49,6 +49,11 @@ test('wrappers send the documented method, path, query and body', async () => {
   assert.deepEqual(server.calls.at(-1).body, { text: 'hi' });
   assert.equal(await c.unreact('m1', '👍'), undefined);
   assert.deepEqual(await c.searchUsers('a&b=c'), [{ id: 'a&b=c' }]);
+  server.route('GET', '/api/search/messages', () => ({ body: { results: [], next_cursor: null } }));
+  assert.deepEqual(await c.searchMessages('café au lait', { conversationId: 'c1', limit: 5, cursor: 's1.5' }),
+    { results: [], next_cursor: null });
+  const q = new URLSearchParams(server.calls.at(-1).query);
+  assert.deepEqual([...q], [['q', 'café au lait'], ['conversation_id', 'c1'], ['limit', '5'], ['cursor', 's1.5']]);
 });
 
 test('a 401 is retried once after a refresh; a second 401 is the answer', async () => {
