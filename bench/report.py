@@ -172,6 +172,7 @@ def misc_rows(t, results):
     if q:
         t.add("search", f"message search queries/s ({q['backend']}, {q['messages']:,} messages)", q["qps"])
         t.add("search", "  query latency p50 / p99 ms", f"{q['p50_ms']:.2f} / {q['p99_ms']:.2f}")
+        t.add("search", "  CPU ms per query (loop + store thread)", q.get("cpu_ms_per_query"), digits=2)
         t.add("search", "  messages stored/s while filling (FTS5 indexing)", q["fill_messages_per_s"])
     lg = one(results, "login", "parley")
     if lg:

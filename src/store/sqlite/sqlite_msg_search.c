@@ -14,7 +14,7 @@
  * instructions): the store thread serves every other job too, so a query over
  * a huge conversation ranks the newest matches it reached within this budget
  * rather than holding the thread. */
-#define SEARCH_TICKS_MAX 20000
+#define SEARCH_TICKS_MAX 8000
 #define SEARCH_WINDOW_MAX 1000
 
 typedef struct {
