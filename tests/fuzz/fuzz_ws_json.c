@@ -5,15 +5,18 @@
  *
  * Input: text frames, one a line. A line starting with '!' comes from the
  * second user's session, any other from the first's. Before a frame goes in,
- * $C becomes the id of a conversation of both users (a new one for each
- * input), $A and $B the users' ids, $M the id of a message in $C, $T and $U
- * valid access tokens of the first and second user (for auth renewal). The store's
- * jobs run to completion after every frame. Must never crash, leak or hang,
- * whatever the frames hold.
+ * $C becomes the id of the conversation of both users, $A and $B the users'
+ * ids, $M the id of the first message this input sent or received, $T and $U
+ * valid access tokens of the first and second user (for auth renewal). Both
+ * sessions authenticate first; the store's jobs run to completion after every
+ * frame. Must never crash, leak or hang, whatever the frames hold.
  *
  * The store persists across inputs (a fresh world every WORLD_INPUTS inputs
  * bounds its growth), so an input may behave a little differently alone than
- * within a campaign; a crash always replays alone from the artifact. */
+ * within a campaign; a crash always replays alone from the artifact. One
+ * conversation serves every input: a new one each time made each connect
+ * slower (a user's connect costs time in proportion to their conversations),
+ * down to one input a second after a few hundred. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,12 +26,12 @@
 #include "handlers/ws/protocol.h"
 #include "parley/log.h"
 
-#define WORLD_INPUTS 2000
+#define WORLD_INPUTS 5000
 #define MAX_FRAME 8192
 
 typedef struct world_s {
   chat_fx_t *f;
-  char a[25], b[25];
+  char a[25], b[25], conv[25];
   unsigned inputs;
 } world_t;
 
@@ -56,8 +59,8 @@ static void world_new(void) {
   w.inputs = 0;
 }
 
-/* A new group conversation of both users with one message; ids into conv, msg. */
-static void conversation(char conv[25], char msg[25]) {
+/* A new group conversation of both users; its id into conv. */
+static void conversation(char conv[25]) {
   app_t *app = &w.f->app;
   json_t *r = NULL;
   if (store_sync_call(&w.f->loop, app->store, CONV_CREATE,
@@ -68,7 +71,11 @@ static void conversation(char conv[25], char msg[25]) {
   snprintf(conv, 25, "%s",
            json_string_value(json_object_get(json_object_get(r, "conversation"), "id")));
   json_decref(r);
-  msg[0] = '\0';
+}
+
+static void world_start(void) {
+  world_new();
+  conversation(w.conv);
 }
 
 static ws_session_t *session(const char *user) {
@@ -116,15 +123,14 @@ static void first_message_id(ws_session_t *s, char msg[25]) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (!w.f) world_new();
-  char conv[25], msg[25];
-  conversation(conv, msg);
+  if (!w.f) world_start();
+  char msg[25] = "";
   ws_session_t *sa = session(w.a), *sb = session(w.b);
   static char frame[MAX_FRAME];
   app_t *app = &w.f->app;
   char *ta = auth_token_issue(app->auth, w.a, "login-fuzz", util_now_ms() / 1000);
   char *tb = auth_token_issue(app->auth, w.b, "login-fuzz", util_now_ms() / 1000);
-  const char *subst[6] = {conv, w.a, w.b, msg, ta ? ta : "", tb ? tb : ""};
+  const char *subst[6] = {w.conv, w.a, w.b, msg, ta ? ta : "", tb ? tb : ""};
   const char *p = (const char *)data, *end = p + size;
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
