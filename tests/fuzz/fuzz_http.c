@@ -11,7 +11,7 @@
  * its side. After the steps, what is left is delivered whenever the connection
  * reads. The routes answer at once, later, behind a bearer token, from a JSON
  * body, or take the connection over (upgrade, then echo). Must never crash,
- * leak, or reply out of order. */
+ * leak or hang. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
