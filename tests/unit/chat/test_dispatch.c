@@ -1,0 +1,106 @@
+/* The dispatcher (src/chat/dispatch.c) as the bus drives it: what is published
+ * on the channels dispatch_start subscribed to reaches its handler (an account
+ * revocation, an ended login close their sessions); other channels reach
+ * nothing; envelopes are counted and our own are not delivered twice. The
+ * in-process bus, the stand-in sessions of tests/unit/ws, no sockets. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "chat/envelope.h"
+#include "chat_fixture.h"
+
+static int setup(void **state) {
+  *state = chat_fx_new(1);
+  return 0;
+}
+
+static int teardown(void **state) {
+  chat_fx_free(*state);
+  return 0;
+}
+
+/* Publishes a revocation of user_id (and login_id, when given) on its channel
+ * and lets the bus deliver it. */
+static void publish_revocation(chat_fx_t *f, const char *user_id, const char *login_id) {
+  auth_revocation_t r;
+  assert_int_equal(auth_revocation_make(&r, user_id, login_id, util_now_ms()), 0);
+  char *msg = auth_revoke_message(&r);
+  assert_int_equal(bus_publish(f->app.bus, auth_revoke_channel(&r), msg, strlen(msg)), 0);
+  free(msg);
+  chat_fx_run(f, 20);
+}
+
+static void revocations_on_the_bus_close_sessions(void **state) {
+  chat_fx_t *f = *state;
+  ws_session_t *a1 = fake_session_new(&f->app, "u1"), *a2 = fake_session_new(&f->app, "u1");
+  ws_session_t *b = fake_session_new(&f->app, "u2");
+  snprintf(a1->login_id, sizeof(a1->login_id), "L1");
+  snprintf(a2->login_id, sizeof(a2->login_id), "L2");
+  publish_revocation(f, "u1", "L1"); /* the logout channel */
+  assert_true(fake_closed(a1, NULL));
+  assert_false(fake_closed(a2, NULL));
+  publish_revocation(f, "u1", NULL); /* the account channel */
+  uint16_t code = 0;
+  assert_true(fake_closed(a2, &code));
+  assert_int_equal(code, 4003);
+  assert_false(fake_closed(b, NULL));
+  fake_session_free(a1);
+  fake_session_free(a2);
+  fake_session_free(b);
+}
+
+static void nothing_else_reaches_the_handlers(void **state) {
+  chat_fx_t *f = *state;
+  ws_session_t *a = fake_session_new(&f->app, "u1");
+  auth_revocation_t r;
+  assert_int_equal(auth_revocation_make(&r, "u1", NULL, util_now_ms()), 0);
+  char *msg = auth_revoke_message(&r);
+  /* A channel the dispatcher did not subscribe to, then one it does not know. */
+  assert_int_equal(bus_publish(f->app.bus, "some.other.channel", msg, strlen(msg)), 0);
+  chat_fx_run(f, 20);
+  dispatch_message(&f->app, "some.other.channel", msg, strlen(msg));
+  assert_false(fake_closed(a, NULL));
+  /* Malformed revocations are ignored. */
+  dispatch_message(&f->app, AUTH_REVOKE_CHANNEL, "{}", 2);
+  dispatch_message(&f->app, AUTH_LOGOUT_CHANNEL, "", 0);
+  assert_false(fake_closed(a, NULL));
+  free(msg);
+  fake_session_free(a);
+}
+
+static void envelopes_are_counted_and_our_own_skipped(void **state) {
+  chat_fx_t *f = *state;
+  ws_session_t *b = fake_session_new(&f->app, "u2");
+  uint64_t before = f->app.metrics->bus_received;
+  char payload[256];
+  int n = snprintf(payload, sizeof(payload),
+                   "{\"i\":\"%s\",\"k\":\"e\",\"u\":[\"u2\"]}\n{\"type\":\"typing\"}",
+                   f->app.instance_id);
+  dispatch_message(&f->app, ENVELOPE_CHANNEL, payload, (size_t)n);
+  assert_int_equal(fake_pending(b), 0);
+  n = snprintf(payload, sizeof(payload),
+               "{\"i\":\"elsewhere\",\"k\":\"e\",\"u\":[\"u2\"]}\n{\"type\":\"typing\"}");
+  dispatch_message(&f->app, ENVELOPE_CHANNEL, payload, (size_t)n);
+  json_t *fr = fake_next(b);
+  assert_non_null(fr);
+  assert_string_equal(json_string_value(json_object_get(fr, "type")), "typing");
+  json_decref(fr);
+  /* No instance id or kind: dropped. */
+  dispatch_message(&f->app, ENVELOPE_CHANNEL, "{\"u\":[\"u2\"]}\n{}", 15);
+  assert_int_equal(fake_pending(b), 0);
+  assert_int_equal(f->app.metrics->bus_received - before, 3);
+  fake_session_free(b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(revocations_on_the_bus_close_sessions, setup, teardown),
+      cmocka_unit_test_setup_teardown(nothing_else_reaches_the_handlers, setup, teardown),
+      cmocka_unit_test_setup_teardown(envelopes_are_counted_and_our_own_skipped, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,90 @@
+/* The message field rules shared by REST and WebSocket (src/chat/fields.c):
+ * lengths in code points, not bytes; invalid UTF-8 and NUL refused; a send's
+ * text and optional client_id. Pure. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "chat/fields.h"
+
+static json_t *J(const char *text) {
+  json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+  if (!j) fail_msg("bad JSON in test: %s", text);
+  return j;
+}
+
+static int ok(const char *json, size_t min, size_t max) {
+  json_t *v = J(json);
+  int r = fields_string_ok(v, min, max);
+  json_decref(v);
+  return r;
+}
+
+static void strings_are_measured_in_code_points(void **state) {
+  assert_true(ok("\"abc\"", 1, 3));
+  assert_false(ok("\"abcd\"", 1, 3));
+  assert_false(ok("\"\"", 1, 3));
+  assert_true(ok("\"\"", 0, 3));
+  /* Three code points, nine bytes. */
+  assert_true(ok("\"\\u65e5\\u672c\\u8a9e\"", 1, 3));
+  /* One code point beyond the BMP (a surrogate pair in JSON), four bytes. */
+  assert_true(ok("\"\\ud83d\\ude00\"", 1, 1));
+  assert_false(ok("7", 0, 10));
+  assert_false(ok("null", 0, 10));
+  assert_false(fields_string_ok(NULL, 0, 10));
+  /* NUL inside a string would end it early in C. */
+  assert_false(ok("\"a\\u0000b\"", 1, 10));
+}
+
+static void invalid_utf8_is_refused(void **state) {
+  json_t *v = json_stringn_nocheck("\xff\xfe", 2);
+  assert_false(fields_string_ok(v, 1, 10));
+  json_decref(v);
+}
+
+static const char *check(const char *body) {
+  json_t *b = J(body);
+  const char *bad = fields_check_send(b);
+  json_decref(b);
+  return bad;
+}
+
+static void a_send_needs_text_and_may_have_a_client_id(void **state) {
+  assert_null(check("{\"text\":\"hi\"}"));
+  assert_null(check("{\"text\":\"hi\",\"client_id\":\"c-1\"}"));
+  assert_null(check("{\"text\":\"hi\",\"client_id\":null}"));
+  assert_string_equal(check("{}"), "text");
+  assert_string_equal(check("{\"text\":\"\"}"), "text");
+  assert_string_equal(check("{\"text\":[\"hi\"]}"), "text");
+  assert_string_equal(check("{\"text\":\"hi\",\"client_id\":\"\"}"), "client_id");
+  assert_string_equal(check("{\"text\":\"hi\",\"client_id\":5}"), "client_id");
+  /* The bounds themselves. */
+  size_t n = FIELDS_TEXT_MAX;
+  char *body = malloc(n + 32);
+  memcpy(body, "{\"text\":\"", 9);
+  memset(body + 9, 'x', n);
+  strcpy(body + 9 + n, "\"}");
+  assert_null(check(body));
+  memset(body + 9, 'x', n + 1);
+  strcpy(body + 9 + n + 1, "\"}");
+  assert_string_equal(check(body), "text");
+  free(body);
+  char cid[FIELDS_CLIENT_ID_MAX + 64];
+  snprintf(cid, sizeof(cid), "{\"text\":\"x\",\"client_id\":\"%0*d\"}", FIELDS_CLIENT_ID_MAX + 1,
+           0);
+  assert_string_equal(check(cid), "client_id");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(strings_are_measured_in_code_points),
+      cmocka_unit_test(invalid_utf8_is_refused),
+      cmocka_unit_test(a_send_needs_text_and_may_have_a_client_id),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
