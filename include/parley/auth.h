@@ -128,7 +128,8 @@ typedef struct auth_revocation_s {
 int auth_revocation_make(auth_revocation_t *r, const char *user_id, const char *login_id,
                          int64_t before_ms);
 /* Applies r on this instance. Returns 1 when it revoked something not revoked
- * before (the caller then ends the sessions it covers), else 0. At most
+ * before (the caller then ends the sessions it covers), 0 when it was known,
+ * -1 when memory ran out (not applied: the caller must not go on as if). At most
  * AUTH_REVOKE_MAX are kept; past that the oldest goes (its tokens expire within
  * one token lifetime). */
 #define AUTH_REVOKE_MAX 65536

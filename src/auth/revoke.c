@@ -93,11 +93,11 @@ int auth_revoke(auth_t *a, const auth_revocation_t *r) {
   if (strmap_count(&a->revoked) >= AUTH_REVOKE_MAX) auth_revoke_prune(a, util_now_ms());
   if (strmap_count(&a->revoked) >= AUTH_REVOKE_MAX) evict_oldest(a);
   int64_t *v = malloc(sizeof(*v));
-  if (!v) return 0;
+  if (!v) return -1;
   *v = r->before_ms;
   if (strmap_put(&a->revoked, key, v) != 0) {
     free(v);
-    return 0;
+    return -1;
   }
   return 1;
 }

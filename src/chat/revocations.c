@@ -23,7 +23,8 @@ struct revocations_s {
 /* ---- applying ---- */
 
 int revocations_apply(app_t *app, const auth_revocation_t *rv) {
-  if (!app->auth || !auth_revoke(app->auth, rv)) return 0;
+  int rc = app->auth ? auth_revoke(app->auth, rv) : 0;
+  if (rc <= 0) return rc;
   if (rv->login_id[0])
     sessions_close_login(app, rv->user_id, rv->login_id, REVOCATIONS_CLOSE_CODE, "logged out");
   else
@@ -37,7 +38,8 @@ void revocations_on_bus(app_t *app, const char *payload, size_t len) {
     log_warn("ignoring a malformed revocation from the bus");
     return;
   }
-  revocations_apply(app, &rv);
+  if (revocations_apply(app, &rv) < 0)
+    log_warn("out of memory applying a revocation from the bus; the next reload retries it");
 }
 
 /* ---- ending an account or a login ---- */
@@ -62,8 +64,10 @@ static void announce(app_t *app, const auth_revocation_t *rv) {
 static void on_saved(void *arg, int status, json_t *result) {
   end_t *e = arg;
   json_decref(result);
+  /* Saved but not applied here for want of memory: the caller answers an error
+   * (the next reload applies it); the other instances hear of it all the same. */
   if (status == STORE_OK) {
-    revocations_apply(e->app, &e->rv);
+    if (revocations_apply(e->app, &e->rv) < 0) status = STORE_EUNAVAILABLE;
     announce(e->app, &e->rv);
   }
   e->cb(e->ctx, status);
@@ -102,8 +106,11 @@ static void schedule(revocations_t *r, uint64_t ms) {
   if (!r->closing) uv_timer_start(&r->timer, on_timer, ms, 0);
 }
 
-static void apply_list(revocations_t *r, json_t *list) {
+/* Returns 0, or -1 when one could not be applied (memory): the load counts as
+ * failed and is tried again. */
+static int apply_list(revocations_t *r, json_t *list) {
   size_t i, fresh = 0;
+  int failed = 0;
   json_t *v;
   json_array_foreach(list, i, v) {
     auth_revocation_t rv;
@@ -113,11 +120,14 @@ static void apply_list(revocations_t *r, json_t *list) {
                              json_string_value(json_object_get(v, "login_id")),
                              json_integer_value(before)) != 0)
       continue;
-    fresh += (size_t)revocations_apply(r->app, &rv);
-    if (rv.before_ms > r->newest) r->newest = rv.before_ms;
+    int rc = revocations_apply(r->app, &rv);
+    if (rc < 0) failed = 1;
+    fresh += rc > 0;
+    if (rc >= 0 && rv.before_ms > r->newest) r->newest = rv.before_ms;
   }
   if (r->loaded && fresh)
     log_warn("revocations: %zu were missed on the bus and read from the store", fresh);
+  return failed ? -1 : 0;
 }
 
 static void on_list(void *arg, int status, json_t *result) {
@@ -128,8 +138,9 @@ static void on_list(void *arg, int status, json_t *result) {
     maybe_free(r);
     return;
   }
+  if (status == STORE_OK && apply_list(r, json_object_get(result, "revocations")) != 0)
+    status = STORE_EUNAVAILABLE;
   if (status == STORE_OK) {
-    apply_list(r, json_object_get(result, "revocations"));
     if (!r->loaded) log_info("revocations: %zu loaded", auth_revoke_count(r->app->auth));
     r->loaded = 1;
     auth_set_ready(r->app->auth, 1);

@@ -34,7 +34,8 @@ int revocations_end(app_t *app, const auth_revocation_t *rv, revocations_cb cb, 
 /* A revocation another instance announced (AUTH_REVOKE_CHANNEL or
  * AUTH_LOGOUT_CHANNEL); a malformed one is logged and ignored. */
 void revocations_on_bus(app_t *app, const char *payload, size_t len);
-/* Applies rv here: returns 1 when it was new (and its sessions were closed). */
+/* Applies rv here: returns 1 when it was new (and its sessions were closed), 0
+ * when known, -1 when memory ran out (not applied). */
 int revocations_apply(app_t *app, const auth_revocation_t *rv);
 
 #endif
