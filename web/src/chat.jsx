@@ -150,7 +150,7 @@ export function ChatPane({ id }) {
             </div>
           )}
           <Composer key={id} conv={c} disabled={ig && (!contact || !open)}
-            onSend={(text) => (ig ? sendInstagram(c, contact, text) : sendMessage(id, text))}
+            onSend={(text) => sendMessage(id, text)}
             onTyping={ig ? null : (state) => typing(id, state)} />
         </div>
         {side && c.type === 'group' && <GroupPanel conv={c} onClose={() => setSide(false)} />}
@@ -158,11 +158,4 @@ export function ChatPane({ id }) {
       </div>
     </section>
   );
-}
-
-/** Instagram replies go through the Graph API send call; the message comes back stored. */
-function sendInstagram(c, contact, text) {
-  return api.igSend(contact.ig_user_id, text).then((m) => {
-    if (m && m.conversation_id) store.onMessage(m, { fromSelf: true });
-  });
 }

@@ -3,7 +3,7 @@
 // follows new messages while the reader is at the bottom.
 import { memo } from 'preact/compat';
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { api } from './client.js';
+import { api, client } from './client.js';
 import { clock, dayKey, dayLabel } from './format.js';
 import { store } from './store.js';
 
@@ -21,6 +21,41 @@ function Ticks({ m, read }) {
   if (m.pending) return <span class="ticks" aria-label="Sending" data-test="tick-sending">🕓</span>;
   if (read) return <span class="ticks read" aria-label="Read" data-test="tick-read">✓✓</span>;
   return <span class="ticks" aria-label="Sent" data-test="tick-sent">✓</span>;
+}
+
+/** An Instagram reply's delivery: pending, sent, or failed with Graph's error and a Retry
+ * that resends it with the same client_id (the server sends it at most once). */
+function Delivery({ m, onError }) {
+  const [busy, setBusy] = useState(false);
+  if (m.status === 'pending') {
+    return <span class="delivery pending" aria-label="Sending to Instagram" data-test="ig-pending">🕓 Sending…</span>;
+  }
+  if (m.status === 'sent') {
+    return <span class="delivery sent" aria-label="Delivered to Instagram" data-test="ig-sent">✓ Sent</span>;
+  }
+  const err = m.error || {};
+  const unknown = err.code === 'unknown_outcome';
+  const retry = async () => {
+    if (unknown && !confirm('Instagram did not answer: the customer may already have this message. Send it again?')) return;
+    setBusy(true);
+    onError('');
+    try {
+      const res = await client.send(m.conversation_id, m.text, { clientId: m.client_id });
+      if (res && res.seq) store.onUpdated(res);
+    } catch (e) {
+      onError(e.message || 'Could not retry');
+    }
+    setBusy(false);
+  };
+  return (
+    <div class="delivery failed" role="alert" data-test="ig-failed">
+      <span class="error-text">Not delivered{unknown ? ' (outcome unknown)' : ''}: {err.message || 'Instagram refused it'}
+        {err.code && !unknown ? ` (${err.code})` : ''}</span>
+      {m.client_id && (
+        <button class="small" disabled={busy} onClick={retry} data-test="ig-retry">{busy ? 'Retrying…' : 'Retry'}</button>
+      )}
+    </div>
+  );
 }
 
 // A message re-renders only when it, its read state or its neighbourhood changes, so a
@@ -95,6 +130,8 @@ const Message = memo(function Message({ m, ig, own, showSender, read, admin }) {
         <time dateTime={m.created_at}>{clock(m.created_at)}</time>
         {m.edited_at && !m.deleted && <span data-test="edited">edited</span>}
         {own && !ig && <Ticks m={m} read={read} />}
+        {own && ig && m.status && m.status !== 'failed' && <Delivery m={m} onError={setError} />}
+        {own && ig && !m.status && (m.pending || m.failed) && <Ticks m={m} read={false} />}
         {m.id && !m.deleted && !editing && (
           <span class="msg-actions">
             <button class="icon" aria-label="React" aria-expanded={picking ? 'true' : 'false'}
@@ -108,6 +145,7 @@ const Message = memo(function Message({ m, ig, own, showSender, read, admin }) {
           </span>
         )}
       </div>
+      {own && ig && m.status === 'failed' && <Delivery m={m} onError={setError} />}
       {picking && (
         <div class="row" role="group" aria-label="Reactions">
           {EMOJI.map((e) => (

@@ -1,7 +1,7 @@
 // Settings: the profile, the Instagram account (with what the operator sets up at Meta),
 // logging out and deleting the account.
 import { useEffect, useState } from 'preact/hooks';
-import { api, auth } from './client.js';
+import { api, auth, client } from './client.js';
 import { store, useStore } from './store.js';
 
 function useAction() {
@@ -58,13 +58,36 @@ function Instagram() {
   const [st, run] = useAction();
   const [form, setForm] = useState({ ig_user_id: '', access_token: '', username: '' });
   const load = () => api.igStatus().then(setStatus).catch((e) => setStatus({ error: e.message }));
-  useEffect(() => { load(); }, []);
+  useEffect(() => {
+    load();
+    // The account's health changes live (a refused token, a reconnect elsewhere).
+    return client.on('instagram.status', (f) => setStatus({ connected: f.connected, status: f.status, account: f.account }));
+  }, []);
+  const [token, setToken] = useState('');
   const callback = `${location.origin}/api/webhook/instagram`;
   const set = (k) => (e) => setForm({ ...form, [k]: e.currentTarget.value });
   return (
     <section class="card" aria-labelledby="ig-h">
       <h2 id="ig-h">Instagram</h2>
-      {!status ? <p class="muted">Loading…</p> : status.error ? <p class="error-text">{status.error}</p> : status.connected ? (
+      {!status ? <p class="muted">Loading…</p> : status.error ? <p class="error-text">{status.error}</p> : status.status === 'reconnect_needed' ? (
+        <div class="reconnect" data-test="ig-reconnect">
+          <p role="alert"><strong>Reconnect needed.</strong> Instagram no longer accepts the access token of
+            {' '}<strong>{status.account && status.account.username ? '@' + status.account.username : status.account && status.account.ig_user_id}</strong>
+            {status.account && status.account.status_error ? ` (${status.account.status_error.message || status.account.status_error.code})` : ''}.
+            {' '}Replies and flows are paused until you reconnect with a new token.</p>
+          <form onSubmit={async (e) => {
+            e.preventDefault();
+            const body = { access_token: token.trim() };
+            if (status.account && status.account.ig_user_id) body.ig_user_id = status.account.ig_user_id;
+            if (await run(api.igConnect(body), 'Reconnected.')) { setToken(''); load(); }
+          }}>
+            <label for="ig-retoken">New access token</label>
+            <input id="ig-retoken" type="password" value={token} onInput={(e) => setToken(e.currentTarget.value)} required autocomplete="off"
+              aria-invalid={st.field === 'access_token' ? 'true' : undefined} data-test="ig-retoken" />
+            <button type="submit" class="primary" disabled={st.busy} data-test="ig-reconnect-btn">Reconnect</button>
+          </form>
+        </div>
+      ) : status.connected ? (
         <div>
           <p data-test="ig-connected">Connected: <strong>{status.account && status.account.username ? '@' + status.account.username : status.account && status.account.ig_user_id}</strong>
             {' '}(account id {status.account && status.account.ig_user_id})</p>
