@@ -479,7 +479,7 @@ export class ParleyClient extends Emitter {
 
   // ---- REST: Instagram and contacts ----
 
-  /** @returns {Promise<{connected: boolean, account?: object}>} */
+  /** @returns {Promise<{connected: boolean, status?: string, account?: object}>} status "reconnect_needed" when the token must be replaced */
   instagramStatus() {
     return this.request('GET', '/api/instagram/status');
   }

@@ -239,6 +239,52 @@ static void without_a_graph_client_nothing_starts(void **state) {
   assert_int_equal(w->calls, 0);
 }
 
+/* The window: 24 hours for everyone; with ig_human_agent_tag on, 7 days for a person's
+ * reply (tagged HUMAN_AGENT), never for a flow. */
+static void the_window_and_the_human_agent_tag(void **state) {
+  world_t *w = *state;
+  app_t *app = &w->f->app;
+  const char *tag = "x";
+  char at[32];
+  json_t *c = json_object();
+  util_iso8601(util_now_ms() - 3600 * 1000LL, at);
+  json_object_set_new(c, "last_inbound_at", json_string(at));
+  app->cfg.ig_human_agent_tag = "off";
+  assert_int_equal(ig_outbox_window(app, c, 0, &tag), 1);
+  assert_null(tag);
+  util_iso8601(util_now_ms() - 2 * 86400 * 1000LL, at);
+  json_object_set_new(c, "last_inbound_at", json_string(at));
+  assert_int_equal(ig_outbox_window(app, c, 1, &tag), 0);
+  app->cfg.ig_human_agent_tag = "on";
+  assert_int_equal(ig_outbox_window(app, c, 1, &tag), 1);
+  assert_string_equal(tag, "HUMAN_AGENT");
+  assert_int_equal(ig_outbox_window(app, c, 0, &tag), 0); /* a flow */
+  util_iso8601(util_now_ms() - 8 * 86400 * 1000LL, at);
+  json_object_set_new(c, "last_inbound_at", json_string(at));
+  assert_int_equal(ig_outbox_window(app, c, 1, &tag), 0);
+  json_object_del(c, "last_inbound_at");
+  assert_int_equal(ig_outbox_window(app, c, 1, &tag), 0); /* never wrote */
+  app->cfg.ig_human_agent_tag = NULL;
+  json_decref(c);
+}
+
+/* A flow's send outside 24 hours is refused before anything is stored or sent, even
+ * with the tag on. */
+static void a_flow_never_uses_the_tag(void **state) {
+  world_t *w = *state;
+  char at[32];
+  util_iso8601(util_now_ms() - 2 * 86400 * 1000LL, at);
+  json_object_set_new(w->contact, "last_inbound_at", json_string(at));
+  w->f->app.cfg.ig_human_agent_tag = "on";
+  send_and_wait(w, "a flow two days later");
+  w->f->app.cfg.ig_human_agent_tag = NULL;
+  assert_int_equal(w->sent, 0);
+  assert_string_equal(w->code, "outside_messaging_window");
+  assert_null(w->message);
+  assert_null(httpc_fake_request(w->f->app.http, 0));
+  assert_int_equal(kept(w), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(a_message_meta_took_is_kept_and_delivered, setup, teardown),
@@ -249,6 +295,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(retries_end_after_three, setup, teardown),
       cmocka_unit_test(the_account_rate_limit_answers_without_a_request),
       cmocka_unit_test_setup_teardown(without_a_graph_client_nothing_starts, setup, teardown),
+      cmocka_unit_test_setup_teardown(the_window_and_the_human_agent_tag, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_flow_never_uses_the_tag, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
