@@ -121,7 +121,8 @@ STORE_OP(MSG_REACT, msg_react, WRITE)
  * them: ENOTFOUND. A message matches when its text holds any of the terms as a
  * whole word, case and diacritics folded; deleted messages never match. The
  * newest `window` matches (by creation) are ranked, best first (more of the
- * terms, and rarer ones, score higher; ties newest first), and [offset,
+ * terms score higher; SQLite's bm25 also weighs rarer terms more, MongoDB's
+ * textScore does not; ties newest first), and [offset,
  * offset + limit) of that ranking is answered. score is the backend's own
  * (higher is better), comparable only within one answer. */
 STORE_OP(MSG_SEARCH, msg_search, READ)

@@ -698,3 +698,31 @@ def test_write_concerns_are_recorded_per_database(rs_server):
         assert e.value.code == 14
     finally:
         c.close()
+
+
+def test_text_search_in_aggregate(db):
+    """The minimal $text (textsearch.py): whole words after case and diacritic
+    folding, terms ORed, more terms scoring higher; textScore in later stages."""
+    c = db.notes
+    c.create_index([("text", "text")], name="text_text", default_language="none")
+    c.insert_many([
+        {"_id": 1, "text": "Un CAFÉ crème", "k": "a"},
+        {"_id": 2, "text": "cafe au lait", "k": "a"},
+        {"_id": 3, "text": "cafeteria", "k": "a"},
+        {"_id": 4, "text": "café", "k": "b"},
+        {"_id": 5, "text": None, "k": "a"},
+    ])
+    out = list(c.aggregate([
+        {"$match": {"$text": {"$search": "lait Cafe"}, "k": "a"}},
+        {"$addFields": {"score": {"$meta": "textScore"}}},
+        {"$sort": {"score": -1, "_id": 1}},
+    ]))
+    assert [d["_id"] for d in out] == [2, 1]
+    assert out[0]["score"] > out[1]["score"] > 0
+    assert all("__parley_text_score" not in d for d in out)
+    with pytest.raises(OperationFailure) as e:
+        list(c.aggregate([{"$match": {"$text": {"$search": "\"cafe au\""}}}]))
+    assert e.value.code == 238
+    with pytest.raises(OperationFailure) as e:
+        list(db.no_index.aggregate([{"$match": {"$text": {"$search": "x"}}}]))
+    assert e.value.code == 27
