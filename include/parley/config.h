@@ -59,6 +59,7 @@ typedef struct config_s {
                                        checked for refresh, 3600000 */
   int ig_token_refresh_ahead_s;     /* ig_token_refresh_ahead_s: a token is refreshed this long
                                        before it expires, 7 days */
+  int automation_pause_seconds; /* automation_pause_seconds: an agent's reply pauses flows, 1800 */
 
   char *web_dir;         /* web_dir: the web client's files, "web/dist"; NULL: API only */
   int64_t web_max_bytes; /* web_max_bytes: the web client held in memory, 32 MiB */

@@ -62,7 +62,14 @@ STORE_OP(REVOKE_LIST, revoke_list, READ)
 
 /* conversations: conversation = {id, type, name, participants: [{id, name, role,
  * last_read_seq}], last_seq, last_message (message|null), created_at, updated_at,
- * contact_id?}. updated_at moves with every message. */
+ * contact_id?}. updated_at moves with every message. instagram conversations
+ * add owner_id (their creator, the account's owner), agents: [{id, name,
+ * last_read_seq}] (the owner's agents, each with a read marker of its own),
+ * assignee_id (string|null) and automation_paused_until (ISO string while the
+ * contact's automation is paused, else null). An agent of the owner sees and
+ * writes in the owner's instagram conversations as a participant does (role
+ * "agent" where a role is checked), without being one; the participant_ids of
+ * results (fan-out) include the agents. */
 /* {type: "direct"|"group"|"instagram", name|null, creator_id, participant_ids
  * (creator included), contact_id?} -> {conversation, created: bool}. direct: one
  * per pair (returns the existing one, created false); instagram: one per
@@ -71,8 +78,11 @@ STORE_OP(REVOKE_LIST, revoke_list, READ)
 STORE_OP(CONV_CREATE, conv_create, WRITE)
 /* {id, user_id?} -> conversation; user_id given and not a participant: ENOTFOUND */
 STORE_OP(CONV_GET, conv_get, READ)
-/* {user_id, limit, cursor?, type?} -> {conversations, next_cursor|null}, most
- * recent activity (updated_at) first; cursor opaque */
+/* {user_id, limit, cursor?, type?, assigned?: "me"|"none"} -> {conversations,
+ * next_cursor|null}, most recent activity (updated_at) first; cursor opaque.
+ * The user's conversations and, as an agent, the instagram conversations of
+ * every owner whose agent they are; assigned "me": assignee_id is user_id,
+ * "none": no assignee. */
 STORE_OP(CONV_LIST, conv_list, READ)
 /* {id, user_id, name} -> conversation; not admin of a group: EFORBIDDEN */
 STORE_OP(CONV_RENAME, conv_rename, WRITE)
@@ -84,6 +94,10 @@ STORE_OP(CONV_ADD_MEMBERS, conv_add_members, WRITE)
 STORE_OP(CONV_REMOVE_MEMBER, conv_remove_member, WRITE)
 /* {id, user_id, seq} -> {last_read_seq}: never backwards, at most last_seq */
 STORE_OP(CONV_MARK_READ, conv_mark_read, WRITE)
+/* {id, user_id, assignee_id|null} -> conversation: an instagram conversation the
+ * user sees (owner or agent); not instagram: EFORBIDDEN; assignee neither the
+ * owner nor an agent: EINVAL */
+STORE_OP(CONV_ASSIGN, conv_assign, WRITE)
 
 /* messages: message = {id, conversation_id, seq, sender_id, text|null,
  * client_id|null, source, created_at, edited_at|null, deleted, reactions:
@@ -156,7 +170,7 @@ STORE_OP(IG_ACCOUNT_UPDATE, ig_account_update, WRITE)
 STORE_OP(IG_ACCOUNT_LIST_DUE, ig_account_list_due, READ)
 
 /* contacts: contact = {id, owner_id, ig_user_id, username, tags: [..],
- * variables: {..}, last_inbound_at|null} */
+ * variables: {..}, last_inbound_at|null, automation_paused_until|null} */
 /* {owner_id, ig_user_id, username?, last_inbound_at?} -> contact */
 STORE_OP(CONTACT_UPSERT, contact_upsert, WRITE)
 /* {id, owner_id} | {owner_id, ig_user_id} -> contact */
@@ -165,6 +179,25 @@ STORE_OP(CONTACT_GET, contact_get, READ)
 STORE_OP(CONTACT_LIST, contact_list, READ)
 /* {id, owner_id, add_tags?: [..], set_variables?: {..}} -> contact */
 STORE_OP(CONTACT_UPDATE, contact_update, WRITE)
+
+/* {id, user_id, until_ms|null} | {conversation_id, until_ms} -> contact:
+ * automation of the contact paused until until_ms (null: resumed; scheduled
+ * steps held for the contact are then due at once). With user_id the contact
+ * must be the user's own or, as an agent, their owner's (else ENOTFOUND); with
+ * conversation_id, the contact of that instagram conversation (none:
+ * ENOTFOUND). contact.automation_paused_until is an ISO string while paused,
+ * else null. */
+STORE_OP(CONTACT_PAUSE, contact_pause, WRITE)
+
+/* team inbox: the agents of an owner's Instagram inbox. agent = {id, name,
+ * added_at} (id is the agent's user id). At most 50 per owner. */
+/* {owner_id, user_id} -> {agent, created: bool}; unknown or deleted user, or
+ * the owner: EINVAL; already 50: EFORBIDDEN; added before: created false */
+STORE_OP(AGENT_ADD, agent_add, WRITE)
+/* {owner_id, user_id} -> {}; not an agent: ENOTFOUND */
+STORE_OP(AGENT_REMOVE, agent_remove, WRITE)
+/* {owner_id} -> {agents} in the order they were added */
+STORE_OP(AGENT_LIST, agent_list, READ)
 
 /* webhook events: event = {id, mid|null, payload (object), processed, created_at} */
 /* {events: [{mid|null, payload}]} -> {inserted: [ids], duplicates: n}; a mid seen
@@ -196,7 +229,8 @@ STORE_OP(FLOW_RUN_LIST, flow_run_list, READ)
 STORE_OP(FLOW_RUN_GET, flow_run_get, READ)
 
 /* scheduled steps (flow delays): step = {id, run_id, due_at_ms} */
-/* {run_id, due_at_ms} -> step */
+/* {run_id, due_at_ms, held_for?} -> step; held_for: the contact whose paused
+ * automation holds the step (CONTACT_PAUSE with null releases it) */
 STORE_OP(SCHED_INSERT, sched_insert, WRITE)
 /* {now_ms, limit} -> {steps} due, oldest first */
 STORE_OP(SCHED_DUE, sched_due, READ)

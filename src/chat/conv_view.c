@@ -7,14 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Lists of users with read markers: participants, and an instagram
+ * conversation's agents. */
+static const char *const marked_lists[] = {"participants", "agents"};
+
+static int is_marked_list(const char *key) {
+  return strcmp(key, marked_lists[0]) == 0 || strcmp(key, marked_lists[1]) == 0;
+}
+
 long long conv_view_read_seq(const json_t *conv, const char *user_id) {
   size_t i;
   json_t *p;
-  json_array_foreach(json_object_get(conv, "participants"), i, p) {
-    const char *id = json_string_value(json_object_get(p, "id"));
-    if (id && user_id && strcmp(id, user_id) == 0)
-      return (long long)json_integer_value(json_object_get(p, "last_read_seq"));
-  }
+  for (int k = 0; k < 2; k++) json_array_foreach(json_object_get(conv, marked_lists[k]), i, p) {
+      const char *id = json_string_value(json_object_get(p, "id"));
+      if (id && user_id && strcmp(id, user_id) == 0)
+        return (long long)json_integer_value(json_object_get(p, "last_read_seq"));
+    }
   return -1;
 }
 
@@ -33,7 +41,7 @@ json_t *conv_view_json(const json_t *conv, const char *user_id) {
   const char *key;
   json_t *val;
   json_object_foreach((json_t *)conv, key, val) {
-    if (strcmp(key, "participants") != 0) {
+    if (!is_marked_list(key)) {
       json_object_set_nocheck(v, key, val);
       continue;
     }
@@ -57,10 +65,10 @@ json_t *conv_view_participant_ids(const json_t *conv) {
   json_t *ids = json_array();
   size_t i;
   json_t *p;
-  json_array_foreach(json_object_get(conv, "participants"), i, p) {
-    json_t *id = json_object_get(p, "id");
-    if (json_is_string(id)) json_array_append(ids, id);
-  }
+  for (int k = 0; k < 2; k++) json_array_foreach(json_object_get(conv, marked_lists[k]), i, p) {
+      json_t *id = json_object_get(p, "id");
+      if (json_is_string(id)) json_array_append(ids, id);
+    }
   return ids;
 }
 
@@ -169,7 +177,7 @@ int conv_view_write(buf_t *b, json_t *conv, const char *user_id) {
         buf_append(b, ":", 1) != 0)
       return -1;
     first = 0;
-    if (strcmp(key, "participants") != 0 || !json_is_array(val)) {
+    if (!is_marked_list(key) || !json_is_array(val)) {
       if (write_value(b, val) != 0) return -1;
       continue;
     }

@@ -1,6 +1,7 @@
-/* The conversation as API.md shows it to one user: participants without read
- * markers, and unread_count = last_seq - the user's last_read_seq (0 for a
- * user who is not a participant). One definition, two writers: a jansson
+/* The conversation as API.md shows it to one user: participants (and an
+ * instagram conversation's agents) without read markers, and unread_count =
+ * last_seq - the user's last_read_seq, an agent's own marker for an agent (0
+ * for a user who is neither). One definition, two writers: a jansson
  * object for frames, and text written straight from the store's result for
  * the list, byte for byte the same JSON (tests/unit/chat/test_conv_view.c
  * proves it). Pure; any thread. */
@@ -21,9 +22,11 @@ int conv_view_write(buf_t *b, json_t *conv, const char *user_id);
  * store's CONV_LIST result, appended to b. Returns 0 or -1. */
 int conv_view_write_page(buf_t *b, json_t *result, const char *user_id);
 
-/* The participants' ids of a store conversation as a new array. */
+/* The ids of who hears of a store conversation's changes, as a new array: its
+ * participants, then its agents. */
 json_t *conv_view_participant_ids(const json_t *conv);
-/* The user's read marker in a store conversation, or -1 if not a participant. */
+/* The user's read marker in a store conversation, or -1 if neither a
+ * participant nor an agent. */
 long long conv_view_read_seq(const json_t *conv, const char *user_id);
 
 #endif

@@ -186,12 +186,13 @@ static void send_conversation(app_t *app, const json_t *conv, const char *user) 
 
 /* Renders the conversation for each recipient who has a session here. */
 static void deliver_conversation(app_t *app, const json_t *conv, const char *also_user) {
-  json_t *p;
+  json_t *ids = conv_view_participant_ids(conv), *v;
   size_t i;
-  json_array_foreach(json_object_get(conv, "participants"), i, p) {
-    const char *id = json_string_value(json_object_get(p, "id"));
+  json_array_foreach(ids, i, v) {
+    const char *id = json_string_value(v);
     if (id && (!also_user || strcmp(id, also_user) != 0)) send_conversation(app, conv, id);
   }
+  json_decref(ids);
   send_conversation(app, conv, also_user);
 }
 

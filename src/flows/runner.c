@@ -46,6 +46,15 @@ typedef struct run_s {
 
 static void advance(run_t *run);
 
+/* The end of the contact's automation pause (a person took over the
+ * conversation, instagram/takeover.h), or 0 when automation runs. */
+static int64_t paused_until(const json_t *contact) {
+  const char *until = json_string_value(json_object_get(contact, "automation_paused_until"));
+  int64_t ms = 0;
+  if (!until || util_parse_iso8601(until, &ms) != 0) return 0;
+  return ms > util_now_ms() ? ms : 0;
+}
+
 static const char *sget(const json_t *o, const char *k) {
   return json_string_value(json_object_get(o, k));
 }
@@ -320,6 +329,7 @@ static void flows_listed(void *ctx, int status, json_t *result) {
 
 void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_t *contact,
                             const char *text) {
+  if (paused_until(contact)) return; /* a person is answering: no flow starts */
   run_t *run = run_new(r);
   if (!run) return;
   run->account = json_deep_copy(account);
@@ -351,6 +361,15 @@ static void resume_account(void *ctx, int status, json_t *result) {
   advance(run);
 }
 
+static void held(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  json_decref(result);
+  if (status != STORE_OK)
+    fail_run(run, "cannot hold the delayed step while automation is paused");
+  else
+    run_free(run); /* still "waiting": the held step resumes it */
+}
+
 static void resume_contact(void *ctx, int status, json_t *result) {
   run_t *run = ctx;
   if (status != STORE_OK) {
@@ -359,6 +378,17 @@ static void resume_contact(void *ctx, int status, json_t *result) {
     return;
   }
   run->contact = result;
+  int64_t until = paused_until(result);
+  if (until) {
+    /* A person took over: the step waits for the pause's end (or its
+     * release when an agent resumes automation), then runs. */
+    if (call(run, SCHED_INSERT,
+             json_pack("{s:O, s:I, s:O}", "run_id", json_object_get(run->record, "id"), "due_at_ms",
+                       (json_int_t)until, "held_for", json_object_get(result, "id")),
+             held) != 0)
+      fail_run(run, "cannot hold the delayed step while automation is paused");
+    return;
+  }
   const char *text = sget(run->record, "message_text");
   run->ctx = json_pack("{s:O, s:{s:s}}", "contact", result, "message", "text", text ? text : "");
   if (call(run, IG_ACCOUNT_GET,

@@ -163,9 +163,21 @@ static void list(http_req_t *req) {
   }
   json_t *params = json_pack("{s:s, s:I}", "user_id", req->user_id, "limit", (json_int_t)limit);
   if (n > 0) json_object_set_new(params, "cursor", json_string(cursor));
-  /* The seed SPA's inbox alias lists only Instagram conversations. */
-  if (strcmp(req->route, "/api/messages/instagram") == 0)
+  /* The seed SPA's inbox alias lists only Instagram conversations, filtered
+   * by assignee on request (the team inbox's tabs). */
+  if (strcmp(req->route, "/api/messages/instagram") == 0) {
+    char assigned[8];
+    long an = http_req_query(req, "assigned", assigned, sizeof(assigned));
+    if (an == -2 || (an >= 0 && strcmp(assigned, "me") != 0 && strcmp(assigned, "none") != 0 &&
+                     strcmp(assigned, "all") != 0)) {
+      json_decref(params);
+      reply_invalid(req, "assigned", "assigned must be me, none or all");
+      return;
+    }
     json_object_set_new(params, "type", json_string("instagram"));
+    if (an >= 0 && strcmp(assigned, "all") != 0)
+      json_object_set_new(params, "assigned", json_string(assigned));
+  }
   handlers_store_call(req, CONV_LIST, params, listed);
 }
 

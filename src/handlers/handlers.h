@@ -17,6 +17,7 @@ extern const route_table_t ws_routes;
 extern const route_table_t instagram_routes;
 extern const route_table_t flows_routes;
 extern const route_table_t search_routes;
+extern const route_table_t team_routes;
 
 /* Every table, in match order. */
 extern const route_table_t *const handlers_route_tables[];

@@ -13,6 +13,7 @@
 #include "instagram/health.h"
 #include "instagram/ingest.h"
 #include "parley/log.h"
+#include "instagram/takeover.h"
 #include "parley/store.h"
 #include "parley/util.h"
 
@@ -181,6 +182,9 @@ static void start(send_t *s, json_t *insert) {
   const char *status = json_string_value(json_object_get(msg, "status"));
   s->message = json_incref(msg);
   if (created) {
+    /* A person's reply (not a flow's) takes the conversation over. */
+    const char *source = json_string_value(json_object_get(msg, "source"));
+    if (!source || strcmp(source, "flow") != 0) ig_takeover_on_reply(s->app, msg);
     if (s->accepted) s->accepted(s->ctx, msg, 1, 1);
     deliver(s);
     return;

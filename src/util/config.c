@@ -127,6 +127,8 @@ static const setting_t settings[] = {
     I(graph_timeout_ms, 100, 600000, "one Graph API request at most"),
     I(ig_token_refresh_interval_ms, 100, 86400000, "how often Instagram tokens are checked"),
     I(ig_token_refresh_ahead_s, 60, 86400 * 60, "Instagram tokens are refreshed this long ahead"),
+    I(automation_pause_seconds, 1, 30 * 86400,
+      "how long an agent's reply pauses a contact's flows"),
     S(web_dir, NULL, "the web client's files, served at /"),
     L(web_max_bytes, 0, INT64_C(1) << 30, "web client bytes held in memory at most"),
 };
@@ -169,6 +171,7 @@ static void set_defaults(config_t *c) {
   c->ig_token_refresh_interval_ms = 3600000;
   c->ig_token_refresh_ahead_s = 7 * 86400;
   c->ig_human_agent_tag = strdup("off");
+  c->automation_pause_seconds = 1800;
   c->web_dir = strdup("web/dist");
   c->web_max_bytes = 32 << 20;
 }

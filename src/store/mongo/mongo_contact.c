@@ -17,6 +17,11 @@ static json_t *contact_json(mongo_ctx_t *c, const bson_t *doc) {
   json_object_set_new(ct, "tags", json_is_array(tags) ? json_incref(tags) : json_array());
   json_object_set_new(ct, "variables", json_is_object(vars) ? json_incref(vars) : json_object());
   json_object_set_new(ct, "last_inbound_at", mongo_bson_iso(doc, "last_inbound_at"));
+  int64_t until = mongo_bson_int(doc, "automation_paused_until_ms", 0);
+  char iso[32];
+  util_iso8601(until, iso);
+  json_object_set_new(ct, "automation_paused_until",
+                      until > util_now_ms() ? json_string(iso) : json_null());
   json_decref(tags);
   json_decref(vars);
   return ct;
@@ -143,6 +148,81 @@ int mongo_contact_update(mongo_ctx_t *c, json_t *p, json_t **r) {
     bson_t *update = update_doc(tags, vars);
     rc = mongo_query_modify(c, MC_CONTACTS, filter, update, 0, 1, &doc);
     bson_destroy(update);
+  }
+  bson_destroy(filter);
+  return answer(c, rc, &doc, r);
+}
+
+/* The contact a pause is about: the contact of an instagram conversation, or
+ * one of the user's own or of an owner the user is an agent of. */
+static bson_t *pause_filter(mongo_ctx_t *c, json_t *p, int *rc) {
+  const char *conv = mongo_param_str(p, "conversation_id"), *user = mongo_param_str(p, "user_id");
+  const char *id = mongo_param_str(p, "id");
+  bson_t doc;
+  if (conv) {
+    bson_t *q = BCON_NEW("_id", BCON_UTF8(conv), "type", BCON_UTF8("instagram"));
+    *rc = mongo_query_one(c, MC_CONVS, q, NULL, &doc);
+    bson_destroy(q);
+    if (*rc <= 0) return NULL;
+    const char *contact = mongo_bson_str(&doc, "contact_id");
+    bson_t *f = contact ? BCON_NEW("_id", BCON_UTF8(contact)) : NULL;
+    bson_destroy(&doc);
+    *rc = f ? 1 : 0;
+    return f;
+  }
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(id));
+  *rc = mongo_query_one(c, MC_CONTACTS, q, NULL, &doc);
+  if (*rc <= 0) {
+    bson_destroy(q);
+    return NULL;
+  }
+  const char *owner = mongo_bson_str(&doc, "owner_id");
+  if (!owner || strcmp(owner, user) != 0) {
+    bson_t *a = BCON_NEW("owner_id", BCON_UTF8(owner ? owner : ""), "user_id", BCON_UTF8(user));
+    bson_t found;
+    *rc = mongo_query_one(c, MC_AGENTS, a, NULL, &found);
+    bson_destroy(a);
+    if (*rc == 1) bson_destroy(&found);
+  }
+  bson_destroy(&doc);
+  if (*rc <= 0) {
+    bson_destroy(q);
+    return NULL;
+  }
+  return q;
+}
+
+int mongo_contact_pause(mongo_ctx_t *c, json_t *p, json_t **r) {
+  json_t *until = json_object_get(p, "until_ms");
+  if (!until || (!json_is_integer(until) && !json_is_null(until)) ||
+      (!mongo_param_str(p, "conversation_id") &&
+       (!mongo_param_str(p, "id") || !mongo_param_str(p, "user_id"))))
+    return STORE_EINVAL;
+  int rc;
+  bson_t *filter = pause_filter(c, p, &rc);
+  if (!filter) return rc < 0 ? rc : STORE_ENOTFOUND;
+  const char *id = NULL;
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, filter, "_id")) id = bson_iter_utf8(&it, NULL);
+  bson_t *update = json_is_integer(until)
+                       ? BCON_NEW("$set", "{", "automation_paused_until_ms",
+                                  BCON_INT64(json_integer_value(until)), "}")
+                       : BCON_NEW("$unset", "{", "automation_paused_until_ms", BCON_UTF8(""), "}");
+  bson_t doc;
+  rc = mongo_query_modify(c, MC_CONTACTS, filter, update, 0, 1, &doc);
+  bson_destroy(update);
+  if (rc == 1 && !json_is_integer(until)) {
+    /* Resumed: the steps the pause held are due now. */
+    bson_t *held = BCON_NEW("held_for", BCON_UTF8(id));
+    bson_t *release = BCON_NEW("$set", "{", "due_at_ms", BCON_INT64(util_now_ms()), "}", "$unset",
+                               "{", "held_for", BCON_UTF8(""), "}");
+    int n = mongo_query_update(c, MC_STEPS, held, release, 1);
+    bson_destroy(held);
+    bson_destroy(release);
+    if (n < 0) {
+      bson_destroy(&doc);
+      rc = n;
+    }
   }
   bson_destroy(filter);
   return answer(c, rc, &doc, r);

@@ -2,7 +2,10 @@
  * an array in the document with last_seq and a copy of the last message, so a
  * list is one query. Creation, reads, the read marker and membership: each
  * membership change is one conditional update on the participants array, so
- * concurrent changes never duplicate a member. Worker thread. */
+ * concurrent changes never duplicate a member. An instagram conversation is
+ * also seen by the agents of its creator (the account's owner, "ig_agents"),
+ * whose read markers live in the document's agent_reads {user id: seq}.
+ * Worker thread. */
 #include <string.h>
 
 #include "parley/util.h"
@@ -35,6 +38,48 @@ json_t *mongo_conv_participant_ids(const bson_t *doc) {
   return ids;
 }
 
+static json_t *agent_owner(mongo_ctx_t *c, const bson_t *doc) {
+  return mongo_bson_json(doc, "owner_id");
+}
+
+static json_t *agent_id(mongo_ctx_t *c, const bson_t *doc) {
+  return mongo_bson_json(doc, "user_id");
+}
+
+json_t *mongo_conv_agent_ids(mongo_ctx_t *c, const bson_t *doc) {
+  const char *type = mongo_bson_str(doc, "type"), *owner = mongo_bson_str(doc, "creator_id");
+  json_t *ids = json_array();
+  if (!type || strcmp(type, "instagram") != 0 || !owner) return ids;
+  bson_t *filter = BCON_NEW("owner_id", BCON_UTF8(owner));
+  bson_t *opts = BCON_NEW("sort", "{", "ord", BCON_INT32(1), "}");
+  int rc = mongo_query_map(c, MC_AGENTS, filter, opts, agent_id, ids);
+  bson_destroy(filter);
+  bson_destroy(opts);
+  if (rc < 0) {
+    json_decref(ids);
+    return NULL;
+  }
+  return ids;
+}
+
+json_t *mongo_conv_recipients(mongo_ctx_t *c, const bson_t *doc) {
+  json_t *ids = mongo_conv_participant_ids(doc), *team = mongo_conv_agent_ids(c, doc);
+  json_array_extend(ids, team);
+  json_decref(team);
+  return ids;
+}
+
+int mongo_conv_agent_of(mongo_ctx_t *c, const bson_t *doc, const char *user_id) {
+  const char *type = mongo_bson_str(doc, "type"), *owner = mongo_bson_str(doc, "creator_id");
+  if (!type || strcmp(type, "instagram") != 0 || !owner) return 0;
+  bson_t *filter = BCON_NEW("owner_id", BCON_UTF8(owner), "user_id", BCON_UTF8(user_id));
+  bson_t found;
+  int rc = mongo_query_one(c, MC_AGENTS, filter, NULL, &found);
+  bson_destroy(filter);
+  if (rc == 1) bson_destroy(&found);
+  return rc;
+}
+
 /* {user id: name} for every participant of the given conversations. */
 static int names_of(mongo_ctx_t *c, json_t *convs, json_t *names) {
   bson_t filter = BSON_INITIALIZER, in, arr;
@@ -43,6 +88,11 @@ static int names_of(mongo_ctx_t *c, json_t *convs, json_t *names) {
   size_t i, j, n = 0;
   json_t *cv, *pt;
   json_array_foreach(convs, i, cv) json_array_foreach(json_object_get(cv, "participants"), j, pt) {
+    char key[24];
+    snprintf(key, sizeof(key), "%zu", n++);
+    mongo_bson_append_json(&arr, key, json_object_get(pt, "id"));
+  }
+  json_array_foreach(convs, i, cv) json_array_foreach(json_object_get(cv, "agents"), j, pt) {
     char key[24];
     snprintf(key, sizeof(key), "%zu", n++);
     mongo_bson_append_json(&arr, key, json_object_get(pt, "id"));
@@ -83,15 +133,81 @@ static json_t *raw_conv(mongo_ctx_t *c, const bson_t *doc) {
   json_object_set_new(cv, "_activity", json_integer(mongo_bson_int(doc, "activity", 0)));
   if (mongo_bson_str(doc, "contact_id"))
     json_object_set_new(cv, "contact_id", mongo_bson_json(doc, "contact_id"));
+  const char *type = mongo_bson_str(doc, "type");
+  if (type && !strcmp(type, "instagram")) {
+    /* finish() turns these into agents and automation_paused_until. */
+    json_object_set_new(cv, "owner_id", mongo_bson_json(doc, "creator_id"));
+    json_object_set_new(cv, "assignee_id", mongo_bson_json(doc, "assignee_id"));
+    json_object_set_new(cv, "_agent_reads", mongo_bson_json(doc, "agent_reads"));
+  }
   return cv;
+}
+
+static json_t *agent_named(mongo_ctx_t *c, const bson_t *doc) {
+  return json_pack("{s:o, s:o}", "id", mongo_bson_json(doc, "user_id"), "added_at",
+                   mongo_bson_iso(doc, "added_at"));
+}
+
+/* An instagram conversation's agents (with names from names, filled in by the
+ * caller's names_of) and its contact's pause. */
+static int finish_instagram(mongo_ctx_t *c, json_t *cv, json_t *team_cache) {
+  const char *owner = json_string_value(json_object_get(cv, "owner_id"));
+  json_t *team = owner ? json_object_get(team_cache, owner) : NULL;
+  int rc = 0;
+  if (owner && !team) {
+    team = json_array();
+    bson_t *filter = BCON_NEW("owner_id", BCON_UTF8(owner));
+    bson_t *opts = BCON_NEW("sort", "{", "ord", BCON_INT32(1), "}");
+    rc = mongo_query_map(c, MC_AGENTS, filter, opts, agent_named, team);
+    bson_destroy(filter);
+    bson_destroy(opts);
+    json_object_set_new(team_cache, owner, team);
+  }
+  json_t *reads = json_object_get(cv, "_agent_reads"), *agents = json_array(), *a;
+  size_t i;
+  json_array_foreach(team, i, a) {
+    const char *id = json_string_value(json_object_get(a, "id"));
+    json_t *seq = id && json_is_object(reads) ? json_object_get(reads, id) : NULL;
+    json_array_append_new(agents,
+                          json_pack("{s:O, s:n, s:I}", "id", json_object_get(a, "id"), "name",
+                                    "last_read_seq", (json_int_t)json_integer_value(seq)));
+  }
+  json_object_set_new(cv, "agents", agents);
+  json_object_del(cv, "_agent_reads");
+  json_t *paused = json_null();
+  const char *contact = json_string_value(json_object_get(cv, "contact_id"));
+  if (rc >= 0 && contact) {
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(contact));
+    bson_t doc;
+    int found = mongo_query_one(c, MC_CONTACTS, filter, NULL, &doc);
+    bson_destroy(filter);
+    if (found == 1) {
+      int64_t until = mongo_bson_int(&doc, "automation_paused_until_ms", 0);
+      char iso[32];
+      util_iso8601(until, iso);
+      if (until > util_now_ms()) paused = json_string(iso);
+      bson_destroy(&doc);
+    }
+    if (found < 0) rc = found;
+  }
+  json_object_set_new(cv, "automation_paused_until", paused);
+  return rc < 0 ? rc : 0;
 }
 
 /* Fills in participant names and the contract's participant shape. */
 static int finish(mongo_ctx_t *c, json_t *convs) {
-  json_t *names = json_object(), *cv, *pt;
-  int rc = names_of(c, convs, names);
+  json_t *names = json_object(), *cv, *pt, *teams = json_object();
   size_t i, j;
+  int rc = 0;
+  json_array_foreach(convs, i, cv) if (rc == 0 && json_object_get(cv, "owner_id")) rc =
+      finish_instagram(c, cv, teams);
+  json_decref(teams);
+  if (rc == 0) rc = names_of(c, convs, names);
   json_array_foreach(convs, i, cv) {
+    json_array_foreach(json_object_get(cv, "agents"), j, pt) {
+      json_t *name = json_object_get(names, json_string_value(json_object_get(pt, "id")));
+      if (name) json_object_set(pt, "name", name);
+    }
     json_t *parts = json_array();
     json_array_foreach(json_object_get(cv, "participants"), j, pt) {
       const char *id = json_string_value(json_object_get(pt, "id"));
@@ -118,12 +234,16 @@ int mongo_conv_render(mongo_ctx_t *c, const bson_t *doc, json_t **out) {
   return rc;
 }
 
-/* Loads a conversation, visible to user_id when given. */
+/* Loads a conversation, visible to user_id when given: a participant, or an
+ * agent of an instagram conversation's owner. */
 int mongo_conv_load(mongo_ctx_t *c, const char *id, const char *user_id, bson_t *doc) {
-  bson_t *filter = user_id ? BCON_NEW("_id", BCON_UTF8(id), "participants.id", BCON_UTF8(user_id))
-                           : BCON_NEW("_id", BCON_UTF8(id));
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
   int rc = mongo_query_one(c, MC_CONVS, filter, NULL, doc);
   bson_destroy(filter);
+  if (rc == 1 && user_id && !mongo_conv_role(doc, user_id)) {
+    rc = mongo_conv_agent_of(c, doc, user_id);
+    if (rc != 1) bson_destroy(doc);
+  }
   return rc == 1 ? STORE_OK : rc == 0 ? STORE_ENOTFOUND : rc;
 }
 
@@ -150,15 +270,56 @@ static int cursor_parse(const char *s, int64_t *ms, const char **id) {
   return 0;
 }
 
-static bson_t *list_filter(const char *user, const char *type, const char *cursor) {
-  bson_t *f = BCON_NEW("participants.id", BCON_UTF8(user));
+/* The owners whose agent user is, as a BSON array of ids in *owners; returns
+ * their number or a negative status. */
+static int owners_of(mongo_ctx_t *c, const char *user, json_t *owners) {
+  bson_t *filter = BCON_NEW("user_id", BCON_UTF8(user));
+  int rc = mongo_query_map(c, MC_AGENTS, filter, NULL, agent_owner, owners);
+  bson_destroy(filter);
+  return rc;
+}
+
+/* An agent's list (or one filtered by assignee) also takes the instagram
+ * conversations of the owners it serves; everyone else's stays on the
+ * participants.id index. */
+static bson_t *list_filter(const char *user, const char *type, const char *cursor, json_t *owners,
+                           const char *assigned) {
+  bson_t *f;
+  if (json_array_size(owners) > 0) {
+    bson_t any, one, in, arr;
+    f = bson_new();
+    bson_append_array_begin(f, "$or", -1, &any);
+    bson_append_document_begin(&any, "0", -1, &one);
+    BSON_APPEND_UTF8(&one, "participants.id", user);
+    bson_append_document_end(&any, &one);
+    bson_append_document_begin(&any, "1", -1, &one);
+    BSON_APPEND_UTF8(&one, "type", "instagram");
+    bson_append_document_begin(&one, "creator_id", -1, &in);
+    bson_append_array_begin(&in, "$in", -1, &arr);
+    size_t i;
+    json_t *o;
+    json_array_foreach(owners, i, o) {
+      char k[24];
+      snprintf(k, sizeof(k), "%zu", i);
+      mongo_bson_append_json(&arr, k, o);
+    }
+    bson_append_array_end(&in, &arr);
+    bson_append_document_end(&one, &in);
+    bson_append_document_end(&any, &one);
+    bson_append_array_end(f, &any);
+  } else {
+    f = BCON_NEW("participants.id", BCON_UTF8(user));
+  }
+  if (assigned && !strcmp(assigned, "me")) BSON_APPEND_UTF8(f, "assignee_id", user);
+  if (assigned && !strcmp(assigned, "none")) BSON_APPEND_NULL(f, "assignee_id");
   if (type) BSON_APPEND_UTF8(f, "type", type);
   int64_t ms;
   const char *id;
   if (cursor && cursor_parse(cursor, &ms, &id) == 0) {
-    bson_t *after =
-        BCON_NEW("$or", "[", "{", "activity", "{", "$lt", BCON_INT64(ms), "}", "}", "{", "activity",
-                 BCON_INT64(ms), "_id", "{", "$lt", BCON_UTF8(id), "}", "}", "]");
+    /* In $and: the agents' filter has an $or of its own. */
+    bson_t *after = BCON_NEW("$and", "[", "{", "$or", "[", "{", "activity", "{", "$lt",
+                             BCON_INT64(ms), "}", "}", "{", "activity", BCON_INT64(ms), "_id", "{",
+                             "$lt", BCON_UTF8(id), "}", "}", "]", "}", "]");
     bson_concat(f, after);
     bson_destroy(after);
   }
@@ -172,7 +333,14 @@ int mongo_conv_list(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *cid;
   mongo_param_int(p, "limit", &limit);
   if (!user || limit < 1 || (cursor && cursor_parse(cursor, &ms, &cid) < 0)) return STORE_EINVAL;
-  bson_t *filter = list_filter(user, type, cursor);
+  json_t *owners = json_array();
+  int known = owners_of(c, user, owners);
+  if (known < 0) {
+    json_decref(owners);
+    return known;
+  }
+  bson_t *filter = list_filter(user, type, cursor, owners, mongo_param_str(p, "assigned"));
+  json_decref(owners);
   bson_t *opts = BCON_NEW("sort", "{", "activity", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
                           "limit", BCON_INT64(limit + 1));
   json_t *convs = json_array();
@@ -199,6 +367,23 @@ int mongo_conv_list(mongo_ctx_t *c, json_t *p, json_t **r) {
   return STORE_OK;
 }
 
+/* An agent's marker: agent_reads.<user id>, never backwards. */
+static int agent_mark_read(mongo_ctx_t *c, const char *id, const char *user, int64_t seq,
+                           json_t **r) {
+  char field[96];
+  snprintf(field, sizeof(field), "agent_reads.%s", user);
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(id));
+  bson_t *update = BCON_NEW("$max", "{", field, BCON_INT64(seq), "}");
+  bson_t doc;
+  int rc = mongo_query_modify(c, MC_CONVS, q, update, 0, 1, &doc);
+  bson_destroy(q);
+  bson_destroy(update);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  *r = json_pack("{s:I}", "last_read_seq", (json_int_t)mongo_bson_int(&doc, field, seq));
+  bson_destroy(&doc);
+  return STORE_OK;
+}
+
 int mongo_conv_mark_read(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
   int64_t seq;
@@ -218,7 +403,8 @@ int mongo_conv_mark_read(mongo_ctx_t *c, json_t *p, json_t **r) {
   rc = mongo_query_modify(c, MC_CONVS, q, update, 0, 1, &doc);
   bson_destroy(q);
   bson_destroy(update);
-  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  if (rc == 0) return agent_mark_read(c, id, user, seq, r); /* loaded: an agent */
+  if (rc < 0) return rc;
   json_t *parts = mongo_bson_json(&doc, "participants"), *pt;
   size_t i;
   json_array_foreach(parts, i, pt) {
@@ -469,4 +655,34 @@ int mongo_conv_remove_member(mongo_ctx_t *c, json_t *p, json_t **r) {
   if ((rc = reload(c, id, &cv)) != STORE_OK) return rc;
   *r = json_pack("{s:o, s:s}", "conversation", cv, "removed_id", member);
   return STORE_OK;
+}
+
+int mongo_conv_assign(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
+  json_t *assignee = json_object_get(p, "assignee_id");
+  if (!id || !user || !assignee || (!json_is_string(assignee) && !json_is_null(assignee)))
+    return STORE_EINVAL;
+  bson_t doc;
+  int rc = mongo_conv_load(c, id, user, &doc);
+  if (rc != STORE_OK) return rc;
+  const char *type = mongo_bson_str(&doc, "type"), *owner = mongo_bson_str(&doc, "creator_id");
+  const char *to = json_string_value(assignee);
+  if (!type || strcmp(type, "instagram") != 0)
+    rc = STORE_EFORBIDDEN;
+  else if (to && !(owner && !strcmp(owner, to)))
+    rc = mongo_conv_agent_of(c, &doc, to) == 1 ? STORE_OK : STORE_EINVAL;
+  bson_destroy(&doc);
+  if (rc != STORE_OK) return rc;
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(id));
+  bson_t *update = bson_new(), set;
+  bson_append_document_begin(update, "$set", -1, &set);
+  mongo_bson_append_json(&set, "assignee_id", assignee);
+  bson_append_document_end(update, &set);
+  rc = mongo_query_modify(c, MC_CONVS, q, update, 0, 1, &doc);
+  bson_destroy(q);
+  bson_destroy(update);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  rc = mongo_conv_render(c, &doc, r);
+  bson_destroy(&doc);
+  return rc;
 }

@@ -21,6 +21,7 @@ enum mongo_coll {
   MC_RUNS,
   MC_STEPS,
   MC_REVOKED,
+  MC_AGENTS,
   MC_COUNT
 };
 
@@ -119,7 +120,8 @@ mongo_op_fn mongo_op(enum store_op op);
 json_t *mongo_user_json(mongo_ctx_t *c, const bson_t *doc);
 
 /* mongo_conv.c: loads a conversation into doc (initialised on STORE_OK); with
- * user_id, only when that user is a participant (else ENOTFOUND). */
+ * user_id, only when that user is a participant or an agent of an instagram
+ * conversation's owner (else ENOTFOUND). */
 int mongo_conv_load(mongo_ctx_t *c, const char *id, const char *user_id, bson_t *doc);
 /* A conversation document as the contract's JSON (participant names looked up). */
 int mongo_conv_render(mongo_ctx_t *c, const bson_t *doc, json_t **out);
@@ -128,6 +130,14 @@ int mongo_conv_render(mongo_ctx_t *c, const bson_t *doc, json_t **out);
 int mongo_conv_users_exist(mongo_ctx_t *c, json_t *ids);
 /* Participant ids of a conversation document, as a JSON array. */
 json_t *mongo_conv_participant_ids(const bson_t *doc);
+/* The agents of an instagram conversation document's owner (an empty array for
+ * other conversations), or NULL on failure. */
+json_t *mongo_conv_agent_ids(mongo_ctx_t *c, const bson_t *doc);
+/* Who hears of a change in the conversation: participants, then agents. */
+json_t *mongo_conv_recipients(mongo_ctx_t *c, const bson_t *doc);
+/* 1 when user_id is an agent of the owner of the instagram conversation doc, 0
+ * when not, or a negative status. */
+int mongo_conv_agent_of(mongo_ctx_t *c, const bson_t *doc, const char *user_id);
 /* The role of user_id in a conversation document, or NULL when not a member. */
 const char *mongo_conv_role(const bson_t *doc, const char *user_id);
 

@@ -65,7 +65,7 @@ static int load_pair(mongo_ctx_t *c, const char *id, const char *user_id, bson_t
 
 static json_t *with_participants(mongo_ctx_t *c, const bson_t *msg, const bson_t *conv) {
   return json_pack("{s:o, s:o}", "message", mongo_msg_json(c, msg), "participant_ids",
-                   mongo_conv_participant_ids(conv));
+                   mongo_conv_recipients(c, conv));
 }
 
 int mongo_msg_get(mongo_ctx_t *c, json_t *p, json_t **r) {

@@ -25,6 +25,7 @@ typedef struct {
   bson_t doc; /* as loaded, then as after the $inc */
   int loaded, count;
   int64_t end, next;
+  json_t *agents; /* an instagram conversation's agents, loaded once; else NULL */
 } conv_t;
 
 typedef struct {
@@ -42,8 +43,10 @@ static void finish(item_t *it, int status) {
 
 static void answer(batch_t *b, item_t *it, const bson_t *msg, int created) {
   conv_t *cv = &b->convs[it->conv];
+  json_t *ids = mongo_conv_participant_ids(&cv->doc);
+  json_array_extend(ids, cv->agents);
   it->job->result = json_pack("{s:o, s:b, s:o}", "message", mongo_msg_json(b->c, msg), "created",
-                              created, "participant_ids", mongo_conv_participant_ids(&cv->doc));
+                              created, "participant_ids", ids);
   finish(it, STORE_OK);
 }
 
@@ -93,7 +96,15 @@ static void fail_pending(batch_t *b, int status) {
     if (b->items[i].state == PENDING) finish(&b->items[i], status);
 }
 
-/* Phase 1: the conversations exist and, when asked, the sender is a member. */
+static int is_agent(json_t *agents, const char *user) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(agents, i, v) if (same(json_string_value(v), user)) return 1;
+  return 0;
+}
+
+/* Phase 1: the conversations exist and, when asked, the sender is a member (a
+ * participant, or an agent of an instagram conversation's owner). */
 static int load_convs(batch_t *b) {
   bson_t filter = BSON_INITIALIZER, in, arr;
   bson_append_document_begin(&filter, "_id", -1, &in);
@@ -108,12 +119,19 @@ static int load_convs(batch_t *b) {
   int rc = each_doc(b, MC_CONVS, &filter, got_conv);
   bson_destroy(&filter);
   if (rc < 0) return rc;
+  for (int i = 0; i < b->nconv; i++) {
+    conv_t *cv = &b->convs[i];
+    const char *type = cv->loaded ? mongo_bson_str(&cv->doc, "type") : NULL;
+    if (type && !strcmp(type, "instagram") && !(cv->agents = mongo_conv_agent_ids(b->c, &cv->doc)))
+      return STORE_EUNAVAILABLE;
+  }
   for (int i = 0; i < b->n; i++) {
     item_t *it = &b->items[i];
     if (it->state != PENDING) continue;
     conv_t *cv = &b->convs[it->conv];
     int check = json_is_true(json_object_get(it->job->params, "check_member"));
-    if (!cv->loaded || (check && !mongo_conv_role(&cv->doc, it->sender)))
+    if (!cv->loaded ||
+        (check && !mongo_conv_role(&cv->doc, it->sender) && !is_agent(cv->agents, it->sender)))
       finish(it, STORE_ENOTFOUND);
   }
   return 0;
@@ -356,10 +374,14 @@ static int bulk_conv_updates(batch_t *b, mongoc_bulk_operation_t *bulk) {
         continue;
       if (!last || mongo_bson_int(it->doc, "seq", 0) > mongo_bson_int(last, "seq", 0))
         last = it->doc;
-      if (!mongo_conv_role(&b->convs[k].doc, it->sender)) continue;
-      bson_t *f = BCON_NEW("_id", BCON_UTF8(it->cid), "participants", "{", "$elemMatch", "{", "id",
-                           BCON_UTF8(it->sender), "}", "}");
-      bson_t *u = BCON_NEW("$max", "{", "participants.$.last_read_seq",
+      int agent = !mongo_conv_role(&b->convs[k].doc, it->sender);
+      if (agent && !is_agent(b->convs[k].agents, it->sender)) continue;
+      char field[96];
+      snprintf(field, sizeof(field), "agent_reads.%s", it->sender);
+      bson_t *f = agent ? BCON_NEW("_id", BCON_UTF8(it->cid))
+                        : BCON_NEW("_id", BCON_UTF8(it->cid), "participants", "{", "$elemMatch",
+                                   "{", "id", BCON_UTF8(it->sender), "}", "}");
+      bson_t *u = BCON_NEW("$max", "{", agent ? field : "participants.$.last_read_seq",
                            BCON_INT64(mongo_bson_int(it->doc, "seq", 0)), "}");
       ops += mongoc_bulk_operation_update_one_with_opts(bulk, f, u, NULL, NULL);
       bson_destroy(f);
@@ -439,6 +461,7 @@ void mongo_msg_insert_batch(mongo_ctx_t *c, store_job_t **jobs, int n) {
   for (int i = 0; i < n; i++) {
     bson_destroy(items[i].doc);
     bson_destroy(&convs[i].doc);
+    json_decref(convs[i].agents);
   }
 }
 

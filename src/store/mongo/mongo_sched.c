@@ -17,6 +17,8 @@ int mongo_sched_insert(mongo_ctx_t *c, json_t *p, json_t **r) {
   util_new_id(id);
   bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "run_id", BCON_UTF8(run), "due_at_ms",
                          BCON_INT64(due), "ord", BCON_INT64(mongo_ctx_order(c)));
+  const char *held = mongo_param_str(p, "held_for");
+  if (held) BSON_APPEND_UTF8(doc, "held_for", held);
   int rc = mongo_query_insert(c, MC_STEPS, doc);
   if (rc == 1) *r = step_json(c, doc);
   bson_destroy(doc);

@@ -1,12 +1,17 @@
-/* SQLite operations on conversations, their participants, roles and read markers.
- * Store thread. */
+/* SQLite operations on conversations, their participants, roles and read markers,
+ * and the team inbox's side of instagram conversations: the owner's agents see
+ * them (role "agent"), keep read markers of their own (agent_reads) and one of
+ * them may be the assignee. Store thread. */
 #include <stdio.h>
 #include <string.h>
 
 #include "parley/util.h"
 #include "store/sqlite/sqlite_internal.h"
 
-#define CONV_COLS "c.id, c.type, c.name, c.last_seq, c.created_at, c.updated_at, c.contact_id"
+#define CONV_COLS                                                                             \
+  "c.id, c.type, c.name, c.last_seq, c.created_at, c.updated_at, c.contact_id, c.creator_id," \
+  " c.assignee_id,"                                                                           \
+  " (SELECT automation_paused_until_ms FROM contacts WHERE id = c.contact_id)"
 
 /* Values shared by the conversations of one CONV_LIST page: the same users and
  * roles recur across them, and one reference each spares most of the page's
@@ -75,7 +80,40 @@ static json_t *conv_row(sqlite3_stmt *st) {
   json_object_set_new_nocheck(c, "updated_at", sqlite_db_col_str(st, 5));
   if (sqlite3_column_type(st, 6) != SQLITE_NULL)
     json_object_set_new_nocheck(c, "contact_id", sqlite_db_col_str(st, 6));
+  const char *type = (const char *)sqlite3_column_text(st, 1);
+  if (type && strcmp(type, "instagram") == 0) {
+    int64_t until = sqlite3_column_int64(st, 9);
+    char iso[32];
+    util_iso8601(until, iso);
+    json_object_set_new_nocheck(c, "owner_id", sqlite_db_col_str(st, 7));
+    json_object_set_new_nocheck(c, "assignee_id", sqlite_db_col_str(st, 8));
+    json_object_set_new_nocheck(c, "automation_paused_until",
+                                until > util_now_ms() ? json_string(iso) : json_null());
+  }
   return c;
+}
+
+/* [{id, name, last_read_seq}]: the agents of owner, in the order they were
+ * added, with their read markers in conv_id. */
+static json_t *agents(sqlite_db_t *d, const char *conv_id, const char *owner) {
+  sqlite3_stmt *st = sqlite_db_query(
+      d,
+      "SELECT a.user_id, u.name, coalesce(r.last_read_seq, 0) FROM ig_agents a"
+      " LEFT JOIN users u ON u.id = a.user_id LEFT JOIN agent_reads r"
+      " ON r.conversation_id = ?1 AND r.user_id = a.user_id WHERE a.owner_id = ?2 ORDER BY a.rowid",
+      "ss", conv_id, owner);
+  if (!st) return NULL;
+  json_t *list = json_array();
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1)
+    json_array_append_new(list, json_pack("{s:o, s:o, s:I}", "id", sqlite_db_col_str(st, 0), "name",
+                                          sqlite_db_col_str(st, 1), "last_read_seq",
+                                          (json_int_t)sqlite3_column_int64(st, 2)));
+  if (rc < 0) {
+    json_decref(list);
+    return NULL;
+  }
+  return list;
 }
 
 /* Adds participants and last_message to a conversation from conv_row(); sh may
@@ -85,6 +123,15 @@ static int conv_complete(sqlite_db_t *d, json_t *c, shared_t *sh) {
   int64_t last_seq = json_integer_value(json_object_get(c, "last_seq"));
   json_t *parts = participants(d, id, sh);
   if (!parts) return -1;
+  const char *owner = json_string_value(json_object_get(c, "owner_id"));
+  if (owner) {
+    json_t *team = agents(d, id, owner);
+    if (!team) {
+      json_decref(parts);
+      return -1;
+    }
+    json_object_set_new_nocheck(c, "agents", team);
+  }
   json_t *last = last_seq > 0 ? sqlite_msg_by_seq(d, id, last_seq) : NULL;
   json_object_set_new_nocheck(c, "participants", parts);
   json_object_set_new_nocheck(c, "last_message", last ? last : json_null());
@@ -98,11 +145,34 @@ json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id) {
   json_t *ids = json_array();
   int rc;
   while ((rc = sqlite_db_step(d, st)) == 1) json_array_append_new(ids, sqlite_db_col_str(st, 0));
-  if (rc < 0) {
+  /* An instagram conversation's agents hear of it too. */
+  if (rc == 0)
+    st = sqlite_db_query(d,
+                         "SELECT a.user_id FROM conversations c JOIN ig_agents a"
+                         " ON a.owner_id = c.creator_id WHERE c.id = ? AND c.type = 'instagram'"
+                         " ORDER BY a.rowid",
+                         "s", conv_id);
+  while (rc == 0 && st && (rc = sqlite_db_step(d, st)) == 1)
+    json_array_append_new(ids, sqlite_db_col_str(st, 0));
+  if (rc < 0 || !st) {
     json_decref(ids);
     return NULL;
   }
   return ids;
+}
+
+/* 1 when user_id is an agent of the owner of the instagram conversation conv_id,
+ * 0 when not, or a negative status. */
+static int agent_of(sqlite_db_t *d, const char *conv_id, const char *user_id) {
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT 1 FROM conversations c JOIN ig_agents a"
+                                     " ON a.owner_id = c.creator_id WHERE c.id = ?"
+                                     " AND c.type = 'instagram' AND a.user_id = ?",
+                                     "ss", conv_id, user_id);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc >= 0) sqlite3_reset(st);
+  return rc;
 }
 
 int sqlite_conv_role(sqlite_db_t *d, const char *conv_id, const char *user_id, const char **role) {
@@ -113,6 +183,9 @@ int sqlite_conv_role(sqlite_db_t *d, const char *conv_id, const char *user_id, c
   int rc = sqlite_db_step(d, st);
   if (rc == 1 && role)
     *role = strcmp((const char *)sqlite3_column_text(st, 0), "admin") == 0 ? "admin" : "member";
+  if (rc != 0) return rc;
+  rc = agent_of(d, conv_id, user_id);
+  if (rc == 1 && role) *role = "agent";
   return rc;
 }
 
@@ -260,15 +333,37 @@ int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
     if (!cid) return STORE_EINVAL;
     *cid++ = '\0';
   }
+  const char *assigned = sqlite_db_pstr(p, "assigned");
+  int team = assigned != NULL;
+  if (!team) {
+    sqlite3_stmt *q =
+        sqlite_db_query(d, "SELECT 1 FROM ig_agents WHERE user_id = ? LIMIT 1", "s", user);
+    if (!q || (team = sqlite_db_step(d, q)) < 0) return STORE_EUNAVAILABLE;
+    sqlite3_reset(q);
+  }
+  /* An agent's list (or a filtered one) reads the owners' conversations too;
+   * everyone else keeps the join that the participants index serves. */
   sqlite3_stmt *st =
-      sqlite_db_query(d,
-                      "SELECT " CONV_COLS
-                      " FROM participants p JOIN conversations c"
-                      " ON c.id = p.conversation_id WHERE p.user_id = ?1"
-                      " AND (?2 IS NULL OR c.type = ?2)"
-                      " AND (?3 IS NULL OR (c.updated_at, c.id) < (?3, ?4))"
-                      " ORDER BY c.updated_at DESC, c.id DESC",
-                      "ssss", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid);
+      team ? sqlite_db_query(
+                 d,
+                 "SELECT " CONV_COLS
+                 " FROM conversations c WHERE (c.id IN (SELECT conversation_id FROM participants"
+                 " WHERE user_id = ?1) OR (c.type = 'instagram' AND c.creator_id IN"
+                 " (SELECT owner_id FROM ig_agents WHERE user_id = ?1)))"
+                 " AND (?2 IS NULL OR c.type = ?2)"
+                 " AND (?3 IS NULL OR (c.updated_at, c.id) < (?3, ?4))"
+                 " AND (?5 IS NULL OR (?5 = 'me' AND c.assignee_id = ?1)"
+                 " OR (?5 = 'none' AND c.assignee_id IS NULL))"
+                 " ORDER BY c.updated_at DESC, c.id DESC",
+                 "sssss", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid, assigned)
+           : sqlite_db_query(d,
+                             "SELECT " CONV_COLS
+                             " FROM participants p JOIN conversations c"
+                             " ON c.id = p.conversation_id WHERE p.user_id = ?1"
+                             " AND (?2 IS NULL OR c.type = ?2)"
+                             " AND (?3 IS NULL OR (c.updated_at, c.id) < (?3, ?4))"
+                             " ORDER BY c.updated_at DESC, c.id DESC",
+                             "ssss", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid);
   if (!st) return STORE_EUNAVAILABLE;
   json_t *convs = json_array();
   char next[96] = "";
@@ -351,8 +446,10 @@ int sqlite_conv_remove_member(sqlite_db_t *d, json_t *p, json_t **result) {
   int status = load_visible(d, id, user, &role, &conv);
   if (status != STORE_OK) return status;
   json_decref(conv);
-  int rc = sqlite_conv_role(d, id, member, NULL);
+  const char *member_role = NULL;
+  int rc = sqlite_conv_role(d, id, member, &member_role);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  if (strcmp(member_role, "agent") == 0) return STORE_ENOTFOUND; /* not a member */
   if (strcmp(user, member) != 0 && strcmp(role, "admin") != 0) return STORE_EFORBIDDEN;
   status = sqlite_db_exec(d, "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?",
                           "ss", id, member);
@@ -374,8 +471,51 @@ int sqlite_conv_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
                       "ssi", id, user, sqlite_db_pint(p, "seq", 0));
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
+  if (rc == 0) {
+    /* Not a participant: an agent's own marker. */
+    if ((rc = agent_of(d, id, user)) <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+    st = sqlite_db_query(d,
+                         "INSERT INTO agent_reads (conversation_id, user_id, last_read_seq)"
+                         " VALUES (?1, ?2, max(0, min(?3, (SELECT last_seq FROM conversations"
+                         " WHERE id = ?1)))) ON CONFLICT DO UPDATE SET last_read_seq ="
+                         " max(last_read_seq, excluded.last_read_seq) RETURNING last_read_seq",
+                         "ssi", id, user, sqlite_db_pint(p, "seq", 0));
+    if (!st) return STORE_EUNAVAILABLE;
+    rc = sqlite_db_step(d, st);
+  }
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
   *result = json_pack("{s:I}", "last_read_seq", (json_int_t)sqlite3_column_int64(st, 0));
   sqlite3_reset(st);
   return STORE_OK;
+}
+
+/* 1 when user_id may be assigned conv's instagram conversation (its owner or
+ * one of the owner's agents), 0 when not, or a negative status. */
+static int assignable(sqlite_db_t *d, json_t *conv, const char *user_id) {
+  const char *owner = json_string_value(json_object_get(conv, "owner_id"));
+  if (owner && strcmp(owner, user_id) == 0) return 1;
+  sqlite3_stmt *st = sqlite_db_query(
+      d, "SELECT 1 FROM ig_agents WHERE owner_id = ? AND user_id = ?", "ss", owner, user_id);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc >= 0) sqlite3_reset(st);
+  return rc;
+}
+
+int sqlite_conv_assign(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
+  json_t *assignee = json_object_get(p, "assignee_id"), *conv = NULL;
+  if (!assignee || (!json_is_string(assignee) && !json_is_null(assignee))) return STORE_EINVAL;
+  int status = load_visible(d, id, user, NULL, &conv);
+  if (status != STORE_OK) return status;
+  const char *type = json_string_value(json_object_get(conv, "type"));
+  int rc = strcmp(type, "instagram") != 0 ? STORE_EFORBIDDEN : 1;
+  if (rc == 1 && json_is_string(assignee)) rc = assignable(d, conv, json_string_value(assignee));
+  json_decref(conv);
+  if (rc <= 0) return rc < 0 ? rc : STORE_EINVAL;
+  status = sqlite_db_exec(d, "UPDATE conversations SET assignee_id = ? WHERE id = ?", "ss",
+                          json_string_value(assignee), id);
+  if (status != STORE_OK) return status;
+  *result = sqlite_conv_load(d, id);
+  return *result ? STORE_OK : STORE_EUNAVAILABLE;
 }

@@ -77,6 +77,13 @@ static int flush_one(sqlite_db_t *d, pending_conv_t *c) {
                               "UPDATE participants SET last_read_seq = max(last_read_seq, ?)"
                               " WHERE conversation_id = ? AND user_id = ?",
                               "iss", (int64_t)json_integer_value(seq), c->id, user);
+    /* A member who is no participant is an agent: its own marker moves. */
+    if (status == STORE_OK && sqlite3_changes(d->db) == 0)
+      status = sqlite_db_exec(d,
+                              "INSERT INTO agent_reads (conversation_id, user_id, last_read_seq)"
+                              " VALUES (?2, ?3, ?1) ON CONFLICT DO UPDATE SET last_read_seq ="
+                              " max(last_read_seq, excluded.last_read_seq)",
+                              "iss", (int64_t)json_integer_value(seq), c->id, user);
   }
   return status;
 }

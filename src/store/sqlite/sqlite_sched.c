@@ -9,8 +9,10 @@ int sqlite_sched_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!run || due < 0) return STORE_EINVAL;
   char id[25];
   util_new_id(id);
-  int rc = sqlite_db_exec(d, "INSERT INTO scheduled_steps (id, run_id, due_at_ms) VALUES (?, ?, ?)",
-                          "ssi", id, run, due);
+  const char *held = sqlite_db_pstr(p, "held_for");
+  int rc = sqlite_db_exec(
+      d, "INSERT INTO scheduled_steps (id, run_id, due_at_ms, held_for) VALUES (?, ?, ?, ?)",
+      "ssis", id, run, due, held);
   if (rc != STORE_OK) return rc;
   *result = json_pack("{s:s,s:s,s:I}", "id", id, "run_id", run, "due_at_ms", (json_int_t)due);
   return STORE_OK;

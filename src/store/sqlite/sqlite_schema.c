@@ -133,6 +133,21 @@ static const char *const migrations[] = {
     "ALTER TABLE instagram_accounts ADD COLUMN status TEXT NOT NULL DEFAULT 'connected';"
     "ALTER TABLE instagram_accounts ADD COLUMN status_error TEXT;"
     "ALTER TABLE instagram_accounts ADD COLUMN token_expires_at TEXT;",
+    /* 7: the team inbox and human takeover (issue 16): an owner's agents, their
+     * read markers in the owner's instagram conversations, a conversation's
+     * assignee, a contact's automation pause and the steps it holds. */
+    "CREATE TABLE ig_agents ("
+    " owner_id TEXT NOT NULL, user_id TEXT NOT NULL, added_at TEXT NOT NULL,"
+    " PRIMARY KEY (owner_id, user_id));"
+    "CREATE INDEX ig_agents_user ON ig_agents(user_id);"
+    "CREATE TABLE agent_reads ("
+    " conversation_id TEXT NOT NULL, user_id TEXT NOT NULL,"
+    " last_read_seq INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (conversation_id, user_id));"
+    "ALTER TABLE conversations ADD COLUMN assignee_id TEXT;"
+    "CREATE INDEX conversations_creator ON conversations(creator_id, type);"
+    "ALTER TABLE contacts ADD COLUMN automation_paused_until_ms INTEGER;"
+    "ALTER TABLE scheduled_steps ADD COLUMN held_for TEXT;"
+    "CREATE INDEX scheduled_held ON scheduled_steps(held_for) WHERE held_for IS NOT NULL;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {
