@@ -12,8 +12,8 @@
 #include "chat/fanout.h"
 #include "instagram/health.h"
 #include "instagram/ingest.h"
-#include "parley/log.h"
 #include "instagram/takeover.h"
+#include "parley/log.h"
 #include "parley/store.h"
 #include "parley/util.h"
 

@@ -274,6 +274,12 @@ def sent_soon(fake, pred, timeout=10):
     return wait_until(lambda: pred(texts_sent(fake)), timeout=timeout)
 
 
+def settled(srv, sess):
+    """A restarted server answers (503 "starting up" until it loaded what it needs)."""
+    assert wait_until(lambda: srv.request("GET", "/api/auth/me", token=sess["access_token"]).status == 200)
+    return srv
+
+
 def contact_of(srv, sess):
     r = srv.request("GET", "/api/contacts", token=sess["access_token"])
     assert r.status == 200, r
@@ -357,7 +363,7 @@ def test_delayed_steps_wait_for_the_pause_and_survive_a_restart(start_server, fa
     env = ig_env(fake)
     if srv.env.get("PARLEY_MONGO_URI"):
         env["PARLEY_MONGO_URI"] = srv.env["PARLEY_MONGO_URI"]
-    again = start_server(env=env, data_dir=srv.data_dir)
+    again = settled(start_server(env=env, data_dir=srv.data_dir), owner)
     assert contact_of(again, owner)["automation_paused_until"]
     assert texts_sent(fake) == ["first step"]
     # Resumed: the held step runs at once, not dropped.
@@ -378,9 +384,46 @@ def test_team_and_assignment_survive_a_restart(start_server, fake):
     env = ig_env(fake)
     if srv.env.get("PARLEY_MONGO_URI"):
         env["PARLEY_MONGO_URI"] = srv.env["PARLEY_MONGO_URI"]
-    again = start_server(env=env, data_dir=srv.data_dir)
+    again = settled(start_server(env=env, data_dir=srv.data_dir), agent)
     mine = inbox(again, agent, "me")
     assert [c["id"] for c in mine] == [conv["id"]] and mine[0]["unread_count"] == 0
     assert inbox(again, owner)[0]["unread_count"] == 1
     assert [a["id"] for a in again.request("GET", "/api/instagram/agents",
                                            token=owner["access_token"]).json()["agents"]] == [agent["user"]["id"]]
+
+
+def test_an_agents_reply_on_any_path_pauses_automation(ig, fake):
+    owner, agent, _ = team(ig)
+    tok, atok = owner["access_token"], agent["access_token"]
+    ig.request("POST", "/api/flows", REPLY_FLOW, token=tok)
+    conv = inbound(ig, owner, "hi there")
+    assert sent_soon(fake, lambda t: t == ["automatic answer"])
+    assert contact_of(ig, owner)["automation_paused_until"] is None
+    # REST send by an agent.
+    r = ig.request("POST", f"/api/conversations/{conv['id']}/messages", {"text": "agent on REST"}, token=atok)
+    assert r.status == 201 and r.json()["message"]["sender_id"] == agent["user"]["id"]
+    assert wait_until(lambda: inbox(ig, agent)[0]["automation_paused_until"])
+    cid = contact_of(ig, owner)["id"]
+    assert ig.request("POST", f"/api/contacts/{cid}/automation", {"paused": False}, token=atok).status == 200
+    assert contact_of(ig, owner)["automation_paused_until"] is None
+
+    # WebSocket message.send by an agent; the pause reaches the owner live.
+    async def run():
+        aws, ows = await ready(ig.ws_url, agent), await ready(ig.ws_url, owner)
+        try:
+            await aws.send(json.dumps({"type": "message.send", "conversation_id": conv["id"],
+                                       "text": "agent on ws", "client_id": "ws-1"}))
+            ack = await next_frame(aws, "message.ack")
+            assert ack["message"]["sender_id"] == agent["user"]["id"]
+            while True:
+                upd = await next_frame(ows, "conversation.updated")
+                if upd["conversation"]["id"] == conv["id"] and upd["conversation"]["automation_paused_until"]:
+                    return upd
+        finally:
+            await aws.close()
+            await ows.close()
+    asyncio.run(run())
+    assert contact_of(ig, owner)["automation_paused_until"]
+    # Paused: the contact's next message starts no flow.
+    inbound(ig, owner, "anyone there?")
+    assert texts_sent(fake).count("automatic answer") == 1
