@@ -104,13 +104,20 @@ def app(app_factory):
     return app_factory()
 
 
-def new_browser(width=1280, height=860):
+def new_browser(width=1280, height=860, trace=None):
+    """trace: Chromium trace categories recorded from the start; the events are read with
+    driver.get_log("performance") (test_performance.py reads the main thread's tasks)."""
     opts = webdriver.ChromeOptions()
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update",
                 f"--window-size={width},{height}", "--lang=en-US"):
         opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    logs = {"browser": "ALL"}
+    if trace:
+        logs["performance"] = "ALL"
+        opts.add_experimental_option("perfLoggingPrefs", {
+            "enableNetwork": False, "enablePage": False, "traceCategories": trace})
+    opts.set_capability("goog:loggingPrefs", logs)
     d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
     if width < 500:
         # Chromium's windows are at least 500 px wide: narrower screens are emulated.
@@ -191,8 +198,8 @@ class Page:
 def browser_factory(request):
     drivers = []
 
-    def make(width=1280, height=860, app=None):
-        d = new_browser(width, height)
+    def make(width=1280, height=860, app=None, trace=None):
+        d = new_browser(width, height, trace)
         drivers.append(d)
         return Page(d, app or request.getfixturevalue("app"))
 

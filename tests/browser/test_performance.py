@@ -1,25 +1,52 @@
 """The client's budgets, measured in Chromium: the first load transfers at most 150 KB
 of compressed JavaScript and CSS (the flow builder is not part of it), and an inbox of
 1,000 conversations and a chat of 10,000 messages scroll from end to end with no task
-longer than 100 ms (the long-task PerformanceObserver)."""
+longer than 100 ms (the long-task PerformanceObserver, checked against the CPU time
+Chromium's trace gives each task of the page's main thread: see check_long_tasks)."""
 import json
 import os
+import time
 import uuid
 
-import pytest
 
 from conftest import bulk
 
 FIRST_LOAD_BUDGET = 150 * 1024
 LONG_TASK_MS = 100
 
+# The main thread's tasks come from Chromium's trace (RunTask events, with the thread's
+# CPU time as tdur); console.timeStamp marks the moment measuring starts, which ties the
+# trace's clock to performance.now() and names the page's main thread.
+TRACE = "devtools.timeline,disabled-by-default-devtools.timeline"
+
 OBSERVE = """
 window.__long = [];
 new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) window.__long.push(Math.round(e.duration));
+  for (const e of list.getEntries()) window.__long.push([e.startTime, e.duration, e.name]);
 }).observe({type: 'longtask'});
+console.timeStamp('parley-measure');
+return performance.now();
 """
 
+# Runs `step` (the body of a function of a state object kept on window; it returns
+# undefined to go on) every `interval` ms for at most `ms` ms, or until it returns a value;
+# answers when it ran (performance.now()), so that only the scroll's own time is judged, not
+# the moments between segments when the driver collects the trace.
+SEGMENT = """
+const [ms, interval] = [arguments[0], arguments[1]];
+const done = arguments[arguments.length - 1];
+const state = window.__scroll || (window.__scroll = {});
+const step = (state) => { STEP };
+const from = performance.now();
+const until = from + ms;
+const tick = () => {
+  const r = step(state);
+  if (r !== undefined) done({done: true, result: r, from, to: performance.now()});
+  else if (performance.now() >= until) done({done: false, from, to: performance.now()});
+  else setTimeout(tick, interval);
+};
+tick();
+"""
 
 def report(name, **figures):
     print(f"\nPERF {name}: " + json.dumps(figures), flush=True)
@@ -45,41 +72,97 @@ def test_first_load_is_small(app, browser_factory):
     assert encoded <= FIRST_LOAD_BUDGET, f"{encoded} bytes of compressed JS+CSS on first load"
 
 
-def machine_busy():
-    """Whether other work holds the cores: a long task is measured in wall time, so on a
-    machine whose run queue is several times its core count a task of 10 ms of CPU takes
-    hundreds, and the measurement would be of the machine, not of the app."""
+def machine_load():
     load = os.getloadavg()[0]
     cores = os.cpu_count() or 1
-    return load > 2 * cores, f"load average {load:.1f} on {cores} cores"
+    return load >= cores, f"load average {load:.1f} on {cores} cores"
 
 
-def scroll_and_measure(page, script, timeout=120):
-    """Runs an async in-page scroll loop; returns (result, long task durations)."""
-    page.js(OBSERVE)
-    page.d.set_script_timeout(timeout)
-    result = page.d.execute_async_script(script)
-    return result, page.js("return window.__long")
+def trace_events(page):
+    """The trace events Chromium recorded since the last call."""
+    out = []
+    for entry in page.d.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg.get("method") == "Tracing.dataCollected":
+            out.append(msg["params"])
+    return out
 
 
-# The budget is LONG_TASK_MS; the chat's scroll has not yet been seen within it on these
-# 2-core machines (131 ms at a load average of 5.9), so a task over the budget is
-# reported, and the test fails only past HARD_LIMIT_MS, where a scroll visibly stalls
-# whatever else the machine is doing. Tightening HARD_LIMIT_MS to LONG_TASK_MS is open work.
-HARD_LIMIT_MS = 3 * LONG_TASK_MS
+class Scroll:
+    """What one scripted scroll measured: the long tasks the page's PerformanceObserver saw
+    (wall time, ms) and the CPU time of every task of the page's main thread (ms)."""
+
+    def __init__(self, result, long_tasks, tasks):
+        self.result = result
+        self.long_tasks = long_tasks  # [(start ms, duration ms, attribution, cpu ms or None)]
+        self.tasks = tasks  # [(start ms, wall ms, cpu ms)]
+
+    def worst_wall(self):
+        return max([round(t[1]) for t in self.long_tasks] + [0])
+
+    def worst_cpu(self):
+        return max([round(t[2], 1) for t in self.tasks] + [0])
 
 
-def check_long_tasks(name, long_tasks):
-    over = [t for t in long_tasks if t > LONG_TASK_MS]
-    busy, why = machine_busy()
-    if over and busy:
-        pytest.skip(f"{name}: tasks of {sorted(over)[-5:]} ms, but the machine is too loaded "
-                    f"to measure ({why})")
-    if over:
-        print(f"\n{name}: long tasks over the {LONG_TASK_MS} ms budget: {sorted(over)[-5:]} ({why})")
-    stalls = [t for t in long_tasks if t > HARD_LIMIT_MS]
-    assert not stalls, f"{name}: long tasks {long_tasks} ({why})"
+def scroll_and_measure(page, step, interval, warmup_ms=2000, segment_ms=4000, timeout=300):
+    """Scrolls by calling `step` every `interval` ms (see SEGMENT): first for warmup_ms
+    unmeasured (first pages, compiled code, fonts), then measured, in segments whose trace
+    events are collected in between (Chromium's performance log holds a bounded number)."""
+    page.d.set_script_timeout(segment_ms / 1000 + 60)
+    run = lambda ms: page.d.execute_async_script(SEGMENT.replace("STEP", step), ms, interval)
+    seg = run(warmup_ms)
+    assert not seg["done"], "the scroll ended during its warm-up: too little to measure"
+    trace_events(page)
+    origin = page.js(OBSERVE)
+    events = []
+    spans = []
+    deadline = time.monotonic() + timeout
+    while not seg["done"]:
+        assert time.monotonic() < deadline, f"the scroll did not end within {timeout} s"
+        seg = run(segment_ms)
+        spans.append((seg["from"], seg["to"]))
+        events += [e for e in trace_events(page) if e.get("name") in ("RunTask", "TimeStamp")]
+    during = lambda start: any(a <= start <= b for a, b in spans)
+    long_tasks = [t for t in page.js("return window.__long") if during(t[0])]
+    events += [e for e in trace_events(page) if e.get("name") in ("RunTask", "TimeStamp")]
+    mark = [e for e in events if e["name"] == "TimeStamp"
+            and e.get("args", {}).get("data", {}).get("message") == "parley-measure"]
+    assert mark, "the trace holds the start mark"
+    pid, tid, at = mark[0]["pid"], mark[0]["tid"], mark[0]["ts"]
+    to_ms = lambda ts: (ts - at) / 1000 + origin  # trace clock (us) -> performance.now() (ms)
+    tasks = sorted((to_ms(e["ts"]), e["dur"] / 1000, e.get("tdur", e["dur"]) / 1000) for e in events
+                   if e["name"] == "RunTask" and e["pid"] == pid and e["tid"] == tid
+                   and e.get("ph") == "X" and during(to_ms(e["ts"])))
+    assert tasks, "the trace holds the main thread's tasks"
 
+    def cpu_of(start, duration):
+        near = [t for t in tasks if abs(t[0] - start) <= 2 and t[1] >= duration * 0.5]
+        return max(near, key=lambda t: t[1])[2] if near else None
+
+    long_tasks = [(s, d, name, cpu_of(s, d)) for s, d, name in long_tasks]
+    return Scroll(seg["result"], long_tasks, tasks)
+
+
+# A task's CPU time on the page's main thread may use at most half the budget, whatever
+# the machine is doing: that is the app's own work. A long task over LONG_TASK_MS of wall
+# time fails, unless the machine is loaded (more runnable work than cores) and the trace
+# shows the task's own CPU time within that half: then it spent the rest waiting for a
+# core, which is the machine's doing, and it is reported.
+CPU_BUDGET_MS = LONG_TASK_MS / 2
+
+
+def check_long_tasks(name, scroll):
+    busy, why = machine_load()
+    heavy = [round(t[2], 1) for t in scroll.tasks if t[2] > CPU_BUDGET_MS]
+    assert not heavy, f"{name}: main-thread tasks of {heavy} ms of CPU ({why})"
+    over = [t for t in scroll.long_tasks if t[1] > LONG_TASK_MS]
+    waited = [t for t in over if busy and t[3] is not None and t[3] <= CPU_BUDGET_MS]
+    stalls = [t for t in over if t not in waited]
+    if waited:
+        print(f"\n{name}: {len(waited)} tasks over {LONG_TASK_MS} ms of wall time with at most "
+              f"{max(t[3] for t in waited):.1f} ms of CPU each ({why})")
+    assert not stalls, (f"{name}: long tasks over {LONG_TASK_MS} ms (start, ms, attribution, CPU ms): "
+                        f"{[(round(s), round(d), a, c and round(c, 1)) for s, d, a, c in stalls]} ({why})")
 
 def test_inbox_of_1000_conversations_scrolls_smoothly(app, browser_factory):
     me = app.signup("Busy Person")
@@ -87,30 +170,27 @@ def test_inbox_of_1000_conversations_scrolls_smoothly(app, browser_factory):
     bulk(app, me["access_token"],
          [("POST", "/api/conversations", {"type": "group", "name": f"Group {i:04d}",
                                            "participant_ids": [peer["user"]["id"]]}) for i in range(1000)])
-    page = browser_factory()
+    page = browser_factory(trace=TRACE)
     page.login_token(me)
     page.open("/inbox")
     page.wait(lambda: len(page.all("[data-test=conv-row]")) > 5, what="the first page")
     page.shot("inbox-1000")
-    (rows, pages_dom), long_tasks = scroll_and_measure(page, """
-      const done = arguments[arguments.length - 1];
+    # 200 px every 16 ms, to the end of the list and its last page.
+    scroll = scroll_and_measure(page, """
       const list = document.querySelector('[data-test=vlist]');
-      let maxRows = 0;
-      const step = () => {
-        list.scrollTop += 200;
-        maxRows = Math.max(maxRows, list.querySelectorAll('[data-test=conv-row]').length);
-        const status = list.querySelector('.list-status').textContent;
-        const end = list.scrollTop + list.clientHeight >= list.scrollHeight - 2;
-        if (end && !status) {
-          const names = [...list.querySelectorAll('.conv-name')].map(e => e.textContent);
-          done([names[names.length - 1], maxRows]);
-        } else setTimeout(step, 16);
-      };
-      step();""")
-    assert rows == "Group 0000", "scrolled to the oldest conversation"
-    report("inbox_1000", long_tasks_ms=sorted(long_tasks)[-5:], rows_in_dom_max=pages_dom)
-    assert pages_dom < 60, "rows are virtualised"
-    check_long_tasks("inbox", long_tasks)
+      list.scrollTop += 200;
+      state.maxRows = Math.max(state.maxRows || 0, list.querySelectorAll('[data-test=conv-row]').length);
+      const status = list.querySelector('.list-status').textContent;
+      if (list.scrollTop + list.clientHeight >= list.scrollHeight - 2 && !status) {
+        const names = [...list.querySelectorAll('.conv-name')].map(e => e.textContent);
+        return [names[names.length - 1], state.maxRows];
+      }""", interval=16)
+    last, rows_dom = scroll.result
+    assert last == "Group 0000", "scrolled to the oldest conversation"
+    report("inbox_1000", long_tasks_ms=sorted(round(t[1]) for t in scroll.long_tasks)[-5:],
+           worst_task_cpu_ms=scroll.worst_cpu(), rows_in_dom_max=rows_dom, load=os.getloadavg()[0])
+    assert rows_dom < 60, "rows are virtualised"
+    check_long_tasks("inbox", scroll)
 
 
 def test_chat_of_10000_messages_scrolls_smoothly(app, browser_factory):
@@ -123,25 +203,22 @@ def test_chat_of_10000_messages_scrolls_smoothly(app, browser_factory):
         bulk(app, me["access_token"] if chunk % 2 == 0 else peer["access_token"],
              [("POST", f"/api/conversations/{cid}/messages",
                {"text": f"message {chunk * 1000 + i + 1}", "client_id": uuid.uuid4().hex}) for i in range(1000)])
-    page = browser_factory()
+    page = browser_factory(trace=TRACE)
     page.login_token(me)
     page.open(f"/c/{cid}")
     page.wait(lambda: page.all("[data-seq='10000']"), what="the newest message")
-    (first, max_dom), long_tasks = scroll_and_measure(page, """
-      const done = arguments[arguments.length - 1];
+    # As a reader holding Page Up: 600 px every 50 ms, to the first message.
+    scroll = scroll_and_measure(page, """
       const box = document.querySelector('[data-test=messages]');
-      let maxDom = 0;
-      // As a reader holding Page Up: 600 px every 50 ms.
-      const step = () => {
-        box.scrollTop -= 600;
-        maxDom = Math.max(maxDom, box.querySelectorAll('[data-test=msg]').length);
-        if (box.querySelector('[data-test=history-start]') && box.scrollTop === 0) {
-          done([box.querySelector('[data-test=bubble]').textContent, maxDom]);
-        } else setTimeout(step, 50);
-      };
-      step();""", timeout=240)
+      box.scrollTop -= 600;
+      state.maxDom = Math.max(state.maxDom || 0, box.querySelectorAll('[data-test=msg]').length);
+      if (box.querySelector('[data-test=history-start]') && box.scrollTop === 0) {
+        return [box.querySelector('[data-test=bubble]').textContent, state.maxDom];
+      }""", interval=50)
+    first, max_dom = scroll.result
     assert first == "message 1"
-    report("chat_10000", long_tasks_ms=sorted(long_tasks)[-5:], messages_in_dom_max=max_dom)
+    report("chat_10000", long_tasks_ms=sorted(round(t[1]) for t in scroll.long_tasks)[-5:],
+           worst_task_cpu_ms=scroll.worst_cpu(), messages_in_dom_max=max_dom, load=os.getloadavg()[0])
     assert max_dom <= 250, "the message window stays bounded"
     page.shot("chat-history-top")
-    check_long_tasks("chat", long_tasks)
+    check_long_tasks("chat", scroll)

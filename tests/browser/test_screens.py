@@ -190,3 +190,32 @@ def test_main_pages(app_factory, browser_factory):
         assert not page.severe(), page.severe()
     finally:
         graph.stop()
+
+
+def test_dashboard_unread_beyond_the_loaded_pages(app, browser_factory):
+    """The API gives unread counts per conversation, not a total: while pages of the list
+    are unloaded the dashboard says its count is a lower bound, and exact once all are."""
+    me = app.signup("Paged Person")
+    peer = app.signup("Old Friend")
+    old = bulk(app, me["access_token"], [("POST", "/api/conversations", {
+        "type": "group", "name": "Old thread", "participant_ids": [peer["user"]["id"]]})])[0]["conversation"]
+    bulk(app, peer["access_token"], [("POST", f"/api/conversations/{old['id']}/messages",
+                                      {"text": f"old {i}", "client_id": uuid.uuid4().hex}) for i in range(2)])
+    newer = bulk(app, me["access_token"], [("POST", "/api/conversations", {
+        "type": "group", "name": f"Newer {i:02d}", "participant_ids": [peer["user"]["id"]]}) for i in range(55)])
+    bulk(app, peer["access_token"], [("POST", f"/api/conversations/{newer[-1]['conversation']['id']}/messages",
+                                      {"text": "fresh", "client_id": uuid.uuid4().hex})])
+    page = browser_factory()
+    page.login_token(me)
+    page.open("/dashboard")
+    page.wait(lambda: page.find("[data-test=stat-unread] .num").text == "1+", what="a lower bound of one")
+    assert "50 most recent" in page.find("[data-test=stat-unread] [data-test=stat-note]").text
+    page.shot("dashboard-unread-partial")
+    page.open("/inbox")
+    page.wait(lambda: page.all("[data-test=conv-row]"), what="the inbox")
+    bottom = "const l = document.querySelector('[data-test=vlist]'); l.scrollTop = l.scrollHeight;"
+    page.wait(lambda: page.js(bottom) or page.all("[data-test=conv-row][aria-label^='Old thread']"),
+              what="the oldest page")
+    page.find("nav a[href='/dashboard']").click()
+    page.wait(lambda: page.find("[data-test=stat-unread] .num").text == "3", what="all three unread")
+    assert not page.all("[data-test=stat-unread] [data-test=stat-note]")

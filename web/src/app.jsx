@@ -66,8 +66,8 @@ export function App() {
     );
   } else page = <div class="page"><h1>Not found</h1><p>There is no page at this address.</p><Link href="/inbox">Go to the inbox</Link></div>;
 
-  let unread = 0;
-  for (const c of store.convs.values()) unread += c.unread_count || 0;
+  const unread = store.unreadTotal();
+  const unreadText = unread.complete ? `${unread.n}` : `${unread.n}+`;
   const current = '/' + (path.split('/')[1] || '');
   return (
     <div class="shell">
@@ -77,7 +77,9 @@ export function App() {
           <Link key={href} href={href}
             aria-current={current === href || (href === '/inbox' && current === '/c') ? 'page' : undefined}>
             <span>{label}</span>
-            {href === '/inbox' && unread > 0 && <span class="unread" aria-label={`${unread} unread`}>{unread}</span>}
+            {href === '/inbox' && unread.n > 0 && (
+              <span class="unread" aria-label={`${unread.complete ? '' : 'at least '}${unread.n} unread`}>{unreadText}</span>
+            )}
           </Link>
         ))}
         <div class="me">{store.me ? store.me.name : ''}</div>

@@ -8,11 +8,12 @@ import { useStore } from './store.js';
 import { loadMoreConversations } from './inbox.jsx';
 import { ChannelBadge } from './inbox.jsx';
 
-function Stat({ num, label, href, test }) {
+function Stat({ num, label, href, test, note }) {
   return (
     <Link href={href} class="card stat" data-test={test}>
       <div class="num">{num === null ? '…' : num}</div>
       <div class="label">{label}</div>
+      {note && <div class="small muted" data-test="stat-note">{note}</div>}
     </Link>
   );
 }
@@ -41,14 +42,17 @@ export function DashboardPage() {
     return () => { live = false; };
   }, []);
 
-  let unread = 0;
-  for (const c of s.convs.values()) unread += c.unread_count || 0;
+  // Unread counts come per conversation: with pages of the list still unloaded the sum
+  // is a lower bound, said as such.
+  const unread = s.unreadTotal();
   const recent = s.order.slice(0, 8).map((id) => s.convs.get(id)).filter((c) => c.last_message);
   return (
     <div class="page">
       <h1>Dashboard</h1>
       <div class="stats">
-        <Stat num={s.listLoaded ? unread : null} label="Unread messages" href="/inbox" test="stat-unread" />
+        <Stat num={!s.listLoaded ? null : unread.complete ? unread.n : `${unread.n}+`} label="Unread messages"
+          href="/inbox" test="stat-unread"
+          note={s.listLoaded && !unread.complete ? `in your ${s.order.length} most recent conversations` : ''} />
         <Stat num={data.igOpen} label="Instagram chats with an open reply window" href="/inbox/instagram" test="stat-ig-open" />
         <Stat num={data.contacts} label="Contacts" href="/contacts" test="stat-contacts" />
         <Stat num={data.flows} label="Active flows" href="/flows" test="stat-flows" />

@@ -2,7 +2,7 @@
 // delete. Keeps the reader's place when pages are added above or trimmed below, and
 // follows new messages while the reader is at the bottom.
 import { memo } from 'preact/compat';
-import { useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, client } from './client.js';
 import { clock, dayKey, dayLabel } from './format.js';
 import { store } from './store.js';
@@ -158,22 +158,81 @@ const Message = memo(function Message({ m, ig, own, showSender, read, admin }) {
   );
 });
 
+/**
+ * The part of the window that is in the DOM. The store's window grows by pages of 50,
+ * but a page put into the DOM at once costs one long frame (creating, styling and laying
+ * out 50 messages), so at each end the DOM grows by at most REVEAL messages a frame (a
+ * few live messages appear at once). `range` holds the seqs of the first and last
+ * message shown; it survives re-renders, follows trims, and starts again at the newest
+ * end when the window is replaced. `beforeReveal` runs before each growth step.
+ */
+const REVEAL = 10;
+
+function useRevealed(items, beforeReveal) {
+  const range = useRef(null);
+  const frame = useRef(0);
+  const [, setTick] = useState(0);
+  useEffect(() => () => cancelAnimationFrame(frame.current), []);
+  const n = items.length;
+  if (!n) {
+    range.current = null;
+    return { shown: items, done: true };
+  }
+  let r = range.current;
+  if (!r || r.hi < items[0].seq || r.lo > items[n - 1].seq) {
+    r = { lo: items[Math.max(0, n - REVEAL)].seq, hi: items[n - 1].seq, step: false };
+  }
+  let lo = 0;
+  while (lo < n - 1 && items[lo].seq < r.lo) lo++;
+  let hi = n - 1;
+  while (hi > lo && items[hi].seq > r.hi) hi--;
+  const grow = (missing) => (missing <= REVEAL || r.step ? Math.min(missing, REVEAL) : 0);
+  lo -= grow(lo);
+  hi += grow(n - 1 - hi);
+  const done = lo === 0 && hi === n - 1;
+  range.current = { lo: items[lo].seq, hi: items[hi].seq, step: false, done };
+  if (!done && !frame.current) {
+    frame.current = requestAnimationFrame(() => {
+      frame.current = 0;
+      if (!range.current || range.current.done) return;
+      beforeReveal();
+      range.current.step = true;
+      setTick((t) => t + 1);
+    });
+  }
+  return { shown: done ? items : items.slice(lo, hi + 1), done };
+}
+
 export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
   const box = useRef(null);
   const anchor = useRef(null);
   const bottom = useRef(true);
-  const first = ch.items.length ? ch.items[0].seq : 0;
-  const count = ch.items.length + ch.pending.length;
 
-  // Before a page changes the window, remember a visible message and where it sits.
+  // Before the DOM above the reader changes, remember a visible message and where it sits.
   const remember = () => {
     const el = box.current;
-    if (!el) return;
+    if (!el || bottom.current) return;
     for (const node of el.querySelectorAll('[data-seq]')) {
       if (node.offsetTop + node.offsetHeight > el.scrollTop) {
         anchor.current = { seq: node.dataset.seq, offset: node.offsetTop - el.scrollTop };
         return;
       }
+    }
+  };
+  const { shown, done } = useRevealed(ch.items, remember);
+  const first = shown.length ? shown[0].seq : 0;
+  const count = shown.length + ch.pending.length;
+
+  // Pages load at the edges once the DOM holds the whole window.
+  const edges = () => {
+    const el = box.current;
+    if (!el || !ch.loaded || !done) return;
+    if (el.scrollTop < EDGE && ch.hasOlder) {
+      remember();
+      loadOlder();
+    } else if (el.scrollHeight - el.scrollTop - el.clientHeight < EDGE && ch.hasNewer) {
+      remember();
+      loadNewer();
     }
   };
 
@@ -183,21 +242,19 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
     if (bottom.current) {
       el.scrollTop = el.scrollHeight;
       anchor.current = null;
-      return;
+    } else {
+      const a = anchor.current;
+      if (a) {
+        const node = el.querySelector(`[data-seq="${a.seq}"]`);
+        if (node) el.scrollTop = node.offsetTop - a.offset;
+        anchor.current = null;
+      }
     }
-    const a = anchor.current;
-    if (a) {
-      const node = el.querySelector(`[data-seq="${a.seq}"]`);
-      if (node) el.scrollTop = node.offsetTop - a.offset;
-      anchor.current = null;
-    }
-  }, [first, count, ch.hasNewer]);
-
-  // A first page shorter than the box cannot be scrolled: fetch more until it fills.
-  useLayoutEffect(() => {
-    const el = box.current;
-    if (el && ch.loaded && ch.hasOlder && el.scrollHeight <= el.clientHeight + 40) loadOlder();
-  }, [first, ch.loaded, ch.hasOlder]);
+    // A reader who reached an edge while the DOM was still growing gets the next page now;
+    // so does a first page shorter than the box, which cannot be scrolled.
+    if (done && ch.loaded && ch.hasOlder && el.scrollHeight <= el.clientHeight + 40) loadOlder();
+    else if (!bottom.current) edges();
+  }, [first, count, ch.hasNewer, done, ch.loaded]);
 
   const onScroll = () => {
     const el = box.current;
@@ -206,13 +263,7 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
       bottom.current = atBottom;
       onBottom(atBottom);
     }
-    if (el.scrollTop < EDGE && ch.hasOlder && ch.loaded) {
-      remember();
-      loadOlder();
-    } else if (el.scrollHeight - el.scrollTop - el.clientHeight < EDGE && ch.hasNewer) {
-      remember();
-      loadNewer();
-    }
+    edges();
   };
 
   const me = store.me ? store.me.id : null;
@@ -221,7 +272,7 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
   const rows = [];
   let prevDay = 0;
   let prevSender = null;
-  const all = ch.items.concat(ch.pending);
+  const all = ch.pending.length ? shown.concat(ch.pending) : shown;
   for (const m of all) {
     const day = dayKey(m.created_at);
     if (day !== prevDay) {

@@ -82,6 +82,17 @@ export class Store {
     this.changed();
   }
 
+  /**
+   * Unread messages over the conversations loaded so far, and whether that is all of them.
+   * The API gives unread counts per conversation only (no total), so while pages of the
+   * list remain unloaded the sum is a lower bound.
+   */
+  unreadTotal() {
+    let n = 0;
+    for (const c of this.convs.values()) n += c.unread_count || 0;
+    return { n, complete: this.listLoaded && !this.nextCursor };
+  }
+
   removeConversation(id) {
     this.convs.delete(id);
     this.order = this.order.filter((x) => x !== id);
