@@ -8,7 +8,6 @@ import os
 import time
 import uuid
 
-
 from conftest import bulk
 
 FIRST_LOAD_BUDGET = 150 * 1024
@@ -48,6 +47,7 @@ const tick = () => {
 tick();
 """
 
+
 def report(name, **figures):
     print(f"\nPERF {name}: " + json.dumps(figures), flush=True)
 
@@ -73,6 +73,8 @@ def test_first_load_is_small(app, browser_factory):
 
 
 def machine_load():
+    """Whether the machine has more runnable work than cores (then wall time is the
+    machine's as much as the app's), and the figures that say so."""
     load = os.getloadavg()[0]
     cores = os.cpu_count() or 1
     return load >= cores, f"load average {load:.1f} on {cores} cores"
@@ -104,7 +106,7 @@ class Scroll:
         return max([round(t[2], 1) for t in self.tasks] + [0])
 
 
-def scroll_and_measure(page, step, interval, warmup_ms=2000, segment_ms=4000, timeout=300):
+def scroll_and_measure(page, step, interval, warmup_ms=2000, segment_ms=4000, timeout=480):
     """Scrolls by calling `step` every `interval` ms (see SEGMENT): first for warmup_ms
     unmeasured (first pages, compiled code, fonts), then measured, in segments whose trace
     events are collected in between (Chromium's performance log holds a bounded number)."""

@@ -166,7 +166,7 @@ const Message = memo(function Message({ m, ig, own, showSender, read, admin }) {
  * message shown; it survives re-renders, follows trims, and starts again at the newest
  * end when the window is replaced. `beforeReveal` runs before each growth step.
  */
-const REVEAL = 10;
+const REVEAL = 25;
 
 function useRevealed(items, beforeReveal) {
   const range = useRef(null);
@@ -222,6 +222,7 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
   const { shown, done } = useRevealed(ch.items, remember);
   const first = shown.length ? shown[0].seq : 0;
   const count = shown.length + ch.pending.length;
+  const revealedFirst = !ch.items.length || ch.items[0].seq === first;
 
   // Pages load at the edges once the DOM holds the whole window.
   const edges = () => {
@@ -290,8 +291,8 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
   }
   return (
     <div class="messages" ref={box} onScroll={onScroll} role="region" aria-label="Messages" data-test="messages" tabIndex={0}>
-      {ch.loaded && !ch.hasOlder && <p class="list-status" data-test="history-start">This is the beginning of the conversation.</p>}
-      {ch.hasOlder && ch.loaded && <p class="list-status">Loading earlier messages…</p>}
+      {ch.loaded && !ch.hasOlder && revealedFirst && <p class="list-status" data-test="history-start">This is the beginning of the conversation.</p>}
+      {ch.loaded && (ch.hasOlder || !revealedFirst) && <p class="list-status">Loading earlier messages…</p>}
       {!ch.loaded && <p class="list-status">{ch.error || 'Loading…'}</p>}
       {rows}
       {ch.hasNewer && <p class="list-status">{ch.newBelow ? `${ch.newBelow} new messages below…` : 'Loading newer messages…'}</p>}
