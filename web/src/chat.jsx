@@ -130,6 +130,7 @@ export function ChatPane({ id }) {
             {c.type === 'group' && <span>{(c.participants || []).length} members</span>}
           </div>
         </div>
+        {ig && <TeamControls c={c} contact={contact} />}
         {c.type !== 'direct' && (
           <button onClick={() => setSide(!side)} aria-expanded={side ? 'true' : 'false'} data-test="details">
             {ig ? 'Contact' : 'Details'}
@@ -149,7 +150,7 @@ export function ChatPane({ id }) {
                 : `The 24-hour reply window is closed. Instagram lets a business reply only within 24 hours of the customer's last message (last: ${ago(contact.last_inbound_at)}). You can answer once they write again.`}
             </div>
           )}
-          <Composer key={id} conv={c} disabled={ig && (!contact || !open)}
+          <Composer key={id} conv={c} disabled={ig && !!contact && !open}
             onSend={(text) => sendMessage(id, text)}
             onTyping={ig ? null : (state) => typing(id, state)} />
         </div>
@@ -157,5 +158,45 @@ export function ChatPane({ id }) {
         {side && ig && <InstagramPanel conv={c} contact={contact} onClose={() => setSide(false)} />}
       </div>
     </section>
+  );
+}
+
+/** The team inbox in an Instagram chat's header: who the conversation is assigned to
+ * (the owner or one of its agents), and the contact's automation, paused while a person
+ * answers (until the time shown) or resumed by hand. */
+function TeamControls({ c, contact }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const people = [];
+  const owner = (c.participants || []).find((p) => p.id === c.owner_id);
+  if (c.owner_id) people.push({ id: c.owner_id, name: owner ? owner.name : store.userName(c.owner_id) });
+  (c.agents || []).forEach((a) => people.push(a));
+  const until = c.automation_paused_until;
+  const act = (p) => {
+    setBusy(true);
+    setError('');
+    return p.catch((e) => setError(e.message || 'That did not work')).finally(() => setBusy(false));
+  };
+  const contactId = (contact && contact.id) || c.contact_id;
+  return (
+    <div class="team-controls row small" data-test="team-controls">
+      <label for={`assign-${c.id}`} class="sr-only">Assigned to</label>
+      <select id={`assign-${c.id}`} data-test="assign" disabled={busy} value={c.assignee_id || ''}
+        onChange={(e) => act(api.assign(c.id, e.currentTarget.value || null).then((r) => store.putConversations([r.conversation])))}>
+        <option value="">Unassigned</option>
+        {people.map((p) => <option key={p.id} value={p.id}>{p.id === (store.me && store.me.id) ? `${p.name} (me)` : p.name}</option>)}
+      </select>
+      <span class={`automation ${until ? 'paused' : 'on'}`} data-test="automation-state">
+        {until ? `Automation paused until ${new Date(until).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}` : 'Automation on'}
+      </span>
+      {contactId && (
+        <button data-test="automation-toggle" disabled={busy}
+          onClick={() => act(api.automation(contactId, !until).then((r) =>
+            store.putConversations([{ ...store.convs.get(c.id), automation_paused_until: r.contact.automation_paused_until }])))}>
+          {until ? 'Resume automation' : 'Pause automation'}
+        </button>
+      )}
+      {error && <span class="error-text" role="alert">{error}</span>}
+    </div>
   );
 }

@@ -36,6 +36,12 @@ export const api = {
   contacts: () => client.listContacts(),
   contact: (id) => client.getContact(id),
   flows: () => client.listFlows(),
+  // The team inbox and human takeover (API.md, Instagram).
+  agents: () => call('GET', '/api/instagram/agents'),
+  addAgent: (userId) => call('POST', '/api/instagram/agents', { user_id: userId }),
+  removeAgent: (userId) => call('DELETE', `/api/instagram/agents/${encodeURIComponent(userId)}`),
+  assign: (convId, userId) => call('POST', `/api/conversations/${encodeURIComponent(convId)}/assign`, { user_id: userId }),
+  automation: (contactId, paused) => call('POST', `/api/contacts/${encodeURIComponent(contactId)}/automation`, { paused }),
 };
 
 // --- live events into the store --------------------------------------------------------
@@ -74,7 +80,9 @@ function wire() {
   client.on('read', (f) => store.onRead(f.conversation_id, f.user_id, f.seq));
   client.on('presence', (f) => store.onPresence(f.user_id, f.status));
   client.on('conversation.updated', ({ conversation: c }) => {
-    if (store.me && !(c.participants || []).some((p) => p.id === store.me.id)) {
+    // A member sees it as a participant; an agent of an Instagram account through `agents`.
+    const sees = (list) => (list || []).some((p) => p.id === store.me.id);
+    if (store.me && !sees(c.participants) && !sees(c.agents)) {
       store.removeConversation(c.id);
       client.untrack(c.id);
     } else {

@@ -93,8 +93,16 @@ function peerOnline(c) {
   return peer ? store.online(peer.id) : false;
 }
 
+/** The team inbox's tabs over the Instagram list: mine, unassigned, all. */
+function assignedMatch(c, tab) {
+  if (tab === 'me') return store.me && c.assignee_id === store.me.id;
+  if (tab === 'none') return !c.assignee_id;
+  return true;
+}
+
 export function InboxPage({ openId, filter: asked }) {
   const s = useStore();
+  const [tab, setTab] = useState('all');
   if (!openId) lastFilter = asked;
   const filter = openId ? lastFilter : asked;
   const [dialog, setDialog] = useState(false);
@@ -107,7 +115,9 @@ export function InboxPage({ openId, filter: asked }) {
     if (filter === 'instagram') loadInstagram();
   }, [filter]);
 
-  const ids = filter === 'instagram' ? s.order.filter((id) => s.convs.get(id).type === 'instagram') : s.order;
+  const ids = filter === 'instagram'
+    ? s.order.filter((id) => s.convs.get(id).type === 'instagram' && assignedMatch(s.convs.get(id), tab))
+    : s.order;
   const more = !s.listLoaded || !!s.nextCursor;
   return (
     <div class={`split${openId ? ' has-chat' : ''}`}>
@@ -122,6 +132,14 @@ export function InboxPage({ openId, filter: asked }) {
             <button aria-pressed={filter === 'instagram' ? 'true' : 'false'} onClick={() => navigate('/inbox/instagram')}
               data-test="filter-instagram">Instagram</button>
           </div>
+          {filter === 'instagram' && (
+            <div class="filters" role="group" aria-label="Assigned" data-test="assigned-tabs">
+              {[['me', 'Mine'], ['none', 'Unassigned'], ['all', 'All']].map(([k, label]) => (
+                <button key={k} aria-pressed={tab === k ? 'true' : 'false'} onClick={() => setTab(k)}
+                  data-test={`assigned-${k}`}>{label}</button>
+              ))}
+            </div>
+          )}
           <MessageSearch onActive={setSearching} />
         </div>
         {!searching && <VirtualList items={ids} rowHeight={ROW} label="Conversations"

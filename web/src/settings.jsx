@@ -131,6 +131,60 @@ function Instagram() {
   );
 }
 
+/** The team inbox: the owner adds Parley users as agents of the account and removes them. */
+function Team() {
+  const [agents, setAgents] = useState(null);
+  const [q, setQ] = useState('');
+  const [found, setFound] = useState([]);
+  const [st, run] = useAction();
+  const load = () => api.agents().then((r) => setAgents(r.agents)).catch((e) => setAgents({ error: e.message }));
+  useEffect(() => { load(); }, []);
+  const mine = Array.isArray(agents) ? agents : [];
+  return (
+    <section class="card" aria-labelledby="team-h" data-test="team">
+      <h2 id="team-h">Team inbox</h2>
+      <p class="small muted">Agents see and answer this account's Instagram conversations, each with their own unread counts.</p>
+      {!agents ? <p class="muted">Loading…</p> : agents.error ? <p class="error-text">{agents.error}</p> : mine.length === 0
+        ? <p class="muted" data-test="no-agents">No agents yet.</p>
+        : (
+          <ul class="plain" data-test="agents">
+            {mine.map((a) => (
+              <li key={a.id} class="row" data-test="agent">
+                <span class="grow">{a.name || a.id}</span>
+                <button class="danger" disabled={st.busy} data-test="remove-agent" aria-label={`Remove ${a.name || a.id}`}
+                  onClick={async () => { await run(api.removeAgent(a.id), 'Removed.'); load(); }}>Remove</button>
+              </li>
+            ))}
+          </ul>
+        )}
+      <form class="row" onSubmit={async (e) => {
+        e.preventDefault();
+        const r = await run(api.searchUsers(q.trim()), '');
+        setFound(r && r !== true ? (r.users || r).filter((u) => store.me && u.id !== store.me.id) : []);
+      }}>
+        <label for="agent-q" class="sr-only">Find a user</label>
+        <input id="agent-q" class="grow" placeholder="Name or email" value={q} onInput={(e) => setQ(e.currentTarget.value)} data-test="agent-q" />
+        <button type="submit" disabled={st.busy || !q.trim()}>Find</button>
+      </form>
+      {found.length > 0 && (
+        <ul class="plain" data-test="agent-candidates">
+          {found.map((u) => (
+            <li key={u.id} class="row">
+              <span class="grow">{u.name}</span>
+              <button class="primary" disabled={st.busy || mine.some((a) => a.id === u.id)} data-test="add-agent"
+                onClick={async () => { if (await run(api.addAgent(u.id), `Added ${u.name}.`)) { setFound([]); setQ(''); load(); } }}>
+                {mine.some((a) => a.id === u.id) ? 'Agent' : 'Add'}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <p aria-live="polite" class="muted">{st.note}</p>
+      {st.error && <p class="error-text" role="alert">{st.error}</p>}
+    </section>
+  );
+}
+
 function Account() {
   const [st, run] = useAction();
   return (
@@ -153,6 +207,7 @@ export function SettingsPage() {
       <h1>Settings</h1>
       <Profile />
       <Instagram />
+      <Team />
       <Account />
     </div>
   );
