@@ -106,4 +106,32 @@ static inline int chat_fx_user(chat_fx_t *f, const char *email, char id[25]) {
   return rc;
 }
 
+/* A group conversation "room" of creator and member made in the store;
+ * returns its id in id. */
+static inline int chat_fx_group(chat_fx_t *f, const char *creator, const char *member,
+                                char id[25]) {
+  json_t *r = NULL;
+  int rc = store_sync_call(&f->loop, f->app.store, CONV_CREATE,
+                           json_pack("{s:s, s:s, s:s, s:[s, s]}", "type", "group", "name", "room",
+                                     "creator_id", creator, "participant_ids", creator, member),
+                           &r, NULL);
+  if (rc == STORE_OK)
+    snprintf(id, 25, "%s",
+             json_string_value(json_object_get(json_object_get(r, "conversation"), "id")));
+  json_decref(r);
+  return rc;
+}
+
+/* A store call that must succeed (else the program stops, naming it): its
+ * result, a new reference. */
+static inline json_t *chat_fx_query(chat_fx_t *f, enum store_op op, json_t *params) {
+  json_t *r = NULL;
+  int rc = store_sync_call(&f->loop, f->app.store, op, params, &r, NULL);
+  if (rc != STORE_OK) {
+    fprintf(stderr, "%s: store status %d\n", store_op_name(op), rc);
+    abort();
+  }
+  return r;
+}
+
 #endif

@@ -28,15 +28,7 @@ static int setup(void **state) {
       chat_fx_user(w->f, "two@example.com", w->u2) ||
       chat_fx_user(w->f, "three@example.com", w->u3))
     return -1;
-  json_t *r = NULL;
-  if (store_sync_call(&w->f->loop, app->store, CONV_CREATE,
-                      json_pack("{s:s, s:s, s:s, s:[s, s]}", "type", "group", "name", "g",
-                                "creator_id", w->u1, "participant_ids", w->u1, w->u2),
-                      &r, NULL) != STORE_OK)
-    return -1;
-  snprintf(w->conv, sizeof(w->conv), "%s",
-           json_string_value(json_object_get(json_object_get(r, "conversation"), "id")));
-  json_decref(r);
+  if (chat_fx_group(w->f, w->u1, w->u2, w->conv) != STORE_OK) return -1;
   for (int i = 0; i < 3; i++)
     if (store_sync_call(
             &w->f->loop, app->store, MSG_INSERT,
@@ -73,11 +65,8 @@ static int mark(world_t *w, const char *conv, const char *user, long long seq) {
 
 /* user's marker as the store has it. */
 static long long marker(world_t *w, const char *user) {
-  json_t *conv = NULL;
-  assert_int_equal(
-      store_sync_call(&w->f->loop, w->f->app.store, CONV_GET,
-                      json_pack("{s:s, s:s}", "id", w->conv, "user_id", w->u1), &conv, NULL),
-      STORE_OK);
+  json_t *conv =
+      chat_fx_query(w->f, CONV_GET, json_pack("{s:s, s:s}", "id", w->conv, "user_id", w->u1));
   long long seq = conv_view_read_seq(conv, user);
   json_decref(conv);
   return seq;

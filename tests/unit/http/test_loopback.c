@@ -99,43 +99,32 @@ static void a_request_is_routed_and_its_reply_captured(void **state) {
   json_decref(b);
 }
 
-static void dispatch_answers_what_no_handler_would(void **state) {
+/* Dispatches method target, with an Authorization header when auth is given,
+ * and returns what the sink captured. */
+static captured_t run(const char *method, const char *target, const char *auth) {
   captured_t c = {0};
-  http_req_t *r = make("GET", "/echo/1", &c);
+  http_req_t *r = make(method, target, &c);
+  if (auth) http_loopback_header(r, "Authorization", auth);
   http_loopback_dispatch(r);
   http_req_unref(r);
+  return c;
+}
+
+static void dispatch_answers_what_no_handler_would(void **state) {
+  captured_t c = run("GET", "/echo/1", NULL);
   assert_int_equal(c.status, 405);
   assert_non_null(strstr(c.head, "Allow: POST\r\n"));
   assert_non_null(strstr(c.body, "\"method_not_allowed\""));
-
-  memset(&c, 0, sizeof(c));
-  r = make("GET", "/nowhere", &c);
-  http_loopback_dispatch(r);
-  http_req_unref(r);
+  c = run("GET", "/nowhere", NULL);
   assert_int_equal(c.status, 404);
-
-  memset(&c, 0, sizeof(c));
-  r = make("GET", "/me", &c);
-  http_loopback_header(r, "Authorization", "Bearer bad");
-  http_loopback_dispatch(r);
-  http_req_unref(r);
+  c = run("GET", "/me", "Bearer bad");
   assert_int_equal(c.status, 401);
   assert_non_null(strstr(c.body, "\"unauthorized\""));
-
-  memset(&c, 0, sizeof(c));
-  r = make("GET", "/me", &c);
-  http_loopback_header(r, "Authorization", "Bearer good");
-  http_loopback_dispatch(r);
-  http_req_unref(r);
+  c = run("GET", "/me", "Bearer good");
   assert_int_equal(c.status, 200);
   assert_string_equal(c.body, "{\"user\":\"u1\"}");
-
   /* HEAD: the headers of the GET, no body. */
-  memset(&c, 0, sizeof(c));
-  r = make("HEAD", "/me", &c);
-  http_loopback_header(r, "Authorization", "Bearer good");
-  http_loopback_dispatch(r);
-  http_req_unref(r);
+  c = run("HEAD", "/me", "Bearer good");
   assert_int_equal(c.status, 200);
   assert_non_null(strstr(c.head, "Content-Length: 13\r\n"));
   assert_string_equal(c.body, "");

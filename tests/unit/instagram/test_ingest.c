@@ -49,11 +49,8 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* A store call of the test, its result (a new reference) checked for STORE_OK. */
 static json_t *query(world_t *w, enum store_op op, json_t *params) {
-  json_t *r = NULL;
-  assert_int_equal(store_sync_call(&w->f->loop, w->f->app.store, op, params, &r, NULL), STORE_OK);
-  return r;
+  return chat_fx_query(w->f, op, params);
 }
 
 /* The owner's only instagram conversation (a new reference to its id). */

@@ -29,9 +29,7 @@ typedef struct world_s {
 } world_t;
 
 static json_t *query(world_t *w, enum store_op op, json_t *params) {
-  json_t *r = NULL;
-  assert_int_equal(store_sync_call(&w->f->loop, w->f->app.store, op, params, &r, NULL), STORE_OK);
-  return r;
+  return chat_fx_query(w->f, op, params);
 }
 
 /* A contact who wrote to the owner's account. */

@@ -29,16 +29,7 @@ static int setup(void **state) {
   ws_protocol_init(app);
   assert_int_equal(chat_fx_user(w->f, "one@example.com", w->u1), STORE_OK);
   assert_int_equal(chat_fx_user(w->f, "two@example.com", w->u2), STORE_OK);
-  json_t *r = NULL;
-  assert_int_equal(
-      store_sync_call(&w->f->loop, app->store, CONV_CREATE,
-                      json_pack("{s:s, s:s, s:s, s:[s, s]}", "type", "group", "name", "room",
-                                "creator_id", w->u1, "participant_ids", w->u1, w->u2),
-                      &r, NULL),
-      STORE_OK);
-  snprintf(w->conv, sizeof(w->conv), "%s",
-           json_string_value(json_object_get(json_object_get(r, "conversation"), "id")));
-  json_decref(r);
+  assert_int_equal(chat_fx_group(w->f, w->u1, w->u2, w->conv), STORE_OK);
   *state = w;
   return 0;
 }
