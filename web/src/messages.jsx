@@ -166,7 +166,7 @@ const Message = memo(function Message({ m, ig, own, showSender, read, admin }) {
  * message shown; it survives re-renders, follows trims, and starts again at the newest
  * end when the window is replaced. `beforeReveal` runs before each growth step.
  */
-const REVEAL = 25;
+const REVEAL = 10;
 
 function useRevealed(items, beforeReveal) {
   const range = useRef(null);
