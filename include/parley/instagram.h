@@ -22,15 +22,22 @@ enum ig_event_kind {
   IG_EV_REACTION,
   IG_EV_UNREACTION,
   IG_EV_SEEN,
-  IG_EV_OTHER
+  IG_EV_UNSEND,   /* message.is_deleted */
+  IG_EV_EDIT,     /* message_edit */
+  IG_EV_POSTBACK, /* a button click */
+  IG_EV_REFERRAL, /* an ig.me link with a ref */
+  IG_EV_OTHER     /* anything else: stored as an "unsupported" message (last) */
 };
 
-/* Splits a verified webhook body (object "instagram", entry[].messaging[]) into
- * stored events: returns a new array of {mid|null, payload} where payload is
- * {kind, account_id, contact_id, mid, text, attachments, timestamp_ms, emoji,
- * watermark_mid, raw}. The dashboard's test shape (entry[].changes[]) and unknown
- * kinds yield {kind: "other"} events that processing logs and skips. Returns
- * NULL when the body is not an object with an entry array (400). */
+/* Splits a verified webhook body (object "instagram", entry[].messaging[] and
+ * entry[].changes[]) into stored events: returns a new array of {mid|null,
+ * payload}, mid being the dedupe key, where payload is {kind, account_id,
+ * contact_id, timestamp_ms} plus per kind: message/echo {mid, text,
+ * attachments, quick_reply?}; reaction/unreaction {mid, emoji}; seen
+ * {watermark_mid}; unsend {mid, echo}; edit {mid, text}; postback {mid|null,
+ * title, payload}; referral {referral: {ref, source, type}}; other {raw_type,
+ * raw} (contact_id when the item names a sender). Returns NULL when the body
+ * is not an object with an entry array (400). */
 json_t *ig_webhook_events(json_t *body);
 /* The kind of a payload built above. */
 enum ig_event_kind ig_event_kind(const json_t *payload);
@@ -74,6 +81,11 @@ int graph_refresh_token(graph_t *g, const char *token, graph_cb cb, void *ctx);
  * professional account id that webhooks carry as entry[].id (id is app-scoped).
  * Retried like sends, without the rate limit. Returns 0 (cb runs once) or -1. */
 int graph_get_me(graph_t *g, const char *token, graph_cb cb, void *ctx);
+/* Asks Graph for an Instagram user's profile: GET {base}/{igsid}?fields=name,
+ * username,profile_pic. On success res->body holds what Meta shares (fields
+ * may be missing). One retry, 5 s per attempt. igsid must be digits. Returns 0
+ * (cb runs once) or -1. */
+int graph_get_profile(graph_t *g, const char *token, const char *igsid, graph_cb cb, void *ctx);
 /* Requests queued or in flight (shutdown waits for them). */
 int graph_in_flight(const graph_t *g);
 

@@ -32,6 +32,10 @@ enum store_status {
   STORE_ECLOSED = -8,      /* the store is shutting down */
 };
 
+/* The most tags and variables a contact keeps (CONTACT_UPDATE refuses more). */
+#define CONTACT_TAGS_MAX 100
+#define CONTACT_VARS_MAX 100
+
 /* Completion on the loop thread. `result` is a new reference owned by the
  * callback (json_decref it), NULL when status != STORE_OK. */
 typedef void (*store_cb)(void *ctx, int status, json_t *result);

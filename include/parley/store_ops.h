@@ -119,10 +119,12 @@ STORE_OP(MSG_INSERT, msg_insert, CHECKS_FIRST)
 STORE_OP(MSG_LIST, msg_list, READ)
 /* {id? | external_id?} -> {message, participant_ids} */
 STORE_OP(MSG_GET, msg_get, READ)
-/* {id, user_id, text} -> {message, participant_ids}; not the sender: EFORBIDDEN;
- * deleted: EFORBIDDEN */
+/* {id, user_id, text, check_member?: bool} -> {message, participant_ids}; not
+ * the sender: EFORBIDDEN; deleted: EFORBIDDEN. check_member false lets an
+ * Instagram contact ("ig:<id>"), not a participant, edit its own message */
 STORE_OP(MSG_EDIT, msg_edit, WRITE)
-/* {id, user_id} -> {message, participant_ids}; sender or group admin */
+/* {id, user_id, check_member?: bool} -> {message, participant_ids}; sender or
+ * group admin; check_member false as for MSG_EDIT */
 STORE_OP(MSG_DELETE, msg_delete, WRITE)
 /* {id, user_id, emoji, add: bool, check_member?: bool} -> {message,
  * participant_ids}; check_member false lets a non-participant (an Instagram
@@ -169,16 +171,26 @@ STORE_OP(IG_ACCOUNT_UPDATE, ig_account_update, WRITE)
  * token_expires_at before `before` (ISO-8601), soonest first */
 STORE_OP(IG_ACCOUNT_LIST_DUE, ig_account_list_due, READ)
 
-/* contacts: contact = {id, owner_id, ig_user_id, username, tags: [..],
- * variables: {..}, last_inbound_at|null, automation_paused_until|null} */
+/* contacts: contact = {id, owner_id, ig_user_id, username, name, profile_pic,
+ * profile_fetched_at|null, tags: [..], variables: {..}, last_inbound_at|null,
+ * last_read_seq, automation_paused_until|null}. Instagram conversations embed their contact
+ * (without owner_id) as "contact", next to contact_id. */
 /* {owner_id, ig_user_id, username?, last_inbound_at?} -> contact */
 STORE_OP(CONTACT_UPSERT, contact_upsert, WRITE)
 /* {id, owner_id} | {owner_id, ig_user_id} -> contact */
 STORE_OP(CONTACT_GET, contact_get, READ)
-/* {owner_id} -> {contacts} */
+/* {owner_id, limit?, cursor?, tag?, q?} -> {contacts, next_cursor|null} in id
+ * order; tag: carrying it; q: case-insensitive substring of username or name */
 STORE_OP(CONTACT_LIST, contact_list, READ)
-/* {id, owner_id, add_tags?: [..], set_variables?: {..}} -> contact */
+/* {id, owner_id, add_tags?: [..], tags?: [..] (replaces), set_variables?: {..}
+ * (merged; a null value deletes)} -> contact */
 STORE_OP(CONTACT_UPDATE, contact_update, WRITE)
+/* {id, owner_id, name|null, username?, profile_pic|null} -> {contact,
+ * conversations}: the Graph profile, stamped profile_fetched_at now; the
+ * contact's instagram conversations are renamed to name (else username) */
+STORE_OP(CONTACT_PROFILE, contact_profile, WRITE)
+/* {id | ig_user_id, owner_id, seq} -> contact: last_read_seq moves forward only */
+STORE_OP(CONTACT_MARK_READ, contact_mark_read, WRITE)
 
 /* {id, user_id, until_ms|null} | {conversation_id, until_ms} -> contact:
  * automation of the contact paused until until_ms (null: resumed; scheduled

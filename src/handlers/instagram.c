@@ -2,6 +2,7 @@
  * connection, contacts, and sending through the Graph API inside the 24-hour
  * window. Processing of stored events lives in instagram/ingest.c. Loop thread. */
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,20 +74,10 @@ static void webhook_receive(http_req_t *req) {
     http_reply_error(req, 400, "invalid_json", err.text, NULL);
     return;
   }
-  json_t *events = ig_webhook_events(body);
+  /* Every event is kept, those of kinds Parley does not handle too: processing
+   * stores them as "unsupported" messages. */
+  json_t *keep = ig_webhook_events(body);
   json_decref(body);
-  json_t *keep = json_array(), *ev;
-  size_t i;
-  json_array_foreach(events, i, ev) {
-    json_t *payload = json_object_get(ev, "payload");
-    if (ig_event_kind(payload) == IG_EV_OTHER) {
-      log_info("webhook: ignoring an event of an unhandled kind (account %s)",
-               json_string_value(json_object_get(payload, "account_id")));
-      continue;
-    }
-    json_array_append(keep, ev);
-  }
-  json_decref(events);
   if (json_array_size(keep) == 0) {
     json_decref(keep);
     http_reply_raw(req, 200, "text/plain", "EVENT_RECEIVED", 14);
@@ -262,6 +253,14 @@ static void account_disconnect(http_req_t *req) {
 
 /* ---- contacts ---- */
 
+#define CONTACTS_LIMIT_DEFAULT 50
+#define CONTACTS_LIMIT_MAX 200
+#define TAGS_MAX 100
+#define TAG_CHARS_MAX 64
+#define VARIABLES_MAX 100
+#define VARIABLE_NAME_CHARS_MAX 64
+#define VARIABLE_VALUE_BYTES_MAX 1024
+
 static json_t *public_contact(json_t *c) {
   json_t *out = json_deep_copy(c);
   json_object_del(out, "owner_id");
@@ -273,24 +272,67 @@ static void contacts_done(void *ctx, int status, json_t *result) {
   if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
   } else {
-    json_t *list = json_array(), *c;
+    json_t *list = json_array(), *c, *next = json_object_get(result, "next_cursor");
     size_t i;
     json_array_foreach(json_object_get(result, "contacts"), i, c)
         json_array_append_new(list, public_contact(c));
-    http_reply_json(req, 200, json_pack("{s:o}", "contacts", list));
+    http_reply_json(
+        req, 200,
+        json_pack("{s:o, s:O}", "contacts", list, "next_cursor", next ? next : json_null()));
   }
   json_decref(result);
   http_req_unref(req);
 }
 
+/* A text query parameter of 1..max characters into out (absent: returns 0);
+ * -1 after replying 400 naming it. */
+static int query_text(http_req_t *req, const char *name, size_t max, char *out, size_t outlen) {
+  long n = http_req_query(req, name, out, outlen);
+  if (n == -1) return 0;
+  if (n <= 0 || util_utf8_len(out, (size_t)n) > max) {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "%s must be 1 to %zu characters", name, max);
+    http_reply_error(req, 400, "validation_failed", msg, name);
+    return -1;
+  }
+  return 1;
+}
+
+/* A cursor is a contact id this server gave: 24 hex digits. */
+static int is_id(const char *s) {
+  size_t n = 0;
+  for (; s[n]; n++)
+    if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f'))) return 0;
+  return n == 24;
+}
+
 static void contacts_list(http_req_t *req) {
-  handlers_store_call(req, CONTACT_LIST, json_pack("{s:s}", "owner_id", req->user_id),
-                      contacts_done);
+  long long limit;
+  char cursor[64], tag[4 * TAG_CHARS_MAX + 1], q[4 * 64 + 1];
+  if (handlers_query_int(req, "limit", 1, CONTACTS_LIMIT_MAX, CONTACTS_LIMIT_DEFAULT, &limit) < 0)
+    return;
+  long cn = http_req_query(req, "cursor", cursor, sizeof(cursor));
+  if (cn == -2 || (cn >= 0 && !is_id(cursor))) {
+    http_reply_error(req, 400, "validation_failed", "cursor is not one this server gave", "cursor");
+    return;
+  }
+  int has_tag = query_text(req, "tag", TAG_CHARS_MAX, tag, sizeof(tag));
+  if (has_tag < 0) return;
+  int has_q = query_text(req, "q", 64, q, sizeof(q));
+  if (has_q < 0) return;
+  json_t *p = json_pack("{s:s, s:I}", "owner_id", req->user_id, "limit", (json_int_t)limit);
+  if (cn >= 0) json_object_set_new(p, "cursor", json_string(cursor));
+  if (has_tag) json_object_set_new(p, "tag", json_string(tag));
+  if (has_q) json_object_set_new(p, "q", json_string(q));
+  handlers_store_call(req, CONTACT_LIST, p, contacts_done);
 }
 
 static void contact_done(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
-  if (status != STORE_OK)
+  if (status == STORE_EINVAL)
+    http_reply_error(req, 400, "validation_failed",
+                     "a contact keeps at most 100 tags and 100 variables", "variables");
+  else if (status != STORE_OK)
     handlers_reply_store_error(req, status);
   else
     http_reply_json(req, 200, json_pack("{s:o}", "contact", public_contact(result)));
@@ -303,6 +345,66 @@ static void contact_get(http_req_t *req) {
       req, CONTACT_GET,
       json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id),
       contact_done);
+}
+
+static int invalid(http_req_t *req, const char *field, const char *msg) {
+  http_reply_error(req, 400, "validation_failed", msg, field);
+  return -1;
+}
+
+/* tags: an array of at most 100 strings of 1..64 characters. */
+static int check_tags(http_req_t *req, json_t *tags) {
+  if (!json_is_array(tags)) return invalid(req, "tags", "tags must be an array of strings");
+  if (json_array_size(tags) > TAGS_MAX) return invalid(req, "tags", "at most 100 tags");
+  json_t *t;
+  size_t i;
+  json_array_foreach(tags, i, t) {
+    size_t chars =
+        json_is_string(t) ? util_utf8_len(json_string_value(t), json_string_length(t)) : 0;
+    if (chars < 1 || chars > TAG_CHARS_MAX)
+      return invalid(req, "tags", "each tag is a string of 1 to 64 characters");
+  }
+  return 0;
+}
+
+/* variables: an object of at most 100 names (1..64 characters, no '.' and no
+ * leading '$') to a string, number or boolean of at most 1 KB as JSON, or
+ * null to delete. */
+static int check_variables(http_req_t *req, json_t *vars) {
+  if (!json_is_object(vars)) return invalid(req, "variables", "variables must be an object");
+  if (json_object_size(vars) > VARIABLES_MAX)
+    return invalid(req, "variables", "at most 100 variables");
+  const char *k;
+  json_t *v;
+  json_object_foreach(vars, k, v) {
+    size_t chars = util_utf8_len(k, strlen(k));
+    if (chars < 1 || chars > VARIABLE_NAME_CHARS_MAX || k[0] == '$' || strchr(k, '.'))
+      return invalid(req, "variables",
+                     "a variable name is 1 to 64 characters, without '.' or a leading '$'");
+    if (json_is_object(v) || json_is_array(v))
+      return invalid(req, "variables", "a variable is a string, number, boolean or null");
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t len = text ? strlen(text) : VARIABLE_VALUE_BYTES_MAX + 1;
+    free(text);
+    if (len > VARIABLE_VALUE_BYTES_MAX)
+      return invalid(req, "variables", "a variable's value is at most 1 KB");
+  }
+  return 0;
+}
+
+static void contact_patch(http_req_t *req) {
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  json_t *tags = json_object_get(body, "tags"), *vars = json_object_get(body, "variables");
+  if (!tags && !vars) {
+    invalid(req, "tags", "give tags, variables or both");
+  } else if ((!tags || check_tags(req, tags) == 0) && (!vars || check_variables(req, vars) == 0)) {
+    json_t *p = json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id);
+    if (tags) json_object_set(p, "tags", tags);
+    if (vars) json_object_set(p, "set_variables", vars);
+    handlers_store_call(req, CONTACT_UPDATE, p, contact_done);
+  }
+  json_decref(body);
 }
 
 /* ---- sending ---- */
@@ -462,6 +564,7 @@ static const route_t routes[] = {
     {"POST", "/api/instagram/send-message", 1, send_message},
     {"GET", "/api/contacts", 1, contacts_list},
     {"GET", "/api/contacts/:id", 1, contact_get},
+    {"PATCH", "/api/contacts/:id", 1, contact_patch},
 };
 
 const route_table_t instagram_routes = ROUTE_TABLE(routes);

@@ -41,7 +41,9 @@ typedef struct send_s {
   char *auth;
   char *body;
   int attempt;
-  int once; /* a send: never repeated once it may have reached Meta */
+  int retries;     /* retries allowed after the first attempt */
+  long timeout_ms; /* per attempt; 0: the client's */
+  int once;        /* a send: never repeated once it may have reached Meta */
   int timer_open;
   uv_timer_t timer;
   graph_cb cb;
@@ -133,7 +135,7 @@ static void on_response(void *ctx, const httpc_response_t *res) {
     log_warn("graph: a send failed after it went out (%s); not retried", why);
     graph_result_t r = {0, NULL, 0, why, 0, NULL, 1};
     finish(s, &r);
-  } else if (retryable && s->attempt <= GRAPH_RETRIES &&
+  } else if (retryable && s->attempt <= s->retries &&
              !(res->error && strcmp(res->error, "cancelled") == 0)) {
     uint64_t delay = (uint64_t)GRAPH_BACKOFF_MS << (s->attempt - 1);
     log_warn("graph: attempt %d failed (%d %s), retrying in %llu ms", s->attempt, res->status,
@@ -166,7 +168,7 @@ static void attempt(send_t *s) {
                          .headers = headers,
                          .body = s->body,
                          .body_len = s->body ? strlen(s->body) : 0,
-                         .timeout_ms = s->g->timeout_ms,
+                         .timeout_ms = s->timeout_ms ? s->timeout_ms : s->g->timeout_ms,
                          .max_response = GRAPH_MAX_RESPONSE};
   if (httpc_request(s->g->http, &req, on_response, s) != 0) {
     graph_result_t r = {0, NULL, 0, "cannot start the request", 0, NULL, 0};
@@ -185,6 +187,7 @@ int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const
   if (!s) return -1;
   s->g = g;
   s->method = "POST";
+  s->retries = GRAPH_RETRIES;
   s->once = 1;
   s->cb = cb;
   s->ctx = ctx;
@@ -216,6 +219,7 @@ int graph_get_me(graph_t *g, const char *token, graph_cb cb, void *ctx) {
   if (!s) return -1;
   s->g = g;
   s->method = "GET";
+  s->retries = GRAPH_RETRIES;
   s->cb = cb;
   s->ctx = ctx;
   size_t ulen = strlen(g->base) + 32, alen = strlen(token) + 32;
@@ -257,6 +261,7 @@ int graph_refresh_token(graph_t *g, const char *token, graph_cb cb, void *ctx) {
   if (!s) return -1;
   s->g = g;
   s->method = "GET";
+  s->retries = GRAPH_RETRIES;
   s->cb = cb;
   s->ctx = ctx;
   char *enc = url_escape(token);
@@ -272,6 +277,36 @@ int graph_refresh_token(graph_t *g, const char *token, graph_cb cb, void *ctx) {
            g->base, enc);
   snprintf(s->auth, alen, "Authorization: Bearer %s", token);
   free(enc);
+  g->in_flight++;
+  attempt(s);
+  return 0;
+}
+
+/* A profile waits on nobody's request, and a flow waits on the first one: one
+ * retry, with a shorter timeout than sends. */
+#define PROFILE_RETRIES 1
+#define PROFILE_TIMEOUT_MS 5000
+
+int graph_get_profile(graph_t *g, const char *token, const char *igsid, graph_cb cb, void *ctx) {
+  for (const char *c = igsid; *c; c++)
+    if (*c < '0' || *c > '9') return -1; /* an IGSID is numeric: nothing else enters the path */
+  send_t *s = calloc(1, sizeof(*s));
+  if (!s) return -1;
+  s->g = g;
+  s->method = "GET";
+  s->retries = PROFILE_RETRIES;
+  s->timeout_ms = g->timeout_ms < PROFILE_TIMEOUT_MS ? g->timeout_ms : PROFILE_TIMEOUT_MS;
+  s->cb = cb;
+  s->ctx = ctx;
+  size_t ulen = strlen(g->base) + strlen(igsid) + 48, alen = strlen(token) + 32;
+  s->url = malloc(ulen);
+  s->auth = malloc(alen);
+  if (!*igsid || !s->url || !s->auth) {
+    send_free(s);
+    return -1;
+  }
+  snprintf(s->url, ulen, "%s/%s?fields=name,username,profile_pic", g->base, igsid);
+  snprintf(s->auth, alen, "Authorization: Bearer %s", token);
   g->in_flight++;
   attempt(s);
   return 0;

@@ -1,8 +1,12 @@
 /* The Instagram event processor: fetches pending webhook events in batches and
  * runs each through a short chain of store calls (account, contact,
- * conversation, message), then delivers the result live and marks the event
- * processed. Events of one contact are processed one at a time, in order;
- * different contacts proceed side by side. Loop thread. */
+ * conversation, message; or account, target message, change), then delivers
+ * the result live and marks the event processed. Every kind is kept: an unsend
+ * or edit whose original has not arrived stores the message as it now is (the
+ * original, arriving later, is then a duplicate), and shapes Parley does not
+ * handle become "unsupported" messages. Events of one contact are processed
+ * one at a time, in order; different contacts proceed side by side. A writing
+ * contact's profile is refreshed beside (instagram/profile.c). Loop thread. */
 #include "instagram/ingest.h"
 
 #include <assert.h>
@@ -11,6 +15,7 @@
 #include <string.h>
 
 #include "chat/fanout.h"
+#include "instagram/profile.h"
 #include "parley/instagram.h"
 #include "parley/log.h"
 #include "parley/store.h"
@@ -37,6 +42,7 @@ struct ig_ingest_s {
   void *on_message_ctx;
   strmap_t accounts;      /* ig_user_id -> cached_account_t */
   strmap_t conversations; /* owner:contact id -> conversation id (malloc'd) */
+  ig_profiles_t *profiles;
 };
 
 typedef struct cached_account_s {
@@ -75,9 +81,10 @@ ig_ingest_t *ig_ingest_new(app_t *app) {
   if (!ig) return NULL;
   ig->app = app;
   ig->queue = json_array();
+  ig->profiles = ig_profiles_new(app);
   strmap_init(&ig->accounts);
   strmap_init(&ig->conversations);
-  if (!ig->queue) {
+  if (!ig->queue || !ig->profiles) {
     ig_ingest_free(ig);
     return NULL;
   }
@@ -104,6 +111,7 @@ void ig_ingest_free(ig_ingest_t *ig) {
   strmap_sweep(&ig->conversations, drop_string, NULL);
   strmap_free(&ig->accounts);
   strmap_free(&ig->conversations);
+  ig_profiles_free(ig->profiles);
   json_decref(ig->queue);
   free(ig);
 }
@@ -146,7 +154,9 @@ static void remember_conversation(job_t *j, const char *conv_id) {
   if (id && strmap_put(&ig->conversations, key, id) != 0) free(id);
 }
 
-int ig_ingest_busy(const ig_ingest_t *ig) { return ig->njobs + ig->fetching; }
+int ig_ingest_busy(const ig_ingest_t *ig) {
+  return ig->njobs + ig->fetching + ig_profiles_busy(ig->profiles);
+}
 
 void ig_ingest_on_message(ig_ingest_t *ig, ig_ingest_message_fn fn, void *ctx) {
   ig->on_message = fn;
@@ -195,11 +205,15 @@ static void finish(job_t *j) {
   if (!id || call(j, EVENT_MARK_PROCESSED, json_pack("{s:O}", "id", id), marked) != 0) job_end(j);
 }
 
-/* A store failure leaves the event pending; the next kick retries it. */
+/* A store failure leaves the event pending; the next kick retries it. An
+ * answer that retrying cannot change (no such record, not allowed, unusable)
+ * ends the event. */
 static int failed(job_t *j, int status, json_t *result) {
   if (status == STORE_OK) return 0;
   json_decref(result);
-  if (status == STORE_ENOTFOUND) {
+  if (status == STORE_ENOTFOUND || status == STORE_EFORBIDDEN || status == STORE_EINVAL) {
+    if (status != STORE_ENOTFOUND)
+      log_info("instagram: a %s event changed nothing (%d)", pstr(j->payload, "kind"), status);
     finish(j);
   } else {
     log_warn("instagram: event processing stopped at a store error (%d); it stays pending", status);
@@ -211,6 +225,44 @@ static int failed(job_t *j, int status, json_t *result) {
 
 /* ---- messages and echoes ---- */
 
+static void acted(void *ctx, int status, json_t *result);
+
+/* 1 for the kinds where the contact writes: they open the messaging window,
+ * refresh the profile and (messages, postbacks) run flows. */
+static int inbound(enum ig_event_kind kind) {
+  return kind == IG_EV_MESSAGE || kind == IG_EV_POSTBACK || kind == IG_EV_REFERRAL;
+}
+
+/* A flow run waiting for the contact's profile (its first message). */
+typedef struct flow_call_s {
+  ig_ingest_t *ig;
+  json_t *account;
+  char *text;
+} flow_call_t;
+
+static void flow_ready(void *ctx, const json_t *contact) {
+  flow_call_t *fc = ctx;
+  if (fc->ig->on_message)
+    fc->ig->on_message(fc->ig->on_message_ctx, fc->account, contact, fc->text);
+  json_decref(fc->account);
+  free(fc->text);
+  free(fc);
+}
+
+/* What flows see of a new message: a postback's or quick reply's payload,
+ * else the text. */
+static void run_flows(job_t *j) {
+  const char *text =
+      j->kind == IG_EV_POSTBACK ? pstr(j->payload, "payload") : pstr(j->payload, "quick_reply");
+  if (!text) text = pstr(j->payload, "text");
+  flow_call_t *fc = calloc(1, sizeof(*fc));
+  if (!fc) return;
+  fc->ig = j->ig;
+  fc->account = json_incref(j->account);
+  fc->text = text ? strdup(text) : NULL;
+  ig_profiles_refresh(j->ig->profiles, j->account, j->contact, flow_ready, fc);
+}
+
 static void message_inserted(void *ctx, int status, json_t *result) {
   job_t *j = ctx;
   json_t *message = json_object_get(result, "message");
@@ -219,8 +271,8 @@ static void message_inserted(void *ctx, int status, json_t *result) {
     fanout_message_new(j->ig->app, message, json_object_get(result, "participant_ids"), NULL, 0,
                        NULL);
   /* A new incoming message (not an echo, not a retry) runs the owner's flows. */
-  if (created && !j->out_cb && j->kind == IG_EV_MESSAGE && j->ig->on_message)
-    j->ig->on_message(j->ig->on_message_ctx, j->account, j->contact, pstr(j->payload, "text"));
+  if (created && !j->out_cb && (j->kind == IG_EV_MESSAGE || j->kind == IG_EV_POSTBACK))
+    run_flows(j);
   if (j->out_cb) {
     /* An outgoing message: its caller answers; there is no event to mark. */
     ig_stored_t st = {status, status == STORE_OK ? message : NULL, result};
@@ -230,8 +282,52 @@ static void message_inserted(void *ctx, int status, json_t *result) {
     return;
   }
   if (failed(j, status, result)) return;
+  if (j->kind == IG_EV_UNSEND && !json_is_true(json_object_get(message, "deleted"))) {
+    /* The unsent message, stored now: it is deleted at once. */
+    json_t *p = json_pack("{s:O, s:O, s:b}", "id", json_object_get(message, "id"), "user_id",
+                          json_object_get(message, "sender_id"), "check_member", 0);
+    json_decref(result);
+    if (call(j, MSG_DELETE, p, acted) != 0) job_end(j);
+    return;
+  }
   json_decref(result);
   finish(j);
+}
+
+/* The stored form of an inbound event that is not a plain message: text and
+ * attachments by kind. */
+static json_t *attachments_for(job_t *j, const char **text) {
+  json_t *att = json_object_get(j->payload, "attachments");
+  att = json_is_array(att) ? json_copy(att) : json_array();
+  const char *title = pstr(j->payload, "title");
+  json_t *ref = json_object_get(j->payload, "referral");
+  switch (j->kind) {
+    case IG_EV_POSTBACK:
+      *text = title && *title ? title : NULL;
+      json_array_append_new(att, json_pack("{s:s, s:s?, s:s?}", "type", "postback", "title", title,
+                                           "payload", pstr(j->payload, "payload")));
+      break;
+    case IG_EV_REFERRAL:
+      *text = NULL;
+      json_array_append_new(
+          att, json_pack("{s:s, s:s?, s:s?, s:s?}", "type", "referral", "ref", pstr(ref, "ref"),
+                         "source", pstr(ref, "source"), "referral_type", pstr(ref, "type")));
+      break;
+    case IG_EV_OTHER:
+      *text = NULL;
+      json_array_append_new(att, json_pack("{s:s, s:s?}", "type", "unsupported", "raw_type",
+                                           pstr(j->payload, "raw_type")));
+      break;
+    case IG_EV_UNSEND:
+      *text = NULL;
+      break;
+    default:
+      *text = pstr(j->payload, "text");
+      if (pstr(j->payload, "quick_reply"))
+        json_array_append_new(att, json_pack("{s:s, s:s}", "type", "quick_reply", "payload",
+                                             pstr(j->payload, "quick_reply")));
+  }
+  return att;
 }
 
 static void conversation_ready(void *ctx, int status, json_t *result) {
@@ -256,18 +352,23 @@ static void conversation_ready(void *ctx, int status, json_t *result) {
     text = j->text;
     mid = j->graph_mid;
   } else {
-    if (j->kind == IG_EV_ECHO)
+    int ours = j->kind == IG_EV_ECHO ||
+               (j->kind == IG_EV_UNSEND && json_is_true(json_object_get(j->payload, "echo")));
+    if (ours)
       snprintf(sender, sizeof(sender), "%s", owner);
     else
       snprintf(sender, sizeof(sender), "ig:%s", pstr(j->payload, "contact_id"));
-    text = pstr(j->payload, "text");
+    attachments = attachments_for(j, &text);
+    /* Shapes without a message id are keyed by their event, so a retried
+     * event stores nothing twice. */
     mid = pstr(j->payload, "mid");
-    attachments = json_object_get(j->payload, "attachments");
+    if (!mid) mid = pstr(j->event, "mid");
   }
   json_t *p = json_pack("{s:O, s:s, s:s?, s:s, s:s?, s:b}", "conversation_id",
                         json_object_get(conv, "id"), "sender_id", sender, "text", text, "source",
                         j->source ? j->source : "instagram", "external_id", mid, "check_member", 0);
-  if (attachments && json_array_size(attachments)) json_object_set(p, "attachments", attachments);
+  if (json_array_size(attachments)) json_object_set(p, "attachments", attachments);
+  json_decref(attachments);
   if (j->out_cb && j->status) json_object_set_new(p, "status", json_string(j->status));
   if (j->out_cb && j->client_id) json_object_set_new(p, "client_id", json_string(j->client_id));
   json_decref(result);
@@ -278,6 +379,9 @@ static void contact_ready(void *ctx, int status, json_t *result) {
   job_t *j = ctx;
   if (failed(j, status, result)) return;
   j->contact = result;
+  /* The profile is fetched beside the event, never in its way. */
+  if (!j->out_cb && inbound(j->kind))
+    ig_profiles_refresh(j->ig->profiles, j->account, result, NULL, NULL);
   char key[160];
   conv_key(j, key, sizeof(key));
   const char *known = strmap_get(&j->ig->conversations, key);
@@ -287,9 +391,9 @@ static void contact_ready(void *ctx, int status, json_t *result) {
     return;
   }
   const char *owner = pstr(j->account, "user_id");
-  const char *username = pstr(result, "username");
-  char name[96];
-  snprintf(name, sizeof(name), "%s", username ? username : pstr(result, "ig_user_id"));
+  const char *name = pstr(result, "name");
+  if (!name || !*name) name = pstr(result, "username");
+  if (!name || !*name) name = pstr(result, "ig_user_id");
   if (call(j, CONV_CREATE,
            json_pack("{s:s, s:s, s:s, s:[s], s:O}", "type", "instagram", "name", name, "creator_id",
                      owner, "participant_ids", owner, "contact_id", json_object_get(result, "id")),
@@ -297,9 +401,23 @@ static void contact_ready(void *ctx, int status, json_t *result) {
     job_end(j);
 }
 
-/* ---- reactions and reads ---- */
+/* The contact of the event, then its conversation and the message. */
+static int upsert_contact(job_t *j) {
+  json_t *p = json_pack("{s:O, s:O}", "owner_id", json_object_get(j->account, "user_id"),
+                        "ig_user_id", json_object_get(j->payload, "contact_id"));
+  if (inbound(j->kind)) {
+    char iso[32];
+    json_int_t ts = json_integer_value(json_object_get(j->payload, "timestamp_ms"));
+    util_iso8601(ts > 0 ? ts : util_now_ms(), iso);
+    json_object_set_new(p, "last_inbound_at", json_string(iso));
+  }
+  return call(j, CONTACT_UPSERT, p, contact_ready);
+}
 
-static void reacted(void *ctx, int status, json_t *result) {
+/* ---- changes to a stored message: reactions, reads, unsends, edits ---- */
+
+/* A message changed (reaction, unsend, edit): delivered live. */
+static void acted(void *ctx, int status, json_t *result) {
   job_t *j = ctx;
   if (failed(j, status, result)) return;
   fanout_message_updated(j->ig->app, json_object_get(result, "message"),
@@ -309,35 +427,100 @@ static void reacted(void *ctx, int status, json_t *result) {
 }
 
 static void read_marked(void *ctx, int status, json_t *result) {
+  job_t *j = ctx;
+  if (failed(j, status, result)) return;
   json_decref(result);
-  finish(ctx);
+  finish(j);
+}
+
+/* The emoji an unreaction removes: the one named, else the contact's own
+ * reaction on the message (Meta's unreact may name none). */
+static const char *unreacted_emoji(job_t *j, json_t *m, const char *who) {
+  const char *emoji = pstr(j->payload, "emoji");
+  if (emoji) return emoji;
+  json_t *r, *u;
+  size_t i, k;
+  json_array_foreach(json_object_get(m, "reactions"), i, r) {
+    json_array_foreach(json_object_get(r, "user_ids"), k, u) {
+      if (strcmp(json_string_value(u) ? json_string_value(u) : "", who) == 0)
+        return pstr(r, "emoji");
+    }
+  }
+  return NULL;
+}
+
+/* 1 when the message is in a conversation of the account's owner. */
+static int owners_message(job_t *j, json_t *result) {
+  const char *owner = pstr(j->account, "user_id");
+  json_t *id;
+  size_t i;
+  json_array_foreach(json_object_get(result, "participant_ids"), i, id) {
+    if (owner && json_string_value(id) && strcmp(json_string_value(id), owner) == 0) return 1;
+  }
+  return 0;
+}
+
+static int change_target(job_t *j, json_t *m, json_t *participants, const char *who) {
+  const json_t *id = json_object_get(m, "id");
+  switch (j->kind) {
+    case IG_EV_SEEN: {
+      json_int_t seq = json_integer_value(json_object_get(m, "seq"));
+      json_t *frame = json_pack("{s:s, s:O, s:s, s:I}", "type", "read", "conversation_id",
+                                json_object_get(m, "conversation_id"), "user_id", who, "seq", seq);
+      fanout_event(j->ig->app, frame, participants, NULL);
+      json_decref(frame);
+      return call(j, CONTACT_MARK_READ,
+                  json_pack("{s:O, s:O, s:I}", "owner_id", json_object_get(j->account, "user_id"),
+                            "ig_user_id", json_object_get(j->payload, "contact_id"), "seq", seq),
+                  read_marked);
+    }
+    case IG_EV_UNSEND: {
+      int echo = json_is_true(json_object_get(j->payload, "echo"));
+      return call(j, MSG_DELETE,
+                  json_pack("{s:O, s:s, s:b}", "id", id, "user_id",
+                            echo ? pstr(j->account, "user_id") : who, "check_member", 0),
+                  acted);
+    }
+    case IG_EV_EDIT:
+      return call(j, MSG_EDIT,
+                  json_pack("{s:O, s:s, s:O, s:b}", "id", id, "user_id", who, "text",
+                            json_object_get(j->payload, "text"), "check_member", 0),
+                  acted);
+    default: {
+      const char *emoji =
+          j->kind == IG_EV_REACTION ? pstr(j->payload, "emoji") : unreacted_emoji(j, m, who);
+      if (j->kind == IG_EV_UNREACTION && !emoji) {
+        finish(j); /* nothing of the contact's to remove */
+        return 0;
+      }
+      return call(j, MSG_REACT,
+                  json_pack("{s:O, s:s, s:s, s:b, s:b}", "id", id, "user_id", who, "emoji",
+                            emoji ? emoji : "\xe2\x9d\xa4", "add", j->kind == IG_EV_REACTION,
+                            "check_member", 0),
+                  acted);
+    }
+  }
 }
 
 static void target_found(void *ctx, int status, json_t *result) {
   job_t *j = ctx;
+  if (status == STORE_ENOTFOUND && (j->kind == IG_EV_UNSEND || j->kind == IG_EV_EDIT)) {
+    /* Out of order: the original is stored as it now is, deleted or edited. */
+    json_decref(result);
+    if (upsert_contact(j) != 0) job_end(j);
+    return;
+  }
   if (failed(j, status, result)) return;
-  json_t *m = json_object_get(result, "message");
+  if (!owners_message(j, result)) {
+    log_info("instagram: a %s event names a message of another account", pstr(j->payload, "kind"));
+    json_decref(result);
+    finish(j);
+    return;
+  }
   char who[96];
   snprintf(who, sizeof(who), "ig:%s", pstr(j->payload, "contact_id"));
-  int rc;
-  if (j->kind == IG_EV_SEEN) {
-    json_int_t seq = json_integer_value(json_object_get(m, "seq"));
-    json_t *frame = json_pack("{s:s, s:O, s:s, s:I}", "type", "read", "conversation_id",
-                              json_object_get(m, "conversation_id"), "user_id", who, "seq", seq);
-    fanout_event(j->ig->app, frame, json_object_get(result, "participant_ids"), NULL);
-    json_decref(frame);
-    rc = call(j, CONV_MARK_READ,
-              json_pack("{s:O, s:s, s:I}", "id", json_object_get(m, "conversation_id"), "user_id",
-                        who, "seq", seq),
-              read_marked);
-  } else {
-    const char *emoji = pstr(j->payload, "emoji");
-    rc = call(j, MSG_REACT,
-              json_pack("{s:O, s:s, s:s, s:b, s:b}", "id", json_object_get(m, "id"), "user_id", who,
-                        "emoji", emoji ? emoji : "\xe2\x9d\xa4", "add", j->kind == IG_EV_REACTION,
-                        "check_member", 0),
-              reacted);
-  }
+  int rc = change_target(j, json_object_get(result, "message"),
+                         json_object_get(result, "participant_ids"), who);
   json_decref(result);
   if (rc != 0) job_end(j);
 }
@@ -351,19 +534,18 @@ static void account_found(void *ctx, int status, json_t *result) {
   j->account = result;
   remember_account(j->ig, pstr(j->payload, "account_id"), result);
   int rc;
-  if (j->kind == IG_EV_MESSAGE || j->kind == IG_EV_ECHO) {
-    json_t *p = json_pack("{s:O, s:O}", "owner_id", json_object_get(result, "user_id"),
-                          "ig_user_id", json_object_get(j->payload, "contact_id"));
-    if (j->kind == IG_EV_MESSAGE) {
-      char iso[32];
-      json_int_t ts = json_integer_value(json_object_get(j->payload, "timestamp_ms"));
-      util_iso8601(ts > 0 ? ts : util_now_ms(), iso);
-      json_object_set_new(p, "last_inbound_at", json_string(iso));
+  switch (j->kind) {
+    case IG_EV_UNSEND:
+    case IG_EV_EDIT:
+    case IG_EV_REACTION:
+    case IG_EV_UNREACTION:
+    case IG_EV_SEEN: {
+      const char *mid = pstr(j->payload, j->kind == IG_EV_SEEN ? "watermark_mid" : "mid");
+      rc = call(j, MSG_GET, json_pack("{s:s}", "external_id", mid ? mid : ""), target_found);
+      break;
     }
-    rc = call(j, CONTACT_UPSERT, p, contact_ready);
-  } else {
-    const char *mid = pstr(j->payload, j->kind == IG_EV_SEEN ? "watermark_mid" : "mid");
-    rc = call(j, MSG_GET, json_pack("{s:s}", "external_id", mid ? mid : ""), target_found);
+    default:
+      rc = upsert_contact(j);
   }
   if (rc != 0) job_end(j);
 }
@@ -408,15 +590,19 @@ static void start_jobs(ig_ingest_t *ig) {
     snprintf(j->key, sizeof(j->key), "%s", key);
     json_array_remove(ig->queue, i);
     const char *account = pstr(payload, "account_id");
-    json_t *known = account && j->kind != IG_EV_OTHER ? cached_account(ig, account) : NULL;
+    /* An unknown shape that names nobody has no conversation to land in: it
+     * stays in the event log, processed. */
+    int nobody = !pstr(payload, "contact_id");
+    if (nobody) log_info("instagram: an event of kind %s names no contact", pstr(payload, "kind"));
+    json_t *known = account && !nobody ? cached_account(ig, account) : NULL;
     if (known) {
       account_found(j, STORE_OK, known);
       continue;
     }
-    if (j->kind == IG_EV_OTHER || !account ||
+    if (nobody || !account ||
         call(j, IG_ACCOUNT_GET, json_pack("{s:s, s:b}", "ig_user_id", account, "with_token", 1),
              account_found) != 0) {
-      if (j->kind == IG_EV_OTHER)
+      if (nobody)
         finish(j);
       else
         job_end(j);

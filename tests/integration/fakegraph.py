@@ -11,7 +11,17 @@ records every request and answers from a script the test sets.
     fake.refresh_ttl = 5184000     # expires_in of GET /refresh_access_token
     fake.refresh_script = [(500, {...})]  # answers of refresh calls first
     fake.refreshed -> [(old token, new token)]
+    fake.profiles["6543"] = {"name": "Mia", "username": "mia", "profile_pic": "https://..."}
+    fake.profile_failures = 2   # the next 2 profile GETs answer 500
+    fake.profile_delay = 3.0    # seconds before a profile answers (a slow endpoint)
+    fake.profile_gate = threading.Event()  # profiles hang until the test sets it
+
+The user-profile endpoint (GET /<IGSID>?fields=name,username,profile_pic) answers
+from fake.profiles (an IGSID it does not know gets a generated profile, its picture
+a data: URL so browsers need no network), never from the script, so sends scripted
+by a test are not taken by a profile fetch.
 """
+import base64
 import http.server
 import json
 import threading
@@ -37,6 +47,10 @@ class FakeGraph:
         self.refresh_ttl = 5184000
         self.refresh_script = []
         self.refreshed = []
+        self.profiles = {}  # IGSID -> profile that GET /<IGSID> answers
+        self.profile_failures = 0  # profile GETs still to fail with a 500
+        self.profile_delay = 0.0
+        self.profile_gate = None  # a threading.Event profile answers wait for (a hang a test ends)
         self.lock = threading.Lock()
         self.counter = 0
         fake = self
@@ -65,8 +79,11 @@ class FakeGraph:
                                           "headers": dict(self.headers), "body": body,
                                           "json": parsed})
                     me = route.endswith("/me") and self.command == "GET"
+                    profile = fake.profile_id(self.command, self.path)
                     if token in fake.revoked:
                         status, answer = 400, ERROR_190
+                    elif profile:
+                        status, answer = fake.profile(profile)
                     elif route.endswith("/refresh_access_token"):
                         status, answer = fake.refresh(token, args)
                     elif me and fake.script:
@@ -81,13 +98,16 @@ class FakeGraph:
                         status, answer = fake.default
                     fake.counter += 1
                     n = fake.counter
-                    delay = fake.delay
+                    delay = fake.delay + (fake.profile_delay if profile else 0)
                     hang = fake.hang and route.endswith("/messages") and self.command == "POST"
                 if hang:
                     fake.released.wait(60)
                     return
                 if delay:
                     time.sleep(delay)
+                gate = fake.profile_gate if profile else None
+                if gate is not None:
+                    gate.wait(30)
                 if answer is None:
                     recipient = (parsed or {}).get("recipient", {}).get("id", "")
                     answer = {"recipient_id": recipient, "message_id": f"m_graph_{n}"}
@@ -131,6 +151,35 @@ class FakeGraph:
         self.refreshed.append((token, new))
         return 200, {"access_token": new, "token_type": "bearer", "expires_in": self.refresh_ttl}
 
+    @staticmethod
+    def profile_id(method, path):
+        """The IGSID of a user-profile request, or None."""
+        route, _, query = path.partition("?")
+        igsid = route.rsplit("/", 1)[-1]
+        if method == "GET" and igsid.isdigit() and query.startswith("fields=name"):
+            return igsid
+        return None
+
+    def profile(self, igsid):
+        """GET /<IGSID>?fields=name,username,profile_pic, as Meta answers it
+        (called with the lock held)."""
+        if self.profile_failures > 0:
+            self.profile_failures -= 1
+            return 500, {"error": {"message": "An unexpected error has occurred.", "type": "OAuthException",
+                                   "code": 2, "fbtrace_id": "AbCdEf"}}
+        if igsid in self.profiles:
+            return 200, dict(self.profiles[igsid], id=igsid)
+        # The picture is inline, so a browser test shows it without the network.
+        pic = ("data:image/svg+xml;base64," + base64.b64encode(
+            b"<svg xmlns='http://www.w3.org/2000/svg' width='40' height='40'>"
+            b"<rect width='40' height='40' fill='#0c8599'/></svg>").decode())
+        return 200, {"name": f"Customer {igsid[-4:]}", "username": f"user_{igsid}",
+                     "profile_pic": pic, "id": igsid}
+
+    def profile_requests(self):
+        with self.lock:
+            return [r for r in self.requests if self.profile_id(r["method"], r["path"])]
+
     @property
     def base_url(self):
         return f"http://127.0.0.1:{self.port}"
@@ -141,6 +190,8 @@ class FakeGraph:
 
     def stop(self):
         self.released.set()
+        if self.profile_gate is not None:
+            self.profile_gate.set()
         self.server.shutdown()
         self.server.server_close()
 

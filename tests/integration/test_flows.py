@@ -100,11 +100,13 @@ def test_keyword_flow_replies_and_tags(start_server, fake):
     s = make_owner(srv)
     tok = s["access_token"]
     f = create(srv, tok, PRICE_FLOW)
+    fake.profiles[CONTACT] = {"name": "Mia Rossi", "username": "mia.r", "profile_pic": "https://x/p.jpg"}
     assert post_webhook(srv, text_event("what is the price?", "mid-flow-1")).status == 200
     assert fake.wait_for(lambda reqs: any(r["path"].endswith("/messages") for r in reqs))
     send = fake.sends()[0]
     assert send["json"]["recipient"]["id"] == CONTACT
-    assert send["json"]["message"]["text"] == "Hi ! You asked: what is the price?"
+    # The first message's flow waits for the contact's profile: the username renders.
+    assert send["json"]["message"]["text"] == "Hi mia.r! You asked: what is the price?"
     contact = wait_until(lambda: [c for c in srv.request("GET", "/api/contacts", token=tok).json()["contacts"]
                                   if "price-asked" in c["tags"]])
     assert contact

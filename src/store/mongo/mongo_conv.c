@@ -194,7 +194,41 @@ static int finish_instagram(mongo_ctx_t *c, json_t *cv, json_t *team_cache) {
   return rc < 0 ? rc : 0;
 }
 
-/* Fills in participant names and the contract's participant shape. */
+/* Embeds each instagram conversation's contact (without owner_id), read in one query. */
+static int contacts_of(mongo_ctx_t *c, json_t *convs) {
+  bson_t filter = BSON_INITIALIZER, in, arr;
+  bson_append_document_begin(&filter, "_id", -1, &in);
+  bson_append_array_begin(&in, "$in", -1, &arr);
+  size_t i, n = 0;
+  json_t *cv, *ct;
+  json_array_foreach(convs, i, cv) {
+    json_t *id = json_object_get(cv, "contact_id");
+    if (!json_is_string(id)) continue;
+    char key[24];
+    snprintf(key, sizeof(key), "%zu", n++);
+    mongo_bson_append_json(&arr, key, id);
+  }
+  bson_append_array_end(&in, &arr);
+  bson_append_document_end(&filter, &in);
+  json_t *found = json_array();
+  int rc = n ? mongo_query_map(c, MC_CONTACTS, &filter, NULL, mongo_contact_json, found) : 0;
+  json_array_foreach(convs, i, cv) {
+    const char *id = json_string_value(json_object_get(cv, "contact_id"));
+    size_t j;
+    json_array_foreach(found, j, ct) {
+      if (!id || strcmp(id, json_string_value(json_object_get(ct, "id"))) != 0) continue;
+      json_t *copy = json_copy(ct);
+      json_object_del(copy, "owner_id");
+      json_object_set_new(cv, "contact", copy);
+      break;
+    }
+  }
+  json_decref(found);
+  bson_destroy(&filter);
+  return rc < 0 ? rc : 0;
+}
+
+/* Fills in participant names, the contract's participant shape and contacts. */
 static int finish(mongo_ctx_t *c, json_t *convs) {
   json_t *names = json_object(), *cv, *pt, *teams = json_object();
   size_t i, j;
@@ -203,6 +237,7 @@ static int finish(mongo_ctx_t *c, json_t *convs) {
       finish_instagram(c, cv, teams);
   json_decref(teams);
   if (rc == 0) rc = names_of(c, convs, names);
+  if (rc == 0) rc = contacts_of(c, convs);
   json_array_foreach(convs, i, cv) {
     json_array_foreach(json_object_get(cv, "agents"), j, pt) {
       json_t *name = json_object_get(names, json_string_value(json_object_get(pt, "id")));

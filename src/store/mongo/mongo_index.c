@@ -37,6 +37,7 @@ static const index_spec_t specs[] = {
      NULL},
     {MC_CONTACTS, "owner_id_1_ig_user_id_1", "{\"owner_id\": 1, \"ig_user_id\": 1}", 1, 0, NULL,
      NULL},
+    {MC_CONTACTS, "owner_id_1__id_1", "{\"owner_id\": 1, \"_id\": 1}", 0, 0, NULL, NULL},
     {MC_EVENTS, "mid_1", "{\"mid\": 1}", 1, 1, NULL, NULL},
     {MC_EVENTS, "processed_1_ord_1", "{\"processed\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
     {MC_FLOWS, "owner_id_1_ord_1", "{\"owner_id\": 1, \"ord\": 1}", 0, 0, NULL, NULL},

@@ -125,6 +125,8 @@ json_t *mongo_user_json(mongo_ctx_t *c, const bson_t *doc);
 int mongo_conv_load(mongo_ctx_t *c, const char *id, const char *user_id, bson_t *doc);
 /* A conversation document as the contract's JSON (participant names looked up). */
 int mongo_conv_render(mongo_ctx_t *c, const bson_t *doc, json_t **out);
+/* mongo_contact.c: a contacts document as the store's contact. */
+json_t *mongo_contact_json(mongo_ctx_t *c, const bson_t *doc);
 /* 1 when every id (strings) is a user not deleted ("ig:" ids aside), 0 when
  * not, or a negative status. */
 int mongo_conv_users_exist(mongo_ctx_t *c, json_t *ids);

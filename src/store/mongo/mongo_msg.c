@@ -157,7 +157,9 @@ int mongo_msg_edit(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *text = mongo_param_str(p, "text");
   if (!id || !user || !text) return STORE_EINVAL;
   bson_t msg, conv;
-  int rc = load_pair(c, id, user, &msg, &conv);
+  /* check_member false: an Instagram contact ("ig:<id>") edits its message. */
+  int check = !json_is_false(json_object_get(p, "check_member"));
+  int rc = load_pair(c, id, check ? user : NULL, &msg, &conv);
   if (rc != STORE_OK) return rc;
   const char *sender = mongo_bson_str(&msg, "sender_id");
   if (!sender || strcmp(sender, user) || mongo_bson_bool(&msg, "deleted")) {
@@ -177,7 +179,9 @@ int mongo_msg_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
   if (!id || !user) return STORE_EINVAL;
   bson_t msg, conv;
-  int rc = load_pair(c, id, user, &msg, &conv);
+  /* check_member false: an Instagram contact ("ig:<id>") unsends its message. */
+  int check = !json_is_false(json_object_get(p, "check_member"));
+  int rc = load_pair(c, id, check ? user : NULL, &msg, &conv);
   if (rc != STORE_OK) return rc;
   const char *sender = mongo_bson_str(&msg, "sender_id"), *role = mongo_conv_role(&conv, user);
   const char *type = mongo_bson_str(&conv, "type");

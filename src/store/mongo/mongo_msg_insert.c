@@ -239,19 +239,25 @@ static void reserve(batch_t *b) {
   }
 }
 
+/* Attachments are {type, ...} with string members (url, title, payload,
+ * raw_type, ...); the rest is dropped, and names are never operators or paths. */
 static void append_attachments(bson_t *doc, json_t *att) {
   bson_t arr, one;
   size_t i, n = 0;
-  json_t *a;
+  json_t *a, *v;
+  const char *key;
   bson_append_array_begin(doc, "attachments", -1, &arr);
   json_array_foreach(att, i, a) {
-    const char *type = mongo_param_str(a, "type"), *url = mongo_param_str(a, "url");
-    if (!type || !url) continue;
+    const char *type = mongo_param_str(a, "type");
+    if (!type) continue;
     char k[24];
     snprintf(k, sizeof(k), "%zu", n++);
     bson_append_document_begin(&arr, k, -1, &one);
     BSON_APPEND_UTF8(&one, "type", type);
-    BSON_APPEND_UTF8(&one, "url", url);
+    json_object_foreach(a, key, v) {
+      if (json_is_string(v) && strcmp(key, "type") != 0 && key[0] != '$' && !strchr(key, '.'))
+        BSON_APPEND_UTF8(&one, key, json_string_value(v));
+    }
     bson_append_document_end(&arr, &one);
   }
   bson_append_array_end(doc, &arr);

@@ -1,14 +1,15 @@
 /* SQLite operations on contacts: the Instagram users an owner talks with, with
- * their tags and variables (JSON text). Store thread. */
+ * their profile (name, username, picture), tags and variables (JSON text) and
+ * read position. Store thread. */
 #include <stdio.h>
 #include <string.h>
 
 #include "parley/util.h"
 #include "store/sqlite/sqlite_internal.h"
 
-#define CONTACT_COLS                                                      \
-  "id, owner_id, ig_user_id, username, tags, variables, last_inbound_at," \
-  " automation_paused_until_ms"
+#define CONTACT_COLS                                                                         \
+  "id, owner_id, ig_user_id, username, tags, variables, last_inbound_at, name, profile_pic," \
+  " profile_fetched_at, last_read_seq, automation_paused_until_ms"
 
 /* automation_paused_until: the pause's end while it lasts, else null. */
 static json_t *paused_until(sqlite3_stmt *st, int col) {
@@ -20,11 +21,17 @@ static json_t *paused_until(sqlite3_stmt *st, int col) {
 }
 
 static json_t *contact_row(sqlite3_stmt *st) {
-  return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", sqlite_db_col_str(st, 0), "owner_id",
-                   sqlite_db_col_str(st, 1), "ig_user_id", sqlite_db_col_str(st, 2), "username",
-                   sqlite_db_col_str(st, 3), "tags", sqlite_db_col_json(st, 4, json_array),
-                   "variables", sqlite_db_col_json(st, 5, json_object), "last_inbound_at",
-                   sqlite_db_col_str(st, 6), "automation_paused_until", paused_until(st, 7));
+  json_t *c = json_pack(
+      "{s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", sqlite_db_col_str(st, 0), "owner_id",
+      sqlite_db_col_str(st, 1), "ig_user_id", sqlite_db_col_str(st, 2), "username",
+      sqlite_db_col_str(st, 3), "tags", sqlite_db_col_json(st, 4, json_array), "variables",
+      sqlite_db_col_json(st, 5, json_object), "last_inbound_at", sqlite_db_col_str(st, 6));
+  json_object_set_new(c, "name", sqlite_db_col_str(st, 7));
+  json_object_set_new(c, "profile_pic", sqlite_db_col_str(st, 8));
+  json_object_set_new(c, "profile_fetched_at", sqlite_db_col_str(st, 9));
+  json_object_set_new(c, "last_read_seq", json_integer(sqlite3_column_int64(st, 10)));
+  json_object_set_new(c, "automation_paused_until", paused_until(st, 11));
+  return c;
 }
 
 static int contact_by(sqlite_db_t *d, const char *owner, const char *id, const char *ig,
@@ -40,6 +47,15 @@ static int contact_by(sqlite_db_t *d, const char *owner, const char *id, const c
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
   *result = contact_row(st);
   return STORE_OK;
+}
+
+json_t *sqlite_contact_load(sqlite_db_t *d, const char *id) {
+  sqlite3_stmt *st =
+      sqlite_db_query(d, "SELECT " CONTACT_COLS " FROM contacts WHERE id = ?", "s", id);
+  if (!st || sqlite_db_step(d, st) != 1) return NULL;
+  json_t *c = contact_row(st);
+  sqlite3_reset(st);
+  return c;
 }
 
 int sqlite_contact_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
@@ -65,11 +81,23 @@ int sqlite_contact_get(sqlite_db_t *d, json_t *p, json_t **result) {
   return contact_by(d, owner, id, ig, result);
 }
 
+/* Pages in id order (ids grow with time); the cursor is the last id given.
+ * tag: contacts carrying it; q: a case-insensitive substring of the username
+ * or the name. */
 int sqlite_contact_list(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id");
-  if (!owner) return STORE_EINVAL;
+  int64_t limit = sqlite_db_pint(p, "limit", 1000);
+  if (!owner || limit < 1) return STORE_EINVAL;
   sqlite3_stmt *st = sqlite_db_query(
-      d, "SELECT " CONTACT_COLS " FROM contacts WHERE owner_id = ? ORDER BY rowid", "s", owner);
+      d,
+      "SELECT " CONTACT_COLS
+      " FROM contacts WHERE owner_id = ?1 AND (?2 IS NULL OR id > ?2)"
+      " AND (?3 IS NULL OR EXISTS (SELECT 1 FROM json_each(contacts.tags) WHERE value = ?3))"
+      " AND (?4 IS NULL OR instr(lower(coalesce(username, '')), lower(?4)) > 0"
+      " OR instr(lower(coalesce(name, '')), lower(?4)) > 0)"
+      " ORDER BY id LIMIT ?5",
+      "ssssi", owner, sqlite_db_pstr(p, "cursor"), sqlite_db_pstr(p, "tag"), sqlite_db_pstr(p, "q"),
+      limit + 1);
   if (!st) return STORE_EUNAVAILABLE;
   json_t *list = json_array();
   int rc;
@@ -78,32 +106,115 @@ int sqlite_contact_list(sqlite_db_t *d, json_t *p, json_t **result) {
     json_decref(list);
     return rc;
   }
-  *result = json_pack("{s:o}", "contacts", list);
+  json_t *next = json_null();
+  if ((int64_t)json_array_size(list) > limit) {
+    json_array_remove(list, (size_t)limit);
+    next = json_incref(json_object_get(json_array_get(list, (size_t)limit - 1), "id"));
+  }
+  *result = json_pack("{s:o, s:o}", "contacts", list, "next_cursor", next);
   return STORE_OK;
 }
 
-/* Tags are a set kept in first-added order; variables merge key by key. */
+/* Tags are a set kept in first-added order: add_tags adds, tags replaces the
+ * list. Variables merge key by key; a null value deletes the variable. A
+ * contact keeps at most CONTACT_TAGS_MAX tags and CONTACT_VARS_MAX variables:
+ * a change past either is EINVAL and changes nothing. */
 int sqlite_contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
   json_t *add = json_object_get(p, "add_tags"), *set = json_object_get(p, "set_variables"),
-         *c = NULL;
-  if (!owner || !id || (add && !json_is_array(add)) || (set && !json_is_object(set)))
+         *replace = json_object_get(p, "tags"), *c = NULL;
+  if (!owner || !id || (add && !json_is_array(add)) || (set && !json_is_object(set)) ||
+      (replace && !json_is_array(replace)))
     return STORE_EINVAL;
   int status = contact_by(d, owner, id, NULL, &c);
   if (status != STORE_OK) return status;
-  json_t *tags = json_object_get(c, "tags"), *vars = json_object_get(c, "variables"), *t, *have;
-  size_t i, k;
-  json_array_foreach(add, i, t) {
-    int dup = !json_is_string(t);
-    json_array_foreach(tags, k, have) dup = dup || json_equal(have, t);
-    if (!dup) json_array_append(tags, t);
+  json_t *tags = replace ? json_array() : json_incref(json_object_get(c, "tags"));
+  json_t *vars = json_object_get(c, "variables"), *t, *have, *v;
+  const char *k;
+  size_t i, n;
+  for (n = 0; n < 2; n++) {
+    json_array_foreach(n == 0 ? replace : add, i, t) {
+      int dup = !json_is_string(t);
+      size_t j;
+      json_array_foreach(tags, j, have) dup = dup || json_equal(have, t);
+      if (!dup) json_array_append(tags, t);
+    }
   }
-  if (set) json_object_update(vars, set);
-  status = sqlite_db_exec(d, "UPDATE contacts SET tags = ?, variables = ? WHERE id = ?", "jjs",
-                          tags, vars, id);
+  json_object_foreach(set, k, v) {
+    if (json_is_null(v))
+      json_object_del(vars, k);
+    else
+      json_object_set(vars, k, v);
+  }
+  if (json_array_size(tags) > CONTACT_TAGS_MAX || json_object_size(vars) > CONTACT_VARS_MAX)
+    status = STORE_EINVAL; /* bounded: the change is refused whole */
+  else
+    status = sqlite_db_exec(d, "UPDATE contacts SET tags = ?, variables = ? WHERE id = ?", "jjs",
+                            tags, vars, id);
+  json_decref(tags);
   json_decref(c);
   if (status != STORE_OK) return status;
   return contact_by(d, owner, id, NULL, result);
+}
+
+/* The profile Graph answered; the contact's instagram conversations take its
+ * name (or username). */
+int sqlite_contact_profile(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
+  const char *name = sqlite_db_pstr(p, "name"), *username = sqlite_db_pstr(p, "username");
+  if (!owner || !id) return STORE_EINVAL;
+  char now[32];
+  sqlite_db_now(now);
+  int status =
+      sqlite_db_exec(d,
+                     "UPDATE contacts SET name = ?, username = coalesce(?, username),"
+                     " profile_pic = ?, profile_fetched_at = ? WHERE id = ? AND owner_id = ?",
+                     "ssssss", name, username, sqlite_db_pstr(p, "profile_pic"), now, id, owner);
+  if (status != STORE_OK) return status;
+  json_t *contact = NULL;
+  if ((status = contact_by(d, owner, id, NULL, &contact)) != STORE_OK) return status;
+  const char *title =
+      name && *name ? name : json_string_value(json_object_get(contact, "username"));
+  /* The conversations to rename, collected before the statements that load them. */
+  sqlite3_stmt *st = sqlite_db_query(
+      d, "SELECT id FROM conversations WHERE contact_id = ? AND type = 'instagram'", "s", id);
+  json_t *ids = json_array(), *convs = json_array(), *cid;
+  int rc = st ? 0 : STORE_EUNAVAILABLE;
+  while (st && (rc = sqlite_db_step(d, st)) == 1)
+    json_array_append_new(ids, sqlite_db_col_str(st, 0));
+  size_t i;
+  json_array_foreach(ids, i, cid) {
+    if (rc < 0) break;
+    const char *conv_id = json_string_value(cid);
+    if (title && *title)
+      rc =
+          sqlite_db_exec(d, "UPDATE conversations SET name = ? WHERE id = ?", "ss", title, conv_id);
+    json_t *conv = rc < 0 ? NULL : sqlite_conv_load(d, conv_id);
+    if (conv) json_array_append_new(convs, conv);
+  }
+  json_decref(ids);
+  if (rc < 0) {
+    json_decref(contact);
+    json_decref(convs);
+    return rc;
+  }
+  *result = json_pack("{s:o, s:o}", "contact", contact, "conversations", convs);
+  return STORE_OK;
+}
+
+/* The contact's read position: the seq of the last message they saw, never
+ * backwards. The contact is named by id or by ig_user_id. */
+int sqlite_contact_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
+  const char *ig = sqlite_db_pstr(p, "ig_user_id");
+  int64_t seq = sqlite_db_pint(p, "seq", -1);
+  if (!owner || (!id && !ig) || seq < 0) return STORE_EINVAL;
+  int status = sqlite_db_exec(d,
+                              "UPDATE contacts SET last_read_seq = max(last_read_seq, ?)"
+                              " WHERE owner_id = ? AND (id = ? OR ig_user_id = ?)",
+                              "isss", seq, owner, id, ig);
+  if (status != STORE_OK) return status;
+  return contact_by(d, owner, id, ig, result);
 }
 
 /* The owner of the contact a pause is about: the contact of an instagram

@@ -116,7 +116,8 @@ static json_t *agents(sqlite_db_t *d, const char *conv_id, const char *owner) {
   return list;
 }
 
-/* Adds participants and last_message to a conversation from conv_row(); sh may
+/* Adds participants, last_message and an instagram conversation's contact to a
+ * conversation from conv_row(); sh may
  * be NULL. Returns 0, or -1 when a read failed (c is then left as it was). */
 static int conv_complete(sqlite_db_t *d, json_t *c, shared_t *sh) {
   const char *id = json_string_value(json_object_get(c, "id"));
@@ -135,6 +136,12 @@ static int conv_complete(sqlite_db_t *d, json_t *c, shared_t *sh) {
   json_t *last = last_seq > 0 ? sqlite_msg_by_seq(d, id, last_seq) : NULL;
   json_object_set_new_nocheck(c, "participants", parts);
   json_object_set_new_nocheck(c, "last_message", last ? last : json_null());
+  const char *contact_id = json_string_value(json_object_get(c, "contact_id"));
+  json_t *contact = contact_id ? sqlite_contact_load(d, contact_id) : NULL;
+  if (contact) {
+    json_object_del(contact, "owner_id");
+    json_object_set_new_nocheck(c, "contact", contact);
+  }
   return 0;
 }
 

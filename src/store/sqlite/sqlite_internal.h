@@ -105,6 +105,9 @@ int sqlite_conv_role(sqlite_db_t *d, const char *conv_id, const char *user_id,
                      const char **role); /* 1 member (role set, static string), 0 not, <0 status */
 json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id);
 
+/* sqlite_contact.c: a contact by id, whoever owns it (NULL when absent). */
+json_t *sqlite_contact_load(sqlite_db_t *d, const char *id);
+
 /* sqlite_msg.c: a message is read with these columns, in this order. */
 #define SQLITE_MSG_COLS                                                                           \
   "id, conversation_id, seq, sender_id, text, client_id, source, created_at, edited_at, deleted," \

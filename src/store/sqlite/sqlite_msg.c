@@ -185,12 +185,17 @@ int sqlite_msg_get(sqlite_db_t *d, json_t *p, json_t **result) {
 }
 
 /* Loads the message a participant acts on: ENOTFOUND for anyone outside the
- * conversation, so ids cannot be probed. */
+ * conversation, so ids cannot be probed. check_member false: an Instagram
+ * contact ("ig:<id>") acting on its own message, as a member. */
 static int load_for(sqlite_db_t *d, json_t *p, json_t **msg, const char **role) {
   const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
   if (!id || !user) return STORE_EINVAL;
   *msg = sqlite_msg_load(d, id);
   if (!*msg) return STORE_ENOTFOUND;
+  if (json_is_false(json_object_get(p, "check_member"))) {
+    if (role) *role = "member";
+    return STORE_OK;
+  }
   int rc =
       sqlite_conv_role(d, json_string_value(json_object_get(*msg, "conversation_id")), user, role);
   if (rc > 0) return STORE_OK;

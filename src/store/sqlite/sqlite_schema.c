@@ -148,6 +148,14 @@ static const char *const migrations[] = {
     "ALTER TABLE contacts ADD COLUMN automation_paused_until_ms INTEGER;"
     "ALTER TABLE scheduled_steps ADD COLUMN held_for TEXT;"
     "CREATE INDEX scheduled_held ON scheduled_steps(held_for) WHERE held_for IS NOT NULL;",
+    /* 8: contacts are people: the profile Graph answers (name, picture, when it
+     * was fetched), the contact's read position, and the index that pages an
+     * owner's contacts in id order. */
+    "ALTER TABLE contacts ADD COLUMN name TEXT;"
+    "ALTER TABLE contacts ADD COLUMN profile_pic TEXT;"
+    "ALTER TABLE contacts ADD COLUMN profile_fetched_at TEXT;"
+    "ALTER TABLE contacts ADD COLUMN last_read_seq INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX contacts_owner ON contacts(owner_id, id);",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

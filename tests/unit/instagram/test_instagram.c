@@ -110,7 +110,89 @@ static void test_fixtures(void **state) {
   assert_int_equal(json_array_size(ev), 1);
   p = json_object_get(json_array_get(ev, 0), "payload");
   assert_int_equal(ig_event_kind(p), IG_EV_OTHER);
-  assert_true(json_is_null(json_object_get(json_array_get(ev, 0), "mid")));
+  /* No id of its own: keyed by a digest of the change, so a retry is a duplicate. */
+  const char *key = json_string_value(json_object_get(json_array_get(ev, 0), "mid"));
+  assert_non_null(key);
+  assert_int_equal(strlen(key), 4 + 64);
+  assert_memory_equal(key, "raw:", 4);
+  json_t *again = events_of("dashboard_test.json");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(again, 0), "mid")), key);
+  json_decref(again);
+  json_decref(ev);
+}
+
+static const char *key_of(json_t *ev) {
+  return json_string_value(json_object_get(json_array_get(ev, 0), "mid"));
+}
+
+static json_t *payload_of(json_t *ev) { return json_object_get(json_array_get(ev, 0), "payload"); }
+
+/* The other shapes: an unsend and an edit carry the original mid but are keyed
+ * apart from it (and from each other); every kind gets its fields. */
+static void test_more_shapes(void **state) {
+  (void)state;
+  json_t *text = events_of("message_text.json"), *unsend = events_of("message_unsend.json"),
+         *edit = events_of("message_edit.json");
+  assert_int_equal(ig_event_kind(payload_of(unsend)), IG_EV_UNSEND);
+  assert_int_equal(ig_event_kind(payload_of(edit)), IG_EV_EDIT);
+  const char *mid = json_string_value(json_object_get(payload_of(text), "mid"));
+  assert_string_equal(json_string_value(json_object_get(payload_of(unsend), "mid")), mid);
+  assert_string_equal(json_string_value(json_object_get(payload_of(edit), "mid")), mid);
+  assert_string_not_equal(key_of(unsend), key_of(text));
+  assert_string_not_equal(key_of(edit), key_of(text));
+  assert_string_not_equal(key_of(edit), key_of(unsend));
+  assert_false(json_is_true(json_object_get(payload_of(unsend), "echo")));
+  assert_string_equal(json_string_value(json_object_get(payload_of(edit), "text")),
+                      "Hi! What is the price of the red mug?");
+  json_decref(text);
+  json_decref(unsend);
+  json_decref(edit);
+
+  json_t *ev = events_of("postback.json");
+  json_t *p = payload_of(ev);
+  assert_int_equal(ig_event_kind(p), IG_EV_POSTBACK);
+  assert_string_equal(json_string_value(json_object_get(p, "title")), "Shoes");
+  assert_string_equal(json_string_value(json_object_get(p, "payload")), "CATEGORY_SHOES");
+  json_decref(ev);
+
+  ev = events_of("quick_reply.json");
+  p = payload_of(ev);
+  assert_int_equal(ig_event_kind(p), IG_EV_MESSAGE);
+  assert_string_equal(json_string_value(json_object_get(p, "quick_reply")), "CATEGORY_BAGS");
+  json_decref(ev);
+
+  ev = events_of("referral.json");
+  p = payload_of(ev);
+  assert_int_equal(ig_event_kind(p), IG_EV_REFERRAL);
+  assert_string_equal(json_string_value(json_object_get(json_object_get(p, "referral"), "ref")),
+                      "spring_sale");
+  assert_memory_equal(key_of(ev), "raw:", 4);
+  json_decref(ev);
+
+  ev = events_of("story_reply.json");
+  json_t *att = json_array_get(json_object_get(payload_of(ev), "attachments"), 0);
+  assert_string_equal(json_string_value(json_object_get(att, "type")), "story_reply");
+  assert_string_equal(json_string_value(json_object_get(att, "story_id")), "17890000000000002");
+  json_decref(ev);
+
+  ev = events_of("unreaction.json");
+  p = payload_of(ev);
+  assert_int_equal(ig_event_kind(p), IG_EV_UNREACTION);
+  assert_true(json_is_null(json_object_get(p, "emoji")));
+  json_decref(ev);
+
+  ev = events_of("unsupported.json");
+  p = payload_of(ev);
+  assert_int_equal(ig_event_kind(p), IG_EV_OTHER);
+  assert_string_equal(json_string_value(json_object_get(p, "raw_type")), "message_reactions_v2");
+  assert_string_equal(json_string_value(json_object_get(p, "contact_id")), "6543210987654321");
+  json_decref(ev);
+
+  ev = events_of("comment.json");
+  p = payload_of(ev);
+  assert_int_equal(ig_event_kind(p), IG_EV_OTHER);
+  assert_string_equal(json_string_value(json_object_get(p, "raw_type")), "comments");
+  assert_string_equal(json_string_value(json_object_get(p, "contact_id")), "6543210987654321");
   json_decref(ev);
 }
 
@@ -152,9 +234,9 @@ static void test_token_cipher(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_signature),    cmocka_unit_test(test_signature_known_answer),
-      cmocka_unit_test(test_fixtures),     cmocka_unit_test(test_bad_shapes),
-      cmocka_unit_test(test_token_cipher),
+      cmocka_unit_test(test_signature),  cmocka_unit_test(test_signature_known_answer),
+      cmocka_unit_test(test_fixtures),   cmocka_unit_test(test_more_shapes),
+      cmocka_unit_test(test_bad_shapes), cmocka_unit_test(test_token_cipher),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

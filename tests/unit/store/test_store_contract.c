@@ -991,6 +991,133 @@ static void test_contacts(void **state) {
   json_decref(r);
 }
 
+/* Profiles, read positions, hand edits, the paged list, and the contact an
+ * instagram conversation embeds. */
+static void test_contact_profile_list_edit(void **state) {
+  fx_t *f = *state;
+  char a[25], cid[25];
+  new_user(f, "p@x.io", "P", a);
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, CONTACT_UPSERT, json_pack("{s:s,s:s}", "owner_id", a, "ig_user_id", "501"), &r),
+      STORE_OK);
+  strcpy(cid, str(r, "id"));
+  assert_true(json_is_null(json_object_get(r, "name")));
+  assert_true(json_is_null(json_object_get(r, "profile_fetched_at")));
+  assert_int_equal(json_integer_value(json_object_get(r, "last_read_seq")), 0);
+  json_decref(r);
+  assert_int_equal(call(f, CONV_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:[s],s:s}", "type", "instagram", "name", "501",
+                                  "creator_id", a, "participant_ids", a, "contact_id", cid),
+                        &r),
+                   STORE_OK);
+  char conv[25];
+  strcpy(conv, str(json_object_get(r, "conversation"), "id"));
+  json_decref(r);
+  /* The profile renames the contact's conversations and returns them. */
+  assert_int_equal(call(f, CONTACT_PROFILE,
+                        json_pack("{s:s,s:s,s:s,s:s,s:s}", "id", cid, "owner_id", a, "name", "Ana",
+                                  "username", "ana.b", "profile_pic", "https://p/a.jpg"),
+                        &r),
+                   STORE_OK);
+  json_t *ct = json_object_get(r, "contact");
+  assert_string_equal(str(ct, "name"), "Ana");
+  assert_string_equal(str(ct, "username"), "ana.b");
+  assert_string_equal(str(ct, "profile_pic"), "https://p/a.jpg");
+  assert_non_null(str(ct, "profile_fetched_at"));
+  json_t *cv = json_array_get(json_object_get(r, "conversations"), 0);
+  assert_string_equal(str(cv, "id"), conv);
+  assert_string_equal(str(cv, "name"), "Ana");
+  json_decref(r);
+  /* Read positions never move back; by id or by ig_user_id. */
+  assert_int_equal(
+      call(f, CONTACT_MARK_READ,
+           json_pack("{s:s,s:s,s:i}", "owner_id", a, "ig_user_id", "501", "seq", 5), NULL),
+      STORE_OK);
+  assert_int_equal(call(f, CONTACT_MARK_READ,
+                        json_pack("{s:s,s:s,s:i}", "owner_id", a, "id", cid, "seq", 3), &r),
+                   STORE_OK);
+  assert_int_equal(json_integer_value(json_object_get(r, "last_read_seq")), 5);
+  json_decref(r);
+  /* The conversation embeds the contact, without owner_id. */
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", conv), &r), STORE_OK);
+  ct = json_object_get(r, "contact");
+  assert_string_equal(str(ct, "name"), "Ana");
+  assert_int_equal(json_integer_value(json_object_get(ct, "last_read_seq")), 5);
+  assert_null(json_object_get(ct, "owner_id"));
+  json_decref(r);
+  assert_int_equal(call(f, CONV_LIST, json_pack("{s:s,s:i}", "user_id", a, "limit", 10), &r),
+                   STORE_OK);
+  ct = json_object_get(json_array_get(json_object_get(r, "conversations"), 0), "contact");
+  assert_string_equal(str(ct, "username"), "ana.b");
+  json_decref(r);
+  /* tags replaces, a null variable deletes; past the bounds nothing changes. */
+  assert_int_equal(call(f, CONTACT_UPDATE,
+                        json_pack("{s:s,s:s,s:[s,s],s:{s:s,s:s}}", "id", cid, "owner_id", a, "tags",
+                                  "x", "y", "set_variables", "k", "v", "j", "w"),
+                        NULL),
+                   STORE_OK);
+  assert_int_equal(call(f, CONTACT_UPDATE,
+                        json_pack("{s:s,s:s,s:[s],s:{s:n}}", "id", cid, "owner_id", a, "tags", "z",
+                                  "set_variables", "k"),
+                        &r),
+                   STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "tags")), 1);
+  assert_string_equal(json_string_value(json_array_get(json_object_get(r, "tags"), 0)), "z");
+  assert_null(json_object_get(json_object_get(r, "variables"), "k"));
+  assert_string_equal(str(json_object_get(r, "variables"), "j"), "w");
+  json_decref(r);
+  json_t *many = json_object();
+  for (int i = 0; i < CONTACT_VARS_MAX; i++) {
+    char k[16];
+    snprintf(k, sizeof(k), "v%d", i);
+    json_object_set_new(many, k, json_integer(i));
+  }
+  assert_int_equal(
+      call(f, CONTACT_UPDATE,
+           json_pack("{s:s,s:s,s:o}", "id", cid, "owner_id", a, "set_variables", many), NULL),
+      STORE_EINVAL); /* 100 new + "j" */
+  assert_int_equal(call(f, CONTACT_GET, json_pack("{s:s,s:s}", "id", cid, "owner_id", a), &r),
+                   STORE_OK);
+  assert_int_equal(json_object_size(json_object_get(r, "variables")), 1);
+  json_decref(r);
+  /* The list: pages in id order, tag filter, case-insensitive substring search. */
+  for (int i = 0; i < 4; i++) {
+    char ig[16];
+    snprintf(ig, sizeof(ig), "60%d", i);
+    assert_int_equal(call(f, CONTACT_UPSERT,
+                          json_pack("{s:s,s:s,s:s}", "owner_id", a, "ig_user_id", ig, "username",
+                                    i % 2 ? "Shop.Fan" : "other"),
+                          NULL),
+                     STORE_OK);
+  }
+  assert_int_equal(call(f, CONTACT_LIST, json_pack("{s:s,s:i}", "owner_id", a, "limit", 3), &r),
+                   STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "contacts")), 3);
+  char next[25];
+  strcpy(next, str(r, "next_cursor"));
+  json_decref(r);
+  assert_int_equal(call(f, CONTACT_LIST,
+                        json_pack("{s:s,s:i,s:s}", "owner_id", a, "limit", 3, "cursor", next), &r),
+                   STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "contacts")), 2);
+  assert_true(json_is_null(json_object_get(r, "next_cursor")));
+  json_decref(r);
+  assert_int_equal(call(f, CONTACT_LIST, json_pack("{s:s,s:s}", "owner_id", a, "q", "p.f"), &r),
+                   STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "contacts")), 2);
+  json_decref(r);
+  assert_int_equal(call(f, CONTACT_LIST, json_pack("{s:s,s:s}", "owner_id", a, "q", "ANA"), &r),
+                   STORE_OK); /* the name "Ana" */
+  assert_int_equal(json_array_size(json_object_get(r, "contacts")), 1);
+  json_decref(r);
+  assert_int_equal(call(f, CONTACT_LIST, json_pack("{s:s,s:s}", "owner_id", a, "tag", "z"), &r),
+                   STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "contacts")), 1);
+  assert_string_equal(str(json_array_get(json_object_get(r, "contacts"), 0), "id"), cid);
+  json_decref(r);
+}
+
 static void test_webhook_events(void **state) {
   fx_t *f = *state;
   json_t *r = NULL;
@@ -1249,6 +1376,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_seq_many_turns),
       T(test_instagram_accounts),
       T(test_contacts),
+      T(test_contact_profile_list_edit),
       T(test_webhook_events),
       T(test_flows),
       T(test_job_cap),
