@@ -13,11 +13,14 @@
 
 typedef struct web_s web_t;
 
-/* The Content-Security-Policy of every page served. */
-#define WEB_CSP                                                                             \
-  "default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self'; "           \
-  "img-src 'self' blob: data:; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; " \
-  "form-action 'self'"
+/* The Content-Security-Policy of every page served. Images and media may also come
+ * from Meta's CDNs: Instagram profile pictures and attachments are shown from there. */
+#define WEB_META_CDNS "https://*.cdninstagram.com https://*.fbcdn.net https://*.fbsbx.com"
+#define WEB_CSP                                                                   \
+  "default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self'; " \
+  "img-src 'self' blob: data: " WEB_META_CDNS "; media-src 'self' " WEB_META_CDNS \
+  "; "                                                                            \
+  "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 /* Reads the regular files under dir (dot-files, symbolic links and files past
  * max_bytes of content in all are skipped, each with a log line). Returns NULL

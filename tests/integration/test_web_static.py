@@ -8,9 +8,10 @@ import socket
 
 import pytest
 
+META_CDNS = "https://*.cdninstagram.com https://*.fbcdn.net https://*.fbsbx.com"
 CSP = ("default-src 'self'; script-src 'self'; connect-src 'self'; style-src 'self'; "
-       "img-src 'self' blob: data:; media-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-       "form-action 'self'")
+       f"img-src 'self' blob: data: {META_CDNS}; media-src 'self' {META_CDNS}; "
+       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 
 INDEX = b"<!doctype html><html><head><script type=module src=/assets/app-X2Y4Z6W8.js></script></head><body></body></html>"
 APP_JS = b"export const hello = 'parley';\n" * 200  # compresses well

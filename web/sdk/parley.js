@@ -499,12 +499,29 @@ export class ParleyClient extends Emitter {
       .then((r) => r.message);
   }
 
+  /** The first page of contacts (up to 200), as an array. */
   listContacts() {
-    return this.request('GET', '/api/contacts').then((r) => r.contacts);
+    return this.request('GET', '/api/contacts', { query: { limit: 200 } }).then((r) => r.contacts);
+  }
+
+  /**
+   * One page of contacts, filtered by tag and searched by username or name.
+   * @returns {Promise<{contacts: object[], next_cursor: string|null}>}
+   */
+  listContactsPage({ limit, cursor, tag, q } = {}) {
+    return this.request('GET', '/api/contacts', { query: { limit, cursor, tag, q } });
   }
 
   getContact(id) {
     return this.request('GET', `/api/contacts/${enc(id)}`).then((r) => r.contact);
+  }
+
+  /** Hand edits: `tags` replaces the list, `variables` merges (a null value deletes). */
+  updateContact(id, { tags, variables } = {}) {
+    const body = {};
+    if (tags !== undefined) body.tags = tags;
+    if (variables !== undefined) body.variables = variables;
+    return this.request('PATCH', `/api/contacts/${enc(id)}`, { body }).then((r) => r.contact);
   }
 
   // ---- REST: flows ----

@@ -120,7 +120,7 @@ export function ChatPane({ id }) {
     <section class="chat" aria-label={`Chat: ${title}`}>
       <header class="chat-head">
         <Link href="/inbox" class="back-link button" aria-label="Back to the inbox">‹</Link>
-        <Avatar name={title} id={c.id} online={online} />
+        <Avatar name={title} id={c.id} online={online} pic={ig && contact ? contact.profile_pic : null} />
         <div class="grow">
           <h2 data-test="chat-title">{title}</h2>
           <div class="row small muted">

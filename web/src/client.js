@@ -34,7 +34,9 @@ export const api = {
   igDisconnect: () => client.disconnectInstagram(),
   igSend: (recipientId, text) => client.sendInstagram(recipientId, text),
   contacts: () => client.listContacts(),
+  contactsPage: (params) => client.listContactsPage(params),
   contact: (id) => client.getContact(id),
+  updateContact: (id, fields) => client.updateContact(id, fields),
   flows: () => client.listFlows(),
   // The team inbox and human takeover (API.md, Instagram).
   agents: () => call('GET', '/api/instagram/agents'),

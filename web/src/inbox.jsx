@@ -39,10 +39,15 @@ function loadInstagram() {
     .catch(() => { igLoaded = false; });
 }
 
-export function Avatar({ name, id, online }) {
+/** Initials on a colour, or the picture when there is one (an Instagram contact's);
+ * a picture that fails to load (Meta's addresses expire) falls back to the initials. */
+export function Avatar({ name, id, online, pic }) {
+  const [broken, setBroken] = useState(null);
+  const showPic = pic && broken !== pic;
   return (
     <span class={`avatar ${colorClass(id)}`} aria-hidden="true">
-      {initials(name)}
+      {showPic ? <img class="avatar-img" src={pic} alt="" loading="lazy" referrerpolicy="no-referrer"
+        onError={() => setBroken(pic)} data-test="avatar-pic" /> : initials(name)}
       {online && <span class="dot" />}
     </span>
   );
@@ -71,7 +76,7 @@ const ConversationRow = memo(function ConversationRow({ c, active, online }) {
       <Link href={`/c/${encodeURIComponent(c.id)}`} class="conv-row" aria-current={active ? 'true' : undefined}
         data-test="conv-row" data-id={c.id}
         aria-label={`${title}, ${c.type}${unread ? `, ${unread} unread` : ''}${online ? ', online' : ''}`}>
-        <Avatar name={title} id={c.id} online={online} />
+        <Avatar name={title} id={c.id} online={online} pic={c.contact ? c.contact.profile_pic : null} />
         <span class="conv-text">
           <span class="conv-top">
             <span class="conv-name">{title}</span>

@@ -11,6 +11,7 @@ export function useContact(conv) {
   const id = conv && conv.type === 'instagram' ? (conv.contact && conv.contact.id) || conv.contact_id : null;
   const [contact, setContact] = useState(conv && conv.contact ? conv.contact : id ? cache.get(id) || null : null);
   const lastSeq = conv ? conv.last_seq : 0;
+  const named = conv ? conv.name : ''; // a profile fetch renames the conversation: refetch
   useEffect(() => {
     if (!id) return undefined;
     let live = true;
@@ -19,7 +20,7 @@ export function useContact(conv) {
       if (live) setContact(c);
     }).catch(() => {});
     return () => { live = false; };
-  }, [id, lastSeq]);
+  }, [id, lastSeq, named]);
   return conv && conv.contact && !contact ? conv.contact : contact;
 }
 
@@ -27,6 +28,7 @@ export function ContactDetails({ contact }) {
   const vars = Object.entries(contact.variables || {});
   return (
     <div>
+      {contact.profile_pic && <img class="contact-pic" src={contact.profile_pic} alt="" referrerpolicy="no-referrer" data-test="contact-pic" />}
       <dl class="kv">
         <dt>Username</dt><dd>{contact.username ? '@' + contact.username : '—'}</dd>
         {contact.name && <><dt>Name</dt><dd>{contact.name}</dd></>}

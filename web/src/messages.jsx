@@ -16,6 +16,52 @@ function senderKind(m) {
   return ['agent', 'Agent'];
 }
 
+/** What an Instagram message carries beyond its text (docs/API.md, Messages). */
+function Attachment({ a }) {
+  const link = (label) => (a.url
+    ? <a href={a.url} target="_blank" rel="noopener noreferrer">{label}</a> : <span>{label}</span>);
+  switch (a.type) {
+    case 'image':
+      return <a class="att" href={a.url} target="_blank" rel="noopener noreferrer" data-test="att-image"><img src={a.url} alt="Photo from the customer" loading="lazy" referrerpolicy="no-referrer" /></a>;
+    case 'video':
+      return <span class="att" data-test="att-video"><video src={a.url} controls preload="none" aria-label="Video from the customer" /></span>;
+    case 'audio':
+      return <span class="att" data-test="att-audio"><audio src={a.url} controls preload="none" aria-label="Voice message from the customer" /></span>;
+    case 'file':
+      return <span class="att att-note" data-test="att-file">📎 {link('File')}</span>;
+    case 'share':
+      return <span class="att att-note" data-test="att-share">↪ {link('Shared a post')}</span>;
+    case 'story_mention':
+      return <span class="att att-note" data-test="att-story_mention">Mentioned you in their {link('story')}</span>;
+    case 'story_reply':
+      return <span class="att att-note" data-test="att-story_reply">Replied to your {link('story')}</span>;
+    case 'quick_reply':
+      return <span class="att att-note" data-test="att-quick_reply">Quick reply <span class="chip">{a.payload}</span></span>;
+    case 'postback':
+      return <span class="att att-note" data-test="att-postback">Tapped the button “{a.title}” <span class="chip">{a.payload}</span></span>;
+    case 'referral':
+      return <span class="att att-note" data-test="att-referral">Opened the chat from a link{a.ref ? <> (ref <span class="chip">{a.ref}</span>)</> : null}</span>;
+    case 'unsupported':
+      return <span class="att att-note" data-test="att-unsupported">An Instagram event Parley does not show ({a.raw_type || 'unknown'})</span>;
+    default:
+      return <span class="att att-note" data-test="att-other">{a.type} {a.url ? link('attachment') : null}</span>;
+  }
+}
+
+function Body({ m, ig }) {
+  if (m.deleted) return ig && String(m.sender_id || '').startsWith('ig:') ? 'The customer unsent this message' : 'This message was deleted';
+  const atts = m.attachments || [];
+  // A postback's text is its button title, said again by the attachment.
+  const text = atts.some((a) => a.type === 'postback') ? null : m.text;
+  if (text == null && !atts.length) return '[empty message]';
+  return (
+    <>
+      {text != null && <span class="text">{text}</span>}
+      {atts.map((a, i) => <Attachment a={a} key={i} />)}
+    </>
+  );
+}
+
 function Ticks({ m, read }) {
   if (m.failed) return <span class="error-text">Not sent: {m.failed}</span>;
   if (m.pending) return <span class="ticks" aria-label="Sending" data-test="tick-sending">🕓</span>;
@@ -112,7 +158,7 @@ const Message = memo(function Message({ m, ig, own, showSender, read, admin }) {
         </div>
       ) : (
         <div class="bubble" data-test="bubble">
-          {m.deleted ? 'This message was deleted' : m.text == null ? '[attachment]' : m.text}
+          <Body m={m} ig={ig} />
         </div>
       )}
       {(m.reactions || []).length > 0 && (
@@ -130,7 +176,8 @@ const Message = memo(function Message({ m, ig, own, showSender, read, admin }) {
         <time dateTime={m.created_at}>{clock(m.created_at)}</time>
         {m.edited_at && !m.deleted && <span data-test="edited">edited</span>}
         {own && !ig && <Ticks m={m} read={read} />}
-        {own && ig && m.status && m.status !== 'failed' && <Delivery m={m} onError={setError} />}
+        {own && ig && read && m.status !== 'failed' && <span class="ticks read" aria-label="Seen" data-test="tick-read">✓✓</span>}
+        {own && ig && !read && m.status && m.status !== 'failed' && <Delivery m={m} onError={setError} />}
         {own && ig && !m.status && (m.pending || m.failed) && <Ticks m={m} read={false} />}
         {m.id && !m.deleted && !editing && (
           <span class="msg-actions">
@@ -268,7 +315,9 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
   };
 
   const me = store.me ? store.me.id : null;
-  const readSeq = store.readByOthers(conv.id);
+  // An Instagram contact's read position comes with the conversation (after a reload)
+  // and live as read frames from "ig:<id>".
+  const readSeq = Math.max(store.readByOthers(conv.id), (conv.contact && conv.contact.last_read_seq) || 0);
   const admin = conv.participants.some((p) => p.id === me && p.role === 'admin');
   const rows = [];
   let prevDay = 0;

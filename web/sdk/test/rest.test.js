@@ -56,6 +56,25 @@ test('wrappers send the documented method, path, query and body', async () => {
   assert.deepEqual([...q], [['q', 'café au lait'], ['conversation_id', 'c1'], ['limit', '5'], ['cursor', 's1.5']]);
 });
 
+test('contacts: a page with its filters, and a hand edit', async () => {
+  const server = new FakeServer();
+  const c = new ParleyClient(fakeOptions({ server }));
+  await c.login({ email: 'a@b.c', password: 'password1' });
+  server.route('GET', '/api/contacts', ({ query }) => ({
+    body: { contacts: [{ id: 'k1', tags: [query.get('tag')] }], next_cursor: query.get('cursor') ? null : 'k1' } }));
+  server.route('PATCH', '/api/contacts/k%201', ({ body }) => ({ body: { contact: { id: 'k 1', ...body } } }));
+  const page = await c.listContactsPage({ limit: 10, tag: 'vip', q: 'mia b' });
+  assert.equal(server.calls.at(-1).query, '?limit=10&tag=vip&q=mia%20b');
+  assert.deepEqual(page, { contacts: [{ id: 'k1', tags: ['vip'] }], next_cursor: 'k1' });
+  assert.deepEqual(await c.listContacts(), [{ id: 'k1', tags: [null] }]);
+  assert.equal(server.calls.at(-1).query, '?limit=200');
+  const edited = await c.updateContact('k 1', { tags: ['a'], variables: { city: null } });
+  assert.deepEqual(server.calls.at(-1).body, { tags: ['a'], variables: { city: null } });
+  assert.deepEqual(edited, { id: 'k 1', tags: ['a'], variables: { city: null } });
+  await c.updateContact('k 1', { tags: [] });
+  assert.deepEqual(server.calls.at(-1).body, { tags: [] });
+});
+
 test('a 401 is retried once after a refresh; a second 401 is the answer', async () => {
   const server = new FakeServer();
   const c = new ParleyClient(fakeOptions({ server }));
