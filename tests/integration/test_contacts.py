@@ -5,6 +5,7 @@ it, hand edits of tags and variables with their bounds, the paged, filtered and
 searched list, and ownership."""
 import asyncio
 import json
+import threading
 import time
 
 import pytest
@@ -61,8 +62,9 @@ def test_profile_fetched_once_names_the_conversation_live(ig, fake):
                     return f["conversation"]
     conv = asyncio.run(run())
     assert conv["contact"]["username"] == "mia.rossi"
-    reqs = fake.profile_requests()
-    assert [r["path"] for r in reqs] == [f"/v21.0/{CONTACT}?fields=name,username,profile_pic"]
+    reqs = fake.profile_requests()  # one fetch (a second attempt only if the first timed out)
+    assert 1 <= len(reqs) <= 2
+    assert {r["path"] for r in reqs} == {f"/v21.0/{CONTACT}?fields=name,username,profile_pic"}
     assert reqs[0]["headers"]["Authorization"] == f"Bearer IGQ-test-{ACCOUNT}"
     c = only_contact(ig, tok)
     assert (c["name"], c["username"], c["profile_pic"]) == (MIA["name"], MIA["username"], MIA["profile_pic"])
@@ -77,7 +79,7 @@ def test_profile_fetched_once_names_the_conversation_live(ig, fake):
         assert post_webhook(ig, text_event(f"again {i}", f"mid-prof-again-{i}")).status == 200
     wait_until(lambda: ig.request("GET", f"/api/messages/instagram/{listed['id']}", token=tok).json()["messages"].__len__() == 4)
     time.sleep(0.3)
-    assert len(fake.profile_requests()) == 1
+    assert len(fake.profile_requests()) == len(reqs)
 
 
 def test_failed_fetch_stores_the_message_and_the_next_one_retries(ig, fake):
@@ -86,32 +88,34 @@ def test_failed_fetch_stores_the_message_and_the_next_one_retries(ig, fake):
     s = owner(ig)
     tok = s["access_token"]
     assert post_webhook(ig, text_event("first", "mid-fail-prof-1")).status == 200
-    conv = wait_until(lambda: ig_conversations(ig, tok))
+    conv = wait_until(lambda: [c for c in ig_conversations(ig, tok) if c["last_message"]])
     assert conv[0]["last_message"]["text"] == "first"
-    assert wait_until(lambda: len(fake.profile_requests()) == 2)
+    assert wait_until(lambda: len(fake.profile_requests()) >= 2 and fake.profile_failures == 0)
     time.sleep(0.3)
     c = only_contact(ig, tok)
     assert c["name"] is None and c["profile_fetched_at"] is None
     assert ig_conversations(ig, tok)[0]["name"] == CONTACT
+    failed_attempts = len(fake.profile_requests())
     assert post_webhook(ig, text_event("second", "mid-fail-prof-2")).status == 200
     assert wait_until(lambda: only_contact(ig, tok)["name"] == "Mia Rossi")
     assert wait_until(lambda: ig_conversations(ig, tok)[0]["name"] == "Mia Rossi")
-    assert len(fake.profile_requests()) == 3
+    assert len(fake.profile_requests()) > failed_attempts  # the second message fetched again
 
 
 def test_hanging_profile_endpoint_blocks_nothing(ig, fake):
     fake.profiles[CONTACT] = MIA
-    fake.profile_delay = 3.0
+    fake.profile_gate = threading.Event()  # the profile endpoint hangs until set
     s = owner(ig)
     tok = s["access_token"]
-    started = time.time()
     assert post_webhook(ig, text_event("quick", "mid-hang-prof-1")).status == 200
-    conv = wait_until(lambda: ig_conversations(ig, tok), timeout=10)
-    stored_after = time.time() - started
+    assert fake.wait_for(lambda reqs: any(fake.profile_id(r["method"], r["path"]) for r in reqs))
+    # The message is stored and the server answers while Graph has not.
+    conv = wait_until(lambda: [c for c in ig_conversations(ig, tok) if c["last_message"]], timeout=10)
     for _ in range(10):
         assert ig.request("GET", "/healthz").status == 200
     assert conv[0]["last_message"]["text"] == "quick"
-    assert stored_after < 2.5 and only_contact(ig, tok)["name"] is None  # stored before Graph answered
+    assert only_contact(ig, tok)["name"] is None
+    fake.profile_gate.set()
     assert wait_until(lambda: only_contact(ig, tok)["name"] == "Mia Rossi", timeout=15)
 
 
@@ -129,7 +133,8 @@ def test_patch_tags_and_variables(ig):
     got = r.json()["contact"]
     assert got["tags"] == ["buyer"]  # replaced
     assert got["variables"] == {"size": 42, "plan": "gold", "ok": True}  # merged; null deleted
-    assert ig.request("GET", url, token=tok).json()["contact"] == got
+    again = ig.request("GET", url, token=tok).json()["contact"]  # (the profile may land meanwhile)
+    assert (again["tags"], again["variables"]) == (got["tags"], got["variables"])
     assert ig_conversations(ig, tok)[0]["contact"]["tags"] == ["buyer"]
     r = ig.request("PATCH", url, {"variables": {"plan": None}}, token=tok)
     assert r.json()["contact"]["variables"] == {"size": 42, "ok": True}
