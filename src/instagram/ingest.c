@@ -242,7 +242,7 @@ typedef struct flow_call_s {
 
 static void flow_ready(void *ctx, const json_t *contact) {
   flow_call_t *fc = ctx;
-  if (fc->ig->on_message)
+  if (contact && fc->ig->on_message) /* NULL: shutting down */
     fc->ig->on_message(fc->ig->on_message_ctx, fc->account, contact, fc->text);
   json_decref(fc->account);
   free(fc->text);

@@ -18,6 +18,7 @@
 #define REFRESH_MS (24LL * 3600 * 1000)
 #define MAX_FETCHES 64
 #define MAX_WAITERS 32
+#define MAX_RECENT 4096
 
 typedef struct waiter_s {
   ig_profile_fn fn;
@@ -35,6 +36,9 @@ typedef struct fetch_s {
 struct ig_profiles_s {
   app_t *app;
   strmap_t fetches; /* contact id -> fetch_t */
+  /* contact id -> the profile last stored (json): a contact read before it was
+   * stored (the message that asked for it) still gets it, and no second fetch. */
+  strmap_t recent;
   int busy;
 };
 
@@ -43,15 +47,56 @@ ig_profiles_t *ig_profiles_new(app_t *app) {
   if (!p) return NULL;
   p->app = app;
   strmap_init(&p->fetches);
+  strmap_init(&p->recent);
   return p;
+}
+
+/* A fetch still in flight when its owner goes: its waiters are released (fn
+ * with NULL) and the fetch is orphaned, freed by whichever callback comes last
+ * (Graph's, or the store's), which then touches nothing else. */
+static int orphan(const char *key, void *value, void *arg) {
+  fetch_t *f = value;
+  for (int i = 0; i < f->nwaiters; i++) f->waiters[i].fn(f->waiters[i].ctx, NULL);
+  f->nwaiters = 0;
+  f->p = NULL;
+  return 1;
+}
+
+static int drop_recent(const char *key, void *value, void *arg) {
+  json_decref(value);
+  return 1;
 }
 
 void ig_profiles_free(ig_profiles_t *p) {
   if (!p) return;
-  /* Fetches still in flight own their fetch_t and end through the Graph
-   * client, which shutdown waits for; none remain by now. */
+  strmap_sweep(&p->fetches, orphan, NULL);
+  strmap_sweep(&p->recent, drop_recent, NULL);
   strmap_free(&p->fetches);
+  strmap_free(&p->recent);
   free(p);
+}
+
+static void remember(ig_profiles_t *p, const char *id, const json_t *contact) {
+  json_t *old = strmap_del(&p->recent, id);
+  json_decref(old);
+  if (strmap_count(&p->recent) >= MAX_RECENT) strmap_sweep(&p->recent, drop_recent, NULL);
+  json_t *keep = json_pack("{s:O?, s:O?, s:O?, s:O?}", "name", json_object_get(contact, "name"),
+                           "username", json_object_get(contact, "username"), "profile_pic",
+                           json_object_get(contact, "profile_pic"), "profile_fetched_at",
+                           json_object_get(contact, "profile_fetched_at"));
+  if (keep && strmap_put(&p->recent, id, keep) != 0) json_decref(keep);
+}
+
+/* contact with the profile fields of recent (a new reference). */
+static json_t *with_profile(const json_t *contact, const json_t *recent) {
+  json_t *c = json_copy((json_t *)contact);
+  json_object_update(c, (json_t *)recent);
+  return c;
+}
+
+static void fetch_free(fetch_t *f) {
+  json_decref(f->contact);
+  free(f);
 }
 
 int ig_profiles_busy(const ig_profiles_t *p) { return p ? p->busy : 0; }
@@ -70,17 +115,20 @@ static int stale(const json_t *contact) {
 /* Ends a fetch: every waiter gets contact (the stored one, or the given one). */
 static void fetch_end(fetch_t *f, const json_t *contact) {
   ig_profiles_t *p = f->p;
-  strmap_del(&p->fetches, f->contact_id);
-  p->busy--;
+  if (p) {
+    strmap_del(&p->fetches, f->contact_id);
+    p->busy--;
+  }
   for (int i = 0; i < f->nwaiters; i++) f->waiters[i].fn(f->waiters[i].ctx, contact);
-  json_decref(f->contact);
-  free(f);
+  fetch_free(f);
 }
 
 static void stored(void *ctx, int status, json_t *result) {
   fetch_t *f = ctx;
   json_t *contact = json_object_get(result, "contact");
-  if (status != STORE_OK || !contact) {
+  if (!f->p) {
+    fetch_end(f, NULL); /* orphaned: nothing left to tell */
+  } else if (status != STORE_OK || !contact) {
     log_warn("instagram: cannot store the profile of contact %s (%d)", f->contact_id, status);
     fetch_end(f, f->contact);
   } else {
@@ -88,6 +136,7 @@ static void stored(void *ctx, int status, json_t *result) {
     size_t i;
     json_array_foreach(json_object_get(result, "conversations"), i, conv)
         fanout_conversation(f->p->app, conv, NULL);
+    remember(f->p, f->contact_id, contact);
     fetch_end(f, contact);
   }
   json_decref(result);
@@ -96,6 +145,10 @@ static void stored(void *ctx, int status, json_t *result) {
 /* Graph answered: a profile is stored, a failure changes nothing. */
 static void fetched(void *ctx, const graph_result_t *res) {
   fetch_t *f = ctx;
+  if (!f->p) {
+    fetch_end(f, NULL);
+    return;
+  }
   if (!res->ok || !json_is_object(res->body)) {
     log_info("instagram: profile of %s not fetched (%d %s); the next message retries",
              pstr(f->contact, "ig_user_id"), res->http_status, res->error ? res->error : "");
@@ -138,8 +191,7 @@ static int fetch_start(ig_profiles_t *p, const json_t *account, const json_t *co
       }
     }
     if (rc != 0 && f) {
-      json_decref(f->contact);
-      free(f);
+      fetch_free(f);
       f = NULL;
     }
   }
@@ -155,6 +207,16 @@ void ig_profiles_refresh(ig_profiles_t *p, const json_t *account, const json_t *
                          ig_profile_fn fn, void *ctx) {
   const char *id = pstr(contact, "id");
   fetch_t *f = id ? strmap_get(&p->fetches, id) : NULL;
+  json_t *recent = id && !f ? strmap_get(&p->recent, id) : NULL;
+  if (recent && stale(contact) && !stale(recent)) {
+    /* Read before its profile was stored: it gets that profile, no new fetch. */
+    if (fn) {
+      json_t *c = with_profile(contact, recent);
+      fn(ctx, c);
+      json_decref(c);
+    }
+    return;
+  }
   if (!f && stale(contact) && fetch_start(p, account, contact, &f) != 0) f = NULL;
   if (f && fn && f->nwaiters < MAX_WAITERS) {
     f->waiters[f->nwaiters++] = (waiter_t){fn, ctx};

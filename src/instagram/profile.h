@@ -13,13 +13,15 @@
 typedef struct ig_profiles_s ig_profiles_t;
 
 ig_profiles_t *ig_profiles_new(app_t *app);
+/* Fetches in flight are orphaned (see ig_profile_fn); their callbacks free them. */
 void ig_profiles_free(ig_profiles_t *p);
 /* Fetches in flight (shutdown waits for zero). */
 int ig_profiles_busy(const ig_profiles_t *p);
 
 /* Called once with the freshest contact known: the one given when no fetch is
  * needed or possible, else the stored one once the fetch ended (the one given
- * if it failed). contact is borrowed for the call. */
+ * if it failed); NULL when ig_profiles_free ends the wait (release ctx only).
+ * contact is borrowed for the call. */
 typedef void (*ig_profile_fn)(void *ctx, const json_t *contact);
 
 /* Refreshes contact's profile when it is missing or older than a day, with

@@ -131,7 +131,7 @@ static void test_serve(void **state) {
   memset(&cfg, 0, sizeof(cfg));
   http_server_t srv = {.cfg = &cfg};
   web_t *w = web_load(dir, 1 << 20);
-  char v[256], etag[64];
+  char v[512], etag[64];
 
   http_req_t *r = req_for(&srv, "GET", "/");
   assert_int_equal(web_serve(w, r), 1);

@@ -3,7 +3,8 @@
  * owner and a message delivered live; the same mid again adds nothing; echoes
  * of what the owner sent are not stored twice; reactions and reads reach the
  * message they name; events of accounts nobody connected are dropped; the
- * flow hook runs once per new incoming message. Real SQLite store, fixtures
+ * flow hook runs once per new incoming message, after the contact's profile
+ * was fetched (which a failure does not hold up); edits and unsends. Real SQLite store, fixtures
  * of tests/fixtures/instagram, the harness of ig_fixture.h. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,7 +20,12 @@ typedef struct world_s {
   char owner[25];
   int hook_calls;
   char hook_text[128];
+  char hook_username[64]; /* the contact's username as the hook saw it */
 } world_t;
+
+/* Graph's answer to the user-profile request (GET /<IGSID>?fields=...). */
+#define PROFILE_JSON \
+  "{\"name\":\"Mia Rossi\",\"username\":\"mia.rossi\",\"profile_pic\":\"https://x/p.jpg\"}"
 
 static void on_message(void *ctx, const json_t *account, const json_t *contact, const char *text) {
   world_t *w = ctx;
@@ -28,6 +34,8 @@ static void on_message(void *ctx, const json_t *account, const json_t *contact, 
   assert_non_null(json_object_get(account, "token_cipher"));
   assert_string_equal(json_string_value(json_object_get(contact, "ig_user_id")), IG_FX_CONTACT);
   snprintf(w->hook_text, sizeof(w->hook_text), "%s", text ? text : "(none)");
+  const char *username = json_string_value(json_object_get(contact, "username"));
+  snprintf(w->hook_username, sizeof(w->hook_username), "%s", username ? username : "(none)");
 }
 
 static int setup(void **state) {
@@ -35,6 +43,8 @@ static int setup(void **state) {
   w->f = chat_fx_new(1);
   ig_fx_attach(w->f, 600);
   ig_ingest_on_message(w->f->app.ingest, on_message, w);
+  /* A contact's first message fetches its profile: Graph answers it. */
+  httpc_fake_script(w->f->app.http, 200, PROFILE_JSON, NULL);
   if (chat_fx_user(w->f, "shop@example.com", w->owner) != STORE_OK) return -1;
   if (ig_fx_account(w->f, w->owner, IG_FX_ACCOUNT) != STORE_OK) return -1;
   *state = w;
@@ -97,13 +107,17 @@ static void a_message_becomes_contact_conversation_and_message(void **state) {
   assert_string_equal(json_string_value(json_object_get(m, "source")), "instagram");
   json_decref(msgs);
 
-  /* The owner's session heard of the conversation, then of the message. */
+  /* The owner's session heard of the conversation, then of the message (the
+   * rename after the profile fetch may come before or after it). */
   json_t *fr = fake_next(s);
   assert_string_equal(json_string_value(json_object_get(fr, "type")), "conversation.updated");
   json_decref(fr);
-  fr = fake_next(s);
-  assert_string_equal(json_string_value(json_object_get(fr, "type")), "message.new");
-  json_decref(fr);
+  int news = 0;
+  while ((fr = fake_next(s))) {
+    news += strcmp(json_string_value(json_object_get(fr, "type")), "message.new") == 0;
+    json_decref(fr);
+  }
+  assert_int_equal(news, 1);
   assert_int_equal(w->hook_calls, 1);
   assert_string_equal(w->hook_text, "Hi! What is the price of the blue mug?");
   fake_session_free(s);
@@ -208,6 +222,105 @@ static void events_of_unknown_accounts_are_dropped(void **state) {
   assert_int_equal(w->hook_calls, 0);
 }
 
+/* The first message fetches the contact's profile (off the event's way); the
+ * conversation takes the name, the flow hook sees the username, and a later
+ * message within the day fetches nothing. */
+static void the_profile_names_contact_and_conversation(void **state) {
+  world_t *w = *state;
+  ws_session_t *s = fake_session_new(&w->f->app, w->owner);
+  assert_int_equal(ig_fx_deliver_file(w->f, "message_text.json"), 1);
+  const httpc_fake_req_t *r = httpc_fake_request(w->f->app.http, 0);
+  assert_non_null(r);
+  assert_string_equal(r->method, "GET");
+  assert_string_equal(
+      r->url, "https://graph.test/v21.0/" IG_FX_CONTACT "?fields=name,username,profile_pic");
+  assert_string_equal(r->auth, "Bearer " IG_FX_TOKEN);
+  json_t *c = query(w, CONTACT_GET,
+                    json_pack("{s:s, s:s}", "owner_id", w->owner, "ig_user_id", IG_FX_CONTACT));
+  assert_string_equal(json_string_value(json_object_get(c, "name")), "Mia Rossi");
+  assert_string_equal(json_string_value(json_object_get(c, "profile_pic")), "https://x/p.jpg");
+  json_decref(c);
+  json_t *page = query(w, CONV_LIST, json_pack("{s:s, s:i}", "user_id", w->owner, "limit", 10));
+  json_t *conv = json_array_get(json_object_get(page, "conversations"), 0);
+  assert_string_equal(json_string_value(json_object_get(conv, "name")), "Mia Rossi");
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(conv, "contact"), "username")),
+      "mia.rossi");
+  json_decref(page);
+  assert_int_equal(w->hook_calls, 1);
+  assert_string_equal(w->hook_username, "mia.rossi"); /* the flow waited for the profile */
+  /* Created under the IGSID, renamed live once the profile is stored. */
+  const char *names[2] = {IG_FX_CONTACT, "Mia Rossi"};
+  int n = 0;
+  json_t *fr;
+  while ((fr = fake_next(s))) {
+    if (strcmp(json_string_value(json_object_get(fr, "type")), "conversation.updated") == 0) {
+      assert_true(n < 2);
+      assert_string_equal(
+          json_string_value(json_object_get(json_object_get(fr, "conversation"), "name")),
+          names[n++]);
+    }
+    json_decref(fr);
+  }
+  assert_int_equal(n, 2);
+  assert_int_equal(ig_fx_deliver_file(w->f, "quick_reply.json"), 1);
+  assert_null(httpc_fake_request(w->f->app.http, 1)); /* cached for a day */
+  assert_int_equal(w->hook_calls, 2);
+  assert_string_equal(w->hook_text, "CATEGORY_BAGS"); /* flows get the payload */
+  fake_session_free(s);
+}
+
+/* A failed fetch stores nothing and holds nothing up; the next message retries. */
+static void a_failed_profile_fetch_is_retried_by_the_next_message(void **state) {
+  world_t *w = *state;
+  httpc_t *h = w->f->app.http;
+  h->nscript = h->scripted; /* drop the setup's answer: Graph fails twice (one retry) */
+  httpc_fake_script(h, 500, "{\"error\":{\"message\":\"boom\",\"code\":2}}", NULL);
+  httpc_fake_script(h, 500, "{\"error\":{\"message\":\"boom\",\"code\":2}}", NULL);
+  assert_int_equal(ig_fx_deliver_file(w->f, "message_text.json"), 1);
+  assert_non_null(httpc_fake_request(h, 1));
+  json_t *msgs = messages(w);
+  assert_int_equal(json_array_size(msgs), 1); /* stored anyway */
+  json_decref(msgs);
+  assert_int_equal(w->hook_calls, 1); /* and flows ran, without a username */
+  assert_string_equal(w->hook_username, "(none)");
+  json_t *c = query(w, CONTACT_GET,
+                    json_pack("{s:s, s:s}", "owner_id", w->owner, "ig_user_id", IG_FX_CONTACT));
+  assert_true(json_is_null(json_object_get(c, "name")));
+  json_decref(c);
+  httpc_fake_script(h, 200, PROFILE_JSON, NULL);
+  assert_int_equal(ig_fx_deliver_file(w->f, "postback.json"), 1);
+  assert_non_null(httpc_fake_request(h, 2));
+  c = query(w, CONTACT_GET,
+            json_pack("{s:s, s:s}", "owner_id", w->owner, "ig_user_id", IG_FX_CONTACT));
+  assert_string_equal(json_string_value(json_object_get(c, "name")), "Mia Rossi");
+  json_decref(c);
+  assert_string_equal(w->hook_text, "CATEGORY_SHOES");
+}
+
+/* An unsend carries the mid of the message it unsends: it is not a duplicate
+ * of it, deletes it live, and an edit before it changed the text. */
+static void edit_and_unsend_change_the_message(void **state) {
+  world_t *w = *state;
+  assert_int_equal(ig_fx_deliver_file(w->f, "message_text.json"), 1);
+  ws_session_t *s = fake_session_new(&w->f->app, w->owner);
+  assert_int_equal(ig_fx_deliver_file(w->f, "message_edit.json"), 1);
+  json_t *fr = frame(s, "message.updated");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(fr, "message"), "text")),
+                      "Hi! What is the price of the red mug?");
+  json_decref(fr);
+  assert_int_equal(ig_fx_deliver_file(w->f, "message_unsend.json"), 1);
+  fr = frame(s, "message.updated");
+  assert_true(json_is_true(json_object_get(json_object_get(fr, "message"), "deleted")));
+  json_decref(fr);
+  json_t *msgs = messages(w);
+  assert_int_equal(json_array_size(msgs), 1);
+  assert_true(json_is_null(json_object_get(json_array_get(msgs, 0), "text")));
+  json_decref(msgs);
+  assert_int_equal(w->hook_calls, 1); /* edits and unsends run no flows */
+  fake_session_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(a_message_becomes_contact_conversation_and_message, setup,
@@ -216,6 +329,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(echo_reaction_and_read_reach_the_sent_message, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(events_of_unknown_accounts_are_dropped, setup, teardown),
+      cmocka_unit_test_setup_teardown(the_profile_names_contact_and_conversation, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_failed_profile_fetch_is_retried_by_the_next_message, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(edit_and_unsend_change_the_message, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
