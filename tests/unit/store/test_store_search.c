@@ -321,7 +321,7 @@ static void test_search_migration_indexes_old_messages(void **state) {
                    " ALTER TABLE instagram_accounts DROP COLUMN status;"
                    " ALTER TABLE instagram_accounts DROP COLUMN status_error;"
                    " ALTER TABLE instagram_accounts DROP COLUMN token_expires_at;"
-                   /* and migration 7 (7: contact profiles) */
+                   /* and migration 7 (contact profiles) */
                    " DROP INDEX contacts_owner; ALTER TABLE contacts DROP COLUMN name;"
                    " ALTER TABLE contacts DROP COLUMN profile_pic;"
                    " ALTER TABLE contacts DROP COLUMN profile_fetched_at;"
