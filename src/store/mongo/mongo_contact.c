@@ -19,15 +19,15 @@ json_t *mongo_contact_json(mongo_ctx_t *c, const bson_t *doc) {
   json_object_set_new(ct, "tags", json_is_array(tags) ? json_incref(tags) : json_array());
   json_object_set_new(ct, "variables", json_is_object(vars) ? json_incref(vars) : json_object());
   json_object_set_new(ct, "last_inbound_at", mongo_bson_iso(doc, "last_inbound_at"));
+  json_object_set_new(ct, "name", mongo_bson_json(doc, "name"));
+  json_object_set_new(ct, "profile_pic", mongo_bson_json(doc, "profile_pic"));
+  json_object_set_new(ct, "profile_fetched_at", mongo_bson_iso(doc, "profile_fetched_at"));
+  json_object_set_new(ct, "last_read_seq", json_integer(mongo_bson_int(doc, "last_read_seq", 0)));
   int64_t until = mongo_bson_int(doc, "automation_paused_until_ms", 0);
   char iso[32];
   util_iso8601(until, iso);
   json_object_set_new(ct, "automation_paused_until",
                       until > util_now_ms() ? json_string(iso) : json_null());
-  json_object_set_new(ct, "name", mongo_bson_json(doc, "name"));
-  json_object_set_new(ct, "profile_pic", mongo_bson_json(doc, "profile_pic"));
-  json_object_set_new(ct, "profile_fetched_at", mongo_bson_iso(doc, "profile_fetched_at"));
-  json_object_set_new(ct, "last_read_seq", json_integer(mongo_bson_int(doc, "last_read_seq", 0)));
   json_decref(tags);
   json_decref(vars);
   return ct;
@@ -253,6 +253,93 @@ int mongo_contact_update(mongo_ctx_t *c, json_t *p, json_t **r) {
   return answer(c, rc, &doc, r);
 }
 
+static json_t *id_of(mongo_ctx_t *c, const bson_t *doc) { return mongo_bson_json(doc, "_id"); }
+
+/* The contact's instagram conversations, renamed to title when it is given,
+ * rendered into convs. */
+static int rename_conversations(mongo_ctx_t *c, const char *contact_id, const char *title,
+                                json_t *convs) {
+  bson_t *filter = BCON_NEW("contact_id", BCON_UTF8(contact_id), "type", BCON_UTF8("instagram"));
+  int rc = 0;
+  if (title && *title) {
+    bson_t *update = BCON_NEW("$set", "{", "name", BCON_UTF8(title), "}");
+    rc = mongo_query_update(c, MC_CONVS, filter, update, 1);
+    bson_destroy(update);
+  }
+  json_t *ids = json_array(), *id;
+  if (rc >= 0) rc = mongo_query_map(c, MC_CONVS, filter, NULL, id_of, ids);
+  bson_destroy(filter);
+  size_t i;
+  json_array_foreach(ids, i, id) {
+    bson_t doc;
+    json_t *conv = NULL;
+    if (rc < 0 || !json_is_string(id)) break;
+    rc = mongo_conv_load(c, json_string_value(id), NULL, &doc);
+    if (rc != STORE_OK) break;
+    rc = mongo_conv_render(c, &doc, &conv);
+    bson_destroy(&doc);
+    if (rc == 0 && conv) json_array_append_new(convs, conv);
+  }
+  json_decref(ids);
+  return rc < 0 ? rc : STORE_OK;
+}
+
+int mongo_contact_profile(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *owner = mongo_param_str(p, "owner_id"), *id = mongo_param_str(p, "id");
+  const char *name = mongo_param_str(p, "name"), *username = mongo_param_str(p, "username");
+  const char *pic = mongo_param_str(p, "profile_pic");
+  if (!owner || !id) return STORE_EINVAL;
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "owner_id", BCON_UTF8(owner));
+  bson_t *update = bson_new(), set;
+  bson_append_document_begin(update, "$set", -1, &set);
+  if (name)
+    BSON_APPEND_UTF8(&set, "name", name);
+  else
+    BSON_APPEND_NULL(&set, "name");
+  if (pic)
+    BSON_APPEND_UTF8(&set, "profile_pic", pic);
+  else
+    BSON_APPEND_NULL(&set, "profile_pic");
+  if (username) BSON_APPEND_UTF8(&set, "username", username);
+  BSON_APPEND_DATE_TIME(&set, "profile_fetched_at", util_now_ms());
+  bson_append_document_end(update, &set);
+  bson_t doc;
+  int rc = mongo_query_modify(c, MC_CONTACTS, filter, update, 0, 1, &doc);
+  bson_destroy(filter);
+  bson_destroy(update);
+  json_t *contact = NULL;
+  if ((rc = answer(c, rc, &doc, &contact)) != STORE_OK) return rc;
+  const char *title =
+      name && *name ? name : json_string_value(json_object_get(contact, "username"));
+  json_t *convs = json_array();
+  rc = rename_conversations(c, id, title, convs);
+  if (rc != STORE_OK) {
+    json_decref(contact);
+    json_decref(convs);
+    return rc;
+  }
+  *r = json_pack("{s:o, s:o}", "contact", contact, "conversations", convs);
+  return STORE_OK;
+}
+
+/* The contact's read position, never backwards; named by id or ig_user_id. */
+int mongo_contact_mark_read(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *owner = mongo_param_str(p, "owner_id"), *id = mongo_param_str(p, "id");
+  const char *ig = mongo_param_str(p, "ig_user_id");
+  json_t *seq = json_object_get(p, "seq");
+  if (!owner || (!id && !ig) || !json_is_integer(seq) || json_integer_value(seq) < 0)
+    return STORE_EINVAL;
+  bson_t *filter = id ? BCON_NEW("_id", BCON_UTF8(id), "owner_id", BCON_UTF8(owner))
+                      : BCON_NEW("owner_id", BCON_UTF8(owner), "ig_user_id", BCON_UTF8(ig));
+  bson_t *update =
+      BCON_NEW("$max", "{", "last_read_seq", BCON_INT64((int64_t)json_integer_value(seq)), "}");
+  bson_t doc;
+  int rc = mongo_query_modify(c, MC_CONTACTS, filter, update, 0, 1, &doc);
+  bson_destroy(filter);
+  bson_destroy(update);
+  return answer(c, rc, &doc, r);
+}
+
 /* The contact a pause is about: the contact of an instagram conversation, or
  * one of the user's own or of an owner the user is an agent of. */
 static bson_t *pause_filter(mongo_ctx_t *c, json_t *p, int *rc) {
@@ -325,89 +412,5 @@ int mongo_contact_pause(mongo_ctx_t *c, json_t *p, json_t **r) {
     }
   }
   bson_destroy(filter);
-  static json_t *id_of(mongo_ctx_t * c, const bson_t *doc) { return mongo_bson_json(doc, "_id"); }
-
-  /* The contact's instagram conversations, renamed to title when it is given,
-   * rendered into convs. */
-  static int rename_conversations(mongo_ctx_t * c, const char *contact_id, const char *title,
-                                  json_t *convs) {
-    bson_t *filter = BCON_NEW("contact_id", BCON_UTF8(contact_id), "type", BCON_UTF8("instagram"));
-    int rc = 0;
-    if (title && *title) {
-      bson_t *update = BCON_NEW("$set", "{", "name", BCON_UTF8(title), "}");
-      rc = mongo_query_update(c, MC_CONVS, filter, update, 1);
-      bson_destroy(update);
-    }
-    json_t *ids = json_array(), *id;
-    if (rc >= 0) rc = mongo_query_map(c, MC_CONVS, filter, NULL, id_of, ids);
-    bson_destroy(filter);
-    size_t i;
-    json_array_foreach(ids, i, id) {
-      bson_t doc;
-      json_t *conv = NULL;
-      if (rc < 0 || !json_is_string(id)) break;
-      rc = mongo_conv_load(c, json_string_value(id), NULL, &doc);
-      if (rc != STORE_OK) break;
-      rc = mongo_conv_render(c, &doc, &conv);
-      bson_destroy(&doc);
-      if (rc == 0 && conv) json_array_append_new(convs, conv);
-    }
-    json_decref(ids);
-    return rc < 0 ? rc : STORE_OK;
-  }
-
-  int mongo_contact_profile(mongo_ctx_t * c, json_t * p, json_t * *r) {
-    const char *owner = mongo_param_str(p, "owner_id"), *id = mongo_param_str(p, "id");
-    const char *name = mongo_param_str(p, "name"), *username = mongo_param_str(p, "username");
-    const char *pic = mongo_param_str(p, "profile_pic");
-    if (!owner || !id) return STORE_EINVAL;
-    bson_t *filter = BCON_NEW("_id", BCON_UTF8(id), "owner_id", BCON_UTF8(owner));
-    bson_t *update = bson_new(), set;
-    bson_append_document_begin(update, "$set", -1, &set);
-    if (name)
-      BSON_APPEND_UTF8(&set, "name", name);
-    else
-      BSON_APPEND_NULL(&set, "name");
-    if (pic)
-      BSON_APPEND_UTF8(&set, "profile_pic", pic);
-    else
-      BSON_APPEND_NULL(&set, "profile_pic");
-    if (username) BSON_APPEND_UTF8(&set, "username", username);
-    BSON_APPEND_DATE_TIME(&set, "profile_fetched_at", util_now_ms());
-    bson_append_document_end(update, &set);
-    bson_t doc;
-    int rc = mongo_query_modify(c, MC_CONTACTS, filter, update, 0, 1, &doc);
-    bson_destroy(filter);
-    bson_destroy(update);
-    json_t *contact = NULL;
-    if ((rc = answer(c, rc, &doc, &contact)) != STORE_OK) return rc;
-    const char *title =
-        name && *name ? name : json_string_value(json_object_get(contact, "username"));
-    json_t *convs = json_array();
-    rc = rename_conversations(c, id, title, convs);
-    if (rc != STORE_OK) {
-      json_decref(contact);
-      json_decref(convs);
-      return rc;
-    }
-    *r = json_pack("{s:o, s:o}", "contact", contact, "conversations", convs);
-    return STORE_OK;
-  }
-
-  /* The contact's read position, never backwards; named by id or ig_user_id. */
-  int mongo_contact_mark_read(mongo_ctx_t * c, json_t * p, json_t * *r) {
-    const char *owner = mongo_param_str(p, "owner_id"), *id = mongo_param_str(p, "id");
-    const char *ig = mongo_param_str(p, "ig_user_id");
-    json_t *seq = json_object_get(p, "seq");
-    if (!owner || (!id && !ig) || !json_is_integer(seq) || json_integer_value(seq) < 0)
-      return STORE_EINVAL;
-    bson_t *filter = id ? BCON_NEW("_id", BCON_UTF8(id), "owner_id", BCON_UTF8(owner))
-                        : BCON_NEW("owner_id", BCON_UTF8(owner), "ig_user_id", BCON_UTF8(ig));
-    bson_t *update =
-        BCON_NEW("$max", "{", "last_read_seq", BCON_INT64((int64_t)json_integer_value(seq)), "}");
-    bson_t doc;
-    int rc = mongo_query_modify(c, MC_CONTACTS, filter, update, 0, 1, &doc);
-    bson_destroy(filter);
-    bson_destroy(update);
-    return answer(c, rc, &doc, r);
-  }
+  return answer(c, rc, &doc, r);
+}

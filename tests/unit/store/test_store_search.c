@@ -312,22 +312,28 @@ static void test_search_migration_indexes_old_messages(void **state) {
   sqlite3 *db = NULL;
   assert_int_equal(sqlite3_open(f->where, &db), SQLITE_OK);
   assert_int_equal(
-      sqlite3_exec(db,
-                   "DROP TRIGGER messages_fts_insert; DROP TRIGGER messages_fts_delete;"
-                   " DROP TRIGGER messages_fts_update; DROP TABLE messages_fts;"
-                   /* and migration 6 (Instagram delivery and account health) */
-                   " DROP INDEX messages_pending; ALTER TABLE messages DROP COLUMN status;"
-                   " ALTER TABLE messages DROP COLUMN error;"
-                   " ALTER TABLE instagram_accounts DROP COLUMN status;"
-                   " ALTER TABLE instagram_accounts DROP COLUMN status_error;"
-                   " ALTER TABLE instagram_accounts DROP COLUMN token_expires_at;"
-                   /* and migration 7 (contact profiles) */
-                   " DROP INDEX contacts_owner; ALTER TABLE contacts DROP COLUMN name;"
-                   " ALTER TABLE contacts DROP COLUMN profile_pic;"
-                   " ALTER TABLE contacts DROP COLUMN profile_fetched_at;"
-                   " ALTER TABLE contacts DROP COLUMN last_read_seq;"
-                   " DELETE FROM schema_version WHERE version >= 5;",
-                   NULL, NULL, NULL),
+      sqlite3_exec(
+          db,
+          "DROP TRIGGER messages_fts_insert; DROP TRIGGER messages_fts_delete;"
+          " DROP TRIGGER messages_fts_update; DROP TABLE messages_fts;"
+          /* and migration 6 (Instagram delivery and account health) */
+          " DROP INDEX messages_pending; ALTER TABLE messages DROP COLUMN status;"
+          " ALTER TABLE messages DROP COLUMN error;"
+          " ALTER TABLE instagram_accounts DROP COLUMN status;"
+          " ALTER TABLE instagram_accounts DROP COLUMN status_error;"
+          " ALTER TABLE instagram_accounts DROP COLUMN token_expires_at;"
+          /* and migration 7 (the team inbox and human takeover) */
+          " DROP TABLE ig_agents; DROP TABLE agent_reads; DROP INDEX conversations_creator;"
+          " ALTER TABLE conversations DROP COLUMN assignee_id;"
+          " ALTER TABLE contacts DROP COLUMN automation_paused_until_ms;"
+          " DROP INDEX scheduled_held; ALTER TABLE scheduled_steps DROP COLUMN held_for;"
+          /* and migration 8 (contact profiles) */
+          " DROP INDEX contacts_owner; ALTER TABLE contacts DROP COLUMN name;"
+          " ALTER TABLE contacts DROP COLUMN profile_pic;"
+          " ALTER TABLE contacts DROP COLUMN profile_fetched_at;"
+          " ALTER TABLE contacts DROP COLUMN last_read_seq;"
+          " DELETE FROM schema_version WHERE version >= 5;",
+          NULL, NULL, NULL),
       SQLITE_OK);
   sqlite3_close(db);
   f->store = open_store(f);
