@@ -311,6 +311,12 @@ def test_error_190_needs_reconnect_live(start_server, fake):
     r = srv.request("POST", "/api/flows", flow, token=tok)
     assert r.status == 201, r
     fid = r.json()["flow"]["id"]
+    # The replies above paused automation for this contact (human takeover): resume it,
+    # so the keyword starts the flow.
+    contact_id = conv["contact_id"]
+    r = srv.request("POST", f"/api/contacts/{contact_id}/automation", {"paused": False},
+                    token=tok)
+    assert r.status == 200, r
     assert post_webhook(srv, text_event("what price?", "mid-190-flow")).status == 200
 
     def failed_run():
