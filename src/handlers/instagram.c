@@ -340,10 +340,12 @@ static void contact_done(void *ctx, int status, json_t *result) {
   http_req_unref(req);
 }
 
+/* The owner of the account and its agents (the team inbox) read and edit its
+ * contacts; anyone else gets 404. */
 static void contact_get(http_req_t *req) {
   handlers_store_call(
       req, CONTACT_GET,
-      json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id),
+      json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "user_id", req->user_id),
       contact_done);
 }
 
@@ -399,7 +401,7 @@ static void contact_patch(http_req_t *req) {
   if (!tags && !vars) {
     invalid(req, "tags", "give tags, variables or both");
   } else if ((!tags || check_tags(req, tags) == 0) && (!vars || check_variables(req, vars) == 0)) {
-    json_t *p = json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id);
+    json_t *p = json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "user_id", req->user_id);
     if (tags) json_object_set(p, "tags", tags);
     if (vars) json_object_set(p, "set_variables", vars);
     handlers_store_call(req, CONTACT_UPDATE, p, contact_done);

@@ -130,9 +130,19 @@ def test_agent_sees_answers_and_keeps_its_own_read_position(ig):
                                ("GET", f"/api/conversations/{cid}/messages", None),
                                ("POST", f"/api/conversations/{cid}/messages", {"text": "sneaky"}),
                                ("POST", f"/api/conversations/{cid}/read", {"seq": 1}),
-                               ("POST", f"/api/conversations/{cid}/assign", {"user_id": None})):
+                               ("POST", f"/api/conversations/{cid}/assign", {"user_id": None}),
+                               ("GET", f"/api/contacts/{conv['contact_id']}", None),
+                               ("PATCH", f"/api/contacts/{conv['contact_id']}", {"tags": ["x"]})):
         r = ig.request(method, path, body, token=otok)
         assert r.status == 404 and r.json()["error"]["code"] == "not_found", (path, r)
+    # The agent reads and edits the contact it answers, as the owner does.
+    contact = f"/api/contacts/{conv['contact_id']}"
+    r = ig.request("GET", contact, token=atok)
+    assert r.status == 200 and r.json()["contact"]["id"] == conv["contact_id"], r
+    r = ig.request("PATCH", contact, {"tags": ["vip"], "variables": {"plan": "pro"}}, token=atok)
+    assert r.status == 200 and r.json()["contact"]["tags"] == ["vip"], r
+    seen = ig.request("GET", contact, token=owner["access_token"]).json()["contact"]
+    assert seen["tags"] == ["vip"] and seen["variables"] == {"plan": "pro"}
     # An agent is no member: it cannot rename, add members or leave.
     assert ig.request("PATCH", f"/api/conversations/{cid}", {"name": "x"}, token=atok).status == 403
     assert ig.request("DELETE", f"/api/conversations/{cid}/members/{agent['user']['id']}",

@@ -79,9 +79,38 @@ int mongo_contact_upsert(mongo_ctx_t *c, json_t *p, json_t **r) {
   return answer(c, rc, &doc, r);
 }
 
+/* The owner of contact id when user may act on it: its owner, or an agent of
+ * its owner (the team inbox). 1 with owner set, 0 when not found or not allowed,
+ * or a store error. */
+static int owner_for(mongo_ctx_t *c, const char *id, const char *user, char owner[32]) {
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(id));
+  bson_t doc;
+  int rc = mongo_query_one(c, MC_CONTACTS, q, NULL, &doc);
+  bson_destroy(q);
+  if (rc <= 0) return rc;
+  const char *o = mongo_bson_str(&doc, "owner_id");
+  snprintf(owner, 32, "%s", o ? o : "");
+  bson_destroy(&doc);
+  if (!o || strcmp(owner, user) == 0) return o ? 1 : 0;
+  bson_t *a = BCON_NEW("owner_id", BCON_UTF8(owner), "user_id", BCON_UTF8(user));
+  bson_t found;
+  rc = mongo_query_one(c, MC_AGENTS, a, NULL, &found);
+  bson_destroy(a);
+  if (rc == 1) bson_destroy(&found);
+  return rc;
+}
+
+/* By id or ig_user_id under owner_id, or by id for user_id (the owner or one
+ * of its agents). */
 int mongo_contact_get(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *owner = mongo_param_str(p, "owner_id"), *id = mongo_param_str(p, "id");
-  const char *ig = mongo_param_str(p, "ig_user_id");
+  const char *ig = mongo_param_str(p, "ig_user_id"), *user = mongo_param_str(p, "user_id");
+  char found[32];
+  if (!owner && user && id) {
+    int rc = owner_for(c, id, user, found);
+    if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+    owner = found;
+  }
   if (!owner || (!id && !ig)) return STORE_EINVAL;
   bson_t *filter = id ? BCON_NEW("_id", BCON_UTF8(id), "owner_id", BCON_UTF8(owner))
                       : BCON_NEW("owner_id", BCON_UTF8(owner), "ig_user_id", BCON_UTF8(ig));
@@ -227,10 +256,17 @@ static int within_bounds(const bson_t *doc, json_t *add, json_t *replace, json_t
 
 int mongo_contact_update(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *owner = mongo_param_str(p, "owner_id"), *id = mongo_param_str(p, "id");
+  const char *user = mongo_param_str(p, "user_id");
   json_t *tags = json_object_get(p, "add_tags"), *vars = json_object_get(p, "set_variables"), *v;
   json_t *replace = json_object_get(p, "tags");
   const char *k;
   size_t i;
+  char found[32];
+  if (!owner && user && id) {
+    int rc = owner_for(c, id, user, found);
+    if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+    owner = found;
+  }
   if (!owner || !id || (tags && !json_is_array(tags)) || (vars && !json_is_object(vars)) ||
       (replace && !json_is_array(replace)))
     return STORE_EINVAL;
@@ -357,26 +393,9 @@ static bson_t *pause_filter(mongo_ctx_t *c, json_t *p, int *rc) {
     *rc = f ? 1 : 0;
     return f;
   }
-  bson_t *q = BCON_NEW("_id", BCON_UTF8(id));
-  *rc = mongo_query_one(c, MC_CONTACTS, q, NULL, &doc);
-  if (*rc <= 0) {
-    bson_destroy(q);
-    return NULL;
-  }
-  const char *owner = mongo_bson_str(&doc, "owner_id");
-  if (!owner || strcmp(owner, user) != 0) {
-    bson_t *a = BCON_NEW("owner_id", BCON_UTF8(owner ? owner : ""), "user_id", BCON_UTF8(user));
-    bson_t found;
-    *rc = mongo_query_one(c, MC_AGENTS, a, NULL, &found);
-    bson_destroy(a);
-    if (*rc == 1) bson_destroy(&found);
-  }
-  bson_destroy(&doc);
-  if (*rc <= 0) {
-    bson_destroy(q);
-    return NULL;
-  }
-  return q;
+  char owner[32];
+  *rc = owner_for(c, id, user, owner);
+  return *rc > 0 ? BCON_NEW("_id", BCON_UTF8(id)) : NULL;
 }
 
 int mongo_contact_pause(mongo_ctx_t *c, json_t *p, json_t **r) {

@@ -74,9 +74,33 @@ int sqlite_contact_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
   return contact_by(d, owner, NULL, ig, result);
 }
 
+/* The owner of contact id when user may act on it: its owner, or an agent of
+ * its owner (the team inbox). STORE_OK with owner set, ENOTFOUND otherwise. */
+static int owner_for(sqlite_db_t *d, const char *id, const char *user, char owner[32]) {
+  sqlite3_stmt *st =
+      sqlite_db_query(d,
+                      "SELECT owner_id FROM contacts WHERE id = ?1 AND (owner_id = ?2"
+                      " OR owner_id IN (SELECT owner_id FROM ig_agents WHERE user_id = ?2))",
+                      "ss", id, user);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  snprintf(owner, 32, "%s", (const char *)sqlite3_column_text(st, 0));
+  sqlite3_reset(st);
+  return STORE_OK;
+}
+
+/* By id or ig_user_id under owner_id, or by id for user_id (the owner or one
+ * of its agents). */
 int sqlite_contact_get(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
-  const char *ig = sqlite_db_pstr(p, "ig_user_id");
+  const char *ig = sqlite_db_pstr(p, "ig_user_id"), *user = sqlite_db_pstr(p, "user_id");
+  char found[32];
+  if (!owner && user && id) {
+    int status = owner_for(d, id, user, found);
+    if (status != STORE_OK) return status;
+    owner = found;
+  }
   if (!owner || (!id && !ig)) return STORE_EINVAL;
   return contact_by(d, owner, id, ig, result);
 }
@@ -121,8 +145,15 @@ int sqlite_contact_list(sqlite_db_t *d, json_t *p, json_t **result) {
  * a change past either is EINVAL and changes nothing. */
 int sqlite_contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
+  const char *user = sqlite_db_pstr(p, "user_id");
   json_t *add = json_object_get(p, "add_tags"), *set = json_object_get(p, "set_variables"),
          *replace = json_object_get(p, "tags"), *c = NULL;
+  char found[32];
+  if (!owner && user && id) {
+    int st = owner_for(d, id, user, found);
+    if (st != STORE_OK) return st;
+    owner = found;
+  }
   if (!owner || !id || (add && !json_is_array(add)) || (set && !json_is_object(set)) ||
       (replace && !json_is_array(replace)))
     return STORE_EINVAL;
@@ -223,15 +254,14 @@ int sqlite_contact_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
 static int pause_target(sqlite_db_t *d, json_t *p, char id[32], char owner[32]) {
   const char *conv = sqlite_db_pstr(p, "conversation_id"), *user = sqlite_db_pstr(p, "user_id");
   const char *contact = sqlite_db_pstr(p, "id");
-  sqlite3_stmt *st =
-      conv ? sqlite_db_query(d,
-                             "SELECT contact_id, creator_id FROM conversations WHERE id = ?"
-                             " AND type = 'instagram' AND contact_id IS NOT NULL",
-                             "s", conv)
-           : sqlite_db_query(d,
-                             "SELECT id, owner_id FROM contacts WHERE id = ?1 AND (owner_id = ?2"
-                             " OR owner_id IN (SELECT owner_id FROM ig_agents WHERE user_id = ?2))",
-                             "ss", contact, user);
+  if (!conv) {
+    snprintf(id, 32, "%s", contact);
+    return owner_for(d, contact, user, owner);
+  }
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT contact_id, creator_id FROM conversations WHERE id = ?"
+                                     " AND type = 'instagram' AND contact_id IS NOT NULL",
+                                     "s", conv);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;

@@ -68,9 +68,14 @@ static void verification_answers_the_challenge_only_to_the_right_token(void **st
                     NULL);
 }
 
+/* Graph's answer to the profile the ingest asks for on a contact's first message. */
+#define PROFILE_JSON \
+  "{\"name\":\"Mia Rossi\",\"username\":\"mia.rossi\",\"profile_pic\":\"https://x/p.jpg\"}"
+
 static void deliveries_are_signed_stored_once_and_ingested(void **state) {
   rest_fx_t *fx = *state;
   connect_account(fx, fx->a);
+  httpc_fake_script(fx->app->http, 200, PROFILE_JSON, NULL);
   char *body = ig_fx_read("message_text.json");
   rest_reply_t *r = deliver(fx, body, NULL);
   assert_int_equal(r->status, 401);
@@ -98,6 +103,9 @@ static void deliveries_are_signed_stored_once_and_ingested(void **state) {
   json_t *convs = json_object_get(r->body, "conversations");
   assert_int_equal(json_array_size(convs), 1);
   assert_int_equal(json_integer_value(json_object_get(json_array_get(convs, 0), "last_seq")), 1);
+  /* The contact's profile named the conversation. */
+  assert_string_equal(json_string_value(json_object_get(json_array_get(convs, 0), "name")),
+                      "Mia Rossi");
   rest_reply_free(r);
 }
 
@@ -144,6 +152,7 @@ static void an_account_is_the_one_graph_names(void **state) {
 static void contacts_are_their_owners(void **state) {
   rest_fx_t *fx = *state;
   connect_account(fx, fx->a);
+  httpc_fake_script(fx->app->http, 200, PROFILE_JSON, NULL);
   char *body = ig_fx_read("message_text.json");
   rest_reply_free(deliver(fx, body, "app-secret"));
   free(body);

@@ -41,9 +41,12 @@ static inline void ig_fx_settle(chat_fx_t *f) {
 static inline void ig_fx_detach(chat_fx_t *f) {
   app_t *app = &f->app;
   ig_fx_settle(f);
+  /* The app's order: what is still in flight is cancelled through a live
+   * Graph sender (its callbacks find the ingest gone), then the sender goes. */
   ig_ingest_free(app->ingest);
-  graph_free(app->graph);
   httpc_close(app->http, NULL, NULL);
+  chat_fx_run(f, 2);
+  graph_free(app->graph);
   app->ingest = NULL;
   app->graph = NULL;
   app->http = NULL;
