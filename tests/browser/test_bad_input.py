@@ -100,8 +100,10 @@ def test_instagram_window_closed_and_open(app_factory, browser_factory):
         assert graph.wait_for(lambda s: any("Yes, two left!" in str(x) for x in s), timeout=10)
         badges = page.texts("[data-test=source-badge]")
         assert [b.lower() for b in badges] == ["customer", "agent"], badges
-        # The contact's name in the header: the username once the server knows it, else the id.
-        assert page.find("[data-test=chat-title]").text in ("2222222222222222", "@2222222222222222")
+        # The contact's name in the header, from the profile the server fetched from Graph
+        # (the fake Graph names contact 2222222222222222 "Customer 2222").
+        page.wait(lambda: page.find("[data-test=chat-title]").text == "Customer 2222",
+                  what="the contact's name")
         # On a wide screen the contact's details sit beside the chat without asking.
         assert "No tags" in page.find("[data-test=ig-panel]").text
         page.shot("instagram-chat")

@@ -248,10 +248,11 @@ def test_keyword_flow_built_tested_and_answering():
         assert post_webhook(srv, text_event("Price for 2?", f"mid-{uuid.uuid4().hex}")).status == 200
         assert fake.wait_for(lambda reqs: any(q["path"].endswith("/messages") for q in reqs))
         sent = [q["json"]["message"]["text"] for q in fake.requests if q["path"].endswith("/messages")]
-        assert sent == ["Hi ! You asked: Price for 2?"]
+        # {{contact.username}} is the username of the profile fetched from the fake Graph.
+        assert sent == ["Hi user_6543210987654321! You asked: Price for 2?"]
         # ...the runs log shows the run, and its path can be highlighted...
         wait_css(d, ".flow-run .flow-status--completed", timeout=20)
-        assert css(d, ".flow-run .flow-run__replies").text == "Hi ! You asked: Price for 2?"
+        assert css(d, ".flow-run .flow-run__replies").text == "Hi user_6543210987654321! You asked: Price for 2?"
         css(d, ".flow-run button").click()
         WebDriverWait(d, 5).until(lambda _: "condition-1:false->action-1" in edge_ids(d, ".is-taken"))
         d.execute_script("arguments[0].scrollIntoView()", css(d, ".flow-runs"))
@@ -260,7 +261,7 @@ def test_keyword_flow_built_tested_and_answering():
         # ...and the reply shows in the Instagram conversation.
         d.get(srv.base_url + "/inbox/instagram")
         wait_css(d, "[data-test=conv-row]").click()
-        wait_text(d, "[data-test=messages]", "Hi ! You asked: Price for 2?")
+        wait_text(d, "[data-test=messages]", "Hi user_6543210987654321! You asked: Price for 2?")
         bubbles = [b.text for b in d.find_elements(By.CSS_SELECTOR, "[data-test=bubble]")]
         assert any(b.startswith("Price for 2?") for b in bubbles), bubbles
         shot(d, "flow-reply-in-instagram.png")
