@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -139,7 +139,11 @@ class Page:
 
     def wait(self, cond, timeout=15, what="condition"):
         try:
-            return WebDriverWait(self.d, timeout, poll_frequency=0.05).until(lambda d: cond())
+            # A condition that reads elements while the app re-renders them may find one
+            # replaced between finding and reading it: that poll failed, the next one retries.
+            return WebDriverWait(self.d, timeout, poll_frequency=0.05,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(
+                                     lambda d: cond())
         except TimeoutException:
             self.shot("timeout")
             raise AssertionError(f"timed out waiting for {what}") from None
