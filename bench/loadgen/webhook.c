@@ -139,11 +139,14 @@ static void event_done(void *arg, int i, int status, const char *body, size_t le
 }
 
 /* Waits until `done` reports at least `want`; returns the seconds since t0. */
-static double wait_processed(lg_t *lg, lg_graph_t *g, double base, double want, double t0,
-                             double timeout, double *got) {
+static double wait_processed(lg_t *lg, lg_graph_t *g, int flows, double base, double want,
+                             double t0, double timeout, double *got) {
   double deadline = lg_now() + timeout;
   for (;;) {
-    *got = g ? (double)lg_graph_requests(g) : lg_metric(lg, "parley_messages_stored_total") - base;
+    /* Flows count their replies at the fake Graph; plain events count stored
+     * messages (the fake Graph also sees connect's GET /me and profile fetches). */
+    *got =
+        flows ? (double)lg_graph_requests(g) : lg_metric(lg, "parley_messages_stored_total") - base;
     if (*got >= want || lg_now() > deadline) return lg_now() - t0;
     lg_run_for(lg, 0.05);
   }
@@ -173,7 +176,7 @@ int lg_webhook(lg_t *lg, const lg_opts_t *o, int flows) {
   double acked_s = lg_now() - t0;
   double want = flows ? (double)o->events * REPLIES_PER_RUN : (double)o->events;
   double got = 0;
-  double done_s = wait_processed(lg, g, base, want, t0, 120, &got);
+  double done_s = wait_processed(lg, g, flows, base, want, t0, 120, &got);
   double runs = flows ? got / REPLIES_PER_RUN : got;
   fprintf(
       stderr,
