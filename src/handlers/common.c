@@ -34,6 +34,16 @@ void handlers_reply_store_error(http_req_t *req, int status) {
   }
 }
 
+void handlers_reply_204(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK)
+    handlers_reply_store_error(req, status);
+  else
+    http_reply_empty(req, 204);
+  json_decref(result);
+  http_req_unref(req);
+}
+
 int handlers_store_call(http_req_t *req, enum store_op op, json_t *params, store_cb cb) {
   http_req_ref(req);
   int rc = store_call(req->app->store, op, params, cb, req);

@@ -14,6 +14,9 @@
  * not_found, ECONFLICT 409 conflict, EFORBIDDEN 403 forbidden, EINVAL 400
  * validation_failed, EBUSY/EUNAVAILABLE/ECLOSED 503 unavailable. */
 void handlers_reply_store_error(http_req_t *req, int status);
+/* A store callback for calls that answer nothing: 204, or the store's error;
+ * drops the request's reference. */
+void handlers_reply_204(void *ctx, int status, json_t *result);
 
 /* store_call() for a request: takes a reference on req that the callback must
  * drop with http_req_unref(). When the store refuses the job, replies 503 and

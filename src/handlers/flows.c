@@ -110,20 +110,11 @@ static void update(http_req_t *req) {
                       flow_200);
 }
 
-static void deleted(void *ctx, int status, json_t *result) {
-  http_req_t *req = ctx;
-  if (status != STORE_OK)
-    handlers_reply_store_error(req, status);
-  else
-    http_reply_empty(req, 204);
-  json_decref(result);
-  http_req_unref(req);
-}
-
 static void delete_flow(http_req_t *req) {
   handlers_store_call(
       req, FLOW_DELETE,
-      json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id), deleted);
+      json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id),
+      handlers_reply_204);
 }
 
 /* save: an upsert by name (the seed SPA's builder saves without ids). */

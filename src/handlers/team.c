@@ -78,16 +78,6 @@ static void agent_list(http_req_t *req) {
   handlers_store_call(req, AGENT_LIST, json_pack("{s:s}", "owner_id", req->user_id), agents_listed);
 }
 
-static void agent_removed(void *ctx, int status, json_t *result) {
-  http_req_t *req = ctx;
-  if (status != STORE_OK)
-    handlers_reply_store_error(req, status);
-  else
-    http_reply_empty(req, 204);
-  json_decref(result);
-  http_req_unref(req);
-}
-
 static void agent_remove(http_req_t *req) {
   const char *user = http_req_param(req, "user_id");
   if (!user || !*user || strlen(user) > ID_MAX_CHARS) {
@@ -96,7 +86,7 @@ static void agent_remove(http_req_t *req) {
   }
   handlers_store_call(req, AGENT_REMOVE,
                       json_pack("{s:s, s:s}", "owner_id", req->user_id, "user_id", user),
-                      agent_removed);
+                      handlers_reply_204);
 }
 
 /* ---- POST /api/conversations/:id/assign ---- */
