@@ -69,7 +69,8 @@ struct http_req_s {
   const char *param_names[HTTP_MAX_PARAMS];
   char *param_values[HTTP_MAX_PARAMS];
   int nparams;
-  char user_id[64]; /* set before an authenticated route's handler runs */
+  char user_id[64];  /* set before an authenticated route's handler runs */
+  char login_id[32]; /* with it, the token's login ("sid"; empty for none) */
   char request_id[40];
   int keep_alive;
   int upgrade; /* the request asks for a protocol upgrade */

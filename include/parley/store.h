@@ -36,6 +36,10 @@ enum store_status {
 #define CONTACT_TAGS_MAX 100
 #define CONTACT_VARS_MAX 100
 
+/* The most live logins (refresh families) a user keeps (REFRESH_CREATE ends
+ * the least recently used past it). */
+#define LOGINS_MAX 100
+
 /* Completion on the loop thread. `result` is a new reference owned by the
  * callback (json_decref it), NULL when status != STORE_OK. */
 typedef void (*store_cb)(void *ctx, int status, json_t *result);

@@ -37,18 +37,32 @@ STORE_OP(USER_UPDATE, user_update, WRITE)
  * messages kept */
 STORE_OP(USER_DELETE, user_delete, WRITE)
 
-/* refresh tokens: only hashes are stored (hex SHA-256 of the token). */
-/* {token_hash, user_id, family_id, expires_at_ms} -> {} */
+/* refresh tokens: only hashes are stored (hex SHA-256 of the token). A family
+ * of tokens (one login) is described by a login = {id (the family id),
+ * device_name, ip, created_at, last_used_at}; revoking a family ends its login. */
+/* {token_hash, user_id, family_id, expires_at_ms, device_name?, ip?, now_ms?} ->
+ * {ended: [family ids]}. With device_name (a new login), the login is recorded
+ * too, and when the user then has more than LOGINS_MAX live logins the least
+ * recently used are ended (their families revoked) and named in ended. */
 STORE_OP(REFRESH_CREATE, refresh_create, WRITE)
-/* {token_hash, new_token_hash, new_expires_at_ms, now_ms} -> {user_id, family_id}.
- * Unknown, expired or revoked: ENOTFOUND. Already rotated (reuse): the whole
- * family is revoked, EREVOKED. */
+/* {token_hash, new_token_hash, new_expires_at_ms, now_ms, ip?} -> {user_id,
+ * family_id}. Unknown, expired or revoked: ENOTFOUND. Already rotated (reuse):
+ * the whole family is revoked, EREVOKED. The login's last use (and ip) move to
+ * now. */
 STORE_OP(REFRESH_ROTATE, refresh_rotate, WRITE)
 /* {token_hash} -> {user_id, family_id}: revokes that token's family (logout);
  * an unknown token: {} */
 STORE_OP(REFRESH_REVOKE, refresh_revoke, WRITE)
 /* {user_id} -> {} */
 STORE_OP(REFRESH_REVOKE_USER, refresh_revoke_user, WRITE)
+/* {user_id, now_ms} -> {logins: [login]}: the user's live logins (not ended,
+ * not expired), most recently used first, at most LOGINS_MAX */
+STORE_OP(LOGIN_LIST, login_list, READ)
+/* {user_id, now_ms, id? | except_id?} -> {ended: [family ids]}: id: that login
+ * (not the user's, or not live: ENOTFOUND); except_id: every other live family
+ * of the user (logins recorded or not); neither: all of them. A live family's
+ * newest token is neither rotated, revoked nor expired at now_ms. */
+STORE_OP(LOGIN_END, login_end, WRITE)
 
 /* access-token revocations (a deleted account, an ended login), kept until the
  * tokens they cover have expired: revocation = {user_id, login_id|null,

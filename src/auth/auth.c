@@ -74,5 +74,6 @@ int auth_authenticate(void *auth, http_req_t *req) {
   if (rc == AUTH_TOKEN_NOT_READY) return -2;
   if (rc != AUTH_TOKEN_OK) return -1;
   snprintf(req->user_id, sizeof(req->user_id), "%s", claims.sub);
+  snprintf(req->login_id, sizeof(req->login_id), "%s", claims.sid);
   return 0;
 }

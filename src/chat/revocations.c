@@ -92,6 +92,55 @@ int revocations_end(app_t *app, const auth_revocation_t *rv, revocations_cb cb, 
   return 0;
 }
 
+/* ---- ending several logins ---- */
+
+typedef struct end_many_s {
+  app_t *app;
+  char user_id[64];
+  json_t *ids; /* our reference */
+  size_t next;
+  revocations_cb cb;
+  void *ctx;
+} end_many_t;
+
+static void end_many_done(end_many_t *m, int status) {
+  if (status != STORE_OK)
+    log_warn("could not end %zu login(s) of user %s (store status %d)",
+             json_array_size(m->ids) - m->next + 1, m->user_id, status);
+  if (m->cb) m->cb(m->ctx, status);
+  json_decref(m->ids);
+  free(m);
+}
+
+static void end_next(void *arg, int status) {
+  end_many_t *m = arg;
+  auth_revocation_t rv;
+  if (status != STORE_OK) {
+    end_many_done(m, status);
+    return;
+  }
+  while (m->next < json_array_size(m->ids)) {
+    const char *id = json_string_value(json_array_get(m->ids, m->next++));
+    if (auth_revocation_make(&rv, m->user_id, id, util_now_ms()) != 0 || !rv.login_id[0]) continue;
+    if (revocations_end(m->app, &rv, end_next, m) != 0) end_many_done(m, STORE_EUNAVAILABLE);
+    return;
+  }
+  end_many_done(m, STORE_OK);
+}
+
+int revocations_end_logins(app_t *app, const char *user_id, const json_t *login_ids,
+                           revocations_cb cb, void *ctx) {
+  end_many_t *m = calloc(1, sizeof(*m));
+  if (!m) return -1;
+  m->app = app;
+  snprintf(m->user_id, sizeof(m->user_id), "%s", user_id);
+  m->ids = json_incref((json_t *)login_ids);
+  m->cb = cb;
+  m->ctx = ctx;
+  end_next(m, STORE_OK);
+  return 0;
+}
+
 /* ---- loading ---- */
 
 static void maybe_free(revocations_t *r) {

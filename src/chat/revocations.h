@@ -7,6 +7,7 @@
 #ifndef PARLEY_CHAT_REVOCATIONS_H
 #define PARLEY_CHAT_REVOCATIONS_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "parley/app.h"
@@ -31,6 +32,13 @@ typedef void (*revocations_cb)(void *ctx, int status);
 /* Ends what rv covers on every instance (see above). Returns 0 (cb runs once,
  * later), or -1 when the store refuses the call (cb is not called). */
 int revocations_end(app_t *app, const auth_revocation_t *rv, revocations_cb cb, void *ctx);
+/* Ends each login (family id) of the array login_ids (borrowed) of user_id
+ * with revocations_end, one after the other; cb gets STORE_OK once all are
+ * saved, or the first failure (those before it stay ended). cb may be NULL
+ * (fire and forget; failures are logged). Returns 0 (cb runs once; at once
+ * when there is nothing to end), or -1 when out of memory (cb is not called). */
+int revocations_end_logins(app_t *app, const char *user_id, const json_t *login_ids,
+                           revocations_cb cb, void *ctx);
 /* A revocation another instance announced (AUTH_REVOKE_CHANNEL or
  * AUTH_LOGOUT_CHANNEL); a malformed one is logged and ignored. */
 void revocations_on_bus(app_t *app, const char *payload, size_t len);

@@ -22,6 +22,7 @@
 #define NAME_MAX_CHARS 100
 #define EMAIL_MAX_INPUT 320
 #define REFRESH_INPUT_MAX 512
+#define DEVICE_NAME_MAX_CHARS 100
 
 enum flow_kind { FLOW_SIGNUP, FLOW_LOGIN, FLOW_REFRESH };
 
@@ -36,8 +37,10 @@ typedef struct auth_flow_s {
   json_t *user;  /* the store's user, once known */
   char refresh[AUTH_REFRESH_LEN + 1];
   char refresh_hash[65];
-  char family[AUTH_LOGIN_ID_MAX]; /* the login: the refresh family, the tokens' sid */
-  char presented_hash[65];        /* refresh: the hash of the token presented */
+  char family[AUTH_LOGIN_ID_MAX];             /* the login: the refresh family, the tokens' sid */
+  char presented_hash[65];                    /* refresh: the hash of the token presented */
+  char device[4 * DEVICE_NAME_MAX_CHARS + 1]; /* the login's device name */
+  char ip[48];                                /* the client's address */
 } auth_flow_t;
 
 static auth_flow_t *auth_flow_new(http_req_t *req, enum flow_kind kind) {
@@ -45,6 +48,7 @@ static auth_flow_t *auth_flow_new(http_req_t *req, enum flow_kind kind) {
   if (!f) return NULL;
   f->req = req;
   f->kind = kind;
+  http_req_client_addr(req, f->ip, sizeof(f->ip));
   http_req_ref(req);
   return f;
 }
@@ -115,6 +119,34 @@ static int email_field(http_req_t *req, json_t *body, char out[255]) {
   return 0;
 }
 
+/* The login's device: device_name from the body (1..100 characters), else the
+ * User-Agent cut to as many characters, else "Unknown device". Returns 0, or
+ * -1 after replying 400. */
+static int device_field(http_req_t *req, json_t *body, char out[4 * DEVICE_NAME_MAX_CHARS + 1]) {
+  int failed = 0;
+  const char *name =
+      handlers_string_field(req, body, "device_name", 0, 1, DEVICE_NAME_MAX_CHARS, &failed);
+  if (failed) return -1;
+  const char *ua = http_req_header(req, "user-agent");
+  const char *src = name ? name : ua;
+  if (!src || !util_utf8_valid(src, strlen(src))) src = "Unknown device";
+  size_t len = 0, chars = 0;
+  /* Whole code points only, at most DEVICE_NAME_MAX_CHARS of them. */
+  while (src[len] && chars < DEVICE_NAME_MAX_CHARS) {
+    len++;
+    while ((src[len] & 0xC0) == 0x80) len++;
+    chars++;
+  }
+  while (len > 0 && src[len - 1] == ' ') len--;
+  if (len == 0) {
+    snprintf(out, 4 * DEVICE_NAME_MAX_CHARS + 1, "Unknown device");
+    return 0;
+  }
+  memcpy(out, src, len);
+  out[len] = '\0';
+  return 0;
+}
+
 /* ---- sessions ---- */
 
 static void reply_session(auth_flow_t *f) {
@@ -137,11 +169,18 @@ static void reply_session(auth_flow_t *f) {
 
 static void on_refresh_created(void *ctx, int status, json_t *result) {
   auth_flow_t *f = ctx;
-  json_decref(result);
   if (status != STORE_OK) {
     flow_store_error(f, status);
     return;
   }
+  /* Past LOGINS_MAX, the least recently used logins ended in the store; their
+   * access tokens and sessions end too, without holding up this answer. */
+  const json_t *ended = json_object_get(result, "ended");
+  const char *uid = json_string_value(json_object_get(f->user, "id"));
+  if (uid && json_array_size(ended) > 0 &&
+      revocations_end_logins(f->req->app, uid, ended, NULL, NULL) != 0)
+    log_warn("could not end the logins of user %s past the limit", uid);
+  json_decref(result);
   reply_session(f);
 }
 
@@ -152,9 +191,10 @@ static void start_session(auth_flow_t *f) {
   snprintf(f->family, sizeof(f->family), "%s", family);
   auth_refresh_new(f->refresh, f->refresh_hash);
   int64_t expires = util_now_ms() + (int64_t)f->req->app->cfg.refresh_token_ttl * 1000;
-  json_t *p = json_pack("{s:s, s:O, s:s, s:I}", "token_hash", f->refresh_hash, "user_id",
-                        json_object_get(f->user, "id"), "family_id", family, "expires_at_ms",
-                        (json_int_t)expires);
+  json_t *p = json_pack("{s:s, s:O, s:s, s:I, s:s, s:s, s:I}", "token_hash", f->refresh_hash,
+                        "user_id", json_object_get(f->user, "id"), "family_id", family,
+                        "expires_at_ms", (json_int_t)expires, "device_name", f->device, "ip", f->ip,
+                        "now_ms", (json_int_t)util_now_ms());
   flow_store(f, REFRESH_CREATE, p, on_refresh_created);
 }
 
@@ -284,14 +324,17 @@ static void take_rate_token(auth_flow_t *f) {
 
 /* The flow of a signup or login, with copies of the checked email and
  * password; NULL after replying 503. */
-static auth_flow_t *credential_flow(http_req_t *req, enum flow_kind kind, const char *email,
-                                    const char *pw, size_t pwlen) {
+static auth_flow_t *credential_flow(http_req_t *req, enum flow_kind kind, json_t *body,
+                                    const char *email, const char *pw, size_t pwlen) {
+  char device[sizeof(((auth_flow_t *)0)->device)];
+  if (device_field(req, body, device) != 0) return NULL;
   auth_flow_t *f = auth_flow_new(req, kind);
   if (!f) {
     http_reply_error(req, 503, "unavailable", "try again", NULL);
     return NULL;
   }
   snprintf(f->email, sizeof(f->email), "%s", email);
+  snprintf(f->device, sizeof(f->device), "%s", device);
   f->password = malloc(pwlen + 1);
   if (!f->password) {
     flow_fail(f, 503, "unavailable", "try again");
@@ -313,7 +356,7 @@ static void signup(http_req_t *req) {
   if (email_field(req, body, email) != 0) goto done;
   if (!(pw = password_field(req, body, PASSWORD_MIN, &pwlen))) goto done;
   if (!(name = handlers_name_field(req, body, 1))) goto done;
-  if (!(f = credential_flow(req, FLOW_SIGNUP, email, pw, pwlen))) goto done;
+  if (!(f = credential_flow(req, FLOW_SIGNUP, body, email, pw, pwlen))) goto done;
   f->name = name;
   name = NULL;
   take_rate_token(f);
@@ -331,7 +374,7 @@ static void login(http_req_t *req) {
   if (!body) return;
   /* Any non-empty password is checked: a short one is simply wrong (401). */
   if (email_field(req, body, email) == 0 && (pw = password_field(req, body, 1, &pwlen)) &&
-      (f = credential_flow(req, FLOW_LOGIN, email, pw, pwlen)))
+      (f = credential_flow(req, FLOW_LOGIN, body, email, pw, pwlen)))
     take_rate_token(f);
   json_decref(body);
 }
@@ -428,10 +471,10 @@ static void refresh(http_req_t *req) {
   auth_refresh_new(f->refresh, f->refresh_hash);
   snprintf(f->presented_hash, sizeof(f->presented_hash), "%s", old_hash);
   int64_t now = util_now_ms();
-  json_t *p = json_pack("{s:s, s:s, s:I, s:I}", "token_hash", old_hash, "new_token_hash",
+  json_t *p = json_pack("{s:s, s:s, s:I, s:I, s:s}", "token_hash", old_hash, "new_token_hash",
                         f->refresh_hash, "new_expires_at_ms",
                         (json_int_t)(now + (int64_t)req->app->cfg.refresh_token_ttl * 1000),
-                        "now_ms", (json_int_t)now);
+                        "now_ms", (json_int_t)now, "ip", f->ip);
   flow_store(f, REFRESH_ROTATE, p, on_rotated);
 }
 

@@ -22,6 +22,7 @@ enum mongo_coll {
   MC_STEPS,
   MC_REVOKED,
   MC_AGENTS,
+  MC_LOGINS,
   MC_COUNT
 };
 
@@ -142,6 +143,12 @@ json_t *mongo_conv_recipients(mongo_ctx_t *c, const bson_t *doc);
 int mongo_conv_agent_of(mongo_ctx_t *c, const bson_t *doc, const char *user_id);
 /* The role of user_id in a conversation document, or NULL when not a member. */
 const char *mongo_conv_role(const bson_t *doc, const char *user_id);
+
+/* mongo_login.c: the logins of a new family (LOGINS_MAX live per user; the
+ * least recently used past it end, named in the array ended); revoking the
+ * families named in ended and ending their logins. */
+int mongo_login_record(mongo_ctx_t *c, json_t *params, json_t *ended);
+int mongo_login_end_families(mongo_ctx_t *c, json_t *ended);
 
 /* mongo_msg.c: a message document as the contract's JSON. */
 json_t *mongo_msg_json(mongo_ctx_t *c, const bson_t *doc);

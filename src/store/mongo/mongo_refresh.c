@@ -17,16 +17,29 @@ int mongo_refresh_create(mongo_ctx_t *c, json_t *p, json_t **r) {
   int rc = mongo_query_insert(c, MC_REFRESH, doc);
   bson_destroy(doc);
   if (rc < 0) return rc;
-  *r = json_object();
+  json_t *ended = json_array();
+  if (mongo_param_str(p, "device_name")) rc = mongo_login_record(c, p, ended);
+  if (rc < 0) {
+    json_decref(ended);
+    return rc;
+  }
+  *r = json_pack("{s:o}", "ended", ended);
   return STORE_OK;
 }
 
+/* Revokes the tokens whose field is value (a family or a user's), and ends the
+ * logins they made. */
 static int revoke_where(mongo_ctx_t *c, const char *field, const char *value) {
   bson_t *filter = BCON_NEW(field, BCON_UTF8(value));
   bson_t *update = BCON_NEW("$set", "{", "revoked", BCON_BOOL(true), "}");
   int rc = mongo_query_update(c, MC_REFRESH, filter, update, 1);
-  bson_destroy(filter);
   bson_destroy(update);
+  if (rc >= 0) {
+    update = BCON_NEW("$set", "{", "ended", BCON_BOOL(true), "}");
+    rc = mongo_query_update(c, MC_LOGINS, filter, update, 1);
+    bson_destroy(update);
+  }
+  bson_destroy(filter);
   return rc < 0 ? rc : STORE_OK;
 }
 
@@ -44,6 +57,24 @@ static int refused(mongo_ctx_t *c, const char *hash) {
   bson_destroy(&doc);
   if (rc < 0) return rc;
   return reused ? STORE_EREVOKED : STORE_ENOTFOUND;
+}
+
+/* A rotation is the login's use: its last use, address and expiry move. */
+static int touch_login(mongo_ctx_t *c, const char *family, int64_t now, int64_t exp,
+                       const char *ip) {
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(family));
+  bson_t *update = BCON_NEW("$set", "{", "last_used_at_ms", BCON_INT64(now), "expires_at_ms",
+                            BCON_INT64(exp), "}");
+  if (ip) {
+    bson_t *with_ip = BCON_NEW("$set", "{", "last_used_at_ms", BCON_INT64(now), "expires_at_ms",
+                               BCON_INT64(exp), "ip", BCON_UTF8(ip), "}");
+    bson_destroy(update);
+    update = with_ip;
+  }
+  int rc = mongo_query_update(c, MC_LOGINS, filter, update, 0);
+  bson_destroy(filter);
+  bson_destroy(update);
+  return rc < 0 ? rc : STORE_OK;
 }
 
 int mongo_refresh_rotate(mongo_ctx_t *c, json_t *p, json_t **r) {
@@ -68,6 +99,7 @@ int mongo_refresh_rotate(mongo_ctx_t *c, json_t *p, json_t **r) {
                          "family_id", family ? family : "", "expires_at_ms", (json_int_t)exp);
   rc = mongo_refresh_create(c, np, r);
   json_decref(np);
+  if (rc == STORE_OK && family) rc = touch_login(c, family, now, exp, mongo_param_str(p, "ip"));
   if (rc == STORE_OK) {
     json_decref(*r);
     *r = json_pack("{s:s, s:s}", "user_id", user ? user : "", "family_id", family ? family : "");

@@ -105,6 +105,10 @@ int sqlite_conv_role(sqlite_db_t *d, const char *conv_id, const char *user_id,
                      const char **role); /* 1 member (role set, static string), 0 not, <0 status */
 json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id);
 
+/* sqlite_login.c: revokes the families of the array ended (strings) and ends
+ * their logins. */
+int sqlite_login_end_families(sqlite_db_t *d, json_t *ended);
+
 /* sqlite_contact.c: a contact by id, whoever owns it (NULL when absent). */
 json_t *sqlite_contact_load(sqlite_db_t *d, const char *id);
 

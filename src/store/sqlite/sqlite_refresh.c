@@ -2,22 +2,58 @@
  * rotates once, and one presented again revokes its whole family. Store thread. */
 #include "store/sqlite/sqlite_internal.h"
 
+/* A new login's row; past LOGINS_MAX live ones, the least recently used end. */
+static int record_login(sqlite_db_t *d, json_t *p, const char *user, const char *family,
+                        int64_t expires, json_t *ended) {
+  int64_t now = sqlite_db_pint(p, "now_ms", 0);
+  const char *ip = sqlite_db_pstr(p, "ip");
+  int status = sqlite_db_exec(d,
+                              "INSERT INTO logins (family_id, user_id, device_name, ip,"
+                              " created_at_ms, last_used_at_ms, expires_at_ms)"
+                              " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                              "ssssiii", family, user, sqlite_db_pstr(p, "device_name"),
+                              ip ? ip : "", now, now, expires);
+  if (status != STORE_OK) return status;
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT family_id FROM logins WHERE user_id = ? AND ended = 0"
+                                     " AND expires_at_ms > ?"
+                                     " ORDER BY last_used_at_ms DESC, family_id LIMIT -1 OFFSET ?",
+                                     "sii", user, now, (int64_t)LOGINS_MAX);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1) json_array_append_new(ended, sqlite_db_col_str(st, 0));
+  sqlite3_reset(st);
+  if (rc < 0) return rc;
+  return sqlite_login_end_families(d, ended);
+}
+
 int sqlite_refresh_create(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *hash = sqlite_db_pstr(p, "token_hash"), *user = sqlite_db_pstr(p, "user_id");
   const char *family = sqlite_db_pstr(p, "family_id");
   if (!hash || !user || !family) return STORE_EINVAL;
+  int64_t expires = sqlite_db_pint(p, "expires_at_ms", 0);
   int status =
       sqlite_db_exec(d,
                      "INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at_ms)"
                      " VALUES (?, ?, ?, ?)",
-                     "sssi", hash, user, family, sqlite_db_pint(p, "expires_at_ms", 0));
-  if (status == STORE_OK) *result = json_object();
-  return status;
+                     "sssi", hash, user, family, expires);
+  json_t *ended = json_array();
+  if (status == STORE_OK && sqlite_db_pstr(p, "device_name"))
+    status = record_login(d, p, user, family, expires, ended);
+  if (status != STORE_OK) {
+    json_decref(ended);
+    return status;
+  }
+  *result = json_pack("{s:o}", "ended", ended);
+  return STORE_OK;
 }
 
 static int revoke_family(sqlite_db_t *d, const char *family) {
-  return sqlite_db_exec(d, "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?", "s",
-                        family);
+  int status =
+      sqlite_db_exec(d, "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?", "s", family);
+  if (status == STORE_OK)
+    status = sqlite_db_exec(d, "UPDATE logins SET ended = 1 WHERE family_id = ?", "s", family);
+  return status;
 }
 
 /* A token presented a second time means it leaked: the whole family goes, and
@@ -54,6 +90,13 @@ int sqlite_refresh_rotate(sqlite_db_t *d, json_t *p, json_t **result) {
           "INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at_ms)"
           " VALUES (?, ?, ?, ?)",
           "sssi", next, user, family, sqlite_db_pint(p, "new_expires_at_ms", 0));
+    if (status == STORE_OK)
+      status = sqlite_db_exec(d,
+                              "UPDATE logins SET last_used_at_ms = ?, expires_at_ms = ?,"
+                              " ip = coalesce(?, ip) WHERE family_id = ?",
+                              "iiss", sqlite_db_pint(p, "now_ms", 0),
+                              sqlite_db_pint(p, "new_expires_at_ms", 0), sqlite_db_pstr(p, "ip"),
+                              family);
   }
   if (status != STORE_OK) {
     json_decref(out);
@@ -93,6 +136,8 @@ int sqlite_refresh_revoke_user(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!user) return STORE_EINVAL;
   int status =
       sqlite_db_exec(d, "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ?", "s", user);
+  if (status == STORE_OK)
+    status = sqlite_db_exec(d, "UPDATE logins SET ended = 1 WHERE user_id = ?", "s", user);
   if (status == STORE_OK) *result = json_object();
   return status;
 }

@@ -156,6 +156,14 @@ static const char *const migrations[] = {
     "ALTER TABLE contacts ADD COLUMN profile_fetched_at TEXT;"
     "ALTER TABLE contacts ADD COLUMN last_read_seq INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX contacts_owner ON contacts(owner_id, id);",
+    /* 9: sessions and devices (issue 17): a login (a refresh family) with the
+     * device it was made from, its address and its last use. Families made
+     * before it have no row: they are not listed, but ending logins ends them. */
+    "CREATE TABLE logins ("
+    " family_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, device_name TEXT NOT NULL,"
+    " ip TEXT NOT NULL, created_at_ms INTEGER NOT NULL, last_used_at_ms INTEGER NOT NULL,"
+    " expires_at_ms INTEGER NOT NULL, ended INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX logins_user ON logins(user_id, last_used_at_ms);",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -116,6 +116,8 @@ int sqlite_user_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   if (status != STORE_OK) return status;
   if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
   status = sqlite_db_exec(d, "UPDATE refresh_tokens SET revoked = 1 WHERE user_id = ?", "s", id);
+  if (status == STORE_OK)
+    status = sqlite_db_exec(d, "UPDATE logins SET ended = 1 WHERE user_id = ?", "s", id);
   if (status == STORE_OK) *result = json_object();
   return status;
 }

@@ -293,6 +293,126 @@ static void test_refresh_tokens(void **state) {
   assert_int_equal(rotate(f, "e1", "e2", NULL), STORE_ENOTFOUND);
 }
 
+/* A new login: a family with its device; answers the families it ended. */
+static json_t *login_create(fx_t *f, const char *hash, const char *user, const char *family,
+                            const char *device, int64_t now) {
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, REFRESH_CREATE,
+           json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:I}", "token_hash", hash, "user_id", user,
+                     "family_id", family, "expires_at_ms", (json_int_t)now + 60000, "device_name",
+                     device, "ip", "192.0.2.7", "now_ms", (json_int_t)now),
+           &r),
+      STORE_OK);
+  return r;
+}
+
+static json_t *logins_of(fx_t *f, const char *user) {
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, LOGIN_LIST,
+           json_pack("{s:s,s:I}", "user_id", user, "now_ms", (json_int_t)util_now_ms()), &r),
+      STORE_OK);
+  json_t *l = json_incref(json_object_get(r, "logins"));
+  json_decref(r);
+  return l;
+}
+
+static json_t *login_end(fx_t *f, json_t *params, int want) {
+  json_t *r = NULL;
+  json_object_set_new(params, "now_ms", json_integer(util_now_ms()));
+  assert_int_equal(call(f, LOGIN_END, params, &r), want);
+  json_t *ended = json_incref(json_object_get(r, "ended"));
+  json_decref(r);
+  return ended;
+}
+
+static void test_logins(void **state) {
+  fx_t *f = *state;
+  char u[25], v[25];
+  new_user(f, "l@example.com", "L", u);
+  new_user(f, "m@example.com", "M", v);
+  int64_t now = util_now_ms();
+  json_decref(login_create(f, "p1", u, "famP", "phone", now - 3000));
+  json_decref(login_create(f, "q1", u, "famQ", "laptop", now - 2000));
+  json_t *r = login_create(f, "w1", v, "famW", "work", now - 1000);
+  assert_int_equal(json_array_size(json_object_get(r, "ended")), 0);
+  json_decref(r);
+  /* A family from before logins were recorded: not listed, but ended with the rest. */
+  refresh_create(f, "z1", u, "famZ", now + 60000);
+
+  json_t *l = logins_of(f, u);
+  assert_int_equal(json_array_size(l), 2);
+  json_t *first = json_array_get(l, 0);
+  assert_string_equal(str(first, "id"), "famQ");
+  assert_string_equal(str(first, "device_name"), "laptop");
+  assert_string_equal(str(first, "ip"), "192.0.2.7");
+  assert_string_equal(str(first, "created_at"), str(first, "last_used_at"));
+  assert_string_equal(str(json_array_get(l, 1), "id"), "famP");
+  json_decref(l);
+
+  /* A rotation is a use: the phone moves first, with its new address. */
+  assert_int_equal(call(f, REFRESH_ROTATE,
+                        json_pack("{s:s,s:s,s:I,s:I,s:s}", "token_hash", "p1", "new_token_hash",
+                                  "p2", "new_expires_at_ms", (json_int_t)now + 60000, "now_ms",
+                                  (json_int_t)now, "ip", "198.51.100.1"),
+                        NULL),
+                   STORE_OK);
+  l = logins_of(f, u);
+  assert_string_equal(str(json_array_get(l, 0), "id"), "famP");
+  assert_string_equal(str(json_array_get(l, 0), "ip"), "198.51.100.1");
+  assert_string_not_equal(str(json_array_get(l, 0), "created_at"),
+                          str(json_array_get(l, 0), "last_used_at"));
+  json_decref(l);
+
+  /* One login: only the owner's, only a live one. */
+  json_decref(login_end(f, json_pack("{s:s,s:s}", "user_id", v, "id", "famP"), STORE_ENOTFOUND));
+  json_t *ended = login_end(f, json_pack("{s:s,s:s}", "user_id", u, "id", "famP"), STORE_OK);
+  assert_int_equal(json_array_size(ended), 1);
+  assert_string_equal(json_string_value(json_array_get(ended, 0)), "famP");
+  json_decref(ended);
+  json_decref(login_end(f, json_pack("{s:s,s:s}", "user_id", u, "id", "famP"), STORE_ENOTFOUND));
+  assert_int_equal(rotate(f, "p2", "p3", NULL), STORE_ENOTFOUND);
+
+  /* All but one: famZ too; the other user's stay. */
+  json_decref(login_create(f, "k1", u, "famK", "kiosk", now));
+  ended = login_end(f, json_pack("{s:s,s:s}", "user_id", u, "except_id", "famK"), STORE_OK);
+  assert_int_equal(json_array_size(ended), 2); /* famQ and famZ */
+  json_decref(ended);
+  assert_int_equal(rotate(f, "z1", "z2", NULL), STORE_ENOTFOUND);
+  assert_int_equal(rotate(f, "q1", "q2", NULL), STORE_ENOTFOUND);
+  l = logins_of(f, u);
+  assert_int_equal(json_array_size(l), 1);
+  assert_string_equal(str(json_array_get(l, 0), "id"), "famK");
+  json_decref(l);
+  l = logins_of(f, v);
+  assert_int_equal(json_array_size(l), 1);
+  json_decref(l);
+
+  /* Past LOGINS_MAX live logins, the least recently used end. */
+  char hash[32], fam[32];
+  for (int i = 0; i < LOGINS_MAX; i++) {
+    snprintf(hash, sizeof(hash), "many%d", i);
+    snprintf(fam, sizeof(fam), "famMany%d", i);
+    r = login_create(f, hash, u, fam, "bot", now + 1 + i);
+    assert_int_equal(json_array_size(json_object_get(r, "ended")), i == LOGINS_MAX - 1 ? 1 : 0);
+    if (i == LOGINS_MAX - 1)
+      assert_string_equal(json_string_value(json_array_get(json_object_get(r, "ended"), 0)),
+                          "famK");
+    json_decref(r);
+  }
+  l = logins_of(f, u);
+  assert_int_equal(json_array_size(l), LOGINS_MAX);
+  json_decref(l);
+  assert_int_equal(rotate(f, "k1", "k2", NULL), STORE_ENOTFOUND);
+
+  /* Deleting the account ends every login. */
+  assert_int_equal(call(f, USER_DELETE, json_pack("{s:s}", "id", v), NULL), STORE_OK);
+  l = logins_of(f, v);
+  assert_int_equal(json_array_size(l), 0);
+  json_decref(l);
+}
+
 /* ---- revocations ---- */
 
 static int revoke_save(fx_t *f, const char *user, const char *login, int64_t before,
@@ -1364,6 +1484,7 @@ static int run_suite(const char *group, void *backend) {
   const struct CMUnitTest tests[] = {
       T(test_users),
       T(test_refresh_tokens),
+      T(test_logins),
       T(test_revocations),
       T(test_conv_create_and_get),
       T(test_conv_permissions),

@@ -332,6 +332,8 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " ALTER TABLE contacts DROP COLUMN profile_pic;"
           " ALTER TABLE contacts DROP COLUMN profile_fetched_at;"
           " ALTER TABLE contacts DROP COLUMN last_read_seq;"
+          /* and migration 9 (logins) */
+          " DROP TABLE logins;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);
