@@ -165,16 +165,24 @@ export class ParleyClient extends Emitter {
     return this._rt.state;
   }
 
-  /** Creates an account and logs in. @returns {Promise<object>} the user */
-  async signup({ email, password, name }) {
-    const s = await this._postSession('/api/auth/signup', { email, password, name });
+  /**
+   * Creates an account and logs in. deviceName (optional) names this login in the
+   * user's list of devices; without it the server uses the User-Agent.
+   * @returns {Promise<object>} the user
+   */
+  async signup({ email, password, name, deviceName }) {
+    const body = { email, password, name };
+    if (deviceName) body.device_name = deviceName;
+    const s = await this._postSession('/api/auth/signup', body);
     this._session.set(s);
     return s.user;
   }
 
-  /** Logs in. @returns {Promise<object>} the user */
-  async login({ email, password }) {
-    const s = await this._postSession('/api/auth/login', { email, password });
+  /** Logs in (deviceName as for signup). @returns {Promise<object>} the user */
+  async login({ email, password, deviceName }) {
+    const body = { email, password };
+    if (deviceName) body.device_name = deviceName;
+    const s = await this._postSession('/api/auth/login', body);
     this._session.set(s);
     return s.user;
   }
@@ -202,6 +210,24 @@ export class ParleyClient extends Emitter {
   async me() {
     const r = await this.request('GET', '/api/auth/me');
     return r.user;
+  }
+
+  /**
+   * The user's logins (devices), most recently used first; `current` marks this one.
+   * @returns {Promise<Array<{id: string, device_name: string, ip: string, created_at: string, last_used_at: string, current: boolean}>>}
+   */
+  listSessions() {
+    return this.request('GET', '/api/auth/sessions').then((r) => r.sessions);
+  }
+
+  /** Ends one login on every device that uses it (ending this one logs out here). */
+  async endSession(id) {
+    await this.request('DELETE', `/api/auth/sessions/${enc(id)}`);
+  }
+
+  /** Ends every login but this one. @returns {Promise<number>} how many ended */
+  endOtherSessions() {
+    return this.request('DELETE', '/api/auth/sessions', { query: { others: 'true' } }).then((r) => r.ended);
   }
 
   /** Stops listening to other tabs and closes the socket. */

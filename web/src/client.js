@@ -1,6 +1,7 @@
 // The app's one SDK client (web/sdk/parley.js) and the wiring of its live events into
 // the store. Every call to the server in the app goes through `client` here.
 import { ParleyClient } from '../sdk/parley.js';
+import { deviceName } from './format.js';
 import { store } from './store.js';
 
 export const client = new ParleyClient({});
@@ -14,6 +15,9 @@ export const api = {
   searchUsers: (q) => client.searchUsers(q),
   updateProfile: (fields) => client.updateProfile(fields),
   deleteAccount: () => client.deleteAccount(),
+  sessions: () => client.listSessions(),
+  endSession: (id) => client.endSession(id),
+  endOtherSessions: () => client.endOtherSessions(),
   conversations: (cursor, limit = 50) => client.listConversations({ limit, cursor }),
   instagramConversations: (cursor, limit = 50) => client.listInstagramConversations({ limit, cursor }),
   conversation: (id) => client.getConversation(id),
@@ -169,7 +173,7 @@ export const auth = {
       store.changed();
     }).catch(() => {});
   },
-  login: (email, password) => client.login({ email, password }),
-  signup: (email, password, name) => client.signup({ email, password, name }),
+  login: (email, password) => client.login({ email, password, deviceName: deviceName(navigator.userAgent) }),
+  signup: (email, password, name) => client.signup({ email, password, name, deviceName: deviceName(navigator.userAgent) }),
   logout: () => client.logout(),
 };

@@ -61,3 +61,13 @@ export const WINDOW_MS = 24 * 3600 * 1000;
 export function windowOpen(lastInboundAt, now = Date.now()) {
   return !!lastInboundAt && now - new Date(lastInboundAt).getTime() < WINDOW_MS;
 }
+
+/** A login's device as people say it ("Chrome on Linux") from a User-Agent string. */
+export function deviceName(ua) {
+  ua = ua || '';
+  const browser = /Edg\//.test(ua) ? 'Edge' : /OPR\//.test(ua) ? 'Opera' : /Firefox\//.test(ua) ? 'Firefox'
+    : /Chrome\//.test(ua) ? 'Chrome' : /Safari\//.test(ua) ? 'Safari' : 'Browser';
+  const os = /Android/.test(ua) ? 'Android' : /iPhone|iPad|iPod/.test(ua) ? 'iOS' : /Windows/.test(ua) ? 'Windows'
+    : /Mac OS X/.test(ua) ? 'macOS' : /CrOS/.test(ua) ? 'ChromeOS' : /Linux/.test(ua) ? 'Linux' : '';
+  return os ? `${browser} on ${os}` : browser;
+}

@@ -1,7 +1,8 @@
 // Settings: the profile, the Instagram account (with what the operator sets up at Meta),
-// logging out and deleting the account.
+// the devices logged in, logging out and deleting the account.
 import { useEffect, useState } from 'preact/hooks';
 import { api, auth, client } from './client.js';
+import { ago } from './format.js';
 import { store, useStore } from './store.js';
 
 function useAction() {
@@ -185,6 +186,47 @@ function Team() {
   );
 }
 
+/** The user's logins: where each is, when it was last used; end one, or all but this one. */
+function Sessions() {
+  const [list, setList] = useState(null);
+  const [st, run] = useAction();
+  const load = () => api.sessions().then(setList).catch((e) => setList({ error: e.message }));
+  useEffect(() => { load(); }, []);
+  const mine = Array.isArray(list) ? list : [];
+  const others = mine.filter((l) => !l.current).length;
+  return (
+    <section class="card" aria-labelledby="sessions-h" data-test="sessions">
+      <h2 id="sessions-h">Devices</h2>
+      <p class="small muted">Where your account is logged in. Ending a login signs that device out at once.</p>
+      {!list ? <p class="muted">Loading…</p> : list.error ? <p class="error-text">{list.error}</p> : (
+        <ul class="plain sessions" data-test="session-list">
+          {mine.map((l) => (
+            <li key={l.id} class="row session" data-test="session" data-current={l.current ? 'true' : 'false'}>
+              <div class="grow">
+                <div class="session-device">{l.device_name}{l.current && <span class="badge" data-test="this-device">This device</span>}</div>
+                <div class="small muted">{l.ip} · last used {ago(l.last_used_at)} · since {new Date(l.created_at).toLocaleDateString()}</div>
+              </div>
+              {!l.current && (
+                <button class="danger" disabled={st.busy} data-test="end-session" aria-label={`End the login on ${l.device_name}`}
+                  onClick={async () => { if (await run(api.endSession(l.id), 'Signed out.')) load(); }}>End</button>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {others > 0 && (
+        <button class="danger" disabled={st.busy} data-test="end-others" onClick={async () => {
+          if (!confirm('Sign out every other device?')) return;
+          const n = await run(api.endOtherSessions(), '');
+          if (n !== null) { run(Promise.resolve(), n === 1 ? 'Signed out 1 device.' : `Signed out ${n} devices.`); load(); }
+        }}>Sign out all other devices</button>
+      )}
+      <p aria-live="polite" class="muted" data-test="sessions-note">{st.note}</p>
+      {st.error && <p class="error-text" role="alert">{st.error}</p>}
+    </section>
+  );
+}
+
 function Account() {
   const [st, run] = useAction();
   return (
@@ -208,6 +250,7 @@ export function SettingsPage() {
       <Profile />
       <Instagram />
       <Team />
+      <Sessions />
       <Account />
     </div>
   );

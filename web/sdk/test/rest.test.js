@@ -56,6 +56,21 @@ test('wrappers send the documented method, path, query and body', async () => {
   assert.deepEqual([...q], [['q', 'café au lait'], ['conversation_id', 'c1'], ['limit', '5'], ['cursor', 's1.5']]);
 });
 
+test('sessions and devices: the device name at login, list, end one, end the others', async () => {
+  const server = new FakeServer();
+  const c = new ParleyClient(fakeOptions({ server }));
+  await c.login({ email: 'a@b.c', password: 'password1', deviceName: 'Firefox on Linux' });
+  assert.equal(server.calls.at(-1).body.device_name, 'Firefox on Linux');
+  const listed = [{ id: 'l1', device_name: 'Firefox on Linux', ip: '127.0.0.1', current: true }];
+  server.route('GET', '/api/auth/sessions', () => ({ body: { sessions: listed } }));
+  server.route('DELETE', '/api/auth/sessions/l%202', () => ({ status: 204 }));
+  server.route('DELETE', '/api/auth/sessions', ({ query }) => ({ body: { ended: query.get('others') === 'true' ? 2 : -1 } }));
+  assert.deepEqual(await c.listSessions(), listed);
+  assert.equal(await c.endSession('l 2'), undefined);
+  assert.equal(server.calls.at(-1).method, 'DELETE');
+  assert.equal(await c.endOtherSessions(), 2);
+});
+
 test('contacts: a page with its filters, and a hand edit', async () => {
   const server = new FakeServer();
   const c = new ParleyClient(fakeOptions({ server }));
