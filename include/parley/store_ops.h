@@ -75,15 +75,14 @@ STORE_OP(REVOKE_SAVE, revoke_save, WRITE)
 STORE_OP(REVOKE_LIST, revoke_list, READ)
 
 /* conversations: conversation = {id, type, name, participants: [{id, name, role,
- * last_read_seq}], last_seq, last_message (message|null), created_at, updated_at,
- * contact_id?}. updated_at moves with every message. instagram conversations
- * add owner_id (their creator, the account's owner), agents: [{id, name,
- * last_read_seq}] (the owner's agents, each with a read marker of its own),
- * assignee_id (string|null) and automation_paused_until (ISO string while the
- * contact's automation is paused, else null). An agent of the owner sees and
- * writes in the owner's instagram conversations as a participant does (role
- * "agent" where a role is checked), without being one; the participant_ids of
- * results (fan-out) include the agents. */
+ * last_read_seq, last_delivered_seq}], last_seq, last_message (message|null), created_at,
+ * updated_at, contact_id?}. updated_at moves with every message. instagram conversations add
+ * owner_id (their creator, the account's owner), agents: [{id, name, last_read_seq}] (the owner's
+ * agents, each with a read marker of its own), assignee_id (string|null) and
+ * automation_paused_until (ISO string while the contact's automation is paused, else null). An
+ * agent of the owner sees and writes in the owner's instagram conversations as a participant does
+ * (role "agent" where a role is checked), without being one; the participant_ids of results
+ * (fan-out) include the agents. */
 /* {type: "direct"|"group"|"instagram", name|null, creator_id, participant_ids
  * (creator included), contact_id?} -> {conversation, created: bool}. direct: one
  * per pair (returns the existing one, created false); instagram: one per
@@ -106,8 +105,13 @@ STORE_OP(CONV_ADD_MEMBERS, conv_add_members, WRITE)
 /* {id, user_id, member_id} -> {conversation, removed_id}: an admin, or the member
  * leaving; not a member: ENOTFOUND */
 STORE_OP(CONV_REMOVE_MEMBER, conv_remove_member, WRITE)
-/* {id, user_id, seq} -> {last_read_seq}: never backwards, at most last_seq */
+/* {id, user_id, seq} -> {last_read_seq}: never backwards, at most last_seq; a
+ * participant's last_delivered_seq follows (reading implies delivery) */
 STORE_OP(CONV_MARK_READ, conv_mark_read, WRITE)
+/* {id, user_id, seq} -> {last_delivered_seq}: a participant's delivered
+ * position, never backwards, at most last_seq, never behind last_read_seq; not
+ * a participant (agents too): ENOTFOUND */
+STORE_OP(CONV_MARK_DELIVERED, conv_mark_delivered, WRITE)
 /* {id, user_id, assignee_id|null} -> conversation: an instagram conversation the
  * user sees (owner or agent); not instagram: EFORBIDDEN; assignee neither the
  * owner nor an agent: EINVAL */

@@ -15,15 +15,35 @@ static int is_marked_list(const char *key) {
   return strcmp(key, marked_lists[0]) == 0 || strcmp(key, marked_lists[1]) == 0;
 }
 
-long long conv_view_read_seq(const json_t *conv, const char *user_id) {
+/* A participant's settings, shown to that participant only (at the top of
+ * their view), never to the others. */
+static const char *const private_keys[] = {"mention_count", "muted_until"};
+
+static int is_private(const char *key) {
+  for (size_t i = 0; i < sizeof(private_keys) / sizeof(private_keys[0]); i++)
+    if (strcmp(key, private_keys[i]) == 0) return 1;
+  return 0;
+}
+
+/* The user's own entry in a store conversation, or NULL. */
+static const json_t *own_entry(const json_t *conv, const char *user_id) {
   size_t i;
   json_t *p;
   for (int k = 0; k < 2; k++) json_array_foreach(json_object_get(conv, marked_lists[k]), i, p) {
       const char *id = json_string_value(json_object_get(p, "id"));
-      if (id && user_id && strcmp(id, user_id) == 0)
-        return (long long)json_integer_value(json_object_get(p, "last_read_seq"));
+      if (id && user_id && strcmp(id, user_id) == 0) return p;
     }
-  return -1;
+  return NULL;
+}
+
+long long conv_view_read_seq(const json_t *conv, const char *user_id) {
+  const json_t *p = own_entry(conv, user_id);
+  return p ? (long long)json_integer_value(json_object_get(p, "last_read_seq")) : -1;
+}
+
+long long conv_view_delivered_seq(const json_t *conv, const char *user_id) {
+  const json_t *p = own_entry(conv, user_id);
+  return p ? (long long)json_integer_value(json_object_get(p, "last_delivered_seq")) : -1;
 }
 
 static long long unread_count(const json_t *conv, const char *user_id) {
@@ -51,8 +71,7 @@ json_t *conv_view_json(const json_t *conv, const char *user_id) {
       json_t *one = json_object();
       const char *k;
       json_t *x;
-      json_object_foreach(p, k, x) if (strcmp(k, "last_read_seq") != 0)
-          json_object_set_nocheck(one, k, x);
+      json_object_foreach(p, k, x) if (!is_private(k)) json_object_set_nocheck(one, k, x);
       json_array_append_new(parts, one);
     }
     json_object_set_new_nocheck(v, key, parts);
@@ -119,12 +138,13 @@ static int write_string(buf_t *b, const char *s, size_t len) {
   return buf_append(b, "\"", 1);
 }
 
-/* An object's members, without `skip`; the caller writes the braces. */
-static int write_members(buf_t *b, json_t *obj, const char *skip, int *first) {
+/* An object's members, without the private keys when skip_private; the caller
+ * writes the braces. */
+static int write_members(buf_t *b, json_t *obj, int skip_private, int *first) {
   const char *key;
   json_t *val;
   json_object_foreach(obj, key, val) {
-    if (skip && strcmp(key, skip) == 0) continue;
+    if (skip_private && is_private(key)) continue;
     if ((!*first && buf_append(b, ",", 1) != 0) || write_string(b, key, strlen(key)) != 0 ||
         buf_append(b, ":", 1) != 0 || write_value(b, val) != 0)
       return -1;
@@ -147,7 +167,7 @@ static int write_value(buf_t *b, json_t *v) {
       return buf_append(b, "null", 4);
     case JSON_OBJECT: {
       int first = 1;
-      if (buf_append(b, "{", 1) != 0 || write_members(b, v, NULL, &first) != 0) return -1;
+      if (buf_append(b, "{", 1) != 0 || write_members(b, v, 0, &first) != 0) return -1;
       return buf_append(b, "}", 1);
     }
     case JSON_ARRAY: {
@@ -187,8 +207,7 @@ int conv_view_write(buf_t *b, json_t *conv, const char *user_id) {
     json_array_foreach(val, i, p) {
       int pfirst = 1;
       if ((i && buf_append(b, ",", 1) != 0) || buf_append(b, "{", 1) != 0 ||
-          (json_is_object(p) && write_members(b, p, "last_read_seq", &pfirst) != 0) ||
-          buf_append(b, "}", 1) != 0)
+          (json_is_object(p) && write_members(b, p, 1, &pfirst) != 0) || buf_append(b, "}", 1) != 0)
         return -1;
     }
     if (buf_append(b, "]", 1) != 0) return -1;

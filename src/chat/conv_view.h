@@ -1,5 +1,6 @@
 /* The conversation as API.md shows it to one user: participants (and an
- * instagram conversation's agents) without read markers, and unread_count =
+ * instagram conversation's agents) with their read and delivered positions
+ * (receipts survive a reload), and unread_count =
  * last_seq - the user's last_read_seq, an agent's own marker for an agent (0
  * for a user who is neither). One definition, two writers: a jansson
  * object for frames, and text written straight from the store's result for
@@ -28,5 +29,7 @@ json_t *conv_view_participant_ids(const json_t *conv);
 /* The user's read marker in a store conversation, or -1 if neither a
  * participant nor an agent. */
 long long conv_view_read_seq(const json_t *conv, const char *user_id);
+/* The same for the delivered position (0 for an agent, who keeps none). */
+long long conv_view_delivered_seq(const json_t *conv, const char *user_id);
 
 #endif

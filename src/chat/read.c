@@ -1,6 +1,6 @@
-/* read: read markers (see read.h): the conversation is read for the marker
- * before the move and the participants, the store moves the marker, and a
- * move is announced through fan-out. Loop thread. */
+/* read: read and delivered positions (see read.h): the conversation is read
+ * for the position before the move and the participants, the store moves the
+ * position, and a move is announced through fan-out. Loop thread. */
 #include "chat/read.h"
 
 #include <stdio.h>
@@ -17,7 +17,8 @@ typedef struct read_job_s {
   char conv[FIELDS_ID_MAX + 1];
   char user[64];
   json_int_t seq;
-  long long before; /* the marker before the move */
+  int delivered;    /* 1: the delivered position, 0: the read marker */
+  long long before; /* the position before the move */
   json_t *participants;
   read_mark_cb cb;
   void *ctx;
@@ -32,10 +33,11 @@ static void read_done(read_job_t *j, int status) {
 /* The marker moved: the other participants get a read frame. */
 static void on_marked(void *ctx, int status, json_t *result) {
   read_job_t *j = ctx;
-  json_int_t now = json_integer_value(json_object_get(result, "last_read_seq"));
+  json_int_t now = json_integer_value(
+      json_object_get(result, j->delivered ? "last_delivered_seq" : "last_read_seq"));
   if (status == STORE_OK && now > j->before) {
-    json_t *frame = json_pack("{s:s, s:s, s:s, s:I}", "type", "read", "conversation_id", j->conv,
-                              "user_id", j->user, "seq", now);
+    json_t *frame = json_pack("{s:s, s:s, s:s, s:I}", "type", j->delivered ? "delivered" : "read",
+                              "conversation_id", j->conv, "user_id", j->user, "seq", now);
     if (frame) fanout_event(j->app, frame, j->participants, j->user);
     json_decref(frame);
   }
@@ -46,11 +48,13 @@ static void on_marked(void *ctx, int status, json_t *result) {
 static void on_read_conv(void *ctx, int status, json_t *result) {
   read_job_t *j = ctx;
   if (status != STORE_OK || !j->app->store) goto fail;
-  j->before = conv_view_read_seq(result, j->user);
+  j->before =
+      j->delivered ? conv_view_delivered_seq(result, j->user) : conv_view_read_seq(result, j->user);
   j->participants = conv_view_participant_ids(result);
   json_decref(result);
   json_t *params = json_pack("{s:s, s:s, s:I}", "id", j->conv, "user_id", j->user, "seq", j->seq);
-  status = store_call(j->app->store, CONV_MARK_READ, params, on_marked, j);
+  status = store_call(j->app->store, j->delivered ? CONV_MARK_DELIVERED : CONV_MARK_READ, params,
+                      on_marked, j);
   if (status != 0) read_done(j, status);
   return;
 fail:
@@ -58,8 +62,8 @@ fail:
   read_done(j, status != STORE_OK ? status : STORE_EUNAVAILABLE);
 }
 
-int read_mark(app_t *app, const char *conv, const char *user_id, long long seq, read_mark_cb cb,
-              void *ctx) {
+static int mark(app_t *app, int delivered, const char *conv, const char *user_id, long long seq,
+                read_mark_cb cb, void *ctx) {
   if (strlen(conv) > FIELDS_ID_MAX) return STORE_ENOTFOUND;
   read_job_t *j = calloc(1, sizeof(*j));
   if (!j) return STORE_EUNAVAILABLE;
@@ -67,10 +71,21 @@ int read_mark(app_t *app, const char *conv, const char *user_id, long long seq, 
   snprintf(j->conv, sizeof(j->conv), "%s", conv);
   snprintf(j->user, sizeof(j->user), "%s", user_id);
   j->seq = (json_int_t)seq;
+  j->delivered = delivered;
   j->cb = cb;
   j->ctx = ctx;
   int rc = store_call(app->store, CONV_GET, json_pack("{s:s, s:s}", "id", conv, "user_id", user_id),
                       on_read_conv, j);
   if (rc != 0) free(j);
   return rc;
+}
+
+int read_mark(app_t *app, const char *conv, const char *user_id, long long seq, read_mark_cb cb,
+              void *ctx) {
+  return mark(app, 0, conv, user_id, seq, cb, ctx);
+}
+
+int read_mark_delivered(app_t *app, const char *conv, const char *user_id, long long seq,
+                        read_mark_cb cb, void *ctx) {
+  return mark(app, 1, conv, user_id, seq, cb, ctx);
 }

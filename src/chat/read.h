@@ -1,5 +1,6 @@
-/* Read markers: moving a user's marker in a conversation and telling the other
- * participants. Used by POST .../read and the WebSocket read frame. Loop
+/* Read markers and delivered positions: moving a user's position in a
+ * conversation and telling the other participants. Used by POST .../read,
+ * POST .../delivered and the WebSocket read and delivered frames. Loop
  * thread. */
 #ifndef PARLEY_CHAT_READ_H
 #define PARLEY_CHAT_READ_H
@@ -14,5 +15,11 @@ typedef void (*read_mark_cb)(void *ctx, int status);
  * calling cb. Not a participant: STORE_ENOTFOUND. */
 int read_mark(app_t *app, const char *conv, const char *user_id, long long seq, read_mark_cb cb,
               void *ctx);
+
+/* The same for the delivered position (a participant's only; an agent's:
+ * STORE_ENOTFOUND), announced as a delivered frame. It never falls behind the
+ * read marker, which a read moves along. */
+int read_mark_delivered(app_t *app, const char *conv, const char *user_id, long long seq,
+                        read_mark_cb cb, void *ctx);
 
 #endif

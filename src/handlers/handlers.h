@@ -19,6 +19,7 @@ extern const route_table_t instagram_routes;
 extern const route_table_t flows_routes;
 extern const route_table_t search_routes;
 extern const route_table_t team_routes;
+extern const route_table_t receipts_routes;
 
 /* Every table, in match order. */
 extern const route_table_t *const handlers_route_tables[];

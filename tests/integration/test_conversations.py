@@ -12,7 +12,8 @@ def test_direct_is_created_once_per_pair(server):
     assert conv["type"] == "direct"
     assert sorted(p["id"] for p in conv["participants"]) == sorted([uid(a), uid(b)])
     assert {p["name"] for p in conv["participants"]} == {"Ann", "Bob"}
-    assert all("last_read_seq" not in p for p in conv["participants"])
+    # Every participant's positions, so receipts survive a reload.
+    assert all(p["last_read_seq"] == 0 and p["last_delivered_seq"] == 0 for p in conv["participants"])
     assert conv["last_seq"] == 0 and conv["last_message"] is None and conv["unread_count"] == 0
     for k in ("created_at", "updated_at"):
         assert conv[k].endswith("Z")

@@ -103,7 +103,7 @@ def test_agent_sees_answers_and_keeps_its_own_read_position(ig):
     assert mine[0]["unread_count"] == 1
     assert agent["user"]["id"] not in [p["id"] for p in mine[0]["participants"]]
     assert [(a["id"], a["name"]) for a in mine[0]["agents"]] == [(agent["user"]["id"], "Andy Agent")]
-    assert "last_read_seq" not in mine[0]["agents"][0]
+    assert mine[0]["agents"][0]["last_read_seq"] == 0  # positions are shown since issue 17
     assert mine[0]["owner_id"] == owner["user"]["id"] and mine[0]["assignee_id"] is None
     all_convs = ig.request("GET", "/api/conversations", token=agent["access_token"]).json()["conversations"]
     assert cid in [c["id"] for c in all_convs]

@@ -177,7 +177,7 @@ def test_conversation_updated_on_create_rename_and_members(server):
         for cl in (a1, b1):
             f = await cl.expect("conversation.updated")
             assert f["conversation"]["id"] == cid and f["conversation"]["name"] == "First"
-            assert all("last_read_seq" not in p for p in f["conversation"]["participants"])
+            assert all(p["last_read_seq"] == 0 for p in f["conversation"]["participants"])
         await c1.expect_none("conversation.updated", wait=0.3)
         api(server, "PATCH", f"/api/conversations/{cid}", a, {"name": "Second"})
         for cl in (a1, b1):

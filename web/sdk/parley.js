@@ -72,7 +72,7 @@ function query(params) {
  *
  * Events (`client.on(type, fn)`): `message.new` ({message, recovered}),
  * `message.ack` ({client_id, message}), `message.updated` ({message}), `typing`,
- * `presence`, `read`, `conversation.updated` (the server frames as they are),
+ * `presence`, `read`, `delivered`, `conversation.updated` (the server frames as they are),
  * `state` ({state: 'idle'|'connecting'|'open'|'reconnecting'|'closed', attempt?, delayMs?}),
  * `ready` ({user_id, session_id, reconnected}), `session` ({user}) after login or
  * refresh, `logout` ({reason: 'logout'|'refresh_failed'|'ended'|'elsewhere'|'deleted'}),
@@ -354,6 +354,20 @@ export class ParleyClient extends Emitter {
   async markRead(conversationId, seq) {
     if (this._rt.sendFrame({ type: 'read', conversation_id: conversationId, seq })) return;
     await this.request('POST', `/api/conversations/${enc(conversationId)}/read`, { body: { seq } });
+  }
+
+  /**
+   * Acknowledges delivery: this client holds the conversation's messages up to
+   * `seq` (docs/API.md, Receipts). Over the socket when open, else by REST.
+   */
+  async markDelivered(conversationId, seq) {
+    if (this._rt.sendFrame({ type: 'delivered', conversation_id: conversationId, seq })) return;
+    await this.request('POST', `/api/conversations/${enc(conversationId)}/delivered`, { body: { seq } });
+  }
+
+  /** Who has read (`read_by`) and who has only received (`delivered_to`) one message. */
+  messageReads(conversationId, messageId) {
+    return this.request('GET', `/api/conversations/${enc(conversationId)}/messages/${enc(messageId)}/reads`);
   }
 
   /**

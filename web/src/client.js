@@ -33,6 +33,7 @@ export const api = {
   remove: (msgId) => client.deleteMessage(msgId),
   react: (msgId, emoji) => client.react(msgId, emoji),
   unreact: (msgId, emoji) => client.unreact(msgId, emoji),
+  reads: (convId, msgId) => client.messageReads(convId, msgId),
   igStatus: () => client.instagramStatus(),
   igConnect: (fields) => client.connectInstagram(fields),
   igDisconnect: () => client.disconnectInstagram(),
@@ -77,13 +78,18 @@ function wire() {
   client.on('message.new', ({ message }) => {
     const { known } = store.onMessage(message);
     if (!known) refreshConversation(message.conversation_id);
-    if (store.me && message.sender_id !== store.me.id) announce(message);
+    if (store.me && message.sender_id !== store.me.id) {
+      announce(message);
+      markDelivered(message.conversation_id, message.seq);
+    }
   });
   client.on('message.updated', ({ message }) => store.onUpdated(message));
   client.on('typing', (f) => {
     if (!store.me || f.user_id !== store.me.id) store.onTyping(f.conversation_id, f.user_id, f.state);
   });
   client.on('read', (f) => store.onRead(f.conversation_id, f.user_id, f.seq));
+  client.on('delivered', (f) => store.onDelivered(f.conversation_id, f.user_id, f.seq));
+  store.onListed = ackListed;
   client.on('presence', (f) => store.onPresence(f.user_id, f.status));
   client.on('conversation.updated', ({ conversation: c }) => {
     // A member sees it as a participant; an agent of an Instagram account through `agents`.
@@ -146,6 +152,41 @@ export function markRead(convId, seq) {
   client.markRead(convId, seq).catch(() => readSent.delete(convId));
 }
 
+// Delivery acknowledgements (docs/API.md, Receipts): the highest seq this client holds
+// per conversation, sent at most once per conversation every DELIVERED_MS, so a burst of
+// messages or a page of the list costs one frame per conversation.
+const DELIVERED_MS = 300;
+const deliveredSent = new Map();
+const deliveredDue = new Map();
+let deliveredTimer = null;
+
+function flushDelivered() {
+  deliveredTimer = null;
+  const due = [...deliveredDue];
+  deliveredDue.clear();
+  for (const [convId, seq] of due) {
+    client.markDelivered(convId, seq).catch(() => deliveredSent.delete(convId));
+  }
+}
+
+/** Acknowledges that this client holds convId up to seq (never backwards, never twice). */
+export function markDelivered(convId, seq) {
+  if (!seq || (deliveredSent.get(convId) || 0) >= seq) return;
+  deliveredSent.set(convId, seq);
+  deliveredDue.set(convId, seq);
+  if (!deliveredTimer) deliveredTimer = setTimeout(flushDelivered, DELIVERED_MS);
+}
+
+/** A page of the list arrived: the messages it announces have reached this client. */
+function ackListed(convs) {
+  if (!store.me) return;
+  for (const c of convs) {
+    if (c.type === 'instagram') continue; // agents keep no delivered position
+    const mine = (c.participants || []).find((p) => p.id === store.me.id);
+    if (mine && (mine.last_delivered_seq || 0) < (c.last_seq || 0)) markDelivered(c.id, c.last_seq);
+  }
+}
+
 function endMessage(reason) {
   if (reason === 'refresh_failed' || reason === 'ended') return 'Your session has ended. Please log in again.';
   if (reason === 'elsewhere') return 'You were logged out in another tab.';
@@ -159,6 +200,8 @@ export const auth = {
   onEnd: (fn) =>
     client.on('logout', ({ reason }) => {
       readSent.clear();
+      deliveredSent.clear();
+      deliveredDue.clear();
       store.everOnline = false;
       store.reset();
       fn(endMessage(reason));

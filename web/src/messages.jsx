@@ -62,11 +62,38 @@ function Body({ m, ig }) {
   );
 }
 
-function Ticks({ m, read }) {
+/** Sent, delivered and read (docs/API.md, Receipts): `tick` is 'read', 'delivered' or 'sent'. */
+function Ticks({ m, tick }) {
   if (m.failed) return <span class="error-text">Not sent: {m.failed}</span>;
   if (m.pending) return <span class="ticks" aria-label="Sending" data-test="tick-sending">🕓</span>;
-  if (read) return <span class="ticks read" aria-label="Read" data-test="tick-read">✓✓</span>;
+  if (tick === 'read') return <span class="ticks read" aria-label="Read" data-test="tick-read">✓✓</span>;
+  if (tick === 'delivered') return <span class="ticks delivered" aria-label="Delivered" data-test="tick-delivered">✓✓</span>;
   return <span class="ticks" aria-label="Sent" data-test="tick-sent">✓</span>;
+}
+
+/** A group message's readers, asked when opened (worked out by the server from positions). */
+function ReadBy({ m, onClose }) {
+  const [res, setRes] = useState(null);
+  const [error, setError] = useState('');
+  useEffect(() => {
+    api.reads(m.conversation_id, m.id).then(setRes, (e) => setError(e.message || 'Could not load'));
+  }, [m.id, m.seq]);
+  const names = (list) => list.map((x) => x.name || store.userName(x.user_id));
+  return (
+    <div class="read-by" role="dialog" aria-label="Read by" data-test="read-by">
+      {error && <p class="error-text">{error}</p>}
+      {!res && !error && <p class="muted small">Loading…</p>}
+      {res && (
+        <>
+          <p class="small"><strong>Read by</strong> {res.read_by.length ? names(res.read_by).join(', ') : 'nobody yet'}</p>
+          {res.delivered_to.length > 0 && (
+            <p class="small"><strong>Delivered to</strong> {names(res.delivered_to).join(', ')}</p>
+          )}
+        </>
+      )}
+      <button class="small" onClick={onClose}>Close</button>
+    </div>
+  );
 }
 
 /** An Instagram reply's delivery: pending, sent, or failed with Graph's error and a Retry
@@ -106,8 +133,9 @@ function Delivery({ m, onError }) {
 
 // A message re-renders only when it, its read state or its neighbourhood changes, so a
 // page added to a window of hundreds costs the new messages only.
-const Message = memo(function Message({ m, ig, own, showSender, read, admin }) {
+const Message = memo(function Message({ m, ig, own, showSender, read, tick, group, admin }) {
   const [editing, setEditing] = useState(false);
+  const [readers, setReaders] = useState(false);
   const [draft, setDraft] = useState('');
   const [error, setError] = useState('');
   const [picking, setPicking] = useState(false);
@@ -175,14 +203,17 @@ const Message = memo(function Message({ m, ig, own, showSender, read, admin }) {
         {kind && <span class={`badge ${kind[0]}`} data-test="source-badge">{kind[1]}</span>}
         <time dateTime={m.created_at}>{clock(m.created_at)}</time>
         {m.edited_at && !m.deleted && <span data-test="edited">edited</span>}
-        {own && !ig && <Ticks m={m} read={read} />}
+        {own && !ig && <Ticks m={m} tick={tick} />}
         {own && ig && read && m.status !== 'failed' && <span class="ticks read" aria-label="Seen" data-test="tick-read">✓✓</span>}
         {own && ig && !read && m.status && m.status !== 'failed' && <Delivery m={m} onError={setError} />}
-        {own && ig && !m.status && (m.pending || m.failed) && <Ticks m={m} read={false} />}
+        {own && ig && !m.status && (m.pending || m.failed) && <Ticks m={m} tick="sent" />}
         {m.id && !m.deleted && !editing && (
           <span class="msg-actions">
             <button class="icon" aria-label="React" aria-expanded={picking ? 'true' : 'false'}
               onClick={() => setPicking(!picking)} data-test="react">☺</button>
+            {own && group && (
+              <button class="icon" aria-expanded={readers ? 'true' : 'false'} onClick={() => setReaders(!readers)} data-test="read-by-open">Read by</button>
+            )}
             {own && <button class="icon" onClick={() => { setDraft(m.text || ''); setEditing(true); }} data-test="edit">Edit</button>}
             {(own || admin) && !ig && (
               <button class="icon" data-test="delete" onClick={() => {
@@ -193,6 +224,7 @@ const Message = memo(function Message({ m, ig, own, showSender, read, admin }) {
         )}
       </div>
       {own && ig && m.status === 'failed' && <Delivery m={m} onError={setError} />}
+      {readers && <ReadBy m={m} onClose={() => setReaders(false)} />}
       {picking && (
         <div class="row" role="group" aria-label="Reactions">
           {EMOJI.map((e) => (
@@ -317,7 +349,12 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
   const me = store.me ? store.me.id : null;
   // An Instagram contact's read position comes with the conversation (after a reload)
   // and live as read frames from "ig:<id>".
+  const ig = conv.type === 'instagram';
   const readSeq = Math.max(store.readByOthers(conv.id), (conv.contact && conv.contact.last_read_seq) || 0);
+  // Direct and group: read or delivered once every other participant got that far.
+  const others = ig ? null : store.othersPositions(conv);
+  const tickOf = (m) => (!m.seq ? 'sent' : others.read >= m.seq ? 'read'
+    : others.delivered >= m.seq ? 'delivered' : 'sent');
   const admin = conv.participants.some((p) => p.id === me && p.role === 'admin');
   const rows = [];
   let prevDay = 0;
@@ -332,8 +369,9 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
     }
     const own = m.sender_id === me;
     rows.push(
-      <Message key={m.seq ? `s${m.seq}` : `p${m.client_id}`} m={m} ig={conv.type === 'instagram'} own={own} admin={admin}
-        read={own && !!m.seq && readSeq >= m.seq}
+      <Message key={m.seq ? `s${m.seq}` : `p${m.client_id}`} m={m} ig={ig} own={own} admin={admin}
+        read={own && ig && !!m.seq && readSeq >= m.seq} tick={own && !ig ? tickOf(m) : null}
+        group={conv.type === 'group'}
         showSender={!own && conv.type === 'group' && m.sender_id !== prevSender} />,
     );
     prevSender = m.sender_id;

@@ -23,6 +23,8 @@ export class Store {
     this.typing = new Map(); // conversation id -> Map(user id -> expiry ms)
     this.presence = new Map(); // user id -> status
     this.reads = new Map(); // conversation id -> Map(user id -> seq)
+    this.delivered = new Map(); // conversation id -> Map(user id -> seq)
+    this.onListed = null; // called with each list of conversations put (delivery acks)
     this.users = new Map(); // user id -> public user, for names
     this.version = 0;
     this._listeners = new Set();
@@ -58,6 +60,7 @@ export class Store {
     this.typing.clear();
     this.presence.clear();
     this.reads.clear();
+    this.delivered.clear();
     this.users.clear();
     this.changed();
   }
@@ -75,11 +78,17 @@ export class Store {
       } else {
         this.convs.set(c.id, c);
       }
-      for (const p of c.participants || []) this.users.set(p.id, { ...this.users.get(p.id), ...p });
+      for (const p of c.participants || []) {
+        this.users.set(p.id, { ...this.users.get(p.id), ...p });
+        // Positions come with the conversation: ticks survive a reload.
+        if (p.last_read_seq) this._position(this.reads, c.id, p.id, p.last_read_seq);
+        if (p.last_delivered_seq) this._position(this.delivered, c.id, p.id, p.last_delivered_seq);
+      }
       if (!append || !this.order.includes(c.id)) this.order.push(c.id);
     }
     this._sort();
     this.changed();
+    if (this.onListed) this.onListed(list);
   }
 
   /**
@@ -329,11 +338,37 @@ export class Store {
     return this.presence.get(userId) === 'online';
   }
 
-  onRead(convId, userId, seq) {
-    let r = this.reads.get(convId);
-    if (!r) this.reads.set(convId, (r = new Map()));
+  _position(map, convId, userId, seq) {
+    let r = map.get(convId);
+    if (!r) map.set(convId, (r = new Map()));
     if ((r.get(userId) || 0) < seq) r.set(userId, seq);
+  }
+
+  onRead(convId, userId, seq) {
+    this._position(this.reads, convId, userId, seq);
+    this._position(this.delivered, convId, userId, seq); // reading implies delivery
     this.changed();
+  }
+
+  onDelivered(convId, userId, seq) {
+    this._position(this.delivered, convId, userId, seq);
+    this.changed();
+  }
+
+  /**
+   * How far every other participant of a direct or group conversation has got:
+   * {read, delivered}, each the lowest position among them (a message is read
+   * when all of them have read it).
+   */
+  othersPositions(conv) {
+    const others = (conv.participants || []).filter((p) => !this.me || p.id !== this.me.id);
+    if (!others.length) return { read: 0, delivered: 0 };
+    const low = (map) => {
+      const r = map.get(conv.id);
+      return Math.min(...others.map((p) => (r && r.get(p.id)) || 0));
+    };
+    const read = low(this.reads);
+    return { read, delivered: Math.max(read, low(this.delivered)) };
   }
 
   /** The highest seq that some other participant has read. */

@@ -1,5 +1,5 @@
 /* The messaging frames of the WebSocket protocol (API.md): message.send,
- * typing, read and sync from clients, and presence as sessions come and go.
+ * typing, read, delivered and sync from clients, and presence as sessions come and go.
  * protocol.c authenticates and dispatches here. A store job never holds a
  * session pointer, only its user and id: the session is looked up in the hub
  * when the job completes, since it may have closed meanwhile. Loop thread.
@@ -250,7 +250,8 @@ static void on_read(void *ctx, int status) {
   job_free(j);
 }
 
-void ws_messaging_read(ws_session_t *s, json_t *frame, const char *ref) {
+/* read and delivered: the same frame shape, a different position. */
+static void mark_frame(ws_session_t *s, json_t *frame, const char *ref, int delivered) {
   const char *conv = frame_conv(s, frame, ref);
   if (!conv) return;
   long long seq;
@@ -262,11 +263,20 @@ void ws_messaging_read(ws_session_t *s, json_t *frame, const char *ref) {
   }
   frame_job_t *j = job_new(s, conv, ref);
   if (!j) return;
-  int rc = read_mark(s->app, conv, s->user_id, seq, on_read, j);
+  int rc = delivered ? read_mark_delivered(s->app, conv, s->user_id, seq, on_read, j)
+                     : read_mark(s->app, conv, s->user_id, seq, on_read, j);
   if (rc != 0) {
     job_error(j, rc);
     job_free(j);
   }
+}
+
+void ws_messaging_read(ws_session_t *s, json_t *frame, const char *ref) {
+  mark_frame(s, frame, ref, 0);
+}
+
+void ws_messaging_delivered(ws_session_t *s, json_t *frame, const char *ref) {
+  mark_frame(s, frame, ref, 1);
 }
 
 /* ---- sync ---- */

@@ -12,6 +12,8 @@
 void ws_messaging_send(ws_session_t *s, json_t *frame, const char *ref);
 void ws_messaging_typing(ws_session_t *s, json_t *frame, const char *ref);
 void ws_messaging_read(ws_session_t *s, json_t *frame, const char *ref);
+/* {"type":"delivered","conversation_id","seq"}: the delivered position. */
+void ws_messaging_delivered(ws_session_t *s, json_t *frame, const char *ref);
 void ws_messaging_sync(ws_session_t *s, json_t *frame, const char *ref);
 /* Presence: a session became ready (hub_add's count) or closed (hub_remove's). */
 void ws_messaging_opened(ws_session_t *s, int sessions);

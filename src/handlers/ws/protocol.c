@@ -91,6 +91,7 @@ static const struct {
     {"message.send", ws_messaging_send},
     {"typing", ws_messaging_typing},
     {"read", ws_messaging_read},
+    {"delivered", ws_messaging_delivered},
     {"sync", ws_messaging_sync},
 };
 

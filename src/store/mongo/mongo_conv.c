@@ -247,11 +247,15 @@ static int finish(mongo_ctx_t *c, json_t *convs) {
     json_array_foreach(json_object_get(cv, "participants"), j, pt) {
       const char *id = json_string_value(json_object_get(pt, "id"));
       json_t *name = id ? json_object_get(names, id) : NULL;
-      json_t *role = json_object_get(pt, "role"), *read = json_object_get(pt, "last_read_seq");
+      json_t *role = json_object_get(pt, "role");
+      json_int_t read = json_integer_value(json_object_get(pt, "last_read_seq"));
+      /* Documents from before delivered positions have none: reading implies it. */
+      json_int_t delivered = json_integer_value(json_object_get(pt, "last_delivered_seq"));
       json_array_append_new(
-          parts, json_pack("{s:O, s:O, s:O, s:I}", "id", json_object_get(pt, "id"), "name",
-                           name ? name : json_null(), "role", role ? role : json_null(),
-                           "last_read_seq", (json_int_t)json_integer_value(read)));
+          parts,
+          json_pack("{s:O, s:O, s:O, s:I, s:I}", "id", json_object_get(pt, "id"), "name",
+                    name ? name : json_null(), "role", role ? role : json_null(), "last_read_seq",
+                    read, "last_delivered_seq", delivered > read ? delivered : read));
     }
     json_object_set_new(cv, "participants", parts);
     json_object_del(cv, "_activity");
@@ -434,7 +438,8 @@ int mongo_conv_mark_read(mongo_ctx_t *c, json_t *p, json_t **r) {
   /* $elemMatch names the element the positional $ updates. */
   bson_t *q = BCON_NEW("_id", BCON_UTF8(id), "participants", "{", "$elemMatch", "{", "id",
                        BCON_UTF8(user), "}", "}");
-  bson_t *update = BCON_NEW("$max", "{", "participants.$.last_read_seq", BCON_INT64(seq), "}");
+  bson_t *update = BCON_NEW("$max", "{", "participants.$.last_read_seq", BCON_INT64(seq),
+                            "participants.$.last_delivered_seq", BCON_INT64(seq), "}");
   rc = mongo_query_modify(c, MC_CONVS, q, update, 0, 1, &doc);
   bson_destroy(q);
   bson_destroy(update);
@@ -449,6 +454,49 @@ int mongo_conv_mark_read(mongo_ctx_t *c, json_t *p, json_t **r) {
   json_decref(parts);
   bson_destroy(&doc);
   *r = json_pack("{s:I}", "last_read_seq", (json_int_t)seq);
+  return STORE_OK;
+}
+
+/* A participant's field in a conversation document, 0 when absent. */
+static int64_t participant_int(const bson_t *doc, const char *user, const char *key) {
+  json_t *parts = mongo_bson_json(doc, "participants"), *pt;
+  size_t i;
+  int64_t v = 0;
+  json_array_foreach(parts, i, pt) {
+    const char *pid = json_string_value(json_object_get(pt, "id"));
+    if (pid && !strcmp(pid, user)) v = json_integer_value(json_object_get(pt, key));
+  }
+  json_decref(parts);
+  return v;
+}
+
+int mongo_conv_mark_delivered(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
+  int64_t seq;
+  if (!id || !user || mongo_param_int(p, "seq", &seq) < 0) return STORE_EINVAL;
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(id), "participants", "{", "$elemMatch", "{", "id",
+                       BCON_UTF8(user), "}", "}");
+  bson_t doc;
+  int rc = mongo_query_one(c, MC_CONVS, q, NULL, &doc);
+  if (rc <= 0) {
+    bson_destroy(q);
+    return rc == 0 ? STORE_ENOTFOUND : rc; /* agents keep no delivered position */
+  }
+  /* last_seq only grows, and a read position only moves forward: clamping to
+   * the values just read is safe. */
+  int64_t last = mongo_bson_int(&doc, "last_seq", 0);
+  int64_t read = participant_int(&doc, user, "last_read_seq");
+  bson_destroy(&doc);
+  if (seq > last) seq = last;
+  if (seq < read) seq = read;
+  bson_t *update = BCON_NEW("$max", "{", "participants.$.last_delivered_seq", BCON_INT64(seq), "}");
+  rc = mongo_query_modify(c, MC_CONVS, q, update, 0, 1, &doc);
+  bson_destroy(q);
+  bson_destroy(update);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  *r = json_pack("{s:I}", "last_delivered_seq",
+                 (json_int_t)participant_int(&doc, user, "last_delivered_seq"));
+  bson_destroy(&doc);
   return STORE_OK;
 }
 
@@ -545,6 +593,7 @@ static bson_t *new_conv(const char *id, int64_t activity, json_t *p, const char 
     BSON_APPEND_UTF8(&pt, "id", json_string_value(v));
     BSON_APPEND_UTF8(&pt, "role", admin ? "admin" : "member");
     BSON_APPEND_INT64(&pt, "last_read_seq", 0);
+    BSON_APPEND_INT64(&pt, "last_delivered_seq", 0);
     bson_append_document_end(&arr, &pt);
   }
   bson_append_array_end(doc, &arr);
@@ -635,7 +684,8 @@ static int push_member(mongo_ctx_t *c, const char *id, const char *user) {
   bson_t *filter =
       BCON_NEW("_id", BCON_UTF8(id), "participants.id", "{", "$ne", BCON_UTF8(user), "}");
   bson_t *update = BCON_NEW("$push", "{", "participants", "{", "id", BCON_UTF8(user), "role",
-                            BCON_UTF8("member"), "last_read_seq", BCON_INT64(0), "}", "}");
+                            BCON_UTF8("member"), "last_read_seq", BCON_INT64(0),
+                            "last_delivered_seq", BCON_INT64(0), "}", "}");
   int rc = mongo_query_update(c, MC_CONVS, filter, update, 0);
   bson_destroy(filter);
   bson_destroy(update);

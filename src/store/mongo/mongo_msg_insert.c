@@ -387,8 +387,10 @@ static int bulk_conv_updates(batch_t *b, mongoc_bulk_operation_t *bulk) {
       bson_t *f = agent ? BCON_NEW("_id", BCON_UTF8(it->cid))
                         : BCON_NEW("_id", BCON_UTF8(it->cid), "participants", "{", "$elemMatch",
                                    "{", "id", BCON_UTF8(it->sender), "}", "}");
-      bson_t *u = BCON_NEW("$max", "{", agent ? field : "participants.$.last_read_seq",
-                           BCON_INT64(mongo_bson_int(it->doc, "seq", 0)), "}");
+      int64_t seq = mongo_bson_int(it->doc, "seq", 0);
+      bson_t *u = agent ? BCON_NEW("$max", "{", field, BCON_INT64(seq), "}")
+                        : BCON_NEW("$max", "{", "participants.$.last_read_seq", BCON_INT64(seq),
+                                   "participants.$.last_delivered_seq", BCON_INT64(seq), "}");
       ops += mongoc_bulk_operation_update_one_with_opts(bulk, f, u, NULL, NULL);
       bson_destroy(f);
       bson_destroy(u);

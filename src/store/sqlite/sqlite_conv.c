@@ -41,12 +41,13 @@ static json_t *role_value(shared_t *sh, sqlite3_stmt *st) {
   return sqlite_db_col_str(st, 2);
 }
 
-/* [{id, name, role, last_read_seq}] in the order they joined; participants_conv
+/* [{id, name, role, last_read_seq, last_delivered_seq}] in the order they joined; participants_conv
  * serves the ORDER BY without a sort. sh may be NULL. */
 static json_t *participants(sqlite_db_t *d, const char *conv_id, shared_t *sh) {
   sqlite3_stmt *st =
       sqlite_db_query(d,
-                      "SELECT p.user_id, u.name, p.role, p.last_read_seq FROM participants p"
+                      "SELECT p.user_id, u.name, p.role, p.last_read_seq, p.last_delivered_seq"
+                      " FROM participants p"
                       " LEFT JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?"
                       " ORDER BY p.rowid",
                       "s", conv_id);
@@ -60,6 +61,8 @@ static json_t *participants(sqlite_db_t *d, const char *conv_id, shared_t *sh) {
     json_object_set_new_nocheck(one, "name", name);
     json_object_set_new_nocheck(one, "role", role_value(sh, st));
     json_object_set_new_nocheck(one, "last_read_seq", json_integer(sqlite3_column_int64(st, 3)));
+    json_object_set_new_nocheck(one, "last_delivered_seq",
+                                json_integer(sqlite3_column_int64(st, 4)));
     json_array_append_new(list, one);
   }
   if (rc < 0) {
@@ -473,6 +476,8 @@ int sqlite_conv_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
   sqlite3_stmt *st =
       sqlite_db_query(d,
                       "UPDATE participants SET last_read_seq = max(last_read_seq,"
+                      " min(?3, (SELECT last_seq FROM conversations WHERE id = ?1))),"
+                      " last_delivered_seq = max(last_delivered_seq,"
                       " min(?3, (SELECT last_seq FROM conversations WHERE id = ?1)))"
                       " WHERE conversation_id = ?1 AND user_id = ?2 RETURNING last_read_seq",
                       "ssi", id, user, sqlite_db_pint(p, "seq", 0));
@@ -492,6 +497,23 @@ int sqlite_conv_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
   }
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
   *result = json_pack("{s:I}", "last_read_seq", (json_int_t)sqlite3_column_int64(st, 0));
+  sqlite3_reset(st);
+  return STORE_OK;
+}
+
+int sqlite_conv_mark_delivered(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
+  if (!id || !user || !json_is_integer(json_object_get(p, "seq"))) return STORE_EINVAL;
+  sqlite3_stmt *st =
+      sqlite_db_query(d,
+                      "UPDATE participants SET last_delivered_seq = max(last_delivered_seq,"
+                      " last_read_seq, min(?3, (SELECT last_seq FROM conversations WHERE id = ?1)))"
+                      " WHERE conversation_id = ?1 AND user_id = ?2 RETURNING last_delivered_seq",
+                      "ssi", id, user, sqlite_db_pint(p, "seq", 0));
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  *result = json_pack("{s:I}", "last_delivered_seq", (json_int_t)sqlite3_column_int64(st, 0));
   sqlite3_reset(st);
   return STORE_OK;
 }

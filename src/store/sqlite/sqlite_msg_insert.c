@@ -74,8 +74,9 @@ static int flush_one(sqlite_db_t *d, pending_conv_t *c) {
   json_object_foreach(c->readers, user, seq) {
     if (status == STORE_OK)
       status = sqlite_db_exec(d,
-                              "UPDATE participants SET last_read_seq = max(last_read_seq, ?)"
-                              " WHERE conversation_id = ? AND user_id = ?",
+                              "UPDATE participants SET last_read_seq = max(last_read_seq, ?1),"
+                              " last_delivered_seq = max(last_delivered_seq, ?1)"
+                              " WHERE conversation_id = ?2 AND user_id = ?3",
                               "iss", (int64_t)json_integer_value(seq), c->id, user);
     /* A member who is no participant is an agent: its own marker moves. */
     if (status == STORE_OK && sqlite3_changes(d->db) == 0)

@@ -164,6 +164,11 @@ static const char *const migrations[] = {
     " ip TEXT NOT NULL, created_at_ms INTEGER NOT NULL, last_used_at_ms INTEGER NOT NULL,"
     " expires_at_ms INTEGER NOT NULL, ended INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX logins_user ON logins(user_id, last_used_at_ms);",
+    /* 10: delivery receipts (issue 17): each participant's delivered position,
+     * never behind their read position (reading implies delivery), so it
+     * starts there. */
+    "ALTER TABLE participants ADD COLUMN last_delivered_seq INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE participants SET last_delivered_seq = last_read_seq;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -39,20 +39,24 @@ static void assert_same(json_t *conv, const char *user) {
   json_decref(view);
 }
 
-static void the_view_hides_read_markers_and_counts_unread(void **state) {
+static void the_view_shows_read_markers_and_counts_unread(void **state) {
   json_t *conv = conversation("team", 12);
   json_t *view = conv_view_json(conv, "u1");
   assert_int_equal(json_integer_value(json_object_get(view, "unread_count")), 9);
-  json_t *p;
-  size_t i;
-  json_array_foreach(json_object_get(view, "participants"), i, p)
-      assert_null(json_object_get(p, "last_read_seq"));
+  /* Every participant's position, so a reload keeps the ticks. */
+  json_t *parts = json_object_get(view, "participants");
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(parts, 0), "last_read_seq")),
+                   3);
+  assert_int_equal(json_integer_value(json_object_get(json_array_get(parts, 1), "last_read_seq")),
+                   9);
   json_decref(view);
   view = conv_view_json(conv, "stranger");
   assert_int_equal(json_integer_value(json_object_get(view, "unread_count")), 0);
   json_decref(view);
   assert_int_equal(conv_view_read_seq(conv, "u2"), 9);
   assert_int_equal(conv_view_read_seq(conv, "nobody"), -1);
+  assert_int_equal(conv_view_delivered_seq(conv, "u1"), 0);
+  assert_int_equal(conv_view_delivered_seq(conv, "nobody"), -1);
   json_t *ids = conv_view_participant_ids(conv);
   assert_int_equal(json_array_size(ids), 2);
   assert_string_equal(json_string_value(json_array_get(ids, 1)), "u2");
@@ -109,7 +113,7 @@ static void the_page_writer_matches_the_page_shape(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(the_view_hides_read_markers_and_counts_unread),
+      cmocka_unit_test(the_view_shows_read_markers_and_counts_unread),
       cmocka_unit_test(both_writers_agree),
       cmocka_unit_test(the_page_writer_matches_the_page_shape),
   };

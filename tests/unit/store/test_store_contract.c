@@ -700,6 +700,47 @@ static void test_mark_read(void **state) {
       STORE_ENOTFOUND);
 }
 
+/* Delivered positions: forward only, at most last_seq, never behind the read
+ * marker (a read and the sender's own message move it too). */
+static void test_conv_mark_delivered(void **state) {
+  fx_t *f = *state;
+  char a[25], b[25], c[25], dm[25];
+  new_user(f, "a@x.io", "A", a);
+  new_user(f, "b@x.io", "B", b);
+  new_user(f, "c@x.io", "C", c);
+  new_conv(f, "direct", a, b, NULL, dm);
+  for (int i = 0; i < 5; i++) send_seq(f, dm, a, "m");
+  json_t *r = NULL;
+  const struct { int seq, want; } steps[] = {{2, 2}, {1, 2}, {99, 5}};
+  for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+    assert_int_equal(
+        call(f, CONV_MARK_DELIVERED,
+             json_pack("{s:s,s:s,s:i}", "id", dm, "user_id", b, "seq", steps[i].seq), &r),
+        STORE_OK);
+    assert_int_equal(num(r, "last_delivered_seq"), steps[i].want);
+    json_decref(r);
+  }
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", dm), &r), STORE_OK);
+  assert_int_equal(num(participant(r, b), "last_delivered_seq"), 5);
+  assert_int_equal(num(participant(r, b), "last_read_seq"), 0);
+  assert_int_equal(num(participant(r, a), "last_delivered_seq"), 5); /* their own */
+  json_decref(r);
+  /* Reading moves delivery along; delivery never goes behind a read. */
+  send_seq(f, dm, a, "m");
+  send_seq(f, dm, a, "m");
+  assert_int_equal(
+      call(f, CONV_MARK_READ, json_pack("{s:s,s:s,s:i}", "id", dm, "user_id", b, "seq", 7), NULL),
+      STORE_OK);
+  assert_int_equal(call(f, CONV_MARK_DELIVERED,
+                        json_pack("{s:s,s:s,s:i}", "id", dm, "user_id", b, "seq", 6), &r),
+                   STORE_OK);
+  assert_int_equal(num(r, "last_delivered_seq"), 7);
+  json_decref(r);
+  assert_int_equal(call(f, CONV_MARK_DELIVERED,
+                        json_pack("{s:s,s:s,s:i}", "id", dm, "user_id", c, "seq", 1), NULL),
+                   STORE_ENOTFOUND);
+}
+
 /* ---- messages ---- */
 
 static void test_msg_insert_rules(void **state) {
@@ -1490,6 +1531,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_conv_permissions),
       T(test_conv_list),
       T(test_mark_read),
+      T(test_conv_mark_delivered),
       T(test_msg_insert_rules),
       T(test_msg_pagination),
       T(test_msg_edit_delete_react),

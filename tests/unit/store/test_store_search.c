@@ -334,6 +334,8 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " ALTER TABLE contacts DROP COLUMN last_read_seq;"
           /* and migration 9 (logins) */
           " DROP TABLE logins;"
+          /* and migration 10 (delivery receipts) */
+          " ALTER TABLE participants DROP COLUMN last_delivered_seq;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);
