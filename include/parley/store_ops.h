@@ -18,8 +18,10 @@
 
 STORE_OP(STORE_PING, ping, READ) /* {} -> {} ; readiness */
 
-/* users: user = {id, email, name, avatar_url, status, created_at}; deleted
- * users also carry "deleted": true. password_hash is returned only by
+/* users: user = {id, email, name, avatar_url, status, last_seen, created_at};
+ * status is the one the user chose (online, away, dnd, invisible; "offline" in
+ * rows older than that choice means online), last_seen when their last session
+ * closed (null: never). Deleted users also carry "deleted": true. password_hash is returned only by
  * USER_GET_BY_EMAIL. */
 /* {email, name, password_hash} -> user | ECONFLICT */
 STORE_OP(USER_CREATE, user_create, WRITE)
@@ -36,6 +38,12 @@ STORE_OP(USER_UPDATE, user_update, WRITE)
  * "offline", deleted true, password cleared), every refresh token revoked;
  * messages kept */
 STORE_OP(USER_DELETE, user_delete, WRITE)
+/* {ids: [id], at most 1000} -> {users: [user]}: those that exist and are not
+ * deleted, in no particular order; unknown ids are left out */
+STORE_OP(USER_GET_MANY, user_get_many, READ)
+/* {id, at_ms} -> {}: last_seen becomes at_ms unless it is already later (two
+ * instances may both record one departure); unknown or deleted: ENOTFOUND */
+STORE_OP(USER_SEEN, user_seen, WRITE)
 
 /* refresh tokens: only hashes are stored (hex SHA-256 of the token). A family
  * of tokens (one login) is described by a login = {id (the family id),

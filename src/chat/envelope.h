@@ -2,8 +2,8 @@
  * then the body bytes (the frame exactly as sessions get it, so it is encoded
  * once, by the instance that produced it). Header keys: i (instance id), k
  * (kind: m message.new, e any other frame, c conversation.updated, p presence,
- * h heartbeat), u (recipient ids), x (a user to skip), c and s (conversation id
- * and seq of a message). Loop thread. */
+ * h heartbeat, s a user's status changed), u (recipient ids), x (a user to skip), c and s
+ * (conversation id and seq of a message). Loop thread. */
 #ifndef PARLEY_CHAT_ENVELOPE_H
 #define PARLEY_CHAT_ENVELOPE_H
 

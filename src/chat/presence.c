@@ -12,14 +12,15 @@
 #include <string.h>
 
 #include "chat/envelope.h"
+#include "chat/presence_query.h"
+#include "chat/presence_view.h"
 #include "chat/sessions.h"
 #include "parley/bus.h"
 #include "parley/log.h"
 #include "parley/store.h"
 #include "parley/strmap.h"
+#include "parley/util.h"
 
-#define PRESENCE_PAGE 100     /* conversations read per CONV_LIST page */
-#define PRESENCE_MAX_PAGES 20 /* bounds the work of one announcement */
 #define PRESENCE_FORGET_MS 600000
 #define PRESENCE_TICK_MS 1000
 
@@ -49,9 +50,8 @@ typedef struct job_s {
   app_t *app;
   char user[64];
   char instance[25];
-  const char *status; /* "online" / "offline" (static strings) */
-  json_t *recipients; /* a set: user id -> true */
-  int pages;
+  const char *status; /* "online" / "offline" (static strings): what happened */
+  json_t *frame;      /* the presence frame to announce, once known */
 } job_t;
 
 static job_t *job_new(app_t *app, const char *user, const char *status) {
@@ -65,7 +65,7 @@ static job_t *job_new(app_t *app, const char *user, const char *status) {
 
 static void job_free(job_t *j) {
   if (!j) return;
-  json_decref(j->recipients);
+  json_decref(j->frame);
   free(j);
 }
 
@@ -131,70 +131,74 @@ presence_t *presence_new(app_t *app) {
 
 /* ---- announcing ---- */
 
-static json_t *presence_frame(const char *user, const char *status) {
-  return json_pack("{s:s, s:s, s:s}", "type", "presence", "user_id", user, "status", status);
+/* {"type": "presence", user_id, status, last_seen} from an entry (borrowed). */
+static json_t *presence_frame(const json_t *entry) {
+  json_t *frame = json_deep_copy(entry);
+  if (frame) json_object_set_new(frame, "type", json_string("presence"));
+  return frame;
 }
 
-static void announce(job_t *j) {
-  json_t *recipients = json_array();
-  const char *id;
-  json_t *v;
-  json_object_foreach(j->recipients, id, v) json_array_append_new(recipients, json_string(id));
-  json_t *frame = presence_frame(j->user, j->status);
-  char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
-  if (text) {
+/* The offline frame of a user whose last session closed at_ms. */
+static json_t *offline_frame(const char *user, int64_t at_ms) {
+  char iso[32];
+  util_iso8601(at_ms, iso);
+  return json_pack("{s:s, s:s, s:s, s:s}", "type", "presence", "user_id", user, "status", "offline",
+                   "last_seen", iso);
+}
+
+/* Sends the job's frame to the recipients here and, on the bus, to the other
+ * instances (whose own sessions among them hear it). */
+static void announce(job_t *j, json_t *recipients) {
+  char *text = j->frame ? json_dumps(j->frame, JSON_COMPACT) : NULL;
+  const char *status = json_string_value(json_object_get(j->frame, "status"));
+  if (text && status) {
     size_t len = strlen(text), i;
+    json_t *v;
     json_array_foreach(recipients, i, v) sessions_send(j->app, json_string_value(v), text, len, 0);
     json_t *h = json_pack("{s:s, s:O, s:s, s:s}", "k", "p", "u", recipients, "user", j->user,
-                          "status", j->status);
+                          "status", status);
     if (h) envelope_publish(j->app, h, text, len);
     json_decref(h);
   }
   free(text);
-  json_decref(frame);
-  json_decref(recipients);
 }
 
-static int list_page(job_t *j, const char *cursor);
-
-/* Collects everyone who shares a conversation with the user, page by page. */
-static void on_conv_page(void *ctx, int status, json_t *result) {
+static void on_contacts(void *ctx, int status, json_t *ids) {
   job_t *j = ctx;
-  if (status != STORE_OK || j->app->shutting_down) goto done;
-  size_t i, k;
-  json_t *c, *p;
-  json_array_foreach(json_object_get(result, "conversations"), i, c) {
-    json_array_foreach(json_object_get(c, "participants"), k, p) {
-      const char *id = json_string_value(json_object_get(p, "id"));
-      if (id && strcmp(id, j->user) != 0) json_object_set_new(j->recipients, id, json_true());
-    }
-  }
-  const char *cursor = json_string_value(json_object_get(result, "next_cursor"));
-  if (cursor && ++j->pages < PRESENCE_MAX_PAGES && list_page(j, cursor) == 0) {
-    json_decref(result);
-    return;
-  }
-  announce(j);
-done:
-  json_decref(result);
+  if (status == STORE_OK && !j->app->shutting_down) announce(j, ids);
+  json_decref(ids);
   job_free(j);
 }
 
-static int list_page(job_t *j, const char *cursor) {
-  json_t *params = json_pack("{s:s, s:i}", "user_id", j->user, "limit", PRESENCE_PAGE);
-  if (!params || !j->app->store) {
-    json_decref(params);
-    return -1;
-  }
-  if (cursor) json_object_set_new(params, "cursor", json_string(cursor));
-  return store_call(j->app->store, CONV_LIST, params, on_conv_page, j);
+/* Takes the job: announces its frame to everyone who shares a conversation
+ * with the user. */
+static void start_announce(job_t *j) {
+  if (!j->frame || presence_contacts(j->app, j->user, 0, on_contacts, j) != 0) job_free(j);
 }
 
-static void start_announce(app_t *app, const char *user, const char *status) {
-  job_t *j = job_new(app, user, status);
-  if (!j) return;
-  j->recipients = json_object();
-  if (!j->recipients || list_page(j, NULL) != 0) job_free(j);
+/* The user's first session anywhere: others see the status the user chose,
+ * and nothing at all while they are invisible. */
+static void on_user_online(void *ctx, int status, json_t *user) {
+  job_t *j = ctx;
+  const char *shown = user ? presence_view_visible(presence_view_chosen(user), 1) : "offline";
+  if (status == STORE_OK && !j->app->shutting_down && strcmp(shown, "offline") != 0) {
+    json_t *entry = presence_view_entry(user, 1);
+    j->frame = entry ? presence_frame(entry) : NULL;
+    json_decref(entry);
+    start_announce(j);
+  } else {
+    job_free(j);
+  }
+  json_decref(user);
+}
+
+static void on_seen_saved(void *ctx, int status, json_t *result) { json_decref(result); }
+
+/* Records last_seen; two instances recording one departure keep the later. */
+static void save_last_seen(app_t *app, const char *user, int64_t at_ms) {
+  if (!app->store) return;
+  store_call(app->store, USER_SEEN, json_pack("{s:s, s:I}", "id", user, "at_ms", (json_int_t)at_ms),
+             on_seen_saved, NULL);
 }
 
 /* ---- this instance's users ---- */
@@ -204,9 +208,18 @@ static void on_set(void *ctx, int status, long long count) {
   /* online: the first instance to hold the user; offline: the last to let go. */
   int first = strcmp(j->status, "online") == 0 && count == 1;
   int last = strcmp(j->status, "offline") == 0 && count == 0;
-  if (status == 0 && !j->app->shutting_down && (first || last))
-    start_announce(j->app, j->user, j->status);
-  job_free(j);
+  if (status != 0 || j->app->shutting_down || !(first || last) || !j->app->store) {
+    job_free(j);
+  } else if (first) {
+    if (store_call(j->app->store, USER_GET, json_pack("{s:s}", "id", j->user), on_user_online, j) !=
+        0)
+      job_free(j);
+  } else {
+    int64_t now = util_now_ms();
+    save_last_seen(j->app, j->user, now);
+    j->frame = offline_frame(j->user, now);
+    start_announce(j);
+  }
 }
 
 static void presence_set(app_t *app, const char *user, int64_t ttl, const char *status) {
@@ -227,6 +240,40 @@ void presence_session_closed(app_t *app, const char *user_id, int sessions) {
   presence_t *p = presence_of(app);
   if (!p || sessions != 0 || !strmap_del(&p->local, user_id)) return;
   presence_set(app, user_id, 0, "offline");
+}
+
+/* A status change is announced by the instances that hold the user's
+ * sessions, so that what others remember of who announced it stays true when
+ * an instance dies (see on_remote_presence). */
+static void on_user_changed(void *ctx, int status, json_t *user) {
+  job_t *j = ctx;
+  presence_t *p = presence_of(j->app);
+  if (status == STORE_OK && p && strmap_get(&p->local, j->user)) {
+    json_t *entry = presence_view_entry(user, 1);
+    j->frame = entry ? presence_frame(entry) : NULL;
+    json_decref(entry);
+    start_announce(j);
+  } else {
+    job_free(j);
+  }
+  json_decref(user);
+}
+
+static void announce_change(presence_t *p, const char *user) {
+  if (!strmap_get(&p->local, user) || !p->app->store) return;
+  job_t *j = job_new(p->app, user, "changed");
+  if (j &&
+      store_call(p->app->store, USER_GET, json_pack("{s:s}", "id", user), on_user_changed, j) != 0)
+    job_free(j);
+}
+
+void presence_status_changed(app_t *app, const char *user_id) {
+  presence_t *p = presence_of(app);
+  if (!p) return;
+  announce_change(p, user_id);
+  json_t *h = json_pack("{s:s, s:s}", "k", "s", "user", user_id);
+  if (h) envelope_publish(app, h, "", 0);
+  json_decref(h);
 }
 
 static void on_refreshed(void *ctx, int status, long long count) { (void)ctx; }
@@ -264,7 +311,8 @@ static void on_remote_presence(presence_t *p, json_t *hdr, const char *from) {
   json_t *users = json_object_get(hdr, "u");
   if (!user || !status || !json_is_array(users)) return;
   forget_remote(p, user);
-  if (strcmp(status, "online") != 0) return;
+  /* online, away, dnd: alive, so its instance dying must send it offline. */
+  if (strcmp(status, "offline") == 0) return;
   remote_t *r = calloc(1, sizeof(*r));
   if (!r) return;
   snprintf(r->instance, sizeof(r->instance), "%s", from);
@@ -278,6 +326,11 @@ void presence_on_envelope(presence_t *p, const char *kind, json_t *header, const
   const char *from = json_string_value(json_object_get(header, "i"));
   if (!from) return;
   seen(p, from, now_ms);
+  if (strcmp(kind, "s") == 0) {
+    const char *user = json_string_value(json_object_get(header, "user"));
+    if (user) announce_change(p, user);
+    return;
+  }
   if (strcmp(kind, "p") != 0) return;
   size_t i;
   json_t *u;
@@ -297,7 +350,11 @@ static void on_count(void *ctx, int status, long long count) {
   instance_t *in = strmap_get(&p->instances, j->instance);
   int64_t quiet = in ? (int64_t)uv_now(j->app->loop) - in->last_seen_ms : PRESENCE_FORGET_MS;
   if (status == 0 && count == 0) {
-    json_t *frame = presence_frame(j->user, "offline");
+    /* Every instance that saw the user online records the departure; the
+     * store keeps the latest. */
+    int64_t at = util_now_ms();
+    save_last_seen(j->app, j->user, at);
+    json_t *frame = offline_frame(j->user, at);
     char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
     size_t i;
     json_t *u;

@@ -35,12 +35,18 @@ void presence_session_opened(app_t *app, const char *user_id, int sessions);
 /* A session of user_id ended; `sessions` are left here (0: the last). */
 void presence_session_closed(app_t *app, const char *user_id, int sessions);
 
+/* user_id chose a new status (already stored): every instance holding a
+ * session of theirs tells the users who share a conversation with them what
+ * they now see (offline for invisible). */
+void presence_status_changed(app_t *app, const char *user_id);
+
 /* Once a second: refreshes TTLs, heartbeats, and looks for dead instances. */
 void presence_tick(presence_t *p, int64_t now_ms);
 /* The bus link went down (0) or came back (1). */
 void presence_bus_state(presence_t *p, int up, int64_t now_ms);
 /* Any envelope from another instance (it shows that instance alive); a
- * presence ("p") one is also delivered and remembered. header and body are
+ * presence ("p") one is also delivered and remembered; a status change ("s")
+ * is announced here if the user has sessions here. header and body are
  * borrowed. */
 void presence_on_envelope(presence_t *p, const char *kind, json_t *header, const char *body,
                           size_t len, int64_t now_ms);

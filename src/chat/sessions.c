@@ -27,6 +27,26 @@ int sessions_send(app_t *app, const char *user_id, const char *text, size_t len,
   return c.sent;
 }
 
+typedef struct send_to_s {
+  const char *text;
+  size_t len;
+  uint64_t id;
+  int sent;
+} send_to_t;
+
+static void send_to(ws_session_t *s, void *arg) {
+  send_to_t *c = arg;
+  if (s->id == c->id && ws_session_send(s, c->text, c->len) == 0) c->sent = 1;
+}
+
+int sessions_send_one(app_t *app, const char *user_id, uint64_t session, const char *text,
+                      size_t len) {
+  if (!app->hub || !user_id) return 0;
+  send_to_t c = {text, len, session, 0};
+  hub_foreach(app->hub, user_id, send_to, &c);
+  return c.sent;
+}
+
 int sessions_send_users(app_t *app, const json_t *users, const char *exclude_user, const char *text,
                         size_t len) {
   size_t i;

@@ -1,17 +1,26 @@
 /* user_view: a store user as API.md shows it (see user_view.h). Pure. */
 #include "chat/user_view.h"
 
-static json_t *user_shape(const json_t *u, int with_email) {
+#include "chat/presence_view.h"
+
+static json_t *user_shape(const json_t *u, int with_email, const char *status) {
   json_t *out = json_object();
-  static const char *const keys[] = {"id", "email", "name", "avatar_url", "status", "created_at"};
+  static const char *const keys[] = {"id",         "email",     "name",
+                                     "avatar_url", "last_seen", "created_at"};
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
     if (i == 1 && !with_email) continue;
     json_t *v = json_object_get(u, keys[i]);
     json_object_set_new(out, keys[i], v ? json_incref(v) : json_null());
   }
+  json_object_set_new(out, "status", json_string(status));
   return out;
 }
 
-json_t *user_view_own(const json_t *user) { return user_shape(user, 1); }
+json_t *user_view_own(const json_t *user) {
+  return user_shape(user, 1, presence_view_chosen(user));
+}
 
-json_t *user_view_public(const json_t *user) { return user_shape(user, 0); }
+json_t *user_view_public(const json_t *user) {
+  int alive = json_is_true(json_object_get(user, "alive"));
+  return user_shape(user, 0, presence_view_visible(presence_view_chosen(user), alive));
+}

@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/presence.h"
+#include "chat/presence_query.h"
+#include "chat/presence_view.h"
 #include "chat/revocations.h"
 #include "chat/user_view.h"
 #include "handlers/common.h"
@@ -19,23 +22,32 @@
 
 /* ---- search and lookup ---- */
 
+/* Public views of users marked alive or not (presence_query.h). */
+static void on_search_marked(void *ctx, int status, json_t *found) {
+  http_req_t *req = ctx;
+  json_t *users = json_array();
+  size_t i;
+  json_t *u;
+  json_array_foreach(found, i, u) {
+    if (i >= SEARCH_LIMIT) break;
+    json_array_append_new(users, user_view_public(u));
+  }
+  http_reply_json(req, 200, json_pack("{s:o}", "users", users));
+  json_decref(found);
+  http_req_unref(req);
+}
+
 static void on_search(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
   if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
-  } else {
-    json_t *users = json_array();
-    json_t *found = json_object_get(result, "users");
-    size_t i;
-    json_t *u;
-    json_array_foreach(found, i, u) {
-      if (i >= SEARCH_LIMIT) break;
-      json_array_append_new(users, user_view_public(u));
-    }
-    http_reply_json(req, 200, json_pack("{s:o}", "users", users));
+    http_req_unref(req);
+  } else if (presence_mark(req->app, json_incref(json_object_get(result, "users")),
+                           on_search_marked, req) != 0) {
+    handlers_reply_store_error(req, STORE_EUNAVAILABLE);
+    http_req_unref(req);
   }
   json_decref(result);
-  http_req_unref(req);
 }
 
 static void search(http_req_t *req) {
@@ -70,16 +82,27 @@ static int id_ok(const char *id) {
   return 1;
 }
 
+static void on_user_marked(void *ctx, int status, json_t *users) {
+  http_req_t *req = ctx;
+  http_reply_json(req, 200, json_pack("{s:o}", "user", user_view_public(json_array_get(users, 0))));
+  json_decref(users);
+  http_req_unref(req);
+}
+
+/* The caller's own user shows the status they chose; anyone else's what
+ * others see, which needs to know whether a session of theirs is alive. */
 static void on_user(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
+  const char *id = json_string_value(json_object_get(result, "id"));
   if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
+  } else if (id && strcmp(id, req->user_id) == 0) {
+    http_reply_json(req, 200, json_pack("{s:o}", "user", user_view_own(result)));
+  } else if (presence_mark(req->app, json_pack("[O]", result), on_user_marked, req) == 0) {
+    json_decref(result);
+    return;
   } else {
-    const char *id = json_string_value(json_object_get(result, "id"));
-    int own = id && strcmp(id, req->user_id) == 0;
-    http_reply_json(
-        req, 200,
-        json_pack("{s:o}", "user", own ? user_view_own(result) : user_view_public(result)));
+    handlers_reply_store_error(req, STORE_EUNAVAILABLE);
   }
   json_decref(result);
   http_req_unref(req);
@@ -132,10 +155,11 @@ static int profile_fields(http_req_t *req, json_t *body, json_t *params) {
   json_t *status = json_object_get(body, "status");
   if (status) {
     const char *s = json_string_value(status);
-    if (!s ||
-        (strcmp(s, "online") && strcmp(s, "offline") && strcmp(s, "away") && strcmp(s, "dnd"))) {
+    if (!presence_view_settable(s)) {
       http_reply_error(req, 400, "validation_failed",
-                       "status must be one of online, offline, away, dnd", "status");
+                       "status must be one of online, away, dnd, invisible (offline is never set: "
+                       "it is what others see while no session is open)",
+                       "status");
       return -1;
     }
     json_object_set(params, "status", status);
@@ -143,8 +167,7 @@ static int profile_fields(http_req_t *req, json_t *body, json_t *params) {
   return 0;
 }
 
-static void on_profile(void *ctx, int status, json_t *result) {
-  http_req_t *req = ctx;
+static void profile_done(http_req_t *req, int status, json_t *result, int status_given) {
   if (status == STORE_ENOTFOUND ||
       (status == STORE_OK && json_is_true(json_object_get(result, "deleted"))))
     http_reply_error(req, 401, "unauthorized", "the account no longer exists", NULL);
@@ -152,8 +175,18 @@ static void on_profile(void *ctx, int status, json_t *result) {
     handlers_reply_store_error(req, status);
   else
     http_reply_json(req, 200, json_pack("{s:o}", "user", user_view_own(result)));
+  /* The others hear a new status once it is stored. */
+  if (status == STORE_OK && status_given) presence_status_changed(req->app, req->user_id);
   json_decref(result);
   http_req_unref(req);
+}
+
+static void on_profile(void *ctx, int status, json_t *result) {
+  profile_done(ctx, status, result, 0);
+}
+
+static void on_profile_status(void *ctx, int status, json_t *result) {
+  profile_done(ctx, status, result, 1);
 }
 
 static void update_profile(http_req_t *req) {
@@ -173,7 +206,8 @@ static void update_profile(http_req_t *req) {
   }
 fields:
   if (profile_fields(req, body, params) != 0) goto done;
-  handlers_store_call(req, USER_UPDATE, params, on_profile);
+  handlers_store_call(req, USER_UPDATE, params,
+                      json_object_get(params, "status") ? on_profile_status : on_profile);
   params = NULL;
 done:
   json_decref(params);

@@ -7,7 +7,8 @@
 
 #include "parley/http.h"
 
-#define HTTP_MAX_URL 8192
+/* Room for GET /api/presence with its 1,000 ids (25 bytes each). */
+#define HTTP_MAX_URL 32768
 #define HTTP_MAX_HEADER_BYTES 16384
 /* Unparsed input kept while a request is being handled before reading pauses. */
 #define HTTP_MAX_BUFFERED (256 * 1024)

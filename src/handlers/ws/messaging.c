@@ -17,6 +17,7 @@
 #include "chat/fanout.h"
 #include "chat/fields.h"
 #include "chat/presence.h"
+#include "chat/presence_snapshot.h"
 #include "chat/read.h"
 #include "handlers/ws/reply.h"
 #include "instagram/reply.h"
@@ -335,6 +336,7 @@ void ws_messaging_sync(ws_session_t *s, json_t *frame, const char *ref) {
 
 void ws_messaging_opened(ws_session_t *s, int sessions) {
   presence_session_opened(s->app, s->user_id, sessions);
+  presence_snapshot(s->app, s->user_id, s->id);
 }
 
 void ws_messaging_closed(ws_session_t *s, int sessions) {

@@ -14,6 +14,7 @@ json_t *mongo_user_json(mongo_ctx_t *c, const bson_t *doc) {
   json_object_set_new(u, "name", mongo_bson_json(doc, "name"));
   json_object_set_new(u, "avatar_url", mongo_bson_json(doc, "avatar_url"));
   json_object_set_new(u, "status", mongo_bson_json(doc, "status"));
+  json_object_set_new(u, "last_seen", mongo_bson_iso(doc, "last_seen"));
   json_object_set_new(u, "created_at", mongo_bson_iso(doc, "created_at"));
   if (mongo_bson_bool(doc, "deleted")) json_object_set_new(u, "deleted", json_true());
   return u;
@@ -26,7 +27,7 @@ int mongo_user_create(mongo_ctx_t *c, json_t *p, json_t **r) {
   char id[25];
   util_new_id(id);
   bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "email", BCON_UTF8(email), "name", BCON_UTF8(name),
-                         "avatar_url", BCON_NULL, "status", BCON_UTF8("offline"), "password_hash",
+                         "avatar_url", BCON_NULL, "status", BCON_UTF8("online"), "password_hash",
                          BCON_UTF8(hash), "created_at", BCON_DATE_TIME(util_now_ms()));
   int rc = mongo_query_insert(c, MC_USERS, doc);
   if (rc == 1) *r = mongo_user_json(c, doc);
@@ -140,4 +141,42 @@ int mongo_user_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
   rc = mongo_refresh_revoke_user(c, who, r);
   json_decref(who);
   return rc;
+}
+
+int mongo_user_get_many(mongo_ctx_t *c, json_t *p, json_t **r) {
+  json_t *ids = json_object_get(p, "ids");
+  if (!json_is_array(ids) || json_array_size(ids) > 1000) return STORE_EINVAL;
+  bson_t *filter = bson_new(), in, arr;
+  bson_append_document_begin(filter, "_id", -1, &in);
+  bson_append_array_begin(&in, "$in", -1, &arr);
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v) {
+    if (!json_is_string(v)) continue;
+    char key[24];
+    snprintf(key, sizeof(key), "%zu", i);
+    mongo_bson_append_json(&arr, key, v);
+  }
+  bson_append_array_end(&in, &arr);
+  bson_append_document_end(filter, &in);
+  bson_append_document_begin(filter, "deleted", -1, &in);
+  BSON_APPEND_BOOL(&in, "$ne", true);
+  bson_append_document_end(filter, &in);
+  return mongo_query_list(c, MC_USERS, filter, NULL, mongo_user_json, "users", r);
+}
+
+int mongo_user_seen(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id");
+  int64_t at = -1;
+  if (!id || mongo_param_int(p, "at_ms", &at) != 0 || at < 0) return STORE_EINVAL;
+  /* $max keeps the later of two instances' records of one departure. */
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(id), "deleted", "{", "$ne", BCON_BOOL(true), "}");
+  bson_t *update = BCON_NEW("$max", "{", "last_seen", BCON_DATE_TIME(at), "}");
+  int rc = mongo_query_update(c, MC_USERS, q, update, 0);
+  bson_destroy(q);
+  bson_destroy(update);
+  if (rc < 0) return rc;
+  if (rc == 0) return STORE_ENOTFOUND;
+  *r = json_object();
+  return STORE_OK;
 }

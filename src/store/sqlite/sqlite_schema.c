@@ -169,6 +169,11 @@ static const char *const migrations[] = {
      * starts there. */
     "ALTER TABLE participants ADD COLUMN last_delivered_seq INTEGER NOT NULL DEFAULT 0;"
     "UPDATE participants SET last_delivered_seq = last_read_seq;",
+    /* 11: presence (issue 17): when a user's last session closed, and the
+     * status the user chose, where 'offline' (never settable) meant online. */
+    "ALTER TABLE users ADD COLUMN last_seen TEXT;"
+    "UPDATE users SET status = 'online' WHERE status NOT IN ('online', 'away', 'dnd', "
+    "'invisible');",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -1,13 +1,15 @@
 /* SQLite operations on users; deleting one anonymises it and revokes its
  * refresh tokens. Store thread. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "parley/util.h"
 #include "store/sqlite/sqlite_internal.h"
 
-#define USER_COLS "id, email, name, avatar_url, status, created_at, deleted, password_hash"
+#define USER_COLS \
+  "id, email, name, avatar_url, status, created_at, deleted, password_hash, last_seen"
 
-/* user = {id, email, name, avatar_url, status, created_at, deleted?}, from USER_COLS. */
+/* user = {id, email, name, avatar_url, status, last_seen, created_at, deleted?}, from USER_COLS. */
 static json_t *user_row(sqlite3_stmt *st, int with_hash) {
   json_t *u = json_object();
   json_object_set_new(u, "id", sqlite_db_col_str(st, 0));
@@ -15,6 +17,7 @@ static json_t *user_row(sqlite3_stmt *st, int with_hash) {
   json_object_set_new(u, "name", sqlite_db_col_str(st, 2));
   json_object_set_new(u, "avatar_url", sqlite_db_col_str(st, 3));
   json_object_set_new(u, "status", sqlite_db_col_str(st, 4));
+  json_object_set_new(u, "last_seen", sqlite_db_col_str(st, 8));
   json_object_set_new(u, "created_at", sqlite_db_col_str(st, 5));
   if (sqlite3_column_int(st, 6)) json_object_set_new(u, "deleted", json_true());
   if (with_hash) json_object_set_new(u, "password_hash", sqlite_db_col_str(st, 7));
@@ -38,10 +41,11 @@ int sqlite_user_create(sqlite_db_t *d, json_t *p, json_t **result) {
   char id[25], now[32];
   util_new_id(id);
   sqlite_db_now(now);
-  int status = sqlite_db_exec(d,
-                              "INSERT INTO users (id, email, name, password_hash, created_at)"
-                              " VALUES (?, ?, ?, ?, ?)",
-                              "sssss", id, email, name, hash, now);
+  int status =
+      sqlite_db_exec(d,
+                     "INSERT INTO users (id, email, name, password_hash, created_at, status)"
+                     " VALUES (?, ?, ?, ?, ?, 'online')",
+                     "sssss", id, email, name, hash, now);
   if (status != STORE_OK) return status;
   return load_user(d, id, result);
 }
@@ -120,4 +124,50 @@ int sqlite_user_delete(sqlite_db_t *d, json_t *p, json_t **result) {
     status = sqlite_db_exec(d, "UPDATE logins SET ended = 1 WHERE user_id = ?", "s", id);
   if (status == STORE_OK) *result = json_object();
   return status;
+}
+
+int sqlite_user_get_many(sqlite_db_t *d, json_t *p, json_t **result) {
+  json_t *ids = json_object_get(p, "ids");
+  if (!json_is_array(ids) || json_array_size(ids) > 1000) return STORE_EINVAL;
+  char *list = json_dumps(ids, JSON_COMPACT);
+  if (!list) return STORE_EUNAVAILABLE;
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT " USER_COLS
+                                     " FROM users WHERE deleted = 0 AND id IN"
+                                     " (SELECT value FROM json_each(?))",
+                                     "s", list);
+  free(list);
+  if (!st) return STORE_EUNAVAILABLE;
+  json_t *users = json_array();
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1) json_array_append_new(users, user_row(st, 0));
+  if (rc < 0) {
+    json_decref(users);
+    return rc;
+  }
+  *result = json_pack("{s:o}", "users", users);
+  return STORE_OK;
+}
+
+int sqlite_user_seen(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id");
+  int64_t at = sqlite_db_pint(p, "at_ms", -1);
+  if (!id || at < 0) return STORE_EINVAL;
+  char iso[32];
+  util_iso8601(at, iso);
+  /* ISO-8601 with milliseconds in UTC compares as text in time order. */
+  int status = sqlite_db_exec(d,
+                              "UPDATE users SET last_seen = ?2 WHERE id = ?1 AND deleted = 0"
+                              " AND (last_seen IS NULL OR last_seen < ?2)",
+                              "ss", id, iso);
+  if (status != STORE_OK) return status;
+  if (sqlite3_changes(d->db) == 0) {
+    sqlite3_stmt *st =
+        sqlite_db_query(d, "SELECT 1 FROM users WHERE id = ? AND deleted = 0", "s", id);
+    if (!st) return STORE_EUNAVAILABLE;
+    int rc = sqlite_db_step(d, st);
+    if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  }
+  *result = json_object();
+  return STORE_OK;
 }

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "chat/envelope.h"
+#include "chat/presence_snapshot.h"
 #include "chat_fixture.h"
 
 /* Turns the loop until s has a frame (at most about 2 s); returns it. */
@@ -69,6 +70,109 @@ static void first_and_last_sessions_are_announced_to_contacts(void **state) {
   chat_fx_free(f);
 }
 
+static void set_status(chat_fx_t *f, const char *user, const char *status) {
+  assert_int_equal(
+      store_sync_call(&f->loop, f->app.store, USER_UPDATE,
+                      json_pack("{s:s, s:s}", "id", user, "status", status), NULL, NULL),
+      STORE_OK);
+}
+
+static const char *str(json_t *o, const char *k) {
+  return json_string_value(json_object_get(o, k));
+}
+
+/* Others hear the status a user chose (nothing while invisible), a change
+ * while connected, and offline with last_seen, which the store keeps; the
+ * snapshot after ready says how each contact stands. */
+static void chosen_statuses_snapshot_and_last_seen(void **state) {
+  chat_fx_t *f = chat_fx_new(1);
+  char u1[25], u2[25], u3[25], u4[25], room[25];
+  assert_int_equal(chat_fx_user(f, "one@example.com", u1), STORE_OK);
+  assert_int_equal(chat_fx_user(f, "two@example.com", u2), STORE_OK);
+  assert_int_equal(chat_fx_user(f, "three@example.com", u3), STORE_OK);
+  assert_int_equal(chat_fx_user(f, "four@example.com", u4), STORE_OK);
+  assert_int_equal(
+      store_sync_call(&f->loop, f->app.store, CONV_CREATE,
+                      json_pack("{s:s, s:s, s:s, s:[s, s, s, s]}", "type", "group", "name", "room",
+                                "creator_id", u1, "participant_ids", u1, u2, u3, u4),
+                      NULL, NULL),
+      STORE_OK);
+  (void)room;
+  ws_session_t *a = fake_session_new(&f->app, u1);
+  set_status(f, u2, "away");
+  set_status(f, u3, "invisible");
+
+  presence_session_opened(&f->app, u2, 1);
+  expect_presence(f, a, u2, "away");
+  presence_session_opened(&f->app, u3, 1);
+  chat_fx_run(f, 100);
+  assert_int_equal(fake_pending(a), 0); /* invisible: nobody hears of it */
+
+  presence_snapshot(&f->app, u1, a->id);
+  json_t *fr = wait_frame(f, a);
+  assert_non_null(fr);
+  assert_string_equal(str(fr, "type"), "presence.snapshot");
+  json_t *users = json_object_get(fr, "users");
+  assert_int_equal(json_array_size(users), 3);
+  size_t i;
+  json_t *e;
+  json_array_foreach(users, i, e) {
+    const char *who = str(e, "user_id"), *st = str(e, "status");
+    if (strcmp(who, u2) == 0)
+      assert_string_equal(st, "away");
+    else if (strcmp(who, u3) == 0 || strcmp(who, u4) == 0)
+      assert_string_equal(st, "offline");
+    else
+      fail_msg("unexpected user %s in the snapshot", who);
+    assert_true(json_is_null(json_object_get(e, "last_seen")));
+  }
+  json_decref(fr);
+
+  /* A change while connected reaches the contacts; one while invisible shows. */
+  set_status(f, u2, "dnd");
+  presence_status_changed(&f->app, u2);
+  expect_presence(f, a, u2, "dnd");
+  set_status(f, u3, "online");
+  presence_status_changed(&f->app, u3);
+  expect_presence(f, a, u3, "online");
+  set_status(f, u3, "invisible");
+  presence_status_changed(&f->app, u3);
+  expect_presence(f, a, u3, "offline");
+  /* Not connected: a change says nothing. */
+  set_status(f, u4, "away");
+  presence_status_changed(&f->app, u4);
+  chat_fx_run(f, 100);
+  assert_int_equal(fake_pending(a), 0);
+
+  /* The last session closes: offline with last_seen, stored. */
+  int64_t before = util_now_ms();
+  presence_session_closed(&f->app, u2, 0);
+  fr = wait_frame(f, a);
+  assert_non_null(fr);
+  assert_string_equal(str(fr, "status"), "offline");
+  int64_t seen_ms = 0;
+  assert_int_equal(util_parse_iso8601(str(fr, "last_seen"), &seen_ms), 0);
+  assert_true(seen_ms >= before - 1);
+  json_decref(fr);
+  json_t *u = NULL;
+  for (int k = 0; k < 100; k++) { /* the write completes on its own */
+    json_decref(u);
+    u = NULL;
+    assert_int_equal(
+        store_sync_call(&f->loop, f->app.store, USER_GET, json_pack("{s:s}", "id", u2), &u, NULL),
+        STORE_OK);
+    if (json_is_string(json_object_get(u, "last_seen"))) break;
+    chat_fx_run(f, 10);
+  }
+  int64_t stored_ms = 0;
+  assert_int_equal(util_parse_iso8601(str(u, "last_seen"), &stored_ms), 0);
+  assert_int_equal(stored_ms, seen_ms);
+  json_decref(u);
+  presence_session_closed(&f->app, u3, 0);
+  fake_session_free(a);
+  chat_fx_free(f);
+}
+
 static void presence_stops_with_the_app(void **state) {
   chat_fx_t *f = chat_fx_new(0);
   assert_non_null(f->app.presence);
@@ -84,6 +188,7 @@ static void presence_stops_with_the_app(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(first_and_last_sessions_are_announced_to_contacts),
+      cmocka_unit_test(chosen_statuses_snapshot_and_last_seen),
       cmocka_unit_test(presence_stops_with_the_app),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

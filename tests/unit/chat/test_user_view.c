@@ -24,7 +24,9 @@ static void the_own_view_has_the_email(void **state) {
   assert_true(json_is_null(json_object_get(v, "avatar_url"))); /* absent: null */
   assert_null(json_object_get(v, "password_hash"));
   assert_null(json_object_get(v, "deleted"));
-  assert_int_equal(json_object_size(v), 6);
+  assert_string_equal(json_string_value(json_object_get(v, "status")), "online");
+  assert_true(json_is_null(json_object_get(v, "last_seen"))); /* never left: null */
+  assert_int_equal(json_object_size(v), 7);
   json_decref(v);
   json_decref(u);
 }
@@ -34,7 +36,37 @@ static void the_public_view_has_no_email(void **state) {
   assert_null(json_object_get(v, "email"));
   assert_string_equal(json_string_value(json_object_get(v, "id")), "u1");
   assert_null(json_object_get(v, "password_hash"));
-  assert_int_equal(json_object_size(v), 5);
+  assert_int_equal(json_object_size(v), 6);
+  /* Not known to be connected: offline, whatever was chosen. */
+  assert_string_equal(json_string_value(json_object_get(v, "status")), "offline");
+  json_decref(v);
+  json_decref(u);
+}
+
+/* The owner sees the status chosen; others see it only while a session is
+ * alive, and never "invisible". */
+static void status_is_chosen_for_the_owner_and_visible_for_others(void **state) {
+  json_t *u = stored();
+  json_object_set_new(u, "status", json_string("away"));
+  json_object_set_new(u, "alive", json_true());
+  json_object_set_new(u, "last_seen", json_string("2026-02-01T10:00:00.000Z"));
+  json_t *v = user_view_public(u);
+  assert_string_equal(json_string_value(json_object_get(v, "status")), "away");
+  assert_string_equal(json_string_value(json_object_get(v, "last_seen")),
+                      "2026-02-01T10:00:00.000Z");
+  assert_null(json_object_get(v, "alive"));
+  json_decref(v);
+  json_object_set_new(u, "status", json_string("invisible"));
+  v = user_view_public(u);
+  assert_string_equal(json_string_value(json_object_get(v, "status")), "offline");
+  json_decref(v);
+  v = user_view_own(u);
+  assert_string_equal(json_string_value(json_object_get(v, "status")), "invisible");
+  json_decref(v);
+  /* A row from before statuses were chosen says "offline": it means online. */
+  json_object_set_new(u, "status", json_string("offline"));
+  v = user_view_own(u);
+  assert_string_equal(json_string_value(json_object_get(v, "status")), "online");
   json_decref(v);
   json_decref(u);
 }
@@ -43,6 +75,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_own_view_has_the_email),
       cmocka_unit_test(the_public_view_has_no_email),
+      cmocka_unit_test(status_is_chosen_for_the_owner_and_visible_for_others),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

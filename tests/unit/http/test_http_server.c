@@ -281,7 +281,7 @@ static void test_body_too_large_before_reading(void **state) {
 
 static void test_headers_and_url_limits(void **state) {
   (void)state;
-  char *big = malloc(20000);
+  char *big = malloc(40000);
   int fd = client();
   int n = snprintf(big, 20000, "GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: ");
   memset(big + n, 'a', 17000);
@@ -293,9 +293,9 @@ static void test_headers_and_url_limits(void **state) {
   close(fd);
 
   fd = client();
-  n = snprintf(big, 20000, "GET /echo?q=");
-  memset(big + n, 'b', 9000);
-  strcpy(big + n + 9000, " HTTP/1.1\r\nHost: x\r\n\r\n");
+  n = snprintf(big, 40000, "GET /echo?q=");
+  memset(big + n, 'b', 33000); /* over HTTP_MAX_URL (32 KiB) */
+  strcpy(big + n + 33000, " HTTP/1.1\r\nHost: x\r\n\r\n");
   send_all(fd, big, strlen(big));
   read_responses(fd, out, sizeof(out), 1, 2000);
   assert_non_null(strstr(out, "HTTP/1.1 414"));

@@ -167,7 +167,8 @@ static void test_users(void **state) {
                    STORE_OK);
   assert_string_equal(str(r, "id"), ann);
   assert_string_equal(str(r, "password_hash"), "$argon2id$x");
-  assert_string_equal(str(r, "status"), "offline");
+  assert_string_equal(str(r, "status"), "online"); /* what a new user has chosen */
+  assert_true(json_is_null(json_object_get(r, "last_seen")));
   int64_t ms;
   assert_int_equal(util_parse_iso8601(str(r, "created_at"), &ms), 0);
   json_decref(r);
@@ -213,6 +214,43 @@ static void test_users(void **state) {
   assert_string_equal(str(r, "name"), "Annie"); /* absent keys are kept */
   json_decref(r);
 
+  /* Presence: last_seen only moves forward (two instances may both record one
+   * departure); many users at once, unknown ids left out. */
+  assert_int_equal(
+      call(f, USER_SEEN, json_pack("{s:s,s:I}", "id", ann, "at_ms", (json_int_t)1767225600000), &r),
+      STORE_OK);
+  json_decref(r);
+  assert_int_equal(
+      call(f, USER_SEEN, json_pack("{s:s,s:I}", "id", ann, "at_ms", (json_int_t)1767225500000), &r),
+      STORE_OK);
+  json_decref(r);
+  assert_int_equal(call(f, USER_SEEN,
+                        json_pack("{s:s,s:I}", "id", "000000000000000000000000", "at_ms",
+                                  (json_int_t)1767225600000),
+                        NULL),
+                   STORE_ENOTFOUND);
+  assert_int_equal(call(f, USER_SEEN, json_pack("{s:s}", "id", ann), NULL), STORE_EINVAL);
+  assert_int_equal(call(f, USER_GET_MANY,
+                        json_pack("{s:[s,s,s]}", "ids", ann, id2, "000000000000000000000000"), &r),
+                   STORE_OK);
+  json_t *many = json_object_get(r, "users");
+  assert_int_equal(json_array_size(many), 2);
+  for (size_t i = 0; i < 2; i++) {
+    json_t *u = json_array_get(many, i);
+    if (strcmp(str(u, "id"), ann) == 0) {
+      assert_string_equal(str(u, "last_seen"), "2026-01-01T00:00:00.000Z");
+      assert_string_equal(str(u, "status"), "away");
+      assert_null(json_object_get(u, "password_hash"));
+    } else {
+      assert_string_equal(str(u, "id"), id2);
+      assert_true(json_is_null(json_object_get(u, "last_seen")));
+    }
+  }
+  json_decref(r);
+  assert_int_equal(call(f, USER_GET_MANY, json_pack("{s:[]}", "ids"), &r), STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "users")), 0);
+  json_decref(r);
+
   /* Delete anonymises, frees the email and revokes the tokens. */
   assert_int_equal(
       call(f, REFRESH_CREATE,
@@ -226,6 +264,9 @@ static void test_users(void **state) {
   assert_int_equal(call(f, USER_GET, json_pack("{s:s}", "id", ann), &r), STORE_OK);
   assert_true(json_is_true(json_object_get(r, "deleted")));
   assert_string_equal(str(r, "name"), "Deleted user");
+  json_decref(r);
+  assert_int_equal(call(f, USER_GET_MANY, json_pack("{s:[s]}", "ids", ann), &r), STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "users")), 0); /* deleted: left out */
   json_decref(r);
   assert_int_equal(call(f, REFRESH_ROTATE,
                         json_pack("{s:s,s:s,s:I,s:I}", "token_hash", "t-ann", "new_token_hash",

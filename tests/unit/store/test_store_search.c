@@ -336,6 +336,8 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " DROP TABLE logins;"
           /* and migration 10 (delivery receipts) */
           " ALTER TABLE participants DROP COLUMN last_delivered_seq;"
+          /* and migration 11 (presence: last_seen) */
+          " ALTER TABLE users DROP COLUMN last_seen;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);
