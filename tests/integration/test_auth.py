@@ -14,7 +14,7 @@ import pytest
 SECRET = b"integration-test-secret-0123456789abcdef"
 # Argon2id at its minimum, for tests that sign up or log in many times.
 FAST = {"PARLEY_ARGON2_OPSLIMIT": "1", "PARLEY_ARGON2_MEMLIMIT": "8192"}
-USER_KEYS = {"id", "email", "name", "avatar_url", "status", "created_at"}
+USER_KEYS = {"id", "email", "name", "avatar_url", "status", "last_seen", "created_at"}
 INJECTIONS = [{"$gt": ""}, {"$ne": None}, ["a@b.co"], 12345, True, None]
 
 
@@ -75,7 +75,7 @@ def test_signup_returns_a_session(server):
     body = r.json()
     assert_session(body, email)
     assert body["user"]["name"] == "Ada Lovelace"
-    assert body["user"]["status"] in ("online", "offline", "away", "dnd")
+    assert body["user"]["status"] in ("online", "away", "dnd", "invisible")
     assert "password" not in r.body.decode() and "hash" not in r.body.decode()
     me = server.request("GET", "/api/auth/me", token=body["access_token"])
     assert me.status == 200, me

@@ -127,7 +127,7 @@ def test_update_profile(fast):
     ("avatar_url", "javascript:alert(1)"), ("avatar_url", "ftp://x.example/a.png"),
     ("avatar_url", "https://"), ("avatar_url", "https://x.example/" + "a" * 2100),
     ("avatar_url", "https://x.example/a b.png"),
-    ("status", "busy"), ("status", ""), ("status", "ONLINE"),
+    ("status", "busy"), ("status", ""), ("status", "ONLINE"), ("status", "offline"),
 ])
 def test_update_profile_rejects_bad_values(fast, field, value):
     s = fast.signup(name="Before")
