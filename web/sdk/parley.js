@@ -6,7 +6,7 @@
 
 import { Emitter } from './emitter.js';
 import { ParleyError, errorFromEnvelope } from './errors.js';
-import { Realtime } from './realtime.js';
+import { PRESENCE_IDS_MAX, Realtime } from './realtime.js';
 import { SessionManager, sessionFromServer } from './session.js';
 
 export { ParleyError } from './errors.js';
@@ -72,7 +72,10 @@ function query(params) {
  *
  * Events (`client.on(type, fn)`): `message.new` ({message, recovered}),
  * `message.ack` ({client_id, message}), `message.updated` ({message}), `typing`,
- * `presence`, `read`, `delivered`, `conversation.updated` (the server frames as they are),
+ * `presence` ({user_id, status, last_seen}: one change, whether it came alone or in a
+ * `presence.batch`, whose entries are emitted one by one, in order),
+ * `presence.snapshot` ({users}: after each ready, less the users whose `presence`
+ * arrived first), `read`, `delivered`, `conversation.updated` (the server frames as they are),
  * `state` ({state: 'idle'|'connecting'|'open'|'reconnecting'|'closed', attempt?, delayMs?}),
  * `ready` ({user_id, session_id, reconnected}), `session` ({user}) after login or
  * refresh, `logout` ({reason: 'logout'|'refresh_failed'|'ended'|'elsewhere'|'deleted'}),
@@ -393,6 +396,21 @@ export class ParleyClient extends Emitter {
 
   searchUsers(q) {
     return this.request('GET', '/api/users/search', { query: { q } }).then((r) => r.users);
+  }
+
+  /**
+   * How users stand now (GET /api/presence), in calls of at most 1,000 ids; ids of
+   * nobody are left out. @param {string[]} ids @returns {Promise<object[]>}
+   */
+  async presence(ids) {
+    const unique = [...new Set(ids)];
+    const out = [];
+    for (let i = 0; i < unique.length; i += PRESENCE_IDS_MAX) {
+      const chunk = unique.slice(i, i + PRESENCE_IDS_MAX);
+      const r = await this.request('GET', '/api/presence', { query: { user_ids: chunk.join(',') } });
+      out.push(...r.users);
+    }
+    return out;
   }
 
   getUser(id) {

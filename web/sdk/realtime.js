@@ -16,6 +16,10 @@ const STATUS_OF = {
 
 /** Error codes after which a send is tried again rather than given up. */
 const RETRYABLE = new Set(['rate_limited', 'unavailable']);
+// Presence changes remembered between ready and the snapshot (see _onPresence).
+const PRESENCE_SEEN_MAX = 10000;
+// GET /api/presence answers at most this many ids per call.
+export const PRESENCE_IDS_MAX = 1000;
 
 export class Realtime {
   /**
@@ -282,14 +286,40 @@ export class Realtime {
         break;
       case 'pong':
         break;
+      case 'presence':
+        this._onPresence(f);
+        break;
+      case 'presence.batch':
+        for (const e of Array.isArray(f.users) ? f.users : []) this._onPresence({ ...e, type: 'presence' });
+        break;
+      case 'presence.snapshot':
+        this._onSnapshot(f);
+        break;
       default:
         this._emit(f.type, f);
     }
   }
 
+  /* One presence change; a batch's entries come here one by one, in order. The
+   * users changed since ready are remembered (up to PRESENCE_SEEN_MAX) so that
+   * the snapshot, which may have been computed before, does not undo them. */
+  _onPresence(f) {
+    if (!f || typeof f.user_id !== 'string') return;
+    if (this._presenceSeen && this._presenceSeen.size < PRESENCE_SEEN_MAX) this._presenceSeen.add(f.user_id);
+    this._emit('presence', f);
+  }
+
+  _onSnapshot(f) {
+    const seen = this._presenceSeen || new Set();
+    const users = (Array.isArray(f.users) ? f.users : []).filter((e) => e && !seen.has(e.user_id));
+    this._presenceSeen = null;
+    this._emit('presence.snapshot', { type: 'presence.snapshot', users });
+  }
+
   _onReady(f) {
     this._stop('ready');
     this._ready = true;
+    this._presenceSeen = new Set();
     this._attempt = 0;
     const reconnected = this._everReady;
     this._everReady = true;

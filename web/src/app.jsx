@@ -10,6 +10,7 @@ import { InboxPage } from './inbox.jsx';
 import { ContactsPage } from './contacts.jsx';
 import { SettingsPage } from './settings.jsx';
 import { DashboardPage } from './dashboard.jsx';
+import { StatusMenu } from './status_menu.jsx';
 
 const FlowsPage = lazy(() => import('./flows/index.jsx'));
 
@@ -82,7 +83,7 @@ export function App() {
             )}
           </Link>
         ))}
-        <div class="me">{store.me ? store.me.name : ''}</div>
+        <StatusMenu />
       </nav>
       <main class="main" id="main">
         {store.connection !== 'online' && store.me && (

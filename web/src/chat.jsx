@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, client, markRead, sendMessage, setAnnouncer, typing } from './client.js';
 import { ago, windowOpen } from './format.js';
+import { presenceText } from './presence.jsx';
 import { Link } from './router.jsx';
 import { PAGE, store, useStore } from './store.js';
 import { Avatar, ChannelBadge } from './inbox.jsx';
@@ -111,7 +112,7 @@ export function ChatPane({ id }) {
 
   const title = s.title(c);
   const peer = s.peer(c);
-  const online = peer && s.online(peer.id);
+  const status = peer ? s.status(peer.id) : null;
   const ig = c.type === 'instagram';
   const open = ig && contact ? windowOpen(contact.last_inbound_at) : true;
   // The Instagram contact's tags and variables sit beside the chat where there is room.
@@ -120,13 +121,13 @@ export function ChatPane({ id }) {
     <section class="chat" aria-label={`Chat: ${title}`}>
       <header class="chat-head">
         <Link href="/inbox" class="back-link button" aria-label="Back to the inbox">‹</Link>
-        <Avatar name={title} id={c.id} online={online} pic={ig && contact ? contact.profile_pic : null} />
+        <Avatar name={title} id={c.id} status={status} pic={ig && contact ? contact.profile_pic : null} />
         <div class="grow">
           <h2 data-test="chat-title">{title}</h2>
           <div class="row small muted">
             <ChannelBadge type={c.type} />
             {ig && contact && contact.username && <span data-test="ig-username">@{contact.username}</span>}
-            {online && <span data-test="online">online</span>}
+            {status && <span data-test="presence" data-status={status}>{presenceText(status, s.lastSeen(peer.id))}</span>}
             {c.type === 'group' && <span>{(c.participants || []).length} members</span>}
           </div>
         </div>

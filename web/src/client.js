@@ -90,7 +90,12 @@ function wire() {
   client.on('read', (f) => store.onRead(f.conversation_id, f.user_id, f.seq));
   client.on('delivered', (f) => store.onDelivered(f.conversation_id, f.user_id, f.seq));
   store.onListed = ackListed;
-  client.on('presence', (f) => store.onPresence(f.user_id, f.status));
+  client.on('presence', (f) => store.onPresence(f));
+  client.on('presence.snapshot', ({ users }) => {
+    store.onPresenceMany(users);
+    snapshotSeen = true;
+    fillPresence();
+  });
   client.on('conversation.updated', ({ conversation: c }) => {
     // A member sees it as a participant; an agent of an Instagram account through `agents`.
     const sees = (list) => (list || []).some((p) => p.id === store.me.id);
@@ -107,6 +112,36 @@ function wire() {
       store.changed();
     }
   });
+}
+
+// Peers a snapshot left out are asked for once, through GET /api/presence; later
+// changes arrive live. Bounded by the conversations loaded.
+let snapshotSeen = false;
+const presenceAsked = new Set();
+let presenceTimer = null;
+function fillPresence() {
+  if (!snapshotSeen || presenceTimer) return;
+  presenceTimer = setTimeout(() => {
+    presenceTimer = null;
+    const ids = store.unknownPeers().filter((id) => !presenceAsked.has(id));
+    if (!ids.length) return;
+    for (const id of ids) presenceAsked.add(id);
+    client.presence(ids).then((users) => {
+      const known = new Set(users.map((u) => u.user_id));
+      // Ids of nobody (a deleted user) are left out: they show as offline.
+      store.onPresenceMany([...users, ...ids.filter((id) => !known.has(id))
+        .map((id) => ({ user_id: id, status: 'offline', last_seen: null }))]);
+    }).catch(() => { for (const id of ids) presenceAsked.delete(id); });
+  }, 300);
+}
+store.subscribe(() => fillPresence());
+
+/** Sets the status others see; the menu and the profile share it. */
+export async function setMyStatus(status) {
+  const u = await client.updateProfile({ status });
+  store.me = u;
+  store.changed();
+  return u;
 }
 
 const refreshing = new Set();
@@ -202,6 +237,8 @@ export const auth = {
       readSent.clear();
       deliveredSent.clear();
       deliveredDue.clear();
+      presenceAsked.clear();
+      snapshotSeen = false;
       store.everOnline = false;
       store.reset();
       fn(endMessage(reason));

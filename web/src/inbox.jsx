@@ -4,6 +4,7 @@ import { memo } from 'preact/compat';
 import { useEffect, useState } from 'preact/hooks';
 import { api, call } from './client.js';
 import { colorClass, initials, shortTime } from './format.js';
+import { PresenceDot, presenceText } from './presence.jsx';
 import { Link, navigate } from './router.jsx';
 import { store, useStore } from './store.js';
 import { VirtualList } from './virtual_list.jsx';
@@ -41,14 +42,14 @@ function loadInstagram() {
 
 /** Initials on a colour, or the picture when there is one (an Instagram contact's);
  * a picture that fails to load (Meta's addresses expire) falls back to the initials. */
-export function Avatar({ name, id, online, pic }) {
+export function Avatar({ name, id, status, pic }) {
   const [broken, setBroken] = useState(null);
   const showPic = pic && broken !== pic;
   return (
     <span class={`avatar ${colorClass(id)}`} aria-hidden="true">
       {showPic ? <img class="avatar-img" src={pic} alt="" loading="lazy" referrerpolicy="no-referrer"
         onError={() => setBroken(pic)} data-test="avatar-pic" /> : initials(name)}
-      {online && <span class="dot" />}
+      <PresenceDot status={status} />
     </span>
   );
 }
@@ -68,15 +69,15 @@ function preview(c) {
 }
 
 // A row re-renders only when its conversation, selection or the peer's presence changes.
-const ConversationRow = memo(function ConversationRow({ c, active, online }) {
+const ConversationRow = memo(function ConversationRow({ c, active, presence }) {
   const title = store.title(c);
   const unread = c.unread_count || 0;
   return (
     <div role="listitem">
       <Link href={`/c/${encodeURIComponent(c.id)}`} class="conv-row" aria-current={active ? 'true' : undefined}
         data-test="conv-row" data-id={c.id}
-        aria-label={`${title}, ${c.type}${unread ? `, ${unread} unread` : ''}${online ? ', online' : ''}`}>
-        <Avatar name={title} id={c.id} online={online} pic={c.contact ? c.contact.profile_pic : null} />
+        aria-label={`${title}, ${c.type}${unread ? `, ${unread} unread` : ''}${presence ? `, ${presenceText(presence)}` : ''}`}>
+        <Avatar name={title} id={c.id} status={presence} pic={c.contact ? c.contact.profile_pic : null} />
         <span class="conv-text">
           <span class="conv-top">
             <span class="conv-name">{title}</span>
@@ -93,9 +94,9 @@ const ConversationRow = memo(function ConversationRow({ c, active, online }) {
   );
 });
 
-function peerOnline(c) {
+function peerStatus(c) {
   const peer = store.peer(c);
-  return peer ? store.online(peer.id) : false;
+  return peer ? store.status(peer.id) : null;
 }
 
 /** The team inbox's tabs over the Instagram list: mine, unassigned, all. */
@@ -151,7 +152,7 @@ export function InboxPage({ openId, filter: asked }) {
           onEnd={more ? loadMoreConversations : null}
           renderRow={(id) => {
             const c = s.convs.get(id);
-            return <ConversationRow key={id} c={c} active={id === openId} online={peerOnline(c)} />;
+            return <ConversationRow key={id} c={c} active={id === openId} presence={peerStatus(c)} />;
           }}
           footer={
             <div class="list-status" aria-live="polite">

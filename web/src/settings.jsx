@@ -3,6 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, auth, client } from './client.js';
 import { ago } from './format.js';
+import { STATUS_CHOICES } from './status_menu.jsx';
 import { store, useStore } from './store.js';
 
 function useAction() {
@@ -27,7 +28,7 @@ function Profile() {
   const [name, setName] = useState(me.name || '');
   const [status, setStatus] = useState(me.status || 'online');
   const [st, run] = useAction();
-  useEffect(() => { setName(me.name || ''); setStatus(me.status || 'online'); }, [me.id]);
+  useEffect(() => { setName(me.name || ''); setStatus(me.status || 'online'); }, [me.id, me.status]);
   return (
     <section class="card" aria-labelledby="profile-h">
       <h2 id="profile-h">Profile</h2>
@@ -43,8 +44,7 @@ function Profile() {
           aria-invalid={st.field === 'name' ? 'true' : undefined} />
         <label for="profile-status">Status</label>
         <select id="profile-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
-          <option value="online">Online</option><option value="away">Away</option>
-          <option value="dnd">Do not disturb</option><option value="offline">Appear offline</option>
+          {STATUS_CHOICES.map(([v, label]) => <option key={v} value={v}>{label}</option>)}
         </select>
         <p><button type="submit" class="primary" disabled={st.busy}>Save profile</button></p>
         <p aria-live="polite" class="muted">{st.note}</p>

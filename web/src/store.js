@@ -21,7 +21,7 @@ export class Store {
     this.chats = new Map(); // conversation id -> chat state (see chat())
     this.focus = null; // {conv, seq}: a search result the chat opens at
     this.typing = new Map(); // conversation id -> Map(user id -> expiry ms)
-    this.presence = new Map(); // user id -> status
+    this.presence = new Map(); // user id -> {status, last_seen}, as others see them
     this.reads = new Map(); // conversation id -> Map(user id -> seq)
     this.delivered = new Map(); // conversation id -> Map(user id -> seq)
     this.onListed = null; // called with each list of conversations put (delivery acks)
@@ -328,14 +328,54 @@ export class Store {
     }, 1000);
   }
 
-  onPresence(userId, status) {
-    this.presence.set(userId, status);
+  /** A presence entry ({user_id, status, last_seen}) from a frame or GET /api/presence. */
+  onPresence(e) {
+    if (!e || typeof e.user_id !== 'string') return;
+    this.presence.set(e.user_id, { status: e.status, last_seen: e.last_seen ?? null });
     this.changed();
   }
 
+  onPresenceMany(list) {
+    for (const e of list || []) {
+      if (e && typeof e.user_id === 'string') this.presence.set(e.user_id, { status: e.status, last_seen: e.last_seen ?? null });
+    }
+    this.changed();
+  }
+
+  /** The status the user chose ('online', 'away', 'dnd', 'invisible'). */
+  myStatus() {
+    return (this.me && this.me.status) || 'online';
+  }
+
+  /** What a user looks like now: 'online', 'away', 'dnd' or 'offline'; null while unknown.
+   * The user themself: their choice while connected (invisible shows as offline). */
+  status(userId) {
+    if (this.me && userId === this.me.id) {
+      const mine = this.myStatus();
+      return this.connection !== 'online' || mine === 'invisible' ? 'offline' : mine;
+    }
+    const p = this.presence.get(userId);
+    return p ? p.status : null;
+  }
+
+  lastSeen(userId) {
+    const p = this.presence.get(userId);
+    return p ? p.last_seen : null;
+  }
+
   online(userId) {
-    if (this.me && userId === this.me.id) return this.connection === 'online';
-    return this.presence.get(userId) === 'online';
+    const s = this.status(userId);
+    return !!s && s !== 'offline';
+  }
+
+  /** Direct-chat peers of the loaded conversations whose presence is not known. */
+  unknownPeers() {
+    const out = [];
+    for (const c of this.convs.values()) {
+      const p = this.peer(c);
+      if (p && !this.presence.has(p.id)) out.push(p.id);
+    }
+    return out;
   }
 
   _position(map, convId, userId, seq) {

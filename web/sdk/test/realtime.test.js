@@ -371,3 +371,43 @@ test('bounds: tracked conversations and waiting sends', async () => {
   await client.logout();
   assert.deepEqual((await ends).map((r) => r.reason.code), ['logged_out', 'logged_out']);
 });
+
+test('presence: a batch arrives as single changes in order; the snapshot never undoes a later change', async () => {
+  const { client, sockets } = await setup();
+  const changes = [];
+  const snapshots = [];
+  client.on('presence', (f) => changes.push([f.user_id, f.status, f.last_seen]));
+  client.on('presence.snapshot', (f) => snapshots.push(f.users));
+  client.connect();
+  const ws = await accept(sockets, 'at1');
+  ws.frame({ type: 'presence', user_id: 'u2', status: 'away', last_seen: null });
+  ws.frame({ type: 'presence.batch', users: [
+    { user_id: 'u3', status: 'dnd', last_seen: null },
+    { user_id: 'u4', status: 'offline', last_seen: '2026-12-01T10:00:00.000Z' },
+    { user_id: 'u3', status: 'online', last_seen: null },
+  ] });
+  // Computed before those changes: u2's and u3's entries are stale, u5's is news.
+  ws.frame({ type: 'presence.snapshot', users: [
+    { user_id: 'u2', status: 'offline', last_seen: null },
+    { user_id: 'u3', status: 'offline', last_seen: null },
+    { user_id: 'u5', status: 'online', last_seen: null },
+  ] });
+  await flush();
+  assert.deepEqual(changes, [['u2', 'away', null], ['u3', 'dnd', null],
+    ['u4', 'offline', '2026-12-01T10:00:00.000Z'], ['u3', 'online', null]]);
+  assert.deepEqual(snapshots, [[{ user_id: 'u5', status: 'online', last_seen: null }]]);
+});
+
+test('presence(ids) asks in calls of at most 1,000 ids', async () => {
+  const seen = [];
+  const { client, server } = await setup();
+  server.route('GET', '/api/presence', ({ query }) => {
+    const ids = query.get('user_ids').split(',');
+    seen.push(ids.length);
+    return { status: 200, body: { users: ids.map((id) => ({ user_id: id, status: 'offline', last_seen: null })) } };
+  });
+  const ids = Array.from({ length: 2500 }, (_, i) => i.toString(16).padStart(24, '0'));
+  const got = await client.presence([...ids, ids[0]]);
+  assert.deepEqual(seen, [1000, 1000, 500]);
+  assert.equal(got.length, 2500);
+});
