@@ -42,6 +42,9 @@ struct presence_s {
   strmap_t local;     /* user id -> the presence itself (a marker) */
   strmap_t remote;    /* user id -> remote_t */
   strmap_t instances; /* instance id -> instance_t */
+  int checks;         /* count queries in flight for quiet instances' users */
+  json_t *departed;   /* recipient id -> [presence entries]: offlines found by those
+                         queries, sent together once the last one answered */
   int64_t last_refresh_ms, last_heartbeat_ms;
 };
 
@@ -96,6 +99,7 @@ static void on_timer_closed(uv_handle_t *h) {
   strmap_free(&p->local);
   strmap_free(&p->remote);
   strmap_free(&p->instances);
+  json_decref(p->departed);
   free(p);
 }
 
@@ -339,13 +343,62 @@ void presence_on_envelope(presence_t *p, const char *kind, json_t *header, const
   on_remote_presence(p, header, from);
 }
 
+/* Sends what the last round of checks found: to each recipient one presence
+ * frame, or one presence.batch (of at most PRESENCE_VIEW_MAX_USERS entries
+ * each) when several of the users they see went offline together, as when an
+ * instance dies with many users. */
+static void flush_departed(presence_t *p) {
+  const char *who;
+  json_t *list;
+  json_object_foreach(p->departed, who, list) {
+    size_t n = json_array_size(list);
+    for (size_t at = 0; at < n; at += PRESENCE_VIEW_MAX_USERS) {
+      json_t *frame;
+      if (n == 1) {
+        frame = presence_frame(json_array_get(list, 0));
+      } else {
+        json_t *users = json_array();
+        for (size_t i = at; i < n && i < at + PRESENCE_VIEW_MAX_USERS; i++)
+          json_array_append(users, json_array_get(list, i));
+        frame = json_pack("{s:s, s:o}", "type", "presence.batch", "users", users);
+      }
+      char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
+      if (text) sessions_send(p->app, who, text, strlen(text), 0);
+      free(text);
+      json_decref(frame);
+    }
+  }
+  json_object_clear(p->departed);
+}
+
+/* Queues the user's offline for each of the recipients here. */
+static void departed(presence_t *p, remote_t *r, const char *user, int64_t at_ms) {
+  char iso[32];
+  util_iso8601(at_ms, iso);
+  json_t *entry =
+      json_pack("{s:s, s:s, s:s}", "user_id", user, "status", "offline", "last_seen", iso);
+  if (!p->departed) p->departed = json_object();
+  size_t i;
+  json_t *u;
+  json_array_foreach(r->recipients, i, u) {
+    const char *id = json_string_value(u);
+    if (!entry || !p->departed || !id) break;
+    json_t *list = json_object_get(p->departed, id);
+    if (!list && json_object_set_new(p->departed, id, list = json_array()) != 0) break;
+    json_array_append(list, entry);
+  }
+  json_decref(entry);
+}
+
 /* The count after an instance went quiet: 0 means the user's only instance
  * died, so this instance tells its own sessions. */
 static void on_count(void *ctx, int status, long long count) {
   job_t *j = ctx;
   presence_t *p = presence_of(j->app);
-  remote_t *r = p ? strmap_get(&p->remote, j->user) : NULL;
-  if (!r || strcmp(r->instance, j->instance) != 0) goto done;
+  if (!p) goto done;
+  p->checks--;
+  remote_t *r = strmap_get(&p->remote, j->user);
+  if (!r || strcmp(r->instance, j->instance) != 0) goto flush;
   r->checking = 0;
   instance_t *in = strmap_get(&p->instances, j->instance);
   int64_t quiet = in ? (int64_t)uv_now(j->app->loop) - in->last_seen_ms : PRESENCE_FORGET_MS;
@@ -354,22 +407,15 @@ static void on_count(void *ctx, int status, long long count) {
      * store keeps the latest. */
     int64_t at = util_now_ms();
     save_last_seen(j->app, j->user, at);
-    json_t *frame = offline_frame(j->user, at);
-    char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
-    size_t i;
-    json_t *u;
-    if (text) {
-      json_array_foreach(r->recipients, i, u)
-          sessions_send(j->app, json_string_value(u), text, strlen(text), 0);
-    }
-    free(text);
-    json_decref(frame);
+    departed(p, r, j->user, at);
     forget_remote(p, j->user);
   } else if (status == 0 && quiet > PRESENCE_TTL_MS + PRESENCE_STALE_MS) {
     /* The dead instance's entry has expired, yet the user is alive elsewhere:
      * that instance announces the offline when the time comes. */
     forget_remote(p, j->user);
   }
+flush:
+  if (p->checks == 0 && json_object_size(p->departed) > 0) flush_departed(p);
 done:
   job_free(j);
 }
@@ -392,6 +438,7 @@ static int check_each(const char *key, void *value, void *arg) {
     return 0;
   }
   r->checking = 1;
+  c->p->checks++;
   return 0;
 }
 
@@ -421,8 +468,10 @@ void presence_tick(presence_t *p, int64_t now_ms) {
     p->last_refresh_ms = now_ms;
     strmap_sweep(&p->local, refresh_each, p);
   }
-  if (strcmp(bus_backend(app->bus), "local") == 0) return;
-  if (now_ms - p->last_heartbeat_ms >= PRESENCE_HEARTBEAT_MS) {
+  /* The in-process bus has no other instance to hear a heartbeat, nor to send
+   * the envelopes that fill p->remote (except in tests, which hand them in). */
+  if (strcmp(bus_backend(app->bus), "local") != 0 &&
+      now_ms - p->last_heartbeat_ms >= PRESENCE_HEARTBEAT_MS) {
     p->last_heartbeat_ms = now_ms;
     json_t *h = json_pack("{s:s}", "k", "h");
     if (h) envelope_publish(app, h, "", 0);

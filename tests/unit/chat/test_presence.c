@@ -173,6 +173,61 @@ static void chosen_statuses_snapshot_and_last_seen(void **state) {
   chat_fx_free(f);
 }
 
+/* Hands presence an envelope from another instance announcing user online to
+ * the recipient. */
+static void remote_online(chat_fx_t *f, const char *instance, const char *user,
+                          const char *recipient) {
+  json_t *hdr = json_pack("{s:s, s:s, s:[s], s:s, s:s}", "i", instance, "k", "p", "u", recipient,
+                          "user", user, "status", "online");
+  char *h = json_dumps(hdr, JSON_COMPACT);
+  char payload[512];
+  int n = snprintf(payload, sizeof(payload),
+                   "%s\n{\"type\":\"presence\",\"user_id\":\"%s\",\"status\":\"online\"}", h, user);
+  dispatch_message(&f->app, ENVELOPE_CHANNEL, payload, (size_t)n);
+  free(h);
+  json_decref(hdr);
+}
+
+/* An instance dies with two users someone here sees: once its heartbeat has
+ * stopped and their leases are gone, both offlines reach that someone in one
+ * presence.batch, each with its last_seen. */
+static void a_dead_instance_sends_its_users_offline_in_one_batch(void **state) {
+  chat_fx_t *f = chat_fx_new(0);
+  ws_session_t *b = fake_session_new(&f->app, "u-near");
+  remote_online(f, "instance-dead", "u-far1", "u-near");
+  remote_online(f, "instance-dead", "u-far2", "u-near");
+  expect_presence(f, b, "u-far1", "online");
+  expect_presence(f, b, "u-far2", "online");
+  /* Nothing until the instance has been quiet for PRESENCE_STALE_MS. */
+  chat_fx_run(f, PRESENCE_STALE_MS - 1000);
+  assert_int_equal(fake_pending(b), 0);
+  json_t *fr = NULL;
+  for (int i = 0; i < 400 && !fr; i++) {
+    chat_fx_run(f, 10);
+    fr = fake_next(b);
+  }
+  assert_non_null(fr);
+  assert_string_equal(str(fr, "type"), "presence.batch");
+  json_t *users = json_object_get(fr, "users");
+  assert_int_equal(json_array_size(users), 2);
+  int seen1 = 0, seen2 = 0;
+  size_t i;
+  json_t *e;
+  json_array_foreach(users, i, e) {
+    assert_string_equal(str(e, "status"), "offline");
+    int64_t ms;
+    assert_int_equal(util_parse_iso8601(str(e, "last_seen"), &ms), 0);
+    seen1 += strcmp(str(e, "user_id"), "u-far1") == 0;
+    seen2 += strcmp(str(e, "user_id"), "u-far2") == 0;
+  }
+  assert_true(seen1 == 1 && seen2 == 1);
+  json_decref(fr);
+  chat_fx_run(f, 1500); /* said once */
+  assert_int_equal(fake_pending(b), 0);
+  fake_session_free(b);
+  chat_fx_free(f);
+}
+
 static void presence_stops_with_the_app(void **state) {
   chat_fx_t *f = chat_fx_new(0);
   assert_non_null(f->app.presence);
@@ -189,6 +244,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(first_and_last_sessions_are_announced_to_contacts),
       cmocka_unit_test(chosen_statuses_snapshot_and_last_seen),
+      cmocka_unit_test(a_dead_instance_sends_its_users_offline_in_one_batch),
       cmocka_unit_test(presence_stops_with_the_app),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
