@@ -4,14 +4,23 @@
  * own savepoint; callbacks go back to the loop through a uv_async_t only after
  * the COMMIT. The loop never touches SQLite; it builds the results of new
  * messages (sqlite_msg_insert_result), which keeps the allocations of the hot
- * path on the thread that frees them. */
+ * path on the thread that frees them. Between batches the thread indexes new
+ * messages for search (sqlite_msg_index.c). */
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "parley/log.h"
 #include "store/sqlite/sqlite_internal.h"
+
+/* New messages are indexed for search once the queue has stayed empty this
+ * long, and after a batch once this many wait: a search, which indexes what
+ * waits first, then never has more than this and one batch to index. */
+#define INDEX_IDLE_MS 10
+#define INDEX_LAG_MAX 20000
 
 /* Jobs taken together, with a slot per job for a new message's result. */
 typedef struct sqlite_batch_s {
@@ -149,12 +158,33 @@ static void run_batch(sqlite_db_t *d, sqlite_batch_t *batch) {
   if (rc != 0) fail_all(batch);
 }
 
-/* Takes every job queued so far as one batch. Without memory for the batch the
- * jobs go back to the head of the queue and the thread waits a little for the
- * loop to free some. */
-static sqlite_batch_t *take_queue(sqlite_store_t *ss) {
+/* Waits for a job; while messages wait to be indexed, only INDEX_IDLE_MS, and
+ * then returns 1 (idle). Called with mu held. */
+static int wait_for_jobs(sqlite_store_t *ss) {
+  struct timespec until;
+  int timed = ss->db->unindexed > 0;
+  if (timed) {
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += INDEX_IDLE_MS * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+  }
+  while (!ss->queue_head && !ss->stop) {
+    if (!timed)
+      pthread_cond_wait(&ss->cv, &ss->mu);
+    else if (pthread_cond_timedwait(&ss->cv, &ss->mu, &until) == ETIMEDOUT)
+      return !ss->queue_head && !ss->stop;
+  }
+  return 0;
+}
+
+/* Takes every job queued so far as one batch; NULL with *idle set when the
+ * queue stayed empty while messages wait to be indexed. Without memory for the
+ * batch the jobs go back to the head of the queue and the thread waits a
+ * little for the loop to free some. */
+static sqlite_batch_t *take_queue(sqlite_store_t *ss, int *idle) {
   pthread_mutex_lock(&ss->mu);
-  while (!ss->queue_head && !ss->stop) pthread_cond_wait(&ss->cv, &ss->mu);
+  *idle = wait_for_jobs(ss);
   store_job_t *head = ss->queue_head, *tail = ss->queue_tail;
   size_t n = ss->queued;
   ss->queue_head = ss->queue_tail = NULL;
@@ -180,7 +210,12 @@ static sqlite_batch_t *take_queue(sqlite_store_t *ss) {
 static void *thread_main(void *arg) {
   sqlite_store_t *ss = arg;
   for (;;) {
-    sqlite_batch_t *batch = take_queue(ss);
+    int idle = 0;
+    sqlite_batch_t *batch = take_queue(ss, &idle);
+    if (idle) {
+      sqlite_msg_index_step(ss->db);
+      continue;
+    }
     if (!batch) {
       pthread_mutex_lock(&ss->mu);
       int stop = ss->stop && !ss->queue_head;
@@ -197,6 +232,9 @@ static void *thread_main(void *arg) {
     ss->done_tail = batch;
     pthread_mutex_unlock(&ss->mu);
     uv_async_send(&ss->async);
+    /* Under sustained load the queue is never empty for long: the index keeps
+     * up in chunks between batches, after their callbacks are on their way. */
+    if (ss->db->unindexed >= INDEX_LAG_MAX) sqlite_msg_index_step(ss->db);
   }
   return NULL;
 }
@@ -277,10 +315,15 @@ store_t *store_open_sqlite(uv_loop_t *loop, const char *path, int max_jobs) {
   sqlite_store_t *ss = calloc(1, sizeof(*ss));
   store_t *s = NULL;
   if (!ss) return NULL;
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* the idle wait's deadline */
   pthread_mutex_init(&ss->mu, NULL);
-  pthread_cond_init(&ss->cv, NULL);
+  pthread_cond_init(&ss->cv, &attr);
+  pthread_condattr_destroy(&attr);
   ss->db = sqlite_db_open(path);
   if (!ss->db || sqlite_schema_migrate(ss->db) != 0) goto fail;
+  ss->db->unindexed = 1; /* an earlier run may have left messages to index */
   ss->ckpt = sqlite_ckpt_start(ss->db, path);
   s = store_new(loop, &sqlite_backend, max_jobs);
   if (!s) goto fail;

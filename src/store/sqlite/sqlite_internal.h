@@ -40,6 +40,9 @@ typedef struct sqlite_db_s {
   /* Where MSG_INSERT leaves a new message for the loop thread; NULL: it builds
    * the result itself. Set by the store thread around each job. */
   sqlite_insert_t *insert;
+  /* Messages stored since the search index last caught up (sqlite_msg_index.c):
+   * a hint for when to index, never trusted for what is indexed. */
+  int64_t unindexed;
   /* sqlite_db_clock(): the second last formatted, and its text up to the dot. */
   int64_t clock_sec;
   char clock_text[32];
@@ -133,5 +136,13 @@ void sqlite_msg_insert_discard(sqlite_db_t *d);
 /* Loop thread: MSG_INSERT's result {message, participant_ids, created: true} from
  * the job's params and what the store thread left in ins. */
 json_t *sqlite_msg_insert_result(json_t *params, const sqlite_insert_t *ins);
+
+/* sqlite_msg_index.c: indexes up to max messages stored since the index last
+ * caught up, in the current transaction; *left: how many still wait. Returns a
+ * store status. The step runs one SQLITE_INDEX_CHUNK in its own transaction
+ * (outside any batch) and updates d->unindexed; a failure is logged. */
+#define SQLITE_INDEX_CHUNK 5000
+int sqlite_msg_index(sqlite_db_t *d, int64_t max, int64_t *left);
+void sqlite_msg_index_step(sqlite_db_t *d);
 
 #endif

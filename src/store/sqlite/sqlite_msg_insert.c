@@ -231,6 +231,7 @@ int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   /* Nothing inserted: a retry, or (never seen) a random id that collided. */
   if (sqlite3_changes(d->db) == 0) return retried(d, p, STORE_ECONFLICT, result);
   c->last_seq = seq;
+  d->unindexed++; /* indexed for search later, off this path (sqlite_msg_index.c) */
   memcpy(c->updated_at, now, sizeof(now));
   if (member) read_marker(c, sender, seq); /* the sender read what they wrote */
   sqlite_insert_t local = {0}, *ins = d->insert ? d->insert : &local;

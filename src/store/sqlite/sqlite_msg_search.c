@@ -1,9 +1,10 @@
-/* SQLite's MSG_SEARCH over the FTS5 index messages_fts (schema migration 4:
- * unicode61 with remove_diacritics 2, kept in step with messages by triggers on
- * insert, edit and delete). The caller's conversations and the sender filter
- * are columns of the index, so the scan reads only what the caller may see; it
- * walks the matches newest first up to the window and a work budget, ranks
- * them by bm25 here, and loads only the page's messages. Store thread. */
+/* SQLite's MSG_SEARCH over the FTS5 index messages_fts (schema migration 5:
+ * unicode61 with remove_diacritics 2; migration 12: new messages are indexed off
+ * the insert path, and here first, before the index is read). The caller's conversations and the
+ * sender filter are columns of the index, so the scan reads only what the caller may see; it walks
+ * the matches newest first up to the window and a work budget, ranks them by bm25 here, and loads
+ * only the page's messages. Store thread. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,7 +151,10 @@ int sqlite_msg_search(sqlite_db_t *d, json_t *p, json_t **result) {
   json_t *results = json_array();
   int n = 0;
   hit_t *hits = NULL;
-  if (json_array_size(convs) > 0 && offset < window) {
+  int64_t left = 0;
+  if (json_array_size(convs) > 0 && offset < window)
+    status = sqlite_msg_index(d, INT64_MAX, &left); /* every message stored so far */
+  if (status == STORE_OK && json_array_size(convs) > 0 && offset < window) {
     buf_t match;
     buf_init(&match);
     match_expr(&match, terms, convs, sqlite_db_pstr(p, "sender_id"));

@@ -174,6 +174,34 @@ static const char *const migrations[] = {
     "ALTER TABLE users ADD COLUMN last_seen TEXT;"
     "UPDATE users SET status = 'online' WHERE status NOT IN ('online', 'away', 'dnd', "
     "'invisible');",
+    /* 12: the full-text index off the insert path (issue 13): no trigger on
+     * insert; messages above the mark messages_fts_state.indexed are indexed in
+     * batches by the store thread (sqlite_msg_index.c), always before a search.
+     * Edits and deletions of messages below the mark still update the index in
+     * their own statement; a deletion that takes the largest rowids away lowers
+     * the mark to the largest left, since SQLite hands those rowids out again.
+     * Migration 5's triggers kept the index complete, so the mark starts at the
+     * largest rowid. */
+    "DROP TRIGGER messages_fts_insert;"
+    "DROP TRIGGER messages_fts_delete;"
+    "DROP TRIGGER messages_fts_update;"
+    "CREATE TABLE messages_fts_state (indexed INTEGER NOT NULL);"
+    "INSERT INTO messages_fts_state (indexed) SELECT coalesce(max(rowid), 0) FROM messages;"
+    "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages"
+    " WHEN old.rowid <= (SELECT indexed FROM messages_fts_state) BEGIN"
+    " INSERT INTO messages_fts (messages_fts, rowid, text, conversation_id, sender_id)"
+    " SELECT 'delete', old.rowid, old.text, old.conversation_id, old.sender_id"
+    " WHERE old.text IS NOT NULL AND old.deleted = 0;"
+    " UPDATE messages_fts_state SET indexed = (SELECT coalesce(max(rowid), 0) FROM messages)"
+    " WHERE indexed > (SELECT coalesce(max(rowid), 0) FROM messages); END;"
+    "CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, deleted ON messages"
+    " WHEN old.rowid <= (SELECT indexed FROM messages_fts_state) BEGIN"
+    " INSERT INTO messages_fts (messages_fts, rowid, text, conversation_id, sender_id)"
+    " SELECT 'delete', old.rowid, old.text, old.conversation_id, old.sender_id"
+    " WHERE old.text IS NOT NULL AND old.deleted = 0;"
+    " INSERT INTO messages_fts (rowid, text, conversation_id, sender_id)"
+    " SELECT new.rowid, new.text, new.conversation_id, new.sender_id"
+    " WHERE new.text IS NOT NULL AND new.deleted = 0; END;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -1,8 +1,10 @@
 /* The store contract of MSG_SEARCH on both backends: only the caller's
  * conversations, case and diacritics folded, whole words, any term with more
  * terms ranked first, filters by conversation, sender and date, paging without
- * repeats, edits and deletions reflected at once, excluded conversation types;
- * on SQLite, the migration that indexes messages stored before it. SQLite
+ * repeats, edits and deletions reflected at once, excluded conversation types,
+ * a message found as soon as it is stored (SQLite indexes off the insert
+ * path); on SQLite, the migrations that built the index (5) and moved it off
+ * the insert path (12) over the messages stored before them. SQLite
  * always (a temp file), MongoDB when PARLEY_TEST_MONGO_URI is set (a fresh
  * database per test). */
 #include <setjmp.h>
@@ -301,6 +303,154 @@ static void test_search_follows_edits_and_deletes(void **state) {
   assert_found(f, f->cat, "[\"phrasing\", \"pineapple\"]", NULL, "a brand new phrasing");
 }
 
+static void count_reply(void *ctx, int status, json_t *result) {
+  int *left = ctx;
+  assert_int_equal(status, STORE_OK);
+  json_decref(result);
+  (*left)--;
+}
+
+/* What was stored is found by the next search, however little time passed:
+ * 120 messages stored at once, the search asked as the last is acknowledged
+ * (on SQLite, before the store thread has been idle long enough to index). */
+static void test_search_finds_what_was_just_stored(void **state) {
+  fx_t *f = *state;
+  char text[64];
+  int left = 120;
+  for (int i = 0; i < 120; i++) {
+    snprintf(text, sizeof(text), "needle %d in the haystack", i);
+    assert_int_equal(
+        store_call(f->store, MSG_INSERT,
+                   json_pack("{s:s,s:s,s:s,s:s}", "conversation_id", f->group, "sender_id",
+                             i % 2 ? f->ann : f->bob, "text", text, "source", "web"),
+                   count_reply, &left),
+        0);
+  }
+  while (left > 0) uv_run(&f->loop, UV_RUN_ONCE);
+  json_t *r = NULL;
+  assert_int_equal(search(f, f->cat, "[\"needle\"]", json_pack("{s:i}", "limit", 200), &r),
+                   STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "results")), 120);
+  json_decref(r);
+  send_text(f, f->direct, f->bob, "one more straw", NULL);
+  assert_found(f, f->cat, "[\"straw\"]", NULL, "one more straw");
+}
+
+/* Edits and deletions right after the store, with no search in between (on
+ * SQLite, of messages not yet indexed: the indexer reads them as they are
+ * then), are reflected as they are for indexed ones. */
+static void test_search_follows_edits_and_deletes_when_fresh(void **state) {
+  fx_t *f = *state;
+  char a[25], b[25];
+  send_text(f, f->group, f->ann, "a first draft", a);
+  send_text(f, f->group, f->bob, "a doomed kumquat", b);
+  assert_int_equal(
+      call(f, MSG_EDIT,
+           json_pack("{s:s,s:s,s:s}", "id", a, "user_id", f->ann, "text", "the final version"),
+           NULL),
+      STORE_OK);
+  assert_int_equal(call(f, MSG_DELETE, json_pack("{s:s,s:s}", "id", b, "user_id", f->bob), NULL),
+                   STORE_OK);
+  assert_found(f, f->cat, "[\"draft\"]", NULL, "");
+  assert_found(f, f->cat, "[\"kumquat\"]", NULL, "");
+  assert_found(f, f->cat, "[\"final\"]", NULL, "the final version");
+  /* Indexed now: a second edit goes through the index's own update. */
+  assert_int_equal(
+      call(f, MSG_EDIT,
+           json_pack("{s:s,s:s,s:s}", "id", a, "user_id", f->ann, "text", "the real final cut"),
+           NULL),
+      STORE_OK);
+  assert_found(f, f->cat, "[\"version\"]", NULL, "");
+  assert_found(f, f->cat, "[\"cut\"]", NULL, "the real final cut");
+}
+
+static void sql(fx_t *f, const char *statements) {
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(f->where, &db), SQLITE_OK);
+  char *err = NULL;
+  int rc = sqlite3_exec(db, statements, NULL, NULL, &err);
+  if (rc != SQLITE_OK) fprintf(stderr, "sql: %s\n", err ? err : "?");
+  sqlite3_free(err);
+  sqlite3_close(db);
+  assert_int_equal(rc, SQLITE_OK);
+}
+
+static int64_t sql_int(fx_t *f, const char *query) {
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_open(f->where, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, query, -1, &st, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+  int64_t v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+/* SQLite: a database of the previous release (version 11, the index kept by
+ * migration 5's triggers) keeps its index through migration 12: what it held
+ * is found once, its edits and deletions still reach the index, and what is
+ * stored after is indexed off the insert path. Migration 12 is undone as that
+ * release's database would be, with migration 5's triggers put back. */
+static void test_search_migration_moves_indexing_off_inserts(void **state) {
+  fx_t *f = *state;
+  if (f->mongo) return;
+  char a[25], b[25];
+  send_text(f, f->group, f->ann, "an older apricot", a);
+  send_text(f, f->group, f->bob, "an older quince", b);
+  assert_found(f, f->cat, "[\"older\"]", NULL, "an older quince|an older apricot");
+  close_store(f);
+  sql(f,
+      "DROP TRIGGER messages_fts_delete; DROP TRIGGER messages_fts_update;"
+      " DROP TABLE messages_fts_state;"
+      "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages"
+      " WHEN new.text IS NOT NULL AND new.deleted = 0 BEGIN"
+      " INSERT INTO messages_fts (rowid, text, conversation_id, sender_id)"
+      " VALUES (new.rowid, new.text, new.conversation_id, new.sender_id); END;"
+      "CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages"
+      " WHEN old.text IS NOT NULL AND old.deleted = 0 BEGIN"
+      " INSERT INTO messages_fts (messages_fts, rowid, text, conversation_id, sender_id)"
+      " VALUES ('delete', old.rowid, old.text, old.conversation_id, old.sender_id); END;"
+      "CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, deleted ON messages BEGIN"
+      " INSERT INTO messages_fts (messages_fts, rowid, text, conversation_id, sender_id)"
+      " SELECT 'delete', old.rowid, old.text, old.conversation_id, old.sender_id"
+      " WHERE old.text IS NOT NULL AND old.deleted = 0;"
+      " INSERT INTO messages_fts (rowid, text, conversation_id, sender_id)"
+      " SELECT new.rowid, new.text, new.conversation_id, new.sender_id"
+      " WHERE new.text IS NOT NULL AND new.deleted = 0; END;"
+      "DELETE FROM schema_version WHERE version >= 12;");
+  f->store = open_store(f);
+  assert_non_null(f->store);
+  /* Indexed once (a second copy would rank and page twice), and kept in step. */
+  assert_int_equal(sql_int(f,
+                           "SELECT indexed = (SELECT max(rowid) FROM messages)"
+                           " FROM messages_fts_state"),
+                   1);
+  assert_found(f, f->cat, "[\"older\"]", NULL, "an older quince|an older apricot");
+  assert_int_equal(
+      call(f, MSG_EDIT,
+           json_pack("{s:s,s:s,s:s}", "id", a, "user_id", f->ann, "text", "a newer plum"), NULL),
+      STORE_OK);
+  assert_int_equal(call(f, MSG_DELETE, json_pack("{s:s,s:s}", "id", b, "user_id", f->bob), NULL),
+                   STORE_OK);
+  assert_found(f, f->cat, "[\"older\"]", NULL, "");
+  assert_found(f, f->cat, "[\"plum\"]", NULL, "a newer plum");
+  send_text(f, f->group, f->cat, "a plum after", NULL);
+  assert_found(f, f->cat, "[\"plum\"]", NULL, "a plum after|a newer plum");
+  /* Deleting the largest rowids lowers the mark, so SQLite's reuse of them
+   * leaves nothing unindexed. */
+  close_store(f);
+  sql(f, "DELETE FROM messages WHERE rowid = (SELECT max(rowid) FROM messages)");
+  assert_int_equal(sql_int(f,
+                           "SELECT indexed = (SELECT max(rowid) FROM messages)"
+                           " FROM messages_fts_state"),
+                   1);
+  f->store = open_store(f);
+  assert_non_null(f->store);
+  send_text(f, f->group, f->cat, "a plum again", NULL);
+  assert_found(f, f->cat, "[\"plum\"]", NULL, "a plum again|a newer plum");
+}
+
 /* SQLite: messages stored before migration 5 are indexed by it. The index is
  * dropped (and what later migrations added) and the version put back to 4, as
  * a database of the previous release would be; reopening migrates it. */
@@ -314,8 +464,9 @@ static void test_search_migration_indexes_old_messages(void **state) {
   assert_int_equal(
       sqlite3_exec(
           db,
-          "DROP TRIGGER messages_fts_insert; DROP TRIGGER messages_fts_delete;"
-          " DROP TRIGGER messages_fts_update; DROP TABLE messages_fts;"
+          /* migration 12 (indexing off the insert path) replaced 5's triggers */
+          "DROP TRIGGER messages_fts_delete; DROP TRIGGER messages_fts_update;"
+          " DROP TABLE messages_fts_state; DROP TABLE messages_fts;"
           /* and migration 6 (Instagram delivery and account health) */
           " DROP INDEX messages_pending; ALTER TABLE messages DROP COLUMN status;"
           " ALTER TABLE messages DROP COLUMN error;"
@@ -358,7 +509,10 @@ static int run_suite(const char *group, void *backend) {
       T(test_search_filters),
       T(test_search_pages),
       T(test_search_follows_edits_and_deletes),
+      T(test_search_finds_what_was_just_stored),
+      T(test_search_follows_edits_and_deletes_when_fresh),
       T(test_search_migration_indexes_old_messages),
+      T(test_search_migration_moves_indexing_off_inserts),
   };
   return _cmocka_run_group_tests(group, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
 }
