@@ -1,12 +1,12 @@
 /* Search benchmark: fills a store with messages directly through store_call
- * (MSG_INSERT with group commit, as store_bench.c does; the FTS5 triggers index
- * each one), then runs MSG_SEARCH queries one after the other, each as a random
- * user over their own conversations, and prints queries per second with latency
- * percentiles. Texts are words of a generated vocabulary drawn with a Zipf-like
- * law (so some terms match hundreds of thousands of messages and most only a
- * few), with accented words among them; queries mix common, middle and rare
- * terms, one or two a query, and every tenth is limited to one conversation.
- * One loop thread. */
+ * (MSG_INSERT with group commit, as store_bench.c does; the store thread
+ * indexes them for search between batches), then runs MSG_SEARCH queries one
+ * after the other, each as a random user over their own conversations, and
+ * prints queries per second with latency percentiles. Texts are words of a
+ * generated vocabulary drawn with a Zipf-like law (so some terms match
+ * hundreds of thousands of messages and most only a few), with accented words
+ * among them; queries mix common, middle and rare terms, one or two a query,
+ * and every tenth is limited to one conversation. One loop thread. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
