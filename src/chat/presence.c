@@ -205,6 +205,25 @@ static void save_last_seen(app_t *app, const char *user, int64_t at_ms) {
              on_seen_saved, NULL);
 }
 
+/* The user's last session anywhere closed: others hear offline and last_seen
+ * is recorded, unless the user is invisible. Then others have seen them
+ * offline since they went invisible (when last_seen was recorded), and a new
+ * one would tell them the user was there after all. Without the store's answer
+ * the user is taken as visible: a missed offline is worse than one too many. */
+static void on_user_offline(void *ctx, int status, json_t *user) {
+  job_t *j = ctx;
+  const char *chosen = status == STORE_OK ? presence_view_chosen(user) : "online";
+  if (strcmp(chosen, "invisible") == 0 || j->app->shutting_down) {
+    job_free(j);
+  } else {
+    int64_t now = util_now_ms();
+    save_last_seen(j->app, j->user, now);
+    j->frame = offline_frame(j->user, now);
+    start_announce(j);
+  }
+  json_decref(user);
+}
+
 /* ---- this instance's users ---- */
 
 static void on_set(void *ctx, int status, long long count) {
@@ -218,11 +237,9 @@ static void on_set(void *ctx, int status, long long count) {
     if (store_call(j->app->store, USER_GET, json_pack("{s:s}", "id", j->user), on_user_online, j) !=
         0)
       job_free(j);
-  } else {
-    int64_t now = util_now_ms();
-    save_last_seen(j->app, j->user, now);
-    j->frame = offline_frame(j->user, now);
-    start_announce(j);
+  } else if (store_call(j->app->store, USER_GET, json_pack("{s:s}", "id", j->user), on_user_offline,
+                        j) != 0) {
+    on_user_offline(j, STORE_EUNAVAILABLE, NULL);
   }
 }
 
@@ -253,9 +270,16 @@ static void on_user_changed(void *ctx, int status, json_t *user) {
   job_t *j = ctx;
   presence_t *p = presence_of(j->app);
   if (status == STORE_OK && p && strmap_get(&p->local, j->user)) {
-    json_t *entry = presence_view_entry(user, 1);
-    j->frame = entry ? presence_frame(entry) : NULL;
-    json_decref(entry);
+    if (strcmp(presence_view_chosen(user), "invisible") == 0) {
+      /* To others the user leaves now: last_seen says so (see on_user_offline). */
+      int64_t now = util_now_ms();
+      save_last_seen(j->app, j->user, now);
+      j->frame = offline_frame(j->user, now);
+    } else {
+      json_t *entry = presence_view_entry(user, 1);
+      j->frame = entry ? presence_frame(entry) : NULL;
+      json_decref(entry);
+    }
     start_announce(j);
   } else {
     job_free(j);

@@ -129,7 +129,7 @@ def test_status_changes_reach_contacts(server):
         assert user_view(server, b, b)["status"] == "online"
         # Invisible from the first session: nobody hears it come online.
         await b1.close()
-        await a1.expect("presence", user_id=uid(b), status="offline")
+        left = await a1.expect("presence", user_id=uid(b), status="offline")
         set_status(server, b, "invisible")
         b2 = await Client.connect(server, b)
         await a1.expect_none("presence", user_id=uid(b))
@@ -137,7 +137,11 @@ def test_status_changes_reach_contacts(server):
         # The invisible user's own snapshot works as anyone's.
         snap = await b2.expect("presence.snapshot")
         assert [e["status"] for e in snap["users"] if e["user_id"] == uid(a)] == ["online"]
+        # Leaving while invisible tells nobody anything: last_seen stays as it was.
         await b2.close()
+        await a1.expect_none("presence", user_id=uid(b), wait=1.0)
+        assert presence_of(server, a, b)[uid(b)] == {
+            "user_id": uid(b), "status": "offline", "last_seen": left["last_seen"]}
         await a1.close()
 
     run(main())

@@ -137,7 +137,14 @@ static void chosen_statuses_snapshot_and_last_seen(void **state) {
   expect_presence(f, a, u3, "online");
   set_status(f, u3, "invisible");
   presence_status_changed(&f->app, u3);
-  expect_presence(f, a, u3, "offline");
+  fr = wait_frame(f, a);
+  assert_non_null(fr);
+  /* To a, u3 left just now, and says when. */
+  assert_string_equal(str(fr, "user_id"), u3);
+  assert_string_equal(str(fr, "status"), "offline");
+  char gone_at[32];
+  snprintf(gone_at, sizeof(gone_at), "%s", str(fr, "last_seen"));
+  json_decref(fr);
   /* Not connected: a change says nothing. */
   set_status(f, u4, "away");
   presence_status_changed(&f->app, u4);
@@ -168,7 +175,16 @@ static void chosen_statuses_snapshot_and_last_seen(void **state) {
   assert_int_equal(util_parse_iso8601(str(u, "last_seen"), &stored_ms), 0);
   assert_int_equal(stored_ms, seen_ms);
   json_decref(u);
+  /* u3 leaves while invisible: a hears nothing, and last_seen stays when u3
+   * went invisible, so that it tells nobody u3 was there since. */
   presence_session_closed(&f->app, u3, 0);
+  chat_fx_run(f, 300);
+  assert_int_equal(fake_pending(a), 0);
+  assert_int_equal(
+      store_sync_call(&f->loop, f->app.store, USER_GET, json_pack("{s:s}", "id", u3), &u, NULL),
+      STORE_OK);
+  assert_string_equal(str(u, "last_seen"), gone_at);
+  json_decref(u);
   fake_session_free(a);
   chat_fx_free(f);
 }
