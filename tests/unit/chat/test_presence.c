@@ -244,6 +244,52 @@ static void a_dead_instance_sends_its_users_offline_in_one_batch(void **state) {
   chat_fx_free(f);
 }
 
+/* A user who shares conversations with more than 1,000 others gets 1,000 of
+ * them in the snapshot, each once. */
+static void the_snapshot_holds_at_most_1000_users(void **state) {
+  chat_fx_t *f = chat_fx_new(1);
+  char me[25];
+  assert_int_equal(chat_fx_user(f, "me@example.com", me), STORE_OK);
+  for (int g = 0; g < 5; g++) { /* 5 groups of 210 others: 1,050 users */
+    json_t *ids = json_pack("[s]", me);
+    for (int k = 0; k < 210; k++) {
+      char email[64], id[25];
+      snprintf(email, sizeof(email), "u%d-%d@example.com", g, k);
+      assert_int_equal(chat_fx_user(f, email, id), STORE_OK);
+      json_array_append_new(ids, json_string(id));
+    }
+    assert_int_equal(store_sync_call(&f->loop, f->app.store, CONV_CREATE,
+                                     json_pack("{s:s, s:s, s:s, s:o}", "type", "group", "name", "g",
+                                               "creator_id", me, "participant_ids", ids),
+                                     NULL, NULL),
+                     STORE_OK);
+  }
+  ws_session_t *s = fake_session_new(&f->app, me);
+  presence_snapshot(&f->app, me, s->id);
+  json_t *fr = NULL;
+  for (int i = 0; i < 1000 && !fr; i++) {
+    chat_fx_run(f, 10);
+    fr = fake_next(s);
+  }
+  assert_non_null(fr);
+  assert_string_equal(str(fr, "type"), "presence.snapshot");
+  json_t *users = json_object_get(fr, "users"), *distinct = json_object();
+  assert_int_equal(json_array_size(users), 1000);
+  size_t i;
+  json_t *e;
+  json_array_foreach(users, i, e) {
+    assert_string_not_equal(str(e, "user_id"), me);
+    json_object_set_new(distinct, str(e, "user_id"), json_true());
+  }
+  assert_int_equal(json_object_size(distinct), 1000);
+  json_decref(distinct);
+  json_decref(fr);
+  /* One snapshot, nothing more. */
+  assert_int_equal(fake_pending(s), 0);
+  fake_session_free(s);
+  chat_fx_free(f);
+}
+
 static void presence_stops_with_the_app(void **state) {
   chat_fx_t *f = chat_fx_new(0);
   assert_non_null(f->app.presence);
@@ -261,6 +307,7 @@ int main(void) {
       cmocka_unit_test(first_and_last_sessions_are_announced_to_contacts),
       cmocka_unit_test(chosen_statuses_snapshot_and_last_seen),
       cmocka_unit_test(a_dead_instance_sends_its_users_offline_in_one_batch),
+      cmocka_unit_test(the_snapshot_holds_at_most_1000_users),
       cmocka_unit_test(presence_stops_with_the_app),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
