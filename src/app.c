@@ -18,6 +18,7 @@
 #include "handlers/handlers.h"
 #include "handlers/ws/protocol.h"
 #include "instagram/health.h"
+#include "instagram/sweep.h"
 #include "instagram/ingest.h"
 #include "instagram/outbox.h"
 #include "instagram/reply.h"
@@ -145,7 +146,8 @@ static void on_shutdown_poll(uv_timer_t *t) {
    * cancelled at the deadline; unprocessed events stay pending in the store). */
   if (!h->forced && ((app->ingest && ig_ingest_busy(app->ingest)) ||
                      (app->runner && flow_runner_busy(app->runner)) ||
-                     ig_health_busy(app->ig_health) || (app->graph && graph_in_flight(app->graph))))
+                     ig_health_busy(app->ig_health) || ig_sweep_busy(app->ig_sweep) ||
+                     (app->graph && graph_in_flight(app->graph))))
     return;
   if (app->http && !h->http_closed) {
     h->http_closed = -1;
@@ -179,6 +181,7 @@ static void begin_shutdown(app_t *app) {
   listener_stop(app->listener);
   flow_runner_stop(app->runner);
   ig_health_stop(app->ig_health);
+  ig_sweep_stop(app->ig_sweep);
   int force = 0;
   conn_foreach(app->listener, drain_conn, &force);
   h->shutdown_deadline_ns = uv_hrtime() + (uint64_t)app->cfg.shutdown_timeout_ms * 1000000;
@@ -298,9 +301,11 @@ int app_start(app_t *app, uv_loop_t *loop) {
   uv_signal_start(&h->sigint, on_signal, SIGINT);
   h->lag_expected_ns = uv_hrtime() + (uint64_t)LAG_INTERVAL_MS * 1000000;
   uv_timer_start(&h->lag_timer, on_lag_timer, LAG_INTERVAL_MS, LAG_INTERVAL_MS);
-  /* Sends a crash left pending are failed, never resent; events acknowledged
+  /* Sends left pending by a stopped instance (this one's last run or another)
+   * are failed once their lease ran out, never resent; events acknowledged
    * before a stop and not yet processed go first; tokens are kept fresh. */
-  ig_outbox_recover(app);
+  app->ig_sweep = ig_sweep_new(app);
+  if (!app->ig_sweep) goto fail;
   ig_ingest_kick(app->ingest);
   app->ig_health = ig_health_new(app);
   if (!app->ig_health) goto fail;
@@ -319,6 +324,7 @@ void app_free(app_t *app) {
   flow_runner_free(app->runner);
   ig_ingest_free(app->ingest);
   ig_health_free(app->ig_health);
+  ig_sweep_free(app->ig_sweep);
   ig_replies_free(app->ig_replies);
   graph_free(app->graph);
   if (app->auth) auth_free(app->auth);

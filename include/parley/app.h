@@ -18,6 +18,7 @@ struct httpc_s;
 struct graph_s;
 struct ig_ingest_s;
 struct ig_health_s;
+struct ig_sweep_s;
 struct ig_replies_s;
 struct flow_runner_s;
 struct fanout_s;
@@ -45,6 +46,7 @@ typedef struct app_s {
   unsigned char secret_key[32];
   struct ig_ingest_s *ingest;
   struct ig_health_s *ig_health;   /* account health and token refresh */
+  struct ig_sweep_s *ig_sweep;     /* sends whose instance died: unknown_outcome */
   struct ig_replies_s *ig_replies; /* which conversations are chat (the send path) */
   struct flow_runner_s *runner;
   struct fanout_s *fanout;           /* delivery to sessions here and on other instances */

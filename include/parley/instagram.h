@@ -88,5 +88,8 @@ int graph_get_me(graph_t *g, const char *token, graph_cb cb, void *ctx);
 int graph_get_profile(graph_t *g, const char *token, const char *igsid, graph_cb cb, void *ctx);
 /* Requests queued or in flight (shutdown waits for them). */
 int graph_in_flight(const graph_t *g);
+/* The longest a send can take, every attempt and backoff included: a send
+ * still pending after that (plus slack) has lost its instance. */
+int64_t graph_send_max_ms(const graph_t *g);
 
 #endif

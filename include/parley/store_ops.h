@@ -168,15 +168,28 @@ STORE_OP(MSG_REACT, msg_react, WRITE)
  * offset + limit) of that ranking is answered. score is the backend's own
  * (higher is better), comparable only within one answer. */
 STORE_OP(MSG_SEARCH, msg_search, READ)
-/* {id, status, error?: {code, message}|null, external_id?, expect?} -> {message,
- * participant_ids, changed: bool}: a message with a delivery status that is not
- * "sent" (and, with expect, is in status expect) takes status, error and
- * external_id; otherwise nothing changes (changed false). Unknown id: ENOTFOUND */
+/* {id, status, error?: {code, message}|null, external_id?, expect?,
+ * pending_until_ms?} -> {message, participant_ids, changed: bool}: a message
+ * with a delivery status that is not "sent" (and, with expect, is in status
+ * expect) takes status, error and external_id (unless another message holds that
+ * external_id already: an echo matched it first); otherwise nothing changes
+ * (changed false). pending_until_ms: the lease of a send claimed again (status
+ * "pending"), see MSG_FAIL_PENDING. Unknown id: ENOTFOUND */
 STORE_OP(MSG_SET_DELIVERY, msg_set_delivery, WRITE)
-/* {before} -> {failed: n}: every "pending" message created before `before`
- * (ISO-8601) becomes "failed" with error code "unknown_outcome" (start-up after
- * a crash) */
+/* {now_ms, stale_before, limit} -> {failed: n, messages: [{message,
+ * participant_ids}]}: "pending" messages whose send lease ran out become
+ * "failed" with error code "unknown_outcome", at most limit of them, oldest
+ * first. A send claimed again carries its lease (pending_until_ms < now_ms: out);
+ * a new one is leased from its creation (created_at < stale_before, ISO-8601).
+ * Each message changes once however many instances sweep at the same time. */
 STORE_OP(MSG_FAIL_PENDING, msg_fail_pending, WRITE)
+/* {conversation_id, external_id, text} -> {message, participant_ids}: Meta's
+ * echo of a send whose Graph answer has not arrived yet. The oldest message of
+ * the conversation with a delivery status, no external_id and the same text
+ * (pending, sent without Meta's id, or failed with code "unknown_outcome")
+ * takes external_id and status "sent". None, or external_id already held by a
+ * message: ENOTFOUND (the echo is then stored, or found, by MSG_INSERT). */
+STORE_OP(MSG_MATCH_ECHO, msg_match_echo, WRITE)
 
 /* Instagram accounts: account = {id, user_id, ig_user_id, username, connected_at,
  * status: "connected"|"reconnect_needed", status_error: {code, message}|null,
@@ -196,6 +209,10 @@ STORE_OP(IG_ACCOUNT_UPDATE, ig_account_update, WRITE)
 /* {before, limit} -> {accounts (with token_cipher)}: status "connected" and
  * token_expires_at before `before` (ISO-8601), soonest first */
 STORE_OP(IG_ACCOUNT_LIST_DUE, ig_account_list_due, READ)
+/* {user_id, if_token, now_ms, until_ms} -> account: the right to refresh the
+ * token, one instance at a time: taken while token_cipher is still if_token and
+ * no other claim is live (its until_ms passed); else ECONFLICT (none: ENOTFOUND) */
+STORE_OP(IG_ACCOUNT_CLAIM_REFRESH, ig_account_claim_refresh, WRITE)
 
 /* contacts: contact = {id, owner_id, ig_user_id, username, name, profile_pic,
  * profile_fetched_at|null, tags: [..], variables: {..}, last_inbound_at|null,
@@ -218,7 +235,8 @@ STORE_OP(CONTACT_PROFILE, contact_profile, WRITE)
 /* {id | ig_user_id, owner_id, seq} -> contact: last_read_seq moves forward only */
 STORE_OP(CONTACT_MARK_READ, contact_mark_read, WRITE)
 
-/* {id, user_id, until_ms|null} | {conversation_id, until_ms} -> contact:
+/* {id, user_id, until_ms|null} | {conversation_id, until_ms} -> contact +
+ * {conversation_ids: the contact's instagram conversations}:
  * automation of the contact paused until until_ms (null: resumed; scheduled
  * steps held for the contact are then due at once). With user_id the contact
  * must be the user's own or, as an agent, their owner's (else ENOTFOUND); with

@@ -78,6 +78,26 @@ static void agent_list(http_req_t *req) {
   handlers_store_call(req, AGENT_LIST, json_pack("{s:s}", "owner_id", req->user_id), agents_listed);
 }
 
+/* The store no longer lets the agent in; its open sessions hear it in one
+ * frame (however many conversations the account has) and drop them. */
+static void agent_removed(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    const char *agent = http_req_param(req, "user_id");
+    json_t *frame =
+        json_pack("{s:s, s:s}", "type", "instagram.access_removed", "owner_id", req->user_id);
+    json_t *to = json_pack("[s]", agent);
+    if (frame && to) fanout_event(req->app, frame, to, NULL);
+    json_decref(frame);
+    json_decref(to);
+    http_reply_empty(req, 204);
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
 static void agent_remove(http_req_t *req) {
   const char *user = http_req_param(req, "user_id");
   if (!user || !*user || strlen(user) > ID_MAX_CHARS) {
@@ -86,7 +106,7 @@ static void agent_remove(http_req_t *req) {
   }
   handlers_store_call(req, AGENT_REMOVE,
                       json_pack("{s:s, s:s}", "owner_id", req->user_id, "user_id", user),
-                      handlers_reply_204);
+                      agent_removed);
 }
 
 /* ---- POST /api/conversations/:id/assign ---- */
@@ -138,6 +158,9 @@ static void automation_set(void *ctx, int status, json_t *result) {
     handlers_reply_store_error(req, status);
   } else {
     json_object_del(result, "owner_id");
+    /* Everyone who sees the contact's conversations sees the change live. */
+    ig_takeover_announce(req->app, json_object_get(result, "conversation_ids"));
+    json_object_del(result, "conversation_ids");
     http_reply_json(req, 200, json_pack("{s:O}", "contact", result));
   }
   json_decref(result);

@@ -72,6 +72,12 @@ void graph_free(graph_t *g) {
 
 int graph_in_flight(const graph_t *g) { return g->in_flight; }
 
+int64_t graph_send_max_ms(const graph_t *g) {
+  int64_t backoff = 0;
+  for (int i = 0; i < GRAPH_RETRIES; i++) backoff += (int64_t)GRAPH_BACKOFF_MS << i;
+  return (int64_t)(GRAPH_RETRIES + 1) * g->timeout_ms + backoff;
+}
+
 /* Takes one token from the account's bucket (burst = a tenth of a minute). */
 static int take_token(graph_t *g, const char *account) {
   int64_t now = util_now_ms();

@@ -1,6 +1,7 @@
 /* health: reconnect_needed and its instagram.status frame, and the timer that
  * refreshes long-lived tokens before they expire (see health.h). One listing
- * of due accounts at a time, a bounded batch each. Owner: the Instagram
+ * of due accounts at a time, a bounded batch each; of several instances, the
+ * one whose claim the store takes refreshes an account. Owner: the Instagram
  * module. Loop thread. */
 #include "instagram/health.h"
 
@@ -11,6 +12,7 @@
 
 #include "chat/fanout.h"
 #include "instagram/ingest.h"
+#include "instagram/sweep.h"
 #include "parley/instagram.h"
 #include "parley/log.h"
 #include "parley/store.h"
@@ -143,7 +145,21 @@ static void refreshed(void *ctx, const graph_result_t *res) {
   }
 }
 
-/* One due account: expired already, or refreshed now. */
+static void claimed(void *ctx, int status, json_t *result) {
+  refresh_t *r = ctx;
+  json_decref(result);
+  if (status == STORE_OK && !r->h->stopped) {
+    if (graph_refresh_token(r->h->app->graph, r->token, refreshed, r) == 0) return;
+  } else if (status == STORE_ECONFLICT) {
+    log_debug("instagram: another instance refreshes the token of user %s", r->user);
+  } else if (status != STORE_OK && status != STORE_ENOTFOUND) {
+    log_warn("instagram: cannot claim the token refresh of user %s (%d)", r->user, status);
+  }
+  refresh_free(r);
+}
+
+/* One due account: expired already, or refreshed now by the instance that
+ * claims it. */
 static void refresh_one(ig_health_t *h, json_t *account, int64_t now) {
   const char *user = json_string_value(json_object_get(account, "user_id"));
   const char *cipher = json_string_value(json_object_get(account, "token_cipher"));
@@ -167,7 +183,14 @@ static void refresh_one(ig_health_t *h, json_t *account, int64_t now) {
     refresh_free(r);
     return;
   }
-  if (graph_refresh_token(h->app->graph, r->token, refreshed, r) != 0) refresh_free(r);
+  /* One instance refreshes: the claim (store compare-and-set on the token, with
+   * an expiry) comes first, and only its holder asks Graph. */
+  int64_t lease = ig_sweep_lease_ms(h->app);
+  if (store_call(h->app->store, IG_ACCOUNT_CLAIM_REFRESH,
+                 json_pack("{s:s, s:s, s:I, s:I}", "user_id", user, "if_token", cipher, "now_ms",
+                           (json_int_t)now, "until_ms", (json_int_t)(now + lease)),
+                 claimed, r) != 0)
+    refresh_free(r);
 }
 
 static void listed(void *ctx, int status, json_t *result) {

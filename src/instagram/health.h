@@ -2,7 +2,9 @@
  * or that expired is "reconnect_needed" until its owner connects it again;
  * every change is pushed to the owner's sessions as an instagram.status frame.
  * A timer on the loop refreshes long-lived tokens before they expire (Graph's
- * refresh_access_token) and stores the new token sealed. Loop thread. */
+ * refresh_access_token) and stores the new token sealed; with several
+ * instances, each due account is claimed in the store first (a claim that
+ * expires), so one instance refreshes it. Loop thread. */
 #ifndef PARLEY_INSTAGRAM_HEALTH_H
 #define PARLEY_INSTAGRAM_HEALTH_H
 

@@ -56,6 +56,7 @@ struct job_s {
   json_t *payload;
   json_t *account;
   json_t *contact;
+  json_t *insert; /* an echo's MSG_INSERT, held while it is matched to its send */
   char key[160]; /* account:contact, serialises a contact's events */
   enum ig_event_kind kind;
   /* for outgoing messages */
@@ -175,6 +176,7 @@ static void job_free(job_t *j) {
   json_decref(j->event);
   json_decref(j->account);
   json_decref(j->contact);
+  json_decref(j->insert);
   free(j->text);
   free(j->graph_mid);
   free(j->client_id);
@@ -330,6 +332,24 @@ static json_t *attachments_for(job_t *j, const char **text) {
   return att;
 }
 
+/* An echo matched to its send (which is now sent, with Meta's id), or to
+ * none: then it is stored as a message of its own (sent from elsewhere). */
+static void echo_matched(void *ctx, int status, json_t *result) {
+  job_t *j = ctx;
+  if (status == STORE_ENOTFOUND) {
+    json_t *p = j->insert;
+    j->insert = NULL;
+    json_decref(result);
+    if (call(j, MSG_INSERT, p, message_inserted) != 0) job_end(j);
+    return;
+  }
+  if (failed(j, status, result)) return;
+  fanout_message_updated(j->ig->app, json_object_get(result, "message"),
+                         json_object_get(result, "participant_ids"));
+  json_decref(result);
+  finish(j);
+}
+
 static void conversation_ready(void *ctx, int status, json_t *result) {
   job_t *j = ctx;
   if (status != STORE_OK && j->out_cb) {
@@ -372,6 +392,17 @@ static void conversation_ready(void *ctx, int status, json_t *result) {
   if (j->out_cb && j->status) json_object_set_new(p, "status", json_string(j->status));
   if (j->out_cb && j->client_id) json_object_set_new(p, "client_id", json_string(j->client_id));
   json_decref(result);
+  if (j->kind == IG_EV_ECHO && text && mid) {
+    /* The echo of Parley's own send can overtake Graph's answer: it then
+     * completes that send instead of being stored a second time. */
+    j->insert = p;
+    if (call(j, MSG_MATCH_ECHO,
+             json_pack("{s:O, s:s, s:s}", "conversation_id", json_object_get(p, "conversation_id"),
+                       "external_id", mid, "text", text),
+             echo_matched) != 0)
+      job_end(j);
+    return;
+  }
   if (call(j, MSG_INSERT, p, message_inserted) != 0) job_end(j);
 }
 

@@ -12,6 +12,7 @@
 #include "chat/fanout.h"
 #include "instagram/health.h"
 #include "instagram/ingest.h"
+#include "instagram/sweep.h"
 #include "instagram/takeover.h"
 #include "parley/log.h"
 #include "parley/store.h"
@@ -190,8 +191,10 @@ static void start(send_t *s, json_t *insert) {
     return;
   }
   if (status && strcmp(status, "failed") == 0) {
-    json_t *p = json_pack("{s:O, s:s, s:n, s:s}", "id", json_object_get(msg, "id"), "status",
-                          "pending", "error", "expect", "failed");
+    /* The retry is leased to this instance from now (see sweep.h). */
+    json_t *p = json_pack("{s:O, s:s, s:n, s:s, s:I}", "id", json_object_get(msg, "id"), "status",
+                          "pending", "error", "expect", "failed", "pending_until_ms",
+                          (json_int_t)(util_now_ms() + ig_sweep_lease_ms(s->app)));
     if (store_call(s->app->store, MSG_SET_DELIVERY, p, claimed, s) == 0) return;
   }
   if (s->accepted) s->accepted(s->ctx, msg, 0, 0);
@@ -249,24 +252,4 @@ int ig_outbox_send(app_t *app, json_t *account, json_t *contact, const char *tok
   ig_ingest_store_outgoing(app->ingest, account, contact, s->text, NULL, s->client_id, "pending",
                            source, stored, s);
   return 0;
-}
-
-/* ---- start-up ---- */
-
-static void recovered(void *ctx, int status, json_t *result) {
-  (void)ctx;
-  if (status != STORE_OK)
-    log_warn("instagram: pending sends of the last run could not be marked (%d)", status);
-  else if (json_integer_value(json_object_get(result, "failed")) > 0)
-    log_warn("instagram: %lld send(s) left pending by the last run marked failed (unknown_outcome)",
-             (long long)json_integer_value(json_object_get(result, "failed")));
-  json_decref(result);
-}
-
-void ig_outbox_recover(app_t *app) {
-  char now[32];
-  util_iso8601(util_now_ms(), now);
-  if (store_call(app->store, MSG_FAIL_PENDING, json_pack("{s:s}", "before", now), recovered,
-                 NULL) != 0)
-    log_warn("instagram: pending sends of the last run could not be marked (store busy)");
 }

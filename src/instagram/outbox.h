@@ -56,8 +56,4 @@ void ig_outbox_start(app_t *app, json_t *account, json_t *contact, const char *t
                      json_t *insert, const char *tag, ig_accepted_fn accepted, ig_sent_fn done,
                      void *ctx);
 
-/* At start-up: sends a previous run left pending become failed/unknown_outcome
- * (never resent). */
-void ig_outbox_recover(app_t *app);
-
 #endif

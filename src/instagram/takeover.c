@@ -21,6 +21,16 @@ static void reloaded(void *ctx, int status, json_t *result) {
   json_decref(result);
 }
 
+void ig_takeover_announce(app_t *app, const json_t *conversation_ids) {
+  const json_t *id;
+  size_t i;
+  json_array_foreach(conversation_ids, i, id) {
+    if (!json_is_string(id) || !app->store || app->shutting_down) continue;
+    if (store_call(app->store, CONV_GET, json_pack("{s:O}", "id", id), reloaded, app) != 0)
+      log_warn("takeover: cannot announce the pause in conversation %s", json_string_value(id));
+  }
+}
+
 /* One pause on its way: the app and the conversation it is about. */
 typedef struct pause_s {
   app_t *app;

@@ -17,6 +17,11 @@
  * is logged. Never call it for flow messages, echoes or the contact's own. */
 void ig_takeover_on_reply(app_t *app, const json_t *message);
 
+/* A pause or resume by hand (POST /api/contacts/:id/automation) changed the
+ * contact of these instagram conversations (a JSON array of ids, borrowed):
+ * each is reloaded and announced as conversation.updated, as a reply's pause. */
+void ig_takeover_announce(app_t *app, const json_t *conversation_ids);
+
 /* The pause's end for a contact paused now, in ms since the epoch. */
 int64_t ig_takeover_until_ms(const app_t *app);
 

@@ -223,7 +223,10 @@ def test_pending_send_after_a_crash_becomes_unknown_outcome(start_server, fake):
     srv.proc.wait()
     srv.stop()
     fake.hang = False
+    # Resolved once the send's lease ran out (the longest a send can take with
+    # the restarted instance's Graph timeout, plus slack), never resent.
     env = ig_env(fake)
+    env["PARLEY_GRAPH_TIMEOUT_MS"] = "500"
     if srv.env.get("PARLEY_MONGO_URI"):
         env["PARLEY_MONGO_URI"] = srv.env["PARLEY_MONGO_URI"]
     again = start_server(env=env, data_dir=srv.data_dir)

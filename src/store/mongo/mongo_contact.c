@@ -376,6 +376,11 @@ int mongo_contact_mark_read(mongo_ctx_t *c, json_t *p, json_t **r) {
   return answer(c, rc, &doc, r);
 }
 
+static void collect_conv_id(void *arg, const bson_t *doc) {
+  const char *id = mongo_bson_str(doc, "_id");
+  if (id) json_array_append_new(arg, json_string(id));
+}
+
 /* The contact a pause is about: the contact of an instagram conversation, or
  * one of the user's own or of an owner the user is an agent of. */
 static bson_t *pause_filter(mongo_ctx_t *c, json_t *p, int *rc) {
@@ -431,5 +436,20 @@ int mongo_contact_pause(mongo_ctx_t *c, json_t *p, json_t **r) {
     }
   }
   bson_destroy(filter);
-  return answer(c, rc, &doc, r);
+  if ((rc = answer(c, rc, &doc, r)) != STORE_OK) return rc;
+  /* The conversations that show the pause, for their announcement. */
+  json_t *ids = json_array();
+  bson_t *q = BCON_NEW("contact_id", BCON_UTF8(json_string_value(json_object_get(*r, "id"))),
+                       "type", BCON_UTF8("instagram"));
+  bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+  rc = mongo_query_each(c, MC_CONVS, q, opts, collect_conv_id, ids);
+  bson_destroy(q);
+  bson_destroy(opts);
+  json_object_set_new(*r, "conversation_ids", ids);
+  if (rc < 0) {
+    json_decref(*r);
+    *r = NULL;
+    return rc;
+  }
+  return STORE_OK;
 }

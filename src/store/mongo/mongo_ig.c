@@ -145,3 +145,31 @@ int mongo_ig_account_list_due(mongo_ctx_t *c, json_t *p, json_t **r) {
       BCON_NEW("sort", "{", "token_expires_at", BCON_INT32(1), "}", "limit", BCON_INT64(limit));
   return mongo_query_list(c, MC_IG, filter, opts, due_json, "accounts", r);
 }
+
+/* One instance refreshes a token: one conditional findAndModify takes the
+ * claim while the token is the one the instance read and no claim is live. */
+int mongo_ig_account_claim_refresh(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *user = mongo_param_str(p, "user_id"), *if_token = mongo_param_str(p, "if_token");
+  json_t *now = json_object_get(p, "now_ms"), *until = json_object_get(p, "until_ms");
+  if (!user || !if_token || !json_is_integer(now) || !json_is_integer(until)) return STORE_EINVAL;
+  bson_t *q = BCON_NEW("user_id", BCON_UTF8(user), "token_cipher", BCON_UTF8(if_token), "$or", "[",
+                       "{", "refresh_until_ms", BCON_NULL, "}", "{", "refresh_until_ms", "{",
+                       "$lt", BCON_INT64((int64_t)json_integer_value(now)), "}", "}", "]");
+  bson_t *update = BCON_NEW("$set", "{", "refresh_until_ms",
+                            BCON_INT64((int64_t)json_integer_value(until)), "}");
+  bson_t doc;
+  int rc = mongo_query_modify(c, MC_IG, q, update, 0, 1, &doc);
+  bson_destroy(q);
+  bson_destroy(update);
+  if (rc < 0) return rc;
+  if (rc == 0) {
+    rc = find_one(c, "user_id", user, &doc);
+    if (rc < 0) return rc;
+    if (rc == 0) return STORE_ENOTFOUND;
+    bson_destroy(&doc);
+    return STORE_ECONFLICT;
+  }
+  *r = account_json(&doc, 0);
+  bson_destroy(&doc);
+  return STORE_OK;
+}

@@ -258,6 +258,16 @@ int mongo_msg_set_delivery(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (!id || !status || (error && !json_is_object(error) && !json_is_null(error)) ||
       (expect && strcmp(expect, "pending") != 0 && strcmp(expect, "failed") != 0))
     return STORE_EINVAL;
+  json_t *until = json_object_get(p, "pending_until_ms");
+  if (until && !json_is_integer(until)) return STORE_EINVAL;
+  if (ext) {
+    /* An echo gave Meta's id to another message first: it stays there. */
+    bson_t *held = BCON_NEW("external_id", BCON_UTF8(ext), "_id", "{", "$ne", BCON_UTF8(id), "}");
+    int found = mongo_query_one(c, MC_MSGS, held, NULL, NULL);
+    bson_destroy(held);
+    if (found < 0) return found;
+    if (found) ext = NULL;
+  }
   bson_t *q = expect ? BCON_NEW("_id", BCON_UTF8(id), "status", BCON_UTF8(expect))
                      : BCON_NEW("_id", BCON_UTF8(id), "status", "{", "$in", "[",
                                 BCON_UTF8("pending"), BCON_UTF8("failed"), "]", "}");
@@ -266,6 +276,10 @@ int mongo_msg_set_delivery(mongo_ctx_t *c, json_t *p, json_t **r) {
   BSON_APPEND_UTF8(&set, "status", status);
   mongo_bson_append_json(&set, "error", json_is_object(error) ? error : NULL);
   if (ext) BSON_APPEND_UTF8(&set, "external_id", ext);
+  if (strcmp(status, "pending") == 0 && until)
+    BSON_APPEND_INT64(&set, "pending_until_ms", (int64_t)json_integer_value(until));
+  else
+    BSON_APPEND_NULL(&set, "pending_until_ms");
   bson_append_document_end(update, &set);
   bson_t doc;
   int rc = mongo_query_modify(c, MC_MSGS, q, update, 0, 1, &doc);
@@ -289,21 +303,98 @@ int mongo_msg_set_delivery(mongo_ctx_t *c, json_t *p, json_t **r) {
   return rc;
 }
 
+/* The ids of the sends whose lease ran out (see sqlite_msg_fail_pending). */
+static void collect_id(void *arg, const bson_t *doc) {
+  const char *id = mongo_bson_str(doc, "_id");
+  if (id) json_array_append_new(arg, json_string(id));
+}
+
+/* Sends whose lease ran out become failed/unknown_outcome, each by one
+ * conditional findAndModify, so instances sweeping together change it once. */
 int mongo_msg_fail_pending(mongo_ctx_t *c, json_t *p, json_t **r) {
-  int64_t before = mongo_bson_time_param(json_object_get(p, "before"));
-  if (before < 0) return STORE_EINVAL;
-  bson_t *filter = BCON_NEW("status", BCON_UTF8("pending"), "created_at", "{", "$lt",
-                            BCON_DATE_TIME(before), "}");
-  bson_t *update = BCON_NEW(
-      "$set", "{", "status", BCON_UTF8("failed"), "error", "{", "code",
-      BCON_UTF8("unknown_outcome"), "message",
-      BCON_UTF8("the server stopped while this message was being sent; it may or may not have "
-                "reached Instagram"),
-      "}", "}");
-  int rc = mongo_query_update(c, MC_MSGS, filter, update, 1);
+  int64_t stale = mongo_bson_time_param(json_object_get(p, "stale_before")), limit = 100;
+  json_t *now = json_object_get(p, "now_ms");
+  mongo_param_int(p, "limit", &limit);
+  if (stale < 0 || !json_is_integer(now) || limit <= 0 || limit > 1000) return STORE_EINVAL;
+  bson_t *filter = BCON_NEW(
+      "status", BCON_UTF8("pending"), "$or", "[", "{", "pending_until_ms", BCON_NULL,
+      "created_at", "{", "$lt", BCON_DATE_TIME(stale), "}", "}", "{", "pending_until_ms", "{",
+      "$lt", BCON_INT64((int64_t)json_integer_value(now)), "}", "}", "]");
+  bson_t *opts = BCON_NEW("sort", "{", "created_at", BCON_INT32(1), "}", "limit", BCON_INT64(limit),
+                          "projection", "{", "_id", BCON_INT32(1), "}");
+  json_t *ids = json_array(), *out = json_array(), *id;
+  int rc = mongo_query_each(c, MC_MSGS, filter, opts, collect_id, ids);
   bson_destroy(filter);
+  bson_destroy(opts);
+  bson_t *update = BCON_NEW(
+      "$set", "{", "status", BCON_UTF8("failed"), "pending_until_ms", BCON_NULL, "error", "{",
+      "code", BCON_UTF8("unknown_outcome"), "message",
+      BCON_UTF8("the server sending this message stopped before Instagram answered; it may or "
+                "may not have reached Instagram"),
+      "}", "}");
+  size_t i;
+  json_array_foreach(ids, i, id) {
+    if (rc < 0) break;
+    bson_t *q = BCON_NEW("_id", BCON_UTF8(json_string_value(id)), "status", BCON_UTF8("pending"));
+    bson_t doc, conv;
+    rc = mongo_query_modify(c, MC_MSGS, q, update, 0, 1, &doc);
+    bson_destroy(q);
+    if (rc <= 0) continue;
+    sync_last(c, &doc);
+    if (mongo_conv_load(c, mongo_bson_str(&doc, "conversation_id"), NULL, &conv) == STORE_OK) {
+      json_array_append_new(out, with_participants(c, &doc, &conv));
+      bson_destroy(&conv);
+    }
+    bson_destroy(&doc);
+  }
   bson_destroy(update);
-  if (rc < 0) return rc;
-  *r = json_pack("{s:i}", "failed", rc);
+  json_decref(ids);
+  if (rc < 0) {
+    json_decref(out);
+    return rc;
+  }
+  *r = json_pack("{s:I, s:o}", "failed", (json_int_t)json_array_size(out), "messages", out);
   return STORE_OK;
+}
+
+/* Meta's echo of a send that Graph has not answered yet (see
+ * sqlite_msg_match_echo): one conditional findAndModify on the oldest match. */
+int mongo_msg_match_echo(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *conv_id = mongo_param_str(p, "conversation_id");
+  const char *ext = mongo_param_str(p, "external_id"), *text = mongo_param_str(p, "text");
+  if (!conv_id || !ext || !text) return STORE_EINVAL;
+  bson_t *held = BCON_NEW("external_id", BCON_UTF8(ext));
+  int rc = mongo_query_one(c, MC_MSGS, held, NULL, NULL);
+  bson_destroy(held);
+  if (rc != 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  bson_t *q = BCON_NEW("conversation_id", BCON_UTF8(conv_id), "external_id", BCON_NULL, "text",
+                       BCON_UTF8(text), "$or", "[", "{", "status", "{", "$in", "[",
+                       BCON_UTF8("pending"), BCON_UTF8("sent"), "]", "}", "}", "{", "status",
+                       BCON_UTF8("failed"), "error.code", BCON_UTF8("unknown_outcome"), "}", "]");
+  bson_t *opts = BCON_NEW("sort", "{", "seq", BCON_INT32(1), "}");
+  bson_t doc, conv;
+  rc = mongo_query_one(c, MC_MSGS, q, opts, &doc);
+  bson_destroy(opts);
+  if (rc <= 0) {
+    bson_destroy(q);
+    return rc == 0 ? STORE_ENOTFOUND : rc;
+  }
+  /* The oldest match, taken only if it still matches (another instance's
+   * sweep or echo may have changed it since). */
+  BSON_APPEND_UTF8(q, "_id", mongo_bson_str(&doc, "_id"));
+  bson_destroy(&doc);
+  bson_t *update = BCON_NEW("$set", "{", "status", BCON_UTF8("sent"), "error", BCON_NULL,
+                            "pending_until_ms", BCON_NULL, "external_id", BCON_UTF8(ext), "}");
+  rc = mongo_query_modify(c, MC_MSGS, q, update, 0, 1, &doc);
+  bson_destroy(q);
+  bson_destroy(update);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  sync_last(c, &doc);
+  rc = mongo_conv_load(c, mongo_bson_str(&doc, "conversation_id"), NULL, &conv);
+  if (rc == STORE_OK) {
+    *r = with_participants(c, &doc, &conv);
+    bson_destroy(&conv);
+  }
+  bson_destroy(&doc);
+  return rc;
 }

@@ -293,5 +293,19 @@ int sqlite_contact_pause(sqlite_db_t *d, json_t *p, json_t **result) {
         d, "UPDATE scheduled_steps SET due_at_ms = ?, held_for = NULL WHERE held_for = ?", "is",
         util_now_ms(), id);
   if (status != STORE_OK) return status;
-  return contact_by(d, owner, id, NULL, result);
+  if ((status = contact_by(d, owner, id, NULL, result)) != STORE_OK) return status;
+  /* The conversations that show the pause, for their announcement. */
+  sqlite3_stmt *st = sqlite_db_query(
+      d, "SELECT id FROM conversations WHERE contact_id = ? AND type = 'instagram'", "s", id);
+  json_t *ids = json_array();
+  int rc = st ? 0 : STORE_EUNAVAILABLE;
+  while (st && (rc = sqlite_db_step(d, st)) == 1)
+    json_array_append_new(ids, sqlite_db_col_str(st, 0));
+  json_object_set_new(*result, "conversation_ids", ids);
+  if (rc < 0) {
+    json_decref(*result);
+    *result = NULL;
+    return rc;
+  }
+  return STORE_OK;
 }

@@ -131,3 +131,24 @@ int sqlite_ig_account_list_due(sqlite_db_t *d, json_t *p, json_t **result) {
   *result = json_pack("{s:o}", "accounts", list);
   return STORE_OK;
 }
+
+/* One instance refreshes a token: the claim is taken while the token is the
+ * one the instance read and no other claim is live. */
+int sqlite_ig_account_claim_refresh(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *user = sqlite_db_pstr(p, "user_id"), *if_token = sqlite_db_pstr(p, "if_token");
+  json_t *now = json_object_get(p, "now_ms"), *until = json_object_get(p, "until_ms");
+  if (!user || !if_token || !json_is_integer(now) || !json_is_integer(until)) return STORE_EINVAL;
+  int rc = sqlite_db_exec(d,
+                          "UPDATE instagram_accounts SET refresh_until_ms = ? WHERE user_id = ?"
+                          " AND token_cipher = ? AND (refresh_until_ms IS NULL"
+                          " OR refresh_until_ms < ?)",
+                          "issi", (int64_t)json_integer_value(until), user, if_token,
+                          (int64_t)json_integer_value(now));
+  if (rc != STORE_OK) return rc;
+  int claimed = sqlite3_changes(d->db) > 0;
+  rc = account_by(d, user, NULL, 0, result);
+  if (rc != STORE_OK || claimed) return rc;
+  json_decref(*result);
+  *result = NULL;
+  return STORE_ECONFLICT;
+}

@@ -288,21 +288,26 @@ int sqlite_msg_react(sqlite_db_t *d, json_t *p, json_t **result) {
 
 /* The delivery of a message sent through the Graph API. With expect, only a
  * message in that status ("pending" or "failed") changes (a retry claims a
- * failed send once); otherwise any pending or failed one. changed says whether it did. */
+ * failed send once); otherwise any pending or failed one. changed says whether
+ * it did. Meta's id is kept unless an echo gave it to another message first. */
 int sqlite_msg_set_delivery(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id"), *status = sqlite_db_pstr(p, "status");
   const char *expect = sqlite_db_pstr(p, "expect"), *ext = sqlite_db_pstr(p, "external_id");
   json_t *error = json_object_get(p, "error");
+  json_t *until = json_object_get(p, "pending_until_ms");
   if (!id || !status || (error && !json_is_object(error) && !json_is_null(error)) ||
+      (until && !json_is_integer(until)) ||
       (expect && strcmp(expect, "pending") != 0 && strcmp(expect, "failed") != 0))
     return STORE_EINVAL;
-  int rc = sqlite_db_exec(d,
-                          "UPDATE messages SET status = ?, error = ?,"
-                          " external_id = coalesce(?, external_id) WHERE id = ?"
-                          " AND status IS NOT NULL AND status <> 'sent'"
-                          " AND (? IS NULL OR status = ?)",
-                          "sjssss", status, json_is_object(error) ? error : NULL, ext, id, expect,
-                          expect);
+  int rc = sqlite_db_exec(
+      d,
+      "UPDATE messages SET status = ?1, error = ?2,"
+      " external_id = CASE WHEN ?3 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages m"
+      " WHERE m.external_id = ?3 AND m.id <> ?4) THEN ?3 ELSE external_id END,"
+      " pending_until_ms = CASE WHEN ?1 = 'pending' THEN ?6 ELSE NULL END WHERE id = ?4"
+      " AND status IS NOT NULL AND status <> 'sent' AND (?5 IS NULL OR status = ?5)",
+      "sjsssi", status, json_is_object(error) ? error : NULL, ext, id, expect,
+      (int64_t)json_integer_value(until));
   if (rc != STORE_OK) return rc;
   int changed = sqlite3_changes(d->db) > 0;
   json_t *m = sqlite_msg_load(d, id);
@@ -312,20 +317,80 @@ int sqlite_msg_set_delivery(sqlite_db_t *d, json_t *p, json_t **result) {
   return rc;
 }
 
-/* At start-up: sends left pending by a previous run may or may not have
- * reached Meta; none is resent, each becomes failed/unknown_outcome. */
+/* Sends whose lease ran out: their instance died or lost its store while the
+ * request was out, so they may or may not have reached Meta. None is resent;
+ * each becomes failed/unknown_outcome, once (the UPDATE re-checks "pending"). */
 int sqlite_msg_fail_pending(sqlite_db_t *d, json_t *p, json_t **result) {
-  const char *before = sqlite_db_pstr(p, "before");
-  if (!before) return STORE_EINVAL;
+  const char *stale = sqlite_db_pstr(p, "stale_before");
+  json_t *now = json_object_get(p, "now_ms");
+  int64_t limit = sqlite_db_pint(p, "limit", 100);
+  if (!stale || !json_is_integer(now) || limit <= 0 || limit > 1000) return STORE_EINVAL;
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT id FROM messages WHERE status = 'pending' AND"
+                                     " (CASE WHEN pending_until_ms IS NULL THEN created_at < ?"
+                                     " ELSE pending_until_ms < ? END) ORDER BY created_at LIMIT ?",
+                                     "sii", stale, (int64_t)json_integer_value(now), limit);
+  if (!st) return STORE_EUNAVAILABLE;
+  json_t *ids = json_array();
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1)
+    json_array_append_new(ids, sqlite_db_col_str(st, 0));
+  if (rc < 0) {
+    json_decref(ids);
+    return rc;
+  }
   json_t *error = json_pack("{s:s, s:s}", "code", "unknown_outcome", "message",
-                            "the server stopped while this message was being sent; it may or may "
-                            "not have reached Instagram");
-  int rc = sqlite_db_exec(d,
-                          "UPDATE messages SET status = 'failed', error = ? WHERE status = "
-                          "'pending' AND created_at < ?",
-                          "js", error, before);
+                            "the server sending this message stopped before Instagram answered;"
+                            " it may or may not have reached Instagram");
+  json_t *out = json_array(), *id;
+  size_t i;
+  rc = STORE_OK;
+  json_array_foreach(ids, i, id) {
+    rc = sqlite_db_exec(d,
+                        "UPDATE messages SET status = 'failed', error = ?, pending_until_ms = NULL"
+                        " WHERE id = ? AND status = 'pending'",
+                        "js", error, json_string_value(id));
+    if (rc != STORE_OK) break;
+    if (sqlite3_changes(d->db) == 0) continue;
+    json_t *m = sqlite_msg_load(d, json_string_value(id)), *answer = NULL;
+    if (m && sqlite_msg_answer(d, m, -1, &answer) == STORE_OK) json_array_append_new(out, answer);
+  }
   json_decref(error);
-  if (rc != STORE_OK) return rc;
-  *result = json_pack("{s:i}", "failed", sqlite3_changes(d->db));
+  json_decref(ids);
+  if (rc != STORE_OK) {
+    json_decref(out);
+    return rc;
+  }
+  *result = json_pack("{s:I, s:o}", "failed", (json_int_t)json_array_size(out), "messages", out);
   return STORE_OK;
+}
+
+/* Meta's echo of a send that Graph has not answered yet: the send takes Meta's
+ * id, so the echo is not stored a second time. */
+int sqlite_msg_match_echo(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *conv = sqlite_db_pstr(p, "conversation_id"), *ext = sqlite_db_pstr(p, "external_id");
+  const char *text = sqlite_db_pstr(p, "text");
+  if (!conv || !ext || !text) return STORE_EINVAL;
+  sqlite3_stmt *st = sqlite_db_query(d, "SELECT 1 FROM messages WHERE external_id = ?", "s", ext);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc != 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  st = sqlite_db_query(d,
+                       "SELECT id FROM messages WHERE conversation_id = ? AND external_id IS NULL"
+                       " AND text = ? AND (status IN ('pending', 'sent') OR (status = 'failed'"
+                       " AND json_extract(error, '$.code') = 'unknown_outcome'))"
+                       " ORDER BY seq LIMIT 1",
+                       "ss", conv, text);
+  if (!st) return STORE_EUNAVAILABLE;
+  if ((rc = sqlite_db_step(d, st)) != 1) return rc < 0 ? rc : STORE_ENOTFOUND;
+  json_t *id = sqlite_db_col_str(st, 0);
+  rc = sqlite_db_exec(d,
+                      "UPDATE messages SET status = 'sent', error = NULL, pending_until_ms = NULL,"
+                      " external_id = ? WHERE id = ?",
+                      "ss", ext, json_string_value(id));
+  json_t *m = rc == STORE_OK ? sqlite_msg_load(d, json_string_value(id)) : NULL;
+  json_decref(id);
+  if (rc != STORE_OK) return rc;
+  if (!m) return STORE_ENOTFOUND;
+  return sqlite_msg_answer(d, m, -1, result);
 }

@@ -202,6 +202,11 @@ static const char *const migrations[] = {
     " INSERT INTO messages_fts (rowid, text, conversation_id, sender_id)"
     " SELECT new.rowid, new.text, new.conversation_id, new.sender_id"
     " WHERE new.text IS NOT NULL AND new.deleted = 0; END;",
+    /* 13: several instances (issue 16): a send claimed again carries the lease
+     * of its sender (pending_until_ms; a new send is leased from created_at),
+     * and an account the claim of the one instance refreshing its token. */
+    "ALTER TABLE messages ADD COLUMN pending_until_ms INTEGER;"
+    "ALTER TABLE instagram_accounts ADD COLUMN refresh_until_ms INTEGER;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {
