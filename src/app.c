@@ -18,10 +18,10 @@
 #include "handlers/handlers.h"
 #include "handlers/ws/protocol.h"
 #include "instagram/health.h"
-#include "instagram/sweep.h"
 #include "instagram/ingest.h"
 #include "instagram/outbox.h"
 #include "instagram/reply.h"
+#include "instagram/sweep.h"
 #include "parley/auth.h"
 #include "parley/bus.h"
 #include "parley/httpc.h"
@@ -144,10 +144,10 @@ static void on_shutdown_poll(uv_timer_t *t) {
   revocations_close(app->revocations);
   /* Webhook events being processed and Graph sends finish first (or are
    * cancelled at the deadline; unprocessed events stay pending in the store). */
-  if (!h->forced && ((app->ingest && ig_ingest_busy(app->ingest)) ||
-                     (app->runner && flow_runner_busy(app->runner)) ||
-                     ig_health_busy(app->ig_health) || ig_sweep_busy(app->ig_sweep) ||
-                     (app->graph && graph_in_flight(app->graph))))
+  if (!h->forced &&
+      ((app->ingest && ig_ingest_busy(app->ingest)) ||
+       (app->runner && flow_runner_busy(app->runner)) || ig_health_busy(app->ig_health) ||
+       ig_sweep_busy(app->ig_sweep) || (app->graph && graph_in_flight(app->graph))))
     return;
   if (app->http && !h->http_closed) {
     h->http_closed = -1;

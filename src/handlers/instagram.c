@@ -220,11 +220,11 @@ done:
 static void status_done(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
   if (status == STORE_ENOTFOUND)
-    http_reply_json(req, 200, ig_health_view(NULL));
+    http_reply_json(req, 200, ig_health_view(req->app, NULL));
   else if (status != STORE_OK)
     handlers_reply_store_error(req, status);
   else
-    http_reply_json(req, 200, ig_health_view(result));
+    http_reply_json(req, 200, ig_health_view(req->app, result));
   json_decref(result);
   http_req_unref(req);
 }

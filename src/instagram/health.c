@@ -13,6 +13,7 @@
 #include "chat/fanout.h"
 #include "instagram/ingest.h"
 #include "instagram/sweep.h"
+#include "instagram/window.h"
 #include "parley/instagram.h"
 #include "parley/log.h"
 #include "parley/store.h"
@@ -33,19 +34,26 @@ struct ig_health_s {
 
 /* ---- the view and the frame ---- */
 
-json_t *ig_health_view(const json_t *account) {
-  if (!account) return json_pack("{s:b}", "connected", 0);
-  json_t *a = json_deep_copy(account);
-  json_object_del(a, "token_cipher");
-  const char *status = json_string_value(json_object_get(account, "status"));
-  if (!status) status = "connected";
-  return json_pack("{s:b, s:s, s:o}", "connected", strcmp(status, "connected") == 0, "status",
-                   status, "account", a);
+json_t *ig_health_view(const app_t *app, const json_t *account) {
+  json_t *v;
+  if (!account) {
+    v = json_pack("{s:b}", "connected", 0);
+  } else {
+    json_t *a = json_deep_copy(account);
+    json_object_del(a, "token_cipher");
+    const char *status = json_string_value(json_object_get(account, "status"));
+    if (!status) status = "connected";
+    v = json_pack("{s:b, s:s, s:o}", "connected", strcmp(status, "connected") == 0, "status",
+                  status, "account", a);
+  }
+  /* What clients need to follow the window the server enforces (window.c). */
+  if (v) json_object_set_new(v, "reply_window", ig_window_json(app));
+  return v;
 }
 
 void ig_health_push(app_t *app, const char *user_id, const json_t *account) {
   if (!app->fanout || !user_id) return;
-  json_t *frame = ig_health_view(account);
+  json_t *frame = ig_health_view(app, account);
   json_t *to = json_pack("[s]", user_id);
   json_object_set_new(frame, "type", json_string("instagram.status"));
   fanout_event(app, frame, to, NULL);

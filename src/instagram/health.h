@@ -25,9 +25,10 @@ void ig_health_free(ig_health_t *h);
 int ig_health_busy(const ig_health_t *h);
 
 /* What GET /api/instagram/status answers and instagram.status carries for a
- * store account (NULL: none connected): {connected, status?, account?}, the
- * token never included. New reference. */
-json_t *ig_health_view(const json_t *account);
+ * store account (NULL: none connected): {connected, status?, account?,
+ * reply_window: {hours, agent_hours}}, the token never included. New
+ * reference. */
+json_t *ig_health_view(const app_t *app, const json_t *account);
 /* Pushes {"type": "instagram.status", ...ig_health_view(account)} to every
  * session of user_id (account NULL: disconnected). */
 void ig_health_push(app_t *app, const char *user_id, const json_t *account);

@@ -57,7 +57,7 @@ struct job_s {
   json_t *account;
   json_t *contact;
   json_t *insert; /* an echo's MSG_INSERT, held while it is matched to its send */
-  char key[160]; /* account:contact, serialises a contact's events */
+  char key[160];  /* account:contact, serialises a contact's events */
   enum ig_event_kind kind;
   /* for outgoing messages */
   ig_stored_fn out_cb;

@@ -14,26 +14,10 @@
 #include "instagram/ingest.h"
 #include "instagram/sweep.h"
 #include "instagram/takeover.h"
+#include "instagram/window.h"
 #include "parley/log.h"
 #include "parley/store.h"
 #include "parley/util.h"
-
-#define WINDOW_MS (24LL * 3600 * 1000)
-#define TAGGED_WINDOW_MS (7LL * 24 * 3600 * 1000)
-
-int ig_outbox_window(const app_t *app, const json_t *contact, int agent, const char **tag) {
-  int64_t last = 0;
-  const char *at = json_string_value(json_object_get(contact, "last_inbound_at"));
-  *tag = NULL;
-  if (!at || util_parse_iso8601(at, &last) != 0) return 0;
-  int64_t age = util_now_ms() - last;
-  if (age <= WINDOW_MS) return 1;
-  if (!agent || !app->cfg.ig_human_agent_tag || strcmp(app->cfg.ig_human_agent_tag, "on") != 0 ||
-      age > TAGGED_WINDOW_MS)
-    return 0;
-  *tag = "HUMAN_AGENT";
-  return 1;
-}
 
 /* One send, from the stored message to its stored outcome. */
 typedef struct send_s {
@@ -245,7 +229,7 @@ int ig_outbox_send(app_t *app, json_t *account, json_t *contact, const char *tok
               "the Instagram account needs to be reconnected (its token was refused or expired)");
     return 0;
   }
-  if (!ig_outbox_window(app, contact, agent, &s->tag)) {
+  if (!ig_window_open(app, contact, agent, &s->tag)) {
     end_error(s, "outside_messaging_window", "the contact has not written in the last 24 hours");
     return 0;
   }

@@ -14,11 +14,6 @@
 #include "parley/app.h"
 #include "parley/instagram.h"
 
-/* The messaging window: 24 hours after the contact's last message; with
- * ig_human_agent_tag on, 7 days for a person's reply (agent = 1), sent with the
- * HUMAN_AGENT tag. Returns 1 inside (*tag: NULL or "HUMAN_AGENT"), 0 outside. */
-int ig_outbox_window(const app_t *app, const json_t *contact, int agent, const char **tag);
-
 /* The outcome of a send. */
 typedef struct ig_sent_s {
   int sent;          /* 1: Meta took it (status "sent") */

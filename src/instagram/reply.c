@@ -11,6 +11,7 @@
 
 #include "chat/fanout.h"
 #include "instagram/outbox.h"
+#include "instagram/window.h"
 #include "parley/instagram.h"
 #include "parley/log.h"
 #include "parley/store.h"
@@ -137,7 +138,7 @@ static void account_found(void *ctx, int status, json_t *result) {
                  NULL);
     return;
   }
-  if (!ig_outbox_window(j->app, j->contact, 1, &j->tag)) {
+  if (!ig_window_open(j->app, j->contact, 1, &j->tag)) {
     answer_error(j, 422, "outside_messaging_window",
                  "the contact has not written in the last 24 hours", NULL);
     return;

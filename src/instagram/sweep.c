@@ -25,9 +25,9 @@ struct ig_sweep_s {
 };
 
 int64_t ig_sweep_lease_ms(const app_t *app) {
-  int64_t longest = app->graph ? graph_send_max_ms(app->graph)
-                               : 4LL * (app->cfg.graph_timeout_ms > 0 ? app->cfg.graph_timeout_ms
-                                                                       : 10000);
+  int64_t longest = app->graph
+                        ? graph_send_max_ms(app->graph)
+                        : 4LL * (app->cfg.graph_timeout_ms > 0 ? app->cfg.graph_timeout_ms : 10000);
   return longest + LEASE_SLACK_MS;
 }
 
@@ -41,12 +41,12 @@ static void swept(void *ctx, int status, json_t *result) {
   if (status != STORE_OK) {
     log_warn("instagram: cannot resolve sends left pending by a stopped instance (%d)", status);
   } else if (json_array_size(messages) > 0) {
-    log_warn("instagram: %zu send(s) left pending by a stopped instance marked failed"
-             " (unknown_outcome)",
-             json_array_size(messages));
-    json_array_foreach(messages, i, m)
-        fanout_message_updated(s->app, json_object_get(m, "message"),
-                               json_object_get(m, "participant_ids"));
+    log_warn(
+        "instagram: %zu send(s) left pending by a stopped instance marked failed"
+        " (unknown_outcome)",
+        json_array_size(messages));
+    json_array_foreach(messages, i, m) fanout_message_updated(
+        s->app, json_object_get(m, "message"), json_object_get(m, "participant_ids"));
   }
   int again = status == STORE_OK && json_array_size(messages) >= SWEEP_BATCH;
   json_decref(result);

@@ -4,7 +4,8 @@ records every request and answers from a script the test sets.
     fake = FakeGraph(); fake.start()
     fake.script = [(500, {...}), (200, {...})]   # answers in order, then default
     fake.delay = 3.0                              # seconds before answering
-    fake.requests -> [{"method", "path", "headers", "body", "json"}]
+    fake.requests -> [{"method", "path", "headers", "body", "json", "n"}]
+                     (a send answered by default gets message_id "m_graph_<n>")
     fake.tokens["tok"] = ("17841400000000001", "shop")  # GET /me answers for tok
     fake.revoked.add("tok")        # any request with tok: 400, Graph error 190
     fake.hang = True               # POST .../messages never answers (until stop)
@@ -98,6 +99,7 @@ class FakeGraph:
                         status, answer = fake.default
                     fake.counter += 1
                     n = fake.counter
+                    fake.requests[-1]["n"] = n  # a send's answer is message_id "m_graph_<n>"
                     delay = fake.delay + (fake.profile_delay if profile else 0)
                     hang = fake.hang and route.endswith("/messages") and self.command == "POST"
                 if hang:

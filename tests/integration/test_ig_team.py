@@ -215,6 +215,9 @@ def test_live_delivery_to_agents_stops_when_removed(ig):
             got = await next_frame(aws, "message.new")
             assert got["message"]["text"] == "live to agent"
             assert ig.request("DELETE", f"/api/instagram/agents/{agent['user']['id']}", token=tok).status == 204
+            # The agent's session hears it at once, in one frame naming the account's owner.
+            gone = await next_frame(aws, "instagram.access_removed")
+            assert gone == {"type": "instagram.access_removed", "owner_id": owner["user"]["id"]}
             assert post_webhook(ig, text_event("after removal", mid())).status == 200
             while (await next_frame(ows, "message.new"))["message"]["text"] != "after removal":
                 pass
@@ -335,6 +338,37 @@ def test_a_reply_pauses_flows_until_resumed_by_hand(ig, fake):
     assert ig.request("POST", "/api/contacts/" + "0" * 24 + "/automation", {"paused": False},
                       token=tok).status == 404
     assert contact_of(ig, owner)["automation_paused_until"]
+
+
+def test_pause_and_resume_by_hand_reach_everyone_live(ig):
+    owner, agent, outsider = team(ig)
+    conv = inbound(ig, owner, "pause me")
+    cid = contact_of(ig, owner)["id"]
+
+    async def run():
+        ows, aws = await ready(ig.ws_url, owner), await ready(ig.ws_url, agent)
+        xws = await ready(ig.ws_url, outsider)
+        try:
+            for who, paused in ((agent, True), (owner, False)):
+                r = ig.request("POST", f"/api/contacts/{cid}/automation", {"paused": paused},
+                               token=who["access_token"])
+                assert r.status == 200, r
+                until = r.json()["contact"]["automation_paused_until"]
+                assert bool(until) == paused and "conversation_ids" not in r.json()["contact"]
+                for ws in (ows, aws):
+                    f = await next_frame(ws, "conversation.updated")
+                    assert f["conversation"]["id"] == conv["id"]
+                    assert f["conversation"]["automation_paused_until"] == until, f
+                    assert f["conversation"]["contact"]["automation_paused_until"] == until, f
+            # Someone who does not see the conversation hears nothing of it.
+            with pytest.raises(asyncio.TimeoutError):
+                while True:
+                    f = json.loads(await asyncio.wait_for(xws.recv(), 0.7))
+                    assert f["type"] not in ("conversation.updated",), f
+        finally:
+            for ws in (ows, aws, xws):
+                await ws.close()
+    asyncio.run(run())
 
 
 def test_the_pause_ends_by_itself(start_server, fake):

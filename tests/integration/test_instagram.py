@@ -222,7 +222,7 @@ def test_graph_hanging_does_not_block_others(ig, fake):
 def test_accounts(ig):
     s = ig.signup()
     tok = s["access_token"]
-    assert ig.request("GET", "/api/instagram/status", token=tok).json() == {"connected": False}
+    assert ig.request("GET", "/api/instagram/status", token=tok).json() == {"connected": False, "reply_window": {"hours": 24, "agent_hours": 24}}
     acc = connect(ig, tok)
     assert "access_token" not in acc and "token_cipher" not in acc
     st = ig.request("GET", "/api/instagram/account", token=tok).json()
@@ -240,7 +240,7 @@ def test_accounts(ig):
                 {"ig_user_id": "1"}, {"ig_user_id": {"$gt": ""}, "access_token": "x"}]:
         assert ig.request("POST", "/api/instagram/connect", bad, token=tok).status == 400, bad
     assert ig.request("POST", "/api/instagram/disconnect", token=tok).status == 204
-    assert ig.request("GET", "/api/instagram/status", token=tok).json() == {"connected": False}
+    assert ig.request("GET", "/api/instagram/status", token=tok).json() == {"connected": False, "reply_window": {"hours": 24, "agent_hours": 24}}
     assert ig.request("GET", "/api/instagram/status").status == 401
 
 
@@ -270,7 +270,7 @@ def test_connect_verifies_the_token_with_graph(ig, fake):
     r = ig.request("POST", "/api/instagram/connect",
                    {"ig_user_id": ACCOUNT, "access_token": "junk"}, token=tok)
     assert r.status == 400 and r.json()["error"]["field"] == "access_token", r.json()
-    assert ig.request("GET", "/api/instagram/status", token=tok).json() == {"connected": False}
+    assert ig.request("GET", "/api/instagram/status", token=tok).json() == {"connected": False, "reply_window": {"hours": 24, "agent_hours": 24}}
     me = [q for q in fake.requests if q["path"].startswith("/v21.0/me")]
     assert me and me[-1]["path"] == "/v21.0/me?fields=user_id,username"
     assert me[-1]["headers"]["Authorization"] == "Bearer junk"
@@ -279,13 +279,13 @@ def test_connect_verifies_the_token_with_graph(ig, fake):
     r = ig.request("POST", "/api/instagram/connect",
                    {"ig_user_id": ACCOUNT, "access_token": "tok-b"}, token=tok)
     assert r.status == 400 and r.json()["error"]["field"] == "ig_user_id"
-    assert ig.request("GET", "/api/instagram/status", token=tok).json() == {"connected": False}
+    assert ig.request("GET", "/api/instagram/status", token=tok).json() == {"connected": False, "reply_window": {"hours": 24, "agent_hours": 24}}
     # Graph down: 502, nothing connected.
     fake.script = [(500, {"error": {"message": "boom", "code": 2}})] * 4
     r = ig.request("POST", "/api/instagram/connect", {"access_token": "tok-b"}, token=tok)
     assert r.status == 502 and r.json()["error"]["code"] == "upstream_error"
     fake.script = []
-    assert ig.request("GET", "/api/instagram/status", token=tok).json() == {"connected": False}
+    assert ig.request("GET", "/api/instagram/status", token=tok).json() == {"connected": False, "reply_window": {"hours": 24, "agent_hours": 24}}
     # Without ig_user_id the account is Meta's user_id (not the app-scoped id),
     # and the username is Meta's too.
     r = ig.request("POST", "/api/instagram/connect", {"access_token": "tok-b"}, token=tok)

@@ -5,6 +5,7 @@ stores sent/failed, live as message.updated; retries by client_id send at most
 once; a send whose outcome is unknown is never resent, not even across a
 crash; the 24-hour window and the HUMAN_AGENT tag; account health (error 190,
 reconnect_needed pushed live) and token refresh by the loop's timer."""
+import asyncio
 import json
 import os
 import signal
@@ -14,7 +15,8 @@ import time
 import pytest
 
 from fakegraph import FakeGraph
-from igutil import ACCOUNT, CONTACT, connect, ig_conversations, ig_env, post_webhook, text_event, wait_until
+from igutil import (ACCOUNT, CONTACT, connect, fixture_json, ig_conversations, ig_env, post_webhook, text_event,
+                    wait_until)
 from messaging_helpers import Client, run
 
 
@@ -236,6 +238,58 @@ def test_pending_send_after_a_crash_becomes_unknown_outcome(start_server, fake):
     assert len(sends_to(fake, "in flight at the crash")) == 1
 
 
+def echo_event(text, mid):
+    ev = fixture_json("message_echo.json")
+    item = ev["entry"][0]["messaging"][0]
+    item["message"]["mid"] = mid
+    item["message"]["text"] = text
+    item["timestamp"] = int(time.time() * 1000)
+    return ev
+
+
+def test_echo_before_graphs_answer_is_not_stored_twice(start_server, fake):
+    srv = start(start_server, fake)
+    s, conv = inbox(srv)
+    tok = s["access_token"]
+
+    async def scenario():
+        cl = await Client.connect(srv, s)
+        fake.delay = 4.0  # Graph's answer to the send comes late
+        r = post(srv, s, conv, "echo first", client_id="c-echo")
+        assert r.status == 201
+        msg_id = r.json()["message"]["id"]
+        assert await asyncio.to_thread(wait_until, lambda: sends_to(fake, "echo first"))
+        out = time.time()
+        mid = f"m_graph_{sends_to(fake, 'echo first')[0]['n']}"
+        # Meta's echo of the send arrives before Graph answered it.
+        assert post_webhook(srv, echo_event("echo first", mid)).status == 200
+        f = await cl.expect("message.updated", timeout=3)
+        assert time.time() - out < fake.delay, "Graph answered first: the echo was not first"
+        assert f["message"]["id"] == msg_id, f
+        assert f["message"]["status"] == "sent" and f["message"]["external_id"] == mid, f
+        await asyncio.sleep(fake.delay + 0.5)  # Graph's late answer changes nothing
+        await cl.drain(0.3)
+        news = [x for x in cl.seen if x["type"] == "message.new" and x["message"]["text"] == "echo first"]
+        assert len(news) <= 1 and all(x["message"]["id"] == msg_id for x in news), news
+        await cl.close()
+        return msg_id, mid
+    msg_id, mid = run(scenario())
+    fake.delay = 0.0
+    msgs = srv.request("GET", f"/api/conversations/{conv['id']}/messages", token=tok).json()["messages"]
+    same = [m for m in msgs if m["text"] == "echo first"]
+    assert [(m["id"], m["status"], m["external_id"]) for m in same] == [(msg_id, "sent", mid)], same
+    # Meta retries the echo: still one message.
+    assert post_webhook(srv, echo_event("echo first", mid)).status == 200
+    # An echo of a message sent from elsewhere (the Instagram app) is stored.
+    assert post_webhook(srv, echo_event("echo first", "mid-from-the-app")).status == 200
+    def stored():
+        ms = srv.request("GET", f"/api/conversations/{conv['id']}/messages", token=tok).json()["messages"]
+        return ms if any(m.get("external_id") == "mid-from-the-app" for m in ms) else None
+    msgs = wait_until(stored)
+    assert msgs
+    assert [m.get("external_id") for m in msgs if m["text"] == "echo first"] == [mid, "mid-from-the-app"]
+
+
 def test_window_on_every_path_and_human_agent_tag(start_server, fake):
     srv = start(start_server, fake)
     s, conv = inbox(srv, age_s=2 * 86400)
@@ -258,8 +312,15 @@ def test_window_on_every_path_and_human_agent_tag(start_server, fake):
     msgs = srv.request("GET", f"/api/conversations/{conv['id']}/messages",
                        token=s["access_token"]).json()["messages"]
     assert [m["text"] for m in msgs] == ["hello"]  # nothing stored
+    # Clients read the windows the server enforces, connected or not (an agent).
+    for who in (s, srv.signup()):
+        st = srv.request("GET", "/api/instagram/status", token=who["access_token"]).json()
+        assert st["reply_window"] == {"hours": 24, "agent_hours": 24}, st
 
     tagged = start(start_server, fake, PARLEY_IG_HUMAN_AGENT_TAG="on")
+    for who in (tagged.signup(),):
+        st = tagged.request("GET", "/api/instagram/status", token=who["access_token"]).json()
+        assert st == {"connected": False, "reply_window": {"hours": 24, "agent_hours": 168}}, st
     s2, recent = inbox(tagged, contact="5550001", age_s=2 * 86400)
     r = post(tagged, s2, recent, "agent reply on day 2")
     assert r.status == 201, r

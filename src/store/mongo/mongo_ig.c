@@ -153,8 +153,8 @@ int mongo_ig_account_claim_refresh(mongo_ctx_t *c, json_t *p, json_t **r) {
   json_t *now = json_object_get(p, "now_ms"), *until = json_object_get(p, "until_ms");
   if (!user || !if_token || !json_is_integer(now) || !json_is_integer(until)) return STORE_EINVAL;
   bson_t *q = BCON_NEW("user_id", BCON_UTF8(user), "token_cipher", BCON_UTF8(if_token), "$or", "[",
-                       "{", "refresh_until_ms", BCON_NULL, "}", "{", "refresh_until_ms", "{",
-                       "$lt", BCON_INT64((int64_t)json_integer_value(now)), "}", "}", "]");
+                       "{", "refresh_until_ms", BCON_NULL, "}", "{", "refresh_until_ms", "{", "$lt",
+                       BCON_INT64((int64_t)json_integer_value(now)), "}", "}", "]");
   bson_t *update = BCON_NEW("$set", "{", "refresh_until_ms",
                             BCON_INT64((int64_t)json_integer_value(until)), "}");
   bson_t doc;

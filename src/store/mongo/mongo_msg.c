@@ -316,10 +316,10 @@ int mongo_msg_fail_pending(mongo_ctx_t *c, json_t *p, json_t **r) {
   json_t *now = json_object_get(p, "now_ms");
   mongo_param_int(p, "limit", &limit);
   if (stale < 0 || !json_is_integer(now) || limit <= 0 || limit > 1000) return STORE_EINVAL;
-  bson_t *filter = BCON_NEW(
-      "status", BCON_UTF8("pending"), "$or", "[", "{", "pending_until_ms", BCON_NULL,
-      "created_at", "{", "$lt", BCON_DATE_TIME(stale), "}", "}", "{", "pending_until_ms", "{",
-      "$lt", BCON_INT64((int64_t)json_integer_value(now)), "}", "}", "]");
+  bson_t *filter =
+      BCON_NEW("status", BCON_UTF8("pending"), "$or", "[", "{", "pending_until_ms", BCON_NULL,
+               "created_at", "{", "$lt", BCON_DATE_TIME(stale), "}", "}", "{", "pending_until_ms",
+               "{", "$lt", BCON_INT64((int64_t)json_integer_value(now)), "}", "}", "]");
   bson_t *opts = BCON_NEW("sort", "{", "created_at", BCON_INT32(1), "}", "limit", BCON_INT64(limit),
                           "projection", "{", "_id", BCON_INT32(1), "}");
   json_t *ids = json_array(), *out = json_array(), *id;

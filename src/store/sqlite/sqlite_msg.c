@@ -333,8 +333,7 @@ int sqlite_msg_fail_pending(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!st) return STORE_EUNAVAILABLE;
   json_t *ids = json_array();
   int rc;
-  while ((rc = sqlite_db_step(d, st)) == 1)
-    json_array_append_new(ids, sqlite_db_col_str(st, 0));
+  while ((rc = sqlite_db_step(d, st)) == 1) json_array_append_new(ids, sqlite_db_col_str(st, 0));
   if (rc < 0) {
     json_decref(ids);
     return rc;

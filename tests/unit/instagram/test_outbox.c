@@ -16,6 +16,7 @@
 
 #include "ig_fixture.h"
 #include "instagram/outbox.h"
+#include "instagram/window.h"
 #include "parley/util.h"
 
 typedef struct world_s {
@@ -248,20 +249,20 @@ static void the_window_and_the_human_agent_tag(void **state) {
   util_iso8601(util_now_ms() - 3600 * 1000LL, at);
   json_object_set_new(c, "last_inbound_at", json_string(at));
   app->cfg.ig_human_agent_tag = "off";
-  assert_int_equal(ig_outbox_window(app, c, 0, &tag), 1);
+  assert_int_equal(ig_window_open(app, c, 0, &tag), 1);
   assert_null(tag);
   util_iso8601(util_now_ms() - 2 * 86400 * 1000LL, at);
   json_object_set_new(c, "last_inbound_at", json_string(at));
-  assert_int_equal(ig_outbox_window(app, c, 1, &tag), 0);
+  assert_int_equal(ig_window_open(app, c, 1, &tag), 0);
   app->cfg.ig_human_agent_tag = "on";
-  assert_int_equal(ig_outbox_window(app, c, 1, &tag), 1);
+  assert_int_equal(ig_window_open(app, c, 1, &tag), 1);
   assert_string_equal(tag, "HUMAN_AGENT");
-  assert_int_equal(ig_outbox_window(app, c, 0, &tag), 0); /* a flow */
+  assert_int_equal(ig_window_open(app, c, 0, &tag), 0); /* a flow */
   util_iso8601(util_now_ms() - 8 * 86400 * 1000LL, at);
   json_object_set_new(c, "last_inbound_at", json_string(at));
-  assert_int_equal(ig_outbox_window(app, c, 1, &tag), 0);
+  assert_int_equal(ig_window_open(app, c, 1, &tag), 0);
   json_object_del(c, "last_inbound_at");
-  assert_int_equal(ig_outbox_window(app, c, 1, &tag), 0); /* never wrote */
+  assert_int_equal(ig_window_open(app, c, 1, &tag), 0); /* never wrote */
   app->cfg.ig_human_agent_tag = NULL;
   json_decref(c);
 }

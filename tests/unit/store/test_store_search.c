@@ -489,6 +489,9 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " ALTER TABLE participants DROP COLUMN last_delivered_seq;"
           /* and migration 11 (presence: last_seen) */
           " ALTER TABLE users DROP COLUMN last_seen;"
+          /* and migration 12 (send leases and token-refresh claims) */
+          " ALTER TABLE messages DROP COLUMN pending_until_ms;"
+          " ALTER TABLE instagram_accounts DROP COLUMN refresh_until_ms;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);
