@@ -390,8 +390,9 @@ static int64_t sql_int(fx_t *f, const char *query) {
 /* SQLite: a database of the previous release (version 11, the index kept by
  * migration 5's triggers) keeps its index through migration 12: what it held
  * is found once, its edits and deletions still reach the index, and what is
- * stored after is indexed off the insert path. Migration 12 is undone as that
- * release's database would be, with migration 5's triggers put back. */
+ * stored after is indexed off the insert path. Migration 12 (and 13 after it)
+ * is undone as that release's database would be, with migration 5's triggers
+ * put back. */
 static void test_search_migration_moves_indexing_off_inserts(void **state) {
   fx_t *f = *state;
   if (f->mongo) return;
@@ -418,6 +419,9 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       " INSERT INTO messages_fts (rowid, text, conversation_id, sender_id)"
       " SELECT new.rowid, new.text, new.conversation_id, new.sender_id"
       " WHERE new.text IS NOT NULL AND new.deleted = 0; END;"
+      /* and migration 13 (send leases and token-refresh claims) */
+      "ALTER TABLE messages DROP COLUMN pending_until_ms;"
+      "ALTER TABLE instagram_accounts DROP COLUMN refresh_until_ms;"
       "DELETE FROM schema_version WHERE version >= 12;");
   f->store = open_store(f);
   assert_non_null(f->store);
@@ -489,7 +493,7 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " ALTER TABLE participants DROP COLUMN last_delivered_seq;"
           /* and migration 11 (presence: last_seen) */
           " ALTER TABLE users DROP COLUMN last_seen;"
-          /* and migration 12 (send leases and token-refresh claims) */
+          /* and migration 13 (send leases and token-refresh claims) */
           " ALTER TABLE messages DROP COLUMN pending_until_ms;"
           " ALTER TABLE instagram_accounts DROP COLUMN refresh_until_ms;"
           " DELETE FROM schema_version WHERE version >= 5;",
