@@ -2,6 +2,7 @@
 it; the agent's inbox has the Mine / Unassigned / All tabs; the conversation header's
 assign control and the automation control (paused until a time after a reply, resumed
 by hand). Screenshots: team-settings, team-inbox, team-chat-paused."""
+import time
 import uuid
 
 from conftest import bulk
@@ -65,8 +66,14 @@ def test_team_inbox_screens(app_factory, browser_factory):
         ap.find("[data-test=send]").click()
         ap.wait(lambda: "paused until" in ap.find("[data-test=automation-state]").text, what="paused after the reply")
         ap.shot("team-chat-paused")
+        # The owner has the chat open too: the agent's resume by hand reaches it live.
+        cid = convs[0]["id"]
+        page.open(f"/c/{cid}")
+        page.wait(lambda: "paused until" in page.find("[data-test=automation-state]").text, what="the owner sees the pause")
         ap.find("[data-test=automation-toggle]").click()
         ap.wait(lambda: "Automation on" in ap.find("[data-test=automation-state]").text, what="resumed")
+        page.wait(lambda: "Automation on" in page.find("[data-test=automation-state]").text,
+                  what="the owner sees the resume live")
         ap.open("/inbox/instagram")
         ap.find("[data-test=assigned-me]").click()
         ap.wait(lambda: len(ap.all("[data-test=conv-row]")) == 1, what="mine")
@@ -74,12 +81,64 @@ def test_team_inbox_screens(app_factory, browser_factory):
 
         assert not ap.severe(), ap.severe()
 
-        # The owner removes the agent.
+        # The owner removes the agent while the agent has the chat open: it is told at
+        # once, and the conversation leaves its inbox.
+        ap.open(f"/c/{cid}")
+        ap.find("[data-test=chat-title]")
+        page.open("/settings")
         page.find("[data-test=remove-agent]").click()
         page.find("[data-test=no-agents]")
         assert app.api("GET", "/api/instagram/agents", token=owner["access_token"])[1]["agents"] == []
+        ap.wait(lambda: "removed from the team inbox" in ap.find("[data-test=chat-gone]").text,
+                what="the removed agent told")
+        ap.shot("team-agent-removed")
+        ap.find("a[href='/inbox']").click()
+        ap.wait(lambda: len(ap.all("[data-test=conv-row]")) == 0, what="the inbox without the account's conversation")
         assert not page.severe()
         # The removed agent's open page may still ask for what it no longer sees (404s).
         assert not [e for e in ap.severe() if " 404 " not in e["message"]], ap.severe()
+    finally:
+        graph.stop()
+
+
+def test_the_composer_follows_the_human_agent_window(app_factory, browser_factory):
+    """With PARLEY_IG_HUMAN_AGENT_TAG=on a person may reply up to 7 days after the
+    customer's last message: the chat says so and the composer stays open on day 2,
+    and the reply goes out with the tag. Off (the default) it is closed on day 2.
+    Screenshot: ig-human-agent-window."""
+    graph = FakeGraph()
+    graph.start()
+    try:
+        two_days_ago = int((time.time() - 2 * 86400) * 1000)
+        for tag in ("on", "off"):
+            app = app_factory(dict(ig_env(graph), PARLEY_IG_HUMAN_AGENT_TAG=tag))
+            owner = app.signup("Mia Manager")
+            connect(app.server, owner["access_token"])
+            assert post_webhook(app.server, text_event("Still there?", "mid.hat." + uuid.uuid4().hex,
+                                                       ts_ms=two_days_ago)).status == 200
+            conv = wait_until(lambda: app.api("GET", "/api/messages/instagram", token=owner["access_token"])[1]["conversations"],
+                              timeout=10)[0]
+            page = browser_factory(app=app)
+            page.login_token(owner)
+            page.open(f"/c/{conv['id']}")
+            page.wait(lambda: "window" in page.find("[data-test=ig-window]").text.lower()
+                      and "Checking" not in page.find("[data-test=ig-window]").text, what="the window judged")
+            box = page.find("[data-test=composer]")
+            if tag == "on":
+                page.wait(lambda: "Human agent window" in page.find("[data-test=ig-window]").text,
+                          what="the 7-day window explained")
+                assert "7 days" in page.find("[data-test=ig-window]").text
+                page.wait(lambda: box.is_enabled(), what="the composer open on day 2")
+                page.shot("ig-human-agent-window")
+                box.send_keys("Yes, the blue mug is back in stock.")
+                page.find("[data-test=send]").click()
+                sent = wait_until(lambda: [q for q in graph.sends()
+                                           if (q["json"] or {}).get("message", {}).get("text") == "Yes, the blue mug is back in stock."])
+                assert sent and sent[0]["json"]["tag"] == "HUMAN_AGENT"
+            else:
+                page.wait(lambda: "closed" in page.find("[data-test=ig-window]").text, what="closed on day 2")
+                assert "24 hours" in page.find("[data-test=ig-window]").text
+                assert not box.is_enabled()
+            assert not page.severe(), page.severe()
     finally:
         graph.stop()

@@ -37,6 +37,11 @@ export function loadPage(id, where) {
   return p;
 }
 
+/** 24 -> "24 hours", 168 -> "7 days". */
+function windowLength(hours) {
+  return hours % 24 === 0 && hours > 24 ? `${hours / 24} days` : `${hours} hours`;
+}
+
 function typingText(ids) {
   if (!ids.length) return '';
   const names = ids.map((u) => store.userName(u));
@@ -105,8 +110,9 @@ export function ChatPane({ id }) {
     return () => document.removeEventListener('visibilitychange', onVis);
   }, [id]);
 
-  if (missing) {
-    return <section class="chat"><div class="page"><p role="alert">{missing}</p><Link href="/inbox">Back to the inbox</Link></div></section>;
+  const gone = s.gone.get(id);
+  if (missing || (!c && gone)) {
+    return <section class="chat"><div class="page"><p role="alert" data-test="chat-gone">{gone || missing}</p><Link href="/inbox">Back to the inbox</Link></div></section>;
   }
   if (!c) return <section class="chat"><p class="page muted">Loading…</p></section>;
 
@@ -114,7 +120,11 @@ export function ChatPane({ id }) {
   const peer = s.peer(c);
   const status = peer ? s.status(peer.id) : null;
   const ig = c.type === 'instagram';
-  const open = ig && contact ? windowOpen(contact.last_inbound_at) : true;
+  // The composer follows the window the server enforces for a person's reply: 24 hours,
+  // or 7 days when the operator enabled Meta's HUMAN_AGENT tag.
+  const { hours, agent_hours: agentHours } = s.replyWindow;
+  const open = ig && contact ? windowOpen(contact.last_inbound_at, Date.now(), agentHours) : true;
+  const tagged = ig && contact && open && !windowOpen(contact.last_inbound_at, Date.now(), hours);
   // The Instagram contact's tags and variables sit beside the chat where there is room.
   const side = sideChoice === null ? ig && typeof matchMedia === 'function' && matchMedia('(min-width: 1101px)').matches : sideChoice;
   return (
@@ -145,10 +155,12 @@ export function ChatPane({ id }) {
           <div class="typing" aria-live="polite" data-test="typing">{typingText(s.typers(id))}</div>
           <div class="sr-only" aria-live="polite" role="status" data-test="announce">{said}</div>
           {ig && (
-            <div class={`window ${open ? 'open' : 'closed'}`} data-test="ig-window" role="note">
-              {!contact ? 'Checking the reply window…' : open
-                ? `Reply window open: the customer wrote ${ago(contact.last_inbound_at)}; it closes 24 hours after their last message.`
-                : `The 24-hour reply window is closed. Instagram lets a business reply only within 24 hours of the customer's last message (last: ${ago(contact.last_inbound_at)}). You can answer once they write again.`}
+            <div class={`window ${open ? 'open' : 'closed'}${tagged ? ' tagged' : ''}`} data-test="ig-window" role="note">
+              {!contact ? 'Checking the reply window…' : tagged
+                ? `Human agent window: the customer wrote ${ago(contact.last_inbound_at)}, more than ${hours} hours ago. You can still reply in person until ${windowLength(agentHours)} after their last message (Instagram's HUMAN_AGENT tag); automated flows cannot.`
+                : open
+                  ? `Reply window open: the customer wrote ${ago(contact.last_inbound_at)}; it closes ${hours} hours after their last message${agentHours > hours ? ` (${windowLength(agentHours)} for a reply in person)` : ''}.`
+                  : `The reply window is closed. Instagram lets a business reply only within ${windowLength(agentHours)} of the customer's last message (last: ${ago(contact.last_inbound_at)}). You can answer once they write again.`}
             </div>
           )}
           <Composer key={id} conv={c} disabled={ig && !!contact && !open}

@@ -71,6 +71,8 @@ function wire() {
   });
   client.on('ready', ({ reconnected }) => {
     store.everOnline = true;
+    // The reply windows the server allows (for any user: agents have no account).
+    client.instagramStatus().then((st) => st.reply_window && store.setReplyWindow(st.reply_window)).catch(() => {});
     store.setConnection('online');
     // Conversations not followed by the SDK may have moved while the socket was down.
     if (reconnected) refreshList();
@@ -105,6 +107,17 @@ function wire() {
     } else {
       store.putConversations([c]);
     }
+  });
+  // A removed agent: every Instagram conversation of that owner goes at once.
+  client.on('instagram.access_removed', ({ owner_id: owner }) => {
+    for (const c of [...store.convs.values()]) {
+      if (c.type !== 'instagram' || c.owner_id !== owner) continue;
+      store.removeConversation(c.id, 'You were removed from the team inbox of this Instagram account, so this conversation is no longer yours.');
+      client.untrack(c.id);
+    }
+  });
+  client.on('instagram.status', (f) => {
+    if (f.reply_window) store.setReplyWindow(f.reply_window);
   });
   client.on('session', ({ user }) => {
     if (user) {

@@ -56,10 +56,11 @@ export function colorClass(id) {
   return 'c' + (h % 6);
 }
 
-/** The Instagram reply window: open while the contact's last message is under 24 hours old. */
+/** The Instagram reply window: open while the contact's last message is under `hours`
+ * old (24; a person's reply may have 168 when the server allows the HUMAN_AGENT tag). */
 export const WINDOW_MS = 24 * 3600 * 1000;
-export function windowOpen(lastInboundAt, now = Date.now()) {
-  return !!lastInboundAt && now - new Date(lastInboundAt).getTime() < WINDOW_MS;
+export function windowOpen(lastInboundAt, now = Date.now(), hours = 24) {
+  return !!lastInboundAt && now - new Date(lastInboundAt).getTime() < hours * 3600 * 1000;
 }
 
 /** A login's device as people say it ("Chrome on Linux") from a User-Agent string. */

@@ -26,6 +26,10 @@ export class Store {
     this.delivered = new Map(); // conversation id -> Map(user id -> seq)
     this.onListed = null; // called with each list of conversations put (delivery acks)
     this.users = new Map(); // user id -> public user, for names
+    this.gone = new Map(); // conversation id -> why it was taken away (shown if it is open)
+    // The Instagram reply windows the server enforces (GET /api/instagram/status):
+    // 24 hours, or 7 days for a person's reply when the operator enabled HUMAN_AGENT.
+    this.replyWindow = { hours: 24, agent_hours: 24 };
     this.version = 0;
     this._listeners = new Set();
     this._scheduled = false;
@@ -57,6 +61,7 @@ export class Store {
     this.nextCursor = null;
     this.listLoaded = false;
     this.chats.clear();
+    this.gone.clear();
     this.typing.clear();
     this.presence.clear();
     this.reads.clear();
@@ -102,7 +107,20 @@ export class Store {
     return { n, complete: this.listLoaded && !this.nextCursor };
   }
 
-  removeConversation(id) {
+  setReplyWindow(w) {
+    const hours = Number(w.hours) || 24;
+    const agent = Number(w.agent_hours) || hours;
+    if (hours === this.replyWindow.hours && agent === this.replyWindow.agent_hours) return;
+    this.replyWindow = { hours, agent_hours: agent };
+    this.changed();
+  }
+
+  /** Drops a conversation; `why`, when given, is what its open chat then says. */
+  removeConversation(id, why) {
+    if (why) {
+      this.gone.set(id, why);
+      if (this.gone.size > 500) this.gone.delete(this.gone.keys().next().value);
+    }
     this.convs.delete(id);
     this.order = this.order.filter((x) => x !== id);
     this.chats.delete(id);
