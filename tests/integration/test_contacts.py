@@ -4,7 +4,10 @@ by the next message), the conversation named after the contact and embedding
 it, hand edits of tags and variables with their bounds, the paged, filtered and
 searched list, and ownership."""
 import asyncio
+import datetime
 import json
+import os
+import sqlite3
 import threading
 import time
 
@@ -100,6 +103,80 @@ def test_failed_fetch_stores_the_message_and_the_next_one_retries(ig, fake):
     assert wait_until(lambda: only_contact(ig, tok)["name"] == "Mia Rossi")
     assert wait_until(lambda: ig_conversations(ig, tok)[0]["name"] == "Mia Rossi")
     assert len(fake.profile_requests()) > failed_attempts  # the second message fetched again
+
+
+def age_profile(srv, contact_id, hours):
+    """Makes the stored profile `hours` old, in the server's store (stopped)."""
+    at = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=hours)
+    uri = srv.env.get("PARLEY_MONGO_URI")
+    if uri:
+        import pymongo
+        client = pymongo.MongoClient(uri)
+        try:
+            db = client.get_default_database()
+            r = db.contacts.update_one({"_id": contact_id}, {"$set": {"profile_fetched_at": at}})
+            assert r.matched_count == 1
+        finally:
+            client.close()
+    else:
+        db = sqlite3.connect(os.path.join(srv.data_dir, "parley.db"))
+        try:
+            cur = db.execute("UPDATE contacts SET profile_fetched_at = ? WHERE id = ?",
+                             (at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z", contact_id))
+            assert cur.rowcount == 1
+            db.commit()
+        finally:
+            db.close()
+
+
+def restart(start_server, srv, fake):
+    srv.stop()
+    env = ig_env(fake)
+    if srv.env.get("PARLEY_MONGO_URI"):
+        env["PARLEY_MONGO_URI"] = srv.env["PARLEY_MONGO_URI"]
+    return start_server(env=env, data_dir=srv.data_dir)
+
+
+def test_profile_refetched_once_a_day_old(start_server, fake):
+    """A profile younger than a day is not fetched again on the next message; one
+    older than a day is, and the new name reaches the conversation."""
+    fake.profiles[CONTACT] = MIA
+    srv = start_server(env=ig_env(fake))
+    s = owner(srv)
+    tok = s["access_token"]
+    assert post_webhook(srv, text_event("first", "mid-day-1")).status == 200
+    def named(name):
+        cs = contacts(srv, tok)["contacts"]
+        return cs[0] if len(cs) == 1 and cs[0]["name"] == name else None
+    c = wait_until(lambda: named("Mia Rossi"))
+    assert c
+    fetched = len(fake.profile_requests())
+    conv = ig_conversations(srv, tok)[0]
+
+    def messages(server):
+        return server.request("GET", f"/api/messages/instagram/{conv['id']}", token=tok).json()["messages"]
+
+    # 23 hours old: the next message fetches nothing.
+    srv.stop()
+    age_profile(srv, c["id"], 23)
+    srv = restart(start_server, srv, fake)
+    fake.profiles[CONTACT] = dict(MIA, name="Mia R. Bianchi")
+    assert post_webhook(srv, text_event("second", "mid-day-2")).status == 200
+    assert wait_until(lambda: len(messages(srv)) == 2)
+    time.sleep(0.5)
+    assert len(fake.profile_requests()) == fetched
+    assert only_contact(srv, tok)["name"] == "Mia Rossi"
+    # 25 hours old: the next message fetches it again, and the conversation is renamed.
+    srv.stop()
+    age_profile(srv, c["id"], 25)
+    srv = restart(start_server, srv, fake)
+    assert post_webhook(srv, text_event("third", "mid-day-3")).status == 200
+    assert wait_until(lambda: named("Mia R. Bianchi"))
+    assert len(fake.profile_requests()) == fetched + 1
+    again = only_contact(srv, tok)["profile_fetched_at"]
+    assert again > c["profile_fetched_at"]
+    assert wait_until(lambda: ig_conversations(srv, tok)[0]["name"] == "Mia R. Bianchi")
+    assert len(messages(srv)) == 3
 
 
 def test_hanging_profile_endpoint_blocks_nothing(ig, fake):
