@@ -1,0 +1,512 @@
+/* The store contract of the Instagram team inbox and of several instances
+ * sharing one store: agents (add, list, remove, assignment, duplicates and the
+ * bound), send leases (MSG_FAIL_PENDING), echoes matched to their send, token
+ * refresh claims, and the conversations a pause names. The same tests run
+ * against SQLite (a temp file, always) and MongoDB (when PARLEY_TEST_MONGO_URI
+ * is set, a fresh database per test), with test_store_contract's fixture. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store_sync.h"
+
+#include "parley/store.h"
+#include "parley/util.h"
+
+typedef struct fx_s {
+  uv_loop_t loop;
+  store_t *store;
+  int mongo;
+  char where[512]; /* the SQLite path or the MongoDB URI of this test */
+} fx_t;
+
+/* Runs one operation to completion; returns its status, *out gets the result. */
+static int call(fx_t *f, enum store_op op, json_t *params, json_t **out) {
+  int done = 0;
+  int status = store_sync_call(&f->loop, f->store, op, params, out, &done);
+  if (done) assert_int_equal(done, 1);
+  return status;
+}
+
+/* The URI with its database replaced by db (mongodb://host/db?opts). */
+static void mongo_uri_with_db(const char *uri, const char *db, char *out, size_t n) {
+  const char *hosts = strstr(uri, "://");
+  hosts = hosts ? hosts + 3 : uri;
+  size_t host_len = strcspn(hosts, "/?");
+  const char *opts = strchr(hosts + host_len, '?');
+  snprintf(out, n, "%.*s/%s%s", (int)(hosts - uri + host_len), uri, db, opts ? opts : "");
+}
+
+static store_t *open_store(fx_t *f, int max_jobs) {
+  if (f->mongo) return store_open_mongo(&f->loop, f->where, max_jobs, 3000);
+  return store_open_sqlite(&f->loop, f->where, max_jobs);
+}
+
+static int setup(void **state) {
+  fx_t *f = calloc(1, sizeof(*f));
+  f->mongo = *state != NULL;
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  char id[25];
+  util_new_id(id);
+  if (f->mongo) {
+    char db[40];
+    snprintf(db, sizeof(db), "parley_test_%s", id);
+    mongo_uri_with_db(*state, db, f->where, sizeof(f->where));
+  } else {
+    snprintf(f->where, sizeof(f->where), "%s/parley-store-test-%s.db",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", id);
+  }
+  f->store = open_store(f, 20000);
+  assert_non_null(f->store);
+  *state = f;
+  return 0;
+}
+
+static void on_closed(void *arg) { *(int *)arg = 1; }
+
+static void close_store(fx_t *f) {
+  int closed = 0;
+  store_close(f->store, on_closed, &closed);
+  while (!closed) uv_run(&f->loop, UV_RUN_ONCE);
+  f->store = NULL;
+}
+
+static int teardown(void **state) {
+  fx_t *f = *state;
+  if (f->store) close_store(f);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+  if (!f->mongo) {
+    char side[600];
+    unlink(f->where);
+    snprintf(side, sizeof(side), "%s-wal", f->where);
+    unlink(side);
+    snprintf(side, sizeof(side), "%s-shm", f->where);
+    unlink(side);
+  }
+  free(f);
+  return 0;
+}
+
+/* ---- helpers that build records ---- */
+
+static const char *str(json_t *obj, const char *key) {
+  return json_string_value(json_object_get(obj, key));
+}
+static json_int_t num(json_t *obj, const char *key) {
+  return json_integer_value(json_object_get(obj, key));
+}
+
+static void new_user(fx_t *f, const char *email, const char *name, char id[25]) {
+  json_t *u = NULL;
+  assert_int_equal(
+      call(f, USER_CREATE,
+           json_pack("{s:s,s:s,s:s}", "email", email, "name", name, "password_hash", "$argon2id$x"),
+           &u),
+      STORE_OK);
+  assert_int_equal(strlen(str(u, "id")), 24);
+  strcpy(id, str(u, "id"));
+  json_decref(u);
+}
+
+/* An instagram conversation of owner with a new contact (ig_user_id igsid). */
+static void ig_conv(fx_t *f, const char *owner, const char *igsid, char contact[25], char id[25]) {
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, CONTACT_UPSERT, json_pack("{s:s,s:s}", "owner_id", owner, "ig_user_id", igsid), &r),
+      STORE_OK);
+  strcpy(contact, str(r, "id"));
+  json_decref(r);
+  assert_int_equal(
+      call(f, CONV_CREATE,
+           json_pack("{s:s,s:s,s:s,s:[s],s:s}", "type", "instagram", "name", igsid, "creator_id",
+                     owner, "participant_ids", owner, "contact_id", contact),
+           &r),
+      STORE_OK);
+  strcpy(id, str(json_object_get(r, "conversation"), "id"));
+  json_decref(r);
+}
+
+/* A reply stored pending (as the outbox stores it); returns the message. */
+static json_t *pending(fx_t *f, const char *conv, const char *sender, const char *text) {
+  json_t *r = NULL;
+  assert_int_equal(call(f, MSG_INSERT,
+                        json_pack("{s:s,s:s,s:s,s:s,s:s}", "conversation_id", conv, "sender_id",
+                                  sender, "text", text, "source", "web", "status", "pending"),
+                        &r),
+                   STORE_OK);
+  json_t *m = json_incref(json_object_get(r, "message"));
+  json_decref(r);
+  assert_string_equal(str(m, "status"), "pending");
+  return m;
+}
+
+static json_t *get_msg(fx_t *f, const char *id) {
+  json_t *r = NULL;
+  assert_int_equal(call(f, MSG_GET, json_pack("{s:s}", "id", id), &r), STORE_OK);
+  json_t *m = json_incref(json_object_get(r, "message"));
+  json_decref(r);
+  return m;
+}
+
+static void iso(int64_t ms, char out[32]) { util_iso8601(ms, out); }
+
+/* ---- the team inbox: agents ---- */
+
+static json_t *agents_of(fx_t *f, const char *owner) {
+  json_t *r = NULL;
+  assert_int_equal(call(f, AGENT_LIST, json_pack("{s:s}", "owner_id", owner), &r), STORE_OK);
+  return r;
+}
+
+static void test_agents_add_list_remove(void **state) {
+  fx_t *f = *state;
+  char owner[25], ann[25], bob[25], out[25], contact[25], conv[25];
+  new_user(f, "o@x.io", "Olive", owner);
+  new_user(f, "ann@x.io", "Ann", ann);
+  new_user(f, "bob@x.io", "Bob", bob);
+  new_user(f, "out@x.io", "Otto", out);
+  ig_conv(f, owner, "601", contact, conv);
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, AGENT_ADD, json_pack("{s:s,s:s}", "owner_id", owner, "user_id", ann), &r), STORE_OK);
+  assert_true(json_is_true(json_object_get(r, "created")));
+  json_t *agent = json_object_get(r, "agent");
+  assert_string_equal(str(agent, "id"), ann);
+  assert_string_equal(str(agent, "name"), "Ann");
+  char added[32];
+  snprintf(added, sizeof(added), "%s", str(agent, "added_at"));
+  json_decref(r);
+  /* Added twice: the same agent, not created, never duplicated. */
+  assert_int_equal(
+      call(f, AGENT_ADD, json_pack("{s:s,s:s}", "owner_id", owner, "user_id", ann), &r), STORE_OK);
+  assert_false(json_is_true(json_object_get(r, "created")));
+  assert_string_equal(str(json_object_get(r, "agent"), "id"), ann);
+  assert_string_equal(str(json_object_get(r, "agent"), "added_at"), added);
+  json_decref(r);
+  assert_int_equal(
+      call(f, AGENT_ADD, json_pack("{s:s,s:s}", "owner_id", owner, "user_id", bob), NULL),
+      STORE_OK);
+  /* The owner itself, an unknown user and a deleted one are refused. */
+  assert_int_equal(
+      call(f, AGENT_ADD, json_pack("{s:s,s:s}", "owner_id", owner, "user_id", owner), NULL),
+      STORE_EINVAL);
+  assert_int_equal(
+      call(f, AGENT_ADD,
+           json_pack("{s:s,s:s}", "owner_id", owner, "user_id", "000000000000000000000000"), NULL),
+      STORE_EINVAL);
+  assert_int_equal(call(f, USER_DELETE, json_pack("{s:s}", "id", out), NULL), STORE_OK);
+  assert_int_equal(
+      call(f, AGENT_ADD, json_pack("{s:s,s:s}", "owner_id", owner, "user_id", out), NULL),
+      STORE_EINVAL);
+  /* Listed in the order added, once each. */
+  r = agents_of(f, owner);
+  json_t *list = json_object_get(r, "agents");
+  assert_int_equal(json_array_size(list), 2);
+  assert_string_equal(str(json_array_get(list, 0), "id"), ann);
+  assert_string_equal(str(json_array_get(list, 1), "id"), bob);
+  json_decref(r);
+  r = agents_of(f, ann); /* an agent has no agents of its own */
+  assert_int_equal(json_array_size(json_object_get(r, "agents")), 0);
+  json_decref(r);
+  /* An agent sees the owner's conversation and may be assigned it; others not. */
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s,s:s}", "id", conv, "user_id", ann), NULL),
+                   STORE_OK);
+  assert_int_equal(
+      call(f, CONV_ASSIGN,
+           json_pack("{s:s,s:s,s:s}", "id", conv, "user_id", bob, "assignee_id", ann), &r),
+      STORE_OK);
+  assert_string_equal(str(r, "assignee_id"), ann);
+  json_decref(r);
+  assert_int_equal(
+      call(f, CONV_LIST, json_pack("{s:s,s:i,s:s}", "user_id", ann, "limit", 10, "assigned", "me"),
+           &r),
+      STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "conversations")), 1);
+  json_decref(r);
+  char third[25];
+  new_user(f, "carl@x.io", "Carl", third);
+  assert_int_equal(
+      call(f, CONV_ASSIGN,
+           json_pack("{s:s,s:s,s:s}", "id", conv, "user_id", owner, "assignee_id", third), NULL),
+      STORE_EINVAL);
+  /* Removed: gone from the list, from the conversation, and unassigned. */
+  assert_int_equal(
+      call(f, AGENT_REMOVE, json_pack("{s:s,s:s}", "owner_id", owner, "user_id", ann), &r),
+      STORE_OK);
+  json_decref(r);
+  assert_int_equal(
+      call(f, AGENT_REMOVE, json_pack("{s:s,s:s}", "owner_id", owner, "user_id", ann), NULL),
+      STORE_ENOTFOUND);
+  assert_int_equal(
+      call(f, AGENT_REMOVE, json_pack("{s:s,s:s}", "owner_id", owner, "user_id", third), NULL),
+      STORE_ENOTFOUND);
+  r = agents_of(f, owner);
+  list = json_object_get(r, "agents");
+  assert_int_equal(json_array_size(list), 1);
+  assert_string_equal(str(json_array_get(list, 0), "id"), bob);
+  json_decref(r);
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s,s:s}", "id", conv, "user_id", ann), NULL),
+                   STORE_ENOTFOUND);
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", conv), &r), STORE_OK);
+  assert_true(json_is_null(json_object_get(r, "assignee_id")));
+  json_decref(r);
+  assert_int_equal(call(f, CONV_LIST, json_pack("{s:s,s:i}", "user_id", ann, "limit", 10), &r),
+                   STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "conversations")), 0);
+  json_decref(r);
+  /* Added again after removal: created anew. */
+  assert_int_equal(
+      call(f, AGENT_ADD, json_pack("{s:s,s:s}", "owner_id", owner, "user_id", ann), &r), STORE_OK);
+  assert_true(json_is_true(json_object_get(r, "created")));
+  json_decref(r);
+}
+
+static void test_agents_are_bounded(void **state) {
+  fx_t *f = *state;
+  char owner[25], u[25], email[32];
+  new_user(f, "o@x.io", "Olive", owner);
+  for (int i = 0; i < 51; i++) {
+    snprintf(email, sizeof(email), "a%d@x.io", i);
+    new_user(f, email, "Agent", u);
+    assert_int_equal(
+        call(f, AGENT_ADD, json_pack("{s:s,s:s}", "owner_id", owner, "user_id", u), NULL),
+        i < 50 ? STORE_OK : STORE_EFORBIDDEN);
+  }
+  json_t *r = agents_of(f, owner);
+  assert_int_equal(json_array_size(json_object_get(r, "agents")), 50);
+  json_decref(r);
+}
+
+/* ---- several instances: send leases, echoes, refresh claims ---- */
+
+static json_t *sweep(fx_t *f, int64_t now, int64_t lease) {
+  char stale[32];
+  iso(now - lease, stale);
+  json_t *r = NULL;
+  assert_int_equal(call(f, MSG_FAIL_PENDING,
+                        json_pack("{s:I,s:s,s:i}", "now_ms", (json_int_t)now, "stale_before", stale,
+                                  "limit", 100),
+                        &r),
+                   STORE_OK);
+  return r;
+}
+
+static void test_send_leases(void **state) {
+  fx_t *f = *state;
+  char owner[25], contact[25], conv[25];
+  new_user(f, "o@x.io", "Olive", owner);
+  ig_conv(f, owner, "602", contact, conv);
+  json_t *m = pending(f, conv, owner, "in flight");
+  int64_t now = util_now_ms();
+  /* Inside its lease (counted from creation): untouched. */
+  json_t *r = sweep(f, now, 60000);
+  assert_int_equal(num(r, "failed"), 0);
+  json_decref(r);
+  /* Its lease ran out: failed/unknown_outcome, once, with what fan-out needs. */
+  r = sweep(f, now + 120000, 60000);
+  assert_int_equal(num(r, "failed"), 1);
+  json_t *one = json_array_get(json_object_get(r, "messages"), 0);
+  json_t *msg = json_object_get(one, "message");
+  assert_string_equal(str(msg, "id"), str(m, "id"));
+  assert_string_equal(str(msg, "status"), "failed");
+  assert_string_equal(str(json_object_get(msg, "error"), "code"), "unknown_outcome");
+  assert_int_equal(json_array_size(json_object_get(one, "participant_ids")), 1);
+  json_decref(r);
+  r = sweep(f, now + 120000, 60000);
+  assert_int_equal(num(r, "failed"), 0);
+  json_decref(r);
+  /* A retry claims it again with a lease of its own, from now. */
+  assert_int_equal(
+      call(f, MSG_SET_DELIVERY,
+           json_pack("{s:s,s:s,s:n,s:s,s:I}", "id", str(m, "id"), "status", "pending", "error",
+                     "expect", "failed", "pending_until_ms", (json_int_t)(now + 300000)),
+           &r),
+      STORE_OK);
+  assert_true(json_is_true(json_object_get(r, "changed")));
+  json_decref(r);
+  r = sweep(f, now + 200000, 60000); /* old by creation, inside the retry's lease */
+  assert_int_equal(num(r, "failed"), 0);
+  json_decref(r);
+  r = sweep(f, now + 400000, 60000);
+  assert_int_equal(num(r, "failed"), 1);
+  json_decref(r);
+  /* A real outcome still wins over unknown_outcome. */
+  assert_int_equal(call(f, MSG_SET_DELIVERY,
+                        json_pack("{s:s,s:s,s:n,s:s}", "id", str(m, "id"), "status", "sent",
+                                  "error", "external_id", "m_late"),
+                        &r),
+                   STORE_OK);
+  assert_string_equal(str(json_object_get(r, "message"), "status"), "sent");
+  json_decref(r);
+  /* Bad parameters. */
+  assert_int_equal(call(f, MSG_FAIL_PENDING, json_pack("{s:s}", "stale_before", "x"), NULL),
+                   STORE_EINVAL);
+  json_decref(m);
+}
+
+static void test_echo_matches_its_send(void **state) {
+  fx_t *f = *state;
+  char owner[25], contact[25], conv[25];
+  new_user(f, "o@x.io", "Olive", owner);
+  ig_conv(f, owner, "603", contact, conv);
+  json_t *a = pending(f, conv, owner, "same words");
+  json_t *b = pending(f, conv, owner, "same words");
+  json_t *r = NULL;
+  /* No send with that text: the echo is stored by MSG_INSERT instead. */
+  assert_int_equal(call(f, MSG_MATCH_ECHO,
+                        json_pack("{s:s,s:s,s:s}", "conversation_id", conv, "external_id",
+                                  "m_other", "text", "other words"),
+                        NULL),
+                   STORE_ENOTFOUND);
+  /* The oldest matching send takes Meta's id and is sent. */
+  assert_int_equal(call(f, MSG_MATCH_ECHO,
+                        json_pack("{s:s,s:s,s:s}", "conversation_id", conv, "external_id", "m_1",
+                                  "text", "same words"),
+                        &r),
+                   STORE_OK);
+  json_t *msg = json_object_get(r, "message");
+  assert_string_equal(str(msg, "id"), str(a, "id"));
+  assert_string_equal(str(msg, "status"), "sent");
+  assert_string_equal(str(msg, "external_id"), "m_1");
+  assert_int_equal(json_array_size(json_object_get(r, "participant_ids")), 1);
+  json_decref(r);
+  /* A retried echo: its id is held, nothing else changes. */
+  assert_int_equal(call(f, MSG_MATCH_ECHO,
+                        json_pack("{s:s,s:s,s:s}", "conversation_id", conv, "external_id", "m_1",
+                                  "text", "same words"),
+                        NULL),
+                   STORE_ENOTFOUND);
+  msg = get_msg(f, str(b, "id"));
+  assert_string_equal(str(msg, "status"), "pending");
+  json_decref(msg);
+  /* Graph's late answer for the first changes nothing; one naming an id an echo
+   * gave away does not take it twice. */
+  assert_int_equal(call(f, MSG_SET_DELIVERY,
+                        json_pack("{s:s,s:s,s:n,s:s}", "id", str(a, "id"), "status", "sent",
+                                  "error", "external_id", "m_1"),
+                        &r),
+                   STORE_OK);
+  assert_false(json_is_true(json_object_get(r, "changed")));
+  json_decref(r);
+  assert_int_equal(call(f, MSG_SET_DELIVERY,
+                        json_pack("{s:s,s:s,s:n,s:s}", "id", str(b, "id"), "status", "sent",
+                                  "error", "external_id", "m_1"),
+                        &r),
+                   STORE_OK);
+  msg = json_object_get(r, "message");
+  assert_string_equal(str(msg, "status"), "sent");
+  assert_true(str(msg, "external_id") == NULL);
+  json_decref(r);
+  /* A send resolved as unknown_outcome is completed by its echo. */
+  json_t *c = pending(f, conv, owner, "lost answer");
+  r = sweep(f, util_now_ms() + 120000, 60000);
+  assert_int_equal(num(r, "failed"), 1);
+  json_decref(r);
+  assert_int_equal(call(f, MSG_MATCH_ECHO,
+                        json_pack("{s:s,s:s,s:s}", "conversation_id", conv, "external_id", "m_3",
+                                  "text", "lost answer"),
+                        &r),
+                   STORE_OK);
+  msg = json_object_get(r, "message");
+  assert_string_equal(str(msg, "id"), str(c, "id"));
+  assert_string_equal(str(msg, "status"), "sent");
+  assert_true(json_is_null(json_object_get(msg, "error")));
+  json_decref(r);
+  json_decref(a);
+  json_decref(b);
+  json_decref(c);
+}
+
+static void test_refresh_claims(void **state) {
+  fx_t *f = *state;
+  char owner[25];
+  new_user(f, "o@x.io", "Olive", owner);
+  assert_int_equal(call(f, IG_ACCOUNT_UPSERT,
+                        json_pack("{s:s,s:s,s:s,s:s}", "user_id", owner, "ig_user_id", "1785",
+                                  "username", "shop", "token_cipher", "b2xk"),
+                        NULL),
+                   STORE_OK);
+  int64_t now = util_now_ms();
+#define CLAIM(token, at, until)                                                      \
+  call(f, IG_ACCOUNT_CLAIM_REFRESH,                                                  \
+       json_pack("{s:s,s:s,s:I,s:I}", "user_id", owner, "if_token", token, "now_ms", \
+                 (json_int_t)(at), "until_ms", (json_int_t)(until)),                 \
+       NULL)
+  assert_int_equal(CLAIM("b2xk", now, now + 60000), STORE_OK);
+  /* One instance at a time, while the claim lives. */
+  assert_int_equal(CLAIM("b2xk", now + 1, now + 60001), STORE_ECONFLICT);
+  assert_int_equal(CLAIM("b2xk", now + 59000, now + 119000), STORE_ECONFLICT);
+  /* A claim whose holder died runs out. */
+  assert_int_equal(CLAIM("b2xk", now + 61000, now + 121000), STORE_OK);
+  /* The token changed meanwhile (refreshed, or reconnected): no claim. */
+  assert_int_equal(
+      call(f, IG_ACCOUNT_UPDATE,
+           json_pack("{s:s,s:s,s:s}", "user_id", owner, "token_cipher", "bmV3", "if_token", "b2xk"),
+           NULL),
+      STORE_OK);
+  assert_int_equal(CLAIM("b2xk", now + 200000, now + 260000), STORE_ECONFLICT);
+  assert_int_equal(CLAIM("bmV3", now + 200000, now + 260000), STORE_OK);
+#undef CLAIM
+  assert_int_equal(
+      call(f, IG_ACCOUNT_CLAIM_REFRESH,
+           json_pack("{s:s,s:s,s:I,s:I}", "user_id", "000000000000000000000000", "if_token", "x",
+                     "now_ms", (json_int_t)now, "until_ms", (json_int_t)now),
+           NULL),
+      STORE_ENOTFOUND);
+  assert_int_equal(call(f, IG_ACCOUNT_CLAIM_REFRESH, json_pack("{s:s}", "user_id", owner), NULL),
+                   STORE_EINVAL);
+}
+
+static void test_pause_names_the_conversations(void **state) {
+  fx_t *f = *state;
+  char owner[25], contact[25], conv[25];
+  new_user(f, "o@x.io", "Olive", owner);
+  ig_conv(f, owner, "604", contact, conv);
+  json_t *r = NULL;
+  assert_int_equal(call(f, CONTACT_PAUSE,
+                        json_pack("{s:s,s:s,s:I}", "id", contact, "user_id", owner, "until_ms",
+                                  (json_int_t)(util_now_ms() + 60000)),
+                        &r),
+                   STORE_OK);
+  assert_true(json_is_string(json_object_get(r, "automation_paused_until")));
+  json_t *ids = json_object_get(r, "conversation_ids");
+  assert_int_equal(json_array_size(ids), 1);
+  assert_string_equal(json_string_value(json_array_get(ids, 0)), conv);
+  json_decref(r);
+  assert_int_equal(
+      call(f, CONTACT_PAUSE,
+           json_pack("{s:s,s:s,s:n}", "id", contact, "user_id", owner, "until_ms"), &r),
+      STORE_OK);
+  assert_true(json_is_null(json_object_get(r, "automation_paused_until")));
+  assert_int_equal(json_array_size(json_object_get(r, "conversation_ids")), 1);
+  json_decref(r);
+}
+
+#define T(name) cmocka_unit_test_prestate_setup_teardown(name, setup, teardown, backend)
+
+static int run_suite(const char *group, void *backend) {
+  const struct CMUnitTest tests[] = {
+      T(test_agents_add_list_remove),
+      T(test_agents_are_bounded),
+      T(test_send_leases),
+      T(test_echo_matches_its_send),
+      T(test_refresh_claims),
+      T(test_pause_names_the_conversations),
+  };
+  return _cmocka_run_group_tests(group, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
+}
+
+int main(void) {
+  int failed = run_suite("store_team_sqlite", NULL);
+  const char *mongo = getenv("PARLEY_TEST_MONGO_URI");
+  if (mongo && *mongo) failed += run_suite("store_team_mongo", (void *)mongo);
+  return failed;
+}
