@@ -47,6 +47,52 @@ static void test_iso8601_round_trip(void **state) {
   assert_int_equal(util_parse_iso8601("2026-11-21 10:00:00", &ms), -1);
 }
 
+/* The hand-written parser against the calendar: leap years, dates before 1970,
+ * a day past the month's end (runs on, as timegm() did), and every malformed
+ * shape refused. */
+static void test_iso8601_parse(void **state) {
+  (void)state;
+  int64_t ms = 0;
+  assert_int_equal(util_parse_iso8601("1970-01-01T00:00:00.000Z", &ms), 0);
+  assert_int_equal(ms, 0);
+  assert_int_equal(util_parse_iso8601("1969-12-31T23:59:59.999Z", &ms), 0);
+  assert_int_equal(ms, -1);
+  assert_int_equal(util_parse_iso8601("2000-02-29T12:00:00.000Z", &ms), 0);
+  assert_int_equal(ms, INT64_C(951825600000));
+  assert_int_equal(util_parse_iso8601("2024-03-01T00:00:00.000Z", &ms), 0);
+  assert_int_equal(ms, INT64_C(1709251200000));
+  assert_int_equal(util_parse_iso8601("1900-03-01T00:00:00.000Z", &ms), 0);
+  assert_int_equal(ms, INT64_C(-2203891200000));
+  assert_int_equal(util_parse_iso8601("2026-02-31T00:00:00.000Z", &ms), 0);
+  int64_t march3 = 0;
+  assert_int_equal(util_parse_iso8601("2026-03-03T00:00:00.000Z", &march3), 0);
+  assert_int_equal(ms, march3);
+  /* Every 7,777,777,777 ms from 1970 to 2100 formats and parses back. */
+  for (int64_t t = 0; t < INT64_C(4102444800000); t += INT64_C(7777777777)) {
+    char s[32];
+    util_iso8601(t, s);
+    assert_int_equal(util_parse_iso8601(s, &ms), 0);
+    assert_int_equal(ms, t);
+  }
+  const char *bad[] = {"",
+                       "2026-11-21T10:00:00.123",
+                       "2026-11-21T10:00:00.123Z ",
+                       "2026-11-21T10:00:00Z",
+                       "2026-11-21 10:00:00.123Z",
+                       "2026-13-01T00:00:00.000Z",
+                       "2026-00-01T00:00:00.000Z",
+                       "2026-01-00T00:00:00.000Z",
+                       "2026-01-32T00:00:00.000Z",
+                       "2026-01-01T24:00:00.000Z",
+                       "2026-01-01T00:60:00.000Z",
+                       "2026-01-01T00:00:61.000Z",
+                       "2026-1a-01T00:00:00.000Z",
+                       "+026-01-01T00:00:00.000Z",
+                       "2026-01-01T00:00:00.-12Z"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_int_equal(util_parse_iso8601(bad[i], &ms), -1);
+}
+
 static void test_hex_and_ids(void **state) {
   (void)state;
   unsigned char raw[3] = {0x00, 0xab, 0xff}, back[3];
@@ -84,6 +130,7 @@ int main(void) {
       cmocka_unit_test(test_utf8),
       cmocka_unit_test(test_url_decode),
       cmocka_unit_test(test_iso8601_round_trip),
+      cmocka_unit_test(test_iso8601_parse),
       cmocka_unit_test(test_hex_and_ids),
       cmocka_unit_test(test_buf),
   };
