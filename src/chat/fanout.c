@@ -174,8 +174,20 @@ static void on_remote_message(fanout_t *f, json_t *hdr, const char *body, size_t
   push_message(f, conv, (int64_t)seq, d);
 }
 
+static void count_session(ws_session_t *s, void *arg) { (*(int *)arg)++; }
+
+/* 1 when user has a session on this instance. */
+static int here(app_t *app, const char *user) {
+  int n = 0;
+  if (app->hub) hub_foreach(app->hub, user, count_session, &n);
+  return n > 0;
+}
+
+/* The view is rendered only for a user with a session here: a conversation an
+ * Instagram contact renames (its profile) reaches owners and agents who are
+ * mostly offline, and its view with the contact is the costly part. */
 static void send_conversation(app_t *app, const json_t *conv, const char *user) {
-  if (!user) return;
+  if (!user || !here(app, user)) return;
   json_t *view = conv_view_json(conv, user);
   json_t *frame = json_pack("{s:s, s:o}", "type", "conversation.updated", "conversation", view);
   char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
