@@ -1,6 +1,9 @@
 /* A fast stand-in for Meta's Graph API on the load generator's loop: answers
- * every request (keep-alive) with 200 {"recipient_id","message_id","user_id"} at once and
- * counts them, so a flow's replies cost the server, not the fake. Loop thread. */
+ * every request (keep-alive) at once, so a flow's replies cost the server, not
+ * the fake: a send (POST .../messages) with {"recipient_id","message_id"}, a
+ * profile (GET /{igsid}?fields=...) with a name, username and picture of that
+ * user, and GET /me with the benchmark's account. It counts every request, and
+ * sends apart: the flows scenario's figure is its sends. Loop thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +14,7 @@
 struct lg_graph_s {
   uv_tcp_t server;
   lg_t *lg;
-  uint64_t requests;
+  uint64_t requests, sends;
   int conns;
   struct gconn_s *list;
   int closing;
@@ -55,22 +58,48 @@ static void gconn_wrote(uv_write_t *req, int status) {
   free(req);
 }
 
-static void answer(gconn_t *c) {
-  char body[256], *resp = malloc(512);
+/* The request line's path without its version ("/v21.0") and query, into out. */
+static void request_path(const char *start, const char *end, char *out, size_t len) {
+  const char *p = memchr(start, ' ', (size_t)(end - start));
+  size_t n = 0;
+  if (p) {
+    p++;
+    const char *v = p[1] == 'v' ? memchr(p + 1, '/', (size_t)(end - p - 1)) : NULL;
+    if (v) p = v; /* past the version */
+    while (p < end && *p != '?' && *p != ' ' && n + 1 < len) out[n++] = *p++;
+  }
+  out[n] = '\0';
+}
+
+static void answer(gconn_t *c, const char *start, const char *end) {
+  char body[384], path[128], *resp = malloc(640);
   uv_write_t *req = malloc(sizeof(*req));
   if (!resp || !req) {
     free(resp);
     free(req);
     return;
   }
-  /* One answer serves a send and GET /me alike: the account the benchmark's
-   * token belongs to rides along with the message id. */
-  int bl = snprintf(body, sizeof(body),
-                    "{\"recipient_id\":\"x\",\"message_id\":\"m_graph_%llu\","
-                    "\"user_id\":\"17841400000000001\",\"username\":\"parley_shop\"}",
-                    (unsigned long long)c->g->requests);
+  request_path(start, end, path, sizeof(path));
+  size_t plen = strlen(path);
+  int bl;
+  if (strncmp(start, "POST ", 5) == 0 && plen > 9 && strcmp(path + plen - 9, "/messages") == 0) {
+    c->g->sends++;
+    bl = snprintf(body, sizeof(body), "{\"recipient_id\":\"x\",\"message_id\":\"m_graph_%llu\"}",
+                  (unsigned long long)c->g->sends);
+  } else if (strcmp(path, "/me") == 0 || strncmp(start, "GET ", 4) != 0) {
+    /* GET /me: the account the benchmark's token belongs to. */
+    bl = snprintf(body, sizeof(body),
+                  "{\"user_id\":\"17841400000000001\",\"username\":\"parley_shop\"}");
+  } else {
+    /* GET /{igsid}?fields=name,username,profile_pic: a profile of that user. */
+    const char *id = path + (path[0] == '/');
+    bl = snprintf(body, sizeof(body),
+                  "{\"id\":\"%.40s\",\"name\":\"Customer %.40s\",\"username\":\"customer_%.40s\","
+                  "\"profile_pic\":\"https://cdn.example/ig/%.40s.jpg\"}",
+                  id, id, id, id);
+  }
   int n =
-      snprintf(resp, 512,
+      snprintf(resp, 640,
                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
                bl, body);
   req->data = resp;
@@ -96,7 +125,7 @@ static void serve(gconn_t *c) {
     if (c->len - used < head + (size_t)clen) break;
     used += head + (size_t)clen;
     c->g->requests++;
-    answer(c);
+    answer(c, start, end);
   }
   memmove(c->buf, c->buf + used, c->len - used);
   c->len -= used;
@@ -152,6 +181,8 @@ lg_graph_t *lg_graph_start(lg_t *lg, int port) {
 }
 
 uint64_t lg_graph_requests(const lg_graph_t *g) { return g ? g->requests : 0; }
+
+uint64_t lg_graph_sends(const lg_graph_t *g) { return g ? g->sends : 0; }
 
 static void server_closed(uv_handle_t *h) { ((lg_graph_t *)h->data)->closing = 2; }
 

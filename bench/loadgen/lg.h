@@ -114,10 +114,13 @@ int lg_connections(lg_t *lg, const lg_opts_t *o);
 int lg_webhook(lg_t *lg, const lg_opts_t *o, int flows);
 int lg_token(lg_t *lg, const lg_opts_t *o);
 
-/* fakegraph.c: a fast stand-in for the Graph API, counting sends. */
+/* fakegraph.c: a fast stand-in for the Graph API, counting requests and sends. */
 typedef struct lg_graph_s lg_graph_t;
 lg_graph_t *lg_graph_start(lg_t *lg, int port);
+/* Every request (GET /me, profiles, sends). */
 uint64_t lg_graph_requests(const lg_graph_t *g);
+/* Sends only (POST .../messages). */
+uint64_t lg_graph_sends(const lg_graph_t *g);
 void lg_graph_stop(lg_graph_t *g);
 
 /* misc */

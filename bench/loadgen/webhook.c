@@ -143,10 +143,9 @@ static double wait_processed(lg_t *lg, lg_graph_t *g, int flows, double base, do
                              double t0, double timeout, double *got) {
   double deadline = lg_now() + timeout;
   for (;;) {
-    /* Flows count their replies at the fake Graph; plain events count stored
-     * messages (the fake Graph also sees connect's GET /me and profile fetches). */
-    *got =
-        flows ? (double)lg_graph_requests(g) : lg_metric(lg, "parley_messages_stored_total") - base;
+    /* Flows count their replies: the sends the fake Graph saw (not connect's
+     * GET /me nor profile fetches); plain events count stored messages. */
+    *got = flows ? (double)lg_graph_sends(g) : lg_metric(lg, "parley_messages_stored_total") - base;
     if (*got >= want || lg_now() > deadline) return lg_now() - t0;
     lg_run_for(lg, 0.05);
   }
@@ -190,8 +189,8 @@ int lg_webhook(lg_t *lg, const lg_opts_t *o, int flows) {
                           runs / done_s, "connections", o->conns);
   lg_cpu_since(out, o->pid, u0, s0, done_s);
   json_object_set_new(out, flows ? "runs_complete" : "messages_stored", json_real(runs));
-  if (flows)
-    json_object_set_new(out, "graph_requests", json_integer((json_int_t)lg_graph_requests(g)));
+  if (flows) json_object_set_new(out, "graph_sends", json_integer((json_int_t)lg_graph_sends(g)));
+  json_object_set_new(out, "graph_requests", json_integer((json_int_t)lg_graph_requests(g)));
   char *text = json_dumps(out, JSON_COMPACT);
   printf("%s\n", text);
   free(text);
