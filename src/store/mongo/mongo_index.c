@@ -19,6 +19,7 @@ static const index_spec_t specs[] = {
     {MC_REFRESH, "family_id_1", "{\"family_id\": 1}", 0, 0, NULL, NULL},
     {MC_REFRESH, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
     {MC_CONVS, "pair_key_1", "{\"pair_key\": 1}", 1, 1, NULL, NULL},
+    {MC_CONVS, "contact_id_1", "{\"contact_id\": 1}", 0, 1, NULL, NULL},
     {MC_CONVS, "participants.id_1_activity_-1",
      "{\"participants.id\": 1, \"activity\": -1, \"_id\": -1}", 0, 0, NULL, NULL},
     {MC_MSGS, "conversation_id_1_seq_1", "{\"conversation_id\": 1, \"seq\": 1}", 1, 0, NULL, NULL},

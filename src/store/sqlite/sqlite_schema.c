@@ -207,6 +207,10 @@ static const char *const migrations[] = {
      * and an account the claim of the one instance refreshing its token. */
     "ALTER TABLE messages ADD COLUMN pending_until_ms INTEGER;"
     "ALTER TABLE instagram_accounts ADD COLUMN refresh_until_ms INTEGER;",
+    /* 14: a contact's instagram conversations by contact (a stored profile
+     * renames them, a pause announces itself in them), not by a scan of every
+     * conversation. */
+    "CREATE INDEX conversations_contact ON conversations(contact_id) WHERE contact_id IS NOT NULL;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {
