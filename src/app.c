@@ -27,6 +27,7 @@
 #include "parley/httpc.h"
 #include "parley/instagram.h"
 #include "parley/log.h"
+#include "parley/mail.h"
 #include "parley/metrics.h"
 #include "parley/store.h"
 #include "parley/util.h"
@@ -149,6 +150,11 @@ static void on_shutdown_poll(uv_timer_t *t) {
        (app->runner && flow_runner_busy(app->runner)) || ig_health_busy(app->ig_health) ||
        ig_sweep_busy(app->ig_sweep) || (app->graph && graph_in_flight(app->graph))))
     return;
+  if (app->mail) {
+    /* Its transfers in flight are cancelled by httpc_close below. */
+    mail_close(app->mail, NULL, NULL);
+    app->mail = NULL;
+  }
   if (app->http && !h->http_closed) {
     h->http_closed = -1;
     httpc_close(app->http, on_http_closed, app);
@@ -197,6 +203,18 @@ static void on_instagram_message(void *ctx, const json_t *account, const json_t 
 
 /* The key that seals stored Instagram tokens: secret_key, or one generated and
  * kept in the data directory. */
+/* Mail goes through the SMTP server configured, else to <data_dir>/mail. */
+static int open_mail(app_t *app) {
+  const config_t *c = &app->cfg;
+  char dir[4096];
+  snprintf(dir, sizeof(dir), "%s/mail", c->data_dir);
+  mail_options_t o = {
+      c->smtp_url, c->smtp_tls,       c->smtp_user,    c->smtp_password, c->smtp_from,
+      dir,         c->mail_queue_max, c->mail_retries, c->mail_retry_ms, c->smtp_timeout_ms};
+  app->mail = mail_new(app->loop, app->http, &o);
+  return app->mail ? 0 : -1;
+}
+
 static int load_secret_key(app_t *app) {
   if (app->cfg.secret_key) return util_unhex(app->cfg.secret_key, app->secret_key, 32);
   int rc = util_secret_file(app->cfg.data_dir, "secret_key", app->secret_key, 32);
@@ -253,6 +271,7 @@ int app_start(app_t *app, uv_loop_t *loop) {
   app->graph = app->http ? graph_new(loop, app->http, app->cfg.graph_api_base,
                                      app->cfg.graph_rate_per_min, app->cfg.graph_timeout_ms)
                          : NULL;
+  if (app->http && open_mail(app) != 0) goto fail;
   app->ingest = ig_ingest_new(app);
   app->runner = flow_runner_new(app);
   app->ig_replies = ig_replies_new();

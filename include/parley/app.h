@@ -15,6 +15,7 @@ struct hub_s;
 struct metrics_s;
 struct auth_s;
 struct httpc_s;
+struct mail_s;
 struct graph_s;
 struct ig_ingest_s;
 struct ig_health_s;
@@ -38,6 +39,7 @@ typedef struct app_s {
   struct hub_s *hub;
   struct metrics_s *metrics;
   struct auth_s *auth;
+  struct mail_s *mail; /* outgoing mail (verification codes, password reset) */
 
   /* Instagram: outbound HTTP, the Graph API sender, the key that seals stored
    * access tokens, and the webhook event processor. */

@@ -154,6 +154,26 @@ int auth_revoke_parse(const char *payload, size_t len, auth_revocation_t *r);
 void auth_set_ready(auth_t *a, int ready);
 int auth_ready(const auth_t *a);
 
+/* ---- one-time codes mailed to users ---- */
+
+#define AUTH_VERIFY_CODE_LEN 6   /* digits */
+#define AUTH_RESET_CODE_LEN 20   /* Crockford base32 characters, 100 bits */
+#define AUTH_CODE_SELECTOR_LEN 8 /* a reset code's first characters name it */
+
+/* A new verification code: six random digits. */
+void auth_code_digits(char out[AUTH_VERIFY_CODE_LEN + 1]);
+/* A new reset code: AUTH_RESET_CODE_LEN characters of Crockford's base32. */
+void auth_code_reset(char out[AUTH_RESET_CODE_LEN + 1]);
+/* A code as typed: spaces and dashes dropped, upper-cased, O read as 0 and I,
+ * L as 1. Returns 0 with out filled, or -1 when it holds anything else or does
+ * not fit (outlen bytes with the NUL). */
+int auth_code_normalize(const char *in, size_t len, char *out, size_t outlen);
+/* The stored form of a code: hex HMAC-SHA256 under the instance's token key of
+ * purpose ("verify", "reset"), subject (the user id for a verification code,
+ * "" for a reset code) and the normalised code. */
+void auth_code_hash(const auth_t *a, const char *purpose, const char *subject, const char *code,
+                    char hex[65]);
+
 /* ---- pure helpers ---- */
 
 /* Trims ASCII whitespace, lower-cases, and checks that [in, in+len) looks like

@@ -61,6 +61,25 @@ typedef struct config_s {
                                        before it expires, 7 days */
   int automation_pause_seconds; /* automation_pause_seconds: an agent's reply pauses flows, 1800 */
 
+  /* E-mail: verification of addresses, password reset, and how mail goes out. */
+  char *email_verification; /* email_verification: "optional" (default) or "required" */
+  char *public_url;         /* public_url: the web client's address, for links in mail; NULL: codes
+                               only */
+  char *smtp_url;           /* smtp_url: smtp://host:port or smtps://host:port; NULL: files */
+  char *smtp_user;          /* smtp_user */
+  char *smtp_password;      /* smtp_password */
+  char *smtp_from;          /* smtp_from: the sender address, "parley@localhost" */
+  char *smtp_tls;           /* smtp_tls: STARTTLS "required", "try" (default) or "off" */
+  int smtp_timeout_ms;      /* smtp_timeout_ms: one attempt at most, 30000 */
+  int mail_queue_max;       /* mail_queue_max: mails waiting at most, 1000 */
+  int mail_retries;         /* mail_retries: attempts after the first, 4 */
+  int mail_retry_ms;        /* mail_retry_ms: the first retry's delay (doubling), 2000 */
+  int mail_rate_per_ip;     /* mail_rate_per_ip: mail-sending requests a minute per address, 10 */
+  int mail_rate_per_email;  /* mail_rate_per_email: mails a minute per address mailed, 3 */
+  int verify_code_ttl_s;    /* verify_code_ttl_s: a verification code's life, 86400 */
+  int reset_code_ttl_s;     /* reset_code_ttl_s: a reset code's life, 1800 */
+  int code_max_attempts;    /* code_max_attempts: wrong tries before a code is dead, 5 */
+
   char *web_dir;         /* web_dir: the web client's files, "web/dist"; NULL: API only */
   int64_t web_max_bytes; /* web_max_bytes: the web client held in memory, 32 MiB */
 

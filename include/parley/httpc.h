@@ -41,6 +41,26 @@ typedef struct httpc_request_s {
 httpc_t *httpc_new(uv_loop_t *loop);
 /* Starts a request; everything in req is copied. Returns 0 (cb will run) or -1. */
 int httpc_request(httpc_t *h, const httpc_request_t *req, httpc_cb cb, void *ctx);
+/* A mail sent over SMTP in the same multi handle (libcurl's smtp:// and
+ * smtps://): url "smtp://host:port" or "smtps://host:port"; tls "required"
+ * (STARTTLS or fail), "try" (STARTTLS when offered) or "off"; user and
+ * password optional (AUTH when both are set); from and to bare addresses;
+ * message the whole RFC 5322 message with CRLF line ends (libcurl escapes
+ * leading dots). Everything is copied. The callback's status is the server's
+ * last reply code (250 when the mail was accepted), or 0 with error. */
+typedef struct httpc_mail_s {
+  const char *url;
+  const char *tls;
+  const char *user, *password;
+  const char *from, *to;
+  const char *message;
+  size_t message_len;
+  long timeout_ms;
+} httpc_mail_t;
+
+/* Starts sending a mail; returns 0 (cb will run) or -1. */
+int httpc_mail(httpc_t *h, const httpc_mail_t *mail, httpc_cb cb, void *ctx);
+
 /* Requests in flight. */
 int httpc_in_flight(const httpc_t *h);
 /* Cancels what is in flight (callbacks run with "cancelled"), closes every

@@ -18,12 +18,14 @@
 
 STORE_OP(STORE_PING, ping, READ) /* {} -> {} ; readiness */
 
-/* users: user = {id, email, name, avatar_url, status, last_seen, created_at};
- * status is the one the user chose (online, away, dnd, invisible; "offline" in
- * rows older than that choice means online), last_seen when their last session
- * closed (null: never). Deleted users also carry "deleted": true. password_hash is returned only by
- * USER_GET_BY_EMAIL. */
-/* {email, name, password_hash} -> user | ECONFLICT */
+/* users: user = {id, email, name, avatar_url, status, last_seen, created_at,
+ * email_verified}; status is the one the user chose (online, away, dnd,
+ * invisible; "offline" in rows older than that choice means online), last_seen
+ * when their last session closed (null: never). Deleted users also carry
+ * "deleted": true. password_hash is returned only by USER_GET_BY_EMAIL. Users
+ * stored before email_verified existed read as verified. */
+/* {email, name, password_hash, email_verified?: bool (default false)} -> user
+ * | ECONFLICT */
 STORE_OP(USER_CREATE, user_create, WRITE)
 /* {email} -> user + {password_hash} | ENOTFOUND (deleted: ENOTFOUND) */
 STORE_OP(USER_GET_BY_EMAIL, user_get_by_email, READ)
@@ -34,6 +36,19 @@ STORE_OP(USER_GET, user_get, READ)
 STORE_OP(USER_SEARCH, user_search, READ)
 /* {id, name?, avatar_url? (string|null), status?} -> user */
 STORE_OP(USER_UPDATE, user_update, WRITE)
+/* one-time codes mailed to a user (e-mail verification, password reset), stored
+ * as a keyed hash: code = {id, user_id, purpose: "verify"|"reset", code_hash,
+ * expires_at_ms, attempts, used}. */
+/* {id, user_id, purpose, code_hash, expires_at_ms} -> {}: the user's earlier
+ * codes of that purpose are dropped (one live code per user and purpose) */
+STORE_OP(CODE_CREATE, code_create, WRITE)
+/* {purpose, id | user_id, code_hash, now_ms, max_attempts, password_hash?} ->
+ * user: the live code (not used, not expired, fewer than max_attempts wrong
+ * tries; by id, or the user's code of that purpose) whose code_hash matches is
+ * used up, the user's email_verified set and, with password_hash, the password
+ * replaced. No live code, or a deleted user: ENOTFOUND. A wrong code_hash counts
+ * one attempt on that code (kept although the answer is ENOTFOUND). */
+STORE_OP(CODE_USE, code_use, WRITE)
 /* {id} -> {}: anonymised (name "Deleted user", email freed, avatar null, status
  * "offline", deleted true, password cleared), every refresh token revoked;
  * messages kept */

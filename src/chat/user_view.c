@@ -13,6 +13,10 @@ static json_t *user_shape(const json_t *u, int with_email, const char *status) {
     json_object_set_new(out, keys[i], v ? json_incref(v) : json_null());
   }
   json_object_set_new(out, "status", json_string(status));
+  /* Only the user's own view says whether the address is verified. */
+  if (with_email)
+    json_object_set_new(out, "email_verified",
+                        json_boolean(json_is_true(json_object_get(u, "email_verified"))));
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include "chat/revocations.h"
 #include "chat/user_view.h"
 #include "handlers/common.h"
+#include "handlers/email.h"
 #include "handlers/handlers.h"
 #include "parley/auth.h"
 #include "parley/bus.h"
@@ -211,6 +212,15 @@ static void on_user_created(void *ctx, int status, json_t *result) {
     return;
   }
   f->user = result;
+  /* The address is verified with a code mailed now. Where that is required, no
+   * login starts until it is (API.md: 201 {user} without tokens). */
+  email_send_code(f->req->app, "verify", json_string_value(json_object_get(result, "id")),
+                  f->email);
+  if (email_required(f->req->app)) {
+    http_reply_json(f->req, 201, json_pack("{s:o}", "user", user_view_own(f->user)));
+    auth_flow_end(f);
+    return;
+  }
   start_session(f);
 }
 
@@ -224,8 +234,8 @@ static void on_password_hashed(void *ctx, int status, const char *hash) {
     auth_flow_end(f);
     return;
   }
-  json_t *p =
-      json_pack("{s:s, s:s, s:s}", "email", f->email, "name", f->name, "password_hash", hash);
+  json_t *p = json_pack("{s:s, s:s, s:s, s:b}", "email", f->email, "name", f->name, "password_hash",
+                        hash, "email_verified", 0);
   flow_store(f, USER_CREATE, p, on_user_created);
 }
 
@@ -237,6 +247,10 @@ static void on_password_checked(void *ctx, int status, const char *unused) {
     flow_fail(f, 503, "unavailable", "try again");
   } else if (status > 0 || !f->user) {
     flow_fail(f, 401, "invalid_credentials", "wrong email or password");
+  } else if (email_required(f->req->app) &&
+             !json_is_true(json_object_get(f->user, "email_verified"))) {
+    /* Told only to whoever knows the password. */
+    flow_fail(f, 403, "email_unverified", "verify your e-mail address first");
   } else {
     json_object_del(f->user, "password_hash");
     start_session(f);

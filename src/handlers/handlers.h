@@ -13,6 +13,7 @@ extern const route_table_t conversations_routes;
 extern const route_table_t messages_routes;
 extern const route_table_t auth_routes;
 extern const route_table_t logins_routes;
+extern const route_table_t email_routes;
 extern const route_table_t users_routes;
 extern const route_table_t ws_routes;
 extern const route_table_t instagram_routes;

@@ -19,7 +19,8 @@ struct transfer_s {
   CURL *easy;
   buf_t body;
   char *req_body;
-  struct curl_slist *headers;
+  size_t upload_len, upload_off; /* a mail's message, read by read_cb */
+  struct curl_slist *headers;    /* HTTP headers, or a mail's recipients */
   size_t max_response;
   int too_large;
   int refused;
@@ -326,6 +327,74 @@ fail:
   curl_slist_free_all(t->headers);
   free(t->req_body);
   free(t);
+  return -1;
+}
+
+static size_t read_cb(char *out, size_t size, size_t n, void *userp) {
+  transfer_t *t = userp;
+  size_t left = t->upload_len - t->upload_off, want = size * n;
+  if (want > left) want = left;
+  memcpy(out, t->req_body + t->upload_off, want);
+  t->upload_off += want;
+  return want;
+}
+
+static void transfer_free(transfer_t *t) {
+  if (t->easy) curl_easy_cleanup(t->easy);
+  curl_slist_free_all(t->headers);
+  free(t->req_body);
+  free(t);
+}
+
+static void transfer_link(httpc_t *h, transfer_t *t) {
+  t->next = h->transfers;
+  if (h->transfers) h->transfers->prev = t;
+  h->transfers = t;
+  h->in_flight++;
+}
+
+int httpc_mail(httpc_t *h, const httpc_mail_t *m, httpc_cb cb, void *ctx) {
+  if (h->closing || !m->url || !m->from || !m->to || !m->message) return -1;
+  transfer_t *t = calloc(1, sizeof(*t));
+  if (!t) return -1;
+  t->h = h;
+  t->cb = cb;
+  t->ctx = ctx;
+  t->max_response = 1 << 16;
+  t->easy = curl_easy_init();
+  t->req_body = malloc(m->message_len + 1);
+  t->headers = curl_slist_append(NULL, m->to);
+  if (!t->easy || !t->req_body || !t->headers) goto fail;
+  memcpy(t->req_body, m->message, m->message_len);
+  t->upload_len = m->message_len;
+  CURL *e = t->easy;
+  long tls = !m->tls || strcmp(m->tls, "try") == 0 ? CURLUSESSL_TRY
+             : strcmp(m->tls, "required") == 0     ? CURLUSESSL_ALL
+                                                   : CURLUSESSL_NONE;
+  curl_easy_setopt(e, CURLOPT_URL, m->url);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+  curl_easy_setopt(e, CURLOPT_USE_SSL, tls);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, m->timeout_ms > 0 ? m->timeout_ms : 30000L);
+  curl_easy_setopt(e, CURLOPT_MAIL_FROM, m->from);
+  curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->headers);
+  curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
+  curl_easy_setopt(e, CURLOPT_READDATA, t);
+  curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)m->message_len);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+  if (m->user && m->user[0] && m->password) {
+    curl_easy_setopt(e, CURLOPT_USERNAME, m->user);
+    curl_easy_setopt(e, CURLOPT_PASSWORD, m->password);
+  }
+  if (curl_multi_add_handle(h->multi, e) != CURLM_OK) goto fail;
+  transfer_link(h, t);
+  return 0;
+fail:
+  transfer_free(t);
   return -1;
 }
 

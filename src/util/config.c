@@ -60,6 +60,20 @@ static const char *check_hex32(const char *s, char *why, size_t whylen) {
     if (!isxdigit((unsigned char)*p)) return "must be 64 hex characters";
   return NULL;
 }
+static const char *check_verification(const char *s, char *why, size_t whylen) {
+  return strcmp(s, "optional") == 0 || strcmp(s, "required") == 0 ? NULL
+                                                                  : "must be optional or required";
+}
+static const char *check_smtp(const char *s, char *why, size_t whylen) {
+  return strncmp(s, "smtp://", 7) == 0 || strncmp(s, "smtps://", 8) == 0
+             ? NULL
+             : "must start with smtp:// or smtps://";
+}
+static const char *check_tls(const char *s, char *why, size_t whylen) {
+  return strcmp(s, "required") == 0 || strcmp(s, "try") == 0 || strcmp(s, "off") == 0
+             ? NULL
+             : "must be required, try or off";
+}
 static const char *check_nonempty(const char *s, char *why, size_t whylen) {
   return s[0] ? NULL : "must not be empty";
 }
@@ -129,6 +143,22 @@ static const setting_t settings[] = {
     I(ig_token_refresh_ahead_s, 60, 86400 * 60, "Instagram tokens are refreshed this long ahead"),
     I(automation_pause_seconds, 1, 30 * 86400,
       "how long an agent's reply pauses a contact's flows"),
+    R(email_verification, check_verification, "e-mail verification: optional or required"),
+    S(public_url, check_prefix_http, "the web client's address, for links in mail"),
+    F(smtp_url, check_smtp, "SMTP server (smtp:// or smtps://); unset: mail goes to files"),
+    S(smtp_user, NULL, "SMTP user name"),
+    F(smtp_password, NULL, "SMTP password"),
+    R(smtp_from, check_nonempty, "the sender address of mail"),
+    R(smtp_tls, check_tls, "STARTTLS: required, try or off"),
+    I(smtp_timeout_ms, 100, 600000, "one SMTP attempt at most"),
+    I(mail_queue_max, 1, 1000000, "mails waiting to be sent at most"),
+    I(mail_retries, 0, 20, "attempts after a failed one"),
+    I(mail_retry_ms, 10, 3600000, "delay before the first retry (doubling)"),
+    I(mail_rate_per_ip, 1, 100000000, "mail-sending requests a minute per address"),
+    I(mail_rate_per_email, 1, 100000000, "mails a minute per address mailed"),
+    I(verify_code_ttl_s, 60, 30 * 86400, "life of an e-mail verification code, seconds"),
+    I(reset_code_ttl_s, 60, 7 * 86400, "life of a password reset code, seconds"),
+    I(code_max_attempts, 1, 100, "wrong tries before a code is dead"),
     S(web_dir, NULL, "the web client's files, served at /"),
     L(web_max_bytes, 0, INT64_C(1) << 30, "web client bytes held in memory at most"),
 };
@@ -172,6 +202,18 @@ static void set_defaults(config_t *c) {
   c->ig_token_refresh_ahead_s = 7 * 86400;
   c->ig_human_agent_tag = strdup("off");
   c->automation_pause_seconds = 1800;
+  c->email_verification = strdup("optional");
+  c->smtp_from = strdup("parley@localhost");
+  c->smtp_tls = strdup("try");
+  c->smtp_timeout_ms = 30000;
+  c->mail_queue_max = 1000;
+  c->mail_retries = 4;
+  c->mail_retry_ms = 2000;
+  c->mail_rate_per_ip = 10;
+  c->mail_rate_per_email = 3;
+  c->verify_code_ttl_s = 86400;
+  c->reset_code_ttl_s = 1800;
+  c->code_max_attempts = 5;
   c->web_dir = strdup("web/dist");
   c->web_max_bytes = 32 << 20;
 }

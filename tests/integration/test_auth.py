@@ -14,7 +14,8 @@ import pytest
 SECRET = b"integration-test-secret-0123456789abcdef"
 # Argon2id at its minimum, for tests that sign up or log in many times.
 FAST = {"PARLEY_ARGON2_OPSLIMIT": "1", "PARLEY_ARGON2_MEMLIMIT": "8192"}
-USER_KEYS = {"id", "email", "name", "avatar_url", "status", "last_seen", "created_at"}
+USER_KEYS = {"id", "email", "name", "avatar_url", "status", "last_seen", "created_at",
+             "email_verified"}
 INJECTIONS = [{"$gt": ""}, {"$ne": None}, ["a@b.co"], 12345, True, None]
 
 

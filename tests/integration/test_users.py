@@ -13,7 +13,7 @@ import websockets
 from conftest import mongo_uri
 from test_auth import FAST, INJECTIONS, USER_KEYS, assert_error, new_email
 
-PUBLIC_KEYS = USER_KEYS - {"email"}
+PUBLIC_KEYS = USER_KEYS - {"email", "email_verified"}
 
 
 def assert_refused_from_start(server, token, path="/api/conversations", timeout=20):

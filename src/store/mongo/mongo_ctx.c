@@ -13,7 +13,7 @@ static const char *const coll_names[MC_COUNT] = {
     [MC_EVENTS] = "webhook_events", [MC_FLOWS] = "flows",
     [MC_RUNS] = "flow_runs",        [MC_STEPS] = "scheduled_steps",
     [MC_REVOKED] = "revocations",   [MC_AGENTS] = "ig_agents",
-    [MC_LOGINS] = "logins",
+    [MC_LOGINS] = "logins",         [MC_CODES] = "email_codes",
 };
 
 const char *mongo_ctx_coll_name(enum mongo_coll which) { return coll_names[which]; }

@@ -23,6 +23,7 @@ enum mongo_coll {
   MC_REVOKED,
   MC_AGENTS,
   MC_LOGINS,
+  MC_CODES,
   MC_COUNT
 };
 

@@ -16,6 +16,11 @@ json_t *mongo_user_json(mongo_ctx_t *c, const bson_t *doc) {
   json_object_set_new(u, "status", mongo_bson_json(doc, "status"));
   json_object_set_new(u, "last_seen", mongo_bson_iso(doc, "last_seen"));
   json_object_set_new(u, "created_at", mongo_bson_iso(doc, "created_at"));
+  /* Absent on users stored before verification existed: they count as verified. */
+  bson_iter_t it;
+  json_object_set_new(u, "email_verified",
+                      json_boolean(!bson_iter_init_find(&it, doc, "email_verified") ||
+                                   mongo_bson_bool(doc, "email_verified")));
   if (mongo_bson_bool(doc, "deleted")) json_object_set_new(u, "deleted", json_true());
   return u;
 }
@@ -26,9 +31,11 @@ int mongo_user_create(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (!email || !name || !hash) return STORE_EINVAL;
   char id[25];
   util_new_id(id);
-  bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "email", BCON_UTF8(email), "name", BCON_UTF8(name),
-                         "avatar_url", BCON_NULL, "status", BCON_UTF8("online"), "password_hash",
-                         BCON_UTF8(hash), "created_at", BCON_DATE_TIME(util_now_ms()));
+  bson_t *doc =
+      BCON_NEW("_id", BCON_UTF8(id), "email", BCON_UTF8(email), "name", BCON_UTF8(name),
+               "avatar_url", BCON_NULL, "status", BCON_UTF8("online"), "password_hash",
+               BCON_UTF8(hash), "created_at", BCON_DATE_TIME(util_now_ms()), "email_verified",
+               BCON_BOOL(json_is_true(json_object_get(p, "email_verified"))));
   int rc = mongo_query_insert(c, MC_USERS, doc);
   if (rc == 1) *r = mongo_user_json(c, doc);
   bson_destroy(doc);

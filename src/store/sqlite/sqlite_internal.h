@@ -108,6 +108,9 @@ int sqlite_conv_role(sqlite_db_t *d, const char *conv_id, const char *user_id,
                      const char **role); /* 1 member (role set, static string), 0 not, <0 status */
 json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id);
 
+/* sqlite_user.c: a user by id into *result (ENOTFOUND when absent). */
+int sqlite_user_load(sqlite_db_t *d, const char *id, json_t **result);
+
 /* sqlite_login.c: revokes the families of the array ended (strings) and ends
  * their logins. */
 int sqlite_login_end_families(sqlite_db_t *d, json_t *ended);

@@ -211,6 +211,15 @@ static const char *const migrations[] = {
      * renames them, a pause announces itself in them), not by a scan of every
      * conversation. */
     "CREATE INDEX conversations_contact ON conversations(contact_id) WHERE contact_id IS NOT NULL;",
+    /* 15: e-mail verification and password reset (issue 17): whether a user's
+     * address is verified (accounts made before count as verified), and the
+     * one-time codes mailed, stored as keyed hashes. */
+    "ALTER TABLE users ADD COLUMN email_verified INTEGER NOT NULL DEFAULT 1;"
+    "CREATE TABLE email_codes ("
+    " id TEXT PRIMARY KEY, user_id TEXT NOT NULL, purpose TEXT NOT NULL,"
+    " code_hash TEXT NOT NULL, expires_at_ms INTEGER NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, used INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX email_codes_user ON email_codes(user_id, purpose);",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

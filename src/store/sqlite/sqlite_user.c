@@ -6,10 +6,12 @@
 #include "parley/util.h"
 #include "store/sqlite/sqlite_internal.h"
 
-#define USER_COLS \
-  "id, email, name, avatar_url, status, created_at, deleted, password_hash, last_seen"
+#define USER_COLS                                                                        \
+  "id, email, name, avatar_url, status, created_at, deleted, password_hash, last_seen, " \
+  "email_verified"
 
-/* user = {id, email, name, avatar_url, status, last_seen, created_at, deleted?}, from USER_COLS. */
+/* user = {id, email, name, avatar_url, status, last_seen, created_at,
+ * email_verified, deleted?}, from USER_COLS. */
 static json_t *user_row(sqlite3_stmt *st, int with_hash) {
   json_t *u = json_object();
   json_object_set_new(u, "id", sqlite_db_col_str(st, 0));
@@ -19,12 +21,13 @@ static json_t *user_row(sqlite3_stmt *st, int with_hash) {
   json_object_set_new(u, "status", sqlite_db_col_str(st, 4));
   json_object_set_new(u, "last_seen", sqlite_db_col_str(st, 8));
   json_object_set_new(u, "created_at", sqlite_db_col_str(st, 5));
+  json_object_set_new(u, "email_verified", json_boolean(sqlite3_column_int(st, 9)));
   if (sqlite3_column_int(st, 6)) json_object_set_new(u, "deleted", json_true());
   if (with_hash) json_object_set_new(u, "password_hash", sqlite_db_col_str(st, 7));
   return u;
 }
 
-static int load_user(sqlite_db_t *d, const char *id, json_t **result) {
+int sqlite_user_load(sqlite_db_t *d, const char *id, json_t **result) {
   sqlite3_stmt *st = sqlite_db_query(d, "SELECT " USER_COLS " FROM users WHERE id = ?", "s", id);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
@@ -41,13 +44,13 @@ int sqlite_user_create(sqlite_db_t *d, json_t *p, json_t **result) {
   char id[25], now[32];
   util_new_id(id);
   sqlite_db_now(now);
-  int status =
-      sqlite_db_exec(d,
-                     "INSERT INTO users (id, email, name, password_hash, created_at, status)"
-                     " VALUES (?, ?, ?, ?, ?, 'online')",
-                     "sssss", id, email, name, hash, now);
+  int status = sqlite_db_exec(
+      d,
+      "INSERT INTO users (id, email, name, password_hash, created_at, status, email_verified)"
+      " VALUES (?, ?, ?, ?, ?, 'online', ?)",
+      "sssssd", id, email, name, hash, now, json_is_true(json_object_get(p, "email_verified")));
   if (status != STORE_OK) return status;
-  return load_user(d, id, result);
+  return sqlite_user_load(d, id, result);
 }
 
 int sqlite_user_get_by_email(sqlite_db_t *d, json_t *p, json_t **result) {
@@ -65,7 +68,7 @@ int sqlite_user_get_by_email(sqlite_db_t *d, json_t *p, json_t **result) {
 int sqlite_user_get(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id");
   if (!id) return STORE_EINVAL;
-  return load_user(d, id, result);
+  return sqlite_user_load(d, id, result);
 }
 
 int sqlite_user_search(sqlite_db_t *d, json_t *p, json_t **result) {
@@ -106,7 +109,7 @@ int sqlite_user_update(sqlite_db_t *d, json_t *p, json_t **result) {
                      json_string_value(avatar), avatar != NULL);
   if (status != STORE_OK) return status;
   if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
-  return load_user(d, id, result);
+  return sqlite_user_load(d, id, result);
 }
 
 int sqlite_user_delete(sqlite_db_t *d, json_t *p, json_t **result) {

@@ -12,9 +12,9 @@
 #include "chat/user_view.h"
 
 static json_t *stored(void) {
-  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "id", "u1", "email", "a@example.com",
+  return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b}", "id", "u1", "email", "a@example.com",
                    "name", "Ada", "status", "online", "created_at", "2026-01-01T00:00:00.000Z",
-                   "password_hash", "$argon2id$secret", "deleted", 0);
+                   "password_hash", "$argon2id$secret", "deleted", 0, "email_verified", 1);
 }
 
 static void the_own_view_has_the_email(void **state) {
@@ -26,7 +26,8 @@ static void the_own_view_has_the_email(void **state) {
   assert_null(json_object_get(v, "deleted"));
   assert_string_equal(json_string_value(json_object_get(v, "status")), "online");
   assert_true(json_is_null(json_object_get(v, "last_seen"))); /* never left: null */
-  assert_int_equal(json_object_size(v), 7);
+  assert_true(json_is_true(json_object_get(v, "email_verified")));
+  assert_int_equal(json_object_size(v), 8);
   json_decref(v);
   json_decref(u);
 }
@@ -36,6 +37,7 @@ static void the_public_view_has_no_email(void **state) {
   assert_null(json_object_get(v, "email"));
   assert_string_equal(json_string_value(json_object_get(v, "id")), "u1");
   assert_null(json_object_get(v, "password_hash"));
+  assert_null(json_object_get(v, "email_verified"));
   assert_int_equal(json_object_size(v), 6);
   /* Not known to be connected: offline, whatever was chosen. */
   assert_string_equal(json_string_value(json_object_get(v, "status")), "offline");

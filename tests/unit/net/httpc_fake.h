@@ -1,6 +1,6 @@
 /* An in-memory stand-in for src/net/httpc.c, for tests of what sends outbound
- * HTTP (the Graph API sender, the outbox, the Instagram handlers): it defines
- * the four httpc_* functions, so the linker takes them instead of httpc.c, and
+ * HTTP (the Graph API sender, the outbox, the Instagram handlers) or mail: it
+ * defines the five httpc_* functions, so the linker takes them instead of httpc.c, and
  * records every request. Nothing goes on the network: a test answers the
  * oldest request with httpc_fake_answer, or scripts answers beforehand with
  * httpc_fake_script (each taken by the next request, answered on the loop's
@@ -93,6 +93,22 @@ int httpc_request(httpc_t *h, const httpc_request_t *req, httpc_cb cb, void *ctx
   r->body = req->body ? strndup(req->body, req->body_len) : NULL;
   for (const char *const *hd = req->headers; hd && *hd; hd++)
     if (strncmp(*hd, "Authorization: ", 15) == 0) r->auth = strdup(*hd + 15);
+  r->at_ms = uv_now(h->loop);
+  r->cb = cb;
+  r->ctx = ctx;
+  if (h->scripted < h->nscript) uv_idle_start(&h->idle, httpc_fake_on_idle);
+  return 0;
+}
+
+/* A mail is recorded as a request: method "MAIL", url the server, body the
+ * message, auth the recipient. */
+int httpc_mail(httpc_t *h, const httpc_mail_t *m, httpc_cb cb, void *ctx) {
+  if (h->nreqs == HTTPC_FAKE_MAX) return -1;
+  httpc_fake_req_t *r = &h->reqs[h->nreqs++];
+  snprintf(r->method, sizeof(r->method), "MAIL");
+  r->url = strdup(m->url);
+  r->body = strndup(m->message, m->message_len);
+  r->auth = strdup(m->to);
   r->at_ms = uv_now(h->loop);
   r->cb = cb;
   r->ctx = ctx;

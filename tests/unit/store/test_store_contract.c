@@ -454,6 +454,102 @@ static void test_logins(void **state) {
   json_decref(l);
 }
 
+/* ---- one-time codes ---- */
+
+static void code_create(fx_t *f, const char *id, const char *user, const char *purpose,
+                        const char *hash, int64_t expires) {
+  assert_int_equal(call(f, CODE_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", id, "user_id", user, "purpose",
+                                  purpose, "code_hash", hash, "expires_at_ms", (json_int_t)expires),
+                        NULL),
+                   STORE_OK);
+}
+
+/* Uses a code by user (verify) or by id (reset, with a new password). */
+static int code_use(fx_t *f, const char *purpose, const char *key, const char *hash,
+                    const char *password, json_t **out) {
+  json_t *p = json_pack("{s:s,s:s,s:s,s:I,s:i}", "purpose", purpose,
+                        strcmp(purpose, "verify") == 0 ? "user_id" : "id", key, "code_hash", hash,
+                        "now_ms", (json_int_t)util_now_ms(), "max_attempts", 3);
+  if (password) json_object_set_new(p, "password_hash", json_string(password));
+  return call(f, CODE_USE, p, out);
+}
+
+static void test_codes(void **state) {
+  fx_t *f = *state;
+  char u[25], v[25];
+  json_t *r = NULL;
+  new_user(f, "c@example.com", "C", u);
+  new_user(f, "d@example.com", "D", v);
+  assert_int_equal(call(f, USER_GET, json_pack("{s:s}", "id", u), &r), STORE_OK);
+  assert_true(json_is_false(json_object_get(r, "email_verified"))); /* the default */
+  json_decref(r);
+  int64_t later = util_now_ms() + 60000;
+
+  /* Verification: wrong, then right; once only. */
+  code_create(f, "v1", u, "verify", "h-right", later);
+  assert_int_equal(code_use(f, "verify", u, "h-wrong", NULL, NULL), STORE_ENOTFOUND);
+  assert_int_equal(code_use(f, "verify", v, "h-right", NULL, NULL), STORE_ENOTFOUND);
+  assert_int_equal(code_use(f, "reset", "v1", "h-right", NULL, NULL), STORE_ENOTFOUND);
+  assert_int_equal(code_use(f, "verify", u, "h-right", NULL, &r), STORE_OK);
+  assert_string_equal(str(r, "id"), u);
+  assert_true(json_is_true(json_object_get(r, "email_verified")));
+  json_decref(r);
+  assert_int_equal(code_use(f, "verify", u, "h-right", NULL, NULL), STORE_ENOTFOUND);
+
+  /* max_attempts wrong tries kill the code; a new one replaces the old. */
+  code_create(f, "v2", v, "verify", "h-two", later);
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(code_use(f, "verify", v, "h-bad", NULL, NULL), STORE_ENOTFOUND);
+  assert_int_equal(code_use(f, "verify", v, "h-two", NULL, NULL), STORE_ENOTFOUND);
+  code_create(f, "v3", v, "verify", "h-three", later);
+  code_create(f, "v4", v, "verify", "h-four", later);
+  assert_int_equal(code_use(f, "verify", v, "h-three", NULL, NULL), STORE_ENOTFOUND);
+  assert_int_equal(code_use(f, "verify", v, "h-four", NULL, NULL), STORE_OK);
+
+  /* Expired. */
+  code_create(f, "v5", u, "verify", "h-old", util_now_ms() - 1);
+  assert_int_equal(code_use(f, "verify", u, "h-old", NULL, NULL), STORE_ENOTFOUND);
+
+  /* Reset by id: the password changes; a wrong try counts on that code. */
+  code_create(f, "RSEL0001", u, "reset", "h-reset", later);
+  assert_int_equal(code_use(f, "reset", "RSEL0001", "h-nope", "$argon2id$new", NULL),
+                   STORE_ENOTFOUND);
+  assert_int_equal(call(f, USER_GET_BY_EMAIL, json_pack("{s:s}", "email", "c@example.com"), &r),
+                   STORE_OK);
+  assert_string_equal(str(r, "password_hash"), "$argon2id$x");
+  json_decref(r);
+  assert_int_equal(code_use(f, "reset", "RSEL0001", "h-reset", "$argon2id$new", &r), STORE_OK);
+  assert_string_equal(str(r, "id"), u);
+  assert_null(json_object_get(r, "password_hash"));
+  json_decref(r);
+  assert_int_equal(call(f, USER_GET_BY_EMAIL, json_pack("{s:s}", "email", "c@example.com"), &r),
+                   STORE_OK);
+  assert_string_equal(str(r, "password_hash"), "$argon2id$new");
+  json_decref(r);
+  assert_int_equal(code_use(f, "reset", "RSEL0001", "h-reset", "$argon2id$again", NULL),
+                   STORE_ENOTFOUND);
+
+  /* A deleted user's code is dead; bad parameters are refused. */
+  code_create(f, "v6", v, "verify", "h-six", later);
+  assert_int_equal(call(f, USER_DELETE, json_pack("{s:s}", "id", v), NULL), STORE_OK);
+  assert_int_equal(code_use(f, "verify", v, "h-six", NULL, NULL), STORE_ENOTFOUND);
+  assert_int_equal(call(f, CODE_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:s,s:I}", "id", "x", "user_id", u, "purpose",
+                                  "other", "code_hash", "h", "expires_at_ms", (json_int_t)later),
+                        NULL),
+                   STORE_EINVAL);
+
+  /* A user created verified says so. */
+  assert_int_equal(call(f, USER_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:b}", "email", "e@example.com", "name", "E",
+                                  "password_hash", "$argon2id$x", "email_verified", 1),
+                        &r),
+                   STORE_OK);
+  assert_true(json_is_true(json_object_get(r, "email_verified")));
+  json_decref(r);
+}
+
 /* ---- revocations ---- */
 
 static int revoke_save(fx_t *f, const char *user, const char *login, int64_t before,
@@ -1567,6 +1663,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_users),
       T(test_refresh_tokens),
       T(test_logins),
+      T(test_codes),
       T(test_revocations),
       T(test_conv_create_and_get),
       T(test_conv_permissions),

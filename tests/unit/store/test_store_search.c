@@ -500,6 +500,8 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " ALTER TABLE instagram_accounts DROP COLUMN refresh_until_ms;"
           /* and migration 14 (conversations by contact) */
           " DROP INDEX conversations_contact;"
+          /* and migration 15 (e-mail codes) */
+          " DROP TABLE email_codes; ALTER TABLE users DROP COLUMN email_verified;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);
