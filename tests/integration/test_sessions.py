@@ -3,16 +3,27 @@ logins with device, address and last use; DELETE ends one or all others, and
 ending a login refuses its refresh and access tokens and closes its WebSocket
 sessions with 4003, on one instance and across two on Redis."""
 import asyncio
+import json
 import time
 
 import pytest
 
 from test_auth import FAST, assert_error
-from test_ws_auth import (closed_with, in_executor, ready_session, redis_pair,  # noqa: F401
-                          run, still_open)
+from test_ws_auth import (closed_with, in_executor, ready_session, recv_json,  # noqa: F401
+                          redis_pair, run)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 PASSWORD = "correct horse battery"
+
+
+async def still_open(ws):
+    """A ping is answered (presence frames that arrive meanwhile are skipped)."""
+    await ws.send(json.dumps({"type": "ping"}))
+    while True:
+        frame = await recv_json(ws)
+        if not frame["type"].startswith("presence."):
+            assert frame["type"] == "pong", frame
+            return
 
 
 def log_in(server, s, device=None, ua=None):
