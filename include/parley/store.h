@@ -69,6 +69,10 @@ int store_jobs_in_flight(const store_t *s);
 const char *store_backend(const store_t *s);
 /* 1 while the last operation reached the backend, 0 after it failed to. */
 int store_healthy(const store_t *s);
+/* Bytes held by the backend's page cache in this process, headers of each page
+ * included, as of the last completed batch: SQLite's cache fills up to its
+ * cache_size as the database grows. 0 for MongoDB (its cache is the server's). */
+long long store_cache_bytes(const store_t *s);
 
 /* Stops accepting jobs, lets those in flight complete (their callbacks run), then
  * releases everything and calls done (which may be NULL) on the loop thread.

@@ -48,6 +48,9 @@ static void metrics(http_req_t *req) {
                 app->hub ? hub_user_count(app->hub) : 0);
   metrics_gauge(&out, "parley_store_jobs_in_flight", "store jobs queued or running",
                 store_jobs_in_flight(app->store));
+  metrics_gauge(&out, "parley_store_cache_bytes",
+                "bytes held by the store's page cache in this process (SQLite)",
+                (double)store_cache_bytes(app->store));
   metrics_gauge(&out, "parley_store_up", "1 when the store answers", store_healthy(app->store));
   metrics_gauge(&out, "parley_bus_up", "1 when the bus is connected", bus_is_up(app->bus));
   http_reply_raw(req, 200, "text/plain; version=0.0.4", out.data ? out.data : "", out.len);

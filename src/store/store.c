@@ -104,3 +104,4 @@ void store_closed(store_t *s) {
 int store_jobs_in_flight(const store_t *s) { return s->in_flight; }
 const char *store_backend(const store_t *s) { return s->backend->name; }
 int store_healthy(const store_t *s) { return s->healthy; }
+long long store_cache_bytes(const store_t *s) { return s->cache_bytes; }

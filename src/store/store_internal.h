@@ -46,6 +46,7 @@ struct store_s {
   int in_flight;
   int closing;
   int healthy;
+  long long cache_bytes; /* store_cache_bytes(); set by the backend on the loop thread */
   void (*close_done)(void *arg);
   void *close_arg;
 };

@@ -73,8 +73,14 @@ void metrics_request(metrics_t *m, const char *method, const char *route, int st
   m->latency_count++;
 }
 
+/* Whole numbers (bytes, counts) are written in full: six significant digits
+ * would hide a slow rise of a figure in the millions. */
 void metrics_gauge(buf_t *out, const char *name, const char *help, double value) {
-  buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %.6g\n", name, help, name, name, value);
+  if (value > -9e15 && value < 9e15 && value == (double)(long long)value)
+    buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name,
+               (long long)value);
+  else
+    buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %.6g\n", name, help, name, name, value);
 }
 
 static void counter(buf_t *out, const char *name, const char *help, uint64_t value) {

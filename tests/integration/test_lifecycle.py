@@ -29,6 +29,7 @@ def test_healthz_readyz_metrics(server):
                    "parley_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}",
                    "parley_http_request_duration_seconds_bucket{le=\"+Inf\"}",
                    "parley_event_loop_lag_seconds", "parley_store_jobs_in_flight",
+                   "parley_store_cache_bytes",
                    "parley_messages_stored_total", "parley_messages_delivered_total"]:
         assert series in text, series
 

@@ -29,6 +29,7 @@ typedef struct sqlite_batch_s {
   store_job_t *jobs;
   struct sqlite_batch_s *next;
   size_t count;
+  long long cache_bytes;     /* the connection's page cache after the batch */
   sqlite_insert_t inserts[]; /* count, in the order of jobs */
 } sqlite_batch_t;
 
@@ -209,6 +210,15 @@ static sqlite_batch_t *take_queue(sqlite_store_t *ss, int *idle) {
   return NULL;
 }
 
+/* What the connection's page cache holds, per-page headers included (the cache
+ * fills up to cache_size as pages are read; /metrics reports it so that RSS can be
+ * judged beyond it). Store thread: the connection is not shared. */
+static long long cache_bytes(sqlite_db_t *d) {
+  int cur = 0, hi = 0;
+  if (sqlite3_db_status(d->db, SQLITE_DBSTATUS_CACHE_USED, &cur, &hi, 0) != SQLITE_OK) return 0;
+  return cur;
+}
+
 static void *thread_main(void *arg) {
   sqlite_store_t *ss = arg;
   for (;;) {
@@ -226,6 +236,7 @@ static void *thread_main(void *arg) {
       continue;
     }
     run_batch(ss->db, batch);
+    batch->cache_bytes = cache_bytes(ss->db);
     pthread_mutex_lock(&ss->mu);
     if (ss->done_tail)
       ss->done_tail->next = batch;
@@ -245,6 +256,7 @@ static void *thread_main(void *arg) {
  * batch's jobs. */
 static void complete(sqlite_batch_t *b) {
   store_job_t *j = b->jobs;
+  if (j) j->store->cache_bytes = b->cache_bytes;
   for (size_t i = 0; j; i++) {
     store_job_t *next = j->next;
     sqlite_insert_t *ins = &b->inserts[i];

@@ -1,11 +1,13 @@
 /* The operations endpoints without sockets (src/handlers/ops.c): /healthz,
  * /readyz naming the store and bus and their state (503 while shutting down),
- * and /metrics in Prometheus text counting the requests served. Loopback
- * harness of rest_fixture.h. */
+ * and /metrics in Prometheus text counting the requests served and the page
+ * cache in whole bytes. Loopback harness of rest_fixture.h. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -42,6 +44,14 @@ static void metrics_count_what_was_served(void **state) {
   assert_non_null(strstr(r->raw, "route=\"/healthz\""));
   assert_non_null(strstr(r->raw, "\nparley_ws_sessions_open 1\n"));
   assert_non_null(strstr(r->raw, "\nparley_store_up 1\n"));
+  /* The SQLite page cache holds what the fixture's users wrote, in whole bytes
+   * (the soak judges RSS beyond it: six digits would hide a slow rise). */
+  const char *cache = strstr(r->raw, "\nparley_store_cache_bytes ");
+  assert_non_null(cache);
+  char *end = NULL;
+  long long bytes = strtoll(cache + strlen("\nparley_store_cache_bytes "), &end, 10);
+  assert_true(bytes > 4096);
+  assert_int_equal(*end, '\n');
   rest_reply_free(r);
   /* With metrics_listen set, the main listener no longer serves them. */
   fx->app->cfg.metrics_listen = "127.0.0.1:9100";

@@ -2,8 +2,9 @@
  * database. Upgrading a database made by schema version 1 keeps its messages,
  * their reactions and their idempotency keys; a retried insert finds its original
  * even once the sender left; thousands of inserts in flight (group commits, the
- * checkpoint thread) all survive a reopen with gapless seqs; a list page keeps
- * participants in the order they joined and reactions in the order first used. */
+ * checkpoint thread) all survive a reopen with gapless seqs, and the page cache
+ * they filled is reported; a list page keeps participants in the order they
+ * joined and reactions in the order first used. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -414,6 +415,10 @@ static void test_burst_survives_reopen(void **state) {
   assert_non_null(f->store);
   char a[25];
   new_user(f, "a@x.io", a);
+  /* The page cache is measured after each batch: it holds the schema's pages now,
+   * and every page the burst wrote later (the soak judges RSS beyond it). */
+  long long cache_before = store_cache_bytes(f->store);
+  assert_true(cache_before > 0);
   burst_t b = {0};
   for (int c = 0; c < BURST_CONVS; c++) {
     json_t *r = NULL;
@@ -436,6 +441,9 @@ static void test_burst_survives_reopen(void **state) {
   }
   while (b.done < BURST) uv_run(&f->loop, UV_RUN_ONCE);
   assert_int_equal(b.failed, 0);
+  long long cache_after = store_cache_bytes(f->store);
+  assert_true(cache_after > cache_before + (long long)BURST * 100);
+  assert_true(cache_after < 80ll << 20); /* cache_size is 64 MiB */
   close_store(f);
   f->store = store_open_sqlite(&f->loop, f->path, 100);
   assert_non_null(f->store);
