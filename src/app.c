@@ -231,7 +231,8 @@ static int open_store(app_t *app) {
   } else {
     char path[4096];
     snprintf(path, sizeof(path), "%s/parley.db", app->cfg.data_dir);
-    app->store = store_open_sqlite(app->loop, path, app->cfg.store_max_jobs);
+    app->store =
+        store_open_sqlite_cache(app->loop, path, app->cfg.store_max_jobs, app->cfg.sqlite_cache_mb);
   }
   return app->store ? 0 : -1;
 }

@@ -46,6 +46,7 @@ typedef struct config_s {
   int ws_burst;             /* ws_burst: 40 */
   int store_max_jobs;       /* store_max_jobs: 10000 */
   int store_timeout_ms;     /* store_timeout_ms: 5000 */
+  int sqlite_cache_mb;      /* sqlite_cache_mb: SQLite's page cache, 64 MiB */
   int access_token_ttl;     /* access_token_ttl: seconds, 900 */
   int refresh_token_ttl;    /* refresh_token_ttl: seconds, 30 days */
   int64_t argon2_opslimit;  /* argon2_opslimit: crypto_pwhash_OPSLIMIT_INTERACTIVE */

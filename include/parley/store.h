@@ -57,6 +57,9 @@ enum store_op {
  * SQLite under data_dir), creates its schema or indexes, and returns it, or NULL
  * after logging why. max_jobs caps jobs in flight. Loop thread. */
 store_t *store_open_sqlite(uv_loop_t *loop, const char *path, int max_jobs);
+/* The same with a page cache of cache_mb MiB (store_open_sqlite: 64), which it
+ * fills up to that size as the database grows (see store_cache_bytes). */
+store_t *store_open_sqlite_cache(uv_loop_t *loop, const char *path, int max_jobs, int cache_mb);
 store_t *store_open_mongo(uv_loop_t *loop, const char *uri, int max_jobs, int timeout_ms);
 
 /* Submits an operation; takes ownership of params. Returns 0 (cb will run once),

@@ -130,6 +130,7 @@ static const setting_t settings[] = {
     I(ws_burst, 1, 100000, "WebSocket frame burst"),
     I(store_max_jobs, 1, 10000000, "store jobs in flight at most"),
     I(store_timeout_ms, 100, 600000, "MongoDB server selection and socket timeout"),
+    I(sqlite_cache_mb, 1, 65536, "SQLite page cache, MiB"),
     I(access_token_ttl, 10, 86400 * 7, "access token lifetime, seconds"),
     I(refresh_token_ttl, 60, 86400 * 365, "refresh token lifetime, seconds"),
     L(argon2_opslimit, 1, 100, "Argon2id passes"),
@@ -189,6 +190,7 @@ static void set_defaults(config_t *c) {
   c->ws_burst = 40;
   c->store_max_jobs = 10000;
   c->store_timeout_ms = 5000;
+  c->sqlite_cache_mb = 64;
   c->access_token_ttl = 900;
   c->refresh_token_ttl = 30 * 86400;
   c->argon2_opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;

@@ -9,6 +9,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -326,6 +327,10 @@ static void backend_close(store_t *s) {
 static const store_backend_t sqlite_backend = {"sqlite", submit, backend_close};
 
 store_t *store_open_sqlite(uv_loop_t *loop, const char *path, int max_jobs) {
+  return store_open_sqlite_cache(loop, path, max_jobs, 64);
+}
+
+store_t *store_open_sqlite_cache(uv_loop_t *loop, const char *path, int max_jobs, int cache_mb) {
   sqlite_store_t *ss = calloc(1, sizeof(*ss));
   store_t *s = NULL;
   if (!ss) return NULL;
@@ -335,8 +340,12 @@ store_t *store_open_sqlite(uv_loop_t *loop, const char *path, int max_jobs) {
   pthread_mutex_init(&ss->mu, NULL);
   pthread_cond_init(&ss->cv, &attr);
   pthread_condattr_destroy(&attr);
+  char pragma[64];
+  /* A negative cache_size is KiB, page headers included. */
+  snprintf(pragma, sizeof(pragma), "PRAGMA cache_size=-%lld", (long long)cache_mb * 1024);
   ss->db = sqlite_db_open(path);
-  if (!ss->db || sqlite_schema_migrate(ss->db) != 0) goto fail;
+  if (!ss->db || sqlite_db_exec_plain(ss->db, pragma) != 0 || sqlite_schema_migrate(ss->db) != 0)
+    goto fail;
   ss->db->unindexed = 1; /* an earlier run may have left messages to index */
   ss->ckpt = sqlite_ckpt_start(ss->db, path);
   s = store_new(loop, &sqlite_backend, max_jobs);

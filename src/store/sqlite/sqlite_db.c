@@ -22,9 +22,10 @@ static int apply_pragmas(sqlite_db_t *d) {
     log_error("store: sqlite could not enter WAL mode");
     return -1;
   }
-  /* 64 MiB of page cache (the default is 2 MiB): a group commit of thousands of
-   * messages dirties more than 2 MiB, and a full cache spills pages into the WAL
-   * mid-transaction and reads them back. Pages are allocated as they are used. */
+  /* 64 MiB of page cache (the default is 2 MiB; the store sets sqlite_cache_mb
+   * after opening): a group commit of thousands of messages dirties more than
+   * 2 MiB, and a full cache spills pages into the WAL mid-transaction and reads
+   * them back. Pages are allocated as they are used and kept until it is full. */
   return sqlite_db_exec_plain(d,
                               "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
                               "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536") == 0

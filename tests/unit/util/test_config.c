@@ -42,6 +42,7 @@ static void test_defaults(void **state) {
   assert_int_equal(c.auth_rate_per_ip, 60);
   assert_int_equal(c.auth_rate_per_email, 10);
   assert_int_equal(c.max_body_bytes, 1 << 20);
+  assert_int_equal(c.sqlite_cache_mb, 64);
   config_free(&c);
 }
 
@@ -73,9 +74,10 @@ static void test_bad_values_exit_2(void **state) {
   (void)state;
   config_t c;
   char *argv[] = {"parleyd", NULL};
-  const char *bad_env[][2] = {{"PARLEY_PORT", "abc"},        {"PARLEY_PORT", "70000"},
-                              {"PARLEY_LOG_LEVEL", "loud"},  {"PARLEY_MONGO_URI", "http://x"},
-                              {"PARLEY_SECRET_KEY", "abcd"}, {"PARLEY_AUTH_RATE_PER_IP", "0"}};
+  const char *bad_env[][2] = {{"PARLEY_PORT", "abc"},         {"PARLEY_PORT", "70000"},
+                              {"PARLEY_LOG_LEVEL", "loud"},   {"PARLEY_MONGO_URI", "http://x"},
+                              {"PARLEY_SECRET_KEY", "abcd"},  {"PARLEY_AUTH_RATE_PER_IP", "0"},
+                              {"PARLEY_SQLITE_CACHE_MB", "0"}};
   for (size_t i = 0; i < sizeof(bad_env) / sizeof(bad_env[0]); i++) {
     setenv(bad_env[i][0], bad_env[i][1], 1);
     assert_int_equal(load(&c, 1, argv), 2);

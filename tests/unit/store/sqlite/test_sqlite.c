@@ -477,12 +477,57 @@ static void test_burst_survives_reopen(void **state) {
   assert_int_equal(total, BURST);
 }
 
+/* The page cache keeps what it read and wrote only up to its size: a database
+ * several times larger than a 1 MiB cache leaves the cache at about 1 MiB (the
+ * memory a long-running instance holds for SQLite stops growing there). */
+static void test_cache_stops_at_its_size(void **state) {
+  fx_t *f = *state;
+  f->store = store_open_sqlite_cache(&f->loop, f->path, BURST + 10, 1);
+  assert_non_null(f->store);
+  char a[25], conv[25];
+  new_user(f, "a@x.io", a);
+  json_t *r = NULL;
+  assert_int_equal(call(f, CONV_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:[s]}", "type", "group", "name", "g", "creator_id",
+                                  a, "participant_ids", a),
+                        &r),
+                   STORE_OK);
+  strcpy(conv, str(json_object_get(r, "conversation"), "id"));
+  json_decref(r);
+  char text[401];
+  memset(text, 'x', sizeof(text) - 1);
+  text[sizeof(text) - 1] = 0;
+  burst_t b = {0};
+  strcpy(b.convs[0], conv);
+  for (int round = 0; round < 4; round++) {
+    int sent = b.done;
+    for (int i = 0; i < 2000; i++) {
+      char cid[32];
+      snprintf(cid, sizeof(cid), "cache-%d-%d", round, i);
+      text[i % 400] = (char)('a' + round); /* every text differs */
+      assert_int_equal(
+          store_call(f->store, MSG_INSERT,
+                     json_pack("{s:s,s:s,s:s,s:s,s:s}", "conversation_id", conv, "sender_id", a,
+                               "text", text, "client_id", cid, "source", "web"),
+                     on_burst, &b),
+          0);
+    }
+    while (b.done < sent + 2000) uv_run(&f->loop, UV_RUN_ONCE);
+    assert_int_equal(b.failed, 0);
+    /* 8,000 messages of 400 bytes, indexed for search, are far beyond 1 MiB. */
+    long long cache = store_cache_bytes(f->store);
+    assert_true(cache <= (1 << 20) + (64 << 10));
+    if (round == 3) assert_true(cache > (1 << 20) / 2);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retry_after_leaving, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list_page, setup, teardown),
       cmocka_unit_test_setup_teardown(test_burst_survives_reopen, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cache_stops_at_its_size, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
