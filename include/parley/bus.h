@@ -54,6 +54,12 @@ typedef void (*bus_count_fn)(void *ctx, int status, long long count);
 int bus_presence_set(bus_t *b, const char *user_id, const char *instance_id, int64_t ttl_ms,
                      bus_count_fn cb, void *ctx);
 int bus_presence_count(bus_t *b, const char *user_id, bus_count_fn cb, void *ctx);
+/* The same for n users at once (1 to BUS_PRESENCE_MANY; users borrowed for the
+ * call): counts[i] is users[i]'s, the array borrowed for the callback. One
+ * round trip to Redis, where n single counts would be n. */
+#define BUS_PRESENCE_MANY 1000
+typedef void (*bus_counts_fn)(void *ctx, int status, const long long *counts, size_t n);
+int bus_presence_counts(bus_t *b, const char *const *users, size_t n, bus_counts_fn cb, void *ctx);
 
 /* Unsubscribes and disconnects; done runs on the loop thread when every handle is
  * closed. */

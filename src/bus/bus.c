@@ -54,6 +54,13 @@ int bus_presence_count(bus_t *b, const char *user_id, bus_count_fn cb, void *ctx
   return b->ops->presence_count(b, user_id, cb, ctx);
 }
 
+int bus_presence_counts(bus_t *b, const char *const *users, size_t n, bus_counts_fn cb, void *ctx) {
+  if (!b || b->closing || !users || n == 0 || n > BUS_PRESENCE_MANY || !cb) return -1;
+  for (size_t i = 0; i < n; i++)
+    if (!bus_name_ok(users[i])) return -1;
+  return b->ops->presence_counts(b, users, n, cb, ctx);
+}
+
 void bus_close(bus_t *b, void (*done)(void *arg), void *arg) {
   if (!b || b->closing) return;
   b->closing = 1;

@@ -28,6 +28,7 @@ struct bus_ops {
   int (*presence_set)(bus_t *b, const char *user, const char *instance, int64_t ttl_ms,
                       bus_count_fn cb, void *ctx);
   int (*presence_count)(bus_t *b, const char *user, bus_count_fn cb, void *ctx);
+  int (*presence_counts)(bus_t *b, const char *const *users, size_t n, bus_counts_fn cb, void *ctx);
   void (*close)(bus_t *b, void (*done)(void *arg), void *arg);
 };
 
@@ -73,6 +74,10 @@ void defer_close(defer_t *d, void (*closed)(void *arg), void *arg);
  * returns -1 when out of memory. */
 int defer_take_result(defer_t *d, bus_take_fn cb, void *ctx, int allowed, int64_t retry_ms);
 int defer_count_result(defer_t *d, bus_count_fn cb, void *ctx, int status, long long count);
+/* The same for a bus_counts_fn; takes counts (malloc'd, freed after the call)
+ * even when it fails. */
+int defer_counts_result(defer_t *d, bus_counts_fn cb, void *ctx, int status, long long *counts,
+                        size_t n);
 
 /* ---- bucket.c: token buckets in this process's memory ---- */
 typedef struct {
@@ -96,5 +101,8 @@ void presence_mem_free(presence_mem_t *pm);
 long long presence_mem_set(presence_mem_t *pm, const char *user, const char *instance,
                            int64_t ttl_ms, uint64_t now_ms);
 long long presence_mem_count(presence_mem_t *pm, const char *user, uint64_t now_ms);
+/* The counts of n users into a new array (NULL when out of memory). */
+long long *presence_mem_counts(presence_mem_t *pm, const char *const *users, size_t n,
+                               uint64_t now_ms);
 
 #endif

@@ -103,3 +103,36 @@ int defer_count_result(defer_t *d, bus_count_fn cb, void *ctx, int status, long 
   defer_push(d, &r->item);
   return 0;
 }
+
+struct defer_counts {
+  defer_item_t item;
+  bus_counts_fn cb;
+  void *ctx;
+  int status;
+  size_t n;
+  long long *counts;
+};
+
+static void defer_counts_run(defer_item_t *it, int closing) {
+  struct defer_counts *r = (struct defer_counts *)it;
+  r->cb(r->ctx, r->status, r->counts, r->n);
+  free(r->counts);
+  free(r);
+}
+
+int defer_counts_result(defer_t *d, bus_counts_fn cb, void *ctx, int status, long long *counts,
+                        size_t n) {
+  struct defer_counts *r = calloc(1, sizeof(*r));
+  if (!r) {
+    free(counts);
+    return -1;
+  }
+  r->item.run = defer_counts_run;
+  r->cb = cb;
+  r->ctx = ctx;
+  r->status = status;
+  r->counts = counts;
+  r->n = counts ? n : 0;
+  defer_push(d, &r->item);
+  return 0;
+}

@@ -102,6 +102,14 @@ static int local_presence_count(bus_t *b, const char *user, bus_count_fn cb, voi
   return defer_count_result(&l->defer, cb, ctx, 0, n);
 }
 
+static int local_presence_counts(bus_t *b, const char *const *users, size_t n, bus_counts_fn cb,
+                                 void *ctx) {
+  bus_local_t *l = (bus_local_t *)b;
+  long long *counts = presence_mem_counts(&l->presence, users, n, uv_now(b->loop));
+  if (!counts) return -1;
+  return defer_counts_result(&l->defer, cb, ctx, 0, counts, n);
+}
+
 static void local_free(bus_local_t *l) {
   strmap_free(&l->chans);
   bucket_mem_free(&l->buckets);
@@ -133,6 +141,7 @@ static const struct bus_ops local_ops = {
     .bucket_take = local_bucket_take,
     .presence_set = local_presence_set,
     .presence_count = local_presence_count,
+    .presence_counts = local_presence_counts,
     .close = local_close,
 };
 

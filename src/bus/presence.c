@@ -117,3 +117,10 @@ long long presence_mem_set(presence_mem_t *pm, const char *user, const char *ins
 long long presence_mem_count(presence_mem_t *pm, const char *user, uint64_t now_ms) {
   return presence_prune(pm, user, now_ms);
 }
+
+long long *presence_mem_counts(presence_mem_t *pm, const char *const *users, size_t n,
+                               uint64_t now_ms) {
+  long long *counts = malloc(n * sizeof(*counts));
+  for (size_t i = 0; counts && i < n; i++) counts[i] = presence_prune(pm, users[i], now_ms);
+  return counts;
+}

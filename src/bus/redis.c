@@ -390,6 +390,7 @@ static const struct bus_ops redis_ops = {
     .bucket_take = redis_cmd_bucket_take,
     .presence_set = redis_cmd_presence_set,
     .presence_count = redis_cmd_presence_count,
+    .presence_counts = redis_cmd_presence_counts,
     .close = redis_close,
 };
 

@@ -61,6 +61,18 @@ static const char redis_cmd_presence_count_lua[] =
     "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)\n"
     "return redis.call('ZCARD', KEYS[1])\n";
 
+/* KEYS the users' sorted sets: drops expired members of each and returns the
+ * counts in KEYS order. */
+static const char redis_cmd_presence_counts_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local out = {}\n"
+    "for i, k in ipairs(KEYS) do\n"
+    "  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)\n"
+    "  out[i] = redis.call('ZCARD', k)\n"
+    "end\n"
+    "return out\n";
+
 /* One EVAL in flight; what the memory fallback needs if no answer comes. */
 struct redis_req {
   redis_bus_t *r;
@@ -192,4 +204,84 @@ int redis_cmd_presence_set(bus_t *b, const char *user, const char *instance, int
 
 int redis_cmd_presence_count(bus_t *b, const char *user, bus_count_fn cb, void *ctx) {
   return redis_cmd_presence((redis_bus_t *)b, redis_cmd_presence_count_lua, user, 0, NULL, cb, ctx);
+}
+
+/* ---- presence of many users: one EVAL ---- */
+
+struct redis_counts_req {
+  redis_bus_t *r;
+  bus_counts_fn cb;
+  void *ctx;
+  size_t n;
+  char **users; /* copies, for the memory fallback */
+};
+
+static void redis_counts_req_free(struct redis_counts_req *q) {
+  for (size_t i = 0; q->users && i < q->n; i++) free(q->users[i]);
+  free(q->users);
+  free(q);
+}
+
+static int redis_cmd_counts_mem(redis_bus_t *r, const char *const *users, size_t n,
+                                bus_counts_fn cb, void *ctx) {
+  long long *counts = presence_mem_counts(&r->presence, users, n, uv_now(r->base.loop));
+  if (!counts) return -1;
+  return defer_counts_result(&r->defer, cb, ctx, 0, counts, n);
+}
+
+static void redis_cmd_on_counts(redisAsyncContext *ac, void *reply, void *privdata) {
+  struct redis_counts_req *q = privdata;
+  redisReply *rep = reply;
+  redis_conn_replied(ac);
+  int ok = rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == q->n;
+  for (size_t i = 0; ok && i < q->n; i++) ok = rep->element[i]->type == REDIS_REPLY_INTEGER;
+  long long *counts = ok ? malloc(q->n * sizeof(*counts)) : NULL;
+  if (counts) {
+    for (size_t i = 0; i < q->n; i++) counts[i] = rep->element[i]->integer;
+    defer_counts_result(&q->r->defer, q->cb, q->ctx, 0, counts, q->n);
+  } else {
+    if (rep && rep->type == REDIS_REPLY_ERROR) log_warn("bus: redis presence: %s", rep->str);
+    if (redis_cmd_counts_mem(q->r, (const char *const *)q->users, q->n, q->cb, q->ctx) != 0)
+      defer_counts_result(&q->r->defer, q->cb, q->ctx, -1, NULL, 0);
+  }
+  redis_counts_req_free(q);
+}
+
+int redis_cmd_presence_counts(bus_t *b, const char *const *users, size_t n, bus_counts_fn cb,
+                              void *ctx) {
+  redis_bus_t *r = (redis_bus_t *)b;
+  if (r->state != REDIS_S_UP) return redis_cmd_counts_mem(r, users, n, cb, ctx);
+  struct redis_counts_req *q = calloc(1, sizeof(*q));
+  const char **argv = calloc(n + 3, sizeof(*argv));
+  char nkeys[24];
+  int rc = -1;
+  if (!q || !argv || !(q->users = calloc(n, sizeof(*q->users)))) goto done;
+  q->r = r;
+  q->cb = cb;
+  q->ctx = ctx;
+  q->n = n;
+  snprintf(nkeys, sizeof(nkeys), "%zu", n);
+  argv[0] = "EVAL";
+  argv[1] = redis_cmd_presence_counts_lua;
+  argv[2] = nkeys;
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(users[i]);
+    if (!(q->users[i] = malloc(sizeof("parley:presence:") + len))) goto done;
+    memcpy(q->users[i], "parley:presence:", sizeof("parley:presence:") - 1);
+    memcpy(q->users[i] + sizeof("parley:presence:") - 1, users[i], len + 1);
+    argv[3 + i] = q->users[i];
+  }
+  rc = redis_conn_send(&r->pub, redis_cmd_on_counts, q, (int)n + 3, argv, NULL);
+  if (rc == 0) {
+    /* The fallback needs the bare ids: drop the prefix in place (the command
+     * has been formatted and copied by now). */
+    for (size_t i = 0; i < n; i++)
+      memmove(q->users[i], q->users[i] + sizeof("parley:presence:") - 1,
+              strlen(q->users[i]) - (sizeof("parley:presence:") - 1) + 1);
+    q = NULL;
+  }
+done:
+  free(argv);
+  if (q) redis_counts_req_free(q);
+  return rc == 0 ? 0 : redis_cmd_counts_mem(r, users, n, cb, ctx);
 }

@@ -98,5 +98,7 @@ int redis_cmd_bucket_take(bus_t *b, const char *key, int rate_per_min, int burst
 int redis_cmd_presence_set(bus_t *b, const char *user, const char *instance, int64_t ttl_ms,
                            bus_count_fn cb, void *ctx);
 int redis_cmd_presence_count(bus_t *b, const char *user, bus_count_fn cb, void *ctx);
+int redis_cmd_presence_counts(bus_t *b, const char *const *users, size_t n, bus_counts_fn cb,
+                              void *ctx);
 
 #endif

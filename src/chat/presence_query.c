@@ -1,5 +1,5 @@
 /* presence_query: a user's contacts through CONV_LIST pages, and users'
- * records with their liveness through USER_GET_MANY and one bus count per user
+ * records with their liveness through USER_GET_MANY and one bus count of all
  * (see presence_query.h). Owns each query until its callback. Loop thread. */
 #include "chat/presence_query.h"
 
@@ -100,51 +100,45 @@ int presence_contacts(app_t *app, const char *user_id, size_t max, presence_ids_
 
 typedef struct lookup_s {
   app_t *app;
-  json_t *users; /* the store's answer, marked as counts come back */
-  size_t pending;
+  json_t *users; /* the store's answer, marked once the counts come back */
   presence_users_fn cb;
   void *ctx;
 } lookup_t;
-
-typedef struct count_s {
-  lookup_t *q;
-  size_t index;
-} count_t;
 
 static void lookup_finish(lookup_t *q) {
   q->cb(q->ctx, STORE_OK, q->users);
   free(q);
 }
 
-/* A failed count reads as "not alive": presence errs towards offline. */
-static void on_count(void *ctx, int status, long long count) {
-  count_t *c = ctx;
-  lookup_t *q = c->q;
-  json_t *u = json_array_get(q->users, c->index);
-  json_object_set_new(u, "alive", json_boolean(status == 0 && count > 0));
-  free(c);
-  if (--q->pending == 0) lookup_finish(q);
+/* counts[k] belongs to the k-th user that has an id, in array order. A failed
+ * count reads as "not alive": presence errs towards offline. */
+static void on_counts(void *ctx, int status, const long long *counts, size_t n) {
+  lookup_t *q = ctx;
+  size_t i, k = 0;
+  json_t *u;
+  json_array_foreach(q->users, i, u) {
+    if (!json_is_string(json_object_get(u, "id"))) continue;
+    int alive = status == 0 && counts && k < n && counts[k] > 0;
+    json_object_set_new(u, "alive", json_boolean(alive));
+    k++;
+  }
+  lookup_finish(q);
 }
 
+/* Marks every user not alive, then asks the bus about all of them at once. */
 static void mark(lookup_t *q) {
-  size_t i;
+  size_t i, n = 0;
   json_t *u;
-  /* pending counts the loop itself, so no answer can finish the query early. */
-  q->pending = 1;
+  const char **ids = calloc(json_array_size(q->users) + 1, sizeof(*ids));
   json_array_foreach(q->users, i, u) {
     json_object_set_new(u, "alive", json_false());
     const char *id = json_string_value(json_object_get(u, "id"));
-    count_t *c = id && q->app->bus ? calloc(1, sizeof(*c)) : NULL;
-    if (!c) continue;
-    c->q = q;
-    c->index = i;
-    q->pending++;
-    if (bus_presence_count(q->app->bus, id, on_count, c) != 0) {
-      q->pending--;
-      free(c);
-    }
+    if (id && ids) ids[n++] = id;
   }
-  if (--q->pending == 0) lookup_finish(q);
+  int asked = ids && n > 0 && n <= BUS_PRESENCE_MANY && q->app->bus &&
+              bus_presence_counts(q->app->bus, ids, n, on_counts, q) == 0;
+  free(ids);
+  if (!asked) lookup_finish(q);
 }
 
 static void on_users(void *ctx, int status, json_t *result) {

@@ -28,8 +28,9 @@ int presence_contacts(app_t *app, const char *user_id, size_t max, presence_ids_
 int presence_lookup(app_t *app, const json_t *ids, presence_users_fn cb, void *ctx);
 
 /* The same for store users already in hand: users (an array, taken) gets
- * "alive" on each. Returns 0 (cb will run once, on a later turn of the loop
- * unless there is no bus) or -1 (it will not; users released). */
+ * "alive" on each. Returns 0 (cb will run once: on a later turn of the loop,
+ * or before this returns when there is nothing to ask the bus) or -1 (it will
+ * not; users released). */
 int presence_mark(app_t *app, json_t *users, presence_users_fn cb, void *ctx);
 
 #endif

@@ -186,6 +186,37 @@ static void test_presence_expires(void **state) {
   assert_int_equal(f->count, 0);
 }
 
+static long long many[4];
+static size_t many_n;
+
+static void on_counts(void *ctx, int status, const long long *counts, size_t n) {
+  fixture_t *f = ctx;
+  assert_int_equal(status, 0);
+  many_n = n;
+  for (size_t i = 0; i < n && i < 4; i++) many[i] = counts[i];
+  f->results++;
+}
+
+/* Many users in one call, in the order asked; bad arguments are refused. */
+static void test_presence_counts(void **state) {
+  fixture_t *f = *state;
+  assert_int_equal(bus_presence_set(f->bus, "u1", "i1", 5000, on_count, f), 0);
+  assert_int_equal(bus_presence_set(f->bus, "u3", "i1", 5000, on_count, f), 0);
+  assert_int_equal(bus_presence_set(f->bus, "u3", "i2", 5000, on_count, f), 0);
+  assert_true(run_until(f, &f->results, 3, 1000));
+  const char *users[] = {"u3", "u2", "u1"};
+  assert_int_equal(bus_presence_counts(f->bus, users, 3, on_counts, f), 0);
+  assert_true(run_until(f, &f->results, 4, 1000));
+  assert_int_equal(many_n, 3);
+  assert_int_equal(many[0], 2);
+  assert_int_equal(many[1], 0);
+  assert_int_equal(many[2], 1);
+  assert_int_equal(bus_presence_counts(f->bus, users, 0, on_counts, f), -1);
+  assert_int_equal(bus_presence_counts(f->bus, users, BUS_PRESENCE_MANY + 1, on_counts, f), -1);
+  const char *bad[] = {"u1", ""};
+  assert_int_equal(bus_presence_counts(f->bus, bad, 2, on_counts, f), -1);
+}
+
 /* Closing with a message and a result queued: the message is dropped, the result
  * still reaches its caller, and the loop ends clean (teardown checks it). */
 static void test_close_with_work_queued(void **state) {
@@ -211,6 +242,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_handler_may_publish, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bucket_burst_then_refuse, setup, teardown),
       cmocka_unit_test_setup_teardown(test_presence_expires, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_presence_counts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_close_with_work_queued, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -483,6 +483,48 @@ static void test_presence_across_instances_and_ttl(void **state) {
   assert_int_equal(raw_integer(f->port, "EXISTS %s", "parley:presence:u1"), 0);
 }
 
+static long long many[4];
+static size_t many_n;
+
+static void on_counts(void *ctx, int status, const long long *counts, size_t n) {
+  peer_t *p = ctx;
+  assert_int_equal(status, 0);
+  many_n = n;
+  for (size_t i = 0; i < n && i < 4; i++) many[i] = counts[i];
+  p->results++;
+}
+
+/* Many users' counts in one EVAL, in the order asked, expiry applied; with
+ * Redis gone, this instance's memory answers. */
+static void test_presence_counts_in_one_round_trip(void **state) {
+  fixture_t *f = *state;
+  wait_both_up(f, 1);
+  assert_int_equal(bus_presence_set(f->a.bus, "m1", "inst-a", 5000, on_count, &f->a), 0);
+  assert_int_equal(bus_presence_set(f->b.bus, "m1", "inst-b", 200, on_count, &f->b), 0);
+  assert_int_equal(bus_presence_set(f->b.bus, "m3", "inst-b", 5000, on_count, &f->b), 0);
+  RUN_UNTIL(f, f->a.results >= 1 && f->b.results >= 2, 2000);
+  const char *users[] = {"m1", "m2", "m3"};
+  assert_int_equal(bus_presence_counts(f->a.bus, users, 3, on_counts, &f->a), 0);
+  RUN_UNTIL(f, f->a.results >= 2, 2000);
+  assert_int_equal(many_n, 3);
+  assert_int_equal(many[0], 2);
+  assert_int_equal(many[1], 0);
+  assert_int_equal(many[2], 1); /* set by the other instance: from Redis */
+  run_for(f, 250);              /* inst-b's entry for m1 expires */
+  assert_int_equal(bus_presence_counts(f->a.bus, users, 3, on_counts, &f->a), 0);
+  RUN_UNTIL(f, f->a.results >= 3, 2000);
+  assert_int_equal(many[0], 1);
+  assert_int_equal(many[2], 1);
+  /* Redis gone: a's own memory knows only its own entries. */
+  redis_kill(f->redis);
+  f->redis = -1;
+  RUN_UNTIL(f, f->a.downs >= 1, 5000);
+  assert_int_equal(bus_presence_counts(f->a.bus, users, 3, on_counts, &f->a), 0);
+  RUN_UNTIL(f, f->a.results >= 4, 2000);
+  assert_int_equal(many[0], 1);
+  assert_int_equal(many[2], 0);
+}
+
 static void test_url_parse(void **state) {
   redis_url_t u;
   assert_int_equal(redis_url_parse("redis://localhost", &u), 0);
@@ -524,6 +566,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_silent_listener_never_up, teardown),
       cmocka_unit_test_setup_teardown(test_bucket_shared_by_two_instances, setup, teardown),
       cmocka_unit_test_setup_teardown(test_presence_across_instances_and_ttl, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_presence_counts_in_one_round_trip, setup, teardown),
   };
   /* e.g. BUS_TEST_FILTER='test_kill*' to run one test */
   if (getenv("BUS_TEST_FILTER")) cmocka_set_test_filter(getenv("BUS_TEST_FILTER"));
