@@ -170,15 +170,48 @@ export class ParleyClient extends Emitter {
 
   /**
    * Creates an account and logs in. deviceName (optional) names this login in the
-   * user's list of devices; without it the server uses the User-Agent.
+   * user's list of devices; without it the server uses the User-Agent. Where the
+   * server requires a verified address, no login starts: the user comes back with
+   * email_verified false and loggedIn stays false (verifyEmail, then login).
    * @returns {Promise<object>} the user
    */
   async signup({ email, password, name, deviceName }) {
     const body = { email, password, name };
     if (deviceName) body.device_name = deviceName;
-    const s = await this._postSession('/api/auth/signup', body);
+    const r = await this._call('POST', '/api/auth/signup', { body, auth: false });
+    if (!r.access_token) return r.user;
+    const s = sessionFromServer(r, this._now());
     this._session.set(s);
     return s.user;
+  }
+
+  /**
+   * Verifies the address with the code mailed: the logged-in user's, or, logged
+   * out, the account of `email`. @returns {Promise<object>} the user
+   */
+  async verifyEmail(code, email) {
+    const loggedIn = this.loggedIn;
+    const body = loggedIn ? { code } : { code, email };
+    const r = await this._call('POST', '/api/auth/verify-email', { body, auth: loggedIn });
+    const s = this._session.get();
+    if (loggedIn && s) this._session.set({ ...s, user: r.user });
+    return r.user;
+  }
+
+  /** Mails a new verification code (to the logged-in user, or to `email`). */
+  async resendVerification(email) {
+    const loggedIn = this.loggedIn;
+    await this._call('POST', '/api/auth/verify-email/resend', { body: loggedIn ? {} : { email }, auth: loggedIn });
+  }
+
+  /** Asks for a password reset code by mail (the same answer whether the account exists). */
+  async requestPasswordReset(email) {
+    await this._call('POST', '/api/auth/password-reset', { body: { email }, auth: false });
+  }
+
+  /** Sets a new password with the mailed code; every login of the account ends. */
+  async confirmPasswordReset(code, password) {
+    await this._call('POST', '/api/auth/password-reset/confirm', { body: { code, password }, auth: false });
   }
 
   /** Logs in (deviceName as for signup). @returns {Promise<object>} the user */

@@ -6,6 +6,8 @@ import { auth, client } from './client.js';
 import { Link, match, navigate, usePath } from './router.jsx';
 import { useStore } from './store.js';
 import { AuthPage } from './login.jsx';
+import { VerifyEmailPage } from './verify_email.jsx';
+import { ResetPasswordPage } from './reset_password.jsx';
 import { InboxPage } from './inbox.jsx';
 import { ContactsPage } from './contacts.jsx';
 import { SettingsPage } from './settings.jsx';
@@ -27,6 +29,8 @@ export function App() {
   const path = usePath();
   const [state, setState] = useState(auth.loggedIn() ? 'in' : 'out');
   const [message, setMessage] = useState('');
+  // The e-mail and password of a login waiting for its address to be verified.
+  const [pending, setPending] = useState(null);
 
   useEffect(() => auth.onEnd((reason) => {
     setMessage(reason);
@@ -38,14 +42,30 @@ export function App() {
     if (state === 'in') auth.start();
   }, [state]);
 
+  const loggedIn = (next) => {
+    setMessage('');
+    setPending(null);
+    setState('in');
+    navigate(next || '/inbox', { replace: true });
+  };
   if (state !== 'in') {
-    return <AuthPage message={message} onDone={() => {
-      setMessage('');
-      setState('in');
-      if (path === '/' || path === '/login' || path === '/signup') navigate('/inbox', { replace: true });
+    if (path === '/forgot-password' || path === '/reset-password') return <ResetPasswordPage onDone={() => loggedIn(null)} />;
+    if (path === '/verify-email') {
+      return <VerifyEmailPage pending={pending} onVerified={async () => {
+        await auth.login(pending.email, pending.password);
+        loggedIn(null);
+      }} />;
+    }
+    return <AuthPage message={message} onDone={(next) => {
+      if (next || path === '/' || path === '/login' || path === '/signup') loggedIn(next);
+      else { setMessage(''); setState('in'); }
+    }} onUnverified={(email, password) => {
+      setPending({ email, password });
+      navigate('/verify-email');
     }} />;
   }
-  if (path === '/' || path === '/login' || path === '/signup') {
+  if (path === '/verify-email') return <VerifyEmailPage onVerified={() => navigate('/inbox', { replace: true })} />;
+  if (path === '/' || path === '/login' || path === '/signup' || path === '/forgot-password' || path === '/reset-password') {
     navigate('/inbox', { replace: true });
     return null;
   }

@@ -269,4 +269,8 @@ export const auth = {
   login: (email, password) => client.login({ email, password, deviceName: deviceName(navigator.userAgent) }),
   signup: (email, password, name) => client.signup({ email, password, name, deviceName: deviceName(navigator.userAgent) }),
   logout: () => client.logout(),
+  verifyEmail: (code, email) => client.verifyEmail(code, email),
+  resendVerification: (email) => client.resendVerification(email),
+  requestPasswordReset: (email) => client.requestPasswordReset(email),
+  confirmPasswordReset: (code, password) => client.confirmPasswordReset(code, password),
 };

@@ -1,12 +1,13 @@
 // Log in and sign up. Server errors are shown at the field they name (a taken e-mail
-// under the e-mail box); others above the button.
+// under the e-mail box); others above the button. An address still to be verified
+// goes on to the code screen (onUnverified) with the e-mail and password typed.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { auth } from './client.js';
 import { navigate, usePath } from './router.jsx';
 
 const FIELD_OF = { email_taken: 'email', invalid_credentials: 'password' };
 
-export function AuthPage({ message, onDone }) {
+export function AuthPage({ message, onDone, onUnverified }) {
   const path = usePath();
   const signup = path === '/signup';
   const [busy, setBusy] = useState(false);
@@ -33,10 +34,17 @@ export function AuthPage({ message, onDone }) {
     if (Object.keys(local).length) return;
     setBusy(true);
     try {
-      if (signup) await auth.signup(email, password, name);
-      else await auth.login(email, password);
-      onDone();
+      if (signup) {
+        const user = await auth.signup(email, password, name);
+        // Verification required: no login until the code is in.
+        if (!auth.loggedIn()) return onUnverified(email, password);
+        onDone(user && !user.email_verified ? '/verify-email' : null);
+      } else {
+        await auth.login(email, password);
+        onDone(null);
+      }
     } catch (err) {
+      if (err && err.code === 'email_unverified') return onUnverified(email, password);
       const field = (err && (err.field || FIELD_OF[err.code])) || 'form';
       let text = (err && err.message) || 'Something went wrong.';
       if (err && err.code === 'email_taken') text = 'This e-mail address already has an account. Log in instead?';
@@ -75,6 +83,11 @@ export function AuthPage({ message, onDone }) {
             {busy ? 'Please wait…' : signup ? 'Sign up' : 'Log in'}
           </button>
         </form>
+        {!signup && (
+          <p class="auth-switch">
+            <a href="/forgot-password" data-test="forgot" onClick={(e) => { e.preventDefault(); navigate('/forgot-password'); }}>Forgot your password?</a>
+          </p>
+        )}
         <p class="auth-switch">
           {signup ? 'Already have an account? ' : 'New to Parley? '}
           <a href={signup ? '/login' : '/signup'} onClick={(e) => {

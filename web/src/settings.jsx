@@ -3,6 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, auth, client } from './client.js';
 import { ago } from './format.js';
+import { Link } from './router.jsx';
 import { STATUS_CHOICES } from './status_menu.jsx';
 import { store, useStore } from './store.js';
 
@@ -39,6 +40,10 @@ function Profile() {
       }}>
         <label for="profile-email">E-mail</label>
         <input id="profile-email" value={me.email || ''} disabled />
+        {me.email_verified === false && (
+          <p class="small" data-test="email-unverified">Not verified yet.{' '}
+            <Link href="/verify-email">Enter the code we mailed you</Link></p>
+        )}
         <label for="profile-name">Name</label>
         <input id="profile-name" value={name} maxLength={100} onInput={(e) => setName(e.currentTarget.value)}
           aria-invalid={st.field === 'name' ? 'true' : undefined} />

@@ -71,6 +71,47 @@ test('sessions and devices: the device name at login, list, end one, end the oth
   assert.equal(await c.endOtherSessions(), 2);
 });
 
+test('e-mail: a signup that must verify first starts no login; codes and resets', async () => {
+  const server = new FakeServer();
+  const reply = (status, body) => ({ ok: status < 300, status, headers: { get: (h) => (h === 'content-type' ? 'application/json' : null) },
+    json: async () => body, text: async () => JSON.stringify(body) });
+  const user = { id: 'u9', email: 'v@example.com', email_verified: false };
+  const seen = [];
+  const answers = {
+    '/api/auth/signup': () => reply(201, { user }),
+    '/api/auth/verify-email': (b) => reply(200, { user: { ...user, email_verified: b.code === '123456' } }),
+    '/api/auth/verify-email/resend': () => reply(202, {}),
+    '/api/auth/password-reset': () => reply(202, {}),
+    '/api/auth/password-reset/confirm': () => reply(204, null),
+  };
+  const opts = fakeOptions({ server });
+  const c = new ParleyClient({ ...opts, fetch: (url, init) => {
+    const path = new URL(url, 'http://parley.test').pathname;
+    if (!answers[path]) return opts.fetch(url, init);
+    const body = init.body === undefined ? undefined : JSON.parse(init.body);
+    seen.push({ path, body, auth: init.headers.Authorization || null });
+    return Promise.resolve(answers[path](body));
+  } });
+  assert.deepEqual(await c.signup({ email: 'v@example.com', password: 'password1', name: 'V' }), user);
+  assert.equal(c.loggedIn, false);
+  assert.equal((await c.verifyEmail('123456', 'v@example.com')).email_verified, true);
+  assert.deepEqual(seen.at(-1), { path: '/api/auth/verify-email', body: { code: '123456', email: 'v@example.com' }, auth: null });
+  await c.resendVerification('v@example.com');
+  assert.deepEqual(seen.at(-1).body, { email: 'v@example.com' });
+  await c.requestPasswordReset('v@example.com');
+  assert.deepEqual(seen.at(-1), { path: '/api/auth/password-reset', body: { email: 'v@example.com' }, auth: null });
+  assert.equal(await c.confirmPasswordReset('ABCD', 'new password'), undefined);
+  assert.deepEqual(seen.at(-1).body, { code: 'ABCD', password: 'new password' });
+  // Logged in: the token names the account, and the stored user follows.
+  await c.login({ email: 'v@example.com', password: 'password1' });
+  await c.verifyEmail('123456');
+  assert.deepEqual(seen.at(-1).body, { code: '123456' });
+  assert.match(seen.at(-1).auth, /^Bearer /);
+  assert.equal(c.user.email_verified, true);
+  await c.resendVerification();
+  assert.deepEqual(seen.at(-1).body, {});
+});
+
 test('contacts: a page with its filters, and a hand edit', async () => {
   const server = new FakeServer();
   const c = new ParleyClient(fakeOptions({ server }));
