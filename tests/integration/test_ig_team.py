@@ -2,7 +2,8 @@
 added and removed by the owner, who see and answer the owner's Instagram
 conversations with read positions of their own, assignment and the inbox's
 filter, live delivery to agents (also across two instances on Redis), access
-gone at once on removal; a person's reply pausing a contact's automation
+gone at once on removal (its sessions told, on any instance); a pause or
+resume by hand reaching everyone live; a person's reply pausing a contact's automation
 (flows do not start, delayed steps wait and resume), resumed by hand or by
 time, persisted across restarts."""
 import asyncio
@@ -260,6 +261,36 @@ def test_agent_gets_inbound_messages_on_another_instance(pair):
     asyncio.run(run())
 
 
+def test_pause_by_hand_and_removal_reach_an_agent_on_another_instance(pair):
+    one, two = pair
+    owner, agent, _ = team(one)
+    conv = inbound(one, owner, "warm up")
+    cid = contact_of(one, owner)["id"]
+
+    async def run():
+        aws = await ready(two.ws_url, agent)
+        try:
+            await asyncio.sleep(0.3)  # the fresh subscription settles (as test_multi_instance)
+            r = one.request("POST", f"/api/contacts/{cid}/automation", {"paused": True},
+                            token=owner["access_token"])
+            assert r.status == 200, r
+            until = r.json()["contact"]["automation_paused_until"]
+            # (The profile fetched after the first message may rename it first.)
+            f = await next_frame(aws, "conversation.updated")
+            while not f["conversation"]["automation_paused_until"]:
+                f = await next_frame(aws, "conversation.updated")
+            assert f["conversation"]["id"] == conv["id"]
+            assert f["conversation"]["automation_paused_until"] == until
+            assert one.request("DELETE", f"/api/instagram/agents/{agent['user']['id']}",
+                               token=owner["access_token"]).status == 204
+            gone = await next_frame(aws, "instagram.access_removed")
+            assert gone["owner_id"] == owner["user"]["id"]
+        finally:
+            await aws.close()
+    asyncio.run(run())
+    assert inbox(two, agent) == []
+
+
 # ---- human takeover ----
 
 REPLY_FLOW = {
@@ -356,7 +387,10 @@ def test_pause_and_resume_by_hand_reach_everyone_live(ig):
                 until = r.json()["contact"]["automation_paused_until"]
                 assert bool(until) == paused and "conversation_ids" not in r.json()["contact"]
                 for ws in (ows, aws):
+                    # (The profile fetched after the first message may rename it first.)
                     f = await next_frame(ws, "conversation.updated")
+                    while f["conversation"]["automation_paused_until"] != until:
+                        f = await next_frame(ws, "conversation.updated")
                     assert f["conversation"]["id"] == conv["id"]
                     assert f["conversation"]["automation_paused_until"] == until, f
                     assert f["conversation"]["contact"]["automation_paused_until"] == until, f
