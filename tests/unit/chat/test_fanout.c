@@ -180,6 +180,27 @@ static void conversations_are_rendered_for_each_user(void **state) {
   fake_session_free(gone);
 }
 
+/* A view is rendered only for users with a session here, asked at each
+ * delivery: an offline participant costs nothing and misses nothing once it
+ * connects. */
+static void conversations_skip_users_with_no_session_here(void **state) {
+  chat_fx_t *f = *state;
+  ws_session_t *b = fake_session_new(&f->app, "u2");
+  json_t *conv = json_pack("{s:s, s:I, s:[{s:s, s:I}, {s:s, s:I}]}", "id", "c1", "last_seq",
+                           (json_int_t)5, "participants", "id", "u1", "last_read_seq",
+                           (json_int_t)1, "id", "u2", "last_read_seq", (json_int_t)3);
+  fanout_conversation(&f->app, conv, NULL);
+  assert_int_equal(unread_of(b), 2);
+  assert_int_equal(fake_pending(b), 0);
+  ws_session_t *a = fake_session_new(&f->app, "u1");
+  fanout_conversation(&f->app, conv, NULL);
+  assert_int_equal(unread_of(a), 4);
+  assert_int_equal(unread_of(b), 2);
+  json_decref(conv);
+  fake_session_free(a);
+  fake_session_free(b);
+}
+
 static void a_revocation_closes_the_users_sessions(void **state) {
   chat_fx_t *f = chat_fx_new(1);
   ws_session_t *a1 = fake_session_new(&f->app, "u1"), *a2 = fake_session_new(&f->app, "u1");
@@ -242,6 +263,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(events_skip_the_excluded_user_and_our_own_echoes, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(conversations_are_rendered_for_each_user, setup, teardown),
+      cmocka_unit_test_setup_teardown(conversations_skip_users_with_no_session_here, setup,
+                                      teardown),
       cmocka_unit_test(a_revocation_closes_the_users_sessions),
       cmocka_unit_test(an_ended_login_closes_its_sessions_only),
   };
