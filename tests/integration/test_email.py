@@ -244,3 +244,36 @@ def test_without_smtp_mail_is_written_to_the_data_directory(start_server):
     while time.time() < deadline and "written to" not in server.read_log():
         time.sleep(0.02)
     assert f"written to {maildir}" in server.read_log()
+
+
+def test_a_reset_on_one_instance_ends_the_logins_on_another(start_server, redis_url, tmp_path):
+    sink = SmtpSink().start()
+    try:
+        env = dict(mail_env(sink), PARLEY_REDIS_URL=redis_url)
+        if os.environ.get("PARLEY_TEST_STORE") == "mongo":
+            from conftest import mongo_uri
+            env["PARLEY_MONGO_URI"] = mongo_uri(f"parley_{uuid.uuid4().hex[:12]}")
+        a = start_server(env=env, data_dir=str(tmp_path))
+        b = start_server(env=env, data_dir=str(tmp_path))
+        email = new_email()
+        s = signup(a, email)
+        on_b = login(b, email).json()
+        assert a.request("POST", "/api/auth/password-reset", {"email": email}).status == 202
+        code = reset_code(reset_mail(sink, email))
+
+        async def go():
+            await asyncio.sleep(0.3)  # the bus subscriptions of fresh instances
+            ws_b = await ready_session(b, on_b["access_token"])
+            ws_b2 = await ready_session(b, s["access_token"])
+            r = await in_executor(lambda: a.request(
+                "POST", "/api/auth/password-reset/confirm", {"code": code, "password": NEW_PASSWORD}))
+            assert r.status == 204, r
+            for ws in (ws_b, ws_b2):
+                assert (await closed_with(ws))[0] == 4003
+
+        run(go())
+        for token in (s["access_token"], on_b["access_token"]):
+            assert_error(b.request("GET", "/api/auth/me", token=token), 401, "unauthorized")
+        assert login(b, email, NEW_PASSWORD).status == 200
+    finally:
+        sink.stop()
