@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "chat/channel_subs.h"
 #include "chat/dispatch.h"
 #include "chat/fanout.h"
 #include "chat/presence.h"
@@ -142,6 +143,8 @@ static void on_shutdown_poll(uv_timer_t *t) {
   h->dispatching = 0;
   fanout_close(app->fanout);
   presence_close(app->presence);
+  channel_subs_free(app->channel_subs);
+  app->channel_subs = NULL;
   revocations_close(app->revocations);
   /* Webhook events being processed and Graph sends finish first (or are
    * cancelled at the deadline; unprocessed events stay pending in the store). */
@@ -295,7 +298,8 @@ int app_start(app_t *app, uv_loop_t *loop) {
    * instances' events (revocations, presence) before its first session. */
   app->fanout = fanout_new(app);
   app->presence = presence_new(app);
-  if (!app->fanout || !app->presence) goto fail;
+  app->channel_subs = channel_subs_new();
+  if (!app->fanout || !app->presence || !app->channel_subs) goto fail;
   /* No token is judged before the saved revocations are in (until then
    * authenticated calls answer 503 and /readyz is not ready). */
   app->revocations = revocations_new(app);

@@ -24,6 +24,7 @@ struct ig_replies_s;
 struct flow_runner_s;
 struct fanout_s;
 struct presence_s;
+struct channel_subs_s;
 struct revocations_s;
 struct listener_s;
 struct http_server_s;
@@ -51,9 +52,10 @@ typedef struct app_s {
   struct ig_sweep_s *ig_sweep;     /* sends whose instance died: unknown_outcome */
   struct ig_replies_s *ig_replies; /* which conversations are chat (the send path) */
   struct flow_runner_s *runner;
-  struct fanout_s *fanout;           /* delivery to sessions here and on other instances */
-  struct presence_s *presence;       /* who is online, across instances */
-  struct revocations_s *revocations; /* loads the saved token revocations */
+  struct fanout_s *fanout;             /* delivery to sessions here and on other instances */
+  struct presence_s *presence;         /* who is online, across instances */
+  struct channel_subs_s *channel_subs; /* channels' connected members here */
+  struct revocations_s *revocations;   /* loads the saved token revocations */
 
   struct web_s *web; /* the web client's files served at /, NULL when none */
 

@@ -32,6 +32,10 @@ enum store_status {
   STORE_ECLOSED = -8,      /* the store is shutting down */
 };
 
+/* Channels (store_ops.h): members per channel, channels per user. */
+#define CHANNEL_MEMBERS_MAX 100000
+#define CHANNELS_PER_USER_MAX 1000
+
 /* The most tags and variables a contact keeps (CONTACT_UPDATE refuses more). */
 #define CONTACT_TAGS_MAX 100
 #define CONTACT_VARS_MAX 100

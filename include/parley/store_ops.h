@@ -120,13 +120,15 @@ STORE_OP(CONV_GET, conv_get, READ)
  * every owner whose agent they are; assigned "me": assignee_id is user_id,
  * "none": no assignee. */
 STORE_OP(CONV_LIST, conv_list, READ)
-/* {id, user_id, name} -> conversation; not admin of a group: EFORBIDDEN */
+/* {id, user_id, name} -> conversation; not admin of a group or channel: EFORBIDDEN */
 STORE_OP(CONV_RENAME, conv_rename, WRITE)
-/* {id, user_id, user_ids} -> conversation; group admins only; unknown user:
- * EINVAL; existing members unchanged */
+/* {id, user_id, user_ids} -> conversation; group and channel admins only;
+ * unknown user: EINVAL; existing members unchanged; a channel's limits as
+ * CHANNEL_JOIN's (ECONFLICT) */
 STORE_OP(CONV_ADD_MEMBERS, conv_add_members, WRITE)
 /* {id, user_id, member_id} -> {conversation, removed_id}: an admin, or the member
- * leaving; not a member: ENOTFOUND */
+ * leaving; not a member: ENOTFOUND; a channel's last admin leaving while
+ * others remain: ECONFLICT */
 STORE_OP(CONV_REMOVE_MEMBER, conv_remove_member, WRITE)
 /* {id, user_id, seq} -> {last_read_seq}: never backwards, at most last_seq; a
  * participant's last_delivered_seq follows (reading implies delivery) */
@@ -139,6 +141,42 @@ STORE_OP(CONV_MARK_DELIVERED, conv_mark_delivered, WRITE)
  * user sees (owner or agent); not instagram: EFORBIDDEN; assignee neither the
  * owner nor an agent: EINVAL */
 STORE_OP(CONV_ASSIGN, conv_assign, WRITE)
+
+/* channels: conversations of type "channel", where admins post and members
+ * read. Members live outside the conversation's row or document (SQLite's
+ * participants table, MongoDB's "channel_members" collection), so no call
+ * reads them all: a channel carries public (bool), member_count and, for an
+ * admin, invite_token (string|null) instead of participants, and "me": {id,
+ * role, last_read_seq} when read for a member (CONV_GET and CONV_LIST with a
+ * user; CHANNEL_JOIN). The participant_ids of a channel's results are empty:
+ * fan-out reaches a channel's members through each instance's connected
+ * members (chat/channel_subs.h). CONV_CREATE takes type "channel" with name
+ * and public; its creator is its first admin. MSG_INSERT into a channel by
+ * anyone but an admin: EFORBIDDEN (a member) or ENOTFOUND. At most
+ * CHANNEL_MEMBERS_MAX members per channel and CHANNELS_PER_USER_MAX channels
+ * per user (ECONFLICT beyond). */
+/* {token} | {id} with {user_id} -> {conversation (with me), joined: bool}: by
+ * an invite token, or by id when public (a private channel, an unknown one or
+ * a token that is not current: ENOTFOUND). A member already: joined false. */
+STORE_OP(CHANNEL_JOIN, channel_join, WRITE)
+/* {id, user_id, revoke: bool} -> conversation: a new invite token (the old one
+ * stops working), or none with revoke; channel admins only (EFORBIDDEN; not a
+ * channel: EINVAL) */
+STORE_OP(CHANNEL_INVITE, channel_invite, WRITE)
+/* {id, user_id, member_id, role: "admin"|"member"} -> {member: {id, name,
+ * role}}; channel admins only (EFORBIDDEN); not a member: ENOTFOUND; the last
+ * admin demoting themselves: ECONFLICT; not a channel: EINVAL */
+STORE_OP(CHANNEL_SET_ROLE, channel_set_role, WRITE)
+/* {user_id, limit, cursor?} -> {channels: [conversation], next_cursor|null}:
+ * public channels, newest first, each with "me" when user_id is a member */
+STORE_OP(CHANNEL_LIST_PUBLIC, channel_list_public, READ)
+/* {user_id} -> {ids}: every channel the user is a member of (at most
+ * CHANNELS_PER_USER_MAX), for the fan-out's connected members */
+STORE_OP(CHANNEL_IDS_OF_USER, channel_ids_of_user, READ)
+/* {id, user_id, limit, cursor?} -> {members: [{id, name, role}], next_cursor
+ * |null}: a page of any conversation's members the user sees, in user id
+ * order (the cursor is the last id); not visible: ENOTFOUND */
+STORE_OP(CONV_MEMBERS, conv_members, READ)
 
 /* messages: message = {id, conversation_id, seq, sender_id, text|null,
  * client_id|null, source, created_at, edited_at|null, deleted, reactions:

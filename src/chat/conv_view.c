@@ -25,10 +25,20 @@ static int is_private(const char *key) {
   return 0;
 }
 
-/* The user's own entry in a store conversation, or NULL. */
+/* A channel's "me" when it is user_id's, else NULL. */
+static json_t *channel_me(const json_t *conv, const char *user_id) {
+  json_t *me = json_object_get(conv, "me");
+  const char *id = json_string_value(json_object_get(me, "id"));
+  return id && user_id && strcmp(id, user_id) == 0 ? me : NULL;
+}
+
+static int is_channel(const json_t *conv) { return json_object_get(conv, "member_count") != NULL; }
+
+/* The user's own entry in a store conversation (a channel's "me"), or NULL. */
 static const json_t *own_entry(const json_t *conv, const char *user_id) {
   size_t i;
   json_t *p;
+  if (is_channel(conv)) return channel_me(conv, user_id);
   for (int k = 0; k < 2; k++) json_array_foreach(json_object_get(conv, marked_lists[k]), i, p) {
       const char *id = json_string_value(json_object_get(p, "id"));
       if (id && user_id && strcmp(id, user_id) == 0) return p;
@@ -53,9 +63,27 @@ static long long unread_count(const json_t *conv, const char *user_id) {
   return unread > 0 ? unread : 0;
 }
 
+/* A channel: no participants; its member's own role and unread count when the
+ * store read it for them ("me"), else neither; the invite token to admins. */
+static json_t *channel_view(const json_t *conv, const char *user_id) {
+  json_t *v = json_object(), *me = channel_me(conv, user_id), *val;
+  if (!v) return NULL;
+  const char *key, *role = json_string_value(json_object_get(me, "role"));
+  int admin = role && strcmp(role, "admin") == 0;
+  json_object_foreach((json_t *)conv, key, val) {
+    if (strcmp(key, "me") == 0 || (strcmp(key, "invite_token") == 0 && !admin)) continue;
+    json_object_set_nocheck(v, key, val);
+  }
+  if (!me) return v;
+  json_object_set_nocheck(v, "role", json_object_get(me, "role"));
+  json_object_set_new_nocheck(v, "unread_count", json_integer(unread_count(conv, user_id)));
+  return v;
+}
+
 /* The view shares every value but the participants' objects with conv (nothing
  * here or downstream modifies them): a deep copy was most of the cost of a list. */
 json_t *conv_view_json(const json_t *conv, const char *user_id) {
+  if (is_channel(conv)) return channel_view(conv, user_id);
   json_t *v = json_object();
   if (!v) return NULL;
   const char *key;
@@ -191,6 +219,13 @@ int conv_view_write(buf_t *b, json_t *conv, const char *user_id) {
   const char *key;
   json_t *val;
   int first = 1;
+  if (is_channel(conv)) {
+    /* Rare next to chats, and small (no participants): jansson writes it. */
+    json_t *v = channel_view(conv, user_id);
+    int rc = v ? write_value(b, v) : -1;
+    json_decref(v);
+    return rc;
+  }
   if (buf_append(b, "{", 1) != 0) return -1;
   json_object_foreach(conv, key, val) {
     if ((!first && buf_append(b, ",", 1) != 0) || write_string(b, key, strlen(key)) != 0 ||

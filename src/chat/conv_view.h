@@ -2,7 +2,9 @@
  * instagram conversation's agents) with their read and delivered positions
  * (receipts survive a reload), and unread_count =
  * last_seq - the user's last_read_seq, an agent's own marker for an agent (0
- * for a user who is neither). One definition, two writers: a jansson
+ * for a user who is neither). A channel (it has member_count) shows no
+ * participants; its "me", when it is the user's, becomes role and
+ * unread_count (and admins see invite_token); without it, neither. One definition, two writers: a jansson
  * object for frames, and text written straight from the store's result for
  * the list, byte for byte the same JSON (tests/unit/chat/test_conv_view.c
  * proves it). Pure; any thread. */

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "chat/channel_subs.h"
 #include "chat/envelope.h"
 #include "chat/fanout.h"
 #include "chat/presence.h"
@@ -24,6 +25,7 @@ static void on_envelope(app_t *app, const char *payload, size_t len) {
   const char *kind = json_string_value(json_object_get(hdr, "k"));
   /* Our own envelopes come back from Redis: we delivered them already. */
   if (from && kind && strcmp(from, app->instance_id) != 0) {
+    channel_subs_on_envelope(app, kind, hdr);
     fanout_on_envelope(app, kind, hdr, body, blen);
     presence_on_envelope(app->presence, kind, hdr, body, blen, (int64_t)uv_now(app->loop));
   }

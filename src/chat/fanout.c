@@ -8,13 +8,19 @@
  * participants. Per-user channels would publish once per recipient; per-
  * conversation channels would need every instance to track which conversations
  * its users are in. The price is that each instance parses every envelope,
- * which is cheap next to the socket writes for a handful of instances. */
+ * which is cheap next to the socket writes for a handful of instances.
+ *
+ * A channel is the exception to named recipients: its results name none (it
+ * may have 100,000 members), and each instance delivers to the members
+ * connected to it (chat/channel_subs.h), found by the conversation id every
+ * envelope of a conversation carries. */
 #include "chat/fanout.h"
 
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/channel_subs.h"
 #include "chat/conv_view.h"
 #include "chat/envelope.h"
 #include "chat/sequencer.h"
@@ -114,6 +120,15 @@ static void deliver_message(void *ctx, const char *conv_id, int64_t seq, void *i
     sent += c.sent;
     acked |= c.acked;
   }
+  /* A channel's members connected here (none for other conversations). */
+  const char *member;
+  json_object_foreach(channel_subs_members(app->channel_subs, conv_id), member, u) {
+    if (!app->hub) break;
+    send_ctx_t c = {d->frame, d->len, d, member, 0, 0};
+    hub_foreach(app->hub, member, send_one, &c);
+    sent += c.sent;
+    acked |= c.acked;
+  }
   /* A sender who left the conversation meanwhile still gets the answer to
    * their send. */
   if (d->ack && !acked) sent += send_ack(d);
@@ -174,6 +189,20 @@ static void on_remote_message(fanout_t *f, json_t *hdr, const char *body, size_t
   push_message(f, conv, (int64_t)seq, d);
 }
 
+/* A frame to the members of the channel conv connected here but exclude_user;
+ * nothing for other conversations. Returns the sessions reached. */
+static int send_channel(app_t *app, const char *conv, const char *exclude_user, const char *text,
+                        size_t len) {
+  const char *member;
+  json_t *v;
+  int sent = 0;
+  json_object_foreach(channel_subs_members(app->channel_subs, conv), member, v) {
+    if (!exclude_user || strcmp(member, exclude_user) != 0)
+      sent += sessions_send(app, member, text, len, 0);
+  }
+  return sent;
+}
+
 static void count_session(ws_session_t *s, void *arg) { (*(int *)arg)++; }
 
 /* 1 when user has a session on this instance. */
@@ -196,7 +225,8 @@ static void send_conversation(app_t *app, const json_t *conv, const char *user) 
   json_decref(frame);
 }
 
-/* Renders the conversation for each recipient who has a session here. */
+/* Renders the conversation for each recipient who has a session here: its
+ * participants, or a channel's members connected here. */
 static void deliver_conversation(app_t *app, const json_t *conv, const char *also_user) {
   json_t *ids = conv_view_participant_ids(conv), *v;
   size_t i;
@@ -205,6 +235,11 @@ static void deliver_conversation(app_t *app, const json_t *conv, const char *als
     if (id && (!also_user || strcmp(id, also_user) != 0)) send_conversation(app, conv, id);
   }
   json_decref(ids);
+  const char *member;
+  json_object_foreach(
+      channel_subs_members(app->channel_subs, json_string_value(json_object_get(conv, "id"))),
+      member, v) if (!also_user || strcmp(member, also_user) != 0)
+      send_conversation(app, conv, member);
   send_conversation(app, conv, also_user);
 }
 
@@ -222,8 +257,9 @@ void fanout_on_envelope(app_t *app, const char *kind, json_t *header, const char
   if (strcmp(kind, "m") == 0) {
     on_remote_message(f, header, body, len);
   } else if (strcmp(kind, "e") == 0) {
-    sessions_send_users(app, json_object_get(header, "u"),
-                        json_string_value(json_object_get(header, "x")), body, len);
+    const char *x = json_string_value(json_object_get(header, "x"));
+    sessions_send_users(app, json_object_get(header, "u"), x, body, len);
+    send_channel(app, json_string_value(json_object_get(header, "c")), x, body, len);
   } else if (strcmp(kind, "c") == 0) {
     on_remote_conversation(f, header, body, len);
   }
@@ -327,15 +363,18 @@ void fanout_message_new(app_t *app, const json_t *message, const json_t *partici
   push_message(f, conv, (int64_t)seq, d);
 }
 
-/* Delivers here and publishes; returns the sessions reached here. */
+/* Delivers here and publishes; returns the sessions reached here. conv (may
+ * be NULL) also reaches a channel's members. */
 static int send_event(app_t *app, const json_t *frame, const json_t *recipients,
-                      const char *exclude_user) {
+                      const char *exclude_user, const char *conv) {
   size_t len;
   char *text = encode(json_deep_copy(frame), &len);
   if (!text) return 0;
   int sent = sessions_send_users(app, recipients, exclude_user, text, len);
+  sent += send_channel(app, conv, exclude_user, text, len);
   if (fanout_of(app) && envelope_remote(app)) {
-    json_t *h = json_pack("{s:s, s:O, s:s?}", "k", "e", "u", recipients, "x", exclude_user);
+    json_t *h = json_pack("{s:s, s:O, s:s?, s:s?}", "k", "e", "u", recipients, "x", exclude_user,
+                          "c", conv);
     if (h) envelope_publish(app, h, text, len);
     json_decref(h);
   }
@@ -345,13 +384,15 @@ static int send_event(app_t *app, const json_t *frame, const json_t *recipients,
 
 void fanout_event(app_t *app, const json_t *frame, const json_t *recipients,
                   const char *exclude_user) {
-  send_event(app, frame, recipients, exclude_user);
+  send_event(app, frame, recipients, exclude_user, NULL);
 }
 
 void fanout_message_updated(app_t *app, const json_t *message, const json_t *participant_ids) {
   json_t *frame = json_pack("{s:s, s:O}", "type", "message.updated", "message", message);
   if (!frame) return;
-  app->metrics->messages_delivered += (uint64_t)send_event(app, frame, participant_ids, NULL);
+  app->metrics->messages_delivered +=
+      (uint64_t)send_event(app, frame, participant_ids, NULL,
+                           json_string_value(json_object_get(message, "conversation_id")));
   json_decref(frame);
 }
 

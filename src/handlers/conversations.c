@@ -1,10 +1,13 @@
 /* Conversations over REST (API.md, Conversations): create (direct is one per
- * pair), list by activity, get, rename, add and remove members, read markers.
- * Changes are announced with conversation.updated and read frames through
- * fanout. A conversation the caller is not in is a 404. Loop thread. */
+ * pair; channels too), list by activity, get, rename, add, page and remove
+ * members, read markers. Changes are announced with conversation.updated and
+ * read frames through fanout; a channel's joins and leaves reach only the
+ * member concerned (and every instance's connected members, channel_subs.h).
+ * A conversation the caller is not in is a 404. Loop thread. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/channel_subs.h"
 #include "chat/conv_view.h"
 #include "chat/fanout.h"
 #include "chat/fields.h"
@@ -37,6 +40,26 @@ static const char *conv_id(http_req_t *req) {
 
 static void reply_invalid(http_req_t *req, const char *field, const char *message) {
   http_reply_error(req, 400, "validation_failed", message, field);
+}
+
+static int is_channel(const json_t *conv) {
+  const char *type = json_string_value(json_object_get(conv, "type"));
+  return type && strcmp(type, "channel") == 0;
+}
+
+/* A channel's joins and leaves: every instance follows the member, and the
+ * member's own sessions hear conversation.updated (the others do not: a
+ * channel of 100,000 would hear of every one). */
+static void channel_member_changed(app_t *app, const json_t *conv, const char *user, int joined) {
+  const char *id = json_string_value(json_object_get(conv, "id"));
+  if (!id || !user) return;
+  channel_subs_announce(app, id, user, joined);
+  json_t *frame = json_pack("{s:s, s:o}", "type", "conversation.updated", "conversation",
+                            conv_view_json(conv, user));
+  json_t *to = json_pack("[s]", user);
+  if (frame && to) fanout_event(app, frame, to, NULL);
+  json_decref(frame);
+  json_decref(to);
 }
 
 /* A JSON array of 1..max user ids (strings of 1..64 characters), deduplicated,
@@ -86,7 +109,10 @@ static void created(void *ctx, int status, json_t *result) {
     json_t *conv = json_object_get(result, "conversation");
     int is_new = json_is_true(json_object_get(result, "created"));
     reply_conversation(req, is_new ? 201 : 200, conv);
-    if (is_new) fanout_conversation(req->app, conv, NULL);
+    if (is_new && is_channel(conv))
+      channel_member_changed(req->app, conv, req->user_id, 1);
+    else if (is_new)
+      fanout_conversation(req->app, conv, NULL);
   }
   json_decref(result);
   http_req_unref(req);
@@ -116,6 +142,19 @@ static json_t *group_params(http_req_t *req, json_t *body) {
                    req->user_id, "participant_ids", ids);
 }
 
+static json_t *channel_params(http_req_t *req, json_t *body) {
+  int failed = 0;
+  const char *name = handlers_string_field(req, body, "name", 1, 1, NAME_MAX_CHARS, &failed);
+  if (failed) return NULL;
+  json_t *pub = json_object_get(body, "public");
+  if (pub && !json_is_boolean(pub)) {
+    reply_invalid(req, "public", "public must be true or false");
+    return NULL;
+  }
+  return json_pack("{s:s, s:s, s:s, s:[s], s:b}", "type", "channel", "name", name, "creator_id",
+                   req->user_id, "participant_ids", req->user_id, "public", json_is_true(pub));
+}
+
 static void create(http_req_t *req) {
   json_t *body = http_req_json(req);
   if (!body) return;
@@ -125,8 +164,10 @@ static void create(http_req_t *req) {
     params = direct_params(req, body);
   else if (t && strcmp(t, "group") == 0)
     params = group_params(req, body);
+  else if (t && strcmp(t, "channel") == 0)
+    params = channel_params(req, body);
   else
-    reply_invalid(req, "type", "type must be \"direct\" or \"group\"");
+    reply_invalid(req, "type", "type must be \"direct\", \"group\" or \"channel\"");
   json_decref(body);
   if (params) handlers_store_call(req, CONV_CREATE, params, created);
 }
@@ -200,16 +241,30 @@ static void get(http_req_t *req) {
                       got);
 }
 
-/* Rename and add: 200 with the conversation, which every participant hears of. */
+/* Rename and add: 200 with the conversation, which every participant hears
+ * of; a channel's new members are followed and hear of it themselves. */
 static void changed(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
   if (status == STORE_EINVAL) {
     reply_invalid(req, "user_ids", "unknown user in user_ids");
+  } else if (status == STORE_ECONFLICT) {
+    http_reply_error(req, 409, "conflict", "the channel, or a user's channels, would be too many",
+                     "user_ids");
   } else if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
   } else {
     reply_conversation(req, 200, result);
-    fanout_conversation(req->app, result, NULL);
+    /* The body was checked when the request came. */
+    json_t *body = is_channel(result) ? json_loadb(req->body.data, req->body.len, 0, NULL) : NULL;
+    json_t *v;
+    size_t i;
+    if (strcmp(req->method, "POST") == 0 && body) {
+      json_array_foreach(json_object_get(body, "user_ids"), i, v)
+          channel_member_changed(req->app, result, json_string_value(v), 1);
+    } else {
+      fanout_conversation(req->app, result, NULL);
+    }
+    json_decref(body);
   }
   json_decref(result);
   http_req_unref(req);
@@ -246,12 +301,20 @@ static void add_members(http_req_t *req) {
 
 static void removed(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
-  if (status != STORE_OK) {
+  json_t *conv = json_object_get(result, "conversation");
+  const char *gone = json_string_value(json_object_get(result, "removed_id"));
+  if (status == STORE_ECONFLICT) {
+    http_reply_error(req, 409, "conflict",
+                     "the channel's last admin cannot leave while others remain: promote one",
+                     NULL);
+  } else if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
+  } else if (is_channel(conv)) {
+    http_reply_empty(req, 204);
+    channel_member_changed(req->app, conv, gone, 0);
   } else {
     http_reply_empty(req, 204);
-    fanout_conversation(req->app, json_object_get(result, "conversation"),
-                        json_string_value(json_object_get(result, "removed_id")));
+    fanout_conversation(req->app, conv, gone);
   }
   json_decref(result);
   http_req_unref(req);
@@ -269,6 +332,37 @@ static void remove_member(http_req_t *req) {
       req, CONV_REMOVE_MEMBER,
       json_pack("{s:s, s:s, s:s}", "id", id, "user_id", req->user_id, "member_id", member),
       removed);
+}
+
+/* ---- GET /api/conversations/:id/members ---- */
+
+static void members_listed(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status == STORE_EINVAL)
+    reply_invalid(req, "cursor", "cursor is not one this server gave");
+  else if (status != STORE_OK)
+    handlers_reply_store_error(req, status);
+  else
+    http_reply_json(req, 200, json_incref(result));
+  json_decref(result);
+  http_req_unref(req);
+}
+
+static void list_members(http_req_t *req) {
+  const char *id = conv_id(req);
+  if (!id) return;
+  long long limit;
+  if (handlers_query_int(req, "limit", 1, LIST_LIMIT_MAX, LIST_LIMIT_DEFAULT, &limit) < 0) return;
+  char cursor[ID_MAX_CHARS + 2];
+  long n = http_req_query(req, "cursor", cursor, sizeof(cursor));
+  if (n == -2 || n == 0 || n > ID_MAX_CHARS) {
+    reply_invalid(req, "cursor", "cursor is not one this server gave");
+    return;
+  }
+  json_t *params =
+      json_pack("{s:s, s:s, s:I}", "id", id, "user_id", req->user_id, "limit", (json_int_t)limit);
+  if (n > 0) json_object_set_new(params, "cursor", json_string(cursor));
+  handlers_store_call(req, CONV_MEMBERS, params, members_listed);
 }
 
 /* ---- POST /api/conversations/:id/read ---- */
@@ -310,6 +404,7 @@ static const route_t routes[] = {
     {"GET", "/api/conversations/:id", 1, get},
     {"PATCH", "/api/conversations/:id", 1, rename_conv},
     {"POST", "/api/conversations/:id/members", 1, add_members},
+    {"GET", "/api/conversations/:id/members", 1, list_members},
     {"DELETE", "/api/conversations/:id/members/:user_id", 1, remove_member},
     {"POST", "/api/conversations/:id/read", 1, mark_read},
 };

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/channel_subs.h"
 #include "chat/conv_view.h"
 #include "chat/fanout.h"
 #include "chat/fields.h"
@@ -337,8 +338,10 @@ void ws_messaging_sync(ws_session_t *s, json_t *frame, const char *ref) {
 void ws_messaging_opened(ws_session_t *s, int sessions) {
   presence_session_opened(s->app, s->user_id, sessions);
   presence_snapshot(s->app, s->user_id, s->id);
+  channel_subs_session_opened(s->app, s->user_id, sessions);
 }
 
 void ws_messaging_closed(ws_session_t *s, int sessions) {
   presence_session_closed(s->app, s->user_id, sessions);
+  channel_subs_session_closed(s->app, s->user_id, sessions);
 }

@@ -29,6 +29,13 @@ const char *mongo_conv_role(const bson_t *doc, const char *user_id) {
   return NULL;
 }
 
+int mongo_conv_role_of(mongo_ctx_t *c, const bson_t *doc, const char *user_id, const char **role) {
+  if (mongo_channel_is(doc))
+    return mongo_channel_role(c, mongo_bson_str(doc, "_id"), user_id, role);
+  *role = mongo_conv_role(doc, user_id);
+  return *role != NULL;
+}
+
 json_t *mongo_conv_participant_ids(const bson_t *doc) {
   json_t *ids = json_array(), *parts = mongo_bson_json(doc, "participants");
   size_t i;
@@ -134,6 +141,12 @@ static json_t *raw_conv(mongo_ctx_t *c, const bson_t *doc) {
   if (mongo_bson_str(doc, "contact_id"))
     json_object_set_new(cv, "contact_id", mongo_bson_json(doc, "contact_id"));
   const char *type = mongo_bson_str(doc, "type");
+  if (type && !strcmp(type, "channel")) {
+    json_object_del(cv, "participants"); /* its members live in channel_members */
+    json_object_set_new(cv, "public", json_boolean(mongo_bson_bool(doc, "public")));
+    json_object_set_new(cv, "member_count", json_integer(mongo_bson_int(doc, "member_count", 0)));
+    json_object_set_new(cv, "invite_token", mongo_bson_json(doc, "invite_token"));
+  }
   if (type && !strcmp(type, "instagram")) {
     /* finish() turns these into agents and automation_paused_until. */
     json_object_set_new(cv, "owner_id", mongo_bson_json(doc, "creator_id"));
@@ -243,6 +256,8 @@ static int finish(mongo_ctx_t *c, json_t *convs) {
       json_t *name = json_object_get(names, json_string_value(json_object_get(pt, "id")));
       if (name) json_object_set(pt, "name", name);
     }
+    json_object_del(cv, "_activity");
+    if (!json_object_get(cv, "participants")) continue; /* a channel */
     json_t *parts = json_array();
     json_array_foreach(json_object_get(cv, "participants"), j, pt) {
       const char *id = json_string_value(json_object_get(pt, "id"));
@@ -258,7 +273,6 @@ static int finish(mongo_ctx_t *c, json_t *convs) {
                     read, "last_delivered_seq", delivered > read ? delivered : read));
     }
     json_object_set_new(cv, "participants", parts);
-    json_object_del(cv, "_activity");
   }
   json_decref(names);
   return rc;
@@ -273,14 +287,31 @@ int mongo_conv_render(mongo_ctx_t *c, const bson_t *doc, json_t **out) {
   return rc;
 }
 
-/* Loads a conversation, visible to user_id when given: a participant, or an
- * agent of an instagram conversation's owner. */
+int mongo_conv_render_for(mongo_ctx_t *c, const bson_t *doc, const char *user, json_t **out) {
+  int rc = mongo_conv_render(c, doc, out);
+  if (rc != 0 || !user || !mongo_channel_is(doc)) return rc;
+  json_t *me = mongo_channel_me(c, mongo_bson_str(doc, "_id"), user);
+  if (!me) {
+    json_decref(*out);
+    return STORE_EUNAVAILABLE;
+  }
+  if (json_is_null(me))
+    json_decref(me);
+  else
+    json_object_set_new(*out, "me", me);
+  return 0;
+}
+
+/* Loads a conversation, visible to user_id when given: a participant (of a
+ * channel, a member), or an agent of an instagram conversation's owner. */
 int mongo_conv_load(mongo_ctx_t *c, const char *id, const char *user_id, bson_t *doc) {
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
   int rc = mongo_query_one(c, MC_CONVS, filter, NULL, doc);
   bson_destroy(filter);
   if (rc == 1 && user_id && !mongo_conv_role(doc, user_id)) {
-    rc = mongo_conv_agent_of(c, doc, user_id);
+    const char *role;
+    rc = mongo_channel_is(doc) ? mongo_channel_role(c, id, user_id, &role)
+                               : mongo_conv_agent_of(c, doc, user_id);
     if (rc != 1) bson_destroy(doc);
   }
   return rc == 1 ? STORE_OK : rc == 0 ? STORE_ENOTFOUND : rc;
@@ -292,7 +323,7 @@ int mongo_conv_get(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_t doc;
   int rc = mongo_conv_load(c, id, user, &doc);
   if (rc != STORE_OK) return rc;
-  rc = mongo_conv_render(c, &doc, r);
+  rc = mongo_conv_render_for(c, &doc, user, r);
   bson_destroy(&doc);
   return rc;
 }
@@ -318,19 +349,41 @@ static int owners_of(mongo_ctx_t *c, const char *user, json_t *owners) {
   return rc;
 }
 
+static void append_ids(bson_t *doc, const char *key, json_t *ids) {
+  bson_t in, arr;
+  bson_append_document_begin(doc, key, -1, &in);
+  bson_append_array_begin(&in, "$in", -1, &arr);
+  size_t i;
+  json_t *o;
+  json_array_foreach(ids, i, o) {
+    char k[24];
+    snprintf(k, sizeof(k), "%zu", i);
+    mongo_bson_append_json(&arr, k, o);
+  }
+  bson_append_array_end(&in, &arr);
+  bson_append_document_end(doc, &in);
+}
+
 /* An agent's list (or one filtered by assignee) also takes the instagram
- * conversations of the owners it serves; everyone else's stays on the
- * participants.id index. */
+ * conversations of the owners it serves, and a channel member's the channels
+ * (found in channel_members); everyone else's stays on the participants.id
+ * index. */
 static bson_t *list_filter(const char *user, const char *type, const char *cursor, json_t *owners,
-                           const char *assigned) {
+                           const char *assigned, json_t *channels) {
   bson_t *f;
-  if (json_array_size(owners) > 0) {
+  if (json_array_size(owners) > 0 || json_array_size(channels) > 0) {
     bson_t any, one, in, arr;
     f = bson_new();
     bson_append_array_begin(f, "$or", -1, &any);
     bson_append_document_begin(&any, "0", -1, &one);
     BSON_APPEND_UTF8(&one, "participants.id", user);
     bson_append_document_end(&any, &one);
+    if (json_array_size(channels) > 0) {
+      bson_append_document_begin(&any, "2", -1, &one);
+      append_ids(&one, "_id", channels);
+      bson_append_document_end(&any, &one);
+    }
+    if (json_array_size(owners) == 0) goto ors_done;
     bson_append_document_begin(&any, "1", -1, &one);
     BSON_APPEND_UTF8(&one, "type", "instagram");
     bson_append_document_begin(&one, "creator_id", -1, &in);
@@ -345,6 +398,7 @@ static bson_t *list_filter(const char *user, const char *type, const char *curso
     bson_append_array_end(&in, &arr);
     bson_append_document_end(&one, &in);
     bson_append_document_end(&any, &one);
+  ors_done:
     bson_append_array_end(f, &any);
   } else {
     f = BCON_NEW("participants.id", BCON_UTF8(user));
@@ -378,8 +432,15 @@ int mongo_conv_list(mongo_ctx_t *c, json_t *p, json_t **r) {
     json_decref(owners);
     return known;
   }
-  bson_t *filter = list_filter(user, type, cursor, owners, mongo_param_str(p, "assigned"));
+  json_t *channels = mongo_channel_ids(c, user);
+  if (!channels) {
+    json_decref(owners);
+    return STORE_EUNAVAILABLE;
+  }
+  bson_t *filter =
+      list_filter(user, type, cursor, owners, mongo_param_str(p, "assigned"), channels);
   json_decref(owners);
+  json_decref(channels);
   bson_t *opts = BCON_NEW("sort", "{", "activity", BCON_INT32(-1), "_id", BCON_INT32(-1), "}",
                           "limit", BCON_INT64(limit + 1));
   json_t *convs = json_array();
@@ -397,6 +458,18 @@ int mongo_conv_list(mongo_ctx_t *c, json_t *p, json_t **r) {
     next = json_string(buf);
   }
   if (rc >= 0) rc = finish(c, convs);
+  json_t *cv;
+  size_t i;
+  json_array_foreach(convs, i, cv) {
+    if (rc < 0 || !json_object_get(cv, "member_count")) continue;
+    json_t *me = mongo_channel_me(c, json_string_value(json_object_get(cv, "id")), user);
+    if (!me)
+      rc = STORE_EUNAVAILABLE;
+    else if (json_is_null(me))
+      json_decref(me);
+    else
+      json_object_set_new(cv, "me", me);
+  }
   if (rc < 0) {
     json_decref(convs);
     json_decref(next);
@@ -432,9 +505,17 @@ int mongo_conv_mark_read(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (rc != STORE_OK) return rc;
   /* last_seq only grows, so clamping to the value just read is safe. */
   int64_t last = mongo_bson_int(&doc, "last_seq", 0);
+  int channel = mongo_channel_is(&doc);
   bson_destroy(&doc);
   if (seq > last) seq = last;
   if (seq < 0) seq = 0;
+  if (channel) {
+    int64_t now = seq;
+    rc = mongo_channel_mark(c, id, user, seq, &now);
+    if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+    *r = json_pack("{s:I}", "last_read_seq", (json_int_t)now);
+    return STORE_OK;
+  }
   /* $elemMatch names the element the positional $ updates. */
   bson_t *q = BCON_NEW("_id", BCON_UTF8(id), "participants", "{", "$elemMatch", "{", "id",
                        BCON_UTF8(user), "}", "}");
@@ -565,7 +646,7 @@ static int pair_key(const char *type, const char *creator, json_t *ids, const ch
   } else if (!strcmp(type, "instagram")) {
     if (!contact) return -1;
     snprintf(out, n, "i:%s:%s", creator, contact);
-  } else if (strcmp(type, "group")) {
+  } else if (strcmp(type, "group") && strcmp(type, "channel")) {
     return -1;
   } else {
     *out = 0;
@@ -584,19 +665,24 @@ static bson_t *new_conv(const char *id, int64_t activity, json_t *p, const char 
   bson_t arr, pt;
   size_t i;
   json_t *v;
+  int channel = !strcmp(type, "channel");
   bson_append_array_begin(doc, "participants", -1, &arr);
-  json_array_foreach(ids, i, v) {
-    char k[24];
-    snprintf(k, sizeof(k), "%zu", i);
-    int admin = i == 0 && !strcmp(type, "group");
-    bson_append_document_begin(&arr, k, -1, &pt);
-    BSON_APPEND_UTF8(&pt, "id", json_string_value(v));
-    BSON_APPEND_UTF8(&pt, "role", admin ? "admin" : "member");
-    BSON_APPEND_INT64(&pt, "last_read_seq", 0);
-    BSON_APPEND_INT64(&pt, "last_delivered_seq", 0);
-    bson_append_document_end(&arr, &pt);
-  }
+  if (!channel) json_array_foreach(ids, i, v) {
+      char k[24];
+      snprintf(k, sizeof(k), "%zu", i);
+      int admin = i == 0 && !strcmp(type, "group");
+      bson_append_document_begin(&arr, k, -1, &pt);
+      BSON_APPEND_UTF8(&pt, "id", json_string_value(v));
+      BSON_APPEND_UTF8(&pt, "role", admin ? "admin" : "member");
+      BSON_APPEND_INT64(&pt, "last_read_seq", 0);
+      BSON_APPEND_INT64(&pt, "last_delivered_seq", 0);
+      bson_append_document_end(&arr, &pt);
+    }
   bson_append_array_end(doc, &arr);
+  if (channel) {
+    BSON_APPEND_BOOL(doc, "public", json_is_true(json_object_get(p, "public")));
+    BSON_APPEND_INT64(doc, "member_count", 1);
+  }
   BSON_APPEND_INT64(doc, "last_seq", 0);
   BSON_APPEND_NULL(doc, "last_message");
   BSON_APPEND_DATE_TIME(doc, "created_at", now);
@@ -636,6 +722,13 @@ int mongo_conv_create(mongo_ctx_t *c, json_t *p, json_t **r) {
     goto done;
   }
   util_new_id(id);
+  if (!strcmp(type, "channel")) {
+    /* The creator is its first admin; a member document first, so a failure
+     * leaves no channel without one. */
+    if ((rc = mongo_channel_add(c, id, creator, "admin", NULL, 1)) != STORE_OK) goto done;
+    json_array_clear(ids);
+    json_array_append_new(ids, json_string(creator));
+  }
   bson_t *doc = new_conv(id, mongo_ctx_order(c), p, creator, ids, key);
   rc = mongo_query_insert(c, MC_CONVS, doc);
   if (rc == STORE_ECONFLICT && *key) {
@@ -644,13 +737,23 @@ int mongo_conv_create(mongo_ctx_t *c, json_t *p, json_t **r) {
     if (rc == 0) rc = STORE_EUNAVAILABLE;
   } else if (rc == 1) {
     json_t *cv;
-    rc = mongo_conv_render(c, doc, &cv);
+    rc = mongo_conv_render_for(c, doc, creator, &cv);
     if (rc == 0) *r = json_pack("{s:o, s:b}", "conversation", cv, "created", 1);
   }
   bson_destroy(doc);
 done:
   json_decref(ids);
   return rc == 1 ? STORE_OK : rc;
+}
+
+/* 1 when user is an admin of the group or channel doc, 0 when not, or a
+ * negative status. */
+static int is_admin(mongo_ctx_t *c, const bson_t *doc, const char *user) {
+  const char *role = NULL, *type = mongo_bson_str(doc, "type");
+  if (!type || (strcmp(type, "group") && strcmp(type, "channel"))) return 0;
+  int rc = mongo_conv_role_of(c, doc, user, &role);
+  if (rc <= 0) return rc;
+  return !strcmp(role, "admin");
 }
 
 int mongo_conv_rename(mongo_ctx_t *c, json_t *p, json_t **r) {
@@ -660,9 +763,9 @@ int mongo_conv_rename(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_t doc;
   int rc = mongo_conv_load(c, id, user, &doc);
   if (rc != STORE_OK) return rc;
-  const char *role = mongo_conv_role(&doc, user), *type = mongo_bson_str(&doc, "type");
-  int allowed = type && !strcmp(type, "group") && role && !strcmp(role, "admin");
+  int allowed = is_admin(c, &doc, user);
   bson_destroy(&doc);
+  if (allowed < 0) return allowed;
   if (!allowed) return STORE_EFORBIDDEN;
   bson_t *q = BCON_NEW("_id", BCON_UTF8(id));
   bson_t *update = BCON_NEW("$set", "{", "name", BCON_UTF8(name), "}");
@@ -670,14 +773,9 @@ int mongo_conv_rename(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_destroy(q);
   bson_destroy(update);
   if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
-  rc = mongo_conv_render(c, &doc, r);
+  rc = mongo_conv_render_for(c, &doc, user, r);
   bson_destroy(&doc);
   return rc;
-}
-
-static int is_admin(const bson_t *doc, const char *user) {
-  const char *role = mongo_conv_role(doc, user), *type = mongo_bson_str(doc, "type");
-  return role && !strcmp(role, "admin") && type && !strcmp(type, "group");
 }
 
 static int push_member(mongo_ctx_t *c, const char *id, const char *user) {
@@ -692,11 +790,11 @@ static int push_member(mongo_ctx_t *c, const char *id, const char *user) {
   return rc < 0 ? rc : 0;
 }
 
-static int reload(mongo_ctx_t *c, const char *id, json_t **out) {
+static int reload(mongo_ctx_t *c, const char *id, const char *user, json_t **out) {
   bson_t doc;
   int rc = mongo_conv_load(c, id, NULL, &doc);
   if (rc != STORE_OK) return rc;
-  rc = mongo_conv_render(c, &doc, out);
+  rc = mongo_conv_render_for(c, &doc, user, out);
   bson_destroy(&doc);
   return rc;
 }
@@ -710,12 +808,17 @@ int mongo_conv_add_members(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_t doc;
   int rc = mongo_conv_load(c, id, user, &doc);
   if (rc != STORE_OK) return rc;
-  int admin = is_admin(&doc, user);
+  int admin = is_admin(c, &doc, user), channel = mongo_channel_is(&doc);
   bson_destroy(&doc);
+  if (admin < 0) return admin;
   if (!admin) return STORE_EFORBIDDEN;
   if ((rc = mongo_conv_users_exist(c, ids)) <= 0) return rc == 0 ? STORE_EINVAL : rc;
-  json_array_foreach(ids, i, v) if ((rc = push_member(c, id, json_string_value(v))) < 0) return rc;
-  return reload(c, id, r);
+  json_array_foreach(ids, i, v) {
+    rc = channel ? mongo_channel_add(c, id, json_string_value(v), "member", NULL, 0)
+                 : push_member(c, id, json_string_value(v));
+    if (rc < 0) return rc;
+  }
+  return reload(c, id, user, r);
 }
 
 int mongo_conv_remove_member(mongo_ctx_t *c, json_t *p, json_t **r) {
@@ -725,11 +828,23 @@ int mongo_conv_remove_member(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_t doc;
   int rc = mongo_conv_load(c, id, user, &doc);
   if (rc != STORE_OK) return rc;
-  int known = mongo_conv_role(&doc, member) != NULL;
-  int allowed = !strcmp(user, member) || is_admin(&doc, user);
+  const char *member_role = NULL;
+  int known = mongo_conv_role_of(c, &doc, member, &member_role);
+  int admin = is_admin(c, &doc, user), allowed = !strcmp(user, member) || admin > 0;
+  if (known < 0 || admin < 0 || known == 0 || !allowed) {
+    bson_destroy(&doc);
+    return known < 0 ? known : admin < 0 ? admin : !known ? STORE_ENOTFOUND : STORE_EFORBIDDEN;
+  }
+  if (mongo_channel_is(&doc)) {
+    rc = mongo_channel_remove(c, &doc, member, !strcmp(member_role, "admin"));
+    bson_destroy(&doc);
+    if (rc != STORE_OK) return rc;
+    json_t *cv;
+    if ((rc = reload(c, id, user, &cv)) != STORE_OK) return rc;
+    *r = json_pack("{s:o, s:s}", "conversation", cv, "removed_id", member);
+    return STORE_OK;
+  }
   bson_destroy(&doc);
-  if (!known) return STORE_ENOTFOUND;
-  if (!allowed) return STORE_EFORBIDDEN;
   bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
   bson_t *update = BCON_NEW("$pull", "{", "participants", "{", "id", BCON_UTF8(member), "}", "}");
   rc = mongo_query_update(c, MC_CONVS, filter, update, 0);
@@ -737,8 +852,70 @@ int mongo_conv_remove_member(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_destroy(update);
   if (rc < 0) return rc;
   json_t *cv;
-  if ((rc = reload(c, id, &cv)) != STORE_OK) return rc;
+  if ((rc = reload(c, id, user, &cv)) != STORE_OK) return rc;
   *r = json_pack("{s:o, s:s}", "conversation", cv, "removed_id", member);
+  return STORE_OK;
+}
+
+/* A group's participants are few (a request's worth): sorted and sliced here.
+ * A channel's are paged in channel_members by user id. */
+int mongo_conv_members(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
+  const char *cursor = mongo_param_str(p, "cursor");
+  int64_t limit = 50;
+  mongo_param_int(p, "limit", &limit);
+  if (!id || !user || limit < 1 || limit > 1000) return STORE_EINVAL;
+  bson_t doc;
+  int rc = mongo_conv_load(c, id, user, &doc);
+  if (rc != STORE_OK) return rc;
+  json_t *page = json_array(), *all = NULL, *m;
+  size_t i;
+  if (mongo_channel_is(&doc)) {
+    rc = mongo_channel_members_page(c, id, cursor, limit, page);
+  } else {
+    rc = mongo_conv_render(c, &doc, &all);
+    json_t *parts = rc == 0 ? json_object_get(all, "participants") : NULL;
+    /* Sorted by id: a selection of the next limit + 1 after the cursor. */
+    const char *floor = cursor ? cursor : "";
+    while (rc == 0 && json_array_size(page) < (size_t)limit + 1) {
+      json_t *best = NULL;
+      json_array_foreach(parts, i, m) {
+        const char *mid = json_string_value(json_object_get(m, "id"));
+        if (mid && strcmp(mid, floor) > 0 &&
+            (!best || strcmp(mid, json_string_value(json_object_get(best, "id"))) < 0))
+          best = m;
+      }
+      if (!best) break;
+      json_array_append_new(
+          page, json_pack("{s:O, s:O, s:O}", "id", json_object_get(best, "id"), "name",
+                          json_object_get(best, "name"), "role", json_object_get(best, "role")));
+      floor = json_string_value(json_object_get(best, "id"));
+    }
+  }
+  bson_destroy(&doc);
+  json_t *names = json_object();
+  if (rc == 0 && !all) {
+    /* A channel's page: names in one query. */
+    json_t *wrap = json_pack("[{s:O}]", "participants", page);
+    rc = names_of(c, wrap, names);
+    json_decref(wrap);
+    json_array_foreach(page, i, m) {
+      json_t *name = json_object_get(names, json_string_value(json_object_get(m, "id")));
+      if (name) json_object_set(m, "name", name);
+    }
+  }
+  json_decref(names);
+  json_decref(all);
+  if (rc < 0) {
+    json_decref(page);
+    return rc;
+  }
+  json_t *next = json_null();
+  if (json_array_size(page) > (size_t)limit) {
+    json_array_remove(page, (size_t)limit);
+    next = json_incref(json_object_get(json_array_get(page, (size_t)limit - 1), "id"));
+  }
+  *r = json_pack("{s:o, s:o}", "members", page, "next_cursor", next);
   return STORE_OK;
 }
 

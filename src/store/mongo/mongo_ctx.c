@@ -7,13 +7,21 @@
 #include "store/mongo/mongo_internal.h"
 
 static const char *const coll_names[MC_COUNT] = {
-    [MC_USERS] = "users",           [MC_REFRESH] = "refresh_tokens",
-    [MC_CONVS] = "conversations",   [MC_MSGS] = "messages",
-    [MC_IG] = "instagram_accounts", [MC_CONTACTS] = "contacts",
-    [MC_EVENTS] = "webhook_events", [MC_FLOWS] = "flows",
-    [MC_RUNS] = "flow_runs",        [MC_STEPS] = "scheduled_steps",
-    [MC_REVOKED] = "revocations",   [MC_AGENTS] = "ig_agents",
-    [MC_LOGINS] = "logins",         [MC_CODES] = "email_codes",
+    [MC_USERS] = "users",
+    [MC_REFRESH] = "refresh_tokens",
+    [MC_CONVS] = "conversations",
+    [MC_MSGS] = "messages",
+    [MC_IG] = "instagram_accounts",
+    [MC_CONTACTS] = "contacts",
+    [MC_EVENTS] = "webhook_events",
+    [MC_FLOWS] = "flows",
+    [MC_RUNS] = "flow_runs",
+    [MC_STEPS] = "scheduled_steps",
+    [MC_REVOKED] = "revocations",
+    [MC_AGENTS] = "ig_agents",
+    [MC_LOGINS] = "logins",
+    [MC_CODES] = "email_codes",
+    [MC_CHANNEL_MEMBERS] = "channel_members",
 };
 
 const char *mongo_ctx_coll_name(enum mongo_coll which) { return coll_names[which]; }

@@ -52,6 +52,16 @@ static const index_spec_t specs[] = {
     {MC_CODES, "user_id_1_purpose_1", "{\"user_id\": 1, \"purpose\": 1}", 0, 0, NULL, NULL},
     {MC_LOGINS, "user_id_1_last_used_at_ms_-1", "{\"user_id\": 1, \"last_used_at_ms\": -1}", 0, 0,
      NULL, NULL},
+    /* channels: invite tokens, the public directory, members by channel
+     * (paged by user id, admins counted) and by user */
+    {MC_CONVS, "invite_token_1", "{\"invite_token\": 1}", 1, 1, NULL, NULL},
+    {MC_CONVS, "type_1_public_1__id_-1", "{\"type\": 1, \"public\": 1, \"_id\": -1}", 0, 0, NULL,
+     NULL},
+    {MC_CHANNEL_MEMBERS, "conversation_id_1_user_id_1", "{\"conversation_id\": 1, \"user_id\": 1}",
+     1, 0, NULL, NULL},
+    {MC_CHANNEL_MEMBERS, "conversation_id_1_role_1", "{\"conversation_id\": 1, \"role\": 1}", 0, 0,
+     NULL, NULL},
+    {MC_CHANNEL_MEMBERS, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
 };
 
 static int append_spec(bson_t *arr, int i, const index_spec_t *sp) {

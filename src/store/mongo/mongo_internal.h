@@ -24,6 +24,7 @@ enum mongo_coll {
   MC_AGENTS,
   MC_LOGINS,
   MC_CODES,
+  MC_CHANNEL_MEMBERS,
   MC_COUNT
 };
 
@@ -144,6 +145,36 @@ json_t *mongo_conv_recipients(mongo_ctx_t *c, const bson_t *doc);
 int mongo_conv_agent_of(mongo_ctx_t *c, const bson_t *doc, const char *user_id);
 /* The role of user_id in a conversation document, or NULL when not a member. */
 const char *mongo_conv_role(const bson_t *doc, const char *user_id);
+/* The same for any conversation, a channel's members read from
+ * channel_members: 1 with *role (a static string), 0 not a member, or a
+ * negative status. */
+int mongo_conv_role_of(mongo_ctx_t *c, const bson_t *doc, const char *user_id, const char **role);
+/* mongo_conv_render() for user: a channel carries user's "me" (user may be NULL). */
+int mongo_conv_render_for(mongo_ctx_t *c, const bson_t *doc, const char *user, json_t **out);
+
+/* mongo_channel.c: a channel's members ("channel_members"). */
+int mongo_channel_is(const bson_t *doc); /* 1 when doc is a channel */
+/* 1 with *role (static), 0 not a member, or a negative status. */
+int mongo_channel_role(mongo_ctx_t *c, const char *cid, const char *user, const char **role);
+/* {id, role, last_read_seq}, JSON null when not a member, NULL on failure. */
+json_t *mongo_channel_me(mongo_ctx_t *c, const char *cid, const char *user);
+/* Moves user's read marker forward to seq (*now, may be NULL, gets the marker
+ * after); 1 done, 0 not a member, or a status. */
+int mongo_channel_mark(mongo_ctx_t *c, const char *cid, const char *user, int64_t seq,
+                       int64_t *now);
+/* Adds user with role within the limits (ECONFLICT beyond), counting it
+ * unless new_channel (its document was made with member_count 1); *added
+ * (may be NULL) 1 when new. */
+int mongo_channel_add(mongo_ctx_t *c, const char *cid, const char *user, const char *role,
+                      int *added, int new_channel);
+/* The member leaves, counted; the last admin with others left: ECONFLICT. */
+int mongo_channel_remove(mongo_ctx_t *c, const bson_t *conv, const char *user, int is_admin);
+/* The user's channel ids (at most CHANNELS_PER_USER_MAX), NULL on failure. */
+json_t *mongo_channel_ids(mongo_ctx_t *c, const char *user);
+/* Appends up to limit + 1 members {id, name: null, role} of cid after the
+ * user id cursor (NULL: from the first) to out; 0 or a status. */
+int mongo_channel_members_page(mongo_ctx_t *c, const char *cid, const char *cursor, int64_t limit,
+                               json_t *out);
 
 /* mongo_login.c: the logins of a new family (LOGINS_MAX live per user; the
  * least recently used past it end, named in the array ended); revoking the

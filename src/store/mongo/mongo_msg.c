@@ -183,9 +183,10 @@ int mongo_msg_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
   int check = !json_is_false(json_object_get(p, "check_member"));
   int rc = load_pair(c, id, check ? user : NULL, &msg, &conv);
   if (rc != STORE_OK) return rc;
-  const char *sender = mongo_bson_str(&msg, "sender_id"), *role = mongo_conv_role(&conv, user);
+  const char *sender = mongo_bson_str(&msg, "sender_id"), *role = NULL;
   const char *type = mongo_bson_str(&conv, "type");
-  int admin = role && !strcmp(role, "admin") && type && !strcmp(type, "group");
+  int admin = type && (!strcmp(type, "group") || !strcmp(type, "channel")) &&
+              mongo_conv_role_of(c, &conv, user, &role) == 1 && !strcmp(role, "admin");
   if (!(sender && !strcmp(sender, user)) && !admin) {
     rc = STORE_EFORBIDDEN;
   } else {

@@ -130,6 +130,15 @@ static int load_convs(batch_t *b) {
     if (it->state != PENDING) continue;
     conv_t *cv = &b->convs[it->conv];
     int check = json_is_true(json_object_get(it->job->params, "check_member"));
+    if (cv->loaded && mongo_channel_is(&cv->doc)) {
+      /* Whatever the path, only a channel's admins post in it. */
+      const char *role = NULL;
+      int got = mongo_channel_role(b->c, it->cid, it->sender, &role);
+      if (got < 0) return got;
+      if (got == 0 || strcmp(role, "admin") != 0)
+        finish(it, got == 0 ? STORE_ENOTFOUND : STORE_EFORBIDDEN);
+      continue;
+    }
     if (!cv->loaded ||
         (check && !mongo_conv_role(&cv->doc, it->sender) && !is_agent(cv->agents, it->sender)))
       finish(it, STORE_ENOTFOUND);
@@ -443,6 +452,19 @@ static void copy_dups(batch_t *b) {
   }
 }
 
+/* A channel admin's marker lives in channel_members: it read what it wrote.
+ * As for update_convs, a failure leaves the messages stored. */
+static void mark_channel_senders(batch_t *b) {
+  for (int i = 0; i < b->n; i++) {
+    item_t *it = &b->items[i];
+    if (!it->doc || it->job->status != STORE_OK || !mongo_channel_is(&b->convs[it->conv].doc) ||
+        !json_is_true(json_object_get(it->job->result, "created")))
+      continue;
+    if (mongo_channel_mark(b->c, it->cid, it->sender, mongo_bson_int(it->doc, "seq", 0), NULL) < 0)
+      log_warn("store: mongo: a channel sender's read marker did not move");
+  }
+}
+
 void mongo_msg_insert_batch(mongo_ctx_t *c, store_job_t **jobs, int n) {
   item_t items[n];
   conv_t convs[n];
@@ -464,6 +486,7 @@ void mongo_msg_insert_batch(mongo_ctx_t *c, store_job_t **jobs, int n) {
     reserve(&b);
     insert(&b);
     update_convs(&b);
+    mark_channel_senders(&b);
     copy_dups(&b);
   }
   for (int i = 0; i < n; i++) {

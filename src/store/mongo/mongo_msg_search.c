@@ -37,7 +37,32 @@ static void add_conv(void *arg, const bson_t *doc) {
 static int searchable(mongo_ctx_t *c, json_t *p, json_t **out) {
   convs_t cv = {json_object_get(p, "exclude_types"), mongo_param_str(p, "conversation_id"),
                 json_array(), 0};
-  bson_t *filter = BCON_NEW("participants.id", BCON_UTF8(mongo_param_str(p, "user_id")));
+  json_t *channels = mongo_channel_ids(c, mongo_param_str(p, "user_id"));
+  if (!channels) {
+    json_decref(cv.ids);
+    return STORE_EUNAVAILABLE;
+  }
+  /* The user's conversations: participants', and the channels they are in. */
+  bson_t *filter = bson_new(), any, one, in, arr;
+  bson_append_array_begin(filter, "$or", -1, &any);
+  bson_append_document_begin(&any, "0", -1, &one);
+  BSON_APPEND_UTF8(&one, "participants.id", mongo_param_str(p, "user_id"));
+  bson_append_document_end(&any, &one);
+  bson_append_document_begin(&any, "1", -1, &one);
+  bson_append_document_begin(&one, "_id", -1, &in);
+  bson_append_array_begin(&in, "$in", -1, &arr);
+  size_t i;
+  json_t *v;
+  json_array_foreach(channels, i, v) {
+    char k[24];
+    snprintf(k, sizeof(k), "%zu", i);
+    mongo_bson_append_json(&arr, k, v);
+  }
+  bson_append_array_end(&in, &arr);
+  bson_append_document_end(&one, &in);
+  bson_append_document_end(&any, &one);
+  bson_append_array_end(filter, &any);
+  json_decref(channels);
   if (cv.only) BSON_APPEND_UTF8(filter, "_id", cv.only);
   bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "type", BCON_INT32(1), "}");
   int rc = mongo_query_each(c, MC_CONVS, filter, opts, add_conv, &cv);

@@ -11,7 +11,8 @@
 #define CONV_COLS                                                                             \
   "c.id, c.type, c.name, c.last_seq, c.created_at, c.updated_at, c.contact_id, c.creator_id," \
   " c.assignee_id,"                                                                           \
-  " (SELECT automation_paused_until_ms FROM contacts WHERE id = c.contact_id)"
+  " (SELECT automation_paused_until_ms FROM contacts WHERE id = c.contact_id),"               \
+  " c.public, c.member_count, c.invite_token"
 
 /* Values shared by the conversations of one CONV_LIST page: the same users and
  * roles recur across them, and one reference each spares most of the page's
@@ -93,7 +94,27 @@ static json_t *conv_row(sqlite3_stmt *st) {
     json_object_set_new_nocheck(c, "automation_paused_until",
                                 until > util_now_ms() ? json_string(iso) : json_null());
   }
+  if (type && strcmp(type, "channel") == 0) {
+    json_object_set_new_nocheck(c, "public", json_boolean(sqlite3_column_int(st, 10)));
+    json_object_set_new_nocheck(c, "member_count", json_integer(sqlite3_column_int64(st, 11)));
+    json_object_set_new_nocheck(c, "invite_token", sqlite_db_col_str(st, 12));
+  }
   return c;
+}
+
+json_t *sqlite_conv_me(sqlite_db_t *d, const char *conv_id, const char *user_id) {
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT role, last_read_seq FROM participants"
+                                     " WHERE conversation_id = ? AND user_id = ?",
+                                     "ss", conv_id, user_id);
+  if (!st) return NULL;
+  int rc = sqlite_db_step(d, st);
+  if (rc < 0) return NULL;
+  if (rc == 0) return json_null();
+  json_t *me = json_pack("{s:s, s:o, s:I}", "id", user_id, "role", sqlite_db_col_str(st, 0),
+                         "last_read_seq", (json_int_t)sqlite3_column_int64(st, 1));
+  sqlite3_reset(st);
+  return me;
 }
 
 /* [{id, name, last_read_seq}]: the agents of owner, in the order they were
@@ -120,12 +141,22 @@ static json_t *agents(sqlite_db_t *d, const char *conv_id, const char *owner) {
 }
 
 /* Adds participants, last_message and an instagram conversation's contact to a
- * conversation from conv_row(); sh may
- * be NULL. Returns 0, or -1 when a read failed (c is then left as it was). */
-static int conv_complete(sqlite_db_t *d, json_t *c, shared_t *sh) {
+ * conversation from conv_row(); sh may be NULL. A channel gets no participants
+ * (it may have 100,000) but the member user's own entry, "me", when user is
+ * given. Returns 0, or -1 when a read failed (c is then left as it was). */
+static int conv_complete(sqlite_db_t *d, json_t *c, shared_t *sh, const char *user) {
   const char *id = json_string_value(json_object_get(c, "id"));
   int64_t last_seq = json_integer_value(json_object_get(c, "last_seq"));
-  json_t *parts = participants(d, id, sh);
+  json_t *parts;
+  if (json_object_get(c, "member_count")) {
+    json_t *me = user ? sqlite_conv_me(d, id, user) : json_null();
+    if (!me) return -1;
+    if (!json_is_null(me)) json_object_set_new_nocheck(c, "me", me);
+    json_t *last = last_seq > 0 ? sqlite_msg_by_seq(d, id, last_seq) : NULL;
+    json_object_set_new_nocheck(c, "last_message", last ? last : json_null());
+    return 0;
+  }
+  parts = participants(d, id, sh);
   if (!parts) return -1;
   const char *owner = json_string_value(json_object_get(c, "owner_id"));
   if (owner) {
@@ -149,7 +180,15 @@ static int conv_complete(sqlite_db_t *d, json_t *c, shared_t *sh) {
 }
 
 json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id) {
-  sqlite3_stmt *st = sqlite_db_query(
+  /* A channel's members are reached by each instance's connected members. */
+  sqlite3_stmt *st =
+      sqlite_db_query(d, "SELECT type FROM conversations WHERE id = ?", "s", conv_id);
+  if (!st) return NULL;
+  int is_channel = sqlite_db_step(d, st) == 1 &&
+                   strcmp((const char *)sqlite3_column_text(st, 0), "channel") == 0;
+  sqlite3_reset(st);
+  if (is_channel) return json_array();
+  st = sqlite_db_query(
       d, "SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY rowid", "s", conv_id);
   if (!st) return NULL;
   json_t *ids = json_array();
@@ -200,12 +239,16 @@ int sqlite_conv_role(sqlite_db_t *d, const char *conv_id, const char *user_id, c
 }
 
 json_t *sqlite_conv_load(sqlite_db_t *d, const char *id) {
+  return sqlite_conv_load_for(d, id, NULL);
+}
+
+json_t *sqlite_conv_load_for(sqlite_db_t *d, const char *id, const char *user) {
   sqlite3_stmt *st =
       sqlite_db_query(d, "SELECT " CONV_COLS " FROM conversations c WHERE c.id = ?", "s", id);
   if (!st || sqlite_db_step(d, st) != 1) return NULL;
   json_t *c = conv_row(st);
   sqlite3_reset(st);
-  if (conv_complete(d, c, NULL) != 0) {
+  if (conv_complete(d, c, NULL, user) != 0) {
     json_decref(c);
     return NULL;
   }
@@ -218,7 +261,7 @@ static int load_visible(sqlite_db_t *d, const char *id, const char *user_id, con
   if (!id || !user_id) return STORE_EINVAL;
   int rc = sqlite_conv_role(d, id, user_id, role);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
-  *conv = sqlite_conv_load(d, id);
+  *conv = sqlite_conv_load_for(d, id, user_id);
   return *conv ? STORE_OK : STORE_EUNAVAILABLE;
 }
 
@@ -281,7 +324,8 @@ int sqlite_conv_create(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *contact = sqlite_db_pstr(p, "contact_id");
   json_t *ids = json_object_get(p, "participant_ids");
   if (!type || !creator || !json_is_array(ids)) return STORE_EINVAL;
-  int group = strcmp(type, "group") == 0;
+  int channel = strcmp(type, "channel") == 0;
+  int group = strcmp(type, "group") == 0 || channel;
   if (!group && strcmp(type, "direct") != 0 && strcmp(type, "instagram") != 0) return STORE_EINVAL;
   json_t *creator_only = json_pack("[s]", creator);
   int status = users_exist(d, creator_only);
@@ -298,20 +342,22 @@ int sqlite_conv_create(sqlite_db_t *d, json_t *p, json_t **result) {
   char id[25], now[32];
   util_new_id(id);
   sqlite_db_now(now);
-  status =
-      sqlite_db_exec(d,
-                     "INSERT INTO conversations (id, type, name, creator_id, contact_id, pair_key,"
-                     " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     "ssssssss", id, type, sqlite_db_pstr(p, "name"), creator, contact,
-                     keyed ? key : NULL, now, now);
+  if (channel && (status = sqlite_channel_room(d, NULL, creator)) != STORE_OK) return status;
+  status = sqlite_db_exec(
+      d,
+      "INSERT INTO conversations (id, type, name, creator_id, contact_id, pair_key,"
+      " created_at, updated_at, public, member_count)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "ssssssssdd", id, type, sqlite_db_pstr(p, "name"), creator, contact, keyed ? key : NULL, now,
+      now, json_is_true(json_object_get(p, "public")), channel);
   if (status == STORE_OK) status = add_member(d, id, creator, group ? "admin" : "member");
   size_t i;
   json_t *v;
   json_array_foreach(ids, i, v) {
-    if (status == STORE_OK) status = add_member(d, id, json_string_value(v), "member");
+    if (status == STORE_OK && !channel) status = add_member(d, id, json_string_value(v), "member");
   }
   if (status != STORE_OK) return status;
-  json_t *c = sqlite_conv_load(d, id);
+  json_t *c = sqlite_conv_load_for(d, id, creator);
   if (!c) return STORE_EUNAVAILABLE;
   *result = json_pack("{s:o,s:b}", "conversation", c, "created", 1);
   return STORE_OK;
@@ -388,7 +434,7 @@ int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
   size_t i;
   json_t *c;
   shared_t sh = {json_object(), json_string("admin"), json_string("member")};
-  json_array_foreach(convs, i, c) if (rc >= 0 && conv_complete(d, c, &sh) != 0) rc =
+  json_array_foreach(convs, i, c) if (rc >= 0 && conv_complete(d, c, &sh, user) != 0) rc =
       STORE_EUNAVAILABLE;
   json_decref(sh.users);
   json_decref(sh.admin);
@@ -402,14 +448,15 @@ int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
-/* Group admin check shared by rename and add: ENOTFOUND for outsiders, EFORBIDDEN
- * for members who are not admins or conversations that are not groups. */
+/* Group and channel admin check shared by rename and add: ENOTFOUND for
+ * outsiders, EFORBIDDEN for members who are not admins or conversations that
+ * are neither. */
 static int require_admin(sqlite_db_t *d, const char *id, const char *user, json_t **conv) {
   const char *role = NULL;
   int status = load_visible(d, id, user, &role, conv);
   if (status != STORE_OK) return status;
-  if (strcmp(json_string_value(json_object_get(*conv, "type")), "group") != 0 ||
-      strcmp(role, "admin") != 0) {
+  const char *type = json_string_value(json_object_get(*conv, "type"));
+  if ((strcmp(type, "group") != 0 && strcmp(type, "channel") != 0) || strcmp(role, "admin") != 0) {
     json_decref(*conv);
     *conv = NULL;
     return STORE_EFORBIDDEN;
@@ -426,7 +473,7 @@ int sqlite_conv_rename(sqlite_db_t *d, json_t *p, json_t **result) {
   json_decref(conv);
   status = sqlite_db_exec(d, "UPDATE conversations SET name = ? WHERE id = ?", "ss", name, id);
   if (status != STORE_OK) return status;
-  *result = sqlite_conv_load(d, id);
+  *result = sqlite_conv_load_for(d, id, sqlite_db_pstr(p, "user_id"));
   return *result ? STORE_OK : STORE_EUNAVAILABLE;
 }
 
@@ -436,15 +483,19 @@ int sqlite_conv_add_members(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!json_is_array(ids)) return STORE_EINVAL;
   int status = require_admin(d, id, sqlite_db_pstr(p, "user_id"), &conv);
   if (status != STORE_OK) return status;
+  int channel = json_object_get(conv, "member_count") != NULL;
   json_decref(conv);
   status = users_exist(d, ids);
   size_t i;
   json_t *v;
   json_array_foreach(ids, i, v) {
-    if (status == STORE_OK) status = add_member(d, id, json_string_value(v), "member");
+    if (status == STORE_OK && channel)
+      status = sqlite_channel_add(d, id, json_string_value(v), "member", NULL);
+    else if (status == STORE_OK)
+      status = add_member(d, id, json_string_value(v), "member");
   }
   if (status != STORE_OK) return status;
-  *result = sqlite_conv_load(d, id);
+  *result = sqlite_conv_load_for(d, id, sqlite_db_pstr(p, "user_id"));
   return *result ? STORE_OK : STORE_EUNAVAILABLE;
 }
 
@@ -455,16 +506,24 @@ int sqlite_conv_remove_member(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!member) return STORE_EINVAL;
   int status = load_visible(d, id, user, &role, &conv);
   if (status != STORE_OK) return status;
-  json_decref(conv);
   const char *member_role = NULL;
   int rc = sqlite_conv_role(d, id, member, &member_role);
-  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
-  if (strcmp(member_role, "agent") == 0) return STORE_ENOTFOUND; /* not a member */
-  if (strcmp(user, member) != 0 && strcmp(role, "admin") != 0) return STORE_EFORBIDDEN;
-  status = sqlite_db_exec(d, "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?",
-                          "ss", id, member);
+  if (rc <= 0 || strcmp(member_role, "agent") == 0) { /* an agent is not a member */
+    json_decref(conv);
+    return rc < 0 ? rc : STORE_ENOTFOUND;
+  }
+  if (strcmp(user, member) != 0 && strcmp(role, "admin") != 0) {
+    json_decref(conv);
+    return STORE_EFORBIDDEN;
+  }
+  if (json_object_get(conv, "member_count"))
+    status = sqlite_channel_remove(d, id, member, strcmp(member_role, "admin") == 0);
+  else
+    status = sqlite_db_exec(d, "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?",
+                            "ss", id, member);
+  json_decref(conv);
   if (status != STORE_OK) return status;
-  conv = sqlite_conv_load(d, id);
+  conv = sqlite_conv_load_for(d, id, user);
   if (!conv) return STORE_EUNAVAILABLE;
   *result = json_pack("{s:o,s:s}", "conversation", conv, "removed_id", member);
   return STORE_OK;
@@ -547,4 +606,36 @@ int sqlite_conv_assign(sqlite_db_t *d, json_t *p, json_t **result) {
   if (status != STORE_OK) return status;
   *result = sqlite_conv_load(d, id);
   return *result ? STORE_OK : STORE_EUNAVAILABLE;
+}
+
+/* Pages by user id, which the participants primary key orders. */
+int sqlite_conv_members(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
+  const char *cursor = sqlite_db_pstr(p, "cursor");
+  int64_t limit = sqlite_db_pint(p, "limit", 50);
+  if (!id || !user || limit < 1 || limit > 1000) return STORE_EINVAL;
+  int rc = sqlite_conv_role(d, id, user, NULL);
+  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT p.user_id, u.name, p.role FROM participants p"
+                                     " LEFT JOIN users u ON u.id = p.user_id"
+                                     " WHERE p.conversation_id = ? AND p.user_id > ?"
+                                     " ORDER BY p.user_id LIMIT ?",
+                                     "ssi", id, cursor ? cursor : "", limit + 1);
+  if (!st) return STORE_EUNAVAILABLE;
+  json_t *members = json_array();
+  int64_t n = 0;
+  while ((rc = sqlite_db_step(d, st)) == 1 && n++ < limit)
+    json_array_append_new(members,
+                          json_pack("{s:o, s:o, s:o}", "id", sqlite_db_col_str(st, 0), "name",
+                                    sqlite_db_col_str(st, 1), "role", sqlite_db_col_str(st, 2)));
+  if (rc == 1) sqlite3_reset(st);
+  if (rc < 0) {
+    json_decref(members);
+    return rc;
+  }
+  json_t *last = json_array_get(members, json_array_size(members) - 1);
+  *result = json_pack("{s:o, s:o}", "members", members, "next_cursor",
+                      rc == 1 && last ? json_incref(json_object_get(last, "id")) : json_null());
+  return STORE_OK;
 }

@@ -107,6 +107,21 @@ json_t *sqlite_conv_load(sqlite_db_t *d, const char *id); /* conversation|NULL *
 int sqlite_conv_role(sqlite_db_t *d, const char *conv_id, const char *user_id,
                      const char **role); /* 1 member (role set, static string), 0 not, <0 status */
 json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id);
+/* The conversation as user sees it (a channel's "me"); user may be NULL. */
+json_t *sqlite_conv_load_for(sqlite_db_t *d, const char *id, const char *user);
+/* {id, role, last_read_seq} of user in conv_id, JSON null when not a member,
+ * NULL on a failed read. */
+json_t *sqlite_conv_me(sqlite_db_t *d, const char *conv_id, const char *user_id);
+
+/* sqlite_channel.c: a channel's members. room: STORE_OK when user may join one
+ * more channel and conv_id (NULL: a new one) take one more member, else
+ * ECONFLICT. add: joins user with role (*added 1 when new, 0 when a member
+ * already; may be NULL), counting it. remove: the member leaves, counted;
+ * a last admin with others left: ECONFLICT. */
+int sqlite_channel_room(sqlite_db_t *d, const char *conv_id, const char *user_id);
+int sqlite_channel_add(sqlite_db_t *d, const char *conv_id, const char *user_id, const char *role,
+                       int *added);
+int sqlite_channel_remove(sqlite_db_t *d, const char *conv_id, const char *user_id, int is_admin);
 
 /* sqlite_user.c: a user by id into *result (ENOTFOUND when absent). */
 int sqlite_user_load(sqlite_db_t *d, const char *id, json_t **result);

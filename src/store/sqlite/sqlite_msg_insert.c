@@ -39,7 +39,8 @@ typedef struct pending_conv_s {
   char id[32]; /* empty: free slot */
   int64_t last_seq;
   char updated_at[32];
-  json_t *members; /* participant ids, as loaded */
+  json_t *members; /* participant ids, as loaded (none for a channel) */
+  int channel;     /* a channel: only its admins post */
   json_t *readers; /* sender -> seq of their newest message */
 } pending_conv_t;
 
@@ -117,11 +118,12 @@ static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
     return STORE_OK;
   }
   sqlite3_stmt *st =
-      sqlite_db_query(d, "SELECT last_seq FROM conversations WHERE id = ?", "s", conv);
+      sqlite_db_query(d, "SELECT last_seq, type FROM conversations WHERE id = ?", "s", conv);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
   c->last_seq = sqlite3_column_int64(st, 0);
+  c->channel = strcmp((const char *)sqlite3_column_text(st, 1), "channel") == 0;
   sqlite3_reset(st);
   if (!(c->members = sqlite_conv_participant_ids(d, conv))) return STORE_EUNAVAILABLE;
   c->readers = json_object();
@@ -213,6 +215,15 @@ int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   if (status == STORE_ENOTFOUND) return retried(d, p, status, result);
   if (status != STORE_OK) return status;
   int member = is_member(c->members, sender);
+  if (c->channel) {
+    /* Whatever the path, only a channel's admins post in it. */
+    const char *role = NULL;
+    int rc = sqlite_conv_role(d, conv, sender, &role);
+    if (rc < 0) return rc;
+    if (rc == 0) return retried(d, p, STORE_ENOTFOUND, result);
+    if (strcmp(role, "admin") != 0) return retried(d, p, STORE_EFORBIDDEN, result);
+    member = 1;
+  }
   if (!member && json_is_true(json_object_get(p, "check_member")))
     return retried(d, p, STORE_ENOTFOUND, result);
   char id[25], now[32];

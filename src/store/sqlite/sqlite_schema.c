@@ -220,6 +220,15 @@ static const char *const migrations[] = {
     " code_hash TEXT NOT NULL, expires_at_ms INTEGER NOT NULL,"
     " attempts INTEGER NOT NULL DEFAULT 0, used INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX email_codes_user ON email_codes(user_id, purpose);",
+    /* 16: channels (issue 17): public or by invitation, their member count kept
+     * beside the row (members stay in participants, never read whole), the
+     * current invite token, and the index that pages public channels. */
+    "ALTER TABLE conversations ADD COLUMN public INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE conversations ADD COLUMN member_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE conversations ADD COLUMN invite_token TEXT;"
+    "CREATE UNIQUE INDEX conversations_invite ON conversations(invite_token)"
+    " WHERE invite_token IS NOT NULL;"
+    "CREATE INDEX conversations_public ON conversations(id) WHERE type = 'channel' AND public = 1;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -111,11 +111,50 @@ static void the_page_writer_matches_the_page_shape(void **state) {
   json_decref(convs);
 }
 
+/* A channel: no participants; "me" (only the user's own) gives role and
+ * unread_count; the invite token shows to admins alone; both writers agree. */
+static void a_channel_shows_member_count_and_its_members_own_state(void **state) {
+  json_t *conv =
+      json_pack("{s:s, s:s, s:s, s:I, s:b, s:I, s:s, s:n, s:{s:s, s:s, s:I}}", "id", "ch1", "type",
+                "channel", "name", "News", "last_seq", (json_int_t)7, "public", 1, "member_count",
+                (json_int_t)100000, "invite_token", "tok", "last_message", "me", "id", "u1", "role",
+                "member", "last_read_seq", (json_int_t)4);
+  json_t *view = conv_view_json(conv, "u1");
+  assert_int_equal(json_integer_value(json_object_get(view, "unread_count")), 3);
+  assert_string_equal(json_string_value(json_object_get(view, "role")), "member");
+  assert_null(json_object_get(view, "me"));
+  assert_null(json_object_get(view, "invite_token"));
+  assert_null(json_object_get(view, "participants"));
+  assert_int_equal(json_integer_value(json_object_get(view, "member_count")), 100000);
+  json_decref(view);
+  /* Someone else's "me" (a conversation.updated rendered for another member):
+   * neither role nor unread_count, never the other's. */
+  view = conv_view_json(conv, "u2");
+  assert_null(json_object_get(view, "role"));
+  assert_null(json_object_get(view, "unread_count"));
+  assert_null(json_object_get(view, "invite_token"));
+  json_decref(view);
+  assert_int_equal(conv_view_read_seq(conv, "u1"), 4);
+  assert_int_equal(conv_view_read_seq(conv, "u2"), -1);
+  json_t *ids = conv_view_participant_ids(conv);
+  assert_int_equal(json_array_size(ids), 0); /* members are reached otherwise */
+  json_decref(ids);
+  assert_same(conv, "u1");
+  assert_same(conv, "u2");
+  json_object_set_new(json_object_get(conv, "me"), "role", json_string("admin"));
+  view = conv_view_json(conv, "u1");
+  assert_string_equal(json_string_value(json_object_get(view, "invite_token")), "tok");
+  json_decref(view);
+  assert_same(conv, "u1");
+  json_decref(conv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_view_shows_read_markers_and_counts_unread),
       cmocka_unit_test(both_writers_agree),
       cmocka_unit_test(the_page_writer_matches_the_page_shape),
+      cmocka_unit_test(a_channel_shows_member_count_and_its_members_own_state),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,7 +39,7 @@ static void creation_refuses_bad_bodies_and_stores_nothing(void **state) {
   rest_expect_error(fx, 400, "invalid_json", NULL, "POST", "/api/conversations", fx->a, "{nope");
   rest_expect_error(fx, 400, "invalid_json", NULL, "POST", "/api/conversations", fx->a, "[1]");
   rest_expect_error(fx, 400, "validation_failed", "type", "POST", "/api/conversations", fx->a,
-                    "{\"type\":\"channel\"}");
+                    "{\"type\":\"broadcast\"}");
   rest_expect_error(fx, 400, "validation_failed", "participant_id", "POST", "/api/conversations",
                     fx->a, "{\"type\":\"direct\"}");
   char body[256];

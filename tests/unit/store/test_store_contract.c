@@ -1656,6 +1656,203 @@ static void test_open_failure(void **state) {
   assert_null(store_open_sqlite(&f->loop, "/nonexistent-dir/parley/x.db", 10));
 }
 
+/* ---- channels ---- */
+
+static json_t *channel_get(fx_t *f, const char *id, const char *user) {
+  json_t *r = NULL;
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s,s:s}", "id", id, "user_id", user), &r),
+                   STORE_OK);
+  return r;
+}
+
+/* Channels on both backends: members outside the conversation (no
+ * participants, member_count kept), admins alone post (nothing stored
+ * otherwise, and results name no recipients), joins by token or public id,
+ * leaves, roles, pages of members, the directory and a user's channel ids. */
+static void test_channels(void **state) {
+  fx_t *f = *state;
+  char ann[25], bob[25], cat[25], pub[25], priv[25];
+  new_user(f, "ann@ch.io", "Ann", ann);
+  new_user(f, "bob@ch.io", "Bob", bob);
+  new_user(f, "cat@ch.io", "Cat", cat);
+  json_t *r = NULL;
+  assert_int_equal(call(f, CONV_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:[s],s:b}", "type", "channel", "name", "News",
+                                  "creator_id", ann, "participant_ids", ann, "public", 1),
+                        &r),
+                   STORE_OK);
+  json_t *cv = json_object_get(r, "conversation");
+  strcpy(pub, str(cv, "id"));
+  assert_null(json_object_get(cv, "participants"));
+  assert_int_equal(num(cv, "member_count"), 1);
+  assert_true(json_is_true(json_object_get(cv, "public")));
+  assert_string_equal(str(json_object_get(cv, "me"), "role"), "admin");
+  json_decref(r);
+  assert_int_equal(call(f, CONV_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:[s]}", "type", "channel", "name", "Priv",
+                                  "creator_id", ann, "participant_ids", ann),
+                        &r),
+                   STORE_OK);
+  strcpy(priv, str(json_object_get(r, "conversation"), "id"));
+  json_decref(r);
+
+  /* Joins: public by id (again: joined false), private not by id. */
+  assert_int_equal(call(f, CHANNEL_JOIN, json_pack("{s:s,s:s}", "id", pub, "user_id", bob), &r),
+                   STORE_OK);
+  assert_true(json_is_true(json_object_get(r, "joined")));
+  cv = json_object_get(r, "conversation");
+  assert_int_equal(num(cv, "member_count"), 2);
+  assert_string_equal(str(json_object_get(cv, "me"), "role"), "member");
+  json_decref(r);
+  assert_int_equal(call(f, CHANNEL_JOIN, json_pack("{s:s,s:s}", "id", pub, "user_id", bob), &r),
+                   STORE_OK);
+  assert_true(json_is_false(json_object_get(r, "joined")));
+  assert_int_equal(num(json_object_get(r, "conversation"), "member_count"), 2);
+  json_decref(r);
+  assert_int_equal(call(f, CHANNEL_JOIN, json_pack("{s:s,s:s}", "id", priv, "user_id", bob), NULL),
+                   STORE_ENOTFOUND);
+  /* Invite tokens: admins only; a new one replaces the old; revoked, none. */
+  assert_int_equal(call(f, CHANNEL_INVITE,
+                        json_pack("{s:s,s:s,s:b}", "id", priv, "user_id", bob, "revoke", 0), NULL),
+                   STORE_ENOTFOUND);
+  assert_int_equal(call(f, CHANNEL_INVITE,
+                        json_pack("{s:s,s:s,s:b}", "id", priv, "user_id", ann, "revoke", 0), &r),
+                   STORE_OK);
+  char token[40];
+  strcpy(token, str(r, "invite_token"));
+  json_decref(r);
+  assert_int_equal(
+      call(f, CHANNEL_JOIN, json_pack("{s:s,s:s}", "token", token, "user_id", cat), &r), STORE_OK);
+  assert_string_equal(str(json_object_get(r, "conversation"), "id"), priv);
+  json_decref(r);
+  assert_int_equal(call(f, CHANNEL_INVITE,
+                        json_pack("{s:s,s:s,s:b}", "id", priv, "user_id", cat, "revoke", 0), NULL),
+                   STORE_EFORBIDDEN);
+  assert_int_equal(call(f, CHANNEL_INVITE,
+                        json_pack("{s:s,s:s,s:b}", "id", priv, "user_id", ann, "revoke", 1), &r),
+                   STORE_OK);
+  assert_true(json_is_null(json_object_get(r, "invite_token")));
+  json_decref(r);
+  assert_int_equal(
+      call(f, CHANNEL_JOIN, json_pack("{s:s,s:s}", "token", token, "user_id", bob), NULL),
+      STORE_ENOTFOUND);
+
+  /* Posting: admins only, members EFORBIDDEN, outsiders ENOTFOUND; nothing
+   * stored; results name no recipients. */
+  int status;
+  r = send_msg(f, pub, ann, "news", NULL, &status);
+  assert_int_equal(status, STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "participant_ids")), 0);
+  json_decref(r);
+  r = send_msg(f, pub, bob, "may I", NULL, &status);
+  assert_int_equal(status, STORE_EFORBIDDEN);
+  r = send_msg(f, pub, cat, "and I", NULL, &status);
+  assert_int_equal(status, STORE_ENOTFOUND);
+  r = channel_get(f, pub, bob);
+  assert_int_equal(num(r, "last_seq"), 1);
+  assert_int_equal(num(json_object_get(r, "me"), "last_read_seq"), 0);
+  json_decref(r);
+  r = channel_get(f, pub, ann);
+  assert_int_equal(num(json_object_get(r, "me"), "last_read_seq"), 1); /* read what it wrote */
+  json_decref(r);
+  assert_int_equal(
+      call(f, CONV_MARK_READ, json_pack("{s:s,s:s,s:i}", "id", pub, "user_id", bob, "seq", 5), &r),
+      STORE_OK);
+  assert_int_equal(num(r, "last_read_seq"), 1);
+  json_decref(r);
+  assert_int_equal(call(f, MSG_LIST,
+                        json_pack("{s:s,s:s,s:i,s:i}", "conversation_id", pub, "user_id", bob,
+                                  "limit", 10, "after_seq", 0),
+                        &r),
+                   STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "messages")), 1);
+  json_decref(r);
+
+  /* Roles: the last admin stays one; a promoted member posts. */
+  assert_int_equal(call(f, CHANNEL_SET_ROLE,
+                        json_pack("{s:s,s:s,s:s,s:s}", "id", pub, "user_id", ann, "member_id", ann,
+                                  "role", "member"),
+                        NULL),
+                   STORE_ECONFLICT);
+  assert_int_equal(call(f, CHANNEL_SET_ROLE,
+                        json_pack("{s:s,s:s,s:s,s:s}", "id", pub, "user_id", bob, "member_id", bob,
+                                  "role", "admin"),
+                        NULL),
+                   STORE_EFORBIDDEN);
+  assert_int_equal(call(f, CHANNEL_SET_ROLE,
+                        json_pack("{s:s,s:s,s:s,s:s}", "id", pub, "user_id", ann, "member_id", bob,
+                                  "role", "admin"),
+                        &r),
+                   STORE_OK);
+  assert_string_equal(str(json_object_get(r, "member"), "name"), "Bob");
+  json_decref(r);
+  r = send_msg(f, pub, bob, "now I may", NULL, &status);
+  assert_int_equal(status, STORE_OK);
+  json_decref(r);
+
+  /* Lists: the user's conversations include its channels with "me". */
+  assert_int_equal(call(f, CONV_LIST, json_pack("{s:s,s:i}", "user_id", cat, "limit", 10), &r),
+                   STORE_OK);
+  json_t *convs = json_object_get(r, "conversations");
+  assert_int_equal(json_array_size(convs), 1);
+  assert_string_equal(str(json_object_get(json_array_get(convs, 0), "me"), "role"), "member");
+  json_decref(r);
+  assert_int_equal(call(f, CHANNEL_IDS_OF_USER, json_pack("{s:s}", "user_id", ann), &r), STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "ids")), 2);
+  json_decref(r);
+  assert_int_equal(
+      call(f, CHANNEL_LIST_PUBLIC, json_pack("{s:s,s:i}", "user_id", cat, "limit", 10), &r),
+      STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "channels")), 1);
+  assert_string_equal(str(json_array_get(json_object_get(r, "channels"), 0), "id"), pub);
+  assert_null(json_object_get(json_array_get(json_object_get(r, "channels"), 0), "me"));
+  json_decref(r);
+
+  /* Members paged by id; admins add by id. */
+  assert_int_equal(
+      call(f, CONV_ADD_MEMBERS,
+           json_pack("{s:s,s:s,s:[s]}", "id", pub, "user_id", ann, "user_ids", cat), &r),
+      STORE_OK);
+  assert_int_equal(num(r, "member_count"), 3);
+  json_decref(r);
+  assert_int_equal(
+      call(f, CONV_MEMBERS, json_pack("{s:s,s:s,s:i}", "id", pub, "user_id", cat, "limit", 2), &r),
+      STORE_OK);
+  json_t *page = json_object_get(r, "members");
+  assert_int_equal(json_array_size(page), 2);
+  assert_true(strcmp(str(json_array_get(page, 0), "id"), str(json_array_get(page, 1), "id")) < 0);
+  char cursor[25];
+  strcpy(cursor, str(r, "next_cursor"));
+  json_decref(r);
+  assert_int_equal(
+      call(f, CONV_MEMBERS,
+           json_pack("{s:s,s:s,s:i,s:s}", "id", pub, "user_id", cat, "limit", 2, "cursor", cursor),
+           &r),
+      STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "members")), 1);
+  assert_true(json_is_null(json_object_get(r, "next_cursor")));
+  assert_non_null(str(json_array_get(json_object_get(r, "members"), 0), "name"));
+  json_decref(r);
+
+  /* Leaving: counted; an admin among two may go; the last admin with others may not. */
+  assert_int_equal(
+      call(f, CONV_REMOVE_MEMBER,
+           json_pack("{s:s,s:s,s:s}", "id", pub, "user_id", cat, "member_id", cat), &r),
+      STORE_OK);
+  assert_int_equal(num(json_object_get(r, "conversation"), "member_count"), 2);
+  json_decref(r);
+  assert_int_equal(
+      call(f, CONV_REMOVE_MEMBER,
+           json_pack("{s:s,s:s,s:s}", "id", pub, "user_id", bob, "member_id", bob), NULL),
+      STORE_OK);
+  assert_int_equal(
+      call(f, CONV_REMOVE_MEMBER,
+           json_pack("{s:s,s:s,s:s}", "id", priv, "user_id", ann, "member_id", ann), NULL),
+      STORE_ECONFLICT);
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s,s:s}", "id", pub, "user_id", cat), NULL),
+                   STORE_ENOTFOUND);
+}
+
 #define T(name) cmocka_unit_test_prestate_setup_teardown(name, setup, teardown, backend)
 
 static int run_suite(const char *group, void *backend) {
@@ -1680,6 +1877,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_contact_profile_list_edit),
       T(test_webhook_events),
       T(test_flows),
+      T(test_channels),
       T(test_job_cap),
       T(test_close_in_flight),
       T(test_open_failure),

@@ -504,6 +504,11 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " DROP INDEX conversations_contact;"
           /* and migration 15 (e-mail codes) */
           " DROP TABLE email_codes; ALTER TABLE users DROP COLUMN email_verified;"
+          /* and migration 16 (channels) */
+          " DROP INDEX conversations_invite; DROP INDEX conversations_public;"
+          " ALTER TABLE conversations DROP COLUMN public;"
+          " ALTER TABLE conversations DROP COLUMN member_count;"
+          " ALTER TABLE conversations DROP COLUMN invite_token;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);
