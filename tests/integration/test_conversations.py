@@ -37,7 +37,7 @@ def test_group_creator_is_admin(server):
 def test_create_validation(server):
     a = server.signup()
     cases = [
-        ({"type": "channel"}, "type"),
+        ({"type": "broadcast"}, "type"),
         ({"participant_id": uid(a)}, "type"),
         ({"type": "direct"}, "participant_id"),
         ({"type": "direct", "participant_id": 5}, "participant_id"),
