@@ -48,11 +48,12 @@ static void add(channel_subs_t *s, json_t *rec, const char *conv, const char *us
   json_object_set_new(set, user, json_true());
 }
 
+/* conv may be a key of rec's convs (untrack's loop): it is deleted there last. */
 static void del(channel_subs_t *s, json_t *rec, const char *conv, const char *user) {
-  json_object_del(json_object_get(rec, "convs"), conv);
   json_t *set = json_object_get(s->members, conv);
   json_object_del(set, user);
   if (set && json_object_size(set) == 0) json_object_del(s->members, conv);
+  json_object_del(json_object_get(rec, "convs"), conv);
 }
 
 int channel_subs_track(channel_subs_t *s, const char *user) {
