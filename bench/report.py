@@ -119,6 +119,40 @@ def fanout_rows(t, results):
               verdict(r is not None and r <= 1 / 3), digits=2)
 
 
+def channel_rows(t, results):
+    """A 10,000-member channel: every member connected, and 50 connected."""
+    full = {s: one(results, "channel", s) for s in ("parley", "parley-redis")}
+    sparse = [r for r in by(results, "channel", "parley") if r.get("label") == "parley-50"]
+    full["parley"] = next((r for r in by(results, "channel", "parley") if r.get("label") == "parley"), None)
+    best = {s: (f or {}).get("best") or {} for s, f in full.items()}
+    if not any(full.values()):
+        return
+    members = next(f["members"] for f in full.values() if f)
+    connected = next(f["connected"] for f in full.values() if f)
+    t.add("channel", f"{members:,} members, {connected:,} connected: delivered/s, p99 < 100 ms",
+          best["parley"].get("delivered_per_s"), best["parley-redis"].get("delivered_per_s"))
+    t.add("channel", "  at posts/s", best["parley"].get("offered_posts_per_s"),
+          best["parley-redis"].get("offered_posts_per_s"))
+    for k in ("p50_ms", "p99_ms"):
+        t.add("channel", f"  {k.replace('_ms', '')} ms at that load", best["parley"].get(k),
+              best["parley-redis"].get(k), digits=2)
+    t.add("channel", "  server CPU user+sys (cores)", cpu(best["parley"]), cpu(best["parley-redis"]))
+    most = {s: (f or {}).get("max") or {} for s, f in full.items()}
+    t.add("channel", "most delivered/s (any p99)", most["parley"].get("delivered_per_s"),
+          most["parley-redis"].get("delivered_per_s"))
+    t.add("channel", "  at posts/s", most["parley"].get("offered_posts_per_s"),
+          most["parley-redis"].get("offered_posts_per_s"))
+    t.add("channel", "  p99 ms there", most["parley"].get("p99_ms"), most["parley-redis"].get("p99_ms"),
+          digits=2)
+    if sparse:
+        b = sparse[0].get("best") or {}
+        t.add("channel", f"{members:,} members, 50 connected: posts/s, p99 < 100 ms",
+              b.get("offered_posts_per_s"))
+        t.add("channel", "  delivered/s, p99 ms", b.get("delivered_per_s"))
+        t.add("channel", "  p99 ms at that load", b.get("p99_ms"), digits=2)
+        t.add("channel", "  server CPU user+sys (cores)", cpu(b))
+
+
 def connection_rows(t, results):
     conns = {s: one(results, "connections", s) for s in ("parley", "reference")}
     levels = {}
@@ -194,6 +228,7 @@ def main():
         results = [json.loads(line) for line in f if line.strip()]
     t = Table()
     fanout_rows(t, results)
+    channel_rows(t, results)
     connection_rows(t, results)
     http_rows(t, results)
     misc_rows(t, results)

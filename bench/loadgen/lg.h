@@ -110,6 +110,7 @@ typedef struct lg_opts_s {
   int pid;
 } lg_opts_t;
 int lg_fanout(lg_t *lg, const lg_opts_t *o);
+int lg_channel(lg_t *lg, const lg_opts_t *o);
 int lg_connections(lg_t *lg, const lg_opts_t *o);
 int lg_webhook(lg_t *lg, const lg_opts_t *o, int flows);
 int lg_token(lg_t *lg, const lg_opts_t *o);

@@ -11,10 +11,11 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: loadgen fanout|connections|webhook|flows|token [options]\n"
+          "usage: loadgen fanout|channel|connections|webhook|flows|token [options]\n"
           "  --host H --port N      the server (127.0.0.1)\n"
           "  --label L              names this run (also makes e-mails unique)\n"
           "fanout:      --users N --group S --rates r1,r2,.. --seconds D --warmup W\n"
+          "channel:     --users N (members) --sessions C (connected) --rates r1,.. --seconds D\n"
           "connections: --sessions n1,n2,.. --pid P (server pid, for VmRSS)\n"
           "webhook, flows: --events N --conns C --contacts K --secret S [--graph-port G]\n"
           "token:       --users N --group G (user 0 creates G groups with the others)\n");
@@ -117,6 +118,8 @@ int main(int argc, char **argv) {
   int rc;
   if (strcmp(scenario, "fanout") == 0)
     rc = lg_fanout(lg, &o);
+  else if (strcmp(scenario, "channel") == 0)
+    rc = lg_channel(lg, &o);
   else if (strcmp(scenario, "connections") == 0)
     rc = lg_connections(lg, &o);
   else if (strcmp(scenario, "webhook") == 0)
