@@ -3,6 +3,7 @@
  * channel is a conversation (created, read, left and paged through
  * conversations.c); a join reaches the member's sessions and every instance's
  * connected members (channel_subs.h), never the whole channel. Loop thread. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,14 +148,46 @@ static void invite(http_req_t *req) {
 
 /* ---- PATCH /api/conversations/:id/members/:user_id ---- */
 
+typedef struct told_s {
+  app_t *app;
+  char user[ID_MAX_CHARS + 1];
+} told_t;
+
+/* The member whose role changed hears of it: their view, with the new role. */
+static void tell_member(void *ctx, int status, json_t *result) {
+  told_t *t = ctx;
+  if (status == STORE_OK) {
+    json_t *frame = json_pack("{s:s, s:o}", "type", "conversation.updated", "conversation",
+                              conv_view_json(result, t->user));
+    json_t *to = json_pack("[s]", t->user);
+    if (frame && to) fanout_event(t->app, frame, to, NULL);
+    json_decref(frame);
+    json_decref(to);
+  }
+  json_decref(result);
+  free(t);
+}
+
 static void role_set(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
-  if (status == STORE_ECONFLICT)
+  if (status == STORE_ECONFLICT) {
     http_reply_error(req, 409, "conflict", "a channel keeps at least one admin", "role");
-  else if (status != STORE_OK)
+  } else if (status != STORE_OK) {
     reply_channel_error(req, status);
-  else
+  } else {
     http_reply_json(req, 200, json_incref(result));
+    told_t *t = calloc(1, sizeof(*t));
+    const char *id = http_req_param(req, "id");
+    if (t && id) {
+      t->app = req->app;
+      snprintf(t->user, sizeof(t->user), "%s", http_req_param(req, "user_id"));
+      if (store_call(req->app->store, CONV_GET,
+                     json_pack("{s:s, s:s}", "id", id, "user_id", t->user), tell_member, t) != 0)
+        free(t);
+    } else {
+      free(t);
+    }
+  }
   json_decref(result);
   http_req_unref(req);
 }

@@ -54,8 +54,10 @@ static void channel_member_changed(app_t *app, const json_t *conv, const char *u
   const char *id = json_string_value(json_object_get(conv, "id"));
   if (!id || !user) return;
   channel_subs_announce(app, id, user, joined);
-  json_t *frame = json_pack("{s:s, s:o}", "type", "conversation.updated", "conversation",
-                            conv_view_json(conv, user));
+  json_t *view = conv_view_json(conv, user);
+  /* role null: this member is out (a rename's frame has no role at all). */
+  if (view && !joined) json_object_set_new(view, "role", json_null());
+  json_t *frame = json_pack("{s:s, s:o}", "type", "conversation.updated", "conversation", view);
   json_t *to = json_pack("[s]", user);
   if (frame && to) fanout_event(app, frame, to, NULL);
   json_decref(frame);

@@ -197,10 +197,16 @@ def test_unread_sync_and_live_delivery(server):
         assert post_message(server, admin, ch["id"], "welcome").status == 201
         assert (await lc.expect("message.new"))["message"]["text"] == "welcome"
         assert (await r.expect("message.new"))["message"]["text"] == "welcome"
+        # Promoted, the member hears of its new role.
+        r2 = api(server, "PATCH", f"/api/conversations/{ch['id']}/members/{uid(late)}", admin,
+                 {"role": "admin"})
+        assert r2.status == 200
+        assert (await lc.expect("conversation.updated"))["conversation"]["role"] == "admin"
         # Left: nothing more.
         assert api(server, "DELETE", f"/api/conversations/{ch['id']}/members/{uid(late)}",
                    late).status == 204
-        await lc.expect("conversation.updated")
+        gone = await lc.expect("conversation.updated")
+        assert gone["conversation"]["id"] == ch["id"] and gone["conversation"]["role"] is None
         assert post_message(server, admin, ch["id"], "gone").status == 201
         assert (await r.expect("message.new"))["message"]["text"] == "gone"
         await lc.expect_none("message.new")

@@ -512,6 +512,49 @@ export class ParleyClient extends Emitter {
     return this.removeMember(id, me.id).then(() => this.untrack(id));
   }
 
+  // ---- REST: channels ----
+
+  /** A channel (admins post, members read); `isPublic`: anyone may join by id. */
+  createChannel(name, isPublic = false) {
+    return this.request('POST', '/api/conversations', { body: { type: 'channel', name, public: !!isPublic } })
+      .then((r) => r.conversation);
+  }
+
+  /** Public channels, newest first. @returns {Promise<{channels: object[], next_cursor: string|null}>} */
+  listChannels({ limit, cursor } = {}) {
+    return this.request('GET', '/api/channels', { query: { limit, cursor } });
+  }
+
+  /**
+   * Joins a channel by an invite link's token or a public channel's id.
+   * @param {{token?: string, conversationId?: string}} how
+   * @returns {Promise<object>} the channel, as its member sees it
+   */
+  joinChannel({ token, conversationId } = {}) {
+    const body = token ? { token } : { conversation_id: conversationId };
+    return this.request('POST', '/api/channels/join', { body }).then((r) => r.conversation);
+  }
+
+  /** A page of any conversation's members. @returns {Promise<{members: object[], next_cursor: string|null}>} */
+  listMembers(id, { limit, cursor } = {}) {
+    return this.request('GET', `/api/conversations/${enc(id)}/members`, { query: { limit, cursor } });
+  }
+
+  /** A new invite link token for a channel (admins); the old one stops working. */
+  createInvite(id) {
+    return this.request('POST', `/api/conversations/${enc(id)}/invite`).then((r) => r.conversation);
+  }
+
+  async revokeInvite(id) {
+    await this.request('DELETE', `/api/conversations/${enc(id)}/invite`);
+  }
+
+  /** Promotes (`admin`) or demotes (`member`) a channel member. */
+  setMemberRole(id, userId, role) {
+    return this.request('PATCH', `/api/conversations/${enc(id)}/members/${enc(userId)}`, { body: { role } })
+      .then((r) => r.member);
+  }
+
   // ---- REST: messages ----
 
   /**

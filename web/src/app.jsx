@@ -13,12 +13,14 @@ import { ContactsPage } from './contacts.jsx';
 import { SettingsPage } from './settings.jsx';
 import { DashboardPage } from './dashboard.jsx';
 import { StatusMenu } from './status_menu.jsx';
+import { ChannelsPage, JoinPage } from './channels.jsx';
 
 const FlowsPage = lazy(() => import('./flows/index.jsx'));
 
 const NAV = [
   ['/dashboard', 'Dashboard'],
   ['/inbox', 'Inbox'],
+  ['/channels', 'Channels'],
   ['/contacts', 'Contacts'],
   ['/flows', 'Flows'],
   ['/settings', 'Settings'],
@@ -75,6 +77,8 @@ export function App() {
   if ((m = match('/c/:id', path))) page = <InboxPage openId={m.id} />;
   else if (path === '/inbox') page = <InboxPage openId={null} />;
   else if (path === '/inbox/instagram') page = <InboxPage openId={null} filter="instagram" />;
+  else if (path === '/channels') page = <ChannelsPage />;
+  else if ((m = match('/join/:token', path))) page = <JoinPage token={m.token} />;
   else if (path === '/contacts') page = <ContactsPage />;
   else if (path === '/settings') page = <SettingsPage />;
   else if (path === '/dashboard') page = <DashboardPage />;

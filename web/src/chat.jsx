@@ -11,6 +11,7 @@ import { Avatar, ChannelBadge } from './inbox.jsx';
 import { MessageList } from './messages.jsx';
 import { Composer } from './composer.jsx';
 import { GroupPanel } from './group_panel.jsx';
+import { ChannelPanel } from './channel_panel.jsx';
 import { InstagramPanel, useContact } from './instagram_panel.jsx';
 
 const loads = new Map(); // conversation id -> promise of the page in flight
@@ -139,6 +140,7 @@ export function ChatPane({ id }) {
             {ig && contact && contact.username && <span data-test="ig-username">@{contact.username}</span>}
             {status && <span data-test="presence" data-status={status}>{presenceText(status, s.lastSeen(peer.id))}</span>}
             {c.type === 'group' && <span>{(c.participants || []).length} members</span>}
+            {c.type === 'channel' && <span data-test="member-count">{c.member_count === 1 ? '1 member' : `${c.member_count} members`}</span>}
           </div>
         </div>
         {ig && <TeamControls c={c} contact={contact} />}
@@ -163,11 +165,16 @@ export function ChatPane({ id }) {
                   : `The reply window is closed. Instagram lets a business reply only within ${windowLength(agentHours)} of the customer's last message (last: ${ago(contact.last_inbound_at)}). You can answer once they write again.`}
             </div>
           )}
-          <Composer key={id} conv={c} disabled={ig && !!contact && !open}
-            onSend={(text) => sendMessage(id, text)}
-            onTyping={ig ? null : (state) => typing(id, state)} />
+          {c.type === 'channel' && c.role !== 'admin' ? (
+            <p class="read-only" role="note" data-test="read-only">Only the channel's admins post here; you read along.</p>
+          ) : (
+            <Composer key={id} conv={c} disabled={ig && !!contact && !open}
+              onSend={(text) => sendMessage(id, text)}
+              onTyping={ig || c.type === 'channel' ? null : (state) => typing(id, state)} />
+          )}
         </div>
         {side && c.type === 'group' && <GroupPanel conv={c} onClose={() => setSide(false)} />}
+        {side && c.type === 'channel' && <ChannelPanel conv={c} onClose={() => setSide(false)} />}
         {side && ig && <InstagramPanel conv={c} contact={contact} onClose={() => setSide(false)} />}
       </div>
     </section>

@@ -26,6 +26,14 @@ export const api = {
   rename: (id, name) => client.renameConversation(id, name),
   addMembers: (id, ids) => client.addMembers(id, ids),
   removeMember: (id, userId) => client.removeMember(id, userId),
+  // Channels (API.md, Channels).
+  createChannel: (name, isPublic) => client.createChannel(name, isPublic),
+  channels: (cursor, limit = 30) => client.listChannels({ limit, cursor }),
+  joinChannel: (how) => client.joinChannel(how),
+  members: (id, cursor, limit = 50) => client.listMembers(id, { limit, cursor }),
+  createInvite: (id) => client.createInvite(id),
+  revokeInvite: (id) => client.revokeInvite(id),
+  setRole: (id, userId, role) => client.setMemberRole(id, userId, role),
   messages: (id, { before, after, limit = 50 } = {}) =>
     client.listMessages(id, { limit, before_seq: before, after_seq: after }),
   searchMessages: (q, filters) => client.searchMessages(q, filters),
@@ -99,6 +107,18 @@ function wire() {
     fillPresence();
   });
   client.on('conversation.updated', ({ conversation: c }) => {
+    if (c.type === 'channel') {
+      // A channel names no members: role null says this user is out; a frame without
+      // role (a rename, sent to every member) keeps this user's role and unread count.
+      if (c.role === null) {
+        store.removeConversation(c.id);
+        client.untrack(c.id);
+      } else {
+        const old = store.convs.get(c.id);
+        store.putConversations([c.role === undefined && old ? { ...old, ...c, role: old.role, unread_count: old.unread_count } : c]);
+      }
+      return;
+    }
     // A member sees it as a participant; an agent of an Instagram account through `agents`.
     const sees = (list) => (list || []).some((p) => p.id === store.me.id);
     if (store.me && !sees(c.participants) && !sees(c.agents)) {

@@ -55,7 +55,7 @@ export function Avatar({ name, id, status, pic }) {
 }
 
 export function ChannelBadge({ type }) {
-  const label = type === 'instagram' ? 'Instagram' : type === 'group' ? 'Group' : 'Direct';
+  const label = type === 'instagram' ? 'Instagram' : type === 'group' ? 'Group' : type === 'channel' ? 'Channel' : 'Direct';
   return <span class={`badge ${type === 'instagram' ? 'ig' : type}`}>{label}</span>;
 }
 
@@ -65,6 +65,7 @@ function preview(c) {
   if (m.deleted) return 'Message deleted';
   const text = m.text == null ? (m.attachments && m.attachments.length ? 'Attachment' : '') : m.text;
   const who = store.me && m.sender_id === store.me.id ? 'You: ' : c.type === 'group' ? store.userName(m.sender_id) + ': ' : '';
+  // A channel's posts speak for the channel: no sender's name.
   return who + text.slice(0, 120);
 }
 

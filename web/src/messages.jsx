@@ -355,7 +355,8 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
   const others = ig ? null : store.othersPositions(conv);
   const tickOf = (m) => (!m.seq ? 'sent' : others.read >= m.seq ? 'read'
     : others.delivered >= m.seq ? 'delivered' : 'sent');
-  const admin = conv.participants.some((p) => p.id === me && p.role === 'admin');
+  const admin = conv.type === 'channel' ? conv.role === 'admin'
+    : (conv.participants || []).some((p) => p.id === me && p.role === 'admin');
   const rows = [];
   let prevDay = 0;
   let prevSender = null;

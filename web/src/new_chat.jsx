@@ -1,5 +1,6 @@
 // Starting a conversation: search users by name or e-mail, then open a direct chat with
-// one, or pick several and name a group. Also used to add members to a group.
+// one, or pick several and name a group, or name a channel (public or by invitation).
+// Also used to add members to a group.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './client.js';
 import { navigate } from './router.jsx';
@@ -83,8 +84,9 @@ export function UserSearch({ onPick, exclude = [], label = 'Find people' }) {
   );
 }
 
-export function NewChatDialog({ onClose }) {
-  const [group, setGroup] = useState(false);
+export function NewChatDialog({ onClose, initialKind = 'direct' }) {
+  const [kind, setKind] = useState(initialKind); // direct | group | channel
+  const group = kind === 'group';
   const [picked, setPicked] = useState([]);
   const [name, setName] = useState('');
   const [error, setError] = useState('');
@@ -122,10 +124,11 @@ export function NewChatDialog({ onClose }) {
   return (
     <Dialog title="New chat" onClose={onClose}>
       <div class="filters" role="group" aria-label="Kind of chat">
-        <button aria-pressed={!group ? 'true' : 'false'} onClick={() => setGroup(false)}>Direct</button>
-        <button aria-pressed={group ? 'true' : 'false'} onClick={() => setGroup(true)} data-test="group-mode">Group</button>
+        <button aria-pressed={kind === 'direct' ? 'true' : 'false'} onClick={() => setKind('direct')}>Direct</button>
+        <button aria-pressed={group ? 'true' : 'false'} onClick={() => setKind('group')} data-test="group-mode">Group</button>
+        <button aria-pressed={kind === 'channel' ? 'true' : 'false'} onClick={() => setKind('channel')} data-test="channel-mode">Channel</button>
       </div>
-      {group ? (
+      {kind === 'channel' ? <NewChannelForm onClose={onClose} /> : group ? (
         <form onSubmit={createGroup}>
           <label for="group-name">Group name</label>
           <input id="group-name" value={name} maxLength={100} onInput={(e) => setName(e.currentTarget.value)} />
@@ -152,5 +155,48 @@ export function NewChatDialog({ onClose }) {
         </div>
       )}
     </Dialog>
+  );
+}
+
+/** A channel's name and whether anyone may join it by id (else only by invite link). */
+function NewChannelForm({ onClose }) {
+  const [name, setName] = useState('');
+  const [isPublic, setPublic] = useState(true);
+  const [error, setError] = useState('');
+  const [busy, setBusy] = useState(false);
+
+  async function create(e) {
+    e.preventDefault();
+    if (!name.trim()) return setError('Give the channel a name.');
+    setBusy(true);
+    try {
+      const c = await api.createChannel(name.trim(), isPublic);
+      store.putConversations([c]);
+      onClose();
+      navigate(`/c/${encodeURIComponent(c.id)}`);
+    } catch (err) {
+      setError(err.message || 'Could not create the channel');
+      setBusy(false);
+    }
+  }
+
+  return (
+    <form onSubmit={create} data-test="new-channel">
+      <p class="muted small">In a channel only admins post; members read. You are its first admin.</p>
+      <label for="channel-name">Channel name</label>
+      <input id="channel-name" value={name} maxLength={100} onInput={(e) => setName(e.currentTarget.value)} />
+      <fieldset class="choice">
+        <legend>Who can join</legend>
+        <label><input type="radio" name="channel-visibility" checked={isPublic} onChange={() => setPublic(true)}
+          data-test="channel-public" /> Anyone (listed under Channels)</label>
+        <label><input type="radio" name="channel-visibility" checked={!isPublic} onChange={() => setPublic(false)}
+          data-test="channel-private" /> Only people with an invite link</label>
+      </fieldset>
+      {error && <p class="error-text" role="alert">{error}</p>}
+      <div class="dialog-actions">
+        <button type="button" onClick={onClose}>Cancel</button>
+        <button type="submit" class="primary" disabled={busy} data-test="create-channel">Create channel</button>
+      </div>
+    </form>
   );
 }

@@ -145,7 +145,7 @@ export class Store {
       const other = (c.participants || []).find((p) => !this.me || p.id !== this.me.id);
       return (other && other.name) || c.name || 'Direct chat';
     }
-    return c.name || 'Group';
+    return c.name || (c.type === 'channel' ? 'Channel' : 'Group');
   }
 
   /** The other participant of a direct conversation. */
