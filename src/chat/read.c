@@ -48,6 +48,13 @@ static void on_marked(void *ctx, int status, json_t *result) {
 static void on_read_conv(void *ctx, int status, json_t *result) {
   read_job_t *j = ctx;
   if (status != STORE_OK || !j->app->store) goto fail;
+  if (j->delivered && json_object_get(result, "member_count")) {
+    /* A channel keeps no delivered positions: nothing shows them, and each
+     * post would cost a write per member. Accepted, nothing changes. */
+    json_decref(result);
+    read_done(j, STORE_OK);
+    return;
+  }
   j->before =
       j->delivered ? conv_view_delivered_seq(result, j->user) : conv_view_read_seq(result, j->user);
   j->participants = conv_view_participant_ids(result);

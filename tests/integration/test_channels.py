@@ -184,6 +184,9 @@ def test_unread_sync_and_live_delivery(server):
         await asyncio.sleep(0.3)
         got = api(server, "GET", f"/api/conversations/{ch['id']}", reader).json()["conversation"]
         assert got["unread_count"] == 1
+        # Delivery acknowledgements are accepted and kept nowhere.
+        assert api(server, "POST", f"/api/conversations/{ch['id']}/delivered", reader,
+                   {"seq": 3}).status == 204
         # sync as in groups.
         await r.send({"type": "sync", "conversation_id": ch["id"], "after_seq": 1})
         res = await r.expect("sync.result")

@@ -90,7 +90,9 @@ function wire() {
     if (!known) refreshConversation(message.conversation_id);
     if (store.me && message.sender_id !== store.me.id) {
       announce(message);
-      markDelivered(message.conversation_id, message.seq);
+      // A channel keeps no delivered positions (docs/API.md, Channels).
+      const conv = store.convs.get(message.conversation_id);
+      if (!conv || conv.type !== 'channel') markDelivered(message.conversation_id, message.seq);
     }
   });
   client.on('message.updated', ({ message }) => store.onUpdated(message));
