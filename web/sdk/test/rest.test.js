@@ -152,3 +152,27 @@ test('the socket URL follows the page: wss on https', () => {
   const d = new ParleyClient({ storage: null, baseUrl: 'http://127.0.0.1:8080/' });
   assert.equal(d._socketUrl(), 'ws://127.0.0.1:8080/ws');
 });
+
+test('channels: create, the directory, join by token or id, members, invites, roles', async () => {
+  const server = new FakeServer();
+  const c = new ParleyClient(fakeOptions({ server }));
+  await c.login({ email: 'a@b.c', password: 'password1' });
+  const ch = { id: 'ch1', type: 'channel', name: 'News', public: true, member_count: 1, role: 'admin' };
+  server.route('POST', '/api/conversations', ({ body }) => ({ status: 201, body: { conversation: { ...ch, echo: body } } }));
+  const made = await c.createChannel('News', 1);
+  assert.deepEqual(made.echo, { type: 'channel', name: 'News', public: true });
+  server.route('GET', '/api/channels', () => ({ body: { channels: [ch], next_cursor: 'x1' } }));
+  assert.equal((await c.listChannels({ limit: 10, cursor: 'c0' })).next_cursor, 'x1');
+  assert.equal(server.calls.at(-1).query, '?limit=10&cursor=c0');
+  server.route('POST', '/api/channels/join', ({ body }) => ({ status: 201, body: { conversation: { ...ch, echo: body } } }));
+  assert.deepEqual((await c.joinChannel({ token: 't0k' })).echo, { token: 't0k' });
+  assert.deepEqual((await c.joinChannel({ conversationId: 'ch1' })).echo, { conversation_id: 'ch1' });
+  server.route('GET', '/api/conversations/ch1/members', () => ({ body: { members: [{ id: 'u1', name: 'A', role: 'admin' }], next_cursor: null } }));
+  assert.equal((await c.listMembers('ch1', { limit: 50 })).members[0].role, 'admin');
+  server.route('POST', '/api/conversations/ch1/invite', () => ({ body: { conversation: { ...ch, invite_token: 'abc' } } }));
+  assert.equal((await c.createInvite('ch1')).invite_token, 'abc');
+  server.route('DELETE', '/api/conversations/ch1/invite', () => ({ status: 204 }));
+  assert.equal(await c.revokeInvite('ch1'), undefined);
+  server.route('PATCH', '/api/conversations/ch1/members/u%202', ({ body }) => ({ body: { member: { id: 'u 2', role: body.role } } }));
+  assert.deepEqual(await c.setMemberRole('ch1', 'u 2', 'admin'), { id: 'u 2', role: 'admin' });
+});
