@@ -390,7 +390,7 @@ static int64_t sql_int(fx_t *f, const char *query) {
 /* SQLite: a database of the previous release (version 11, the index kept by
  * migration 5's triggers) keeps its index through migration 12: what it held
  * is found once, its edits and deletions still reach the index, and what is
- * stored after is indexed off the insert path. Migration 12 (and 13 and 14 after it)
+ * stored after is indexed off the insert path. Migration 12 (and 13 to 16 after it)
  * is undone as that release's database would be, with migration 5's triggers
  * put back. */
 static void test_search_migration_moves_indexing_off_inserts(void **state) {
@@ -426,6 +426,11 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       "DROP INDEX conversations_contact;"
       /* and migration 15 (e-mail codes) */
       "DROP TABLE email_codes; ALTER TABLE users DROP COLUMN email_verified;"
+      /* and migration 16 (channels) */
+      "DROP INDEX conversations_invite; DROP INDEX conversations_public;"
+      " ALTER TABLE conversations DROP COLUMN public;"
+      " ALTER TABLE conversations DROP COLUMN member_count;"
+      " ALTER TABLE conversations DROP COLUMN invite_token;"
       "DELETE FROM schema_version WHERE version >= 12;");
   f->store = open_store(f);
   assert_non_null(f->store);
