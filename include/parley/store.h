@@ -39,6 +39,10 @@ enum store_status {
 /* The most tags and variables a contact keeps (CONTACT_UPDATE refuses more). */
 #define CONTACT_TAGS_MAX 100
 #define CONTACT_VARS_MAX 100
+/* The most users one message mentions (MSG_INSERT refuses more), and the code
+ * points of a quoted message's text that a reply keeps (its preview). */
+#define MSG_MENTIONS_MAX 20
+#define MSG_REPLY_PREVIEW_MAX 100
 
 /* The most live logins (refresh families) a user keeps (REFRESH_CREATE ends
  * the least recently used past it). */

@@ -98,14 +98,14 @@ STORE_OP(REVOKE_SAVE, revoke_save, WRITE)
 STORE_OP(REVOKE_LIST, revoke_list, READ)
 
 /* conversations: conversation = {id, type, name, participants: [{id, name, role,
- * last_read_seq, last_delivered_seq}], last_seq, last_message (message|null), created_at,
- * updated_at, contact_id?}. updated_at moves with every message. instagram conversations add
- * owner_id (their creator, the account's owner), agents: [{id, name, last_read_seq}] (the owner's
- * agents, each with a read marker of its own), assignee_id (string|null) and
- * automation_paused_until (ISO string while the contact's automation is paused, else null). An
- * agent of the owner sees and writes in the owner's instagram conversations as a participant does
- * (role "agent" where a role is checked), without being one; the participant_ids of results
- * (fan-out) include the agents. */
+ * last_read_seq, last_delivered_seq, mention_count, muted_until}], last_seq, last_message
+ * (message|null), created_at, updated_at, contact_id?}. updated_at moves with every message.
+ * instagram conversations add owner_id (their creator, the account's owner), agents: [{id, name,
+ * last_read_seq}] (the owner's agents, each with a read marker of its own), assignee_id
+ * (string|null) and automation_paused_until (ISO string while the contact's automation is paused,
+ * else null). An agent of the owner sees and writes in the owner's instagram conversations as a
+ * participant does (role "agent" where a role is checked), without being one; the participant_ids
+ * of results (fan-out) include the agents. */
 /* {type: "direct"|"group"|"instagram", name|null, creator_id, participant_ids
  * (creator included), contact_id?} -> {conversation, created: bool}. direct: one
  * per pair (returns the existing one, created false); instagram: one per
@@ -131,12 +131,17 @@ STORE_OP(CONV_ADD_MEMBERS, conv_add_members, WRITE)
  * others remain: ECONFLICT */
 STORE_OP(CONV_REMOVE_MEMBER, conv_remove_member, WRITE)
 /* {id, user_id, seq} -> {last_read_seq}: never backwards, at most last_seq; a
- * participant's last_delivered_seq follows (reading implies delivery) */
+ * participant's last_delivered_seq follows (reading implies delivery) and
+ * mention_count becomes the number of messages after the new marker that
+ * mention them */
 STORE_OP(CONV_MARK_READ, conv_mark_read, WRITE)
 /* {id, user_id, seq} -> {last_delivered_seq}: a participant's delivered
  * position, never backwards, at most last_seq, never behind last_read_seq; not
  * a participant (agents too): ENOTFOUND */
 STORE_OP(CONV_MARK_DELIVERED, conv_mark_delivered, WRITE)
+/* {id, user_id, muted_until (ISO-8601)|null} -> conversation: the participant's
+ * own setting; not a participant (agents too): ENOTFOUND */
+STORE_OP(CONV_SETTINGS, conv_settings, WRITE)
 /* {id, user_id, assignee_id|null} -> conversation: an instagram conversation the
  * user sees (owner or agent); not instagram: EFORBIDDEN; assignee neither the
  * owner nor an agent: EINVAL */
@@ -180,12 +185,21 @@ STORE_OP(CONV_MEMBERS, conv_members, READ)
 
 /* messages: message = {id, conversation_id, seq, sender_id, text|null,
  * client_id|null, source, created_at, edited_at|null, deleted, reactions:
- * [{emoji, user_ids}], attachments: [{type, url}], external_id?, status?, error?}.
+ * [{emoji, user_ids}], attachments: [{type, url}], external_id?, status?, error?,
+ * reply_to?: {id, seq, sender_id, text}, mentions?: [user id]}; reply_to and
+ * mentions only on messages that have them.
  * status ("pending"|"sent"|"failed") and error ({code, message}|null) only on
  * messages sent through the Graph API. Results that
  * change a message carry the conversation's participant ids for fan-out. */
 /* {conversation_id, sender_id, text|null, client_id?, source, attachments?,
- * external_id?, status?, check_member?: bool} -> {message, created: bool, participant_ids}.
+ * external_id?, status?, check_member?: bool, reply_to? (message id),
+ * mentions? ([user id])} -> {message, created: bool, participant_ids}.
+ * reply_to: a message of the same conversation, not deleted, whose preview
+ * (store_reply_preview: {id, seq, sender_id, text cut to
+ * MSG_REPLY_PREVIEW_MAX}) the new message keeps as its reply_to; mentions: at
+ * most MSG_MENTIONS_MAX distinct participants, each of whom but the sender
+ * has mention_count raised by one. Either in an instagram conversation, or
+ * not as said: EINVAL, nothing stored.
  * seq is last_seq + 1 in the same transaction; (conversation_id, sender_id,
  * client_id) seen before: the original, created false; external_id (Instagram
  * mid) seen before: the original, created false. check_member and the sender is

@@ -56,6 +56,11 @@ long long conv_view_delivered_seq(const json_t *conv, const char *user_id) {
   return p ? (long long)json_integer_value(json_object_get(p, "last_delivered_seq")) : -1;
 }
 
+static long long mention_count(const json_t *own) {
+  long long n = (long long)json_integer_value(json_object_get(own, "mention_count"));
+  return n > 0 ? n : 0;
+}
+
 static long long unread_count(const json_t *conv, const char *user_id) {
   long long last = (long long)json_integer_value(json_object_get(conv, "last_seq"));
   long long read = conv_view_read_seq(conv, user_id);
@@ -105,6 +110,10 @@ json_t *conv_view_json(const json_t *conv, const char *user_id) {
     json_object_set_new_nocheck(v, key, parts);
   }
   json_object_set_new_nocheck(v, "unread_count", json_integer(unread_count(conv, user_id)));
+  const json_t *own = own_entry(conv, user_id);
+  json_t *muted = json_object_get(own, "muted_until");
+  json_object_set_new_nocheck(v, "mention_count", json_integer(mention_count(own)));
+  json_object_set_nocheck(v, "muted_until", json_is_string(muted) ? muted : json_null());
   return v;
 }
 
@@ -247,7 +256,13 @@ int conv_view_write(buf_t *b, json_t *conv, const char *user_id) {
     }
     if (buf_append(b, "]", 1) != 0) return -1;
   }
-  return buf_printf(b, "%s\"unread_count\":%lld}", first ? "" : ",", unread_count(conv, user_id));
+  const json_t *own = own_entry(conv, user_id);
+  json_t *muted = json_object_get(own, "muted_until");
+  if (buf_printf(b, "%s\"unread_count\":%lld,\"mention_count\":%lld,\"muted_until\":",
+                 first ? "" : ",", unread_count(conv, user_id), mention_count(own)) != 0 ||
+      write_value(b, json_is_string(muted) ? muted : json_null()) != 0)
+    return -1;
+  return buf_append(b, "}", 1);
 }
 
 int conv_view_write_page(buf_t *b, json_t *result, const char *user_id) {

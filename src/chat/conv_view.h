@@ -1,6 +1,8 @@
 /* The conversation as API.md shows it to one user: participants (and an
  * instagram conversation's agents) with their read and delivered positions
- * (receipts survive a reload), and unread_count =
+ * (receipts survive a reload) but not their own settings, which the user
+ * sees at the top: mention_count and muted_until (null when not muted); and
+ * unread_count =
  * last_seq - the user's last_read_seq, an agent's own marker for an agent (0
  * for a user who is neither). A channel (it has member_count) shows no
  * participants; its "me", when it is the user's, becomes role and

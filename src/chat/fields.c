@@ -1,6 +1,9 @@
 /* fields: the message field rules shared by REST and WebSocket (fields.h). */
 #include "chat/fields.h"
 
+#include <string.h>
+
+#include "parley/store.h"
 #include "parley/util.h"
 
 int fields_string_ok(const json_t *v, size_t min_chars, size_t max_chars) {
@@ -12,10 +15,49 @@ int fields_string_ok(const json_t *v, size_t min_chars, size_t max_chars) {
   return n >= min_chars && n <= max_chars;
 }
 
+_Static_assert(FIELDS_MENTIONS_MAX == MSG_MENTIONS_MAX, "the store and the API agree");
+
+/* 1 when v is absent, null, or an array of at most max distinct ids. */
+static int ids_ok(const json_t *v, size_t max) {
+  if (!v || json_is_null(v)) return 1;
+  if (!json_is_array(v) || json_array_size(v) > max) return 0;
+  for (size_t i = 0; i < json_array_size(v); i++) {
+    if (!fields_string_ok(json_array_get(v, i), 1, FIELDS_ID_MAX)) return 0;
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(json_string_value(json_array_get(v, i)),
+                 json_string_value(json_array_get(v, j))) == 0)
+        return 0;
+  }
+  return 1;
+}
+
 const char *fields_check_send(const json_t *body) {
   if (!fields_string_ok(json_object_get(body, "text"), 1, FIELDS_TEXT_MAX)) return "text";
   json_t *cid = json_object_get(body, "client_id");
   if (cid && !json_is_null(cid) && !fields_string_ok(cid, 1, FIELDS_CLIENT_ID_MAX))
     return "client_id";
+  json_t *reply = json_object_get(body, "reply_to");
+  if (reply && !json_is_null(reply) && !fields_string_ok(reply, 1, FIELDS_ID_MAX))
+    return "reply_to";
+  if (!ids_ok(json_object_get(body, "mentions"), FIELDS_MENTIONS_MAX)) return "mentions";
   return NULL;
+}
+
+const char *fields_send_error(const char *field) {
+  if (strcmp(field, "text") == 0) return "text must be 1 to 4000 characters of valid UTF-8";
+  if (strcmp(field, "client_id") == 0) return "client_id must be a string of 1 to 64 characters";
+  if (strcmp(field, "reply_to") == 0) return "reply_to must be a message id or null";
+  return "mentions must be an array of at most 20 distinct user ids";
+}
+
+int fields_has_reply(const json_t *body) {
+  json_t *reply = json_object_get(body, "reply_to");
+  return (reply && !json_is_null(reply)) || json_array_size(json_object_get(body, "mentions")) > 0;
+}
+
+const char *fields_reply_refused(const json_t *body, const char **field) {
+  json_t *reply = json_object_get(body, "reply_to");
+  *field = reply && !json_is_null(reply) ? "reply_to" : "mentions";
+  return "reply_to must be a message of this conversation that is not deleted, and mentions "
+         "participants of it (neither is possible in an instagram conversation)";
 }

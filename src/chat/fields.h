@@ -14,8 +14,17 @@
 /* 1 when v is a JSON string of min..max code points of valid UTF-8 without
  * NUL. */
 int fields_string_ok(const json_t *v, size_t min_chars, size_t max_chars);
-/* Checks a send ({text, client_id?}): returns NULL when valid, else the name of
- * the first bad field. */
+#define FIELDS_MENTIONS_MAX 20 /* the store's MSG_MENTIONS_MAX */
+
+/* Checks a send ({text, client_id?, reply_to?, mentions?}): returns NULL when
+ * valid, else the name of the first bad field. */
 const char *fields_check_send(const json_t *body);
+/* The error message for a bad field that fields_check_send() named. */
+const char *fields_send_error(const char *field);
+/* 1 when a send quotes a message or mentions someone. */
+int fields_has_reply(const json_t *body);
+/* A send's reply_to or mentions that the store refused (EINVAL): the message,
+ * and in *field the field to blame. */
+const char *fields_reply_refused(const json_t *body, const char **field);
 
 #endif

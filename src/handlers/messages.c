@@ -63,7 +63,12 @@ static void list(http_req_t *req) {
 
 static void sent(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
-  if (status != STORE_OK) {
+  json_t *body = status == STORE_EINVAL ? http_req_json(req) : NULL;
+  if (body && fields_has_reply(body)) {
+    /* The one check left to the store: what reply_to and mentions name. */
+    const char *field = NULL, *msg = fields_reply_refused(body, &field);
+    http_reply_error(req, 400, "validation_failed", msg, field);
+  } else if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
   } else {
     json_t *msg = json_object_get(result, "message");
@@ -73,15 +78,17 @@ static void sent(void *ctx, int status, json_t *result) {
     if (created)
       fanout_message_new(req->app, msg, json_object_get(result, "participant_ids"), NULL, 0, NULL);
   }
+  json_decref(body);
   json_decref(result);
   http_req_unref(req);
 }
 
 static void send_chat(http_req_t *req, const char *conv, json_t *body) {
   json_t *params =
-      json_pack("{s:s, s:s, s:O, s:O?, s:s, s:b}", "conversation_id", conv, "sender_id",
+      json_pack("{s:s, s:s, s:O, s:O?, s:s, s:b, s:O?, s:O?}", "conversation_id", conv, "sender_id",
                 req->user_id, "text", json_object_get(body, "text"), "client_id",
-                json_object_get(body, "client_id"), "source", "web", "check_member", 1);
+                json_object_get(body, "client_id"), "source", "web", "check_member", 1, "reply_to",
+                json_object_get(body, "reply_to"), "mentions", json_object_get(body, "mentions"));
   handlers_store_call(req, MSG_INSERT, params, sent);
 }
 
@@ -110,14 +117,13 @@ static void send_message(http_req_t *req) {
   if (!body) return;
   const char *bad = fields_check_send(body);
   if (bad) {
-    http_reply_error(req, 400, "validation_failed",
-                     strcmp(bad, "text") == 0 ? "text must be 1 to 4000 characters of valid UTF-8"
-                                              : "client_id must be a string of 1 to 64 characters",
-                     bad);
+    http_reply_error(req, 400, "validation_failed", fields_send_error(bad), bad);
     json_decref(body);
     return;
   }
-  if (ig_reply_is_chat(req->app, conv)) {
+  /* A quote or a mention goes to the store, which refuses both in an
+   * instagram conversation: nothing reaches the Graph API. */
+  if (ig_reply_is_chat(req->app, conv) || fields_has_reply(body)) {
     send_chat(req, conv, body);
     json_decref(body);
     return;

@@ -2,6 +2,7 @@
  * and kinds, health, and an orderly close. Loop thread only. */
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "parley/log.h"
 #include "store/store_internal.h"
@@ -105,3 +106,38 @@ int store_jobs_in_flight(const store_t *s) { return s->in_flight; }
 const char *store_backend(const store_t *s) { return s->backend->name; }
 int store_healthy(const store_t *s) { return s->healthy; }
 long long store_cache_bytes(const store_t *s) { return s->cache_bytes; }
+
+json_t *store_reply_preview(const json_t *quoted) {
+  json_t *text = json_object_get(quoted, "text");
+  json_t *cut = json_null();
+  if (json_is_string(text)) {
+    const char *t = json_string_value(text);
+    size_t len = json_string_length(text), at = 0;
+    /* Whole code points: stop before the lead byte of the one past the limit. */
+    for (size_t n = 0; at < len; at++)
+      if (((unsigned char)t[at] & 0xC0) != 0x80 && n++ == MSG_REPLY_PREVIEW_MAX) break;
+    cut = json_stringn(t, at);
+  }
+  return json_pack("{s:O, s:O, s:O, s:o}", "id", json_object_get(quoted, "id"), "seq",
+                   json_object_get(quoted, "seq"), "sender_id",
+                   json_object_get(quoted, "sender_id"), "text", cut ? cut : json_null());
+}
+
+int store_mentions_ok(const json_t *params) {
+  json_t *m = json_object_get(params, "mentions");
+  if (!m || json_is_null(m)) return 1;
+  if (!json_is_array(m) || json_array_size(m) > MSG_MENTIONS_MAX) return 0;
+  for (size_t i = 0; i < json_array_size(m); i++) {
+    if (!json_is_string(json_array_get(m, i))) return 0;
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(json_string_value(json_array_get(m, i)),
+                 json_string_value(json_array_get(m, j))) == 0)
+        return 0;
+  }
+  return 1;
+}
+
+int store_has_reply_or_mentions(const json_t *params) {
+  json_t *r = json_object_get(params, "reply_to"), *m = json_object_get(params, "mentions");
+  return (r && !json_is_null(r)) || json_array_size(m) > 0;
+}

@@ -51,6 +51,17 @@ struct store_s {
   void *close_arg;
 };
 
+/* MSG_INSERT's replies and mentions, the same on both backends. The preview
+ * of a quoted message (a stored message, borrowed): {id, seq, sender_id,
+ * text} with text cut to MSG_REPLY_PREVIEW_MAX code points (null when it had
+ * none); a new object. */
+json_t *store_reply_preview(const json_t *quoted);
+/* 1 when params' mentions are absent, or an array of at most MSG_MENTIONS_MAX
+ * distinct strings; 0 when not. */
+int store_mentions_ok(const json_t *params);
+/* 1 when the params of a MSG_INSERT carry reply_to or mentions. */
+int store_has_reply_or_mentions(const json_t *params);
+
 /* Allocates the common part; the backend sets impl. */
 store_t *store_new(uv_loop_t *loop, const store_backend_t *backend, int max_jobs);
 /* Completes a job on the loop thread: runs its callback, frees it, and finishes a

@@ -369,11 +369,23 @@ export class ParleyClient extends Emitter {
    * reconnect until acknowledged. Resolves with the stored message.
    * @param {string} conversationId
    * @param {string} text
-   * @param {{clientId?: string}} [opts] pass your own id to match the optimistic bubble
+   * @param {{clientId?: string, replyTo?: string, mentions?: string[]}} [opts] pass your own
+   *   id to match the optimistic bubble; replyTo quotes a message of the conversation,
+   *   mentions names participants by id (docs/API.md, Replies and mentions)
    * @returns {Promise<object>}
    */
   send(conversationId, text, opts = {}) {
-    return this._rt.send(conversationId, text, opts.clientId);
+    return this._rt.send(conversationId, text, opts.clientId,
+      { reply_to: opts.replyTo, mentions: opts.mentions });
+  }
+
+  /**
+   * The caller's own settings of a conversation: `{muted_until}` (an ISO time, or null
+   * to unmute). Resolves with the conversation.
+   */
+  async updateConversationSettings(conversationId, settings) {
+    const r = await this.request('PATCH', `/api/conversations/${enc(conversationId)}/settings`, { body: settings });
+    return r.conversation;
   }
 
   /** client_ids of sends still waiting for message.ack, oldest first. */

@@ -502,8 +502,11 @@ export class Realtime {
 
   // ---- sends ----
 
-  /** Queues a message; resolves with the stored message on message.ack. */
-  send(conversationId, text, clientId) {
+  /**
+   * Queues a message; resolves with the stored message on message.ack. extra may
+   * carry reply_to and mentions (docs/API.md, Replies and mentions).
+   */
+  send(conversationId, text, clientId, extra = {}) {
     const id = clientId || this._newId();
     const existing = this._outbox.get(id);
     if (existing) return existing.promise;
@@ -511,7 +514,10 @@ export class Realtime {
       return Promise.reject(new ParleyError(0, 'outbox_full', 'too many messages waiting to be sent'));
     if (!this._session.get())
       return Promise.reject(new ParleyError(401, 'logged_out', 'not logged in'));
-    const e = { frame: { type: 'message.send', conversation_id: conversationId, text, client_id: id } };
+    const frame = { type: 'message.send', conversation_id: conversationId, text, client_id: id };
+    if (extra.reply_to) frame.reply_to = extra.reply_to;
+    if (extra.mentions && extra.mentions.length) frame.mentions = extra.mentions;
+    const e = { frame };
     e.promise = new Promise((resolve, reject) => {
       e.resolve = resolve;
       e.reject = reject;

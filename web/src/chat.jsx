@@ -7,7 +7,7 @@ import { ago, windowOpen } from './format.js';
 import { presenceText } from './presence.jsx';
 import { Link } from './router.jsx';
 import { PAGE, store, useStore } from './store.js';
-import { Avatar, ChannelBadge } from './inbox.jsx';
+import { Avatar, ChannelBadge, MutedIcon } from './inbox.jsx';
 import { MessageList } from './messages.jsx';
 import { Composer } from './composer.jsx';
 import { GroupPanel } from './group_panel.jsx';
@@ -144,6 +144,7 @@ export function ChatPane({ id }) {
           </div>
         </div>
         {ig && <TeamControls c={c} contact={contact} />}
+        {!ig && <MuteMenu c={c} />}
         {c.type !== 'direct' && (
           <button onClick={() => setSide(!side)} aria-expanded={side ? 'true' : 'false'} data-test="details">
             {ig ? 'Contact' : 'Details'}
@@ -169,7 +170,12 @@ export function ChatPane({ id }) {
             <p class="read-only" role="note" data-test="read-only">Only the channel's admins post here; you read along.</p>
           ) : (
             <Composer key={id} conv={c} disabled={ig && !!contact && !open}
-              onSend={(text) => sendMessage(id, text)}
+              replyTo={ch.replyTo || null} onCancelReply={() => store.setReply(id, null)}
+              onSend={(text, extra) => {
+                const clientId = sendMessage(id, text, extra || {});
+                store.setReply(id, null);
+                return clientId;
+              }}
               onTyping={ig || c.type === 'channel' ? null : (state) => typing(id, state)} />
           )}
         </div>
@@ -178,6 +184,48 @@ export function ChatPane({ id }) {
         {side && ig && <InstagramPanel conv={c} contact={contact} onClose={() => setSide(false)} />}
       </div>
     </section>
+  );
+}
+
+const HOUR = 3600 * 1000;
+const MUTES = [
+  ['For 1 hour', HOUR],
+  ['For 8 hours', 8 * HOUR],
+  ['For 1 week', 7 * 24 * HOUR],
+  ['Until I unmute', null],
+];
+const FOREVER = '9999-12-31T23:59:59.999Z';
+
+/** The conversation menu's mute (docs/API.md, Mute): the caller's own setting, shown as
+ * a muted icon here and in the inbox; a muted conversation raises no notification. */
+function MuteMenu({ c }) {
+  const [open, setOpen] = useState(false);
+  const [error, setError] = useState('');
+  const muted = store.muted(c);
+  const set = (until) => {
+    setOpen(false);
+    setError('');
+    api.mute(c.id, until).then((conv) => store.putConversations([conv]))
+      .catch((e) => setError(e.message || 'That did not work'));
+  };
+  const label = !muted ? '' : c.muted_until === FOREVER ? 'Muted'
+    : `Muted until ${new Date(c.muted_until).toLocaleString([], { weekday: 'short', hour: '2-digit', minute: '2-digit' })}`;
+  return (
+    <div class="menu-wrap">
+      {muted && <span class="muted-state small muted" data-test="muted-state"><MutedIcon /> {label}</span>}
+      <button aria-haspopup="menu" aria-expanded={open ? 'true' : 'false'} onClick={() => setOpen(!open)} data-test="conv-menu">⋯<span class="sr-only"> Conversation menu</span></button>
+      {open && (
+        <div class="menu" role="menu" data-test="mute-menu">
+          {muted ? (
+            <button role="menuitem" onClick={() => set(null)} data-test="unmute">Unmute</button>
+          ) : MUTES.map(([text, ms]) => (
+            <button role="menuitem" key={text} data-test="mute-option"
+              onClick={() => set(ms ? new Date(Date.now() + ms).toISOString() : FOREVER)}>Mute {text.toLowerCase()}</button>
+          ))}
+        </div>
+      )}
+      {error && <span class="error-text" role="alert">{error}</span>}
+    </div>
   );
 }
 

@@ -42,6 +42,7 @@ export const api = {
   react: (msgId, emoji) => client.react(msgId, emoji),
   unreact: (msgId, emoji) => client.unreact(msgId, emoji),
   reads: (convId, msgId) => client.messageReads(convId, msgId),
+  mute: (convId, until) => client.updateConversationSettings(convId, { muted_until: until }),
   igStatus: () => client.instagramStatus(),
   igConnect: (fields) => client.connectInstagram(fields),
   igDisconnect: () => client.disconnectInstagram(),
@@ -89,7 +90,8 @@ function wire() {
     const { known } = store.onMessage(message);
     if (!known) refreshConversation(message.conversation_id);
     if (store.me && message.sender_id !== store.me.id) {
-      announce(message);
+      // A muted conversation is not announced (docs/API.md, Mute).
+      if (!store.muted(store.convs.get(message.conversation_id))) announce(message);
       // A channel keeps no delivered positions (docs/API.md, Channels).
       const conv = store.convs.get(message.conversation_id);
       if (!conv || conv.type !== 'channel') markDelivered(message.conversation_id, message.seq);
@@ -191,14 +193,20 @@ function refreshList() {
   api.conversations(null, 50).then((r) => store.putConversations(r.conversations, { append: true })).catch(() => {});
 }
 
-/** Sends a message optimistically: shown at once, marked sent on `message.ack`. */
-export function sendMessage(convId, text) {
+/**
+ * Sends a message optimistically: shown at once, marked sent on `message.ack`.
+ * extra: {replyTo: the quoted message, mentions: [user id]}.
+ */
+export function sendMessage(convId, text, extra = {}) {
   const clientId = client.newClientId();
+  const q = extra.replyTo;
   store.addPending(convId, {
     client_id: clientId, conversation_id: convId, text, sender_id: store.me && store.me.id,
     created_at: new Date().toISOString(), pending: true,
+    reply_to: q ? { id: q.id, seq: q.seq, sender_id: q.sender_id, text: q.text } : undefined,
+    mentions: extra.mentions && extra.mentions.length ? extra.mentions : undefined,
   });
-  client.send(convId, text, { clientId }).then(
+  client.send(convId, text, { clientId, replyTo: q ? q.id : undefined, mentions: extra.mentions }).then(
     (m) => {
       store.onMessage(m, { fromSelf: true });
       store.removePending(convId, clientId);

@@ -59,6 +59,17 @@ export function ChannelBadge({ type }) {
   return <span class={`badge ${type === 'instagram' ? 'ig' : type}`}>{label}</span>;
 }
 
+/** A crossed-out bell: the conversation is muted (an inline drawing: no emoji font needed). */
+export function MutedIcon() {
+  return (
+    <svg class="muted-icon" viewBox="0 0 16 16" width="14" height="14" aria-hidden="true" data-test="muted-icon">
+      <path d="M8 1.5a4 4 0 0 0-4 4v3L2.5 11h11L12 8.5v-3a4 4 0 0 0-4-4zM6.5 12.5a1.5 1.5 0 0 0 3 0"
+        fill="none" stroke="currentColor" stroke-width="1.4" stroke-linejoin="round" />
+      <path d="M2 2l12 12" stroke="currentColor" stroke-width="1.6" stroke-linecap="round" />
+    </svg>
+  );
+}
+
 function preview(c) {
   const m = c.last_message;
   if (!m) return 'No messages yet';
@@ -73,21 +84,25 @@ function preview(c) {
 const ConversationRow = memo(function ConversationRow({ c, active, presence }) {
   const title = store.title(c);
   const unread = c.unread_count || 0;
+  const mentions = c.mention_count || 0;
+  const muted = store.muted(c);
   return (
     <div role="listitem">
-      <Link href={`/c/${encodeURIComponent(c.id)}`} class="conv-row" aria-current={active ? 'true' : undefined}
+      <Link href={`/c/${encodeURIComponent(c.id)}`} class={`conv-row${muted ? ' muted' : ''}`} aria-current={active ? 'true' : undefined}
         data-test="conv-row" data-id={c.id}
-        aria-label={`${title}, ${c.type}${unread ? `, ${unread} unread` : ''}${presence ? `, ${presenceText(presence)}` : ''}`}>
+        aria-label={`${title}, ${c.type}${unread ? `, ${unread} unread` : ''}${mentions ? `, ${mentions} mentioning you` : ''}${muted ? ', muted' : ''}${presence ? `, ${presenceText(presence)}` : ''}`}>
         <Avatar name={title} id={c.id} status={presence} pic={c.contact ? c.contact.profile_pic : null} />
         <span class="conv-text">
           <span class="conv-top">
             <span class="conv-name">{title}</span>
+            {muted && <MutedIcon />}
             <span class="conv-time">{shortTime(c.last_message ? c.last_message.created_at : c.updated_at)}</span>
           </span>
           <span class="conv-bottom">
             <ChannelBadge type={c.type} />
             <span class="conv-preview">{preview(c)}</span>
-            {unread > 0 && <span class="unread" data-test="unread">{unread}</span>}
+            {mentions > 0 && <span class="mention-badge" title={`${mentions} mentioning you`} data-test="mention-badge">@{mentions > 1 ? mentions : ''}</span>}
+            {unread > 0 && <span class={`unread${muted ? ' quiet' : ''}`} data-test="unread">{unread}</span>}
           </span>
         </span>
       </Link>

@@ -48,15 +48,63 @@ function Attachment({ a }) {
   }
 }
 
+/**
+ * A message's text with its mentions ("@Name" of each mentioned user) highlighted;
+ * user text stays text, never markup.
+ */
+function Text({ text, mentions }) {
+  if (!mentions || !mentions.length) return <span class="text">{text}</span>;
+  const me = store.me ? store.me.id : null;
+  const names = mentions.map((id) => ({ id, tag: `@${store.userName(id)}` }))
+    .sort((a, b) => b.tag.length - a.tag.length);
+  const parts = [];
+  let rest = text;
+  let key = 0;
+  while (rest) {
+    let best = null;
+    for (const n of names) {
+      const at = rest.indexOf(n.tag);
+      if (at >= 0 && (!best || at < best.at)) best = { ...n, at };
+    }
+    if (!best) {
+      parts.push(rest);
+      break;
+    }
+    if (best.at) parts.push(rest.slice(0, best.at));
+    parts.push(<span key={key++} class={`mention${best.id === me ? ' me' : ''}`} data-test="mention">{best.tag}</span>);
+    rest = rest.slice(best.at + best.tag.length);
+  }
+  return <span class="text">{parts}</span>;
+}
+
+/** The quoted message's preview, as taken when the reply was sent (docs/API.md). */
+function Quote({ q }) {
+  const jump = () => {
+    const node = document.querySelector(`.chat [data-seq="${q.seq}"]`);
+    if (!node) return;
+    node.scrollIntoView({ block: 'center' });
+    node.classList.add('focused');
+    setTimeout(() => node.classList.remove('focused'), 2000);
+  };
+  return (
+    <button type="button" class="quote" onClick={jump} data-test="quote"
+      aria-label={`Reply to ${store.userName(q.sender_id)}: ${q.text == null ? 'attachment' : q.text}`}>
+      <span class="quote-who">{store.userName(q.sender_id)}</span>
+      <span class="quote-text">{q.text == null ? 'Attachment' : q.text}</span>
+    </button>
+  );
+}
+
 function Body({ m, ig }) {
   if (m.deleted) return ig && String(m.sender_id || '').startsWith('ig:') ? 'The customer unsent this message' : 'This message was deleted';
   const atts = m.attachments || [];
   // A postback's text is its button title, said again by the attachment.
   const text = atts.some((a) => a.type === 'postback') ? null : m.text;
-  if (text == null && !atts.length) return '[empty message]';
+  if (text == null && !atts.length && !m.reply_to) return '[empty message]';
   return (
     <>
-      {text != null && <span class="text">{text}</span>}
+      {m.reply_to && <Quote q={m.reply_to} />}
+      {text != null && <Text text={text} mentions={m.mentions} />}
       {atts.map((a, i) => <Attachment a={a} key={i} />)}
     </>
   );
@@ -170,7 +218,7 @@ const Message = memo(function Message({ m, ig, own, showSender, read, tick, grou
   };
 
   const kind = ig ? senderKind(m) : null;
-  const cls = `msg${own ? ' own' : ''}${m.deleted ? ' deleted' : ''}${m.failed ? ' failed' : ''}`;
+  const cls = `msg${own ? ' own' : ''}${m.deleted ? ' deleted' : ''}${m.failed ? ' failed' : ''}${!own && store.mentionsMe(m) ? ' mentions-me' : ''}`;
   return (
     <div class={cls} data-seq={m.seq || undefined} data-test="msg">
       {showSender && <div class="sender">{store.userName(m.sender_id)}</div>}
@@ -211,6 +259,9 @@ const Message = memo(function Message({ m, ig, own, showSender, read, tick, grou
           <span class="msg-actions">
             <button class="icon" aria-label="React" aria-expanded={picking ? 'true' : 'false'}
               onClick={() => setPicking(!picking)} data-test="react">☺</button>
+            {!ig && m.seq && (
+              <button class="icon" onClick={() => store.setReply(m.conversation_id, m)} data-test="reply">Reply</button>
+            )}
             {own && group && (
               <button class="icon" aria-expanded={readers ? 'true' : 'false'} onClick={() => setReaders(!readers)} data-test="read-by-open">Read by</button>
             )}

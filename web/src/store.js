@@ -103,7 +103,8 @@ export class Store {
    */
   unreadTotal() {
     let n = 0;
-    for (const c of this.convs.values()) n += c.unread_count || 0;
+    // A muted conversation raises no badge.
+    for (const c of this.convs.values()) if (!this.muted(c)) n += c.unread_count || 0;
     return { n, complete: this.listLoaded && !this.nextCursor };
   }
 
@@ -253,8 +254,11 @@ export class Store {
     if (c) {
       if (m.seq > (c.last_seq || 0)) {
         const own = fromSelf || (this.me && m.sender_id === this.me.id);
+        const mentioned = !own && this.mentionsMe(m);
         this.convs.set(c.id, { ...c, last_seq: m.seq, last_message: m, updated_at: m.created_at,
-          unread_count: own ? c.unread_count || 0 : (c.unread_count || 0) + 1 });
+          unread_count: own ? c.unread_count || 0 : (c.unread_count || 0) + 1,
+          // Sending reads everything before it, mentions included (as the server counts).
+          mention_count: own ? 0 : (c.mention_count || 0) + (mentioned ? 1 : 0) });
         this._sort();
       }
     }
@@ -293,10 +297,26 @@ export class Store {
 
   markReadLocal(convId) {
     const c = this.convs.get(convId);
-    if (c && c.unread_count) {
-      this.convs.set(convId, { ...c, unread_count: 0 });
+    if (c && (c.unread_count || c.mention_count)) {
+      this.convs.set(convId, { ...c, unread_count: 0, mention_count: 0 });
       this.changed();
     }
+  }
+
+  /** The message the composer of convId quotes (null: none). */
+  setReply(convId, m) {
+    this.chat(convId).replyTo = m;
+    this.changed();
+  }
+
+  /** 1 when message m mentions the signed-in user. */
+  mentionsMe(m) {
+    return !!(this.me && m && (m.mentions || []).includes(this.me.id));
+  }
+
+  /** 1 while the signed-in user has muted conversation c (its muted_until is ahead). */
+  muted(c) {
+    return !!(c && c.muted_until && Date.parse(c.muted_until) > Date.now());
   }
 
   // --- typing, presence, reads ------------------------------------------------------

@@ -38,10 +38,12 @@ typedef struct frame_job_s {
   int has_ref;
   const char *state; /* typing: "start" or "stop" (static) */
   char *text;        /* message.send to an Instagram conversation: the text */
+  json_t *reply;     /* message.send: {reply_to, mentions} as sent, or NULL */
 } frame_job_t;
 
 static void job_free(frame_job_t *j) {
   free(j->text);
+  json_decref(j->reply);
   free(j);
 }
 
@@ -137,14 +139,18 @@ static int frame_int(ws_session_t *s, json_t *frame, const char *name, long long
 
 static void on_sent(void *ctx, int status, json_t *result) {
   frame_job_t *j = ctx;
-  if (status != STORE_OK) {
+  ws_session_t *s;
+  if (status == STORE_EINVAL && j->reply && (s = job_session(j))) {
+    const char *field = NULL, *msg = fields_reply_refused(j->reply, &field);
+    ws_reply_error(s, "validation_failed", msg, job_ref(j), field);
+  } else if (status != STORE_OK) {
     job_error(j, status);
   } else if (json_is_true(json_object_get(result, "created"))) {
     fanout_message_new(j->app, json_object_get(result, "message"),
                        json_object_get(result, "participant_ids"), j->user, j->session, job_ref(j));
   } else {
     /* A retried client_id: the original, to this session only. */
-    ws_session_t *s = job_session(j);
+    s = job_session(j);
     if (s)
       ws_reply_json(s, json_pack("{s:s, s:s?, s:O}", "type", "message.ack", "client_id", job_ref(j),
                                  "message", json_object_get(result, "message")));
@@ -154,9 +160,11 @@ static void on_sent(void *ctx, int status, json_t *result) {
 }
 
 static void send_chat(ws_session_t *s, frame_job_t *j, const char *text) {
-  json_t *params = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b}", "conversation_id", j->conv,
-                             "sender_id", s->user_id, "text", text, "client_id", job_ref(j),
-                             "source", "web", "check_member", 1);
+  json_t *params =
+      json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b, s:O?, s:O?}", "conversation_id", j->conv,
+                "sender_id", s->user_id, "text", text, "client_id", job_ref(j), "source", "web",
+                "check_member", 1, "reply_to", json_object_get(j->reply, "reply_to"), "mentions",
+                json_object_get(j->reply, "mentions"));
   job_call(s, j, MSG_INSERT, params, on_sent);
 }
 
@@ -189,15 +197,26 @@ void ws_messaging_send(ws_session_t *s, json_t *frame, const char *ref) {
   if (!conv) return;
   const char *bad = fields_check_send(frame);
   if (bad) {
-    ws_reply_error(s, "validation_failed",
-                   strcmp(bad, "text") == 0 ? "text must be 1 to 4000 characters of valid UTF-8"
-                                            : "client_id must be a string of 1 to 64 characters",
-                   strcmp(bad, "text") == 0 ? ref : NULL, bad);
+    ws_reply_error(s, "validation_failed", fields_send_error(bad),
+                   strcmp(bad, "client_id") != 0 ? ref : NULL, bad);
     return;
   }
   frame_job_t *j = job_new(s, conv, ref);
   if (!j) return;
   const char *text = json_string_value(json_object_get(frame, "text"));
+  if (fields_has_reply(frame)) {
+    /* The store checks what they name, and refuses both in an instagram
+     * conversation: nothing reaches the Graph API. */
+    j->reply = json_pack("{s:O?, s:O?}", "reply_to", json_object_get(frame, "reply_to"), "mentions",
+                         json_object_get(frame, "mentions"));
+    if (!j->reply) {
+      job_error(j, STORE_EUNAVAILABLE);
+      job_free(j);
+      return;
+    }
+    send_chat(s, j, text);
+    return;
+  }
   if (ig_reply_is_chat(s->app, conv)) {
     send_chat(s, j, text);
     return;

@@ -244,6 +244,8 @@ static int contacts_of(mongo_ctx_t *c, json_t *convs) {
 /* Fills in participant names, the contract's participant shape and contacts. */
 static int finish(mongo_ctx_t *c, json_t *convs) {
   json_t *names = json_object(), *cv, *pt, *teams = json_object();
+  char now[32];
+  util_iso8601(util_now_ms(), now);
   size_t i, j;
   int rc = 0;
   json_array_foreach(convs, i, cv) if (rc == 0 && json_object_get(cv, "owner_id")) rc =
@@ -266,11 +268,14 @@ static int finish(mongo_ctx_t *c, json_t *convs) {
       json_int_t read = json_integer_value(json_object_get(pt, "last_read_seq"));
       /* Documents from before delivered positions have none: reading implies it. */
       json_int_t delivered = json_integer_value(json_object_get(pt, "last_delivered_seq"));
+      const char *muted = json_string_value(json_object_get(pt, "muted_until"));
       json_array_append_new(
           parts,
-          json_pack("{s:O, s:O, s:O, s:I, s:I}", "id", json_object_get(pt, "id"), "name",
+          json_pack("{s:O, s:O, s:O, s:I, s:I, s:I, s:s?}", "id", json_object_get(pt, "id"), "name",
                     name ? name : json_null(), "role", role ? role : json_null(), "last_read_seq",
-                    read, "last_delivered_seq", delivered > read ? delivered : read));
+                    read, "last_delivered_seq", delivered > read ? delivered : read,
+                    "mention_count", json_integer_value(json_object_get(pt, "mention_count")),
+                    "muted_until", muted && strcmp(muted, now) > 0 ? muted : NULL));
     }
     json_object_set_new(cv, "participants", parts);
   }
@@ -479,6 +484,18 @@ int mongo_conv_list(mongo_ctx_t *c, json_t *p, json_t **r) {
   return STORE_OK;
 }
 
+int64_t mongo_conv_participant_int(const bson_t *doc, const char *user, const char *key) {
+  json_t *parts = mongo_bson_json(doc, "participants"), *pt;
+  size_t i;
+  int64_t v = 0;
+  json_array_foreach(parts, i, pt) {
+    const char *pid = json_string_value(json_object_get(pt, "id"));
+    if (pid && !strcmp(pid, user)) v = json_integer_value(json_object_get(pt, key));
+  }
+  json_decref(parts);
+  return v;
+}
+
 /* An agent's marker: agent_reads.<user id>, never backwards. */
 static int agent_mark_read(mongo_ctx_t *c, const char *id, const char *user, int64_t seq,
                            json_t **r) {
@@ -526,29 +543,51 @@ int mongo_conv_mark_read(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_destroy(update);
   if (rc == 0) return agent_mark_read(c, id, user, seq, r); /* loaded: an agent */
   if (rc < 0) return rc;
-  json_t *parts = mongo_bson_json(&doc, "participants"), *pt;
-  size_t i;
-  json_array_foreach(parts, i, pt) {
-    const char *pid = json_string_value(json_object_get(pt, "id"));
-    if (pid && !strcmp(pid, user)) seq = json_integer_value(json_object_get(pt, "last_read_seq"));
-  }
-  json_decref(parts);
+  seq = mongo_conv_participant_int(&doc, user, "last_read_seq");
+  int64_t mentions = mongo_conv_participant_int(&doc, user, "mention_count");
   bson_destroy(&doc);
+  rc = mentions > 0 ? mongo_conv_recount_mentions(c, id, user, seq) : STORE_OK;
+  if (rc != STORE_OK) return rc;
   *r = json_pack("{s:I}", "last_read_seq", (json_int_t)seq);
   return STORE_OK;
 }
 
-/* A participant's field in a conversation document, 0 when absent. */
-static int64_t participant_int(const bson_t *doc, const char *user, const char *key) {
-  json_t *parts = mongo_bson_json(doc, "participants"), *pt;
-  size_t i;
-  int64_t v = 0;
-  json_array_foreach(parts, i, pt) {
-    const char *pid = json_string_value(json_object_get(pt, "id"));
-    if (pid && !strcmp(pid, user)) v = json_integer_value(json_object_get(pt, key));
-  }
-  json_decref(parts);
-  return v;
+int mongo_conv_recount_mentions(mongo_ctx_t *c, const char *id, const char *user, int64_t read) {
+  bson_t *filter = BCON_NEW("conversation_id", BCON_UTF8(id), "seq", "{", "$gt", BCON_INT64(read),
+                            "}", "mentions", BCON_UTF8(user));
+  bson_error_t e;
+  int64_t n =
+      mongoc_collection_count_documents(mongo_ctx_coll(c, MC_MSGS), filter, NULL, NULL, NULL, &e);
+  bson_destroy(filter);
+  if (n < 0) return mongo_ctx_error(c, &e);
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(id), "participants", "{", "$elemMatch", "{", "id",
+                       BCON_UTF8(user), "}", "}");
+  bson_t *update = BCON_NEW("$set", "{", "participants.$.mention_count", BCON_INT64(n), "}");
+  int rc = mongo_query_update(c, MC_CONVS, q, update, 0);
+  bson_destroy(q);
+  bson_destroy(update);
+  return rc < 0 ? rc : STORE_OK;
+}
+
+int mongo_conv_settings(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
+  json_t *until = json_object_get(p, "muted_until");
+  if (!id || !user || !until || (!json_is_string(until) && !json_is_null(until)))
+    return STORE_EINVAL;
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(id), "participants", "{", "$elemMatch", "{", "id",
+                       BCON_UTF8(user), "}", "}");
+  bson_t *update = json_is_string(until)
+                       ? BCON_NEW("$set", "{", "participants.$.muted_until",
+                                  BCON_UTF8(json_string_value(until)), "}")
+                       : BCON_NEW("$set", "{", "participants.$.muted_until", BCON_NULL, "}");
+  bson_t doc;
+  int rc = mongo_query_modify(c, MC_CONVS, q, update, 0, 1, &doc);
+  bson_destroy(q);
+  bson_destroy(update);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc; /* agents have no settings */
+  rc = mongo_conv_render(c, &doc, r);
+  bson_destroy(&doc);
+  return rc;
 }
 
 int mongo_conv_mark_delivered(mongo_ctx_t *c, json_t *p, json_t **r) {
@@ -566,7 +605,7 @@ int mongo_conv_mark_delivered(mongo_ctx_t *c, json_t *p, json_t **r) {
   /* last_seq only grows, and a read position only moves forward: clamping to
    * the values just read is safe. */
   int64_t last = mongo_bson_int(&doc, "last_seq", 0);
-  int64_t read = participant_int(&doc, user, "last_read_seq");
+  int64_t read = mongo_conv_participant_int(&doc, user, "last_read_seq");
   bson_destroy(&doc);
   if (seq > last) seq = last;
   if (seq < read) seq = read;
@@ -576,7 +615,7 @@ int mongo_conv_mark_delivered(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_destroy(update);
   if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
   *r = json_pack("{s:I}", "last_delivered_seq",
-                 (json_int_t)participant_int(&doc, user, "last_delivered_seq"));
+                 (json_int_t)mongo_conv_participant_int(&doc, user, "last_delivered_seq"));
   bson_destroy(&doc);
   return STORE_OK;
 }

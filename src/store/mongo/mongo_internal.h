@@ -143,6 +143,11 @@ json_t *mongo_conv_recipients(mongo_ctx_t *c, const bson_t *doc);
 /* 1 when user_id is an agent of the owner of the instagram conversation doc, 0
  * when not, or a negative status. */
 int mongo_conv_agent_of(mongo_ctx_t *c, const bson_t *doc, const char *user_id);
+/* A participant's integer field in a conversation document, 0 when absent. */
+int64_t mongo_conv_participant_int(const bson_t *doc, const char *user, const char *key);
+/* Sets a participant's mention_count to the messages after seq `read` that
+ * mention them. Returns a store status. */
+int mongo_conv_recount_mentions(mongo_ctx_t *c, const char *id, const char *user, int64_t read);
 /* The role of user_id in a conversation document, or NULL when not a member. */
 const char *mongo_conv_role(const bson_t *doc, const char *user_id);
 /* The same for any conversation, a channel's members read from

@@ -41,6 +41,11 @@ json_t *mongo_msg_json(mongo_ctx_t *c, const bson_t *doc) {
     json_object_set_new(m, "error", json_is_object(error) ? error : json_null());
     if (!json_is_object(error)) json_decref(error);
   }
+  bson_iter_t it;
+  if (bson_iter_init_find(&it, doc, "reply_to") && BSON_ITER_HOLDS_DOCUMENT(&it))
+    json_object_set_new(m, "reply_to", mongo_bson_json(doc, "reply_to"));
+  if (bson_iter_init_find(&it, doc, "mentions") && BSON_ITER_HOLDS_ARRAY(&it))
+    json_object_set_new(m, "mentions", mongo_bson_json(doc, "mentions"));
   return m;
 }
 

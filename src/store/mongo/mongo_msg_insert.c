@@ -103,6 +103,42 @@ static int is_agent(json_t *agents, const char *user) {
   return 0;
 }
 
+/* reply_to and mentions (parley/store_ops.h), checked before anything is
+ * written: a reply's preview goes into the params as "_reply". */
+static void check_reply(batch_t *b, item_t *it) {
+  json_t *p = it->job->params, *reply = json_object_get(p, "reply_to"), *v;
+  if (!store_mentions_ok(p) || (reply && !json_is_null(reply) && !json_is_string(reply))) {
+    finish(it, STORE_EINVAL);
+    return;
+  }
+  if (!store_has_reply_or_mentions(p)) return;
+  conv_t *cv = &b->convs[it->conv];
+  const char *type = mongo_bson_str(&cv->doc, "type");
+  int ok = !type || strcmp(type, "instagram") != 0; /* no quotes or mentions to Instagram */
+  size_t i;
+  json_array_foreach(json_object_get(p, "mentions"), i,
+                     v) if (!mongo_conv_role(&cv->doc, json_string_value(v))) ok = 0;
+  if (ok && json_is_string(reply)) {
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(json_string_value(reply)));
+    bson_t doc;
+    int rc = mongo_query_one(b->c, MC_MSGS, filter, NULL, &doc);
+    bson_destroy(filter);
+    if (rc < 0) {
+      finish(it, rc);
+      return;
+    }
+    ok = rc == 1 && same(mongo_bson_str(&doc, "conversation_id"), it->cid) &&
+         !mongo_bson_bool(&doc, "deleted");
+    if (ok) {
+      json_t *quoted = mongo_msg_json(b->c, &doc);
+      json_object_set_new(p, "_reply", store_reply_preview(quoted));
+      json_decref(quoted);
+    }
+    if (rc == 1) bson_destroy(&doc);
+  }
+  if (!ok) finish(it, STORE_EINVAL);
+}
+
 /* Phase 1: the conversations exist and, when asked, the sender is a member (a
  * participant, or an agent of an instagram conversation's owner). */
 static int load_convs(batch_t *b) {
@@ -142,6 +178,8 @@ static int load_convs(batch_t *b) {
     if (!cv->loaded ||
         (check && !mongo_conv_role(&cv->doc, it->sender) && !is_agent(cv->agents, it->sender)))
       finish(it, STORE_ENOTFOUND);
+    else
+      check_reply(b, it);
   }
   return 0;
 }
@@ -297,6 +335,9 @@ static bson_t *new_doc(batch_t *b, item_t *it, int64_t seq) {
     BSON_APPEND_UTF8(doc, "status", status); /* a send through the Graph API */
     BSON_APPEND_NULL(doc, "error");
   }
+  json_t *reply = json_object_get(p, "_reply"), *mentions = json_object_get(p, "mentions");
+  if (reply) mongo_bson_append_json(doc, "reply_to", reply);
+  if (json_array_size(mentions) > 0) mongo_bson_append_json(doc, "mentions", mentions);
   return doc;
 }
 
@@ -378,6 +419,24 @@ static void insert(batch_t *b) {
   free(docs);
 }
 
+/* Each participant the message mentions, but its sender, has one more unread
+ * mention. */
+static int count_mentions(item_t *it, mongoc_bulk_operation_t *bulk) {
+  size_t i;
+  json_t *v;
+  int ops = 0;
+  json_array_foreach(json_object_get(it->job->params, "mentions"), i, v) {
+    if (same(json_string_value(v), it->sender)) continue;
+    bson_t *f = BCON_NEW("_id", BCON_UTF8(it->cid), "participants", "{", "$elemMatch", "{", "id",
+                         BCON_UTF8(json_string_value(v)), "}", "}");
+    bson_t *u = BCON_NEW("$inc", "{", "participants.$.mention_count", BCON_INT64(1), "}");
+    ops += mongoc_bulk_operation_update_one_with_opts(bulk, f, u, NULL, NULL);
+    bson_destroy(f);
+    bson_destroy(u);
+  }
+  return ops;
+}
+
 static int bulk_conv_updates(batch_t *b, mongoc_bulk_operation_t *bulk) {
   int ops = 0;
   for (int k = 0; k < b->nconv; k++) {
@@ -403,6 +462,7 @@ static int bulk_conv_updates(batch_t *b, mongoc_bulk_operation_t *bulk) {
       ops += mongoc_bulk_operation_update_one_with_opts(bulk, f, u, NULL, NULL);
       bson_destroy(f);
       bson_destroy(u);
+      ops += count_mentions(it, bulk);
     }
     if (!last) continue;
     /* Concurrent writers (other instances) may finish out of order: only a
@@ -435,6 +495,16 @@ static void update_convs(batch_t *b) {
   }
   mongoc_bulk_operation_destroy(bulk);
   bson_destroy(opts);
+  /* A sender with unread mentions read up to their own message: what is left
+   * of them is counted again (rare: only then). */
+  for (int i = 0; i < b->n; i++) {
+    item_t *it = &b->items[i];
+    if (!it->doc || it->job->status != STORE_OK ||
+        !json_is_true(json_object_get(it->job->result, "created")) ||
+        mongo_conv_participant_int(&b->convs[it->conv].doc, it->sender, "mention_count") <= 0)
+      continue;
+    mongo_conv_recount_mentions(b->c, it->cid, it->sender, mongo_bson_int(it->doc, "seq", 0));
+  }
 }
 
 static void copy_dups(batch_t *b) {

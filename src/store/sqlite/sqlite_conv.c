@@ -42,12 +42,15 @@ static json_t *role_value(shared_t *sh, sqlite3_stmt *st) {
   return sqlite_db_col_str(st, 2);
 }
 
-/* [{id, name, role, last_read_seq, last_delivered_seq}] in the order they joined; participants_conv
+/* [{id, name, role, last_read_seq, last_delivered_seq, mention_count,
+ * muted_until (while in the future, else null)}] in the order they joined; participants_conv
  * serves the ORDER BY without a sort. sh may be NULL. */
 static json_t *participants(sqlite_db_t *d, const char *conv_id, shared_t *sh) {
   sqlite3_stmt *st =
       sqlite_db_query(d,
-                      "SELECT p.user_id, u.name, p.role, p.last_read_seq, p.last_delivered_seq"
+                      "SELECT p.user_id, u.name, p.role, p.last_read_seq, p.last_delivered_seq,"
+                      " p.mention_count, CASE WHEN p.muted_until >"
+                      " strftime('%Y-%m-%dT%H:%M:%fZ', 'now') THEN p.muted_until END"
                       " FROM participants p"
                       " LEFT JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?"
                       " ORDER BY p.rowid",
@@ -64,6 +67,8 @@ static json_t *participants(sqlite_db_t *d, const char *conv_id, shared_t *sh) {
     json_object_set_new_nocheck(one, "last_read_seq", json_integer(sqlite3_column_int64(st, 3)));
     json_object_set_new_nocheck(one, "last_delivered_seq",
                                 json_integer(sqlite3_column_int64(st, 4)));
+    json_object_set_new_nocheck(one, "mention_count", json_integer(sqlite3_column_int64(st, 5)));
+    json_object_set_new_nocheck(one, "muted_until", sqlite_db_col_str(st, 6));
     json_array_append_new(list, one);
   }
   if (rc < 0) {
@@ -541,7 +546,7 @@ int sqlite_conv_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
                       " WHERE conversation_id = ?1 AND user_id = ?2 RETURNING last_read_seq",
                       "ssi", id, user, sqlite_db_pint(p, "seq", 0));
   if (!st) return STORE_EUNAVAILABLE;
-  int rc = sqlite_db_step(d, st);
+  int rc = sqlite_db_step(d, st), participant = rc == 1;
   if (rc == 0) {
     /* Not a participant: an agent's own marker. */
     if ((rc = agent_of(d, id, user)) <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
@@ -555,9 +560,33 @@ int sqlite_conv_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
     rc = sqlite_db_step(d, st);
   }
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
-  *result = json_pack("{s:I}", "last_read_seq", (json_int_t)sqlite3_column_int64(st, 0));
+  json_int_t read = (json_int_t)sqlite3_column_int64(st, 0);
   sqlite3_reset(st);
+  /* The mentions left unread: a count, scanned only when there were some. */
+  int status = participant ? sqlite_db_exec(d,
+                                            "UPDATE participants SET mention_count ="
+                                            " " SQLITE_MENTIONS_AFTER("participants.last_read_seq")
+                                            " WHERE conversation_id = ? AND user_id = ?"
+                                            " AND mention_count > 0",
+                                            "ss", id, user)
+                           : STORE_OK;
+  if (status != STORE_OK) return status;
+  *result = json_pack("{s:I}", "last_read_seq", read);
   return STORE_OK;
+}
+
+int sqlite_conv_settings(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
+  json_t *until = json_object_get(p, "muted_until");
+  if (!id || !user || !until || (!json_is_string(until) && !json_is_null(until)))
+    return STORE_EINVAL;
+  int status = sqlite_db_exec(
+      d, "UPDATE participants SET muted_until = ? WHERE conversation_id = ? AND user_id = ?", "sss",
+      json_string_value(until), id, user);
+  if (status != STORE_OK) return status;
+  if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
+  *result = sqlite_conv_load(d, id);
+  return *result ? STORE_OK : STORE_EUNAVAILABLE;
 }
 
 int sqlite_conv_mark_delivered(sqlite_db_t *d, json_t *p, json_t **result) {

@@ -136,7 +136,13 @@ json_t *sqlite_contact_load(sqlite_db_t *d, const char *id);
 /* sqlite_msg.c: a message is read with these columns, in this order. */
 #define SQLITE_MSG_COLS                                                                           \
   "id, conversation_id, seq, sender_id, text, client_id, source, created_at, edited_at, deleted," \
-  " attachments, external_id, status, error"
+  " attachments, external_id, status, error, reply_to, mentions"
+/* An SQL expression for a participants row: how many messages of its
+ * conversation after seq `after` (an SQL expression) mention its user. */
+#define SQLITE_MENTIONS_AFTER(after)                                           \
+  "(SELECT count(*) FROM messages m, json_each(m.mentions) j"                  \
+  " WHERE m.conversation_id = participants.conversation_id AND m.seq > " after \
+  " AND m.mentions IS NOT NULL AND j.value = participants.user_id)"
 json_t *sqlite_msg_load(sqlite_db_t *d, const char *id); /* message|NULL */
 json_t *sqlite_msg_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq);
 /* Steps st (a query of SQLITE_MSG_COLS) once: the message with its reactions, or NULL. */

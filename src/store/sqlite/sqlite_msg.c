@@ -86,6 +86,10 @@ static json_t *msg_row(sqlite3_stmt *st) {
     json_object_set_new(m, "status", sqlite_db_col_str(st, 12));
     json_object_set_new(m, "error", sqlite_db_col_json(st, 13, json_null));
   }
+  if (sqlite3_column_type(st, 14) != SQLITE_NULL)
+    json_object_set_new(m, "reply_to", sqlite_db_col_json(st, 14, json_null));
+  if (sqlite3_column_type(st, 15) != SQLITE_NULL)
+    json_object_set_new(m, "mentions", sqlite_db_col_json(st, 15, json_array));
   json_object_set_new(m, "reactions", json_array());
   return m;
 }

@@ -76,8 +76,10 @@ static int flush_one(sqlite_db_t *d, pending_conv_t *c) {
     if (status == STORE_OK)
       status = sqlite_db_exec(d,
                               "UPDATE participants SET last_read_seq = max(last_read_seq, ?1),"
-                              " last_delivered_seq = max(last_delivered_seq, ?1)"
-                              " WHERE conversation_id = ?2 AND user_id = ?3",
+                              " last_delivered_seq = max(last_delivered_seq, ?1),"
+                              " mention_count = CASE WHEN mention_count = 0 THEN 0 ELSE"
+                              " " SQLITE_MENTIONS_AFTER("max(participants.last_read_seq, ?1)")
+                              " END WHERE conversation_id = ?2 AND user_id = ?3",
                               "iss", (int64_t)json_integer_value(seq), c->id, user);
     /* A member who is no participant is an agent: its own marker moves. */
     if (status == STORE_OK && sqlite3_changes(d->db) == 0)
@@ -149,6 +151,49 @@ static int is_member(json_t *members, const char *user) {
   return 0;
 }
 
+/* reply_to and mentions (parley/store_ops.h), checked before anything is
+ * written: a reply's preview goes into p as "_reply" for the message. */
+static int check_reply(sqlite_db_t *d, json_t *p, const char *conv, pending_conv_t *c) {
+  json_t *reply = json_object_get(p, "reply_to"), *mentions = json_object_get(p, "mentions");
+  if (!store_mentions_ok(p) || (reply && !json_is_null(reply) && !json_is_string(reply)))
+    return STORE_EINVAL;
+  if (!store_has_reply_or_mentions(p)) return STORE_OK;
+  sqlite3_stmt *st = sqlite_db_query(d, "SELECT type FROM conversations WHERE id = ?", "s", conv);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc < 0) return rc;
+  int ig = rc == 1 && strcmp((const char *)sqlite3_column_text(st, 0), "instagram") == 0;
+  sqlite3_reset(st);
+  if (ig) return STORE_EINVAL; /* Instagram has no quotes or mentions of Parley users */
+  size_t i;
+  json_t *v;
+  json_array_foreach(mentions, i,
+                     v) if (!is_member(c->members, json_string_value(v))) return STORE_EINVAL;
+  if (!json_is_string(reply)) return STORE_OK;
+  json_t *quoted = sqlite_msg_load(d, json_string_value(reply));
+  if (!quoted) return STORE_EINVAL;
+  const char *in = json_string_value(json_object_get(quoted, "conversation_id"));
+  int ok = in && strcmp(in, conv) == 0 && !json_is_true(json_object_get(quoted, "deleted"));
+  if (ok) json_object_set_new(p, "_reply", store_reply_preview(quoted));
+  json_decref(quoted);
+  return ok ? STORE_OK : STORE_EINVAL;
+}
+
+/* Each mentioned participant but the sender has one more unread mention. */
+static int count_mentions(sqlite_db_t *d, json_t *p, const char *conv, const char *sender) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(json_object_get(p, "mentions"), i, v) {
+    if (strcmp(json_string_value(v), sender) == 0) continue;
+    int status = sqlite_db_exec(d,
+                                "UPDATE participants SET mention_count = mention_count + 1"
+                                " WHERE conversation_id = ? AND user_id = ?",
+                                "ss", conv, json_string_value(v));
+    if (status != STORE_OK) return status;
+  }
+  return STORE_OK;
+}
+
 /* A params member shared with the result: strings nobody changes. */
 static json_t *shared(json_t *v) { return json_is_string(v) ? json_incref(v) : json_null(); }
 
@@ -177,6 +222,10 @@ static json_t *new_message(json_t *p, const sqlite_insert_t *ins) {
     json_object_set_new_nocheck(m, "status", json_incref(status));
     json_object_set_new_nocheck(m, "error", json_null());
   }
+  json_t *reply = json_object_get(p, "_reply"), *mentions = json_object_get(p, "mentions");
+  if (reply) json_object_set_new_nocheck(m, "reply_to", json_deep_copy(reply));
+  if (json_array_size(mentions) > 0)
+    json_object_set_new_nocheck(m, "mentions", json_deep_copy(mentions));
   return m;
 }
 
@@ -226,21 +275,27 @@ int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   }
   if (!member && json_is_true(json_object_get(p, "check_member")))
     return retried(d, p, STORE_ENOTFOUND, result);
+  status = check_reply(d, p, conv, c);
+  if (status != STORE_OK) return retried(d, p, status, result);
   char id[25], now[32];
   util_new_id(id);
   sqlite_db_clock(d, now);
   int64_t seq = c->last_seq + 1;
   if (!source) source = "web";
+  json_t *mentions = json_object_get(p, "mentions");
   status = sqlite_db_exec(
       d,
       "INSERT INTO messages (id, conversation_id, seq, sender_id, text, client_id, source,"
-      " attachments, external_id, created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-      " ON CONFLICT DO NOTHING",
-      "ssissssjsss", id, conv, seq, sender, json_string_value(text), client_id, source, att,
-      external_id, now, sqlite_db_pstr(p, "status"));
+      " attachments, external_id, created_at, status, reply_to, mentions)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+      "ssissssjsssjj", id, conv, seq, sender, json_string_value(text), client_id, source, att,
+      external_id, now, sqlite_db_pstr(p, "status"), json_object_get(p, "_reply"),
+      json_array_size(mentions) > 0 ? mentions : NULL);
   if (status != STORE_OK) return status;
   /* Nothing inserted: a retry, or (never seen) a random id that collided. */
   if (sqlite3_changes(d->db) == 0) return retried(d, p, STORE_ECONFLICT, result);
+  status = count_mentions(d, p, conv, sender);
+  if (status != STORE_OK) return status;
   c->last_seq = seq;
   d->unindexed++; /* indexed for search later, off this path (sqlite_msg_index.c) */
   memcpy(c->updated_at, now, sizeof(now));

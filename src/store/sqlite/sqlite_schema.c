@@ -229,6 +229,13 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX conversations_invite ON conversations(invite_token)"
     " WHERE invite_token IS NOT NULL;"
     "CREATE INDEX conversations_public ON conversations(id) WHERE type = 'channel' AND public = 1;",
+    /* 17: replies, mentions and mute (issue 17): a message's quoted preview
+     * and mentioned users (JSON), a participant's count of unread mentions
+     * and the time its conversation is muted until (ISO-8601). */
+    "ALTER TABLE messages ADD COLUMN reply_to TEXT;"
+    "ALTER TABLE messages ADD COLUMN mentions TEXT;"
+    "ALTER TABLE participants ADD COLUMN mention_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE participants ADD COLUMN muted_until TEXT;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

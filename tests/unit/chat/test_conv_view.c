@@ -64,6 +64,31 @@ static void the_view_shows_read_markers_and_counts_unread(void **state) {
   json_decref(conv);
 }
 
+/* A participant's own settings: at the top of their view, in nobody's list. */
+static void own_settings_show_to_their_owner_only(void **state) {
+  json_t *conv = conversation("team", 12);
+  json_t *u2 = json_array_get(json_object_get(conv, "participants"), 1);
+  json_object_set_new(u2, "mention_count", json_integer(2));
+  json_object_set_new(u2, "muted_until", json_string("2999-01-01T00:00:00.000Z"));
+  json_t *mine = conv_view_json(conv, "u2"), *theirs = conv_view_json(conv, "u1");
+  assert_int_equal(json_integer_value(json_object_get(mine, "mention_count")), 2);
+  assert_string_equal(json_string_value(json_object_get(mine, "muted_until")),
+                      "2999-01-01T00:00:00.000Z");
+  assert_int_equal(json_integer_value(json_object_get(theirs, "mention_count")), 0);
+  assert_true(json_is_null(json_object_get(theirs, "muted_until")));
+  json_t *views[] = {mine, theirs}, *p;
+  size_t i;
+  for (int k = 0; k < 2; k++) json_array_foreach(json_object_get(views[k], "participants"), i, p) {
+      assert_null(json_object_get(p, "mention_count"));
+      assert_null(json_object_get(p, "muted_until"));
+    }
+  json_decref(mine);
+  json_decref(theirs);
+  assert_same(conv, "u2");
+  assert_same(conv, "u1");
+  json_decref(conv);
+}
+
 static void both_writers_agree(void **state) {
   static const char *const names[] = {
       "plain",
@@ -152,6 +177,7 @@ static void a_channel_shows_member_count_and_its_members_own_state(void **state)
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_view_shows_read_markers_and_counts_unread),
+      cmocka_unit_test(own_settings_show_to_their_owner_only),
       cmocka_unit_test(both_writers_agree),
       cmocka_unit_test(the_page_writer_matches_the_page_shape),
       cmocka_unit_test(a_channel_shows_member_count_and_its_members_own_state),

@@ -54,6 +54,24 @@ static const char *check(const char *body) {
   return bad;
 }
 
+static void a_send_may_quote_and_mention_within_bounds(void **state) {
+  assert_null(check("{\"text\":\"hi\",\"reply_to\":\"m1\",\"mentions\":[\"u1\",\"u2\"]}"));
+  assert_null(check("{\"text\":\"hi\",\"reply_to\":null,\"mentions\":[]}"));
+  assert_string_equal(check("{\"text\":\"hi\",\"reply_to\":5}"), "reply_to");
+  assert_string_equal(check("{\"text\":\"hi\",\"reply_to\":\"\"}"), "reply_to");
+  assert_string_equal(check("{\"text\":\"hi\",\"mentions\":\"u1\"}"), "mentions");
+  assert_string_equal(check("{\"text\":\"hi\",\"mentions\":[\"u1\",\"u1\"]}"), "mentions");
+  assert_string_equal(check("{\"text\":\"hi\",\"mentions\":[1]}"), "mentions");
+  json_t *b = J("{\"text\":\"hi\"}"), *ids = json_array();
+  for (int i = 0; i < FIELDS_MENTIONS_MAX; i++) json_array_append_new(ids, json_sprintf("u%d", i));
+  json_object_set_new(b, "mentions", ids);
+  assert_null(fields_check_send(b));
+  json_array_append_new(ids, json_string("one-too-many"));
+  assert_string_equal(fields_check_send(b), "mentions");
+  assert_true(fields_has_reply(b));
+  json_decref(b);
+}
+
 static void a_send_needs_text_and_may_have_a_client_id(void **state) {
   assert_null(check("{\"text\":\"hi\"}"));
   assert_null(check("{\"text\":\"hi\",\"client_id\":\"c-1\"}"));
@@ -85,6 +103,7 @@ int main(void) {
       cmocka_unit_test(strings_are_measured_in_code_points),
       cmocka_unit_test(invalid_utf8_is_refused),
       cmocka_unit_test(a_send_needs_text_and_may_have_a_client_id),
+      cmocka_unit_test(a_send_may_quote_and_mention_within_bounds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -878,6 +878,103 @@ static void test_conv_mark_delivered(void **state) {
                    STORE_ENOTFOUND);
 }
 
+/* Replies and mentions: the preview taken at send time, the checks that store
+ * nothing, mention counts apart from unread and brought down by reading; and
+ * a participant's mute. */
+static json_t *send_extra(fx_t *f, const char *conv, const char *sender, const char *text,
+                          const char *reply_to, json_t *mentions, int *status) {
+  json_t *r = NULL;
+  *status = call(f, MSG_INSERT,
+                 json_pack("{s:s,s:s,s:s,s:s,s:b,s:s?,s:o?}", "conversation_id", conv, "sender_id",
+                           sender, "text", text, "source", "web", "check_member", 1, "reply_to",
+                           reply_to, "mentions", mentions),
+                 &r);
+  return r;
+}
+
+static void test_replies_mentions_mute(void **state) {
+  fx_t *f = *state;
+  char a[25], b[25], c[25], g[25], dm[25];
+  new_user(f, "a@x.io", "A", a);
+  new_user(f, "b@x.io", "B", b);
+  new_user(f, "c@x.io", "C", c);
+  new_conv(f, "group", a, b, c, g);
+  new_conv(f, "direct", a, b, NULL, dm);
+  int status;
+  json_t *q = send_extra(f, g, a, "the question", NULL, NULL, &status);
+  assert_int_equal(status, STORE_OK);
+  const char *qid = str(json_object_get(q, "message"), "id");
+  assert_null(json_object_get(json_object_get(q, "message"), "reply_to"));
+  json_t *r = send_extra(f, g, b, "@a answer", qid, json_pack("[s]", a), &status);
+  assert_int_equal(status, STORE_OK);
+  json_t *m = json_object_get(r, "message"), *pv = json_object_get(m, "reply_to");
+  assert_string_equal(str(pv, "id"), qid);
+  assert_string_equal(str(pv, "sender_id"), a);
+  assert_string_equal(str(pv, "text"), "the question");
+  assert_int_equal(num(pv, "seq"), 1);
+  assert_string_equal(json_string_value(json_array_get(json_object_get(m, "mentions"), 0)), a);
+  /* The stored message reads back the same. */
+  json_t *got = NULL;
+  assert_int_equal(call(f, MSG_GET, json_pack("{s:s}", "id", str(m, "id")), &got), STORE_OK);
+  assert_true(json_equal(json_object_get(json_object_get(got, "message"), "reply_to"), pv));
+  json_decref(got);
+  json_decref(r);
+  /* Refused, nothing stored: another conversation's message, a stranger, too many. */
+  json_t *other = send_extra(f, dm, a, "elsewhere", NULL, NULL, &status);
+  const char *oid = str(json_object_get(other, "message"), "id");
+  assert_null(send_extra(f, g, b, "x", oid, NULL, &status));
+  assert_int_equal(status, STORE_EINVAL);
+  assert_null(send_extra(f, dm, a, "x", NULL, json_pack("[s]", c), &status));
+  assert_int_equal(status, STORE_EINVAL);
+  json_t *many = json_array();
+  for (int i = 0; i <= MSG_MENTIONS_MAX; i++) json_array_append_new(many, json_string(b));
+  assert_null(send_extra(f, g, a, "x", NULL, many, &status));
+  assert_int_equal(status, STORE_EINVAL);
+  assert_null(send_extra(f, g, a, "x", NULL, json_pack("[s,s]", b, b), &status));
+  assert_int_equal(status, STORE_EINVAL);
+  json_decref(other);
+  json_decref(q);
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", g), &r), STORE_OK);
+  assert_int_equal(num(r, "last_seq"), 2);
+  assert_int_equal(num(participant(r, a), "mention_count"), 1);
+  json_decref(r);
+  /* Two more mentions of c; reading past the first leaves one. */
+  json_decref(send_extra(f, g, a, "@c one", NULL, json_pack("[s]", c), &status));
+  json_decref(send_extra(f, g, b, "@c two", NULL, json_pack("[s,s]", c, b), &status));
+  assert_int_equal(
+      call(f, CONV_MARK_READ, json_pack("{s:s,s:s,s:i}", "id", g, "user_id", c, "seq", 3), NULL),
+      STORE_OK);
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", g), &r), STORE_OK);
+  assert_int_equal(num(participant(r, c), "mention_count"), 1);
+  assert_int_equal(num(participant(r, b), "mention_count"), 0); /* own mention */
+  json_decref(r);
+  /* Sending reads: a's mention goes with a's next message. */
+  send_seq(f, g, a, "thanks");
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", g), &r), STORE_OK);
+  assert_int_equal(num(participant(r, a), "mention_count"), 0);
+  assert_true(json_is_null(json_object_get(participant(r, a), "muted_until")));
+  json_decref(r);
+  /* Mute: a participant's own, shown while in the future. */
+  assert_int_equal(call(f, CONV_SETTINGS,
+                        json_pack("{s:s,s:s,s:s}", "id", g, "user_id", b, "muted_until",
+                                  "2999-01-01T00:00:00.000Z"),
+                        &r),
+                   STORE_OK);
+  assert_string_equal(str(participant(r, b), "muted_until"), "2999-01-01T00:00:00.000Z");
+  assert_true(json_is_null(json_object_get(participant(r, a), "muted_until")));
+  json_decref(r);
+  assert_int_equal(call(f, CONV_SETTINGS,
+                        json_pack("{s:s,s:s,s:s}", "id", g, "user_id", b, "muted_until",
+                                  "2001-01-01T00:00:00.000Z"),
+                        &r),
+                   STORE_OK);
+  assert_true(json_is_null(json_object_get(participant(r, b), "muted_until")));
+  json_decref(r);
+  assert_int_equal(call(f, CONV_SETTINGS,
+                        json_pack("{s:s,s:s,s:n}", "id", dm, "user_id", c, "muted_until"), NULL),
+                   STORE_ENOTFOUND);
+}
+
 /* ---- messages ---- */
 
 static void test_msg_insert_rules(void **state) {
@@ -1867,6 +1964,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_conv_list),
       T(test_mark_read),
       T(test_conv_mark_delivered),
+      T(test_replies_mentions_mute),
       T(test_msg_insert_rules),
       T(test_msg_pagination),
       T(test_msg_edit_delete_react),
