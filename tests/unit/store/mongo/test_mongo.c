@@ -154,7 +154,7 @@ static void test_users(void **state) {
   char id[25];
   snprintf(id, sizeof(id), "%s", sget(u, "id"));
   assert_int_equal(strlen(id), 24);
-  assert_string_equal(sget(u, "status"), "offline");
+  assert_string_equal(sget(u, "status"), "online"); /* the status a new user has chosen */
   assert_true(json_is_null(json_object_get(u, "avatar_url")));
   assert_null(json_object_get(u, "password_hash"));
   assert_null(json_object_get(u, "_id"));
