@@ -187,6 +187,16 @@ def test_unread_sync_and_live_delivery(server):
         # Delivery acknowledgements are accepted and kept nowhere.
         assert api(server, "POST", f"/api/conversations/{ch['id']}/delivered", reader,
                    {"seq": 3}).status == 204
+        # Members search a channel's posts; outsiders do not find them.
+        def found(session):
+            r = api(server, "GET", "/api/search/messages?q=post", session)
+            assert r.status == 200, r
+            return [x["conversation_id"] for x in r.json()["results"]]
+        deadline = asyncio.get_event_loop().time() + 5
+        while ch["id"] not in found(reader) and asyncio.get_event_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        assert found(reader).count(ch["id"]) == 3
+        assert ch["id"] not in found(outsider)
         # sync as in groups.
         await r.send({"type": "sync", "conversation_id": ch["id"], "after_seq": 1})
         res = await r.expect("sync.result")

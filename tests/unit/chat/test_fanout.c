@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "chat/channel_subs.h"
 #include "chat/envelope.h"
 #include "chat_fixture.h"
 
@@ -254,6 +255,73 @@ static void an_ended_login_closes_its_sessions_only(void **state) {
   chat_fx_free(f);
 }
 
+/* A channel: results name no recipients; the members connected here (channel_subs)
+ * get its messages, updates and conversation frames, here and from other
+ * instances, and a join or leave on the bus changes who that is. */
+static void a_channel_reaches_its_connected_members_only(void **state) {
+  chat_fx_t *f = *state;
+  f->app.channel_subs = channel_subs_new();
+  ws_session_t *adm = fake_session_new(&f->app, "u1"), *mem = fake_session_new(&f->app, "u2");
+  ws_session_t *out = fake_session_new(&f->app, "u3");
+  json_t *chans = json_pack("[s]", "c1");
+  channel_subs_loaded(f->app.channel_subs, "u1", channel_subs_track(f->app.channel_subs, "u1"),
+                      chans);
+  channel_subs_loaded(f->app.channel_subs, "u2", channel_subs_track(f->app.channel_subs, "u2"),
+                      chans);
+  channel_subs_loaded(f->app.channel_subs, "u3", channel_subs_track(f->app.channel_subs, "u3"),
+                      NULL);
+  json_t *m = message(1), *none = json_array();
+  fanout_message_new(&f->app, m, none, "u1", adm->id, "p1");
+  expect(adm, "message.ack", 1);
+  expect(mem, "message.new", 1);
+  assert_int_equal(fake_pending(out), 0);
+  /* Another instance's post, then u3 joins there: it gets the next one. */
+  json_decref(m);
+  m = message(2);
+  char *body = json_dumps(json_pack("{s:s, s:o}", "type", "message.new", "message", m), 0);
+  remote(f, json_pack("{s:s, s:s, s:I, s:[]}", "k", "m", "c", "c1", "s", (json_int_t)2, "u"), body);
+  free(body);
+  expect(mem, "message.new", 2);
+  expect(adm, "message.new", 2);
+  remote(f, json_pack("{s:s, s:s, s:s, s:b}", "k", "j", "c", "c1", "u", "u3", "a", 1), "");
+  json_decref(m);
+  m = message(3);
+  fanout_message_new(&f->app, m, none, NULL, 0, NULL);
+  expect(out, "message.new", 3);
+  expect(mem, "message.new", 3);
+  expect(adm, "message.new", 3);
+  /* An edit, and a rename rendered without anyone's role. */
+  fanout_message_updated(&f->app, m, none);
+  expect(out, "message.updated", 3);
+  expect(mem, "message.updated", 3);
+  expect(adm, "message.updated", 3);
+  json_t *conv = json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", "c1", "type", "channel", "name",
+                           "News", "member_count", (json_int_t)100000, "last_seq", (json_int_t)3);
+  fanout_conversation(&f->app, conv, NULL);
+  json_t *fr = fake_next(mem);
+  assert_string_equal(json_string_value(json_object_get(fr, "type")), "conversation.updated");
+  assert_null(json_object_get(json_object_get(fr, "conversation"), "role"));
+  json_decref(fr);
+  expect(adm, "conversation.updated", 0);
+  expect(out, "conversation.updated", 0);
+  /* u2 leaves (announced here): no more. */
+  channel_subs_announce(&f->app, "c1", "u2", 0);
+  json_decref(m);
+  m = message(4);
+  fanout_message_new(&f->app, m, none, NULL, 0, NULL);
+  expect(adm, "message.new", 4);
+  assert_int_equal(fake_pending(mem), 0);
+  json_decref(m);
+  json_decref(none);
+  json_decref(chans);
+  json_decref(conv);
+  fake_session_free(adm);
+  fake_session_free(mem);
+  fake_session_free(out);
+  channel_subs_free(f->app.channel_subs);
+  f->app.channel_subs = NULL;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(a_message_reaches_every_session_and_the_sender_gets_its_ack,
@@ -264,6 +332,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(conversations_are_rendered_for_each_user, setup, teardown),
       cmocka_unit_test_setup_teardown(conversations_skip_users_with_no_session_here, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(a_channel_reaches_its_connected_members_only, setup,
                                       teardown),
       cmocka_unit_test(a_revocation_closes_the_users_sessions),
       cmocka_unit_test(an_ended_login_closes_its_sessions_only),
