@@ -411,3 +411,26 @@ test('presence(ids) asks in calls of at most 1,000 ids', async () => {
   assert.deepEqual(seen, [1000, 1000, 500]);
   assert.equal(got.length, 2500);
 });
+
+test('a send keeps its quote and mentions, after a reconnect too; delivered goes as a frame', async () => {
+  const { client, sockets, clock } = await setup();
+  client.connect();
+  let ws = await accept(sockets, 'at1');
+  client.send('c1', '@b yes', { clientId: 'q1', replyTo: 'm9', mentions: ['u2'] });
+  client.send('c1', 'plain', { clientId: 'q2' });
+  await flush();
+  const [first, second] = ws.frames('message.send');
+  assert.equal(first.reply_to, 'm9');
+  assert.deepEqual(first.mentions, ['u2']);
+  assert.ok(!('reply_to' in second) && !('mentions' in second));
+  await client.markDelivered('c1', 5);
+  await flush();
+  assert.deepEqual(ws.frames('delivered').at(-1), { type: 'delivered', conversation_id: 'c1', seq: 5 });
+  ws.serverClose(1006);
+  await flush();
+  await clock.tick(1000);
+  ws = await accept(sockets, 'at1');
+  const again = ws.frames('message.send').find((f) => f.client_id === 'q1');
+  assert.equal(again.reply_to, 'm9');
+  assert.deepEqual(again.mentions, ['u2']);
+});

@@ -176,3 +176,19 @@ test('channels: create, the directory, join by token or id, members, invites, ro
   server.route('PATCH', '/api/conversations/ch1/members/u%202', ({ body }) => ({ body: { member: { id: 'u 2', role: body.role } } }));
   assert.deepEqual(await c.setMemberRole('ch1', 'u 2', 'admin'), { id: 'u 2', role: 'admin' });
 });
+
+test('receipts and settings: delivered by REST while offline, who read a message, mute', async () => {
+  const server = new FakeServer();
+  const c = new ParleyClient(fakeOptions({ server }));
+  await c.login({ email: 'a@b.c', password: 'password1' });
+  server.route('POST', '/api/conversations/c%201/delivered', () => ({ status: 204 }));
+  assert.equal(await c.markDelivered('c 1', 7), undefined); // no socket: REST
+  assert.deepEqual(server.calls.at(-1).body, { seq: 7 });
+  const reads = { message_id: 'm1', seq: 3, read_by: [{ user_id: 'u2', name: 'B', seq: 4 }], delivered_to: [] };
+  server.route('GET', '/api/conversations/c1/messages/m1/reads', () => ({ body: reads }));
+  assert.deepEqual(await c.messageReads('c1', 'm1'), reads);
+  server.route('PATCH', '/api/conversations/c1/settings', ({ body }) => ({ body: { conversation: { id: 'c1', muted_until: body.muted_until } } }));
+  const until = '2099-01-01T00:00:00.000Z';
+  assert.equal((await c.updateConversationSettings('c1', { muted_until: until })).muted_until, until);
+  assert.deepEqual(server.calls.at(-1).body, { muted_until: until });
+});
