@@ -29,6 +29,16 @@ async def recv_json(ws, timeout=5):
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
+async def recv_ready(ws):
+    """The ready frame, then the presence.snapshot that follows it (API.md,
+    Presence); returns ready. The frames these tests wait for come after both."""
+    ready = await recv_json(ws)
+    assert ready["type"] == "ready", ready
+    snapshot = await recv_json(ws)
+    assert snapshot["type"] == "presence.snapshot", snapshot
+    return ready
+
+
 async def closed_with(ws, timeout=5):
     """Waits for the server's close; returns (code, reason)."""
     try:
@@ -44,7 +54,7 @@ def test_auth_by_query(server):
 
     async def go():
         async with websockets.connect(f"{server.ws_url}?token={s['access_token']}") as ws:
-            ready = await recv_json(ws)
+            ready = await recv_ready(ws)
             assert ready["type"] == "ready"
             assert ready["user_id"] == s["user"]["id"]
             assert isinstance(ready["session_id"], str) and ready["session_id"]
@@ -60,7 +70,7 @@ def test_auth_by_first_frame(server):
     async def go():
         async with websockets.connect(server.ws_url) as ws:
             await ws.send(json.dumps({"type": "auth", "token": s["access_token"]}))
-            ready = await recv_json(ws)
+            ready = await recv_ready(ws)
             assert ready["type"] == "ready" and ready["user_id"] == s["user"]["id"]
             # A second auth frame renews the session (test_renewal_* below).
             await ws.send(json.dumps({"type": "auth", "token": s["access_token"]}))
@@ -153,7 +163,7 @@ def test_late_auth_closes_1008(start_server):
         async with websockets.connect(server.ws_url) as ws:
             await asyncio.sleep(0.2)
             await ws.send(json.dumps({"type": "auth", "token": s["access_token"]}))
-            assert (await recv_json(ws))["type"] == "ready"
+            await recv_ready(ws)
             await asyncio.sleep(0.6)  # past the deadline: it was disarmed
             await ws.send(json.dumps({"type": "ping"}))
             assert (await recv_json(ws))["type"] == "pong"
@@ -166,7 +176,7 @@ def test_error_frames_keep_the_connection(server):
 
     async def go():
         async with websockets.connect(f"{server.ws_url}?token={s['access_token']}") as ws:
-            await recv_json(ws)
+            await recv_ready(ws)
             await ws.send("{not json")
             err = await recv_json(ws)
             assert err["type"] == "error" and err["code"] == "invalid_json"
@@ -192,7 +202,7 @@ def test_frame_rate_limit(start_server):
         url = f"{server.ws_url}?token={s['access_token']}"
         # A burst just over the limit: errors, and the connection stays.
         async with websockets.connect(url) as ws:
-            await recv_json(ws)
+            await recv_ready(ws)
             for _ in range(45):
                 await ws.send(json.dumps({"type": "ping"}))
             frames = [await recv_json(ws) for _ in range(45)]
@@ -204,7 +214,7 @@ def test_frame_rate_limit(start_server):
             assert (await recv_json(ws))["type"] == "pong"
         # One that keeps going is closed with 1008.
         async with websockets.connect(url) as ws:
-            await recv_json(ws)
+            await recv_ready(ws)
             try:
                 for _ in range(400):
                     await ws.send(json.dumps({"type": "ping"}))
@@ -225,10 +235,10 @@ def test_delete_user_closes_sessions(start_server):
         a = await websockets.connect(f"{server.ws_url}?token={s['access_token']}")
         b = await websockets.connect(server.ws_url)
         keep = await websockets.connect(f"{server.ws_url}?token={other['access_token']}")
-        await recv_json(a)
+        await recv_ready(a)
         await b.send(json.dumps({"type": "auth", "token": s["access_token"]}))
-        await recv_json(b)
-        await recv_json(keep)
+        await recv_ready(b)
+        await recv_ready(keep)
         r = await asyncio.get_running_loop().run_in_executor(
             None, lambda: server.request("DELETE", "/api/user", token=s["access_token"]))
         assert r.status == 204, r
@@ -266,13 +276,18 @@ def in_executor(fn):
 async def ready_session(server, token):
     ws = await websockets.connect(server.ws_url)
     await ws.send(json.dumps({"type": "auth", "token": token}))
-    assert (await recv_json(ws))["type"] == "ready"
+    await recv_ready(ws)
     return ws
 
 
 async def still_open(ws):
+    """A ping is answered (presence changes that arrive meanwhile are skipped)."""
     await ws.send(json.dumps({"type": "ping"}))
-    assert (await recv_json(ws))["type"] == "pong"
+    while True:
+        frame = await recv_json(ws)
+        if not frame["type"].startswith("presence"):
+            assert frame["type"] == "pong", frame
+            return
 
 
 def test_renewal_on_the_open_session(start_server):
@@ -349,7 +364,7 @@ def test_logout_closes_that_logins_sessions_4003(start_server):
     async def go():
         a1 = await ready_session(server, s["access_token"])
         a2 = await websockets.connect(f"{server.ws_url}?token={s['access_token']}")
-        assert (await recv_json(a2))["type"] == "ready"
+        await recv_ready(a2)
         b = await ready_session(server, second["access_token"])
         r = await in_executor(lambda: server.request("POST", "/api/auth/logout",
                                                      {"refresh_token": s["refresh_token"]}))
