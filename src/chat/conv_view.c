@@ -80,8 +80,11 @@ static json_t *channel_view(const json_t *conv, const char *user_id) {
     json_object_set_nocheck(v, key, val);
   }
   if (!me) return v;
+  json_t *muted = json_object_get(me, "muted_until");
   json_object_set_nocheck(v, "role", json_object_get(me, "role"));
   json_object_set_new_nocheck(v, "unread_count", json_integer(unread_count(conv, user_id)));
+  json_object_set_new_nocheck(v, "mention_count", json_integer(mention_count(me)));
+  json_object_set_nocheck(v, "muted_until", json_is_string(muted) ? muted : json_null());
   return v;
 }
 

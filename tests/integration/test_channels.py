@@ -339,3 +339,27 @@ def test_channel_across_instances(pair):
         for c in (e2, l2, a1):
             await c.close()
     run(main())
+
+
+def test_mute_a_channel(server):
+    """A member mutes a channel as any conversation (PATCH .../settings); the view
+    shows it to that member only."""
+    admin, reader = server.signup(), server.signup()
+    ch = create_channel(server, admin)
+    assert join(server, reader, conversation_id=ch["id"]).status == 201
+    r = api(server, "PATCH", f"/api/conversations/{ch['id']}/settings", reader,
+            {"muted_until": "2999-01-01T00:00:00.000Z"})
+    assert r.status == 200, r
+    assert r.json()["conversation"]["muted_until"] == "2999-01-01T00:00:00.000Z"
+    got = api(server, "GET", f"/api/conversations/{ch['id']}", reader).json()["conversation"]
+    assert got["muted_until"] == "2999-01-01T00:00:00.000Z" and got["role"] == "member"
+    listed = [c for c in api(server, "GET", "/api/conversations", reader).json()["conversations"]
+              if c["id"] == ch["id"]][0]
+    assert listed["muted_until"] == "2999-01-01T00:00:00.000Z"
+    assert api(server, "GET", f"/api/conversations/{ch['id']}", admin).json()[
+        "conversation"]["muted_until"] is None
+    r = api(server, "PATCH", f"/api/conversations/{ch['id']}/settings", reader, {"muted_until": None})
+    assert r.status == 200 and r.json()["conversation"]["muted_until"] is None
+    outsider = server.signup()
+    assert api(server, "PATCH", f"/api/conversations/{ch['id']}/settings", outsider,
+               {"muted_until": None}).status == 404

@@ -42,10 +42,30 @@ json_t *mongo_channel_me(mongo_ctx_t *c, const char *cid, const char *user) {
   int rc = member_doc(c, cid, user, &doc);
   if (rc < 0) return NULL;
   if (rc == 0) return json_null();
-  json_t *me = json_pack("{s:s, s:o, s:I}", "id", user, "role", mongo_bson_json(&doc, "role"),
-                         "last_read_seq", (json_int_t)mongo_bson_int(&doc, "last_read_seq", 0));
+  /* muted_until only while in the future (ISO strings compare in time order). */
+  char now[32];
+  util_iso8601(util_now_ms(), now);
+  const char *muted = mongo_bson_str(&doc, "muted_until");
+  json_t *me =
+      json_pack("{s:s, s:o, s:I, s:I, s:o}", "id", user, "role", mongo_bson_json(&doc, "role"),
+                "last_read_seq", (json_int_t)mongo_bson_int(&doc, "last_read_seq", 0),
+                "mention_count", (json_int_t)mongo_bson_int(&doc, "mention_count", 0),
+                "muted_until", muted && strcmp(muted, now) > 0 ? json_string(muted) : json_null());
   bson_destroy(&doc);
   return me;
+}
+
+int mongo_channel_mute(mongo_ctx_t *c, const char *cid, const char *user, json_t *until) {
+  char key[160];
+  member_key(key, sizeof(key), cid, user);
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(key)), *u = bson_new(), set;
+  bson_append_document_begin(u, "$set", -1, &set);
+  mongo_bson_append_json(&set, "muted_until", until);
+  bson_append_document_end(u, &set);
+  int rc = mongo_query_update(c, MC_CHANNEL_MEMBERS, q, u, 0);
+  bson_destroy(q);
+  bson_destroy(u);
+  return rc;
 }
 
 int mongo_channel_mark(mongo_ctx_t *c, const char *cid, const char *user, int64_t seq,

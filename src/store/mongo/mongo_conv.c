@@ -574,14 +574,24 @@ int mongo_conv_settings(mongo_ctx_t *c, json_t *p, json_t **r) {
   json_t *until = json_object_get(p, "muted_until");
   if (!id || !user || !until || (!json_is_string(until) && !json_is_null(until)))
     return STORE_EINVAL;
+  bson_t doc;
+  int rc = mongo_conv_load(c, id, user, &doc);
+  if (rc != STORE_OK) return rc;
+  if (mongo_channel_is(&doc)) {
+    /* A channel member's settings live in channel_members. */
+    rc = mongo_channel_mute(c, id, user, until);
+    if (rc >= 0) rc = rc == 0 ? STORE_ENOTFOUND : mongo_conv_render_for(c, &doc, user, r);
+    bson_destroy(&doc);
+    return rc;
+  }
+  bson_destroy(&doc);
   bson_t *q = BCON_NEW("_id", BCON_UTF8(id), "participants", "{", "$elemMatch", "{", "id",
                        BCON_UTF8(user), "}", "}");
   bson_t *update = json_is_string(until)
                        ? BCON_NEW("$set", "{", "participants.$.muted_until",
                                   BCON_UTF8(json_string_value(until)), "}")
                        : BCON_NEW("$set", "{", "participants.$.muted_until", BCON_NULL, "}");
-  bson_t doc;
-  int rc = mongo_query_modify(c, MC_CONVS, q, update, 0, 1, &doc);
+  rc = mongo_query_modify(c, MC_CONVS, q, update, 0, 1, &doc);
   bson_destroy(q);
   bson_destroy(update);
   if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc; /* agents have no settings */

@@ -163,6 +163,9 @@ int mongo_channel_is(const bson_t *doc); /* 1 when doc is a channel */
 int mongo_channel_role(mongo_ctx_t *c, const char *cid, const char *user, const char **role);
 /* {id, role, last_read_seq}, JSON null when not a member, NULL on failure. */
 json_t *mongo_channel_me(mongo_ctx_t *c, const char *cid, const char *user);
+/* Sets user's muted_until (an ISO string or JSON null); 1 done, 0 not a
+ * member, or a status. */
+int mongo_channel_mute(mongo_ctx_t *c, const char *cid, const char *user, json_t *until);
 /* Moves user's read marker forward to seq (*now, may be NULL, gets the marker
  * after); 1 done, 0 not a member, or a status. */
 int mongo_channel_mark(mongo_ctx_t *c, const char *cid, const char *user, int64_t seq,

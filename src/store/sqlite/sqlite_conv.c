@@ -109,15 +109,19 @@ static json_t *conv_row(sqlite3_stmt *st) {
 
 json_t *sqlite_conv_me(sqlite_db_t *d, const char *conv_id, const char *user_id) {
   sqlite3_stmt *st = sqlite_db_query(d,
-                                     "SELECT role, last_read_seq FROM participants"
+                                     "SELECT role, last_read_seq, mention_count, CASE WHEN"
+                                     " muted_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+                                     " THEN muted_until END FROM participants"
                                      " WHERE conversation_id = ? AND user_id = ?",
                                      "ss", conv_id, user_id);
   if (!st) return NULL;
   int rc = sqlite_db_step(d, st);
   if (rc < 0) return NULL;
   if (rc == 0) return json_null();
-  json_t *me = json_pack("{s:s, s:o, s:I}", "id", user_id, "role", sqlite_db_col_str(st, 0),
-                         "last_read_seq", (json_int_t)sqlite3_column_int64(st, 1));
+  json_t *me =
+      json_pack("{s:s, s:o, s:I, s:I, s:o}", "id", user_id, "role", sqlite_db_col_str(st, 0),
+                "last_read_seq", (json_int_t)sqlite3_column_int64(st, 1), "mention_count",
+                (json_int_t)sqlite3_column_int64(st, 2), "muted_until", sqlite_db_col_str(st, 3));
   sqlite3_reset(st);
   return me;
 }
@@ -585,7 +589,7 @@ int sqlite_conv_settings(sqlite_db_t *d, json_t *p, json_t **result) {
       json_string_value(until), id, user);
   if (status != STORE_OK) return status;
   if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
-  *result = sqlite_conv_load(d, id);
+  *result = sqlite_conv_load_for(d, id, user); /* a channel's "me" */
   return *result ? STORE_OK : STORE_EUNAVAILABLE;
 }
 

@@ -109,7 +109,8 @@ int sqlite_conv_role(sqlite_db_t *d, const char *conv_id, const char *user_id,
 json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id);
 /* The conversation as user sees it (a channel's "me"); user may be NULL. */
 json_t *sqlite_conv_load_for(sqlite_db_t *d, const char *id, const char *user);
-/* {id, role, last_read_seq} of user in conv_id, JSON null when not a member,
+/* {id, role, last_read_seq, mention_count, muted_until} of user in conv_id,
+ * JSON null when not a member,
  * NULL on a failed read. */
 json_t *sqlite_conv_me(sqlite_db_t *d, const char *conv_id, const char *user_id);
 
