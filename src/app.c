@@ -25,12 +25,14 @@
 #include "instagram/sweep.h"
 #include "parley/auth.h"
 #include "parley/bus.h"
+#include "parley/files.h"
 #include "parley/httpc.h"
 #include "parley/instagram.h"
 #include "parley/log.h"
 #include "parley/mail.h"
 #include "parley/metrics.h"
 #include "parley/store.h"
+#include "parley/strmap.h"
 #include "parley/util.h"
 #include "parley/web.h"
 #include "parley/ws.h"
@@ -258,6 +260,13 @@ int app_start(app_t *app, uv_loop_t *loop) {
     log_error("cannot create the data directory %s: %s", app->cfg.data_dir, strerror(errno));
     goto fail;
   }
+  app->files = files_open_dir(loop, app->cfg.data_dir);
+  app->uploads = calloc(1, sizeof(*app->uploads));
+  if (!app->files || !app->uploads) {
+    log_error("cannot open the file storage under %s", app->cfg.data_dir);
+    goto fail;
+  }
+  strmap_init(app->uploads);
   if (open_store(app) != 0) {
     log_error("cannot open the %s store", app->cfg.mongo_uri ? "MongoDB" : "SQLite");
     goto fail;
@@ -357,6 +366,11 @@ void app_free(app_t *app) {
   listener_free(app->listener);
   app->listener = NULL;
   web_free(app->web);
+  files_close(app->files);
+  app->files = NULL;
+  if (app->uploads) strmap_free(app->uploads);
+  free(app->uploads);
+  app->uploads = NULL;
   free(handles(app));
   app->priv = NULL;
 }

@@ -29,6 +29,8 @@ struct revocations_s;
 struct listener_s;
 struct http_server_s;
 struct ws_server_s;
+struct files_s;
+struct strmap_s;
 
 typedef struct app_s {
   uv_loop_t *loop;
@@ -58,6 +60,11 @@ typedef struct app_s {
   struct revocations_s *revocations;   /* loads the saved token revocations */
 
   struct web_s *web; /* the web client's files served at /, NULL when none */
+
+  /* Uploaded files: the storage backend, and uploads in flight by user id
+   * (values: counts, as intptr_t) for upload_max_in_flight. */
+  struct files_s *files;
+  struct strmap_s *uploads;
 
   /* What the lower layers are given instead of the app: the listener and its
    * connections (net/), what HTTP serves (routes, the token check; http/),

@@ -81,6 +81,10 @@ typedef struct config_s {
   int reset_code_ttl_s;     /* reset_code_ttl_s: a reset code's life, 1800 */
   int code_max_attempts;    /* code_max_attempts: wrong tries before a code is dead, 5 */
 
+  int64_t upload_max_bytes;   /* upload_max_bytes: one uploaded file at most, 25 MiB */
+  int upload_max_in_flight;   /* upload_max_in_flight: uploads at once per user, 4 */
+  int64_t upload_quota_bytes; /* upload_quota_bytes: what a user's uploads may take, 1 GiB */
+
   char *web_dir;         /* web_dir: the web client's files, "web/dist"; NULL: API only */
   int64_t web_max_bytes; /* web_max_bytes: the web client held in memory, 32 MiB */
 

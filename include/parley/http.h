@@ -27,6 +27,24 @@ typedef struct http_header_s {
 
 typedef struct http_req_s http_req_t;
 
+/* Where a streamed body goes (ROUTE_STREAM routes: see router.h). */
+typedef struct http_body_sink_s {
+  /* A piece of the body, borrowed for the call. It may reply (an error): the
+   * rest of the body is then not read and the connection closes after the
+   * reply. It may call http_req_body_pause; up to HTTP_STREAM_SLACK bytes
+   * already received can still arrive while paused. */
+  void (*on_data)(void *ctx, const char *data, size_t len);
+  /* The whole body has arrived; the handler replies when it is done. */
+  void (*on_end)(void *ctx);
+  /* The connection closed before the body ended and before any reply: drop
+   * what was received. The request is finished. */
+  void (*on_abort)(void *ctx);
+} http_body_sink_t;
+
+/* Body bytes a paused stream may still deliver (input received before the
+ * pause, which is parsed anyway). */
+#define HTTP_STREAM_SLACK (320 * 1024)
+
 /* Receives the reply to a loopback request (see http_loopback_new) as a
  * connection would have been sent it: head is the status line and headers,
  * body the body (none for HEAD); both borrowed for the call. */
@@ -81,6 +99,12 @@ struct http_req_s {
   buf_t extra_headers; /* "Name: value\r\n" lines added by handlers */
   http_sink_fn sink;   /* a loopback request's reply goes here, not to conn */
   void *sink_ctx;
+  /* A streamed body (a ROUTE_STREAM route): dispatched once its headers are in;
+   * body_done once the last byte arrived. */
+  int streaming;
+  int body_done;
+  const http_body_sink_t *body_sink;
+  void *body_ctx;
 };
 
 /* A header of the request by lower-case name, or NULL. Borrowed. */
@@ -106,6 +130,22 @@ json_t *http_req_json(http_req_t *req);
  * request's sink always takes it). For handlers that stop spending work on a
  * client that left. */
 int http_req_gone(const http_req_t *req);
+
+/* Streamed bodies. A ROUTE_STREAM route's handler runs as soon as the headers
+ * have arrived, with req->body empty. It either replies at once (an error; the
+ * body is never read) or, now or after async checks of its own, calls
+ * http_req_stream_body: from then on the body goes to sink (ctx is passed
+ * back), and the request deadline restarts with each piece (progress counts).
+ * With "Expect: 100-continue" the client is told to go on. Returns 0, or -1
+ * when the connection has gone (the sink is never called). A loopback
+ * request's body is delivered whole, before this returns. */
+int http_req_stream_body(http_req_t *req, const http_body_sink_t *sink, void *ctx);
+/* Stops reading the body from the socket (the sink's writes are behind), and
+ * stops the request deadline while paused; resume starts both again. */
+void http_req_body_pause(http_req_t *req);
+void http_req_body_resume(http_req_t *req);
+/* The declared Content-Length, or -1 (chunked or none). */
+int64_t http_req_content_length(const http_req_t *req);
 
 void http_req_ref(http_req_t *req);
 void http_req_unref(http_req_t *req);

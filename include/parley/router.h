@@ -11,9 +11,15 @@ typedef void (*http_handler_fn)(http_req_t *req);
 typedef struct route_s {
   const char *method;  /* "GET", "POST", ... */
   const char *pattern; /* "/api/conversations/:id/messages" */
-  int auth;            /* 1: a valid access token is required (401 otherwise) */
+  int auth;            /* ROUTE_AUTH: a valid access token is required (401 otherwise);
+                          with ROUTE_STREAM the handler runs when the headers arrive and
+                          streams the body (http_req_stream_body): max_body_bytes does not
+                          apply */
   http_handler_fn handler;
 } route_t;
+
+#define ROUTE_AUTH 1
+#define ROUTE_STREAM 2
 
 typedef struct route_table_s {
   const route_t *routes;
@@ -27,6 +33,10 @@ enum router_result { ROUTER_FOUND = 0, ROUTER_NOT_FOUND = -1, ROUTER_BAD_METHOD 
  * On ROUTER_BAD_METHOD writes the allowed methods ("GET, POST") into allow. */
 int router_match(const route_table_t *const *tables, size_t ntables, http_req_t *req,
                  const route_t **out, char *allow, size_t allowlen);
+
+/* 1 when method and decoded path match a ROUTE_STREAM route. Pure. */
+int router_streams(const route_table_t *const *tables, size_t ntables, const char *method,
+                   const char *path);
 
 #define ROUTE_TABLE(arr) \
   { (arr), sizeof(arr) / sizeof((arr)[0]) }

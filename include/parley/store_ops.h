@@ -359,3 +359,13 @@ STORE_OP(SCHED_INSERT, sched_insert, WRITE)
 STORE_OP(SCHED_DUE, sched_due, READ)
 /* {id} -> {} */
 STORE_OP(SCHED_DELETE, sched_delete, WRITE)
+
+/* attachments (uploaded files; the bytes are in files storage under the id):
+ * attachment = {id, user_id, type, content_type, size, name, created_at}, type
+ * one of image, video, audio, file */
+/* {id, user_id, type, content_type, size, name} -> attachment */
+STORE_OP(ATTACH_CREATE, attach_create, WRITE)
+/* {id} -> attachment | ENOTFOUND */
+STORE_OP(ATTACH_GET, attach_get, READ)
+/* {user_id} -> {bytes, count}: what the user's attachments take up */
+STORE_OP(ATTACH_USAGE, attach_usage, READ)

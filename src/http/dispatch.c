@@ -54,7 +54,9 @@ void http_dispatch(http_req_t *req) {
     http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route", NULL);
     goto done;
   }
-  int authed = route->auth ? (srv->authenticate ? srv->authenticate(srv->auth_ctx, req) : -1) : 0;
+  int authed = (route->auth & ROUTE_AUTH)
+                   ? (srv->authenticate ? srv->authenticate(srv->auth_ctx, req) : -1)
+                   : 0;
   if (authed == -2) {
     http_reply_header(req, "Retry-After", "1");
     http_reply_error(req, 503, "unavailable", "starting up: try again shortly", NULL);

@@ -8,6 +8,7 @@
 #include "http/http_internal.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
+#include "parley/router.h"
 #include "parley/util.h"
 
 static llhttp_settings_t parser_settings;
@@ -94,6 +95,13 @@ static int on_headers_complete(llhttp_t *p) {
   r->method = llhttp_method_name((llhttp_method_t)p->method);
   r->keep_alive = llhttp_should_keep_alive(p);
   r->upgrade = p->upgrade;
+  /* A streamed body has its handler's limits: the handler runs now (parse_loop
+   * dispatches it when the parser pauses here). */
+  const http_server_t *srv = server_of(hc->conn);
+  if (!r->upgrade && r->path && router_streams(srv->routes, srv->nroutes, r->method, r->path)) {
+    r->streaming = 1;
+    return HPE_PAUSED;
+  }
   /* A declared body above the limit is refused before any of it is read. */
   if ((p->flags & F_CONTENT_LENGTH) &&
       p->content_length > (uint64_t)server_of(hc->conn)->cfg->max_body_bytes)
@@ -101,8 +109,23 @@ static int on_headers_complete(llhttp_t *p) {
   return 0;
 }
 
+/* A piece of a streamed body goes to its handler's sink; progress restarts
+ * the request deadline. A reply from the sink ends the parse. */
+static int stream_body(http_conn_t *hc, const char *at, size_t len) {
+  http_req_t *r = hc->cur;
+  if (!hc->body_paused)
+    conn_timer_start(hc->conn, (uint64_t)server_of(hc->conn)->cfg->request_timeout_ms,
+                     on_request_timeout);
+  http_req_ref(r);
+  r->body_sink->on_data(r->body_ctx, at, len);
+  int stop = r->replied || hc->stream_dead || hc->conn->closing;
+  http_req_unref(r);
+  return stop ? -1 : 0;
+}
+
 static int on_body(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *hc = hc_of(p);
+  if (hc->cur->streaming) return stream_body(hc, at, len);
   buf_t *b = &hc->cur->body;
   if ((int64_t)(b->len + len) > server_of(hc->conn)->cfg->max_body_bytes) return fail(hc, 413);
   return buf_append(b, at, len) == 0 ? 0 : fail(hc, 503);
@@ -145,6 +168,7 @@ static void http_on_open(conn_t *c) {
 static void on_request_timeout(conn_t *c) {
   http_conn_t *hc = c->data;
   if (hc && hc->active) return; /* the handler owns the clock now */
+  if (hc && hc->cur && hc->cur->streaming && hc->cur->replied) return;
   http_reply_parse_error(server_of(c), c, 408);
 }
 
@@ -179,16 +203,41 @@ static void parse_loop(http_conn_t *hc) {
   conn_t *c = hc->conn;
   hc->parsing = 1;
   conn_ref(c);
-  while (!c->closing && !hc->upgraded && !hc->active && hc->in.len > 0 && !unread_output(hc)) {
+  while (!c->closing && !hc->upgraded && !hc->active && !hc->stream_wait && !hc->stream_dead &&
+         hc->in.len > 0 && !unread_output(hc)) {
     llhttp_errno_t err = llhttp_execute(&hc->parser, hc->in.data, hc->in.len);
     size_t used = hc->in.len;
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE)
       used = (size_t)(llhttp_get_error_pos(&hc->parser) - hc->in.data);
-    else if (err != HPE_OK) {
+    else if (err != HPE_OK && (hc->stream_dead || c->closing)) {
+      /* A streamed body answered before its end: the rest is never read. */
+      hc->in.len = 0;
+      conn_close(c);
+      break;
+    } else if (err != HPE_OK) {
       parse_error(hc, err);
       break;
     }
     if (err == HPE_PAUSED) llhttp_resume(&hc->parser);
+    if (err == HPE_PAUSED && hc->cur && hc->cur->streaming && !hc->active) {
+      /* The headers of a streamed body: its handler runs now, and the body
+       * waits until it takes it (http_req_stream_body) or answers. */
+      buf_consume(&hc->in, used);
+      hc->stream_wait = 1;
+      conn_timer_stop(c);
+      http_dispatch(hc->cur);
+      continue;
+    }
+    if (hc->active && hc->active->streaming) {
+      buf_consume(&hc->in, used);
+      if (!hc->active->keep_alive) hc->close_after = 1;
+      http_req_t *req = hc->active;
+      req->body_done = 1;
+      http_req_ref(req);
+      if (!req->replied) req->body_sink->on_end(req->body_ctx);
+      http_req_unref(req);
+      continue;
+    }
     if (hc->active) {
       http_req_t *req = hc->active;
       if (err == HPE_PAUSED_UPGRADE) {
@@ -205,6 +254,7 @@ static void parse_loop(http_conn_t *hc) {
     }
     buf_consume(&hc->in, used);
   }
+  if (hc->stream_dead && !c->closing) conn_close(c); /* hc stays: parsing is still set */
   hc->parsing = 0;
   if (hc->upgraded) {
     /* The new protocol has consumed the bytes that followed the request. */
@@ -217,7 +267,7 @@ static void parse_loop(http_conn_t *hc) {
   } else if (!c->closing && !hc->active) {
     /* A partial request keeps the clock started at its first byte. */
     if (hc->in.len == 0 && !hc->cur) arm_idle(hc);
-    conn_read_start(c);
+    if (!hc->body_paused && !hc->stream_wait) conn_read_start(c);
   }
   conn_unref(c);
 }
@@ -228,7 +278,7 @@ static void http_on_read(conn_t *c, const char *data, size_t len) {
     conn_close(c);
     return;
   }
-  if (hc->active || hc->parsing) {
+  if (hc->active || hc->parsing || hc->stream_wait) {
     /* A request is being handled: keep what arrives, within bounds. */
     if (hc->in.len > HTTP_MAX_BUFFERED) conn_read_stop(c);
     return;
@@ -274,9 +324,15 @@ static void http_on_close(conn_t *c) {
     hc->active = NULL;
   }
   if (hc->cur) {
-    hc->cur->conn = NULL;
-    http_req_unref(hc->cur);
+    http_req_t *r = hc->cur;
     hc->cur = NULL;
+    r->conn = NULL;
+    /* A streamed body cut short: its handler drops what it received. */
+    if (r->streaming && r->body_sink && !r->replied && !r->body_done) {
+      r->body_done = 1;
+      r->body_sink->on_abort(r->body_ctx);
+    }
+    http_req_unref(r);
   }
   if (hc->parsing)
     hc->upgraded = 1; /* parse_loop releases it when it unwinds */
@@ -335,6 +391,14 @@ void http_conn_request_done(http_req_t *req) {
   conn_t *c = req->conn;
   if (!c || c->closing || c->handler != &http_handler) return;
   http_conn_t *hc = c->data;
+  if (hc && hc->cur == req && req->streaming) {
+    /* Answered before its body ended: the rest is not read. */
+    hc->stream_dead = 1;
+    hc->stream_wait = 0;
+    conn_read_stop(c);
+    if (!hc->parsing) conn_close(c);
+    return;
+  }
   if (!hc || hc->active != req) return;
   hc->active = NULL;
   req->conn = NULL;
@@ -375,4 +439,63 @@ conn_t *http_req_upgrade(http_req_t *req, const char **rest, size_t *rest_len) {
   conn_set_handler(c, NULL, NULL);
   http_req_unref(req);
   return c;
+}
+
+int http_req_stream_body(http_req_t *req, const http_body_sink_t *sink, void *ctx) {
+  req->body_sink = sink;
+  req->body_ctx = ctx;
+  if (req->sink) {
+    /* A loopback request: its body is all here. */
+    if (req->body.len) sink->on_data(ctx, req->body.data, req->body.len);
+    req->body_done = 1;
+    if (!req->replied) sink->on_end(ctx);
+    return 0;
+  }
+  conn_t *c = req->conn;
+  if (!c || c->closing || c->handler != &http_handler) return -1;
+  http_conn_t *hc = c->data;
+  if (!hc || hc->cur != req) return -1;
+  const char *expect = http_req_header(req, "expect");
+  if (expect && strcasecmp(expect, "100-continue") == 0) {
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    uv_buf_t b = uv_buf_init((char *)cont, sizeof(cont) - 1);
+    conn_write(c, &b, 1);
+  }
+  hc->stream_wait = 0;
+  conn_timer_start(c, (uint64_t)server_of(c)->cfg->request_timeout_ms, on_request_timeout);
+  if (!hc->parsing) parse_loop(hc);
+  return 0;
+}
+
+static http_conn_t *streaming_hc(http_req_t *req) {
+  conn_t *c = req->conn;
+  if (!c || c->closing || c->handler != &http_handler) return NULL;
+  http_conn_t *hc = c->data;
+  return hc && hc->cur == req ? hc : NULL;
+}
+
+void http_req_body_pause(http_req_t *req) {
+  http_conn_t *hc = streaming_hc(req);
+  if (!hc || hc->body_paused) return;
+  hc->body_paused = 1;
+  conn_read_stop(hc->conn);
+  conn_timer_stop(hc->conn);
+}
+
+void http_req_body_resume(http_req_t *req) {
+  http_conn_t *hc = streaming_hc(req);
+  if (!hc || !hc->body_paused) return;
+  hc->body_paused = 0;
+  conn_timer_start(hc->conn, (uint64_t)server_of(hc->conn)->cfg->request_timeout_ms,
+                   on_request_timeout);
+  if (!hc->parsing) parse_loop(hc);
+}
+
+int64_t http_req_content_length(const http_req_t *req) {
+  const char *te = http_req_header(req, "transfer-encoding");
+  const char *cl = http_req_header(req, "content-length");
+  if (te || !cl) return req->sink && !te ? (int64_t)req->body.len : -1;
+  char *end;
+  long long n = strtoll(cl, &end, 10);
+  return end != cl && *end == '\0' && n >= 0 ? (int64_t)n : -1;
 }

@@ -31,6 +31,13 @@ typedef struct http_conn_s {
   int close_after;  /* close once the active reply is written */
   int idle;         /* between requests, with the idle (or first-request) deadline running */
   int throttled;    /* replies pile up unread: no request is read until they leave */
+  /* A streamed body (hc->cur->streaming): stream_wait until its handler takes
+   * it (nothing is parsed meanwhile), body_paused while the handler's writes
+   * are behind (nothing is read), stream_dead once it was answered before its
+   * end (the connection closes). */
+  int stream_wait;
+  int body_paused;
+  int stream_dead;
 } http_conn_t;
 
 /* Creates a request for a connection (one reference, the connection's). */

@@ -133,6 +133,8 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
   }
   ensure_request_id(req);
   http_conn_t *hc = c ? c->data : NULL;
+  /* A streamed body answered before its end is not read: the connection closes. */
+  if (hc && hc->cur == req && req->streaming && !req->body_done) hc->close_after = 1;
   int closing = hc && hc->close_after;
   buf_t head;
   buf_init(&head);

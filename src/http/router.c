@@ -76,3 +76,16 @@ int router_match(const route_table_t *const *tables, size_t ntables, http_req_t 
   }
   return path_matched ? ROUTER_BAD_METHOD : ROUTER_NOT_FOUND;
 }
+
+int router_streams(const route_table_t *const *tables, size_t ntables, const char *method,
+                   const char *path) {
+  const char *names[HTTP_MAX_PARAMS], *vals[HTTP_MAX_PARAMS];
+  size_t nlens[HTTP_MAX_PARAMS], vlens[HTTP_MAX_PARAMS];
+  for (size_t t = 0; t < ntables; t++)
+    for (size_t i = 0; i < tables[t]->count; i++) {
+      const route_t *r = &tables[t]->routes[i];
+      if (!(r->auth & ROUTE_STREAM) || strcmp(r->method, method) != 0) continue;
+      if (match_pattern(r->pattern, path, names, nlens, vals, vlens) >= 0) return 1;
+    }
+  return 0;
+}

@@ -119,6 +119,9 @@ static const setting_t settings[] = {
     R(log_level, check_log_level, "debug, info, warn or error"),
     L(max_body_bytes, 1024, INT64_C(1) << 30, "largest request body"),
     I(max_connections, 1, 1000000, "open connections at most"),
+    L(upload_max_bytes, 1, INT64_C(1) << 40, "largest uploaded file"),
+    I(upload_max_in_flight, 1, 10000, "uploads at once per user"),
+    L(upload_quota_bytes, 1, INT64_C(1) << 50, "what one user's uploads may take"),
     I(request_timeout_ms, 100, 600000, "time for a request to arrive"),
     I(idle_timeout_ms, 100, 3600000, "idle keep-alive connections close after"),
     I(ws_max_message_bytes, 128, 16 << 20, "largest WebSocket message"),
@@ -218,6 +221,9 @@ static void set_defaults(config_t *c) {
   c->code_max_attempts = 5;
   c->web_dir = strdup("web/dist");
   c->web_max_bytes = 32 << 20;
+  c->upload_max_bytes = 25 << 20;
+  c->upload_max_in_flight = 4;
+  c->upload_quota_bytes = INT64_C(1) << 30;
 }
 
 static const setting_t *find_setting(const char *key) {

@@ -22,6 +22,7 @@ static const char *const coll_names[MC_COUNT] = {
     [MC_LOGINS] = "logins",
     [MC_CODES] = "email_codes",
     [MC_CHANNEL_MEMBERS] = "channel_members",
+    [MC_ATTACH] = "attachments",
 };
 
 const char *mongo_ctx_coll_name(enum mongo_coll which) { return coll_names[which]; }

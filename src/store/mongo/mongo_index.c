@@ -48,6 +48,7 @@ static const index_spec_t specs[] = {
     {MC_STEPS, "held_for_1", "{\"held_for\": 1}", 0, 1, NULL, NULL},
     {MC_AGENTS, "owner_id_1_user_id_1", "{\"owner_id\": 1, \"user_id\": 1}", 1, 0, NULL, NULL},
     {MC_AGENTS, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
+    {MC_ATTACH, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
     {MC_CONVS, "creator_id_1_type_1", "{\"creator_id\": 1, \"type\": 1}", 0, 0, NULL, NULL},
     {MC_CODES, "user_id_1_purpose_1", "{\"user_id\": 1, \"purpose\": 1}", 0, 0, NULL, NULL},
     {MC_LOGINS, "user_id_1_last_used_at_ms_-1", "{\"user_id\": 1, \"last_used_at_ms\": -1}", 0, 0,
@@ -111,9 +112,9 @@ static int create_for(mongo_ctx_t *c, enum mongo_coll coll) {
 }
 
 int mongo_index_ensure(mongo_ctx_t *c) {
-  static const enum mongo_coll colls[] = {MC_USERS,    MC_REFRESH, MC_CONVS,  MC_MSGS, MC_IG,
-                                          MC_CONTACTS, MC_EVENTS,  MC_FLOWS,  MC_RUNS, MC_STEPS,
-                                          MC_REVOKED,  MC_AGENTS,  MC_LOGINS, MC_CODES};
+  static const enum mongo_coll colls[] = {MC_USERS,    MC_REFRESH, MC_CONVS,  MC_MSGS,  MC_IG,
+                                          MC_CONTACTS, MC_EVENTS,  MC_FLOWS,  MC_RUNS,  MC_STEPS,
+                                          MC_REVOKED,  MC_AGENTS,  MC_LOGINS, MC_CODES, MC_ATTACH};
   for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++)
     if (create_for(c, colls[i]) < 0) return -1;
   return 0;

@@ -25,6 +25,7 @@ enum mongo_coll {
   MC_LOGINS,
   MC_CODES,
   MC_CHANNEL_MEMBERS,
+  MC_ATTACH,
   MC_COUNT
 };
 

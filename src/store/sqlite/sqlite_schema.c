@@ -236,6 +236,12 @@ static const char *const migrations[] = {
     "ALTER TABLE messages ADD COLUMN mentions TEXT;"
     "ALTER TABLE participants ADD COLUMN mention_count INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE participants ADD COLUMN muted_until TEXT;",
+    /* 18: attachments (issue 18): the records of uploaded files, whose bytes
+     * are in files storage under the same id. */
+    "CREATE TABLE attachments (id TEXT PRIMARY KEY, user_id TEXT NOT NULL,"
+    " type TEXT NOT NULL, content_type TEXT NOT NULL, size INTEGER NOT NULL,"
+    " name TEXT NOT NULL, created_at TEXT NOT NULL);"
+    "CREATE INDEX attachments_user ON attachments (user_id);",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

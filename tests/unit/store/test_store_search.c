@@ -435,6 +435,8 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       "ALTER TABLE messages DROP COLUMN reply_to; ALTER TABLE messages DROP COLUMN mentions;"
       " ALTER TABLE participants DROP COLUMN mention_count;"
       " ALTER TABLE participants DROP COLUMN muted_until;"
+      /* and migration 18 (attachments) */
+      "DROP TABLE attachments;"
       "DELETE FROM schema_version WHERE version >= 12;");
   f->store = open_store(f);
   assert_non_null(f->store);
@@ -522,6 +524,8 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " ALTER TABLE messages DROP COLUMN reply_to; ALTER TABLE messages DROP COLUMN mentions;"
           " ALTER TABLE participants DROP COLUMN mention_count;"
           " ALTER TABLE participants DROP COLUMN muted_until;"
+          /* and migration 18 (attachments) */
+          " DROP TABLE attachments;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);

@@ -1,0 +1,357 @@
+/* POST /api/uploads (API.md, Files): a file streamed to files storage as it
+ * arrives, typed by its magic bytes on the thread pool, recorded in the store.
+ * Limits: upload_max_bytes per file, upload_max_in_flight per user,
+ * upload_quota_bytes per user. Whatever fails, the partial object is aborted
+ * and nothing is left in storage. Loop thread. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers/common.h"
+#include "handlers/handlers.h"
+#include "parley/app.h"
+#include "parley/files.h"
+#include "parley/files_type.h"
+#include "parley/log.h"
+#include "parley/strmap.h"
+#include "parley/util.h"
+
+/* Received bytes waiting for storage above which reading pauses, and below
+ * which it resumes; a write takes at most UPLOAD_WRITE_MAX. */
+#define UPLOAD_HIGH_WATER (1024 * 1024)
+#define UPLOAD_LOW_WATER (256 * 1024)
+#define UPLOAD_NAME_MAX 255
+
+typedef struct upload_s {
+  http_req_t *req; /* a reference, dropped when the upload ends */
+  app_t *app;
+  char id[25];
+  char user[64];
+  char name[UPLOAD_NAME_MAX + 1];
+  char mime[128];
+  const char *kind;   /* image, video, audio, file: once the type passed */
+  files_upload_t *fu; /* NULL before begin and after commit or abort */
+  int64_t limit;      /* bytes this file may have: the size limit or what the quota leaves */
+  int limit_is_quota; /* which of the two limit is */
+  int64_t received;
+  buf_t head;     /* the first FILES_TYPE_HEAD bytes, for the type */
+  buf_t pending;  /* received, not yet handed to storage */
+  buf_t writing;  /* the write in flight */
+  uv_work_t work; /* the type check */
+  int sniff_rc;
+  int refs;    /* the upload itself, the type check in flight, a store call */
+  int counted; /* holds one of the user's in-flight slots */
+  int sniffing, typed, ended, committing, paused, done;
+} upload_t;
+
+static void upload_unref(upload_t *up) {
+  if (--up->refs > 0) return;
+  if (up->counted) {
+    intptr_t n = (intptr_t)strmap_get(up->app->uploads, up->user);
+    if (n <= 1)
+      strmap_del(up->app->uploads, up->user);
+    else
+      strmap_put(up->app->uploads, up->user, (void *)(n - 1));
+  }
+  buf_free(&up->head);
+  buf_free(&up->pending);
+  buf_free(&up->writing);
+  http_req_unref(up->req);
+  free(up);
+}
+
+/* Ends the upload: discards what storage holds of it and answers (unless the
+ * client left or was answered). */
+static void upload_fail(upload_t *up, int status, const char *code, const char *msg) {
+  if (up->done) return;
+  up->done = 1;
+  if (up->fu) files_upload_abort(up->fu);
+  up->fu = NULL;
+  if (status && !up->req->replied) {
+    if (status == 503) http_reply_header(up->req, "Retry-After", "1");
+    http_reply_error(up->req, status, code, msg, NULL);
+  }
+  upload_unref(up);
+}
+
+static void too_large(upload_t *up) {
+  if (up->limit_is_quota)
+    upload_fail(up, 413, "quota_exceeded", "the file does not fit in your upload quota");
+  else
+    upload_fail(up, 413, "payload_too_large", "the file is larger than upload_max_bytes");
+}
+
+/* ---- the type, from the first bytes, on the thread pool ---- */
+
+static void sniff_work(uv_work_t *w) {
+  upload_t *up = w->data;
+  up->sniff_rc = files_type_sniff(up->head.data, up->head.len, up->mime, sizeof(up->mime));
+}
+
+static void kick(upload_t *up);
+
+static void sniff_done(uv_work_t *w, int status) {
+  upload_t *up = w->data;
+  up->sniffing = 0;
+  if (!up->done) {
+    if (status != 0 || up->sniff_rc != 0) {
+      log_warn("req %s: upload type check failed", up->req->request_id);
+      upload_fail(up, 503, "unavailable", "the file's type could not be checked");
+    } else if (!(up->kind = files_type_kind(up->mime))) {
+      char msg[192];
+      snprintf(msg, sizeof(msg), "files of type %s are not accepted", up->mime);
+      upload_fail(up, 415, "unsupported_media_type", msg);
+    } else {
+      up->typed = 1;
+      kick(up);
+    }
+  }
+  upload_unref(up);
+}
+
+static void sniff_start(upload_t *up) {
+  if (up->sniffing || up->typed) return;
+  up->sniffing = 1;
+  up->work.data = up;
+  up->refs++;
+  if (uv_queue_work(up->app->loop, &up->work, sniff_work, sniff_done) != 0) {
+    up->sniffing = 0;
+    up->refs--;
+    upload_fail(up, 503, "unavailable", "the file's type could not be checked");
+  }
+}
+
+/* ---- into storage ---- */
+
+static void on_created(void *ctx, int status, json_t *result) {
+  upload_t *up = ctx;
+  if (status != STORE_OK) {
+    log_warn("req %s: attachment %s not recorded (%d): removing it", up->req->request_id, up->id,
+             status);
+    files_remove(up->app->files, up->id, NULL, NULL);
+    handlers_reply_store_error(up->req, status);
+  } else {
+    json_object_del(result, "user_id");
+    http_reply_json(up->req, 201, json_pack("{s:O}", "attachment", result));
+  }
+  json_decref(result);
+  up->done = 1;
+  upload_unref(up); /* the store call's */
+  upload_unref(up); /* the upload's */
+}
+
+static void on_committed(void *ctx, int status) {
+  upload_t *up = ctx;
+  up->committing = 0;
+  if (status != 0) {
+    log_warn("req %s: upload commit failed: %s", up->req->request_id, uv_strerror(status));
+    upload_fail(up, 503, "unavailable", "the file could not be stored");
+    return;
+  }
+  json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "id", up->id, "user_id", up->user, "type",
+                        up->kind, "content_type", up->mime, "size", (json_int_t)up->received,
+                        "name", up->name);
+  up->refs++;
+  if (!p || store_call(up->app->store, ATTACH_CREATE, p, on_created, up) != 0) {
+    up->refs--;
+    files_remove(up->app->files, up->id, NULL, NULL);
+    upload_fail(up, 503, "unavailable", "the store is unavailable, try again");
+  }
+}
+
+static void on_written(void *ctx, int status) {
+  upload_t *up = ctx;
+  up->writing.len = 0;
+  if (status != 0) {
+    log_warn("req %s: upload write failed: %s", up->req->request_id, uv_strerror(status));
+    upload_fail(up, 503, "unavailable", "the file could not be stored");
+    return;
+  }
+  kick(up);
+}
+
+/* Moves the upload on: the next write, the commit, or reading again. */
+static void kick(upload_t *up) {
+  if (up->done || !up->typed || !up->fu || up->writing.len || up->committing) return;
+  if (up->pending.len) {
+    buf_t t = up->writing;
+    up->writing = up->pending;
+    up->pending = t;
+    up->pending.len = 0;
+    if (files_upload_write(up->fu, up->writing.data, up->writing.len, on_written, up) != 0) {
+      upload_fail(up, 503, "unavailable", "the file could not be stored");
+      return;
+    }
+  } else if (up->ended) {
+    files_upload_t *fu = up->fu;
+    up->fu = NULL; /* the commit owns it now */
+    up->committing = 1;
+    if (files_upload_commit(fu, on_committed, up) != 0) {
+      up->committing = 0;
+      up->fu = fu;
+      upload_fail(up, 503, "unavailable", "the file could not be stored");
+    }
+    return;
+  }
+  if (up->paused && up->pending.len < UPLOAD_LOW_WATER) {
+    up->paused = 0;
+    http_req_body_resume(up->req);
+  }
+}
+
+/* ---- the body ---- */
+
+static void on_data(void *ctx, const char *data, size_t len) {
+  upload_t *up = ctx;
+  if (up->done) return;
+  up->received += (int64_t)len;
+  if (up->received > up->limit) {
+    too_large(up);
+    return;
+  }
+  if (up->head.len < FILES_TYPE_HEAD) {
+    size_t n = FILES_TYPE_HEAD - up->head.len;
+    if (buf_append(&up->head, data, len < n ? len : n) != 0) goto nomem;
+    if (up->head.len == FILES_TYPE_HEAD) sniff_start(up);
+  }
+  if (buf_append(&up->pending, data, len) != 0) goto nomem;
+  if (up->pending.len > UPLOAD_HIGH_WATER && !up->paused) {
+    up->paused = 1;
+    http_req_body_pause(up->req);
+  }
+  kick(up);
+  return;
+nomem:
+  upload_fail(up, 503, "unavailable", "out of memory");
+}
+
+static void on_end(void *ctx) {
+  upload_t *up = ctx;
+  if (up->done) return;
+  up->ended = 1;
+  if (up->received == 0) {
+    upload_fail(up, 400, "validation_failed", "the file is empty");
+    return;
+  }
+  sniff_start(up);
+  kick(up);
+}
+
+static void on_abort(void *ctx) {
+  upload_t *up = ctx;
+  upload_fail(up, 0, NULL, NULL);
+}
+
+static const http_body_sink_t upload_sink = {on_data, on_end, on_abort};
+
+/* ---- the start: limits, quota, storage ---- */
+
+static void on_begun(void *ctx, int status) {
+  upload_t *up = ctx;
+  if (status != 0) {
+    up->fu = NULL; /* freed by the backend */
+    log_warn("req %s: upload could not start: %s", up->req->request_id, uv_strerror(status));
+    upload_fail(up, 503, "unavailable", "the file could not be stored");
+    return;
+  }
+  if (http_req_stream_body(up->req, &upload_sink, up) != 0) upload_fail(up, 0, NULL, NULL);
+}
+
+static void on_usage(void *ctx, int status, json_t *result) {
+  upload_t *up = ctx;
+  int64_t used = (int64_t)json_integer_value(json_object_get(result, "bytes"));
+  json_decref(result);
+  if (up->done || http_req_gone(up->req)) {
+    upload_fail(up, 0, NULL, NULL);
+  } else if (status != STORE_OK) {
+    handlers_reply_store_error(up->req, status);
+    upload_fail(up, 0, NULL, NULL);
+  } else {
+    const config_t *cfg = &up->app->cfg;
+    int64_t left = cfg->upload_quota_bytes - used;
+    up->limit = cfg->upload_max_bytes;
+    if (left < up->limit) {
+      up->limit = left < 0 ? 0 : left;
+      up->limit_is_quota = 1;
+    }
+    int64_t declared = http_req_content_length(up->req);
+    if (declared > up->limit || up->limit == 0) {
+      too_large(up);
+    } else {
+      int rc = files_upload_begin(up->app->files, up->id, &up->fu, on_begun, up);
+      if (rc != 0) {
+        up->fu = NULL;
+        upload_fail(up, 503, "unavailable", "the file could not be stored");
+      }
+    }
+  }
+  upload_unref(up); /* the store call's */
+}
+
+/* The ?name= of the file: 1 to 255 bytes of UTF-8 without control characters. */
+static int read_name(http_req_t *req, char *out, size_t outlen) {
+  long n = http_req_query(req, "name", out, outlen);
+  if (n <= 0) return -1;
+  for (long i = 0; i < n; i++)
+    if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f) return -1;
+  return 0;
+}
+
+static void upload_start(http_req_t *req) {
+  app_t *app = req->app;
+  char name[UPLOAD_NAME_MAX + 1];
+  if (read_name(req, name, sizeof(name)) != 0) {
+    http_reply_error(req, 400, "validation_failed",
+                     "name must be the file's name: 1 to 255 bytes, no control characters", "name");
+    return;
+  }
+  const char *ct = http_req_header(req, "content-type");
+  if (ct && util_strncasecmp(ct, "multipart/", 10) == 0) {
+    http_reply_error(req, 415, "unsupported_media_type",
+                     "send the file as the raw body, with its name in ?name=", NULL);
+    return;
+  }
+  int64_t declared = http_req_content_length(req);
+  if (declared > app->cfg.upload_max_bytes) {
+    http_reply_error(req, 413, "payload_too_large", "the file is larger than upload_max_bytes",
+                     NULL);
+    return;
+  }
+  if (declared == 0) {
+    http_reply_error(req, 400, "validation_failed", "the file is empty", NULL);
+    return;
+  }
+  intptr_t running = (intptr_t)strmap_get(app->uploads, req->user_id);
+  if (running >= app->cfg.upload_max_in_flight) {
+    http_reply_header(req, "Retry-After", "1");
+    http_reply_error(req, 429, "rate_limited", "too many uploads at once", NULL);
+    return;
+  }
+  upload_t *up = calloc(1, sizeof(*up));
+  if (!up || strmap_put(app->uploads, req->user_id, (void *)(running + 1)) != 0) {
+    free(up);
+    http_reply_error(req, 503, "unavailable", "out of memory", NULL);
+    return;
+  }
+  up->counted = 1;
+  up->refs = 1;
+  up->app = app;
+  up->req = req;
+  http_req_ref(req);
+  util_new_id(up->id);
+  snprintf(up->user, sizeof(up->user), "%s", req->user_id);
+  snprintf(up->name, sizeof(up->name), "%s", name);
+  up->refs++;
+  if (store_call(app->store, ATTACH_USAGE, json_pack("{s:s}", "user_id", up->user), on_usage, up) !=
+      0) {
+    up->refs--;
+    upload_fail(up, 503, "unavailable", "the store is unavailable, try again");
+  }
+}
+
+static const route_t routes[] = {
+    {"POST", "/api/uploads", ROUTE_AUTH | ROUTE_STREAM, upload_start},
+};
+
+const route_table_t uploads_routes = ROUTE_TABLE(routes);

@@ -1,0 +1,69 @@
+/* Attachment records in "attachments" (the files' bytes live in files
+ * storage). Worker thread. */
+#include "parley/util.h"
+#include "store/mongo/mongo_internal.h"
+
+static json_t *attach_json(mongo_ctx_t *c, const bson_t *doc) {
+  (void)c;
+  return json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id", mongo_bson_json(doc, "_id"),
+                   "user_id", mongo_bson_json(doc, "user_id"), "type", mongo_bson_json(doc, "type"),
+                   "content_type", mongo_bson_json(doc, "content_type"), "size",
+                   (json_int_t)mongo_bson_int(doc, "size", 0), "name", mongo_bson_json(doc, "name"),
+                   "created_at", mongo_bson_iso(doc, "created_at"));
+}
+
+int mongo_attach_create(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
+  const char *type = mongo_param_str(p, "type"), *ctype = mongo_param_str(p, "content_type");
+  const char *name = mongo_param_str(p, "name");
+  int64_t size;
+  if (!id || !user || !type || !ctype || !name || mongo_param_int(p, "size", &size) < 0 || size < 0)
+    return STORE_EINVAL;
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "user_id", BCON_UTF8(user), "type", BCON_UTF8(type),
+                         "content_type", BCON_UTF8(ctype), "size", BCON_INT64(size), "name",
+                         BCON_UTF8(name), "created_at", BCON_DATE_TIME(util_now_ms()));
+  int rc = mongo_query_insert(c, MC_ATTACH, doc);
+  if (rc == 1) *r = attach_json(c, doc);
+  bson_destroy(doc);
+  return rc == 1 ? STORE_OK : rc;
+}
+
+int mongo_attach_get(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id");
+  if (!id) return STORE_EINVAL;
+  bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+  bson_t doc;
+  int rc = mongo_query_one(c, MC_ATTACH, filter, NULL, &doc);
+  bson_destroy(filter);
+  if (rc < 0) return rc;
+  if (rc == 0) return STORE_ENOTFOUND;
+  *r = attach_json(c, &doc);
+  bson_destroy(&doc);
+  return STORE_OK;
+}
+
+typedef struct usage_s {
+  int64_t bytes, count;
+} usage_t;
+
+static void add_usage(void *arg, const bson_t *doc) {
+  usage_t *u = arg;
+  u->bytes += mongo_bson_int(doc, "size", 0);
+  u->count++;
+}
+
+/* Summed here rather than by $group: one indexed scan of the user's records,
+ * projected to their sizes. */
+int mongo_attach_usage(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *user = mongo_param_str(p, "user_id");
+  if (!user) return STORE_EINVAL;
+  usage_t u = {0, 0};
+  bson_t *filter = BCON_NEW("user_id", BCON_UTF8(user));
+  bson_t *opts = BCON_NEW("projection", "{", "size", BCON_INT32(1), "}");
+  int rc = mongo_query_each(c, MC_ATTACH, filter, opts, add_usage, &u);
+  bson_destroy(filter);
+  bson_destroy(opts);
+  if (rc < 0) return rc;
+  *r = json_pack("{s:I, s:I}", "bytes", (json_int_t)u.bytes, "count", (json_int_t)u.count);
+  return STORE_OK;
+}

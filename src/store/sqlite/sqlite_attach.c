@@ -1,0 +1,56 @@
+/* SQLite operations on attachment records (the files' bytes live in files
+ * storage). Store thread. */
+#include "store/sqlite/sqlite_internal.h"
+
+#define ATTACH_COLS "id, user_id, type, content_type, size, name, created_at"
+
+static json_t *attach_row(sqlite3_stmt *st) {
+  return json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id", sqlite_db_col_str(st, 0), "user_id",
+                   sqlite_db_col_str(st, 1), "type", sqlite_db_col_str(st, 2), "content_type",
+                   sqlite_db_col_str(st, 3), "size", (json_int_t)sqlite3_column_int64(st, 4),
+                   "name", sqlite_db_col_str(st, 5), "created_at", sqlite_db_col_str(st, 6));
+}
+
+int sqlite_attach_create(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
+  const char *type = sqlite_db_pstr(p, "type"), *ctype = sqlite_db_pstr(p, "content_type");
+  const char *name = sqlite_db_pstr(p, "name");
+  int64_t size = sqlite_db_pint(p, "size", -1);
+  if (!id || !user || !type || !ctype || !name || size < 0) return STORE_EINVAL;
+  char now[32];
+  sqlite_db_clock(d, now);
+  int rc =
+      sqlite_db_exec(d, "INSERT INTO attachments (" ATTACH_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     "ssssiss", id, user, type, ctype, size, name, now);
+  if (rc != STORE_OK) return rc;
+  *result =
+      json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "id", id, "user_id", user, "type", type,
+                "content_type", ctype, "size", (json_int_t)size, "name", name, "created_at", now);
+  return STORE_OK;
+}
+
+int sqlite_attach_get(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id");
+  if (!id) return STORE_EINVAL;
+  sqlite3_stmt *st =
+      sqlite_db_query(d, "SELECT " ATTACH_COLS " FROM attachments WHERE id = ?", "s", id);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc < 0) return rc;
+  if (rc == 0) return STORE_ENOTFOUND;
+  *result = attach_row(st);
+  return STORE_OK;
+}
+
+int sqlite_attach_usage(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *user = sqlite_db_pstr(p, "user_id");
+  if (!user) return STORE_EINVAL;
+  sqlite3_stmt *st = sqlite_db_query(
+      d, "SELECT coalesce(sum(size), 0), count(*) FROM attachments WHERE user_id = ?", "s", user);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc < 0) return rc;
+  *result = json_pack("{s:I, s:I}", "bytes", (json_int_t)sqlite3_column_int64(st, 0), "count",
+                      (json_int_t)sqlite3_column_int64(st, 1));
+  return STORE_OK;
+}

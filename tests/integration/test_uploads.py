@@ -1,0 +1,229 @@
+"""Uploads (issue 18, item 1): POST /api/uploads streams a raw body to the
+data directory's storage, types it by its magic bytes, and records it in the
+store. Limits (size per file, uploads in flight per user, quota per user) are
+settings; whatever fails leaves nothing in storage."""
+import json
+import os
+import socket
+import time
+import zlib
+import struct
+
+import pytest
+
+from messaging_helpers import api
+
+
+def png_bytes(extra=0):
+    """A valid 1x1 PNG, with `extra` bytes of an ancillary chunk to make it bigger."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0)
+    out = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+    if extra:
+        out += chunk(b"tEXt", b"c\x00" + b"x" * extra)
+    return out + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00\xff")) + chunk(b"IEND", b"")
+
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def upload(server, session, data, name="f.bin", ctype="application/octet-stream", headers=None):
+    h = {"Content-Type": ctype}
+    h.update(headers or {})
+    return api(server, "POST", f"/api/uploads?name={name}", session, raw_body=data, headers=h)
+
+
+def stored(server):
+    """What the data directory's storage holds: (objects, temporary files)."""
+    root = os.path.join(server.data_dir, "files")
+    objs = sorted(n for n in os.listdir(root) if n != "tmp")
+    return objs, sorted(os.listdir(os.path.join(root, "tmp")))
+
+
+def wait_for(cond, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+def raw_request(server, head, body=b""):
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    s.sendall(head.encode() + body)
+    return s
+
+
+def read_reply(s):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        got = s.recv(65536)
+        if not got:
+            break
+        data += got
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split()[1]) if lines and lines[0] else 0
+    hdrs = {k.lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+    n = int(hdrs.get("content-length", "0"))
+    while len(rest) < n:
+        got = s.recv(65536)
+        if not got:
+            break
+        rest += got
+    return status, hdrs, rest[:n]
+
+
+def head_for(session, length=None, chunked=False, name="f.pdf", ctype="application/pdf"):
+    h = (f"POST /api/uploads?name={name} HTTP/1.1\r\nHost: x\r\n"
+         f"Authorization: Bearer {session['access_token']}\r\nContent-Type: {ctype}\r\n")
+    h += "Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {length}\r\n"
+    return h + "\r\n"
+
+
+def test_upload_is_typed_by_its_bytes_and_stored(server):
+    a = server.signup()
+    img = png_bytes()
+    # The client's claim does not count: the bytes say PNG.
+    r = upload(server, a, img, name="photo%20one.png", ctype="application/octet-stream")
+    assert r.status == 201, r
+    att = r.json()["attachment"]
+    assert att["type"] == "image" and att["content_type"] == "image/png"
+    assert att["size"] == len(img) and att["name"] == "photo one.png"
+    assert len(att["id"]) == 24 and "user_id" not in att
+    r = upload(server, a, PDF, name="doc.pdf", ctype="text/plain")
+    assert r.status == 201 and r.json()["attachment"]["content_type"] == "application/pdf"
+    assert r.json()["attachment"]["type"] == "file"
+    objs, tmp = stored(server)
+    assert att["id"] in objs and len(objs) == 2 and tmp == []
+    with open(os.path.join(server.data_dir, "files", att["id"]), "rb") as f:
+        assert f.read() == img
+
+
+def test_upload_chunked_and_large_streams_without_growing_memory(server):
+    a = server.signup()
+    big = b"%PDF-1.4\n" + os.urandom(20 * 1024 * 1024)
+
+    def rss():
+        with open(f"/proc/{server.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    assert upload(server, a, PDF, name="warm.pdf").status == 201
+    before = rss()
+    r = upload(server, a, big, name="big.pdf")
+    assert r.status == 201, r
+    grown = rss() - before
+    # 20 MB went through; the server holds at most its write buffers.
+    assert grown < 6 * 1024 * 1024, grown
+    assert r.json()["attachment"]["size"] == len(big)
+    # Chunked: no Content-Length at all.
+    s = raw_request(server, head_for(a, chunked=True))
+    for i in range(0, len(PDF), 10):
+        piece = PDF[i:i + 10]
+        s.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+    s.sendall(b"0\r\n\r\n")
+    status, _, body = read_reply(s)
+    s.close()
+    assert status == 201, body
+    assert json.loads(body)["attachment"]["size"] == len(PDF)
+    objs, tmp = stored(server)
+    assert len(objs) == 3 and tmp == []
+
+
+def test_refused_types_and_names_leave_nothing(server):
+    a = server.signup()
+    html = b"<!DOCTYPE html><html><body><script>alert(1)</script></body></html>\n"
+    svg = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script/></svg>\n'
+    for data, name in ((html, "x.html"), (svg, "x.svg"), (b"\x7fELF\x02\x01\x01" + b"\0" * 200, "a.out")):
+        r = upload(server, a, data, name=name, ctype="image/png")
+        assert r.status == 415, r
+        assert r.json()["error"]["code"] == "unsupported_media_type"
+    for target in ("/api/uploads", "/api/uploads?name=", "/api/uploads?name=a%0Ab"):
+        r = api(server, "POST", target, a, raw_body=PDF, headers={"Content-Type": "application/pdf"})
+        assert r.status == 400 and r.json()["error"]["field"] == "name", r
+    r = upload(server, a, b"", name="empty.pdf")
+    assert r.status == 400
+    r = upload(server, a, PDF, name="f.pdf", ctype="multipart/form-data; boundary=x")
+    assert r.status == 415
+    r = api(server, "POST", "/api/uploads?name=f.pdf", None, raw_body=PDF)
+    assert r.status == 401
+    assert stored(server) == ([], [])
+
+
+def test_size_limit_before_the_body_and_while_chunked(start_server):
+    server = start_server(env={"PARLEY_UPLOAD_MAX_BYTES": "100000"})
+    a = server.signup()
+    # Declared too large: refused from the headers, nothing of the body read.
+    s = raw_request(server, head_for(a, length=100001))
+    status, hdrs, body = read_reply(s)
+    s.close()
+    assert status == 413 and json.loads(body)["error"]["code"] == "payload_too_large"
+    assert hdrs.get("connection") == "close"
+    # Chunked: refused as soon as it passes the limit, while the client still sends.
+    s = raw_request(server, head_for(a, chunked=True))
+    piece = b"%PDF-1.4\n" + b"x" * 30000
+    sent = 0
+    status = None
+    s.settimeout(0.2)
+    for _ in range(10):
+        try:
+            s.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            sent += len(piece)
+        except OSError:
+            break
+        try:
+            if s.recv(1, socket.MSG_PEEK):
+                break
+        except socket.timeout:
+            pass
+    s.settimeout(10)
+    status, _, body = read_reply(s)
+    s.close()
+    assert status == 413 and sent <= 150000, (status, sent)
+    # Exactly the limit is fine; the JSON routes keep their own 1 MiB limit.
+    assert upload(server, a, b"%PDF-1.4\n" + b"x" * (100000 - 9), name="max.pdf").status == 201
+    assert wait_for(lambda: len(stored(server)[0]) == 1 and stored(server)[1] == [])
+
+
+def test_in_flight_and_quota_per_user(start_server):
+    server = start_server(env={"PARLEY_UPLOAD_MAX_IN_FLIGHT": "2",
+                               "PARLEY_UPLOAD_QUOTA_BYTES": "150000"})
+    a, b = server.signup(), server.signup()
+    half = b"%PDF-1.4\n" + b"y" * 1000
+    held = [raw_request(server, head_for(a, length=5000), half) for _ in range(2)]
+    # Both uploads have started (their bodies wait): a third one is refused.
+    assert wait_for(lambda: upload(server, a, PDF).status == 429, timeout=5)
+    assert upload(server, b, PDF).status == 201  # another user is not affected
+    for s in held:
+        s.close()
+    # The abandoned uploads free their slots and leave nothing.
+    assert wait_for(lambda: upload(server, a, PDF, name="after.pdf").status == 201)
+    assert wait_for(lambda: len(stored(server)[0]) == 2 and stored(server)[1] == [])
+    # Quota: what a user's files take, declared or found while streaming.
+    used = 2 * len(PDF)
+    big = b"%PDF-1.4\n" + b"z" * 100000
+    assert upload(server, a, big).status == 201
+    r = upload(server, a, big)
+    assert r.status == 413 and r.json()["error"]["code"] == "quota_exceeded", r
+    left = 150000 - used - len(big)
+    s = raw_request(server, head_for(a, chunked=True))
+    s.sendall(b"%x\r\n" % len(big) + big + b"\r\n0\r\n\r\n")
+    status, _, body = read_reply(s)
+    s.close()
+    assert status == 413 and json.loads(body)["error"]["code"] == "quota_exceeded"
+    assert upload(server, a, b"%PDF-1.4\n" + b"q" * (left - 9)).status == 201
+    assert wait_for(lambda: len(stored(server)[0]) == 4 and stored(server)[1] == [])
+
+
+def test_client_leaving_mid_body_leaves_nothing(server):
+    a = server.signup()
+    s = raw_request(server, head_for(a, length=3 * 1024 * 1024), b"%PDF-1.4\n" + b"w" * 500000)
+    time.sleep(0.2)
+    s.close()
+    assert wait_for(lambda: stored(server) == ([], []))
+    # The server is fine and serves the next one.
+    assert upload(server, a, PDF).status == 201
