@@ -185,7 +185,8 @@ STORE_OP(CONV_MEMBERS, conv_members, READ)
 
 /* messages: message = {id, conversation_id, seq, sender_id, text|null,
  * client_id|null, source, created_at, edited_at|null, deleted, reactions:
- * [{emoji, user_ids}], attachments: [{type, url}], external_id?, status?, error?,
+ * [{emoji, user_ids}], attachments: [{type, url} (Instagram) | {id, type,
+ * content_type, size, name} (uploaded)], external_id?, status?, error?,
  * reply_to?: {id, seq, sender_id, text}, mentions?: [user id]}; reply_to and
  * mentions only on messages that have them.
  * status ("pending"|"sent"|"failed") and error ({code, message}|null) only on
@@ -203,7 +204,10 @@ STORE_OP(CONV_MEMBERS, conv_members, READ)
  * seq is last_seq + 1 in the same transaction; (conversation_id, sender_id,
  * client_id) seen before: the original, created false; external_id (Instagram
  * mid) seen before: the original, created false. check_member and the sender is
- * not a participant: ENOTFOUND. The sender's read marker moves to the new seq. */
+ * not a participant: ENOTFOUND. attachment_ids?: ids of the sender's
+ * attachments, which become the message's attachments (in that order); one
+ * unknown or another user's: ENOTFOUND. The sender's read marker moves to the
+ * new seq. */
 STORE_OP(MSG_INSERT, msg_insert, CHECKS_FIRST)
 /* {conversation_id, user_id, limit, before_seq?, after_seq?} -> {messages
  * (ascending seq), has_more}; not a participant: ENOTFOUND. No cursor: newest

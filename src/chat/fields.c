@@ -31,8 +31,18 @@ static int ids_ok(const json_t *v, size_t max) {
   return 1;
 }
 
+int fields_has_attachments(const json_t *body) {
+  json_t *ids = json_object_get(body, "attachment_ids");
+  return json_is_array(ids) && json_array_size(ids) > 0;
+}
+
 const char *fields_check_send(const json_t *body) {
-  if (!fields_string_ok(json_object_get(body, "text"), 1, FIELDS_TEXT_MAX)) return "text";
+  if (!ids_ok(json_object_get(body, "attachment_ids"), FIELDS_ATTACHMENTS_MAX))
+    return "attachment_ids";
+  /* With files, text may be absent or null. */
+  json_t *text = json_object_get(body, "text");
+  int text_optional = fields_has_attachments(body) && (!text || json_is_null(text));
+  if (!text_optional && !fields_string_ok(text, 1, FIELDS_TEXT_MAX)) return "text";
   json_t *cid = json_object_get(body, "client_id");
   if (cid && !json_is_null(cid) && !fields_string_ok(cid, 1, FIELDS_CLIENT_ID_MAX))
     return "client_id";
@@ -44,7 +54,10 @@ const char *fields_check_send(const json_t *body) {
 }
 
 const char *fields_send_error(const char *field) {
-  if (strcmp(field, "text") == 0) return "text must be 1 to 4000 characters of valid UTF-8";
+  if (strcmp(field, "text") == 0)
+    return "text must be 1 to 4000 characters of valid UTF-8 (or null with attachment_ids)";
+  if (strcmp(field, "attachment_ids") == 0)
+    return "attachment_ids must be an array of at most 10 distinct attachment ids";
   if (strcmp(field, "client_id") == 0) return "client_id must be a string of 1 to 64 characters";
   if (strcmp(field, "reply_to") == 0) return "reply_to must be a message id or null";
   return "mentions must be an array of at most 20 distinct user ids";

@@ -14,13 +14,17 @@
 /* 1 when v is a JSON string of min..max code points of valid UTF-8 without
  * NUL. */
 int fields_string_ok(const json_t *v, size_t min_chars, size_t max_chars);
-#define FIELDS_MENTIONS_MAX 20 /* the store's MSG_MENTIONS_MAX */
+#define FIELDS_MENTIONS_MAX 20    /* the store's MSG_MENTIONS_MAX */
+#define FIELDS_ATTACHMENTS_MAX 10 /* attachment_ids a message may carry */
 
-/* Checks a send ({text, client_id?, reply_to?, mentions?}): returns NULL when
- * valid, else the name of the first bad field. */
+/* Checks a send ({text, client_id?, reply_to?, mentions?, attachment_ids?};
+ * text may be absent or null when attachment_ids has at least one id):
+ * returns NULL when valid, else the name of the first bad field. */
 const char *fields_check_send(const json_t *body);
 /* The error message for a bad field that fields_check_send() named. */
 const char *fields_send_error(const char *field);
+/* 1 when body carries at least one attachment id. */
+int fields_has_attachments(const json_t *body);
 /* 1 when a send quotes a message or mentions someone. */
 int fields_has_reply(const json_t *body);
 /* A send's reply_to or mentions that the store refused (EINVAL): the message,

@@ -84,11 +84,14 @@ static void sent(void *ctx, int status, json_t *result) {
 }
 
 static void send_chat(http_req_t *req, const char *conv, json_t *body) {
+  json_t *text = json_object_get(body, "text");
   json_t *params =
       json_pack("{s:s, s:s, s:O, s:O?, s:s, s:b, s:O?, s:O?}", "conversation_id", conv, "sender_id",
-                req->user_id, "text", json_object_get(body, "text"), "client_id",
+                req->user_id, "text", text ? text : json_null(), "client_id",
                 json_object_get(body, "client_id"), "source", "web", "check_member", 1, "reply_to",
                 json_object_get(body, "reply_to"), "mentions", json_object_get(body, "mentions"));
+  if (fields_has_attachments(body))
+    json_object_set(params, "attachment_ids", json_object_get(body, "attachment_ids"));
   handlers_store_call(req, MSG_INSERT, params, sent);
 }
 
@@ -128,13 +131,13 @@ static void send_message(http_req_t *req) {
     json_decref(body);
     return;
   }
+
   /* Not known as chat: an Instagram conversation goes out through the Graph API. */
-  ig_reply_req_t ig = {conv,
-                       req->user_id,
-                       json_string_value(json_object_get(body, "text")),
-                       json_string_value(json_object_get(body, "client_id")),
-                       NULL,
-                       0};
+  ig_reply_req_t ig = {
+      conv, req->user_id,
+      /* with files, no text: only a chat conversation takes them */
+      fields_has_attachments(body) ? NULL : json_string_value(json_object_get(body, "text")),
+      json_string_value(json_object_get(body, "client_id")), NULL, 0};
   http_req_ref(req);
   if (ig_reply_send(req->app, &ig, ig_answered, req) != 0) {
     http_req_unref(req);

@@ -178,6 +178,17 @@ static void conversation_found(void *ctx, int status, json_t *result) {
     remember_chat(j->app, j->conv);
     ig_reply_res_t r = {1, 0, NULL, NULL, NULL, STORE_OK, NULL, 0, 0};
     answer(j, &r);
+  } else if (!j->text) {
+    ig_reply_res_t r = {0,
+                        400,
+                        "validation_failed",
+                        "files cannot be sent to Instagram conversations yet",
+                        "attachment_ids",
+                        STORE_OK,
+                        NULL,
+                        0,
+                        0};
+    answer(j, &r);
   } else {
     /* The account's owner is the conversation's one participant (its creator). */
     json_t *first = json_array_get(json_object_get(result, "participants"), 0);
@@ -213,7 +224,7 @@ int ig_reply_send(app_t *app, const ig_reply_req_t *req, ig_reply_fn cb, void *c
   j->ack_session = req->ack_session;
   j->cb = cb;
   j->ctx = ctx;
-  if (failed || !j->conv || !j->sender || !j->text) {
+  if (failed || !j->conv || !j->sender) {
     job_free(j);
     return -1;
   }

@@ -23,7 +23,8 @@ int ig_reply_is_chat(app_t *app, const char *conv_id);
 typedef struct ig_reply_req_s {
   const char *conversation_id;
   const char *sender_id;
-  const char *text;
+  const char *text;      /* NULL: a message with files, which only chat conversations take
+                            (an Instagram one answers 400 naming attachment_ids) */
   const char *client_id; /* may be NULL */
   const char *ack_user;  /* WebSocket: the session that gets message.ack for a new message */
   uint64_t ack_session;  /* 0: none (REST) */

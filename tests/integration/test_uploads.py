@@ -227,3 +227,90 @@ def test_client_leaving_mid_body_leaves_nothing(server):
     assert wait_for(lambda: stored(server) == ([], []))
     # The server is fine and serves the next one.
     assert upload(server, a, PDF).status == 201
+
+
+# ---- messages carry attachments (issue 18, item 1: attachment_ids) ----
+
+from messaging_helpers import Client, create_direct, run, uid  # noqa: E402
+
+
+def view(att):
+    return {k: att[k] for k in ("id", "type", "content_type", "size", "name")}
+
+
+def messages(server, session, cid):
+    r = api(server, "GET", f"/api/conversations/{cid}/messages", session)
+    assert r.status == 200, r
+    return r.json()["messages"]
+
+
+def test_message_carries_its_attachments_rest(server):
+    a, b = server.signup(), server.signup()
+    cid = create_direct(server, a, b)["id"]
+    img = upload(server, a, png_bytes(), name="cat.png").json()["attachment"]
+    doc = upload(server, a, PDF, name="report.pdf").json()["attachment"]
+    r = api(server, "POST", f"/api/conversations/{cid}/messages", a,
+            {"text": "look", "attachment_ids": [doc["id"], img["id"]], "client_id": "c1"})
+    assert r.status == 201, r
+    m = r.json()["message"]
+    assert m["text"] == "look"
+    assert [view(x) for x in m["attachments"]] == [
+        {"id": doc["id"], "type": "file", "content_type": "application/pdf", "size": len(PDF),
+         "name": "report.pdf"},
+        {"id": img["id"], "type": "image", "content_type": "image/png", "size": len(png_bytes()),
+         "name": "cat.png"}]
+    # A file alone, without text; the other participant sees both in the history.
+    r = api(server, "POST", f"/api/conversations/{cid}/messages", a,
+            {"attachment_ids": [img["id"]]})
+    assert r.status == 201 and r.json()["message"]["text"] is None, r
+    hist = messages(server, b, cid)
+    assert [[x["id"] for x in m["attachments"]] for m in hist] == [[doc["id"], img["id"]], [img["id"]]]
+    assert hist[1]["attachments"][0]["size"] == len(png_bytes())
+
+
+def test_attachment_ids_of_another_user_or_unknown_are_404(server):
+    a, b = server.signup(), server.signup()
+    cid = create_direct(server, a, b)["id"]
+    mine = upload(server, a, PDF).json()["attachment"]["id"]
+    theirs = upload(server, b, PDF).json()["attachment"]["id"]
+    for ids in ([theirs], [mine, theirs], ["0" * 24], ["nope"]):
+        r = api(server, "POST", f"/api/conversations/{cid}/messages", a,
+                {"text": "x", "attachment_ids": ids})
+        assert r.status == 404 and r.json()["error"]["code"] == "not_found", (ids, r)
+    for ids in ("x", [1], [mine, mine], [""], ["a" * 65], [str(i) for i in range(11)]):
+        r = api(server, "POST", f"/api/conversations/{cid}/messages", a,
+                {"text": "x", "attachment_ids": ids})
+        assert r.status == 400 and r.json()["error"]["field"] == "attachment_ids", (ids, r)
+    # No text and no file is still a 400 on text.
+    for body in ({"attachment_ids": []}, {"text": None}):
+        r = api(server, "POST", f"/api/conversations/{cid}/messages", a, body)
+        assert r.status == 400 and r.json()["error"]["field"] == "text", (body, r)
+    assert messages(server, a, cid) == []
+
+
+def test_message_send_frame_carries_attachments(server):
+    a, b = server.signup(), server.signup()
+    cid = create_direct(server, a, b)["id"]
+    att = upload(server, a, png_bytes(), name="p.png").json()["attachment"]
+    theirs = upload(server, b, PDF).json()["attachment"]["id"]
+
+    async def main():
+        ac = await Client.connect(server, a)
+        bc = await Client.connect(server, b)
+        await ac.send({"type": "message.send", "conversation_id": cid,
+                       "attachment_ids": [att["id"]], "client_id": "w1"})
+        ack = await ac.expect("message.ack", client_id="w1")
+        new = await bc.expect("message.new")
+        for m in (ack["message"], new["message"]):
+            assert [view(x) for x in m["attachments"]] == [view(att)]
+            assert m["text"] is None
+        await ac.send({"type": "message.send", "conversation_id": cid, "text": "t",
+                       "attachment_ids": [theirs], "client_id": "w2"})
+        e = await ac.expect("error", ref="w2")
+        assert e["code"] == "not_found"
+        await ac.send({"type": "message.send", "conversation_id": cid, "text": "t",
+                       "attachment_ids": "bad", "client_id": "w3"})
+        e = await ac.expect("error", ref="w3")
+        assert e["code"] == "validation_failed" and e["field"] == "attachment_ids"
+    run(main())
+    assert len(messages(server, a, cid)) == 1

@@ -36,14 +36,16 @@ typedef struct frame_job_s {
   char conv[ID_MAX_CHARS + 1];
   char ref[FIELDS_CLIENT_ID_MAX * 4 + 1]; /* client_id, as bytes */
   int has_ref;
-  const char *state; /* typing: "start" or "stop" (static) */
-  char *text;        /* message.send to an Instagram conversation: the text */
-  json_t *reply;     /* message.send: {reply_to, mentions} as sent, or NULL */
+  const char *state;      /* typing: "start" or "stop" (static) */
+  char *text;             /* message.send to an Instagram conversation: the text */
+  json_t *reply;          /* message.send: {reply_to, mentions} as sent, or NULL */
+  json_t *attachment_ids; /* message.send with files */
 } frame_job_t;
 
 static void job_free(frame_job_t *j) {
   free(j->text);
   json_decref(j->reply);
+  json_decref(j->attachment_ids);
   free(j);
 }
 
@@ -161,10 +163,11 @@ static void on_sent(void *ctx, int status, json_t *result) {
 
 static void send_chat(ws_session_t *s, frame_job_t *j, const char *text) {
   json_t *params =
-      json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b, s:O?, s:O?}", "conversation_id", j->conv,
+      json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:b, s:O?, s:O?}", "conversation_id", j->conv,
                 "sender_id", s->user_id, "text", text, "client_id", job_ref(j), "source", "web",
                 "check_member", 1, "reply_to", json_object_get(j->reply, "reply_to"), "mentions",
                 json_object_get(j->reply, "mentions"));
+  if (j->attachment_ids) json_object_set(params, "attachment_ids", j->attachment_ids);
   job_call(s, j, MSG_INSERT, params, on_sent);
 }
 
@@ -204,6 +207,8 @@ void ws_messaging_send(ws_session_t *s, json_t *frame, const char *ref) {
   frame_job_t *j = job_new(s, conv, ref);
   if (!j) return;
   const char *text = json_string_value(json_object_get(frame, "text"));
+  if (fields_has_attachments(frame))
+    j->attachment_ids = json_incref(json_object_get(frame, "attachment_ids"));
   if (fields_has_reply(frame)) {
     /* The store checks what they name, and refuses both in an instagram
      * conversation: nothing reaches the Graph API. */
@@ -221,10 +226,11 @@ void ws_messaging_send(ws_session_t *s, json_t *frame, const char *ref) {
     send_chat(s, j, text);
     return;
   }
-  /* Not known as chat: an Instagram conversation goes out through the Graph API. */
-  j->text = strdup(text);
-  ig_reply_req_t ig = {conv, s->user_id, text, ref, s->user_id, s->id};
-  if (!j->text || ig_reply_send(s->app, &ig, on_ig_answered, j) != 0) {
+  /* Not known as chat: an Instagram conversation goes out through the Graph
+   * API (with files, no text: only a chat conversation takes them). */
+  j->text = text ? strdup(text) : NULL;
+  ig_reply_req_t ig = {conv, s->user_id, j->attachment_ids ? NULL : text, ref, s->user_id, s->id};
+  if ((text && !j->text) || ig_reply_send(s->app, &ig, on_ig_answered, j) != 0) {
     job_error(j, STORE_EUNAVAILABLE);
     job_free(j);
   }

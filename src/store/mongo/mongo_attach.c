@@ -42,6 +42,30 @@ int mongo_attach_get(mongo_ctx_t *c, json_t *p, json_t **r) {
   return STORE_OK;
 }
 
+int mongo_attach_resolve(mongo_ctx_t *c, const char *user_id, json_t *ids, json_t **out) {
+  json_t *list = json_array();
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v) {
+    bson_t *filter =
+        BCON_NEW("_id", BCON_UTF8(json_string_value(v)), "user_id", BCON_UTF8(user_id));
+    bson_t doc;
+    int rc = mongo_query_one(c, MC_ATTACH, filter, NULL, &doc);
+    bson_destroy(filter);
+    if (rc <= 0) {
+      json_decref(list);
+      return rc < 0 ? rc : STORE_ENOTFOUND;
+    }
+    json_t *a = attach_json(c, &doc);
+    bson_destroy(&doc);
+    json_object_del(a, "user_id");
+    json_object_del(a, "created_at");
+    json_array_append_new(list, a);
+  }
+  *out = list;
+  return STORE_OK;
+}
+
 typedef struct usage_s {
   int64_t bytes, count;
 } usage_t;

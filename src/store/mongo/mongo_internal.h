@@ -193,6 +193,10 @@ int mongo_login_end_families(mongo_ctx_t *c, json_t *ended);
 
 /* mongo_msg.c: a message document as the contract's JSON. */
 json_t *mongo_msg_json(mongo_ctx_t *c, const bson_t *doc);
+/* mongo_attach.c: the attachments of ids (strings) that user_id uploaded, as a
+ * message carries them, into *out (a new array); STORE_ENOTFOUND when one is
+ * unknown or another user's. */
+int mongo_attach_resolve(mongo_ctx_t *c, const char *user_id, json_t *ids, json_t **out);
 
 /* mongo_msg_insert.c: runs a batch of MSG_INSERT jobs (one loop turn's worth, in
  * order): sets each job's status and result. */

@@ -59,6 +59,20 @@ static int conv_index(batch_t *b, const char *cid) {
   return b->nconv++;
 }
 
+/* attachment_ids: the sender's uploads become the message's attachments (the
+ * params belong to this job; the document is built from them). */
+static int resolve_attachments(batch_t *b, item_t *it) {
+  json_t *p = it->job->params, *ids = json_object_get(p, "attachment_ids"), *resolved = NULL;
+  if (!json_is_array(ids)) return STORE_OK;
+  int rc = mongo_attach_resolve(b->c, it->sender, ids, &resolved);
+  if (rc != STORE_OK) {
+    finish(it, rc);
+    return rc;
+  }
+  json_object_set_new(p, "attachments", resolved);
+  return STORE_OK;
+}
+
 static void parse(batch_t *b, item_t *it) {
   json_t *p = it->job->params;
   json_t *text = json_object_get(p, "text"), *att = json_object_get(p, "attachments");
@@ -70,7 +84,7 @@ static void parse(batch_t *b, item_t *it) {
   if (!it->cid || !it->sender || (text && !json_is_string(text) && !json_is_null(text)) ||
       (att && !json_is_array(att) && !json_is_null(att)))
     finish(it, STORE_EINVAL);
-  else
+  else if (resolve_attachments(b, it) == STORE_OK)
     it->conv = conv_index(b, it->cid);
 }
 
@@ -287,7 +301,8 @@ static void reserve(batch_t *b) {
 }
 
 /* Attachments are {type, ...} with string members (url, title, payload,
- * raw_type, ...); the rest is dropped, and names are never operators or paths. */
+ * raw_type, id, name, content_type, ...) and integer ones (size); the rest is
+ * dropped, and names are never operators or paths. */
 static void append_attachments(bson_t *doc, json_t *att) {
   bson_t arr, one;
   size_t i, n = 0;
@@ -302,8 +317,11 @@ static void append_attachments(bson_t *doc, json_t *att) {
     bson_append_document_begin(&arr, k, -1, &one);
     BSON_APPEND_UTF8(&one, "type", type);
     json_object_foreach(a, key, v) {
-      if (json_is_string(v) && strcmp(key, "type") != 0 && key[0] != '$' && !strchr(key, '.'))
+      if (strcmp(key, "type") == 0 || key[0] == '$' || strchr(key, '.')) continue;
+      if (json_is_string(v))
         BSON_APPEND_UTF8(&one, key, json_string_value(v));
+      else if (json_is_integer(v))
+        BSON_APPEND_INT64(&one, key, (int64_t)json_integer_value(v));
     }
     bson_append_document_end(&arr, &one);
   }

@@ -42,6 +42,29 @@ int sqlite_attach_get(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
+int sqlite_attach_resolve(sqlite_db_t *d, const char *user_id, json_t *ids, json_t **out) {
+  json_t *list = json_array();
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v) {
+    sqlite3_stmt *st = sqlite_db_query(d,
+                                       "SELECT id, type, content_type, size, name FROM attachments"
+                                       " WHERE id = ? AND user_id = ?",
+                                       "ss", json_string_value(v), user_id);
+    int rc = st ? sqlite_db_step(d, st) : STORE_EUNAVAILABLE;
+    if (rc <= 0) {
+      json_decref(list);
+      return rc < 0 ? rc : STORE_ENOTFOUND;
+    }
+    json_array_append_new(
+        list, json_pack("{s:o, s:o, s:o, s:I, s:o}", "id", sqlite_db_col_str(st, 0), "type",
+                        sqlite_db_col_str(st, 1), "content_type", sqlite_db_col_str(st, 2), "size",
+                        (json_int_t)sqlite3_column_int64(st, 3), "name", sqlite_db_col_str(st, 4)));
+  }
+  *out = list;
+  return STORE_OK;
+}
+
 int sqlite_attach_usage(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *user = sqlite_db_pstr(p, "user_id");
   if (!user) return STORE_EINVAL;

@@ -145,6 +145,10 @@ json_t *sqlite_contact_load(sqlite_db_t *d, const char *id);
   " WHERE m.conversation_id = participants.conversation_id AND m.seq > " after \
   " AND m.mentions IS NOT NULL AND j.value = participants.user_id)"
 json_t *sqlite_msg_load(sqlite_db_t *d, const char *id); /* message|NULL */
+/* sqlite_attach.c: the attachments of ids (strings) that user_id uploaded, as a
+ * message carries them, into *out (a new array); STORE_ENOTFOUND when one is
+ * unknown or another user's. */
+int sqlite_attach_resolve(sqlite_db_t *d, const char *user_id, json_t *ids, json_t **out);
 json_t *sqlite_msg_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq);
 /* Steps st (a query of SQLITE_MSG_COLS) once: the message with its reactions, or NULL. */
 json_t *sqlite_msg_one(sqlite_db_t *d, sqlite3_stmt *st);

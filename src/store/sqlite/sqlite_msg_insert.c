@@ -277,6 +277,16 @@ int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
     return retried(d, p, STORE_ENOTFOUND, result);
   status = check_reply(d, p, conv, c);
   if (status != STORE_OK) return retried(d, p, status, result);
+  json_t *ids = json_object_get(p, "attachment_ids");
+  if (json_is_array(ids)) {
+    /* The sender's uploads become the message's attachments (the params
+     * belong to this job; the result is built from them). */
+    json_t *resolved = NULL;
+    status = sqlite_attach_resolve(d, sender, ids, &resolved);
+    if (status != STORE_OK) return retried(d, p, status, result);
+    json_object_set_new(p, "attachments", resolved);
+    att = resolved;
+  }
   char id[25], now[32];
   util_new_id(id);
   sqlite_db_clock(d, now);
