@@ -98,12 +98,35 @@ static void a_send_needs_text_and_may_have_a_client_id(void **state) {
   assert_string_equal(check(cid), "client_id");
 }
 
+static void a_send_may_carry_files_and_then_no_text(void **state) {
+  assert_null(check("{\"attachment_ids\":[\"a1\",\"a2\"]}"));
+  assert_null(check("{\"text\":null,\"attachment_ids\":[\"a1\"]}"));
+  assert_null(check("{\"text\":\"look\",\"attachment_ids\":[\"a1\"]}"));
+  assert_null(check("{\"text\":\"hi\",\"attachment_ids\":null}"));
+  /* No file: text is needed as before; a present text must still be valid. */
+  assert_string_equal(check("{\"attachment_ids\":[]}"), "text");
+  assert_string_equal(check("{\"text\":\"\",\"attachment_ids\":[\"a1\"]}"), "text");
+  assert_string_equal(check("{\"text\":\"x\",\"attachment_ids\":\"a1\"}"), "attachment_ids");
+  assert_string_equal(check("{\"text\":\"x\",\"attachment_ids\":[1]}"), "attachment_ids");
+  assert_string_equal(check("{\"attachment_ids\":[\"a1\",\"a1\"]}"), "attachment_ids");
+  json_t *b = J("{}"), *ids = json_array();
+  for (int i = 0; i < FIELDS_ATTACHMENTS_MAX; i++)
+    json_array_append_new(ids, json_sprintf("a%d", i));
+  json_object_set_new(b, "attachment_ids", ids);
+  assert_null(fields_check_send(b));
+  assert_true(fields_has_attachments(b));
+  json_array_append_new(ids, json_string("one-too-many"));
+  assert_string_equal(fields_check_send(b), "attachment_ids");
+  json_decref(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(strings_are_measured_in_code_points),
       cmocka_unit_test(invalid_utf8_is_refused),
       cmocka_unit_test(a_send_needs_text_and_may_have_a_client_id),
       cmocka_unit_test(a_send_may_quote_and_mention_within_bounds),
+      cmocka_unit_test(a_send_may_carry_files_and_then_no_text),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,6 +24,7 @@ static const route_t routes1[] = {
     {"DELETE", "/api/conversations/:id/members/:user_id", 1, h_d},
 };
 static const route_t routes2[] = {
+    {"POST", "/api/uploads", ROUTE_AUTH | ROUTE_STREAM, h_c},
     {"PATCH", "/api/messages/:id", 1, h_a},
     {"GET", "/api/messages/instagram", 1, h_b},
 };
@@ -40,6 +41,21 @@ static http_req_t *req_for(const char *method, const char *path) {
 
 static int match(http_req_t *r, const route_t **out, char *allow) {
   return router_match(tables, 2, r, out, allow, 128);
+}
+
+/* Only a ROUTE_STREAM route, by method and path, has its body streamed. */
+static void test_streamed_routes(void **state) {
+  (void)state;
+  assert_true(router_streams(tables, 2, "POST", "/api/uploads"));
+  assert_true(router_streams(tables, 2, "POST", "/api/uploads/"));
+  assert_false(router_streams(tables, 2, "GET", "/api/uploads"));
+  assert_false(router_streams(tables, 2, "POST", "/api/uploads/x"));
+  assert_false(router_streams(tables, 2, "POST", "/api/conversations"));
+  const route_t *rt = NULL;
+  char allow[128];
+  http_req_t *r = req_for("GET", "/api/uploads");
+  assert_int_equal(match(r, &rt, allow), ROUTER_BAD_METHOD);
+  http_req_unref(r);
 }
 
 static void test_static_routes_by_method(void **state) {
@@ -108,6 +124,7 @@ static void test_static_beats_param_across_methods(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_static_routes_by_method),
+      cmocka_unit_test(test_streamed_routes),
       cmocka_unit_test(test_params_are_captured),
       cmocka_unit_test(test_not_found_and_bad_method),
       cmocka_unit_test(test_static_beats_param_across_methods),
