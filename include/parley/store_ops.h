@@ -66,7 +66,10 @@ STORE_OP(USER_SEEN, user_seen, WRITE)
 /* {token_hash, user_id, family_id, expires_at_ms, device_name?, ip?, now_ms?} ->
  * {ended: [family ids]}. With device_name (a new login), the login is recorded
  * too, and when the user then has more than LOGINS_MAX live logins the least
- * recently used are ended (their families revoked) and named in ended. */
+ * recently used are ended (their families revoked) and named in ended. With
+ * now_ms, the user's tokens expired by then and ended or expired logins are
+ * dropped on the way (a rotation drops its family's expired tokens), so that
+ * what is kept is bounded by one token lifetime. */
 STORE_OP(REFRESH_CREATE, refresh_create, WRITE)
 /* {token_hash, new_token_hash, new_expires_at_ms, now_ms, ip?} -> {user_id,
  * family_id}. Unknown, expired or revoked: ENOTFOUND. Already rotated (reuse):

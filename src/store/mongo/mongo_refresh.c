@@ -4,12 +4,34 @@
 #include "parley/util.h"
 #include "store/mongo/mongo_internal.h"
 
+/* Rows that can no longer matter are dropped on the way, so that the collections
+ * stay bounded by the logins and rotations of one token lifetime: a new login
+ * drops the user's expired tokens and ended or expired logins, a rotation its
+ * family's expired tokens. An expired token presented is refused whether or not
+ * its document is still there. */
+static int drop_expired(mongo_ctx_t *c, const char *field, const char *value, int64_t now) {
+  bson_t *filter =
+      BCON_NEW(field, BCON_UTF8(value), "expires_at_ms", "{", "$lte", BCON_INT64(now), "}");
+  int rc = mongo_query_delete(c, MC_REFRESH, filter, 1);
+  bson_destroy(filter);
+  if (rc < 0 || strcmp(field, "user_id") != 0) return rc < 0 ? rc : STORE_OK;
+  filter = BCON_NEW("user_id", BCON_UTF8(value), "$or", "[", "{", "ended", BCON_BOOL(true), "}",
+                    "{", "expires_at_ms", "{", "$lte", BCON_INT64(now), "}", "}", "]");
+  rc = mongo_query_delete(c, MC_LOGINS, filter, 1);
+  bson_destroy(filter);
+  return rc < 0 ? rc : STORE_OK;
+}
+
 int mongo_refresh_create(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *hash = mongo_param_str(p, "token_hash"), *user = mongo_param_str(p, "user_id");
   const char *family = mongo_param_str(p, "family_id");
-  int64_t exp;
+  int64_t exp, now;
   if (!hash || !user || !family || mongo_param_int(p, "expires_at_ms", &exp) < 0)
     return STORE_EINVAL;
+  if (mongo_param_int(p, "now_ms", &now) == 0) {
+    int drc = drop_expired(c, "user_id", user, now);
+    if (drc < 0) return drc;
+  }
   bson_t *doc =
       BCON_NEW("_id", BCON_UTF8(hash), "user_id", BCON_UTF8(user), "family_id", BCON_UTF8(family),
                "expires_at_ms", BCON_INT64(exp), "rotated", BCON_BOOL(false), "revoked",
@@ -97,13 +119,14 @@ int mongo_refresh_rotate(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *user = mongo_bson_str(&doc, "user_id"), *family = mongo_bson_str(&doc, "family_id");
   json_t *np = json_pack("{s:s, s:s, s:s, s:I}", "token_hash", next, "user_id", user ? user : "",
                          "family_id", family ? family : "", "expires_at_ms", (json_int_t)exp);
-  rc = mongo_refresh_create(c, np, r);
+  json_t *created = NULL;
+  rc = mongo_refresh_create(c, np, &created);
   json_decref(np);
+  json_decref(created);
+  if (rc == STORE_OK && family) rc = drop_expired(c, "family_id", family, now);
   if (rc == STORE_OK && family) rc = touch_login(c, family, now, exp, mongo_param_str(p, "ip"));
-  if (rc == STORE_OK) {
-    json_decref(*r);
+  if (rc == STORE_OK)
     *r = json_pack("{s:s, s:s}", "user_id", user ? user : "", "family_id", family ? family : "");
-  }
   bson_destroy(&doc);
   return rc;
 }

@@ -27,11 +27,28 @@ static int record_login(sqlite_db_t *d, json_t *p, const char *user, const char 
   return sqlite_login_end_families(d, ended);
 }
 
+/* Rows that can no longer matter are dropped on the way, so that the tables stay
+ * bounded by the logins and rotations of one token lifetime: a new login drops
+ * the user's expired tokens and ended or expired logins, a rotation its family's
+ * expired tokens. An expired token presented is refused whether or not its row
+ * is still there. */
+static int drop_expired_of_user(sqlite_db_t *d, const char *user, int64_t now) {
+  int status = sqlite_db_exec(
+      d, "DELETE FROM refresh_tokens WHERE user_id = ? AND expires_at_ms <= ?", "si", user, now);
+  if (status == STORE_OK)
+    status = sqlite_db_exec(
+        d, "DELETE FROM logins WHERE user_id = ? AND (ended = 1 OR expires_at_ms <= ?)", "si", user,
+        now);
+  return status;
+}
+
 int sqlite_refresh_create(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *hash = sqlite_db_pstr(p, "token_hash"), *user = sqlite_db_pstr(p, "user_id");
   const char *family = sqlite_db_pstr(p, "family_id");
   if (!hash || !user || !family) return STORE_EINVAL;
   int64_t expires = sqlite_db_pint(p, "expires_at_ms", 0);
+  int64_t now = sqlite_db_pint(p, "now_ms", 0);
+  if (now > 0 && drop_expired_of_user(d, user, now) != STORE_OK) return STORE_EUNAVAILABLE;
   int status =
       sqlite_db_exec(d,
                      "INSERT INTO refresh_tokens (token_hash, user_id, family_id, expires_at_ms)"
@@ -83,7 +100,11 @@ int sqlite_refresh_rotate(sqlite_db_t *d, json_t *p, json_t **result) {
     status = STORE_ENOTFOUND;
   } else {
     status =
-        sqlite_db_exec(d, "UPDATE refresh_tokens SET rotated = 1 WHERE token_hash = ?", "s", hash);
+        sqlite_db_exec(d, "DELETE FROM refresh_tokens WHERE family_id = ? AND expires_at_ms <= ?",
+                       "si", family, sqlite_db_pint(p, "now_ms", 0));
+    if (status == STORE_OK)
+      status = sqlite_db_exec(d, "UPDATE refresh_tokens SET rotated = 1 WHERE token_hash = ?", "s",
+                              hash);
     if (status == STORE_OK)
       status = sqlite_db_exec(
           d,

@@ -335,6 +335,13 @@ static void test_refresh_tokens(void **state) {
 }
 
 /* A new login: a family with its device; answers the families it ended. */
+static int rotate_at(fx_t *f, const char *hash, const char *next, int64_t now) {
+  return call(f, REFRESH_ROTATE,
+              json_pack("{s:s,s:s,s:I,s:I}", "token_hash", hash, "new_token_hash", next,
+                        "new_expires_at_ms", (json_int_t)now + 60000, "now_ms", (json_int_t)now),
+              NULL);
+}
+
 static json_t *login_create(fx_t *f, const char *hash, const char *user, const char *family,
                             const char *device, int64_t now) {
   json_t *r = NULL;
@@ -346,6 +353,28 @@ static json_t *login_create(fx_t *f, const char *hash, const char *user, const c
            &r),
       STORE_OK);
   return r;
+}
+
+/* Expired tokens are dropped on the way (a rotation drops its family's, a new
+ * login its user's), so the tokens kept are bounded by one token lifetime. An
+ * old rotated token presented after its row went is refused as unknown, and the
+ * family it came from lives on; while its row lived, that was a reuse. */
+static void test_refresh_drops_expired(void **state) {
+  fx_t *f = *state;
+  char u[25];
+  new_user(f, "x@example.com", "X", u);
+  int64_t now = util_now_ms();
+  refresh_create(f, "x1", u, "famX", now + 100);
+  assert_int_equal(rotate_at(f, "x1", "x2", now), STORE_OK);
+  assert_int_equal(rotate_at(f, "x2", "x3", now + 200), STORE_OK); /* drops x1 */
+  assert_int_equal(rotate_at(f, "x1", "x9", now + 300), STORE_ENOTFOUND);
+  assert_int_equal(rotate_at(f, "x3", "x4", now + 400), STORE_OK);
+  /* A new login drops the user's expired tokens too. */
+  refresh_create(f, "y1", u, "famY", now + 100);
+  assert_int_equal(rotate_at(f, "y1", "y2", now), STORE_OK);
+  json_decref(login_create(f, "z1", u, "famZ", "tablet", now + 500));
+  assert_int_equal(rotate_at(f, "y1", "y9", now + 600), STORE_ENOTFOUND);
+  assert_int_equal(rotate_at(f, "y2", "y3", now + 600), STORE_OK);
 }
 
 static json_t *logins_of(fx_t *f, const char *user) {
@@ -1957,6 +1986,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_users),
       T(test_refresh_tokens),
       T(test_logins),
+      T(test_refresh_drops_expired),
       T(test_codes),
       T(test_revocations),
       T(test_conv_create_and_get),
