@@ -48,6 +48,12 @@ def test_signup_then_verify_with_the_mailed_code(app_factory, browser_factory, s
     page = browser_factory(app=app)
     email = new_email("verify")
     page.signup_ui("Vera Fy", email)
+    # Verification optional: signup goes straight to the inbox, which offers the code.
+    page.wait(lambda: "/inbox" in page.d.current_url, what="the inbox after signup")
+    banner = page.find("[data-test=verify-banner]")
+    assert email in banner.text
+    page.shot("verify_email_banner")
+    page.find("[data-test=verify-banner-open]").click()
     page.wait(lambda: "/verify-email" in page.d.current_url, what="the code screen")
     assert email in page.find("[data-test=verify-intro]").text
     code = verify_code(sink.wait_for(email)[0])
@@ -63,6 +69,7 @@ def test_signup_then_verify_with_the_mailed_code(app_factory, browser_factory, s
     page.shot("verify_email")
     page.find("form[aria-label='Verify e-mail'] button[type=submit]").click()
     page.wait(lambda: "/inbox" in page.d.current_url, what="the inbox after verifying")
+    assert not page.all("[data-test=verify-banner]")
     page.open("/settings")
     page.find("#profile-email")
     assert not page.all("[data-test=email-unverified]")

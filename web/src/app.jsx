@@ -28,6 +28,7 @@ const NAV = [
 
 export function App() {
   const store = useStore();
+  const [verifyLater, setVerifyLater] = useState(() => sessionStorage.getItem('parley.verifyLater') === '1');
   const path = usePath();
   const [state, setState] = useState(auth.loggedIn() ? 'in' : 'out');
   const [message, setMessage] = useState('');
@@ -113,6 +114,17 @@ export function App() {
         {store.connection !== 'online' && store.me && (
           <div class="banner" role="status" data-test="conn-banner">
             {store.connection === 'connecting' ? 'Connecting…' : 'Reconnecting to the server…'}
+          </div>
+        )}
+        {store.me && store.me.email_verified === false && !verifyLater && path !== '/verify-email' && (
+          <div class="banner" role="status" data-test="verify-banner">
+            Verify your e-mail address: we mailed a code to {store.me.email}.{' '}
+            <Link href="/verify-email" data-test="verify-banner-open">Enter the code</Link>{' · '}
+            <a href="#" data-test="verify-banner-later" onClick={(e) => {
+              e.preventDefault();
+              sessionStorage.setItem('parley.verifyLater', '1');
+              setVerifyLater(true);
+            }}>Later</a>
           </div>
         )}
         {page}

@@ -35,10 +35,11 @@ export function AuthPage({ message, onDone, onUnverified }) {
     setBusy(true);
     try {
       if (signup) {
-        const user = await auth.signup(email, password, name);
+        await auth.signup(email, password, name);
         // Verification required: no login until the code is in.
         if (!auth.loggedIn()) return onUnverified(email, password);
-        onDone(user && !user.email_verified ? '/verify-email' : null);
+        // Verification optional: straight in; the inbox offers the code screen.
+        onDone(null);
       } else {
         await auth.login(email, password);
         onDone(null);
