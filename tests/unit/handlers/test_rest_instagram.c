@@ -191,6 +191,38 @@ static void a_send_is_refused_before_graph_when_it_cannot_go(void **state) {
   assert_null(httpc_fake_request(fx->app->http, 1)); /* only connect's /me went out */
 }
 
+/* Files do not go to Instagram contacts yet: a send with attachment_ids into
+ * an instagram conversation is a 400 naming them, and nothing reaches Graph. */
+static void files_are_refused_in_an_instagram_conversation(void **state) {
+  rest_fx_t *fx = *state;
+  connect_account(fx, fx->a);
+  httpc_fake_script(fx->app->http, 200, PROFILE_JSON, NULL);
+  char *body = ig_fx_read("message_text.json");
+  rest_reply_free(deliver(fx, body, "app-secret"));
+  free(body);
+  ig_fx_settle(fx->chat);
+  rest_reply_t *r = rest_call(fx, 200, "GET", "/api/messages/instagram", fx->a, NULL);
+  const char *conv = json_string_value(
+      json_object_get(json_array_get(json_object_get(r->body, "conversations"), 0), "id"));
+  assert_non_null(conv);
+  char target[128];
+  snprintf(target, sizeof(target), "/api/conversations/%s/messages", conv);
+  rest_reply_free(r);
+  json_t *att = chat_fx_query(
+      fx->chat, ATTACH_CREATE,
+      json_pack("{s:s, s:s, s:s, s:s, s:i, s:s}", "id", "0123456789abcdef01234567", "user_id",
+                fx->a, "type", "image", "content_type", "image/png", "size", 70, "name", "p.png"));
+  assert_non_null(att);
+  json_decref(att);
+  int sent_before = 0;
+  while (httpc_fake_request(fx->app->http, sent_before)) sent_before++;
+  rest_expect_error(fx, 400, "validation_failed", "attachment_ids", "POST", target, fx->a,
+                    "{\"text\":\"hi\",\"attachment_ids\":[\"0123456789abcdef01234567\"]}");
+  rest_expect_error(fx, 400, "validation_failed", "attachment_ids", "POST", target, fx->a,
+                    "{\"attachment_ids\":[\"0123456789abcdef01234567\"]}");
+  assert_null(httpc_fake_request(fx->app->http, sent_before)); /* nothing went to Graph */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(verification_answers_the_challenge_only_to_the_right_token,
@@ -200,6 +232,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(an_account_is_the_one_graph_names, rest_setup, rest_teardown),
       cmocka_unit_test_setup_teardown(contacts_are_their_owners, rest_setup, rest_teardown),
       cmocka_unit_test_setup_teardown(a_send_is_refused_before_graph_when_it_cannot_go, rest_setup,
+                                      rest_teardown),
+      cmocka_unit_test_setup_teardown(files_are_refused_in_an_instagram_conversation, rest_setup,
                                       rest_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
