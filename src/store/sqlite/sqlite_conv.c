@@ -189,29 +189,40 @@ static int conv_complete(sqlite_db_t *d, json_t *c, shared_t *sh, const char *us
 }
 
 json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id) {
-  /* A channel's members are reached by each instance's connected members. */
   sqlite3_stmt *st =
-      sqlite_db_query(d, "SELECT type FROM conversations WHERE id = ?", "s", conv_id);
+      sqlite_db_query(d, "SELECT type, creator_id FROM conversations WHERE id = ?", "s", conv_id);
   if (!st) return NULL;
-  int is_channel = sqlite_db_step(d, st) == 1 &&
-                   strcmp((const char *)sqlite3_column_text(st, 0), "channel") == 0;
+  int rc = sqlite_db_step(d, st);
+  if (rc < 0) return NULL;
+  char type[16] = "", creator[64] = "";
+  if (rc == 1) {
+    const char *t = (const char *)sqlite3_column_text(st, 0);
+    const char *c = (const char *)sqlite3_column_text(st, 1);
+    snprintf(type, sizeof(type), "%s", t ? t : "");
+    snprintf(creator, sizeof(creator), "%s", c ? c : "");
+  }
   sqlite3_reset(st);
-  if (is_channel) return json_array();
-  st = sqlite_db_query(
+  return sqlite_conv_member_ids(d, conv_id, type, creator);
+}
+
+json_t *sqlite_conv_member_ids(sqlite_db_t *d, const char *conv_id, const char *type,
+                               const char *creator_id) {
+  /* A channel's members are reached by each instance's connected members. */
+  if (strcmp(type, "channel") == 0) return json_array();
+  sqlite3_stmt *st = sqlite_db_query(
       d, "SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY rowid", "s", conv_id);
   if (!st) return NULL;
   json_t *ids = json_array();
   int rc;
   while ((rc = sqlite_db_step(d, st)) == 1) json_array_append_new(ids, sqlite_db_col_str(st, 0));
-  /* An instagram conversation's agents hear of it too. */
-  if (rc == 0)
-    st = sqlite_db_query(d,
-                         "SELECT a.user_id FROM conversations c JOIN ig_agents a"
-                         " ON a.owner_id = c.creator_id WHERE c.id = ? AND c.type = 'instagram'"
-                         " ORDER BY a.rowid",
-                         "s", conv_id);
-  while (rc == 0 && st && (rc = sqlite_db_step(d, st)) == 1)
-    json_array_append_new(ids, sqlite_db_col_str(st, 0));
+  /* An instagram conversation's agents (of its creator, the account's owner)
+   * hear of it too; other conversations have none to look up. */
+  if (rc == 0 && strcmp(type, "instagram") == 0 && creator_id) {
+    st = sqlite_db_query(d, "SELECT user_id FROM ig_agents WHERE owner_id = ? ORDER BY rowid", "s",
+                         creator_id);
+    while (st && (rc = sqlite_db_step(d, st)) == 1)
+      json_array_append_new(ids, sqlite_db_col_str(st, 0));
+  }
   if (rc < 0 || !st) {
     json_decref(ids);
     return NULL;

@@ -119,15 +119,20 @@ static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
     *out = c;
     return STORE_OK;
   }
-  sqlite3_stmt *st =
-      sqlite_db_query(d, "SELECT last_seq, type FROM conversations WHERE id = ?", "s", conv);
+  sqlite3_stmt *st = sqlite_db_query(
+      d, "SELECT last_seq, type, creator_id FROM conversations WHERE id = ?", "s", conv);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
   c->last_seq = sqlite3_column_int64(st, 0);
-  c->channel = strcmp((const char *)sqlite3_column_text(st, 1), "channel") == 0;
+  char type[16], creator[64];
+  snprintf(type, sizeof(type), "%s", (const char *)sqlite3_column_text(st, 1));
+  const char *cr = (const char *)sqlite3_column_text(st, 2);
+  snprintf(creator, sizeof(creator), "%s", cr ? cr : "");
+  c->channel = strcmp(type, "channel") == 0;
   sqlite3_reset(st);
-  if (!(c->members = sqlite_conv_participant_ids(d, conv))) return STORE_EUNAVAILABLE;
+  /* Members (and agents) from what was just read: no second look-up of the type. */
+  if (!(c->members = sqlite_conv_member_ids(d, conv, type, creator))) return STORE_EUNAVAILABLE;
   c->readers = json_object();
   snprintf(c->id, sizeof(c->id), "%s", conv);
   d->pending->used++;

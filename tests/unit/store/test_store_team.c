@@ -490,6 +490,58 @@ static void test_pause_names_the_conversations(void **state) {
   json_decref(r);
 }
 
+/* 1 when ids (a json array of strings) holds id. */
+static int has_id(json_t *ids, const char *id) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v) if (strcmp(json_string_value(v), id) == 0) return 1;
+  return 0;
+}
+
+/* A new message reaches the owner's agents in the owner's instagram
+ * conversation (the insert's participant_ids), and only there: the owner's
+ * other conversations have no agents. Added and removed agents are seen by the
+ * next insert. */
+static void test_insert_reaches_agents_of_instagram_only(void **state) {
+  fx_t *f = *state;
+  char owner[25], ann[25], bob[25], contact[25], conv[25], direct[25];
+  new_user(f, "o@x.io", "Olive", owner);
+  new_user(f, "ann@x.io", "Ann", ann);
+  new_user(f, "bob@x.io", "Bob", bob);
+  ig_conv(f, owner, "611", contact, conv);
+  json_t *r = NULL;
+  assert_int_equal(call(f, CONV_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", "direct", "name", "d",
+                                  "creator_id", owner, "participant_ids", owner, bob),
+                        &r),
+                   STORE_OK);
+  strcpy(direct, str(json_object_get(r, "conversation"), "id"));
+  json_decref(r);
+  assert_int_equal(
+      call(f, AGENT_ADD, json_pack("{s:s,s:s}", "owner_id", owner, "user_id", ann), NULL),
+      STORE_OK);
+  const char *convs[] = {conv, direct};
+  for (int round = 0; round < 2; round++) {
+    for (int c = 0; c < 2; c++) {
+      assert_int_equal(call(f, MSG_INSERT,
+                            json_pack("{s:s,s:s,s:s}", "conversation_id", convs[c], "sender_id",
+                                      owner, "text", "hi"),
+                            &r),
+                       STORE_OK);
+      json_t *ids = json_object_get(r, "participant_ids");
+      assert_true(has_id(ids, owner));
+      /* ann, an agent in round 0 and removed before round 1 */
+      assert_int_equal(has_id(ids, ann), c == 0 && round == 0);
+      assert_int_equal(has_id(ids, bob), c == 1);
+      json_decref(r);
+    }
+    if (round == 0)
+      assert_int_equal(
+          call(f, AGENT_REMOVE, json_pack("{s:s,s:s}", "owner_id", owner, "user_id", ann), NULL),
+          STORE_OK);
+  }
+}
+
 #define T(name) cmocka_unit_test_prestate_setup_teardown(name, setup, teardown, backend)
 
 static int run_suite(const char *group, void *backend) {
@@ -500,6 +552,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_echo_matches_its_send),
       T(test_refresh_claims),
       T(test_pause_names_the_conversations),
+      T(test_insert_reaches_agents_of_instagram_only),
   };
   return _cmocka_run_group_tests(group, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
 }
