@@ -20,17 +20,34 @@ static json_t *paused_until(sqlite3_stmt *st, int col) {
   return json_string(iso);
 }
 
+/* tags or variables: the stored JSON text, with the common empty ones made
+ * directly (json_loadb sets up a parser for each). */
+static json_t *col_json(sqlite3_stmt *st, int col, json_t *(*empty)(void)) {
+  const char *text = (const char *)sqlite3_column_text(st, col);
+  if (text && (strcmp(text, "[]") == 0 || strcmp(text, "{}") == 0)) {
+    json_t *j = empty();
+    if ((text[0] == '[') == json_is_array(j)) return j;
+    json_decref(j);
+  }
+  return sqlite_db_col_json(st, col, empty);
+}
+
+/* Built member by member: a row is read back on every Instagram event, and
+ * json_pack would parse its format each time. */
 static json_t *contact_row(sqlite3_stmt *st) {
-  json_t *c = json_pack(
-      "{s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", sqlite_db_col_str(st, 0), "owner_id",
-      sqlite_db_col_str(st, 1), "ig_user_id", sqlite_db_col_str(st, 2), "username",
-      sqlite_db_col_str(st, 3), "tags", sqlite_db_col_json(st, 4, json_array), "variables",
-      sqlite_db_col_json(st, 5, json_object), "last_inbound_at", sqlite_db_col_str(st, 6));
-  json_object_set_new(c, "name", sqlite_db_col_str(st, 7));
-  json_object_set_new(c, "profile_pic", sqlite_db_col_str(st, 8));
-  json_object_set_new(c, "profile_fetched_at", sqlite_db_col_str(st, 9));
-  json_object_set_new(c, "last_read_seq", json_integer(sqlite3_column_int64(st, 10)));
-  json_object_set_new(c, "automation_paused_until", paused_until(st, 11));
+  json_t *c = json_object();
+  json_object_set_new_nocheck(c, "id", sqlite_db_col_str(st, 0));
+  json_object_set_new_nocheck(c, "owner_id", sqlite_db_col_str(st, 1));
+  json_object_set_new_nocheck(c, "ig_user_id", sqlite_db_col_str(st, 2));
+  json_object_set_new_nocheck(c, "username", sqlite_db_col_str(st, 3));
+  json_object_set_new_nocheck(c, "tags", col_json(st, 4, json_array));
+  json_object_set_new_nocheck(c, "variables", col_json(st, 5, json_object));
+  json_object_set_new_nocheck(c, "last_inbound_at", sqlite_db_col_str(st, 6));
+  json_object_set_new_nocheck(c, "name", sqlite_db_col_str(st, 7));
+  json_object_set_new_nocheck(c, "profile_pic", sqlite_db_col_str(st, 8));
+  json_object_set_new_nocheck(c, "profile_fetched_at", sqlite_db_col_str(st, 9));
+  json_object_set_new_nocheck(c, "last_read_seq", json_integer(sqlite3_column_int64(st, 10)));
+  json_object_set_new_nocheck(c, "automation_paused_until", paused_until(st, 11));
   return c;
 }
 
