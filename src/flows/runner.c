@@ -307,6 +307,16 @@ static void flows_listed(void *ctx, int status, json_t *result) {
     run_free(run);
     return;
   }
+  /* The run's own account and contact, which its steps may change. */
+  json_t *account = json_deep_copy(run->account), *contact = json_deep_copy(run->contact);
+  json_decref(run->account);
+  json_decref(run->contact);
+  run->account = account;
+  run->contact = contact;
+  if (!account || !contact || json_object_set(run->ctx, "contact", contact) != 0) {
+    run_free(run);
+    return;
+  }
   if (open_token(run) != 0) {
     log_error("flows: the stored token of account %s cannot be opened",
               sget(run->account, "ig_user_id"));
@@ -332,10 +342,12 @@ void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_
   if (paused_until(contact)) return; /* a person is answering: no flow starts */
   run_t *run = run_new(r);
   if (!run) return;
-  run->account = json_deep_copy(account);
-  run->contact = json_deep_copy(contact);
-  run->ctx =
-      json_pack("{s:O, s:{s:s}}", "contact", run->contact, "message", "text", text ? text : "");
+  /* Held as given until a flow matches (most messages start none); the run's
+   * own copies are made then. Nobody changes them in between: the loop thread
+   * only replaces a contact or account, never edits one in place. */
+  run->account = json_incref((json_t *)account);
+  run->contact = json_incref((json_t *)contact);
+  run->ctx = json_pack("{s:{s:s}}", "message", "text", text ? text : "");
   if (call(run, FLOW_LIST,
            json_pack("{s:O, s:s}", "owner_id", json_object_get(account, "user_id"), "status",
                      "active"),
