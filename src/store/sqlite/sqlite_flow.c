@@ -151,6 +151,33 @@ static int run_by_id(sqlite_db_t *d, const char *id, json_t **result) {
   return STORE_OK;
 }
 
+/* The run as just saved: its plain columns read back, its trace and state
+ * copied from what was written (a run's grow with each step, and parsing them
+ * back cost more than the save itself). */
+static int run_saved(sqlite_db_t *d, const char *id, json_t *run, json_t **result) {
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT id, flow_id, owner_id, contact_id, status,"
+                                     " created_at, updated_at FROM flow_runs WHERE id = ?",
+                                     "s", id);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  json_t *trace = json_object_get(run, "trace"), *state = json_object_get(run, "state");
+  json_t *r = json_object();
+  json_object_set_new_nocheck(r, "id", sqlite_db_col_str(st, 0));
+  json_object_set_new_nocheck(r, "flow_id", sqlite_db_col_str(st, 1));
+  json_object_set_new_nocheck(r, "owner_id", sqlite_db_col_str(st, 2));
+  json_object_set_new_nocheck(r, "contact_id", sqlite_db_col_str(st, 3));
+  json_object_set_new_nocheck(r, "status", sqlite_db_col_str(st, 4));
+  json_object_set_new_nocheck(r, "trace", trace ? json_deep_copy(trace) : json_array());
+  json_object_set_new_nocheck(r, "state", state ? json_deep_copy(state) : json_object());
+  json_object_set_new_nocheck(r, "created_at", sqlite_db_col_str(st, 5));
+  json_object_set_new_nocheck(r, "updated_at", sqlite_db_col_str(st, 6));
+  sqlite3_reset(st);
+  *result = r;
+  return STORE_OK;
+}
+
 int sqlite_flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
   json_t *run = json_object_get(p, "run");
   const char *id = sqlite_db_pstr(run, "id"), *flow = sqlite_db_pstr(run, "flow_id");
@@ -178,7 +205,7 @@ int sqlite_flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
     if (rc == STORE_OK && sqlite3_changes(d->db) == 0) rc = STORE_ENOTFOUND;
   }
   if (rc != STORE_OK) return rc;
-  return run_by_id(d, id, result);
+  return run_saved(d, id, run, result);
 }
 
 int sqlite_flow_run_list(sqlite_db_t *d, json_t *p, json_t **result) {
