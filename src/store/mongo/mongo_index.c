@@ -111,11 +111,16 @@ static int create_for(mongo_ctx_t *c, enum mongo_coll coll) {
   return rc;
 }
 
+static int has_specs(enum mongo_coll coll) {
+  for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
+    if (specs[i].coll == coll) return 1;
+  return 0;
+}
+
+/* Every collection that has specs, so that a collection added later cannot be
+ * left without its indexes (unique ones included) by a list kept by hand. */
 int mongo_index_ensure(mongo_ctx_t *c) {
-  static const enum mongo_coll colls[] = {MC_USERS,    MC_REFRESH, MC_CONVS,  MC_MSGS,  MC_IG,
-                                          MC_CONTACTS, MC_EVENTS,  MC_FLOWS,  MC_RUNS,  MC_STEPS,
-                                          MC_REVOKED,  MC_AGENTS,  MC_LOGINS, MC_CODES, MC_ATTACH};
-  for (size_t i = 0; i < sizeof(colls) / sizeof(colls[0]); i++)
-    if (create_for(c, colls[i]) < 0) return -1;
+  for (int coll = 0; coll < MC_COUNT; coll++)
+    if (has_specs((enum mongo_coll)coll) && create_for(c, (enum mongo_coll)coll) < 0) return -1;
   return 0;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <mongoc/mongoc.h>
 
 #include "parley/store.h"
 #include "parley/util.h"
@@ -211,6 +212,39 @@ static void test_users(void **state) {
   assert_int_equal(call(f, USER_CREATE, NULL,
                         "{\"email\":\"ann@x.io\",\"name\":\"New\",\"password_hash\":\"p\"}"),
                    STORE_OK);
+}
+
+/* Opening the store creates every collection's indexes: the unique one on a
+ * channel's members among them (it was once left out of a list kept by hand). */
+static int has_index(fx_t *f, const char *coll, const char *name, int unique) {
+  mongoc_uri_t *uri = mongoc_uri_new(f->uri);
+  mongoc_client_t *client = mongoc_client_new_from_uri(uri);
+  mongoc_collection_t *col =
+      mongoc_client_get_collection(client, mongoc_uri_get_database(uri), coll);
+  mongoc_cursor_t *cur = mongoc_collection_find_indexes_with_opts(col, NULL);
+  const bson_t *doc;
+  int found = 0;
+  while (mongoc_cursor_next(cur, &doc)) {
+    bson_iter_t it;
+    if (!bson_iter_init_find(&it, doc, "name") || strcmp(bson_iter_utf8(&it, NULL), name) != 0)
+      continue;
+    found = !unique || (bson_iter_init_find(&it, doc, "unique") && bson_iter_as_bool(&it));
+  }
+  mongoc_cursor_destroy(cur);
+  mongoc_collection_destroy(col);
+  mongoc_client_destroy(client);
+  mongoc_uri_destroy(uri);
+  return found;
+}
+
+static void test_indexes(void **state) {
+  fx_t *f = *state;
+  NEED_MONGO(f);
+  assert_int_equal(call(f, STORE_PING, NULL, "{}"), STORE_OK);
+  assert_true(has_index(f, "channel_members", "conversation_id_1_user_id_1", 1));
+  assert_true(has_index(f, "channel_members", "user_id_1", 0));
+  assert_true(has_index(f, "attachments", "user_id_1", 0));
+  assert_true(has_index(f, "logins", "user_id_1_last_used_at_ms_-1", 0));
 }
 
 static void test_refresh(void **state) {
@@ -739,6 +773,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_users, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refresh, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_indexes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_conversations, setup, teardown),
       cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
       cmocka_unit_test_setup_teardown(test_instagram_and_flows, setup, teardown),
