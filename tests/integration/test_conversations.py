@@ -1,6 +1,8 @@
 """Conversations over REST (API.md, Conversations): direct and group creation,
 listing by activity with unread counts, rename and membership by admins, read
 markers, and 404 for every call on a conversation the caller is not in."""
+import time
+
 from messaging_helpers import api, create_direct, create_group, post_message, uid
 
 
@@ -66,7 +68,10 @@ def test_list_orders_by_activity_and_paginates(server):
     me = server.signup()
     others = [server.signup() for _ in range(5)]
     convs = [create_direct(server, me, o) for o in others]
-    # Activity: a message in the first one makes it the most recent.
+    # Activity: a message in the first one makes it the most recent. Activity
+    # times have millisecond resolution (ties go by id), and on loopback the
+    # last creation and the message can share one: let a millisecond pass.
+    time.sleep(0.002)
     assert post_message(server, others[0], convs[0]["id"], "ping").status == 201
     r = api(server, "GET", "/api/conversations?limit=2", me)
     assert r.status == 200, r
