@@ -199,10 +199,16 @@ int sqlite_contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
   else
     status = sqlite_db_exec(d, "UPDATE contacts SET tags = ?, variables = ? WHERE id = ?", "jjs",
                             tags, vars, id);
-  json_decref(tags);
-  json_decref(c);
-  if (status != STORE_OK) return status;
-  return contact_by(d, owner, id, NULL, result);
+  if (status != STORE_OK) {
+    json_decref(tags);
+    json_decref(c);
+    return status;
+  }
+  /* The contact as written: the row read above with the tags and variables
+   * just stored (vars was changed in place), not read and parsed a second time. */
+  json_object_set_new(c, "tags", tags);
+  *result = c;
+  return STORE_OK;
 }
 
 /* The profile Graph answered; the contact's instagram conversations take its

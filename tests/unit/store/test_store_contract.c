@@ -1399,6 +1399,12 @@ static void test_contacts(void **state) {
   assert_int_equal(json_array_size(json_object_get(r, "tags")), 2);
   assert_string_equal(str(json_object_get(r, "variables"), "size"), "M");
   assert_string_equal(str(json_object_get(r, "variables"), "color"), "red");
+  /* The updated contact answered is the contact as stored. */
+  json_t *stored = NULL;
+  assert_int_equal(call(f, CONTACT_GET, json_pack("{s:s,s:s}", "id", cid, "owner_id", a), &stored),
+                   STORE_OK);
+  assert_true(json_equal(r, stored));
+  json_decref(stored);
   json_decref(r);
   assert_int_equal(call(f, CONTACT_GET, json_pack("{s:s,s:s}", "id", cid, "owner_id", b), NULL),
                    STORE_ENOTFOUND);
