@@ -260,6 +260,12 @@ int app_start(app_t *app, uv_loop_t *loop) {
     log_error("cannot create the data directory %s: %s", app->cfg.data_dir, strerror(errno));
     goto fail;
   }
+  /* The store first: with SQLite, an unwritable data directory is reported by
+   * naming the database, the file an operator looks for. */
+  if (open_store(app) != 0) {
+    log_error("cannot open the %s store", app->cfg.mongo_uri ? "MongoDB" : "SQLite");
+    goto fail;
+  }
   app->files = files_open_dir(loop, app->cfg.data_dir);
   app->uploads = calloc(1, sizeof(*app->uploads));
   if (!app->files || !app->uploads) {
@@ -267,10 +273,6 @@ int app_start(app_t *app, uv_loop_t *loop) {
     goto fail;
   }
   strmap_init(app->uploads);
-  if (open_store(app) != 0) {
-    log_error("cannot open the %s store", app->cfg.mongo_uri ? "MongoDB" : "SQLite");
-    goto fail;
-  }
   app->bus = app->cfg.redis_url ? bus_redis_new(loop, app->cfg.redis_url) : bus_local_new(loop);
   if (!app->bus) {
     log_error("cannot create the bus (redis_url %s)", app->cfg.redis_url);

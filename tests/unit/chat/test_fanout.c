@@ -278,7 +278,9 @@ static void a_channel_reaches_its_connected_members_only(void **state) {
   /* Another instance's post, then u3 joins there: it gets the next one. */
   json_decref(m);
   m = message(2);
-  char *body = json_dumps(json_pack("{s:s, s:o}", "type", "message.new", "message", m), 0);
+  json_t *frame = json_pack("{s:s, s:O}", "type", "message.new", "message", m);
+  char *body = json_dumps(frame, 0);
+  json_decref(frame);
   remote(f, json_pack("{s:s, s:s, s:I, s:[]}", "k", "m", "c", "c1", "s", (json_int_t)2, "u"), body);
   free(body);
   expect(mem, "message.new", 2);
