@@ -70,9 +70,18 @@ def message(server, s, conv, msg_id):
 
 
 def settled(server, s, conv, msg_id, timeout=15):
-    """The message once its delivery status is no longer pending."""
-    return wait_until(lambda: (lambda m: m if m["status"] != "pending" else None)(
-        message(server, s, conv, msg_id)), timeout=timeout)
+    """The message once its delivery status is no longer pending. A server just
+    restarted answers 503 `unavailable` until it has loaded its revocations
+    (API.md); that is waited out like a pending status."""
+    def check():
+        r = server.request("GET", f"/api/conversations/{conv['id']}/messages",
+                           token=s["access_token"])
+        if r.status == 503 and r.json()["error"]["code"] == "unavailable":
+            return None
+        assert r.status == 200, r
+        m = next(m for m in r.json()["messages"] if m["id"] == msg_id)
+        return m if m["status"] != "pending" else None
+    return wait_until(check, timeout=timeout)
 
 
 def sends_to(fake, text):
