@@ -756,6 +756,44 @@ static int existing(mongo_ctx_t *c, const char *key, json_t **r) {
   return 1;
 }
 
+/* An instagram conversation takes its contact's name as stored after the
+ * insert: a profile stored between the caller's read of the contact and the
+ * insert renamed no conversation (there was none yet), so the name is read
+ * again here, and whichever of the two writes comes last sees the other. 1, or
+ * a negative status. */
+static int contact_title(mongo_ctx_t *c, bson_t *doc) {
+  const char *contact = mongo_bson_str(doc, "contact_id");
+  if (!contact) return 1;
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(contact));
+  bson_t found;
+  int rc = mongo_query_one(c, MC_CONTACTS, q, NULL, &found);
+  bson_destroy(q);
+  if (rc <= 0) return rc < 0 ? rc : 1;
+  const char *title = mongo_bson_str(&found, "name");
+  if (!title || !*title) title = mongo_bson_str(&found, "username");
+  const char *name = mongo_bson_str(doc, "name");
+  if (title && *title && (!name || strcmp(name, title))) {
+    bson_t *filter = BCON_NEW("_id", BCON_UTF8(mongo_bson_str(doc, "_id")));
+    bson_t *update = BCON_NEW("$set", "{", "name", BCON_UTF8(title), "}");
+    rc = mongo_query_update(c, MC_CONVS, filter, update, 0);
+    bson_destroy(filter);
+    bson_destroy(update);
+    if (rc >= 0) {
+      bson_t *copy = bson_new();
+      bson_copy_to_excluding_noinit(doc, copy, "name", NULL);
+      BSON_APPEND_UTF8(copy, "name", title);
+      bson_reinit(doc);
+      bson_concat(doc, copy);
+      bson_destroy(copy);
+      rc = 1;
+    }
+  } else {
+    rc = 1;
+  }
+  bson_destroy(&found);
+  return rc;
+}
+
 int mongo_conv_create(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *type = mongo_param_str(p, "type"), *creator = mongo_param_str(p, "creator_id");
   if (!type || !creator || !json_is_array(json_object_get(p, "participant_ids")))
@@ -786,7 +824,7 @@ int mongo_conv_create(mongo_ctx_t *c, json_t *p, json_t **r) {
     if (rc == 0) rc = STORE_EUNAVAILABLE;
   } else if (rc == 1) {
     json_t *cv;
-    rc = mongo_conv_render_for(c, doc, creator, &cv);
+    if ((rc = contact_title(c, doc)) == 1) rc = mongo_conv_render_for(c, doc, creator, &cv);
     if (rc == 0) *r = json_pack("{s:o, s:b}", "conversation", cv, "created", 1);
   }
   bson_destroy(doc);

@@ -363,13 +363,20 @@ int sqlite_conv_create(sqlite_db_t *d, json_t *p, json_t **result) {
   util_new_id(id);
   sqlite_db_now(now);
   if (channel && (status = sqlite_channel_room(d, NULL, creator)) != STORE_OK) return status;
-  status = sqlite_db_exec(
-      d,
-      "INSERT INTO conversations (id, type, name, creator_id, contact_id, pair_key,"
-      " created_at, updated_at, public, member_count)"
-      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-      "ssssssssdd", id, type, sqlite_db_pstr(p, "name"), creator, contact, keyed ? key : NULL, now,
-      now, json_is_true(json_object_get(p, "public")), channel);
+  /* An instagram conversation is named after its contact as stored now: the
+   * caller's copy may predate a profile that renamed no conversation yet. */
+  json_t *named = contact ? sqlite_contact_load(d, contact) : NULL;
+  const char *name = named ? json_string_value(json_object_get(named, "name")) : NULL;
+  if ((!name || !*name) && named) name = json_string_value(json_object_get(named, "username"));
+  if (!name || !*name) name = sqlite_db_pstr(p, "name");
+  status =
+      sqlite_db_exec(d,
+                     "INSERT INTO conversations (id, type, name, creator_id, contact_id, pair_key,"
+                     " created_at, updated_at, public, member_count)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     "ssssssssdd", id, type, name, creator, contact, keyed ? key : NULL, now, now,
+                     json_is_true(json_object_get(p, "public")), channel);
+  json_decref(named);
   if (status == STORE_OK) status = add_member(d, id, creator, group ? "admin" : "member");
   size_t i;
   json_t *v;

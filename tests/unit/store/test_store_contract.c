@@ -1421,6 +1421,40 @@ static void test_contacts(void **state) {
   json_decref(r);
 }
 
+/* A profile stored before the contact's first conversation exists (the fetch
+ * runs beside the event) names that conversation, whatever name the caller
+ * read from the contact before. */
+static void test_contact_profile_before_conversation(void **state) {
+  fx_t *f = *state;
+  char a[25], cid[25];
+  new_user(f, "q@x.io", "Q", a);
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, CONTACT_UPSERT, json_pack("{s:s,s:s}", "owner_id", a, "ig_user_id", "502"), &r),
+      STORE_OK);
+  strcpy(cid, str(r, "id"));
+  json_decref(r);
+  assert_int_equal(call(f, CONTACT_PROFILE,
+                        json_pack("{s:s,s:s,s:s,s:s}", "id", cid, "owner_id", a, "name", "Bea",
+                                  "username", "bea.c"),
+                        &r),
+                   STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "conversations")), 0);
+  json_decref(r);
+  assert_int_equal(call(f, CONV_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:[s],s:s}", "type", "instagram", "name", "502",
+                                  "creator_id", a, "participant_ids", a, "contact_id", cid),
+                        &r),
+                   STORE_OK);
+  char conv[25];
+  strcpy(conv, str(json_object_get(r, "conversation"), "id"));
+  assert_string_equal(str(json_object_get(r, "conversation"), "name"), "Bea");
+  json_decref(r);
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", conv), &r), STORE_OK);
+  assert_string_equal(str(r, "name"), "Bea");
+  json_decref(r);
+}
+
 /* Profiles, read positions, hand edits, the paged list, and the contact an
  * instagram conversation embeds. */
 static void test_contact_profile_list_edit(void **state) {
@@ -2009,6 +2043,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_instagram_accounts),
       T(test_contacts),
       T(test_contact_profile_list_edit),
+      T(test_contact_profile_before_conversation),
       T(test_webhook_events),
       T(test_flows),
       T(test_channels),
