@@ -11,7 +11,6 @@
 #include "chat/conv_view.h"
 #include "chat/fanout.h"
 #include "chat/fields.h"
-#include "chat/read.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "parley/buf.h"
@@ -367,38 +366,6 @@ static void list_members(http_req_t *req) {
   handlers_store_call(req, CONV_MEMBERS, params, members_listed);
 }
 
-/* ---- POST /api/conversations/:id/read ---- */
-
-static void read_replied(void *ctx, int status) {
-  http_req_t *req = ctx;
-  if (status != STORE_OK)
-    handlers_reply_store_error(req, status);
-  else
-    http_reply_empty(req, 204);
-  http_req_unref(req);
-}
-
-static void mark_read(http_req_t *req) {
-  const char *id = conv_id(req);
-  if (!id) return;
-  json_t *body = http_req_json(req);
-  if (!body) return;
-  json_t *seq = json_object_get(body, "seq");
-  if (!json_is_integer(seq) || json_integer_value(seq) < 0) {
-    reply_invalid(req, "seq", "seq must be a non-negative integer");
-    json_decref(body);
-    return;
-  }
-  long long s = (long long)json_integer_value(seq);
-  json_decref(body);
-  http_req_ref(req);
-  int rc = read_mark(req->app, id, req->user_id, s, read_replied, req);
-  if (rc != 0) {
-    handlers_reply_store_error(req, rc);
-    http_req_unref(req);
-  }
-}
-
 static const route_t routes[] = {
     {"POST", "/api/conversations", 1, create},
     {"GET", "/api/conversations", 1, list},
@@ -408,7 +375,6 @@ static const route_t routes[] = {
     {"POST", "/api/conversations/:id/members", 1, add_members},
     {"GET", "/api/conversations/:id/members", 1, list_members},
     {"DELETE", "/api/conversations/:id/members/:user_id", 1, remove_member},
-    {"POST", "/api/conversations/:id/read", 1, mark_read},
 };
 
 const route_table_t conversations_routes = ROUTE_TABLE(routes);

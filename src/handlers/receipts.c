@@ -1,4 +1,4 @@
-/* Receipts over REST (API.md, Receipts): acknowledging delivery, and who has
+/* Receipts over REST (API.md, Receipts): acknowledging reads and delivery, and who has
  * read (or only received) one message, worked out from the participants'
  * positions in the conversation: nothing is stored per message. A
  * conversation the caller is not in, or a message of another conversation, is
@@ -20,9 +20,9 @@ static const char *path_id(http_req_t *req, const char *name, const char *what) 
   return id;
 }
 
-/* ---- POST /api/conversations/:id/delivered ---- */
+/* ---- POST /api/conversations/:id/read and .../delivered ---- */
 
-static void delivered_replied(void *ctx, int status) {
+static void marked(void *ctx, int status) {
   http_req_t *req = ctx;
   if (status != STORE_OK)
     handlers_reply_store_error(req, status);
@@ -31,7 +31,11 @@ static void delivered_replied(void *ctx, int status) {
   http_req_unref(req);
 }
 
-static void mark_delivered(http_req_t *req) {
+typedef int (*mark_fn)(app_t *app, const char *conv, const char *user_id, long long seq,
+                       read_mark_cb cb, void *ctx);
+
+/* Moves the caller's position named by fn to the body's seq. */
+static void mark(http_req_t *req, mark_fn fn) {
   const char *id = path_id(req, "id", "no such conversation");
   if (!id) return;
   json_t *body = http_req_json(req);
@@ -45,12 +49,16 @@ static void mark_delivered(http_req_t *req) {
   long long s = (long long)json_integer_value(seq);
   json_decref(body);
   http_req_ref(req);
-  int rc = read_mark_delivered(req->app, id, req->user_id, s, delivered_replied, req);
+  int rc = fn(req->app, id, req->user_id, s, marked, req);
   if (rc != 0) {
     handlers_reply_store_error(req, rc);
     http_req_unref(req);
   }
 }
+
+static void mark_read(http_req_t *req) { mark(req, read_mark); }
+
+static void mark_delivered(http_req_t *req) { mark(req, read_mark_delivered); }
 
 /* ---- GET /api/conversations/:id/messages/:mid/reads ---- */
 
@@ -143,6 +151,7 @@ static void reads(http_req_t *req) {
 }
 
 static const route_t routes[] = {
+    {"POST", "/api/conversations/:id/read", 1, mark_read},
     {"POST", "/api/conversations/:id/delivered", 1, mark_delivered},
     {"GET", "/api/conversations/:id/messages/:mid/reads", 1, reads},
 };
