@@ -650,10 +650,13 @@ static void fetched(void *ctx, int status, json_t *result) {
   }
   json_t *events = json_object_get(result, "events");
   json_array_extend(ig->queue, events);
-  /* A full batch means there may be more behind it. */
-  ig->again = json_array_size(events) >= BATCH;
+  /* A full batch means there may be more behind it. A kick that arrived while
+   * the batch was read stays: its event may have been stored after the read
+   * saw the table (MongoDB runs the two beside each other). */
+  if (json_array_size(events) >= BATCH) ig->again = 1;
   json_decref(result);
   start_jobs(ig);
+  if (ig->njobs == 0 && json_array_size(ig->queue) == 0 && ig->again) fetch(ig);
 }
 
 static void fetch(ig_ingest_t *ig) {

@@ -263,6 +263,19 @@ def test_nothing_lost_across_a_hard_restart(start_server, fake):
     assert len(msgs) == acked == 40
 
 
+def test_an_event_stored_while_pending_events_are_read_is_processed(ig):
+    # The second of each pair is stored while the first one's kick is reading
+    # the pending events (on MongoDB the two run beside each other, and the
+    # read may miss it): it is processed all the same, with no later webhook.
+    s = owner(ig)
+    tok = s["access_token"]
+    for i in range(20):
+        for k in range(2):
+            assert post_webhook(ig, text_event(f"pair {i}.{k}", f"mid-pair-{i}-{k}")).status == 200
+        msgs = wait_until(lambda: len(ig_messages(ig, tok)) == 2 * (i + 1), timeout=5)
+        assert msgs, f"pair {i}: {[m['text'] for m in ig_messages(ig, tok)]}"
+
+
 def test_connect_verifies_the_token_with_graph(ig, fake):
     s = ig.signup()
     tok = s["access_token"]
