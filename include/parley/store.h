@@ -48,6 +48,11 @@ enum store_status {
  * the least recently used past it). */
 #define LOGINS_MAX 100
 
+/* The key directory (DEVICE_* in store_ops.h): devices per user, one-time
+ * prekeys held per device. */
+#define DEVICES_MAX 10
+#define DEVICE_PREKEYS_MAX 500
+
 /* Completion on the loop thread. `result` is a new reference owned by the
  * callback (json_decref it), NULL when status != STORE_OK. */
 typedef void (*store_cb)(void *ctx, int status, json_t *result);

@@ -376,3 +376,32 @@ STORE_OP(ATTACH_CREATE, attach_create, WRITE)
 STORE_OP(ATTACH_GET, attach_get, READ)
 /* {user_id} -> {bytes, count}: what the user's attachments take up */
 STORE_OP(ATTACH_USAGE, attach_usage, READ)
+
+/* end-to-end key directory (devices): device = {id, user_id, name,
+ * identity_key, signed_prekey, signed_prekey_signature, one_time_prekeys (how
+ * many are left), created_at, updated_at}. Keys are unpadded base64url text
+ * that the handler checked (lengths, the signature); the store keeps them as
+ * given and never sees a private key. A device holds at most
+ * DEVICE_PREKEYS_MAX one-time prekeys; a user at most DEVICES_MAX devices. */
+/* {id, user_id, name, identity_key, signed_prekey, signed_prekey_signature,
+ * one_time_prekeys: [key]} -> device; the user has DEVICES_MAX already:
+ * ECONFLICT, nothing stored */
+STORE_OP(DEVICE_CREATE, device_create, CHECKS_FIRST)
+/* {user_id} -> {devices} oldest first */
+STORE_OP(DEVICE_LIST, device_list, READ)
+/* {id, user_id} -> device; another user's or unknown: ENOTFOUND */
+STORE_OP(DEVICE_GET, device_get, READ)
+/* {id, user_id, signed_prekey?, signed_prekey_signature?, add_prekeys?: [key]}
+ * -> device: the signed prekey replaced, the one-time prekeys added (one
+ * already held is kept once); more than DEVICE_PREKEYS_MAX held after:
+ * ECONFLICT, nothing changed */
+STORE_OP(DEVICE_UPDATE, device_update, WRITE)
+/* {id, user_id} -> {}: the device and its prekeys gone; ENOTFOUND */
+STORE_OP(DEVICE_DELETE, device_delete, WRITE)
+/* {user_id, id?} -> {bundles: [{device_id, user_id, identity_key,
+ * signed_prekey, signed_prekey_signature, one_time_prekey (key|null),
+ * remaining}]}: the user's devices (only id's, when given: unknown ENOTFOUND),
+ * each handing out its oldest one-time prekey, which is deleted in the same
+ * atomic step so that no two callers, on any instance, get the same one;
+ * remaining is what the device holds after. */
+STORE_OP(DEVICE_CLAIM, device_claim, WRITE)

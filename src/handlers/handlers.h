@@ -25,6 +25,7 @@ extern const route_table_t presence_routes;
 extern const route_table_t channels_routes;
 extern const route_table_t settings_routes;
 extern const route_table_t uploads_routes;
+extern const route_table_t devices_routes;
 
 /* Every table, in match order. */
 extern const route_table_t *const handlers_route_tables[];

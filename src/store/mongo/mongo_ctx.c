@@ -23,6 +23,8 @@ static const char *const coll_names[MC_COUNT] = {
     [MC_CODES] = "email_codes",
     [MC_CHANNEL_MEMBERS] = "channel_members",
     [MC_ATTACH] = "attachments",
+    [MC_DEVICES] = "devices",
+    [MC_PREKEYS] = "device_prekeys",
 };
 
 const char *mongo_ctx_coll_name(enum mongo_coll which) { return coll_names[which]; }

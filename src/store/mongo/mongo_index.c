@@ -63,6 +63,11 @@ static const index_spec_t specs[] = {
     {MC_CHANNEL_MEMBERS, "conversation_id_1_role_1", "{\"conversation_id\": 1, \"role\": 1}", 0, 0,
      NULL, NULL},
     {MC_CHANNEL_MEMBERS, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
+    /* the key directory: a user's devices; a device's prekeys, oldest first,
+     * each key once */
+    {MC_DEVICES, "user_id_1_ord_1", "{\"user_id\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
+    {MC_PREKEYS, "device_id_1_ord_1", "{\"device_id\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
+    {MC_PREKEYS, "device_id_1_key_1", "{\"device_id\": 1, \"key\": 1}", 1, 0, NULL, NULL},
 };
 
 static int append_spec(bson_t *arr, int i, const index_spec_t *sp) {

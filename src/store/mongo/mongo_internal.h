@@ -26,6 +26,8 @@ enum mongo_coll {
   MC_CODES,
   MC_CHANNEL_MEMBERS,
   MC_ATTACH,
+  MC_DEVICES,
+  MC_PREKEYS,
   MC_COUNT
 };
 

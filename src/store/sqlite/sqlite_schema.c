@@ -242,6 +242,16 @@ static const char *const migrations[] = {
     " type TEXT NOT NULL, content_type TEXT NOT NULL, size INTEGER NOT NULL,"
     " name TEXT NOT NULL, created_at TEXT NOT NULL);"
     "CREATE INDEX attachments_user ON attachments (user_id);",
+    /* 19: the end-to-end key directory (issue 20): devices with their public
+     * keys (listed in the order they were made: rowid), and their one-time
+     * prekeys, handed out oldest (lowest id) first. */
+    "CREATE TABLE devices (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, name TEXT,"
+    " identity_key TEXT NOT NULL, signed_prekey TEXT NOT NULL,"
+    " signed_prekey_signature TEXT NOT NULL, created_at TEXT NOT NULL,"
+    " updated_at TEXT NOT NULL);"
+    "CREATE INDEX devices_user ON devices (user_id);"
+    "CREATE TABLE device_prekeys (id INTEGER PRIMARY KEY, device_id TEXT NOT NULL,"
+    " key TEXT NOT NULL, UNIQUE (device_id, key));",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

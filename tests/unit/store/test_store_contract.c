@@ -1909,6 +1909,141 @@ static void test_channels(void **state) {
                    STORE_ENOTFOUND);
 }
 
+/* The key directory: devices per user, prekeys per device, and claims that
+ * hand each one-time prekey out once even when many are in flight at once
+ * (MongoDB runs them on several threads). */
+typedef struct claim_s {
+  int done, status;
+  json_t *result;
+} claim_t;
+
+static void on_claim(void *ctx, int status, json_t *result) {
+  claim_t *c = ctx;
+  c->done = 1;
+  c->status = status;
+  c->result = result;
+}
+
+static json_t *prekeys(int from, int n) {
+  json_t *a = json_array();
+  for (int i = from; i < from + n; i++) {
+    char k[16];
+    snprintf(k, sizeof(k), "key-%03d", i);
+    json_array_append_new(a, json_string(k));
+  }
+  return a;
+}
+
+static void test_devices(void **state) {
+  fx_t *f = *state;
+  json_t *r;
+  char dev[DEVICES_MAX + 1][25];
+  for (int i = 0; i <= DEVICES_MAX; i++) {
+    util_new_id(dev[i]);
+    int rc = call(
+        f, DEVICE_CREATE,
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "id", dev[i], "user_id", "ann", "name",
+                  "phone", "identity_key", "ik", "signed_prekey", "spk", "signed_prekey_signature",
+                  "sig", "one_time_prekeys", prekeys(0, i == 0 ? 30 : 1)),
+        &r);
+    if (i == DEVICES_MAX) {
+      assert_int_equal(rc, STORE_ECONFLICT); /* one device too many: nothing stored */
+      break;
+    }
+    assert_int_equal(rc, STORE_OK);
+    assert_string_equal(str(r, "id"), dev[i]);
+    assert_int_equal(num(r, "one_time_prekeys"), i == 0 ? 30 : 1);
+    json_decref(r);
+  }
+  assert_int_equal(call(f, DEVICE_LIST, json_pack("{s:s}", "user_id", "ann"), &r), STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "devices")), DEVICES_MAX);
+  assert_string_equal(str(json_array_get(json_object_get(r, "devices"), 0), "id"), dev[0]);
+  json_decref(r);
+  /* Another user's device is not found, for every operation. */
+  assert_int_equal(
+      call(f, DEVICE_GET, json_pack("{s:s, s:s}", "id", dev[0], "user_id", "bob"), NULL),
+      STORE_ENOTFOUND);
+  assert_int_equal(
+      call(f, DEVICE_DELETE, json_pack("{s:s, s:s}", "id", dev[0], "user_id", "bob"), NULL),
+      STORE_ENOTFOUND);
+  assert_int_equal(
+      call(f, DEVICE_CLAIM, json_pack("{s:s, s:s}", "id", dev[0], "user_id", "bob"), NULL),
+      STORE_ENOTFOUND);
+  /* Adding: a key held already is kept once; past the bound nothing changes. */
+  assert_int_equal(
+      call(f, DEVICE_UPDATE,
+           json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", dev[0], "user_id", "ann", "signed_prekey",
+                     "spk2", "signed_prekey_signature", "sig2", "add_prekeys", prekeys(25, 10)),
+           &r),
+      STORE_OK);
+  assert_int_equal(num(r, "one_time_prekeys"), 35);
+  assert_string_equal(str(r, "signed_prekey"), "spk2");
+  json_decref(r);
+  json_t *many = json_array();
+  for (int i = 0; i < DEVICE_PREKEYS_MAX; i++) {
+    char k[16];
+    snprintf(k, sizeof(k), "more-%d", i);
+    json_array_append_new(many, json_string(k));
+  }
+  assert_int_equal(
+      call(f, DEVICE_UPDATE,
+           json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", dev[0], "user_id", "ann", "signed_prekey",
+                     "spk3", "signed_prekey_signature", "sig3", "add_prekeys", many),
+           NULL),
+      STORE_ECONFLICT);
+  assert_int_equal(call(f, DEVICE_GET, json_pack("{s:s, s:s}", "id", dev[0], "user_id", "ann"), &r),
+                   STORE_OK);
+  assert_int_equal(num(r, "one_time_prekeys"), 35);
+  assert_string_equal(str(r, "signed_prekey"), "spk2");
+  json_decref(r);
+
+  /* 40 claims in flight at once for 35 keys: 35 distinct keys, then none. */
+  enum { N = 40 };
+  claim_t cl[N];
+  memset(cl, 0, sizeof(cl));
+  for (int i = 0; i < N; i++)
+    assert_int_equal(
+        store_call(f->store, DEVICE_CLAIM, json_pack("{s:s, s:s}", "id", dev[0], "user_id", "ann"),
+                   on_claim, &cl[i]),
+        0);
+  for (int i = 0; i < N; i++)
+    while (!cl[i].done) uv_run(&f->loop, UV_RUN_ONCE);
+  json_t *seen = json_object();
+  int nulls = 0;
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(cl[i].status, STORE_OK);
+    json_t *b = json_array_get(json_object_get(cl[i].result, "bundles"), 0);
+    assert_string_equal(str(b, "identity_key"), "ik");
+    assert_string_equal(str(b, "signed_prekey"), "spk2");
+    json_t *k = json_object_get(b, "one_time_prekey");
+    if (json_is_null(k)) {
+      nulls++;
+    } else {
+      assert_null(json_object_get(seen, json_string_value(k)));
+      json_object_set_new(seen, json_string_value(k), json_true());
+    }
+    json_decref(cl[i].result);
+  }
+  assert_int_equal(json_object_size(seen), 35);
+  assert_int_equal(nulls, N - 35);
+  json_decref(seen);
+
+  /* All of a user's devices: one bundle each, with what remains. */
+  assert_int_equal(call(f, DEVICE_CLAIM, json_pack("{s:s}", "user_id", "ann"), &r), STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "bundles")), DEVICES_MAX);
+  json_t *b1 = json_array_get(json_object_get(r, "bundles"), 1);
+  assert_string_equal(str(b1, "one_time_prekey"), "key-000");
+  assert_int_equal(num(b1, "remaining"), 0);
+  json_decref(r);
+
+  assert_int_equal(
+      call(f, DEVICE_DELETE, json_pack("{s:s, s:s}", "id", dev[1], "user_id", "ann"), NULL),
+      STORE_OK);
+  assert_int_equal(
+      call(f, DEVICE_GET, json_pack("{s:s, s:s}", "id", dev[1], "user_id", "ann"), NULL),
+      STORE_ENOTFOUND);
+}
+
 #define T(name) cmocka_unit_test_prestate_setup_teardown(name, setup, teardown, backend)
 
 static int run_suite(const char *group, void *backend) {
@@ -1937,6 +2072,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_webhook_events),
       T(test_flows),
       T(test_channels),
+      T(test_devices),
       T(test_job_cap),
       T(test_close_in_flight),
       T(test_open_failure),

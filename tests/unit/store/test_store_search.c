@@ -437,6 +437,8 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       " ALTER TABLE participants DROP COLUMN muted_until;"
       /* and migration 18 (attachments) */
       "DROP TABLE attachments;"
+      /* and migration 19 (the key directory) */
+      "DROP TABLE devices; DROP TABLE device_prekeys;"
       "DELETE FROM schema_version WHERE version >= 12;");
   f->store = open_store(f);
   assert_non_null(f->store);
@@ -526,6 +528,8 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " ALTER TABLE participants DROP COLUMN muted_until;"
           /* and migration 18 (attachments) */
           " DROP TABLE attachments;"
+          /* and migration 19 (the key directory) */
+          " DROP TABLE devices; DROP TABLE device_prekeys;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);
