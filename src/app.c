@@ -242,6 +242,24 @@ static int open_store(app_t *app) {
   return app->store ? 0 : -1;
 }
 
+/* The storage of uploaded files the settings select (files_storage). */
+static files_t *open_files(app_t *app) {
+  const config_t *c = &app->cfg;
+  if (strcmp(c->files_storage, "s3") != 0) return files_open_dir(app->loop, c->data_dir);
+  files_s3_config_t s3 = {.endpoint = c->s3_endpoint,
+                          .region = c->s3_region,
+                          .bucket = c->s3_bucket,
+                          .access_key = c->s3_access_key,
+                          .secret_key = c->s3_secret_key,
+                          .path_style = strcmp(c->s3_path_style, "on") == 0,
+                          .part_bytes = (uint64_t)c->s3_part_bytes,
+                          .timeout_ms = c->s3_timeout_ms,
+                          .retries = c->s3_retries,
+                          .max_jobs = c->s3_max_jobs,
+                          .data_dir = c->data_dir};
+  return files_open_s3(app->loop, &s3);
+}
+
 int app_start(app_t *app, uv_loop_t *loop) {
   app_handles_t *h = calloc(1, sizeof(*h));
   if (!h) return -1;
@@ -266,10 +284,11 @@ int app_start(app_t *app, uv_loop_t *loop) {
     log_error("cannot open the %s store", app->cfg.mongo_uri ? "MongoDB" : "SQLite");
     goto fail;
   }
-  app->files = files_open_dir(loop, app->cfg.data_dir);
+  app->files = open_files(app);
   app->uploads = calloc(1, sizeof(*app->uploads));
   if (!app->files || !app->uploads) {
-    log_error("cannot open the file storage under %s", app->cfg.data_dir);
+    log_error("cannot open the file storage (%s) under %s", app->cfg.files_storage,
+              app->cfg.data_dir);
     goto fail;
   }
   strmap_init(app->uploads);

@@ -25,7 +25,7 @@ typedef void (*files_cb)(void *ctx, int status);
  * negative libuv error. */
 typedef void (*files_read_cb)(void *ctx, ssize_t n);
 
-/* A backend's operations (files_dir.c; an S3 backend would add its own). */
+/* A backend's operations (files_dir.c, files_s3.c). */
 typedef struct files_ops_s {
   int (*upload_begin)(files_t *f, const char *key, files_upload_t **out, files_cb cb, void *ctx);
   int (*upload_write)(files_upload_t *u, const char *data, size_t len, files_cb cb, void *ctx);
@@ -49,6 +49,28 @@ struct files_s {
  * (uploads a crash cut short) is removed. Creates the directories (start-up,
  * before the loop serves anything). Returns NULL after logging why. */
 files_t *files_open_dir(uv_loop_t *loop, const char *dir);
+
+/* The S3-compatible backend's settings (borrowed for the call). */
+typedef struct files_s3_config_s {
+  const char *endpoint;   /* http(s)://host[:port] */
+  const char *region;     /* signs with it: "us-east-1" where the store has none */
+  const char *bucket;     /* must exist */
+  const char *access_key; /* SigV4 credentials */
+  const char *secret_key;
+  int path_style;       /* 1: endpoint/bucket/key; 0: bucket.host/key */
+  uint64_t part_bytes;  /* a multipart upload's parts (5 MiB at least) */
+  long timeout_ms;      /* one S3 request at most */
+  int retries;          /* attempts after a 5xx or a failed connection */
+  int max_jobs;         /* S3 requests at once, each holding a pool thread */
+  const char *data_dir; /* uploads are spooled under data_dir/s3spool/ */
+} files_s3_config_t;
+
+/* The S3-compatible backend (files_s3.c): objects are keys of the bucket; an
+ * upload is spooled to disk and goes up as one PUT when it commits below a
+ * part's size, else as a multipart upload (parts sent as the spool fills,
+ * aborted on abort or failure). Creates the spool directory and empties it
+ * (start-up). Returns NULL after logging why. */
+files_t *files_open_s3(uv_loop_t *loop, const files_s3_config_t *cfg);
 
 /* Starts an upload of key; cb runs once the backend is ready for writes (or
  * with an error, after which *out is freed already). *out is valid at once and

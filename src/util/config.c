@@ -74,6 +74,9 @@ static const char *check_tls(const char *s, char *why, size_t whylen) {
              ? NULL
              : "must be required, try or off";
 }
+static const char *check_storage(const char *s, char *why, size_t whylen) {
+  return strcmp(s, "dir") == 0 || strcmp(s, "s3") == 0 ? NULL : "must be dir or s3";
+}
 static const char *check_nonempty(const char *s, char *why, size_t whylen) {
   return s[0] ? NULL : "must not be empty";
 }
@@ -122,6 +125,17 @@ static const setting_t settings[] = {
     L(upload_max_bytes, 1, INT64_C(1) << 40, "largest uploaded file"),
     I(upload_max_in_flight, 1, 10000, "uploads at once per user"),
     L(upload_quota_bytes, 1, INT64_C(1) << 50, "what one user's uploads may take"),
+    R(files_storage, check_storage, "where uploaded files live: dir or s3"),
+    S(s3_endpoint, check_prefix_http, "S3-compatible store's address (http:// or https://)"),
+    R(s3_region, check_nonempty, "S3 region the requests are signed for"),
+    S(s3_bucket, NULL, "S3 bucket of uploaded files"),
+    F(s3_access_key, NULL, "S3 access key"),
+    F(s3_secret_key, NULL, "S3 secret key"),
+    R(s3_path_style, check_on_off, "S3 path-style addressing (endpoint/bucket/key)"),
+    L(s3_part_bytes, 5 << 20, INT64_C(5) << 30, "S3 multipart upload part size"),
+    I(s3_timeout_ms, 100, 600000, "one S3 request at most"),
+    I(s3_retries, 0, 10, "S3 attempts after a 5xx or failed connection"),
+    I(s3_max_jobs, 1, 1024, "S3 requests at once (each holds a pool thread)"),
     I(request_timeout_ms, 100, 600000, "time for a request to arrive"),
     I(idle_timeout_ms, 100, 3600000, "idle keep-alive connections close after"),
     I(ws_max_message_bytes, 128, 16 << 20, "largest WebSocket message"),
@@ -224,6 +238,13 @@ static void set_defaults(config_t *c) {
   c->upload_max_bytes = 25 << 20;
   c->upload_max_in_flight = 4;
   c->upload_quota_bytes = INT64_C(1) << 30;
+  c->files_storage = strdup("dir");
+  c->s3_region = strdup("us-east-1");
+  c->s3_path_style = strdup("on");
+  c->s3_part_bytes = 8 << 20;
+  c->s3_timeout_ms = 30000;
+  c->s3_retries = 2;
+  c->s3_max_jobs = 2;
 }
 
 static const setting_t *find_setting(const char *key) {
@@ -463,6 +484,14 @@ int config_load(config_t *c, int argc, char **argv) {
   }
   if (!rc) rc = load_env(c);
   if (!rc && port) rc = apply_text(c, find_setting("port"), port, "--port");
+  if (!rc && strcmp(c->files_storage, "s3") == 0) {
+    const char *missing = !c->s3_endpoint     ? "s3_endpoint"
+                          : !c->s3_bucket     ? "s3_bucket"
+                          : !c->s3_access_key ? "s3_access_key"
+                          : !c->s3_secret_key ? "s3_secret_key"
+                                              : NULL;
+    if (missing) rc = bad("with files_storage s3", missing, "must be set");
+  }
   if (!rc && c->metrics_listen) {
     config_parse_listen(c->metrics_listen, c->metrics_host, sizeof(c->metrics_host),
                         &c->metrics_port);
