@@ -65,7 +65,7 @@ typedef struct s3_upload_s {
   uint64_t spool_len, total;
   crypto_hash_sha256_state sha; /* of the spool's bytes */
   char upload_id[256];          /* "" until the multipart upload exists */
-  char (*etags)[80];
+  char (*etags)[128];           /* as s3_request_t's etag */
   int nparts, etag_cap;
   const char *data; /* the write in flight */
   size_t len;
@@ -253,7 +253,7 @@ static int flush_part(s3_upload_t *u) {
 
 static int complete_multipart(s3_upload_t *u) {
   s3_t *s = (s3_t *)u->f;
-  size_t cap = 128 + (size_t)u->nparts * 160;
+  size_t cap = 128 + (size_t)u->nparts * 256;
   char *xml = malloc(cap);
   s3_request_t *r = calloc(1, sizeof(*r));
   int rc = 0;
@@ -264,7 +264,7 @@ static int complete_multipart(s3_upload_t *u) {
   size_t n = (size_t)snprintf(xml, cap, "<CompleteMultipartUpload>");
   for (int i = 0; i < u->nparts; i++) {
     /* ETags are quoted hex: the quotes become entities, nothing else needs it. */
-    char etag[128] = "";
+    char etag[200] = "";
     const char *e = u->etags[i];
     size_t k = 0;
     for (; *e && k + 7 < sizeof(etag); e++) {

@@ -6,6 +6,9 @@ Environment (set by ./scripts/test):
   PARLEY_TEST_STORE        "sqlite" (default) or "mongo"
   PARLEY_TEST_MONGO_URI    the MongoDB (or stand-in) used when the store is mongo
   PARLEY_TEST_REDIS_URL    a Redis for tests that need the Redis bus
+  PARLEY_TEST_FILES        "dir" (default) or "s3": where uploaded files live
+  PARLEY_TEST_S3_URL       the S3 stand-in (tests/s3_server) used when files are s3;
+                           unset: storage_helpers starts one
 """
 import http.client
 import json
@@ -19,6 +22,8 @@ import time
 import uuid
 
 import pytest
+
+import storage_helpers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PARLEYD = os.environ.get("PARLEYD", os.path.join(ROOT, "build", "parleyd"))
@@ -80,6 +85,8 @@ class Server:
         if os.environ.get("PARLEY_TEST_STORE") == "mongo":
             # One database per server so tests do not see each other's data.
             self.env["PARLEY_MONGO_URI"] = mongo_uri(f"parley_{uuid.uuid4().hex[:12]}")
+        # Files on the data directory, or in a bucket of its own on the S3 stand-in.
+        self.env.update(storage_helpers.server_env())
         self.env.update(env or {})
         self.args = args or []
         self.proc = None

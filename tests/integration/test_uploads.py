@@ -1,7 +1,9 @@
 """Uploads (issue 18, item 1): POST /api/uploads streams a raw body to the
-data directory's storage, types it by its magic bytes, and records it in the
-store. Limits (size per file, uploads in flight per user, quota per user) are
-settings; whatever fails leaves nothing in storage."""
+storage, types it by its magic bytes, and records it in the store. Limits
+(size per file, uploads in flight per user, quota per user) are settings;
+whatever fails leaves nothing in storage. Runs on either storage backend
+(PARLEY_TEST_FILES=dir or s3, storage_helpers); the S3 backend's failures
+(5xx, a hanging or absent server) are its own tests at the end."""
 import json
 import os
 import socket
@@ -13,6 +15,7 @@ import threading
 import pytest
 
 from messaging_helpers import api
+from storage_helpers import s3_fault, s3_requests, stored, stored_bytes
 
 
 def png_bytes(extra=0):
@@ -34,13 +37,6 @@ def upload(server, session, data, name="f.bin", ctype="application/octet-stream"
     h = {"Content-Type": ctype}
     h.update(headers or {})
     return api(server, "POST", f"/api/uploads?name={name}", session, raw_body=data, headers=h)
-
-
-def stored(server):
-    """What the data directory's storage holds: (objects, temporary files)."""
-    root = os.path.join(server.data_dir, "files")
-    objs = sorted(n for n in os.listdir(root) if n != "tmp")
-    return objs, sorted(os.listdir(os.path.join(root, "tmp")))
 
 
 def wait_for(cond, timeout=10):
@@ -100,8 +96,7 @@ def test_upload_is_typed_by_its_bytes_and_stored(server):
     assert r.json()["attachment"]["type"] == "file"
     objs, tmp = stored(server)
     assert att["id"] in objs and len(objs) == 2 and tmp == []
-    with open(os.path.join(server.data_dir, "files", att["id"]), "rb") as f:
-        assert f.read() == img
+    assert stored_bytes(server, att["id"]) == img
 
 
 def test_upload_chunked_and_large_streams_without_growing_memory(server):
@@ -333,3 +328,65 @@ def test_message_send_frame_carries_attachments(server):
         assert e["code"] == "validation_failed" and e["field"] == "attachment_ids"
     run(main())
     assert len(messages(server, a, cid)) == 1
+
+
+# ---- the S3 backend's failures (PARLEY_TEST_FILES=s3) ----
+
+s3_only = pytest.mark.skipif(os.environ.get("PARLEY_TEST_FILES") != "s3",
+                             reason="the S3 backend's leg (PARLEY_TEST_FILES=s3)")
+
+
+@s3_only
+def test_s3_5xx_answers_503_and_leaves_nothing(start_server):
+    server = start_server(env={"PARLEY_S3_PART_BYTES": str(5 * 1024 * 1024)})
+    a = server.signup()
+    big = b"%PDF-1.4\n" + os.urandom(7 * 1024 * 1024)
+    # Every request answered 503: retried (bounded), then the upload is 503.
+    s3_fault(server, {"status": 503})
+    for data in (PDF, big):
+        r = upload(server, a, data)
+        assert r.status == 503, r
+        assert r.json()["error"]["code"] == "unavailable" and r.header("Retry-After") == "1"
+    # Parts go up, the completion fails: the multipart upload is aborted.
+    s3_fault(server, {"status": 500, "methods": ["POST"], "query": "uploadId=", "count": 3})
+    r = upload(server, a, big)
+    assert r.status == 503, r
+    assert wait_for(lambda: stored(server) == ([], []))
+    reqs = s3_requests(server)
+    assert [q for q in reqs if q["method"] == "PUT" and q["query"].startswith("partNumber=")
+            and q["status"] == 200]
+    assert [q for q in reqs if q["method"] == "DELETE" and q["query"].startswith("uploadId=")
+            and q["status"] == 204]
+    # Every request was signed as S3 checks it; none went up chunked.
+    assert not [q for q in reqs if q["status"] in (403, 411)]
+    # Healthy again: the next upload is stored whole.
+    s3_fault(server, None)
+    r = upload(server, a, big)
+    assert r.status == 201, r
+    assert stored_bytes(server, r.json()["attachment"]["id"]) == big
+    assert stored(server)[1] == []
+
+
+@s3_only
+def test_s3_hanging_or_absent_answers_503_in_bounded_time(start_server):
+    server = start_server(env={"PARLEY_S3_TIMEOUT_MS": "400", "PARLEY_S3_RETRIES": "1"})
+    a = server.signup()
+    s3_fault(server, {"hang": 5, "methods": ["PUT"]})
+    started = time.time()
+    r = upload(server, a, PDF)
+    assert r.status == 503 and r.json()["error"]["code"] == "unavailable", r
+    assert time.time() - started < 4
+    s3_fault(server, None)
+    assert wait_for(lambda: stored(server) == ([], []))
+    # No S3 at all (nothing listens there): 503 too, soon.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    server2 = start_server(env={"PARLEY_S3_ENDPOINT": f"http://127.0.0.1:{dead}",
+                                "PARLEY_S3_TIMEOUT_MS": "1000"})
+    b = server2.signup()
+    started = time.time()
+    r = upload(server2, b, PDF)
+    assert r.status == 503 and r.json()["error"]["code"] == "unavailable", r
+    assert time.time() - started < 5
+    assert os.listdir(os.path.join(server2.data_dir, "s3spool")) == []

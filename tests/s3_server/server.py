@@ -13,9 +13,10 @@ share one stand-in do not see each other. Unsigned control routes for tests:
   GET  /_standin/state/B          {"objects": {key: size}, "uploads": [{key, id, parts}]}
   GET  /_standin/object/B/KEY     an object's bytes
   GET  /_standin/requests/B       [{method, path, query, status, length}] of signed requests
-  POST /_standin/fault/B          {"status": 503, "count": N, "methods": ["PUT"], "hang": s}:
-                                  the next N matching requests answer status (or hang s
-                                  seconds first); count -1 is for ever
+  POST /_standin/fault/B          {"status": 503, "count": N, "methods": ["PUT"], "query": Q,
+                                  "hang": s}: the next N requests with one of the methods
+                                  and a query starting with Q answer status (after hanging
+                                  s seconds); count -1 (default) is for ever
   DELETE /_standin/fault/B        no more faults
 
 Usage: server.py --host 127.0.0.1 --port N [--port-file F] [--access-key K]
@@ -158,7 +159,8 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 bucket = st.buckets.get(bname)
                 fault = bucket.fault if bucket else None
-                if fault and fault["count"] != 0 and self.command in fault["methods"]:
+                if fault and fault["count"] != 0 and self.command in fault["methods"] and \
+                        query.startswith(fault["query"]):
                     if fault["count"] > 0:
                         fault["count"] -= 1
                 else:
@@ -377,7 +379,7 @@ class Handler(BaseHTTPRequestHandler):
                 bucket.fault = {"status": int(f.get("status", 503)), "count": int(f.get("count", -1)),
                                 "methods": f.get("methods") or ["GET", "PUT", "POST", "DELETE",
                                                                 "HEAD"],
-                                "hang": float(f.get("hang", 0))}
+                                "query": f.get("query", ""), "hang": float(f.get("hang", 0))}
                 return self.reply(204)
             elif what == "fault" and self.command == "DELETE":
                 bucket.fault = None
