@@ -49,6 +49,7 @@ typedef struct app_s {
   struct httpc_s *http;
   struct graph_s *graph;
   unsigned char secret_key[32];
+  unsigned char url_key[32]; /* signs attachment download URLs (chat/attach_url.h) */
   struct ig_ingest_s *ingest;
   struct ig_health_s *ig_health;   /* account health and token refresh */
   struct ig_sweep_s *ig_sweep;     /* sends whose instance died: unknown_outcome */

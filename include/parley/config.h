@@ -84,6 +84,8 @@ typedef struct config_s {
   int64_t upload_max_bytes;   /* upload_max_bytes: one uploaded file at most, 25 MiB */
   int upload_max_in_flight;   /* upload_max_in_flight: uploads at once per user, 4 */
   int64_t upload_quota_bytes; /* upload_quota_bytes: what a user's uploads may take, 1 GiB */
+  int attachment_url_ttl_s;   /* attachment_url_ttl_s: a signed download URL lives 1 to 2 x, 300 */
+  int upload_unsent_ttl_s;    /* upload_unsent_ttl_s: uploads never sent are removed after, 86400 */
 
   /* Where uploaded files live: the data directory, or an S3-compatible store. */
   char *files_storage;   /* files_storage: "dir" (default) or "s3" */

@@ -27,6 +27,11 @@ typedef struct http_header_s {
 
 typedef struct http_req_s http_req_t;
 
+/* A streamed reply's handler is told when everything it wrote has been taken
+ * by the kernel (gone 0: write more), or that the client went away (gone 1:
+ * stop; the request is finished, drop what refers to it). */
+typedef void (*http_stream_fn)(void *ctx, int gone);
+
 /* Where a streamed body goes (ROUTE_STREAM routes: see router.h). */
 typedef struct http_body_sink_s {
   /* A piece of the body, borrowed for the call. It may reply (an error): the
@@ -105,6 +110,15 @@ struct http_req_s {
   int body_done;
   const http_body_sink_t *body_sink;
   void *body_ctx;
+  /* A streamed reply (http_reply_stream_begin): bytes of the body still to
+   * write, what the handler is told on drain, and a loopback request's body
+   * gathered for its sink. */
+  int out_streaming;
+  uint64_t out_left;
+  http_stream_fn out_fn;
+  void *out_ctx;
+  buf_t out_body; /* the head, then the body */
+  size_t out_head_len;
 };
 
 /* A header of the request by lower-case name, or NULL. Borrowed. */
@@ -162,6 +176,29 @@ void http_reply_empty(http_req_t *req, int status);
 /* Sends raw bytes with a content type; borrowed for the call. */
 void http_reply_raw(http_req_t *req, int status, const char *content_type, const char *body,
                     size_t len);
+
+/* Streamed replies (a download from files storage), with back-pressure.
+ * http_reply_stream_begin sends the status line, the headers added so far,
+ * Content-Type and Content-Length: len; then the handler writes the body in
+ * pieces with http_reply_stream_write (copied), each time waiting for fn(ctx,
+ * 0), which comes once the kernel took everything written, so at most one
+ * piece per connection is queued, and ends with http_reply_stream_end. A HEAD
+ * request gets the headers only: writes are dropped, and the handler ends at
+ * once. fn(ctx, 1) tells the handler the client went away (no fn(ctx, 0) comes
+ * after it). While a stream runs, a client that takes nothing of it for
+ * request_timeout_ms is dropped; one that reads at any pace is not.
+ * A loopback request's body is gathered and given to its sink at the end.
+ * begin returns 0, or -1 when the client has gone (the request is finished). */
+int http_reply_stream_begin(http_req_t *req, int status, const char *content_type, uint64_t len,
+                            http_stream_fn fn, void *ctx);
+/* Returns 1 when the piece is queued: write the next one after fn(ctx, 0);
+ * 0 when it was taken at once (a loopback request, HEAD): go on now; -1 when
+ * the client has gone or more than len would be written. */
+int http_reply_stream_write(http_req_t *req, const char *data, size_t len);
+/* Finishes the reply; with bytes of len still unwritten (storage failed
+ * midway) the connection is cut, so the client sees a short body, never a
+ * wrong one. */
+void http_reply_stream_end(http_req_t *req);
 
 /* Loopback requests (h2o's loopback connection): a request made in memory,
  * with no connection, routed and handled exactly as one that arrived on

@@ -15,6 +15,7 @@
  * connected to it (chat/channel_subs.h), found by the conversation id every
  * envelope of a conversation carries. */
 #include "chat/fanout.h"
+#include "chat/attach_url.h"
 
 #include <assert.h>
 #include <stdlib.h>
@@ -343,14 +344,17 @@ void fanout_message_new(app_t *app, const json_t *message, const json_t *partici
   if (!d) return;
   d->app = app;
   d->users = json_deep_copy(participant_ids);
-  d->frame = encode(json_pack("{s:s, s:O}", "type", "message.new", "message", message), &d->len);
+  /* Signed for the conversation: one frame for every participant. */
+  json_t *view = attach_url_message_copy(app, message);
+  d->frame = encode(json_pack("{s:s, s:O}", "type", "message.new", "message", view), &d->len);
   if (ack_user && ack_session) {
     d->ack_user = strdup(ack_user);
     d->ack_session = ack_session;
     d->ack = encode(json_pack("{s:s, s:s?, s:O}", "type", "message.ack", "client_id", client_id,
-                              "message", message),
+                              "message", view),
                     &d->ack_len);
   }
+  json_decref(view);
   if (!d->users || !d->frame || (ack_user && ack_session && (!d->ack_user || !d->ack))) {
     delivery_free(d);
     return;
@@ -388,7 +392,8 @@ void fanout_event(app_t *app, const json_t *frame, const json_t *recipients,
 }
 
 void fanout_message_updated(app_t *app, const json_t *message, const json_t *participant_ids) {
-  json_t *frame = json_pack("{s:s, s:O}", "type", "message.updated", "message", message);
+  json_t *frame = json_pack("{s:s, s:o}", "type", "message.updated", "message",
+                            attach_url_message_copy(app, message));
   if (!frame) return;
   app->metrics->messages_delivered +=
       (uint64_t)send_event(app, frame, participant_ids, NULL,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/attach_url.h"
 #include "chat/fanout.h"
 #include "chat/fields.h"
 #include "handlers/common.h"
@@ -31,8 +32,10 @@ static void listed(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
   if (status != STORE_OK)
     handlers_reply_store_error(req, status);
-  else
+  else {
+    attach_url_messages(req->app, json_object_get(result, "messages"));
     http_reply_json(req, 200, json_incref(result));
+  }
   json_decref(result);
   http_req_unref(req);
 }
@@ -74,7 +77,8 @@ static void sent(void *ctx, int status, json_t *result) {
     json_t *msg = json_object_get(result, "message");
     int created = json_is_true(json_object_get(result, "created"));
     /* Answer first: the sender's 201 should not wait behind the fan-out. */
-    http_reply_json(req, created ? 201 : 200, json_pack("{s:O}", "message", msg));
+    http_reply_json(req, created ? 201 : 200,
+                    json_pack("{s:o}", "message", attach_url_message_copy(req->app, msg)));
     if (created)
       fanout_message_new(req->app, msg, json_object_get(result, "participant_ids"), NULL, 0, NULL);
   }
@@ -108,7 +112,8 @@ static void ig_answered(void *ctx, const ig_reply_res_t *r) {
   } else if (!r->msg) {
     handlers_reply_store_error(req, r->store_status);
   } else {
-    http_reply_json(req, r->http, json_pack("{s:O}", "message", r->msg));
+    http_reply_json(req, r->http,
+                    json_pack("{s:o}", "message", attach_url_message_copy(req->app, r->msg)));
   }
   http_req_unref(req);
 }
@@ -158,7 +163,8 @@ static void updated(http_req_t *req, int status, json_t *result, int empty) {
     if (empty)
       http_reply_empty(req, 204);
     else
-      http_reply_json(req, 200, json_pack("{s:O}", "message", msg));
+      http_reply_json(req, 200,
+                      json_pack("{s:o}", "message", attach_url_message_copy(req->app, msg)));
     fanout_message_updated(req->app, msg, json_object_get(result, "participant_ids"));
   }
   json_decref(result);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/attach_url.h"
 #include "chat/fields.h"
 #include "chat/search.h"
 #include "handlers/common.h"
@@ -154,6 +155,7 @@ static void found(void *ctx, int status, json_t *result) {
     json_t *results = json_array(), *hit;
     size_t i;
     json_array_foreach(json_object_get(result, "results"), i, hit) {
+      attach_url_message(req->app, json_object_get(hit, "message"));
       json_t *view = result_view(hit, job->terms);
       if (view) json_array_append_new(results, view);
     }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/attach_url.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "parley/app.h"
@@ -132,7 +133,8 @@ static void on_created(void *ctx, int status, json_t *result) {
     files_remove(up->app->files, up->id, NULL, NULL);
     handlers_reply_store_error(up->req, status);
   } else {
-    json_object_del(result, "user_id");
+    /* Its uploader may fetch it before sending it. */
+    attach_url_view(up->app, result, 'u', up->user);
     http_reply_json(up->req, 201, json_pack("{s:O}", "attachment", result));
   }
   json_decref(result);

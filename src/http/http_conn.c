@@ -286,9 +286,18 @@ static void http_on_read(conn_t *c, const char *data, size_t len) {
   parse_loop(hc);
 }
 
-/* Every queued reply has left: a throttled connection takes its next request. */
+/* Every queued reply has left: a streamed reply writes its next piece, a
+ * throttled connection takes its next request. */
 static void http_on_drain(conn_t *c) {
   http_conn_t *hc = c->data;
+  if (hc && hc->active && hc->active->out_streaming && hc->active->out_fn) {
+    http_req_t *r = hc->active;
+    conn_timer_stop(c);
+    http_req_ref(r);
+    r->out_fn(r->out_ctx, 0);
+    http_req_unref(r);
+    return;
+  }
   if (!hc || !hc->throttled || hc->active || hc->parsing) return;
   hc->throttled = 0;
   conn_timer_stop(c);
@@ -319,9 +328,17 @@ static void http_on_close(conn_t *c) {
   if (!hc) return;
   c->data = NULL;
   if (hc->active) {
-    hc->active->conn = NULL;
-    http_req_unref(hc->active);
+    http_req_t *r = hc->active;
     hc->active = NULL;
+    r->conn = NULL;
+    if (r->out_streaming) {
+      /* A download cut short: its handler stops reading storage. */
+      http_stream_fn fn = r->out_fn;
+      r->out_streaming = 0;
+      r->out_fn = NULL;
+      if (fn) fn(r->out_ctx, 1);
+    }
+    http_req_unref(r);
   }
   if (hc->cur) {
     http_req_t *r = hc->cur;
@@ -410,6 +427,22 @@ void http_conn_request_done(http_req_t *req) {
   /* Inside the parse loop the next request is taken by the loop itself; parse_loop
    * may release hc, so nothing here touches it afterwards. */
   if (!hc->parsing) parse_loop(hc);
+}
+
+/* A streamed reply's client took nothing for request_timeout_ms: it is
+ * dropped as a slow reader (one that reads at any pace restarts the clock with
+ * every piece it takes). */
+static void on_stream_stall(conn_t *c) {
+  log_info("conn %llu: download stalled with %zu bytes unread", (unsigned long long)c->id,
+           c->write_pending);
+  if (server_of(c)->metrics) server_of(c)->metrics->http_slow_readers_total++;
+  conn_abort(c);
+}
+
+void http_conn_stream_wait(http_req_t *req) {
+  conn_t *c = req->conn;
+  if (!c || c->closing || c->handler != &http_handler) return;
+  conn_timer_start(c, (uint64_t)server_of(c)->cfg->request_timeout_ms, on_stream_stall);
 }
 
 void http_conn_shutdown(conn_t *c) {

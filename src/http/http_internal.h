@@ -51,6 +51,9 @@ int http_req_set_target(http_req_t *req, char *url);
 void http_dispatch(http_req_t *req);
 /* Called by the reply functions once the response is queued. */
 void http_conn_request_done(http_req_t *req);
+/* A streamed reply wrote a piece: the client has request_timeout_ms to take
+ * it (stopped on drain). */
+void http_conn_stream_wait(http_req_t *req);
 /* 1 when origin is one of cfg.cors_origins (or they include "*"). */
 int http_origin_allowed(const http_server_t *server, const char *origin);
 /* Writes an error reply for a request that could not be parsed, then closes. */

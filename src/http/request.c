@@ -40,6 +40,7 @@ void http_req_unref(http_req_t *req) {
   for (int i = 0; i < req->nparams; i++) free(req->param_values[i]);
   buf_free(&req->body);
   buf_free(&req->extra_headers);
+  buf_free(&req->out_body);
   free(req);
 }
 

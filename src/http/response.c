@@ -17,6 +17,8 @@ static const char *reason(int status) {
       return "Switching Protocols";
     case 200:
       return "OK";
+    case 206:
+      return "Partial Content";
     case 201:
       return "Created";
     case 202:
@@ -45,6 +47,8 @@ static const char *reason(int status) {
       return "URI Too Long";
     case 415:
       return "Unsupported Media Type";
+    case 416:
+      return "Range Not Satisfiable";
     case 422:
       return "Unprocessable Entity";
     case 426:
@@ -121,6 +125,34 @@ static void access_log(http_req_t *req, double seconds) {
   json_decref(line);
 }
 
+/* The status line and headers; Content-Type and Content-Length unless the
+ * status has no body. */
+static void build_head(http_req_t *req, buf_t *head, int status, const char *ctype, uint64_t len,
+                       int closing) {
+  buf_init(head);
+  buf_printf(head, "HTTP/1.1 %d %s\r\nX-Request-Id: %s\r\n", status, reason(status),
+             req->request_id);
+  if (status != 204 && status != 101 && status != 304)
+    buf_printf(head, "Content-Type: %s\r\nContent-Length: %llu\r\n", ctype,
+               (unsigned long long)len);
+  const char *origin = http_req_header(req, "origin");
+  if (http_origin_allowed(req->server, origin))
+    buf_printf(head,
+               "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
+               "Access-Control-Expose-Headers: X-Request-Id, Retry-After\r\n",
+               origin);
+  if (req->extra_headers.len) buf_append(head, req->extra_headers.data, req->extra_headers.len);
+  if (closing) buf_append_str(head, "Connection: close\r\n");
+  buf_append_str(head, "\r\n");
+}
+
+static void account(http_req_t *req) {
+  double secs = (double)(uv_hrtime() - req->start_ns) / 1e9;
+  if (req->server && req->server->metrics)
+    metrics_request(req->server->metrics, req->method, req->route, req->status, secs);
+  access_log(req, secs);
+}
+
 static void send_reply(http_req_t *req, int status, const char *ctype, const char *body,
                        size_t len) {
   if (req->replied) return;
@@ -135,23 +167,8 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
   http_conn_t *hc = c ? c->data : NULL;
   /* A streamed body answered before its end is not read: the connection closes. */
   if (hc && hc->cur == req && req->streaming && !req->body_done) hc->close_after = 1;
-  int closing = hc && hc->close_after;
   buf_t head;
-  buf_init(&head);
-  buf_printf(&head, "HTTP/1.1 %d %s\r\nX-Request-Id: %s\r\n", status, reason(status),
-             req->request_id);
-  if (status != 204 && status != 101 && status != 304) {
-    buf_printf(&head, "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype, len);
-  }
-  const char *origin = http_req_header(req, "origin");
-  if (http_origin_allowed(req->server, origin))
-    buf_printf(&head,
-               "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n"
-               "Access-Control-Expose-Headers: X-Request-Id, Retry-After\r\n",
-               origin);
-  if (req->extra_headers.len) buf_append(&head, req->extra_headers.data, req->extra_headers.len);
-  if (closing) buf_append_str(&head, "Connection: close\r\n");
-  buf_append_str(&head, "\r\n");
+  build_head(req, &head, status, ctype, len, hc && hc->close_after);
   uv_buf_t bufs[2] = {uv_buf_init(head.data, (unsigned)head.len),
                       uv_buf_init((char *)body, (unsigned)len)};
   /* A HEAD reply has the headers of the GET, Content-Length included, and no body. */
@@ -166,10 +183,81 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
   else
     conn_write(c, bufs, len ? 2 : 1);
   buf_free(&head);
-  double secs = (double)(uv_hrtime() - req->start_ns) / 1e9;
-  if (req->server && req->server->metrics)
-    metrics_request(req->server->metrics, req->method, req->route, status, secs);
-  access_log(req, secs);
+  account(req);
+  http_conn_request_done(req);
+  http_req_unref(req);
+}
+
+int http_reply_stream_begin(http_req_t *req, int status, const char *content_type, uint64_t len,
+                            http_stream_fn fn, void *ctx) {
+  if (req->replied) return -1;
+  conn_t *c = req->conn;
+  if (!req->sink && (!c || c->closing)) {
+    req->replied = 1;
+    req->status = status;
+    http_conn_request_done(req);
+    return -1;
+  }
+  req->replied = 1;
+  req->status = status;
+  ensure_request_id(req);
+  http_conn_t *hc = c ? c->data : NULL;
+  buf_t head;
+  build_head(req, &head, status, content_type, len, hc && hc->close_after);
+  req->out_streaming = 1;
+  req->out_left = strcmp(req->method, "HEAD") == 0 ? 0 : len;
+  req->out_fn = fn;
+  req->out_ctx = ctx;
+  req->bytes_out = head.len;
+  if (req->sink) {
+    req->out_head_len = head.len;
+    req->out_body = head; /* the body follows it */
+    return 0;
+  }
+  uv_buf_t b = uv_buf_init(head.data, (unsigned)head.len);
+  int rc = conn_write(c, &b, 1);
+  buf_free(&head);
+  if (rc == 0) http_conn_stream_wait(req);
+  return 0;
+}
+
+int http_reply_stream_write(http_req_t *req, const char *data, size_t len) {
+  if (!req->out_streaming) return -1;
+  if (strcmp(req->method, "HEAD") == 0) return 0;
+  if (len > req->out_left) return -1;
+  if (req->sink) {
+    if (buf_append(&req->out_body, data, len) != 0) return -1;
+    req->out_left -= len;
+    req->bytes_out += len;
+    return 0;
+  }
+  conn_t *c = req->conn;
+  if (!c || c->closing) return -1;
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  if (conn_write(c, &b, 1) != 0) return -1;
+  req->out_left -= len;
+  req->bytes_out += len;
+  http_conn_stream_wait(req);
+  return c->write_pending > 0 ? 1 : 0;
+}
+
+void http_reply_stream_end(http_req_t *req) {
+  if (!req->out_streaming) return;
+  req->out_streaming = 0;
+  req->out_fn = NULL;
+  http_req_ref(req);
+  if (req->sink) {
+    size_t h = req->out_head_len;
+    req->sink(req->sink_ctx, req, req->out_body.data, h, req->out_body.data + h,
+              req->out_body.len - h);
+    buf_free(&req->out_body);
+  } else if (req->conn) {
+    conn_timer_stop(req->conn);
+    http_conn_t *hc = req->conn->data;
+    /* A body cut short: the client must not take what follows for the rest. */
+    if (req->out_left > 0 && hc) hc->close_after = 1;
+  }
+  account(req);
   http_conn_request_done(req);
   http_req_unref(req);
 }

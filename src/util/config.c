@@ -136,6 +136,8 @@ static const setting_t settings[] = {
     I(s3_timeout_ms, 100, 600000, "one S3 request at most"),
     I(s3_retries, 0, 10, "S3 attempts after a 5xx or failed connection"),
     I(s3_max_jobs, 1, 1024, "S3 requests at once (each holds a pool thread)"),
+    I(attachment_url_ttl_s, 10, 86400, "signed download URLs live this long at least"),
+    I(upload_unsent_ttl_s, 1, 31536000, "uploads never sent in a message are removed after"),
     I(request_timeout_ms, 100, 600000, "time for a request to arrive"),
     I(idle_timeout_ms, 100, 3600000, "idle keep-alive connections close after"),
     I(ws_max_message_bytes, 128, 16 << 20, "largest WebSocket message"),
@@ -245,6 +247,8 @@ static void set_defaults(config_t *c) {
   c->s3_timeout_ms = 30000;
   c->s3_retries = 2;
   c->s3_max_jobs = 2;
+  c->attachment_url_ttl_s = 300;
+  c->upload_unsent_ttl_s = 86400;
 }
 
 static const setting_t *find_setting(const char *key) {

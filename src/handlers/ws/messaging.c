@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/attach_url.h"
 #include "chat/channel_subs.h"
 #include "chat/conv_view.h"
 #include "chat/fanout.h"
@@ -154,8 +155,10 @@ static void on_sent(void *ctx, int status, json_t *result) {
     /* A retried client_id: the original, to this session only. */
     s = job_session(j);
     if (s)
-      ws_reply_json(s, json_pack("{s:s, s:s?, s:O}", "type", "message.ack", "client_id", job_ref(j),
-                                 "message", json_object_get(result, "message")));
+      ws_reply_json(
+          s,
+          json_pack("{s:s, s:s?, s:o}", "type", "message.ack", "client_id", job_ref(j), "message",
+                    attach_url_message_copy(j->app, json_object_get(result, "message"))));
   }
   json_decref(result);
   job_free(j);
@@ -187,8 +190,8 @@ static void on_ig_answered(void *ctx, const ig_reply_res_t *r) {
   } else if (!r->msg) {
     job_error(j, r->store_status);
   } else if (!r->created && s) {
-    ws_reply_json(s, json_pack("{s:s, s:s?, s:O}", "type", "message.ack", "client_id", job_ref(j),
-                               "message", r->msg));
+    ws_reply_json(s, json_pack("{s:s, s:s?, s:o}", "type", "message.ack", "client_id", job_ref(j),
+                               "message", attach_url_message_copy(j->app, r->msg)));
   }
   job_free(j);
 }
@@ -315,6 +318,7 @@ static void on_synced(void *ctx, int status, json_t *result) {
     job_error(j, status);
   } else if (s) {
     json_t *msgs = json_object_get(result, "messages");
+    attach_url_messages(j->app, msgs);
     json_t *frame =
         json_pack("{s:s, s:s, s:O, s:O}", "type", "sync.result", "conversation_id", j->conv,
                   "messages", msgs, "has_more", json_object_get(result, "has_more"));

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "handlers/attachments.h"
 #include "parley/files.h"
 #include "parley/strmap.h"
 #include "rest_fixture.h"
@@ -105,10 +106,78 @@ static void refused_files_leave_nothing(void **state) {
   assert_int_equal(stored(fx, "/tmp"), 0);
 }
 
+static rest_reply_t *fetch(rest_fx_t *fx, const char *target, const char *range) {
+  rest_reply_t *r = calloc(1, sizeof(*r));
+  http_req_t *req = http_loopback_new(&fx->srv, "GET", target, rest_sink, r);
+  assert_non_null(req);
+  if (range) http_loopback_header(req, "Range", range);
+  http_loopback_dispatch(req);
+  http_req_unref(req);
+  rest_wait(fx, r);
+  return r;
+}
+
+static void the_uploader_downloads_through_the_signed_url(void **state) {
+  rest_fx_t *fx = *state;
+  char pdf[3000];
+  for (size_t i = 0; i < sizeof(pdf); i++) pdf[i] = (char)('a' + i % 26);
+  memcpy(pdf, "%PDF-1.4\n", 9);
+  rest_reply_t *up = upload(fx, "/api/uploads?name=a.pdf", pdf, sizeof(pdf));
+  assert_int_equal(up->status, 201);
+  const char *url = rest_str(up, "attachment", "url", NULL);
+  assert_non_null(url);
+  rest_reply_t *r = fetch(fx, url, NULL);
+  assert_int_equal(r->status, 200);
+  assert_memory_equal(r->raw, pdf, sizeof(pdf));
+  assert_non_null(strstr(r->head, "Content-Length: 3000\r\n"));
+  assert_non_null(strstr(r->head, "Content-Disposition: attachment;"));
+  assert_non_null(strstr(r->head, "X-Content-Type-Options: nosniff\r\n"));
+  rest_reply_free(r);
+  r = fetch(fx, url, "bytes=2990-");
+  assert_int_equal(r->status, 206);
+  assert_memory_equal(r->raw, pdf + 2990, 10);
+  assert_non_null(strstr(r->head, "Content-Range: bytes 2990-2999/3000\r\n"));
+  rest_reply_free(r);
+  char bad[256];
+  snprintf(bad, sizeof(bad), "%s", url);
+  bad[strlen(bad) - 1] = bad[strlen(bad) - 1] == '0' ? '1' : '0';
+  r = fetch(fx, bad, NULL);
+  assert_int_equal(r->status, 404);
+  rest_reply_free(r);
+  rest_reply_free(up);
+}
+
+static void ranges(void **state) {
+  (void)state;
+  uint64_t a = 0, b = 0;
+  assert_int_equal(attachments_parse_range(NULL, 100, &a, &b), 0);
+  assert_int_equal(attachments_parse_range("bytes=0-9", 100, &a, &b), 1);
+  assert_true(a == 0 && b == 9);
+  assert_int_equal(attachments_parse_range("bytes=90-", 100, &a, &b), 1);
+  assert_true(a == 90 && b == 99);
+  assert_int_equal(attachments_parse_range("bytes=-10", 100, &a, &b), 1);
+  assert_true(a == 90 && b == 99);
+  assert_int_equal(attachments_parse_range("bytes=-1000", 100, &a, &b), 1);
+  assert_true(a == 0 && b == 99);
+  assert_int_equal(attachments_parse_range("bytes=50-1000", 100, &a, &b), 1);
+  assert_true(a == 50 && b == 99);
+  assert_int_equal(attachments_parse_range("bytes=100-", 100, &a, &b), -1);
+  assert_int_equal(attachments_parse_range("bytes=-0", 100, &a, &b), -1);
+  assert_int_equal(attachments_parse_range("bytes=0-1,4-5", 100, &a, &b), 0);
+  assert_int_equal(attachments_parse_range("bytes=9-2", 100, &a, &b), 0);
+  assert_int_equal(attachments_parse_range("bytes=x-2", 100, &a, &b), 0);
+  assert_int_equal(attachments_parse_range("bytes=1-2x", 100, &a, &b), 0);
+  assert_int_equal(attachments_parse_range("bytes=-", 100, &a, &b), 0);
+  assert_int_equal(attachments_parse_range("lines=1-2", 100, &a, &b), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(an_upload_is_typed_stored_and_recorded, setup, teardown),
       cmocka_unit_test_setup_teardown(refused_files_leave_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(the_uploader_downloads_through_the_signed_url, setup,
+                                      teardown),
+      cmocka_unit_test(ranges),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,109 @@
+/* Signed download URLs of attachments: HMAC-SHA256 (libsodium) over the
+ * attachment id, whether it is the thumbnail, the scope and the expiry,
+ * truncated to 128 bits and written in hex. Loop thread; no state. */
+#include "chat/attach_url.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/util.h"
+
+#define SIG_BYTES 16
+
+static int hex24(const char *s) {
+  if (!s) return 0;
+  for (int i = 0; i < 24; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+  return s[24] == '\0';
+}
+
+void attach_url_key(const unsigned char secret_key[32], unsigned char out[32]) {
+  static const char label[] = "parley attachment download urls v1";
+  crypto_auth_hmacsha256(out, (const unsigned char *)label, sizeof(label) - 1, secret_key);
+}
+
+int64_t attach_url_expiry(int64_t now_s, int ttl_s) {
+  if (ttl_s < 1) ttl_s = 1;
+  return (now_s / ttl_s + 2) * (int64_t)ttl_s;
+}
+
+static void mac(const unsigned char key[32], const char *id, int thumb, char scope,
+                const char *scope_id, int64_t exp, unsigned char out[SIG_BYTES]) {
+  char msg[128];
+  int n = snprintf(msg, sizeof(msg), "%s\n%s\n%c:%s\n%lld", id, thumb ? "thumbnail" : "file", scope,
+                   scope_id, (long long)exp);
+  unsigned char full[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, key, 32);
+  crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg, (unsigned long long)n);
+  crypto_auth_hmacsha256_final(&st, full);
+  memcpy(out, full, SIG_BYTES);
+}
+
+int attach_url_sign(const unsigned char key[32], const char *id, int thumb, char scope,
+                    const char *scope_id, int64_t exp, char *out, size_t outlen) {
+  if (!hex24(id) || !hex24(scope_id) || (scope != 'c' && scope != 'u')) return -1;
+  unsigned char sig[SIG_BYTES];
+  mac(key, id, thumb, scope, scope_id, exp, sig);
+  char hex[2 * SIG_BYTES + 1];
+  util_hex(sig, SIG_BYTES, hex);
+  int n = snprintf(out, outlen, "/api/attachments/%s%s?%c=%s&exp=%lld&sig=%s", id,
+                   thumb ? "/thumbnail" : "", scope, scope_id, (long long)exp, hex);
+  return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+int attach_url_verify(const unsigned char key[32], const char *id, int thumb, char scope,
+                      const char *scope_id, const char *exp, const char *sig, int64_t now_s) {
+  if (!hex24(id) || !hex24(scope_id) || (scope != 'c' && scope != 'u') || !exp || !sig) return -1;
+  char *end;
+  long long e = strtoll(exp, &end, 10);
+  if (end == exp || *end || e < now_s || strlen(sig) != 2 * SIG_BYTES) return -1;
+  unsigned char given[SIG_BYTES], want[SIG_BYTES];
+  if (util_unhex(sig, given, SIG_BYTES) != 0) return -1;
+  mac(key, id, thumb, scope, scope_id, (int64_t)e, want);
+  return sodium_memcmp(given, want, SIG_BYTES) == 0 ? 0 : -1;
+}
+
+void attach_url_view(const app_t *app, json_t *att, char scope, const char *scope_id) {
+  const char *id = json_string_value(json_object_get(att, "id"));
+  if (!json_is_object(att) || !hex24(id)) return;
+  int64_t exp = attach_url_expiry(util_now_ms() / 1000, app->cfg.attachment_url_ttl_s);
+  char url[ATTACH_URL_MAX];
+  if (attach_url_sign(app->url_key, id, 0, scope, scope_id, exp, url, sizeof(url)) == 0)
+    json_object_set_new(att, "url", json_string(url));
+  int thumb = json_is_string(json_object_get(att, "thumbnail_key"));
+  if (thumb && attach_url_sign(app->url_key, id, 1, scope, scope_id, exp, url, sizeof(url)) == 0)
+    json_object_set_new(att, "thumbnail_url", json_string(url));
+  json_object_del(att, "user_id");
+  json_object_del(att, "thumbnail_key");
+  json_object_del(att, "thumbnail_content_type");
+}
+
+void attach_url_message(const app_t *app, json_t *message) {
+  json_t *list = json_object_get(message, "attachments");
+  const char *conv = json_string_value(json_object_get(message, "conversation_id"));
+  if (!json_is_array(list) || !conv) return;
+  size_t i;
+  json_t *a;
+  json_array_foreach(list, i, a) attach_url_view(app, a, 'c', conv);
+}
+
+json_t *attach_url_message_copy(const app_t *app, const json_t *message) {
+  json_t *list = json_object_get(message, "attachments");
+  int ours = 0;
+  size_t i;
+  json_t *a;
+  json_array_foreach(list, i, a) ours |= hex24(json_string_value(json_object_get(a, "id")));
+  if (!ours) return json_incref((json_t *)message);
+  json_t *copy = json_deep_copy(message);
+  attach_url_message(app, copy);
+  return copy;
+}
+
+void attach_url_messages(const app_t *app, json_t *messages) {
+  size_t i;
+  json_t *m;
+  json_array_foreach(messages, i, m) attach_url_message(app, m);
+}

@@ -1,0 +1,55 @@
+/* Signed download URLs of attachments (API.md, Files): the url and
+ * thumbnail_url of an attachment's view, and their check when a download
+ * comes. A URL names its scope, the conversation whose message shows the file
+ * (c) or the uploader who has not sent it yet (u), an expiry and an HMAC over
+ * all of them, keyed with a key derived from the server's secret_key, so every
+ * instance signs and checks alike. Pure; loop thread (the app is read only). */
+#ifndef PARLEY_CHAT_ATTACH_URL_H
+#define PARLEY_CHAT_ATTACH_URL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "parley/app.h"
+
+/* Room for a URL: the path, a 24-digit scope id, expiry and signature. */
+#define ATTACH_URL_MAX 192
+
+/* Derives the signing key from the server's secret (start-up). */
+void attach_url_key(const unsigned char secret_key[32], unsigned char out[32]);
+
+/* The expiry of URLs made at now_s: between ttl and 2 x ttl from now, on a
+ * multiple of ttl, so URLs made within one ttl are equal (the browser's cache
+ * keeps the image between two fetches of the history). */
+int64_t attach_url_expiry(int64_t now_s, int ttl_s);
+
+/* Writes the URL of attachment id (its thumbnail when thumb) for scope 'c'
+ * (conversation) or 'u' (uploader) and scope_id, valid until exp. Returns 0,
+ * or -1 when an id is not 24 lower-case hex digits or out is too small. */
+int attach_url_sign(const unsigned char key[32], const char *id, int thumb, char scope,
+                    const char *scope_id, int64_t exp, char *out, size_t outlen);
+
+/* Checks a download's query values: 0 when sig is the signature of (id,
+ * thumb, scope, scope_id, exp) and exp (decimal seconds) is not before now_s;
+ * -1 otherwise. The comparison takes the same time wherever it differs. */
+int attach_url_verify(const unsigned char key[32], const char *id, int thumb, char scope,
+                      const char *scope_id, const char *exp, const char *sig, int64_t now_s);
+
+/* Gives one attachment record its view: url (and thumbnail_url when it has a
+ * thumbnail_key), signed for scope; the storage's fields (user_id,
+ * thumbnail_key, thumbnail_content_type) are left out. Entries without an id of
+ * ours (an Instagram attachment with Meta's url) are left as they are. */
+void attach_url_view(const app_t *app, json_t *att, char scope, const char *scope_id);
+
+/* The views of a message's attachments (in place), signed for its
+ * conversation: every participant gets the same bytes, so fan-out packs a
+ * message once. message may be NULL or carry no attachments. */
+void attach_url_message(const app_t *app, json_t *message);
+/* The same for each message of an array. */
+void attach_url_messages(const app_t *app, json_t *messages);
+/* A message's view as a new reference, message left as it is (borrowed):
+ * a copy with the views when it has attachments of ours, else message itself. */
+json_t *attach_url_message_copy(const app_t *app, const json_t *message);
+
+#endif

@@ -1,0 +1,128 @@
+/* Signed download URLs (src/chat/attach_url.c): what a URL binds (file,
+ * thumbnail or not, scope, expiry), expiry on a grid so URLs are stable for a
+ * while, and the views of a message's attachments. Pure. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "chat/attach_url.h"
+
+static const char *ID = "0123456789abcdef01234567";
+static const char *CONV = "aaaaaaaaaaaaaaaaaaaaaaaa";
+
+static void key(unsigned char k[32]) {
+  unsigned char secret[32];
+  memset(secret, 7, sizeof(secret));
+  attach_url_key(secret, k);
+}
+
+/* Splits "...?c=X&exp=E&sig=S" into its values. */
+static void parts(const char *url, char exp[24], char sig[40]) {
+  const char *e = strstr(url, "&exp="), *s = strstr(url, "&sig=");
+  assert_non_null(e);
+  assert_non_null(s);
+  snprintf(exp, 24, "%.*s", (int)(s - e - 5), e + 5);
+  snprintf(sig, 40, "%s", s + 5);
+}
+
+static void a_url_opens_only_what_it_was_signed_for(void **state) {
+  (void)state;
+  unsigned char k[32];
+  key(k);
+  char url[ATTACH_URL_MAX], exp[24], sig[40];
+  assert_int_equal(attach_url_sign(k, ID, 0, 'c', CONV, 1000, url, sizeof(url)), 0);
+  static const char want[] =
+      "/api/attachments/0123456789abcdef01234567?c=aaaaaaaaaaaaaaaaaaaaaaaa&exp=1000&sig=";
+  assert_int_equal(strncmp(url, want, sizeof(want) - 1), 0);
+  parts(url, exp, sig);
+  assert_int_equal(strlen(sig), 32);
+  assert_int_equal(attach_url_verify(k, ID, 0, 'c', CONV, exp, sig, 999), 0);
+  assert_int_equal(attach_url_verify(k, ID, 0, 'c', CONV, exp, sig, 1000), 0);
+  /* Expired; another file; the thumbnail; another scope; another expiry. */
+  assert_int_equal(attach_url_verify(k, ID, 0, 'c', CONV, exp, sig, 1001), -1);
+  assert_int_equal(attach_url_verify(k, "0123456789abcdef01234568", 0, 'c', CONV, exp, sig, 0), -1);
+  assert_int_equal(attach_url_verify(k, ID, 1, 'c', CONV, exp, sig, 0), -1);
+  assert_int_equal(attach_url_verify(k, ID, 0, 'u', CONV, exp, sig, 0), -1);
+  assert_int_equal(attach_url_verify(k, ID, 0, 'c', "baaaaaaaaaaaaaaaaaaaaaaa", exp, sig, 0), -1);
+  assert_int_equal(attach_url_verify(k, ID, 0, 'c', CONV, "1001", sig, 0), -1);
+  assert_int_equal(attach_url_verify(k, ID, 0, 'c', CONV, "1000x", sig, 0), -1);
+  /* Every altered digit of the signature. */
+  for (size_t i = 0; i < 32; i++) {
+    char bad[40];
+    strcpy(bad, sig);
+    bad[i] = bad[i] == '0' ? '1' : '0';
+    assert_int_equal(attach_url_verify(k, ID, 0, 'c', CONV, exp, bad, 0), -1);
+  }
+  sig[31] = '\0';
+  assert_int_equal(attach_url_verify(k, ID, 0, 'c', CONV, exp, sig, 0), -1);
+  /* Another key (another server secret). */
+  unsigned char other[32], secret[32];
+  memset(secret, 8, sizeof(secret));
+  attach_url_key(secret, other);
+  parts(url, exp, sig);
+  assert_int_equal(attach_url_verify(other, ID, 0, 'c', CONV, exp, sig, 0), -1);
+  /* Ids that are not ours are never signed. */
+  assert_int_equal(attach_url_sign(k, "../etc/passwd", 0, 'c', CONV, 1, url, sizeof(url)), -1);
+  assert_int_equal(attach_url_sign(k, ID, 0, 'x', CONV, 1, url, sizeof(url)), -1);
+  assert_int_equal(attach_url_sign(k, ID, 0, 'c', CONV, 1, url, 20), -1);
+}
+
+static void expiry_is_between_one_and_two_ttls_on_a_grid(void **state) {
+  (void)state;
+  for (int64_t now = 1000000; now < 1000700; now += 7) {
+    int64_t e = attach_url_expiry(now, 300);
+    assert_true(e - now > 300 && e - now <= 600);
+    assert_int_equal(e % 300, 0);
+  }
+  assert_int_equal(attach_url_expiry(1000200, 300), attach_url_expiry(1000499, 300));
+}
+
+static void views_get_urls_and_lose_storage_fields(void **state) {
+  (void)state;
+  app_t app;
+  memset(&app, 0, sizeof(app));
+  app.cfg.attachment_url_ttl_s = 300;
+  key(app.url_key);
+  json_t *m = json_pack(
+      "{s:s, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s}]}", "conversation_id", CONV,
+      "attachments", "id", ID, "type", "image", "thumbnail_key", "0123456789abcdef01234567-t", "id",
+      "bbbbbbbbbbbbbbbbbbbbbbbb", "type", "file", "user_id", "cccccccccccccccccccccccc", "type",
+      "image", "url", "https://cdn.example/x.jpg");
+  json_t *copy = attach_url_message_copy(&app, m);
+  assert_ptr_not_equal(copy, m);
+  json_t *a = json_array_get(json_object_get(copy, "attachments"), 0);
+  assert_non_null(strstr(json_string_value(json_object_get(a, "url")), "?c=aaaa"));
+  assert_non_null(strstr(json_string_value(json_object_get(a, "thumbnail_url")), "/thumbnail?c="));
+  assert_null(json_object_get(a, "thumbnail_key"));
+  json_t *b = json_array_get(json_object_get(copy, "attachments"), 1);
+  assert_non_null(json_object_get(b, "url"));
+  assert_null(json_object_get(b, "thumbnail_url"));
+  assert_null(json_object_get(b, "user_id"));
+  /* Meta's URL of an Instagram attachment stays as it is. */
+  json_t *c = json_array_get(json_object_get(copy, "attachments"), 2);
+  assert_string_equal(json_string_value(json_object_get(c, "url")), "https://cdn.example/x.jpg");
+  /* The original is untouched. */
+  assert_null(json_object_get(json_array_get(json_object_get(m, "attachments"), 0), "url"));
+  json_decref(copy);
+  json_t *plain = json_pack("{s:s, s:[]}", "conversation_id", CONV, "attachments");
+  json_t *same = attach_url_message_copy(&app, plain);
+  assert_ptr_equal(same, plain);
+  json_decref(same);
+  json_decref(plain);
+  json_decref(m);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(a_url_opens_only_what_it_was_signed_for),
+      cmocka_unit_test(expiry_is_between_one_and_two_ttls_on_a_grid),
+      cmocka_unit_test(views_get_urls_and_lose_storage_fields),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
