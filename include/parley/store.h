@@ -47,6 +47,9 @@ enum store_status {
 /* The most live logins (refresh families) a user keeps (REFRESH_CREATE ends
  * the least recently used past it). */
 #define LOGINS_MAX 100
+/* Versions kept per flow: the most recent ones, plus any a running or
+ * waiting run started on (pruned when a publish makes a new one). */
+#define FLOW_VERSIONS_KEPT 20
 
 /* The key directory (DEVICE_* in store_ops.h): devices per user, one-time
  * prekeys held per device. */

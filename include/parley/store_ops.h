@@ -358,6 +358,34 @@ STORE_OP(FLOW_RUN_LIST, flow_run_list, READ)
 /* {id} -> run */
 STORE_OP(FLOW_RUN_GET, flow_run_get, READ)
 
+/* flow versions (API.md, Flows: versions): version = {version, created_at,
+ * trigger, nodes, edges, start}, immutable. A flow carries version (the
+ * latest published number, null before the first) and live (that version's
+ * graph, for the runner). FLOW_CREATE and FLOW_UPDATE with publish: true
+ * publish in the same operation. FLOW_GET with version: n answers the flow
+ * with that version's graph (ENOTFOUND when pruned); FLOW_LIST with live: true
+ * answers each flow with its live graph. Publishing a graph equal to the live
+ * one makes no new version. At most FLOW_VERSIONS_KEPT are kept per flow,
+ * plus any a running or waiting run started on. */
+/* {id, owner_id} -> flow, status "active", the draft published */
+STORE_OP(FLOW_PUBLISH, flow_version_publish, WRITE)
+/* {id, owner_id} -> {versions: [{version, created_at}]} newest first */
+STORE_OP(FLOW_VERSION_LIST, flow_version_list, READ)
+/* {id, owner_id, version} -> version */
+STORE_OP(FLOW_VERSION_GET, flow_version_get, READ)
+/* {id, owner_id, version} -> flow whose draft is that version's graph */
+STORE_OP(FLOW_VERSION_RESTORE, flow_version_restore, WRITE)
+
+/* flow analytics: counters per (flow, version), keys "started", "completed",
+ * "failed", "step_limit", "output_limit", "node:<id>" (runs that reached the
+ * node), "sent:<id>" and "click:<id>" (a message node's sends, its buttons'
+ * clicks), "day:<YYYY-MM-DD>" (runs started that day, UTC). Incremented in
+ * place (n = n + d, $inc), so instances never lose each other's counts. */
+/* {flow_id, version (0: unversioned), inc: {key: d}} -> {} */
+STORE_OP(FLOW_STATS_INC, flow_stats_inc, WRITE)
+/* {flow_id, version?} -> {counters: {key: n}}, summed over versions without one */
+STORE_OP(FLOW_STATS_GET, flow_stats_get, READ)
+
 /* scheduled steps (flow delays): step = {id, run_id, due_at_ms} */
 /* {run_id, due_at_ms, held_for?} -> step; held_for: the contact whose paused
  * automation holds the step (CONTACT_PAUSE with null releases it) */

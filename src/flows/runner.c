@@ -13,6 +13,7 @@
 #include "instagram/outbox.h"
 #include "parley/addrguard.h"
 #include "parley/flows.h"
+#include "parley/flows_stats.h"
 #include "parley/httpc.h"
 #include "parley/instagram.h"
 #include "parley/log.h"
@@ -31,6 +32,7 @@ struct flow_runner_s {
   int runs;
   int polling;
   int claims; /* SCHED_DELETE claims in flight: each may become a run */
+  int counts; /* FLOW_STATS_INC calls in flight */
 };
 
 typedef struct run_s {
@@ -42,6 +44,8 @@ typedef struct run_s {
   json_t *ctx;     /* {contact, message: {text}} */
   json_t *actions; /* the current step's actions, performed in order */
   char *token;
+  size_t counted; /* trace entries already in the flow's counters */
+  int started;    /* this piece started the run: "started" not yet counted */
 } run_t;
 
 static void advance(run_t *run);
@@ -91,6 +95,51 @@ static int call(run_t *run, enum store_op op, json_t *params, store_cb cb) {
   return rc;
 }
 
+/* ---- counting (flow analytics) ---- */
+
+static void counted(void *ctx, int status, json_t *result) {
+  flow_runner_t *r = ctx;
+  assert(r->counts > 0);
+  r->counts--;
+  if (status != STORE_OK) log_warn("flows: a run's counters could not be stored (%d)", status);
+  json_decref(result);
+}
+
+/* Adds inc (taken) to the counters of the flow's version; never holds up the run. */
+static void count_inc(flow_runner_t *r, const json_t *flow, json_t *inc) {
+  const char *id = json_string_value(json_object_get(flow, "id"));
+  if (!id || json_object_size(inc) == 0) {
+    json_decref(inc);
+    return;
+  }
+  json_int_t version = json_integer_value(json_object_get(flow, "version"));
+  if (store_call(r->app->store, FLOW_STATS_INC,
+                 json_pack("{s:s, s:I, s:o}", "flow_id", id, "version", version, "inc", inc),
+                 counted, r) == 0)
+    r->counts++;
+}
+
+/* What this piece of the run adds: the nodes it reached, its sends, its start
+ * and its end. Called once per piece, as it is saved. */
+static void count_piece(run_t *run) {
+  json_t *st = state_of(run), *trace = json_object_get(st, "trace");
+  char day[32];
+  util_iso8601(util_now_ms(), day);
+  day[10] = '\0';
+  json_t *inc = flow_stats_delta(trace, run->counted, run->started, day, sget(st, "status"));
+  run->counted = json_array_size(trace);
+  run->started = 0;
+  count_inc(run->r, run->flow, inc);
+}
+
+void flow_runner_count_click(flow_runner_t *r, const json_t *flow, const char *payload) {
+  const char *node = flow_stats_click_node(flow, payload);
+  if (!node) return;
+  char key[128];
+  snprintf(key, sizeof(key), "click:%s", node);
+  count_inc(r, flow, json_pack("{s:i}", key, 1));
+}
+
 /* ---- saving ---- */
 
 static void saved_final(void *ctx, int status, json_t *result) {
@@ -106,6 +155,7 @@ static void save_and_end(run_t *run) {
   json_t *st = state_of(run);
   json_object_set(run->record, "status", json_object_get(st, "status"));
   json_object_set(run->record, "trace", json_object_get(st, "trace"));
+  count_piece(run);
   if (call(run, FLOW_RUN_SAVE, json_pack("{s:O}", "run", run->record), saved_final) != 0)
     run_free(run);
 }
@@ -333,6 +383,11 @@ static void flows_listed(void *ctx, int status, json_t *result) {
       json_object_get(run->contact, "id"), "status", "running", "trace",
       json_object_get(state, "trace"), "state", state, "created_at", now, "updated_at", now,
       "message_text", json_object_get(json_object_get(run->ctx, "message"), "text"));
+  /* The version it started on: it finishes on that graph, whatever is
+   * published meanwhile. */
+  if (json_is_integer(json_object_get(run->flow, "version")))
+    json_object_set(run->record, "version", json_object_get(run->flow, "version"));
+  run->started = 1;
   if (call(run, FLOW_RUN_SAVE, json_pack("{s:O}", "run", run->record), run_created) != 0)
     run_free(run);
 }
@@ -349,8 +404,8 @@ void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_
   run->contact = json_incref((json_t *)contact);
   run->ctx = json_pack("{s:{s:s}}", "message", "text", text ? text : "");
   if (call(run, FLOW_LIST,
-           json_pack("{s:O, s:s}", "owner_id", json_object_get(account, "user_id"), "status",
-                     "active"),
+           json_pack("{s:O, s:s, s:b}", "owner_id", json_object_get(account, "user_id"), "status",
+                     "active", "live", 1),
            flows_listed) != 0)
     run_free(run);
 }
@@ -419,6 +474,7 @@ static void resume_flow(void *ctx, int status, json_t *result) {
     return;
   }
   run->flow = result;
+  run->counted = json_array_size(json_object_get(state_of(run), "trace"));
   if (call(run, CONTACT_GET,
            json_pack("{s:O, s:O}", "id", json_object_get(run->record, "contact_id"), "owner_id",
                      json_object_get(run->record, "owner_id")),
@@ -434,11 +490,13 @@ static void resume_run(void *ctx, int status, json_t *result) {
     return;
   }
   run->record = result;
-  if (call(run, FLOW_GET,
-           json_pack("{s:O, s:O}", "id", json_object_get(result, "flow_id"), "owner_id",
-                     json_object_get(result, "owner_id")),
-           resume_flow) != 0)
-    run_free(run);
+  json_t *p = json_pack("{s:O, s:O}", "id", json_object_get(result, "flow_id"), "owner_id",
+                        json_object_get(result, "owner_id"));
+  /* A run resumes on the version it started on (runs from before versions
+   * resume on the flow as it is). */
+  if (json_is_integer(json_object_get(result, "version")))
+    json_object_set(p, "version", json_object_get(result, "version"));
+  if (call(run, FLOW_GET, p, resume_flow) != 0) run_free(run);
 }
 
 typedef struct claim_s {
@@ -517,4 +575,6 @@ void flow_runner_free(flow_runner_t *r) { free(r); }
 
 /* A claim in flight counts: its step is deleted once it completes, so a
  * shutdown that did not wait for it would lose the run it resumes. */
-int flow_runner_busy(const flow_runner_t *r) { return r->runs + r->polling + r->claims; }
+int flow_runner_busy(const flow_runner_t *r) {
+  return r->runs + r->polling + r->claims + r->counts;
+}

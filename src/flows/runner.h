@@ -25,4 +25,10 @@ int flow_runner_busy(const flow_runner_t *r);
 void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_t *contact,
                             const char *text);
 
+/* Counts a click on flow's button (or quick reply) whose payload this is,
+ * when flow (as listed with its live graph and version) sent one; nothing
+ * otherwise. The trigger code calls it for each postback and quick-reply
+ * payload, with the flows it lists. Borrowed. */
+void flow_runner_count_click(flow_runner_t *r, const json_t *flow, const char *payload);
+
 #endif

@@ -7,11 +7,27 @@
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "parley/flows.h"
+#include "parley/flows_instantchat.h"
 
 static json_t *view(const json_t *flow) {
   json_t *f = json_deep_copy(flow);
   json_object_del(f, "owner_id");
+  json_object_del(f, "live"); /* the published graph: GET .../versions/:n */
   return f;
+}
+
+/* 400 validation_failed naming the field, and the node when there is one. */
+static void reply_invalid(http_req_t *req, const char *err, const char *field,
+                          const char *node_id) {
+  /* The envelope names the node too, so the builder can show the error on it. */
+  json_t *e =
+      json_pack("{s:s, s:s, s:s}", "code", "validation_failed", "message", err, "field", field);
+  if (!e) { /* a message cut inside a UTF-8 sequence */
+    http_reply_error(req, 400, "validation_failed", "the flow is not valid", field);
+    return;
+  }
+  if (node_id[0]) json_object_set_new(e, "node_id", json_string(node_id));
+  http_reply_json(req, 400, json_pack("{s:o}", "error", e));
 }
 
 /* Validates a body as a flow; replies 400 and returns NULL when it is not one.
@@ -22,15 +38,7 @@ static json_t *definition(http_req_t *req, json_t *body) {
   char err[256], field[32], node_id[72];
   if (flow_validate_node(body, &lim, err, sizeof(err), field, sizeof(field), node_id,
                          sizeof(node_id)) != 0) {
-    /* The envelope names the node too, so the builder can show the error on it. */
-    json_t *e =
-        json_pack("{s:s, s:s, s:s}", "code", "validation_failed", "message", err, "field", field);
-    if (!e) { /* a message cut inside a UTF-8 sequence */
-      http_reply_error(req, 400, "validation_failed", "the flow is not valid", field);
-      return NULL;
-    }
-    if (node_id[0]) json_object_set_new(e, "node_id", json_string(node_id));
-    http_reply_json(req, 400, json_pack("{s:o}", "error", e));
+    reply_invalid(req, err, field, node_id);
     return NULL;
   }
   json_t *status = json_object_get(body, "status");
@@ -39,6 +47,13 @@ static json_t *definition(http_req_t *req, json_t *body) {
                    json_object_get(body, "trigger"), "nodes", json_object_get(body, "nodes"),
                    "edges", json_object_get(body, "edges"), "start",
                    json_object_get(body, "start"));
+}
+
+/* Setting status "active" publishes the flow: its graph becomes an immutable
+ * version that new runs start on (API.md, Flows: versions). */
+static int publishes(const json_t *def) {
+  const char *status = json_string_value(json_object_get(def, "status"));
+  return status && strcmp(status, "active") == 0;
 }
 
 static void reply_flow(void *ctx, int status, json_t *result, int code) {
@@ -63,8 +78,11 @@ static void create(http_req_t *req) {
   json_t *def = definition(req, body);
   json_decref(body);
   if (!def) return;
-  handlers_store_call(req, FLOW_CREATE,
-                      json_pack("{s:s, s:o}", "owner_id", req->user_id, "flow", def), flow_201);
+  int pub = publishes(def);
+  handlers_store_call(
+      req, FLOW_CREATE,
+      json_pack("{s:s, s:o, s:b}", "owner_id", req->user_id, "flow", def, "publish", pub),
+      flow_201);
 }
 
 static void list_done(void *ctx, int status, json_t *result) {
@@ -104,9 +122,10 @@ static void update(http_req_t *req) {
   json_t *def = definition(req, body);
   json_decref(body);
   if (!def) return;
+  int pub = publishes(def);
   handlers_store_call(req, FLOW_UPDATE,
-                      json_pack("{s:s, s:s, s:o}", "id", http_req_param(req, "id"), "owner_id",
-                                req->user_id, "flow", def),
+                      json_pack("{s:s, s:s, s:o, s:b}", "id", http_req_param(req, "id"), "owner_id",
+                                req->user_id, "flow", def, "publish", pub),
                       flow_200);
 }
 
@@ -128,14 +147,16 @@ static void save_found(void *ctx, int status, json_t *result) {
   http_req_t *req = s->req;
   int rc;
   if (status == STORE_OK)
-    rc = store_call(req->app->store, FLOW_UPDATE,
-                    json_pack("{s:O, s:s, s:O}", "id", json_object_get(result, "id"), "owner_id",
-                              req->user_id, "flow", s->def),
-                    flow_200, req);
+    rc = store_call(
+        req->app->store, FLOW_UPDATE,
+        json_pack("{s:O, s:s, s:O, s:b}", "id", json_object_get(result, "id"), "owner_id",
+                  req->user_id, "flow", s->def, "publish", publishes(s->def)),
+        flow_200, req);
   else if (status == STORE_ENOTFOUND)
     rc = store_call(req->app->store, FLOW_CREATE,
-                    json_pack("{s:s, s:O}", "owner_id", req->user_id, "flow", s->def), flow_201,
-                    req);
+                    json_pack("{s:s, s:O, s:b}", "owner_id", req->user_id, "flow", s->def,
+                              "publish", publishes(s->def)),
+                    flow_201, req);
   else
     rc = status;
   if (rc != 0) {
@@ -147,9 +168,24 @@ static void save_found(void *ctx, int status, json_t *result) {
   free(s);
 }
 
+/* The seed SPA's save also takes InstantChat's React Flow JSON, converted
+ * into the model; a flow saved without a trigger starts on any message, at
+ * the node no edge leads to. */
 static void save(http_req_t *req) {
   json_t *body = http_req_json(req);
   if (!body) return;
+  if (json_is_object(body) && flow_is_instantchat(body)) {
+    char err[256], field[32], node_id[72];
+    json_t *model = flow_from_instantchat(body, err, sizeof(err), field, sizeof(field), node_id,
+                                          sizeof(node_id));
+    json_decref(body);
+    if (!model) {
+      reply_invalid(req, err, field, node_id);
+      return;
+    }
+    body = model;
+  }
+  flow_default_entry(body);
   json_t *def = definition(req, body);
   json_decref(body);
   if (!def) return;

@@ -18,6 +18,7 @@ extern const route_table_t users_routes;
 extern const route_table_t ws_routes;
 extern const route_table_t instagram_routes;
 extern const route_table_t flows_routes;
+extern const route_table_t flow_versions_routes;
 extern const route_table_t search_routes;
 extern const route_table_t team_routes;
 extern const route_table_t receipts_routes;

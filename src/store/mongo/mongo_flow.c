@@ -6,7 +6,7 @@
 #include "parley/util.h"
 #include "store/mongo/mongo_internal.h"
 
-static json_t *flow_json(mongo_ctx_t *c, const bson_t *doc) {
+json_t *mongo_flow_json(mongo_ctx_t *c, const bson_t *doc) {
   json_t *f = mongo_bson_parsed(doc, "body", json_object());
   if (!json_is_object(f)) {
     json_decref(f);
@@ -18,14 +18,48 @@ static json_t *flow_json(mongo_ctx_t *c, const bson_t *doc) {
   json_object_set_new(f, "status", mongo_bson_json(doc, "status"));
   json_object_set_new(f, "created_at", mongo_bson_iso(doc, "created_at"));
   json_object_set_new(f, "updated_at", mongo_bson_iso(doc, "updated_at"));
+  bson_iter_t it;
+  json_object_set_new(f, "version",
+                      bson_iter_init_find(&it, doc, "version") && BSON_ITER_HOLDS_NUMBER(&it)
+                          ? json_integer(bson_iter_as_int64(&it))
+                          : json_null());
+  if (bson_iter_init_find(&it, doc, "live") && BSON_ITER_HOLDS_UTF8(&it))
+    json_object_set_new(f, "live", mongo_bson_parsed(doc, "live", json_object()));
   return f;
 }
+
+static const char *const graph_keys[] = {"trigger", "nodes", "edges", "start"};
+
+json_t *mongo_flow_def(const json_t *flow) {
+  json_t *def = json_object();
+  for (size_t i = 0; i < sizeof(graph_keys) / sizeof(graph_keys[0]); i++) {
+    json_t *v = json_object_get(flow, graph_keys[i]);
+    if (v) json_object_set_new(def, graph_keys[i], json_deep_copy(v));
+  }
+  return def;
+}
+
+void mongo_flow_overlay(json_t *flow, const json_t *def) {
+  for (size_t i = 0; i < sizeof(graph_keys) / sizeof(graph_keys[0]); i++) {
+    json_t *v = json_object_get(def, graph_keys[i]);
+    if (v) json_object_set(flow, graph_keys[i], v);
+  }
+}
+
+/* FLOW_LIST with live: the runner's view, an active flow's published graph. */
+static json_t *list_live_json(mongo_ctx_t *c, const bson_t *doc) {
+  json_t *f = mongo_flow_json(c, doc);
+  if (json_is_object(json_object_get(f, "live"))) mongo_flow_overlay(f, json_object_get(f, "live"));
+  return f;
+}
+static json_t *list_json(mongo_ctx_t *c, const bson_t *doc) { return mongo_flow_json(c, doc); }
 
 /* The fields a flow's document keeps from the caller's flow object. */
 static void append_flow(bson_t *b, json_t *flow, int64_t now) {
   json_t *body = json_deep_copy(flow), *name = json_object_get(flow, "name");
   const char *status = mongo_param_str(flow, "status");
-  static const char *const own[] = {"id", "owner_id", "name", "status", "created_at", "updated_at"};
+  static const char *const own[] = {"id",         "owner_id",   "name",    "status",
+                                    "created_at", "updated_at", "version", "live"};
   for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) json_object_del(body, own[i]);
   mongo_bson_append_json(b, "name", json_is_string(name) ? name : NULL);
   BSON_APPEND_UTF8(b, "status", status ? status : "draft");
@@ -45,7 +79,11 @@ int mongo_flow_create(mongo_ctx_t *c, json_t *p, json_t **r) {
                          BCON_DATE_TIME(now), "ord", BCON_INT64(mongo_ctx_order(c)));
   append_flow(doc, flow, now);
   int rc = mongo_query_insert(c, MC_FLOWS, doc);
-  if (rc == 1) *r = flow_json(c, doc);
+  if (rc == 1 && json_is_true(json_object_get(p, "publish"))) {
+    bson_destroy(doc);
+    return mongo_flow_publish(c, id, owner, r);
+  }
+  if (rc == 1) *r = mongo_flow_json(c, doc);
   bson_destroy(doc);
   return rc == 1 ? STORE_OK : rc;
 }
@@ -62,8 +100,24 @@ int mongo_flow_get(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_destroy(filter);
   bson_destroy(opts);
   if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
-  *r = flow_json(c, &doc);
+  *r = mongo_flow_json(c, &doc);
   bson_destroy(&doc);
+  json_t *ver = json_object_get(p, "version");
+  if (id && json_is_integer(ver)) {
+    /* A run resuming on the version it started on. */
+    json_t *v = NULL,
+           *q = json_pack("{s:s, s:s, s:O}", "id", id, "owner_id", owner, "version", ver);
+    rc = q ? mongo_flow_version_get(c, q, &v) : STORE_EUNAVAILABLE;
+    json_decref(q);
+    if (rc != STORE_OK) {
+      json_decref(*r);
+      *r = NULL;
+      return rc;
+    }
+    mongo_flow_overlay(*r, v);
+    json_object_set(*r, "version", ver);
+    json_decref(v);
+  }
   return STORE_OK;
 }
 
@@ -73,7 +127,9 @@ int mongo_flow_list(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_t *filter = BCON_NEW("owner_id", BCON_UTF8(owner));
   if (status) BSON_APPEND_UTF8(filter, "status", status);
   bson_t *opts = BCON_NEW("sort", "{", "ord", BCON_INT32(1), "}");
-  return mongo_query_list(c, MC_FLOWS, filter, opts, flow_json, "flows", r);
+  return mongo_query_list(c, MC_FLOWS, filter, opts,
+                          json_is_true(json_object_get(p, "live")) ? list_live_json : list_json,
+                          "flows", r);
 }
 
 int mongo_flow_update(mongo_ctx_t *c, json_t *p, json_t **r) {
@@ -90,7 +146,11 @@ int mongo_flow_update(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_destroy(q);
   bson_destroy(update);
   if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
-  *r = flow_json(c, &doc);
+  if (json_is_true(json_object_get(p, "publish"))) {
+    bson_destroy(&doc);
+    return mongo_flow_publish(c, id, owner, r);
+  }
+  *r = mongo_flow_json(c, &doc);
   bson_destroy(&doc);
   return STORE_OK;
 }
@@ -102,6 +162,12 @@ int mongo_flow_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
   int rc = mongo_query_delete(c, MC_FLOWS, filter, 0);
   bson_destroy(filter);
   if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  /* Its versions and counters go with it; a run waiting on it fails on resuming. */
+  filter = BCON_NEW("flow_id", BCON_UTF8(id));
+  rc = mongo_query_delete(c, MC_FLOW_VERSIONS, filter, 1);
+  if (rc >= 0) rc = mongo_query_delete(c, MC_FLOW_STATS, filter, 1);
+  bson_destroy(filter);
+  if (rc < 0) return rc;
   *r = json_object();
   return STORE_OK;
 }
@@ -133,6 +199,10 @@ static bson_t *run_update(json_t *run, const char *id, int64_t now, int64_t ord)
     mongo_bson_append_json(&set, fields[i], json_is_string(v) ? v : NULL);
     json_object_del(body, fields[i]);
   }
+  /* The version a run started on is a field too: publishing keeps the
+   * versions that running and waiting runs need. */
+  json_t *ver = json_object_get(run, "version");
+  if (json_is_integer(ver)) BSON_APPEND_INT64(&set, "version", json_integer_value(ver));
   json_object_del(body, "id");
   json_object_del(body, "created_at");
   json_object_del(body, "updated_at");

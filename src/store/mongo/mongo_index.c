@@ -43,6 +43,12 @@ static const index_spec_t specs[] = {
     {MC_EVENTS, "processed_1_ord_1", "{\"processed\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
     {MC_FLOWS, "owner_id_1_ord_1", "{\"owner_id\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
     {MC_RUNS, "flow_id_1_ord_-1", "{\"flow_id\": 1, \"ord\": -1}", 0, 0, NULL, NULL},
+    /* flow versions by flow (newest first, pruning), the runs that hold one,
+     * counters by flow and version */
+    {MC_FLOW_VERSIONS, "flow_id_1_n_-1", "{\"flow_id\": 1, \"n\": -1}", 1, 0, NULL, NULL},
+    {MC_RUNS, "flow_id_1_status_1_version_1", "{\"flow_id\": 1, \"status\": 1, \"version\": 1}", 0,
+     0, NULL, NULL},
+    {MC_FLOW_STATS, "flow_id_1_version_1", "{\"flow_id\": 1, \"version\": 1}", 0, 0, NULL, NULL},
     {MC_STEPS, "due_at_ms_1_ord_1", "{\"due_at_ms\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
     {MC_REVOKED, "expires_at_ms_1", "{\"expires_at_ms\": 1}", 0, 0, NULL, NULL},
     {MC_STEPS, "held_for_1", "{\"held_for\": 1}", 0, 1, NULL, NULL},

@@ -28,6 +28,8 @@ enum mongo_coll {
   MC_ATTACH,
   MC_DEVICES,
   MC_PREKEYS,
+  MC_FLOW_VERSIONS,
+  MC_FLOW_STATS,
   MC_COUNT
 };
 
@@ -192,6 +194,16 @@ int mongo_channel_members_page(mongo_ctx_t *c, const char *cid, const char *curs
  * families named in ended and ending their logins. */
 int mongo_login_record(mongo_ctx_t *c, json_t *params, json_t *ended);
 int mongo_login_end_families(mongo_ctx_t *c, json_t *ended);
+
+/* mongo_flow.c: a flow document as the store's flow; the graph part of a flow
+ * ({trigger, nodes, edges, start}, a new reference); the flow with def's graph
+ * keys in place of its own. mongo_flow_version.c: publishes the draft (status
+ * active, a new version unless the graph is the live one, older versions
+ * pruned) and answers the flow. */
+json_t *mongo_flow_json(mongo_ctx_t *c, const bson_t *doc);
+json_t *mongo_flow_def(const json_t *flow);
+void mongo_flow_overlay(json_t *flow, const json_t *def);
+int mongo_flow_publish(mongo_ctx_t *c, const char *id, const char *owner, json_t **r);
 
 /* mongo_msg.c: a message document as the contract's JSON. */
 json_t *mongo_msg_json(mongo_ctx_t *c, const bson_t *doc);

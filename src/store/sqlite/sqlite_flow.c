@@ -5,7 +5,7 @@
 #include "parley/util.h"
 #include "store/sqlite/sqlite_internal.h"
 
-#define FLOW_COLS "id, owner_id, name, status, def, created_at, updated_at"
+#define FLOW_COLS "id, owner_id, name, status, def, created_at, updated_at, version, live"
 
 /* flow = def ({trigger, nodes, edges, start}) plus the columns. */
 static json_t *flow_row(sqlite3_stmt *st) {
@@ -16,7 +16,22 @@ static json_t *flow_row(sqlite3_stmt *st) {
   json_object_set_new(f, "status", sqlite_db_col_str(st, 3));
   json_object_set_new(f, "created_at", sqlite_db_col_str(st, 5));
   json_object_set_new(f, "updated_at", sqlite_db_col_str(st, 6));
+  json_object_set_new(f, "version",
+                      sqlite3_column_type(st, 7) == SQLITE_NULL
+                          ? json_null()
+                          : json_integer(sqlite3_column_int64(st, 7)));
+  if (sqlite3_column_type(st, 8) != SQLITE_NULL)
+    json_object_set_new(f, "live", sqlite_db_col_json(st, 8, json_object));
   return f;
+}
+
+/* The flow with the graph keys of def in place of its draft's. */
+static void overlay(json_t *flow, const json_t *def) {
+  const char *keys[] = {"trigger", "nodes", "edges", "start"};
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    json_t *v = json_object_get(def, keys[i]);
+    if (v) json_object_set(flow, keys[i], v);
+  }
 }
 
 static int flow_one(sqlite_db_t *d, sqlite3_stmt *st, json_t **result) {
@@ -27,7 +42,7 @@ static int flow_one(sqlite_db_t *d, sqlite3_stmt *st, json_t **result) {
   return STORE_OK;
 }
 
-static int flow_by_id(sqlite_db_t *d, const char *id, const char *owner, json_t **result) {
+int sqlite_flow_by_id(sqlite_db_t *d, const char *id, const char *owner, json_t **result) {
   return flow_one(
       d,
       sqlite_db_query(d, "SELECT " FLOW_COLS " FROM flows WHERE id = ? AND owner_id = ?", "ss", id,
@@ -35,8 +50,7 @@ static int flow_by_id(sqlite_db_t *d, const char *id, const char *owner, json_t 
       result);
 }
 
-/* The graph part of a flow, a new reference. */
-static json_t *flow_def(json_t *flow) {
+json_t *sqlite_flow_def(const json_t *flow) {
   json_t *def = json_object();
   const char *keys[] = {"trigger", "nodes", "edges", "start"};
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -54,7 +68,7 @@ int sqlite_flow_create(sqlite_db_t *d, json_t *p, json_t **result) {
   char id[25], now[32];
   util_new_id(id);
   sqlite_db_now(now);
-  json_t *def = flow_def(flow);
+  json_t *def = sqlite_flow_def(flow);
   int rc =
       sqlite_db_exec(d,
                      "INSERT INTO flows (id, owner_id, name, status, def, created_at, updated_at)"
@@ -62,14 +76,39 @@ int sqlite_flow_create(sqlite_db_t *d, json_t *p, json_t **result) {
                      "ssssjss", id, owner, name, status ? status : "draft", def, now, now);
   json_decref(def);
   if (rc != STORE_OK) return rc;
-  return flow_by_id(d, id, owner, result);
+  if (json_is_true(json_object_get(p, "publish"))) return sqlite_flow_publish(d, id, owner, result);
+  return sqlite_flow_by_id(d, id, owner, result);
+}
+
+/* The flow with the graph of its version n (a run resuming on it). */
+static int flow_at_version(sqlite_db_t *d, const char *id, const char *owner, int64_t n,
+                           json_t **result) {
+  json_t *flow = NULL;
+  int rc = sqlite_flow_by_id(d, id, owner, &flow);
+  if (rc != STORE_OK) return rc;
+  sqlite3_stmt *st =
+      sqlite_db_query(d, "SELECT def FROM flow_versions WHERE flow_id = ? AND n = ?", "si", id, n);
+  rc = st ? sqlite_db_step(d, st) : STORE_EUNAVAILABLE;
+  if (rc <= 0) {
+    json_decref(flow);
+    return rc < 0 ? rc : STORE_ENOTFOUND;
+  }
+  json_t *def = sqlite_db_col_json(st, 0, json_object);
+  sqlite3_reset(st);
+  overlay(flow, def);
+  json_decref(def);
+  json_object_set_new(flow, "version", json_integer(n));
+  *result = flow;
+  return STORE_OK;
 }
 
 int sqlite_flow_get(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
   const char *name = sqlite_db_pstr(p, "name");
   if (!owner || (!id && !name)) return STORE_EINVAL;
-  if (id) return flow_by_id(d, id, owner, result);
+  if (id && json_is_integer(json_object_get(p, "version")))
+    return flow_at_version(d, id, owner, json_integer_value(json_object_get(p, "version")), result);
+  if (id) return sqlite_flow_by_id(d, id, owner, result);
   return flow_one(d,
                   sqlite_db_query(d,
                                   "SELECT " FLOW_COLS " FROM flows WHERE name = ? AND owner_id = ?"
@@ -88,8 +127,13 @@ int sqlite_flow_list(sqlite_db_t *d, json_t *p, json_t **result) {
                                      "ss", owner, sqlite_db_pstr(p, "status"));
   if (!st) return STORE_EUNAVAILABLE;
   json_t *list = json_array();
-  int rc;
-  while ((rc = sqlite_db_step(d, st)) == 1) json_array_append_new(list, flow_row(st));
+  int live = json_is_true(json_object_get(p, "live")), rc;
+  while ((rc = sqlite_db_step(d, st)) == 1) {
+    json_t *f = flow_row(st);
+    /* The runner's view: an active flow runs its published graph. */
+    if (live && json_is_object(json_object_get(f, "live"))) overlay(f, json_object_get(f, "live"));
+    json_array_append_new(list, f);
+  }
   if (rc < 0) {
     json_decref(list);
     return rc;
@@ -103,9 +147,9 @@ int sqlite_flow_update(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
   json_t *flow = json_object_get(p, "flow"), *old = NULL;
   if (!owner || !id || !json_is_object(flow)) return STORE_EINVAL;
-  int rc = flow_by_id(d, id, owner, &old);
+  int rc = sqlite_flow_by_id(d, id, owner, &old);
   if (rc != STORE_OK) return rc;
-  json_t *def = flow_def(old), *fresh = flow_def(flow);
+  json_t *def = sqlite_flow_def(old), *fresh = sqlite_flow_def(flow);
   json_object_update(def, fresh);
   json_decref(fresh);
   const char *name = sqlite_db_pstr(flow, "name"), *status = sqlite_db_pstr(flow, "status");
@@ -118,7 +162,8 @@ int sqlite_flow_update(sqlite_db_t *d, json_t *p, json_t **result) {
   json_decref(def);
   json_decref(old);
   if (rc != STORE_OK) return rc;
-  return flow_by_id(d, id, owner, result);
+  if (json_is_true(json_object_get(p, "publish"))) return sqlite_flow_publish(d, id, owner, result);
+  return sqlite_flow_by_id(d, id, owner, result);
 }
 
 int sqlite_flow_delete(sqlite_db_t *d, json_t *p, json_t **result) {
@@ -127,19 +172,31 @@ int sqlite_flow_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   int rc = sqlite_db_exec(d, "DELETE FROM flows WHERE id = ? AND owner_id = ?", "ss", id, owner);
   if (rc != STORE_OK) return rc;
   if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
+  /* Its versions and counters go with it; a run waiting on it fails on resuming. */
+  rc = sqlite_db_exec(d, "DELETE FROM flow_versions WHERE flow_id = ?", "s", id);
+  if (rc == STORE_OK) rc = sqlite_db_exec(d, "DELETE FROM flow_stats WHERE flow_id = ?", "s", id);
+  if (rc != STORE_OK) return rc;
   *result = json_object();
   return STORE_OK;
 }
 
-#define RUN_COLS "id, flow_id, owner_id, contact_id, status, trace, state, created_at, updated_at"
+#define RUN_COLS \
+  "id, flow_id, owner_id, contact_id, status, trace, state, created_at, updated_at, version"
+
+static json_t *run_version(sqlite3_stmt *st, int col) {
+  return sqlite3_column_type(st, col) == SQLITE_NULL ? json_null()
+                                                     : json_integer(sqlite3_column_int64(st, col));
+}
 
 static json_t *run_row(sqlite3_stmt *st) {
-  return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", sqlite_db_col_str(st, 0),
-                   "flow_id", sqlite_db_col_str(st, 1), "owner_id", sqlite_db_col_str(st, 2),
-                   "contact_id", sqlite_db_col_str(st, 3), "status", sqlite_db_col_str(st, 4),
-                   "trace", sqlite_db_col_json(st, 5, json_array), "state",
-                   sqlite_db_col_json(st, 6, json_object), "created_at", sqlite_db_col_str(st, 7),
-                   "updated_at", sqlite_db_col_str(st, 8));
+  json_t *r = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", sqlite_db_col_str(st, 0),
+                        "flow_id", sqlite_db_col_str(st, 1), "owner_id", sqlite_db_col_str(st, 2),
+                        "contact_id", sqlite_db_col_str(st, 3), "status", sqlite_db_col_str(st, 4),
+                        "trace", sqlite_db_col_json(st, 5, json_array), "state",
+                        sqlite_db_col_json(st, 6, json_object), "created_at",
+                        sqlite_db_col_str(st, 7), "updated_at", sqlite_db_col_str(st, 8));
+  json_object_set_new(r, "version", run_version(st, 9));
+  return r;
 }
 
 static int run_by_id(sqlite_db_t *d, const char *id, json_t **result) {
@@ -157,7 +214,7 @@ static int run_by_id(sqlite_db_t *d, const char *id, json_t **result) {
 static int run_saved(sqlite_db_t *d, const char *id, json_t *run, json_t **result) {
   sqlite3_stmt *st = sqlite_db_query(d,
                                      "SELECT id, flow_id, owner_id, contact_id, status,"
-                                     " created_at, updated_at FROM flow_runs WHERE id = ?",
+                                     " created_at, updated_at, version FROM flow_runs WHERE id = ?",
                                      "s", id);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
@@ -173,6 +230,7 @@ static int run_saved(sqlite_db_t *d, const char *id, json_t *run, json_t **resul
   json_object_set_new_nocheck(r, "state", state ? json_deep_copy(state) : json_object());
   json_object_set_new_nocheck(r, "created_at", sqlite_db_col_str(st, 5));
   json_object_set_new_nocheck(r, "updated_at", sqlite_db_col_str(st, 6));
+  json_object_set_new_nocheck(r, "version", run_version(st, 7));
   sqlite3_reset(st);
   *result = r;
   return STORE_OK;
@@ -192,9 +250,11 @@ int sqlite_flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
     rc = sqlite_db_exec(
         d,
         "INSERT INTO flow_runs (id, flow_id, owner_id, contact_id, status, trace, state,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        "sssssjjss", id, flow, owner, sqlite_db_pstr(run, "contact_id"), status,
-        json_object_get(run, "trace"), json_object_get(run, "state"), now, now);
+        " created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "sssssjjssj", id, flow, owner, sqlite_db_pstr(run, "contact_id"), status,
+        json_object_get(run, "trace"), json_object_get(run, "state"), now, now,
+        json_integer_value(json_object_get(run, "version")) > 0 ? json_object_get(run, "version")
+                                                                : NULL);
   } else {
     rc =
         sqlite_db_exec(d,

@@ -138,6 +138,15 @@ int sqlite_login_end_families(sqlite_db_t *d, json_t *ended);
 /* sqlite_contact.c: a contact by id, whoever owns it (NULL when absent). */
 json_t *sqlite_contact_load(sqlite_db_t *d, const char *id);
 
+/* sqlite_flow.c: the flow id of owner (ENOTFOUND when none); the graph part
+ * of a flow ({trigger, nodes, edges, start}, a new reference). */
+int sqlite_flow_by_id(sqlite_db_t *d, const char *id, const char *owner, json_t **result);
+json_t *sqlite_flow_def(const json_t *flow);
+/* sqlite_flow_version.c: publishes the flow's draft inside the caller's
+ * transaction (status active, a new version unless the graph is the live
+ * one, older versions pruned) and answers the flow. */
+int sqlite_flow_publish(sqlite_db_t *d, const char *id, const char *owner, json_t **result);
+
 /* sqlite_msg.c: a message is read with these columns, in this order. */
 #define SQLITE_MSG_COLS                                                                           \
   "id, conversation_id, seq, sender_id, text, client_id, source, created_at, edited_at, deleted," \

@@ -252,6 +252,19 @@ static const char *const migrations[] = {
     "CREATE INDEX devices_user ON devices (user_id);"
     "CREATE TABLE device_prekeys (id INTEGER PRIMARY KEY, device_id TEXT NOT NULL,"
     " key TEXT NOT NULL, UNIQUE (device_id, key));",
+    /* 20: flow versions and analytics (issue 19): a flow's published versions
+     * (immutable graphs), the latest one's number and graph on the flow, the
+     * version each run started on, and counters per flow, version and key. */
+    "CREATE TABLE flow_versions (flow_id TEXT NOT NULL, n INTEGER NOT NULL,"
+    " owner_id TEXT NOT NULL, def TEXT NOT NULL, created_at TEXT NOT NULL,"
+    " PRIMARY KEY (flow_id, n));"
+    "ALTER TABLE flows ADD COLUMN version INTEGER;"
+    "ALTER TABLE flows ADD COLUMN live TEXT;"
+    "ALTER TABLE flow_runs ADD COLUMN version INTEGER;"
+    "CREATE INDEX flow_runs_live ON flow_runs (flow_id, version)"
+    " WHERE status IN ('running', 'waiting');"
+    "CREATE TABLE flow_stats (flow_id TEXT NOT NULL, version INTEGER NOT NULL,"
+    " key TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (flow_id, version, key));",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

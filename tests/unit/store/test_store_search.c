@@ -439,6 +439,10 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       "DROP TABLE attachments;"
       /* and migration 19 (the key directory) */
       "DROP TABLE devices; DROP TABLE device_prekeys;"
+      /* and migration 20 (flow versions and analytics) */
+      "DROP TABLE flow_versions; DROP TABLE flow_stats; DROP INDEX flow_runs_live;"
+      " ALTER TABLE flows DROP COLUMN version; ALTER TABLE flows DROP COLUMN live;"
+      " ALTER TABLE flow_runs DROP COLUMN version;"
       "DELETE FROM schema_version WHERE version >= 12;");
   f->store = open_store(f);
   assert_non_null(f->store);
@@ -530,6 +534,10 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " DROP TABLE attachments;"
           /* and migration 19 (the key directory) */
           " DROP TABLE devices; DROP TABLE device_prekeys;"
+          /* and migration 20 (flow versions and analytics) */
+          " DROP TABLE flow_versions; DROP TABLE flow_stats; DROP INDEX flow_runs_live;"
+          " ALTER TABLE flows DROP COLUMN version; ALTER TABLE flows DROP COLUMN live;"
+          " ALTER TABLE flow_runs DROP COLUMN version;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);

@@ -1,0 +1,49 @@
+/* SQLite operations on flow analytics (flow_stats, migration 19): counters
+ * per flow, version and key, incremented in place so that concurrent runs and
+ * instances add up. Store thread. */
+#include <string.h>
+
+#include "store/sqlite/sqlite_internal.h"
+
+#define STATS_KEY_MAX 100 /* "node:" and a node id of at most 64 bytes */
+
+int sqlite_flow_stats_inc(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *flow = sqlite_db_pstr(p, "flow_id");
+  int64_t version = sqlite_db_pint(p, "version", 0);
+  json_t *inc = json_object_get(p, "inc"), *v;
+  const char *key;
+  if (!flow || !json_is_object(inc)) return STORE_EINVAL;
+  json_object_foreach(inc, key, v) {
+    if (!json_is_integer(v) || strlen(key) > STATS_KEY_MAX) return STORE_EINVAL;
+    int rc = sqlite_db_exec(d,
+                            "INSERT INTO flow_stats (flow_id, version, key, n) VALUES (?, ?, ?, ?)"
+                            " ON CONFLICT (flow_id, version, key) DO UPDATE SET n = n + excluded.n",
+                            "sisi", flow, version, key, (int64_t)json_integer_value(v));
+    if (rc != STORE_OK) return rc;
+  }
+  *result = json_object();
+  return STORE_OK;
+}
+
+int sqlite_flow_stats_get(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *flow = sqlite_db_pstr(p, "flow_id");
+  json_t *ver = json_object_get(p, "version");
+  if (!flow) return STORE_EINVAL;
+  sqlite3_stmt *st = sqlite_db_query(
+      d,
+      "SELECT key, sum(n) FROM flow_stats WHERE flow_id = ?"
+      " AND (?2 < 0 OR version = ?2) GROUP BY key",
+      "si", flow, json_is_integer(ver) ? (int64_t)json_integer_value(ver) : (int64_t)-1);
+  if (!st) return STORE_EUNAVAILABLE;
+  json_t *counters = json_object();
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1)
+    json_object_set_new(counters, (const char *)sqlite3_column_text(st, 0),
+                        json_integer(sqlite3_column_int64(st, 1)));
+  if (rc < 0) {
+    json_decref(counters);
+    return rc;
+  }
+  *result = json_pack("{s:o}", "counters", counters);
+  return STORE_OK;
+}
