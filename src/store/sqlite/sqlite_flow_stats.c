@@ -1,4 +1,4 @@
-/* SQLite operations on flow analytics (flow_stats, migration 19): counters
+/* SQLite operations on flow analytics (flow_stats, migration 20): counters
  * per flow, version and key, incremented in place so that concurrent runs and
  * instances add up. Store thread. */
 #include <string.h>

@@ -1,5 +1,5 @@
 /* SQLite operations on a flow's published versions (flow_versions, migration
- * 19): publishing the draft, listing, reading and restoring versions. A
+ * 20): publishing the draft, listing, reading and restoring versions. A
  * version's graph is JSON text and never changes once written. Store thread. */
 #include <stdio.h>
 #include <string.h>
