@@ -41,6 +41,7 @@ struct job_s {
   struct s3_s *s;
   job_fn run;  /* pool thread */
   job_fn done; /* loop thread */
+  int net;     /* talks to S3: counts against max_jobs */
   job_t *next; /* in the backend's queue */
 };
 
@@ -115,34 +116,38 @@ static void job_after(uv_work_t *w, int status) {
   (void)status; /* never cancelled: the backend does not cancel its jobs */
   job_t *j = w->data;
   s3_t *s = j->s;
-  s->running--;
-  j->done(j); /* may free j */
+  if (j->net) s->running--;
   while (s->head && s->running < s->max_jobs) {
     job_t *next = s->head;
     s->head = next->next;
     if (!s->head) s->tail = NULL;
     job_start(next);
   }
+  j->done(j); /* may free j, and the backend once closed */
 }
 
 static void job_start(job_t *j) {
   s3_t *s = j->s;
   j->work.data = j;
-  s->running++;
+  if (j->net) s->running++;
   if (uv_queue_work(s->base.loop, &j->work, job_work, job_after) != 0) {
     /* Only with a bad loop; run it here rather than lose its cleanup. */
     if (j->run) j->run(j);
-    s->running--;
+    if (j->net) s->running--;
     j->done(j);
   }
 }
 
-static void job_submit(s3_t *s, job_t *j, job_fn run, job_fn done) {
+/* Runs run on the pool, then done on the loop. A job that talks to S3 (net)
+ * waits in the queue while max_jobs others do; one that only touches the
+ * spool or a reader's buffer does not. */
+static void job_submit(s3_t *s, job_t *j, job_fn run, job_fn done, int net) {
   j->s = s;
   j->run = run;
   j->done = done;
+  j->net = net;
   j->next = NULL;
-  if (s->running < s->max_jobs) {
+  if (!net || s->running < s->max_jobs) {
     job_start(j);
     return;
   }
@@ -334,7 +339,7 @@ static void cleanup_done(job_t *j) { upload_free(UPLOAD_OF(j)); }
 
 static void cleanup_start(s3_upload_t *u) {
   u->busy = 1;
-  job_submit((s3_t *)u->f, &u->job, cleanup_run, cleanup_done);
+  job_submit((s3_t *)u->f, &u->job, cleanup_run, cleanup_done, u->upload_id[0] != '\0');
 }
 
 static void begin_run(job_t *j) {
@@ -385,7 +390,7 @@ static int s3_upload_begin(files_t *f, const char *key, files_upload_t **out, fi
   snprintf(u->spool_path, n, "%s/%s.%s", s->spool, key, rnd);
   s->pending++;
   u->busy = 1;
-  job_submit(s, &u->job, begin_run, step_done);
+  job_submit(s, &u->job, begin_run, step_done, 0);
   *out = (files_upload_t *)u;
   return 0;
 }
@@ -418,7 +423,8 @@ static int s3_upload_write(files_upload_t *fu, const char *data, size_t len, fil
   u->cb = cb;
   u->ctx = ctx;
   u->busy = 1;
-  job_submit((s3_t *)u->f, &u->job, write_run, step_done);
+  s3_t *s = (s3_t *)u->f;
+  job_submit(s, &u->job, write_run, step_done, u->spool_len + len >= s->part_bytes);
   return 0;
 }
 
@@ -447,7 +453,7 @@ static int s3_upload_commit(files_upload_t *fu, files_cb cb, void *ctx) {
   u->cb = cb;
   u->ctx = ctx;
   u->busy = 1; /* no abort from now on: the commit owns u */
-  job_submit((s3_t *)u->f, &u->job, commit_run, commit_done);
+  job_submit((s3_t *)u->f, &u->job, commit_run, commit_done, 1);
   return 0;
 }
 
@@ -491,7 +497,7 @@ static int s3_remove(files_t *f, const char *key, files_cb cb, void *ctx) {
   rm->cb = cb;
   rm->ctx = ctx;
   ((s3_t *)f)->pending++;
-  job_submit((s3_t *)f, &rm->job, remove_run, remove_done);
+  job_submit((s3_t *)f, &rm->job, remove_run, remove_done, 1);
   return 0;
 }
 
@@ -572,7 +578,7 @@ static int s3_reader_open(files_t *f, const char *key, uint64_t offset, files_re
   r->ctx = ctx;
   r->busy = 1;
   ((s3_t *)f)->pending++;
-  job_submit((s3_t *)f, &r->job, fetch_run, open_done);
+  job_submit((s3_t *)f, &r->job, fetch_run, open_done, 1);
   *out = (files_reader_t *)r;
   return 0;
 }
@@ -608,11 +614,11 @@ static int s3_reader_read(files_reader_t *fr, char *buf, size_t len, files_read_
      * the interface's other backend does. */
     r->busy = 1;
     r->rc = 0;
-    job_submit((s3_t *)r->f, &r->job, NULL, read_done);
+    job_submit((s3_t *)r->f, &r->job, NULL, read_done, 0);
     return 0;
   }
   r->busy = 1;
-  job_submit((s3_t *)r->f, &r->job, fetch_run, read_done);
+  job_submit((s3_t *)r->f, &r->job, fetch_run, read_done, 1);
   return 0;
 }
 

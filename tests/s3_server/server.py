@@ -16,7 +16,8 @@ share one stand-in do not see each other. Unsigned control routes for tests:
   POST /_standin/fault/B          {"status": 503, "count": N, "methods": ["PUT"], "query": Q,
                                   "hang": s}: the next N requests with one of the methods
                                   and a query starting with Q answer status (after hanging
-                                  s seconds); count -1 (default) is for ever
+                                  s seconds; status 0: then served as usual); count -1
+                                  (default) is for ever
   DELETE /_standin/fault/B        no more faults
 
 Usage: server.py --host 127.0.0.1 --port N [--port-file F] [--access-key K]
@@ -168,6 +169,9 @@ class Handler(BaseHTTPRequestHandler):
             if fault:
                 if fault.get("hang"):
                     time.sleep(fault["hang"])
+                if fault["status"] == 0:
+                    fault = None  # only slow: then served as usual
+            if fault:
                 raise S3Error(fault.get("status", 503), "ServiceUnavailable" if
                               fault.get("status", 503) == 503 else "InternalError",
                               "Injected fault.")

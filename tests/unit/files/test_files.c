@@ -527,6 +527,53 @@ static void test_s3_hanging_server_times_out(void **state) {
   assert_int_equal(count(fx, "/tmp"), 0);
 }
 
+typedef struct order_s {
+  int commit_status, remove_status;
+  int commit_done, remove_done; /* the order they finished in, from 1 */
+  int seq;
+} order_t;
+
+static void on_order_commit(void *ctx, int status) {
+  order_t *o = ctx;
+  o->commit_status = status;
+  o->commit_done = ++o->seq;
+}
+
+static void on_order_remove(void *ctx, int status) {
+  order_t *o = ctx;
+  o->remove_status = status;
+  o->remove_done = ++o->seq;
+}
+
+/* With s3_max_jobs 1, a request to S3 waits while another is in flight, but
+ * an upload's begin and its writes (the spool only) do not. */
+static void test_s3_requests_at_once_are_bounded(void **state) {
+  fx_t *fx = *state;
+  files_close(fx->f);
+  files_s3_config_t c = s3_config(fx);
+  c.max_jobs = 1;
+  fx->f = files_open_s3(&fx->loop, &c);
+  fault(fx, "{\"hang\": 1.0, \"status\": 0, \"methods\": [\"PUT\"], \"count\": 1}");
+  files_upload_t *u = NULL, *v = NULL;
+  assert_int_equal(upload_some(fx, &u, 100), 0);
+  order_t o = {0};
+  assert_int_equal(files_upload_commit(u, on_order_commit, &o), 0); /* hangs 1 s */
+  assert_int_equal(files_remove(fx->f, "00000000000000000000000a", on_order_remove, &o), 0);
+  uint64_t start = uv_hrtime();
+  assert_int_equal(upload_some(fx, &v, 3000), 0); /* not behind the commit */
+  assert_true(uv_hrtime() - start < 800 * 1000000ull);
+  assert_int_equal(o.seq, 0);
+  files_upload_abort(v);
+  uv_run(&fx->loop, UV_RUN_DEFAULT);
+  /* The removal ran after the commit's request, not beside it. */
+  assert_int_equal(o.commit_done, 1);
+  assert_int_equal(o.remove_done, 2);
+  assert_int_equal(o.remove_status, 0);
+  assert_int_equal(o.commit_status, 0);
+  assert_int_equal(count(fx, ""), 1);
+  assert_int_equal(count(fx, "/tmp"), 0);
+}
+
 static void test_s3_wrong_key_refused(void **state) {
   fx_t *fx = *state;
   files_close(fx->f);
@@ -564,6 +611,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_s3_abort_mid_multipart, setup_s3, teardown),
       cmocka_unit_test_setup_teardown(test_s3_failures_leave_nothing, setup_s3, teardown),
       cmocka_unit_test_setup_teardown(test_s3_hanging_server_times_out, setup_s3, teardown),
+      cmocka_unit_test_setup_teardown(test_s3_requests_at_once_are_bounded, setup_s3, teardown),
       cmocka_unit_test_setup_teardown(test_s3_wrong_key_refused, setup_s3, teardown),
   };
   return cmocka_run_group_tests(tests, standin_start, standin_stop);
