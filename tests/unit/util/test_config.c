@@ -97,6 +97,47 @@ static void test_bad_values_exit_2(void **state) {
   config_free(&c);
 }
 
+/* files_storage s3 needs its endpoint, bucket and keys (the secret from a file);
+ * each one missing exits 2. */
+static void test_s3_storage_settings(void **state) {
+  (void)state;
+  config_t c;
+  char *argv[] = {"parleyd", NULL};
+  assert_int_equal(load(&c, 1, argv), 0);
+  assert_string_equal(c.files_storage, "dir");
+  assert_string_equal(c.s3_region, "us-east-1");
+  assert_string_equal(c.s3_path_style, "on");
+  assert_int_equal(c.s3_part_bytes, 8 << 20);
+  config_free(&c);
+  write_file("s3cr3t\n");
+  const char *vars[][2] = {{"PARLEY_FILES_STORAGE", "s3"},
+                           {"PARLEY_S3_ENDPOINT", "http://seaweedfs:8333"},
+                           {"PARLEY_S3_BUCKET", "parley"},
+                           {"PARLEY_S3_ACCESS_KEY", "parley"},
+                           {"PARLEY_S3_SECRET_KEY_FILE", path}};
+  const size_t n = sizeof(vars) / sizeof(vars[0]);
+  for (size_t leave_out = 1; leave_out < n; leave_out++) {
+    for (size_t i = 0; i < n; i++)
+      if (i != leave_out) setenv(vars[i][0], vars[i][1], 1);
+    assert_int_equal(load(&c, 1, argv), 2);
+    config_free(&c);
+    for (size_t i = 0; i < n; i++) unsetenv(vars[i][0]);
+  }
+  for (size_t i = 0; i < n; i++) setenv(vars[i][0], vars[i][1], 1);
+  assert_int_equal(load(&c, 1, argv), 0);
+  assert_string_equal(c.s3_secret_key, "s3cr3t");
+  config_free(&c);
+  setenv("PARLEY_S3_PART_BYTES", "1048576", 1); /* under S3's 5 MiB */
+  assert_int_equal(load(&c, 1, argv), 2);
+  config_free(&c);
+  unsetenv("PARLEY_S3_PART_BYTES");
+  setenv("PARLEY_FILES_STORAGE", "ftp", 1);
+  assert_int_equal(load(&c, 1, argv), 2);
+  config_free(&c);
+  for (size_t i = 0; i < n; i++) unsetenv(vars[i][0]);
+  unlink(path);
+}
+
 static void test_empty_optional_is_unset(void **state) {
   (void)state;
   config_t c;
@@ -240,6 +281,7 @@ int main(void) {
       cmocka_unit_test(test_empty_optional_is_unset),
       cmocka_unit_test(test_value_from_file),
       cmocka_unit_test(test_listen_addresses),
+      cmocka_unit_test(test_s3_storage_settings),
       cmocka_unit_test(test_trusted_proxies_ranges),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
