@@ -36,7 +36,56 @@ int fields_has_attachments(const json_t *body) {
   return json_is_array(ids) && json_array_size(ids) > 0;
 }
 
+int fields_has_ciphertexts(const json_t *body) {
+  return json_object_get(body, "ciphertexts") != NULL;
+}
+
+/* 1 when s is 1..max characters of the base64url alphabet (no padding). */
+static int b64url_ok(const char *s, size_t len, size_t max) {
+  if (len == 0 || len > max) return 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = s[i];
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+          c == '_'))
+      return 0;
+  }
+  return 1;
+}
+
+/* {device id: base64url}: 1..FIELDS_CIPHERTEXTS_MAX entries, each key an id
+ * (base64url characters, so never a MongoDB operator or path) and each value
+ * at most FIELDS_CIPHERTEXT_MAX characters. */
+static int ciphertexts_ok(const json_t *v) {
+  if (!json_is_object(v) || json_object_size(v) == 0 ||
+      json_object_size(v) > FIELDS_CIPHERTEXTS_MAX)
+    return 0;
+  const char *k;
+  json_t *c;
+  json_object_foreach((json_t *)v, k, c) {
+    if (!b64url_ok(k, strlen(k), FIELDS_ID_MAX) || !json_is_string(c) ||
+        !b64url_ok(json_string_value(c), json_string_length(c), FIELDS_CIPHERTEXT_MAX))
+      return 0;
+  }
+  return 1;
+}
+
+/* An end-to-end encrypted send carries ciphertexts and nothing the server
+ * could read: no text, files, quote or mentions. */
+static const char *check_secret_send(const json_t *body) {
+  if (!ciphertexts_ok(json_object_get(body, "ciphertexts"))) return "ciphertexts";
+  static const char *const plain[] = {"text", "attachment_ids", "reply_to", "mentions"};
+  for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+    json_t *v = json_object_get(body, plain[i]);
+    if (v && !json_is_null(v)) return plain[i];
+  }
+  json_t *cid = json_object_get(body, "client_id");
+  if (cid && !json_is_null(cid) && !fields_string_ok(cid, 1, FIELDS_CLIENT_ID_MAX))
+    return "client_id";
+  return NULL;
+}
+
 const char *fields_check_send(const json_t *body) {
+  if (fields_has_ciphertexts(body)) return check_secret_send(body);
   if (!ids_ok(json_object_get(body, "attachment_ids"), FIELDS_ATTACHMENTS_MAX))
     return "attachment_ids";
   /* With files, text may be absent or null. */
@@ -54,6 +103,9 @@ const char *fields_check_send(const json_t *body) {
 }
 
 const char *fields_send_error(const char *field) {
+  if (strcmp(field, "ciphertexts") == 0)
+    return "ciphertexts must map 1 to 20 device ids to unpadded base64url of at most 16384 "
+           "characters";
   if (strcmp(field, "text") == 0)
     return "text must be 1 to 4000 characters of valid UTF-8 (or null with attachment_ids)";
   if (strcmp(field, "attachment_ids") == 0)
@@ -73,4 +125,10 @@ const char *fields_reply_refused(const json_t *body, const char **field) {
   *field = reply && !json_is_null(reply) ? "reply_to" : "mentions";
   return "reply_to must be a message of this conversation that is not deleted, and mentions "
          "participants of it (neither is possible in an instagram conversation)";
+}
+
+const char *fields_secret_refused(const char *field) {
+  return strcmp(field, "ciphertexts") == 0
+             ? "ciphertexts go only to a secret conversation"
+             : "a secret conversation takes only ciphertexts (end-to-end encrypted)";
 }

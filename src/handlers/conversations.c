@@ -101,7 +101,7 @@ static void created(void *ctx, int status, json_t *result) {
     /* The body was valid when sent; only its type decides the field named. */
     json_t *body = json_loadb(req->body.data, req->body.len, 0, NULL);
     const char *type = json_string_value(json_object_get(body, "type"));
-    int direct = type && strcmp(type, "direct") == 0;
+    int direct = type && (strcmp(type, "direct") == 0 || strcmp(type, "secret") == 0);
     reply_invalid(req, direct ? "participant_id" : "participant_ids", "unknown user");
     json_decref(body);
   } else if (status != STORE_OK) {
@@ -119,7 +119,9 @@ static void created(void *ctx, int status, json_t *result) {
   http_req_unref(req);
 }
 
-static json_t *direct_params(http_req_t *req, json_t *body) {
+/* direct, or secret (end-to-end encrypted: one per pair too, apart from the
+ * direct one). */
+static json_t *direct_params(http_req_t *req, json_t *body, const char *type) {
   int failed = 0;
   const char *other =
       handlers_string_field(req, body, "participant_id", 1, 1, ID_MAX_CHARS, &failed);
@@ -128,7 +130,7 @@ static json_t *direct_params(http_req_t *req, json_t *body) {
     reply_invalid(req, "participant_id", "a direct conversation needs another user");
     return NULL;
   }
-  return json_pack("{s:s, s:n, s:s, s:[s,s]}", "type", "direct", "name", "creator_id", req->user_id,
+  return json_pack("{s:s, s:n, s:s, s:[s,s]}", "type", type, "name", "creator_id", req->user_id,
                    "participant_ids", req->user_id, other);
 }
 
@@ -161,14 +163,14 @@ static void create(http_req_t *req) {
   if (!body) return;
   json_t *type = json_object_get(body, "type"), *params = NULL;
   const char *t = json_string_value(type);
-  if (t && strcmp(t, "direct") == 0)
-    params = direct_params(req, body);
+  if (t && (strcmp(t, "direct") == 0 || strcmp(t, "secret") == 0))
+    params = direct_params(req, body, t);
   else if (t && strcmp(t, "group") == 0)
     params = group_params(req, body);
   else if (t && strcmp(t, "channel") == 0)
     params = channel_params(req, body);
   else
-    reply_invalid(req, "type", "type must be \"direct\", \"group\" or \"channel\"");
+    reply_invalid(req, "type", "type must be \"direct\", \"secret\", \"group\" or \"channel\"");
   json_decref(body);
   if (params) handlers_store_call(req, CONV_CREATE, params, created);
 }

@@ -67,7 +67,11 @@ static void list(http_req_t *req) {
 static void sent(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
   json_t *body = status == STORE_EINVAL ? http_req_json(req) : NULL;
-  if (body && fields_has_reply(body)) {
+  if (body && (fields_has_ciphertexts(body) || !fields_has_reply(body))) {
+    /* The store's payload rule (the conversation's type decides). */
+    const char *field = fields_has_ciphertexts(body) ? "ciphertexts" : "text";
+    http_reply_error(req, 400, "validation_failed", fields_secret_refused(field), field);
+  } else if (body && fields_has_reply(body)) {
     /* The one check left to the store: what reply_to and mentions name. */
     const char *field = NULL, *msg = fields_reply_refused(body, &field);
     http_reply_error(req, 400, "validation_failed", msg, field);
@@ -96,6 +100,9 @@ static void send_chat(http_req_t *req, const char *conv, json_t *body) {
                 json_object_get(body, "reply_to"), "mentions", json_object_get(body, "mentions"));
   if (fields_has_attachments(body))
     json_object_set(params, "attachment_ids", json_object_get(body, "attachment_ids"));
+  if (fields_has_ciphertexts(body))
+    json_object_set_new(params, "payload",
+                        json_pack("{s:O}", "ciphertexts", json_object_get(body, "ciphertexts")));
   handlers_store_call(req, MSG_INSERT, params, sent);
 }
 
@@ -131,7 +138,7 @@ static void send_message(http_req_t *req) {
   }
   /* A quote or a mention goes to the store, which refuses both in an
    * instagram conversation: nothing reaches the Graph API. */
-  if (ig_reply_is_chat(req->app, conv) || fields_has_reply(body)) {
+  if (ig_reply_is_chat(req->app, conv) || fields_has_reply(body) || fields_has_ciphertexts(body)) {
     send_chat(req, conv, body);
     json_decref(body);
     return;

@@ -141,3 +141,15 @@ int store_has_reply_or_mentions(const json_t *params) {
   json_t *r = json_object_get(params, "reply_to"), *m = json_object_get(params, "mentions");
   return (r && !json_is_null(r)) || json_array_size(m) > 0;
 }
+
+int store_payload_fits(const json_t *params, int secret) {
+  const json_t *payload = json_object_get(params, "payload");
+  if (payload && !json_is_object(payload)) return 0;
+  int sealed = json_object_get(payload, "ciphertexts") != NULL;
+  if (sealed != secret) return 0;
+  if (!secret) return 1;
+  const json_t *text = json_object_get(params, "text");
+  return (!text || json_is_null(text)) && !json_object_get(params, "attachment_ids") &&
+         json_array_size(json_object_get(params, "attachments")) == 0 &&
+         !store_has_reply_or_mentions(params);
+}

@@ -61,6 +61,10 @@ json_t *store_reply_preview(const json_t *quoted);
 int store_mentions_ok(const json_t *params);
 /* 1 when the params of a MSG_INSERT carry reply_to or mentions. */
 int store_has_reply_or_mentions(const json_t *params);
+/* MSG_INSERT's payload rule: a secret conversation's messages carry
+ * payload.ciphertexts and nothing readable (no text, attachments, quote or
+ * mentions); no other conversation takes ciphertexts. 1 when params fit. */
+int store_payload_fits(const json_t *params, int secret);
 
 /* Allocates the common part; the backend sets impl. */
 store_t *store_new(uv_loop_t *loop, const store_backend_t *backend, int max_jobs);

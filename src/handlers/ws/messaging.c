@@ -41,12 +41,14 @@ typedef struct frame_job_s {
   char *text;             /* message.send to an Instagram conversation: the text */
   json_t *reply;          /* message.send: {reply_to, mentions} as sent, or NULL */
   json_t *attachment_ids; /* message.send with files */
+  json_t *ciphertexts;    /* message.send to a secret conversation */
 } frame_job_t;
 
 static void job_free(frame_job_t *j) {
   free(j->text);
   json_decref(j->reply);
   json_decref(j->attachment_ids);
+  json_decref(j->ciphertexts);
   free(j);
 }
 
@@ -143,7 +145,11 @@ static int frame_int(ws_session_t *s, json_t *frame, const char *name, long long
 static void on_sent(void *ctx, int status, json_t *result) {
   frame_job_t *j = ctx;
   ws_session_t *s;
-  if (status == STORE_EINVAL && j->reply && (s = job_session(j))) {
+  if (status == STORE_EINVAL && !j->reply && (s = job_session(j))) {
+    /* The store's payload rule (the conversation's type decides). */
+    const char *field = j->ciphertexts ? "ciphertexts" : "text";
+    ws_reply_error(s, "validation_failed", fields_secret_refused(field), job_ref(j), field);
+  } else if (status == STORE_EINVAL && j->reply && (s = job_session(j))) {
     const char *field = NULL, *msg = fields_reply_refused(j->reply, &field);
     ws_reply_error(s, "validation_failed", msg, job_ref(j), field);
   } else if (status != STORE_OK) {
@@ -171,6 +177,8 @@ static void send_chat(ws_session_t *s, frame_job_t *j, const char *text) {
                 "check_member", 1, "reply_to", json_object_get(j->reply, "reply_to"), "mentions",
                 json_object_get(j->reply, "mentions"));
   if (j->attachment_ids) json_object_set(params, "attachment_ids", j->attachment_ids);
+  if (j->ciphertexts)
+    json_object_set_new(params, "payload", json_pack("{s:O}", "ciphertexts", j->ciphertexts));
   job_call(s, j, MSG_INSERT, params, on_sent);
 }
 
@@ -212,6 +220,11 @@ void ws_messaging_send(ws_session_t *s, json_t *frame, const char *ref) {
   const char *text = json_string_value(json_object_get(frame, "text"));
   if (fields_has_attachments(frame))
     j->attachment_ids = json_incref(json_object_get(frame, "attachment_ids"));
+  if (fields_has_ciphertexts(frame)) {
+    j->ciphertexts = json_incref(json_object_get(frame, "ciphertexts"));
+    send_chat(s, j, NULL);
+    return;
+  }
   if (fields_has_reply(frame)) {
     /* The store checks what they name, and refuses both in an instagram
      * conversation: nothing reaches the Graph API. */

@@ -682,7 +682,7 @@ static json_t *participant_ids(json_t *p, const char *creator) {
  * a unique sparse index on pair_key makes that hold under concurrency. */
 static int pair_key(const char *type, const char *creator, json_t *ids, const char *contact,
                     char *out, size_t n) {
-  if (!strcmp(type, "direct")) {
+  if (!strcmp(type, "direct") || !strcmp(type, "secret")) {
     if (json_array_size(ids) != 2) return -1;
     const char *a = json_string_value(json_array_get(ids, 0)),
                *b = json_string_value(json_array_get(ids, 1));
@@ -691,7 +691,8 @@ static int pair_key(const char *type, const char *creator, json_t *ids, const ch
       a = b;
       b = t;
     }
-    snprintf(out, n, "d:%s:%s", a, b);
+    /* A pair has one direct and one secret conversation, apart. */
+    snprintf(out, n, "%s:%s:%s", type[0] == 's' ? "s" : "d", a, b);
   } else if (!strcmp(type, "instagram")) {
     if (!contact) return -1;
     snprintf(out, n, "i:%s:%s", creator, contact);

@@ -46,6 +46,9 @@ json_t *mongo_msg_json(mongo_ctx_t *c, const bson_t *doc) {
     json_object_set_new(m, "reply_to", mongo_bson_json(doc, "reply_to"));
   if (bson_iter_init_find(&it, doc, "mentions") && BSON_ITER_HOLDS_ARRAY(&it))
     json_object_set_new(m, "mentions", mongo_bson_json(doc, "mentions"));
+  json_t *extra = mongo_bson_parsed(doc, "payload", NULL); /* ciphertexts, call */
+  if (json_is_object(extra)) json_object_update(m, extra);
+  json_decref(extra);
   return m;
 }
 
@@ -167,7 +170,12 @@ int mongo_msg_edit(mongo_ctx_t *c, json_t *p, json_t **r) {
   int rc = load_pair(c, id, check ? user : NULL, &msg, &conv);
   if (rc != STORE_OK) return rc;
   const char *sender = mongo_bson_str(&msg, "sender_id");
-  if (!sender || strcmp(sender, user) || mongo_bson_bool(&msg, "deleted")) {
+  /* An end-to-end encrypted message (payload.ciphertexts) is not the
+   * server's to edit. */
+  json_t *extra = mongo_bson_parsed(&msg, "payload", NULL);
+  int sealed = json_object_get(extra, "ciphertexts") != NULL;
+  json_decref(extra);
+  if (!sender || strcmp(sender, user) || mongo_bson_bool(&msg, "deleted") || sealed) {
     rc = STORE_EFORBIDDEN;
   } else {
     bson_t *update = BCON_NEW("$set", "{", "text", BCON_UTF8(text), "edited_at",
@@ -195,7 +203,8 @@ int mongo_msg_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (!(sender && !strcmp(sender, user)) && !admin) {
     rc = STORE_EFORBIDDEN;
   } else {
-    bson_t *update = BCON_NEW("$set", "{", "deleted", BCON_BOOL(true), "text", BCON_NULL, "}");
+    bson_t *update = BCON_NEW("$set", "{", "deleted", BCON_BOOL(true), "text", BCON_NULL, "payload",
+                              BCON_NULL, "}");
     rc = change(c, id, update, &conv, r);
     bson_destroy(update);
   }

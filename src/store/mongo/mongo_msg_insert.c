@@ -189,9 +189,12 @@ static int load_convs(batch_t *b) {
         finish(it, got == 0 ? STORE_ENOTFOUND : STORE_EFORBIDDEN);
       continue;
     }
+    const char *type = cv->loaded ? mongo_bson_str(&cv->doc, "type") : NULL;
     if (!cv->loaded ||
         (check && !mongo_conv_role(&cv->doc, it->sender) && !is_agent(cv->agents, it->sender)))
       finish(it, STORE_ENOTFOUND);
+    else if (!store_payload_fits(it->job->params, type && !strcmp(type, "secret")))
+      finish(it, STORE_EINVAL);
     else
       check_reply(b, it);
   }
@@ -356,6 +359,10 @@ static bson_t *new_doc(batch_t *b, item_t *it, int64_t seq) {
   json_t *reply = json_object_get(p, "_reply"), *mentions = json_object_get(p, "mentions");
   if (reply) mongo_bson_append_json(doc, "reply_to", reply);
   if (json_array_size(mentions) > 0) mongo_bson_append_json(doc, "mentions", mentions);
+  /* ciphertexts (keyed by device ids) or a call's record, kept as JSON text:
+   * keys that came from a client never become field names. */
+  json_t *payload = json_object_get(p, "payload");
+  if (json_is_object(payload)) mongo_bson_append_text(doc, "payload", payload);
   return doc;
 }
 

@@ -321,7 +321,8 @@ static int pair_key(const char *type, const char *creator, json_t *ids, const ch
   json_array_foreach(ids, i, v) if (strcmp(json_string_value(v), creator) != 0) other =
       json_string_value(v);
   const char *a = strcmp(creator, other) < 0 ? creator : other, *b = a == creator ? other : creator;
-  snprintf(out, n, "dm|%s|%s", a, b);
+  /* A pair has one direct and one secret conversation, apart. */
+  snprintf(out, n, "%s|%s|%s", strcmp(type, "secret") == 0 ? "sc" : "dm", a, b);
   return 0;
 }
 
@@ -346,7 +347,9 @@ int sqlite_conv_create(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!type || !creator || !json_is_array(ids)) return STORE_EINVAL;
   int channel = strcmp(type, "channel") == 0;
   int group = strcmp(type, "group") == 0 || channel;
-  if (!group && strcmp(type, "direct") != 0 && strcmp(type, "instagram") != 0) return STORE_EINVAL;
+  if (!group && strcmp(type, "direct") != 0 && strcmp(type, "secret") != 0 &&
+      strcmp(type, "instagram") != 0)
+    return STORE_EINVAL;
   json_t *creator_only = json_pack("[s]", creator);
   int status = users_exist(d, creator_only);
   json_decref(creator_only);

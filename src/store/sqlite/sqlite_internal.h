@@ -150,7 +150,7 @@ int sqlite_flow_publish(sqlite_db_t *d, const char *id, const char *owner, json_
 /* sqlite_msg.c: a message is read with these columns, in this order. */
 #define SQLITE_MSG_COLS                                                                           \
   "id, conversation_id, seq, sender_id, text, client_id, source, created_at, edited_at, deleted," \
-  " attachments, external_id, status, error, reply_to, mentions"
+  " attachments, external_id, status, error, reply_to, mentions, payload"
 /* An SQL expression for a participants row: how many messages of its
  * conversation after seq `after` (an SQL expression) mention its user. */
 #define SQLITE_MENTIONS_AFTER(after)                                           \

@@ -90,6 +90,11 @@ static json_t *msg_row(sqlite3_stmt *st) {
     json_object_set_new(m, "reply_to", sqlite_db_col_json(st, 14, json_null));
   if (sqlite3_column_type(st, 15) != SQLITE_NULL)
     json_object_set_new(m, "mentions", sqlite_db_col_json(st, 15, json_array));
+  if (sqlite3_column_type(st, 16) != SQLITE_NULL) {
+    json_t *extra = sqlite_db_col_json(st, 16, json_object);
+    if (json_is_object(extra)) json_object_update(m, extra); /* ciphertexts, call */
+    json_decref(extra);
+  }
   json_object_set_new(m, "reactions", json_array());
   return m;
 }
@@ -226,7 +231,9 @@ int sqlite_msg_edit(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!text) return STORE_EINVAL;
   int status = load_for(d, p, &msg, NULL);
   if (status != STORE_OK) return status;
-  if (!is_sender(msg, p) || json_is_true(json_object_get(msg, "deleted"))) {
+  /* An end-to-end encrypted message (ciphertexts) is not the server's to edit. */
+  if (!is_sender(msg, p) || json_is_true(json_object_get(msg, "deleted")) ||
+      json_object_get(msg, "ciphertexts")) {
     json_decref(msg);
     return STORE_EFORBIDDEN;
   }
@@ -251,8 +258,9 @@ int sqlite_msg_delete(sqlite_db_t *d, json_t *p, json_t **result) {
     json_decref(msg);
     return STORE_EFORBIDDEN;
   }
-  status = sqlite_db_exec(d, "UPDATE messages SET deleted = 1, text = NULL WHERE id = ?", "s",
-                          json_string_value(json_object_get(msg, "id")));
+  status =
+      sqlite_db_exec(d, "UPDATE messages SET deleted = 1, text = NULL, payload = NULL WHERE id = ?",
+                     "s", json_string_value(json_object_get(msg, "id")));
   if (status != STORE_OK) {
     json_decref(msg);
     return status;

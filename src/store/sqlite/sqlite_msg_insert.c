@@ -41,6 +41,7 @@ typedef struct pending_conv_s {
   char updated_at[32];
   json_t *members; /* participant ids, as loaded (none for a channel) */
   int channel;     /* a channel: only its admins post */
+  int secret;      /* a secret conversation: only ciphertexts */
   json_t *readers; /* sender -> seq of their newest message */
 } pending_conv_t;
 
@@ -130,6 +131,7 @@ static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
   const char *cr = (const char *)sqlite3_column_text(st, 2);
   snprintf(creator, sizeof(creator), "%s", cr ? cr : "");
   c->channel = strcmp(type, "channel") == 0;
+  c->secret = strcmp(type, "secret") == 0;
   sqlite3_reset(st);
   /* Members (and agents) from what was just read: no second look-up of the type. */
   if (!(c->members = sqlite_conv_member_ids(d, conv, type, creator))) return STORE_EUNAVAILABLE;
@@ -231,6 +233,12 @@ static json_t *new_message(json_t *p, const sqlite_insert_t *ins) {
   if (reply) json_object_set_new_nocheck(m, "reply_to", json_deep_copy(reply));
   if (json_array_size(mentions) > 0)
     json_object_set_new_nocheck(m, "mentions", json_deep_copy(mentions));
+  json_t *payload = json_object_get(p, "payload");
+  if (json_is_object(payload)) { /* ciphertexts, call: the job's params stay its own */
+    json_t *copy = json_deep_copy(payload);
+    json_object_update(m, copy);
+    json_decref(copy);
+  }
   return m;
 }
 
@@ -280,6 +288,7 @@ int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   }
   if (!member && json_is_true(json_object_get(p, "check_member")))
     return retried(d, p, STORE_ENOTFOUND, result);
+  if (!store_payload_fits(p, c->secret)) return retried(d, p, STORE_EINVAL, result);
   status = check_reply(d, p, conv, c);
   if (status != STORE_OK) return retried(d, p, status, result);
   json_t *ids = json_object_get(p, "attachment_ids");
@@ -301,11 +310,11 @@ int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   status = sqlite_db_exec(
       d,
       "INSERT INTO messages (id, conversation_id, seq, sender_id, text, client_id, source,"
-      " attachments, external_id, created_at, status, reply_to, mentions)"
-      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-      "ssissssjsssjj", id, conv, seq, sender, json_string_value(text), client_id, source, att,
+      " attachments, external_id, created_at, status, reply_to, mentions, payload)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+      "ssissssjsssjjj", id, conv, seq, sender, json_string_value(text), client_id, source, att,
       external_id, now, sqlite_db_pstr(p, "status"), json_object_get(p, "_reply"),
-      json_array_size(mentions) > 0 ? mentions : NULL);
+      json_array_size(mentions) > 0 ? mentions : NULL, json_object_get(p, "payload"));
   if (status != STORE_OK) return status;
   /* Nothing inserted: a retry, or (never seen) a random id that collided. */
   if (sqlite3_changes(d->db) == 0) return retried(d, p, STORE_ECONFLICT, result);

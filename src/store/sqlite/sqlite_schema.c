@@ -265,6 +265,10 @@ static const char *const migrations[] = {
     " WHERE status IN ('running', 'waiting');"
     "CREATE TABLE flow_stats (flow_id TEXT NOT NULL, version INTEGER NOT NULL,"
     " key TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (flow_id, version, key));",
+    /* 21: secret chats and calls (issue 20): what a message carries beside
+     * its text, as a JSON object merged into it (ciphertexts per device, a
+     * call's record). */
+    "ALTER TABLE messages ADD COLUMN payload TEXT;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

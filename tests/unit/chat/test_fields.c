@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,6 +121,49 @@ static void a_send_may_carry_files_and_then_no_text(void **state) {
   json_decref(b);
 }
 
+static void a_secret_send_carries_only_ciphertexts(void **state) {
+  assert_null(check("{\"ciphertexts\": {\"6b10a1\": \"QUJD-_x\"}, \"client_id\": \"c\"}"));
+  assert_string_equal(check("{\"ciphertexts\": {}}"), "ciphertexts");
+  assert_string_equal(check("{\"ciphertexts\": []}"), "ciphertexts");
+  assert_string_equal(check("{\"ciphertexts\": {\"d\": \"QUJD=\"}}"), "ciphertexts");
+  assert_string_equal(check("{\"ciphertexts\": {\"d\": \"\"}}"), "ciphertexts");
+  assert_string_equal(check("{\"ciphertexts\": {\"d\": 1}}"), "ciphertexts");
+  /* Keys are ids: never an operator or a dotted path in a store. */
+  assert_string_equal(check("{\"ciphertexts\": {\"$set\": \"QUJD\"}}"), "ciphertexts");
+  assert_string_equal(check("{\"ciphertexts\": {\"a.b\": \"QUJD\"}}"), "ciphertexts");
+  /* Nothing readable beside them. */
+  assert_string_equal(check("{\"ciphertexts\": {\"d\": \"QUJD\"}, \"text\": \"hi\"}"), "text");
+  assert_null(check("{\"ciphertexts\": {\"d\": \"QUJD\"}, \"text\": null}"));
+  assert_string_equal(check("{\"ciphertexts\": {\"d\": \"QUJD\"}, \"mentions\": [\"u\"]}"),
+                      "mentions");
+  assert_string_equal(check("{\"ciphertexts\": {\"d\": \"QUJD\"}, \"reply_to\": \"m\"}"),
+                      "reply_to");
+  assert_string_equal(check("{\"ciphertexts\": {\"d\": \"QUJD\"}, \"attachment_ids\": [\"f\"]}"),
+                      "attachment_ids");
+  assert_string_equal(check("{\"ciphertexts\": {\"d\": \"QUJD\"}, \"client_id\": 5}"), "client_id");
+  /* Bounds: entries and each ciphertext's length. */
+  json_t *b = json_pack("{s:{}}", "ciphertexts"), *cts = json_object_get(b, "ciphertexts");
+  for (int i = 0; i < FIELDS_CIPHERTEXTS_MAX; i++) {
+    char k[8];
+    snprintf(k, sizeof(k), "d%d", i);
+    json_object_set_new(cts, k, json_string("QUJD"));
+  }
+  assert_null(fields_check_send(b));
+  json_object_set_new(cts, "one-more", json_string("QUJD"));
+  assert_string_equal(fields_check_send(b), "ciphertexts");
+  json_object_clear(cts);
+  char *big = malloc(FIELDS_CIPHERTEXT_MAX + 2);
+  memset(big, 'A', FIELDS_CIPHERTEXT_MAX);
+  big[FIELDS_CIPHERTEXT_MAX] = 0;
+  json_object_set_new(cts, "d", json_string(big));
+  assert_null(fields_check_send(b));
+  strcat(big, "A");
+  json_object_set_new(cts, "d", json_string(big));
+  assert_string_equal(fields_check_send(b), "ciphertexts");
+  free(big);
+  json_decref(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(strings_are_measured_in_code_points),
@@ -127,6 +171,7 @@ int main(void) {
       cmocka_unit_test(a_send_needs_text_and_may_have_a_client_id),
       cmocka_unit_test(a_send_may_quote_and_mention_within_bounds),
       cmocka_unit_test(a_send_may_carry_files_and_then_no_text),
+      cmocka_unit_test(a_secret_send_carries_only_ciphertexts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

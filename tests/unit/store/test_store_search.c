@@ -443,6 +443,8 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       "DROP TABLE flow_versions; DROP TABLE flow_stats; DROP INDEX flow_runs_live;"
       " ALTER TABLE flows DROP COLUMN version; ALTER TABLE flows DROP COLUMN live;"
       " ALTER TABLE flow_runs DROP COLUMN version;"
+      /* and migration 21 (secret chats and calls: messages' payload) */
+      "ALTER TABLE messages DROP COLUMN payload;"
       "DELETE FROM schema_version WHERE version >= 12;");
   f->store = open_store(f);
   assert_non_null(f->store);
@@ -538,6 +540,8 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " DROP TABLE flow_versions; DROP TABLE flow_stats; DROP INDEX flow_runs_live;"
           " ALTER TABLE flows DROP COLUMN version; ALTER TABLE flows DROP COLUMN live;"
           " ALTER TABLE flow_runs DROP COLUMN version;"
+          /* and migration 21 (secret chats and calls: messages' payload) */
+          " ALTER TABLE messages DROP COLUMN payload;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);
