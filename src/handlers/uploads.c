@@ -11,6 +11,7 @@
 #include "chat/attach_url.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
+#include "handlers/multipart.h"
 #include "parley/app.h"
 #include "parley/files.h"
 #include "parley/files_type.h"
@@ -23,6 +24,9 @@
 #define UPLOAD_HIGH_WATER (1024 * 1024)
 #define UPLOAD_LOW_WATER (256 * 1024)
 #define UPLOAD_NAME_MAX 255
+/* A multipart body may exceed the file by this much (boundaries, headers,
+ * small fields) before it counts as too large. */
+#define UPLOAD_MULTIPART_SLACK (64 * 1024)
 
 typedef struct upload_s {
   http_req_t *req; /* a reference, dropped when the upload ends */
@@ -31,15 +35,18 @@ typedef struct upload_s {
   char user[64];
   char name[UPLOAD_NAME_MAX + 1];
   char mime[128];
-  const char *kind;   /* image, video, audio, file: once the type passed */
-  files_upload_t *fu; /* NULL before begin and after commit or abort */
-  int64_t limit;      /* bytes this file may have: the size limit or what the quota leaves */
-  int limit_is_quota; /* which of the two limit is */
-  int64_t received;
-  buf_t head;     /* the first FILES_TYPE_HEAD bytes, for the type */
-  buf_t pending;  /* received, not yet handed to storage */
-  buf_t writing;  /* the write in flight */
-  uv_work_t work; /* the type check */
+  const char *kind;     /* image, video, audio, file: once the type passed */
+  files_upload_t *fu;   /* NULL before begin and after commit or abort */
+  int64_t limit;        /* bytes this file may have: the size limit or what the quota leaves */
+  int limit_is_quota;   /* which of the two limit is */
+  int64_t received;     /* the file's bytes */
+  int64_t raw_received; /* the body's bytes (a multipart body's framing too) */
+  multipart_t *mp;      /* a multipart/form-data body's parser, else NULL */
+  int file_parts;       /* parts named "file" seen */
+  buf_t head;           /* the first FILES_TYPE_HEAD bytes, for the type */
+  buf_t pending;        /* received, not yet handed to storage */
+  buf_t writing;        /* the write in flight */
+  uv_work_t work;       /* the type check */
   int sniff_rc;
   int refs;    /* the upload itself, the type check in flight, a store call */
   int counted; /* holds one of the user's in-flight slots */
@@ -55,6 +62,7 @@ static void upload_unref(upload_t *up) {
     else
       strmap_put(up->app->uploads, up->user, (void *)(n - 1));
   }
+  free(up->mp);
   buf_free(&up->head);
   buf_free(&up->pending);
   buf_free(&up->writing);
@@ -64,16 +72,21 @@ static void upload_unref(upload_t *up) {
 
 /* Ends the upload: discards what storage holds of it and answers (unless the
  * client left or was answered). */
-static void upload_fail(upload_t *up, int status, const char *code, const char *msg) {
+static void upload_refuse(upload_t *up, int status, const char *code, const char *msg,
+                          const char *field) {
   if (up->done) return;
   up->done = 1;
   if (up->fu) files_upload_abort(up->fu);
   up->fu = NULL;
   if (status && !up->req->replied) {
     if (status == 503) http_reply_header(up->req, "Retry-After", "1");
-    http_reply_error(up->req, status, code, msg, NULL);
+    http_reply_error(up->req, status, code, msg, field);
   }
   upload_unref(up);
+}
+
+static void upload_fail(upload_t *up, int status, const char *code, const char *msg) {
+  upload_refuse(up, status, code, msg, NULL);
 }
 
 static void too_large(upload_t *up) {
@@ -204,8 +217,8 @@ static void kick(upload_t *up) {
 
 /* ---- the body ---- */
 
-static void on_data(void *ctx, const char *data, size_t len) {
-  upload_t *up = ctx;
+/* Bytes of the file (the raw body, or the multipart body's file part). */
+static void file_data(upload_t *up, const char *data, size_t len) {
   if (up->done) return;
   up->received += (int64_t)len;
   if (up->received > up->limit) {
@@ -228,9 +241,74 @@ nomem:
   upload_fail(up, 503, "unavailable", "out of memory");
 }
 
+/* ---- a multipart/form-data body: one part named "file" is the file ---- */
+
+/* 1 when name is 1 to 255 bytes without control characters. */
+static int name_ok(const char *name) {
+  size_t n = strlen(name);
+  if (n == 0 || n > UPLOAD_NAME_MAX) return 0;
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return 0;
+  return 1;
+}
+
+static int mp_part(void *ctx, const char *name, const char *filename, const char *ctype) {
+  upload_t *up = ctx;
+  (void)ctype;                             /* the type comes from the bytes, never from the claim */
+  if (strcmp(name, "file") != 0) return 0; /* other fields are skipped */
+  if (++up->file_parts > 1) {
+    upload_refuse(up, 400, "validation_failed", "send one file per upload", "file");
+    return -1;
+  }
+  if (!up->name[0]) {
+    if (!filename || !name_ok(filename)) {
+      upload_refuse(up, 400, "validation_failed",
+                    "the file part's filename (or ?name=) must be 1 to 255 bytes, no control "
+                    "characters",
+                    "name");
+      return -1;
+    }
+    snprintf(up->name, sizeof(up->name), "%s", filename);
+  }
+  return 1;
+}
+
+static void mp_data(void *ctx, const char *data, size_t len) { file_data(ctx, data, len); }
+static void mp_part_end(void *ctx) { (void)ctx; }
+
+static const multipart_cbs_t mp_cbs = {mp_part, mp_data, mp_part_end};
+
+static void on_data(void *ctx, const char *data, size_t len) {
+  upload_t *up = ctx;
+  if (up->done) return;
+  if (!up->mp) {
+    file_data(up, data, len);
+    return;
+  }
+  up->raw_received += (int64_t)len;
+  if (up->raw_received > up->limit + UPLOAD_MULTIPART_SLACK) {
+    too_large(up);
+    return;
+  }
+  /* A callback may end the upload: the parser (in up) must outlive the feed. */
+  up->refs++;
+  if (multipart_feed(up->mp, data, len) != 0 && !up->done)
+    upload_fail(up, 400, "invalid_multipart", "the multipart/form-data body is malformed");
+  upload_unref(up);
+}
+
 static void on_end(void *ctx) {
   upload_t *up = ctx;
   if (up->done) return;
+  if (up->mp && multipart_finish(up->mp) != 0) {
+    upload_fail(up, 400, "invalid_multipart",
+                "the multipart/form-data body ended before its closing boundary");
+    return;
+  }
+  if (up->mp && up->file_parts == 0) {
+    upload_refuse(up, 400, "validation_failed", "no part named file", "file");
+    return;
+  }
   up->ended = 1;
   if (up->received == 0) {
     upload_fail(up, 400, "validation_failed", "the file is empty");
@@ -278,7 +356,7 @@ static void on_usage(void *ctx, int status, json_t *result) {
       up->limit_is_quota = 1;
     }
     int64_t declared = http_req_content_length(up->req);
-    if (declared > up->limit || up->limit == 0) {
+    if (declared > up->limit + (up->mp ? UPLOAD_MULTIPART_SLACK : 0) || up->limit == 0) {
       too_large(up);
     } else {
       int rc = files_upload_begin(up->app->files, up->id, &up->fu, on_begun, up);
@@ -302,30 +380,49 @@ static int read_name(http_req_t *req, char *out, size_t outlen) {
 
 static void upload_start(http_req_t *req) {
   app_t *app = req->app;
-  char name[UPLOAD_NAME_MAX + 1];
-  if (read_name(req, name, sizeof(name)) != 0) {
+  char name[UPLOAD_NAME_MAX + 1] = "";
+  const char *ct = http_req_header(req, "content-type");
+  int form = ct && util_strncasecmp(ct, "multipart/form-data", 19) == 0;
+  /* A form names the file in its part (?name= may still override it). */
+  if ((!form || http_req_query(req, "name", name, sizeof(name)) != -1) &&
+      read_name(req, name, sizeof(name)) != 0) {
     http_reply_error(req, 400, "validation_failed",
                      "name must be the file's name: 1 to 255 bytes, no control characters", "name");
     return;
   }
-  const char *ct = http_req_header(req, "content-type");
-  if (ct && util_strncasecmp(ct, "multipart/", 10) == 0) {
+  if (ct && !form && util_strncasecmp(ct, "multipart/", 10) == 0) {
     http_reply_error(req, 415, "unsupported_media_type",
-                     "send the file as the raw body, with its name in ?name=", NULL);
+                     "send the file as multipart/form-data or as the raw body", NULL);
     return;
   }
+  multipart_t *mp = NULL;
+  if (form) {
+    mp = malloc(sizeof(*mp));
+    if (!mp || multipart_init(mp, ct, &mp_cbs, NULL) != 0) {
+      free(mp);
+      if (!mp)
+        http_reply_error(req, 503, "unavailable", "out of memory", NULL);
+      else
+        http_reply_error(req, 400, "invalid_multipart",
+                         "multipart/form-data needs a boundary of 1 to 70 characters", NULL);
+      return;
+    }
+  }
   int64_t declared = http_req_content_length(req);
-  if (declared > app->cfg.upload_max_bytes) {
+  if (declared > app->cfg.upload_max_bytes + (mp ? UPLOAD_MULTIPART_SLACK : 0)) {
+    free(mp);
     http_reply_error(req, 413, "payload_too_large", "the file is larger than upload_max_bytes",
                      NULL);
     return;
   }
   if (declared == 0) {
+    free(mp);
     http_reply_error(req, 400, "validation_failed", "the file is empty", NULL);
     return;
   }
   intptr_t running = (intptr_t)strmap_get(app->uploads, req->user_id);
   if (running >= app->cfg.upload_max_in_flight) {
+    free(mp);
     http_reply_header(req, "Retry-After", "1");
     http_reply_error(req, 429, "rate_limited", "too many uploads at once", NULL);
     return;
@@ -333,6 +430,7 @@ static void upload_start(http_req_t *req) {
   upload_t *up = calloc(1, sizeof(*up));
   if (!up || strmap_put(app->uploads, req->user_id, (void *)(running + 1)) != 0) {
     free(up);
+    free(mp);
     http_reply_error(req, 503, "unavailable", "out of memory", NULL);
     return;
   }
@@ -344,6 +442,8 @@ static void upload_start(http_req_t *req) {
   util_new_id(up->id);
   snprintf(up->user, sizeof(up->user), "%s", req->user_id);
   snprintf(up->name, sizeof(up->name), "%s", name);
+  up->mp = mp;
+  if (mp) mp->ctx = up;
   up->refs++;
   if (store_call(app->store, ATTACH_USAGE, json_pack("{s:s}", "user_id", up->user), on_usage, up) !=
       0) {

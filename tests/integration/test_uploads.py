@@ -161,8 +161,9 @@ def test_refused_types_and_names_leave_nothing(server):
         assert r.status == 400 and r.json()["error"]["field"] == "name", r
     r = upload(server, a, b"", name="empty.pdf")
     assert r.status == 400
+    # A body that says multipart but is not: 400 (test_uploads_multipart.py).
     r = upload(server, a, PDF, name="f.pdf", ctype="multipart/form-data; boundary=x")
-    assert r.status == 415
+    assert r.status == 400 and r.json()["error"]["code"] == "invalid_multipart", r
     r = api(server, "POST", "/api/uploads?name=f.pdf", None, raw_body=PDF)
     assert r.status == 401
     assert stored(server) == ([], [])
