@@ -8,6 +8,9 @@
  * messages for search (sqlite_msg_index.c). */
 #include <assert.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,23 @@
  * win over indexing in each insert is the batch.) */
 #define INDEX_IDLE_MS 10
 #define INDEX_LAG_MAX SQLITE_INDEX_CHUNK
+
+/* The page cache empties whenever another connection has written to the file
+ * (another instance sharing the database): the next read transaction drops
+ * every page. glibc keeps the memory of those pages in the store thread's arena
+ * (which gives back only what lies at its top), so an instance sharing its
+ * database would hold free memory up to the largest cache it ever had, bounded
+ * only by cache_size (64 MiB by default). The index step is the other burst:
+ * FTS5 flushes its pending terms and merges segments, reading and writing pages
+ * through the cache and buffers beside it (1.5-2 MB at 24,000 messages).
+ * When the cache measured after a batch or an index step has fallen
+ * TRIM_MIN_BYTES below the largest measured since the last trim (so each such
+ * trim has at least that much to give back), and after an index step at most
+ * every TRIM_INTERVAL_MS, the store thread gives the free pages back:
+ * malloc_trim, 0.15-0.3 ms at soak sizes, holding each arena's lock in turn
+ * (the loop's too) for its share of that. */
+#define TRIM_MIN_BYTES (1ll << 20)
+#define TRIM_INTERVAL_MS 10000
 
 /* Jobs taken together, with a slot per job for a new message's result. */
 typedef struct sqlite_batch_s {
@@ -46,6 +66,8 @@ typedef struct sqlite_store_s {
   sqlite_batch_t *done_head, *done_tail; /* committed, guarded by mu */
   int stop;                              /* guarded by mu */
   uv_async_t async;
+  long long cache_peak;  /* the largest cache measured since the last trim; store thread */
+  uint64_t last_trim_ms; /* store thread */
 } sqlite_store_t;
 
 /* Made from the list of operations, so no slot is empty. */
@@ -220,6 +242,26 @@ static long long cache_bytes(sqlite_db_t *d) {
   return cur;
 }
 
+static uint64_t mono_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Store thread, with the cache just measured: see TRIM_MIN_BYTES. */
+static void trim_free_pages(sqlite_store_t *ss, long long cache, int indexed) {
+  if (cache > ss->cache_peak) ss->cache_peak = cache;
+  int dropped = ss->cache_peak - cache >= TRIM_MIN_BYTES;
+  if (!dropped && !indexed) return;
+  uint64_t now = mono_ms();
+  if (!dropped && ss->last_trim_ms && now - ss->last_trim_ms < TRIM_INTERVAL_MS) return;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  ss->last_trim_ms = now;
+  ss->cache_peak = cache;
+}
+
 static void *thread_main(void *arg) {
   sqlite_store_t *ss = arg;
   for (;;) {
@@ -227,6 +269,7 @@ static void *thread_main(void *arg) {
     sqlite_batch_t *batch = take_queue(ss, &idle);
     if (idle) {
       sqlite_msg_index_step(ss->db);
+      trim_free_pages(ss, cache_bytes(ss->db), 1);
       continue;
     }
     if (!batch) {
@@ -238,6 +281,8 @@ static void *thread_main(void *arg) {
     }
     run_batch(ss->db, batch);
     batch->cache_bytes = cache_bytes(ss->db);
+    long long cache = batch->cache_bytes;
+    int indexed = 0;
     pthread_mutex_lock(&ss->mu);
     if (ss->done_tail)
       ss->done_tail->next = batch;
@@ -248,7 +293,12 @@ static void *thread_main(void *arg) {
     uv_async_send(&ss->async);
     /* Under sustained load the queue is never empty for long: the index keeps
      * up in chunks between batches, after their callbacks are on their way. */
-    if (ss->db->unindexed >= INDEX_LAG_MAX) sqlite_msg_index_step(ss->db);
+    if (ss->db->unindexed >= INDEX_LAG_MAX) {
+      sqlite_msg_index_step(ss->db);
+      cache = cache_bytes(ss->db);
+      indexed = 1;
+    }
+    trim_free_pages(ss, cache, indexed);
   }
   return NULL;
 }
