@@ -54,6 +54,7 @@ typedef struct s3_s {
   job_t *head, *tail; /* waiting for a pool thread */
   int pending;        /* jobs queued or running, and their owners */
   int closing;
+  int shared; /* conn.share made */
 } s3_t;
 
 /* Starts with files_t *f, as the interface's calls expect (files.c). */
@@ -631,6 +632,7 @@ static void s3_reader_close(files_reader_t *fr) {
 /* ---- the backend ---- */
 
 static void s3_free(s3_t *s) {
+  if (s->shared) s3_conn_share_free(&s->conn);
   free(s->conn.base);
   free(s->conn.userpwd);
   free(s->conn.sigv4);
@@ -714,6 +716,8 @@ files_t *files_open_s3(uv_loop_t *loop, const files_s3_config_t *c) {
     goto fail;
   }
   sweep_spool(s->spool);
+  if (s3_conn_share_init(&s->conn) != 0) goto fail;
+  s->shared = 1;
   s->conn.timeout_ms = c->timeout_ms;
   s->conn.retries = c->retries;
   s->part_bytes = c->part_bytes < 5u << 20 ? 5u << 20 : c->part_bytes;

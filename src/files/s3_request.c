@@ -99,6 +99,7 @@ static int attempt(const s3_conn_t *c, s3_request_t *r) {
   r->timed_out = 0;
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_SHARE, c->share);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_AWS_SIGV4, c->sigv4);
   curl_easy_setopt(e, CURLOPT_USERPWD, c->userpwd);
@@ -135,6 +136,41 @@ static int attempt(const s3_conn_t *c, s3_request_t *r) {
   curl_slist_free_all(h);
   curl_easy_cleanup(e);
   return rc == CURLE_OK ? 0 : -1;
+}
+
+static void share_lock(CURL *e, curl_lock_data data, curl_lock_access access, void *arg) {
+  (void)e;
+  (void)access;
+  uv_mutex_lock(&((s3_conn_t *)arg)->locks[data]);
+}
+
+static void share_unlock(CURL *e, curl_lock_data data, void *arg) {
+  (void)e;
+  uv_mutex_unlock(&((s3_conn_t *)arg)->locks[data]);
+}
+
+int s3_conn_share_init(s3_conn_t *c) {
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+    if (uv_mutex_init(&c->locks[i]) != 0) {
+      while (i-- > 0) uv_mutex_destroy(&c->locks[i]);
+      return -1;
+    }
+  c->share = curl_share_init();
+  if (!c->share || curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+      curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+      curl_share_setopt(c->share, CURLSHOPT_USERDATA, c) != CURLSHE_OK ||
+      curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+      curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
+    s3_conn_share_free(c);
+    return -1;
+  }
+  return 0;
+}
+
+void s3_conn_share_free(s3_conn_t *c) {
+  if (c->share) curl_share_cleanup(c->share);
+  c->share = NULL;
+  for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) uv_mutex_destroy(&c->locks[i]);
 }
 
 static int retryable(const s3_request_t *r, int rc) {

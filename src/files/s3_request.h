@@ -4,8 +4,10 @@
 #ifndef PARLEY_FILES_S3_REQUEST_H
 #define PARLEY_FILES_S3_REQUEST_H
 
+#include <curl/curl.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
 
 /* What every request of a backend shares; read-only once made. */
 typedef struct s3_conn_s {
@@ -14,7 +16,16 @@ typedef struct s3_conn_s {
   char *sigv4;   /* "aws:amz:<region>:s3" */
   long timeout_ms;
   int retries;
+  /* Connections and DNS answers kept between requests, whichever pool thread
+   * makes them (keep-alive, one TLS handshake for many requests). */
+  CURLSH *share;
+  uv_mutex_t locks[CURL_LOCK_DATA_LAST];
 } s3_conn_t;
+
+/* Makes conn->share (start-up). Returns 0 or -1. */
+int s3_conn_share_init(s3_conn_t *conn);
+/* Frees it; no request may be in flight. */
+void s3_conn_share_free(s3_conn_t *conn);
 
 typedef struct s3_request_s {
   /* in */

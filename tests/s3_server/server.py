@@ -12,7 +12,8 @@ share one stand-in do not see each other. Unsigned control routes for tests:
   POST /_standin/buckets/B        create bucket B
   GET  /_standin/state/B          {"objects": {key: size}, "uploads": [{key, id, parts}]}
   GET  /_standin/object/B/KEY     an object's bytes
-  GET  /_standin/requests/B       [{method, path, query, status, length}] of signed requests
+  GET  /_standin/requests/B       [{method, path, query, status, length, peer}] of signed
+                                  requests (peer: the client's port, one per connection)
   POST /_standin/fault/B          {"status": 503, "count": N, "methods": ["PUT"], "query": Q,
                                   "hang": s}: the next N requests with one of the methods
                                   and a query starting with Q answer status (after hanging
@@ -190,7 +191,8 @@ class Handler(BaseHTTPRequestHandler):
                 b = st.buckets.get(bname)
                 if b is not None:
                     b.requests.append({"method": self.command, "path": path, "query": query,
-                                       "status": self.status_sent, "length": len(body)})
+                                       "status": self.status_sent, "length": len(body),
+                                       "peer": self.client_address[1]})
 
     def verify(self, path, query, body):
         st = self.server.state

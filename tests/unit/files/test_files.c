@@ -381,6 +381,29 @@ static int requests(fx_t *fx, const char *method, const char *query_prefix, long
   return n;
 }
 
+/* The connections the stand-in saw for this test's bucket. */
+static int connections(fx_t *fx) {
+  resp_t *r = malloc(sizeof(*r));
+  char path[64];
+  snprintf(path, sizeof(path), "requests/%s", fx->bucket);
+  assert_int_equal(standin_call("GET", path, NULL, r), 200);
+  json_t *all = json_loads(r->data, 0, NULL);
+  assert_non_null(all);
+  json_t *peers = json_object();
+  size_t i;
+  json_t *q;
+  json_array_foreach(all, i, q) {
+    char port[16];
+    snprintf(port, sizeof(port), "%lld", json_integer_value(json_object_get(q, "peer")));
+    json_object_set_new(peers, port, json_true());
+  }
+  int n = (int)json_object_size(peers);
+  json_decref(peers);
+  json_decref(all);
+  free(r);
+  return n;
+}
+
 static void fault(fx_t *fx, const char *json) {
   char path[64];
   snprintf(path, sizeof(path), "fault/%s", fx->bucket);
@@ -455,6 +478,9 @@ static void test_s3_multipart_and_ranged_reads(void **state) {
   assert_int_equal(fx->nread, 0);
   files_reader_close(r);
   uv_run(&fx->loop, UV_RUN_DEFAULT);
+  /* Connections are kept between requests, whichever pool thread makes them:
+   * 5 to store, 9 to read, over a connection or two (one per thread at once). */
+  assert_true(connections(fx) <= 2);
 }
 
 static void test_s3_abort_mid_multipart(void **state) {
