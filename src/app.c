@@ -16,6 +16,7 @@
 #include "chat/fanout.h"
 #include "chat/presence.h"
 #include "chat/revocations.h"
+#include "chat/upload_sweep.h"
 #include "flows/runner.h"
 #include "handlers/handlers.h"
 #include "handlers/ws/protocol.h"
@@ -49,9 +50,10 @@ typedef struct app_handles_s {
   uint64_t shutdown_deadline_ns;
   int forced;
   int store_closed, bus_closed, http_closed;
-  int dispatching;     /* the bus dispatcher is subscribed */
-  http_server_t httpd; /* app->httpd */
-  ws_server_t ws;      /* app->ws */
+  int dispatching;              /* the bus dispatcher is subscribed */
+  http_server_t httpd;          /* app->httpd */
+  ws_server_t ws;               /* app->ws */
+  upload_sweep_t *upload_sweep; /* uploads never sent, removed */
 } app_handles_t;
 
 static app_handles_t *handles(app_t *app) { return (app_handles_t *)app->priv; }
@@ -154,7 +156,8 @@ static void on_shutdown_poll(uv_timer_t *t) {
   if (!h->forced &&
       ((app->ingest && ig_ingest_busy(app->ingest)) ||
        (app->runner && flow_runner_busy(app->runner)) || ig_health_busy(app->ig_health) ||
-       ig_sweep_busy(app->ig_sweep) || (app->graph && graph_in_flight(app->graph))))
+       ig_sweep_busy(app->ig_sweep) || upload_sweep_busy(h->upload_sweep) ||
+       (app->graph && graph_in_flight(app->graph))))
     return;
   if (app->mail) {
     /* Its transfers in flight are cancelled by httpc_close below. */
@@ -194,6 +197,7 @@ static void begin_shutdown(app_t *app) {
   flow_runner_stop(app->runner);
   ig_health_stop(app->ig_health);
   ig_sweep_stop(app->ig_sweep);
+  upload_sweep_stop(h->upload_sweep);
   int force = 0;
   conn_foreach(app->listener, drain_conn, &force);
   h->shutdown_deadline_ns = uv_hrtime() + (uint64_t)app->cfg.shutdown_timeout_ms * 1000000;
@@ -362,6 +366,8 @@ int app_start(app_t *app, uv_loop_t *loop) {
    * before a stop and not yet processed go first; tokens are kept fresh. */
   app->ig_sweep = ig_sweep_new(app);
   if (!app->ig_sweep) goto fail;
+  h->upload_sweep = upload_sweep_new(app);
+  if (!h->upload_sweep) goto fail;
   ig_ingest_kick(app->ingest);
   app->ig_health = ig_health_new(app);
   if (!app->ig_health) goto fail;
@@ -381,6 +387,7 @@ void app_free(app_t *app) {
   ig_ingest_free(app->ingest);
   ig_health_free(app->ig_health);
   ig_sweep_free(app->ig_sweep);
+  if (app->priv) upload_sweep_free(handles(app)->upload_sweep);
   ig_replies_free(app->ig_replies);
   graph_free(app->graph);
   if (app->auth) auth_free(app->auth);

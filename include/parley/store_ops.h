@@ -404,6 +404,13 @@ STORE_OP(ATTACH_CREATE, attach_create, WRITE)
 STORE_OP(ATTACH_GET, attach_get, READ)
 /* {user_id} -> {bytes, count}: what the user's attachments take up */
 STORE_OP(ATTACH_USAGE, attach_usage, READ)
+/* {before_ms, limit} -> {removed: [id]}: removes up to limit records of
+ * uploads never sent in a message and made before before_ms, and names them
+ * (their bytes are the caller's to remove). A record that a message takes at
+ * the same time is either taken (and kept) or removed (and the send answers
+ * not_found), never both: the send marks it sent, the sweep removes only
+ * unsent ones, each atomically. */
+STORE_OP(ATTACH_SWEEP, attach_sweep, WRITE)
 
 /* end-to-end key directory (devices): device = {id, user_id, name,
  * identity_key, signed_prekey, signed_prekey_signature, one_time_prekeys (how

@@ -391,3 +391,30 @@ def test_s3_hanging_or_absent_answers_503_in_bounded_time(start_server):
     assert r.status == 503 and r.json()["error"]["code"] == "unavailable", r
     assert time.time() - started < 5
     assert os.listdir(os.path.join(server2.data_dir, "s3spool")) == []
+
+
+# ---- uploads never sent are removed (issue 18, item 1) ----
+
+def test_uploads_never_sent_are_swept_with_their_bytes(start_server):
+    server = start_server(env={"PARLEY_UPLOAD_UNSENT_TTL_S": "2"})
+    a, b = server.signup(), server.signup()
+    cid = create_direct(server, a, b)["id"]
+    unsent = upload(server, a, PDF, name="left.pdf").json()["attachment"]
+    sent = upload(server, a, png_bytes(), name="kept.png").json()["attachment"]
+    r = api(server, "POST", f"/api/conversations/{cid}/messages", a, {"attachment_ids": [sent["id"]]})
+    assert r.status == 201, r
+    assert sorted(stored(server)[0]) == sorted([unsent["id"], sent["id"]])
+    # The sweep runs every second here; within a few the unsent one is gone, bytes and record.
+    assert wait_for(lambda: stored(server)[0] == [sent["id"]], timeout=15), stored(server)
+    assert stored(server)[1] == []
+    r = api(server, "POST", f"/api/conversations/{cid}/messages", a, {"attachment_ids": [unsent["id"]]})
+    assert r.status == 404, r
+    assert server.request("GET", unsent["url"]).status == 404
+    # The one a message took stays, and downloads.
+    hist = messages(server, b, cid)
+    got = server.request("GET", hist[0]["attachments"][0]["url"])
+    assert got.status == 200 and got.body == png_bytes()
+    # Sending it again later still works: it was taken once, so it is kept.
+    time.sleep(2.5)
+    r = api(server, "POST", f"/api/conversations/{cid}/messages", a, {"attachment_ids": [sent["id"]]})
+    assert r.status == 201, r

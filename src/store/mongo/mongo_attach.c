@@ -19,9 +19,10 @@ int mongo_attach_create(mongo_ctx_t *c, json_t *p, json_t **r) {
   int64_t size;
   if (!id || !user || !type || !ctype || !name || mongo_param_int(p, "size", &size) < 0 || size < 0)
     return STORE_EINVAL;
-  bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "user_id", BCON_UTF8(user), "type", BCON_UTF8(type),
-                         "content_type", BCON_UTF8(ctype), "size", BCON_INT64(size), "name",
-                         BCON_UTF8(name), "created_at", BCON_DATE_TIME(util_now_ms()));
+  bson_t *doc =
+      BCON_NEW("_id", BCON_UTF8(id), "user_id", BCON_UTF8(user), "type", BCON_UTF8(type),
+               "content_type", BCON_UTF8(ctype), "size", BCON_INT64(size), "name", BCON_UTF8(name),
+               "created_at", BCON_DATE_TIME(util_now_ms()), "sent", BCON_BOOL(false));
   int rc = mongo_query_insert(c, MC_ATTACH, doc);
   if (rc == 1) *r = attach_json(c, doc);
   bson_destroy(doc);
@@ -47,11 +48,16 @@ int mongo_attach_resolve(mongo_ctx_t *c, const char *user_id, json_t *ids, json_
   size_t i;
   json_t *v;
   json_array_foreach(ids, i, v) {
+    /* Taken by a message: marked sent in the same findAndModify, so a sweep
+     * (which removes only unsent records) either ran before (not found) or
+     * leaves it. */
     bson_t *filter =
         BCON_NEW("_id", BCON_UTF8(json_string_value(v)), "user_id", BCON_UTF8(user_id));
+    bson_t *update = BCON_NEW("$set", "{", "sent", BCON_BOOL(true), "}");
     bson_t doc;
-    int rc = mongo_query_one(c, MC_ATTACH, filter, NULL, &doc);
+    int rc = mongo_query_modify(c, MC_ATTACH, filter, update, 0, 1, &doc);
     bson_destroy(filter);
+    bson_destroy(update);
     if (rc <= 0) {
       json_decref(list);
       return rc < 0 ? rc : STORE_ENOTFOUND;
@@ -89,5 +95,50 @@ int mongo_attach_usage(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_destroy(opts);
   if (rc < 0) return rc;
   *r = json_pack("{s:I, s:I}", "bytes", (json_int_t)u.bytes, "count", (json_int_t)u.count);
+  return STORE_OK;
+}
+
+static void add_id(void *arg, const bson_t *doc) {
+  const char *id = mongo_bson_str(doc, "_id");
+  if (id) json_array_append_new(arg, json_string(id));
+}
+
+int mongo_attach_sweep(mongo_ctx_t *c, json_t *p, json_t **r) {
+  int64_t before, limit = 100;
+  if (mongo_param_int(p, "before_ms", &before) < 0 || before < 0) return STORE_EINVAL;
+  if (json_object_get(p, "limit") &&
+      (mongo_param_int(p, "limit", &limit) < 0 || limit < 1 || limit > 1000))
+    return STORE_EINVAL;
+  bson_t *filter =
+      BCON_NEW("sent", BCON_BOOL(false), "created_at", "{", "$lt", BCON_DATE_TIME(before), "}");
+  bson_t *opts = BCON_NEW("limit", BCON_INT64(limit), "projection", "{", "_id", BCON_INT32(1), "}");
+  json_t *found = json_array();
+  int rc = mongo_query_each(c, MC_ATTACH, filter, opts, add_id, found);
+  bson_destroy(filter);
+  bson_destroy(opts);
+  if (rc < 0) {
+    json_decref(found);
+    return rc;
+  }
+  /* One at a time, still unsent: a message that took one meanwhile keeps it. */
+  json_t *removed = json_array();
+  size_t i;
+  json_t *v;
+  json_array_foreach(found, i, v) {
+    bson_t *one = BCON_NEW("_id", BCON_UTF8(json_string_value(v)), "sent", BCON_BOOL(false));
+    int n = mongo_query_delete(c, MC_ATTACH, one, 0);
+    bson_destroy(one);
+    if (n < 0) {
+      rc = n;
+      break;
+    }
+    if (n == 1) json_array_append(removed, v);
+  }
+  json_decref(found);
+  if (rc < 0) {
+    json_decref(removed);
+    return rc;
+  }
+  *r = json_pack("{s:o}", "removed", removed);
   return STORE_OK;
 }

@@ -55,6 +55,7 @@ static const index_spec_t specs[] = {
     {MC_AGENTS, "owner_id_1_user_id_1", "{\"owner_id\": 1, \"user_id\": 1}", 1, 0, NULL, NULL},
     {MC_AGENTS, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
     {MC_ATTACH, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
+    {MC_ATTACH, "sent_1_created_at_1", "{\"sent\": 1, \"created_at\": 1}", 0, 0, NULL, NULL},
     {MC_CONVS, "creator_id_1_type_1", "{\"creator_id\": 1, \"type\": 1}", 0, 0, NULL, NULL},
     {MC_CODES, "user_id_1_purpose_1", "{\"user_id\": 1, \"purpose\": 1}", 0, 0, NULL, NULL},
     {MC_LOGINS, "user_id_1_last_used_at_ms_-1", "{\"user_id\": 1, \"last_used_at_ms\": -1}", 0, 0,

@@ -1,5 +1,6 @@
 /* SQLite operations on attachment records (the files' bytes live in files
  * storage). Store thread. */
+#include "parley/util.h"
 #include "store/sqlite/sqlite_internal.h"
 
 #define ATTACH_COLS "id, user_id, type, content_type, size, name, created_at"
@@ -56,10 +57,18 @@ int sqlite_attach_resolve(sqlite_db_t *d, const char *user_id, json_t *ids, json
       json_decref(list);
       return rc < 0 ? rc : STORE_ENOTFOUND;
     }
-    json_array_append_new(
-        list, json_pack("{s:o, s:o, s:o, s:I, s:o}", "id", sqlite_db_col_str(st, 0), "type",
-                        sqlite_db_col_str(st, 1), "content_type", sqlite_db_col_str(st, 2), "size",
-                        (json_int_t)sqlite3_column_int64(st, 3), "name", sqlite_db_col_str(st, 4)));
+    /* Taken by a message: never swept (see ATTACH_SWEEP). */
+    json_t *entry =
+        json_pack("{s:o, s:o, s:o, s:I, s:o}", "id", sqlite_db_col_str(st, 0), "type",
+                  sqlite_db_col_str(st, 1), "content_type", sqlite_db_col_str(st, 2), "size",
+                  (json_int_t)sqlite3_column_int64(st, 3), "name", sqlite_db_col_str(st, 4));
+    json_array_append_new(list, entry);
+    rc = sqlite_db_exec(d, "UPDATE attachments SET sent = 1 WHERE id = ? AND sent = 0", "s",
+                        json_string_value(v));
+    if (rc != STORE_OK) {
+      json_decref(list);
+      return rc;
+    }
   }
   *out = list;
   return STORE_OK;
@@ -75,5 +84,28 @@ int sqlite_attach_usage(sqlite_db_t *d, json_t *p, json_t **result) {
   if (rc < 0) return rc;
   *result = json_pack("{s:I, s:I}", "bytes", (json_int_t)sqlite3_column_int64(st, 0), "count",
                       (json_int_t)sqlite3_column_int64(st, 1));
+  return STORE_OK;
+}
+
+int sqlite_attach_sweep(sqlite_db_t *d, json_t *p, json_t **result) {
+  int64_t before = sqlite_db_pint(p, "before_ms", -1), limit = sqlite_db_pint(p, "limit", 100);
+  if (before < 0 || limit < 1 || limit > 1000) return STORE_EINVAL;
+  char iso[32];
+  util_iso8601(before, iso);
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "DELETE FROM attachments WHERE id IN (SELECT id FROM"
+                                     " attachments WHERE sent = 0 AND created_at < ? LIMIT ?)"
+                                     " RETURNING id",
+                                     "si", iso, limit);
+  if (!st) return STORE_EUNAVAILABLE;
+  json_t *removed = json_array();
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1)
+    json_array_append_new(removed, sqlite_db_col_str(st, 0));
+  if (rc < 0) {
+    json_decref(removed);
+    return rc;
+  }
+  *result = json_pack("{s:o}", "removed", removed);
   return STORE_OK;
 }

@@ -269,6 +269,12 @@ static const char *const migrations[] = {
      * its text, as a JSON object merged into it (ciphertexts per device, a
      * call's record). */
     "ALTER TABLE messages ADD COLUMN payload TEXT;",
+    /* 22: uploads never sent (issue 18): an attachment is marked sent when a
+     * message first takes it; those left unsent are swept after
+     * upload_unsent_ttl_s. Records made before count as sent (never swept). */
+    "ALTER TABLE attachments ADD COLUMN sent INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE attachments SET sent = 1;"
+    "CREATE INDEX attachments_unsent ON attachments (created_at) WHERE sent = 0;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -445,6 +445,7 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       " ALTER TABLE flow_runs DROP COLUMN version;"
       /* and migration 21 (secret chats and calls: messages' payload) */
       "ALTER TABLE messages DROP COLUMN payload;"
+      /* and migration 22 (unsent uploads): went with the attachments table */
       "DELETE FROM schema_version WHERE version >= 12;");
   f->store = open_store(f);
   assert_non_null(f->store);
