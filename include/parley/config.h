@@ -62,6 +62,14 @@ typedef struct config_s {
                                        before it expires, 7 days */
   int automation_pause_seconds; /* automation_pause_seconds: an agent's reply pauses flows, 1800 */
 
+  /* "Continue with Instagram" (Instagram Login): the app id and the three
+   * endpoints (settings, so a test's stand-in takes their place). The app
+   * secret is ig_app_secret; the redirect URI is public_url + /instagram/connect. */
+  char *ig_app_id;               /* ig_app_id: NULL: the OAuth connect answers 503 */
+  char *ig_oauth_authorize_url;  /* ig_oauth_authorize_url */
+  char *ig_oauth_token_url;      /* ig_oauth_token_url: the code exchange */
+  char *ig_oauth_long_lived_url; /* ig_oauth_long_lived_url: short- for long-lived token */
+
   /* E-mail: verification of addresses, password reset, and how mail goes out. */
   char *email_verification; /* email_verification: "optional" (default) or "required" */
   char *public_url;         /* public_url: the web client's address, for links in mail; NULL: codes

@@ -3,11 +3,17 @@
 #include "handlers/handlers.h"
 
 const route_table_t *const handlers_route_tables[] = {
-    &ops_routes,       &auth_routes,     &logins_routes,        &email_routes,
-    &users_routes,     &ws_routes,       &conversations_routes, &messages_routes,
-    &instagram_routes, &flows_routes,    &flow_versions_routes, &search_routes,
-    &team_routes,      &receipts_routes, &presence_routes,      &channels_routes,
-    &settings_routes,  &uploads_routes,  &devices_routes,       &attachments_routes,
+    &ops_routes,           &auth_routes,
+    &logins_routes,        &email_routes,
+    &users_routes,         &ws_routes,
+    &conversations_routes, &messages_routes,
+    &instagram_routes,     &instagram_connect_routes,
+    &flows_routes,         &flow_versions_routes,
+    &search_routes,        &team_routes,
+    &receipts_routes,      &presence_routes,
+    &channels_routes,      &settings_routes,
+    &uploads_routes,       &devices_routes,
+    &attachments_routes,
 };
 
 const size_t handlers_route_table_count =

@@ -17,6 +17,7 @@ extern const route_table_t email_routes;
 extern const route_table_t users_routes;
 extern const route_table_t ws_routes;
 extern const route_table_t instagram_routes;
+extern const route_table_t instagram_connect_routes;
 extern const route_table_t flows_routes;
 extern const route_table_t flow_versions_routes;
 extern const route_table_t search_routes;

@@ -17,11 +17,6 @@
 #include "parley/metrics.h"
 #include "parley/util.h"
 
-/* A token whose lifetime the caller does not give is taken to be Meta's
- * long-lived one (60 days); expires_in may say otherwise (1 second to 1 year). */
-#define DEFAULT_TOKEN_TTL_S (60LL * 86400)
-#define MAX_TOKEN_TTL_S (365LL * 86400)
-
 /* ---- webhook ---- */
 
 static void webhook_verify(http_req_t *req) {
@@ -86,136 +81,7 @@ static void webhook_receive(http_req_t *req) {
   handlers_store_call(req, EVENT_INSERT, json_pack("{s:o}", "events", keep), webhook_stored);
 }
 
-/* ---- accounts ---- */
-
-static json_t *public_account(json_t *account) {
-  json_t *a = json_deep_copy(account);
-  json_object_del(a, "token_cipher");
-  return a;
-}
-
-static void connect_done(void *ctx, int status, json_t *result) {
-  http_req_t *req = ctx;
-  if (status == STORE_ECONFLICT)
-    http_reply_error(req, 409, "conflict", "this Instagram account is connected by another user",
-                     "ig_user_id");
-  else if (status != STORE_OK)
-    handlers_reply_store_error(req, status);
-  else
-    http_reply_json(req, 200, json_pack("{s:o}", "account", public_account(result)));
-  if (status == STORE_OK) ig_health_push(req->app, req->user_id, result);
-  ig_ingest_forget_user(req->app->ingest, req->user_id);
-  json_decref(result);
-  http_req_unref(req);
-}
-
-static int all_digits(const char *s) {
-  if (!*s) return 0;
-  for (; *s; s++)
-    if (*s < '0' || *s > '9') return 0;
-  return 1;
-}
-
-/* A connection being verified: the request, the token and the id the caller
- * claimed (if any), while Graph says whose token it is. */
-typedef struct connect_s {
-  http_req_t *req;
-  char *token;
-  char *claimed; /* NULL when the body named no ig_user_id */
-  int64_t ttl_s; /* the token's lifetime from now */
-} connect_t;
-
-static void connect_free(connect_t *c) {
-  if (c->token) sodium_memzero(c->token, strlen(c->token));
-  free(c->token);
-  free(c->claimed);
-  http_req_unref(c->req);
-  free(c);
-}
-
-/* Graph answered /me: the account is the one Meta names (user_id, the id
- * webhooks carry), never the one the body claims. */
-static void connect_verified(void *ctx, const graph_result_t *res) {
-  connect_t *c = ctx;
-  http_req_t *req = c->req;
-  const char *ig = json_string_value(json_object_get(res->body, "user_id"));
-  const char *username = json_string_value(json_object_get(res->body, "username"));
-  if (!res->ok && (res->code == 190 || res->http_status == 400 || res->http_status == 401 ||
-                   res->http_status == 403)) {
-    http_reply_error(req, 400, "validation_failed",
-                     "Instagram refused this access token (expired, revoked or not a token)",
-                     "access_token");
-  } else if (!res->ok) {
-    http_reply_error(req, 502, "upstream_error", "the Graph API could not verify the token", NULL);
-  } else if (!ig || !all_digits(ig) || strlen(ig) > 32) {
-    http_reply_error(req, 502, "upstream_error", "the Graph API did not name the account", NULL);
-  } else if (c->claimed && strcmp(c->claimed, ig) != 0) {
-    http_reply_error(req, 400, "validation_failed",
-                     "the access token belongs to another Instagram account", "ig_user_id");
-  } else {
-    char *sealed = ig_token_seal(req->app->secret_key, c->token);
-    char expires[32];
-    util_iso8601(util_now_ms() + c->ttl_s * 1000, expires);
-    if (!sealed) {
-      http_reply_error(req, 503, "unavailable", "cannot seal the token", NULL);
-    } else {
-      handlers_store_call(
-          req, IG_ACCOUNT_UPSERT,
-          json_pack("{s:s, s:s, s:s?, s:s, s:s}", "user_id", req->user_id, "ig_user_id", ig,
-                    "username", username, "token_cipher", sealed, "token_expires_at", expires),
-          connect_done);
-      free(sealed);
-    }
-  }
-  connect_free(c);
-}
-
-static void account_connect(http_req_t *req) {
-  json_t *body = http_req_json(req);
-  if (!body) return;
-  int failed = 0;
-  const char *ig = handlers_string_field(req, body, "ig_user_id", 0, 1, 32, &failed);
-  const char *token =
-      failed ? NULL : handlers_string_field(req, body, "access_token", 1, 1, 4096, &failed);
-  if (!failed) handlers_string_field(req, body, "username", 0, 1, 64, &failed);
-  if (failed) goto done;
-  if (ig && !all_digits(ig)) {
-    http_reply_error(req, 400, "validation_failed", "ig_user_id must be a numeric id",
-                     "ig_user_id");
-    goto done;
-  }
-  json_t *ttl = json_object_get(body, "expires_in");
-  if (ttl && (!json_is_integer(ttl) || json_integer_value(ttl) < 1 ||
-              json_integer_value(ttl) > MAX_TOKEN_TTL_S)) {
-    http_reply_error(req, 400, "validation_failed",
-                     "expires_in must be the token's lifetime in seconds (1 to 31536000)",
-                     "expires_in");
-    goto done;
-  }
-  connect_t *c = calloc(1, sizeof(*c));
-  if (c) {
-    c->token = strdup(token);
-    c->claimed = ig ? strdup(ig) : NULL;
-  }
-  if (!c || !c->token || (ig && !c->claimed)) {
-    if (c) {
-      free(c->token);
-      free(c->claimed);
-      free(c);
-    }
-    http_reply_error(req, 503, "unavailable", "out of memory", NULL);
-    goto done;
-  }
-  c->req = req;
-  c->ttl_s = ttl ? (int64_t)json_integer_value(ttl) : DEFAULT_TOKEN_TTL_S;
-  http_req_ref(req);
-  if (graph_get_me(req->app->graph, c->token, connect_verified, c) != 0) {
-    http_reply_error(req, 503, "unavailable", "cannot reach the Graph API", NULL);
-    connect_free(c);
-  }
-done:
-  json_decref(body);
-}
+/* ---- accounts (connecting them: instagram_connect.c) ---- */
 
 static void status_done(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
@@ -559,7 +425,6 @@ done:
 static const route_t routes[] = {
     {"GET", "/api/webhook/instagram", 0, webhook_verify},
     {"POST", "/api/webhook/instagram", 0, webhook_receive},
-    {"POST", "/api/instagram/connect", 1, account_connect},
     {"GET", "/api/instagram/status", 1, account_status},
     {"GET", "/api/instagram/account", 1, account_status},
     {"POST", "/api/instagram/disconnect", 1, account_disconnect},

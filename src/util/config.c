@@ -112,6 +112,10 @@ static const setting_t settings[] = {
     F(ig_app_secret, check_nonempty, "Instagram webhook signature key"),
     S(ig_verify_token, check_nonempty, "Instagram webhook verify token"),
     R(graph_api_base, check_prefix_http, "Graph API base URL"),
+    S(ig_app_id, check_nonempty, "Instagram app id (Continue with Instagram)"),
+    R(ig_oauth_authorize_url, check_prefix_http, "Instagram Login's authorize URL"),
+    R(ig_oauth_token_url, check_prefix_http, "Instagram Login's code-exchange URL"),
+    R(ig_oauth_long_lived_url, check_prefix_http, "Instagram's long-lived token URL"),
     R(ig_human_agent_tag, check_on_off, "agent replies may use the HUMAN_AGENT tag (7 days)"),
     S(api_call_allow, NULL, "host[:port] that flow api_call may reach"),
     S(cors_origins, NULL, "allowed CORS origins"),
@@ -190,6 +194,9 @@ static void set_defaults(config_t *c) {
   c->port = 8080;
   c->data_dir = strdup("./data");
   c->graph_api_base = strdup("https://graph.instagram.com/v21.0");
+  c->ig_oauth_authorize_url = strdup("https://www.instagram.com/oauth/authorize");
+  c->ig_oauth_token_url = strdup("https://api.instagram.com/oauth/access_token");
+  c->ig_oauth_long_lived_url = strdup("https://graph.instagram.com/access_token");
   c->api_call_allow = strdup("");
   c->cors_origins = strdup("");
   c->trusted_proxies = strdup("");

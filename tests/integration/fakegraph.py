@@ -17,6 +17,19 @@ records every request and answers from a script the test sets.
     fake.profile_delay = 3.0    # seconds before a profile answers (a slow endpoint)
     fake.profile_gate = threading.Event()  # profiles hang until the test sets it
 
+Instagram Login ("Continue with Instagram") has three hosts in Meta's world and
+one here, at the paths Parley's settings are pointed to:
+    GET  /oauth/authorize?client_id&redirect_uri&state...  302 to redirect_uri with
+                                   ?code=&state= (the person said yes)
+    POST /oauth/access_token (form) a short-lived token for a code it handed out
+    GET  /access_token?grant_type=ig_exchange_token&client_secret&access_token
+                                   the long-lived token "IGQ-test-<account>"
+    POST /v21.0/me/subscribed_apps?subscribed_fields=...  {"success": true}
+    fake.oauth_account = "17841400000000001"   # whose account the person picked
+    fake.app_secret = "test-app-secret"        # what the exchanges must carry
+    fake.subscribe_status = 200                # or a failure
+    fake.subscriptions -> [(token, fields)]
+
 The user-profile endpoint (GET /<IGSID>?fields=name,username,profile_pic) answers
 from fake.profiles (an IGSID it does not know gets a generated profile, its picture
 a data: URL so browsers need no network), never from the script, so sends scripted
@@ -52,6 +65,12 @@ class FakeGraph:
         self.profile_failures = 0  # profile GETs still to fail with a 500
         self.profile_delay = 0.0
         self.profile_gate = None  # a threading.Event profile answers wait for (a hang a test ends)
+        self.oauth_account = "17841400000000001"
+        self.app_secret = "test-app-secret"
+        self.oauth_codes = {}  # code -> short-lived token
+        self.short_tokens = {}  # short-lived token -> account
+        self.subscribe_status = 200
+        self.subscriptions = []
         self.lock = threading.Lock()
         self.counter = 0
         fake = self
@@ -81,7 +100,13 @@ class FakeGraph:
                                           "json": parsed})
                     me = route.endswith("/me") and self.command == "GET"
                     profile = fake.profile_id(self.command, self.path)
-                    if token in fake.revoked:
+                    oauth = fake.oauth(self.command, route, args, body, token)
+                    if oauth and oauth[0] == 302:
+                        location = oauth[1]
+                        status = answer = None
+                    elif oauth:
+                        status, answer = oauth
+                    elif token in fake.revoked:
                         status, answer = 400, ERROR_190
                     elif profile:
                         status, answer = fake.profile(profile)
@@ -104,6 +129,12 @@ class FakeGraph:
                     hang = fake.hang and route.endswith("/messages") and self.command == "POST"
                 if hang:
                     fake.released.wait(60)
+                    return
+                if oauth and oauth[0] == 302:
+                    self.send_response(302)
+                    self.send_header("Location", location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 if delay:
                     time.sleep(delay)
@@ -141,6 +172,46 @@ class FakeGraph:
                                    "type": "OAuthException", "code": 190,
                                    "fbtrace_id": "AbCdEf"}}
         return 200, {"user_id": user_id, "username": username, "id": "9" + user_id[::-1]}
+
+    def oauth(self, method, route, args, body, token):
+        """Instagram Login's endpoints (called with the lock held): (status,
+        answer), (302, location), or None for any other request."""
+        one = lambda k: args.get(k, [""])[0]
+        bad = (400, {"error_type": "OAuthException", "code": 400,
+                     "error_message": "Invalid authorization code"})
+        if method == "GET" and route == "/oauth/authorize":
+            code = f"code-{len(self.oauth_codes) + 1}"
+            self.oauth_codes[code] = f"IGQ-short-{len(self.oauth_codes) + 1}"
+            sep = "&" if "?" in one("redirect_uri") else "?"
+            # Instagram adds the fragment "#_" to the redirect.
+            return 302, (one("redirect_uri") + sep +
+                         urllib.parse.urlencode({"code": code, "state": one("state")}) + "#_")
+        if method == "POST" and route == "/oauth/access_token":
+            form = urllib.parse.parse_qs(body.decode())
+            f = lambda k: form.get(k, [""])[0]
+            code = f("code")
+            if (f("grant_type") != "authorization_code" or f("client_secret") != self.app_secret
+                    or code not in self.oauth_codes):
+                return bad
+            short = self.oauth_codes.pop(code)  # a code works once
+            self.short_tokens[short] = self.oauth_account
+            return 200, {"access_token": short, "user_id": int(self.oauth_account),
+                         "permissions": ["instagram_business_basic",
+                                         "instagram_business_manage_messages"]}
+        if method == "GET" and route == "/access_token":
+            if (one("grant_type") != "ig_exchange_token" or one("client_secret") != self.app_secret
+                    or token not in self.short_tokens):
+                return 400, {"error": {"message": "Invalid OAuth access token", "type": "OAuthException",
+                                       "code": 190}}
+            return 200, {"access_token": f"IGQ-test-{self.short_tokens.pop(token)}",
+                         "token_type": "bearer", "expires_in": 5183944}
+        if method == "POST" and route.endswith("/me/subscribed_apps"):
+            self.subscriptions.append((token, one("subscribed_fields")))
+            if self.subscribe_status != 200:
+                return self.subscribe_status, {"error": {"message": "(#10) Application does not have "
+                                                                   "permission", "code": 10}}
+            return 200, {"success": True}
+        return None
 
     def refresh(self, token, args):
         """GET /refresh_access_token?grant_type=ig_refresh_token&access_token=:
