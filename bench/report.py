@@ -208,6 +208,18 @@ def misc_rows(t, results):
         t.add("search", "  query latency p50 / p99 ms", f"{q['p50_ms']:.2f} / {q['p99_ms']:.2f}")
         t.add("search", "  CPU ms per query (loop + store thread)", q.get("cpu_ms_per_query"), digits=2)
         t.add("search", "  messages stored/s while filling (FTS5 indexing)", q["fill_messages_per_s"])
+    for fb in by(results, "files", "parley"):
+        b = fb["backend"]
+        for size in ("1mb", "20mb"):
+            label = size.replace("mb", " MB")
+            t.add("files", f"{label} uploads/s, MB/s ({b}, {fb['concurrency']} clients)",
+                  f"{fb[f'upload_{size}_per_s']} / {fb[f'upload_{size}_mb_per_s']}")
+            t.add("files", f"{label} downloads/s, MB/s ({b})",
+                  f"{fb[f'download_{size}_per_s']} / {fb[f'download_{size}_mb_per_s']}")
+        t.add("files", f"  RSS MiB during a 20 MB upload / download ({b}; before -> max)",
+              f"{fb['rss_upload_before_mib']} -> {fb['rss_upload_max_mib']} / "
+              f"{fb['rss_download_before_mib']} -> {fb['rss_download_max_mib']}",
+              target="flat", verdict=verdict(bool(fb["pass"])))
     lg = one(results, "login", "parley")
     if lg:
         t.add("login burst", "logins/s (Argon2id interactive)", lg["logins_per_s"])

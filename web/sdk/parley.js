@@ -89,6 +89,8 @@ export class ParleyClient extends Emitter {
     const pick = (name, fallback) => (name in options ? options[name] : fallback);
     this._baseUrl = (options.baseUrl || '').replace(/\/+$/, '');
     this._fetch = pick('fetch', typeof g.fetch === 'function' ? g.fetch.bind(g) : null);
+    this._XHR = pick('XMLHttpRequest', g.XMLHttpRequest || null);
+    this._FormData = pick('FormData', g.FormData || null);
     this._location = pick('location', g.location || null);
     this._wsUrl = options.wsUrl || null;
     this._now = options.now || (() => Date.now());
@@ -376,7 +378,56 @@ export class ParleyClient extends Emitter {
    */
   send(conversationId, text, opts = {}) {
     return this._rt.send(conversationId, text, opts.clientId,
-      { reply_to: opts.replyTo, mentions: opts.mentions });
+      { reply_to: opts.replyTo, mentions: opts.mentions, attachment_ids: opts.attachmentIds });
+  }
+
+  /**
+   * Uploads a file (a File or Blob) as multipart/form-data (docs/API.md, Files) and
+   * resolves with the attachment, whose `url` its uploader may show before sending it;
+   * send it with `send(..., {attachmentIds: [id]})`. `onProgress(sent, total)` follows
+   * the body as it leaves (XMLHttpRequest); `signal` aborts it. Rejects with the
+   * server's error (413 `payload_too_large` or `quota_exceeded`, 415, 429, ...).
+   */
+  async upload(file, { name, onProgress, signal } = {}) {
+    let s = this._session.get();
+    if (!s) throw new ParleyError(401, 'unauthorized', 'not logged in');
+    if (s.expires_at - this._now() < 10000) s = await this._session.refresh();
+    if (!this._FormData) throw new ParleyError(0, 'network', 'no FormData available');
+    const form = new this._FormData();
+    form.append('file', file, name || file.name || 'file');
+    const url = this._baseUrl + '/api/uploads';
+    if (!this._XHR) {
+      const res = await this._fetch(url, {
+        method: 'POST', body: form, signal, credentials: 'same-origin',
+        headers: { Authorization: `Bearer ${s.access_token}` },
+      }).catch((err) => { throw new ParleyError(0, 'network', (err && err.message) || 'network error'); });
+      if (!res.ok) throw await this._error(res);
+      return (await res.json()).attachment;
+    }
+    return new Promise((resolve, reject) => {
+      const x = new this._XHR();
+      x.open('POST', url);
+      x.setRequestHeader('Authorization', `Bearer ${s.access_token}`);
+      if (onProgress && x.upload)
+        x.upload.onprogress = (e) => onProgress(e.loaded, e.lengthComputable ? e.total : file.size || 0);
+      x.onload = () => {
+        let body = null;
+        try {
+          body = JSON.parse(x.responseText);
+        } catch {
+          /* not JSON */
+        }
+        if (x.status === 201 && body && body.attachment) resolve(body.attachment);
+        else {
+          const ra = Number(x.getResponseHeader('retry-after'));
+          reject(errorFromEnvelope(x.status, body, Number.isFinite(ra) && ra > 0 ? ra : undefined));
+        }
+      };
+      x.onerror = () => reject(new ParleyError(0, 'network', 'the upload did not reach the server'));
+      x.onabort = () => reject(new ParleyError(0, 'aborted', 'the upload was cancelled'));
+      if (signal) signal.addEventListener('abort', () => x.abort(), { once: true });
+      x.send(form);
+    });
   }
 
   /**

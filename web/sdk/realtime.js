@@ -517,6 +517,10 @@ export class Realtime {
     const frame = { type: 'message.send', conversation_id: conversationId, text, client_id: id };
     if (extra.reply_to) frame.reply_to = extra.reply_to;
     if (extra.mentions && extra.mentions.length) frame.mentions = extra.mentions;
+    if (extra.attachment_ids && extra.attachment_ids.length) {
+      frame.attachment_ids = extra.attachment_ids;
+      if (!text) frame.text = null;
+    }
     const e = { frame };
     e.promise = new Promise((resolve, reject) => {
       e.resolve = resolve;

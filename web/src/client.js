@@ -203,10 +203,14 @@ export function sendMessage(convId, text, extra = {}) {
   store.addPending(convId, {
     client_id: clientId, conversation_id: convId, text, sender_id: store.me && store.me.id,
     created_at: new Date().toISOString(), pending: true,
+    attachments: extra.attachments && extra.attachments.length ? extra.attachments : [],
     reply_to: q ? { id: q.id, seq: q.seq, sender_id: q.sender_id, text: q.text } : undefined,
     mentions: extra.mentions && extra.mentions.length ? extra.mentions : undefined,
   });
-  client.send(convId, text, { clientId, replyTo: q ? q.id : undefined, mentions: extra.mentions }).then(
+  client.send(convId, text, {
+    clientId, replyTo: q ? q.id : undefined, mentions: extra.mentions,
+    attachmentIds: extra.attachments && extra.attachments.length ? extra.attachments.map((a) => a.id) : undefined,
+  }).then(
     (m) => {
       store.onMessage(m, { fromSelf: true });
       store.removePending(convId, clientId);
@@ -304,3 +308,8 @@ export const auth = {
   requestPasswordReset: (email) => client.requestPasswordReset(email),
   confirmPasswordReset: (code, password) => client.confirmPasswordReset(code, password),
 };
+
+/** Uploads a file for the composer; resolves with the attachment (see SDK upload). */
+export function uploadFile(file, opts) {
+  return client.upload(file, opts);
+}

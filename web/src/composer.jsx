@@ -2,8 +2,10 @@
 // characters is refused here with the reason; typing is signalled while the person types.
 // A quoted message (replyTo) shows above the box until sent or cancelled; "@" opens a
 // list of the conversation's other participants, and the ones picked (and still named
-// in the text) are sent as mentions.
+// in the text) are sent as mentions. Files come through the attach button, a drop on the
+// box or a paste; they upload at once (attachments.jsx) and go with the message.
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { PendingFiles, useUploads } from './attachments.jsx';
 import { store } from './store.js';
 
 export const MAX_TEXT = 4000;
@@ -26,6 +28,10 @@ export function Composer({ conv, disabled, onSend, onTyping, replyTo, onCancelRe
   const [picked, setPicked] = useState([]); // [{id, name}] mentioned so far
   const [suggest, setSuggest] = useState(null); // {query, start, items, at}
   const area = useRef(null);
+  const picker = useRef(null);
+  const [dragging, setDragging] = useState(false);
+  const uploads = useUploads();
+  const canAttach = conv.type !== 'instagram' && !disabled;
   const typingAt = useRef(0);
   const idle = useRef(null);
 
@@ -86,7 +92,8 @@ export function Composer({ conv, disabled, onSend, onTyping, replyTo, onCancelRe
 
   async function send() {
     const body = text.trim();
-    if (!body || disabled || busy) return;
+    const files = uploads.ready;
+    if ((!body && !files.length) || disabled || busy || uploads.busy) return;
     if (over) {
       setError(`This message is too long: ${length} characters, and a message can have at most ${MAX_TEXT}. Shorten it or split it into several messages.`);
       return;
@@ -99,7 +106,8 @@ export function Composer({ conv, disabled, onSend, onTyping, replyTo, onCancelRe
     }
     stopTyping();
     setSuggest(null);
-    const result = onSend(body, { mentions, replyTo });
+    const result = onSend(body || null, { mentions, replyTo, attachments: files });
+    if (files.length) uploads.clear();
     if (result && typeof result.then === 'function') {
       setBusy(true);
       try {
@@ -125,8 +133,25 @@ export function Composer({ conv, disabled, onSend, onTyping, replyTo, onCancelRe
   }, [replyTo && replyTo.id]);
 
   const id = `composer-${conv.id}`;
+  const dropProps = canAttach ? {
+    onDragOver: (e) => {
+      if (e.dataTransfer && [...e.dataTransfer.types].includes('Files')) {
+        e.preventDefault();
+        setDragging(true);
+      }
+    },
+    onDragLeave: () => setDragging(false),
+    onDrop: (e) => {
+      setDragging(false);
+      if (e.dataTransfer && e.dataTransfer.files.length) {
+        e.preventDefault();
+        uploads.add(e.dataTransfer.files);
+      }
+    },
+  } : {};
+  const hasFiles = uploads.ready.length > 0;
   return (
-    <div class="composer-wrap">
+    <div class={`composer-wrap${dragging ? ' dragging' : ''}`} {...dropProps}>
       {replyTo && (
         <div class="reply-bar" data-test="reply-bar">
           <span class="quote">
@@ -145,12 +170,34 @@ export function Composer({ conv, disabled, onSend, onTyping, replyTo, onCancelRe
           ))}
         </ul>
       )}
+      <PendingFiles uploads={uploads} />
       <form class="composer" onSubmit={(e) => { e.preventDefault(); send(); }}>
+        {canAttach && (
+          <>
+            <input ref={picker} type="file" multiple class="sr-only" tabIndex={-1} aria-hidden="true"
+              data-test="file-input"
+              onChange={(e) => { uploads.add(e.currentTarget.files); e.currentTarget.value = ''; }} />
+            <button type="button" class="icon attach" aria-label="Attach files" title="Attach files"
+              onClick={() => picker.current && picker.current.click()} data-test="attach">
+              <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" fill="none" stroke="currentColor"
+                stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
+                <path d="M21 11.5l-8.5 8.5a5 5 0 0 1-7-7L14 4.5a3.5 3.5 0 0 1 5 5l-8.5 8.5a2 2 0 0 1-3-3L15 7.5" />
+              </svg>
+            </button>
+          </>
+        )}
         <label class="sr-only" for={id}>Message</label>
         <textarea id={id} ref={area} rows={1} value={text} disabled={disabled} data-test="composer"
           placeholder={disabled ? 'Replies are closed' : 'Write a message…'}
           aria-invalid={over ? 'true' : undefined} aria-describedby={`${id}-count ${id}-error`}
           onInput={input}
+          onPaste={(e) => {
+            const files = e.clipboardData ? [...e.clipboardData.files] : [];
+            if (canAttach && files.length) {
+              e.preventDefault();
+              uploads.add(files);
+            }
+          }}
           onKeyDown={(e) => {
             if (suggest) {
               const n = suggest.items.length;
@@ -175,7 +222,8 @@ export function Composer({ conv, disabled, onSend, onTyping, replyTo, onCancelRe
               send();
             }
           }} />
-        <button type="submit" class="primary" disabled={disabled || busy || over || !text.trim()} data-test="send">Send</button>
+        <button type="submit" class="primary" data-test="send"
+          disabled={disabled || busy || over || uploads.busy || (!text.trim() && !hasFiles)}>Send</button>
       </form>
       <div id={`${id}-count`} class={`counter${over ? ' over' : ''}`} aria-live="polite">
         {length > MAX_TEXT - 500 ? `${length} / ${MAX_TEXT}` : ''}

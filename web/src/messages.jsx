@@ -1,6 +1,7 @@
 // The message window of a chat: day separators, bubbles, ticks, reactions, edit and
 // delete. Keeps the reader's place when pages are added above or trimmed below, and
 // follows new messages while the reader is at the bottom.
+import { fileSize } from './attachments.jsx';
 import { memo } from 'preact/compat';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, client } from './client.js';
@@ -17,7 +18,33 @@ function senderKind(m) {
 }
 
 /** What an Instagram message carries beyond its text (docs/API.md, Messages). */
+/** A file uploaded to Parley (it has an id and a signed url): inline image, player or chip. */
+function StoredFile({ a }) {
+  if (a.type === 'image') {
+    return (
+      <a class="att att-photo" href={a.url} target="_blank" rel="noopener noreferrer" data-test="att-image"
+        title={`${a.name} (${fileSize(a.size)}), open full size`}>
+        <img src={a.thumbnail_url || a.url} alt={a.name} loading="lazy"
+          width={a.width || undefined} height={a.height || undefined} />
+      </a>
+    );
+  }
+  if (a.type === 'video') return <span class="att" data-test="att-video"><video src={a.url} controls preload="metadata" aria-label={a.name} /></span>;
+  if (a.type === 'audio') return <span class="att" data-test="att-audio"><audio src={a.url} controls preload="metadata" aria-label={a.name} /></span>;
+  return (
+    <a class="att file-chip" href={a.url} download={a.name} data-test="att-file">
+      <svg class="fc-icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" fill="none"
+        stroke="currentColor" stroke-width="2" stroke-linejoin="round">
+        <path d="M14 3H6v18h12V7z" /><path d="M14 3v4h4" />
+      </svg>
+      <span class="fc-name">{a.name}</span>
+      <span class="fc-size">{fileSize(a.size)}</span>
+    </a>
+  );
+}
+
 function Attachment({ a }) {
+  if (a.id && typeof a.size === 'number') return <StoredFile a={a} />;
   const link = (label) => (a.url
     ? <a href={a.url} target="_blank" rel="noopener noreferrer">{label}</a> : <span>{label}</span>);
   switch (a.type) {
