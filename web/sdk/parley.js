@@ -686,6 +686,16 @@ export class ParleyClient extends Emitter {
     return this.request('POST', '/api/instagram/connect', { body: account }).then((r) => r.account);
   }
 
+  /** "Continue with Instagram": Instagram's authorize URL and the state bound to this session. */
+  instagramOAuthStart() {
+    return this.request('GET', '/api/instagram/oauth/start');
+  }
+
+  /** After Instagram's redirect: the code and state it carried; resolves to the account. */
+  instagramOAuthFinish(code, state) {
+    return this.request('POST', '/api/instagram/oauth/finish', { body: { code, state } }).then((r) => r.account);
+  }
+
   async disconnectInstagram() {
     await this.request('POST', '/api/instagram/disconnect');
   }
@@ -755,5 +765,33 @@ export class ParleyClient extends Emitter {
 
   listFlowRuns(id) {
     return this.request('GET', `/api/flows/${enc(id)}/runs`).then((r) => r.runs);
+  }
+
+  /** Publishes the draft: status "active" and a new version (none when the graph is the live one's). */
+  publishFlow(id) {
+    return this.request('POST', `/api/flows/${enc(id)}/publish`).then((r) => r.flow);
+  }
+
+  /** @returns {Promise<{version: number, created_at: string}[]>} newest first */
+  listFlowVersions(id) {
+    return this.request('GET', `/api/flows/${enc(id)}/versions`).then((r) => r.versions);
+  }
+
+  /** One published version: {version, created_at, trigger, nodes, edges, start}. */
+  getFlowVersion(id, version) {
+    return this.request('GET', `/api/flows/${enc(id)}/versions/${enc(String(version))}`).then((r) => r.version);
+  }
+
+  /** Copies a version's graph into the draft; resolves to the flow. */
+  restoreFlowVersion(id, version) {
+    return this.request('POST', `/api/flows/${enc(id)}/versions/${enc(String(version))}/restore`).then((r) => r.flow);
+  }
+
+  /**
+   * The counters of one version, or of all versions summed when version is omitted.
+   * @returns {Promise<{version: number|null, runs: object, nodes: object[], days: {date: string, started: number}[]}>}
+   */
+  flowStats(id, version) {
+    return this.request('GET', `/api/flows/${enc(id)}/stats`, { query: { version } }).then((r) => r.stats);
   }
 }

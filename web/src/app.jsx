@@ -11,6 +11,7 @@ import { ResetPasswordPage } from './reset_password.jsx';
 import { InboxPage } from './inbox.jsx';
 import { ContactsPage } from './contacts.jsx';
 import { SettingsPage } from './settings.jsx';
+import { InstagramConnectPage } from './instagram_connect.jsx';
 import { DashboardPage } from './dashboard.jsx';
 import { StatusMenu } from './status_menu.jsx';
 import { ChannelsPage, JoinPage } from './channels.jsx';
@@ -82,6 +83,7 @@ export function App() {
   else if ((m = match('/join/:token', path))) page = <JoinPage token={m.token} />;
   else if (path === '/contacts') page = <ContactsPage />;
   else if (path === '/settings') page = <SettingsPage />;
+  else if (path === '/instagram/connect') page = <InstagramConnectPage />;
   else if (path === '/dashboard') page = <DashboardPage />;
   else if (path === '/flows' || path.startsWith('/flows/')) {
     page = (

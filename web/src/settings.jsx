@@ -3,6 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, auth, client } from './client.js';
 import { ago } from './format.js';
+import { ContinueWithInstagram } from './instagram_connect.jsx';
 import { Link } from './router.jsx';
 import { STATUS_CHOICES } from './status_menu.jsx';
 import { store, useStore } from './store.js';
@@ -81,6 +82,8 @@ function Instagram() {
             {' '}<strong>{status.account && status.account.username ? '@' + status.account.username : status.account && status.account.ig_user_id}</strong>
             {status.account && status.account.status_error ? ` (${status.account.status_error.message || status.account.status_error.code})` : ''}.
             {' '}Replies and flows are paused until you reconnect with a new token.</p>
+          <ContinueWithInstagram label="Reconnect with Instagram" />
+          <p class="small muted">Or paste a new token:</p>
           <form onSubmit={async (e) => {
             e.preventDefault();
             const body = { access_token: token.trim() };
@@ -111,6 +114,8 @@ function Instagram() {
           if (await run(api.igConnect(body), 'Connected.')) load();
         }}>
           <p>Connect the Instagram professional account whose direct messages Parley should receive.</p>
+          <ContinueWithInstagram />
+          <p class="small muted ig-oauth__or">Or connect with an access token:</p>
           <label for="ig-id">Instagram account id</label>
           <input id="ig-id" value={form.ig_user_id} onInput={set('ig_user_id')} inputMode="numeric" required
             aria-invalid={st.field === 'ig_user_id' ? 'true' : undefined} />

@@ -192,3 +192,26 @@ test('receipts and settings: delivered by REST while offline, who read a message
   assert.equal((await c.updateConversationSettings('c1', { muted_until: until })).muted_until, until);
   assert.deepEqual(server.calls.at(-1).body, { muted_until: until });
 });
+
+test('flow versions, stats and Continue with Instagram: paths, query and answers', async () => {
+  const server = new FakeServer();
+  const c = new ParleyClient(fakeOptions({ server }));
+  await c.login({ email: 'a@b.c', password: 'password1' });
+  server.route('POST', '/api/flows/f%201/publish', () => ({ body: { flow: { id: 'f 1', version: 3 } } }));
+  server.route('GET', '/api/flows/f1/versions', () => ({ body: { versions: [{ version: 2 }, { version: 1 }] } }));
+  server.route('GET', '/api/flows/f1/versions/2', () => ({ body: { version: { version: 2, nodes: [] } } }));
+  server.route('POST', '/api/flows/f1/versions/1/restore', () => ({ body: { flow: { id: 'f1', version: 2 } } }));
+  server.route('GET', '/api/flows/f1/stats', ({ query }) => ({ body: { stats: { version: query.get('version') } } }));
+  server.route('GET', '/api/instagram/oauth/start', () => ({ body: { url: 'https://i.test/a', state: 's' } }));
+  server.route('POST', '/api/instagram/oauth/finish', ({ body }) => ({ body: { account: { code: body.code, state: body.state } } }));
+  assert.equal((await c.publishFlow('f 1')).version, 3);
+  assert.deepEqual((await c.listFlowVersions('f1')).map((v) => v.version), [2, 1]);
+  assert.equal((await c.getFlowVersion('f1', 2)).version, 2);
+  assert.equal((await c.restoreFlowVersion('f1', 1)).version, 2);
+  assert.equal((await c.flowStats('f1', 2)).version, '2');
+  assert.equal(server.calls.at(-1).query, '?version=2');
+  assert.equal((await c.flowStats('f1')).version, null);
+  assert.equal(server.calls.at(-1).query, '');
+  assert.deepEqual(await c.instagramOAuthStart(), { url: 'https://i.test/a', state: 's' });
+  assert.deepEqual(await c.instagramOAuthFinish('c1', 's'), { code: 'c1', state: 's' });
+});

@@ -29,5 +29,9 @@ export function flowsApi(client) {
     remove: (id) => wrap(client.deleteFlow(id)),
     test: (id, text, contact) => wrap(client.testFlow(id, text, contact || undefined)),
     runs: (id) => wrap(client.listFlowRuns(id)),
+    publish: (id) => wrap(client.publishFlow(id)),
+    versions: (id) => wrap(client.listFlowVersions(id)),
+    restore: (id, n) => wrap(client.restoreFlowVersion(id, n)),
+    stats: (id, version) => wrap(client.flowStats(id, version || undefined)),
   };
 }

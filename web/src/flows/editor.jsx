@@ -39,6 +39,9 @@ import {
 import { nodeTypes } from './nodes.jsx';
 import { Palette } from './palette.jsx';
 import { RunsPanel } from './runs.jsx';
+import { StatsPanel } from './stats.jsx';
+import { nodeStatsText } from './stats_model.js';
+import { VersionsPanel } from './versions.jsx';
 import { TestPanel } from './test_panel.jsx';
 import { TriggerPanel } from './trigger.jsx';
 
@@ -72,7 +75,7 @@ function metaOf(flow) {
   return { id: flow.id || null, name: flow.name, status: flow.status || 'draft', trigger: editableTrigger(flow.trigger) };
 }
 
-function Builder({ api, initial, onSaved, onBack }) {
+function Builder({ api, initial, onSaved, onBack, onReload, initialNotice }) {
   const rf = useReactFlow();
   const canvasRef = useRef(null);
   const first = useMemo(() => toCanvas(initial), [initial]);
@@ -82,10 +85,12 @@ function Builder({ api, initial, onSaved, onBack }) {
   const [dirty, setDirty] = useState(!initial.id);
   const [busy, setBusy] = useState(false);
   const [errors, setErrors] = useState(noErrors);
-  const [notice, setNotice] = useState('');
+  const [notice, setNotice] = useState(initialNotice || '');
   const [path, setPath] = useState(null);
   const [test, setTest] = useState({ result: null, busy: false, error: null });
   const [runs, setRuns] = useState({ list: null, error: null, shown: null });
+  const [versions, setVersions] = useState({ list: null, live: initial.version || null, error: null });
+  const [stats, setStats] = useState({ data: null, version: null, error: null, canvas: false });
   const [focusToken, setFocusToken] = useState(0);
   const savedRef = useRef(initial);
   const refocus = useRef(false);
@@ -221,6 +226,7 @@ function Builder({ api, initial, onSaved, onBack }) {
       const saved = meta.id ? await api.update(meta.id, body) : await api.create(body);
       savedRef.current = saved;
       setMeta((cur) => ({ ...cur, id: saved.id, status: saved.status }));
+      setVersions((v) => ({ ...v, live: saved.version || null }));
       setDirty(false);
       setErrors(noErrors());
       setNotice(status && status !== meta.status ? `Saved; the flow is ${saved.status}` : 'Saved');
@@ -252,6 +258,60 @@ function Builder({ api, initial, onSaved, onBack }) {
       setRuns((r) => ({ ...r, shown: null }));
     } catch (e) {
       setTest({ result: null, busy: false, error: e.message });
+    }
+  };
+
+  const loadVersions = useCallback(async () => {
+    if (!meta.id) return;
+    try {
+      const list = await api.versions(meta.id);
+      setVersions((v) => ({ ...v, list, error: null }));
+    } catch (e) {
+      setVersions((v) => ({ ...v, error: e.message }));
+    }
+  }, [api, meta.id]);
+  const loadStats = useCallback(async () => {
+    if (!meta.id) return;
+    try {
+      const data = await api.stats(meta.id, stats.version);
+      setStats((s) => ({ ...s, data, error: null }));
+    } catch (e) {
+      setStats((s) => ({ ...s, data: null, error: e.message }));
+    }
+  }, [api, meta.id, stats.version]);
+  useEffect(() => {
+    loadVersions();
+  }, [loadVersions, versions.live]);
+  useEffect(() => {
+    loadStats();
+  }, [loadStats]);
+
+  /** Saves what changed, then publishes the draft as a new version. */
+  const publish = async () => {
+    const flow = dirty || !meta.id ? await save() : savedRef.current;
+    if (!flow) return;
+    setBusy(true);
+    try {
+      const published = await api.publish(flow.id);
+      savedRef.current = published;
+      setMeta((cur) => ({ ...cur, status: published.status }));
+      setVersions((v) => ({ ...v, live: published.version || null }));
+      setNotice(`Published: version ${published.version} is live`);
+    } catch (e) {
+      setNotice(`Not published: ${e.message}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const restore = async (n) => {
+    if (dirty && !confirm(`Replace the unsaved changes with version ${n}?`)) return;
+    setBusy(true);
+    try {
+      const flow = await api.restore(meta.id, n);
+      if (onReload) onReload(flow, `Version ${n} restored into the draft: publish it to make it live`);
+    } catch (e) {
+      setNotice(`Not restored: ${e.message}`);
+      setBusy(false);
     }
   };
 
@@ -302,6 +362,10 @@ function Builder({ api, initial, onSaved, onBack }) {
 
   const start = startOf(edges);
   const vars = useMemo(() => knownVariables(nodes), [nodes]);
+  const statsOf = useMemo(
+    () => (stats.canvas && stats.data ? new Map(stats.data.nodes.map((n) => [n.node_id, n])) : null),
+    [stats.canvas, stats.data],
+  );
   const viewNodes = useMemo(
     () =>
       nodes.map((n) => {
@@ -322,10 +386,17 @@ function Builder({ api, initial, onSaved, onBack }) {
         return {
           ...n,
           ariaLabel: label.join('; '),
-          data: { ...n.data, isStart: n.id === start, error: err ? err.message : null, errorField: err ? err.field : null, steps: steps || null },
+          data: {
+            ...n.data,
+            isStart: n.id === start,
+            error: err ? err.message : null,
+            errorField: err ? err.field : null,
+            steps: steps || null,
+            stats: statsOf ? nodeStatsText(statsOf.get(n.id)) || null : null,
+          },
         };
       }),
-    [nodes, errors, path, start, meta.trigger],
+    [nodes, errors, path, start, meta.trigger, statsOf],
   );
   const viewEdges = useMemo(
     () =>
@@ -455,6 +526,29 @@ function Builder({ api, initial, onSaved, onBack }) {
             }}
           />
           <RunsPanel runs={runs.list} error={runs.error} shown={runs.shown} onRefresh={loadRuns} onShow={showRun} />
+          {meta.id && (
+            <VersionsPanel
+              versions={versions.list}
+              live={versions.live}
+              error={versions.error}
+              busy={busy}
+              canPublish={!!meta.id}
+              onPublish={publish}
+              onRestore={restore}
+            />
+          )}
+          {meta.id && (
+            <StatsPanel
+              stats={stats.data}
+              versions={versions.list}
+              version={stats.version}
+              error={stats.error}
+              canvas={stats.canvas}
+              onVersion={(version) => setStats((s) => ({ ...s, version }))}
+              onRefresh={loadStats}
+              onCanvas={(canvas) => setStats((s) => ({ ...s, canvas }))}
+            />
+          )}
         </div>
       </div>
     </div>
@@ -512,7 +606,15 @@ export function FlowEditor({ api, flowId, onSaved, onBack }) {
     );
   return (
     <ReactFlowProvider>
-      <Builder key={state.gen} api={api} initial={state.flow} onSaved={saved} onBack={onBack} />
+      <Builder
+        key={state.gen}
+        api={api}
+        initial={state.flow}
+        onSaved={saved}
+        onBack={onBack}
+        initialNotice={state.note}
+        onReload={(flow, note) => setState((s) => ({ flow, error: null, gen: s.gen + 1, note }))}
+      />
     </ReactFlowProvider>
   );
 }

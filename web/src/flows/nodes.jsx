@@ -26,6 +26,7 @@ function StepNode({ id, type, data, selected }) {
       </div>
       <div class="flow-node__body">{summary(type, f)}</div>
       {data.error && <div class="flow-node__error">{data.error}</div>}
+      {data.stats && <div class="flow-node__stats">{data.stats}</div>}
       <div class={`flow-node__outputs flow-node__outputs--${outputs.length}`}>
         {outputs.map((o) => (
           <div class={`flow-output flow-output--${o.id}`} key={o.id}>
