@@ -28,6 +28,8 @@
 #include "parley/auth.h"
 #include "parley/bus.h"
 #include "parley/files.h"
+#include "parley/files_image.h"
+#include "parley/files_imager.h"
 #include "parley/httpc.h"
 #include "parley/instagram.h"
 #include "parley/log.h"
@@ -291,7 +293,10 @@ int app_start(app_t *app, uv_loop_t *loop) {
   }
   app->files = open_files(app);
   app->uploads = calloc(1, sizeof(*app->uploads));
-  if (!app->files || !app->uploads) {
+  /* Two images at once: each holds its file in memory while libvips reads it. */
+  app->imager =
+      app->files ? files_imager_new(loop, app->files, app->cfg.image_max_pixels, 2) : NULL;
+  if (!app->files || !app->uploads || !app->imager || files_image_init() != 0) {
     log_error("cannot open the file storage (%s) under %s", app->cfg.files_storage,
               app->cfg.data_dir);
     goto fail;
@@ -396,6 +401,8 @@ void app_free(app_t *app) {
   listener_free(app->listener);
   app->listener = NULL;
   web_free(app->web);
+  files_imager_free(app->imager);
+  app->imager = NULL;
   files_close(app->files);
   app->files = NULL;
   if (app->uploads) strmap_free(app->uploads);

@@ -66,6 +66,7 @@ typedef struct app_s {
    * (values: counts, as intptr_t) for upload_max_in_flight. */
   struct files_s *files;
   struct strmap_s *uploads;
+  struct files_imager_s *imager; /* images' sizes, thumbnails, EXIF removal */
 
   /* What the lower layers are given instead of the app: the listener and its
    * connections (net/), what HTTP serves (routes, the token check; http/),

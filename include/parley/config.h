@@ -96,17 +96,18 @@ typedef struct config_s {
   int upload_unsent_ttl_s;    /* upload_unsent_ttl_s: uploads never sent are removed after, 86400 */
 
   /* Where uploaded files live: the data directory, or an S3-compatible store. */
-  char *files_storage;   /* files_storage: "dir" (default) or "s3" */
-  char *s3_endpoint;     /* s3_endpoint: http(s)://host[:port] */
-  char *s3_region;       /* s3_region: "us-east-1" */
-  char *s3_bucket;       /* s3_bucket */
-  char *s3_access_key;   /* s3_access_key (or PARLEY_S3_ACCESS_KEY_FILE) */
-  char *s3_secret_key;   /* s3_secret_key (or PARLEY_S3_SECRET_KEY_FILE) */
-  char *s3_path_style;   /* s3_path_style: "on" (endpoint/bucket/key, default) or "off" */
-  int64_t s3_part_bytes; /* s3_part_bytes: a multipart upload's parts, 8 MiB (5 MiB at least) */
-  int s3_timeout_ms;     /* s3_timeout_ms: one S3 request at most, 30000 */
-  int s3_retries;        /* s3_retries: attempts after a 5xx or failed connection, 2 */
-  int s3_max_jobs;       /* s3_max_jobs: S3 requests at once (each holds a pool thread), 2 */
+  char *files_storage;      /* files_storage: "dir" (default) or "s3" */
+  char *s3_endpoint;        /* s3_endpoint: http(s)://host[:port] */
+  char *s3_region;          /* s3_region: "us-east-1" */
+  char *s3_bucket;          /* s3_bucket */
+  char *s3_access_key;      /* s3_access_key (or PARLEY_S3_ACCESS_KEY_FILE) */
+  char *s3_secret_key;      /* s3_secret_key (or PARLEY_S3_SECRET_KEY_FILE) */
+  char *s3_path_style;      /* s3_path_style: "on" (endpoint/bucket/key, default) or "off" */
+  int64_t s3_part_bytes;    /* s3_part_bytes: a multipart upload's parts, 8 MiB (5 MiB at least) */
+  int s3_timeout_ms;        /* s3_timeout_ms: one S3 request at most, 30000 */
+  int s3_retries;           /* s3_retries: attempts after a 5xx or failed connection, 2 */
+  int s3_max_jobs;          /* s3_max_jobs: S3 requests at once (each holds a pool thread), 2 */
+  int64_t image_max_pixels; /* image_max_pixels: an image's width * height at most, 1e8 */
 
   char *web_dir;         /* web_dir: the web client's files, "web/dist"; NULL: API only */
   int64_t web_max_bytes; /* web_max_bytes: the web client held in memory, 32 MiB */

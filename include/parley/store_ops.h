@@ -398,16 +398,18 @@ STORE_OP(SCHED_DELETE, sched_delete, WRITE)
 /* attachments (uploaded files; the bytes are in files storage under the id):
  * attachment = {id, user_id, type, content_type, size, name, created_at}, type
  * one of image, video, audio, file */
-/* {id, user_id, type, content_type, size, name} -> attachment */
+/* {id, user_id, type, content_type, size, name, width?, height?,
+ * thumbnail_key?, thumbnail_size?, thumbnail_content_type?} -> attachment (an
+ * image's size and thumbnail when it has them; the thumbnail's three together) */
 STORE_OP(ATTACH_CREATE, attach_create, WRITE)
 /* {id} -> attachment | ENOTFOUND */
 STORE_OP(ATTACH_GET, attach_get, READ)
 /* {user_id} -> {bytes, count}: what the user's attachments take up */
 STORE_OP(ATTACH_USAGE, attach_usage, READ)
-/* {before_ms, limit} -> {removed: [id]}: removes up to limit records of
- * uploads never sent in a message and made before before_ms, and names them
- * (their bytes are the caller's to remove). A record that a message takes at
- * the same time is either taken (and kept) or removed (and the send answers
+/* {before_ms, limit} -> {removed: [id], thumbnails: [key]}: removes up to
+ * limit records of uploads never sent in a message and made before before_ms,
+ * and names them and their thumbnails (their bytes are the caller's to remove). A record that a
+ * message takes at the same time is either taken (and kept) or removed (and the send answers
  * not_found), never both: the send marks it sent, the sweep removes only
  * unsent ones, each atomically. */
 STORE_OP(ATTACH_SWEEP, attach_sweep, WRITE)

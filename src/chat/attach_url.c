@@ -78,6 +78,7 @@ void attach_url_view(const app_t *app, json_t *att, char scope, const char *scop
     json_object_set_new(att, "thumbnail_url", json_string(url));
   json_object_del(att, "user_id");
   json_object_del(att, "thumbnail_key");
+  json_object_del(att, "thumbnail_size");
   json_object_del(att, "thumbnail_content_type");
 }
 

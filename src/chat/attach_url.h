@@ -38,7 +38,7 @@ int attach_url_verify(const unsigned char key[32], const char *id, int thumb, ch
 
 /* Gives one attachment record its view: url (and thumbnail_url when it has a
  * thumbnail_key), signed for scope; the storage's fields (user_id,
- * thumbnail_key, thumbnail_content_type) are left out. Entries without an id of
+ * thumbnail_key, thumbnail_size, thumbnail_content_type) are left out. Entries without an id of
  * ours (an Instagram attachment with Meta's url) are left as they are. */
 void attach_url_view(const app_t *app, json_t *att, char scope, const char *scope_id);
 

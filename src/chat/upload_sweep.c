@@ -40,6 +40,8 @@ static void swept(void *ctx, int status, json_t *result) {
        * leaves bytes no record names, which no client can reach. */
       files_remove(s->app->files, json_string_value(id), NULL, NULL);
     }
+    json_array_foreach(json_object_get(result, "thumbnails"), i, id)
+        files_remove(s->app->files, json_string_value(id), NULL, NULL);
   }
   int again = status == STORE_OK && json_array_size(removed) >= SWEEP_BATCH;
   json_decref(result);

@@ -1,8 +1,10 @@
 /* POST /api/uploads (API.md, Files): a file streamed to files storage as it
  * arrives, typed by its magic bytes on the thread pool, recorded in the store.
  * Limits: upload_max_bytes per file, upload_max_in_flight per user,
- * upload_quota_bytes per user. Whatever fails, the partial object is aborted
- * and nothing is left in storage. Loop thread. */
+ * upload_quota_bytes per user, image_max_pixels per image. An image is
+ * measured, stripped of EXIF (JPEG) and given a thumbnail (files_imager.h)
+ * before it is recorded. Whatever fails, the partial object is aborted (or the
+ * committed one removed) and nothing is left in storage. Loop thread. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,8 @@
 #include "handlers/multipart.h"
 #include "parley/app.h"
 #include "parley/files.h"
+#include "parley/files_image.h"
+#include "parley/files_imager.h"
 #include "parley/files_type.h"
 #include "parley/log.h"
 #include "parley/strmap.h"
@@ -48,8 +52,9 @@ typedef struct upload_s {
   buf_t writing;        /* the write in flight */
   uv_work_t work;       /* the type check */
   int sniff_rc;
-  int refs;    /* the upload itself, the type check in flight, a store call */
-  int counted; /* holds one of the user's in-flight slots */
+  int image_status; /* why the image step refused it, for the answer */
+  int refs;         /* the upload itself, the type check in flight, a store call */
+  int counted;      /* holds one of the user's in-flight slots */
   int sniffing, typed, ended, committing, paused, done;
 } upload_t;
 
@@ -156,6 +161,66 @@ static void on_created(void *ctx, int status, json_t *result) {
   upload_unref(up); /* the upload's */
 }
 
+/* Records the stored file, with an image's size and thumbnail when it has them. */
+static void record(upload_t *up, const files_imaged_t *img) {
+  json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "id", up->id, "user_id", up->user, "type",
+                        up->kind, "content_type", up->mime, "size", (json_int_t)up->received,
+                        "name", up->name);
+  if (p && img && img->width > 0) {
+    json_object_set_new(p, "width", json_integer(img->width));
+    json_object_set_new(p, "height", json_integer(img->height));
+    if (img->thumb_key[0]) {
+      json_object_set_new(p, "thumbnail_key", json_string(img->thumb_key));
+      json_object_set_new(p, "thumbnail_size", json_integer(img->thumb_size));
+      json_object_set_new(p, "thumbnail_content_type", json_string("image/jpeg"));
+    }
+  }
+  up->refs++;
+  if (!p || store_call(up->app->store, ATTACH_CREATE, p, on_created, up) != 0) {
+    up->refs--;
+    files_remove(up->app->files, up->id, NULL, NULL);
+    if (img && img->thumb_key[0]) files_remove(up->app->files, img->thumb_key, NULL, NULL);
+    upload_fail(up, 503, "unavailable", "the store is unavailable, try again");
+  }
+}
+
+/* A refused image is answered once its stored original is gone, so a client
+ * told 400 or 413 finds nothing of it left. */
+static void on_refused_removed(void *ctx, int status) {
+  upload_t *up = ctx;
+  (void)status; /* a removal that failed is logged by storage; the answer stands */
+  if (up->image_status == FILES_IMAGE_TOO_LARGE) {
+    char msg[160];
+    snprintf(msg, sizeof(msg), "the image has more pixels than image_max_pixels (%lld)",
+             (long long)up->app->cfg.image_max_pixels);
+    upload_fail(up, 413, "payload_too_large", msg);
+  } else if (up->image_status == FILES_IMAGE_INVALID) {
+    upload_fail(up, 400, "validation_failed", "the image is damaged or truncated");
+  } else {
+    log_warn("req %s: image step failed (%d)", up->req->request_id, up->image_status);
+    upload_fail(up, 503, "unavailable", "the image could not be processed");
+  }
+  upload_unref(up); /* the removal's */
+}
+
+static void on_imaged(void *ctx, int status, const files_imaged_t *r) {
+  upload_t *up = ctx;
+  if (status != 0) {
+    up->image_status = status;
+    up->refs++;
+    if (files_remove(up->app->files, up->id, on_refused_removed, up) != 0)
+      on_refused_removed(up, UV_EIO);
+  } else if (up->done || http_req_gone(up->req)) {
+    /* The client left while the image was made: nothing is recorded. */
+    files_remove(up->app->files, up->id, NULL, NULL);
+    if (r->thumb_key[0]) files_remove(up->app->files, r->thumb_key, NULL, NULL);
+    upload_fail(up, 0, NULL, NULL);
+  } else {
+    record(up, r);
+  }
+  upload_unref(up); /* the image step's */
+}
+
 static void on_committed(void *ctx, int status) {
   upload_t *up = ctx;
   up->committing = 0;
@@ -164,14 +229,16 @@ static void on_committed(void *ctx, int status) {
     upload_fail(up, 503, "unavailable", "the file could not be stored");
     return;
   }
-  json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "id", up->id, "user_id", up->user, "type",
-                        up->kind, "content_type", up->mime, "size", (json_int_t)up->received,
-                        "name", up->name);
+  if (strcmp(up->kind, "image") != 0) {
+    record(up, NULL);
+    return;
+  }
   up->refs++;
-  if (!p || store_call(up->app->store, ATTACH_CREATE, p, on_created, up) != 0) {
+  int rc = files_imager_run(up->app->imager, up->id, up->received, on_imaged, up);
+  if (rc != 0) {
     up->refs--;
     files_remove(up->app->files, up->id, NULL, NULL);
-    upload_fail(up, 503, "unavailable", "the store is unavailable, try again");
+    upload_fail(up, 503, "unavailable", "the image could not be processed");
   }
 }
 

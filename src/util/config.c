@@ -142,6 +142,7 @@ static const setting_t settings[] = {
     I(s3_max_jobs, 1, 1024, "S3 requests at once (each holds a pool thread)"),
     I(attachment_url_ttl_s, 10, 86400, "signed download URLs live this long at least"),
     I(upload_unsent_ttl_s, 1, 31536000, "uploads never sent in a message are removed after"),
+    L(image_max_pixels, 1, INT64_C(1) << 40, "largest image, width times height"),
     I(request_timeout_ms, 100, 600000, "time for a request to arrive"),
     I(idle_timeout_ms, 100, 3600000, "idle keep-alive connections close after"),
     I(ws_max_message_bytes, 128, 16 << 20, "largest WebSocket message"),
@@ -256,6 +257,7 @@ static void set_defaults(config_t *c) {
   c->s3_max_jobs = 2;
   c->attachment_url_ttl_s = 300;
   c->upload_unsent_ttl_s = 86400;
+  c->image_max_pixels = 100000000;
 }
 
 static const setting_t *find_setting(const char *key) {

@@ -41,7 +41,13 @@ def test_uploader_and_participants_download_through_signed_urls(server):
     # The uploader gets a URL at once, for themselves (before sending).
     assert re.fullmatch(r"/api/attachments/[0-9a-f]{24}\?u=[0-9a-f]{24}&exp=\d+&sig=[0-9a-f]{32}",
                         att["url"]), att
-    assert "thumbnail_url" not in att
+    # An image has its thumbnail (test_images.py), a JPEG served inline.
+    assert att["thumbnail_url"].startswith(f"/api/attachments/{att['id']}/thumbnail?u="), att
+    r = get(server, att["thumbnail_url"])
+    assert r.status == 200 and r.body[:3] == b"\xff\xd8\xff", r
+    assert r.header("Content-Type") == "image/jpeg"
+    assert r.header("Content-Length") == str(len(r.body))
+    assert r.header("Content-Disposition").startswith("inline")
     r = get(server, att["url"])
     assert r.status == 200 and r.body == img
     assert r.header("Content-Type") == "image/png"

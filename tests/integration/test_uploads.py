@@ -95,7 +95,8 @@ def test_upload_is_typed_by_its_bytes_and_stored(server):
     assert r.status == 201 and r.json()["attachment"]["content_type"] == "application/pdf"
     assert r.json()["attachment"]["type"] == "file"
     objs, tmp = stored(server)
-    assert att["id"] in objs and len(objs) == 2 and tmp == []
+    # The image, its thumbnail and the PDF.
+    assert att["id"] in objs and len(objs) == 3 and tmp == []
     assert stored_bytes(server, att["id"]) == img
 
 
@@ -403,9 +404,11 @@ def test_uploads_never_sent_are_swept_with_their_bytes(start_server):
     sent = upload(server, a, png_bytes(), name="kept.png").json()["attachment"]
     r = api(server, "POST", f"/api/conversations/{cid}/messages", a, {"attachment_ids": [sent["id"]]})
     assert r.status == 201, r
-    assert sorted(stored(server)[0]) == sorted([unsent["id"], sent["id"]])
+    # The image has its thumbnail beside it (test_images.py).
+    kept = sorted(set(stored(server)[0]) - {unsent["id"]})
+    assert sent["id"] in kept and len(kept) == 2 and unsent["id"] in stored(server)[0]
     # The sweep runs every second here; within a few the unsent one is gone, bytes and record.
-    assert wait_for(lambda: stored(server)[0] == [sent["id"]], timeout=15), stored(server)
+    assert wait_for(lambda: stored(server)[0] == kept, timeout=15), stored(server)
     assert stored(server)[1] == []
     r = api(server, "POST", f"/api/conversations/{cid}/messages", a, {"attachment_ids": [unsent["id"]]})
     assert r.status == 404, r

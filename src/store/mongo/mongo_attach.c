@@ -3,28 +3,67 @@
 #include "parley/util.h"
 #include "store/mongo/mongo_internal.h"
 
-static json_t *attach_json(mongo_ctx_t *c, const bson_t *doc) {
+/* An image's size (both, or neither) and its thumbnail (storage key; with
+ * its size and type on the record, not on a message's copy), when it has
+ * them. */
+static void add_image(json_t *a, const bson_t *doc, int record) {
+  int64_t w = mongo_bson_int(doc, "width", 0), h = mongo_bson_int(doc, "height", 0);
+  if (w > 0 && h > 0) {
+    json_object_set_new(a, "width", json_integer(w));
+    json_object_set_new(a, "height", json_integer(h));
+  }
+  json_t *tkey = mongo_bson_json(doc, "thumbnail_key");
+  if (json_is_string(tkey)) {
+    json_object_set(a, "thumbnail_key", tkey);
+    if (record) {
+      json_object_set_new(a, "thumbnail_size",
+                          json_integer(mongo_bson_int(doc, "thumbnail_size", 0)));
+      json_object_set_new(a, "thumbnail_content_type",
+                          mongo_bson_json(doc, "thumbnail_content_type"));
+    }
+  }
+  json_decref(tkey);
+}
+
+static json_t *attach_json(mongo_ctx_t *c, const bson_t *doc, int record) {
   (void)c;
-  return json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id", mongo_bson_json(doc, "_id"),
-                   "user_id", mongo_bson_json(doc, "user_id"), "type", mongo_bson_json(doc, "type"),
-                   "content_type", mongo_bson_json(doc, "content_type"), "size",
-                   (json_int_t)mongo_bson_int(doc, "size", 0), "name", mongo_bson_json(doc, "name"),
-                   "created_at", mongo_bson_iso(doc, "created_at"));
+  json_t *a = json_pack(
+      "{s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id", mongo_bson_json(doc, "_id"), "user_id",
+      mongo_bson_json(doc, "user_id"), "type", mongo_bson_json(doc, "type"), "content_type",
+      mongo_bson_json(doc, "content_type"), "size", (json_int_t)mongo_bson_int(doc, "size", 0),
+      "name", mongo_bson_json(doc, "name"), "created_at", mongo_bson_iso(doc, "created_at"));
+  add_image(a, doc, record);
+  return a;
 }
 
 int mongo_attach_create(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
   const char *type = mongo_param_str(p, "type"), *ctype = mongo_param_str(p, "content_type");
   const char *name = mongo_param_str(p, "name");
-  int64_t size;
+  const char *tkey = mongo_param_str(p, "thumbnail_key");
+  const char *tctype = mongo_param_str(p, "thumbnail_content_type");
+  int64_t size, w = 0, h = 0, tsize = 0;
   if (!id || !user || !type || !ctype || !name || mongo_param_int(p, "size", &size) < 0 || size < 0)
+    return STORE_EINVAL;
+  if ((json_object_get(p, "width") && mongo_param_int(p, "width", &w) < 0) ||
+      (json_object_get(p, "height") && mongo_param_int(p, "height", &h) < 0) || w < 0 || h < 0 ||
+      (tkey && (!tctype || mongo_param_int(p, "thumbnail_size", &tsize) < 0 || tsize < 0)))
     return STORE_EINVAL;
   bson_t *doc =
       BCON_NEW("_id", BCON_UTF8(id), "user_id", BCON_UTF8(user), "type", BCON_UTF8(type),
                "content_type", BCON_UTF8(ctype), "size", BCON_INT64(size), "name", BCON_UTF8(name),
                "created_at", BCON_DATE_TIME(util_now_ms()), "sent", BCON_BOOL(false));
+  if (w > 0 && h > 0) {
+    BSON_APPEND_INT64(doc, "width", w);
+    BSON_APPEND_INT64(doc, "height", h);
+  }
+  if (tkey) {
+    BSON_APPEND_UTF8(doc, "thumbnail_key", tkey);
+    BSON_APPEND_INT64(doc, "thumbnail_size", tsize);
+    BSON_APPEND_UTF8(doc, "thumbnail_content_type", tctype);
+  }
   int rc = mongo_query_insert(c, MC_ATTACH, doc);
-  if (rc == 1) *r = attach_json(c, doc);
+  if (rc == 1) *r = attach_json(c, doc, 1);
   bson_destroy(doc);
   return rc == 1 ? STORE_OK : rc;
 }
@@ -38,7 +77,7 @@ int mongo_attach_get(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_destroy(filter);
   if (rc < 0) return rc;
   if (rc == 0) return STORE_ENOTFOUND;
-  *r = attach_json(c, &doc);
+  *r = attach_json(c, &doc, 1);
   bson_destroy(&doc);
   return STORE_OK;
 }
@@ -62,7 +101,7 @@ int mongo_attach_resolve(mongo_ctx_t *c, const char *user_id, json_t *ids, json_
       json_decref(list);
       return rc < 0 ? rc : STORE_ENOTFOUND;
     }
-    json_t *a = attach_json(c, &doc);
+    json_t *a = attach_json(c, &doc, 0); /* the message's copy */
     bson_destroy(&doc);
     json_object_del(a, "user_id");
     json_object_del(a, "created_at");
@@ -98,9 +137,11 @@ int mongo_attach_usage(mongo_ctx_t *c, json_t *p, json_t **r) {
   return STORE_OK;
 }
 
+/* [id, thumbnail_key or null] of a record to sweep. */
 static void add_id(void *arg, const bson_t *doc) {
   const char *id = mongo_bson_str(doc, "_id");
-  if (id) json_array_append_new(arg, json_string(id));
+  if (id)
+    json_array_append_new(arg, json_pack("[s, o]", id, mongo_bson_json(doc, "thumbnail_key")));
 }
 
 int mongo_attach_sweep(mongo_ctx_t *c, json_t *p, json_t **r) {
@@ -111,7 +152,8 @@ int mongo_attach_sweep(mongo_ctx_t *c, json_t *p, json_t **r) {
     return STORE_EINVAL;
   bson_t *filter =
       BCON_NEW("sent", BCON_BOOL(false), "created_at", "{", "$lt", BCON_DATE_TIME(before), "}");
-  bson_t *opts = BCON_NEW("limit", BCON_INT64(limit), "projection", "{", "_id", BCON_INT32(1), "}");
+  bson_t *opts = BCON_NEW("limit", BCON_INT64(limit), "projection", "{", "_id", BCON_INT32(1),
+                          "thumbnail_key", BCON_INT32(1), "}");
   json_t *found = json_array();
   int rc = mongo_query_each(c, MC_ATTACH, filter, opts, add_id, found);
   bson_destroy(filter);
@@ -121,10 +163,12 @@ int mongo_attach_sweep(mongo_ctx_t *c, json_t *p, json_t **r) {
     return rc;
   }
   /* One at a time, still unsent: a message that took one meanwhile keeps it. */
-  json_t *removed = json_array();
+  json_t *removed = json_array(), *thumbs = json_array();
   size_t i;
   json_t *v;
   json_array_foreach(found, i, v) {
+    json_t *thumb = json_array_get(v, 1);
+    v = json_array_get(v, 0);
     bson_t *one = BCON_NEW("_id", BCON_UTF8(json_string_value(v)), "sent", BCON_BOOL(false));
     int n = mongo_query_delete(c, MC_ATTACH, one, 0);
     bson_destroy(one);
@@ -133,12 +177,15 @@ int mongo_attach_sweep(mongo_ctx_t *c, json_t *p, json_t **r) {
       break;
     }
     if (n == 1) json_array_append(removed, v);
+    if (n == 1 && json_is_string(thumb)) json_array_append(thumbs, thumb);
   }
   json_decref(found);
   if (rc < 0) {
     json_decref(removed);
+    json_decref(thumbs);
     return rc;
   }
-  *r = json_pack("{s:o}", "removed", removed);
+  /* thumbnails: the storage keys of the removed records' thumbnails. */
+  *r = json_pack("{s:o, s:o}", "removed", removed, "thumbnails", thumbs);
   return STORE_OK;
 }

@@ -3,30 +3,60 @@
 #include "parley/util.h"
 #include "store/sqlite/sqlite_internal.h"
 
-#define ATTACH_COLS "id, user_id, type, content_type, size, name, created_at"
+#define ATTACH_COLS                                                                        \
+  "id, user_id, type, content_type, size, name, created_at, width, height, thumbnail_key," \
+  " thumbnail_size, thumbnail_content_type"
+
+/* An image's size (both present, or neither) and its thumbnail (storage key,
+ * size, type; the type only on the record, not a message's copy), on a (a
+ * record, or a message's copy of one) when it has them. */
+static void add_image(json_t *a, int64_t w, int64_t h, const char *tkey, int64_t tsize,
+                      const char *tctype) {
+  if (w > 0 && h > 0) {
+    json_object_set_new(a, "width", json_integer(w));
+    json_object_set_new(a, "height", json_integer(h));
+  }
+  if (!tkey || !*tkey) return;
+  json_object_set_new(a, "thumbnail_key", json_string(tkey));
+  if (tctype) {
+    json_object_set_new(a, "thumbnail_size", json_integer(tsize));
+    json_object_set_new(a, "thumbnail_content_type", json_string(tctype));
+  }
+}
 
 static json_t *attach_row(sqlite3_stmt *st) {
-  return json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id", sqlite_db_col_str(st, 0), "user_id",
-                   sqlite_db_col_str(st, 1), "type", sqlite_db_col_str(st, 2), "content_type",
-                   sqlite_db_col_str(st, 3), "size", (json_int_t)sqlite3_column_int64(st, 4),
-                   "name", sqlite_db_col_str(st, 5), "created_at", sqlite_db_col_str(st, 6));
+  json_t *a =
+      json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "id", sqlite_db_col_str(st, 0), "user_id",
+                sqlite_db_col_str(st, 1), "type", sqlite_db_col_str(st, 2), "content_type",
+                sqlite_db_col_str(st, 3), "size", (json_int_t)sqlite3_column_int64(st, 4), "name",
+                sqlite_db_col_str(st, 5), "created_at", sqlite_db_col_str(st, 6));
+  add_image(a, sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8),
+            (const char *)sqlite3_column_text(st, 9), sqlite3_column_int64(st, 10),
+            (const char *)sqlite3_column_text(st, 11));
+  return a;
 }
 
 int sqlite_attach_create(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
   const char *type = sqlite_db_pstr(p, "type"), *ctype = sqlite_db_pstr(p, "content_type");
   const char *name = sqlite_db_pstr(p, "name");
-  int64_t size = sqlite_db_pint(p, "size", -1);
-  if (!id || !user || !type || !ctype || !name || size < 0) return STORE_EINVAL;
+  const char *tkey = sqlite_db_pstr(p, "thumbnail_key");
+  const char *tctype = sqlite_db_pstr(p, "thumbnail_content_type");
+  int64_t size = sqlite_db_pint(p, "size", -1), tsize = sqlite_db_pint(p, "thumbnail_size", 0);
+  int64_t w = sqlite_db_pint(p, "width", 0), h = sqlite_db_pint(p, "height", 0);
+  if (!id || !user || !type || !ctype || !name || size < 0 || w < 0 || h < 0 || tsize < 0 ||
+      (tkey && !tctype))
+    return STORE_EINVAL;
   char now[32];
   sqlite_db_clock(d, now);
-  int rc =
-      sqlite_db_exec(d, "INSERT INTO attachments (" ATTACH_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?)",
-                     "ssssiss", id, user, type, ctype, size, name, now);
+  int rc = sqlite_db_exec(
+      d, "INSERT INTO attachments (" ATTACH_COLS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "ssssissiisis", id, user, type, ctype, size, name, now, w, h, tkey, tsize, tctype);
   if (rc != STORE_OK) return rc;
   *result =
       json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "id", id, "user_id", user, "type", type,
                 "content_type", ctype, "size", (json_int_t)size, "name", name, "created_at", now);
+  add_image(*result, w, h, tkey, tsize, tctype);
   return STORE_OK;
 }
 
@@ -49,19 +79,24 @@ int sqlite_attach_resolve(sqlite_db_t *d, const char *user_id, json_t *ids, json
   json_t *v;
   json_array_foreach(ids, i, v) {
     sqlite3_stmt *st = sqlite_db_query(d,
-                                       "SELECT id, type, content_type, size, name FROM attachments"
-                                       " WHERE id = ? AND user_id = ?",
+                                       "SELECT id, type, content_type, size, name, width, height,"
+                                       " thumbnail_key"
+                                       " FROM attachments WHERE id = ? AND user_id = ?",
                                        "ss", json_string_value(v), user_id);
     int rc = st ? sqlite_db_step(d, st) : STORE_EUNAVAILABLE;
     if (rc <= 0) {
       json_decref(list);
       return rc < 0 ? rc : STORE_ENOTFOUND;
     }
-    /* Taken by a message: never swept (see ATTACH_SWEEP). */
+    /* Taken by a message: never swept (see ATTACH_SWEEP). The message's copy
+     * has the thumbnail's key, which its view turns into thumbnail_url
+     * (chat/attach_url.c) and leaves out. */
     json_t *entry =
         json_pack("{s:o, s:o, s:o, s:I, s:o}", "id", sqlite_db_col_str(st, 0), "type",
                   sqlite_db_col_str(st, 1), "content_type", sqlite_db_col_str(st, 2), "size",
                   (json_int_t)sqlite3_column_int64(st, 3), "name", sqlite_db_col_str(st, 4));
+    add_image(entry, sqlite3_column_int64(st, 5), sqlite3_column_int64(st, 6),
+              (const char *)sqlite3_column_text(st, 7), 0, NULL);
     json_array_append_new(list, entry);
     rc = sqlite_db_exec(d, "UPDATE attachments SET sent = 1 WHERE id = ? AND sent = 0", "s",
                         json_string_value(v));
@@ -95,17 +130,22 @@ int sqlite_attach_sweep(sqlite_db_t *d, json_t *p, json_t **result) {
   sqlite3_stmt *st = sqlite_db_query(d,
                                      "DELETE FROM attachments WHERE id IN (SELECT id FROM"
                                      " attachments WHERE sent = 0 AND created_at < ? LIMIT ?)"
-                                     " RETURNING id",
+                                     " RETURNING id, thumbnail_key",
                                      "si", iso, limit);
   if (!st) return STORE_EUNAVAILABLE;
-  json_t *removed = json_array();
+  json_t *removed = json_array(), *thumbs = json_array();
   int rc;
-  while ((rc = sqlite_db_step(d, st)) == 1)
+  while ((rc = sqlite_db_step(d, st)) == 1) {
     json_array_append_new(removed, sqlite_db_col_str(st, 0));
+    if (sqlite3_column_type(st, 1) == SQLITE_TEXT)
+      json_array_append_new(thumbs, sqlite_db_col_str(st, 1));
+  }
   if (rc < 0) {
     json_decref(removed);
+    json_decref(thumbs);
     return rc;
   }
-  *result = json_pack("{s:o}", "removed", removed);
+  /* thumbnails: the storage keys of the removed records' thumbnails. */
+  *result = json_pack("{s:o, s:o}", "removed", removed, "thumbnails", thumbs);
   return STORE_OK;
 }

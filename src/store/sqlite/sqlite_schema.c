@@ -275,6 +275,13 @@ static const char *const migrations[] = {
     "ALTER TABLE attachments ADD COLUMN sent INTEGER NOT NULL DEFAULT 0;"
     "UPDATE attachments SET sent = 1;"
     "CREATE INDEX attachments_unsent ON attachments (created_at) WHERE sent = 0;",
+    /* 23: images (issue 18): an image's size as shown, 0 when unknown, and
+     * its thumbnail's storage key, size and type. */
+    "ALTER TABLE attachments ADD COLUMN width INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE attachments ADD COLUMN height INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE attachments ADD COLUMN thumbnail_key TEXT;"
+    "ALTER TABLE attachments ADD COLUMN thumbnail_size INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE attachments ADD COLUMN thumbnail_content_type TEXT;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

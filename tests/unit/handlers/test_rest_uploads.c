@@ -12,6 +12,7 @@
 
 #include "handlers/attachments.h"
 #include "parley/files.h"
+#include "parley/files_imager.h"
 #include "parley/strmap.h"
 #include "rest_fixture.h"
 
@@ -21,6 +22,9 @@ static int setup(void **state) {
   app->files = files_open_dir(&fx->chat->loop, fx->chat->dir);
   app->uploads = calloc(1, sizeof(*app->uploads));
   assert_non_null(app->files);
+  app->cfg.image_max_pixels = 10000;
+  app->imager = files_imager_new(&fx->chat->loop, app->files, app->cfg.image_max_pixels, 2);
+  assert_non_null(app->imager);
   strmap_init(app->uploads);
   app->cfg.upload_max_bytes = 4096;
   app->cfg.upload_max_in_flight = 4;
@@ -33,6 +37,8 @@ static int teardown(void **state) {
   rest_fx_t *fx = *state;
   chat_fx_run(fx->chat, 20); /* cleanups of aborted uploads finish */
   assert_int_equal(strmap_count(fx->app->uploads), 0);
+  assert_int_equal(files_imager_busy(fx->app->imager), 0);
+  files_imager_free(fx->app->imager);
   files_close(fx->app->files);
   strmap_free(fx->app->uploads);
   free(fx->app->uploads);
@@ -69,8 +75,15 @@ static rest_reply_t *upload(rest_fx_t *fx, const char *target, const char *data,
   return r;
 }
 
+/* A whole 1 x 1 PNG (a red dot), and the same dot claiming 200 x 200. */
 static const char png[] =
-    "\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\1\0\0\0\1\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    "\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\1\0\0\0\1\x08\x06\0\0\0\x1f\x15\xc4\x89"
+    "\0\0\0\rIDATx\x9c\x63\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99\x3d\x1d"
+    "\0\0\0\0IEND\xae\x42\x60\x82";
+static const char png_200[] =
+    "\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\xc8\0\0\0\xc8\x08\x06\0\0\0\xad\x58\xae\x9e"
+    "\0\0\0\rIDATx\x9c\x63\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99\x3d\x1d"
+    "\0\0\0\0IEND\xae\x42\x60\x82";
 
 static void an_upload_is_typed_stored_and_recorded(void **state) {
   rest_fx_t *fx = *state;
@@ -81,7 +94,10 @@ static void an_upload_is_typed_stored_and_recorded(void **state) {
   assert_string_equal(json_string_value(json_object_get(att, "type")), "image");
   assert_string_equal(json_string_value(json_object_get(att, "name")), "dot.png");
   assert_int_equal(json_integer_value(json_object_get(att, "size")), sizeof(png) - 1);
-  assert_int_equal(stored(fx, ""), 1);
+  assert_int_equal(json_integer_value(json_object_get(att, "width")), 1);
+  assert_int_equal(json_integer_value(json_object_get(att, "height")), 1);
+  assert_null(json_object_get(att, "thumbnail_key")); /* storage's business, not the client's */
+  assert_int_equal(stored(fx, ""), 2);                /* the file and its thumbnail */
   assert_int_equal(stored(fx, "/tmp"), 0);
   rest_reply_free(r);
 }
@@ -99,6 +115,17 @@ static void refused_files_leave_nothing(void **state) {
   assert_int_equal(r->status, 413);
   rest_reply_free(r);
   r = upload(fx, "/api/uploads", png, sizeof(png) - 1);
+  assert_int_equal(r->status, 400);
+  rest_reply_free(r);
+  /* An image over image_max_pixels (10,000), judged from its header. */
+  r = upload(fx, "/api/uploads?name=big.png", png_200, sizeof(png_200) - 1);
+  assert_int_equal(r->status, 413);
+  assert_non_null(
+      strstr(json_string_value(json_object_get(json_object_get(r->body, "error"), "message")),
+             "image_max_pixels"));
+  rest_reply_free(r);
+  /* Cut short: refused, not half shown. */
+  r = upload(fx, "/api/uploads?name=cut.png", png, sizeof(png) - 20);
   assert_int_equal(r->status, 400);
   rest_reply_free(r);
   chat_fx_run(fx->chat, 20);
