@@ -209,8 +209,8 @@ static void begin_shutdown(app_t *app) {
 /* A new incoming Instagram message runs the owner's flows: the hook that keeps
  * instagram/ from depending on flows/. */
 static void on_instagram_message(void *ctx, const json_t *account, const json_t *contact,
-                                 const char *text) {
-  flow_runner_on_message(ctx, account, contact, text);
+                                 const json_t *event) {
+  flow_runner_on_message(ctx, account, contact, event);
 }
 
 /* The key that seals stored Instagram tokens: secret_key, or one generated and

@@ -26,6 +26,7 @@ enum ig_event_kind {
   IG_EV_EDIT,     /* message_edit */
   IG_EV_POSTBACK, /* a button click */
   IG_EV_REFERRAL, /* an ig.me link with a ref */
+  IG_EV_COMMENT,  /* a comment on the account's post or reel (changes, field "comments") */
   IG_EV_OTHER     /* anything else: stored as an "unsupported" message (last) */
 };
 
@@ -35,7 +36,8 @@ enum ig_event_kind {
  * contact_id, timestamp_ms} plus per kind: message/echo {mid, text,
  * attachments, quick_reply?}; reaction/unreaction {mid, emoji}; seen
  * {watermark_mid}; unsend {mid, echo}; edit {mid, text}; postback {mid|null,
- * title, payload}; referral {referral: {ref, source, type}}; other {raw_type,
+ * title, payload}; referral {referral: {ref, source, type}}; comment {mid ("comment:" + its
+ * id), comment_id, media_id|null, text, username|null}; other {raw_type,
  * raw} (contact_id when the item names a sender). Returns NULL when the body
  * is not an object with an entry array (400). */
 json_t *ig_webhook_events(json_t *body);
@@ -72,6 +74,16 @@ void graph_free(graph_t *g);
  * 0 (cb runs once) or -1. rate_limited results have error "rate_limited". */
 int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const char *recipient,
                     const char *text, const char *tag, graph_cb cb, void *ctx);
+/* As graph_send_text with Meta's own recipient ({id} or, for a private reply
+ * to a comment, {comment_id}) and message object (text, quick_replies, an
+ * attachment); both borrowed. */
+int graph_send_message(graph_t *g, const char *ig_user_id, const char *token,
+                       const json_t *recipient, const json_t *message, const char *tag, graph_cb cb,
+                       void *ctx);
+/* The public reply to a comment: POST {base}/{comment_id}/replies {message};
+ * a numeric comment id only (else -1). Never retried once it may have gone. */
+int graph_reply_comment(graph_t *g, const char *ig_user_id, const char *token,
+                        const char *comment_id, const char *text, graph_cb cb, void *ctx);
 /* Refreshes a long-lived token: GET {base}/refresh_access_token?grant_type=
  * ig_refresh_token&access_token=...; on success res->body holds {access_token,
  * token_type, expires_in (seconds)}. Returns 0 (cb runs once) or -1. */

@@ -277,8 +277,8 @@ STORE_OP(IG_ACCOUNT_GET, ig_account_get, READ)
 /* {user_id} -> {} | ENOTFOUND */
 STORE_OP(IG_ACCOUNT_DELETE, ig_account_delete, WRITE)
 /* {user_id, status?, status_error?: {..}|null, token_cipher?, token_expires_at?,
- * if_token?} -> account; with if_token, only while token_cipher is still if_token
- * (a reconnect meanwhile wins: ECONFLICT) */
+ * timezone? (an IANA name; "" or null: UTC), if_token?} -> account; with if_token, only while
+ * token_cipher is still if_token (a reconnect meanwhile wins: ECONFLICT) */
 STORE_OP(IG_ACCOUNT_UPDATE, ig_account_update, WRITE)
 /* {before, limit} -> {accounts (with token_cipher)}: status "connected" and
  * token_expires_at before `before` (ISO-8601), soonest first */
@@ -353,7 +353,8 @@ STORE_OP(FLOW_UPDATE, flow_update, WRITE)
 STORE_OP(FLOW_DELETE, flow_delete, WRITE)
 /* {run} -> run: insert when run.id is absent, else replace */
 STORE_OP(FLOW_RUN_SAVE, flow_run_save, WRITE)
-/* {flow_id, owner_id, limit} -> {runs} newest first */
+/* {flow_id, owner_id, limit, contact_id?} -> {runs} newest first; with
+ * contact_id only that contact's (run once, cooldown) */
 STORE_OP(FLOW_RUN_LIST, flow_run_list, READ)
 /* {id} -> run */
 STORE_OP(FLOW_RUN_GET, flow_run_get, READ)
@@ -387,13 +388,19 @@ STORE_OP(FLOW_STATS_INC, flow_stats_inc, WRITE)
 STORE_OP(FLOW_STATS_GET, flow_stats_get, READ)
 
 /* scheduled steps (flow delays): step = {id, run_id, due_at_ms} */
-/* {run_id, due_at_ms, held_for?} -> step; held_for: the contact whose paused
- * automation holds the step (CONTACT_PAUSE with null releases it) */
+/* {run_id, due_at_ms, held_for?, wait_for?} -> step; held_for: the contact
+ * whose paused automation holds the step (CONTACT_PAUSE with null releases
+ * it); wait_for: the contact whose answer the run waits for ("ask"), the step
+ * being the wait's timeout */
 STORE_OP(SCHED_INSERT, sched_insert, WRITE)
 /* {now_ms, limit} -> {steps} due, oldest first */
 STORE_OP(SCHED_DUE, sched_due, READ)
-/* {id} -> {} */
+/* {id} -> {}; gone (claimed by someone else): ENOTFOUND */
 STORE_OP(SCHED_DELETE, sched_delete, WRITE)
+/* {wait_for} -> step: claims (deletes) the newest step waiting for that
+ * contact's answer; none: ENOTFOUND. A step is claimed once, by this or by
+ * SCHED_DELETE. */
+STORE_OP(SCHED_TAKE_WAIT, sched_take_wait, WRITE)
 
 /* attachments (uploaded files; the bytes are in files storage under the id):
  * attachment = {id, user_id, type, content_type, size, name, created_at}, type

@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/fanout.h"
+#include "flows/tz.h"
 #include "instagram/outbox.h"
+#include "instagram/takeover.h"
 #include "parley/addrguard.h"
 #include "parley/flows.h"
 #include "parley/flows_stats.h"
@@ -31,8 +34,9 @@ struct flow_runner_s {
   int timer_open;
   int runs;
   int polling;
-  int claims; /* SCHED_DELETE claims in flight: each may become a run */
-  int counts; /* FLOW_STATS_INC calls in flight */
+  int claims;    /* SCHED_DELETE claims in flight: each may become a run */
+  int counts;    /* FLOW_STATS_INC calls in flight */
+  flow_tz_t *tz; /* the time zones read so far */
 };
 
 typedef struct run_s {
@@ -40,9 +44,14 @@ typedef struct run_s {
   json_t *flow;
   json_t *account; /* with token_cipher */
   json_t *contact;
-  json_t *record;  /* the stored run */
-  json_t *ctx;     /* {contact, message: {text}} */
-  json_t *actions; /* the current step's actions, performed in order */
+  json_t *record;     /* the stored run */
+  json_t *ctx;        /* {contact, message: {text}} */
+  json_t *actions;    /* the current step's actions, performed in order */
+  json_t *event;      /* what started it: the inbound event (flow_trigger_matches) */
+  json_t *answer;     /* resuming an ask: the contact's answer (a string) */
+  json_t *candidates; /* the flows whose trigger matched, by priority */
+  json_t *skipped;    /* [{flow_id, reason}]: candidates run once / cooldown kept out */
+  size_t cand;        /* the candidate being considered */
   char *token;
   size_t counted; /* trace entries already in the flow's counters */
   int started;    /* this piece started the run: "started" not yet counted */
@@ -82,6 +91,10 @@ static void run_free(run_t *run) {
   json_decref(run->record);
   json_decref(run->ctx);
   json_decref(run->actions);
+  json_decref(run->event);
+  json_decref(run->answer);
+  json_decref(run->candidates);
+  json_decref(run->skipped);
   if (run->token) {
     memset(run->token, 0, strlen(run->token));
     free(run->token);
@@ -208,13 +221,37 @@ static int inside_window(const json_t *contact) {
 }
 
 static void perform_send(run_t *run, const json_t *a) {
-  if (!inside_window(run->contact)) {
+  const char *comment = sget(a, "comment_id");
+  /* A private reply to a comment needs no window (Meta allows one per comment). */
+  if (!comment && !inside_window(run->contact)) {
     fail_run(run, "outside_messaging_window");
     return;
   }
-  if (ig_outbox_send(run->r->app, run->account, run->contact, run->token, sget(a, "text"), NULL,
-                     "flow", 0, NULL, sent, run) != 0)
+  if (ig_outbox_send_message(run->r->app, run->account, run->contact, run->token, sget(a, "text"),
+                             json_object_get(a, "message"), comment, NULL, "flow", 0, NULL, sent,
+                             run) != 0)
     fail_run(run, "cannot reach the Graph API");
+}
+
+/* The public reply to the comment that started the run: its outcome goes into
+ * the trace of the run's start, and the run goes on either way. */
+static void comment_replied(void *ctx, const graph_result_t *res) {
+  run_t *run = ctx;
+  json_t *start = json_object_get(state_of(run), "start");
+  if (json_is_object(start))
+    json_object_set_new(
+        start, "public_reply",
+        json_pack("{s:b, s:s?}", "ok", res->ok, "error", res->ok ? NULL : res->error));
+  action_done(run);
+}
+
+static void perform_comment_reply(run_t *run, const json_t *a) {
+  if (!run->r->app->graph ||
+      graph_reply_comment(run->r->app->graph, sget(run->account, "ig_user_id"), run->token,
+                          sget(a, "comment_id"), sget(a, "text"), comment_replied, run) != 0) {
+    graph_result_t res = {0, NULL, 0, "cannot start the Graph API request", 0, NULL, 0};
+    comment_replied(run, &res);
+  }
 }
 
 static void api_answered(void *ctx, const httpc_response_t *res) {
@@ -234,7 +271,8 @@ static void api_answered(void *ctx, const httpc_response_t *res) {
     json_object_set_new(last, "status", json_integer(res->status));
     if (res->error) json_object_set_new(last, "error", json_string(res->error));
   }
-  flow_resume(run->flow, st, result);
+  /* Mapped values become set_variable actions, performed after this one. */
+  flow_resume(run->flow, st, result, run->actions);
   json_decref(result);
   action_done(run);
 }
@@ -243,7 +281,13 @@ static void perform_api_call(run_t *run, const json_t *a) {
   char *body = NULL;
   const json_t *b = json_object_get(a, "body");
   if (b) body = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
-  const char *headers[] = {"Content-Type: application/json", "Accept: application/json", NULL};
+  /* The fixed headers, then the node's own (checked by the model). */
+  const json_t *extra = json_object_get(a, "headers");
+  const char *headers[16] = {"Content-Type: application/json", "Accept: application/json"};
+  size_t nh = 2;
+  for (size_t i = 0; i < json_array_size(extra) && nh < 15; i++)
+    headers[nh++] = json_string_value(json_array_get(extra, i));
+  headers[nh] = NULL;
   httpc_request_t req = {.method = sget(a, "method"),
                          .url = sget(a, "url"),
                          .headers = headers,
@@ -269,13 +313,69 @@ static void scheduled(void *ctx, int status, json_t *result) {
   save_and_end(run); /* status "waiting": resumed by the timer */
 }
 
+/* A delay, or an ask's wait: a scheduled step due when it ends (the wait's
+ * timeout), which the contact's answer claims first when it comes. */
 static void perform_delay(run_t *run, const json_t *a) {
   int64_t due = util_now_ms() + json_integer_value(json_object_get(a, "seconds")) * 1000;
-  if (call(run, SCHED_INSERT,
-           json_pack("{s:O, s:I}", "run_id", json_object_get(run->record, "id"), "due_at_ms",
-                     (json_int_t)due),
-           scheduled) != 0)
-    fail_run(run, "cannot schedule the delay");
+  int wait = strcmp(sget(a, "type"), "wait") == 0;
+  json_t *p = json_pack("{s:O, s:I}", "run_id", json_object_get(run->record, "id"), "due_at_ms",
+                        (json_int_t)due);
+  if (p && wait) json_object_set(p, "wait_for", json_object_get(run->contact, "id"));
+  if (call(run, SCHED_INSERT, p, scheduled) != 0) fail_run(run, "cannot schedule the delay");
+}
+
+/* ---- notify an agent, hand over to a human ---- */
+
+static void agents_listed(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  json_t *a = json_array_get(run->actions, 0);
+  json_t *to = json_pack("[O]", json_object_get(run->record, "owner_id")), *ag;
+  size_t i;
+  if (status == STORE_OK)
+    json_array_foreach(json_object_get(result, "agents"), i, ag)
+        json_array_append(to, json_object_get(ag, "id"));
+  json_t *frame =
+      json_pack("{s:s, s:O, s:O?, s:O, s:O, s:O}", "type", "flow.notify", "flow_id",
+                json_object_get(run->flow, "id"), "run_id", json_object_get(run->record, "id"),
+                "contact_id", json_object_get(run->contact, "id"), "contact", run->contact, "text",
+                json_object_get(a, "text"));
+  if (frame && to) fanout_event(run->r->app, frame, to, NULL);
+  json_decref(frame);
+  json_decref(to);
+  json_decref(result);
+  action_done(run);
+}
+
+static void handed_over(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  if (status == STORE_OK) {
+    ig_takeover_announce(run->r->app, json_object_get(result, "conversation_ids"));
+    json_decref(run->contact);
+    run->contact = json_incref(result);
+  } else {
+    log_warn("flows: cannot hand the contact over (%d)", status);
+  }
+  json_decref(result);
+  action_done(run);
+}
+
+static void perform_handover(run_t *run, const json_t *a) {
+  json_int_t secs = json_integer_value(json_object_get(a, "seconds"));
+  int64_t until = secs > 0 ? util_now_ms() + secs * 1000 : ig_takeover_until_ms(run->r->app);
+  if (call(run, CONTACT_PAUSE,
+           json_pack("{s:O, s:O, s:I}", "id", json_object_get(run->contact, "id"), "user_id",
+                     json_object_get(run->record, "owner_id"), "until_ms", (json_int_t)until),
+           handed_over) != 0)
+    fail_run(run, "store unavailable");
+}
+
+/* remove_tag: the contact's tags without it. */
+static json_t *tags_without(const json_t *contact, const char *tag) {
+  json_t *out = json_array(), *t;
+  size_t i;
+  json_array_foreach(json_object_get(contact, "tags"), i, t) if (strcmp(json_string_value(t), tag))
+      json_array_append(out, t);
+  return out;
 }
 
 static void perform(run_t *run, const json_t *a) {
@@ -296,10 +396,23 @@ static void perform(run_t *run, const json_t *a) {
                        sget(a, "name"), json_object_get(a, "value")),
              contact_updated) != 0)
       fail_run(run, "store unavailable");
+  } else if (strcmp(type, "untag") == 0) {
+    if (call(run, CONTACT_UPDATE,
+             json_pack("{s:O, s:O, s:o}", "id", contact_id, "owner_id", owner, "tags",
+                       tags_without(run->contact, sget(a, "tag"))),
+             contact_updated) != 0)
+      fail_run(run, "store unavailable");
   } else if (strcmp(type, "api_call") == 0) {
     perform_api_call(run, a);
+  } else if (strcmp(type, "comment_reply") == 0) {
+    perform_comment_reply(run, a);
+  } else if (strcmp(type, "notify") == 0) {
+    if (call(run, AGENT_LIST, json_pack("{s:O}", "owner_id", owner), agents_listed) != 0)
+      fail_run(run, "store unavailable");
+  } else if (strcmp(type, "handover") == 0) {
+    perform_handover(run, a);
   } else {
-    perform_delay(run, a);
+    perform_delay(run, a); /* delay, wait */
   }
 }
 
@@ -323,6 +436,16 @@ static void advance(run_t *run) {
 
 /* ---- starting a run ---- */
 
+/* ctx.local: the time of day and weekday in the account's time zone (its
+ * IANA "timezone", UTC when unset or unknown), for time conditions. */
+static void set_local_time(run_t *run) {
+  int weekday = 0, minute = 0;
+  flow_tz_local(run->r->tz, sget(run->account, "timezone"), util_now_ms() / 1000, &weekday,
+                &minute);
+  json_object_set_new(run->ctx, "local",
+                      json_pack("{s:i, s:i}", "weekday", weekday, "minute", minute));
+}
+
 static int open_token(run_t *run) {
   run->token = ig_token_open(run->r->app->secret_key, sget(run->account, "token_cipher"));
   return run->token ? 0 : -1;
@@ -340,24 +463,11 @@ static void run_created(void *ctx, int status, json_t *result) {
   advance(run);
 }
 
-static void flows_listed(void *ctx, int status, json_t *result) {
-  run_t *run = ctx;
-  const char *text = sget(json_object_get(run->ctx, "message"), "text");
-  json_t *f;
-  size_t i;
-  /* The store lists oldest first: when several match, the oldest runs. */
-  json_array_foreach(json_object_get(result, "flows"), i, f) {
-    if (flow_trigger_matches(json_object_get(f, "trigger"), text ? text : "")) {
-      run->flow = json_incref(f);
-      break;
-    }
-  }
-  json_decref(result);
-  if (status != STORE_OK || !run->flow) {
-    run_free(run);
-    return;
-  }
-  /* The run's own account and contact, which its steps may change. */
+/* Starts the chosen flow: the run's own copies of account and contact, its
+ * state (seeded for the randomizer, with what started it and why this flow)
+ * saved before the first step. */
+static void start_flow(run_t *run, json_t *flow) {
+  run->flow = json_incref(flow);
   json_t *account = json_deep_copy(run->account), *contact = json_deep_copy(run->contact);
   json_decref(run->account);
   json_decref(run->contact);
@@ -373,7 +483,19 @@ static void flows_listed(void *ctx, int status, json_t *result) {
     run_free(run);
     return;
   }
+  set_local_time(run);
   json_t *state = flow_state_new(run->flow, run->contact);
+  uint32_t seed = 0;
+  util_random(&seed, sizeof(seed));
+  json_object_set_new(state, "seed", json_integer(seed ? seed : 1));
+  json_t *ids = json_array(), *f;
+  size_t i;
+  json_array_foreach(run->candidates, i, f) json_array_append(ids, json_object_get(f, "id"));
+  /* The choice, recorded: what fired, which flows matched (by priority, ties
+   * oldest first), which were kept out, and the priority that won. */
+  json_object_set_new(state, "start",
+                      json_pack("{s:O, s:o, s:O, s:i}", "event", run->event, "matched", ids,
+                                "skipped", run->skipped, "priority", flow_priority(flow)));
   char now[32];
   util_iso8601(util_now_ms(), now);
   json_decref(run->record);
@@ -392,8 +514,115 @@ static void flows_listed(void *ctx, int status, json_t *result) {
     run_free(run);
 }
 
+static void try_candidate(run_t *run);
+
+/* The contact's newest run of the candidate: run once and cooldown decide. */
+static void last_run_listed(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  json_t *f = json_array_get(run->candidates, run->cand);
+  const char *why = NULL;
+  if (status != STORE_OK) {
+    why = "unavailable"; /* unknown: never risk a second "run once" */
+  } else {
+    json_t *last = json_array_get(json_object_get(result, "runs"), 0);
+    if (flow_settings_allow(f, last, util_now_ms(), &why)) {
+      json_decref(result);
+      start_flow(run, f);
+      return;
+    }
+  }
+  json_decref(result);
+  json_array_append_new(
+      run->skipped, json_pack("{s:O, s:s}", "flow_id", json_object_get(f, "id"), "reason", why));
+  run->cand++;
+  try_candidate(run);
+}
+
+/* The first candidate whose settings let it run for this contact. */
+static void try_candidate(run_t *run) {
+  json_t *f = json_array_get(run->candidates, run->cand);
+  if (!f) {
+    run_free(run);
+    return;
+  }
+  const json_t *st = json_object_get(f, "settings");
+  if (!json_is_true(json_object_get(st, "run_once")) &&
+      json_integer_value(json_object_get(st, "cooldown_seconds")) <= 0) {
+    start_flow(run, f);
+    return;
+  }
+  if (call(run, FLOW_RUN_LIST,
+           json_pack("{s:O, s:O, s:i, s:O}", "flow_id", json_object_get(f, "id"), "owner_id",
+                     json_object_get(run->account, "user_id"), "limit", 1, "contact_id",
+                     json_object_get(run->contact, "id")),
+           last_run_listed) != 0)
+    run_free(run);
+}
+
+static void flows_listed(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  json_t *f;
+  size_t i;
+  run->candidates = json_array();
+  run->skipped = json_array();
+  /* The store lists oldest first; an insertion by priority that keeps that
+   * order among equals: the highest priority first, ties to the oldest. */
+  json_array_foreach(json_object_get(result, "flows"), i, f) {
+    if (!flow_trigger_matches(json_object_get(f, "trigger"), run->event)) continue;
+    size_t at = json_array_size(run->candidates);
+    while (at > 0 && flow_priority(json_array_get(run->candidates, at - 1)) < flow_priority(f))
+      at--;
+    json_array_insert(run->candidates, at, f);
+  }
+  json_decref(result);
+  if (status != STORE_OK) {
+    run_free(run);
+    return;
+  }
+  try_candidate(run);
+}
+
+static void list_flows(run_t *run) {
+  if (call(run, FLOW_LIST,
+           json_pack("{s:O, s:s, s:b}", "owner_id", json_object_get(run->account, "user_id"),
+                     "status", "active", "live", 1),
+           flows_listed) != 0)
+    run_free(run);
+}
+
+static void resume_run(void *ctx, int status, json_t *result);
+
+/* An ask waiting for this contact took the message as its answer (the step
+ * claimed), or none waits and the message may start a flow. */
+static void wait_taken(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  if (status == STORE_ENOTFOUND) {
+    json_decref(result);
+    list_flows(run);
+    return;
+  }
+  if (status != STORE_OK) {
+    json_decref(result);
+    run_free(run);
+    return;
+  }
+  /* The resume chain loads the run's flow, contact and account itself. */
+  json_t *ev = run->event;
+  const char *answer = sget(ev, "text");
+  if (!answer) answer = sget(ev, "payload");
+  run->answer = json_string(answer ? answer : "");
+  json_decref(run->account);
+  json_decref(run->contact);
+  json_decref(run->ctx);
+  run->account = run->contact = run->ctx = NULL;
+  if (call(run, FLOW_RUN_GET, json_pack("{s:O}", "id", json_object_get(result, "run_id")),
+           resume_run) != 0)
+    run_free(run);
+  json_decref(result);
+}
+
 void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_t *contact,
-                            const char *text) {
+                            const json_t *event) {
   if (paused_until(contact)) return; /* a person is answering: no flow starts */
   run_t *run = run_new(r);
   if (!run) return;
@@ -402,11 +631,23 @@ void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_
    * only replaces a contact or account, never edits one in place. */
   run->account = json_incref((json_t *)account);
   run->contact = json_incref((json_t *)contact);
-  run->ctx = json_pack("{s:{s:s}}", "message", "text", text ? text : "");
-  if (call(run, FLOW_LIST,
-           json_pack("{s:O, s:s, s:b}", "owner_id", json_object_get(account, "user_id"), "status",
-                     "active", "live", 1),
-           flows_listed) != 0)
+  run->event = json_deep_copy(event);
+  const char *text = sget(event, "text"), *kind = sget(event, "kind");
+  run->ctx = json_pack("{s:{s:s}, s:O}", "message", "text", text ? text : "", "event", run->event);
+  if (!run->event || !run->ctx || !kind) {
+    run_free(run);
+    return;
+  }
+  /* A direct message (a quick reply or button too) first answers an ask that
+   * waits for this contact; comments, mentions and referrals never do. */
+  int answers = strcmp(kind, "message") == 0 || strcmp(kind, "story_reply") == 0 ||
+                strcmp(kind, "postback") == 0;
+  if (!answers) {
+    list_flows(run);
+    return;
+  }
+  if (call(run, SCHED_TAKE_WAIT, json_pack("{s:O}", "wait_for", json_object_get(contact, "id")),
+           wait_taken) != 0)
     run_free(run);
 }
 
@@ -424,7 +665,9 @@ static void resume_account(void *ctx, int status, json_t *result) {
     fail_run(run, "the stored token cannot be opened");
     return;
   }
-  flow_resume(run->flow, state_of(run), NULL);
+  set_local_time(run);
+  /* A delay ends; an ask gets its answer (run->answer) or times out (NULL). */
+  flow_resume(run->flow, state_of(run), run->answer, run->actions);
   advance(run);
 }
 
@@ -456,8 +699,11 @@ static void resume_contact(void *ctx, int status, json_t *result) {
       fail_run(run, "cannot hold the delayed step while automation is paused");
     return;
   }
-  const char *text = sget(run->record, "message_text");
-  run->ctx = json_pack("{s:O, s:{s:s}}", "contact", result, "message", "text", text ? text : "");
+  const char *text =
+      run->answer ? json_string_value(run->answer) : sget(run->record, "message_text");
+  json_t *start = json_object_get(state_of(run), "start");
+  run->ctx = json_pack("{s:O, s:{s:s}, s:O?}", "contact", result, "message", "text",
+                       text ? text : "", "event", json_object_get(start, "event"));
   if (call(run, IG_ACCOUNT_GET,
            json_pack("{s:O, s:b}", "user_id", json_object_get(run->record, "owner_id"),
                      "with_token", 1),
@@ -555,6 +801,11 @@ flow_runner_t *flow_runner_new(app_t *app) {
   flow_runner_t *r = calloc(1, sizeof(*r));
   if (!r) return NULL;
   r->app = app;
+  r->tz = flow_tz_new(NULL);
+  if (!r->tz) {
+    free(r);
+    return NULL;
+  }
   uv_timer_init(app->loop, &r->timer);
   r->timer.data = r;
   r->timer_open = 1;
@@ -571,7 +822,11 @@ void flow_runner_stop(flow_runner_t *r) {
   uv_close((uv_handle_t *)&r->timer, timer_closed);
 }
 
-void flow_runner_free(flow_runner_t *r) { free(r); }
+void flow_runner_free(flow_runner_t *r) {
+  if (!r) return;
+  flow_tz_free(r->tz);
+  free(r);
+}
 
 /* A claim in flight counts: its step is deleted once it completes, so a
  * shutdown that did not wait for it would lose the run it resumes. */

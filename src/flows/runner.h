@@ -1,5 +1,5 @@
 /* The flow runner: starts the owner's oldest matching active flow on every
- * incoming (non-echo) Instagram message and performs what the engine asks:
+ * incoming (non-echo) Instagram event and performs what the engine asks:
  * Graph API sends, tags and variables on the contact, api_call through the
  * loop's HTTP client behind net/'s address guard, and delays persisted as
  * scheduled steps that resume on time, also after a restart. Every run is
@@ -20,10 +20,14 @@ void flow_runner_free(flow_runner_t *r);
 /* Runs, due-step polls and claims in flight (shutdown waits for zero). */
 int flow_runner_busy(const flow_runner_t *r);
 
-/* An incoming message from contact (store record) to the account's owner
- * (account with token_cipher); text may be NULL (attachments only). Borrowed. */
+/* An inbound event from contact (store record) to the account's owner
+ * (account with token_cipher): event as ig_ingest_message_fn has it ({kind,
+ * text?, payload?, ref?, comment_id?, media_id?}). A direct message first
+ * answers an ask waiting for the contact; else the matching flow of highest
+ * priority (ties: the oldest) that run once and cooldown allow starts, the
+ * choice recorded in the run's state.start. Borrowed. */
 void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_t *contact,
-                            const char *text);
+                            const json_t *event);
 
 /* Counts a click on flow's button (or quick reply) whose payload this is,
  * when flow (as listed with its live graph and version) sent one; nothing

@@ -41,12 +41,12 @@ static json_t *definition(http_req_t *req, json_t *body) {
     reply_invalid(req, err, field, node_id);
     return NULL;
   }
-  json_t *status = json_object_get(body, "status");
-  return json_pack("{s:O, s:s, s:O, s:O, s:O, s:O}", "name", json_object_get(body, "name"),
+  json_t *status = json_object_get(body, "status"), *settings = json_object_get(body, "settings");
+  return json_pack("{s:O, s:s, s:O, s:O, s:O, s:O, s:o}", "name", json_object_get(body, "name"),
                    "status", status ? json_string_value(status) : "draft", "trigger",
                    json_object_get(body, "trigger"), "nodes", json_object_get(body, "nodes"),
-                   "edges", json_object_get(body, "edges"), "start",
-                   json_object_get(body, "start"));
+                   "edges", json_object_get(body, "edges"), "start", json_object_get(body, "start"),
+                   "settings", settings ? json_incref(settings) : json_object());
 }
 
 /* Setting status "active" publishes the flow: its graph becomes an immutable
@@ -237,7 +237,7 @@ static json_t *dry_run(const json_t *flow, const json_t *ctx) {
       json_object_set_new(json_object_get(json_array_get(tr, json_array_size(tr) - 1), "result"),
                           "dry_run", json_string("skipped"));
       json_t *empty = json_object();
-      flow_resume(flow, state, empty);
+      flow_resume(flow, state, empty, NULL);
       json_decref(empty);
       status = json_string_value(json_object_get(state, "status"));
     }
@@ -310,6 +310,9 @@ static void runs_done(void *ctx, int status, json_t *result) {
       /* A failed run says why (reconnect_needed, outside_messaging_window, ...). */
       json_t *why = json_object_get(json_object_get(v, "state"), "error");
       if (json_is_string(why)) json_object_set(v, "error", why);
+      /* What started it and why this flow (priority, run once, cooldown). */
+      json_t *start = json_object_get(json_object_get(v, "state"), "start");
+      if (json_is_object(start)) json_object_set(v, "start", start);
       json_object_del(v, "state");
       json_array_append_new(out, v);
     }

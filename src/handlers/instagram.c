@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "chat/fields.h"
+#include "flows/tz.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "instagram/health.h"
@@ -98,6 +100,69 @@ static void status_done(void *ctx, int status, json_t *result) {
 static void account_status(http_req_t *req) {
   handlers_store_call(req, IG_ACCOUNT_GET, json_pack("{s:s}", "user_id", req->user_id),
                       status_done);
+}
+
+/* PATCH /api/instagram/account {timezone}: the IANA zone of flows' time
+ * conditions, checked against the tz database off the loop (uv_fs_stat). */
+typedef struct tz_patch_s {
+  uv_fs_t fs;
+  http_req_t *req;
+  char zone[72];
+} tz_patch_t;
+
+static void tz_store(http_req_t *req, const char *zone) {
+  handlers_store_call(req, IG_ACCOUNT_UPDATE,
+                      json_pack("{s:s, s:s}", "user_id", req->user_id, "timezone", zone),
+                      status_done);
+}
+
+static void tz_checked(uv_fs_t *fs) {
+  tz_patch_t *t = fs->data;
+  int found = fs->result == 0 && S_ISREG(fs->statbuf.st_mode);
+  uv_fs_req_cleanup(fs);
+  if (!found)
+    http_reply_error(t->req, 400, "validation_failed",
+                     "timezone: not a zone of the tz database (such as Europe/Berlin)", "timezone");
+  else if (!t->req->app->shutting_down)
+    tz_store(t->req, t->zone);
+  else
+    http_reply_error(t->req, 503, "unavailable", "shutting down", NULL);
+  http_req_unref(t->req);
+  free(t);
+}
+
+static void account_patch(http_req_t *req) {
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  json_t *tz = json_object_get(body, "timezone");
+  const char *zone = json_string_value(tz);
+  if (!json_is_string(tz) && !json_is_null(tz)) {
+    http_reply_error(req, 400, "validation_failed", "timezone must be a string or null",
+                     "timezone");
+  } else if (!zone || !*zone) {
+    tz_store(req, ""); /* back to UTC */
+  } else if (!flow_tz_name_ok(zone)) {
+    http_reply_error(req, 400, "validation_failed",
+                     "timezone: not a zone of the tz database (such as Europe/Berlin)", "timezone");
+  } else {
+    tz_patch_t *t = calloc(1, sizeof(*t));
+    char path[128];
+    snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", zone);
+    if (!t) {
+      http_reply_error(req, 503, "unavailable", "out of memory", NULL);
+    } else {
+      snprintf(t->zone, sizeof(t->zone), "%s", zone);
+      t->req = req;
+      t->fs.data = t;
+      http_req_ref(req);
+      if (uv_fs_stat(req->app->loop, &t->fs, path, tz_checked) != 0) {
+        http_req_unref(req);
+        free(t);
+        http_reply_error(req, 503, "unavailable", "cannot check the time zone", NULL);
+      }
+    }
+  }
+  json_decref(body);
 }
 
 static void disconnect_done(void *ctx, int status, json_t *result) {
@@ -427,6 +492,7 @@ static const route_t routes[] = {
     {"POST", "/api/webhook/instagram", 0, webhook_receive},
     {"GET", "/api/instagram/status", 1, account_status},
     {"GET", "/api/instagram/account", 1, account_status},
+    {"PATCH", "/api/instagram/account", 1, account_patch},
     {"POST", "/api/instagram/disconnect", 1, account_disconnect},
     {"POST", "/api/instagram/send-message", 1, send_message},
     {"GET", "/api/contacts", 1, contacts_list},

@@ -184,28 +184,31 @@ static void attempt(send_t *s) {
 
 int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const char *recipient,
                     const char *text, const char *tag, graph_cb cb, void *ctx) {
-  if (!take_token(g, ig_user_id)) {
-    graph_result_t r = {0, NULL, 429, "rate_limited", 0, NULL, 0};
-    cb(ctx, &r);
-    return 0;
-  }
+  json_t *to = json_pack("{s:s}", "id", recipient), *msg = json_pack("{s:s}", "text", text);
+  int rc = to && msg ? graph_send_message(g, ig_user_id, token, to, msg, tag, cb, ctx) : -1;
+  json_decref(to);
+  json_decref(msg);
+  return rc;
+}
+
+/* POST with a JSON body to {base}/{id}/{what}: a send, never repeated once it
+ * may have reached Meta. Takes ownership of body. */
+static int post_once(graph_t *g, const char *id, const char *what, const char *token, json_t *body,
+                     graph_cb cb, void *ctx) {
   send_t *s = calloc(1, sizeof(*s));
-  if (!s) return -1;
+  if (!s) {
+    json_decref(body);
+    return -1;
+  }
   s->g = g;
   s->method = "POST";
   s->retries = GRAPH_RETRIES;
   s->once = 1;
   s->cb = cb;
   s->ctx = ctx;
-  json_t *body =
-      json_pack("{s:{s:s}, s:{s:s}}", "recipient", "id", recipient, "message", "text", text);
-  if (body && tag) {
-    json_object_set_new(body, "messaging_type", json_string("MESSAGE_TAG"));
-    json_object_set_new(body, "tag", json_string(tag));
-  }
   s->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
-  size_t ulen = strlen(g->base) + strlen(ig_user_id) + 16;
+  size_t ulen = strlen(g->base) + strlen(id) + strlen(what) + 16;
   s->url = malloc(ulen);
   size_t alen = strlen(token) + 32;
   s->auth = malloc(alen);
@@ -213,11 +216,40 @@ int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const
     send_free(s);
     return -1;
   }
-  snprintf(s->url, ulen, "%s/%s/messages", g->base, ig_user_id);
+  snprintf(s->url, ulen, "%s/%s/%s", g->base, id, what);
   snprintf(s->auth, alen, "Authorization: Bearer %s", token);
   g->in_flight++;
   attempt(s);
   return 0;
+}
+
+int graph_reply_comment(graph_t *g, const char *ig_user_id, const char *token,
+                        const char *comment_id, const char *text, graph_cb cb, void *ctx) {
+  for (const char *c = comment_id; *c; c++)
+    if (*c < '0' || *c > '9') return -1; /* a comment id is numeric: nothing else enters the path */
+  if (!*comment_id) return -1;
+  if (!take_token(g, ig_user_id)) {
+    graph_result_t r = {0, NULL, 429, "rate_limited", 0, NULL, 0};
+    cb(ctx, &r);
+    return 0;
+  }
+  return post_once(g, comment_id, "replies", token, json_pack("{s:s}", "message", text), cb, ctx);
+}
+
+int graph_send_message(graph_t *g, const char *ig_user_id, const char *token,
+                       const json_t *recipient, const json_t *message, const char *tag, graph_cb cb,
+                       void *ctx) {
+  if (!take_token(g, ig_user_id)) {
+    graph_result_t r = {0, NULL, 429, "rate_limited", 0, NULL, 0};
+    cb(ctx, &r);
+    return 0;
+  }
+  json_t *body = json_pack("{s:O, s:O}", "recipient", recipient, "message", message);
+  if (body && tag) {
+    json_object_set_new(body, "messaging_type", json_string("MESSAGE_TAG"));
+    json_object_set_new(body, "tag", json_string(tag));
+  }
+  return post_once(g, ig_user_id, "messages", token, body, cb, ctx);
 }
 
 int graph_get_me(graph_t *g, const char *token, graph_cb cb, void *ctx) {

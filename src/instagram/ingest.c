@@ -239,29 +239,69 @@ static int inbound(enum ig_event_kind kind) {
 typedef struct flow_call_s {
   ig_ingest_t *ig;
   json_t *account;
-  char *text;
+  json_t *event;
 } flow_call_t;
 
 static void flow_ready(void *ctx, const json_t *contact) {
   flow_call_t *fc = ctx;
   if (contact && fc->ig->on_message) /* NULL: shutting down */
-    fc->ig->on_message(fc->ig->on_message_ctx, fc->account, contact, fc->text);
+    fc->ig->on_message(fc->ig->on_message_ctx, fc->account, contact, fc->event);
   json_decref(fc->account);
-  free(fc->text);
+  json_decref(fc->event);
   free(fc);
 }
 
-/* What flows see of a new message: a postback's or quick reply's payload,
- * else the text. */
+/* The attachment of the given type in a message's payload, or NULL. */
+static json_t *attachment_of(job_t *j, const char *type) {
+  json_t *a;
+  size_t i;
+  json_array_foreach(json_object_get(j->payload, "attachments"), i, a) {
+    const char *t = pstr(a, "type");
+    if (t && strcmp(t, type) == 0) return a;
+  }
+  return NULL;
+}
+
+/* What flows see of a new inbound event (ig_ingest_message_fn): its trigger
+ * kind and what triggers filter on. A quick-reply tap is a postback. */
+static json_t *flow_event(job_t *j) {
+  const char *text = pstr(j->payload, "text");
+  switch (j->kind) {
+    case IG_EV_POSTBACK:
+      return json_pack("{s:s, s:s?, s:s}", "kind", "postback", "text", pstr(j->payload, "title"),
+                       "payload", pstr(j->payload, "payload") ? pstr(j->payload, "payload") : "");
+    case IG_EV_REFERRAL:
+      return json_pack("{s:s, s:s?}", "kind", "referral", "ref",
+                       pstr(json_object_get(j->payload, "referral"), "ref"));
+    case IG_EV_COMMENT:
+      return json_pack("{s:s, s:s?, s:s?, s:s?}", "kind", "comment", "text", text, "comment_id",
+                       pstr(j->payload, "comment_id"), "media_id", pstr(j->payload, "media_id"));
+    default:
+      break;
+  }
+  if (pstr(j->payload, "quick_reply"))
+    return json_pack("{s:s, s:s?, s:s}", "kind", "postback", "text", text, "payload",
+                     pstr(j->payload, "quick_reply"));
+  json_t *story = attachment_of(j, "story_reply");
+  if (story)
+    return json_pack("{s:s, s:s?, s:s?}", "kind", "story_reply", "text", text, "story_id",
+                     pstr(story, "story_id"));
+  if (attachment_of(j, "story_mention"))
+    return json_pack("{s:s, s:s?}", "kind", "story_mention", "text", text);
+  return json_pack("{s:s, s:s?}", "kind", "message", "text", text);
+}
+
 static void run_flows(job_t *j) {
-  const char *text =
-      j->kind == IG_EV_POSTBACK ? pstr(j->payload, "payload") : pstr(j->payload, "quick_reply");
-  if (!text) text = pstr(j->payload, "text");
   flow_call_t *fc = calloc(1, sizeof(*fc));
   if (!fc) return;
   fc->ig = j->ig;
   fc->account = json_incref(j->account);
-  fc->text = text ? strdup(text) : NULL;
+  fc->event = flow_event(j);
+  if (!fc->event) {
+    json_decref(fc->account);
+    free(fc);
+    return;
+  }
   ig_profiles_refresh(j->ig->profiles, j->account, j->contact, flow_ready, fc);
 }
 
@@ -273,7 +313,9 @@ static void message_inserted(void *ctx, int status, json_t *result) {
     fanout_message_new(j->ig->app, message, json_object_get(result, "participant_ids"), NULL, 0,
                        NULL);
   /* A new incoming message (not an echo, not a retry) runs the owner's flows. */
-  if (created && !j->out_cb && (j->kind == IG_EV_MESSAGE || j->kind == IG_EV_POSTBACK))
+  if (created && !j->out_cb &&
+      (j->kind == IG_EV_MESSAGE || j->kind == IG_EV_POSTBACK || j->kind == IG_EV_REFERRAL ||
+       j->kind == IG_EV_COMMENT))
     run_flows(j);
   if (j->out_cb) {
     /* An outgoing message: its caller answers; there is no event to mark. */
@@ -314,6 +356,12 @@ static json_t *attachments_for(job_t *j, const char **text) {
       json_array_append_new(
           att, json_pack("{s:s, s:s?, s:s?, s:s?}", "type", "referral", "ref", pstr(ref, "ref"),
                          "source", pstr(ref, "source"), "referral_type", pstr(ref, "type")));
+      break;
+    case IG_EV_COMMENT:
+      *text = pstr(j->payload, "text");
+      json_array_append_new(
+          att, json_pack("{s:s, s:s?, s:s?}", "type", "comment", "comment_id",
+                         pstr(j->payload, "comment_id"), "media_id", pstr(j->payload, "media_id")));
       break;
     case IG_EV_OTHER:
       *text = NULL;

@@ -21,12 +21,15 @@ void ig_ingest_forget_user(ig_ingest_t *ig, const char *user_id);
 /* Jobs in flight (shutdown waits for zero). */
 int ig_ingest_busy(const ig_ingest_t *ig);
 
-/* The hook called for each new incoming message (not an echo, not a retry)
- * once it is stored: account (with token_cipher) and contact are borrowed,
- * text may be NULL (attachments only). app.c points it at the flow runner, so
- * that instagram/ does not depend on flows/. */
+/* The hook called for each new inbound event that may start a flow (a
+ * message, a postback or quick-reply tap, a referral, a comment; not an echo,
+ * not a retry) once it is stored. event = {kind: "message" | "postback" |
+ * "story_reply" | "story_mention" | "referral" | "comment", text?, payload?
+ * (postback), ref? (referral), comment_id?, media_id? (comment), story_id?}.
+ * account (with token_cipher), contact and event are borrowed. app.c points
+ * it at the flow runner, so that instagram/ does not depend on flows/. */
 typedef void (*ig_ingest_message_fn)(void *ctx, const json_t *account, const json_t *contact,
-                                     const char *text);
+                                     const json_t *event);
 void ig_ingest_on_message(ig_ingest_t *ig, ig_ingest_message_fn fn, void *ctx);
 
 typedef struct ig_stored_s {

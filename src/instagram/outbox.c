@@ -26,9 +26,11 @@ typedef struct send_s {
   json_t *contact;
   json_t *message; /* as stored pending */
   char *token;
-  char *text;      /* ig_outbox_send: the text to store */
-  char *client_id; /* ig_outbox_send */
-  const char *tag; /* static */
+  char *text;            /* ig_outbox_send: the text to store */
+  char *client_id;       /* ig_outbox_send */
+  const char *tag;       /* static */
+  json_t *graph_message; /* Meta's message object, or NULL: the stored text */
+  char *comment_id;      /* a private reply to this comment, or NULL */
   ig_accepted_fn accepted;
   ig_sent_fn done;
   void *ctx;
@@ -46,6 +48,8 @@ static void send_free(send_t *s) {
   free(s->token);
   free(s->text);
   free(s->client_id);
+  json_decref(s->graph_message);
+  free(s->comment_id);
   free(s);
 }
 
@@ -129,10 +133,24 @@ static void graph_done(void *ctx, const graph_result_t *res) {
 /* The message (stored pending) goes out. */
 static void deliver(send_t *s) {
   const char *text = json_string_value(json_object_get(s->message, "text"));
-  if (!s->app->graph ||
-      graph_send_text(s->app->graph, json_string_value(json_object_get(s->account, "ig_user_id")),
-                      s->token, json_string_value(json_object_get(s->contact, "ig_user_id")),
-                      text ? text : "", s->tag, graph_done, s) != 0) {
+  const char *from = json_string_value(json_object_get(s->account, "ig_user_id"));
+  int rc = -1;
+  if (s->app->graph && (s->graph_message || s->comment_id)) {
+    json_t *to = s->comment_id
+                     ? json_pack("{s:s}", "comment_id", s->comment_id)
+                     : json_pack("{s:O}", "id", json_object_get(s->contact, "ig_user_id"));
+    json_t *msg = s->graph_message ? json_incref(s->graph_message)
+                                   : json_pack("{s:s}", "text", text ? text : "");
+    if (to && msg)
+      rc = graph_send_message(s->app->graph, from, s->token, to, msg, s->tag, graph_done, s);
+    json_decref(to);
+    json_decref(msg);
+  } else if (s->app->graph) {
+    rc = graph_send_text(s->app->graph, from, s->token,
+                         json_string_value(json_object_get(s->contact, "ig_user_id")),
+                         text ? text : "", s->tag, graph_done, s);
+  }
+  if (rc != 0) {
     graph_result_t r = {0, NULL, 0, "cannot start the Graph API request", 0, NULL, 0};
     graph_done(s, &r);
   }
@@ -214,12 +232,23 @@ static void stored(void *ctx, const ig_stored_t *st) {
 int ig_outbox_send(app_t *app, json_t *account, json_t *contact, const char *token,
                    const char *text, const char *client_id, const char *source, int agent,
                    ig_accepted_fn accepted, ig_sent_fn done, void *ctx) {
+  return ig_outbox_send_message(app, account, contact, token, text, NULL, NULL, client_id, source,
+                                agent, accepted, done, ctx);
+}
+
+int ig_outbox_send_message(app_t *app, json_t *account, json_t *contact, const char *token,
+                           const char *text, const json_t *message, const char *comment_id,
+                           const char *client_id, const char *source, int agent,
+                           ig_accepted_fn accepted, ig_sent_fn done, void *ctx) {
   if (!app->ingest || !app->graph) return -1;
   send_t *s = send_new(app, account, contact, token, accepted, done, ctx);
   if (!s) return -1;
   s->text = strdup(text);
   s->client_id = client_id ? strdup(client_id) : NULL;
-  if (!s->text || (client_id && !s->client_id)) {
+  s->graph_message = message ? json_deep_copy(message) : NULL;
+  s->comment_id = comment_id ? strdup(comment_id) : NULL;
+  if (!s->text || (client_id && !s->client_id) || (message && !s->graph_message) ||
+      (comment_id && !s->comment_id)) {
     send_free(s);
     return -1;
   }
@@ -229,7 +258,9 @@ int ig_outbox_send(app_t *app, json_t *account, json_t *contact, const char *tok
               "the Instagram account needs to be reconnected (its token was refused or expired)");
     return 0;
   }
-  if (!ig_window_open(app, contact, agent, &s->tag)) {
+  /* A private reply answers a comment, not a message: Meta allows it (once)
+   * within 7 days of the comment, whatever the messaging window. */
+  if (!s->comment_id && !ig_window_open(app, contact, agent, &s->tag)) {
     end_error(s, "outside_messaging_window", "the contact has not written in the last 24 hours");
     return 0;
   }

@@ -42,6 +42,16 @@ int ig_outbox_send(app_t *app, json_t *account, json_t *contact, const char *tok
                    const char *text, const char *client_id, const char *source, int agent,
                    ig_accepted_fn accepted, ig_sent_fn done, void *ctx);
 
+/* As ig_outbox_send, sent as Meta's message object message (quick_replies, a
+ * button template, an attachment; NULL: the text) while text is what is
+ * stored; with comment_id (may be NULL) as the private reply to that comment
+ * (recipient {comment_id}), which needs no open messaging window. A send the
+ * outbox sends again (a failed one retried by client_id) goes as text. */
+int ig_outbox_send_message(app_t *app, json_t *account, json_t *contact, const char *token,
+                           const char *text, const json_t *message, const char *comment_id,
+                           const char *client_id, const char *source, int agent,
+                           ig_accepted_fn accepted, ig_sent_fn done, void *ctx);
+
 /* Continues from MSG_INSERT's result of a pending message (insert: {message,
  * created}, borrowed): a new message is sent; an original that failed is
  * claimed and sent again; any other original is only reported. The caller

@@ -85,8 +85,9 @@ static void set_key(char *key, size_t len, const char *fmt, ...) {
   if (n < 0 || (size_t)n >= len) key[0] = '\0';
 }
 
-static const char *kind_names[] = {"message", "echo", "reaction", "unreaction", "seen",
-                                   "unsend",  "edit", "postback", "referral",   "other"};
+static const char *kind_names[] = {"message",  "echo",    "reaction", "unreaction",
+                                   "seen",     "unsend",  "edit",     "postback",
+                                   "referral", "comment", "other"};
 
 /* A message, an echo, or the unsend of one (is_deleted, keyed apart from it). */
 static enum ig_event_kind message_event(const char *account, const char *sender,
@@ -193,6 +194,18 @@ static json_t *change_of(const char *account, json_t *change, char *key, size_t 
   json_t *value = json_object_get(change, "value");
   const char *field = str_at(change, "field", NULL);
   const char *from = str_at(value, "from", "id");
+  const char *comment = str_at(value, "id", NULL), *text = str_at(value, "text", NULL);
+  /* A comment by someone else (the account's own public replies come back as
+   * comments too, and stay "other"): a trigger of flows. */
+  if (field && strcmp(field, "comments") == 0 && from && comment && text &&
+      strcmp(from, account) != 0) {
+    set_key(key, keylen, "comment:%s", comment);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:I}", "kind", "comment",
+                     "account_id", account, "contact_id", from, "mid", key[0] ? key : comment,
+                     "comment_id", comment, "text", text, "media_id",
+                     str_at(json_object_get(value, "media"), "id", NULL), "username",
+                     str_at(value, "from", "username"), "timestamp_ms", (json_int_t)0);
+  }
   if (!from) from = str_at(value, "sender", "id");
   raw_key(change, key, keylen);
   json_t *p = json_pack("{s:s, s:s, s:s, s:O}", "kind", "other", "account_id", account, "raw_type",

@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       json_decref(actions);
       if (strcmp(st, "waiting") == 0) {
         json_t *r = json_pack("{s:s}", "price", "1");
-        flow_resume(flow, state, r);
+        flow_resume(flow, state, r, NULL);
         json_decref(r);
       } else if (strcmp(st, "running") != 0) {
         break;
@@ -34,7 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     json_decref(state);
     json_decref(ctx);
   }
-  flow_trigger_matches(json_object_get(flow, "trigger"), "Ça va? PRICE");
+  json_t *ev =
+      json_pack("{s:s, s:s, s:s}", "kind", "comment", "text", "Ça va? PRICE", "media_id", "1");
+  flow_trigger_matches(json_object_get(flow, "trigger"), ev);
+  json_decref(ev);
   json_decref(flow);
   return 0;
 }

@@ -240,6 +240,8 @@ int mongo_flow_run_list(mongo_ctx_t *c, json_t *p, json_t **r) {
   mongo_param_int(p, "limit", &limit);
   if (!flow || !owner || limit < 1) return STORE_EINVAL;
   bson_t *filter = BCON_NEW("flow_id", BCON_UTF8(flow), "owner_id", BCON_UTF8(owner));
+  const char *contact = mongo_param_str(p, "contact_id");
+  if (contact) BSON_APPEND_UTF8(filter, "contact_id", contact);
   bson_t *opts = BCON_NEW("sort", "{", "ord", BCON_INT32(-1), "}", "limit", BCON_INT64(limit));
   return mongo_query_list(c, MC_RUNS, filter, opts, run_json, "runs", r);
 }

@@ -19,6 +19,7 @@ static json_t *account_json(const bson_t *doc, int with_token) {
   json_object_set_new(a, "status_error", json_is_object(error) ? error : json_null());
   if (!json_is_object(error)) json_decref(error);
   json_object_set_new(a, "token_expires_at", mongo_bson_iso(doc, "token_expires_at"));
+  json_object_set_new(a, "timezone", mongo_bson_json(doc, "timezone"));
   if (with_token) json_object_set_new(a, "token_cipher", mongo_bson_json(doc, "token_cipher"));
   return a;
 }
@@ -110,6 +111,10 @@ int mongo_ig_account_update(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (error) mongo_bson_append_json(&set, "status_error", json_is_object(error) ? error : NULL);
   if (token) BSON_APPEND_UTF8(&set, "token_cipher", token);
   if (expires >= 0) BSON_APPEND_DATE_TIME(&set, "token_expires_at", expires);
+  json_t *tz = json_object_get(p, "timezone");
+  if (tz) /* "" or null: back to UTC */
+    mongo_bson_append_json(&set, "timezone",
+                           json_is_string(tz) && json_string_length(tz) ? tz : NULL);
   bson_append_document_end(update, &set);
   bson_t doc;
   int rc = mongo_query_modify(c, MC_IG, q, update, 0, 1, &doc);

@@ -52,6 +52,10 @@ static const index_spec_t specs[] = {
     {MC_STEPS, "due_at_ms_1_ord_1", "{\"due_at_ms\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
     {MC_REVOKED, "expires_at_ms_1", "{\"expires_at_ms\": 1}", 0, 0, NULL, NULL},
     {MC_STEPS, "held_for_1", "{\"held_for\": 1}", 0, 1, NULL, NULL},
+    /* flows: an ask's wait by contact; a contact's runs of a flow */
+    {MC_STEPS, "wait_for_1_ord_-1", "{\"wait_for\": 1, \"ord\": -1}", 0, 1, NULL, NULL},
+    {MC_RUNS, "flow_id_1_contact_id_1_ord_-1", "{\"flow_id\": 1, \"contact_id\": 1, \"ord\": -1}",
+     0, 0, NULL, NULL},
     {MC_AGENTS, "owner_id_1_user_id_1", "{\"owner_id\": 1, \"user_id\": 1}", 1, 0, NULL, NULL},
     {MC_AGENTS, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
     {MC_ATTACH, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},

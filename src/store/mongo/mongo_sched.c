@@ -19,6 +19,8 @@ int mongo_sched_insert(mongo_ctx_t *c, json_t *p, json_t **r) {
                          BCON_INT64(due), "ord", BCON_INT64(mongo_ctx_order(c)));
   const char *held = mongo_param_str(p, "held_for");
   if (held) BSON_APPEND_UTF8(doc, "held_for", held);
+  const char *wait = mongo_param_str(p, "wait_for");
+  if (wait) BSON_APPEND_UTF8(doc, "wait_for", wait);
   int rc = mongo_query_insert(c, MC_STEPS, doc);
   if (rc == 1) *r = step_json(c, doc);
   bson_destroy(doc);
@@ -42,6 +44,31 @@ int mongo_sched_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
   int rc = mongo_query_delete(c, MC_STEPS, filter, 0);
   bson_destroy(filter);
   if (rc < 0) return rc;
+  if (rc == 0) return STORE_ENOTFOUND; /* claimed by someone else */
   *r = json_object();
+  return STORE_OK;
+}
+
+int mongo_sched_take_wait(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *contact = mongo_param_str(p, "wait_for");
+  if (!contact) return STORE_EINVAL;
+  bson_t *filter = BCON_NEW("wait_for", BCON_UTF8(contact));
+  bson_t *opts = BCON_NEW("sort", "{", "ord", BCON_INT32(-1), "}");
+  bson_t doc;
+  int rc = mongo_query_one(c, MC_STEPS, filter, opts, &doc);
+  bson_destroy(filter);
+  bson_destroy(opts);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  json_t *step = step_json(c, &doc);
+  bson_destroy(&doc);
+  /* The delete is the claim: a timeout claimed first leaves nothing here. */
+  bson_t *byid = BCON_NEW("_id", BCON_UTF8(json_string_value(json_object_get(step, "id"))));
+  rc = mongo_query_delete(c, MC_STEPS, byid, 0);
+  bson_destroy(byid);
+  if (rc <= 0) {
+    json_decref(step);
+    return rc == 0 ? STORE_ENOTFOUND : rc;
+  }
+  *r = step;
   return STORE_OK;
 }

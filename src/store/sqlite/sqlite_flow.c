@@ -7,7 +7,7 @@
 
 #define FLOW_COLS "id, owner_id, name, status, def, created_at, updated_at, version, live"
 
-/* flow = def ({trigger, nodes, edges, start}) plus the columns. */
+/* flow = def ({trigger, nodes, edges, start, settings?}) plus the columns. */
 static json_t *flow_row(sqlite3_stmt *st) {
   json_t *f = sqlite_db_col_json(st, 4, json_object);
   json_object_set_new(f, "id", sqlite_db_col_str(st, 0));
@@ -52,7 +52,7 @@ int sqlite_flow_by_id(sqlite_db_t *d, const char *id, const char *owner, json_t 
 
 json_t *sqlite_flow_def(const json_t *flow) {
   json_t *def = json_object();
-  const char *keys[] = {"trigger", "nodes", "edges", "start"};
+  const char *keys[] = {"trigger", "nodes", "edges", "start", "settings"};
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
     json_t *v = json_object_get(flow, keys[i]);
     if (v) json_object_set_new(def, keys[i], json_deep_copy(v));
@@ -272,11 +272,12 @@ int sqlite_flow_run_list(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *flow = sqlite_db_pstr(p, "flow_id"), *owner = sqlite_db_pstr(p, "owner_id");
   int64_t limit = sqlite_db_pint(p, "limit", 50);
   if (!flow || !owner) return STORE_EINVAL;
-  sqlite3_stmt *st = sqlite_db_query(d,
-                                     "SELECT " RUN_COLS
-                                     " FROM flow_runs WHERE flow_id = ? AND owner_id = ?"
-                                     " ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                                     "ssi", flow, owner, limit > 0 ? limit : 50);
+  sqlite3_stmt *st = sqlite_db_query(
+      d,
+      "SELECT " RUN_COLS
+      " FROM flow_runs WHERE flow_id = ?1 AND owner_id = ?2"
+      " AND (?4 IS NULL OR contact_id = ?4) ORDER BY created_at DESC, rowid DESC LIMIT ?3",
+      "ssis", flow, owner, limit > 0 ? limit : 50, sqlite_db_pstr(p, "contact_id"));
   if (!st) return STORE_EUNAVAILABLE;
   json_t *list = json_array();
   int rc;

@@ -13,13 +13,14 @@ static json_t *account_row(sqlite3_stmt *st, int with_token) {
   json_object_set_new(a, "status", sqlite_db_col_str(st, 6));
   json_object_set_new(a, "status_error", sqlite_db_col_json(st, 7, json_null));
   json_object_set_new(a, "token_expires_at", sqlite_db_col_str(st, 8));
+  json_object_set_new(a, "timezone", sqlite_db_col_str(st, 9));
   if (with_token) json_object_set_new(a, "token_cipher", sqlite_db_col_str(st, 4));
   return a;
 }
 
 #define ACCOUNT_COLS                                                                     \
   "id, user_id, ig_user_id, username, token_cipher, connected_at, status, status_error," \
-  " token_expires_at"
+  " token_expires_at, timezone"
 
 static int account_by(sqlite_db_t *d, const char *user_id, const char *ig_user_id, int with_token,
                       json_t **result) {
@@ -89,16 +90,19 @@ int sqlite_ig_account_update(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *user = sqlite_db_pstr(p, "user_id"), *status = sqlite_db_pstr(p, "status");
   const char *token = sqlite_db_pstr(p, "token_cipher"), *if_token = sqlite_db_pstr(p, "if_token");
   const char *expires = sqlite_db_pstr(p, "token_expires_at");
+  const char *tz = sqlite_db_pstr(p, "timezone");
   json_t *error = json_object_get(p, "status_error");
   if (!user || (error && !json_is_object(error) && !json_is_null(error))) return STORE_EINVAL;
   int rc = sqlite_db_exec(d,
                           "UPDATE instagram_accounts SET status = coalesce(?, status),"
                           " status_error = CASE WHEN ? THEN ? ELSE status_error END,"
                           " token_cipher = coalesce(?, token_cipher),"
-                          " token_expires_at = coalesce(?, token_expires_at)"
+                          " token_expires_at = coalesce(?, token_expires_at),"
+                          " timezone = CASE WHEN ? THEN nullif(?, '') ELSE timezone END"
                           " WHERE user_id = ? AND (? IS NULL OR token_cipher = ?)",
-                          "sdjsssss", status, error != NULL, json_is_object(error) ? error : NULL,
-                          token, expires, user, if_token, if_token);
+                          "sdjssdssss", status, error != NULL, json_is_object(error) ? error : NULL,
+                          token, expires, json_object_get(p, "timezone") != NULL, tz ? tz : "",
+                          user, if_token, if_token);
   if (rc != STORE_OK) return rc;
   if (sqlite3_changes(d->db) == 0) {
     rc = account_by(d, user, NULL, 0, result);

@@ -282,6 +282,13 @@ static const char *const migrations[] = {
     "ALTER TABLE attachments ADD COLUMN thumbnail_key TEXT;"
     "ALTER TABLE attachments ADD COLUMN thumbnail_size INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE attachments ADD COLUMN thumbnail_content_type TEXT;",
+    /* 24: flows (issue 19): a contact's runs of a flow (run once, cooldown),
+     * the step of an "ask" waiting for a contact's answer, and the account's
+     * time zone (time conditions). */
+    "CREATE INDEX flow_runs_contact ON flow_runs (flow_id, contact_id, created_at);"
+    "ALTER TABLE scheduled_steps ADD COLUMN wait_for TEXT;"
+    "CREATE INDEX scheduled_wait ON scheduled_steps (wait_for) WHERE wait_for IS NOT NULL;"
+    "ALTER TABLE instagram_accounts ADD COLUMN timezone TEXT;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

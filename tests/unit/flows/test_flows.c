@@ -34,6 +34,14 @@ static const char *FLOW =
     "\"label\":\"false\"},"
     "{\"from\":\"m1\",\"to\":\"t1\"}]}";
 
+/* flow_trigger_matches for an event of kind with text. */
+static int matches(const json_t *trigger, const char *kind, const char *text) {
+  json_t *ev = json_pack("{s:s, s:s}", "kind", kind, "text", text);
+  int hit = flow_trigger_matches(trigger, ev);
+  json_decref(ev);
+  return hit;
+}
+
 static void expect_invalid(const char *flow, const char *needle) {
   json_t *f = J(flow);
   char err[256], field[32];
@@ -98,7 +106,8 @@ static void test_validation_errors(void **state) {
   big[5000] = '\0';
   char repl[6100];
   snprintf(repl, sizeof(repl), "\"text\":\"%s\"", big);
-  expect_invalid((s = with("\"text\":\"Which item?\"", repl)), "node m2: a message needs text");
+  expect_invalid((s = with("\"text\":\"Which item?\"", repl)),
+                 "node m2: text must be 1 to 4000 bytes");
   free(s);
   free(big);
 }
@@ -106,20 +115,20 @@ static void test_validation_errors(void **state) {
 static void test_triggers(void **state) {
   (void)state;
   json_t *t = J("{\"type\":\"keyword\",\"keywords\":[\"price\",\"ÇA VA\"],\"match\":\"contains\"}");
-  assert_true(flow_trigger_matches(t, "What is the PRICE?"));
-  assert_true(flow_trigger_matches(t, "oui, ça va bien"));
-  assert_false(flow_trigger_matches(t, "prize"));
+  assert_true(matches(t, "message", "What is the PRICE?"));
+  assert_true(matches(t, "message", "oui, ça va bien"));
+  assert_false(matches(t, "message", "prize"));
   json_decref(t);
   t = J("{\"type\":\"keyword\",\"keywords\":[\"привет\"],\"match\":\"exact\"}");
-  assert_true(flow_trigger_matches(t, "  ПРИВЕТ "));
-  assert_false(flow_trigger_matches(t, "привет всем"));
+  assert_true(matches(t, "message", "  ПРИВЕТ "));
+  assert_false(matches(t, "message", "привет всем"));
   json_decref(t);
   t = J("{\"type\":\"keyword\",\"keywords\":[\"hello\"],\"match\":\"starts_with\"}");
-  assert_true(flow_trigger_matches(t, "Hello there"));
-  assert_false(flow_trigger_matches(t, "oh hello"));
+  assert_true(matches(t, "message", "Hello there"));
+  assert_false(matches(t, "message", "oh hello"));
   json_decref(t);
   t = J("{\"type\":\"any_message\"}");
-  assert_true(flow_trigger_matches(t, "anything"));
+  assert_true(matches(t, "message", "anything"));
   json_decref(t);
 }
 
@@ -238,11 +247,11 @@ static void test_api_call_and_delay(void **state) {
   assert_string_equal(json_string_value(json_object_get(call, "url")), "http://x/ana");
   assert_string_equal(json_string_value(json_object_get(call, "method")), "POST");
   json_t *result = J("{\"price\":\"9 EUR\"}");
-  flow_resume(flow, st, result);
+  flow_resume(flow, st, result, NULL);
   json_decref(result);
   assert_string_equal(run_all(flow, st, ctx, actions), "waiting");
   assert_int_equal(json_integer_value(json_object_get(json_array_get(actions, 1), "seconds")), 2);
-  flow_resume(flow, st, NULL);
+  flow_resume(flow, st, NULL, NULL);
   assert_string_equal(run_all(flow, st, ctx, actions), "completed");
   assert_string_equal(json_string_value(json_object_get(json_array_get(actions, 2), "text")),
                       "9 EUR");
@@ -250,7 +259,7 @@ static void test_api_call_and_delay(void **state) {
   json_t *st2 = flow_state_new(flow, json_object_get(ctx, "contact"));
   json_t *a2 = json_array();
   run_all(flow, st2, ctx, a2);
-  flow_resume(flow, st2, NULL);
+  flow_resume(flow, st2, NULL, NULL);
   assert_string_equal(json_string_value(json_object_get(st2, "status")), "failed");
   json_decref(a2);
   json_decref(st2);

@@ -20,6 +20,8 @@ typedef struct world_s {
   char owner[25];
   int hook_calls;
   char hook_text[128];
+  char hook_kind[32];
+  char hook_extra[64];
   char hook_username[64]; /* the contact's username as the hook saw it */
 } world_t;
 
@@ -27,13 +29,22 @@ typedef struct world_s {
 #define PROFILE_JSON \
   "{\"name\":\"Mia Rossi\",\"username\":\"mia.rossi\",\"profile_pic\":\"https://x/p.jpg\"}"
 
-static void on_message(void *ctx, const json_t *account, const json_t *contact, const char *text) {
+static void on_message(void *ctx, const json_t *account, const json_t *contact,
+                       const json_t *event) {
   world_t *w = ctx;
   w->hook_calls++;
   assert_string_equal(json_string_value(json_object_get(account, "user_id")), w->owner);
   assert_non_null(json_object_get(account, "token_cipher"));
   assert_string_equal(json_string_value(json_object_get(contact, "ig_user_id")), IG_FX_CONTACT);
+  /* A postback (a button or a quick reply) is seen by its payload. */
+  const char *text = json_string_value(json_object_get(event, "payload"));
+  if (!text) text = json_string_value(json_object_get(event, "text"));
   snprintf(w->hook_text, sizeof(w->hook_text), "%s", text ? text : "(none)");
+  snprintf(w->hook_kind, sizeof(w->hook_kind), "%s",
+           json_string_value(json_object_get(event, "kind")));
+  const char *extra = json_string_value(json_object_get(event, "comment_id"));
+  if (!extra) extra = json_string_value(json_object_get(event, "ref"));
+  snprintf(w->hook_extra, sizeof(w->hook_extra), "%s", extra ? extra : "");
   const char *username = json_string_value(json_object_get(contact, "username"));
   snprintf(w->hook_username, sizeof(w->hook_username), "%s", username ? username : "(none)");
 }
@@ -321,10 +332,54 @@ static void edit_and_unsend_change_the_message(void **state) {
   fake_session_free(s);
 }
 
+/* Each trigger shape reaches flows with its kind: story reply and mention,
+ * referral, a comment (stored with its comment attachment, no messaging
+ * window opened), a quick reply as a postback. */
+static void trigger_shapes_reach_flows_with_their_kind(void **state) {
+  world_t *w = *state;
+  static const struct {
+    const char *file, *kind, *text, *extra;
+  } cases[] = {
+      {"story_reply.json", "story_reply", "Love this!", ""},
+      {"story_mention.json", "story_mention", "(none)", ""},
+      {"referral.json", "referral", "(none)", "spring_sale"},
+      {"comment.json", "comment", "Price please? Send me the link", "17910000000000001"},
+      {"quick_reply.json", "postback", "CATEGORY_BAGS", ""},
+      {"message_text.json", "message", "Hi! What is the price of the blue mug?", ""},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    assert_int_equal(ig_fx_deliver_file(w->f, cases[i].file), 1);
+    assert_int_equal(w->hook_calls, (int)i + 1);
+    assert_string_equal(w->hook_kind, cases[i].kind);
+    assert_string_equal(w->hook_text, cases[i].text);
+    assert_string_equal(w->hook_extra, cases[i].extra);
+    if (strcmp(cases[i].kind, "comment") == 0) {
+      json_t *msgs = messages(w), *m, *att = NULL;
+      size_t k;
+      json_array_foreach(msgs, k, m) {
+        const char *t = json_string_value(json_object_get(m, "text"));
+        if (t && strcmp(t, cases[i].text) == 0)
+          att = json_array_get(json_object_get(m, "attachments"), 0);
+      }
+      assert_non_null(att);
+      assert_string_equal(json_string_value(json_object_get(att, "type")), "comment");
+      assert_string_equal(json_string_value(json_object_get(att, "media_id")), "17900000000000001");
+      json_decref(msgs);
+      json_t *c = query(w, CONTACT_GET,
+                        json_pack("{s:s, s:s}", "owner_id", w->owner, "ig_user_id", IG_FX_CONTACT));
+      assert_non_null(c);
+      json_decref(c);
+    }
+  }
+  assert_int_equal(ig_fx_deliver_file(w->f, "comment.json"), 0); /* Meta's retry: a duplicate */
+  assert_int_equal(w->hook_calls, 6);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(a_message_becomes_contact_conversation_and_message, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(trigger_shapes_reach_flows_with_their_kind, setup, teardown),
       cmocka_unit_test_setup_teardown(the_same_mid_twice_adds_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(echo_reaction_and_read_reach_the_sent_message, setup,
                                       teardown),

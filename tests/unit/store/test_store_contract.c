@@ -1611,6 +1611,15 @@ static void test_flows(void **state) {
   assert_int_equal(json_array_size(json_object_get(r, "runs")), 2);
   assert_string_equal(str(json_array_get(json_object_get(r, "runs"), 0), "id"), run2);
   json_decref(r);
+  /* One contact's runs (run once, cooldown). */
+  assert_int_equal(call(f, FLOW_RUN_LIST,
+                        json_pack("{s:s,s:s,s:i,s:s}", "flow_id", fid, "owner_id", a, "limit", 10,
+                                  "contact_id", "c1"),
+                        &r),
+                   STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "runs")), 1);
+  assert_string_equal(str(json_array_get(json_object_get(r, "runs"), 0), "id"), run1);
+  json_decref(r);
 
   /* Scheduled steps: due ones oldest first. */
   char s1[25];
@@ -1641,6 +1650,27 @@ static void test_flows(void **state) {
       STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "steps")), 1);
   json_decref(r);
+  /* A step is claimed once: deleting it again finds nothing. */
+  assert_int_equal(call(f, SCHED_DELETE, json_pack("{s:s}", "id", s1), NULL), STORE_ENOTFOUND);
+
+  /* An ask's wait: taken (claimed) by the contact's answer, once. */
+  assert_int_equal(call(f, SCHED_INSERT,
+                        json_pack("{s:s,s:I,s:s}", "run_id", run1, "due_at_ms", (json_int_t)99000,
+                                  "wait_for", "c1"),
+                        &r),
+                   STORE_OK);
+  char w1[25];
+  strcpy(w1, str(r, "id"));
+  json_decref(r);
+  assert_int_equal(call(f, SCHED_TAKE_WAIT, json_pack("{s:s}", "wait_for", "c2"), NULL),
+                   STORE_ENOTFOUND);
+  assert_int_equal(call(f, SCHED_TAKE_WAIT, json_pack("{s:s}", "wait_for", "c1"), &r), STORE_OK);
+  assert_string_equal(str(r, "id"), w1);
+  assert_string_equal(str(r, "run_id"), run1);
+  json_decref(r);
+  assert_int_equal(call(f, SCHED_TAKE_WAIT, json_pack("{s:s}", "wait_for", "c1"), NULL),
+                   STORE_ENOTFOUND);
+  assert_int_equal(call(f, SCHED_DELETE, json_pack("{s:s}", "id", w1), NULL), STORE_ENOTFOUND);
 }
 
 /* ---- the job cap and close ---- */

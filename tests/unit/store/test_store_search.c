@@ -446,6 +446,10 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       /* and migration 21 (secret chats and calls: messages' payload) */
       "ALTER TABLE messages DROP COLUMN payload;"
       /* and migration 22 (unsent uploads): went with the attachments table */
+      /* and migration 24 (flow runs by contact, asks' waits) */
+      "DROP INDEX flow_runs_contact; DROP INDEX scheduled_wait;"
+      " ALTER TABLE scheduled_steps DROP COLUMN wait_for;"
+      " ALTER TABLE instagram_accounts DROP COLUMN timezone;"
       "DELETE FROM schema_version WHERE version >= 12;");
   f->store = open_store(f);
   assert_non_null(f->store);
@@ -543,6 +547,10 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " ALTER TABLE flow_runs DROP COLUMN version;"
           /* and migration 21 (secret chats and calls: messages' payload) */
           " ALTER TABLE messages DROP COLUMN payload;"
+          /* and migration 22 (flow runs by contact, asks' waits) */
+          " DROP INDEX flow_runs_contact; DROP INDEX scheduled_wait;"
+          " ALTER TABLE scheduled_steps DROP COLUMN wait_for;"
+          " ALTER TABLE instagram_accounts DROP COLUMN timezone;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);
