@@ -204,11 +204,13 @@ def test_unknown_shapes_are_stored_unsupported(ig):
     s = owner(ig)
     tok = s["access_token"]
     post(ig, "unsupported.json")
-    post(ig, "comment.json")
-    msgs = wait_until(lambda: len(with_type(ig, tok, "unsupported")) == 2 and with_type(ig, tok, "unsupported"))
-    kinds = sorted(m["attachments"][0]["raw_type"] for m in msgs)
-    assert kinds == ["comments", "message_reactions_v2"]
-    assert all(m["text"] is None and m["sender_id"] == f"ig:{CONTACT}" for m in msgs)
+    post(ig, "comment.json")  # a comment is stored with its text (and triggers flows)
+    msgs = wait_until(lambda: len(with_type(ig, tok, "unsupported")) == 1 and with_type(ig, tok, "unsupported"))
+    assert msgs[0]["attachments"][0]["raw_type"] == "message_reactions_v2"
+    assert msgs[0]["text"] is None and msgs[0]["sender_id"] == f"ig:{CONTACT}"
+    comments = wait_until(lambda: with_type(ig, tok, "comment"))
+    assert comments[0]["text"] == "Price please? Send me the link"
+    assert comments[0]["attachments"][0]["comment_id"] == "17910000000000001"
     post(ig, "unsupported.json")  # a retry
     post(ig, "dashboard_test.json")  # account 0: kept, lands nowhere
     time.sleep(0.4)
@@ -243,15 +245,19 @@ def test_postback_and_quick_reply_run_flows(ig, fake):
     s = owner(ig)
     tok = s["access_token"]
     flow = {"name": "shoes", "status": "active",
-            "trigger": {"type": "keyword", "keywords": ["CATEGORY_SHOES", "CATEGORY_BAGS"], "match": "exact"},
+            "trigger": {"type": "postback", "payloads": ["CATEGORY_SHOES", "CATEGORY_BAGS"]},
             "start": "m1",
             "nodes": [{"id": "m1", "type": "message", "data": {"text": "You chose {{message.text}}"}}],
             "edges": []}
     assert ig.request("POST", "/api/flows", flow, token=tok).status == 201
+    # A payload is no keyword (issue 19): this flow never runs for them.
+    keyword = dict(flow, name="kw", trigger={"type": "keyword", "keywords": ["CATEGORY_SHOES", "Bags"]})
+    assert ig.request("POST", "/api/flows", keyword, token=tok).status == 201
     for name in ["postback.json", "quick_reply.json"]:
         body = fixture_json(name)  # now, inside the 24-hour window
         body["entry"][0]["messaging"][0]["timestamp"] = int(time.time() * 1000)
         assert post_webhook(ig, body).status == 200
     assert fake.wait_for(lambda reqs: len([r for r in reqs if r["path"].endswith("/messages")]) >= 2)
+    time.sleep(0.3)
     texts = sorted(r["json"]["message"]["text"] for r in fake.sends())
-    assert texts == ["You chose CATEGORY_BAGS", "You chose CATEGORY_SHOES"]
+    assert texts == ["You chose Bags", "You chose Shoes"]  # the button's or quick reply's title
