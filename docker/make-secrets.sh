@@ -35,6 +35,8 @@ put redis_password "$(hex 32)"
 # The S3 store's (SeaweedFS) only identity: Parley's files.
 put s3_access_key "parley$(hex 8)"
 put s3_secret_key "$(hex 32)"
+# coturn's static-auth-secret, with which Parley signs TURN credentials.
+put turn_secret "$(hex 32)"
 # The URIs carry the credentials whole (PARLEY_MONGO_URI_FILE, PARLEY_REDIS_URL_FILE).
 # mongo-init creates the `parley` user from this URI; w=majority and journal=true make
 # a write count only once it is on disk on a majority of the replica set.

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "chat/attach_url.h"
+#include "chat/calls.h"
 #include "chat/channel_subs.h"
 #include "chat/dispatch.h"
 #include "chat/fanout.h"
@@ -200,6 +201,7 @@ static void begin_shutdown(app_t *app) {
   ig_health_stop(app->ig_health);
   ig_sweep_stop(app->ig_sweep);
   upload_sweep_stop(h->upload_sweep);
+  calls_stop(app->calls);
   int force = 0;
   conn_foreach(app->listener, drain_conn, &force);
   h->shutdown_deadline_ns = uv_hrtime() + (uint64_t)app->cfg.shutdown_timeout_ms * 1000000;
@@ -373,6 +375,10 @@ int app_start(app_t *app, uv_loop_t *loop) {
   if (!app->ig_sweep) goto fail;
   h->upload_sweep = upload_sweep_new(app);
   if (!h->upload_sweep) goto fail;
+  /* Calls: this instance's ring timeouts and leases, and the sweep of the
+   * calls of instances that stopped. */
+  app->calls = calls_new(app);
+  if (!app->calls) goto fail;
   ig_ingest_kick(app->ingest);
   app->ig_health = ig_health_new(app);
   if (!app->ig_health) goto fail;
@@ -393,6 +399,7 @@ void app_free(app_t *app) {
   ig_health_free(app->ig_health);
   ig_sweep_free(app->ig_sweep);
   if (app->priv) upload_sweep_free(handles(app)->upload_sweep);
+  calls_free(app->calls);
   ig_replies_free(app->ig_replies);
   graph_free(app->graph);
   if (app->auth) auth_free(app->auth);

@@ -26,6 +26,7 @@ struct fanout_s;
 struct presence_s;
 struct channel_subs_s;
 struct revocations_s;
+struct calls_s;
 struct listener_s;
 struct http_server_s;
 struct ws_server_s;
@@ -59,6 +60,7 @@ typedef struct app_s {
   struct presence_s *presence;         /* who is online, across instances */
   struct channel_subs_s *channel_subs; /* channels' connected members here */
   struct revocations_s *revocations;   /* loads the saved token revocations */
+  struct calls_s *calls;               /* calls started here: ring timeouts, leases */
 
   struct web_s *web; /* the web client's files served at /, NULL when none */
 

@@ -109,6 +109,12 @@ typedef struct config_s {
   int s3_max_jobs;          /* s3_max_jobs: S3 requests at once (each holds a pool thread), 2 */
   int64_t image_max_pixels; /* image_max_pixels: an image's width * height at most, 1e8 */
 
+  /* Calls (WebRTC signalling) and the TURN server's REST credentials. */
+  int call_ring_timeout_ms; /* call_ring_timeout_ms: an unanswered call is missed after, 30000 */
+  char *turn_secret;        /* turn_secret (or PARLEY_TURN_SECRET_FILE): coturn's auth secret */
+  char *turn_uris;          /* turn_uris: comma-separated turn:/turns:/stun: URIs */
+  int turn_ttl_s;           /* turn_ttl_s: TURN credentials live this long, 86400 */
+
   char *web_dir;         /* web_dir: the web client's files, "web/dist"; NULL: API only */
   int64_t web_max_bytes; /* web_max_bytes: the web client held in memory, 32 MiB */
 

@@ -449,3 +449,28 @@ STORE_OP(DEVICE_DELETE, device_delete, WRITE)
  * atomic step so that no two callers, on any instance, get the same one;
  * remaining is what the device holds after. */
 STORE_OP(DEVICE_CLAIM, device_claim, WRITE)
+
+/* calls (WebRTC signalling, chat/calls.h): call = {id, conversation_id,
+ * caller_id, callee_id, media, state: "ringing"|"active"|"ended",
+ * created_at_ms, answered_at_ms|null, ended_at_ms|null, lease_until_ms}. The
+ * instance that started a call renews its lease while it lives; a user is in
+ * a call (busy) while one of theirs is not ended and its lease has not run
+ * out, so a call whose instance died stops counting by itself. */
+/* {id, conversation_id, caller_id, callee_id, media, now_ms, lease_until_ms}
+ * -> call (ringing); the caller or the callee in a live call: ECONFLICT with
+ * nothing stored (also between instances starting calls at once) */
+STORE_OP(CALL_CREATE, call_create, WRITE)
+/* {id} -> call | ENOTFOUND */
+STORE_OP(CALL_GET, call_get, READ)
+/* {id, from: [state], state: "active"|"ended", now_ms} -> call: a call in one
+ * of the states from takes state (active: answered_at_ms now; ended:
+ * ended_at_ms now, its users free); in another state: ECONFLICT, unchanged.
+ * Each transition happens once, whatever the instances racing for it. */
+STORE_OP(CALL_SET_STATE, call_set_state, WRITE)
+/* {ids: [id], lease_until_ms} -> {live: [id]}: those not ended have their
+ * lease extended and are named in live */
+STORE_OP(CALL_RENEW, call_renew, WRITE)
+/* {now_ms, limit} -> {calls: [call]}: calls not ended whose lease ran out (their
+ * instance stopped renewing), at most limit, each ended now (ended_at_ms is
+ * when the lease ran out) and answered once only */
+STORE_OP(CALL_SWEEP, call_sweep, WRITE)

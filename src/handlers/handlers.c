@@ -13,7 +13,7 @@ const route_table_t *const handlers_route_tables[] = {
     &receipts_routes,      &presence_routes,
     &channels_routes,      &settings_routes,
     &uploads_routes,       &devices_routes,
-    &attachments_routes,
+    &calls_routes,         &attachments_routes,
 };
 
 const size_t handlers_route_table_count =

@@ -184,6 +184,10 @@ static const setting_t settings[] = {
     I(verify_code_ttl_s, 60, 30 * 86400, "life of an e-mail verification code, seconds"),
     I(reset_code_ttl_s, 60, 7 * 86400, "life of a password reset code, seconds"),
     I(code_max_attempts, 1, 100, "wrong tries before a code is dead"),
+    I(call_ring_timeout_ms, 1000, 600000, "an unanswered call is missed after"),
+    F(turn_secret, check_nonempty, "TURN REST API shared secret (coturn static-auth-secret)"),
+    S(turn_uris, NULL, "comma-separated TURN/STUN URIs handed to clients"),
+    I(turn_ttl_s, 60, 7 * 86400, "TURN credentials live this long, seconds"),
     S(web_dir, NULL, "the web client's files, served at /"),
     L(web_max_bytes, 0, INT64_C(1) << 30, "web client bytes held in memory at most"),
 };
@@ -231,6 +235,9 @@ static void set_defaults(config_t *c) {
   c->ig_token_refresh_ahead_s = 7 * 86400;
   c->ig_human_agent_tag = strdup("off");
   c->automation_pause_seconds = 1800;
+  c->call_ring_timeout_ms = 30000;
+  c->turn_uris = strdup("");
+  c->turn_ttl_s = 86400;
   c->email_verification = strdup("optional");
   c->smtp_from = strdup("parley@localhost");
   c->smtp_tls = strdup("try");

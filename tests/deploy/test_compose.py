@@ -179,7 +179,10 @@ def test_metrics_are_not_reachable_through_nginx(config):
         ports.add(listen.rsplit(":", 1)[1])
     assert len(ports) == 1 and "8080" not in ports, ports
     metrics_port = ports.pop()
-    published = [p for s in services.values() for p in s.get("ports") or []]
+    # coturn publishes the TURN ports (and nothing of Parley's), checked below.
+    published = [p for n, s in services.items() if n != "coturn" for p in s.get("ports") or []]
+    turn = {str(p["target"]) for p in services["coturn"]["ports"]}
+    assert not turn & {metrics_port, "8080"}, turn
     assert all(str(p.get("target") if isinstance(p, dict) else p).split(":")[-1] == "80"
                for p in published), published
     conf = open(os.path.join(DOCKER, "nginx.conf")).read()
@@ -453,3 +456,31 @@ def test_generated_secrets_run_redis_and_parley(config, secrets_dir, tmp_path):
 def test_mongo_init_script_parses():
     r = run(["node", "--check", os.path.join(DOCKER, "mongo-init.js")])
     assert r.returncode == 0, r.stderr
+
+
+def test_coturn_uses_the_secret_parley_signs_with(config, tmp_path):
+    coturn = config["services"]["coturn"]
+    assert "turn_secret" in secret_names(coturn)
+    for name in PARLEY_SERVICES:
+        s = config["services"][name]
+        assert env_of(s)["PARLEY_TURN_SECRET_FILE"] == "/run/secrets/turn_secret"
+        assert "turn_secret" in secret_names(s)
+    published = {(p["target"], p.get("protocol", "tcp")) for p in coturn["ports"]}
+    assert {(3478, "udp"), (3478, "tcp"), (5349, "tcp")} <= published
+    # The script writes the configuration with the secret and runs the server.
+    (tmp_path / "secret").write_text("abc123\n")
+    (tmp_path / "show").write_text('#!/bin/sh\ncat "$2"\n')
+    os.chmod(tmp_path / "show", 0o755)
+    r = run(["sh", os.path.join(DOCKER, "coturn.sh")],
+            env={"TURN_SECRET_FILE": str(tmp_path / "secret"), "TURN_CONF": str(tmp_path / "t.conf"),
+                 "TURN_EXEC": str(tmp_path / "show"), "TURN_EXTERNAL_IP": "203.0.113.7"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "use-auth-secret" in lines and "static-auth-secret=abc123" in lines
+    assert "external-ip=203.0.113.7" in lines and "denied-peer-ip=10.0.0.0-10.255.255.255" in lines
+    assert stat.S_IMODE(os.stat(tmp_path / "t.conf").st_mode) == 0o600
+    (tmp_path / "secret").write_text("bad secret\n")
+    r = run(["sh", os.path.join(DOCKER, "coturn.sh")],
+            env={"TURN_SECRET_FILE": str(tmp_path / "secret"), "TURN_CONF": str(tmp_path / "t.conf"),
+                 "TURN_EXEC": str(tmp_path / "show")})
+    assert r.returncode != 0

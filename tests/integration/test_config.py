@@ -230,7 +230,7 @@ def test_env_example_names_only_real_settings():
 # ---- secrets from files, CIDR proxies, the metrics listener (issue 12) ----
 
 FILE_SETTINGS = ["jwt_secret", "secret_key", "ig_app_secret", "mongo_uri", "redis_url",
-                 "smtp_url", "smtp_password"]
+                 "smtp_url", "smtp_password", "turn_secret"]
 
 
 @pytest.mark.parametrize("key", FILE_SETTINGS)

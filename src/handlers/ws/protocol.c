@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "handlers/handlers.h"
+#include "handlers/ws/calls.h"
 #include "handlers/ws/messaging.h"
 #include "handlers/ws/reply.h"
 #include "parley/auth.h"
@@ -93,6 +94,15 @@ static const struct {
     {"read", ws_messaging_read},
     {"delivered", ws_messaging_delivered},
     {"sync", ws_messaging_sync},
+    {"call.invite", ws_calls_frame},
+    {"call.ringing", ws_calls_frame},
+    {"call.accept", ws_calls_frame},
+    {"call.reject", ws_calls_frame},
+    {"call.busy", ws_calls_frame},
+    {"call.offer", ws_calls_frame},
+    {"call.answer", ws_calls_frame},
+    {"call.ice", ws_calls_frame},
+    {"call.hangup", ws_calls_frame},
 };
 
 static ws_frame_handler find_handler(const char *type) {

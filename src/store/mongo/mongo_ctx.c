@@ -27,6 +27,8 @@ static const char *const coll_names[MC_COUNT] = {
     [MC_ATTACH] = "attachments",
     [MC_DEVICES] = "devices",
     [MC_PREKEYS] = "device_prekeys",
+    [MC_CALLS] = "calls",
+    [MC_CALL_LINES] = "call_lines",
 };
 
 const char *mongo_ctx_coll_name(enum mongo_coll which) { return coll_names[which]; }

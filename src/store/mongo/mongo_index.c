@@ -79,6 +79,10 @@ static const index_spec_t specs[] = {
     {MC_DEVICES, "user_id_1_ord_1", "{\"user_id\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
     {MC_PREKEYS, "device_id_1_ord_1", "{\"device_id\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
     {MC_PREKEYS, "device_id_1_key_1", "{\"device_id\": 1, \"key\": 1}", 1, 0, NULL, NULL},
+    /* calls: the sweep of lost ones; the lines a call holds */
+    {MC_CALLS, "state_1_lease_until_ms_1", "{\"state\": 1, \"lease_until_ms\": 1}", 0, 0, NULL,
+     NULL},
+    {MC_CALL_LINES, "call_id_1", "{\"call_id\": 1}", 0, 0, NULL, NULL},
 };
 
 static int append_spec(bson_t *arr, int i, const index_spec_t *sp) {

@@ -289,6 +289,15 @@ static const char *const migrations[] = {
     "ALTER TABLE scheduled_steps ADD COLUMN wait_for TEXT;"
     "CREATE INDEX scheduled_wait ON scheduled_steps (wait_for) WHERE wait_for IS NOT NULL;"
     "ALTER TABLE instagram_accounts ADD COLUMN timezone TEXT;",
+    /* 25: calls (issue 20): signalling state and the lease that keeps a call
+     * (and its users busy) alive while its instance lives. */
+    "CREATE TABLE calls (id TEXT PRIMARY KEY, conversation_id TEXT NOT NULL,"
+    " caller_id TEXT NOT NULL, callee_id TEXT NOT NULL, media TEXT NOT NULL,"
+    " state TEXT NOT NULL, created_at_ms INTEGER NOT NULL, answered_at_ms INTEGER,"
+    " ended_at_ms INTEGER, lease_until_ms INTEGER NOT NULL);"
+    "CREATE INDEX calls_caller ON calls (caller_id) WHERE state != 'ended';"
+    "CREATE INDEX calls_callee ON calls (callee_id) WHERE state != 'ended';"
+    "CREATE INDEX calls_lease ON calls (lease_until_ms) WHERE state != 'ended';",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

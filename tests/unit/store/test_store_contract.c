@@ -2074,6 +2074,75 @@ static void test_devices(void **state) {
       STORE_ENOTFOUND);
 }
 
+/* Calls: a user is in one live call at a time, each transition happens once,
+ * a lease that is not renewed ends the call (its instance died). */
+static int new_call(fx_t *f, const char *id, const char *caller, const char *callee, long long now,
+                    long long lease, json_t **r) {
+  return call(f, CALL_CREATE,
+              json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "id", id, "conversation_id", "c1",
+                        "caller_id", caller, "callee_id", callee, "media", "audio", "now_ms",
+                        (json_int_t)now, "lease_until_ms", (json_int_t)lease),
+              r);
+}
+
+static int set_state(fx_t *f, const char *id, const char *from, const char *to, long long now,
+                     json_t **r) {
+  return call(f, CALL_SET_STATE,
+              json_pack("{s:s, s:[s], s:s, s:I}", "id", id, "from", from, "state", to, "now_ms",
+                        (json_int_t)now),
+              r);
+}
+
+static void test_calls(void **state) {
+  fx_t *f = *state;
+  json_t *r;
+  assert_int_equal(new_call(f, "k1", "ann", "bob", 1000, 31000, &r), STORE_OK);
+  assert_string_equal(str(r, "state"), "ringing");
+  assert_true(json_is_null(json_object_get(r, "answered_at_ms")));
+  json_decref(r);
+  /* Busy: either of them, either side. */
+  assert_int_equal(new_call(f, "k2", "cat", "bob", 2000, 32000, NULL), STORE_ECONFLICT);
+  assert_int_equal(new_call(f, "k3", "ann", "cat", 2000, 32000, NULL), STORE_ECONFLICT);
+  assert_int_equal(call(f, CALL_GET, json_pack("{s:s}", "id", "k2"), NULL), STORE_ENOTFOUND);
+  /* Accepted once; a second accept or a reject after it is a conflict. */
+  assert_int_equal(set_state(f, "k1", "ringing", "active", 3000, &r), STORE_OK);
+  assert_int_equal(num(r, "answered_at_ms"), 3000);
+  json_decref(r);
+  assert_int_equal(set_state(f, "k1", "ringing", "active", 3001, NULL), STORE_ECONFLICT);
+  assert_int_equal(set_state(f, "k1", "ringing", "ended", 3001, NULL), STORE_ECONFLICT);
+  assert_int_equal(set_state(f, "nope", "ringing", "ended", 3001, NULL), STORE_ENOTFOUND);
+  /* Renewed while live. */
+  assert_int_equal(
+      call(f, CALL_RENEW,
+           json_pack("{s:[s,s], s:I}", "ids", "k1", "zz", "lease_until_ms", (json_int_t)61000), &r),
+      STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "live")), 1);
+  json_decref(r);
+  assert_int_equal(new_call(f, "k4", "cat", "bob", 40000, 70000, NULL), STORE_ECONFLICT);
+  /* Hung up: both free at once. */
+  assert_int_equal(set_state(f, "k1", "active", "ended", 50000, &r), STORE_OK);
+  assert_int_equal(num(r, "ended_at_ms"), 50000);
+  json_decref(r);
+  assert_int_equal(new_call(f, "k5", "cat", "bob", 50001, 80001, NULL), STORE_OK);
+  /* Not renewed: past its lease bob is free again, and the sweep ends it once. */
+  assert_int_equal(new_call(f, "k6", "bob", "dan", 70000, 100000, NULL), STORE_ECONFLICT);
+  assert_int_equal(new_call(f, "k6", "bob", "dan", 80002, 110000, NULL), STORE_OK);
+  assert_int_equal(
+      call(f, CALL_SWEEP, json_pack("{s:I, s:i}", "now_ms", (json_int_t)90000, "limit", 10), &r),
+      STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "calls")), 1);
+  json_t *k5 = json_array_get(json_object_get(r, "calls"), 0);
+  assert_string_equal(str(k5, "id"), "k5");
+  assert_string_equal(str(k5, "state"), "ended");
+  assert_int_equal(num(k5, "ended_at_ms"), 80001);
+  json_decref(r);
+  assert_int_equal(
+      call(f, CALL_SWEEP, json_pack("{s:I, s:i}", "now_ms", (json_int_t)90000, "limit", 10), &r),
+      STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "calls")), 0);
+  json_decref(r);
+}
+
 #define T(name) cmocka_unit_test_prestate_setup_teardown(name, setup, teardown, backend)
 
 static int run_suite(const char *group, void *backend) {
@@ -2103,6 +2172,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_flows),
       T(test_channels),
       T(test_devices),
+      T(test_calls),
       T(test_job_cap),
       T(test_close_in_flight),
       T(test_open_failure),

@@ -450,6 +450,8 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       "DROP INDEX flow_runs_contact; DROP INDEX scheduled_wait;"
       " ALTER TABLE scheduled_steps DROP COLUMN wait_for;"
       " ALTER TABLE instagram_accounts DROP COLUMN timezone;"
+      /* and migration 25 (calls) */
+      "DROP TABLE calls;"
       "DELETE FROM schema_version WHERE version >= 12;");
   f->store = open_store(f);
   assert_non_null(f->store);
@@ -551,6 +553,8 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " DROP INDEX flow_runs_contact; DROP INDEX scheduled_wait;"
           " ALTER TABLE scheduled_steps DROP COLUMN wait_for;"
           " ALTER TABLE instagram_accounts DROP COLUMN timezone;"
+          /* and migration 25 (calls) */
+          " DROP TABLE calls;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);
