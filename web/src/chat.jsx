@@ -145,7 +145,7 @@ export function ChatPane({ id }) {
         </div>
         {ig && <TeamControls c={c} contact={contact} />}
         {!ig && <MuteMenu c={c} />}
-        {c.type !== 'direct' && (
+        {c.type !== 'direct' && c.type !== 'secret' && (
           <button onClick={() => setSide(!side)} aria-expanded={side ? 'true' : 'false'} data-test="details">
             {ig ? 'Contact' : 'Details'}
           </button>
@@ -166,7 +166,12 @@ export function ChatPane({ id }) {
                   : `The reply window is closed. Instagram lets a business reply only within ${windowLength(agentHours)} of the customer's last message (last: ${ago(contact.last_inbound_at)}). You can answer once they write again.`}
             </div>
           )}
-          {c.type === 'channel' && c.role !== 'admin' ? (
+          {c.type === 'secret' ? (
+            <p class="read-only secret-note" role="note" data-test="secret-note">
+              Messages in this secret chat are end-to-end encrypted: the server stores only ciphertext, one per device.
+              This browser holds no keys for it, so read and write them on a device that has them.
+            </p>
+          ) : c.type === 'channel' && c.role !== 'admin' ? (
             <p class="read-only" role="note" data-test="read-only">Only the channel's admins post here; you read along.</p>
           ) : (
             <Composer key={id} conv={c} disabled={ig && !!contact && !open}

@@ -55,8 +55,19 @@ export function Avatar({ name, id, status, pic }) {
 }
 
 export function ChannelBadge({ type }) {
+  if (type === 'secret') return <span class="badge secret" data-test="secret-badge"><LockIcon />Secret</span>;
   const label = type === 'instagram' ? 'Instagram' : type === 'group' ? 'Group' : type === 'channel' ? 'Channel' : 'Direct';
   return <span class={`badge ${type === 'instagram' ? 'ig' : type}`}>{label}</span>;
+}
+
+/** A padlock: an end-to-end encrypted (secret) conversation (an inline drawing: no emoji font needed). */
+export function LockIcon() {
+  return (
+    <svg class="lock-icon" viewBox="0 0 16 16" width="12" height="12" aria-hidden="true" data-test="lock-icon">
+      <rect x="3" y="7" width="10" height="7.5" rx="1.5" fill="currentColor" />
+      <path d="M5 7V5a3 3 0 0 1 6 0v2" fill="none" stroke="currentColor" stroke-width="1.6" />
+    </svg>
+  );
 }
 
 /** A crossed-out bell: the conversation is muted (an inline drawing: no emoji font needed). */
@@ -74,6 +85,8 @@ function preview(c) {
   const m = c.last_message;
   if (!m) return 'No messages yet';
   if (m.deleted) return 'Message deleted';
+  // The server holds only ciphertext for a secret conversation: there is no text to show.
+  if (c.type === 'secret') return 'End-to-end encrypted message';
   const text = m.text == null ? (m.attachments && m.attachments.length ? 'Attachment' : '') : m.text;
   const who = store.me && m.sender_id === store.me.id ? 'You: ' : c.type === 'group' ? store.userName(m.sender_id) + ': ' : '';
   // A channel's posts speak for the channel: no sender's name.
@@ -94,6 +107,7 @@ const ConversationRow = memo(function ConversationRow({ c, active, presence }) {
         <Avatar name={title} id={c.id} status={presence} pic={c.contact ? c.contact.profile_pic : null} />
         <span class="conv-text">
           <span class="conv-top">
+            {c.type === 'secret' && <LockIcon />}
             <span class="conv-name">{title}</span>
             {muted && <MutedIcon />}
             <span class="conv-time">{shortTime(c.last_message ? c.last_message.created_at : c.updated_at)}</span>

@@ -122,8 +122,20 @@ function Quote({ q }) {
   );
 }
 
+/** A call's history message (docs/API.md, Calls). */
+function callText(call) {
+  const kind = call.media === 'video' ? 'Video call' : 'Call';
+  if (call.status === 'ended') {
+    const s = Math.round((call.duration_ms || 0) / 1000);
+    return `${kind}, ${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+  }
+  return `${kind}: ${call.status === 'declined' ? 'declined' : call.status === 'busy' ? 'busy' : 'missed'}`;
+}
+
 function Body({ m, ig }) {
   if (m.deleted) return ig && String(m.sender_id || '').startsWith('ig:') ? 'The customer unsent this message' : 'This message was deleted';
+  if (m.ciphertexts) return <span class="encrypted" data-test="encrypted">End-to-end encrypted message</span>;
+  if (m.call) return <span class="call-record" data-test="call-record">{callText(m.call)}</span>;
   const atts = m.attachments || [];
   // A postback's text is its button title, said again by the attachment.
   const text = atts.some((a) => a.type === 'postback') ? null : m.text;

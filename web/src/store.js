@@ -142,16 +142,16 @@ export class Store {
       const ct = c.contact || {};
       return c.name || ct.name || (ct.username ? '@' + ct.username : 'Instagram contact');
     }
-    if (c.type === 'direct') {
+    if (c.type === 'direct' || c.type === 'secret') {
       const other = (c.participants || []).find((p) => !this.me || p.id !== this.me.id);
-      return (other && other.name) || c.name || 'Direct chat';
+      return (other && other.name) || c.name || (c.type === 'secret' ? 'Secret chat' : 'Direct chat');
     }
     return c.name || (c.type === 'channel' ? 'Channel' : 'Group');
   }
 
-  /** The other participant of a direct conversation. */
+  /** The other participant of a direct (or secret) conversation. */
   peer(c) {
-    if (!c || c.type !== 'direct') return null;
+    if (!c || (c.type !== 'direct' && c.type !== 'secret')) return null;
     return (c.participants || []).find((p) => !this.me || p.id !== this.me.id) || null;
   }
 
