@@ -190,3 +190,42 @@ def test_turn_credentials(start_server):
     want = base64.b64encode(hmac.new(b"north-wind", t["username"].encode(), hashlib.sha1).digest())
     assert t["credential"] == want.decode() and t["ttl"] == 600
     assert t["uris"] == ["turn:turn.example.com:3478?transport=udp", "turns:turn.example.com:5349"]
+
+
+def test_a_call_of_a_dead_instance_ends(pair):
+    """The instance that started a call dies mid-call: once the lease it no longer
+    renews runs out, the other instance ends the call, tells the user it reaches,
+    records it, and the users are free for new calls."""
+    import signal
+    s1, s2 = pair
+    a, b, c = s1.signup(), s2.signup(), s2.signup()
+    conv = create_direct(s1, a, b)
+
+    async def main():
+        ca = await Client.connect(s1, a)
+        cb = await Client.connect(s2, b)
+        cc = await Client.connect(s2, c)
+        await settle()
+        await ca.send({"type": "call.invite", "conversation_id": conv["id"], "client_id": "1"})
+        cid = (await ca.expect("call.created", ref="1"))["call_id"]
+        await cb.expect("call.invite", call_id=cid)
+        await cb.send({"type": "call.accept", "call_id": cid})
+        await ca.expect("call.accept", call_id=cid)
+        s1.stop(sig=signal.SIGKILL)
+        # Busy while the lease lasts...
+        await cc.send({"type": "call.invite", "conversation_id": create_direct(s2, c, b)["id"],
+                       "client_id": "2"})
+        await cc.expect("call.busy", ref="2")
+        # ...then ended by s2's sweep (lease 30 s, swept every 10 s).
+        h = await cb.expect("call.hangup", call_id=cid, timeout=60)
+        assert h["reason"] == "lost"
+        await cc.send({"type": "call.invite", "conversation_id": create_direct(s2, c, b)["id"],
+                       "client_id": "3"})
+        await cc.expect("call.created", ref="3")
+        await cb.close()
+        await cc.close()
+        return cid
+
+    cid = run(main(), timeout=90)
+    (rec,) = call_records(s2, b, conv["id"], 1)
+    assert rec["id"] == cid and rec["status"] == "ended" and rec["duration_ms"] >= 0
