@@ -21,6 +21,7 @@ import {
 import { Inspector } from './inspector.jsx';
 import {
   TRIGGER_ID,
+  TRIGGER_TYPES,
   TYPE_LABELS,
   connect,
   defaultData,
@@ -62,17 +63,29 @@ export const NEW_FLOW = {
   edges: [],
 };
 
+/** The trigger panel's fields: lists as comma-separated text. */
 function editableTrigger(t) {
-  const type = t && t.type === 'any_message' ? 'any_message' : 'keyword';
+  t = t || {};
+  const join = (v) => (Array.isArray(v) ? v.join(', ') : v || '');
   return {
-    type,
-    keywordsText: t && Array.isArray(t.keywords) ? t.keywords.join(', ') : '',
-    match: (t && t.match) || 'contains',
+    type: TRIGGER_TYPES.includes(t.type) ? t.type : 'keyword',
+    keywordsText: join(t.keywords),
+    match: t.match || 'contains',
+    payloads: join(t.payloads),
+    refs: join(t.refs),
+    media_ids: join(t.media_ids),
+    public_reply: t.public_reply || '',
   };
 }
 
 function metaOf(flow) {
-  return { id: flow.id || null, name: flow.name, status: flow.status || 'draft', trigger: editableTrigger(flow.trigger) };
+  return {
+    id: flow.id || null,
+    name: flow.name,
+    status: flow.status || 'draft',
+    trigger: editableTrigger(flow.trigger),
+    settings: { ...(flow.settings || {}) },
+  };
 }
 
 function Builder({ api, initial, onSaved, onBack, onReload, initialNotice }) {
@@ -206,6 +219,11 @@ function Builder({ api, initial, onSaved, onBack, onReload, initialNotice }) {
   const setTrigger = (t) => {
     setMeta((m) => ({ ...m, trigger: t }));
     setErrors((e) => ({ ...e, trigger: null }));
+    changed();
+  };
+
+  const setSettings = (s) => {
+    setMeta((m) => ({ ...m, settings: s }));
     changed();
   };
 
@@ -473,6 +491,8 @@ function Builder({ api, initial, onSaved, onBack, onReload, initialNotice }) {
           <TriggerPanel
             trigger={meta.trigger}
             onChange={setTrigger}
+            settings={meta.settings}
+            onSettings={setSettings}
             nodes={nodes}
             start={start}
             error={errors.trigger}

@@ -10,12 +10,74 @@ import {
   MAX_DELAY_S,
   TRIGGER_ID,
   TYPE_LABELS,
+  WEEKDAYS,
+  branchesText,
+  buttonsText,
   humanSeconds,
   insertAt,
   outputsOf,
+  quickRepliesText,
   summary,
   validVarName,
 } from './model.js';
+
+/** A list edited as lines of text (quick replies, buttons, branches). */
+function Lines({ id, label, hint, value, onChange }) {
+  return (
+    <Field id={id} label={label} hint={hint}>
+      <textarea
+        id={id}
+        class="flow-input flow-input--code"
+        rows={3}
+        value={value}
+        aria-describedby={hint ? `${id}-hint` : undefined}
+        onInput={(e) => onChange(e.currentTarget.value)}
+      />
+    </Field>
+  );
+}
+
+function textOr(f, textKey, list, fmt) {
+  return typeof f[textKey] === 'string' ? f[textKey] : fmt(list);
+}
+
+/** A message's media, quick replies and buttons (Meta's limits in the hints). */
+function MessageExtras({ f, set, id, ask }) {
+  const media = f.media || {};
+  return (
+    <Fragment>
+      <Lines
+        id={id('quick_replies')}
+        label="Quick replies (optional)"
+        hint="One a line: Title | PAYLOAD. At most 13, titles of 20 characters; a tap fires postback flows (or answers an ask)."
+        value={textOr(f, 'quickRepliesText', f.quick_replies, quickRepliesText)}
+        onChange={(v) => set({ quickRepliesText: v })}
+      />
+      {!ask && (
+        <Fragment>
+          <Lines
+            id={id('buttons')}
+            label="Buttons (optional)"
+            hint="One a line: Title | PAYLOAD, or Title | https://link. At most 3, titles of 20 characters; not with quick replies."
+            value={textOr(f, 'buttonsText', f.buttons, buttonsText)}
+            onChange={(v) => set({ buttonsText: v })}
+          />
+          <Select
+            id={id('media_type')}
+            label="Media (optional, sent first)"
+            value={media.type || 'image'}
+            onChange={(v) => set({ media: { ...media, type: v } })}
+            options={[
+              ['image', 'Image'],
+              ['video', 'Video'],
+            ]}
+          />
+          <Text id={id('media_url')} label="Media URL" value={media.url} onChange={(v) => set({ media: { ...media, url: v } })} />
+        </Fragment>
+      )}
+    </Fragment>
+  );
+}
 
 function Field({ id, label, error, hint, children }) {
   return (
@@ -155,14 +217,57 @@ function Fields({ node, set, vars, firstRef }) {
   switch (node.type) {
     case 'message':
       return (
-        <TemplateField
-          id={id('text')}
-          label="Message text"
-          value={f.text}
-          multiline
-          vars={vars}
-          inputRef={firstRef}
-          onChange={(v) => set({ text: v })}
+        <Fragment>
+          <TemplateField
+            id={id('text')}
+            label="Message text"
+            value={f.text}
+            multiline
+            vars={vars}
+            inputRef={firstRef}
+            onChange={(v) => set({ text: v })}
+          />
+          <MessageExtras f={f} set={set} id={id} />
+        </Fragment>
+      );
+    case 'ask':
+      return (
+        <Fragment>
+          <TemplateField id={id('text')} label="Question" value={f.text} multiline vars={vars} inputRef={firstRef} onChange={(v) => set({ text: v })} />
+          <MessageExtras f={f} set={set} id={id} ask />
+          <Select
+            id={id('check')}
+            label="The answer must be"
+            value={f.check || 'text'}
+            onChange={(v) => set({ check: v })}
+            options={[
+              ['text', 'Any text'],
+              ['number', 'A number'],
+              ['email', 'An e-mail address'],
+              ['phone', 'A phone number'],
+            ]}
+          />
+          <Text id={id('variable')} label="Save the answer as vars." value={f.variable} onChange={(v) => set({ variable: v })} />
+          <Text
+            id={id('timeout')}
+            label="Wait for the answer (seconds)"
+            type="number"
+            min={1}
+            max={604800}
+            value={f.timeout_seconds}
+            hint={`${humanSeconds(f.timeout_seconds)}; at most 7 days. Then the “timeout” branch.`}
+            onChange={(v) => set({ timeout_seconds: v })}
+          />
+        </Fragment>
+      );
+    case 'randomizer':
+      return (
+        <Lines
+          id={id('branches')}
+          label="Branches"
+          hint="One a line: NAME: WEIGHT. 2 to 10 branches; the weights sum to 100."
+          value={textOr(f, 'branchesText', f.branches, branchesText)}
+          onChange={(v) => set({ branchesText: v })}
         />
       );
     case 'condition':
@@ -175,18 +280,84 @@ function Fields({ node, set, vars, firstRef }) {
             onChange={(v) => set({ kind: v })}
             options={[
               ['keyword', 'The message contains a keyword'],
-              ['tag', 'The contact has a tag'],
-              ['variable', 'A variable equals a value'],
+              ['tag', 'The contact has (or lacks) a tag'],
+              ['variable', 'A variable compares to a value'],
+              ['time', 'The time of day or weekday'],
             ]}
           />
           {(f.kind || 'keyword') === 'keyword' && (
             <Text id={id('keyword')} label="Keyword" value={f.keyword} onChange={(v) => set({ keyword: v })} inputRef={firstRef} />
           )}
-          {f.kind === 'tag' && <Text id={id('tag')} label="Tag" value={f.tag} onChange={(v) => set({ tag: v })} inputRef={firstRef} />}
+          {f.kind === 'tag' && (
+            <Fragment>
+              <Text id={id('tag')} label="Tag" value={f.tag} onChange={(v) => set({ tag: v })} inputRef={firstRef} />
+              <Select
+                id={id('tag_op')}
+                label="The contact"
+                value={f.op || 'has'}
+                onChange={(v) => set({ op: v })}
+                options={[
+                  ['has', 'has the tag'],
+                  ['lacks', 'does not have it'],
+                ]}
+              />
+            </Fragment>
+          )}
           {f.kind === 'variable' && (
             <Fragment>
               <Text id={id('name')} label="Variable (vars.NAME)" value={f.name} onChange={(v) => set({ name: v })} inputRef={firstRef} />
-              <Text id={id('equals')} label="Equals" value={f.equals} onChange={(v) => set({ equals: v })} />
+              <Select
+                id={id('op')}
+                label="Operator"
+                value={f.op || 'equals'}
+                onChange={(v) => set({ op: v, value: f.value != null ? f.value : f.equals })}
+                options={[
+                  ['equals', 'equals'],
+                  ['not_equals', 'does not equal'],
+                  ['contains', 'contains'],
+                  ['gt', 'is greater than'],
+                  ['lt', 'is less than'],
+                  ['is_set', 'is set'],
+                  ['is_not_set', 'is not set'],
+                ]}
+              />
+              {f.op !== 'is_set' && f.op !== 'is_not_set' && (
+                <Text
+                  id={id('value')}
+                  label="Value"
+                  value={f.op ? f.value : f.equals}
+                  onChange={(v) => set(f.op ? { value: v } : { equals: v })}
+                />
+              )}
+            </Fragment>
+          )}
+          {f.kind === 'time' && (
+            <Fragment>
+              <Text id={id('from')} label="From (HH:MM)" type="time" value={f.from} onChange={(v) => set({ from: v })} inputRef={firstRef} />
+              <Text
+                id={id('to')}
+                label="To (HH:MM)"
+                type="time"
+                value={f.to}
+                hint="In the Instagram account's time zone; a range past midnight wraps."
+                onChange={(v) => set({ to: v })}
+              />
+              <fieldset class="flow-weekdays">
+                <legend>On</legend>
+                {WEEKDAYS.map((d, i) => {
+                  const days = Array.isArray(f.weekdays) ? f.weekdays : [];
+                  return (
+                    <label class="flow-weekday" key={d}>
+                      <input
+                        type="checkbox"
+                        checked={days.includes(i)}
+                        onChange={(e) => set({ weekdays: e.currentTarget.checked ? [...days, i] : days.filter((x) => x !== i) })}
+                      />
+                      {d}
+                    </label>
+                  );
+                })}
+              </fieldset>
             </Fragment>
           )}
         </Fragment>
@@ -201,12 +372,33 @@ function Fields({ node, set, vars, firstRef }) {
             onChange={(v) => set({ action: v })}
             options={[
               ['tag_customer', 'Tag the contact'],
+              ['remove_tag', 'Remove a tag'],
               ['set_variable', 'Set a variable'],
+              ['clear_variable', 'Clear a variable'],
               ['api_call', 'Call an API'],
+              ['notify_agent', 'Notify an agent'],
+              ['handover', 'Hand over to a person'],
             ]}
           />
-          {(f.action || 'tag_customer') === 'tag_customer' && (
+          {((f.action || 'tag_customer') === 'tag_customer' || f.action === 'remove_tag') && (
             <Text id={id('tag')} label="Tag" value={f.tag} onChange={(v) => set({ tag: v })} inputRef={firstRef} />
+          )}
+          {f.action === 'clear_variable' && (
+            <Text id={id('variable')} label="Variable name" value={f.variable} onChange={(v) => set({ variable: v })} inputRef={firstRef} />
+          )}
+          {f.action === 'notify_agent' && (
+            <TemplateField id={id('text')} label="What the agents see" value={f.text} vars={vars} inputRef={firstRef} onChange={(v) => set({ text: v })} />
+          )}
+          {f.action === 'handover' && (
+            <Text
+              id={id('seconds')}
+              label="Pause automation for (seconds)"
+              type="number"
+              min={0}
+              value={f.seconds}
+              hint="0 or empty: the server's pause. The run ends here."
+              onChange={(v) => set({ seconds: v })}
+            />
           )}
           {f.action === 'set_variable' && (
             <Fragment>
@@ -262,7 +454,13 @@ function Fields({ node, set, vars, firstRef }) {
   }
 }
 
-const OUTPUT_LABELS = { next: 'Next step', true: 'If true, go to', false: 'If false, go to' };
+const OUTPUT_LABELS = {
+  next: 'Next step',
+  true: 'If true, go to',
+  false: 'If false, go to',
+  invalid: 'If the answer fails the check, go to',
+  timeout: 'If no answer comes in time, go to',
+};
 
 function Outputs({ node, nodes, edges, onConnect }) {
   const outs = outputsOf(node.type, node.data.fields);
@@ -272,7 +470,15 @@ function Outputs({ node, nodes, edges, onConnect }) {
     <Fragment>
       {outs.map((o) => {
         const e = edges.find((x) => x.source === node.id && (x.sourceHandle || 'next') === o.id);
-        const label = api ? (o.id === 'next' ? 'When the call succeeds, go to' : 'When it fails, go to') : OUTPUT_LABELS[o.id];
+        const label = api
+          ? o.id === 'next'
+            ? 'When the call succeeds, go to'
+            : 'When it fails, go to'
+          : node.type === 'ask' && o.id === 'next'
+            ? 'When answered, go to'
+            : node.type === 'randomizer'
+              ? `Branch ${o.label}, go to`
+              : OUTPUT_LABELS[o.id];
         return (
           <Select
             key={o.id}

@@ -3,7 +3,8 @@
 // edge leaving it can say which node is `start`. Pure; no DOM.
 
 export const TRIGGER_ID = 'parley:trigger';
-export const NODE_TYPES = ['message', 'condition', 'action', 'delay'];
+export const NODE_TYPES = ['message', 'ask', 'condition', 'randomizer', 'action', 'delay'];
+export const TRIGGER_TYPES = ['keyword', 'any_message', 'comment', 'story_reply', 'story_mention', 'postback', 'referral'];
 export const MAX_DELAY_S = 86400;
 /** The most steps any server accepts (its flow_max_nodes tops out there). */
 export const MAX_STEPS = 10000;
@@ -13,7 +14,9 @@ const SPACING_Y = 150;
 
 export const TYPE_LABELS = {
   message: 'Message',
+  ask: 'Ask and save',
   condition: 'Condition',
+  randomizer: 'Randomizer',
   action: 'Action',
   delay: 'Delay',
 };
@@ -23,6 +26,10 @@ export function defaultData(type) {
   switch (type) {
     case 'message':
       return { text: '' };
+    case 'ask':
+      return { text: '', check: 'text', variable: '', timeout_seconds: 3600 };
+    case 'randomizer':
+      return { branchesText: 'A: 50\nB: 50' };
     case 'condition':
       return { kind: 'keyword', keyword: '' };
     case 'action':
@@ -50,6 +57,14 @@ export function outputsOf(type, data) {
       { id: 'true', label: 'true' },
       { id: 'false', label: 'false' },
     ];
+  if (type === 'ask')
+    return [
+      { id: 'next', label: 'answered' },
+      { id: 'invalid', label: 'invalid' },
+      { id: 'timeout', label: 'timeout' },
+    ];
+  if (type === 'randomizer') return branchesOf(data).map((b) => ({ id: b.name, label: `${b.name} ${b.weight}%` }));
+  if (type === 'action' && data && data.action === 'handover') return []; /* the run ends there */
   if (type === 'action' && data && data.action === 'api_call')
     return [
       { id: 'next', label: 'ok' },
@@ -65,11 +80,64 @@ export function edgeId(source, handle, target) {
 function canvasEdge(source, handle, target) {
   const h = handle || 'next';
   const edge = { id: edgeId(source, h, target), source, sourceHandle: h, target };
-  if (h === 'true' || h === 'false') {
+  if (h !== 'next') {
     edge.label = h;
-    edge.className = `flow-edge--${h}`;
+    edge.className = h === 'true' || h === 'false' ? `flow-edge--${h}` : 'flow-edge--branch';
   }
   return edge;
+}
+
+// ---- the text forms the editors use for lists ----
+
+/** "Title | PAYLOAD" lines <-> [{title, payload}] (quick replies). */
+export function quickRepliesText(list) {
+  return (Array.isArray(list) ? list : []).map((q) => `${text(q.title)} | ${text(q.payload)}`).join('\n');
+}
+/** "Title | PAYLOAD" or "Title | https://..." lines <-> buttons. */
+export function buttonsText(list) {
+  return (Array.isArray(list) ? list : [])
+    .map((b) => `${text(b.title)} | ${b.type === 'url' ? text(b.url) : text(b.payload)}`)
+    .join('\n');
+}
+function lines(s) {
+  return text(s)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+}
+function pair(line) {
+  const i = line.indexOf('|');
+  return i < 0 ? [line.trim(), line.trim()] : [line.slice(0, i).trim(), line.slice(i + 1).trim()];
+}
+export function parseQuickReplies(s) {
+  return lines(s).map((l) => {
+    const [title, payload] = pair(l);
+    return { title, payload };
+  });
+}
+export function parseButtons(s) {
+  return lines(s).map((l) => {
+    const [title, v] = pair(l);
+    return /^https?:\/\//.test(v) ? { type: 'url', title, url: v } : { type: 'postback', title, payload: v };
+  });
+}
+/** A randomizer's branches: from "A: 50" lines (the editor) or the API's list. */
+export function branchesOf(f) {
+  f = f || {};
+  if (typeof f.branchesText === 'string')
+    return lines(f.branchesText).map((l) => {
+      const i = l.lastIndexOf(':');
+      const name = (i < 0 ? l : l.slice(0, i)).trim();
+      return { name, weight: Number.parseInt(i < 0 ? '' : l.slice(i + 1), 10) || 0 };
+    });
+  return Array.isArray(f.branches) ? f.branches.map((b) => ({ name: text(b.name), weight: Number(b.weight) || 0 })) : [];
+}
+export function branchesText(list) {
+  return (Array.isArray(list) ? list : []).map((b) => `${b.name}: ${b.weight}`).join('\n');
+}
+function listOrText(f, key, textKey, parse) {
+  if (typeof f[textKey] === 'string') return parse(f[textKey]);
+  return Array.isArray(f[key]) ? f[key] : [];
 }
 
 /** Positions for nodes that carry none: columns by distance from start. */
@@ -171,12 +239,44 @@ function text(v) {
  * Throws {node_id, message} when a field cannot be expressed (bad JSON body). */
 export function cleanData(id, type, f) {
   switch (type) {
-    case 'message':
-      return { text: text(f.text) };
+    case 'message': {
+      const d = {};
+      if (text(f.text) !== '' || !(f.media && text(f.media.url))) d.text = text(f.text);
+      const qr = listOrText(f, 'quick_replies', 'quickRepliesText', parseQuickReplies);
+      const bt = listOrText(f, 'buttons', 'buttonsText', parseButtons);
+      if (qr.length) d.quick_replies = qr;
+      if (bt.length) d.buttons = bt;
+      if (f.media && text(f.media.url).trim()) d.media = { type: f.media.type || 'image', url: text(f.media.url).trim() };
+      return d;
+    }
+    case 'ask': {
+      const d = {
+        text: text(f.text),
+        check: f.check || 'text',
+        variable: text(f.variable).trim(),
+        timeout_seconds: Number.parseInt(f.timeout_seconds, 10) || 0,
+      };
+      const qr = listOrText(f, 'quick_replies', 'quickRepliesText', parseQuickReplies);
+      if (qr.length) d.quick_replies = qr;
+      return d;
+    }
+    case 'randomizer':
+      return { branches: branchesOf(f) };
     case 'condition':
-      if (f.kind === 'tag') return { kind: 'tag', tag: text(f.tag).trim() };
-      if (f.kind === 'variable')
-        return { kind: 'variable', name: text(f.name).trim(), equals: text(f.equals) };
+      if (f.kind === 'tag') return f.op === 'lacks' ? { kind: 'tag', tag: text(f.tag).trim(), op: 'lacks' } : { kind: 'tag', tag: text(f.tag).trim() };
+      if (f.kind === 'variable') {
+        if (!f.op) return { kind: 'variable', name: text(f.name).trim(), equals: text(f.equals) };
+        const d = { kind: 'variable', name: text(f.name).trim(), op: f.op };
+        if (f.op !== 'is_set' && f.op !== 'is_not_set') d.value = text(f.value);
+        return d;
+      }
+      if (f.kind === 'time') {
+        const d = { kind: 'time' };
+        if (text(f.from) && text(f.to)) Object.assign(d, { from: text(f.from), to: text(f.to) });
+        const days = Array.isArray(f.weekdays) ? f.weekdays : [];
+        if (days.length) d.weekdays = days.map(Number).sort();
+        return d;
+      }
       return { kind: 'keyword', keyword: text(f.keyword).trim() };
     case 'action':
       if (f.action === 'set_variable')
@@ -194,7 +294,16 @@ export function cleanData(id, type, f) {
           d.body = body;
         }
         if (text(f.save_as).trim()) d.save_as = text(f.save_as).trim();
+        if (Array.isArray(f.headers) && f.headers.length) d.headers = f.headers;
+        if (f.map && typeof f.map === 'object' && Object.keys(f.map).length) d.map = f.map;
         return d;
+      }
+      if (f.action === 'remove_tag') return { action: 'remove_tag', tag: text(f.tag).trim() };
+      if (f.action === 'clear_variable') return { action: 'clear_variable', variable: text(f.variable).trim() };
+      if (f.action === 'notify_agent') return { action: 'notify_agent', text: text(f.text) };
+      if (f.action === 'handover') {
+        const s = Number.parseInt(f.seconds, 10);
+        return s > 0 ? { action: 'handover', seconds: s } : { action: 'handover' };
       }
       return { action: 'tag_customer', tag: text(f.tag).trim() };
     case 'delay':
@@ -211,6 +320,7 @@ export function toModel(meta, nodes, edges) {
     name: meta.name,
     status: meta.status,
     trigger: cleanTrigger(meta.trigger),
+    settings: cleanSettings(meta.settings),
     start: startOf(edges) || undefined,
     nodes: model.map((n) => ({
       id: n.id,
@@ -237,10 +347,44 @@ export function splitKeywords(s) {
     .filter(Boolean);
 }
 
+/** The trigger panel's fields as the API's trigger of its type. */
 export function cleanTrigger(t) {
   if (!t || t.type === 'any_message') return { type: 'any_message' };
-  const keywords = Array.isArray(t.keywords) ? t.keywords : splitKeywords(t.keywords);
-  return { type: 'keyword', keywords, match: t.match || 'contains' };
+  const list = (v) => (Array.isArray(v) ? v : splitKeywords(v));
+  switch (t.type) {
+    case 'story_reply':
+    case 'story_mention':
+      return { type: t.type };
+    case 'postback':
+      return { type: 'postback', payloads: list(t.payloads) };
+    case 'referral': {
+      const refs = list(t.refs);
+      return refs.length ? { type: 'referral', refs } : { type: 'referral' };
+    }
+    case 'comment': {
+      const d = { type: 'comment' };
+      const media = list(t.media_ids);
+      const keywords = list(t.keywords);
+      if (media.length) d.media_ids = media;
+      if (keywords.length) Object.assign(d, { keywords, match: t.match || 'contains' });
+      if (text(t.public_reply).trim()) d.public_reply = text(t.public_reply);
+      return d;
+    }
+    default:
+      return { type: 'keyword', keywords: list(t.keywords), match: t.match || 'contains' };
+  }
+}
+
+/** settings {priority?, run_once?, cooldown_seconds?} with only what is set. */
+export function cleanSettings(s) {
+  const out = {};
+  if (!s) return out;
+  const p = Number.parseInt(s.priority, 10);
+  if (p) out.priority = p;
+  if (s.run_once) out.run_once = true;
+  const c = Number.parseInt(s.cooldown_seconds, 10);
+  if (c > 0) out.cooldown_seconds = c;
+  return out;
 }
 
 /** Inserts `token` into `value` at [start, end); returns {value, caret}. */
@@ -290,17 +434,44 @@ export function summary(type, f) {
   const q = (v, n) => `“${short(v, n)}”`;
   const set = (v) => text(v).trim() !== '';
   switch (type) {
-    case 'message':
-      return set(f.text) ? `Send ${q(f.text, 60)}` : 'Send a message (no text yet)';
+    case 'message': {
+      const extras = [];
+      const qr = listOrText(f, 'quick_replies', 'quickRepliesText', parseQuickReplies).length;
+      const bt = listOrText(f, 'buttons', 'buttonsText', parseButtons).length;
+      if (f.media && set(f.media.url)) extras.push(f.media.type === 'video' ? 'a video' : 'an image');
+      if (qr) extras.push(`${qr} quick repl${qr === 1 ? 'y' : 'ies'}`);
+      if (bt) extras.push(`${bt} button${bt === 1 ? '' : 's'}`);
+      const more = extras.length ? ` with ${extras.join(', ')}` : '';
+      return set(f.text) ? `Send ${q(f.text, 60)}${more}` : extras.length ? `Send${more}` : 'Send a message (no text yet)';
+    }
+    case 'ask':
+      return set(f.text)
+        ? `Ask ${q(f.text, 40)}, save as vars.${short(f.variable, 20) || '?'} (${f.check || 'text'})`
+        : 'Ask a question (no text yet)';
+    case 'randomizer':
+      return `Split ${branchesOf(f).map((b) => `${short(b.name, 10)} ${b.weight}%`).join(' / ') || '(no branches)'}`;
     case 'condition':
       if (f.kind === 'tag') return set(f.tag) ? `If the contact is tagged ${q(f.tag, 30)}` : 'If the contact has a tag (not set yet)';
+      if (f.kind === 'variable' && f.op) {
+        const ops = { equals: 'is', not_equals: 'is not', contains: 'contains', gt: '>', lt: '<', is_set: 'is set', is_not_set: 'is not set' };
+        const unary = f.op === 'is_set' || f.op === 'is_not_set';
+        return set(f.name) ? `If vars.${short(f.name, 20)} ${ops[f.op] || f.op}${unary ? '' : ` ${q(f.value, 20)}`}` : 'If a variable… (not set yet)';
+      }
       if (f.kind === 'variable')
         return set(f.name) ? `If vars.${short(f.name, 20)} is ${q(f.equals, 20)}` : 'If a variable equals a value (not set yet)';
+      if (f.kind === 'time') {
+        const days = Array.isArray(f.weekdays) && f.weekdays.length ? ` on ${f.weekdays.map((d) => WEEKDAYS[d]).join(', ')}` : '';
+        return `If it is ${set(f.from) ? `${f.from}–${f.to}` : 'any time'}${days} (account's time zone)`;
+      }
       return set(f.keyword) ? `If the message contains ${q(f.keyword, 30)}` : 'If the message contains a keyword (not set yet)';
     case 'action':
       if (f.action === 'set_variable')
         return set(f.variable) ? `Set vars.${short(f.variable, 20)} to ${q(f.value, 30)}` : 'Set a variable (not set yet)';
       if (f.action === 'api_call') return set(f.url) ? `${f.method || 'GET'} ${short(f.url, 40)}` : 'Call an API (no URL yet)';
+      if (f.action === 'remove_tag') return set(f.tag) ? `Remove the tag ${q(f.tag, 30)}` : 'Remove a tag (no tag yet)';
+      if (f.action === 'clear_variable') return set(f.variable) ? `Clear vars.${short(f.variable, 20)}` : 'Clear a variable (not set yet)';
+      if (f.action === 'notify_agent') return set(f.text) ? `Notify an agent: ${q(f.text, 40)}` : 'Notify an agent (no text yet)';
+      if (f.action === 'handover') return 'Hand over to a person (automation pauses)';
       return set(f.tag) ? `Tag the contact ${q(f.tag, 30)}` : 'Tag the contact (no tag yet)';
     case 'delay':
       return `Wait ${humanSeconds(f.seconds)}`;
@@ -309,9 +480,17 @@ export function summary(type, f) {
   }
 }
 
+export const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
 export function triggerSummary(t) {
   const c = cleanTrigger(t);
   if (c.type === 'any_message') return 'Any incoming message';
+  if (c.type === 'story_reply') return 'A reply to your story';
+  if (c.type === 'story_mention') return 'A mention in a story';
+  if (c.type === 'postback') return `A button or quick reply: ${c.payloads.map((p) => `“${short(p, 20)}”`).join(' or ') || '(none yet)'}`;
+  if (c.type === 'referral') return c.refs ? `An ig.me link with ref ${c.refs.map((r) => `“${short(r, 20)}”`).join(' or ')}` : 'An ig.me link (any ref)';
+  if (c.type === 'comment')
+    return `A comment${c.media_ids ? ` on ${c.media_ids.length} post(s)` : ''}${c.keywords ? ` containing ${c.keywords.map((k) => `“${short(k, 20)}”`).join(' or ')}` : ''}`;
   const how = { contains: 'contains', exact: 'is exactly', starts_with: 'starts with' }[c.match];
   return c.keywords.length
     ? `Message ${how} ${c.keywords.map((k) => `“${short(k, 20)}”`).join(' or ')}`
@@ -345,6 +524,9 @@ export function resultText(step) {
   if (r && typeof r === 'object') {
     if (r.error === 'output_limit') return 'stopped: the run rendered too much text';
     if (r.error) return `error: ${r.error}`;
+    if ('branch' in r) return `took branch “${short(r.branch, 30)}”`;
+    if ('answer' in r) return `answer “${short(r.answer, 40)}”${r.valid ? ' saved' : ' refused'}`;
+    if (r.timeout) return 'no answer in time';
     if ('text' in r) return `sent “${short(r.text, 80)}”`;
     if ('tag' in r) return `tagged “${short(r.tag, 40)}”`;
     if ('variable' in r) return `vars.${r.variable} = “${short(r.value, 40)}”`;

@@ -1,7 +1,7 @@
 /** @jsxRuntime classic */
 /** @jsx h */
-// The canvas's node components: one for the model's steps (message,
-// condition, action, delay) and one for the trigger, which is drawn as a node
+// The canvas's node components: one for the model's steps (message, ask,
+// condition, randomizer, action, delay) and one for the trigger, which is drawn as a node
 // but lives in flow.trigger. Every look comes from flows.css classes.
 import { h } from 'preact';
 import { Handle, Position } from '@xyflow/react';
@@ -74,6 +74,8 @@ function TriggerNode({ data, selected }) {
 
 export const nodeTypes = {
   message: StepNode,
+  ask: StepNode,
+  randomizer: StepNode,
   condition: StepNode,
   action: StepNode,
   delay: StepNode,

@@ -5,7 +5,10 @@ import { test } from 'node:test';
 
 import {
   TRIGGER_ID,
+  branchesOf,
   cleanData,
+  outputsOf,
+  parseButtons,
   connect,
   disconnect,
   insertAt,
@@ -51,10 +54,62 @@ test('a flow survives the canvas and back, positions included', () => {
     name: FLOW.name,
     status: FLOW.status,
     trigger: FLOW.trigger,
+    settings: {},
     start: 'm1',
     nodes: FLOW.nodes,
     edges: FLOW.edges,
   });
+});
+
+test('the blocks of issue 19 survive the canvas and back', () => {
+  const flow = {
+    name: 'blocks',
+    status: 'active',
+    trigger: { type: 'comment', media_ids: ['179'], keywords: ['link'], match: 'contains', public_reply: 'Check your DMs' },
+    settings: { priority: 5, run_once: true, cooldown_seconds: 60 },
+    start: 'm',
+    nodes: [
+      {
+        id: 'm',
+        type: 'message',
+        data: {
+          text: 'Pick',
+          quick_replies: [{ title: 'Blue', payload: 'BLUE' }],
+          media: { type: 'image', url: 'https://cdn.example/a.jpg' },
+        },
+        position: { x: 0, y: 0 },
+      },
+      {
+        id: 'b',
+        type: 'message',
+        data: { text: 'More', buttons: [{ type: 'postback', title: 'Talk', payload: 'HUMAN' }, { type: 'url', title: 'Shop', url: 'https://shop.example' }] },
+        position: { x: 1, y: 0 },
+      },
+      { id: 'a', type: 'ask', data: { text: 'E-mail?', check: 'email', variable: 'email', timeout_seconds: 60 }, position: { x: 2, y: 0 } },
+      { id: 'r', type: 'randomizer', data: { branches: [{ name: 'A', weight: 30 }, { name: 'B', weight: 70 }] }, position: { x: 3, y: 0 } },
+      { id: 'c', type: 'condition', data: { kind: 'time', from: '09:00', to: '17:00', weekdays: [1, 2] }, position: { x: 4, y: 0 } },
+      { id: 'h', type: 'action', data: { action: 'handover', seconds: 600 }, position: { x: 5, y: 0 } },
+    ],
+    edges: [
+      { from: 'm', to: 'b' },
+      { from: 'b', to: 'a' },
+      { from: 'a', to: 'r' },
+      { from: 'a', to: 'h', label: 'timeout' },
+      { from: 'r', to: 'c', label: 'A' },
+      { from: 'r', to: 'h', label: 'B' },
+      { from: 'c', to: 'h', label: 'true' },
+    ],
+  };
+  const { nodes, edges } = toCanvas(flow);
+  const back = toModel({ ...meta(flow), trigger: flow.trigger, settings: flow.settings }, nodes, edges);
+  assert.deepEqual(back.trigger, flow.trigger);
+  assert.deepEqual(back.settings, flow.settings);
+  assert.deepEqual(back.nodes, flow.nodes);
+  assert.deepEqual(new Set(back.edges.map((e) => JSON.stringify(e))), new Set(flow.edges.map((e) => JSON.stringify(e))));
+  // The editors' text forms.
+  assert.deepEqual(parseButtons('Talk | HUMAN\nShop | https://shop.example'), flow.nodes[1].data.buttons);
+  assert.deepEqual(branchesOf({ branchesText: 'A: 30\nB: 70' }), flow.nodes[3].data.branches);
+  assert.deepEqual(outputsOf('ask', {}).map((o) => o.id), ['next', 'invalid', 'timeout']);
 });
 
 test('steps without positions are laid out in columns from the start', () => {
