@@ -9,7 +9,7 @@
 
 /* The increments for a piece of a run whose trace grew from entry `from` on:
  * "node:<id>" for each node reached for the first time in the run,
- * "sent:<id>" for each message sent, "started" and "day:<day>" when started
+ * "sent:<id>" for each message (or ask's question) sent, "started" and "day:<day>" when started
  * (day "YYYY-MM-DD"), and the final status's key ("completed", "failed",
  * "step_limit", "output_limit") when status is final. A new object ({} when
  * nothing counts). Borrowed arguments. */
@@ -23,7 +23,7 @@ json_t *flow_stats_delta(const json_t *trace, size_t from, int started, const ch
  * flow's graph. A new object. */
 json_t *flow_stats_view(const json_t *flow, const json_t *counters, const json_t *version);
 
-/* The id of the message node of flow whose buttons or quick replies carry
+/* The id of the message (or ask) node of flow whose buttons or quick replies carry
  * payload (data.buttons[].payload, data.quick_replies[].payload), or NULL.
  * Borrowed from flow. */
 const char *flow_stats_click_node(const json_t *flow, const char *payload);

@@ -565,6 +565,12 @@ static void flows_listed(void *ctx, int status, json_t *result) {
   size_t i;
   run->candidates = json_array();
   run->skipped = json_array();
+  /* A button or quick-reply tap counts as a click of the message (of the
+   * live version) whose button carries its payload. */
+  const char *kind = sget(run->event, "kind");
+  if (status == STORE_OK && kind && strcmp(kind, "postback") == 0)
+    json_array_foreach(json_object_get(result, "flows"), i, f)
+        flow_runner_count_click(run->r, f, sget(run->event, "payload"));
   /* The store lists oldest first; an insertion by priority that keeps that
    * order among equals: the highest priority first, ties to the oldest. */
   json_array_foreach(json_object_get(result, "flows"), i, f) {

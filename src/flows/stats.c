@@ -16,6 +16,11 @@ static const char *sget0(const json_t *o, const char *k) {
   return v ? v : "";
 }
 
+/* The node types that send text with buttons or quick replies. */
+static int is_sender(const char *type) {
+  return strcmp(type, "message") == 0 || strcmp(type, "ask") == 0;
+}
+
 static void add(json_t *inc, const char *prefix, const char *id) {
   char key[128];
   snprintf(key, sizeof(key), "%s%s", prefix, id ? id : "");
@@ -41,8 +46,9 @@ json_t *flow_stats_delta(const json_t *trace, size_t from, int started, const ch
     const char *id = sget(e, "node_id");
     if (!id) continue;
     if (!seen_before(trace, i, id)) add(inc, "node:", id);
-    /* A message the engine rendered; one cut by output_limit has no text. */
-    if (strcmp(sget0(e, "type"), "message") == 0 &&
+    /* A message (or an ask's question) the engine rendered; one cut by
+     * output_limit has no text. */
+    if (is_sender(sget0(e, "type")) &&
         json_is_string(json_object_get(json_object_get(e, "result"), "text")))
       add(inc, "sent:", id);
   }
@@ -119,7 +125,7 @@ const char *flow_stats_click_node(const json_t *flow, const char *payload) {
   if (!payload) return NULL;
   json_array_foreach(json_object_get(flow, "nodes"), i, n) {
     const json_t *d = json_object_get(n, "data");
-    if (strcmp(sget0(n, "type"), "message") != 0) continue;
+    if (!is_sender(sget0(n, "type"))) continue;
     if (has_payload(json_object_get(d, "buttons"), payload) ||
         has_payload(json_object_get(d, "quick_replies"), payload))
       return sget(n, "id");

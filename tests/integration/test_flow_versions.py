@@ -1,14 +1,15 @@
 """Flow versions, analytics and InstantChat's JSON end to end (issue 19, points
 4, 5 and 7): a run waiting in a delay finishes on the version it started on
 after the flow is edited and republished; versions are listed, read, restored
-into the draft and bounded; counters per flow and version; InstantChat's React
+into the draft and bounded; counters per flow and version, button clicks over
+sends; InstantChat's React
 Flow JSON saved through /api/flow/save runs as a Parley flow."""
 import time
 
 import pytest
 
 from fakegraph import FakeGraph
-from igutil import CONTACT, connect, ig_env, post_webhook, text_event, wait_until
+from igutil import CONTACT, connect, fixture_json, ig_env, post_webhook, text_event, wait_until
 
 
 @pytest.fixture
@@ -245,3 +246,44 @@ def test_instantchat_bad_shapes_are_refused(start_server, fake, change, field, n
     assert err.get("node_id") == node, err
     assert words in err["message"], err
     assert srv.request("GET", "/api/flow/user", token=tok).json()["flows"] == []
+
+
+def postback(payload, mid):
+    ev = fixture_json("postback.json")
+    item = ev["entry"][0]["messaging"][0]
+    item["timestamp"] = int(time.time() * 1000)
+    item["postback"]["mid"] = mid
+    item["postback"]["payload"] = payload
+    return ev
+
+
+def test_button_clicks_count_over_sends(start_server, fake):
+    srv = start_server(env=ig_env(fake))
+    tok = owner(srv)
+    menu = {
+        "name": "menu", "status": "active",
+        "trigger": {"type": "keyword", "keywords": ["menu"], "match": "contains"}, "start": "m",
+        "nodes": [{"id": "m", "type": "message", "data": {"text": "Pick one", "buttons": [
+            {"type": "postback", "title": "Shoes", "payload": "CATEGORY_SHOES"},
+            {"type": "postback", "title": "Bags", "payload": "CATEGORY_BAGS"}]}}],
+        "edges": [],
+    }
+    fid = srv.request("POST", "/api/flows", menu, token=tok).json()["flow"]["id"]
+    for i in range(4):
+        assert post_webhook(srv, text_event("menu please", f"mid-menu-{i}")).status == 200
+        assert fake.wait_for(lambda reqs: len([x for x in reqs if x["path"].endswith("/messages")]) == i + 1,
+                             timeout=10)
+    # Taps on the flow's buttons count; a payload no button carries does not.
+    for i, payload in enumerate(["CATEGORY_SHOES", "CATEGORY_BAGS", "SOMETHING_ELSE"]):
+        assert post_webhook(srv, postback(payload, f"mid-pb-{i}")).status == 200
+
+    def node():
+        r = srv.request("GET", f"/api/flows/{fid}/stats?version=1", token=tok)
+        assert r.status == 200, r
+        return r.json()["stats"]["nodes"][0]
+
+    n = wait_until(lambda: (lambda n: n if n["clicks"] == 2 and n["sent"] == 4 else None)(node()))
+    assert n, node()
+    assert n["click_through"] == 0.5 and n["reached"] == 4
+    time.sleep(0.3)
+    assert node()["clicks"] == 2

@@ -64,7 +64,9 @@ static const char *FLOW =
     "{\"type\":\"url\",\"title\":\"Site\",\"url\":\"https://x.example\"}]}},"
     "{\"id\":\"q\",\"type\":\"message\",\"data\":{\"text\":\"size?\","
     "\"quick_replies\":[{\"title\":\"S\",\"payload\":\"SIZE_S\"}]}},"
-    "{\"id\":\"t\",\"type\":\"action\",\"data\":{\"payload\":\"BUY\"}}]}";
+    "{\"id\":\"t\",\"type\":\"action\",\"data\":{\"payload\":\"BUY\"}},"
+    "{\"id\":\"a\",\"type\":\"ask\",\"data\":{\"text\":\"sure?\","
+    "\"quick_replies\":[{\"title\":\"Yes\",\"payload\":\"YES\"}]}}]}";
 
 static void test_view_and_click_through(void **state) {
   (void)state;
@@ -81,6 +83,8 @@ static void test_view_and_click_through(void **state) {
               "{\"node_id\":\"q\",\"type\":\"message\",\"reached\":2,\"sent\":0,\"clicks\":0,"
               "\"click_through\":null},"
               "{\"node_id\":\"t\",\"type\":\"action\",\"reached\":0,\"sent\":0,\"clicks\":0,"
+              "\"click_through\":null},"
+              "{\"node_id\":\"a\",\"type\":\"ask\",\"reached\":0,\"sent\":0,\"clicks\":0,"
               "\"click_through\":null}],"
               "\"days\":[{\"date\":\"2026-11-30\",\"started\":1},"
               "{\"date\":\"2026-12-02\",\"started\":3}]}");
@@ -95,6 +99,7 @@ static void test_click_node(void **state) {
   json_t *flow = J(FLOW);
   assert_string_equal(flow_stats_click_node(flow, "BUY"), "m");
   assert_string_equal(flow_stats_click_node(flow, "SIZE_S"), "q");
+  assert_string_equal(flow_stats_click_node(flow, "YES"), "a"); /* an ask's quick reply */
   /* Only a message's buttons count: the action's "payload" is no button. */
   assert_null(flow_stats_click_node(flow, "buy"));
   assert_null(flow_stats_click_node(flow, "https://x.example"));
