@@ -110,7 +110,10 @@ def new_browser(width=1280, height=860, trace=None):
     opts = webdriver.ChromeOptions()
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update",
-                f"--window-size={width},{height}", "--lang=en-US"):
+                f"--window-size={width},{height}", "--lang=en-US",
+                # Calls: a fake microphone that needs no permission prompt.
+                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                "--autoplay-policy=no-user-gesture-required"):
         opts.add_argument(arg)
     logs = {"browser": "ALL"}
     if trace:

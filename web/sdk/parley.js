@@ -445,6 +445,19 @@ export class ParleyClient extends Emitter {
   }
 
   /** Tells the others that the user is typing ('start') or stopped ('stop'). */
+  /** Sends a call signalling frame (`call.invite`, `call.accept`, ... of API.md, Calls);
+   * returns whether it went out (the session is connected). Answers arrive as events
+   * of their own type (`call.created`, `call.invite`, `call.offer`, ...). */
+  callFrame(frame) {
+    return this._rt.sendFrame(frame);
+  }
+
+  /** TURN credentials for calls: `{username, credential, ttl, uris}` (503 when the
+   * server has no TURN server configured). */
+  turnCredentials() {
+    return this.request('GET', '/api/calls/turn');
+  }
+
   typing(conversationId, state = 'start') {
     return this._rt.sendFrame({ type: 'typing', conversation_id: conversationId, state });
   }

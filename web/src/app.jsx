@@ -15,6 +15,7 @@ import { InstagramConnectPage } from './instagram_connect.jsx';
 import { DashboardPage } from './dashboard.jsx';
 import { StatusMenu } from './status_menu.jsx';
 import { ChannelsPage, JoinPage } from './channels.jsx';
+import { CallBar } from './calls.jsx';
 
 const FlowsPage = lazy(() => import('./flows/index.jsx'));
 
@@ -129,6 +130,7 @@ export function App() {
             }}>Later</a>
           </div>
         )}
+        <CallBar />
         {page}
       </main>
     </div>

@@ -10,6 +10,7 @@ import { PAGE, store, useStore } from './store.js';
 import { Avatar, ChannelBadge, MutedIcon } from './inbox.jsx';
 import { MessageList } from './messages.jsx';
 import { Composer } from './composer.jsx';
+import { CallButton } from './calls.jsx';
 import { GroupPanel } from './group_panel.jsx';
 import { ChannelPanel } from './channel_panel.jsx';
 import { InstagramPanel, useContact } from './instagram_panel.jsx';
@@ -144,6 +145,7 @@ export function ChatPane({ id }) {
           </div>
         </div>
         {ig && <TeamControls c={c} contact={contact} />}
+        {c.type === 'direct' && <CallButton conv={c} />}
         {!ig && <MuteMenu c={c} />}
         {c.type !== 'direct' && c.type !== 'secret' && (
           <button onClick={() => setSide(!side)} aria-expanded={side ? 'true' : 'false'} data-test="details">
