@@ -2143,6 +2143,88 @@ static void test_calls(void **state) {
   json_decref(r);
 }
 
+/* Uploads never sent (ATTACH_SWEEP): only unsent records older than the
+ * cut are removed, in bounded batches; a record a message took is never
+ * removed, and one removed can no longer be sent (both orders). */
+static void test_attach_sweep(void **state) {
+  fx_t *f = *state;
+  char a[25], b[25], dm[25], ids[3][25];
+  new_user(f, "a@x.io", "A", a);
+  new_user(f, "b@x.io", "B", b);
+  new_conv(f, "direct", a, b, NULL, dm);
+  for (int i = 0; i < 3; i++) {
+    util_new_id(ids[i]);
+    json_t *r = NULL;
+    assert_int_equal(
+        call(f, ATTACH_CREATE,
+             json_pack("{s:s,s:s,s:s,s:s,s:i,s:s}", "id", ids[i], "user_id", a, "type", "file",
+                       "content_type", "application/pdf", "size", 100, "name", "f.pdf"),
+             &r),
+        STORE_OK);
+    json_decref(r);
+  }
+  /* A message takes the second one. */
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, MSG_INSERT,
+           json_pack("{s:s,s:s,s:n,s:s,s:b,s:[s]}", "conversation_id", dm, "sender_id", a, "text",
+                     "source", "web", "check_member", 1, "attachment_ids", ids[1]),
+           &r),
+      STORE_OK);
+  json_decref(r);
+  int64_t now = util_now_ms();
+  /* Too young: nothing. A bad call: EINVAL. */
+  r = NULL;
+  assert_int_equal(
+      call(f, ATTACH_SWEEP, json_pack("{s:I,s:i}", "before_ms", now - 60000, "limit", 10), &r),
+      STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "removed")), 0);
+  json_decref(r);
+  r = NULL;
+  assert_int_equal(call(f, ATTACH_SWEEP, json_pack("{s:i}", "limit", 10), &r), STORE_EINVAL);
+  json_decref(r);
+  /* Bounded batches: one, then the other; never the one sent. */
+  json_t *seen = json_array();
+  for (int round = 0; round < 3; round++) {
+    r = NULL;
+    assert_int_equal(
+        call(f, ATTACH_SWEEP, json_pack("{s:I,s:i}", "before_ms", now + 60000, "limit", 1), &r),
+        STORE_OK);
+    json_t *removed = json_object_get(r, "removed");
+    assert_int_equal(json_array_size(removed), round < 2 ? 1 : 0);
+    if (round < 2) {
+      const char *id = json_string_value(json_array_get(removed, 0));
+      assert_string_not_equal(id, ids[1]);
+      json_array_append_new(seen, json_string(id));
+    }
+    json_decref(r);
+  }
+  assert_string_not_equal(json_string_value(json_array_get(seen, 0)),
+                          json_string_value(json_array_get(seen, 1)));
+  json_decref(seen);
+  /* Swept first, sent after: not found, nothing stored. */
+  r = NULL;
+  assert_int_equal(
+      call(f, MSG_INSERT,
+           json_pack("{s:s,s:s,s:n,s:s,s:b,s:[s]}", "conversation_id", dm, "sender_id", a, "text",
+                     "source", "web", "check_member", 1, "attachment_ids", ids[0]),
+           &r),
+      STORE_ENOTFOUND);
+  json_decref(r);
+  /* The one sent is still there and may be sent again. */
+  r = NULL;
+  assert_int_equal(call(f, ATTACH_GET, json_pack("{s:s}", "id", ids[1]), &r), STORE_OK);
+  json_decref(r);
+  r = NULL;
+  assert_int_equal(
+      call(f, MSG_INSERT,
+           json_pack("{s:s,s:s,s:n,s:s,s:b,s:[s]}", "conversation_id", dm, "sender_id", a, "text",
+                     "source", "web", "check_member", 1, "attachment_ids", ids[1]),
+           &r),
+      STORE_OK);
+  json_decref(r);
+}
+
 #define T(name) cmocka_unit_test_prestate_setup_teardown(name, setup, teardown, backend)
 
 static int run_suite(const char *group, void *backend) {
@@ -2160,6 +2242,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_conv_mark_delivered),
       T(test_replies_mentions_mute),
       T(test_msg_insert_rules),
+      T(test_attach_sweep),
       T(test_msg_pagination),
       T(test_msg_edit_delete_react),
       T(test_seq_one_turn),
