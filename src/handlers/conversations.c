@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/attach_url.h"
 #include "chat/channel_subs.h"
 #include "chat/conv_view.h"
 #include "chat/fanout.h"
@@ -186,6 +187,10 @@ static void listed(void *ctx, int status, json_t *result) {
   } else {
     buf_t b;
     buf_init(&b);
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(result, "conversations"), i, c)
+        attach_url_message(req->app, json_object_get(c, "last_message"));
     if (conv_view_write_page(&b, result, req->user_id) == 0)
       http_reply_raw(req, 200, "application/json", b.data, b.len);
     else
@@ -229,10 +234,12 @@ static void list(http_req_t *req) {
 
 static void got(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
-  if (status != STORE_OK)
+  if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
-  else
+  } else {
+    attach_url_message(req->app, json_object_get(result, "last_message"));
     reply_conversation(req, 200, result);
+  }
   json_decref(result);
   http_req_unref(req);
 }

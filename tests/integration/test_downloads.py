@@ -69,6 +69,11 @@ def test_uploader_and_participants_download_through_signed_urls(server):
     hist = api(server, "GET", f"/api/conversations/{cid}/messages", b).json()["messages"]
     assert [x["url"] for x in hist[0]["attachments"]] == urls
     assert all("user_id" not in x for x in hist[0]["attachments"])
+    # The conversation's last message carries them too (one conversation, and the list).
+    conv = api(server, "GET", f"/api/conversations/{cid}", b).json()["conversation"]
+    assert [x["url"] for x in conv["last_message"]["attachments"]] == urls
+    convs = api(server, "GET", "/api/conversations", b).json()["conversations"]
+    assert [x["url"] for x in convs[0]["last_message"]["attachments"]] == urls
     r = get(server, urls[1])
     assert r.status == 200 and r.body == PDF
     assert r.header("Content-Type") == "application/pdf"
