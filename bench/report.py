@@ -199,6 +199,10 @@ def misc_rows(t, results):
         t.add("flows", "10-node flow runs/s (2 Graph replies each)", f["processed_per_s"])
         t.add("flows", "  webhooks acked/s meanwhile", f["acked_per_s"])
         t.add("flows", "  server CPU user+sys (cores)", cpu(f))
+    f = one(results, "flows_blocks", "parley")
+    if f:
+        t.add("flows", "every-block flow runs/s (4 Graph sends each)", f["processed_per_s"])
+        t.add("flows", "  server CPU user+sys (cores)", cpu(f))
     s = one(results, "store", "parley")
     if s:
         t.add("store", f"messages stored/s ({s['backend']}, group commit)", s["messages_per_s"])

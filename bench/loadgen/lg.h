@@ -112,6 +112,7 @@ typedef struct lg_opts_s {
 int lg_fanout(lg_t *lg, const lg_opts_t *o);
 int lg_channel(lg_t *lg, const lg_opts_t *o);
 int lg_connections(lg_t *lg, const lg_opts_t *o);
+/* flows: 0 plain events, 1 the 10-node flow, 2 the flow of every block of issue 19. */
 int lg_webhook(lg_t *lg, const lg_opts_t *o, int flows);
 int lg_token(lg_t *lg, const lg_opts_t *o);
 

@@ -11,13 +11,13 @@
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: loadgen fanout|channel|connections|webhook|flows|token [options]\n"
+          "usage: loadgen fanout|channel|connections|webhook|flows|flows_blocks|token [options]\n"
           "  --host H --port N      the server (127.0.0.1)\n"
           "  --label L              names this run (also makes e-mails unique)\n"
           "fanout:      --users N --group S --rates r1,r2,.. --seconds D --warmup W\n"
           "channel:     --users N (members) --sessions C (connected) --rates r1,.. --seconds D\n"
           "connections: --sessions n1,n2,.. --pid P (server pid, for VmRSS)\n"
-          "webhook, flows: --events N --conns C --contacts K --secret S [--graph-port G]\n"
+          "webhook, flows, flows_blocks: --events N --conns C --contacts K --secret S [--graph-port G]\n"
           "token:       --users N --group G (user 0 creates G groups with the others)\n");
 }
 
@@ -126,6 +126,8 @@ int main(int argc, char **argv) {
     rc = lg_webhook(lg, &o, 0);
   else if (strcmp(scenario, "flows") == 0)
     rc = lg_webhook(lg, &o, 1);
+  else if (strcmp(scenario, "flows_blocks") == 0)
+    rc = lg_webhook(lg, &o, 2);
   else if (strcmp(scenario, "token") == 0)
     rc = lg_token(lg, &o);
   else {

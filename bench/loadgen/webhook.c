@@ -151,6 +151,46 @@ static double wait_processed(lg_t *lg, lg_graph_t *g, int flows, double base, do
   }
 }
 
+/* Every block of issue 19, all visited but the ask's timeout branch: a
+ * randomizer (both branches on), a time condition (every weekday: true), a
+ * variable condition with an operator, remove_tag, clear_variable,
+ * notify_agent, a message with media and quick replies (two sends), one with
+ * buttons (one send), then an ask (one send) that waits, its timeout leading
+ * to a handover. Four sends a run; each event comes from a new contact, so
+ * every event starts a run (no ask is answered). Settings: priority and a
+ * cooldown, checked against the contact's runs. */
+static const char FLOW_BLOCKS[] =
+    "{\"name\":\"bench blocks\",\"status\":\"active\",\"trigger\":{\"type\":\"any_message\"},"
+    "\"settings\":{\"priority\":1,\"cooldown_seconds\":60},\"start\":\"r\",\"nodes\":["
+    "{\"id\":\"r\",\"type\":\"randomizer\",\"data\":{\"branches\":[{\"name\":\"A\",\"weight\":50},"
+    "{\"name\":\"B\",\"weight\":50}]}},"
+    "{\"id\":\"t\",\"type\":\"condition\",\"data\":{\"kind\":\"time\",\"weekdays\":[0,1,2,3,4,5,6]}},"
+    "{\"id\":\"v\",\"type\":\"condition\",\"data\":{\"kind\":\"variable\",\"name\":\"email\","
+    "\"op\":\"is_set\"}},"
+    "{\"id\":\"u\",\"type\":\"action\",\"data\":{\"action\":\"remove_tag\",\"tag\":\"cold\"}},"
+    "{\"id\":\"c\",\"type\":\"action\",\"data\":{\"action\":\"clear_variable\",\"variable\":\"tmp\"}},"
+    "{\"id\":\"n\",\"type\":\"action\",\"data\":{\"action\":\"notify_agent\",\"text\":"
+    "\"{{contact.username}}: {{message.text}}\"}},"
+    "{\"id\":\"m\",\"type\":\"message\",\"data\":{\"text\":\"Which mug, {{contact.username}}?\","
+    "\"media\":{\"type\":\"image\",\"url\":\"https://cdn.example/mugs.jpg\"},\"quick_replies\":["
+    "{\"title\":\"Blue\",\"payload\":\"BLUE\"},{\"title\":\"Red\",\"payload\":\"RED\"}]}},"
+    "{\"id\":\"b\",\"type\":\"message\",\"data\":{\"text\":\"Or browse\",\"buttons\":["
+    "{\"type\":\"postback\",\"title\":\"Talk to us\",\"payload\":\"HUMAN\"},"
+    "{\"type\":\"url\",\"title\":\"Shop\",\"url\":\"https://shop.example\"}]}},"
+    "{\"id\":\"a\",\"type\":\"ask\",\"data\":{\"text\":\"Your e-mail?\",\"check\":\"email\","
+    "\"variable\":\"email\",\"timeout_seconds\":3600}},"
+    "{\"id\":\"h\",\"type\":\"action\",\"data\":{\"action\":\"handover\"}}],"
+    "\"edges\":["
+    "{\"from\":\"r\",\"to\":\"t\",\"label\":\"A\"},{\"from\":\"r\",\"to\":\"t\",\"label\":\"B\"},"
+    "{\"from\":\"t\",\"to\":\"v\",\"label\":\"true\"},{\"from\":\"t\",\"to\":\"v\",\"label\":"
+    "\"false\"},"
+    "{\"from\":\"v\",\"to\":\"u\",\"label\":\"true\"},{\"from\":\"v\",\"to\":\"u\",\"label\":"
+    "\"false\"},"
+    "{\"from\":\"u\",\"to\":\"c\"},{\"from\":\"c\",\"to\":\"n\"},{\"from\":\"n\",\"to\":\"m\"},"
+    "{\"from\":\"m\",\"to\":\"b\"},{\"from\":\"b\",\"to\":\"a\"},"
+    "{\"from\":\"a\",\"to\":\"h\",\"label\":\"timeout\"}]}";
+#define BLOCKS_SENDS_PER_RUN 4
+
 int lg_webhook(lg_t *lg, const lg_opts_t *o, int flows) {
   hook_t h = {.o = o, .t_ms = (uint64_t)uv_now(lg->loop)};
   lg_graph_t *g = NULL;
@@ -166,24 +206,27 @@ int lg_webhook(lg_t *lg, const lg_opts_t *o, int flows) {
   if (setup_call(lg, &h, "/api/instagram/connect",
                  "{\"ig_user_id\":\"" ACCOUNT "\",\"access_token\":\"IGQ-bench-token\"}", 200) != 0)
     goto fail;
-  if (flows && setup_call(lg, &h, "/api/flows", FLOW, 201) != 0) goto fail;
+  if (flows && setup_call(lg, &h, "/api/flows", flows == 2 ? FLOW_BLOCKS : FLOW, 201) != 0)
+    goto fail;
+  const double per_run = flows == 2 ? BLOCKS_SENDS_PER_RUN : REPLIES_PER_RUN;
+  const char *name = flows == 2 ? "flows_blocks" : flows ? "flows" : "webhook";
   double base = lg_metric(lg, "parley_messages_stored_total");
   double u0 = 0, s0 = 0;
   lg_cpu_seconds(o->pid, &u0, &s0);
   double t0 = lg_now();
   lg_batch_run(lg, o->events, o->conns, event_build, event_done, &h);
   double acked_s = lg_now() - t0;
-  double want = flows ? (double)o->events * REPLIES_PER_RUN : (double)o->events;
+  double want = flows ? (double)o->events * per_run : (double)o->events;
   double got = 0;
   double done_s = wait_processed(lg, g, flows, base, want, t0, 120, &got);
-  double runs = flows ? got / REPLIES_PER_RUN : got;
+  double runs = flows ? got / per_run : got;
   fprintf(
       stderr,
       "%s %s: %d events acknowledged (%d not 200) in %.2f s = %.0f/s; %.0f %s in %.2f s = %.0f/s\n",
-      flows ? "flows" : "webhook", o->label, h.ok, h.bad, acked_s, h.ok / acked_s, runs,
+      name, o->label, h.ok, h.bad, acked_s, h.ok / acked_s, runs,
       flows ? "runs complete" : "messages stored", done_s, runs / done_s);
   json_t *out = json_pack("{s:s, s:s, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:i}", "scenario",
-                          flows ? "flows" : "webhook", "label", o->label, "events", o->events,
+                          name, "label", o->label, "events", o->events,
                           "acked", h.ok, "rejected", h.bad, "ack_seconds", acked_s, "acked_per_s",
                           h.ok / acked_s, "processed_seconds", done_s, "processed_per_s",
                           runs / done_s, "connections", o->conns);
