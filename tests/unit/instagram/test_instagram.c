@@ -188,11 +188,15 @@ static void test_more_shapes(void **state) {
   assert_string_equal(json_string_value(json_object_get(p, "contact_id")), "6543210987654321");
   json_decref(ev);
 
+  /* A comment by someone else is a comment event, a trigger of flows. */
   ev = events_of("comment.json");
   p = payload_of(ev);
-  assert_int_equal(ig_event_kind(p), IG_EV_OTHER);
-  assert_string_equal(json_string_value(json_object_get(p, "raw_type")), "comments");
+  assert_int_equal(ig_event_kind(p), IG_EV_COMMENT);
   assert_string_equal(json_string_value(json_object_get(p, "contact_id")), "6543210987654321");
+  assert_string_equal(json_string_value(json_object_get(p, "comment_id")), "17910000000000001");
+  assert_string_equal(json_string_value(json_object_get(p, "media_id")), "17900000000000001");
+  assert_string_equal(json_string_value(json_object_get(p, "text")),
+                      "Price please? Send me the link");
   json_decref(ev);
 }
 
