@@ -146,6 +146,8 @@ def test_every_new_block_in_the_builder():
         branches.send_keys("Short: 40\nLong: 50")
         header_button(d, "Save").click()
         wait_text(d, '.react-flow__node[data-id="randomizer-1"] .flow-node__error', "sum to 90, not 100")
+        # Retyping the branches kept the Long branch's edge.
+        assert Select(css(d, "#flow-out-randomizer-1-Long")).first_selected_option.get_attribute("value") == "b"
         shot(d, "flow_blocks_error.png")
         assert csp_violations(d) == []
     finally:

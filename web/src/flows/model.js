@@ -221,6 +221,9 @@ export function pruneEdges(nodes, edges) {
     const from = byId.get(e.source);
     if (!from || !byId.has(e.target)) return false;
     if (from.id === TRIGGER_ID) return true;
+    // A randomizer's branch may vanish for a keystroke while its name is
+    // retyped: its edge waits (toModel leaves out one whose branch is gone).
+    if (from.type === 'randomizer') return true;
     return outputsOf(from.type, from.data.fields).some((o) => o.id === (e.sourceHandle || 'next'));
   });
 }
@@ -329,7 +332,7 @@ export function toModel(meta, nodes, edges) {
       position: { x: Math.round(n.position.x), y: Math.round(n.position.y) },
     })),
     edges: edges
-      .filter((e) => e.source !== TRIGGER_ID)
+      .filter((e) => e.source !== TRIGGER_ID && branchExists(model, e))
       .map((e) => {
         const out = { from: e.source, to: e.target };
         const h = e.sourceHandle || 'next';
@@ -337,6 +340,13 @@ export function toModel(meta, nodes, edges) {
         return out;
       }),
   };
+}
+
+/** False for a randomizer's edge whose branch no longer exists. */
+function branchExists(nodes, e) {
+  const from = nodes.find((n) => n.id === e.source);
+  if (!from || from.type !== 'randomizer') return true;
+  return branchesOf(from.data.fields).some((b) => b.name === (e.sourceHandle || 'next'));
 }
 
 /** Splits the trigger panel's keyword text ("price, cost") into keywords. */

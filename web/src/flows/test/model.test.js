@@ -110,6 +110,14 @@ test('the blocks of issue 19 survive the canvas and back', () => {
   assert.deepEqual(parseButtons('Talk | HUMAN\nShop | https://shop.example'), flow.nodes[1].data.buttons);
   assert.deepEqual(branchesOf({ branchesText: 'A: 30\nB: 70' }), flow.nodes[3].data.branches);
   assert.deepEqual(outputsOf('ask', {}).map((o) => o.id), ['next', 'invalid', 'timeout']);
+  // A branch renamed keystroke by keystroke keeps its edge until saved; a
+  // branch gone at save drops its edge.
+  const r = nodes.find((n) => n.id === 'r');
+  r.data.fields = { branchesText: 'A: 30\nBx: 70' };
+  const kept = pruneEdges(nodes, edges);
+  assert.equal(kept.filter((e) => e.source === 'r').length, 2);
+  const saved = toModel(meta(flow), nodes, kept);
+  assert.deepEqual(saved.edges.filter((e) => e.from === 'r'), [{ from: 'r', to: 'c', label: 'A' }]);
 });
 
 test('steps without positions are laid out in columns from the start', () => {
