@@ -197,7 +197,7 @@ def test_example_file_lists_every_setting_and_is_accepted():
 def file_keys():
     """The settings --help says may come from a PARLEY_<KEY>_FILE."""
     out = run_parleyd(["--help"]).stdout
-    m = re.search(r"PARLEY_<KEY>_FILE:([a-z_ ]+)$", out, re.M)
+    m = re.search(r"PARLEY_<KEY>_FILE:([a-z0-9_ ]+)$", out, re.M)
     assert m, out
     return m.group(1).split()
 
@@ -230,7 +230,7 @@ def test_env_example_names_only_real_settings():
 # ---- secrets from files, CIDR proxies, the metrics listener (issue 12) ----
 
 FILE_SETTINGS = ["jwt_secret", "secret_key", "ig_app_secret", "mongo_uri", "redis_url",
-                 "smtp_url", "smtp_password", "turn_secret"]
+                 "smtp_url", "smtp_password", "turn_secret", "s3_access_key", "s3_secret_key"]
 
 
 @pytest.mark.parametrize("key", FILE_SETTINGS)
