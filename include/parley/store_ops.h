@@ -36,6 +36,10 @@ STORE_OP(USER_GET, user_get, READ)
 STORE_OP(USER_SEARCH, user_search, READ)
 /* {id, name?, avatar_url? (string|null), status?} -> user */
 STORE_OP(USER_UPDATE, user_update, WRITE)
+/* {id, attachment_id (string|null)} -> user (+ avatar_id while it has one) |
+ * ENOTFOUND when the attachment is not the user's image with a thumbnail. The
+ * attachment counts as sent from then on (the unsent-upload sweep keeps it). */
+STORE_OP(USER_AVATAR, user_avatar, WRITE)
 /* one-time codes mailed to a user (e-mail verification, password reset), stored
  * as a keyed hash: code = {id, user_id, purpose: "verify"|"reset", code_hash,
  * expires_at_ms, attempts, used}. */

@@ -44,7 +44,7 @@ static void mac(const unsigned char key[32], const char *id, int thumb, char sco
 
 int attach_url_sign(const unsigned char key[32], const char *id, int thumb, char scope,
                     const char *scope_id, int64_t exp, char *out, size_t outlen) {
-  if (!hex24(id) || !hex24(scope_id) || (scope != 'c' && scope != 'u')) return -1;
+  if (!hex24(id) || !hex24(scope_id) || (scope != 'c' && scope != 'u' && scope != 'a')) return -1;
   unsigned char sig[SIG_BYTES];
   mac(key, id, thumb, scope, scope_id, exp, sig);
   char hex[2 * SIG_BYTES + 1];
@@ -56,7 +56,9 @@ int attach_url_sign(const unsigned char key[32], const char *id, int thumb, char
 
 int attach_url_verify(const unsigned char key[32], const char *id, int thumb, char scope,
                       const char *scope_id, const char *exp, const char *sig, int64_t now_s) {
-  if (!hex24(id) || !hex24(scope_id) || (scope != 'c' && scope != 'u') || !exp || !sig) return -1;
+  if (!hex24(id) || !hex24(scope_id) || (scope != 'c' && scope != 'u' && scope != 'a') || !exp ||
+      !sig)
+    return -1;
   char *end;
   long long e = strtoll(exp, &end, 10);
   if (end == exp || *end || e < now_s || strlen(sig) != 2 * SIG_BYTES) return -1;
@@ -107,4 +109,16 @@ void attach_url_messages(const app_t *app, json_t *messages) {
   size_t i;
   json_t *m;
   json_array_foreach(messages, i, m) attach_url_message(app, m);
+}
+
+json_t *attach_url_user(const app_t *app, json_t *view, const json_t *user) {
+  const char *avatar = json_string_value(json_object_get(user, "avatar_id"));
+  const char *uid = json_string_value(json_object_get(user, "id"));
+  char url[ATTACH_URL_MAX];
+  if (view && avatar && uid &&
+      attach_url_sign(app->url_key, avatar, 1, 'a', uid,
+                      attach_url_expiry(util_now_ms() / 1000, ATTACH_AVATAR_TTL_S), url,
+                      sizeof(url)) == 0)
+    json_object_set_new(view, "avatar_url", json_string(url));
+  return view;
 }

@@ -42,6 +42,15 @@ int attach_url_verify(const unsigned char key[32], const char *id, int thumb, ch
  * ours (an Instagram attachment with Meta's url) are left as they are. */
 void attach_url_view(const app_t *app, json_t *att, char scope, const char *scope_id);
 
+/* An avatar's URL lives between this and twice this (a day to two). */
+#define ATTACH_AVATAR_TTL_S 86400
+
+/* A user's view (view, changed and returned) from its store record (user,
+ * borrowed): while the user has an uploaded avatar (avatar_id), avatar_url is
+ * the URL of its thumbnail signed for scope 'a' (an avatar, which any
+ * logged-in user may see) and the user's id. */
+json_t *attach_url_user(const app_t *app, json_t *view, const json_t *user);
+
 /* The views of a message's attachments (in place), signed for its
  * conversation: every participant gets the same bytes, so fan-out packs a
  * message once. message may be NULL or carry no attachments. */

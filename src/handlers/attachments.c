@@ -318,6 +318,10 @@ static void download(http_req_t *req) {
     scope = 'u';
     n = http_req_query(req, "u", scope_id, sizeof(scope_id));
   }
+  if (n <= 0) {
+    scope = 'a'; /* an avatar: its owner's id */
+    n = http_req_query(req, "a", scope_id, sizeof(scope_id));
+  }
   /* Expired, altered, or signed for another file: as if there were none. */
   if (n <= 0 || http_req_query(req, "exp", exp, sizeof(exp)) <= 0 ||
       http_req_query(req, "sig", sig, sizeof(sig)) <= 0 ||

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/attach_url.h"
 #include "chat/revocations.h"
 #include "chat/user_view.h"
 #include "handlers/common.h"
@@ -160,7 +161,8 @@ static void reply_session(auth_flow_t *f) {
     flow_fail(f, 500, "internal", "cannot issue a token");
     return;
   }
-  json_t *body = json_pack("{s:o, s:s, s:s, s:s, s:i}", "user", user_view_own(f->user),
+  json_t *body = json_pack("{s:o, s:s, s:s, s:s, s:i}", "user",
+                           attach_url_user(f->req->app, user_view_own(f->user), f->user),
                            "access_token", access, "refresh_token", f->refresh, "token_type",
                            "Bearer", "expires_in", auth_token_ttl(a));
   free(access);
@@ -217,7 +219,9 @@ static void on_user_created(void *ctx, int status, json_t *result) {
   email_send_code(f->req->app, "verify", json_string_value(json_object_get(result, "id")),
                   f->email);
   if (email_required(f->req->app)) {
-    http_reply_json(f->req, 201, json_pack("{s:o}", "user", user_view_own(f->user)));
+    http_reply_json(
+        f->req, 201,
+        json_pack("{s:o}", "user", attach_url_user(f->req->app, user_view_own(f->user), f->user)));
     auth_flow_end(f);
     return;
   }
@@ -549,7 +553,9 @@ static void on_me(void *ctx, int status, json_t *result) {
   } else if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
   } else {
-    http_reply_json(req, 200, json_pack("{s:o}", "user", user_view_own(result)));
+    http_reply_json(
+        req, 200,
+        json_pack("{s:o}", "user", attach_url_user(req->app, user_view_own(result), result)));
   }
   json_decref(result);
   http_req_unref(req);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/attach_url.h"
 #include "chat/revocations.h"
 #include "chat/user_view.h"
 #include "handlers/common.h"
@@ -241,7 +242,9 @@ static void on_verified(void *ctx, int status, json_t *result) {
     mflow_end(f);
     return;
   }
-  http_reply_json(f->req, 200, json_pack("{s:o}", "user", user_view_own(result)));
+  http_reply_json(
+      f->req, 200,
+      json_pack("{s:o}", "user", attach_url_user(f->req->app, user_view_own(result), result)));
   json_decref(result);
   mflow_end(f);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/attach_url.h"
 #include "chat/presence.h"
 #include "chat/presence_query.h"
 #include "chat/presence_view.h"
@@ -30,7 +31,7 @@ static void on_search_marked(void *ctx, int status, json_t *found) {
   json_t *u;
   json_array_foreach(found, i, u) {
     if (i >= SEARCH_LIMIT) break;
-    json_array_append_new(users, user_view_public(u));
+    json_array_append_new(users, attach_url_user(req->app, user_view_public(u), u));
   }
   http_reply_json(req, 200, json_pack("{s:o}", "users", users));
   json_decref(found);
@@ -84,7 +85,9 @@ static int id_ok(const char *id) {
 
 static void on_user_marked(void *ctx, int status, json_t *users) {
   http_req_t *req = ctx;
-  http_reply_json(req, 200, json_pack("{s:o}", "user", user_view_public(json_array_get(users, 0))));
+  json_t *u = json_array_get(users, 0);
+  http_reply_json(req, 200,
+                  json_pack("{s:o}", "user", attach_url_user(req->app, user_view_public(u), u)));
   json_decref(users);
   http_req_unref(req);
 }
@@ -97,7 +100,9 @@ static void on_user(void *ctx, int status, json_t *result) {
   if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
   } else if (id && strcmp(id, req->user_id) == 0) {
-    http_reply_json(req, 200, json_pack("{s:o}", "user", user_view_own(result)));
+    http_reply_json(
+        req, 200,
+        json_pack("{s:o}", "user", attach_url_user(req->app, user_view_own(result), result)));
   } else if (presence_mark(req->app, json_pack("[O]", result), on_user_marked, req) == 0) {
     json_decref(result);
     return;
@@ -174,7 +179,9 @@ static void profile_done(http_req_t *req, int status, json_t *result, int status
   else if (status != STORE_OK)
     handlers_reply_store_error(req, status);
   else
-    http_reply_json(req, 200, json_pack("{s:o}", "user", user_view_own(result)));
+    http_reply_json(
+        req, 200,
+        json_pack("{s:o}", "user", attach_url_user(req->app, user_view_own(result), result)));
   /* The others hear a new status once it is stored. */
   if (status == STORE_OK && status_given) presence_status_changed(req->app, req->user_id);
   json_decref(result);
@@ -254,10 +261,40 @@ static void delete_user(http_req_t *req) {
   }
 }
 
+/* ---- avatar ---- */
+
+static void on_avatar(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_ENOTFOUND) {
+    profile_done(req, status, result, 0);
+    return;
+  }
+  http_reply_error(req, 404, "not_found", "no such image of yours", "attachment_id");
+  json_decref(result);
+  http_req_unref(req);
+}
+
+/* PUT /api/user/avatar {attachment_id}: an image the caller uploaded (one
+ * with a thumbnail), or null to remove it. */
+static void set_avatar(http_req_t *req) {
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  json_t *att = json_object_get(body, "attachment_id");
+  if (!att || (!json_is_null(att) && !id_ok(json_string_value(att)))) {
+    http_reply_error(req, 400, "validation_failed",
+                     "attachment_id must be the id of an image you uploaded, or null",
+                     "attachment_id");
+  } else {
+    handlers_store_call(req, USER_AVATAR,
+                        json_pack("{s:s, s:O}", "id", req->user_id, "attachment_id", att),
+                        on_avatar);
+  }
+  json_decref(body);
+}
+
 static const route_t routes[] = {
-    {"GET", "/api/users/search", 1, search},
-    {"GET", "/api/users/:id", 1, get_user},
-    {"PATCH", "/api/user/profile", 1, update_profile},
+    {"GET", "/api/users/search", 1, search},           {"GET", "/api/users/:id", 1, get_user},
+    {"PATCH", "/api/user/profile", 1, update_profile}, {"PUT", "/api/user/avatar", 1, set_avatar},
     {"DELETE", "/api/user", 1, delete_user},
 };
 

@@ -22,6 +22,11 @@ json_t *mongo_user_json(mongo_ctx_t *c, const bson_t *doc) {
                       json_boolean(!bson_iter_init_find(&it, doc, "email_verified") ||
                                    mongo_bson_bool(doc, "email_verified")));
   if (mongo_bson_bool(doc, "deleted")) json_object_set_new(u, "deleted", json_true());
+  json_t *avatar = mongo_bson_json(doc, "avatar_id");
+  if (json_is_string(avatar))
+    json_object_set_new(u, "avatar_id", avatar);
+  else
+    json_decref(avatar);
   return u;
 }
 
@@ -186,4 +191,30 @@ int mongo_user_seen(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (rc == 0) return STORE_ENOTFOUND;
   *r = json_object();
   return STORE_OK;
+}
+
+int mongo_user_avatar(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id");
+  json_t *att = json_object_get(p, "attachment_id");
+  if (!id || !att || (!json_is_string(att) && !json_is_null(att))) return STORE_EINVAL;
+  const char *aid = json_string_value(att);
+  if (aid) {
+    /* The user's image with a thumbnail, marked sent so the sweep keeps it. */
+    bson_t *f = BCON_NEW("_id", BCON_UTF8(aid), "user_id", BCON_UTF8(id), "thumbnail_key", "{",
+                         "$type", BCON_UTF8("string"), "}");
+    bson_t *u = BCON_NEW("$set", "{", "sent", BCON_BOOL(true), "}");
+    int n = mongo_query_update(c, MC_ATTACH, f, u, 0);
+    bson_destroy(f);
+    bson_destroy(u);
+    if (n < 0) return n;
+    if (n == 0) return STORE_ENOTFOUND;
+  }
+  bson_t *f = BCON_NEW("_id", BCON_UTF8(id), "deleted", "{", "$ne", BCON_BOOL(true), "}");
+  bson_t *u = aid ? BCON_NEW("$set", "{", "avatar_id", BCON_UTF8(aid), "}")
+                  : BCON_NEW("$unset", "{", "avatar_id", BCON_UTF8(""), "}");
+  int n = mongo_query_update(c, MC_USERS, f, u, 0);
+  bson_destroy(f);
+  bson_destroy(u);
+  if (n < 0) return n;
+  return get_by(c, "_id", id, 0, r);
 }

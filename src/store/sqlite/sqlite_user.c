@@ -8,7 +8,7 @@
 
 #define USER_COLS                                                                        \
   "id, email, name, avatar_url, status, created_at, deleted, password_hash, last_seen, " \
-  "email_verified"
+  "email_verified, avatar_id"
 
 /* user = {id, email, name, avatar_url, status, last_seen, created_at,
  * email_verified, deleted?}, from USER_COLS. */
@@ -23,6 +23,8 @@ static json_t *user_row(sqlite3_stmt *st, int with_hash) {
   json_object_set_new(u, "created_at", sqlite_db_col_str(st, 5));
   json_object_set_new(u, "email_verified", json_boolean(sqlite3_column_int(st, 9)));
   if (sqlite3_column_int(st, 6)) json_object_set_new(u, "deleted", json_true());
+  if (sqlite3_column_type(st, 10) == SQLITE_TEXT)
+    json_object_set_new(u, "avatar_id", sqlite_db_col_str(st, 10));
   if (with_hash) json_object_set_new(u, "password_hash", sqlite_db_col_str(st, 7));
   return u;
 }
@@ -173,4 +175,26 @@ int sqlite_user_seen(sqlite_db_t *d, json_t *p, json_t **result) {
   }
   *result = json_object();
   return STORE_OK;
+}
+
+int sqlite_user_avatar(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id");
+  json_t *att = json_object_get(p, "attachment_id");
+  if (!id || !att || (!json_is_string(att) && !json_is_null(att))) return STORE_EINVAL;
+  const char *aid = json_string_value(att);
+  if (aid) {
+    sqlite3_stmt *st = sqlite_db_query(d,
+                                       "SELECT 1 FROM attachments WHERE id = ? AND user_id = ?"
+                                       " AND thumbnail_key IS NOT NULL",
+                                       "ss", aid, id);
+    int rc = st ? sqlite_db_step(d, st) : STORE_EUNAVAILABLE;
+    if (rc < 0) return rc;
+    if (rc == 0) return STORE_ENOTFOUND;
+    rc = sqlite_db_exec(d, "UPDATE attachments SET sent = 1 WHERE id = ?", "s", aid);
+    if (rc != STORE_OK) return rc;
+  }
+  int rc = sqlite_db_exec(d, "UPDATE users SET avatar_id = ? WHERE id = ? AND deleted = 0", "ss",
+                          aid, id);
+  if (rc != STORE_OK) return rc;
+  return sqlite_user_load(d, id, result);
 }

@@ -1,0 +1,80 @@
+"""Avatars (issue 18, item 5): a user's avatar is an image they uploaded
+(PUT /api/user/avatar); every logged-in user sees its avatar_url, a signed URL of
+its thumbnail with a longer life, which downloads without a token; an avatar is
+never swept as an unsent upload."""
+import re
+import struct
+import time
+import zlib
+
+from messaging_helpers import api
+
+
+def png(width, height):
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    raw = (b"\x00" + b"\x40\x80\xc0" * width) * height
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def upload(server, session, data, name):
+    r = api(server, "POST", f"/api/uploads?name={name}", session, raw_body=data,
+            headers={"Content-Type": "application/octet-stream"})
+    assert r.status == 201, r
+    return r.json()["attachment"]
+
+
+def set_avatar(server, session, attachment_id):
+    return api(server, "PUT", "/api/user/avatar", session, {"attachment_id": attachment_id})
+
+
+def test_avatar_is_an_own_image_seen_by_everyone(start_server):
+    server = start_server(env={"PARLEY_UPLOAD_UNSENT_TTL_S": "2"})
+    a, b = server.signup(), server.signup()
+    uid = a["user"]["id"]
+    img = upload(server, a, png(600, 400), "me.png")
+    r = set_avatar(server, a, img["id"])
+    assert r.status == 200, r
+    url = r.json()["user"]["avatar_url"]
+    assert re.fullmatch(rf"/api/attachments/{img['id']}/thumbnail\?a={uid}&exp=\d+&sig=[0-9a-f]{{32}}",
+                        url), url
+    # A longer life than a message's URLs: a day at least.
+    exp = int(re.search(r"exp=(\d+)", url).group(1))
+    assert exp - time.time() > 86000
+    # Anyone logged in sees it, and the URL downloads without a token.
+    for path in (f"/api/users/{uid}", "/api/auth/me"):
+        who = b if "users" in path else a
+        got = api(server, "GET", path, who).json()["user"]["avatar_url"]
+        assert got == url, (path, got)
+    r = server.request("GET", url)
+    assert r.status == 200 and r.body[:3] == b"\xff\xd8\xff", r
+    assert r.header("Content-Type") == "image/jpeg"
+    # Altered, it is nothing.
+    assert server.request("GET", url.replace(f"a={uid}", f"a={b['user']['id']}")).status == 404
+    # Not swept as an unsent upload (the sweep runs every second here).
+    time.sleep(3.5)
+    assert server.request("GET", url).status == 200
+    # null removes it.
+    r = set_avatar(server, a, None)
+    assert r.status == 200 and r.json()["user"]["avatar_url"] is None, r
+    assert api(server, "GET", f"/api/users/{uid}", b).json()["user"]["avatar_url"] is None
+
+
+def test_avatar_must_be_an_image_of_ones_own(server):
+    a, b = server.signup(), server.signup()
+    theirs = upload(server, b, png(10, 10), "b.png")
+    doc = upload(server, a, PDF, "doc.pdf")
+    for att in (theirs["id"], doc["id"], "0" * 24):
+        r = set_avatar(server, a, att)
+        assert r.status == 404 and r.json()["error"]["field"] == "attachment_id", (att, r)
+    for bad in ("nope", 12, ["x"], {}):
+        r = set_avatar(server, a, bad)
+        assert r.status == 400 and r.json()["error"]["field"] == "attachment_id", (bad, r)
+    r = api(server, "PUT", "/api/user/avatar", a, {})
+    assert r.status == 400
+    assert api(server, "GET", "/api/auth/me", a).json()["user"]["avatar_url"] is None
