@@ -129,6 +129,11 @@ STORE_OP(CONV_GET, conv_get, READ)
 STORE_OP(CONV_LIST, conv_list, READ)
 /* {id, user_id, name} -> conversation; not admin of a group or channel: EFORBIDDEN */
 STORE_OP(CONV_RENAME, conv_rename, WRITE)
+/* {id, user_id, attachment_id (string|null)} -> conversation (+ avatar_id
+ * while it has one): a group's avatar, an image with a thumbnail that user_id
+ * uploaded (else EINVAL; marked sent, so the sweep keeps it); not a
+ * participant: ENOTFOUND; not an admin of a group: EFORBIDDEN */
+STORE_OP(CONV_AVATAR, conv_avatar, WRITE)
 /* {id, user_id, user_ids} -> conversation; group and channel admins only;
  * unknown user: EINVAL; existing members unchanged; a channel's limits as
  * CHANNEL_JOIN's (ECONFLICT) */

@@ -122,3 +122,16 @@ json_t *attach_url_user(const app_t *app, json_t *view, const json_t *user) {
     json_object_set_new(view, "avatar_url", json_string(url));
   return view;
 }
+
+json_t *attach_url_conv(const app_t *app, json_t *conv) {
+  const char *avatar = json_string_value(json_object_get(conv, "avatar_id"));
+  const char *id = json_string_value(json_object_get(conv, "id"));
+  char url[ATTACH_URL_MAX];
+  if (!avatar) return conv;
+  if (id && attach_url_sign(app->url_key, avatar, 1, 'a', id,
+                            attach_url_expiry(util_now_ms() / 1000, ATTACH_AVATAR_TTL_S), url,
+                            sizeof(url)) == 0)
+    json_object_set_new(conv, "avatar_url", json_string(url));
+  json_object_del(conv, "avatar_id");
+  return conv;
+}

@@ -51,6 +51,12 @@ void attach_url_view(const app_t *app, json_t *att, char scope, const char *scop
  * logged-in user may see) and the user's id. */
 json_t *attach_url_user(const app_t *app, json_t *view, const json_t *user);
 
+/* A conversation (its view, or its store record before conv_view_write) with
+ * an avatar (avatar_id: a group's), changed in place and returned: avatar_id
+ * becomes avatar_url, its thumbnail's URL signed for scope 'a' and the
+ * conversation's id, as a user's. */
+json_t *attach_url_conv(const app_t *app, json_t *conv);
+
 /* The views of a message's attachments (in place), signed for its
  * conversation: every participant gets the same bytes, so fan-out packs a
  * message once. message may be NULL or carry no attachments. */

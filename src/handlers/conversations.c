@@ -25,7 +25,8 @@
 
 static void reply_conversation(http_req_t *req, int status, const json_t *conv) {
   http_reply_json(req, status,
-                  json_pack("{s:o}", "conversation", conv_view_json(conv, req->user_id)));
+                  json_pack("{s:o}", "conversation",
+                            attach_url_conv(req->app, conv_view_json(conv, req->user_id))));
 }
 
 /* A conversation id from the path: anything longer than an id cannot exist. */
@@ -54,7 +55,7 @@ static void channel_member_changed(app_t *app, const json_t *conv, const char *u
   const char *id = json_string_value(json_object_get(conv, "id"));
   if (!id || !user) return;
   channel_subs_announce(app, id, user, joined);
-  json_t *view = conv_view_json(conv, user);
+  json_t *view = attach_url_conv(app, conv_view_json(conv, user));
   /* role null: this member is out (a rename's frame has no role at all). */
   if (view && !joined) json_object_set_new(view, "role", json_null());
   json_t *frame = json_pack("{s:s, s:o}", "type", "conversation.updated", "conversation", view);
@@ -189,8 +190,10 @@ static void listed(void *ctx, int status, json_t *result) {
     buf_init(&b);
     size_t i;
     json_t *c;
-    json_array_foreach(json_object_get(result, "conversations"), i, c)
-        attach_url_message(req->app, json_object_get(c, "last_message"));
+    json_array_foreach(json_object_get(result, "conversations"), i, c) {
+      attach_url_message(req->app, json_object_get(c, "last_message"));
+      attach_url_conv(req->app, c);
+    }
     if (conv_view_write_page(&b, result, req->user_id) == 0)
       http_reply_raw(req, 200, "application/json", b.data, b.len);
     else
@@ -294,6 +297,41 @@ static void rename_conv(http_req_t *req) {
   json_decref(body);
 }
 
+/* A group's avatar set or removed: as a rename, every participant hears of it. */
+static void avatar_changed(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status == STORE_EINVAL) {
+    http_reply_error(req, 404, "not_found", "no such image of yours", "attachment_id");
+  } else if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    reply_conversation(req, 200, result);
+    fanout_conversation(req->app, result, NULL);
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
+/* PUT /api/conversations/:id/avatar {attachment_id}: a group admin's image
+ * (one with a thumbnail) as the group's avatar, or null to remove it. */
+static void set_avatar(http_req_t *req) {
+  const char *id = conv_id(req);
+  if (!id) return;
+  json_t *body = http_req_json(req);
+  if (!body) return;
+  json_t *att = json_object_get(body, "attachment_id");
+  const char *aid = json_string_value(att);
+  if (!att || (!json_is_null(att) && (!aid || !*aid || strlen(aid) > ID_MAX_CHARS)))
+    reply_invalid(req, "attachment_id",
+                  "attachment_id must be the id of an image you uploaded, or null");
+  else
+    handlers_store_call(
+        req, CONV_AVATAR,
+        json_pack("{s:s, s:s, s:O}", "id", id, "user_id", req->user_id, "attachment_id", att),
+        avatar_changed);
+  json_decref(body);
+}
+
 static void add_members(http_req_t *req) {
   const char *id = conv_id(req);
   if (!id) return;
@@ -381,6 +419,7 @@ static const route_t routes[] = {
     {"GET", "/api/messages/instagram", 1, list},
     {"GET", "/api/conversations/:id", 1, get},
     {"PATCH", "/api/conversations/:id", 1, rename_conv},
+    {"PUT", "/api/conversations/:id/avatar", 1, set_avatar},
     {"POST", "/api/conversations/:id/members", 1, add_members},
     {"GET", "/api/conversations/:id/members", 1, list_members},
     {"DELETE", "/api/conversations/:id/members/:user_id", 1, remove_member},

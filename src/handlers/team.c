@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/attach_url.h"
 #include "chat/conv_view.h"
 #include "chat/fanout.h"
 #include "chat/fields.h"
@@ -123,7 +124,8 @@ static void assigned(void *ctx, int status, json_t *result) {
     handlers_reply_store_error(req, status);
   } else {
     http_reply_json(req, 200,
-                    json_pack("{s:o}", "conversation", conv_view_json(result, req->user_id)));
+                    json_pack("{s:o}", "conversation",
+                              attach_url_conv(req->app, conv_view_json(result, req->user_id))));
     fanout_conversation(req->app, result, NULL);
   }
   json_decref(result);

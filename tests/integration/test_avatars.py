@@ -78,3 +78,41 @@ def test_avatar_must_be_an_image_of_ones_own(server):
     r = api(server, "PUT", "/api/user/avatar", a, {})
     assert r.status == 400
     assert api(server, "GET", "/api/auth/me", a).json()["user"]["avatar_url"] is None
+
+
+def test_group_avatar_set_by_an_admin_seen_by_members(server):
+    from messaging_helpers import create_group, create_direct
+    a, b, c = server.signup(), server.signup(), server.signup()
+    group = create_group(server, a, [b])
+    gid = group["id"]
+    img = upload(server, a, png(300, 300), "team.png")
+    r = api(server, "PUT", f"/api/conversations/{gid}/avatar", a, {"attachment_id": img["id"]})
+    assert r.status == 200, r
+    url = r.json()["conversation"]["avatar_url"]
+    assert re.fullmatch(rf"/api/attachments/{img['id']}/thumbnail\?a={gid}&exp=\d+&sig=[0-9a-f]{{32}}",
+                        url), url
+    assert "avatar_id" not in r.json()["conversation"]
+    # Members see it in the conversation and in their list; it downloads.
+    got = api(server, "GET", f"/api/conversations/{gid}", b).json()["conversation"]
+    assert got["avatar_url"] == url
+    listed = api(server, "GET", "/api/conversations", b).json()["conversations"]
+    assert [x.get("avatar_url") for x in listed if x["id"] == gid] == [url]
+    assert server.request("GET", url).status == 200
+    # A member who is not an admin may not; an outsider finds nothing; not a group: 403.
+    own = upload(server, b, png(20, 20), "b.png")
+    r = api(server, "PUT", f"/api/conversations/{gid}/avatar", b, {"attachment_id": own["id"]})
+    assert r.status == 403, r
+    r = api(server, "PUT", f"/api/conversations/{gid}/avatar", c, {"attachment_id": None})
+    assert r.status == 404, r
+    direct = create_direct(server, a, b)["id"]
+    r = api(server, "PUT", f"/api/conversations/{direct}/avatar", a, {"attachment_id": img["id"]})
+    assert r.status == 403, r
+    # Someone else's image, or a file that is not an image: 404 naming the field.
+    doc = upload(server, a, PDF, "x.pdf")
+    for att in (own["id"], doc["id"]):
+        r = api(server, "PUT", f"/api/conversations/{gid}/avatar", a, {"attachment_id": att})
+        assert r.status == 404 and r.json()["error"]["field"] == "attachment_id", r
+    r = api(server, "PUT", f"/api/conversations/{gid}/avatar", a, {"attachment_id": 5})
+    assert r.status == 400, r
+    r = api(server, "PUT", f"/api/conversations/{gid}/avatar", a, {"attachment_id": None})
+    assert r.status == 200 and "avatar_url" not in r.json()["conversation"], r

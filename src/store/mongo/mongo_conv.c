@@ -140,6 +140,8 @@ static json_t *raw_conv(mongo_ctx_t *c, const bson_t *doc) {
   json_object_set_new(cv, "_activity", json_integer(mongo_bson_int(doc, "activity", 0)));
   if (mongo_bson_str(doc, "contact_id"))
     json_object_set_new(cv, "contact_id", mongo_bson_json(doc, "contact_id"));
+  if (mongo_bson_str(doc, "avatar_id"))
+    json_object_set_new(cv, "avatar_id", mongo_bson_json(doc, "avatar_id"));
   const char *type = mongo_bson_str(doc, "type");
   if (type && !strcmp(type, "channel")) {
     json_object_del(cv, "participants"); /* its members live in channel_members */
@@ -857,6 +859,42 @@ int mongo_conv_rename(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (!allowed) return STORE_EFORBIDDEN;
   bson_t *q = BCON_NEW("_id", BCON_UTF8(id));
   bson_t *update = BCON_NEW("$set", "{", "name", BCON_UTF8(name), "}");
+  rc = mongo_query_modify(c, MC_CONVS, q, update, 0, 1, &doc);
+  bson_destroy(q);
+  bson_destroy(update);
+  if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
+  rc = mongo_conv_render_for(c, &doc, user, r);
+  bson_destroy(&doc);
+  return rc;
+}
+
+int mongo_conv_avatar(mongo_ctx_t *c, json_t *p, json_t **r) {
+  const char *id = mongo_param_str(p, "id"), *user = mongo_param_str(p, "user_id");
+  json_t *att = json_object_get(p, "attachment_id");
+  if (!id || !user || !att || (!json_is_string(att) && !json_is_null(att))) return STORE_EINVAL;
+  bson_t doc;
+  int rc = mongo_conv_load(c, id, user, &doc);
+  if (rc != STORE_OK) return rc;
+  const char *type = mongo_bson_str(&doc, "type");
+  int group = type && strcmp(type, "group") == 0;
+  int allowed = is_admin(c, &doc, user);
+  bson_destroy(&doc);
+  if (allowed < 0) return allowed;
+  if (!allowed || !group) return STORE_EFORBIDDEN;
+  const char *aid = json_string_value(att);
+  if (aid) {
+    bson_t *f = BCON_NEW("_id", BCON_UTF8(aid), "user_id", BCON_UTF8(user), "thumbnail_key", "{",
+                         "$type", BCON_UTF8("string"), "}");
+    bson_t *u = BCON_NEW("$set", "{", "sent", BCON_BOOL(true), "}");
+    int n = mongo_query_update(c, MC_ATTACH, f, u, 0);
+    bson_destroy(f);
+    bson_destroy(u);
+    if (n < 0) return n;
+    if (n == 0) return STORE_EINVAL;
+  }
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(id));
+  bson_t *update = aid ? BCON_NEW("$set", "{", "avatar_id", BCON_UTF8(aid), "}")
+                       : BCON_NEW("$unset", "{", "avatar_id", BCON_UTF8(""), "}");
   rc = mongo_query_modify(c, MC_CONVS, q, update, 0, 1, &doc);
   bson_destroy(q);
   bson_destroy(update);

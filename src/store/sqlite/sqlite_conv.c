@@ -12,7 +12,7 @@
   "c.id, c.type, c.name, c.last_seq, c.created_at, c.updated_at, c.contact_id, c.creator_id," \
   " c.assignee_id,"                                                                           \
   " (SELECT automation_paused_until_ms FROM contacts WHERE id = c.contact_id),"               \
-  " c.public, c.member_count, c.invite_token"
+  " c.public, c.member_count, c.invite_token, c.avatar_id"
 
 /* Values shared by the conversations of one CONV_LIST page: the same users and
  * roles recur across them, and one reference each spares most of the page's
@@ -104,6 +104,8 @@ static json_t *conv_row(sqlite3_stmt *st) {
     json_object_set_new_nocheck(c, "member_count", json_integer(sqlite3_column_int64(st, 11)));
     json_object_set_new_nocheck(c, "invite_token", sqlite_db_col_str(st, 12));
   }
+  if (sqlite3_column_type(st, 13) == SQLITE_TEXT)
+    json_object_set_new_nocheck(c, "avatar_id", sqlite_db_col_str(st, 13));
   return c;
 }
 
@@ -504,6 +506,33 @@ int sqlite_conv_rename(sqlite_db_t *d, json_t *p, json_t **result) {
   status = sqlite_db_exec(d, "UPDATE conversations SET name = ? WHERE id = ?", "ss", name, id);
   if (status != STORE_OK) return status;
   *result = sqlite_conv_load_for(d, id, sqlite_db_pstr(p, "user_id"));
+  return *result ? STORE_OK : STORE_EUNAVAILABLE;
+}
+
+int sqlite_conv_avatar(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *id = sqlite_db_pstr(p, "id"), *user = sqlite_db_pstr(p, "user_id");
+  json_t *att = json_object_get(p, "attachment_id"), *conv = NULL;
+  if (!user || !att || (!json_is_string(att) && !json_is_null(att))) return STORE_EINVAL;
+  int status = require_admin(d, id, user, &conv);
+  if (status != STORE_OK) return status;
+  int group = strcmp(json_string_value(json_object_get(conv, "type")), "group") == 0;
+  json_decref(conv);
+  if (!group) return STORE_EFORBIDDEN;
+  const char *aid = json_string_value(att);
+  if (aid) {
+    sqlite3_stmt *st = sqlite_db_query(d,
+                                       "SELECT 1 FROM attachments WHERE id = ? AND user_id = ?"
+                                       " AND thumbnail_key IS NOT NULL",
+                                       "ss", aid, user);
+    status = st ? sqlite_db_step(d, st) : STORE_EUNAVAILABLE;
+    if (status < 0) return status;
+    if (status == 0) return STORE_EINVAL;
+    status = sqlite_db_exec(d, "UPDATE attachments SET sent = 1 WHERE id = ?", "s", aid);
+    if (status != STORE_OK) return status;
+  }
+  status = sqlite_db_exec(d, "UPDATE conversations SET avatar_id = ? WHERE id = ?", "ss", aid, id);
+  if (status != STORE_OK) return status;
+  *result = sqlite_conv_load_for(d, id, user);
   return *result ? STORE_OK : STORE_EUNAVAILABLE;
 }
 

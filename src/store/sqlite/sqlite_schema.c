@@ -298,8 +298,10 @@ static const char *const migrations[] = {
     "CREATE INDEX calls_caller ON calls (caller_id) WHERE state != 'ended';"
     "CREATE INDEX calls_callee ON calls (callee_id) WHERE state != 'ended';"
     "CREATE INDEX calls_lease ON calls (lease_until_ms) WHERE state != 'ended';",
-    /* 26: avatars (issue 18): a user's avatar, an uploaded image of theirs. */
-    "ALTER TABLE users ADD COLUMN avatar_id TEXT;",
+    /* 26: avatars (issue 18): a user's and a group's avatar, an uploaded
+     * image (its attachment id). */
+    "ALTER TABLE users ADD COLUMN avatar_id TEXT;"
+    "ALTER TABLE conversations ADD COLUMN avatar_id TEXT;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

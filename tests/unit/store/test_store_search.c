@@ -437,8 +437,9 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       " ALTER TABLE participants DROP COLUMN muted_until;"
       /* and migrations 18 and 23 (attachments, their images) */
       "DROP TABLE attachments;"
-      /* and migration 26 (users' avatars) */
+      /* and migration 26 (avatars) */
       "ALTER TABLE users DROP COLUMN avatar_id;"
+      " ALTER TABLE conversations DROP COLUMN avatar_id;"
       /* and migration 19 (the key directory) */
       "DROP TABLE devices; DROP TABLE device_prekeys;"
       /* and migration 20 (flow versions and analytics) */
@@ -543,8 +544,9 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " ALTER TABLE participants DROP COLUMN muted_until;"
           /* and migrations 18 and 23 (attachments, their images) */
           " DROP TABLE attachments;"
-          /* and migration 26 (users' avatars) */
+          /* and migration 26 (avatars) */
           " ALTER TABLE users DROP COLUMN avatar_id;"
+          " ALTER TABLE conversations DROP COLUMN avatar_id;"
           /* and migration 19 (the key directory) */
           " DROP TABLE devices; DROP TABLE device_prekeys;"
           /* and migration 20 (flow versions and analytics) */
