@@ -339,10 +339,11 @@ STORE_OP(AGENT_REMOVE, agent_remove, WRITE)
 STORE_OP(AGENT_LIST, agent_list, READ)
 
 /* webhook events: event = {id, mid|null, payload (object), processed, created_at} */
-/* {events: [{mid|null, payload}]} -> {inserted: [ids], duplicates: n}; a mid seen
- * before is skipped */
+/* {events: [{id?, mid|null, payload}]} -> {inserted: [ids], duplicates: n}; a mid
+ * seen before is skipped; id (24 characters) is the caller's, else a new one */
 STORE_OP(EVENT_INSERT, event_insert, WRITE)
-/* {limit} -> {events} oldest first */
+/* {limit, payload_text?} -> {events} oldest first; with payload_text true each
+ * event carries payload_text (the stored JSON text) instead of payload */
 STORE_OP(EVENT_LIST_PENDING, event_list_pending, READ)
 /* {id} -> {} */
 STORE_OP(EVENT_MARK_PROCESSED, event_mark_processed, WRITE)

@@ -80,6 +80,7 @@ static void webhook_receive(http_req_t *req) {
     http_reply_raw(req, 200, "text/plain", "EVENT_RECEIVED", 14);
     return;
   }
+  ig_ingest_hold(req->app->ingest, keep);
   handlers_store_call(req, EVENT_INSERT, json_pack("{s:o}", "events", keep), webhook_stored);
 }
 

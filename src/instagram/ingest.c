@@ -28,6 +28,9 @@
  * time); conversations forever (they are never deleted), both bounded. */
 #define ACCOUNT_TTL_MS 10000
 #define CACHE_MAX 50000
+/* Payloads of events stored here, kept until they are processed (an event
+ * processed by another instance leaves its payload until the bound clears). */
+#define HELD_MAX 4096
 
 typedef struct job_s job_t;
 struct ig_ingest_s {
@@ -42,6 +45,7 @@ struct ig_ingest_s {
   void *on_message_ctx;
   strmap_t accounts;      /* ig_user_id -> cached_account_t */
   strmap_t conversations; /* owner:contact id -> conversation id (malloc'd) */
+  strmap_t held;          /* event id -> payload (json_t *) this instance parsed */
   ig_profiles_t *profiles;
 };
 
@@ -85,6 +89,7 @@ ig_ingest_t *ig_ingest_new(app_t *app) {
   ig->profiles = ig_profiles_new(app);
   strmap_init(&ig->accounts);
   strmap_init(&ig->conversations);
+  strmap_init(&ig->held);
   if (!ig->queue || !ig->profiles) {
     ig_ingest_free(ig);
     return NULL;
@@ -106,12 +111,19 @@ static int drop_string(const char *key, void *value, void *arg) {
   return 1;
 }
 
+static int drop_payload(const char *key, void *value, void *arg) {
+  json_decref(value);
+  return 1;
+}
+
 void ig_ingest_free(ig_ingest_t *ig) {
   if (!ig) return;
   strmap_sweep(&ig->accounts, drop_account, NULL);
   strmap_sweep(&ig->conversations, drop_string, NULL);
+  strmap_sweep(&ig->held, drop_payload, NULL);
   strmap_free(&ig->accounts);
   strmap_free(&ig->conversations);
+  strmap_free(&ig->held);
   ig_profiles_free(ig->profiles);
   json_decref(ig->queue);
   free(ig);
@@ -689,6 +701,38 @@ static void start_jobs(ig_ingest_t *ig) {
   }
 }
 
+void ig_ingest_hold(ig_ingest_t *ig, json_t *events) {
+  json_t *e;
+  size_t i;
+  json_array_foreach(events, i, e) {
+    char id[25];
+    util_new_id(id);
+    json_object_set_new(e, "id", json_string(id));
+    json_t *payload = json_object_get(e, "payload");
+    if (!ig || !payload) continue;
+    if (strmap_count(&ig->held) >= HELD_MAX) strmap_sweep(&ig->held, drop_payload, NULL);
+    if (strmap_put(&ig->held, id, json_incref(payload)) != 0) json_decref(payload);
+  }
+}
+
+/* An event's payload: the one held since its webhook, else parsed from the
+ * stored text (an event stored by another instance, or before a restart). */
+static void payload_of(ig_ingest_t *ig, json_t *ev) {
+  if (json_object_get(ev, "payload")) return;
+  const char *id = pstr(ev, "id");
+  json_t *payload = id ? strmap_del(&ig->held, id) : NULL;
+  if (!payload) {
+    const char *text = pstr(ev, "payload_text");
+    payload = text ? json_loads(text, 0, NULL) : NULL;
+    if (!json_is_object(payload)) {
+      json_decref(payload);
+      payload = json_object();
+    }
+  }
+  json_object_del(ev, "payload_text");
+  json_object_set_new(ev, "payload", payload);
+}
+
 static void fetched(void *ctx, int status, json_t *result) {
   ig_ingest_t *ig = ctx;
   ig->fetching = 0;
@@ -696,7 +740,9 @@ static void fetched(void *ctx, int status, json_t *result) {
     json_decref(result);
     return; /* the next webhook or restart retries */
   }
-  json_t *events = json_object_get(result, "events");
+  json_t *events = json_object_get(result, "events"), *ev;
+  size_t i;
+  json_array_foreach(events, i, ev) payload_of(ig, ev);
   json_array_extend(ig->queue, events);
   /* A full batch means there may be more behind it. A kick that arrived while
    * the batch was read stays: its event may have been stored after the read
@@ -711,8 +757,8 @@ static void fetch(ig_ingest_t *ig) {
   if (ig->closing || ig->fetching) return;
   ig->again = 0;
   ig->fetching = 1;
-  if (store_call(ig->app->store, EVENT_LIST_PENDING, json_pack("{s:i}", "limit", BATCH), fetched,
-                 ig) != 0)
+  if (store_call(ig->app->store, EVENT_LIST_PENDING,
+                 json_pack("{s:i, s:b}", "limit", BATCH, "payload_text", 1), fetched, ig) != 0)
     ig->fetching = 0;
 }
 

@@ -16,6 +16,10 @@ ig_ingest_t *ig_ingest_new(app_t *app);
 void ig_ingest_free(ig_ingest_t *ig);
 /* Processes pending events soon (after a webhook stored some, and at start-up). */
 void ig_ingest_kick(ig_ingest_t *ig);
+/* Gives each event of a webhook ({mid, payload}) its id before EVENT_INSERT,
+ * and keeps its payload until it is processed, so that it is not parsed back
+ * from the store. ig may be NULL (ids only). */
+void ig_ingest_hold(ig_ingest_t *ig, json_t *events);
 /* Forgets the cached account of user_id (connect or disconnect on this instance). */
 void ig_ingest_forget_user(ig_ingest_t *ig, const char *user_id);
 /* Jobs in flight (shutdown waits for zero). */

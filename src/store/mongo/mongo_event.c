@@ -7,15 +7,23 @@
 #include "parley/util.h"
 #include "store/mongo/mongo_internal.h"
 
-static json_t *event_json(mongo_ctx_t *c, const bson_t *doc) {
+static json_t *event_of(const bson_t *doc, int as_text) {
   json_t *e = json_object();
   json_object_set_new(e, "id", mongo_bson_json(doc, "_id"));
   json_object_set_new(e, "mid", mongo_bson_json(doc, "mid"));
-  json_object_set_new(e, "payload", mongo_bson_parsed(doc, "payload", json_object()));
+  if (as_text)
+    json_object_set_new(e, "payload_text", mongo_bson_json(doc, "payload"));
+  else
+    json_object_set_new(e, "payload", mongo_bson_parsed(doc, "payload", json_object()));
   json_object_set_new(e, "processed", json_boolean(mongo_bson_bool(doc, "processed")));
   json_object_set_new(e, "created_at", mongo_bson_iso(doc, "created_at"));
   return e;
 }
+
+static json_t *event_json(mongo_ctx_t *c, const bson_t *doc) { return event_of(doc, 0); }
+
+/* The payload as stored (see sqlite_event_list_pending). */
+static json_t *event_json_text(mongo_ctx_t *c, const bson_t *doc) { return event_of(doc, 1); }
 
 /* Which of the n documents the server refused as duplicates (by index). */
 static int mark_refused(const bson_t *reply, char *refused, size_t n) {
@@ -35,8 +43,13 @@ static int mark_refused(const bson_t *reply, char *refused, size_t n) {
   return 0;
 }
 
+/* The id the caller gave the event (see sqlite_event_insert), else a new one. */
 static bson_t *event_doc(json_t *ev, int64_t now, int64_t ord, char id[25]) {
-  util_new_id(id);
+  const char *given = mongo_param_str(ev, "id");
+  if (given && strlen(given) == 24)
+    memcpy(id, given, 25);
+  else
+    util_new_id(id);
   bson_t *doc = BCON_NEW("_id", BCON_UTF8(id));
   const char *mid = mongo_param_str(ev, "mid");
   if (mid) BSON_APPEND_UTF8(doc, "mid", mid); /* absent otherwise: the index is sparse */
@@ -97,7 +110,9 @@ int mongo_event_list_pending(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (limit < 1) return STORE_EINVAL;
   bson_t *filter = BCON_NEW("processed", BCON_BOOL(false));
   bson_t *opts = BCON_NEW("sort", "{", "ord", BCON_INT32(1), "}", "limit", BCON_INT64(limit));
-  return mongo_query_list(c, MC_EVENTS, filter, opts, event_json, "events", r);
+  return mongo_query_list(
+      c, MC_EVENTS, filter, opts,
+      json_is_true(json_object_get(p, "payload_text")) ? event_json_text : event_json, "events", r);
 }
 
 int mongo_event_mark_processed(mongo_ctx_t *c, json_t *p, json_t **r) {

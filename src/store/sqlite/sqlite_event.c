@@ -5,6 +5,16 @@
 #include "parley/util.h"
 #include "store/sqlite/sqlite_internal.h"
 
+/* The id the caller gave the event (so it can keep the payload it parsed and
+ * skip reading it back), else a new one. */
+static void event_id(json_t *e, char id[25]) {
+  const char *given = sqlite_db_pstr(e, "id");
+  if (given && strlen(given) == 24)
+    memcpy(id, given, 25);
+  else
+    util_new_id(id);
+}
+
 int sqlite_event_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   json_t *events = json_object_get(p, "events"), *e;
   if (!json_is_array(events)) return STORE_EINVAL;
@@ -16,7 +26,7 @@ int sqlite_event_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   json_array_foreach(events, i, e) {
     json_t *payload = json_object_get(e, "payload");
     char id[25];
-    util_new_id(id);
+    event_id(e, id);
     status = sqlite_db_exec(
         d,
         "INSERT INTO webhook_events (id, mid, payload, created_at) VALUES (?, ?, ?, ?)"
@@ -38,6 +48,9 @@ int sqlite_event_insert(sqlite_db_t *d, json_t *p, json_t **result) {
 
 int sqlite_event_list_pending(sqlite_db_t *d, json_t *p, json_t **result) {
   int64_t limit = sqlite_db_pint(p, "limit", 100);
+  /* payload_text: the payload as stored, for a caller that parses only the
+   * events it does not hold already. */
+  int as_text = json_is_true(json_object_get(p, "payload_text"));
   sqlite3_stmt *st =
       sqlite_db_query(d,
                       "SELECT id, mid, payload, processed, created_at FROM webhook_events"
@@ -50,7 +63,8 @@ int sqlite_event_list_pending(sqlite_db_t *d, json_t *p, json_t **result) {
     json_array_append_new(
         list,
         json_pack("{s:o,s:o,s:o,s:b,s:o}", "id", sqlite_db_col_str(st, 0), "mid",
-                  sqlite_db_col_str(st, 1), "payload", sqlite_db_col_json(st, 2, json_object),
+                  sqlite_db_col_str(st, 1), as_text ? "payload_text" : "payload",
+                  as_text ? sqlite_db_col_str(st, 2) : sqlite_db_col_json(st, 2, json_object),
                   "processed", sqlite3_column_int(st, 3), "created_at", sqlite_db_col_str(st, 4)));
   if (rc < 0) {
     json_decref(list);
