@@ -120,6 +120,74 @@ def test_keyword_flow_replies_and_tags(start_server, fake):
     assert len(runs_of(srv, tok, f["id"])) == 1
 
 
+VIP_FLOW = {
+    "name": "vip", "status": "active",
+    "trigger": {"type": "keyword", "keywords": ["status"], "match": "contains"},
+    "start": "c1",
+    "nodes": [
+        {"id": "c1", "type": "condition", "data": {"kind": "tag", "tag": "vip"}},
+        {"id": "c2", "type": "condition", "data": {"kind": "variable", "name": "city", "equals": "Rome"}},
+        {"id": "rome", "type": "message", "data": {"text": "vip in Rome"}},
+        {"id": "vip", "type": "message", "data": {"text": "vip"}},
+        {"id": "std", "type": "message", "data": {"text": "standard"}},
+    ],
+    "edges": [{"from": "c1", "to": "c2", "label": "true"}, {"from": "c1", "to": "std", "label": "false"},
+              {"from": "c2", "to": "rome", "label": "true"}, {"from": "c2", "to": "vip", "label": "false"}],
+}
+
+
+def test_contact_edits_reach_the_very_next_flow_run(start_server, fake):
+    # Each edit through the REST API (tags, variables, the automation pause) is
+    # seen by the flow run of the next message, however the contact is cached.
+    srv = start_server(env=ig_env(fake))
+    s = make_owner(srv)
+    tok = s["access_token"]
+    create(srv, tok, VIP_FLOW)
+    n = [0]
+
+    def reply_to(text):
+        n[0] += 1
+        before = len(fake.sends())
+        assert post_webhook(srv, text_event(text, f"mid-edit-{n[0]}")).status == 200
+        assert fake.wait_for(lambda reqs: len([r for r in reqs if r["path"].endswith("/messages")]) > before)
+        return fake.sends()[before]["json"]["message"]["text"]
+
+    assert reply_to("status?") == "standard"
+    cid = srv.request("GET", "/api/contacts", token=tok).json()["contacts"][0]["id"]
+
+    def patch(body):
+        r = srv.request("PATCH", f"/api/contacts/{cid}", body, token=tok)
+        assert r.status == 200, r
+
+    patch({"tags": ["vip"]})
+    assert reply_to("status?") == "vip"
+    patch({"variables": {"city": "Rome"}})
+    assert reply_to("status?") == "vip in Rome"
+    patch({"variables": {"city": None}})
+    assert reply_to("status?") == "vip"
+    patch({"tags": []})
+    assert reply_to("status?") == "standard"
+    r = srv.request("POST", f"/api/contacts/{cid}/automation", {"paused": True}, token=tok)
+    assert r.status == 200, r
+    before = len(fake.sends())
+    assert post_webhook(srv, text_event("status while paused", "mid-edit-paused")).status == 200
+    conv = wait_until(lambda: [m for m in ig_texts(srv, tok) if m == "status while paused"])
+    assert conv
+    time.sleep(0.5)
+    assert len(fake.sends()) == before, "a flow ran while automation was paused"
+    r = srv.request("POST", f"/api/contacts/{cid}/automation", {"paused": False}, token=tok)
+    assert r.status == 200, r
+    assert reply_to("status?") == "standard"
+
+
+def ig_texts(server, tok):
+    convs = server.request("GET", "/api/messages/instagram", token=tok).json()["conversations"]
+    if not convs:
+        return []
+    msgs = server.request("GET", f"/api/messages/instagram/{convs[0]['id']}", token=tok).json()["messages"]
+    return [m["text"] for m in msgs]
+
+
 def api_flow(url, name="api"):
     return {
         "name": name, "status": "active", "trigger": {"type": "any_message"}, "start": "a",

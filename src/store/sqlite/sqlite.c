@@ -133,7 +133,10 @@ static int run_job(sqlite_db_t *d, store_job_t *job, sqlite_insert_t *ins, int f
     job->status = STORE_EUNAVAILABLE;
   }
   sqlite_msg_insert_discard(d);
-  if (job->status != STORE_OK && !d->keep_on_error) sqlite_db_exec(d, "ROLLBACK TO job", "");
+  if (job->status != STORE_OK && !d->keep_on_error) {
+    sqlite_db_exec(d, "ROLLBACK TO job", "");
+    sqlite_contact_forget_all(d);
+  }
   if (sqlite_db_exec(d, "RELEASE job", "") != STORE_OK) job->status = STORE_EUNAVAILABLE;
   return 0;
 }
@@ -158,11 +161,13 @@ static int try_batch(sqlite_db_t *d, sqlite_batch_t *b, int fast) {
     if (run_job(d, j, &b->inserts[i], fast) != 0) {
       sqlite_msg_insert_discard(d);
       sqlite_db_exec_plain(d, "ROLLBACK");
+      sqlite_contact_forget_all(d);
       return -1;
     }
   }
   if (sqlite_msg_insert_flush(d) != STORE_OK) {
     sqlite_db_exec_plain(d, "ROLLBACK");
+    sqlite_contact_forget_all(d);
     return fast ? -1 : -2;
   }
   /* Reads an op stopped early would otherwise stay open across the COMMIT. */
@@ -170,6 +175,7 @@ static int try_batch(sqlite_db_t *d, sqlite_batch_t *b, int fast) {
     if (sqlite3_stmt_busy(st)) sqlite3_reset(st);
   if (sqlite_db_exec(d, "COMMIT", "") != STORE_OK) {
     sqlite_db_exec_plain(d, "ROLLBACK");
+    sqlite_contact_forget_all(d);
     return -2;
   }
   return 0;

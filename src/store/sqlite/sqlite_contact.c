@@ -2,6 +2,7 @@
  * their profile (name, username, picture), tags and variables (JSON text) and
  * read position. Store thread. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "parley/util.h"
@@ -51,6 +52,51 @@ static json_t *contact_row(sqlite3_stmt *st) {
   return c;
 }
 
+/* ---- the contacts CONTACT_UPSERT read (sqlite_db_t.contacts) ---- */
+
+/* Bounds: entries (emptied when full), and the tags and variables text of a
+ * contact worth keeping (a larger one is read each time). */
+#define CACHED_MAX 4096
+#define CACHED_BYTES_MAX 4096
+
+typedef struct cached_s {
+  json_t *contact;   /* never changed once cached: the loop thread reads it too */
+  int64_t paused_ms; /* automation_paused_until_ms, 0 when none */
+} cached_t;
+
+static void cache_key(char *key, size_t len, const char *owner, const char *ig) {
+  snprintf(key, len, "%s\n%s", owner ? owner : "", ig ? ig : "");
+}
+
+static int drop_cached(const char *key, void *value, void *arg) {
+  cached_t *c = value;
+  json_decref(c->contact);
+  free(c);
+  return 1;
+}
+
+void sqlite_contact_forget_all(sqlite_db_t *d) { strmap_sweep(&d->contacts, drop_cached, NULL); }
+
+/* Forgets the contact a write changed (contact as the write left it, or as
+ * read before it: owner_id and ig_user_id never change). */
+static void forget(sqlite_db_t *d, const json_t *contact) {
+  char key[160];
+  cache_key(key, sizeof(key), json_string_value(json_object_get(contact, "owner_id")),
+            json_string_value(json_object_get(contact, "ig_user_id")));
+  cached_t *c = strmap_del(&d->contacts, key);
+  if (c) drop_cached(key, c, NULL);
+}
+
+static void remember(sqlite_db_t *d, const char *key, json_t *contact, int64_t paused_ms) {
+  cached_t *c = strmap_del(&d->contacts, key);
+  if (c) drop_cached(key, c, NULL);
+  if (strmap_count(&d->contacts) >= CACHED_MAX) sqlite_contact_forget_all(d);
+  if (!(c = malloc(sizeof(*c)))) return;
+  c->contact = json_incref(contact);
+  c->paused_ms = paused_ms;
+  if (strmap_put(&d->contacts, key, c) != 0) drop_cached(key, c, NULL);
+}
+
 static int contact_by(sqlite_db_t *d, const char *owner, const char *id, const char *ig,
                       json_t **result) {
   sqlite3_stmt *st =
@@ -75,20 +121,53 @@ json_t *sqlite_contact_load(sqlite_db_t *d, const char *id) {
   return c;
 }
 
-int sqlite_contact_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
+static int contact_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *ig = sqlite_db_pstr(p, "ig_user_id");
   if (!owner || !ig) return STORE_EINVAL;
-  char id[25];
+  const char *username = sqlite_db_pstr(p, "username");
+  const char *inbound = sqlite_db_pstr(p, "last_inbound_at");
+  char id[25], key[160];
   util_new_id(id);
-  int status = sqlite_db_exec(
-      d,
-      "INSERT INTO contacts (id, owner_id, ig_user_id, username, last_inbound_at)"
-      " VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_id, ig_user_id) DO UPDATE SET"
-      " username = coalesce(excluded.username, username),"
-      " last_inbound_at = coalesce(excluded.last_inbound_at, last_inbound_at)",
-      "sssss", id, owner, ig, sqlite_db_pstr(p, "username"), sqlite_db_pstr(p, "last_inbound_at"));
+  sqlite3_int64 rowid = sqlite3_last_insert_rowid(d->db);
+  int status =
+      sqlite_db_exec(d,
+                     "INSERT INTO contacts (id, owner_id, ig_user_id, username, last_inbound_at)"
+                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_id, ig_user_id) DO UPDATE SET"
+                     " username = coalesce(excluded.username, username),"
+                     " last_inbound_at = coalesce(excluded.last_inbound_at, last_inbound_at)",
+                     "sssss", id, owner, ig, username, inbound);
   if (status != STORE_OK) return status;
-  return contact_by(d, owner, NULL, ig, result);
+  cache_key(key, sizeof(key), owner, ig);
+  cached_t *c = strmap_get(&d->contacts, key);
+  if (c && sqlite3_last_insert_rowid(d->db) == rowid) {
+    /* Updated, not inserted: the cached row with what was just written, as a
+     * new object (the cached one may be in the loop thread's hands). */
+    json_t *contact = json_copy(c->contact);
+    if (!contact) return STORE_EUNAVAILABLE;
+    if (username) json_object_set_new_nocheck(contact, "username", json_string(username));
+    if (inbound) json_object_set_new_nocheck(contact, "last_inbound_at", json_string(inbound));
+    if (c->paused_ms && c->paused_ms <= util_now_ms()) {
+      json_object_set_new_nocheck(contact, "automation_paused_until", json_null());
+      c->paused_ms = 0;
+    }
+    json_decref(c->contact);
+    c->contact = json_incref(contact);
+    *result = contact;
+    return STORE_OK;
+  }
+  sqlite3_stmt *st = sqlite_db_query(
+      d, "SELECT " CONTACT_COLS " FROM contacts WHERE ig_user_id = ? AND owner_id = ?", "ss", ig,
+      owner);
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc = sqlite_db_step(d, st);
+  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  *result = contact_row(st);
+  if (sqlite3_column_bytes(st, 4) + sqlite3_column_bytes(st, 5) <= CACHED_BYTES_MAX)
+    remember(d, key, *result, sqlite3_column_int64(st, 11));
+  else
+    forget(d, *result);
+  sqlite3_reset(st);
+  return STORE_OK;
 }
 
 /* The owner of contact id when user may act on it: its owner, or an agent of
@@ -160,7 +239,7 @@ int sqlite_contact_list(sqlite_db_t *d, json_t *p, json_t **result) {
  * list. Variables merge key by key; a null value deletes the variable. A
  * contact keeps at most CONTACT_TAGS_MAX tags and CONTACT_VARS_MAX variables:
  * a change past either is EINVAL and changes nothing. */
-int sqlite_contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
+static int contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
   const char *user = sqlite_db_pstr(p, "user_id");
   json_t *add = json_object_get(p, "add_tags"), *set = json_object_get(p, "set_variables"),
@@ -176,6 +255,7 @@ int sqlite_contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
     return STORE_EINVAL;
   int status = contact_by(d, owner, id, NULL, &c);
   if (status != STORE_OK) return status;
+  forget(d, c);
   json_t *tags = replace ? json_array() : json_incref(json_object_get(c, "tags"));
   json_t *vars = json_object_get(c, "variables"), *t, *have, *v;
   const char *k;
@@ -213,7 +293,7 @@ int sqlite_contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
 
 /* The profile Graph answered; the contact's instagram conversations take its
  * name (or username). */
-int sqlite_contact_profile(sqlite_db_t *d, json_t *p, json_t **result) {
+static int contact_profile(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
   const char *name = sqlite_db_pstr(p, "name"), *username = sqlite_db_pstr(p, "username");
   if (!owner || !id) return STORE_EINVAL;
@@ -227,6 +307,7 @@ int sqlite_contact_profile(sqlite_db_t *d, json_t *p, json_t **result) {
   if (status != STORE_OK) return status;
   json_t *contact = NULL;
   if ((status = contact_by(d, owner, id, NULL, &contact)) != STORE_OK) return status;
+  forget(d, contact);
   const char *title =
       name && *name ? name : json_string_value(json_object_get(contact, "username"));
   /* The conversations to rename, collected before the statements that load them. */
@@ -258,7 +339,7 @@ int sqlite_contact_profile(sqlite_db_t *d, json_t *p, json_t **result) {
 
 /* The contact's read position: the seq of the last message they saw, never
  * backwards. The contact is named by id or by ig_user_id. */
-int sqlite_contact_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
+static int contact_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
   const char *ig = sqlite_db_pstr(p, "ig_user_id");
   int64_t seq = sqlite_db_pint(p, "seq", -1);
@@ -268,7 +349,8 @@ int sqlite_contact_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
                               " WHERE owner_id = ? AND (id = ? OR ig_user_id = ?)",
                               "isss", seq, owner, id, ig);
   if (status != STORE_OK) return status;
-  return contact_by(d, owner, id, ig, result);
+  if ((status = contact_by(d, owner, id, ig, result)) == STORE_OK) forget(d, *result);
+  return status;
 }
 
 /* The owner of the contact a pause is about: the contact of an instagram
@@ -294,7 +376,7 @@ static int pause_target(sqlite_db_t *d, json_t *p, char id[32], char owner[32]) 
   return STORE_OK;
 }
 
-int sqlite_contact_pause(sqlite_db_t *d, json_t *p, json_t **result) {
+static int contact_pause(sqlite_db_t *d, json_t *p, json_t **result) {
   json_t *until = json_object_get(p, "until_ms");
   char id[32], owner[32];
   if ((!until || (!json_is_integer(until) && !json_is_null(until))) ||
@@ -317,6 +399,7 @@ int sqlite_contact_pause(sqlite_db_t *d, json_t *p, json_t **result) {
         util_now_ms(), id);
   if (status != STORE_OK) return status;
   if ((status = contact_by(d, owner, id, NULL, result)) != STORE_OK) return status;
+  forget(d, *result);
   /* The conversations that show the pause, for their announcement. */
   sqlite3_stmt *st = sqlite_db_query(
       d, "SELECT id FROM conversations WHERE contact_id = ? AND type = 'instagram'", "s", id);
@@ -331,4 +414,33 @@ int sqlite_contact_pause(sqlite_db_t *d, json_t *p, json_t **result) {
     return rc;
   }
   return STORE_OK;
+}
+
+/* The writes that keep the cache right themselves (see sqlite_db_t.contacts). */
+static int known(sqlite_db_t *d, int (*op)(sqlite_db_t *, json_t *, json_t **), json_t *p,
+                 json_t **result) {
+  d->contacts_known = 1;
+  int status = op(d, p, result);
+  d->contacts_known = 0;
+  return status;
+}
+
+int sqlite_contact_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
+  return known(d, contact_upsert, p, result);
+}
+
+int sqlite_contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
+  return known(d, contact_update, p, result);
+}
+
+int sqlite_contact_profile(sqlite_db_t *d, json_t *p, json_t **result) {
+  return known(d, contact_profile, p, result);
+}
+
+int sqlite_contact_mark_read(sqlite_db_t *d, json_t *p, json_t **result) {
+  return known(d, contact_mark_read, p, result);
+}
+
+int sqlite_contact_pause(sqlite_db_t *d, json_t *p, json_t **result) {
+  return known(d, contact_pause, p, result);
 }

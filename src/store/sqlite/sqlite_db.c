@@ -40,11 +40,19 @@ static void configure_once(void) {
   sqlite3_initialize();
 }
 
+/* Every row written: a contact written elsewhere than sqlite_contact.c may be
+ * cached there. */
+static void on_update(void *arg, int op, const char *db, const char *table, sqlite3_int64 rowid) {
+  sqlite_db_t *d = arg;
+  if (!d->contacts_known && strcmp(table, "contacts") == 0) sqlite_contact_forget_all(d);
+}
+
 sqlite_db_t *sqlite_db_open(const char *path) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, configure_once);
   sqlite_db_t *d = calloc(1, sizeof(*d));
   if (!d) return NULL;
+  strmap_init(&d->contacts);
   /* NOMUTEX: the connection is used by one thread at a time (the store thread). */
   int rc = sqlite3_open_v2(path, &d->db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -54,6 +62,7 @@ sqlite_db_t *sqlite_db_open(const char *path) {
     goto fail;
   }
   sqlite3_busy_timeout(d->db, 5000);
+  sqlite3_update_hook(d->db, on_update, d);
   /* A larger lookaside serves SQLite's small per-statement allocations without malloc. */
   sqlite3_db_config(d->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 512, 1024);
   if (apply_pragmas(d) != 0) goto fail;
@@ -66,6 +75,8 @@ fail:
 void sqlite_db_close(sqlite_db_t *d) {
   if (!d) return;
   for (int i = 0; i < SQLITE_DB_CACHE; i++) sqlite3_finalize(d->cache[i].stmt);
+  sqlite_contact_forget_all(d);
+  strmap_free(&d->contacts);
   if (d->db && sqlite3_close(d->db) != SQLITE_OK)
     log_error("store: sqlite close: %s", sqlite3_errmsg(d->db));
   free(d);

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "parley/strmap.h"
 #include "store/store_internal.h"
 
 #define SQLITE_DB_CACHE 512 /* power of two, above the number of distinct statements */
@@ -43,6 +44,15 @@ typedef struct sqlite_db_s {
   /* Messages stored since the search index last caught up (sqlite_msg_index.c):
    * a hint for when to index, never trusted for what is indexed. */
   int64_t unindexed;
+  /* Contacts as CONTACT_UPSERT last read them, by owner and ig_user_id
+   * (sqlite_contact.c): an Instagram event upserts its contact and needs the
+   * row, which is then not read back. Every write to a contact forgets it, a
+   * rollback forgets all; one instance owns the file, so nothing else writes.
+   * A write to the contacts table by any other code forgets all (an update
+   * hook); contacts_known is set while sqlite_contact.c writes what it forgets
+   * itself. */
+  strmap_t contacts;
+  int contacts_known;
   /* sqlite_db_clock(): the second last formatted, and its text up to the dot. */
   int64_t clock_sec;
   char clock_text[32];
@@ -137,6 +147,8 @@ int sqlite_login_end_families(sqlite_db_t *d, json_t *ended);
 
 /* sqlite_contact.c: a contact by id, whoever owns it (NULL when absent). */
 json_t *sqlite_contact_load(sqlite_db_t *d, const char *id);
+/* Empties the cache of contacts (a rollback undid writes it may have seen). */
+void sqlite_contact_forget_all(sqlite_db_t *d);
 
 /* sqlite_flow.c: the flow id of owner (ENOTFOUND when none); the graph part
  * of a flow ({trigger, nodes, edges, start}, a new reference). */

@@ -2,6 +2,8 @@
  * uniqueness rules, seq under concurrent writers, pagination, permissions, the job
  * cap and close. The same tests run against SQLite (a temp file, always) and
  * MongoDB (when PARLEY_TEST_MONGO_URI is set, a fresh database per test). */
+#include <unistd.h>
+
 #include "store_fixture.h"
 
 /* A conversation's id; type "direct" or "group" with the creator first. */
@@ -1311,6 +1313,94 @@ static void test_contacts(void **state) {
   json_decref(r);
 }
 
+/* What an Instagram event's CONTACT_UPSERT answers is the contact as stored
+ * after every other write to it (SQLite answers repeated upserts from a cache
+ * of the rows it read: each write must reach it). */
+static json_t *upsert_seen(fx_t *f, const char *owner, const char *inbound) {
+  json_t *r = NULL, *stored = NULL;
+  assert_int_equal(call(f, CONTACT_UPSERT,
+                        json_pack("{s:s,s:s,s:s?}", "owner_id", owner, "ig_user_id", "77",
+                                  "last_inbound_at", inbound),
+                        &r),
+                   STORE_OK);
+  assert_int_equal(
+      call(f, CONTACT_GET, json_pack("{s:s,s:s}", "ig_user_id", "77", "owner_id", owner), &stored),
+      STORE_OK);
+  assert_true(json_equal(r, stored));
+  json_decref(stored);
+  return r;
+}
+
+static void test_contact_upsert_sees_every_write(void **state) {
+  fx_t *f = *state;
+  char a[25], cid[25];
+  new_user(f, "cache@x.io", "C", a);
+  json_t *r = upsert_seen(f, a, "2026-11-21T10:00:00.000Z");
+  strcpy(cid, str(r, "id"));
+  json_decref(r);
+  r = upsert_seen(f, a, "2026-11-21T10:00:01.000Z");
+  assert_string_equal(str(r, "last_inbound_at"), "2026-11-21T10:00:01.000Z");
+  json_decref(r);
+  r = upsert_seen(f, a, NULL); /* an echo: the last inbound time stays */
+  assert_string_equal(str(r, "last_inbound_at"), "2026-11-21T10:00:01.000Z");
+  json_decref(r);
+  /* Tags and variables (the REST API, a flow's step). */
+  assert_int_equal(call(f, CONTACT_UPDATE,
+                        json_pack("{s:s,s:s,s:[s],s:{s:s}}", "id", cid, "owner_id", a, "add_tags",
+                                  "vip", "set_variables", "size", "M"),
+                        NULL),
+                   STORE_OK);
+  r = upsert_seen(f, a, "2026-11-21T10:00:02.000Z");
+  assert_string_equal(json_string_value(json_array_get(json_object_get(r, "tags"), 0)), "vip");
+  assert_string_equal(str(json_object_get(r, "variables"), "size"), "M");
+  json_decref(r);
+  /* The profile. */
+  assert_int_equal(call(f, CONTACT_PROFILE,
+                        json_pack("{s:s,s:s,s:s,s:s}", "owner_id", a, "id", cid, "name", "Ann",
+                                  "username", "ann"),
+                        NULL),
+                   STORE_OK);
+  r = upsert_seen(f, a, NULL);
+  assert_string_equal(str(r, "name"), "Ann");
+  assert_string_equal(str(r, "username"), "ann");
+  json_decref(r);
+  /* A pause, its end, and a pause that runs out by itself. */
+  assert_int_equal(call(f, CONTACT_PAUSE,
+                        json_pack("{s:s,s:s,s:I}", "id", cid, "user_id", a, "until_ms",
+                                  (json_int_t)util_now_ms() + 60000),
+                        NULL),
+                   STORE_OK);
+  r = upsert_seen(f, a, NULL);
+  assert_true(json_is_string(json_object_get(r, "automation_paused_until")));
+  json_decref(r);
+  assert_int_equal(
+      call(f, CONTACT_PAUSE, json_pack("{s:s,s:s,s:n}", "id", cid, "user_id", a, "until_ms"), NULL),
+      STORE_OK);
+  r = upsert_seen(f, a, NULL);
+  assert_true(json_is_null(json_object_get(r, "automation_paused_until")));
+  json_decref(r);
+  assert_int_equal(call(f, CONTACT_PAUSE,
+                        json_pack("{s:s,s:s,s:I}", "id", cid, "user_id", a, "until_ms",
+                                  (json_int_t)util_now_ms() + 50),
+                        NULL),
+                   STORE_OK);
+  r = upsert_seen(f, a, NULL);
+  assert_true(json_is_string(json_object_get(r, "automation_paused_until")));
+  json_decref(r);
+  usleep(100 * 1000);
+  r = upsert_seen(f, a, NULL);
+  assert_true(json_is_null(json_object_get(r, "automation_paused_until")));
+  json_decref(r);
+  /* The read position. */
+  assert_int_equal(
+      call(f, CONTACT_MARK_READ,
+           json_pack("{s:s,s:s,s:i}", "owner_id", a, "ig_user_id", "77", "seq", 5), NULL),
+      STORE_OK);
+  r = upsert_seen(f, a, NULL);
+  assert_int_equal(json_integer_value(json_object_get(r, "last_read_seq")), 5);
+  json_decref(r);
+}
+
 /* A profile stored before the contact's first conversation exists (the fetch
  * runs beside the event) names that conversation, whatever name the caller
  * read from the contact before. */
@@ -2251,6 +2341,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_contacts),
       T(test_contact_profile_list_edit),
       T(test_contact_profile_before_conversation),
+      T(test_contact_upsert_sees_every_write),
       T(test_webhook_events),
       T(test_flows),
       T(test_channels),
