@@ -113,6 +113,10 @@ static void deliver_message(void *ctx, const char *conv_id, int64_t seq, void *i
   size_t i;
   json_t *u;
   int sent = 0, acked = 0;
+  if (!d->frame) { /* nobody was here to send it to (fanout_message_new) */
+    delivery_free(d);
+    return;
+  }
   json_array_foreach(d->users, i, u) {
     const char *id = json_string_value(u);
     if (!id || !app->hub) continue;
@@ -211,6 +215,16 @@ static int here(app_t *app, const char *user) {
   int n = 0;
   if (app->hub) hub_foreach(app->hub, user, count_session, &n);
   return n > 0;
+}
+
+/* 1 when one of users has a session here. */
+static int anyone_here(app_t *app, const json_t *users) {
+  const json_t *u;
+  size_t i;
+  json_array_foreach(users, i, u) {
+    if (json_string_value(u) && here(app, json_string_value(u))) return 1;
+  }
+  return 0;
 }
 
 /* The view is rendered only for a user with a session here: a conversation an
@@ -343,10 +357,18 @@ void fanout_message_new(app_t *app, const json_t *message, const json_t *partici
   delivery_t *d = calloc(1, sizeof(*d));
   if (!d) return;
   d->app = app;
-  d->users = json_deep_copy(participant_ids);
+  /* The frame is encoded only when someone may get it: a session here, a
+   * channel's member here, another instance, or the sender's ack. Otherwise
+   * the empty delivery only keeps the conversation's seq order (a session that
+   * connects meanwhile reads the message when it syncs). */
+  int wanted = (ack_user && ack_session) || envelope_remote(app) ||
+               json_object_size(channel_subs_members(app->channel_subs, conv)) > 0 ||
+               anyone_here(app, participant_ids);
+  d->users = wanted ? json_deep_copy(participant_ids) : json_array();
   /* Signed for the conversation: one frame for every participant. */
-  json_t *view = attach_url_message_copy(app, message);
-  d->frame = encode(json_pack("{s:s, s:O}", "type", "message.new", "message", view), &d->len);
+  json_t *view = wanted ? attach_url_message_copy(app, message) : NULL;
+  if (wanted)
+    d->frame = encode(json_pack("{s:s, s:O}", "type", "message.new", "message", view), &d->len);
   if (ack_user && ack_session) {
     d->ack_user = strdup(ack_user);
     d->ack_session = ack_session;
@@ -355,7 +377,8 @@ void fanout_message_new(app_t *app, const json_t *message, const json_t *partici
                     &d->ack_len);
   }
   json_decref(view);
-  if (!d->users || !d->frame || (ack_user && ack_session && (!d->ack_user || !d->ack))) {
+  if (!d->users || (wanted && !d->frame) ||
+      (ack_user && ack_session && (!d->ack_user || !d->ack))) {
     delivery_free(d);
     return;
   }
