@@ -156,6 +156,7 @@ static void fail_all(sqlite_batch_t *b) {
  * BEGIN or COMMIT failed and nothing of the batch is durable. */
 static int try_batch(sqlite_db_t *d, sqlite_batch_t *b, int fast) {
   if (sqlite_db_exec(d, "BEGIN IMMEDIATE", "") != STORE_OK) return -2;
+  sqlite_contact_sync(d); /* another instance may share the file */
   size_t i = 0;
   for (store_job_t *j = b->jobs; j; j = j->next, i++) {
     if (run_job(d, j, &b->inserts[i], fast) != 0) {

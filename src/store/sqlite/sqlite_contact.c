@@ -77,6 +77,17 @@ static int drop_cached(const char *key, void *value, void *arg) {
 
 void sqlite_contact_forget_all(sqlite_db_t *d) { strmap_sweep(&d->contacts, drop_cached, NULL); }
 
+void sqlite_contact_sync(sqlite_db_t *d) {
+  sqlite3_stmt *st = sqlite_db_query(d, "PRAGMA data_version", "");
+  int64_t version = -1;
+  if (st && sqlite_db_step(d, st) == 1) version = sqlite3_column_int64(st, 0);
+  if (st) sqlite3_reset(st);
+  if (version < 0 || version != d->contacts_version) {
+    sqlite_contact_forget_all(d);
+    d->contacts_version = version;
+  }
+}
+
 /* Forgets the contact a write changed (contact as the write left it, or as
  * read before it: owner_id and ig_user_id never change). */
 static void forget(sqlite_db_t *d, const json_t *contact) {

@@ -47,12 +47,14 @@ typedef struct sqlite_db_s {
   /* Contacts as CONTACT_UPSERT last read them, by owner and ig_user_id
    * (sqlite_contact.c): an Instagram event upserts its contact and needs the
    * row, which is then not read back. Every write to a contact forgets it, a
-   * rollback forgets all; one instance owns the file, so nothing else writes.
-   * A write to the contacts table by any other code forgets all (an update
-   * hook); contacts_known is set while sqlite_contact.c writes what it forgets
-   * itself. */
+   * rollback forgets all. A write to the contacts table by any other code
+   * forgets all (an update hook; contacts_known is set while sqlite_contact.c
+   * writes what it forgets itself), and so does a commit by another connection
+   * (another instance sharing the file), seen by PRAGMA data_version when a
+   * batch begins (contacts_version: the value the cache was filled under). */
   strmap_t contacts;
   int contacts_known;
+  int64_t contacts_version;
   /* sqlite_db_clock(): the second last formatted, and its text up to the dot. */
   int64_t clock_sec;
   char clock_text[32];
@@ -149,6 +151,9 @@ int sqlite_login_end_families(sqlite_db_t *d, json_t *ended);
 json_t *sqlite_contact_load(sqlite_db_t *d, const char *id);
 /* Empties the cache of contacts (a rollback undid writes it may have seen). */
 void sqlite_contact_forget_all(sqlite_db_t *d);
+/* Empties it when another connection committed since the last call; called
+ * in each batch's transaction, before its jobs. */
+void sqlite_contact_sync(sqlite_db_t *d);
 
 /* sqlite_flow.c: the flow id of owner (ENOTFOUND when none); the graph part
  * of a flow ({trigger, nodes, edges, start}, a new reference). */
