@@ -25,6 +25,7 @@
 typedef struct fx_s {
   uv_loop_t loop;
   store_t *store;
+  store_t *other; /* a second connection to the same file, or NULL */
   char path[512];
 } fx_t;
 
@@ -54,6 +55,11 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fx_t *f = *state;
+  if (f->other) {
+    int closed = 0;
+    store_close(f->other, on_closed, &closed);
+    while (!closed) uv_run(&f->loop, UV_RUN_ONCE);
+  }
   if (f->store) close_store(f);
   uv_run(&f->loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&f->loop), 0);
@@ -608,6 +614,35 @@ static void test_dropped_cache_is_given_back(void **state) {
 #endif
 }
 
+/* Two instances sharing the file: what one writes to a contact is in the
+ * other's next upsert, although the other answers repeated upserts from the
+ * rows it cached. */
+static void test_contact_written_by_another_connection(void **state) {
+  fx_t *f = *state;
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  store_t *other = f->other = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(other);
+  char a[25], cid[25];
+  new_user(f, "two@x.io", a);
+  json_t *r = NULL, *up = json_pack("{s:s,s:s}", "owner_id", a, "ig_user_id", "42");
+  for (int i = 0; i < 2; i++) { /* the second one is answered from the cache */
+    assert_int_equal(call(f, CONTACT_UPSERT, json_incref(up), &r), STORE_OK);
+    assert_int_equal(json_array_size(json_object_get(r, "tags")), 0);
+    strcpy(cid, str(r, "id"));
+    json_decref(r);
+  }
+  assert_int_equal(
+      store_sync_call(&f->loop, other, CONTACT_UPDATE,
+                      json_pack("{s:s,s:s,s:[s]}", "id", cid, "owner_id", a, "add_tags", "vip"),
+                      NULL, NULL),
+      STORE_OK);
+  assert_int_equal(call(f, CONTACT_UPSERT, json_incref(up), &r), STORE_OK);
+  assert_string_equal(json_string_value(json_array_get(json_object_get(r, "tags"), 0)), "vip");
+  json_decref(r);
+  json_decref(up);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
@@ -616,6 +651,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_burst_survives_reopen, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cache_stops_at_its_size, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dropped_cache_is_given_back, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_contact_written_by_another_connection, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
