@@ -53,8 +53,9 @@ typedef struct run_s {
   json_t *skipped;    /* [{flow_id, reason}]: candidates run once / cooldown kept out */
   size_t cand;        /* the candidate being considered */
   char *token;
-  size_t counted; /* trace entries already in the flow's counters */
-  int started;    /* this piece started the run: "started" not yet counted */
+  size_t counted;                  /* trace entries already in the flow's counters */
+  int started;                     /* this piece started the run: "started" not yet counted */
+  void (*then)(struct run_s *run); /* what follows the account's time zone being loaded */
 } run_t;
 
 static void advance(run_t *run);
@@ -446,6 +447,21 @@ static void set_local_time(run_t *run) {
                       json_pack("{s:i, s:i}", "weekday", weekday, "minute", minute));
 }
 
+static void zone_loaded(void *arg) {
+  run_t *run = arg;
+  set_local_time(run);
+  run->then(run);
+}
+
+/* Sets ctx.local, then continues with then: at once when the account's zone
+ * is loaded (or UTC), else once the thread pool has read it (flows/tz.h). */
+static void with_local_time(run_t *run, void (*then)(run_t *run)) {
+  run->then = then;
+  if (flow_tz_load(run->r->tz, run->r->app->loop, sget(run->account, "timezone"), zone_loaded,
+                   run) != 0)
+    zone_loaded(run);
+}
+
 static int open_token(run_t *run) {
   run->token = ig_token_open(run->r->app->secret_key, sget(run->account, "token_cipher"));
   return run->token ? 0 : -1;
@@ -466,6 +482,7 @@ static void run_created(void *ctx, int status, json_t *result) {
 /* Starts the chosen flow: the run's own copies of account and contact, its
  * state (seeded for the randomizer, with what started it and why this flow)
  * saved before the first step. */
+static void first_step(run_t *run);
 static void start_flow(run_t *run, json_t *flow) {
   run->flow = json_incref(flow);
   json_t *account = json_deep_copy(run->account), *contact = json_deep_copy(run->contact);
@@ -483,7 +500,12 @@ static void start_flow(run_t *run, json_t *flow) {
     run_free(run);
     return;
   }
-  set_local_time(run);
+  with_local_time(run, first_step);
+}
+
+/* The run's state, saved before its first step. */
+static void first_step(run_t *run) {
+  json_t *flow = run->flow;
   json_t *state = flow_state_new(run->flow, run->contact);
   uint32_t seed = 0;
   util_random(&seed, sizeof(seed));
@@ -659,6 +681,12 @@ void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_
 
 /* ---- resuming after a delay ---- */
 
+/* A delay ends; an ask gets its answer (run->answer) or times out (NULL). */
+static void resume_step(run_t *run) {
+  flow_resume(run->flow, state_of(run), run->answer, run->actions);
+  advance(run);
+}
+
 static void resume_account(void *ctx, int status, json_t *result) {
   run_t *run = ctx;
   if (status != STORE_OK) {
@@ -671,10 +699,7 @@ static void resume_account(void *ctx, int status, json_t *result) {
     fail_run(run, "the stored token cannot be opened");
     return;
   }
-  set_local_time(run);
-  /* A delay ends; an ask gets its answer (run->answer) or times out (NULL). */
-  flow_resume(run->flow, state_of(run), run->answer, run->actions);
-  advance(run);
+  with_local_time(run, resume_step);
 }
 
 static void held(void *ctx, int status, json_t *result) {

@@ -1,5 +1,13 @@
 /* TZif parsing (RFC 8536) and the zone cache of flows/tz.h. A zone's file is
- * a few kilobytes, read on its first use only. Loop thread. */
+ * a few kilobytes, read and checked on libuv's thread pool (uv_queue_work) on
+ * its first use only; the loop thread only ever looks zones up in the cache.
+ * Why the runner waits for the load rather than the account's PATCH loading
+ * it: the cache is the runner's and is bounded (a full cache starts over), so
+ * a zone loaded at PATCH time or at startup could be gone when a run needs it,
+ * and other instances never saw that PATCH; loading at the one place a zone
+ * is used, with the runner resuming the run when it is in, keeps every run
+ * correct. Loop thread, but for read_zone (a pool thread, touching only its
+ * own load_t). */
 #include "flows/tz.h"
 
 #include <stdio.h>
@@ -107,13 +115,22 @@ int flow_tz_offset(const unsigned char *b, size_t len, int64_t utc_s, int32_t *o
   return -1;
 }
 
-/* The zone's file, read once; NULL when it is unknown. */
-static zone_t *zone_of(flow_tz_t *tz, const char *name) {
-  zone_t *z = strmap_get(&tz->zones, name);
-  if (z) return z->bytes ? z : NULL;
+/* A zone's file being read on the thread pool. */
+typedef struct load_s {
+  uv_work_t work;
+  flow_tz_t *tz;
+  char name[65];
   char path[512];
-  snprintf(path, sizeof(path), "%s/%s", tz->dir, name);
-  FILE *f = fopen(path, "rb");
+  unsigned char *bytes; /* NULL: unknown (missing, unreadable or no TZif file) */
+  size_t len;
+  flow_tz_loaded_fn loaded;
+  void *arg;
+} load_t;
+
+/* A pool thread: reads and checks the file. */
+static void read_zone(uv_work_t *w) {
+  load_t *l = w->data;
+  FILE *f = fopen(l->path, "rb");
   unsigned char *buf = f ? malloc(TZIF_MAX_BYTES) : NULL;
   size_t len = buf ? fread(buf, 1, TZIF_MAX_BYTES, f) : 0;
   if (f) fclose(f);
@@ -122,17 +139,56 @@ static zone_t *zone_of(flow_tz_t *tz, const char *name) {
     free(buf);
     buf = NULL;
   }
-  /* Bounded: a full cache starts over (zones in use are read again). */
-  if (strmap_count(&tz->zones) >= FLOW_TZ_MAX) strmap_sweep(&tz->zones, drop_zone, NULL);
-  z = calloc(1, sizeof(*z));
-  if (!z || strmap_put(&tz->zones, name, z) != 0) {
-    free(z);
-    free(buf);
-    return NULL;
+  l->bytes = buf;
+  l->len = len;
+}
+
+/* Back on the loop: the zone goes into the cache (unless a load beside this
+ * one put it there first), then the caller resumes. */
+static void zone_read(uv_work_t *w, int status) {
+  load_t *l = w->data;
+  flow_tz_t *tz = l->tz;
+  if (status == 0 && !strmap_get(&tz->zones, l->name)) {
+    /* Bounded: a full cache starts over (zones in use are read again). */
+    if (strmap_count(&tz->zones) >= FLOW_TZ_MAX) strmap_sweep(&tz->zones, drop_zone, NULL);
+    zone_t *z = calloc(1, sizeof(*z));
+    if (z && strmap_put(&tz->zones, l->name, z) == 0) {
+      z->bytes = l->bytes; /* NULL: remembered as unknown */
+      z->len = l->len;
+      l->bytes = NULL;
+    } else {
+      free(z);
+    }
   }
-  z->bytes = buf; /* NULL: remembered as unknown */
-  z->len = len;
-  return buf ? z : NULL;
+  free(l->bytes);
+  flow_tz_loaded_fn loaded = l->loaded;
+  void *arg = l->arg;
+  free(l);
+  loaded(arg);
+}
+
+int flow_tz_load(flow_tz_t *tz, uv_loop_t *loop, const char *zone, flow_tz_loaded_fn loaded,
+                 void *arg) {
+  if (!zone || !flow_tz_name_ok(zone) || strmap_get(&tz->zones, zone)) return 1;
+  load_t *l = calloc(1, sizeof(*l));
+  if (!l) return -1;
+  l->tz = tz;
+  snprintf(l->name, sizeof(l->name), "%s", zone);
+  snprintf(l->path, sizeof(l->path), "%s/%s", tz->dir, zone);
+  l->loaded = loaded;
+  l->arg = arg;
+  l->work.data = l;
+  if (uv_queue_work(loop, &l->work, read_zone, zone_read) != 0) {
+    free(l);
+    return -1;
+  }
+  return 0;
+}
+
+/* The zone as loaded; NULL when it is unknown or not loaded. */
+static zone_t *zone_of(flow_tz_t *tz, const char *name) {
+  zone_t *z = strmap_get(&tz->zones, name);
+  return z && z->bytes ? z : NULL;
 }
 
 int flow_tz_local(flow_tz_t *tz, const char *zone, int64_t utc_s, int *weekday, int *minute) {

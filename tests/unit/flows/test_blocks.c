@@ -497,10 +497,59 @@ static void settings(void **state) {
   invalid(bad, "", "settings.priority");
 }
 
+static void zone_in(void *arg) { (*(int *)arg)++; }
+
+/* Loads zone through a loop's thread pool, as the runner does. */
+static void load_zone(flow_tz_t *tz, const char *zone) {
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  int loaded = 0;
+  int rc = flow_tz_load(tz, &loop, zone, zone_in, &loaded);
+  assert_true(rc == 0 || rc == 1);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(loaded, rc == 0 ? 1 : 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* The loop thread never reads a zone's file: flow_tz_local gives UTC until
+ * the thread pool has loaded it, loaded runs on the loop, and a loaded (or
+ * known unknown) zone needs no second load. */
+static void time_zone_loads_off_the_loop(void **state) {
+  (void)state;
+  flow_tz_t *tz = flow_tz_new(NULL);
+  int wd, min, loaded = 0;
+  int64_t t = 1782907200; /* 2026-07-01T12:00:00Z: 14:00 in Berlin */
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(flow_tz_local(tz, "Europe/Berlin", t, &wd, &min), -1);
+  assert_int_equal(min, 12 * 60);
+  assert_int_equal(flow_tz_load(tz, &loop, "Europe/Berlin", zone_in, &loaded), 0);
+  assert_int_equal(flow_tz_load(tz, &loop, "Mars/Olympus", zone_in, &loaded), 0);
+  /* Queued, not read: still UTC and nothing called back before the loop runs. */
+  assert_int_equal(flow_tz_local(tz, "Europe/Berlin", t, &wd, &min), -1);
+  assert_int_equal(loaded, 0);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(loaded, 2);
+  assert_int_equal(flow_tz_local(tz, "Europe/Berlin", t, &wd, &min), 0);
+  assert_int_equal(min, 14 * 60);
+  assert_int_equal(flow_tz_local(tz, "Mars/Olympus", t, &wd, &min), -1);
+  assert_int_equal(flow_tz_load(tz, &loop, "Europe/Berlin", zone_in, &loaded), 1);
+  assert_int_equal(flow_tz_load(tz, &loop, "Mars/Olympus", zone_in, &loaded), 1);
+  assert_int_equal(flow_tz_load(tz, &loop, "../../etc/passwd", zone_in, &loaded), 1);
+  assert_int_equal(flow_tz_load(tz, &loop, NULL, zone_in, &loaded), 1);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(loaded, 2);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  flow_tz_free(tz);
+}
+
 static void time_zones(void **state) {
   (void)state;
   flow_tz_t *tz = flow_tz_new(NULL);
   int wd, min;
+  const char *zones[] = {"Europe/Berlin", "America/New_York", "Asia/Tokyo", "../../etc/passwd",
+                         "Mars/Olympus"};
+  for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) load_zone(tz, zones[i]);
   /* 2026-07-01T12:00:00Z, a Wednesday: 14:00 in Berlin (CEST), 08:00 in New York (EDT). */
   int64_t t = 1782907200;
   assert_int_equal(flow_tz_local(tz, "Europe/Berlin", t, &wd, &min), 0);
@@ -530,11 +579,17 @@ static void time_zones(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(triggers_by_kind), cmocka_unit_test(message_in_metas_format),
-      cmocka_unit_test(message_limits),   cmocka_unit_test(ask_and_save),
-      cmocka_unit_test(randomizer),       cmocka_unit_test(conditions),
-      cmocka_unit_test(actions),          cmocka_unit_test(comment_replies),
-      cmocka_unit_test(settings),         cmocka_unit_test(time_zones),
+      cmocka_unit_test(triggers_by_kind),
+      cmocka_unit_test(message_in_metas_format),
+      cmocka_unit_test(message_limits),
+      cmocka_unit_test(ask_and_save),
+      cmocka_unit_test(randomizer),
+      cmocka_unit_test(conditions),
+      cmocka_unit_test(time_zone_loads_off_the_loop),
+      cmocka_unit_test(actions),
+      cmocka_unit_test(comment_replies),
+      cmocka_unit_test(settings),
+      cmocka_unit_test(time_zones),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
