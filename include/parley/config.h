@@ -30,6 +30,8 @@ typedef struct config_s {
                                listener serves it */
   int auth_rate_per_ip;     /* auth_rate_per_ip: attempts a minute */
   int auth_rate_per_email;
+  int keys_rate_per_user; /* keys_rate_per_user: bundle fetches a minute per fetcher, 30 */
+  int keys_burst;         /* keys_burst: bundle fetches at once per fetcher, 10 */
   char *log_level;
 
   /* Limits and tuning beyond API.md's table (documented in config/). */

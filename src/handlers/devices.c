@@ -5,6 +5,7 @@
  * sees a private key. A device left with few prekeys is told by keys.low on
  * every instance. Loop thread. */
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "chat/fields.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
+#include "parley/bus.h"
 #include "parley/util.h"
 
 #define KEY_BYTES 32
@@ -283,21 +285,75 @@ static void on_claimed_one(void *ctx, int status, json_t *result) {
   on_claimed(ctx, status, result, 1);
 }
 
+/* A fetch waiting for its rate token: the claim's arguments and which answer. */
+typedef struct fetch_s {
+  http_req_t *req; /* referenced */
+  json_t *args;
+  int one;
+} fetch_t;
+
+/* Bundle fetches are limited per fetching user (a bucket shared by every
+ * instance through the bus), so no one drains another's one-time prekeys by
+ * fetching in a loop; refused: 429 with Retry-After, nothing claimed. A
+ * fetch of all of a user's bundles takes one token (it claims at most one
+ * prekey per device). */
+static void on_fetch_token(void *ctx, int allowed, int64_t retry_after_ms) {
+  fetch_t *f = ctx;
+  http_req_t *req = f->req;
+  if (!allowed) {
+    char secs[24];
+    snprintf(secs, sizeof(secs), "%lld",
+             (long long)(retry_after_ms <= 0 ? 1 : (retry_after_ms + 999) / 1000));
+    http_reply_header(req, "Retry-After", secs);
+    http_reply_error(req, 429, "rate_limited", "too many key fetches, try again later", NULL);
+    json_decref(f->args);
+  } else if (http_req_gone(req)) {
+    json_decref(f->args); /* nobody to hand a prekey to: claim none */
+  } else {
+    handlers_store_call(req, DEVICE_CLAIM, f->args, f->one ? on_claimed_one : on_claimed_all);
+  }
+  http_req_unref(req);
+  free(f);
+}
+
+/* Takes args (a new reference) whatever happens. */
+static void fetch(http_req_t *req, json_t *args, int one) {
+  app_t *app = req->app;
+  char key[96];
+  fetch_t *f = args ? calloc(1, sizeof(*f)) : NULL;
+  if (!f) {
+    json_decref(args);
+    http_reply_error(req, 503, "unavailable", "try again", NULL);
+    return;
+  }
+  f->req = req;
+  f->args = args;
+  f->one = one;
+  http_req_ref(req);
+  snprintf(key, sizeof(key), "keys:user:%s", req->user_id);
+  if (bus_bucket_take(app->bus, key, app->cfg.keys_rate_per_user, app->cfg.keys_burst,
+                      on_fetch_token, f) != 0) {
+    json_decref(args);
+    http_reply_error(req, 503, "unavailable", "try again", NULL);
+    http_req_unref(req);
+    free(f);
+  }
+}
+
 static void bundles(http_req_t *req) {
   const char *user = http_req_param(req, "id");
   if (!user || !*user || strlen(user) > FIELDS_ID_MAX) {
     http_reply_error(req, 404, "not_found", "no such user", NULL);
     return;
   }
-  handlers_store_call(req, DEVICE_CLAIM, json_pack("{s:s}", "user_id", user), on_claimed_all);
+  fetch(req, json_pack("{s:s}", "user_id", user), 0);
 }
 
 static void bundle(http_req_t *req) {
   const char *user = http_req_param(req, "id"), *id = http_req_param(req, "device_id");
   if (!user || !*user || strlen(user) > FIELDS_ID_MAX) id = NULL; /* answered as no device */
   if (!device_id_ok(req, id)) return;
-  handlers_store_call(req, DEVICE_CLAIM, json_pack("{s:s, s:s}", "user_id", user, "id", id),
-                      on_claimed_one);
+  fetch(req, json_pack("{s:s, s:s}", "user_id", user, "id", id), 1);
 }
 
 static const route_t routes[] = {

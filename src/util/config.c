@@ -123,6 +123,8 @@ static const setting_t settings[] = {
     S(metrics_listen, check_listen, "host:port of a separate /metrics listener"),
     I(auth_rate_per_ip, 1, 100000000, "login/signup attempts a minute per address"),
     I(auth_rate_per_email, 1, 100000000, "login/signup attempts a minute per email"),
+    I(keys_rate_per_user, 1, 100000000, "key bundle fetches a minute per fetching user"),
+    I(keys_burst, 1, 100000000, "key bundle fetches at once per fetching user"),
     R(log_level, check_log_level, "debug, info, warn or error"),
     L(max_body_bytes, 1024, INT64_C(1) << 30, "largest request body"),
     I(max_connections, 1, 1000000, "open connections at most"),
@@ -207,6 +209,8 @@ static void set_defaults(config_t *c) {
   c->trusted_proxies = strdup("");
   c->auth_rate_per_ip = 60;
   c->auth_rate_per_email = 10;
+  c->keys_rate_per_user = 30;
+  c->keys_burst = 10;
   c->log_level = strdup("info");
   c->max_body_bytes = 1 << 20;
   c->max_connections = 50000;

@@ -78,6 +78,8 @@ class Server:
             "PARLEY_LOG_LEVEL": "warn",
             "PARLEY_AUTH_RATE_PER_IP": "100000",
             "PARLEY_AUTH_RATE_PER_EMAIL": "100000",
+            "PARLEY_KEYS_RATE_PER_USER": "100000",
+            "PARLEY_KEYS_BURST": "100000",
             "PARLEY_JWT_SECRET": "integration-test-secret-0123456789abcdef",
             # API only, whatever web/dist holds; test_web_static.py gives its own.
             "PARLEY_WEB_DIR": "",

@@ -177,3 +177,54 @@ def test_claims_across_instances_and_keys_low(pair):
         await c1.close()
 
     run(main())
+
+
+def test_bundle_fetches_are_rate_limited_per_fetcher(start_server):
+    # 5 at once, then 1 a minute: nothing refills during the test.
+    s = start_server(env={"PARLEY_KEYS_RATE_PER_USER": "1", "PARLEY_KEYS_BURST": "5"})
+    a, b, c = s.signup(), s.signup(), s.signup()
+    d = Device(n_prekeys=20)
+    register(s, b, d)
+
+    def remaining():
+        return api(s, "GET", "/api/devices", b).json()["devices"][0]["one_time_prekeys"]
+
+    # One bundle and all bundles draw on the same bucket.
+    for i in range(5):
+        path = f"/api/users/{uid(b)}/keys" + (f"/{d.id}" if i % 2 else "")
+        assert api(s, "GET", path, a).status == 200
+    assert remaining() == 15
+    for _ in range(8):
+        r = api(s, "GET", f"/api/users/{uid(b)}/keys/{d.id}", a)
+        assert r.status == 429, r
+        assert r.json()["error"]["code"] == "rate_limited"
+        assert int(r.header("Retry-After")) >= 1
+        r = api(s, "GET", f"/api/users/{uid(b)}/keys", a)
+        assert r.status == 429 and r.header("Retry-After")
+    # The refused fetches claimed nothing.
+    assert remaining() == 15
+    # The limit is a's own: another user still fetches, the owner still manages.
+    r = api(s, "GET", f"/api/users/{uid(b)}/keys/{d.id}", c)
+    assert r.status == 200 and r.json()["bundle"]["one_time_prekey"] in d.prekeys
+    assert remaining() == 14
+
+
+def test_bundle_fetch_limit_is_shared_by_instances(start_server, redis_url, tmp_path):
+    env = {"PARLEY_REDIS_URL": redis_url, "PARLEY_KEYS_RATE_PER_USER": "1",
+           "PARLEY_KEYS_BURST": "4"}
+    if os.environ.get("PARLEY_TEST_STORE") == "mongo":
+        env["PARLEY_MONGO_URI"] = mongo_uri(f"parley_keys_{uuid.uuid4().hex[:10]}")
+        s1, s2 = start_server(env=env), start_server(env=env)
+    else:
+        data = str(tmp_path)
+        s1, s2 = start_server(env=env, data_dir=data), start_server(env=env, data_dir=data)
+    a, b = s1.signup(), s1.signup()
+    d = Device(n_prekeys=10)
+    register(s1, b, d)
+    path = f"/api/users/{uid(b)}/keys/{d.id}"
+    for s in (s1, s2, s1, s2):
+        assert api(s, "GET", path, a).status == 200
+    for s in (s1, s2):
+        r = api(s, "GET", path, a)
+        assert r.status == 429 and int(r.header("Retry-After")) >= 1, r
+    assert api(s2, "GET", "/api/devices", b).json()["devices"][0]["one_time_prekeys"] == 6
