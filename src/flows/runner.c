@@ -228,9 +228,14 @@ static void perform_send(run_t *run, const json_t *a) {
     fail_run(run, "outside_messaging_window");
     return;
   }
+  /* A client_id of its own: a person can retry it (the same client_id) if
+   * Meta refuses it, and the outbox resends it whole. */
+  char id[25], client_id[32];
+  util_new_id(id);
+  snprintf(client_id, sizeof(client_id), "flow-%s", id);
   if (ig_outbox_send_message(run->r->app, run->account, run->contact, run->token, sget(a, "text"),
-                             json_object_get(a, "message"), comment, NULL, "flow", 0, NULL, sent,
-                             run) != 0)
+                             json_object_get(a, "message"), comment, client_id, "flow", 0, NULL,
+                             sent, run) != 0)
     fail_run(run, "cannot reach the Graph API");
 }
 

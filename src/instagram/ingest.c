@@ -69,6 +69,7 @@ struct job_s {
   char *text;
   char *graph_mid;
   char *client_id;
+  json_t *graph;      /* {meta_message, comment_id?}: the message's payload, or NULL */
   const char *status; /* static: NULL or "pending" */
   const char *source; /* static: "instagram" or "flow" */
   job_t *prev, *next;
@@ -191,6 +192,7 @@ static void job_free(job_t *j) {
   json_decref(j->insert);
   free(j->text);
   free(j->graph_mid);
+  json_decref(j->graph);
   free(j->client_id);
   free(j);
 }
@@ -451,6 +453,7 @@ static void conversation_ready(void *ctx, int status, json_t *result) {
   json_decref(attachments);
   if (j->out_cb && j->status) json_object_set_new(p, "status", json_string(j->status));
   if (j->out_cb && j->client_id) json_object_set_new(p, "client_id", json_string(j->client_id));
+  if (j->out_cb && j->graph) json_object_set(p, "payload", j->graph);
   json_decref(result);
   if (j->kind == IG_EV_ECHO && text && mid) {
     /* The echo of Parley's own send can overtake Graph's answer: it then
@@ -775,7 +778,7 @@ void ig_ingest_kick(ig_ingest_t *ig) {
 
 void ig_ingest_store_outgoing(ig_ingest_t *ig, json_t *account, json_t *contact, const char *text,
                               const char *graph_mid, const char *client_id, const char *status,
-                              const char *source, ig_stored_fn cb, void *ctx) {
+                              const char *source, const json_t *graph, ig_stored_fn cb, void *ctx) {
   job_t *j = job_new(ig);
   if (!j) {
     ig_stored_t st = {STORE_EBUSY, NULL, NULL};
@@ -788,6 +791,7 @@ void ig_ingest_store_outgoing(ig_ingest_t *ig, json_t *account, json_t *contact,
   j->text = strdup(text);
   j->graph_mid = graph_mid && *graph_mid ? strdup(graph_mid) : NULL;
   j->client_id = client_id ? strdup(client_id) : NULL;
+  j->graph = graph ? json_deep_copy(graph) : NULL;
   j->status = status;
   j->source = source;
   snprintf(j->key, sizeof(j->key), "out:%p", (void *)j);

@@ -47,10 +47,12 @@ typedef void (*ig_stored_fn)(void *ctx, const ig_stored_t *stored);
  * it if need be) and delivers it live when new: with status "pending" before
  * the Graph API send, or with Graph's message id after it (so the echo that
  * Meta sends later adds nothing); client_id (may be NULL) makes it idempotent.
- * account and contact are borrowed. For outbox.c; everyone else sends with
- * ig_outbox_send. */
+ * graph (may be NULL) is kept on the message as it is sent, so that a retry
+ * sends the same: {meta_message, comment_id?} (ig_outbox_send_message).
+ * account, contact and graph are borrowed. For outbox.c; everyone else sends
+ * with ig_outbox_send. */
 void ig_ingest_store_outgoing(ig_ingest_t *ig, json_t *account, json_t *contact, const char *text,
                               const char *graph_mid, const char *client_id, const char *status,
-                              const char *source, ig_stored_fn cb, void *ctx);
+                              const char *source, const json_t *graph, ig_stored_fn cb, void *ctx);
 
 #endif

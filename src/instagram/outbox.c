@@ -130,8 +130,16 @@ static void graph_done(void *ctx, const graph_result_t *res) {
   }
 }
 
-/* The message (stored pending) goes out. */
+/* The message (stored pending) goes out: as Meta's message object when it was
+ * sent as one (kept on the stored message, so a retry sends it whole), else as
+ * its text. */
 static void deliver(send_t *s) {
+  if (!s->graph_message && !s->comment_id) {
+    json_t *meta = json_object_get(s->message, "meta_message");
+    const char *comment = json_string_value(json_object_get(s->message, "comment_id"));
+    if (json_is_object(meta)) s->graph_message = json_incref(meta);
+    if (comment && *comment) s->comment_id = strdup(comment);
+  }
   const char *text = json_string_value(json_object_get(s->message, "text"));
   const char *from = json_string_value(json_object_get(s->account, "ig_user_id"));
   int rc = -1;
@@ -264,7 +272,15 @@ int ig_outbox_send_message(app_t *app, json_t *account, json_t *contact, const c
     end_error(s, "outside_messaging_window", "the contact has not written in the last 24 hours");
     return 0;
   }
+  /* What goes to Meta is kept with the message: a retry sends it whole. */
+  json_t *graph = NULL;
+  if (s->graph_message || s->comment_id) {
+    graph = json_object();
+    if (s->graph_message) json_object_set(graph, "meta_message", s->graph_message);
+    if (s->comment_id) json_object_set_new(graph, "comment_id", json_string(s->comment_id));
+  }
   ig_ingest_store_outgoing(app->ingest, account, contact, s->text, NULL, s->client_id, "pending",
-                           source, stored, s);
+                           source, graph, stored, s);
+  json_decref(graph);
   return 0;
 }

@@ -45,8 +45,9 @@ int ig_outbox_send(app_t *app, json_t *account, json_t *contact, const char *tok
 /* As ig_outbox_send, sent as Meta's message object message (quick_replies, a
  * button template, an attachment; NULL: the text) while text is what is
  * stored; with comment_id (may be NULL) as the private reply to that comment
- * (recipient {comment_id}), which needs no open messaging window. A send the
- * outbox sends again (a failed one retried by client_id) goes as text. */
+ * (recipient {comment_id}), which needs no open messaging window. Both are kept
+ * on the stored message (its meta_message and comment_id), so a send the
+ * outbox sends again (a failed one retried by client_id) goes out the same. */
 int ig_outbox_send_message(app_t *app, json_t *account, json_t *contact, const char *token,
                            const char *text, const json_t *message, const char *comment_id,
                            const char *client_id, const char *source, int agent,

@@ -81,6 +81,53 @@ def test_messages_go_out_in_metas_format(start_server, fake):
     assert all(s["json"]["recipient"] == {"id": CONTACT} for s in fake.sends())
 
 
+def test_a_retried_rich_message_goes_out_whole(start_server, fake):
+    """Meta refuses a flow's message with quick replies (and one with buttons);
+    the retry of its client_id sends Meta's whole message again, not its text."""
+    srv = start_server(env=ig_env(fake))
+    tok = owner(srv)["access_token"]
+    qr = {"id": "m1", "type": "message", "data": {"text": "Which one?", "quick_replies": [
+        {"title": "Blue", "payload": "MUG_BLUE"}, {"title": "Red", "payload": "MUG_RED"}]}}
+    btn = {"id": "m2", "type": "message", "data": {"text": "Or browse", "buttons": [
+        {"type": "postback", "title": "Talk to us", "payload": "HUMAN"}]}}
+    create(srv, tok, flow([qr, btn], [{"from": "m1", "to": "m2"}]))
+    refusal = (400, {"error": {"message": "(#100) temporarily refused", "code": 100, "type": "OAuthException"}})
+    fake.script = [refusal]
+    assert post_webhook(srv, text_event("hi", "mid-retry-rich")).status == 200
+    assert n_sends(fake, 1)
+    first = fake.sends()[0]["json"]["message"]
+    assert first["quick_replies"][0]["payload"] == "MUG_BLUE"
+    conv = srv.request("GET", "/api/conversations", token=tok).json()["conversations"][0]
+
+    def failed():
+        msgs = srv.request("GET", f"/api/conversations/{conv['id']}/messages", token=tok).json()["messages"]
+        return next((m for m in msgs if m["text"] == "Which one?" and m.get("status") == "failed"), None)
+    m = wait_until(failed, timeout=15)
+    assert m and m["client_id"] and m["error"]["code"] == "100"
+    assert m["meta_message"] == first  # kept with the message, as sent
+    # The run ended with the refusal: the button message never went out.
+    assert len(fake.sends()) == 1
+    fake.script = [refusal]
+    r = srv.request("POST", f"/api/conversations/{conv['id']}/messages",
+                    {"text": "Which one?", "client_id": m["client_id"]}, token=tok)
+    assert r.status == 200 and r.json()["message"]["id"] == m["id"], r
+    assert n_sends(fake, 2)
+    assert fake.sends()[1]["json"]["message"] == first
+    assert fake.sends()[1]["json"]["recipient"] == {"id": CONTACT}
+    # Refused again, retried again: still whole, and sent this time.
+    assert wait_until(lambda: (x := failed()) and x["id"] == m["id"], timeout=15)
+    r = srv.request("POST", f"/api/conversations/{conv['id']}/messages",
+                    {"text": "Which one?", "client_id": m["client_id"]}, token=tok)
+    assert r.status == 200, r
+    assert n_sends(fake, 3)
+    assert fake.sends()[2]["json"]["message"] == first
+
+    def sent():
+        msgs = srv.request("GET", f"/api/conversations/{conv['id']}/messages", token=tok).json()["messages"]
+        return next((x for x in msgs if x["id"] == m["id"] and x["status"] == "sent"), None)
+    assert wait_until(sent, timeout=15)
+
+
 def test_bad_blocks_are_refused_naming_node_and_field(start_server, fake):
     srv = start_server(env=ig_env(fake))
     tok = srv.signup()["access_token"]

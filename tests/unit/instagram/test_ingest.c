@@ -178,7 +178,7 @@ static void echo_reaction_and_read_reach_the_sent_message(void **state) {
       "AwMDAwMDAwMDAwMDAwMDM";
   ig_stored_t got = {-1, NULL, NULL};
   ig_ingest_store_outgoing(w->f->app.ingest, account, contact, "The blue mug is 12 EUR.", mid, NULL,
-                           NULL, "instagram", on_stored, &got);
+                           NULL, "instagram", NULL, on_stored, &got);
   ig_fx_settle(w->f);
   json_decref(account);
   json_decref(contact);
