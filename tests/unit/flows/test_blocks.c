@@ -158,10 +158,12 @@ static void message_limits(void **state) {
               "[]"),
       "m1", "buttons[0].title: 1 to 20 characters");
   /* 20 characters of two bytes each is within Meta's limit. */
-  valid(
-      flow_of("[{\"id\":\"m1\",\"type\":\"message\",\"data\":{\"text\":\"x\",\"quick_replies\":["
-              "{\"title\":\"éééééééééééééééééééé\",\"payload\":\"1\"}]}}]",
-              "[]"));
+  json_t *f = flow_of(
+      "[{\"id\":\"m1\",\"type\":\"message\",\"data\":{\"text\":\"x\",\"quick_replies\":["
+      "{\"title\":\"éééééééééééééééééééé\",\"payload\":\"1\"}]}}]",
+      "[]");
+  valid(f);
+  json_decref(f);
   invalid(flow_of("[{\"id\":\"m1\",\"type\":\"message\",\"data\":{\"text\":\"x\",\"buttons\":["
                   "{\"type\":\"call\",\"title\":\"a\",\"payload\":\"1\"}]}}]",
                   "[]"),
