@@ -17,7 +17,8 @@ static void usage(FILE *f) {
           "fanout:      --users N --group S --rates r1,r2,.. --seconds D --warmup W\n"
           "channel:     --users N (members) --sessions C (connected) --rates r1,.. --seconds D\n"
           "connections: --sessions n1,n2,.. --pid P (server pid, for VmRSS)\n"
-          "webhook, flows, flows_blocks: --events N --conns C --contacts K --secret S [--graph-port G]\n"
+          "webhook, flows, flows_blocks: --events N --conns C --contacts K --secret S "
+          "[--graph-port G]\n"
           "token:       --users N --group G (user 0 creates G groups with the others)\n");
 }
 

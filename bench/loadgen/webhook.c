@@ -164,11 +164,13 @@ static const char FLOW_BLOCKS[] =
     "\"settings\":{\"priority\":1,\"cooldown_seconds\":60},\"start\":\"r\",\"nodes\":["
     "{\"id\":\"r\",\"type\":\"randomizer\",\"data\":{\"branches\":[{\"name\":\"A\",\"weight\":50},"
     "{\"name\":\"B\",\"weight\":50}]}},"
-    "{\"id\":\"t\",\"type\":\"condition\",\"data\":{\"kind\":\"time\",\"weekdays\":[0,1,2,3,4,5,6]}},"
+    "{\"id\":\"t\",\"type\":\"condition\",\"data\":{\"kind\":\"time\",\"weekdays\":[0,1,2,3,4,5,6]}"
+    "},"
     "{\"id\":\"v\",\"type\":\"condition\",\"data\":{\"kind\":\"variable\",\"name\":\"email\","
     "\"op\":\"is_set\"}},"
     "{\"id\":\"u\",\"type\":\"action\",\"data\":{\"action\":\"remove_tag\",\"tag\":\"cold\"}},"
-    "{\"id\":\"c\",\"type\":\"action\",\"data\":{\"action\":\"clear_variable\",\"variable\":\"tmp\"}},"
+    "{\"id\":\"c\",\"type\":\"action\",\"data\":{\"action\":\"clear_variable\",\"variable\":"
+    "\"tmp\"}},"
     "{\"id\":\"n\",\"type\":\"action\",\"data\":{\"action\":\"notify_agent\",\"text\":"
     "\"{{contact.username}}: {{message.text}}\"}},"
     "{\"id\":\"m\",\"type\":\"message\",\"data\":{\"text\":\"Which mug, {{contact.username}}?\","
@@ -225,11 +227,11 @@ int lg_webhook(lg_t *lg, const lg_opts_t *o, int flows) {
       "%s %s: %d events acknowledged (%d not 200) in %.2f s = %.0f/s; %.0f %s in %.2f s = %.0f/s\n",
       name, o->label, h.ok, h.bad, acked_s, h.ok / acked_s, runs,
       flows ? "runs complete" : "messages stored", done_s, runs / done_s);
-  json_t *out = json_pack("{s:s, s:s, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:i}", "scenario",
-                          name, "label", o->label, "events", o->events,
-                          "acked", h.ok, "rejected", h.bad, "ack_seconds", acked_s, "acked_per_s",
-                          h.ok / acked_s, "processed_seconds", done_s, "processed_per_s",
-                          runs / done_s, "connections", o->conns);
+  json_t *out =
+      json_pack("{s:s, s:s, s:i, s:i, s:i, s:f, s:f, s:f, s:f, s:i}", "scenario", name, "label",
+                o->label, "events", o->events, "acked", h.ok, "rejected", h.bad, "ack_seconds",
+                acked_s, "acked_per_s", h.ok / acked_s, "processed_seconds", done_s,
+                "processed_per_s", runs / done_s, "connections", o->conns);
   lg_cpu_since(out, o->pid, u0, s0, done_s);
   json_object_set_new(out, flows ? "runs_complete" : "messages_stored", json_real(runs));
   if (flows) json_object_set_new(out, "graph_sends", json_integer((json_int_t)lg_graph_sends(g)));

@@ -39,22 +39,29 @@ typedef struct dl_s {
   int reading, draining, done;
 } dl_t;
 
-static void dl_unref(dl_t *d) {
-  if (--d->refs > 0) return;
+/* Drops n references; the last frees the download. */
+static void dl_release(dl_t *d, int n) {
+  d->refs -= n;
+  if (d->refs > 0) return;
   if (d->reader) files_reader_close(d->reader);
   free(d->buf);
   http_req_unref(d->req);
   free(d);
 }
 
-/* Ends the download (the reply is finished, or the client left). */
-static void dl_finish(dl_t *d) {
-  if (d->done) return;
+/* Ends the download (the reply is finished, or the client left); returns the
+ * number of references the caller must drop (the download's own, once). */
+static int dl_end(dl_t *d) {
+  if (d->done) return 0;
   d->done = 1;
   if (d->reader) files_reader_close(d->reader);
   d->reader = NULL;
   http_reply_stream_end(d->req);
-  dl_unref(d);
+  return 1;
+}
+
+static void dl_finish(dl_t *d) {
+  if (dl_end(d)) dl_release(d, 1);
 }
 
 static void pump(dl_t *d);
@@ -84,7 +91,7 @@ static void on_drain(void *ctx, int gone) {
     d->done = 1;
     if (d->reader) files_reader_close(d->reader);
     d->reader = NULL;
-    dl_unref(d);
+    dl_release(d, 1);
     return;
   }
   d->draining = 0;
@@ -95,12 +102,13 @@ static void on_drain(void *ctx, int gone) {
  * before, reads the next piece meanwhile, ends when all is written. */
 static void pump(dl_t *d) {
   d->refs++;
+  int drop = 1; /* ours; and the download's when it ends here */
   while (!d->done) {
     if (d->have && !d->draining) {
       int rc = http_reply_stream_write(d->req, d->buf, d->have);
       d->have = 0;
       if (rc < 0) {
-        dl_finish(d);
+        drop += dl_end(d);
         break;
       }
       d->draining = rc == 1;
@@ -111,14 +119,14 @@ static void pump(dl_t *d) {
       d->reading = 1;
       if (files_reader_read(d->reader, d->buf, n, on_read, d) != 0) {
         d->reading = 0;
-        dl_finish(d);
+        drop += dl_end(d);
       }
       break;
     }
-    if (!d->have && !d->reading && !d->left && !d->draining) dl_finish(d);
+    if (!d->have && !d->reading && !d->left && !d->draining) drop += dl_end(d);
     break;
   }
-  dl_unref(d);
+  dl_release(d, drop);
 }
 
 static void on_open(void *ctx, int status) {
@@ -134,7 +142,7 @@ static void on_open(void *ctx, int status) {
       http_reply_error(d->req, 503, "unavailable", "the file could not be read", NULL);
     }
     d->done = 1;
-    dl_unref(d);
+    dl_release(d, 1);
     return;
   }
   int head = strcmp(d->req->method, "HEAD") == 0;
@@ -298,13 +306,13 @@ static void got(void *ctx, int status, json_t *rec) {
     d->reader = NULL;
     http_reply_error(req, 503, "unavailable", "the file could not be read", NULL);
     d->done = 1;
-    dl_unref(d);
+    dl_release(d, 1);
   }
   return;
 done:
   json_decref(rec);
   d->done = 1;
-  dl_unref(d);
+  dl_release(d, 1);
 }
 
 static void download(http_req_t *req) {
@@ -341,7 +349,7 @@ static void download(http_req_t *req) {
   http_req_ref(req);
   if (store_call(app->store, ATTACH_GET, json_pack("{s:s}", "id", id), got, d) != 0) {
     http_reply_error(req, 503, "unavailable", "the store is unavailable, try again", NULL);
-    dl_unref(d);
+    dl_release(d, 1);
   }
 }
 
