@@ -117,11 +117,27 @@ class Server:
                 raise RuntimeError(f"parleyd exited with {self.proc.returncode}:\n{self.read_log()}")
             try:
                 if self.request("GET", "/healthz", timeout=1).status == 200:
+                    self.wait_revocations(deadline)
                     return
             except OSError:
                 pass
             time.sleep(0.05)
         raise RuntimeError("parleyd did not answer /healthz:\n" + self.read_log())
+
+    def wait_revocations(self, deadline):
+        """A restarted server answers authenticated calls 503 until it has read the
+        saved revocations (API.md): wait while /readyz says only that. A store or bus
+        that is down (as some tests want) is not waited for."""
+        while time.time() < deadline:
+            try:
+                r = self.request("GET", "/readyz", timeout=1)
+                body = r.json()
+            except (OSError, ValueError):
+                return
+            if r.status == 200 or body.get("store", {}).get("state") != "up" \
+                    or body.get("bus", {}).get("state") != "up":
+                return
+            time.sleep(0.05)
 
     def read_log(self, tail=8000):
         try:
