@@ -5,26 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "flows/verr.h"
 #include "parley/flows.h"
-
-typedef struct cerr_s {
-  char *err;
-  size_t errlen;
-  char *field;
-  size_t fieldlen;
-  char *node;
-  size_t nodelen;
-} cerr_t;
-
-static int cfail(cerr_t *e, const char *field, const char *node, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(e->err, e->errlen, fmt, ap);
-  va_end(ap);
-  snprintf(e->field, e->fieldlen, "%s", field);
-  if (e->node && e->nodelen) snprintf(e->node, e->nodelen, "%s", node ? node : "");
-  return -1;
-}
 
 static const char *sget(const json_t *o, const char *k) {
   return json_string_value(json_object_get(o, k));
@@ -52,31 +34,31 @@ static const char *nid(const json_t *n) {
 }
 
 /* A copy of the data field named from, under to; a string is required. */
-static int copy_str(const json_t *data, const char *from, json_t *out, const char *to, cerr_t *e,
+static int copy_str(const json_t *data, const char *from, json_t *out, const char *to, verr_t *e,
                     const char *id, const char *what) {
   const json_t *v = json_object_get(data, from);
   if (!json_is_string(v))
-    return cfail(e, "nodes", id, "node %s: %s needs data.%s as a string", id, what, from);
+    return flow_verr(e, "nodes", id, "node %s: %s needs data.%s as a string", id, what, from);
   json_object_set_new(out, to, json_string(json_string_value(v)));
   return 0;
 }
 
-static json_t *convert_node(const json_t *n, cerr_t *e) {
+static json_t *convert_node(const json_t *n, verr_t *e) {
   const char *type = sget(n, "type"), *id = nid(n);
   const json_t *data = json_object_get(n, "data"), *pos = json_object_get(n, "position");
   if (!json_is_object(n) || !json_is_string(json_object_get(n, "id"))) {
-    cfail(e, "nodes", NULL, "every node needs an id");
+    flow_verr(e, "nodes", NULL, "every node needs an id");
     return NULL;
   }
   if (!json_is_object(data)) {
-    cfail(e, "nodes", id, "node %s: data must be an object", id);
+    flow_verr(e, "nodes", id, "node %s: data must be an object", id);
     return NULL;
   }
   json_t *d = json_object(), *out = NULL;
   const char *ptype = NULL;
   int rc = -1;
   if (!type) {
-    cfail(e, "nodes", id, "node %s: type is missing", id);
+    flow_verr(e, "nodes", id, "node %s: type is missing", id);
   } else if (strcmp(type, "messageNode") == 0) {
     ptype = "message";
     rc = copy_str(data, "content", d, "text", e, id, "a messageNode");
@@ -88,13 +70,13 @@ static json_t *convert_node(const json_t *n, cerr_t *e) {
     const char *action = sget(data, "action");
     ptype = "action";
     if (!action || strcmp(action, "tag_customer") != 0) {
-      cfail(e, "nodes", id, "node %s: data.action must be tag_customer", id);
+      flow_verr(e, "nodes", id, "node %s: data.action must be tag_customer", id);
     } else {
       json_object_set_new(d, "action", json_string("tag_customer"));
       rc = copy_str(data, "tag", d, "tag", e, id, "a tag_customer action");
     }
   } else {
-    cfail(e, "nodes", id, "node %s: unknown node type %s", id, type);
+    flow_verr(e, "nodes", id, "node %s: unknown node type %s", id, type);
   }
   if (rc == 0) {
     out = json_pack("{s:s, s:s, s:O}", "id", id, "type", ptype, "data", d);
@@ -111,11 +93,11 @@ static json_t *convert_node(const json_t *n, cerr_t *e) {
   return out;
 }
 
-static json_t *convert_edge(const json_t *ed, size_t i, cerr_t *e) {
+static json_t *convert_edge(const json_t *ed, size_t i, verr_t *e) {
   const char *from = sget(ed, "source"), *to = sget(ed, "target");
   const json_t *h = json_object_get(ed, "sourceHandle");
   if (!json_is_object(ed) || !from || !to) {
-    cfail(e, "edges", from, "edge %zu: source and target must be node ids", i);
+    flow_verr(e, "edges", from, "edge %zu: source and target must be node ids", i);
     return NULL;
   }
   json_t *out = json_pack("{s:s, s:s}", "from", from, "to", to);
@@ -123,7 +105,7 @@ static json_t *convert_edge(const json_t *ed, size_t i, cerr_t *e) {
     const char *hs = json_string_value(h);
     if (!hs || (strcmp(hs, "true") != 0 && strcmp(hs, "false") != 0)) {
       json_decref(out);
-      cfail(e, "edges", from, "node %s: sourceHandle must be \"true\" or \"false\"", from);
+      flow_verr(e, "edges", from, "node %s: sourceHandle must be \"true\" or \"false\"", from);
       return NULL;
     }
     json_object_set_new(out, "label", json_string(hs));
@@ -133,15 +115,15 @@ static json_t *convert_edge(const json_t *ed, size_t i, cerr_t *e) {
 
 json_t *flow_from_instantchat(const json_t *body, char *err, size_t errlen, char *field,
                               size_t fieldlen, char *node_id, size_t node_idlen) {
-  cerr_t ctx = {err, errlen, field, fieldlen, node_id, node_idlen}, *e = &ctx;
+  verr_t ctx = {err, errlen, field, fieldlen, node_id, node_idlen}, *e = &ctx;
   if (node_id && node_idlen) node_id[0] = '\0';
   const json_t *nodes = json_object_get(body, "nodes"), *edges = json_object_get(body, "edges");
   if (!json_is_array(nodes)) {
-    cfail(e, "nodes", NULL, "nodes must be an array");
+    flow_verr(e, "nodes", NULL, "nodes must be an array");
     return NULL;
   }
   if (edges && !json_is_array(edges)) {
-    cfail(e, "edges", NULL, "edges must be an array");
+    flow_verr(e, "edges", NULL, "edges must be an array");
     return NULL;
   }
   json_t *out = json_object(), *pn = json_array(), *pe = json_array(), *x;

@@ -5,24 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flows/verr.h"
 #include "parley/buf.h"
 #include "parley/flows.h"
 #include "parley/util.h"
 
 /* ---- validation ---- */
 
-/* Where a validation error goes: the message, the top-level field it is
- * about, and the node it names ("" when none). */
-typedef struct verr_s {
-  char *err;
-  size_t errlen;
-  char *field;
-  size_t fieldlen;
-  char *node;
-  size_t nodelen;
-} verr_t;
-
-static int verr(verr_t *v, const char *f, const char *node, const char *fmt, ...) {
+int flow_verr(verr_t *v, const char *f, const char *node, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(v->err, v->errlen, fmt, ap);
@@ -49,8 +39,8 @@ static int is_one_of(const char *s, const char *const *set) {
 }
 
 /* An error about the flow as a whole, and one about the node `at`. */
-#define FAIL(fld, ...) return verr(v, fld, NULL, __VA_ARGS__)
-#define FAIL_AT(fld, at, ...) return verr(v, fld, at, __VA_ARGS__)
+#define FAIL(fld, ...) return flow_verr(v, fld, NULL, __VA_ARGS__)
+#define FAIL_AT(fld, at, ...) return flow_verr(v, fld, at, __VA_ARGS__)
 
 /* A list of 1..max (or, with allow_empty, 0..max) strings of 1..len bytes. */
 static int strings_ok(const json_t *a, size_t max, size_t len, int allow_empty) {
