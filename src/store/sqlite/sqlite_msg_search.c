@@ -152,8 +152,13 @@ int sqlite_msg_search(sqlite_db_t *d, json_t *p, json_t **result) {
   int n = 0;
   hit_t *hits = NULL;
   int64_t left = 0;
-  if (json_array_size(convs) > 0 && offset < window)
+  if (json_array_size(convs) > 0 && offset < window) {
     status = sqlite_msg_index(d, INT64_MAX, &left); /* every message stored so far */
+    /* Nothing is left for an idle step, whose write transaction would only
+     * contend with the other instances (if this one rolls back, the next
+     * insert or search indexes again). */
+    if (status == STORE_OK) d->unindexed = left;
+  }
   if (status == STORE_OK && json_array_size(convs) > 0 && offset < window) {
     buf_t match;
     buf_init(&match);
