@@ -14,6 +14,7 @@ import { CallButton } from './calls.jsx';
 import { GroupPanel } from './group_panel.jsx';
 import { ChannelPanel } from './channel_panel.jsx';
 import { InstagramPanel, useContact } from './instagram_panel.jsx';
+import { SafetyButton, secretSend, useSecretDevice } from './secret/secret_view.jsx';
 
 const loads = new Map(); // conversation id -> promise of the page in flight
 
@@ -61,6 +62,7 @@ export function ChatPane({ id }) {
   const [sideChoice, setSide] = useState(null); // null: the default below
   const [said, setSaid] = useState('');
   const contact = useContact(c);
+  const keysError = useSecretDevice(c);
 
   useEffect(() => {
     if (!c) {
@@ -71,7 +73,7 @@ export function ChatPane({ id }) {
     const focused = store.focus && store.focus.conv === id;
     if (!ch.loaded && !focused) loadPage(id, 'latest');
     setAnnouncer((m) => {
-      if (m.conversation_id === id) setSaid(`${store.userName(m.sender_id)}: ${m.text == null ? 'attachment' : m.text}`);
+      if (m.conversation_id === id) setSaid(`${store.userName(m.sender_id)}: ${m.ciphertexts ? 'secret message' : m.text == null ? 'attachment' : m.text}`);
     });
     return () => setAnnouncer(() => {});
   }, [id]);
@@ -146,6 +148,7 @@ export function ChatPane({ id }) {
         </div>
         {ig && <TeamControls c={c} contact={contact} />}
         {c.type === 'direct' && <CallButton conv={c} />}
+        {c.type === 'secret' && <SafetyButton conv={c} />}
         {!ig && <MuteMenu c={c} />}
         {c.type !== 'direct' && c.type !== 'secret' && (
           <button onClick={() => setSide(!side)} aria-expanded={side ? 'true' : 'false'} data-test="details">
@@ -168,17 +171,18 @@ export function ChatPane({ id }) {
                   : `The reply window is closed. Instagram lets a business reply only within ${windowLength(agentHours)} of the customer's last message (last: ${ago(contact.last_inbound_at)}). You can answer once they write again.`}
             </div>
           )}
-          {c.type === 'secret' ? (
-            <p class="read-only secret-note" role="note" data-test="secret-note">
+          {c.type === 'secret' && (
+            <p class="secret-note small muted" role="note" data-test="secret-note">
               Messages in this secret chat are end-to-end encrypted: the server stores only ciphertext, one per device.
-              This browser holds no keys for it, so read and write them on a device that has them.
+              {keysError && <span class="error-text" role="alert"> This browser could not set up its keys: {keysError}</span>}
             </p>
-          ) : c.type === 'channel' && c.role !== 'admin' ? (
+          )}
+          {c.type === 'channel' && c.role !== 'admin' ? (
             <p class="read-only" role="note" data-test="read-only">Only the channel's admins post here; you read along.</p>
           ) : (
             <Composer key={id} conv={c} disabled={ig && !!contact && !open}
               replyTo={ch.replyTo || null} onCancelReply={() => store.setReply(id, null)}
-              onSend={(text, extra) => {
+              onSend={c.type === 'secret' ? secretSend(c) : (text, extra) => {
                 const clientId = sendMessage(id, text, extra || {});
                 store.setReply(id, null);
                 return clientId;

@@ -31,7 +31,7 @@ export function Composer({ conv, disabled, onSend, onTyping, replyTo, onCancelRe
   const picker = useRef(null);
   const [dragging, setDragging] = useState(false);
   const uploads = useUploads();
-  const canAttach = conv.type !== 'instagram' && !disabled;
+  const canAttach = conv.type !== 'instagram' && conv.type !== 'secret' && !disabled;
   const typingAt = useRef(0);
   const idle = useRef(null);
 
@@ -45,7 +45,7 @@ export function Composer({ conv, disabled, onSend, onTyping, replyTo, onCancelRe
   const length = [...text].length;
   const over = length > MAX_TEXT;
 
-  const mentionable = conv.type === 'instagram' ? []
+  const mentionable = conv.type === 'instagram' || conv.type === 'secret' ? []
     : (conv.participants || []).filter((p) => !store.me || p.id !== store.me.id);
 
   function lookFor(v, caret) {

@@ -7,6 +7,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, client } from './client.js';
 import { clock, dayKey, dayLabel } from './format.js';
 import { store } from './store.js';
+import { SecretBody } from './secret/secret_view.jsx';
 
 const EMOJI = ['👍', '❤️', '😂', '😮', '😢', '🎉'];
 const EDGE = 300; // px from an edge that loads the next page
@@ -134,7 +135,7 @@ function callText(call) {
 
 function Body({ m, ig }) {
   if (m.deleted) return ig && String(m.sender_id || '').startsWith('ig:') ? 'The customer unsent this message' : 'This message was deleted';
-  if (m.ciphertexts) return <span class="encrypted" data-test="encrypted">End-to-end encrypted message</span>;
+  if (m.ciphertexts) return <SecretBody m={m} />;
   if (m.call) return <span class="call-record" data-test="call-record">{callText(m.call)}</span>;
   const atts = m.attachments || [];
   // A postback's text is its button title, said again by the attachment.
@@ -298,13 +299,13 @@ const Message = memo(function Message({ m, ig, own, showSender, read, tick, grou
           <span class="msg-actions">
             <button class="icon" aria-label="React" aria-expanded={picking ? 'true' : 'false'}
               onClick={() => setPicking(!picking)} data-test="react">☺</button>
-            {!ig && m.seq && (
+            {!ig && !m.ciphertexts && m.seq && (
               <button class="icon" onClick={() => store.setReply(m.conversation_id, m)} data-test="reply">Reply</button>
             )}
             {own && group && (
               <button class="icon" aria-expanded={readers ? 'true' : 'false'} onClick={() => setReaders(!readers)} data-test="read-by-open">Read by</button>
             )}
-            {own && <button class="icon" onClick={() => { setDraft(m.text || ''); setEditing(true); }} data-test="edit">Edit</button>}
+            {own && !m.ciphertexts && <button class="icon" onClick={() => { setDraft(m.text || ''); setEditing(true); }} data-test="edit">Edit</button>}
             {(own || admin) && !ig && (
               <button class="icon" data-test="delete" onClick={() => {
                 if (confirm('Delete this message for everyone?')) run(api.remove(m.id).then(() => ({ ...m, deleted: true, text: null })));

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { api } from './client.js';
 import { navigate } from './router.jsx';
 import { store } from './store.js';
+import { startSecret } from './secret/engine.js';
 
 /** A modal dialog: Escape closes it, focus starts inside and returns where it was. */
 export function Dialog({ title, onClose, children }) {
@@ -85,7 +86,7 @@ export function UserSearch({ onPick, exclude = [], label = 'Find people' }) {
 }
 
 export function NewChatDialog({ onClose, initialKind = 'direct' }) {
-  const [kind, setKind] = useState(initialKind); // direct | group | channel
+  const [kind, setKind] = useState(initialKind); // direct | group | channel | secret
   const group = kind === 'group';
   const [picked, setPicked] = useState([]);
   const [name, setName] = useState('');
@@ -95,7 +96,7 @@ export function NewChatDialog({ onClose, initialKind = 'direct' }) {
   async function openDirect(u) {
     setBusy(true);
     try {
-      const c = await api.createDirect(u.id);
+      const c = kind === 'secret' ? await startSecret(u.id) : await api.createDirect(u.id);
       store.putConversations([c]);
       onClose();
       navigate(`/c/${encodeURIComponent(c.id)}`);
@@ -127,6 +128,7 @@ export function NewChatDialog({ onClose, initialKind = 'direct' }) {
         <button aria-pressed={kind === 'direct' ? 'true' : 'false'} onClick={() => setKind('direct')}>Direct</button>
         <button aria-pressed={group ? 'true' : 'false'} onClick={() => setKind('group')} data-test="group-mode">Group</button>
         <button aria-pressed={kind === 'channel' ? 'true' : 'false'} onClick={() => setKind('channel')} data-test="channel-mode">Channel</button>
+        <button aria-pressed={kind === 'secret' ? 'true' : 'false'} onClick={() => setKind('secret')} data-test="secret-mode">Secret</button>
       </div>
       {kind === 'channel' ? <NewChannelForm onClose={onClose} /> : group ? (
         <form onSubmit={createGroup}>
@@ -149,6 +151,10 @@ export function NewChatDialog({ onClose, initialKind = 'direct' }) {
         </form>
       ) : (
         <div>
+          {kind === 'secret' && (
+            <p class="muted small" data-test="secret-explain">A secret chat is end-to-end encrypted: only your devices and
+              theirs can read it, never the server. This browser gets its keys when you start one.</p>
+          )}
           <UserSearch onPick={openDirect} />
           {error && <p class="error-text" role="alert">{error}</p>}
           <div class="dialog-actions"><button type="button" onClick={onClose} disabled={busy}>Cancel</button></div>
