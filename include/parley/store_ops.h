@@ -361,7 +361,11 @@ STORE_OP(FLOW_LIST, flow_list, READ)
 STORE_OP(FLOW_UPDATE, flow_update, WRITE)
 /* {id, owner_id} -> {} */
 STORE_OP(FLOW_DELETE, flow_delete, WRITE)
-/* {run} -> run: insert when run.id is absent, else replace */
+/* {run, claim_once?} -> run: insert when run.id is absent, else replace.
+ * claim_once (an insert of a run with a contact_id): the run claims its flow
+ * for its contact in the same operation, once ever; a claim taken before (by
+ * any instance, however close the race): ECONFLICT, nothing stored. Deleting
+ * the flow deletes its claims. */
 STORE_OP(FLOW_RUN_SAVE, flow_run_save, WRITE)
 /* {flow_id, owner_id, limit, contact_id?} -> {runs} newest first; with
  * contact_id only that contact's (run once, cooldown) */

@@ -472,8 +472,34 @@ static int open_token(run_t *run) {
   return run->token ? 0 : -1;
 }
 
+static void try_candidate(run_t *run);
+
+/* The candidate lost its run-once claim (another message from the contact
+ * started it first, here or on another instance): the next one is tried. */
+static void claim_lost(run_t *run) {
+  json_array_append_new(
+      run->skipped,
+      json_pack("{s:O, s:s}", "flow_id", json_object_get(run->flow, "id"), "reason", "run_once"));
+  json_decref(run->flow);
+  json_decref(run->record);
+  run->flow = run->record = NULL;
+  if (run->token) {
+    memset(run->token, 0, strlen(run->token));
+    free(run->token);
+    run->token = NULL;
+  }
+  run->started = 0;
+  run->cand++;
+  try_candidate(run);
+}
+
 static void run_created(void *ctx, int status, json_t *result) {
   run_t *run = ctx;
+  if (status == STORE_ECONFLICT) {
+    json_decref(result);
+    claim_lost(run);
+    return;
+  }
   if (status != STORE_OK) {
     json_decref(result);
     run_free(run);
@@ -537,11 +563,14 @@ static void first_step(run_t *run) {
   if (json_is_integer(json_object_get(run->flow, "version")))
     json_object_set(run->record, "version", json_object_get(run->flow, "version"));
   run->started = 1;
-  if (call(run, FLOW_RUN_SAVE, json_pack("{s:O}", "run", run->record), run_created) != 0)
-    run_free(run);
+  /* Run once is claimed in the store as the run is stored: the check of the
+   * contact's last run (try_candidate) cannot see a run that another message
+   * is starting at the same moment. */
+  json_t *p = json_pack("{s:O}", "run", run->record);
+  if (p && json_is_true(json_object_get(json_object_get(flow, "settings"), "run_once")))
+    json_object_set_new(p, "claim_once", json_true());
+  if (call(run, FLOW_RUN_SAVE, p, run_created) != 0) run_free(run);
 }
-
-static void try_candidate(run_t *run);
 
 /* The contact's newest run of the candidate: run once and cooldown decide. */
 static void last_run_listed(void *ctx, int status, json_t *result) {

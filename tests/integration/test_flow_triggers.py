@@ -191,3 +191,26 @@ def test_malformed_shapes_are_acknowledged(start_server, fake, body):
     # and the server goes on answering
     assert post_webhook(srv, text_event("hello", "mid-after-bad")).status == 200
     assert srv.request("GET", "/api/flows", token=tok).status == 200
+
+
+def test_run_once_holds_for_messages_at_once(start_server, fake):
+    """Five messages from one contact in one delivery, each racing the others'
+    runs through the store: the run-once flow runs once, the fallback takes
+    the other four (exactly one flow per message)."""
+    srv = start_server(env=ig_env(fake))
+    tok = owner(srv)
+    fallback = create(srv, tok, reply_flow("fallback", {"type": "any_message"}, "fallback"))
+    once = create(srv, tok, reply_flow("once", {"type": "any_message"}, "welcome",
+                                       settings={"priority": 10, "run_once": True}))
+    ev = text_event("hi", "mid-race-0")
+    items = ev["entry"][0]["messaging"]
+    for i in range(1, 5):
+        item = copy.deepcopy(items[0])
+        item["message"]["mid"] = f"mid-race-{i}"
+        items.append(item)
+    assert post_webhook(srv, ev).status == 200
+    wait_until(lambda: len(runs_of(srv, tok, once["id"])) + len(runs_of(srv, tok, fallback["id"])) >= 5)
+    assert len(runs_of(srv, tok, once["id"])) == 1
+    assert len(runs_of(srv, tok, fallback["id"])) == 4
+    assert fake.wait_for(lambda reqs: len([r for r in reqs if r["path"].endswith("/messages")]) == 5)
+    assert sorted(sent_texts(fake)) == ["fallback"] * 4 + ["welcome"]

@@ -3,6 +3,9 @@
  * nodes, edges, start, ...) and a run's trace and state are kept as JSON text,
  * since they are user-shaped and their keys must never become field names or
  * operators. Worker thread. */
+#include <stdio.h>
+#include <string.h>
+
 #include "parley/util.h"
 #include "store/mongo/mongo_internal.h"
 
@@ -162,10 +165,12 @@ int mongo_flow_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
   int rc = mongo_query_delete(c, MC_FLOWS, filter, 0);
   bson_destroy(filter);
   if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
-  /* Its versions and counters go with it; a run waiting on it fails on resuming. */
+  /* Its versions, counters and run-once claims go with it; a run waiting on it fails on resuming.
+   */
   filter = BCON_NEW("flow_id", BCON_UTF8(id));
   rc = mongo_query_delete(c, MC_FLOW_VERSIONS, filter, 1);
   if (rc >= 0) rc = mongo_query_delete(c, MC_FLOW_STATS, filter, 1);
+  if (rc >= 0) rc = mongo_query_delete(c, MC_FLOW_CLAIMS, filter, 1);
   bson_destroy(filter);
   if (rc < 0) return rc;
   *r = json_object();
@@ -213,6 +218,25 @@ static bson_t *run_update(json_t *run, const char *id, int64_t now, int64_t ord)
   return u;
 }
 
+/* Run once: the run claims (flow, contact) by inserting "<flow>:<contact>" in
+ * flow_claims before the run is stored; the unique _id lets one insert win
+ * whatever the instances racing, the others' duplicate key is ECONFLICT. */
+static int claim_once(mongo_ctx_t *c, const json_t *run, const char *run_id, char key[64]) {
+  const char *flow = mongo_param_str((json_t *)run, "flow_id");
+  const char *contact = mongo_param_str((json_t *)run, "contact_id");
+  if (!flow || !contact || strlen(flow) + strlen(contact) + 2 > 64) return STORE_EINVAL;
+  size_t nf = strlen(flow);
+  memcpy(key, flow, nf);
+  key[nf] = ':';
+  memcpy(key + nf + 1, contact, strlen(contact) + 1);
+  bson_t *doc = BCON_NEW("_id", BCON_UTF8(key), "flow_id", BCON_UTF8(flow), "contact_id",
+                         BCON_UTF8(contact), "run_id", BCON_UTF8(run_id));
+  int rc = mongo_query_insert(c, MC_FLOW_CLAIMS, doc);
+  bson_destroy(doc);
+  if (rc < 0) key[0] = '\0';
+  return rc < 0 ? rc : STORE_OK;
+}
+
 int mongo_flow_run_save(mongo_ctx_t *c, json_t *p, json_t **r) {
   json_t *run = json_object_get(p, "run");
   if (!json_is_object(run)) return STORE_EINVAL;
@@ -222,12 +246,23 @@ int mongo_flow_run_save(mongo_ctx_t *c, json_t *p, json_t **r) {
     snprintf(id, sizeof(id), "%s", given);
   else
     util_new_id(id);
+  char claim[64] = "";
+  if (!given && json_is_true(json_object_get(p, "claim_once"))) {
+    int rc = claim_once(c, run, id, claim);
+    if (rc != STORE_OK) return rc;
+  }
   bson_t *q = BCON_NEW("_id", BCON_UTF8(given ? given : id));
   bson_t *update = run_update(run, id, util_now_ms(), mongo_ctx_order(c));
   bson_t doc;
   int rc = mongo_query_modify(c, MC_RUNS, q, update, 1, 1, &doc);
   bson_destroy(q);
   bson_destroy(update);
+  if (rc <= 0 && claim[0]) {
+    /* The run was not stored: its claim goes, so a later message may run it. */
+    bson_t *f = BCON_NEW("_id", BCON_UTF8(claim));
+    mongo_query_delete(c, MC_FLOW_CLAIMS, f, 0);
+    bson_destroy(f);
+  }
   if (rc <= 0) return rc == 0 ? STORE_EUNAVAILABLE : rc;
   *r = run_json(c, &doc);
   bson_destroy(&doc);

@@ -32,6 +32,7 @@ enum mongo_coll {
   MC_CALL_LINES,
   MC_FLOW_VERSIONS,
   MC_FLOW_STATS,
+  MC_FLOW_CLAIMS,
   MC_COUNT
 };
 

@@ -172,9 +172,11 @@ int sqlite_flow_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   int rc = sqlite_db_exec(d, "DELETE FROM flows WHERE id = ? AND owner_id = ?", "ss", id, owner);
   if (rc != STORE_OK) return rc;
   if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
-  /* Its versions and counters go with it; a run waiting on it fails on resuming. */
+  /* Its versions, counters and run-once claims go with it; a run waiting on it fails on resuming.
+   */
   rc = sqlite_db_exec(d, "DELETE FROM flow_versions WHERE flow_id = ?", "s", id);
   if (rc == STORE_OK) rc = sqlite_db_exec(d, "DELETE FROM flow_stats WHERE flow_id = ?", "s", id);
+  if (rc == STORE_OK) rc = sqlite_db_exec(d, "DELETE FROM flow_claims WHERE flow_id = ?", "s", id);
   if (rc != STORE_OK) return rc;
   *result = json_object();
   return STORE_OK;
@@ -247,6 +249,17 @@ int sqlite_flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!id) {
     util_new_id(fresh);
     id = fresh;
+    /* Run once: the claim first, in the same transaction as the run. */
+    if (json_is_true(json_object_get(p, "claim_once"))) {
+      const char *contact = sqlite_db_pstr(run, "contact_id");
+      if (!contact) return STORE_EINVAL;
+      rc = sqlite_db_exec(d,
+                          "INSERT INTO flow_claims (flow_id, contact_id, run_id) VALUES (?, ?, ?)"
+                          " ON CONFLICT DO NOTHING",
+                          "sss", flow, contact, id);
+      if (rc != STORE_OK) return rc;
+      if (sqlite3_changes(d->db) == 0) return STORE_ECONFLICT;
+    }
     rc = sqlite_db_exec(
         d,
         "INSERT INTO flow_runs (id, flow_id, owner_id, contact_id, status, trace, state,"

@@ -302,6 +302,11 @@ static const char *const migrations[] = {
      * image (its attachment id). */
     "ALTER TABLE users ADD COLUMN avatar_id TEXT;"
     "ALTER TABLE conversations ADD COLUMN avatar_id TEXT;",
+    /* 27: flows (issue 19): run once per contact, claimed atomically: a run
+     * of a "run once" flow inserts its (flow, contact) row as it starts, so
+     * two messages racing for it start one run. */
+    "CREATE TABLE flow_claims (flow_id TEXT NOT NULL, contact_id TEXT NOT NULL,"
+    " run_id TEXT NOT NULL, PRIMARY KEY (flow_id, contact_id)) WITHOUT ROWID;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -1711,6 +1711,25 @@ static void test_flows(void **state) {
   assert_string_equal(str(json_array_get(json_object_get(r, "runs"), 0), "id"), run1);
   json_decref(r);
 
+  /* Run once: the first run to claim (flow, contact) is stored, a second
+   * is refused with nothing stored; another contact's claim is its own. */
+  for (int i = 0; i < 3; i++) {
+    const char *who = i == 2 ? "c2" : "c1";
+    assert_int_equal(
+        call(f, FLOW_RUN_SAVE,
+             json_pack("{s:{s:s,s:s,s:s,s:s,s:[],s:{}}, s:b}", "run", "flow_id", fid, "owner_id", a,
+                       "contact_id", who, "status", "running", "trace", "state", "claim_once", 1),
+             NULL),
+        i == 1 ? STORE_ECONFLICT : STORE_OK);
+  }
+  assert_int_equal(call(f, FLOW_RUN_LIST,
+                        json_pack("{s:s,s:s,s:i,s:s}", "flow_id", fid, "owner_id", a, "limit", 10,
+                                  "contact_id", "c1"),
+                        &r),
+                   STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "runs")), 2); /* run1 and the claimed one */
+  json_decref(r);
+
   /* Scheduled steps: due ones oldest first. */
   char s1[25];
   assert_int_equal(call(f, SCHED_INSERT,
@@ -1761,6 +1780,16 @@ static void test_flows(void **state) {
   assert_int_equal(call(f, SCHED_TAKE_WAIT, json_pack("{s:s}", "wait_for", "c1"), NULL),
                    STORE_ENOTFOUND);
   assert_int_equal(call(f, SCHED_DELETE, json_pack("{s:s}", "id", w1), NULL), STORE_ENOTFOUND);
+
+  /* A deleted flow's run-once claims go with it. */
+  assert_int_equal(call(f, FLOW_DELETE, json_pack("{s:s,s:s}", "id", fid, "owner_id", a), NULL),
+                   STORE_OK);
+  assert_int_equal(
+      call(f, FLOW_RUN_SAVE,
+           json_pack("{s:{s:s,s:s,s:s,s:s,s:[],s:{}}, s:b}", "run", "flow_id", fid, "owner_id", a,
+                     "contact_id", "c1", "status", "running", "trace", "state", "claim_once", 1),
+           NULL),
+      STORE_OK);
 }
 
 /* ---- the job cap and close ---- */
