@@ -3,7 +3,8 @@ chats): Alice starts one from the new-chat dialog, each browser registers a devi
 its keys on first use, and the two talk both ways, each reading the other's messages
 decrypted and their own as sent. A PyNaCl client (tests/integration/e2e_client.py) on
 Alice's account reads what the browsers sealed for it and writes what both browsers
-read. A message that does not decrypt shows a placeholder; the safety numbers match on
+read. A message that does not decrypt, or was sealed with an identity key that is not one of
+its sender's devices, shows a placeholder; the safety numbers match on
 both sides; a reload still reads everything (the keys live in IndexedDB); keys.low makes
 the browser upload one-time prekeys; and the store holds no plaintext."""
 from selenium.webdriver.common.keys import Keys
@@ -101,6 +102,17 @@ def test_two_browsers_talk_in_a_secret_chat(app_factory, browser_factory):
     assert st == 201
     ben.wait(lambda: ben.all("[data-test=undecryptable]"), what="the placeholder")
     assert "format" in ben.find("[data-test=undecryptable]").text
+    # Sealed right, but with keys the directory does not list for Ann (what a server
+    # writing in her name would do): not shown as hers.
+    rogue = Device()
+    bundle = app.api("GET", f"/api/users/{b['user']['id']}/keys", token=a["access_token"])[1]["bundles"][0]
+    key, header = rogue.initiate(bundle)
+    st, _ = app.api("POST", f"/api/conversations/{sid}/messages",
+                    {"ciphertexts": {ben_dev["id"]: seal(key, header, "forged")}}, token=a["access_token"])
+    assert st == 201
+    ben.wait(lambda: len(ben.all("[data-test=undecryptable]")) == 2, what="the forged message refused")
+    assert "not one of Ann Cipher" in ben.all("[data-test=undecryptable]")[1].text
+    assert "forged" not in ben.find("[data-test=messages]").text
     send(ben, "still here")
     ann.wait(lambda: secret_texts(ann)[-1:] == ["still here"], what="the chat going on")
 
@@ -118,7 +130,7 @@ def test_two_browsers_talk_in_a_secret_chat(app_factory, browser_factory):
     # A reload reads the history again from the keys in IndexedDB.
     ben.open(f"/c/{sid}")
     ben.wait(lambda: secret_texts(ben) == SECRETS + ["still here"], what="Ben's history after a reload")
-    assert len(ben.all("[data-test=undecryptable]")) == 1
+    assert len(ben.all("[data-test=undecryptable]")) == 2
 
     # keys.low: Ann fetches Ben's bundles until fewer than 10 one-time prekeys are left;
     # his browser uploads a batch.

@@ -12,6 +12,7 @@ const BATCH = 100; // one-time prekeys uploaded at once (the server takes at mos
 const DEVICES_TTL_MS = 60 * 1000; // how long a user's fetched device list is trusted
 const CIPHERTEXT_MAX = 16384; // characters of one device's ciphertext (API.md)
 const TOPPED_MS = 10 * 1000; // keys.low frames ignored after an upload
+const FORCE_MS = 10 * 1000; // a user's devices fetched out of turn at most this often
 
 let state = null; // {userId, db, dev: Promise<device>, out, users, queue, sending, memo}
 
@@ -27,6 +28,7 @@ function fresh(userId) {
     memo: new Map(), // message id -> Promise<{text} | {error}>
     replenishing: null,
     toppedAt: 0,
+    forced: new Map(), // user id -> when its devices were last fetched out of turn
   };
 }
 
@@ -199,6 +201,25 @@ export async function sendSecret(conv, text) {
   }
 }
 
+/**
+ * Throws 'stranger' unless `ik` is the identity key of one of the sender's devices in the
+ * directory (else the server could write as anyone with keys of its own): the cached
+ * list first, then one fresh fetch per user every 10 s at most. 'unchecked': the
+ * directory could not be asked.
+ */
+async function checkSender(s, dev, userId, ik) {
+  const has = (keys) => [...keys.values()].includes(ik);
+  try {
+    if (has(await devicesOf(s, dev, userId))) return;
+    if (Date.now() - (s.forced.get(userId) || 0) < FORCE_MS) throw new Error('stranger');
+    s.forced.set(userId, Date.now());
+    if (has(await devicesOf(s, dev, userId, true))) return;
+  } catch (e) {
+    throw e && e.message === 'stranger' ? e : new Error('unchecked');
+  }
+  throw new Error('stranger');
+}
+
 async function decrypt(s, dev, m) {
   const mine = s.userId === m.sender_id;
   const blob = m.ciphertexts && m.ciphertexts[dev.id];
@@ -220,7 +241,14 @@ async function decrypt(s, dev, m) {
   // One at a time: two messages of one new session must not both spend its prekey.
   const run = s.queue.then(async () => {
     const held = await s.db.get('in', env.h.ek);
-    if (held) return x3dh.open(held, env);
+    if (held) {
+      const text = await x3dh.open(held, env);
+      if (!held.checked) {
+        await checkSender(s, dev, m.sender_id, env.h.ik);
+        await s.db.put('in', env.h.ek, { ...held, checked: true });
+      }
+      return text;
+    }
     if (env.h.spk && env.h.spk !== x3dh.b64(dev.spk.pub)) throw new Error('spk');
     let opk = null;
     if (env.h.opk) {
@@ -229,8 +257,16 @@ async function decrypt(s, dev, m) {
     }
     const ses = await x3dh.respond(dev.identity, dev.spk.priv, opk, env.h);
     const text = await x3dh.open(ses, env); // authentic before a prekey is spent on it
-    await s.db.put('in', env.h.ek, { key: ses.key, ad: ses.ad, ik: env.h.ik });
+    let checked = true;
+    try {
+      await checkSender(s, dev, m.sender_id, env.h.ik);
+    } catch (e) {
+      if (e.message !== 'unchecked') throw e;
+      checked = false; // the directory did not answer: kept, checked at the next reading
+    }
+    await s.db.put('in', env.h.ek, { key: ses.key, ad: ses.ad, ik: env.h.ik, checked });
     if (env.h.opk) await s.db.del('prekeys', env.h.opk);
+    if (!checked) throw new Error('unchecked');
     return text;
   });
   s.queue = run.catch(() => {});
@@ -238,6 +274,8 @@ async function decrypt(s, dev, m) {
     return { text: await run, ik: env.h.ik };
   } catch (e) {
     if (e && e.message === 'opk') return { error: 'Cannot be decrypted: its one-time key was already used or is unknown here' };
+    if (e && e.message === 'unchecked') return { error: 'Not shown yet: the sender’s keys could not be checked', retry: true };
+    if (e && e.message === 'stranger') return { error: `Not shown: sealed with a key that is not one of ${store.userName(m.sender_id)}’s devices` };
     if (e && e.message === 'spk') return { error: 'Cannot be decrypted: sealed for a key this browser does not hold' };
     return { error: 'Cannot be decrypted: it does not authenticate with this browser’s keys' };
   }
