@@ -130,7 +130,7 @@ def test_two_browsers_talk_in_a_secret_chat(app_factory, browser_factory):
     # A reload reads the history again from the keys in IndexedDB.
     ben.open(f"/c/{sid}")
     ben.wait(lambda: secret_texts(ben) == SECRETS + ["still here"], what="Ben's history after a reload")
-    assert len(ben.all("[data-test=undecryptable]")) == 2
+    ben.wait(lambda: len(ben.all("[data-test=undecryptable]")) == 2, what="both placeholders after a reload")
 
     # keys.low: Ann fetches Ben's bundles until fewer than 10 one-time prekeys are left;
     # his browser uploads a batch.
