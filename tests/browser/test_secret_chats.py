@@ -1,7 +1,8 @@
 """Secret chats in the web client (issue 20, point 1): the inbox lists a secret
 conversation with a padlock and no preview text, and the conversation says its
 messages are end-to-end encrypted; a message sealed for no device of this browser
-shows a placeholder, not its ciphertext (test_secret_e2e.py has the real exchange)."""
+shows a placeholder, not its ciphertext, and a user with no device with keys cannot be
+written to yet (test_secret_e2e.py has the real exchange)."""
 
 
 def test_secret_chat_is_listed_locked_and_unreadable(app, browser_factory):
@@ -35,5 +36,10 @@ def test_secret_chat_is_listed_locked_and_unreadable(app, browser_factory):
     assert ann.find("[data-test=secret-badge]").text.strip().lower() == "secret"
     assert ann.find("[data-test=composer]")
     assert "c2VhbGVk" not in ann.find("body").text
+    # Ben has no device with keys yet: nothing can be sealed for him, and Ann is told so.
+    ann.find("[data-test=composer]").send_keys("hello?\n")
+    err = ann.find("[data-test=composer-error]")
+    assert "Ben Secret cannot receive secret messages yet" in err.text
+    assert ann.find("[data-test=composer]").get_attribute("value") == "hello?"
     ann.shot("secret-chat")
     assert not ann.severe()

@@ -5,7 +5,8 @@ decrypted and their own as sent. A PyNaCl client (tests/integration/e2e_client.p
 Alice's account reads what the browsers sealed for it and writes what both browsers
 read. A message that does not decrypt, or was sealed with an identity key that is not one of
 its sender's devices, shows a placeholder; the safety numbers match on
-both sides; a reload still reads everything (the keys live in IndexedDB); keys.low makes
+both sides; a reload still reads everything (the keys live in IndexedDB) and replaces a
+week-old signed prekey, the old one still opening what was sealed for it; keys.low makes
 the browser upload one-time prekeys; and the store holds no plaintext."""
 from selenium.webdriver.common.keys import Keys
 
@@ -14,6 +15,23 @@ from e2e_client import Device, open_sealed, seal
 from test_e2e_secret import stored_plaintext
 
 SECRETS = ["the eagle lands at midnight", "bring the blue folder", "zebra-quartz-7781"]
+
+
+# Makes the signed prekey of the page's device a week old, in its IndexedDB.
+AGE_SPK = """
+const done = arguments[arguments.length - 1];
+const req = indexedDB.open('parley-e2e:' + arguments[0], 1);
+req.onsuccess = () => {
+  const db = req.result;
+  const t = db.transaction('meta', 'readwrite');
+  const st = t.objectStore('meta');
+  const g = st.get('device');
+  g.onsuccess = () => st.put({ ...g.result, spkAt: Date.now() - 8 * 24 * 3600 * 1000 }, 'device');
+  t.oncomplete = () => { db.close(); done(true); };
+  t.onerror = () => done(false);
+};
+req.onerror = () => done(false);
+"""
 
 
 def devices(app, session):
@@ -127,10 +145,21 @@ def test_two_browsers_talk_in_a_secret_chat(app_factory, browser_factory):
     ann.shot("secret-e2e-ann")
     ben.shot("secret-e2e-ben")
 
-    # A reload reads the history again from the keys in IndexedDB.
+    # A reload reads the history again from the keys in IndexedDB. Ben's signed prekey
+    # is made a week old first: the reload replaces it, and a message sealed with the
+    # old one (its bundle fetched before) still opens.
+    st, body = app.api("GET", f"/api/users/{b['user']['id']}/keys/{ben_dev['id']}", token=a["access_token"])
+    old_bundle = body["bundle"]
+    assert ben.d.execute_async_script(AGE_SPK, b["user"]["id"])
     ben.open(f"/c/{sid}")
     ben.wait(lambda: secret_texts(ben) == SECRETS + ["still here"], what="Ben's history after a reload")
     ben.wait(lambda: len(ben.all("[data-test=undecryptable]")) == 2, what="both placeholders after a reload")
+    ben.wait(lambda: devices(app, b)[0]["signed_prekey"] != old_bundle["signed_prekey"], what="a new signed prekey")
+    key, header = phone.initiate(old_bundle)
+    st, _ = app.api("POST", f"/api/conversations/{sid}/messages",
+                    {"ciphertexts": {ben_dev["id"]: seal(key, header, "old prekey")}}, token=a["access_token"])
+    assert st == 201
+    ben.wait(lambda: secret_texts(ben)[-1:] == ["old prekey"], what="the old signed prekey's message")
 
     # keys.low: Ann fetches Ben's bundles until fewer than 10 one-time prekeys are left;
     # his browser uploads a batch.
@@ -139,5 +168,5 @@ def test_two_browsers_talk_in_a_secret_chat(app_factory, browser_factory):
     ben.wait(lambda: devices(app, b)[0]["one_time_prekeys"] > 50, what="Ben's browser to upload prekeys")
 
     # No plaintext in the store, and the pages logged no errors.
-    assert stored_plaintext(app.server, SECRETS + ["still here"]) == set()
+    assert stored_plaintext(app.server, SECRETS + ["still here", "old prekey"]) == set()
     assert not ann.severe() and not ben.severe()

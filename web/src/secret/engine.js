@@ -12,6 +12,10 @@ const BATCH = 100; // one-time prekeys uploaded at once (the server takes at mos
 const DEVICES_TTL_MS = 60 * 1000; // how long a user's fetched device list is trusted
 const CIPHERTEXT_MAX = 16384; // characters of one device's ciphertext (API.md)
 const TOPPED_MS = 10 * 1000; // keys.low frames ignored after an upload
+const SPK_ROTATE_MS = 7 * 24 * 3600 * 1000; // a signed prekey's life before a new one
+const SPK_KEEP_MS = 30 * 24 * 3600 * 1000; // how long a replaced one still opens messages
+const SPK_OLD_MAX = 5; // replaced signed prekeys kept
+const MEMO_MAX = 5000; // messages whose reading is kept in memory
 const FORCE_MS = 10 * 1000; // a user's devices fetched out of turn at most this often
 
 let state = null; // {userId, db, dev: Promise<device>, out, users, queue, sending, memo}
@@ -62,9 +66,24 @@ async function register(db) {
     name: deviceLabel(), identity_key: x3dh.b64(identity.pub),
     signed_prekey: { key: x3dh.b64(spk.pub), signature: x3dh.b64(signature) }, one_time_prekeys: prekeys,
   });
-  const dev = { id: r.device.id, identity, spk };
+  const dev = { id: r.device.id, identity, spk, spkAt: Date.now(), oldSpks: [] };
   await db.put('meta', 'device', dev);
   return dev;
+}
+
+/** A new signed prekey once a week (PUT .../signed_prekey); the replaced one still opens
+ * the messages of senders who fetched it, for 30 days. */
+async function rotate(db, dev) {
+  const spk = await x3dh.newX25519();
+  const signature = await x3dh.signPrekey(dev.identity, spk.pub);
+  await call('PUT', `/api/devices/${encodeURIComponent(dev.id)}/signed_prekey`,
+    { key: x3dh.b64(spk.pub), signature: x3dh.b64(signature) });
+  const now = Date.now();
+  const oldSpks = [{ ...dev.spk, until: now + SPK_KEEP_MS }, ...(dev.oldSpks || []).filter((k) => k.until > now)]
+    .slice(0, SPK_OLD_MAX);
+  const next = { ...dev, spk, spkAt: now, oldSpks };
+  await db.put('meta', 'device', next);
+  return next;
 }
 
 /** This browser's device, registered on first use; checked once a page load against
@@ -77,7 +96,10 @@ async function setup(s) {
       const { devices } = await call('GET', '/api/devices');
       const mine = devices.find((d) => d.id === dev.id);
       if (!mine || mine.identity_key !== x3dh.b64(dev.identity.pub)) dev = null;
-      else if (mine.one_time_prekeys < 10) replenish(s, dev, mine.one_time_prekeys);
+      else {
+        if (mine.one_time_prekeys < 10) replenish(s, dev, mine.one_time_prekeys);
+        if (Date.now() - (dev.spkAt || 0) > SPK_ROTATE_MS) dev = await rotate(s.db, dev).catch(() => dev);
+      }
     }
     if (!dev) dev = await register(s.db);
     s.out = await s.db.all('out');
@@ -249,13 +271,15 @@ async function decrypt(s, dev, m) {
       }
       return text;
     }
-    if (env.h.spk && env.h.spk !== x3dh.b64(dev.spk.pub)) throw new Error('spk');
+    const spk = !env.h.spk || env.h.spk === x3dh.b64(dev.spk.pub) ? dev.spk
+      : (dev.oldSpks || []).find((k) => x3dh.b64(k.pub) === env.h.spk);
+    if (!spk) throw new Error('spk');
     let opk = null;
     if (env.h.opk) {
       opk = await s.db.get('prekeys', env.h.opk);
       if (!opk) throw new Error('opk');
     }
-    const ses = await x3dh.respond(dev.identity, dev.spk.priv, opk, env.h);
+    const ses = await x3dh.respond(dev.identity, spk.priv, opk, env.h);
     const text = await x3dh.open(ses, env); // authentic before a prekey is spent on it
     let checked = true;
     try {
@@ -293,6 +317,8 @@ export function readSecret(m) {
     const p = device().then((dev) => decrypt(s, dev, m))
       .catch((e) => ({ error: `This browser has no keys for secret chats: ${(e && e.message) || 'setup failed'}`, retry: true }));
     s.memo.set(m.id, p);
+    // Bounded: the oldest readings go first (IndexedDB keeps what reading them again needs).
+    if (s.memo.size > MEMO_MAX) s.memo.delete(s.memo.keys().next().value);
     p.then((r) => { if (r.retry) s.memo.delete(m.id); });
   }
   return s.memo.get(m.id);
