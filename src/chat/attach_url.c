@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/conv_view.h"
 #include "parley/util.h"
 
 #define SIG_BYTES 16
@@ -111,27 +112,52 @@ void attach_url_messages(const app_t *app, json_t *messages) {
   json_array_foreach(messages, i, m) attach_url_message(app, m);
 }
 
-json_t *attach_url_user(const app_t *app, json_t *view, const json_t *user) {
-  const char *avatar = json_string_value(json_object_get(user, "avatar_id"));
-  const char *uid = json_string_value(json_object_get(user, "id"));
+/* owner's avatar (avatar_id) as avatar_url on obj, signed for scope 'a' and
+ * owner's id; obj keeps what it had when there is none to sign. */
+static void sign_avatar(const app_t *app, json_t *obj, const char *avatar, const char *owner) {
   char url[ATTACH_URL_MAX];
-  if (view && avatar && uid &&
-      attach_url_sign(app->url_key, avatar, 1, 'a', uid,
+  if (obj && avatar && owner &&
+      attach_url_sign(app->url_key, avatar, 1, 'a', owner,
                       attach_url_expiry(util_now_ms() / 1000, ATTACH_AVATAR_TTL_S), url,
                       sizeof(url)) == 0)
-    json_object_set_new(view, "avatar_url", json_string(url));
+    json_object_set_new(obj, "avatar_url", json_string(url));
+}
+
+json_t *attach_url_user(const app_t *app, json_t *view, const json_t *user) {
+  sign_avatar(app, view, json_string_value(json_object_get(user, "avatar_id")),
+              json_string_value(json_object_get(user, "id")));
   return view;
 }
 
+void attach_url_member(const app_t *app, json_t *member) {
+  json_t *avatar = json_object_get(member, "avatar_id");
+  if (!avatar) return;
+  sign_avatar(app, member, json_string_value(avatar),
+              json_string_value(json_object_get(member, "id")));
+  json_object_del(member, "avatar_id");
+}
+
+void attach_url_members(const app_t *app, json_t *members) {
+  size_t i;
+  json_t *m;
+  json_array_foreach(members, i, m) attach_url_member(app, m);
+}
+
 json_t *attach_url_conv(const app_t *app, json_t *conv) {
-  const char *avatar = json_string_value(json_object_get(conv, "avatar_id"));
-  const char *id = json_string_value(json_object_get(conv, "id"));
-  char url[ATTACH_URL_MAX];
-  if (!avatar) return conv;
-  if (id && attach_url_sign(app->url_key, avatar, 1, 'a', id,
-                            attach_url_expiry(util_now_ms() / 1000, ATTACH_AVATAR_TTL_S), url,
-                            sizeof(url)) == 0)
-    json_object_set_new(conv, "avatar_url", json_string(url));
-  json_object_del(conv, "avatar_id");
+  if (!json_is_object(conv)) return conv;
+  json_t *avatar = json_object_get(conv, "avatar_id");
+  if (avatar) {
+    sign_avatar(app, conv, json_string_value(avatar),
+                json_string_value(json_object_get(conv, "id")));
+    json_object_del(conv, "avatar_id");
+  }
+  attach_url_members(app, json_object_get(conv, "participants"));
+  attach_url_members(app, json_object_get(conv, "agents"));
   return conv;
+}
+
+json_t *attach_url_conv_view(const app_t *app, const json_t *conv, const char *user_id) {
+  /* The record is the caller's own store result, which nothing else holds:
+   * signing it in place is what attach_url_conv does, once for every view. */
+  return conv_view_json(attach_url_conv(app, (json_t *)conv), user_id);
 }

@@ -51,11 +51,24 @@ void attach_url_view(const app_t *app, json_t *att, char scope, const char *scop
  * logged-in user may see) and the user's id. */
 json_t *attach_url_user(const app_t *app, json_t *view, const json_t *user);
 
-/* A conversation (its view, or its store record before conv_view_write) with
- * an avatar (avatar_id: a group's), changed in place and returned: avatar_id
- * becomes avatar_url, its thumbnail's URL signed for scope 'a' and the
- * conversation's id, as a user's. */
+/* A store member ({id, avatar_id?, avatar_url?}: a participant, an agent, a
+ * member of a page) in place: avatar_id, when there is one, becomes
+ * avatar_url, the thumbnail's URL signed for scope 'a' and the member's id;
+ * without one the member keeps the avatar_url the store gave. */
+void attach_url_member(const app_t *app, json_t *member);
+/* The same for each member of an array (any other value: nothing). */
+void attach_url_members(const app_t *app, json_t *members);
+
+/* A store conversation (before conv_view_json or conv_view_write), changed in
+ * place and returned: a group's avatar_id becomes avatar_url, its thumbnail's
+ * URL signed for scope 'a' and the conversation's id, as a user's; so do its
+ * participants' and agents' (attach_url_member). Idempotent, so a record
+ * signed once may be viewed for every recipient. */
 json_t *attach_url_conv(const app_t *app, json_t *conv);
+/* conv_view_json(conv, user_id) after attach_url_conv(conv): a new object.
+ * conv is the caller's store record, which this signs in place (only avatar
+ * ids become URLs, so a const record stays the same conversation). */
+json_t *attach_url_conv_view(const app_t *app, const json_t *conv, const char *user_id);
 
 /* The views of a message's attachments (in place), signed for its
  * conversation: every participant gets the same bytes, so fan-out packs a

@@ -16,8 +16,9 @@ static int is_marked_list(const char *key) {
 }
 
 /* A participant's settings, shown to that participant only (at the top of
- * their view), never to the others. */
-static const char *const private_keys[] = {"mention_count", "muted_until"};
+ * their view), never to the others; and a stored avatar's id, which only its
+ * signed URL (attach_url_conv) may show. */
+static const char *const private_keys[] = {"mention_count", "muted_until", "avatar_id"};
 
 static int is_private(const char *key) {
   for (size_t i = 0; i < sizeof(private_keys) / sizeof(private_keys[0]); i++)
@@ -33,6 +34,19 @@ static json_t *channel_me(const json_t *conv, const char *user_id) {
 }
 
 static int is_channel(const json_t *conv) { return json_object_get(conv, "member_count") != NULL; }
+
+/* Keys of the store conversation that the view writes in a place of its own:
+ * avatar_url (a group's signed URL, else null, in every view) and avatar_id
+ * (never shown; attach_url_conv signs it into avatar_url). */
+static int is_avatar_key(const char *key) {
+  return strcmp(key, "avatar_url") == 0 || strcmp(key, "avatar_id") == 0;
+}
+
+/* The view's avatar_url: the signed URL on conv, else null (borrowed). */
+static json_t *avatar_url(const json_t *conv) {
+  json_t *url = json_object_get(conv, "avatar_url");
+  return json_is_string(url) ? url : json_null();
+}
 
 /* The user's own entry in a store conversation (a channel's "me"), or NULL. */
 static const json_t *own_entry(const json_t *conv, const char *user_id) {
@@ -76,9 +90,12 @@ static json_t *channel_view(const json_t *conv, const char *user_id) {
   const char *key, *role = json_string_value(json_object_get(me, "role"));
   int admin = role && strcmp(role, "admin") == 0;
   json_object_foreach((json_t *)conv, key, val) {
-    if (strcmp(key, "me") == 0 || (strcmp(key, "invite_token") == 0 && !admin)) continue;
+    if (strcmp(key, "me") == 0 || (strcmp(key, "invite_token") == 0 && !admin) ||
+        is_avatar_key(key))
+      continue;
     json_object_set_nocheck(v, key, val);
   }
+  json_object_set_nocheck(v, "avatar_url", avatar_url(conv));
   if (!me) return v;
   json_t *muted = json_object_get(me, "muted_until");
   json_object_set_nocheck(v, "role", json_object_get(me, "role"));
@@ -97,6 +114,7 @@ json_t *conv_view_json(const json_t *conv, const char *user_id) {
   const char *key;
   json_t *val;
   json_object_foreach((json_t *)conv, key, val) {
+    if (is_avatar_key(key)) continue;
     if (!is_marked_list(key)) {
       json_object_set_nocheck(v, key, val);
       continue;
@@ -112,6 +130,7 @@ json_t *conv_view_json(const json_t *conv, const char *user_id) {
     }
     json_object_set_new_nocheck(v, key, parts);
   }
+  json_object_set_nocheck(v, "avatar_url", avatar_url(conv));
   json_object_set_new_nocheck(v, "unread_count", json_integer(unread_count(conv, user_id)));
   const json_t *own = own_entry(conv, user_id);
   json_t *muted = json_object_get(own, "muted_until");
@@ -240,6 +259,7 @@ int conv_view_write(buf_t *b, json_t *conv, const char *user_id) {
   }
   if (buf_append(b, "{", 1) != 0) return -1;
   json_object_foreach(conv, key, val) {
+    if (is_avatar_key(key)) continue;
     if ((!first && buf_append(b, ",", 1) != 0) || write_string(b, key, strlen(key)) != 0 ||
         buf_append(b, ":", 1) != 0)
       return -1;
@@ -261,8 +281,10 @@ int conv_view_write(buf_t *b, json_t *conv, const char *user_id) {
   }
   const json_t *own = own_entry(conv, user_id);
   json_t *muted = json_object_get(own, "muted_until");
-  if (buf_printf(b, "%s\"unread_count\":%lld,\"mention_count\":%lld,\"muted_until\":",
-                 first ? "" : ",", unread_count(conv, user_id), mention_count(own)) != 0 ||
+  if (buf_printf(b, "%s\"avatar_url\":", first ? "" : ",") != 0 ||
+      write_value(b, avatar_url(conv)) != 0 ||
+      buf_printf(b, ",\"unread_count\":%lld,\"mention_count\":%lld,\"muted_until\":",
+                 unread_count(conv, user_id), mention_count(own)) != 0 ||
       write_value(b, json_is_string(muted) ? muted : json_null()) != 0)
     return -1;
   return buf_append(b, "}", 1);

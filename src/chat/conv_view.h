@@ -6,7 +6,9 @@
  * last_seq - the user's last_read_seq, an agent's own marker for an agent (0
  * for a user who is neither). A channel (it has member_count) shows no
  * participants; its "me", when it is the user's, becomes role and
- * unread_count (and admins see invite_token); without it, neither. One definition, two writers: a
+ * unread_count (and admins see invite_token); without it, neither. avatar_url is in
+ * every view: the URL attach_url_conv signed onto conv, else null; avatar_id (a
+ * store's, on conv or a participant) never is. One definition, two writers: a
  * jansson object for frames, and text written straight from the store's result for the list, byte
  * for byte the same JSON (tests/unit/chat/test_conv_view.c proves it). Pure; any thread. */
 #ifndef PARLEY_CHAT_CONV_VIEW_H

@@ -232,7 +232,7 @@ static int anyone_here(app_t *app, const json_t *users) {
  * mostly offline, and its view with the contact is the costly part. */
 static void send_conversation(app_t *app, const json_t *conv, const char *user) {
   if (!user || !here(app, user)) return;
-  json_t *view = attach_url_conv(app, conv_view_json(conv, user));
+  json_t *view = attach_url_conv_view(app, conv, user);
   json_t *frame = json_pack("{s:s, s:o}", "type", "conversation.updated", "conversation", view);
   char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
   if (text) sessions_send(app, user, text, strlen(text), 0);

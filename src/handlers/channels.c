@@ -54,14 +54,14 @@ static void joined(void *ctx, int status, json_t *result) {
   } else {
     json_t *conv = json_object_get(result, "conversation");
     int is_new = json_is_true(json_object_get(result, "joined"));
-    http_reply_json(req, is_new ? 201 : 200,
-                    json_pack("{s:o}", "conversation",
-                              attach_url_conv(req->app, conv_view_json(conv, req->user_id))));
+    http_reply_json(
+        req, is_new ? 201 : 200,
+        json_pack("{s:o}", "conversation", attach_url_conv_view(req->app, conv, req->user_id)));
     if (is_new) {
       channel_subs_announce(req->app, json_string_value(json_object_get(conv, "id")), req->user_id,
                             1);
       json_t *frame = json_pack("{s:s, s:o}", "type", "conversation.updated", "conversation",
-                                attach_url_conv(req->app, conv_view_json(conv, req->user_id)));
+                                attach_url_conv_view(req->app, conv, req->user_id));
       json_t *to = json_pack("[s]", req->user_id);
       if (frame && to) fanout_event(req->app, frame, to, NULL);
       json_decref(frame);
@@ -101,7 +101,7 @@ static void listed(void *ctx, int status, json_t *result) {
     json_t *views = json_array(), *c;
     size_t i;
     json_array_foreach(json_object_get(result, "channels"), i, c)
-        json_array_append_new(views, attach_url_conv(req->app, conv_view_json(c, req->user_id)));
+        json_array_append_new(views, attach_url_conv_view(req->app, c, req->user_id));
     http_reply_json(req, 200,
                     json_pack("{s:o, s:O}", "channels", views, "next_cursor",
                               json_object_get(result, "next_cursor")));
@@ -133,9 +133,9 @@ static void invited(void *ctx, int status, json_t *result) {
   else if (strcmp(req->method, "DELETE") == 0)
     http_reply_empty(req, 204);
   else
-    http_reply_json(req, 200,
-                    json_pack("{s:o}", "conversation",
-                              attach_url_conv(req->app, conv_view_json(result, req->user_id))));
+    http_reply_json(
+        req, 200,
+        json_pack("{s:o}", "conversation", attach_url_conv_view(req->app, result, req->user_id)));
   json_decref(result);
   http_req_unref(req);
 }
@@ -161,7 +161,7 @@ static void tell_member(void *ctx, int status, json_t *result) {
   told_t *t = ctx;
   if (status == STORE_OK) {
     json_t *frame = json_pack("{s:s, s:o}", "type", "conversation.updated", "conversation",
-                              attach_url_conv(t->app, conv_view_json(result, t->user)));
+                              attach_url_conv_view(t->app, result, t->user));
     json_t *to = json_pack("[s]", t->user);
     if (frame && to) fanout_event(t->app, frame, to, NULL);
     json_decref(frame);

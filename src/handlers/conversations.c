@@ -24,9 +24,9 @@
 #define LIST_LIMIT_MAX 200
 
 static void reply_conversation(http_req_t *req, int status, const json_t *conv) {
-  http_reply_json(req, status,
-                  json_pack("{s:o}", "conversation",
-                            attach_url_conv(req->app, conv_view_json(conv, req->user_id))));
+  http_reply_json(
+      req, status,
+      json_pack("{s:o}", "conversation", attach_url_conv_view(req->app, conv, req->user_id)));
 }
 
 /* A conversation id from the path: anything longer than an id cannot exist. */
@@ -55,7 +55,7 @@ static void channel_member_changed(app_t *app, const json_t *conv, const char *u
   const char *id = json_string_value(json_object_get(conv, "id"));
   if (!id || !user) return;
   channel_subs_announce(app, id, user, joined);
-  json_t *view = attach_url_conv(app, conv_view_json(conv, user));
+  json_t *view = attach_url_conv_view(app, conv, user);
   /* role null: this member is out (a rename's frame has no role at all). */
   if (view && !joined) json_object_set_new(view, "role", json_null());
   json_t *frame = json_pack("{s:s, s:o}", "type", "conversation.updated", "conversation", view);
@@ -390,8 +390,10 @@ static void members_listed(void *ctx, int status, json_t *result) {
     reply_invalid(req, "cursor", "cursor is not one this server gave");
   else if (status != STORE_OK)
     handlers_reply_store_error(req, status);
-  else
+  else {
+    attach_url_members(req->app, json_object_get(result, "members"));
     http_reply_json(req, 200, json_incref(result));
+  }
   json_decref(result);
   http_req_unref(req);
 }

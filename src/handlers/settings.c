@@ -16,7 +16,7 @@ static void set(void *ctx, int status, json_t *result) {
   if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
   } else {
-    json_t *view = attach_url_conv(req->app, conv_view_json(result, req->user_id));
+    json_t *view = attach_url_conv_view(req->app, result, req->user_id);
     http_reply_json(req, 200, json_pack("{s:O}", "conversation", view));
     json_t *frame = json_pack("{s:s, s:O}", "type", "conversation.updated", "conversation", view);
     json_t *me = json_pack("[s]", req->user_id);

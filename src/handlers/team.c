@@ -123,9 +123,9 @@ static void assigned(void *ctx, int status, json_t *result) {
   } else if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
   } else {
-    http_reply_json(req, 200,
-                    json_pack("{s:o}", "conversation",
-                              attach_url_conv(req->app, conv_view_json(result, req->user_id))));
+    http_reply_json(
+        req, 200,
+        json_pack("{s:o}", "conversation", attach_url_conv_view(req->app, result, req->user_id)));
     fanout_conversation(req->app, result, NULL);
   }
   json_decref(result);

@@ -11,6 +11,7 @@
 #include "chat/presence_query.h"
 #include "chat/presence_view.h"
 #include "chat/revocations.h"
+#include "chat/user_updates.h"
 #include "chat/user_view.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
@@ -172,7 +173,12 @@ static int profile_fields(http_req_t *req, json_t *body, json_t *params) {
   return 0;
 }
 
-static void profile_done(http_req_t *req, int status, json_t *result, int status_given) {
+/* What a profile change touched: the status (others hear presence) and the
+ * looks, name or avatar (others hear user.updated). */
+#define PROFILE_STATUS 1
+#define PROFILE_LOOKS 2
+
+static void profile_done(http_req_t *req, int status, json_t *result, int changed) {
   if (status == STORE_ENOTFOUND ||
       (status == STORE_OK && json_is_true(json_object_get(result, "deleted"))))
     http_reply_error(req, 401, "unauthorized", "the account no longer exists", NULL);
@@ -182,8 +188,15 @@ static void profile_done(http_req_t *req, int status, json_t *result, int status
     http_reply_json(
         req, 200,
         json_pack("{s:o}", "user", attach_url_user(req->app, user_view_own(result), result)));
-  /* The others hear a new status once it is stored. */
-  if (status == STORE_OK && status_given) presence_status_changed(req->app, req->user_id);
+  /* The others hear a new status, name or avatar once it is stored. */
+  if (status == STORE_OK && (changed & PROFILE_STATUS))
+    presence_status_changed(req->app, req->user_id);
+  if (status == STORE_OK && (changed & PROFILE_LOOKS) &&
+      !json_is_true(json_object_get(result, "deleted"))) {
+    json_t *view = attach_url_user(req->app, user_view_public(result), result);
+    user_updates_announce(req->app, view);
+    json_decref(view);
+  }
   json_decref(result);
   http_req_unref(req);
 }
@@ -193,7 +206,15 @@ static void on_profile(void *ctx, int status, json_t *result) {
 }
 
 static void on_profile_status(void *ctx, int status, json_t *result) {
-  profile_done(ctx, status, result, 1);
+  profile_done(ctx, status, result, PROFILE_STATUS);
+}
+
+static void on_profile_looks(void *ctx, int status, json_t *result) {
+  profile_done(ctx, status, result, PROFILE_LOOKS);
+}
+
+static void on_profile_both(void *ctx, int status, json_t *result) {
+  profile_done(ctx, status, result, PROFILE_STATUS | PROFILE_LOOKS);
 }
 
 static void update_profile(http_req_t *req) {
@@ -213,8 +234,11 @@ static void update_profile(http_req_t *req) {
   }
 fields:
   if (profile_fields(req, body, params) != 0) goto done;
+  int looks = json_object_get(params, "name") || json_object_get(params, "avatar_url");
+  int status = json_object_get(params, "status") != NULL;
   handlers_store_call(req, USER_UPDATE, params,
-                      json_object_get(params, "status") ? on_profile_status : on_profile);
+                      status ? (looks ? on_profile_both : on_profile_status)
+                             : (looks ? on_profile_looks : on_profile));
   params = NULL;
 done:
   json_decref(params);
@@ -266,7 +290,7 @@ static void delete_user(http_req_t *req) {
 static void on_avatar(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
   if (status != STORE_ENOTFOUND) {
-    profile_done(req, status, result, 0);
+    profile_done(req, status, result, PROFILE_LOOKS);
     return;
   }
   http_reply_error(req, 404, "not_found", "no such image of yours", "attachment_id");

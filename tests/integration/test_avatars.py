@@ -2,12 +2,18 @@
 (PUT /api/user/avatar); every logged-in user sees its avatar_url, a signed URL of
 its thumbnail with a longer life, which downloads without a token; an avatar is
 never swept as an unsent upload."""
+import asyncio
+import os
 import re
 import struct
 import time
+import uuid
 import zlib
 
-from messaging_helpers import api
+import pytest
+
+from conftest import mongo_uri
+from messaging_helpers import Client, api, create_group, run
 
 
 def png(width, height):
@@ -115,4 +121,96 @@ def test_group_avatar_set_by_an_admin_seen_by_members(server):
     r = api(server, "PUT", f"/api/conversations/{gid}/avatar", a, {"attachment_id": 5})
     assert r.status == 400, r
     r = api(server, "PUT", f"/api/conversations/{gid}/avatar", a, {"attachment_id": None})
-    assert r.status == 200 and "avatar_url" not in r.json()["conversation"], r
+    assert r.status == 200 and r.json()["conversation"]["avatar_url"] is None, r
+    # Without an avatar, every view says null: the list's text writer, a get,
+    # a direct conversation.
+    listed = api(server, "GET", "/api/conversations", b).json()["conversations"]
+    assert {x["id"]: x["avatar_url"] for x in listed} == {gid: None, direct: None}
+    for cid in (gid, direct):
+        got = api(server, "GET", f"/api/conversations/{cid}", a).json()["conversation"]
+        assert got["avatar_url"] is None and "avatar_id" not in got, got
+
+
+def _avatars(entries):
+    return {e["id"]: e["avatar_url"] for e in entries}
+
+
+def test_members_carry_their_avatars_in_every_list(server):
+    """Participants in conversation views (get and the list) and members' pages
+    carry each user's avatar_url, so a client draws them without a fetch per
+    member; user search too."""
+    from messaging_helpers import create_group
+    a, b, c = server.signup(), server.signup(), server.signup()
+    ua, ub, uc = (x["user"]["id"] for x in (a, b, c))
+    gid = create_group(server, a, [b, c])["id"]
+    url_a = set_avatar(server, a, upload(server, a, png(64, 64), "a.png")["id"]).json()["user"]["avatar_url"]
+    url_b = set_avatar(server, b, upload(server, b, png(64, 64), "b.png")["id"]).json()["user"]["avatar_url"]
+    want = {ua: url_a, ub: url_b, uc: None}
+    got = api(server, "GET", f"/api/conversations/{gid}", c).json()["conversation"]
+    assert _avatars(got["participants"]) == want
+    assert all("avatar_id" not in p for p in got["participants"])
+    listed = api(server, "GET", "/api/conversations", c).json()["conversations"]
+    assert _avatars([x for x in listed if x["id"] == gid][0]["participants"]) == want
+    r = api(server, "GET", f"/api/conversations/{gid}/members?limit=2", c)
+    assert r.status == 200, r
+    page = r.json()
+    r = api(server, "GET", f"/api/conversations/{gid}/members?cursor={page['next_cursor']}", c)
+    members = page["members"] + r.json()["members"]
+    assert _avatars(members) == want and all("avatar_id" not in m for m in members)
+    # The URLs download without a token.
+    assert server.request("GET", got["participants"][0]["avatar_url"] or url_a).status == 200
+    from urllib.parse import quote
+    found = api(server, "GET", f"/api/users/search?q={quote(a['user']['name'])}", b).json()["users"]
+    assert _avatars(found)[ua] == url_a
+    # Removed, every list says null again.
+    set_avatar(server, a, None)
+    got = api(server, "GET", f"/api/conversations/{gid}", c).json()["conversation"]
+    assert _avatars(got["participants"])[ua] is None
+
+
+@pytest.fixture
+def pair(start_server, redis_url, tmp_path):
+    """Two instances on one store and one Redis."""
+    env = {"PARLEY_REDIS_URL": redis_url}
+    if os.environ.get("PARLEY_TEST_STORE") == "mongo":
+        env["PARLEY_MONGO_URI"] = mongo_uri(f"parley_avatars_{uuid.uuid4().hex[:10]}")
+        return start_server(env=env), start_server(env=env)
+    data = str(tmp_path)
+    return start_server(env=env, data_dir=data), start_server(env=env, data_dir=data)
+
+
+def test_avatar_and_name_changes_reach_other_sessions_on_any_instance(pair):
+    """user.updated reaches the user's other sessions and the users who share a
+    conversation with them, on either instance; a stranger hears nothing."""
+    s1, s2 = pair
+    a, b, stranger = s1.signup(), s1.signup(), s1.signup()
+    ua = a["user"]["id"]
+    create_group(s1, a, [b])
+    img = upload(s1, a, png(32, 32), "a.png")
+
+    async def main():
+        b2 = await Client.connect(s2, b)
+        a2 = await Client.connect(s2, a)
+        x1 = await Client.connect(s1, stranger)
+        await asyncio.sleep(0.3)  # the fresh instance's bus subscription (as test_presence)
+        r = set_avatar(s1, a, img["id"])
+        url = r.json()["user"]["avatar_url"]
+        for who in (b2, a2):
+            f = await who.expect("user.updated")
+            assert f["user"] == {"id": ua, "name": a["user"]["name"], "avatar_url": url}, f
+        r = api(s1, "PATCH", "/api/user/profile", a, {"name": "Renamed"})
+        assert r.status == 200, r
+        f = await b2.expect("user.updated")
+        assert f["user"]["name"] == "Renamed" and f["user"]["avatar_url"] == url
+        set_avatar(s1, a, None)
+        f = await b2.expect("user.updated")
+        assert f["user"]["avatar_url"] is None
+        await a2.expect("user.updated")
+        await a2.expect("user.updated")
+        # The stranger shares no conversation: the others' frames have come, its own none.
+        with pytest.raises(AssertionError):
+            await x1.expect("user.updated", timeout=0.5)
+        for cl in (b2, a2, x1):
+            await cl.close()
+
+    run(main())

@@ -87,7 +87,8 @@ int mongo_conv_agent_of(mongo_ctx_t *c, const bson_t *doc, const char *user_id) 
   return rc;
 }
 
-/* {user id: name} for every participant of the given conversations. */
+/* {user id: {name, avatar_url, avatar_id?}} for every participant and agent
+ * of the given conversations, in one query. */
 static int names_of(mongo_ctx_t *c, json_t *convs, json_t *names) {
   bson_t filter = BSON_INITIALIZER, in, arr;
   bson_append_document_begin(&filter, "_id", -1, &in);
@@ -106,11 +107,19 @@ static int names_of(mongo_ctx_t *c, json_t *convs, json_t *names) {
   }
   bson_append_array_end(&in, &arr);
   bson_append_document_end(&filter, &in);
-  bson_t *opts = BCON_NEW("projection", "{", "name", BCON_INT32(1), "}");
+  bson_t *opts = BCON_NEW("projection", "{", "name", BCON_INT32(1), "avatar_url", BCON_INT32(1),
+                          "avatar_id", BCON_INT32(1), "}");
   json_t *users = json_array();
   int rc = n ? mongo_query_map(c, MC_USERS, &filter, opts, mongo_user_json, users) : 0;
-  json_array_foreach(users, i, pt) json_object_set(
-      names, json_string_value(json_object_get(pt, "id")), json_object_get(pt, "name"));
+  json_array_foreach(users, i, pt) {
+    const char *id = json_string_value(json_object_get(pt, "id"));
+    json_t *a = json_object_get(pt, "avatar_id");
+    if (id)
+      json_object_set_new(
+          names, id,
+          json_pack("{s:O, s:O, s:O*}", "name", json_object_get(pt, "name"), "avatar_url",
+                    json_object_get(pt, "avatar_url"), "avatar_id", a));
+  }
   json_decref(users);
   bson_destroy(opts);
   bson_destroy(&filter);
@@ -257,15 +266,17 @@ static int finish(mongo_ctx_t *c, json_t *convs) {
   if (rc == 0) rc = contacts_of(c, convs);
   json_array_foreach(convs, i, cv) {
     json_array_foreach(json_object_get(cv, "agents"), j, pt) {
-      json_t *name = json_object_get(names, json_string_value(json_object_get(pt, "id")));
-      if (name) json_object_set(pt, "name", name);
+      json_t *u = json_object_get(names, json_string_value(json_object_get(pt, "id")));
+      if (u) json_object_set(pt, "name", json_object_get(u, "name"));
     }
     json_object_del(cv, "_activity");
     if (!json_object_get(cv, "participants")) continue; /* a channel */
     json_t *parts = json_array();
     json_array_foreach(json_object_get(cv, "participants"), j, pt) {
       const char *id = json_string_value(json_object_get(pt, "id"));
-      json_t *name = id ? json_object_get(names, id) : NULL;
+      json_t *u = id ? json_object_get(names, id) : NULL, *name = json_object_get(u, "name");
+      json_t *avatar_url = json_object_get(u, "avatar_url"),
+             *avatar_id = json_object_get(u, "avatar_id");
       json_t *role = json_object_get(pt, "role");
       json_int_t read = json_integer_value(json_object_get(pt, "last_read_seq"));
       /* Documents from before delivered positions have none: reading implies it. */
@@ -273,11 +284,13 @@ static int finish(mongo_ctx_t *c, json_t *convs) {
       const char *muted = json_string_value(json_object_get(pt, "muted_until"));
       json_array_append_new(
           parts,
-          json_pack("{s:O, s:O, s:O, s:I, s:I, s:I, s:s?}", "id", json_object_get(pt, "id"), "name",
-                    name ? name : json_null(), "role", role ? role : json_null(), "last_read_seq",
-                    read, "last_delivered_seq", delivered > read ? delivered : read,
-                    "mention_count", json_integer_value(json_object_get(pt, "mention_count")),
-                    "muted_until", muted && strcmp(muted, now) > 0 ? muted : NULL));
+          json_pack("{s:O, s:O, s:O, s:O*, s:O, s:I, s:I, s:I, s:s?}", "id",
+                    json_object_get(pt, "id"), "name", name ? name : json_null(), "avatar_url",
+                    avatar_url ? avatar_url : json_null(), "avatar_id", avatar_id, "role",
+                    role ? role : json_null(), "last_read_seq", read, "last_delivered_seq",
+                    delivered > read ? delivered : read, "mention_count",
+                    json_integer_value(json_object_get(pt, "mention_count")), "muted_until",
+                    muted && strcmp(muted, now) > 0 ? muted : NULL));
     }
     json_object_set_new(cv, "participants", parts);
   }
@@ -1013,8 +1026,10 @@ int mongo_conv_members(mongo_ctx_t *c, json_t *p, json_t **r) {
       }
       if (!best) break;
       json_array_append_new(
-          page, json_pack("{s:O, s:O, s:O}", "id", json_object_get(best, "id"), "name",
-                          json_object_get(best, "name"), "role", json_object_get(best, "role")));
+          page, json_pack("{s:O, s:O, s:O, s:O, s:O*}", "id", json_object_get(best, "id"), "name",
+                          json_object_get(best, "name"), "role", json_object_get(best, "role"),
+                          "avatar_url", json_object_get(best, "avatar_url"), "avatar_id",
+                          json_object_get(best, "avatar_id")));
       floor = json_string_value(json_object_get(best, "id"));
     }
   }
@@ -1026,8 +1041,11 @@ int mongo_conv_members(mongo_ctx_t *c, json_t *p, json_t **r) {
     rc = names_of(c, wrap, names);
     json_decref(wrap);
     json_array_foreach(page, i, m) {
-      json_t *name = json_object_get(names, json_string_value(json_object_get(m, "id")));
-      if (name) json_object_set(m, "name", name);
+      json_t *u = json_object_get(names, json_string_value(json_object_get(m, "id")));
+      if (u) json_object_set(m, "name", json_object_get(u, "name"));
+      json_t *url = json_object_get(u, "avatar_url"), *aid = json_object_get(u, "avatar_id");
+      json_object_set(m, "avatar_url", url ? url : json_null());
+      if (aid) json_object_set(m, "avatar_id", aid);
     }
   }
   json_decref(names);

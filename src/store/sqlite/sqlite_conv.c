@@ -21,18 +21,29 @@ typedef struct shared_s {
   json_t *users, *admin, *member;
 } shared_t;
 
-/* A participant's id and name (new references), shared when sh is given. */
-static void user_values(shared_t *sh, sqlite3_stmt *st, json_t **id, json_t **name) {
+/* A participant's id, name, avatar_url (the profile's, or null) and
+ * avatar_id (an uploaded avatar's, or null) as new references, from columns
+ * 0, 1, 7 and 8; shared when sh is given. */
+typedef struct user_cols_s {
+  json_t *id, *name, *avatar_url, *avatar_id;
+} user_cols_t;
+
+static void user_values(shared_t *sh, sqlite3_stmt *st, user_cols_t *u) {
   json_t *known = sh ? json_object_get(sh->users, (const char *)sqlite3_column_text(st, 0)) : NULL;
   if (known) {
-    *id = json_incref(json_array_get(known, 0));
-    *name = json_incref(json_array_get(known, 1));
+    u->id = json_incref(json_array_get(known, 0));
+    u->name = json_incref(json_array_get(known, 1));
+    u->avatar_url = json_incref(json_array_get(known, 2));
+    u->avatar_id = json_incref(json_array_get(known, 3));
     return;
   }
-  *id = sqlite_db_col_str(st, 0);
-  *name = sqlite_db_col_str(st, 1);
-  if (sh && json_is_string(*id))
-    json_object_set_new(sh->users, json_string_value(*id), json_pack("[OO]", *id, *name));
+  u->id = sqlite_db_col_str(st, 0);
+  u->name = sqlite_db_col_str(st, 1);
+  u->avatar_url = sqlite_db_col_str(st, 7);
+  u->avatar_id = sqlite_db_col_str(st, 8);
+  if (sh && json_is_string(u->id))
+    json_object_set_new(sh->users, json_string_value(u->id),
+                        json_pack("[OOOO]", u->id, u->name, u->avatar_url, u->avatar_id));
 }
 
 static json_t *role_value(shared_t *sh, sqlite3_stmt *st) {
@@ -42,7 +53,8 @@ static json_t *role_value(shared_t *sh, sqlite3_stmt *st) {
   return sqlite_db_col_str(st, 2);
 }
 
-/* [{id, name, role, last_read_seq, last_delivered_seq, mention_count,
+/* [{id, name, avatar_url, avatar_id (only when the user has an uploaded
+ * avatar), role, last_read_seq, last_delivered_seq, mention_count,
  * muted_until (while in the future, else null)}] in the order they joined; participants_conv
  * serves the ORDER BY without a sort. sh may be NULL. */
 static json_t *participants(sqlite_db_t *d, const char *conv_id, shared_t *sh) {
@@ -50,7 +62,8 @@ static json_t *participants(sqlite_db_t *d, const char *conv_id, shared_t *sh) {
       sqlite_db_query(d,
                       "SELECT p.user_id, u.name, p.role, p.last_read_seq, p.last_delivered_seq,"
                       " p.mention_count, CASE WHEN p.muted_until >"
-                      " strftime('%Y-%m-%dT%H:%M:%fZ', 'now') THEN p.muted_until END"
+                      " strftime('%Y-%m-%dT%H:%M:%fZ', 'now') THEN p.muted_until END,"
+                      " u.avatar_url, u.avatar_id"
                       " FROM participants p"
                       " LEFT JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?"
                       " ORDER BY p.rowid",
@@ -59,10 +72,16 @@ static json_t *participants(sqlite_db_t *d, const char *conv_id, shared_t *sh) {
   json_t *list = json_array();
   int rc;
   while ((rc = sqlite_db_step(d, st)) == 1) {
-    json_t *one = json_object(), *id, *name;
-    user_values(sh, st, &id, &name);
-    json_object_set_new_nocheck(one, "id", id);
-    json_object_set_new_nocheck(one, "name", name);
+    json_t *one = json_object();
+    user_cols_t u;
+    user_values(sh, st, &u);
+    json_object_set_new_nocheck(one, "id", u.id);
+    json_object_set_new_nocheck(one, "name", u.name);
+    json_object_set_new_nocheck(one, "avatar_url", u.avatar_url);
+    if (json_is_string(u.avatar_id))
+      json_object_set_new_nocheck(one, "avatar_id", u.avatar_id);
+    else
+      json_decref(u.avatar_id);
     json_object_set_new_nocheck(one, "role", role_value(sh, st));
     json_object_set_new_nocheck(one, "last_read_seq", json_integer(sqlite3_column_int64(st, 3)));
     json_object_set_new_nocheck(one, "last_delivered_seq",
@@ -700,7 +719,8 @@ int sqlite_conv_members(sqlite_db_t *d, json_t *p, json_t **result) {
   int rc = sqlite_conv_role(d, id, user, NULL);
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
   sqlite3_stmt *st = sqlite_db_query(d,
-                                     "SELECT p.user_id, u.name, p.role FROM participants p"
+                                     "SELECT p.user_id, u.name, p.role, u.avatar_url,"
+                                     " u.avatar_id FROM participants p"
                                      " LEFT JOIN users u ON u.id = p.user_id"
                                      " WHERE p.conversation_id = ? AND p.user_id > ?"
                                      " ORDER BY p.user_id LIMIT ?",
@@ -708,10 +728,14 @@ int sqlite_conv_members(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!st) return STORE_EUNAVAILABLE;
   json_t *members = json_array();
   int64_t n = 0;
-  while ((rc = sqlite_db_step(d, st)) == 1 && n++ < limit)
-    json_array_append_new(members,
-                          json_pack("{s:o, s:o, s:o}", "id", sqlite_db_col_str(st, 0), "name",
-                                    sqlite_db_col_str(st, 1), "role", sqlite_db_col_str(st, 2)));
+  while ((rc = sqlite_db_step(d, st)) == 1 && n++ < limit) {
+    json_t *m = json_pack("{s:o, s:o, s:o, s:o}", "id", sqlite_db_col_str(st, 0), "name",
+                          sqlite_db_col_str(st, 1), "role", sqlite_db_col_str(st, 2), "avatar_url",
+                          sqlite_db_col_str(st, 3));
+    if (m && sqlite3_column_type(st, 4) == SQLITE_TEXT)
+      json_object_set_new_nocheck(m, "avatar_id", sqlite_db_col_str(st, 4));
+    json_array_append_new(members, m);
+  }
   if (rc == 1) sqlite3_reset(st);
   if (rc < 0) {
     json_decref(members);

@@ -174,6 +174,48 @@ static void a_channel_shows_member_count_and_its_members_own_state(void **state)
   json_decref(conv);
 }
 
+/* avatar_url is in every view: null without an avatar, the signed URL the
+ * record carries with one; a stored avatar_id never shows, at the top or on a
+ * participant; both writers agree in each case. */
+static void every_view_has_avatar_url_and_no_avatar_id(void **state) {
+  json_t *conv = conversation("team", 12);
+  json_t *u1 = json_array_get(json_object_get(conv, "participants"), 0);
+  json_object_set_new(u1, "avatar_url", json_string("/api/attachments/x/thumbnail?a=u1"));
+  json_object_set_new(u1, "avatar_id", json_string("0123456789abcdef01234567"));
+  json_t *view = conv_view_json(conv, "u1");
+  assert_non_null(json_object_get(view, "avatar_url"));
+  assert_true(json_is_null(json_object_get(view, "avatar_url")));
+  json_t *p = json_array_get(json_object_get(view, "participants"), 0);
+  assert_string_equal(json_string_value(json_object_get(p, "avatar_url")),
+                      "/api/attachments/x/thumbnail?a=u1");
+  assert_null(json_object_get(p, "avatar_id"));
+  json_decref(view);
+  assert_same(conv, "u1");
+  /* A group's avatar: signed (avatar_url) or not yet (avatar_id alone). */
+  json_object_set_new(conv, "avatar_id", json_string("0123456789abcdef01234567"));
+  view = conv_view_json(conv, "u2");
+  assert_true(json_is_null(json_object_get(view, "avatar_url")));
+  assert_null(json_object_get(view, "avatar_id"));
+  json_decref(view);
+  assert_same(conv, "u2");
+  json_object_set_new(conv, "avatar_url", json_string("/api/attachments/y/thumbnail?a=c1"));
+  view = conv_view_json(conv, "u2");
+  assert_string_equal(json_string_value(json_object_get(view, "avatar_url")),
+                      "/api/attachments/y/thumbnail?a=c1");
+  json_decref(view);
+  assert_same(conv, "u2");
+  assert_same(conv, "stranger");
+  /* A channel: null, and both writers agree. */
+  json_t *ch = json_pack("{s:s, s:s, s:I, s:I}", "id", "ch1", "type", "channel", "last_seq",
+                         (json_int_t)1, "member_count", (json_int_t)3);
+  view = conv_view_json(ch, "u1");
+  assert_true(json_is_null(json_object_get(view, "avatar_url")));
+  json_decref(view);
+  assert_same(ch, "u1");
+  json_decref(ch);
+  json_decref(conv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(the_view_shows_read_markers_and_counts_unread),
@@ -181,6 +223,7 @@ int main(void) {
       cmocka_unit_test(both_writers_agree),
       cmocka_unit_test(the_page_writer_matches_the_page_shape),
       cmocka_unit_test(a_channel_shows_member_count_and_its_members_own_state),
+      cmocka_unit_test(every_view_has_avatar_url_and_no_avatar_id),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
