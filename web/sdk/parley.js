@@ -75,7 +75,9 @@ function query(params) {
  * `presence` ({user_id, status, last_seen}: one change, whether it came alone or in a
  * `presence.batch`, whose entries are emitted one by one, in order),
  * `presence.snapshot` ({users}: after each ready, less the users whose `presence`
- * arrived first), `read`, `delivered`, `conversation.updated` (the server frames as they are),
+ * arrived first), `read`, `delivered`, `conversation.updated`, `user.updated` ({user: {id,
+ * name, avatar_url}}: someone the user shares a conversation with, or the user, changed
+ * their avatar or name) (the server frames as they are),
  * `state` ({state: 'idle'|'connecting'|'open'|'reconnecting'|'closed', attempt?, delayMs?}),
  * `ready` ({user_id, session_id, reconnected}), `session` ({user}) after login or
  * refresh, `logout` ({reason: 'logout'|'refresh_failed'|'ended'|'elsewhere'|'deleted'}),
@@ -534,6 +536,19 @@ export class ParleyClient extends Emitter {
     return r.user;
   }
 
+  /**
+   * Makes an image the user uploaded (`upload()`'s attachment id) their avatar, or
+   * removes it with null. Resolves with the user, whose `avatar_url` is the avatar's
+   * signed thumbnail URL (valid one to two days; fetch the user again for a fresh one).
+   * @param {string|null} attachmentId
+   */
+  async setAvatar(attachmentId) {
+    const r = await this.request('PUT', '/api/user/avatar', { body: { attachment_id: attachmentId } });
+    const s = this._session.get();
+    if (s) this._session.set({ ...s, user: r.user });
+    return r.user;
+  }
+
   /** Deletes the account; the session ends everywhere. */
   async deleteAccount() {
     await this.request('DELETE', '/api/user');
@@ -570,6 +585,17 @@ export class ParleyClient extends Emitter {
 
   renameConversation(id, name) {
     return this.request('PATCH', `/api/conversations/${enc(id)}`, { body: { name } }).then((r) => r.conversation);
+  }
+
+  /**
+   * A group's avatar (its admins only): an image the caller uploaded, or null to remove
+   * it. Resolves with the conversation; every participant gets `conversation.updated`.
+   * @param {string} id
+   * @param {string|null} attachmentId
+   */
+  setConversationAvatar(id, attachmentId) {
+    return this.request('PUT', `/api/conversations/${enc(id)}/avatar`, { body: { attachment_id: attachmentId } })
+      .then((r) => r.conversation);
   }
 
   addMembers(id, userIds) {

@@ -2,7 +2,7 @@
 // scrolls up, forwards again when the window moved away from the newest), typing,
 // the composer, and the group or Instagram panel beside it.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { api, client, markRead, sendMessage, setAnnouncer, typing } from './client.js';
+import { api, avatarFailed, client, markRead, sendMessage, setAnnouncer, typing } from './client.js';
 import { ago, windowOpen } from './format.js';
 import { presenceText } from './presence.jsx';
 import { Link } from './router.jsx';
@@ -135,7 +135,8 @@ export function ChatPane({ id }) {
     <section class="chat" aria-label={`Chat: ${title}`}>
       <header class="chat-head">
         <Link href="/inbox" class="back-link button" aria-label="Back to the inbox">‹</Link>
-        <Avatar name={title} id={c.id} status={status} pic={ig && contact ? contact.profile_pic : null} />
+        <Avatar name={title} id={c.id} status={status} onBroken={() => avatarFailed(c.id)}
+          pic={ig && contact ? contact.profile_pic : s.convPic(c)} />
         <div class="grow">
           <h2 data-test="chat-title">{title}</h2>
           <div class="row small muted">

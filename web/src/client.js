@@ -24,6 +24,8 @@ export const api = {
   createDirect: (userId) => client.createDirect(userId),
   createGroup: (name, ids) => client.createGroup(name, ids),
   rename: (id, name) => client.renameConversation(id, name),
+  setAvatar: (attachmentId) => client.setAvatar(attachmentId),
+  setGroupAvatar: (id, attachmentId) => client.setConversationAvatar(id, attachmentId),
   addMembers: (id, ids) => client.addMembers(id, ids),
   removeMember: (id, userId) => client.removeMember(id, userId),
   // Channels (API.md, Channels).
@@ -134,6 +136,7 @@ function wire() {
       store.putConversations([c]);
     }
   });
+  client.on('user.updated', ({ user }) => store.onUserUpdated(user));
   // A removed agent: every Instagram conversation of that owner goes at once.
   client.on('instagram.access_removed', ({ owner_id: owner }) => {
     for (const c of [...store.convs.values()]) {
@@ -181,6 +184,33 @@ export async function setMyStatus(status) {
   store.me = u;
   store.changed();
   return u;
+}
+
+// Avatar URLs are signed for one to two days (docs/API.md, Users): every few minutes the
+// conversations whose avatars (or their members') expire within the hour are fetched
+// again, and so is the user; a picture that fails to load asks for its conversation.
+const AVATAR_CHECK_MS = 5 * 60 * 1000;
+const AVATAR_MARGIN_S = 3600;
+const AVATAR_REFRESH_MAX = 20; // conversations fetched one by one; more: the list's first page
+let avatarTimer = null;
+export function refreshAvatars() {
+  const { convs, me } = store.expiringAvatars(Date.now() / 1000 + AVATAR_MARGIN_S);
+  if (me) client.me().then((u) => { store.me = u; store.changed(); }).catch(() => {});
+  if (convs.length > AVATAR_REFRESH_MAX) refreshList();
+  else for (const id of convs) refreshConversation(id);
+}
+function watchAvatars() {
+  if (!avatarTimer) avatarTimer = setInterval(refreshAvatars, AVATAR_CHECK_MS);
+}
+
+/** A conversation's picture did not load (an expired URL): its view again, once a minute at most. */
+const picRetried = new Map();
+export function avatarFailed(convId) {
+  const at = picRetried.get(convId) || 0;
+  if (!convId || Date.now() - at < 60000) return;
+  if (picRetried.size > 500) picRetried.clear();
+  picRetried.set(convId, Date.now());
+  refreshConversation(convId);
 }
 
 const refreshing = new Set();
@@ -294,6 +324,7 @@ export const auth = {
     }),
   start() {
     wire();
+    watchAvatars();
     store.me = client.user;
     store.changed();
     client.connect();

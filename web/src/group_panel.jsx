@@ -1,7 +1,9 @@
 // A group's details: rename (admins), members with admin badges, add and remove
 // members (admins), leave. Changes arrive back live as conversation.updated.
 import { useState } from 'preact/hooks';
+import { AvatarPicker } from './avatar_picker.jsx';
 import { api } from './client.js';
+import { Avatar } from './inbox.jsx';
 import { navigate } from './router.jsx';
 import { store } from './store.js';
 import { UserSearch } from './new_chat.jsx';
@@ -40,6 +42,12 @@ export function GroupPanel({ conv, onClose }) {
   return (
     <aside class="side" aria-label="Group details" data-test="group-panel">
       <div class="row"><h2 class="grow">Group</h2><button onClick={onClose} aria-label="Close details">×</button></div>
+      {admin && (
+        <AvatarPicker current={conv.avatar_url || null} name={conv.name} id={conv.id} label={`the group ${conv.name}`}
+          testId="group-avatar" save={async (attachmentId) => {
+            store.putConversations([await api.setGroupAvatar(conv.id, attachmentId)]);
+          }} />
+      )}
       {admin ? (
         <form onSubmit={(e) => { e.preventDefault(); if (name.trim()) run(api.rename(conv.id, name.trim()), 'Renamed.'); }}>
           <label for="group-rename">Name</label>
@@ -52,7 +60,8 @@ export function GroupPanel({ conv, onClose }) {
       <h3>Members ({conv.participants.length})</h3>
       <ul class="members">
         {conv.participants.map((p) => (
-          <li key={p.id} data-test="member">
+          <li key={p.id} data-test="member" data-id={p.id}>
+            <Avatar name={p.name} id={p.id} pic={store.userPic(p.id) || p.avatar_url} size="small" />
             <span class="grow">{p.name}{p.id === me ? ' (you)' : ''}</span>
             {p.role === 'admin' && <span class="badge admin">admin</span>}
             {admin && p.id !== me && (

@@ -2,7 +2,7 @@
 // scrolls, rendered as a virtual list; a filter for Instagram; the chat beside it.
 import { memo } from 'preact/compat';
 import { useEffect, useState } from 'preact/hooks';
-import { api, call } from './client.js';
+import { api, avatarFailed, call } from './client.js';
 import { colorClass, initials, shortTime } from './format.js';
 import { PresenceDot, presenceText } from './presence.jsx';
 import { Link, navigate } from './router.jsx';
@@ -40,15 +40,17 @@ function loadInstagram() {
     .catch(() => { igLoaded = false; });
 }
 
-/** Initials on a colour, or the picture when there is one (an Instagram contact's);
- * a picture that fails to load (Meta's addresses expire) falls back to the initials. */
-export function Avatar({ name, id, status, pic }) {
+/** Initials on a colour, or the picture when there is one (an uploaded avatar, an
+ * Instagram contact's); a picture that fails to load (a signed URL or Meta's address
+ * expired) falls back to the initials and calls onBroken (to fetch a fresh URL). */
+export function Avatar({ name, id, status, pic, onBroken, size }) {
   const [broken, setBroken] = useState(null);
   const showPic = pic && broken !== pic;
   return (
-    <span class={`avatar ${colorClass(id)}`} aria-hidden="true">
+    <span class={`avatar ${colorClass(id)}${size ? ' ' + size : ''}`} aria-hidden="true" data-test="avatar"
+      data-pic={showPic ? 'yes' : 'no'}>
       {showPic ? <img class="avatar-img" src={pic} alt="" loading="lazy" referrerpolicy="no-referrer"
-        onError={() => setBroken(pic)} data-test="avatar-pic" /> : initials(name)}
+        onError={() => { setBroken(pic); if (onBroken) onBroken(); }} data-test="avatar-pic" /> : initials(name)}
       <PresenceDot status={status} />
     </span>
   );
@@ -94,7 +96,7 @@ function preview(c) {
 }
 
 // A row re-renders only when its conversation, selection or the peer's presence changes.
-const ConversationRow = memo(function ConversationRow({ c, active, presence }) {
+const ConversationRow = memo(function ConversationRow({ c, active, presence, pic }) {
   const title = store.title(c);
   const unread = c.unread_count || 0;
   const mentions = c.mention_count || 0;
@@ -104,7 +106,7 @@ const ConversationRow = memo(function ConversationRow({ c, active, presence }) {
       <Link href={`/c/${encodeURIComponent(c.id)}`} class={`conv-row${muted ? ' muted' : ''}`} aria-current={active ? 'true' : undefined}
         data-test="conv-row" data-id={c.id}
         aria-label={`${title}, ${c.type}${unread ? `, ${unread} unread` : ''}${mentions ? `, ${mentions} mentioning you` : ''}${muted ? ', muted' : ''}${presence ? `, ${presenceText(presence)}` : ''}`}>
-        <Avatar name={title} id={c.id} status={presence} pic={c.contact ? c.contact.profile_pic : null} />
+        <Avatar name={title} id={c.id} status={presence} pic={pic} onBroken={() => avatarFailed(c.id)} />
         <span class="conv-text">
           <span class="conv-top">
             {c.type === 'secret' && <LockIcon />}
@@ -182,7 +184,7 @@ export function InboxPage({ openId, filter: asked }) {
           onEnd={more ? loadMoreConversations : null}
           renderRow={(id) => {
             const c = s.convs.get(id);
-            return <ConversationRow key={id} c={c} active={id === openId} presence={peerStatus(c)} />;
+            return <ConversationRow key={id} c={c} active={id === openId} presence={peerStatus(c)} pic={store.convPic(c)} />;
           }}
           footer={
             <div class="list-status" aria-live="polite">

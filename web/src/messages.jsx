@@ -6,6 +6,7 @@ import { memo } from 'preact/compat';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { api, client } from './client.js';
 import { clock, dayKey, dayLabel } from './format.js';
+import { Avatar } from './inbox.jsx';
 import { store } from './store.js';
 import { SecretBody } from './secret/secret_view.jsx';
 
@@ -221,7 +222,7 @@ function Delivery({ m, onError }) {
 
 // A message re-renders only when it, its read state or its neighbourhood changes, so a
 // page added to a window of hundreds costs the new messages only.
-const Message = memo(function Message({ m, ig, own, showSender, read, tick, group, admin }) {
+const Message = memo(function Message({ m, ig, own, showSender, senderPic, read, tick, group, admin }) {
   const [editing, setEditing] = useState(false);
   const [readers, setReaders] = useState(false);
   const [draft, setDraft] = useState('');
@@ -258,9 +259,14 @@ const Message = memo(function Message({ m, ig, own, showSender, read, tick, grou
   };
 
   const kind = ig ? senderKind(m) : null;
-  const cls = `msg${own ? ' own' : ''}${m.deleted ? ' deleted' : ''}${m.failed ? ' failed' : ''}${!own && store.mentionsMe(m) ? ' mentions-me' : ''}`;
+  const cls = `msg${own ? ' own' : ''}${group && !own ? ' in-group' : ''}${m.deleted ? ' deleted' : ''}${m.failed ? ' failed' : ''}${!own && store.mentionsMe(m) ? ' mentions-me' : ''}`;
   return (
     <div class={cls} data-seq={m.seq || undefined} data-test="msg">
+      {showSender && (
+        <span class="msg-avatar" data-test="msg-avatar">
+          <Avatar name={store.userName(m.sender_id)} id={m.sender_id} pic={senderPic} size="small" />
+        </span>
+      )}
       {showSender && <div class="sender">{store.userName(m.sender_id)}</div>}
       {editing ? (
         <div class="edit-box">
@@ -464,7 +470,8 @@ export function MessageList({ conv, ch, loadOlder, loadNewer, onBottom }) {
       <Message key={m.seq ? `s${m.seq}` : `p${m.client_id}`} m={m} ig={ig} own={own} admin={admin}
         read={own && ig && !!m.seq && readSeq >= m.seq} tick={own && !ig ? tickOf(m) : null}
         group={conv.type === 'group'}
-        showSender={!own && conv.type === 'group' && m.sender_id !== prevSender} />,
+        showSender={!own && conv.type === 'group' && m.sender_id !== prevSender}
+        senderPic={!own && conv.type === 'group' ? store.userPic(m.sender_id) : null} />,
     );
     prevSender = m.sender_id;
   }

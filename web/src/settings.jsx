@@ -1,6 +1,7 @@
 // Settings: the profile, the Instagram account (with what the operator sets up at Meta),
 // the devices logged in, logging out and deleting the account.
 import { useEffect, useState } from 'preact/hooks';
+import { AvatarPicker } from './avatar_picker.jsx';
 import { api, auth, client } from './client.js';
 import { ago } from './format.js';
 import { ContinueWithInstagram } from './instagram_connect.jsx';
@@ -34,6 +35,12 @@ function Profile() {
   return (
     <section class="card" aria-labelledby="profile-h">
       <h2 id="profile-h">Profile</h2>
+      <AvatarPicker current={me.avatar_url || null} name={me.name} id={me.id || ''} label="your profile"
+        testId="profile-avatar" save={async (attachmentId) => {
+          const u = await api.setAvatar(attachmentId);
+          store.me = u;
+          store.changed();
+        }} />
       <form onSubmit={async (e) => {
         e.preventDefault();
         const u = await run(api.updateProfile({ name: name.trim(), status }), 'Saved.');

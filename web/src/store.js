@@ -161,6 +161,55 @@ export class Store {
     return (u && u.name) || 'Someone';
   }
 
+  /** A user's avatar URL (signed, see docs/API.md, Users), or null for initials. */
+  userPic(id) {
+    if (this.me && id === this.me.id) return this.me.avatar_url || null;
+    const u = this.users.get(id);
+    return (u && u.avatar_url) || null;
+  }
+
+  /** The picture of a conversation: a group's avatar, a direct peer's, an Instagram
+   * contact's profile picture; null draws initials. */
+  convPic(c) {
+    if (!c) return null;
+    if (c.type === 'instagram') return c.contact ? c.contact.profile_pic || null : null;
+    const peer = this.peer(c);
+    if (peer) return this.userPic(peer.id);
+    return c.avatar_url || null;
+  }
+
+  /**
+   * user.updated ({id, name, avatar_url}): the user is redrawn wherever they show. The
+   * conversations that list them are replaced (new objects), so memoised rows re-render.
+   */
+  onUserUpdated(u) {
+    if (!u || typeof u.id !== 'string') return;
+    const fields = { name: u.name, avatar_url: u.avatar_url ?? null };
+    if (this.me && this.me.id === u.id) this.me = { ...this.me, ...fields };
+    this.users.set(u.id, { ...this.users.get(u.id), id: u.id, ...fields });
+    for (const [id, c] of this.convs) {
+      if (!(c.participants || []).some((p) => p.id === u.id)) continue;
+      this.convs.set(id, { ...c, participants: c.participants.map((p) => (p.id === u.id ? { ...p, ...fields } : p)) });
+    }
+    this.changed();
+  }
+
+  /**
+   * Ids of the loaded conversations with an avatar URL (theirs or a participant's) that
+   * expires before `bySec` (Unix seconds), and whether the user's own does.
+   */
+  expiringAvatars(bySec) {
+    const soon = (url) => {
+      const m = /[?&]exp=(\d+)/.exec(url || '');
+      return !!m && Number(m[1]) < bySec;
+    };
+    const convs = [];
+    for (const c of this.convs.values()) {
+      if (soon(c.avatar_url) || (c.participants || []).some((p) => soon(p.avatar_url))) convs.push(c.id);
+    }
+    return { convs, me: !!this.me && soon(this.me.avatar_url) };
+  }
+
   // --- messages ---------------------------------------------------------------------
 
   /** The chat state of a conversation: items in seq order, the window's edges, pending sends. */

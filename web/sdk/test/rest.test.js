@@ -215,3 +215,25 @@ test('flow versions, stats and Continue with Instagram: paths, query and answers
   assert.deepEqual(await c.instagramOAuthStart(), { url: 'https://i.test/a', state: 's' });
   assert.deepEqual(await c.instagramOAuthFinish('c1', 's'), { code: 'c1', state: 's' });
 });
+
+test('avatars: the user\'s (the session\'s user follows) and a group\'s, set and removed', async () => {
+  const server = new FakeServer();
+  const c = new ParleyClient(fakeOptions({ server }));
+  await c.login({ email: 'a@b.c', password: 'password1' });
+  const url = '/api/attachments/a1/thumbnail?a=u1&exp=9&sig=00';
+  server.route('PUT', '/api/user/avatar', ({ body }) => ({
+    body: { user: { id: 'u1', name: 'Ann', avatar_url: body.attachment_id ? url : null } } }));
+  assert.equal((await c.setAvatar('a1')).avatar_url, url);
+  assert.deepEqual(server.calls.at(-1).body, { attachment_id: 'a1' });
+  assert.equal(c.user.avatar_url, url);
+  assert.equal((await c.setAvatar(null)).avatar_url, null);
+  assert.deepEqual(server.calls.at(-1).body, { attachment_id: null });
+  assert.equal(c.user.avatar_url, null);
+  server.route('PUT', '/api/conversations/g%201/avatar', ({ body }) => ({
+    body: { conversation: { id: 'g 1', avatar_url: body.attachment_id ? url : null } } }));
+  assert.equal((await c.setConversationAvatar('g 1', 'a2')).avatar_url, url);
+  assert.deepEqual(server.calls.at(-1).body, { attachment_id: 'a2' });
+  server.route('PUT', '/api/conversations/g2/avatar', () => ({ status: 403,
+    body: { error: { code: 'forbidden', message: 'admins only' } } }));
+  await assert.rejects(c.setConversationAvatar('g2', null), (e) => e.status === 403 && e.code === 'forbidden');
+});
