@@ -42,7 +42,8 @@ struct ws_session_s {
   char user_id[64];  /* empty until authenticated */
   char login_id[32]; /* the login its token belongs to (the token's sid); may be empty */
   int authenticated;
-  void *data; /* the protocol layer's per-session state */
+  char call_id[25]; /* the call this session placed or took; "" when none */
+  void *data;       /* the protocol layer's per-session state */
   /* the rest is private to src/ws/ */
   void *priv;
 };

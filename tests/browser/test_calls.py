@@ -63,3 +63,15 @@ def test_call_rejected(app_factory, browser_factory):
     ann.shot("call-declined")
     ann.wait(lambda: ann.all("[data-test=call-record]"), what="the call's history message")
     assert "declined" in ann.find("[data-test=call-record]").text
+    # Ann calls again and closes her browser while it rings: her session
+    # closes, and Ben's ringing stops at once with the reason shown. (Leaving
+    # the page would not do: headless Chromium kept the WebSocket of a page it
+    # left open for seconds, likely its back-forward cache.)
+    for p in (ann, ben):
+        p.wait(lambda: status(p) is None, what="the declined call's bar gone")
+    ann.find("[data-test=call-button]").click()
+    ben.wait(lambda: status(ben) == "incoming", what="the second incoming call")
+    ann.d.quit()
+    ben.wait(lambda: status(ben) == "dropped", what="the call dropped for the callee")
+    assert "connection was lost" in ben.find("[data-test=call-bar]").text
+    ben.shot("call-dropped")

@@ -148,6 +148,46 @@ def test_busy_declined_and_missed(pair):
     assert sorted(r["status"] for r in call_records(s2, b, cb_conv["id"], 2)) == ["busy", "missed"]
 
 
+def test_a_closed_session_ends_its_call(pair):
+    """The session that took a call closes mid-call, then the one that placed
+    another closes while it rings: each call ends at once for the other side
+    (reason disconnected), nobody stays busy, and each leaves its history."""
+    s1, s2 = pair
+    a, b = s1.signup(), s2.signup()
+    conv = create_direct(s1, a, b)
+
+    async def main():
+        ca = await Client.connect(s1, a)
+        cb = await Client.connect(s2, b)
+        await settle()
+        await ca.send({"type": "call.invite", "conversation_id": conv["id"], "client_id": "1"})
+        cid = (await ca.expect("call.created", ref="1"))["call_id"]
+        await cb.expect("call.invite", call_id=cid)
+        await cb.send({"type": "call.accept", "call_id": cid})
+        await ca.expect("call.accept", call_id=cid)
+        await asyncio.sleep(0.2)
+        await cb.close()  # b's tab closes mid-call
+        h = await ca.expect("call.hangup", call_id=cid)
+        assert h["reason"] == "disconnected" and h["from"] == uid(b)
+        # Nobody is busy: b, back on another session, is called again and
+        # the caller's session closes while it rings.
+        cb2 = await Client.connect(s2, b)
+        await settle()
+        await ca.send({"type": "call.invite", "conversation_id": conv["id"], "client_id": "2"})
+        cid2 = (await ca.expect("call.created", ref="2"))["call_id"]
+        await cb2.expect("call.invite", call_id=cid2)
+        await ca.close()
+        h = await cb2.expect("call.hangup", call_id=cid2)
+        assert h["reason"] == "disconnected" and h["from"] == uid(a)
+        await cb2.close()
+        return cid, cid2
+
+    cid, cid2 = run(main())
+    recs = {r["id"]: r for r in call_records(s1, a, conv["id"], 2)}
+    assert recs[cid]["status"] == "ended" and recs[cid]["duration_ms"] >= 200
+    assert recs[cid2]["status"] == "missed"
+
+
 def test_invite_rules(server):
     a, b, c = server.signup(), server.signup(), server.signup()
     group = create_group(server, a, [b, c])

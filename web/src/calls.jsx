@@ -151,7 +151,10 @@ export function wireCalls() {
     else set({ candidates: [...(current.candidates || []), f.candidate] });
   });
   client.on('call.reject', (f) => { if (mine(f)) end('declined'); });
-  client.on('call.hangup', (f) => { if (mine(f)) end(f.reason === 'timeout' ? 'missed' : 'ended'); });
+  // reason: timeout (nobody answered), lost (the caller's server stopped),
+  // disconnected (the other side's session closed mid-call).
+  const HANGUP = { timeout: 'missed', lost: 'dropped', disconnected: 'dropped' };
+  client.on('call.hangup', (f) => { if (mine(f)) end(HANGUP[f.reason] || 'ended'); });
 }
 
 function useCall() {
@@ -163,7 +166,7 @@ function useCall() {
 const LABEL = {
   calling: 'Calling…', ringing: 'Ringing…', incoming: 'is calling you', connecting: 'Connecting…',
   connected: 'In call', ended: 'Call ended', declined: 'Call declined', busy: 'Busy', missed: 'No answer',
-  offline: 'Not connected', 'answered elsewhere': 'Answered on another device',
+  dropped: 'Call dropped: the connection was lost', offline: 'Not connected', 'answered elsewhere': 'Answered on another device',
 };
 
 /** The call bar: an incoming call's accept and reject, or the call in progress. */

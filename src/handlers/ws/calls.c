@@ -23,8 +23,9 @@ typedef struct call_job_s {
   char ref[FIELDS_CLIENT_ID_MAX * 4 + 1];
   int has_ref;
   char type[24];
-  json_t *frame; /* the client's frame (a reference) */
-  json_t *call;  /* the call, once read */
+  const char *reason; /* a hang-up's reason ("disconnected"), or NULL */
+  json_t *frame;      /* the client's frame (a reference) */
+  json_t *call;       /* the call, once read */
 } call_job_t;
 
 static void job_free(call_job_t *j) {
@@ -100,6 +101,47 @@ static void to_peer(call_job_t *j, const json_t *extra) {
 
 /* ---- state changes: accept, reject, busy, hangup ---- */
 
+static void on_changed(void *ctx, int status, json_t *result);
+
+/* Ends call id for user's session session_id, which is gone: call.hangup with
+ * reason "disconnected" to both users, and the history message. A call that
+ * has ended already answers conflict, and nobody hears of it. */
+static void end_for_gone_session(app_t *app, const char *user, const char *session_id,
+                                 const char *id) {
+  call_job_t *j = calloc(1, sizeof(*j));
+  if (!j) return;
+  j->app = app;
+  snprintf(j->session_id, sizeof(j->session_id), "%s", session_id);
+  snprintf(j->user, sizeof(j->user), "%s", user);
+  snprintf(j->type, sizeof(j->type), "call.hangup");
+  j->reason = "disconnected";
+  j->call = json_pack("{s:s}", "id", id);
+  if (!j->call) {
+    job_free(j);
+    return;
+  }
+  job_call(j, CALL_SET_STATE,
+           json_pack("{s:s, s:[s, s], s:s, s:I}", "id", id, "from", "ringing", "active", "state",
+                     "ended", "now_ms", (json_int_t)util_now_ms()),
+           on_changed);
+}
+
+/* The session that placed or took j->call holds it: its close ends the call.
+ * Gone already (closed while the store answered): the call ends now. */
+static void hold(call_job_t *j) {
+  ws_session_t *s = job_session(j);
+  const char *id = str(j->call, "id");
+  if (s)
+    snprintf(s->call_id, sizeof(s->call_id), "%s", id);
+  else
+    end_for_gone_session(j->app, j->user, j->session_id, id);
+}
+
+void ws_calls_session_closed(ws_session_t *s) {
+  end_for_gone_session(s->app, s->user_id, s->session_id, s->call_id);
+  s->call_id[0] = 0;
+}
+
 static void on_changed(void *ctx, int status, json_t *result) {
   call_job_t *j = ctx;
   if (status != STORE_OK) {
@@ -110,9 +152,11 @@ static void on_changed(void *ctx, int status, json_t *result) {
     result = NULL;
     /* To both users: the other side, and this user's other sessions (which
      * stop ringing). */
-    json_t *extra = json_pack("{s:s, s:s}", "from", j->user, "session_id", j->session_id);
+    json_t *extra = json_pack("{s:s, s:s, s:s?}", "from", j->user, "session_id", j->session_id,
+                              "reason", j->reason);
     calls_tell_both(j->app, j->call, j->type, extra);
     json_decref(extra);
+    if (!strcmp(j->type, "call.accept")) hold(j);
     if (strcmp(str(j->call, "state"), "ended") == 0)
       calls_record(j->app, j->call,
                    !strcmp(j->type, "call.reject") ? "declined"
@@ -260,6 +304,7 @@ static void on_created(void *ctx, int status, json_t *result) {
                          json_object_get(result, "media"), "ref", j->has_ref ? j->ref : NULL));
       json_decref(j->call);
       j->call = json_incref(result);
+      hold(j);
       json_t *extra = json_pack("{s:O}", "media", json_object_get(result, "media"));
       snprintf(j->type, sizeof(j->type), "call.invite");
       to_peer(j, extra);

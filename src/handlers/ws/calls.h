@@ -18,4 +18,9 @@
 /* Every call.* client frame: frame is borrowed, ref is its client_id or NULL. */
 void ws_calls_frame(ws_session_t *s, json_t *frame, const char *ref);
 
+/* A session closed that had placed or taken a call (s->call_id): the call ends (if it has
+ * not already) with call.hangup {reason: "disconnected"} to both users, so the
+ * other side is not left in a call nobody is in. */
+void ws_calls_session_closed(ws_session_t *s);
+
 #endif

@@ -222,6 +222,7 @@ void ws_protocol_on_message(ws_session_t *s, const char *data, size_t len) {
 void ws_protocol_on_close(ws_session_t *s) {
   ws_proto_t *p = s->data;
   if (s->authenticated && s->app->hub) ws_messaging_closed(s, hub_remove(s->app->hub, s));
+  if (s->authenticated && s->call_id[0]) ws_calls_session_closed(s);
   free(p);
   s->data = NULL;
 }
