@@ -32,6 +32,7 @@ function fresh(userId) {
     memo: new Map(), // message id -> Promise<{text} | {error}>
     replenishing: null,
     toppedAt: 0,
+    failedAt: 0,
     forced: new Map(), // user id -> when its devices were last fetched out of turn
   };
 }
@@ -196,7 +197,7 @@ export async function sendSecret(conv, text) {
   const theirs = await devicesOf(s, dev, peer.id);
   if (!theirs.size) {
     s.users.delete(peer.id); // ask again next time
-    throw new Error(`${peer.name || 'They'} cannot receive secret messages yet: no device of theirs has keys. They get one by opening Parley in a browser.`);
+    throw new Error(`${peer.name || 'They'} cannot receive secret messages yet: no device of theirs has keys. They get them when they next open Parley in a browser.`);
   }
   const mine = await devicesOf(s, dev, s.userId);
   const ciphertexts = {};
@@ -345,3 +346,25 @@ export async function startSecret(userId) {
 }
 
 client.on('keys.low', (f) => { onKeysLow(f).catch(() => {}); });
+
+// First use is also having a secret chat in the list: this browser gets its keys without
+// the chat being opened, so the other user can write to it. Looked for at most once a
+// second; a setup that failed is not retried from here for a minute.
+let looked = 0;
+let lookTimer = null;
+function lookForSecret() {
+  const me = store.me && store.me.id;
+  if (!me || (state && state.userId === me && (state.dev || Date.now() - state.failedAt < 60000))) return;
+  const wait = looked + 1000 - Date.now();
+  if (wait > 0) {
+    if (!lookTimer) lookTimer = setTimeout(() => { lookTimer = null; lookForSecret(); }, wait);
+    return;
+  }
+  looked = Date.now();
+  for (const c of store.convs.values()) {
+    if (c.type !== 'secret') continue;
+    device().catch(() => { if (state) state.failedAt = Date.now(); });
+    return;
+  }
+}
+store.subscribe(lookForSecret);
