@@ -162,6 +162,15 @@ def test_members_carry_their_avatars_in_every_list(server):
     from urllib.parse import quote
     found = api(server, "GET", f"/api/users/search?q={quote(a['user']['name'])}", b).json()["users"]
     assert _avatars(found)[ua] == url_a
+    # A channel's members' pages too (they live apart from participants).
+    ch = api(server, "POST", "/api/conversations", a, {"type": "channel", "name": "Pics", "public": True})
+    assert ch.status == 201, ch
+    cid = ch.json()["conversation"]["id"]
+    assert ch.json()["conversation"]["avatar_url"] is None
+    assert api(server, "POST", "/api/channels/join", b, {"conversation_id": cid}).status == 201
+    r = api(server, "GET", f"/api/conversations/{cid}/members", a)
+    assert r.status == 200, r
+    assert _avatars(r.json()["members"]) == {ua: url_a, ub: url_b}
     # Removed, every list says null again.
     set_avatar(server, a, None)
     got = api(server, "GET", f"/api/conversations/{gid}", c).json()["conversation"]

@@ -3,6 +3,7 @@
 // admins promote, demote and remove), and leaving.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './client.js';
+import { Avatar } from './inbox.jsx';
 import { navigate } from './router.jsx';
 import { store } from './store.js';
 
@@ -109,7 +110,8 @@ export function ChannelPanel({ conv, onClose }) {
       <h3>Members ({conv.member_count})</h3>
       <ul class="members" data-test="channel-members">
         {members.map((m) => (
-          <li key={m.id} data-test="member">
+          <li key={m.id} data-test="member" data-id={m.id}>
+            <Avatar name={m.name || 'Someone'} id={m.id} pic={m.id === me ? store.userPic(me) : m.avatar_url} size="small" />
             <span class="grow">{m.name || 'Someone'}{m.id === me ? ' (you)' : ''}</span>
             {m.role === 'admin' && <span class="badge admin">admin</span>}
             {admin && m.id !== me && (
