@@ -393,10 +393,16 @@ STORE_OP(FLOW_VERSION_RESTORE, flow_version_restore, WRITE)
 
 /* flow analytics: counters per (flow, version), keys "started", "completed",
  * "failed", "step_limit", "output_limit", "node:<id>" (runs that reached the
- * node), "sent:<id>" and "click:<id>" (a message node's sends, its buttons'
+ * node), "contacts:<id>" and "contacts_all:<id>" (distinct contacts, below), "sent:<id>" and "click:<id>" (a message node's sends, its buttons'
  * clicks), "day:<YYYY-MM-DD>" (runs started that day, UTC). Incremented in
  * place (n = n + d, $inc), so instances never lose each other's counts. */
-/* {flow_id, version (0: unversioned), inc: {key: d}} -> {} */
+/* {flow_id, version (0: unversioned), inc: {key: d}, contact_id?} -> {}; with
+ * contact_id, each "node:<id>" key also puts the contact in the node's reached
+ * set of the version and of the flow (any version), insert-if-absent, and a
+ * contact new to a set adds 1 to "contacts:<id>" (that version's distinct
+ * contacts) or "contacts_all:<id>" (the flow's, counted once over all its
+ * versions), in the version's counters. The sets go with the flow and with a
+ * pruned version. */
 STORE_OP(FLOW_STATS_INC, flow_stats_inc, WRITE)
 /* {flow_id, version?} -> {counters: {key: n}}, summed over versions without one */
 STORE_OP(FLOW_STATS_GET, flow_stats_get, READ)

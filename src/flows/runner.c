@@ -119,8 +119,9 @@ static void counted(void *ctx, int status, json_t *result) {
   json_decref(result);
 }
 
-/* Adds inc (taken) to the counters of the flow's version; never holds up the run. */
-static void count_inc(flow_runner_t *r, const json_t *flow, json_t *inc) {
+/* Adds inc (taken) to the counters of the flow's version, the nodes reached
+ * by contact (or NULL) counted once per contact; never holds up the run. */
+static void count_inc(flow_runner_t *r, const json_t *flow, json_t *inc, const json_t *contact) {
   const char *id = json_string_value(json_object_get(flow, "id"));
   if (!id || json_object_size(inc) == 0) {
     json_decref(inc);
@@ -128,7 +129,8 @@ static void count_inc(flow_runner_t *r, const json_t *flow, json_t *inc) {
   }
   json_int_t version = json_integer_value(json_object_get(flow, "version"));
   if (store_call(r->app->store, FLOW_STATS_INC,
-                 json_pack("{s:s, s:I, s:o}", "flow_id", id, "version", version, "inc", inc),
+                 json_pack("{s:s, s:I, s:o, s:O?}", "flow_id", id, "version", version, "inc", inc,
+                           "contact_id", json_object_get(contact, "id")),
                  counted, r) == 0)
     r->counts++;
 }
@@ -143,7 +145,7 @@ static void count_piece(run_t *run) {
   json_t *inc = flow_stats_delta(trace, run->counted, run->started, day, sget(st, "status"));
   run->counted = json_array_size(trace);
   run->started = 0;
-  count_inc(run->r, run->flow, inc);
+  count_inc(run->r, run->flow, inc, run->contact);
 }
 
 void flow_runner_count_click(flow_runner_t *r, const json_t *flow, const char *payload) {
@@ -151,7 +153,7 @@ void flow_runner_count_click(flow_runner_t *r, const json_t *flow, const char *p
   if (!node) return;
   char key[128];
   snprintf(key, sizeof(key), "click:%s", node);
-  count_inc(r, flow, json_pack("{s:i}", key, 1));
+  count_inc(r, flow, json_pack("{s:i}", key, 1), NULL);
 }
 
 /* ---- saving ---- */

@@ -68,6 +68,8 @@ static int by_date(const void *a, const void *b) {
 }
 
 json_t *flow_stats_view(const json_t *flow, const json_t *counters, const json_t *version) {
+  /* Distinct contacts: the version's set, or over all versions the flow's. */
+  const char *contacts = version && json_is_integer(version) ? "contacts:" : "contacts_all:";
   json_t *runs = json_object(), *nodes = json_array(), *days = json_array();
   static const char *const keys[] = {"started", "completed", "failed", "step_limit",
                                      "output_limit"};
@@ -81,9 +83,10 @@ json_t *flow_stats_view(const json_t *flow, const json_t *counters, const json_t
     json_int_t sent = count(counters, "sent:", id), clicks = count(counters, "click:", id);
     json_array_append_new(
         nodes,
-        json_pack("{s:s, s:s?, s:I, s:I, s:I, s:o}", "node_id", id, "type", sget(n, "type"),
-                  "reached", count(counters, "node:", id), "sent", sent, "clicks", clicks,
-                  "click_through", sent ? json_real((double)clicks / (double)sent) : json_null()));
+        json_pack("{s:s, s:s?, s:I, s:I, s:I, s:I, s:o}", "node_id", id, "type", sget(n, "type"),
+                  "reached", count(counters, contacts, id), "runs", count(counters, "node:", id),
+                  "sent", sent, "clicks", clicks, "click_through",
+                  sent ? json_real((double)clicks / (double)sent) : json_null()));
   }
   const char *key;
   json_t *v;

@@ -11,6 +11,8 @@ import pytest
 from fakegraph import FakeGraph
 from igutil import CONTACT, connect, fixture_json, ig_env, post_webhook, text_event, wait_until
 
+OTHER = "6543210987650002"  # a second contact
+
 
 @pytest.fixture
 def fake():
@@ -139,8 +141,9 @@ def test_stats_count_runs_nodes_and_days(start_server, fake):
         "edges": [{"from": "c", "to": "yes", "label": "true"}, {"from": "c", "to": "no", "label": "false"}],
     }
     fid = srv.request("POST", "/api/flows", flow, token=tok).json()["flow"]["id"]
-    for i, text in enumerate(["a mug", "a cup", "mug again"]):
-        assert post_webhook(srv, text_event(text, f"mid-s-{i}")).status == 200
+    # Two contacts: the first writes twice (it reaches c twice, "no" once).
+    for i, (text, who) in enumerate([("a mug", CONTACT), ("a cup", CONTACT), ("mug again", OTHER)]):
+        assert post_webhook(srv, text_event(text, f"mid-s-{i}", contact=who)).status == 200
         assert wait_until(lambda: len([x for x in runs_of(srv, tok, fid) if x["status"] == "completed"]) == i + 1)
 
     def stats(q=""):
@@ -152,7 +155,9 @@ def test_stats_count_runs_nodes_and_days(start_server, fake):
     assert s["runs"] == {"started": 3, "completed": 3, "failed": 0, "step_limit": 0, "output_limit": 0}
     nodes = {n["node_id"]: n for n in s["nodes"]}
     assert [n["node_id"] for n in s["nodes"]] == ["c", "yes", "no"]
-    assert (nodes["c"]["reached"], nodes["yes"]["reached"], nodes["no"]["reached"]) == (3, 2, 1)
+    # reached: distinct contacts; runs: the runs that reached the node.
+    assert (nodes["c"]["reached"], nodes["yes"]["reached"], nodes["no"]["reached"]) == (2, 2, 1)
+    assert (nodes["c"]["runs"], nodes["yes"]["runs"], nodes["no"]["runs"]) == (3, 2, 1)
     assert (nodes["yes"]["sent"], nodes["no"]["sent"], nodes["c"]["sent"]) == (2, 1, 0)
     assert nodes["yes"]["clicks"] == 0 and nodes["yes"]["click_through"] == 0
     assert nodes["c"]["click_through"] is None
@@ -166,6 +171,10 @@ def test_stats_count_runs_nodes_and_days(start_server, fake):
     assert stats("?version=1")["runs"]["started"] == 3 and stats("?version=1")["version"] == 1
     assert stats()["runs"]["started"] == 4 and stats()["version"] is None
     assert {n["node_id"]: n["reached"] for n in stats("?version=2")["nodes"]} == {"c": 1, "yes": 0, "no": 1}
+    # Over all versions a contact counts once: the first contact reached c and
+    # "no" on version 1 already.
+    assert {n["node_id"]: n["reached"] for n in stats()["nodes"]} == {"c": 2, "yes": 2, "no": 1}
+    assert {n["node_id"]: n["runs"] for n in stats()["nodes"]} == {"c": 4, "yes": 2, "no": 2}
     for bad in ("0", "x", "-3"):
         r = srv.request("GET", f"/api/flows/{fid}/stats?version={bad}", token=tok)
         assert r.status == 400 and r.json()["error"]["field"] == "version", r
@@ -284,6 +293,6 @@ def test_button_clicks_count_over_sends(start_server, fake):
 
     n = wait_until(lambda: (lambda n: n if n["clicks"] == 2 and n["sent"] == 4 else None)(node()))
     assert n, node()
-    assert n["click_through"] == 0.5 and n["reached"] == 4
+    assert n["click_through"] == 0.5 and n["runs"] == 4 and n["reached"] == 1  # one contact
     time.sleep(0.3)
     assert node()["clicks"] == 2

@@ -165,12 +165,14 @@ int mongo_flow_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
   int rc = mongo_query_delete(c, MC_FLOWS, filter, 0);
   bson_destroy(filter);
   if (rc <= 0) return rc == 0 ? STORE_ENOTFOUND : rc;
-  /* Its versions, counters and run-once claims go with it; a run waiting on it fails on resuming.
+  /* Its versions, counters, reached sets and run-once claims go with it; a run waiting on it fails
+   * on resuming.
    */
   filter = BCON_NEW("flow_id", BCON_UTF8(id));
   rc = mongo_query_delete(c, MC_FLOW_VERSIONS, filter, 1);
   if (rc >= 0) rc = mongo_query_delete(c, MC_FLOW_STATS, filter, 1);
   if (rc >= 0) rc = mongo_query_delete(c, MC_FLOW_CLAIMS, filter, 1);
+  if (rc >= 0) rc = mongo_query_delete(c, MC_FLOW_REACHED, filter, 1);
   bson_destroy(filter);
   if (rc < 0) return rc;
   *r = json_object();

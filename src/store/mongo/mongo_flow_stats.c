@@ -1,7 +1,8 @@
 /* Flow analytics in "flow_stats": one document per flow, version and key
  * (_id "<flow id>:<version>:<key>"), its n incremented with $inc and upsert,
  * so concurrent runs and instances add up. The key is a value, never a field
- * name (node ids are the user's). Worker thread. */
+ * name (node ids are the user's). The contacts that reached each node are in
+ * "flow_reached", one document each, so a contact counts once. Worker thread. */
 #include <stdio.h>
 #include <string.h>
 
@@ -9,27 +10,60 @@
 
 #define STATS_KEY_MAX 100 /* "node:" and a node id of at most 64 bytes */
 
+static int add(mongo_ctx_t *c, const char *flow, int64_t version, const char *key, int64_t n) {
+  char id[256];
+  snprintf(id, sizeof(id), "%s:%lld:%s", flow, (long long)version, key);
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(id));
+  bson_t *u =
+      BCON_NEW("$setOnInsert", "{", "flow_id", BCON_UTF8(flow), "version", BCON_INT64(version),
+               "key", BCON_UTF8(key), "}", "$inc", "{", "n", BCON_INT64(n), "}");
+  int rc = mongo_query_modify(c, MC_FLOW_STATS, q, u, 1, 1, NULL);
+  /* Two first increments upserting at once: one inserts, the other's
+   * duplicate key means the document now exists, so it increments. */
+  if (rc == STORE_ECONFLICT) rc = mongo_query_modify(c, MC_FLOW_STATS, q, u, 1, 1, NULL);
+  bson_destroy(q);
+  bson_destroy(u);
+  return rc < 0 ? rc : STORE_OK;
+}
+
+/* The contact reached the node: inserted in the version's set and in the
+ * flow's (any version, -1); the insert that is new (not a duplicate _id,
+ * whatever the instances racing) bumps its counter ("contacts:<id>",
+ * "contacts_all:<id>"). The insert and the increment are two writes: a store
+ * failure between them loses that one count, never counts twice. */
+static int reached(mongo_ctx_t *c, const char *flow, int64_t version, const char *node,
+                   const char *contact) {
+  static const char *const prefix[2] = {"contacts:", "contacts_all:"};
+  for (int i = 0; i < 2; i++) {
+    int64_t in = i ? -1 : version;
+    char id[512];
+    snprintf(id, sizeof(id), "%s:%lld:%s:%s", flow, (long long)in, node, contact);
+    bson_t *doc =
+        BCON_NEW("_id", BCON_UTF8(id), "flow_id", BCON_UTF8(flow), "version", BCON_INT64(in));
+    int rc = mongo_query_insert(c, MC_FLOW_REACHED, doc);
+    bson_destroy(doc);
+    if (rc == STORE_ECONFLICT) continue;
+    if (rc < 0) return rc;
+    char key[STATS_KEY_MAX + 16];
+    snprintf(key, sizeof(key), "%s%s", prefix[i], node);
+    if ((rc = add(c, flow, version, key, 1)) != STORE_OK) return rc;
+  }
+  return STORE_OK;
+}
+
 int mongo_flow_stats_inc(mongo_ctx_t *c, json_t *p, json_t **r) {
-  const char *flow = mongo_param_str(p, "flow_id");
+  const char *flow = mongo_param_str(p, "flow_id"), *contact = mongo_param_str(p, "contact_id");
   int64_t version = 0;
   mongo_param_int(p, "version", &version);
   json_t *inc = json_object_get(p, "inc"), *v;
   const char *key;
-  if (!flow || !json_is_object(inc)) return STORE_EINVAL;
+  if (!flow || !json_is_object(inc) || version < 0) return STORE_EINVAL;
+  if (contact && strlen(contact) > 64) return STORE_EINVAL;
   json_object_foreach(inc, key, v) {
     if (!json_is_integer(v) || strlen(key) > STATS_KEY_MAX) return STORE_EINVAL;
-    char id[256];
-    snprintf(id, sizeof(id), "%s:%lld:%s", flow, (long long)version, key);
-    bson_t *q = BCON_NEW("_id", BCON_UTF8(id));
-    bson_t *u = BCON_NEW("$setOnInsert", "{", "flow_id", BCON_UTF8(flow), "version",
-                         BCON_INT64(version), "key", BCON_UTF8(key), "}", "$inc", "{", "n",
-                         BCON_INT64(json_integer_value(v)), "}");
-    int rc = mongo_query_modify(c, MC_FLOW_STATS, q, u, 1, 1, NULL);
-    /* Two first increments upserting at once: one inserts, the other's
-     * duplicate key means the document now exists, so it increments. */
-    if (rc == STORE_ECONFLICT) rc = mongo_query_modify(c, MC_FLOW_STATS, q, u, 1, 1, NULL);
-    bson_destroy(q);
-    bson_destroy(u);
+    int rc = add(c, flow, version, key, json_integer_value(v));
+    if (rc == STORE_OK && contact && strncmp(key, "node:", 5) == 0)
+      rc = reached(c, flow, version, key + 5, contact);
     if (rc < 0) return rc;
   }
   *r = json_object();

@@ -44,6 +44,21 @@ static int prune(mongo_ctx_t *c, const char *id, int64_t latest) {
     bson_append_document_end(f, &n);
     rc = mongo_query_delete(c, MC_FLOW_VERSIONS, f, 1);
     bson_destroy(f);
+    /* The contacts that reached a dropped version's nodes go with it. */
+    f = BCON_NEW("flow_id", BCON_UTF8(id));
+    bson_append_document_begin(f, "version", -1, &n);
+    BSON_APPEND_INT64(&n, "$gte", 1);
+    BSON_APPEND_INT64(&n, "$lte", latest - FLOW_VERSIONS_KEPT);
+    bson_append_array_begin(&n, "$nin", -1, &nin);
+    json_array_foreach(held, i, v) {
+      char k[24];
+      snprintf(k, sizeof(k), "%zu", i);
+      BSON_APPEND_INT64(&nin, k, json_integer_value(v));
+    }
+    bson_append_array_end(&n, &nin);
+    bson_append_document_end(f, &n);
+    if (rc >= 0) rc = mongo_query_delete(c, MC_FLOW_REACHED, f, 1);
+    bson_destroy(f);
   }
   json_decref(held);
   return rc < 0 ? rc : STORE_OK;

@@ -51,6 +51,9 @@ static const index_spec_t specs[] = {
     {MC_FLOW_STATS, "flow_id_1_version_1", "{\"flow_id\": 1, \"version\": 1}", 0, 0, NULL, NULL},
     /* run once: a flow's claims (_id "<flow id>:<contact id>"), deleted with it */
     {MC_FLOW_CLAIMS, "flow_id_1", "{\"flow_id\": 1}", 0, 0, NULL, NULL},
+    /* the contacts that reached a node (_id "<flow>:<version>:<node>:<contact>"),
+     * deleted with the flow or its version */
+    {MC_FLOW_REACHED, "flow_id_1_version_1", "{\"flow_id\": 1, \"version\": 1}", 0, 0, NULL, NULL},
     {MC_STEPS, "due_at_ms_1_ord_1", "{\"due_at_ms\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
     {MC_REVOKED, "expires_at_ms_1", "{\"expires_at_ms\": 1}", 0, 0, NULL, NULL},
     {MC_STEPS, "held_for_1", "{\"held_for\": 1}", 0, 1, NULL, NULL},

@@ -33,6 +33,7 @@ enum mongo_coll {
   MC_FLOW_VERSIONS,
   MC_FLOW_STATS,
   MC_FLOW_CLAIMS,
+  MC_FLOW_REACHED,
   MC_COUNT
 };
 

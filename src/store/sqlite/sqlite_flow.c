@@ -172,11 +172,13 @@ int sqlite_flow_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   int rc = sqlite_db_exec(d, "DELETE FROM flows WHERE id = ? AND owner_id = ?", "ss", id, owner);
   if (rc != STORE_OK) return rc;
   if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
-  /* Its versions, counters and run-once claims go with it; a run waiting on it fails on resuming.
+  /* Its versions, counters, reached sets and run-once claims go with it; a run waiting on it fails
+   * on resuming.
    */
   rc = sqlite_db_exec(d, "DELETE FROM flow_versions WHERE flow_id = ?", "s", id);
   if (rc == STORE_OK) rc = sqlite_db_exec(d, "DELETE FROM flow_stats WHERE flow_id = ?", "s", id);
   if (rc == STORE_OK) rc = sqlite_db_exec(d, "DELETE FROM flow_claims WHERE flow_id = ?", "s", id);
+  if (rc == STORE_OK) rc = sqlite_db_exec(d, "DELETE FROM flow_reached WHERE flow_id = ?", "s", id);
   if (rc != STORE_OK) return rc;
   *result = json_object();
   return STORE_OK;

@@ -1,24 +1,52 @@
 /* SQLite operations on flow analytics (flow_stats, migration 20): counters
  * per flow, version and key, incremented in place so that concurrent runs and
- * instances add up. Store thread. */
+ * instances add up; the contacts that reached each node (flow_reached,
+ * migration 28), so that a contact counts once per node. Store thread. */
+#include <stdio.h>
 #include <string.h>
 
 #include "store/sqlite/sqlite_internal.h"
 
 #define STATS_KEY_MAX 100 /* "node:" and a node id of at most 64 bytes */
 
+static int add(sqlite_db_t *d, const char *flow, int64_t version, const char *key, int64_t n) {
+  return sqlite_db_exec(d,
+                        "INSERT INTO flow_stats (flow_id, version, key, n) VALUES (?, ?, ?, ?)"
+                        " ON CONFLICT (flow_id, version, key) DO UPDATE SET n = n + excluded.n",
+                        "sisi", flow, version, key, n);
+}
+
+/* The contact reached the node: in the version's set and in the flow's (any
+ * version, -1); each set that did not hold the contact yet bumps its counter
+ * ("contacts:<id>" of the version, "contacts_all:<id>"), in this transaction. */
+static int reached(sqlite_db_t *d, const char *flow, int64_t version, const char *node,
+                   const char *contact) {
+  static const char *const prefix[2] = {"contacts:", "contacts_all:"};
+  for (int i = 0; i < 2; i++) {
+    int rc = sqlite_db_exec(d,
+                            "INSERT INTO flow_reached (flow_id, version, node_id, contact_id)"
+                            " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                            "siss", flow, i ? (int64_t)-1 : version, node, contact);
+    if (rc != STORE_OK) return rc;
+    if (sqlite3_changes(d->db) == 0) continue;
+    char key[STATS_KEY_MAX + 16];
+    snprintf(key, sizeof(key), "%s%s", prefix[i], node);
+    if ((rc = add(d, flow, version, key, 1)) != STORE_OK) return rc;
+  }
+  return STORE_OK;
+}
+
 int sqlite_flow_stats_inc(sqlite_db_t *d, json_t *p, json_t **result) {
-  const char *flow = sqlite_db_pstr(p, "flow_id");
+  const char *flow = sqlite_db_pstr(p, "flow_id"), *contact = sqlite_db_pstr(p, "contact_id");
   int64_t version = sqlite_db_pint(p, "version", 0);
   json_t *inc = json_object_get(p, "inc"), *v;
   const char *key;
-  if (!flow || !json_is_object(inc)) return STORE_EINVAL;
+  if (!flow || !json_is_object(inc) || version < 0) return STORE_EINVAL;
   json_object_foreach(inc, key, v) {
     if (!json_is_integer(v) || strlen(key) > STATS_KEY_MAX) return STORE_EINVAL;
-    int rc = sqlite_db_exec(d,
-                            "INSERT INTO flow_stats (flow_id, version, key, n) VALUES (?, ?, ?, ?)"
-                            " ON CONFLICT (flow_id, version, key) DO UPDATE SET n = n + excluded.n",
-                            "sisi", flow, version, key, (int64_t)json_integer_value(v));
+    int rc = add(d, flow, version, key, (int64_t)json_integer_value(v));
+    if (rc == STORE_OK && contact && strncmp(key, "node:", 5) == 0)
+      rc = reached(d, flow, version, key + 5, contact);
     if (rc != STORE_OK) return rc;
   }
   *result = json_object();

@@ -10,11 +10,18 @@
 /* Drops versions older than the FLOW_VERSIONS_KEPT most recent, except those
  * a running or waiting run started on (it finishes on its version). */
 static int prune(sqlite_db_t *d, const char *id, int64_t latest) {
-  return sqlite_db_exec(d,
-                        "DELETE FROM flow_versions WHERE flow_id = ?1 AND n <= ?2"
-                        " AND n NOT IN (SELECT version FROM flow_runs WHERE flow_id = ?1"
-                        " AND status IN ('running', 'waiting') AND version IS NOT NULL)",
+  int rc = sqlite_db_exec(d,
+                          "DELETE FROM flow_versions WHERE flow_id = ?1 AND n <= ?2"
+                          " AND n NOT IN (SELECT version FROM flow_runs WHERE flow_id = ?1"
+                          " AND status IN ('running', 'waiting') AND version IS NOT NULL)",
+                          "si", id, latest - FLOW_VERSIONS_KEPT);
+  /* The contacts that reached a dropped version's nodes go with it. */
+  if (rc == STORE_OK)
+    rc = sqlite_db_exec(d,
+                        "DELETE FROM flow_reached WHERE flow_id = ?1 AND version BETWEEN 1 AND ?2"
+                        " AND version NOT IN (SELECT n FROM flow_versions WHERE flow_id = ?1)",
                         "si", id, latest - FLOW_VERSIONS_KEPT);
+  return rc;
 }
 
 int sqlite_flow_publish(sqlite_db_t *d, const char *id, const char *owner, json_t **result) {

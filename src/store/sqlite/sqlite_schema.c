@@ -307,6 +307,12 @@ static const char *const migrations[] = {
      * two messages racing for it start one run. */
     "CREATE TABLE flow_claims (flow_id TEXT NOT NULL, contact_id TEXT NOT NULL,"
     " run_id TEXT NOT NULL, PRIMARY KEY (flow_id, contact_id)) WITHOUT ROWID;",
+    /* 28: flow analytics (issue 19): the contacts that reached each node, per
+     * flow and version (-1: any version), so a node's count of contacts grows
+     * only with a contact not counted before. */
+    "CREATE TABLE flow_reached (flow_id TEXT NOT NULL, version INTEGER NOT NULL,"
+    " node_id TEXT NOT NULL, contact_id TEXT NOT NULL,"
+    " PRIMARY KEY (flow_id, version, node_id, contact_id)) WITHOUT ROWID;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

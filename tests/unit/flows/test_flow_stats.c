@@ -71,23 +71,32 @@ static const char *FLOW =
 static void test_view_and_click_through(void **state) {
   (void)state;
   json_t *flow = J(FLOW), *ver = json_integer(2);
+  /* Four runs reached m, by three contacts (one came back); "contacts_all"
+   * (over every version) is not this version's. */
   json_t *counters =
-      J("{\"started\":4,\"completed\":3,\"failed\":1,\"node:m\":4,\"sent:m\":4,"
-        "\"click:m\":1,\"node:q\":2,\"day:2026-12-02\":3,\"day:2026-11-30\":1}");
+      J("{\"started\":4,\"completed\":3,\"failed\":1,\"node:m\":4,\"contacts:m\":3,"
+        "\"contacts_all:m\":9,\"sent:m\":4,\"click:m\":1,\"node:q\":2,\"contacts:q\":2,"
+        "\"day:2026-12-02\":3,\"day:2026-11-30\":1}");
   json_t *v = flow_stats_view(flow, counters, ver);
   assert_json(v,
               "{\"version\":2,\"runs\":{\"started\":4,\"completed\":3,\"failed\":1,"
               "\"step_limit\":0,\"output_limit\":0},\"nodes\":["
-              "{\"node_id\":\"m\",\"type\":\"message\",\"reached\":4,\"sent\":4,\"clicks\":1,"
-              "\"click_through\":0.25},"
-              "{\"node_id\":\"q\",\"type\":\"message\",\"reached\":2,\"sent\":0,\"clicks\":0,"
-              "\"click_through\":null},"
-              "{\"node_id\":\"t\",\"type\":\"action\",\"reached\":0,\"sent\":0,\"clicks\":0,"
-              "\"click_through\":null},"
-              "{\"node_id\":\"a\",\"type\":\"ask\",\"reached\":0,\"sent\":0,\"clicks\":0,"
-              "\"click_through\":null}],"
+              "{\"node_id\":\"m\",\"type\":\"message\",\"reached\":3,\"runs\":4,\"sent\":4,"
+              "\"clicks\":1,\"click_through\":0.25},"
+              "{\"node_id\":\"q\",\"type\":\"message\",\"reached\":2,\"runs\":2,\"sent\":0,"
+              "\"clicks\":0,\"click_through\":null},"
+              "{\"node_id\":\"t\",\"type\":\"action\",\"reached\":0,\"runs\":0,\"sent\":0,"
+              "\"clicks\":0,\"click_through\":null},"
+              "{\"node_id\":\"a\",\"type\":\"ask\",\"reached\":0,\"runs\":0,\"sent\":0,"
+              "\"clicks\":0,\"click_through\":null}],"
               "\"days\":[{\"date\":\"2026-11-30\",\"started\":1},"
               "{\"date\":\"2026-12-02\",\"started\":3}]}");
+  json_decref(v);
+  /* Over every version: the flow's distinct contacts. */
+  v = flow_stats_view(flow, counters, NULL);
+  assert_int_equal(json_integer_value(
+                       json_object_get(json_array_get(json_object_get(v, "nodes"), 0), "reached")),
+                   9);
   json_decref(v);
   json_decref(counters);
   json_decref(ver);

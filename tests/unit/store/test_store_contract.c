@@ -1781,7 +1781,36 @@ static void test_flows(void **state) {
                    STORE_ENOTFOUND);
   assert_int_equal(call(f, SCHED_DELETE, json_pack("{s:s}", "id", w1), NULL), STORE_ENOTFOUND);
 
-  /* A deleted flow's run-once claims go with it. */
+  /* Analytics: a node's contacts count once per version and once over all
+   * versions, its runs every time; with no contact, only the runs. */
+  static const struct {
+    int version;
+    const char *contact;
+  } reach[] = {{1, "c1"}, {1, "c1"}, {1, "c2"}, {2, "c1"}, {2, NULL}};
+  for (size_t i = 0; i < sizeof(reach) / sizeof(reach[0]); i++)
+    assert_int_equal(
+        call(f, FLOW_STATS_INC,
+             json_pack("{s:s,s:i,s:{s:i},s:s?}", "flow_id", fid, "version", reach[i].version, "inc",
+                       "node:n1", 1, "contact_id", reach[i].contact),
+             NULL),
+        STORE_OK);
+  assert_int_equal(
+      call(f, FLOW_STATS_GET, json_pack("{s:s,s:i}", "flow_id", fid, "version", 1), &r), STORE_OK);
+  json_t *ctr = json_object_get(r, "counters");
+  assert_int_equal(num(ctr, "node:n1"), 3);
+  assert_int_equal(num(ctr, "contacts:n1"), 2);
+  json_decref(r);
+  assert_int_equal(
+      call(f, FLOW_STATS_GET, json_pack("{s:s,s:i}", "flow_id", fid, "version", 2), &r), STORE_OK);
+  ctr = json_object_get(r, "counters");
+  assert_int_equal(num(ctr, "node:n1"), 2);
+  assert_int_equal(num(ctr, "contacts:n1"), 1);
+  json_decref(r);
+  assert_int_equal(call(f, FLOW_STATS_GET, json_pack("{s:s}", "flow_id", fid), &r), STORE_OK);
+  assert_int_equal(num(json_object_get(r, "counters"), "contacts_all:n1"), 2); /* c1, c2 */
+  json_decref(r);
+
+  /* A deleted flow's run-once claims (and reached sets) go with it. */
   assert_int_equal(call(f, FLOW_DELETE, json_pack("{s:s,s:s}", "id", fid, "owner_id", a), NULL),
                    STORE_OK);
   assert_int_equal(
@@ -1790,6 +1819,14 @@ static void test_flows(void **state) {
                      "contact_id", "c1", "status", "running", "trace", "state", "claim_once", 1),
            NULL),
       STORE_OK);
+  assert_int_equal(call(f, FLOW_STATS_INC,
+                        json_pack("{s:s,s:i,s:{s:i},s:s}", "flow_id", fid, "version", 1, "inc",
+                                  "node:n1", 1, "contact_id", "c1"),
+                        NULL),
+                   STORE_OK);
+  assert_int_equal(call(f, FLOW_STATS_GET, json_pack("{s:s}", "flow_id", fid), &r), STORE_OK);
+  assert_int_equal(num(json_object_get(r, "counters"), "contacts_all:n1"), 1);
+  json_decref(r);
 }
 
 /* ---- the job cap and close ---- */
