@@ -788,6 +788,11 @@ static void resume_flow(void *ctx, int status, json_t *result) {
   }
   run->flow = result;
   run->counted = json_array_size(json_object_get(state_of(run), "trace"));
+  /* A tap that answers the ask is a click too: of the run's version (its
+   * graph is the one whose question carried the button). */
+  const char *kind = sget(run->event, "kind");
+  if (run->answer && kind && strcmp(kind, "postback") == 0)
+    flow_runner_count_click(run->r, run->flow, sget(run->event, "payload"));
   if (call(run, CONTACT_GET,
            json_pack("{s:O, s:O}", "id", json_object_get(run->record, "contact_id"), "owner_id",
                      json_object_get(run->record, "owner_id")),

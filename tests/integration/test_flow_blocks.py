@@ -199,7 +199,7 @@ def test_ask_answered_by_quick_reply_refused_and_timed_out(start_server, fake):
     srv = start_server(env=ig_env(fake))
     tok = owner(srv)["access_token"]
     short = copy.deepcopy(ASK)
-    create(srv, tok, ASK)
+    f = create(srv, tok, ASK)["flow"]
     assert post_webhook(srv, text_event("subscribe", "mid-q-1")).status == 200
     assert n_sends(fake, 1)
     time.sleep(0.3)
@@ -211,6 +211,14 @@ def test_ask_answered_by_quick_reply_refused_and_timed_out(start_server, fake):
     assert post_webhook(srv, tap).status == 200
     assert n_sends(fake, 2)
     assert fake.sends()[1]["json"]["message"]["text"] == "Thanks, mia@example.com"
+    # The tap on the question's quick reply is a click of the ask (clicks over sends).
+
+    def ask_stats():
+        r = srv.request("GET", f"/api/flows/{f['id']}/stats?version=1", token=tok)
+        assert r.status == 200, r
+        return next(n for n in r.json()["stats"]["nodes"] if n["node_id"] == "a")
+    a = wait_until(lambda: (lambda n: n if n["clicks"] == 1 and n["sent"] == 1 else None)(ask_stats()))
+    assert a and a["click_through"] == 1.0, ask_stats()
     assert post_webhook(srv, text_event("subscribe", "mid-q-2")).status == 200
     assert n_sends(fake, 3)
     time.sleep(0.3)
