@@ -112,48 +112,92 @@ void attach_url_messages(const app_t *app, json_t *messages) {
   json_array_foreach(messages, i, m) attach_url_message(app, m);
 }
 
+/* Signing avatars for one answer: the expiry, read once, and the URLs made so
+ * far by owner and avatar (memo, NULL: none kept), so a user who is in every
+ * conversation of a page costs one signature and one string, shared. */
+typedef struct signer_s {
+  const app_t *app;
+  int64_t exp;
+  json_t *memo;
+} signer_t;
+
+static signer_t signer(const app_t *app, json_t *memo) {
+  signer_t sg = {app, attach_url_expiry(util_now_ms() / 1000, ATTACH_AVATAR_TTL_S), memo};
+  return sg;
+}
+
 /* owner's avatar (avatar_id) as avatar_url on obj, signed for scope 'a' and
  * owner's id; obj keeps what it had when there is none to sign. */
-static void sign_avatar(const app_t *app, json_t *obj, const char *avatar, const char *owner) {
-  char url[ATTACH_URL_MAX];
-  if (obj && avatar && owner &&
-      attach_url_sign(app->url_key, avatar, 1, 'a', owner,
-                      attach_url_expiry(util_now_ms() / 1000, ATTACH_AVATAR_TTL_S), url,
-                      sizeof(url)) == 0)
-    json_object_set_new(obj, "avatar_url", json_string(url));
+static void sign_avatar(signer_t *sg, json_t *obj, const char *avatar, const char *owner) {
+  char url[ATTACH_URL_MAX], key[64];
+  if (!obj || !avatar || !owner) return;
+  int keyed = sg->memo && snprintf(key, sizeof(key), "%s:%s", owner, avatar) < (int)sizeof(key);
+  json_t *known = keyed ? json_object_get(sg->memo, key) : NULL;
+  if (known) {
+    json_object_set(obj, "avatar_url", known);
+  } else if (attach_url_sign(sg->app->url_key, avatar, 1, 'a', owner, sg->exp, url, sizeof(url)) ==
+             0) {
+    json_t *v = json_string(url);
+    if (keyed && v) json_object_set(sg->memo, key, v);
+    json_object_set_new(obj, "avatar_url", v);
+  }
 }
 
 json_t *attach_url_user(const app_t *app, json_t *view, const json_t *user) {
-  sign_avatar(app, view, json_string_value(json_object_get(user, "avatar_id")),
+  signer_t sg = signer(app, NULL);
+  sign_avatar(&sg, view, json_string_value(json_object_get(user, "avatar_id")),
               json_string_value(json_object_get(user, "id")));
   return view;
 }
 
-void attach_url_member(const app_t *app, json_t *member) {
+static void sign_member(signer_t *sg, json_t *member) {
   json_t *avatar = json_object_get(member, "avatar_id");
   if (!avatar) return;
-  sign_avatar(app, member, json_string_value(avatar),
+  sign_avatar(sg, member, json_string_value(avatar),
               json_string_value(json_object_get(member, "id")));
   json_object_del(member, "avatar_id");
 }
 
-void attach_url_members(const app_t *app, json_t *members) {
+static void sign_members(signer_t *sg, json_t *members) {
   size_t i;
   json_t *m;
-  json_array_foreach(members, i, m) attach_url_member(app, m);
+  json_array_foreach(members, i, m) sign_member(sg, m);
 }
 
-json_t *attach_url_conv(const app_t *app, json_t *conv) {
-  if (!json_is_object(conv)) return conv;
+void attach_url_member(const app_t *app, json_t *member) {
+  signer_t sg = signer(app, NULL);
+  sign_member(&sg, member);
+}
+
+void attach_url_members(const app_t *app, json_t *members) {
+  signer_t sg = signer(app, NULL);
+  sign_members(&sg, members);
+}
+
+static void sign_conv(signer_t *sg, json_t *conv) {
+  if (!json_is_object(conv)) return;
   json_t *avatar = json_object_get(conv, "avatar_id");
   if (avatar) {
-    sign_avatar(app, conv, json_string_value(avatar),
+    sign_avatar(sg, conv, json_string_value(avatar),
                 json_string_value(json_object_get(conv, "id")));
     json_object_del(conv, "avatar_id");
   }
-  attach_url_members(app, json_object_get(conv, "participants"));
-  attach_url_members(app, json_object_get(conv, "agents"));
+  sign_members(sg, json_object_get(conv, "participants"));
+  sign_members(sg, json_object_get(conv, "agents"));
+}
+
+json_t *attach_url_conv(const app_t *app, json_t *conv) {
+  signer_t sg = signer(app, NULL);
+  sign_conv(&sg, conv);
   return conv;
+}
+
+void attach_url_convs(const app_t *app, json_t *convs) {
+  signer_t sg = signer(app, json_object());
+  size_t i;
+  json_t *c;
+  json_array_foreach(convs, i, c) sign_conv(&sg, c);
+  json_decref(sg.memo);
 }
 
 json_t *attach_url_conv_view(const app_t *app, const json_t *conv, const char *user_id) {

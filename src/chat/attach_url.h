@@ -65,6 +65,9 @@ void attach_url_members(const app_t *app, json_t *members);
  * participants' and agents' (attach_url_member). Idempotent, so a record
  * signed once may be viewed for every recipient. */
 json_t *attach_url_conv(const app_t *app, json_t *conv);
+/* attach_url_conv on each conversation of an array (a page of the list): an
+ * owner's avatar is signed once for the whole page, and its URL string shared. */
+void attach_url_convs(const app_t *app, json_t *convs);
 /* conv_view_json(conv, user_id) after attach_url_conv(conv): a new object.
  * conv is the caller's store record, which this signs in place (only avatar
  * ids become URLs, so a const record stays the same conversation). */

@@ -190,10 +190,9 @@ static void listed(void *ctx, int status, json_t *result) {
     buf_init(&b);
     size_t i;
     json_t *c;
-    json_array_foreach(json_object_get(result, "conversations"), i, c) {
-      attach_url_message(req->app, json_object_get(c, "last_message"));
-      attach_url_conv(req->app, c);
-    }
+    json_array_foreach(json_object_get(result, "conversations"), i, c)
+        attach_url_message(req->app, json_object_get(c, "last_message"));
+    attach_url_convs(req->app, json_object_get(result, "conversations"));
     if (conv_view_write_page(&b, result, req->user_id) == 0)
       http_reply_raw(req, 200, "application/json", b.data, b.len);
     else

@@ -118,11 +118,47 @@ static void views_get_urls_and_lose_storage_fields(void **state) {
   json_decref(m);
 }
 
+/* A page's conversations: the group's avatar and each participant's are
+ * signed for their owner (a download with them opens), avatar_id goes, one
+ * without an avatar keeps the store's avatar_url; a user in two conversations
+ * of the page gets the one URL, shared. */
+static void a_page_signs_each_owner_once(void **state) {
+  (void)state;
+  app_t app;
+  memset(&app, 0, sizeof(app));
+  key(app.url_key);
+  const char *g = "dddddddddddddddddddddddd", *u1 = "eeeeeeeeeeeeeeeeeeeeeeee";
+  const char *pic = "ffffffffffffffffffffffff", *own = "999999999999999999999999";
+  json_t *convs = json_pack("[{s:s, s:s, s:[{s:s, s:s}, {s:s, s:n}]}, {s:s, s:[{s:s, s:s}]}]", "id",
+                            g, "avatar_id", pic, "participants", "id", u1, "avatar_id", own, "id",
+                            "111111111111111111111111", "avatar_url", "id", CONV, "participants",
+                            "id", u1, "avatar_id", own);
+  attach_url_convs(&app, convs);
+  json_t *c0 = json_array_get(convs, 0), *c1 = json_array_get(convs, 1);
+  assert_null(json_object_get(c0, "avatar_id"));
+  const char *url = json_string_value(json_object_get(c0, "avatar_url"));
+  char exp[24], sig[40];
+  assert_non_null(url);
+  parts(url, exp, sig);
+  assert_int_equal(attach_url_verify(app.url_key, pic, 1, 'a', g, exp, sig, 0), 0);
+  json_t *p0 = json_array_get(json_object_get(c0, "participants"), 0);
+  json_t *p1 = json_array_get(json_object_get(c1, "participants"), 0);
+  assert_null(json_object_get(p0, "avatar_id"));
+  parts(json_string_value(json_object_get(p0, "avatar_url")), exp, sig);
+  assert_int_equal(attach_url_verify(app.url_key, own, 1, 'a', u1, exp, sig, 0), 0);
+  assert_ptr_equal(json_object_get(p0, "avatar_url"), json_object_get(p1, "avatar_url"));
+  assert_true(json_is_null(
+      json_object_get(json_array_get(json_object_get(c0, "participants"), 1), "avatar_url")));
+  assert_null(json_object_get(c1, "avatar_url")); /* the view writes null for it */
+  json_decref(convs);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_url_opens_only_what_it_was_signed_for),
       cmocka_unit_test(expiry_is_between_one_and_two_ttls_on_a_grid),
       cmocka_unit_test(views_get_urls_and_lose_storage_fields),
+      cmocka_unit_test(a_page_signs_each_owner_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
