@@ -29,6 +29,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PARLEYD = os.environ.get("PARLEYD", os.path.join(ROOT, "build", "parleyd"))
 
 
+# Argon2id at parleyd's default cost (libsodium's interactive limits), for a test
+# that measures what a password check costs; Server's default is the minimum.
+ARGON2_DEFAULT = {"PARLEY_ARGON2_OPSLIMIT": "2", "PARLEY_ARGON2_MEMLIMIT": "67108864"}
+
+
 def mongo_uri(db):
     """PARLEY_TEST_MONGO_URI with its database replaced by db; credentials and
     options (replicaSet, authSource, w, journal) kept."""
@@ -81,6 +86,11 @@ class Server:
             "PARLEY_KEYS_RATE_PER_USER": "100000",
             "PARLEY_KEYS_BURST": "100000",
             "PARLEY_JWT_SECRET": "integration-test-secret-0123456789abcdef",
+            # Argon2id at its minimum: a password hash at the interactive cost (the
+            # default) takes 0.1-0.3 s of a core, and the suites sign up and log in
+            # thousands of times. A test about the cost itself passes ARGON2_DEFAULT.
+            "PARLEY_ARGON2_OPSLIMIT": "1",
+            "PARLEY_ARGON2_MEMLIMIT": "8192",
             # API only, whatever web/dist holds; test_web_static.py gives its own.
             "PARLEY_WEB_DIR": "",
         })
