@@ -68,6 +68,11 @@ def header_button(d, label):
     raise AssertionError(f"no {label} button")
 
 
+def retype(el, value):
+    el.clear()
+    el.send_keys(value)
+
+
 def shot(d, name):
     os.makedirs(SHOTS, exist_ok=True)
     d.save_screenshot(os.path.join(SHOTS, name))
@@ -103,13 +108,17 @@ def test_every_new_block_in_the_builder():
         assert Select(wait_css(d, "#flow-f-a-check")).first_selected_option.get_attribute("value") == "email"
         assert css(d, "#flow-f-a-timeout").get_attribute("value") == "3600"
         node(d, "m").click()
-        assert wait_css(d, "#flow-f-m-quick_replies").get_attribute("value") == "Blue | BLUE\nRed | RED"
+        # Quick replies are rows of fields, one a reply.
+        wait_css(d, "#flow-f-m-quick_replies")
+        assert [css(d, f"#flow-f-m-quick_replies-{i}-{k}").get_attribute("value")
+                for i in (0, 1) for k in ("title", "payload")] == ["Blue", "BLUE", "Red", "RED"]
         assert css(d, "#flow-f-m-media_url").get_attribute("value") == "https://cdn.example/mugs.jpg"
         shot(d, "flow_blocks_message_editor.png")
         css(d, ".flow-palette__item--randomizer").click()
-        branches = wait_css(d, "#flow-f-randomizer-1-branches")
-        branches.clear()
-        branches.send_keys("Short: 40\nLong: 60")
+        wait_css(d, "#flow-f-randomizer-1-branches")
+        for i, (name, weight) in enumerate([("Short", "40"), ("Long", "60")]):
+            retype(css(d, f"#flow-f-randomizer-1-branches-{i}-name"), name)
+            retype(css(d, f"#flow-f-randomizer-1-branches-{i}-weight"), weight)
         wait_text(d, '.react-flow__node[data-id="randomizer-1"]', "Short 40% / Long 60%")
         Select(css(d, "#flow-out-randomizer-1-Long")).select_by_value("b")
         shot(d, "flow_blocks_randomizer.png")
@@ -141,14 +150,102 @@ def test_every_new_block_in_the_builder():
         assert {"from": "randomizer-1", "to": "b", "label": "Long"} in saved["edges"]
         # A randomizer whose weights do not sum to 100: the server's error on the step.
         node(d, "randomizer-1").click()
-        branches = wait_css(d, "#flow-f-randomizer-1-branches")
-        branches.clear()
-        branches.send_keys("Short: 40\nLong: 50")
+        retype(wait_css(d, "#flow-f-randomizer-1-branches-1-weight"), "50")
         header_button(d, "Save").click()
         wait_text(d, '.react-flow__node[data-id="randomizer-1"] .flow-node__error', "sum to 90, not 100")
         # Retyping the branches kept the Long branch's edge.
         assert Select(css(d, "#flow-out-randomizer-1-Long")).first_selected_option.get_attribute("value") == "b"
         shot(d, "flow_blocks_error.png")
+        assert csp_violations(d) == []
+    finally:
+        d.quit()
+        srv.stop()
+        fake.stop()
+
+
+API_FLOW = {
+    "name": "rows", "status": "draft", "trigger": {"type": "keyword", "keywords": ["order"]}, "start": "api",
+    "nodes": [
+        {"id": "api", "type": "action", "position": {"x": 0, "y": 0}, "data": {
+            "action": "api_call", "url": "https://api.example/orders", "method": "POST",
+            "headers": [{"name": "X-Api-Key", "value": "k1"}],
+            "map": {"order_id": "data.id", "total": "data.total"}}},
+        {"id": "b", "type": "message", "position": {"x": 360, "y": 0}, "data": {
+            "text": "Order {{vars.order_id}}", "buttons": [{"type": "postback", "title": "Track", "payload": "TRACK"}]}},
+    ],
+    "edges": [{"from": "api", "to": "b"}],
+}
+
+
+def test_row_editors_and_the_account_time_zone():
+    """An api_call's headers and response mapping and a message's buttons are
+    rows of fields (added, edited, removed) saved as the API's shapes; the
+    account's time zone is set under the trigger, a bad zone's error shown,
+    and the zone is the one Settings shows."""
+    fake = FakeGraph().start()
+    srv = start_web_server(env=ig_env(fake))
+    d = browser(1700, 1050)
+    try:
+        email = f"rows-{uuid.uuid4().hex[:8]}@example.com"
+        tok = srv.request("POST", "/api/auth/signup", {"email": email, "password": PASSWORD, "name": "Row"}).json()["access_token"]
+        r = srv.request("POST", "/api/instagram/connect",
+                        {"ig_user_id": "17841400000000001", "access_token": "IGQ-test-17841400000000001"}, token=tok)
+        assert r.status == 200, r
+        fid = srv.request("POST", "/api/flows", API_FLOW, token=tok).json()["flow"]["id"]
+        login_ui(d, srv.base_url, email, PASSWORD)
+        d.get(f"{srv.base_url}/flows/{fid}")
+        wait_css(d, '.react-flow__node[data-id="api"]').click()
+        wait_css(d, "#flow-f-api-headers")
+        assert css(d, "#flow-f-api-headers-0-name").get_attribute("value") == "X-Api-Key"
+        assert css(d, "#flow-f-api-headers-0-value").get_attribute("value") == "k1"
+        assert [css(d, f"#flow-f-api-map-{i}-variable").get_attribute("value") for i in (0, 1)] == ["order_id", "total"]
+        # A second header; the first mapping row removed, a new one added.
+        css(d, "#flow-f-api-headers-add").click()
+        wait_css(d, "#flow-f-api-headers-1-name").send_keys("X-Trace")
+        css(d, "#flow-f-api-headers-1-value").send_keys("on")
+        css(d, 'button[aria-label="Remove save values from the response (optional) row 1"]').click()
+        css(d, "#flow-f-api-map-add").click()
+        wait_css(d, "#flow-f-api-map-1-variable").send_keys("status")
+        css(d, "#flow-f-api-map-1-path").send_keys("data.status")
+        shot(d, "flow_rows_api_call.png")
+        # The message's button becomes a link button; a second one is added and left empty.
+        node(d, "b").click()
+        Select(wait_css(d, "#flow-f-b-buttons-0-type")).select_by_value("url")
+        css(d, "#flow-f-b-buttons-0-value").send_keys("https://shop.example/track")
+        css(d, "#flow-f-b-buttons-add").click()
+        wait_css(d, "#flow-f-b-buttons-1-title")
+        shot(d, "flow_rows_buttons.png")
+        header_button(d, "Save").click()
+        wait_text(d, ".flows-editor__notice", "Saved")
+        saved = {n["id"]: n for n in srv.request("GET", f"/api/flows/{fid}", token=tok).json()["flow"]["nodes"]}
+        assert saved["api"]["data"]["headers"] == [{"name": "X-Api-Key", "value": "k1"}, {"name": "X-Trace", "value": "on"}]
+        assert saved["api"]["data"]["map"] == {"total": "data.total", "status": "data.status"}
+        assert saved["b"]["data"]["buttons"] == [{"type": "url", "title": "Track", "url": "https://shop.example/track"}]
+
+        # The account's time zone: a zone the tz database lacks is refused, shown under the field.
+        tz = wait_css(d, "#flow-timezone")
+        assert "UTC (none set)" in css(d, '[data-test="tz-current"]').text
+        tz.send_keys("Mars/Olympus_Mons")
+        css(d, '[data-test="flow-timezone"] [data-test="tz-save"]').click()
+        assert "not a zone" in wait_css(d, '[data-test="tz-error"]').text
+        assert css(d, "#flow-timezone").get_attribute("aria-invalid") == "true"
+        shot(d, "flow_timezone_error.png")
+        retype(css(d, "#flow-timezone"), "Europe/Berlin")
+        css(d, '[data-test="flow-timezone"] [data-test="tz-save"]').click()
+        wait_text(d, '[data-test="flow-timezone"] [data-test="tz-current"]', "Europe/Berlin")
+        assert d.find_elements(By.CSS_SELECTOR, '[data-test="tz-error"]') == []
+        shot(d, "flow_timezone.png")
+        st = srv.request("GET", "/api/instagram/status", token=tok).json()
+        assert st["account"]["timezone"] == "Europe/Berlin"
+        # Settings shows the same zone, and can clear it (UTC).
+        d.get(f"{srv.base_url}/settings")
+        field = wait_css(d, "#ig-tz")
+        WebDriverWait(d, 10).until(lambda _: field.get_attribute("value") == "Europe/Berlin")
+        shot(d, "settings_timezone.png")
+        retype(field, " ")
+        css(d, '[data-test="ig-timezone"] [data-test="tz-save"]').click()
+        wait_text(d, '[data-test="ig-timezone"] [data-test="tz-current"]', "UTC (none set)")
+        assert srv.request("GET", "/api/instagram/status", token=tok).json()["account"]["timezone"] is None
         assert csp_violations(d) == []
     finally:
         d.quit()

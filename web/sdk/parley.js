@@ -735,6 +735,12 @@ export class ParleyClient extends Emitter {
     return this.request('POST', '/api/instagram/oauth/finish', { body: { code, state } }).then((r) => r.account);
   }
 
+  /** The account's IANA time zone for flows' time conditions ("Europe/Berlin"; null or "": UTC);
+   * resolves to the status body. A name the tz database lacks: 400 naming `timezone`. */
+  setInstagramTimezone(timezone) {
+    return this.request('PATCH', '/api/instagram/account', { body: { timezone } });
+  }
+
   async disconnectInstagram() {
     await this.request('POST', '/api/instagram/disconnect');
   }

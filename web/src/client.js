@@ -49,6 +49,7 @@ export const api = {
   igOAuthStart: () => client.instagramOAuthStart(),
   igOAuthFinish: (code, state) => client.instagramOAuthFinish(code, state),
   igConnect: (fields) => client.connectInstagram(fields),
+  igSetTimezone: (zone) => client.setInstagramTimezone(zone),
   igDisconnect: () => client.disconnectInstagram(),
   igSend: (recipientId, text) => client.sendInstagram(recipientId, text),
   contacts: () => client.listContacts(),

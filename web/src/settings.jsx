@@ -7,6 +7,7 @@ import { ago } from './format.js';
 import { ContinueWithInstagram } from './instagram_connect.jsx';
 import { Link } from './router.jsx';
 import { STATUS_CHOICES } from './status_menu.jsx';
+import { TimezoneField } from './timezone_field.jsx';
 import { store, useStore } from './store.js';
 
 function useAction() {
@@ -112,6 +113,9 @@ function Instagram() {
             await run(api.igDisconnect(), 'Disconnected.');
             load();
           }}>Disconnect</button>
+          <div class="ig-timezone" data-test="ig-timezone">
+            <TimezoneField id="ig-tz" load={api.igStatus} save={api.igSetTimezone} buttonClass="primary" />
+          </div>
         </div>
       ) : (
         <form onSubmit={async (e) => {

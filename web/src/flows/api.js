@@ -33,5 +33,7 @@ export function flowsApi(client) {
     versions: (id) => wrap(client.listFlowVersions(id)),
     restore: (id, n) => wrap(client.restoreFlowVersion(id, n)),
     stats: (id, version) => wrap(client.flowStats(id, version || undefined)),
+    account: () => wrap(client.instagramStatus()),
+    setTimezone: (zone) => wrap(client.setInstagramTimezone(zone)),
   };
 }

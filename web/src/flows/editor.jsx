@@ -493,6 +493,7 @@ function Builder({ api, initial, onSaved, onBack, onReload, initialNotice }) {
             onChange={setTrigger}
             settings={meta.settings}
             onSettings={setSettings}
+            api={api}
             nodes={nodes}
             start={start}
             error={errors.trigger}

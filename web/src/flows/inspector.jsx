@@ -11,56 +11,153 @@ import {
   TRIGGER_ID,
   TYPE_LABELS,
   WEEKDAYS,
-  branchesText,
-  buttonsText,
+  branchesOf,
   humanSeconds,
   insertAt,
+  mapRows,
   outputsOf,
-  quickRepliesText,
+  parseButtons,
+  parseQuickReplies,
   summary,
   validVarName,
 } from './model.js';
 
-/** A list edited as lines of text (quick replies, buttons, branches). */
-function Lines({ id, label, hint, value, onChange }) {
+/** A list edited as rows of fields (quick replies, buttons, branches, an
+ * api_call's headers and mapping): each row its inputs and a remove button,
+ * and a button that adds an empty row, up to max. A column is {key, label,
+ * placeholder?, type?, options?}; key may be a function of the row (a
+ * button's payload or URL, by its type). */
+function Rows({ id, label, hint, rows, columns, max, addLabel, blank, onChange }) {
+  const list = Array.isArray(rows) ? rows : [];
+  const keyOf = (c, row) => (typeof c.key === 'function' ? c.key(row) : c.key);
+  const put = (i, key, v) => onChange(list.map((r, k) => (k === i ? { ...r, [key]: v } : r)));
   return (
-    <Field id={id} label={label} hint={hint}>
-      <textarea
-        id={id}
-        class="flow-input flow-input--code"
-        rows={3}
-        value={value}
-        aria-describedby={hint ? `${id}-hint` : undefined}
-        onInput={(e) => onChange(e.currentTarget.value)}
-      />
-    </Field>
+    <fieldset class="flow-rows" id={id} aria-describedby={hint ? `${id}-hint` : undefined}>
+      <legend>{label}</legend>
+      {list.length === 0 && <p class="flow-field__hint">None yet.</p>}
+      {list.map((row, i) => (
+        <div class="flow-rows__row" key={i} data-test="flow-row">
+          {columns.map((c) => {
+            const key = keyOf(c, row);
+            const cid = `${id}-${i}-${c.name || key}`;
+            const aria = `${c.label} ${i + 1}`;
+            return c.options ? (
+              <select id={cid} class="flow-input flow-rows__input" aria-label={aria} value={row[key] || c.options[0][0]} onChange={(e) => put(i, key, e.currentTarget.value)}>
+                {c.options.map(([v, t]) => (
+                  <option key={v} value={v}>
+                    {t}
+                  </option>
+                ))}
+              </select>
+            ) : (
+              <input
+                id={cid}
+                class={`flow-input flow-rows__input${c.type === 'number' ? ' flow-rows__input--number' : ''}`}
+                type={c.type || 'text'}
+                aria-label={aria}
+                placeholder={typeof c.placeholder === 'function' ? c.placeholder(row) : c.placeholder}
+                value={row[key] == null ? '' : row[key]}
+                onInput={(e) => put(i, key, e.currentTarget.value)}
+              />
+            );
+          })}
+          <button
+            type="button"
+            class="flow-button flow-button--small flow-rows__remove"
+            aria-label={`Remove ${label.toLowerCase()} row ${i + 1}`}
+            title="Remove"
+            onClick={() => onChange(list.filter((_, k) => k !== i))}
+          >
+            ×
+          </button>
+        </div>
+      ))}
+      <button
+        type="button"
+        class="flow-button flow-button--small flow-rows__add"
+        id={`${id}-add`}
+        disabled={list.length >= max}
+        onClick={() => onChange([...list, { ...blank }])}
+      >
+        + {addLabel}
+      </button>
+      {hint && (
+        <p class="flow-field__hint" id={`${id}-hint`}>
+          {hint}
+        </p>
+      )}
+    </fieldset>
   );
 }
 
-function textOr(f, textKey, list, fmt) {
-  return typeof f[textKey] === 'string' ? f[textKey] : fmt(list);
+/** The rows a field holds: the list as the API gave it, or parsed from the
+ * text form an older draft kept. */
+function rowsOf(f, key, textKey, parse) {
+  return typeof f[textKey] === 'string' ? parse(f[textKey]) : Array.isArray(f[key]) ? f[key] : [];
 }
+
+const QUICK_REPLY_COLUMNS = [
+  { key: 'title', label: 'Title', placeholder: 'Title (20 characters)' },
+  { key: 'payload', label: 'Payload', placeholder: 'PAYLOAD' },
+];
+const BUTTON_COLUMNS = [
+  {
+    key: 'type',
+    label: 'Kind',
+    options: [
+      ['postback', 'Postback'],
+      ['url', 'Link'],
+    ],
+  },
+  { key: 'title', label: 'Title', placeholder: 'Title (20 characters)' },
+  {
+    name: 'value',
+    key: (b) => (b.type === 'url' ? 'url' : 'payload'),
+    label: 'Payload or link',
+    placeholder: (b) => (b.type === 'url' ? 'https://…' : 'PAYLOAD'),
+  },
+];
+const BRANCH_COLUMNS = [
+  { key: 'name', label: 'Branch name', placeholder: 'Name' },
+  { key: 'weight', label: 'Weight', placeholder: '%', type: 'number' },
+];
+const HEADER_COLUMNS = [
+  { key: 'name', label: 'Header name', placeholder: 'X-Api-Key' },
+  { key: 'value', label: 'Header value', placeholder: 'value' },
+];
+const MAP_COLUMNS = [
+  { key: 'variable', label: 'Variable', placeholder: 'order_id' },
+  { key: 'path', label: 'Response path', placeholder: 'data.items.0.id' },
+];
 
 /** A message's media, quick replies and buttons (Meta's limits in the hints). */
 function MessageExtras({ f, set, id, ask }) {
   const media = f.media || {};
   return (
     <Fragment>
-      <Lines
+      <Rows
         id={id('quick_replies')}
         label="Quick replies (optional)"
-        hint="One a line: Title | PAYLOAD. At most 13, titles of 20 characters; a tap fires postback flows (or answers an ask)."
-        value={textOr(f, 'quickRepliesText', f.quick_replies, quickRepliesText)}
-        onChange={(v) => set({ quickRepliesText: v })}
+        hint="At most 13, titles of 20 characters; a tap fires postback flows (or answers an ask)."
+        rows={rowsOf(f, 'quick_replies', 'quickRepliesText', parseQuickReplies)}
+        columns={QUICK_REPLY_COLUMNS}
+        max={13}
+        addLabel="Add a quick reply"
+        blank={{ title: '', payload: '' }}
+        onChange={(v) => set({ quick_replies: v, quickRepliesText: undefined })}
       />
       {!ask && (
         <Fragment>
-          <Lines
+          <Rows
             id={id('buttons')}
             label="Buttons (optional)"
-            hint="One a line: Title | PAYLOAD, or Title | https://link. At most 3, titles of 20 characters; not with quick replies."
-            value={textOr(f, 'buttonsText', f.buttons, buttonsText)}
-            onChange={(v) => set({ buttonsText: v })}
+            hint="At most 3, titles of 20 characters; a postback fires postback flows, a link opens the page. Not with quick replies."
+            rows={rowsOf(f, 'buttons', 'buttonsText', parseButtons)}
+            columns={BUTTON_COLUMNS}
+            max={3}
+            addLabel="Add a button"
+            blank={{ type: 'postback', title: '', payload: '' }}
+            onChange={(v) => set({ buttons: v, buttonsText: undefined })}
           />
           <Select
             id={id('media_type')}
@@ -262,12 +359,16 @@ function Fields({ node, set, vars, firstRef }) {
       );
     case 'randomizer':
       return (
-        <Lines
+        <Rows
           id={id('branches')}
           label="Branches"
-          hint="One a line: NAME: WEIGHT. 2 to 10 branches; the weights sum to 100."
-          value={textOr(f, 'branchesText', f.branches, branchesText)}
-          onChange={(v) => set({ branchesText: v })}
+          hint={`2 to 10 branches; the weights sum to 100 (now ${branchesOf(f).reduce((n, b) => n + b.weight, 0)}).`}
+          rows={typeof f.branchesText === 'string' ? branchesOf(f) : f.branches}
+          columns={BRANCH_COLUMNS}
+          max={10}
+          addLabel="Add a branch"
+          blank={{ name: '', weight: '' }}
+          onChange={(v) => set({ branches: v, branchesText: undefined })}
         />
       );
     case 'condition':
@@ -430,6 +531,28 @@ function Fields({ node, set, vars, firstRef }) {
                 label="Save the answer as vars."
                 value={f.save_as}
                 onChange={(v) => set({ save_as: v })}
+              />
+              <Rows
+                id={id('headers')}
+                label="Headers (optional)"
+                hint="At most 10, each value on one line; not Host, Content-Length, Content-Type, Transfer-Encoding or Connection."
+                rows={f.headers}
+                columns={HEADER_COLUMNS}
+                max={10}
+                addLabel="Add a header"
+                blank={{ name: '', value: '' }}
+                onChange={(v) => set({ headers: v })}
+              />
+              <Rows
+                id={id('map')}
+                label="Save values from the response (optional)"
+                hint="Each value at a dotted path of the JSON answer (data.items.0.id) goes into vars.VARIABLE and on the contact. At most 20."
+                rows={mapRows(f.map)}
+                columns={MAP_COLUMNS}
+                max={20}
+                addLabel="Add a value"
+                blank={{ variable: '', path: '' }}
+                onChange={(v) => set({ map: v })}
               />
             </Fragment>
           )}

@@ -29,7 +29,12 @@ export function defaultData(type) {
     case 'ask':
       return { text: '', check: 'text', variable: '', timeout_seconds: 3600 };
     case 'randomizer':
-      return { branchesText: 'A: 50\nB: 50' };
+      return {
+        branches: [
+          { name: 'A', weight: 50 },
+          { name: 'B', weight: 50 },
+        ],
+      };
     case 'condition':
       return { kind: 'keyword', keyword: '' };
     case 'action':
@@ -121,7 +126,8 @@ export function parseButtons(s) {
     return /^https?:\/\//.test(v) ? { type: 'url', title, url: v } : { type: 'postback', title, payload: v };
   });
 }
-/** A randomizer's branches: from "A: 50" lines (the editor) or the API's list. */
+/** A randomizer's branches: from "A: 50" lines or the editor's rows (the API's
+ * list; a row left blank is no branch). */
 export function branchesOf(f) {
   f = f || {};
   if (typeof f.branchesText === 'string')
@@ -130,7 +136,45 @@ export function branchesOf(f) {
       const name = (i < 0 ? l : l.slice(0, i)).trim();
       return { name, weight: Number.parseInt(i < 0 ? '' : l.slice(i + 1), 10) || 0 };
     });
-  return Array.isArray(f.branches) ? f.branches.map((b) => ({ name: text(b.name), weight: Number(b.weight) || 0 })) : [];
+  return keptRows(f.branches, ['name', 'weight']).map((b) => ({
+    name: text(b.name).trim(),
+    weight: Number.parseInt(text(b.weight), 10) || 0,
+  }));
+}
+
+// ---- the row editors' lists ----
+
+/** The rows of a row editor that hold something in one of keys (a row just
+ * added and left empty is dropped at save). */
+export function keptRows(rows, keys) {
+  return (Array.isArray(rows) ? rows : []).filter((r) => r && keys.some((k) => text(r[k]).trim() !== ''));
+}
+/** Quick replies as the API takes them, from the editor's rows. */
+export function cleanQuickReplies(rows) {
+  return keptRows(rows, ['title', 'payload']).map((q) => ({ title: text(q.title).trim(), payload: text(q.payload).trim() }));
+}
+/** Buttons from the editor's rows {type, title, payload, url}: a URL button
+ * keeps its url, a postback button its payload. */
+export function cleanButtons(rows) {
+  return keptRows(rows, ['title', 'payload', 'url']).map((b) =>
+    b.type === 'url'
+      ? { type: 'url', title: text(b.title).trim(), url: text(b.url).trim() }
+      : { type: 'postback', title: text(b.title).trim(), payload: text(b.payload).trim() },
+  );
+}
+/** An api_call's headers [{name, value}] from the editor's rows (values as written). */
+export function cleanHeaders(rows) {
+  return keptRows(rows, ['name', 'value']).map((h) => ({ name: text(h.name).trim(), value: text(h.value) }));
+}
+/** An api_call's response mapping: the API's {variable: "path"} as rows, and back. */
+export function mapRows(map) {
+  if (Array.isArray(map)) return map;
+  return map && typeof map === 'object' ? Object.entries(map).map(([variable, path]) => ({ variable, path: text(path) })) : [];
+}
+export function mapOf(rows) {
+  const out = {};
+  for (const r of keptRows(mapRows(rows), ['variable', 'path'])) out[text(r.variable).trim()] = text(r.path).trim();
+  return out;
 }
 export function branchesText(list) {
   return (Array.isArray(list) ? list : []).map((b) => `${b.name}: ${b.weight}`).join('\n');
@@ -245,8 +289,8 @@ export function cleanData(id, type, f) {
     case 'message': {
       const d = {};
       if (text(f.text) !== '' || !(f.media && text(f.media.url))) d.text = text(f.text);
-      const qr = listOrText(f, 'quick_replies', 'quickRepliesText', parseQuickReplies);
-      const bt = listOrText(f, 'buttons', 'buttonsText', parseButtons);
+      const qr = cleanQuickReplies(listOrText(f, 'quick_replies', 'quickRepliesText', parseQuickReplies));
+      const bt = cleanButtons(listOrText(f, 'buttons', 'buttonsText', parseButtons));
       if (qr.length) d.quick_replies = qr;
       if (bt.length) d.buttons = bt;
       if (f.media && text(f.media.url).trim()) d.media = { type: f.media.type || 'image', url: text(f.media.url).trim() };
@@ -259,7 +303,7 @@ export function cleanData(id, type, f) {
         variable: text(f.variable).trim(),
         timeout_seconds: Number.parseInt(f.timeout_seconds, 10) || 0,
       };
-      const qr = listOrText(f, 'quick_replies', 'quickRepliesText', parseQuickReplies);
+      const qr = cleanQuickReplies(listOrText(f, 'quick_replies', 'quickRepliesText', parseQuickReplies));
       if (qr.length) d.quick_replies = qr;
       return d;
     }
@@ -297,8 +341,10 @@ export function cleanData(id, type, f) {
           d.body = body;
         }
         if (text(f.save_as).trim()) d.save_as = text(f.save_as).trim();
-        if (Array.isArray(f.headers) && f.headers.length) d.headers = f.headers;
-        if (f.map && typeof f.map === 'object' && Object.keys(f.map).length) d.map = f.map;
+        const headers = cleanHeaders(f.headers);
+        if (headers.length) d.headers = headers;
+        const map = mapOf(f.map);
+        if (Object.keys(map).length) d.map = map;
         return d;
       }
       if (f.action === 'remove_tag') return { action: 'remove_tag', tag: text(f.tag).trim() };
@@ -446,8 +492,8 @@ export function summary(type, f) {
   switch (type) {
     case 'message': {
       const extras = [];
-      const qr = listOrText(f, 'quick_replies', 'quickRepliesText', parseQuickReplies).length;
-      const bt = listOrText(f, 'buttons', 'buttonsText', parseButtons).length;
+      const qr = keptRows(listOrText(f, 'quick_replies', 'quickRepliesText', parseQuickReplies), ['title', 'payload']).length;
+      const bt = keptRows(listOrText(f, 'buttons', 'buttonsText', parseButtons), ['title', 'payload', 'url']).length;
       if (f.media && set(f.media.url)) extras.push(f.media.type === 'video' ? 'a video' : 'an image');
       if (qr) extras.push(`${qr} quick repl${qr === 1 ? 'y' : 'ies'}`);
       if (bt) extras.push(`${bt} button${bt === 1 ? '' : 's'}`);

@@ -15,10 +15,11 @@ export function lastDays(days, today = new Date()) {
   return out;
 }
 
-/** A step's numbers as the canvas writes them: "12 reached · 8 sent · 25% clicked". */
+/** A step's numbers as the canvas writes them: "12 reached (15 runs) · 8 sent ·
+ * 25% clicked"; reached counts contacts, the runs only when some came back. */
 export function nodeStatsText(n) {
   if (!n) return '';
-  const parts = [`${n.reached} reached`];
+  const parts = [n.runs > n.reached ? `${n.reached} reached (${n.runs} runs)` : `${n.reached} reached`];
   if (n.sent) parts.push(`${n.sent} sent`);
   if (n.clicks && n.click_through !== null && n.click_through !== undefined)
     parts.push(`${Math.round(n.click_through * 100)}% clicked`);

@@ -6,6 +6,7 @@
 // settings (priority, run once, cooldown).
 import { h, Fragment } from 'preact';
 
+import { TimezoneField } from '../timezone_field.jsx';
 import { TRIGGER_ID, summary } from './model.js';
 
 const TYPES = [
@@ -105,7 +106,7 @@ function Settings({ settings, onSettings }) {
   );
 }
 
-export function TriggerPanel({ trigger, onChange, settings, onSettings, nodes, start, onStart, error }) {
+export function TriggerPanel({ trigger, onChange, settings, onSettings, nodes, start, onStart, error, api }) {
   const type = trigger.type || 'keyword';
   const steps = nodes.filter((n) => n.id !== TRIGGER_ID);
   const set = (k) => (v) => onChange({ ...trigger, [k]: v });
@@ -196,6 +197,20 @@ export function TriggerPanel({ trigger, onChange, settings, onSettings, nodes, s
         </select>
       </div>
       {onSettings && <Settings settings={settings} onSettings={onSettings} />}
+      {api && (
+        <fieldset class="flow-settings flow-timezone" data-test="flow-timezone">
+          <legend>Time conditions (every flow)</legend>
+          <TimezoneField
+            id="flow-timezone"
+            load={api.account}
+            save={api.setTimezone}
+            inputClass="flow-input"
+            buttonClass="flow-button flow-button--small"
+            hintClass="flow-field__hint"
+            errorClass="flow-field__error"
+          />
+        </fieldset>
+      )}
       {error && (
         <p class="flow-field__error" role="alert">
           {error}

@@ -6,7 +6,13 @@ import { test } from 'node:test';
 import {
   TRIGGER_ID,
   branchesOf,
+  cleanButtons,
   cleanData,
+  cleanHeaders,
+  cleanQuickReplies,
+  keptRows,
+  mapOf,
+  mapRows,
   outputsOf,
   parseButtons,
   connect,
@@ -224,4 +230,70 @@ test('errors land where they belong: the step named, the name, the trigger, else
   assert.equal(placeError({ field: 'trigger', message: 'a keyword trigger needs 1 to 100 keywords' }, ids).trigger,
     'a keyword trigger needs 1 to 100 keywords');
   assert.equal(placeError({ status: 0, message: 'network error' }, ids).general, 'network error');
+});
+
+test('row editors: rows left blank are dropped, the rest become the API\'s lists', () => {
+  assert.deepEqual(keptRows([{ title: '' }, null, { title: ' x ' }], ['title']), [{ title: ' x ' }]);
+  assert.deepEqual(cleanQuickReplies([{ title: ' Blue ', payload: 'BLUE ' }, { title: '', payload: '' }]), [
+    { title: 'Blue', payload: 'BLUE' },
+  ]);
+  // A button row keeps the field of its type, whatever the other held before.
+  assert.deepEqual(
+    cleanButtons([
+      { type: 'postback', title: 'Talk', payload: 'HUMAN', url: 'https://left.over' },
+      { type: 'url', title: 'Shop', url: 'https://shop.example', payload: 'OLD' },
+      { type: 'url', title: '', url: '', payload: '' },
+    ]),
+    [
+      { type: 'postback', title: 'Talk', payload: 'HUMAN' },
+      { type: 'url', title: 'Shop', url: 'https://shop.example' },
+    ],
+  );
+  assert.deepEqual(cleanHeaders([{ name: ' X-Key ', value: ' v 1' }, { name: '', value: '' }]), [{ name: 'X-Key', value: ' v 1' }]);
+  // The mapping is an object in the API and rows in the editor, both ways.
+  const map = { order_id: 'data.items.0.id', total: 'data.total' };
+  assert.deepEqual(mapRows(map), [
+    { variable: 'order_id', path: 'data.items.0.id' },
+    { variable: 'total', path: 'data.total' },
+  ]);
+  assert.deepEqual(mapOf([...mapRows(map), { variable: '', path: '' }]), map);
+  assert.deepEqual(mapOf(map), map);
+  assert.deepEqual(mapRows(undefined), []);
+});
+
+test('row editors: an api_call, a message and a randomizer edited as rows save as the API\'s data', () => {
+  const api = cleanData('a1', 'action', {
+    action: 'api_call',
+    url: 'https://api.example/orders',
+    method: 'POST',
+    headers: [{ name: 'Authorization', value: 'Bearer t' }, { name: '', value: '' }],
+    map: [{ variable: 'order', path: 'data.id' }, { variable: '', path: '' }],
+  });
+  assert.deepEqual(api, {
+    action: 'api_call',
+    url: 'https://api.example/orders',
+    method: 'POST',
+    headers: [{ name: 'Authorization', value: 'Bearer t' }],
+    map: { order: 'data.id' },
+  });
+  // Every row removed: no headers, no map.
+  assert.deepEqual(cleanData('a1', 'action', { action: 'api_call', url: 'https://x.example', headers: [], map: [] }), {
+    action: 'api_call',
+    url: 'https://x.example',
+    method: 'GET',
+  });
+  const m = cleanData('m1', 'message', {
+    text: 'Pick',
+    quick_replies: [{ title: 'A', payload: 'PA' }, { title: '', payload: '' }],
+  });
+  assert.deepEqual(m, { text: 'Pick', quick_replies: [{ title: 'A', payload: 'PA' }] });
+  // A branch row just added (blank) is no output yet; weights typed as text count as numbers.
+  const fields = { branches: [{ name: 'A', weight: '40' }, { name: 'B', weight: 60 }, { name: '', weight: '' }] };
+  assert.deepEqual(outputsOf('randomizer', fields).map((o) => o.id), ['A', 'B']);
+  assert.deepEqual(cleanData('r1', 'randomizer', fields), {
+    branches: [
+      { name: 'A', weight: 40 },
+      { name: 'B', weight: 60 },
+    ],
+  });
 });

@@ -28,4 +28,7 @@ test("a step's numbers: reached always, sends and clicks when there are some", (
   assert.equal(nodeStatsText({ reached: 0, sent: 0, clicks: 0, click_through: null }), '0 reached');
   assert.equal(nodeStatsText({ reached: 12, sent: 8, clicks: 0, click_through: 0 }), '12 reached · 8 sent');
   assert.equal(nodeStatsText({ reached: 12, sent: 8, clicks: 2, click_through: 0.25 }), '12 reached · 8 sent · 25% clicked');
+  // reached counts contacts; a contact that came back shows in the runs.
+  assert.equal(nodeStatsText({ reached: 1, runs: 3, sent: 3, clicks: 0, click_through: 0 }), '1 reached (3 runs) · 3 sent');
+  assert.equal(nodeStatsText({ reached: 2, runs: 2, sent: 0, clicks: 0, click_through: null }), '2 reached');
 });
