@@ -494,3 +494,11 @@ STORE_OP(CALL_RENEW, call_renew, WRITE)
  * instance stopped renewing), at most limit, each ended now (ended_at_ms is
  * when the lease ran out) and answered once only */
 STORE_OP(CALL_SWEEP, call_sweep, WRITE)
+
+/* "Continue with Instagram" states, one use each (API.md): the handler checks
+ * a state's signature and expiry, then uses it here before the code exchange. */
+/* {key, expires_at_ms, now_ms} -> {}: records the state's key (its MAC) as
+ * used until expires_at_ms; used before (by any instance, however close the
+ * race): ECONFLICT. Also deletes up to 100 records whose state expired, so
+ * the records are those of the last 10 minutes' connections. */
+STORE_OP(OAUTH_STATE_USE, oauth_state_use, WRITE)

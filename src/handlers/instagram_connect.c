@@ -59,6 +59,7 @@ typedef struct connect_s {
   http_req_t *req;
   char *token;
   char *claimed; /* NULL when the body named no ig_user_id */
+  char *code;    /* Continue with Instagram: the code, exchanged once its state is used */
   int64_t ttl_s; /* the token's lifetime from now */
   int subscribe; /* Instagram Login: subscribe the account to webhooks before storing */
   char ig[40];   /* the account Graph named, and its username, once verified */
@@ -69,6 +70,8 @@ static void connect_free(connect_t *c) {
   if (c->token) sodium_memzero(c->token, strlen(c->token));
   free(c->token);
   free(c->claimed);
+  if (c->code) sodium_memzero(c->code, strlen(c->code));
+  free(c->code);
   http_req_unref(c->req);
   free(c);
 }
@@ -233,6 +236,23 @@ static void oauth_exchanged(void *ctx, const ig_oauth_result_t *res) {
   connect_free(c);
 }
 
+static void oauth_state_used(void *ctx, int status, json_t *result) {
+  connect_t *c = ctx;
+  http_req_t *req = c->req;
+  json_decref(result);
+  if (status == STORE_ECONFLICT) {
+    http_reply_error(req, 400, "validation_failed",
+                     "this authorization was used already: connect again", "state");
+  } else if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else if (ig_oauth_exchange(req->app, c->code, oauth_exchanged, c) == 0) {
+    return;
+  } else {
+    http_reply_error(req, 503, "unavailable", "cannot reach Instagram", NULL);
+  }
+  connect_free(c);
+}
+
 /* Instagram sent the browser back to the web client with code and state; the
  * client hands them over with its own token, so the state is checked against
  * the very session that started the authorization. */
@@ -254,15 +274,22 @@ static void oauth_finish(http_req_t *req) {
     goto done;
   }
   connect_t *c = calloc(1, sizeof(*c));
-  if (!c) {
+  if (!c || !(c->code = strdup(code))) {
+    free(c);
     http_reply_error(req, 503, "unavailable", "out of memory", NULL);
     goto done;
   }
   c->req = req;
   c->subscribe = 1;
   http_req_ref(req);
-  if (ig_oauth_exchange(req->app, code, oauth_exchanged, c) != 0) {
-    http_reply_error(req, 503, "unavailable", "cannot reach Instagram", NULL);
+  /* One use: the state is recorded as used (its MAC, until it expires)
+   * before the code is exchanged, atomically in the store, so a replay on
+   * any instance within its 10 minutes is refused. */
+  const char *mac = strrchr(state, '.');
+  json_t *p = json_pack("{s:s, s:I, s:I}", "key", mac ? mac + 1 : state, "expires_at_ms",
+                        (json_int_t)strtoll(state, NULL, 10), "now_ms", (json_int_t)util_now_ms());
+  if (store_call(req->app->store, OAUTH_STATE_USE, p, oauth_state_used, c) != 0) {
+    http_reply_error(req, 503, "unavailable", "the store is unavailable", NULL);
     connect_free(c);
   }
 done:

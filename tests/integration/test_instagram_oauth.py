@@ -101,10 +101,15 @@ def test_continue_with_instagram(start_server, fake):
     assert fake.wait_for(lambda reqs: any(x["path"].endswith("/messages") for x in reqs), timeout=10)
     send = fake.sends()[0]
     assert send["headers"]["Authorization"] == f"Bearer IGQ-test-{ACCOUNT}"
-    # The code worked once: using it again is refused, and changes nothing.
-    r = srv.request("POST", "/api/instagram/oauth/finish", {"code": back["code"], "state": back["state"]},
-                    token=tok)
-    assert r.status == 400 and r.json()["error"]["field"] == "code", r
+    # The state works once, within its 10 minutes too: replayed (with its code
+    # or any other) it is refused before anything reaches Instagram.
+    exchanges = len([x for x in fake.requests if x["path"] == "/oauth/access_token"])
+    for code in (back["code"], "another-code"):
+        r = srv.request("POST", "/api/instagram/oauth/finish", {"code": code, "state": back["state"]},
+                        token=tok)
+        assert r.status == 400 and r.json()["error"]["field"] == "state", r
+        assert "used already" in r.json()["error"]["message"], r
+    assert len([x for x in fake.requests if x["path"] == "/oauth/access_token"]) == exchanges
 
 
 def test_state_is_bound_to_the_session(start_server, fake):

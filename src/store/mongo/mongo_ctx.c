@@ -20,6 +20,7 @@ static const char *const coll_names[MC_COUNT] = {
     [MC_FLOW_STATS] = "flow_stats",
     [MC_FLOW_CLAIMS] = "flow_claims",
     [MC_FLOW_REACHED] = "flow_reached",
+    [MC_OAUTH_STATES] = "oauth_states",
     [MC_STEPS] = "scheduled_steps",
     [MC_REVOKED] = "revocations",
     [MC_AGENTS] = "ig_agents",

@@ -54,6 +54,8 @@ static const index_spec_t specs[] = {
     /* the contacts that reached a node (_id "<flow>:<version>:<node>:<contact>"),
      * deleted with the flow or its version */
     {MC_FLOW_REACHED, "flow_id_1_version_1", "{\"flow_id\": 1, \"version\": 1}", 0, 0, NULL, NULL},
+    /* "Continue with Instagram" states used (_id the state's key), swept by expiry */
+    {MC_OAUTH_STATES, "expires_at_ms_1", "{\"expires_at_ms\": 1}", 0, 0, NULL, NULL},
     {MC_STEPS, "due_at_ms_1_ord_1", "{\"due_at_ms\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
     {MC_REVOKED, "expires_at_ms_1", "{\"expires_at_ms\": 1}", 0, 0, NULL, NULL},
     {MC_STEPS, "held_for_1", "{\"held_for\": 1}", 0, 1, NULL, NULL},

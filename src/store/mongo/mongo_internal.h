@@ -34,6 +34,7 @@ enum mongo_coll {
   MC_FLOW_STATS,
   MC_FLOW_CLAIMS,
   MC_FLOW_REACHED,
+  MC_OAUTH_STATES,
   MC_COUNT
 };
 

@@ -313,6 +313,10 @@ static const char *const migrations[] = {
     "CREATE TABLE flow_reached (flow_id TEXT NOT NULL, version INTEGER NOT NULL,"
     " node_id TEXT NOT NULL, contact_id TEXT NOT NULL,"
     " PRIMARY KEY (flow_id, version, node_id, contact_id)) WITHOUT ROWID;",
+    /* 29: "Continue with Instagram" (issue 19): each state used once; its
+     * record kept until the state expires. */
+    "CREATE TABLE oauth_states (key TEXT PRIMARY KEY, expires_at_ms INTEGER NOT NULL);"
+    "CREATE INDEX oauth_states_expiry ON oauth_states (expires_at_ms);",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -1829,6 +1829,31 @@ static void test_flows(void **state) {
   json_decref(r);
 }
 
+/* "Continue with Instagram" states: each used once; an expired one's record
+ * is swept by a later use, so the same key (never signed again in practice)
+ * would be taken anew. */
+static int use_state(fx_t *f, const char *key, int64_t expires, int64_t now) {
+  return call(f, OAUTH_STATE_USE,
+              json_pack("{s:s,s:I,s:I}", "key", key, "expires_at_ms", (json_int_t)expires, "now_ms",
+                        (json_int_t)now),
+              NULL);
+}
+
+static void test_oauth_states(void **state) {
+  fx_t *f = *state;
+  assert_int_equal(use_state(f, "mac-1", 10000, 1000), STORE_OK);
+  assert_int_equal(use_state(f, "mac-1", 10000, 1001), STORE_ECONFLICT);
+  assert_int_equal(use_state(f, "mac-2", 5000, 1002), STORE_OK);
+  assert_int_equal(use_state(f, "mac-2", 5000, 4000), STORE_ECONFLICT); /* not expired yet */
+  /* Past mac-2's expiry, a use sweeps it; mac-1 is still held. */
+  assert_int_equal(use_state(f, "mac-3", 20000, 6000), STORE_OK);
+  assert_int_equal(use_state(f, "mac-2", 30000, 6001), STORE_OK);
+  assert_int_equal(use_state(f, "mac-1", 10000, 6002), STORE_ECONFLICT);
+  assert_int_equal(
+      call(f, OAUTH_STATE_USE, json_pack("{s:I}", "expires_at_ms", (json_int_t)1), NULL),
+      STORE_EINVAL);
+}
+
 /* ---- the job cap and close ---- */
 
 typedef struct count_s {
@@ -2410,6 +2435,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_contact_upsert_sees_every_write),
       T(test_webhook_events),
       T(test_flows),
+      T(test_oauth_states),
       T(test_channels),
       T(test_devices),
       T(test_calls),

@@ -256,6 +256,7 @@ static void test_indexes(void **state) {
   assert_true(has_index(f, "flow_stats", "flow_id_1_version_1", 0));
   assert_true(has_index(f, "flow_claims", "flow_id_1", 0));
   assert_true(has_index(f, "flow_reached", "flow_id_1_version_1", 0));
+  assert_true(has_index(f, "oauth_states", "expires_at_ms_1", 0));
   assert_true(has_index(f, "scheduled_steps", "wait_for_1_ord_-1", 0));
   assert_true(has_index(f, "flow_runs", "flow_id_1_contact_id_1_ord_-1", 0));
 }
