@@ -419,8 +419,8 @@ STORE_OP(SCHED_DUE, sched_due, READ)
 STORE_OP(SCHED_DELETE, sched_delete, WRITE)
 /* {wait_for} -> step: claims (deletes) the newest step waiting for that
  * contact's answer; none: ENOTFOUND. A step is claimed once, by this or by
- * SCHED_DELETE. */
-STORE_OP(SCHED_TAKE_WAIT, sched_take_wait, WRITE)
+ * SCHED_DELETE. Asked on every direct message; the claim is its one write. */
+STORE_OP(SCHED_TAKE_WAIT, sched_take_wait, CHECKS_FIRST)
 
 /* attachments (uploaded files; the bytes are in files storage under the id):
  * attachment = {id, user_id, type, content_type, size, name, created_at}, type

@@ -115,6 +115,7 @@ static int run_job(sqlite_db_t *d, store_job_t *job, sqlite_insert_t *ins, int f
   /* Other ops read the counters that inserts advance in memory. */
   if (job->op != MSG_INSERT && d->pending && sqlite_msg_insert_flush(d) != STORE_OK) return -1;
   int savepoint = !fast || needs_savepoint(job->op);
+  uint64_t contacts_written = d->contacts_written;
   if (savepoint && sqlite_db_exec(d, "SAVEPOINT job", "") != STORE_OK) {
     job->status = STORE_EUNAVAILABLE;
     return 0;
@@ -138,7 +139,7 @@ static int run_job(sqlite_db_t *d, store_job_t *job, sqlite_insert_t *ins, int f
   sqlite_msg_insert_discard(d);
   if (job->status != STORE_OK && !d->keep_on_error) {
     sqlite_db_exec(d, "ROLLBACK TO job", "");
-    sqlite_contact_forget_all(d);
+    sqlite_contact_rolled_back(d, contacts_written);
   }
   if (sqlite_db_exec(d, "RELEASE job", "") != STORE_OK) job->status = STORE_EUNAVAILABLE;
   return 0;

@@ -77,6 +77,10 @@ static int drop_cached(const char *key, void *value, void *arg) {
 
 void sqlite_contact_forget_all(sqlite_db_t *d) { strmap_sweep(&d->contacts, drop_cached, NULL); }
 
+void sqlite_contact_rolled_back(sqlite_db_t *d, uint64_t contacts_written) {
+  if (d->contacts_written != contacts_written) sqlite_contact_forget_all(d);
+}
+
 void sqlite_contact_sync(sqlite_db_t *d) {
   sqlite3_stmt *st = sqlite_db_query(d, "PRAGMA data_version", "");
   int64_t version = -1;

@@ -44,7 +44,9 @@ static void configure_once(void) {
  * cached there. */
 static void on_update(void *arg, int op, const char *db, const char *table, sqlite3_int64 rowid) {
   sqlite_db_t *d = arg;
-  if (!d->contacts_known && strcmp(table, "contacts") == 0) sqlite_contact_forget_all(d);
+  if (strcmp(table, "contacts") != 0) return;
+  d->contacts_written++;
+  if (!d->contacts_known) sqlite_contact_forget_all(d);
 }
 
 sqlite_db_t *sqlite_db_open(const char *path) {

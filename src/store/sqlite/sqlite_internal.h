@@ -51,10 +51,13 @@ typedef struct sqlite_db_s {
    * forgets all (an update hook; contacts_known is set while sqlite_contact.c
    * writes what it forgets itself), and so does a commit by another connection
    * (another instance sharing the file), seen by PRAGMA data_version when a
-   * batch begins (contacts_version: the value the cache was filled under). */
+   * batch begins (contacts_version: the value the cache was filled under).
+   * A rollback forgets all only when rows of contacts were written since what
+   * it undoes began (contacts_written counts every such row, by any code). */
   strmap_t contacts;
   int contacts_known;
   int64_t contacts_version;
+  uint64_t contacts_written;
   /* sqlite_db_clock(): the second last formatted, and its text up to the dot. */
   int64_t clock_sec;
   char clock_text[32];
@@ -151,6 +154,12 @@ int sqlite_login_end_families(sqlite_db_t *d, json_t *ended);
 json_t *sqlite_contact_load(sqlite_db_t *d, const char *id);
 /* Empties the cache of contacts (a rollback undid writes it may have seen). */
 void sqlite_contact_forget_all(sqlite_db_t *d);
+/* After a rollback to a savepoint, given contacts_written as it was when the
+ * savepoint was taken: empties the cache only when rows of contacts were
+ * written since. Most jobs
+ * that fail answer ENOTFOUND having written nothing (SCHED_TAKE_WAIT with no
+ * ask waiting, on every direct message); they keep the cache. */
+void sqlite_contact_rolled_back(sqlite_db_t *d, uint64_t contacts_written);
 /* Empties it when another connection committed since the last call; called
  * in each batch's transaction, before its jobs. */
 void sqlite_contact_sync(sqlite_db_t *d);

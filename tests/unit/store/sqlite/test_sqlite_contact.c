@@ -1,0 +1,142 @@
+/* The contact cache of CONTACT_UPSERT (sqlite_contact.c) across a job's
+ * rollback, without the store thread: the operations called directly on a
+ * connection whose reads of the contacts table are counted
+ * (sqlite3_trace_v2), the job's savepoint taken and rolled back as the store
+ * thread does (sqlite.c's run_job). A job that fails having written no contact
+ * (SCHED_TAKE_WAIT with no ask waiting, asked on every direct message) keeps
+ * the cache; one that wrote a contact empties it, and the next upsert reads the
+ * row as the rollback left it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "parley/util.h"
+#include "store/sqlite/sqlite_internal.h"
+
+typedef struct fx_s {
+  sqlite_db_t *d;
+  char path[512];
+  int contact_reads; /* statements that read the contacts table */
+  char owner[32];
+} fx_t;
+
+static int on_trace(unsigned type, void *ctx, void *stmt, void *sql) {
+  fx_t *f = ctx;
+  const char *text = sqlite3_sql(stmt);
+  if (strncmp(text, "SELECT", 6) == 0 && strstr(text, "FROM contacts")) f->contact_reads++;
+  return 0;
+}
+
+static json_t *run(fx_t *f, enum store_op op, json_t *params) {
+  json_t *result = NULL;
+  int status = sqlite_op(op)(f->d, params, &result);
+  json_decref(params);
+  if (status != STORE_OK) fail_msg("%s: status %d", store_op_name(op), status);
+  return result;
+}
+
+static int setup(void **state) {
+  fx_t *f = calloc(1, sizeof(*f));
+  char id[25];
+  util_new_id(id);
+  snprintf(f->path, sizeof(f->path), "%s/parley-sqlite-contact-%s.db",
+           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", id);
+  f->d = sqlite_db_open(f->path);
+  assert_non_null(f->d);
+  assert_int_equal(sqlite_schema_migrate(f->d), 0);
+  json_t *u =
+      run(f, USER_CREATE,
+          json_pack("{s:s,s:s,s:s}", "email", "own@x.io", "name", "own", "password_hash", "h"));
+  snprintf(f->owner, sizeof(f->owner), "%s", json_string_value(json_object_get(u, "id")));
+  json_decref(u);
+  sqlite3_trace_v2(f->d->db, SQLITE_TRACE_STMT, on_trace, f);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fx_t *f = *state;
+  sqlite_db_close(f->d);
+  const char *suffixes[] = {"", "-wal", "-shm"};
+  for (int i = 0; i < 3; i++) {
+    char p[600];
+    snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+    unlink(p);
+  }
+  free(f);
+  return 0;
+}
+
+/* CONTACT_UPSERT of the contact "42", with last_inbound_at when given. */
+static json_t *upsert(fx_t *f, const char *inbound) {
+  json_t *p = json_pack("{s:s,s:s}", "owner_id", f->owner, "ig_user_id", "42");
+  if (inbound) json_object_set_new(p, "last_inbound_at", json_string(inbound));
+  return run(f, CONTACT_UPSERT, p);
+}
+
+/* Runs op under a savepoint and rolls it back whatever it answered, as the
+ * store thread does with a failed job; returns the op's status. */
+static int rolled_back_job(fx_t *f, enum store_op op, json_t *params) {
+  uint64_t written = f->d->contacts_written;
+  assert_int_equal(sqlite_db_exec_plain(f->d, "SAVEPOINT job"), 0);
+  json_t *result = NULL;
+  int status = sqlite_op(op)(f->d, params, &result);
+  json_decref(params);
+  json_decref(result);
+  assert_int_equal(sqlite_db_exec_plain(f->d, "ROLLBACK TO job"), 0);
+  sqlite_contact_rolled_back(f->d, written);
+  assert_int_equal(sqlite_db_exec_plain(f->d, "RELEASE job"), 0);
+  return status;
+}
+
+static void test_failure_without_contact_writes_keeps_cache(void **state) {
+  fx_t *f = *state;
+  json_decref(upsert(f, "2026-01-01T00:00:00.000Z"));
+  f->contact_reads = 0;
+  json_decref(upsert(f, NULL));
+  assert_int_equal(f->contact_reads, 0); /* answered from the cache */
+
+  /* No ask waits for the contact: ENOTFOUND, nothing written. */
+  assert_int_equal(rolled_back_job(f, SCHED_TAKE_WAIT, json_pack("{s:s}", "wait_for", "c-none")),
+                   STORE_ENOTFOUND);
+  json_t *c = upsert(f, "2026-01-02T00:00:00.000Z");
+  assert_int_equal(f->contact_reads, 0);
+  assert_string_equal(json_string_value(json_object_get(c, "last_inbound_at")),
+                      "2026-01-02T00:00:00.000Z");
+  json_decref(c);
+}
+
+static void test_rolled_back_contact_write_empties_cache(void **state) {
+  fx_t *f = *state;
+  json_decref(upsert(f, "2026-01-01T00:00:00.000Z"));
+  json_decref(upsert(f, NULL)); /* cached */
+
+  /* The job writes the contact (the cache takes the new value), then its
+   * savepoint is rolled back. */
+  json_t *p = json_pack("{s:s,s:s,s:s}", "owner_id", f->owner, "ig_user_id", "42",
+                        "last_inbound_at", "2026-03-03T00:00:00.000Z");
+  assert_int_equal(rolled_back_job(f, CONTACT_UPSERT, p), STORE_OK);
+  f->contact_reads = 0;
+  json_t *c = upsert(f, NULL);
+  assert_int_equal(f->contact_reads, 1); /* read again, as the rollback left it */
+  assert_string_equal(json_string_value(json_object_get(c, "last_inbound_at")),
+                      "2026-01-01T00:00:00.000Z");
+  json_decref(c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_failure_without_contact_writes_keeps_cache, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_rolled_back_contact_write_empties_cache, setup,
+                                      teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
