@@ -658,6 +658,114 @@ static void test_contact_written_by_another_connection(void **state) {
   json_decref(up);
 }
 
+/* The loop hands the jobs of a turn to the store thread together (sqlite.c's
+ * hand_over): they run in the order they were made, each sees what the ones
+ * before it wrote, and a job made in any phase of the turn (a timer, a
+ * prepare callback started after the store opened, a completion) is handed
+ * over before the loop waits for I/O again, so none waits for an unrelated
+ * wake-up. The watchdog fails the test instead of hanging it. */
+typedef struct turn_s {
+  fx_t *f;
+  int order[100];
+  int done, next;
+  int timer_done, prepare_done, chained_done;
+  int timed_out;
+} turn_t;
+
+typedef struct turn_call_s {
+  turn_t *t;
+  int index;
+} turn_call_t;
+
+static void turn_ping_done(void *ctx, int status, json_t *result) {
+  turn_call_t *c = ctx;
+  assert_int_equal(status, STORE_OK);
+  json_decref(result);
+  c->t->order[c->t->next++] = c->index;
+  c->t->done++;
+}
+
+static void turn_flag(void *ctx, int status, json_t *result) {
+  assert_int_equal(status, STORE_OK);
+  json_decref(result);
+  (*(int *)ctx)++;
+}
+
+/* A completion that makes the next call: handed over in the same turn. */
+static void turn_chain(void *ctx, int status, json_t *result) {
+  turn_t *t = ctx;
+  assert_int_equal(status, STORE_OK);
+  json_decref(result);
+  assert_int_equal(store_call(t->f->store, STORE_PING, NULL, turn_flag, &t->chained_done), 0);
+}
+
+static void turn_on_timer(uv_timer_t *h) {
+  turn_t *t = h->data;
+  assert_int_equal(store_call(t->f->store, STORE_PING, NULL, turn_flag, &t->timer_done), 0);
+}
+
+static void turn_on_prepare(uv_prepare_t *h) {
+  turn_t *t = h->data;
+  uv_prepare_stop(h);
+  assert_int_equal(store_call(t->f->store, STORE_PING, NULL, turn_flag, &t->prepare_done), 0);
+}
+
+static void turn_on_watchdog(uv_timer_t *h) {
+  turn_t *t = h->data;
+  t->timed_out = 1;
+}
+
+static void test_jobs_of_a_turn(void **state) {
+  fx_t *f = *state;
+  f->store = store_open_sqlite(&f->loop, f->path, 1000);
+  assert_non_null(f->store);
+  turn_t t = {.f = f};
+  turn_call_t calls[100];
+  json_t *created = NULL, *found = NULL;
+  int created_status = -1, found_status = -1;
+  store_reply_t r1 = {0, 0, NULL}, r2 = {0, 0, NULL};
+  assert_int_equal(store_call(f->store, USER_CREATE,
+                              json_pack("{s:s,s:s,s:s}", "email", "turn@x.io", "name", "T",
+                                        "password_hash", "h"),
+                              store_sync_on_reply, &r1),
+                   0);
+  assert_int_equal(store_call(f->store, USER_GET_BY_EMAIL, json_pack("{s:s}", "email", "turn@x.io"),
+                              store_sync_on_reply, &r2),
+                   0);
+  for (int i = 0; i < 100; i++) {
+    calls[i] = (turn_call_t){&t, i};
+    assert_int_equal(store_call(f->store, STORE_PING, NULL, turn_ping_done, &calls[i]), 0);
+  }
+  assert_int_equal(store_call(f->store, STORE_PING, NULL, turn_chain, &t), 0);
+  uv_timer_t timer, watchdog;
+  uv_prepare_t prepare;
+  uv_timer_init(&f->loop, &timer);
+  uv_timer_init(&f->loop, &watchdog);
+  uv_prepare_init(&f->loop, &prepare);
+  timer.data = watchdog.data = prepare.data = &t;
+  uv_timer_start(&timer, turn_on_timer, 1, 0);
+  uv_prepare_start(&prepare, turn_on_prepare);
+  uv_timer_start(&watchdog, turn_on_watchdog, 10000, 0);
+  while (!t.timed_out && (t.done < 100 || !r1.done || !r2.done || !t.timer_done ||
+                          !t.prepare_done || !t.chained_done))
+    uv_run(&f->loop, UV_RUN_ONCE);
+  assert_false(t.timed_out);
+  for (int i = 0; i < 100; i++) assert_int_equal(t.order[i], i);
+  created = r1.result;
+  found = r2.result;
+  created_status = r1.status;
+  found_status = r2.status;
+  assert_int_equal(created_status, STORE_OK);
+  assert_int_equal(found_status, STORE_OK);
+  assert_string_equal(str(found, "id"), str(created, "id"));
+  json_decref(created);
+  json_decref(found);
+  uv_close((uv_handle_t *)&timer, NULL);
+  uv_close((uv_handle_t *)&watchdog, NULL);
+  uv_close((uv_handle_t *)&prepare, NULL);
+  uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
@@ -667,6 +775,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cache_stops_at_its_size, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dropped_cache_is_given_back, setup, teardown),
       cmocka_unit_test_setup_teardown(test_contact_written_by_another_connection, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_jobs_of_a_turn, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
