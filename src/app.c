@@ -27,6 +27,7 @@
 #include "instagram/reply.h"
 #include "instagram/sweep.h"
 #include "parley/auth.h"
+#include "parley/bots.h"
 #include "parley/bus.h"
 #include "parley/files.h"
 #include "parley/files_image.h"
@@ -202,6 +203,7 @@ static void begin_shutdown(app_t *app) {
   ig_sweep_stop(app->ig_sweep);
   upload_sweep_stop(h->upload_sweep);
   calls_stop(app->calls);
+  bots_stop(app->bots);
   int force = 0;
   conn_foreach(app->listener, drain_conn, &force);
   h->shutdown_deadline_ns = uv_hrtime() + (uint64_t)app->cfg.shutdown_timeout_ms * 1000000;
@@ -332,6 +334,8 @@ int app_start(app_t *app, uv_loop_t *loop) {
                              app->auth,
                              app->metrics,
                              app->web,
+                             app,
+                             bots_authenticate,
                              app};
   h->ws = (ws_server_t){loop, &app->cfg, app->metrics, app->hub, NULL, NULL, app};
   app->httpd = &h->httpd;
@@ -379,6 +383,10 @@ int app_start(app_t *app, uv_loop_t *loop) {
    * calls of instances that stopped. */
   app->calls = calls_new(app);
   if (!app->calls) goto fail;
+  /* Bots: the registry of their ids and the outbox of their webhooks
+   * (deliveries another run left are resumed once their lease runs out). */
+  app->bots = bots_new(app);
+  if (!app->bots) goto fail;
   ig_ingest_kick(app->ingest);
   app->ig_health = ig_health_new(app);
   if (!app->ig_health) goto fail;
@@ -400,6 +408,8 @@ void app_free(app_t *app) {
   ig_sweep_free(app->ig_sweep);
   if (app->priv) upload_sweep_free(handles(app)->upload_sweep);
   calls_free(app->calls);
+  bots_free(app->bots);
+  app->bots = NULL;
   ig_replies_free(app->ig_replies);
   graph_free(app->graph);
   if (app->auth) auth_free(app->auth);

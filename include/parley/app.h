@@ -27,6 +27,7 @@ struct presence_s;
 struct channel_subs_s;
 struct revocations_s;
 struct calls_s;
+struct bots_s;
 struct listener_s;
 struct http_server_s;
 struct ws_server_s;
@@ -61,6 +62,7 @@ typedef struct app_s {
   struct channel_subs_s *channel_subs; /* channels' connected members here */
   struct revocations_s *revocations;   /* loads the saved token revocations */
   struct calls_s *calls;               /* calls started here: ring timeouts, leases */
+  struct bots_s *bots;                 /* bot webhooks' outbox and the bot registry */
 
   struct web_s *web; /* the web client's files served at /, NULL when none */
 

@@ -117,6 +117,16 @@ typedef struct config_s {
   char *turn_uris;          /* turn_uris: comma-separated turn:/turns:/stun: URIs */
   int turn_ttl_s;           /* turn_ttl_s: TURN credentials live this long, 86400 */
 
+  /* Bots (src/bots/): their webhook deliveries. */
+  int bots_per_user;      /* bots_per_user: bots one user may own, 20 */
+  int bot_queue_max;      /* bot_queue_max: deliveries queued per bot at most, 1000 */
+  int bot_in_flight;      /* bot_in_flight: webhook requests at once per instance, 16 */
+  int bot_timeout_ms;     /* bot_timeout_ms: one webhook request at most, 10000 */
+  int bot_backoff_ms;     /* bot_backoff_ms: the first retry's delay (doubling), 1000 */
+  int bot_backoff_max_ms; /* bot_backoff_max_ms: the longest delay, 600000 */
+  int bot_max_failures;   /* bot_max_failures: failed attempts in a row that disable a bot, 8 */
+  int bot_poll_ms;        /* bot_poll_ms: how often the outbox is looked at, 2000 */
+
   char *web_dir;         /* web_dir: the web client's files, "web/dist"; NULL: API only */
   int64_t web_max_bytes; /* web_max_bytes: the web client held in memory, 32 MiB */
 

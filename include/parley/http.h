@@ -74,6 +74,12 @@ typedef struct http_server_s {
   struct metrics_s *metrics; /* may be NULL */
   struct web_s *web;         /* may be NULL */
   struct app_s *app;
+  /* Checks "Authorization: Bot <token>" for a ROUTE_BOT route, which may take
+   * a store call: returns 0 and calls http_req_authenticated(req, status)
+   * once, now or later (status 0: req->user_id is the bot's and req->bot is
+   * 1; -1: 401; -2: 503), or returns -1 (503). NULL: bots are refused. */
+  int (*authenticate_bot)(void *ctx, http_req_t *req);
+  void *bot_ctx;
 } http_server_t;
 
 struct http_req_s {
@@ -92,8 +98,10 @@ struct http_req_s {
   const char *param_names[HTTP_MAX_PARAMS];
   char *param_values[HTTP_MAX_PARAMS];
   int nparams;
-  char user_id[64];  /* set before an authenticated route's handler runs */
-  char login_id[32]; /* with it, the token's login ("sid"; empty for none) */
+  char user_id[64];        /* set before an authenticated route's handler runs */
+  char login_id[32];       /* with it, the token's login ("sid"; empty for none) */
+  int bot;                 /* 1: user_id is a bot's, authenticated by its bot token */
+  const void *route_entry; /* the matched route_t, while a bot token is checked */
   char request_id[40];
   int keep_alive;
   int upgrade; /* the request asks for a protocol upgrade */
@@ -160,6 +168,10 @@ void http_req_body_pause(http_req_t *req);
 void http_req_body_resume(http_req_t *req);
 /* The declared Content-Length, or -1 (chunked or none). */
 int64_t http_req_content_length(const http_req_t *req);
+
+/* The outcome of authenticate_bot (see http_server_t): runs the route's
+ * handler, or answers 401 or 503. Drops the reference the check held. */
+void http_req_authenticated(http_req_t *req, int status);
 
 void http_req_ref(http_req_t *req);
 void http_req_unref(http_req_t *req);

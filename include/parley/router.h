@@ -20,6 +20,9 @@ typedef struct route_s {
 
 #define ROUTE_AUTH 1
 #define ROUTE_STREAM 2
+/* With ROUTE_AUTH: "Authorization: Bot <token>" is taken too, checked by the
+ * server's authenticate_bot (a bot's token reaches no other route). */
+#define ROUTE_BOT 4
 
 typedef struct route_table_s {
   const route_t *routes;

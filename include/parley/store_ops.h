@@ -502,3 +502,51 @@ STORE_OP(CALL_SWEEP, call_sweep, WRITE)
  * race): ECONFLICT. Also deletes up to 100 records whose state expired, so
  * the records are those of the last 10 minutes' connections. */
 STORE_OP(OAUTH_STATE_USE, oauth_state_use, WRITE)
+
+/* bots (src/bots/): a bot is a user (kind "bot", no email or password) owned
+ * by its creator, with a webhook and an outbox of deliveries. bot = {id, name,
+ * owner_id, webhook_url, status: "active"|"disabled", failures, last_error|null,
+ * disabled_at|null, queued, created_at}; secret_cipher (the sealed signing
+ * secret) is returned only by BOT_AUTH and BOT_CLAIM. The token is stored as
+ * its hash only. A bot's deliveries go out one at a time, oldest first: the
+ * bot holds the lease (lease_until_ms) while one is in flight, so two
+ * instances never send the same delivery, nor two of one bot at once. */
+/* {owner_id, name, webhook_url, token_hash, secret_cipher, max} -> bot: a new
+ * bot user; the owner with max bots already: ECONFLICT */
+STORE_OP(BOT_CREATE, bot_create, CHECKS_FIRST)
+/* {owner_id} -> {bots: [bot]}, oldest first */
+STORE_OP(BOT_LIST, bot_list, READ)
+/* {id, owner_id} -> bot | ENOTFOUND (another owner's too) */
+STORE_OP(BOT_GET, bot_get, READ)
+/* {id, owner_id, name?, webhook_url?, enable?: true} -> bot: a new
+ * webhook_url or enable makes a disabled bot active again (failures 0, due
+ * now) | ENOTFOUND */
+STORE_OP(BOT_UPDATE, bot_update, WRITE)
+/* {id, owner_id, token_hash} -> bot: the token replaced (the old one fails from
+ * now on) | ENOTFOUND */
+STORE_OP(BOT_TOKEN, bot_token, WRITE)
+/* {id, owner_id} -> {}: the bot, its deliveries and its token gone; its user
+ * anonymised as USER_DELETE does (its messages kept) | ENOTFOUND */
+STORE_OP(BOT_DELETE, bot_delete, WRITE)
+/* {token_hash} -> bot | ENOTFOUND */
+STORE_OP(BOT_AUTH, bot_auth, READ)
+/* {} -> {ids: [id]}: every bot's id */
+STORE_OP(BOT_IDS, bot_ids, READ)
+/* {bot_ids: [id], message_id, payload (text), queue_max, now_ms} -> {queued:
+ * [id], full: [id]}: one delivery of the message to each active bot of
+ * bot_ids (others ignored; a delivery already there kept), unless the bot
+ * holds queue_max already (named in full, nothing queued) */
+STORE_OP(BOT_ENQUEUE, bot_enqueue, WRITE)
+/* {now_ms, lease_ms, limit} -> {deliveries: [{id, bot_id, message_id, payload,
+ * attempts, webhook_url, secret_cipher, lease_until_ms}], next_due_ms|null}:
+ * the oldest delivery of up to limit active bots that are due (next_at_ms and
+ * lease_until_ms at most now_ms), each bot leased until now_ms + lease_ms;
+ * next_due_ms: when the next bot not leased is due */
+STORE_OP(BOT_CLAIM, bot_claim, WRITE)
+/* {bot_id, delivery_id, lease_until_ms, ok: bool, error?, next_at_ms?,
+ * max_failures, now_ms} -> {bot, disabled: bool} | ENOTFOUND when the lease is
+ * no longer the one claimed (another instance took the bot over): ok deletes
+ * the delivery and resets failures; otherwise the delivery's attempts and the
+ * bot's failures count one more, the bot is due again at next_at_ms, or is
+ * disabled (disabled true) when failures reach max_failures */
+STORE_OP(BOT_DONE, bot_done, WRITE)

@@ -13,6 +13,9 @@ static json_t *user_shape(const json_t *u, int with_email, const char *status) {
     json_object_set_new(out, keys[i], v ? json_incref(v) : json_null());
   }
   json_object_set_new(out, "status", json_string(status));
+  /* A bot says so (people's views carry no kind). */
+  json_t *kind = json_object_get(u, "kind");
+  if (json_is_string(kind)) json_object_set(out, "kind", kind);
   /* Only the user's own view says whether the address is verified. */
   if (with_email)
     json_object_set_new(out, "email_verified",

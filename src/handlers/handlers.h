@@ -30,6 +30,7 @@ extern const route_table_t uploads_routes;
 extern const route_table_t devices_routes;
 extern const route_table_t calls_routes;
 extern const route_table_t attachments_routes;
+extern const route_table_t bots_routes;
 
 /* Every table, in match order. */
 extern const route_table_t *const handlers_route_tables[];

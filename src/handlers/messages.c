@@ -12,6 +12,7 @@
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "instagram/reply.h"
+#include "parley/bots.h"
 #include "parley/util.h"
 
 #define ID_MAX_CHARS FIELDS_ID_MAX
@@ -83,8 +84,10 @@ static void sent(void *ctx, int status, json_t *result) {
     /* Answer first: the sender's 201 should not wait behind the fan-out. */
     http_reply_json(req, created ? 201 : 200,
                     json_pack("{s:o}", "message", attach_url_message_copy(req->app, msg)));
-    if (created)
+    if (created) {
       fanout_message_new(req->app, msg, json_object_get(result, "participant_ids"), NULL, 0, NULL);
+      bots_on_message(req->app, msg, json_object_get(result, "participant_ids"));
+    }
   }
   json_decref(body);
   json_decref(result);
@@ -236,11 +239,11 @@ static void unreact(http_req_t *req) {
 }
 
 static const route_t routes[] = {
-    {"GET", "/api/conversations/:id/messages", 1, list},
+    {"GET", "/api/conversations/:id/messages", ROUTE_AUTH | ROUTE_BOT, list},
     {"GET", "/api/messages/instagram/:id", 1, list},
-    {"POST", "/api/conversations/:id/messages", 1, send_message},
-    {"PATCH", "/api/messages/:id", 1, edit},
-    {"DELETE", "/api/messages/:id", 1, delete_message},
+    {"POST", "/api/conversations/:id/messages", ROUTE_AUTH | ROUTE_BOT, send_message},
+    {"PATCH", "/api/messages/:id", ROUTE_AUTH | ROUTE_BOT, edit},
+    {"DELETE", "/api/messages/:id", ROUTE_AUTH | ROUTE_BOT, delete_message},
     {"POST", "/api/messages/:id/reactions", 1, react},
     {"DELETE", "/api/messages/:id/reactions/:emoji", 1, unreact},
 };

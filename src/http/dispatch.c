@@ -27,6 +27,25 @@ static int served_here(const http_req_t *req) {
   return !metrics || !req->server->cfg->metrics_listen;
 }
 
+static int is_bot_token(const http_req_t *req) {
+  const char *h = http_req_header(req, "authorization");
+  return h && strncmp(h, "Bot ", 4) == 0;
+}
+
+void http_req_authenticated(http_req_t *req, int status) {
+  const route_t *route = req->route_entry;
+  if (status == -2) {
+    http_reply_header(req, "Retry-After", "1");
+    http_reply_error(req, 503, "unavailable", "try again shortly", NULL);
+  } else if (status != 0) {
+    http_reply_error(req, 401, "unauthorized", "a valid bot token is required", NULL);
+  } else if (!http_req_gone(req)) {
+    req->bot = 1;
+    route->handler(req);
+  }
+  http_req_unref(req);
+}
+
 void http_dispatch(http_req_t *req) {
   const http_server_t *srv = req->server;
   http_req_ref(req); /* a handler may reply and drop the last other reference */
@@ -52,6 +71,13 @@ void http_dispatch(http_req_t *req) {
   if (rc == ROUTER_BAD_METHOD) {
     http_reply_header(req, "Allow", allow);
     http_reply_error(req, 405, "method_not_allowed", "method not allowed on this route", NULL);
+    goto done;
+  }
+  if ((route->auth & ROUTE_BOT) && is_bot_token(req)) {
+    req->route_entry = route;
+    http_req_ref(req); /* dropped by http_req_authenticated */
+    if (!srv->authenticate_bot || srv->authenticate_bot(srv->bot_ctx, req) != 0)
+      http_req_authenticated(req, srv->authenticate_bot ? -2 : -1);
     goto done;
   }
   int authed = (route->auth & ROUTE_AUTH)

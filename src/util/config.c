@@ -190,6 +190,14 @@ static const setting_t settings[] = {
     F(turn_secret, check_nonempty, "TURN REST API shared secret (coturn static-auth-secret)"),
     S(turn_uris, NULL, "comma-separated TURN/STUN URIs handed to clients"),
     I(turn_ttl_s, 60, 7 * 86400, "TURN credentials live this long, seconds"),
+    I(bots_per_user, 1, 1000, "bots one user may own"),
+    I(bot_queue_max, 1, 1000000, "webhook deliveries queued per bot at most"),
+    I(bot_in_flight, 1, 10000, "bot webhook requests at once"),
+    I(bot_timeout_ms, 100, 600000, "one bot webhook request at most"),
+    I(bot_backoff_ms, 10, 3600000, "delay before a bot webhook's first retry (doubling)"),
+    I(bot_backoff_max_ms, 10, 86400000, "the longest delay between bot webhook retries"),
+    I(bot_max_failures, 1, 1000, "failed attempts in a row that disable a bot's webhook"),
+    I(bot_poll_ms, 10, 600000, "how often the bot outbox is looked at"),
     S(web_dir, NULL, "the web client's files, served at /"),
     L(web_max_bytes, 0, INT64_C(1) << 30, "web client bytes held in memory at most"),
 };
@@ -242,6 +250,14 @@ static void set_defaults(config_t *c) {
   c->call_ring_timeout_ms = 30000;
   c->turn_uris = strdup("");
   c->turn_ttl_s = 86400;
+  c->bots_per_user = 20;
+  c->bot_queue_max = 1000;
+  c->bot_in_flight = 16;
+  c->bot_timeout_ms = 10000;
+  c->bot_backoff_ms = 1000;
+  c->bot_backoff_max_ms = 600000;
+  c->bot_max_failures = 8;
+  c->bot_poll_ms = 2000;
   c->email_verification = strdup("optional");
   c->smtp_from = strdup("parley@localhost");
   c->smtp_tls = strdup("try");

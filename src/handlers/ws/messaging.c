@@ -23,6 +23,7 @@
 #include "chat/read.h"
 #include "handlers/ws/reply.h"
 #include "instagram/reply.h"
+#include "parley/bots.h"
 #include "parley/store.h"
 
 #define ID_MAX_CHARS FIELDS_ID_MAX
@@ -157,6 +158,8 @@ static void on_sent(void *ctx, int status, json_t *result) {
   } else if (json_is_true(json_object_get(result, "created"))) {
     fanout_message_new(j->app, json_object_get(result, "message"),
                        json_object_get(result, "participant_ids"), j->user, j->session, job_ref(j));
+    bots_on_message(j->app, json_object_get(result, "message"),
+                    json_object_get(result, "participant_ids"));
   } else {
     /* A retried client_id: the original, to this session only. */
     s = job_session(j);

@@ -810,6 +810,21 @@ static int contact_title(mongo_ctx_t *c, bson_t *doc) {
   return rc;
 }
 
+/* A secret conversation's ciphertext is for people's devices: no bot is in
+ * one (EINVAL). ids holds every participant, the creator too. */
+static int no_bots(mongo_ctx_t *c, json_t *ids) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v) {
+    if (!json_is_string(v)) continue;
+    bson_t *f = BCON_NEW("_id", BCON_UTF8(json_string_value(v)), "kind", BCON_UTF8("bot"));
+    int rc = mongo_query_one(c, MC_USERS, f, NULL, NULL);
+    bson_destroy(f);
+    if (rc != 0) return rc < 0 ? rc : STORE_EINVAL;
+  }
+  return STORE_OK;
+}
+
 int mongo_conv_create(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *type = mongo_param_str(p, "type"), *creator = mongo_param_str(p, "creator_id");
   if (!type || !creator || !json_is_array(json_object_get(p, "participant_ids")))
@@ -824,6 +839,7 @@ int mongo_conv_create(mongo_ctx_t *c, json_t *p, json_t **r) {
     rc = rc == 0 ? STORE_EINVAL : rc;
     goto done;
   }
+  if (!strcmp(type, "secret") && (rc = no_bots(c, ids)) != STORE_OK) goto done;
   util_new_id(id);
   if (!strcmp(type, "channel")) {
     /* The creator is its first admin; a member document first, so a failure

@@ -32,6 +32,8 @@ static const char *const coll_names[MC_COUNT] = {
     [MC_PREKEYS] = "device_prekeys",
     [MC_CALLS] = "calls",
     [MC_CALL_LINES] = "call_lines",
+    [MC_BOTS] = "bots",
+    [MC_BOT_DELIVERIES] = "bot_deliveries",
 };
 
 const char *mongo_ctx_coll_name(enum mongo_coll which) { return coll_names[which]; }

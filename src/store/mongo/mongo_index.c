@@ -90,6 +90,12 @@ static const index_spec_t specs[] = {
     {MC_CALLS, "state_1_lease_until_ms_1", "{\"state\": 1, \"lease_until_ms\": 1}", 0, 0, NULL,
      NULL},
     {MC_CALL_LINES, "call_id_1", "{\"call_id\": 1}", 0, 0, NULL, NULL},
+    /* bots: by owner, by token hash (each once), those with deliveries
+     * queued; a bot's deliveries, oldest first */
+    {MC_BOTS, "owner_id_1_created_at_1", "{\"owner_id\": 1, \"created_at\": 1}", 0, 0, NULL, NULL},
+    {MC_BOTS, "token_hash_1", "{\"token_hash\": 1}", 1, 0, NULL, NULL},
+    {MC_BOTS, "status_1_queued_1", "{\"status\": 1, \"queued\": 1}", 0, 0, NULL, NULL},
+    {MC_BOT_DELIVERIES, "bot_id_1_ord_1", "{\"bot_id\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
 };
 
 static int append_spec(bson_t *arr, int i, const index_spec_t *sp) {

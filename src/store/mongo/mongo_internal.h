@@ -35,6 +35,8 @@ enum mongo_coll {
   MC_FLOW_CLAIMS,
   MC_FLOW_REACHED,
   MC_OAUTH_STATES,
+  MC_BOTS,
+  MC_BOT_DELIVERIES,
   MC_COUNT
 };
 

@@ -27,6 +27,8 @@ json_t *mongo_user_json(mongo_ctx_t *c, const bson_t *doc) {
     json_object_set_new(u, "avatar_id", avatar);
   else
     json_decref(avatar);
+  const char *kind = mongo_bson_str(doc, "kind"); /* a bot: "bot" */
+  if (kind) json_object_set_new(u, "kind", json_string(kind));
   return u;
 }
 

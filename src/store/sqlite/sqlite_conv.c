@@ -320,6 +320,29 @@ static int users_exist(sqlite_db_t *d, json_t *ids) {
   return STORE_OK;
 }
 
+/* A secret conversation's ciphertext is for people's devices: no bot is in
+ * one (EINVAL). */
+static int no_bots(sqlite_db_t *d, const char *creator, json_t *ids) {
+  json_t *all = json_copy(ids);
+  if (!all) return STORE_EUNAVAILABLE;
+  json_array_append_new(all, json_string(creator));
+  size_t i;
+  json_t *v;
+  int rc = STORE_OK;
+  json_array_foreach(all, i, v) {
+    sqlite3_stmt *st =
+        sqlite_db_query(d, "SELECT 1 FROM bots WHERE id = ?", "s", json_string_value(v));
+    int found = st ? sqlite_db_step(d, st) : STORE_EUNAVAILABLE;
+    if (found == 1) sqlite3_reset(st);
+    if (found != 0) {
+      rc = found < 0 ? found : STORE_EINVAL;
+      break;
+    }
+  }
+  json_decref(all);
+  return rc;
+}
+
 static int add_member(sqlite_db_t *d, const char *conv_id, const char *user_id, const char *role) {
   return sqlite_db_exec(d,
                         "INSERT INTO participants (conversation_id, user_id, role) VALUES (?, ?, ?)"
@@ -375,6 +398,7 @@ int sqlite_conv_create(sqlite_db_t *d, json_t *p, json_t **result) {
   int status = users_exist(d, creator_only);
   json_decref(creator_only);
   if (status == STORE_OK) status = users_exist(d, ids);
+  if (status == STORE_OK && strcmp(type, "secret") == 0) status = no_bots(d, creator, ids);
   if (status != STORE_OK) return status;
   char key[160];
   int keyed = !group && pair_key(type, creator, ids, contact, key, sizeof(key)) == 0;

@@ -317,6 +317,23 @@ static const char *const migrations[] = {
      * record kept until the state expires. */
     "CREATE TABLE oauth_states (key TEXT PRIMARY KEY, expires_at_ms INTEGER NOT NULL);"
     "CREATE INDEX oauth_states_expiry ON oauth_states (expires_at_ms);",
+    /* 30: bots (issue 20): a bot is a user of kind 'bot'; its webhook, token
+     * hash and sealed signing secret, the lease of its delivery in flight,
+     * and its outbox of deliveries (oldest first by id). */
+    "ALTER TABLE users ADD COLUMN kind TEXT;"
+    "CREATE TABLE bots ("
+    " id TEXT PRIMARY KEY REFERENCES users(id), owner_id TEXT NOT NULL,"
+    " webhook_url TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, secret_cipher TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'active', failures INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT, disabled_at TEXT, queued INTEGER NOT NULL DEFAULT 0,"
+    " next_at_ms INTEGER NOT NULL DEFAULT 0, lease_until_ms INTEGER NOT NULL DEFAULT 0,"
+    " created_at TEXT NOT NULL);"
+    "CREATE INDEX bots_owner ON bots(owner_id, created_at, id);"
+    "CREATE INDEX bots_due ON bots(next_at_ms) WHERE status = 'active' AND queued > 0;"
+    "CREATE TABLE bot_deliveries ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, bot_id TEXT NOT NULL, message_id TEXT NOT NULL,"
+    " payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, UNIQUE (bot_id, message_id));"
+    "CREATE INDEX bot_deliveries_bot ON bot_deliveries(bot_id, id);",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -8,7 +8,7 @@
 
 #define USER_COLS                                                                        \
   "id, email, name, avatar_url, status, created_at, deleted, password_hash, last_seen, " \
-  "email_verified, avatar_id"
+  "email_verified, avatar_id, kind"
 
 /* user = {id, email, name, avatar_url, status, last_seen, created_at,
  * email_verified, deleted?}, from USER_COLS. */
@@ -25,6 +25,8 @@ static json_t *user_row(sqlite3_stmt *st, int with_hash) {
   if (sqlite3_column_int(st, 6)) json_object_set_new(u, "deleted", json_true());
   if (sqlite3_column_type(st, 10) == SQLITE_TEXT)
     json_object_set_new(u, "avatar_id", sqlite_db_col_str(st, 10));
+  if (sqlite3_column_type(st, 11) == SQLITE_TEXT) /* a bot: "bot" */
+    json_object_set_new(u, "kind", sqlite_db_col_str(st, 11));
   if (with_hash) json_object_set_new(u, "password_hash", sqlite_db_col_str(st, 7));
   return u;
 }

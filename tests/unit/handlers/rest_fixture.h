@@ -55,7 +55,9 @@ static inline rest_fx_t *rest_fx_new(void) {
                             app->auth,
                             app->metrics,
                             NULL,
-                            app};
+                            app,
+                            NULL,
+                            NULL};
   app->httpd = &fx->srv;
   if (chat_fx_user(fx->chat, "a@example.com", fx->a) != STORE_OK ||
       chat_fx_user(fx->chat, "b@example.com", fx->b) != STORE_OK ||

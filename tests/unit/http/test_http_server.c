@@ -117,7 +117,7 @@ static int setup(void **state) {
   log_set_level(LOG_ERROR);
   uv_loop_init(&loop);
   metrics = metrics_new();
-  srv = (http_server_t){&cfg, tables, 1, authenticate, NULL, metrics, NULL, NULL};
+  srv = (http_server_t){&cfg, tables, 1, authenticate, NULL, metrics, NULL, NULL, NULL, NULL};
   listener = listener_new(&loop, &http_conn_handler, &srv, cfg.max_connections, metrics);
   if (!listener || listener_start(listener, "127.0.0.1", 0) != 0) return -1;
   port = listener_port(listener);

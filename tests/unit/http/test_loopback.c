@@ -66,7 +66,8 @@ static int check_token(void *ctx, http_req_t *req) {
 }
 
 static config_t cfg = {.max_body_bytes = 64, .cors_origins = "https://app.test"};
-static const http_server_t server = {&cfg, tables, 1, check_token, NULL, NULL, NULL, NULL};
+static const http_server_t server = {&cfg, tables, 1,    check_token, NULL,
+                                     NULL, NULL,   NULL, NULL,        NULL};
 
 static http_req_t *make(const char *method, const char *target, captured_t *c) {
   http_req_t *r = http_loopback_new(&server, method, target, sink, c);

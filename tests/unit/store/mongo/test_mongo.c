@@ -259,6 +259,10 @@ static void test_indexes(void **state) {
   assert_true(has_index(f, "oauth_states", "expires_at_ms_1", 0));
   assert_true(has_index(f, "scheduled_steps", "wait_for_1_ord_-1", 0));
   assert_true(has_index(f, "flow_runs", "flow_id_1_contact_id_1_ord_-1", 0));
+  assert_true(has_index(f, "bots", "token_hash_1", 1));
+  assert_true(has_index(f, "bots", "owner_id_1_created_at_1", 0));
+  assert_true(has_index(f, "bots", "status_1_queued_1", 0));
+  assert_true(has_index(f, "bot_deliveries", "bot_id_1_ord_1", 0));
 }
 
 static void test_refresh(void **state) {

@@ -1,0 +1,104 @@
+/* Which users are bots, and the way a message reaches the outbox. Each
+ * instance keeps every bot's id in memory (BOT_IDS, reloaded every few
+ * seconds; a bot created here is known at once), so a message in a
+ * conversation without bots costs no store call. Until the first load every
+ * message is offered to the store, which keeps only active bots. Loop thread. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bots/bots_internal.h"
+#include "parley/log.h"
+#include "parley/store.h"
+#include "parley/util.h"
+
+/* How old the ids may get: a bot created on another instance is known here
+ * within this. */
+#define IDS_REFRESH_MS 3000
+
+static int drop(const char *key, void *value, void *arg) {
+  (void)key;
+  (void)value;
+  (void)arg;
+  return 1;
+}
+
+void bots_registry_clear(bots_t *b) {
+  strmap_sweep(&b->ids, drop, NULL);
+  strmap_free(&b->ids);
+}
+
+static void loaded(void *ctx, int status, json_t *result) {
+  bots_t *b = ctx;
+  b->ids_loading = 0;
+  if (status == STORE_OK && !b->closing) {
+    strmap_sweep(&b->ids, drop, NULL);
+    size_t i;
+    json_t *v;
+    int failed = 0;
+    json_array_foreach(json_object_get(result, "ids"), i, v) {
+      if (json_is_string(v) && strmap_put(&b->ids, json_string_value(v), (void *)1) != 0)
+        failed = 1;
+    }
+    /* Out of memory: every message goes to the store again until a load. */
+    b->ids_loaded = !failed;
+    b->ids_at = uv_now(b->app->loop);
+  }
+  json_decref(result);
+}
+
+void bots_registry_refresh(bots_t *b) {
+  if (b->ids_loading || (b->ids_loaded && uv_now(b->app->loop) - b->ids_at < IDS_REFRESH_MS))
+    return;
+  b->ids_loading = 1;
+  if (store_call(b->app->store, BOT_IDS, json_object(), loaded, b) != 0) b->ids_loading = 0;
+}
+
+void bots_known(app_t *app, const char *bot_id) {
+  if (app->bots) strmap_put(&app->bots->ids, bot_id, (void *)1);
+}
+
+static void queued(void *ctx, int status, json_t *result) {
+  app_t *app = ctx;
+  if (status != STORE_OK)
+    log_warn("bots: a message could not be queued for its bots (%d)", status);
+  else if (json_array_size(json_object_get(result, "full")) > 0)
+    log_warn("bots: %zu bots have bot_queue_max deliveries waiting: a message was not queued",
+             json_array_size(json_object_get(result, "full")));
+  if (status == STORE_OK && json_array_size(json_object_get(result, "queued")) > 0)
+    bots_kick(app->bots);
+  json_decref(result);
+}
+
+void bots_on_message(app_t *app, const json_t *message, const json_t *participant_ids) {
+  bots_t *b = app->bots;
+  if (!b || b->closing || app->shutting_down) return;
+  /* A secret conversation's ciphertext is for people's devices only. */
+  if (json_object_get(message, "ciphertexts")) return;
+  const char *sender = json_string_value(json_object_get(message, "sender_id"));
+  json_t *to = json_array();
+  size_t i;
+  json_t *v;
+  json_array_foreach(participant_ids, i, v) {
+    const char *id = json_string_value(v);
+    if (!id || (sender && strcmp(id, sender) == 0)) continue;
+    if (!b->ids_loaded || strmap_get(&b->ids, id)) json_array_append(to, v);
+  }
+  if (json_array_size(to) == 0) {
+    json_decref(to);
+    return;
+  }
+  const char *text = json_string_value(json_object_get(message, "text"));
+  json_t *body = json_pack("{s:s, s:O, s:O, s:o}", "type", "message.new", "conversation_id",
+                           json_object_get(message, "conversation_id"), "message",
+                           (json_t *)message, "command", bots_command_json(text));
+  char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  json_t *p = payload ? json_pack("{s:o, s:O, s:s, s:i, s:I}", "bot_ids", to, "message_id",
+                                  json_object_get(message, "id"), "payload", payload, "queue_max",
+                                  app->cfg.bot_queue_max, "now_ms", (json_int_t)util_now_ms())
+                      : NULL;
+  if (!payload) json_decref(to);
+  free(payload);
+  if (!p || store_call(app->store, BOT_ENQUEUE, p, queued, app) != 0)
+    log_warn("bots: a message could not be queued for its bots (store busy)");
+}

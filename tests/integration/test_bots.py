@@ -1,0 +1,301 @@
+"""Bots (API.md, Bots): accounts a user owns, their tokens (shown once, rotated,
+refused outside the bot routes), and their webhook: every message of their
+conversations delivered signed (HMAC-SHA256 over the body), one at a time,
+retried with backoff after a failure, disabled after bot_max_failures (the owner
+told), resumed after a restart. A local receiver started here checks every
+signature and records what arrives."""
+import hashlib
+import hmac
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import websockets
+
+from conftest import Server
+from messaging_helpers import Client, api, create_group, run, uid
+
+FAILURES = 3
+
+
+class Receiver:
+    """A webhook receiver: answers each path with the statuses queued for it
+    (then 200), checks X-Parley-Signature with the bot's secret, records each
+    delivery as {path, bot, delivery, body, signed}."""
+
+    def __init__(self):
+        self.secrets = {}  # bot id -> signing secret
+        self.plans = {}  # path -> [status, ...] answered in turn, then 200
+        self.got = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                bot = self.headers.get("X-Parley-Bot")
+                secret = receiver.secrets.get(bot, "")
+                want = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+                with receiver.lock:
+                    plan = receiver.plans.get(self.path, [])
+                    status = plan.pop(0) if plan else 200
+                    receiver.got.append({
+                        "path": self.path, "bot": bot, "status": status,
+                        "delivery": self.headers.get("X-Parley-Delivery"),
+                        "signed": hmac.compare_digest(want, self.headers.get("X-Parley-Signature", "")),
+                        "body": json.loads(body)})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def at(self, path):
+        with self.lock:
+            return [g for g in self.got if g["path"] == path]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def wait_until(fn, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.02)
+    return fn()
+
+
+def bot_env(receiver):
+    return {"PARLEY_API_CALL_ALLOW": f"127.0.0.1:{receiver.port}",
+            "PARLEY_BOT_BACKOFF_MS": "20", "PARLEY_BOT_BACKOFF_MAX_MS": "80",
+            "PARLEY_BOT_MAX_FAILURES": str(FAILURES), "PARLEY_BOT_POLL_MS": "50",
+            "PARLEY_BOT_TIMEOUT_MS": "1000"}
+
+
+@pytest.fixture(scope="module")
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture(scope="module")
+def srv(receiver):
+    """One server for the module's tests (each uses its own users and bots)."""
+    s = Server(env=bot_env(receiver))
+    s.start()
+    yield s
+    report = s.cleanup()
+    assert not report, "sanitizer report from parleyd:\n" + report
+
+
+def bot_api(server, method, path, token, body=None):
+    return server.request(method, path, body=body, headers={"Authorization": f"Bot {token}"})
+
+
+def make_bot(server, owner, receiver, path, name="Helper"):
+    r = api(server, "POST", "/api/bots", owner, {"name": name, "webhook_url": receiver.url(path)})
+    assert r.status == 201, r
+    out = r.json()
+    receiver.secrets[out["bot"]["id"]] = out["signing_secret"]
+    return out
+
+
+def bot_of(server, owner, bot_id):
+    r = api(server, "GET", f"/api/bots/{bot_id}", owner)
+    assert r.status == 200, r
+    return r.json()["bot"]
+
+
+def test_token_shown_once_rotated_and_refused_elsewhere(srv, receiver):
+    owner, other = srv.signup(), srv.signup()
+    made = make_bot(srv, owner, receiver, "/crud")
+    bot, token = made["bot"], made["token"]
+    assert bot["status"] == "active" and bot["owner_id"] == uid(owner)
+    listed = api(srv, "GET", "/api/bots", owner).json()["bots"]
+    assert [b["id"] for b in listed] == [bot["id"]]
+    assert all(k not in json.dumps(listed) for k in ("token", "secret")), listed
+    assert api(srv, "GET", f"/api/bots/{bot['id']}", other).status == 404
+    assert api(srv, "DELETE", f"/api/bots/{bot['id']}", other).status == 404
+    # A bot is a user: found by id like one.
+    u = api(srv, "GET", f"/api/users/{bot['id']}", owner)
+    assert u.status == 200 and u.json()["user"]["kind"] == "bot", u
+    # Its token reaches the bot routes only: no user routes, no WebSocket.
+    assert bot_api(srv, "GET", "/api/bots", token).status == 401
+    assert bot_api(srv, "GET", "/api/users/me", token).status == 401
+    assert bot_api(srv, "GET", "/api/conversations", token).status == 401
+    assert srv.request("GET", "/api/users/me", token=token).status == 401
+
+    async def ws_refused():
+        with pytest.raises(Exception):
+            ws = await websockets.connect(f"{srv.ws_url}?token={token}", ping_interval=None)
+            msg = json.loads(await ws.recv())
+            await ws.close()
+            assert msg["type"] == "ready"
+    run(ws_refused())
+    conv = create_group(srv, owner, [])
+    assert api(srv, "POST", f"/api/conversations/{conv['id']}/members", owner,
+               {"user_ids": [bot["id"]]}).status == 200
+    path = f"/api/conversations/{conv['id']}/messages"
+    assert bot_api(srv, "GET", path, token).status == 200
+    # Rotation: the old token fails at once, the new one works.
+    r = api(srv, "POST", f"/api/bots/{bot['id']}/token", owner)
+    assert r.status == 200, r
+    new = r.json()["token"]
+    assert new != token and "signing_secret" not in r.json()
+    assert bot_api(srv, "GET", path, token).status == 401
+    assert bot_api(srv, "GET", path, new).status == 200
+    assert bot_api(srv, "GET", path, "x" * 43).status == 401
+    # Deleted: its token is gone with it.
+    assert api(srv, "DELETE", f"/api/bots/{bot['id']}", owner).status == 204
+    assert bot_api(srv, "GET", path, new).status == 401
+    assert api(srv, "GET", "/api/bots", owner).json()["bots"] == []
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.1/hook", "http://169.254.169.254/latest/meta-data/",
+                                 "http://127.0.0.1:1/hook", "ftp://example.com/hook",
+                                 "http://user@127.0.0.1/hook", "not a url"])
+def test_refused_webhook_urls(srv, url):
+    owner = srv.signup()
+    r = api(srv, "POST", "/api/bots", owner, {"name": "Bad", "webhook_url": url})
+    assert r.status == 400 and r.json()["error"]["field"] == "webhook_url", r
+    assert api(srv, "GET", "/api/bots", owner).json()["bots"] == []
+
+
+def test_bad_input_changes_nothing(srv, receiver):
+    owner = srv.signup()
+    assert api(srv, "POST", "/api/bots", owner, {"webhook_url": receiver.url("/x")}).status == 400
+    bot = make_bot(srv, owner, receiver, "/bad")["bot"]
+    r = api(srv, "PATCH", f"/api/bots/{bot['id']}", owner, {"webhook_url": "http://10.1.2.3/"})
+    assert r.status == 400 and r.json()["error"]["field"] == "webhook_url"
+    assert api(srv, "PATCH", f"/api/bots/{bot['id']}", owner, {"enabled": False}).status == 400
+    assert bot_of(srv, owner, bot["id"])["webhook_url"] == receiver.url("/bad")
+    # Secret chats refuse bots.
+    r = api(srv, "POST", "/api/conversations", owner, {"type": "secret", "participant_id": bot["id"]})
+    assert r.status == 400, r
+
+
+def test_messages_delivered_signed_in_order_with_commands(srv, receiver):
+    owner, friend = srv.signup(), srv.signup()
+    made = make_bot(srv, owner, receiver, "/chat")
+    bot, token = made["bot"], made["token"]
+    conv = create_group(srv, owner, [friend])
+    assert api(srv, "POST", f"/api/conversations/{conv['id']}/members", owner,
+               {"user_ids": [bot["id"]]}).status == 200
+    texts = ["/Weather@Helper  Paris  tomorrow ", "hello", "/start"]
+    for t in texts:
+        assert api(srv, "POST", f"/api/conversations/{conv['id']}/messages", friend,
+                   {"text": t}).status == 201
+    got = wait_until(lambda: len(receiver.at("/chat")) >= 3 and receiver.at("/chat"))
+    assert [g["body"]["message"]["text"] for g in got] == texts
+    assert all(g["signed"] and g["bot"] == bot["id"] for g in got)
+    assert got[0]["body"]["type"] == "message.new"
+    assert got[0]["body"]["conversation_id"] == conv["id"]
+    assert got[0]["body"]["message"]["sender_id"] == uid(friend)
+    assert got[0]["body"]["command"] == {"name": "weather", "bot": "helper",
+                                         "args": "Paris  tomorrow", "argv": ["Paris", "tomorrow"]}
+    assert got[1]["body"]["command"] is None
+    assert got[2]["body"]["command"] == {"name": "start", "args": "", "argv": []}
+    # The bot answers and edits through REST; people get it, the bot does not.
+
+    async def flow():
+        c = await Client.connect(srv, friend)
+        r = bot_api(srv, "POST", f"/api/conversations/{conv['id']}/messages", token,
+                    {"text": "Sunny", "client_id": "b1"})
+        assert r.status == 201, r
+        m = r.json()["message"]
+        assert m["sender_id"] == bot["id"]
+        f = await c.expect("message.new", timeout=5)
+        assert f["message"]["id"] == m["id"]
+        r = bot_api(srv, "PATCH", f"/api/messages/{m['id']}", token, {"text": "Sunny, 21°C"})
+        assert r.status == 200 and r.json()["message"]["text"] == "Sunny, 21°C", r
+        await c.expect("message.updated", timeout=5)
+        await c.close()
+    run(flow())
+    time.sleep(0.2)
+    assert len(receiver.at("/chat")) == 3
+    assert bot_of(srv, owner, bot["id"])["queued"] == 0
+    # A conversation the bot is not in is not its to write to.
+    other = create_group(srv, owner, [friend])
+    assert bot_api(srv, "POST", f"/api/conversations/{other['id']}/messages", token,
+                   {"text": "x"}).status == 404
+
+
+def test_retried_after_500_and_disabled_after_failures(srv, receiver):
+    owner, friend = srv.signup(), srv.signup()
+    flaky = make_bot(srv, owner, receiver, "/flaky", name="Flaky")["bot"]
+    dead = make_bot(srv, owner, receiver, "/dead", name="Dead")["bot"]
+    receiver.plans["/flaky"] = [500, 500]
+    receiver.plans["/dead"] = [500] * 50
+    conv = create_group(srv, owner, [friend])
+    assert api(srv, "POST", f"/api/conversations/{conv['id']}/members", owner,
+               {"user_ids": [flaky["id"], dead["id"]]}).status == 200
+
+    async def flow():
+        c = await Client.connect(srv, owner)
+        assert api(srv, "POST", f"/api/conversations/{conv['id']}/messages", friend,
+                   {"text": "ping"}).status == 201
+        f = await c.expect("bot.disabled", timeout=10)
+        assert f["bot"]["id"] == dead["id"] and f["bot"]["status"] == "disabled"
+        await c.close()
+    run(flow())
+    got = wait_until(lambda: [g for g in receiver.at("/flaky") if g["status"] == 200])
+    flaky_all = receiver.at("/flaky")
+    assert [g["status"] for g in flaky_all] == [500, 500, 200]
+    assert len({g["delivery"] for g in flaky_all}) == 1 and got[0]["signed"]
+    assert wait_until(lambda: bot_of(srv, owner, flaky["id"])["queued"] == 0)
+    assert bot_of(srv, owner, flaky["id"])["status"] == "active"
+    d = bot_of(srv, owner, dead["id"])
+    assert d["status"] == "disabled" and d["failures"] == FAILURES and d["disabled_at"]
+    assert "500" in d["last_error"] and d["queued"] == 1
+    assert len(receiver.at("/dead")) == FAILURES
+    # Disabled: nothing more is tried, and new messages are not queued.
+    assert api(srv, "POST", f"/api/conversations/{conv['id']}/messages", friend,
+               {"text": "again"}).status == 201
+    time.sleep(0.3)
+    assert len(receiver.at("/dead")) == FAILURES
+    # Enabled again by its owner: the kept delivery goes out.
+    receiver.plans["/dead"] = []
+    r = api(srv, "PATCH", f"/api/bots/{dead['id']}", owner, {"enabled": True})
+    assert r.status == 200 and r.json()["bot"]["status"] == "active"
+    ok = wait_until(lambda: [g for g in receiver.at("/dead") if g["status"] == 200])
+    assert ok[0]["body"]["message"]["text"] == "ping"
+
+
+def test_restart_resumes_deliveries(start_server, receiver):
+    """A retry due while the server is stopped goes out from the restarted one."""
+    env = dict(bot_env(receiver), PARLEY_BOT_BACKOFF_MS="1500", PARLEY_BOT_BACKOFF_MAX_MS="1500")
+    srv = start_server(env=env)
+    owner, friend = srv.signup(), srv.signup()
+    bot = make_bot(srv, owner, receiver, "/restart")["bot"]
+    receiver.plans["/restart"] = [503]
+    conv = create_group(srv, owner, [friend])
+    assert api(srv, "POST", f"/api/conversations/{conv['id']}/members", owner,
+               {"user_ids": [bot["id"]]}).status == 200
+    assert api(srv, "POST", f"/api/conversations/{conv['id']}/messages", friend,
+               {"text": "kept"}).status == 201
+    assert wait_until(lambda: receiver.at("/restart"))
+    srv.stop()
+    stopped = len(receiver.at("/restart"))
+    if srv.env.get("PARLEY_MONGO_URI"):
+        env["PARLEY_MONGO_URI"] = srv.env["PARLEY_MONGO_URI"]
+    srv = start_server(env=env, data_dir=srv.data_dir)
+    ok = wait_until(lambda: [g for g in receiver.at("/restart") if g["status"] == 200])
+    assert stopped == 1 and ok, receiver.at("/restart")
+    assert ok[0]["body"]["message"]["text"] == "kept" and ok[0]["signed"]
+    assert len({g["delivery"] for g in receiver.at("/restart")}) == 1
+    assert wait_until(lambda: bot_of(srv, owner, bot["id"])["queued"] == 0)
