@@ -839,4 +839,89 @@ export class ParleyClient extends Emitter {
   flowStats(id, version) {
     return this.request('GET', `/api/flows/${enc(id)}/stats`, { query: { version } }).then((r) => r.stats);
   }
+
+  // ---- bots (API.md, Bots): the owner's calls ----
+
+  /** @returns {Promise<object[]>} the caller's bots, oldest first */
+  listBots() {
+    return this.request('GET', '/api/bots').then((r) => r.bots);
+  }
+
+  /**
+   * Creates a bot. The token and the signing secret come back this once.
+   * @returns {Promise<{bot: object, token: string, signing_secret: string}>}
+   */
+  createBot({ name, webhookUrl }) {
+    return this.request('POST', '/api/bots', { body: { name, webhook_url: webhookUrl } });
+  }
+
+  getBot(id) {
+    return this.request('GET', `/api/bots/${enc(id)}`).then((r) => r.bot);
+  }
+
+  /** changes: {name?, webhookUrl?, enabled?: true} (enabled makes a disabled bot active again). */
+  updateBot(id, { name, webhookUrl, enabled } = {}) {
+    const body = {};
+    if (name !== undefined) body.name = name;
+    if (webhookUrl !== undefined) body.webhook_url = webhookUrl;
+    if (enabled !== undefined) body.enabled = enabled;
+    return this.request('PATCH', `/api/bots/${enc(id)}`, { body }).then((r) => r.bot);
+  }
+
+  async deleteBot(id) {
+    await this.request('DELETE', `/api/bots/${enc(id)}`);
+  }
+
+  /** A new token (the old one stops working at once). @returns {Promise<{bot: object, token: string}>} */
+  rotateBotToken(id) {
+    return this.request('POST', `/api/bots/${enc(id)}/token`);
+  }
+}
+
+/**
+ * A bot's own REST client: `Authorization: Bot <token>` on the routes a bot may use
+ * (its conversations' messages). options: {baseUrl, token, fetch?}.
+ */
+export class ParleyBot {
+  constructor({ baseUrl = '', token, fetch: f } = {}) {
+    this._baseUrl = baseUrl;
+    this._token = token;
+    this._fetch = f || (typeof fetch === 'function' ? fetch.bind(globalThis) : null);
+  }
+
+  async _call(method, path, body) {
+    if (!this._fetch) throw new ParleyError(0, 'network', 'no fetch available');
+    const headers = { Authorization: `Bot ${this._token}` };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let res;
+    try {
+      res = await this._fetch(this._baseUrl + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch (err) {
+      throw new ParleyError(0, 'network', (err && err.message) || 'network error');
+    }
+    if (res.status === 204) return null;
+    let data = null;
+    try {
+      data = await res.json();
+    } catch {
+      /* not JSON */
+    }
+    if (!res.ok) throw errorFromEnvelope(res.status, data);
+    return data;
+  }
+
+  /** Posts text to a conversation the bot is in; clientId makes it idempotent. */
+  postMessage(conversationId, text, { clientId } = {}) {
+    const body = clientId ? { text, client_id: clientId } : { text };
+    return this._call('POST', `/api/conversations/${enc(conversationId)}/messages`, body).then((r) => r.message);
+  }
+
+  /** Edits one of the bot's own messages. */
+  editMessage(id, text) {
+    return this._call('PATCH', `/api/messages/${enc(id)}`, { text }).then((r) => r.message);
+  }
+
+  listMessages(conversationId, { limit, before_seq, after_seq } = {}) {
+    return this._call('GET', `/api/conversations/${enc(conversationId)}/messages${query({ limit, before_seq, after_seq })}`);
+  }
 }

@@ -57,6 +57,12 @@ export const api = {
   contact: (id) => client.getContact(id),
   updateContact: (id, fields) => client.updateContact(id, fields),
   flows: () => client.listFlows(),
+  // Bots (API.md, Bots).
+  bots: () => client.listBots(),
+  createBot: (fields) => client.createBot(fields),
+  updateBot: (id, changes) => client.updateBot(id, changes),
+  deleteBot: (id) => client.deleteBot(id),
+  rotateBotToken: (id) => client.rotateBotToken(id),
   // The team inbox and human takeover (API.md, Instagram).
   agents: () => call('GET', '/api/instagram/agents'),
   addAgent: (userId) => call('POST', '/api/instagram/agents', { user_id: userId }),

@@ -1,6 +1,6 @@
 // A group's details: rename (admins), members with admin badges, add and remove
 // members (admins), leave. Changes arrive back live as conversation.updated.
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { AvatarPicker } from './avatar_picker.jsx';
 import { api } from './client.js';
 import { Avatar } from './inbox.jsx';
@@ -77,10 +77,35 @@ export function GroupPanel({ conv, onClose }) {
           <button onClick={() => setAdding(false)}>Done</button>
         </div>
       ) : <button onClick={() => setAdding(true)}>Add members</button>)}
+      {admin && <AddBot conv={conv} run={run} />}
       <p aria-live="polite" class="muted small">{note}</p>
       {error && <p class="error-text" role="alert">{error}</p>}
       <hr />
       <button class="danger" onClick={leave}>Leave group</button>
     </aside>
+  );
+}
+
+/** Adds one of the caller's own bots (Settings › Bots) to the group as a member. */
+function AddBot({ conv, run }) {
+  const [bots, setBots] = useState([]);
+  const [pick, setPick] = useState('');
+  useEffect(() => { api.bots().then(setBots).catch(() => setBots([])); }, []);
+  const inGroup = new Set(conv.participants.map((p) => p.id));
+  const free = bots.filter((b) => !inGroup.has(b.id));
+  if (!free.length) return null;
+  return (
+    <form class="row" data-test="add-bot" onSubmit={(e) => {
+      e.preventDefault();
+      const b = free.find((x) => x.id === pick) || free[0];
+      run(api.addMembers(conv.id, [b.id]), `${b.name} added.`);
+    }}>
+      <label for="add-bot" class="grow">Add a bot
+        <select id="add-bot" value={pick} onChange={(e) => setPick(e.currentTarget.value)}>
+          {free.map((b) => <option key={b.id} value={b.id}>{b.name}</option>)}
+        </select>
+      </label>
+      <button type="submit">Add bot</button>
+    </form>
   );
 }

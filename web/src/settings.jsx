@@ -2,6 +2,7 @@
 // the devices logged in, logging out and deleting the account.
 import { useEffect, useState } from 'preact/hooks';
 import { AvatarPicker } from './avatar_picker.jsx';
+import { Bots } from './bots.jsx';
 import { api, auth, client } from './client.js';
 import { ago } from './format.js';
 import { ContinueWithInstagram } from './instagram_connect.jsx';
@@ -271,6 +272,7 @@ export function SettingsPage() {
       <Profile />
       <Instagram />
       <Team />
+      <Bots />
       <Sessions />
       <Account />
     </div>
