@@ -214,7 +214,9 @@ STORE_OP(CONV_MEMBERS, conv_members, READ)
  * has mention_count raised by one. Either in an instagram conversation, or
  * not as said: EINVAL, nothing stored.
  * seq is last_seq + 1 in the same transaction; (conversation_id, sender_id,
- * client_id) seen before: the original, created false; external_id (Instagram
+ * client_id) seen before: the original, created false (a client_id "flow-..."
+ * also matches the conversation's message of source "flow" whatever its
+ * sender: a flow's message is retried by any participant); external_id (Instagram
  * mid) seen before: the original, created false. check_member and the sender is
  * not a participant: ENOTFOUND. attachment_ids?: ids of the sender's
  * attachments, which become the message's attachments (in that order); one

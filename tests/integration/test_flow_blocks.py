@@ -114,13 +114,22 @@ def test_a_retried_rich_message_goes_out_whole(start_server, fake):
     assert n_sends(fake, 2)
     assert fake.sends()[1]["json"]["message"] == first
     assert fake.sends()[1]["json"]["recipient"] == {"id": CONTACT}
-    # Refused again, retried again: still whole, and sent this time.
+    # Refused again, retried again by a teammate (an agent of the inbox, with
+    # other text): the flow's message is the conversation's, whoever retries
+    # it, so it is sent again whole and nothing new is stored.
     assert wait_until(lambda: (x := failed()) and x["id"] == m["id"], timeout=15)
+    agent = srv.signup(name="Andy Agent")
+    r = srv.request("POST", "/api/instagram/agents", {"user_id": agent["user"]["id"]}, token=tok)
+    assert r.status == 201, r
+    count = len(srv.request("GET", f"/api/conversations/{conv['id']}/messages", token=tok).json()["messages"])
     r = srv.request("POST", f"/api/conversations/{conv['id']}/messages",
-                    {"text": "Which one?", "client_id": m["client_id"]}, token=tok)
-    assert r.status == 200, r
+                    {"text": "something else", "client_id": m["client_id"]}, token=agent["access_token"])
+    assert r.status == 200 and r.json()["message"]["id"] == m["id"], r
+    assert r.json()["message"]["text"] == "Which one?"
     assert n_sends(fake, 3)
     assert fake.sends()[2]["json"]["message"] == first
+    msgs = srv.request("GET", f"/api/conversations/{conv['id']}/messages", token=tok).json()["messages"]
+    assert len(msgs) == count and not [x for x in msgs if x["text"] == "something else"]
 
     def sent():
         msgs = srv.request("GET", f"/api/conversations/{conv['id']}/messages", token=tok).json()["messages"]

@@ -201,11 +201,19 @@ static int load_convs(batch_t *b) {
   return 0;
 }
 
+/* A flow's client_id ("flow-<id>", the server's own): its message is retried
+ * by whoever answers the conversation, owner or agent, whatever the sender. */
+static int flow_client_id(const char *client_id) {
+  return client_id && strncmp(client_id, "flow-", 5) == 0;
+}
+
 static int matches(const item_t *it, const bson_t *doc) {
   if (it->ext && same(it->ext, mongo_bson_str(doc, "external_id"))) return 1;
-  return it->client_id && same(it->client_id, mongo_bson_str(doc, "client_id")) &&
-         same(it->sender, mongo_bson_str(doc, "sender_id")) &&
-         same(it->cid, mongo_bson_str(doc, "conversation_id"));
+  if (!it->client_id || !same(it->client_id, mongo_bson_str(doc, "client_id")) ||
+      !same(it->cid, mongo_bson_str(doc, "conversation_id")))
+    return 0;
+  return same(it->sender, mongo_bson_str(doc, "sender_id")) ||
+         (flow_client_id(it->client_id) && same("flow", mongo_bson_str(doc, "source")));
 }
 
 static void got_original(void *arg, const bson_t *doc) {
@@ -214,13 +222,15 @@ static void got_original(void *arg, const bson_t *doc) {
     if (b->items[i].state == PENDING && matches(&b->items[i], doc)) answer(b, &b->items[i], doc, 0);
 }
 
-enum { K_CONV, K_SENDER, K_CLIENT, K_EXT };
+enum { K_CONV, K_SENDER, K_CLIENT, K_EXT, K_FLOW_CONV, K_FLOW_CLIENT };
 
 /* One key of a pending item, for the idempotency query (NULL when it has none:
  * the first three only count with a client_id). */
 static const char *key_of(const item_t *it, int which) {
   if (it->state != PENDING) return NULL;
   if (which == K_EXT) return it->ext;
+  if (which == K_FLOW_CONV || which == K_FLOW_CLIENT)
+    return !flow_client_id(it->client_id) ? NULL : which == K_FLOW_CONV ? it->cid : it->client_id;
   if (!it->client_id) return NULL;
   return which == K_CONV ? it->cid : which == K_SENDER ? it->sender : it->client_id;
 }
@@ -257,6 +267,12 @@ static int find_originals(batch_t *b) {
   bson_append_document_end(&arr, &clause);
   bson_append_document_begin(&arr, "1", -1, &clause);
   n += append_in(b, &clause, "external_id", K_EXT);
+  bson_append_document_end(&arr, &clause);
+  /* A flow's message, retried by another sender than the flow's. */
+  bson_append_document_begin(&arr, "2", -1, &clause);
+  n += append_in(b, &clause, "conversation_id", K_FLOW_CONV);
+  append_in(b, &clause, "client_id", K_FLOW_CLIENT);
+  BSON_APPEND_UTF8(&clause, "source", "flow");
   bson_append_document_end(&arr, &clause);
   bson_append_array_end(&filter, &arr);
   int rc = n ? each_doc(b, MC_MSGS, &filter, got_original) : 0;

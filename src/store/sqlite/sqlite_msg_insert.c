@@ -19,12 +19,16 @@ static json_t *original(sqlite_db_t *d, const char *conv, const char *sender, co
     if (m) return m;
   }
   if (!client_id) return NULL;
-  return sqlite_msg_one(d,
-                        sqlite_db_query(d,
-                                        "SELECT " SQLITE_MSG_COLS
-                                        " FROM messages WHERE conversation_id = ? AND sender_id = ?"
-                                        " AND client_id = ?",
-                                        "sss", conv, sender, client_id));
+  /* A flow's message (client_id "flow-<id>", the server's own) is retried by
+   * whoever answers the conversation, owner or agent: it is the original
+   * whatever the retrying sender. */
+  return sqlite_msg_one(
+      d, sqlite_db_query(d,
+                         "SELECT " SQLITE_MSG_COLS
+                         " FROM messages WHERE conversation_id = ?1 AND client_id = ?3"
+                         " AND (sender_id = ?2 OR (source = 'flow' AND client_id LIKE 'flow-%'))"
+                         " ORDER BY sender_id = ?2 DESC LIMIT 1",
+                         "sss", conv, sender, client_id));
 }
 
 /* Within one transaction, inserts advance a conversation's counters in memory
@@ -288,6 +292,12 @@ int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   }
   if (!member && json_is_true(json_object_get(p, "check_member")))
     return retried(d, p, STORE_ENOTFOUND, result);
+  /* A flow's message retried by another sender than the flow's: the unique
+   * index (conversation, sender, client_id) cannot see it, so it is looked up. */
+  if (client_id && strncmp(client_id, "flow-", 5) == 0) {
+    json_t *orig = original(d, conv, sender, client_id, NULL);
+    if (orig) return sqlite_msg_answer(d, orig, 0, result);
+  }
   if (!store_payload_fits(p, c->secret)) return retried(d, p, STORE_EINVAL, result);
   status = check_reply(d, p, conv, c);
   if (status != STORE_OK) return retried(d, p, status, result);
