@@ -12,8 +12,11 @@
 #include "parley/util.h"
 
 /* How old the ids may get: a bot created on another instance is known here
- * within this. */
-#define IDS_REFRESH_MS 3000
+ * within this (ten outbox polls, from 0.5 to 3 seconds). */
+static uint64_t refresh_ms(const bots_t *b) {
+  uint64_t ms = (uint64_t)b->app->cfg.bot_poll_ms * 10;
+  return ms < 500 ? 500 : ms > 3000 ? 3000 : ms;
+}
 
 static int drop(const char *key, void *value, void *arg) {
   (void)key;
@@ -47,8 +50,7 @@ static void loaded(void *ctx, int status, json_t *result) {
 }
 
 void bots_registry_refresh(bots_t *b) {
-  if (b->ids_loading || (b->ids_loaded && uv_now(b->app->loop) - b->ids_at < IDS_REFRESH_MS))
-    return;
+  if (b->ids_loading || (b->ids_loaded && uv_now(b->app->loop) - b->ids_at < refresh_ms(b))) return;
   b->ids_loading = 1;
   if (store_call(b->app->store, BOT_IDS, json_object(), loaded, b) != 0) b->ids_loading = 0;
 }

@@ -247,3 +247,34 @@ def test_restart_resumes_deliveries(start_server, receiver):
     assert ok[0]["body"]["message"]["text"] == "kept" and ok[0]["signed"]
     assert len({g["delivery"] for g in receiver.at("/restart")}) == 1
     assert wait_until(lambda: bot_of(srv, owner, bot["id"])["queued"] == 0)
+
+
+def test_two_instances_send_each_delivery_once(start_server, receiver, tmp_path):
+    """Two instances on one store: each message reaches the bot once, whichever
+    instance stored it and whichever claimed it."""
+    import os
+    import uuid
+    from conftest import mongo_uri
+    env = dict(bot_env(receiver), PARLEY_SECRET_KEY="ab" * 32)
+    if os.environ.get("PARLEY_TEST_STORE") == "mongo":
+        env["PARLEY_MONGO_URI"] = mongo_uri(f"parley_bots_{uuid.uuid4().hex[:10]}")
+        one, two = start_server(env=env), start_server(env=env)
+    else:
+        one, two = start_server(env=env, data_dir=str(tmp_path)), start_server(env=env, data_dir=str(tmp_path))
+    owner, friend = one.signup(), one.signup()
+    bot = make_bot(one, owner, receiver, "/pair")["bot"]
+    conv = create_group(one, owner, [friend])
+    assert api(one, "POST", f"/api/conversations/{conv['id']}/members", owner,
+               {"user_ids": [bot["id"]]}).status == 200
+    time.sleep(0.6)  # the other instance's registry learns the new bot (10 polls)
+    sent = []
+    for i in range(10):
+        for srv in (one, two):
+            r = api(srv, "POST", f"/api/conversations/{conv['id']}/messages", friend, {"text": f"m{i}"})
+            assert r.status == 201, r
+            sent.append(r.json()["message"]["id"])
+    got = wait_until(lambda: len(receiver.at("/pair")) >= 20 and receiver.at("/pair"))
+    time.sleep(0.3)  # nothing more comes
+    got = receiver.at("/pair")
+    assert sorted(g["body"]["message"]["id"] for g in got) == sorted(sent)
+    assert len({g["delivery"] for g in got}) == 20 and all(g["signed"] for g in got)
