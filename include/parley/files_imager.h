@@ -18,6 +18,8 @@ typedef struct files_imaged_s {
   int width, height;  /* 0 when the format is not one libvips reads (stored as is) */
   char thumb_key[25]; /* "" without a thumbnail; there is one whenever width is set */
   int64_t thumb_size; /* its bytes (an image/jpeg) */
+  int64_t size;       /* the stored original's bytes (a JPEG without EXIF is smaller); 0
+                         when width is 0 */
 } files_imaged_t;
 
 /* status: 0, or a FILES_IMAGE_ code below 0 (TOO_LARGE, INVALID: the file is

@@ -147,6 +147,7 @@ static void process_done(uv_work_t *w, int status) {
   } else {
     j->res.width = j->img.width;
     j->res.height = j->img.height;
+    j->res.size = j->img.original ? (int64_t)j->img.original_len : (int64_t)j->size;
     if (j->img.original)
       put(j, j->key, j->img.original, j->img.original_len, original_stored);
     else

@@ -167,6 +167,8 @@ static void record(upload_t *up, const files_imaged_t *img) {
                         up->kind, "content_type", up->mime, "size", (json_int_t)up->received,
                         "name", up->name);
   if (p && img && img->width > 0) {
+    /* The original as stored: a JPEG's without its EXIF is smaller. */
+    if (img->size > 0) json_object_set_new(p, "size", json_integer(img->size));
     json_object_set_new(p, "width", json_integer(img->width));
     json_object_set_new(p, "height", json_integer(img->height));
     if (img->thumb_key[0]) {

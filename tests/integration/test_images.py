@@ -72,6 +72,7 @@ def test_jpeg_original_loses_exif_and_gps_and_gets_a_thumbnail(server):
     assert len(objs) == 2 and att["id"] in objs and tmp == []
     original = read_object(server, att["id"])
     assert b"ParleyCam" not in original
+    assert att["size"] == len(original)  # the original as stored, smaller without its EXIF
     # What is left of EXIF is the orientation alone: one IFD0 entry, no GPS IFD.
     exif = original.index(b"Exif\x00\x00")
     tiff = original[exif + 6:]
