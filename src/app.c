@@ -23,6 +23,7 @@
 #include "handlers/ws/protocol.h"
 #include "instagram/health.h"
 #include "instagram/ingest.h"
+#include "instagram/media.h"
 #include "instagram/outbox.h"
 #include "instagram/reply.h"
 #include "instagram/sweep.h"
@@ -161,7 +162,7 @@ static void on_shutdown_poll(uv_timer_t *t) {
       ((app->ingest && ig_ingest_busy(app->ingest)) ||
        (app->runner && flow_runner_busy(app->runner)) || ig_health_busy(app->ig_health) ||
        ig_sweep_busy(app->ig_sweep) || upload_sweep_busy(h->upload_sweep) ||
-       (app->graph && graph_in_flight(app->graph))))
+       ig_media_busy(app->ig_media) || (app->graph && graph_in_flight(app->graph))))
     return;
   if (app->mail) {
     /* Its transfers in flight are cancelled by httpc_close below. */
@@ -202,6 +203,7 @@ static void begin_shutdown(app_t *app) {
   ig_health_stop(app->ig_health);
   ig_sweep_stop(app->ig_sweep);
   upload_sweep_stop(h->upload_sweep);
+  ig_media_stop(app->ig_media);
   calls_stop(app->calls);
   bots_stop(app->bots);
   int force = 0;
@@ -379,6 +381,9 @@ int app_start(app_t *app, uv_loop_t *loop) {
   if (!app->ig_sweep) goto fail;
   h->upload_sweep = upload_sweep_new(app);
   if (!h->upload_sweep) goto fail;
+  /* Instagram media still to fetch (left by this instance's last run too). */
+  app->ig_media = ig_media_new(app);
+  if (!app->ig_media) goto fail;
   /* Calls: this instance's ring timeouts and leases, and the sweep of the
    * calls of instances that stopped. */
   app->calls = calls_new(app);
@@ -406,6 +411,7 @@ void app_free(app_t *app) {
   ig_ingest_free(app->ingest);
   ig_health_free(app->ig_health);
   ig_sweep_free(app->ig_sweep);
+  ig_media_free(app->ig_media);
   if (app->priv) upload_sweep_free(handles(app)->upload_sweep);
   calls_free(app->calls);
   bots_free(app->bots);

@@ -21,6 +21,7 @@ struct ig_ingest_s;
 struct ig_health_s;
 struct ig_sweep_s;
 struct ig_replies_s;
+struct ig_media_s;
 struct flow_runner_s;
 struct fanout_s;
 struct presence_s;
@@ -56,6 +57,7 @@ typedef struct app_s {
   struct ig_health_s *ig_health;   /* account health and token refresh */
   struct ig_sweep_s *ig_sweep;     /* sends whose instance died: unknown_outcome */
   struct ig_replies_s *ig_replies; /* which conversations are chat (the send path) */
+  struct ig_media_s *ig_media;     /* incoming media fetched into storage */
   struct flow_runner_s *runner;
   struct fanout_s *fanout;             /* delivery to sessions here and on other instances */
   struct presence_s *presence;         /* who is online, across instances */

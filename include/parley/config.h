@@ -97,6 +97,13 @@ typedef struct config_s {
   int attachment_url_ttl_s;   /* attachment_url_ttl_s: a signed download URL lives 1 to 2 x, 300 */
   int upload_unsent_ttl_s;    /* upload_unsent_ttl_s: uploads never sent are removed after, 86400 */
 
+  /* Instagram media fetched from Meta's URLs into storage (instagram/media.c). */
+  char *media_fetch_allow;     /* media_fetch_allow: host[:port] reachable at private addresses */
+  int media_fetch_concurrency; /* media_fetch_concurrency: fetches at once, 2 */
+  int media_fetch_attempts;    /* media_fetch_attempts: tries before Meta's URL is kept, 6 */
+  int media_fetch_retry_ms;    /* media_fetch_retry_ms: first retry after, doubling, 30000 */
+  int media_fetch_timeout_ms;  /* media_fetch_timeout_ms: one fetch at most, 60000 */
+
   /* Where uploaded files live: the data directory, or an S3-compatible store. */
   char *files_storage;      /* files_storage: "dir" (default) or "s3" */
   char *s3_endpoint;        /* s3_endpoint: http(s)://host[:port] */

@@ -442,6 +442,28 @@ STORE_OP(ATTACH_USAGE, attach_usage, READ)
  * not_found), never both: the send marks it sent, the sweep removes only
  * unsent ones, each atomically. */
 STORE_OP(ATTACH_SWEEP, attach_sweep, WRITE)
+/* Instagram media (issue 18, point 6): an incoming message's attachment is a
+ * record too, its bytes fetched from Meta's URL (source_url) in the
+ * background. Its message's copy is {id, type, name, source_url, fetch:
+ * "pending"} until it is stored, then {id, type, content_type, size, name,
+ * width?, height?, thumbnail_key?, source_url}. */
+/* {message_id, user_id, items: [{id, type, name, source_url}]} -> {added}:
+ * records the media of a stored message, pending, due at once, counted as
+ * sent; an id recorded already is left as it is (a retried event). */
+STORE_OP(ATTACH_MEDIA_ADD, attach_media_add, WRITE)
+/* {now_ms, lease_ms, limit} -> {media: [{id, type, source_url, message_id,
+ * attempts}], next_ms|null}: claims up to limit pending media due by now_ms
+ * (each is due again at now_ms + lease_ms, so an instance that dies
+ * mid-fetch leaves it to another); next_ms: when the earliest other pending
+ * one is due. */
+STORE_OP(ATTACH_MEDIA_CLAIM, attach_media_claim, WRITE)
+/* {id, content_type, size, width?, height?, thumbnail_key?, thumbnail_size?,
+ * thumbnail_content_type?} -> {message, participant_ids}: the medium is
+ * stored; its record and its message's copy take the fields. Gone (its
+ * message deleted it): ENOTFOUND, and the caller removes the bytes. Or {id,
+ * retry_at_ms|null} -> {}: the fetch failed; due again then (attempts + 1),
+ * or, with null, failed for good (the message keeps Meta's URL). */
+STORE_OP(ATTACH_MEDIA_DONE, attach_media_done, WRITE)
 
 /* end-to-end key directory (devices): device = {id, user_id, name,
  * identity_key, signed_prekey, signed_prekey_signature, one_time_prekeys (how

@@ -72,6 +72,14 @@ int attach_url_verify(const unsigned char key[32], const char *id, int thumb, ch
 void attach_url_view(const app_t *app, json_t *att, char scope, const char *scope_id) {
   const char *id = json_string_value(json_object_get(att, "id"));
   if (!json_is_object(att) || !hex24(id)) return;
+  if (json_is_string(json_object_get(att, "fetch"))) {
+    /* Instagram media not (yet) in storage: shown from Meta's URL, with
+     * fetch saying whether it is still coming ("pending") or not ("failed"). */
+    json_object_set(att, "url", json_object_get(att, "source_url"));
+    json_object_set_new(att, "content_type", json_null());
+    json_object_set_new(att, "size", json_null());
+    return;
+  }
   int64_t exp = attach_url_expiry(util_now_ms() / 1000, app->cfg.attachment_url_ttl_s);
   char url[ATTACH_URL_MAX];
   if (attach_url_sign(app->url_key, id, 0, scope, scope_id, exp, url, sizeof(url)) == 0)

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "chat/fanout.h"
+#include "instagram/media.h"
 #include "instagram/profile.h"
 #include "parley/instagram.h"
 #include "parley/log.h"
@@ -319,6 +320,14 @@ static void run_flows(job_t *j) {
   ig_profiles_refresh(j->ig->profiles, j->account, j->contact, flow_ready, fc);
 }
 
+static void media_added(void *ctx, int status, json_t *result) {
+  job_t *j = ctx;
+  if (failed(j, status, result)) return;
+  json_decref(result);
+  ig_media_kick(j->ig->app->ig_media);
+  finish(j);
+}
+
 static void message_inserted(void *ctx, int status, json_t *result) {
   job_t *j = ctx;
   json_t *message = json_object_get(result, "message");
@@ -348,15 +357,52 @@ static void message_inserted(void *ctx, int status, json_t *result) {
     if (call(j, MSG_DELETE, p, acted) != 0) job_end(j);
     return;
   }
+  json_t *items =
+      json_is_true(json_object_get(message, "deleted")) ? NULL : ig_media_items(message);
+  if (json_array_size(items) > 0) {
+    /* Its media are recorded (again, for a retried event: nothing changes)
+     * before the event counts as processed, so none is left unfetched. */
+    json_t *p = json_pack("{s:O, s:O, s:o}", "message_id", json_object_get(message, "id"),
+                          "user_id", json_object_get(message, "sender_id"), "items", items);
+    json_decref(result);
+    if (call(j, ATTACH_MEDIA_ADD, p, media_added) != 0) job_end(j);
+    return;
+  }
+  json_decref(items);
   json_decref(result);
   finish(j);
+}
+
+/* A message's attachments as stored: each with Meta's URL becomes a medium
+ * of its own (an id, fetched into storage in the background: media.h), the
+ * URL kept as source_url; the others stay as they are. */
+static json_t *media_of(json_t *list) {
+  json_t *out = json_array(), *a;
+  size_t i;
+  json_array_foreach(list, i, a) {
+    const char *url = pstr(a, "url"), *type = pstr(a, "type");
+    if (!url || !type || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)) {
+      json_array_append(out, a);
+      continue;
+    }
+    char id[25], name[64];
+    util_new_id(id);
+    snprintf(name, sizeof(name), "instagram-%.40s", type);
+    json_t *m = json_deep_copy(a);
+    json_object_del(m, "url");
+    json_object_set_new(m, "id", json_string(id));
+    json_object_set_new(m, "name", json_string(name));
+    json_object_set_new(m, "source_url", json_string(url));
+    json_object_set_new(m, "fetch", json_string("pending"));
+    json_array_append_new(out, m);
+  }
+  return out;
 }
 
 /* The stored form of an inbound event that is not a plain message: text and
  * attachments by kind. */
 static json_t *attachments_for(job_t *j, const char **text) {
-  json_t *att = json_object_get(j->payload, "attachments");
-  att = json_is_array(att) ? json_copy(att) : json_array();
+  json_t *att = media_of(json_object_get(j->payload, "attachments"));
   const char *title = pstr(j->payload, "title");
   json_t *ref = json_object_get(j->payload, "referral");
   switch (j->kind) {

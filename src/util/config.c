@@ -145,6 +145,12 @@ static const setting_t settings[] = {
     I(attachment_url_ttl_s, 10, 86400, "signed download URLs live this long at least"),
     I(upload_unsent_ttl_s, 1, 31536000, "uploads never sent in a message are removed after"),
     L(image_max_pixels, 1, INT64_C(1) << 40, "largest image, width times height"),
+    S(media_fetch_allow, NULL,
+      "host[:port] Instagram media may be fetched from at private addresses"),
+    I(media_fetch_concurrency, 1, 64, "Instagram media fetched at once"),
+    I(media_fetch_attempts, 1, 20, "tries to fetch an Instagram medium before keeping Meta's URL"),
+    I(media_fetch_retry_ms, 10, 3600000, "the first retry of a failed media fetch, doubling after"),
+    I(media_fetch_timeout_ms, 1000, 600000, "one media fetch at most"),
     I(request_timeout_ms, 100, 600000, "time for a request to arrive"),
     I(idle_timeout_ms, 100, 3600000, "idle keep-alive connections close after"),
     I(ws_max_message_bytes, 128, 16 << 20, "largest WebSocket message"),
@@ -285,6 +291,11 @@ static void set_defaults(config_t *c) {
   c->attachment_url_ttl_s = 300;
   c->upload_unsent_ttl_s = 86400;
   c->image_max_pixels = 100000000;
+  c->media_fetch_allow = strdup("");
+  c->media_fetch_concurrency = 2;
+  c->media_fetch_attempts = 6;
+  c->media_fetch_retry_ms = 30000;
+  c->media_fetch_timeout_ms = 60000;
 }
 
 static const setting_t *find_setting(const char *key) {

@@ -30,6 +30,12 @@ one here, at the paths Parley's settings are pointed to:
     fake.subscribe_status = 200                # or a failure
     fake.subscriptions -> [(token, fields)]
 
+Media Meta's webhooks link to (the lookaside CDN) are served from here too:
+    fake.media["/media/pic.jpg"] = b"..."   # GET answers the bytes (200)
+    fake.media_failures["/media/pic.jpg"] = 2  # the next 2 GETs answer 503
+    fake.media_url("/media/pic.jpg") -> the URL to put in a webhook
+    fake.media_requests("/media/pic.jpg") -> how many GETs it had
+
 The user-profile endpoint (GET /<IGSID>?fields=name,username,profile_pic) answers
 from fake.profiles (an IGSID it does not know gets a generated profile, its picture
 a data: URL so browsers need no network), never from the script, so sends scripted
@@ -71,6 +77,8 @@ class FakeGraph:
         self.short_tokens = {}  # short-lived token -> account
         self.subscribe_status = 200
         self.subscriptions = []
+        self.media = {}  # path -> bytes a GET answers (Meta's media URLs)
+        self.media_failures = {}  # path -> GETs still to answer 503
         self.lock = threading.Lock()
         self.counter = 0
         fake = self
@@ -98,10 +106,20 @@ class FakeGraph:
                     fake.requests.append({"method": self.command, "path": self.path,
                                           "headers": dict(self.headers), "body": body,
                                           "json": parsed})
+                    if route in fake.media and self.command == "GET":
+                        failing = fake.media_failures.get(route, 0) > 0
+                        if failing:
+                            fake.media_failures[route] -= 1
+                        data = b"unavailable" if failing else fake.media[route]
+                        media_status = 503 if failing else 200
+                    else:
+                        media_status = None
                     me = route.endswith("/me") and self.command == "GET"
                     profile = fake.profile_id(self.command, self.path)
                     oauth = fake.oauth(self.command, route, args, body, token)
-                    if oauth and oauth[0] == 302:
+                    if media_status is not None:
+                        status = answer = None
+                    elif oauth and oauth[0] == 302:
                         location = oauth[1]
                         status = answer = None
                     elif oauth:
@@ -127,6 +145,13 @@ class FakeGraph:
                     fake.requests[-1]["n"] = n  # a send's answer is message_id "m_graph_<n>"
                     delay = fake.delay + (fake.profile_delay if profile else 0)
                     hang = fake.hang and route.endswith("/messages") and self.command == "POST"
+                if media_status is not None:
+                    self.send_response(media_status)
+                    self.send_header("Content-Type", "application/octet-stream")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if hang:
                     fake.released.wait(60)
                     return
@@ -256,6 +281,14 @@ class FakeGraph:
     @property
     def base_url(self):
         return f"http://127.0.0.1:{self.port}"
+
+    def media_url(self, path):
+        return self.base_url + path
+
+    def media_requests(self, path):
+        with self.lock:
+            return sum(1 for r in self.requests
+                       if r["method"] == "GET" and r["path"].partition("?")[0] == path)
 
     def start(self):
         self.thread.start()

@@ -67,6 +67,8 @@ static const index_spec_t specs[] = {
     {MC_AGENTS, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
     {MC_ATTACH, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
     {MC_ATTACH, "sent_1_created_at_1", "{\"sent\": 1, \"created_at\": 1}", 0, 0, NULL, NULL},
+    {MC_ATTACH, "fetch_state_1_fetch_after_ms_1", "{\"fetch_state\": 1, \"fetch_after_ms\": 1}", 0,
+     0, NULL, "{\"fetch_state\": \"pending\"}"},
     {MC_CONVS, "creator_id_1_type_1", "{\"creator_id\": 1, \"type\": 1}", 0, 0, NULL, NULL},
     {MC_CODES, "user_id_1_purpose_1", "{\"user_id\": 1, \"purpose\": 1}", 0, 0, NULL, NULL},
     {MC_LOGINS, "user_id_1_last_used_at_ms_-1", "{\"user_id\": 1, \"last_used_at_ms\": -1}", 0, 0,

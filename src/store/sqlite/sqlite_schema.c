@@ -334,6 +334,16 @@ static const char *const migrations[] = {
     " id INTEGER PRIMARY KEY AUTOINCREMENT, bot_id TEXT NOT NULL, message_id TEXT NOT NULL,"
     " payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, UNIQUE (bot_id, message_id));"
     "CREATE INDEX bot_deliveries_bot ON bot_deliveries(bot_id, id);",
+    /* 31: Instagram media (issue 18): an incoming attachment's record keeps
+     * Meta's URL and its message; its fetch into storage is pending (due at
+     * fetch_after_ms), stored or failed; NULL for uploads. */
+    "ALTER TABLE attachments ADD COLUMN source_url TEXT;"
+    "ALTER TABLE attachments ADD COLUMN message_id TEXT;"
+    "ALTER TABLE attachments ADD COLUMN fetch_state TEXT;"
+    "ALTER TABLE attachments ADD COLUMN fetch_attempts INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE attachments ADD COLUMN fetch_after_ms INTEGER;"
+    "CREATE INDEX attachments_fetch ON attachments (fetch_after_ms)"
+    " WHERE fetch_state = 'pending';",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -153,12 +153,42 @@ static void a_page_signs_each_owner_once(void **state) {
   json_decref(convs);
 }
 
+/* Instagram media not in storage yet (fetch "pending") or for good
+ * ("failed"): shown with Meta's URL, never signed; stored: signed, Meta's URL
+ * kept as source_url. */
+static void instagram_media_show_meta_url_until_stored(void **state) {
+  (void)state;
+  app_t app;
+  memset(&app, 0, sizeof(app));
+  app.cfg.attachment_url_ttl_s = 300;
+  key(app.url_key);
+  const char *meta = "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1";
+  json_t *m =
+      json_pack("{s:s, s:[{s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:I}]}",
+                "conversation_id", CONV, "attachments", "id", ID, "type", "story_mention", "name",
+                "instagram-story_mention", "source_url", meta, "fetch", "pending", "id",
+                "bbbbbbbbbbbbbbbbbbbbbbbb", "type", "image", "name", "instagram-image",
+                "source_url", meta, "content_type", "image/jpeg", "size", (json_int_t)10);
+  attach_url_message(&app, m);
+  json_t *a = json_array_get(json_object_get(m, "attachments"), 0);
+  assert_string_equal(json_string_value(json_object_get(a, "url")), meta);
+  assert_string_equal(json_string_value(json_object_get(a, "fetch")), "pending");
+  assert_true(json_is_null(json_object_get(a, "content_type")));
+  assert_true(json_is_null(json_object_get(a, "size")));
+  assert_null(json_object_get(a, "thumbnail_url"));
+  json_t *b = json_array_get(json_object_get(m, "attachments"), 1);
+  assert_non_null(strstr(json_string_value(json_object_get(b, "url")), "/api/attachments/bbbb"));
+  assert_string_equal(json_string_value(json_object_get(b, "source_url")), meta);
+  json_decref(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_url_opens_only_what_it_was_signed_for),
       cmocka_unit_test(expiry_is_between_one_and_two_ttls_on_a_grid),
       cmocka_unit_test(views_get_urls_and_lose_storage_fields),
       cmocka_unit_test(a_page_signs_each_owner_once),
+      cmocka_unit_test(instagram_media_show_meta_url_until_stored),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -245,6 +245,7 @@ static void test_indexes(void **state) {
   assert_true(has_index(f, "channel_members", "user_id_1", 0));
   assert_true(has_index(f, "attachments", "user_id_1", 0));
   assert_true(has_index(f, "attachments", "sent_1_created_at_1", 0));
+  assert_true(has_index(f, "attachments", "fetch_state_1_fetch_after_ms_1", 0));
   assert_true(has_index(f, "logins", "user_id_1_last_used_at_ms_-1", 0));
   assert_true(has_index(f, "devices", "user_id_1_ord_1", 0));
   assert_true(has_index(f, "device_prekeys", "device_id_1_ord_1", 0));
