@@ -234,8 +234,13 @@ STORE_OP(MSG_GET, msg_get, READ)
  * the sender: EFORBIDDEN; deleted: EFORBIDDEN. check_member false lets an
  * Instagram contact ("ig:<id>"), not a participant, edit its own message */
 STORE_OP(MSG_EDIT, msg_edit, WRITE)
-/* {id, user_id, check_member?: bool} -> {message, participant_ids}; sender or
- * group admin; check_member false as for MSG_EDIT */
+/* {id, user_id, check_member?: bool} -> {message, participant_ids,
+ * removed_files}; sender or group admin; check_member false as for MSG_EDIT.
+ * The message keeps no attachments; each of its attachments is used by one
+ * message less (an attachment counts the messages that took it), and those
+ * no message and no avatar uses any more are removed: removed_files names
+ * their storage keys (files and thumbnails), whose bytes are the caller's to
+ * remove. */
 STORE_OP(MSG_DELETE, msg_delete, WRITE)
 /* {id, user_id, emoji, add: bool, check_member?: bool} -> {message,
  * participant_ids}; check_member false lets a non-participant (an Instagram

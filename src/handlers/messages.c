@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/attach_release.h"
 #include "chat/attach_url.h"
 #include "chat/fanout.h"
 #include "chat/fields.h"
@@ -176,6 +177,7 @@ static void updated(http_req_t *req, int status, json_t *result, int empty) {
       http_reply_json(req, 200,
                       json_pack("{s:o}", "message", attach_url_message_copy(req->app, msg)));
     fanout_message_updated(req->app, msg, json_object_get(result, "participant_ids"));
+    attach_release_files(req->app, result); /* a deletion's files no one uses */
   }
   json_decref(result);
   http_req_unref(req);

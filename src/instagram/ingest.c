@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/attach_release.h"
 #include "chat/fanout.h"
 #include "instagram/media.h"
 #include "instagram/profile.h"
@@ -562,6 +563,7 @@ static void acted(void *ctx, int status, json_t *result) {
   if (failed(j, status, result)) return;
   fanout_message_updated(j->ig->app, json_object_get(result, "message"),
                          json_object_get(result, "participant_ids"));
+  attach_release_files(j->ig->app, result); /* an unsent message's media */
   json_decref(result);
   finish(j);
 }

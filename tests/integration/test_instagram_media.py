@@ -197,3 +197,26 @@ def test_pending_fetch_resumes_after_restart(start_server, fake):
     again = start_server(env=env, data_dir=srv.data_dir)
     done = attachment(again, s["access_token"], "mid-later", stored)
     assert done and done["content_type"] == "application/pdf"
+
+
+def test_unsent_message_takes_its_stored_media_with_it(ig, fake):
+    s = owner(ig)
+    path = "/media/unsent.pdf"
+    fake.media[path] = PDF
+    post(ig, media_event(s["account"], "mid-unsent", [("file", fake.media_url(path))]))
+    done = attachment(ig, s["access_token"], "mid-unsent", stored)
+    assert done and ig.request("GET", done["url"]).status == 200
+    unsend = fixture_json("message_unsend.json")
+    unsend["entry"][0]["id"] = s["account"]
+    item = unsend["entry"][0]["messaging"][0]
+    item["recipient"]["id"] = s["account"]
+    item["sender"]["id"] = CONTACT
+    item["message"]["mid"] = "mid-unsent"
+    post(ig, unsend)
+
+    def deleted():
+        return [m for m in messages(ig, s["access_token"])
+                if m.get("external_id") == "mid-unsent" and m["deleted"]]
+    m = wait_until(deleted)
+    assert m and m[0]["attachments"] == []
+    assert wait_until(lambda: ig.request("GET", done["url"]).status == 404)

@@ -285,6 +285,43 @@ def test_message_carries_its_attachments_rest(server):
     assert hist[1]["attachments"][0]["size"] == len(png_bytes())
 
 
+def test_deleting_messages_deletes_files_no_other_message_uses(server):
+    """A file in two messages stays while one of them shows it; deleting the
+    last one removes its record and its bytes (a thumbnail's too); a file that
+    is also the sender's avatar stays."""
+    a, b = server.signup(), server.signup()
+    cid = create_direct(server, a, b)["id"]
+    img = upload(server, a, png_bytes(), name="cat.png").json()["attachment"]
+    doc = upload(server, a, PDF, name="report.pdf").json()["attachment"]
+    face = upload(server, a, png_bytes(1), name="me.png").json()["attachment"]
+    sent = []
+    for ids in ([img["id"], doc["id"]], [img["id"]], [face["id"]]):
+        r = api(server, "POST", f"/api/conversations/{cid}/messages", a, {"attachment_ids": ids})
+        assert r.status == 201, r
+        sent.append(r.json()["message"])
+    assert api(server, "PUT", "/api/user/avatar", a, {"attachment_id": face["id"]}).status == 200
+    before, _ = stored(server)
+    assert img["id"] in before and doc["id"] in before and face["id"] in before
+    thumbs = set(before) - {img["id"], doc["id"], face["id"]}
+    assert len(thumbs) == 2  # the two PNGs' thumbnails
+    # The first message goes: the PDF with it; the PNG stays for the second.
+    assert api(server, "DELETE", f"/api/messages/{sent[0]['id']}", a).status == 204
+    gone = wait_for(lambda: doc["id"] not in stored(server)[0])
+    assert gone, stored(server)
+    hist = messages(server, b, cid)
+    assert hist[0]["deleted"] and hist[0]["attachments"] == []
+    url = hist[1]["attachments"][0]["url"]
+    assert server.request("GET", url).status == 200
+    assert img["id"] in stored(server)[0]
+    # The second goes: the PNG and its thumbnail with it; the avatar stays.
+    assert api(server, "DELETE", f"/api/messages/{sent[1]['id']}", a).status == 204
+    assert api(server, "DELETE", f"/api/messages/{sent[2]['id']}", a).status == 204
+    assert wait_for(lambda: img["id"] not in stored(server)[0]), stored(server)
+    assert server.request("GET", url).status == 404
+    left, _ = stored(server)
+    assert face["id"] in left and len(set(left) & thumbs) == 1, left
+
+
 def test_attachment_ids_of_another_user_or_unknown_are_404(server):
     a, b = server.signup(), server.signup()
     cid = create_direct(server, a, b)["id"]

@@ -1,5 +1,7 @@
 /* Attachment records in "attachments" (the files' bytes live in files
  * storage). Worker thread. */
+#include <string.h>
+
 #include "parley/util.h"
 #include "store/mongo/mongo_internal.h"
 
@@ -187,5 +189,53 @@ int mongo_attach_sweep(mongo_ctx_t *c, json_t *p, json_t **r) {
   }
   /* thumbnails: the storage keys of the removed records' thumbnails. */
   *r = json_pack("{s:o, s:o}", "removed", removed, "thumbnails", thumbs);
+  return STORE_OK;
+}
+
+/* 1 when id is some user's or group's avatar (its bytes stay), or a status. */
+static int is_avatar(mongo_ctx_t *c, const char *id) {
+  bson_t *f = BCON_NEW("avatar_id", BCON_UTF8(id));
+  bson_t doc;
+  int rc = mongo_query_one(c, MC_USERS, f, NULL, &doc);
+  if (rc == 1) bson_destroy(&doc);
+  if (rc == 0) {
+    rc = mongo_query_one(c, MC_CONVS, f, NULL, &doc);
+    if (rc == 1) bson_destroy(&doc);
+  }
+  bson_destroy(f);
+  return rc;
+}
+
+int mongo_attach_release(mongo_ctx_t *c, json_t *attachments, json_t *removed) {
+  size_t i;
+  json_t *a;
+  json_array_foreach(attachments, i, a) {
+    const char *id = json_string_value(json_object_get(a, "id"));
+    if (!id || strlen(id) != 24) continue; /* Meta's {type, url} of old messages */
+    /* Records from before the count (no refs) are never removed. */
+    bson_t *f = BCON_NEW("_id", BCON_UTF8(id), "refs", "{", "$gt", BCON_INT64(0), "}");
+    bson_t *u = BCON_NEW("$inc", "{", "refs", BCON_INT64(-1), "}");
+    bson_t doc;
+    int rc = mongo_query_modify(c, MC_ATTACH, f, u, 0, 1, &doc);
+    bson_destroy(f);
+    bson_destroy(u);
+    if (rc < 0) return rc;
+    if (rc == 0) continue;
+    int64_t left = mongo_bson_int(&doc, "refs", 1);
+    json_t *thumb = mongo_bson_json(&doc, "thumbnail_key");
+    bson_destroy(&doc);
+    if (left <= 0) rc = is_avatar(c, id);
+    if (left <= 0 && rc == 0) {
+      bson_t *one = BCON_NEW("_id", BCON_UTF8(id), "refs", BCON_INT64(0));
+      rc = mongo_query_delete(c, MC_ATTACH, one, 0);
+      bson_destroy(one);
+      if (rc == 1) {
+        json_array_append_new(removed, json_string(id));
+        if (json_is_string(thumb)) json_array_append(removed, thumb);
+      }
+    }
+    json_decref(thumb);
+    if (rc < 0) return rc;
+  }
   return STORE_OK;
 }

@@ -20,12 +20,12 @@ int mongo_attach_media_add(mongo_ctx_t *c, json_t *p, json_t **r) {
     if (!id || !type || !name || !url) return STORE_EINVAL;
     /* Inserted only when absent: a retried event leaves the record as it is. */
     bson_t *q = BCON_NEW("_id", BCON_UTF8(id));
-    bson_t *u =
-        BCON_NEW("$setOnInsert", "{", "user_id", BCON_UTF8(user), "type", BCON_UTF8(type),
-                 "content_type", BCON_UTF8(""), "size", BCON_INT64(0), "name", BCON_UTF8(name),
-                 "created_at", BCON_DATE_TIME(util_now_ms()), "sent", BCON_BOOL(true), "source_url",
-                 BCON_UTF8(url), "message_id", BCON_UTF8(msg), "fetch_state", BCON_UTF8("pending"),
-                 "fetch_attempts", BCON_INT64(0), "fetch_after_ms", BCON_INT64(0), "}");
+    bson_t *u = BCON_NEW("$setOnInsert", "{", "user_id", BCON_UTF8(user), "type", BCON_UTF8(type),
+                         "content_type", BCON_UTF8(""), "size", BCON_INT64(0), "name",
+                         BCON_UTF8(name), "created_at", BCON_DATE_TIME(util_now_ms()), "sent",
+                         BCON_BOOL(true), "refs", BCON_INT64(1), "source_url", BCON_UTF8(url),
+                         "message_id", BCON_UTF8(msg), "fetch_state", BCON_UTF8("pending"),
+                         "fetch_attempts", BCON_INT64(0), "fetch_after_ms", BCON_INT64(0), "}");
     bson_t before;
     int rc = mongo_query_modify(c, MC_ATTACH, q, u, 1, 0, &before);
     bson_destroy(q);

@@ -218,6 +218,10 @@ json_t *mongo_msg_json(mongo_ctx_t *c, const bson_t *doc);
  * message carries them, into *out (a new array); STORE_ENOTFOUND when one is
  * unknown or another user's. */
 int mongo_attach_resolve(mongo_ctx_t *c, const char *user_id, json_t *ids, json_t **out);
+/* A deleted message's attachments (its copies, borrowed) are used by one
+ * message less; each no message and no avatar uses any more is removed, its
+ * storage keys (the file's, a thumbnail's) appended to removed. */
+int mongo_attach_release(mongo_ctx_t *c, json_t *attachments, json_t *removed);
 
 /* mongo_msg_insert.c: runs a batch of MSG_INSERT jobs (one loop turn's worth, in
  * order): sets each job's status and result. */

@@ -3,6 +3,7 @@
  * message is copied into its conversation's last_message. Worker thread. */
 #include <string.h>
 
+#include "parley/log.h"
 #include "parley/util.h"
 #include "store/mongo/mongo_internal.h"
 
@@ -203,10 +204,22 @@ int mongo_msg_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (!(sender && !strcmp(sender, user)) && !admin) {
     rc = STORE_EFORBIDDEN;
   } else {
+    /* Marked deleted first (only once: the filter), then its attachments
+     * released: a deletion retried after a failure between the two leaves
+     * the files in storage, never removes one still in use. */
+    json_t *att = mongo_bson_json(&msg, "attachments"), *removed = json_array();
+    int was = mongo_bson_bool(&msg, "deleted");
     bson_t *update = BCON_NEW("$set", "{", "deleted", BCON_BOOL(true), "text", BCON_NULL, "payload",
-                              BCON_NULL, "}");
+                              BCON_NULL, "attachments", "[", "]", "}");
     rc = change(c, id, update, &conv, r);
     bson_destroy(update);
+    if (rc == STORE_OK && !was && json_is_array(att)) {
+      int rel = mongo_attach_release(c, att, removed);
+      if (rel != STORE_OK) log_warn("store: mongo: a deleted message's files were not released");
+    }
+    if (rc == STORE_OK) json_object_set(*r, "removed_files", removed);
+    json_decref(removed);
+    json_decref(att);
   }
   bson_destroy(&msg);
   bson_destroy(&conv);

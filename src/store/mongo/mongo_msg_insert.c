@@ -576,6 +576,29 @@ static void mark_channel_senders(batch_t *b) {
   }
 }
 
+/* Each attachment a new message took is used by one more message (a retry,
+ * not created, counts nothing). As for update_convs, a failure leaves the
+ * messages stored: the file is then freed one deletion early, never lost
+ * while counted. */
+static void count_refs(batch_t *b) {
+  for (int i = 0; i < b->n; i++) {
+    item_t *it = &b->items[i];
+    json_t *ids = json_object_get(it->job->params, "attachment_ids"), *v;
+    size_t k;
+    if (!it->doc || it->job->status != STORE_OK || !json_is_array(ids) ||
+        !json_is_true(json_object_get(it->job->result, "created")))
+      continue;
+    json_array_foreach(ids, k, v) {
+      bson_t *f = BCON_NEW("_id", BCON_UTF8(json_string_value(v)));
+      bson_t *u = BCON_NEW("$inc", "{", "refs", BCON_INT64(1), "}");
+      if (mongo_query_update(b->c, MC_ATTACH, f, u, 0) < 0)
+        log_warn("store: mongo: an attachment's use was not counted");
+      bson_destroy(f);
+      bson_destroy(u);
+    }
+  }
+}
+
 void mongo_msg_insert_batch(mongo_ctx_t *c, store_job_t **jobs, int n) {
   item_t items[n];
   conv_t convs[n];
@@ -597,6 +620,7 @@ void mongo_msg_insert_batch(mongo_ctx_t *c, store_job_t **jobs, int n) {
     reserve(&b);
     insert(&b);
     update_convs(&b);
+    count_refs(&b);
     mark_channel_senders(&b);
     copy_dups(&b);
   }

@@ -1,5 +1,7 @@
 /* SQLite operations on attachment records (the files' bytes live in files
  * storage). Store thread. */
+#include <string.h>
+
 #include "parley/util.h"
 #include "store/sqlite/sqlite_internal.h"
 
@@ -147,5 +149,58 @@ int sqlite_attach_sweep(sqlite_db_t *d, json_t *p, json_t **result) {
   }
   /* thumbnails: the storage keys of the removed records' thumbnails. */
   *result = json_pack("{s:o, s:o}", "removed", removed, "thumbnails", thumbs);
+  return STORE_OK;
+}
+
+int sqlite_attach_count(sqlite_db_t *d, json_t *ids) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v) {
+    int rc = sqlite_db_exec(d, "UPDATE attachments SET refs = refs + 1 WHERE id = ?", "s",
+                            json_string_value(v));
+    if (rc != STORE_OK) return rc;
+  }
+  return STORE_OK;
+}
+
+/* 1 when id is some user's or group's avatar (its bytes stay). */
+static int is_avatar(sqlite_db_t *d, const char *id) {
+  sqlite3_stmt *st =
+      sqlite_db_query(d,
+                      "SELECT 1 WHERE EXISTS (SELECT 1 FROM users WHERE avatar_id = ?)"
+                      " OR EXISTS (SELECT 1 FROM conversations WHERE avatar_id = ?)",
+                      "ss", id, id);
+  int rc = st ? sqlite_db_step(d, st) : STORE_EUNAVAILABLE;
+  if (st) sqlite3_reset(st);
+  return rc;
+}
+
+int sqlite_attach_release(sqlite_db_t *d, json_t *attachments, json_t *removed) {
+  size_t i;
+  json_t *a;
+  json_array_foreach(attachments, i, a) {
+    const char *id = json_string_value(json_object_get(a, "id"));
+    if (!id || strlen(id) != 24) continue; /* Meta's {type, url} of old messages */
+    sqlite3_stmt *st = sqlite_db_query(
+        d, "UPDATE attachments SET refs = refs - 1 WHERE id = ? AND refs > 0 RETURNING refs", "s",
+        id);
+    int rc = st ? sqlite_db_step(d, st) : STORE_EUNAVAILABLE;
+    if (rc < 0) return rc;
+    int64_t left = rc == 1 ? sqlite3_column_int64(st, 0) : 1;
+    sqlite3_reset(st); /* done with it: the table is written again below */
+    if (left > 0) continue;
+    rc = is_avatar(d, id);
+    if (rc < 0) return rc;
+    if (rc == 1) continue;
+    st = sqlite_db_query(
+        d, "DELETE FROM attachments WHERE id = ? AND refs = 0 RETURNING thumbnail_key", "s", id);
+    rc = st ? sqlite_db_step(d, st) : STORE_EUNAVAILABLE;
+    if (rc < 0) return rc;
+    if (rc == 0) continue;
+    json_array_append_new(removed, json_string(id));
+    if (sqlite3_column_type(st, 0) == SQLITE_TEXT)
+      json_array_append_new(removed, sqlite_db_col_str(st, 0));
+    sqlite3_reset(st);
+  }
   return STORE_OK;
 }

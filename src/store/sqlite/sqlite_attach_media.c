@@ -22,12 +22,13 @@ int sqlite_attach_media_add(sqlite_db_t *d, json_t *p, json_t **result) {
     const char *name = json_string_value(json_object_get(it, "name"));
     const char *url = json_string_value(json_object_get(it, "source_url"));
     if (!id || !type || !name || !url) return STORE_EINVAL;
-    int rc = sqlite_db_exec(d,
-                            "INSERT INTO attachments (id, user_id, type, content_type, size, name,"
-                            " created_at, sent, source_url, message_id, fetch_state,"
-                            " fetch_after_ms) VALUES (?, ?, ?, '', 0, ?, ?, 1, ?, ?, 'pending', 0)"
-                            " ON CONFLICT DO NOTHING",
-                            "sssssss", id, user, type, name, now, url, msg);
+    int rc =
+        sqlite_db_exec(d,
+                       "INSERT INTO attachments (id, user_id, type, content_type, size, name,"
+                       " created_at, sent, refs, source_url, message_id, fetch_state,"
+                       " fetch_after_ms) VALUES (?, ?, ?, '', 0, ?, ?, 1, 1, ?, ?, 'pending', 0)"
+                       " ON CONFLICT DO NOTHING",
+                       "sssssss", id, user, type, name, now, url, msg);
     if (rc != STORE_OK) return rc;
     added += sqlite3_changes(d->db);
   }
@@ -105,6 +106,7 @@ static int update_message(sqlite_db_t *d, sqlite3_stmt *st, const char *id, json
                           json_t **result) {
   char mid[25];
   snprintf(mid, sizeof(mid), "%s", (const char *)sqlite3_column_text(st, 0));
+  sqlite3_reset(st); /* done with it before the next writes */
   json_t *msg = sqlite_msg_load(d, mid);
   if (!msg || json_is_true(json_object_get(msg, "deleted"))) {
     json_decref(msg);

@@ -188,6 +188,12 @@ json_t *sqlite_msg_load(sqlite_db_t *d, const char *id); /* message|NULL */
  * message carries them, into *out (a new array); STORE_ENOTFOUND when one is
  * unknown or another user's. */
 int sqlite_attach_resolve(sqlite_db_t *d, const char *user_id, json_t *ids, json_t **out);
+/* A new message took the attachments of ids: each is used by one more. */
+int sqlite_attach_count(sqlite_db_t *d, json_t *ids);
+/* A deleted message's attachments (its copies, borrowed) are used by one
+ * message less; each no message and no avatar uses any more is removed, its
+ * storage keys (the file's, a thumbnail's) appended to removed. */
+int sqlite_attach_release(sqlite_db_t *d, json_t *attachments, json_t *removed);
 json_t *sqlite_msg_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq);
 /* Steps st (a query of SQLITE_MSG_COLS) once: the message with its reactions, or NULL. */
 json_t *sqlite_msg_one(sqlite_db_t *d, sqlite3_stmt *st);

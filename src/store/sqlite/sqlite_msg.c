@@ -258,14 +258,21 @@ int sqlite_msg_delete(sqlite_db_t *d, json_t *p, json_t **result) {
     json_decref(msg);
     return STORE_EFORBIDDEN;
   }
-  status =
-      sqlite_db_exec(d, "UPDATE messages SET deleted = 1, text = NULL, payload = NULL WHERE id = ?",
-                     "s", json_string_value(json_object_get(msg, "id")));
-  if (status != STORE_OK) {
+  json_t *removed = json_array();
+  if (!json_is_true(json_object_get(msg, "deleted")))
+    status = sqlite_attach_release(d, json_object_get(msg, "attachments"), removed);
+  if (status == STORE_OK)
+    status = sqlite_db_exec(d,
+                            "UPDATE messages SET deleted = 1, text = NULL, payload = NULL,"
+                            " attachments = '[]' WHERE id = ?",
+                            "s", json_string_value(json_object_get(msg, "id")));
+  if (status == STORE_OK)
+    status = reload(d, msg, result);
+  else
     json_decref(msg);
-    return status;
-  }
-  return reload(d, msg, result);
+  if (status == STORE_OK) json_object_set(*result, "removed_files", removed);
+  json_decref(removed);
+  return status;
 }
 
 int sqlite_msg_react(sqlite_db_t *d, json_t *p, json_t **result) {

@@ -328,6 +328,10 @@ int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   if (status != STORE_OK) return status;
   /* Nothing inserted: a retry, or (never seen) a random id that collided. */
   if (sqlite3_changes(d->db) == 0) return retried(d, p, STORE_ECONFLICT, result);
+  if (json_is_array(ids)) { /* counted once the message is in (a retry counts nothing) */
+    status = sqlite_attach_count(d, ids);
+    if (status != STORE_OK) return status;
+  }
   status = count_mentions(d, p, conv, sender);
   if (status != STORE_OK) return status;
   c->last_seq = seq;

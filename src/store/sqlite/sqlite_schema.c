@@ -344,6 +344,13 @@ static const char *const migrations[] = {
     "ALTER TABLE attachments ADD COLUMN fetch_after_ms INTEGER;"
     "CREATE INDEX attachments_fetch ON attachments (fetch_after_ms)"
     " WHERE fetch_state = 'pending';",
+    /* 32: deleting a message deletes its attachments once no other message
+     * uses them (issue 18): the messages (not deleted) that carry each, counted
+     * here once from their copies. */
+    "ALTER TABLE attachments ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE attachments SET refs = (SELECT count(*) FROM messages m, json_each(m.attachments) j"
+    " WHERE m.deleted = 0 AND m.attachments IS NOT NULL"
+    " AND json_extract(j.value, '$.id') = attachments.id);",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

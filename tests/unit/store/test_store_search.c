@@ -390,7 +390,7 @@ static int64_t sql_int(fx_t *f, const char *query) {
 /* SQLite: a database of the previous release (version 11, the index kept by
  * migration 5's triggers) keeps its index through migration 12: what it held
  * is found once, its edits and deletions still reach the index, and what is
- * stored after is indexed off the insert path. Migration 12 (and 13 to 31 after it)
+ * stored after is indexed off the insert path. Migration 12 (and 13 to 32 after it)
  * is undone as that release's database would be, with migration 5's triggers
  * put back. */
 static void test_search_migration_moves_indexing_off_inserts(void **state) {
@@ -435,7 +435,7 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       "ALTER TABLE messages DROP COLUMN reply_to; ALTER TABLE messages DROP COLUMN mentions;"
       " ALTER TABLE participants DROP COLUMN mention_count;"
       " ALTER TABLE participants DROP COLUMN muted_until;"
-      /* and migrations 18, 23 and 31 (attachments, their images, Instagram media) */
+      /* and migrations 18, 23, 31 and 32 (attachments, images, Instagram media, refs) */
       "DROP TABLE attachments;"
       /* and migration 30 (bots) */
       "DROP TABLE bots; DROP TABLE bot_deliveries; ALTER TABLE users DROP COLUMN kind;"
@@ -546,7 +546,7 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " ALTER TABLE messages DROP COLUMN reply_to; ALTER TABLE messages DROP COLUMN mentions;"
           " ALTER TABLE participants DROP COLUMN mention_count;"
           " ALTER TABLE participants DROP COLUMN muted_until;"
-          /* and migrations 18, 23 and 31 (attachments, their images, Instagram media) */
+          /* and migrations 18, 23, 31 and 32 (attachments, images, Instagram media, refs) */
           " DROP TABLE attachments;"
           /* and migration 30 (bots) */
           " DROP TABLE bots; DROP TABLE bot_deliveries; ALTER TABLE users DROP COLUMN kind;"
