@@ -56,6 +56,11 @@ enum store_status {
 #define DEVICES_MAX 10
 #define DEVICE_PREKEYS_MAX 500
 
+/* Web Push (PUSH_SUB_* in store_ops.h): subscriptions a user may hold (one a
+ * browser profile), and users PUSH_SUB_LIST takes at once. */
+#define PUSH_SUBS_MAX 10
+#define PUSH_SUB_LIST_MAX 256
+
 /* Completion on the loop thread. `result` is a new reference owned by the
  * callback (json_decref it), NULL when status != STORE_OK. */
 typedef void (*store_cb)(void *ctx, int status, json_t *result);

@@ -400,9 +400,10 @@ STORE_OP(FLOW_VERSION_RESTORE, flow_version_restore, WRITE)
 
 /* flow analytics: counters per (flow, version), keys "started", "completed",
  * "failed", "step_limit", "output_limit", "node:<id>" (runs that reached the
- * node), "contacts:<id>" and "contacts_all:<id>" (distinct contacts, below), "sent:<id>" and "click:<id>" (a message node's sends, its buttons'
- * clicks), "day:<YYYY-MM-DD>" (runs started that day, UTC). Incremented in
- * place (n = n + d, $inc), so instances never lose each other's counts. */
+ * node), "contacts:<id>" and "contacts_all:<id>" (distinct contacts, below), "sent:<id>" and
+ * "click:<id>" (a message node's sends, its buttons' clicks), "day:<YYYY-MM-DD>" (runs started that
+ * day, UTC). Incremented in place (n = n + d, $inc), so instances never lose each other's counts.
+ */
 /* {flow_id, version (0: unversioned), inc: {key: d}, contact_id?} -> {}; with
  * contact_id, each "node:<id>" key also puts the contact in the node's reached
  * set of the version and of the flow (any version), insert-if-absent, and a
@@ -579,3 +580,18 @@ STORE_OP(BOT_CLAIM, bot_claim, WRITE)
  * bot's failures count one more, the bot is due again at next_at_ms, or is
  * disabled (disabled true) when failures reach max_failures */
 STORE_OP(BOT_DONE, bot_done, WRITE)
+/* Web Push subscriptions (API.md, Push): subscription = {id, user_id,
+ * endpoint, p256dh, auth, preview: bool, created_at}; keys as the browser gave
+ * them (unpadded base64url, checked by the handler). An endpoint is held once:
+ * a browser profile's subscription belongs to whoever subscribed on it last. */
+/* {id, user_id, endpoint, p256dh, auth, preview} -> {subscription, created:
+ * bool}: the endpoint held already (by this user or another) takes the new
+ * keys, owner and preview (created false, its id kept); the user holding
+ * PUSH_SUBS_MAX others: ECONFLICT, nothing changed */
+STORE_OP(PUSH_SUB_SAVE, push_sub_save, WRITE)
+/* {user_ids: [id], at most PUSH_SUB_LIST_MAX} -> {subscriptions}: theirs, in
+ * no particular order */
+STORE_OP(PUSH_SUB_LIST, push_sub_list, READ)
+/* {id, user_id} | {endpoint} -> {}: the user's subscription, or whoever's holds
+ * the endpoint (the push service said it expired); none: ENOTFOUND */
+STORE_OP(PUSH_SUB_DELETE, push_sub_delete, WRITE)

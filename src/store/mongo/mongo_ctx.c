@@ -34,6 +34,7 @@ static const char *const coll_names[MC_COUNT] = {
     [MC_CALL_LINES] = "call_lines",
     [MC_BOTS] = "bots",
     [MC_BOT_DELIVERIES] = "bot_deliveries",
+    [MC_PUSH_SUBS] = "push_subscriptions",
 };
 
 const char *mongo_ctx_coll_name(enum mongo_coll which) { return coll_names[which]; }

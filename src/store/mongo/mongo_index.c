@@ -98,6 +98,9 @@ static const index_spec_t specs[] = {
     {MC_BOTS, "token_hash_1", "{\"token_hash\": 1}", 1, 0, NULL, NULL},
     {MC_BOTS, "status_1_queued_1", "{\"status\": 1, \"queued\": 1}", 0, 0, NULL, NULL},
     {MC_BOT_DELIVERIES, "bot_id_1_ord_1", "{\"bot_id\": 1, \"ord\": 1}", 0, 0, NULL, NULL},
+    /* Web Push: an endpoint once; a user's subscriptions */
+    {MC_PUSH_SUBS, "endpoint_1", "{\"endpoint\": 1}", 1, 0, NULL, NULL},
+    {MC_PUSH_SUBS, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
 };
 
 static int append_spec(bson_t *arr, int i, const index_spec_t *sp) {

@@ -37,6 +37,7 @@ enum mongo_coll {
   MC_OAUTH_STATES,
   MC_BOTS,
   MC_BOT_DELIVERIES,
+  MC_PUSH_SUBS,
   MC_COUNT
 };
 

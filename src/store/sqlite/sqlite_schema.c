@@ -351,6 +351,12 @@ static const char *const migrations[] = {
     "UPDATE attachments SET refs = (SELECT count(*) FROM messages m, json_each(m.attachments) j"
     " WHERE m.deleted = 0 AND m.attachments IS NOT NULL"
     " AND json_extract(j.value, '$.id') = attachments.id);",
+    /* 33: Web Push (issue 20): browsers' push subscriptions, an endpoint
+     * once, found by user. */
+    "CREATE TABLE push_subscriptions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL,"
+    " endpoint TEXT NOT NULL UNIQUE, p256dh TEXT NOT NULL, auth TEXT NOT NULL,"
+    " preview INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL);"
+    "CREATE INDEX push_subscriptions_user ON push_subscriptions (user_id);",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -2406,6 +2406,76 @@ static void test_attach_sweep(void **state) {
   json_decref(r);
 }
 
+/* Web Push subscriptions: an endpoint once (a second save moves it, keeping
+ * its id), a bound per user, lists by user, deletes by owner or by endpoint. */
+static json_t *push_save(fx_t *f, const char *id, const char *user, const char *endpoint,
+                         int want) {
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, PUSH_SUB_SAVE,
+           json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "id", id, "user_id", user, "endpoint",
+                     endpoint, "p256dh", "pk", "auth", "au", "preview", strcmp(user, "bob") != 0),
+           want == STORE_OK ? &r : NULL),
+      want);
+  return r;
+}
+
+static size_t push_count(fx_t *f, const char *users) {
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, PUSH_SUB_LIST, json_pack("{s:o}", "user_ids", json_loads(users, 0, NULL)), &r),
+      STORE_OK);
+  size_t n = json_array_size(json_object_get(r, "subscriptions"));
+  json_decref(r);
+  return n;
+}
+
+static void test_push_subscriptions(void **state) {
+  fx_t *f = *state;
+  char id[PUSH_SUBS_MAX + 2][25], ep[64];
+  for (int i = 0; i <= PUSH_SUBS_MAX; i++) {
+    util_new_id(id[i]);
+    snprintf(ep, sizeof(ep), "https://push.example/%d", i);
+    json_t *r = push_save(f, id[i], "ann", ep, i == PUSH_SUBS_MAX ? STORE_ECONFLICT : STORE_OK);
+    if (!r) continue;
+    json_t *sub = json_object_get(r, "subscription");
+    assert_true(json_is_true(json_object_get(r, "created")));
+    assert_string_equal(str(sub, "id"), id[i]);
+    assert_string_equal(str(sub, "endpoint"), ep);
+    assert_string_equal(str(sub, "p256dh"), "pk");
+    assert_true(json_is_true(json_object_get(sub, "preview")));
+    json_decref(r);
+  }
+  assert_int_equal(push_count(f, "[\"ann\"]"), PUSH_SUBS_MAX);
+  /* The same endpoint again (a refreshed subscription) is no new one. */
+  json_t *r = push_save(f, id[PUSH_SUBS_MAX], "ann", "https://push.example/0", STORE_OK);
+  assert_true(json_is_false(json_object_get(r, "created")));
+  assert_string_equal(str(json_object_get(r, "subscription"), "id"), id[0]);
+  json_decref(r);
+  /* Another user subscribing on that browser takes the endpoint over. */
+  util_new_id(id[PUSH_SUBS_MAX + 1]);
+  r = push_save(f, id[PUSH_SUBS_MAX + 1], "bob", "https://push.example/0", STORE_OK);
+  assert_string_equal(str(json_object_get(r, "subscription"), "user_id"), "bob");
+  assert_true(json_is_false(json_object_get(json_object_get(r, "subscription"), "preview")));
+  json_decref(r);
+  assert_int_equal(push_count(f, "[\"ann\"]"), PUSH_SUBS_MAX - 1);
+  assert_int_equal(push_count(f, "[\"ann\", \"bob\", \"cat\"]"), PUSH_SUBS_MAX);
+  /* Deleting: another user's is not found; an endpoint goes whoever holds it. */
+  assert_int_equal(
+      call(f, PUSH_SUB_DELETE, json_pack("{s:s, s:s}", "id", id[1], "user_id", "bob"), NULL),
+      STORE_ENOTFOUND);
+  assert_int_equal(
+      call(f, PUSH_SUB_DELETE, json_pack("{s:s, s:s}", "id", id[1], "user_id", "ann"), NULL),
+      STORE_OK);
+  assert_int_equal(
+      call(f, PUSH_SUB_DELETE, json_pack("{s:s}", "endpoint", "https://push.example/0"), NULL),
+      STORE_OK);
+  assert_int_equal(
+      call(f, PUSH_SUB_DELETE, json_pack("{s:s}", "endpoint", "https://push.example/0"), NULL),
+      STORE_ENOTFOUND);
+  assert_int_equal(push_count(f, "[\"ann\", \"bob\"]"), PUSH_SUBS_MAX - 2);
+}
+
 #define T(name) cmocka_unit_test_prestate_setup_teardown(name, setup, teardown, backend)
 
 static int run_suite(const char *group, void *backend) {
@@ -2438,6 +2508,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_oauth_states),
       T(test_channels),
       T(test_devices),
+      T(test_push_subscriptions),
       T(test_calls),
       T(test_job_cap),
       T(test_close_in_flight),

@@ -390,7 +390,7 @@ static int64_t sql_int(fx_t *f, const char *query) {
 /* SQLite: a database of the previous release (version 11, the index kept by
  * migration 5's triggers) keeps its index through migration 12: what it held
  * is found once, its edits and deletions still reach the index, and what is
- * stored after is indexed off the insert path. Migration 12 (and 13 to 32 after it)
+ * stored after is indexed off the insert path. Migration 12 (and 13 to 33 after it)
  * is undone as that release's database would be, with migration 5's triggers
  * put back. */
 static void test_search_migration_moves_indexing_off_inserts(void **state) {
@@ -459,6 +459,8 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       "DROP TABLE calls;"
       /* and migrations 27 to 29 (run-once claims, reached sets, OAuth states) */
       "DROP TABLE flow_claims; DROP TABLE flow_reached; DROP TABLE oauth_states;"
+      /* and migration 33 (push subscriptions) */
+      "DROP TABLE push_subscriptions;"
       "DELETE FROM schema_version WHERE version >= 12;");
   f->store = open_store(f);
   assert_non_null(f->store);
@@ -569,6 +571,8 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " DROP TABLE calls;"
           /* and migrations 27 to 29 (run-once claims, reached sets, OAuth states) */
           " DROP TABLE flow_claims; DROP TABLE flow_reached; DROP TABLE oauth_states;"
+          /* and migration 33 (push subscriptions) */
+          " DROP TABLE push_subscriptions;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);

@@ -252,6 +252,8 @@ static void test_indexes(void **state) {
   assert_true(has_index(f, "device_prekeys", "device_id_1_key_1", 1));
   assert_true(has_index(f, "calls", "state_1_lease_until_ms_1", 0));
   assert_true(has_index(f, "call_lines", "call_id_1", 0));
+  assert_true(has_index(f, "push_subscriptions", "endpoint_1", 1));
+  assert_true(has_index(f, "push_subscriptions", "user_id_1", 0));
   assert_true(has_index(f, "flow_versions", "flow_id_1_n_-1", 1));
   assert_true(has_index(f, "flow_runs", "flow_id_1_status_1_version_1", 0));
   assert_true(has_index(f, "flow_stats", "flow_id_1_version_1", 0));
