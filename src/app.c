@@ -38,6 +38,7 @@
 #include "parley/log.h"
 #include "parley/mail.h"
 #include "parley/metrics.h"
+#include "parley/push.h"
 #include "parley/store.h"
 #include "parley/strmap.h"
 #include "parley/util.h"
@@ -392,6 +393,11 @@ int app_start(app_t *app, uv_loop_t *loop) {
    * (deliveries another run left are resumed once their lease runs out). */
   app->bots = bots_new(app);
   if (!app->bots) goto fail;
+  /* Web Push: the VAPID key (generated into the data directory when none is
+   * set) and pushes for the messages stored here. */
+  app->push = push_new(app);
+  if (!app->push) goto fail;
+  app->on_message_stored = push_message_new;
   ig_ingest_kick(app->ingest);
   app->ig_health = ig_health_new(app);
   if (!app->ig_health) goto fail;
@@ -416,6 +422,8 @@ void app_free(app_t *app) {
   calls_free(app->calls);
   bots_free(app->bots);
   app->bots = NULL;
+  push_free(app->push);
+  app->push = NULL;
   ig_replies_free(app->ig_replies);
   graph_free(app->graph);
   if (app->auth) auth_free(app->auth);

@@ -34,6 +34,7 @@ struct http_server_s;
 struct ws_server_s;
 struct files_s;
 struct strmap_s;
+struct json_t;
 
 typedef struct app_s {
   uv_loop_t *loop;
@@ -65,6 +66,12 @@ typedef struct app_s {
   struct revocations_s *revocations;   /* loads the saved token revocations */
   struct calls_s *calls;               /* calls started here: ring timeouts, leases */
   struct bots_s *bots;                 /* bot webhooks' outbox and the bot registry */
+  struct push_s *push;                 /* Web Push: the VAPID key and the send queue */
+  /* Called by chat/fanout.c for each message stored on this instance, once,
+   * with the message and its participant ids (borrowed); app.c points it at
+   * push_message_new (chat/ is below push/). NULL: nothing. */
+  void (*on_message_stored)(struct app_s *app, const struct json_t *message,
+                            const struct json_t *participant_ids);
 
   struct web_s *web; /* the web client's files served at /, NULL when none */
 

@@ -133,6 +133,17 @@ typedef struct config_s {
   int bot_backoff_max_ms; /* bot_backoff_max_ms: the longest delay, 600000 */
   int bot_max_failures;   /* bot_max_failures: failed attempts in a row that disable a bot, 8 */
   int bot_poll_ms;        /* bot_poll_ms: how often the outbox is looked at, 2000 */
+  /* Web Push (VAPID): the key (else generated in data_dir), the operator's
+   * contact, the endpoints let past the SSRF guard, and the send queue. */
+  char *vapid_private_key; /* vapid_private_key (or PARLEY_VAPID_PRIVATE_KEY_FILE): PEM or the
+                              base64url private scalar; NULL: <data_dir>/vapid_private_key.pem */
+  char *vapid_subject;     /* vapid_subject: mailto: or https:, "mailto:parley@localhost" */
+  char *push_allow;        /* push_allow: comma-separated host[:port], as api_call_allow */
+  char *push_preview;      /* push_preview: "on" (default) or "off": no message text in pushes */
+  int push_queue_max;      /* push_queue_max: sends waiting at most, 1000 */
+  int push_concurrency;    /* push_concurrency: sends at once, 8 */
+  int push_ttl_s;          /* push_ttl_s: the TTL header, 86400 */
+  int push_timeout_ms;     /* push_timeout_ms: one push request at most, 10000 */
 
   char *web_dir;         /* web_dir: the web client's files, "web/dist"; NULL: API only */
   int64_t web_max_bytes; /* web_max_bytes: the web client held in memory, 32 MiB */

@@ -354,6 +354,7 @@ void fanout_message_new(app_t *app, const json_t *message, const json_t *partici
   const char *conv = json_string_value(json_object_get(message, "conversation_id"));
   json_int_t seq = json_integer_value(json_object_get(message, "seq"));
   if (!f || !conv || seq <= 0 || !json_is_array(participant_ids)) return;
+  if (app->on_message_stored) app->on_message_stored(app, message, participant_ids);
   delivery_t *d = calloc(1, sizeof(*d));
   if (!d) return;
   d->app = app;

@@ -14,7 +14,7 @@ const route_table_t *const handlers_route_tables[] = {
     &channels_routes,      &settings_routes,
     &uploads_routes,       &devices_routes,
     &calls_routes,         &attachments_routes,
-    &bots_routes,
+    &bots_routes,          &push_routes,
 };
 
 const size_t handlers_route_table_count =

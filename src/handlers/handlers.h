@@ -28,6 +28,7 @@ extern const route_table_t channels_routes;
 extern const route_table_t settings_routes;
 extern const route_table_t uploads_routes;
 extern const route_table_t devices_routes;
+extern const route_table_t push_routes;
 extern const route_table_t calls_routes;
 extern const route_table_t attachments_routes;
 extern const route_table_t bots_routes;

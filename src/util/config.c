@@ -46,6 +46,11 @@ static const char *check_prefix_http(const char *s, char *why, size_t whylen) {
              ? NULL
              : "must start with http:// or https://";
 }
+static const char *check_vapid_subject(const char *s, char *why, size_t whylen) {
+  return strncmp(s, "mailto:", 7) == 0 || strncmp(s, "https://", 8) == 0
+             ? NULL
+             : "must start with mailto: or https://";
+}
 static const char *check_mongo(const char *s, char *why, size_t whylen) {
   return strncmp(s, "mongodb://", 10) == 0 || strncmp(s, "mongodb+srv://", 14) == 0
              ? NULL
@@ -204,6 +209,15 @@ static const setting_t settings[] = {
     I(bot_backoff_max_ms, 10, 86400000, "the longest delay between bot webhook retries"),
     I(bot_max_failures, 1, 1000, "failed attempts in a row that disable a bot's webhook"),
     I(bot_poll_ms, 10, 600000, "how often the bot outbox is looked at"),
+    F(vapid_private_key, check_nonempty, "Web Push VAPID private key (PEM or base64url scalar)"),
+    R(vapid_subject, check_vapid_subject,
+      "Web Push VAPID subject: the operator's mailto: or https:"),
+    S(push_allow, NULL, "host[:port] push endpoints may use past the SSRF guard (http too)"),
+    R(push_preview, check_on_off, "push notifications carry a preview of the text"),
+    I(push_queue_max, 1, 1000000, "Web Push sends waiting at most"),
+    I(push_concurrency, 1, 1024, "Web Push sends at once"),
+    I(push_ttl_s, 0, 28 * 86400, "how long a push service keeps an undelivered push, seconds"),
+    I(push_timeout_ms, 100, 600000, "one Web Push request at most"),
     S(web_dir, NULL, "the web client's files, served at /"),
     L(web_max_bytes, 0, INT64_C(1) << 30, "web client bytes held in memory at most"),
 };
@@ -264,6 +278,13 @@ static void set_defaults(config_t *c) {
   c->bot_backoff_max_ms = 600000;
   c->bot_max_failures = 8;
   c->bot_poll_ms = 2000;
+  c->vapid_subject = strdup("mailto:parley@localhost");
+  c->push_allow = strdup("");
+  c->push_preview = strdup("on");
+  c->push_queue_max = 1000;
+  c->push_concurrency = 8;
+  c->push_ttl_s = 86400;
+  c->push_timeout_ms = 10000;
   c->email_verification = strdup("optional");
   c->smtp_from = strdup("parley@localhost");
   c->smtp_tls = strdup("try");

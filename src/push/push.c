@@ -1,0 +1,201 @@
+/* The push sender: the VAPID key, a FIFO of pushes (bounded by
+ * push_queue_max) and at most push_concurrency requests in flight through
+ * app->http with the SSRF guard (push_allow lifts it per host[:port]). Each
+ * push is encrypted for its subscription (RFC 8291) and signed (RFC 8292) as
+ * it starts; a 404 or 410 removes the subscription. Loop thread. */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parley/addrguard.h"
+#include "parley/httpc.h"
+#include "parley/log.h"
+#include "parley/store.h"
+#include "parley/util.h"
+#include "push/push_crypto.h"
+#include "push/sender.h"
+#include "push/vapid.h"
+
+/* A VAPID token lives this long (RFC 8292: at most 24 hours). */
+#define VAPID_TTL_S (12 * 3600)
+#define PUSH_MAX_RESPONSE 4096
+
+typedef struct job_s {
+  struct job_s *next;
+  push_t *push;
+  char *endpoint;
+  char *payload;
+  char topic[33];
+  int urgent;
+  uint8_t p256dh[PUSH_P256_PUBLIC_LEN];
+  uint8_t auth[PUSH_AUTH_LEN];
+} job_t;
+
+struct push_s {
+  app_t *app;
+  vapid_t *vapid;
+  job_t *head, *tail;
+  size_t queued;
+  int in_flight;
+};
+
+push_t *push_new(app_t *app) {
+  push_t *p = calloc(1, sizeof(*p));
+  if (!p) return NULL;
+  p->app = app;
+  p->vapid = vapid_load(app->cfg.vapid_private_key, app->cfg.data_dir);
+  if (!p->vapid) {
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
+static void job_free(job_t *j) {
+  if (!j) return;
+  free(j->endpoint);
+  free(j->payload);
+  sodium_memzero(j->auth, sizeof(j->auth));
+  free(j);
+}
+
+void push_free(push_t *p) {
+  if (!p) return;
+  while (p->head) {
+    job_t *j = p->head;
+    p->head = j->next;
+    job_free(j);
+  }
+  vapid_free(p->vapid);
+  free(p);
+}
+
+const char *push_vapid_public(const push_t *p) { return vapid_public_b64(p->vapid); }
+size_t push_queued(const push_t *p) { return p->queued; }
+int push_in_flight(const push_t *p) { return p->in_flight; }
+int push_preview_on(const push_t *p) { return strcmp(p->app->cfg.push_preview, "on") == 0; }
+
+static int unb64(const char *s, uint8_t *out, size_t n) {
+  size_t got = 0;
+  return s &&
+                 sodium_base642bin(out, n, s, strlen(s), NULL, &got, NULL,
+                                   sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+                 got == n
+             ? 0
+             : -1;
+}
+
+static void pump(push_t *p);
+
+static void on_removed(void *ctx, int status, json_t *result) {
+  (void)ctx;
+  if (status != STORE_OK && status != STORE_ENOTFOUND)
+    log_warn("push: cannot remove an expired subscription (store status %d)", status);
+  json_decref(result);
+}
+
+static void on_sent(void *ctx, const httpc_response_t *res) {
+  job_t *j = ctx;
+  push_t *p = j->push;
+  app_t *app = p->app;
+  p->in_flight--;
+  if (res->status == 404 || res->status == 410) {
+    /* The subscription expired or was withdrawn (RFC 8030, section 7.3). */
+    log_info("push: the push service answered %d: subscription removed", res->status);
+    if (app->store && !app->shutting_down)
+      store_call(app->store, PUSH_SUB_DELETE, json_pack("{s:s}", "endpoint", j->endpoint),
+                 on_removed, NULL);
+  } else if (res->status < 200 || res->status > 299) {
+    log_warn("push: not delivered (%d%s%s)", res->status, res->error ? ", " : "",
+             res->error ? res->error : "");
+  }
+  job_free(j);
+  if (!app->shutting_down) pump(p);
+}
+
+/* Encrypts, signs and sends j; returns 0 (on_sent will run) or -1. */
+static int start(push_t *p, job_t *j) {
+  app_t *app = p->app;
+  uint8_t body[PUSH_RECORD_SIZE];
+  size_t blen = 0, plen = strlen(j->payload);
+  char authz[2048], ttl[48], urgency[32], topic[48];
+  if (push_encrypt(j->p256dh, j->auth, (const uint8_t *)j->payload, plen, NULL, NULL, body,
+                   &blen) != 0)
+    return -1;
+  char value[1900];
+  if (vapid_authorization(p->vapid, j->endpoint, app->cfg.vapid_subject,
+                          util_now_ms() / 1000 + VAPID_TTL_S, value, sizeof(value)) < 0)
+    return -1;
+  snprintf(authz, sizeof(authz), "Authorization: %s", value);
+  snprintf(ttl, sizeof(ttl), "TTL: %d", app->cfg.push_ttl_s);
+  snprintf(urgency, sizeof(urgency), "Urgency: %s", j->urgent ? "high" : "normal");
+  snprintf(topic, sizeof(topic), "Topic: %s", j->topic);
+  const char *headers[] = {authz,
+                           ttl,
+                           urgency,
+                           topic,
+                           "Content-Encoding: aes128gcm",
+                           "Content-Type: application/octet-stream",
+                           NULL};
+  httpc_request_t req = {.method = "POST",
+                         .url = j->endpoint,
+                         .headers = headers,
+                         .body = (const char *)body,
+                         .body_len = blen,
+                         .timeout_ms = app->cfg.push_timeout_ms,
+                         .max_response = PUSH_MAX_RESPONSE,
+                         .check = addrguard_check,
+                         .check_ctx = (void *)app->cfg.push_allow};
+  if (httpc_request(app->http, &req, on_sent, j) != 0) return -1;
+  p->in_flight++;
+  return 0;
+}
+
+static void pump(push_t *p) {
+  while (p->head && p->in_flight < p->app->cfg.push_concurrency && p->app->http) {
+    job_t *j = p->head;
+    p->head = j->next;
+    if (!p->head) p->tail = NULL;
+    p->queued--;
+    if (start(p, j) != 0) {
+      log_warn("push: cannot send a push");
+      job_free(j);
+    }
+  }
+}
+
+int push_enqueue(push_t *p, const json_t *sub, json_t *payload, const char *topic, int urgent) {
+  job_t *j = NULL;
+  char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
+  json_decref(payload);
+  if (!text || strlen(text) > PUSH_PLAINTEXT_MAX) goto drop;
+  if (p->queued >= (size_t)p->app->cfg.push_queue_max) {
+    log_warn("push: %zu pushes waiting already: one dropped", p->queued);
+    goto drop;
+  }
+  j = calloc(1, sizeof(*j));
+  const char *endpoint = json_string_value(json_object_get(sub, "endpoint"));
+  if (!j || !endpoint ||
+      unb64(json_string_value(json_object_get(sub, "p256dh")), j->p256dh, sizeof(j->p256dh)) != 0 ||
+      unb64(json_string_value(json_object_get(sub, "auth")), j->auth, sizeof(j->auth)) != 0 ||
+      !(j->endpoint = strdup(endpoint)))
+    goto drop;
+  j->push = p;
+  j->payload = text;
+  j->urgent = urgent;
+  snprintf(j->topic, sizeof(j->topic), "%s", topic ? topic : "");
+  if (p->tail)
+    p->tail->next = j;
+  else
+    p->head = j;
+  p->tail = j;
+  p->queued++;
+  pump(p);
+  return 0;
+drop:
+  if (j) j->payload = NULL;
+  job_free(j);
+  free(text);
+  return -1;
+}

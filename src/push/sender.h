@@ -1,0 +1,17 @@
+/* The push sender's queue (inside the push module): a push handed over is
+ * encrypted and signed when its turn comes. Loop thread. */
+#ifndef PARLEY_PUSH_SENDER_H
+#define PARLEY_PUSH_SENDER_H
+
+#include <jansson.h>
+
+#include "parley/push.h"
+
+/* Queues payload (taken) for sub (a store subscription, borrowed); topic
+ * collapses pushes of one conversation, urgent asks for Urgency: high.
+ * Returns 0, or -1 when the queue is full or sub is bad (dropped, logged). */
+int push_enqueue(push_t *p, const json_t *sub, json_t *payload, const char *topic, int urgent);
+/* Whether the operator lets pushes carry text (push_preview). */
+int push_preview_on(const push_t *p);
+
+#endif
