@@ -1,0 +1,244 @@
+"""Web Push (API.md, Push) against a local push-service stand-in
+(push_standin.py) that checks the VAPID JWT and decrypts each push with the
+subscription's private key: a push reaches a user with no live session on any
+instance, with what it says; none while they are connected (here or on
+another instance), have muted the conversation or chose do-not-disturb; a
+subscription the service says is gone (410) is removed; the send queue is
+bounded. The browser's side (a real push service) cannot be reached here."""
+import asyncio
+import os
+import time
+import uuid
+
+import pytest
+
+from conftest import mongo_uri
+from messaging_helpers import Client, api, create_direct, create_group, run, uid
+from push_standin import PushStandin
+
+
+@pytest.fixture
+def standin():
+    s = PushStandin().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def push_server(start_server, standin):
+    return start_server(env={"PARLEY_PUSH_ALLOW": standin.allow,
+                             "PARLEY_VAPID_SUBJECT": "mailto:ops@parley.test"})
+
+
+def subscribe(server, session, standin, **extra):
+    sub = standin.subscribe()
+    r = api(server, "POST", "/api/push/subscriptions", session, {**sub, **extra})
+    assert r.status == 201, r
+    return sub, r.json()["subscription"]
+
+
+def send(server, session, conv, text, **extra):
+    r = api(server, "POST", f"/api/conversations/{conv['id']}/messages", session,
+            {"text": text, **extra})
+    assert r.status == 201, r
+    return r.json()["message"]
+
+
+def push_of(standin, sub, message, timeout=10):
+    """The push that says message, once it arrived (checked and decrypted)."""
+    def found():
+        for p in standin.received(sub["endpoint"]):
+            assert p["error"] is None, p
+            if p["payload"]["message_id"] == message["id"]:
+                return p
+        return None
+    return standin.wait_for(found, timeout)
+
+
+def assert_no_push(standin, sub, message, witness):
+    """No push for message to sub: the witness (another recipient, offline and
+    subscribed) got its push, decided in the same step, and none came to sub."""
+    push_of(standin, witness, message)
+    time.sleep(0.2)  # sub's push would have been sent beside the witness's
+    ids = [p["payload"]["message_id"] for p in standin.received(sub["endpoint"])]
+    assert message["id"] not in ids, ids
+
+
+def test_vapid_key_and_subscriptions(push_server, standin):
+    s = push_server
+    r = s.request("GET", "/api/push/vapid-key")
+    assert r.status == 200, r
+    key = r.json()["public_key"]
+    assert len(key) == 87 and key.startswith("B")  # 65 bytes, uncompressed point
+    a, b = s.signup(), s.signup()
+    sub, view = subscribe(s, a, standin)
+    assert view["endpoint"] == sub["endpoint"] and view["preview"] is True
+    assert set(view) == {"id", "endpoint", "preview", "created_at"}
+    # The same endpoint again is the same subscription.
+    r = api(s, "POST", "/api/push/subscriptions", a, sub)
+    assert r.status == 200 and r.json()["subscription"]["id"] == view["id"], r
+
+    good = standin.subscribe()
+    bad = [
+        ({**good, "endpoint": "http://push.example.com/x"}, "endpoint"),
+        ({**good, "endpoint": "ftp://push.example.com/x"}, "endpoint"),
+        ({**good, "endpoint": "https://u:p@push.example.com/x"}, "endpoint"),
+        ({**good, "endpoint": "https://push.example.com/" + "x" * 1100}, "endpoint"),
+        ({**good, "endpoint": 7}, "endpoint"),
+        ({**good, "keys": "k"}, "keys"),
+        ({**good, "keys": {**good["keys"], "p256dh": good["keys"]["p256dh"][:-2]}}, "keys.p256dh"),
+        ({**good, "keys": {**good["keys"], "p256dh": "B" + "A" * 86}}, "keys.p256dh"),
+        ({**good, "keys": {**good["keys"], "auth": good["keys"]["auth"] + "AA"}}, "keys.auth"),
+        ({**good, "preview": "no"}, "preview"),
+    ]
+    for body, field in bad:
+        r = api(s, "POST", "/api/push/subscriptions", b, body)
+        assert r.status == 400 and r.json()["error"]["field"] == field, (body, r)
+    assert api(s, "GET", "/api/push/subscriptions", b).json()["subscriptions"] == []
+    assert api(s, "POST", "/api/push/subscriptions", None, good).status == 401
+
+    # At most 10 a user.
+    for _ in range(9):
+        subscribe(s, a, standin)
+    r = api(s, "POST", "/api/push/subscriptions", a, standin.subscribe())
+    assert r.status == 409 and r.json()["error"]["code"] == "conflict", r
+    mine = api(s, "GET", "/api/push/subscriptions", a).json()["subscriptions"]
+    assert len(mine) == 10
+    # Only the owner removes one.
+    assert api(s, "DELETE", f"/api/push/subscriptions/{view['id']}", b).status == 404
+    assert api(s, "DELETE", f"/api/push/subscriptions/{view['id']}", a).status == 204
+    assert api(s, "DELETE", f"/api/push/subscriptions/{view['id']}", a).status == 404
+    assert len(api(s, "GET", "/api/push/subscriptions", a).json()["subscriptions"]) == 9
+
+
+def test_offline_user_gets_pushes_that_decrypt(push_server, standin):
+    s = push_server
+    a, b, w = s.signup(name="Ann Sender"), s.signup(), s.signup()
+    conv = create_group(s, a, [b, w], name="Garden club")
+    sub, _ = subscribe(s, b, standin)
+    witness, _ = subscribe(s, w, standin)
+    vapid = s.request("GET", "/api/push/vapid-key").json()["public_key"]
+
+    m1 = send(s, a, conv, "hello there " + "x" * 300, mentions=[uid(b)])
+    p = push_of(standin, sub, m1)
+    assert p["key"] == vapid
+    assert p["claims"]["sub"] == "mailto:ops@parley.test"
+    h = p["headers"]
+    assert h["topic"] == conv["id"] and h["urgency"] == "high" and h["ttl"] == "86400"
+    body = p["payload"]
+    assert body["type"] == "message" and body["conversation_id"] == conv["id"]
+    assert body["sender_name"] == "Ann Sender" and body["title"] == "Garden club"
+    assert body["conversation_type"] == "group"
+    assert body["seq"] == m1["seq"] and body["mention"] is True
+    assert body["text"] == ("hello there " + "x" * 300)[:120] + "\u2026"
+
+    m2 = send(s, a, conv, "no mention")
+    p = push_of(standin, sub, m2)
+    assert p["headers"]["urgency"] == "normal" and p["payload"]["mention"] is False
+    assert p["payload"]["text"] == "no mention"
+    # The sender's own subscription never hears of their message.
+    sub_a, _ = subscribe(s, a, standin)
+    m3 = send(s, a, conv, "mine")
+    push_of(standin, sub, m3)
+    time.sleep(0.2)
+    assert standin.received(sub_a["endpoint"]) == []
+
+    # Connected: no push.
+    async def online():
+        c = await Client.connect(s, b)
+        m = send(s, a, conv, "while connected")
+        await c.expect("message.new")
+        await c.close()
+        return m
+    m4 = run(online())
+    assert_no_push(standin, sub, m4, witness)
+
+    # Muted: no push; unmuted: pushes again.
+    until = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() + 3600))
+    r = api(s, "PATCH", f"/api/conversations/{conv['id']}/settings", b, {"muted_until": until})
+    assert r.status == 200, r
+    m5 = send(s, a, conv, "while muted")
+    assert_no_push(standin, sub, m5, witness)
+    api(s, "PATCH", f"/api/conversations/{conv['id']}/settings", b, {"muted_until": None})
+
+    # Do-not-disturb: no push, mentions included.
+    assert api(s, "PATCH", "/api/user/profile", b, {"status": "dnd"}).status == 200
+    m6 = send(s, a, conv, "while dnd", mentions=[uid(b)])
+    assert_no_push(standin, sub, m6, witness)
+    assert api(s, "PATCH", "/api/user/profile", b, {"status": "online"}).status == 200
+    push_of(standin, sub, send(s, a, conv, "back"))
+
+    # A subscription without previews gets no text.
+    quiet, _ = subscribe(s, b, standin, preview=False)
+    m7 = send(s, a, conv, "secret plans")
+    p = push_of(standin, quiet, m7)
+    assert "text" not in p["payload"] and p["payload"]["sender_name"] == "Ann Sender"
+
+
+def test_gone_subscription_is_removed(push_server, standin):
+    s = push_server
+    a, b = s.signup(), s.signup()
+    conv = create_direct(s, a, b)
+    sub, view = subscribe(s, b, standin)
+    kept, _ = subscribe(s, b, standin)
+    standin.answers[sub["endpoint"].rsplit("/", 1)[-1]] = 410
+    m = send(s, a, conv, "are you there")
+    push_of(standin, sub, m)
+    push_of(standin, kept, m)
+
+    def removed():
+        subs = api(s, "GET", "/api/push/subscriptions", b).json()["subscriptions"]
+        return [x["endpoint"] for x in subs] == [kept["endpoint"]]
+    standin.wait_for(removed)
+
+
+def test_send_queue_is_bounded(start_server, standin):
+    s = start_server(env={"PARLEY_PUSH_ALLOW": standin.allow, "PARLEY_PUSH_QUEUE_MAX": "2",
+                          "PARLEY_PUSH_CONCURRENCY": "1"})
+    a, b = s.signup(), s.signup()
+    conv = create_direct(s, a, b)
+    sub, _ = subscribe(s, b, standin)
+    standin.hold = 0.5  # the first push holds the only slot while the rest arrive
+    msgs = [send(s, a, conv, f"m{i}") for i in range(8)]
+    # One in flight and two waiting are sent; the rest were dropped.
+    standin.wait_for(lambda: len(standin.received()) >= 3, timeout=15)
+    standin.hold = 0
+    time.sleep(0.6)  # anything still queued would be sent by now
+    got = [p["payload"]["message_id"] for p in standin.received(sub["endpoint"])]
+    assert len(got) == 3 and got[0] == msgs[0]["id"], got
+    assert "dropped" in s.read_log()
+
+
+@pytest.fixture
+def pair(start_server, standin, redis_url, tmp_path):
+    """Two instances on one store and one Redis."""
+    env = {"PARLEY_REDIS_URL": redis_url, "PARLEY_PUSH_ALLOW": standin.allow}
+    if os.environ.get("PARLEY_TEST_STORE") == "mongo":
+        env["PARLEY_MONGO_URI"] = mongo_uri(f"parley_push_{uuid.uuid4().hex[:10]}")
+        return start_server(env=env), start_server(env=env)
+    data = str(tmp_path)
+    return start_server(env=env, data_dir=data), start_server(env=env, data_dir=data)
+
+
+def test_no_push_while_connected_on_another_instance(pair, standin):
+    s1, s2 = pair
+    a, b, w = s1.signup(), s1.signup(), s1.signup()
+    conv = create_group(s1, a, [b, w])
+    sub, _ = subscribe(s1, b, standin)
+    witness, _ = subscribe(s1, w, standin)
+
+    async def main():
+        c = await Client.connect(s2, b)
+        # s1 holds none of b's sessions: it must learn of b's from the bus.
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            r = api(s1, "GET", f"/api/presence?user_ids={uid(b)}", a).json()
+            if r["users"] and r["users"][0]["status"] != "offline":
+                break
+            await asyncio.sleep(0.05)
+        m = send(s1, a, conv, "while on s2")
+        await c.expect("message.new")
+        await c.close()
+        return m
+    m = run(main())
+    assert_no_push(standin, sub, m, witness)
