@@ -230,7 +230,8 @@ def test_env_example_names_only_real_settings():
 # ---- secrets from files, CIDR proxies, the metrics listener (issue 12) ----
 
 FILE_SETTINGS = ["jwt_secret", "secret_key", "ig_app_secret", "mongo_uri", "redis_url",
-                 "smtp_url", "smtp_password", "turn_secret", "s3_access_key", "s3_secret_key"]
+                 "smtp_url", "smtp_password", "turn_secret", "s3_access_key", "s3_secret_key",
+                 "vapid_private_key"]
 
 
 @pytest.mark.parametrize("key", FILE_SETTINGS)
