@@ -6,6 +6,7 @@ import { Bots } from './bots.jsx';
 import { api, auth, client } from './client.js';
 import { ago } from './format.js';
 import { ContinueWithInstagram } from './instagram_connect.jsx';
+import { Notifications } from './push_settings.jsx';
 import { Link } from './router.jsx';
 import { STATUS_CHOICES } from './status_menu.jsx';
 import { TimezoneField } from './timezone_field.jsx';
@@ -270,6 +271,7 @@ export function SettingsPage() {
     <div class="page page-narrow">
       <h1>Settings</h1>
       <Profile />
+      <Notifications />
       <Instagram />
       <Team />
       <Bots />
