@@ -150,10 +150,13 @@ static void send_message(http_req_t *req) {
 
   /* Not known as chat: an Instagram conversation goes out through the Graph API. */
   ig_reply_req_t ig = {
-      conv, req->user_id,
-      /* with files, no text: only a chat conversation takes them */
-      fields_has_attachments(body) ? NULL : json_string_value(json_object_get(body, "text")),
-      json_string_value(json_object_get(body, "client_id")), NULL, 0};
+      conv,
+      req->user_id,
+      json_string_value(json_object_get(body, "text")),
+      fields_has_attachments(body) ? json_object_get(body, "attachment_ids") : NULL,
+      json_string_value(json_object_get(body, "client_id")),
+      NULL,
+      0};
   http_req_ref(req);
   if (ig_reply_send(req->app, &ig, ig_answered, req) != 0) {
     http_req_unref(req);

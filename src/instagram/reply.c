@@ -6,9 +6,11 @@
 #include "instagram/reply.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/attach_url.h"
 #include "chat/fanout.h"
 #include "instagram/outbox.h"
 #include "instagram/window.h"
@@ -16,8 +18,12 @@
 #include "parley/log.h"
 #include "parley/store.h"
 #include "parley/strmap.h"
+#include "parley/util.h"
 
 #define CHAT_CACHE_MAX 100000
+/* How long the URL of a file sent to Instagram lives: Meta fetches it when
+ * the message goes out, and a failed send retried by client_id reuses it. */
+#define IG_MEDIA_URL_TTL_S (7 * 86400)
 
 struct ig_replies_s {
   strmap_t chat; /* conversation id -> (void *)1 for direct and group conversations */
@@ -50,6 +56,8 @@ static void remember_chat(app_t *app, const char *conv_id) {
 typedef struct job_s {
   app_t *app;
   char *conv, *sender, *text, *client_id, *ack_user;
+  char *attachment_id; /* the one file an Instagram message sends, or NULL */
+  int files;           /* attachment_ids were given */
   uint64_t ack_session;
   char *owner;
   json_t *contact, *account;
@@ -65,6 +73,7 @@ static void job_free(job_t *j) {
   free(j->text);
   free(j->client_id);
   free(j->ack_user);
+  free(j->attachment_id);
   free(j->owner);
   json_decref(j->contact);
   json_decref(j->account);
@@ -119,6 +128,52 @@ static void inserted(void *ctx, int status, json_t *result) {
   json_decref(result);
 }
 
+/* The file goes to Meta as an attachment message whose URL Meta fetches: a
+ * download URL on public_url, signed for the conversation, living
+ * IG_MEDIA_URL_TTL_S (a retried send reuses it). The message carries the
+ * file like any other (attachment_ids) and keeps Meta's message. */
+static void attachment_found(void *ctx, int status, json_t *result) {
+  job_t *j = ctx;
+  const char *owner = json_string_value(json_object_get(result, "user_id"));
+  const char *type = json_string_value(json_object_get(result, "type"));
+  if (status == STORE_ENOTFOUND || (status == STORE_OK && (!owner || strcmp(owner, j->sender)))) {
+    json_decref(result);
+    answer_error(j, 404, "not_found", "no such attachment", "attachment_ids");
+    return;
+  }
+  if (status != STORE_OK) {
+    answer_store(j, status);
+    return;
+  }
+  if (!type || (strcmp(type, "image") && strcmp(type, "video") && strcmp(type, "audio"))) {
+    json_decref(result);
+    answer_error(j, 400, "validation_failed",
+                 "Instagram takes an image, a video or an audio file, one per message",
+                 "attachment_ids");
+    return;
+  }
+  char path[ATTACH_URL_MAX], url[ATTACH_URL_MAX + 512];
+  int64_t exp = util_now_ms() / 1000 + IG_MEDIA_URL_TTL_S;
+  const char *base = j->app->cfg.public_url;
+  size_t blen = strlen(base);
+  while (blen > 0 && base[blen - 1] == '/') blen--;
+  if (attach_url_sign(j->app->url_key, j->attachment_id, 0, 'c', j->conv, exp, path,
+                      sizeof(path)) != 0 ||
+      blen > 512) {
+    json_decref(result);
+    answer_store(j, STORE_EINVAL);
+    return;
+  }
+  snprintf(url, sizeof(url), "%.*s%s", (int)blen, base, path);
+  json_t *meta = json_pack("{s:{s:s, s:{s:s}}}", "attachment", "type", type, "payload", "url", url);
+  json_decref(result);
+  json_t *p = json_pack("{s:s, s:s, s:n, s:s?, s:s, s:s, s:b, s:[s], s:{s:o}}", "conversation_id",
+                        j->conv, "sender_id", j->sender, "text", "client_id", j->client_id,
+                        "source", "web", "status", "pending", "check_member", 1, "attachment_ids",
+                        j->attachment_id, "payload", "meta_message", meta);
+  call(j, MSG_INSERT, p, inserted);
+}
+
 static void account_found(void *ctx, int status, json_t *result) {
   job_t *j = ctx;
   if (status == STORE_ENOTFOUND) {
@@ -151,6 +206,10 @@ static void account_found(void *ctx, int status, json_t *result) {
     answer_error(j, 503, "unavailable", "the stored Instagram token cannot be used", NULL);
     return;
   }
+  if (j->attachment_id) {
+    call(j, ATTACH_GET, json_pack("{s:s}", "id", j->attachment_id), attachment_found);
+    return;
+  }
   json_t *p = json_pack("{s:s, s:s, s:s, s:s?, s:s, s:s, s:b}", "conversation_id", j->conv,
                         "sender_id", j->sender, "text", j->text, "client_id", j->client_id,
                         "source", "web", "status", "pending", "check_member", 1);
@@ -178,17 +237,15 @@ static void conversation_found(void *ctx, int status, json_t *result) {
     remember_chat(j->app, j->conv);
     ig_reply_res_t r = {1, 0, NULL, NULL, NULL, STORE_OK, NULL, 0, 0};
     answer(j, &r);
-  } else if (!j->text) {
-    ig_reply_res_t r = {0,
-                        400,
-                        "validation_failed",
-                        "files cannot be sent to Instagram conversations yet",
-                        "attachment_ids",
-                        STORE_OK,
-                        NULL,
-                        0,
-                        0};
-    answer(j, &r);
+  } else if (j->files && (j->text || !j->attachment_id)) {
+    answer_error(j, 400, "validation_failed",
+                 "an Instagram message carries either text or one file (one id in attachment_ids)",
+                 "attachment_ids");
+  } else if (j->files && !j->app->cfg.public_url) {
+    answer_error(j, 503, "unavailable",
+                 "files go to Instagram by URL: the server's public_url is not set", NULL);
+  } else if (!j->files && !j->text) {
+    answer_store(j, STORE_EINVAL);
   } else {
     /* The account's owner is the conversation's one participant (its creator). */
     json_t *first = json_array_get(json_object_get(result, "participants"), 0);
@@ -221,6 +278,12 @@ int ig_reply_send(app_t *app, const ig_reply_req_t *req, ig_reply_fn cb, void *c
   j->text = dup_or_null(req->text, &failed);
   j->client_id = dup_or_null(req->client_id, &failed);
   j->ack_user = dup_or_null(req->ack_user, &failed);
+  if (req->attachment_ids) {
+    j->files = 1;
+    if (json_array_size(req->attachment_ids) == 1)
+      j->attachment_id =
+          dup_or_null(json_string_value(json_array_get(req->attachment_ids, 0)), &failed);
+  }
   j->ack_session = req->ack_session;
   j->cb = cb;
   j->ctx = ctx;

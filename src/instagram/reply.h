@@ -23,11 +23,12 @@ int ig_reply_is_chat(app_t *app, const char *conv_id);
 typedef struct ig_reply_req_s {
   const char *conversation_id;
   const char *sender_id;
-  const char *text;      /* NULL: a message with files, which only chat conversations take
-                            (an Instagram one answers 400 naming attachment_ids) */
-  const char *client_id; /* may be NULL */
-  const char *ack_user;  /* WebSocket: the session that gets message.ack for a new message */
-  uint64_t ack_session;  /* 0: none (REST) */
+  const char *text;             /* NULL: a message with files (attachment_ids) */
+  const json_t *attachment_ids; /* the files (borrowed), or NULL: an Instagram conversation
+                                   takes one image, video or audio file, sent by URL */
+  const char *client_id;        /* may be NULL */
+  const char *ack_user;         /* WebSocket: the session that gets message.ack for a new message */
+  uint64_t ack_session;         /* 0: none (REST) */
 } ig_reply_req_t;
 
 typedef struct ig_reply_res_s {

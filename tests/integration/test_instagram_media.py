@@ -12,9 +12,11 @@ import pytest
 
 from conftest import Server
 from fakegraph import FakeGraph
-from igutil import ACCOUNT, CONTACT, connect, fixture_json, ig_env, post_webhook, wait_until
+from igutil import (CONTACT, connect, fixture_json, ig_env, post_webhook, text_event,
+                    wait_until)
 
 IMAGES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "images")
+PUBLIC_URL = "https://parley.example.com"
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 HTML = b"<!DOCTYPE html><html><head><title>x</title></head><body><script>alert(1)</script></body></html>\n"
 
@@ -28,7 +30,7 @@ def media_env(fake, **more):
     env = ig_env(fake)
     env.update({"PARLEY_MEDIA_FETCH_ALLOW": f"127.0.0.1:{fake.port}",
                 "PARLEY_MEDIA_FETCH_RETRY_MS": "50", "PARLEY_MEDIA_FETCH_ATTEMPTS": "3",
-                "PARLEY_UPLOAD_MAX_BYTES": "200000"})
+                "PARLEY_UPLOAD_MAX_BYTES": "200000", "PARLEY_PUBLIC_URL": PUBLIC_URL})
     env.update(more)
     return env
 
@@ -220,3 +222,44 @@ def test_unsent_message_takes_its_stored_media_with_it(ig, fake):
     m = wait_until(deleted)
     assert m and m[0]["attachments"] == []
     assert wait_until(lambda: ig.request("GET", done["url"]).status == 404)
+
+
+def test_agent_sends_an_image_by_a_url_meta_can_fetch(ig, fake):
+    s = owner(ig)
+    tok = s["access_token"]
+    post(ig, text_event("hello", "mid-hello-send", account=s["account"]))
+    conv = wait_until(lambda: ig.request("GET", "/api/messages/instagram", token=tok)
+                      .json()["conversations"])[0]["id"]
+    data = image("gps.jpg")
+    up = ig.request("POST", "/api/uploads?name=photo", token=tok, raw_body=data,
+                    headers={"Content-Type": "application/octet-stream"})
+    assert up.status == 201, up
+    att = up.json()["attachment"]
+    doc = ig.request("POST", "/api/uploads?name=doc.pdf", token=tok, raw_body=PDF,
+                     headers={"Content-Type": "application/octet-stream"}).json()["attachment"]
+    path = f"/api/conversations/{conv}/messages"
+    # Text with a file, two files, a PDF: Instagram takes one image, video or audio file.
+    for body in ({"text": "hi", "attachment_ids": [att["id"]]},
+                 {"attachment_ids": [att["id"], doc["id"]]}, {"attachment_ids": [doc["id"]]}):
+        r = ig.request("POST", path, body, token=tok)
+        assert r.status == 400 and r.json()["error"]["field"] == "attachment_ids", (body, r)
+    before = len(fake.sends())
+    r = ig.request("POST", path, {"attachment_ids": [att["id"]], "client_id": "pic-1"}, token=tok)
+    assert r.status == 201, r
+    m = r.json()["message"]
+    assert [a["id"] for a in m["attachments"]] == [att["id"]] and m["text"] is None
+    assert wait_until(lambda: len(fake.sends()) > before)
+    sent = fake.sends()[-1]["json"]
+    meta = sent["message"]["attachment"]
+    assert meta["type"] == "image" and sent["recipient"]["id"] == CONTACT
+    url = meta["payload"]["url"]
+    prefix = f"{PUBLIC_URL}/api/attachments/{att['id']}?c={conv}&exp="
+    assert url.startswith(prefix), url
+    r = ig.request("GET", url[len(PUBLIC_URL):])  # what Meta fetches
+    assert r.status == 200 and r.body[:2] in (b"\x89P", b"\xff\xd8")
+
+    def delivered():
+        for x in ig.request("GET", path, token=tok).json()["messages"]:
+            if x["id"] == m["id"] and x.get("status") == "sent":
+                return x
+    assert wait_until(delivered)

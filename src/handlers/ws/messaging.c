@@ -246,9 +246,9 @@ void ws_messaging_send(ws_session_t *s, json_t *frame, const char *ref) {
     return;
   }
   /* Not known as chat: an Instagram conversation goes out through the Graph
-   * API (with files, no text: only a chat conversation takes them). */
+   * API (text, or one file sent by URL). */
   j->text = text ? strdup(text) : NULL;
-  ig_reply_req_t ig = {conv, s->user_id, j->attachment_ids ? NULL : text, ref, s->user_id, s->id};
+  ig_reply_req_t ig = {conv, s->user_id, text, j->attachment_ids, ref, s->user_id, s->id};
   if ((text && !j->text) || ig_reply_send(s->app, &ig, on_ig_answered, j) != 0) {
     job_error(j, STORE_EUNAVAILABLE);
     job_free(j);
