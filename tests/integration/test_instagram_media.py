@@ -5,8 +5,8 @@ an image stripped of EXIF and given a thumbnail; its view's url becomes a
 signed Parley URL. A fetch that fails is retried with backoff; one too large
 or of a refused type keeps Meta's URL (fetch "failed"), as does one that fails
 every attempt; pending fetches survive a restart."""
-import json
 import os
+import time
 
 import pytest
 
@@ -70,6 +70,7 @@ def media_event(account, mid, attachments, contact=CONTACT):
     item["recipient"]["id"] = account
     item["sender"]["id"] = contact
     item["message"]["mid"] = mid
+    item["timestamp"] = int(time.time() * 1000)
     item["message"]["attachments"] = [{"type": t, "payload": {"url": u}} for t, u in attachments]
     return ev
 

@@ -31,7 +31,8 @@ export function Composer({ conv, disabled, onSend, onTyping, replyTo, onCancelRe
   const picker = useRef(null);
   const [dragging, setDragging] = useState(false);
   const uploads = useUploads();
-  const canAttach = conv.type !== 'instagram' && conv.type !== 'secret' && !disabled;
+  // An Instagram message carries text or one image, video or audio file (docs/API.md).
+  const canAttach = conv.type !== 'secret' && !disabled;
   const typingAt = useRef(0);
   const idle = useRef(null);
 
@@ -94,6 +95,10 @@ export function Composer({ conv, disabled, onSend, onTyping, replyTo, onCancelRe
     const body = text.trim();
     const files = uploads.ready;
     if ((!body && !files.length) || disabled || busy || uploads.busy) return;
+    if (conv.type === 'instagram' && files.length && (body || files.length > 1)) {
+      setError('Instagram takes either text or one file per message: send them one by one.');
+      return;
+    }
     if (over) {
       setError(`This message is too long: ${length} characters, and a message can have at most ${MAX_TEXT}. Shorten it or split it into several messages.`);
       return;

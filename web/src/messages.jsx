@@ -45,7 +45,35 @@ function StoredFile({ a }) {
   );
 }
 
+/** What a story mention or a shared post is, said over its picture or clip. */
+const CARD_LABELS = {
+  story_mention: 'Mentioned you in their story',
+  story_reply: 'Replied to your story',
+  share: 'Shared a post',
+};
+
+/**
+ * Instagram media stored in Parley (docs/API.md, Instagram media): a story
+ * mention or a share is a card, its picture or clip with a link to open it;
+ * an image, video or audio is shown as any stored file.
+ */
+function StoredMedia({ a }) {
+  const label = CARD_LABELS[a.type];
+  if (!label) return <StoredFile a={a} />;
+  const kind = String(a.content_type || '').split('/')[0];
+  return (
+    <span class="att att-card" data-test={`att-${a.type}`}>
+      <span class="att-card-label">{label}</span>
+      {kind === 'image' && <img src={a.thumbnail_url || a.url} alt={label} loading="lazy"
+        width={a.width || undefined} height={a.height || undefined} />}
+      {kind === 'video' && <video src={a.url} controls preload="metadata" aria-label={label} />}
+      <a href={a.url} target="_blank" rel="noopener noreferrer">Open</a>
+    </span>
+  );
+}
+
 function Attachment({ a }) {
+  if (a.id && a.source_url && typeof a.size === 'number') return <StoredMedia a={a} />;
   if (a.id && typeof a.size === 'number') return <StoredFile a={a} />;
   const link = (label) => (a.url
     ? <a href={a.url} target="_blank" rel="noopener noreferrer">{label}</a> : <span>{label}</span>);
