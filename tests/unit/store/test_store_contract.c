@@ -2476,11 +2476,130 @@ static void test_push_subscriptions(void **state) {
   assert_int_equal(push_count(f, "[\"ann\", \"bob\"]"), PUSH_SUBS_MAX - 2);
 }
 
+/* ---- Instagram media (ATTACH_MEDIA_*) ---- */
+
+#define MEDIA_A "aaaaaaaaaaaaaaaaaaaaaaa1"
+#define MEDIA_B "aaaaaaaaaaaaaaaaaaaaaaa2"
+
+static json_t *claim_media(fx_t *f, json_int_t now) {
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, ATTACH_MEDIA_CLAIM,
+           json_pack("{s:I,s:I,s:i}", "now_ms", now, "lease_ms", (json_int_t)100000, "limit", 10),
+           &r),
+      STORE_OK);
+  return r;
+}
+
+/* Recorded once (a retried event adds nothing), claimed once per lease, a
+ * failure due again when said, stored into the message's copy, failed for
+ * good marked on it; a deleted message takes its records with it. */
+static void test_instagram_media(void **state) {
+  fx_t *f = *state;
+  char ann[25], bob[25], conv[25];
+  new_user(f, "ann@example.com", "Ann", ann);
+  new_user(f, "bob@example.com", "Bob", bob);
+  new_conv(f, "direct", ann, bob, NULL, conv);
+  json_t *r = NULL;
+  json_t *att = json_pack("[{s:s,s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s,s:s}]", "id", MEDIA_A, "type",
+                          "image", "name", "instagram-image", "source_url", "https://cdn.example/a",
+                          "fetch", "pending", "id", MEDIA_B, "type", "story_mention", "name",
+                          "instagram-story_mention", "source_url", "https://cdn.example/b", "fetch",
+                          "pending");
+  assert_int_equal(call(f, MSG_INSERT,
+                        json_pack("{s:s,s:s,s:n,s:s,s:o}", "conversation_id", conv, "sender_id",
+                                  ann, "text", "source", "web", "attachments", att),
+                        &r),
+                   STORE_OK);
+  char mid[25];
+  strcpy(mid, str(json_object_get(r, "message"), "id"));
+  json_decref(r);
+  for (int round = 0; round < 2; round++) {
+    json_t *items = json_pack(
+        "[{s:s,s:s,s:s,s:s},{s:s,s:s,s:s,s:s}]", "id", MEDIA_A, "type", "image", "name",
+        "instagram-image", "source_url", "https://cdn.example/a", "id", MEDIA_B, "type",
+        "story_mention", "name", "instagram-story_mention", "source_url", "https://cdn.example/b");
+    assert_int_equal(
+        call(f, ATTACH_MEDIA_ADD,
+             json_pack("{s:s,s:s,s:o}", "message_id", mid, "user_id", ann, "items", items), &r),
+        STORE_OK);
+    assert_int_equal(num(r, "added"), round == 0 ? 2 : 0);
+    json_decref(r);
+  }
+  r = claim_media(f, util_now_ms());
+  assert_int_equal(json_array_size(json_object_get(r, "media")), 2);
+  json_t *first = json_array_get(json_object_get(r, "media"), 0);
+  assert_int_equal(num(first, "attempts"), 0);
+  assert_non_null(strstr(str(first, "source_url"), "https://cdn.example/"));
+  json_decref(r);
+  /* Leased: nobody claims them again before the lease ends. */
+  json_int_t now = util_now_ms();
+  r = claim_media(f, now);
+  assert_int_equal(json_array_size(json_object_get(r, "media")), 0);
+  assert_true(num(r, "next_ms") > now);
+  json_decref(r);
+  /* A failed fetch of A, due again at now + 1000. */
+  assert_int_equal(call(f, ATTACH_MEDIA_DONE,
+                        json_pack("{s:s,s:I}", "id", MEDIA_A, "retry_at_ms", now + 1000), &r),
+                   STORE_OK);
+  json_decref(r);
+  r = claim_media(f, now + 999);
+  assert_int_equal(json_array_size(json_object_get(r, "media")), 0);
+  json_decref(r);
+  r = claim_media(f, now + 1000);
+  assert_int_equal(json_array_size(json_object_get(r, "media")), 1);
+  assert_string_equal(str(json_array_get(json_object_get(r, "media"), 0), "id"), MEDIA_A);
+  assert_int_equal(num(json_array_get(json_object_get(r, "media"), 0), "attempts"), 1);
+  json_decref(r);
+  /* A is stored; B failed for good. */
+  assert_int_equal(call(f, ATTACH_MEDIA_DONE,
+                        json_pack("{s:s,s:s,s:i,s:i,s:i,s:s,s:i,s:s}", "id", MEDIA_A,
+                                  "content_type", "image/jpeg", "size", 10, "width", 4, "height", 3,
+                                  "thumbnail_key", "bbbbbbbbbbbbbbbbbbbbbbb1", "thumbnail_size", 5,
+                                  "thumbnail_content_type", "image/jpeg"),
+                        &r),
+                   STORE_OK);
+  json_t *a = json_array_get(json_object_get(json_object_get(r, "message"), "attachments"), 0);
+  assert_string_equal(str(a, "content_type"), "image/jpeg");
+  assert_int_equal(num(a, "size"), 10);
+  assert_int_equal(num(a, "width"), 4);
+  assert_string_equal(str(a, "thumbnail_key"), "bbbbbbbbbbbbbbbbbbbbbbb1");
+  assert_null(json_object_get(a, "fetch"));
+  assert_string_equal(str(a, "source_url"), "https://cdn.example/a");
+  assert_int_equal(json_array_size(json_object_get(r, "participant_ids")), 2);
+  json_decref(r);
+  assert_int_equal(
+      call(f, ATTACH_MEDIA_DONE,
+           json_pack("{s:s,s:s,s:i}", "id", MEDIA_A, "content_type", "image/jpeg", "size", 10),
+           NULL),
+      STORE_ENOTFOUND);
+  assert_int_equal(
+      call(f, ATTACH_MEDIA_DONE, json_pack("{s:s,s:n}", "id", MEDIA_B, "retry_at_ms"), &r),
+      STORE_OK);
+  json_t *b = json_array_get(json_object_get(json_object_get(r, "message"), "attachments"), 1);
+  assert_string_equal(str(b, "fetch"), "failed");
+  json_decref(r);
+  r = claim_media(f, now + 1000000);
+  assert_int_equal(json_array_size(json_object_get(r, "media")), 0);
+  assert_true(json_is_null(json_object_get(r, "next_ms")));
+  json_decref(r);
+  /* The message goes, and its media with it (A's thumbnail too). */
+  assert_int_equal(call(f, MSG_DELETE, json_pack("{s:s,s:s}", "id", mid, "user_id", ann), &r),
+                   STORE_OK);
+  json_t *gone = json_object_get(r, "removed_files");
+  assert_int_equal(json_array_size(gone), 3);
+  assert_int_equal(json_array_size(json_object_get(json_object_get(r, "message"), "attachments")),
+                   0);
+  json_decref(r);
+  assert_int_equal(call(f, ATTACH_GET, json_pack("{s:s}", "id", MEDIA_A), NULL), STORE_ENOTFOUND);
+}
+
 #define T(name) cmocka_unit_test_prestate_setup_teardown(name, setup, teardown, backend)
 
 static int run_suite(const char *group, void *backend) {
   const struct CMUnitTest tests[] = {
       T(test_users),
+      T(test_instagram_media),
       T(test_refresh_tokens),
       T(test_logins),
       T(test_refresh_drops_expired),
