@@ -19,7 +19,8 @@ json_t *flow_stats_delta(const json_t *trace, size_t from, int started, const ch
 /* {version, runs: {started, completed, failed, step_limit, output_limit},
  * nodes: [{node_id, type, reached, runs, sent, clicks, click_through}] in the
  * flow's order (reached: distinct contacts, "contacts:<id>" of the version
- * when version is an integer, else "contacts_all:<id>"; runs: "node:<id>") (click_through = clicks / sent, null before a send), days:
+ * when version is an integer, else "contacts_all:<id>"; runs: "node:<id>") (click_through = clicks
+ * / sent, null before a send), days:
  * [{date, started}] oldest first} from the counters of FLOW_STATS_GET and the
  * flow's graph. A new object. */
 json_t *flow_stats_view(const json_t *flow, const json_t *counters, const json_t *version);
