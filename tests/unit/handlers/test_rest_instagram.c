@@ -191,8 +191,9 @@ static void a_send_is_refused_before_graph_when_it_cannot_go(void **state) {
   assert_null(httpc_fake_request(fx->app->http, 1)); /* only connect's /me went out */
 }
 
-/* Files do not go to Instagram contacts yet: a send with attachment_ids into
- * an instagram conversation is a 400 naming them, and nothing reaches Graph. */
+/* Files go to Instagram contacts one at a time, without text, by a URL on the
+ * server's public_url: text with a file, or two files, is a 400 naming
+ * attachment_ids; a file without a public_url is a 503; none reaches Graph. */
 static void files_are_refused_in_an_instagram_conversation(void **state) {
   rest_fx_t *fx = *state;
   connect_account(fx, fx->a);
@@ -218,7 +219,10 @@ static void files_are_refused_in_an_instagram_conversation(void **state) {
   while (httpc_fake_request(fx->app->http, sent_before)) sent_before++;
   rest_expect_error(fx, 400, "validation_failed", "attachment_ids", "POST", target, fx->a,
                     "{\"text\":\"hi\",\"attachment_ids\":[\"0123456789abcdef01234567\"]}");
-  rest_expect_error(fx, 400, "validation_failed", "attachment_ids", "POST", target, fx->a,
+  rest_expect_error(
+      fx, 400, "validation_failed", "attachment_ids", "POST", target, fx->a,
+      "{\"attachment_ids\":[\"0123456789abcdef01234567\",\"0123456789abcdef01234568\"]}");
+  rest_expect_error(fx, 503, "unavailable", NULL, "POST", target, fx->a,
                     "{\"attachment_ids\":[\"0123456789abcdef01234567\"]}");
   assert_null(httpc_fake_request(fx->app->http, sent_before)); /* nothing went to Graph */
 }
