@@ -189,13 +189,19 @@ int mongo_bot_ids(mongo_ctx_t *c, json_t *p, json_t **r) {
   return mongo_query_list(c, MC_BOTS, bson_new(), opts, id_of, "ids", r);
 }
 
-/* Queues one delivery to bot id: 1 queued, 0 not an active bot or already
- * there, 2 full, or a negative status. */
+/* Queues one delivery to bot id: its order from the bot's counter (checked against the
+ * queue's bound), the delivery, and only then the bot's count of queued
+ * deliveries. In that order a claim on another worker or instance, which
+ * leases bots whose count is above 0 and resets a count that finds no
+ * delivery, can never see the count before the delivery exists (the other
+ * order lost deliveries: a claim between the two zeroed the count, and the
+ * bot was not looked at again). 1 queued, 2 full, 0 not an active bot or
+ * queued already, or a negative status. */
 static int enqueue_one(mongo_ctx_t *c, const char *id, const char *msg, const char *payload,
                        int64_t max) {
   bson_t *q = BCON_NEW("_id", BCON_UTF8(id), "status", BCON_UTF8("active"), "queued", "{", "$lt",
                        BCON_INT64(max), "}");
-  bson_t *u = BCON_NEW("$inc", "{", "queued", BCON_INT64(1), "next_ord", BCON_INT64(1), "}");
+  bson_t *u = BCON_NEW("$inc", "{", "next_ord", BCON_INT64(1), "}");
   bson_t bot;
   int rc = mongo_query_modify(c, MC_BOTS, q, u, 0, 1, &bot);
   bson_destroy(q);
@@ -216,15 +222,14 @@ static int enqueue_one(mongo_ctx_t *c, const char *id, const char *msg, const ch
                BCON_UTF8(msg), "payload", BCON_UTF8(payload), "attempts", BCON_INT64(0));
   rc = mongo_query_insert(c, MC_BOT_DELIVERIES, doc);
   bson_destroy(doc);
-  if (rc == 1) return 1;
-  /* Already queued (a retried call), or the insert failed: the count goes back. */
+  if (rc != 1) /* already queued (a retried call), or the insert failed */
+    return rc == STORE_ECONFLICT ? 0 : rc;
   bson_t *bq = BCON_NEW("_id", BCON_UTF8(id));
-  bson_t *bu = BCON_NEW("$inc", "{", "queued", BCON_INT64(-1), "}");
-  int back = mongo_query_update(c, MC_BOTS, bq, bu, 0);
+  bson_t *bu = BCON_NEW("$inc", "{", "queued", BCON_INT64(1), "}");
+  rc = mongo_query_update(c, MC_BOTS, bq, bu, 0);
   bson_destroy(bq);
   bson_destroy(bu);
-  if (back < 0) return back;
-  return rc == STORE_ECONFLICT ? 0 : rc;
+  return rc < 0 ? rc : 1;
 }
 
 int mongo_bot_enqueue(mongo_ctx_t *c, json_t *p, json_t **r) {
