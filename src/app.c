@@ -398,6 +398,7 @@ int app_start(app_t *app, uv_loop_t *loop) {
   app->push = push_new(app);
   if (!app->push) goto fail;
   app->on_message_stored = push_message_new;
+  app->on_bot_known = bots_known;
   ig_ingest_kick(app->ingest);
   app->ig_health = ig_health_new(app);
   if (!app->ig_health) goto fail;

@@ -72,6 +72,10 @@ typedef struct app_s {
    * push_message_new (chat/ is below push/). NULL: nothing. */
   void (*on_message_stored)(struct app_s *app, const struct json_t *message,
                             const struct json_t *participant_ids);
+  /* Called by chat/dispatch.c when another instance announced a bot it just
+   * created (envelope kind "b"); app.c points it at bots_known (chat/ is below
+   * bots/). NULL: nothing. */
+  void (*on_bot_known)(struct app_s *app, const char *bot_id);
 
   struct web_s *web; /* the web client's files served at /, NULL when none */
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bots/bots_internal.h"
+#include "chat/envelope.h"
 #include "parley/addrguard.h"
 #include "parley/auth.h"
 #include "parley/instagram.h"
@@ -57,6 +58,18 @@ static void store_failed(op_t *o, int status) {
     fail(o, 503, "unavailable", "the store is unavailable", NULL);
 }
 
+/* A bot just created: known here at once, and on the bus to every other
+ * instance (chat/dispatch.c hands it to app->on_bot_known), so a message
+ * stored anywhere right after reaches it; their periodic reload is the
+ * fallback while the bus is down. */
+static void announce(app_t *app, const char *id) {
+  if (!id) return;
+  bots_known(app, id);
+  json_t *h = json_pack("{s:s, s:s}", "k", "b", "b", id);
+  if (h) envelope_publish(app, h, "", 0);
+  json_decref(h);
+}
+
 static void stored(void *ctx, int status, json_t *result) {
   op_t *o = ctx;
   if (status != STORE_OK) {
@@ -66,7 +79,7 @@ static void stored(void *ctx, int status, json_t *result) {
   json_t *body = json_pack("{s:O}", "bot", result);
   if (o->token[0]) json_object_set_new(body, "token", json_string(o->token));
   if (o->secret[0]) json_object_set_new(body, "signing_secret", json_string(o->secret));
-  if (o->op == BOT_CREATE) bots_known(o->app, json_string_value(json_object_get(result, "id")));
+  if (o->op == BOT_CREATE) announce(o->app, json_string_value(json_object_get(result, "id")));
   bots_res_t r = {o->op == BOT_CREATE ? 201 : 200, body, NULL, NULL, NULL};
   o->done(o->ctx, &r);
   json_decref(body);

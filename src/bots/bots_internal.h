@@ -3,6 +3,7 @@
 #ifndef PARLEY_BOTS_INTERNAL_H
 #define PARLEY_BOTS_INTERNAL_H
 
+#include <stdint.h>
 #include <uv.h>
 
 #include "parley/bots.h"
@@ -22,6 +23,10 @@ struct bots_s {
   int ids_loaded;
   int ids_loading;
   uint64_t ids_at; /* uv_now of the last load */
+  /* Ids learned by bots_known (values: the load generation then, plus one), so
+   * that a load which started before one was learned does not drop it. */
+  strmap_t fresh;
+  uintptr_t ids_gen; /* loads started */
 };
 
 /* outbox.c: claims again on the next loop turn. */

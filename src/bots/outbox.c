@@ -200,6 +200,7 @@ bots_t *bots_new(app_t *app) {
   if (!b) return NULL;
   b->app = app;
   strmap_init(&b->ids);
+  strmap_init(&b->fresh);
   uv_timer_init(app->loop, &b->poll);
   uv_timer_init(app->loop, &b->soon);
   b->poll.data = b->soon.data = b;

@@ -28,6 +28,23 @@ static int drop(const char *key, void *value, void *arg) {
 void bots_registry_clear(bots_t *b) {
   strmap_sweep(&b->ids, drop, NULL);
   strmap_free(&b->ids);
+  strmap_sweep(&b->fresh, drop, NULL);
+  strmap_free(&b->fresh);
+}
+
+typedef struct keep_s {
+  bots_t *b;
+  uintptr_t gen;
+  int failed;
+} keep_t;
+
+/* After load gen: an id learned before it started is in what it read (the
+ * creation committed before it was announced); one learned since is kept. */
+static int keep_fresh(const char *key, void *value, void *arg) {
+  keep_t *k = arg;
+  if ((uintptr_t)value - 1 < k->gen) return 1;
+  if (strmap_put(&k->b->ids, key, (void *)1) != 0) k->failed = 1;
+  return 0;
 }
 
 static void loaded(void *ctx, int status, json_t *result) {
@@ -42,8 +59,10 @@ static void loaded(void *ctx, int status, json_t *result) {
       if (json_is_string(v) && strmap_put(&b->ids, json_string_value(v), (void *)1) != 0)
         failed = 1;
     }
+    keep_t k = {b, b->ids_gen, 0};
+    strmap_sweep(&b->fresh, keep_fresh, &k);
     /* Out of memory: every message goes to the store again until a load. */
-    b->ids_loaded = !failed;
+    b->ids_loaded = !failed && !k.failed;
     b->ids_at = uv_now(b->app->loop);
   }
   json_decref(result);
@@ -52,11 +71,16 @@ static void loaded(void *ctx, int status, json_t *result) {
 void bots_registry_refresh(bots_t *b) {
   if (b->ids_loading || (b->ids_loaded && uv_now(b->app->loop) - b->ids_at < refresh_ms(b))) return;
   b->ids_loading = 1;
+  b->ids_gen++;
   if (store_call(b->app->store, BOT_IDS, json_object(), loaded, b) != 0) b->ids_loading = 0;
 }
 
 void bots_known(app_t *app, const char *bot_id) {
-  if (app->bots) strmap_put(&app->bots->ids, bot_id, (void *)1);
+  bots_t *b = app->bots;
+  if (!b || !bot_id) return;
+  if (strmap_put(&b->ids, bot_id, (void *)1) != 0 ||
+      strmap_put(&b->fresh, bot_id, (void *)(b->ids_gen + 1)) != 0)
+    b->ids_loaded = 0; /* out of memory: every message goes to the store */
 }
 
 static void queued(void *ctx, int status, json_t *result) {

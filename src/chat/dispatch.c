@@ -28,6 +28,8 @@ static void on_envelope(app_t *app, const char *payload, size_t len) {
     channel_subs_on_envelope(app, kind, hdr);
     fanout_on_envelope(app, kind, hdr, body, blen);
     presence_on_envelope(app->presence, kind, hdr, body, blen, (int64_t)uv_now(app->loop));
+    const char *bot = json_string_value(json_object_get(hdr, "b"));
+    if (strcmp(kind, "b") == 0 && bot && app->on_bot_known) app->on_bot_known(app, bot);
   }
   json_decref(hdr);
 }

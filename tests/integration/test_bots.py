@@ -278,3 +278,29 @@ def test_two_instances_send_each_delivery_once(start_server, receiver, tmp_path)
     got = receiver.at("/pair")
     assert sorted(g["body"]["message"]["id"] for g in got) == sorted(sent)
     assert len({g["delivery"] for g in got}) == 20 and all(g["signed"] for g in got)
+
+
+def test_a_new_bot_is_known_to_every_instance_at_once(start_server, receiver, redis_url, tmp_path):
+    """A bot created on one instance gets a message stored on the other right
+    after, though the other reloads its bot ids only every 3 s here: the
+    creation reaches it on the bus."""
+    import os
+    import uuid
+    from conftest import mongo_uri
+    env = dict(bot_env(receiver), PARLEY_SECRET_KEY="cd" * 32, PARLEY_REDIS_URL=redis_url,
+               PARLEY_BOT_POLL_MS="300")  # ids reloaded every 3 s
+    if os.environ.get("PARLEY_TEST_STORE") == "mongo":
+        env["PARLEY_MONGO_URI"] = mongo_uri(f"parley_bots_{uuid.uuid4().hex[:10]}")
+        one, two = start_server(env=env), start_server(env=env)
+    else:
+        one, two = start_server(env=env, data_dir=str(tmp_path)), start_server(env=env, data_dir=str(tmp_path))
+    owner, friend = one.signup(), one.signup()
+    conv = create_group(one, owner, [friend])
+    time.sleep(0.5)  # both have loaded their (empty) bot ids and subscribed to the bus
+    bot = make_bot(one, owner, receiver, "/fresh")["bot"]
+    assert api(one, "POST", f"/api/conversations/{conv['id']}/members", owner,
+               {"user_ids": [bot["id"]]}).status == 200
+    r = api(two, "POST", f"/api/conversations/{conv['id']}/messages", friend, {"text": "hi bot"})
+    assert r.status == 201, r
+    got = wait_until(lambda: receiver.at("/fresh"), timeout=2.5)
+    assert [g["body"]["message"]["text"] for g in got] == ["hi bot"]
