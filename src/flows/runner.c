@@ -476,12 +476,15 @@ static int open_token(run_t *run) {
 
 static void try_candidate(run_t *run);
 
-/* The candidate lost its run-once claim (another message from the contact
- * started it first, here or on another instance): the next one is tried. */
+/* The candidate lost its run-once or cooldown claim (another message from the
+ * contact started it first, here or on another instance): the next one is
+ * tried. */
 static void claim_lost(run_t *run) {
+  const json_t *settings = json_object_get(run->flow, "settings");
   json_array_append_new(
       run->skipped,
-      json_pack("{s:O, s:s}", "flow_id", json_object_get(run->flow, "id"), "reason", "run_once"));
+      json_pack("{s:O, s:s}", "flow_id", json_object_get(run->flow, "id"), "reason",
+                json_is_true(json_object_get(settings, "run_once")) ? "run_once" : "cooldown"));
   json_decref(run->flow);
   json_decref(run->record);
   run->flow = run->record = NULL;
@@ -565,12 +568,20 @@ static void first_step(run_t *run) {
   if (json_is_integer(json_object_get(run->flow, "version")))
     json_object_set(run->record, "version", json_object_get(run->flow, "version"));
   run->started = 1;
-  /* Run once is claimed in the store as the run is stored: the check of the
+  /* Run once and a cooldown are claimed in the store as the run is stored: the check of the
    * contact's last run (try_candidate) cannot see a run that another message
    * is starting at the same moment. */
   json_t *p = json_pack("{s:O}", "run", run->record);
-  if (p && json_is_true(json_object_get(json_object_get(flow, "settings"), "run_once")))
+  const json_t *settings = json_object_get(flow, "settings");
+  json_int_t cooldown = json_integer_value(json_object_get(settings, "cooldown_seconds"));
+  if (p && json_is_true(json_object_get(settings, "run_once"))) {
     json_object_set_new(p, "claim_once", json_true());
+  } else if (p && cooldown > 0) {
+    /* So is a cooldown, until it ends. */
+    int64_t now_ms = util_now_ms();
+    json_object_set_new(p, "claim_until_ms", json_integer(now_ms + cooldown * 1000));
+    json_object_set_new(p, "now_ms", json_integer(now_ms));
+  }
   if (call(run, FLOW_RUN_SAVE, p, run_created) != 0) run_free(run);
 }
 

@@ -120,7 +120,11 @@ class Server:
             self.wait_ready()
         return self
 
-    def wait_ready(self, timeout=15):
+    def wait_ready(self, timeout=45):
+        # A server starts in 0.3 s under ASan on a quiet machine; CI runs the
+        # S3 leg beside the browser suite on 2 cores, where one ASan start
+        # once took more than 15 s. Only a server that never answers waits
+        # all of it.
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:

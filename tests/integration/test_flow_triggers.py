@@ -193,6 +193,29 @@ def test_malformed_shapes_are_acknowledged(start_server, fake, body):
     assert srv.request("GET", "/api/flows", token=tok).status == 200
 
 
+def test_cooldown_holds_for_messages_at_once(start_server, fake):
+    """Five messages from one contact in one delivery race for a flow with a
+    cooldown: it runs once (claimed in the store until the cooldown ends), the
+    fallback takes the other four."""
+    srv = start_server(env=ig_env(fake))
+    tok = owner(srv)
+    fallback = create(srv, tok, reply_flow("fallback", {"type": "any_message"}, "fallback"))
+    cool = create(srv, tok, reply_flow("cool", {"type": "any_message"}, "welcome",
+                                       settings={"priority": 10, "cooldown_seconds": 3600}))
+    ev = text_event("hi", "mid-cool-0")
+    items = ev["entry"][0]["messaging"]
+    for i in range(1, 5):
+        item = copy.deepcopy(items[0])
+        item["message"]["mid"] = f"mid-cool-{i}"
+        items.append(item)
+    assert post_webhook(srv, ev).status == 200
+    wait_until(lambda: len(runs_of(srv, tok, cool["id"])) + len(runs_of(srv, tok, fallback["id"])) >= 5)
+    assert len(runs_of(srv, tok, cool["id"])) == 1
+    assert len(runs_of(srv, tok, fallback["id"])) == 4
+    assert fake.wait_for(lambda reqs: len([r for r in reqs if r["path"].endswith("/messages")]) == 5)
+    assert sorted(sent_texts(fake)) == ["fallback"] * 4 + ["welcome"]
+
+
 def test_run_once_holds_for_messages_at_once(start_server, fake):
     """Five messages from one contact in one delivery, each racing the others'
     runs through the store: the run-once flow runs once, the fallback takes

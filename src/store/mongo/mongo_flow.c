@@ -239,6 +239,35 @@ static int claim_once(mongo_ctx_t *c, const json_t *run, const char *run_id, cha
   return rc < 0 ? rc : STORE_OK;
 }
 
+/* A cooldown: the claim "<flow>:<contact>" is inserted with the time it ends,
+ * or, when one exists, taken over only if its cooldown is over (a run-once
+ * claim has none and is never taken over). Each step is one document's atomic
+ * write, so of two instances racing one gets it, the other ECONFLICT. */
+static int claim_until(mongo_ctx_t *c, const json_t *run, const char *run_id, int64_t until,
+                       int64_t now, char key[64]) {
+  const char *flow = mongo_param_str((json_t *)run, "flow_id");
+  const char *contact = mongo_param_str((json_t *)run, "contact_id");
+  if (!flow || !contact || strlen(flow) + strlen(contact) + 2 > 64) return STORE_EINVAL;
+  size_t nf = strlen(flow);
+  memcpy(key, flow, nf);
+  key[nf] = ':';
+  memcpy(key + nf + 1, contact, strlen(contact) + 1);
+  bson_t *doc =
+      BCON_NEW("_id", BCON_UTF8(key), "flow_id", BCON_UTF8(flow), "contact_id", BCON_UTF8(contact),
+               "run_id", BCON_UTF8(run_id), "until_ms", BCON_INT64(until));
+  int rc = mongo_query_insert(c, MC_FLOW_CLAIMS, doc);
+  bson_destroy(doc);
+  if (rc != STORE_ECONFLICT) return rc < 0 ? rc : STORE_OK;
+  bson_t *f = BCON_NEW("_id", BCON_UTF8(key), "until_ms", "{", "$lte", BCON_INT64(now), "}");
+  bson_t *u =
+      BCON_NEW("$set", "{", "run_id", BCON_UTF8(run_id), "until_ms", BCON_INT64(until), "}");
+  rc = mongo_query_update(c, MC_FLOW_CLAIMS, f, u, 0);
+  bson_destroy(f);
+  bson_destroy(u);
+  if (rc < 0) return rc;
+  return rc == 1 ? STORE_OK : STORE_ECONFLICT;
+}
+
 int mongo_flow_run_save(mongo_ctx_t *c, json_t *p, json_t **r) {
   json_t *run = json_object_get(p, "run");
   if (!json_is_object(run)) return STORE_EINVAL;
@@ -252,6 +281,15 @@ int mongo_flow_run_save(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (!given && json_is_true(json_object_get(p, "claim_once"))) {
     int rc = claim_once(c, run, id, claim);
     if (rc != STORE_OK) return rc;
+  } else if (!given && json_is_integer(json_object_get(p, "claim_until_ms"))) {
+    int64_t now = -1;
+    if (mongo_param_int(p, "now_ms", &now) != 0 || now < 0) return STORE_EINVAL;
+    int rc = claim_until(c, run, id, json_integer_value(json_object_get(p, "claim_until_ms")), now,
+                         claim);
+    if (rc != STORE_OK) {
+      claim[0] = '\0';
+      return rc;
+    }
   }
   bson_t *q = BCON_NEW("_id", BCON_UTF8(given ? given : id));
   bson_t *update = run_update(run, id, util_now_ms(), mongo_ctx_order(c));

@@ -251,7 +251,8 @@ int sqlite_flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!id) {
     util_new_id(fresh);
     id = fresh;
-    /* Run once: the claim first, in the same transaction as the run. */
+    /* Run once or a cooldown: the claim first, in the same transaction as
+     * the run. */
     if (json_is_true(json_object_get(p, "claim_once"))) {
       const char *contact = sqlite_db_pstr(run, "contact_id");
       if (!contact) return STORE_EINVAL;
@@ -259,6 +260,21 @@ int sqlite_flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
                           "INSERT INTO flow_claims (flow_id, contact_id, run_id) VALUES (?, ?, ?)"
                           " ON CONFLICT DO NOTHING",
                           "sss", flow, contact, id);
+      if (rc != STORE_OK) return rc;
+      if (sqlite3_changes(d->db) == 0) return STORE_ECONFLICT;
+    } else if (json_is_integer(json_object_get(p, "claim_until_ms"))) {
+      /* A cooldown: claimed until it ends; a claim whose cooldown is over is
+       * taken again (one of run once, never). */
+      const char *contact = sqlite_db_pstr(run, "contact_id");
+      int64_t until = json_integer_value(json_object_get(p, "claim_until_ms"));
+      int64_t now_ms = sqlite_db_pint(p, "now_ms", -1);
+      if (!contact || now_ms < 0) return STORE_EINVAL;
+      rc = sqlite_db_exec(d,
+                          "INSERT INTO flow_claims (flow_id, contact_id, run_id, until_ms)"
+                          " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (flow_id, contact_id) DO UPDATE"
+                          " SET run_id = excluded.run_id, until_ms = excluded.until_ms"
+                          " WHERE flow_claims.until_ms IS NOT NULL AND flow_claims.until_ms <= ?5",
+                          "sssii", flow, contact, id, until, now_ms);
       if (rc != STORE_OK) return rc;
       if (sqlite3_changes(d->db) == 0) return STORE_ECONFLICT;
     }

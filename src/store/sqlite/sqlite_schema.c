@@ -357,6 +357,9 @@ static const char *const migrations[] = {
     " endpoint TEXT NOT NULL UNIQUE, p256dh TEXT NOT NULL, auth TEXT NOT NULL,"
     " preview INTEGER NOT NULL DEFAULT 1, created_at TEXT NOT NULL);"
     "CREATE INDEX push_subscriptions_user ON push_subscriptions (user_id);",
+    /* 34: flows (issue 19): a cooldown is claimed like run once, with the
+     * time it ends (NULL: run once, for ever). */
+    "ALTER TABLE flow_claims ADD COLUMN until_ms INTEGER;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -457,7 +457,7 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       " ALTER TABLE instagram_accounts DROP COLUMN timezone;"
       /* and migration 25 (calls) */
       "DROP TABLE calls;"
-      /* and migrations 27 to 29 (run-once claims, reached sets, OAuth states) */
+      /* and migrations 27 to 29 (claims, 34's column too; reached sets; OAuth states) */
       "DROP TABLE flow_claims; DROP TABLE flow_reached; DROP TABLE oauth_states;"
       /* and migration 33 (push subscriptions) */
       "DROP TABLE push_subscriptions;"
@@ -569,7 +569,7 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " ALTER TABLE instagram_accounts DROP COLUMN timezone;"
           /* and migration 25 (calls) */
           " DROP TABLE calls;"
-          /* and migrations 27 to 29 (run-once claims, reached sets, OAuth states) */
+          /* and migrations 27 to 29 (claims, 34's column too; reached sets; OAuth states) */
           " DROP TABLE flow_claims; DROP TABLE flow_reached; DROP TABLE oauth_states;"
           /* and migration 33 (push subscriptions) */
           " DROP TABLE push_subscriptions;"
