@@ -93,7 +93,10 @@ def test_unsend_before_its_message_keeps_it_deleted(ig):
     s = owner(ig)
     tok = s["access_token"]
     post(ig, "message_unsend.json")
-    m = wait_until(lambda: by_mid(ig, tok, TEXT_MID))
+    # Stored, then deleted at once: two store calls, so a read between them
+    # sees the message not yet deleted (and clients get message.new, then
+    # message.updated). Wait for the end state.
+    m = wait_until(lambda: (lambda m: m if m and m["deleted"] else None)(by_mid(ig, tok, TEXT_MID)))
     assert m and m["deleted"] is True and m["text"] is None
     post(ig, "message_text.json")  # the original, late: a duplicate of what is stored
     time.sleep(0.3)
