@@ -94,3 +94,51 @@ def test_attach_an_image_and_a_pdf_and_see_them(app_factory, browser_factory):
     ann.wait(lambda: not ann.all("[data-test=pending-file]"), what="the refused files removed")
     csp = [e for e in ann.logs() + ben.logs() if "Content Security Policy" in e.get("message", "")]
     assert not csp, csp
+
+
+def test_a_chat_left_open_gets_fresh_file_urls(app_factory, browser_factory):
+    """Attachment URLs are signed for attachment_url_ttl_s to twice that (docs/API.md,
+    Downloads). A chat left open past that: a picture that fails to load reads its
+    message again and shows, and the file chip links to the fresh URL."""
+    import re
+    import time
+    app = app_factory(env={"PARLEY_ATTACHMENT_URL_TTL_S": "10"})
+    a = app.signup("Ann Later")
+    b = app.signup("Ben Later")
+    st, body = app.api("POST", "/api/conversations", {"type": "direct", "participant_id": b["user"]["id"]},
+                       token=a["access_token"])
+    cid = body["conversation"]["id"]
+    ann = browser_factory(app=app)
+    ann.login_token(a)
+    ann.open(f"/c/{cid}")
+    picker = ann.find("[data-test=file-input]")
+    d = tempfile.mkdtemp(prefix="parley-files-")
+    picker.send_keys(write(d, "dawn.png", png()))
+    picker.send_keys(write(d, "notes.pdf", PDF))
+    ann.wait(lambda: len(ann.all("[data-test=upload-done]")) == 2, what="both uploads done")
+    ann.find("[data-test=composer]").send_keys("for later\n")
+    ann.wait(lambda: ann.all("[data-test=msg].own [data-test=att-file]"), what="the message with its files")
+
+    ben = browser_factory(app=app)
+    ben.login_token(b)
+    ben.open(f"/c/{cid}")
+    img = "document.querySelector('[data-test=att-image] img')"
+    ben.wait(lambda: ben.js(f"const i = {img}; return !!i && i.complete && i.naturalWidth === 96;"),
+             what="the image loaded")
+    old = ben.js(f"return {img}.src")
+    old_chip = ben.find("[data-test=att-file]").get_attribute("href")
+    exp = int(re.search(r"[?&]exp=(\d+)", old).group(1))
+    assert exp <= time.time() + 21
+    while time.time() <= exp + 1:  # the URL the page holds has expired
+        time.sleep(0.25)
+    assert ben.js("return fetch(arguments[0]).then((r) => r.status)", old) == 404
+    # The picture is drawn again (a scroll, a re-render) from its expired URL: it fails,
+    # the message is read again, and the fresh URL shows it.
+    ben.js(f"const i = {img}; i.src = i.src + '&again=1';")
+    ben.wait(lambda: ben.js(f"const i = {img}; return !!i && !i.src.includes('again') && i.complete"
+                            f" && i.naturalWidth === 96;"), what="the image shown from a fresh URL")
+    new = ben.js(f"return {img}.src")
+    assert int(re.search(r"[?&]exp=(\d+)", new).group(1)) > exp
+    chip = ben.find("[data-test=att-file]").get_attribute("href")
+    assert chip != old_chip and int(re.search(r"[?&]exp=(\d+)", chip).group(1)) > exp
+    assert ben.js("return fetch(arguments[0]).then((r) => r.status)", chip) == 200

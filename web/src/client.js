@@ -220,6 +220,63 @@ export function avatarFailed(convId) {
   refreshConversation(convId);
 }
 
+/** The Unix second a signed URL (`exp=`) stops working, or Infinity for any other URL. */
+export function urlExpiry(url) {
+  const m = /[?&]exp=(\d+)/.exec(url || '');
+  return m ? Number(m[1]) : Infinity;
+}
+
+// Attachment URLs are signed for five to ten minutes (docs/API.md, Downloads): a file that
+// fails to load, or is opened after its URL expired, has its messages read again, from
+// that message on (one page), at most every 10 s a conversation.
+const FILES_RETRY_MS = 10000;
+const filesRetried = new Map();
+const filesReading = new Map();
+export function refreshAttachments(convId, seq) {
+  if (!convId || !(seq > 0)) return Promise.resolve();
+  const busy = filesReading.get(convId);
+  if (busy) return busy;
+  const at = filesRetried.get(convId) || 0;
+  if (Date.now() - at < FILES_RETRY_MS) return Promise.resolve();
+  if (filesRetried.size > 500) filesRetried.clear();
+  filesRetried.set(convId, Date.now());
+  const p = api.messages(convId, { after: seq - 1, limit: 100 })
+    .then((r) => store.refreshMessages(convId, r.messages || []))
+    .catch(() => {})
+    .finally(() => filesReading.delete(convId));
+  filesReading.set(convId, p);
+  return p;
+}
+
+/**
+ * Opens an attachment's link (a click on it): when its URL has expired, the message is
+ * read again first and its fresh URL opened (a download keeps its file name).
+ */
+export function openAttachment(ev, convId, seq, att, { download = false } = {}) {
+  if (urlExpiry(att.url) > Date.now() / 1000 + 5) return;
+  ev.preventDefault();
+  const win = download ? null : window.open('', '_blank');
+  if (win) win.opener = null;
+  refreshAttachments(convId, seq).then(() => {
+    const m = (store.chat(convId).items || []).find((x) => x.seq === seq);
+    const fresh = m && (m.attachments || []).find((x) => x.id === att.id);
+    if (!fresh || urlExpiry(fresh.url) <= Date.now() / 1000) {
+      if (win) win.close();
+      return;
+    }
+    if (win) {
+      win.location.href = fresh.url;
+      return;
+    }
+    const a = document.createElement('a');
+    a.href = fresh.url;
+    a.download = fresh.name || '';
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  });
+}
+
 const refreshing = new Set();
 function refreshConversation(id) {
   if (refreshing.has(id)) return;

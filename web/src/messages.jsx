@@ -4,7 +4,7 @@
 import { fileSize } from './attachments.jsx';
 import { memo } from 'preact/compat';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { api, client } from './client.js';
+import { api, client, openAttachment, refreshAttachments } from './client.js';
 import { clock, dayKey, dayLabel } from './format.js';
 import { Avatar } from './inbox.jsx';
 import { store } from './store.js';
@@ -20,21 +20,35 @@ function senderKind(m) {
 }
 
 /** What an Instagram message carries beyond its text (docs/API.md, Messages). */
+/**
+ * What a stored file's signed URL needs (docs/API.md, Downloads): a picture or player that
+ * fails to load (its URL expired while the chat was open) reads the message again, and a
+ * link opened after expiry opens the fresh URL.
+ */
+function fresh(m, a) {
+  return {
+    onError: () => refreshAttachments(m.conversation_id, m.seq),
+    open: (ev) => openAttachment(ev, m.conversation_id, m.seq, a),
+    save: (ev) => openAttachment(ev, m.conversation_id, m.seq, a, { download: true }),
+  };
+}
+
 /** A file uploaded to Parley (it has an id and a signed url): inline image, player or chip. */
-function StoredFile({ a }) {
+function StoredFile({ a, m }) {
+  const f = fresh(m, a);
   if (a.type === 'image') {
     return (
       <a class="att att-photo" href={a.url} target="_blank" rel="noopener noreferrer" data-test="att-image"
-        title={`${a.name} (${fileSize(a.size)}), open full size`}>
-        <img src={a.thumbnail_url || a.url} alt={a.name} loading="lazy"
+        title={`${a.name} (${fileSize(a.size)}), open full size`} onClick={f.open}>
+        <img src={a.thumbnail_url || a.url} alt={a.name} loading="lazy" onError={f.onError}
           width={a.width || undefined} height={a.height || undefined} />
       </a>
     );
   }
-  if (a.type === 'video') return <span class="att" data-test="att-video"><video src={a.url} controls preload="metadata" aria-label={a.name} /></span>;
-  if (a.type === 'audio') return <span class="att" data-test="att-audio"><audio src={a.url} controls preload="metadata" aria-label={a.name} /></span>;
+  if (a.type === 'video') return <span class="att" data-test="att-video"><video src={a.url} controls preload="metadata" aria-label={a.name} onError={f.onError} /></span>;
+  if (a.type === 'audio') return <span class="att" data-test="att-audio"><audio src={a.url} controls preload="metadata" aria-label={a.name} onError={f.onError} /></span>;
   return (
-    <a class="att file-chip" href={a.url} download={a.name} data-test="att-file">
+    <a class="att file-chip" href={a.url} download={a.name} data-test="att-file" onClick={f.save}>
       <svg class="fc-icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" fill="none"
         stroke="currentColor" stroke-width="2" stroke-linejoin="round">
         <path d="M14 3H6v18h12V7z" /><path d="M14 3v4h4" />
@@ -57,24 +71,25 @@ const CARD_LABELS = {
  * mention or a share is a card, its picture or clip with a link to open it;
  * an image, video or audio is shown as any stored file.
  */
-function StoredMedia({ a }) {
+function StoredMedia({ a, m }) {
   const label = CARD_LABELS[a.type];
-  if (!label) return <StoredFile a={a} />;
+  if (!label) return <StoredFile a={a} m={m} />;
+  const f = fresh(m, a);
   const kind = String(a.content_type || '').split('/')[0];
   return (
     <span class="att att-card" data-test={`att-${a.type}`}>
       <span class="att-card-label">{label}</span>
-      {kind === 'image' && <img src={a.thumbnail_url || a.url} alt={label} loading="lazy"
+      {kind === 'image' && <img src={a.thumbnail_url || a.url} alt={label} loading="lazy" onError={f.onError}
         width={a.width || undefined} height={a.height || undefined} />}
-      {kind === 'video' && <video src={a.url} controls preload="metadata" aria-label={label} />}
-      <a href={a.url} target="_blank" rel="noopener noreferrer">Open</a>
+      {kind === 'video' && <video src={a.url} controls preload="metadata" aria-label={label} onError={f.onError} />}
+      <a href={a.url} target="_blank" rel="noopener noreferrer" onClick={f.open}>Open</a>
     </span>
   );
 }
 
-function Attachment({ a }) {
-  if (a.id && a.source_url && typeof a.size === 'number') return <StoredMedia a={a} />;
-  if (a.id && typeof a.size === 'number') return <StoredFile a={a} />;
+function Attachment({ a, m }) {
+  if (a.id && a.source_url && typeof a.size === 'number') return <StoredMedia a={a} m={m} />;
+  if (a.id && typeof a.size === 'number') return <StoredFile a={a} m={m} />;
   const link = (label) => (a.url
     ? <a href={a.url} target="_blank" rel="noopener noreferrer">{label}</a> : <span>{label}</span>);
   switch (a.type) {
@@ -174,7 +189,7 @@ function Body({ m, ig }) {
     <>
       {m.reply_to && <Quote q={m.reply_to} />}
       {text != null && <Text text={text} mentions={m.mentions} />}
-      {atts.map((a, i) => <Attachment a={a} key={i} />)}
+      {atts.map((a, i) => <Attachment a={a} m={m} key={i} />)}
     </>
   );
 }

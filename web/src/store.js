@@ -316,6 +316,24 @@ export class Store {
     return { known: !!c, fresh };
   }
 
+  /**
+   * Messages read again for fresh attachment URLs: each replaces the loaded message
+   * with its seq; nothing is added, so the window and its edges stay as they are.
+   */
+  refreshMessages(id, messages) {
+    const ch = this.chats.get(id);
+    if (!ch) return;
+    let hit = false;
+    for (const m of messages) {
+      const i = ch.items.findIndex((x) => x.seq === m.seq);
+      if (i >= 0) {
+        ch.items[i] = m;
+        hit = true;
+      }
+    }
+    if (hit) this.changed();
+  }
+
   onUpdated(m) {
     const ch = this.chats.get(m.conversation_id);
     if (ch) {
