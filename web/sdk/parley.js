@@ -77,7 +77,8 @@ function query(params) {
  * `presence.snapshot` ({users}: after each ready, less the users whose `presence`
  * arrived first), `read`, `delivered`, `conversation.updated`, `user.updated` ({user: {id,
  * name, avatar_url}}: someone the user shares a conversation with, or the user, changed
- * their avatar or name) (the server frames as they are),
+ * their avatar or name; about the user, `client.user` has the new fields first) (the
+ * server frames as they are),
  * `state` ({state: 'idle'|'connecting'|'open'|'reconnecting'|'closed', attempt?, delayMs?}),
  * `ready` ({user_id, session_id, reconnected}), `session` ({user}) after login or
  * refresh, `logout` ({reason: 'logout'|'refresh_failed'|'ended'|'elsewhere'|'deleted'}),
@@ -151,6 +152,15 @@ export class ParleyClient extends Emitter {
       maxTracked: options.maxTracked ?? 500,
       maxOutbox: options.maxOutbox ?? 500,
       maxBuffered: options.maxBuffered ?? 1000,
+    });
+    // The user's own name or avatar changed (here, in another tab or on another device):
+    // `user` follows at once, and every tab's stored session with it.
+    this.on('user.updated', (f) => {
+      const s = this._session.get();
+      if (!s || !s.user || !f || !f.user || f.user.id !== s.user.id) return;
+      const fields = {};
+      for (const k of ['name', 'avatar_url']) if (k in f.user) fields[k] = f.user[k];
+      this._session.set({ ...s, user: { ...s.user, ...fields } });
     });
   }
 

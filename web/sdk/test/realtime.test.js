@@ -434,3 +434,21 @@ test('a send keeps its quote and mentions, after a reconnect too; delivered goes
   assert.equal(again.reply_to, 'm9');
   assert.deepEqual(again.mentions, ['u2']);
 });
+
+test('user.updated about the user updates client.user at once; about others it does not', async () => {
+  const { client, sockets } = await setup();
+  client.connect();
+  const ws = await accept(sockets, 'at1');
+  let seen = null;
+  client.on('user.updated', () => { seen = client.user.name; });
+  ws.frame({ type: 'user.updated', user: { id: 'u2', name: 'Someone', avatar_url: null } });
+  await flush();
+  assert.equal(client.user.name, 'Ann');
+  ws.frame({ type: 'user.updated', user: { id: 'u1', name: 'Ann B', avatar_url: '/api/attachments/a/thumbnail?a=u1&exp=9&sig=0' } });
+  await flush();
+  assert.equal(client.user.name, 'Ann B');
+  assert.equal(seen, 'Ann B'); // the handler registered first ran first
+  assert.equal(client.user.email, 'ann@example.com');
+  assert.match(client.user.avatar_url, /a=u1/);
+  assert.equal(client.state, 'open');
+});
