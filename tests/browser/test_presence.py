@@ -86,3 +86,25 @@ def test_presence_dots_last_seen_and_status_picker(app, browser_factory):
     alice.d.refresh()
     alice.wait(lambda: header_presence(alice) == ("offline", "last seen just now"), what="last seen after reload")
     assert not alice.severe(), alice.severe()
+
+
+def test_leaving_the_page_is_seen_at_once(app, browser_factory):
+    """A user who follows a link away (or closes the tab) closes their socket as the page
+    goes: the others see them offline within a second or two, not when the browser gets
+    round to closing it."""
+    import time
+    ann_s, ben_s = app.signup("Ann Leaves"), app.signup("Ben Watches")
+    st, _ = app.api("POST", "/api/conversations", {"type": "direct", "participant_id": ann_s["user"]["id"]},
+                    token=ben_s["access_token"])
+    assert st in (200, 201)
+    ben = browser_factory()
+    ben.login_token(ben_s)
+    ben.open("/inbox")
+    ann = browser_factory()
+    ann.login_token(ann_s)
+    ann.open("/inbox")
+    ben.wait(lambda: dot_of(ben, "Ann Leaves") == "online", what="Ann online")
+    t0 = time.monotonic()
+    ann.d.get("data:text/html,<p>elsewhere</p>")
+    ben.wait(lambda: dot_of(ben, "Ann Leaves") == "offline", timeout=3, what="Ann offline at once")
+    assert time.monotonic() - t0 < 3

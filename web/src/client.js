@@ -210,6 +210,19 @@ function watchAvatars() {
   if (!avatarTimer) avatarTimer = setInterval(refreshAvatars, AVATAR_CHECK_MS);
 }
 
+// Leaving the page (a link followed, the tab closed, the back-forward cache): the socket
+// closes at once, so the others see the user leave now and not when the browser gets to
+// it; a page the browser restores from that cache connects again.
+let pageWatched = false;
+function watchPage() {
+  if (pageWatched || typeof window === 'undefined') return;
+  pageWatched = true;
+  window.addEventListener('pagehide', () => client.disconnect());
+  window.addEventListener('pageshow', (e) => {
+    if (e.persisted && client.loggedIn) client.connect();
+  });
+}
+
 /** A conversation's picture did not load (an expired URL): its view again, once a minute at most. */
 const picRetried = new Map();
 export function avatarFailed(convId) {
@@ -389,6 +402,7 @@ export const auth = {
   start() {
     wire();
     watchAvatars();
+    watchPage();
     store.me = client.user;
     store.changed();
     client.connect();
