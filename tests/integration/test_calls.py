@@ -64,9 +64,9 @@ def test_a_call_across_instances(pair):
         await cb.send({"type": "call.ringing", "call_id": cid})
         await ca.expect("call.ringing", call_id=cid, **{"from": uid(b)})
         # Someone else's frames for the call: an error, and nobody hears them.
-        for t in ("call.offer", "call.accept", "call.hangup", "call.ice"):
+        for t in ("call.offer", "call.accept", "call.hangup", "call.ice", "call.media"):
             await cc.send({"type": t, "call_id": cid, "sdp": SDP, "candidate": None,
-                           "client_id": t})
+                           "audio": True, "video": True, "client_id": t})
             e = await cc.expect("error", ref=t)
             assert e["code"] == "not_found" and e["field"] == "call_id"
         # The caller cannot answer their own call.
@@ -91,7 +91,16 @@ def test_a_call_across_instances(pair):
         await ca.send({"type": "call.ice", "call_id": cid, "candidate": {"candidate": 5},
                        "client_id": "badc"})
         assert (await ca.expect("error", ref="badc"))["field"] == "candidate"
+        # The callee's camera goes off: the caller hears of it (and of nothing
+        # malformed).
+        await cb.send({"type": "call.media", "call_id": cid, "audio": True, "video": False})
+        media = await ca.expect("call.media", call_id=cid)
+        assert (media["audio"], media["video"], media["from"]) == (True, False, uid(b))
+        for n, frame in (("ma", {"audio": "yes", "video": True}), ("mv", {"audio": True})):
+            await cb.send({"type": "call.media", "call_id": cid, **frame, "client_id": n})
+            assert (await cb.expect("error", ref=n))["field"] == ("audio" if n == "ma" else "video")
         await cb.expect_none("call.offer", wait=0.5)
+        await ca.expect_none("call.media", wait=0.1)
         await asyncio.sleep(0.2)
         await cb.send({"type": "call.hangup", "call_id": cid})
         await ca.expect("call.hangup", call_id=cid)

@@ -174,7 +174,7 @@ static void change(call_job_t *j, const char *to, json_t *from) {
            on_changed);
 }
 
-/* ---- relays: ringing, offer, answer, ice ---- */
+/* ---- relays: ringing, offer, answer, ice, media ---- */
 
 static int sdp_ok(const json_t *v) {
   return json_is_string(v) && json_string_length(v) >= 1 && json_string_length(v) <= CALL_SDP_MAX;
@@ -241,6 +241,18 @@ static void on_call(void *ctx, int status, json_t *result) {
                 " usernameFragment?} of bounded size",
                 "candidate");
     json_decref(extra);
+  } else if (!strcmp(t, "call.media")) {
+    /* The sender's microphone and camera as they now are: the other side
+     * shows a muted icon, or the avatar instead of a frozen or black frame. */
+    json_t *audio = json_object_get(j->frame, "audio"), *video = json_object_get(j->frame, "video");
+    if (!json_is_boolean(audio) || !json_is_boolean(video)) {
+      job_error(j, "validation_failed", "audio and video must be true or false",
+                !json_is_boolean(audio) ? "audio" : "video");
+    } else {
+      json_t *extra = json_pack("{s:O, s:O}", "audio", audio, "video", video);
+      to_peer(j, extra);
+      json_decref(extra);
+    }
   } else { /* offer, answer */
     json_t *sdp = json_object_get(j->frame, "sdp");
     if (!sdp_ok(sdp)) {

@@ -1,9 +1,9 @@
 /* The call signalling frames of the WebSocket protocol (API.md, Calls):
  * call.invite starts a call in a direct conversation; call.ringing,
- * call.accept, call.reject, call.busy, call.offer, call.answer, call.ice and
- * call.hangup are relayed to the call's users on every instance, once the
- * store says the sender is one of them. protocol.c's frame table dispatches
- * here. Loop thread. */
+ * call.accept, call.reject, call.busy, call.offer, call.answer, call.ice,
+ * call.media and call.hangup are relayed to the call's users on every
+ * instance, once the store says the sender is one of them. protocol.c's
+ * frame table dispatches here. Loop thread. */
 #ifndef PARLEY_HANDLERS_WS_CALLS_H
 #define PARLEY_HANDLERS_WS_CALLS_H
 

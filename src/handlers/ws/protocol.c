@@ -102,6 +102,7 @@ static const struct {
     {"call.offer", ws_calls_frame},
     {"call.answer", ws_calls_frame},
     {"call.ice", ws_calls_frame},
+    {"call.media", ws_calls_frame},
     {"call.hangup", ws_calls_frame},
 };
 
