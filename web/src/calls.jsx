@@ -396,7 +396,7 @@ function VideoCall({ c }) {
       )}
       <div class="call-controls">
         <MicButton c={c} />
-        <button onClick={toggleCamera} aria-pressed={c.camera ? 'false' : 'true'} disabled={!camera} data-test="call-camera">
+        <button onClick={toggleCamera} aria-pressed={!camera ? undefined : c.camera ? 'false' : 'true'} disabled={!camera} data-test="call-camera">
           {!camera ? 'No camera' : c.camera ? 'Camera off' : 'Camera on'}
         </button>
         <button onClick={switchToAudio} data-test="call-audio-only">Audio only</button>
@@ -447,17 +447,37 @@ export function CallBar() {
   );
 }
 
-/** The call buttons of a direct conversation's header: voice and video. */
+function PhoneIcon() {
+  return (
+    <svg class="call-icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
+      <path fill="currentColor" d="M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2c.3-.3.7-.4 1-.2 1.1.4 2.3.6 3.6.6.6 0 1 .4 1 1V20c0 .6-.4 1-1 1A17 17 0 0 1 3 4c0-.6.4-1 1-1h3.5c.6 0 1 .4 1 1 0 1.3.2 2.5.6 3.6.1.3 0 .7-.2 1z" />
+    </svg>
+  );
+}
+
+function CameraIcon() {
+  return (
+    <svg class="call-icon" viewBox="0 0 24 24" width="18" height="18" aria-hidden="true">
+      <rect x="2" y="6" width="13" height="12" rx="2" fill="currentColor" />
+      <path fill="currentColor" d="M16.5 10.5 22 7v10l-5.5-3.5z" />
+    </svg>
+  );
+}
+
+/** The call buttons of a direct conversation's header: voice and video (icons alone
+ * on a phone's width). */
 export function CallButton({ conv }) {
   const c = useCall();
   const busy = !!(c && !c.ended);
   return (
     <>
-      <button onClick={() => startCall(conv, 'audio')} disabled={busy} data-test="call-button" aria-label="Voice call">
-        Call
+      <button class="call-start" onClick={() => startCall(conv, 'audio')} disabled={busy} data-test="call-button"
+        aria-label="Voice call" title="Voice call">
+        <PhoneIcon /><span class="call-start-label">Call</span>
       </button>
-      <button onClick={() => startCall(conv, 'video')} disabled={busy} data-test="video-call-button" aria-label="Video call">
-        Video
+      <button class="call-start" onClick={() => startCall(conv, 'video')} disabled={busy} data-test="video-call-button"
+        aria-label="Video call" title="Video call">
+        <CameraIcon /><span class="call-start-label">Video</span>
       </button>
     </>
   );
