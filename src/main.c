@@ -38,5 +38,6 @@ int main(int argc, char **argv) {
     status = status ? status : 1;
   }
   config_free(&app.cfg);
+  log_buffer_stop(); /* the access log's last lines, before the process ends */
   return status;
 }

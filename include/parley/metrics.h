@@ -40,5 +40,7 @@ void metrics_request(metrics_t *m, const char *method, const char *route, int st
  * live elsewhere (connections, sessions, store jobs) through metrics_gauge(). */
 void metrics_render(const metrics_t *m, buf_t *out);
 void metrics_gauge(buf_t *out, const char *name, const char *help, double value);
+/* Appends one counter kept elsewhere (e.g. the access log's dropped lines). */
+void metrics_counter(buf_t *out, const char *name, const char *help, uint64_t value);
 
 #endif

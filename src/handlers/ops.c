@@ -7,6 +7,7 @@
 #include "handlers/handlers.h"
 #include "parley/auth.h"
 #include "parley/bus.h"
+#include "parley/log.h"
 #include "parley/metrics.h"
 #include "parley/ws.h"
 
@@ -53,6 +54,9 @@ static void metrics(http_req_t *req) {
                 (double)store_cache_bytes(app->store));
   metrics_gauge(&out, "parley_store_up", "1 when the store answers", store_healthy(app->store));
   metrics_gauge(&out, "parley_bus_up", "1 when the bus is connected", bus_is_up(app->bus));
+  metrics_counter(&out, "parley_access_log_dropped_total",
+                  "access-log lines dropped because stderr was slower than the log",
+                  log_buffer_dropped());
   http_reply_raw(req, 200, "text/plain; version=0.0.4", out.data ? out.data : "", out.len);
   buf_free(&out);
 }

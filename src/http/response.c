@@ -120,7 +120,7 @@ static void access_log(http_req_t *req, double seconds) {
   util_iso8601(util_now_ms(), ts);
   json_object_set_new(line, "ts", json_string(ts));
   char *s = json_dumps(line, JSON_COMPACT);
-  if (s) log_json_line(s, strlen(s));
+  if (s) log_buffer_line(s, strlen(s));
   free(s);
   json_decref(line);
 }

@@ -1,6 +1,7 @@
-/* One JSON object per line on stderr. Every line leaves in a single write(2), so
- * lines from the loop and worker threads never interleave. The level is set
- * once at start-up, before threads exist. */
+/* One JSON object per line on stderr. Every line leaves in a single write(2)
+ * under log_buffer.c's write lock, so lines from the loop, worker threads and
+ * the access log's writer never interleave. The level is set once at start-up,
+ * before threads exist. */
 #include "parley/log.h"
 
 #include <jansson.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "parley/util.h"
+#include "util/log_internal.h"
 
 static _Atomic int min_level = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -25,15 +27,6 @@ int log_level_parse(const char *s) {
 }
 
 int log_enabled(enum log_level level) { return (int)level >= atomic_load(&min_level); }
-
-static void write_all(const char *p, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(STDERR_FILENO, p, len);
-    if (n <= 0) return;
-    p += n;
-    len -= (size_t)n;
-  }
-}
 
 void log_msg(enum log_level level, const char *fields, const char *fmt, ...) {
   if (!log_enabled(level)) return;
@@ -58,17 +51,15 @@ void log_msg(enum log_level level, const char *fields, const char *fmt, ...) {
     n = sizeof(line) - 1;
     line[n - 1] = '\n';
   }
-  write_all(line, (size_t)n);
+  log_write_locked(line, (size_t)n);
 }
 
 void log_json_line(const char *json, size_t len) {
   char stackbuf[1024];
-  if (len + 1 <= sizeof(stackbuf)) {
-    memcpy(stackbuf, json, len);
-    stackbuf[len] = '\n';
-    write_all(stackbuf, len + 1);
-  } else {
-    write_all(json, len);
-    write_all("\n", 1);
-  }
+  char *line = len + 1 <= sizeof(stackbuf) ? stackbuf : malloc(len + 1);
+  if (!line) return;
+  memcpy(line, json, len);
+  line[len] = '\n';
+  log_write_locked(line, len + 1);
+  if (line != stackbuf) free(line);
 }

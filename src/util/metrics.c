@@ -83,7 +83,7 @@ void metrics_gauge(buf_t *out, const char *name, const char *help, double value)
     buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n%s %.6g\n", name, help, name, name, value);
 }
 
-static void counter(buf_t *out, const char *name, const char *help, uint64_t value) {
+void metrics_counter(buf_t *out, const char *name, const char *help, uint64_t value) {
   buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
              (unsigned long long)value);
 }
@@ -112,21 +112,24 @@ void metrics_render(const metrics_t *m, buf_t *out) {
   buf_printf(out, "parley_http_request_duration_seconds_sum %.6f\n", m->latency_sum_s);
   buf_printf(out, "parley_http_request_duration_seconds_count %llu\n",
              (unsigned long long)m->latency_count);
-  counter(out, "parley_connections_total", "TCP connections accepted", m->connections_total);
-  counter(out, "parley_connections_refused_total",
-          "connections closed at accept (max_connections, out of memory)",
-          m->connections_refused_total);
-  counter(out, "parley_http_slow_readers_total",
-          "HTTP connections closed for leaving their replies unread", m->http_slow_readers_total);
-  counter(out, "parley_ws_sessions_total", "WebSocket sessions opened", m->ws_sessions_total);
-  counter(out, "parley_messages_stored_total", "messages stored", m->messages_stored);
-  counter(out, "parley_messages_delivered_total", "message frames delivered to sessions",
-          m->messages_delivered);
-  counter(out, "parley_ws_dropped_slow_total", "sessions dropped at their output limit",
-          m->ws_dropped_slow);
-  counter(out, "parley_bus_published_total", "bus messages published", m->bus_published);
-  counter(out, "parley_bus_received_total", "bus messages received", m->bus_received);
-  counter(out, "parley_webhook_events_total", "webhook events accepted", m->webhook_events);
+  metrics_counter(out, "parley_connections_total", "TCP connections accepted",
+                  m->connections_total);
+  metrics_counter(out, "parley_connections_refused_total",
+                  "connections closed at accept (max_connections, out of memory)",
+                  m->connections_refused_total);
+  metrics_counter(out, "parley_http_slow_readers_total",
+                  "HTTP connections closed for leaving their replies unread",
+                  m->http_slow_readers_total);
+  metrics_counter(out, "parley_ws_sessions_total", "WebSocket sessions opened",
+                  m->ws_sessions_total);
+  metrics_counter(out, "parley_messages_stored_total", "messages stored", m->messages_stored);
+  metrics_counter(out, "parley_messages_delivered_total", "message frames delivered to sessions",
+                  m->messages_delivered);
+  metrics_counter(out, "parley_ws_dropped_slow_total", "sessions dropped at their output limit",
+                  m->ws_dropped_slow);
+  metrics_counter(out, "parley_bus_published_total", "bus messages published", m->bus_published);
+  metrics_counter(out, "parley_bus_received_total", "bus messages received", m->bus_received);
+  metrics_counter(out, "parley_webhook_events_total", "webhook events accepted", m->webhook_events);
   metrics_gauge(out, "parley_event_loop_lag_seconds", "last measured event-loop lag",
                 m->loop_lag_ms / 1000.0);
   metrics_gauge(out, "parley_event_loop_lag_max_seconds", "largest event-loop lag seen",

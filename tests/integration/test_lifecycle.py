@@ -2,6 +2,7 @@
 readiness when the bus is down, and a graceful SIGTERM that closes WebSockets
 with 1001, lets an in-flight request finish, and exits 0."""
 import asyncio
+import http.client
 import json
 import signal
 import socket
@@ -41,16 +42,42 @@ def test_request_id_is_echoed_or_made(server):
     assert r.header("X-Request-Id") not in (None, "bad id\x01")
 
 
+def access_lines(srv):
+    return [json.loads(l) for l in srv.read_log(tail=0).splitlines()
+            if l.startswith("{") and '"msg":"request"' in l]
+
+
 def test_access_log_line(start_server):
     srv = start_server(env={"PARLEY_LOG_LEVEL": "info"})
     srv.request("GET", "/healthz", headers={"X-Request-Id": "log-me-1"})
-    time.sleep(0.2)
-    lines = [json.loads(l) for l in srv.read_log().splitlines() if l.startswith("{")]
-    hits = [l for l in lines if l.get("request_id") == "log-me-1"]
+    deadline = time.time() + 5  # the log is written within 50 ms, off the loop
+    while time.time() < deadline and not any(l.get("request_id") == "log-me-1" for l in access_lines(srv)):
+        time.sleep(0.02)
+    hits = [l for l in access_lines(srv) if l.get("request_id") == "log-me-1"]
     assert hits, srv.read_log()
     line = hits[0]
     assert line["method"] == "GET" and line["path"] == "/healthz" and line["status"] == 200
     assert line["bytes"] > 0 and "duration_ms" in line
+    m = srv.request("GET", "/metrics").body.decode()
+    assert "\nparley_access_log_dropped_total 0\n" in m
+
+
+def test_access_log_complete_after_sigterm(start_server):
+    """N requests on one keep-alive connection, then SIGTERM at once: the
+    buffered access log still has all N lines when the process has exited."""
+    srv = start_server(env={"PARLEY_LOG_LEVEL": "info"})
+    n = 500
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+    for i in range(n):
+        conn.request("GET", "/healthz", headers={"X-Request-Id": f"burst-{i}"})
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 200
+    conn.close()
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(timeout=15) == 0
+    ids = [l["request_id"] for l in access_lines(srv) if l.get("request_id", "").startswith("burst-")]
+    assert sorted(ids) == sorted(f"burst-{i}" for i in range(n))
 
 
 def test_connection_cap(start_server):
