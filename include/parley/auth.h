@@ -67,10 +67,12 @@ enum auth_token_status {
   AUTH_TOKEN_NOT_READY = -7, /* revocations not loaded yet: try again shortly */
 };
 
-/* Verifies a token at time now_s with the instance's key and revocations.
+/* Verifies a token at time now_s with the instance's key and revocations; a
+ * token verified before is found by its bytes (then only its times and the
+ * revocations are checked again). Loop thread.
  * Fills *out when it returns AUTH_TOKEN_OK. sid, when present, must be a
  * non-empty string shorter than AUTH_LOGIN_ID_MAX. */
-int auth_token_verify(const auth_t *a, const char *token, int64_t now_s, auth_claims_t *out);
+int auth_token_verify(auth_t *a, const char *token, int64_t now_s, auth_claims_t *out);
 /* Verifies signature and claims with an explicit key (no revocation check). */
 int auth_token_verify_key(const unsigned char *key, size_t keylen, const char *token, int64_t now_s,
                           auth_claims_t *out);

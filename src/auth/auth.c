@@ -24,6 +24,7 @@ auth_t *auth_new(uv_loop_t *loop, const config_t *cfg) {
   a->loop = loop;
   a->ready = 1;
   strmap_init(&a->revoked);
+  a->tokens = auth_token_cache_new(); /* NULL: every token is verified in full */
   a->token_ttl = cfg->access_token_ttl > 0 ? cfg->access_token_ttl : 900;
   a->opslimit = (unsigned long long)cfg->argon2_opslimit;
   a->memlimit = (size_t)cfg->argon2_memlimit;
@@ -47,6 +48,7 @@ void auth_free(auth_t *a) {
   }
   auth_revoke_prune(a, INT64_MAX);
   strmap_free(&a->revoked);
+  auth_token_cache_free(a->tokens);
   free(a);
 }
 

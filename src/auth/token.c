@@ -147,8 +147,12 @@ done:
   return rc;
 }
 
-int auth_token_verify(const auth_t *a, const char *token, int64_t now_s, auth_claims_t *out) {
-  int rc = auth_token_verify_key(a->key, a->keylen, token, now_s, out);
+int auth_token_verify(auth_t *a, const char *token, int64_t now_s, auth_claims_t *out) {
+  int rc = auth_token_cache_get(a->tokens, token, now_s, out);
+  if (rc == 1) {
+    rc = auth_token_verify_key(a->key, a->keylen, token, now_s, out);
+    if (rc == AUTH_TOKEN_OK) auth_token_cache_put(a->tokens, token, out);
+  }
   if (rc == AUTH_TOKEN_OK && !auth_ready(a)) rc = AUTH_TOKEN_NOT_READY;
   if (rc == AUTH_TOKEN_OK && auth_is_revoked(a, out)) rc = AUTH_TOKEN_REVOKED;
   return rc;

@@ -298,12 +298,18 @@ def test_refresh_rejects_bad_input(server):
 
 def test_logout_revokes_the_refresh_token(server):
     s = server.signup()
+    # Used before: the server remembers the verified token (its token cache);
+    # logout must still end it on the very next request.
+    for _ in range(3):
+        assert server.request("GET", "/api/conversations", token=s["access_token"]).status == 200
     r = server.request("POST", "/api/auth/logout", {"refresh_token": s["refresh_token"]})
     assert r.status == 204, r
     assert r.body == b""
     r = server.request("POST", "/api/auth/refresh", {"refresh_token": s["refresh_token"]})
     assert_error(r, 401, "unauthorized")
     # The login's access token ends with it (its "sid" is the login).
+    assert_error(server.request("GET", "/api/conversations", token=s["access_token"]), 401,
+                 "unauthorized")
     assert_error(server.request("GET", "/api/auth/me", token=s["access_token"]), 401,
                  "unauthorized")
     # Logging out twice, or with an unknown token, is harmless.

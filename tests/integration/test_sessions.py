@@ -157,6 +157,9 @@ def test_ending_a_login_closes_its_sessions_on_every_instance(redis_pair):
     phone = log_in(b, s, device="phone")
     phone_id = next(l["id"] for l in sessions(a, s["access_token"]) if not l["current"])
     third = log_in(a, s, device="laptop")
+    for server in (a, b):  # each instance remembers the verified tokens (its token cache)
+        for token in (phone["access_token"], third["access_token"]):
+            assert server.request("GET", "/api/conversations", token=token).status == 200
 
     async def go():
         await asyncio.sleep(0.3)  # the bus subscriptions of fresh instances
@@ -182,3 +185,5 @@ def test_ending_a_login_closes_its_sessions_on_every_instance(redis_pair):
     for server in (a, b):
         for token in (phone["access_token"], third["access_token"]):
             assert_error(server.request("GET", "/api/auth/me", token=token), 401, "unauthorized")
+            assert_error(server.request("GET", "/api/conversations", token=token), 401,
+                         "unauthorized")

@@ -152,10 +152,13 @@ def test_delete_user_revokes_everything(fast):
     s = fast.signup(name="Leaving Soon", password="password123")
     other = fast.signup()
     t = s["access_token"]
+    for _ in range(3):  # remembered as verified (the token cache) before the deletion
+        assert fast.request("GET", "/api/conversations", token=t).status == 200
     r = fast.request("DELETE", "/api/user", token=t)
     assert r.status == 204, r
     assert r.body == b""
     # The access token is dead everywhere, not only at /me.
+    assert_error(fast.request("GET", "/api/conversations", token=t), 401, "unauthorized")
     assert_error(fast.request("GET", "/api/auth/me", token=t), 401, "unauthorized")
     assert_error(fast.request("PATCH", "/api/user/profile", {"name": "x"}, token=t), 401,
                  "unauthorized")
@@ -197,6 +200,8 @@ def test_delete_user_reaches_other_instances(start_server, redis_url, tmp_path):
     b = start_server(env=env, data_dir=str(tmp_path))
     s = a.signup()
     t = s["access_token"]
+    for _ in range(3):  # b remembers the verified token (its token cache)
+        assert b.request("GET", "/api/conversations", token=t).status == 200
     assert b.request("GET", "/api/users/search?q=x", token=t).status == 200
 
     async def go():
@@ -215,6 +220,7 @@ def test_delete_user_reaches_other_instances(start_server, redis_url, tmp_path):
     asyncio.run(go())
     # A route that never looks the user up still refuses the token on b.
     assert_error(b.request("GET", "/api/users/search?q=x", token=t), 401, "unauthorized")
+    assert_error(b.request("GET", "/api/conversations", token=t), 401, "unauthorized")
 
 
 def same_store_env(extra=None):

@@ -140,6 +140,57 @@ static auth_revocation_t revocation(const char *user, const char *login, int64_t
   return r;
 }
 
+/* A token verified once is remembered by its bytes (token_cache.c): a revocation
+ * after that, or its expiry, still refuses it on the very next call, and a token
+ * that differs by one byte is verified in full. */
+static void remembered_tokens_still_expire_and_revoke(void **state) {
+  fixture_t *f = *state;
+  auth_t *a = auth_new(&f->loop, &f->cfg);
+  int64_t now = util_now_ms() / 1000;
+  char *t = auth_token_issue(a, "u1", "l1", now - 5);
+  char *t2 = auth_token_issue(a, "u1", "l2", now - 5);
+  auth_claims_t c;
+  for (int i = 0; i < 3; i++) { /* the first verifies, the others are remembered */
+    assert_int_equal(auth_token_verify(a, t, now, &c), AUTH_TOKEN_OK);
+    assert_string_equal(c.sub, "u1");
+    assert_string_equal(c.sid, "l1");
+  }
+  assert_int_equal(auth_token_verify(a, t2, now, &c), AUTH_TOKEN_OK);
+  /* The same bytes but one character of the signature: refused, not remembered. */
+  char *forged = strdup(t);
+  char *last = forged + strlen(forged) - 5;
+  *last = *last == 'A' ? 'B' : 'A';
+  assert_int_equal(auth_token_verify(a, forged, now, &c), AUTH_TOKEN_BAD_SIG);
+  /* Expiry: the remembered claims are judged at the time asked. */
+  int64_t exp = now - 5 + auth_token_ttl(a);
+  assert_int_equal(auth_token_verify(a, t, exp - 1, &c), AUTH_TOKEN_OK);
+  assert_int_equal(auth_token_verify(a, t, exp, &c), AUTH_TOKEN_EXPIRED);
+  /* Logout of login l1 (as a bus message from another instance would do it). */
+  auth_revocation_t r = revocation("u1", "l1", now * 1000);
+  assert_int_equal(auth_revoke(a, &r), 1);
+  assert_int_equal(auth_token_verify(a, t, now, &c), AUTH_TOKEN_REVOKED);
+  assert_int_equal(auth_token_verify(a, t2, now, &c), AUTH_TOKEN_OK);
+  /* Deletion of the user: every token of theirs. */
+  r = revocation("u1", NULL, now * 1000);
+  assert_int_equal(auth_revoke(a, &r), 1);
+  assert_int_equal(auth_token_verify(a, t2, now, &c), AUTH_TOKEN_REVOKED);
+  /* Many tokens: the cache keeps its bound and still answers each one right. */
+  for (int i = 0; i < 3000; i++) {
+    char user[16];
+    snprintf(user, sizeof(user), "v%d", i);
+    char *v = auth_token_issue(a, user, "lv", now - 5 - i % 3);
+    assert_int_equal(auth_token_verify(a, v, now, &c), AUTH_TOKEN_OK);
+    assert_string_equal(c.sub, user);
+    assert_int_equal(auth_token_verify(a, v, now, &c), AUTH_TOKEN_OK);
+    assert_string_equal(c.sub, user);
+    free(v);
+  }
+  free(forged);
+  free(t);
+  free(t2);
+  auth_free(a);
+}
+
 static void revocation_covers_earlier_tokens(void **state) {
   fixture_t *f = *state;
   auth_t *a = auth_new(&f->loop, &f->cfg);
@@ -275,6 +326,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(password_hash_and_verify, setup, teardown),
       cmocka_unit_test_setup_teardown(password_jobs_are_capped, setup, teardown),
       cmocka_unit_test_setup_teardown(revocation_covers_earlier_tokens, setup, teardown),
+      cmocka_unit_test_setup_teardown(remembered_tokens_still_expire_and_revoke, setup, teardown),
       cmocka_unit_test_setup_teardown(login_revocation_covers_that_login_only, setup, teardown),
       cmocka_unit_test_setup_teardown(not_ready_refuses_to_judge, setup, teardown),
       cmocka_unit_test_setup_teardown(refresh_tokens_hash, setup, teardown),
