@@ -61,8 +61,16 @@ void bots_free(bots_t *b);
 
 /* A message was stored (created) in a conversation whose participants are
  * participant_ids: queues its delivery to each bot among them but its sender
- * (a secret conversation's ciphertext never). Borrowed. */
+ * (a secret conversation's ciphertext never). An empty participant_ids is a
+ * channel's: the store finds the channel's bots. Borrowed. */
 void bots_on_message(app_t *app, const json_t *message, const json_t *participant_ids);
+/* A message changed: type "message.edited", "message.deleted" or
+ * "message.reaction" (reaction: {emoji, added}, else NULL), by user by.
+ * Queued, through the same outbox and so in order with the new messages, to
+ * each bot among participant_ids (empty: a channel's), by itself included.
+ * Borrowed. */
+void bots_on_change(app_t *app, const char *type, const json_t *message,
+                    const json_t *participant_ids, const char *by, const json_t *reaction);
 
 /* A bot was created here: known at once to bots_on_message (other instances
  * learn it from the bus, or at their next refresh). */

@@ -27,7 +27,15 @@ struct bots_s {
    * that a load which started before one was learned does not drop it. */
   strmap_t fresh;
   uintptr_t ids_gen; /* loads started */
+  /* BOT_ENQUEUE calls, one in the store at a time (MongoDB's workers would
+   * otherwise reorder them), so a bot's deliveries queued here keep the order
+   * of the messages and changes they tell of: the calls waiting (params),
+   * at most BOTS_ENQUEUE_WAIT. */
+  json_t *waiting;
+  int enqueuing;
 };
+
+#define BOTS_ENQUEUE_WAIT 10000
 
 /* outbox.c: claims again on the next loop turn. */
 void bots_kick(bots_t *b);

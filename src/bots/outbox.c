@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bots/bots_internal.h"
+#include "chat/attach_url.h"
 #include "chat/fanout.h"
 #include "parley/addrguard.h"
 #include "parley/httpc.h"
@@ -90,7 +91,46 @@ static void answered(void *ctx, const httpc_response_t *res) {
   if (!p || store_call(app->store, BOT_DONE, p, done_stored, s) != 0) send_free(s);
 }
 
-/* Posts the delivery; the body is the stored payload as it is, signed. */
+/* url (relative, "/api/attachments/...") on public_url when it is set. */
+static void absolute(const app_t *app, json_t *att, const char *name) {
+  const char *url = json_string_value(json_object_get(att, name));
+  const char *base = app->cfg.public_url;
+  if (!url || url[0] != '/' || !base) return;
+  size_t blen = strlen(base);
+  while (blen > 0 && base[blen - 1] == '/') blen--;
+  char *full = malloc(blen + strlen(url) + 1);
+  if (!full) return;
+  memcpy(full, base, blen);
+  strcpy(full + blen, url);
+  json_object_set_new(att, name, json_string(full));
+  free(full);
+}
+
+/* The body sent: the stored payload, whose message carries its attachments
+ * as stored; each gets its view here, at every attempt (download URLs signed
+ * for the conversation, living attachment_url_ttl_s from now whatever the
+ * delivery waited, on public_url when set). A new string, or NULL. */
+static char *body_of(const app_t *app, const char *payload) {
+  if (!strstr(payload, "\"attachments\":[{")) return strdup(payload);
+  json_t *body = json_loads(payload, 0, NULL);
+  json_t *msg = json_object_get(body, "message");
+  if (!msg) {
+    json_decref(body);
+    return strdup(payload);
+  }
+  attach_url_message(app, msg);
+  size_t i;
+  json_t *a;
+  json_array_foreach(json_object_get(msg, "attachments"), i, a) {
+    absolute(app, a, "url");
+    absolute(app, a, "thumbnail_url");
+  }
+  char *out = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  return out;
+}
+
+/* Posts the delivery, signed. */
 static void post(bots_t *b, json_t *d) {
   app_t *app = b->app;
   send_t *s = calloc(1, sizeof(*s));
@@ -101,12 +141,14 @@ static void post(bots_t *b, json_t *d) {
   s->b = b;
   s->d = d;
   b->in_flight++;
-  const char *payload = json_string_value(json_object_get(d, "payload"));
+  const char *stored = json_string_value(json_object_get(d, "payload"));
+  char *payload = stored ? body_of(app, stored) : NULL;
   char *secret =
       ig_token_open(app->secret_key, json_string_value(json_object_get(d, "secret_cipher")));
   if (!payload || !secret) {
     snprintf(s->error, sizeof(s->error), "the delivery cannot be read");
     free(secret);
+    free(payload);
     httpc_response_t res = {0, "", 0, s->error, 0};
     answered(s, &res);
     return;
@@ -130,7 +172,9 @@ static void post(bots_t *b, json_t *d) {
                          .max_response = MAX_RESPONSE,
                          .check = addrguard_check,
                          .check_ctx = (void *)app->cfg.api_call_allow};
-  if (!req.url || httpc_request(app->http, &req, answered, s) != 0) {
+  int started = req.url && httpc_request(app->http, &req, answered, s) == 0;
+  free(payload); /* httpc copied it */
+  if (!started) {
     snprintf(s->error, sizeof(s->error), "cannot start the request");
     httpc_response_t res = {0, "", 0, s->error, 0};
     answered(s, &res);
@@ -208,7 +252,7 @@ bots_t *bots_new(app_t *app) {
   return b;
 }
 
-int bots_busy(const bots_t *b) { return b ? b->in_flight + b->claiming : 0; }
+int bots_busy(const bots_t *b) { return b ? b->in_flight + b->claiming + b->enqueuing : 0; }
 
 void bots_stop(bots_t *b) {
   if (!b || b->closing) return;

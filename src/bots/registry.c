@@ -3,6 +3,7 @@
  * seconds; a bot created here is known at once), so a message in a
  * conversation without bots costs no store call. Until the first load every
  * message is offered to the store, which keeps only active bots. Loop thread. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +27,8 @@ static int drop(const char *key, void *value, void *arg) {
 }
 
 void bots_registry_clear(bots_t *b) {
+  json_decref(b->waiting);
+  b->waiting = NULL;
   strmap_sweep(&b->ids, drop, NULL);
   strmap_free(&b->ids);
   strmap_sweep(&b->fresh, drop, NULL);
@@ -83,8 +86,25 @@ void bots_known(app_t *app, const char *bot_id) {
     b->ids_loaded = 0; /* out of memory: every message goes to the store */
 }
 
+static void queued(void *ctx, int status, json_t *result);
+
+/* The next waiting BOT_ENQUEUE, when none is in the store. */
+static void enqueue_next(app_t *app) {
+  bots_t *b = app->bots;
+  while (!b->enqueuing && json_array_size(b->waiting) > 0) {
+    json_t *p = json_incref(json_array_get(b->waiting, 0));
+    json_array_remove(b->waiting, 0);
+    b->enqueuing = 1;
+    if (store_call(app->store, BOT_ENQUEUE, p, queued, app) != 0) {
+      b->enqueuing = 0;
+      log_warn("bots: a message could not be queued for its bots (store busy)");
+    }
+  }
+}
+
 static void queued(void *ctx, int status, json_t *result) {
   app_t *app = ctx;
+  app->bots->enqueuing = 0;
   if (status != STORE_OK)
     log_warn("bots: a message could not be queued for its bots (%d)", status);
   else if (json_array_size(json_object_get(result, "full")) > 0)
@@ -93,6 +113,50 @@ static void queued(void *ctx, int status, json_t *result) {
   if (status == STORE_OK && json_array_size(json_object_get(result, "queued")) > 0)
     bots_kick(app->bots);
   json_decref(result);
+  enqueue_next(app); /* on shutdown too: the store drains what it took */
+}
+
+/* Queues body (stolen) for each bot among participant_ids but skip (NULL:
+ * none); an empty participant_ids is a channel's, whose bots only the store
+ * knows (its members are not loaded), asked for while any bot exists. key
+ * makes the delivery once per bot: the message id for a new message, a fresh
+ * id for each change. */
+static void enqueue(app_t *app, const json_t *message, const json_t *participant_ids,
+                    const char *skip, const char *key, json_t *body) {
+  bots_t *b = app->bots;
+  const char *conv = json_string_value(json_object_get(message, "conversation_id"));
+  json_t *to = json_array();
+  size_t i;
+  json_t *v;
+  json_array_foreach(participant_ids, i, v) {
+    const char *id = json_string_value(v);
+    if (!id || (skip && strcmp(id, skip) == 0)) continue;
+    if (!b->ids_loaded || strmap_get(&b->ids, id)) json_array_append(to, v);
+  }
+  int channel = json_is_array(participant_ids) && json_array_size(participant_ids) == 0 && conv &&
+                (!b->ids_loaded || strmap_count(&b->ids) > 0);
+  char *payload =
+      body && (channel || json_array_size(to) > 0) ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (!payload) {
+    json_decref(to);
+    return;
+  }
+  json_t *p = json_pack("{s:o, s:O, s:s, s:s, s:i, s:I}", "bot_ids", to, "message_id",
+                        json_object_get(message, "id"), "key", key, "payload", payload, "queue_max",
+                        app->cfg.bot_queue_max, "now_ms", (json_int_t)util_now_ms());
+  free(payload);
+  if (p && channel) json_object_set_new(p, "channel_id", json_string(conv));
+  if (p && skip) json_object_set_new(p, "except", json_string(skip));
+  if (!b->waiting) b->waiting = json_array();
+  if (!p || !b->waiting || json_array_size(b->waiting) >= BOTS_ENQUEUE_WAIT) {
+    log_warn("bots: a message could not be queued for its bots (%s)",
+             p ? "too many waiting" : "out of memory");
+    json_decref(p);
+    return;
+  }
+  json_array_append_new(b->waiting, p);
+  enqueue_next(app);
 }
 
 void bots_on_message(app_t *app, const json_t *message, const json_t *participant_ids) {
@@ -100,31 +164,31 @@ void bots_on_message(app_t *app, const json_t *message, const json_t *participan
   if (!b || b->closing || app->shutting_down) return;
   /* A secret conversation's ciphertext is for people's devices only. */
   if (json_object_get(message, "ciphertexts")) return;
-  const char *sender = json_string_value(json_object_get(message, "sender_id"));
-  json_t *to = json_array();
-  size_t i;
-  json_t *v;
-  json_array_foreach(participant_ids, i, v) {
-    const char *id = json_string_value(v);
-    if (!id || (sender && strcmp(id, sender) == 0)) continue;
-    if (!b->ids_loaded || strmap_get(&b->ids, id)) json_array_append(to, v);
-  }
-  if (json_array_size(to) == 0) {
-    json_decref(to);
-    return;
-  }
+  const char *id = json_string_value(json_object_get(message, "id"));
   const char *text = json_string_value(json_object_get(message, "text"));
+  if (!id) return;
+  /* The message's attachments go as stored: outbox.c signs their URLs at
+   * each attempt. */
   json_t *body = json_pack("{s:s, s:O, s:O, s:o}", "type", "message.new", "conversation_id",
                            json_object_get(message, "conversation_id"), "message",
                            (json_t *)message, "command", bots_command_json(text));
-  char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-  json_decref(body);
-  json_t *p = payload ? json_pack("{s:o, s:O, s:s, s:i, s:I}", "bot_ids", to, "message_id",
-                                  json_object_get(message, "id"), "payload", payload, "queue_max",
-                                  app->cfg.bot_queue_max, "now_ms", (json_int_t)util_now_ms())
-                      : NULL;
-  if (!payload) json_decref(to);
-  free(payload);
-  if (!p || store_call(app->store, BOT_ENQUEUE, p, queued, app) != 0)
-    log_warn("bots: a message could not be queued for its bots (store busy)");
+  enqueue(app, message, participant_ids, json_string_value(json_object_get(message, "sender_id")),
+          id, body);
+}
+
+void bots_on_change(app_t *app, const char *type, const json_t *message,
+                    const json_t *participant_ids, const char *by, const json_t *reaction) {
+  bots_t *b = app->bots;
+  if (!b || b->closing || app->shutting_down || !type || !by) return;
+  if (json_object_get(message, "ciphertexts")) return;
+  const char *id = json_string_value(json_object_get(message, "id"));
+  if (!id || strlen(id) > 64) return;
+  char fresh[25], key[96];
+  util_new_id(fresh);
+  snprintf(key, sizeof(key), "%s:%s", id, fresh);
+  json_t *body = json_pack("{s:s, s:O, s:O, s:s}", "type", type, "conversation_id",
+                           json_object_get(message, "conversation_id"), "message",
+                           (json_t *)message, "by", by);
+  if (body && reaction) json_object_set(body, "reaction", (json_t *)reaction);
+  enqueue(app, message, participant_ids, NULL, key, body);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/fanout.h"
 #include "chat/fields.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
@@ -111,12 +112,31 @@ static void get(http_req_t *req) {
                         wrap_bot);
 }
 
+/* Deleted: it has left every conversation it was in, and each one's members
+ * hear it as a member leaving (conversation.updated without it, on every
+ * instance through the bus); a channel's leave reaches no one (API.md,
+ * Channels), its count moved. */
+static void deleted(void *ctx, int status, json_t *result) {
+  http_req_t *req = ctx;
+  if (status != STORE_OK) {
+    handlers_reply_store_error(req, status);
+  } else {
+    http_reply_empty(req, 204);
+    const char *id = http_req_param(req, "id");
+    size_t i;
+    json_t *conv;
+    json_array_foreach(json_object_get(result, "conversations"), i, conv)
+        fanout_conversation(req->app, conv, id);
+  }
+  json_decref(result);
+  http_req_unref(req);
+}
+
 static void delete_bot(http_req_t *req) {
   const char *id = bot_id(req);
   if (id)
     handlers_store_call(req, BOT_DELETE,
-                        json_pack("{s:s, s:s}", "id", id, "owner_id", req->user_id),
-                        handlers_reply_204);
+                        json_pack("{s:s, s:s}", "id", id, "owner_id", req->user_id), deleted);
 }
 
 static const route_t routes[] = {

@@ -167,28 +167,54 @@ static void send_message(http_req_t *req) {
 
 /* ---- PATCH, DELETE /api/messages/:id and reactions ---- */
 
-/* The message changed: 200 with it (or 204), and message.updated to every
- * participant. */
-static void updated(http_req_t *req, int status, json_t *result, int empty) {
+/* The message changed: 200 with it (or 204), message.updated to every
+ * participant, and the event (kind) to the conversation's bots. */
+static void updated(http_req_t *req, int status, json_t *result, int empty, const char *kind,
+                    const json_t *reaction) {
   if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
   } else {
     json_t *msg = json_object_get(result, "message");
+    json_t *ids = json_object_get(result, "participant_ids");
     if (empty)
       http_reply_empty(req, 204);
     else
       http_reply_json(req, 200,
                       json_pack("{s:o}", "message", attach_url_message_copy(req->app, msg)));
-    fanout_message_updated(req->app, msg, json_object_get(result, "participant_ids"));
+    fanout_message_updated(req->app, msg, ids);
+    bots_on_change(req->app, kind, msg, ids, req->user_id, reaction);
     attach_release_files(req->app, result); /* a deletion's files no one uses */
   }
   json_decref(result);
   http_req_unref(req);
 }
 
-static void updated_200(void *ctx, int status, json_t *result) { updated(ctx, status, result, 0); }
+static void edited(void *ctx, int status, json_t *result) {
+  updated(ctx, status, result, 0, "message.edited", NULL);
+}
 
-static void updated_204(void *ctx, int status, json_t *result) { updated(ctx, status, result, 1); }
+static void deleted(void *ctx, int status, json_t *result) {
+  updated(ctx, status, result, 1, "message.deleted", NULL);
+}
+
+/* A reaction added (200) or removed (204): the emoji is the request's. */
+static void reacted(http_req_t *req, int status, json_t *result, int added) {
+  json_t *body = added ? http_req_json(req) /* parsed once: an object */ : NULL;
+  const char *emoji =
+      added ? json_string_value(json_object_get(body, "emoji")) : http_req_param(req, "emoji");
+  json_t *reaction = json_pack("{s:s?, s:b}", "emoji", emoji, "added", added);
+  updated(req, status, result, !added, "message.reaction", reaction);
+  json_decref(reaction);
+  json_decref(body);
+}
+
+static void reaction_added(void *ctx, int status, json_t *result) {
+  reacted(ctx, status, result, 1);
+}
+
+static void reaction_removed(void *ctx, int status, json_t *result) {
+  reacted(ctx, status, result, 0);
+}
 
 static void edit(http_req_t *req) {
   const char *id = path_id(req, "id", "no such message");
@@ -200,7 +226,7 @@ static void edit(http_req_t *req) {
   if (!failed)
     handlers_store_call(
         req, MSG_EDIT,
-        json_pack("{s:s, s:s, s:s}", "id", id, "user_id", req->user_id, "text", text), updated_200);
+        json_pack("{s:s, s:s, s:s}", "id", id, "user_id", req->user_id, "text", text), edited);
   json_decref(body);
 }
 
@@ -208,7 +234,7 @@ static void delete_message(http_req_t *req) {
   const char *id = path_id(req, "id", "no such message");
   if (!id) return;
   handlers_store_call(req, MSG_DELETE, json_pack("{s:s, s:s}", "id", id, "user_id", req->user_id),
-                      updated_204);
+                      deleted);
 }
 
 static void react(http_req_t *req) {
@@ -222,7 +248,7 @@ static void react(http_req_t *req) {
     handlers_store_call(req, MSG_REACT,
                         json_pack("{s:s, s:s, s:s, s:b}", "id", id, "user_id", req->user_id,
                                   "emoji", emoji, "add", 1),
-                        updated_200);
+                        reaction_added);
   json_decref(body);
 }
 
@@ -240,7 +266,7 @@ static void unreact(http_req_t *req) {
   handlers_store_call(req, MSG_REACT,
                       json_pack("{s:s, s:s, s:s, s:b}", "id", id, "user_id", req->user_id, "emoji",
                                 emoji, "add", 0),
-                      updated_204);
+                      reaction_removed);
 }
 
 static const route_t routes[] = {

@@ -15,6 +15,7 @@ from conftest import Server
 from messaging_helpers import Client, api, create_group, run, uid
 
 FAILURES = 3
+PUBLIC_URL = "http://parley.test"
 
 
 def wait_until(fn, timeout=10):
@@ -31,7 +32,7 @@ def bot_env(receiver):
     return {"PARLEY_API_CALL_ALLOW": f"127.0.0.1:{receiver.port}",
             "PARLEY_BOT_BACKOFF_MS": "20", "PARLEY_BOT_BACKOFF_MAX_MS": "80",
             "PARLEY_BOT_MAX_FAILURES": str(FAILURES), "PARLEY_BOT_POLL_MS": "50",
-            "PARLEY_BOT_TIMEOUT_MS": "1000"}
+            "PARLEY_BOT_TIMEOUT_MS": "1000", "PARLEY_PUBLIC_URL": PUBLIC_URL}
 
 
 @pytest.fixture(scope="module")
@@ -174,9 +175,13 @@ def test_messages_delivered_signed_in_order_with_commands(srv, receiver):
         await c.expect("message.updated", timeout=5)
         await c.close()
     run(flow())
+    # Its own message is not delivered to it; its own edit is (message.edited).
+    got = wait_until(lambda: len(receiver.at("/chat")) >= 4 and receiver.at("/chat"))
     time.sleep(0.2)
-    assert len(receiver.at("/chat")) == 3
-    assert bot_of(srv, owner, bot["id"])["queued"] == 0
+    got = receiver.at("/chat")
+    assert [g["body"]["type"] for g in got] == ["message.new"] * 3 + ["message.edited"], got
+    assert got[3]["body"]["by"] == bot["id"] and got[3]["body"]["message"]["text"] == "Sunny, 21°C"
+    assert wait_until(lambda: bot_of(srv, owner, bot["id"])["queued"] == 0)
     # A conversation the bot is not in is not its to write to.
     other = create_group(srv, owner, [friend])
     assert bot_api(srv, "POST", f"/api/conversations/{other['id']}/messages", token,
@@ -304,3 +309,183 @@ def test_a_new_bot_is_known_to_every_instance_at_once(start_server, receiver, re
     assert r.status == 201, r
     got = wait_until(lambda: receiver.at("/fresh"), timeout=2.5)
     assert [g["body"]["message"]["text"] for g in got] == ["hi bot"]
+
+
+def deliveries(receiver, path, n):
+    """The first n deliveries to path (waits for them), each body once: a
+    retried one is counted once."""
+    def seen():
+        out, ids = [], set()
+        for g in receiver.at(path):
+            if g["status"] == 200 and g["delivery"] not in ids:
+                ids.add(g["delivery"])
+                out.append(g)
+        return out if len(out) >= n else None
+    got = wait_until(seen)
+    assert got, receiver.at(path)
+    return got
+
+
+def test_edits_deletes_and_reactions_reach_the_bot_in_order(srv, receiver):
+    """Every change to a message of the bot's conversation, whoever made it,
+    reaches the bot through its outbox, after the message itself."""
+    owner, friend = srv.signup(), srv.signup()
+    made = make_bot(srv, owner, receiver, "/changes")
+    bot, token = made["bot"], made["token"]
+    conv = create_group(srv, owner, [friend])
+    assert api(srv, "POST", f"/api/conversations/{conv['id']}/members", owner,
+               {"user_ids": [bot["id"]]}).status == 200
+    steps = []
+    r = api(srv, "POST", f"/api/conversations/{conv['id']}/messages", friend, {"text": "hello"})
+    assert r.status == 201
+    mid = r.json()["message"]["id"]
+    steps.append(("message.new", None))
+    assert api(srv, "PATCH", f"/api/messages/{mid}", friend, {"text": "hello all"}).status == 200
+    steps.append(("message.edited", uid(friend)))
+    assert api(srv, "POST", f"/api/messages/{mid}/reactions", owner, {"emoji": "👍"}).status == 200
+    steps.append(("message.reaction", uid(owner)))
+    assert api(srv, "DELETE", f"/api/messages/{mid}/reactions/%F0%9F%91%8D", owner).status == 204
+    steps.append(("message.reaction", uid(owner)))
+    mine = bot_api(srv, "POST", f"/api/conversations/{conv['id']}/messages", token, {"text": "hi"})
+    assert mine.status == 201
+    assert bot_api(srv, "DELETE", f"/api/messages/{mine.json()['message']['id']}", token).status == 204
+    steps.append(("message.deleted", bot["id"]))
+    assert api(srv, "DELETE", f"/api/messages/{mid}", friend).status == 204
+    steps.append(("message.deleted", uid(friend)))
+    got = deliveries(receiver, "/changes", len(steps))
+    bodies = [g["body"] for g in got]
+    assert [(b["type"], b.get("by")) for b in bodies] == steps, bodies
+    assert all(g["signed"] for g in got)
+    assert all(b["conversation_id"] == conv["id"] for b in bodies)
+    assert bodies[1]["message"]["text"] == "hello all" and bodies[1]["message"]["edited_at"]
+    assert "command" not in bodies[1]
+    assert bodies[2]["reaction"] == {"emoji": "👍", "added": True}
+    assert bodies[2]["message"]["reactions"] == [{"emoji": "👍", "user_ids": [uid(owner)]}]
+    assert bodies[3]["reaction"] == {"emoji": "👍", "added": False}
+    assert bodies[4]["message"]["id"] == mine.json()["message"]["id"]
+    assert bodies[5]["message"]["id"] == mid and bodies[5]["message"]["deleted"] is True
+    assert bodies[5]["message"]["text"] is None
+    assert len({g["delivery"] for g in got}) == len(steps)
+    # A change the store refused reaches no one.
+    assert api(srv, "PATCH", f"/api/messages/{mid}", owner, {"text": "not mine"}).status in (403, 404)
+    time.sleep(0.2)
+    assert len(receiver.at("/changes")) == len(steps)
+
+
+def test_attachments_carry_signed_urls_the_bot_fetches(srv, receiver):
+    """An attachment reaches the bot as its view: a signed, time-limited URL on
+    public_url that needs no token, not a bare id."""
+    owner, friend = srv.signup(), srv.signup()
+    bot = make_bot(srv, owner, receiver, "/files")["bot"]
+    conv = create_group(srv, owner, [friend])
+    assert api(srv, "POST", f"/api/conversations/{conv['id']}/members", owner,
+               {"user_ids": [bot["id"]]}).status == 200
+    data = b"%PDF-1.4\n% a bot reads this\n%%EOF\n"
+    up = api(srv, "POST", "/api/uploads?name=report.pdf", friend, raw_body=data,
+             headers={"Content-Type": "application/octet-stream"})
+    assert up.status == 201, up
+    att = up.json()["attachment"]
+    r = api(srv, "POST", f"/api/conversations/{conv['id']}/messages", friend,
+            {"text": "the report", "attachment_ids": [att["id"]]})
+    assert r.status == 201, r
+    body = deliveries(receiver, "/files", 1)[0]["body"]
+    a = body["message"]["attachments"][0]
+    assert a["id"] == att["id"] and a["name"] == "report.pdf" and a["size"] == len(data)
+    assert not {"user_id", "thumbnail_key", "storage_key", "key"} & set(a), a
+    assert a["url"].startswith(PUBLIC_URL + f"/api/attachments/{att['id']}?c={conv['id']}&exp="), a
+    path = a["url"][len(PUBLIC_URL):]
+    got = srv.request("GET", path)
+    assert got.status == 200 and got.body == data
+    # Altered, the URL opens nothing.
+    assert srv.request("GET", path[:-1] + ("0" if path[-1] != "0" else "1")).status == 404
+
+
+def test_channel_bots_get_posts_and_post_as_admins(srv, receiver):
+    """A bot in a channel gets every post (a member's delivery, though a
+    channel's members are never loaded); promoted to admin, it posts."""
+    owner, reader = srv.signup(), srv.signup()
+    made = make_bot(srv, owner, receiver, "/channel")
+    bot, token = made["bot"], made["token"]
+    r = api(srv, "POST", "/api/conversations", owner, {"type": "channel", "name": "News", "public": True})
+    assert r.status == 201, r
+    ch = r.json()["conversation"]
+    assert api(srv, "POST", "/api/channels/join", reader, {"conversation_id": ch["id"]}).status == 201
+    r = api(srv, "POST", f"/api/conversations/{ch['id']}/members", owner, {"user_ids": [bot["id"]]})
+    assert r.status == 200 and r.json()["conversation"]["member_count"] == 3, r
+    path = f"/api/conversations/{ch['id']}/messages"
+    r = api(srv, "POST", path, owner, {"text": "/digest today"})
+    assert r.status == 201
+    first = r.json()["message"]["id"]
+    body = deliveries(receiver, "/channel", 1)[0]["body"]
+    assert body["type"] == "message.new" and body["conversation_id"] == ch["id"]
+    assert body["message"]["id"] == first and body["command"]["name"] == "digest"
+    # A member reads; only an admin posts.
+    assert bot_api(srv, "GET", path, token).status == 200
+    r = bot_api(srv, "POST", path, token, {"text": "not yet"})
+    assert r.status == 403 and r.json()["error"]["code"] == "forbidden", r
+    r = api(srv, "PATCH", f"/api/conversations/{ch['id']}/members/{bot['id']}", owner, {"role": "admin"})
+    assert r.status == 200, r
+    r = bot_api(srv, "POST", path, token, {"text": "Today: sun", "client_id": "d1"})
+    assert r.status == 201, r
+    mine = r.json()["message"]
+    texts = [m["text"] for m in api(srv, "GET", path, reader).json()["messages"]]
+    assert texts == ["/digest today", "Today: sun"]
+    # Its own post is not delivered to it; a change in the channel is.
+    assert api(srv, "PATCH", f"/api/messages/{first}", owner, {"text": "/digest now"}).status == 200
+    got = deliveries(receiver, "/channel", 2)
+    assert got[1]["body"]["type"] == "message.edited" and got[1]["body"]["by"] == uid(owner)
+    time.sleep(0.2)
+    assert all(g["body"]["message"]["id"] != mine["id"] for g in receiver.at("/channel"))
+    # A channel without bots queues nothing for anyone's bot.
+    other = api(srv, "POST", "/api/conversations", owner, {"type": "channel", "name": "Quiet"}).json()
+    assert api(srv, "POST", f"/api/conversations/{other['conversation']['id']}/messages", owner,
+               {"text": "quiet"}).status == 201
+    time.sleep(0.2)
+    assert len(receiver.at("/channel")) == 2
+
+
+def test_a_deleted_bot_leaves_its_conversations(srv, receiver):
+    """Deleting a bot takes it out of every conversation it was in (members
+    hear it leave, as a member leaving) and drops its queued deliveries."""
+    owner, friend = srv.signup(), srv.signup()
+    bot = make_bot(srv, owner, receiver, "/gone")["bot"]
+    receiver.plans["/gone"] = [500] * 50
+    group = create_group(srv, owner, [friend])
+    direct = api(srv, "POST", "/api/conversations", friend,
+                 {"type": "direct", "participant_id": bot["id"]}).json()["conversation"]
+    ch = api(srv, "POST", "/api/conversations", owner, {"type": "channel", "name": "Feed"}).json()
+    ch = ch["conversation"]
+    for conv in (group, ch):
+        assert api(srv, "POST", f"/api/conversations/{conv['id']}/members", owner,
+                   {"user_ids": [bot["id"]]}).status == 200
+    assert api(srv, "POST", f"/api/conversations/{group['id']}/messages", friend,
+               {"text": "held"}).status == 201
+    assert wait_until(lambda: bot_of(srv, owner, bot["id"])["status"] == "disabled")
+    assert bot_of(srv, owner, bot["id"])["queued"] == 1
+
+    async def flow():
+        c = await Client.connect(srv, friend)
+        assert api(srv, "DELETE", f"/api/bots/{bot['id']}", owner).status == 204
+        seen = {}
+        while set(seen) != {group["id"], direct["id"]}:
+            f = await c.expect("conversation.updated", timeout=5)
+            seen[f["conversation"]["id"]] = f["conversation"]
+        await c.close()
+        return seen
+    seen = run(flow())
+    for conv in (group, direct):
+        assert bot["id"] not in [p["id"] for p in seen[conv["id"]]["participants"]]
+        r = api(srv, "GET", f"/api/conversations/{conv['id']}", friend)
+        assert bot["id"] not in [p["id"] for p in r.json()["conversation"]["participants"]], r
+    r = api(srv, "GET", f"/api/conversations/{ch['id']}", owner).json()["conversation"]
+    assert r["member_count"] == 1, r
+    members = api(srv, "GET", f"/api/conversations/{ch['id']}/members", owner).json()["members"]
+    assert [m["id"] for m in members] == [uid(owner)]
+    # Nothing of it is left to send, and nothing new is queued.
+    receiver.plans["/gone"] = []
+    tried = len(receiver.at("/gone"))
+    assert api(srv, "POST", f"/api/conversations/{group['id']}/messages", friend,
+               {"text": "after"}).status == 201
+    time.sleep(0.3)
+    assert len(receiver.at("/gone")) == tried
+    assert api(srv, "GET", f"/api/bots/{bot['id']}", owner).status == 404

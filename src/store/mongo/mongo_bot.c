@@ -1,6 +1,7 @@
 /* Bots in "bots" (their user in "users", kind "bot") and their outbox in
- * "bot_deliveries" ({_id: "<bot id>:<message id>", bot_id, ord, message_id,
- * payload, attempts}); ord comes from the bot's own counter (next_ord), so a
+ * "bot_deliveries" ({_id: "<bot id>:<key>", bot_id, ord, message_id,
+ * payload, attempts}, the key the message id, or "<message id>:<fresh id>"
+ * for a change to it); ord comes from the bot's own counter (next_ord), so a
  * bot's deliveries are ordered whatever instance queued them. A bot is leased
  * with one conditional findAndModify on its lease, so two instances never
  * claim the same one. Worker thread. */
@@ -154,14 +155,22 @@ int mongo_bot_delete(mongo_ctx_t *c, json_t *p, json_t **r) {
   rc = mongo_query_delete(c, MC_BOT_DELIVERIES, dq, 1);
   bson_destroy(dq);
   if (rc < 0) return rc;
+  json_t *convs = json_array();
+  if ((rc = mongo_conv_leave_all(c, id, convs)) != STORE_OK) {
+    json_decref(convs);
+    return rc;
+  }
   bson_t *uq = BCON_NEW("_id", BCON_UTF8(id));
   bson_t *uu = BCON_NEW("$set", "{", "name", BCON_UTF8("Deleted user"), "avatar_url", BCON_NULL,
                         "status", BCON_UTF8("offline"), "deleted", BCON_BOOL(true), "}");
   rc = mongo_query_update(c, MC_USERS, uq, uu, 0);
   bson_destroy(uq);
   bson_destroy(uu);
-  if (rc < 0) return rc;
-  *r = json_object();
+  if (rc < 0) {
+    json_decref(convs);
+    return rc;
+  }
+  *r = json_pack("{s:o}", "conversations", convs);
   return STORE_OK;
 }
 
@@ -197,8 +206,8 @@ int mongo_bot_ids(mongo_ctx_t *c, json_t *p, json_t **r) {
  * order lost deliveries: a claim between the two zeroed the count, and the
  * bot was not looked at again). 1 queued, 2 full, 0 not an active bot or
  * queued already, or a negative status. */
-static int enqueue_one(mongo_ctx_t *c, const char *id, const char *msg, const char *payload,
-                       int64_t max) {
+static int enqueue_one(mongo_ctx_t *c, const char *id, const char *msg, const char *key,
+                       const char *payload, int64_t max) {
   bson_t *q = BCON_NEW("_id", BCON_UTF8(id), "status", BCON_UTF8("active"), "queued", "{", "$lt",
                        BCON_INT64(max), "}");
   bson_t *u = BCON_NEW("$inc", "{", "next_ord", BCON_INT64(1), "}");
@@ -215,8 +224,8 @@ static int enqueue_one(mongo_ctx_t *c, const char *id, const char *msg, const ch
   }
   int64_t ord = mongo_bson_int(&bot, "next_ord", 0);
   bson_destroy(&bot);
-  char did[80];
-  snprintf(did, sizeof(did), "%s:%s", id, msg);
+  char did[160];
+  snprintf(did, sizeof(did), "%s:%s", id, key);
   bson_t *doc =
       BCON_NEW("_id", BCON_UTF8(did), "bot_id", BCON_UTF8(id), "ord", BCON_INT64(ord), "message_id",
                BCON_UTF8(msg), "payload", BCON_UTF8(payload), "attempts", BCON_INT64(0));
@@ -232,26 +241,49 @@ static int enqueue_one(mongo_ctx_t *c, const char *id, const char *msg, const ch
   return rc < 0 ? rc : 1;
 }
 
+static json_t *member_user(mongo_ctx_t *c, const bson_t *doc) {
+  (void)c;
+  return mongo_bson_json(doc, "user_id");
+}
+
 int mongo_bot_enqueue(mongo_ctx_t *c, json_t *p, json_t **r) {
-  json_t *ids = json_object_get(p, "bot_ids");
+  json_t *given = json_object_get(p, "bot_ids");
   const char *msg = mongo_param_str(p, "message_id"), *payload = mongo_param_str(p, "payload");
+  const char *key = mongo_param_str(p, "key"), *channel = mongo_param_str(p, "channel_id");
+  const char *except = mongo_param_str(p, "except");
   int64_t max = 0;
-  if (!json_is_array(ids) || !msg || !payload || mongo_param_int(p, "queue_max", &max) != 0 ||
-      max < 1)
+  if (!json_is_array(given) || !msg || !payload || mongo_param_int(p, "queue_max", &max) != 0 ||
+      max < 1 || (key && strlen(key) > 100))
     return STORE_EINVAL;
+  /* The delivery's key: the message id for a new message, "<message
+   * id>:<fresh id>" for a change, so a retried call queues nothing twice. */
+  if (!key) key = msg;
+  json_t *ids = json_copy(given);
+  int rc = ids ? STORE_OK : STORE_EUNAVAILABLE;
+  if (rc == STORE_OK && channel) {
+    /* A channel's bots: its members marked bot (channel_members' partial index). */
+    bson_t *f = BCON_NEW("conversation_id", BCON_UTF8(channel), "bot", BCON_BOOL(true));
+    rc = mongo_query_map(c, MC_CHANNEL_MEMBERS, f, NULL, member_user, ids);
+    bson_destroy(f);
+    rc = rc < 0 ? rc : STORE_OK;
+  }
+  if (rc != STORE_OK) {
+    json_decref(ids);
+    return rc;
+  }
   json_t *queued = json_array(), *full = json_array();
   size_t i;
   json_t *v;
-  int rc = STORE_OK;
   json_array_foreach(ids, i, v) {
     const char *id = json_string_value(v);
-    if (!id || strlen(id) > 40) continue;
-    rc = enqueue_one(c, id, msg, payload, max);
+    if (!id || strlen(id) > 40 || (except && channel && strcmp(id, except) == 0)) continue;
+    rc = enqueue_one(c, id, msg, key, payload, max);
     if (rc < 0) break;
     if (rc == 1) json_array_append_new(queued, json_string(id));
     if (rc == 2) json_array_append_new(full, json_string(id));
     rc = STORE_OK;
   }
+  json_decref(ids);
   if (rc != STORE_OK) {
     json_decref(queued);
     json_decref(full);

@@ -143,6 +143,21 @@ int mongo_channel_add(mongo_ctx_t *c, const char *cid, const char *user, const c
   return STORE_OK;
 }
 
+int mongo_channel_mark_bot(mongo_ctx_t *c, const char *cid, const char *user) {
+  bson_t *f = BCON_NEW("_id", BCON_UTF8(user), "kind", BCON_UTF8("bot"));
+  int rc = mongo_query_one(c, MC_USERS, f, NULL, NULL);
+  bson_destroy(f);
+  if (rc <= 0) return rc < 0 ? rc : STORE_OK;
+  char key[160];
+  member_key(key, sizeof(key), cid, user);
+  bson_t *q = BCON_NEW("_id", BCON_UTF8(key));
+  bson_t *u = BCON_NEW("$set", "{", "bot", BCON_BOOL(true), "}");
+  rc = mongo_query_update(c, MC_CHANNEL_MEMBERS, q, u, 0);
+  bson_destroy(q);
+  bson_destroy(u);
+  return rc < 0 ? rc : STORE_OK;
+}
+
 /* Admins of cid counted up to 2, or a status. */
 static int admins(mongo_ctx_t *c, const char *cid) {
   bson_t *filter = BCON_NEW("conversation_id", BCON_UTF8(cid), "role", BCON_UTF8("admin"));

@@ -971,6 +971,7 @@ int mongo_conv_add_members(mongo_ctx_t *c, json_t *p, json_t **r) {
   json_array_foreach(ids, i, v) {
     rc = channel ? mongo_channel_add(c, id, json_string_value(v), "member", NULL, 0)
                  : push_member(c, id, json_string_value(v));
+    if (rc >= 0 && channel) rc = mongo_channel_mark_bot(c, id, json_string_value(v));
     if (rc < 0) return rc;
   }
   return reload(c, id, user, r);
@@ -1010,6 +1011,59 @@ int mongo_conv_remove_member(mongo_ctx_t *c, json_t *p, json_t **r) {
   if ((rc = reload(c, id, user, &cv)) != STORE_OK) return rc;
   *r = json_pack("{s:o, s:s}", "conversation", cv, "removed_id", member);
   return STORE_OK;
+}
+
+static json_t *conv_id_of(mongo_ctx_t *c, const bson_t *doc) {
+  (void)c;
+  return mongo_bson_json(doc, "conversation_id");
+}
+
+static json_t *id_of(mongo_ctx_t *c, const bson_t *doc) {
+  (void)c;
+  return mongo_bson_json(doc, "_id");
+}
+
+int mongo_conv_leave_all(mongo_ctx_t *c, const char *user, json_t *convs) {
+  json_t *ids = json_array(), *v;
+  size_t i;
+  bson_t *f = BCON_NEW("participants.id", BCON_UTF8(user));
+  bson_t *opts = BCON_NEW("projection", "{", "_id", BCON_INT32(1), "}");
+  int rc = mongo_query_map(c, MC_CONVS, f, opts, id_of, ids);
+  bson_destroy(f);
+  bson_destroy(opts);
+  json_array_foreach(ids, i, v) {
+    if (rc < 0) break;
+    const char *id = json_string_value(v);
+    bson_t *q = BCON_NEW("_id", BCON_UTF8(id));
+    bson_t *u = BCON_NEW("$pull", "{", "participants", "{", "id", BCON_UTF8(user), "}", "}");
+    rc = mongo_query_update(c, MC_CONVS, q, u, 0);
+    bson_destroy(q);
+    bson_destroy(u);
+    json_t *cv = NULL;
+    if (rc >= 0 && (rc = reload(c, id, NULL, &cv)) == STORE_OK) json_array_append_new(convs, cv);
+  }
+  /* Its channels: it leaves each as a member does (the count moves; being an
+   * admin holds nothing back). */
+  json_array_clear(ids);
+  if (rc >= 0) {
+    f = BCON_NEW("user_id", BCON_UTF8(user));
+    rc = mongo_query_map(c, MC_CHANNEL_MEMBERS, f, NULL, conv_id_of, ids);
+    bson_destroy(f);
+  }
+  json_array_foreach(ids, i, v) {
+    if (rc < 0) break;
+    bson_t doc;
+    rc = mongo_conv_load(c, json_string_value(v), NULL, &doc);
+    if (rc == STORE_ENOTFOUND) {
+      rc = STORE_OK;
+      continue;
+    }
+    if (rc != STORE_OK) break;
+    rc = mongo_channel_remove(c, &doc, user, 0);
+    bson_destroy(&doc);
+  }
+  json_decref(ids);
+  return rc < 0 ? rc : STORE_OK;
 }
 
 /* A group's participants are few (a request's worth): sorted and sliced here.

@@ -83,6 +83,9 @@ static const index_spec_t specs[] = {
     {MC_CHANNEL_MEMBERS, "conversation_id_1_role_1", "{\"conversation_id\": 1, \"role\": 1}", 0, 0,
      NULL, NULL},
     {MC_CHANNEL_MEMBERS, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
+    /* a channel's bots (marked bot: true), for its posts' deliveries */
+    {MC_CHANNEL_MEMBERS, "conversation_id_1_bot_1", "{\"conversation_id\": 1, \"bot\": 1}", 0, 0,
+     "{\"bot\": true}", NULL},
     /* the key directory: a user's devices; a device's prekeys, oldest first,
      * each key once */
     {MC_DEVICES, "user_id_1_ord_1", "{\"user_id\": 1, \"ord\": 1}", 0, 0, NULL, NULL},

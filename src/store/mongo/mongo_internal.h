@@ -190,6 +190,13 @@ int mongo_channel_add(mongo_ctx_t *c, const char *cid, const char *user, const c
                       int *added, int new_channel);
 /* The member leaves, counted; the last admin with others left: ECONFLICT. */
 int mongo_channel_remove(mongo_ctx_t *c, const bson_t *conv, const char *user, int is_admin);
+/* Marks user's membership of cid as a bot's (bot: true) when user is a bot,
+ * so the channel's posts find their bots; STORE_OK or a status. */
+int mongo_channel_mark_bot(mongo_ctx_t *c, const char *cid, const char *user);
+/* mongo_conv.c: user (a bot being deleted) leaves every conversation and
+ * channel it is in; each conversation but channels, rendered after, is
+ * appended to convs. STORE_OK or a status. */
+int mongo_conv_leave_all(mongo_ctx_t *c, const char *user, json_t *convs);
 /* The user's channel ids (at most CHANNELS_PER_USER_MAX), NULL on failure. */
 json_t *mongo_channel_ids(mongo_ctx_t *c, const char *user);
 /* Appends up to limit + 1 members {id, name: null, role} of cid after the

@@ -128,19 +128,65 @@ int sqlite_bot_token(sqlite_db_t *d, json_t *p, json_t **result) {
   return bot_load(d, id, owner, 0, result);
 }
 
+/* The bot leaves every conversation it is in, as a member leaving (a
+ * channel's count moves; being its admin holds nothing back); each other
+ * conversation, loaded after, goes to convs for its members'
+ * conversation.updated. */
+static int leave_all(sqlite_db_t *d, const char *id, json_t *convs) {
+  sqlite3_stmt *st =
+      sqlite_db_query(d,
+                      "SELECT p.conversation_id, c.type = 'channel' FROM participants p"
+                      " JOIN conversations c ON c.id = p.conversation_id"
+                      " WHERE p.user_id = ?",
+                      "s", id);
+  if (!st) return STORE_EUNAVAILABLE;
+  json_t *in = json_array();
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1)
+    json_array_append_new(in,
+                          json_pack("[o, b]", sqlite_db_col_str(st, 0), sqlite3_column_int(st, 1)));
+  size_t i;
+  json_t *v;
+  json_array_foreach(in, i, v) {
+    if (rc < 0) break;
+    const char *conv = json_string_value(json_array_get(v, 0));
+    if (!conv) continue;
+    if (json_is_true(json_array_get(v, 1))) {
+      rc = sqlite_channel_remove(d, conv, id, 0);
+      continue;
+    }
+    rc = sqlite_db_exec(d, "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?",
+                        "ss", conv, id);
+    json_t *loaded = rc == STORE_OK ? sqlite_conv_load(d, conv) : NULL;
+    if (rc == STORE_OK && !loaded) rc = STORE_EUNAVAILABLE;
+    if (loaded) json_array_append_new(convs, loaded);
+  }
+  json_decref(in);
+  return rc < 0 ? rc : STORE_OK;
+}
+
 int sqlite_bot_delete(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id"), *owner = sqlite_db_pstr(p, "owner_id");
   if (!id || !owner) return STORE_EINVAL;
   int rc = sqlite_db_exec(d, "DELETE FROM bots WHERE id = ? AND owner_id = ?", "ss", id, owner);
   if (rc != STORE_OK) return rc;
   if (sqlite3_changes(d->db) == 0) return STORE_ENOTFOUND;
+  json_t *convs = json_array();
+  rc = leave_all(d, id, convs);
+  if (rc != STORE_OK) {
+    json_decref(convs);
+    return rc;
+  }
   rc = sqlite_db_exec(d, "DELETE FROM bot_deliveries WHERE bot_id = ?", "s", id);
   if (rc == STORE_OK)
     rc = sqlite_db_exec(d,
                         "UPDATE users SET name = 'Deleted user', avatar_url = NULL,"
                         " status = 'offline', deleted = 1 WHERE id = ?",
                         "s", id);
-  if (rc == STORE_OK) *result = json_object();
+  if (rc == STORE_OK)
+    *result = json_pack("{s:o}", "conversations", convs);
+  else
+    json_decref(convs);
   return rc;
 }
 
@@ -176,15 +222,39 @@ int sqlite_bot_ids(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
+/* The bots among a channel's members (participants.bot, kept by migration
+ * 35's trigger, found through its partial index) but except, appended to ids. */
+static int channel_bots(sqlite_db_t *d, const char *channel, const char *except, json_t *ids) {
+  sqlite3_stmt *st = sqlite_db_query(d,
+                                     "SELECT user_id FROM participants"
+                                     " WHERE conversation_id = ? AND bot = 1 AND user_id != ?",
+                                     "ss", channel, except ? except : "");
+  if (!st) return STORE_EUNAVAILABLE;
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1) json_array_append_new(ids, sqlite_db_col_str(st, 0));
+  return rc < 0 ? rc : STORE_OK;
+}
+
 int sqlite_bot_enqueue(sqlite_db_t *d, json_t *p, json_t **result) {
-  json_t *ids = json_object_get(p, "bot_ids");
+  json_t *given = json_object_get(p, "bot_ids");
   const char *msg = sqlite_db_pstr(p, "message_id"), *payload = sqlite_db_pstr(p, "payload");
+  const char *key = sqlite_db_pstr(p, "key"), *channel = sqlite_db_pstr(p, "channel_id");
   int64_t max = sqlite_db_pint(p, "queue_max", 0);
-  if (!json_is_array(ids) || !msg || !payload || max < 1) return STORE_EINVAL;
+  if (!json_is_array(given) || !msg || !payload || max < 1) return STORE_EINVAL;
+  /* The delivery's key (column message_id): the message id for a new
+   * message, "<message id>:<fresh id>" for a change, so a retried call
+   * queues nothing twice. */
+  if (!key) key = msg;
+  json_t *ids = json_copy(given);
+  int rc = ids ? STORE_OK : STORE_EUNAVAILABLE;
+  if (rc == STORE_OK && channel) rc = channel_bots(d, channel, sqlite_db_pstr(p, "except"), ids);
+  if (rc != STORE_OK) {
+    json_decref(ids);
+    return rc;
+  }
   json_t *queued = json_array(), *full = json_array();
   size_t i;
   json_t *v;
-  int rc = STORE_OK;
   json_array_foreach(ids, i, v) {
     const char *id = json_string_value(v);
     if (!id) continue;
@@ -208,13 +278,14 @@ int sqlite_bot_enqueue(sqlite_db_t *d, json_t *p, json_t **result) {
     rc = sqlite_db_exec(d,
                         "INSERT INTO bot_deliveries (bot_id, message_id, payload) VALUES (?, ?, ?)"
                         " ON CONFLICT DO NOTHING",
-                        "sss", id, msg, payload);
+                        "sss", id, key, payload);
     if (rc != STORE_OK) break;
     if (sqlite3_changes(d->db) == 0) continue;
     rc = sqlite_db_exec(d, "UPDATE bots SET queued = queued + 1 WHERE id = ?", "s", id);
     if (rc != STORE_OK) break;
     json_array_append_new(queued, json_string(id));
   }
+  json_decref(ids);
   if (rc != STORE_OK) {
     json_decref(queued);
     json_decref(full);

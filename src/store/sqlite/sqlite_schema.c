@@ -360,6 +360,15 @@ static const char *const migrations[] = {
     /* 34: flows (issue 19): a cooldown is claimed like run once, with the
      * time it ends (NULL: run once, for ever). */
     "ALTER TABLE flow_claims ADD COLUMN until_ms INTEGER;",
+    /* 35: bots in channels (issue 20): a participant that is a bot is marked
+     * (bot = 1, by a trigger whatever path adds it), so a channel post finds
+     * its bots through a partial index, not by reading 100,000 members. */
+    "ALTER TABLE participants ADD COLUMN bot INTEGER;"
+    "UPDATE participants SET bot = 1 WHERE user_id IN (SELECT id FROM bots);"
+    "CREATE INDEX participants_bot ON participants(conversation_id) WHERE bot = 1;"
+    "CREATE TRIGGER participants_bot AFTER INSERT ON participants"
+    " WHEN EXISTS (SELECT 1 FROM bots WHERE id = NEW.user_id)"
+    " BEGIN UPDATE participants SET bot = 1 WHERE rowid = NEW.rowid; END;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

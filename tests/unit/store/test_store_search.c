@@ -437,6 +437,9 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       " ALTER TABLE participants DROP COLUMN muted_until;"
       /* and migrations 18, 23, 31 and 32 (attachments, images, Instagram media, refs) */
       "DROP TABLE attachments;"
+      /* and migration 35 (bots in channels) */
+      "DROP TRIGGER participants_bot; DROP INDEX participants_bot;"
+      " ALTER TABLE participants DROP COLUMN bot;"
       /* and migration 30 (bots) */
       "DROP TABLE bots; DROP TABLE bot_deliveries; ALTER TABLE users DROP COLUMN kind;"
       /* and migration 26 (avatars) */
@@ -550,6 +553,9 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " ALTER TABLE participants DROP COLUMN muted_until;"
           /* and migrations 18, 23, 31 and 32 (attachments, images, Instagram media, refs) */
           " DROP TABLE attachments;"
+          /* and migration 35 (bots in channels) */
+          " DROP TRIGGER participants_bot; DROP INDEX participants_bot;"
+          " ALTER TABLE participants DROP COLUMN bot;"
           /* and migration 30 (bots) */
           " DROP TABLE bots; DROP TABLE bot_deliveries; ALTER TABLE users DROP COLUMN kind;"
           /* and migration 26 (avatars) */

@@ -243,6 +243,7 @@ static void test_indexes(void **state) {
   assert_int_equal(call(f, STORE_PING, NULL, "{}"), STORE_OK);
   assert_true(has_index(f, "channel_members", "conversation_id_1_user_id_1", 1));
   assert_true(has_index(f, "channel_members", "user_id_1", 0));
+  assert_true(has_index(f, "channel_members", "conversation_id_1_bot_1", 0));
   assert_true(has_index(f, "attachments", "user_id_1", 0));
   assert_true(has_index(f, "attachments", "sent_1_created_at_1", 0));
   assert_true(has_index(f, "attachments", "fetch_state_1_fetch_after_ms_1", 0));
