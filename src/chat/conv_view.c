@@ -4,6 +4,7 @@
  * in insertion order, as jansson does. Pure; any thread. */
 #include "chat/conv_view.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,47 +155,64 @@ json_t *conv_view_participant_ids(const json_t *conv) {
 
 static int write_value(buf_t *b, json_t *v);
 
-/* A JSON string as jansson escapes it without JSON_ENSURE_ASCII. */
+/* A JSON string as jansson escapes it without JSON_ENSURE_ASCII, written in
+ * place after one reservation for the worst case (every byte as \u00XX). */
 static int write_string(buf_t *b, const char *s, size_t len) {
   static const char hex[] = "0123456789ABCDEF";
-  if (buf_reserve(b, len + 2) != 0 || buf_append(b, "\"", 1) != 0) return -1;
-  size_t start = 0;
+  if (len > (SIZE_MAX - 2) / 6 || buf_reserve(b, len * 6 + 2) != 0) return -1;
+  char *o = b->data + b->len;
+  *o++ = '"';
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
-    if (buf_append(b, s + start, i - start) != 0) return -1;
-    start = i + 1;
-    char esc[7] = {'\\', (char)c, 0};
-    size_t n = 2;
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      *o++ = (char)c;
+      continue;
+    }
+    *o++ = '\\';
     switch (c) {
       case '"':
       case '\\':
+        *o++ = (char)c;
         break;
       case '\b':
-        esc[1] = 'b';
+        *o++ = 'b';
         break;
       case '\f':
-        esc[1] = 'f';
+        *o++ = 'f';
         break;
       case '\n':
-        esc[1] = 'n';
+        *o++ = 'n';
         break;
       case '\r':
-        esc[1] = 'r';
+        *o++ = 'r';
         break;
       case '\t':
-        esc[1] = 't';
+        *o++ = 't';
         break;
       default:
-        memcpy(esc + 1, "u00", 3);
-        esc[4] = hex[c >> 4];
-        esc[5] = hex[c & 15];
-        n = 6;
+        memcpy(o, "u00", 3);
+        o[3] = hex[c >> 4];
+        o[4] = hex[c & 15];
+        o += 5;
     }
-    if (buf_append(b, esc, n) != 0) return -1;
   }
-  if (buf_append(b, s + start, len - start) != 0) return -1;
-  return buf_append(b, "\"", 1);
+  *o++ = '"';
+  b->len = (size_t)(o - b->data);
+  b->data[b->len] = '\0';
+  return 0;
+}
+
+/* A JSON integer without printf (two vsnprintf calls each cost more than
+ * the rest of a participant's member). */
+static int write_int(buf_t *b, long long v) {
+  char tmp[24], *end = tmp + sizeof(tmp), *p = end;
+  unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+  do {
+    *--p = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) *--p = '-';
+  return buf_append(b, p, (size_t)(end - p));
 }
 
 /* An object's members, without the private keys when skip_private; the caller
@@ -217,7 +235,7 @@ static int write_value(buf_t *b, json_t *v) {
     case JSON_STRING:
       return write_string(b, json_string_value(v), json_string_length(v));
     case JSON_INTEGER:
-      return buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+      return write_int(b, (long long)json_integer_value(v));
     case JSON_TRUE:
       return buf_append(b, "true", 4);
     case JSON_FALSE:
@@ -281,10 +299,11 @@ int conv_view_write(buf_t *b, json_t *conv, const char *user_id) {
   }
   const json_t *own = own_entry(conv, user_id);
   json_t *muted = json_object_get(own, "muted_until");
-  if (buf_printf(b, "%s\"avatar_url\":", first ? "" : ",") != 0 ||
-      write_value(b, avatar_url(conv)) != 0 ||
-      buf_printf(b, ",\"unread_count\":%lld,\"mention_count\":%lld,\"muted_until\":",
-                 unread_count(conv, user_id), mention_count(own)) != 0 ||
+  if (buf_append_str(b, first ? "\"avatar_url\":" : ",\"avatar_url\":") != 0 ||
+      write_value(b, avatar_url(conv)) != 0 || buf_append_str(b, ",\"unread_count\":") != 0 ||
+      write_int(b, unread_count(conv, user_id)) != 0 ||
+      buf_append_str(b, ",\"mention_count\":") != 0 || write_int(b, mention_count(own)) != 0 ||
+      buf_append_str(b, ",\"muted_until\":") != 0 ||
       write_value(b, json_is_string(muted) ? muted : json_null()) != 0)
     return -1;
   return buf_append(b, "}", 1);

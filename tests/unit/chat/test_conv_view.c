@@ -105,6 +105,15 @@ static void both_writers_agree(void **state) {
     assert_same(conv, "stranger");
     json_decref(conv);
   }
+  /* Integers at their extremes, in the conversation and in a participant. */
+  static const json_int_t ints[] = {0, 7, -1, -9, 1234567890123, INT64_MAX, INT64_MIN};
+  for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+    json_t *conv = json_pack("{s:s, s:I, s:[{s:s, s:I}]}", "id", "c3", "n", ints[i], "participants",
+                             "id", "u1", "last_read_seq", ints[i]);
+    assert_same(conv, "u1");
+    assert_same(conv, "u2");
+    json_decref(conv);
+  }
   /* A participant that is not an object, and no participants at all. */
   json_t *odd = json_pack("{s:s, s:[s, {}], s:I}", "id", "c2", "participants", "u9", "last_seq",
                           (json_int_t)0);
