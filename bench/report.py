@@ -177,13 +177,32 @@ def connection_rows(t, results):
 
 
 def http_rows(t, results):
-    for path in ("/healthz", "/api/conversations"):
-        rows = {s: next((r for r in by(results, "http", s) if r["path"] == path), {}) for s in ("parley", "reference")}
-        p, q = rows["parley"].get("requests_per_s"), rows["reference"].get("requests_per_s")
+    """/healthz and an authenticated /api/conversations against the Express
+    reference (issue 6), and /healthz against nginx (one worker, return 200)
+    on the same core (issue 21)."""
+    servers = ("parley", "reference", "nginx")
+    rows = {path: {s: next((r for r in by(results, "http", s) if r["path"] == path), {}) for s in servers}
+            for path in ("/healthz", "/api/conversations")}
+    for path, target in (("/healthz", 3), ("/api/conversations", 10)):
+        p, q = rows[path]["parley"].get("requests_per_s"), rows[path]["reference"].get("requests_per_s")
         r = ratio(p, q)
-        t.add("http", f"GET {path} requests/s", p, None, q, r, ">= 3x ref", verdict(r is not None and r >= 3))
-        t.add("http", f"  p99 ms", rows["parley"].get("p99_ms"), None, rows["reference"].get("p99_ms"), digits=2)
-        t.add("http", f"  server CPU user+sys (cores)", cpu(rows["parley"]), None, cpu(rows["reference"]))
+        t.add("http", f"GET {path} requests/s", p, None, q, r, f">= {target}x ref",
+              verdict(r is not None and r >= target))
+        t.add("http", f"  p99 ms", rows[path]["parley"].get("p99_ms"), None, rows[path]["reference"].get("p99_ms"),
+              digits=2)
+        t.add("http", f"  server CPU user+sys (cores)", cpu(rows[path]["parley"]), None, cpu(rows[path]["reference"]))
+    n = rows["/healthz"]["nginx"]
+    if n:
+        p, q = rows["/healthz"]["parley"].get("requests_per_s"), n.get("requests_per_s")
+        r = ratio(p, q)
+        t.add("http", "GET /healthz requests/s, reference = nginx (1 worker)", p, None, q, r, ">= 1.0x nginx",
+              verdict(r is not None and r >= 1.0))
+        t.add("http", "  p99 ms (nginx)", rows["/healthz"]["parley"].get("p99_ms"), None, n.get("p99_ms"), digits=2)
+        t.add("http", "  server CPU user+sys (cores, nginx)", cpu(rows["/healthz"]["parley"]), None, cpu(n))
+    h, c = rows["/healthz"]["parley"].get("requests_per_s"), rows["/api/conversations"]["parley"].get("requests_per_s")
+    if h and c:
+        t.add("http", "/healthz per /api/conversations (Parley)", f"{h / c:.2f}x", target="<= 5x",
+              verdict=verdict(h / c <= 5))
 
 
 def misc_rows(t, results):
