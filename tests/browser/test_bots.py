@@ -94,3 +94,53 @@ def test_bot_created_added_disabled_and_enabled(app_factory, browser_factory):
                     or "status of 400" not in e["message"]], p.severe()
     finally:
         receiver.close()
+
+
+def test_channel_admin_adds_a_bot_that_gets_posts_and_posts_once_promoted(app_factory, browser_factory):
+    """The channel panel's "Add a bot": the bot joins as a member and gets the
+    channel's posts; promoted from the member list, it posts with its token."""
+    receiver = Receiver()
+    try:
+        app = app_factory({"PARLEY_API_CALL_ALLOW": f"127.0.0.1:{receiver.port}",
+                           "PARLEY_BOT_POLL_MS": "50"})
+        ann = app.signup("Ann Editor")
+        tok = ann["access_token"]
+        st, body = app.api("POST", "/api/bots", {"name": "Digest", "webhook_url": receiver.url("/ch")},
+                           token=tok)
+        assert st == 201
+        bot, bot_token = body["bot"], body["token"]
+        receiver.secrets[bot["id"]] = body["signing_secret"]
+        st, body = app.api("POST", "/api/conversations", {"type": "channel", "name": "Morning news"},
+                           token=tok)
+        assert st == 201
+        cid = body["conversation"]["id"]
+        p = browser_factory(app=app)
+        p.login_token(ann)
+        p.open(f"/c/{cid}")
+        p.find("[data-test=details]").click()
+        p.find("[data-test=channel-panel] [data-test=add-bot]")
+        p.shot("channel-add-bot")
+        assert p.js("return document.querySelector('#channel-add-bot').selectedOptions[0].text") == "Digest"
+        p.find("[data-test=channel-panel] [data-test=add-bot] button[type=submit]").click()
+        p.wait(lambda: "Digest" in " ".join(p.texts("[data-test=channel-members] [data-test=member]")),
+               what="the bot among the members")
+        p.wait(lambda: "2 members" in p.find("[data-test=member-count]").text, what="the count")
+        assert not p.all("[data-test=channel-panel] [data-test=add-bot]")  # no bot left to add
+        st, _ = app.api("POST", f"/api/conversations/{cid}/messages", {"text": "/digest"}, token=tok)
+        assert st == 201
+        p.wait(lambda: [g for g in receiver.at("/ch") if g["body"]["type"] == "message.new"],
+               what="the post delivered to the bot")
+        # Promoted from its row, it posts; the post shows in the channel.
+        row = [m for m in p.all("[data-test=channel-members] [data-test=member]")
+               if m.get_attribute("data-id") == bot["id"]][0]
+        row.find_element("css selector", "[data-test=toggle-role]").click()
+        p.wait(lambda: "admin" in row.text.lower(), what="the bot promoted")
+        r = app.server.request("POST", f"/api/conversations/{cid}/messages",
+                               body={"text": "Today: sun, 21°C"},
+                               headers={"Authorization": f"Bot {bot_token}"})
+        assert r.status == 201, r
+        p.wait(lambda: "Today: sun, 21°C" in p.d.page_source, what="the bot's post")
+        p.shot("channel-bot-added")
+        assert not p.severe(), p.severe()
+    finally:
+        receiver.close()

@@ -1,6 +1,6 @@
 // A channel's details: its name (admins rename), who may join, the invite link (admins
 // make, copy and revoke it), the members a page at a time (a channel may have 100,000;
-// admins promote, demote and remove), and leaving.
+// admins promote, demote and remove), admins adding one of their bots, and leaving.
 import { useEffect, useState } from 'preact/hooks';
 import { api } from './client.js';
 import { Avatar } from './inbox.jsx';
@@ -126,10 +126,39 @@ export function ChannelPanel({ conv, onClose }) {
         ))}
       </ul>
       {more && <button disabled={loading} onClick={() => loadMembers(cursor)} data-test="more-members">{loading ? 'Loading…' : 'Show more members'}</button>}
+      {admin && <AddBot conv={conv} members={members} run={run} onAdded={() => loadMembers(null)} />}
       <p aria-live="polite" class="muted small" data-test="channel-note">{note}</p>
       {error && <p class="error-text" role="alert">{error}</p>}
       <hr />
       <button class="danger" onClick={leave} data-test="leave-channel">Leave channel</button>
     </aside>
+  );
+}
+
+/**
+ * Adds one of the caller's own bots (Settings › Bots) to the channel as a member: it
+ * then gets every post; promoted to admin, it may post too. Bots already among the
+ * loaded members are not offered (adding one again changes nothing).
+ */
+function AddBot({ conv, members, run, onAdded }) {
+  const [bots, setBots] = useState([]);
+  const [pick, setPick] = useState('');
+  useEffect(() => { api.bots().then(setBots).catch(() => setBots([])); }, []);
+  const listed = new Set(members.map((m) => m.id));
+  const free = bots.filter((b) => !listed.has(b.id));
+  if (!free.length) return null;
+  return (
+    <form class="row" data-test="add-bot" onSubmit={async (e) => {
+      e.preventDefault();
+      const b = free.find((x) => x.id === pick) || free[0];
+      if (await run(api.addMembers(conv.id, [b.id]), `${b.name} added: it gets every post. Promote it to let it post.`)) onAdded();
+    }}>
+      <label for="channel-add-bot" class="grow">Add a bot
+        <select id="channel-add-bot" value={free.some((b) => b.id === pick) ? pick : free[0].id} onChange={(e) => setPick(e.currentTarget.value)}>
+          {free.map((b) => <option key={b.id} value={b.id}>{b.name}</option>)}
+        </select>
+      </label>
+      <button type="submit">Add bot</button>
+    </form>
   );
 }

@@ -101,7 +101,7 @@ function AddBot({ conv, run }) {
       run(api.addMembers(conv.id, [b.id]), `${b.name} added.`);
     }}>
       <label for="add-bot" class="grow">Add a bot
-        <select id="add-bot" value={pick} onChange={(e) => setPick(e.currentTarget.value)}>
+        <select id="add-bot" value={free.some((b) => b.id === pick) ? pick : free[0].id} onChange={(e) => setPick(e.currentTarget.value)}>
           {free.map((b) => <option key={b.id} value={b.id}>{b.name}</option>)}
         </select>
       </label>
