@@ -93,12 +93,19 @@ def test_a_call_across_instances(pair):
         assert (await ca.expect("error", ref="badc"))["field"] == "candidate"
         # The callee's camera goes off: the caller hears of it (and of nothing
         # malformed).
-        await cb.send({"type": "call.media", "call_id": cid, "audio": True, "video": False})
+        await cb.send({"type": "call.media", "call_id": cid, "audio": True, "video": False, "seq": 1})
         media = await ca.expect("call.media", call_id=cid)
-        assert (media["audio"], media["video"], media["from"]) == (True, False, uid(b))
-        for n, frame in (("ma", {"audio": "yes", "video": True}), ("mv", {"audio": True})):
+        assert (media["audio"], media["video"], media["from"], media["seq"]) == (True, False, uid(b), 1)
+        await cb.send({"type": "call.media", "call_id": cid, "audio": False, "video": True})
+        media = await ca.expect("call.media", call_id=cid)
+        assert (media["audio"], media["video"]) == (False, True) and "seq" not in media
+        for n, frame, field in (("ma", {"audio": "yes", "video": True}, "audio"),
+                                ("mv", {"audio": True}, "video"),
+                                ("ms", {"audio": True, "video": True, "seq": -1}, "seq"),
+                                ("mt", {"audio": True, "video": True, "seq": 2 ** 53}, "seq"),
+                                ("mf", {"audio": True, "video": True, "seq": 1.5}, "seq")):
             await cb.send({"type": "call.media", "call_id": cid, **frame, "client_id": n})
-            assert (await cb.expect("error", ref=n))["field"] == ("audio" if n == "ma" else "video")
+            assert (await cb.expect("error", ref=n))["field"] == field
         await cb.expect_none("call.offer", wait=0.5)
         await ca.expect_none("call.media", wait=0.1)
         await asyncio.sleep(0.2)

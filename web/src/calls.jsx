@@ -13,7 +13,8 @@ import { Avatar } from './inbox.jsx';
 // One call at a time: its state lives here, outside any screen.
 // {id, conv, peer, peerId, role: 'caller'|'callee', status, media: 'audio'|'video',
 //  video (this side shows video), mic, camera (this side sends them), peerMic, peerVideo,
-//  pc, stream (local), remote (MediaStream), since (connected at, ms), notice, error}
+//  mediaSeq, peerSeq (call.media's, sent and received), pc, stream (local),
+//  remote (MediaStream), since (connected at, ms), notice, error}
 let current = null;
 const listeners = new Set();
 const notify = () => { for (const fn of listeners) fn(current ? { ...current } : null); };
@@ -78,7 +79,9 @@ function micProblem(e) {
 /** This side's microphone and camera, told to the other side (call.media). */
 function sendMedia() {
   if (current && current.id && !current.ended) {
-    client.callFrame({ type: 'call.media', call_id: current.id, audio: current.mic, video: current.camera });
+    const seq = (current.mediaSeq || 0) + 1;
+    set({ mediaSeq: seq });
+    client.callFrame({ type: 'call.media', call_id: current.id, audio: current.mic, video: current.camera, seq });
   }
 }
 
@@ -303,7 +306,11 @@ export function wireCalls() {
     if (pc && pc.remoteDescription) pc.addIceCandidate(f.candidate).catch(() => {});
     else set({ candidates: [...(current.candidates || []), f.candidate] });
   });
-  client.on('call.media', (f) => { if (mine(f)) set({ peerMic: f.audio !== false, peerVideo: f.video !== false }); });
+  // Frames of one call may cross on their way (see API.md): the highest seq stands.
+  client.on('call.media', (f) => {
+    if (!mine(f) || (typeof f.seq === 'number' && f.seq <= (current.peerSeq || 0))) return;
+    set({ peerMic: f.audio !== false, peerVideo: f.video !== false, peerSeq: typeof f.seq === 'number' ? f.seq : current.peerSeq });
+  });
   client.on('call.reject', (f) => { if (mine(f)) end('declined'); });
   // reason: timeout (nobody answered), lost (the caller's server stopped),
   // disconnected (the other side's session closed mid-call).

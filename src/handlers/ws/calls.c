@@ -15,6 +15,9 @@
 #include "parley/store.h"
 #include "parley/util.h"
 
+/* The largest seq of call.media: what a JavaScript number holds exactly. */
+#define CALL_MEDIA_SEQ_MAX 9007199254740991LL
+
 typedef struct call_job_s {
   app_t *app;
   uint64_t session;
@@ -197,6 +200,27 @@ static json_t *candidate(const json_t *v) {
                    idx, "usernameFragment", frag);
 }
 
+/* call.media's {audio, video, seq?} as relayed: the sender's microphone and
+ * camera as they now are, so the other side shows a muted microphone, or the
+ * avatar instead of a black or frozen frame. seq orders them for the
+ * receiver: two frames of one call may leave the store in either order.
+ * NULL, with the error sent, when malformed. */
+static json_t *media(call_job_t *j) {
+  json_t *audio = json_object_get(j->frame, "audio"), *video = json_object_get(j->frame, "video");
+  json_t *seq = json_object_get(j->frame, "seq");
+  const char *bad = !json_is_boolean(audio) ? "audio" : !json_is_boolean(video) ? "video" : NULL;
+  if (!bad && seq &&
+      (!json_is_integer(seq) || json_integer_value(seq) < 0 ||
+       json_integer_value(seq) > CALL_MEDIA_SEQ_MAX))
+    bad = "seq";
+  if (bad) {
+    job_error(j, "validation_failed",
+              "audio and video must be true or false, seq an integer from 0 to 2^53 - 1", bad);
+    return NULL;
+  }
+  return json_pack("{s:O, s:O, s:O*}", "audio", audio, "video", video, "seq", seq);
+}
+
 static void on_call(void *ctx, int status, json_t *result) {
   call_job_t *j = ctx;
   if (status != STORE_OK) {
@@ -242,17 +266,9 @@ static void on_call(void *ctx, int status, json_t *result) {
                 "candidate");
     json_decref(extra);
   } else if (!strcmp(t, "call.media")) {
-    /* The sender's microphone and camera as they now are: the other side
-     * shows a muted icon, or the avatar instead of a frozen or black frame. */
-    json_t *audio = json_object_get(j->frame, "audio"), *video = json_object_get(j->frame, "video");
-    if (!json_is_boolean(audio) || !json_is_boolean(video)) {
-      job_error(j, "validation_failed", "audio and video must be true or false",
-                !json_is_boolean(audio) ? "audio" : "video");
-    } else {
-      json_t *extra = json_pack("{s:O, s:O}", "audio", audio, "video", video);
-      to_peer(j, extra);
-      json_decref(extra);
-    }
+    json_t *extra = media(j);
+    if (extra) to_peer(j, extra);
+    json_decref(extra);
   } else { /* offer, answer */
     json_t *sdp = json_object_get(j->frame, "sdp");
     if (!sdp_ok(sdp)) {
