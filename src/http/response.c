@@ -130,14 +130,34 @@ static void access_log(http_req_t *req, double seconds) {
 
 /* The status line and headers; Content-Type and Content-Length unless the
  * status has no body. */
+static void append_u64(buf_t *b, uint64_t v) {
+  char tmp[20], *end = tmp + sizeof(tmp), *p = end;
+  do {
+    *--p = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  buf_append(b, p, (size_t)(end - p));
+}
+
+/* Appends, not printf: the head is most of a small reply's instructions. */
 static void build_head(http_req_t *req, buf_t *head, int status, const char *ctype, uint64_t len,
                        int closing) {
   buf_init(head);
-  buf_printf(head, "HTTP/1.1 %d %s\r\nX-Request-Id: %s\r\n", status, reason(status),
-             req->request_id);
-  if (status != 204 && status != 101 && status != 304)
-    buf_printf(head, "Content-Type: %s\r\nContent-Length: %llu\r\n", ctype,
-               (unsigned long long)len);
+  buf_reserve(head, 256);
+  buf_append_str(head, "HTTP/1.1 ");
+  append_u64(head, (uint64_t)(status > 0 ? status : 0));
+  buf_append(head, " ", 1);
+  buf_append_str(head, reason(status));
+  buf_append_str(head, "\r\nX-Request-Id: ");
+  buf_append_str(head, req->request_id);
+  buf_append(head, "\r\n", 2);
+  if (status != 204 && status != 101 && status != 304) {
+    buf_append_str(head, "Content-Type: ");
+    buf_append_str(head, ctype);
+    buf_append_str(head, "\r\nContent-Length: ");
+    append_u64(head, len);
+    buf_append(head, "\r\n", 2);
+  }
   const char *origin = http_req_header(req, "origin");
   if (http_origin_allowed(req->server, origin))
     buf_printf(head,
