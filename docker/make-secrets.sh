@@ -37,6 +37,9 @@ put s3_access_key "parley$(hex 8)"
 put s3_secret_key "$(hex 32)"
 # coturn's static-auth-secret, with which Parley signs TURN credentials.
 put turn_secret "$(hex 32)"
+# Web Push's VAPID key (a P-256 private scalar, unpadded base64url): browsers subscribe
+# with its public half, so every instance signs with it (docs/DEPLOY.md).
+put vapid_private_key "$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
 # The URIs carry the credentials whole (PARLEY_MONGO_URI_FILE, PARLEY_REDIS_URL_FILE).
 # mongo-init creates the `parley` user from this URI; w=majority and journal=true make
 # a write count only once it is on disk on a majority of the replica set.

@@ -5,6 +5,7 @@
 #include "app.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,74 @@ static int load_secret_key(app_t *app) {
   return rc < 0 ? -1 : 0;
 }
 
+/* ---- keys every instance must share ----
+ * Tokens and bots' secrets in the store are sealed with secret_key, and
+ * browsers subscribed to Web Push with this VAPID key: an instance started with
+ * other keys (a data directory of its own, a forgotten _FILE) could not read the
+ * one and would send pushes the push services refuse. The first instance on a
+ * store records each key's fingerprint; one that differs stops this instance
+ * before it is ready (/readyz 503 until both answered). */
+
+typedef struct key_check_s {
+  app_t *app;
+  char name[24];
+  char fingerprint[129];
+  const char *fix;
+} key_check_t;
+
+static void on_key_checked(void *ctx, int status, json_t *result) {
+  key_check_t *k = ctx;
+  app_t *app = k->app;
+  const char *stored = json_string_value(json_object_get(result, "fingerprint"));
+  if (status != STORE_OK) {
+    log_error("cannot check %s against the store (status %d): stopping", k->name, status);
+    app->exit_status = 1;
+  } else if (!stored || strcmp(stored, k->fingerprint) != 0) {
+    log_error(
+        "%s differs from the one this store's data was written with (another instance's, "
+        "or this one's last run): stopping. %s",
+        k->name, k->fix);
+    app->exit_status = 1;
+  }
+  if (app->keys_unchecked > 0) app->keys_unchecked--;
+  if (app->exit_status && !app->shutting_down) begin_shutdown(app);
+  json_decref(result);
+  free(k);
+}
+
+static void check_key(app_t *app, const char *name, const char *fingerprint, const char *fix) {
+  key_check_t *k = calloc(1, sizeof(*k));
+  if (!k) {
+    app->exit_status = 1;
+    return;
+  }
+  k->app = app;
+  snprintf(k->name, sizeof(k->name), "%s", name);
+  snprintf(k->fingerprint, sizeof(k->fingerprint), "%s", fingerprint);
+  k->fix = fix;
+  app->keys_unchecked++;
+  if (store_call(app->store, KEY_CHECK,
+                 json_pack("{s:s, s:s}", "name", name, "fingerprint", fingerprint), on_key_checked,
+                 k) != 0)
+    on_key_checked(k, STORE_EUNAVAILABLE, NULL);
+}
+
+/* secret_key's fingerprint: 16 bytes of an HMAC under it (the key itself never
+ * leaves the process); the VAPID key's: its public key. */
+static void check_shared_keys(app_t *app) {
+  static const char label[] = "parley key check: secret_key v1";
+  unsigned char mac[crypto_auth_hmacsha256_BYTES];
+  char hex[33];
+  crypto_auth_hmacsha256(mac, (const unsigned char *)label, sizeof(label) - 1, app->secret_key);
+  sodium_bin2hex(hex, sizeof(hex), mac, 16);
+  check_key(app, "secret_key", hex,
+            "Give every instance the same PARLEY_SECRET_KEY (or _FILE); see docs/DEPLOY.md, "
+            "Keys every instance shares.");
+  check_key(app, "vapid_key", push_vapid_public(app->push),
+            "Give every instance the same PARLEY_VAPID_PRIVATE_KEY (or _FILE); see "
+            "docs/DEPLOY.md, Keys every instance shares.");
+}
+
 static int open_store(app_t *app) {
   if (app->cfg.mongo_uri) {
     app->store = store_open_mongo(app->loop, app->cfg.mongo_uri, app->cfg.store_max_jobs,
@@ -397,6 +466,8 @@ int app_start(app_t *app, uv_loop_t *loop) {
    * set) and pushes for the messages stored here. */
   app->push = push_new(app);
   if (!app->push) goto fail;
+  check_shared_keys(app);
+  if (app->exit_status) return app->shutting_down ? -1 : (begin_shutdown(app), -1);
   app->on_message_stored = push_message_new;
   app->on_bot_known = bots_known;
   ig_ingest_kick(app->ingest);

@@ -27,6 +27,7 @@ int main(int argc, char **argv) {
   int status = 0;
   if (app_start(&app, &loop) == 0) {
     app_run(&app);
+    status = app.exit_status;
   } else {
     status = 1;
     app_run(&app); /* let whatever started close its handles */

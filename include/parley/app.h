@@ -93,7 +93,9 @@ typedef struct app_s {
   struct ws_server_s *ws;
 
   int shutting_down;
-  void *priv; /* app.c's own handles */
+  int keys_unchecked; /* shared keys not yet checked against the store (not ready) */
+  int exit_status;    /* the process's, once the loop ends (a failed key check: 1) */
+  void *priv;         /* app.c's own handles */
 } app_t;
 
 #endif

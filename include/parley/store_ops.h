@@ -595,3 +595,10 @@ STORE_OP(PUSH_SUB_LIST, push_sub_list, READ)
 /* {id, user_id} | {endpoint} -> {}: the user's subscription, or whoever's holds
  * the endpoint (the push service said it expired); none: ENOTFOUND */
 STORE_OP(PUSH_SUB_DELETE, push_sub_delete, WRITE)
+/* Keys every instance must share (src/app.c): a fingerprint of a key that
+ * data in the store depends on (the secret key that seals tokens and bots'
+ * secrets, the VAPID key browsers subscribed with). */
+/* {name (1..64), fingerprint (1..128)} -> {fingerprint}: the one stored under
+ * name, which is this one when none was stored (by any instance, however close
+ * the race) */
+STORE_OP(KEY_CHECK, key_check, CHECKS_FIRST)

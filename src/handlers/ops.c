@@ -1,5 +1,6 @@
 /* Operations endpoints: /healthz (the process serves), /readyz (the store and
- * the bus answer, and the saved token revocations are loaded), /metrics
+ * the bus answer, the saved token revocations are loaded and the shared keys
+ * checked), /metrics
  * (Prometheus text). Loop thread. */
 #include <stdlib.h>
 
@@ -24,7 +25,8 @@ static void readyz_done(void *ctx, int status, json_t *result) {
   int store_up = status == STORE_OK;
   int bus_up = bus_is_up(app->bus);
   /* Tokens are judged only once the saved revocations are loaded. */
-  int ready = store_up && bus_up && !app->shutting_down && app->auth && auth_ready(app->auth);
+  int ready = store_up && bus_up && !app->shutting_down && app->auth && auth_ready(app->auth) &&
+              app->keys_unchecked == 0;
   http_reply_json(
       req, ready ? 200 : 503,
       json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s}}", "status", ready ? "ready" : "unavailable",

@@ -28,7 +28,7 @@ PARLEY_SERVICES = ["parley1", "parley2"]
 THIRD_PARTY_CAPS = {"CHOWN", "SETUID", "SETGID"}
 FILE_VARS = {  # what the Parley services must read from secrets
     "PARLEY_MONGO_URI_FILE", "PARLEY_REDIS_URL_FILE", "PARLEY_JWT_SECRET_FILE",
-    "PARLEY_SECRET_KEY_FILE",
+    "PARLEY_SECRET_KEY_FILE", "PARLEY_VAPID_PRIVATE_KEY_FILE",
 }
 
 
@@ -427,6 +427,7 @@ def test_generated_secrets_run_redis_and_parley(config, secrets_dir, tmp_path):
             "PARLEY_PORT": str(pport), "PARLEY_DATA_DIR": str(data), "PARLEY_LOG_LEVEL": "warn",
             "PARLEY_JWT_SECRET_FILE": str(secrets_dir / "jwt_secret"),
             "PARLEY_SECRET_KEY_FILE": str(secrets_dir / "secret_key"),
+            "PARLEY_VAPID_PRIVATE_KEY_FILE": str(secrets_dir / "vapid_private_key"),
             "PARLEY_REDIS_URL_FILE": str(tmp_path / "redis_url"),
         })
         parley = subprocess.Popen([PARLEYD], env=penv, stdout=subprocess.DEVNULL,
@@ -445,6 +446,7 @@ def test_generated_secrets_run_redis_and_parley(config, secrets_dir, tmp_path):
         assert resp.status == 200 and '"redis"' in body, body
         # The keys came from the files: none was generated in the data directory.
         assert not (data / "jwt_secret").exists() and not (data / "secret_key").exists()
+        assert not (data / "vapid_private_key.pem").exists()
     finally:
         for p in (parley, redis):
             if p and p.poll() is None:

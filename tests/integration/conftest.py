@@ -86,6 +86,10 @@ class Server:
             "PARLEY_KEYS_RATE_PER_USER": "100000",
             "PARLEY_KEYS_BURST": "100000",
             "PARLEY_JWT_SECRET": "integration-test-secret-0123456789abcdef",
+            # Instances on one store must share these (the store records their
+            # fingerprints); a test about a key sets its own, or "" and a _FILE.
+            "PARLEY_SECRET_KEY": "5ec2e7" * 10 + "5ec2",
+            "PARLEY_VAPID_PRIVATE_KEY": "ERERERERERERERERERERERERERERERERERERERERERE",
             # Argon2id at its minimum: a password hash at the interactive cost (the
             # default) takes 0.1-0.3 s of a core, and the suites sign up and log in
             # thousands of times. A test about the cost itself passes ARGON2_DEFAULT.

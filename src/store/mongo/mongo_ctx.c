@@ -35,6 +35,7 @@ static const char *const coll_names[MC_COUNT] = {
     [MC_BOTS] = "bots",
     [MC_BOT_DELIVERIES] = "bot_deliveries",
     [MC_PUSH_SUBS] = "push_subscriptions",
+    [MC_KEY_CHECKS] = "key_checks",
 };
 
 const char *mongo_ctx_coll_name(enum mongo_coll which) { return coll_names[which]; }

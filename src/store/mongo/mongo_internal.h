@@ -38,6 +38,7 @@ enum mongo_coll {
   MC_BOTS,
   MC_BOT_DELIVERIES,
   MC_PUSH_SUBS,
+  MC_KEY_CHECKS,
   MC_COUNT
 };
 

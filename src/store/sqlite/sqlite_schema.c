@@ -369,6 +369,8 @@ static const char *const migrations[] = {
     "CREATE TRIGGER participants_bot AFTER INSERT ON participants"
     " WHEN EXISTS (SELECT 1 FROM bots WHERE id = NEW.user_id)"
     " BEGIN UPDATE participants SET bot = 1 WHERE rowid = NEW.rowid; END;",
+    /* 36: the fingerprints of the keys every instance must share (KEY_CHECK). */
+    "CREATE TABLE key_checks (name TEXT PRIMARY KEY, fingerprint TEXT NOT NULL);",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

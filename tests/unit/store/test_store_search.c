@@ -464,6 +464,8 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       "DROP TABLE flow_claims; DROP TABLE flow_reached; DROP TABLE oauth_states;"
       /* and migration 33 (push subscriptions) */
       "DROP TABLE push_subscriptions;"
+      /* and migration 36 (key fingerprints) */
+      "DROP TABLE key_checks;"
       "DELETE FROM schema_version WHERE version >= 12;");
   f->store = open_store(f);
   assert_non_null(f->store);
@@ -579,6 +581,8 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " DROP TABLE flow_claims; DROP TABLE flow_reached; DROP TABLE oauth_states;"
           /* and migration 33 (push subscriptions) */
           " DROP TABLE push_subscriptions;"
+          /* and migration 36 (key fingerprints) */
+          " DROP TABLE key_checks;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);
