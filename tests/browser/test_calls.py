@@ -127,6 +127,7 @@ def test_video_call(app_factory, browser_factory):
         assert "matrix(-1" in p.js("return getComputedStyle(document.querySelector('[data-test=call-local-video]')).transform")
         p.wait(lambda: p.find("[data-test=call-timer]").text.startswith("0:0"), what="the call timer")
         assert not p.all("[data-test=call-remote-avatar]")
+        assert p.js("return !!document.activeElement.closest('.call-video')"), "focus stayed behind the call"
     ann.shot("video-call-connected")
     ben.shot("video-call-connected-mobile")
     # Ben's camera off: his own corner and Ann's screen show his avatar, not a black frame.

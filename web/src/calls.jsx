@@ -375,9 +375,12 @@ function VideoCall({ c }) {
   const me = store.me || {};
   const remoteOn = c.peerVideo && !!c.remote && c.status === 'connected';
   const camera = c.stream && c.stream.getVideoTracks().length > 0;
+  // The window is the call's now: keys go to its buttons, not to the chat behind it.
+  const root = useRef(null);
+  useEffect(() => { if (root.current && !root.current.contains(document.activeElement)) root.current.focus(); }, []);
   return (
-    <div class="call-video" role="dialog" aria-label={`Video call with ${c.peer}`} data-test="call-bar"
-      data-status={c.status} data-view="video">
+    <div class="call-video" role="dialog" aria-modal="true" aria-label={`Video call with ${c.peer}`} data-test="call-bar"
+      data-status={c.status} data-view="video" ref={root} tabindex="-1">
       <div class="call-stage">
         <Media kind="video" stream={c.remote} class={`call-remote-video${remoteOn ? '' : ' hidden'}`}
           data-test="call-remote-video" aria-label={`${c.peer}'s camera`} />
