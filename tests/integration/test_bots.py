@@ -489,3 +489,41 @@ def test_a_deleted_bot_leaves_its_conversations(srv, receiver):
     time.sleep(0.3)
     assert len(receiver.at("/gone")) == tried
     assert api(srv, "GET", f"/api/bots/{bot['id']}", owner).status == 404
+
+
+def test_a_bot_deleted_on_one_instance_is_gone_from_both(start_server, receiver, redis_url, tmp_path):
+    """Deleted on one instance while the other retries its delivery: neither
+    sends it again, and a member connected to the other sees the bot leave."""
+    import os
+    import uuid
+    from conftest import mongo_uri
+    env = dict(bot_env(receiver), PARLEY_SECRET_KEY="ef" * 32, PARLEY_REDIS_URL=redis_url,
+               PARLEY_BOT_MAX_FAILURES="1000")
+    if os.environ.get("PARLEY_TEST_STORE") == "mongo":
+        env["PARLEY_MONGO_URI"] = mongo_uri(f"parley_bots_{uuid.uuid4().hex[:10]}")
+        one, two = start_server(env=env), start_server(env=env)
+    else:
+        one, two = start_server(env=env, data_dir=str(tmp_path)), start_server(env=env, data_dir=str(tmp_path))
+    owner, friend = one.signup(), one.signup()
+    bot = make_bot(one, owner, receiver, "/both")["bot"]
+    receiver.plans["/both"] = [500] * 100000
+    conv = create_group(one, owner, [friend])
+    assert api(one, "POST", f"/api/conversations/{conv['id']}/members", owner,
+               {"user_ids": [bot["id"]]}).status == 200
+    assert api(two, "POST", f"/api/conversations/{conv['id']}/messages", friend,
+               {"text": "retried"}).status == 201
+    assert wait_until(lambda: len(receiver.at("/both")) >= 3)  # retried, by either instance
+
+    async def flow():
+        c = await Client.connect(two, friend)
+        assert api(one, "DELETE", f"/api/bots/{bot['id']}", owner).status == 204
+        f = await c.expect("conversation.updated", timeout=5)
+        await c.close()
+        return f
+    f = run(flow())
+    assert f["conversation"]["id"] == conv["id"]
+    assert bot["id"] not in [p["id"] for p in f["conversation"]["participants"]]
+    time.sleep(0.3)  # a request already out may still arrive
+    settled = len(receiver.at("/both"))
+    time.sleep(0.5)  # retries were every 20 to 80 ms: none comes any more
+    assert len(receiver.at("/both")) == settled
