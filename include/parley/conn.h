@@ -102,7 +102,9 @@ void conn_set_handler(conn_t *c, const conn_handler_t *h, void *data);
 
 /* Queues bytes; copies them. Returns 0, or -1 if the connection is closing. */
 int conn_write(conn_t *c, const uv_buf_t *bufs, unsigned nbufs);
-/* Queues a malloc'd buffer and takes ownership of it (freed when written). */
+/* Writes a malloc'd buffer and takes ownership of it (freed when written):
+ * with nothing queued, what the socket takes at once leaves now (no on_drain
+ * for it: nothing was pending); the rest is queued as by conn_write. */
 int conn_write_owned(conn_t *c, char *data, size_t len);
 
 /* Pauses and resumes reading (backpressure, one request at a time). */
