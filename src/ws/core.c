@@ -205,8 +205,37 @@ enum ws_core_next ws_core_feed(ws_core_t *w, const char *data, size_t len, uint6
   return next;
 }
 
+/* A server's text frame (unmasked, one fragment) straight into the output:
+ * the header, then the payload, in one copy. */
+static int append_text_frame(ws_core_t *w, const char *text, size_t len) {
+  uint8_t hdr[10];
+  size_t hlen = 2;
+  hdr[0] = 0x81; /* FIN, text */
+  if (len < 126) {
+    hdr[1] = (uint8_t)len;
+  } else if (len <= 0xffff) {
+    hdr[1] = 126;
+    hdr[2] = (uint8_t)(len >> 8);
+    hdr[3] = (uint8_t)len;
+    hlen = 4;
+  } else {
+    hdr[1] = 127;
+    for (int i = 0; i < 8; i++) hdr[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
+    hlen = 10;
+  }
+  if (buf_reserve(&w->out, hlen + len) != 0) return -1;
+  buf_append(&w->out, hdr, hlen);
+  buf_append(&w->out, text, len);
+  return 0;
+}
+
 int ws_core_send_text(ws_core_t *w, const char *text, size_t len) {
-  if (w->failed || ws_core_closing(w) || !ctx_of(w)) return -1;
+  if (w->failed || ws_core_closing(w)) return -1;
+  /* With nothing in wslay's queue (no pong or ping waiting, nothing half
+   * serialized: its send callback takes every byte) the frame goes after
+   * everything already in the output, as wslay would put it, without a wslay
+   * context for an idle session nor wslay's copies of the message. */
+  if (!w->ctx || !wslay_event_want_write(w->ctx)) return append_text_frame(w, text, len);
   struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)text, len};
   return wslay_event_queue_msg(w->ctx, &msg) == 0 ? 0 : -1;
 }
@@ -248,7 +277,9 @@ size_t ws_core_pending(const ws_core_t *w) {
   return (w->ctx ? wslay_event_get_queued_msg_length(w->ctx) : 0) + w->out.len;
 }
 
-int ws_core_want_flush(const ws_core_t *w) { return w->ctx && wslay_event_want_write(w->ctx); }
+int ws_core_want_flush(const ws_core_t *w) {
+  return w->out.len > 0 || (w->ctx && wslay_event_want_write(w->ctx));
+}
 
 int ws_core_closing(const ws_core_t *w) {
   /* wslay stops reading exactly when it queues a close of its own (protocol

@@ -41,7 +41,9 @@ void ws_core_free(ws_core_t *w);
 /* Hands received bytes (borrowed for the call) to wslay: text messages reach
  * on_text, pings are answered, protocol violations queue the right close. */
 enum ws_core_next ws_core_feed(ws_core_t *w, const char *data, size_t len, uint64_t now_ms);
-/* Queues a text frame (copied). Returns 0, or -1 once a close is queued. */
+/* Queues a text frame (copied): serialized into the output at once when
+ * wslay holds nothing unsent, else queued behind it. Returns 0, or -1 once a
+ * close is queued (or when out of memory). */
 int ws_core_send_text(ws_core_t *w, const char *text, size_t len);
 /* Queues a close frame (reason <= 123 bytes, truncated). Idempotent. */
 void ws_core_close(ws_core_t *w, uint16_t code, const char *reason);
@@ -52,7 +54,8 @@ enum ws_core_next ws_core_flush(ws_core_t *w, uint64_t now_ms);
 char *ws_core_take_output(ws_core_t *w, size_t *len);
 /* Bytes queued in wslay plus bytes serialized and not yet taken. */
 size_t ws_core_pending(const ws_core_t *w);
-/* 1 when there are frames in wslay's queue not yet serialized. */
+/* 1 when there is output to flush: frames in wslay's queue not yet
+ * serialized, or serialized bytes not yet taken. */
 int ws_core_want_flush(const ws_core_t *w);
 /* 1 once a close frame is queued or sent (no more messages go out). */
 int ws_core_closing(const ws_core_t *w);

@@ -242,6 +242,55 @@ static void test_sends_in_one_turn_leave_together(void **state) {
   ws_core_free(w);
 }
 
+/* Text frames are serialized straight into the output: each length in the
+ * shortest of the three encodings (as RFC 6455 requires), payload intact. */
+static void test_text_frame_lengths(void **state) {
+  static const size_t sizes[] = {0, 1, 125, 126, 127, 65535, 65536, 70000};
+  rx_t rx;
+  ws_core_t *w = new_core(&rx, 65536, 0, 0);
+  for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+    size_t n = sizes[k];
+    char *text = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) text[i] = (char)('a' + i % 26);
+    assert_int_equal(ws_core_send_text(w, text, n), 0);
+    assert_true(ws_core_want_flush(w));
+    assert_int_equal(ws_core_pending(w), n + (n < 126 ? 2 : n < 65536 ? 4 : 10));
+    size_t len;
+    unsigned char *out = (unsigned char *)ws_core_take_output(w, &len);
+    assert_non_null(out);
+    assert_int_equal(out[0], 0x81);
+    assert_int_equal(out[1], n < 126 ? n : n < 65536 ? 126 : 127);
+    frame_t f[1];
+    assert_int_equal(parse_frames(out, len, f, 1), 1);
+    assert_int_equal(f[0].len, n);
+    if (n) assert_memory_equal(f[0].payload, text, n);
+    free(out);
+    free(text);
+  }
+  ws_core_free(w);
+}
+
+/* A frame sent while a pong waits in wslay's queue goes after the pong, and
+ * one sent before the ping came stays before it: the order of the calls. */
+static void test_text_frames_keep_order_with_control_frames(void **state) {
+  rx_t rx;
+  ws_core_t *w = new_core(&rx, 65536, 0, 0);
+  assert_int_equal(ws_core_send_text(w, "first", 5), 0);
+  assert_int_equal(feed_frame(w, 1, OP_PING, 1, "p", 1), WS_CORE_CONTINUE);
+  assert_int_equal(ws_core_send_text(w, "second", 6), 0);
+  frame_t f[4];
+  unsigned char *keep;
+  assert_int_equal(output(w, f, 4, &keep), 3);
+  assert_int_equal(f[0].opcode, OP_TEXT);
+  assert_memory_equal(f[0].payload, "first", 5);
+  assert_int_equal(f[1].opcode, OP_PONG);
+  assert_int_equal(f[2].opcode, OP_TEXT);
+  assert_memory_equal(f[2].payload, "second", 6);
+  free(keep);
+  assert_false(ws_core_want_flush(w));
+  ws_core_free(w);
+}
+
 static void test_ping_schedule_and_pong_timeout(void **state) {
   rx_t rx;
   ws_core_t *w = new_core(&rx, 65536, 100, 250);
@@ -307,6 +356,8 @@ int main(void) {
       cmocka_unit_test(test_client_close_is_echoed),
       cmocka_unit_test(test_server_close_waits_for_answer),
       cmocka_unit_test(test_sends_in_one_turn_leave_together),
+      cmocka_unit_test(test_text_frame_lengths),
+      cmocka_unit_test(test_text_frames_keep_order_with_control_frames),
       cmocka_unit_test(test_ping_schedule_and_pong_timeout),
       cmocka_unit_test(test_auth_deadline_closes_1008),
   };
