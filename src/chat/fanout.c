@@ -347,6 +347,23 @@ static char *encode(json_t *frame, size_t *len) {
   return text;
 }
 
+/* head (an object's start without its closing brace) + ,"message": + msg +
+ * the brace: a frame around an already encoded message. NULL when out of
+ * memory. */
+static char *frame_around(const char *head, const char *msg, size_t mlen, size_t *len) {
+  static const char key[] = ",\"message\":";
+  size_t hlen = strlen(head), klen = sizeof(key) - 1;
+  char *text = malloc(hlen + klen + mlen + 2);
+  if (!text) return NULL;
+  memcpy(text, head, hlen);
+  memcpy(text + hlen, key, klen);
+  memcpy(text + hlen + klen, msg, mlen);
+  text[hlen + klen + mlen] = '}';
+  text[hlen + klen + mlen + 1] = '\0';
+  *len = hlen + klen + mlen + 1;
+  return text;
+}
+
 void fanout_message_new(app_t *app, const json_t *message, const json_t *participant_ids,
                         const char *ack_user, uint64_t ack_session, const char *client_id) {
   app->metrics->messages_stored++;
@@ -366,17 +383,25 @@ void fanout_message_new(app_t *app, const json_t *message, const json_t *partici
                json_object_size(channel_subs_members(app->channel_subs, conv)) > 0 ||
                anyone_here(app, participant_ids);
   d->users = wanted ? json_deep_copy(participant_ids) : json_array();
-  /* Signed for the conversation: one frame for every participant. */
+  /* Signed for the conversation: one frame for every participant. The
+   * message is encoded once, for the frame and the ack. */
   json_t *view = wanted ? attach_url_message_copy(app, message) : NULL;
-  if (wanted)
-    d->frame = encode(json_pack("{s:s, s:O}", "type", "message.new", "message", view), &d->len);
+  size_t mlen = 0;
+  char *msg = view ? encode(json_incref(view), &mlen) : NULL;
+  if (msg) d->frame = frame_around("{\"type\":\"message.new\"", msg, mlen, &d->len);
   if (ack_user && ack_session) {
     d->ack_user = strdup(ack_user);
     d->ack_session = ack_session;
-    d->ack = encode(json_pack("{s:s, s:s?, s:O}", "type", "message.ack", "client_id", client_id,
-                              "message", view),
-                    &d->ack_len);
+    size_t hlen;
+    char *head =
+        encode(json_pack("{s:s, s:s?}", "type", "message.ack", "client_id", client_id), &hlen);
+    if (head && msg) {
+      head[hlen - 1] = '\0'; /* its closing brace: the message follows */
+      d->ack = frame_around(head, msg, mlen, &d->ack_len);
+    }
+    free(head);
   }
+  free(msg);
   json_decref(view);
   if (!d->users || (wanted && !d->frame) ||
       (ack_user && ack_session && (!d->ack_user || !d->ack))) {
