@@ -102,6 +102,11 @@ void conn_set_handler(conn_t *c, const conn_handler_t *h, void *data);
 
 /* Queues bytes; copies them. Returns 0, or -1 if the connection is closing. */
 int conn_write(conn_t *c, const uv_buf_t *bufs, unsigned nbufs);
+/* The same for a complete reply, written at once when nothing is queued
+ * (uv_try_write) and queued as conn_write does only for what the kernel did not
+ * take; on_drain follows only a queued write. At most four buffers beyond the
+ * queueing path. Loop thread. */
+int conn_write_reply(conn_t *c, const uv_buf_t *bufs, unsigned nbufs);
 /* Writes a malloc'd buffer and takes ownership of it (freed when written):
  * with nothing queued, what the socket takes at once leaves now (no on_drain
  * for it: nothing was pending); the rest is queued as by conn_write. */

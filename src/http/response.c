@@ -204,7 +204,7 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
   if (req->sink)
     req->sink(req->sink_ctx, req, head.data, head.len, body, len);
   else
-    conn_write(c, bufs, len ? 2 : 1);
+    conn_write_reply(c, bufs, len ? 2 : 1);
   buf_free(&head);
   account(req);
   http_conn_request_done(req);

@@ -237,6 +237,28 @@ int conn_write(conn_t *c, const uv_buf_t *bufs, unsigned nbufs) {
   return submit(c, w, &buf);
 }
 
+int conn_write_reply(conn_t *c, const uv_buf_t *bufs, unsigned nbufs) {
+  if (c->closing) return -1;
+  if (c->memory || c->write_pending > 0 || nbufs > 4) return conn_write(c, bufs, nbufs);
+  /* Nothing queued: the kernel usually takes it all now, and then no write
+   * request, copy or callback is needed, nor the epoll_ctl that libuv makes
+   * when a queue drains (one per reply, a third of /healthz's system calls). */
+  uv_buf_t left[4];
+  memcpy(left, bufs, nbufs * sizeof(*bufs));
+  int n = uv_try_write((uv_stream_t *)&c->tcp, left, nbufs);
+  if (n < 0 && n != UV_EAGAIN) {
+    conn_close(c);
+    return -1;
+  }
+  size_t sent = n > 0 ? (size_t)n : 0;
+  unsigned i = 0;
+  while (i < nbufs && sent >= left[i].len) sent -= left[i++].len;
+  if (i == nbufs) return 0;
+  left[i].base += sent;
+  left[i].len -= (unsigned)sent;
+  return conn_write(c, left + i, nbufs - i);
+}
+
 int conn_write_owned(conn_t *c, char *data, size_t len) {
   if (c->closing) {
     free(data);
