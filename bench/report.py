@@ -117,6 +117,27 @@ def fanout_rows(t, results):
         r = ratio(p, q)
         t.add("fan-out", f"p99 ms at {rate:,.0f} sends/s (both sustain)", p, pr, q, r, "<= 0.33x ref",
               verdict(r is not None and r <= 1 / 3), digits=2)
+    socketio_rows(t, results, best)
+
+
+def socketio_rows(t, results, best):
+    """The second reference, Express + Socket.io (server-socketio.js), in the
+    reference column; Parley's columns as above."""
+    sio = one(results, "fanout", "reference-socketio")
+    if not sio:
+        return
+    q = (sio.get("best") or {})
+    get = lambda s, k: best[s].get(k)
+    r = ratio(get("parley", "delivered_per_s"), q.get("delivered_per_s"))
+    t.add("fan-out", "delivered msgs/s, p99 < 100 ms; reference = Express + Socket.io",
+          get("parley", "delivered_per_s"), get("parley-redis", "delivered_per_s"), q.get("delivered_per_s"), r,
+          ">= 5x ref", verdict(r is not None and r >= 5))
+    t.add("fan-out", "  at offered sends/s (Socket.io)", get("parley", "offered_msgs_per_s"),
+          get("parley-redis", "offered_msgs_per_s"), q.get("offered_msgs_per_s"))
+    t.add("fan-out", "  p99 ms at that load (Socket.io)", get("parley", "p99_ms"), get("parley-redis", "p99_ms"),
+          q.get("p99_ms"), digits=2)
+    t.add("fan-out", "  server CPU user+sys (cores) (Socket.io)", cpu(best["parley"]), cpu(best["parley-redis"]),
+          cpu(q))
 
 
 def channel_rows(t, results):

@@ -122,11 +122,19 @@ int lg_http_send(lg_conn_t *c, const char *method, const char *path, const char 
 
 int lg_ws_upgrade(lg_conn_t *c, const char *token, lg_text_cb on_text) {
   char req[2048];
+  /* Socket.io: engine.io's WebSocket transport; the token goes in the
+   * namespace connect once the server has opened (parse_ws). */
+  c->token = token;
+  char path[1024];
+  if (c->lg->socketio)
+    snprintf(path, sizeof(path), "/socket.io/?EIO=4&transport=websocket");
+  else
+    snprintf(path, sizeof(path), "/ws?token=%s", token);
   int n = snprintf(req, sizeof(req),
-                   "GET /ws?token=%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                   "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                    "Sec-WebSocket-Version: 13\r\n\r\n",
-                   token, c->lg->host, c->lg->port);
+                   path, c->lg->host, c->lg->port);
   if (n >= (int)sizeof(req)) return -1;
   c->state = ST_HANDSHAKE;
   c->on_text = on_text;
@@ -161,7 +169,49 @@ static int ws_send(lg_conn_t *c, int opcode, const char *payload, size_t len) {
   return rc;
 }
 
-int lg_ws_send_text(lg_conn_t *c, const char *text, size_t len) { return ws_send(c, 1, text, len); }
+int lg_ws_send_text(lg_conn_t *c, const char *text, size_t len) {
+  if (!c->lg->socketio) return ws_send(c, 1, text, len);
+  /* 42["type",{"type":"type",...}]: an event named by the frame's type */
+  static const char pre[] = "{\"type\":\"";
+  if (len < sizeof(pre) || memcmp(text, pre, sizeof(pre) - 1) != 0) return -1;
+  const char *type = text + sizeof(pre) - 1;
+  const char *end = memchr(type, '"', len - (sizeof(pre) - 1));
+  if (!end) return -1;
+  size_t tlen = (size_t)(end - type), n = 4 + tlen + 2 + len + 1;
+  char stack[1024];
+  char *f = n <= sizeof(stack) ? stack : malloc(n);
+  if (!f) return -1;
+  memcpy(f, "42[\"", 4);
+  memcpy(f + 4, type, tlen);
+  memcpy(f + 4 + tlen, "\",", 2);
+  memcpy(f + 6 + tlen, text, len);
+  f[n - 1] = ']';
+  int rc = ws_send(c, 1, f, n);
+  if (f != stack) free(f);
+  return rc;
+}
+
+/* Socket.io over WebSocket (engine.io 4 packets, one per frame): 0 open ->
+ * connect the namespace with the token (40{"token":..}); 2 ping -> 3 pong;
+ * 40 connected, 44 refused, 42[...] an event, handed on as it is (its name
+ * is the frame type the scenarios look for). */
+static void socketio_text(lg_conn_t *c, const char *p, size_t len) {
+  if (len == 0) return;
+  if (p[0] == '0') {
+    char f[1024];
+    int n = snprintf(f, sizeof(f), "40{\"token\":\"%s\"}", c->token ? c->token : "");
+    if (n < (int)sizeof(f)) ws_send(c, 1, f, (size_t)n);
+  } else if (p[0] == '2') {
+    ws_send(c, 1, "3", 1);
+  } else if (p[0] == '1') {
+    lg_conn_close(c);
+  } else if (p[0] == '4' && len > 1 && p[1] == '2') {
+    if (c->on_text) c->on_text(c, p, len);
+  } else if (p[0] == '4' && len > 1 && p[1] == '4') {
+    fprintf(stderr, "loadgen: Socket.io refused: %.*s\n", (int)(len < 200 ? len : 200), p);
+    lg_conn_close(c);
+  }
+}
 
 /* Consumes one complete frame; returns bytes used (0: incomplete). */
 static size_t parse_ws(lg_conn_t *c, const char *data, size_t len) {
@@ -183,7 +233,9 @@ static size_t parse_ws(lg_conn_t *c, const char *data, size_t len) {
   if (p[1] & 0x80) hlen += 4; /* servers do not mask; tolerate it anyway */
   if (len < hlen + plen) return 0;
   const char *payload = data + hlen;
-  if (opcode == 1 || opcode == 0) {
+  if ((opcode == 1 || opcode == 0) && c->lg->socketio) {
+    socketio_text(c, payload, (size_t)plen);
+  } else if (opcode == 1 || opcode == 0) {
     if (c->on_text) c->on_text(c, payload, (size_t)plen);
   } else if (opcode == 9) {
     ws_send(c, 10, payload, (size_t)plen);

@@ -33,6 +33,7 @@ struct lg_conn_s {
   void *user; /* the scenario's */
   int index;  /* the scenario's */
   int ready;  /* a WebSocket session that got its "ready" frame */
+  const char *token; /* Socket.io: sent in the namespace connect (the user's, borrowed) */
 };
 
 /* The process-wide context: the loop, the target and the shared read buffer. */
@@ -46,6 +47,7 @@ struct lg_s {
   int readbuf_busy;
   uint64_t conn_errors;
   int open_conns;
+  int socketio; /* --socketio: sessions speak Socket.io 4 over WebSocket (client.c) */
 };
 
 /* client.c */
@@ -55,6 +57,8 @@ int lg_conn_write(lg_conn_t *c, const char *data, size_t len);
 int lg_http_send(lg_conn_t *c, const char *method, const char *path, const char *token,
                  const char *extra_headers, const char *body, size_t body_len, lg_http_cb cb);
 int lg_ws_upgrade(lg_conn_t *c, const char *token, lg_text_cb on_text);
+/* A frame {"type":"T",...}; with --socketio it goes as the event T with the
+ * frame as its data (42["T",{...}]). */
 int lg_ws_send_text(lg_conn_t *c, const char *text, size_t len);
 
 /* api.c: batches of requests over a pool of keep-alive connections. */
@@ -108,6 +112,7 @@ typedef struct lg_opts_s {
   int conns, events, contacts, graph_port;
   const char *secret, *label;
   int pid;
+  int socketio; /* --socketio */
 } lg_opts_t;
 int lg_fanout(lg_t *lg, const lg_opts_t *o);
 int lg_channel(lg_t *lg, const lg_opts_t *o);

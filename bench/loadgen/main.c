@@ -14,7 +14,8 @@ static void usage(FILE *f) {
           "usage: loadgen fanout|channel|connections|webhook|flows|flows_blocks|token [options]\n"
           "  --host H --port N      the server (127.0.0.1)\n"
           "  --label L              names this run (also makes e-mails unique)\n"
-          "fanout:      --users N --group S --rates r1,r2,.. --seconds D --warmup W\n"
+          "fanout:      --users N --group S --rates r1,r2,.. --seconds D --warmup W [--socketio]\n"
+          "             (--socketio: the sessions speak Socket.io 4, bench/reference/server-socketio.js)\n"
           "channel:     --users N (members) --sessions C (connected) --rates r1,.. --seconds D\n"
           "connections: --sessions n1,n2,.. --pid P (server pid, for VmRSS)\n"
           "webhook, flows, flows_blocks: --events N --conns C --contacts K --secret S "
@@ -29,7 +30,7 @@ static int parse(int argc, char **argv, lg_opts_t *o) {
       {"warmup", 1, 0, 'w'}, {"sessions", 1, 0, 'S'},   {"pid", 1, 0, 'P'},
       {"events", 1, 0, 'e'}, {"conns", 1, 0, 'c'},      {"contacts", 1, 0, 'k'},
       {"secret", 1, 0, 'x'}, {"graph-port", 1, 0, 'G'}, {"label", 1, 0, 'l'},
-      {0, 0, 0, 0}};
+      {"socketio", 0, 0, 'I'}, {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (ch) {
@@ -78,6 +79,9 @@ static int parse(int argc, char **argv, lg_opts_t *o) {
       case 'l':
         o->label = optarg;
         break;
+      case 'I':
+        o->socketio = 1;
+        break;
       default:
         return -1;
     }
@@ -115,6 +119,7 @@ int main(int argc, char **argv) {
   lg->loop = &loop;
   snprintf(lg->host, sizeof(lg->host), "%s", o.host);
   lg->port = o.port;
+  lg->socketio = o.socketio;
   if (uv_ip4_addr(o.host, o.port, &lg->target) != 0) return 2;
   int rc;
   if (strcmp(scenario, "fanout") == 0)

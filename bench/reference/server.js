@@ -95,10 +95,18 @@ function postMessage(c, senderId, text, clientId, senderWs) {
   };
   c.messages.push(message);
   c.updated_at = message.created_at;
-  const frame = JSON.stringify({ type: 'message.new', message });
-  for (const p of c.participants) sendToUser(p.id, frame, senderWs);
+  transport.deliver(c, message, senderWs);
   return { message, created: true };
 }
+
+// How message.new reaches the participants' sessions: ws here, Socket.io's
+// events when server-socketio.js replaces it.
+const transport = {
+  deliver(c, message, senderWs) {
+    const frame = JSON.stringify({ type: 'message.new', message });
+    for (const p of c.participants) sendToUser(p.id, frame, senderWs);
+  },
+};
 
 const app = express();
 app.use(express.json({ limit: '1mb' }));
@@ -189,56 +197,62 @@ app.post('/api/conversations/:id/messages', authenticate, (req, res) => {
 app.use((req, res) => apiError(res, 404, 'not_found', 'no such route'));
 
 const server = http.createServer(app);
-const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+module.exports = { server, users, conversations, sockets, transport, postMessage, memberOf, newId, JWT_SECRET, PORT, HOST };
+// server-socketio.js requires this file and serves its own WebSocket transport.
+if (require.main === module) startWs();
 
-server.on('upgrade', (req, socket, head) => {
-  const { pathname, query } = url.parse(req.url, true);
-  let claims;
-  try {
-    if (pathname !== '/ws') throw new Error('not here');
-    claims = jwt.verify(String(query.token || ''), JWT_SECRET, { algorithms: ['HS256'] });
-    if (!users.has(claims.sub)) throw new Error('no such user');
-  } catch (e) {
-    socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
-    return;
-  }
-  wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, claims.sub));
-});
+function startWs() {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
 
-wss.on('connection', (ws, userId) => {
-  if (!sockets.has(userId)) sockets.set(userId, new Set());
-  sockets.get(userId).add(ws);
-  const sessionId = newId();
-  ws.send(JSON.stringify({ type: 'ready', user_id: userId, session_id: sessionId }));
-
-  ws.on('message', (data, isBinary) => {
-    if (isBinary) return ws.close(1003);
-    let frame;
+  server.on('upgrade', (req, socket, head) => {
+    const { pathname, query } = url.parse(req.url, true);
+    let claims;
     try {
-      frame = JSON.parse(data);
+      if (pathname !== '/ws') throw new Error('not here');
+      claims = jwt.verify(String(query.token || ''), JWT_SECRET, { algorithms: ['HS256'] });
+      if (!users.has(claims.sub)) throw new Error('no such user');
     } catch (e) {
-      return ws.send(JSON.stringify({ type: 'error', code: 'invalid_json', message: 'invalid JSON', ref: null }));
+      socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
+      return;
     }
-    if (frame.type === 'ping') return ws.send(JSON.stringify({ type: 'pong' }));
-    if (frame.type !== 'message.send') {
-      return ws.send(JSON.stringify({ type: 'error', code: 'validation_failed', message: 'unknown type', ref: frame.client_id || null }));
-    }
-    const c = conversations.get(frame.conversation_id);
-    if (!memberOf(c, userId) || typeof frame.text !== 'string' || !frame.text.length) {
-      return ws.send(JSON.stringify({ type: 'error', code: 'not_found', message: 'no such conversation', ref: frame.client_id || null }));
-    }
-    const { message } = postMessage(c, userId, frame.text, frame.client_id, ws);
-    ws.send(JSON.stringify({ type: 'message.ack', client_id: frame.client_id || null, message }));
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, claims.sub));
   });
 
-  ws.on('close', () => {
-    const set = sockets.get(userId);
-    set.delete(ws);
-    if (!set.size) sockets.delete(userId);
-  });
-});
+  wss.on('connection', (ws, userId) => {
+    if (!sockets.has(userId)) sockets.set(userId, new Set());
+    sockets.get(userId).add(ws);
+    const sessionId = newId();
+    ws.send(JSON.stringify({ type: 'ready', user_id: userId, session_id: sessionId }));
 
-server.keepAliveTimeout = 60000;
-server.listen(PORT, HOST, () => console.log(`reference listening on ${HOST}:${PORT}`));
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return ws.close(1003);
+      let frame;
+      try {
+        frame = JSON.parse(data);
+      } catch (e) {
+        return ws.send(JSON.stringify({ type: 'error', code: 'invalid_json', message: 'invalid JSON', ref: null }));
+      }
+      if (frame.type === 'ping') return ws.send(JSON.stringify({ type: 'pong' }));
+      if (frame.type !== 'message.send') {
+        return ws.send(JSON.stringify({ type: 'error', code: 'validation_failed', message: 'unknown type', ref: frame.client_id || null }));
+      }
+      const c = conversations.get(frame.conversation_id);
+      if (!memberOf(c, userId) || typeof frame.text !== 'string' || !frame.text.length) {
+        return ws.send(JSON.stringify({ type: 'error', code: 'not_found', message: 'no such conversation', ref: frame.client_id || null }));
+      }
+      const { message } = postMessage(c, userId, frame.text, frame.client_id, ws);
+      ws.send(JSON.stringify({ type: 'message.ack', client_id: frame.client_id || null, message }));
+    });
+
+    ws.on('close', () => {
+      const set = sockets.get(userId);
+      set.delete(ws);
+      if (!set.size) sockets.delete(userId);
+    });
+  });
+
+  server.keepAliveTimeout = 60000;
+  server.listen(PORT, HOST, () => console.log(`reference listening on ${HOST}:${PORT}`));
+}
 process.on('SIGTERM', () => process.exit(0));
 process.on('SIGINT', () => process.exit(0));
