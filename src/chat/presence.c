@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "chat/envelope.h"
+#include "chat/presence_batch.h"
 #include "chat/presence_query.h"
 #include "chat/presence_view.h"
 #include "chat/sessions.h"
@@ -38,19 +39,30 @@ typedef struct instance_s {
 struct presence_s {
   app_t *app;
   uv_timer_t timer; /* presence_tick once a second */
-  int closing;
-  strmap_t local;     /* user id -> the presence itself (a marker) */
-  strmap_t remote;    /* user id -> remote_t */
-  strmap_t instances; /* instance id -> instance_t */
-  int checks;         /* count queries in flight for quiet instances' users */
-  json_t *departed;   /* recipient id -> [presence entries]: offlines found by those
-                         queries, sent together once the last one answered */
+  uv_timer_t flush; /* ends the batch's windows */
+  int closing, open_handles;
+  presence_batch_t *batch;           /* what each recipient here hears, coalesced */
+  struct task_s *tasks, *tasks_tail; /* waiting for a pace slot, in order */
+  int running, draining;             /* paced tasks running; start_tasks on the stack */
+  strmap_t local;                    /* user id -> the presence itself (a marker) */
+  strmap_t remote;                   /* user id -> remote_t */
+  strmap_t instances;                /* instance id -> instance_t */
+  int checks;                        /* count queries in flight for quiet instances' users */
+  json_t *departed;                  /* recipient id -> [presence entries]: offlines found by those
+                                        queries, sent together once the last one answered */
   int64_t last_refresh_ms, last_heartbeat_ms;
 };
+
+typedef struct task_s {
+  struct task_s *next;
+  presence_task_fn start;
+  void *ctx;
+} task_t;
 
 /* An announcement or a count query in flight. */
 typedef struct job_s {
   app_t *app;
+  int paced; /* holds a pace slot until freed */
   char user[64];
   char instance[25];
   const char *status; /* "online" / "offline" (static strings): what happened */
@@ -66,15 +78,62 @@ static job_t *job_new(app_t *app, const char *user, const char *status) {
   return j;
 }
 
-static void job_free(job_t *j) {
-  if (!j) return;
-  json_decref(j->frame);
-  free(j);
-}
-
 /* The app's presence while it runs, or NULL. */
 static presence_t *presence_of(app_t *app) {
   return app->presence && !app->presence->closing ? app->presence : NULL;
+}
+
+static void job_free(job_t *j) {
+  if (!j) return;
+  app_t *app = j->app;
+  int paced = j->paced;
+  json_decref(j->frame);
+  free(j);
+  if (paced) presence_paced_done(app);
+}
+
+/* ---- pacing ---- */
+
+/* Starts waiting tasks while slots are free; all of them when closing. A task
+ * that ends at once calls presence_paced_done from here: draining keeps that
+ * from recursing. */
+static void start_tasks(presence_t *p) {
+  if (p->draining) return;
+  p->draining = 1;
+  while (p->tasks && (p->running < PRESENCE_PACE_MAX || p->closing)) {
+    task_t *t = p->tasks;
+    p->tasks = t->next;
+    if (!p->tasks) p->tasks_tail = NULL;
+    p->running++;
+    t->start(t->ctx);
+    free(t);
+  }
+  p->draining = 0;
+}
+
+void presence_pace(app_t *app, presence_task_fn start, void *ctx) {
+  presence_t *p = presence_of(app);
+  task_t *t = p ? calloc(1, sizeof(*t)) : NULL;
+  if (!t) {
+    if (p) p->running++; /* out of memory: at once, yet it will call done */
+    start(ctx);          /* no presence (closing): unpaced, and done does nothing */
+    return;
+  }
+  t->start = start;
+  t->ctx = ctx;
+  if (p->tasks_tail)
+    p->tasks_tail->next = t;
+  else
+    p->tasks = t;
+  p->tasks_tail = t;
+  start_tasks(p);
+}
+
+void presence_paced_done(app_t *app) {
+  presence_t *p = presence_of(app);
+  if (!p) return;
+  if (p->running > 0) p->running--;
+  start_tasks(p);
 }
 
 static int free_remote(const char *key, void *value, void *arg) {
@@ -93,6 +152,8 @@ static int drop_marker(const char *key, void *value, void *arg) { return 1; }
 
 static void on_timer_closed(uv_handle_t *h) {
   presence_t *p = h->data;
+  if (--p->open_handles > 0) return;
+  presence_batch_free(p->batch);
   strmap_sweep(&p->local, drop_marker, NULL);
   strmap_sweep(&p->remote, free_remote, NULL);
   strmap_sweep(&p->instances, free_value, NULL);
@@ -106,9 +167,11 @@ static void on_timer_closed(uv_handle_t *h) {
 void presence_close(presence_t *p) {
   if (!p || p->closing) return;
   p->closing = 1;
+  start_tasks(p); /* each sees no presence and ends */
   if (p->app->presence == p) p->app->presence = NULL;
   assert(!uv_is_closing((uv_handle_t *)&p->timer)); /* closing guards it: closed once */
   uv_close((uv_handle_t *)&p->timer, on_timer_closed);
+  uv_close((uv_handle_t *)&p->flush, on_timer_closed);
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -120,17 +183,65 @@ static void on_tick(uv_timer_t *t) {
   presence_tick(p, (int64_t)uv_now(p->app->loop));
 }
 
+static void batch_send(void *ctx, const char *recipient, const char *text, size_t len) {
+  sessions_send(ctx, recipient, text, len, 0);
+}
+
 presence_t *presence_new(app_t *app) {
   presence_t *p = calloc(1, sizeof(*p));
   if (!p) return NULL;
   p->app = app;
+  p->batch = presence_batch_new(PRESENCE_BATCH_WINDOW_MS, PRESENCE_VIEW_MAX_USERS, batch_send, app);
+  if (!p->batch) {
+    free(p);
+    return NULL;
+  }
   strmap_init(&p->local);
   strmap_init(&p->remote);
   strmap_init(&p->instances);
   uv_timer_init(app->loop, &p->timer);
-  p->timer.data = p;
+  uv_timer_init(app->loop, &p->flush);
+  p->timer.data = p->flush.data = p;
+  p->open_handles = 2;
   uv_timer_start(&p->timer, on_tick, PRESENCE_TICK_MS, PRESENCE_TICK_MS);
   return p;
+}
+
+/* ---- delivering to the recipients here ---- */
+
+static void on_flush(uv_timer_t *t) {
+  presence_t *p = t->data;
+  int64_t next =
+      presence_batch_flush(p->batch, (int64_t)uv_now(p->app->loop), PRESENCE_BATCH_FLUSH_MAX);
+  if (next >= 0) uv_timer_start(&p->flush, on_flush, (uint64_t)next, 0);
+}
+
+/* Hands entries (an array, borrowed) to the batch for recipient, if it has a
+ * session here, and makes sure the timer will end its window. */
+static void deliver(presence_t *p, const char *recipient, const json_t *entries) {
+  if (!recipient || sessions_count(p->app, recipient) == 0) return;
+  int64_t now = (int64_t)uv_now(p->app->loop);
+  presence_batch_add(p->batch, recipient, entries, now);
+  if (!uv_is_active((uv_handle_t *)&p->flush)) {
+    int64_t next = presence_batch_flush(p->batch, now, 0);
+    if (next >= 0) uv_timer_start(&p->flush, on_flush, (uint64_t)next, 0);
+  }
+}
+
+/* The same for one presence frame (borrowed; its "type" is left out) and each
+ * recipient id of the array recipients (borrowed). */
+static void deliver_frame(presence_t *p, const json_t *recipients, const json_t *frame) {
+  json_t *entry = json_deep_copy(frame);
+  json_t *entries = entry ? json_array() : NULL;
+  if (entries) {
+    json_object_del(entry, "type");
+    json_array_append(entries, entry);
+    size_t i;
+    json_t *v;
+    json_array_foreach(recipients, i, v) deliver(p, json_string_value(v), entries);
+  }
+  json_decref(entries);
+  json_decref(entry);
 }
 
 /* ---- announcing ---- */
@@ -150,15 +261,15 @@ static json_t *offline_frame(const char *user, int64_t at_ms) {
                    "last_seen", iso);
 }
 
-/* Sends the job's frame to the recipients here and, on the bus, to the other
- * instances (whose own sessions among them hear it). */
+/* Sends the job's frame to the recipients here (through the batch) and, on
+ * the bus, to the other instances (whose own sessions among them hear it). */
 static void announce(job_t *j, json_t *recipients) {
   char *text = j->frame ? json_dumps(j->frame, JSON_COMPACT) : NULL;
   const char *status = json_string_value(json_object_get(j->frame, "status"));
-  if (text && status) {
-    size_t len = strlen(text), i;
-    json_t *v;
-    json_array_foreach(recipients, i, v) sessions_send(j->app, json_string_value(v), text, len, 0);
+  presence_t *p = presence_of(j->app);
+  if (text && status && p) {
+    size_t len = strlen(text);
+    deliver_frame(p, recipients, j->frame);
     json_t *h = json_pack("{s:s, s:O, s:s, s:s}", "k", "p", "u", recipients, "user", j->user,
                           "status", status);
     if (h) envelope_publish(j->app, h, text, len);
@@ -226,6 +337,27 @@ static void on_user_offline(void *ctx, int status, json_t *user) {
 
 /* ---- this instance's users ---- */
 
+/* Paced: the store lookups behind an announcement. */
+static void start_online(void *ctx) {
+  job_t *j = ctx;
+  j->paced = presence_of(j->app) != NULL;
+  if (j->app->shutting_down || !j->app->store ||
+      store_call(j->app->store, USER_GET, json_pack("{s:s}", "id", j->user), on_user_online, j) !=
+          0)
+    job_free(j);
+}
+
+static void start_offline(void *ctx) {
+  job_t *j = ctx;
+  j->paced = presence_of(j->app) != NULL;
+  if (j->app->shutting_down || !j->app->store) {
+    job_free(j);
+  } else if (store_call(j->app->store, USER_GET, json_pack("{s:s}", "id", j->user), on_user_offline,
+                        j) != 0) {
+    on_user_offline(j, STORE_EUNAVAILABLE, NULL);
+  }
+}
+
 static void on_set(void *ctx, int status, long long count) {
   job_t *j = ctx;
   /* online: the first instance to hold the user; offline: the last to let go. */
@@ -233,13 +365,8 @@ static void on_set(void *ctx, int status, long long count) {
   int last = strcmp(j->status, "offline") == 0 && count == 0;
   if (status != 0 || j->app->shutting_down || !(first || last) || !j->app->store) {
     job_free(j);
-  } else if (first) {
-    if (store_call(j->app->store, USER_GET, json_pack("{s:s}", "id", j->user), on_user_online, j) !=
-        0)
-      job_free(j);
-  } else if (store_call(j->app->store, USER_GET, json_pack("{s:s}", "id", j->user), on_user_offline,
-                        j) != 0) {
-    on_user_offline(j, STORE_EUNAVAILABLE, NULL);
+  } else {
+    presence_pace(j->app, first ? start_online : start_offline, j);
   }
 }
 
@@ -287,12 +414,19 @@ static void on_user_changed(void *ctx, int status, json_t *user) {
   json_decref(user);
 }
 
+static void start_change(void *ctx) {
+  job_t *j = ctx;
+  j->paced = presence_of(j->app) != NULL;
+  if (j->app->shutting_down || !j->app->store ||
+      store_call(j->app->store, USER_GET, json_pack("{s:s}", "id", j->user), on_user_changed, j) !=
+          0)
+    job_free(j);
+}
+
 static void announce_change(presence_t *p, const char *user) {
   if (!strmap_get(&p->local, user) || !p->app->store) return;
   job_t *j = job_new(p->app, user, "changed");
-  if (j &&
-      store_call(p->app->store, USER_GET, json_pack("{s:s}", "id", user), on_user_changed, j) != 0)
-    job_free(j);
+  if (j) presence_pace(p->app, start_change, j);
 }
 
 void presence_status_changed(app_t *app, const char *user_id) {
@@ -360,38 +494,21 @@ void presence_on_envelope(presence_t *p, const char *kind, json_t *header, const
     return;
   }
   if (strcmp(kind, "p") != 0) return;
-  size_t i;
-  json_t *u;
-  json_array_foreach(json_object_get(header, "u"), i, u)
-      sessions_send(p->app, json_string_value(u), body, len, 0);
+  json_t *frame = json_loadb(body, len, 0, NULL);
+  if (json_is_object(frame)) deliver_frame(p, json_object_get(header, "u"), frame);
+  json_decref(frame);
   on_remote_presence(p, header, from);
 }
 
-/* Sends what the last round of checks found: to each recipient one presence
- * frame, or one presence.batch (of at most PRESENCE_VIEW_MAX_USERS entries
- * each) when several of the users they see went offline together, as when an
- * instance dies with many users. */
+/* Hands what the last round of checks found to the batch: to each recipient
+ * one presence frame, or one presence.batch (of at most
+ * PRESENCE_VIEW_MAX_USERS entries each) when several of the users they see
+ * went offline together, as when an instance dies with many users; within a
+ * recipient's window, they join what is pending there. */
 static void flush_departed(presence_t *p) {
   const char *who;
   json_t *list;
-  json_object_foreach(p->departed, who, list) {
-    size_t n = json_array_size(list);
-    for (size_t at = 0; at < n; at += PRESENCE_VIEW_MAX_USERS) {
-      json_t *frame;
-      if (n == 1) {
-        frame = presence_frame(json_array_get(list, 0));
-      } else {
-        json_t *users = json_array();
-        for (size_t i = at; i < n && i < at + PRESENCE_VIEW_MAX_USERS; i++)
-          json_array_append(users, json_array_get(list, i));
-        frame = json_pack("{s:s, s:o}", "type", "presence.batch", "users", users);
-      }
-      char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
-      if (text) sessions_send(p->app, who, text, strlen(text), 0);
-      free(text);
-      json_decref(frame);
-    }
-  }
+  json_object_foreach(p->departed, who, list) deliver(p, who, list);
   json_object_clear(p->departed);
 }
 

@@ -40,6 +40,18 @@ void presence_session_closed(app_t *app, const char *user_id, int sessions);
  * they now see (offline for invisible). */
 void presence_status_changed(app_t *app, const char *user_id);
 
+/* Presence's store work (a session's snapshot, the lookups behind an
+ * announcement) is paced: at most PRESENCE_PACE_MAX such tasks run at once and
+ * the others wait in order, so that a connection storm's thousands of lookups
+ * never queue in the store ahead of the messages sent meanwhile. */
+#define PRESENCE_PACE_MAX 8
+typedef void (*presence_task_fn)(void *ctx);
+/* Runs start(ctx) now, or later in the order asked (before presence_close
+ * returns at the latest, when start sees app->shutting_down or no presence).
+ * Every task started this way calls presence_paced_done once it has ended. */
+void presence_pace(app_t *app, presence_task_fn start, void *ctx);
+void presence_paced_done(app_t *app);
+
 /* Once a second: refreshes TTLs, heartbeats, and looks for dead instances. */
 void presence_tick(presence_t *p, int64_t now_ms);
 /* The bus link went down (0) or came back (1). */

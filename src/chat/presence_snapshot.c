@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat/presence.h"
 #include "chat/presence_query.h"
 #include "chat/presence_view.h"
 #include "chat/sessions.h"
@@ -18,6 +19,13 @@ typedef struct snapshot_s {
   char user[64];
   uint64_t session;
 } snapshot_t;
+
+/* Ends a paced snapshot: its slot goes to the next presence task. */
+static void snapshot_free(snapshot_t *q) {
+  app_t *app = q->app;
+  free(q);
+  presence_paced_done(app);
+}
 
 static void on_users(void *ctx, int status, json_t *users) {
   snapshot_t *q = ctx;
@@ -37,7 +45,7 @@ static void on_users(void *ctx, int status, json_t *users) {
   json_decref(frame);
 done:
   json_decref(users);
-  free(q);
+  snapshot_free(q);
 }
 
 static void on_contacts(void *ctx, int status, json_t *ids) {
@@ -49,7 +57,15 @@ static void on_contacts(void *ctx, int status, json_t *ids) {
   }
   if (status != STORE_OK) log_warn("presence: snapshot for %s failed (%d)", q->user, status);
   json_decref(ids);
-  free(q);
+  snapshot_free(q);
+}
+
+/* Paced (see presence_pace): the session may have closed while it waited. */
+static void snapshot_start(void *ctx) {
+  snapshot_t *q = ctx;
+  if (q->app->shutting_down || sessions_count(q->app, q->user) == 0 ||
+      presence_contacts(q->app, q->user, PRESENCE_VIEW_MAX_USERS, on_contacts, q) != 0)
+    snapshot_free(q);
 }
 
 void presence_snapshot(app_t *app, const char *user_id, uint64_t session) {
@@ -58,5 +74,5 @@ void presence_snapshot(app_t *app, const char *user_id, uint64_t session) {
   q->app = app;
   snprintf(q->user, sizeof(q->user), "%s", user_id);
   q->session = session;
-  if (presence_contacts(app, user_id, PRESENCE_VIEW_MAX_USERS, on_contacts, q) != 0) free(q);
+  presence_pace(app, snapshot_start, q);
 }

@@ -27,6 +27,14 @@ int sessions_send(app_t *app, const char *user_id, const char *text, size_t len,
   return c.sent;
 }
 
+static void count_one(ws_session_t *s, void *arg) { (*(int *)arg)++; }
+
+int sessions_count(app_t *app, const char *user_id) {
+  int n = 0;
+  if (app->hub && user_id) hub_foreach(app->hub, user_id, count_one, &n);
+  return n;
+}
+
 typedef struct send_to_s {
   const char *text;
   size_t len;

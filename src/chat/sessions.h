@@ -12,6 +12,8 @@
 /* Sends text (copied) to every session of user_id here except the session
  * `except` (0 for none); returns the sessions reached. */
 int sessions_send(app_t *app, const char *user_id, const char *text, size_t len, uint64_t except);
+/* How many sessions user_id has here. */
+int sessions_count(app_t *app, const char *user_id);
 /* Sends text (copied) to the one session `session` of user_id, if it is still
  * open here; returns 1 when sent. */
 int sessions_send_one(app_t *app, const char *user_id, uint64_t session, const char *text,

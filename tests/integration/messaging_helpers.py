@@ -51,13 +51,16 @@ def run(coro, timeout=60):
 
 class Client:
     """One WebSocket session. Frames are kept in arrival order in `seen`; expect()
-    consumes the first matching one."""
+    consumes the first matching one. A presence.batch is read as the presence
+    frames of its entries, in order, as API.md says a client applies it (`seen`
+    keeps the batch itself)."""
 
     def __init__(self, ws, ready):
         self.ws = ws
         self.ready = ready
         self.backlog = []
         self.seen = []
+        self.unbatched = []  # presence frames of a batch not yet read
 
     @classmethod
     async def connect(cls, server, session):
@@ -71,10 +74,14 @@ class Client:
         await self.ws.send(json.dumps(frame) if not isinstance(frame, str) else frame)
 
     async def _next(self, timeout):
-        raw = await asyncio.wait_for(self.ws.recv(), timeout)
-        f = json.loads(raw)
-        self.seen.append(f)
-        return f
+        while not self.unbatched:
+            raw = await asyncio.wait_for(self.ws.recv(), timeout)
+            f = json.loads(raw)
+            self.seen.append(f)
+            if f.get("type") != "presence.batch":
+                return f
+            self.unbatched = [dict(e, type="presence") for e in f["users"]]
+        return self.unbatched.pop(0)
 
     async def expect(self, type_, timeout=5, **match):
         """The first frame of this type whose top-level fields equal match."""
