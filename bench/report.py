@@ -140,6 +140,26 @@ def socketio_rows(t, results, best):
           cpu(q))
 
 
+def storm_rows(t, results):
+    """Connection storms: the step right after every session opened at once."""
+    for n in sorted({r["users"] for r in by(results, "storm")}):
+        runs = {s: next((r for r in by(results, "storm", s) if r["users"] == n), None) for s in ("parley", "parley-redis")}
+        step = {s: ((r or {}).get("steps") or [{}])[0] for s, r in runs.items()}
+        any_run = next(r for r in runs.values() if r)
+        p, q = step["parley"].get("p99_ms"), step["parley-redis"].get("p99_ms")
+        ok = p is not None and p < P99_LIMIT_MS and (q is None or q < P99_LIMIT_MS)
+        t.add("storm", f"{n:,} sessions at once (groups of {any_run['group']}): p99 ms of the next step", p, q,
+              None, None, "< 100", verdict(ok), digits=2)
+        t.add("storm", "  at sends/s", step["parley"].get("offered_msgs_per_s"),
+              step["parley-redis"].get("offered_msgs_per_s"))
+        t.add("storm", "  delivered/s", step["parley"].get("delivered_per_s"), step["parley-redis"].get("delivered_per_s"))
+        t.add("storm", "  seconds to open them", (runs["parley"] or {}).get("storm_open_seconds"),
+              (runs["parley-redis"] or {}).get("storm_open_seconds"), digits=2)
+        t.add("storm", "  presence frames + batches per session",
+              *[((r["presence_frames"] + r["presence_batches"]) / r["users"]) if r else None
+                for r in (runs["parley"], runs["parley-redis"])], digits=1)
+
+
 def channel_rows(t, results):
     """A 10,000-member channel: every member connected, and 50 connected."""
     full = {s: one(results, "channel", s) for s in ("parley", "parley-redis")}
@@ -284,6 +304,7 @@ def main():
         results = [json.loads(line) for line in f if line.strip()]
     t = Table()
     fanout_rows(t, results)
+    storm_rows(t, results)
     channel_rows(t, results)
     connection_rows(t, results)
     http_rows(t, results)

@@ -2,7 +2,11 @@
  * every user takes its turn sending into its group at a fixed total rate,
  * raised step by step; the send time is stamped in the text, so each
  * message.new gives one end-to-end latency. Stops once p99 passes 100 ms or
- * delivery falls behind. Owns its state; loop thread. */
+ * delivery falls behind. With --storm every session opens at once (a
+ * connection storm: each session's online goes to its group) and one step at
+ * the first rate runs right after the last "ready", with no warm-up; the
+ * presence frames and batches the sessions got are counted. Owns its state;
+ * loop thread. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,7 @@ typedef struct fan_s {
   unsigned next_sender;
   int measuring;
   uint64_t delivered, acks, errors, send_failed;
+  uint64_t presence_frames, presence_batches; /* since the sessions opened */
   lg_hist_t hist;
   uv_timer_t tick;
 } fan_t;
@@ -35,6 +40,10 @@ static void fan_on_text(lg_conn_t *c, const char *text, size_t len) {
     uint64_t now = uv_hrtime();
     f->delivered++;
     lg_hist_add(&f->hist, now > sent_ns ? (now - sent_ns) / 1000 : 0);
+  } else if (memmem(text, head, "\"presence.batch\"", 16)) {
+    f->presence_batches++;
+  } else if (memmem(text, len, "\"type\":\"presence\"", 17)) { /* "type" may come last */
+    f->presence_frames++;
   } else if (memmem(text, head, "\"message.ack\"", 13)) {
     if (f->measuring) f->acks++;
   } else if (memmem(text, head, "\"error\"", 7)) {
@@ -106,7 +115,7 @@ static void fan_run_steps(fan_t *f, const lg_opts_t *o, json_t *out) {
   char *rates = strdup(o->rates);
   for (char *tok = strtok(rates, ","); tok; tok = strtok(NULL, ",")) {
     double rate = strtod(tok, NULL);
-    json_t *st = fan_step(f, rate, o->warmup_s, o->seconds, o->pid);
+    json_t *st = fan_step(f, rate, o->storm ? 0 : o->warmup_s, o->seconds, o->pid);
     json_array_append_new(steps, st);
     double p99 = json_real_value(json_object_get(st, "p99_ms"));
     double got = json_real_value(json_object_get(st, "delivered_per_s"));
@@ -121,7 +130,7 @@ static void fan_run_steps(fan_t *f, const lg_opts_t *o, json_t *out) {
             json_real_value(json_object_get(st, "server_cpu_sys")));
     int sustained = p99 < 100.0 && got >= 0.95 * want;
     if (sustained) best = st;
-    if (!sustained) break;
+    if (!sustained || o->storm) break;
   }
   free(rates);
   json_object_set_new(out, "steps", steps);
@@ -139,7 +148,8 @@ int lg_fanout(lg_t *lg, const lg_opts_t *o) {
   double signup_s = lg_now() - t0;
   f.groups = lg_create_groups(lg, f.users, f.n, f.size, 32);
   if (!f.groups) goto fail;
-  f.s = lg_connect_sessions(lg, f.users, f.n, 256, fan_on_text, &f);
+  fprintf(stderr, "fanout %s: %d groups created; opening the sessions\n", o->label, f.n / f.size);
+  f.s = lg_connect_sessions(lg, f.users, f.n, o->storm ? f.n : 256, fan_on_text, &f);
   if (!f.s || f.s->ready != f.n) {
     fprintf(stderr, "fanout: %d of %d sessions ready\n", f.s ? f.s->ready : 0, f.n);
     goto fail;
@@ -151,7 +161,18 @@ int lg_fanout(lg_t *lg, const lg_opts_t *o) {
   uv_timer_start(&f.tick, fan_on_tick, 1, 1);
   json_t *out = json_pack("{s:s, s:s, s:i, s:i, s:f}", "scenario", "fanout", "label", o->label,
                           "users", f.n, "group", f.size, "seconds_per_step", o->seconds);
+  if (o->storm) json_object_set_new(out, "storm_open_seconds", json_real(f.s->seconds));
   fan_run_steps(&f, o, out);
+  if (o->storm) {
+    json_object_set_new(out, "storm", json_true());
+    json_object_set_new(out, "presence_frames", json_integer((json_int_t)f.presence_frames));
+    json_object_set_new(out, "presence_batches", json_integer((json_int_t)f.presence_batches));
+    fprintf(stderr,
+            "fanout %s: storm: %d sessions open in %.2f s; %llu presence frames, %llu "
+            "presence.batch frames\n",
+            o->label, f.n, f.s->seconds, (unsigned long long)f.presence_frames,
+            (unsigned long long)f.presence_batches);
+  }
   json_object_set_new(out, "send_failed", json_integer((json_int_t)f.send_failed));
   uv_timer_stop(&f.tick);
   uv_close((uv_handle_t *)&f.tick, on_tick_closed);

@@ -30,9 +30,9 @@ struct lg_conn_s {
   lg_http_cb on_http;
   lg_text_cb on_text;
   lg_event_cb on_event;
-  void *user; /* the scenario's */
-  int index;  /* the scenario's */
-  int ready;  /* a WebSocket session that got its "ready" frame */
+  void *user;        /* the scenario's */
+  int index;         /* the scenario's */
+  int ready;         /* a WebSocket session that got its "ready" frame */
   const char *token; /* Socket.io: sent in the namespace connect (the user's, borrowed) */
 };
 
@@ -113,6 +113,7 @@ typedef struct lg_opts_s {
   const char *secret, *label;
   int pid;
   int socketio; /* --socketio */
+  int storm;    /* fanout: every session opened at once, then one step at the first rate */
 } lg_opts_t;
 int lg_fanout(lg_t *lg, const lg_opts_t *o);
 int lg_channel(lg_t *lg, const lg_opts_t *o);

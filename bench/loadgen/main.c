@@ -14,8 +14,10 @@ static void usage(FILE *f) {
           "usage: loadgen fanout|channel|connections|webhook|flows|flows_blocks|token [options]\n"
           "  --host H --port N      the server (127.0.0.1)\n"
           "  --label L              names this run (also makes e-mails unique)\n"
-          "fanout:      --users N --group S --rates r1,r2,.. --seconds D --warmup W [--socketio]\n"
-          "             (--socketio: the sessions speak Socket.io 4, bench/reference/server-socketio.js)\n"
+          "fanout:      --users N --group S --rates r1,r2,.. --seconds D --warmup W [--socketio] "
+          "[--storm]\n"
+          "             (--socketio: the sessions speak Socket.io 4, "
+          "bench/reference/server-socketio.js)\n"
           "channel:     --users N (members) --sessions C (connected) --rates r1,.. --seconds D\n"
           "connections: --sessions n1,n2,.. --pid P (server pid, for VmRSS)\n"
           "webhook, flows, flows_blocks: --events N --conns C --contacts K --secret S "
@@ -25,12 +27,12 @@ static void usage(FILE *f) {
 
 static int parse(int argc, char **argv, lg_opts_t *o) {
   static const struct option longopts[] = {
-      {"host", 1, 0, 'h'},   {"port", 1, 0, 'p'},       {"users", 1, 0, 'u'},
-      {"group", 1, 0, 'g'},  {"rates", 1, 0, 'r'},      {"seconds", 1, 0, 's'},
-      {"warmup", 1, 0, 'w'}, {"sessions", 1, 0, 'S'},   {"pid", 1, 0, 'P'},
-      {"events", 1, 0, 'e'}, {"conns", 1, 0, 'c'},      {"contacts", 1, 0, 'k'},
-      {"secret", 1, 0, 'x'}, {"graph-port", 1, 0, 'G'}, {"label", 1, 0, 'l'},
-      {"socketio", 0, 0, 'I'}, {0, 0, 0, 0}};
+      {"host", 1, 0, 'h'},     {"port", 1, 0, 'p'},       {"users", 1, 0, 'u'},
+      {"group", 1, 0, 'g'},    {"rates", 1, 0, 'r'},      {"seconds", 1, 0, 's'},
+      {"warmup", 1, 0, 'w'},   {"sessions", 1, 0, 'S'},   {"pid", 1, 0, 'P'},
+      {"events", 1, 0, 'e'},   {"conns", 1, 0, 'c'},      {"contacts", 1, 0, 'k'},
+      {"secret", 1, 0, 'x'},   {"graph-port", 1, 0, 'G'}, {"label", 1, 0, 'l'},
+      {"socketio", 0, 0, 'I'}, {"storm", 0, 0, 'T'},      {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (ch) {
@@ -81,6 +83,9 @@ static int parse(int argc, char **argv, lg_opts_t *o) {
         break;
       case 'I':
         o->socketio = 1;
+        break;
+      case 'T':
+        o->storm = 1;
         break;
       default:
         return -1;
