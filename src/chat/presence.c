@@ -47,6 +47,7 @@ struct presence_s {
   strmap_t local;                    /* user id -> the presence itself (a marker) */
   strmap_t remote;                   /* user id -> remote_t */
   strmap_t instances;                /* instance id -> instance_t */
+  strmap_t announcing;               /* user id -> the last job_t of their chain of announcements */
   int checks;                        /* count queries in flight for quiet instances' users */
   json_t *departed;                  /* recipient id -> [presence entries]: offlines found by those
                                         queries, sent together once the last one answered */
@@ -62,7 +63,10 @@ typedef struct task_s {
 /* An announcement or a count query in flight. */
 typedef struct job_s {
   app_t *app;
-  int paced; /* holds a pace slot until freed */
+  int paced;              /* holds a pace slot until freed */
+  int chained;            /* in its user's chain of announcements (see chain_announce) */
+  struct job_s *after;    /* the next announcement of the same user, started once this ends */
+  presence_task_fn start; /* how a chained job starts */
   char user[64];
   char instance[25];
   const char *status; /* "online" / "offline" (static strings): what happened */
@@ -87,9 +91,16 @@ static void job_free(job_t *j) {
   if (!j) return;
   app_t *app = j->app;
   int paced = j->paced;
+  job_t *after = j->after;
+  presence_t *p = presence_of(app);
+  if (j->chained && p && !after && strmap_get(&p->announcing, j->user) == j)
+    strmap_del(&p->announcing, j->user);
   json_decref(j->frame);
   free(j);
   if (paced) presence_paced_done(app);
+  /* The user's next announcement starts only now: two in flight at once could
+   * finish in either order, and an online could then follow the offline. */
+  if (after) presence_pace(app, after->start, after);
 }
 
 /* ---- pacing ---- */
@@ -160,6 +171,7 @@ static void on_timer_closed(uv_handle_t *h) {
   strmap_free(&p->local);
   strmap_free(&p->remote);
   strmap_free(&p->instances);
+  strmap_free(&p->announcing); /* the jobs are owned by their store calls */
   json_decref(p->departed);
   free(p);
 }
@@ -199,6 +211,7 @@ presence_t *presence_new(app_t *app) {
   strmap_init(&p->local);
   strmap_init(&p->remote);
   strmap_init(&p->instances);
+  strmap_init(&p->announcing);
   uv_timer_init(app->loop, &p->timer);
   uv_timer_init(app->loop, &p->flush);
   p->timer.data = p->flush.data = p;
@@ -358,6 +371,26 @@ static void start_offline(void *ctx) {
   }
 }
 
+/* Paces an announcement of j->user, behind any of theirs still running. */
+static void chain_announce(app_t *app, job_t *j, presence_task_fn start) {
+  presence_t *p = presence_of(app);
+  j->start = start;
+  if (!p) {
+    presence_pace(app, start, j);
+    return;
+  }
+  job_t *last = strmap_get(&p->announcing, j->user);
+  if (strmap_put(&p->announcing, j->user, j) != 0) {
+    job_free(j); /* out of memory: unordered would be wrong */
+    return;
+  }
+  j->chained = 1;
+  if (last)
+    last->after = j;
+  else
+    presence_pace(app, start, j);
+}
+
 static void on_set(void *ctx, int status, long long count) {
   job_t *j = ctx;
   /* online: the first instance to hold the user; offline: the last to let go. */
@@ -366,7 +399,7 @@ static void on_set(void *ctx, int status, long long count) {
   if (status != 0 || j->app->shutting_down || !(first || last) || !j->app->store) {
     job_free(j);
   } else {
-    presence_pace(j->app, first ? start_online : start_offline, j);
+    chain_announce(j->app, j, first ? start_online : start_offline);
   }
 }
 
@@ -426,7 +459,7 @@ static void start_change(void *ctx) {
 static void announce_change(presence_t *p, const char *user) {
   if (!strmap_get(&p->local, user) || !p->app->store) return;
   job_t *j = job_new(p->app, user, "changed");
-  if (j) presence_pace(p->app, start_change, j);
+  if (j) chain_announce(p->app, j, start_change);
 }
 
 void presence_status_changed(app_t *app, const char *user_id) {
