@@ -15,6 +15,12 @@ typedef struct strmap_s {
   size_t nslots, count;
 } strmap_t;
 
+/* Where a walk over several calls of strmap_sweep_some stands; zeroed = at the
+ * start. Fields are private. */
+typedef struct strmap_cursor_s {
+  size_t slot, nslots;
+} strmap_cursor_t;
+
 /* An empty map; nothing is allocated until the first put. */
 void strmap_init(strmap_t *m);
 /* Frees the entries, not the values (sweep them out first). The map is empty
@@ -31,5 +37,14 @@ size_t strmap_count(const strmap_t *m);
 /* Calls fn for every entry; fn returns 1 to remove the entry (its value is then
  * fn's to free), 0 to keep it. fn must not change the map otherwise. */
 void strmap_sweep(strmap_t *m, int (*fn)(const char *key, void *value, void *arg), void *arg);
+/* The same, a part at a time: goes on from *c through at most about `budget`
+ * entries (and 4 x budget empty slots), so that a walk of a map that grows
+ * with the load costs one loop turn a bounded amount. Returns 1 once the walk
+ * is complete (*c is then at the start again), 0 when more remain. Between
+ * calls the map may change: every entry present from the walk's start to its
+ * end is visited at least once (a map that grew restarts the walk, so some
+ * twice). */
+int strmap_sweep_some(strmap_t *m, strmap_cursor_t *c, size_t budget,
+                      int (*fn)(const char *key, void *value, void *arg), void *arg);
 
 #endif

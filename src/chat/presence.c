@@ -24,6 +24,9 @@
 
 #define PRESENCE_FORGET_MS 600000
 #define PRESENCE_TICK_MS 1000
+/* Entries of p->local or p->remote (both grow with the sessions) that one loop
+ * turn refreshes or checks; a round goes on in the turns after. */
+#define PRESENCE_SWEEP_MAX 512
 
 /* A user another instance announced online. */
 typedef struct remote_s {
@@ -40,6 +43,9 @@ struct presence_s {
   app_t *app;
   uv_timer_t timer; /* presence_tick once a second */
   uv_timer_t flush; /* ends the batch's windows */
+  uv_timer_t sweep; /* the next part of a refresh or check round */
+  strmap_cursor_t refresh_at, check_at;
+  int refreshing, check_round; /* a round is under way */
   int closing, open_handles;
   presence_batch_t *batch;           /* what each recipient here hears, coalesced */
   struct task_s *tasks, *tasks_tail; /* waiting for a pace slot, in order */
@@ -184,6 +190,7 @@ void presence_close(presence_t *p) {
   assert(!uv_is_closing((uv_handle_t *)&p->timer)); /* closing guards it: closed once */
   uv_close((uv_handle_t *)&p->timer, on_timer_closed);
   uv_close((uv_handle_t *)&p->flush, on_timer_closed);
+  uv_close((uv_handle_t *)&p->sweep, on_timer_closed);
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -214,8 +221,9 @@ presence_t *presence_new(app_t *app) {
   strmap_init(&p->announcing);
   uv_timer_init(app->loop, &p->timer);
   uv_timer_init(app->loop, &p->flush);
-  p->timer.data = p->flush.data = p;
-  p->open_handles = 2;
+  uv_timer_init(app->loop, &p->sweep);
+  p->timer.data = p->flush.data = p->sweep.data = p;
+  p->open_handles = 3;
   uv_timer_start(&p->timer, on_tick, PRESENCE_TICK_MS, PRESENCE_TICK_MS);
   return p;
 }
@@ -635,12 +643,37 @@ void presence_bus_state(presence_t *p, int up, int64_t now_ms) {
   if (p && !p->closing && up) strmap_sweep(&p->instances, refresh_seen, &now_ms);
 }
 
+static void on_sweep(uv_timer_t *t);
+
+/* One part of each round under way; the rest on the next turns of the loop. */
+static void sweep_step(presence_t *p, int64_t now_ms) {
+  app_t *app = p->app;
+  if (p->refreshing &&
+      strmap_sweep_some(&p->local, &p->refresh_at, PRESENCE_SWEEP_MAX, refresh_each, p))
+    p->refreshing = 0;
+  if (p->check_round && !bus_is_up(app->bus)) {
+    p->check_round = 0; /* our own link went down: judge no one */
+    p->check_at = (strmap_cursor_t){0};
+  }
+  check_t c = {p, now_ms};
+  if (p->check_round &&
+      strmap_sweep_some(&p->remote, &p->check_at, PRESENCE_SWEEP_MAX, check_each, &c))
+    p->check_round = 0;
+  if (p->refreshing || p->check_round) uv_timer_start(&p->sweep, on_sweep, 0, 0);
+}
+
+static void on_sweep(uv_timer_t *t) {
+  presence_t *p = t->data;
+  if (p->closing || p->app->shutting_down || !p->app->bus) return;
+  sweep_step(p, (int64_t)uv_now(p->app->loop));
+}
+
 void presence_tick(presence_t *p, int64_t now_ms) {
   app_t *app = p->app;
   if (!app->bus) return;
   if (now_ms - p->last_refresh_ms >= PRESENCE_REFRESH_MS) {
     p->last_refresh_ms = now_ms;
-    strmap_sweep(&p->local, refresh_each, p);
+    p->refreshing = 1; /* a round still under way goes on where it is */
   }
   /* The in-process bus has no other instance to hear a heartbeat, nor to send
    * the envelopes that fill p->remote (except in tests, which hand them in). */
@@ -653,8 +686,10 @@ void presence_tick(presence_t *p, int64_t now_ms) {
   }
   check_t c = {p, now_ms};
   /* With our own link down every other instance looks quiet; judge none. */
-  if (bus_is_up(app->bus)) strmap_sweep(&p->remote, check_each, &c);
+  if (bus_is_up(app->bus)) p->check_round = 1;
   /* Remote entries are forgotten before their instance, so no entry points at a
-   * forgotten instance for long: it would count as quiet and be re-checked. */
+   * forgotten instance for long: it would count as quiet and be re-checked.
+   * Instances are few (not one per session): walked whole. */
   strmap_sweep(&p->instances, forget_instance, &c);
+  sweep_step(p, now_ms);
 }

@@ -119,3 +119,33 @@ void strmap_sweep(strmap_t *m, int (*fn)(const char *key, void *value, void *arg
     }
   }
 }
+
+int strmap_sweep_some(strmap_t *m, strmap_cursor_t *c, size_t budget,
+                      int (*fn)(const char *key, void *value, void *arg), void *arg) {
+  /* A grown table moved entries to slots the walk may have passed. */
+  if (c->nslots != m->nslots) {
+    c->slot = 0;
+    c->nslots = m->nslots;
+  }
+  size_t entries = 0, slots = 0;
+  while (c->slot < m->nslots) {
+    if (entries >= budget || slots >= 4 * budget) return 0;
+    strmap_entry_t **pe = &m->slots[c->slot++];
+    slots++;
+    while (*pe) {
+      strmap_entry_t *e = *pe;
+      entries++;
+      if (fn(e->key, e->value, arg)) {
+        *pe = e->next;
+        free(e);
+        assert(m->count > 0);
+        m->count--;
+      } else {
+        pe = &e->next;
+      }
+    }
+  }
+  c->slot = 0;
+  c->nslots = 0;
+  return 1;
+}
