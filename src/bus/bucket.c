@@ -6,7 +6,10 @@
 #include "bus/bus_internal.h"
 #include "parley/bucket.h"
 
-void bucket_mem_init(bucket_mem_t *bm) { strmap_init(&bm->map); }
+void bucket_mem_init(bucket_mem_t *bm) {
+  strmap_init(&bm->map);
+  bm->sweep_at = (strmap_cursor_t){0};
+}
 
 static int bucket_free_one(const char *key, void *value, void *arg) {
   free(value);
@@ -40,7 +43,8 @@ int bucket_mem_take(bucket_mem_t *bm, const char *key, int rate_per_min, int bur
   if (!b) {
     if (strmap_count(&bm->map) >= BUS_MAX_MEM_KEYS) {
       struct sweep s = {bm, now_ms, (uint64_t)burst * 60000 / (uint64_t)rate_per_min + 1};
-      strmap_sweep(&bm->map, bucket_sweep_one, &s);
+      /* A part at a time: a full map is not walked whole for every new key. */
+      strmap_sweep_some(&bm->map, &bm->sweep_at, BUS_MEM_SWEEP_MAX, bucket_sweep_one, &s);
     }
     b = calloc(1, sizeof(*b));
     /* Out of memory or too many live keys: refusing is safer than allowing. */

@@ -13,7 +13,8 @@ enum {
   BUS_MAX_PAYLOAD = 4 << 20,  /* one published message */
   BUS_MAX_CHANNELS = 1 << 17, /* distinct subscribed channels */
   BUS_MAX_QUEUED = 1 << 16,   /* messages or commands waiting for delivery */
-  BUS_MAX_MEM_KEYS = 1 << 17  /* in-memory buckets or presence users */
+  BUS_MAX_MEM_KEYS = 1 << 17, /* in-memory buckets or presence users */
+  BUS_MEM_SWEEP_MAX = 1024    /* entries a full map's sweep looks at per new key */
 };
 
 /* ---- backend table: each backend embeds bus_t first and fills ops ---- */
@@ -82,6 +83,7 @@ int defer_counts_result(defer_t *d, bus_counts_fn cb, void *ctx, int status, lon
 /* ---- bucket.c: token buckets in this process's memory ---- */
 typedef struct {
   strmap_t map;
+  strmap_cursor_t sweep_at; /* where the sweep of idle buckets stands */
 } bucket_mem_t;
 
 void bucket_mem_init(bucket_mem_t *bm);
@@ -93,6 +95,7 @@ int bucket_mem_take(bucket_mem_t *bm, const char *key, int rate_per_min, int bur
 /* ---- presence.c: (user, instance) -> expiry in this process's memory ---- */
 typedef struct {
   strmap_t users;
+  strmap_cursor_t sweep_at; /* where the sweep of expired users stands */
 } presence_mem_t;
 
 void presence_mem_init(presence_mem_t *pm);

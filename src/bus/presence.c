@@ -16,7 +16,10 @@ struct presence_user {
   struct presence_entry *head;
 };
 
-void presence_mem_init(presence_mem_t *pm) { strmap_init(&pm->users); }
+void presence_mem_init(presence_mem_t *pm) {
+  strmap_init(&pm->users);
+  pm->sweep_at = (strmap_cursor_t){0};
+}
 
 static void presence_free_user(struct presence_user *u) {
   while (u->head) {
@@ -80,7 +83,8 @@ static struct presence_user *presence_user_get(presence_mem_t *pm, const char *u
   if (u) return u;
   if (strmap_count(&pm->users) >= BUS_MAX_MEM_KEYS) {
     struct presence_sweep s = {pm, now_ms};
-    strmap_sweep(&pm->users, presence_sweep_one, &s);
+    /* A part at a time: a full map is not walked whole for every new user. */
+    strmap_sweep_some(&pm->users, &pm->sweep_at, BUS_MEM_SWEEP_MAX, presence_sweep_one, &s);
     if (strmap_count(&pm->users) >= BUS_MAX_MEM_KEYS) return NULL;
   }
   u = calloc(1, sizeof(*u));
