@@ -36,6 +36,9 @@ enum store_status {
 #define CHANNEL_MEMBERS_MAX 100000
 #define CHANNELS_PER_USER_MAX 1000
 
+/* The most events one BOT_ENQUEUE queues (store_ops.h). */
+#define BOTS_ENQUEUE_BATCH 64
+
 /* The most tags and variables a contact keeps (CONTACT_UPDATE refuses more). */
 #define CONTACT_TAGS_MAX 100
 #define CONTACT_VARS_MAX 100

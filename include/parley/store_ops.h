@@ -555,17 +555,22 @@ STORE_OP(BOT_UPDATE, bot_update, WRITE)
 /* {id, owner_id, token_hash} -> bot: the token replaced (the old one fails from
  * now on) | ENOTFOUND */
 STORE_OP(BOT_TOKEN, bot_token, WRITE)
-/* {id, owner_id} -> {}: the bot, its deliveries and its token gone; its user
- * anonymised as USER_DELETE does (its messages kept) | ENOTFOUND */
+/* {id, owner_id} -> {conversations: [conversation]}: the bot, its deliveries
+ * and its token gone, the bot out of every conversation and channel it was in
+ * (conversations: the ones not channels, loaded after); its user anonymised
+ * as USER_DELETE does (its messages kept) | ENOTFOUND */
 STORE_OP(BOT_DELETE, bot_delete, WRITE)
 /* {token_hash} -> bot | ENOTFOUND */
 STORE_OP(BOT_AUTH, bot_auth, READ)
 /* {} -> {ids: [id]}: every bot's id */
 STORE_OP(BOT_IDS, bot_ids, READ)
-/* {bot_ids: [id], message_id, payload (text), queue_max, now_ms} -> {queued:
- * [id], full: [id]}: one delivery of the message to each active bot of
- * bot_ids (others ignored; a delivery already there kept), unless the bot
- * holds queue_max already (named in full, nothing queued) */
+/* {bot_ids: [id], message_id, key?, channel_id?, except?, payload (text),
+ * queue_max, now_ms}, or {items: [that]} (at most BOTS_ENQUEUE_BATCH, queued
+ * in turn) -> {queued: [id], full: [id]}: one delivery of the event to each
+ * active bot of bot_ids and, with channel_id, each bot member of that channel
+ * but except (others ignored; a delivery of the same key, default message_id,
+ * already there kept), unless the bot holds queue_max already (named in full,
+ * nothing queued) */
 STORE_OP(BOT_ENQUEUE, bot_enqueue, WRITE)
 /* {now_ms, lease_ms, limit} -> {deliveries: [{id, bot_id, message_id, payload,
  * attempts, webhook_url, secret_cipher, lease_until_ms}], next_due_ms|null}:

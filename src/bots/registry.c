@@ -88,12 +88,27 @@ void bots_known(app_t *app, const char *bot_id) {
 
 static void queued(void *ctx, int status, json_t *result);
 
-/* The next waiting BOT_ENQUEUE, when none is in the store. */
+/* The waiting events, up to BOTS_ENQUEUE_BATCH of them in one BOT_ENQUEUE,
+ * when none is in the store: one call at a time keeps their order, and a
+ * batch keeps a busy instance from queueing slower than it stores messages. */
 static void enqueue_next(app_t *app) {
   bots_t *b = app->bots;
   while (!b->enqueuing && json_array_size(b->waiting) > 0) {
-    json_t *p = json_incref(json_array_get(b->waiting, 0));
-    json_array_remove(b->waiting, 0);
+    json_t *items;
+    if (json_array_size(b->waiting) <= BOTS_ENQUEUE_BATCH) { /* all of them: no shifting */
+      items = b->waiting;
+      b->waiting = json_array();
+    } else if ((items = json_array())) {
+      while (json_array_size(items) < BOTS_ENQUEUE_BATCH) {
+        json_array_append(items, json_array_get(b->waiting, 0));
+        json_array_remove(b->waiting, 0);
+      }
+    }
+    json_t *p = items ? json_pack("{s:o}", "items", items) : NULL;
+    if (!p) { /* out of memory: what was taken is lost (logged), the rest waits */
+      log_warn("bots: events could not be queued for their bots (out of memory)");
+      return;
+    }
     b->enqueuing = 1;
     if (store_call(app->store, BOT_ENQUEUE, p, queued, app) != 0) {
       b->enqueuing = 0;

@@ -246,7 +246,9 @@ static json_t *member_user(mongo_ctx_t *c, const bson_t *doc) {
   return mongo_bson_json(doc, "user_id");
 }
 
-int mongo_bot_enqueue(mongo_ctx_t *c, json_t *p, json_t **r) {
+/* One event of BOT_ENQUEUE: the bots it was queued for to queued, those
+ * whose queue is full to full. */
+static int enqueue_item(mongo_ctx_t *c, json_t *p, json_t *queued, json_t *full) {
   json_t *given = json_object_get(p, "bot_ids");
   const char *msg = mongo_param_str(p, "message_id"), *payload = mongo_param_str(p, "payload");
   const char *key = mongo_param_str(p, "key"), *channel = mongo_param_str(p, "channel_id");
@@ -271,7 +273,6 @@ int mongo_bot_enqueue(mongo_ctx_t *c, json_t *p, json_t **r) {
     json_decref(ids);
     return rc;
   }
-  json_t *queued = json_array(), *full = json_array();
   size_t i;
   json_t *v;
   json_array_foreach(ids, i, v) {
@@ -284,6 +285,25 @@ int mongo_bot_enqueue(mongo_ctx_t *c, json_t *p, json_t **r) {
     rc = STORE_OK;
   }
   json_decref(ids);
+  return rc;
+}
+
+int mongo_bot_enqueue(mongo_ctx_t *c, json_t *p, json_t **r) {
+  /* {items: [event]} queues each in turn, else p is one. */
+  json_t *items = json_object_get(p, "items");
+  if (items && (!json_is_array(items) || json_array_size(items) > BOTS_ENQUEUE_BATCH))
+    return STORE_EINVAL;
+  json_t *queued = json_array(), *full = json_array();
+  int rc = STORE_OK;
+  size_t i;
+  json_t *item;
+  if (items) {
+    json_array_foreach(items, i, item) {
+      if ((rc = enqueue_item(c, item, queued, full)) != STORE_OK) break;
+    }
+  } else {
+    rc = enqueue_item(c, p, queued, full);
+  }
   if (rc != STORE_OK) {
     json_decref(queued);
     json_decref(full);

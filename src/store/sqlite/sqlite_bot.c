@@ -235,7 +235,9 @@ static int channel_bots(sqlite_db_t *d, const char *channel, const char *except,
   return rc < 0 ? rc : STORE_OK;
 }
 
-int sqlite_bot_enqueue(sqlite_db_t *d, json_t *p, json_t **result) {
+/* One event of BOT_ENQUEUE: the bots it was queued for to queued, those
+ * whose queue is full to full. */
+static int enqueue_item(sqlite_db_t *d, json_t *p, json_t *queued, json_t *full) {
   json_t *given = json_object_get(p, "bot_ids");
   const char *msg = sqlite_db_pstr(p, "message_id"), *payload = sqlite_db_pstr(p, "payload");
   const char *key = sqlite_db_pstr(p, "key"), *channel = sqlite_db_pstr(p, "channel_id");
@@ -252,7 +254,6 @@ int sqlite_bot_enqueue(sqlite_db_t *d, json_t *p, json_t **result) {
     json_decref(ids);
     return rc;
   }
-  json_t *queued = json_array(), *full = json_array();
   size_t i;
   json_t *v;
   json_array_foreach(ids, i, v) {
@@ -286,6 +287,25 @@ int sqlite_bot_enqueue(sqlite_db_t *d, json_t *p, json_t **result) {
     json_array_append_new(queued, json_string(id));
   }
   json_decref(ids);
+  return rc;
+}
+
+int sqlite_bot_enqueue(sqlite_db_t *d, json_t *p, json_t **result) {
+  /* {items: [event]} queues each in turn (one transaction), else p is one. */
+  json_t *items = json_object_get(p, "items");
+  if (items && (!json_is_array(items) || json_array_size(items) > BOTS_ENQUEUE_BATCH))
+    return STORE_EINVAL;
+  json_t *queued = json_array(), *full = json_array();
+  int rc = STORE_OK;
+  size_t i;
+  json_t *item;
+  if (items) {
+    json_array_foreach(items, i, item) {
+      if ((rc = enqueue_item(d, item, queued, full)) != STORE_OK) break;
+    }
+  } else {
+    rc = enqueue_item(d, p, queued, full);
+  }
   if (rc != STORE_OK) {
     json_decref(queued);
     json_decref(full);

@@ -2594,6 +2594,127 @@ static void test_instagram_media(void **state) {
   assert_int_equal(call(f, ATTACH_GET, json_pack("{s:s}", "id", MEDIA_A), NULL), STORE_ENOTFOUND);
 }
 
+/* ---- bots: the outbox's events, channel bots, deletion ---- */
+
+static json_t *bot_event(const char *bot, const char *msg, const char *key, const char *payload,
+                         const char *channel) {
+  json_t *e = json_pack("{s:[s?],s:s,s:s?,s:s,s:s?,s:i,s:I}", "bot_ids", bot, "message_id", msg,
+                        "key", key, "payload", payload, "channel_id", channel, "queue_max", 100,
+                        "now_ms", (json_int_t)util_now_ms());
+  return e;
+}
+
+/* The bot's queue, oldest first, each delivery acknowledged (claimed, done). */
+static void drain_bot(fx_t *f, const char *bot, const char *want) {
+  char got[256] = "";
+  for (int n = 0; n < 20; n++) {
+    json_t *r = NULL;
+    assert_int_equal(call(f, BOT_CLAIM,
+                          json_pack("{s:I,s:I,s:i}", "now_ms", (json_int_t)util_now_ms(),
+                                    "lease_ms", (json_int_t)60000, "limit", 10),
+                          &r),
+                     STORE_OK);
+    json_t *d = NULL, *v;
+    size_t i;
+    json_array_foreach(json_object_get(r, "deliveries"), i, v) if (!strcmp(str(v, "bot_id"), bot))
+        d = v;
+    if (!d) {
+      json_decref(r);
+      break;
+    }
+    if (*got) strcat(got, "|");
+    strcat(got, str(d, "payload"));
+    assert_int_equal(
+        call(f, BOT_DONE,
+             json_pack("{s:s,s:s,s:O,s:b,s:I,s:I,s:i}", "bot_id", bot, "delivery_id", str(d, "id"),
+                       "lease_until_ms", json_object_get(d, "lease_until_ms"), "ok", 1, "now_ms",
+                       (json_int_t)util_now_ms(), "next_at_ms", (json_int_t)0, "max_failures", 3),
+             NULL),
+        STORE_OK);
+    json_decref(r);
+  }
+  assert_string_equal(got, want);
+}
+
+static void test_bot_events(void **state) {
+  fx_t *f = *state;
+  char ann[25], bob[25], grp[25], bot[25], ch[25];
+  new_user(f, "ann@bots.io", "Ann", ann);
+  new_user(f, "bob@bots.io", "Bob", bob);
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, BOT_CREATE,
+           json_pack("{s:s,s:s,s:s,s:s,s:s,s:i}", "owner_id", ann, "name", "Helper", "webhook_url",
+                     "http://hook.example/", "token_hash", "h1", "secret_cipher", "c1", "max", 5),
+           &r),
+      STORE_OK);
+  strcpy(bot, str(r, "id"));
+  json_decref(r);
+  new_conv(f, "group", ann, bob, bot, grp);
+
+  /* A batch queues in turn: a new message, its change (another key), the same
+   * message again (its key: nothing), each once. */
+  json_t *items = json_pack("[o,o,o]", bot_event(bot, "m1", NULL, "new", NULL),
+                            bot_event(bot, "m1", "m1:e1", "edited", NULL),
+                            bot_event(bot, "m1", NULL, "again", NULL));
+  assert_int_equal(call(f, BOT_ENQUEUE, json_pack("{s:o}", "items", items), &r), STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "queued")), 2);
+  json_decref(r);
+  drain_bot(f, bot, "new|edited");
+  items = json_array();
+  for (int i = 0; i <= BOTS_ENQUEUE_BATCH; i++)
+    json_array_append_new(items, bot_event(bot, "m2", NULL, "x", NULL));
+  assert_int_equal(call(f, BOT_ENQUEUE, json_pack("{s:o}", "items", items), NULL), STORE_EINVAL);
+
+  /* A channel's bots are found by the store, its sender (except) left out. */
+  assert_int_equal(call(f, CONV_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:[s]}", "type", "channel", "name", "News",
+                                  "creator_id", ann, "participant_ids", ann),
+                        &r),
+                   STORE_OK);
+  strcpy(ch, str(json_object_get(r, "conversation"), "id"));
+  json_decref(r);
+  assert_int_equal(call(f, BOT_ENQUEUE, bot_event(NULL, "c0", NULL, "before", ch), &r), STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "queued")), 0); /* not a member yet */
+  json_decref(r);
+  assert_int_equal(
+      call(f, CONV_ADD_MEMBERS,
+           json_pack("{s:s,s:s,s:[s]}", "id", ch, "user_id", ann, "user_ids", bot), NULL),
+      STORE_OK);
+  json_t *post = bot_event(NULL, "c1", NULL, "post", ch);
+  json_array_clear(json_object_get(post, "bot_ids"));
+  assert_int_equal(call(f, BOT_ENQUEUE, post, &r), STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "queued")), 1);
+  json_decref(r);
+  post = bot_event(NULL, "c2", NULL, "own", ch);
+  json_array_clear(json_object_get(post, "bot_ids"));
+  json_object_set_new(post, "except", json_string(bot));
+  assert_int_equal(call(f, BOT_ENQUEUE, post, &r), STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "queued")), 0);
+  json_decref(r);
+  drain_bot(f, bot, "post");
+
+  /* Deleted: out of the group (answered) and the channel (its count), its
+   * queue gone. */
+  assert_int_equal(call(f, BOT_ENQUEUE, bot_event(bot, "m3", NULL, "held", NULL), NULL), STORE_OK);
+  assert_int_equal(call(f, BOT_DELETE, json_pack("{s:s,s:s}", "id", bot, "owner_id", ann), &r),
+                   STORE_OK);
+  json_t *convs = json_object_get(r, "conversations");
+  assert_int_equal(json_array_size(convs), 1);
+  json_t *cv = json_array_get(convs, 0), *p;
+  assert_string_equal(str(cv, "id"), grp);
+  size_t i;
+  json_array_foreach(json_object_get(cv, "participants"), i, p)
+      assert_string_not_equal(str(p, "id"), bot);
+  assert_int_equal(json_array_size(json_object_get(cv, "participants")), 2);
+  json_decref(r);
+  assert_int_equal(call(f, CONV_GET, json_pack("{s:s,s:s}", "id", ch, "user_id", ann), &r),
+                   STORE_OK);
+  assert_int_equal(num(r, "member_count"), 1);
+  json_decref(r);
+  drain_bot(f, bot, "");
+}
+
 #define T(name) cmocka_unit_test_prestate_setup_teardown(name, setup, teardown, backend)
 
 static int run_suite(const char *group, void *backend) {
@@ -2626,6 +2747,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_flows),
       T(test_oauth_states),
       T(test_channels),
+      T(test_bot_events),
       T(test_devices),
       T(test_push_subscriptions),
       T(test_calls),
