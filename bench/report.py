@@ -284,11 +284,27 @@ def misc_rows(t, results):
               f"{fb['rss_upload_before_mib']} -> {fb['rss_upload_max_mib']} / "
               f"{fb['rss_download_before_mib']} -> {fb['rss_download_max_mib']}",
               target="flat", verdict=verdict(bool(fb["pass"])))
+    growth_rows(t, results)
     lg = one(results, "login", "parley")
     if lg:
         t.add("login burst", "logins/s (Argon2id interactive)", lg["logins_per_s"])
         t.add("login burst", "  /healthz p99 ms during bursts", lg["healthz_p99_ms"], target="< 5",
               verdict=verdict(bool(lg["pass"])), digits=2)
+
+
+def growth_rows(t, results):
+    # Issue 21: each read's CPU p99 at the largest size over the smallest.
+    for g in by(results, "growth", "parley"):
+        sizes = sorted({(r["messages"], r["conversations"]) for r in g["rows"]})
+        if not sizes:
+            continue
+        (m0, c0), (m1, c1) = sizes[0], sizes[-1]
+        for read, r in sorted(g["cpu_p99_ratio"].items()):
+            last = next((x for x in g["rows"] if x["read"] == read and x["messages"] == m1), {})
+            t.add("growth", f"{read} ({g['backend']}): CPU p99 x at {int(m1):,} msgs/{int(c1):,} convs vs "
+                  f"{int(m0):,}/{int(c0):,}; p50/p99 ms there",
+                  f"{r:.2f}x; {last.get('p50_ms', 0):.2f} / {last.get('p99_ms', 0):.2f}",
+                  target="<= 2x", verdict=verdict(r <= 2))
 
 
 def main():
