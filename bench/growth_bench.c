@@ -8,9 +8,10 @@
  * after_seq, the default limit of 50), the inbox's first page (CONV_LIST,
  * limit 50, as GET /api/conversations) and one conversation's unread count
  * (CONV_GET for the user: last_seq - last_read_seq). The HTTP layer is not in
- * the figures. Prints one line per size and read (wall clock and CPU time
- * percentiles), then the ratio of the CPU p99 at the largest size to the
- * smallest per read. One loop thread. */
+ * the figures. The smallest size has at least 50 conversations by default,
+ * so that every size's inbox page holds 50. Prints one line per size and read (wall clock and CPU
+ * time percentiles), then the ratio of the CPU p99 at the largest size to the smallest per read.
+ * One loop thread. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,7 +252,7 @@ int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr,
             "usage: %s <sqlite-path | mongodb://uri> [messages,... (1000,100000,1000000)]"
-            " [conversations,... (10,1000,10000)] [samples (500)]\n",
+            " [conversations,... (100,1000,10000)] [samples (500)]\n",
             argv[0]);
     return 2;
   }
@@ -263,7 +264,7 @@ int main(int argc, char **argv) {
        t = strtok_r(NULL, ",", &save))
     sizes[nsizes++] = atoll(t);
   free(list);
-  list = strdup(argc > 3 ? argv[3] : "10,1000,10000");
+  list = strdup(argc > 3 ? argv[3] : "100,1000,10000");
   for (char *t = strtok_r(list, ",", &save); t && nconv < MAX_SIZES; t = strtok_r(NULL, ",", &save))
     conv_sizes[nconv++] = atoi(t);
   free(list);

@@ -446,12 +446,33 @@ int sqlite_conv_get(sqlite_db_t *d, json_t *p, json_t **result) {
   return *result ? STORE_OK : STORE_ENOTFOUND;
 }
 
+/* CONV_LIST for a user who is nobody's agent, without an assignee filter:
+ * the newest `limit` + 1 of the user's conversations that are not channels,
+ * read in order from participants_activity (migration 37) and stopped there,
+ * with the user's channels (participants_unsorted, at most
+ * CHANNELS_PER_USER_MAX), sorted together. ?1 user, ?2 type, ?3 ?4 cursor,
+ * ?5 limit + 1. */
+#define LIST_OWN(after_member, after_conv)                                                   \
+  "SELECT " CONV_COLS                                                                        \
+  " FROM (SELECT cid FROM (SELECT p.conversation_id AS cid FROM participants p"              \
+  " WHERE p.user_id = ?1 AND p.activity IS NOT NULL" after_member                            \
+  " AND (?2 IS NULL OR EXISTS (SELECT 1 FROM conversations t WHERE t.id = p.conversation_id" \
+  " AND t.type = ?2)) ORDER BY p.activity DESC, p.conversation_id DESC LIMIT ?5)"            \
+  " UNION ALL SELECT q.conversation_id FROM participants q JOIN conversations k"             \
+  " ON k.id = q.conversation_id WHERE q.user_id = ?1 AND q.activity IS NULL"                 \
+  " AND (?2 IS NULL OR k.type = ?2)" after_conv                                              \
+  ") x JOIN conversations c ON c.id = x.cid"                                                 \
+  " ORDER BY c.updated_at DESC, c.id DESC"
+const char sqlite_conv_list_own_first[] = LIST_OWN("", " AND ?3 IS NULL AND ?4 IS NULL");
+const char sqlite_conv_list_own_after[] = LIST_OWN(
+    " AND (p.activity, p.conversation_id) < (?3, ?4)", " AND (k.updated_at, k.id) < (?3, ?4)");
+
 /* The cursor is "<updated_at>|<id>" of the last conversation of the page: the
  * order is (updated_at, id) descending, so the next page starts strictly below.
- * One read gives the page's rows; it has no LIMIT because SQLite serves an ORDER
- * BY ... LIMIT with a temporary b-tree (a pager opened and freed per request),
- * and without one with its in-memory sorter: the rows past the page are never
- * stepped to. */
+ * One read gives the page's rows; the agents' read has no LIMIT because SQLite
+ * serves an ORDER BY ... LIMIT with a temporary b-tree (a pager opened and freed
+ * per request), and without one with its in-memory sorter: the rows past the
+ * page are never stepped to. */
 int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *user = sqlite_db_pstr(p, "user_id"), *cursor = sqlite_db_pstr(p, "cursor");
   int64_t limit = sqlite_db_pint(p, "limit", 50);
@@ -473,7 +494,7 @@ int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
     sqlite3_reset(q);
   }
   /* An agent's list (or a filtered one) reads the owners' conversations too;
-   * everyone else keeps the join that the participants index serves. */
+   * everyone else reads their own in order (LIST_OWN). */
   sqlite3_stmt *st =
       team ? sqlite_db_query(
                  d,
@@ -487,14 +508,9 @@ int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
                  " OR (?5 = 'none' AND c.assignee_id IS NULL))"
                  " ORDER BY c.updated_at DESC, c.id DESC",
                  "sssss", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid, assigned)
-           : sqlite_db_query(d,
-                             "SELECT " CONV_COLS
-                             " FROM participants p JOIN conversations c"
-                             " ON c.id = p.conversation_id WHERE p.user_id = ?1"
-                             " AND (?2 IS NULL OR c.type = ?2)"
-                             " AND (?3 IS NULL OR (c.updated_at, c.id) < (?3, ?4))"
-                             " ORDER BY c.updated_at DESC, c.id DESC",
-                             "ssss", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid);
+           : sqlite_db_query(d, cursor ? sqlite_conv_list_own_after : sqlite_conv_list_own_first,
+                             "ssssi", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid,
+                             limit + 1);
   if (!st) return STORE_EUNAVAILABLE;
   json_t *convs = json_array();
   char next[96] = "";

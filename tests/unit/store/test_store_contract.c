@@ -730,6 +730,101 @@ static void test_conv_list(void **state) {
   json_decref(r);
 }
 
+/* The inbox mixes channels with the other conversations by activity, page by
+ * page, and a member added later finds the conversation where its activity
+ * puts it (issue 21: SQLite reads non-channels in order from an index kept by
+ * triggers, and a user's channels beside them). */
+static void test_conv_list_mixes_channels(void **state) {
+  fx_t *f = *state;
+  char a[25], b[25], c[25], ids[5][25];
+  new_user(f, "a@x.io", "A", a);
+  new_user(f, "b@x.io", "B", b);
+  new_user(f, "c@x.io", "C", c);
+  for (int i = 0; i < 5; i++) {
+    json_t *r = NULL;
+    if (i % 2) {
+      assert_int_equal(call(f, CONV_CREATE,
+                            json_pack("{s:s,s:s,s:s,s:[s],s:b}", "type", "channel", "name", "ch",
+                                      "creator_id", a, "participant_ids", a, "public", 1),
+                            &r),
+                       STORE_OK);
+      strcpy(ids[i], str(json_object_get(r, "conversation"), "id"));
+      json_decref(r);
+    } else {
+      new_conv(f, "group", a, b, NULL, ids[i]);
+    }
+  }
+  /* Activity in the order 1, 4, 3, 0, 2 (channels 1 and 3 among groups). */
+  const int order[5] = {1, 4, 3, 0, 2};
+  for (int i = 0; i < 5; i++) {
+    uv_sleep(3); /* distinct updated_at */
+    send_seq(f, ids[order[i]], a, "hi");
+  }
+  for (int limit = 1; limit <= 3; limit++) {
+    char cursor[128] = "";
+    int seen = 0;
+    for (int page = 0; page < 6 && seen < 5; page++) {
+      json_t *r = NULL, *p = json_pack("{s:s,s:i}", "user_id", a, "limit", limit);
+      if (*cursor) json_object_set_new(p, "cursor", json_string(cursor));
+      assert_int_equal(call(f, CONV_LIST, p, &r), STORE_OK);
+      json_t *cv;
+      size_t i;
+      json_array_foreach(json_object_get(r, "conversations"), i, cv) {
+        assert_true(seen < 5);
+        assert_string_equal(str(cv, "id"), ids[order[4 - seen]]);
+        seen++;
+      }
+      const char *next = str(r, "next_cursor");
+      assert_int_equal(next == NULL, seen == 5);
+      snprintf(cursor, sizeof(cursor), "%s", next ? next : "");
+      json_decref(r);
+    }
+    assert_int_equal(seen, 5);
+  }
+  /* A type: the channels alone, in their order, paged. */
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, CONV_LIST, json_pack("{s:s,s:i,s:s}", "user_id", a, "limit", 1, "type", "channel"),
+           &r),
+      STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "conversations")), 1);
+  assert_string_equal(str(json_array_get(json_object_get(r, "conversations"), 0), "id"), ids[3]);
+  assert_non_null(str(r, "next_cursor"));
+  json_decref(r);
+  assert_int_equal(
+      call(f, CONV_LIST, json_pack("{s:s,s:i,s:s}", "user_id", a, "limit", 5, "type", "group"), &r),
+      STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "conversations")), 3);
+  assert_string_equal(str(json_array_get(json_object_get(r, "conversations"), 0), "id"), ids[2]);
+  assert_string_equal(str(json_array_get(json_object_get(r, "conversations"), 2), "id"), ids[4]);
+  json_decref(r);
+  /* c joins group 4 (older) and group 2 (newer): in their order for c. */
+  assert_int_equal(
+      call(f, CONV_ADD_MEMBERS,
+           json_pack("{s:s,s:s,s:[s]}", "id", ids[4], "user_id", a, "user_ids", c), NULL),
+      STORE_OK);
+  assert_int_equal(
+      call(f, CONV_ADD_MEMBERS,
+           json_pack("{s:s,s:s,s:[s]}", "id", ids[2], "user_id", a, "user_ids", c), NULL),
+      STORE_OK);
+  uv_sleep(3);
+  send_seq(f, ids[4], b, "again"); /* 4 is now the newest */
+  assert_int_equal(call(f, CONV_LIST, json_pack("{s:s,s:i}", "user_id", c, "limit", 1), &r),
+                   STORE_OK);
+  assert_string_equal(str(json_array_get(json_object_get(r, "conversations"), 0), "id"), ids[4]);
+  const char *next = str(r, "next_cursor");
+  assert_non_null(next);
+  json_t *r2 = NULL;
+  assert_int_equal(
+      call(f, CONV_LIST, json_pack("{s:s,s:i,s:s}", "user_id", c, "limit", 5, "cursor", next), &r2),
+      STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r2, "conversations")), 1);
+  assert_string_equal(str(json_array_get(json_object_get(r2, "conversations"), 0), "id"), ids[2]);
+  assert_null(str(r2, "next_cursor"));
+  json_decref(r2);
+  json_decref(r);
+}
+
 static void test_mark_read(void **state) {
   fx_t *f = *state;
   char a[25], b[25], c[25], dm[25];
@@ -2729,6 +2824,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_conv_create_and_get),
       T(test_conv_permissions),
       T(test_conv_list),
+      T(test_conv_list_mixes_channels),
       T(test_mark_read),
       T(test_conv_mark_delivered),
       T(test_replies_mentions_mute),

@@ -466,6 +466,10 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
       "DROP TABLE push_subscriptions;"
       /* and migration 36 (key fingerprints) */
       "DROP TABLE key_checks;"
+      /* and migration 37 (the inbox by activity) */
+      "DROP TRIGGER participants_activity_conv; DROP TRIGGER participants_activity_new;"
+      " DROP INDEX participants_activity; DROP INDEX participants_unsorted;"
+      " ALTER TABLE participants DROP COLUMN activity;"
       "DELETE FROM schema_version WHERE version >= 12;");
   f->store = open_store(f);
   assert_non_null(f->store);
@@ -583,6 +587,10 @@ static void test_search_migration_indexes_old_messages(void **state) {
           " DROP TABLE push_subscriptions;"
           /* and migration 36 (key fingerprints) */
           " DROP TABLE key_checks;"
+          /* and migration 37 (the inbox by activity) */
+          " DROP TRIGGER participants_activity_conv; DROP TRIGGER participants_activity_new;"
+          " DROP INDEX participants_activity; DROP INDEX participants_unsorted;"
+          " ALTER TABLE participants DROP COLUMN activity;"
           " DELETE FROM schema_version WHERE version >= 5;",
           NULL, NULL, NULL),
       SQLITE_OK);

@@ -21,6 +21,7 @@
 
 #include "parley/store.h"
 #include "parley/util.h"
+#include "store/sqlite/sqlite_internal.h"
 
 typedef struct fx_s {
   uv_loop_t loop;
@@ -390,6 +391,93 @@ static void test_list_page(void **state) {
   assert_int_equal(json_array_size(json_object_get(page, "conversations")), 0);
   assert_true(json_is_null(json_object_get(page, "next_cursor")));
   json_decref(page);
+}
+
+/* EXPLAIN QUERY PLAN of sql on the file, one line per step. */
+static void query_plan(const char *path, const char *sql, char *out, size_t n) {
+  sqlite3 *db = NULL;
+  sqlite3_stmt *st = NULL;
+  char explain[4096];
+  snprintf(explain, sizeof(explain), "EXPLAIN QUERY PLAN %s", sql);
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, explain, -1, &st, NULL), SQLITE_OK);
+  size_t len = 0;
+  out[0] = '\0';
+  while (sqlite3_step(st) == SQLITE_ROW && len < n)
+    len += (size_t)snprintf(out + len, n - len, "%s\n", sqlite3_column_text(st, 3));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+/* Issue 21: the inbox's first page costs the page, not the user's every
+ * conversation. Its read of a user's own conversations walks
+ * participants_activity in order (no scan of the user's rows, no sort of them
+ * before the LIMIT) and the user's channels by participants_unsorted. A
+ * database of the release before migration 37 gets the activity of every
+ * member (but a channel's) from the migration. */
+static void test_inbox_reads_in_activity_order(void **state) {
+  fx_t *f = *state;
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  char a[25], b[25], conv[4][25];
+  new_user(f, "a@x.io", a);
+  new_user(f, "b@x.io", b);
+  for (int i = 0; i < 4; i++) {
+    json_t *r = NULL;
+    assert_int_equal(call(f, CONV_CREATE,
+                          json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", i == 2 ? "channel" : "group",
+                                    "name", "g", "creator_id", a, "participant_ids", a, b),
+                          &r),
+                     STORE_OK);
+    strcpy(conv[i], str(json_object_get(r, "conversation"), "id"));
+    json_decref(r);
+  }
+  /* Activity: 1, 3, 2 (the channel), 0. */
+  const int order[4] = {1, 3, 2, 0};
+  for (int i = 0; i < 4; i++) {
+    usleep(3000);
+    int status;
+    json_decref(insert(f, conv[order[i]], a, "m", &status));
+    assert_int_equal(status, STORE_OK);
+  }
+  close_store(f);
+  char plan[4096];
+  for (int after = 0; after < 2; after++) {
+    query_plan(f->path, after ? sqlite_conv_list_own_after : sqlite_conv_list_own_first, plan,
+               sizeof(plan));
+    assert_non_null(strstr(plan, "participants_activity"));
+    assert_non_null(strstr(plan, "participants_unsorted"));
+    assert_null(strstr(plan, "SCAN p"));
+    assert_null(strstr(plan, "SCAN q"));
+  }
+  /* As a database of the release before: no activity, no triggers. */
+  sqlite3 *db = NULL;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(db,
+                   "DROP TRIGGER participants_activity_conv; DROP TRIGGER "
+                   "participants_activity_new;"
+                   " DROP INDEX participants_activity; DROP INDEX participants_unsorted;"
+                   " ALTER TABLE participants DROP COLUMN activity;"
+                   " DELETE FROM schema_version WHERE version >= 37;",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
+  sqlite3_close(db);
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  for (int limit = 1; limit <= 4; limit += 3) {
+    json_t *page = list_page(f, a, limit, NULL);
+    json_t *convs = json_object_get(page, "conversations");
+    json_t *rest = limit == 1 ? list_page(f, a, 4, str(page, "next_cursor")) : NULL;
+    for (int i = 0; i < 4; i++) {
+      json_t *c = i < limit
+                      ? json_array_get(convs, (size_t)i)
+                      : json_array_get(json_object_get(rest, "conversations"), (size_t)(i - limit));
+      assert_string_equal(str(c, "id"), conv[order[3 - i]]);
+    }
+    json_decref(rest);
+    json_decref(page);
+  }
 }
 
 #define BURST 20000
@@ -771,6 +859,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_upgrade_from_v1, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retry_after_leaving, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list_page, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_inbox_reads_in_activity_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_burst_survives_reopen, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cache_stops_at_its_size, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dropped_cache_is_given_back, setup, teardown),
