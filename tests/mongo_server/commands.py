@@ -22,6 +22,7 @@ import textsearch
 import uniques
 from auth import Authenticator, AuthError
 from replset import WRITES, ReplicaSet, TxnError
+from querylog import QueryLog
 from writelog import WriteLog
 
 MAX_BSON_SIZE = 16 * 1024 * 1024
@@ -190,6 +191,7 @@ class Backend:
         self.auth_required = users is not None
         self.authn = Authenticator(users or {})
         self.writes = WriteLog()
+        self.shapes = QueryLog()
         self.handlers = {
             "hello": self.cmd_hello, "isMaster": self.cmd_hello, "ismaster": self.cmd_hello,
             "ping": self.cmd_ok, "endSessions": self.cmd_ok, "killAllSessions": self.cmd_ok,
@@ -208,6 +210,7 @@ class Backend:
             "listDatabases": self.cmd_list_databases,
             "saslStart": self.cmd_sasl_start, "saslContinue": self.cmd_sasl_continue,
             "parleyWriteConcerns": self.cmd_write_concerns,
+            "parleyQueryShapes": self.cmd_query_shapes,
         }
 
     def new_connection(self):
@@ -256,6 +259,7 @@ class Backend:
                                        "expected type 'object'"
                                    % type(body["writeConcern"]).__name__)
             self.writes.record(db, name, body)
+        self.shapes.record(db, name, body)
         if retryable:
             retried = self.replset.before(name, body)
             if retried is not None:
@@ -326,6 +330,9 @@ class Backend:
 
     def cmd_write_concerns(self, db, body, conn):
         return self.writes.query(db)
+
+    def cmd_query_shapes(self, db, body, conn):
+        return self.shapes.query(db)
 
     def cmd_ok(self, db, body, conn):
         return {}

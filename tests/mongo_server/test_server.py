@@ -1,6 +1,7 @@
 """Tests for the MongoDB test server: start server.py on a free port and talk
 to it as drivers do, with pymongo (Debian's python3-pymongo 3.11) and with raw
 OP_QUERY / OP_MSG frames. Run: /usr/bin/python3 -m pytest tests/mongo_server -q"""
+import json
 import os
 import signal
 import socket
@@ -726,3 +727,67 @@ def test_text_search_in_aggregate(db):
     with pytest.raises(OperationFailure) as e:
         list(db.no_index.aggregate([{"$match": {"$text": {"$search": "x"}}}]))
     assert e.value.code == 27
+
+
+def test_query_shapes_are_recorded_per_database(client, db):
+    db.m.create_index([("conversation_id", 1), ("seq", 1)], unique=True)
+    db.m.create_index([("status", 1)], partialFilterExpression={"status": "pending"})
+    list(db.m.find({"conversation_id": "c", "seq": {"$lt": 9}}).sort("seq", -1))
+    list(db.m.find({"$or": [{"a": {"$in": [1]}}, {"b": 2, "c": {"$gt": 1}}]}))
+    db.m.update_one({"_id": 1, "x": None}, {"$set": {"y": 1}})
+    list(db.m.aggregate([{"$match": {"status": "pending"}}, {"$sort": {"created_at": 1}},
+                         {"$group": {"_id": None}}]))
+    try:  # recorded before it runs, whatever the stand-in makes of it
+        db.m.find_one_and_update({"$text": {"$search": "w"}, "$where": "1"}, {"$set": {"z": 1}})
+    except OperationFailure:
+        pass
+    client["other_" + uuid.uuid4().hex[:8]].n.find_one({"k": 1})
+    got = db.command("parleyQueryShapes")
+    shapes = {(q["command"], json.dumps(q, sort_keys=True)) for q in got["queries"]}
+    by_cmd = {}
+    for q in got["queries"]:
+        by_cmd.setdefault(q["command"], []).append(q)
+    assert all(q["collection"] == "m" for q in got["queries"]), shapes
+    find = by_cmd["find"]
+    assert {"eq": ["conversation_id"], "range": ["seq"], "sort": [["seq", -1]]}.items() <= \
+        find[0].items()
+    assert find[1]["or"] == [[
+        {"eq": ["a"], "range": [], "or": [], "text": False, "scan": False},
+        {"eq": ["b"], "range": ["c"], "or": [], "text": False, "scan": False}]]
+    assert by_cmd["update"][0]["eq"] == ["_id", "x"]
+    assert (by_cmd["aggregate"][0]["eq"], by_cmd["aggregate"][0]["sort"]) == \
+        (["status"], [["created_at", 1]])
+    fam = by_cmd["findAndModify"][0]
+    assert fam["text"] and fam["scan"]
+    assert sorted(map(str, got["indexes"]["m"])) == sorted(map(str, [
+        {"key": [["conversation_id", 1], ["seq", 1]], "unique": True, "partial": []},
+        {"key": [["status", 1]], "unique": False, "partial": ["status"]}]))
+    # the same query twice is one shape; the admin database answers every database's
+    list(db.m.find({"conversation_id": "d", "seq": {"$lt": 3}}).sort("seq", -1))
+    assert len(db.command("parleyQueryShapes")["queries"]) == len(got["queries"])
+    everything = client.admin.command("parleyQueryShapes")["queries"]
+    assert any(q["collection"] == "n" for q in everything)
+
+
+def test_index_check_applies_the_prefix_rule():
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "integration"))
+    import mongo_index_check as check
+
+    def shape(eq=(), rng=(), sort=(), ors=(), coll="m"):
+        return {"command": "find", "collection": coll, "eq": sorted(eq), "range": sorted(rng),
+                "sort": [list(s) for s in sort], "text": False, "scan": False,
+                "or": [[{"eq": sorted(b[0]), "range": sorted(b[1]), "text": False,
+                         "scan": False, "or": []} for b in ors]] if ors else []}
+
+    idx = {"m": [{"key": [["c", 1], ["s", 1]], "unique": True, "partial": []},
+                 {"key": [["u", 1], ["t", -1], ["_id", -1]], "unique": False, "partial": []},
+                 {"key": [["c", 1], ["k", 1]], "unique": False, "partial": ["src"]}]}
+    served = [shape(eq=["c"], rng=["s"], sort=[("s", -1)]), shape(eq=["c", "s", "x"]),
+              shape(eq=["u"], sort=[("t", 1), ("_id", 1)]), shape(eq=["_id", "zz"]),
+              shape(eq=["c", "k", "src"]), shape(ors=[(["c"], []), (["u"], [])])]
+    unserved = [shape(eq=["s"]), shape(eq=["u"], sort=[("t", -1), ("_id", 1)]),
+                shape(eq=["c", "x"]), shape(), shape(eq=["c", "k"]),
+                shape(ors=[(["c"], []), (["v"], [])]), shape(eq=["u"], rng=["q"])]
+    assert check.unserved({"queries": served, "indexes": idx}) == []
+    assert check.unserved({"queries": unserved, "indexes": idx}) == unserved

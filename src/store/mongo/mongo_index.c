@@ -16,6 +16,10 @@ typedef struct {
 static const index_spec_t specs[] = {
     {MC_USERS, "email_1", "{\"email\": 1}", 1, 1, NULL, NULL},
     {MC_USERS, "name_1__id_1", "{\"name\": 1, \"_id\": 1}", 0, 0, NULL, NULL},
+    /* whether an attachment is someone's avatar (its release): not a scan of
+     * every user and conversation */
+    {MC_USERS, "avatar_id_1", "{\"avatar_id\": 1}", 0, 1, NULL, NULL},
+    {MC_CONVS, "avatar_id_1", "{\"avatar_id\": 1}", 0, 1, NULL, NULL},
     {MC_REFRESH, "family_id_1", "{\"family_id\": 1}", 0, 0, NULL, NULL},
     {MC_REFRESH, "user_id_1", "{\"user_id\": 1}", 0, 0, NULL, NULL},
     {MC_CONVS, "pair_key_1", "{\"pair_key\": 1}", 1, 1, NULL, NULL},
@@ -27,6 +31,10 @@ static const index_spec_t specs[] = {
      "{\"conversation_id\": 1, \"sender_id\": 1, \"client_id\": 1}", 1, 0,
      "{\"client_id\": {\"$type\": \"string\"}}", NULL},
     {MC_MSGS, "external_id_1", "{\"external_id\": 1}", 1, 1, NULL, NULL},
+    /* a flow's message retried by another sender (MSG_INSERT's third $or
+     * branch): without it that branch, and so the whole $or, scanned */
+    {MC_MSGS, "conversation_id_1_client_id_1_flow", "{\"conversation_id\": 1, \"client_id\": 1}", 0,
+     0, "{\"source\": \"flow\"}", NULL},
     {MC_MSGS, "status_1", "{\"status\": 1}", 0, 0, "{\"status\": \"pending\"}", NULL},
     /* MSG_SEARCH: language "none" indexes words as written (no stemming, no
      * stop words), folded for case and diacritics (text index version 3). */
@@ -70,6 +78,10 @@ static const index_spec_t specs[] = {
     {MC_ATTACH, "fetch_state_1_fetch_after_ms_1", "{\"fetch_state\": 1, \"fetch_after_ms\": 1}", 0,
      0, NULL, "{\"fetch_state\": \"pending\"}"},
     {MC_CONVS, "creator_id_1_type_1", "{\"creator_id\": 1, \"type\": 1}", 0, 0, NULL, NULL},
+    /* an agent's inbox: the owners' instagram conversations by activity (the
+     * $or's second branch), a page without sorting all of them */
+    {MC_CONVS, "creator_id_1_type_1_activity_-1",
+     "{\"creator_id\": 1, \"type\": 1, \"activity\": -1, \"_id\": -1}", 0, 0, NULL, NULL},
     {MC_CODES, "user_id_1_purpose_1", "{\"user_id\": 1, \"purpose\": 1}", 0, 0, NULL, NULL},
     {MC_LOGINS, "user_id_1_last_used_at_ms_-1", "{\"user_id\": 1, \"last_used_at_ms\": -1}", 0, 0,
      NULL, NULL},

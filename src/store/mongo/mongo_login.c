@@ -55,12 +55,15 @@ int mongo_login_end_families(mongo_ctx_t *c, json_t *ended) {
   size_t i;
   json_t *v;
   json_array_foreach(ended, i, v) {
+    /* a login's _id is its family's id (family_id_1 is refresh_tokens') */
     bson_t *filter = BCON_NEW("family_id", BCON_UTF8(json_string_value(v)));
+    bson_t *login = BCON_NEW("_id", BCON_UTF8(json_string_value(v)));
     bson_t *revoke = BCON_NEW("$set", "{", "revoked", BCON_BOOL(true), "}");
     bson_t *end = BCON_NEW("$set", "{", "ended", BCON_BOOL(true), "}");
     int rc = mongo_query_update(c, MC_REFRESH, filter, revoke, 1);
-    if (rc >= 0) rc = mongo_query_update(c, MC_LOGINS, filter, end, 1);
+    if (rc >= 0) rc = mongo_query_update(c, MC_LOGINS, login, end, 1);
     bson_destroy(filter);
+    bson_destroy(login);
     bson_destroy(revoke);
     bson_destroy(end);
     if (rc < 0) return rc;

@@ -57,9 +57,12 @@ static int revoke_where(mongo_ctx_t *c, const char *field, const char *value) {
   int rc = mongo_query_update(c, MC_REFRESH, filter, update, 1);
   bson_destroy(update);
   if (rc >= 0) {
+    /* a login's _id is its family's id (family_id_1 is refresh_tokens') */
+    bson_t *login = strcmp(field, "family_id") == 0 ? BCON_NEW("_id", BCON_UTF8(value)) : NULL;
     update = BCON_NEW("$set", "{", "ended", BCON_BOOL(true), "}");
-    rc = mongo_query_update(c, MC_LOGINS, filter, update, 1);
+    rc = mongo_query_update(c, MC_LOGINS, login ? login : filter, update, 1);
     bson_destroy(update);
+    if (login) bson_destroy(login);
   }
   bson_destroy(filter);
   return rc < 0 ? rc : STORE_OK;

@@ -19,16 +19,21 @@ static json_t *original(sqlite_db_t *d, const char *conv, const char *sender, co
     if (m) return m;
   }
   if (!client_id) return NULL;
+  json_t *m = sqlite_msg_one(
+      d, sqlite_db_query(d,
+                         "SELECT " SQLITE_MSG_COLS " FROM messages WHERE conversation_id = ?"
+                         " AND sender_id = ? AND client_id = ?",
+                         "sss", conv, sender, client_id));
+  if (m || strncmp(client_id, "flow-", 5) != 0) return m;
   /* A flow's message (client_id "flow-<id>", the server's own) is retried by
    * whoever answers the conversation, owner or agent: it is the original
-   * whatever the retrying sender. */
+   * whatever the retrying sender. messages_flow_client (migration 38) finds
+   * it; one query for both scanned the conversation's messages. */
   return sqlite_msg_one(
       d, sqlite_db_query(d,
-                         "SELECT " SQLITE_MSG_COLS
-                         " FROM messages WHERE conversation_id = ?1 AND client_id = ?3"
-                         " AND (sender_id = ?2 OR (source = 'flow' AND client_id LIKE 'flow-%'))"
-                         " ORDER BY sender_id = ?2 DESC LIMIT 1",
-                         "sss", conv, sender, client_id));
+                         "SELECT " SQLITE_MSG_COLS " FROM messages WHERE conversation_id = ?"
+                         " AND client_id = ? AND source = 'flow' LIMIT 1",
+                         "ss", conv, client_id));
 }
 
 /* Within one transaction, inserts advance a conversation's counters in memory

@@ -391,6 +391,15 @@ static const char *const migrations[] = {
     "CREATE TRIGGER participants_activity_new AFTER INSERT ON participants BEGIN"
     " UPDATE participants SET activity = (SELECT c.updated_at FROM conversations c"
     " WHERE c.id = new.conversation_id AND c.type != 'channel') WHERE rowid = new.rowid; END;",
+    /* 38: a flow's message retried by another sender (MSG_INSERT) is found by
+     * conversation and client_id among the flow's messages, not by a scan of
+     * the conversation's messages with a client_id; whether an attachment is
+     * an avatar (its release), not by a scan of every user and conversation
+     * (issue 21). */
+    "CREATE INDEX messages_flow_client ON messages(conversation_id, client_id)"
+    " WHERE source = 'flow';"
+    "CREATE INDEX users_avatar ON users(avatar_id) WHERE avatar_id IS NOT NULL;"
+    "CREATE INDEX conversations_avatar ON conversations(avatar_id) WHERE avatar_id IS NOT NULL;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -267,6 +267,11 @@ static void test_indexes(void **state) {
   assert_true(has_index(f, "bots", "owner_id_1_created_at_1", 0));
   assert_true(has_index(f, "bots", "status_1_queued_1", 0));
   assert_true(has_index(f, "bot_deliveries", "bot_id_1_ord_1", 0));
+  /* issue 21: a flow's message retried by another sender; an agent's inbox */
+  assert_true(has_index(f, "messages", "conversation_id_1_client_id_1_flow", 0));
+  assert_true(has_index(f, "conversations", "creator_id_1_type_1_activity_-1", 0));
+  assert_true(has_index(f, "users", "avatar_id_1", 0));
+  assert_true(has_index(f, "conversations", "avatar_id_1", 0));
 }
 
 static void test_refresh(void **state) {

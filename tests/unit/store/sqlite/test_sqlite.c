@@ -459,7 +459,8 @@ static void test_inbox_reads_in_activity_order(void **state) {
                    "participants_activity_new;"
                    " DROP INDEX participants_activity; DROP INDEX participants_unsorted;"
                    " ALTER TABLE participants DROP COLUMN activity;"
-                   " DELETE FROM schema_version WHERE version >= 37;",
+                   " DROP INDEX messages_flow_client; DROP INDEX users_avatar; DROP INDEX "
+                   "conversations_avatar; DELETE FROM schema_version WHERE version >= 37;",
                    NULL, NULL, NULL),
       SQLITE_OK);
   sqlite3_close(db);
