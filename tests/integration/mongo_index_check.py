@@ -57,6 +57,12 @@ EXCEPTIONS = {
     ("flows", "find", ("name", "owner_id"), ()): "an owner's flows (owner_id_1_ord_1)",
     ("flow_runs", "find", ("flow_id", "owner_id"), ()):
         "a flow's runs (flow_id_1_ord_-1): owner_id is the flow's own",
+    ("flow_runs", "find", ("contact_id", "flow_id", "owner_id"), ()):
+        "a contact's runs of a flow (flow_id_1_contact_id_1_ord_-1): owner_id is the flow's own",
+    ("push_subscriptions", "aggregate", ("user_id",), ("endpoint",)):
+        "a user's push subscriptions (user_id_1), at most PUSH_SUBS_MAX",
+    ("conversations", "find", ("assignee_id",), ()):
+        "an agent's inbox by assignee tab: each $or branch walks its index by activity",
     ("users", "find", (), ("deleted",)):
         "user search: a name prefix by name_1__id_1 or an email by email_1; deleted filtered",
     ("bots", "find", ("owner_id",), ()):
