@@ -238,6 +238,15 @@ static int enqueue_one(mongo_ctx_t *c, const char *id, const char *msg, const ch
   rc = mongo_query_update(c, MC_BOTS, bq, bu, 0);
   bson_destroy(bq);
   bson_destroy(bu);
+  if (rc == 0) {
+    /* The bot was deleted (BOT_DELETE on another worker or instance) since
+     * its counter moved: its deletion may have run before this insert, so
+     * the delivery is taken back rather than left for no one. */
+    bson_t *dq = BCON_NEW("_id", BCON_UTF8(did));
+    rc = mongo_query_delete(c, MC_BOT_DELIVERIES, dq, 0);
+    bson_destroy(dq);
+    return rc < 0 ? rc : 0;
+  }
   return rc < 0 ? rc : 1;
 }
 
