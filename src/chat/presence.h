@@ -44,7 +44,7 @@ void presence_status_changed(app_t *app, const char *user_id);
  * announcement) is paced: at most PRESENCE_PACE_MAX such tasks run at once and
  * the others wait in order, so that a connection storm's thousands of lookups
  * never queue in the store ahead of the messages sent meanwhile. */
-#define PRESENCE_PACE_MAX 8
+#define PRESENCE_PACE_MAX 4
 typedef void (*presence_task_fn)(void *ctx);
 /* Runs start(ctx) now, or later in the order asked (before presence_close
  * returns at the latest, when start sees app->shutting_down or no presence).
