@@ -368,11 +368,12 @@ STORE_OP(FLOW_LIST, flow_list, READ)
 STORE_OP(FLOW_UPDATE, flow_update, WRITE)
 /* {id, owner_id} -> {} */
 STORE_OP(FLOW_DELETE, flow_delete, WRITE)
-/* {run, claim_once?} -> run: insert when run.id is absent, else replace.
+/* {run, claim_once?, brief?} -> run: insert when run.id is absent, else replace.
  * claim_once (an insert of a run with a contact_id): the run claims its flow
  * for its contact in the same operation, once ever; a claim taken before (by
  * any instance, however close the race): ECONFLICT, nothing stored. Deleting
- * the flow deletes its claims. */
+ * the flow deletes its claims. brief: the run answered without its trace
+ * and state (the caller holds them). */
 STORE_OP(FLOW_RUN_SAVE, flow_run_save, WRITE)
 /* {flow_id, owner_id, limit, contact_id?} -> {runs} newest first; with
  * contact_id only that contact's (run once, cooldown) */
@@ -404,13 +405,15 @@ STORE_OP(FLOW_VERSION_RESTORE, flow_version_restore, WRITE)
  * "click:<id>" (a message node's sends, its buttons' clicks), "day:<YYYY-MM-DD>" (runs started that
  * day, UTC). Incremented in place (n = n + d, $inc), so instances never lose each other's counts.
  */
-/* {flow_id, version (0: unversioned), inc: {key: d}, contact_id?} -> {}; with
+/* {flow_id, version (0: unversioned), inc: {key: d}, contact_id?, reached?} -> {}; with
  * contact_id, each "node:<id>" key also puts the contact in the node's reached
  * set of the version and of the flow (any version), insert-if-absent, and a
  * contact new to a set adds 1 to "contacts:<id>" (that version's distinct
  * contacts) or "contacts_all:<id>" (the flow's, counted once over all its
- * versions), in the version's counters. The sets go with the flow and with a
- * pruned version. */
+ * versions), in the version's counters. reached: {node_id: [contact_id]}, the
+ * same for many contacts at once (the runner's batch; inc carries the
+ * "node:<id>" counts apart). The sets go with the flow and with a pruned
+ * version. */
 STORE_OP(FLOW_STATS_INC, flow_stats_inc, WRITE)
 /* {flow_id, version?} -> {counters: {key: n}}, summed over versions without one */
 STORE_OP(FLOW_STATS_GET, flow_stats_get, READ)

@@ -306,6 +306,10 @@ int mongo_flow_run_save(mongo_ctx_t *c, json_t *p, json_t **r) {
   if (rc <= 0) return rc == 0 ? STORE_EUNAVAILABLE : rc;
   *r = run_json(c, &doc);
   bson_destroy(&doc);
+  if (json_is_true(json_object_get(p, "brief"))) {
+    json_object_del(*r, "trace");
+    json_object_del(*r, "state");
+  }
   return STORE_OK;
 }
 

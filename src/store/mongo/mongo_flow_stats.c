@@ -28,12 +28,13 @@ static int add(mongo_ctx_t *c, const char *flow, int64_t version, const char *ke
 
 /* The contact reached the node: inserted in the version's set and in the
  * flow's (any version, -1); the insert that is new (not a duplicate _id,
- * whatever the instances racing) bumps its counter ("contacts:<id>",
- * "contacts_all:<id>"). The insert and the increment are two writes: a store
- * failure between them loses that one count, never counts twice. */
+ * whatever the instances racing) adds one to added[0] (the version's set) or
+ * added[1] (the flow's), which count_reached adds to the counters. The
+ * inserts and the increment are separate writes: a store failure between them
+ * loses those counts, never counts twice. */
 static int reached(mongo_ctx_t *c, const char *flow, int64_t version, const char *node,
-                   const char *contact) {
-  static const char *const prefix[2] = {"contacts:", "contacts_all:"};
+                   const char *contact, int64_t added[2]) {
+  if (strlen(contact) > 64) return STORE_EINVAL;
   for (int i = 0; i < 2; i++) {
     int64_t in = i ? -1 : version;
     char id[512];
@@ -44,9 +45,58 @@ static int reached(mongo_ctx_t *c, const char *flow, int64_t version, const char
     bson_destroy(doc);
     if (rc == STORE_ECONFLICT) continue;
     if (rc < 0) return rc;
+    added[i]++;
+  }
+  return STORE_OK;
+}
+
+/* "contacts:<id>" of the version, "contacts_all:<id>": the contacts new to
+ * the node's sets. */
+static int count_reached(mongo_ctx_t *c, const char *flow, int64_t version, const char *node,
+                         const int64_t added[2]) {
+  static const char *const prefix[2] = {"contacts:", "contacts_all:"};
+  for (int i = 0; i < 2; i++) {
+    if (added[i] == 0) continue;
     char key[STATS_KEY_MAX + 16];
     snprintf(key, sizeof(key), "%s%s", prefix[i], node);
-    if ((rc = add(c, flow, version, key, 1)) != STORE_OK) return rc;
+    int rc = add(c, flow, version, key, added[i]);
+    if (rc != STORE_OK) return rc;
+  }
+  return STORE_OK;
+}
+
+/* A batch is checked whole before anything is written. */
+static int batch_valid(const json_t *batch) {
+  const char *node;
+  json_t *list, *v;
+  size_t i;
+  if (!batch) return 1;
+  if (!json_is_object(batch)) return 0;
+  json_object_foreach((json_t *)batch, node, list) {
+    if (!json_is_array(list) || strlen(node) > STATS_KEY_MAX - 5) return 0;
+    json_array_foreach(list, i,
+                       v) if (!json_is_string(v) || strlen(json_string_value(v)) > 64) return 0;
+  }
+  return 1;
+}
+
+/* reached: {node_id: [contact_id]}, the runner's batch (flows/runner.c). */
+static int reached_batch(mongo_ctx_t *c, const char *flow, int64_t version, json_t *batch) {
+  const char *node;
+  json_t *list, *v;
+  size_t i;
+  json_object_foreach(batch, node, list) {
+    if (!json_is_array(list) || strlen(node) > STATS_KEY_MAX - 5) return STORE_EINVAL;
+    int64_t added[2] = {0, 0};
+    int rc = STORE_OK;
+    json_array_foreach(list, i, v) {
+      if (!json_is_string(v)) return STORE_EINVAL;
+      if ((rc = reached(c, flow, version, node, json_string_value(v), added)) != STORE_OK) break;
+    }
+    /* What was inserted is counted, also when a later insert failed. */
+    int crc = count_reached(c, flow, version, node, added);
+    if (rc != STORE_OK) return rc;
+    if (crc != STORE_OK) return crc;
   }
   return STORE_OK;
 }
@@ -55,15 +105,25 @@ int mongo_flow_stats_inc(mongo_ctx_t *c, json_t *p, json_t **r) {
   const char *flow = mongo_param_str(p, "flow_id"), *contact = mongo_param_str(p, "contact_id");
   int64_t version = 0;
   mongo_param_int(p, "version", &version);
-  json_t *inc = json_object_get(p, "inc"), *v;
+  json_t *inc = json_object_get(p, "inc"), *batch = json_object_get(p, "reached"), *v;
   const char *key;
-  if (!flow || !json_is_object(inc) || version < 0) return STORE_EINVAL;
+  if (!flow || !json_is_object(inc) || version < 0 || !batch_valid(batch)) return STORE_EINVAL;
   if (contact && strlen(contact) > 64) return STORE_EINVAL;
   json_object_foreach(inc, key, v) {
     if (!json_is_integer(v) || strlen(key) > STATS_KEY_MAX) return STORE_EINVAL;
-    int rc = add(c, flow, version, key, json_integer_value(v));
-    if (rc == STORE_OK && contact && strncmp(key, "node:", 5) == 0)
-      rc = reached(c, flow, version, key + 5, contact);
+  }
+  /* The sets first, the counters after: a reader that sees a run counted
+   * sees the contacts it reached (MongoDB's writes are not one transaction). */
+  int rc = batch ? reached_batch(c, flow, version, batch) : STORE_OK;
+  if (rc < 0) return rc;
+  json_object_foreach(inc, key, v) {
+    rc = add(c, flow, version, key, json_integer_value(v));
+    if (rc == STORE_OK && contact && strncmp(key, "node:", 5) == 0) {
+      int64_t added[2] = {0, 0};
+      rc = reached(c, flow, version, key + 5, contact, added);
+      int crc = count_reached(c, flow, version, key + 5, added);
+      if (rc == STORE_OK) rc = crc;
+    }
     if (rc < 0) return rc;
   }
   *r = json_object();

@@ -214,8 +214,9 @@ static int run_by_id(sqlite_db_t *d, const char *id, json_t **result) {
 
 /* The run as just saved: its plain columns read back, its trace and state
  * copied from what was written (a run's grow with each step, and parsing them
- * back cost more than the save itself). */
-static int run_saved(sqlite_db_t *d, const char *id, json_t *run, json_t **result) {
+ * back cost more than the save itself), or left out when brief (the caller
+ * keeps its own). */
+static int run_saved(sqlite_db_t *d, const char *id, json_t *run, int brief, json_t **result) {
   sqlite3_stmt *st = sqlite_db_query(d,
                                      "SELECT id, flow_id, owner_id, contact_id, status,"
                                      " created_at, updated_at, version FROM flow_runs WHERE id = ?",
@@ -230,8 +231,10 @@ static int run_saved(sqlite_db_t *d, const char *id, json_t *run, json_t **resul
   json_object_set_new_nocheck(r, "owner_id", sqlite_db_col_str(st, 2));
   json_object_set_new_nocheck(r, "contact_id", sqlite_db_col_str(st, 3));
   json_object_set_new_nocheck(r, "status", sqlite_db_col_str(st, 4));
-  json_object_set_new_nocheck(r, "trace", trace ? json_deep_copy(trace) : json_array());
-  json_object_set_new_nocheck(r, "state", state ? json_deep_copy(state) : json_object());
+  if (!brief) {
+    json_object_set_new_nocheck(r, "trace", trace ? json_deep_copy(trace) : json_array());
+    json_object_set_new_nocheck(r, "state", state ? json_deep_copy(state) : json_object());
+  }
   json_object_set_new_nocheck(r, "created_at", sqlite_db_col_str(st, 5));
   json_object_set_new_nocheck(r, "updated_at", sqlite_db_col_str(st, 6));
   json_object_set_new_nocheck(r, "version", run_version(st, 7));
@@ -296,7 +299,7 @@ int sqlite_flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
     if (rc == STORE_OK && sqlite3_changes(d->db) == 0) rc = STORE_ENOTFOUND;
   }
   if (rc != STORE_OK) return rc;
-  return run_saved(d, id, run, result);
+  return run_saved(d, id, run, json_is_true(json_object_get(p, "brief")), result);
 }
 
 int sqlite_flow_run_list(sqlite_db_t *d, json_t *p, json_t **result) {

@@ -1905,6 +1905,33 @@ static void test_flows(void **state) {
   assert_int_equal(num(json_object_get(r, "counters"), "contacts_all:n1"), 2); /* c1, c2 */
   json_decref(r);
 
+  /* The runner's batch: many contacts a node at once, each new one counted
+   * once per set (c1 is in version 2's set and the flow's already; c3 twice in
+   * one batch counts once); a contact that is not a string changes nothing. */
+  assert_int_equal(
+      call(f, FLOW_STATS_INC,
+           json_pack("{s:s,s:i,s:{s:i},s:{s:[sss],s:[s]}}", "flow_id", fid, "version", 2, "inc",
+                     "node:n1", 4, "reached", "n1", "c1", "c3", "c3", "n2", "c1"),
+           NULL),
+      STORE_OK);
+  assert_int_equal(call(f, FLOW_STATS_INC,
+                        json_pack("{s:s,s:i,s:{s:i},s:{s:[si]}}", "flow_id", fid, "version", 2,
+                                  "inc", "started", 1, "reached", "n1", "c4", 7),
+                        NULL),
+                   STORE_EINVAL);
+  assert_int_equal(
+      call(f, FLOW_STATS_GET, json_pack("{s:s,s:i}", "flow_id", fid, "version", 2), &r), STORE_OK);
+  ctr = json_object_get(r, "counters");
+  assert_int_equal(num(ctr, "node:n1"), 6);
+  assert_int_equal(num(ctr, "contacts:n1"), 2); /* c1, c3 */
+  assert_int_equal(num(ctr, "contacts:n2"), 1);
+  assert_int_equal(num(ctr, "started"), 0);
+  json_decref(r);
+  assert_int_equal(call(f, FLOW_STATS_GET, json_pack("{s:s}", "flow_id", fid), &r), STORE_OK);
+  assert_int_equal(num(json_object_get(r, "counters"), "contacts_all:n1"), 3); /* c1, c2, c3 */
+  assert_int_equal(num(json_object_get(r, "counters"), "contacts_all:n2"), 1);
+  json_decref(r);
+
   /* A deleted flow's run-once claims (and reached sets) go with it. */
   assert_int_equal(call(f, FLOW_DELETE, json_pack("{s:s,s:s}", "id", fid, "owner_id", a), NULL),
                    STORE_OK);
