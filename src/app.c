@@ -221,6 +221,11 @@ static void on_instagram_message(void *ctx, const json_t *account, const json_t 
   flow_runner_on_message(ctx, account, contact, event);
 }
 
+/* Another instance changed an owner's flows (or the bus went down or came back). */
+static void on_flows_changed(app_t *app, const char *owner_id) {
+  flow_runner_forget_flows(app->runner, owner_id);
+}
+
 /* The key that seals stored Instagram tokens: secret_key, or one generated and
  * kept in the data directory. */
 /* Mail goes through the SMTP server configured, else to <data_dir>/mail. */
@@ -398,6 +403,7 @@ int app_start(app_t *app, uv_loop_t *loop) {
   app->ig_replies = ig_replies_new();
   if (!app->graph || !app->ingest || !app->runner || !app->ig_replies) goto fail;
   ig_ingest_on_message(app->ingest, on_instagram_message, app->runner);
+  app->on_flows_changed = on_flows_changed;
   app->web = web_load(app->cfg.web_dir, app->cfg.web_max_bytes);
   h->httpd = (http_server_t){&app->cfg,
                              handlers_route_tables,

@@ -9,6 +9,10 @@
 
 #include "parley/config.h"
 
+/* The bus channel on which an instance names the owner whose flows it just
+ * changed (flows/runner.h): every instance drops its copy of them. */
+#define FLOWS_CHANGED_CHANNEL "flows.changed"
+
 struct store_s;
 struct bus_s;
 struct hub_s;
@@ -76,6 +80,11 @@ typedef struct app_s {
    * created (envelope kind "b"); app.c points it at bots_known (chat/ is below
    * bots/). NULL: nothing. */
   void (*on_bot_known)(struct app_s *app, const char *bot_id);
+  /* Called by chat/dispatch.c with the owner whose flows an instance changed
+   * (FLOWS_CHANGED_CHANNEL), or NULL when the bus went down or came back (any
+   * change may have gone unheard); app.c points it at the flow runner's
+   * forget (chat/ is below flows/). NULL: nothing. */
+  void (*on_flows_changed)(struct app_s *app, const char *owner_id);
 
   struct web_s *web; /* the web client's files served at /, NULL when none */
 

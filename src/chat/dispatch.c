@@ -34,11 +34,22 @@ static void on_envelope(app_t *app, const char *payload, size_t len) {
   json_decref(hdr);
 }
 
+/* An owner id: user ids are short; anything longer is not one. */
+static void on_flows_changed(app_t *app, const char *payload, size_t len) {
+  char owner[128];
+  if (!app->on_flows_changed || len == 0 || len >= sizeof(owner)) return;
+  memcpy(owner, payload, len);
+  owner[len] = '\0';
+  app->on_flows_changed(app, owner);
+}
+
 void dispatch_message(app_t *app, const char *channel, const char *payload, size_t len) {
   if (strcmp(channel, ENVELOPE_CHANNEL) == 0)
     on_envelope(app, payload, len);
   else if (strcmp(channel, AUTH_REVOKE_CHANNEL) == 0 || strcmp(channel, AUTH_LOGOUT_CHANNEL) == 0)
     revocations_on_bus(app, payload, len);
+  else if (strcmp(channel, FLOWS_CHANGED_CHANNEL) == 0)
+    on_flows_changed(app, payload, len);
 }
 
 static void on_bus_message(void *ctx, const char *channel, const char *payload, size_t len) {
@@ -49,6 +60,8 @@ static void on_bus_state(void *ctx, int up) {
   app_t *app = ctx;
   if (!up) log_warn("fan-out: the bus is down; clients recover missed messages with sync");
   presence_bus_state(app->presence, up, (int64_t)uv_now(app->loop));
+  /* Changes of flows announced while it was down were not heard. */
+  if (app->on_flows_changed) app->on_flows_changed(app, NULL);
 }
 
 void dispatch_start(app_t *app) {
@@ -57,6 +70,8 @@ void dispatch_start(app_t *app) {
     log_warn("cannot subscribe to %s", AUTH_REVOKE_CHANNEL);
   if (bus_subscribe(app->bus, AUTH_LOGOUT_CHANNEL) != 0)
     log_warn("cannot subscribe to %s", AUTH_LOGOUT_CHANNEL);
+  if (bus_subscribe(app->bus, FLOWS_CHANGED_CHANNEL) != 0)
+    log_warn("cannot subscribe to %s", FLOWS_CHANGED_CHANNEL);
   if (envelope_remote(app) && bus_subscribe(app->bus, ENVELOPE_CHANNEL) != 0)
     log_error("fan-out: cannot subscribe to %s", ENVELOPE_CHANNEL);
 }

@@ -15,6 +15,7 @@
 #include "instagram/outbox.h"
 #include "instagram/takeover.h"
 #include "parley/addrguard.h"
+#include "parley/bus.h"
 #include "parley/flows.h"
 #include "parley/flows_stats.h"
 #include "parley/httpc.h"
@@ -27,6 +28,19 @@
 #define API_CALL_TIMEOUT_MS 5000
 #define API_CALL_MAX_RESPONSE (64 * 1024)
 #define WINDOW_MS (24LL * 3600 * 1000)
+/* Each account's active flows (FLOW_LIST live) are held between messages,
+ * dropped on every change to the owner's flows, here or (through the bus) on
+ * another instance, and at most this long (a backstop). */
+#define ACTIVE_TTL_MS 30000
+#define ACTIVE_MAX 4096 /* accounts held; a full cache starts over */
+/* A run's counters wait this long in memory to be added with others' in one
+ * FLOW_STATS_INC a flow version; at most STATS_PENDING_MAX keys and contacts
+ * wait, at shutdown none. */
+#define STATS_FLUSH_MS 100
+#define STATS_PENDING_MAX 20000
+/* (flow, version, node, contact) known to be in the store's reached sets: not
+ * sent again. Bounded; a full set starts over. */
+#define REACHED_KNOWN_MAX 100000
 
 struct flow_runner_s {
   app_t *app;
@@ -37,6 +51,19 @@ struct flow_runner_s {
   int claims;    /* SCHED_DELETE claims in flight: each may become a run */
   int counts;    /* FLOW_STATS_INC calls in flight */
   flow_tz_t *tz; /* the time zones read so far */
+  /* owner_id -> {flows, at_ms}: the account's active flows as FLOW_LIST live
+   * answered them; shared by the runs (never edited). */
+  json_t *active;
+  uint64_t active_gen; /* bumped by every change: a list read before one is not kept */
+  /* Counters not yet stored: "<version> <flow_id>" -> {flow_id, version, inc,
+   * reached: {node_id: {contact_id: true}}}; pending counts their keys and
+   * contacts. */
+  json_t *stats;
+  size_t pending;
+  json_t *known; /* "<flow_id> <version> <node_id> <contact_id>" -> true */
+  uv_timer_t stats_timer;
+  int stats_timer_open;
+  int stopped;
 };
 
 typedef struct run_s {
@@ -52,6 +79,7 @@ typedef struct run_s {
   json_t *candidates; /* the flows whose trigger matched, by priority */
   json_t *skipped;    /* [{flow_id, reason}]: candidates run once / cooldown kept out */
   size_t cand;        /* the candidate being considered */
+  uint64_t list_gen;  /* active_gen when FLOW_LIST was asked */
   char *token;
   size_t counted;                  /* trace entries already in the flow's counters */
   int started;                     /* this piece started the run: "started" not yet counted */
@@ -111,16 +139,104 @@ static int call(run_t *run, enum store_op op, json_t *params, store_cb cb) {
 
 /* ---- counting (flow analytics) ---- */
 
+/* One flow version's counters on their way to the store, and the reached
+ * pairs that become known once they are stored. */
+typedef struct count_s {
+  flow_runner_t *r;
+  json_t *known; /* keys of r->known */
+} count_t;
+
 static void counted(void *ctx, int status, json_t *result) {
-  flow_runner_t *r = ctx;
+  count_t *c = ctx;
+  flow_runner_t *r = c->r;
   assert(r->counts > 0);
   r->counts--;
-  if (status != STORE_OK) log_warn("flows: a run's counters could not be stored (%d)", status);
+  if (status != STORE_OK) {
+    log_warn("flows: a run's counters could not be stored (%d)", status);
+  } else {
+    size_t i;
+    json_t *k;
+    json_array_foreach(c->known, i, k) {
+      if (json_object_size(r->known) >= REACHED_KNOWN_MAX) json_object_clear(r->known);
+      json_object_set(r->known, json_string_value(k), json_true());
+    }
+  }
+  json_decref(c->known);
+  free(c);
   json_decref(result);
 }
 
+/* inc with the runs' ends last: a store writes the keys in order (MongoDB's
+ * not in one transaction), so a reader that sees a run completed sees
+ * everything it counted. */
+static json_t *runs_last(json_t *inc) {
+  static const char *const ends[] = {"completed", "failed", "step_limit", "output_limit"};
+  json_t *out = json_object(), *v;
+  const char *k;
+  json_object_foreach(inc, k, v) {
+    size_t i = 0;
+    while (i < sizeof(ends) / sizeof(ends[0]) && strcmp(k, ends[i]) != 0) i++;
+    if (i == sizeof(ends) / sizeof(ends[0])) json_object_set(out, k, v);
+  }
+  for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++)
+    if ((v = json_object_get(inc, ends[i]))) json_object_set(out, ends[i], v);
+  return out;
+}
+
+/* Stores every counter waiting: one FLOW_STATS_INC a flow version. */
+static void stats_flush(flow_runner_t *r) {
+  const char *k;
+  json_t *e;
+  if (r->stats_timer_open) uv_timer_stop(&r->stats_timer);
+  json_object_foreach(r->stats, k, e) {
+    count_t *c = calloc(1, sizeof(*c));
+    json_t *reached = json_object(), *known = json_array(), *set;
+    const char *node;
+    json_object_foreach(json_object_get(e, "reached"), node, set) {
+      json_t *list = json_array();
+      const char *contact;
+      json_t *v;
+      json_object_foreach(set, contact, v) {
+        json_array_append_new(list, json_string(contact));
+        json_array_append_new(known, json_pack("s++++++", sget(e, "flow_id"), " ",
+                                               json_string_value(json_object_get(e, "vkey")), " ",
+                                               node, " ", contact));
+      }
+      json_object_set_new(reached, node, list);
+    }
+    if (!c || !reached || !known) {
+      free(c);
+      json_decref(reached);
+      json_decref(known);
+      log_warn("flows: out of memory; a run's counters are lost");
+      continue;
+    }
+    c->r = r;
+    c->known = known;
+    json_t *p = json_pack("{s:O, s:O, s:o, s:o}", "flow_id", json_object_get(e, "flow_id"),
+                          "version", json_object_get(e, "version"), "inc",
+                          runs_last(json_object_get(e, "inc")), "reached", reached);
+    if (store_call(r->app->store, FLOW_STATS_INC, p, counted, c) == 0) {
+      r->counts++;
+    } else {
+      log_warn("flows: store refused a run's counters");
+      json_decref(c->known);
+      free(c);
+    }
+  }
+  json_object_clear(r->stats);
+  r->pending = 0;
+}
+
+static void on_stats_timer(uv_timer_t *t) { stats_flush(t->data); }
+
+void flow_runner_flush_stats(flow_runner_t *r) {
+  if (r) stats_flush(r);
+}
+
 /* Adds inc (taken) to the counters of the flow's version, the nodes reached
- * by contact (or NULL) counted once per contact; never holds up the run. */
+ * by contact (or NULL) counted once per contact; never holds up the run. The
+ * counters wait in memory (STATS_FLUSH_MS) to be stored with others. */
 static void count_inc(flow_runner_t *r, const json_t *flow, json_t *inc, const json_t *contact) {
   const char *id = json_string_value(json_object_get(flow, "id"));
   if (!id || json_object_size(inc) == 0) {
@@ -128,11 +244,41 @@ static void count_inc(flow_runner_t *r, const json_t *flow, json_t *inc, const j
     return;
   }
   json_int_t version = json_integer_value(json_object_get(flow, "version"));
-  if (store_call(r->app->store, FLOW_STATS_INC,
-                 json_pack("{s:s, s:I, s:o, s:O?}", "flow_id", id, "version", version, "inc", inc,
-                           "contact_id", json_object_get(contact, "id")),
-                 counted, r) == 0)
-    r->counts++;
+  char vkey[24], key[512];
+  snprintf(vkey, sizeof(vkey), "%lld", (long long)version);
+  snprintf(key, sizeof(key), "%s %s", vkey, id);
+  json_t *e = json_object_get(r->stats, key);
+  if (!e) {
+    e = json_pack("{s:s, s:I, s:s, s:{}, s:{}}", "flow_id", id, "version", version, "vkey", vkey,
+                  "inc", "reached");
+    if (!e || json_object_set_new(r->stats, key, e) != 0) {
+      json_decref(inc);
+      return;
+    }
+  }
+  json_t *sum = json_object_get(e, "inc"), *reached = json_object_get(e, "reached"), *v;
+  const char *k, *cid = json_string_value(json_object_get(contact, "id"));
+  json_object_foreach(inc, k, v) {
+    json_t *was = json_object_get(sum, k);
+    if (!was) r->pending++;
+    json_object_set_new(sum, k, json_integer(json_integer_value(was) + json_integer_value(v)));
+    if (!cid || strncmp(k, "node:", 5) != 0) continue;
+    /* The contact reached the node: sent unless the store already has it. */
+    char known[512];
+    snprintf(known, sizeof(known), "%s %s %s %s", id, vkey, k + 5, cid);
+    if (json_object_get(r->known, known)) continue;
+    json_t *set = json_object_get(reached, k + 5);
+    if (!set) json_object_set_new(reached, k + 5, set = json_object());
+    if (set && !json_object_get(set, cid)) {
+      json_object_set_new(set, cid, json_true());
+      r->pending++;
+    }
+  }
+  json_decref(inc);
+  if (r->stopped || r->pending >= STATS_PENDING_MAX)
+    stats_flush(r);
+  else if (!uv_is_active((uv_handle_t *)&r->stats_timer))
+    uv_timer_start(&r->stats_timer, on_stats_timer, STATS_FLUSH_MS, 0);
 }
 
 /* What this piece of the run adds: the nodes it reached, its sends, its start
@@ -172,7 +318,8 @@ static void save_and_end(run_t *run) {
   json_object_set(run->record, "status", json_object_get(st, "status"));
   json_object_set(run->record, "trace", json_object_get(st, "trace"));
   count_piece(run);
-  if (call(run, FLOW_RUN_SAVE, json_pack("{s:O}", "run", run->record), saved_final) != 0)
+  if (call(run, FLOW_RUN_SAVE, json_pack("{s:O, s:b}", "run", run->record, "brief", 1),
+           saved_final) != 0)
     run_free(run);
 }
 
@@ -510,8 +657,9 @@ static void run_created(void *ctx, int status, json_t *result) {
     run_free(run);
     return;
   }
-  json_decref(run->record);
-  run->record = result;
+  /* Its id and stored columns; the state and trace stay the run's own. */
+  json_object_update(run->record, result);
+  json_decref(result);
   advance(run);
 }
 
@@ -571,7 +719,7 @@ static void first_step(run_t *run) {
   /* Run once and a cooldown are claimed in the store as the run is stored: the check of the
    * contact's last run (try_candidate) cannot see a run that another message
    * is starting at the same moment. */
-  json_t *p = json_pack("{s:O}", "run", run->record);
+  json_t *p = json_pack("{s:O, s:b}", "run", run->record, "brief", 1);
   const json_t *settings = json_object_get(flow, "settings");
   json_int_t cooldown = json_integer_value(json_object_get(settings, "cooldown_seconds"));
   if (p && json_is_true(json_object_get(settings, "run_once"))) {
@@ -628,8 +776,8 @@ static void try_candidate(run_t *run) {
     run_free(run);
 }
 
-static void flows_listed(void *ctx, int status, json_t *result) {
-  run_t *run = ctx;
+/* The account's active flows (borrowed) decide: the candidates by priority. */
+static void choose(run_t *run, const json_t *flows) {
   json_t *f;
   size_t i;
   run->candidates = json_array();
@@ -637,32 +785,78 @@ static void flows_listed(void *ctx, int status, json_t *result) {
   /* A button or quick-reply tap counts as a click of the message (of the
    * live version) whose button carries its payload. */
   const char *kind = sget(run->event, "kind");
-  if (status == STORE_OK && kind && strcmp(kind, "postback") == 0)
-    json_array_foreach(json_object_get(result, "flows"), i, f)
-        flow_runner_count_click(run->r, f, sget(run->event, "payload"));
+  if (kind && strcmp(kind, "postback") == 0)
+    json_array_foreach(flows, i, f) flow_runner_count_click(run->r, f, sget(run->event, "payload"));
   /* The store lists oldest first; an insertion by priority that keeps that
    * order among equals: the highest priority first, ties to the oldest. */
-  json_array_foreach(json_object_get(result, "flows"), i, f) {
+  json_array_foreach(flows, i, f) {
     if (!flow_trigger_matches(json_object_get(f, "trigger"), run->event)) continue;
     size_t at = json_array_size(run->candidates);
     while (at > 0 && flow_priority(json_array_get(run->candidates, at - 1)) < flow_priority(f))
       at--;
     json_array_insert(run->candidates, at, f);
   }
-  json_decref(result);
-  if (status != STORE_OK) {
-    run_free(run);
-    return;
-  }
   try_candidate(run);
 }
 
+static void flows_listed(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  flow_runner_t *r = run->r;
+  if (status != STORE_OK) {
+    json_decref(result);
+    run_free(run);
+    return;
+  }
+  json_t *flows = json_object_get(result, "flows");
+  /* Kept unless the owner's flows changed since it was asked (the answer may
+   * predate the change), or changes from other instances may go unheard. */
+  const char *owner = sget(run->account, "user_id");
+  if (owner && json_is_array(flows) && run->list_gen == r->active_gen && bus_is_up(r->app->bus)) {
+    if (json_object_size(r->active) >= ACTIVE_MAX) json_object_clear(r->active);
+    json_object_set_new(
+        r->active, owner,
+        json_pack("{s:O, s:I}", "flows", flows, "at_ms", (json_int_t)util_now_ms()));
+  }
+  choose(run, flows);
+  json_decref(result);
+}
+
 static void list_flows(run_t *run) {
+  flow_runner_t *r = run->r;
+  const char *owner = sget(run->account, "user_id");
+  json_t *held = owner ? json_object_get(r->active, owner) : NULL;
+  if (held && util_now_ms() - json_integer_value(json_object_get(held, "at_ms")) < ACTIVE_TTL_MS) {
+    json_t *flows = json_incref(json_object_get(held, "flows"));
+    choose(run, flows);
+    json_decref(flows);
+    return;
+  }
+  run->list_gen = r->active_gen;
   if (call(run, FLOW_LIST,
            json_pack("{s:O, s:s, s:b}", "owner_id", json_object_get(run->account, "user_id"),
                      "status", "active", "live", 1),
            flows_listed) != 0)
     run_free(run);
+}
+
+void flow_runner_forget_flows(flow_runner_t *r, const char *owner_id) {
+  if (!r) return;
+  r->active_gen++;
+  if (owner_id)
+    json_object_del(r->active, owner_id);
+  else
+    json_object_clear(r->active);
+}
+
+void flow_runner_flows_changed(flow_runner_t *r, const char *owner_id) {
+  if (!r || !owner_id) return;
+  flow_runner_forget_flows(r, owner_id);
+  /* Every instance (this one too, again) forgets them: at once here, on the
+   * others as the bus brings it. */
+  if (r->app->bus &&
+      bus_publish(r->app->bus, FLOWS_CHANGED_CHANNEL, owner_id, strlen(owner_id)) != 0)
+    log_warn("flows: the bus is down; other instances see the change of flows within %d s",
+             ACTIVE_TTL_MS / 1000);
 }
 
 static void resume_run(void *ctx, int status, json_t *result);
@@ -885,14 +1079,20 @@ flow_runner_t *flow_runner_new(app_t *app) {
   if (!r) return NULL;
   r->app = app;
   r->tz = flow_tz_new(NULL);
-  if (!r->tz) {
-    free(r);
+  r->active = json_object();
+  r->stats = json_object();
+  r->known = json_object();
+  if (!r->tz || !r->active || !r->stats || !r->known) {
+    flow_runner_free(r);
     return NULL;
   }
   uv_timer_init(app->loop, &r->timer);
   r->timer.data = r;
   r->timer_open = 1;
   uv_timer_start(&r->timer, on_poll, POLL_MS, POLL_MS);
+  uv_timer_init(app->loop, &r->stats_timer);
+  r->stats_timer.data = r;
+  r->stats_timer_open = 1;
   return r;
 }
 
@@ -903,16 +1103,25 @@ void flow_runner_stop(flow_runner_t *r) {
   r->timer_open = 0;
   assert(!uv_is_closing((uv_handle_t *)&r->timer)); /* timer_open guards it: closed once */
   uv_close((uv_handle_t *)&r->timer, timer_closed);
+  /* The counters waiting are stored now, and from now on each run's at once:
+   * shutdown waits for them (flow_runner_busy). */
+  r->stopped = 1;
+  stats_flush(r);
+  r->stats_timer_open = 0;
+  uv_close((uv_handle_t *)&r->stats_timer, timer_closed);
 }
 
 void flow_runner_free(flow_runner_t *r) {
   if (!r) return;
   flow_tz_free(r->tz);
+  json_decref(r->active);
+  json_decref(r->stats);
+  json_decref(r->known);
   free(r);
 }
 
 /* A claim in flight counts: its step is deleted once it completes, so a
  * shutdown that did not wait for it would lose the run it resumes. */
 int flow_runner_busy(const flow_runner_t *r) {
-  return r->runs + r->polling + r->claims + r->counts;
+  return r->runs + r->polling + r->claims + r->counts + (r->pending > 0);
 }

@@ -35,4 +35,16 @@ void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_
  * payload, with the flows it lists. Borrowed. */
 void flow_runner_count_click(flow_runner_t *r, const json_t *flow, const char *payload);
 
+/* The owner's flows changed (created, edited, published, restored, deleted):
+ * the active flows this instance holds for the owner are dropped at once, and
+ * every other instance's as FLOWS_CHANGED_CHANNEL brings it. Call it once the
+ * change is stored. */
+void flow_runner_flows_changed(flow_runner_t *r, const char *owner_id);
+/* Drops what this instance holds of owner_id's active flows (NULL: every
+ * owner's): the bus's hook (app_t.on_flows_changed). */
+void flow_runner_forget_flows(flow_runner_t *r, const char *owner_id);
+/* Sends the run counters waiting in memory to the store now (the stats view
+ * asks it before reading them, so this instance's runs are in it). */
+void flow_runner_flush_stats(flow_runner_t *r);
+
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flows/runner.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "parley/flows_stats.h"
@@ -15,8 +16,11 @@ static json_t *view(const json_t *flow) {
   return f;
 }
 
+/* Publish and restore: the change is stored; every instance's runner drops
+ * the owner's active flows it holds, before the reply. */
 static void flow_done(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
+  if (status == STORE_OK) flow_runner_flows_changed(req->app->runner, req->user_id);
   if (status != STORE_OK)
     handlers_reply_store_error(req, status);
   else
@@ -144,6 +148,9 @@ static void stats_flow_found(void *ctx, int status, json_t *result) {
   s->flow = result;
   json_t *p = json_pack("{s:s}", "flow_id", http_req_param(s->req, "id"));
   if (json_is_integer(s->version)) json_object_set(p, "version", s->version);
+  /* This instance's runs are in the numbers: their counters waiting in
+   * memory go to the store ahead of the read. */
+  flow_runner_flush_stats(s->req->app->runner);
   if (store_call(s->req->app->store, FLOW_STATS_GET, p, counters_read, s) != 0) {
     handlers_reply_store_error(s->req, STORE_EBUSY);
     stats_free(s);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flows/runner.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
 #include "parley/flows.h"
@@ -72,6 +73,25 @@ static void flow_200(void *ctx, int status, json_t *result) {
   reply_flow(ctx, status, result, 200);
 }
 
+/* A change stored: the runners of every instance drop the owner's active
+ * flows they hold, before the reply. */
+static void changed(void *ctx, int status) {
+  http_req_t *req = ctx;
+  if (status == STORE_OK) flow_runner_flows_changed(req->app->runner, req->user_id);
+}
+static void changed_201(void *ctx, int status, json_t *result) {
+  changed(ctx, status);
+  flow_201(ctx, status, result);
+}
+static void changed_200(void *ctx, int status, json_t *result) {
+  changed(ctx, status);
+  flow_200(ctx, status, result);
+}
+static void changed_204(void *ctx, int status, json_t *result) {
+  changed(ctx, status);
+  handlers_reply_204(ctx, status, result);
+}
+
 static void create(http_req_t *req) {
   json_t *body = http_req_json(req);
   if (!body) return;
@@ -82,7 +102,7 @@ static void create(http_req_t *req) {
   handlers_store_call(
       req, FLOW_CREATE,
       json_pack("{s:s, s:o, s:b}", "owner_id", req->user_id, "flow", def, "publish", pub),
-      flow_201);
+      changed_201);
 }
 
 static void list_done(void *ctx, int status, json_t *result) {
@@ -126,14 +146,14 @@ static void update(http_req_t *req) {
   handlers_store_call(req, FLOW_UPDATE,
                       json_pack("{s:s, s:s, s:o, s:b}", "id", http_req_param(req, "id"), "owner_id",
                                 req->user_id, "flow", def, "publish", pub),
-                      flow_200);
+                      changed_200);
 }
 
 static void delete_flow(http_req_t *req) {
   handlers_store_call(
       req, FLOW_DELETE,
       json_pack("{s:s, s:s}", "id", http_req_param(req, "id"), "owner_id", req->user_id),
-      handlers_reply_204);
+      changed_204);
 }
 
 /* save: an upsert by name (the seed SPA's builder saves without ids). */
@@ -151,12 +171,12 @@ static void save_found(void *ctx, int status, json_t *result) {
         req->app->store, FLOW_UPDATE,
         json_pack("{s:O, s:s, s:O, s:b}", "id", json_object_get(result, "id"), "owner_id",
                   req->user_id, "flow", s->def, "publish", publishes(s->def)),
-        flow_200, req);
+        changed_200, req);
   else if (status == STORE_ENOTFOUND)
     rc = store_call(req->app->store, FLOW_CREATE,
                     json_pack("{s:s, s:O, s:b}", "owner_id", req->user_id, "flow", s->def,
                               "publish", publishes(s->def)),
-                    flow_201, req);
+                    changed_201, req);
   else
     rc = status;
   if (rc != 0) {
