@@ -41,6 +41,7 @@ static void on_flows_changed(app_t *app, const char *payload, size_t len) {
   memcpy(owner, payload, len);
   owner[len] = '\0';
   app->on_flows_changed(app, owner);
+  app->metrics->flow_changes_heard++;
 }
 
 void dispatch_message(app_t *app, const char *channel, const char *payload, size_t len) {

@@ -129,6 +129,9 @@ void metrics_render(const metrics_t *m, buf_t *out) {
                   m->ws_dropped_slow);
   metrics_counter(out, "parley_bus_published_total", "bus messages published", m->bus_published);
   metrics_counter(out, "parley_bus_received_total", "bus messages received", m->bus_received);
+  metrics_counter(out, "parley_flow_changes_heard_total",
+                  "changes of flows announced on the bus (the runner drops its copy)",
+                  m->flow_changes_heard);
   metrics_counter(out, "parley_webhook_events_total", "webhook events accepted", m->webhook_events);
   metrics_gauge(out, "parley_event_loop_lag_seconds", "last measured event-loop lag",
                 m->loop_lag_ms / 1000.0);

@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from fakegraph import FakeGraph
+from messaging_helpers import metric
 from igutil import CONTACT, connect, ig_conversations, ig_env, post_webhook, text_event, wait_until
 
 OTHER = "6543210987650003"
@@ -77,7 +78,7 @@ def no_run_after(srv, tok, fid, runs, text):
     started no run: the flow's runs are still the runs given."""
     assert wait_until(lambda: any(m["text"] == text for m in all_messages(srv, tok)))
     got = lambda: srv.request("GET", f"/api/flows/{fid}/runs", token=tok).json()["runs"]
-    assert not wait_until(lambda: len(got()) != runs, timeout=0.3)
+    assert not wait_until(lambda: len(got()) != runs, timeout=0.3), got()
     return len(got()) == runs
 
 
@@ -110,14 +111,20 @@ def test_an_edit_on_one_instance_takes_effect_on_the_other_at_once(start_server,
     assert sent_after(fake, 0, "one")
     assert post_webhook(two, text_event("hi", "mid-x-2")).status == 200
     assert sent_after(fake, 1, "one")
-    # Edited on the first: the second's next message runs the new graph (it
-    # would hold the old one for 30 s without the bus).
+    # Edited on the first: as soon as the bus brings the second the change, its
+    # next message runs the new graph (without the bus it would hold the old
+    # one for 30 s). The test waits for the hearing: Redis's delivery and the
+    # webhook race on a loaded machine.
+    heard = metric(two, "parley_flow_changes_heard_total")
     assert one.request("PUT", f"/api/flows/{fid}", reply("two"), token=tok).status == 200
+    assert wait_until(lambda: metric(two, "parley_flow_changes_heard_total") > heard, timeout=5)
     assert post_webhook(two, text_event("hi", "mid-x-3")).status == 200
     assert sent_after(fake, 2, "two")
     # Deactivated on the first: the second starts no run.
+    heard = metric(two, "parley_flow_changes_heard_total")
     assert one.request("PUT", f"/api/flows/{fid}", reply("two", status="archived"),
                        token=tok).status == 200
+    assert wait_until(lambda: metric(two, "parley_flow_changes_heard_total") > heard, timeout=5)
     assert post_webhook(two, text_event("bye", "mid-x-4")).status == 200
     runs = lambda: one.request("GET", f"/api/flows/{fid}/runs", token=tok).json()["runs"]
     assert wait_until(lambda: len([x for x in runs() if x["status"] == "completed"]) == 3)
