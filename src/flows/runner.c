@@ -80,6 +80,8 @@ typedef struct run_s {
   json_t *skipped;    /* [{flow_id, reason}]: candidates run once / cooldown kept out */
   size_t cand;        /* the candidate being considered */
   uint64_t list_gen;  /* active_gen when FLOW_LIST was asked */
+  json_t *held;       /* tag and set_variable changes not stored yet: {add_tags, set_variables} */
+  int ending;         /* save_and_end waits for the held changes */
   char *token;
   size_t counted;                  /* trace entries already in the flow's counters */
   int started;                     /* this piece started the run: "started" not yet counted */
@@ -124,6 +126,7 @@ static void run_free(run_t *run) {
   json_decref(run->answer);
   json_decref(run->candidates);
   json_decref(run->skipped);
+  json_decref(run->held);
   if (run->token) {
     memset(run->token, 0, strlen(run->token));
     free(run->token);
@@ -312,8 +315,15 @@ static void saved_final(void *ctx, int status, json_t *result) {
   run_free(run);
 }
 
-/* Saves the run (its status mirrors the engine's) and ends this piece of it. */
+static int store_held(run_t *run);
+
+/* Saves the run (its status mirrors the engine's) and ends this piece of it,
+ * after the contact changes it holds. */
 static void save_and_end(run_t *run) {
+  if (run->held) {
+    run->ending = 1;
+    if (store_held(run) == 0) return;
+  }
   json_t *st = state_of(run);
   json_object_set(run->record, "status", json_object_get(st, "status"));
   json_object_set(run->record, "trace", json_object_get(st, "trace"));
@@ -349,6 +359,83 @@ static void contact_updated(void *ctx, int status, json_t *result) {
     json_decref(result);
   }
   action_done(run);
+}
+
+/* ---- the contact's tags and variables: held, stored together ---- */
+
+/* The engine reads tags and variables from the run's state, so a run's tag
+ * and set_variable actions in a row are held and stored in one CONTACT_UPDATE
+ * before its next action of another kind, or its save; the run's copy of the
+ * contact (templates read it) takes each at once, as the store does. A change
+ * the store's bounds would refuse is not held: it is refused alone, as it was. */
+static int hold(run_t *run, const json_t *a) {
+  const char *type = sget(a, "type");
+  int tag = strcmp(type, "tag") == 0;
+  if (!tag && strcmp(type, "set_variable") != 0) return 0;
+  json_t *contact = run->contact;
+  const char *name = tag ? NULL : sget(a, "name");
+  const json_t *t = json_object_get(a, "tag"), *value = json_object_get(a, "value");
+  if (!json_is_object(contact) || (tag ? !json_is_string(t) : !name || !value)) return 0;
+  json_t *tags = json_object_get(contact, "tags"), *vars = json_object_get(contact, "variables");
+  if (tag) {
+    json_t *have;
+    size_t i;
+    if (tags && !json_is_array(tags)) return 0;
+    json_array_foreach(tags, i, have) if (json_equal(have, t)) return 1; /* a set: no change */
+    if (json_array_size(tags) + 1 > CONTACT_TAGS_MAX) return 0;
+  } else {
+    if (vars && !json_is_object(vars)) return 0;
+    if (!json_is_null(value) && !json_object_get(vars, name) &&
+        json_object_size(vars) + 1 > CONTACT_VARS_MAX)
+      return 0;
+  }
+  if (!run->held && !(run->held = json_pack("{s:[], s:{}}", "add_tags", "set_variables"))) return 0;
+  if (tag) {
+    if (!tags) json_object_set_new(contact, "tags", tags = json_array());
+    json_array_append(tags, (json_t *)t);
+    json_array_append(json_object_get(run->held, "add_tags"), (json_t *)t);
+  } else {
+    if (!vars) json_object_set_new(contact, "variables", vars = json_object());
+    if (json_is_null(value))
+      json_object_del(vars, name);
+    else
+      json_object_set(vars, name, (json_t *)value);
+    json_object_set(json_object_get(run->held, "set_variables"), name, (json_t *)value);
+  }
+  return 1;
+}
+
+static void held_stored(void *ctx, int status, json_t *result) {
+  run_t *run = ctx;
+  if (status == STORE_OK) {
+    json_decref(run->contact);
+    run->contact = result;
+    json_object_set(run->ctx, "contact", result);
+  } else {
+    log_warn("flows: a run's changes of the contact could not be stored (%d)", status);
+    json_decref(result);
+  }
+  if (run->ending) {
+    run->ending = 0;
+    save_and_end(run);
+  } else {
+    advance(run);
+  }
+}
+
+/* Stores the held changes; 0 when the store took the call (held_stored goes
+ * on), -1 when it refused it (the changes are dropped, as one refused alone). */
+static int store_held(run_t *run) {
+  json_t *held = run->held;
+  run->held = NULL;
+  json_t *p = json_pack("{s:O, s:O}", "id", json_object_get(run->contact, "id"), "owner_id",
+                        json_object_get(run->record, "owner_id"));
+  if (p && json_array_size(json_object_get(held, "add_tags")))
+    json_object_set(p, "add_tags", json_object_get(held, "add_tags"));
+  if (p && json_object_size(json_object_get(held, "set_variables")))
+    json_object_set(p, "set_variables", json_object_get(held, "set_variables"));
+  json_decref(held);
+  return call(run, CONTACT_UPDATE, p, held_stored);
 }
 
 static void sent(void *ctx, const ig_sent_t *res) {
@@ -577,7 +664,14 @@ static void advance(run_t *run) {
   json_t *st = state_of(run);
   for (;;) {
     if (json_array_size(run->actions) > 0) {
-      perform(run, json_array_get(run->actions, 0));
+      json_t *a = json_array_get(run->actions, 0);
+      if (hold(run, a)) {
+        json_array_remove(run->actions, 0);
+        continue;
+      }
+      /* Another kind of action: what is held is stored first. */
+      if (run->held && store_held(run) == 0) return;
+      perform(run, a);
       return;
     }
     const char *status = sget(st, "status");

@@ -148,3 +148,35 @@ def test_counters_waiting_at_shutdown_are_stored(start_server, fake):
     s = srv.request("GET", f"/api/flows/{fid}/stats", token=tok).json()["stats"]
     assert s["runs"]["started"] == 3 and s["runs"]["completed"] == 3, s
     assert [(n["node_id"], n["runs"], n["reached"], n["sent"]) for n in s["nodes"]] == [("m", 3, 2, 3)]
+
+
+def test_tags_and_variables_in_a_row_are_stored_before_the_next_send(start_server, fake):
+    """The runner holds a run's tag and set_variable actions in a row and stores
+    them in one update before its next send; the send's template already sees
+    them on the contact, and the contact keeps every one."""
+    srv = start_server(env=ig_env(fake))
+    tok = srv.signup()["access_token"]
+    connect(srv, tok)
+    act = lambda i, data: {"id": i, "type": "action", "data": data}
+    flow = {
+        "name": "held", "status": "active", "trigger": {"type": "any_message"}, "start": "a",
+        "nodes": [
+            act("a", {"action": "set_variable", "variable": "size", "value": "L"}),
+            act("b", {"action": "tag_customer", "tag": "vip"}),
+            act("c", {"action": "set_variable", "variable": "size", "value": "XL"}),
+            act("d", {"action": "tag_customer", "tag": "vip"}),
+            {"id": "m", "type": "message",
+             "data": {"text": "{{contact.variables.size}} {{vars.size}} {{contact.username}}"}},
+            act("e", {"action": "tag_customer", "tag": "after"}),
+        ],
+        "edges": [{"from": "a", "to": "b"}, {"from": "b", "to": "c"}, {"from": "c", "to": "d"},
+                  {"from": "d", "to": "m"}, {"from": "m", "to": "e"}],
+    }
+    fid = srv.request("POST", "/api/flows", flow, token=tok).json()["flow"]["id"]
+    assert post_webhook(srv, text_event("hi", "mid-h-1")).status == 200
+    assert fake.wait_for(lambda reqs: any(x["path"].endswith("/messages") for x in reqs), timeout=10)
+    assert sent_texts(fake)[0].startswith("XL XL"), sent_texts(fake)
+    runs = lambda: srv.request("GET", f"/api/flows/{fid}/runs", token=tok).json()["runs"]
+    assert wait_until(lambda: [x for x in runs() if x["status"] == "completed"])
+    c = srv.request("GET", "/api/contacts", token=tok).json()["contacts"][0]
+    assert c["tags"] == ["vip", "after"] and c["variables"] == {"size": "XL"}, c
