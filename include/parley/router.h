@@ -37,7 +37,8 @@ enum router_result { ROUTER_FOUND = 0, ROUTER_NOT_FOUND = -1, ROUTER_BAD_METHOD 
 int router_match(const route_table_t *const *tables, size_t ntables, http_req_t *req,
                  const route_t **out, char *allow, size_t allowlen);
 
-/* 1 when method and decoded path match a ROUTE_STREAM route. Pure. */
+/* 1 when method and decoded path match a ROUTE_STREAM route. Keeps an index of
+ * the streaming routes of the tables last given (static tables; loop thread). */
 int router_streams(const route_table_t *const *tables, size_t ntables, const char *method,
                    const char *path);
 

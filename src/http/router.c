@@ -1,6 +1,7 @@
 /* Route matching: a linear walk over static tables, comparing path segments,
- * with ":name" segments captured as params. Pure: no I/O, no allocation beyond
- * the captured values. */
+ * with ":name" segments captured as params. No I/O, no allocation beyond the
+ * captured values; router_streams keeps an index of the streaming routes of the
+ * tables it was last given (loop thread). */
 #include "parley/router.h"
 
 #include <stdio.h>
@@ -77,10 +78,47 @@ int router_match(const route_table_t *const *tables, size_t ntables, http_req_t 
   return path_matched ? ROUTER_BAD_METHOD : ROUTER_NOT_FOUND;
 }
 
+/* The ROUTE_STREAM routes of the tables last asked about: the server asks about
+ * the same static tables for every request, and only one or two of their
+ * hundreds of routes stream. Loop thread (the router's only caller). */
+#define STREAM_ROUTES_MAX 16
+static struct {
+  const route_table_t *const *tables;
+  size_t ntables, n;
+  int overflow;
+  const route_t *routes[STREAM_ROUTES_MAX];
+} streams;
+
+static void index_streams(const route_table_t *const *tables, size_t ntables) {
+  streams.tables = tables;
+  streams.ntables = ntables;
+  streams.n = 0;
+  streams.overflow = 0;
+  for (size_t t = 0; t < ntables; t++)
+    for (size_t i = 0; i < tables[t]->count; i++) {
+      if (!(tables[t]->routes[i].auth & ROUTE_STREAM)) continue;
+      if (streams.n == STREAM_ROUTES_MAX) {
+        streams.overflow = 1;
+        return;
+      }
+      streams.routes[streams.n++] = &tables[t]->routes[i];
+    }
+}
+
 int router_streams(const route_table_t *const *tables, size_t ntables, const char *method,
                    const char *path) {
   const char *names[HTTP_MAX_PARAMS], *vals[HTTP_MAX_PARAMS];
   size_t nlens[HTTP_MAX_PARAMS], vlens[HTTP_MAX_PARAMS];
+  if (streams.tables != tables || streams.ntables != ntables) index_streams(tables, ntables);
+  if (!streams.overflow) {
+    for (size_t i = 0; i < streams.n; i++) {
+      const route_t *r = streams.routes[i];
+      if (strcmp(r->method, method) == 0 &&
+          match_pattern(r->pattern, path, names, nlens, vals, vlens) >= 0)
+        return 1;
+    }
+    return 0;
+  }
   for (size_t t = 0; t < ntables; t++)
     for (size_t i = 0; i < tables[t]->count; i++) {
       const route_t *r = &tables[t]->routes[i];

@@ -51,6 +51,12 @@ static void test_streamed_routes(void **state) {
   assert_false(router_streams(tables, 2, "GET", "/api/uploads"));
   assert_false(router_streams(tables, 2, "POST", "/api/uploads/x"));
   assert_false(router_streams(tables, 2, "POST", "/api/conversations"));
+  /* Other tables are indexed anew: the first table alone streams nothing,
+   * and the pair streams again after it. */
+  assert_false(router_streams(tables, 1, "POST", "/api/uploads"));
+  static const route_table_t *const only2[] = {&t2};
+  assert_true(router_streams(only2, 1, "POST", "/api/uploads"));
+  assert_true(router_streams(tables, 2, "POST", "/api/uploads"));
   const route_t *rt = NULL;
   char allow[128];
   http_req_t *r = req_for("GET", "/api/uploads");
