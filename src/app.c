@@ -61,6 +61,8 @@ typedef struct app_handles_s {
   http_server_t httpd;          /* app->httpd */
   ws_server_t ws;               /* app->ws */
   upload_sweep_t *upload_sweep; /* uploads never sent, removed */
+  void *keys_parked[2];         /* key checks the store could not answer, asked again */
+  uint64_t keys_retry_ns;       /* when (uv_hrtime) */
 } app_handles_t;
 
 static app_handles_t *handles(app_t *app) { return (app_handles_t *)app->priv; }
@@ -78,6 +80,8 @@ static int make_dir(const char *path) {
   return 0;
 }
 
+static void retry_key_checks(app_t *app, uint64_t now);
+
 static void on_lag_timer(uv_timer_t *t) {
   app_t *app = t->data;
   app_handles_t *h = handles(app);
@@ -86,6 +90,7 @@ static void on_lag_timer(uv_timer_t *t) {
   app->metrics->loop_lag_ms = lag;
   if (lag > app->metrics->loop_lag_max_ms) app->metrics->loop_lag_max_ms = lag;
   h->lag_expected_ns = now + (uint64_t)LAG_INTERVAL_MS * 1000000;
+  retry_key_checks(app, now);
 }
 
 static void begin_shutdown(app_t *app);
@@ -114,6 +119,7 @@ static void on_handle_closed(uv_handle_t *h) { (void)h; }
 
 static void finish_shutdown(app_t *app) {
   app_handles_t *h = handles(app);
+  retry_key_checks(app, 0); /* shutting down: drops what is parked */
   uv_close((uv_handle_t *)&h->shutdown_timer, on_handle_closed);
   uv_close((uv_handle_t *)&h->lag_timer, on_handle_closed);
   uv_close((uv_handle_t *)&h->sigterm, on_handle_closed);
@@ -264,24 +270,57 @@ typedef struct key_check_s {
   const char *fix;
 } key_check_t;
 
+static void ask_key(key_check_t *k);
+
 static void on_key_checked(void *ctx, int status, json_t *result) {
   key_check_t *k = ctx;
   app_t *app = k->app;
+  app_handles_t *h = handles(app);
   const char *stored = json_string_value(json_object_get(result, "fingerprint"));
-  if (status != STORE_OK) {
-    log_error("cannot check %s against the store (status %d): stopping", k->name, status);
-    app->exit_status = 1;
-  } else if (!stored || strcmp(stored, k->fingerprint) != 0) {
+  if (status != STORE_OK && !app->shutting_down) {
+    /* The store is not there yet (or refused us): not ready, asked again in a second. */
+    for (size_t i = 0; i < sizeof(h->keys_parked) / sizeof(h->keys_parked[0]); i++) {
+      if (h->keys_parked[i]) continue;
+      log_warn("cannot check %s against the store yet (status %d): asking again", k->name, status);
+      h->keys_parked[i] = k;
+      h->keys_retry_ns = uv_hrtime() + UINT64_C(1000000000);
+      json_decref(result);
+      return;
+    }
+  }
+  if (status == STORE_OK && (!stored || strcmp(stored, k->fingerprint) != 0)) {
     log_error(
         "%s differs from the one this store's data was written with (another instance's, "
         "or this one's last run): stopping. %s",
         k->name, k->fix);
     app->exit_status = 1;
   }
-  if (app->keys_unchecked > 0) app->keys_unchecked--;
+  if (status == STORE_OK && app->keys_unchecked > 0) app->keys_unchecked--;
   if (app->exit_status && !app->shutting_down) begin_shutdown(app);
   json_decref(result);
   free(k);
+}
+
+static void ask_key(key_check_t *k) {
+  if (store_call(k->app->store, KEY_CHECK,
+                 json_pack("{s:s, s:s}", "name", k->name, "fingerprint", k->fingerprint),
+                 on_key_checked, k) != 0)
+    on_key_checked(k, STORE_EUNAVAILABLE, NULL);
+}
+
+/* The lag timer's turn: parked checks are asked again once due; at shutdown
+ * they are dropped. */
+static void retry_key_checks(app_t *app, uint64_t now) {
+  app_handles_t *h = handles(app);
+  for (size_t i = 0; i < sizeof(h->keys_parked) / sizeof(h->keys_parked[0]); i++) {
+    key_check_t *k = h->keys_parked[i];
+    if (!k || (!app->shutting_down && now < h->keys_retry_ns)) continue;
+    h->keys_parked[i] = NULL;
+    if (app->shutting_down)
+      free(k);
+    else
+      ask_key(k);
+  }
 }
 
 static void check_key(app_t *app, const char *name, const char *fingerprint, const char *fix) {
@@ -295,10 +334,7 @@ static void check_key(app_t *app, const char *name, const char *fingerprint, con
   snprintf(k->fingerprint, sizeof(k->fingerprint), "%s", fingerprint);
   k->fix = fix;
   app->keys_unchecked++;
-  if (store_call(app->store, KEY_CHECK,
-                 json_pack("{s:s, s:s}", "name", name, "fingerprint", fingerprint), on_key_checked,
-                 k) != 0)
-    on_key_checked(k, STORE_EUNAVAILABLE, NULL);
+  ask_key(k);
 }
 
 /* secret_key's fingerprint: 16 bytes of an HMAC under it (the key itself never
