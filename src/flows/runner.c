@@ -349,15 +349,22 @@ static void action_done(run_t *run) {
   advance(run);
 }
 
+/* A stored contact becomes the run's copy (templates read it); 0 when the
+ * store refused the change (result released). */
+static int take_contact(run_t *run, int status, json_t *result) {
+  if (status != STORE_OK) {
+    json_decref(result);
+    return 0;
+  }
+  json_decref(run->contact);
+  run->contact = result;
+  json_object_set(run->ctx, "contact", result);
+  return 1;
+}
+
 static void contact_updated(void *ctx, int status, json_t *result) {
   run_t *run = ctx;
-  if (status == STORE_OK) {
-    json_decref(run->contact);
-    run->contact = result;
-    json_object_set(run->ctx, "contact", result);
-  } else {
-    json_decref(result);
-  }
+  take_contact(run, status, result);
   action_done(run);
 }
 
@@ -407,14 +414,8 @@ static int hold(run_t *run, const json_t *a) {
 
 static void held_stored(void *ctx, int status, json_t *result) {
   run_t *run = ctx;
-  if (status == STORE_OK) {
-    json_decref(run->contact);
-    run->contact = result;
-    json_object_set(run->ctx, "contact", result);
-  } else {
+  if (!take_contact(run, status, result))
     log_warn("flows: a run's changes of the contact could not be stored (%d)", status);
-    json_decref(result);
-  }
   if (run->ending) {
     run->ending = 0;
     save_and_end(run);
