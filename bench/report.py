@@ -251,12 +251,14 @@ def misc_rows(t, results):
     if w:
         t.add("webhook", "signed events acked/s", w["acked_per_s"], target=">= 5,000",
               verdict=verdict(w["acked_per_s"] >= 5000))
-        t.add("webhook", "events stored and processed/s (end to end)", w["processed_per_s"], target=">= 5,000",
-              verdict=verdict(w["processed_per_s"] >= 5000))
+        # Issue 6 asked 5,000 a second; issue 21 asks 10,000 processed end to end.
+        t.add("webhook", "events stored and processed/s (end to end)", w["processed_per_s"], target=">= 10,000",
+              verdict=verdict(w["processed_per_s"] >= 10000))
         t.add("webhook", "  server CPU user+sys (cores)", cpu(w))
     f = one(results, "flows", "parley")
     if f:
-        t.add("flows", "10-node flow runs/s (2 Graph replies each)", f["processed_per_s"])
+        t.add("flows", "10-node flow runs/s (2 Graph replies each)", f["processed_per_s"], target=">= 2,000",
+              verdict=verdict(f["processed_per_s"] >= 2000))
         t.add("flows", "  webhooks acked/s meanwhile", f["acked_per_s"])
         t.add("flows", "  server CPU user+sys (cores)", cpu(f))
     f = one(results, "flows_blocks", "parley")
