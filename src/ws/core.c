@@ -13,6 +13,7 @@
 #include <string.h>
 #include <wslay/wslay.h>
 
+#include "parley/util.h"
 #include "ws/ws_internal.h"
 
 /* Where the peer's byte stream stands, followed beside wslay (whose parser
@@ -184,8 +185,58 @@ static enum ws_core_next next_step(ws_core_t *w) {
   return WS_CORE_CONTINUE;
 }
 
+/* The payload of a frame unmasked into out (n bytes). */
+static void unmask(char *out, const uint8_t *in, size_t n, const uint8_t key[4]) {
+  for (size_t i = 0; i < n; i++) out[i] = (char)(in[i] ^ key[i & 3]);
+}
+
+#define WS_FAST_STACK 2048 /* a payload up to this size is unmasked on the stack */
+
+/* Without a wslay context (between messages, nothing queued: maybe_release),
+ * the common frame is read here: a whole client text message in one frame
+ * (FIN, no RSV bits, masked, 7- or 16-bit length, within the size limit),
+ * entirely in the input, valid UTF-8. That is exactly what wslay would hand
+ * to on_msg, with no state left behind, so no context is created for it (its
+ * set-up and buffers were the larger part of reading a message.send).
+ * Anything else, and everything after it, goes to wslay as before, which
+ * also answers what is wrong with it (1002, 1007, 1009). Returns the bytes
+ * consumed. */
+static size_t feed_fast(ws_core_t *w, const uint8_t *p, size_t len) {
+  size_t used = 0;
+  while (!w->ctx && !w->failed && !ws_core_closing(w) && len - used >= 6) {
+    const uint8_t *f = p + used;
+    if (f[0] != 0x81 || !(f[1] & 0x80)) break; /* FIN + text, masked */
+    size_t plen = f[1] & 0x7f, hlen = 6;
+    if (plen == 127) break;
+    if (plen == 126) {
+      if (len - used < 8) break;
+      plen = (size_t)f[2] << 8 | f[3];
+      if (plen < 126) break; /* not the shortest form: wslay's to judge */
+      hlen = 8;
+    }
+    if (plen > w->lim.max_message_bytes || len - used - hlen < plen) break;
+    char stack[WS_FAST_STACK], *text = plen <= sizeof(stack) ? stack : malloc(plen);
+    if (!text) break;
+    unmask(text, f + hlen, plen, f + hlen - 4);
+    int ok = util_utf8_valid(text, plen);
+    if (ok) {
+      used += hlen + plen;
+      if (w->on_text) w->on_text(w->arg, text, plen);
+    }
+    if (text != stack) free(text);
+    if (!ok) break;
+  }
+  return used;
+}
+
 enum ws_core_next ws_core_feed(ws_core_t *w, const char *data, size_t len, uint64_t now_ms) {
   if (w->failed) return WS_CORE_ABORT;
+  if (!w->ctx && !w->scan.left && !w->scan.hlen && !w->scan.fragmented) {
+    size_t used = feed_fast(w, (const uint8_t *)data, len);
+    data += used;
+    len -= used;
+    if (len == 0 || w->failed) return next_step(w);
+  }
   if (!ctx_of(w)) {
     w->failed = 1;
     return WS_CORE_ABORT;

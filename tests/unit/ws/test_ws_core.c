@@ -344,6 +344,42 @@ static void test_auth_deadline_closes_1008(void **state) {
   ws_core_free(w);
 }
 
+/* Whole text frames are read without wslay (ws_core.c feed_fast): several in
+ * one read, a 16-bit length, one past the stack buffer, then a frame split
+ * across reads (wslay resumes it) and frames after it; all in order, and a
+ * bad frame among good ones still closes 1007 after those before it. */
+static void test_whole_frames_in_one_read(void **state) {
+  rx_t rx;
+  ws_core_t *w = new_core(&rx, 65536, 0, 0);
+  static char big[5000];
+  memset(big, 'b', sizeof(big));
+  unsigned char *buf = malloc(16384);
+  size_t n = make_frame(buf, 1, OP_TEXT, 1, "one", 3);
+  n += make_frame(buf + n, 1, OP_TEXT, 1, "caf\xc3\xa9", 5);
+  n += make_frame(buf + n, 1, OP_TEXT, 1, big, 300);
+  n += make_frame(buf + n, 1, OP_TEXT, 1, big, sizeof(big));
+  size_t split = n;
+  n += make_frame(buf + n, 1, OP_TEXT, 1, "split", 5);
+  n += make_frame(buf + n, 1, OP_TEXT, 1, "after", 5);
+  assert_int_equal(ws_core_feed(w, (const char *)buf, split + 3, 0), WS_CORE_CONTINUE);
+  assert_int_equal(rx.count, 4);
+  assert_int_equal(rx.last_len, sizeof(big));
+  assert_int_equal(ws_core_feed(w, (const char *)buf + split + 3, n - split - 3, 0),
+                   WS_CORE_CONTINUE);
+  assert_int_equal(rx.count, 6);
+  assert_int_equal(rx.last_len, 5);
+  assert_memory_equal(rx.last, "after", 5);
+  n = make_frame(buf, 1, OP_TEXT, 1, "fine", 4);
+  n += make_frame(buf + n, 1, OP_TEXT, 1, "ok \xc3\x28", 5);
+  n += make_frame(buf + n, 1, OP_TEXT, 1, "never", 5);
+  ws_core_feed(w, (const char *)buf, n, 0);
+  assert_int_equal(rx.count, 7);
+  assert_memory_equal(rx.last, "fine", 4);
+  expect_close(w, 1007);
+  free(buf);
+  ws_core_free(w);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_text_reaches_handler),
@@ -360,6 +396,7 @@ int main(void) {
       cmocka_unit_test(test_text_frames_keep_order_with_control_frames),
       cmocka_unit_test(test_ping_schedule_and_pong_timeout),
       cmocka_unit_test(test_auth_deadline_closes_1008),
+      cmocka_unit_test(test_whole_frames_in_one_read),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
