@@ -177,6 +177,9 @@ static void enqueue(app_t *app, const json_t *message, const json_t *participant
 void bots_on_message(app_t *app, const json_t *message, const json_t *participant_ids) {
   bots_t *b = app->bots;
   if (!b || b->closing || app->shutting_down) return;
+  /* No bot anywhere (their ids are loaded): nothing to build or look up for
+   * each participant (34,000 instructions a message in groups of 100). */
+  if (b->ids_loaded && strmap_count(&b->ids) == 0) return;
   /* A secret conversation's ciphertext is for people's devices only. */
   if (json_object_get(message, "ciphertexts")) return;
   const char *id = json_string_value(json_object_get(message, "id"));
