@@ -232,6 +232,18 @@ static void on_flows_changed(app_t *app, const char *owner_id) {
   flow_runner_forget_flows(app->runner, owner_id);
 }
 
+/* Another instance stored a Web Push subscription for user_id (or the bus
+ * went down or came back). */
+static void on_push_subscribed(app_t *app, const char *user_id) {
+  push_forget_subs(app->push, user_id);
+}
+
+/* A flow's ask waits for contact_id on another instance (or the bus went down
+ * or came back). */
+static void on_flow_waiting(app_t *app, const char *contact_id) {
+  flow_runner_forget_waits(app->runner, contact_id);
+}
+
 /* The key that seals stored Instagram tokens: secret_key, or one generated and
  * kept in the data directory. */
 /* Mail goes through the SMTP server configured, else to <data_dir>/mail. */
@@ -440,6 +452,8 @@ int app_start(app_t *app, uv_loop_t *loop) {
   if (!app->graph || !app->ingest || !app->runner || !app->ig_replies) goto fail;
   ig_ingest_on_message(app->ingest, on_instagram_message, app->runner);
   app->on_flows_changed = on_flows_changed;
+  app->on_push_subscribed = on_push_subscribed;
+  app->on_flow_waiting = on_flow_waiting;
   app->web = web_load(app->cfg.web_dir, app->cfg.web_max_bytes);
   h->httpd = (http_server_t){&app->cfg,
                              handlers_route_tables,

@@ -12,6 +12,14 @@
 /* The bus channel on which an instance names the owner whose flows it just
  * changed (flows/runner.h): every instance drops its copy of them. */
 #define FLOWS_CHANGED_CHANNEL "flows.changed"
+/* The bus channel on which an instance names the user it just stored a Web
+ * Push subscription for (push/push.c): every instance drops what it held of
+ * that user having none. */
+#define PUSH_SUBSCRIBED_CHANNEL "push.subscribed"
+/* The bus channel on which an instance names the contact a flow's ask now
+ * waits for (flows/runner.c): every instance drops what it held of no ask
+ * waiting for that contact. */
+#define FLOWS_WAITING_CHANNEL "flows.waiting"
 
 struct store_s;
 struct bus_s;
@@ -85,6 +93,12 @@ typedef struct app_s {
    * change may have gone unheard); app.c points it at the flow runner's
    * forget (chat/ is below flows/). NULL: nothing. */
   void (*on_flows_changed)(struct app_s *app, const char *owner_id);
+  /* The same for the user another instance stored a Web Push subscription
+   * for (PUSH_SUBSCRIBED_CHANNEL), and the contact a flow's ask now waits for
+   * on another instance (FLOWS_WAITING_CHANNEL); NULL when the bus went down
+   * or came back. app.c points them at push/'s and the flow runner's forget. */
+  void (*on_push_subscribed)(struct app_s *app, const char *user_id);
+  void (*on_flow_waiting)(struct app_s *app, const char *contact_id);
 
   struct web_s *web; /* the web client's files served at /, NULL when none */
 

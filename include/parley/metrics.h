@@ -21,7 +21,9 @@ typedef struct metrics_s {
   uint64_t ws_dropped_slow;    /* sessions dropped at their output limit */
   uint64_t bus_published;
   uint64_t bus_received;
-  uint64_t flow_changes_heard; /* FLOWS_CHANGED_CHANNEL messages (this instance's too) */
+  uint64_t flow_changes_heard;    /* FLOWS_CHANGED_CHANNEL messages (this instance's too) */
+  uint64_t push_subscribed_heard; /* PUSH_SUBSCRIBED_CHANNEL messages (this instance's too) */
+  uint64_t flow_waits_heard;      /* FLOWS_WAITING_CHANNEL messages (this instance's too) */
   uint64_t webhook_events;
   double loop_lag_ms;                                    /* last measured */
   double loop_lag_max_ms;                                /* max since start */

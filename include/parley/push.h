@@ -29,6 +29,15 @@ const char *push_vapid_public(const push_t *p);
  * should hear of it. Borrowed. */
 void push_message_new(app_t *app, const json_t *message, const json_t *participant_ids);
 
+/* A subscription of user_id was just stored on this instance (created, or
+ * moved to them): every instance drops what it held of the user having none,
+ * this one at once, the others through PUSH_SUBSCRIBED_CHANNEL. Borrowed. */
+void push_subscribed(app_t *app, const char *user_id);
+/* The bus's hook (app_t.on_push_subscribed): forgets that user_id has no
+ * subscription, or everything held when user_id is NULL (the bus went down
+ * or came back: a change may have gone unheard). p may be NULL. */
+void push_forget_subs(push_t *p, const char *user_id);
+
 /* Sends waiting and in flight (tests, metrics). */
 size_t push_queued(const push_t *p);
 int push_in_flight(const push_t *p);

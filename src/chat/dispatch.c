@@ -44,6 +44,17 @@ static void on_flows_changed(app_t *app, const char *payload, size_t len) {
   app->metrics->flow_changes_heard++;
 }
 
+/* A user or contact id named on PUSH_SUBSCRIBED_CHANNEL or FLOWS_WAITING_CHANNEL. */
+static void on_id(app_t *app, void (*hook)(app_t *, const char *), uint64_t *heard,
+                  const char *payload, size_t len) {
+  char id[128];
+  if (!hook || len == 0 || len >= sizeof(id)) return;
+  memcpy(id, payload, len);
+  id[len] = '\0';
+  hook(app, id);
+  (*heard)++;
+}
+
 void dispatch_message(app_t *app, const char *channel, const char *payload, size_t len) {
   if (strcmp(channel, ENVELOPE_CHANNEL) == 0)
     on_envelope(app, payload, len);
@@ -51,6 +62,10 @@ void dispatch_message(app_t *app, const char *channel, const char *payload, size
     revocations_on_bus(app, payload, len);
   else if (strcmp(channel, FLOWS_CHANGED_CHANNEL) == 0)
     on_flows_changed(app, payload, len);
+  else if (strcmp(channel, PUSH_SUBSCRIBED_CHANNEL) == 0)
+    on_id(app, app->on_push_subscribed, &app->metrics->push_subscribed_heard, payload, len);
+  else if (strcmp(channel, FLOWS_WAITING_CHANNEL) == 0)
+    on_id(app, app->on_flow_waiting, &app->metrics->flow_waits_heard, payload, len);
 }
 
 static void on_bus_message(void *ctx, const char *channel, const char *payload, size_t len) {
@@ -63,6 +78,8 @@ static void on_bus_state(void *ctx, int up) {
   presence_bus_state(app->presence, up, (int64_t)uv_now(app->loop));
   /* Changes of flows announced while it was down were not heard. */
   if (app->on_flows_changed) app->on_flows_changed(app, NULL);
+  if (app->on_push_subscribed) app->on_push_subscribed(app, NULL);
+  if (app->on_flow_waiting) app->on_flow_waiting(app, NULL);
 }
 
 void dispatch_start(app_t *app) {
@@ -73,6 +90,10 @@ void dispatch_start(app_t *app) {
     log_warn("cannot subscribe to %s", AUTH_LOGOUT_CHANNEL);
   if (bus_subscribe(app->bus, FLOWS_CHANGED_CHANNEL) != 0)
     log_warn("cannot subscribe to %s", FLOWS_CHANGED_CHANNEL);
+  if (bus_subscribe(app->bus, PUSH_SUBSCRIBED_CHANNEL) != 0)
+    log_warn("cannot subscribe to %s", PUSH_SUBSCRIBED_CHANNEL);
+  if (bus_subscribe(app->bus, FLOWS_WAITING_CHANNEL) != 0)
+    log_warn("cannot subscribe to %s", FLOWS_WAITING_CHANNEL);
   if (envelope_remote(app) && bus_subscribe(app->bus, ENVELOPE_CHANNEL) != 0)
     log_error("fan-out: cannot subscribe to %s", ENVELOPE_CHANNEL);
 }

@@ -14,6 +14,7 @@
 #include "flows/tz.h"
 #include "instagram/outbox.h"
 #include "instagram/takeover.h"
+#include "parley/absent.h"
 #include "parley/addrguard.h"
 #include "parley/bus.h"
 #include "parley/flows.h"
@@ -33,6 +34,11 @@
  * another instance, and at most this long (a backstop). */
 #define ACTIVE_TTL_MS 30000
 #define ACTIVE_MAX 4096 /* accounts held; a full cache starts over */
+/* Contacts no ask waits for (SCHED_TAKE_WAIT found none): not asked again
+ * until an ask here or (through the bus) on another instance waits for one,
+ * and at most this long. Bounded; a full set starts over. */
+#define NOWAIT_TTL_MS 60000
+#define NOWAIT_MAX 65536
 /* A run's counters wait this long in memory to be added with others' in one
  * FLOW_STATS_INC a flow version; at most STATS_PENDING_MAX keys and contacts
  * wait, at shutdown none. */
@@ -55,6 +61,7 @@ struct flow_runner_s {
    * answered them; shared by the runs (never edited). */
   json_t *active;
   uint64_t active_gen; /* bumped by every change: a list read before one is not kept */
+  absent_t nowait;     /* contact ids no ask waits for */
   /* Counters not yet stored: "<version> <flow_id>" -> {flow_id, version, inc,
    * reached: {node_id: {contact_id: true}}}; pending counts their keys and
    * contacts. */
@@ -80,6 +87,8 @@ typedef struct run_s {
   json_t *skipped;    /* [{flow_id, reason}]: candidates run once / cooldown kept out */
   size_t cand;        /* the candidate being considered */
   uint64_t list_gen;  /* active_gen when FLOW_LIST was asked */
+  uint64_t wait_gen;  /* absent_gen(nowait) when SCHED_TAKE_WAIT was asked */
+  int asks;           /* the delay scheduled is an ask's wait for the contact */
   json_t *held;       /* tag and set_variable changes not stored yet: {add_tags, set_variables} */
   int ending;         /* save_and_end waits for the held changes */
   char *token;
@@ -545,9 +554,25 @@ static void perform_api_call(run_t *run, const json_t *a) {
   if (rc != 0) fail_run(run, "cannot start the api_call");
 }
 
+/* An ask now waits for the contact: every instance (this one too, again)
+ * drops its "no ask waits" for them, at once here, on the others as the bus
+ * brings it. After the wait is stored, so that no instance learns "none" from
+ * a read that may have predated it. */
+static void announce_wait(run_t *run) {
+  flow_runner_t *r = run->r;
+  const char *contact = sget(run->contact, "id");
+  if (!contact) return;
+  absent_forget(&r->nowait, contact);
+  if (r->app->bus && bus_publish(r->app->bus, FLOWS_WAITING_CHANNEL, contact, strlen(contact)) != 0)
+    log_warn("flows: the bus is down; other instances find the ask within %d s",
+             NOWAIT_TTL_MS / 1000);
+}
+
 static void scheduled(void *ctx, int status, json_t *result) {
   run_t *run = ctx;
   json_decref(result);
+  if (run->asks) announce_wait(run); /* stored, or perhaps stored (a lost answer) */
+  run->asks = 0;
   if (status != STORE_OK) {
     fail_run(run, "cannot schedule the delay");
     return;
@@ -564,6 +589,7 @@ static void perform_delay(run_t *run, const json_t *a) {
   json_t *p = json_pack("{s:O, s:I}", "run_id", json_object_get(run->record, "id"), "due_at_ms",
                         (json_int_t)due);
   if (p && wait) json_object_set(p, "wait_for", json_object_get(run->contact, "id"));
+  run->asks = wait;
   if (call(run, SCHED_INSERT, p, scheduled) != 0) fail_run(run, "cannot schedule the delay");
 }
 
@@ -943,6 +969,10 @@ void flow_runner_forget_flows(flow_runner_t *r, const char *owner_id) {
     json_object_clear(r->active);
 }
 
+void flow_runner_forget_waits(flow_runner_t *r, const char *contact_id) {
+  if (r) absent_forget(&r->nowait, contact_id);
+}
+
 void flow_runner_flows_changed(flow_runner_t *r, const char *owner_id) {
   if (!r || !owner_id) return;
   flow_runner_forget_flows(r, owner_id);
@@ -961,6 +991,12 @@ static void resume_run(void *ctx, int status, json_t *result);
 static void wait_taken(void *ctx, int status, json_t *result) {
   run_t *run = ctx;
   if (status == STORE_ENOTFOUND) {
+    /* Held unless an ask came to wait since (its generation) or another
+     * instance's may go unheard (the bus is down). */
+    flow_runner_t *r = run->r;
+    if (bus_is_up(r->app->bus))
+      absent_learn(&r->nowait, sget(run->contact, "id"), run->wait_gen,
+                   (int64_t)uv_now(r->app->loop));
     json_decref(result);
     list_flows(run);
     return;
@@ -1006,10 +1042,11 @@ void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_
    * waits for this contact; comments, mentions and referrals never do. */
   int answers = strcmp(kind, "message") == 0 || strcmp(kind, "story_reply") == 0 ||
                 strcmp(kind, "postback") == 0;
-  if (!answers) {
+  if (!answers || absent_known(&r->nowait, sget(contact, "id"), (int64_t)uv_now(r->app->loop))) {
     list_flows(run);
     return;
   }
+  run->wait_gen = absent_gen(&r->nowait);
   if (call(run, SCHED_TAKE_WAIT, json_pack("{s:O}", "wait_for", json_object_get(contact, "id")),
            wait_taken) != 0)
     run_free(run);
@@ -1175,6 +1212,7 @@ flow_runner_t *flow_runner_new(app_t *app) {
   r->app = app;
   r->tz = flow_tz_new(NULL);
   r->active = json_object();
+  absent_init(&r->nowait, NOWAIT_MAX, NOWAIT_TTL_MS);
   r->stats = json_object();
   r->known = json_object();
   if (!r->tz || !r->active || !r->stats || !r->known) {
@@ -1210,6 +1248,7 @@ void flow_runner_free(flow_runner_t *r) {
   if (!r) return;
   flow_tz_free(r->tz);
   json_decref(r->active);
+  absent_free(&r->nowait);
   json_decref(r->stats);
   json_decref(r->known);
   free(r);

@@ -43,6 +43,12 @@ void flow_runner_flows_changed(flow_runner_t *r, const char *owner_id);
 /* Drops what this instance holds of owner_id's active flows (NULL: every
  * owner's): the bus's hook (app_t.on_flows_changed). */
 void flow_runner_forget_flows(flow_runner_t *r, const char *owner_id);
+/* An ask may now wait for contact_id on another instance (NULL: for any
+ * contact, when the bus went down or came back): the bus's hook
+ * (app_t.on_flow_waiting). A direct message from a contact this instance
+ * learned no ask waits for does not ask the store (SCHED_TAKE_WAIT) until
+ * then. */
+void flow_runner_forget_waits(flow_runner_t *r, const char *contact_id);
 /* Sends the run counters waiting in memory to the store now (the stats view
  * asks it before reading them, so this instance's runs are in it). */
 void flow_runner_flush_stats(flow_runner_t *r);

@@ -52,10 +52,13 @@ static void on_saved(void *ctx, int status, json_t *result) {
     http_reply_error(req, 409, "conflict", "a user has at most 10 push subscriptions", NULL);
   else if (status != STORE_OK)
     handlers_reply_store_error(req, status);
-  else
+  else {
+    /* Before the answer: a message right after it must find the subscription. */
+    push_subscribed(req->app, req->user_id);
     http_reply_json(
         req, json_is_true(json_object_get(result, "created")) ? 201 : 200,
         json_pack("{s:o}", "subscription", view(json_object_get(result, "subscription"))));
+  }
   json_decref(result);
   http_req_unref(req);
 }

@@ -3,11 +3,16 @@
  * that presence (across instances, through the bus) finds without a live
  * session, who have not chosen do-not-disturb and have not muted the
  * conversation (push/rules.h). One store read when no recipient is
- * subscribed, none when every recipient is connected here. Loop thread. */
+ * subscribed, none when every recipient is connected here or known to have
+ * no subscription (push_sub_absent: learned from these reads while the bus
+ * is up, forgotten on every instance when one stores a subscription).
+ * Loop thread. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "chat/presence_query.h"
+#include "parley/absent.h"
+#include "parley/bus.h"
 #include "parley/log.h"
 #include "parley/push.h"
 #include "parley/store.h"
@@ -21,12 +26,15 @@ typedef struct notify_s {
   json_t *msg;  /* the fields a push needs, copied */
   json_t *subs; /* the recipients' subscriptions */
   json_t *users;
+  json_t *asked;       /* the user ids PUSH_SUB_LIST was asked for */
+  uint64_t nosubs_gen; /* absent_gen when it was asked */
 } notify_t;
 
 static void notify_free(notify_t *n) {
   json_decref(n->msg);
   json_decref(n->subs);
   json_decref(n->users);
+  json_decref(n->asked);
   free(n);
 }
 
@@ -97,10 +105,35 @@ static void on_users(void *ctx, int status, json_t *users) {
     notify_free(n);
 }
 
+/* The users asked for who have no subscription are held as such, unless a
+ * subscription was stored since the ask (its generation) or other instances'
+ * may go unheard (the bus is down). */
+static void learn_absent(notify_t *n, const json_t *subs) {
+  app_t *app = n->app;
+  if (!app->push || !bus_is_up(app->bus)) return;
+  absent_t *a = push_sub_absent(app->push);
+  int64_t now = (int64_t)uv_now(app->loop);
+  size_t i, k;
+  json_t *id, *sub;
+  json_array_foreach(n->asked, i, id) {
+    const char *uid = json_string_value(id);
+    int found = 0;
+    json_array_foreach(subs, k, sub) {
+      const char *owner = json_string_value(json_object_get(sub, "user_id"));
+      if (owner && uid && strcmp(owner, uid) == 0) {
+        found = 1;
+        break;
+      }
+    }
+    if (!found) absent_learn(a, uid, n->nosubs_gen, now);
+  }
+}
+
 static void on_subs(void *ctx, int status, json_t *result) {
   notify_t *n = ctx;
   app_t *app = n->app;
   json_t *subs = json_object_get(result, "subscriptions");
+  if (status == STORE_OK && json_is_array(subs)) learn_absent(n, subs);
   if (status != STORE_OK || !json_array_size(subs) || app->shutting_down) goto done;
   n->subs = json_incref(subs);
   /* The subscribed users, and the sender for the name a push shows. */
@@ -126,12 +159,16 @@ done:
 void push_message_new(app_t *app, const json_t *message, const json_t *participant_ids) {
   if (!app->push || !app->store || app->shutting_down) return;
   const char *sender = json_string_value(json_object_get(message, "sender_id"));
+  absent_t *nosubs = push_sub_absent(app->push);
+  int64_t now = (int64_t)uv_now(app->loop);
   json_t *ids = json_array();
   size_t i;
   json_t *v;
   json_array_foreach(participant_ids, i, v) {
     const char *id = json_string_value(v);
-    if (!id || (sender && strcmp(id, sender) == 0) || connected_here(app, id)) continue;
+    if (!id || (sender && strcmp(id, sender) == 0) || absent_known(nosubs, id, now) ||
+        connected_here(app, id))
+      continue;
     if (json_array_size(ids) >= PUSH_SUB_LIST_MAX) break;
     json_array_append(ids, v);
   }
@@ -144,15 +181,19 @@ void push_message_new(app_t *app, const json_t *message, const json_t *participa
     static const char *const keys[] = {"id",   "conversation_id", "seq", "sender_id",
                                        "text", "mentions"};
     n->app = app;
+    n->asked = json_incref(ids);
+    n->nosubs_gen = absent_gen(nosubs);
     n->msg = json_object();
     for (size_t k = 0; n->msg && k < sizeof(keys) / sizeof(keys[0]); k++) {
       json_t *f = json_object_get(message, keys[k]);
       if (f) json_object_set(n->msg, keys[k], f);
     }
   }
-  if (!n || !n->msg ||
-      store_call(app->store, PUSH_SUB_LIST, json_pack("{s:o}", "user_ids", ids), on_subs, n) != 0) {
-    if (n) notify_free(n);
+  if (!n) {
+    json_decref(ids);
     return;
   }
+  if (!n->msg ||
+      store_call(app->store, PUSH_SUB_LIST, json_pack("{s:o}", "user_ids", ids), on_subs, n) != 0)
+    notify_free(n);
 }

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parley/absent.h"
 #include "parley/addrguard.h"
+#include "parley/bus.h"
 #include "parley/httpc.h"
 #include "parley/log.h"
 #include "parley/store.h"
@@ -20,6 +22,10 @@
 /* A VAPID token lives this long (RFC 8292: at most 24 hours). */
 #define VAPID_TTL_S (12 * 3600)
 #define PUSH_MAX_RESPONSE 4096
+/* Users known to have no subscription (push_sub_absent): at most this many,
+ * all asked again after NOSUBS_TTL_MS in case a subscription went unheard. */
+#define NOSUBS_MAX 65536
+#define NOSUBS_TTL_MS 60000
 
 typedef struct job_s {
   struct job_s *next;
@@ -38,12 +44,14 @@ struct push_s {
   job_t *head, *tail;
   size_t queued;
   int in_flight;
+  absent_t nosubs; /* users a PUSH_SUB_LIST found without a subscription */
 };
 
 push_t *push_new(app_t *app) {
   push_t *p = calloc(1, sizeof(*p));
   if (!p) return NULL;
   p->app = app;
+  absent_init(&p->nosubs, NOSUBS_MAX, NOSUBS_TTL_MS);
   p->vapid = vapid_load(app->cfg.vapid_private_key, app->cfg.data_dir);
   if (!p->vapid) {
     free(p);
@@ -68,6 +76,7 @@ void push_free(push_t *p) {
     job_free(j);
   }
   vapid_free(p->vapid);
+  absent_free(&p->nosubs);
   free(p);
 }
 
@@ -75,6 +84,22 @@ const char *push_vapid_public(const push_t *p) { return vapid_public_b64(p->vapi
 size_t push_queued(const push_t *p) { return p->queued; }
 int push_in_flight(const push_t *p) { return p->in_flight; }
 int push_preview_on(const push_t *p) { return strcmp(p->app->cfg.push_preview, "on") == 0; }
+
+absent_t *push_sub_absent(push_t *p) { return &p->nosubs; }
+
+void push_forget_subs(push_t *p, const char *user_id) {
+  if (p) absent_forget(&p->nosubs, user_id);
+}
+
+void push_subscribed(app_t *app, const char *user_id) {
+  if (!user_id) return;
+  push_forget_subs(app->push, user_id);
+  /* Every instance (this one too, again) forgets the user's "none": at once
+   * here, on the others as the bus brings it. */
+  if (app->bus && bus_publish(app->bus, PUSH_SUBSCRIBED_CHANNEL, user_id, strlen(user_id)) != 0)
+    log_warn("push: the bus is down; other instances push to the new subscription within %d s",
+             NOSUBS_TTL_MS / 1000);
+}
 
 static int unb64(const char *s, uint8_t *out, size_t n) {
   size_t got = 0;

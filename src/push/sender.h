@@ -5,12 +5,16 @@
 
 #include <jansson.h>
 
+#include "parley/absent.h"
 #include "parley/push.h"
 
 /* Queues payload (taken) for sub (a store subscription, borrowed); topic
  * collapses pushes of one conversation, urgent asks for Urgency: high.
  * Returns 0, or -1 when the queue is full or sub is bad (dropped, logged). */
 int push_enqueue(push_t *p, const json_t *sub, json_t *payload, const char *topic, int urgent);
+/* The users a store read found without a subscription (notify.c asks the
+ * store for the others only). Borrowed from p. */
+absent_t *push_sub_absent(push_t *p);
 /* Whether the operator lets pushes carry text (push_preview). */
 int push_preview_on(const push_t *p);
 

@@ -132,6 +132,12 @@ void metrics_render(const metrics_t *m, buf_t *out) {
   metrics_counter(out, "parley_flow_changes_heard_total",
                   "changes of flows announced on the bus (the runner drops its copy)",
                   m->flow_changes_heard);
+  metrics_counter(out, "parley_push_subscribed_heard_total",
+                  "new push subscriptions announced on the bus (their user may have one now)",
+                  m->push_subscribed_heard);
+  metrics_counter(out, "parley_flow_waits_heard_total",
+                  "asks announced on the bus (their contact may have one waiting now)",
+                  m->flow_waits_heard);
   metrics_counter(out, "parley_webhook_events_total", "webhook events accepted", m->webhook_events);
   metrics_gauge(out, "parley_event_loop_lag_seconds", "last measured event-loop lag",
                 m->loop_lag_ms / 1000.0);

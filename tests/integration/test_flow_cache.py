@@ -180,3 +180,43 @@ def test_tags_and_variables_in_a_row_are_stored_before_the_next_send(start_serve
     assert wait_until(lambda: [x for x in runs() if x["status"] == "completed"])
     c = srv.request("GET", "/api/contacts", token=tok).json()["contacts"][0]
     assert c["tags"] == ["vip", "after"] and c["variables"] == {"size": "XL"}, c
+
+
+def test_a_question_asked_on_one_instance_is_answered_through_the_other(start_server, fake,
+                                                                        redis_url, tmp_path):
+    """An instance holds the contacts no ask waits for (SCHED_TAKE_WAIT found
+    none): an ask stored on another instance must reach it through the bus, or
+    the answer would start flows instead of resuming the run."""
+    env = dict(ig_env(fake), PARLEY_SECRET_KEY="ab" * 32, PARLEY_REDIS_URL=redis_url)
+    if os.environ.get("PARLEY_TEST_STORE") == "mongo":
+        from conftest import mongo_uri
+        env["PARLEY_MONGO_URI"] = mongo_uri(f"parley_fw_{uuid.uuid4().hex[:10]}")
+        one, two = start_server(env=env), start_server(env=env)
+    else:
+        one = start_server(env=env, data_dir=str(tmp_path))
+        two = start_server(env=env, data_dir=str(tmp_path))
+    tok = one.signup()["access_token"]
+    connect(one, tok)
+    ping = dict(reply("pong", name="ping"), trigger={"type": "keyword", "keywords": ["ping"]})
+    ask = {
+        "name": "ask", "status": "active", "trigger": {"type": "keyword", "keywords": ["subscribe"]},
+        "start": "a",
+        "nodes": [{"id": "a", "type": "ask", "data": {"text": "Your e-mail?", "check": "email",
+                                                     "variable": "email", "timeout_seconds": 600}},
+                  {"id": "ok", "type": "message", "data": {"text": "Thanks, {{vars.email}}"}}],
+        "edges": [{"from": "a", "to": "ok"}],
+    }
+    for f in (ping, ask):
+        assert one.request("POST", "/api/flows", f, token=tok).status == 201
+    # The second instance learns that no ask waits for the contact: its "ping"
+    # found none before it started the flow that answered "pong".
+    assert post_webhook(two, text_event("ping", "mid-w-1")).status == 200
+    assert sent_after(fake, 0, "pong")
+    # The first asks; the second hears of it.
+    heard = metric(two, "parley_flow_waits_heard_total")
+    assert post_webhook(one, text_event("subscribe", "mid-w-2")).status == 200
+    assert sent_after(fake, 1, "Your e-mail?")
+    assert wait_until(lambda: metric(two, "parley_flow_waits_heard_total") > heard, timeout=5)
+    # The answer comes through the second: it resumes the run asked on the first.
+    assert post_webhook(two, text_event("mia@example.com", "mid-w-3")).status == 200
+    assert sent_after(fake, 2, "Thanks, mia@example.com")

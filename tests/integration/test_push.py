@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from conftest import mongo_uri
-from messaging_helpers import Client, api, create_direct, create_group, run, uid
+from messaging_helpers import Client, api, create_direct, create_group, metric, run, uid
 from push_standin import PushStandin
 
 
@@ -240,3 +240,23 @@ def test_no_push_while_connected_on_another_instance(pair, standin):
         assert_no_push(standin, sub, m, witness)
         await c.close()
     run(main())
+
+
+def test_a_subscription_made_on_one_instance_gets_the_others_pushes(pair, standin):
+    """An instance holds the users a message found without a subscription; a
+    subscription stored on another instance must reach it through the bus, or
+    its messages would not push to it."""
+    s1, s2 = pair
+    a, b, w = s1.signup(), s1.signup(), s1.signup()
+    conv = create_group(s1, a, [b, w])
+    heard = metric(s2, "parley_push_subscribed_heard_total")
+    witness, _ = subscribe(s1, w, standin)
+    standin.wait_for(lambda: metric(s2, "parley_push_subscribed_heard_total") > heard, 5)
+    # s2 stores a message: b has no subscription, which s2 now holds; the
+    # witness's push shows that it decided.
+    push_of(standin, witness, send(s2, a, conv, "before"))
+    heard = metric(s2, "parley_push_subscribed_heard_total")
+    sub, _ = subscribe(s1, b, standin)
+    standin.wait_for(lambda: metric(s2, "parley_push_subscribed_heard_total") > heard, 5)
+    push_of(standin, sub, send(s2, a, conv, "after"))
+    push_of(standin, sub, send(s1, a, conv, "and here"))
