@@ -423,10 +423,19 @@ void fanout_message_new(app_t *app, const json_t *message, const json_t *partici
 
 /* Delivers here and publishes; returns the sessions reached here. conv (may
  * be NULL) also reaches a channel's members. */
+int fanout_wanted(app_t *app, const json_t *recipients, const char *conv) {
+  return (fanout_of(app) && envelope_remote(app)) ||
+         (conv && json_object_size(channel_subs_members(app->channel_subs, conv)) > 0) ||
+         anyone_here(app, recipients);
+}
+
 static int send_event(app_t *app, const json_t *frame, const json_t *recipients,
                       const char *exclude_user, const char *conv) {
+  /* Encoded only when someone may get it (a flow's replies reach an owner
+   * who is mostly offline). */
+  if (!fanout_wanted(app, recipients, conv)) return 0;
   size_t len;
-  char *text = encode(json_deep_copy(frame), &len);
+  char *text = encode(json_incref((json_t *)frame), &len);
   if (!text) return 0;
   int sent = sessions_send_users(app, recipients, exclude_user, text, len);
   sent += send_channel(app, conv, exclude_user, text, len);
@@ -446,12 +455,12 @@ void fanout_event(app_t *app, const json_t *frame, const json_t *recipients,
 }
 
 void fanout_message_updated(app_t *app, const json_t *message, const json_t *participant_ids) {
+  const char *conv = json_string_value(json_object_get(message, "conversation_id"));
+  if (!fanout_wanted(app, participant_ids, conv)) return;
   json_t *frame = json_pack("{s:s, s:o}", "type", "message.updated", "message",
                             attach_url_message_copy(app, message));
   if (!frame) return;
-  app->metrics->messages_delivered +=
-      (uint64_t)send_event(app, frame, participant_ids, NULL,
-                           json_string_value(json_object_get(message, "conversation_id")));
+  app->metrics->messages_delivered += (uint64_t)send_event(app, frame, participant_ids, NULL, conv);
   json_decref(frame);
 }
 

@@ -29,6 +29,11 @@ size_t fanout_held(const fanout_t *f);
  * Borrowed. */
 void fanout_message_new(app_t *app, const json_t *message, const json_t *participant_ids,
                         const char *ack_user, uint64_t ack_session, const char *client_id);
+/* 1 when a frame to recipients (and conv's channel members, conv may be NULL)
+ * may reach anyone: a session here, a channel's member here, or another
+ * instance. Nothing is sent otherwise; a session that connects later reads
+ * the stored state. Borrowed. */
+int fanout_wanted(app_t *app, const json_t *recipients, const char *conv);
 /* message.updated (edit, delete, reaction) to every participant. Borrowed. */
 void fanout_message_updated(app_t *app, const json_t *message, const json_t *participant_ids);
 /* Any other frame (typing, read) to every session of the recipients except
