@@ -373,7 +373,9 @@ STORE_OP(FLOW_DELETE, flow_delete, WRITE)
  * for its contact in the same operation, once ever; a claim taken before (by
  * any instance, however close the race): ECONFLICT, nothing stored. Deleting
  * the flow deletes its claims. brief: the run answered without its trace
- * and state (the caller holds them). */
+ * and state (the caller holds them), and on SQLite as written, not read
+ * back (created_at and version only when inserted). A trace equal to the
+ * state's trace is stored once, inside the state, and read back from it. */
 STORE_OP(FLOW_RUN_SAVE, flow_run_save, WRITE)
 /* {flow_id, owner_id, limit, contact_id?} -> {runs} newest first; with
  * contact_id only that contact's (run once, cooldown) */

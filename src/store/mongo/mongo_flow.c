@@ -185,6 +185,11 @@ static json_t *run_json(mongo_ctx_t *c, const bson_t *doc) {
     json_decref(run);
     run = json_object();
   }
+  /* A trace that was its state's is stored once, inside the state (bodies
+   * written before hold both). */
+  json_t *in_state = json_object_get(json_object_get(run, "state"), "trace");
+  if (!json_object_get(run, "trace") && json_is_array(in_state))
+    json_object_set(run, "trace", in_state);
   static const char *const fields[] = {"flow_id", "owner_id", "contact_id", "status"};
   json_object_set_new(run, "id", mongo_bson_json(doc, "_id"));
   for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
@@ -196,7 +201,19 @@ static json_t *run_json(mongo_ctx_t *c, const bson_t *doc) {
 
 static bson_t *run_update(json_t *run, const char *id, int64_t now, int64_t ord) {
   static const char *const fields[] = {"flow_id", "owner_id", "contact_id", "status"};
-  json_t *body = json_deep_copy(run);
+  /* The body: the run but its fields and stored columns, and its trace when
+   * it is its state's (read back from there). Shared, not copied: only
+   * dumped. */
+  json_t *body = json_object(), *val;
+  const char *key;
+  const json_t *trace = json_object_get(run, "trace");
+  const json_t *in_state = json_object_get(json_object_get(run, "state"), "trace");
+  int trace_in_state = trace && in_state && (trace == in_state || json_equal(trace, in_state));
+  json_object_foreach(run, key, val) {
+    if (strcmp(key, "id") && strcmp(key, "created_at") && strcmp(key, "updated_at") &&
+        !(trace_in_state && strcmp(key, "trace") == 0))
+      json_object_set(body, key, val);
+  }
   bson_t *u = BCON_NEW("$setOnInsert", "{", "_id", BCON_UTF8(id), "created_at", BCON_DATE_TIME(now),
                        "ord", BCON_INT64(ord), "}");
   bson_t set;
@@ -210,9 +227,6 @@ static bson_t *run_update(json_t *run, const char *id, int64_t now, int64_t ord)
    * versions that running and waiting runs need. */
   json_t *ver = json_object_get(run, "version");
   if (json_is_integer(ver)) BSON_APPEND_INT64(&set, "version", json_integer_value(ver));
-  json_object_del(body, "id");
-  json_object_del(body, "created_at");
-  json_object_del(body, "updated_at");
   mongo_bson_append_text(&set, "body", body);
   BSON_APPEND_DATE_TIME(&set, "updated_at", now);
   bson_append_document_end(u, &set);

@@ -192,13 +192,27 @@ static json_t *run_version(sqlite3_stmt *st, int col) {
                                                      : json_integer(sqlite3_column_int64(st, col));
 }
 
+/* A run's trace is most often its state's own (the runner keeps it there):
+ * it is then written once, inside the state, and the trace column is NULL
+ * (rows written before hold both). */
+static const json_t *trace_to_store(const json_t *run) {
+  const json_t *trace = json_object_get(run, "trace");
+  const json_t *in_state = json_object_get(json_object_get(run, "state"), "trace");
+  if (!trace || (in_state && (trace == in_state || json_equal(trace, in_state)))) return NULL;
+  return trace;
+}
+
 static json_t *run_row(sqlite3_stmt *st) {
+  json_t *state = sqlite_db_col_json(st, 6, json_object);
+  json_t *trace =
+      sqlite3_column_type(st, 5) == SQLITE_NULL && json_is_array(json_object_get(state, "trace"))
+          ? json_incref(json_object_get(state, "trace"))
+          : sqlite_db_col_json(st, 5, json_array);
   json_t *r = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id", sqlite_db_col_str(st, 0),
                         "flow_id", sqlite_db_col_str(st, 1), "owner_id", sqlite_db_col_str(st, 2),
                         "contact_id", sqlite_db_col_str(st, 3), "status", sqlite_db_col_str(st, 4),
-                        "trace", sqlite_db_col_json(st, 5, json_array), "state",
-                        sqlite_db_col_json(st, 6, json_object), "created_at",
-                        sqlite_db_col_str(st, 7), "updated_at", sqlite_db_col_str(st, 8));
+                        "trace", trace, "state", state, "created_at", sqlite_db_col_str(st, 7),
+                        "updated_at", sqlite_db_col_str(st, 8));
   json_object_set_new(r, "version", run_version(st, 9));
   return r;
 }
@@ -214,9 +228,8 @@ static int run_by_id(sqlite_db_t *d, const char *id, json_t **result) {
 
 /* The run as just saved: its plain columns read back, its trace and state
  * copied from what was written (a run's grow with each step, and parsing them
- * back cost more than the save itself), or left out when brief (the caller
- * keeps its own). */
-static int run_saved(sqlite_db_t *d, const char *id, json_t *run, int brief, json_t **result) {
+ * back cost more than the save itself). */
+static int run_saved(sqlite_db_t *d, const char *id, json_t *run, json_t **result) {
   sqlite3_stmt *st = sqlite_db_query(d,
                                      "SELECT id, flow_id, owner_id, contact_id, status,"
                                      " created_at, updated_at, version FROM flow_runs WHERE id = ?",
@@ -231,10 +244,8 @@ static int run_saved(sqlite_db_t *d, const char *id, json_t *run, int brief, jso
   json_object_set_new_nocheck(r, "owner_id", sqlite_db_col_str(st, 2));
   json_object_set_new_nocheck(r, "contact_id", sqlite_db_col_str(st, 3));
   json_object_set_new_nocheck(r, "status", sqlite_db_col_str(st, 4));
-  if (!brief) {
-    json_object_set_new_nocheck(r, "trace", trace ? json_deep_copy(trace) : json_array());
-    json_object_set_new_nocheck(r, "state", state ? json_deep_copy(state) : json_object());
-  }
+  json_object_set_new_nocheck(r, "trace", trace ? json_deep_copy(trace) : json_array());
+  json_object_set_new_nocheck(r, "state", state ? json_deep_copy(state) : json_object());
   json_object_set_new_nocheck(r, "created_at", sqlite_db_col_str(st, 5));
   json_object_set_new_nocheck(r, "updated_at", sqlite_db_col_str(st, 6));
   json_object_set_new_nocheck(r, "version", run_version(st, 7));
@@ -250,7 +261,7 @@ int sqlite_flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!json_is_object(run) || !flow || !owner || !status) return STORE_EINVAL;
   char fresh[25], now[32];
   sqlite_db_now(now);
-  int rc;
+  int rc, inserted = !id;
   if (!id) {
     util_new_id(fresh);
     id = fresh;
@@ -286,20 +297,46 @@ int sqlite_flow_run_save(sqlite_db_t *d, json_t *p, json_t **result) {
         "INSERT INTO flow_runs (id, flow_id, owner_id, contact_id, status, trace, state,"
         " created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         "sssssjjssj", id, flow, owner, sqlite_db_pstr(run, "contact_id"), status,
-        json_object_get(run, "trace"), json_object_get(run, "state"), now, now,
+        trace_to_store(run), json_object_get(run, "state"), now, now,
         json_integer_value(json_object_get(run, "version")) > 0 ? json_object_get(run, "version")
                                                                 : NULL);
   } else {
-    rc =
-        sqlite_db_exec(d,
-                       "UPDATE flow_runs SET flow_id = ?, owner_id = ?, contact_id = ?, status = ?,"
-                       " trace = ?, state = ?, updated_at = ? WHERE id = ?",
-                       "ssssjjss", flow, owner, sqlite_db_pstr(run, "contact_id"), status,
-                       json_object_get(run, "trace"), json_object_get(run, "state"), now, id);
+    /* A run keeps its flow, owner and contact: then only what changes is
+     * written, and the indexes on those are left alone. */
+    rc = sqlite_db_exec(d,
+                        "UPDATE flow_runs SET status = ?1, trace = ?2, state = ?3, updated_at = ?4"
+                        " WHERE id = ?5 AND flow_id = ?6 AND owner_id = ?7 AND contact_id IS ?8",
+                        "sjjsssss", status, trace_to_store(run), json_object_get(run, "state"), now,
+                        id, flow, owner, sqlite_db_pstr(run, "contact_id"));
+    if (rc == STORE_OK && sqlite3_changes(d->db) == 0)
+      rc = sqlite_db_exec(
+          d,
+          "UPDATE flow_runs SET flow_id = ?, owner_id = ?, contact_id = ?, status = ?,"
+          " trace = ?, state = ?, updated_at = ? WHERE id = ?",
+          "ssssjjss", flow, owner, sqlite_db_pstr(run, "contact_id"), status, trace_to_store(run),
+          json_object_get(run, "state"), now, id);
     if (rc == STORE_OK && sqlite3_changes(d->db) == 0) rc = STORE_ENOTFOUND;
   }
   if (rc != STORE_OK) return rc;
-  return run_saved(d, id, run, json_is_true(json_object_get(p, "brief")), result);
+  if (json_is_true(json_object_get(p, "brief"))) {
+    /* What was just written, not read back: the caller holds the rest. */
+    json_t *r = json_object(), *contact = json_object_get(run, "contact_id");
+    if (!r) return STORE_EUNAVAILABLE;
+    json_object_set_new_nocheck(r, "id", json_string(id));
+    json_object_set_new_nocheck(r, "flow_id", json_string(flow));
+    json_object_set_new_nocheck(r, "owner_id", json_string(owner));
+    json_object_set_new_nocheck(r, "contact_id", contact ? json_incref(contact) : json_null());
+    json_object_set_new_nocheck(r, "status", json_string(status));
+    json_object_set_new_nocheck(r, "updated_at", json_string(now));
+    if (inserted) {
+      json_t *v = json_object_get(run, "version");
+      json_object_set_new(r, "created_at", json_string(now));
+      json_object_set_new(r, "version", json_integer_value(v) > 0 ? json_incref(v) : json_null());
+    }
+    *result = r;
+    return STORE_OK;
+  }
+  return run_saved(d, id, run, result);
 }
 
 int sqlite_flow_run_list(sqlite_db_t *d, json_t *p, json_t **result) {

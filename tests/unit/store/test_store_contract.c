@@ -1796,6 +1796,47 @@ static void test_flows(void **state) {
   assert_int_equal(json_array_size(json_object_get(r, "runs")), 2);
   assert_string_equal(str(json_array_get(json_object_get(r, "runs"), 0), "id"), run2);
   json_decref(r);
+  /* A trace that is its state's (as the runner saves it) is stored once and
+   * read back in both places; brief answers without them. */
+  {
+    json_t *st = json_pack("{s:s,s:[{s:s,s:s}]}", "status", "running", "trace", "node_id", "n1",
+                           "type", "condition");
+    json_t *run =
+        json_pack("{s:s,s:s,s:s,s:s,s:O,s:O}", "flow_id", fid, "owner_id", a, "contact_id", "c3",
+                  "status", "running", "trace", json_object_get(st, "trace"), "state", st);
+    assert_int_equal(call(f, FLOW_RUN_SAVE, json_pack("{s:O,s:b}", "run", run, "brief", 1), &r),
+                     STORE_OK);
+    assert_non_null(str(r, "id"));
+    assert_null(json_object_get(r, "trace"));
+    assert_null(json_object_get(r, "state"));
+    json_object_set(run, "id", json_object_get(r, "id"));
+    json_decref(r);
+    json_array_append_new(json_object_get(st, "trace"), json_pack("{s:s}", "node_id", "n2"));
+    json_object_set_new(st, "status", json_string("completed"));
+    json_object_set_new(run, "status", json_string("completed"));
+    assert_int_equal(call(f, FLOW_RUN_SAVE, json_pack("{s:O,s:b}", "run", run, "brief", 1), &r),
+                     STORE_OK);
+    assert_string_equal(str(r, "status"), "completed");
+    json_decref(r);
+    assert_int_equal(
+        call(f, FLOW_RUN_GET, json_pack("{s:O}", "id", json_object_get(run, "id")), &r), STORE_OK);
+    assert_string_equal(str(r, "status"), "completed");
+    assert_string_equal(str(r, "contact_id"), "c3");
+    assert_int_equal(json_array_size(json_object_get(r, "trace")), 2);
+    assert_true(json_equal(json_object_get(r, "trace"), json_object_get(st, "trace")));
+    assert_true(json_equal(json_object_get(r, "state"), st));
+    json_decref(r);
+    assert_int_equal(call(f, FLOW_RUN_LIST,
+                          json_pack("{s:s,s:s,s:i,s:s}", "flow_id", fid, "owner_id", a, "limit", 10,
+                                    "contact_id", "c3"),
+                          &r),
+                     STORE_OK);
+    json_t *listed = json_array_get(json_object_get(r, "runs"), 0);
+    assert_true(json_equal(json_object_get(listed, "trace"), json_object_get(st, "trace")));
+    json_decref(r);
+    json_decref(run);
+    json_decref(st);
+  }
   /* One contact's runs (run once, cooldown). */
   assert_int_equal(call(f, FLOW_RUN_LIST,
                         json_pack("{s:s,s:s,s:i,s:s}", "flow_id", fid, "owner_id", a, "limit", 10,

@@ -481,6 +481,52 @@ static void test_inbox_reads_in_activity_order(void **state) {
   }
 }
 
+/* A run's trace that is its state's is written once: the trace column stays
+ * NULL and the trace is read from the state. A row written before, with both,
+ * reads its own column. */
+static void test_run_trace_written_once(void **state) {
+  fx_t *f = *state;
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  json_t *st = json_pack("{s:s,s:[{s:s}]}", "status", "completed", "trace", "node_id", "n1");
+  json_t *r = NULL;
+  assert_int_equal(call(f, FLOW_RUN_SAVE,
+                        json_pack("{s:{s:s,s:s,s:s,s:s,s:O,s:O},s:b}", "run", "flow_id", "f1",
+                                  "owner_id", "o1", "contact_id", "c1", "status", "completed",
+                                  "trace", json_object_get(st, "trace"), "state", st, "brief", 1),
+                        &r),
+                   STORE_OK);
+  char id[25];
+  snprintf(id, sizeof(id), "%s", str(r, "id"));
+  json_decref(r);
+  close_store(f);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *q = NULL;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_prepare_v2(db, "SELECT trace IS NULL FROM flow_runs WHERE id = ?", -1, &q, NULL),
+      SQLITE_OK);
+  sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  assert_int_equal(sqlite3_column_int(q, 0), 1);
+  sqlite3_finalize(q);
+  /* As written before: the trace in its column (here not the state's). */
+  char sql[256];
+  snprintf(sql, sizeof(sql),
+           "UPDATE flow_runs SET trace = '[{\"node_id\":\"old\"}]' WHERE id = '%s'", id);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  assert_int_equal(call(f, FLOW_RUN_GET, json_pack("{s:s}", "id", id), &r), STORE_OK);
+  assert_string_equal(str(json_array_get(json_object_get(r, "trace"), 0), "node_id"), "old");
+  assert_string_equal(
+      str(json_array_get(json_object_get(json_object_get(r, "state"), "trace"), 0), "node_id"),
+      "n1");
+  json_decref(r);
+  json_decref(st);
+}
+
 #define BURST 20000
 #define BURST_CONVS 7
 
@@ -861,6 +907,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_retry_after_leaving, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list_page, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inbox_reads_in_activity_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_run_trace_written_once, setup, teardown),
       cmocka_unit_test_setup_teardown(test_burst_survives_reopen, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cache_stops_at_its_size, setup, teardown),
       cmocka_unit_test_setup_teardown(test_dropped_cache_is_given_back, setup, teardown),
