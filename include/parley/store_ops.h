@@ -264,7 +264,10 @@ STORE_OP(MSG_SEARCH, msg_search, READ)
  * expect) takes status, error and external_id (unless another message holds that
  * external_id already: an echo matched it first); otherwise nothing changes
  * (changed false). pending_until_ms: the lease of a send claimed again (status
- * "pending"), see MSG_FAIL_PENDING. Unknown id: ENOTFOUND */
+ * "pending"), see MSG_FAIL_PENDING. Unknown id: ENOTFOUND. brief: a change
+ * may be answered without its message ({participant_ids, changed: true}: the
+ * caller holds what it sent and reads it again only if it needs it); no
+ * change is answered in full. */
 STORE_OP(MSG_SET_DELIVERY, msg_set_delivery, WRITE)
 /* {now_ms, stale_before, limit} -> {failed: n, messages: [{message,
  * participant_ids}]}: "pending" messages whose send lease ran out become

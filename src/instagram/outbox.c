@@ -24,7 +24,9 @@ typedef struct send_s {
   app_t *app;
   json_t *account;
   json_t *contact;
-  json_t *message; /* as stored pending */
+  json_t *message;      /* as stored pending */
+  json_t *participants; /* the conversation's, as the insert answered them, or NULL */
+  int want_message;     /* done gets the message as it ends (else it may be NULL) */
   char *token;
   char *text;            /* ig_outbox_send: the text to store */
   char *client_id;       /* ig_outbox_send */
@@ -44,6 +46,7 @@ static void send_free(send_t *s) {
   json_decref(s->account);
   json_decref(s->contact);
   json_decref(s->message);
+  json_decref(s->participants);
   if (s->token) sodium_memzero(s->token, strlen(s->token));
   free(s->token);
   free(s->text);
@@ -87,9 +90,32 @@ static void end_error(send_t *s, const char *code, const char *error) {
 
 /* ---- the outcome, stored ---- */
 
+static void reread(void *ctx, int status, json_t *result) {
+  send_t *s = ctx;
+  json_t *msg = status == STORE_OK ? json_object_get(result, "message") : NULL;
+  if (msg) fanout_message_updated(s->app, msg, json_object_get(result, "participant_ids"));
+  end(s, STORE_OK, msg);
+  json_decref(result);
+}
+
 static void outcome_stored(void *ctx, int status, json_t *result) {
   send_t *s = ctx;
   json_t *msg = json_object_get(result, "message");
+  if (status == STORE_OK && !msg) {
+    /* A brief answer: the outcome is stored, the message not read back. A
+     * session that connected since it was asked for gets it read now. */
+    json_t *ids = json_object_get(result, "participant_ids");
+    json_t *id = json_object_get(s->message, "id");
+    if (fanout_wanted(s->app, ids,
+                      json_string_value(json_object_get(s->message, "conversation_id"))) &&
+        store_call(s->app->store, MSG_GET, json_pack("{s:O}", "id", id), reread, s) == 0) {
+      json_decref(result);
+      return;
+    }
+    end(s, STORE_OK, NULL);
+    json_decref(result);
+    return;
+  }
   if (status != STORE_OK)
     log_warn("instagram: the outcome of message %s could not be stored (%d)",
              json_string_value(json_object_get(s->message, "id")), status);
@@ -124,6 +150,12 @@ static void graph_done(void *ctx, const graph_result_t *res) {
       ig_health_token_refused(s->app, json_string_value(json_object_get(s->account, "user_id")),
                               s->code, s->error);
   }
+  /* Nobody to tell (no session here, no other instance) and a caller that
+   * does not want the message back: the store does not read it back. */
+  if (p && !s->want_message && json_is_array(s->participants) &&
+      !fanout_wanted(s->app, s->participants,
+                     json_string_value(json_object_get(s->message, "conversation_id"))))
+    json_object_set_new(p, "brief", json_true());
   if (!p || store_call(s->app->store, MSG_SET_DELIVERY, p, outcome_stored, s) != 0) {
     log_warn("instagram: the outcome of message %s could not be stored (store busy)", id);
     end(s, STORE_EBUSY, s->message);
@@ -192,6 +224,7 @@ static void start(send_t *s, json_t *insert) {
   int created = json_is_true(json_object_get(insert, "created"));
   const char *status = json_string_value(json_object_get(msg, "status"));
   s->message = json_incref(msg);
+  s->participants = json_incref(json_object_get(insert, "participant_ids"));
   if (created) {
     /* A person's reply (not a flow's) takes the conversation over. */
     const char *source = json_string_value(json_object_get(msg, "source"));
@@ -220,6 +253,7 @@ void ig_outbox_start(app_t *app, json_t *account, json_t *contact, const char *t
     return;
   }
   s->tag = tag;
+  s->want_message = done != NULL;
   start(s, insert);
 }
 
@@ -237,20 +271,14 @@ static void stored(void *ctx, const ig_stored_t *st) {
   start(s, st->result);
 }
 
-int ig_outbox_send(app_t *app, json_t *account, json_t *contact, const char *token,
-                   const char *text, const char *client_id, const char *source, int agent,
-                   ig_accepted_fn accepted, ig_sent_fn done, void *ctx) {
-  return ig_outbox_send_message(app, account, contact, token, text, NULL, NULL, client_id, source,
-                                agent, accepted, done, ctx);
-}
-
-int ig_outbox_send_message(app_t *app, json_t *account, json_t *contact, const char *token,
-                           const char *text, const json_t *message, const char *comment_id,
-                           const char *client_id, const char *source, int agent,
-                           ig_accepted_fn accepted, ig_sent_fn done, void *ctx) {
+static int send_message(app_t *app, json_t *account, json_t *contact, const char *token,
+                        const char *text, const json_t *message, const char *comment_id,
+                        const char *client_id, const char *source, int agent,
+                        ig_accepted_fn accepted, ig_sent_fn done, void *ctx, int want_message) {
   if (!app->ingest || !app->graph) return -1;
   send_t *s = send_new(app, account, contact, token, accepted, done, ctx);
   if (!s) return -1;
+  s->want_message = want_message;
   s->text = strdup(text);
   s->client_id = client_id ? strdup(client_id) : NULL;
   s->graph_message = message ? json_deep_copy(message) : NULL;
@@ -283,4 +311,19 @@ int ig_outbox_send_message(app_t *app, json_t *account, json_t *contact, const c
                            source, graph, stored, s);
   json_decref(graph);
   return 0;
+}
+
+int ig_outbox_send(app_t *app, json_t *account, json_t *contact, const char *token,
+                   const char *text, const char *client_id, const char *source, int agent,
+                   ig_accepted_fn accepted, ig_sent_fn done, void *ctx) {
+  return send_message(app, account, contact, token, text, NULL, NULL, client_id, source, agent,
+                      accepted, done, ctx, 1);
+}
+
+int ig_outbox_send_message(app_t *app, json_t *account, json_t *contact, const char *token,
+                           const char *text, const json_t *message, const char *comment_id,
+                           const char *client_id, const char *source, int agent,
+                           ig_accepted_fn accepted, ig_sent_fn done, void *ctx) {
+  return send_message(app, account, contact, token, text, message, comment_id, client_id, source,
+                      agent, accepted, done, ctx, 0);
 }

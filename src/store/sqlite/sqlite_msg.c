@@ -329,6 +329,22 @@ int sqlite_msg_set_delivery(sqlite_db_t *d, json_t *p, json_t **result) {
       (int64_t)json_integer_value(until));
   if (rc != STORE_OK) return rc;
   int changed = sqlite3_changes(d->db) > 0;
+  if (changed && json_is_true(json_object_get(p, "brief"))) {
+    /* The caller holds the message it sent: only its conversation's
+     * participants are read (RETURNING cost more than this). */
+    sqlite3_stmt *st =
+        sqlite_db_query(d, "SELECT conversation_id FROM messages WHERE id = ?", "s", id);
+    rc = st ? sqlite_db_step(d, st) : STORE_EUNAVAILABLE;
+    if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+    json_t *conv = sqlite_db_col_str(st, 0);
+    sqlite3_reset(st);
+    json_t *ids = json_is_string(conv) ? sqlite_conv_participant_ids(d, json_string_value(conv))
+                                       : json_array();
+    json_decref(conv);
+    if (!ids) return STORE_EUNAVAILABLE;
+    *result = json_pack("{s:o, s:b}", "participant_ids", ids, "changed", 1);
+    return STORE_OK;
+  }
   json_t *m = sqlite_msg_load(d, id);
   if (!m) return STORE_ENOTFOUND;
   rc = sqlite_msg_answer(d, m, -1, result);

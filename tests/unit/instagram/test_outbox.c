@@ -284,6 +284,63 @@ static void a_flow_never_uses_the_tag(void **state) {
   assert_int_equal(kept(w), 0);
 }
 
+/* A flow's send (ig_outbox_send_message, whose caller does not take the
+ * message back): with nobody connected its outcome is stored and not read
+ * back; with the owner's session here it is delivered as message.updated. */
+static void flow_send_and_wait(world_t *w, const char *text) {
+  int before = w->calls;
+  assert_int_equal(ig_outbox_send_message(&w->f->app, w->account, w->contact, IG_FX_TOKEN, text,
+                                          NULL, NULL, NULL, "flow", 0, NULL, on_sent, w),
+                   0);
+  for (int i = 0; i < 1000 && w->calls == before; i++) chat_fx_run(w->f, 10);
+  assert_int_equal(w->calls, before + 1);
+  ig_fx_settle(w->f);
+}
+
+static json_t *last_kept(world_t *w) {
+  json_t *page = query(w, CONV_LIST, json_pack("{s:s, s:i}", "user_id", w->owner, "limit", 10));
+  json_t *conv = json_array_get(json_object_get(page, "conversations"), 0);
+  json_t *msgs = query(w, MSG_LIST,
+                       json_pack("{s:O, s:s, s:i}", "conversation_id", json_object_get(conv, "id"),
+                                 "user_id", w->owner, "limit", 1));
+  json_t *m = json_incref(json_array_get(json_object_get(msgs, "messages"), 0));
+  json_decref(msgs);
+  json_decref(page);
+  return m;
+}
+
+static void a_flow_send_is_stored_whoever_listens(void **state) {
+  world_t *w = *state;
+  httpc_t *h = w->f->app.http;
+  httpc_fake_script(h, 200, "{\"message_id\":\"mid.flow.1\"}", NULL);
+  flow_send_and_wait(w, "nobody is watching");
+  assert_int_equal(w->sent, 1);
+  assert_int_equal(w->status, STORE_OK);
+  json_t *m = last_kept(w);
+  assert_string_equal(json_string_value(json_object_get(m, "text")), "nobody is watching");
+  assert_string_equal(json_string_value(json_object_get(m, "status")), "sent");
+  assert_string_equal(json_string_value(json_object_get(m, "external_id")), "mid.flow.1");
+  json_decref(m);
+  /* The owner is here now: the next send's outcome reaches the session. */
+  ws_session_t *s = fake_session_new(&w->f->app, w->owner);
+  httpc_fake_script(h, 200, "{\"message_id\":\"mid.flow.2\"}", NULL);
+  flow_send_and_wait(w, "someone is watching");
+  assert_int_equal(w->sent, 1);
+  json_t *fr = fake_next(s);
+  while (fr && strcmp(json_string_value(json_object_get(fr, "type")), "message.updated") != 0) {
+    json_decref(fr);
+    fr = fake_next(s);
+  }
+  assert_non_null(fr);
+  json_t *msg = json_object_get(fr, "message");
+  assert_string_equal(json_string_value(json_object_get(msg, "text")), "someone is watching");
+  assert_string_equal(json_string_value(json_object_get(msg, "status")), "sent");
+  assert_string_equal(json_string_value(json_object_get(msg, "external_id")), "mid.flow.2");
+  json_decref(fr);
+  fake_session_free(s);
+  assert_int_equal(kept(w), 2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(a_message_meta_took_is_kept_and_delivered, setup, teardown),
@@ -296,6 +353,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(without_a_graph_client_nothing_starts, setup, teardown),
       cmocka_unit_test_setup_teardown(the_window_and_the_human_agent_tag, setup, teardown),
       cmocka_unit_test_setup_teardown(a_flow_never_uses_the_tag, setup, teardown),
+      cmocka_unit_test_setup_teardown(a_flow_send_is_stored_whoever_listens, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

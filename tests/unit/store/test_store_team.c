@@ -242,6 +242,51 @@ static void test_send_leases(void **state) {
   json_decref(m);
 }
 
+/* brief: a delivery that changes the message is answered with what fan-out
+ * needs (the participants), the message only if the backend has it at hand;
+ * it is stored in full either way. One that changes nothing is answered in
+ * full. */
+static void test_delivery_brief(void **state) {
+  fx_t *f = *state;
+  char owner[25], contact[25], conv[25];
+  new_user(f, "o@x.io", "Olive", owner);
+  ig_conv(f, owner, "604", contact, conv);
+  json_t *m = pending(f, conv, owner, "brief words"), *r = NULL;
+  assert_int_equal(call(f, MSG_SET_DELIVERY,
+                        json_pack("{s:s,s:s,s:n,s:s,s:b}", "id", str(m, "id"), "status", "sent",
+                                  "error", "external_id", "m_brief", "brief", 1),
+                        &r),
+                   STORE_OK);
+  assert_true(json_is_true(json_object_get(r, "changed")));
+  json_t *ids = json_object_get(r, "participant_ids");
+  assert_int_equal(json_array_size(ids), 1);
+  assert_string_equal(json_string_value(json_array_get(ids, 0)), owner);
+  json_t *msg = json_object_get(r, "message");
+  if (msg) assert_string_equal(str(msg, "status"), "sent");
+  json_decref(r);
+  msg = get_msg(f, str(m, "id"));
+  assert_string_equal(str(msg, "status"), "sent");
+  assert_string_equal(str(msg, "external_id"), "m_brief");
+  assert_true(json_is_null(json_object_get(msg, "error")));
+  json_decref(msg);
+  /* No change (it is sent): the message as it is. */
+  assert_int_equal(call(f, MSG_SET_DELIVERY,
+                        json_pack("{s:s,s:s,s:{s:s,s:s},s:b}", "id", str(m, "id"), "status",
+                                  "failed", "error", "code", "x", "message", "y", "brief", 1),
+                        &r),
+                   STORE_OK);
+  assert_false(json_is_true(json_object_get(r, "changed")));
+  assert_string_equal(str(json_object_get(r, "message"), "status"), "sent");
+  json_decref(r);
+  /* An unknown message, brief or not. */
+  assert_int_equal(call(f, MSG_SET_DELIVERY,
+                        json_pack("{s:s,s:s,s:b}", "id", "000000000000000000000000", "status",
+                                  "sent", "brief", 1),
+                        NULL),
+                   STORE_ENOTFOUND);
+  json_decref(m);
+}
+
 static void test_echo_matches_its_send(void **state) {
   fx_t *f = *state;
   char owner[25], contact[25], conv[25];
@@ -439,6 +484,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_agents_add_list_remove),
       T(test_agents_are_bounded),
       T(test_send_leases),
+      T(test_delivery_brief),
       T(test_echo_matches_its_send),
       T(test_refresh_claims),
       T(test_pause_names_the_conversations),
