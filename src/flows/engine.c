@@ -41,8 +41,16 @@ json_t *flow_state_new(const json_t *flow, const json_t *contact) {
 }
 
 static void trace(json_t *state, const char *id, const char *type, json_t *result) {
-  json_array_append_new(json_object_get(state, "trace"), json_pack("{s:s, s:s, s:o}", "node_id", id,
-                                                                   "type", type, "result", result));
+  /* Built directly: json_pack parses its format on every call, ten a run. */
+  json_t *e = json_object();
+  if (!e) {
+    json_decref(result);
+    return;
+  }
+  json_object_set_new_nocheck(e, "node_id", json_string(id));
+  json_object_set_new_nocheck(e, "type", json_string(type));
+  json_object_set_new_nocheck(e, "result", result ? result : json_null());
+  json_array_append_new(json_object_get(state, "trace"), e);
 }
 
 static const char *set_status(json_t *state, const char *status) {

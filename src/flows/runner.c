@@ -784,18 +784,18 @@ static void run_created(void *ctx, int status, json_t *result) {
   advance(run);
 }
 
-/* Starts the chosen flow: the run's own copies of account and contact, its
+/* Starts the chosen flow: the run's own copy of the contact, its
  * state (seeded for the randomizer, with what started it and why this flow)
  * saved before the first step. */
 static void first_step(run_t *run);
 static void start_flow(run_t *run, json_t *flow) {
   run->flow = json_incref(flow);
-  json_t *account = json_deep_copy(run->account), *contact = json_deep_copy(run->contact);
-  json_decref(run->account);
+  /* The contact is the run's own (its tags and variables change as it
+   * goes); the account is only read, and held as given. */
+  json_t *contact = json_deep_copy(run->contact);
   json_decref(run->contact);
-  run->account = account;
   run->contact = contact;
-  if (!account || !contact || json_object_set(run->ctx, "contact", contact) != 0) {
+  if (!contact || json_object_set(run->ctx, "contact", contact) != 0) {
     run_free(run);
     return;
   }
