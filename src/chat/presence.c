@@ -43,7 +43,12 @@ struct presence_s {
   app_t *app;
   uv_timer_t timer; /* presence_tick once a second */
   uv_timer_t flush; /* ends the batch's windows */
-  uv_timer_t sweep; /* the next part of a refresh or check round */
+  /* The next turn's part of what one turn does a bounded part of: a refresh or
+   * check round, the batch's due windows, the departed being handed. An idle
+   * handle, not a timer of 0 ms: libuv (before 1.45) runs a timer restarted
+   * at 0 from its own callback again in the same turn. */
+  uv_idle_t more;
+  int flush_more; /* the batch has more windows due now */
   strmap_cursor_t refresh_at, check_at;
   int refreshing, check_round; /* a round is under way */
   int closing, open_handles;
@@ -57,6 +62,8 @@ struct presence_s {
   int checks;                        /* count queries in flight for quiet instances' users */
   json_t *departed;                  /* recipient id -> [presence entries]: offlines found by those
                                         queries, sent together once the last one answered */
+  json_t *handing;                   /* the departed of earlier rounds, handed to the batch
+                                        PRESENCE_DEPARTED_MAX recipients a turn, in order */
   int64_t last_refresh_ms, last_heartbeat_ms;
 };
 
@@ -179,6 +186,7 @@ static void on_timer_closed(uv_handle_t *h) {
   strmap_free(&p->instances);
   strmap_free(&p->announcing); /* the jobs are owned by their store calls */
   json_decref(p->departed);
+  json_decref(p->handing);
   free(p);
 }
 
@@ -190,7 +198,7 @@ void presence_close(presence_t *p) {
   assert(!uv_is_closing((uv_handle_t *)&p->timer)); /* closing guards it: closed once */
   uv_close((uv_handle_t *)&p->timer, on_timer_closed);
   uv_close((uv_handle_t *)&p->flush, on_timer_closed);
-  uv_close((uv_handle_t *)&p->sweep, on_timer_closed);
+  uv_close((uv_handle_t *)&p->more, on_timer_closed);
 }
 
 static void on_tick(uv_timer_t *t) {
@@ -221,21 +229,36 @@ presence_t *presence_new(app_t *app) {
   strmap_init(&p->announcing);
   uv_timer_init(app->loop, &p->timer);
   uv_timer_init(app->loop, &p->flush);
-  uv_timer_init(app->loop, &p->sweep);
-  p->timer.data = p->flush.data = p->sweep.data = p;
-  p->open_handles = 3;
+  uv_idle_init(app->loop, &p->more);
+  p->timer.data = p->flush.data = p->more.data = p;
+  p->open_handles = 3; /* timer, flush, more */
   uv_timer_start(&p->timer, on_tick, PRESENCE_TICK_MS, PRESENCE_TICK_MS);
   return p;
 }
 
 /* ---- delivering to the recipients here ---- */
 
-static void on_flush(uv_timer_t *t) {
-  presence_t *p = t->data;
+static void on_more(uv_idle_t *h);
+static void on_flush_timer(uv_timer_t *t);
+
+/* Asks for on_more on the next turn of the loop. */
+static void again(presence_t *p) {
+  if (!p->closing) uv_idle_start(&p->more, on_more);
+}
+
+/* Ends at most PRESENCE_BATCH_FLUSH_MAX due windows; more due: the next turn. */
+static void flush_batch(presence_t *p) {
   int64_t next =
       presence_batch_flush(p->batch, (int64_t)uv_now(p->app->loop), PRESENCE_BATCH_FLUSH_MAX);
-  if (next >= 0) uv_timer_start(&p->flush, on_flush, (uint64_t)next, 0);
+  if (next == 0) {
+    p->flush_more = 1;
+    again(p);
+  } else if (next > 0) {
+    uv_timer_start(&p->flush, on_flush_timer, (uint64_t)next, 0);
+  }
 }
+
+static void on_flush_timer(uv_timer_t *t) { flush_batch(t->data); }
 
 /* Hands entries (an array, borrowed) to the batch for recipient, if it has a
  * session here, and makes sure the timer will end its window. */
@@ -245,7 +268,7 @@ static void deliver(presence_t *p, const char *recipient, const json_t *entries)
   presence_batch_add(p->batch, recipient, entries, now);
   if (!uv_is_active((uv_handle_t *)&p->flush)) {
     int64_t next = presence_batch_flush(p->batch, now, 0);
-    if (next >= 0) uv_timer_start(&p->flush, on_flush, (uint64_t)next, 0);
+    if (next >= 0 && !p->flush_more) uv_timer_start(&p->flush, on_flush_timer, (uint64_t)next, 0);
   }
 }
 
@@ -541,16 +564,60 @@ void presence_on_envelope(presence_t *p, const char *kind, json_t *header, const
   on_remote_presence(p, header, from);
 }
 
-/* Hands what the last round of checks found to the batch: to each recipient
- * one presence frame, or one presence.batch (of at most
- * PRESENCE_VIEW_MAX_USERS entries each) when several of the users they see
- * went offline together, as when an instance dies with many users; within a
- * recipient's window, they join what is pending there. */
-static void flush_departed(presence_t *p) {
-  const char *who;
-  json_t *list;
-  json_object_foreach(p->departed, who, list) deliver(p, who, list);
-  json_object_clear(p->departed);
+/* A departed user who is online again since (a session here, or another
+ * instance announced them): their offline is out of date and is not sent. */
+static int back_online(presence_t *p, const json_t *entry) {
+  const char *user = json_string_value(json_object_get(entry, "user_id"));
+  return user && (strmap_get(&p->local, user) || strmap_get(&p->remote, user));
+}
+
+/* Hands one recipient's departed (an array, borrowed) to the batch, less those
+ * back online. */
+static void deliver_departed(presence_t *p, const char *recipient, json_t *list) {
+  size_t i, stale = 0;
+  json_t *e;
+  json_array_foreach(list, i, e) stale += back_online(p, e);
+  if (stale == 0) {
+    deliver(p, recipient, list);
+    return;
+  }
+  json_t *kept = json_array();
+  json_array_foreach(list, i, e) if (kept && !back_online(p, e)) json_array_append(kept, e);
+  if (json_array_size(kept) > 0) deliver(p, recipient, kept);
+  json_decref(kept);
+}
+
+/* Hands the departed found by the checks to the batch: to each recipient one
+ * presence frame, or one presence.batch (of at most PRESENCE_VIEW_MAX_USERS
+ * entries each) when several of the users they see went offline together, as
+ * when an instance dies with many users; within a recipient's window, they
+ * join what is pending there. A dead instance's users can be seen by every
+ * session here: at most PRESENCE_DEPARTED_MAX recipients (or about
+ * PRESENCE_DEPARTED_ENTRIES_MAX entries) a turn, in the order they were found,
+ * each recipient's list once, then those of the rounds that answered since. */
+static void hand_departed(presence_t *p) {
+  size_t recipients = 0, entries = 0;
+  while (recipients < PRESENCE_DEPARTED_MAX && entries < PRESENCE_DEPARTED_ENTRIES_MAX) {
+    if (json_object_size(p->handing) == 0) {
+      json_decref(p->handing);
+      p->handing = NULL;
+      /* The next rounds' departed once every check in flight answered. */
+      if (p->checks > 0 || json_object_size(p->departed) == 0) return;
+      p->handing = p->departed;
+      p->departed = NULL;
+    }
+    void *it = json_object_iter(p->handing);
+    const char *key = json_object_iter_key(it);
+    char *who = strdup(key);
+    json_t *list = json_incref(json_object_iter_value(it));
+    if (who) deliver_departed(p, who, list);
+    json_object_del(p->handing, who ? who : key); /* the first key: O(1) */
+    recipients++;
+    entries += json_array_size(list);
+    json_decref(list);
+    free(who);
+  }
+  again(p); /* the rest on the next turn */
 }
 
 /* Queues the user's offline for each of the recipients here. */
@@ -597,7 +664,7 @@ static void on_count(void *ctx, int status, long long count) {
     forget_remote(p, j->user);
   }
 flush:
-  if (p->checks == 0 && json_object_size(p->departed) > 0) flush_departed(p);
+  if (p->checks == 0 && json_object_size(p->departed) > 0 && !p->handing) hand_departed(p);
 done:
   job_free(j);
 }
@@ -643,8 +710,6 @@ void presence_bus_state(presence_t *p, int up, int64_t now_ms) {
   if (p && !p->closing && up) strmap_sweep(&p->instances, refresh_seen, &now_ms);
 }
 
-static void on_sweep(uv_timer_t *t);
-
 /* One part of each round under way; the rest on the next turns of the loop. */
 static void sweep_step(presence_t *p, int64_t now_ms) {
   app_t *app = p->app;
@@ -659,13 +724,19 @@ static void sweep_step(presence_t *p, int64_t now_ms) {
   if (p->check_round &&
       strmap_sweep_some(&p->remote, &p->check_at, PRESENCE_SWEEP_MAX, check_each, &c))
     p->check_round = 0;
-  if (p->refreshing || p->check_round) uv_timer_start(&p->sweep, on_sweep, 0, 0);
+  if (p->refreshing || p->check_round) again(p);
 }
 
-static void on_sweep(uv_timer_t *t) {
-  presence_t *p = t->data;
+static void on_more(uv_idle_t *h) {
+  presence_t *p = h->data;
+  uv_idle_stop(h);
   if (p->closing || p->app->shutting_down || !p->app->bus) return;
-  sweep_step(p, (int64_t)uv_now(p->app->loop));
+  if (p->refreshing || p->check_round) sweep_step(p, (int64_t)uv_now(p->app->loop));
+  if (p->flush_more) {
+    p->flush_more = 0;
+    flush_batch(p);
+  }
+  if (p->handing) hand_departed(p);
 }
 
 void presence_tick(presence_t *p, int64_t now_ms) {

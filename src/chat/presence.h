@@ -19,6 +19,10 @@
 #define PRESENCE_REFRESH_MS 3000
 #define PRESENCE_HEARTBEAT_MS 1000
 #define PRESENCE_STALE_MS 4000
+/* Recipients of a dead instance's users (and the entries they hear) that one
+ * loop turn hands to the presence batch; the rest go in the turns after. */
+#define PRESENCE_DEPARTED_MAX 512
+#define PRESENCE_DEPARTED_ENTRIES_MAX 8192
 
 typedef struct presence_s presence_t;
 

@@ -7,6 +7,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -244,6 +247,124 @@ static void a_dead_instance_sends_its_users_offline_in_one_batch(void **state) {
   chat_fx_free(f);
 }
 
+/* Hands presence an envelope from another instance announcing user's status
+ * to every recipient of the array (borrowed). */
+static void remote_status(chat_fx_t *f, const char *instance, const char *user, json_t *recipients,
+                          const char *status) {
+  json_t *hdr = json_pack("{s:s, s:s, s:O, s:s, s:s}", "i", instance, "k", "p", "u", recipients,
+                          "user", user, "status", status);
+  char *h = json_dumps(hdr, JSON_COMPACT);
+  char *payload = NULL;
+  int n = asprintf(&payload, "%s\n{\"type\":\"presence\",\"user_id\":\"%s\",\"status\":\"%s\"}", h,
+                   user, status);
+  assert_true(n > 0);
+  dispatch_message(&f->app, ENVELOPE_CHANNEL, payload, (size_t)n);
+  free(payload);
+  free(h);
+  json_decref(hdr);
+}
+
+/* Appends the statuses of user that frame (a presence or presence.batch) holds. */
+static void statuses_of(json_t *fr, const char *user, char *out, size_t size) {
+  json_t *users = json_object_get(fr, "users");
+  if (!users)
+    users = json_pack("[O]", fr);
+  else
+    json_incref(users);
+  size_t i;
+  json_t *e;
+  json_array_foreach(users, i, e) if (strcmp(str(e, "user_id"), user) == 0) {
+    strncat(out, str(e, "status"), size - strlen(out) - 2);
+    strncat(out, " ", size - strlen(out) - 1);
+  }
+  json_decref(users);
+}
+
+#define DEPARTED_RECIPIENTS 1100
+
+/* An instance dies with users that every session here sees: their offlines
+ * are handed out at most PRESENCE_DEPARTED_MAX recipients a loop turn (not
+ * all in one), each recipient hears each once, and a user who came back
+ * online on another instance while they were being handed out is not sent
+ * offline after that online. */
+static void a_dead_instance_s_departed_are_handed_out_a_part_a_turn(void **state) {
+  chat_fx_t *f = chat_fx_new(0);
+  static ws_session_t *s[DEPARTED_RECIPIENTS];
+  static char seen[DEPARTED_RECIPIENTS][256];
+  json_t *ids = json_array();
+  for (int i = 0; i < DEPARTED_RECIPIENTS; i++) {
+    char id[32];
+    snprintf(id, sizeof(id), "u-r%04d", i);
+    s[i] = fake_session_new(&f->app, id);
+    json_array_append_new(ids, json_string(id));
+    seen[i][0] = '\0';
+  }
+  remote_status(f, "instance-dead", "u-far1", ids, "online");
+  remote_status(f, "instance-dead", "u-far2", ids, "online");
+  chat_fx_run(f, 300); /* the windows of the onlines end */
+  for (int i = 0; i < DEPARTED_RECIPIENTS; i++) {
+    json_t *fr;
+    while ((fr = fake_next(s[i]))) json_decref(fr);
+  }
+  chat_fx_run(f, PRESENCE_STALE_MS - 1000);
+  /* Turn by turn. Once the first recipients have heard the departed, u-far2
+   * comes back on another instance, announced to those recipients. */
+  int got = 0, turns = 0, first = 0;
+  for (int k = 0; k < 200000 && got < DEPARTED_RECIPIENTS; k++) {
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    int now = 0;
+    for (int i = 0; i < DEPARTED_RECIPIENTS; i++) {
+      json_t *fr;
+      while ((fr = fake_next(s[i]))) {
+        statuses_of(fr, "u-far1", seen[i], 128);
+        statuses_of(fr, "u-far2", seen[i] + 128, 128);
+        json_decref(fr);
+      }
+      now += seen[i][0] != '\0';
+    }
+    assert_true(now - got <= PRESENCE_DEPARTED_MAX);
+    if (now == got) {
+      usleep(200);
+      continue;
+    }
+    if (turns++ == 0) {
+      first = now;
+      json_t *told = json_array();
+      for (int i = 0; i < DEPARTED_RECIPIENTS; i++)
+        if (seen[i][0]) json_array_append_new(told, json_sprintf("u-r%04d", i));
+      remote_status(f, "instance-alive", "u-far2", told, "online");
+      json_decref(told);
+    }
+    got = now;
+  }
+  assert_int_equal(got, DEPARTED_RECIPIENTS);
+  assert_int_equal(first, PRESENCE_DEPARTED_MAX);
+  assert_int_equal(turns,
+                   (DEPARTED_RECIPIENTS + PRESENCE_DEPARTED_MAX - 1) / PRESENCE_DEPARTED_MAX);
+  chat_fx_run(f, 500); /* every window ends */
+  int before = 0;
+  for (int i = 0; i < DEPARTED_RECIPIENTS; i++) {
+    json_t *fr;
+    while ((fr = fake_next(s[i]))) {
+      statuses_of(fr, "u-far1", seen[i], 128);
+      statuses_of(fr, "u-far2", seen[i] + 128, 128);
+      json_decref(fr);
+    }
+    assert_string_equal(seen[i], "offline "); /* once */
+    /* Handed out before u-far2 came back: offline, then the online; after:
+     * no offline, which would have come after the online. */
+    const char *far2 = seen[i] + 128;
+    if (strcmp(far2, "offline online ") == 0)
+      before++;
+    else
+      assert_string_equal(far2, "");
+    fake_session_free(s[i]);
+  }
+  assert_int_equal(before, PRESENCE_DEPARTED_MAX);
+  json_decref(ids);
+  chat_fx_free(f);
+}
+
 /* A user who shares conversations with more than 1,000 others gets 1,000 of
  * them in the snapshot, each once. */
 static void the_snapshot_holds_at_most_1000_users(void **state) {
@@ -307,6 +428,7 @@ int main(void) {
       cmocka_unit_test(first_and_last_sessions_are_announced_to_contacts),
       cmocka_unit_test(chosen_statuses_snapshot_and_last_seen),
       cmocka_unit_test(a_dead_instance_sends_its_users_offline_in_one_batch),
+      cmocka_unit_test(a_dead_instance_s_departed_are_handed_out_a_part_a_turn),
       cmocka_unit_test(the_snapshot_holds_at_most_1000_users),
       cmocka_unit_test(presence_stops_with_the_app),
   };
