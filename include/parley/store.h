@@ -35,6 +35,8 @@ enum store_status {
 /* Channels (store_ops.h): members per channel, channels per user. */
 #define CHANNEL_MEMBERS_MAX 100000
 #define CHANNELS_PER_USER_MAX 1000
+/* Users one CHANNEL_IDS_OF_USERS reads. */
+#define CHANNEL_IDS_BATCH_MAX 256
 
 /* The most events one BOT_ENQUEUE queues (store_ops.h). */
 #define BOTS_ENQUEUE_BATCH 64

@@ -190,6 +190,10 @@ STORE_OP(CHANNEL_LIST_PUBLIC, channel_list_public, READ)
 /* {user_id} -> {ids}: every channel the user is a member of (at most
  * CHANNELS_PER_USER_MAX), for the fan-out's connected members */
 STORE_OP(CHANNEL_IDS_OF_USER, channel_ids_of_user, READ)
+/* {user_ids: [id] (1 to CHANNEL_IDS_BATCH_MAX)} -> {ids: {user id: [channel
+ * id]}}: CHANNEL_IDS_OF_USER for several users in one job (the sessions a
+ * connection storm opens in one turn); every user id is a key */
+STORE_OP(CHANNEL_IDS_OF_USERS, channel_ids_of_users, READ)
 /* {id, user_id, limit, cursor?} -> {members: [{id, name, role}], next_cursor
  * |null}: a page of any conversation's members the user sees, in user id
  * order (the cursor is the last id); not visible: ENOTFOUND */

@@ -2,11 +2,11 @@
  * of which channels, so that fan-out to a channel costs one delivery per
  * connected member here and never a read of its member list (a channel may
  * have 100,000 members and 50 of them online). A user's channel ids are read
- * once when their first session here opens (CHANNEL_IDS_OF_USER, bounded by
- * CHANNELS_PER_USER_MAX) and forgotten when their last one closes; joins and
- * leaves reach every instance on the bus (envelope kind "j") and change the
- * sets of users connected there. Owned by the app (app->channel_subs); loop
- * thread. The state functions are pure (no app, no store) for tests. */
+ * once when their first session here opens (CHANNEL_IDS_OF_USERS, bounded by
+ * CHANNELS_PER_USER_MAX, for a batch of users in one store job) and forgotten when their last one
+ * closes; joins and leaves reach every instance on the bus (envelope kind "j") and change the sets
+ * of users connected there. Owned by the app (app->channel_subs); loop thread. The state functions
+ * are pure (no app, no store) for tests. */
 #ifndef PARLEY_CHAT_CHANNEL_SUBS_H
 #define PARLEY_CHAT_CHANNEL_SUBS_H
 
@@ -30,6 +30,13 @@ int channel_subs_track(channel_subs_t *s, const char *user);
  * are applied after it, in order. A stale generation (the user left and came
  * back) changes nothing. */
 void channel_subs_loaded(channel_subs_t *s, const char *user, int gen, const json_t *ids);
+/* Up to max of the tracked users whose read is due (not taken yet, still
+ * tracked under that generation), in the order they were tracked, as a new
+ * array [[user, gen]]; NULL when none is due. */
+json_t *channel_subs_take(channel_subs_t *s, size_t max);
+/* The read of a taken batch (borrowed) answered by_user ({user id: [ids]},
+ * borrowed; NULL: it failed): channel_subs_loaded for each of its users. */
+void channel_subs_loaded_batch(channel_subs_t *s, const json_t *batch, const json_t *by_user);
 /* Stops tracking user (their last session here closed). */
 void channel_subs_untrack(channel_subs_t *s, const char *user);
 /* user joined (joined 1) or left conv; ignored for users not tracked here. */

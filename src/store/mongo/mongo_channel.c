@@ -365,6 +365,52 @@ int mongo_channel_ids_of_user(mongo_ctx_t *c, json_t *p, json_t **r) {
   return STORE_OK;
 }
 
+typedef struct ids_of_s {
+  json_t *out; /* user id -> [channel id] */
+} ids_of_t;
+
+static void add_id_of(void *arg, const bson_t *doc) {
+  ids_of_t *x = arg;
+  json_t *ids = json_object_get(x->out, mongo_bson_str(doc, "user_id"));
+  const char *conv = mongo_bson_str(doc, "conversation_id");
+  if (ids && conv && json_array_size(ids) < CHANNELS_PER_USER_MAX)
+    json_array_append_new(ids, json_string(conv));
+}
+
+/* One query for all of them, on user_id_1. */
+int mongo_channel_ids_of_users(mongo_ctx_t *c, json_t *p, json_t **r) {
+  json_t *users = json_object_get(p, "user_ids");
+  size_t n = json_array_size(users), i;
+  if (n == 0 || n > CHANNEL_IDS_BATCH_MAX) return STORE_EINVAL;
+  json_t *v;
+  json_array_foreach(users, i, v) if (!json_is_string(v)) return STORE_EINVAL;
+  ids_of_t x = {json_object()};
+  bson_t filter = BSON_INITIALIZER, in, arr;
+  bson_append_document_begin(&filter, "user_id", -1, &in);
+  bson_append_array_begin(&in, "$in", -1, &arr);
+  json_array_foreach(users, i, v) {
+    char key[24];
+    snprintf(key, sizeof(key), "%zu", i);
+    BSON_APPEND_UTF8(&arr, key, json_string_value(v));
+    if (!json_object_get(x.out, json_string_value(v)))
+      json_object_set_new(x.out, json_string_value(v), json_array());
+  }
+  bson_append_array_end(&in, &arr);
+  bson_append_document_end(&filter, &in);
+  bson_t *opts =
+      BCON_NEW("projection", "{", "user_id", BCON_INT32(1), "conversation_id", BCON_INT32(1), "}",
+               "limit", BCON_INT64((int64_t)n * CHANNELS_PER_USER_MAX));
+  int rc = mongo_query_each(c, MC_CHANNEL_MEMBERS, &filter, opts, add_id_of, &x);
+  bson_destroy(&filter);
+  bson_destroy(opts);
+  if (rc < 0) {
+    json_decref(x.out);
+    return rc;
+  }
+  *r = json_pack("{s:o}", "ids", x.out);
+  return STORE_OK;
+}
+
 static json_t *member_json(mongo_ctx_t *c, const bson_t *doc) {
   return json_pack("{s:o, s:n, s:o}", "id", mongo_bson_json(doc, "user_id"), "name", "role",
                    mongo_bson_json(doc, "role"));

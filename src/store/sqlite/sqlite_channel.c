@@ -227,9 +227,7 @@ int sqlite_channel_list_public(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
-int sqlite_channel_ids_of_user(sqlite_db_t *d, json_t *p, json_t **result) {
-  const char *user = sqlite_db_pstr(p, "user_id");
-  if (!user) return STORE_EINVAL;
+static int channel_ids(sqlite_db_t *d, const char *user, json_t **out) {
   sqlite3_stmt *st = sqlite_db_query(d,
                                      "SELECT p.conversation_id FROM participants p"
                                      " JOIN conversations c ON c.id = p.conversation_id"
@@ -243,6 +241,36 @@ int sqlite_channel_ids_of_user(sqlite_db_t *d, json_t *p, json_t **result) {
     json_decref(ids);
     return rc;
   }
-  *result = json_pack("{s:o}", "ids", ids);
+  *out = ids;
+  return STORE_OK;
+}
+
+int sqlite_channel_ids_of_user(sqlite_db_t *d, json_t *p, json_t **result) {
+  const char *user = sqlite_db_pstr(p, "user_id");
+  if (!user) return STORE_EINVAL;
+  json_t *ids = NULL;
+  int rc = channel_ids(d, user, &ids);
+  if (rc == STORE_OK) *result = json_pack("{s:o}", "ids", ids);
+  return rc;
+}
+
+int sqlite_channel_ids_of_users(sqlite_db_t *d, json_t *p, json_t **result) {
+  json_t *users = json_object_get(p, "user_ids");
+  size_t n = json_array_size(users), i;
+  if (n == 0 || n > CHANNEL_IDS_BATCH_MAX) return STORE_EINVAL;
+  json_t *v;
+  json_array_foreach(users, i, v) if (!json_is_string(v)) return STORE_EINVAL;
+  /* One indexed read per user (participants by user_id), in one job. */
+  json_t *out = json_object();
+  json_array_foreach(users, i, v) {
+    json_t *ids = NULL;
+    int rc = channel_ids(d, json_string_value(v), &ids);
+    if (rc != STORE_OK) {
+      json_decref(out);
+      return rc;
+    }
+    json_object_set_new(out, json_string_value(v), ids);
+  }
+  *result = json_pack("{s:o}", "ids", out);
   return STORE_OK;
 }

@@ -2230,6 +2230,39 @@ static void test_channels(void **state) {
   assert_int_equal(call(f, CHANNEL_IDS_OF_USER, json_pack("{s:s}", "user_id", ann), &r), STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "ids")), 2);
   json_decref(r);
+  /* Several users in one call: each one's channels, as alone; none is []. */
+  assert_int_equal(call(f, CHANNEL_IDS_OF_USERS,
+                        json_pack("{s:[s,s,s,s]}", "user_ids", ann, bob, cat, "nobody"), &r),
+                   STORE_OK);
+  json_t *by_user = json_object_get(r, "ids");
+  assert_int_equal(json_object_size(by_user), 4);
+  assert_int_equal(json_array_size(json_object_get(by_user, "nobody")), 0);
+  const char *who3[] = {ann, bob, cat};
+  for (int w = 0; w < 3; w++) {
+    json_t *one = NULL;
+    assert_int_equal(call(f, CHANNEL_IDS_OF_USER, json_pack("{s:s}", "user_id", who3[w]), &one),
+                     STORE_OK);
+    json_t *want = json_object_get(one, "ids"), *got = json_object_get(by_user, who3[w]);
+    assert_int_equal(json_array_size(got), json_array_size(want));
+    size_t wi, gi;
+    json_t *wv, *gv;
+    json_array_foreach(want, wi, wv) {
+      int found = 0;
+      json_array_foreach(got, gi, gv) found += json_equal(wv, gv);
+      assert_int_equal(found, 1);
+    }
+    json_decref(one);
+  }
+  assert_true(json_array_size(json_object_get(by_user, ann)) == 2);
+  json_decref(r);
+  json_t *many = json_array();
+  for (int k = 0; k <= CHANNEL_IDS_BATCH_MAX; k++) json_array_append_new(many, json_string(ann));
+  assert_int_equal(call(f, CHANNEL_IDS_OF_USERS, json_pack("{s:o}", "user_ids", many), NULL),
+                   STORE_EINVAL);
+  assert_int_equal(call(f, CHANNEL_IDS_OF_USERS, json_pack("{s:[]}", "user_ids"), NULL),
+                   STORE_EINVAL);
+  assert_int_equal(call(f, CHANNEL_IDS_OF_USERS, json_pack("{s:[i]}", "user_ids", 1), NULL),
+                   STORE_EINVAL);
   assert_int_equal(
       call(f, CHANNEL_LIST_PUBLIC, json_pack("{s:s,s:i}", "user_id", cat, "limit", 10), &r),
       STORE_OK);
