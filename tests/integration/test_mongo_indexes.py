@@ -6,13 +6,17 @@ mongo_index_check applies MongoDB's prefix rule to them after a workload of
 the common calls: sign-up, login and refresh, conversations of each kind and
 their inbox pages, messages with client ids (and retries), history pages
 and sync, read markers, mentions, edits, reactions, deletions, user search,
-channels and logouts. A real mongod keeps no such record: the test skips."""
+channels and logouts; and an agent's Instagram inbox (the team inbox's
+pages and filters). A real mongod keeps no such record: the test skips."""
 import os
+import uuid
 
 import pytest
 
 from mongo_index_check import unserved
 from messaging_helpers import api, create_direct, create_group, post_message, uid
+from fakegraph import FakeGraph
+from igutil import connect, ig_env, post_webhook, text_event, wait_until
 
 pytestmark = pytest.mark.skipif(os.environ.get("PARLEY_TEST_STORE") != "mongo",
                                 reason="the MongoDB store only (PARLEY_TEST_STORE=mongo)")
@@ -62,17 +66,65 @@ def workload(srv):
                        {"refresh_token": r.json()["refresh_token"]}).status == 204
 
 
-def test_every_query_is_served_by_an_index(server):
+def team_workload(srv):
+    """An owner's Instagram account with two contacts' conversations, an agent
+    who reads the inbox a page at a time, by each assignee filter."""
+    owner, agent = srv.signup(name="Olive Index"), srv.signup(name="Andy Index")
+    connect(srv, owner["access_token"])
+    r = srv.request("POST", "/api/instagram/agents", {"user_id": uid(agent)},
+                    token=owner["access_token"])
+    assert r.status == 201, r
+    for contact in ("7000000000000001", "7000000000000002"):
+        event = text_event("hello", "mid-index-" + uuid.uuid4().hex[:12], contact=contact)
+        assert post_webhook(srv, event).status == 200
+
+    def both():
+        r = api(srv, "GET", "/api/messages/instagram", agent)
+        return r.status == 200 and len(r.json()["conversations"]) == 2 and r.json()
+    wait_until(both)
+    page = api(srv, "GET", "/api/messages/instagram?limit=1", agent).json()
+    assert page["next_cursor"], page
+    conv = page["conversations"][0]["id"]
+    r = api(srv, "POST", f"/api/conversations/{conv}/assign", agent,
+            {"user_id": uid(agent)})
+    assert r.status == 200, r
+    for path in ("/api/messages/instagram?limit=1&cursor=" + page["next_cursor"],
+                 "/api/messages/instagram?assigned=me", "/api/messages/instagram?assigned=none",
+                 "/api/conversations?limit=5"):
+        assert api(srv, "GET", path, agent).status == 200, path
+
+
+def shapes_of(srv, work):
+    """The stand-in's record of srv's queries after work(srv)."""
     client = pymongo.MongoClient(os.environ["PARLEY_TEST_MONGO_URI"],
                                  serverSelectionTimeoutMS=5000)
     try:
         if client.admin.command("buildInfo").get("gitVersion") != "parley-mongomock-test-server":
             pytest.skip("the record of queries is the stand-in's (tests/mongo_server)")
-        workload(server)
-        db = server.env["PARLEY_MONGO_URI"].split("/")[3].split("?")[0]
-        shapes = client[db].command("parleyQueryShapes")
+        work(srv)
+        db = srv.env["PARLEY_MONGO_URI"].split("/")[3].split("?")[0]
+        return client[db].command("parleyQueryShapes")
     finally:
         client.close()
+
+
+def test_the_agent_inbox_is_served_by_an_index(start_server):
+    fake = FakeGraph().start()
+    try:
+        shapes = shapes_of(start_server(env=ig_env(fake)), team_workload)
+    finally:
+        fake.stop()
+    # The agent's list was recorded: an $or with a branch on the owners' conversations.
+    agents = [q for q in shapes["queries"] if q["collection"] == "conversations" and
+              any("creator_id" in b["eq"] for branches in q["or"] for b in branches)]
+    assert agents, shapes["queries"]
+    bad = unserved(shapes)
+    assert not bad, "queries no index serves (add one, or an exception with its reason):\n" + \
+        "\n".join(map(str, bad))
+
+
+def test_every_query_is_served_by_an_index(server):
+    shapes = shapes_of(server, workload)
     assert len(shapes["queries"]) > 20 and "messages" in shapes["indexes"], shapes
     bad = unserved(shapes)
     assert not bad, "queries no index serves (add one, or an exception with its reason):\n" + \

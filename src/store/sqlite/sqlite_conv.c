@@ -467,6 +467,42 @@ const char sqlite_conv_list_own_first[] = LIST_OWN("", " AND ?3 IS NULL AND ?4 I
 const char sqlite_conv_list_own_after[] = LIST_OWN(
     " AND (p.activity, p.conversation_id) < (?3, ?4)", " AND (k.updated_at, k.id) < (?3, ?4)");
 
+/* CONV_LIST for an agent (or with an assignee filter): the user's own
+ * conversations as LIST_OWN reads them, merged with, for each owner the user
+ * is an agent of, the newest `limit` + 1 of the owner's instagram
+ * conversations, read in order from conversations_instagram (migration 39:
+ * creator_id, updated_at, id, for type 'instagram') and stopped there: the
+ * correlated IN subquery runs once per owner, with its LIMIT. What the page
+ * sorts is at most (owners + 1) x (limit + 1) rows and the user's channels,
+ * not every conversation of the owners. ?1 user, ?2 type, ?3 ?4 cursor,
+ * ?5 assigned ("me" | "none" | NULL), ?6 limit + 1. An assignee filter is a
+ * condition on the rows read in order: the scan goes on past those it drops. */
+#define ASSIGNED(t)                       \
+  " AND (?5 IS NULL OR (?5 = 'me' AND " t \
+  ".assignee_id = ?1) OR"                 \
+  " (?5 = 'none' AND " t ".assignee_id IS NULL))"
+#define LIST_TEAM(after_member, after_conv, after_ig) \
+  "SELECT " CONV_COLS                                                                          \
+  " FROM (SELECT cid FROM (SELECT p.conversation_id AS cid FROM participants p"                \
+  " WHERE p.user_id = ?1 AND p.activity IS NOT NULL" after_member                              \
+  " AND (?2 IS NULL OR EXISTS (SELECT 1 FROM conversations t WHERE t.id = p.conversation_id"   \
+  " AND t.type = ?2)) AND (?5 IS NULL OR EXISTS (SELECT 1 FROM conversations t"                \
+  " WHERE t.id = p.conversation_id" ASSIGNED("t") "))"                                         \
+  " ORDER BY p.activity DESC, p.conversation_id DESC LIMIT ?6)"                                \
+  " UNION SELECT q.conversation_id FROM participants q JOIN conversations k"                   \
+  " ON k.id = q.conversation_id WHERE q.user_id = ?1 AND q.activity IS NULL"                   \
+  " AND (?2 IS NULL OR k.type = ?2)" after_conv ASSIGNED("k")                                  \
+  " UNION SELECT j.id FROM ig_agents a JOIN conversations j ON j.id IN (SELECT i.id"           \
+  " FROM conversations i WHERE i.creator_id = a.owner_id AND i.type = 'instagram'" after_ig    \
+  ASSIGNED("i") " ORDER BY i.updated_at DESC, i.id DESC LIMIT ?6)"                             \
+  " WHERE a.user_id = ?1 AND (?2 IS NULL OR ?2 = 'instagram')"                                 \
+  ") x JOIN conversations c ON c.id = x.cid"                                                   \
+  " ORDER BY c.updated_at DESC, c.id DESC"
+const char sqlite_conv_list_team_first[] = LIST_TEAM("", " AND ?3 IS NULL AND ?4 IS NULL", "");
+const char sqlite_conv_list_team_after[] =
+    LIST_TEAM(" AND (p.activity, p.conversation_id) < (?3, ?4)",
+              " AND (k.updated_at, k.id) < (?3, ?4)", " AND (i.updated_at, i.id) < (?3, ?4)");
+
 /* The cursor is "<updated_at>|<id>" of the last conversation of the page: the
  * order is (updated_at, id) descending, so the next page starts strictly below.
  * One read gives the page's rows; the agents' read has no LIMIT because SQLite
@@ -493,21 +529,12 @@ int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
     if (!q || (team = sqlite_db_step(d, q)) < 0) return STORE_EUNAVAILABLE;
     sqlite3_reset(q);
   }
-  /* An agent's list (or a filtered one) reads the owners' conversations too;
-   * everyone else reads their own in order (LIST_OWN). */
+  /* An agent's list (or a filtered one) reads the owners' conversations too
+   * (LIST_TEAM); everyone else reads their own (LIST_OWN); both in order. */
   sqlite3_stmt *st =
-      team ? sqlite_db_query(
-                 d,
-                 "SELECT " CONV_COLS
-                 " FROM conversations c WHERE (c.id IN (SELECT conversation_id FROM participants"
-                 " WHERE user_id = ?1) OR (c.type = 'instagram' AND c.creator_id IN"
-                 " (SELECT owner_id FROM ig_agents WHERE user_id = ?1)))"
-                 " AND (?2 IS NULL OR c.type = ?2)"
-                 " AND (?3 IS NULL OR (c.updated_at, c.id) < (?3, ?4))"
-                 " AND (?5 IS NULL OR (?5 = 'me' AND c.assignee_id = ?1)"
-                 " OR (?5 = 'none' AND c.assignee_id IS NULL))"
-                 " ORDER BY c.updated_at DESC, c.id DESC",
-                 "sssss", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid, assigned)
+      team ? sqlite_db_query(d, cursor ? sqlite_conv_list_team_after : sqlite_conv_list_team_first,
+                             "sssssi", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid,
+                             assigned, limit + 1)
            : sqlite_db_query(d, cursor ? sqlite_conv_list_own_after : sqlite_conv_list_own_first,
                              "ssssi", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid,
                              limit + 1);

@@ -135,6 +135,8 @@ json_t *sqlite_conv_me(sqlite_db_t *d, const char *conv_id, const char *user_id)
 /* CONV_LIST's read of a user's own conversations (first page, and after a
  * cursor), for tests that check its plan. */
 extern const char sqlite_conv_list_own_first[], sqlite_conv_list_own_after[];
+/* The same for an agent's (LIST_TEAM). */
+extern const char sqlite_conv_list_team_first[], sqlite_conv_list_team_after[];
 
 /* sqlite_channel.c: a channel's members. room: STORE_OK when user may join one
  * more channel and conv_id (NULL: a new one) take one more member, else

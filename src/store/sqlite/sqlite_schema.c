@@ -400,6 +400,12 @@ static const char *const migrations[] = {
     " WHERE source = 'flow';"
     "CREATE INDEX users_avatar ON users(avatar_id) WHERE avatar_id IS NOT NULL;"
     "CREATE INDEX conversations_avatar ON conversations(avatar_id) WHERE avatar_id IS NOT NULL;",
+    /* 39: an agent's inbox (issue 21): each owner's instagram conversations in
+     * activity order, so CONV_LIST reads the newest page of each owner the
+     * agent serves (LIST_TEAM) instead of sorting all of them. Partial: only
+     * instagram conversations pay for it when updated_at moves. */
+    "CREATE INDEX conversations_instagram ON conversations(creator_id, updated_at, id)"
+    " WHERE type = 'instagram';",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

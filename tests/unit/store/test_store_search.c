@@ -402,11 +402,12 @@ static void test_search_migration_moves_indexing_off_inserts(void **state) {
   assert_found(f, f->cat, "[\"older\"]", NULL, "an older quince|an older apricot");
   close_store(f);
   sql(f,
-      /* migrations 37 and 38 first: their indexes name columns dropped below */
+      /* migrations 37 to 39 first: their indexes name columns dropped below */
       "DROP TRIGGER participants_activity_conv; DROP TRIGGER participants_activity_new;"
       " DROP INDEX participants_activity; DROP INDEX participants_unsorted;"
       " ALTER TABLE participants DROP COLUMN activity; DROP INDEX messages_flow_client;"
       " DROP INDEX users_avatar; DROP INDEX conversations_avatar;"
+      " DROP INDEX conversations_instagram;"
       "DROP TRIGGER messages_fts_delete; DROP TRIGGER messages_fts_update;"
       " DROP TABLE messages_fts_state;"
       "CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages"
@@ -517,11 +518,12 @@ static void test_search_migration_indexes_old_messages(void **state) {
   assert_int_equal(
       sqlite3_exec(
           db,
-          /* migrations 37 and 38 first: their indexes name columns dropped below */
+          /* migrations 37 to 39 first: their indexes name columns dropped below */
           "DROP TRIGGER participants_activity_conv; DROP TRIGGER participants_activity_new;"
           " DROP INDEX participants_activity; DROP INDEX participants_unsorted;"
           " ALTER TABLE participants DROP COLUMN activity; DROP INDEX messages_flow_client;"
           " DROP INDEX users_avatar; DROP INDEX conversations_avatar;"
+          " DROP INDEX conversations_instagram;"
           /* migration 12 (indexing off the insert path) replaced 5's triggers */
           "DROP TRIGGER messages_fts_delete; DROP TRIGGER messages_fts_update;"
           " DROP TABLE messages_fts_state; DROP TABLE messages_fts;"

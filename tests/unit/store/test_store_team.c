@@ -477,6 +477,108 @@ static void test_insert_reaches_agents_of_instagram_only(void **state) {
   }
 }
 
+/* The conversations of pages of CONV_LIST (params without limit and cursor,
+ * borrowed) of `limit` each, followed by their cursors: their ids in order. */
+static json_t *all_pages(fx_t *f, json_t *params, int limit) {
+  json_t *ids = json_array();
+  char cursor[128] = "";
+  for (int n = 0; n < 50; n++) {
+    json_t *p = json_deep_copy(params), *r = NULL;
+    json_object_set_new(p, "limit", json_integer(limit));
+    if (cursor[0]) json_object_set_new(p, "cursor", json_string(cursor));
+    assert_int_equal(call(f, CONV_LIST, p, &r), STORE_OK);
+    json_t *convs = json_object_get(r, "conversations");
+    assert_true(json_array_size(convs) <= (size_t)limit);
+    size_t i;
+    json_t *c;
+    json_array_foreach(convs, i, c) json_array_append_new(ids, json_string(str(c, "id")));
+    const char *next = json_string_value(json_object_get(r, "next_cursor"));
+    snprintf(cursor, sizeof(cursor), "%s", next ? next : "");
+    json_decref(r);
+    if (!next) return ids;
+  }
+  fail_msg("more than 50 pages");
+  return ids;
+}
+
+/* Issue 21: an agent's inbox merges its own conversations (a channel among
+ * them) with the instagram conversations of each owner it serves, newest
+ * first, page by page without a gap or a repeat; by type and by assignee as
+ * well. (SQLite reads each owner's newest page by conversations_instagram.) */
+static void test_agent_inbox_pages_in_order(void **state) {
+  fx_t *f = *state;
+  char o1[25], o2[25], ann[25], bob[25], contact[25], conv[10][25];
+  new_user(f, "o1@x.io", "Olive", o1);
+  new_user(f, "o2@x.io", "Oscar", o2);
+  new_user(f, "ann@x.io", "Ann", ann);
+  new_user(f, "bob@x.io", "Bob", bob);
+  const char *owner_of[10] = {o1, o1, o1, o1, o2, o2, o2, NULL, NULL, NULL};
+  for (int i = 0; i < 7; i++) {
+    char igsid[8];
+    snprintf(igsid, sizeof(igsid), "7%02d", i);
+    ig_conv(f, owner_of[i], igsid, contact, conv[i]);
+  }
+  const char *types[3] = {"group", "direct", "channel"};
+  for (int i = 7; i < 10; i++) {
+    json_t *r = NULL;
+    assert_int_equal(call(f, CONV_CREATE,
+                          json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", types[i - 7], "name", "g",
+                                    "creator_id", ann, "participant_ids", ann, bob),
+                          &r),
+                     STORE_OK);
+    strcpy(conv[i], str(json_object_get(r, "conversation"), "id"));
+    json_decref(r);
+  }
+  for (int k = 0; k < 2; k++)
+    assert_int_equal(
+        call(f, AGENT_ADD, json_pack("{s:s,s:s}", "owner_id", k ? o2 : o1, "user_id", ann), NULL),
+        STORE_OK);
+  /* Two assigned to ann, one of each owner. */
+  const int mine[2] = {1, 5};
+  for (int k = 0; k < 2; k++)
+    assert_int_equal(call(f, CONV_ASSIGN,
+                          json_pack("{s:s,s:s,s:s}", "id", conv[mine[k]], "user_id",
+                                    owner_of[mine[k]], "assignee_id", ann),
+                          NULL),
+                     STORE_OK);
+  /* Activity, oldest first: interleaved owners and ann's own. */
+  const int touch[10] = {3, 8, 0, 5, 9, 6, 1, 7, 4, 2};
+  for (int k = 0; k < 10; k++) {
+    usleep(3000);
+    int i = touch[k];
+    json_t *r = NULL;
+    assert_int_equal(call(f, MSG_INSERT,
+                          json_pack("{s:s,s:s,s:s,s:s}", "conversation_id", conv[i], "sender_id",
+                                    owner_of[i] ? owner_of[i] : ann, "text", "x", "source", "web"),
+                          &r),
+                     STORE_OK);
+    json_decref(r);
+  }
+  for (int variant = 0; variant < 4; variant++) {
+    /* 0: everything; 1: instagram; 2: instagram assigned to ann; 3: not assigned. */
+    json_t *params = json_pack("{s:s}", "user_id", ann), *want = json_array();
+    if (variant) json_object_set_new(params, "type", json_string("instagram"));
+    if (variant >= 2)
+      json_object_set_new(params, "assigned", json_string(variant == 2 ? "me" : "none"));
+    for (int k = 9; k >= 0; k--) {
+      int i = touch[k], assigned = i == mine[0] || i == mine[1];
+      if (variant && !owner_of[i]) continue;
+      if ((variant == 2 && !assigned) || (variant == 3 && assigned)) continue;
+      json_array_append_new(want, json_string(conv[i]));
+    }
+    for (int limit = 1; limit <= 4; limit += 3) {
+      json_t *got = all_pages(f, params, limit);
+      if (!json_equal(got, want)) {
+        char *g = json_dumps(got, 0), *w = json_dumps(want, 0);
+        fail_msg("variant %d limit %d: got %s, want %s", variant, limit, g, w);
+      }
+      json_decref(got);
+    }
+    json_decref(params);
+    json_decref(want);
+  }
+}
+
 #define T(name) cmocka_unit_test_prestate_setup_teardown(name, setup, teardown, backend)
 
 static int run_suite(const char *group, void *backend) {
@@ -489,6 +591,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_refresh_claims),
       T(test_pause_names_the_conversations),
       T(test_insert_reaches_agents_of_instagram_only),
+      T(test_agent_inbox_pages_in_order),
   };
   return _cmocka_run_group_tests(group, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
 }

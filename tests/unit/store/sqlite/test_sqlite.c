@@ -449,6 +449,17 @@ static void test_inbox_reads_in_activity_order(void **state) {
     assert_non_null(strstr(plan, "participants_unsorted"));
     assert_null(strstr(plan, "SCAN p"));
     assert_null(strstr(plan, "SCAN q"));
+    /* An agent's: the owners' instagram conversations by conversations_instagram,
+     * in its order (no scan, no sort of them: the only sort is the page's). */
+    query_plan(f->path, after ? sqlite_conv_list_team_after : sqlite_conv_list_team_first, plan,
+               sizeof(plan));
+    assert_non_null(strstr(plan, "SEARCH i USING INDEX conversations_instagram (creator_id=?"));
+    assert_non_null(strstr(plan, "participants_activity"));
+    for (const char *scan = plan; (scan = strstr(scan, "SCAN ")); scan++)
+      assert_true(strncmp(scan, "SCAN x", 6) == 0 || strncmp(scan, "SCAN (subquery", 14) == 0);
+    const char *sort = strstr(plan, "TEMP B-TREE FOR ORDER BY");
+    assert_non_null(sort);
+    assert_null(strstr(sort + 1, "TEMP B-TREE FOR ORDER BY"));
   }
   /* As a database of the release before: no activity, no triggers. */
   sqlite3 *db = NULL;
@@ -460,7 +471,8 @@ static void test_inbox_reads_in_activity_order(void **state) {
                    " DROP INDEX participants_activity; DROP INDEX participants_unsorted;"
                    " ALTER TABLE participants DROP COLUMN activity;"
                    " DROP INDEX messages_flow_client; DROP INDEX users_avatar; DROP INDEX "
-                   "conversations_avatar; DELETE FROM schema_version WHERE version >= 37;",
+                   "conversations_avatar; DROP INDEX conversations_instagram;"
+                   " DELETE FROM schema_version WHERE version >= 37;",
                    NULL, NULL, NULL),
       SQLITE_OK);
   sqlite3_close(db);
