@@ -14,9 +14,26 @@
 #include "parley/log.h"
 #include "parley/metrics.h"
 
+/* 1 when the envelope's header (the text before its first newline) ends with
+ * our own "i" member, as envelope_publish appends it: ,"i":"<id>"} . A quote
+ * after a comma cannot be inside a JSON string (it would be escaped), so this
+ * is the header's last top-level member, the one a parser would keep. Our own
+ * envelopes come back from Redis and are dropped unread: parsing a header
+ * that lists a large group's recipients cost more than delivering it. */
+static int own_envelope(const app_t *app, const char *payload, size_t len) {
+  const char *nl = memchr(payload, '\n', len);
+  size_t id_len = strlen(app->instance_id), hlen = nl ? (size_t)(nl - payload) : 0;
+  size_t tail = id_len + 8; /* ,"i":" + id + "} */
+  if (!nl || id_len == 0 || hlen < tail + 1) return 0;
+  const char *t = nl - tail;
+  return memcmp(t, ",\"i\":\"", 6) == 0 && memcmp(t + 6, app->instance_id, id_len) == 0 &&
+         memcmp(t + 6 + id_len, "\"}", 2) == 0;
+}
+
 static void on_envelope(app_t *app, const char *payload, size_t len) {
   if (!app->fanout && !app->presence) return;
   app->metrics->bus_received++;
+  if (own_envelope(app, payload, len)) return;
   const char *body;
   size_t blen;
   json_t *hdr = envelope_parse(payload, len, &body, &blen);
