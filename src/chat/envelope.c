@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "parley/bus.h"
+#include "parley/json_out.h"
 #include "parley/metrics.h"
 
 int envelope_remote(const app_t *app) {
@@ -15,9 +16,9 @@ int envelope_remote(const app_t *app) {
 void envelope_publish(app_t *app, json_t *header, const char *body, size_t len) {
   if (!envelope_remote(app)) return;
   json_object_set_new(header, "i", json_string(app->instance_id));
-  char *h = json_dumps(header, JSON_COMPACT);
+  size_t hlen;
+  char *h = json_out_dumps(header, &hlen); /* jansson's text (dispatch.c reads its end) */
   if (!h) return;
-  size_t hlen = strlen(h);
   char *payload = malloc(hlen + 1 + len);
   if (payload) {
     memcpy(payload, h, hlen);
