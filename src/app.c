@@ -447,6 +447,7 @@ int app_start(app_t *app, uv_loop_t *loop) {
                          : NULL;
   if (app->http && open_mail(app) != 0) goto fail;
   app->ingest = ig_ingest_new(app);
+  app->ig_signer = ig_signer_new(app->cfg.ig_app_secret);
   app->runner = flow_runner_new(app);
   app->ig_replies = ig_replies_new();
   if (!app->graph || !app->ingest || !app->runner || !app->ig_replies) goto fail;
@@ -543,6 +544,7 @@ void app_run(app_t *app) { uv_run(app->loop, UV_RUN_DEFAULT); }
 void app_free(app_t *app) {
   flow_runner_free(app->runner);
   ig_ingest_free(app->ingest);
+  ig_signer_free(app->ig_signer);
   ig_health_free(app->ig_health);
   ig_sweep_free(app->ig_sweep);
   ig_media_free(app->ig_media);

@@ -67,6 +67,7 @@ typedef struct app_s {
   unsigned char secret_key[32];
   unsigned char url_key[32]; /* signs attachment download URLs (chat/attach_url.h) */
   struct ig_ingest_s *ingest;
+  struct ig_signer_s *ig_signer;   /* checks webhook signatures: NULL without ig_app_secret */
   struct ig_health_s *ig_health;   /* account health and token refresh */
   struct ig_sweep_s *ig_sweep;     /* sends whose instance died: unknown_outcome */
   struct ig_replies_s *ig_replies; /* which conversations are chat (the send path) */

@@ -14,6 +14,12 @@
 /* 1 when header is "sha256=" + the lowercase (or uppercase) hex HMAC-SHA256 of
  * body under secret; compared in constant time. */
 int ig_signature_valid(const char *secret, const char *header, const char *body, size_t len);
+/* The same check with the keyed HMAC set up once: a signer of secret, or NULL
+ * (no secret, or OpenSSL failed). Used by one thread at a time. */
+typedef struct ig_signer_s ig_signer_t;
+ig_signer_t *ig_signer_new(const char *secret);
+void ig_signer_free(ig_signer_t *s); /* s may be NULL */
+int ig_signer_valid(ig_signer_t *s, const char *header, const char *body, size_t len);
 
 /* One normalised event of a webhook body. */
 enum ig_event_kind {

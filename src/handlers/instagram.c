@@ -61,7 +61,8 @@ static void webhook_receive(http_req_t *req) {
   }
   const char *sig = http_req_header(req, "x-hub-signature-256");
   const char *raw = req->body.data ? req->body.data : "";
-  if (!ig_signature_valid(secret, sig, raw, req->body.len)) {
+  if (!(req->app->ig_signer ? ig_signer_valid(req->app->ig_signer, sig, raw, req->body.len)
+                            : ig_signature_valid(secret, sig, raw, req->body.len))) {
     http_reply_error(req, 401, "invalid_signature", "missing or wrong X-Hub-Signature-256", NULL);
     return;
   }

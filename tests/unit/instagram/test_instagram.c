@@ -51,6 +51,32 @@ static void test_signature_known_answer(void **state) {
   assert_false(ig_signature_valid("Jefe", hdr, changed, strlen(changed))); /* one byte */
 }
 
+/* The signer gives the pure check's answers, again and again on one context
+ * (each check starts a new MAC under the same key). */
+static void test_signer(void **state) {
+  (void)state;
+  assert_null(ig_signer_new(NULL));
+  assert_false(ig_signer_valid(NULL, "sha256=00", "x", 1));
+  ig_signer_t *s = ig_signer_new("Jefe");
+  assert_non_null(s);
+  const char *data = "what do ya want for nothing?";
+  const char *hdr = "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+  char changed[64];
+  strcpy(changed, data);
+  changed[0] = 'W';
+  for (int i = 0; i < 3; i++) {
+    assert_true(ig_signer_valid(s, hdr, data, strlen(data)));
+    assert_false(ig_signer_valid(s, hdr, changed, strlen(changed)));
+    assert_false(ig_signer_valid(s, hdr + 7, data, strlen(data)));
+    assert_false(ig_signer_valid(s, NULL, data, strlen(data)));
+    assert_false(ig_signer_valid(s, "sha256=zz", data, strlen(data)));
+  }
+  ig_signer_free(s);
+  s = ig_signer_new("jefe"); /* another key */
+  assert_false(ig_signer_valid(s, hdr, data, strlen(data)));
+  ig_signer_free(s);
+}
+
 static json_t *events_of(const char *fixture) {
   size_t len;
   char *text = read_fixture(fixture, &len);
@@ -238,9 +264,10 @@ static void test_token_cipher(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_signature),  cmocka_unit_test(test_signature_known_answer),
-      cmocka_unit_test(test_fixtures),   cmocka_unit_test(test_more_shapes),
-      cmocka_unit_test(test_bad_shapes), cmocka_unit_test(test_token_cipher),
+      cmocka_unit_test(test_signature),    cmocka_unit_test(test_signature_known_answer),
+      cmocka_unit_test(test_signer),       cmocka_unit_test(test_fixtures),
+      cmocka_unit_test(test_more_shapes),  cmocka_unit_test(test_bad_shapes),
+      cmocka_unit_test(test_token_cipher),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
