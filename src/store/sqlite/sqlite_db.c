@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parley/json_out.h"
 #include "parley/log.h"
 #include "parley/util.h"
 #include "store/sqlite/sqlite_internal.h"
@@ -147,9 +148,11 @@ static int bind_one(sqlite3_stmt *st, int i, char kind, va_list *ap) {
     case 'j': {
       json_t *j = va_arg(*ap, json_t *);
       if (!j) return sqlite3_bind_null(st, i);
-      char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+      /* json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY)'s text, faster. */
+      size_t len;
+      char *text = json_out_dumps(j, &len);
       if (!text) return SQLITE_NOMEM;
-      return sqlite3_bind_text(st, i, text, -1, free);
+      return sqlite3_bind_text(st, i, text, (int)len, free);
     }
     default:
       return SQLITE_MISUSE;
