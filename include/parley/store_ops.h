@@ -11,7 +11,9 @@
  * operations under a savepoint so that a failure undoes them):
  *   READ   writes nothing;
  *   CHECKS_FIRST  writes only once every check that can fail has passed, so a
- *          failed call wrote nothing;
+ *          failed call wrote nothing, unless a statement failed (unavailable,
+ *          a conflict): the SQLite backend then runs the batch again with a
+ *          savepoint for every job;
  *   WRITE  may fail after it wrote.
  *
  * Parameters are a JSON object and results JSON values; "?" marks optional keys. */
@@ -315,8 +317,9 @@ STORE_OP(IG_ACCOUNT_CLAIM_REFRESH, ig_account_claim_refresh, WRITE)
  * profile_fetched_at|null, tags: [..], variables: {..}, last_inbound_at|null,
  * last_read_seq, automation_paused_until|null}. Instagram conversations embed their contact
  * (without owner_id) as "contact", next to contact_id. */
-/* {owner_id, ig_user_id, username?, last_inbound_at?} -> contact */
-STORE_OP(CONTACT_UPSERT, contact_upsert, WRITE)
+/* {owner_id, ig_user_id, username?, last_inbound_at?} -> contact. One
+ * statement writes; what follows it only reads. */
+STORE_OP(CONTACT_UPSERT, contact_upsert, CHECKS_FIRST)
 /* {id, owner_id} | {owner_id, ig_user_id} -> contact */
 STORE_OP(CONTACT_GET, contact_get, READ)
 /* {owner_id, limit?, cursor?, tag?, q?} -> {contacts, next_cursor|null} in id
@@ -354,13 +357,15 @@ STORE_OP(AGENT_LIST, agent_list, READ)
 
 /* webhook events: event = {id, mid|null, payload (object), processed, created_at} */
 /* {events: [{id?, mid|null, payload}]} -> {inserted: [ids], duplicates: n}; a mid
- * seen before is skipped; id (24 characters) is the caller's, else a new one */
-STORE_OP(EVENT_INSERT, event_insert, WRITE)
+ * seen before is skipped; id (24 characters) is the caller's, else a new one.
+ * Its only failure after a write is a statement's (unavailable, conflict),
+ * on which SQLite runs the batch again under savepoints. */
+STORE_OP(EVENT_INSERT, event_insert, CHECKS_FIRST)
 /* {limit, payload_text?} -> {events} oldest first; with payload_text true each
  * event carries payload_text (the stored JSON text) instead of payload */
 STORE_OP(EVENT_LIST_PENDING, event_list_pending, READ)
-/* {id} -> {} */
-STORE_OP(EVENT_MARK_PROCESSED, event_mark_processed, WRITE)
+/* {id} -> {} (one statement) */
+STORE_OP(EVENT_MARK_PROCESSED, event_mark_processed, CHECKS_FIRST)
 
 /* flows: flow = {id, owner_id, name, status, trigger, nodes, edges, start,
  * created_at, updated_at}; run = {id, flow_id, owner_id, contact_id, status,
