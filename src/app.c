@@ -37,6 +37,7 @@
 #include "parley/httpc.h"
 #include "parley/instagram.h"
 #include "parley/log.h"
+#include "parley/log_repeat.h"
 #include "parley/mail.h"
 #include "parley/metrics.h"
 #include "parley/push.h"
@@ -280,7 +281,10 @@ typedef struct key_check_s {
   char name[24];
   char fingerprint[129];
   const char *fix;
+  log_repeat_t failing; /* the store could not answer: logged at most once a minute */
 } key_check_t;
+
+#define KEY_CHECK_LOG_EVERY_MS 60000
 
 static void ask_key(key_check_t *k);
 
@@ -289,11 +293,22 @@ static void on_key_checked(void *ctx, int status, json_t *result) {
   app_t *app = k->app;
   app_handles_t *h = handles(app);
   const char *stored = json_string_value(json_object_get(result, "fingerprint"));
+  uint64_t n = 0;
   if (status != STORE_OK && !app->shutting_down) {
-    /* The store is not there yet (or refused us): not ready, asked again in a second. */
+    /* The store is not there yet (or refused us): not ready, asked again in a
+     * second; said the first time, then once a minute. */
     for (size_t i = 0; i < sizeof(h->keys_parked) / sizeof(h->keys_parked[0]); i++) {
       if (h->keys_parked[i]) continue;
-      log_warn("cannot check %s against the store yet (status %d): asking again", k->name, status);
+      if (log_repeat_fail(&k->failing, (int64_t)(uv_hrtime() / 1000000), KEY_CHECK_LOG_EVERY_MS,
+                          &n)) {
+        log_warn(
+            "cannot check %s against the store yet (status %d): asking again every second"
+            " (said once a minute while it lasts)",
+            k->name, status);
+        if (n)
+          log_warn("%s: %llu more failed checks since the last warning", k->name,
+                   (unsigned long long)n);
+      }
       h->keys_parked[i] = k;
       h->keys_retry_ns = uv_hrtime() + UINT64_C(1000000000);
       json_decref(result);
@@ -307,6 +322,9 @@ static void on_key_checked(void *ctx, int status, json_t *result) {
         k->name, k->fix);
     app->exit_status = 1;
   }
+  if (status == STORE_OK && log_repeat_ok(&k->failing, &n))
+    log_info("checked %s against the store after %llu failed attempts", k->name,
+             (unsigned long long)n);
   if (status == STORE_OK && app->keys_unchecked > 0) app->keys_unchecked--;
   if (app->exit_status && !app->shutting_down) begin_shutdown(app);
   json_decref(result);

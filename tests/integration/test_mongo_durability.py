@@ -130,3 +130,10 @@ def test_wrong_password_is_not_ready_and_says_why(start_server, mongo):
     assert f'user \\"{m[2]}\\"' in said[0] and '"level":"error"' in said[0], said
     assert "Failed authentication" not in log, log  # the driver's repeats are not logged
     assert srv.proc.poll() is None  # still serving: the login may be fixed on the server
+    # The keys' check is asked again every second, and said once (then once a
+    # minute), not every second: two more tries at least, still one line each.
+    time.sleep(2.2)
+    log = srv.read_log()
+    for key in ("secret_key", "vapid_key"):
+        said = [line for line in log.splitlines() if f"cannot check {key}" in line]
+        assert len(said) == 1, log
