@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench_store.h"
 #include "parley/log.h"
 #include "parley/store.h"
 #include "parley/util.h"
@@ -36,24 +37,12 @@ typedef struct bench_s {
   /* a pipelined batch of jobs */
   int kind, total, submitted, done, failed;
   json_t *last;
-  int last_status, last_done;
 } bench_t;
 
 enum { FILL_MESSAGES, FILL_CONVS, FILL_CONV_MESSAGES };
 
-static void on_sync(void *ctx, int status, json_t *result) {
-  bench_t *b = ctx;
-  b->last_status = status;
-  b->last = result;
-  b->last_done = 1;
-}
-
 static int call_sync(bench_t *b, enum store_op op, json_t *params) {
-  b->last_done = 0;
-  b->last = NULL;
-  if (store_call(b->store, op, params, on_sync, b) != 0) return -1;
-  while (!b->last_done) uv_run(b->loop, UV_RUN_ONCE);
-  return b->last_status;
+  return bench_call_sync(b->loop, b->store, op, params, &b->last);
 }
 
 static void on_job(void *ctx, int status, json_t *result);
@@ -279,10 +268,8 @@ int main(int argc, char **argv) {
   uv_loop_init(&loop);
   bench_t b = {.loop = &loop};
   b.conv_ids = calloc((size_t)conv_sizes[nsizes - 1], 25);
-  int mongo = strncmp(argv[1], "mongodb://", 10) == 0;
-  const char *backend = mongo ? "mongo" : "sqlite";
-  b.store = mongo ? store_open_mongo(&loop, argv[1], INFLIGHT * 2, 5000)
-                  : store_open_sqlite(&loop, argv[1], INFLIGHT * 2);
+  const char *backend = bench_store_backend(argv[1]);
+  b.store = bench_store_open(&loop, argv[1], INFLIGHT * 2);
   if (!b.store || prepare(&b) != 0) {
     fprintf(stderr, "growth_bench: cannot open or prepare %s\n", argv[1]);
     return 1;

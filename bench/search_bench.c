@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench_store.h"
 #include "chat/search.h"
 #include "parley/log.h"
 #include "parley/store.h"
@@ -34,7 +35,6 @@ typedef struct bench_s {
   double *cdf; /* cumulative Zipf weights over the vocabulary */
   uint64_t rng;
   json_t *last;
-  int last_status, last_done;
 } bench_t;
 
 static uint32_t rnd(bench_t *b) { /* xorshift64*, reproducible */
@@ -44,19 +44,8 @@ static uint32_t rnd(bench_t *b) { /* xorshift64*, reproducible */
   return (uint32_t)((b->rng * 2685821657736338717ULL) >> 32);
 }
 
-static void on_sync(void *ctx, int status, json_t *result) {
-  bench_t *b = ctx;
-  b->last_status = status;
-  b->last = result;
-  b->last_done = 1;
-}
-
 static int call_sync(bench_t *b, enum store_op op, json_t *params) {
-  b->last_done = 0;
-  b->last = NULL;
-  if (store_call(b->store, op, params, on_sync, b) != 0) return -1;
-  while (!b->last_done) uv_run(b->loop, UV_RUN_ONCE);
-  return b->last_status;
+  return bench_call_sync(b->loop, b->store, op, params, &b->last);
 }
 
 /* Pronounceable words of 4 to 9 letters; every seventh carries an accent. */
@@ -204,9 +193,8 @@ int main(int argc, char **argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   b.loop = &loop;
-  int mongo = strncmp(argv[1], "mongodb://", 10) == 0;
-  b.store = mongo ? store_open_mongo(&loop, argv[1], b.inflight * 2, 5000)
-                  : store_open_sqlite(&loop, argv[1], b.inflight * 2);
+  const char *backend = bench_store_backend(argv[1]);
+  b.store = bench_store_open(&loop, argv[1], b.inflight * 2);
   make_vocab(&b);
   if (!b.store || prepare(&b) != 0) {
     fprintf(stderr, "search_bench: cannot open or prepare %s\n", argv[1]);
@@ -258,9 +246,9 @@ int main(int argc, char **argv) {
       "search_bench backend=%s messages=%d conversations=%d users=%d fill_rate=%.0f msg/s"
       " queries=%d errors=%d seconds=%.3f qps=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f"
       " cpu_ms_per_query=%.2f results_per_query=%.1f load=%.2f,%.2f,%.2f\n",
-      mongo ? "mongo" : "sqlite", b.total, b.convs, USERS, b.total / fill_secs, queries, errors,
-      secs, queries / secs, lat[queries / 2], lat[(int)(queries * 0.99)], lat[queries - 1],
-      cpu * 1e3 / queries, (double)hits / queries, load[0], load[1], load[2]);
+      backend, b.total, b.convs, USERS, b.total / fill_secs, queries, errors, secs, queries / secs,
+      lat[queries / 2], lat[(int)(queries * 0.99)], lat[queries - 1], cpu * 1e3 / queries,
+      (double)hits / queries, load[0], load[1], load[2]);
   free(lat);
   return errors || b.failed ? 1 : 0;
 }

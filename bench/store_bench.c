@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench_store.h"
 #include "parley/log.h"
 #include "parley/store.h"
 #include "parley/util.h"
@@ -23,22 +24,10 @@ typedef struct bench_s {
   char sender[25];
   char (*conv_ids)[25];
   json_t *last; /* result of the last synchronous call */
-  int last_status, last_done;
 } bench_t;
 
-static void on_sync(void *ctx, int status, json_t *result) {
-  bench_t *b = ctx;
-  b->last_status = status;
-  b->last = result;
-  b->last_done = 1;
-}
-
 static int call_sync(bench_t *b, enum store_op op, json_t *params) {
-  b->last_done = 0;
-  b->last = NULL;
-  if (store_call(b->store, op, params, on_sync, b) != 0) return -1;
-  while (!b->last_done) uv_run(b->loop, UV_RUN_ONCE);
-  return b->last_status;
+  return bench_call_sync(b->loop, b->store, op, params, &b->last);
 }
 
 static void on_insert(void *ctx, int status, json_t *result);
@@ -180,9 +169,8 @@ int main(int argc, char **argv) {
   uv_loop_init(&loop);
   b.loop = &loop;
   b.conv_ids = calloc((size_t)b.convs, 25);
-  int mongo = strncmp(argv[1], "mongodb://", 10) == 0;
-  b.store = mongo ? store_open_mongo(&loop, argv[1], b.inflight * 2, 5000)
-                  : store_open_sqlite(&loop, argv[1], b.inflight * 2);
+  const char *backend = bench_store_backend(argv[1]);
+  b.store = bench_store_open(&loop, argv[1], b.inflight * 2);
   if (!b.store || prepare(&b) != 0) {
     fprintf(stderr, "store_bench: cannot open or prepare %s\n", argv[1]);
     return 1;
@@ -212,14 +200,14 @@ int main(int argc, char **argv) {
       "store_bench backend=%s messages=%d conversations=%d in_flight=%d failed=%d seconds=%.3f"
       " rate=%.0f msg/s cpu_us_per_msg=%.1f user+%.1f sys load=%.2f,%.2f,%.2f  command: %s %s %d "
       "%d %d\n",
-      mongo ? "mongo" : "sqlite", b.total, b.convs, b.inflight, inserts_failed, secs,
-      b.total / secs, user * 1e6 / b.total, sys * 1e6 / b.total, load[0], load[1], load[2], argv[0],
-      argv[1], b.total, b.convs, b.inflight);
+      backend, b.total, b.convs, b.inflight, inserts_failed, secs, b.total / secs,
+      user * 1e6 / b.total, sys * 1e6 / b.total, load[0], load[1], load[2], argv[0], argv[1],
+      b.total, b.convs, b.inflight);
   if (pages > 0 && page_secs > 0)
     printf(
         "store_bench_pages backend=%s pages=%d messages_per_page=50 reactions_per_message=2"
         " seconds=%.3f rate=%.0f pages/s ms_per_page=%.3f cpu_us_per_page=%.0f\n",
-        mongo ? "mongo" : "sqlite", pages, page_secs, pages / page_secs, page_secs * 1e3 / pages,
+        backend, pages, page_secs, pages / page_secs, page_secs * 1e3 / pages,
         page_cpu * 1e6 / pages);
   else if (pages > 0)
     fprintf(stderr, "store_bench: the pages phase failed\n");
