@@ -6,8 +6,12 @@
  * history pages (MSG_LIST before_seq) at the start, middle and end of the
  * conversation, a WebSocket sync after 10,000 missed messages (MSG_LIST
  * after_seq, the default limit of 50), the inbox's first page (CONV_LIST,
- * limit 50, as GET /api/conversations) and one conversation's unread count
- * (CONV_GET for the user: last_seq - last_read_seq). The HTTP layer is not in
+ * limit 50, as GET /api/conversations), one conversation's unread count
+ * (CONV_GET for the user: last_seq - last_read_seq) and an agent's inbox's
+ * first page (CONV_LIST type instagram, limit 50, as GET
+ * /api/messages/instagram: the writer owns as many instagram conversations as
+ * the reader has conversations, each with one message, and a third user is
+ * the writer's agent). The HTTP layer is not in
  * the figures. The smallest size has at least 50 conversations by default,
  * so that every size's inbox page holds 50. Prints one line per size and read (wall clock and CPU
  * time percentiles), then the ratio of the CPU p99 at the largest size to the smallest per read.
@@ -29,17 +33,20 @@ typedef struct bench_s {
   uv_loop_t *loop;
   store_t *store;
   char reader[25], writer[25]; /* the user who reads, the one who writes */
+  char agent[25];              /* the writer's agent: reads the writer's instagram inbox */
   char big[25];                /* the conversation that grows */
   long long messages;          /* in the big conversation */
   int convs;                   /* the reader's conversations, the big one included */
   int convs_made;              /* of the next batch: ids still to get a message */
   char (*conv_ids)[25];
+  int igs; /* the writer's instagram conversations */
+  char (*ig_ids)[25];
   /* a pipelined batch of jobs */
   int kind, total, submitted, done, failed;
   json_t *last;
 } bench_t;
 
-enum { FILL_MESSAGES, FILL_CONVS, FILL_CONV_MESSAGES };
+enum { FILL_MESSAGES, FILL_CONVS, FILL_CONV_MESSAGES, FILL_IGS, FILL_IG_MESSAGES };
 
 static int call_sync(bench_t *b, enum store_op op, json_t *params) {
   return bench_call_sync(b->loop, b->store, op, params, &b->last);
@@ -54,7 +61,18 @@ static int submit(bench_t *b, int i) {
                       json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", "group", "name", "growth",
                                 "creator_id", b->reader, "participant_ids", b->reader, b->writer),
                       on_job, b);
-  const char *conv = b->kind == FILL_MESSAGES ? b->big : b->conv_ids[b->convs_made + i];
+  if (b->kind == FILL_IGS) {
+    char contact[32];
+    snprintf(contact, sizeof(contact), "growth-contact-%d", b->igs + i);
+    return store_call(
+        b->store, CONV_CREATE,
+        json_pack("{s:s,s:s,s:s,s:[s],s:s}", "type", "instagram", "name", contact, "creator_id",
+                  b->writer, "participant_ids", b->writer, "contact_id", contact),
+        on_job, b);
+  }
+  const char *conv = b->kind == FILL_MESSAGES      ? b->big
+                     : b->kind == FILL_IG_MESSAGES ? b->ig_ids[b->igs + i]
+                                                   : b->conv_ids[b->convs_made + i];
   return store_call(
       b->store, MSG_INSERT,
       json_pack("{s:s,s:s,s:s,s:s}", "conversation_id", conv, "sender_id", b->writer, "text",
@@ -73,10 +91,12 @@ static void on_job(void *ctx, int status, json_t *result) {
   bench_t *b = ctx;
   if (status != 0) {
     b->failed++;
-  } else if (b->kind == FILL_CONVS) {
+  } else if (b->kind == FILL_CONVS || b->kind == FILL_IGS) {
     const char *id =
         json_string_value(json_object_get(json_object_get(result, "conversation"), "id"));
-    snprintf(b->conv_ids[b->convs_made + b->done - b->failed], 25, "%s", id ? id : "");
+    int k = b->done - b->failed;
+    snprintf(b->kind == FILL_IGS ? b->ig_ids[b->igs + k] : b->conv_ids[b->convs_made + k], 25, "%s",
+             id ? id : "");
   }
   b->done++;
   json_decref(result);
@@ -106,22 +126,32 @@ static int grow(bench_t *b, long long messages, int convs) {
       return -1;
     b->convs = convs;
   }
+  if (convs > b->igs) {
+    if (run_batch(b, FILL_IGS, convs - b->igs) != 0 ||
+        run_batch(b, FILL_IG_MESSAGES, convs - b->igs) != 0)
+      return -1;
+    b->igs = convs;
+  }
   return 0;
 }
 
 static int prepare(bench_t *b) {
   char run[25], email[80];
   util_new_id(run);
-  for (int u = 0; u < 2; u++) {
+  static const char *const names[3] = {"Reader", "Writer", "Agent"};
+  char *ids[3] = {b->reader, b->writer, b->agent};
+  for (int u = 0; u < 3; u++) {
     snprintf(email, sizeof(email), "growth-%s-%d@example.com", run, u);
-    if (call_sync(b, USER_CREATE,
-                  json_pack("{s:s,s:s,s:s}", "email", email, "name", u ? "Writer" : "Reader",
-                            "password_hash", "x")))
+    if (call_sync(
+            b, USER_CREATE,
+            json_pack("{s:s,s:s,s:s}", "email", email, "name", names[u], "password_hash", "x")))
       return -1;
-    snprintf(u ? b->writer : b->reader, 25, "%s",
-             json_string_value(json_object_get(b->last, "id")));
+    snprintf(ids[u], 25, "%s", json_string_value(json_object_get(b->last, "id")));
     json_decref(b->last);
   }
+  if (call_sync(b, AGENT_ADD, json_pack("{s:s,s:s}", "owner_id", b->writer, "user_id", b->agent)))
+    return -1;
+  json_decref(b->last);
   if (call_sync(b, CONV_CREATE,
                 json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", "group", "name", "big", "creator_id",
                           b->reader, "participant_ids", b->reader, b->writer)))
@@ -145,10 +175,10 @@ static int cmp_double(const void *x, const void *y) {
   return a < c ? -1 : a > c;
 }
 
-enum { R_START, R_MIDDLE, R_END, R_SYNC, R_INBOX, R_UNREAD, R_COUNT };
-static const char *const read_names[R_COUNT] = {"history_start",    "history_middle",
-                                                "history_end",      "sync_10k_missed",
-                                                "inbox_first_page", "unread_count"};
+enum { R_START, R_MIDDLE, R_END, R_SYNC, R_INBOX, R_UNREAD, R_AGENT, R_COUNT };
+static const char *const read_names[R_COUNT] = {
+    "history_start",    "history_middle", "history_end",           "sync_10k_missed",
+    "inbox_first_page", "unread_count",   "agent_inbox_first_page"};
 
 /* Read r's i-th sample's call; checks what it answers (-1: wrong). */
 static int one_read(bench_t *b, int r, int i) {
@@ -172,14 +202,22 @@ static int one_read(bench_t *b, int r, int i) {
     case R_INBOX:
       p = json_pack("{s:s,s:i}", "user_id", b->reader, "limit", 50);
       break;
+    case R_AGENT:
+      p = json_pack("{s:s,s:s,s:i}", "user_id", b->agent, "type", "instagram", "limit", 50);
+      break;
     default:
       p = json_pack("{s:s,s:s}", "id", b->big, "user_id", b->reader);
   }
-  if (call_sync(b, r == R_INBOX ? CONV_LIST : r == R_UNREAD ? CONV_GET : MSG_LIST, p) != 0)
+  if (call_sync(b,
+                r == R_INBOX || r == R_AGENT ? CONV_LIST
+                : r == R_UNREAD              ? CONV_GET
+                                             : MSG_LIST,
+                p) != 0)
     return -1;
   int ok;
-  if (r == R_INBOX) {
-    size_t want = b->convs < 50 ? (size_t)b->convs : 50;
+  if (r == R_INBOX || r == R_AGENT) {
+    int have = r == R_INBOX ? b->convs : b->igs;
+    size_t want = have < 50 ? (size_t)have : 50;
     ok = json_array_size(json_object_get(b->last, "conversations")) == want;
   } else if (r == R_UNREAD) {
     /* The reader never read: every message of the big one is unread. */
@@ -268,6 +306,7 @@ int main(int argc, char **argv) {
   uv_loop_init(&loop);
   bench_t b = {.loop = &loop};
   b.conv_ids = calloc((size_t)conv_sizes[nsizes - 1], 25);
+  b.ig_ids = calloc((size_t)conv_sizes[nsizes - 1], 25);
   const char *backend = bench_store_backend(argv[1]);
   b.store = bench_store_open(&loop, argv[1], INFLIGHT * 2);
   if (!b.store || prepare(&b) != 0) {
@@ -283,8 +322,10 @@ int main(int argc, char **argv) {
       rc = 1;
       break;
     }
-    fprintf(stderr, "growth_bench: filled to %lld messages, %d conversations in %.1f s\n",
-            b.messages, b.convs, (double)(uv_hrtime() - t0) / 1e9);
+    fprintf(
+        stderr,
+        "growth_bench: filled to %lld messages, %d conversations (and %d instagram) in %.1f s\n",
+        b.messages, b.convs, b.igs, (double)(uv_hrtime() - t0) / 1e9);
     if (measure(&b, samples, p99[s], backend) != 0) rc = 1;
   }
   if (rc == 0)
@@ -297,5 +338,6 @@ int main(int argc, char **argv) {
   store_close(b.store, NULL, NULL);
   uv_run(&loop, UV_RUN_DEFAULT);
   free(b.conv_ids);
+  free(b.ig_ids);
   return rc;
 }
