@@ -49,11 +49,17 @@
 
 #define LAG_INTERVAL_MS 250
 #define SHUTDOWN_POLL_MS 20
+/* Connections told to close (or closed, past the deadline) in one loop turn
+ * of a shutdown; the rest in the turns after, so that 20,000 sessions'
+ * close frames do not hold the loop (and the replies still due) for one long
+ * turn. */
+#define SHUTDOWN_DRAIN_MAX 512
 
 /* Handles owned by the app itself, kept out of app_t's public fields. */
 typedef struct app_handles_s {
   uv_signal_t sigterm, sigint;
   uv_timer_t lag_timer, shutdown_timer;
+  uv_idle_t drain; /* the next part of the connections to close */
   uint64_t lag_expected_ns;
   uint64_t shutdown_deadline_ns;
   int forced;
@@ -95,6 +101,7 @@ static void on_lag_timer(uv_timer_t *t) {
 }
 
 static void begin_shutdown(app_t *app);
+static void on_drain_idle(uv_idle_t *t);
 
 static void on_signal(uv_signal_t *s, int signum) {
   app_t *app = s->data;
@@ -118,10 +125,29 @@ static void drain_conn(conn_t *c, void *arg) {
 
 static void on_handle_closed(uv_handle_t *h) { (void)h; }
 
+/* SHUTDOWN_DRAIN_MAX more connections; the rest on the next turn. */
+static void drain_some(app_t *app) {
+  app_handles_t *h = handles(app);
+  int force = h->forced;
+  if (conn_foreach_some(app->listener, SHUTDOWN_DRAIN_MAX, drain_conn, &force))
+    uv_idle_stop(&h->drain);
+  else
+    uv_idle_start(&h->drain, on_drain_idle);
+}
+
+static void on_drain_idle(uv_idle_t *t) { drain_some(t->data); }
+
+/* Starts a walk over every connection: told to close, or closed if forced. */
+static void drain_all(app_t *app) {
+  conn_foreach_restart(app->listener);
+  drain_some(app);
+}
+
 static void finish_shutdown(app_t *app) {
   app_handles_t *h = handles(app);
   retry_key_checks(app, 0); /* shutting down: drops what is parked */
   uv_close((uv_handle_t *)&h->shutdown_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&h->drain, on_handle_closed);
   uv_close((uv_handle_t *)&h->lag_timer, on_handle_closed);
   uv_close((uv_handle_t *)&h->sigterm, on_handle_closed);
   uv_close((uv_handle_t *)&h->sigint, on_handle_closed);
@@ -154,7 +180,7 @@ static void on_shutdown_poll(uv_timer_t *t) {
   if (!h->forced && uv_hrtime() > h->shutdown_deadline_ns) {
     log_warn("shutdown deadline passed: closing %d connections", conn_count(app->listener));
     h->forced = 1;
-    conn_foreach(app->listener, drain_conn, &h->forced);
+    drain_all(app);
   }
   if (conn_count(app->listener) > 0) return;
   /* Sessions are gone (their offline presence is out): fan-out can stop. */
@@ -215,8 +241,7 @@ static void begin_shutdown(app_t *app) {
   ig_media_stop(app->ig_media);
   calls_stop(app->calls);
   bots_stop(app->bots);
-  int force = 0;
-  conn_foreach(app->listener, drain_conn, &force);
+  drain_all(app);
   h->shutdown_deadline_ns = uv_hrtime() + (uint64_t)app->cfg.shutdown_timeout_ms * 1000000;
   uv_timer_start(&h->shutdown_timer, on_shutdown_poll, 0, SHUTDOWN_POLL_MS);
 }
@@ -425,7 +450,9 @@ int app_start(app_t *app, uv_loop_t *loop) {
   uv_signal_init(loop, &h->sigint);
   uv_timer_init(loop, &h->lag_timer);
   uv_timer_init(loop, &h->shutdown_timer);
+  uv_idle_init(loop, &h->drain);
   h->sigterm.data = h->sigint.data = h->lag_timer.data = h->shutdown_timer.data = app;
+  h->drain.data = app;
   app->metrics = metrics_new();
   if (!app->metrics) goto fail;
   if (make_dir(app->cfg.data_dir) != 0) {

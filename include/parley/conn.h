@@ -85,6 +85,14 @@ void listener_stop(listener_t *l);
 void listener_free(listener_t *l);
 /* Calls fn on every open connection (shutdown). l may be NULL. */
 void conn_foreach(listener_t *l, void (*fn)(conn_t *c, void *arg), void *arg);
+/* The same spread over loop turns: conn_foreach_restart starts a walk at the
+ * first connection; each conn_foreach_some goes on where the last stopped,
+ * through at most max connections (those closing are passed over), and
+ * returns 1 once the walk is done. A connection that goes away meanwhile is
+ * never visited; one opened since the restart is not either. One walk at a
+ * time per listener. */
+void conn_foreach_restart(listener_t *l);
+int conn_foreach_some(listener_t *l, int max, void (*fn)(conn_t *c, void *arg), void *arg);
 /* Number of open connections (0 for a NULL listener). */
 int conn_count(const listener_t *l);
 

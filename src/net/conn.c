@@ -30,6 +30,7 @@ struct listener_s {
   int listening;
   int stopped; /* listener_stop ran: accept nothing more */
   conn_t *head;
+  conn_t *cursor; /* conn_foreach_some's next connection (kept valid by unlinking) */
   int nconns;
   uint64_t next_conn_id;
   uv_tcp_t metrics; /* the metrics listener, when metrics_listening */
@@ -71,6 +72,7 @@ static void on_handle_closed(uv_handle_t *h) {
   assert(c->handles_open > 0);
   if (--c->handles_open == 0) {
     listener_t *l = c->listener;
+    if (l->cursor == c) l->cursor = c->next;
     if (c->prev)
       c->prev->next = c->next;
     else
@@ -584,6 +586,23 @@ void conn_foreach(listener_t *r, void (*fn)(conn_t *c, void *arg), void *arg) {
     }
     c = next;
   }
+}
+
+void conn_foreach_restart(listener_t *l) {
+  if (l) l->cursor = l->head;
+}
+
+int conn_foreach_some(listener_t *l, int max, void (*fn)(conn_t *c, void *arg), void *arg) {
+  if (!l) return 1;
+  for (int n = 0; n < max && l->cursor; n++) {
+    conn_t *c = l->cursor;
+    l->cursor = c->next; /* before fn: a connection it opens goes to the head, unvisited */
+    if (c->closing) continue;
+    conn_ref(c);
+    fn(c, arg);
+    conn_unref(c);
+  }
+  return l->cursor == NULL;
 }
 
 int conn_count(const listener_t *l) { return l ? l->nconns : 0; }

@@ -110,10 +110,60 @@ static void test_abort_cancels_writes(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static int visits[16];
+static conn_t *walked[16];
+
+static void visit(conn_t *c, void *arg) {
+  conn_t **all = arg;
+  for (int i = 0; i < 16; i++)
+    if (all[i] == c) visits[i]++;
+}
+
+/* A walk spread over loop turns (conn_foreach_some, the shutdown's drain):
+ * at most max a call, each open connection once, none that closed before its
+ * turn came (even when its memory went meanwhile), none opened since. */
+static void test_foreach_some_walks_in_parts(void **state) {
+  (void)state;
+  memset(&seen, 0, sizeof(seen));
+  memset(visits, 0, sizeof(visits));
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  listener_t *l = listener_new(&loop, &handler, NULL, 16, NULL);
+  for (int i = 0; i < 10; i++) walked[i] = conn_open_memory(l, "192.0.2.9", sink, &seen);
+  assert_int_equal(conn_foreach_some(l, 3, visit, walked), 1); /* no walk started: nothing */
+  conn_foreach_restart(l);
+  assert_int_equal(conn_foreach_some(l, 3, visit, walked), 0);
+  int first = 0;
+  for (int i = 0; i < 10; i++) first += visits[i];
+  assert_int_equal(first, 3);
+  /* The newest three come first (the list's head); close one of the others
+   * and let the loop free it, and open one more. */
+  int gone = -1;
+  for (int i = 0; i < 10 && gone < 0; i++)
+    if (!visits[i]) gone = i;
+  conn_close(walked[gone]);
+  uv_run(&loop, UV_RUN_NOWAIT);
+  assert_int_equal(conn_count(l), 9);
+  walked[10] = conn_open_memory(l, "192.0.2.10", sink, &seen);
+  walked[gone] = NULL;
+  int parts = 1;
+  while (!conn_foreach_some(l, 3, visit, walked)) parts++;
+  assert_int_equal(parts, 2); /* the other 6: 3 + 3 */
+  for (int i = 0; i < 10; i++) assert_int_equal(visits[i], i == gone ? 0 : 1);
+  assert_int_equal(visits[10], 0);
+  for (int i = 0; i <= 10; i++)
+    if (walked[i]) conn_close(walked[i]);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(conn_count(l), 0);
+  listener_free(l);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_read_write_drain_close),
       cmocka_unit_test(test_abort_cancels_writes),
+      cmocka_unit_test(test_foreach_some_walks_in_parts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
