@@ -92,6 +92,19 @@ store_t *store_open_mongo(uv_loop_t *loop, const char *uri, int max_jobs, int ti
  * or STORE_EBUSY / STORE_ECLOSED / STORE_EINVAL without calling cb. */
 int store_call(store_t *s, enum store_op op, json_t *params, store_cb cb, void *ctx);
 
+/* Runs on the store's worker thread after a successful operation (on SQLite,
+ * after its batch's COMMIT): takes result (a new reference) and returns what
+ * the callback gets instead (a new reference; NULL: an empty object). It may
+ * read params and arg (which must stay valid and unchanged while the job is
+ * in flight) and touch nothing the loop changes. It lets a handler turn a
+ * large result into its answer on the thread that allocated it: a jansson
+ * tree built on one thread and freed on another costs the freeing thread
+ * most of its time in glibc's malloc_consolidate. */
+typedef json_t *(*store_then_fn)(void *arg, const json_t *params, json_t *result);
+/* store_call() with then applied to the result before cb. */
+int store_call_then(store_t *s, enum store_op op, json_t *params, store_then_fn then,
+                    void *then_arg, store_cb cb, void *ctx);
+
 /* Jobs accepted and not yet completed. */
 int store_jobs_in_flight(const store_t *s);
 /* "sqlite" or "mongo". */

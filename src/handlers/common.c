@@ -45,8 +45,13 @@ void handlers_reply_204(void *ctx, int status, json_t *result) {
 }
 
 int handlers_store_call(http_req_t *req, enum store_op op, json_t *params, store_cb cb) {
+  return handlers_store_call_then(req, op, params, NULL, cb);
+}
+
+int handlers_store_call_then(http_req_t *req, enum store_op op, json_t *params, store_then_fn then,
+                             store_cb cb) {
   http_req_ref(req);
-  int rc = store_call(req->app->store, op, params, cb, req);
+  int rc = store_call_then(req->app->store, op, params, then, req->app, cb, req);
   if (rc != 0) {
     http_req_unref(req);
     handlers_reply_store_error(req, STORE_EUNAVAILABLE);

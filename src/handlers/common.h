@@ -22,6 +22,10 @@ void handlers_reply_204(void *ctx, int status, json_t *result);
  * drop with http_req_unref(). When the store refuses the job, replies 503 and
  * returns -1 (no reference kept, cb not called). Takes ownership of params. */
 int handlers_store_call(http_req_t *req, enum store_op op, json_t *params, store_cb cb);
+/* The same with then run on the store's worker thread (store_call_then), given
+ * the app (read only) as its arg. */
+int handlers_store_call_then(http_req_t *req, enum store_op op, json_t *params, store_then_fn then,
+                             store_cb cb);
 
 /* Strict field readers for request bodies. Each returns the value (borrowed) or
  * NULL; when the field is present but wrong (type, length in code points, UTF-8)

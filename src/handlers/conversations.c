@@ -179,25 +179,36 @@ static void create(http_req_t *req) {
 
 /* ---- GET /api/conversations ---- */
 
+/* Store thread (store_call_then): the page's text, as the caller (params'
+ * user_id) sees it, from the store's result, which is signed, read and freed
+ * here, on the thread that built it. Only pure code runs here: the app is
+ * read only. Returns the text as a JSON string (NULL without memory). */
+static json_t *page_text(void *arg, const json_t *params, json_t *result) {
+  const app_t *app = arg;
+  const char *user = json_string_value(json_object_get(params, "user_id"));
+  json_t *convs = json_object_get(result, "conversations"), *c, *text = NULL;
+  size_t i;
+  json_array_foreach(convs, i, c) attach_url_message(app, json_object_get(c, "last_message"));
+  attach_url_convs(app, convs);
+  buf_t b;
+  buf_init(&b);
+  if (conv_view_write_page(&b, result, user) == 0) text = json_stringn_nocheck(b.data, b.len);
+  buf_free(&b);
+  json_decref(result);
+  return text;
+}
+
 static void listed(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
   if (status == STORE_EINVAL) {
     reply_invalid(req, "cursor", "cursor is not one this server gave");
   } else if (status != STORE_OK) {
     handlers_reply_store_error(req, status);
+  } else if (json_is_string(result)) {
+    http_reply_raw(req, 200, "application/json", json_string_value(result),
+                   json_string_length(result));
   } else {
-    buf_t b;
-    buf_init(&b);
-    size_t i;
-    json_t *c;
-    json_array_foreach(json_object_get(result, "conversations"), i, c)
-        attach_url_message(req->app, json_object_get(c, "last_message"));
-    attach_url_convs(req->app, json_object_get(result, "conversations"));
-    if (conv_view_write_page(&b, result, req->user_id) == 0)
-      http_reply_raw(req, 200, "application/json", b.data, b.len);
-    else
-      http_reply_error(req, 500, "internal", "could not encode the response", NULL);
-    buf_free(&b);
+    http_reply_error(req, 500, "internal", "could not encode the response", NULL);
   }
   json_decref(result);
   http_req_unref(req);
@@ -229,7 +240,7 @@ static void list(http_req_t *req) {
     if (an >= 0 && strcmp(assigned, "all") != 0)
       json_object_set_new(params, "assigned", json_string(assigned));
   }
-  handlers_store_call(req, CONV_LIST, params, listed);
+  handlers_store_call_then(req, CONV_LIST, params, page_text, listed);
 }
 
 /* ---- GET, PATCH /api/conversations/:id and POST .../members ---- */

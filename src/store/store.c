@@ -39,6 +39,11 @@ store_t *store_new(uv_loop_t *loop, const store_backend_t *backend, int max_jobs
 }
 
 int store_call(store_t *s, enum store_op op, json_t *params, store_cb cb, void *ctx) {
+  return store_call_then(s, op, params, NULL, NULL, cb, ctx);
+}
+
+int store_call_then(store_t *s, enum store_op op, json_t *params, store_then_fn then,
+                    void *then_arg, store_cb cb, void *ctx) {
   if ((unsigned)op >= STORE_OP_COUNT || !cb) {
     json_decref(params);
     return STORE_EINVAL;
@@ -61,6 +66,8 @@ int store_call(store_t *s, enum store_op op, json_t *params, store_cb cb, void *
   job->params = params ? params : json_object();
   job->cb = cb;
   job->ctx = ctx;
+  job->then = then;
+  job->then_arg = then_arg;
   s->in_flight++;
   s->backend->submit(s, job);
   return 0;
@@ -85,6 +92,11 @@ void store_job_done(store_job_t *job) {
   assert(s->in_flight > 0);
   s->in_flight--;
   if (s->closing && s->in_flight == 0) s->backend->close(s);
+}
+
+void store_job_then(store_job_t *job) {
+  if (!job->then || job->status != STORE_OK || !job->result) return;
+  job->result = job->then(job->then_arg, job->params, job->result);
 }
 
 void store_close(store_t *s, void (*done)(void *arg), void *arg) {

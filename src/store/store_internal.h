@@ -25,6 +25,8 @@ struct store_job_s {
   int status;
   store_cb cb;
   void *ctx;
+  store_then_fn then; /* NULL, or run by store_job_then() on the worker */
+  void *then_arg;
   store_job_t *next; /* for the backend's queues */
 };
 
@@ -71,6 +73,9 @@ store_t *store_new(uv_loop_t *loop, const store_backend_t *backend, int max_jobs
 /* Completes a job on the loop thread: runs its callback, frees it, and finishes a
  * pending store_close() when it was the last one. */
 void store_job_done(store_job_t *job);
+/* Worker thread, once the job's status and result are final: applies the
+ * job's store_then_fn to a successful result. */
+void store_job_then(store_job_t *job);
 /* The backend has released everything: frees the store and calls close_done. */
 void store_closed(store_t *s);
 

@@ -140,6 +140,7 @@ static void work_cb(uv_work_t *req) {
     fail_all(w, STORE_EUNAVAILABLE);
   } else {
     run_jobs(&c, w);
+    for (int i = 0; i < w->n; i++) store_job_then(w->jobs[i]);
     mongo_ctx_release(&c);
     mongoc_client_pool_push(m->pool, c.client);
   }

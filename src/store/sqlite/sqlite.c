@@ -299,6 +299,7 @@ static void *thread_main(void *arg) {
       continue;
     }
     run_batch(ss->db, batch);
+    for (store_job_t *j = batch->jobs; j; j = j->next) store_job_then(j);
     batch->cache_bytes = cache_bytes(ss->db);
     long long cache = batch->cache_bytes;
     int indexed = 0;

@@ -4,6 +4,8 @@
  * MongoDB (when PARLEY_TEST_MONGO_URI is set, a fresh database per test). */
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "store_fixture.h"
 
 /* A conversation's id; type "direct" or "group" with the creator first. */
@@ -728,6 +730,54 @@ static void test_conv_list(void **state) {
       STORE_OK);
   assert_int_equal(json_array_size(json_object_get(r, "conversations")), 0);
   json_decref(r);
+}
+
+/* store_call_then: the function runs once, off the loop thread, on a
+ * successful result only, and the callback gets what it returned. */
+typedef struct then_seen_s {
+  pthread_t loop_thread;
+  int calls, off_loop;
+} then_seen_t;
+
+static json_t *then_count(void *arg, const json_t *params, json_t *result) {
+  then_seen_t *seen = arg;
+  seen->calls++;
+  seen->off_loop = !pthread_equal(pthread_self(), seen->loop_thread);
+  json_t *out = json_pack("{s:I, s:O}", "n",
+                          (json_int_t)json_array_size(json_object_get(result, "conversations")),
+                          "user", json_object_get(params, "user_id"));
+  json_decref(result);
+  return out;
+}
+
+static void test_call_then(void **state) {
+  fx_t *f = *state;
+  char a[25], b[25], id[25];
+  new_user(f, "a@x.io", "A", a);
+  new_user(f, "b@x.io", "B", b);
+  new_conv(f, "group", a, b, NULL, id);
+  then_seen_t seen = {pthread_self(), 0, 0};
+  store_reply_t r = {0, 0, NULL};
+  assert_int_equal(store_call_then(f->store, CONV_LIST, json_pack("{s:s}", "user_id", a),
+                                   then_count, &seen, store_sync_on_reply, &r),
+                   0);
+  while (!r.done) uv_run(&f->loop, UV_RUN_ONCE);
+  assert_int_equal(r.status, STORE_OK);
+  assert_int_equal(seen.calls, 1);
+  assert_true(seen.off_loop);
+  assert_int_equal(json_integer_value(json_object_get(r.result, "n")), 1);
+  assert_string_equal(str(r.result, "user"), a);
+  json_decref(r.result);
+  /* A failed operation: the callback gets the status, the function never runs. */
+  memset(&r, 0, sizeof(r));
+  assert_int_equal(store_call_then(f->store, CONV_LIST,
+                                   json_pack("{s:s, s:s}", "user_id", a, "cursor", "not a cursor"),
+                                   then_count, &seen, store_sync_on_reply, &r),
+                   0);
+  while (!r.done) uv_run(&f->loop, UV_RUN_ONCE);
+  assert_int_equal(r.status, STORE_EINVAL);
+  assert_null(r.result);
+  assert_int_equal(seen.calls, 1);
 }
 
 /* The inbox mixes channels with the other conversations by activity, page by
@@ -2925,6 +2975,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_conv_create_and_get),
       T(test_conv_permissions),
       T(test_conv_list),
+      T(test_call_then),
       T(test_conv_list_mixes_channels),
       T(test_mark_read),
       T(test_conv_mark_delivered),
