@@ -21,6 +21,18 @@ typedef struct shared_s {
   json_t *users, *admin, *member;
 } shared_t;
 
+/* The time a page is read at, as muted_until is stored (ISO-8601, UTC, ms):
+ * bound once per query rather than strftime('now') evaluated per row. */
+typedef struct now_s {
+  char iso[32];
+} now_t;
+
+static now_t now_iso(void) {
+  now_t n;
+  util_iso8601(util_now_ms(), n.iso);
+  return n;
+}
+
 /* A participant's id, name, avatar_url (the profile's, or null) and
  * avatar_id (an uploaded avatar's, or null) as new references, from columns
  * 0, 1, 7 and 8; shared when sh is given. */
@@ -57,17 +69,16 @@ static json_t *role_value(shared_t *sh, sqlite3_stmt *st) {
  * avatar), role, last_read_seq, last_delivered_seq, mention_count,
  * muted_until (while in the future, else null)}] in the order they joined; participants_conv
  * serves the ORDER BY without a sort. sh may be NULL. */
-static json_t *participants(sqlite_db_t *d, const char *conv_id, shared_t *sh) {
+static json_t *participants(sqlite_db_t *d, const char *conv_id, shared_t *sh, const now_t *now) {
   sqlite3_stmt *st =
       sqlite_db_query(d,
                       "SELECT p.user_id, u.name, p.role, p.last_read_seq, p.last_delivered_seq,"
-                      " p.mention_count, CASE WHEN p.muted_until >"
-                      " strftime('%Y-%m-%dT%H:%M:%fZ', 'now') THEN p.muted_until END,"
+                      " p.mention_count, CASE WHEN p.muted_until > ?2 THEN p.muted_until END,"
                       " u.avatar_url, u.avatar_id"
                       " FROM participants p"
-                      " LEFT JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?"
+                      " LEFT JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?1"
                       " ORDER BY p.rowid",
-                      "s", conv_id);
+                      "ss", conv_id, now->iso);
   if (!st) return NULL;
   json_t *list = json_array();
   int rc;
@@ -174,7 +185,8 @@ static json_t *agents(sqlite_db_t *d, const char *conv_id, const char *owner) {
  * conversation from conv_row(); sh may be NULL. A channel gets no participants
  * (it may have 100,000) but the member user's own entry, "me", when user is
  * given. Returns 0, or -1 when a read failed (c is then left as it was). */
-static int conv_complete(sqlite_db_t *d, json_t *c, shared_t *sh, const char *user) {
+static int conv_complete(sqlite_db_t *d, json_t *c, shared_t *sh, const now_t *now,
+                         const char *user) {
   const char *id = json_string_value(json_object_get(c, "id"));
   int64_t last_seq = json_integer_value(json_object_get(c, "last_seq"));
   json_t *parts;
@@ -186,7 +198,7 @@ static int conv_complete(sqlite_db_t *d, json_t *c, shared_t *sh, const char *us
     json_object_set_new_nocheck(c, "last_message", last ? last : json_null());
     return 0;
   }
-  parts = participants(d, id, sh);
+  parts = participants(d, id, sh, now);
   if (!parts) return -1;
   const char *owner = json_string_value(json_object_get(c, "owner_id"));
   if (owner) {
@@ -289,7 +301,8 @@ json_t *sqlite_conv_load_for(sqlite_db_t *d, const char *id, const char *user) {
   if (!st || sqlite_db_step(d, st) != 1) return NULL;
   json_t *c = conv_row(st);
   sqlite3_reset(st);
-  if (conv_complete(d, c, NULL, user) != 0) {
+  now_t now = now_iso();
+  if (conv_complete(d, c, NULL, &now, user) != 0) {
     json_decref(c);
     return NULL;
   }
@@ -552,7 +565,8 @@ int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
   size_t i;
   json_t *c;
   shared_t sh = {json_object(), json_string("admin"), json_string("member")};
-  json_array_foreach(convs, i, c) if (rc >= 0 && conv_complete(d, c, &sh, user) != 0) rc =
+  now_t now = now_iso();
+  json_array_foreach(convs, i, c) if (rc >= 0 && conv_complete(d, c, &sh, &now, user) != 0) rc =
       STORE_EUNAVAILABLE;
   json_decref(sh.users);
   json_decref(sh.admin);
