@@ -218,10 +218,11 @@ json_t *sqlite_msg_insert_result(json_t *params, const sqlite_insert_t *ins);
 
 /* sqlite_msg_index.c: indexes up to max messages stored since the index last
  * caught up, in the current transaction; *left: how many still wait. Returns a
- * store status. The step runs one SQLITE_INDEX_CHUNK in its own transaction
- * (outside any batch) and updates d->unindexed; a failure is logged. */
+ * store status. The step indexes up to max (at most SQLITE_INDEX_CHUNK) in its
+ * own transaction (outside any batch) and updates d->unindexed; a failure is
+ * logged. */
 #define SQLITE_INDEX_CHUNK 5000
 int sqlite_msg_index(sqlite_db_t *d, int64_t max, int64_t *left);
-void sqlite_msg_index_step(sqlite_db_t *d);
+void sqlite_msg_index_step(sqlite_db_t *d, int64_t max);
 
 #endif

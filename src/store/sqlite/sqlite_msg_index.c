@@ -40,11 +40,11 @@ int sqlite_msg_index(sqlite_db_t *d, int64_t max, int64_t *left) {
   return status;
 }
 
-void sqlite_msg_index_step(sqlite_db_t *d) {
+void sqlite_msg_index_step(sqlite_db_t *d, int64_t max) {
   int64_t left = 0;
+  if (max <= 0 || max > SQLITE_INDEX_CHUNK) max = SQLITE_INDEX_CHUNK;
   if (sqlite_db_exec_plain(d, "BEGIN IMMEDIATE") != 0) goto fail;
-  if (sqlite_msg_index(d, SQLITE_INDEX_CHUNK, &left) != STORE_OK ||
-      sqlite_db_exec_plain(d, "COMMIT") != 0) {
+  if (sqlite_msg_index(d, max, &left) != STORE_OK || sqlite_db_exec_plain(d, "COMMIT") != 0) {
     sqlite_db_exec_plain(d, "ROLLBACK");
     goto fail;
   }
