@@ -13,6 +13,8 @@
 #include "parley/buf.h"
 #include "parley/log.h"
 
+#define HTTPC_IDLE_MAX 64
+
 typedef struct transfer_s transfer_t;
 struct transfer_s {
   httpc_t *h;
@@ -50,7 +52,30 @@ struct httpc_s {
   int closing;
   void (*done)(void *arg);
   void *done_arg;
+  /* Easy handles of finished transfers, reset to libcurl's defaults, for the
+   * next ones: curl_easy_init() allocates and initialises a handle of several
+   * kilobytes per request. Bounded: more finish at once only in a burst. */
+  CURL *idle[HTTPC_IDLE_MAX];
+  int n_idle;
 };
+
+/* A handle keeps, across curl_easy_reset(), only libcurl's caches (DNS,
+ * TLS sessions, cookies: no cookie engine is ever enabled here); connections
+ * belong to the multi handle either way. Every option, the URL, the headers
+ * and CURLOPT_PRIVATE are set again for each transfer. */
+static CURL *easy_take(httpc_t *h) {
+  return h->n_idle > 0 ? h->idle[--h->n_idle] : curl_easy_init();
+}
+
+static void easy_give(httpc_t *h, CURL *easy) {
+  if (!easy) return;
+  if (h->closing || h->n_idle == HTTPC_IDLE_MAX) {
+    curl_easy_cleanup(easy);
+    return;
+  }
+  curl_easy_reset(easy);
+  h->idle[h->n_idle++] = easy;
+}
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
@@ -105,7 +130,7 @@ static void complete(transfer_t *t, CURLcode code) {
   h->in_flight--;
   curl_multi_remove_handle(h->multi, t->easy);
   t->cb(t->ctx, &res);
-  curl_easy_cleanup(t->easy);
+  easy_give(h, t->easy); /* the callback may have closed the client: then freed */
   curl_slist_free_all(t->headers);
   free(t->req_body);
   buf_free(&t->body);
@@ -269,6 +294,13 @@ httpc_t *httpc_new(uv_loop_t *loop) {
   return h;
 }
 
+static void transfer_free(transfer_t *t) {
+  easy_give(t->h, t->easy);
+  curl_slist_free_all(t->headers);
+  free(t->req_body);
+  free(t);
+}
+
 int httpc_request(httpc_t *h, const httpc_request_t *req, httpc_cb cb, void *ctx) {
   if (h->closing) return -1;
   transfer_t *t = calloc(1, sizeof(*t));
@@ -279,7 +311,7 @@ int httpc_request(httpc_t *h, const httpc_request_t *req, httpc_cb cb, void *ctx
   t->check = req->check;
   t->check_ctx = req->check_ctx;
   t->max_response = req->max_response ? req->max_response : 1 << 20;
-  t->easy = curl_easy_init();
+  t->easy = easy_take(h);
   if (!t->easy) goto fail;
   CURL *e = t->easy;
   curl_easy_setopt(e, CURLOPT_URL, req->url);
@@ -323,10 +355,7 @@ int httpc_request(httpc_t *h, const httpc_request_t *req, httpc_cb cb, void *ctx
   h->in_flight++;
   return 0;
 fail:
-  if (t->easy) curl_easy_cleanup(t->easy);
-  curl_slist_free_all(t->headers);
-  free(t->req_body);
-  free(t);
+  transfer_free(t);
   return -1;
 }
 
@@ -337,13 +366,6 @@ static size_t read_cb(char *out, size_t size, size_t n, void *userp) {
   memcpy(out, t->req_body + t->upload_off, want);
   t->upload_off += want;
   return want;
-}
-
-static void transfer_free(transfer_t *t) {
-  if (t->easy) curl_easy_cleanup(t->easy);
-  curl_slist_free_all(t->headers);
-  free(t->req_body);
-  free(t);
 }
 
 static void transfer_link(httpc_t *h, transfer_t *t) {
@@ -361,7 +383,7 @@ int httpc_mail(httpc_t *h, const httpc_mail_t *m, httpc_cb cb, void *ctx) {
   t->cb = cb;
   t->ctx = ctx;
   t->max_response = 1 << 16;
-  t->easy = curl_easy_init();
+  t->easy = easy_take(h);
   t->req_body = malloc(m->message_len + 1);
   t->headers = curl_slist_append(NULL, m->to);
   if (!t->easy || !t->req_body || !t->headers) goto fail;
@@ -410,6 +432,7 @@ void httpc_close(httpc_t *h, void (*done)(void *arg), void *arg) {
     snprintf(t->errbuf, sizeof(t->errbuf), "cancelled");
     complete(t, CURLE_ABORTED_BY_CALLBACK);
   }
+  while (h->n_idle > 0) curl_easy_cleanup(h->idle[--h->n_idle]);
   curl_multi_cleanup(h->multi);
   h->multi = NULL;
   uv_close((uv_handle_t *)&h->timer, on_handle_closed);

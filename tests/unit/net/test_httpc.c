@@ -1,6 +1,7 @@
 /* The outbound HTTP client against a tiny blocking server in a thread: a good
  * answer, a server that never answers (timeout), an oversized body, the
- * address guard, cancellation on close; and the private-address table. */
+ * address guard, cancellation on close, a handle reused with nothing of its
+ * last request; and the private-address table. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -250,11 +251,99 @@ static void test_close_cancels(void **state) {
   server_stop(&s);
 }
 
+/* Answers two connections one after the other, keeping each request. */
+typedef struct server2_s {
+  int fd;
+  int port;
+  char got[2][4096];
+  pthread_t thread;
+} server2_t;
+
+static void *serve2(void *arg) {
+  server2_t *s = arg;
+  static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+  for (int i = 0; i < 2; i++) {
+    int c = accept(s->fd, NULL, NULL);
+    if (c < 0) return NULL;
+    ssize_t n = recv(c, s->got[i], sizeof(s->got[i]) - 1, 0);
+    if (n > 0) s->got[i][n] = '\0';
+    send(c, reply, strlen(reply), MSG_NOSIGNAL);
+    close(c);
+  }
+  return NULL;
+}
+
+static int allow_all(void *ctx, const char *host, int port, const struct sockaddr *addr) {
+  (void)host;
+  (void)port;
+  (void)addr;
+  (*(int *)ctx)++;
+  return 1;
+}
+
+/* A finished transfer's easy handle serves the next request: nothing of the
+ * first (method, headers, body, address guard, HEAD's no-body) carries over. */
+static void test_handle_reused_clean(void **state) {
+  (void)state;
+  server2_t s = {0};
+  s.fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(s.fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  listen(s.fd, 4);
+  socklen_t len = sizeof(sa);
+  getsockname(s.fd, (struct sockaddr *)&sa, &len);
+  s.port = ntohs(sa.sin_port);
+  pthread_create(&s.thread, NULL, serve2, &s);
+  char url1[64], url2[64];
+  snprintf(url1, sizeof(url1), "http://127.0.0.1:%d/first", s.port);
+  snprintf(url2, sizeof(url2), "http://127.0.0.1:%d/second", s.port);
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  httpc_t *h = httpc_new(&loop);
+  int checked = 0;
+  const char *headers[] = {"X-First: yes", NULL};
+  httpc_request_t first = {.method = "HEAD",
+                           .url = url1,
+                           .headers = headers,
+                           .timeout_ms = 2000,
+                           .check = allow_all,
+                           .check_ctx = &checked};
+  result_t r1 = {0}, r2 = {0};
+  assert_int_equal(httpc_request(h, &first, on_done, &r1), 0);
+  while (!r1.called) uv_run(&loop, UV_RUN_ONCE);
+  httpc_request_t second = {
+      .method = "POST", .url = url2, .body = "{\"b\":2}", .body_len = 7, .timeout_ms = 2000};
+  assert_int_equal(httpc_request(h, &second, on_done, &r2), 0);
+  while (!r2.called) uv_run(&loop, UV_RUN_ONCE);
+  int done = 0;
+  httpc_close(h, closed, &done);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_true(done);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  pthread_join(s.thread, NULL);
+  close(s.fd);
+
+  assert_int_equal(r1.status, 200);
+  assert_non_null(strstr(s.got[0], "HEAD /first HTTP/1.1"));
+  assert_non_null(strstr(s.got[0], "X-First: yes"));
+  assert_int_equal(checked, 1);
+  assert_int_equal(r2.status, 200);
+  assert_string_equal(r2.body, "ok"); /* HEAD's no-body is gone */
+  assert_non_null(strstr(s.got[1], "POST /second HTTP/1.1"));
+  assert_non_null(strstr(s.got[1], "{\"b\":2}"));
+  assert_non_null(strstr(s.got[1], "User-Agent: parleyd/"));
+  assert_null(strstr(s.got[1], "X-First"));
+  assert_int_equal(checked, 1); /* the second request had no guard */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_good_answer),   cmocka_unit_test(test_timeout),
-      cmocka_unit_test(test_too_large),     cmocka_unit_test(test_guard_refuses),
-      cmocka_unit_test(test_private_table), cmocka_unit_test(test_close_cancels),
+      cmocka_unit_test(test_good_answer),         cmocka_unit_test(test_timeout),
+      cmocka_unit_test(test_too_large),           cmocka_unit_test(test_guard_refuses),
+      cmocka_unit_test(test_private_table),       cmocka_unit_test(test_close_cancels),
+      cmocka_unit_test(test_handle_reused_clean),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
