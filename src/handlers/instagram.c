@@ -15,6 +15,7 @@
 #include "instagram/ingest.h"
 #include "instagram/outbox.h"
 #include "parley/instagram.h"
+#include "parley/json_in.h"
 #include "parley/log.h"
 #include "parley/metrics.h"
 #include "parley/util.h"
@@ -67,7 +68,7 @@ static void webhook_receive(http_req_t *req) {
     return;
   }
   json_error_t err;
-  json_t *body = json_loadb(raw, req->body.len, 0, &err);
+  json_t *body = json_in_loadb(raw, req->body.len, &err);
   if (!body) {
     http_reply_error(req, 400, "invalid_json", err.text, NULL);
     return;

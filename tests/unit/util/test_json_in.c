@@ -1,0 +1,137 @@
+/* json_in (src/util/json_in.c): whatever the text, the value (or the refusal)
+ * is jansson's json_loadb's, whether read directly or handed over. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "parley/json_in.h"
+
+static void same(const char *text) {
+  json_error_t e1, e2;
+  size_t len = strlen(text);
+  json_t *want = json_loadb(text, len, 0, &e1);
+  json_t *got = json_in_loadb(text, len, &e2);
+  if (!want) {
+    assert_null(got);
+    assert_string_equal(e1.text, e2.text);
+    return;
+  }
+  assert_non_null(got);
+  char *a = json_dumps(want, JSON_COMPACT), *b = json_dumps(got, JSON_COMPACT);
+  assert_string_equal(a, b);
+  assert_true(json_equal(want, got));
+  free(a);
+  free(b);
+  json_decref(want);
+  json_decref(got);
+}
+
+static void the_common_case_and_everything_else(void **state) {
+  (void)state;
+  static const char *texts[] = {
+      "{\"object\":\"instagram\",\"entry\":[{\"id\":\"1784\",\"time\":1764745000000,"
+      "\"messaging\":[{\"sender\":{\"id\":\"65\"},\"message\":{\"mid\":\"m-1\",\"text\":\"Hi! "
+      "(1)\",\"is_echo\":false,\"x\":null,\"y\":true}}]}]}",
+      " \t\r\n{ \"a\" : [ 1 , -2 , 0 , -0 , [] , {} ] } \n",
+      "[]",
+      "{}",
+      "[[[[[[[[[[]]]]]]]]]]",
+      "{\"esc\":\"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t\"}",
+      "{\"a\":1,\"a\":2,\"b\":3}",
+      "{\"\":\"\"}",
+      "[\"\"]",                             /* the last of a key wins, in its place */
+      "{\"u\":\"\\u00e9 \\ud83d\\ude00\"}", /* \u: jansson's */
+      "{\"u\":\"\\u0000\"}",                /* refused by both */
+      "{\"u\":\"\\ud83d\"}",                /* a lone surrogate: refused */
+      "{\"t\":\"caf\xc3\xa9\"}",            /* UTF-8: jansson's */
+      "{\"t\":\"\xff\"}",                   /* not UTF-8: refused */
+      "{\"t\":\"a\x01\"}",                  /* a control character: refused */
+      "{\"t\":\"del\x7f\"}",
+      "{\"n\":1.5,\"m\":1e3,\"k\":-2E-2}", /* reals: jansson's */
+      "{\"n\":123456789012345678}",
+      "{\"n\":1234567890123456789}",
+      "{\"n\":99999999999999999999}", /* too big: refused */
+      "{\"n\":0123}",
+      "{\"n\":-}",
+      "{\"n\":- 1}",
+      "{\"n\":+1}",
+      "{\"n\":12abc}",
+      "{\"a\":tru}",
+      "{\"a\":nul}",
+      "{\"a\":falsey}",
+      "{\"a\":undefined}",
+      "",
+      "   ",
+      "1",
+      "\"s\"",
+      "true",
+      "null", /* not an object or an array: refused */
+      "{}x",
+      "{} {}",
+      "[1,]",
+      "[,1]",
+      "{\"a\":1,}",
+      "{\"a\" 1}",
+      "{a:1}",
+      "{\"a\":1",
+      "[1",
+      "[\"abc",
+      "{\"a\":\"b\\",
+      "{\"a\":\"b\\x\"}",
+      "{\"a\"}",
+      "{,}",
+      "[:]",
+  };
+  for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) same(texts[i]);
+}
+
+static void deep_and_long(void **state) {
+  (void)state;
+  char text[8192];
+  for (int depth = 30; depth <= 40; depth++) {
+    size_t n = 0;
+    for (int i = 0; i < depth; i++) text[n++] = '[';
+    for (int i = 0; i < depth; i++) text[n++] = ']';
+    text[n] = '\0';
+    same(text);
+  }
+  /* Keys and strings past the scratch's first size and the key buffer. */
+  for (int len = 250; len <= 1200; len += 475) {
+    size_t n = (size_t)snprintf(text, sizeof(text), "{\"");
+    for (int i = 0; i < len; i++) text[n++] = (char)('a' + i % 26);
+    n += (size_t)snprintf(text + n, sizeof(text) - n, "\":\"");
+    for (int i = 0; i < len; i++) text[n++] = (char)('A' + i % 26);
+    snprintf(text + n, sizeof(text) - n, "\"}");
+    same(text);
+  }
+}
+
+/* Every prefix of a real body: each is refused by both, or read the same. */
+static void every_prefix(void **state) {
+  (void)state;
+  const char *body =
+      "{\"object\":\"instagram\",\"entry\":[{\"id\":\"17841400000000001\",\"time\":17,"
+      "\"messaging\":[{\"sender\":{\"id\":\"65\"},\"recipient\":{\"id\":\"1784\"},"
+      "\"timestamp\":-17,\"message\":{\"mid\":\"m\\\"1\",\"text\":\"a\\nb\"}}]}]}";
+  char text[512];
+  for (size_t n = 0; n <= strlen(body); n++) {
+    memcpy(text, body, n);
+    text[n] = '\0';
+    same(text);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(the_common_case_and_everything_else),
+      cmocka_unit_test(deep_and_long),
+      cmocka_unit_test(every_prefix),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
