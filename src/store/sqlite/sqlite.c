@@ -55,6 +55,9 @@
  * trim costs at most 0.3 ms every 2 s of the store thread. */
 #define TRIM_MIN_BYTES (256ll << 10)
 #define TRIM_INTERVAL_MS 2000
+/* A batch brings the members' activity of the conversations written since up
+ * to date (migration 40) at most this often; a read of the inbox always does. */
+#define ACTIVITY_FLUSH_MS 1000
 
 /* Jobs taken together, with a slot per job for a new message's result. */
 typedef struct sqlite_batch_s {
@@ -170,6 +173,12 @@ static void fail_all(sqlite_batch_t *b) {
   }
 }
 
+static uint64_t mono_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
 /* One batch, one transaction: 0 when committed (each job has its own status), -1
  * when a savepoint-free job needs the batch run again with savepoints, -2 when
  * BEGIN or COMMIT failed and nothing of the batch is durable. */
@@ -189,6 +198,16 @@ static int try_batch(sqlite_db_t *d, sqlite_batch_t *b, int fast) {
     sqlite_db_exec_plain(d, "ROLLBACK");
     sqlite_contact_forget_all(d);
     return fast ? -1 : -2;
+  }
+  /* Members' activity (migration 40): a second at most after the last time. */
+  uint64_t now = mono_ms();
+  if (now - d->activity_flushed_ms >= ACTIVITY_FLUSH_MS) {
+    if (sqlite_activity_flush(d) != STORE_OK) {
+      sqlite_db_exec_plain(d, "ROLLBACK");
+      sqlite_contact_forget_all(d);
+      return fast ? -1 : -2;
+    }
+    d->activity_flushed_ms = now;
   }
   /* Reads an op stopped early would otherwise stay open across the COMMIT. */
   for (sqlite3_stmt *st = sqlite3_next_stmt(d->db, NULL); st; st = sqlite3_next_stmt(d->db, st))
@@ -266,12 +285,6 @@ static long long cache_bytes(sqlite_db_t *d) {
   int cur = 0, hi = 0;
   if (sqlite3_db_status(d->db, SQLITE_DBSTATUS_CACHE_USED, &cur, &hi, 0) != SQLITE_OK) return 0;
   return cur;
-}
-
-static uint64_t mono_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
 }
 
 /* Store thread, with the cache just measured: see TRIM_MIN_BYTES. */

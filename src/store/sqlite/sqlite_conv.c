@@ -461,7 +461,7 @@ int sqlite_conv_get(sqlite_db_t *d, json_t *p, json_t **result) {
 
 /* CONV_LIST for a user who is nobody's agent, without an assignee filter:
  * the newest `limit` + 1 of the user's conversations that are not channels,
- * read in order from participants_activity (migration 37) and stopped there,
+ * read in order from participants_activity (migrations 37 and 40) and stopped there,
  * with the user's channels (participants_unsorted, at most
  * CHANNELS_PER_USER_MAX), sorted together. ?1 user, ?2 type, ?3 ?4 cursor,
  * ?5 limit + 1. */
@@ -516,6 +516,21 @@ const char sqlite_conv_list_team_after[] =
     LIST_TEAM(" AND (p.activity, p.conversation_id) < (?3, ?4)",
               " AND (k.updated_at, k.id) < (?3, ?4)", " AND (i.updated_at, i.id) < (?3, ?4)");
 
+int sqlite_activity_flush(sqlite_db_t *d) {
+  sqlite3_stmt *q = sqlite_db_query(d, "SELECT 1 FROM activity_pending LIMIT 1", "");
+  if (!q) return STORE_EUNAVAILABLE;
+  int any = sqlite_db_step(d, q);
+  sqlite3_reset(q);
+  if (any <= 0) return any < 0 ? STORE_EUNAVAILABLE : STORE_OK;
+  int rc =
+      sqlite_db_exec(d,
+                     "UPDATE participants SET activity = (SELECT c.updated_at FROM conversations c"
+                     " WHERE c.id = participants.conversation_id AND c.type != 'channel')"
+                     " WHERE conversation_id IN (SELECT conversation_id FROM activity_pending)",
+                     "");
+  return rc == STORE_OK ? sqlite_db_exec(d, "DELETE FROM activity_pending", "") : rc;
+}
+
 /* The cursor is "<updated_at>|<id>" of the last conversation of the page: the
  * order is (updated_at, id) descending, so the next page starts strictly below.
  * One read gives the page's rows; the agents' read has no LIMIT because SQLite
@@ -534,6 +549,8 @@ int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
     if (!cid) return STORE_EINVAL;
     *cid++ = '\0';
   }
+  /* The members' activity is what the page is read by: brought up to date. */
+  if (sqlite_activity_flush(d) != STORE_OK) return STORE_EUNAVAILABLE;
   const char *assigned = sqlite_db_pstr(p, "assigned");
   int team = assigned != NULL;
   if (!team) {

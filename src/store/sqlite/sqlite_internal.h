@@ -58,6 +58,9 @@ typedef struct sqlite_db_s {
   int contacts_known;
   int64_t contacts_version;
   uint64_t contacts_written;
+  /* sqlite_activity_flush(): when it last ran at the end of a batch (ms,
+   * monotonic). */
+  uint64_t activity_flushed_ms;
   /* sqlite_db_clock(): the second last formatted, and its text up to the dot. */
   int64_t clock_sec;
   char clock_text[32];
@@ -211,6 +214,11 @@ int sqlite_msg_answer(sqlite_db_t *d, json_t *msg, int created, json_t **result)
  * any other op reads them and before COMMIT. Returns a store status. Discard
  * drops them after a rollback. */
 int sqlite_msg_insert_flush(sqlite_db_t *d);
+
+/* sqlite_conv.c: the members of the conversations noted in activity_pending
+ * (migration 40) get their conversation's updated_at as activity, and the
+ * notes go. In the caller's transaction. */
+int sqlite_activity_flush(sqlite_db_t *d);
 void sqlite_msg_insert_discard(sqlite_db_t *d);
 /* Loop thread: MSG_INSERT's result {message, participant_ids, created: true} from
  * the job's params and what the store thread left in ins. */

@@ -406,6 +406,22 @@ static const char *const migrations[] = {
      * instagram conversations pay for it when updated_at moves. */
     "CREATE INDEX conversations_instagram ON conversations(creator_id, updated_at, id)"
     " WHERE type = 'instagram';",
+    /* 40: 37's trigger rewrote every member's activity (and its index entry)
+     * at each message: 100 rows a message in a group of 100 (issue 21). Now a
+     * write of updated_at only notes the conversation in activity_pending
+     * (once: a row already there is not written again), and the store brings
+     * its members up to date from it (sqlite_activity_flush) before any read
+     * of activity (CONV_LIST) and at the end of a batch a second at most after
+     * the last, so a busy group's members are rewritten once a second. The
+     * note commits with the write it follows, so no crash loses one. */
+    "CREATE TABLE IF NOT EXISTS activity_pending (conversation_id TEXT PRIMARY KEY)"
+    " WITHOUT ROWID;"
+    "DROP TRIGGER IF EXISTS participants_activity_conv;"
+    "CREATE TRIGGER participants_activity_conv AFTER UPDATE OF updated_at ON conversations"
+    " WHEN new.type != 'channel' BEGIN INSERT INTO activity_pending (conversation_id)"
+    " SELECT new.id WHERE NOT EXISTS (SELECT 1 FROM activity_pending WHERE conversation_id = "
+    "new.id);"
+    " END;",
 };
 
 static int current_version(sqlite_db_t *d, int *version) {

@@ -493,6 +493,81 @@ static void test_inbox_reads_in_activity_order(void **state) {
   }
 }
 
+/* The count of rows of sql's single-value answer (an int), on the file. */
+static int sql_int(const char *path, const char *sql) {
+  sqlite3 *db = NULL;
+  sqlite3_stmt *q = NULL;
+  assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+  assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+  assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+  int v = sqlite3_column_int(q, 0);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return v;
+}
+
+/* Migration 40: a write of a conversation's updated_at notes the conversation
+ * once (its members' rows are not rewritten at each message), and a read of
+ * the inbox brings the members' activity up to date first, so its order is
+ * exact. */
+static void test_activity_noted_then_brought_up_to_date(void **state) {
+  fx_t *f = *state;
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  char a[25], b[25], conv[3][25];
+  new_user(f, "a@x.io", a);
+  new_user(f, "b@x.io", b);
+  for (int i = 0; i < 3; i++) {
+    json_t *r = NULL;
+    assert_int_equal(call(f, CONV_CREATE,
+                          json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", "group", "name", "g",
+                                    "creator_id", a, "participant_ids", a, b),
+                          &r),
+                     STORE_OK);
+    strcpy(conv[i], str(json_object_get(r, "conversation"), "id"));
+    json_decref(r);
+  }
+  json_t *page = list_page(f, a, 10, NULL); /* nothing left noted */
+  json_decref(page);
+  close_store(f);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM activity_pending"), 0);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *q = NULL;
+  assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+  assert_int_equal(
+      sqlite3_prepare_v2(db, "UPDATE conversations SET updated_at = ? WHERE id = ?", -1, &q, NULL),
+      SQLITE_OK);
+  /* conv[0] written twice: noted at the first (the conversation and the note),
+   * the second is the conversation's row alone; the members' rows neither. */
+  const char *at[2] = {"2030-01-01T00:00:01.500Z", "2030-01-01T00:00:02.500Z"};
+  for (int i = 0; i < 2; i++) {
+    int before = sqlite3_total_changes(db);
+    sqlite3_bind_text(q, 1, at[i], -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, conv[0], -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+    assert_int_equal(sqlite3_total_changes(db) - before, i == 0 ? 2 : 1);
+    sqlite3_reset(q);
+  }
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM activity_pending"), 1);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM participants WHERE activity >= '2030'"),
+                   0);
+  /* The inbox reads conv[0] first, and leaves its members up to date. */
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  page = list_page(f, a, 1, NULL);
+  assert_string_equal(str(json_array_get(json_object_get(page, "conversations"), 0), "id"),
+                      conv[0]);
+  json_decref(page);
+  close_store(f);
+  assert_int_equal(sql_int(f->path, "SELECT count(*) FROM activity_pending"), 0);
+  assert_int_equal(
+      sql_int(f->path,
+              "SELECT count(*) FROM participants WHERE activity = '2030-01-01T00:00:02.500Z'"),
+      2);
+}
+
 /* A run's trace that is its state's is written once: the trace column stays
  * NULL and the trace is read from the state. A row written before, with both,
  * reads its own column. */
@@ -919,6 +994,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_retry_after_leaving, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list_page, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inbox_reads_in_activity_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_activity_noted_then_brought_up_to_date, setup, teardown),
       cmocka_unit_test_setup_teardown(test_run_trace_written_once, setup, teardown),
       cmocka_unit_test_setup_teardown(test_burst_survives_reopen, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cache_stops_at_its_size, setup, teardown),
