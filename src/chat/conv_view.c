@@ -22,6 +22,7 @@ static int is_marked_list(const char *key) {
 static const char *const private_keys[] = {"mention_count", "muted_until", "avatar_id"};
 
 static int is_private(const char *key) {
+  if (key[0] != 'm' && key[0] != 'a') return 0; /* most keys: one comparison */
   for (size_t i = 0; i < sizeof(private_keys) / sizeof(private_keys[0]); i++)
     if (strcmp(key, private_keys[i]) == 0) return 1;
   return 0;
@@ -155,46 +156,53 @@ json_t *conv_view_participant_ids(const json_t *conv) {
 
 static int write_value(buf_t *b, json_t *v);
 
+/* Appends n bytes; in place when the buffer has room (most of a page's
+ * appends are a byte or a key), else through buf_append. 0 or -1. */
+static inline int put(buf_t *b, const char *s, size_t n) {
+  if (b->len + n + 1 > b->cap) return buf_append(b, s, n);
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+  return 0;
+}
+#define PUT_LIT(b, lit) put((b), (lit), sizeof(lit) - 1)
+
+/* What a byte becomes in a JSON string: 0 itself, 'u' \u00XX, else a
+ * backslash and this letter (jansson's short escapes). */
+static const unsigned char escape_of[256] = {
+    ['\b'] = 'b',  ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't', ['"'] = '"',
+    ['\\'] = '\\', [0] = 'u',    [1] = 'u',    [2] = 'u',    [3] = 'u',    [4] = 'u',
+    [5] = 'u',     [6] = 'u',    [7] = 'u',    [11] = 'u',   [14] = 'u',   [15] = 'u',
+    [16] = 'u',    [17] = 'u',   [18] = 'u',   [19] = 'u',   [20] = 'u',   [21] = 'u',
+    [22] = 'u',    [23] = 'u',   [24] = 'u',   [25] = 'u',   [26] = 'u',   [27] = 'u',
+    [28] = 'u',    [29] = 'u',   [30] = 'u',   [31] = 'u'};
+
 /* A JSON string as jansson escapes it without JSON_ENSURE_ASCII, written in
- * place after one reservation for the worst case (every byte as \u00XX). */
+ * place after one reservation for the worst case (every byte as \u00XX): runs
+ * of bytes that need no escape are copied whole. */
 static int write_string(buf_t *b, const char *s, size_t len) {
   static const char hex[] = "0123456789ABCDEF";
-  if (len > (SIZE_MAX - 2) / 6 || buf_reserve(b, len * 6 + 2) != 0) return -1;
+  if (len > (SIZE_MAX - 3) / 6) return -1;
+  if (b->len + len * 6 + 3 > b->cap && buf_reserve(b, len * 6 + 2) != 0) return -1;
   char *o = b->data + b->len;
+  const unsigned char *p = (const unsigned char *)s, *e = p + len;
   *o++ = '"';
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      *o++ = (char)c;
+  while (p < e) {
+    const unsigned char *run = p;
+    while (p < e && !escape_of[*p]) p++;
+    memcpy(o, run, (size_t)(p - run));
+    o += p - run;
+    if (p == e) break;
+    unsigned char c = *p++, x = escape_of[c];
+    *o++ = '\\';
+    if (x != 'u') {
+      *o++ = (char)x;
       continue;
     }
-    *o++ = '\\';
-    switch (c) {
-      case '"':
-      case '\\':
-        *o++ = (char)c;
-        break;
-      case '\b':
-        *o++ = 'b';
-        break;
-      case '\f':
-        *o++ = 'f';
-        break;
-      case '\n':
-        *o++ = 'n';
-        break;
-      case '\r':
-        *o++ = 'r';
-        break;
-      case '\t':
-        *o++ = 't';
-        break;
-      default:
-        memcpy(o, "u00", 3);
-        o[3] = hex[c >> 4];
-        o[4] = hex[c & 15];
-        o += 5;
-    }
+    memcpy(o, "u00", 3);
+    o[3] = hex[c >> 4];
+    o[4] = hex[c & 15];
+    o += 5;
   }
   *o++ = '"';
   b->len = (size_t)(o - b->data);
@@ -212,7 +220,7 @@ static int write_int(buf_t *b, long long v) {
     u /= 10;
   } while (u);
   if (v < 0) *--p = '-';
-  return buf_append(b, p, (size_t)(end - p));
+  return put(b, p, (size_t)(end - p));
 }
 
 /* An object's members, without the private keys when skip_private; the caller
@@ -222,8 +230,8 @@ static int write_members(buf_t *b, json_t *obj, int skip_private, int *first) {
   json_t *val;
   json_object_foreach(obj, key, val) {
     if (skip_private && is_private(key)) continue;
-    if ((!*first && buf_append(b, ",", 1) != 0) || write_string(b, key, strlen(key)) != 0 ||
-        buf_append(b, ":", 1) != 0 || write_value(b, val) != 0)
+    if ((!*first && put(b, ",", 1) != 0) || write_string(b, key, strlen(key)) != 0 ||
+        put(b, ":", 1) != 0 || write_value(b, val) != 0)
       return -1;
     *first = 0;
   }
@@ -237,23 +245,23 @@ static int write_value(buf_t *b, json_t *v) {
     case JSON_INTEGER:
       return write_int(b, (long long)json_integer_value(v));
     case JSON_TRUE:
-      return buf_append(b, "true", 4);
+      return put(b, "true", 4);
     case JSON_FALSE:
-      return buf_append(b, "false", 5);
+      return put(b, "false", 5);
     case JSON_NULL:
-      return buf_append(b, "null", 4);
+      return put(b, "null", 4);
     case JSON_OBJECT: {
       int first = 1;
-      if (buf_append(b, "{", 1) != 0 || write_members(b, v, 0, &first) != 0) return -1;
-      return buf_append(b, "}", 1);
+      if (put(b, "{", 1) != 0 || write_members(b, v, 0, &first) != 0) return -1;
+      return put(b, "}", 1);
     }
     case JSON_ARRAY: {
       size_t i;
       json_t *x;
-      if (buf_append(b, "[", 1) != 0) return -1;
-      json_array_foreach(
-          v, i, x) if ((i && buf_append(b, ",", 1) != 0) || write_value(b, x) != 0) return -1;
-      return buf_append(b, "]", 1);
+      if (put(b, "[", 1) != 0) return -1;
+      json_array_foreach(v, i,
+                         x) if ((i && put(b, ",", 1) != 0) || write_value(b, x) != 0) return -1;
+      return put(b, "]", 1);
     }
     default: { /* a real: rare enough to leave its formatting to jansson */
       char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -275,11 +283,11 @@ int conv_view_write(buf_t *b, json_t *conv, const char *user_id) {
     json_decref(v);
     return rc;
   }
-  if (buf_append(b, "{", 1) != 0) return -1;
+  if (put(b, "{", 1) != 0) return -1;
   json_object_foreach(conv, key, val) {
     if (is_avatar_key(key)) continue;
-    if ((!first && buf_append(b, ",", 1) != 0) || write_string(b, key, strlen(key)) != 0 ||
-        buf_append(b, ":", 1) != 0)
+    if ((!first && put(b, ",", 1) != 0) || write_string(b, key, strlen(key)) != 0 ||
+        put(b, ":", 1) != 0)
       return -1;
     first = 0;
     if (!is_marked_list(key) || !json_is_array(val)) {
@@ -288,25 +296,24 @@ int conv_view_write(buf_t *b, json_t *conv, const char *user_id) {
     }
     size_t i;
     json_t *p;
-    if (buf_append(b, "[", 1) != 0) return -1;
+    if (put(b, "[", 1) != 0) return -1;
     json_array_foreach(val, i, p) {
       int pfirst = 1;
-      if ((i && buf_append(b, ",", 1) != 0) || buf_append(b, "{", 1) != 0 ||
-          (json_is_object(p) && write_members(b, p, 1, &pfirst) != 0) || buf_append(b, "}", 1) != 0)
+      if ((i && put(b, ",", 1) != 0) || put(b, "{", 1) != 0 ||
+          (json_is_object(p) && write_members(b, p, 1, &pfirst) != 0) || put(b, "}", 1) != 0)
         return -1;
     }
-    if (buf_append(b, "]", 1) != 0) return -1;
+    if (put(b, "]", 1) != 0) return -1;
   }
   const json_t *own = own_entry(conv, user_id);
   json_t *muted = json_object_get(own, "muted_until");
   if (buf_append_str(b, first ? "\"avatar_url\":" : ",\"avatar_url\":") != 0 ||
-      write_value(b, avatar_url(conv)) != 0 || buf_append_str(b, ",\"unread_count\":") != 0 ||
-      write_int(b, unread_count(conv, user_id)) != 0 ||
-      buf_append_str(b, ",\"mention_count\":") != 0 || write_int(b, mention_count(own)) != 0 ||
-      buf_append_str(b, ",\"muted_until\":") != 0 ||
+      write_value(b, avatar_url(conv)) != 0 || PUT_LIT(b, ",\"unread_count\":") != 0 ||
+      write_int(b, unread_count(conv, user_id)) != 0 || PUT_LIT(b, ",\"mention_count\":") != 0 ||
+      write_int(b, mention_count(own)) != 0 || PUT_LIT(b, ",\"muted_until\":") != 0 ||
       write_value(b, json_is_string(muted) ? muted : json_null()) != 0)
     return -1;
-  return buf_append(b, "}", 1);
+  return put(b, "}", 1);
 }
 
 int conv_view_write_page(buf_t *b, json_t *result, const char *user_id) {
@@ -314,10 +321,10 @@ int conv_view_write_page(buf_t *b, json_t *result, const char *user_id) {
   json_t *c, *next = json_object_get(result, "next_cursor");
   if (buf_reserve(b, 16384) != 0 || buf_append_str(b, "{\"conversations\":[") != 0) return -1;
   json_array_foreach(json_object_get(result, "conversations"), i, c) {
-    if ((i && buf_append(b, ",", 1) != 0) || conv_view_write(b, c, user_id) != 0) return -1;
+    if ((i && put(b, ",", 1) != 0) || conv_view_write(b, c, user_id) != 0) return -1;
   }
   if (buf_append_str(b, "],\"next_cursor\":") != 0 ||
       write_value(b, next ? next : json_null()) != 0)
     return -1;
-  return buf_append(b, "}", 1);
+  return put(b, "}", 1);
 }

@@ -105,6 +105,16 @@ static void both_writers_agree(void **state) {
     assert_same(conv, "stranger");
     json_decref(conv);
   }
+  /* Every ASCII byte, NUL included, alone and in runs, in a value and a key:
+   * the writer's escape table against jansson's escapes. */
+  char all[3 * 128];
+  for (int c = 0; c < 128; c++) all[c] = all[128 + 2 * c] = all[129 + 2 * c] = (char)c;
+  json_t *bytes = conversation("x", 1);
+  json_object_set_new(bytes, "name", json_stringn(all, sizeof(all)));
+  json_object_set_new(json_array_get(json_object_get(bytes, "participants"), 0), "tab\there\"",
+                      json_stringn(all + 100, 200));
+  assert_same(bytes, "u1");
+  json_decref(bytes);
   /* Integers at their extremes, in the conversation and in a participant. */
   static const json_int_t ints[] = {0, 7, -1, -9, 1234567890123, INT64_MAX, INT64_MIN};
   for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
