@@ -409,6 +409,18 @@ static void query_plan(const char *path, const char *sql, char *out, size_t n) {
   sqlite3_close(db);
 }
 
+/* A conversation of type created by a with a and b; its id into id. */
+static void new_conv(fx_t *f, const char *type, const char *a, const char *b, char id[25]) {
+  json_t *r = NULL;
+  assert_int_equal(call(f, CONV_CREATE,
+                        json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", type, "name", "g", "creator_id",
+                                  a, "participant_ids", a, b),
+                        &r),
+                   STORE_OK);
+  strcpy(id, str(json_object_get(r, "conversation"), "id"));
+  json_decref(r);
+}
+
 /* Issue 21: the inbox's first page costs the page, not the user's every
  * conversation. Its read of a user's own conversations walks
  * participants_activity in order (no scan of the user's rows, no sort of them
@@ -422,16 +434,7 @@ static void test_inbox_reads_in_activity_order(void **state) {
   char a[25], b[25], conv[4][25];
   new_user(f, "a@x.io", a);
   new_user(f, "b@x.io", b);
-  for (int i = 0; i < 4; i++) {
-    json_t *r = NULL;
-    assert_int_equal(call(f, CONV_CREATE,
-                          json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", i == 2 ? "channel" : "group",
-                                    "name", "g", "creator_id", a, "participant_ids", a, b),
-                          &r),
-                     STORE_OK);
-    strcpy(conv[i], str(json_object_get(r, "conversation"), "id"));
-    json_decref(r);
-  }
+  for (int i = 0; i < 4; i++) new_conv(f, i == 2 ? "channel" : "group", a, b, conv[i]);
   /* Activity: 1, 3, 2 (the channel), 0. */
   const int order[4] = {1, 3, 2, 0};
   for (int i = 0; i < 4; i++) {
@@ -517,16 +520,7 @@ static void test_activity_noted_then_brought_up_to_date(void **state) {
   char a[25], b[25], conv[3][25];
   new_user(f, "a@x.io", a);
   new_user(f, "b@x.io", b);
-  for (int i = 0; i < 3; i++) {
-    json_t *r = NULL;
-    assert_int_equal(call(f, CONV_CREATE,
-                          json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", "group", "name", "g",
-                                    "creator_id", a, "participant_ids", a, b),
-                          &r),
-                     STORE_OK);
-    strcpy(conv[i], str(json_object_get(r, "conversation"), "id"));
-    json_decref(r);
-  }
+  for (int i = 0; i < 3; i++) new_conv(f, "group", a, b, conv[i]);
   json_t *page = list_page(f, a, 10, NULL); /* nothing left noted */
   json_decref(page);
   close_store(f);
