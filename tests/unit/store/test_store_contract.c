@@ -2393,7 +2393,7 @@ static json_t *prekeys(int from, int n) {
 
 static void test_devices(void **state) {
   fx_t *f = *state;
-  json_t *r;
+  json_t *r = NULL;
   char dev[DEVICES_MAX + 1][25];
   for (int i = 0; i <= DEVICES_MAX; i++) {
     util_new_id(dev[i]);
