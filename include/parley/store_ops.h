@@ -227,7 +227,10 @@ STORE_OP(CONV_MEMBERS, conv_members, READ)
  * not a participant: ENOTFOUND. attachment_ids?: ids of the sender's
  * attachments, which become the message's attachments (in that order); one
  * unknown or another user's: ENOTFOUND. The sender's read marker moves to the
- * new seq. */
+ * new seq. event_id?: a webhook event marked processed once the message (new,
+ * or the original of a retry) is stored, and then event_processed: true in
+ * the result (SQLite: in the same transaction; MongoDB: right after, and
+ * without event_processed if that update failed). */
 STORE_OP(MSG_INSERT, msg_insert, CHECKS_FIRST)
 /* {conversation_id, user_id, limit, before_seq?, after_seq?} -> {messages
  * (ascending seq), has_more}; not a participant: ENOTFOUND. No cursor: newest

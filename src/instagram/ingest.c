@@ -370,8 +370,13 @@ static void message_inserted(void *ctx, int status, json_t *result) {
     return;
   }
   json_decref(items);
+  /* Marked processed by the insert itself (ingest: event_id), or now. */
+  int processed = json_is_true(json_object_get(result, "event_processed"));
   json_decref(result);
-  finish(j);
+  if (processed)
+    job_end(j);
+  else
+    finish(j);
 }
 
 /* A message's attachments as stored: each with Meta's URL becomes a medium
@@ -398,6 +403,14 @@ static json_t *media_of(json_t *list) {
     json_array_append_new(out, m);
   }
   return out;
+}
+
+/* 1 when one of the attachments is a medium to fetch (media_of). */
+static int fetches_media(json_t *attachments) {
+  json_t *a;
+  size_t i;
+  json_array_foreach(attachments, i, a) if (json_object_get(a, "fetch")) return 1;
+  return 0;
 }
 
 /* The stored form of an inbound event that is not a plain message: text and
@@ -497,6 +510,13 @@ static void conversation_ready(void *ctx, int status, json_t *result) {
                         json_object_get(conv, "id"), "sender_id", sender, "text", text, "source",
                         j->source ? j->source : "instagram", "external_id", mid, "check_member", 0);
   if (json_array_size(attachments)) json_object_set(p, "attachments", attachments);
+  /* An event whose message is all there is to it is marked processed by the
+   * insert, in its transaction: not an unsend (deleted next), nor media still
+   * to record (ATTACH_MEDIA_ADD comes first). */
+  json_t *event_id = json_object_get(j->event, "id");
+  if (!j->out_cb && j->kind != IG_EV_UNSEND && json_is_string(event_id) &&
+      !fetches_media(attachments))
+    json_object_set(p, "event_id", event_id);
   json_decref(attachments);
   if (j->out_cb && j->status) json_object_set_new(p, "status", json_string(j->status));
   if (j->out_cb && j->client_id) json_object_set_new(p, "client_id", json_string(j->client_id));

@@ -3,6 +3,7 @@
  * external_id) and one findAndModify $inc per conversation that reserves the
  * batch's range of seq. Then one bulk write moves last_message, updated_at (and activity) and
  * the senders' read markers. Worker thread; one batch runs at a time. */
+#include <stdio.h>
 #include <string.h>
 
 #include "parley/log.h"
@@ -599,6 +600,39 @@ static void count_refs(batch_t *b) {
   }
 }
 
+/* The webhook events whose messages are now stored (new, or the original of a
+ * retry) are marked processed in one update, after the messages: a crash
+ * between the two leaves an event pending, whose retry finds its message. A
+ * failure here leaves the events for the processor to mark on its own (their
+ * results then carry no event_processed). */
+static void mark_events(batch_t *b) {
+  bson_t *filter = bson_new(), in, arr;
+  BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &in);
+  BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+  int k = 0;
+  for (int i = 0; i < b->n; i++) {
+    const char *event = json_string_value(json_object_get(b->items[i].job->params, "event_id"));
+    if (!event || b->items[i].job->status != STORE_OK) continue;
+    char key[16];
+    snprintf(key, sizeof(key), "%d", k++);
+    BSON_APPEND_UTF8(&arr, key, event);
+  }
+  bson_append_array_end(&in, &arr);
+  bson_append_document_end(filter, &in);
+  bson_t *update = BCON_NEW("$set", "{", "processed", BCON_BOOL(true), "}");
+  if (k > 0 && mongo_query_update(b->c, MC_EVENTS, filter, update, 1) >= 0) {
+    for (int i = 0; i < b->n; i++) {
+      store_job_t *job = b->items[i].job;
+      if (job->status == STORE_OK && json_is_string(json_object_get(job->params, "event_id")))
+        json_object_set_new(job->result, "event_processed", json_true());
+    }
+  } else if (k > 0) {
+    log_warn("store: mongo: webhook events were not marked with their messages");
+  }
+  bson_destroy(filter);
+  bson_destroy(update);
+}
+
 void mongo_msg_insert_batch(mongo_ctx_t *c, store_job_t **jobs, int n) {
   item_t items[n];
   conv_t convs[n];
@@ -623,6 +657,7 @@ void mongo_msg_insert_batch(mongo_ctx_t *c, store_job_t **jobs, int n) {
     count_refs(&b);
     mark_channel_senders(&b);
     copy_dups(&b);
+    mark_events(&b);
   }
   for (int i = 0; i < n; i++) {
     bson_destroy(items[i].doc);

@@ -120,6 +120,7 @@ static void insert_clear(sqlite_insert_t *ins) {
   json_decref(ins->members);
   ins->members = NULL;
   ins->seq = 0;
+  ins->event_processed = 0;
 }
 
 /* Runs one job inside the batch's transaction, under its own savepoint (unless

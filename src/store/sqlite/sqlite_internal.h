@@ -22,7 +22,8 @@ typedef struct sqlite_insert_s {
   int64_t seq;
   char id[25];
   char created_at[25];
-  json_t *members; /* participant ids at the insert; a shared, never modified reference */
+  json_t *members;     /* participant ids at the insert; a shared, never modified reference */
+  int event_processed; /* the params' event_id was marked processed with the insert */
 } sqlite_insert_t;
 
 /* One connection, owned by one thread at a time. */

@@ -256,6 +256,7 @@ json_t *sqlite_msg_insert_result(json_t *params, const sqlite_insert_t *ins) {
   json_object_set_new_nocheck(r, "message", new_message(params, ins));
   json_object_set_new_nocheck(r, "participant_ids", json_deep_copy(ins->members));
   json_object_set_new_nocheck(r, "created", json_true());
+  if (ins->event_processed) json_object_set_new_nocheck(r, "event_processed", json_true());
   return r;
 }
 
@@ -271,7 +272,7 @@ static int retried(sqlite_db_t *d, json_t *p, int status, json_t **result) {
 /* The idempotency check rides on the unique indexes: INSERT ... ON CONFLICT DO
  * NOTHING and changes() find a retry without a SELECT per message; only a retry
  * (or a failed check) then looks for the original. */
-int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
+static int insert_message(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *conv = sqlite_db_pstr(p, "conversation_id"), *sender = sqlite_db_pstr(p, "sender_id");
   const char *client_id = sqlite_db_pstr(p, "client_id"),
              *external_id = sqlite_db_pstr(p, "external_id");
@@ -351,5 +352,24 @@ int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   if (ins != &local) return STORE_OK; /* the loop thread builds the result */
   *result = sqlite_msg_insert_result(p, ins);
   json_decref(local.members);
+  return STORE_OK;
+}
+
+/* MSG_INSERT. With event_id (an Instagram event's message), the webhook event is
+ * marked processed in the same transaction once the message is in, new or the
+ * original of a retry: the event counts as processed exactly when its message
+ * is stored, and the processor needs no store job of its own for the mark. */
+int sqlite_msg_insert(sqlite_db_t *d, json_t *p, json_t **result) {
+  int status = insert_message(d, p, result);
+  const char *event = sqlite_db_pstr(p, "event_id");
+  if (status != STORE_OK || !event) return status;
+  status = sqlite_db_exec(d, "UPDATE webhook_events SET processed = 1 WHERE id = ?", "s", event);
+  /* The message is written and this op has no savepoint: a failure must make
+   * the batch run again (unavailable or conflict), never commit the half. */
+  if (status != STORE_OK) return status == STORE_ECONFLICT ? status : STORE_EUNAVAILABLE;
+  if (*result)
+    json_object_set_new(*result, "event_processed", json_true());
+  else if (d->insert)
+    d->insert->event_processed = 1; /* the loop thread builds the result */
   return STORE_OK;
 }

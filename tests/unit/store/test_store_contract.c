@@ -1740,7 +1740,43 @@ static void test_webhook_events(void **state) {
   json_decref(r);
   assert_int_equal(call(f, EVENT_MARK_PROCESSED, json_pack("{s:s}", "id", id), NULL), STORE_OK);
   assert_int_equal(call(f, EVENT_LIST_PENDING, json_pack("{s:i}", "limit", 10), &r), STORE_OK);
-  assert_int_equal(json_array_size(json_object_get(r, "events")), 2);
+  events = json_object_get(r, "events");
+  assert_int_equal(json_array_size(events), 2);
+  char left[2][25];
+  strcpy(left[0], str(json_array_get(events, 0), "id"));
+  strcpy(left[1], str(json_array_get(events, 1), "id"));
+  json_decref(r);
+
+  /* MSG_INSERT with event_id marks the event processed once its message is
+   * stored, new or the original of a retry; a refused insert marks nothing. */
+  char a[25], conv[25];
+  new_user(f, "owner@x.io", "Owner", a);
+  new_conv(f, "group", a, a, NULL, conv);
+  const char *into[3] = {"000000000000000000000000", conv, conv};
+  const char *event[3] = {left[0], left[0], left[1]};
+  const int want[3] = {STORE_ENOTFOUND, STORE_OK, STORE_OK};
+  const size_t pending[3] = {2, 1, 0};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(call(f, MSG_INSERT,
+                          json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "conversation_id", into[i],
+                                    "sender_id", "ig:9", "text", "hi", "source", "instagram",
+                                    "external_id", "mid.e", "event_id", event[i]),
+                          &r),
+                     want[i]);
+    if (want[i] == STORE_OK) {
+      assert_true(json_is_true(json_object_get(r, "event_processed")));
+      assert_int_equal(json_is_true(json_object_get(r, "created")), i == 1);
+      json_decref(r);
+    }
+    assert_int_equal(call(f, EVENT_LIST_PENDING, json_pack("{s:i}", "limit", 10), &r), STORE_OK);
+    assert_int_equal(json_array_size(json_object_get(r, "events")), pending[i]);
+    json_decref(r);
+  }
+  /* Without event_id, nothing is said about events. */
+  int status;
+  r = send_msg(f, conv, a, "plain", NULL, &status);
+  assert_int_equal(status, STORE_OK);
+  assert_null(json_object_get(r, "event_processed"));
   json_decref(r);
 }
 
