@@ -111,6 +111,30 @@ static void test_not_found_and_bad_method(void **state) {
   r = req_for("GET", "/api/conversations/x/messages/y");
   assert_int_equal(match(r, &rt, allow), ROUTER_NOT_FOUND);
   http_req_unref(r);
+  /* A segment is matched whole: neither a prefix of it nor one running on. */
+  const char *near[] = {"/api/conversation",
+                        "/api/conversationsx",
+                        "/api/conversations/x/message",
+                        "/api/conversations/x/messagesx",
+                        "/ap/conversations",
+                        "/api",
+                        "/api/conversations//",
+                        "api/conversations"};
+  for (size_t i = 0; i < sizeof(near) / sizeof(near[0]); i++) {
+    r = req_for("GET", near[i]);
+    assert_int_equal(match(r, &rt, allow), ROUTER_NOT_FOUND);
+    http_req_unref(r);
+  }
+  /* One trailing slash is tolerated, after a param too. */
+  r = req_for("GET", "/api/conversations/x/messages/");
+  assert_int_equal(match(r, &rt, allow), ROUTER_FOUND);
+  assert_ptr_equal(rt->handler, h_c);
+  assert_string_equal(http_req_param(r, "id"), "x");
+  http_req_unref(r);
+  r = req_for("DELETE", "/api/conversations/c1/members/u2/");
+  assert_int_equal(match(r, &rt, allow), ROUTER_FOUND);
+  assert_string_equal(http_req_param(r, "user_id"), "u2");
+  http_req_unref(r);
 }
 
 static void test_static_beats_param_across_methods(void **state) {
