@@ -942,12 +942,20 @@ static void flows_listed(void *ctx, int status, json_t *result) {
   json_decref(result);
 }
 
+/* The owner's active flows as held (fresh), or NULL: ask the store. */
+static json_t *held_flows(flow_runner_t *r, const json_t *account) {
+  const char *owner = sget(account, "user_id");
+  json_t *held = owner ? json_object_get(r->active, owner) : NULL;
+  if (held && util_now_ms() - json_integer_value(json_object_get(held, "at_ms")) < ACTIVE_TTL_MS)
+    return json_object_get(held, "flows");
+  return NULL;
+}
+
 static void list_flows(run_t *run) {
   flow_runner_t *r = run->r;
-  const char *owner = sget(run->account, "user_id");
-  json_t *held = owner ? json_object_get(r->active, owner) : NULL;
-  if (held && util_now_ms() - json_integer_value(json_object_get(held, "at_ms")) < ACTIVE_TTL_MS) {
-    json_t *flows = json_incref(json_object_get(held, "flows"));
+  json_t *flows = held_flows(r, run->account);
+  if (flows) {
+    json_incref(flows);
     choose(run, flows);
     json_decref(flows);
     return;
@@ -1024,6 +1032,17 @@ static void wait_taken(void *ctx, int status, json_t *result) {
 void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_t *contact,
                             const json_t *event) {
   if (paused_until(contact)) return; /* a person is answering: no flow starts */
+  /* A direct message (a quick reply or button too) first answers an ask that
+   * waits for this contact; comments, mentions and referrals never do. */
+  const char *kind = sget(event, "kind");
+  int answers = kind && (strcmp(kind, "message") == 0 || strcmp(kind, "story_reply") == 0 ||
+                         strcmp(kind, "postback") == 0);
+  int no_ask =
+      !answers || absent_known(&r->nowait, sget(contact, "id"), (int64_t)uv_now(r->app->loop));
+  /* No ask waits and the owner has no active flow (as held): nothing starts,
+   * and no run is set up to find that out. */
+  json_t *held = no_ask ? held_flows(r, account) : NULL;
+  if (held && json_array_size(held) == 0) return;
   run_t *run = run_new(r);
   if (!run) return;
   /* Held as given until a flow matches (most messages start none); the run's
@@ -1032,17 +1051,13 @@ void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_
   run->account = json_incref((json_t *)account);
   run->contact = json_incref((json_t *)contact);
   run->event = json_deep_copy(event);
-  const char *text = sget(event, "text"), *kind = sget(event, "kind");
+  const char *text = sget(event, "text");
   run->ctx = json_pack("{s:{s:s}, s:O}", "message", "text", text ? text : "", "event", run->event);
   if (!run->event || !run->ctx || !kind) {
     run_free(run);
     return;
   }
-  /* A direct message (a quick reply or button too) first answers an ask that
-   * waits for this contact; comments, mentions and referrals never do. */
-  int answers = strcmp(kind, "message") == 0 || strcmp(kind, "story_reply") == 0 ||
-                strcmp(kind, "postback") == 0;
-  if (!answers || absent_known(&r->nowait, sget(contact, "id"), (int64_t)uv_now(r->app->loop))) {
+  if (no_ask) {
     list_flows(run);
     return;
   }
