@@ -84,6 +84,12 @@ static const char *pstr(json_t *o, const char *k) {
   return json_string_value(json_object_get(o, k));
 }
 
+/* Sets a member under a key of the code's own (ASCII, no check needed); the
+ * hot path's objects are built so, since json_pack parses its format each time. */
+static void put(json_t *o, const char *key, json_t *value) {
+  json_object_set_new_nocheck(o, key, value);
+}
+
 ig_ingest_t *ig_ingest_new(app_t *app) {
   ig_ingest_t *ig = calloc(1, sizeof(*ig));
   if (!ig) return NULL;
@@ -304,7 +310,10 @@ static json_t *flow_event(job_t *j) {
                      pstr(story, "story_id"));
   if (attachment_of(j, "story_mention"))
     return json_pack("{s:s, s:s?}", "kind", "story_mention", "text", text);
-  return json_pack("{s:s, s:s?}", "kind", "message", "text", text);
+  json_t *e = json_object();
+  put(e, "kind", json_string_nocheck("message"));
+  if (text) put(e, "text", json_string(text));
+  return e;
 }
 
 static void run_flows(job_t *j) {
@@ -472,6 +481,8 @@ static void echo_matched(void *ctx, int status, json_t *result) {
   finish(j);
 }
 
+static void store_message(job_t *j, json_t *conv_id);
+
 static void conversation_ready(void *ctx, int status, json_t *result) {
   job_t *j = ctx;
   if (status != STORE_OK && j->out_cb) {
@@ -485,6 +496,14 @@ static void conversation_ready(void *ctx, int status, json_t *result) {
   json_t *conv = json_object_get(result, "conversation");
   if (json_is_true(json_object_get(result, "created"))) fanout_conversation(j->ig->app, conv, NULL);
   remember_conversation(j, pstr(conv, "id"));
+  json_t *conv_id = json_incref(json_object_get(conv, "id"));
+  json_decref(result);
+  store_message(j, conv_id);
+}
+
+/* The message of the event (or the outgoing one) into its conversation:
+ * MSG_INSERT, or an echo's match first. Takes conv_id. */
+static void store_message(job_t *j, json_t *conv_id) {
   const char *owner = pstr(j->account, "user_id");
   char sender[96];
   const char *text, *mid;
@@ -506,9 +525,13 @@ static void conversation_ready(void *ctx, int status, json_t *result) {
     mid = pstr(j->payload, "mid");
     if (!mid) mid = pstr(j->event, "mid");
   }
-  json_t *p = json_pack("{s:O, s:s, s:s?, s:s, s:s?, s:b}", "conversation_id",
-                        json_object_get(conv, "id"), "sender_id", sender, "text", text, "source",
-                        j->source ? j->source : "instagram", "external_id", mid, "check_member", 0);
+  json_t *p = json_object();
+  put(p, "conversation_id", conv_id ? conv_id : json_null());
+  put(p, "sender_id", json_string(sender));
+  if (text) put(p, "text", json_string(text));
+  put(p, "source", json_string_nocheck(j->source ? j->source : "instagram"));
+  if (mid) put(p, "external_id", json_string(mid));
+  put(p, "check_member", json_false());
   if (json_array_size(attachments)) json_object_set(p, "attachments", attachments);
   /* An event whose message is all there is to it is marked processed by the
    * insert, in its transaction: not an unsend (deleted next), nor media still
@@ -521,7 +544,6 @@ static void conversation_ready(void *ctx, int status, json_t *result) {
   if (j->out_cb && j->status) json_object_set_new(p, "status", json_string(j->status));
   if (j->out_cb && j->client_id) json_object_set_new(p, "client_id", json_string(j->client_id));
   if (j->out_cb && j->graph) json_object_set(p, "payload", j->graph);
-  json_decref(result);
   if (j->kind == IG_EV_ECHO && text && mid) {
     /* The echo of Parley's own send can overtake Graph's answer: it then
      * completes that send instead of being stored a second time. */
@@ -547,8 +569,7 @@ static void contact_ready(void *ctx, int status, json_t *result) {
   conv_key(j, key, sizeof(key));
   const char *known = strmap_get(&j->ig->conversations, key);
   if (known) {
-    conversation_ready(j, STORE_OK,
-                       json_pack("{s:{s:s}, s:b}", "conversation", "id", known, "created", 0));
+    store_message(j, json_string(known));
     return;
   }
   const char *owner = pstr(j->account, "user_id");
@@ -564,8 +585,12 @@ static void contact_ready(void *ctx, int status, json_t *result) {
 
 /* The contact of the event, then its conversation and the message. */
 static int upsert_contact(job_t *j) {
-  json_t *p = json_pack("{s:O, s:O}", "owner_id", json_object_get(j->account, "user_id"),
-                        "ig_user_id", json_object_get(j->payload, "contact_id"));
+  json_t *owner = json_object_get(j->account, "user_id"),
+         *ig_user = json_object_get(j->payload, "contact_id");
+  if (!owner || !ig_user) return call(j, CONTACT_UPSERT, NULL, contact_ready); /* EINVAL */
+  json_t *p = json_object();
+  put(p, "owner_id", json_incref(owner));
+  put(p, "ig_user_id", json_incref(ig_user));
   if (inbound(j->kind)) {
     char iso[32];
     json_int_t ts = json_integer_value(json_object_get(j->payload, "timestamp_ms"));
