@@ -22,7 +22,7 @@ int sqlite_event_insert(sqlite_db_t *d, json_t *p, json_t **result) {
   int dups = 0, status = STORE_OK;
   size_t i;
   char now[32];
-  sqlite_db_now(now);
+  sqlite_db_clock(d, now);
   json_array_foreach(events, i, e) {
     json_t *payload = json_object_get(e, "payload");
     char id[25];
@@ -42,7 +42,9 @@ int sqlite_event_insert(sqlite_db_t *d, json_t *p, json_t **result) {
     json_decref(inserted);
     return status;
   }
-  *result = json_pack("{s:o,s:i}", "inserted", inserted, "duplicates", dups);
+  *result = json_object();
+  json_object_set_new_nocheck(*result, "inserted", inserted);
+  json_object_set_new_nocheck(*result, "duplicates", json_integer(dups));
   return STORE_OK;
 }
 
@@ -59,13 +61,23 @@ int sqlite_event_list_pending(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!st) return STORE_EUNAVAILABLE;
   json_t *list = json_array();
   int rc;
-  while ((rc = sqlite_db_step(d, st)) == 1)
-    json_array_append_new(
-        list,
-        json_pack("{s:o,s:o,s:o,s:b,s:o}", "id", sqlite_db_col_str(st, 0), "mid",
-                  sqlite_db_col_str(st, 1), as_text ? "payload_text" : "payload",
-                  as_text ? sqlite_db_col_str(st, 2) : sqlite_db_col_json(st, 2, json_object),
-                  "processed", sqlite3_column_int(st, 3), "created_at", sqlite_db_col_str(st, 4)));
+  /* Built member by member (json_pack parses its format for every row). The
+   * payload's text goes unchecked: it is only ever parsed (json_loads checks
+   * it then), or dropped when the caller holds the payload. */
+  while ((rc = sqlite_db_step(d, st)) == 1) {
+    json_t *e = json_object();
+    json_object_set_new_nocheck(e, "id", sqlite_db_col_str(st, 0));
+    json_object_set_new_nocheck(e, "mid", sqlite_db_col_str(st, 1));
+    if (as_text)
+      json_object_set_new_nocheck(e, "payload_text",
+                                  json_stringn_nocheck((const char *)sqlite3_column_text(st, 2),
+                                                       (size_t)sqlite3_column_bytes(st, 2)));
+    else
+      json_object_set_new_nocheck(e, "payload", sqlite_db_col_json(st, 2, json_object));
+    json_object_set_new_nocheck(e, "processed", json_boolean(sqlite3_column_int(st, 3)));
+    json_object_set_new_nocheck(e, "created_at", sqlite_db_col_str(st, 4));
+    json_array_append_new(list, e);
+  }
   if (rc < 0) {
     json_decref(list);
     return rc;
