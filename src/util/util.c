@@ -15,7 +15,15 @@ int64_t util_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void util_iso8601(int64_t ms, char out[32]) {
+/* The calendar fields of one second, formatted; calls within the same second
+ * (most of a busy thread's) copy them and write only the milliseconds. */
+static _Thread_local struct {
+  int64_t secs;
+  int valid;
+  char prefix[24]; /* "YYYY-MM-DDTHH:MM:SS." */
+} iso_second;
+
+static void iso8601_full(int64_t ms, char out[32]) {
   time_t secs = (time_t)(ms / 1000);
   struct tm tm;
   gmtime_r(&secs, &tm);
@@ -23,6 +31,28 @@ void util_iso8601(int64_t ms, char out[32]) {
   snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
            (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
            tm.tm_sec % 100, (int)(ms % 1000) % 1000);
+}
+
+void util_iso8601(int64_t ms, char out[32]) {
+  if (ms < 0) { /* before 1970: the plain way */
+    iso8601_full(ms, out);
+    return;
+  }
+  int64_t secs = ms / 1000;
+  if (!iso_second.valid || iso_second.secs != secs) {
+    char full[32];
+    iso8601_full(secs * 1000, full);
+    memcpy(iso_second.prefix, full, 20);
+    iso_second.secs = secs;
+    iso_second.valid = 1;
+  }
+  int frac = (int)(ms % 1000);
+  memcpy(out, iso_second.prefix, 20);
+  out[20] = (char)('0' + frac / 100);
+  out[21] = (char)('0' + frac / 10 % 10);
+  out[22] = (char)('0' + frac % 10);
+  out[23] = 'Z';
+  out[24] = '\0';
 }
 
 /* n decimal digits at s, or -1 when one of them is not a digit. */

@@ -45,6 +45,19 @@ static void test_iso8601_round_trip(void **state) {
   assert_int_equal(util_parse_iso8601(s, &ms), 0);
   assert_int_equal(ms, INT64_C(1795255200123));
   assert_int_equal(util_parse_iso8601("2026-11-21 10:00:00", &ms), -1);
+  /* The second's fields are kept between calls: the same second, the next,
+   * an earlier one and one before 1970 each format as gmtime says. */
+  const int64_t at[] = {INT64_C(1795255200999), INT64_C(1795255200000), INT64_C(1795255201001),
+                        INT64_C(1795255199500), INT64_C(951825600007),  INT64_C(-1),
+                        INT64_C(1795255200123)};
+  const char *want[] = {"2026-11-21T10:00:00.999Z", "2026-11-21T10:00:00.000Z",
+                        "2026-11-21T10:00:01.001Z", "2026-11-21T09:59:59.500Z",
+                        "2000-02-29T12:00:00.007Z", NULL,
+                        "2026-11-21T10:00:00.123Z"};
+  for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+    util_iso8601(at[i], s);
+    if (want[i]) assert_string_equal(s, want[i]); /* before 1970: as it always was */
+  }
 }
 
 /* The hand-written parser against the calendar: leap years, dates before 1970,
