@@ -19,6 +19,56 @@ static void skip_ws(in_t *in) {
     in->p++;
 }
 
+/* Texts handed to json_loadb by this thread (json_in_handed_over). */
+static _Thread_local unsigned long handed_over;
+
+unsigned long json_in_handed_over(void) { return handed_over; }
+
+/* Room for k more bytes in in->scratch. */
+static __attribute__((noinline)) int room(in_t *in, size_t n, size_t k) {
+  while (n + k > in->cap) {
+    size_t cap = in->cap * 2;
+    char *s = realloc(in->scratch, cap);
+    if (!s) return -1;
+    in->scratch = s;
+    in->cap = cap;
+  }
+  return 0;
+}
+
+/* The length of the UTF-8 sequence at in->p - 1 (its lead byte c), checked as
+ * jansson's utf8_check_first and utf8_check_full check it: continuation
+ * bytes, no overlong form, no UTF-16 surrogate, nothing past U+10FFFF; 0 when
+ * it is not valid (jansson then refuses the text). */
+static size_t utf8_sequence(const in_t *in, unsigned char c) {
+  size_t k = c >= 0xc2 && c <= 0xdf   ? 2
+             : c >= 0xe0 && c <= 0xef ? 3
+             : c >= 0xf0 && c <= 0xf4 ? 4
+                                      : 0;
+  if (!k || (size_t)(in->end - in->p) < k - 1) return 0;
+  uint32_t v = c & (k == 2 ? 0x1f : k == 3 ? 0x0f : 0x07);
+  for (size_t i = 0; i < k - 1; i++) {
+    unsigned char u = (unsigned char)in->p[i];
+    if (u < 0x80 || u > 0xbf) return 0;
+    v = (v << 6) | (u & 0x3f);
+  }
+  if (v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
+  if ((k == 2 && v < 0x80) || (k == 3 && v < 0x800) || (k == 4 && v < 0x10000)) return 0;
+  return k;
+}
+
+/* The UTF-8 sequence led by c (at in->p - 1) onto in->scratch at n: the new
+ * length, or -1 when it is not valid. Out of read_string's loop, which ASCII
+ * keeps tight (n stays in a register there). */
+static __attribute__((noinline)) long copy_utf8(in_t *in, unsigned char c, size_t n) {
+  size_t k = utf8_sequence(in, c);
+  if (!k || room(in, n, k) != 0) return -1;
+  in->scratch[n++] = (char)c;
+  memcpy(in->scratch + n, in->p, k - 1);
+  in->p += k - 1;
+  return (long)(n + k - 1);
+}
+
 /* A string at in->p (after its opening quote) into in->scratch: its length, or
  * -1 when it is not of the common case. */
 static long read_string(in_t *in) {
@@ -28,7 +78,15 @@ static long read_string(in_t *in) {
     if (in->p >= in->end) return -1;
     unsigned char c = (unsigned char)*in->p++;
     if (c == '"') return (long)n;
-    if (c < 0x20 || c > 0x7e) return -1; /* control characters are errors; UTF-8 goes to jansson */
+    if ((unsigned)(c - 0x20) >= 0x60u) { /* below 0x20 or above 0x7f, in one compare */
+      /* Control characters are errors: jansson's. UTF-8 (accents, emoji) is
+       * copied as it is once checked; an invalid sequence goes to jansson,
+       * which refuses it. */
+      long m = c < 0x20 ? -1 : copy_utf8(in, c, n);
+      if (m < 0) return -1;
+      n = (size_t)m;
+      continue;
+    }
     if (c == '\\') {
       if (in->p >= in->end) return -1;
       switch (*in->p++) {
@@ -60,13 +118,7 @@ static long read_string(in_t *in) {
           return -1; /* \u and errors */
       }
     }
-    if (n == in->cap) {
-      size_t cap = in->cap * 2;
-      char *s = realloc(in->scratch, cap);
-      if (!s) return -1;
-      in->scratch = s;
-      in->cap = cap;
-    }
+    if (n == in->cap && room(in, n, 1) != 0) return -1;
     in->scratch[n++] = (char)c;
   }
 }
@@ -202,5 +254,6 @@ json_t *json_in_loadb(const char *buf, size_t len, json_error_t *err) {
     if (in.p == in.end) return v;
     json_decref(v);
   }
+  handed_over++;
   return json_loadb(buf, len, 0, err);
 }

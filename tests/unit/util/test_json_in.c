@@ -127,8 +127,66 @@ static void every_prefix(void **state) {
   }
 }
 
+/* UTF-8 in strings and keys is read here when it is valid as jansson checks
+ * it (nothing handed over), and every invalid form is handed over and
+ * refused as jansson refuses it. */
+static void utf8(void **state) {
+  (void)state;
+  static const char *valid[] = {
+      "{\"t\":\"caf\xc3\xa9 cr\xc3\xa8me \xe2\x82\xac 5\"}",
+      "{\"t\":\"\xf0\x9f\x98\x80\xf0\x9f\x91\x8d\xf0\x9f\x8f\xbd\"}", /* emoji, a modifier */
+      "{\"t\":\"\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\"}",
+      "{\"t\":\"\xed\x9f\xbf\xee\x80\x80\"}", /* either side of the surrogates */
+      "{\"\xd0\xba\xd0\xbb\xd1\x8e\xd1\x87\":\"\xe4\xb8\xad\xe6\x96\x87\\n\"}", /* a key */
+      "[\"\xe2\x9d\xa4\",\"a\\\"\xc3\xa9\\\"b\",\"\x7f\"]",
+  };
+  static const char *invalid[] = {
+      "{\"t\":\"\xc0\x80\"}",
+      "{\"t\":\"\xc1\xbf\"}", /* overlong 2 */
+      "{\"t\":\"\xe0\x80\x80\"}",
+      "{\"t\":\"\xe0\x9f\xbf\"}", /* overlong 3 */
+      "{\"t\":\"\xf0\x80\x80\x80\"}",
+      "{\"t\":\"\xf0\x8f\xbf\xbf\"}", /* overlong 4 */
+      "{\"t\":\"\xed\xa0\x80\"}",
+      "{\"t\":\"\xed\xbf\xbf\"}", /* surrogates */
+      "{\"t\":\"\xf4\x90\x80\x80\"}",
+      "{\"t\":\"\xf5\x80\x80\x80\"}", /* past U+10FFFF */
+      "{\"t\":\"\xf8\x88\x80\x80\x80\"}",
+      "{\"t\":\"\xff\"}",
+      "{\"t\":\"\x80\"}",
+      "{\"t\":\"a\xbf\"}", /* lone continuations */
+      "{\"t\":\"\xc3\"}",
+      "{\"t\":\"\xe2\x82\"}", /* cut by the quote */
+      "{\"t\":\"\xc3(\"}",
+      "{\"t\":\"\xe2\x28\xa1\"}", /* not continued */
+      "{\"t\":\"\xf0\x9f\x98",
+      "{\"t\":\"\xf0", /* cut by the end */
+      "{\"\xc3\":1}",
+      "[\xc3\xa9]", /* a key; outside strings */
+  };
+  for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
+    unsigned long before = json_in_handed_over();
+    same(valid[i]); /* its own json_loadb is not counted: only json_in_loadb's */
+    assert_int_equal(json_in_handed_over(), before);
+  }
+  for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
+    unsigned long before = json_in_handed_over();
+    same(invalid[i]);
+    assert_int_equal(json_in_handed_over(), before + 1);
+  }
+  /* Every prefix of a body with emoji: cut inside a sequence too. */
+  const char *body = "{\"message\":{\"text\":\"Ol\xc3\xa1 \xf0\x9f\x98\x80 \xe2\x82\xac\"}}";
+  char text[128];
+  for (size_t n = 0; n <= strlen(body); n++) {
+    memcpy(text, body, n);
+    text[n] = '\0';
+    same(text);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(utf8),
       cmocka_unit_test(the_common_case_and_everything_else),
       cmocka_unit_test(deep_and_long),
       cmocka_unit_test(every_prefix),
