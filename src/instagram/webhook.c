@@ -95,19 +95,19 @@ static enum ig_event_kind message_event(const char *account, const char *sender,
                                         char *key, size_t keylen) {
   int echo = json_is_true(json_object_get(message, "is_echo")) || strcmp(sender, account) == 0;
   const char *mid = str_at(message, "mid", NULL);
-  json_object_set_new(p, "mid", json_string(mid));
-  json_object_set_new(p, "contact_id", json_string(echo ? recipient : sender));
+  json_object_set_new_nocheck(p, "mid", json_string(mid));
+  json_object_set_new_nocheck(p, "contact_id", json_string(echo ? recipient : sender));
   if (json_is_true(json_object_get(message, "is_deleted"))) {
     set_key(key, keylen, "unsend:%s", mid);
-    json_object_set_new(p, "echo", json_boolean(echo));
+    json_object_set_new_nocheck(p, "echo", json_boolean(echo));
     return IG_EV_UNSEND;
   }
   set_key(key, keylen, "%s", mid);
   const char *text = str_at(message, "text", NULL);
-  json_object_set_new(p, "text", text ? json_string(text) : json_null());
-  json_object_set_new(p, "attachments", attachments_of(message));
+  json_object_set_new_nocheck(p, "text", text ? json_string(text) : json_null());
+  json_object_set_new_nocheck(p, "attachments", attachments_of(message));
   const char *quick = str_at(message, "quick_reply", "payload");
-  if (quick) json_object_set_new(p, "quick_reply", json_string(quick));
+  if (quick) json_object_set_new_nocheck(p, "quick_reply", json_string(quick));
   return echo ? IG_EV_ECHO : IG_EV_MESSAGE;
 }
 
@@ -133,9 +133,9 @@ static json_t *event_of(const char *account, json_t *item, char *key, size_t key
     const char *mid = str_at(edit, "mid", NULL);
     json_int_t n = json_integer_value(json_object_get(edit, "num_edit"));
     set_key(key, keylen, "edit:%s:%lld:%lld", mid, (long long)n, (long long)ts);
-    json_object_set_new(p, "mid", json_string(mid));
-    json_object_set_new(p, "contact_id", json_string(sender));
-    json_object_set_new(p, "text", json_string(str_at(edit, "text", NULL)));
+    json_object_set_new_nocheck(p, "mid", json_string(mid));
+    json_object_set_new_nocheck(p, "contact_id", json_string(sender));
+    json_object_set_new_nocheck(p, "text", json_string(str_at(edit, "text", NULL)));
   } else if (json_is_object(reaction) && sender && str_at(reaction, "mid", NULL)) {
     const char *action = str_at(reaction, "action", NULL);
     kind = action && strcmp(action, "unreact") == 0 ? IG_EV_UNREACTION : IG_EV_REACTION;
@@ -143,15 +143,15 @@ static json_t *event_of(const char *account, json_t *item, char *key, size_t key
     const char *emoji = str_at(reaction, "emoji", NULL);
     if (!emoji) emoji = str_at(reaction, "reaction", NULL);
     set_key(key, keylen, "reaction:%s:%s:%s:%lld", mid, sender, kind_names[kind], (long long)ts);
-    json_object_set_new(p, "mid", json_string(mid));
-    json_object_set_new(p, "contact_id", json_string(sender));
-    json_object_set_new(p, "emoji", emoji ? json_string(emoji) : json_null());
+    json_object_set_new_nocheck(p, "mid", json_string(mid));
+    json_object_set_new_nocheck(p, "contact_id", json_string(sender));
+    json_object_set_new_nocheck(p, "emoji", emoji ? json_string(emoji) : json_null());
   } else if (json_is_object(read) && sender && str_at(read, "mid", NULL)) {
     kind = IG_EV_SEEN;
     const char *mid = str_at(read, "mid", NULL);
     set_key(key, keylen, "seen:%s:%s:%lld", mid, sender, (long long)ts);
-    json_object_set_new(p, "watermark_mid", json_string(mid));
-    json_object_set_new(p, "contact_id", json_string(sender));
+    json_object_set_new_nocheck(p, "watermark_mid", json_string(mid));
+    json_object_set_new_nocheck(p, "contact_id", json_string(sender));
   } else if (json_is_object(postback) && sender && strcmp(sender, account) != 0) {
     kind = IG_EV_POSTBACK;
     const char *mid = str_at(postback, "mid", NULL);
@@ -159,15 +159,15 @@ static json_t *event_of(const char *account, json_t *item, char *key, size_t key
       set_key(key, keylen, "postback:%s", mid);
     else
       raw_key(item, key, keylen);
-    json_object_set_new(p, "mid", mid ? json_string(mid) : json_null());
-    json_object_set_new(p, "contact_id", json_string(sender));
+    json_object_set_new_nocheck(p, "mid", mid ? json_string(mid) : json_null());
+    json_object_set_new_nocheck(p, "contact_id", json_string(sender));
     const char *title = str_at(postback, "title", NULL), *data = str_at(postback, "payload", NULL);
-    json_object_set_new(p, "title", json_string(title ? title : ""));
-    json_object_set_new(p, "payload", json_string(data ? data : ""));
+    json_object_set_new_nocheck(p, "title", json_string(title ? title : ""));
+    json_object_set_new_nocheck(p, "payload", json_string(data ? data : ""));
   } else if (json_is_object(referral) && sender && strcmp(sender, account) != 0) {
     kind = IG_EV_REFERRAL;
     raw_key(item, key, keylen);
-    json_object_set_new(p, "contact_id", json_string(sender));
+    json_object_set_new_nocheck(p, "contact_id", json_string(sender));
     json_object_set_new(
         p, "referral",
         json_pack("{s:s?, s:s?, s:s?}", "ref", str_at(referral, "ref", NULL), "source",
@@ -175,14 +175,14 @@ static json_t *event_of(const char *account, json_t *item, char *key, size_t key
   } else {
     raw_key(item, key, keylen);
     if (json_is_object(item)) {
-      json_object_set_new(p, "raw_type", json_string(raw_type_of(item)));
+      json_object_set_new_nocheck(p, "raw_type", json_string(raw_type_of(item)));
       if (sender && strcmp(sender, account) != 0)
-        json_object_set_new(p, "contact_id", json_string(sender));
+        json_object_set_new_nocheck(p, "contact_id", json_string(sender));
     }
   }
-  json_object_set_new(p, "kind", json_string(kind_names[kind]));
-  json_object_set_new(p, "account_id", json_string(account));
-  json_object_set_new(p, "timestamp_ms", json_integer(ts));
+  json_object_set_new_nocheck(p, "kind", json_string(kind_names[kind]));
+  json_object_set_new_nocheck(p, "account_id", json_string(account));
+  json_object_set_new_nocheck(p, "timestamp_ms", json_integer(ts));
   if (kind == IG_EV_OTHER) json_object_set(p, "raw", item);
   return p;
 }
@@ -210,8 +210,18 @@ static json_t *change_of(const char *account, json_t *change, char *key, size_t 
   raw_key(change, key, keylen);
   json_t *p = json_pack("{s:s, s:s, s:s, s:O}", "kind", "other", "account_id", account, "raw_type",
                         field ? field : "change", "raw", change);
-  if (from && strcmp(from, account) != 0) json_object_set_new(p, "contact_id", json_string(from));
+  if (from && strcmp(from, account) != 0)
+    json_object_set_new_nocheck(p, "contact_id", json_string(from));
   return p;
+}
+
+/* {mid?, payload}: built directly, one for every event of every body (the
+ * payload's keys are the code's own, set unchecked above for the same reason). */
+static json_t *event_entry(const char *key, json_t *payload) {
+  json_t *e = json_object();
+  if (key[0]) json_object_set_new_nocheck(e, "mid", json_string(key));
+  json_object_set_new_nocheck(e, "payload", payload);
+  return e;
 }
 
 json_t *ig_webhook_events(json_t *body) {
@@ -226,8 +236,7 @@ json_t *ig_webhook_events(json_t *body) {
     char key[1024];
     json_array_foreach(items, k, item) {
       json_t *p = event_of(account ? account : "", item, key, sizeof(key));
-      json_array_append_new(out,
-                            json_pack("{s:s?, s:o}", "mid", key[0] ? key : NULL, "payload", p));
+      json_array_append_new(out, event_entry(key, p));
     }
     json_t *changes = json_object_get(entry, "changes"), *change;
     json_array_foreach(changes, k, change) {
