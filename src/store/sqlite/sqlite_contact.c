@@ -142,19 +142,35 @@ static int contact_upsert(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *username = sqlite_db_pstr(p, "username");
   const char *inbound = sqlite_db_pstr(p, "last_inbound_at");
   char id[25], key[160];
-  util_new_id(id);
-  sqlite3_int64 rowid = sqlite3_last_insert_rowid(d->db);
-  int status =
-      sqlite_db_exec(d,
-                     "INSERT INTO contacts (id, owner_id, ig_user_id, username, last_inbound_at)"
-                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_id, ig_user_id) DO UPDATE SET"
-                     " username = coalesce(excluded.username, username),"
-                     " last_inbound_at = coalesce(excluded.last_inbound_at, last_inbound_at)",
-                     "sssss", id, owner, ig, username, inbound);
-  if (status != STORE_OK) return status;
   cache_key(key, sizeof(key), owner, ig);
   cached_t *c = strmap_get(&d->contacts, key);
-  if (c && sqlite3_last_insert_rowid(d->db) == rowid) {
+  int updated = 0, status;
+  if (c) {
+    /* A contact held here exists (or existed): a plain UPDATE, cheaper than
+     * the upsert's insert attempt; gone meanwhile, the upsert follows. This
+     * op's own writes leave the held contacts alone (contacts_known). */
+    status = sqlite_db_exec(d,
+                            "UPDATE contacts SET username = coalesce(?3, username),"
+                            " last_inbound_at = coalesce(?4, last_inbound_at)"
+                            " WHERE owner_id = ?1 AND ig_user_id = ?2",
+                            "ssss", owner, ig, username, inbound);
+    if (status != STORE_OK) return status;
+    updated = sqlite3_changes(d->db) > 0;
+  }
+  if (!updated) {
+    util_new_id(id);
+    sqlite3_int64 rowid = sqlite3_last_insert_rowid(d->db);
+    status =
+        sqlite_db_exec(d,
+                       "INSERT INTO contacts (id, owner_id, ig_user_id, username, last_inbound_at)"
+                       " VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_id, ig_user_id) DO UPDATE SET"
+                       " username = coalesce(excluded.username, username),"
+                       " last_inbound_at = coalesce(excluded.last_inbound_at, last_inbound_at)",
+                       "sssss", id, owner, ig, username, inbound);
+    if (status != STORE_OK) return status;
+    updated = sqlite3_last_insert_rowid(d->db) == rowid;
+  }
+  if (c && updated) {
     /* Updated, not inserted: the cached row with what was just written, as a
      * new object (the cached one may be in the loop thread's hands). */
     json_t *contact = json_copy(c->contact);
