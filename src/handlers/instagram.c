@@ -83,7 +83,9 @@ static void webhook_receive(http_req_t *req) {
     return;
   }
   ig_ingest_hold(req->app->ingest, keep);
-  handlers_store_call(req, EVENT_INSERT, json_pack("{s:o}", "events", keep), webhook_stored);
+  json_t *params = json_object();
+  json_object_set_new_nocheck(params, "events", keep);
+  handlers_store_call(req, EVENT_INSERT, params, webhook_stored);
 }
 
 /* ---- accounts (connecting them: instagram_connect.c) ---- */

@@ -774,7 +774,7 @@ static void start_jobs(ig_ingest_t *ig) {
     j->event = json_incref(ev);
     j->payload = payload;
     j->kind = ig_event_kind(payload);
-    snprintf(j->key, sizeof(j->key), "%s", key);
+    memcpy(j->key, key, strlen(key) + 1); /* the same size: it fits */
     json_array_remove(ig->queue, i);
     const char *account = pstr(payload, "account_id");
     /* An unknown shape that names nobody has no conversation to land in: it
