@@ -135,11 +135,15 @@ static sqlite3_stmt *cached(sqlite_db_t *d, const char *sql) {
   return NULL;
 }
 
-static int bind_one(sqlite3_stmt *st, int i, char kind, va_list *ap) {
+/* strings: SQLITE_TRANSIENT (copied: the statement outlives the call) or
+ * SQLITE_STATIC (used in place: sqlite_db_exec steps, resets and clears the
+ * statement before its caller's strings can go). */
+static int bind_one(sqlite3_stmt *st, int i, char kind, va_list *ap,
+                    sqlite3_destructor_type strings) {
   switch (kind) {
     case 's': {
       const char *s = va_arg(*ap, const char *);
-      return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+      return s ? sqlite3_bind_text(st, i, s, -1, strings) : sqlite3_bind_null(st, i);
     }
     case 'i':
       return sqlite3_bind_int64(st, i, va_arg(*ap, int64_t));
@@ -159,11 +163,12 @@ static int bind_one(sqlite3_stmt *st, int i, char kind, va_list *ap) {
   }
 }
 
-static sqlite3_stmt *vquery(sqlite_db_t *d, const char *sql, const char *fmt, va_list *ap) {
+static sqlite3_stmt *vquery(sqlite_db_t *d, const char *sql, const char *fmt, va_list *ap,
+                            sqlite3_destructor_type strings) {
   sqlite3_stmt *st = cached(d, sql);
   if (!st) return NULL;
   for (int i = 0; fmt && fmt[i]; i++) {
-    if (bind_one(st, i + 1, fmt[i], ap) != SQLITE_OK) {
+    if (bind_one(st, i + 1, fmt[i], ap, strings) != SQLITE_OK) {
       log_error("store: sqlite bind %d: %s (%.80s)", i + 1, sqlite3_errmsg(d->db), sql);
       return NULL;
     }
@@ -174,7 +179,7 @@ static sqlite3_stmt *vquery(sqlite_db_t *d, const char *sql, const char *fmt, va
 sqlite3_stmt *sqlite_db_query(sqlite_db_t *d, const char *sql, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  sqlite3_stmt *st = vquery(d, sql, fmt, &ap);
+  sqlite3_stmt *st = vquery(d, sql, fmt, &ap, SQLITE_TRANSIENT);
   va_end(ap);
   return st;
 }
@@ -182,12 +187,16 @@ sqlite3_stmt *sqlite_db_query(sqlite_db_t *d, const char *sql, const char *fmt, 
 int sqlite_db_exec(sqlite_db_t *d, const char *sql, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  sqlite3_stmt *st = vquery(d, sql, fmt, &ap);
+  /* The strings are bound in place (no copy each): the statement is done
+   * with them, and they are unbound, before this returns. (After a failed
+   * bind some stay bound, unread: every use starts by clearing them.) */
+  sqlite3_stmt *st = vquery(d, sql, fmt, &ap, SQLITE_STATIC);
   va_end(ap);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite3_step(st);
   int status = rc == SQLITE_DONE || rc == SQLITE_ROW ? STORE_OK : sqlite_db_status(d, rc, "exec");
   sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
   return status;
 }
 
