@@ -3,6 +3,7 @@
  * them (role "agent"), keep read markers of their own (agent_reads) and one of
  * them may be the assignee. Store thread. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "parley/util.h"
@@ -238,6 +239,19 @@ json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id) {
   return sqlite_conv_member_ids(d, conv_id, type, creator);
 }
 
+/* An owner has at most 50 agents (AGENT_ADD); room to spare. */
+#define AGENTS_SORTED_MAX 64
+
+typedef struct agent_row_s {
+  sqlite3_int64 rowid;
+  json_t *id;
+} agent_row_t;
+
+static int by_rowid(const void *a, const void *b) {
+  sqlite3_int64 x = ((const agent_row_t *)a)->rowid, y = ((const agent_row_t *)b)->rowid;
+  return x < y ? -1 : x > y;
+}
+
 json_t *sqlite_conv_member_ids(sqlite_db_t *d, const char *conv_id, const char *type,
                                const char *creator_id) {
   /* A channel's members are reached by each instance's connected members. */
@@ -249,12 +263,24 @@ json_t *sqlite_conv_member_ids(sqlite_db_t *d, const char *conv_id, const char *
   int rc;
   while ((rc = sqlite_db_step(d, st)) == 1) json_array_append_new(ids, sqlite_db_col_str(st, 0));
   /* An instagram conversation's agents (of its creator, the account's owner)
-   * hear of it too; other conversations have none to look up. */
+   * hear of it too; other conversations have none to look up. In the order
+   * they were added (rowid), sorted here: ORDER BY rowid on the owner's index
+   * made SQLite open a sorter for every message, most often for no row. */
   if (rc == 0 && strcmp(type, "instagram") == 0 && creator_id) {
-    st = sqlite_db_query(d, "SELECT user_id FROM ig_agents WHERE owner_id = ? ORDER BY rowid", "s",
+    st = sqlite_db_query(d, "SELECT user_id, rowid FROM ig_agents WHERE owner_id = ?", "s",
                          creator_id);
-    while (st && (rc = sqlite_db_step(d, st)) == 1)
-      json_array_append_new(ids, sqlite_db_col_str(st, 0));
+    agent_row_t rows[AGENTS_SORTED_MAX];
+    size_t n = 0;
+    while (st && (rc = sqlite_db_step(d, st)) == 1) {
+      if (n == AGENTS_SORTED_MAX) { /* more than an owner may have: as they come */
+        json_array_append_new(ids, sqlite_db_col_str(st, 0));
+        continue;
+      }
+      rows[n].rowid = sqlite3_column_int64(st, 1);
+      rows[n++].id = sqlite_db_col_str(st, 0);
+    }
+    qsort(rows, n, sizeof(rows[0]), by_rowid);
+    for (size_t i = 0; i < n; i++) json_array_append_new(ids, rows[i].id);
   }
   if (rc < 0 || !st) {
     json_decref(ids);

@@ -433,6 +433,43 @@ static int has_id(json_t *ids, const char *id) {
   return 0;
 }
 
+/* The insert's participant_ids list the owner's agents after the members, in
+ * the order they were added, whatever their ids' order. */
+static void test_insert_lists_agents_in_added_order(void **state) {
+  fx_t *f = *state;
+  char owner[25], contact[25], conv[25], agent[4][25];
+  new_user(f, "o@x.io", "Olive", owner);
+  ig_conv(f, owner, "612", contact, conv);
+  const char *email[4] = {"a1@x.io", "a2@x.io", "a3@x.io", "a4@x.io"};
+  for (int i = 0; i < 4; i++) new_user(f, email[i], "Agent", agent[i]);
+  /* Added in descending id order, so the ids' own order is the reverse. */
+  int order[4] = {0, 1, 2, 3};
+  for (int i = 0; i < 4; i++)
+    for (int k = i + 1; k < 4; k++)
+      if (strcmp(agent[order[k]], agent[order[i]]) > 0) {
+        int t = order[i];
+        order[i] = order[k];
+        order[k] = t;
+      }
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(
+        call(f, AGENT_ADD, json_pack("{s:s,s:s}", "owner_id", owner, "user_id", agent[order[i]]),
+             NULL),
+        STORE_OK);
+  json_t *r = NULL;
+  assert_int_equal(
+      call(f, MSG_INSERT,
+           json_pack("{s:s,s:s,s:s}", "conversation_id", conv, "sender_id", owner, "text", "hi"),
+           &r),
+      STORE_OK);
+  json_t *ids = json_object_get(r, "participant_ids");
+  assert_int_equal(json_array_size(ids), 5);
+  assert_string_equal(json_string_value(json_array_get(ids, 0)), owner);
+  for (int i = 0; i < 4; i++)
+    assert_string_equal(json_string_value(json_array_get(ids, (size_t)i + 1)), agent[order[i]]);
+  json_decref(r);
+}
+
 /* A new message reaches the owner's agents in the owner's instagram
  * conversation (the insert's participant_ids), and only there: the owner's
  * other conversations have no agents. Added and removed agents are seen by the
@@ -591,6 +628,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_refresh_claims),
       T(test_pause_names_the_conversations),
       T(test_insert_reaches_agents_of_instagram_only),
+      T(test_insert_lists_agents_in_added_order),
       T(test_agent_inbox_pages_in_order),
   };
   return _cmocka_run_group_tests(group, tests, sizeof(tests) / sizeof(tests[0]), NULL, NULL);
