@@ -110,6 +110,14 @@ int sqlite_msg_insert_flush(sqlite_db_t *d) {
   return status;
 }
 
+/* src (NULL: empty) into dst of cap bytes, cut to fit as snprintf would cut it;
+ * three of these a message, where snprintf's format parse showed. */
+static void copy_text(char *dst, size_t cap, const char *src) {
+  size_t n = src ? strnlen(src, cap - 1) : 0;
+  memcpy(dst, src ? src : "", n);
+  dst[n] = '\0';
+}
+
 /* The conversation's pending counters, loaded on first use: STORE_OK with *out,
  * or ENOTFOUND. */
 static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
@@ -136,16 +144,16 @@ static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
   if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
   c->last_seq = sqlite3_column_int64(st, 0);
   char type[16], creator[64];
-  snprintf(type, sizeof(type), "%s", (const char *)sqlite3_column_text(st, 1));
+  copy_text(type, sizeof(type), (const char *)sqlite3_column_text(st, 1));
   const char *cr = (const char *)sqlite3_column_text(st, 2);
-  snprintf(creator, sizeof(creator), "%s", cr ? cr : "");
+  copy_text(creator, sizeof(creator), cr);
   c->channel = strcmp(type, "channel") == 0;
   c->secret = strcmp(type, "secret") == 0;
   sqlite3_reset(st);
   /* Members (and agents) from what was just read: no second look-up of the type. */
   if (!(c->members = sqlite_conv_member_ids(d, conv, type, creator))) return STORE_EUNAVAILABLE;
   c->readers = json_object();
-  snprintf(c->id, sizeof(c->id), "%s", conv);
+  copy_text(c->id, sizeof(c->id), conv); /* fits: checked above */
   d->pending->used++;
   *out = c;
   return STORE_OK;
