@@ -208,7 +208,8 @@ void ig_profiles_refresh(ig_profiles_t *p, const json_t *account, const json_t *
   const char *id = pstr(contact, "id");
   fetch_t *f = id ? strmap_get(&p->fetches, id) : NULL;
   json_t *recent = id && !f ? strmap_get(&p->recent, id) : NULL;
-  if (recent && stale(contact) && !stale(recent)) {
+  int old = !f && stale(contact); /* asked once: it parses the date */
+  if (recent && old && !stale(recent)) {
     /* Read before its profile was stored: it gets that profile, no new fetch. */
     if (fn) {
       json_t *c = with_profile(contact, recent);
@@ -217,7 +218,7 @@ void ig_profiles_refresh(ig_profiles_t *p, const json_t *account, const json_t *
     }
     return;
   }
-  if (!f && stale(contact) && fetch_start(p, account, contact, &f) != 0) f = NULL;
+  if (old && fetch_start(p, account, contact, &f) != 0) f = NULL;
   if (f && fn && f->nwaiters < MAX_WAITERS) {
     f->waiters[f->nwaiters++] = (waiter_t){fn, ctx};
     return;
