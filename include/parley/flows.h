@@ -110,6 +110,19 @@ const char *flow_step(const json_t *flow, json_t *state, const json_t *ctx, json
  * NULL). Without the edge to follow, the run completes. */
 void flow_resume(const json_t *flow, json_t *state, json_t *result, json_t *actions);
 
+/* A flow's nodes and edges indexed once (flow_step and flow_resume look each
+ * up in the JSON tree on every step): for a runner that steps one flow many
+ * times. The graph holds a reference to flow, which must not change while it
+ * lives. NULL when memory ran out. Any thread; a graph is used by one at a time. */
+typedef struct flow_graph_s flow_graph_t;
+flow_graph_t *flow_graph_new(const json_t *flow);
+void flow_graph_free(flow_graph_t *g);
+
+/* flow_step and flow_resume on an indexed flow: the same results. */
+const char *flow_graph_step(const flow_graph_t *g, json_t *state, const json_t *ctx,
+                            json_t *actions);
+void flow_graph_resume(const flow_graph_t *g, json_t *state, json_t *result, json_t *actions);
+
 /* Run once and cooldown (flow.settings): 1 when the flow may start for a
  * contact whose newest run of it (a stored run, or NULL for none) began at
  * its created_at; else 0 with *why "run_once" or "cooldown". now_ms: the

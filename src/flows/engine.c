@@ -11,24 +11,97 @@ static const char *sget(const json_t *o, const char *k) {
   return json_string_value(json_object_get(o, k));
 }
 
-static const json_t *node_by_id(const json_t *flow, const char *id) {
+/* A flow's nodes and edges as C pointers into its tree (which the graph
+ * holds a reference to): a step looks a node and an edge up by strcmp over
+ * these instead of a JSON member lookup per node and per edge. Without the
+ * arrays (flow_step and flow_resume on a bare flow) the tree is walked. */
+typedef struct node_ref_s {
+  const char *id;
+  const json_t *node;
+} node_ref_t;
+
+typedef struct edge_ref_s {
+  const char *from, *label, *to;
+} edge_ref_t;
+
+struct flow_graph_s {
+  json_t *flow;
+  node_ref_t *nodes;
+  edge_ref_t *edges;
+  size_t n_nodes, n_edges;
+};
+
+static const json_t *node_by_id(const flow_graph_t *g, const char *id) {
   const json_t *n;
   size_t i;
-  json_array_foreach(json_object_get(flow, "nodes"), i,
-                     n) if (id && strcmp(sget(n, "id"), id) == 0) return n;
+  if (!id) return NULL;
+  if (g->nodes) {
+    for (i = 0; i < g->n_nodes; i++)
+      if (g->nodes[i].id && strcmp(g->nodes[i].id, id) == 0) return g->nodes[i].node;
+    return NULL;
+  }
+  json_array_foreach(json_object_get(g->flow, "nodes"), i,
+                     n) if (strcmp(sget(n, "id"), id) == 0) return n;
   return NULL;
 }
 
 /* The node after `id`: the edge with the given label, or the unlabelled one. */
-static const char *next_node(const json_t *flow, const char *id, const char *label) {
+static const char *next_node(const flow_graph_t *g, const char *id, const char *label) {
   const json_t *e;
   size_t i;
-  json_array_foreach(json_object_get(flow, "edges"), i, e) {
+  if (g->edges) {
+    for (i = 0; i < g->n_edges; i++) {
+      const edge_ref_t *r = &g->edges[i];
+      if (!r->from || strcmp(r->from, id) != 0) continue;
+      if ((label && r->label && strcmp(r->label, label) == 0) || (!label && !r->label))
+        return r->to;
+    }
+    return NULL;
+  }
+  json_array_foreach(json_object_get(g->flow, "edges"), i, e) {
     if (strcmp(sget(e, "from"), id) != 0) continue;
     const char *l = sget(e, "label");
     if ((label && l && strcmp(l, label) == 0) || (!label && !l)) return sget(e, "to");
   }
   return NULL;
+}
+
+flow_graph_t *flow_graph_new(const json_t *flow) {
+  const json_t *nodes = json_object_get(flow, "nodes"), *edges = json_object_get(flow, "edges");
+  const json_t *x;
+  size_t i;
+  flow_graph_t *g = calloc(1, sizeof(*g));
+  if (!g) return NULL;
+  g->n_nodes = json_array_size(nodes);
+  g->n_edges = json_array_size(edges);
+  /* One more than needed: a flow without nodes or edges still gets arrays. */
+  g->nodes = calloc(g->n_nodes + 1, sizeof(*g->nodes));
+  g->edges = calloc(g->n_edges + 1, sizeof(*g->edges));
+  if (!g->nodes || !g->edges) {
+    free(g->nodes);
+    free(g->edges);
+    free(g);
+    return NULL;
+  }
+  g->flow = json_incref((json_t *)flow);
+  json_array_foreach(nodes, i, x) {
+    g->nodes[i].id = sget(x, "id");
+    g->nodes[i].node = x;
+  }
+  json_array_foreach(edges, i, x) {
+    g->edges[i].from = sget(x, "from");
+    g->edges[i].label = sget(x, "label");
+    g->edges[i].to = sget(x, "to");
+  }
+  return g;
+}
+
+void flow_graph_free(flow_graph_t *g) {
+  if (!g) return;
+  json_decref(g->flow);
+  free(g->nodes);
+  free(g->edges);
+  free(g);
 }
 
 json_t *flow_state_new(const json_t *flow, const json_t *contact) {
@@ -357,9 +430,9 @@ static json_t *checked_answer(const char *check, const char *answer) {
 
 /* What a run started by a comment does first: the optional public reply to
  * the comment (the trigger's public_reply, filled in). */
-static int comment_start(const json_t *flow, json_t *state, const json_t *ctx, json_t *actions) {
+static int comment_start(const flow_graph_t *g, json_t *state, const json_t *ctx, json_t *actions) {
   const json_t *ev = json_object_get(ctx, "event");
-  const char *reply = sget(json_object_get(flow, "trigger"), "public_reply");
+  const char *reply = sget(json_object_get(g->flow, "trigger"), "public_reply");
   const char *comment = sget(ev, "comment_id");
   if (!reply || !comment || json_integer_value(json_object_get(state, "steps")) != 0) return 0;
   char *text = render(state, ctx, reply, FLOW_FILL_TEXT);
@@ -370,18 +443,19 @@ static int comment_start(const json_t *flow, json_t *state, const json_t *ctx, j
   return 0;
 }
 
-static const char *step_action(const json_t *flow, json_t *state, const json_t *ctx,
+static const char *step_action(const flow_graph_t *g, json_t *state, const json_t *ctx,
                                json_t *actions, const char *id, const json_t *d);
 
-const char *flow_step(const json_t *flow, json_t *state, const json_t *ctx, json_t *actions) {
+const char *flow_graph_step(const flow_graph_t *g, json_t *state, const json_t *ctx,
+                            json_t *actions) {
   const char *status = sget(state, "status");
   if (!status || strcmp(status, "running") != 0) return status;
-  if (comment_start(flow, state, ctx, actions) != 0) return output_limit(state, "", "trigger");
+  if (comment_start(g, state, ctx, actions) != 0) return output_limit(state, "", "trigger");
   json_int_t steps = json_integer_value(json_object_get(state, "steps"));
   if (steps >= FLOW_MAX_STEPS) return set_status(state, "step_limit");
   json_object_set_new(state, "steps", json_integer(steps + 1));
   const char *id = sget(state, "node");
-  const json_t *n = node_by_id(flow, id);
+  const json_t *n = node_by_id(g, id);
   if (!n) return set_status(state, "failed");
   const char *type = sget(n, "type");
   const json_t *d = json_object_get(n, "data");
@@ -393,7 +467,7 @@ const char *flow_step(const json_t *flow, json_t *state, const json_t *ctx, json
     }
     if (strcmp(type, "message") == 0) {
       trace(state, id, type, tr);
-      return advance(state, next_node(flow, id, NULL));
+      return advance(state, next_node(g, id, NULL));
     }
     /* ask: the question is out; the run waits for the answer or the timeout. */
     json_int_t secs = json_integer_value(json_object_get(d, "timeout_seconds"));
@@ -405,12 +479,12 @@ const char *flow_step(const json_t *flow, json_t *state, const json_t *ctx, json
   if (strcmp(type, "condition") == 0) {
     int ok = condition_holds(d, state, ctx);
     trace(state, id, type, json_boolean(ok));
-    return advance(state, next_node(flow, id, ok ? "true" : "false"));
+    return advance(state, next_node(g, id, ok ? "true" : "false"));
   }
   if (strcmp(type, "randomizer") == 0) {
     const char *branch = pick_branch(d, state);
     trace(state, id, type, json_pack("{s:s?}", "branch", branch));
-    return advance(state, branch ? next_node(flow, id, branch) : NULL);
+    return advance(state, branch ? next_node(g, id, branch) : NULL);
   }
   if (strcmp(type, "delay") == 0) {
     json_int_t secs = json_integer_value(json_object_get(d, "seconds"));
@@ -418,7 +492,7 @@ const char *flow_step(const json_t *flow, json_t *state, const json_t *ctx, json
     trace(state, id, type, json_pack("{s:I}", "seconds", secs));
     return set_status(state, "waiting");
   }
-  return step_action(flow, state, ctx, actions, id, d);
+  return step_action(g, state, ctx, actions, id, d);
 }
 
 static void remove_tag(json_t *state, const char *tag) {
@@ -427,10 +501,10 @@ static void remove_tag(json_t *state, const char *tag) {
     if (strcmp(json_string_value(json_array_get(tags, i)), tag) == 0) json_array_remove(tags, i);
 }
 
-static const char *step_api_call(const json_t *flow, json_t *state, const json_t *ctx,
+static const char *step_api_call(const flow_graph_t *g, json_t *state, const json_t *ctx,
                                  json_t *actions, const char *id, const json_t *d);
 
-static const char *step_action(const json_t *flow, json_t *state, const json_t *ctx,
+static const char *step_action(const flow_graph_t *g, json_t *state, const json_t *ctx,
                                json_t *actions, const char *id, const json_t *d) {
   const char *a = sget(d, "action");
   if (strcmp(a, "tag_customer") == 0 || strcmp(a, "remove_tag") == 0) {
@@ -442,7 +516,7 @@ static const char *step_action(const json_t *flow, json_t *state, const json_t *
     json_array_append_new(actions,
                           json_pack("{s:s, s:s}", "type", add ? "tag" : "untag", "tag", tag));
     trace(state, id, a, json_pack("{s:s}", "tag", tag));
-    return advance(state, next_node(flow, id, NULL));
+    return advance(state, next_node(g, id, NULL));
   }
   if (strcmp(a, "set_variable") == 0) {
     char *value = render(state, ctx, sget(d, "value"), FLOW_FILL_TEXT);
@@ -452,14 +526,14 @@ static const char *step_action(const json_t *flow, json_t *state, const json_t *
                                              sget(d, "variable"), "value", value));
     trace(state, id, a, json_pack("{s:s, s:s}", "variable", sget(d, "variable"), "value", value));
     free(value);
-    return advance(state, next_node(flow, id, NULL));
+    return advance(state, next_node(g, id, NULL));
   }
   if (strcmp(a, "clear_variable") == 0) {
     json_object_del(json_object_get(state, "vars"), sget(d, "variable"));
     json_array_append_new(actions, json_pack("{s:s, s:s, s:n}", "type", "set_variable", "name",
                                              sget(d, "variable"), "value"));
     trace(state, id, a, json_pack("{s:s}", "variable", sget(d, "variable")));
-    return advance(state, next_node(flow, id, NULL));
+    return advance(state, next_node(g, id, NULL));
   }
   if (strcmp(a, "notify_agent") == 0) {
     char *text = render(state, ctx, sget(d, "text"), FLOW_FILL_TEXT);
@@ -467,7 +541,7 @@ static const char *step_action(const json_t *flow, json_t *state, const json_t *
     json_array_append_new(actions, json_pack("{s:s, s:s}", "type", "notify", "text", text));
     trace(state, id, a, json_pack("{s:s}", "text", text));
     free(text);
-    return advance(state, next_node(flow, id, NULL));
+    return advance(state, next_node(g, id, NULL));
   }
   if (strcmp(a, "handover") == 0) {
     /* A person takes over: automation pauses for the contact and the run ends. */
@@ -476,15 +550,15 @@ static const char *step_action(const json_t *flow, json_t *state, const json_t *
     trace(state, id, a, json_pack("{s:I}", "seconds", secs));
     return advance(state, NULL);
   }
-  return step_api_call(flow, state, ctx, actions, id, d);
+  return step_api_call(g, state, ctx, actions, id, d);
 }
 
 /* api_call: the runner performs it and calls flow_resume with the result.
  * Values are percent-encoded into the URL, and the scheme, host and port are
  * the template's own: checked again here, whatever validation let through. */
-static const char *step_api_call(const json_t *flow, json_t *state, const json_t *ctx,
+static const char *step_api_call(const flow_graph_t *g, json_t *state, const json_t *ctx,
                                  json_t *actions, const char *id, const json_t *d) {
-  (void)flow;
+  (void)g;
   const char *a = sget(d, "action");
   const char *tmpl = sget(d, "url");
   size_t fixed = flow_url_authority_len(tmpl);
@@ -548,12 +622,12 @@ static void set_var(json_t *state, json_t *actions, const char *name, json_t *va
 }
 
 /* An ask resumed: the answer (a string) or the timeout (anything else). */
-static void resume_ask(const json_t *flow, json_t *state, const json_t *d, const char *id,
+static void resume_ask(const flow_graph_t *g, json_t *state, const json_t *d, const char *id,
                        json_t *result, json_t *actions) {
   json_t *tr = last_result(state);
   if (!json_is_string(result)) {
     if (json_is_object(tr)) json_object_set_new(tr, "timeout", json_true());
-    advance(state, next_node(flow, id, "timeout"));
+    advance(state, next_node(g, id, "timeout"));
     return;
   }
   json_t *value = checked_answer(sget(d, "check"), json_string_value(result));
@@ -562,25 +636,25 @@ static void resume_ask(const json_t *flow, json_t *state, const json_t *d, const
     json_object_set_new(tr, "valid", json_boolean(value != NULL));
   }
   if (!value) {
-    advance(state, next_node(flow, id, "invalid"));
+    advance(state, next_node(g, id, "invalid"));
     return;
   }
   set_var(state, actions, sget(d, "variable"), value);
   json_decref(value);
-  advance(state, next_node(flow, id, NULL));
+  advance(state, next_node(g, id, NULL));
 }
 
-void flow_resume(const json_t *flow, json_t *state, json_t *result, json_t *actions) {
+void flow_graph_resume(const flow_graph_t *g, json_t *state, json_t *result, json_t *actions) {
   const char *id = sget(state, "node");
-  const json_t *n = node_by_id(flow, id);
+  const json_t *n = node_by_id(g, id);
   if (!n || strcmp(sget(state, "status"), "waiting") != 0) return;
   const json_t *d = json_object_get(n, "data");
   if (strcmp(sget(n, "type"), "delay") == 0) {
-    advance(state, next_node(flow, id, NULL));
+    advance(state, next_node(g, id, NULL));
     return;
   }
   if (strcmp(sget(n, "type"), "ask") == 0) {
-    resume_ask(flow, state, d, id, result, actions);
+    resume_ask(g, state, d, id, result, actions);
     return;
   }
   const char *save_as = sget(d, "save_as");
@@ -596,11 +670,22 @@ void flow_resume(const json_t *flow, json_t *state, json_t *result, json_t *acti
       if (v) set_var(state, actions, var, (json_t *)v);
     }
   /* A failed call follows a "false" edge when the flow has one, else fails the run. */
-  const char *next = ok ? next_node(flow, id, NULL) : next_node(flow, id, "false");
-  if (ok && !next) next = next_node(flow, id, "true");
+  const char *next = ok ? next_node(g, id, NULL) : next_node(g, id, "false");
+  if (ok && !next) next = next_node(g, id, "true");
   if (!ok && !next) {
     set_status(state, "failed");
     return;
   }
   advance(state, next);
+}
+
+/* On a bare flow: the same steps, looked up in the tree. */
+const char *flow_step(const json_t *flow, json_t *state, const json_t *ctx, json_t *actions) {
+  flow_graph_t g = {.flow = (json_t *)flow};
+  return flow_graph_step(&g, state, ctx, actions);
+}
+
+void flow_resume(const json_t *flow, json_t *state, json_t *result, json_t *actions) {
+  flow_graph_t g = {.flow = (json_t *)flow};
+  flow_graph_resume(&g, state, result, actions);
 }

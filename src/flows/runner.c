@@ -76,7 +76,8 @@ struct flow_runner_s {
 typedef struct run_s {
   flow_runner_t *r;
   json_t *flow;
-  json_t *account; /* with token_cipher */
+  flow_graph_t *graph; /* flow indexed, built at its first step */
+  json_t *account;     /* with token_cipher */
   json_t *contact;
   json_t *record;     /* the stored run */
   json_t *ctx;        /* {contact, message: {text}} */
@@ -113,6 +114,22 @@ static const char *sget(const json_t *o, const char *k) {
 }
 static json_t *state_of(run_t *run) { return json_object_get(run->record, "state"); }
 
+/* The run's flow indexed (flows.h): built once a run, so a step looks its
+ * node and edge up without walking the flow's arrays. */
+static const char *step(run_t *run, json_t *state) {
+  if (!run->graph) run->graph = flow_graph_new(run->flow);
+  if (!run->graph) return flow_step(run->flow, state, run->ctx, run->actions);
+  return flow_graph_step(run->graph, state, run->ctx, run->actions);
+}
+
+static void resume(run_t *run, json_t *result) {
+  if (!run->graph) run->graph = flow_graph_new(run->flow);
+  if (!run->graph)
+    flow_resume(run->flow, state_of(run), result, run->actions);
+  else
+    flow_graph_resume(run->graph, state_of(run), result, run->actions);
+}
+
 static run_t *run_new(flow_runner_t *r) {
   run_t *run = calloc(1, sizeof(*run));
   if (!run) return NULL;
@@ -125,6 +142,7 @@ static run_t *run_new(flow_runner_t *r) {
 static void run_free(run_t *run) {
   assert(run->r->runs > 0);
   run->r->runs--;
+  flow_graph_free(run->graph);
   json_decref(run->flow);
   json_decref(run->account);
   json_decref(run->contact);
@@ -524,7 +542,7 @@ static void api_answered(void *ctx, const httpc_response_t *res) {
     if (res->error) json_object_set_new(last, "error", json_string(res->error));
   }
   /* Mapped values become set_variable actions, performed after this one. */
-  flow_resume(run->flow, st, result, run->actions);
+  resume(run, result);
   json_decref(result);
   action_done(run);
 }
@@ -706,7 +724,7 @@ static void advance(run_t *run) {
       save_and_end(run);
       return;
     }
-    flow_step(run->flow, st, run->ctx, run->actions);
+    step(run, st);
   }
 }
 
@@ -753,6 +771,8 @@ static void claim_lost(run_t *run) {
       run->skipped,
       json_pack("{s:O, s:s}", "flow_id", json_object_get(run->flow, "id"), "reason",
                 json_is_true(json_object_get(settings, "run_once")) ? "run_once" : "cooldown"));
+  flow_graph_free(run->graph);
+  run->graph = NULL;
   json_decref(run->flow);
   json_decref(run->record);
   run->flow = run->record = NULL;
@@ -1071,7 +1091,7 @@ void flow_runner_on_message(flow_runner_t *r, const json_t *account, const json_
 
 /* A delay ends; an ask gets its answer (run->answer) or times out (NULL). */
 static void resume_step(run_t *run) {
-  flow_resume(run->flow, state_of(run), run->answer, run->actions);
+  resume(run, run->answer);
   advance(run);
 }
 

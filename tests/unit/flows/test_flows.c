@@ -407,6 +407,75 @@ static void test_url_values_are_encoded(void **state) {
   }
 }
 
+/* Runs flow to its end both ways, on the bare flow and on its graph, resuming
+ * each wait with result; the states and actions must be equal. */
+static void same_both_ways(json_t *flow, json_t *ctx, json_t *result, const char *want) {
+  flow_graph_t *g = flow_graph_new(flow);
+  assert_non_null(g);
+  json_t *st[2], *acts[2];
+  const char *status[2];
+  for (int k = 0; k < 2; k++) {
+    st[k] = flow_state_new(flow, json_object_get(ctx, "contact"));
+    acts[k] = json_array();
+    for (int rounds = 0; rounds < 20; rounds++) {
+      status[k] =
+          k ? flow_graph_step(g, st[k], ctx, acts[k]) : flow_step(flow, st[k], ctx, acts[k]);
+      if (strcmp(status[k], "waiting") == 0) {
+        if (k)
+          flow_graph_resume(g, st[k], result, acts[k]);
+        else
+          flow_resume(flow, st[k], result, acts[k]);
+      } else if (strcmp(status[k], "running") != 0) {
+        break;
+      }
+    }
+  }
+  assert_string_equal(status[0], want);
+  assert_string_equal(status[1], want);
+  assert_true(json_equal(st[0], st[1]));
+  assert_true(json_equal(acts[0], acts[1]));
+  assert_true(json_array_size(json_object_get(st[1], "trace")) > 1);
+  for (int k = 0; k < 2; k++) {
+    json_decref(st[k]);
+    json_decref(acts[k]);
+  }
+  flow_graph_free(g);
+}
+
+/* An indexed flow takes the same edges as the bare one: labelled condition
+ * edges, an api_call's "true" and "false", a randomizer's branches. */
+static void test_graph_steps_as_flow(void **state) {
+  (void)state;
+  json_t *flow = J(FLOW);
+  json_t *yes = J("{\"contact\":{\"username\":\"ana\"},\"message\":{\"text\":\"a mug?\"}}");
+  json_t *no = J("{\"contact\":{\"username\":\"ana\"},\"message\":{\"text\":\"a cup?\"}}");
+  same_both_ways(flow, yes, NULL, "completed");
+  same_both_ways(flow, no, NULL, "completed");
+  json_decref(flow);
+  flow =
+      J("{\"name\":\"a\",\"trigger\":{\"type\":\"any_message\"},\"start\":\"a\",\"nodes\":["
+        "{\"id\":\"a\",\"type\":\"action\",\"data\":{\"action\":\"api_call\",\"url\":"
+        "\"http://x/\",\"save_as\":\"q\"}},"
+        "{\"id\":\"r\",\"type\":\"randomizer\",\"data\":{\"branches\":[{\"name\":\"A\","
+        "\"weight\":50},{\"name\":\"B\",\"weight\":50}]}},"
+        "{\"id\":\"ma\",\"type\":\"message\",\"data\":{\"text\":\"A\"}},"
+        "{\"id\":\"mb\",\"type\":\"message\",\"data\":{\"text\":\"B\"}},"
+        "{\"id\":\"f\",\"type\":\"message\",\"data\":{\"text\":\"failed\"}}],"
+        "\"edges\":[{\"from\":\"a\",\"to\":\"r\",\"label\":\"true\"},"
+        "{\"from\":\"a\",\"to\":\"f\",\"label\":\"false\"},"
+        "{\"from\":\"r\",\"to\":\"ma\",\"label\":\"A\"},"
+        "{\"from\":\"r\",\"to\":\"mb\",\"label\":\"B\"}]}");
+  char err[256], field[32];
+  assert_int_equal(flow_validate(flow, &lim, err, sizeof(err), field, sizeof(field)), 0);
+  json_t *ok = J("{\"price\":1}");
+  same_both_ways(flow, yes, ok, "completed");
+  same_both_ways(flow, yes, NULL, "completed");
+  json_decref(ok);
+  json_decref(yes);
+  json_decref(no);
+  json_decref(flow);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_valid_flow),
@@ -422,6 +491,7 @@ int main(void) {
       cmocka_unit_test(test_run_output_total_is_bounded),
       cmocka_unit_test(test_fill_bound_and_json_values),
       cmocka_unit_test(test_url_values_are_encoded),
+      cmocka_unit_test(test_graph_steps_as_flow),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
