@@ -329,7 +329,8 @@ STORE_OP(CONTACT_GET, contact_get, READ)
  * order; tag: carrying it; q: case-insensitive substring of username or name */
 STORE_OP(CONTACT_LIST, contact_list, READ)
 /* {id, owner_id, add_tags?: [..], tags?: [..] (replaces), set_variables?: {..}
- * (merged; a null value deletes)} -> contact */
+ * (merged; a null value deletes), ig_user_id?} -> contact. ig_user_id: a
+ * hint, the contact's own (a backend may find its row by it). */
 STORE_OP(CONTACT_UPDATE, contact_update, WRITE)
 /* {id, owner_id, name|null, username?, profile_pic|null} -> {contact,
  * conversations}: the Graph profile, stamped profile_fetched_at now; the

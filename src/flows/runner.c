@@ -458,6 +458,9 @@ static int store_held(run_t *run) {
   run->held = NULL;
   json_t *p = json_pack("{s:O, s:O}", "id", json_object_get(run->contact, "id"), "owner_id",
                         json_object_get(run->record, "owner_id"));
+  /* The store's cached contact is found by it (no read before the write). */
+  if (p && json_is_string(json_object_get(run->contact, "ig_user_id")))
+    json_object_set(p, "ig_user_id", json_object_get(run->contact, "ig_user_id"));
   if (p && json_array_size(json_object_get(held, "add_tags")))
     json_object_set(p, "add_tags", json_object_get(held, "add_tags"));
   if (p && json_object_size(json_object_get(held, "set_variables")))

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parley/json_out.h"
 #include "parley/util.h"
 #include "store/sqlite/sqlite_internal.h"
 
@@ -266,10 +267,49 @@ int sqlite_contact_list(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
+/* The contact to change: the cached row when ig (the caller's hint: the
+ * contact's ig_user_id) names it, as a new object (the cached one may be in
+ * the loop thread's hands), else read. */
+static int contact_to_change(sqlite_db_t *d, const char *owner, const char *id, const char *ig,
+                             json_t **c) {
+  char key[160];
+  cached_t *hit = NULL;
+  if (ig) {
+    cache_key(key, sizeof(key), owner, ig);
+    hit = strmap_get(&d->contacts, key);
+  }
+  const char *hit_id = hit ? json_string_value(json_object_get(hit->contact, "id")) : NULL;
+  if (!hit_id || strcmp(hit_id, id) != 0) return contact_by(d, owner, id, NULL, c);
+  if (!(*c = json_deep_copy(hit->contact))) return STORE_EUNAVAILABLE;
+  if (hit->paused_ms && hit->paused_ms <= util_now_ms())
+    json_object_set_new_nocheck(*c, "automation_paused_until", json_null());
+  return STORE_OK;
+}
+
+/* Caches the contact as an update wrote it (tags_len + vars_len: the bytes of
+ * its tags and variables as stored), as a copy of its own: the answer goes to
+ * the loop thread, which may change it. */
+static void remember_written(sqlite_db_t *d, const json_t *c, size_t tags_len, size_t vars_len) {
+  char key[160];
+  int64_t paused_ms = 0;
+  const char *until = json_string_value(json_object_get(c, "automation_paused_until"));
+  if (tags_len + vars_len > CACHED_BYTES_MAX) return;
+  if (until && util_parse_iso8601(until, &paused_ms) != 0) return;
+  cache_key(key, sizeof(key), json_string_value(json_object_get(c, "owner_id")),
+            json_string_value(json_object_get(c, "ig_user_id")));
+  json_t *copy = json_deep_copy(c);
+  if (copy) remember(d, key, copy, paused_ms);
+  json_decref(copy);
+}
+
 /* Tags are a set kept in first-added order: add_tags adds, tags replaces the
  * list. Variables merge key by key; a null value deletes the variable. A
  * contact keeps at most CONTACT_TAGS_MAX tags and CONTACT_VARS_MAX variables:
- * a change past either is EINVAL and changes nothing. */
+ * a change past either is EINVAL and changes nothing. What is written is
+ * cached (the contact's next message upserts it without a read), and
+ * ig_user_id, when given, is a hint: the contact cached by (owner_id,
+ * ig_user_id) is changed without reading its row if it is the contact id (the
+ * flow runner's updates, between two messages of the contact). */
 static int contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *owner = sqlite_db_pstr(p, "owner_id"), *id = sqlite_db_pstr(p, "id");
   const char *user = sqlite_db_pstr(p, "user_id");
@@ -284,13 +324,18 @@ static int contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!owner || !id || (add && !json_is_array(add)) || (set && !json_is_object(set)) ||
       (replace && !json_is_array(replace)))
     return STORE_EINVAL;
-  int status = contact_by(d, owner, id, NULL, &c);
+  int status = contact_to_change(d, owner, id, sqlite_db_pstr(p, "ig_user_id"), &c);
   if (status != STORE_OK) return status;
   forget(d, c);
   json_t *tags = replace ? json_array() : json_incref(json_object_get(c, "tags"));
   json_t *vars = json_object_get(c, "variables"), *t, *have, *v;
   const char *k;
   size_t i, n;
+  if (!json_is_object(vars)) json_object_set_new(c, "variables", vars = json_object());
+  if (!json_is_array(tags)) {
+    json_decref(tags);
+    tags = json_array();
+  }
   for (n = 0; n < 2; n++) {
     json_array_foreach(n == 0 ? replace : add, i, t) {
       int dup = !json_is_string(t);
@@ -305,11 +350,18 @@ static int contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
     else
       json_object_set(vars, k, v);
   }
+  char *tags_text = NULL, *vars_text = NULL;
+  size_t tags_len = 0, vars_len = 0;
   if (json_array_size(tags) > CONTACT_TAGS_MAX || json_object_size(vars) > CONTACT_VARS_MAX)
     status = STORE_EINVAL; /* bounded: the change is refused whole */
+  else if (!(tags_text = json_out_dumps(tags, &tags_len)) ||
+           !(vars_text = json_out_dumps(vars, &vars_len)))
+    status = STORE_EUNAVAILABLE;
   else
-    status = sqlite_db_exec(d, "UPDATE contacts SET tags = ?, variables = ? WHERE id = ?", "jjs",
-                            tags, vars, id);
+    status = sqlite_db_exec(d, "UPDATE contacts SET tags = ?, variables = ? WHERE id = ?", "sss",
+                            tags_text, vars_text, id);
+  free(tags_text);
+  free(vars_text);
   if (status != STORE_OK) {
     json_decref(tags);
     json_decref(c);
@@ -318,6 +370,7 @@ static int contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
   /* The contact as written: the row read above with the tags and variables
    * just stored (vars was changed in place), not read and parsed a second time. */
   json_object_set_new(c, "tags", tags);
+  remember_written(d, c, tags_len, vars_len);
   *result = c;
   return STORE_OK;
 }

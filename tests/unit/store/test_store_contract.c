@@ -1536,6 +1536,33 @@ static void test_contact_upsert_sees_every_write(void **state) {
   r = upsert_seen(f, a, NULL);
   assert_true(json_is_null(json_object_get(r, "automation_paused_until")));
   json_decref(r);
+  /* A flow's update names the contact's ig_user_id (SQLite then changes its
+   * cached row): it answers the contact as stored, and so does the next upsert,
+   * a pause that ran out included. */
+  assert_int_equal(call(f, CONTACT_PAUSE,
+                        json_pack("{s:s,s:s,s:I}", "id", cid, "user_id", a, "until_ms",
+                                  (json_int_t)util_now_ms() + 50),
+                        NULL),
+                   STORE_OK);
+  json_decref(upsert_seen(f, a, NULL));
+  usleep(100 * 1000);
+  json_t *stored = NULL;
+  assert_int_equal(
+      call(f, CONTACT_UPDATE,
+           json_pack("{s:s,s:s,s:s,s:[s],s:{s:s}}", "id", cid, "owner_id", a, "ig_user_id", "77",
+                     "add_tags", "lead", "set_variables", "size", "L"),
+           &r),
+      STORE_OK);
+  assert_int_equal(call(f, CONTACT_GET, json_pack("{s:s,s:s}", "id", cid, "owner_id", a), &stored),
+                   STORE_OK);
+  assert_true(json_equal(r, stored));
+  assert_true(json_is_null(json_object_get(r, "automation_paused_until")));
+  assert_string_equal(json_string_value(json_array_get(json_object_get(r, "tags"), 1)), "lead");
+  json_decref(stored);
+  json_decref(r);
+  r = upsert_seen(f, a, NULL);
+  assert_string_equal(str(json_object_get(r, "variables"), "size"), "L");
+  json_decref(r);
   /* The read position. */
   assert_int_equal(
       call(f, CONTACT_MARK_READ,

@@ -131,11 +131,106 @@ static void test_rolled_back_contact_write_empties_cache(void **state) {
   json_decref(c);
 }
 
+/* CONTACT_UPDATE of contact id, adding tag; with ig_user_id as the hint when
+ * given. */
+static json_t *update(fx_t *f, const char *id, const char *ig, const char *tag) {
+  json_t *p = json_pack("{s:s,s:s,s:[s],s:{s:s}}", "id", id, "owner_id", f->owner, "add_tags", tag,
+                        "set_variables", "last", tag);
+  if (ig) json_object_set_new(p, "ig_user_id", json_string(ig));
+  return run(f, CONTACT_UPDATE, p);
+}
+
+static const char *tag_at(const json_t *c, size_t i) {
+  return json_string_value(json_array_get(json_object_get(c, "tags"), i));
+}
+
+/* A flow's update names the contact's ig_user_id: the cached row is changed
+ * without a read, and the contact's next message finds it cached as written.
+ * The cache keeps its own copy: the loop thread changes the answer it gets. */
+static void test_update_by_hint_reads_nothing(void **state) {
+  fx_t *f = *state;
+  json_t *c = upsert(f, "2026-01-01T00:00:00.000Z");
+  char id[32];
+  snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(c, "id")));
+  json_decref(c);
+  f->contact_reads = 0;
+  c = update(f, id, "42", "lead");
+  assert_int_equal(f->contact_reads, 0);
+  assert_string_equal(tag_at(c, 0), "lead");
+  assert_string_equal(json_string_value(json_object_get(c, "last_inbound_at")),
+                      "2026-01-01T00:00:00.000Z");
+  json_array_append_new(json_object_get(c, "tags"), json_string("mine")); /* the loop's copy */
+  json_decref(c);
+  c = upsert(f, "2026-01-02T00:00:00.000Z");
+  assert_int_equal(f->contact_reads, 0);
+  assert_int_equal(json_array_size(json_object_get(c, "tags")), 1);
+  assert_string_equal(tag_at(c, 0), "lead");
+  json_decref(c);
+  c = update(f, id, "42", "quoted");
+  assert_int_equal(f->contact_reads, 0);
+  assert_string_equal(tag_at(c, 1), "quoted");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(c, "variables"), "last")),
+                      "quoted");
+  json_decref(c);
+  /* What the cache answered is what the row holds. */
+  json_t *row = sqlite_contact_load(f->d, id);
+  c = upsert(f, NULL);
+  assert_true(json_equal(row, c));
+  json_decref(row);
+  json_decref(c);
+}
+
+/* Without the hint, or with one that names another contact, the row is read
+ * (and the right contact changed); what is written is cached either way. */
+static void test_update_without_hint_reads_row(void **state) {
+  fx_t *f = *state;
+  json_t *c = upsert(f, "2026-01-01T00:00:00.000Z");
+  char id[32];
+  snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(c, "id")));
+  json_decref(c);
+  json_decref(
+      run(f, CONTACT_UPSERT, json_pack("{s:s,s:s}", "owner_id", f->owner, "ig_user_id", "43")));
+  f->contact_reads = 0;
+  json_decref(update(f, id, NULL, "a"));
+  assert_int_equal(f->contact_reads, 1);
+  json_decref(update(f, id, "43", "b")); /* "43" is another contact */
+  assert_int_equal(f->contact_reads, 2);
+  c = upsert(f, NULL);
+  assert_int_equal(f->contact_reads, 2);
+  assert_int_equal(json_array_size(json_object_get(c, "tags")), 2);
+  json_decref(c);
+  c = run(f, CONTACT_UPSERT, json_pack("{s:s,s:s}", "owner_id", f->owner, "ig_user_id", "43"));
+  assert_int_equal(json_array_size(json_object_get(c, "tags")), 0);
+  json_decref(c);
+}
+
+/* An update by the hint whose job is rolled back leaves nothing cached: the
+ * next upsert reads the row without the tag. */
+static void test_rolled_back_update_by_hint_empties_cache(void **state) {
+  fx_t *f = *state;
+  json_t *c = upsert(f, "2026-01-01T00:00:00.000Z");
+  char id[32];
+  snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(c, "id")));
+  json_decref(c);
+  json_t *p = json_pack("{s:s,s:s,s:s,s:[s]}", "id", id, "owner_id", f->owner, "ig_user_id", "42",
+                        "add_tags", "lead");
+  assert_int_equal(rolled_back_job(f, CONTACT_UPDATE, p), STORE_OK);
+  f->contact_reads = 0;
+  c = upsert(f, NULL);
+  assert_int_equal(f->contact_reads, 1);
+  assert_int_equal(json_array_size(json_object_get(c, "tags")), 0);
+  json_decref(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_failure_without_contact_writes_keeps_cache, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_rolled_back_contact_write_empties_cache, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_update_by_hint_reads_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_update_without_hint_reads_row, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rolled_back_update_by_hint_empties_cache, setup,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
