@@ -267,9 +267,20 @@ int sqlite_contact_list(sqlite_db_t *d, json_t *p, json_t **result) {
   return STORE_OK;
 }
 
+/* A copy of contact whose members, tags and variables are its own (the
+ * values in them are shared, and never changed in place): what an update
+ * changes, or the loop thread's run does with the contact it is given. */
+static json_t *contact_copy(const json_t *contact) {
+  json_t *c = json_copy((json_t *)contact);
+  json_t *tags = json_object_get(contact, "tags"), *vars = json_object_get(contact, "variables");
+  if (c && tags) json_object_set_new_nocheck(c, "tags", json_copy(tags));
+  if (c && vars) json_object_set_new_nocheck(c, "variables", json_copy(vars));
+  return c;
+}
+
 /* The contact to change: the cached row when ig (the caller's hint: the
- * contact's ig_user_id) names it, as a new object (the cached one may be in
- * the loop thread's hands), else read. */
+ * contact's ig_user_id) names it, as a copy (the cached one may be in the loop
+ * thread's hands), else read. */
 static int contact_to_change(sqlite_db_t *d, const char *owner, const char *id, const char *ig,
                              json_t **c) {
   char key[160];
@@ -280,26 +291,28 @@ static int contact_to_change(sqlite_db_t *d, const char *owner, const char *id, 
   }
   const char *hit_id = hit ? json_string_value(json_object_get(hit->contact, "id")) : NULL;
   if (!hit_id || strcmp(hit_id, id) != 0) return contact_by(d, owner, id, NULL, c);
-  if (!(*c = json_deep_copy(hit->contact))) return STORE_EUNAVAILABLE;
+  if (!(*c = contact_copy(hit->contact))) return STORE_EUNAVAILABLE;
   if (hit->paused_ms && hit->paused_ms <= util_now_ms())
     json_object_set_new_nocheck(*c, "automation_paused_until", json_null());
   return STORE_OK;
 }
 
 /* Caches the contact as an update wrote it (tags_len + vars_len: the bytes of
- * its tags and variables as stored), as a copy of its own: the answer goes to
- * the loop thread, which may change it. */
-static void remember_written(sqlite_db_t *d, const json_t *c, size_t tags_len, size_t vars_len) {
+ * its tags and variables as stored) and answers a copy: the loop thread may
+ * change what it is given. */
+static json_t *remember_written(sqlite_db_t *d, json_t *c, size_t tags_len, size_t vars_len) {
   char key[160];
   int64_t paused_ms = 0;
   const char *until = json_string_value(json_object_get(c, "automation_paused_until"));
-  if (tags_len + vars_len > CACHED_BYTES_MAX) return;
-  if (until && util_parse_iso8601(until, &paused_ms) != 0) return;
+  if (tags_len + vars_len > CACHED_BYTES_MAX) return c;
+  if (until && util_parse_iso8601(until, &paused_ms) != 0) return c;
+  json_t *answer = contact_copy(c);
+  if (!answer) return c;
   cache_key(key, sizeof(key), json_string_value(json_object_get(c, "owner_id")),
             json_string_value(json_object_get(c, "ig_user_id")));
-  json_t *copy = json_deep_copy(c);
-  if (copy) remember(d, key, copy, paused_ms);
-  json_decref(copy);
+  remember(d, key, c, paused_ms);
+  json_decref(c);
+  return answer;
 }
 
 /* Tags are a set kept in first-added order: add_tags adds, tags replaces the
@@ -370,8 +383,7 @@ static int contact_update(sqlite_db_t *d, json_t *p, json_t **result) {
   /* The contact as written: the row read above with the tags and variables
    * just stored (vars was changed in place), not read and parsed a second time. */
   json_object_set_new(c, "tags", tags);
-  remember_written(d, c, tags_len, vars_len);
-  *result = c;
+  *result = remember_written(d, c, tags_len, vars_len);
   return STORE_OK;
 }
 
