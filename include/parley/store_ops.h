@@ -276,8 +276,9 @@ STORE_OP(MSG_SEARCH, msg_search, READ)
  * "pending"), see MSG_FAIL_PENDING. Unknown id: ENOTFOUND. brief: a change
  * may be answered without its message ({participant_ids, changed: true}: the
  * caller holds what it sent and reads it again only if it needs it); no
- * change is answered in full. */
-STORE_OP(MSG_SET_DELIVERY, msg_set_delivery, WRITE)
+ * change is answered in full. Checks first: one statement writes, what
+ * follows it only reads. */
+STORE_OP(MSG_SET_DELIVERY, msg_set_delivery, CHECKS_FIRST)
 /* {now_ms, stale_before, limit} -> {failed: n, messages: [{message,
  * participant_ids}]}: "pending" messages whose send lease ran out become
  * "failed" with error code "unknown_outcome", at most limit of them, oldest
@@ -330,8 +331,9 @@ STORE_OP(CONTACT_GET, contact_get, READ)
 STORE_OP(CONTACT_LIST, contact_list, READ)
 /* {id, owner_id, add_tags?: [..], tags?: [..] (replaces), set_variables?: {..}
  * (merged; a null value deletes), ig_user_id?} -> contact. ig_user_id: a
- * hint, the contact's own (a backend may find its row by it). */
-STORE_OP(CONTACT_UPDATE, contact_update, WRITE)
+ * hint, the contact's own (a backend may find its row by it). Checks first:
+ * the bounds are checked before the one statement that writes. */
+STORE_OP(CONTACT_UPDATE, contact_update, CHECKS_FIRST)
 /* {id, owner_id, name|null, username?, profile_pic|null} -> {contact,
  * conversations}: the Graph profile, stamped profile_fetched_at now; the
  * contact's instagram conversations are renamed to name (else username) */
@@ -391,8 +393,9 @@ STORE_OP(FLOW_DELETE, flow_delete, WRITE)
  * the flow deletes its claims. brief: the run answered without its trace
  * and state (the caller holds them), and on SQLite as written, not read
  * back (created_at and version only when inserted). A trace equal to the
- * state's trace is stored once, inside the state, and read back from it. */
-STORE_OP(FLOW_RUN_SAVE, flow_run_save, WRITE)
+ * state's trace is stored once, inside the state, and read back from it.
+ * Checks first: a lost claim wrote nothing, and one statement writes the run. */
+STORE_OP(FLOW_RUN_SAVE, flow_run_save, CHECKS_FIRST)
 /* {flow_id, owner_id, limit, contact_id?} -> {runs} newest first; with
  * contact_id only that contact's (run once, cooldown) */
 STORE_OP(FLOW_RUN_LIST, flow_run_list, READ)

@@ -236,7 +236,8 @@ static int run_saved(sqlite_db_t *d, const char *id, json_t *run, json_t **resul
                                      "s", id);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite_db_step(d, st);
-  if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+  /* Just written (FLOW_RUN_SAVE is CHECKS_FIRST: unavailable, not ENOTFOUND). */
+  if (rc <= 0) return rc < 0 ? rc : STORE_EUNAVAILABLE;
   json_t *trace = json_object_get(run, "trace"), *state = json_object_get(run, "state");
   json_t *r = json_object();
   json_object_set_new_nocheck(r, "id", sqlite_db_col_str(st, 0));

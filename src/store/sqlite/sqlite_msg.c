@@ -335,7 +335,9 @@ int sqlite_msg_set_delivery(sqlite_db_t *d, json_t *p, json_t **result) {
     sqlite3_stmt *st =
         sqlite_db_query(d, "SELECT conversation_id FROM messages WHERE id = ?", "s", id);
     rc = st ? sqlite_db_step(d, st) : STORE_EUNAVAILABLE;
-    if (rc <= 0) return rc < 0 ? rc : STORE_ENOTFOUND;
+    /* Changed, so it is there (a CHECKS_FIRST op fails after its write only
+     * as unavailable: the batch is then run again under savepoints). */
+    if (rc <= 0) return rc < 0 ? rc : STORE_EUNAVAILABLE;
     json_t *conv = sqlite_db_col_str(st, 0);
     sqlite3_reset(st);
     json_t *ids = json_is_string(conv) ? sqlite_conv_participant_ids(d, json_string_value(conv))
@@ -346,7 +348,7 @@ int sqlite_msg_set_delivery(sqlite_db_t *d, json_t *p, json_t **result) {
     return STORE_OK;
   }
   json_t *m = sqlite_msg_load(d, id);
-  if (!m) return STORE_ENOTFOUND;
+  if (!m) return changed ? STORE_EUNAVAILABLE : STORE_ENOTFOUND;
   rc = sqlite_msg_answer(d, m, -1, result);
   if (rc == STORE_OK) json_object_set_new(*result, "changed", json_boolean(changed));
   return rc;

@@ -48,6 +48,10 @@ static void test_kinds(void **state) {
   assert_int_equal(reads + writes + checks_first, STORE_OP_COUNT);
   /* The savepoint rule (sqlite.c) leans on these. */
   assert_int_equal(store_op_kind(MSG_INSERT), STORE_KIND_CHECKS_FIRST);
+  /* A flow run's own writes: no savepoint (and statement journal) each. */
+  assert_int_equal(store_op_kind(FLOW_RUN_SAVE), STORE_KIND_CHECKS_FIRST);
+  assert_int_equal(store_op_kind(CONTACT_UPDATE), STORE_KIND_CHECKS_FIRST);
+  assert_int_equal(store_op_kind(MSG_SET_DELIVERY), STORE_KIND_CHECKS_FIRST);
   assert_int_equal(store_op_kind(MSG_LIST), STORE_KIND_READ);
   assert_int_equal(store_op_kind(REFRESH_ROTATE), STORE_KIND_WRITE);
 }
