@@ -264,6 +264,24 @@ void flow_runner_flush_stats(flow_runner_t *r) {
   if (r) stats_flush(r);
 }
 
+/* a, b, c and d (any may be NULL, then left out) joined by spaces into out
+ * (size bytes, cut to fit), without snprintf's format parsing: a run names a
+ * dozen counters as it ends. */
+static void join(char *out, size_t size, const char *a, const char *b, const char *c,
+                 const char *d) {
+  const char *parts[4] = {a, b, c, d};
+  size_t at = 0;
+  for (int i = 0; i < 4; i++) {
+    if (!parts[i]) continue;
+    size_t n = strlen(parts[i]);
+    if (at && at < size - 1) out[at++] = ' ';
+    if (n > size - 1 - at) n = size - 1 - at;
+    memcpy(out + at, parts[i], n);
+    at += n;
+  }
+  out[at] = '\0';
+}
+
 /* Adds inc (taken) to the counters of the flow's version, the nodes reached
  * by contact (or NULL) counted once per contact; never holds up the run. The
  * counters wait in memory (STATS_FLUSH_MS) to be stored with others. */
@@ -276,7 +294,7 @@ static void count_inc(flow_runner_t *r, const json_t *flow, json_t *inc, const j
   json_int_t version = json_integer_value(json_object_get(flow, "version"));
   char vkey[24], key[512];
   snprintf(vkey, sizeof(vkey), "%lld", (long long)version);
-  snprintf(key, sizeof(key), "%s %s", vkey, id);
+  join(key, sizeof(key), vkey, id, NULL, NULL);
   json_t *e = json_object_get(r->stats, key);
   if (!e) {
     e = json_pack("{s:s, s:I, s:s, s:{}, s:{}}", "flow_id", id, "version", version, "vkey", vkey,
@@ -290,12 +308,16 @@ static void count_inc(flow_runner_t *r, const json_t *flow, json_t *inc, const j
   const char *k, *cid = json_string_value(json_object_get(contact, "id"));
   json_object_foreach(inc, k, v) {
     json_t *was = json_object_get(sum, k);
-    if (!was) r->pending++;
-    json_object_set_new(sum, k, json_integer(json_integer_value(was) + json_integer_value(v)));
+    if (!was) {
+      r->pending++;
+      json_object_set_new(sum, k, json_integer(json_integer_value(v)));
+    } else {
+      json_integer_set(was, json_integer_value(was) + json_integer_value(v));
+    }
     if (!cid || strncmp(k, "node:", 5) != 0) continue;
     /* The contact reached the node: sent unless the store already has it. */
     char known[512];
-    snprintf(known, sizeof(known), "%s %s %s %s", id, vkey, k + 5, cid);
+    join(known, sizeof(known), id, vkey, k + 5, cid);
     if (json_object_get(r->known, known)) continue;
     json_t *set = json_object_get(reached, k + 5);
     if (!set) json_object_set_new(reached, k + 5, set = json_object());

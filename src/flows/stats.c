@@ -21,37 +21,61 @@ static int is_sender(const char *type) {
   return strcmp(type, "message") == 0 || strcmp(type, "ask") == 0;
 }
 
-static void add(json_t *inc, const char *prefix, const char *id) {
-  char key[128];
-  snprintf(key, sizeof(key), "%s%s", prefix, id ? id : "");
-  json_object_set_new(inc, key, json_integer(json_integer_value(json_object_get(inc, key)) + 1));
+/* prefix and id joined into key (of size KEY_MAX), without snprintf's format
+ * parsing: a piece's dozen counters are named on every run. */
+#define KEY_MAX 128
+static void key_of(char *key, const char *prefix, const char *id) {
+  size_t p = strlen(prefix), n = id ? strlen(id) : 0;
+  if (p >= KEY_MAX) p = KEY_MAX - 1;
+  if (n > KEY_MAX - 1 - p) n = KEY_MAX - 1 - p;
+  memcpy(key, prefix, p);
+  if (n) memcpy(key + p, id, n);
+  key[p + n] = '\0';
 }
 
-static int seen_before(const json_t *trace, size_t upto, const char *id) {
-  for (size_t k = 0; k < upto; k++)
-    if (strcmp(sget0(json_array_get(trace, k), "node_id"), id) == 0) return 1;
-  return 0;
+static void add(json_t *inc, const char *prefix, const char *id) {
+  char key[KEY_MAX];
+  key_of(key, prefix, id);
+  json_t *was = json_object_get(inc, key);
+  if (was)
+    json_integer_set(was, json_integer_value(was) + 1);
+  else
+    json_object_set_new(inc, key, json_integer(1));
 }
+
+/* The node ids of the trace's entries (NULL where an entry has none): its
+ * nodes seen before an entry are looked up in C, not member by member. */
+#define IDS_ON_STACK 64
 
 json_t *flow_stats_delta(const json_t *trace, size_t from, int started, const char *day,
                          const char *status) {
   static const char *const finals[] = {"completed", "failed", "step_limit", "output_limit"};
   json_t *inc = json_object();
+  size_t n = json_array_size(trace);
+  const char *stack[IDS_ON_STACK], **ids = n <= IDS_ON_STACK ? stack : malloc(n * sizeof(*ids));
+  if (!inc || !ids) {
+    json_decref(inc);
+    return NULL;
+  }
   if (started) {
     add(inc, "started", NULL);
     if (day) add(inc, "day:", day);
   }
-  for (size_t i = from; i < json_array_size(trace); i++) {
+  for (size_t i = 0; i < n; i++) ids[i] = sget(json_array_get(trace, i), "node_id");
+  for (size_t i = from; i < n; i++) {
     const json_t *e = json_array_get(trace, i);
-    const char *id = sget(e, "node_id");
+    const char *id = ids[i];
     if (!id) continue;
-    if (!seen_before(trace, i, id)) add(inc, "node:", id);
+    size_t k = 0;
+    while (k < i && !(ids[k] && strcmp(ids[k], id) == 0)) k++;
+    if (k == i) add(inc, "node:", id); /* not seen before in the run */
     /* A message (or an ask's question) the engine rendered; one cut by
      * output_limit has no text. */
     if (is_sender(sget0(e, "type")) &&
         json_is_string(json_object_get(json_object_get(e, "result"), "text")))
       add(inc, "sent:", id);
   }
+  if (ids != stack) free(ids);
   for (size_t i = 0; status && i < sizeof(finals) / sizeof(finals[0]); i++)
     if (strcmp(status, finals[i]) == 0) add(inc, finals[i], NULL);
   return inc;
