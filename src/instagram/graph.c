@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "parley/instagram.h"
+#include "parley/json_in.h"
+#include "parley/json_out.h"
 #include "parley/log.h"
 #include "parley/util.h"
 
@@ -124,7 +126,8 @@ static void on_retry(uv_timer_t *t) { attempt(t->data); }
 
 static void on_response(void *ctx, const httpc_response_t *res) {
   send_t *s = ctx;
-  json_t *body = res->status ? json_loads(res->body, 0, NULL) : NULL;
+  /* json_in: jansson's tree (and refusals) without its per-character lexer. */
+  json_t *body = res->status ? json_in_loadb(res->body, strlen(res->body), NULL) : NULL;
   int retryable = res->status == 0 || res->status == 429 || res->status >= 500;
   int code = (int)json_integer_value(json_object_get(json_object_get(body, "error"), "code"));
   if (res->status >= 200 && res->status < 300) {
@@ -206,7 +209,8 @@ static int post_once(graph_t *g, const char *id, const char *what, const char *t
   s->once = 1;
   s->cb = cb;
   s->ctx = ctx;
-  s->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  size_t blen;
+  s->body = body ? json_out_dumps(body, &blen) : NULL; /* json_dumps' compact text */
   json_decref(body);
   size_t ulen = strlen(g->base) + strlen(id) + strlen(what) + 16;
   s->url = malloc(ulen);
