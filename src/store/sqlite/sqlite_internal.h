@@ -45,9 +45,11 @@ typedef struct sqlite_db_s {
   /* Messages stored since the search index last caught up (sqlite_msg_index.c):
    * a hint for when to index, never trusted for what is indexed. */
   int64_t unindexed;
-  /* Contacts as CONTACT_UPSERT last read them, by owner and ig_user_id
-   * (sqlite_contact.c): an Instagram event upserts its contact and needs the
-   * row, which is then not read back. Every write to a contact forgets it, a
+  /* Contacts as CONTACT_UPSERT last read them or CONTACT_UPDATE last wrote
+   * them, by owner and ig_user_id (sqlite_contact.c): an Instagram event
+   * upserts its contact and needs the row, which is then not read back, and a
+   * flow's update changes the cached row without reading it. Every other
+   * write to a contact forgets it, a
    * rollback forgets all. A write to the contacts table by any other code
    * forgets all (an update hook; contacts_known is set while sqlite_contact.c
    * writes what it forgets itself), and so does a commit by another connection
