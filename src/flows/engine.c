@@ -104,13 +104,16 @@ void flow_graph_free(flow_graph_t *g) {
   free(g);
 }
 
+/* vars and tags: copies of the contact's object and array (a step adds and
+ * removes members); the values in them are shared, as no step changes a
+ * value in place. */
 json_t *flow_state_new(const json_t *flow, const json_t *contact) {
   json_t *vars = json_object_get(contact, "variables");
   json_t *tags = json_object_get(contact, "tags");
   return json_pack("{s:s, s:i, s:i, s:s, s:o, s:o, s:[]}", "node", sget(flow, "start"), "steps", 0,
                    "output", 0, "status", "running", "vars",
-                   json_is_object(vars) ? json_deep_copy(vars) : json_object(), "tags",
-                   json_is_array(tags) ? json_deep_copy(tags) : json_array(), "trace");
+                   json_is_object(vars) ? json_copy(vars) : json_object(), "tags",
+                   json_is_array(tags) ? json_copy(tags) : json_array(), "trace");
 }
 
 static void trace(json_t *state, const char *id, const char *type, json_t *result) {

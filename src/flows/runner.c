@@ -829,6 +829,20 @@ static void run_created(void *ctx, int status, json_t *result) {
   advance(run);
 }
 
+/* The run's own copy of a contact: the object, its tags and its variables are
+ * the run's (hold() changes those in place); the values in them are shared,
+ * and nothing changes a value in place. */
+static json_t *contact_own(const json_t *contact) {
+  json_t *c = json_copy((json_t *)contact);
+  json_t *tags = json_object_get(contact, "tags"), *vars = json_object_get(contact, "variables");
+  if (c && tags && json_object_set_new(c, "tags", json_copy(tags)) != 0) goto fail;
+  if (c && vars && json_object_set_new(c, "variables", json_copy(vars)) != 0) goto fail;
+  return c;
+fail:
+  json_decref(c);
+  return NULL;
+}
+
 /* Starts the chosen flow: the run's own copy of the contact, its
  * state (seeded for the randomizer, with what started it and why this flow)
  * saved before the first step. */
@@ -837,7 +851,7 @@ static void start_flow(run_t *run, json_t *flow) {
   run->flow = json_incref(flow);
   /* The contact is the run's own (its tags and variables change as it
    * goes); the account is only read, and held as given. */
-  json_t *contact = json_deep_copy(run->contact);
+  json_t *contact = contact_own(run->contact);
   json_decref(run->contact);
   run->contact = contact;
   if (!contact || json_object_set(run->ctx, "contact", contact) != 0) {

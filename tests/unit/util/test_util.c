@@ -3,8 +3,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -58,6 +60,29 @@ static void test_iso8601_round_trip(void **state) {
     util_iso8601(at[i], s);
     if (want[i]) assert_string_equal(s, want[i]); /* before 1970: as it always was */
   }
+}
+
+/* The hand-written formatter against snprintf's, the text it replaced:
+ * leap days, the end of a year, every millisecond digit. */
+static void test_iso8601_format(void **state) {
+  (void)state;
+  for (int64_t t = 0; t < INT64_C(4102444800000); t += INT64_C(777777777) + 7) {
+    char s[32], want[96];
+    time_t secs = (time_t)(t / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(t % 1000));
+    util_iso8601(t, s);
+    assert_string_equal(s, want);
+  }
+  char s[32];
+  util_iso8601(INT64_C(951868799999), s);
+  assert_string_equal(s, "2000-02-29T23:59:59.999Z");
+  util_iso8601(INT64_C(1798761599000), s);
+  assert_string_equal(s, "2026-12-31T23:59:59.000Z");
+  util_iso8601(0, s);
+  assert_string_equal(s, "1970-01-01T00:00:00.000Z");
 }
 
 /* The hand-written parser against the calendar: leap years, dates before 1970,
@@ -143,6 +168,7 @@ int main(void) {
       cmocka_unit_test(test_utf8),
       cmocka_unit_test(test_url_decode),
       cmocka_unit_test(test_iso8601_round_trip),
+      cmocka_unit_test(test_iso8601_format),
       cmocka_unit_test(test_iso8601_parse),
       cmocka_unit_test(test_hex_and_ids),
       cmocka_unit_test(test_buf),
