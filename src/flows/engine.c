@@ -1,6 +1,7 @@
 /* The flow engine: a pure step function. One call moves a run across one node
  * and says what the runner must do; nothing here touches the network, the
  * store or the clock. At most FLOW_MAX_STEPS nodes a run, so a cycle ends. */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,6 +115,25 @@ json_t *flow_state_new(const json_t *flow, const json_t *contact) {
                    "output", 0, "status", "running", "vars",
                    json_is_object(vars) ? json_copy(vars) : json_object(), "tags",
                    json_is_array(tags) ? json_copy(tags) : json_array(), "trace");
+}
+
+/* An object of n string members (key, value, key, value, ...), as json_pack
+ * "{s:s, ...}" makes it, without parsing a format on each of a run's steps:
+ * NULL when a value is NULL or not UTF-8, or memory ran out. */
+static json_t *strings(int n, ...) {
+  va_list ap;
+  json_t *o = json_object();
+  va_start(ap, n);
+  for (int i = 0; i < n && o; i++) {
+    const char *k = va_arg(ap, const char *), *v = va_arg(ap, const char *);
+    json_t *str = v ? json_string(v) : NULL;
+    if (!str || json_object_set_new_nocheck(o, k, str) != 0) {
+      json_decref(o);
+      o = NULL;
+    }
+  }
+  va_end(ap);
+  return o;
 }
 
 static void trace(json_t *state, const char *id, const char *type, json_t *result) {
@@ -268,7 +288,7 @@ static char *render(json_t *state, const json_t *ctx, const char *tmpl, flow_fil
 }
 
 static const char *output_limit(json_t *state, const char *id, const char *type) {
-  trace(state, id, type, json_pack("{s:s}", "error", "output_limit"));
+  trace(state, id, type, strings(1, "error", "output_limit"));
   return set_status(state, "output_limit");
 }
 
@@ -278,7 +298,7 @@ static const char *output_limit(json_t *state, const char *id, const char *type)
  * private reply to that comment (Graph's recipient {comment_id}), which needs
  * no open messaging window; Meta allows one per comment. */
 static json_t *send_action(json_t *state, const json_t *ctx, const char *text, json_t *message) {
-  json_t *a = json_pack("{s:s, s:s}", "type", "send", "text", text);
+  json_t *a = strings(2, "type", "send", "text", text);
   if (message) json_object_set_new(a, "message", message);
   const char *comment = sget(json_object_get(ctx, "event"), "comment_id");
   if (comment && !json_is_true(json_object_get(state, "comment_replied"))) {
@@ -516,18 +536,17 @@ static const char *step_action(const flow_graph_t *g, json_t *state, const json_
     if (add && !has_tag(state, tag))
       json_array_append_new(json_object_get(state, "tags"), json_string(tag));
     if (!add) remove_tag(state, tag);
-    json_array_append_new(actions,
-                          json_pack("{s:s, s:s}", "type", add ? "tag" : "untag", "tag", tag));
-    trace(state, id, a, json_pack("{s:s}", "tag", tag));
+    json_array_append_new(actions, strings(2, "type", add ? "tag" : "untag", "tag", tag));
+    trace(state, id, a, strings(1, "tag", tag));
     return advance(state, next_node(g, id, NULL));
   }
   if (strcmp(a, "set_variable") == 0) {
     char *value = render(state, ctx, sget(d, "value"), FLOW_FILL_TEXT);
     if (!value) return output_limit(state, id, a);
     json_object_set_new(json_object_get(state, "vars"), sget(d, "variable"), json_string(value));
-    json_array_append_new(actions, json_pack("{s:s, s:s, s:s}", "type", "set_variable", "name",
-                                             sget(d, "variable"), "value", value));
-    trace(state, id, a, json_pack("{s:s, s:s}", "variable", sget(d, "variable"), "value", value));
+    json_array_append_new(
+        actions, strings(3, "type", "set_variable", "name", sget(d, "variable"), "value", value));
+    trace(state, id, a, strings(2, "variable", sget(d, "variable"), "value", value));
     free(value);
     return advance(state, next_node(g, id, NULL));
   }
@@ -541,8 +560,8 @@ static const char *step_action(const flow_graph_t *g, json_t *state, const json_
   if (strcmp(a, "notify_agent") == 0) {
     char *text = render(state, ctx, sget(d, "text"), FLOW_FILL_TEXT);
     if (!text) return output_limit(state, id, a);
-    json_array_append_new(actions, json_pack("{s:s, s:s}", "type", "notify", "text", text));
-    trace(state, id, a, json_pack("{s:s}", "text", text));
+    json_array_append_new(actions, strings(2, "type", "notify", "text", text));
+    trace(state, id, a, strings(1, "text", text));
     free(text);
     return advance(state, next_node(g, id, NULL));
   }
@@ -569,7 +588,7 @@ static const char *step_api_call(const flow_graph_t *g, json_t *state, const jso
   if (!url) return output_limit(state, id, a);
   if (fixed == 0 || strncmp(url, tmpl, fixed) != 0 || (url[fixed] && !strchr("/?#", url[fixed]))) {
     free(url);
-    trace(state, id, a, json_pack("{s:s}", "error", "url_template"));
+    trace(state, id, a, strings(1, "error", "url_template"));
     return set_status(state, "failed");
   }
   const char *method = sget(d, "method");
@@ -586,7 +605,7 @@ static const char *step_api_call(const flow_graph_t *g, json_t *state, const jso
     json_object_set_new(act, "headers", list);
   }
   json_array_append_new(actions, act);
-  trace(state, id, a, json_pack("{s:s}", "url", url));
+  trace(state, id, a, strings(1, "url", url));
   free(url);
   return set_status(state, "waiting");
 }
