@@ -43,8 +43,8 @@ static void add(json_t *inc, const char *prefix, const char *id) {
     json_object_set_new(inc, key, json_integer(1));
 }
 
-/* The node ids of the trace's entries (NULL where an entry has none): its
- * nodes seen before an entry are looked up in C, not member by member. */
+/* The node ids of the trace's entries ("" where an entry has none): the nodes
+ * seen before an entry are compared in C, not looked up member by member. */
 #define IDS_ON_STACK 64
 
 json_t *flow_stats_delta(const json_t *trace, size_t from, int started, const char *day,
@@ -54,6 +54,7 @@ json_t *flow_stats_delta(const json_t *trace, size_t from, int started, const ch
   size_t n = json_array_size(trace);
   const char *stack[IDS_ON_STACK], **ids = n <= IDS_ON_STACK ? stack : malloc(n * sizeof(*ids));
   if (!inc || !ids) {
+    if (ids && ids != stack) free(ids);
     json_decref(inc);
     return NULL;
   }
@@ -61,13 +62,13 @@ json_t *flow_stats_delta(const json_t *trace, size_t from, int started, const ch
     add(inc, "started", NULL);
     if (day) add(inc, "day:", day);
   }
-  for (size_t i = 0; i < n; i++) ids[i] = sget(json_array_get(trace, i), "node_id");
+  for (size_t i = 0; i < n; i++) ids[i] = sget0(json_array_get(trace, i), "node_id");
   for (size_t i = from; i < n; i++) {
     const json_t *e = json_array_get(trace, i);
-    const char *id = ids[i];
+    const char *id = sget(e, "node_id");
     if (!id) continue;
     size_t k = 0;
-    while (k < i && !(ids[k] && strcmp(ids[k], id) == 0)) k++;
+    while (k < i && strcmp(ids[k], id) != 0) k++;
     if (k == i) add(inc, "node:", id); /* not seen before in the run */
     /* A message (or an ask's question) the engine rendered; one cut by
      * output_limit has no text. */

@@ -273,9 +273,13 @@ int sqlite_contact_list(sqlite_db_t *d, json_t *p, json_t **result) {
 static json_t *contact_copy(const json_t *contact) {
   json_t *c = json_copy((json_t *)contact);
   json_t *tags = json_object_get(contact, "tags"), *vars = json_object_get(contact, "variables");
-  if (c && tags) json_object_set_new_nocheck(c, "tags", json_copy(tags));
-  if (c && vars) json_object_set_new_nocheck(c, "variables", json_copy(vars));
+  /* NULL rather than a copy still sharing a container (memory ran out). */
+  if (c && tags && json_object_set_new_nocheck(c, "tags", json_copy(tags)) != 0) goto fail;
+  if (c && vars && json_object_set_new_nocheck(c, "variables", json_copy(vars)) != 0) goto fail;
   return c;
+fail:
+  json_decref(c);
+  return NULL;
 }
 
 /* The contact to change: the cached row when ig (the caller's hint: the
