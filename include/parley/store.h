@@ -105,6 +105,59 @@ typedef json_t *(*store_then_fn)(void *arg, const json_t *params, json_t *result
 int store_call_then(store_t *s, enum store_op op, json_t *params, store_then_fn then,
                     void *then_arg, store_cb cb, void *ctx);
 
+/* CONV_LIST's page handed to a writer row by row instead of as a jansson
+ * tree (store_call_rows): a backend that can (SQLite) calls begin, then for
+ * each conversation of the page in order either conv, member for each of its
+ * participants in the order they joined, message (a plain last message) and
+ * conv_end, or record with the
+ * conversation as CONV_LIST's result would hold it (the backend chooses which;
+ * direct, secret and group conversations without a contact take the rows),
+ * then end, whose result is the job's; abort instead of end when a read fails.
+ * Every call runs on the store's worker, inside the read's transaction; a
+ * string (p NULL: JSON null; else n bytes, then a NUL) is borrowed for the
+ * call. A backend that cannot (MongoDB) ignores the writer and answers with
+ * the tree. */
+typedef struct store_str_s {
+  const char *p;
+  size_t n;
+} store_str_t;
+typedef struct store_conv_row_s {
+  store_str_t id, type, name, created_at, updated_at, avatar_id;
+  long long last_seq;
+} store_conv_row_t;
+typedef struct store_member_row_s {
+  store_str_t id, name, avatar_url, avatar_id, role, muted_until; /* muted_until: while future */
+  long long last_read_seq, last_delivered_seq, mention_count;
+} store_member_row_t;
+typedef struct store_msg_row_s {
+  store_str_t id, conversation_id, sender_id, text, client_id, source, created_at, edited_at;
+  long long seq;
+  int deleted;
+} store_msg_row_t;
+typedef struct store_conv_rows_s {
+  /* The writer's state for one page, from the job's params; NULL: no memory. */
+  void *(*begin)(void *arg, const json_t *params);
+  /* Each returns 0, or -1 when memory runs out (the backend then aborts). */
+  int (*conv)(void *w, const store_conv_row_t *c);
+  int (*member)(void *w, const store_member_row_t *m);
+  /* A chat's last message when it is plain (no attachments, reply,
+   * mentions, delivery status or payload), before conv_end, which then gets
+   * NULL; reactions as its record would hold them (borrowed). */
+  int (*message)(void *w, const store_msg_row_t *m, json_t *reactions);
+  /* Borrowed; the writer may change them (it signs their URLs in place). */
+  int (*conv_end)(void *w, json_t *last_message); /* NULL: none, or given to message */
+  int (*record)(void *w, json_t *conv);
+  /* The page's result (a new reference, NULL without memory); frees w. */
+  json_t *(*end)(void *w, const char *next_cursor);
+  void (*abort)(void *w);
+} store_conv_rows_t;
+/* store_call_then() for CONV_LIST with rows (a static table) and rows_arg
+ * (valid and unchanged while the job is in flight) for a backend that can
+ * write the page from its rows; then still runs on the result, whichever way
+ * it was made. */
+int store_call_rows(store_t *s, enum store_op op, json_t *params, const store_conv_rows_t *rows,
+                    void *rows_arg, store_then_fn then, void *then_arg, store_cb cb, void *ctx);
+
 /* Jobs accepted and not yet completed. */
 int store_jobs_in_flight(const store_t *s);
 /* "sqlite" or "mongo". */

@@ -328,3 +328,7 @@ int conv_view_write_page(buf_t *b, json_t *result, const char *user_id) {
     return -1;
   return put(b, "}", 1);
 }
+
+int conv_view_put_string(buf_t *b, const char *s, size_t len) { return write_string(b, s, len); }
+int conv_view_put_int(buf_t *b, long long v) { return write_int(b, v); }
+int conv_view_put_value(buf_t *b, json_t *v) { return write_value(b, v); }

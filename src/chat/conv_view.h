@@ -10,7 +10,9 @@
  * every view: the URL attach_url_conv signed onto conv, else null; avatar_id (a
  * store's, on conv or a participant) never is. One definition, two writers: a
  * jansson object for frames, and text written straight from the store's result for the list, byte
- * for byte the same JSON (tests/unit/chat/test_conv_view.c proves it). Pure; any thread. */
+ * for byte the same JSON (tests/unit/chat/test_conv_view.c proves it); a
+ * third, chat/conv_page.c's, writes the list from SQLite's rows with the
+ * pieces below. Pure; any thread. */
 #ifndef PARLEY_CHAT_CONV_VIEW_H
 #define PARLEY_CHAT_CONV_VIEW_H
 
@@ -27,6 +29,13 @@ int conv_view_write(buf_t *b, json_t *conv, const char *user_id);
 /* A page of the list, {"conversations":[views...],"next_cursor":...}, from the
  * store's CONV_LIST result, appended to b. Returns 0 or -1. */
 int conv_view_write_page(buf_t *b, json_t *result, const char *user_id);
+/* The text writer's pieces, for the list written from the store's rows
+ * (conv_page.c): a JSON string as jansson escapes it (without
+ * JSON_ENSURE_ASCII), an integer, and any value as json_dumps(v,
+ * JSON_COMPACT | JSON_ENCODE_ANY) writes it. Each returns 0 or -1. */
+int conv_view_put_string(buf_t *b, const char *s, size_t len);
+int conv_view_put_int(buf_t *b, long long v);
+int conv_view_put_value(buf_t *b, json_t *v);
 
 /* The ids of who hears of a store conversation's changes, as a new array: its
  * participants, then its agents. */

@@ -9,12 +9,12 @@
 
 #include "chat/attach_url.h"
 #include "chat/channel_subs.h"
+#include "chat/conv_page.h"
 #include "chat/conv_view.h"
 #include "chat/fanout.h"
 #include "chat/fields.h"
 #include "handlers/common.h"
 #include "handlers/handlers.h"
-#include "parley/buf.h"
 #include "parley/util.h"
 
 #define NAME_MAX_CHARS 100
@@ -179,25 +179,6 @@ static void create(http_req_t *req) {
 
 /* ---- GET /api/conversations ---- */
 
-/* Store thread (store_call_then): the page's text, as the caller (params'
- * user_id) sees it, from the store's result, which is signed, read and freed
- * here, on the thread that built it. Only pure code runs here: the app is
- * read only. Returns the text as a JSON string (NULL without memory). */
-static json_t *page_text(void *arg, const json_t *params, json_t *result) {
-  const app_t *app = arg;
-  const char *user = json_string_value(json_object_get(params, "user_id"));
-  json_t *convs = json_object_get(result, "conversations"), *c, *text = NULL;
-  size_t i;
-  json_array_foreach(convs, i, c) attach_url_message(app, json_object_get(c, "last_message"));
-  attach_url_convs(app, convs);
-  buf_t b;
-  buf_init(&b);
-  if (conv_view_write_page(&b, result, user) == 0) text = json_stringn_nocheck(b.data, b.len);
-  buf_free(&b);
-  json_decref(result);
-  return text;
-}
-
 static void listed(void *ctx, int status, json_t *result) {
   http_req_t *req = ctx;
   if (status == STORE_EINVAL) {
@@ -240,7 +221,14 @@ static void list(http_req_t *req) {
     if (an >= 0 && strcmp(assigned, "all") != 0)
       json_object_set_new(params, "assigned", json_string(assigned));
   }
-  handlers_store_call_then(req, CONV_LIST, params, page_text, listed);
+  /* The page's text is made on the store's thread: from the rows where the
+   * backend can (SQLite), else from its tree (conv_page.h). */
+  http_req_ref(req);
+  if (store_call_rows(req->app->store, CONV_LIST, params, &conv_page_rows, req->app, conv_page_text,
+                      req->app, listed, req) != 0) {
+    http_req_unref(req);
+    handlers_reply_store_error(req, STORE_EUNAVAILABLE);
+  }
 }
 
 /* ---- GET, PATCH /api/conversations/:id and POST .../members ---- */

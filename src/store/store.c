@@ -44,6 +44,11 @@ int store_call(store_t *s, enum store_op op, json_t *params, store_cb cb, void *
 
 int store_call_then(store_t *s, enum store_op op, json_t *params, store_then_fn then,
                     void *then_arg, store_cb cb, void *ctx) {
+  return store_call_rows(s, op, params, NULL, NULL, then, then_arg, cb, ctx);
+}
+
+int store_call_rows(store_t *s, enum store_op op, json_t *params, const store_conv_rows_t *rows,
+                    void *rows_arg, store_then_fn then, void *then_arg, store_cb cb, void *ctx) {
   if ((unsigned)op >= STORE_OP_COUNT || !cb) {
     json_decref(params);
     return STORE_EINVAL;
@@ -68,6 +73,8 @@ int store_call_then(store_t *s, enum store_op op, json_t *params, store_then_fn 
   job->ctx = ctx;
   job->then = then;
   job->then_arg = then_arg;
+  job->rows = op == CONV_LIST ? rows : NULL;
+  job->rows_arg = rows_arg;
   s->in_flight++;
   s->backend->submit(s, job);
   return 0;

@@ -27,6 +27,8 @@ struct store_job_s {
   void *ctx;
   store_then_fn then; /* NULL, or run by store_job_then() on the worker */
   void *then_arg;
+  const store_conv_rows_t *rows; /* NULL, or CONV_LIST's row writer (store_call_rows) */
+  void *rows_arg;
   store_job_t *next; /* for the backend's queues */
 };
 

@@ -141,8 +141,11 @@ static int run_job(sqlite_db_t *d, store_job_t *job, sqlite_insert_t *ins, int f
   }
   d->keep_on_error = 0;
   d->insert = ins;
+  d->rows = job->rows;
+  d->rows_arg = job->rows_arg;
   job->status = fn(d, job->params, &job->result);
   d->insert = NULL;
+  d->rows = NULL;
   if (job->status != STORE_OK && job->result) {
     json_decref(job->result);
     job->result = NULL;

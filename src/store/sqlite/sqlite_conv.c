@@ -66,20 +66,22 @@ static json_t *role_value(shared_t *sh, sqlite3_stmt *st) {
   return sqlite_db_col_str(st, 2);
 }
 
+/* A conversation's participants (?1) with their users, muted_until while
+ * after ?2; participants_conv serves the ORDER BY without a sort. */
+static const char participants_sql[] =
+    "SELECT p.user_id, u.name, p.role, p.last_read_seq, p.last_delivered_seq,"
+    " p.mention_count, CASE WHEN p.muted_until > ?2 THEN p.muted_until END,"
+    " u.avatar_url, u.avatar_id"
+    " FROM participants p"
+    " LEFT JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?1"
+    " ORDER BY p.rowid";
+
 /* [{id, name, avatar_url, avatar_id (only when the user has an uploaded
  * avatar), role, last_read_seq, last_delivered_seq, mention_count,
- * muted_until (while in the future, else null)}] in the order they joined; participants_conv
- * serves the ORDER BY without a sort. sh may be NULL. */
+ * muted_until (while in the future, else null)}] in the order they joined.
+ * sh may be NULL. */
 static json_t *participants(sqlite_db_t *d, const char *conv_id, shared_t *sh, const now_t *now) {
-  sqlite3_stmt *st =
-      sqlite_db_query(d,
-                      "SELECT p.user_id, u.name, p.role, p.last_read_seq, p.last_delivered_seq,"
-                      " p.mention_count, CASE WHEN p.muted_until > ?2 THEN p.muted_until END,"
-                      " u.avatar_url, u.avatar_id"
-                      " FROM participants p"
-                      " LEFT JOIN users u ON u.id = p.user_id WHERE p.conversation_id = ?1"
-                      " ORDER BY p.rowid",
-                      "ss", conv_id, now->iso);
+  sqlite3_stmt *st = sqlite_db_query(d, participants_sql, "ss", conv_id, now->iso);
   if (!st) return NULL;
   json_t *list = json_array();
   int rc;
@@ -557,6 +559,114 @@ int sqlite_activity_flush(sqlite_db_t *d) {
   return rc == STORE_OK ? sqlite_db_exec(d, "DELETE FROM activity_pending", "") : rc;
 }
 
+/* ---- CONV_LIST written from its rows (store_call_rows) ---- */
+
+/* Column col as a borrowed string (p NULL for SQL NULL), valid until st
+ * steps or resets. */
+static store_str_t col_str(sqlite3_stmt *st, int col) {
+  store_str_t s = {NULL, 0};
+  if (sqlite3_column_type(st, col) == SQLITE_NULL) return s;
+  s.p = (const char *)sqlite3_column_text(st, col);
+  s.n = (size_t)sqlite3_column_bytes(st, col);
+  if (!s.p) s.n = 0;
+  return s;
+}
+
+/* The participants of conv_id to the writer, as participants() reads them. */
+static int member_rows(sqlite_db_t *d, const char *conv_id, const now_t *now,
+                       const store_conv_rows_t *rows, void *w) {
+  sqlite3_stmt *st = sqlite_db_query(d, participants_sql, "ss", conv_id, now->iso);
+  if (!st) return -1;
+  int rc;
+  while ((rc = sqlite_db_step(d, st)) == 1) {
+    store_member_row_t m;
+    m.id = col_str(st, 0);
+    m.name = col_str(st, 1);
+    m.role = col_str(st, 2);
+    m.last_read_seq = sqlite3_column_int64(st, 3);
+    m.last_delivered_seq = sqlite3_column_int64(st, 4);
+    m.mention_count = sqlite3_column_int64(st, 5);
+    m.muted_until = col_str(st, 6);
+    m.avatar_url = col_str(st, 7);
+    m.avatar_id = col_str(st, 8);
+    if (rows->member(w, &m) != 0) {
+      sqlite3_reset(st);
+      return -1;
+    }
+  }
+  return rc < 0 ? -1 : 0;
+}
+
+/* The page's conversation at st's row (CONV_COLS) to the writer: a chat
+ * without a contact as rows, anything else (a channel, an Instagram
+ * conversation) as the record conv_row() and conv_complete() make. */
+static int conv_to_rows(sqlite_db_t *d, sqlite3_stmt *st, shared_t *sh, const now_t *now,
+                        const char *user, const store_conv_rows_t *rows, void *w) {
+  const char *type = (const char *)sqlite3_column_text(st, 1);
+  if (!type || strcmp(type, "channel") == 0 || strcmp(type, "instagram") == 0 ||
+      sqlite3_column_type(st, 6) != SQLITE_NULL) {
+    json_t *c = conv_row(st);
+    int rc = conv_complete(d, c, sh, now, user) == 0 ? rows->record(w, c) : -1;
+    json_decref(c);
+    return rc;
+  }
+  store_conv_row_t r;
+  r.id = col_str(st, 0);
+  r.type = col_str(st, 1);
+  r.name = col_str(st, 2);
+  r.last_seq = sqlite3_column_int64(st, 3);
+  r.created_at = col_str(st, 4);
+  r.updated_at = col_str(st, 5);
+  r.avatar_id = sqlite3_column_type(st, 13) == SQLITE_TEXT ? col_str(st, 13) : (store_str_t){0};
+  /* The reads that follow bind a copy of the id (an id is 24 characters). */
+  char id[64];
+  if (!r.id.p || r.id.n >= sizeof(id)) return -1;
+  memcpy(id, r.id.p, r.id.n + 1);
+  if (rows->conv(w, &r) != 0 || member_rows(d, id, now, rows, w) != 0) return -1;
+  json_t *last = NULL;
+  if (r.last_seq > 0 && sqlite_msg_by_seq_rows(d, id, r.last_seq, rows, w, &last) != 0) return -1;
+  int rc = rows->conv_end(w, last);
+  json_decref(last);
+  return rc;
+}
+
+static void shared_free(shared_t *sh) {
+  json_decref(sh->users);
+  json_decref(sh->admin);
+  json_decref(sh->member);
+}
+
+/* The page from st (the list's read, bound) through d->rows: each
+ * conversation is written while st stands on its row. */
+static int list_rows(sqlite_db_t *d, sqlite3_stmt *st, shared_t *sh, const now_t *now, json_t *p,
+                     int64_t limit, json_t **result) {
+  const store_conv_rows_t *rows = d->rows;
+  const char *user = sqlite_db_pstr(p, "user_id");
+  void *w = rows->begin(d->rows_arg, p);
+  char next[96] = "";
+  int rc = w ? 0 : -1, n = 0, more = 0;
+  while (w && (rc = sqlite_db_step(d, st)) == 1) {
+    if (n == limit) {
+      more = 1;
+      break;
+    }
+    snprintf(next, sizeof(next), "%s|%s", sqlite3_column_text(st, 5), sqlite3_column_text(st, 0));
+    if (conv_to_rows(d, st, sh, now, user, rows, w) != 0) {
+      rc = -1;
+      break;
+    }
+    n++;
+  }
+  sqlite3_reset(st);
+  shared_free(sh);
+  if (rc < 0) {
+    if (w) rows->abort(w);
+    return STORE_EUNAVAILABLE;
+  }
+  *result = rows->end(w, more ? next : NULL);
+  return *result ? STORE_OK : STORE_EUNAVAILABLE;
+}
+
 /* The cursor is "<updated_at>|<id>" of the last conversation of the page: the
  * order is (updated_at, id) descending, so the next page starts strictly below.
  * One read gives the page's rows; the agents' read has no LIMIT because SQLite
@@ -595,6 +705,9 @@ int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
                              "ssssi", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid,
                              limit + 1);
   if (!st) return STORE_EUNAVAILABLE;
+  shared_t sh = {json_object(), json_string("admin"), json_string("member")};
+  now_t now = now_iso();
+  if (d->rows) return list_rows(d, st, &sh, &now, p, limit, result);
   json_t *convs = json_array();
   char next[96] = "";
   int rc, n = 0;
@@ -607,13 +720,9 @@ int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
   sqlite3_reset(st);
   size_t i;
   json_t *c;
-  shared_t sh = {json_object(), json_string("admin"), json_string("member")};
-  now_t now = now_iso();
   json_array_foreach(convs, i, c) if (rc >= 0 && conv_complete(d, c, &sh, &now, user) != 0) rc =
       STORE_EUNAVAILABLE;
-  json_decref(sh.users);
-  json_decref(sh.admin);
-  json_decref(sh.member);
+  shared_free(&sh);
   if (rc < 0) {
     json_decref(convs);
     return rc;

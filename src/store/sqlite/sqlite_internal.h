@@ -42,6 +42,10 @@ typedef struct sqlite_db_s {
   /* Where MSG_INSERT leaves a new message for the loop thread; NULL: it builds
    * the result itself. Set by the store thread around each job. */
   sqlite_insert_t *insert;
+  /* CONV_LIST's row writer and its argument for the current job (NULL: the
+   * tree); set by the store thread around each job. */
+  const store_conv_rows_t *rows;
+  void *rows_arg;
   /* Messages stored since the search index last caught up (sqlite_msg_index.c):
    * a hint for when to index, never trusted for what is indexed. */
   int64_t unindexed;
@@ -206,6 +210,12 @@ int sqlite_attach_count(sqlite_db_t *d, json_t *ids);
  * storage keys (the file's, a thumbnail's) appended to removed. */
 int sqlite_attach_release(sqlite_db_t *d, json_t *attachments, json_t *removed);
 json_t *sqlite_msg_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq);
+/* CONV_LIST's row writer's last message of conv_id: a plain one goes to
+ * rows->message (*tree NULL); any other is *tree, as sqlite_msg_by_seq
+ * makes it. Neither when there is none (or it could not be read, as
+ * sqlite_msg_by_seq's NULL). Returns 0, or -1 when the writer failed. */
+int sqlite_msg_by_seq_rows(sqlite_db_t *d, const char *conv_id, int64_t seq,
+                           const store_conv_rows_t *rows, void *w, json_t **tree);
 /* Steps st (a query of SQLITE_MSG_COLS) once: the message with its reactions, or NULL. */
 json_t *sqlite_msg_one(sqlite_db_t *d, sqlite3_stmt *st);
 /* *result = {message, participant_ids[, created when created >= 0]}; takes msg.

@@ -112,11 +112,60 @@ json_t *sqlite_msg_load(sqlite_db_t *d, const char *id) {
       d, sqlite_db_query(d, "SELECT " SQLITE_MSG_COLS " FROM messages WHERE id = ?", "s", id));
 }
 
+static const char by_seq_sql[] =
+    "SELECT " SQLITE_MSG_COLS " FROM messages WHERE conversation_id = ? AND seq = ?";
+
 json_t *sqlite_msg_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq) {
-  return sqlite_msg_one(d, sqlite_db_query(d,
-                                           "SELECT " SQLITE_MSG_COLS
-                                           " FROM messages WHERE conversation_id = ? AND seq = ?",
-                                           "si", conv_id, seq));
+  return sqlite_msg_one(d, sqlite_db_query(d, by_seq_sql, "si", conv_id, seq));
+}
+
+/* A message at st's row that msg_row() would make of its columns and a
+ * list of reactions alone: no attachments (none stored, or "[]"), and none
+ * of external_id, status, error, reply_to, mentions and payload. */
+static int plain(sqlite3_stmt *st) {
+  for (int col = 11; col <= 16; col++)
+    if (sqlite3_column_type(st, col) != SQLITE_NULL) return 0;
+  if (sqlite3_column_type(st, 10) == SQLITE_NULL) return 1;
+  const char *att = (const char *)sqlite3_column_text(st, 10);
+  return att && sqlite3_column_bytes(st, 10) == 2 && memcmp(att, "[]", 2) == 0;
+}
+
+static store_str_t col_str(sqlite3_stmt *st, int col) {
+  store_str_t s = {NULL, 0};
+  if (sqlite3_column_type(st, col) == SQLITE_NULL) return s;
+  s.p = (const char *)sqlite3_column_text(st, col);
+  s.n = s.p ? (size_t)sqlite3_column_bytes(st, col) : 0;
+  return s;
+}
+
+int sqlite_msg_by_seq_rows(sqlite_db_t *d, const char *conv_id, int64_t seq,
+                           const store_conv_rows_t *rows, void *w, json_t **tree) {
+  *tree = NULL;
+  sqlite3_stmt *st = sqlite_db_query(d, by_seq_sql, "si", conv_id, seq);
+  if (!st || sqlite_db_step(d, st) != 1) return 0;
+  if (!plain(st)) {
+    *tree = msg_row(st);
+    sqlite3_reset(st);
+    json_object_set_new(*tree, "reactions",
+                        reactions(d, json_string_value(json_object_get(*tree, "id"))));
+    return 0;
+  }
+  store_msg_row_t m;
+  m.id = col_str(st, 0);
+  m.conversation_id = col_str(st, 1);
+  m.seq = sqlite3_column_int64(st, 2);
+  m.sender_id = col_str(st, 3);
+  m.text = col_str(st, 4);
+  m.client_id = col_str(st, 5);
+  m.source = col_str(st, 6);
+  m.created_at = col_str(st, 7);
+  m.edited_at = col_str(st, 8);
+  m.deleted = sqlite3_column_int(st, 9) != 0;
+  json_t *list = reactions(d, m.id.p);
+  int rc = list ? rows->message(w, &m, list) : -1;
+  json_decref(list);
+  sqlite3_reset(st);
+  return rc;
 }
 
 int sqlite_msg_answer(sqlite_db_t *d, json_t *msg, int created, json_t **result) {
