@@ -56,7 +56,15 @@ typedef struct page_s {
   } memo[MEMO_SLOTS];
 } page_t;
 
-static int put(buf_t *b, const char *lit) { return buf_append(b, lit, strlen(lit)); }
+/* Appends a NUL-terminated piece (most are a key or a byte): in place
+ * when the buffer has room, else through buf_append. 0 or -1. */
+static inline int put(buf_t *b, const char *s) {
+  size_t n = strlen(s);
+  if (b->len + n + 1 > b->cap) return buf_append(b, s, n);
+  memcpy(b->data + b->len, s, n + 1);
+  b->len += n;
+  return 0;
+}
 
 static int put_str(buf_t *b, store_str_t s) {
   return s.p ? conv_view_put_string(b, s.p, s.n) : put(b, "null");
