@@ -572,23 +572,86 @@ static store_str_t col_str(sqlite3_stmt *st, int col) {
   return s;
 }
 
-/* The participants of conv_id to the writer, as participants() reads them. */
-static int member_rows(sqlite_db_t *d, const char *conv_id, const now_t *now,
+/* A user as a page's participants show them: name, avatar_url and
+ * avatar_id (p NULL for null; all three for a user without a row, as
+ * participants_sql's LEFT JOIN gives), with the texts after the struct. */
+typedef struct page_user_s {
+  store_str_t name, avatar_url, avatar_id;
+} page_user_t;
+
+/* users (a page's, by id) holds each user read once: the same users recur
+ * across a page's conversations, and a row read once costs less than the
+ * join's two seeks per participant. NULL when a read or memory failed. */
+static const page_user_t *page_user(sqlite_db_t *d, strmap_t *users, const char *id) {
+  page_user_t *u = strmap_get(users, id);
+  if (u) return u;
+  sqlite3_stmt *st =
+      sqlite_db_query(d, "SELECT name, avatar_url, avatar_id FROM users WHERE id = ?", "s", id);
+  int rc = st ? sqlite_db_step(d, st) : -1;
+  if (rc < 0) return NULL;
+  store_str_t col[3] = {{NULL, 0}, {NULL, 0}, {NULL, 0}};
+  size_t len = 0;
+  for (int i = 0; rc == 1 && i < 3; i++) {
+    col[i] = col_str(st, i);
+    len += col[i].n + 1;
+  }
+  u = malloc(sizeof(*u) + len);
+  if (u) {
+    char *at = (char *)(u + 1);
+    store_str_t *field[3] = {&u->name, &u->avatar_url, &u->avatar_id};
+    for (int i = 0; i < 3; i++) {
+      *field[i] = (store_str_t){NULL, 0};
+      if (!col[i].p) continue;
+      memcpy(at, col[i].p, col[i].n);
+      at[col[i].n] = '\0';
+      *field[i] = (store_str_t){at, col[i].n};
+      at += col[i].n + 1;
+    }
+  }
+  sqlite3_reset(st);
+  if (u && strmap_put(users, id, u) != 0) {
+    free(u);
+    u = NULL;
+  }
+  return u;
+}
+
+static int free_user(const char *key, void *value, void *arg) {
+  (void)key;
+  (void)arg;
+  free(value);
+  return 1;
+}
+
+/* The participants of conv_id to the writer, as participants() reads them,
+ * their users from users. */
+static int member_rows(sqlite_db_t *d, const char *conv_id, const now_t *now, strmap_t *users,
                        const store_conv_rows_t *rows, void *w) {
-  sqlite3_stmt *st = sqlite_db_query(d, participants_sql, "ss", conv_id, now->iso);
+  sqlite3_stmt *st =
+      sqlite_db_query(d,
+                      "SELECT user_id, role, last_read_seq, last_delivered_seq, mention_count,"
+                      " CASE WHEN muted_until > ?2 THEN muted_until END FROM participants"
+                      " WHERE conversation_id = ?1 ORDER BY rowid",
+                      "ss", conv_id, now->iso);
   if (!st) return -1;
   int rc;
   while ((rc = sqlite_db_step(d, st)) == 1) {
+    static const page_user_t nobody;
     store_member_row_t m;
     m.id = col_str(st, 0);
-    m.name = col_str(st, 1);
-    m.role = col_str(st, 2);
-    m.last_read_seq = sqlite3_column_int64(st, 3);
-    m.last_delivered_seq = sqlite3_column_int64(st, 4);
-    m.mention_count = sqlite3_column_int64(st, 5);
-    m.muted_until = col_str(st, 6);
-    m.avatar_url = col_str(st, 7);
-    m.avatar_id = col_str(st, 8);
+    const page_user_t *u = m.id.p ? page_user(d, users, m.id.p) : &nobody;
+    if (!u) {
+      sqlite3_reset(st);
+      return -1;
+    }
+    m.name = u->name;
+    m.avatar_url = u->avatar_url;
+    m.avatar_id = u->avatar_id;
+    m.role = col_str(st, 1);
+    m.last_read_seq = sqlite3_column_int64(st, 2);
+    m.last_delivered_seq = sqlite3_column_int64(st, 3);
+    m.mention_count = sqlite3_column_int64(st, 4);
+    m.muted_until = col_str(st, 5);
     if (rows->member(w, &m) != 0) {
       sqlite3_reset(st);
       return -1;
@@ -601,7 +664,7 @@ static int member_rows(sqlite_db_t *d, const char *conv_id, const now_t *now,
  * without a contact as rows, anything else (a channel, an Instagram
  * conversation) as the record conv_row() and conv_complete() make. */
 static int conv_to_rows(sqlite_db_t *d, sqlite3_stmt *st, shared_t *sh, const now_t *now,
-                        const char *user, const store_conv_rows_t *rows, void *w) {
+                        strmap_t *users, const char *user, const store_conv_rows_t *rows, void *w) {
   const char *type = (const char *)sqlite3_column_text(st, 1);
   if (!type || strcmp(type, "channel") == 0 || strcmp(type, "instagram") == 0 ||
       sqlite3_column_type(st, 6) != SQLITE_NULL) {
@@ -622,7 +685,7 @@ static int conv_to_rows(sqlite_db_t *d, sqlite3_stmt *st, shared_t *sh, const no
   char id[64];
   if (!r.id.p || r.id.n >= sizeof(id)) return -1;
   memcpy(id, r.id.p, r.id.n + 1);
-  if (rows->conv(w, &r) != 0 || member_rows(d, id, now, rows, w) != 0) return -1;
+  if (rows->conv(w, &r) != 0 || member_rows(d, id, now, users, rows, w) != 0) return -1;
   json_t *last = NULL;
   if (r.last_seq > 0 && sqlite_msg_by_seq_rows(d, id, r.last_seq, rows, w, &last) != 0) return -1;
   int rc = rows->conv_end(w, last);
@@ -645,13 +708,15 @@ static int list_rows(sqlite_db_t *d, sqlite3_stmt *st, shared_t *sh, const now_t
   void *w = rows->begin(d->rows_arg, p);
   char next[96] = "";
   int rc = w ? 0 : -1, n = 0, more = 0;
+  strmap_t users;
+  strmap_init(&users);
   while (w && (rc = sqlite_db_step(d, st)) == 1) {
     if (n == limit) {
       more = 1;
       break;
     }
     snprintf(next, sizeof(next), "%s|%s", sqlite3_column_text(st, 5), sqlite3_column_text(st, 0));
-    if (conv_to_rows(d, st, sh, now, user, rows, w) != 0) {
+    if (conv_to_rows(d, st, sh, now, &users, user, rows, w) != 0) {
       rc = -1;
       break;
     }
@@ -659,6 +724,8 @@ static int list_rows(sqlite_db_t *d, sqlite3_stmt *st, shared_t *sh, const now_t
   }
   sqlite3_reset(st);
   shared_free(sh);
+  strmap_sweep(&users, free_user, NULL);
+  strmap_free(&users);
   if (rc < 0) {
     if (w) rows->abort(w);
     return STORE_EUNAVAILABLE;
