@@ -7,6 +7,7 @@
  * worker thread. */
 #include "chat/conv_page.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,8 +91,10 @@ static const char *sign_avatar(page_t *w, const char *avatar, const char *owner)
 }
 
 static void *page_begin(void *arg, const json_t *params) {
-  page_t *w = calloc(1, sizeof(*w));
+  /* The memo's 8 KiB are written as they fill (memo_n), never cleared. */
+  page_t *w = malloc(sizeof(*w));
   if (!w) return NULL;
+  memset(w, 0, offsetof(page_t, memo));
   w->app = arg;
   w->user = json_string_value(json_object_get(params, "user_id"));
   w->exp = attach_url_expiry(util_now_ms() / 1000, ATTACH_AVATAR_TTL_S);

@@ -699,6 +699,22 @@ static void shared_free(shared_t *sh) {
   json_decref(sh->member);
 }
 
+/* The cursor of the conversation at st's row, as the tree's snprintf
+ * writes it ("<updated_at>|<id>", cut to fit), without printf: it is made
+ * for every conversation of a page. */
+static void cursor_of(sqlite3_stmt *st, char *out, size_t size) {
+  const char *at = (const char *)sqlite3_column_text(st, 5);
+  const char *id = (const char *)sqlite3_column_text(st, 0);
+  const char *part[3] = {at ? at : "(null)", "|", id ? id : "(null)"};
+  size_t len[3] = {strlen(part[0]), 1, strlen(part[2])}, o = 0;
+  for (int i = 0; i < 3; i++) {
+    size_t n = len[i] < size - 1 - o ? len[i] : size - 1 - o;
+    memcpy(out + o, part[i], n);
+    o += n;
+  }
+  out[o] = '\0';
+}
+
 /* The page from st (the list's read, bound) through d->rows: each
  * conversation is written while st stands on its row. */
 static int list_rows(sqlite_db_t *d, sqlite3_stmt *st, shared_t *sh, const now_t *now, json_t *p,
@@ -715,7 +731,7 @@ static int list_rows(sqlite_db_t *d, sqlite3_stmt *st, shared_t *sh, const now_t
       more = 1;
       break;
     }
-    snprintf(next, sizeof(next), "%s|%s", sqlite3_column_text(st, 5), sqlite3_column_text(st, 0));
+    cursor_of(st, next, sizeof(next));
     if (conv_to_rows(d, st, sh, now, &users, user, rows, w) != 0) {
       rc = -1;
       break;
