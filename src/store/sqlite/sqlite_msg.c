@@ -140,8 +140,13 @@ static store_str_t col_str(sqlite3_stmt *st, int col) {
 
 int sqlite_msg_by_seq_rows(sqlite_db_t *d, const char *conv_id, int64_t seq,
                            const store_conv_rows_t *rows, void *w, json_t **tree) {
+  /* Column 17: whether the message has reactions, so that most messages
+   * (none) need no second read. */
+  static const char sql[] = "SELECT " SQLITE_MSG_COLS
+                            ", EXISTS (SELECT 1 FROM reactions r WHERE r.message_id = messages.id)"
+                            " FROM messages WHERE conversation_id = ? AND seq = ?";
   *tree = NULL;
-  sqlite3_stmt *st = sqlite_db_query(d, by_seq_sql, "si", conv_id, seq);
+  sqlite3_stmt *st = sqlite_db_query(d, sql, "si", conv_id, seq);
   if (!st || sqlite_db_step(d, st) != 1) return 0;
   if (!plain(st)) {
     *tree = msg_row(st);
@@ -161,7 +166,7 @@ int sqlite_msg_by_seq_rows(sqlite_db_t *d, const char *conv_id, int64_t seq,
   m.created_at = col_str(st, 7);
   m.edited_at = col_str(st, 8);
   m.deleted = sqlite3_column_int(st, 9) != 0;
-  json_t *list = reactions(d, m.id.p);
+  json_t *list = sqlite3_column_int(st, 17) ? reactions(d, m.id.p) : json_array();
   int rc = list ? rows->message(w, &m, list) : -1;
   json_decref(list);
   sqlite3_reset(st);
