@@ -215,6 +215,14 @@ json_t *sqlite_db_col_str(sqlite3_stmt *st, int col) {
                       (size_t)sqlite3_column_bytes(st, col));
 }
 
+store_str_t sqlite_db_col_text(sqlite3_stmt *st, int col) {
+  store_str_t s = {NULL, 0};
+  if (sqlite3_column_type(st, col) == SQLITE_NULL) return s;
+  s.p = (const char *)sqlite3_column_text(st, col);
+  s.n = s.p ? (size_t)sqlite3_column_bytes(st, col) : 0;
+  return s;
+}
+
 json_t *sqlite_db_col_json(sqlite3_stmt *st, int col, json_t *(*fallback)(void)) {
   if (sqlite3_column_type(st, col) != SQLITE_NULL) {
     json_t *j = json_loadb((const char *)sqlite3_column_text(st, col),

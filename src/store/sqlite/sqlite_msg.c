@@ -130,14 +130,6 @@ static int plain(sqlite3_stmt *st) {
   return att && sqlite3_column_bytes(st, 10) == 2 && memcmp(att, "[]", 2) == 0;
 }
 
-static store_str_t col_str(sqlite3_stmt *st, int col) {
-  store_str_t s = {NULL, 0};
-  if (sqlite3_column_type(st, col) == SQLITE_NULL) return s;
-  s.p = (const char *)sqlite3_column_text(st, col);
-  s.n = s.p ? (size_t)sqlite3_column_bytes(st, col) : 0;
-  return s;
-}
-
 int sqlite_msg_by_seq_rows(sqlite_db_t *d, const char *conv_id, int64_t seq,
                            const store_conv_rows_t *rows, void *w, json_t **tree) {
   /* Column 17: whether the message has reactions, so that most messages
@@ -156,15 +148,15 @@ int sqlite_msg_by_seq_rows(sqlite_db_t *d, const char *conv_id, int64_t seq,
     return 0;
   }
   store_msg_row_t m;
-  m.id = col_str(st, 0);
-  m.conversation_id = col_str(st, 1);
+  m.id = sqlite_db_col_text(st, 0);
+  m.conversation_id = sqlite_db_col_text(st, 1);
   m.seq = sqlite3_column_int64(st, 2);
-  m.sender_id = col_str(st, 3);
-  m.text = col_str(st, 4);
-  m.client_id = col_str(st, 5);
-  m.source = col_str(st, 6);
-  m.created_at = col_str(st, 7);
-  m.edited_at = col_str(st, 8);
+  m.sender_id = sqlite_db_col_text(st, 3);
+  m.text = sqlite_db_col_text(st, 4);
+  m.client_id = sqlite_db_col_text(st, 5);
+  m.source = sqlite_db_col_text(st, 6);
+  m.created_at = sqlite_db_col_text(st, 7);
+  m.edited_at = sqlite_db_col_text(st, 8);
   m.deleted = sqlite3_column_int(st, 9) != 0;
   json_t *list = sqlite3_column_int(st, 17) ? reactions(d, m.id.p) : json_array();
   int rc = list ? rows->message(w, &m, list) : -1;
