@@ -50,8 +50,13 @@ int handlers_store_call(http_req_t *req, enum store_op op, json_t *params, store
 
 int handlers_store_call_then(http_req_t *req, enum store_op op, json_t *params, store_then_fn then,
                              store_cb cb) {
+  return handlers_store_call_rows(req, op, params, NULL, then, cb);
+}
+
+int handlers_store_call_rows(http_req_t *req, enum store_op op, json_t *params,
+                             const store_conv_rows_t *rows, store_then_fn then, store_cb cb) {
   http_req_ref(req);
-  int rc = store_call_then(req->app->store, op, params, then, req->app, cb, req);
+  int rc = store_call_rows(req->app->store, op, params, rows, req->app, then, req->app, cb, req);
   if (rc != 0) {
     http_req_unref(req);
     handlers_reply_store_error(req, STORE_EUNAVAILABLE);

@@ -26,6 +26,9 @@ int handlers_store_call(http_req_t *req, enum store_op op, json_t *params, store
  * the app (read only) as its arg. */
 int handlers_store_call_then(http_req_t *req, enum store_op op, json_t *params, store_then_fn then,
                              store_cb cb);
+/* The same with CONV_LIST's row writer (store_call_rows), given the app too. */
+int handlers_store_call_rows(http_req_t *req, enum store_op op, json_t *params,
+                             const store_conv_rows_t *rows, store_then_fn then, store_cb cb);
 
 /* Strict field readers for request bodies. Each returns the value (borrowed) or
  * NULL; when the field is present but wrong (type, length in code points, UTF-8)

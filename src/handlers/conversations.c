@@ -223,12 +223,7 @@ static void list(http_req_t *req) {
   }
   /* The page's text is made on the store's thread: from the rows where the
    * backend can (SQLite), else from its tree (conv_page.h). */
-  http_req_ref(req);
-  if (store_call_rows(req->app->store, CONV_LIST, params, &conv_page_rows, req->app, conv_page_text,
-                      req->app, listed, req) != 0) {
-    http_req_unref(req);
-    handlers_reply_store_error(req, STORE_EUNAVAILABLE);
-  }
+  handlers_store_call_rows(req, CONV_LIST, params, &conv_page_rows, conv_page_text, listed);
 }
 
 /* ---- GET, PATCH /api/conversations/:id and POST .../members ---- */
