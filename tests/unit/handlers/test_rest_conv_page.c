@@ -2,8 +2,8 @@
  * row writer, store_call_rows) against the same page written from the
  * store's tree (conv_page_text, MongoDB's way): byte for byte, for every
  * shape a page can hold: direct, secret, group, channel and Instagram
- * conversations; names that need escapes; avatars (uploaded, signed; a
- * profile's URL); muted (future and past), read, delivered and mention
+ * conversations; names that need escapes; a deleted user; avatars
+ * (uploaded, signed; a profile's URL); muted (future and past), read, delivered and mention
  * counts; last messages with attachments (signed), reactions, a reply,
  * mentions, an edit or a deletion, or none; an agent's list; pages of every
  * length through their cursors. */
@@ -255,6 +255,8 @@ static void rows_and_tree_write_the_same_page(void **state) {
   json_decref(q(fx, CONV_SETTINGS,
                 json_pack("{s:s, s:s, s:s}", "id", chan, "user_id", fx->b, "muted_until",
                           "2999-01-01T00:00:00.000Z")));
+  /* e leaves as a deleted user does: a participant named "Deleted user". */
+  json_decref(q(fx, USER_DELETE, json_pack("{s:s}", "id", e)));
   /* a: direct, secret, group, odd, empty, channel, instagram, files,
    * replies, more; b (an agent of a's): direct, group, odd, channel,
    * instagram, files; c: secret, empty, replies; d: group, odd, more. */
