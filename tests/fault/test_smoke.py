@@ -1,10 +1,11 @@
 """Out-of-memory paths, run for real: parleyd built with -DPARLEY_FAULT_INJECT=ON
 (PARLEYD points at it) fails the first allocation of every call site it reaches
 (PARLEY_FAULT=site-once) while a smoke scenario runs again and again: signup,
-login, a conversation, a send received over WebSocket, a webhook. Requests may
-fail while sites fail; the server must never crash or hang, must go on
-accepting, and once every reached site has failed once, the whole scenario must
-succeed again. Under ASan, no report (leaks included) may appear."""
+login, a conversation, a send received over WebSocket, the list of
+conversations, a webhook. Requests may fail while sites fail; the server must
+never crash or hang, must go on accepting, and once every reached site has
+failed once, the whole scenario must succeed again. Under ASan, no report
+(leaks included) may appear."""
 import asyncio
 import json
 import os
@@ -82,6 +83,11 @@ def scenario(srv, n):
             ws_round_trip(srv, a, b, conv["conversation"]["id"], f"hello {n}"), 15)))
         if got:
             done.append("websocket")
+        # The inbox's page, written from the store's rows on SQLite.
+        page = attempt(lambda: ok(srv.request("GET", "/api/conversations",
+                                              token=a["access_token"], timeout=5), 200))
+        if page and any(c["id"] == conv["conversation"]["id"] for c in page["conversations"]):
+            done.append("list")
     if a and attempt(lambda: connect(srv, a["access_token"], ig_user_id=f"17841{n:010d}")):
         r = attempt(lambda: post_webhook(srv, text_event(f"hi {n}", f"mid-fault-{tag}",
                                                          account=f"17841{n:010d}")))
@@ -128,7 +134,7 @@ def test_every_allocation_site_fails_once_and_the_server_survives(start_server, 
         # The webhook step connects an Instagram account, which asks the Graph API
         # through the outbound HTTP client: after an allocation in its libcurl socket
         # callback failed, that client must serve later requests again.
-        full = ["signup", "login", "conversation", "websocket", "webhook"]
+        full = ["signup", "login", "conversation", "websocket", "list", "webhook"]
         for extra in range(1, 6):
             done = scenario(srv, n + extra)
             assert healthy(srv), f"parleyd stopped serving:\n{srv.read_log()}"
