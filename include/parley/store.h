@@ -109,10 +109,10 @@ int store_call_then(store_t *s, enum store_op op, json_t *params, store_then_fn 
  * tree (store_call_rows): a backend that can (SQLite) calls begin, then for
  * each conversation of the page in order either conv, member for each of its
  * participants in the order they joined, message (a plain last message) and
- * conv_end, or record with the
- * conversation as CONV_LIST's result would hold it (the backend chooses which;
- * direct, secret and group conversations without a contact take the rows),
- * then end, whose result is the job's; abort instead of end when a read fails.
+ * conv_end, or record with the conversation as CONV_LIST's result would hold
+ * it (the backend chooses which; direct, secret and group conversations
+ * without a contact take the rows), then end, whose result is the job's;
+ * abort instead of end when a read fails.
  * Every call runs on the store's worker, inside the read's transaction; a
  * string (p NULL: JSON null; else n bytes, then a NUL) is borrowed for the
  * call. A backend that cannot (MongoDB) ignores the writer and answers with

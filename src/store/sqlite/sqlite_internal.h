@@ -145,29 +145,29 @@ json_t *sqlite_conv_load_for(sqlite_db_t *d, const char *id, const char *user);
  * JSON null when not a member,
  * NULL on a failed read. */
 json_t *sqlite_conv_me(sqlite_db_t *d, const char *conv_id, const char *user_id);
-/* sqlite_conv.c, for CONV_LIST (sqlite_conv_list.c): a conversation's own
- * columns, read by every query of conversations c; */
+/* sqlite_conv.c, for CONV_LIST (sqlite_conv_list.c). A conversation's own
+ * columns, as every query of conversations (as c) reads them. */
 #define SQLITE_CONV_COLS                                                                      \
   "c.id, c.type, c.name, c.last_seq, c.created_at, c.updated_at, c.contact_id, c.creator_id," \
   " c.assignee_id,"                                                                           \
   " (SELECT automation_paused_until_ms FROM contacts WHERE id = c.contact_id),"               \
   " c.public, c.member_count, c.invite_token, c.avatar_id"
-/* values shared by the conversations of one CONV_LIST page (the same users
+/* Values shared by the conversations of one CONV_LIST page: the same users
  * and roles recur across them, and one reference each spares most of the
- * page's allocations; users maps an id to [id, name]); */
+ * page's allocations. users maps an id to [id, name]. */
 typedef struct sqlite_conv_shared_s {
   json_t *users, *admin, *member;
 } sqlite_conv_shared_t;
-/* the time a page is read at, as muted_until is stored (ISO-8601, UTC, ms),
- * bound once per query rather than strftime('now') evaluated per row; */
+/* The time a page is read at, as muted_until is stored (ISO-8601, UTC, ms):
+ * bound once per query rather than strftime('now') evaluated per row. */
 typedef struct sqlite_now_s {
   char iso[32];
 } sqlite_now_t;
 sqlite_now_t sqlite_now_iso(void);
-/* a conversation's own columns (SQLITE_CONV_COLS at st's row), without
- * participants and last message; */
+/* A conversation's own columns (SQLITE_CONV_COLS at st's row), without
+ * participants and last message. */
 json_t *sqlite_conv_row(sqlite3_stmt *st);
-/* adds participants, last_message and an instagram conversation's contact
+/* Adds participants, last_message and an instagram conversation's contact
  * to a conversation from sqlite_conv_row(); sh may be NULL. A channel gets
  * no participants (it may have 100,000) but the member user's own entry,
  * "me", when user is given. Returns 0, or -1 when a read failed. */
