@@ -133,6 +133,9 @@ typedef struct store_msg_row_s {
   store_str_t id, conversation_id, sender_id, text, client_id, source, created_at, edited_at;
   long long seq;
   int deleted;
+  /* As its record would hold them (attachments NULL: none, []); borrowed,
+   * and the writer may change the attachments (it signs their URLs). */
+  json_t *attachments, *reactions;
 } store_msg_row_t;
 typedef struct store_conv_rows_s {
   /* The writer's state for one page, from the job's params; NULL: no memory. */
@@ -140,10 +143,9 @@ typedef struct store_conv_rows_s {
   /* Each returns 0, or -1 when memory runs out (the backend then aborts). */
   int (*conv)(void *w, const store_conv_row_t *c);
   int (*member)(void *w, const store_member_row_t *m);
-  /* A chat's last message when it is plain (no attachments, reply,
-   * mentions, delivery status or payload), before conv_end, which then gets
-   * NULL; reactions as its record would hold them (borrowed). */
-  int (*message)(void *w, const store_msg_row_t *m, json_t *reactions);
+  /* A chat's last message when it is plain (no reply, mentions, delivery
+   * status or payload), before conv_end, which then gets NULL. */
+  int (*message)(void *w, const store_msg_row_t *m);
   /* Borrowed; the writer may change them (it signs their URLs in place). */
   int (*conv_end)(void *w, json_t *last_message); /* NULL: none, or given to message */
   int (*record)(void *w, json_t *conv);

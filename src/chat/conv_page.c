@@ -153,12 +153,17 @@ static int page_member(void *arg, const store_member_row_t *m) {
   return put(b, "}");
 }
 
-/* A plain last message as sqlite's msg_row() and json_dumps would give it:
- * nothing to sign, its keys in the record's order. */
-static int page_message(void *arg, const store_msg_row_t *m, json_t *reactions) {
+/* A plain last message as sqlite's msg_row() and json_dumps would give it,
+ * its keys in the record's order, its attachments signed as
+ * attach_url_message signs a record's. */
+static int page_message(void *arg, const store_msg_row_t *m) {
   page_t *w = arg;
   buf_t *b = &w->b;
   w->written = 1;
+  size_t i;
+  json_t *a;
+  if (m->conversation_id.p)
+    json_array_foreach(m->attachments, i, a) attach_url_view(w->app, a, 'c', m->conversation_id.p);
   if (put(b, "],\"last_message\":{\"id\":") != 0 || put_str(b, m->id) != 0 ||
       put(b, ",\"conversation_id\":") != 0 || put_str(b, m->conversation_id) != 0 ||
       put(b, ",\"seq\":") != 0 || conv_view_put_int(b, m->seq) != 0 ||
@@ -168,7 +173,9 @@ static int page_message(void *arg, const store_msg_row_t *m, json_t *reactions) 
       put(b, ",\"created_at\":") != 0 || put_str(b, m->created_at) != 0 ||
       put(b, ",\"edited_at\":") != 0 || put_str(b, m->edited_at) != 0 ||
       put(b, m->deleted ? ",\"deleted\":true" : ",\"deleted\":false") != 0 ||
-      put(b, ",\"attachments\":[],\"reactions\":") != 0 || conv_view_put_value(b, reactions) != 0)
+      put(b, ",\"attachments\":") != 0 ||
+      (m->attachments ? conv_view_put_value(b, m->attachments) : put(b, "[]")) != 0 ||
+      put(b, ",\"reactions\":") != 0 || conv_view_put_value(b, m->reactions) != 0)
     return -1;
   return put(b, "}");
 }

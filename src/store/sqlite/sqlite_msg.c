@@ -119,15 +119,13 @@ json_t *sqlite_msg_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq) {
   return sqlite_msg_one(d, sqlite_db_query(d, by_seq_sql, "si", conv_id, seq));
 }
 
-/* A message at st's row that msg_row() would make of its columns and a
- * list of reactions alone: no attachments (none stored, or "[]"), and none
- * of external_id, status, error, reply_to, mentions and payload. */
+/* A message at st's row that msg_row() would make of its columns, its
+ * attachments and a list of reactions alone: none of external_id, status,
+ * error, reply_to, mentions and payload. */
 static int plain(sqlite3_stmt *st) {
   for (int col = 11; col <= 16; col++)
     if (sqlite3_column_type(st, col) != SQLITE_NULL) return 0;
-  if (sqlite3_column_type(st, 10) == SQLITE_NULL) return 1;
-  const char *att = (const char *)sqlite3_column_text(st, 10);
-  return att && sqlite3_column_bytes(st, 10) == 2 && memcmp(att, "[]", 2) == 0;
+  return 1;
 }
 
 int sqlite_msg_by_seq_rows(sqlite_db_t *d, const char *conv_id, int64_t seq,
@@ -158,9 +156,14 @@ int sqlite_msg_by_seq_rows(sqlite_db_t *d, const char *conv_id, int64_t seq,
   m.created_at = sqlite_db_col_text(st, 7);
   m.edited_at = sqlite_db_col_text(st, 8);
   m.deleted = sqlite3_column_int(st, 9) != 0;
-  json_t *list = sqlite3_column_int(st, 17) ? reactions(d, m.id.p) : json_array();
-  int rc = list ? rows->message(w, &m, list) : -1;
-  json_decref(list);
+  /* Most messages have none, stored as "[]": no parse for those. */
+  const char *att = (const char *)sqlite3_column_text(st, 10);
+  int none = !att || (sqlite3_column_bytes(st, 10) == 2 && memcmp(att, "[]", 2) == 0);
+  m.attachments = none ? NULL : sqlite_db_col_json(st, 10, json_array);
+  m.reactions = sqlite3_column_int(st, 17) ? reactions(d, m.id.p) : json_array();
+  int rc = (none || m.attachments) && m.reactions ? rows->message(w, &m) : -1;
+  json_decref(m.attachments);
+  json_decref(m.reactions);
   sqlite3_reset(st);
   return rc;
 }
