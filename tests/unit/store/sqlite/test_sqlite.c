@@ -509,8 +509,8 @@ static int sql_int(const char *path, const char *sql) {
   return v;
 }
 
-/* Migration 40: a write of a conversation's updated_at notes the conversation
- * once (its members' rows are not rewritten at each message), and a read of
+/* Migrations 40 and 41: a write of a conversation's updated_at notes the
+ * conversation once (its members' rows are not rewritten at each message), and a read of
  * the inbox brings the members' activity up to date first, so its order is
  * exact. */
 static void test_activity_noted_then_brought_up_to_date(void **state) {
@@ -546,6 +546,13 @@ static void test_activity_noted_then_brought_up_to_date(void **state) {
   sqlite3_close(db);
   assert_int_equal(sql_int(f->path, "SELECT count(*) FROM activity_pending"), 1);
   assert_int_equal(sql_int(f->path, "SELECT count(*) FROM participants WHERE activity >= '2030'"),
+                   0);
+  /* Migration 41: the note is a plain insert whose conflict leaves the row,
+   * not an INSERT ... SELECT reading the table it writes (a temporary table
+   * built at every message). */
+  assert_int_equal(sql_int(f->path,
+                           "SELECT count(*) FROM sqlite_master WHERE name = "
+                           "'participants_activity_conv' AND sql LIKE '%SELECT%'"),
                    0);
   /* The inbox reads conv[0] first, and leaves its members up to date. */
   f->store = store_open_sqlite(&f->loop, f->path, 100);
