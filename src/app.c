@@ -485,7 +485,7 @@ int app_start(app_t *app, uv_loop_t *loop) {
   app->auth = auth_new(loop, &app->cfg);
   if (!app->hub || !app->auth) goto fail;
   if (load_secret_key(app) != 0) goto fail;
-  attach_url_key(app->secret_key, app->url_key);
+  attach_url_key(app->secret_key, &app->url_key);
   app->http = httpc_new(loop);
   app->graph = app->http ? graph_new(loop, app->http, app->cfg.graph_api_base,
                                      app->cfg.graph_rate_per_min, app->cfg.graph_timeout_ms)

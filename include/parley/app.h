@@ -4,6 +4,7 @@
 #ifndef PARLEY_APP_H
 #define PARLEY_APP_H
 
+#include <sodium.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -65,7 +66,9 @@ typedef struct app_s {
   struct httpc_s *http;
   struct graph_s *graph;
   unsigned char secret_key[32];
-  unsigned char url_key[32]; /* signs attachment download URLs (chat/attach_url.h) */
+  /* Signs attachment download URLs (chat/attach_url.h): HMAC-SHA256 keyed once
+   * at start, copied for each signature. Read only after start (both threads). */
+  crypto_auth_hmacsha256_state url_key;
   struct ig_ingest_s *ingest;
   struct ig_signer_s *ig_signer;   /* checks webhook signatures: NULL without ig_app_secret */
   struct ig_health_s *ig_health;   /* account health and token refresh */

@@ -20,9 +20,12 @@ static int hex24(const char *s) {
   return s[24] == '\0';
 }
 
-void attach_url_key(const unsigned char secret_key[32], unsigned char out[32]) {
+void attach_url_key(const unsigned char secret_key[32], crypto_auth_hmacsha256_state *out) {
   static const char label[] = "parley attachment download urls v1";
-  crypto_auth_hmacsha256(out, (const unsigned char *)label, sizeof(label) - 1, secret_key);
+  unsigned char key[crypto_auth_hmacsha256_BYTES];
+  crypto_auth_hmacsha256(key, (const unsigned char *)label, sizeof(label) - 1, secret_key);
+  crypto_auth_hmacsha256_init(out, key, sizeof(key));
+  sodium_memzero(key, sizeof(key));
 }
 
 int64_t attach_url_expiry(int64_t now_s, int ttl_s) {
@@ -30,33 +33,92 @@ int64_t attach_url_expiry(int64_t now_s, int ttl_s) {
   return (now_s / ttl_s + 2) * (int64_t)ttl_s;
 }
 
-static void mac(const unsigned char key[32], const char *id, int thumb, char scope,
+/* Writes v in decimal at p (as %lld); returns the end. */
+static char *put_int(char *p, int64_t v) {
+  char digits[24];
+  int n = 0;
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  do {
+    digits[n++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) *p++ = '-';
+  while (n) *p++ = digits[--n];
+  return p;
+}
+
+/* The signed text, "<id>\n<file|thumbnail>\n<scope>:<scope_id>\n<exp>",
+ * written at msg (room for 24 + 10 + 2 + 24 + 20 + 3 bytes: ids checked to be
+ * 24 digits); returns its length. */
+static size_t signed_text(char msg[96], const char *id, int thumb, char scope, const char *scope_id,
+                          int64_t exp) {
+  char *p = msg;
+  memcpy(p, id, 24);
+  p += 24;
+  *p++ = '\n';
+  memcpy(p, thumb ? "thumbnail\n" : "file\n", thumb ? 10 : 5);
+  p += thumb ? 10 : 5;
+  *p++ = scope;
+  *p++ = ':';
+  memcpy(p, scope_id, 24);
+  p += 24;
+  *p++ = '\n';
+  p = put_int(p, exp);
+  return (size_t)(p - msg);
+}
+
+/* The MAC of the signed text with the keyed state: a copy of key, so the
+ * key's pads are not hashed again (crypto_auth_hmacsha256_init's work). */
+static void mac(const crypto_auth_hmacsha256_state *key, const char *id, int thumb, char scope,
                 const char *scope_id, int64_t exp, unsigned char out[SIG_BYTES]) {
-  char msg[128];
-  int n = snprintf(msg, sizeof(msg), "%s\n%s\n%c:%s\n%lld", id, thumb ? "thumbnail" : "file", scope,
-                   scope_id, (long long)exp);
+  char msg[96];
+  size_t n = signed_text(msg, id, thumb, scope, scope_id, exp);
   unsigned char full[crypto_auth_hmacsha256_BYTES];
-  crypto_auth_hmacsha256_state st;
-  crypto_auth_hmacsha256_init(&st, key, 32);
+  crypto_auth_hmacsha256_state st = *key;
   crypto_auth_hmacsha256_update(&st, (const unsigned char *)msg, (unsigned long long)n);
   crypto_auth_hmacsha256_final(&st, full);
   memcpy(out, full, SIG_BYTES);
+  sodium_memzero(&st, sizeof(st));
 }
 
-int attach_url_sign(const unsigned char key[32], const char *id, int thumb, char scope,
+int attach_url_sign(const crypto_auth_hmacsha256_state *key, const char *id, int thumb, char scope,
                     const char *scope_id, int64_t exp, char *out, size_t outlen) {
   if (!hex24(id) || !hex24(scope_id) || (scope != 'c' && scope != 'u' && scope != 'a')) return -1;
   unsigned char sig[SIG_BYTES];
   mac(key, id, thumb, scope, scope_id, exp, sig);
-  char hex[2 * SIG_BYTES + 1];
-  util_hex(sig, SIG_BYTES, hex);
-  int n = snprintf(out, outlen, "/api/attachments/%s%s?%c=%s&exp=%lld&sig=%s", id,
-                   thumb ? "/thumbnail" : "", scope, scope_id, (long long)exp, hex);
-  return n > 0 && (size_t)n < outlen ? 0 : -1;
+  /* "/api/attachments/<id>[/thumbnail]?<scope>=<scope_id>&exp=<exp>&sig=<hex>",
+   * as snprintf wrote it, built in room for the longest and copied out. */
+  char url[ATTACH_URL_MAX], *p = url;
+  memcpy(p, "/api/attachments/", 17);
+  p += 17;
+  memcpy(p, id, 24);
+  p += 24;
+  if (thumb) {
+    memcpy(p, "/thumbnail", 10);
+    p += 10;
+  }
+  *p++ = '?';
+  *p++ = scope;
+  *p++ = '=';
+  memcpy(p, scope_id, 24);
+  p += 24;
+  memcpy(p, "&exp=", 5);
+  p += 5;
+  p = put_int(p, exp);
+  memcpy(p, "&sig=", 5);
+  p += 5;
+  util_hex(sig, SIG_BYTES, p);
+  p += 2 * SIG_BYTES;
+  size_t n = (size_t)(p - url);
+  if (n >= outlen) return -1;
+  memcpy(out, url, n);
+  out[n] = '\0';
+  return 0;
 }
 
-int attach_url_verify(const unsigned char key[32], const char *id, int thumb, char scope,
-                      const char *scope_id, const char *exp, const char *sig, int64_t now_s) {
+int attach_url_verify(const crypto_auth_hmacsha256_state *key, const char *id, int thumb,
+                      char scope, const char *scope_id, const char *exp, const char *sig,
+                      int64_t now_s) {
   if (!hex24(id) || !hex24(scope_id) || (scope != 'c' && scope != 'u' && scope != 'a') || !exp ||
       !sig)
     return -1;
@@ -82,10 +144,10 @@ void attach_url_view(const app_t *app, json_t *att, char scope, const char *scop
   }
   int64_t exp = attach_url_expiry(util_now_ms() / 1000, app->cfg.attachment_url_ttl_s);
   char url[ATTACH_URL_MAX];
-  if (attach_url_sign(app->url_key, id, 0, scope, scope_id, exp, url, sizeof(url)) == 0)
+  if (attach_url_sign(&app->url_key, id, 0, scope, scope_id, exp, url, sizeof(url)) == 0)
     json_object_set_new(att, "url", json_string(url));
   int thumb = json_is_string(json_object_get(att, "thumbnail_key"));
-  if (thumb && attach_url_sign(app->url_key, id, 1, scope, scope_id, exp, url, sizeof(url)) == 0)
+  if (thumb && attach_url_sign(&app->url_key, id, 1, scope, scope_id, exp, url, sizeof(url)) == 0)
     json_object_set_new(att, "thumbnail_url", json_string(url));
   json_object_del(att, "user_id");
   json_object_del(att, "thumbnail_key");
@@ -143,7 +205,7 @@ static void sign_avatar(signer_t *sg, json_t *obj, const char *avatar, const cha
   json_t *known = keyed ? json_object_get(sg->memo, key) : NULL;
   if (known) {
     json_object_set(obj, "avatar_url", known);
-  } else if (attach_url_sign(sg->app->url_key, avatar, 1, 'a', owner, sg->exp, url, sizeof(url)) ==
+  } else if (attach_url_sign(&sg->app->url_key, avatar, 1, 'a', owner, sg->exp, url, sizeof(url)) ==
              0) {
     json_t *v = json_string(url);
     if (keyed && v) json_object_set(sg->memo, key, v);

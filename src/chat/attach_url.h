@@ -16,8 +16,10 @@
 /* Room for a URL: the path, a 24-digit scope id, expiry and signature. */
 #define ATTACH_URL_MAX 192
 
-/* Derives the signing key from the server's secret (start-up). */
-void attach_url_key(const unsigned char secret_key[32], unsigned char out[32]);
+/* Derives the signing key from the server's secret and keys out's HMAC state
+ * with it (start-up): each signature copies the state instead of hashing the
+ * key's pads again. */
+void attach_url_key(const unsigned char secret_key[32], crypto_auth_hmacsha256_state *out);
 
 /* The expiry of URLs made at now_s: between ttl and 2 x ttl from now, on a
  * multiple of ttl, so URLs made within one ttl are equal (the browser's cache
@@ -27,14 +29,15 @@ int64_t attach_url_expiry(int64_t now_s, int ttl_s);
 /* Writes the URL of attachment id (its thumbnail when thumb) for scope 'c'
  * (conversation) or 'u' (uploader) and scope_id, valid until exp. Returns 0,
  * or -1 when an id is not 24 lower-case hex digits or out is too small. */
-int attach_url_sign(const unsigned char key[32], const char *id, int thumb, char scope,
+int attach_url_sign(const crypto_auth_hmacsha256_state *key, const char *id, int thumb, char scope,
                     const char *scope_id, int64_t exp, char *out, size_t outlen);
 
 /* Checks a download's query values: 0 when sig is the signature of (id,
  * thumb, scope, scope_id, exp) and exp (decimal seconds) is not before now_s;
  * -1 otherwise. The comparison takes the same time wherever it differs. */
-int attach_url_verify(const unsigned char key[32], const char *id, int thumb, char scope,
-                      const char *scope_id, const char *exp, const char *sig, int64_t now_s);
+int attach_url_verify(const crypto_auth_hmacsha256_state *key, const char *id, int thumb,
+                      char scope, const char *scope_id, const char *exp, const char *sig,
+                      int64_t now_s);
 
 /* Gives one attachment record its view: url (and thumbnail_url when it has a
  * thumbnail_key), signed for scope; the storage's fields (user_id,

@@ -80,7 +80,7 @@ static const char *sign_avatar(page_t *w, const char *avatar, const char *owner)
       return w->memo[i].url;
   int slot = w->memo_next;
   if (strlen(owner) >= sizeof(w->memo[0].owner) || strlen(avatar) >= sizeof(w->memo[0].avatar) ||
-      attach_url_sign(w->app->url_key, avatar, 1, 'a', owner, w->exp, w->memo[slot].url,
+      attach_url_sign(&w->app->url_key, avatar, 1, 'a', owner, w->exp, w->memo[slot].url,
                       sizeof(w->memo[slot].url)) != 0)
     return NULL;
   strcpy(w->memo[slot].owner, owner);

@@ -333,8 +333,8 @@ static void download(http_req_t *req) {
   /* Expired, altered, or signed for another file: as if there were none. */
   if (n <= 0 || http_req_query(req, "exp", exp, sizeof(exp)) <= 0 ||
       http_req_query(req, "sig", sig, sizeof(sig)) <= 0 ||
-      attach_url_verify(app->url_key, id, thumb, scope, scope_id, exp, sig, util_now_ms() / 1000) !=
-          0) {
+      attach_url_verify(&app->url_key, id, thumb, scope, scope_id, exp, sig,
+                        util_now_ms() / 1000) != 0) {
     not_found(req);
     return;
   }

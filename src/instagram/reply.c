@@ -157,7 +157,7 @@ static void attachment_found(void *ctx, int status, json_t *result) {
   const char *base = j->app->cfg.public_url;
   size_t blen = strlen(base);
   while (blen > 0 && base[blen - 1] == '/') blen--;
-  if (attach_url_sign(j->app->url_key, j->attachment_id, 0, 'c', j->conv, exp, path,
+  if (attach_url_sign(&j->app->url_key, j->attachment_id, 0, 'c', j->conv, exp, path,
                       sizeof(path)) != 0 ||
       blen > 512) {
     json_decref(result);

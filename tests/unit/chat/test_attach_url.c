@@ -16,7 +16,7 @@
 static const char *ID = "0123456789abcdef01234567";
 static const char *CONV = "aaaaaaaaaaaaaaaaaaaaaaaa";
 
-static void key(unsigned char k[32]) {
+static void key(crypto_auth_hmacsha256_state *k) {
   unsigned char secret[32];
   memset(secret, 7, sizeof(secret));
   attach_url_key(secret, k);
@@ -33,7 +33,7 @@ static void parts(const char *url, char exp[24], char sig[40]) {
 
 static void a_url_opens_only_what_it_was_signed_for(void **state) {
   (void)state;
-  unsigned char k[32];
+  crypto_auth_hmacsha256_state ks, *k = &ks;
   key(k);
   char url[ATTACH_URL_MAX], exp[24], sig[40];
   assert_int_equal(attach_url_sign(k, ID, 0, 'c', CONV, 1000, url, sizeof(url)), 0);
@@ -62,15 +62,52 @@ static void a_url_opens_only_what_it_was_signed_for(void **state) {
   sig[31] = '\0';
   assert_int_equal(attach_url_verify(k, ID, 0, 'c', CONV, exp, sig, 0), -1);
   /* Another key (another server secret). */
-  unsigned char other[32], secret[32];
+  crypto_auth_hmacsha256_state other;
+  unsigned char secret[32];
   memset(secret, 8, sizeof(secret));
-  attach_url_key(secret, other);
+  attach_url_key(secret, &other);
   parts(url, exp, sig);
-  assert_int_equal(attach_url_verify(other, ID, 0, 'c', CONV, exp, sig, 0), -1);
+  assert_int_equal(attach_url_verify(&other, ID, 0, 'c', CONV, exp, sig, 0), -1);
   /* Ids that are not ours are never signed. */
   assert_int_equal(attach_url_sign(k, "../etc/passwd", 0, 'c', CONV, 1, url, sizeof(url)), -1);
   assert_int_equal(attach_url_sign(k, ID, 0, 'x', CONV, 1, url, sizeof(url)), -1);
   assert_int_equal(attach_url_sign(k, ID, 0, 'c', CONV, 1, url, 20), -1);
+}
+
+/* The URL made with the keyed state is the one the key made before it was
+ * kept keyed (crypto_auth_hmacsha256 with the key derived from the secret,
+ * over the text snprintf wrote): URLs already handed out, and those of
+ * instances not yet upgraded, stay valid. */
+static void the_keyed_state_signs_as_the_key_did(void **state) {
+  (void)state;
+  static const char label[] = "parley attachment download urls v1";
+  unsigned char secret[32], raw[32];
+  memset(secret, 7, sizeof(secret));
+  crypto_auth_hmacsha256(raw, (const unsigned char *)label, sizeof(label) - 1, secret);
+  crypto_auth_hmacsha256_state k;
+  key(&k);
+  static const int64_t exps[] = {0, 7, 1000, 1764763200, 9223372036854775807LL, -5};
+  static const char scopes[] = {'c', 'u', 'a'};
+  for (size_t e = 0; e < sizeof(exps) / sizeof(exps[0]); e++)
+    for (int thumb = 0; thumb < 2; thumb++)
+      for (size_t s = 0; s < sizeof(scopes); s++) {
+        char msg[128], url[ATTACH_URL_MAX], want[ATTACH_URL_MAX], hex[33];
+        int n = snprintf(msg, sizeof(msg), "%s\n%s\n%c:%s\n%lld", ID, thumb ? "thumbnail" : "file",
+                         scopes[s], CONV, (long long)exps[e]);
+        unsigned char full[crypto_auth_hmacsha256_BYTES];
+        crypto_auth_hmacsha256(full, (const unsigned char *)msg, (unsigned long long)n, raw);
+        for (int i = 0; i < 16; i++) snprintf(hex + 2 * i, 3, "%02x", full[i]);
+        snprintf(want, sizeof(want), "/api/attachments/%s%s?%c=%s&exp=%lld&sig=%s", ID,
+                 thumb ? "/thumbnail" : "", scopes[s], CONV, (long long)exps[e], hex);
+        assert_int_equal(attach_url_sign(&k, ID, thumb, scopes[s], CONV, exps[e], url, sizeof(url)),
+                         0);
+        assert_string_equal(url, want);
+        /* Exactly the room it needs, and one byte less. */
+        size_t len = strlen(want);
+        assert_int_equal(attach_url_sign(&k, ID, thumb, scopes[s], CONV, exps[e], url, len + 1), 0);
+        assert_string_equal(url, want);
+        assert_int_equal(attach_url_sign(&k, ID, thumb, scopes[s], CONV, exps[e], url, len), -1);
+      }
 }
 
 static void expiry_is_between_one_and_two_ttls_on_a_grid(void **state) {
@@ -88,7 +125,7 @@ static void views_get_urls_and_lose_storage_fields(void **state) {
   app_t app;
   memset(&app, 0, sizeof(app));
   app.cfg.attachment_url_ttl_s = 300;
-  key(app.url_key);
+  key(&app.url_key);
   json_t *m = json_pack(
       "{s:s, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s}]}", "conversation_id", CONV,
       "attachments", "id", ID, "type", "image", "thumbnail_key", "0123456789abcdef01234567-t", "id",
@@ -126,7 +163,7 @@ static void a_page_signs_each_owner_once(void **state) {
   (void)state;
   app_t app;
   memset(&app, 0, sizeof(app));
-  key(app.url_key);
+  key(&app.url_key);
   const char *g = "dddddddddddddddddddddddd", *u1 = "eeeeeeeeeeeeeeeeeeeeeeee";
   const char *pic = "ffffffffffffffffffffffff", *own = "999999999999999999999999";
   json_t *convs = json_pack("[{s:s, s:s, s:[{s:s, s:s}, {s:s, s:n}]}, {s:s, s:[{s:s, s:s}]}]", "id",
@@ -140,12 +177,12 @@ static void a_page_signs_each_owner_once(void **state) {
   char exp[24], sig[40];
   assert_non_null(url);
   parts(url, exp, sig);
-  assert_int_equal(attach_url_verify(app.url_key, pic, 1, 'a', g, exp, sig, 0), 0);
+  assert_int_equal(attach_url_verify(&app.url_key, pic, 1, 'a', g, exp, sig, 0), 0);
   json_t *p0 = json_array_get(json_object_get(c0, "participants"), 0);
   json_t *p1 = json_array_get(json_object_get(c1, "participants"), 0);
   assert_null(json_object_get(p0, "avatar_id"));
   parts(json_string_value(json_object_get(p0, "avatar_url")), exp, sig);
-  assert_int_equal(attach_url_verify(app.url_key, own, 1, 'a', u1, exp, sig, 0), 0);
+  assert_int_equal(attach_url_verify(&app.url_key, own, 1, 'a', u1, exp, sig, 0), 0);
   assert_ptr_equal(json_object_get(p0, "avatar_url"), json_object_get(p1, "avatar_url"));
   assert_true(json_is_null(
       json_object_get(json_array_get(json_object_get(c0, "participants"), 1), "avatar_url")));
@@ -161,7 +198,7 @@ static void instagram_media_show_meta_url_until_stored(void **state) {
   app_t app;
   memset(&app, 0, sizeof(app));
   app.cfg.attachment_url_ttl_s = 300;
-  key(app.url_key);
+  key(&app.url_key);
   const char *meta = "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1";
   json_t *m =
       json_pack("{s:s, s:[{s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s, s:I}]}",
@@ -185,6 +222,7 @@ static void instagram_media_show_meta_url_until_stored(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(a_url_opens_only_what_it_was_signed_for),
+      cmocka_unit_test(the_keyed_state_signs_as_the_key_did),
       cmocka_unit_test(expiry_is_between_one_and_two_ttls_on_a_grid),
       cmocka_unit_test(views_get_urls_and_lose_storage_fields),
       cmocka_unit_test(a_page_signs_each_owner_once),
