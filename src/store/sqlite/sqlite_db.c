@@ -216,9 +216,9 @@ json_t *sqlite_db_col_str(sqlite3_stmt *st, int col) {
 }
 
 store_str_t sqlite_db_col_text(sqlite3_stmt *st, int col) {
-  store_str_t s = {NULL, 0};
-  if (sqlite3_column_type(st, col) == SQLITE_NULL) return s;
-  s.p = (const char *)sqlite3_column_text(st, col);
+  /* sqlite3_column_text is NULL for SQL NULL (and when memory runs out), so
+   * no sqlite3_column_type first: two calls a column, not three. */
+  store_str_t s = {(const char *)sqlite3_column_text(st, col), 0};
   s.n = s.p ? (size_t)sqlite3_column_bytes(st, col) : 0;
   return s;
 }
