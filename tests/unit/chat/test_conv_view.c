@@ -133,6 +133,45 @@ static void both_writers_agree(void **state) {
   json_decref(odd);
 }
 
+/* conv_view_put_string reads eight bytes at a time while none needs an
+ * escape: every byte that does (and plain neighbours: ' ', '!', '#', '[',
+ * ']', DEL), inserted at every offset of strings of 0 to 24 bytes of ASCII
+ * or of UTF-8 ("\xc3\xa9" pairs, bytes of 0x80 and above), as jansson writes
+ * them. */
+static void strings_escape_at_every_offset(void **state) {
+  (void)state;
+  unsigned char special[64];
+  size_t n_special = 0;
+  for (int c = 0; c < 0x20; c++) special[n_special++] = (unsigned char)c;
+  static const unsigned char more[] = {'"', '\\', ' ', '!', '#', '[', ']', 'a', 0x7f};
+  for (size_t k = 0; k < sizeof(more); k++) special[n_special++] = more[k];
+  int compared = 0;
+  for (int utf8 = 0; utf8 < 2; utf8++)
+    for (size_t len = 0; len <= 24; len += 1 + utf8)
+      for (size_t at = 0; at <= len; at += 1 + utf8)
+        for (size_t k = 0; k < n_special; k++) {
+          char s[32];
+          size_t n = 0;
+          for (size_t i = 0; i <= len; i++) {
+            if (i == at) s[n++] = (char)special[k];
+            if (i < len) s[n++] = utf8 ? (char)(i % 2 ? 0xa9 : 0xc3) : (char)('a' + i);
+          }
+          json_t *j = json_stringn(s, n);
+          char *expected = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+          assert_non_null(expected);
+          buf_t b;
+          buf_init(&b);
+          assert_int_equal(conv_view_put_string(&b, s, n), 0);
+          assert_int_equal(b.len, strlen(expected));
+          assert_memory_equal(b.data, expected, b.len);
+          buf_free(&b);
+          free(expected);
+          json_decref(j);
+          compared++;
+        }
+  assert_true(compared > 10000);
+}
+
 static void the_page_writer_matches_the_page_shape(void **state) {
   json_t *convs = json_pack("[o, o]", conversation("one", 4), conversation("two \"2\"", 20));
   const char *cursors[] = {"next-page", NULL};
@@ -240,6 +279,7 @@ int main(void) {
       cmocka_unit_test(the_view_shows_read_markers_and_counts_unread),
       cmocka_unit_test(own_settings_show_to_their_owner_only),
       cmocka_unit_test(both_writers_agree),
+      cmocka_unit_test(strings_escape_at_every_offset),
       cmocka_unit_test(the_page_writer_matches_the_page_shape),
       cmocka_unit_test(a_channel_shows_member_count_and_its_members_own_state),
       cmocka_unit_test(every_view_has_avatar_url_and_no_avatar_id),
