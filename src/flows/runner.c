@@ -6,6 +6,7 @@
 #include "flows/runner.h"
 
 #include <assert.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "parley/instagram.h"
 #include "parley/log.h"
 #include "parley/store.h"
+#include "parley/strmap.h"
 #include "parley/util.h"
 
 #define POLL_MS 500
@@ -47,6 +49,14 @@
 /* (flow, version, node, contact) known to be in the store's reached sets: not
  * sent again. Bounded; a full set starts over. */
 #define REACHED_KNOWN_MAX 100000
+/* Accounts' tokens opened (token_cipher -> token): a sealed token always opens
+ * to the same token, and an account that changes its token stores a new
+ * cipher (a new nonce), so an entry cannot be stale; the oldest makes room. */
+#define TOKENS_MAX 256
+
+typedef struct token_entry_s {
+  char *cipher, *token;
+} token_entry_t;
 
 struct flow_runner_s {
   app_t *app;
@@ -71,6 +81,11 @@ struct flow_runner_s {
   uv_timer_t stats_timer;
   int stats_timer_open;
   int stopped;
+  /* The opened tokens: ring[i] owns its cipher and token; tokens maps a
+   * cipher to its ring entry. */
+  strmap_t tokens;
+  token_entry_t ring[TOKENS_MAX];
+  size_t ring_next;
 };
 
 typedef struct run_s {
@@ -780,8 +795,38 @@ static void with_local_time(run_t *run, void (*then)(run_t *run)) {
     zone_loaded(run);
 }
 
+/* The account's token, opened once for the runs that follow (TOKENS_MAX). */
+static void token_entry_clear(token_entry_t *e) {
+  if (e->token) {
+    sodium_memzero(e->token, strlen(e->token));
+    free(e->token);
+  }
+  free(e->cipher);
+  e->cipher = e->token = NULL;
+}
+
+static const char *token_of(flow_runner_t *r, const char *cipher) {
+  if (!cipher) return NULL;
+  token_entry_t *e = strmap_get(&r->tokens, cipher);
+  if (e) return e->token;
+  char *token = ig_token_open(r->app->secret_key, cipher);
+  if (!token) return NULL;
+  e = &r->ring[r->ring_next];
+  if (e->cipher) strmap_del(&r->tokens, e->cipher);
+  token_entry_clear(e);
+  e->token = token;
+  e->cipher = strdup(cipher);
+  if (!e->cipher || strmap_put(&r->tokens, cipher, e) != 0) {
+    token_entry_clear(e);
+    return NULL;
+  }
+  r->ring_next = (r->ring_next + 1) % TOKENS_MAX;
+  return token;
+}
+
 static int open_token(run_t *run) {
-  run->token = ig_token_open(run->r->app->secret_key, sget(run->account, "token_cipher"));
+  const char *token = token_of(run->r, sget(run->account, "token_cipher"));
+  run->token = token ? strdup(token) : NULL;
   return run->token ? 0 : -1;
 }
 
@@ -1289,6 +1334,7 @@ flow_runner_t *flow_runner_new(app_t *app) {
   absent_init(&r->nowait, NOWAIT_MAX, NOWAIT_TTL_MS);
   r->stats = json_object();
   r->known = json_object();
+  strmap_init(&r->tokens);
   if (!r->tz || !r->active || !r->stats || !r->known) {
     flow_runner_free(r);
     return NULL;
@@ -1325,6 +1371,8 @@ void flow_runner_free(flow_runner_t *r) {
   absent_free(&r->nowait);
   json_decref(r->stats);
   json_decref(r->known);
+  strmap_free(&r->tokens);
+  for (size_t i = 0; i < TOKENS_MAX; i++) token_entry_clear(&r->ring[i]);
   free(r);
 }
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from fakegraph import FakeGraph
-from igutil import (CONTACT, connect, fixture, ig_env, post_webhook, text_event, wait_until)
+from igutil import (ACCOUNT, CONTACT, connect, fixture, ig_env, post_webhook, text_event, wait_until)
 
 PRICE_FLOW = {
     "name": "price", "status": "active",
@@ -118,6 +118,23 @@ def test_keyword_flow_replies_and_tags(start_server, fake):
     time.sleep(0.5)
     assert len(fake.sends()) == 1
     assert len(runs_of(srv, tok, f["id"])) == 1
+
+
+def test_runs_send_with_the_accounts_current_token(start_server, fake):
+    # The runner opens an account's token once (keyed by its sealed form): a
+    # reconnect with another token seals a new one, and the next run sends with it.
+    srv = start_server(env=ig_env(fake))
+    s = make_owner(srv)
+    tok = s["access_token"]
+    create(srv, tok, PRICE_FLOW)
+    assert post_webhook(srv, text_event("price one", "mid-tok-1")).status == 200
+    assert fake.wait_for(lambda reqs: len([r for r in reqs if r["path"].endswith("/messages")]) >= 1)
+    assert fake.sends()[0]["headers"]["Authorization"] == f"Bearer IGQ-test-{ACCOUNT}"
+    fake.tokens["IGQ-second"] = (ACCOUNT, "shop")
+    connect(srv, tok, access_token="IGQ-second")
+    assert post_webhook(srv, text_event("price two", "mid-tok-2")).status == 200
+    assert fake.wait_for(lambda reqs: len([r for r in reqs if r["path"].endswith("/messages")]) >= 2)
+    assert fake.sends()[1]["headers"]["Authorization"] == "Bearer IGQ-second"
 
 
 VIP_FLOW = {
