@@ -276,8 +276,10 @@ STORE_OP(MSG_SEARCH, msg_search, READ)
  * "pending"), see MSG_FAIL_PENDING. Unknown id: ENOTFOUND. brief: a change
  * may be answered without its message ({participant_ids, changed: true}: the
  * caller holds what it sent and reads it again only if it needs it); no
- * change is answered in full. Checks first: one statement writes, what
- * follows it only reads. */
+ * change is answered in full. conversation_id: the message's, as the caller
+ * holds it (a message in another conversation does not change); a brief
+ * answer then reads the participants without looking the message up. Checks
+ * first: one statement writes, what follows it only reads. */
 STORE_OP(MSG_SET_DELIVERY, msg_set_delivery, CHECKS_FIRST)
 /* {now_ms, stale_before, limit} -> {failed: n, messages: [{message,
  * participant_ids}]}: "pending" messages whose send lease ran out become

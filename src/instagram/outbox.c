@@ -156,6 +156,9 @@ static void graph_done(void *ctx, const graph_result_t *res) {
       !fanout_wanted(s->app, s->participants,
                      json_string_value(json_object_get(s->message, "conversation_id"))))
     json_object_set_new(p, "brief", json_true());
+  /* The store reads the participants without looking the message up. */
+  if (p && json_is_string(json_object_get(s->message, "conversation_id")))
+    json_object_set(p, "conversation_id", json_object_get(s->message, "conversation_id"));
   if (!p || store_call(s->app->store, MSG_SET_DELIVERY, p, outcome_stored, s) != 0) {
     log_warn("instagram: the outcome of message %s could not be stored (store busy)", id);
     end(s, STORE_EBUSY, s->message);

@@ -288,6 +288,8 @@ int mongo_msg_set_delivery(mongo_ctx_t *c, json_t *p, json_t **r) {
     return STORE_EINVAL;
   json_t *until = json_object_get(p, "pending_until_ms");
   if (until && !json_is_integer(until)) return STORE_EINVAL;
+  const char *conv_id = mongo_param_str(p, "conversation_id");
+  if (json_object_get(p, "conversation_id") && !conv_id) return STORE_EINVAL;
   if (ext) {
     /* An echo gave Meta's id to another message first: it stays there. */
     bson_t *held = BCON_NEW("external_id", BCON_UTF8(ext), "_id", "{", "$ne", BCON_UTF8(id), "}");
@@ -299,6 +301,7 @@ int mongo_msg_set_delivery(mongo_ctx_t *c, json_t *p, json_t **r) {
   bson_t *q = expect ? BCON_NEW("_id", BCON_UTF8(id), "status", BCON_UTF8(expect))
                      : BCON_NEW("_id", BCON_UTF8(id), "status", "{", "$in", "[",
                                 BCON_UTF8("pending"), BCON_UTF8("failed"), "]", "}");
+  if (conv_id) BSON_APPEND_UTF8(q, "conversation_id", conv_id);
   bson_t *update = bson_new(), set;
   bson_append_document_begin(update, "$set", -1, &set);
   BSON_APPEND_UTF8(&set, "status", status);

@@ -361,10 +361,12 @@ int sqlite_msg_react(sqlite_db_t *d, json_t *p, json_t **result) {
 int sqlite_msg_set_delivery(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *id = sqlite_db_pstr(p, "id"), *status = sqlite_db_pstr(p, "status");
   const char *expect = sqlite_db_pstr(p, "expect"), *ext = sqlite_db_pstr(p, "external_id");
+  const char *conv_id = sqlite_db_pstr(p, "conversation_id");
   json_t *error = json_object_get(p, "error");
   json_t *until = json_object_get(p, "pending_until_ms");
+  json_t *conv_param = json_object_get(p, "conversation_id");
   if (!id || !status || (error && !json_is_object(error) && !json_is_null(error)) ||
-      (until && !json_is_integer(until)) ||
+      (until && !json_is_integer(until)) || (conv_param && !conv_id) ||
       (expect && strcmp(expect, "pending") != 0 && strcmp(expect, "failed") != 0))
     return STORE_EINVAL;
   int rc = sqlite_db_exec(
@@ -373,11 +375,19 @@ int sqlite_msg_set_delivery(sqlite_db_t *d, json_t *p, json_t **result) {
       " external_id = CASE WHEN ?3 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM messages m"
       " WHERE m.external_id = ?3 AND m.id <> ?4) THEN ?3 ELSE external_id END,"
       " pending_until_ms = CASE WHEN ?1 = 'pending' THEN ?6 ELSE NULL END WHERE id = ?4"
-      " AND status IS NOT NULL AND status <> 'sent' AND (?5 IS NULL OR status = ?5)",
-      "sjsssi", status, json_is_object(error) ? error : NULL, ext, id, expect,
-      (int64_t)json_integer_value(until));
+      " AND status IS NOT NULL AND status <> 'sent' AND (?5 IS NULL OR status = ?5)"
+      " AND (?7 IS NULL OR conversation_id = ?7)",
+      "sjsssis", status, json_is_object(error) ? error : NULL, ext, id, expect,
+      (int64_t)json_integer_value(until), conv_id);
   if (rc != STORE_OK) return rc;
   int changed = sqlite3_changes(d->db) > 0;
+  if (changed && conv_id && json_is_true(json_object_get(p, "brief"))) {
+    /* The caller named the message's conversation (the UPDATE checked it). */
+    json_t *ids = sqlite_conv_participant_ids(d, conv_id);
+    if (!ids) return STORE_EUNAVAILABLE;
+    *result = json_pack("{s:o, s:b}", "participant_ids", ids, "changed", 1);
+    return STORE_OK;
+  }
   if (changed && json_is_true(json_object_get(p, "brief"))) {
     /* The caller holds the message it sent: only its conversation's
      * participants are read (RETURNING cost more than this). */

@@ -285,6 +285,38 @@ static void test_delivery_brief(void **state) {
                         NULL),
                    STORE_ENOTFOUND);
   json_decref(m);
+  /* conversation_id: the message's own is checked; another changes nothing,
+   * a non-string is refused. */
+  char other[25], contact2[25];
+  ig_conv(f, owner, "605", contact2, other);
+  m = pending(f, conv, owner, "named conversation");
+  assert_int_equal(call(f, MSG_SET_DELIVERY,
+                        json_pack("{s:s,s:s,s:n,s:s,s:b}", "id", str(m, "id"), "status", "sent",
+                                  "error", "conversation_id", other, "brief", 1),
+                        &r),
+                   STORE_OK);
+  assert_false(json_is_true(json_object_get(r, "changed")));
+  assert_string_equal(str(json_object_get(r, "message"), "status"), "pending");
+  json_decref(r);
+  assert_int_equal(
+      call(f, MSG_SET_DELIVERY,
+           json_pack("{s:s,s:s,s:i}", "id", str(m, "id"), "status", "sent", "conversation_id", 7),
+           NULL),
+      STORE_EINVAL);
+  assert_int_equal(call(f, MSG_SET_DELIVERY,
+                        json_pack("{s:s,s:s,s:n,s:s,s:b}", "id", str(m, "id"), "status", "sent",
+                                  "error", "conversation_id", conv, "brief", 1),
+                        &r),
+                   STORE_OK);
+  assert_true(json_is_true(json_object_get(r, "changed")));
+  ids = json_object_get(r, "participant_ids");
+  assert_int_equal(json_array_size(ids), 1);
+  assert_string_equal(json_string_value(json_array_get(ids, 0)), owner);
+  json_decref(r);
+  msg = get_msg(f, str(m, "id"));
+  assert_string_equal(str(msg, "status"), "sent");
+  json_decref(msg);
+  json_decref(m);
 }
 
 static void test_echo_matches_its_send(void **state) {
