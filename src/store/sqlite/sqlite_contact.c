@@ -282,9 +282,19 @@ fail:
   return NULL;
 }
 
+/* Nobody but its one holder has v (or v is absent). Only this thread hands
+ * out references to what is cached, so a count of 1 cannot rise meanwhile;
+ * the acquire pairs with jansson's releasing decrement on the loop thread. */
+static int held_alone(json_t *v) {
+  return !v || __atomic_load_n(&v->refcount, __ATOMIC_ACQUIRE) == 1;
+}
+
 /* The contact to change: the cached row when ig (the caller's hint: the
- * contact's ig_user_id) names it, as a copy (the cached one may be in the loop
- * thread's hands), else read. */
+ * contact's ig_user_id) names it, else read. The cached object itself when
+ * the cache alone holds it and its tags and variables (the loop thread let
+ * go of what it was given: the flow runner's updates answer a copy), else a
+ * copy (the cached one may be in the loop thread's hands). The caller drops
+ * the cache's entry (forget) before changing it. */
 static int contact_to_change(sqlite_db_t *d, const char *owner, const char *id, const char *ig,
                              json_t **c) {
   char key[160];
@@ -295,7 +305,11 @@ static int contact_to_change(sqlite_db_t *d, const char *owner, const char *id, 
   }
   const char *hit_id = hit ? json_string_value(json_object_get(hit->contact, "id")) : NULL;
   if (!hit_id || strcmp(hit_id, id) != 0) return contact_by(d, owner, id, NULL, c);
-  if (!(*c = contact_copy(hit->contact))) return STORE_EUNAVAILABLE;
+  if (held_alone(hit->contact) && held_alone(json_object_get(hit->contact, "tags")) &&
+      held_alone(json_object_get(hit->contact, "variables")))
+    *c = json_incref(hit->contact);
+  else if (!(*c = contact_copy(hit->contact)))
+    return STORE_EUNAVAILABLE;
   if (hit->paused_ms && hit->paused_ms <= util_now_ms())
     json_object_set_new_nocheck(*c, "automation_paused_until", json_null());
   return STORE_OK;

@@ -180,6 +180,51 @@ static void test_update_by_hint_reads_nothing(void **state) {
   json_decref(c);
 }
 
+/* An update by hint changes the cached contact itself only when nothing else
+ * holds it or its tags and variables: what the loop thread still holds (an
+ * upsert's answer, or a container taken from it) is never changed; what it let
+ * go of is changed in place, not copied. */
+static void test_update_by_hint_leaves_held_contacts_alone(void **state) {
+  fx_t *f = *state;
+  json_t *held = upsert(f, "2026-01-01T00:00:00.000Z"); /* the cache's, and held */
+  char id[32];
+  snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(held, "id")));
+  json_t *c = update(f, id, "42", "lead");
+  assert_string_equal(tag_at(c, 0), "lead");
+  json_decref(c);
+  assert_int_equal(json_array_size(json_object_get(held, "tags")), 0);
+  assert_null(json_object_get(json_object_get(held, "variables"), "last"));
+  json_decref(held);
+  /* The upsert's answer is the cached object: its tags held alone. */
+  held = upsert(f, NULL);
+  json_t *tags = json_incref(json_object_get(held, "tags"));
+  json_decref(held);
+  c = update(f, id, "42", "quoted");
+  assert_int_equal(json_array_size(c ? json_object_get(c, "tags") : NULL), 2);
+  json_decref(c);
+  assert_int_equal(json_array_size(tags), 1);
+  assert_string_equal(json_string_value(json_array_get(tags, 0)), "lead");
+  json_decref(tags);
+  /* Nothing held: the cached object is the one changed (an upsert answers
+   * the cache's own, or a shallow copy sharing its tags). */
+  held = upsert(f, NULL);
+  f->contact_reads = 0;
+  const json_t *cached_tags = json_object_get(held, "tags");
+  json_decref(held);
+  c = update(f, id, "42", "third");
+  held = upsert(f, NULL);
+  assert_ptr_equal(json_object_get(held, "tags"), cached_tags);
+  assert_int_equal(json_array_size(json_object_get(held, "tags")), 3);
+  assert_int_equal(f->contact_reads, 0);
+  json_decref(held);
+  json_decref(c);
+  json_t *row = sqlite_contact_load(f->d, id);
+  c = upsert(f, NULL);
+  assert_true(json_equal(row, c));
+  json_decref(row);
+  json_decref(c);
+}
+
 /* Without the hint, or with one that names another contact, the row is read
  * (and the right contact changed); what is written is cached either way. */
 static void test_update_without_hint_reads_row(void **state) {
@@ -229,6 +274,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rolled_back_contact_write_empties_cache, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_update_by_hint_reads_nothing, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_update_by_hint_leaves_held_contacts_alone, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_update_without_hint_reads_row, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rolled_back_update_by_hint_empties_cache, setup,
                                       teardown),
