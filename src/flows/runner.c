@@ -795,7 +795,7 @@ static void with_local_time(run_t *run, void (*then)(run_t *run)) {
     zone_loaded(run);
 }
 
-/* The account's token, opened once for the runs that follow (TOKENS_MAX). */
+/* An entry emptied, its token zeroed first. */
 static void token_entry_clear(token_entry_t *e) {
   if (e->token) {
     sodium_memzero(e->token, strlen(e->token));
@@ -805,6 +805,8 @@ static void token_entry_clear(token_entry_t *e) {
   e->cipher = e->token = NULL;
 }
 
+/* The account's token, opened once for the runs that follow (TOKENS_MAX);
+ * NULL when it cannot be opened. */
 static const char *token_of(flow_runner_t *r, const char *cipher) {
   if (!cipher) return NULL;
   token_entry_t *e = strmap_get(&r->tokens, cipher);
