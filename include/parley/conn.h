@@ -54,7 +54,11 @@ struct conn_s {
   unsigned metrics_only : 1; /* accepted on the metrics listener */
   size_t write_pending;      /* bytes queued in uv_write requests not yet done */
   int close_when_drained;    /* conn_close() waits for queued writes */
-  conn_timer_fn timer_fn;
+  conn_timer_fn timer_fn;    /* NULL: the timer is stopped (the handle may still run, see conn.c) */
+  uint64_t timer_due;        /* loop time (ms) at which timer_fn is due */
+  uint64_t timer_at;         /* loop time at which the handle, when active, fires */
+  unsigned in_read : 1;      /* inside the handler's on_read: the handle is armed after it */
+  unsigned timer_defer : 1;
   conn_t *prev, *next; /* the listener's list of open connections */
   char peer[48];       /* the client's address, without port */
   /* A memory connection (conn_open_memory): no socket, tcp never initialised. */

@@ -297,6 +297,8 @@ int conn_write_owned(conn_t *c, char *data, size_t len) {
   return submit(c, w, &buf);
 }
 
+static void timer_arm(conn_t *c);
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   conn_t *c = h->data;
   listener_t *r = c->listener;
@@ -323,7 +325,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     else
       conn_close(c);
   } else {
+    c->in_read = 1;
     c->handler->on_read(c, buf->base, (size_t)nread);
+    c->in_read = 0;
+    if (c->timer_defer) {
+      c->timer_defer = 0;
+      timer_arm(c);
+    }
   }
   conn_unref(c);
 }
@@ -342,24 +350,52 @@ void conn_read_start(conn_t *c) {
     c->reading = 1;
 }
 
+/* The timer's handle is moved only when it would fire too late. A stop leaves it
+ * running (it then fires once and finds nothing to do), and a start due no
+ * earlier than the handle lets it fire and re-arm for the rest: a keep-alive
+ * request stops the request deadline and starts the idle one without a heap
+ * operation. Inside on_read the handle is armed once, after the handler, for
+ * what it left (the loop's time does not move within a callback), so a request
+ * read whole never arms its deadline. A memory connection's handle follows
+ * every start and stop (conn_memory_fire_timer looks at it). */
 static void on_timer(uv_timer_t *t) {
   conn_t *c = t->data;
   if (c->closing || !c->timer_fn) return;
+  uint64_t now = uv_now(t->loop);
+  if (!c->memory && now < c->timer_due) {
+    c->timer_at = c->timer_due;
+    uv_timer_start(&c->timer, on_timer, c->timer_due - now, 0);
+    return;
+  }
+  conn_timer_fn fn = c->timer_fn;
+  c->timer_fn = NULL;
   conn_ref(c);
-  c->timer_fn(c);
+  fn(c);
   conn_unref(c);
+}
+
+static void timer_arm(conn_t *c) {
+  if (c->closing || !c->timer_fn) return;
+  if (!c->memory && c->timer_at <= c->timer_due && uv_is_active((uv_handle_t *)&c->timer)) return;
+  uint64_t now = uv_now(c->timer.loop);
+  c->timer_at = c->timer_due;
+  uv_timer_start(&c->timer, on_timer, c->timer_due > now ? c->timer_due - now : 0, 0);
 }
 
 void conn_timer_start(conn_t *c, uint64_t ms, conn_timer_fn fn) {
   if (c->closing) return;
   c->timer_fn = fn;
-  uv_timer_start(&c->timer, on_timer, ms, 0);
+  c->timer_due = uv_now(c->timer.loop) + ms;
+  if (c->in_read)
+    c->timer_defer = 1;
+  else
+    timer_arm(c);
 }
 
 void conn_timer_stop(conn_t *c) {
   if (c->closing) return;
   c->timer_fn = NULL;
-  uv_timer_stop(&c->timer);
+  if (c->memory) uv_timer_stop(&c->timer);
 }
 
 static void peer_name(conn_t *c) {

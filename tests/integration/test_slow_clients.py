@@ -72,6 +72,50 @@ def test_a_slow_partial_request_is_answered_408_at_its_deadline(start_server):
     s.close()
 
 
+def read_reply(s):
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_keep_alive_deadlines_after_requests(start_server):
+    # One connection's timer serves the first-request, request and idle
+    # deadlines; a deadline later than the running one moves it only when it
+    # fires (conn.c). Each must still hold, to the millisecond budget asked.
+    srv = start_server(env={"PARLEY_REQUEST_TIMEOUT_MS": "600", "PARLEY_IDLE_TIMEOUT_MS": "1200"})
+    req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    s.settimeout(5)
+    time.sleep(0.3)
+    s.sendall(req)
+    assert read_reply(s).startswith(b"HTTP/1.1 200")
+    # Past the first-request deadline (0.6 s after the connect), inside the
+    # idle one (1.2 s after the reply): the connection still serves.
+    time.sleep(0.9)
+    s.sendall(req)
+    assert read_reply(s).startswith(b"HTTP/1.1 200")
+    # A partial request after a reply has its own, earlier deadline.
+    started = time.time()
+    s.sendall(b"GET /heal")
+    data = s.recv(4096)
+    assert data.startswith(b"HTTP/1.1 408"), data
+    assert 0.45 < time.time() - started < 1.1
+    s.close()
+    # An idle keep-alive connection is closed at the idle deadline, not before.
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    s.settimeout(5)
+    s.sendall(req)
+    assert read_reply(s).startswith(b"HTTP/1.1 200")
+    started = time.time()
+    assert s.recv(100) == b""
+    assert 1.05 < time.time() - started < 2.0
+    s.close()
+
+
 def test_pipelined_requests_never_read_cost_bounded_memory(start_server):
     srv = start_server(env={"PARLEY_IDLE_TIMEOUT_MS": "3000"})
     pid = srv.proc.pid
