@@ -61,8 +61,11 @@ int http_req_set_target(http_req_t *r, char *url) {
 int http_req_gone(const http_req_t *req) { return !req->conn && !req->sink; }
 
 const char *http_req_header(const http_req_t *req, const char *name) {
+  /* Stored names are lower case; the first byte, folded, rules most out. */
+  char first = (char)(name[0] | 0x20);
   for (int i = 0; i < req->nheaders; i++)
-    if (strcasecmp(req->headers[i].name, name) == 0) return req->headers[i].value;
+    if ((req->headers[i].name[0] | 0x20) == first && strcasecmp(req->headers[i].name, name) == 0)
+      return req->headers[i].value;
   return NULL;
 }
 

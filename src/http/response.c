@@ -169,6 +169,51 @@ static void build_head(http_req_t *req, buf_t *head, int status, const char *cty
   buf_append_str(head, "\r\n");
 }
 
+static char *put(char *p, const char *s, size_t n) {
+  memcpy(p, s, n);
+  return p + n;
+}
+
+static char *put_u64(char *p, uint64_t v) {
+  char tmp[20], *end = tmp + sizeof(tmp), *q = end;
+  do {
+    *--q = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  return put(p, q, (size_t)(end - q));
+}
+
+/* build_head's head written into out (cap bytes), for a reply without CORS
+ * headers whose head fits: no buffer to allocate, grow and free. Returns its
+ * length, or 0 when build_head must write it. */
+static size_t build_head_small(http_req_t *req, char *out, size_t cap, int status,
+                               const char *ctype, uint64_t len, int closing) {
+  if (http_origin_allowed(req->server, http_req_header(req, "origin"))) return 0;
+  int body = status != 204 && status != 101 && status != 304;
+  const char *why = reason(status);
+  size_t nwhy = strlen(why), nid = strlen(req->request_id), nct = body ? strlen(ctype) : 0;
+  /* The fixed parts, the numbers at 20 digits, then what varies. */
+  if (128 + nwhy + nid + nct + req->extra_headers.len > cap) return 0;
+  char *p = put(out, "HTTP/1.1 ", 9);
+  p = put_u64(p, (uint64_t)(status > 0 ? status : 0));
+  *p++ = ' ';
+  p = put(p, why, nwhy);
+  p = put(p, "\r\nX-Request-Id: ", 16);
+  p = put(p, req->request_id, nid);
+  p = put(p, "\r\n", 2);
+  if (body) {
+    p = put(p, "Content-Type: ", 14);
+    p = put(p, ctype, nct);
+    p = put(p, "\r\nContent-Length: ", 18);
+    p = put_u64(p, len);
+    p = put(p, "\r\n", 2);
+  }
+  if (req->extra_headers.len) p = put(p, req->extra_headers.data, req->extra_headers.len);
+  if (closing) p = put(p, "Connection: close\r\n", 19);
+  p = put(p, "\r\n", 2);
+  return (size_t)(p - out);
+}
+
 static void account(http_req_t *req) {
   double secs = (double)(uv_hrtime() - req->start_ns) / 1e9;
   if (req->server && req->server->metrics)
@@ -191,18 +236,27 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
   /* A streamed body answered before its end is not read: the connection closes. */
   if (hc && hc->cur == req && req->streaming && !req->body_done) hc->close_after = 1;
   buf_t head;
-  build_head(req, &head, status, ctype, len, hc && hc->close_after);
-  uv_buf_t bufs[2] = {uv_buf_init(head.data, (unsigned)head.len),
+  buf_init(&head);
+  char small[512];
+  size_t head_len =
+      build_head_small(req, small, sizeof(small), status, ctype, len, hc && hc->close_after);
+  char *head_data = small;
+  if (!head_len) {
+    build_head(req, &head, status, ctype, len, hc && hc->close_after);
+    head_data = head.data;
+    head_len = head.len;
+  }
+  uv_buf_t bufs[2] = {uv_buf_init(head_data, (unsigned)head_len),
                       uv_buf_init((char *)body, (unsigned)len)};
   /* A HEAD reply has the headers of the GET, Content-Length included, and no body. */
   if (strcmp(req->method, "HEAD") == 0) len = 0;
-  req->bytes_out = head.len + len;
+  req->bytes_out = head_len + len;
   /* A write that fails (no memory for it) closes the connection, and closing
    * drops the connection's reference to this request: hold one of our own until
    * the reply is accounted for. */
   http_req_ref(req);
   if (req->sink)
-    req->sink(req->sink_ctx, req, head.data, head.len, body, len);
+    req->sink(req->sink_ctx, req, head_data, head_len, body, len);
   else
     conn_write_reply(c, bufs, len ? 2 : 1);
   buf_free(&head);
