@@ -31,8 +31,9 @@ static int on_message_begin(llhttp_t *p) {
   if (!hc->cur) return fail(hc, 503);
   hc->header_bytes = 0;
   hc->in_value = 0;
-  buf_free(&hc->hname);
-  buf_free(&hc->hval);
+  hc->name_at = hc->value_at = NULL;
+  if (hc->hname.data) buf_free(&hc->hname);
+  if (hc->hval.data) buf_free(&hc->hval);
   /* The whole request must arrive within request_timeout_ms. */
   conn_timer_start(hc->conn, (uint64_t)server_of(hc->conn)->cfg->request_timeout_ms,
                    on_request_timeout);
@@ -54,35 +55,70 @@ static int on_url_complete(llhttp_t *p) {
   return status ? fail(hc, status) : 0;
 }
 
-static int header_append(http_conn_t *hc, buf_t *b, const char *at, size_t len) {
+/* A piece of a header's name or value: the first is only noted (it lies in
+ * hc->in), a second one copies both to b. */
+static int header_piece(http_conn_t *hc, buf_t *b, const char **at0, size_t *len0, const char *at,
+                        size_t len) {
   hc->header_bytes += len;
   if (hc->header_bytes > HTTP_MAX_HEADER_BYTES) return fail(hc, 431);
+  if (!*at0 && b->len == 0) {
+    *at0 = at;
+    *len0 = len;
+    return 0;
+  }
+  if (*at0) {
+    if (buf_append(b, *at0, *len0) != 0) return fail(hc, 503);
+    *at0 = NULL;
+  }
   return buf_append(b, at, len) == 0 ? 0 : fail(hc, 503);
+}
+
+/* Copies a noted piece before the input it lies in is consumed. */
+static int keep_pieces(http_conn_t *hc) {
+  if (hc->name_at) {
+    if (buf_append(&hc->hname, hc->name_at, hc->name_len) != 0) return -1;
+    hc->name_at = NULL;
+  }
+  if (hc->value_at) {
+    if (buf_append(&hc->hval, hc->value_at, hc->value_len) != 0) return -1;
+    hc->value_at = NULL;
+  }
+  return 0;
 }
 
 static int on_header_field(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *hc = hc_of(p);
-  return header_append(hc, &hc->hname, at, len);
+  return header_piece(hc, &hc->hname, &hc->name_at, &hc->name_len, at, len);
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *hc = hc_of(p);
-  return header_append(hc, &hc->hval, at, len);
+  return header_piece(hc, &hc->hval, &hc->value_at, &hc->value_len, at, len);
 }
 
+/* The header's name (lower case) and value in one allocation: the value
+ * follows the name's NUL (http_req_unref frees the name only). */
 static int on_header_value_complete(llhttp_t *p) {
   http_conn_t *hc = hc_of(p);
   http_req_t *r = hc->cur;
   if (r->nheaders == HTTP_MAX_HEADERS) return fail(hc, 431);
-  char *name = buf_steal(&hc->hname);
-  char *value = buf_steal(&hc->hval);
-  if (!name || !value) {
-    free(name);
-    free(value);
-    return fail(hc, 503);
+  const char *n = hc->name_at ? hc->name_at : hc->hname.data;
+  size_t nlen = hc->name_at ? hc->name_len : hc->hname.len;
+  const char *v = hc->value_at ? hc->value_at : hc->hval.data;
+  size_t vlen = hc->value_at ? hc->value_len : hc->hval.len;
+  char *name = malloc(nlen + vlen + 2);
+  if (!name) return fail(hc, 503);
+  for (size_t i = 0; i < nlen; i++) {
+    char c = n[i];
+    name[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
   }
-  for (char *c = name; *c; c++)
-    if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+  name[nlen] = '\0';
+  char *value = name + nlen + 1;
+  if (vlen) memcpy(value, v, vlen);
+  value[vlen] = '\0';
+  hc->name_at = hc->value_at = NULL;
+  if (hc->hname.data) buf_free(&hc->hname);
+  if (hc->hval.data) buf_free(&hc->hval);
   r->headers[r->nheaders].name = name;
   r->headers[r->nheaders].value = value;
   r->nheaders++;
@@ -206,6 +242,11 @@ static void parse_loop(http_conn_t *hc) {
   while (!c->closing && !hc->upgraded && !hc->active && !hc->stream_wait && !hc->stream_dead &&
          hc->in.len > 0 && !unread_output(hc)) {
     llhttp_errno_t err = llhttp_execute(&hc->parser, hc->in.data, hc->in.len);
+    if (keep_pieces(hc) != 0) {
+      hc->error_status = 503;
+      parse_error(hc, HPE_USER);
+      break;
+    }
     size_t used = hc->in.len;
     if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE)
       used = (size_t)(llhttp_get_error_pos(&hc->parser) - hc->in.data);

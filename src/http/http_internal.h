@@ -22,7 +22,11 @@ typedef struct http_conn_s {
   buf_t in;           /* received, not yet parsed */
   http_req_t *cur;    /* being parsed */
   http_req_t *active; /* dispatched, awaiting its reply */
-  buf_t hname, hval;  /* the header being parsed */
+  buf_t hname, hval;  /* the header being parsed, when it came in pieces */
+  /* A name or value that came in one piece: where it lies in `in`, not copied
+   * (parse_loop copies it to hname/hval before `in` changes). */
+  const char *name_at, *value_at;
+  size_t name_len, value_len;
   int in_value;
   size_t header_bytes;
   int error_status; /* a limit hit during parsing: 413, 414, 431 */

@@ -37,12 +37,13 @@ http_req_t *http_loopback_new(const http_server_t *server, const char *method, c
 
 int http_loopback_header(http_req_t *req, const char *name, const char *value) {
   if (req->nheaders == HTTP_MAX_HEADERS) return -1;
-  char *n = strdup(name), *v = strdup(value);
-  if (!n || !v) {
-    free(n);
-    free(v);
-    return -1;
-  }
+  /* One allocation, as a connection's headers (http_req_unref frees the name). */
+  size_t nlen = strlen(name), vlen = strlen(value);
+  char *n = malloc(nlen + vlen + 2);
+  if (!n) return -1;
+  memcpy(n, name, nlen + 1);
+  char *v = n + nlen + 1;
+  memcpy(v, value, vlen + 1);
   for (char *c = n; *c; c++)
     if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
   req->headers[req->nheaders].name = n;

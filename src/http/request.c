@@ -34,8 +34,7 @@ void http_req_unref(http_req_t *req) {
   free(req->path);
   free(req->query);
   for (int i = 0; i < req->nheaders; i++) {
-    free(req->headers[i].name);
-    free(req->headers[i].value);
+    free(req->headers[i].name); /* the value lies in the same allocation */
   }
   for (int i = 0; i < req->nparams; i++) free(req->param_values[i]);
   buf_free(&req->body);
