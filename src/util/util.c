@@ -144,6 +144,12 @@ void util_new_id(char out[25]) {
   util_hex(raw, sizeof(raw), out);
 }
 
+void util_random_hex16(char out[17]) {
+  unsigned char raw[8];
+  id_random8(raw);
+  util_hex(raw, sizeof(raw), out);
+}
+
 void util_hex(const unsigned char *in, size_t n, char *out) {
   static const char digits[] = "0123456789abcdef";
   for (size_t i = 0; i < n; i++) {

@@ -145,6 +145,14 @@ static void test_hex_and_ids(void **state) {
   util_new_id(b);
   assert_int_equal(strlen(a), 24);
   assert_string_not_equal(a, b);
+  /* Request ids: 16 lowercase hex characters, none repeated across pool refills. */
+  char ids[200][17];
+  for (int i = 0; i < 200; i++) {
+    util_random_hex16(ids[i]);
+    assert_int_equal(strlen(ids[i]), 16);
+    assert_int_equal(strspn(ids[i], "0123456789abcdef"), 16);
+    for (int j = 0; j < i; j++) assert_string_not_equal(ids[i], ids[j]);
+  }
 }
 
 static void test_buf(void **state) {
