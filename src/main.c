@@ -16,6 +16,18 @@ int main(int argc, char **argv) {
     config_free(&app.cfg);
     return rc == 1 ? 0 : 2;
   }
+#if defined(PARLEY_LLHTTP_SSE42) && (defined(__x86_64__) || defined(__i386__))
+  /* The HTTP parser was compiled for SSE4.2 (CMake's PARLEY_LLHTTP_SSE42): on a
+   * CPU without it the first request would end the process with SIGILL. */
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("sse4.2")) {
+    fprintf(stderr,
+            "parleyd: this build needs a CPU with SSE4.2; rebuild with cmake "
+            "-DPARLEY_LLHTTP_SSE42=OFF for this one\n");
+    config_free(&app.cfg);
+    return 1;
+  }
+#endif
   /* A peer that goes away mid-write must cost an error code, not the process. */
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop;
