@@ -80,6 +80,8 @@ void sqlite_db_close(sqlite_db_t *d) {
   for (int i = 0; i < SQLITE_DB_CACHE; i++) sqlite3_finalize(d->cache[i].stmt);
   sqlite_contact_forget_all(d);
   strmap_free(&d->contacts);
+  sqlite_msg_insert_discard(d);
+  free(d->pending_spare);
   if (d->db && sqlite3_close(d->db) != SQLITE_OK)
     log_error("store: sqlite close: %s", sqlite3_errmsg(d->db));
   free(d);

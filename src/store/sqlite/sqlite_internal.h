@@ -39,6 +39,8 @@ typedef struct sqlite_db_s {
   /* Conversation counters that MSG_INSERT advanced in the current transaction and
    * not yet written back (sqlite_msg_insert.c); NULL when none. */
   struct sqlite_msg_insert_pending *pending;
+  /* The table of the last transaction, cleared, kept for the next one (owned). */
+  struct sqlite_msg_insert_pending *pending_spare;
   /* Where MSG_INSERT leaves a new message for the loop thread; NULL: it builds
    * the result itself. Set by the store thread around each job. */
   sqlite_insert_t *insert;
