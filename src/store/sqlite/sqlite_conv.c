@@ -217,7 +217,7 @@ json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id) {
     snprintf(creator, sizeof(creator), "%s", c ? c : "");
   }
   sqlite3_reset(st);
-  return sqlite_conv_member_ids(d, conv_id, type, creator);
+  return sqlite_conv_member_ids(d, conv_id, type, creator, 0);
 }
 
 /* An owner has at most 50 agents (AGENT_ADD); room to spare. */
@@ -234,11 +234,19 @@ static int by_rowid(const void *a, const void *b) {
 }
 
 json_t *sqlite_conv_member_ids(sqlite_db_t *d, const char *conv_id, const char *type,
-                               const char *creator_id) {
+                               const char *creator_id, int any_order) {
   /* A channel's members are reached by each instance's connected members. */
   if (strcmp(type, "channel") == 0) return json_array();
-  sqlite3_stmt *st = sqlite_db_query(
-      d, "SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY rowid", "s", conv_id);
+  /* In join order SQLite walks participants_conv and reads each row from the
+   * table; in any order the primary key's index holds all it needs (about
+   * 1,000 instructions less a member). */
+  sqlite3_stmt *st =
+      any_order
+          ? sqlite_db_query(d, "SELECT user_id FROM participants WHERE conversation_id = ?", "s",
+                            conv_id)
+          : sqlite_db_query(
+                d, "SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY rowid", "s",
+                conv_id);
   if (!st) return NULL;
   json_t *ids = json_array();
   int rc;

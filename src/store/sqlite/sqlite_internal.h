@@ -138,9 +138,11 @@ int sqlite_conv_role(sqlite_db_t *d, const char *conv_id, const char *user_id,
                      const char **role); /* 1 member (role set, static string), 0 not, <0 status */
 json_t *sqlite_conv_participant_ids(sqlite_db_t *d, const char *conv_id);
 /* The same for a conversation whose type and creator the caller has read:
- * participants, then (instagram only) the creator's agents. */
+ * participants, then (instagram only) the creator's agents. Participants in the
+ * order they joined; with any_order, in the primary key's (user id) order, read
+ * from that index alone (MSG_INSERT's recipients, whose order nothing uses). */
 json_t *sqlite_conv_member_ids(sqlite_db_t *d, const char *conv_id, const char *type,
-                               const char *creator_id);
+                               const char *creator_id, int any_order);
 /* The conversation as user sees it (a channel's "me"); user may be NULL. */
 json_t *sqlite_conv_load_for(sqlite_db_t *d, const char *id, const char *user);
 /* {id, role, last_read_seq, mention_count, muted_until} of user in conv_id,
