@@ -133,6 +133,9 @@ static int run_job(sqlite_db_t *d, store_job_t *job, sqlite_insert_t *ins, int f
   insert_clear(ins);
   /* Other ops read the counters that inserts advance in memory. */
   if (job->op != MSG_INSERT && d->pending && sqlite_msg_insert_flush(d) != STORE_OK) return -1;
+  /* Any op but an insert or a read may change who is in a conversation. */
+  if (job->op != MSG_INSERT && store_op_kind(job->op) != STORE_KIND_READ)
+    sqlite_members_forget_all(d);
   int savepoint = !fast || needs_savepoint(job->op);
   uint64_t contacts_written = d->contacts_written;
   if (savepoint && sqlite_db_exec(d, "SAVEPOINT job", "") != STORE_OK) {
@@ -162,6 +165,7 @@ static int run_job(sqlite_db_t *d, store_job_t *job, sqlite_insert_t *ins, int f
   if (job->status != STORE_OK && !d->keep_on_error) {
     sqlite_db_exec(d, "ROLLBACK TO job", "");
     sqlite_contact_rolled_back(d, contacts_written);
+    sqlite_members_forget_all(d);
   }
   if (sqlite_db_exec(d, "RELEASE job", "") != STORE_OK) job->status = STORE_EUNAVAILABLE;
   return 0;
@@ -189,18 +193,21 @@ static uint64_t mono_ms(void) {
 static int try_batch(sqlite_db_t *d, sqlite_batch_t *b, int fast) {
   if (sqlite_db_exec(d, "BEGIN IMMEDIATE", "") != STORE_OK) return -2;
   sqlite_contact_sync(d); /* another instance may share the file */
+  sqlite_members_sync(d);
   size_t i = 0;
   for (store_job_t *j = b->jobs; j; j = j->next, i++) {
     if (run_job(d, j, &b->inserts[i], fast) != 0) {
       sqlite_msg_insert_discard(d);
       sqlite_db_exec_plain(d, "ROLLBACK");
       sqlite_contact_forget_all(d);
+      sqlite_members_forget_all(d);
       return -1;
     }
   }
   if (sqlite_msg_insert_flush(d) != STORE_OK) {
     sqlite_db_exec_plain(d, "ROLLBACK");
     sqlite_contact_forget_all(d);
+    sqlite_members_forget_all(d);
     return fast ? -1 : -2;
   }
   /* Members' activity (migration 40): a second at most after the last time. */
@@ -209,6 +216,7 @@ static int try_batch(sqlite_db_t *d, sqlite_batch_t *b, int fast) {
     if (sqlite_activity_flush(d) != STORE_OK) {
       sqlite_db_exec_plain(d, "ROLLBACK");
       sqlite_contact_forget_all(d);
+      sqlite_members_forget_all(d);
       return fast ? -1 : -2;
     }
     d->activity_flushed_ms = now;
@@ -219,6 +227,7 @@ static int try_batch(sqlite_db_t *d, sqlite_batch_t *b, int fast) {
   if (sqlite_db_exec(d, "COMMIT", "") != STORE_OK) {
     sqlite_db_exec_plain(d, "ROLLBACK");
     sqlite_contact_forget_all(d);
+    sqlite_members_forget_all(d);
     return -2;
   }
   return 0;

@@ -56,6 +56,7 @@ sqlite_db_t *sqlite_db_open(const char *path) {
   sqlite_db_t *d = calloc(1, sizeof(*d));
   if (!d) return NULL;
   strmap_init(&d->contacts);
+  strmap_init(&d->members);
   /* NOMUTEX: the connection is used by one thread at a time (the store thread). */
   int rc = sqlite3_open_v2(path, &d->db,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -82,6 +83,8 @@ void sqlite_db_close(sqlite_db_t *d) {
   strmap_free(&d->contacts);
   sqlite_msg_insert_discard(d);
   free(d->pending_spare);
+  sqlite_members_forget_all(d);
+  strmap_free(&d->members);
   if (d->db && sqlite3_close(d->db) != SQLITE_OK)
     log_error("store: sqlite close: %s", sqlite3_errmsg(d->db));
   free(d);

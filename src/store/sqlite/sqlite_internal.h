@@ -64,6 +64,13 @@ typedef struct sqlite_db_s {
    * A rollback forgets all only when rows of contacts were written since what
    * it undoes began (contacts_written counts every such row, by any code). */
   strmap_t contacts;
+  /* MSG_INSERT's members of conversations, kept across batches
+   * (sqlite_members.c): conversation id -> json array (owned); members_ids
+   * counts the ids held, members_version is the data version they were read
+   * under. */
+  strmap_t members;
+  size_t members_ids;
+  int64_t members_version;
   int contacts_known;
   int64_t contacts_version;
   uint64_t contacts_written;
@@ -268,6 +275,17 @@ int sqlite_msg_insert_flush(sqlite_db_t *d);
  * notes go. In the caller's transaction. */
 int sqlite_activity_flush(sqlite_db_t *d);
 void sqlite_msg_insert_discard(sqlite_db_t *d);
+/* sqlite_members.c: MSG_INSERT's members of a conversation (any order, agents
+ * included), from what earlier batches read or read now; a new reference, or
+ * NULL when the read failed. */
+json_t *sqlite_members_get(sqlite_db_t *d, const char *conv_id, const char *type,
+                           const char *creator_id);
+/* Forgets every conversation's members: before any op but MSG_INSERT and the
+ * reads, and at a rollback. */
+void sqlite_members_forget_all(sqlite_db_t *d);
+/* When a batch begins, after sqlite_contact_sync: forgets them all if another
+ * connection committed since they were read. */
+void sqlite_members_sync(sqlite_db_t *d);
 /* Loop thread: MSG_INSERT's result {message, participant_ids, created: true} from
  * the job's params and what the store thread left in ins. */
 json_t *sqlite_msg_insert_result(json_t *params, const sqlite_insert_t *ins);

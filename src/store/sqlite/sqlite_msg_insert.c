@@ -168,7 +168,7 @@ static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
   sqlite3_reset(st);
   /* Members (and agents) from what was just read: no second look-up of the type.
    * Any order: they are the message's recipients, checked for membership. */
-  if (!(c->members = sqlite_conv_member_ids(d, conv, type, creator, 1))) return STORE_EUNAVAILABLE;
+  if (!(c->members = sqlite_members_get(d, conv, type, creator))) return STORE_EUNAVAILABLE;
   c->readers = json_object();
   copy_text(c->id, sizeof(c->id), conv); /* fits: checked above */
   d->pending->used_slot[d->pending->used++] = (short)at;

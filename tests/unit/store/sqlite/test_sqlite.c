@@ -881,6 +881,101 @@ static void test_contact_written_by_another_connection(void **state) {
   json_decref(up);
 }
 
+/* MSG_INSERT keeps a conversation's members from one batch to the next
+ * (sqlite_members.c): members added or removed in the same batch as messages,
+ * in a later batch, or by another connection to the file are each message's
+ * recipients all the same. */
+static int has_id(json_t *ids, const char *id) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(ids, i, v) if (strcmp(json_string_value(v), id) == 0) return 1;
+  return 0;
+}
+
+static void on_member_job(void *ctx, int status, json_t *result) {
+  json_t **slot = ctx;
+  *slot = status == STORE_OK ? result : json_string("failed");
+  if (status != STORE_OK) json_decref(result);
+}
+
+static json_t *send_params(const char *conv, const char *sender, const char *text) {
+  return json_pack("{s:s,s:s,s:s,s:s,s:b}", "conversation_id", conv, "sender_id", sender, "text",
+                   text, "source", "web", "check_member", 1);
+}
+
+static void expect_recipients(json_t *r, const char *in1, const char *in2, const char *out) {
+  json_t *ids = json_object_get(r, "participant_ids");
+  assert_int_equal(json_array_size(ids), 2);
+  assert_true(has_id(ids, in1));
+  assert_true(has_id(ids, in2));
+  assert_false(has_id(ids, out));
+}
+
+static void test_members_kept_across_batches(void **state) {
+  fx_t *f = *state;
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  char a[25], b[25], c[25], conv[25];
+  new_user(f, "ma@x.io", a);
+  new_user(f, "mb@x.io", b);
+  new_user(f, "mc@x.io", c);
+  new_conv(f, "group", a, b, conv);
+  json_t *r = NULL;
+  assert_int_equal(call(f, MSG_INSERT, send_params(conv, a, "0"), &r), STORE_OK);
+  expect_recipients(r, a, b, c); /* read, and kept */
+  json_decref(r);
+
+  /* One turn's jobs are one batch: c joins, a message, b leaves, a message. */
+  json_t *res[4] = {NULL, NULL, NULL, NULL};
+  assert_int_equal(store_call(f->store, CONV_ADD_MEMBERS,
+                              json_pack("{s:s,s:s,s:[s]}", "id", conv, "user_id", a, "user_ids", c),
+                              on_member_job, &res[0]),
+                   0);
+  assert_int_equal(
+      store_call(f->store, MSG_INSERT, send_params(conv, a, "1"), on_member_job, &res[1]), 0);
+  assert_int_equal(store_call(f->store, CONV_REMOVE_MEMBER,
+                              json_pack("{s:s,s:s,s:s}", "id", conv, "user_id", a, "member_id", b),
+                              on_member_job, &res[2]),
+                   0);
+  assert_int_equal(
+      store_call(f->store, MSG_INSERT, send_params(conv, a, "2"), on_member_job, &res[3]), 0);
+  while (!res[0] || !res[1] || !res[2] || !res[3]) uv_run(&f->loop, UV_RUN_ONCE);
+  for (int i = 0; i < 4; i++) assert_true(json_is_object(res[i]));
+  assert_int_equal(json_array_size(json_object_get(res[1], "participant_ids")), 3);
+  expect_recipients(res[3], a, c, b);
+  for (int i = 0; i < 4; i++) json_decref(res[i]);
+
+  /* A later batch: b is back, c leaves, each in its own batch. */
+  assert_int_equal(
+      call(f, CONV_ADD_MEMBERS,
+           json_pack("{s:s,s:s,s:[s]}", "id", conv, "user_id", a, "user_ids", b), NULL),
+      STORE_OK);
+  assert_int_equal(call(f, MSG_INSERT, send_params(conv, a, "3"), &r), STORE_OK);
+  assert_int_equal(json_array_size(json_object_get(r, "participant_ids")), 3);
+  json_decref(r);
+  assert_int_equal(call(f, CONV_REMOVE_MEMBER,
+                        json_pack("{s:s,s:s,s:s}", "id", conv, "user_id", a, "member_id", c), NULL),
+                   STORE_OK);
+  assert_int_equal(call(f, MSG_INSERT, send_params(conv, a, "4"), &r), STORE_OK);
+  expect_recipients(r, a, b, c);
+  json_decref(r);
+
+  /* Another connection (another instance) removes b: this one's next message
+   * does not go to b. */
+  store_t *other = f->other = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(other);
+  assert_int_equal(
+      store_sync_call(&f->loop, other, CONV_REMOVE_MEMBER,
+                      json_pack("{s:s,s:s,s:s}", "id", conv, "user_id", a, "member_id", b), NULL,
+                      NULL),
+      STORE_OK);
+  assert_int_equal(call(f, MSG_INSERT, send_params(conv, a, "5"), &r), STORE_OK);
+  json_t *ids = json_object_get(r, "participant_ids");
+  assert_int_equal(json_array_size(ids), 1);
+  assert_true(has_id(ids, a));
+  json_decref(r);
+}
+
 /* The loop hands the jobs of a turn to the store thread together (sqlite.c's
  * hand_over): they run in the order they were made, each sees what the ones
  * before it wrote, and a job made in any phase of the turn (a timer, a
@@ -1002,6 +1097,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_dropped_cache_is_given_back, setup, teardown),
       cmocka_unit_test_setup_teardown(test_contact_written_by_another_connection, setup, teardown),
       cmocka_unit_test_setup_teardown(test_jobs_of_a_turn, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_members_kept_across_batches, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
