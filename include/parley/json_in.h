@@ -17,6 +17,10 @@
 /* A new reference to the object or array buf holds, or NULL with err set (as
  * json_loadb sets it). */
 json_t *json_in_loadb(const char *buf, size_t len, json_error_t *err);
+/* The same as json_loadb(buf, len, flags, err) for flags 0 or
+ * JSON_REJECT_DUPLICATES (a repeated key in any object: jansson's refusal); any
+ * other flag goes to jansson with the text. */
+json_t *json_in_loadb_flags(const char *buf, size_t len, size_t flags, json_error_t *err);
 
 /* How many texts this thread's json_in_loadb handed to json_loadb (tests). */
 unsigned long json_in_handed_over(void);

@@ -10,6 +10,7 @@
 
 typedef struct in_s {
   const char *p, *end;
+  size_t flags;  /* 0 or JSON_REJECT_DUPLICATES */
   char *scratch; /* a string's unescaped bytes */
   size_t cap;
 } in_t;
@@ -170,6 +171,11 @@ static json_t *read_object(in_t *in, int depth) {
     if (in->p >= in->end || *in->p != ':') goto fail;
     in->p++;
     json_t *v = read_value(in, depth + 1);
+    /* A repeated key, refused: jansson says so, with its error. */
+    if (v && (in->flags & JSON_REJECT_DUPLICATES) && json_object_getn(obj, key, (size_t)n)) {
+      json_decref(v);
+      goto fail;
+    }
     if (!v || json_object_setn_new_nocheck(obj, key, (size_t)n, v) != 0) goto fail;
     skip_ws(in);
     if (in->p < in->end && *in->p == ',') {
@@ -243,7 +249,15 @@ static json_t *read_value(in_t *in, int depth) {
 }
 
 json_t *json_in_loadb(const char *buf, size_t len, json_error_t *err) {
-  in_t in = {buf, buf + len, NULL, 0};
+  return json_in_loadb_flags(buf, len, 0, err);
+}
+
+json_t *json_in_loadb_flags(const char *buf, size_t len, size_t flags, json_error_t *err) {
+  if (flags & ~(size_t)JSON_REJECT_DUPLICATES) {
+    handed_over++;
+    return json_loadb(buf, len, flags, err);
+  }
+  in_t in = {buf, buf + len, flags, NULL, 0};
   json_t *v = NULL;
   skip_ws(&in);
   /* At the top an object or an array, as json_loadb without JSON_DECODE_ANY. */
@@ -255,5 +269,5 @@ json_t *json_in_loadb(const char *buf, size_t len, json_error_t *err) {
     json_decref(v);
   }
   handed_over++;
-  return json_loadb(buf, len, 0, err);
+  return json_loadb(buf, len, flags, err);
 }

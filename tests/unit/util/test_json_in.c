@@ -12,11 +12,11 @@
 
 #include "parley/json_in.h"
 
-static void same(const char *text) {
+static void same_flags(const char *text, size_t flags) {
   json_error_t e1, e2;
   size_t len = strlen(text);
-  json_t *want = json_loadb(text, len, 0, &e1);
-  json_t *got = json_in_loadb(text, len, &e2);
+  json_t *want = json_loadb(text, len, flags, &e1);
+  json_t *got = flags ? json_in_loadb_flags(text, len, flags, &e2) : json_in_loadb(text, len, &e2);
   if (!want) {
     assert_null(got);
     assert_string_equal(e1.text, e2.text);
@@ -30,6 +30,34 @@ static void same(const char *text) {
   free(b);
   json_decref(want);
   json_decref(got);
+}
+
+/* Both ways a WebSocket frame and a webhook are read. */
+static void same(const char *text) {
+  same_flags(text, 0);
+  same_flags(text, JSON_REJECT_DUPLICATES);
+}
+
+/* A repeated key, at the top or nested, is refused with JSON_REJECT_DUPLICATES
+ * (jansson's error); without one, nothing is handed over. */
+static void duplicates(void **state) {
+  (void)state;
+  static const char *dup[] = {"{\"a\":1,\"a\":2}", "{\"x\":{\"a\":1,\"b\":2,\"a\":3}}",
+                              "[{\"\":1,\"\":1}]"};
+  for (size_t i = 0; i < sizeof(dup) / sizeof(dup[0]); i++) {
+    json_error_t e;
+    assert_null(json_in_loadb_flags(dup[i], strlen(dup[i]), JSON_REJECT_DUPLICATES, &e));
+    same(dup[i]);
+  }
+  const char *frame =
+      "{\"type\":\"message.send\",\"conversation_id\":\"c1\",\"text\":\"t=1\","
+      "\"client_id\":\"k\",\"o\":{\"a\":1,\"b\":[{\"a\":2}]}}";
+  unsigned long before = json_in_handed_over();
+  json_t *v = json_in_loadb_flags(frame, strlen(frame), JSON_REJECT_DUPLICATES, NULL);
+  assert_non_null(v);
+  assert_int_equal(json_in_handed_over(), before);
+  json_decref(v);
+  same(frame);
 }
 
 static void the_common_case_and_everything_else(void **state) {
@@ -172,7 +200,7 @@ static void utf8(void **state) {
   for (size_t i = 0; i < sizeof(invalid) / sizeof(invalid[0]); i++) {
     unsigned long before = json_in_handed_over();
     same(invalid[i]);
-    assert_int_equal(json_in_handed_over(), before + 1);
+    assert_int_equal(json_in_handed_over(), before + 2); /* once a way (same) */
   }
   /* Every prefix of a body with emoji: cut inside a sequence too. */
   const char *body = "{\"message\":{\"text\":\"Ol\xc3\xa1 \xf0\x9f\x98\x80 \xe2\x82\xac\"}}";
@@ -186,10 +214,9 @@ static void utf8(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(utf8),
-      cmocka_unit_test(the_common_case_and_everything_else),
-      cmocka_unit_test(deep_and_long),
-      cmocka_unit_test(every_prefix),
+      cmocka_unit_test(utf8),          cmocka_unit_test(the_common_case_and_everything_else),
+      cmocka_unit_test(deep_and_long), cmocka_unit_test(every_prefix),
+      cmocka_unit_test(duplicates),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
