@@ -67,7 +67,9 @@ sqlite_db_t *sqlite_db_open(const char *path) {
   }
   sqlite3_busy_timeout(d->db, 5000);
   sqlite3_update_hook(d->db, on_update, d);
-  /* A larger lookaside serves SQLite's small per-statement allocations without malloc. */
+  /* A larger lookaside serves SQLite's small per-statement allocations without malloc,
+   * where SQLite has one: Debian's is built with SQLITE_OMIT_LOOKASIDE, and this does
+   * nothing there (every such allocation is a malloc). */
   sqlite3_db_config(d->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 512, 1024);
   if (apply_pragmas(d) != 0) goto fail;
   return d;
