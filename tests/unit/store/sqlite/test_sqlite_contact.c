@@ -81,6 +81,15 @@ static json_t *upsert(fx_t *f, const char *inbound) {
   return run(f, CONTACT_UPSERT, p);
 }
 
+/* What the cache answers for the contact is what its row holds. */
+static void assert_cache_is_row(fx_t *f, const char *id) {
+  json_t *row = sqlite_contact_load(f->d, id);
+  json_t *c = upsert(f, NULL);
+  assert_true(json_equal(row, c));
+  json_decref(row);
+  json_decref(c);
+}
+
 /* Runs op under a savepoint and rolls it back whatever it answered, as the
  * store thread does with a failed job; returns the op's status. */
 static int rolled_back_job(fx_t *f, enum store_op op, json_t *params) {
@@ -172,12 +181,7 @@ static void test_update_by_hint_reads_nothing(void **state) {
   assert_string_equal(json_string_value(json_object_get(json_object_get(c, "variables"), "last")),
                       "quoted");
   json_decref(c);
-  /* What the cache answered is what the row holds. */
-  json_t *row = sqlite_contact_load(f->d, id);
-  c = upsert(f, NULL);
-  assert_true(json_equal(row, c));
-  json_decref(row);
-  json_decref(c);
+  assert_cache_is_row(f, id);
 }
 
 /* An update by hint changes the cached contact itself only when nothing else
@@ -218,11 +222,7 @@ static void test_update_by_hint_leaves_held_contacts_alone(void **state) {
   assert_int_equal(f->contact_reads, 0);
   json_decref(held);
   json_decref(c);
-  json_t *row = sqlite_contact_load(f->d, id);
-  c = upsert(f, NULL);
-  assert_true(json_equal(row, c));
-  json_decref(row);
-  json_decref(c);
+  assert_cache_is_row(f, id);
 }
 
 /* Without the hint, or with one that names another contact, the row is read
