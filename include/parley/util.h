@@ -16,8 +16,9 @@ int util_parse_iso8601(const char *s, int64_t *ms);
 /* A new opaque id: 24 lowercase hex characters (12 random bytes, time-prefixed so
  * ids sort roughly by creation, like MongoDB ObjectIds). out has >= 25 bytes. */
 void util_new_id(char out[25]);
-/* 16 lowercase hex characters of 8 random bytes from util_new_id's pool (the
- * random part of an id, without its time): a request id. out has >= 17 bytes. */
+/* 16 lowercase hex characters of 8 random bytes: a request id. The bytes come
+ * from a per-thread ChaCha20 stream keyed from the kernel (see util.c), not from
+ * util_new_id's pool: fit for ids, not for secrets. out has >= 17 bytes. */
 void util_random_hex16(char out[17]);
 /* Fills out with n random bytes (libsodium). */
 void util_random(void *out, size_t n);

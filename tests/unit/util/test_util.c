@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -155,6 +157,46 @@ static void test_hex_and_ids(void **state) {
   }
 }
 
+/* Request ids come from a per-thread stream: a forked child must not continue the
+ * parent's (same key, same next bytes), neither mid-pool nor at its next refill. */
+static void test_request_ids_after_fork(void **state) {
+  (void)state;
+  char warm[17];
+  util_random_hex16(warm); /* the parent has a key and a part-used pool */
+  enum { N = 100 };
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(fds[0]);
+    char id[17];
+    for (int i = 0; i < N; i++) {
+      util_random_hex16(id);
+      if (write(fds[1], id, 16) != 16) _exit(1);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  char parent[N][17], child[N][17];
+  for (int i = 0; i < N; i++) util_random_hex16(parent[i]);
+  for (int i = 0; i < N; i++) {
+    size_t got = 0;
+    while (got < 16) {
+      ssize_t n = read(fds[0], child[i] + got, 16 - got);
+      assert_true(n > 0);
+      got += (size_t)n;
+    }
+    child[i][16] = '\0';
+  }
+  close(fds[0]);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < N; j++) assert_string_not_equal(parent[i], child[j]);
+}
+
 static void test_buf(void **state) {
   (void)state;
   buf_t b;
@@ -179,6 +221,7 @@ int main(void) {
       cmocka_unit_test(test_iso8601_format),
       cmocka_unit_test(test_iso8601_parse),
       cmocka_unit_test(test_hex_and_ids),
+      cmocka_unit_test(test_request_ids_after_fork),
       cmocka_unit_test(test_buf),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
