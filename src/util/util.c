@@ -141,10 +141,10 @@ static void id_pool_forget(void) {
 }
 
 static void id_pool_init(void) { pthread_atfork(NULL, NULL, id_pool_forget); }
+static pthread_once_t id_pool_once = PTHREAD_ONCE_INIT;
 
 static void id_random8(unsigned char out[8]) {
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, id_pool_init);
+  pthread_once(&id_pool_once, id_pool_init);
   if (id_pool.used + 8 > ID_POOL) {
     randombytes_buf(id_pool.bytes, ID_POOL);
     id_pool.used = 0;
@@ -156,8 +156,7 @@ static void id_random8(unsigned char out[8]) {
 }
 
 static void req_refill(void) {
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, id_pool_init);
+  pthread_once(&id_pool_once, id_pool_init);
   static const unsigned char nonce[crypto_stream_chacha20_NONCEBYTES]; /* each key is used once */
   req_stream_t *r = &req_stream;
   unsigned char key[crypto_stream_chacha20_KEYBYTES];
