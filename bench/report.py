@@ -254,6 +254,15 @@ def http_rows(t, results):
               verdict(r is not None and r >= 1.0))
         t.add("http", "  p99 ms (nginx)", rows["/healthz"]["parley"].get("p99_ms"), None, n.get("p99_ms"), digits=2)
         t.add("http", "  server CPU user+sys (cores, nginx)", cpu(rows["/healthz"]["parley"]), None, cpu(n))
+        # wrk fills its own core at these rates (PERFORMANCE.md, healthz3), so both
+        # servers can be capped by it: their CPU a request says which is cheaper.
+        us = lambda d: (1e6 * (d["server_cpu_user"] + d["server_cpu_sys"]) / d["requests_per_s"]
+                        if d.get("requests_per_s") and "server_cpu_user" in d else None)
+        up, un = us(rows["/healthz"]["parley"]), us(n)
+        t.add("http", "  server CPU us a request (nginx)", f"{up:.2f}" if up else None, None,
+              f"{un:.2f}" if un else None, ratio(un, up))
+        rounds = lambda d: ", ".join(f"{x:,.0f}" for x in d.get("rounds_requests_per_s", [])) or None
+        t.add("http", "  requests/s of each round (nginx)", rounds(rows["/healthz"]["parley"]), None, rounds(n))
     h, c = rows["/healthz"]["parley"].get("requests_per_s"), rows["/api/conversations"]["parley"].get("requests_per_s")
     if h and c:
         t.add("http", "/healthz per /api/conversations (Parley)", f"{h / c:.2f}x", target="<= 5x",
