@@ -26,9 +26,42 @@
   " AND (?2 IS NULL OR k.type = ?2)" after_conv                                              \
   ") x JOIN conversations c ON c.id = x.cid"                                                 \
   " ORDER BY c.updated_at DESC, c.id DESC"
-const char sqlite_conv_list_own_first[] = LIST_OWN("", " AND ?3 IS NULL AND ?4 IS NULL");
-const char sqlite_conv_list_own_after[] = LIST_OWN(
-    " AND (p.activity, p.conversation_id) < (?3, ?4)", " AND (k.updated_at, k.id) < (?3, ?4)");
+#define FIRST_OWN " AND ?3 IS NULL AND ?4 IS NULL"
+#define AFTER_MEMBER " AND (p.activity, p.conversation_id) < (?3, ?4)"
+#define AFTER_CONV " AND (c.updated_at, c.id) < (?3, ?4)"
+const char sqlite_conv_list_own_first[] = LIST_OWN("", FIRST_OWN);
+const char sqlite_conv_list_own_after[] =
+    LIST_OWN(AFTER_MEMBER, " AND (k.updated_at, k.id) < (?3, ?4)");
+
+/* The same page for a row writer, as two reads merged by the writer's loop
+ * (list_rows), neither of them sorted by SQLite: the conversations that are
+ * not channels in participants_activity's order, which is the page's (after
+ * sqlite_activity_flush a member's activity is its conversation's updated_at)
+ * and stopped at limit + 1, each with its last message (SQLITE_MSG_COLS, then
+ * whether it has reactions, from column LIST_MSG_COL on: NULLs when there is
+ * none) read in the same step instead of by a statement of its own; and the
+ * user's channels, sorted (at most CHANNELS_PER_USER_MAX). The single read
+ * above sorts every row of the page with its columns in a temporary b-tree.
+ * Parameters as LIST_OWN's (the channels' read has no ?5). */
+#define LIST_MSG_COL 14
+#define LIST_ACTIVE(after)                                                                      \
+  "SELECT " SQLITE_CONV_COLS                                                                    \
+  ", m.id, m.conversation_id, m.seq, m.sender_id, m.text, m.client_id, m.source, m.created_at," \
+  " m.edited_at, m.deleted, m.attachments, m.external_id, m.status, m.error, m.reply_to,"       \
+  " m.mentions, m.payload, EXISTS (SELECT 1 FROM reactions r WHERE r.message_id = m.id)"        \
+  " FROM participants p JOIN conversations c ON c.id = p.conversation_id"                       \
+  " LEFT JOIN messages m ON c.last_seq > 0 AND m.conversation_id = c.id AND m.seq = c.last_seq" \
+  " WHERE p.user_id = ?1 AND p.activity IS NOT NULL AND (?2 IS NULL OR c.type = ?2)" after      \
+  " ORDER BY p.activity DESC, p.conversation_id DESC LIMIT ?5"
+#define LIST_CHANNELS(after)                                                 \
+  "SELECT " SQLITE_CONV_COLS                                                 \
+  " FROM participants q JOIN conversations c"                                \
+  " ON c.id = q.conversation_id WHERE q.user_id = ?1 AND q.activity IS NULL" \
+  " AND (?2 IS NULL OR c.type = ?2)" after " ORDER BY c.updated_at DESC, c.id DESC"
+const char sqlite_conv_list_active_first[] = LIST_ACTIVE(FIRST_OWN);
+const char sqlite_conv_list_active_after[] = LIST_ACTIVE(AFTER_MEMBER);
+const char sqlite_conv_list_channels_first[] = LIST_CHANNELS(FIRST_OWN);
+const char sqlite_conv_list_channels_after[] = LIST_CHANNELS(AFTER_CONV);
 
 /* CONV_LIST for an agent (or with an assignee filter): the user's own
  * conversations as LIST_OWN reads them, merged with, for each owner the user
@@ -173,8 +206,9 @@ static int member_rows(sqlite_db_t *d, const char *conv_id, const sqlite_now_t *
 
 /* The page's conversation at st's row (SQLITE_CONV_COLS) to the writer: a chat
  * without a contact as rows, anything else (a channel, an Instagram
- * conversation) as the record sqlite_conv_row() and sqlite_conv_complete() make. */
-static int conv_to_rows(sqlite_db_t *d, sqlite3_stmt *st, sqlite_conv_shared_t *sh,
+ * conversation) as the record sqlite_conv_row() and sqlite_conv_complete() make.
+ * with_msg: st carries the last message (LIST_ACTIVE), else it is read by seq. */
+static int conv_to_rows(sqlite_db_t *d, sqlite3_stmt *st, int with_msg, sqlite_conv_shared_t *sh,
                         const sqlite_now_t *now, strmap_t *users, const char *user,
                         const store_conv_rows_t *rows, void *w) {
   const char *type = (const char *)sqlite3_column_text(st, 1);
@@ -200,7 +234,13 @@ static int conv_to_rows(sqlite_db_t *d, sqlite3_stmt *st, sqlite_conv_shared_t *
   memcpy(id, r.id.p, r.id.n + 1);
   if (rows->conv(w, &r) != 0 || member_rows(d, id, now, users, rows, w) != 0) return -1;
   json_t *last = NULL;
-  if (r.last_seq > 0 && sqlite_msg_by_seq_rows(d, id, r.last_seq, rows, w, &last) != 0) return -1;
+  if (with_msg) {
+    if (sqlite3_column_type(st, LIST_MSG_COL) != SQLITE_NULL &&
+        sqlite_msg_rows_at(d, st, LIST_MSG_COL, rows, w, &last) != 0)
+      return -1;
+  } else if (r.last_seq > 0 && sqlite_msg_by_seq_rows(d, id, r.last_seq, rows, w, &last) != 0) {
+    return -1;
+  }
   int rc = rows->conv_end(w, last);
   json_decref(last);
   return rc;
@@ -228,30 +268,53 @@ static void cursor_of(sqlite3_stmt *st, char *out, size_t size) {
   out[o] = '\0';
 }
 
-/* The page from st (the list's read, bound) through d->rows: each
- * conversation is written while st stands on its row. */
-static int list_rows(sqlite_db_t *d, sqlite3_stmt *st, sqlite_conv_shared_t *sh,
+/* Whether a's row comes before b's in the page's order, (updated_at, id)
+ * descending, compared as SQLite compares texts (BINARY: bytes, then length). */
+static int text_cmp(store_str_t x, store_str_t y) {
+  int c = memcmp(x.p ? x.p : "", y.p ? y.p : "", x.n < y.n ? x.n : y.n);
+  return c ? c : (x.n > y.n) - (x.n < y.n);
+}
+
+static int comes_first(sqlite3_stmt *a, sqlite3_stmt *b) {
+  int c = text_cmp(sqlite_db_col_text(a, 5), sqlite_db_col_text(b, 5));
+  return c ? c > 0 : text_cmp(sqlite_db_col_text(a, 0), sqlite_db_col_text(b, 0)) > 0;
+}
+
+/* The page through d->rows from a, the list's read, bound, in the page's
+ * order, and b when given (the channels of LIST_CHANNELS, beside a's
+ * LIST_ACTIVE, which carries the last messages): the two are merged here.
+ * Each conversation is written while its read stands on its row. */
+static int list_rows(sqlite_db_t *d, sqlite3_stmt *a, sqlite3_stmt *b, sqlite_conv_shared_t *sh,
                      const sqlite_now_t *now, json_t *p, int64_t limit, json_t **result) {
   const store_conv_rows_t *rows = d->rows;
   const char *user = sqlite_db_pstr(p, "user_id");
   void *w = rows->begin(d->rows_arg, p);
   char next[96] = "";
   int rc = w ? 0 : -1, n = 0, more = 0;
+  int ra = w ? sqlite_db_step(d, a) : 0, rb = w && b ? sqlite_db_step(d, b) : 0;
   strmap_t users;
   strmap_init(&users);
-  while (w && (rc = sqlite_db_step(d, st)) == 1) {
+  while (rc == 0 && ra >= 0 && rb >= 0 && (ra == 1 || rb == 1)) {
     if (n == limit) {
       more = 1;
       break;
     }
+    int from_a = ra == 1 && (rb != 1 || comes_first(a, b));
+    sqlite3_stmt *st = from_a ? a : b;
     cursor_of(st, next, sizeof(next));
-    if (conv_to_rows(d, st, sh, now, &users, user, rows, w) != 0) {
+    if (conv_to_rows(d, st, from_a && b, sh, now, &users, user, rows, w) != 0) {
       rc = -1;
       break;
     }
     n++;
+    if (from_a)
+      ra = sqlite_db_step(d, a);
+    else
+      rb = sqlite_db_step(d, b);
   }
-  sqlite3_reset(st);
+  if (ra < 0 || rb < 0) rc = -1;
+  sqlite3_reset(a);
+  if (b) sqlite3_reset(b);
   shared_free(sh);
   strmap_sweep(&users, free_user, NULL);
   strmap_free(&users);
@@ -265,10 +328,10 @@ static int list_rows(sqlite_db_t *d, sqlite3_stmt *st, sqlite_conv_shared_t *sh,
 
 /* The cursor is "<updated_at>|<id>" of the last conversation of the page: the
  * order is (updated_at, id) descending, so the next page starts strictly below.
- * One read gives the page's rows; the agents' read has no LIMIT because SQLite
- * serves an ORDER BY ... LIMIT with a temporary b-tree (a pager opened and freed
- * per request), and without one with its in-memory sorter: the rows past the
- * page are never stepped to. */
+ * One read gives the page's rows (two for a row writer, merged: list_rows); the
+ * agents' read has no LIMIT because SQLite serves an ORDER BY ... LIMIT with a
+ * temporary b-tree (a pager opened and freed per request), and without one with
+ * its in-memory sorter: the rows past the page are never stepped to. */
 int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
   const char *user = sqlite_db_pstr(p, "user_id"), *cursor = sqlite_db_pstr(p, "cursor");
   int64_t limit = sqlite_db_pint(p, "limit", 50);
@@ -292,18 +355,28 @@ int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
     sqlite3_reset(q);
   }
   /* An agent's list (or a filtered one) reads the owners' conversations too
-   * (LIST_TEAM); everyone else reads their own (LIST_OWN); both in order. */
-  sqlite3_stmt *st =
-      team ? sqlite_db_query(d, cursor ? sqlite_conv_list_team_after : sqlite_conv_list_team_first,
-                             "sssssi", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid,
-                             assigned, limit + 1)
-           : sqlite_db_query(d, cursor ? sqlite_conv_list_own_after : sqlite_conv_list_own_first,
-                             "ssssi", user, sqlite_db_pstr(p, "type"), cursor ? at : NULL, cid,
-                             limit + 1);
+   * (LIST_TEAM); everyone else reads their own (LIST_OWN), or for a row
+   * writer LIST_ACTIVE and LIST_CHANNELS; all in order. */
+  const char *type = sqlite_db_pstr(p, "type");
+  sqlite3_stmt *st, *channels = NULL;
+  if (team)
+    st = sqlite_db_query(d, cursor ? sqlite_conv_list_team_after : sqlite_conv_list_team_first,
+                         "sssssi", user, type, cursor ? at : NULL, cid, assigned, limit + 1);
+  else if (!d->rows)
+    st = sqlite_db_query(d, cursor ? sqlite_conv_list_own_after : sqlite_conv_list_own_first,
+                         "ssssi", user, type, cursor ? at : NULL, cid, limit + 1);
+  else if (!(channels = sqlite_db_query(
+                 d, cursor ? sqlite_conv_list_channels_after : sqlite_conv_list_channels_first,
+                 "ssss", user, type, cursor ? at : NULL, cid)))
+    st = NULL;
+  else if (!(st = sqlite_db_query(
+                 d, cursor ? sqlite_conv_list_active_after : sqlite_conv_list_active_first, "ssssi",
+                 user, type, cursor ? at : NULL, cid, limit + 1)))
+    sqlite3_reset(channels);
   if (!st) return STORE_EUNAVAILABLE;
   sqlite_conv_shared_t sh = {json_object(), json_string("admin"), json_string("member")};
   sqlite_now_t now = sqlite_now_iso();
-  if (d->rows) return list_rows(d, st, &sh, &now, p, limit, result);
+  if (d->rows) return list_rows(d, st, channels, &sh, &now, p, limit, result);
   json_t *convs = json_array();
   char next[96] = "";
   int rc, n = 0;

@@ -187,6 +187,10 @@ int sqlite_conv_complete(sqlite_db_t *d, json_t *c, sqlite_conv_shared_t *sh,
 /* CONV_LIST's read of a user's own conversations (first page, and after a
  * cursor), for tests that check its plan. */
 extern const char sqlite_conv_list_own_first[], sqlite_conv_list_own_after[];
+/* The same as a row writer reads it: the conversations that are not channels,
+ * in order, and the channels (sqlite_conv_list.c). */
+extern const char sqlite_conv_list_active_first[], sqlite_conv_list_active_after[];
+extern const char sqlite_conv_list_channels_first[], sqlite_conv_list_channels_after[];
 /* The same for an agent's (LIST_TEAM). */
 extern const char sqlite_conv_list_team_first[], sqlite_conv_list_team_after[];
 
@@ -258,6 +262,11 @@ json_t *sqlite_msg_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq);
  * sqlite_msg_by_seq's NULL). Returns 0, or -1 when the writer failed. */
 int sqlite_msg_by_seq_rows(sqlite_db_t *d, const char *conv_id, int64_t seq,
                            const store_conv_rows_t *rows, void *w, json_t **tree);
+/* As sqlite_msg_by_seq_rows, for the message at st's row: SQLITE_MSG_COLS
+ * from column b on, then whether it has reactions (b + 17). st stays on its
+ * row (the writer reads its texts). */
+int sqlite_msg_rows_at(sqlite_db_t *d, sqlite3_stmt *st, int b, const store_conv_rows_t *rows,
+                       void *w, json_t **tree);
 /* Steps st (a query of SQLITE_MSG_COLS) once: the message with its reactions, or NULL. */
 json_t *sqlite_msg_one(sqlite_db_t *d, sqlite3_stmt *st);
 /* *result = {message, participant_ids[, created when created >= 0]}; takes msg.

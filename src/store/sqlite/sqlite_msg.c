@@ -66,32 +66,33 @@ static int page_reactions(sqlite_db_t *d, const char *conv, json_t *msgs) {
   return rc < 0 ? rc : STORE_OK;
 }
 
-/* message from SQLITE_MSG_COLS, with its reactions still to be filled in. */
-static json_t *msg_row(sqlite3_stmt *st) {
+/* message from SQLITE_MSG_COLS at st's columns from b on, with its reactions
+ * still to be filled in. */
+static json_t *msg_row(sqlite3_stmt *st, int b) {
   json_t *m = json_object();
-  json_object_set_new(m, "id", sqlite_db_col_str(st, 0));
-  json_object_set_new(m, "conversation_id", sqlite_db_col_str(st, 1));
-  json_object_set_new(m, "seq", json_integer(sqlite3_column_int64(st, 2)));
-  json_object_set_new(m, "sender_id", sqlite_db_col_str(st, 3));
-  json_object_set_new(m, "text", sqlite_db_col_str(st, 4));
-  json_object_set_new(m, "client_id", sqlite_db_col_str(st, 5));
-  json_object_set_new(m, "source", sqlite_db_col_str(st, 6));
-  json_object_set_new(m, "created_at", sqlite_db_col_str(st, 7));
-  json_object_set_new(m, "edited_at", sqlite_db_col_str(st, 8));
-  json_object_set_new(m, "deleted", json_boolean(sqlite3_column_int(st, 9)));
-  json_object_set_new(m, "attachments", sqlite_db_col_json(st, 10, json_array));
-  if (sqlite3_column_type(st, 11) != SQLITE_NULL)
-    json_object_set_new(m, "external_id", sqlite_db_col_str(st, 11));
-  if (sqlite3_column_type(st, 12) != SQLITE_NULL) {
-    json_object_set_new(m, "status", sqlite_db_col_str(st, 12));
-    json_object_set_new(m, "error", sqlite_db_col_json(st, 13, json_null));
+  json_object_set_new(m, "id", sqlite_db_col_str(st, b));
+  json_object_set_new(m, "conversation_id", sqlite_db_col_str(st, b + 1));
+  json_object_set_new(m, "seq", json_integer(sqlite3_column_int64(st, b + 2)));
+  json_object_set_new(m, "sender_id", sqlite_db_col_str(st, b + 3));
+  json_object_set_new(m, "text", sqlite_db_col_str(st, b + 4));
+  json_object_set_new(m, "client_id", sqlite_db_col_str(st, b + 5));
+  json_object_set_new(m, "source", sqlite_db_col_str(st, b + 6));
+  json_object_set_new(m, "created_at", sqlite_db_col_str(st, b + 7));
+  json_object_set_new(m, "edited_at", sqlite_db_col_str(st, b + 8));
+  json_object_set_new(m, "deleted", json_boolean(sqlite3_column_int(st, b + 9)));
+  json_object_set_new(m, "attachments", sqlite_db_col_json(st, b + 10, json_array));
+  if (sqlite3_column_type(st, b + 11) != SQLITE_NULL)
+    json_object_set_new(m, "external_id", sqlite_db_col_str(st, b + 11));
+  if (sqlite3_column_type(st, b + 12) != SQLITE_NULL) {
+    json_object_set_new(m, "status", sqlite_db_col_str(st, b + 12));
+    json_object_set_new(m, "error", sqlite_db_col_json(st, b + 13, json_null));
   }
-  if (sqlite3_column_type(st, 14) != SQLITE_NULL)
-    json_object_set_new(m, "reply_to", sqlite_db_col_json(st, 14, json_null));
-  if (sqlite3_column_type(st, 15) != SQLITE_NULL)
-    json_object_set_new(m, "mentions", sqlite_db_col_json(st, 15, json_array));
-  if (sqlite3_column_type(st, 16) != SQLITE_NULL) {
-    json_t *extra = sqlite_db_col_json(st, 16, json_object);
+  if (sqlite3_column_type(st, b + 14) != SQLITE_NULL)
+    json_object_set_new(m, "reply_to", sqlite_db_col_json(st, b + 14, json_null));
+  if (sqlite3_column_type(st, b + 15) != SQLITE_NULL)
+    json_object_set_new(m, "mentions", sqlite_db_col_json(st, b + 15, json_array));
+  if (sqlite3_column_type(st, b + 16) != SQLITE_NULL) {
+    json_t *extra = sqlite_db_col_json(st, b + 16, json_object);
     if (json_is_object(extra)) json_object_update(m, extra); /* ciphertexts, call */
     json_decref(extra);
   }
@@ -101,7 +102,7 @@ static json_t *msg_row(sqlite3_stmt *st) {
 
 json_t *sqlite_msg_one(sqlite_db_t *d, sqlite3_stmt *st) {
   if (!st || sqlite_db_step(d, st) != 1) return NULL;
-  json_t *m = msg_row(st);
+  json_t *m = msg_row(st, 0);
   sqlite3_reset(st);
   json_object_set_new(m, "reactions", reactions(d, json_string_value(json_object_get(m, "id"))));
   return m;
@@ -119,13 +120,44 @@ json_t *sqlite_msg_by_seq(sqlite_db_t *d, const char *conv_id, int64_t seq) {
   return sqlite_msg_one(d, sqlite_db_query(d, by_seq_sql, "si", conv_id, seq));
 }
 
-/* A message at st's row that msg_row() would make of its columns, its
- * attachments and a list of reactions alone: none of external_id, status,
- * error, reply_to, mentions and payload. */
-static int plain(sqlite3_stmt *st) {
-  for (int col = 11; col <= 16; col++)
+/* A message at st's row (from column b) that msg_row() would make of its
+ * columns, its attachments and a list of reactions alone: none of
+ * external_id, status, error, reply_to, mentions and payload. */
+static int plain(sqlite3_stmt *st, int b) {
+  for (int col = b + 11; col <= b + 16; col++)
     if (sqlite3_column_type(st, col) != SQLITE_NULL) return 0;
   return 1;
+}
+
+int sqlite_msg_rows_at(sqlite_db_t *d, sqlite3_stmt *st, int b, const store_conv_rows_t *rows,
+                       void *w, json_t **tree) {
+  *tree = NULL;
+  if (!plain(st, b)) {
+    *tree = msg_row(st, b);
+    json_object_set_new(*tree, "reactions",
+                        reactions(d, json_string_value(json_object_get(*tree, "id"))));
+    return 0;
+  }
+  store_msg_row_t m;
+  m.id = sqlite_db_col_text(st, b);
+  m.conversation_id = sqlite_db_col_text(st, b + 1);
+  m.seq = sqlite3_column_int64(st, b + 2);
+  m.sender_id = sqlite_db_col_text(st, b + 3);
+  m.text = sqlite_db_col_text(st, b + 4);
+  m.client_id = sqlite_db_col_text(st, b + 5);
+  m.source = sqlite_db_col_text(st, b + 6);
+  m.created_at = sqlite_db_col_text(st, b + 7);
+  m.edited_at = sqlite_db_col_text(st, b + 8);
+  m.deleted = sqlite3_column_int(st, b + 9) != 0;
+  /* Most messages have none, stored as "[]": no parse for those. */
+  const char *att = (const char *)sqlite3_column_text(st, b + 10);
+  int none = !att || (sqlite3_column_bytes(st, b + 10) == 2 && memcmp(att, "[]", 2) == 0);
+  m.attachments = none ? NULL : sqlite_db_col_json(st, b + 10, json_array);
+  m.reactions = sqlite3_column_int(st, b + 17) ? reactions(d, m.id.p) : json_array();
+  int rc = (none || m.attachments) && m.reactions ? rows->message(w, &m) : -1;
+  json_decref(m.attachments);
+  json_decref(m.reactions);
+  return rc;
 }
 
 int sqlite_msg_by_seq_rows(sqlite_db_t *d, const char *conv_id, int64_t seq,
@@ -138,32 +170,7 @@ int sqlite_msg_by_seq_rows(sqlite_db_t *d, const char *conv_id, int64_t seq,
   *tree = NULL;
   sqlite3_stmt *st = sqlite_db_query(d, sql, "si", conv_id, seq);
   if (!st || sqlite_db_step(d, st) != 1) return 0;
-  if (!plain(st)) {
-    *tree = msg_row(st);
-    sqlite3_reset(st);
-    json_object_set_new(*tree, "reactions",
-                        reactions(d, json_string_value(json_object_get(*tree, "id"))));
-    return 0;
-  }
-  store_msg_row_t m;
-  m.id = sqlite_db_col_text(st, 0);
-  m.conversation_id = sqlite_db_col_text(st, 1);
-  m.seq = sqlite3_column_int64(st, 2);
-  m.sender_id = sqlite_db_col_text(st, 3);
-  m.text = sqlite_db_col_text(st, 4);
-  m.client_id = sqlite_db_col_text(st, 5);
-  m.source = sqlite_db_col_text(st, 6);
-  m.created_at = sqlite_db_col_text(st, 7);
-  m.edited_at = sqlite_db_col_text(st, 8);
-  m.deleted = sqlite3_column_int(st, 9) != 0;
-  /* Most messages have none, stored as "[]": no parse for those. */
-  const char *att = (const char *)sqlite3_column_text(st, 10);
-  int none = !att || (sqlite3_column_bytes(st, 10) == 2 && memcmp(att, "[]", 2) == 0);
-  m.attachments = none ? NULL : sqlite_db_col_json(st, 10, json_array);
-  m.reactions = sqlite3_column_int(st, 17) ? reactions(d, m.id.p) : json_array();
-  int rc = (none || m.attachments) && m.reactions ? rows->message(w, &m) : -1;
-  json_decref(m.attachments);
-  json_decref(m.reactions);
+  int rc = sqlite_msg_rows_at(d, st, 0, rows, w, tree);
   sqlite3_reset(st);
   return rc;
 }
@@ -207,7 +214,7 @@ int sqlite_msg_list(sqlite_db_t *d, json_t *p, json_t **result) {
   json_t *msgs = json_array();
   int n = 0;
   while ((rc = sqlite_db_step(d, st)) == 1 && n < limit) {
-    json_t *m = msg_row(st);
+    json_t *m = msg_row(st, 0);
     if (ascending)
       json_array_append_new(msgs, m);
     else

@@ -265,6 +265,9 @@ static void rows_and_tree_write_the_same_page(void **state) {
   every_page(fx, fx->c, NULL, 3);
   every_page(fx, d, NULL, 3);
   every_page(fx, fx->b, "instagram", 1);
+  /* The owner's Instagram list: a type filter on a list that is nobody's
+   * agent's (its two reads, the channels apart). */
+  every_page(fx, fx->a, "instagram", 1);
 }
 
 int main(void) {

@@ -452,6 +452,19 @@ static void test_inbox_reads_in_activity_order(void **state) {
     assert_non_null(strstr(plan, "participants_unsorted"));
     assert_null(strstr(plan, "SCAN p"));
     assert_null(strstr(plan, "SCAN q"));
+    /* A row writer's: the conversations in participants_activity's order, each
+     * with its last message by messages' (conversation_id, seq) key, and no
+     * sort by SQLite; the channels by participants_unsorted. */
+    query_plan(f->path, after ? sqlite_conv_list_active_after : sqlite_conv_list_active_first, plan,
+               sizeof(plan));
+    assert_non_null(strstr(plan, "SEARCH p USING COVERING INDEX participants_activity"));
+    assert_non_null(strstr(plan, "SEARCH m USING INDEX sqlite_autoindex_messages_2"));
+    assert_null(strstr(plan, "TEMP B-TREE"));
+    assert_null(strstr(plan, "SCAN"));
+    query_plan(f->path, after ? sqlite_conv_list_channels_after : sqlite_conv_list_channels_first,
+               plan, sizeof(plan));
+    assert_non_null(strstr(plan, "SEARCH q USING INDEX participants_unsorted"));
+    assert_null(strstr(plan, "SCAN"));
     /* An agent's: the owners' instagram conversations by conversations_instagram,
      * in its order (no scan, no sort of them: the only sort is the page's). */
     query_plan(f->path, after ? sqlite_conv_list_team_after : sqlite_conv_list_team_first, plan,
