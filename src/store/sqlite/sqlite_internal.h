@@ -157,11 +157,14 @@ json_t *sqlite_conv_load_for(sqlite_db_t *d, const char *id, const char *user);
  * NULL on a failed read. */
 json_t *sqlite_conv_me(sqlite_db_t *d, const char *conv_id, const char *user_id);
 /* sqlite_conv.c, for CONV_LIST (sqlite_conv_list.c). A conversation's own
- * columns, as every query of conversations (as c) reads them. */
+ * columns, as every query of conversations (as c) reads them. The contact's
+ * pause is looked up only for a conversation with a contact (the subquery
+ * opens and seeks a cursor on contacts for each row it runs on; without a
+ * contact its answer is NULL either way). */
 #define SQLITE_CONV_COLS                                                                      \
   "c.id, c.type, c.name, c.last_seq, c.created_at, c.updated_at, c.contact_id, c.creator_id," \
-  " c.assignee_id,"                                                                           \
-  " (SELECT automation_paused_until_ms FROM contacts WHERE id = c.contact_id),"               \
+  " c.assignee_id, CASE WHEN c.contact_id IS NOT NULL THEN"                                   \
+  " (SELECT automation_paused_until_ms FROM contacts WHERE id = c.contact_id) END,"           \
   " c.public, c.member_count, c.invite_token, c.avatar_id"
 /* Values shared by the conversations of one CONV_LIST page: the same users
  * and roles recur across them, and one reference each spares most of the
