@@ -129,8 +129,8 @@ typedef struct page_user_s {
 static const page_user_t *page_user(sqlite_db_t *d, strmap_t *users, const char *id) {
   page_user_t *u = strmap_get(users, id);
   if (u) return u;
-  sqlite3_stmt *st =
-      sqlite_db_query(d, "SELECT name, avatar_url, avatar_id FROM users WHERE id = ?", "s", id);
+  sqlite3_stmt *st = sqlite_db_query_static(
+      d, "SELECT name, avatar_url, avatar_id FROM users WHERE id = ?", "s", id);
   int rc = st ? sqlite_db_step(d, st) : -1;
   if (rc < 0) return NULL;
   store_str_t col[3] = {{NULL, 0}, {NULL, 0}, {NULL, 0}};
@@ -171,12 +171,12 @@ static int free_user(const char *key, void *value, void *arg) {
  * their users from users. */
 static int member_rows(sqlite_db_t *d, const char *conv_id, const sqlite_now_t *now,
                        strmap_t *users, const store_conv_rows_t *rows, void *w) {
-  sqlite3_stmt *st =
-      sqlite_db_query(d,
-                      "SELECT user_id, role, last_read_seq, last_delivered_seq, mention_count,"
-                      " CASE WHEN muted_until > ?2 THEN muted_until END FROM participants"
-                      " WHERE conversation_id = ?1 ORDER BY rowid",
-                      "ss", conv_id, now->iso);
+  sqlite3_stmt *st = sqlite_db_query_static(
+      d,
+      "SELECT user_id, role, last_read_seq, last_delivered_seq, mention_count,"
+      " CASE WHEN muted_until > ?2 THEN muted_until END FROM participants"
+      " WHERE conversation_id = ?1 ORDER BY rowid",
+      "ss", conv_id, now->iso);
   if (!st) return -1;
   int rc;
   while ((rc = sqlite_db_step(d, st)) == 1) {
@@ -350,26 +350,28 @@ int sqlite_conv_list(sqlite_db_t *d, json_t *p, json_t **result) {
   int team = assigned != NULL;
   if (!team) {
     sqlite3_stmt *q =
-        sqlite_db_query(d, "SELECT 1 FROM ig_agents WHERE user_id = ? LIMIT 1", "s", user);
+        sqlite_db_query_static(d, "SELECT 1 FROM ig_agents WHERE user_id = ? LIMIT 1", "s", user);
     if (!q || (team = sqlite_db_step(d, q)) < 0) return STORE_EUNAVAILABLE;
     sqlite3_reset(q);
   }
   /* An agent's list (or a filtered one) reads the owners' conversations too
    * (LIST_TEAM); everyone else reads their own (LIST_OWN), or for a row
-   * writer LIST_ACTIVE and LIST_CHANNELS; all in order. */
+   * writer LIST_ACTIVE and LIST_CHANNELS; all in order. Their strings (params'
+   * and at) are bound in place: the reads are reset before this returns. */
   const char *type = sqlite_db_pstr(p, "type");
   sqlite3_stmt *st, *channels = NULL;
   if (team)
-    st = sqlite_db_query(d, cursor ? sqlite_conv_list_team_after : sqlite_conv_list_team_first,
-                         "sssssi", user, type, cursor ? at : NULL, cid, assigned, limit + 1);
+    st = sqlite_db_query_static(d,
+                                cursor ? sqlite_conv_list_team_after : sqlite_conv_list_team_first,
+                                "sssssi", user, type, cursor ? at : NULL, cid, assigned, limit + 1);
   else if (!d->rows)
-    st = sqlite_db_query(d, cursor ? sqlite_conv_list_own_after : sqlite_conv_list_own_first,
-                         "ssssi", user, type, cursor ? at : NULL, cid, limit + 1);
-  else if (!(channels = sqlite_db_query(
+    st = sqlite_db_query_static(d, cursor ? sqlite_conv_list_own_after : sqlite_conv_list_own_first,
+                                "ssssi", user, type, cursor ? at : NULL, cid, limit + 1);
+  else if (!(channels = sqlite_db_query_static(
                  d, cursor ? sqlite_conv_list_channels_after : sqlite_conv_list_channels_first,
                  "ssss", user, type, cursor ? at : NULL, cid)))
     st = NULL;
-  else if (!(st = sqlite_db_query(
+  else if (!(st = sqlite_db_query_static(
                  d, cursor ? sqlite_conv_list_active_after : sqlite_conv_list_active_first, "ssssi",
                  user, type, cursor ? at : NULL, cid, limit + 1)))
     sqlite3_reset(channels);

@@ -191,6 +191,17 @@ sqlite3_stmt *sqlite_db_query(sqlite_db_t *d, const char *sql, const char *fmt, 
   return st;
 }
 
+sqlite3_stmt *sqlite_db_query_static(sqlite_db_t *d, const char *sql, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  /* In place, as sqlite_db_exec binds them: a statement's next use clears
+   * its bindings before anything else (cached()), so none is read after its
+   * caller's strings go. */
+  sqlite3_stmt *st = vquery(d, sql, fmt, &ap, SQLITE_STATIC);
+  va_end(ap);
+  return st;
+}
+
 int sqlite_db_exec(sqlite_db_t *d, const char *sql, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

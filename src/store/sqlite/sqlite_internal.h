@@ -93,6 +93,10 @@ void sqlite_db_close(sqlite_db_t *d);
  * 's' const char * (NULL binds null), 'i' int64_t, 'd' int, 'j' json_t * stored as
  * text (NULL binds null). NULL after logging on a prepare or bind error. */
 sqlite3_stmt *sqlite_db_query(sqlite_db_t *d, const char *sql, const char *fmt, ...);
+/* The same with the 's' strings bound in place, not copied: for a caller
+ * whose strings outlive every step and read of the statement (until its
+ * reset). */
+sqlite3_stmt *sqlite_db_query_static(sqlite_db_t *d, const char *sql, const char *fmt, ...);
 /* Runs a statement that returns no rows; returns a store status (a constraint
  * violation is STORE_ECONFLICT). */
 int sqlite_db_exec(sqlite_db_t *d, const char *sql, const char *fmt, ...);
