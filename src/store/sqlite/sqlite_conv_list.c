@@ -268,13 +268,14 @@ static void cursor_of(sqlite3_stmt *st, char *out, size_t size) {
   out[o] = '\0';
 }
 
-/* Whether a's row comes before b's in the page's order, (updated_at, id)
- * descending, compared as SQLite compares texts (BINARY: bytes, then length). */
+/* Two texts compared as SQLite compares them (BINARY: bytes, then length). */
 static int text_cmp(store_str_t x, store_str_t y) {
   int c = memcmp(x.p ? x.p : "", y.p ? y.p : "", x.n < y.n ? x.n : y.n);
   return c ? c : (x.n > y.n) - (x.n < y.n);
 }
 
+/* Whether a's row comes before b's in the page's order: (updated_at, id)
+ * descending. */
 static int comes_first(sqlite3_stmt *a, sqlite3_stmt *b) {
   int c = text_cmp(sqlite_db_col_text(a, 5), sqlite_db_col_text(b, 5));
   return c ? c > 0 : text_cmp(sqlite_db_col_text(a, 0), sqlite_db_col_text(b, 0)) > 0;
