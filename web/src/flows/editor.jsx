@@ -16,6 +16,8 @@ import {
   applyEdgeChanges,
   applyNodeChanges,
   useReactFlow,
+  useStore,
+  useUpdateNodeInternals,
 } from '@xyflow/react';
 
 import { Inspector } from './inspector.jsx';
@@ -36,6 +38,7 @@ import {
   summary,
   toCanvas,
   toModel,
+  unmeasuredHandles,
 } from './model.js';
 import { nodeTypes } from './nodes.jsx';
 import { Palette } from './palette.jsx';
@@ -86,6 +89,27 @@ function metaOf(flow) {
     trigger: editableTrigger(flow.trigger),
     settings: { ...(flow.settings || {}) },
   };
+}
+
+/** Re-measures a step whose size the canvas knows but whose handles it lost.
+ * @xyflow/react takes the `nodes` prop in an effect, which Preact runs after
+ * the next frame; a step's first measurement (its ResizeObserver) can land in
+ * between. Type into a new step's field at once (the editor focuses it) and
+ * the prop rendered by that keystroke, whose step has no size yet, is taken
+ * after the measurement: the step's handle positions are dropped, then the
+ * next prop (with the measured size) keeps them dropped, and as the size no
+ * longer changes nothing measures them again. Until then no edge to or from
+ * that step is drawn (an output chosen in the inspector is in the state, not
+ * on the canvas) and no drag connects to it. */
+const unmeasuredIds = (s) => JSON.stringify(unmeasuredHandles(s.nodeLookup.values()));
+function HandleBoundsGuard() {
+  const ids = useStore(unmeasuredIds);
+  const update = useUpdateNodeInternals();
+  useEffect(() => {
+    const list = JSON.parse(ids);
+    if (list.length) update(list);
+  }, [ids, update]);
+  return null;
 }
 
 function Builder({ api, initial, onSaved, onBack, onReload, initialNotice }) {
@@ -523,6 +547,7 @@ function Builder({ api, initial, onSaved, onBack, onReload, initialNotice }) {
           >
             <Background gap={20} />
             <Controls showInteractive={false} />
+            <HandleBoundsGuard />
           </ReactFlow>
         </div>
         <div class="flows-editor__right">

@@ -272,6 +272,19 @@ export function pruneEdges(nodes, edges) {
   });
 }
 
+/** The ids of the canvas's steps whose size is measured but whose handles are
+ * not (`nodes`: @xyflow/react's internal nodes, its store's nodeLookup values).
+ * Such a step draws no edge and takes no connection until it is measured again;
+ * the editor re-measures them (editor.jsx, HandleBoundsGuard). */
+export function unmeasuredHandles(nodes) {
+  const ids = [];
+  for (const n of nodes) {
+    const m = n.measured;
+    if (!n.hidden && m && m.width && m.height && !(n.internals && n.internals.handleBounds)) ids.push(n.id);
+  }
+  return ids;
+}
+
 /** The node the trigger leads to, or null. */
 export function startOf(edges) {
   const e = edges.find((x) => x.source === TRIGGER_ID);

@@ -26,6 +26,7 @@ import {
   startOf,
   toCanvas,
   toModel,
+  unmeasuredHandles,
 } from '../model.js';
 
 const FLOW = {
@@ -296,4 +297,20 @@ test('row editors: an api_call, a message and a randomizer edited as rows save a
       { name: 'B', weight: 60 },
     ],
   });
+});
+
+test('unmeasuredHandles: steps measured whose handles are not, as the canvas must measure again', () => {
+  const bounds = { source: [], target: [] };
+  const nodes = [
+    { id: 'ok', measured: { width: 240, height: 56 }, internals: { handleBounds: bounds } },
+    // Dropped by a late nodes prop after the first measurement: no edge is drawn.
+    { id: 'lost', measured: { width: 240, height: 56 }, internals: { handleBounds: undefined } },
+    // Not measured yet: its ResizeObserver measures it.
+    { id: 'new', measured: { width: undefined, height: undefined }, internals: {} },
+    { id: 'hidden', hidden: true, measured: { width: 240, height: 56 }, internals: {} },
+    // A step without handles has bounds of nulls, which count as measured.
+    { id: 'none', measured: { width: 240, height: 56 }, internals: { handleBounds: { source: null, target: null } } },
+  ];
+  assert.deepEqual(unmeasuredHandles(nodes), ['lost']);
+  assert.deepEqual(unmeasuredHandles(new Map(nodes.map((n) => [n.id, n])).values()), ['lost']);
 });
