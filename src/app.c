@@ -149,6 +149,7 @@ static void finish_shutdown(app_t *app) {
   uv_close((uv_handle_t *)&h->shutdown_timer, on_handle_closed);
   uv_close((uv_handle_t *)&h->drain, on_handle_closed);
   uv_close((uv_handle_t *)&h->lag_timer, on_handle_closed);
+  ws_server_stop(&h->ws);
   uv_close((uv_handle_t *)&h->sigterm, on_handle_closed);
   uv_close((uv_handle_t *)&h->sigint, on_handle_closed);
   log_info("shutdown complete");
@@ -511,9 +512,10 @@ int app_start(app_t *app, uv_loop_t *loop) {
                              app,
                              bots_authenticate,
                              app};
-  h->ws = (ws_server_t){loop, &app->cfg, app->metrics, app->hub, NULL, NULL, app};
+  h->ws = (ws_server_t){loop, &app->cfg, app->metrics, app->hub, NULL, NULL, app, NULL};
   app->httpd = &h->httpd;
   app->ws = &h->ws;
+  if (ws_server_start(&h->ws) != 0) goto fail;
   ws_protocol_init(app);
   /* Subscribed and heartbeating from the start, so this instance hears other
    * instances' events (revocations, presence) before its first session. */

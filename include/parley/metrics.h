@@ -19,6 +19,7 @@ typedef struct metrics_s {
   uint64_t messages_stored;
   uint64_t messages_delivered; /* frames carrying a message handed to sessions */
   uint64_t ws_dropped_slow;    /* sessions dropped at their output limit */
+  uint64_t ws_write_delays;    /* session writes held by the write delay (loop loaded) */
   uint64_t bus_published;
   uint64_t bus_received;
   uint64_t flow_changes_heard;    /* FLOWS_CHANGED_CHANNEL messages (this instance's too) */

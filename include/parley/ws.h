@@ -2,7 +2,9 @@
  * event API on the loop thread, and the hub that maps users to their sessions.
  *
  * A session receives text messages (each handed to its server's on_message) and sends
- * text frames. Output queued during one loop turn leaves in one write. Limits:
+ * text frames. Output queued during one loop turn leaves in one write; while the
+ * loop is loaded, in one write after at most cfg.ws_write_delay_ms (see
+ * ws_server_start). Limits:
  * binary frames close 1003, messages over cfg.ws_max_message_bytes close 1009,
  * queued output over cfg.ws_output_limit drops the session, a ping every
  * cfg.ws_ping_interval_ms and a close after cfg.ws_pong_timeout_ms without a pong.
@@ -17,6 +19,7 @@
 
 typedef struct ws_session_s ws_session_t;
 typedef struct hub_s hub_t;
+typedef struct ws_out_s ws_out_t;
 
 /* What sessions are served with: the loop, the settings they read (the ws_*
  * limits above), where counters go, the hub they leave when they close, the
@@ -31,7 +34,16 @@ typedef struct ws_server_s {
   void (*on_message)(ws_session_t *s, const char *data, size_t len);
   void (*on_close)(ws_session_t *s);
   struct app_s *app;
+  ws_out_t *out; /* ws_server_start's shared state; NULL: no write delay */
 } ws_server_t;
+
+/* Starts what the server's sessions share: the write delay, when
+ * cfg.ws_write_delay_ms > 0. Before the first upgrade, on the loop's thread
+ * (the load signal is that thread's CPU time). Returns 0, or -1 when memory
+ * runs out. */
+int ws_server_start(ws_server_t *srv);
+/* Closes what ws_server_start opened, once every session is gone. */
+void ws_server_stop(ws_server_t *srv);
 
 struct ws_session_s {
   const ws_server_t *server;

@@ -163,6 +163,7 @@ static const setting_t settings[] = {
     I(ws_auth_timeout_ms, 100, 600000, "time to authenticate a WebSocket"),
     I(ws_ping_interval_ms, 100, 3600000, "WebSocket ping interval"),
     I(ws_pong_timeout_ms, 200, 3600000, "WebSocket closed without a pong after"),
+    I(ws_write_delay_ms, 0, 50, "under load, how long a frame may wait to share a write"),
     I(ws_rate, 1, 100000, "WebSocket frames a second"),
     I(ws_burst, 1, 100000, "WebSocket frame burst"),
     I(store_max_jobs, 1, 10000000, "store jobs in flight at most"),
@@ -249,6 +250,7 @@ static void set_defaults(config_t *c) {
   c->ws_auth_timeout_ms = 10000;
   c->ws_ping_interval_ms = 30000;
   c->ws_pong_timeout_ms = 60000;
+  c->ws_write_delay_ms = 2;
   c->ws_rate = 20;
   c->ws_burst = 40;
   c->store_max_jobs = 10000;

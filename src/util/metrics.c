@@ -127,6 +127,9 @@ void metrics_render(const metrics_t *m, buf_t *out) {
                   m->messages_delivered);
   metrics_counter(out, "parley_ws_dropped_slow_total", "sessions dropped at their output limit",
                   m->ws_dropped_slow);
+  metrics_counter(out, "parley_ws_write_delays_total",
+                  "session writes held by the write delay while the loop was loaded",
+                  m->ws_write_delays);
   metrics_counter(out, "parley_bus_published_total", "bus messages published", m->bus_published);
   metrics_counter(out, "parley_bus_received_total", "bus messages received", m->bus_received);
   metrics_counter(out, "parley_flow_changes_heard_total",

@@ -57,6 +57,9 @@ size_t ws_core_pending(const ws_core_t *w);
 /* 1 when there is output to flush: frames in wslay's queue not yet
  * serialized, or serialized bytes not yet taken. */
 int ws_core_want_flush(const ws_core_t *w);
+/* 1 when wslay has a frame to send (a pong, a ping, a close, or text queued
+ * behind one): what must not wait for the write delay. */
+int ws_core_want_control(const ws_core_t *w);
 /* 1 once a close frame is queued or sent (no more messages go out). */
 int ws_core_closing(const ws_core_t *w);
 /* The close code we sent or queued, 0 if none. */

@@ -3,7 +3,8 @@
  * net/ and http/), records what would go on the wire, and runs a real libuv
  * loop for the end-of-turn flush. Covers refused upgrades, the 101, frames in
  * and out, one write per turn, the output limit, close handshakes, the auth
- * deadline, and the hub seeing sessions go. */
+ * deadline, the hub seeing sessions go, and the write delay (idle: none;
+ * loaded: one write within the bound; a close, a pong and the limit as before). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,8 +22,9 @@
 /* ---- the stand-ins for net/ and http/ ---- */
 
 static struct {
-  buf_t wire; /* every byte written */
-  int writes; /* write calls (one per flush when coalescing works) */
+  buf_t wire;              /* every byte written */
+  int writes;              /* write calls (one per flush when coalescing works) */
+  uint64_t first_write_ns; /* uv_hrtime of the first write since it was zeroed */
   int closes;
   int aborts;
   uint64_t timer_ms;
@@ -46,6 +48,7 @@ int conn_write_owned(conn_t *c, char *data, size_t len) {
   }
   buf_append(&fk.wire, data, len);
   free(data);
+  if (!fk.first_write_ns) fk.first_write_ns = uv_hrtime();
   fk.writes++;
   return 0;
 }
@@ -129,7 +132,7 @@ static int setup(void **state) {
   cfg.ws_pong_timeout_ms = 60000;
   metrics = metrics_new();
   hub = hub_new();
-  srv = (ws_server_t){&loop, &cfg, metrics, hub, on_message, on_close, NULL};
+  srv = (ws_server_t){&loop, &cfg, metrics, hub, on_message, on_close, NULL, NULL};
   conn = calloc(1, sizeof(*conn));
   conn->id = 7;
   messages = closed_sessions = replies = 0;
@@ -139,6 +142,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   conn_close(conn);
+  ws_server_stop(&srv);
   uv_run(&loop, UV_RUN_DEFAULT); /* the sessions' handles close, memory goes */
   assert_int_equal(uv_loop_close(&loop), 0);
   hub_free(hub);
@@ -326,6 +330,132 @@ static void test_output_limit_drops(void **state) {
   assert_int_equal(fk.writes, 0);
 }
 
+/* ---- the write delay ---- */
+
+#define DELAY_MS 20
+
+/* The loop's thread busy for ms (a loaded loop), then a turn for its clock. */
+static void spin(int ms) {
+  uint64_t until = uv_hrtime() + (uint64_t)ms * 1000000;
+  while (uv_hrtime() < until) {}
+  turn();
+}
+
+static ws_session_t *delayed_session(void) {
+  cfg.ws_write_delay_ms = DELAY_MS;
+  assert_int_equal(ws_server_start(&srv), 0);
+  return upgrade();
+}
+
+/* Loads the loop and queues text, which then waits for the delay. A machine
+ * busy with other work may leave the spin too little CPU for a loaded window:
+ * then the frame left at the end of the turn, and it is tried again. Returns
+ * uv_hrtime just before the send that waits. */
+static uint64_t send_delayed(ws_session_t *s, const char *text) {
+  uint64_t delays = metrics->ws_write_delays;
+  for (int i = 0; i < 50; i++) {
+    spin(40);
+    uint64_t t = uv_hrtime();
+    assert_int_equal(ws_session_send(s, text, strlen(text)), 0);
+    if (metrics->ws_write_delays > delays) return t;
+    turn();
+    fk.wire.len = 0;
+    fk.writes = 0;
+    fk.first_write_ns = 0;
+  }
+  fail_msg("the loop never counted as loaded");
+  return 0;
+}
+
+/* Runs the loop until something is written or `ms` pass. */
+static void run_until_written(int ms) {
+  uint64_t until = uv_hrtime() + (uint64_t)ms * 1000000;
+  while (fk.writes == 0 && uv_hrtime() < until) uv_run(&loop, UV_RUN_ONCE);
+}
+
+static void test_delay_idle_writes_at_turn_end(void **state) {
+  ws_session_t *s = delayed_session();
+  usleep(50 * 1000); /* idle: the loop's thread uses no CPU */
+  turn();
+  assert_int_equal(ws_session_send(s, "now", 3), 0);
+  turn();
+  assert_int_equal(fk.writes, 1);
+  assert_int_equal(metrics->ws_write_delays, 0);
+  frame_t f[2];
+  assert_int_equal(received(f, 2), 1);
+  assert_memory_equal(f[0].payload, "now", 3);
+}
+
+static void test_delay_loaded_one_write_within_bound(void **state) {
+  ws_session_t *s = delayed_session();
+  uint64_t t0 = send_delayed(s, "one");
+  turn();
+  spin(DELAY_MS / 4); /* a later turn's frame joins the wait, not a new one */
+  uint64_t t1 = uv_hrtime();
+  assert_int_equal(ws_session_send(s, "two", 3), 0);
+  /* (On a busy machine the spin may have outlasted the delay: then "one" has
+   * left, and "two" waits on its own.) */
+  int joined = t1 - t0 < (uint64_t)(DELAY_MS - 1) * 1000000;
+  if (joined) assert_int_equal(fk.writes, 0); /* waits: the loop is loaded */
+  run_until_written(10 * DELAY_MS);
+  assert_true(fk.writes >= 1);
+  uint64_t waited_ms = (fk.first_write_ns - t0) / 1000000;
+  /* It waited, and not past the bound: the slack is for a busy machine's
+   * scheduling, under what a wait begun again by "two" would take. */
+  assert_true(waited_ms + 1 >= DELAY_MS);
+  assert_true(waited_ms <= DELAY_MS + DELAY_MS / 5);
+  if (!joined) return;
+  assert_int_equal(fk.writes, 1);
+  assert_int_equal(metrics->ws_write_delays, 1);
+  frame_t f[3];
+  assert_int_equal(received(f, 3), 2);
+  assert_memory_equal(f[0].payload, "one", 3);
+  assert_memory_equal(f[1].payload, "two", 3);
+  assert_int_equal(ws_session_pending(s), 0);
+  turn();
+  assert_int_equal(fk.writes, 1);
+}
+
+static void test_delay_close_and_pong_do_not_wait(void **state) {
+  ws_session_t *s = delayed_session();
+  send_delayed(s, "one");
+  client_sends(1, OP_PING, 1, "hi", 2);
+  turn();
+  /* The pong leaves at the end of the turn, after the frame queued first. */
+  assert_int_equal(fk.writes, 1);
+  frame_t f[4];
+  assert_int_equal(received(f, 4), 2);
+  assert_memory_equal(f[0].payload, "one", 3);
+  assert_int_equal(f[1].opcode, OP_PONG);
+  fk.wire.len = 0;
+  fk.writes = 0;
+  send_delayed(s, "two");
+  turn();
+  assert_int_equal(fk.writes, 0);
+  ws_session_close(s, 1001, "server shutting down");
+  turn();
+  assert_int_equal(fk.writes, 1);
+  assert_int_equal(received(f, 4), 2);
+  assert_memory_equal(f[0].payload, "two", 3);
+  assert_int_equal(close_code_of(&f[1]), 1001);
+}
+
+static void test_delay_output_limit_counts_waiting(void **state) {
+  cfg.ws_output_limit = 4096;
+  ws_session_t *s = delayed_session();
+  send_delayed(s, "one");
+  char big[1000];
+  memset(big, 'x', sizeof(big));
+  int rc = 0;
+  for (int i = 0; i < 5 && rc == 0; i++) rc = ws_session_send(s, big, sizeof(big));
+  assert_int_equal(rc, -1);
+  assert_int_equal(metrics->ws_dropped_slow, 1);
+  assert_int_equal(fk.aborts, 1);
+  assert_null(s->conn);
+  run_until_written(3 * DELAY_MS); /* the dropped session's wait is gone */
+  assert_int_equal(fk.writes, 0);
+}
+
 static void test_drop_inside_message_handler(void **state) {
   cfg.ws_output_limit = 1000;
   upgrade();
@@ -394,6 +524,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_drop_inside_message_handler, setup, teardown),
       cmocka_unit_test_setup_teardown(test_auth_deadline, setup, teardown),
       cmocka_unit_test_setup_teardown(test_hub_forgets_closed_sessions, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_delay_idle_writes_at_turn_end, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_delay_loaded_one_write_within_bound, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_delay_close_and_pong_do_not_wait, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_delay_output_limit_counts_waiting, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
