@@ -44,7 +44,7 @@ typedef struct config_s {
   int ws_auth_timeout_ms;   /* ws_auth_timeout_ms: 10000 */
   int ws_ping_interval_ms;  /* ws_ping_interval_ms: 30000 */
   int ws_pong_timeout_ms;   /* ws_pong_timeout_ms: 60000 */
-  int ws_write_delay_ms;    /* ws_write_delay_ms: 2, under load (0: never) */
+  int ws_write_delay_ms;    /* ws_write_delay_ms: 0 (off); under load only */
   int ws_rate;              /* ws_rate: frames a second, 20 */
   int ws_burst;             /* ws_burst: 40 */
   int store_max_jobs;       /* store_max_jobs: 10000 */

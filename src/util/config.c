@@ -250,7 +250,7 @@ static void set_defaults(config_t *c) {
   c->ws_auth_timeout_ms = 10000;
   c->ws_ping_interval_ms = 30000;
   c->ws_pong_timeout_ms = 60000;
-  c->ws_write_delay_ms = 2;
+  c->ws_write_delay_ms = 0;
   c->ws_rate = 20;
   c->ws_burst = 40;
   c->store_max_jobs = 10000;
