@@ -384,10 +384,11 @@ void fanout_message_new(app_t *app, const json_t *message, const json_t *partici
   int wanted = (ack_user && ack_session) || envelope_remote(app) ||
                json_object_size(channel_subs_members(app->channel_subs, conv)) > 0 ||
                anyone_here(app, participant_ids);
-  /* A shallow copy: the ids are strings nobody changes (jansson's are only
-   * changed by json_string_set), shared by reference; a deep copy and its
-   * free were 64,000 instructions a message in groups of 100 (callgrind). */
-  d->users = wanted ? json_copy((json_t *)participant_ids) : json_array();
+  /* The store's array by reference: a message's recipients are never changed
+   * in place (no reader appends to or removes from them), and jansson counts
+   * references atomically. A deep copy and its free were 64,000 instructions
+   * a message in groups of 100, the shallow copy after it 7,700 (callgrind). */
+  d->users = wanted ? json_incref((json_t *)participant_ids) : json_array();
   /* Signed for the conversation: one frame for every participant. The
    * message is encoded once, for the frame and the ack. */
   json_t *view = wanted ? attach_url_message_copy(app, message) : NULL;
