@@ -84,10 +84,12 @@ typedef struct app_s {
   struct bots_s *bots;                 /* bot webhooks' outbox and the bot registry */
   struct push_s *push;                 /* Web Push: the VAPID key and the send queue */
   /* Called by chat/fanout.c for each message stored on this instance, once,
-   * with the message and its participant ids (borrowed); app.c points it at
+   * with the message and its participant ids (borrowed), after its delivery
+   * here; here (or NULL: not known) tells for each participant id whether the
+   * delivery found a session of theirs here. app.c points it at
    * push_message_new (chat/ is below push/). NULL: nothing. */
   void (*on_message_stored)(struct app_s *app, const struct json_t *message,
-                            const struct json_t *participant_ids);
+                            const struct json_t *participant_ids, const unsigned char *here);
   /* Called by chat/dispatch.c when another instance announced a bot it just
    * created (envelope kind "b"); app.c points it at bots_known (chat/ is below
    * bots/). NULL: nothing. */

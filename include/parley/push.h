@@ -26,8 +26,11 @@ const char *push_vapid_public(const push_t *p);
 /* A message was just stored on this instance (fanout_message_new's hook):
  * looks up the recipients' subscriptions, presence (across instances),
  * do-not-disturb and mute, and queues a push for each subscription whose user
- * should hear of it. Borrowed. */
-void push_message_new(app_t *app, const json_t *message, const json_t *participant_ids);
+ * should hear of it. A recipient with a session here gets none: here[i] (one
+ * per participant id) says so when here is not NULL, the hub otherwise.
+ * Borrowed. */
+void push_message_new(app_t *app, const json_t *message, const json_t *participant_ids,
+                      const unsigned char *here);
 
 /* A subscription of user_id was just stored on this instance (created, or
  * moved to them): every instance drops what it held of the user having none,

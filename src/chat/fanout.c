@@ -50,10 +50,21 @@ static fanout_t *fanout_of(app_t *app) {
   return app->fanout && !app->fanout->closing ? app->fanout : NULL;
 }
 
+/* Who of a message's recipients had a session here when it was delivered,
+ * for the on_message_stored hook (push), filled by a delivery that happens
+ * within fanout_message_new; on its stack. */
+typedef struct reach_s {
+  unsigned char *here; /* here[i]: users[i] had a session here */
+  size_t n;
+  int filled; /* the delivery walked the recipients */
+  int freed;  /* the delivery is gone (delivered or dropped) */
+} reach_t;
+
 /* A message.new on its way through the reorder buffer. */
 typedef struct delivery_s {
   app_t *app;
-  json_t *users; /* recipient ids, a reference */
+  reach_t *reach; /* set while fanout_message_new runs, or NULL */
+  json_t *users;  /* recipient ids, a reference */
   char *frame;
   size_t len;
   char *ack_user; /* the sending session gets ack instead of frame */
@@ -64,6 +75,7 @@ typedef struct delivery_s {
 
 static void delivery_free(delivery_t *d) {
   if (!d) return;
+  if (d->reach) d->reach->freed = 1;
   json_decref(d->users);
   free(d->frame);
   free(d->ack_user);
@@ -80,11 +92,13 @@ typedef struct send_ctx_s {
   const char *user;
   int sent;
   int acked;
+  int found; /* the user's sessions here */
 } send_ctx_t;
 
 static void send_one(ws_session_t *s, void *arg) {
   send_ctx_t *c = arg;
   const delivery_t *d = c->d;
+  c->found++;
   if (d->ack && s->id == d->ack_session && strcmp(c->user, d->ack_user) == 0) {
     if (ws_session_send(s, d->ack, d->ack_len) == 0) c->sent++;
     c->acked = 1;
@@ -101,7 +115,7 @@ static void send_ack_one(ws_session_t *s, void *arg) {
 
 /* Sends the ack to the sending session alone; returns 1 if it went out. */
 static int send_ack(const delivery_t *d) {
-  send_ctx_t c = {NULL, 0, d, d->ack_user, 0, 0};
+  send_ctx_t c = {NULL, 0, d, d->ack_user, 0, 0, 0};
   if (d->app->hub) hub_foreach(d->app->hub, d->ack_user, send_ack_one, &c);
   return c.sent;
 }
@@ -118,19 +132,22 @@ static void deliver_message(void *ctx, const char *conv_id, int64_t seq, void *i
     delivery_free(d);
     return;
   }
+  reach_t *r = d->reach && d->reach->n == json_array_size(d->users) ? d->reach : NULL;
   json_array_foreach(d->users, i, u) {
     const char *id = json_string_value(u);
     if (!id || !app->hub) continue;
-    send_ctx_t c = {d->frame, d->len, d, id, 0, 0};
+    send_ctx_t c = {d->frame, d->len, d, id, 0, 0, 0};
     hub_foreach(app->hub, id, send_one, &c);
     sent += c.sent;
     acked |= c.acked;
+    if (r) r->here[i] = c.found > 0;
   }
+  if (r && app->hub) r->filled = 1;
   /* A channel's members connected here (none for other conversations). */
   const char *member;
   json_object_foreach(channel_subs_members(app->channel_subs, conv_id), member, u) {
     if (!app->hub) break;
-    send_ctx_t c = {d->frame, d->len, d, member, 0, 0};
+    send_ctx_t c = {d->frame, d->len, d, member, 0, 0, 0};
     hub_foreach(app->hub, member, send_one, &c);
     sent += c.sent;
     acked |= c.acked;
@@ -366,14 +383,12 @@ static char *frame_around(const char *head, const char *msg, size_t mlen, size_t
   return text;
 }
 
-void fanout_message_new(app_t *app, const json_t *message, const json_t *participant_ids,
-                        const char *ack_user, uint64_t ack_session, const char *client_id) {
-  app->metrics->messages_stored++;
-  fanout_t *f = fanout_of(app);
-  const char *conv = json_string_value(json_object_get(message, "conversation_id"));
-  json_int_t seq = json_integer_value(json_object_get(message, "seq"));
-  if (!f || !conv || seq <= 0 || !json_is_array(participant_ids)) return;
-  if (app->on_message_stored) app->on_message_stored(app, message, participant_ids);
+/* The delivery of a new message: encoded once for the frame and the ack,
+ * published, and handed to the reorder buffer, which most often delivers it
+ * at once (filling r). */
+static void deliver_new(app_t *app, fanout_t *f, const json_t *message,
+                        const json_t *participant_ids, const char *ack_user, uint64_t ack_session,
+                        const char *client_id, const char *conv, json_int_t seq, reach_t *r) {
   delivery_t *d = calloc(1, sizeof(*d));
   if (!d) return;
   d->app = app;
@@ -419,7 +434,33 @@ void fanout_message_new(app_t *app, const json_t *message, const json_t *partici
     if (h) envelope_publish(app, h, d->frame, d->len);
     json_decref(h);
   }
+  d->reach = r;
   push_message(f, conv, (int64_t)seq, d);
+  if (!r->freed) d->reach = NULL; /* held for a gap: r is about to go */
+}
+
+#define REACH_STACK 256
+
+void fanout_message_new(app_t *app, const json_t *message, const json_t *participant_ids,
+                        const char *ack_user, uint64_t ack_session, const char *client_id) {
+  app->metrics->messages_stored++;
+  fanout_t *f = fanout_of(app);
+  const char *conv = json_string_value(json_object_get(message, "conversation_id"));
+  json_int_t seq = json_integer_value(json_object_get(message, "seq"));
+  if (!f || !conv || seq <= 0 || !json_is_array(participant_ids)) return;
+  /* The delivery's walk of the recipients tells the hook who has a session
+   * here, so that push does not look each of them up in the hub again (40,000
+   * instructions a message in groups of 100). A message held for a gap, or
+   * encoded for nobody, leaves r unfilled: the hook looks them up itself. */
+  unsigned char stack[REACH_STACK];
+  size_t n = json_array_size(participant_ids);
+  reach_t r = {n <= REACH_STACK ? stack : calloc(n, 1), n, 0, 0};
+  if (!r.here) r.n = (size_t)-1; /* matches no array: nothing filled */
+  if (r.here == stack) memset(stack, 0, n);
+  deliver_new(app, f, message, participant_ids, ack_user, ack_session, client_id, conv, seq, &r);
+  if (app->on_message_stored)
+    app->on_message_stored(app, message, participant_ids, r.filled ? r.here : NULL);
+  if (r.here != stack) free(r.here);
 }
 
 /* Delivers here and publishes; returns the sessions reached here. conv (may

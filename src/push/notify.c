@@ -156,7 +156,8 @@ done:
   notify_free(n);
 }
 
-void push_message_new(app_t *app, const json_t *message, const json_t *participant_ids) {
+void push_message_new(app_t *app, const json_t *message, const json_t *participant_ids,
+                      const unsigned char *here) {
   if (!app->push || !app->store || app->shutting_down) return;
   const char *sender = json_string_value(json_object_get(message, "sender_id"));
   absent_t *nosubs = push_sub_absent(app->push);
@@ -166,8 +167,8 @@ void push_message_new(app_t *app, const json_t *message, const json_t *participa
   json_t *v;
   json_array_foreach(participant_ids, i, v) {
     const char *id = json_string_value(v);
-    if (!id || (sender && strcmp(id, sender) == 0) || absent_known(nosubs, id, now) ||
-        connected_here(app, id))
+    if (!id || (sender && strcmp(id, sender) == 0) || (here && here[i]) ||
+        absent_known(nosubs, id, now) || (!here && connected_here(app, id)))
       continue;
     if (json_array_size(ids) >= PUSH_SUB_LIST_MAX) break;
     json_array_append(ids, v);

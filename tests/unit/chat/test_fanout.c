@@ -120,6 +120,51 @@ static void a_gap_is_passed_over_after_the_wait(void **state) {
   fake_session_free(b);
 }
 
+/* What the on_message_stored hook (push) was last told. */
+static int stored_calls;
+static char stored_here[8]; /* '1' here, '0' not, "" when NULL */
+
+static void record_stored(app_t *app, const json_t *message, const json_t *ids,
+                          const unsigned char *here) {
+  (void)app;
+  (void)message;
+  stored_calls++;
+  size_t n = json_array_size(ids), i;
+  for (i = 0; here && i < n && i < sizeof(stored_here) - 1; i++)
+    stored_here[i] = here[i] ? '1' : '0';
+  stored_here[here ? i : 0] = '\0';
+}
+
+/* The hook is told who had a session here by the delivery's own walk; a
+ * message held for a gap, or encoded for nobody, leaves it to look them up. */
+static void the_stored_hook_hears_who_the_delivery_found_here(void **state) {
+  chat_fx_t *f = *state;
+  f->app.on_message_stored = record_stored;
+  stored_calls = 0;
+  ws_session_t *a = fake_session_new(&f->app, "u1"), *c = fake_session_new(&f->app, "u3");
+  json_t *ids = json_pack("[s, s, s, s]", "u1", "u2", "u3", "u4");
+  json_t *m1 = message(1), *m2 = message(2), *m3 = message(3), *m4 = message(4);
+  fanout_message_new(&f->app, m1, ids, "u1", a->id, "cid-1");
+  assert_int_equal(stored_calls, 1);
+  assert_string_equal(stored_here, "1010");
+  fanout_message_new(&f->app, m3, ids, NULL, 0, NULL); /* 2 is missing: held */
+  assert_int_equal(stored_calls, 2);
+  assert_string_equal(stored_here, "");
+  fanout_message_new(&f->app, m2, ids, NULL, 0, NULL); /* releases 3 as well */
+  assert_string_equal(stored_here, "1010");
+  fake_session_free(a);
+  fake_session_free(c);
+  fanout_message_new(&f->app, m4, ids, NULL, 0, NULL); /* nobody here: not encoded */
+  assert_int_equal(stored_calls, 4);
+  assert_string_equal(stored_here, "");
+  json_decref(m1);
+  json_decref(m2);
+  json_decref(m3);
+  json_decref(m4);
+  json_decref(ids);
+  f->app.on_message_stored = NULL;
+}
+
 static void events_skip_the_excluded_user_and_our_own_echoes(void **state) {
   chat_fx_t *f = *state;
   ws_session_t *a = fake_session_new(&f->app, "u1"), *b = fake_session_new(&f->app, "u2");
@@ -330,6 +375,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(remote_messages_are_delivered_in_seq_order, setup, teardown),
       cmocka_unit_test_setup_teardown(a_gap_is_passed_over_after_the_wait, setup, teardown),
+      cmocka_unit_test_setup_teardown(the_stored_hook_hears_who_the_delivery_found_here, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(events_skip_the_excluded_user_and_our_own_echoes, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(conversations_are_rendered_for_each_user, setup, teardown),
