@@ -582,6 +582,36 @@ static void test_activity_noted_then_brought_up_to_date(void **state) {
       2);
 }
 
+/* messages_fts_state's mark against the last message: what waits to be indexed. */
+static int unindexed(const char *path) {
+  return sql_int(path,
+                 "SELECT (SELECT coalesce(max(rowid), 0) FROM messages) - indexed"
+                 " FROM messages_fts_state");
+}
+
+/* The store thread indexes new messages for search when its queue stays empty,
+ * but not one message at a time: an idle step waits for a chunk to wait, or
+ * for the first message to have waited a second (a step of one message was a
+ * transaction and an FTS5 segment of its own). */
+static void test_idle_index_waits_for_a_chunk_or_a_second(void **state) {
+  fx_t *f = *state;
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  char a[25], b[25], conv[25];
+  new_user(f, "a@x.io", a);
+  new_user(f, "b@x.io", b);
+  new_conv(f, "group", a, b, conv);
+  int status;
+  json_decref(insert(f, conv, a, "one", &status));
+  assert_int_equal(status, STORE_OK);
+  usleep(200 * 1000); /* the queue stayed empty 10 ms many times over */
+  assert_int_equal(unindexed(f->path), 1);
+  int waited = 0;
+  while (unindexed(f->path) > 0 && waited++ < 100) usleep(50 * 1000);
+  assert_int_equal(unindexed(f->path), 0);
+  close_store(f);
+}
+
 /* A run's trace that is its state's is written once: the trace column stays
  * NULL and the trace is read from the state. A row written before, with both,
  * reads its own column. */
@@ -1111,6 +1141,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_contact_written_by_another_connection, setup, teardown),
       cmocka_unit_test_setup_teardown(test_jobs_of_a_turn, setup, teardown),
       cmocka_unit_test_setup_teardown(test_members_kept_across_batches, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_idle_index_waits_for_a_chunk_or_a_second, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
