@@ -136,6 +136,11 @@ def test_pipelined_requests_never_read_cost_bounded_memory(start_server):
             if time.time() - stalled_since > 1.5:
                 break  # the server stopped reading: back-pressure
             time.sleep(0.02)
+        except (ConnectionResetError, BrokenPipeError):
+            # Dropped at the deadline before this loop saw 1.5 s of stall (filling
+            # the socket buffers can take that long on a loaded machine): the
+            # outcome the checks below expect, only sooner.
+            break
     grown_mb = (rss_kb(pid) - before) / 1024
     # What the server accepted is what socket buffers hold plus its own bounded
     # input and unsent replies: far from the 37 MB offered.
