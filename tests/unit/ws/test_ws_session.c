@@ -332,7 +332,10 @@ static void test_output_limit_drops(void **state) {
 
 /* ---- the write delay ---- */
 
-#define DELAY_MS 40
+/* Long enough that a loaded machine's scheduling (tens of ms) mostly stays
+ * inside the bound test's slack of half a delay, which a wait begun again by a
+ * later frame (7/4 of the delay) still exceeds: at 40 ms it failed in CI. */
+#define DELAY_MS 200
 
 /* The loop's thread busy for ms (a loaded loop), then a turn for its clock. */
 static void spin(int ms) {
@@ -386,34 +389,50 @@ static void test_delay_idle_writes_at_turn_end(void **state) {
   assert_memory_equal(f[0].payload, "now", 3);
 }
 
+/* A loaded loop's frame waits the delay, and a later turn's frame joins that
+ * wait. The bound is wall-clock time, which a machine busy with other work can
+ * stretch past any slack (a process starved for 100 ms): up to three tries, each
+ * a new wait; a wait begun again by the later frame ends at 7/4 of the delay,
+ * past the slack, and fails every try. */
 static void test_delay_loaded_one_write_within_bound(void **state) {
   ws_session_t *s = delayed_session();
-  uint64_t t0 = send_delayed(s, "one");
-  turn();
-  spin(DELAY_MS * 3 / 4); /* a later turn's frame joins the wait, not a new one */
-  uint64_t t1 = uv_hrtime();
-  assert_int_equal(ws_session_send(s, "two", 3), 0);
-  /* (On a busy machine the spin may have outlasted the delay: then "one" has
-   * left, and "two" waits on its own.) */
-  int joined = t1 - t0 < (uint64_t)(DELAY_MS - 2) * 1000000;
-  if (joined) assert_int_equal(fk.writes, 0); /* waits: the loop is loaded */
-  run_until_written(10 * DELAY_MS);
-  assert_true(fk.writes >= 1);
-  uint64_t waited_ms = (fk.first_write_ns - t0) / 1000000;
-  /* It waited, and not past the bound. The slack is for a busy machine's
-   * scheduling: a wait begun again by "two" would end at 7/4 of the delay. */
-  assert_true(waited_ms + 1 >= DELAY_MS);
-  assert_true(waited_ms <= DELAY_MS + DELAY_MS / 2);
-  if (!joined) return;
-  assert_int_equal(fk.writes, 1);
-  assert_int_equal(metrics->ws_write_delays, 1);
-  frame_t f[3];
-  assert_int_equal(received(f, 3), 2);
-  assert_memory_equal(f[0].payload, "one", 3);
-  assert_memory_equal(f[1].payload, "two", 3);
-  assert_int_equal(ws_session_pending(s), 0);
-  turn();
-  assert_int_equal(fk.writes, 1);
+  for (int attempt = 1;; attempt++) {
+    fk.wire.len = 0;
+    fk.writes = 0;
+    fk.first_write_ns = 0;
+    uint64_t delays0 = metrics->ws_write_delays;
+    uint64_t t0 = send_delayed(s, "one");
+    turn();
+    spin(DELAY_MS * 3 / 4); /* a later turn's frame joins the wait, not a new one */
+    uint64_t t1 = uv_hrtime();
+    assert_int_equal(ws_session_send(s, "two", 3), 0);
+    /* (On a busy machine the spin may have outlasted the delay: then "one" has
+     * left, and "two" waits on its own.) */
+    int joined = t1 - t0 < (uint64_t)(DELAY_MS - 2) * 1000000;
+    if (joined) assert_int_equal(fk.writes, 0); /* waits: the loop is loaded */
+    run_until_written(10 * DELAY_MS);
+    assert_true(fk.writes >= 1);
+    uint64_t waited_ms = (fk.first_write_ns - t0) / 1000000;
+    assert_true(waited_ms + 1 >= DELAY_MS); /* it waited */
+    if (waited_ms > DELAY_MS + DELAY_MS / 2 && attempt < 3) {
+      uint64_t until = uv_hrtime() + (uint64_t)10 * DELAY_MS * 1000000;
+      while (ws_session_pending(s) > 0 && uv_hrtime() < until) uv_run(&loop, UV_RUN_ONCE);
+      assert_int_equal(ws_session_pending(s), 0);
+      continue;
+    }
+    assert_true(waited_ms <= DELAY_MS + DELAY_MS / 2); /* not past the bound */
+    if (!joined) return;
+    assert_int_equal(fk.writes, 1);
+    assert_int_equal(metrics->ws_write_delays - delays0, 1);
+    frame_t f[3];
+    assert_int_equal(received(f, 3), 2);
+    assert_memory_equal(f[0].payload, "one", 3);
+    assert_memory_equal(f[1].payload, "two", 3);
+    assert_int_equal(ws_session_pending(s), 0);
+    turn();
+    assert_int_equal(fk.writes, 1);
+    return;
+  }
 }
 
 static void test_delay_close_and_pong_do_not_wait(void **state) {
