@@ -37,6 +37,8 @@ def _integration_server():
 
 Server = _integration_server()
 
+import flowutil  # noqa: E402  (tests/browser is on sys.path: pytest put it there for this file)
+
 WEB_DIST = os.environ.get("PARLEY_TEST_WEB_DIR", os.path.join(ROOT, "web", "dist"))
 SHOTS = os.environ.get("PARLEY_SCREENSHOTS", os.path.join(HERE, "screenshots"))
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -46,6 +48,20 @@ PASSWORD = "correct horse battery"
 def pytest_configure(config):
     if not os.path.isfile(os.path.join(WEB_DIST, "index.html")):
         raise pytest.UsageError(f"{WEB_DIST}/index.html is missing: run web/build.sh first")
+
+
+def pytest_runtest_setup(item):
+    flowutil.OPEN.clear()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test leaves a screenshot of each browser still open, FAILED-<test>.png in
+    SHOTS (browsers quit in the test's own `finally:` took theirs: flowutil.watch)."""
+    rep = (yield).get_result()
+    if rep.failed and rep.when == "call":
+        for d in list(flowutil.OPEN):
+            flowutil.failure_shot(d, item.name)
 
 
 class App:
@@ -121,7 +137,7 @@ def new_browser(width=1280, height=860, trace=None):
         opts.add_experimental_option("perfLoggingPrefs", {
             "enableNetwork": False, "enablePage": False, "traceCategories": trace})
     opts.set_capability("goog:loggingPrefs", logs)
-    d = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    d = flowutil.watch(webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts))
     if width < 500:
         # Chromium's windows are at least 500 px wide: narrower screens are emulated.
         d.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",

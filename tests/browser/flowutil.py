@@ -50,6 +50,43 @@ def browser(width=1400, height=900):
     d = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
     d.implicitly_wait(0)
     d.console = []
+    return watch(d)
+
+
+# Every browser a test opens, for conftest's FAILED-<test>.png screenshots.
+OPEN = []
+
+
+def failure_shot(d, test):
+    """Saves what `d` shows as FAILED-<test>.png (-2, -3 for a test's later browsers), once."""
+    if getattr(d, "failure_shot", False):
+        return
+    d.failure_shot = True
+    n = d.watch_index
+    try:
+        os.makedirs(SHOTS, exist_ok=True)
+        d.save_screenshot(os.path.join(SHOTS, f"FAILED-{test}{f'-{n + 1}' if n else ''}.png"))
+    except Exception:
+        pass
+
+
+def watch(d):
+    """Lists the driver in OPEN until it quits. A test that quits it in a `finally:` does
+    so before pytest reports the failure: quit() then takes the screenshot itself if an
+    exception is on its way out."""
+    d.watch_index = len(OPEN)
+    OPEN.append(d)
+    quit = d.quit
+
+    def quit_after_shot():
+        if sys.exc_info()[0] is not None:
+            test = os.environ.get("PYTEST_CURRENT_TEST", "unknown").rsplit(" (", 1)[0].split("::")[-1]
+            failure_shot(d, test)
+        if d in OPEN:
+            OPEN.remove(d)
+        quit()
+
+    d.quit = quit_after_shot
     return d
 
 

@@ -7,6 +7,7 @@ import os
 import uuid
 
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -69,7 +70,12 @@ def header_button(d, label):
 
 
 def retype(el, value):
-    el.clear()
+    """Types over a field's text as a user does (select all, then the keys), so that
+    each change is an input event. Not clear(): Selenium's sets the value to '' with a
+    change event and no input event, so the editor's state keeps the old text, and a
+    render before the keys (the runs list polled every 5 s, a new step measured) puts
+    it back: "50" typed after it made 6050, "Short" AShort."""
+    el.send_keys(Keys.CONTROL, "a")
     el.send_keys(value)
 
 
@@ -119,7 +125,7 @@ def test_every_new_block_in_the_builder():
         for i, (name, weight) in enumerate([("Short", "40"), ("Long", "60")]):
             retype(css(d, f"#flow-f-randomizer-1-branches-{i}-name"), name)
             retype(css(d, f"#flow-f-randomizer-1-branches-{i}-weight"), weight)
-        wait_text(d, '.react-flow__node[data-id="randomizer-1"]', "Short 40% / Long 60%")
+        wait_text(d, '.react-flow__node[data-id="randomizer-1"]', "Split Short 40% / Long 60%")
         Select(css(d, "#flow-out-randomizer-1-Long")).select_by_value("b")
         shot(d, "flow_blocks_randomizer.png")
 
@@ -129,9 +135,7 @@ def test_every_new_block_in_the_builder():
         css(d, "#flow-trigger-keywords").send_keys("link, price")
         css(d, "#flow-trigger-public").send_keys("Sent you a DM!")
         css(d, "#flow-settings-once").click()
-        cooldown = css(d, "#flow-settings-cooldown")
-        cooldown.clear()
-        cooldown.send_keys("600")
+        retype(css(d, "#flow-settings-cooldown"), "600")
         css(d, "#flow-trigger-title").location_once_scrolled_into_view
         shot(d, "flow_blocks_trigger.png")
         header_button(d, "Save").click()
@@ -151,6 +155,7 @@ def test_every_new_block_in_the_builder():
         # A randomizer whose weights do not sum to 100: the server's error on the step.
         node(d, "randomizer-1").click()
         retype(wait_css(d, "#flow-f-randomizer-1-branches-1-weight"), "50")
+        wait_text(d, '.react-flow__node[data-id="randomizer-1"]', "Split Short 40% / Long 50%")
         header_button(d, "Save").click()
         wait_text(d, '.react-flow__node[data-id="randomizer-1"] .flow-node__error', "sum to 90, not 100")
         # Retyping the branches kept the Long branch's edge.
