@@ -19,6 +19,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -232,6 +233,16 @@ def browser_factory(request):
             d.quit()
         except Exception:
             pass
+
+
+def retype(el, value):
+    """Types over a field's text as a user does (select all, then the keys), so that
+    each change is an input event. Not clear(): Selenium's sets the value to '' with a
+    change event and no input event, so a client that keeps the field's text in its
+    state still holds the old text, and a render before the keys puts it back
+    (test_flow_blocks saw "50" typed after it make 6050)."""
+    el.send_keys(Keys.CONTROL, "a")
+    el.send_keys(value)
 
 
 def bulk(app, token, calls):

@@ -2,7 +2,8 @@
 its token and signing secret once, the group panel adds it as a member, a webhook that
 keeps failing shows "disabled after failures" live (the bot.disabled frame), and
 "Enable again", "New token" and "Delete" work from the row."""
-from bot_receiver import Receiver  # tests/integration, on the path through conftest
+from bot_receiver import Receiver
+from conftest import retype  # tests/integration, on the path through conftest
 
 
 def test_bot_created_added_disabled_and_enabled(app_factory, browser_factory):
@@ -31,8 +32,7 @@ def test_bot_created_added_disabled_and_enabled(app_factory, browser_factory):
         assert p.find("#bot-url").get_attribute("aria-invalid") == "true"
         assert not p.all("[data-test=bot]")
         url = p.find("#bot-url")
-        url.clear()
-        url.send_keys(receiver.url("/browser"))
+        retype(url, receiver.url("/browser"))
         p.find("[data-test=bot-create] button[type=submit]").click()
         token = p.find("[data-test=bot-token]").text
         assert len(token) == 43 and len(p.find("[data-test=bot-secret]").text) == 64

@@ -9,6 +9,7 @@ import base64
 import json
 import time
 
+from conftest import retype
 from fakegraph import FakeGraph
 from igutil import CONTACT, connect, fixture_json, ig_env, post_webhook, text_event, wait_until
 
@@ -154,8 +155,7 @@ def test_contacts_screen_and_instagram_messages(app_factory, browser_factory):
         page.find("[data-test=new-tag]").send_keys("t" * 65)
         page.find("[data-test=add-tag]").click()
         assert "64" in page.find("[data-test=editor-error]").text
-        page.find("[data-test=new-tag]").clear()
-        page.find("[data-test=new-tag]").send_keys("vip")
+        retype(page.find("[data-test=new-tag]"), "vip")
         page.find("[data-test=add-tag]").click()
         page.find("[data-test=new-tag]").send_keys("wholesale")
         page.find("[data-test=add-tag]").click()

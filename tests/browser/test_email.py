@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from conftest import PASSWORD
+from conftest import PASSWORD, retype
 from smtp_sink import SmtpSink, reset_mail, verify_code, reset_code
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -38,9 +38,7 @@ def unexpected(page, *expected):
 
 
 def type_into(page, css, text):
-    el = page.find(css)
-    el.clear()
-    el.send_keys(text)
+    retype(page.find(css), text)
 
 
 def test_signup_then_verify_with_the_mailed_code(app_factory, browser_factory, sink):

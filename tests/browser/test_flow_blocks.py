@@ -7,10 +7,10 @@ import os
 import uuid
 
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from conftest import retype  # the runs list polled every 5 s, a new step measured: renders between clear() and keys
 from flowutil import SHOTS, browser, csp_violations, ig_env, login_ui, start_web_server
 from fakegraph import FakeGraph
 
@@ -67,16 +67,6 @@ def header_button(d, label):
         if b.text.strip() == label:
             return b
     raise AssertionError(f"no {label} button")
-
-
-def retype(el, value):
-    """Types over a field's text as a user does (select all, then the keys), so that
-    each change is an input event. Not clear(): Selenium's sets the value to '' with a
-    change event and no input event, so the editor's state keeps the old text, and a
-    render before the keys (the runs list polled every 5 s, a new step measured) puts
-    it back: "50" typed after it made 6050, "Short" AShort."""
-    el.send_keys(Keys.CONTROL, "a")
-    el.send_keys(value)
 
 
 def shot(d, name):

@@ -6,7 +6,7 @@ import uuid
 
 from selenium.webdriver.common.keys import Keys
 
-from conftest import PASSWORD, bulk
+from conftest import PASSWORD, bulk, retype
 from fakegraph import FakeGraph
 from igutil import connect, ig_env, post_webhook, text_event, wait_until
 
@@ -36,8 +36,7 @@ def test_group_admin_and_member_live(app, browser_factory):
     panel = a.find("[data-test=group-panel]")
     assert "admin" in panel.text.lower()
     box = a.find("#group-rename")
-    box.clear()
-    box.send_keys("Launch crew" + Keys.ENTER)
+    retype(box, "Launch crew" + Keys.ENTER)
     m.wait(lambda: m.find("[data-test=chat-title]").text == "Launch crew", what="the rename, live")
 
     add = [b for b in a.all("[data-test=group-panel] button") if b.text == "Add members"][0]

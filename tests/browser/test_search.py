@@ -4,7 +4,7 @@ the highlighted words drawn from the server's code-point ranges as <mark> elemen
 back in a long history."""
 import uuid
 
-from conftest import bulk
+from conftest import bulk, retype
 
 
 def seed(app):
@@ -33,8 +33,7 @@ def test_search_lists_highlighted_snippets_and_opens_the_message(browser_factory
     box.send_keys("?! …")
     page.wait(lambda: page.find("[data-test=search-status]").text == "Type a word to search for.",
               what="a query without words is refused before asking")
-    box.clear()
-    box.send_keys("cafe")
+    retype(box, "cafe")
     page.wait(lambda: len(page.all("[data-test=search-hit]")) == 2, what="two results")
     # The conversation list gives way to the results while a query is open.
     assert not page.all("[data-test=conv-row]")
