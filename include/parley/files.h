@@ -83,8 +83,10 @@ int files_upload_write(files_upload_t *u, const char *data, size_t len, files_cb
 /* Makes everything written visible under the key. The upload is freed before
  * cb runs, whatever the status; on failure nothing is left under the key. */
 int files_upload_commit(files_upload_t *u, files_cb cb, void *ctx);
-/* Discards the upload and frees it; may be called with a write in flight (the
- * write's callback then does not run) or before begin's callback ran. */
+/* Discards the upload and frees it; may be called before begin's callback ran,
+ * or with a write in flight, whose callback then does not run, but whose data
+ * the backend may still be reading (on the thread pool): a caller that would
+ * free the data aborts after the write's callback instead (handlers/uploads.c). */
 void files_upload_abort(files_upload_t *u);
 /* Removes a committed object; removing one that is absent succeeds. cb may
  * be NULL. */

@@ -53,9 +53,10 @@ typedef struct upload_s {
   uv_work_t work;       /* the type check */
   int sniff_rc;
   int image_status; /* why the image step refused it, for the answer */
-  int refs;         /* the upload itself, the type check in flight, a store call */
+  int refs;         /* the upload itself, the type check, a write or a store call in flight */
   int counted;      /* holds one of the user's in-flight slots */
   int sniffing, typed, ended, committing, paused, done;
+  int write_in_flight; /* storage reads `writing` until on_written */
 } upload_t;
 
 static void upload_unref(upload_t *up) {
@@ -81,8 +82,12 @@ static void upload_refuse(upload_t *up, int status, const char *code, const char
                           const char *field) {
   if (up->done) return;
   up->done = 1;
-  if (up->fu) files_upload_abort(up->fu);
-  up->fu = NULL;
+  /* With a write in flight storage still reads `writing` (on the thread pool):
+   * the abort waits for on_written, which holds the upload until then. */
+  if (up->fu && !up->write_in_flight) {
+    files_upload_abort(up->fu);
+    up->fu = NULL;
+  }
   if (status && !up->req->replied) {
     if (status == 503) http_reply_header(up->req, "Retry-After", "1");
     http_reply_error(up->req, status, code, msg, field);
@@ -246,13 +251,18 @@ static void on_committed(void *ctx, int status) {
 
 static void on_written(void *ctx, int status) {
   upload_t *up = ctx;
+  up->write_in_flight = 0;
   up->writing.len = 0;
-  if (status != 0) {
+  if (up->done) { /* ended meanwhile: the abort it left for now */
+    if (up->fu) files_upload_abort(up->fu);
+    up->fu = NULL;
+  } else if (status != 0) {
     log_warn("req %s: upload write failed: %s", up->req->request_id, uv_strerror(status));
     upload_fail(up, 503, "unavailable", "the file could not be stored");
-    return;
+  } else {
+    kick(up);
   }
-  kick(up);
+  upload_unref(up); /* the write's */
 }
 
 /* Moves the upload on: the next write, the commit, or reading again. */
@@ -263,7 +273,11 @@ static void kick(upload_t *up) {
     up->writing = up->pending;
     up->pending = t;
     up->pending.len = 0;
+    up->refs++;
+    up->write_in_flight = 1;
     if (files_upload_write(up->fu, up->writing.data, up->writing.len, on_written, up) != 0) {
+      up->write_in_flight = 0;
+      up->refs--;
       upload_fail(up, 503, "unavailable", "the file could not be stored");
       return;
     }
