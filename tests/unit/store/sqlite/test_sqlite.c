@@ -242,6 +242,14 @@ static void new_user(fx_t *f, const char *email, char id[25]) {
   json_decref(u);
 }
 
+/* The store opened, with users a@x.io and b@x.io (their ids to a and b). */
+static void open_with_two_users(fx_t *f, char a[25], char b[25]) {
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  new_user(f, "a@x.io", a);
+  new_user(f, "b@x.io", b);
+}
+
 static json_t *insert(fx_t *f, const char *conv, const char *sender, const char *text,
                       int *status) {
   json_t *r = NULL;
@@ -257,11 +265,8 @@ static json_t *insert(fx_t *f, const char *conv, const char *sender, const char 
  * user left learns that its message was stored. */
 static void test_retry_after_leaving(void **state) {
   fx_t *f = *state;
-  f->store = store_open_sqlite(&f->loop, f->path, 100);
-  assert_non_null(f->store);
   char a[25], b[25], conv[25];
-  new_user(f, "a@x.io", a);
-  new_user(f, "b@x.io", b);
+  open_with_two_users(f, a, b);
   json_t *r = NULL;
   assert_int_equal(call(f, CONV_CREATE,
                         json_pack("{s:s,s:s,s:s,s:[s,s]}", "type", "group", "name", "g",
@@ -429,11 +434,8 @@ static void new_conv(fx_t *f, const char *type, const char *a, const char *b, ch
  * member (but a channel's) from the migration. */
 static void test_inbox_reads_in_activity_order(void **state) {
   fx_t *f = *state;
-  f->store = store_open_sqlite(&f->loop, f->path, 100);
-  assert_non_null(f->store);
   char a[25], b[25], conv[4][25];
-  new_user(f, "a@x.io", a);
-  new_user(f, "b@x.io", b);
+  open_with_two_users(f, a, b);
   for (int i = 0; i < 4; i++) new_conv(f, i == 2 ? "channel" : "group", a, b, conv[i]);
   /* Activity: 1, 3, 2 (the channel), 0. */
   const int order[4] = {1, 3, 2, 0};
@@ -528,11 +530,8 @@ static int sql_int(const char *path, const char *sql) {
  * exact. */
 static void test_activity_noted_then_brought_up_to_date(void **state) {
   fx_t *f = *state;
-  f->store = store_open_sqlite(&f->loop, f->path, 100);
-  assert_non_null(f->store);
   char a[25], b[25], conv[3][25];
-  new_user(f, "a@x.io", a);
-  new_user(f, "b@x.io", b);
+  open_with_two_users(f, a, b);
   for (int i = 0; i < 3; i++) new_conv(f, "group", a, b, conv[i]);
   json_t *page = list_page(f, a, 10, NULL); /* nothing left noted */
   json_decref(page);
@@ -595,11 +594,8 @@ static int unindexed(const char *path) {
  * transaction and an FTS5 segment of its own). */
 static void test_idle_index_waits_for_a_chunk_or_a_second(void **state) {
   fx_t *f = *state;
-  f->store = store_open_sqlite(&f->loop, f->path, 100);
-  assert_non_null(f->store);
   char a[25], b[25], conv[25];
-  new_user(f, "a@x.io", a);
-  new_user(f, "b@x.io", b);
+  open_with_two_users(f, a, b);
   new_conv(f, "group", a, b, conv);
   int status;
   json_decref(insert(f, conv, a, "one", &status));
