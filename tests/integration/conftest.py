@@ -72,6 +72,7 @@ class Server:
     """One parleyd process. Use start_server() to get one."""
 
     def __init__(self, env=None, args=None, data_dir=None, port=None):
+        self.port_chosen = port is None  # a free port probed here: another may take it first
         self.port = port or free_port()
         self.owns_data = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="parley-test-")
@@ -117,11 +118,26 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def start(self, wait=True):
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([PARLEYD] + self.args, env=self.env,
-                                     stdout=self.log, stderr=self.log)
-        if wait:
-            self.wait_ready()
+        # free_port() closes its probe before parleyd binds the port, and a process
+        # beside this one (a fake Graph API, another worker's server) can take it
+        # in between: parleyd then refuses to start ("cannot listen"), and it is
+        # started again on another port.
+        for attempt in range(3):
+            self.log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen([PARLEYD] + self.args, env=self.env,
+                                         stdout=self.log, stderr=self.log)
+            if not wait:
+                return self
+            try:
+                self.wait_ready()
+                return self
+            except RuntimeError:
+                if not (self.port_chosen and attempt < 2 and self.proc.poll() is not None
+                        and "cannot listen on" in self.read_log()):
+                    raise
+                self.log.close()
+                self.port = free_port()
+                self.env["PARLEY_PORT"] = str(self.port)
         return self
 
     def wait_ready(self, timeout=45):
@@ -134,7 +150,10 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"parleyd exited with {self.proc.returncode}:\n{self.read_log()}")
             try:
-                if self.request("GET", "/healthz", timeout=1).status == 200:
+                r = self.request("GET", "/healthz", timeout=1)
+                # parleyd's answer (every answer has a request id), not that of
+                # another process that took the port first.
+                if r.status == 200 and r.header("X-Request-Id"):
                     self.wait_revocations(deadline)
                     return
             except OSError:
