@@ -12,25 +12,18 @@
  * its loop with none of our calls on the stack, so no call outlives what it
  * uses. A session without a connection (s->conn NULL) only returns.
  *
- * The write delay (cfg.ws_write_delay_ms, ws_server_start): while the loop is
- * loaded, a frame queued to a session with nothing leaving starts a wait of at
- * most the delay instead of the end-of-turn flush, and what the session gets
- * meanwhile leaves in the same write, so several turns' frames share one
- * system call. "Loaded": over the last window of at least LOAD_WINDOW_MS the
- * loop's thread used at least LOAD_CPU_PERCENT of a core (its CPU clock, read
- * when a frame is queued and the window is over: one system call a window at
- * most). The loop's own CPU, not its time away from the poll, so that a loop
- * kept waiting by other threads on its core is not taken for a busy one. An
- * idle loop's frames leave at the end of the turn as before. Waiting sessions
- * are one list in due order, with one timer for its head. A close, pong or
- * ping leaves at the end of the turn and takes what waits with it; the output
- * limit counts what waits. A frame can leave later than its due time only by
- * the rest of the loop turn in which that time falls (as an end-of-turn flush
- * waits for its turn's end), never by another delay. */
+ * The write delay (cfg.ws_write_delay_ms; the list and the load signal are
+ * write_delay.c's): while the loop is loaded, a frame queued to a session with
+ * nothing leaving starts a wait of at most the delay instead of the
+ * end-of-turn flush, and what the session gets meanwhile leaves in the same
+ * write, so several turns' frames share one system call. An idle loop's
+ * frames leave at the end of the turn as before. A close, pong or ping leaves
+ * at the end of the turn and takes what waits with it; the output limit counts
+ * what waits. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "parley/log.h"
 #include "parley/metrics.h"
@@ -38,30 +31,13 @@
 #include "parley/ws.h"
 #include "ws/ws_internal.h"
 
-#define LOAD_WINDOW_MS 20
-#define LOAD_CPU_PERCENT 30
-
 typedef struct ws_priv_s {
   ws_core_t *core;
   uv_prepare_t flush; /* active while output waits for the end of the turn */
   buf_t early;        /* bytes that followed the upgrade request */
   uint64_t timer_at;  /* the deadline the connection timer is armed for, 0: none */
-  /* In the server's list of sessions waiting for the write delay: */
-  int waiting;
-  uint64_t due_ns; /* uv_hrtime by which its output leaves */
-  ws_session_t *wait_prev, *wait_next;
+  ws_wait_t wait;     /* in the server's write-delay list while it waits */
 } ws_priv_t;
-
-/* What a server's sessions share (ws_server_start). */
-struct ws_out_s {
-  uv_timer_t timer; /* armed for the list's head while the list is not empty */
-  uv_loop_t *loop;
-  uint64_t delay_ns;
-  ws_session_t *head, *tail; /* waiting, in due order */
-  uint64_t win_ms;           /* uv_now at the start of the load window */
-  uint64_t win_hr, win_cpu;  /* uv_hrtime and the loop thread's CPU time there */
-  int loaded;                /* the last window's verdict */
-};
 
 typedef struct ws_block_s {
   ws_session_t pub;
@@ -82,67 +58,14 @@ static void on_block_closed(uv_handle_t *h) { block_free(h->data); }
 
 static void on_timer(conn_t *c);
 static void on_prepare(uv_prepare_t *h);
-static void on_delay_timer(uv_timer_t *t);
-
-static void arm_delay(ws_out_t *o, uint64_t now_ns) {
-  if (!o->head) return;
-  uint64_t due = priv(o->head)->due_ns;
-  uint64_t ms = due > now_ns ? (due - now_ns + 999999) / 1000000 : 0;
-  uv_timer_start(&o->timer, on_delay_timer, ms, 0);
+/* The session whose node w is. */
+static ws_session_t *session_of(ws_wait_t *w) {
+  ws_priv_t *p = (ws_priv_t *)((char *)w - offsetof(ws_priv_t, wait));
+  return &((ws_block_t *)((char *)p - offsetof(ws_block_t, priv)))->pub;
 }
 
 static void unwait(ws_session_t *s) {
-  ws_priv_t *p = priv(s);
-  if (!p->waiting) return;
-  ws_out_t *o = s->server->out;
-  p->waiting = 0;
-  if (p->wait_prev)
-    priv(p->wait_prev)->wait_next = p->wait_next;
-  else
-    o->head = p->wait_next;
-  if (p->wait_next)
-    priv(p->wait_next)->wait_prev = p->wait_prev;
-  else
-    o->tail = p->wait_prev;
-  p->wait_prev = p->wait_next = NULL;
-  if (!o->head) uv_timer_stop(&o->timer);
-}
-
-static uint64_t thread_cpu_ns(void) {
-  struct timespec ts;
-  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Whether the loop was loaded over the last window, which ends (and the next
- * begins) when it is at least LOAD_WINDOW_MS old; a loop that was idle for a
- * while is not loaded for its first frame. */
-static int loop_loaded(ws_out_t *o) {
-  uint64_t now = uv_now(o->loop);
-  if (now - o->win_ms < LOAD_WINDOW_MS) return o->loaded;
-  uint64_t hr = uv_hrtime(), cpu = thread_cpu_ns();
-  o->loaded = cpu > o->win_cpu && (cpu - o->win_cpu) * 100 >= (hr - o->win_hr) * LOAD_CPU_PERCENT;
-  o->win_ms = now;
-  o->win_hr = hr;
-  o->win_cpu = cpu;
-  return o->loaded;
-}
-
-static void wait_for_delay(ws_session_t *s) {
-  ws_out_t *o = s->server->out;
-  ws_priv_t *p = priv(s);
-  uint64_t now = uv_hrtime();
-  p->waiting = 1;
-  p->due_ns = now + o->delay_ns;
-  p->wait_next = NULL;
-  p->wait_prev = o->tail;
-  if (o->tail)
-    priv(o->tail)->wait_next = s;
-  else
-    o->head = s;
-  o->tail = s;
-  if (o->head == s) arm_delay(o, now);
-  if (s->server->metrics) s->server->metrics->ws_write_delays++;
+  if (priv(s)->wait.waiting) ws_out_unwait(s->server->out, &priv(s)->wait);
 }
 
 static void schedule_flush(ws_session_t *s) {
@@ -156,10 +79,11 @@ static void schedule_flush(ws_session_t *s) {
 static void schedule_send(ws_session_t *s) {
   ws_priv_t *p = priv(s);
   ws_out_t *o = s->server->out;
-  if (p->waiting || !s->conn || uv_is_active((uv_handle_t *)&p->flush)) return;
-  if (o && loop_loaded(o))
-    wait_for_delay(s);
-  else
+  if (p->wait.waiting || !s->conn || uv_is_active((uv_handle_t *)&p->flush)) return;
+  if (o && ws_out_loaded(o)) {
+    ws_out_wait(o, &p->wait);
+    if (s->server->metrics) s->server->metrics->ws_write_delays++;
+  } else
     uv_prepare_start(&p->flush, on_prepare);
 }
 
@@ -219,7 +143,8 @@ static void act(ws_session_t *s, enum ws_core_next next) {
   /* Frames of its own that wait for the delay go on waiting; anything wslay
    * has to send (a pong, a ping, a close) leaves at the end of the turn. */
   ws_core_t *core = priv(s)->core;
-  if (priv(s)->waiting ? ws_core_want_control(core) : ws_core_want_flush(core)) schedule_flush(s);
+  if (priv(s)->wait.waiting ? ws_core_want_control(core) : ws_core_want_flush(core))
+    schedule_flush(s);
   rearm(s);
 }
 
@@ -251,18 +176,8 @@ static void flush_now(ws_session_t *s) {
 
 static void on_prepare(uv_prepare_t *h) { flush_now(h->data); }
 
-/* Sessions whose wait ends within LATE_NS are written now, the rest later. */
-#define LATE_NS 500000
-
-static void on_delay_timer(uv_timer_t *t) {
-  ws_out_t *o = t->data;
-  uint64_t now = uv_hrtime();
-  ws_session_t *s;
-  /* A session written may close, and its close may queue frames to others
-   * (appended, due later): the head is read again each time. */
-  while ((s = o->head) && priv(s)->due_ns <= now + LATE_NS) flush_now(s);
-  arm_delay(o, now);
-}
+/* A waiting session's delay ended (it has left the list). */
+static void on_wait_due(ws_wait_t *w) { flush_now(session_of(w)); }
 
 static void on_timer(conn_t *c) {
   ws_session_t *s = c->data;
@@ -416,25 +331,12 @@ void ws_session_deadline(ws_session_t *s, uint64_t ms, uint16_t code, const char
 int ws_server_start(ws_server_t *srv) {
   srv->out = NULL;
   if (srv->cfg->ws_write_delay_ms <= 0) return 0;
-  ws_out_t *o = calloc(1, sizeof(*o));
-  if (!o) return -1;
-  o->loop = srv->loop;
-  o->delay_ns = (uint64_t)srv->cfg->ws_write_delay_ms * 1000000;
-  o->win_ms = uv_now(srv->loop);
-  o->win_hr = uv_hrtime();
-  o->win_cpu = thread_cpu_ns();
-  uv_timer_init(srv->loop, &o->timer);
-  o->timer.data = o;
-  srv->out = o;
-  return 0;
+  srv->out = ws_out_new(srv->loop, (uint64_t)srv->cfg->ws_write_delay_ms, on_wait_due);
+  return srv->out ? 0 : -1;
 }
 
-static void on_out_closed(uv_handle_t *h) { free(h->data); }
-
 void ws_server_stop(ws_server_t *srv) {
-  ws_out_t *o = srv->out;
-  if (!o) return;
-  srv->out = NULL;
   /* Every session has gone (each left the list as it closed). */
-  uv_close((uv_handle_t *)&o->timer, on_out_closed);
+  ws_out_close(srv->out);
+  srv->out = NULL;
 }

@@ -10,6 +10,7 @@
 
 #include "parley/buf.h"
 #include "parley/http.h"
+#include "parley/ws.h"
 
 /* How long a session that sent its close frame waits for the peer's answer
  * (or its EOF) before closing the TCP connection anyway. */
@@ -73,6 +74,31 @@ uint64_t ws_core_next_deadline(const ws_core_t *w);
 /* Acts on every deadline that has passed: queues a ping, closes 1008 for the
  * auth deadline, or tells the caller to abort (no pong, no close answer). */
 enum ws_core_next ws_core_tick(ws_core_t *w, uint64_t now_ms);
+
+/* The write delay (cfg.ws_write_delay_ms, write_delay.c): while the loop is
+ * loaded, a session's output waits at most the delay instead of the end of the
+ * turn, so that several turns' frames share one write. Waiting nodes (one in
+ * each session) are one list in due order with one timer; due runs for each as
+ * its wait ends, after it left the list. A node is due later than its time
+ * only by the rest of the loop turn in which that time falls. */
+typedef struct ws_wait_s {
+  struct ws_wait_s *prev, *next;
+  uint64_t due_ns; /* uv_hrtime by which it is due */
+  int waiting;
+} ws_wait_t;
+typedef void (*ws_wait_due_fn)(ws_wait_t *w);
+
+/* NULL when memory runs out. Loop thread. */
+ws_out_t *ws_out_new(uv_loop_t *loop, uint64_t delay_ms, ws_wait_due_fn due);
+/* Frees it (its timer's close callback), once no node waits. */
+void ws_out_close(ws_out_t *o);
+/* Whether the loop's thread used 30 % of a core or more over the last window
+ * of at least 20 ms (read from its CPU clock once a window). */
+int ws_out_loaded(ws_out_t *o);
+/* w waits for the delay, behind the others. */
+void ws_out_wait(ws_out_t *o, ws_wait_t *w);
+/* w leaves the list; nothing when it is not in it. */
+void ws_out_unwait(ws_out_t *o, ws_wait_t *w);
 
 /* Handshake: checks an upgrade request. Returns 0 and fills accept (the
  * Sec-WebSocket-Accept value), or the HTTP status to refuse with (400, or 426
