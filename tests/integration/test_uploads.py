@@ -432,6 +432,31 @@ def test_s3_hanging_or_absent_answers_503_in_bounded_time(start_server):
     assert os.listdir(os.path.join(server2.data_dir, "s3spool")) == []
 
 
+@s3_only
+def test_client_leaving_with_its_write_queued_leaves_nothing(start_server):
+    # One S3 request at a time, and every part upload held 2 s: the first upload's
+    # first part takes the slot, so the second's write that fills its first part
+    # waits in the backend's queue, holding the handler's buffer, when its client
+    # leaves. The handler keeps that buffer until the write has run: the abort freed
+    # it once, and the write read freed memory (ASan: heap-use-after-free, 6b44ad7).
+    part = 5 * 1024 * 1024
+    server = start_server(env={"PARLEY_S3_PART_BYTES": str(part), "PARLEY_S3_MAX_JOBS": "1"})
+    a, b = server.signup(), server.signup()
+    s3_fault(server, {"status": 0, "hang": 2, "methods": ["PUT"], "query": "partNumber="})
+    body = b"%PDF-1.4\n" + b"w" * (part + 200000)
+    first = raw_request(server, head_for(a, length=3 * part), body)
+    assert wait_for(lambda: any(r["method"] == "POST" for r in s3_requests(server)), 5)
+    time.sleep(0.3)  # its part is up and held
+    second = raw_request(server, head_for(b, length=3 * part), body)
+    time.sleep(0.5)  # read, its filling write queued behind the first's part
+    second.close()
+    first.close()
+    assert wait_for(lambda: stored(server) == ([], []), 15)
+    s3_fault(server, None)
+    # The server is fine and serves the next one.
+    assert upload(server, a, PDF).status == 201
+
+
 # ---- uploads never sent are removed (issue 18, item 1) ----
 
 def test_uploads_never_sent_are_swept_with_their_bytes(start_server):
