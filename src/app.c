@@ -512,7 +512,7 @@ int app_start(app_t *app, uv_loop_t *loop) {
                              app,
                              bots_authenticate,
                              app};
-  h->ws = (ws_server_t){loop, &app->cfg, app->metrics, app->hub, NULL, NULL, app, NULL};
+  h->ws = (ws_server_t){loop, &app->cfg, app->metrics, app->hub, NULL, NULL, app, NULL, NULL};
   app->httpd = &h->httpd;
   app->ws = &h->ws;
   if (ws_server_start(&h->ws) != 0) goto fail;

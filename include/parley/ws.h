@@ -34,13 +34,14 @@ typedef struct ws_server_s {
   void (*on_message)(ws_session_t *s, const char *data, size_t len);
   void (*on_close)(ws_session_t *s);
   struct app_s *app;
-  ws_out_t *out; /* ws_server_start's shared state; NULL: no write delay */
+  ws_out_t *out;          /* ws_server_start's shared state; NULL: no write delay */
+  struct ws_pool_s *pool; /* ws_server_start's output buffers; NULL: malloc'd */
 } ws_server_t;
 
-/* Starts what the server's sessions share: the write delay, when
- * cfg.ws_write_delay_ms > 0. Before the first upgrade, on the loop's thread
- * (the load signal is that thread's CPU time). Returns 0, or -1 when memory
- * runs out. */
+/* Starts what the server's sessions share: their pool of output buffers,
+ * and the write delay when cfg.ws_write_delay_ms > 0. Before the first
+ * upgrade, on the loop's thread (the load signal is that thread's CPU time).
+ * Returns 0, or -1 when memory runs out. */
 int ws_server_start(ws_server_t *srv);
 /* Closes what ws_server_start opened, once every session is gone. */
 void ws_server_stop(ws_server_t *srv);

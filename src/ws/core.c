@@ -37,6 +37,7 @@ struct ws_core_s {
   const char *in; /* the bytes of the current ws_core_feed call */
   size_t in_len;
   buf_t out;           /* serialized frames not yet taken */
+  ws_pool_t *pool;     /* where out's storage comes from and goes back to */
   uint16_t close_code; /* the close we queued ourselves */
   int failed;          /* wslay reported a failure: the session is unusable */
   uint64_t next_ping_at, pong_deadline, auth_deadline, close_deadline;
@@ -58,9 +59,12 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
   return (ssize_t)n;
 }
 
+static void out_take(ws_core_t *w);
+
 static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                        void *user) {
   ws_core_t *w = user;
+  out_take(w);
   if (buf_append(&w->out, data, len) != 0) {
     wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
@@ -120,6 +124,21 @@ void ws_core_free(ws_core_t *w) {
   if (w->ctx) wslay_event_context_free(w->ctx);
   buf_free(&w->out);
   free(w);
+}
+
+void ws_core_use_pool(ws_core_t *w, ws_pool_t *pool) { w->pool = pool; }
+
+void ws_pool_clear(ws_pool_t *pool) {
+  if (!pool) return;
+  while (pool->n > 0) buf_free(&pool->bufs[--pool->n]);
+}
+
+/* An empty output takes a buffer from the pool (its storage and size). */
+static void out_take(ws_core_t *w) {
+  if (!w->out.data && w->pool && w->pool->n > 0) {
+    w->out = w->pool->bufs[--w->pool->n];
+    w->out.len = 0;
+  }
 }
 
 /* The wslay context, created when first needed. NULL when out of memory. */
@@ -274,9 +293,13 @@ static int append_text_frame(ws_core_t *w, const char *text, size_t len) {
     for (int i = 0; i < 8; i++) hdr[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
     hlen = 10;
   }
+  out_take(w);
   if (buf_reserve(&w->out, hlen + len) != 0) return -1;
-  buf_append(&w->out, hdr, hlen);
-  buf_append(&w->out, text, len);
+  char *at = w->out.data + w->out.len;
+  memcpy(at, hdr, hlen);
+  memcpy(at + hlen, text, len);
+  w->out.len += hlen + len;
+  w->out.data[w->out.len] = '\0';
   return 0;
 }
 
@@ -322,6 +345,22 @@ char *ws_core_take_output(ws_core_t *w, size_t *len) {
   *len = w->out.len;
   if (w->out.len == 0) return NULL;
   return buf_steal(&w->out);
+}
+
+const char *ws_core_output(const ws_core_t *w, size_t *len) {
+  *len = w->out.len;
+  return w->out.len ? w->out.data : NULL;
+}
+
+void ws_core_output_sent(ws_core_t *w) {
+  ws_pool_t *pool = w->pool;
+  w->out.len = 0;
+  if (pool && w->out.data && w->out.cap <= WS_POOL_BUF_MAX && pool->n < WS_POOL_MAX) {
+    pool->bufs[pool->n++] = w->out;
+    buf_init(&w->out);
+  } else {
+    buf_free(&w->out);
+  }
 }
 
 size_t ws_core_pending(const ws_core_t *w) {

@@ -12,6 +12,9 @@
  * its loop with none of our calls on the stack, so no call outlives what it
  * uses. A session without a connection (s->conn NULL) only returns.
  *
+ * A session's output buffer comes from the server's pool (ws_pool_t) when
+ * its first frame of a turn is queued and goes back once it is written.
+ *
  * The write delay (cfg.ws_write_delay_ms; the list and the load signal are
  * write_delay.c's): while the loop is loaded, a frame queued to a session with
  * nothing leaving starts a wait of at most the delay instead of the
@@ -101,9 +104,22 @@ static void rearm(ws_session_t *s) {
     conn_timer_start(s->conn, at > now ? at - now : 0, on_timer);
 }
 
+/* With nothing queued on the connection (the common case) the output is
+ * written from the core's buffer, which goes back to the server's pool, and
+ * only what the kernel did not take is copied; behind queued bytes the
+ * buffer itself joins the queue. */
 static void write_output(ws_session_t *s) {
+  ws_core_t *core = priv(s)->core;
   size_t len;
-  char *out = ws_core_take_output(priv(s)->core, &len);
+  if (s->conn && s->conn->write_pending == 0) {
+    const char *out = ws_core_output(core, &len);
+    if (!out) return;
+    uv_buf_t b = uv_buf_init((char *)out, (unsigned)len);
+    conn_write_reply(s->conn, &b, 1);
+    ws_core_output_sent(core);
+    return;
+  }
+  char *out = ws_core_take_output(core, &len);
   if (out && s->conn)
     conn_write_owned(s->conn, out, len);
   else
@@ -242,6 +258,7 @@ static ws_session_t *session_new(const ws_server_t *server) {
     block_free(b);
     return NULL;
   }
+  ws_core_use_pool(b->priv.core, server->pool);
   return s;
 }
 
@@ -330,13 +347,21 @@ void ws_session_deadline(ws_session_t *s, uint64_t ms, uint16_t code, const char
 
 int ws_server_start(ws_server_t *srv) {
   srv->out = NULL;
+  srv->pool = calloc(1, sizeof(*srv->pool));
+  if (!srv->pool) return -1;
   if (srv->cfg->ws_write_delay_ms <= 0) return 0;
   srv->out = ws_out_new(srv->loop, (uint64_t)srv->cfg->ws_write_delay_ms, on_wait_due);
-  return srv->out ? 0 : -1;
+  if (srv->out) return 0;
+  free(srv->pool);
+  srv->pool = NULL;
+  return -1;
 }
 
 void ws_server_stop(ws_server_t *srv) {
   /* Every session has gone (each left the list as it closed). */
   ws_out_close(srv->out);
   srv->out = NULL;
+  ws_pool_clear(srv->pool);
+  free(srv->pool);
+  srv->pool = NULL;
 }

@@ -53,6 +53,12 @@ enum ws_core_next ws_core_flush(ws_core_t *w, uint64_t now_ms);
 /* The serialized output, for the caller to write; the buffer is left empty and
  * the caller owns the returned storage (malloc'd). NULL when there is none. */
 char *ws_core_take_output(ws_core_t *w, size_t *len);
+/* The serialized output, borrowed until ws_core_output_sent (NULL when
+ * there is none): for a write that copies what it cannot send at once. */
+const char *ws_core_output(const ws_core_t *w, size_t *len);
+/* The output was written or copied: the buffer is left empty, its storage
+ * back in the pool (or freed). */
+void ws_core_output_sent(ws_core_t *w);
 /* Bytes queued in wslay plus bytes serialized and not yet taken. */
 size_t ws_core_pending(const ws_core_t *w);
 /* 1 when there is output to flush: frames in wslay's queue not yet
@@ -99,6 +105,24 @@ int ws_out_loaded(ws_out_t *o);
 void ws_out_wait(ws_out_t *o, ws_wait_t *w);
 /* w leaves the list; nothing when it is not in it. */
 void ws_out_unwait(ws_out_t *o, ws_wait_t *w);
+
+/* The output buffers a server's sessions share (ws_server_start): a session
+ * takes one when its first frame of a turn is queued and gives it back once
+ * the output is written, so that a frame costs no malloc and free (with a
+ * hundred sessions a turn, glibc's per-size cache overflows and each went to
+ * its bins). At most WS_POOL_MAX buffers of at most WS_POOL_BUF_MAX bytes
+ * wait in it; larger ones are freed. Loop thread. */
+#define WS_POOL_MAX 1024
+#define WS_POOL_BUF_MAX 4096
+typedef struct ws_pool_s {
+  buf_t bufs[WS_POOL_MAX]; /* empty buffers with storage, bufs[0..n) */
+  int n;
+} ws_pool_t;
+/* Frees the buffers it holds. */
+void ws_pool_clear(ws_pool_t *pool);
+/* The core's output buffers come from pool and go back to it (NULL: malloc
+ * and free); pool outlives the core's last ws_core_output_sent. */
+void ws_core_use_pool(ws_core_t *w, ws_pool_t *pool);
 
 /* Handshake: checks an upgrade request. Returns 0 and fills accept (the
  * Sec-WebSocket-Accept value), or the HTTP status to refuse with (400, or 426

@@ -51,7 +51,7 @@ static inline chat_fx_t *chat_fx_new(int with_store) {
     app->auth = auth_new(&f->loop, &app->cfg);
     if (!app->store || !app->auth) abort();
   }
-  f->ws = (ws_server_t){&f->loop, &app->cfg, app->metrics, app->hub, NULL, NULL, app, NULL};
+  f->ws = (ws_server_t){&f->loop, &app->cfg, app->metrics, app->hub, NULL, NULL, app, NULL, NULL};
   app->ws = &f->ws;
   app->fanout = fanout_new(app);
   app->presence = presence_new(app);

@@ -17,6 +17,7 @@
 #include "parley/config.h"
 #include "parley/metrics.h"
 #include "parley/ws.h"
+#include "ws/ws_internal.h"
 #include "ws_test_frames.h"
 
 /* ---- the stand-ins for net/ and http/ ---- */
@@ -24,6 +25,7 @@
 static struct {
   buf_t wire;              /* every byte written */
   int writes;              /* write calls (one per flush when coalescing works) */
+  int borrowed;            /* of which from the session's buffer (conn_write_reply) */
   uint64_t first_write_ns; /* uv_hrtime of the first write since it was zeroed */
   int closes;
   int aborts;
@@ -50,6 +52,15 @@ int conn_write_owned(conn_t *c, char *data, size_t len) {
   free(data);
   if (!fk.first_write_ns) fk.first_write_ns = uv_hrtime();
   fk.writes++;
+  return 0;
+}
+
+int conn_write_reply(conn_t *c, const uv_buf_t *bufs, unsigned nbufs) {
+  if (c->closing) return -1;
+  for (unsigned i = 0; i < nbufs; i++) buf_append(&fk.wire, bufs[i].base, bufs[i].len);
+  if (!fk.first_write_ns) fk.first_write_ns = uv_hrtime();
+  fk.writes++;
+  fk.borrowed++;
   return 0;
 }
 
@@ -132,7 +143,8 @@ static int setup(void **state) {
   cfg.ws_pong_timeout_ms = 60000;
   metrics = metrics_new();
   hub = hub_new();
-  srv = (ws_server_t){&loop, &cfg, metrics, hub, on_message, on_close, NULL, NULL};
+  srv = (ws_server_t){&loop, &cfg, metrics, hub, on_message, on_close, NULL, NULL, NULL};
+  assert_int_equal(ws_server_start(&srv), 0);
   conn = calloc(1, sizeof(*conn));
   conn->id = 7;
   messages = closed_sessions = replies = 0;
@@ -242,6 +254,44 @@ static void test_messages_and_one_write_per_turn(void **state) {
   assert_int_equal(fk.writes, 1);
 }
 
+/* A turn's output is written from the session's buffer, which goes back to
+ * the server's pool for the next frame; behind bytes the connection has not
+ * sent yet it joins the queue itself; a large one is freed. Order holds. */
+static void test_output_buffers_come_from_the_pool(void **state) {
+  ws_session_t *s = upgrade();
+  assert_int_equal(srv.pool->n, 0);
+  ws_session_send(s, "one", 3);
+  turn();
+  assert_int_equal(fk.writes, 1);
+  assert_int_equal(fk.borrowed, 1);
+  assert_int_equal(srv.pool->n, 1); /* back */
+  ws_session_send(s, "two", 3);
+  assert_int_equal(srv.pool->n, 0); /* taken again */
+  turn();
+  assert_int_equal(fk.borrowed, 2);
+  assert_int_equal(srv.pool->n, 1);
+  conn->write_pending = 100; /* the kernel has not taken everything */
+  ws_session_send(s, "three", 5);
+  turn();
+  assert_int_equal(fk.writes, 3);
+  assert_int_equal(fk.borrowed, 2); /* handed over, not copied */
+  assert_int_equal(srv.pool->n, 0);
+  conn->write_pending = 0;
+  char big[WS_POOL_BUF_MAX + 100];
+  memset(big, 'b', sizeof(big));
+  ws_session_send(s, big, sizeof(big));
+  turn();
+  assert_int_equal(fk.borrowed, 3);
+  assert_int_equal(srv.pool->n, 0); /* too large to keep */
+  frame_t f[8];
+  assert_int_equal(received(f, 8), 4);
+  assert_memory_equal(f[0].payload, "one", 3);
+  assert_memory_equal(f[1].payload, "two", 3);
+  assert_memory_equal(f[2].payload, "three", 5);
+  assert_int_equal(f[3].len, sizeof(big));
+  assert_int_equal(ws_session_pending(s), 0);
+}
+
 static void test_bytes_after_request_wait_for_first_turn(void **state) {
   unsigned char buf[32];
   size_t n = make_frame(buf, 1, OP_TEXT, 1, "early", 5);
@@ -346,6 +396,7 @@ static void spin(int ms) {
 
 static ws_session_t *delayed_session(void) {
   cfg.ws_write_delay_ms = DELAY_MS;
+  ws_server_stop(&srv);
   assert_int_equal(ws_server_start(&srv), 0);
   return upgrade();
 }
@@ -533,6 +584,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_refused_upgrades, setup, teardown),
       cmocka_unit_test_setup_teardown(test_messages_and_one_write_per_turn, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_output_buffers_come_from_the_pool, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bytes_after_request_wait_for_first_turn, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_ping_gets_pong, setup, teardown),
