@@ -100,5 +100,9 @@ void hub_foreach_all(hub_t *h, void (*fn)(ws_session_t *s, void *arg), void *arg
 int hub_send_user(hub_t *h, const char *user_id, const char *text, size_t len);
 int hub_session_count(const hub_t *h);
 int hub_user_count(const hub_t *h);
+/* Changes with every session added or removed (never repeats): what was
+ * looked up at one generation holds while it is unchanged, so a kept list of
+ * sessions is valid, none of them gone, none missing, only while it is. */
+uint64_t hub_generation(const hub_t *h);
 
 #endif

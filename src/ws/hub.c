@@ -20,6 +20,7 @@ typedef struct hub_user_s {
 struct hub_s {
   strmap_t users; /* user id -> hub_user_t */
   int sessions;
+  uint64_t gen; /* bumped by every session added or removed */
 };
 
 hub_t *hub_new(void) {
@@ -66,6 +67,7 @@ int hub_add(hub_t *h, ws_session_t *s) {
   }
   u->sessions[u->n++] = s;
   h->sessions++;
+  h->gen++;
   return u->n;
 }
 
@@ -77,6 +79,7 @@ int hub_remove(hub_t *h, ws_session_t *s) {
     u->sessions[i] = u->sessions[--u->n];
     assert(h->sessions > 0);
     h->sessions--;
+    h->gen++;
     break;
   }
   int left = u->n;
@@ -141,3 +144,4 @@ int hub_send_user(hub_t *h, const char *user_id, const char *text, size_t len) {
 
 int hub_session_count(const hub_t *h) { return h->sessions; }
 int hub_user_count(const hub_t *h) { return (int)strmap_count(&h->users); }
+uint64_t hub_generation(const hub_t *h) { return h->gen; }

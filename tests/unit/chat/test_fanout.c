@@ -165,6 +165,56 @@ static void the_stored_hook_hears_who_the_delivery_found_here(void **state) {
   f->app.on_message_stored = NULL;
 }
 
+/* The sessions a conversation's message went to are kept for its next one
+ * only while no session comes or goes on this instance, and only for the same
+ * recipients: a session that left is never sent to again (a kept pointer to
+ * it is a use after free under ASan), one that came (a user's first session
+ * or another one) gets the next message, and so does a recipient the next
+ * message adds; the same ids in another array are the same recipients. */
+static void kept_recipients_never_reach_a_gone_session_nor_miss_a_new_one(void **state) {
+  chat_fx_t *f = *state;
+  ws_session_t *a = fake_session_new(&f->app, "u1"), *b = fake_session_new(&f->app, "u2");
+  ws_session_t *gone = fake_session_new(&f->app, "u3");
+  json_t *ids = json_pack("[s, s, s, s]", "u1", "u2", "u3", "u4");
+  json_t *m[6];
+  for (int i = 1; i <= 5; i++) m[i] = message(i);
+  fanout_message_new(&f->app, m[1], ids, NULL, 0, NULL);
+  expect(a, "message.new", 1);
+  expect(b, "message.new", 1);
+  expect(gone, "message.new", 1);
+  fake_session_free(gone); /* leaves the hub; its memory is gone */
+  fanout_message_new(&f->app, m[2], ids, NULL, 0, NULL);
+  expect(a, "message.new", 2);
+  expect(b, "message.new", 2);
+  ws_session_t *d = fake_session_new(&f->app, "u4"), *b2 = fake_session_new(&f->app, "u2");
+  ws_session_t *e = fake_session_new(&f->app, "u5");
+  fanout_message_new(&f->app, m[3], ids, NULL, 0, NULL);
+  expect(a, "message.new", 3);
+  expect(b, "message.new", 3);
+  expect(b2, "message.new", 3);
+  expect(d, "message.new", 3);
+  assert_int_equal(fake_pending(e), 0); /* not a recipient */
+  json_t *more = json_pack("[s, s, s, s, s]", "u1", "u2", "u3", "u4", "u5");
+  fanout_message_new(&f->app, m[4], more, NULL, 0, NULL);
+  expect(e, "message.new", 4);
+  json_t *same = json_deep_copy(more);
+  fanout_message_new(&f->app, m[5], same, NULL, 0, NULL);
+  expect(e, "message.new", 5);
+  ws_session_t *all[] = {a, b, b2, d};
+  for (int i = 0; i < 4; i++) {
+    expect(all[i], "message.new", 4);
+    expect(all[i], "message.new", 5);
+    assert_int_equal(fake_pending(all[i]), 0);
+    fake_session_free(all[i]);
+  }
+  assert_int_equal(fake_pending(e), 0);
+  fake_session_free(e);
+  for (int i = 1; i <= 5; i++) json_decref(m[i]);
+  json_decref(ids);
+  json_decref(more);
+  json_decref(same);
+}
+
 static void events_skip_the_excluded_user_and_our_own_echoes(void **state) {
   chat_fx_t *f = *state;
   ws_session_t *a = fake_session_new(&f->app, "u1"), *b = fake_session_new(&f->app, "u2");
@@ -377,6 +427,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(a_gap_is_passed_over_after_the_wait, setup, teardown),
       cmocka_unit_test_setup_teardown(the_stored_hook_hears_who_the_delivery_found_here, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(kept_recipients_never_reach_a_gone_session_nor_miss_a_new_one,
+                                      setup, teardown),
       cmocka_unit_test_setup_teardown(events_skip_the_excluded_user_and_our_own_echoes, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(conversations_are_rendered_for_each_user, setup, teardown),
