@@ -165,10 +165,15 @@ void push_message_new(app_t *app, const json_t *message, const json_t *participa
   json_t *ids = json_array();
   size_t i;
   json_t *v;
-  json_array_foreach(participant_ids, i, v) {
+  size_t count = json_array_size(participant_ids);
+  for (i = 0; i < count; i++) {
+    /* Who the delivery found here first: in a busy group that is most of
+     * them, and nothing else about them is read. */
+    if (here && here[i]) continue;
+    v = json_array_get(participant_ids, i);
     const char *id = json_string_value(v);
-    if (!id || (sender && strcmp(id, sender) == 0) || (here && here[i]) ||
-        absent_known(nosubs, id, now) || (!here && connected_here(app, id)))
+    if (!id || (sender && strcmp(id, sender) == 0) || absent_known(nosubs, id, now) ||
+        (!here && connected_here(app, id)))
       continue;
     if (json_array_size(ids) >= PUSH_SUB_LIST_MAX) break;
     json_array_append(ids, v);
