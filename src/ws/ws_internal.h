@@ -114,6 +114,7 @@ void ws_out_unwait(ws_out_t *o, ws_wait_t *w);
  * wait in it; larger ones are freed. Loop thread. */
 #define WS_POOL_MAX 1024
 #define WS_POOL_BUF_MAX 4096
+#define WS_POOL_BUF_NEW 2048 /* a buffer made for the pool */
 typedef struct ws_pool_s {
   buf_t bufs[WS_POOL_MAX]; /* empty buffers with storage, bufs[0..n) */
   int n;
