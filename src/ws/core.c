@@ -378,6 +378,8 @@ int ws_core_want_flush(const ws_core_t *w) {
 
 int ws_core_want_control(const ws_core_t *w) { return w->ctx && wslay_event_want_write(w->ctx); }
 
+int ws_core_plain(const ws_core_t *w) { return !w->ctx && !w->failed; }
+
 int ws_core_closing(const ws_core_t *w) {
   /* wslay stops reading exactly when it queues a close of its own (protocol
    * error, too big, bad UTF-8, or the echo of the peer's close). Without a

@@ -184,8 +184,16 @@ static void flush_now(ws_session_t *s) {
   if (!s->conn) return;
   feed_early(s);
   if (s->conn) {
-    enum ws_core_next next = ws_core_flush(priv(s)->core, now_ms(s));
+    ws_core_t *core = priv(s)->core;
+    /* Only text frames of our own to write (the common case): no deadline
+     * moves and nothing is left queued, so of act() only the limit applies. */
+    int plain = ws_core_plain(core);
+    enum ws_core_next next = ws_core_flush(core, now_ms(s));
     write_output(s);
+    if (plain && next == WS_CORE_CONTINUE) {
+      if (s->conn && over_limit(s)) drop(s);
+      return;
+    }
     act(s, next);
   }
 }

@@ -67,6 +67,10 @@ int ws_core_want_flush(const ws_core_t *w);
 /* 1 when wslay has a frame to send (a pong, a ping, a close, or text queued
  * behind one): what must not wait for the write delay. */
 int ws_core_want_control(const ws_core_t *w);
+/* 1 while the core holds no wslay context (nothing read half-way, nothing but
+ * its own text frames queued, no close begun): then a flush changes no
+ * deadline and leaves nothing queued. */
+int ws_core_plain(const ws_core_t *w);
 /* 1 once a close frame is queued or sent (no more messages go out). */
 int ws_core_closing(const ws_core_t *w);
 /* The close code we sent or queued, 0 if none. */
