@@ -432,8 +432,13 @@ static void hand_over(sqlite_store_t *ss) {
     ss->queue_head = ss->turn_head;
   ss->queue_tail = ss->turn_tail;
   ss->queued += ss->turn_count;
-  pthread_cond_signal(&ss->cv);
   pthread_mutex_unlock(&ss->mu);
+  /* Signalled after the unlock: signalled under it, the store thread (on the
+   * loop's core) took the core at the wake-up, found the mutex held, slept on
+   * it, and the unlock woke it again: two more context switches and a futex
+   * call each side per hand-over. It re-checks the queue under the lock, and ss
+   * outlives the thread, so nothing is lost. */
+  pthread_cond_signal(&ss->cv);
   ss->turn_head = ss->turn_tail = NULL;
   ss->turn_count = 0;
 }
