@@ -7,8 +7,6 @@
  * state; any thread. */
 #include "parley/json_out.h"
 
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,14 +14,27 @@
 
 #define JSON_OUT_MAX_DEPTH 64
 
-static int put(buf_t *b, const char *s, size_t n) { return buf_append(b, s, n); }
+/* The writers below store into the buffer directly, with room made first: a
+ * buf_append per token (two a string, one a comma or colon) was a third of a
+ * message's encoding. The text is NUL-terminated once, at the end. */
+static int put(buf_t *b, const char *s, size_t n) {
+  if (b->len + n >= b->cap && buf_reserve(b, n) != 0) return -1;
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+  return 0;
+}
 
-static int put_string(buf_t *b, const char *s, size_t n) {
+static int put_ch(buf_t *b, char c) {
+  if (b->len + 1 >= b->cap && buf_reserve(b, 1) != 0) return -1;
+  b->data[b->len++] = c;
+  return 0;
+}
+
+/* The escaped string from its first byte that needs escaping, at i. */
+static int put_escaped(buf_t *b, const char *s, size_t n, size_t i) {
   static const char hex[] = "0123456789ABCDEF";
-  if (buf_reserve(b, n + 2) != 0) return -1;
-  b->data[b->len++] = '"';
   size_t run = 0; /* start of the bytes not yet copied */
-  for (size_t i = 0; i < n; i++) {
+  for (; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     if (put(b, s + run, i - run) != 0) return -1;
@@ -63,7 +74,39 @@ static int put_string(buf_t *b, const char *s, size_t n) {
     run = i + 1;
   }
   if (put(b, s + run, n - run) != 0) return -1;
-  return put(b, "\"", 1);
+  return put_ch(b, '"');
+}
+
+/* Most strings (ids, keys, a message's text) need no escape: one scan, then
+ * one copy into the room made for them and their quotes. */
+static int put_string(buf_t *b, const char *s, size_t n) {
+  if (buf_reserve(b, n + 2) != 0) return -1;
+  b->data[b->len++] = '"';
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c < 0x20 || c == '"' || c == '\\') return put_escaped(b, s, n, i);
+  }
+  memcpy(b->data + b->len, s, n);
+  b->len += n;
+  b->data[b->len++] = '"';
+  return 0;
+}
+
+/* An integer in decimal, as "%" JSON_INTEGER_FORMAT writes it (snprintf was
+ * 500 instructions of each message's encoding). */
+static int put_integer(buf_t *b, json_int_t v) {
+  char num[24];
+  size_t at = sizeof(num);
+  /* Negative numbers count down from 0, so the smallest has no overflow. */
+  int neg = v < 0;
+  do {
+    json_int_t q = v / 10;
+    int digit = (int)(v - q * 10);
+    num[--at] = (char)('0' + (neg ? -digit : digit));
+    v = q;
+  } while (v != 0);
+  if (neg) num[--at] = '-';
+  return put(b, num + at, sizeof(num) - at);
 }
 
 /* jansson's own text for what is not written here. */
@@ -79,34 +122,31 @@ static int put_value(buf_t *b, const json_t *v, int depth) {
   switch (json_typeof(v)) {
     case JSON_OBJECT: {
       if (depth >= JSON_OUT_MAX_DEPTH) return put_jansson(b, v);
-      if (put(b, "{", 1) != 0) return -1;
+      if (put_ch(b, '{') != 0) return -1;
       const char *key;
       size_t klen;
       json_t *m;
       int first = 1;
       json_object_keylen_foreach((json_t *)v, key, klen, m) {
-        if ((!first && put(b, ",", 1) != 0) || put_string(b, key, klen) != 0 ||
-            put(b, ":", 1) != 0 || put_value(b, m, depth + 1) != 0)
+        if ((!first && put_ch(b, ',') != 0) || put_string(b, key, klen) != 0 ||
+            put_ch(b, ':') != 0 || put_value(b, m, depth + 1) != 0)
           return -1;
         first = 0;
       }
-      return put(b, "}", 1);
+      return put_ch(b, '}');
     }
     case JSON_ARRAY: {
       if (depth >= JSON_OUT_MAX_DEPTH) return put_jansson(b, v);
-      if (put(b, "[", 1) != 0) return -1;
+      if (put_ch(b, '[') != 0) return -1;
       for (size_t i = 0, n = json_array_size(v); i < n; i++)
-        if ((i && put(b, ",", 1) != 0) || put_value(b, json_array_get(v, i), depth + 1) != 0)
+        if ((i && put_ch(b, ',') != 0) || put_value(b, json_array_get(v, i), depth + 1) != 0)
           return -1;
-      return put(b, "]", 1);
+      return put_ch(b, ']');
     }
     case JSON_STRING:
       return put_string(b, json_string_value(v), json_string_length(v));
-    case JSON_INTEGER: {
-      char num[24];
-      int n = snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-      return put(b, num, (size_t)n);
-    }
+    case JSON_INTEGER:
+      return put_integer(b, json_integer_value(v));
     case JSON_TRUE:
       return put(b, "true", 4);
     case JSON_FALSE:
@@ -127,6 +167,7 @@ char *json_out_dumps(const json_t *v, size_t *len) {
     buf_free(&b);
     return NULL;
   }
+  b.data[b.len] = '\0'; /* put_* leave room for it (buf_reserve) */
   *len = b.len;
   return buf_steal(&b);
 }

@@ -12,6 +12,8 @@
 
 #include "parley/json_out.h"
 
+#define JSON_INTEGER_MAX_TEN 100000000000000000LL /* 10^17: the last n is 10^18 */
+
 static void same_as_jansson(const json_t *v) {
   char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
   size_t len = 0;
@@ -48,6 +50,16 @@ static void test_escapes_and_kinds(void **state) {
   json_object_set_new(m, "type", json_string("again"));
   same_as_jansson(m);
   same_as_jansson(json_object_get(m, "utf8")); /* a bare value */
+  /* Integers are written without snprintf: each digit count and sign. */
+  for (json_int_t n = 1;; n *= 10) {
+    json_int_t edges[] = {n, n - 1, n + 1, -n, -(n - 1), -(n + 1), 9 * n};
+    for (size_t k = 0; k < sizeof(edges) / sizeof(edges[0]); k++) {
+      json_t *v = json_integer(edges[k]);
+      same_as_jansson(v);
+      json_decref(v);
+    }
+    if (n > JSON_INTEGER_MAX_TEN) break;
+  }
   json_decref(m);
   size_t len = 1;
   assert_null(json_out_dumps(NULL, &len));
