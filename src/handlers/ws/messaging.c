@@ -87,15 +87,23 @@ static void job_error(frame_job_t *j, int status) {
     ws_reply_error(s, "unavailable", "the store is unavailable, try again", job_ref(j), NULL);
 }
 
+/* src into dst of cap bytes, cut as snprintf("%s") cuts it: three snprintf
+ * calls a frame were 1,700 instructions of every message.send. */
+static void copy_cut(char *dst, size_t cap, const char *src) {
+  size_t n = strnlen(src, cap - 1);
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
+
 static frame_job_t *job_new(ws_session_t *s, const char *conv, const char *ref) {
   frame_job_t *j = calloc(1, sizeof(*j));
   if (!j) return NULL;
   j->app = s->app;
   j->session = s->id;
-  snprintf(j->user, sizeof(j->user), "%s", s->user_id);
-  snprintf(j->conv, sizeof(j->conv), "%s", conv);
+  copy_cut(j->user, sizeof(j->user), s->user_id);
+  copy_cut(j->conv, sizeof(j->conv), conv);
   if (ref) {
-    snprintf(j->ref, sizeof(j->ref), "%s", ref);
+    copy_cut(j->ref, sizeof(j->ref), ref);
     j->has_ref = 1;
   }
   return j;
@@ -181,18 +189,44 @@ static int put(json_t *obj, const char *key, json_t *v) {
 /* A string, json null for NULL; NULL when not valid UTF-8 (as json_pack's "s?"). */
 static json_t *str_or_null(const char *v) { return v ? json_string(v) : json_null(); }
 
+/* The frame's own string value v, shared, when it holds exactly want; else a
+ * copy of want (json null for NULL). The frame's strings were checked (UTF-8,
+ * no NUL: fields_string_ok), so the copy json_string made was the same text;
+ * jansson counts references atomically and nobody changes a string in place,
+ * so the store thread and the result may hold it after the frame is gone. */
+static json_t *same_or_copy(json_t *v, const char *want) {
+  if (want && json_is_string(v) && strcmp(json_string_value(v), want) == 0) return json_incref(v);
+  return str_or_null(want);
+}
+
+/* "web", made once and shared by every message.send's params (and, through
+ * them, by the store's row and the result). Loop thread. */
+static json_t *web_source(void) {
+  static json_t *web;
+  if (!web) web = json_string_nocheck("web");
+  return web ? json_incref(web) : NULL;
+}
+
+/* What message.send's frame held, for its params (NULL members when the frame
+ * is gone: an Instagram conversation's send that turned out to be chat). */
+typedef struct sent_vals_s {
+  json_t *conv, *text, *client_id;
+} sent_vals_t;
+
 /* MSG_INSERT's params, member by member: json_pack parsed its format at every
  * message (10,800 instructions). The same members and values as the format
- * "{s:s, s:s, s:s?, s:s?, s:s, s:b, s:O?, s:O?}" made, NULL where it failed. */
-static json_t *send_params(ws_session_t *s, frame_job_t *j, const char *text) {
+ * "{s:s, s:s, s:s?, s:s?, s:s, s:b, s:O?, s:O?}" made, NULL where it failed;
+ * the frame's strings are shared rather than copied (same_or_copy). */
+static json_t *send_params(ws_session_t *s, frame_job_t *j, const char *text,
+                           const sent_vals_t *v) {
   json_t *p = json_object(), *reply = json_object_get(j->reply, "reply_to"),
          *mentions = json_object_get(j->reply, "mentions");
   if (!p) return NULL;
-  int bad = put(p, "conversation_id", json_string(j->conv));
+  int bad = put(p, "conversation_id", same_or_copy(v->conv, j->conv));
   bad |= put(p, "sender_id", json_string(s->user_id));
-  bad |= put(p, "text", str_or_null(text));
-  bad |= put(p, "client_id", str_or_null(job_ref(j)));
-  bad |= put(p, "source", json_string_nocheck("web"));
+  bad |= put(p, "text", same_or_copy(v->text, text));
+  bad |= put(p, "client_id", same_or_copy(v->client_id, job_ref(j)));
+  bad |= put(p, "source", web_source());
   bad |= put(p, "check_member", json_true());
   bad |= put(p, "reply_to", reply ? json_incref(reply) : json_null());
   bad |= put(p, "mentions", mentions ? json_incref(mentions) : json_null());
@@ -203,8 +237,8 @@ static json_t *send_params(ws_session_t *s, frame_job_t *j, const char *text) {
   return p;
 }
 
-static void send_chat(ws_session_t *s, frame_job_t *j, const char *text) {
-  json_t *params = send_params(s, j, text);
+static void send_chat(ws_session_t *s, frame_job_t *j, const char *text, const sent_vals_t *v) {
+  json_t *params = send_params(s, j, text, v);
   if (j->attachment_ids) json_object_set(params, "attachment_ids", j->attachment_ids);
   if (j->ciphertexts)
     json_object_set_new(params, "payload", json_pack("{s:O}", "ciphertexts", j->ciphertexts));
@@ -219,7 +253,8 @@ static void on_ig_answered(void *ctx, const ig_reply_res_t *r) {
   ws_session_t *s = job_session(j);
   if (r->chat) {
     if (s) {
-      send_chat(s, j, j->text);
+      sent_vals_t none = {NULL, NULL, NULL};
+      send_chat(s, j, j->text, &none);
       return;
     }
   } else if (r->code) {
@@ -246,12 +281,14 @@ void ws_messaging_send(ws_session_t *s, json_t *frame, const char *ref) {
   }
   frame_job_t *j = job_new(s, conv, ref);
   if (!j) return;
-  const char *text = json_string_value(json_object_get(frame, "text"));
+  sent_vals_t v = {json_object_get(frame, "conversation_id"), json_object_get(frame, "text"),
+                   json_object_get(frame, "client_id")};
+  const char *text = json_string_value(v.text);
   if (fields_has_attachments(frame))
     j->attachment_ids = json_incref(json_object_get(frame, "attachment_ids"));
   if (fields_has_ciphertexts(frame)) {
     j->ciphertexts = json_incref(json_object_get(frame, "ciphertexts"));
-    send_chat(s, j, NULL);
+    send_chat(s, j, NULL, &v);
     return;
   }
   if (fields_has_reply(frame)) {
@@ -264,11 +301,11 @@ void ws_messaging_send(ws_session_t *s, json_t *frame, const char *ref) {
       job_free(j);
       return;
     }
-    send_chat(s, j, text);
+    send_chat(s, j, text, &v);
     return;
   }
   if (ig_reply_is_chat(s->app, conv)) {
-    send_chat(s, j, text);
+    send_chat(s, j, text, &v);
     return;
   }
   /* Not known as chat: an Instagram conversation goes out through the Graph
