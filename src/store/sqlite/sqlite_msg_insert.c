@@ -238,38 +238,85 @@ static int count_mentions(sqlite_db_t *d, json_t *p, const char *conv, const cha
 /* A params member shared with the result: strings nobody changes. */
 static json_t *shared(json_t *v) { return json_is_string(v) ? json_incref(v) : json_null(); }
 
+/* The params a new message is built from, found in one walk of them: eleven
+ * look-ups were 1,400 instructions a message on the loop thread. */
+typedef struct msg_params_s {
+  json_t *conv, *sender, *text, *client_id, *source, *att, *ext, *status, *reply, *mentions,
+      *payload;
+} msg_params_t;
+
+static void msg_params(json_t *p, msg_params_t *m) {
+  memset(m, 0, sizeof(*m));
+  const char *k;
+  json_t *v;
+  json_object_foreach(p, k, v) {
+    json_t **to = NULL;
+    switch (k[0]) {
+      case 'c':
+        to = strcmp(k, "conversation_id") == 0 ? &m->conv
+             : strcmp(k, "client_id") == 0     ? &m->client_id
+                                               : NULL;
+        break;
+      case 's':
+        to = strcmp(k, "sender_id") == 0 ? &m->sender
+             : strcmp(k, "source") == 0  ? &m->source
+             : strcmp(k, "status") == 0  ? &m->status
+                                         : NULL;
+        break;
+      case 't':
+        to = strcmp(k, "text") == 0 ? &m->text : NULL;
+        break;
+      case 'a':
+        to = strcmp(k, "attachments") == 0 ? &m->att : NULL;
+        break;
+      case 'e':
+        to = strcmp(k, "external_id") == 0 ? &m->ext : NULL;
+        break;
+      case '_':
+        to = strcmp(k, "_reply") == 0 ? &m->reply : NULL;
+        break;
+      case 'm':
+        to = strcmp(k, "mentions") == 0 ? &m->mentions : NULL;
+        break;
+      case 'p':
+        to = strcmp(k, "payload") == 0 ? &m->payload : NULL;
+        break;
+      default:
+        break;
+    }
+    if (to) *to = v;
+  }
+}
+
 /* The new message, built directly: json_pack would parse its format per message. */
 static json_t *new_message(json_t *p, const sqlite_insert_t *ins) {
-  json_t *m = json_object(), *att = json_object_get(p, "attachments"),
-         *ext = json_object_get(p, "external_id");
-  json_t *source = json_object_get(p, "source");
+  msg_params_t pm;
+  msg_params(p, &pm);
+  json_t *m = json_object();
   json_object_set_new_nocheck(m, "id", json_stringn_nocheck(ins->id, 24));
-  json_object_set_new_nocheck(m, "conversation_id", shared(json_object_get(p, "conversation_id")));
+  json_object_set_new_nocheck(m, "conversation_id", shared(pm.conv));
   json_object_set_new_nocheck(m, "seq", json_integer((json_int_t)ins->seq));
-  json_object_set_new_nocheck(m, "sender_id", shared(json_object_get(p, "sender_id")));
-  json_object_set_new_nocheck(m, "text", shared(json_object_get(p, "text")));
-  json_object_set_new_nocheck(m, "client_id", shared(json_object_get(p, "client_id")));
-  json_object_set_new_nocheck(m, "source",
-                              json_is_string(source) ? json_incref(source) : json_string("web"));
+  json_object_set_new_nocheck(m, "sender_id", shared(pm.sender));
+  json_object_set_new_nocheck(m, "text", shared(pm.text));
+  json_object_set_new_nocheck(m, "client_id", shared(pm.client_id));
+  json_object_set_new_nocheck(
+      m, "source", json_is_string(pm.source) ? json_incref(pm.source) : json_string("web"));
   json_object_set_new_nocheck(m, "created_at", json_string_nocheck(ins->created_at));
   json_object_set_new_nocheck(m, "edited_at", json_null());
   json_object_set_new_nocheck(m, "deleted", json_false());
   json_object_set_new_nocheck(m, "reactions", json_array());
   json_object_set_new_nocheck(m, "attachments",
-                              json_is_array(att) ? json_deep_copy(att) : json_array());
-  if (json_is_string(ext)) json_object_set_new_nocheck(m, "external_id", json_incref(ext));
-  json_t *status = json_object_get(p, "status");
-  if (json_is_string(status)) {
-    json_object_set_new_nocheck(m, "status", json_incref(status));
+                              json_is_array(pm.att) ? json_deep_copy(pm.att) : json_array());
+  if (json_is_string(pm.ext)) json_object_set_new_nocheck(m, "external_id", json_incref(pm.ext));
+  if (json_is_string(pm.status)) {
+    json_object_set_new_nocheck(m, "status", json_incref(pm.status));
     json_object_set_new_nocheck(m, "error", json_null());
   }
-  json_t *reply = json_object_get(p, "_reply"), *mentions = json_object_get(p, "mentions");
-  if (reply) json_object_set_new_nocheck(m, "reply_to", json_deep_copy(reply));
-  if (json_array_size(mentions) > 0)
-    json_object_set_new_nocheck(m, "mentions", json_deep_copy(mentions));
-  json_t *payload = json_object_get(p, "payload");
-  if (json_is_object(payload)) { /* ciphertexts, call: the job's params stay its own */
-    json_t *copy = json_deep_copy(payload);
+  if (pm.reply) json_object_set_new_nocheck(m, "reply_to", json_deep_copy(pm.reply));
+  if (json_array_size(pm.mentions) > 0)
+    json_object_set_new_nocheck(m, "mentions", json_deep_copy(pm.mentions));
+  if (json_is_object(pm.payload)) { /* ciphertexts, call: the job's params stay its own */
+    json_t *copy = json_deep_copy(pm.payload);
     json_object_update(m, copy);
     json_decref(copy);
   }
