@@ -117,13 +117,20 @@ int sqlite_db_exec_plain(sqlite_db_t *d, const char *sql) {
   return 0;
 }
 
-static sqlite3_stmt *cached(sqlite_db_t *d, const char *sql) {
+/* The statement, reset and unbound, with its slot in *slot. A statement that
+ * sqlite_db_exec left clean is not reset and unbound again (each use of the
+ * hot path's statements did both twice). */
+static sqlite3_stmt *cached(sqlite_db_t *d, const char *sql, size_t *slot) {
   size_t h = ((uintptr_t)sql >> 3) * 2654435761u;
   for (size_t n = 0; n < SQLITE_DB_CACHE; n++) {
     size_t i = (h + n) & (SQLITE_DB_CACHE - 1);
+    *slot = i;
     if (d->cache[i].sql == sql) {
-      sqlite3_reset(d->cache[i].stmt);
-      sqlite3_clear_bindings(d->cache[i].stmt);
+      if (!d->cache[i].clean) {
+        sqlite3_reset(d->cache[i].stmt);
+        sqlite3_clear_bindings(d->cache[i].stmt);
+      }
+      d->cache[i].clean = 0;
       return d->cache[i].stmt;
     }
     if (!d->cache[i].sql) {
@@ -171,8 +178,8 @@ static int bind_one(sqlite3_stmt *st, int i, char kind, va_list *ap,
 }
 
 static sqlite3_stmt *vquery(sqlite_db_t *d, const char *sql, const char *fmt, va_list *ap,
-                            sqlite3_destructor_type strings) {
-  sqlite3_stmt *st = cached(d, sql);
+                            sqlite3_destructor_type strings, size_t *slot) {
+  sqlite3_stmt *st = cached(d, sql, slot);
   if (!st) return NULL;
   for (int i = 0; fmt && fmt[i]; i++) {
     if (bind_one(st, i + 1, fmt[i], ap, strings) != SQLITE_OK) {
@@ -186,7 +193,8 @@ static sqlite3_stmt *vquery(sqlite_db_t *d, const char *sql, const char *fmt, va
 sqlite3_stmt *sqlite_db_query(sqlite_db_t *d, const char *sql, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  sqlite3_stmt *st = vquery(d, sql, fmt, &ap, SQLITE_TRANSIENT);
+  size_t slot;
+  sqlite3_stmt *st = vquery(d, sql, fmt, &ap, SQLITE_TRANSIENT, &slot);
   va_end(ap);
   return st;
 }
@@ -197,7 +205,8 @@ sqlite3_stmt *sqlite_db_query_static(sqlite_db_t *d, const char *sql, const char
   /* In place, as sqlite_db_exec binds them: a statement's next use clears
    * its bindings before anything else (cached()), so none is read after its
    * caller's strings go. */
-  sqlite3_stmt *st = vquery(d, sql, fmt, &ap, SQLITE_STATIC);
+  size_t slot;
+  sqlite3_stmt *st = vquery(d, sql, fmt, &ap, SQLITE_STATIC, &slot);
   va_end(ap);
   return st;
 }
@@ -208,13 +217,15 @@ int sqlite_db_exec(sqlite_db_t *d, const char *sql, const char *fmt, ...) {
   /* The strings are bound in place (no copy each): the statement is done
    * with them, and they are unbound, before this returns. (After a failed
    * bind some stay bound, unread: every use starts by clearing them.) */
-  sqlite3_stmt *st = vquery(d, sql, fmt, &ap, SQLITE_STATIC);
+  size_t slot;
+  sqlite3_stmt *st = vquery(d, sql, fmt, &ap, SQLITE_STATIC, &slot);
   va_end(ap);
   if (!st) return STORE_EUNAVAILABLE;
   int rc = sqlite3_step(st);
   int status = rc == SQLITE_DONE || rc == SQLITE_ROW ? STORE_OK : sqlite_db_status(d, rc, "exec");
   sqlite3_reset(st);
   sqlite3_clear_bindings(st);
+  d->cache[slot].clean = 1;
   return status;
 }
 

@@ -32,6 +32,7 @@ typedef struct sqlite_db_s {
   struct {
     const char *sql; /* the statement's text; a string literal, so its address is the key */
     sqlite3_stmt *stmt;
+    int clean; /* reset and unbound by sqlite_db_exec since it was last handed out */
   } cache[SQLITE_DB_CACHE];
   /* Set by an op whose failure status must still commit what it wrote (a refresh
    * token reuse revokes the family and answers EREVOKED). */
