@@ -66,7 +66,7 @@ typedef struct sqlite_db_s {
    * it undoes began (contacts_written counts every such row, by any code). */
   strmap_t contacts;
   /* MSG_INSERT's members of conversations, kept across batches
-   * (sqlite_members.c): conversation id -> json array (owned); members_ids
+   * (sqlite_members.c): conversation id -> sqlite_kept_conv_t (owned); members_ids
    * counts the ids held, members_version is the data version they were read
    * under. */
   strmap_t members;
@@ -292,11 +292,22 @@ int sqlite_msg_insert_flush(sqlite_db_t *d);
  * notes go. In the caller's transaction. */
 int sqlite_activity_flush(sqlite_db_t *d);
 void sqlite_msg_insert_discard(sqlite_db_t *d);
-/* sqlite_members.c: MSG_INSERT's members of a conversation (any order, agents
- * included), from what earlier batches read or read now; a new reference, or
- * NULL when the read failed. */
+/* sqlite_members.c: what MSG_INSERT keeps of a conversation across batches. */
+typedef struct sqlite_kept_conv_s {
+  json_t *ids;      /* its members (any order, agents included); owned */
+  int64_t last_seq; /* as this connection last read or wrote it */
+  int channel;      /* its type is "channel" */
+  int secret;       /* its type is "secret" */
+} sqlite_kept_conv_t;
+/* What is kept of a conversation, or NULL: valid until the next call below. */
+const sqlite_kept_conv_t *sqlite_members_kept(sqlite_db_t *d, const char *conv_id);
+/* MSG_INSERT's members of a conversation whose row was just read (type,
+ * creator_id, last_seq), from what earlier batches read or read now, kept with
+ * the row's last_seq and type; a new reference, or NULL when the read failed. */
 json_t *sqlite_members_get(sqlite_db_t *d, const char *conv_id, const char *type,
-                           const char *creator_id);
+                           const char *creator_id, int64_t last_seq);
+/* MSG_INSERT's flush wrote last_seq for the conversation. */
+void sqlite_members_seq(sqlite_db_t *d, const char *conv_id, int64_t last_seq);
 /* Forgets every conversation's members: before any op but MSG_INSERT and the
  * reads, and at a rollback. */
 void sqlite_members_forget_all(sqlite_db_t *d);

@@ -90,6 +90,8 @@ static int flush_one(sqlite_db_t *d, pending_conv_t *c) {
   int status =
       sqlite_db_exec(d, "UPDATE conversations SET last_seq = ?, updated_at = ? WHERE id = ?", "iss",
                      c->last_seq, c->updated_at, c->id);
+  /* What the next batch starts from; a rollback of this one forgets it. */
+  if (status == STORE_OK) sqlite_members_seq(d, c->id, c->last_seq);
   const char *user;
   json_t *seq;
   json_object_foreach(c->readers, user, seq) {
@@ -128,8 +130,18 @@ static void copy_text(char *dst, size_t cap, const char *src) {
   dst[n] = '\0';
 }
 
-/* The conversation's pending counters, loaded on first use: STORE_OK with *out,
- * or ENOTFOUND. */
+/* Slot at of the table becomes conv's, its counters and members set. */
+static int pending_taken(sqlite_db_t *d, pending_conv_t *c, size_t at, const char *conv,
+                         pending_conv_t **out) {
+  c->readers = json_object();
+  copy_text(c->id, sizeof(c->id), conv); /* fits: checked by pending_get */
+  d->pending->used_slot[d->pending->used++] = (short)at;
+  *out = c;
+  return STORE_OK;
+}
+
+/* The conversation's pending counters, loaded on first use (from what an
+ * earlier batch kept, else from its row): STORE_OK with *out, or ENOTFOUND. */
 static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
   if (strlen(conv) >= sizeof(d->pending->slot[0].id))
     return STORE_ENOTFOUND; /* not an id we made */
@@ -153,6 +165,15 @@ static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
     *out = c;
     return STORE_OK;
   }
+  /* Kept from an earlier batch (sqlite_members.c): no read of the row. */
+  const sqlite_kept_conv_t *k = sqlite_members_kept(d, conv);
+  if (k) {
+    c->last_seq = k->last_seq;
+    c->channel = k->channel;
+    c->secret = k->secret;
+    c->members = json_incref(k->ids);
+    return pending_taken(d, c, at, conv, out);
+  }
   sqlite3_stmt *st = sqlite_db_query(
       d, "SELECT last_seq, type, creator_id FROM conversations WHERE id = ?", "s", conv);
   if (!st) return STORE_EUNAVAILABLE;
@@ -168,12 +189,9 @@ static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
   sqlite3_reset(st);
   /* Members (and agents) from what was just read: no second look-up of the type.
    * Any order: they are the message's recipients, checked for membership. */
-  if (!(c->members = sqlite_members_get(d, conv, type, creator))) return STORE_EUNAVAILABLE;
-  c->readers = json_object();
-  copy_text(c->id, sizeof(c->id), conv); /* fits: checked above */
-  d->pending->used_slot[d->pending->used++] = (short)at;
-  *out = c;
-  return STORE_OK;
+  if (!(c->members = sqlite_members_get(d, conv, type, creator, c->last_seq)))
+    return STORE_EUNAVAILABLE;
+  return pending_taken(d, c, at, conv, out);
 }
 
 /* Moves the sender's read marker in memory; reuses the integer once it exists. */

@@ -1013,6 +1013,24 @@ static void test_members_kept_across_batches(void **state) {
   assert_int_equal(json_array_size(ids), 1);
   assert_true(has_id(ids, a));
   json_decref(r);
+
+  /* last_seq is kept with the members: the next batches of this connection
+   * count on from it, and a message the other connection stored is seen (the
+   * next seq is after it, not a conflict with it). */
+  json_int_t seq = 0;
+  for (int i = 0; i < 3; i++) {
+    store_t *by = i == 1 ? other : f->store;
+    assert_int_equal(store_sync_call(&f->loop, by, MSG_INSERT, send_params(conv, a, "6"), &r, NULL),
+                     STORE_OK);
+    json_int_t got = json_integer_value(json_object_get(json_object_get(r, "message"), "seq"));
+    if (i > 0) assert_int_equal(got, seq + 1);
+    seq = got;
+    json_decref(r);
+  }
+  assert_int_equal(call(f, MSG_INSERT, send_params(conv, a, "7"), &r), STORE_OK);
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "message"), "seq")),
+                   seq + 1);
+  json_decref(r);
 }
 
 /* The loop hands the jobs of a turn to the store thread together (sqlite.c's
