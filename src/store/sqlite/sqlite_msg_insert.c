@@ -256,11 +256,12 @@ static int count_mentions(sqlite_db_t *d, json_t *p, const char *conv, const cha
 /* A params member shared with the result: strings nobody changes. */
 static json_t *shared(json_t *v) { return json_is_string(v) ? json_incref(v) : json_null(); }
 
-/* The params a new message is built from, found in one walk of them: eleven
- * look-ups were 1,400 instructions a message on the loop thread. */
+/* The params an insert and the new message read, found in one walk of them:
+ * a look-up of each was 1,400 instructions a message on the loop thread (the
+ * result) and as many on the store thread (the insert). NULL: absent. */
 typedef struct msg_params_s {
   json_t *conv, *sender, *text, *client_id, *source, *att, *ext, *status, *reply, *mentions,
-      *payload;
+      *payload, *check_member, *attachment_ids;
 } msg_params_t;
 
 static void msg_params(json_t *p, msg_params_t *m) {
@@ -273,6 +274,7 @@ static void msg_params(json_t *p, msg_params_t *m) {
       case 'c':
         to = strcmp(k, "conversation_id") == 0 ? &m->conv
              : strcmp(k, "client_id") == 0     ? &m->client_id
+             : strcmp(k, "check_member") == 0  ? &m->check_member
                                                : NULL;
         break;
       case 's':
@@ -285,7 +287,9 @@ static void msg_params(json_t *p, msg_params_t *m) {
         to = strcmp(k, "text") == 0 ? &m->text : NULL;
         break;
       case 'a':
-        to = strcmp(k, "attachments") == 0 ? &m->att : NULL;
+        to = strcmp(k, "attachments") == 0      ? &m->att
+             : strcmp(k, "attachment_ids") == 0 ? &m->attachment_ids
+                                                : NULL;
         break;
       case 'e':
         to = strcmp(k, "external_id") == 0 ? &m->ext : NULL;
@@ -368,11 +372,12 @@ static int retried(sqlite_db_t *d, json_t *p, int status, json_t **result) {
  * NOTHING and changes() find a retry without a SELECT per message; only a retry
  * (or a failed check) then looks for the original. */
 static int insert_message(sqlite_db_t *d, json_t *p, json_t **result) {
-  const char *conv = sqlite_db_pstr(p, "conversation_id"), *sender = sqlite_db_pstr(p, "sender_id");
-  const char *client_id = sqlite_db_pstr(p, "client_id"),
-             *external_id = sqlite_db_pstr(p, "external_id");
-  const char *source = sqlite_db_pstr(p, "source");
-  json_t *text = json_object_get(p, "text"), *att = json_object_get(p, "attachments");
+  msg_params_t pm; /* p's members, until p is changed below */
+  msg_params(p, &pm);
+  const char *conv = json_string_value(pm.conv), *sender = json_string_value(pm.sender);
+  const char *client_id = json_string_value(pm.client_id), *external_id = json_string_value(pm.ext);
+  const char *source = json_string_value(pm.source);
+  json_t *text = pm.text, *att = pm.att;
   if (!conv || !sender || (text && !json_is_string(text) && !json_is_null(text)) ||
       (att && !json_is_array(att)))
     return STORE_EINVAL;
@@ -391,8 +396,7 @@ static int insert_message(sqlite_db_t *d, json_t *p, json_t **result) {
     if (strcmp(role, "admin") != 0) return retried(d, p, STORE_EFORBIDDEN, result);
     member = 1;
   }
-  if (!member && json_is_true(json_object_get(p, "check_member")))
-    return retried(d, p, STORE_ENOTFOUND, result);
+  if (!member && json_is_true(pm.check_member)) return retried(d, p, STORE_ENOTFOUND, result);
   /* A flow's message retried by another sender than the flow's: the unique
    * index (conversation, sender, client_id) cannot see it, so it is looked up. */
   if (client_id && strncmp(client_id, "flow-", 5) == 0) {
@@ -402,7 +406,7 @@ static int insert_message(sqlite_db_t *d, json_t *p, json_t **result) {
   if (!store_payload_fits(p, c->secret)) return retried(d, p, STORE_EINVAL, result);
   status = check_reply(d, p, conv, c);
   if (status != STORE_OK) return retried(d, p, status, result);
-  json_t *ids = json_object_get(p, "attachment_ids");
+  json_t *ids = pm.attachment_ids;
   if (json_is_array(ids)) {
     /* The sender's uploads become the message's attachments (the params
      * belong to this job; the result is built from them). */
@@ -417,15 +421,15 @@ static int insert_message(sqlite_db_t *d, json_t *p, json_t **result) {
   sqlite_db_clock(d, now);
   int64_t seq = c->last_seq + 1;
   if (!source) source = "web";
-  json_t *mentions = json_object_get(p, "mentions");
+  json_t *mentions = pm.mentions;
   status = sqlite_db_exec(
       d,
       "INSERT INTO messages (id, conversation_id, seq, sender_id, text, client_id, source,"
       " attachments, external_id, created_at, status, reply_to, mentions, payload)"
       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
       "ssissssjsssjjj", id, conv, seq, sender, json_string_value(text), client_id, source, att,
-      external_id, now, sqlite_db_pstr(p, "status"), json_object_get(p, "_reply"),
-      json_array_size(mentions) > 0 ? mentions : NULL, json_object_get(p, "payload"));
+      external_id, now, json_string_value(pm.status), json_object_get(p, "_reply"),
+      json_array_size(mentions) > 0 ? mentions : NULL, pm.payload);
   if (status != STORE_OK) return status;
   /* Nothing inserted: a retry, or (never seen) a random id that collided. */
   if (sqlite3_changes(d->db) == 0) return retried(d, p, STORE_ECONFLICT, result);
