@@ -51,7 +51,12 @@ typedef struct pending_conv_s {
   json_t *members; /* participant ids, as loaded (none for a channel) */
   int channel;     /* a channel: only its admins post */
   int secret;      /* a secret conversation: only ciphertexts */
-  json_t *readers; /* sender -> seq of their newest message */
+  /* Each sender's newest message, whose read marker moves: the first sender of
+   * the transaction here (most often the only one), any other in readers. A
+   * json object for every conversation and batch was 1,400 instructions. */
+  char reader[64]; /* "": none yet */
+  int64_t reader_seq;
+  json_t *readers; /* sender -> seq; NULL until a second sender */
 } pending_conv_t;
 
 struct sqlite_msg_insert_pending {
@@ -86,30 +91,37 @@ void sqlite_msg_insert_discard(sqlite_db_t *d) {
     d->pending_spare = p;
 }
 
+/* The sender's read marker moves to seq. */
+static int flush_reader(sqlite_db_t *d, pending_conv_t *c, const char *user, int64_t seq) {
+  int status = sqlite_db_exec(
+      d,
+      "UPDATE participants SET last_read_seq = max(last_read_seq, ?1),"
+      " last_delivered_seq = max(last_delivered_seq, ?1),"
+      " mention_count = CASE WHEN mention_count = 0 THEN 0 ELSE"
+      " " SQLITE_MENTIONS_AFTER(
+          "max(participants.last_read_seq, ?1)") " END WHERE conversation_id = ?2 AND user_id = ?3",
+      "iss", seq, c->id, user);
+  /* A member who is no participant is an agent: its own marker moves. */
+  if (status == STORE_OK && sqlite3_changes(d->db) == 0)
+    status = sqlite_db_exec(d,
+                            "INSERT INTO agent_reads (conversation_id, user_id, last_read_seq)"
+                            " VALUES (?2, ?3, ?1) ON CONFLICT DO UPDATE SET last_read_seq ="
+                            " max(last_read_seq, excluded.last_read_seq)",
+                            "iss", seq, c->id, user);
+  return status;
+}
+
 static int flush_one(sqlite_db_t *d, pending_conv_t *c) {
   int status =
       sqlite_db_exec(d, "UPDATE conversations SET last_seq = ?, updated_at = ? WHERE id = ?", "iss",
                      c->last_seq, c->updated_at, c->id);
   /* What the next batch starts from; a rollback of this one forgets it. */
   if (status == STORE_OK) sqlite_members_seq(d, c->id, c->last_seq);
+  if (status == STORE_OK && c->reader[0]) status = flush_reader(d, c, c->reader, c->reader_seq);
   const char *user;
   json_t *seq;
   json_object_foreach(c->readers, user, seq) {
-    if (status == STORE_OK)
-      status = sqlite_db_exec(d,
-                              "UPDATE participants SET last_read_seq = max(last_read_seq, ?1),"
-                              " last_delivered_seq = max(last_delivered_seq, ?1),"
-                              " mention_count = CASE WHEN mention_count = 0 THEN 0 ELSE"
-                              " " SQLITE_MENTIONS_AFTER("max(participants.last_read_seq, ?1)")
-                              " END WHERE conversation_id = ?2 AND user_id = ?3",
-                              "iss", (int64_t)json_integer_value(seq), c->id, user);
-    /* A member who is no participant is an agent: its own marker moves. */
-    if (status == STORE_OK && sqlite3_changes(d->db) == 0)
-      status = sqlite_db_exec(d,
-                              "INSERT INTO agent_reads (conversation_id, user_id, last_read_seq)"
-                              " VALUES (?2, ?3, ?1) ON CONFLICT DO UPDATE SET last_read_seq ="
-                              " max(last_read_seq, excluded.last_read_seq)",
-                              "iss", (int64_t)json_integer_value(seq), c->id, user);
+    if (status == STORE_OK) status = flush_reader(d, c, user, (int64_t)json_integer_value(seq));
   }
   return status;
 }
@@ -133,7 +145,6 @@ static void copy_text(char *dst, size_t cap, const char *src) {
 /* Slot at of the table becomes conv's, its counters and members set. */
 static int pending_taken(sqlite_db_t *d, pending_conv_t *c, size_t at, const char *conv,
                          pending_conv_t **out) {
-  c->readers = json_object();
   copy_text(c->id, sizeof(c->id), conv); /* fits: checked by pending_get */
   d->pending->used_slot[d->pending->used++] = (short)at;
   *out = c;
@@ -196,6 +207,13 @@ static int pending_get(sqlite_db_t *d, const char *conv, pending_conv_t **out) {
 
 /* Moves the sender's read marker in memory; reuses the integer once it exists. */
 static void read_marker(pending_conv_t *c, const char *sender, int64_t seq) {
+  if (sender[0] &&
+      (strcmp(c->reader, sender) == 0 || (!c->reader[0] && strlen(sender) < sizeof(c->reader)))) {
+    copy_text(c->reader, sizeof(c->reader), sender);
+    c->reader_seq = seq;
+    return;
+  }
+  if (!c->readers && !(c->readers = json_object())) return;
   json_t *v = json_object_get(c->readers, sender);
   if (json_is_integer(v))
     json_integer_set(v, (json_int_t)seq);

@@ -1033,6 +1033,42 @@ static void test_members_kept_across_batches(void **state) {
   json_decref(r);
 }
 
+/* The read markers of a batch's senders: the first sender of a conversation
+ * is held apart from the others (sqlite_msg_insert.c), and every one's marker
+ * moves to their newest message, in this batch and the next. */
+static void test_read_markers_of_a_batchs_senders(void **state) {
+  fx_t *f = *state;
+  f->store = store_open_sqlite(&f->loop, f->path, 100);
+  assert_non_null(f->store);
+  char a[25], b[25], conv[25];
+  new_user(f, "ra@x.io", a);
+  new_user(f, "rb@x.io", b);
+  new_conv(f, "group", a, b, conv);
+  for (int round = 0; round < 2; round++) {
+    const char *senders[] = {a, b, a, b, a};
+    json_t *res[5] = {NULL, NULL, NULL, NULL, NULL};
+    for (int i = 0; i < 5; i++) /* one turn's jobs: one batch */
+      assert_int_equal(store_call(f->store, MSG_INSERT, send_params(conv, senders[i], "m"),
+                                  on_member_job, &res[i]),
+                       0);
+    while (!res[0] || !res[1] || !res[2] || !res[3] || !res[4]) uv_run(&f->loop, UV_RUN_ONCE);
+    json_int_t newest_b = num(json_object_get(res[3], "message"), "seq");
+    json_int_t newest_a = num(json_object_get(res[4], "message"), "seq");
+    assert_int_equal(newest_a, 5 * round + 5);
+    for (int i = 0; i < 5; i++) json_decref(res[i]);
+    json_t *r = NULL;
+    assert_int_equal(call(f, CONV_GET, json_pack("{s:s}", "id", conv), &r), STORE_OK);
+    json_t *parts = json_object_get(r, "participants");
+    assert_int_equal(json_array_size(parts), 2);
+    for (size_t i = 0; i < 2; i++) {
+      json_t *p = json_array_get(parts, i);
+      int is_a = strcmp(json_string_value(json_object_get(p, "id")), a) == 0;
+      assert_int_equal(num(p, "last_read_seq"), is_a ? newest_a : newest_b);
+    }
+    json_decref(r);
+  }
+}
+
 /* The loop hands the jobs of a turn to the store thread together (sqlite.c's
  * hand_over): they run in the order they were made, each sees what the ones
  * before it wrote, and a job made in any phase of the turn (a timer, a
@@ -1155,6 +1191,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_contact_written_by_another_connection, setup, teardown),
       cmocka_unit_test_setup_teardown(test_jobs_of_a_turn, setup, teardown),
       cmocka_unit_test_setup_teardown(test_members_kept_across_batches, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_read_markers_of_a_batchs_senders, setup, teardown),
       cmocka_unit_test_setup_teardown(test_idle_index_waits_for_a_chunk_or_a_second, setup,
                                       teardown),
   };
