@@ -215,8 +215,11 @@ typedef struct sent_vals_s {
 
 /* MSG_INSERT's params, member by member: json_pack parsed its format at every
  * message (10,800 instructions). The same members and values as the format
- * "{s:s, s:s, s:s?, s:s?, s:s, s:b, s:O?, s:O?}" made, NULL where it failed;
- * the frame's strings are shared rather than copied (same_or_copy). */
+ * "{s:s, s:s, s:s?, s:s?, s:s, s:b, s:O?, s:O?}" made, NULL where it failed,
+ * except that reply_to and mentions are left out rather than null when the
+ * frame has neither (both stores read an absent one as null: store.c's
+ * store_mentions_ok and store_has_reply_or_mentions, and check_reply); the
+ * frame's strings are shared rather than copied (same_or_copy). */
 static json_t *send_params(ws_session_t *s, frame_job_t *j, const char *text,
                            const sent_vals_t *v) {
   json_t *p = json_object(), *reply = json_object_get(j->reply, "reply_to"),
@@ -228,8 +231,10 @@ static json_t *send_params(ws_session_t *s, frame_job_t *j, const char *text,
   bad |= put(p, "client_id", same_or_copy(v->client_id, job_ref(j)));
   bad |= put(p, "source", web_source());
   bad |= put(p, "check_member", json_true());
-  bad |= put(p, "reply_to", reply ? json_incref(reply) : json_null());
-  bad |= put(p, "mentions", mentions ? json_incref(mentions) : json_null());
+  if (j->reply) {
+    bad |= put(p, "reply_to", reply ? json_incref(reply) : json_null());
+    bad |= put(p, "mentions", mentions ? json_incref(mentions) : json_null());
+  }
   if (bad) {
     json_decref(p);
     return NULL;
