@@ -164,10 +164,10 @@ static void on_sent(void *ctx, int status, json_t *result) {
   } else if (status != STORE_OK) {
     job_error(j, status);
   } else if (json_is_true(json_object_get(result, "created"))) {
-    fanout_message_new(j->app, json_object_get(result, "message"),
-                       json_object_get(result, "participant_ids"), j->user, j->session, job_ref(j));
-    bots_on_message(j->app, json_object_get(result, "message"),
-                    json_object_get(result, "participant_ids"));
+    json_t *msg = json_object_get(result, "message"),
+           *ids = json_object_get(result, "participant_ids");
+    fanout_message_new(j->app, msg, ids, j->user, j->session, job_ref(j));
+    bots_on_message(j->app, msg, ids);
   } else {
     /* A retried client_id: the original, to this session only. */
     s = job_session(j);

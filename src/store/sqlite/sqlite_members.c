@@ -1,8 +1,9 @@
 /* The members of conversations that messages were stored in, kept from one
  * batch to the next so that MSG_INSERT does not read them for every batch, and
  * with them the conversation's last_seq and type: MSG_INSERT's flush is the only
- * writer of last_seq and notes what it wrote (sqlite_members_seq), and no op
- * changes a conversation's type, so neither is read again either. Only
+ * writer of last_seq and notes what it wrote (sqlite_members_seq), and an op
+ * that could change a type forgets them all (below), so neither is read again
+ * either. Only
  * MSG_INSERT and the read ops leave them: any other op may change who is in a
  * conversation (members, agents, a conversation's type), so it forgets them all
  * before it runs, and so do a rollback and another connection's commit (another
