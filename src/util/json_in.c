@@ -70,15 +70,35 @@ static __attribute__((noinline)) long copy_utf8(in_t *in, unsigned char c, size_
   return (long)(n + k - 1);
 }
 
-/* A string at in->p (after its opening quote) into in->scratch: its length, or
- * -1 when it is not of the common case. */
-static long read_string(in_t *in) {
-  size_t n = 0;
+/* A byte a string holds as it is: printable ASCII but the quote and the
+ * backslash. */
+static int plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
+/* A string at in->p (after its opening quote): its length, with *s its bytes,
+ * or -1 when it is not of the common case. A string of plain bytes (ids, keys,
+ * most texts) is found in the text itself and not copied; one with an escape, a
+ * control character or UTF-8 is unescaped into in->scratch, the plain bytes
+ * before it first. */
+static long read_string(in_t *in, const char **s) {
+  const char *start = in->p, *p = start;
+  while (p < in->end && plain((unsigned char)*p)) p++;
+  if (p < in->end && *p == '"') {
+    in->p = p + 1;
+    *s = start;
+    return (long)(p - start);
+  }
+  size_t n = (size_t)(p - start);
   if (!in->scratch && !(in->scratch = malloc(in->cap = 256))) return -1;
+  if (room(in, 0, n) != 0) return -1;
+  memcpy(in->scratch, start, n);
+  in->p = p;
   for (;;) {
     if (in->p >= in->end) return -1;
     unsigned char c = (unsigned char)*in->p++;
-    if (c == '"') return (long)n;
+    if (c == '"') {
+      *s = in->scratch; /* where it is now: room() may have moved it */
+      return (long)n;
+    }
     if ((unsigned)(c - 0x20) >= 0x60u) { /* below 0x20 or above 0x7f, in one compare */
       /* Control characters are errors: jansson's. UTF-8 (accents, emoji) is
        * copied as it is once checked; an invalid sequence goes to jansson,
@@ -161,12 +181,13 @@ static json_t *read_object(in_t *in, int depth) {
     skip_ws(in);
     if (in->p >= in->end || *in->p != '"') goto fail;
     in->p++;
-    long n = read_string(in);
+    const char *ks;
+    long n = read_string(in, &ks);
     if (n < 0) goto fail;
     char key[256];
     if ((size_t)n >= sizeof(key)) goto fail;
-    memcpy(key, in->scratch, (size_t)n);
-    key[n] = '\0';
+    /* The value's strings reuse in->scratch: a key there is copied first. */
+    if (ks == in->scratch) ks = memcpy(key, ks, (size_t)n);
     skip_ws(in);
     if (in->p >= in->end || *in->p != ':') goto fail;
     in->p++;
@@ -175,7 +196,7 @@ static json_t *read_object(in_t *in, int depth) {
      * replaces a repeated key's value, so the object does not grow: no look-up
      * of every key first (500 instructions a message.send). */
     size_t size = json_object_size(obj);
-    if (!v || json_object_setn_new_nocheck(obj, key, (size_t)n, v) != 0) goto fail;
+    if (!v || json_object_setn_new_nocheck(obj, ks, (size_t)n, v) != 0) goto fail;
     if ((in->flags & JSON_REJECT_DUPLICATES) && json_object_size(obj) == size) goto fail;
     skip_ws(in);
     if (in->p < in->end && *in->p == ',') {
@@ -234,8 +255,9 @@ static json_t *read_value(in_t *in, int depth) {
       return read_array(in, depth);
     case '"': {
       in->p++;
-      long n = read_string(in);
-      return n < 0 ? NULL : json_stringn_nocheck(in->scratch, (size_t)n);
+      const char *sv;
+      long n = read_string(in, &sv);
+      return n < 0 ? NULL : json_stringn_nocheck(sv, (size_t)n);
     }
     case 't':
       return literal(in, "true", 4) ? json_true() : NULL;

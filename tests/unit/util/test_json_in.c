@@ -115,8 +115,34 @@ static void the_common_case_and_everything_else(void **state) {
       "{\"a\"}",
       "{,}",
       "[:]",
+      /* Plain strings are taken from the text itself; a string with an escape,
+       * a control character or UTF-8 after plain bytes is copied from its start. */
+      "{\"k\\n\":\"v\",\"caf\xc3\xa9\":{\"x\\t\":\"plain then \\\" quote\"}}",
+      "{\"a\":\"plain then caf\xc3\xa9\",\"b\":\"plain then \x01\"}",
+      "{\"a\":\"plain then \\u0041\"}",
+      "{\"a\":\"unterminated plain",
+      "{\"unterminated key",
   };
   for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) same(texts[i]);
+  /* Long strings: the scratch grows past its first 256 bytes after a long plain
+   * run, and a key past 255 bytes is jansson's, plain or not. */
+  char big[2400];
+  for (int esc = 0; esc < 2; esc++) {
+    for (int keylen = 250; keylen <= 260; keylen += 5) {
+      size_t n = 0;
+      n += (size_t)snprintf(big + n, sizeof(big) - n, "{\"");
+      for (int i = 0; i < keylen; i++) big[n++] = (char)('a' + i % 26);
+      n += (size_t)snprintf(big + n, sizeof(big) - n, "\":\"");
+      for (int i = 0; i < 1000; i++) big[n++] = (char)('A' + i % 26);
+      if (esc) n += (size_t)snprintf(big + n, sizeof(big) - n, "\\n\\\"");
+      for (int i = 0; i < 1000; i++) big[n++] = (char)('0' + i % 10);
+      n += (size_t)snprintf(big + n, sizeof(big) - n, "\"}");
+      big[n] = '\0';
+      unsigned long before = json_in_handed_over();
+      same(big);
+      if (keylen < 256) assert_int_equal(json_in_handed_over(), before); /* read here */
+    }
+  }
 }
 
 static void deep_and_long(void **state) {
