@@ -16,6 +16,14 @@ int util_parse_iso8601(const char *s, int64_t *ms);
 /* A new opaque id: 24 lowercase hex characters (12 random bytes, time-prefixed so
  * ids sort roughly by creation, like MongoDB ObjectIds). out has >= 25 bytes. */
 void util_new_id(char out[25]);
+/* A new id of the same form whose order follows its making: 4 bytes of seconds,
+ * 5 random bytes fixed per thread, a 3-byte counter of the thread's (MongoDB's
+ * ObjectId layout). One thread's ids only grow within a second and from one
+ * second to the next, so rows keyed by them are appended to their index rather
+ * than written all over it (messages, webhook events: a random id dirtied a
+ * page of the id index a row, in the WAL and again at each checkpoint). The
+ * next is guessable from one seen: for rows whose id is no secret. */
+void util_new_ordered_id(char out[25]);
 /* 16 lowercase hex characters of 8 random bytes: a request id. The bytes come
  * from a per-thread ChaCha20 stream keyed from the kernel (see util.c), not from
  * util_new_id's pool: fit for ids, not for secrets. out has >= 17 bytes. */

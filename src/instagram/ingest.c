@@ -802,7 +802,7 @@ void ig_ingest_hold(ig_ingest_t *ig, json_t *events) {
   size_t i;
   json_array_foreach(events, i, e) {
     char id[25];
-    util_new_id(id);
+    util_new_ordered_id(id);
     json_object_set_new(e, "id", json_string(id));
     json_t *payload = json_object_get(e, "payload");
     if (!ig || !payload) continue;

@@ -133,7 +133,18 @@ typedef struct req_stream_s {
 
 static _Thread_local req_stream_t req_stream = {.used = REQ_POOL};
 
+/* Ordered ids (util_new_ordered_id): MongoDB's ObjectId layout, per thread. A
+ * fork forgets the thread's (id_pool_forget), so a child draws its own. */
+typedef struct ordered_s {
+  unsigned char origin[5]; /* random, drawn at the thread's first id */
+  uint32_t counter;        /* its low 24 bits go into the id */
+  int ready;
+} ordered_t;
+
+static _Thread_local ordered_t ordered;
+
 static void id_pool_forget(void) {
+  memset(&ordered, 0, sizeof(ordered));
   sodium_memzero(id_pool.bytes, sizeof(id_pool.bytes));
   id_pool.used = ID_POOL;
   sodium_memzero(&req_stream, sizeof(req_stream));
@@ -180,6 +191,28 @@ void util_new_id(char out[25]) {
   raw[2] = (unsigned char)(secs >> 8);
   raw[3] = (unsigned char)secs;
   id_random8(raw + 4);
+  util_hex(raw, sizeof(raw), out);
+}
+
+void util_new_ordered_id(char out[25]) {
+  unsigned char raw[12];
+  if (!ordered.ready) {
+    unsigned char r[8];
+    id_random8(r);
+    memcpy(ordered.origin, r, sizeof(ordered.origin));
+    ordered.counter = (uint32_t)r[5] << 16 | (uint32_t)r[6] << 8 | r[7];
+    sodium_memzero(r, sizeof(r));
+    ordered.ready = 1;
+  }
+  uint32_t secs = (uint32_t)(util_now_ms() / 1000), n = ordered.counter++;
+  raw[0] = (unsigned char)(secs >> 24);
+  raw[1] = (unsigned char)(secs >> 16);
+  raw[2] = (unsigned char)(secs >> 8);
+  raw[3] = (unsigned char)secs;
+  memcpy(raw + 4, ordered.origin, sizeof(ordered.origin));
+  raw[9] = (unsigned char)(n >> 16);
+  raw[10] = (unsigned char)(n >> 8);
+  raw[11] = (unsigned char)n;
   util_hex(raw, sizeof(raw), out);
 }
 

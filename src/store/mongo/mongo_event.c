@@ -49,7 +49,7 @@ static bson_t *event_doc(json_t *ev, int64_t now, int64_t ord, char id[25]) {
   if (given && strlen(given) == 24)
     memcpy(id, given, 25);
   else
-    util_new_id(id);
+    util_new_ordered_id(id);
   bson_t *doc = BCON_NEW("_id", BCON_UTF8(id));
   const char *mid = mongo_param_str(ev, "mid");
   if (mid) BSON_APPEND_UTF8(doc, "mid", mid); /* absent otherwise: the index is sparse */

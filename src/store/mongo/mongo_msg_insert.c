@@ -352,7 +352,7 @@ static bson_t *new_doc(batch_t *b, item_t *it, int64_t seq) {
   json_t *p = it->job->params;
   const char *source = mongo_param_str(p, "source");
   char id[25];
-  util_new_id(id);
+  util_new_ordered_id(id);
   bson_t *doc = BCON_NEW("_id", BCON_UTF8(id), "conversation_id", BCON_UTF8(it->cid), "seq",
                          BCON_INT64(seq), "sender_id", BCON_UTF8(it->sender));
   mongo_bson_append_json(

@@ -12,7 +12,7 @@ static void event_id(json_t *e, char id[25]) {
   if (given && strlen(given) == 24)
     memcpy(id, given, 25);
   else
-    util_new_id(id);
+    util_new_ordered_id(id);
 }
 
 int sqlite_event_insert(sqlite_db_t *d, json_t *p, json_t **result) {

@@ -435,7 +435,7 @@ static int insert_message(sqlite_db_t *d, json_t *p, json_t **result) {
     att = resolved;
   }
   char id[25], now[32];
-  util_new_id(id);
+  util_new_ordered_id(id);
   sqlite_db_clock(d, now);
   int64_t seq = c->last_seq + 1;
   if (!source) source = "web";

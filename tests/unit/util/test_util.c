@@ -1,4 +1,5 @@
 /* Pure helpers: UTF-8 validation, URL decoding, ISO-8601, hex, ids, buffers. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -197,6 +198,61 @@ static void test_request_ids_after_fork(void **state) {
     for (int j = 0; j < N; j++) assert_string_not_equal(parent[i], child[j]);
 }
 
+/* Ordered ids: the same form as util_new_id's; one thread's follow each other
+ * (seconds, its origin, a counter that goes up by one, wrapping at 2^24); another
+ * thread, or a forked child, has another origin. */
+static void *ordered_in_thread(void *out) {
+  util_new_ordered_id(out);
+  return NULL;
+}
+
+static void test_ordered_ids(void **state) {
+  (void)state;
+  enum { N = 5000 };
+  static char ids[N][25];
+  for (int i = 0; i < N; i++) {
+    util_new_ordered_id(ids[i]);
+    assert_int_equal(strlen(ids[i]), 24);
+    assert_int_equal(strspn(ids[i], "0123456789abcdef"), 24);
+  }
+  for (int i = 1; i < N; i++) {
+    /* seconds and origin never go back; the origin stays */
+    assert_true(strncmp(ids[i - 1], ids[i], 8) <= 0);
+    assert_memory_equal(ids[i - 1] + 8, ids[i] + 8, 10);
+    unsigned long a = strtoul(ids[i - 1] + 18, NULL, 16), b = strtoul(ids[i] + 18, NULL, 16);
+    assert_int_equal(b, (a + 1) & 0xffffff);
+    /* so they sort as made, but across the counter's wrap within a second */
+    if (b != 0 || strncmp(ids[i - 1], ids[i], 8) < 0) assert_true(strcmp(ids[i - 1], ids[i]) < 0);
+  }
+  char other[25];
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, ordered_in_thread, other), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_memory_not_equal(other + 8, ids[0] + 8, 10);
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char id[25];
+    util_new_ordered_id(id);
+    _exit(write(fds[1], id, 24) == 24 ? 0 : 1);
+  }
+  close(fds[1]);
+  char child[25] = {0};
+  size_t got = 0;
+  while (got < 24) {
+    ssize_t n = read(fds[0], child + got, 24 - got);
+    assert_true(n > 0);
+    got += (size_t)n;
+  }
+  close(fds[0]);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  assert_memory_not_equal(child + 8, ids[0] + 8, 10);
+}
+
 static void test_buf(void **state) {
   (void)state;
   buf_t b;
@@ -222,6 +278,7 @@ int main(void) {
       cmocka_unit_test(test_iso8601_parse),
       cmocka_unit_test(test_hex_and_ids),
       cmocka_unit_test(test_request_ids_after_fork),
+      cmocka_unit_test(test_ordered_ids),
       cmocka_unit_test(test_buf),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
