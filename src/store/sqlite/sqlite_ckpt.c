@@ -10,16 +10,16 @@
 #include "store/sqlite/sqlite_internal.h"
 
 /* Frames (pages) committed to the WAL since the checkpointer was last woken
- * that wake it again. Counted from the last wake, not from the WAL's start: the
- * WAL seldom restarts under load (see below), and "the WAL holds 1,000 frames"
- * then woke it after every commit, a checkpoint and an fdatasync of the
- * database for each (16 % of the process's CPU in a fan-out run, perf), copying
- * the same hot pages again and again. A checkpoint copies each page once
- * however many frames hold it, so the longer between wakes, the fewer copies: at
- * 4,000 (16 MiB of 4 KiB pages, SQLite's own default is 1,000) a fan-out run in
- * groups of 10 copied 0.14 pages a delivery instead of 0.16 (PERFORMANCE.md,
- * "ordered ids"). The WAL's size is CKPT_FORCE_FRAMES's, not this. */
-#define CKPT_KICK_FRAMES 4000
+ * that wake it again: SQLite's own autocheckpoint default. Counted from the
+ * last wake, not from the WAL's start: the WAL seldom restarts under load (see
+ * below), and "the WAL holds 1,000 frames" then woke it after every commit, a
+ * checkpoint and an fdatasync of the database for each (16 % of the process's
+ * CPU in a fan-out run, perf), copying the same hot pages again and again. Not
+ * more: fewer wakes copy fewer pages (each once however many frames hold it),
+ * but the forced copy below, on the store thread with writes held, copies what
+ * the checkpointer has not, up to this many frames; at 4,000 the fan-out's p99
+ * rose by half (PERFORMANCE.md, "ordered ids"). */
+#define CKPT_KICK_FRAMES 1000
 /* The WAL restarts from its start only when a write begins with every frame
  * copied, which a checkpointer running beside a busy writer seldom sees; past
  * this size (64 MiB of 4 KiB pages) the store thread copies the remainder itself
