@@ -24,9 +24,10 @@ def machine(args):
     with open("/proc/loadavg") as f:
         load_end = float(f.read().split()[0])
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    commit = os.environ.get("BENCH_COMMIT", "")  # bench/run's: the commit it built
     try:
-        commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True).stdout.strip()
+        commit = commit or subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                                          capture_output=True, text=True).stdout.strip()
     except OSError:
         commit = ""
     return {"nproc": os.cpu_count(), "cpu_model": model, "load_avg_1m_start": args.load_start,
