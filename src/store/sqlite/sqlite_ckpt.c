@@ -17,8 +17,9 @@
  * CPU in a fan-out run, perf), copying the same hot pages again and again. Not
  * more: fewer wakes copy fewer pages (each once however many frames hold it),
  * but the forced copy below, on the store thread with writes held, copies what
- * the checkpointer has not, up to this many frames; at 4,000 the fan-out's p99
- * rose by half (PERFORMANCE.md, "ordered ids"). */
+ * the checkpointer has not, up to this many frames; at 4,000 the tenth
+ * session's deciding run had the fan-out's p99 higher by half (PERFORMANCE.md,
+ * "ordered ids"). */
 #define CKPT_KICK_FRAMES 1000
 /* The WAL restarts from its start only when a write begins with every frame
  * copied, which a checkpointer running beside a busy writer seldom sees; past
