@@ -35,8 +35,15 @@ pytestmark = [
 class Cluster:
     def __init__(self, state):
         self.state = state
-        self.port, self.port1, self.port2 = free_port(), free_port(), free_port()
-        self.metrics = {self.port1: free_port(), self.port2: free_port()}
+        # Five different ports: each free_port() closes its probe, so two probes
+        # may get the same one (CI once gave an instance's metrics port its own).
+        ports = []
+        while len(ports) < 5:
+            p = free_port()
+            if p not in ports:
+                ports.append(p)
+        self.port, self.port1, self.port2 = ports[:3]
+        self.metrics = {self.port1: ports[3], self.port2: ports[4]}
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith("PARLEY_") or k.startswith("PARLEY_TEST_")}
         self.env.update({
