@@ -22,6 +22,8 @@ typedef struct strmap_cursor_s {
 } strmap_cursor_t;
 
 /* An empty map; nothing is allocated until the first put. */
+/* The maps' hash of a key (FNV-1a), for a table of one's own keyed alike. */
+uint64_t strmap_hash(const char *s);
 void strmap_init(strmap_t *m);
 /* Frees the entries, not the values (sweep them out first). The map is empty
  * and usable again afterwards. */

@@ -24,6 +24,7 @@
 #include "chat/channel_subs.h"
 #include "chat/conv_view.h"
 #include "chat/envelope.h"
+#include "chat/recipients.h"
 #include "chat/sequencer.h"
 #include "chat/sessions.h"
 #include "parley/json_out.h"
@@ -36,32 +37,6 @@
 #define FANOUT_IDLE_MS 600000    /* reorder state of a quiet conversation is kept this long */
 #define FANOUT_TICK_MS 1000
 
-/* The sessions a conversation's last message went to, kept so that the next
- * one is delivered without a hub look-up a recipient (230 instructions each,
- * most of a delivery's walk in groups of 100). Valid only while the hub's
- * generation is the one it was built at: any session's arrival or departure
- * anywhere on this instance drops every entry, so a kept session is never
- * gone (its memory outlives its removal from the hub only until the loop's
- * close callbacks) and a new one never missed. Built for the recipients it
- * names (a reference to that array; another array with the same ids, in the
- * same order, matches too, and replaces it). One direct-mapped table, by
- * conversation: RCACHE_SLOTS entries of at most RCACHE_MAX_USERS recipients
- * and RCACHE_MAX_SESSIONS sessions (9 KB each at most, 2.3 MB in all, plus
- * the recipients' arrays held, most often the store's own kept ones); larger
- * deliveries, and one while another walks an entry, look up as before. */
-#define RCACHE_SLOTS 256
-#define RCACHE_MAX_USERS 256
-#define RCACHE_MAX_SESSIONS 1024
-
-typedef struct rcache_s {
-  char *conv;
-  json_t *users; /* the recipients, a reference; NULL: empty slot */
-  uint64_t gen;  /* hub_generation when built */
-  int *first;    /* users[i]'s sessions: sessions[first[i] .. first[i + 1]) */
-  ws_session_t **sessions;
-  int nsessions, cap;
-} rcache_t;
-
 struct fanout_s {
   app_t *app;
   uv_timer_t seq_timer;  /* the next gap deadline of the reorder buffer */
@@ -69,8 +44,8 @@ struct fanout_s {
   int handles_open;
   int closing;
   sequencer_t *seq;
-  int walking; /* a delivery walks a cache entry: no other may use the cache */
-  rcache_t rcache[RCACHE_SLOTS];
+  int walking;        /* a delivery walks a kept entry: no other may use the table */
+  recipients_t *kept; /* NULL: every delivery looks its recipients up */
 };
 
 /* The app's fan-out while it runs, or NULL. */
@@ -148,98 +123,11 @@ static int send_ack(const delivery_t *d) {
   return c.sent;
 }
 
-/* ---- the recipients' sessions, kept (rcache_t) ---- */
-
-static void rcache_clear(rcache_t *e) {
-  free(e->conv);
-  json_decref(e->users);
-  free(e->first);
-  free(e->sessions);
-  memset(e, 0, sizeof(*e));
-}
-
-static rcache_t *rcache_slot(fanout_t *f, const char *conv) {
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (const unsigned char *p = (const unsigned char *)conv; *p; p++) h = (h ^ *p) * 16777619u;
-  return &f->rcache[h % RCACHE_SLOTS];
-}
-
-/* 1 when a and b hold the same strings in the same order. */
-static int same_ids(const json_t *a, const json_t *b) {
-  size_t n = json_array_size(a);
-  if (json_array_size(b) != n) return 0;
-  for (size_t i = 0; i < n; i++) {
-    const char *x = json_string_value(json_array_get(a, i)),
-               *y = json_string_value(json_array_get(b, i));
-    if (x != y && (!x || !y || strcmp(x, y) != 0)) return 0;
-  }
-  return 1;
-}
-
-/* The kept sessions of users in conv, or NULL when there are none valid. */
-static rcache_t *rcache_find(fanout_t *f, hub_t *hub, const char *conv, json_t *users) {
-  rcache_t *e = rcache_slot(f, conv);
-  if (!e->users || e->gen != hub_generation(hub) || strcmp(e->conv, conv) != 0) return NULL;
-  if (e->users != users) {
-    if (!same_ids(e->users, users)) return NULL;
-    json_decref(e->users); /* the newer array: the next message likely has it */
-    e->users = json_incref(users);
-  }
-  return e;
-}
-
-static void collect_one(ws_session_t *s, void *arg) {
-  rcache_t *e = arg;
-  if (e->nsessions == e->cap) {
-    int cap = e->cap ? e->cap * 2 : 64;
-    ws_session_t **ns =
-        cap <= RCACHE_MAX_SESSIONS ? realloc(e->sessions, (size_t)cap * sizeof(*ns)) : NULL;
-    if (!ns) {
-      e->cap = -1; /* too many, or out of memory: not kept */
-      return;
-    }
-    e->sessions = ns;
-    e->cap = cap;
-  }
-  if (e->cap > 0) e->sessions[e->nsessions++] = s;
-}
-
-/* Looks the recipients up and keeps what it found; NULL when it cannot (too
- * many, out of memory), and the caller looks them up itself. */
-static rcache_t *rcache_fill(fanout_t *f, hub_t *hub, const char *conv, json_t *users) {
-  size_t n = json_array_size(users);
-  if (n > RCACHE_MAX_USERS) return NULL;
-  rcache_t *e = rcache_slot(f, conv);
-  rcache_clear(e);
-  e->first = malloc((n + 1) * sizeof(*e->first));
-  e->conv = strdup(conv);
-  if (!e->first || !e->conv) goto fail;
-  size_t i;
-  json_t *u;
-  json_array_foreach(users, i, u) {
-    e->first[i] = e->nsessions;
-    const char *id = json_string_value(u);
-    if (id) hub_foreach(hub, id, collect_one, e);
-    if (e->cap < 0) goto fail;
-  }
-  e->first[n] = e->nsessions;
-  e->users = json_incref(users);
-  e->gen = hub_generation(hub);
-  return e;
-fail:
-  rcache_clear(e);
-  return NULL;
-}
-
-static void rcache_free_all(fanout_t *f) {
-  for (int i = 0; i < RCACHE_SLOTS; i++) rcache_clear(&f->rcache[i]);
-}
-
-/* Delivers to the recipients' sessions as kept in e (see rcache_t). A send
+/* Delivers to the recipients' sessions as kept in e (chat/recipients.h). A send
  * may drop a session, which leaves the hub meanwhile: its memory lasts until
  * the loop's close callbacks, and the send finds it closed, as hub_foreach's
  * copy of a list would. */
-static void deliver_kept(const delivery_t *d, const rcache_t *e, reach_t *r, int *sent,
+static void deliver_kept(const delivery_t *d, const recipients_entry_t *e, reach_t *r, int *sent,
                          int *acked) {
   size_t n = json_array_size(d->users);
   for (size_t i = 0; i < n; i++) {
@@ -273,11 +161,9 @@ static void deliver_message(void *ctx, const char *conv_id, int64_t seq, void *i
     return;
   }
   reach_t *r = d->reach && d->reach->n == json_array_size(d->users) ? d->reach : NULL;
-  rcache_t *e = NULL;
-  if (app->hub && !f->walking && !f->closing) {
-    e = rcache_find(f, app->hub, conv_id, d->users);
-    if (!e) e = rcache_fill(f, app->hub, conv_id, d->users);
-  }
+  const recipients_entry_t *e = NULL;
+  if (app->hub && !f->walking && !f->closing)
+    e = recipients_get(f->kept, app->hub, conv_id, d->users);
   if (e) {
     f->walking = 1;
     deliver_kept(d, e, r, &sent, &acked);
@@ -464,7 +350,8 @@ void fanout_close(fanout_t *f) {
   if (f->app->fanout == f) f->app->fanout = NULL;
   sequencer_free(f->seq);
   f->seq = NULL;
-  rcache_free_all(f);
+  recipients_free(f->kept);
+  f->kept = NULL;
   /* closing guards these: each handle is closed exactly once */
   assert(!uv_is_closing((uv_handle_t *)&f->seq_timer));
   uv_close((uv_handle_t *)&f->seq_timer, on_handle_closed);
@@ -486,6 +373,7 @@ fanout_t *fanout_new(app_t *app) {
   fanout_t *f = calloc(1, sizeof(*f));
   if (!f) return NULL;
   f->app = app;
+  f->kept = recipients_new(); /* without it, deliveries look their recipients up */
   sequencer_opts_t o = {FANOUT_HOLD_MS,
                         FANOUT_FIRST_HOLD_MS,
                         FANOUT_MAX_HELD,
@@ -495,6 +383,7 @@ fanout_t *fanout_new(app_t *app) {
                         f};
   f->seq = sequencer_new(&o);
   if (!f->seq) {
+    recipients_free(f->kept);
     free(f);
     return NULL;
   }

@@ -14,7 +14,7 @@ struct strmap_entry_s {
 };
 
 /* FNV-1a: keys are server-made ids and names, so a keyed hash buys nothing. */
-static uint64_t strmap_hash(const char *s) {
+uint64_t strmap_hash(const char *s) {
   uint64_t h = 1469598103934665603ULL;
   for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
   return h;
