@@ -20,6 +20,30 @@ int envelope_remote(const app_t *app);
 /* Publishes header (borrowed; gets this instance's id as "i") and body to the
  * other instances; nothing happens on the in-process bus. */
 void envelope_publish(app_t *app, json_t *header, const char *body, size_t len);
+
+/* The recipients' arrays of recent messages, each encoded once. A
+ * conversation's array is the store's kept one (the same array, by reference,
+ * for each of its messages while its members do not change; see
+ * sqlite_msg_insert_result), and encoding its ids was 46,000 instructions of
+ * each message's publish in groups of 100. An entry holds a reference to its
+ * array, so the array cannot be freed and another take its address while the
+ * entry lives, and arrays of recipients are never changed in place (fanout.c
+ * shares them on that ground too): the text cannot be stale. Bounded: a fixed
+ * number of slots, each text at most ENVELOPE_USERS_MAX_TEXT bytes (longer
+ * ones are encoded each time). */
+typedef struct envelope_users_s envelope_users_t;
+envelope_users_t *envelope_users_new(void);
+void envelope_users_free(envelope_users_t *c);
+/* The header's text: header's members (borrowed; no "u" nor "i" among them), then "u" (users, from
+ * c when it has them, or encoded and kept there; c may be NULL), then "i" (instance_id), the same
+ * bytes as json_out_dumps of header with "u" and "i" set in that order. malloc'd, *len its length;
+ * NULL when out of memory. */
+char *envelope_header(envelope_users_t *c, const json_t *header, const json_t *users,
+                      const char *instance_id, size_t *len);
+/* envelope_publish of header with "u" users and "i" this instance's id (header
+ * is borrowed and not changed), its users' text kept in c. */
+void envelope_publish_users(app_t *app, envelope_users_t *c, const json_t *header,
+                            const json_t *users, const char *body, size_t len);
 /* Splits a received payload: returns the header (a new reference) and points
  * *body and *body_len into payload, or returns NULL for a malformed one. */
 json_t *envelope_parse(const char *payload, size_t len, const char **body, size_t *body_len);

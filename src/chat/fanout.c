@@ -46,6 +46,8 @@ struct fanout_s {
   sequencer_t *seq;
   int walking;        /* a delivery walks a kept entry: no other may use the table */
   recipients_t *kept; /* NULL: every delivery looks its recipients up */
+  /* Recipients' texts for the envelopes (NULL: each encodes them). */
+  envelope_users_t *users_text;
 };
 
 /* The app's fan-out while it runs, or NULL. */
@@ -352,6 +354,8 @@ void fanout_close(fanout_t *f) {
   f->seq = NULL;
   recipients_free(f->kept);
   f->kept = NULL;
+  envelope_users_free(f->users_text);
+  f->users_text = NULL;
   /* closing guards these: each handle is closed exactly once */
   assert(!uv_is_closing((uv_handle_t *)&f->seq_timer));
   uv_close((uv_handle_t *)&f->seq_timer, on_handle_closed);
@@ -374,6 +378,7 @@ fanout_t *fanout_new(app_t *app) {
   if (!f) return NULL;
   f->app = app;
   f->kept = recipients_new(); /* without it, deliveries look their recipients up */
+  f->users_text = envelope_users_new();
   sequencer_opts_t o = {FANOUT_HOLD_MS,
                         FANOUT_FIRST_HOLD_MS,
                         FANOUT_MAX_HELD,
@@ -384,6 +389,7 @@ fanout_t *fanout_new(app_t *app) {
   f->seq = sequencer_new(&o);
   if (!f->seq) {
     recipients_free(f->kept);
+    envelope_users_free(f->users_text);
     free(f);
     return NULL;
   }
@@ -471,8 +477,8 @@ static void deliver_new(app_t *app, fanout_t *f, const json_t *message,
     return;
   }
   if (envelope_remote(app)) {
-    json_t *h = json_pack("{s:s, s:s, s:I, s:O}", "k", "m", "c", conv, "s", seq, "u", d->users);
-    if (h) envelope_publish(app, h, d->frame, d->len);
+    json_t *h = json_pack("{s:s, s:s, s:I}", "k", "m", "c", conv, "s", seq);
+    if (h) envelope_publish_users(app, f->users_text, h, d->users, d->frame, d->len);
     json_decref(h);
   }
   d->reach = r;
