@@ -56,6 +56,14 @@ int redis_conn_send(redis_conn_t *c, redisCallbackFn *fn, void *privdata, int ar
   return 0;
 }
 
+int redis_conn_send_formatted(redis_conn_t *c, redisCallbackFn *fn, void *privdata, const char *cmd,
+                              size_t len) {
+  if (!c->ac || c->inflight >= BUS_MAX_QUEUED) return -1;
+  if (redisAsyncFormattedCommand(c->ac, fn, privdata, cmd, len) != REDIS_OK) return -1;
+  if (!c->is_sub) c->inflight++;
+  return 0;
+}
+
 static redis_conn_t *redis_conn_of(redisAsyncContext *ac) { return ac->data; }
 
 void redis_conn_replied(redisAsyncContext *ac) {

@@ -76,6 +76,9 @@ void redis_on_reply(redisAsyncContext *ac, void *reply, void *privdata);
 /* Sends one command on c counting it in flight; returns 0 or -1. */
 int redis_conn_send(redis_conn_t *c, redisCallbackFn *fn, void *privdata, int argc,
                     const char **argv, const size_t *lens);
+/* The same with the command already in the protocol's text (cmd, len bytes). */
+int redis_conn_send_formatted(redis_conn_t *c, redisCallbackFn *fn, void *privdata, const char *cmd,
+                              size_t len);
 /* Close helpers: the subscriber finished unsubscribing, or a context went away. */
 void redis_close_check(redis_bus_t *r);
 
