@@ -3,6 +3,7 @@
 #include "chat/envelope.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,18 +37,6 @@ void envelope_publish(app_t *app, json_t *header, const char *body, size_t len) 
   free(h);
 }
 
-static char *header_text(envelope_users_t *c, const json_t *header, const json_t *users,
-                         const char *instance_id, const char *body, size_t blen, size_t *len);
-
-void envelope_publish_users(app_t *app, envelope_users_t *c, const json_t *header,
-                            const json_t *users, const char *body, size_t len) {
-  if (!envelope_remote(app)) return;
-  size_t plen;
-  char *payload = header_text(c, header, users, app->instance_id, body ? body : "", len, &plen);
-  if (payload && bus_publish(app->bus, ENVELOPE_CHANNEL, payload, plen) == 0)
-    app->metrics->bus_published++;
-  free(payload);
-}
 json_t *envelope_parse(const char *payload, size_t len, const char **body, size_t *body_len) {
   const char *nl = memchr(payload, '\n', len);
   if (!nl) return NULL;
@@ -66,6 +55,7 @@ json_t *envelope_parse(const char *payload, size_t len, const char **body, size_
 enum {
   ENVELOPE_USERS_SLOTS = 64,          /* a power of two */
   ENVELOPE_USERS_MAX_TEXT = 64 << 10, /* 64 slots: 4 MiB of texts at most */
+  ENVELOPE_SCRATCH_KEEP = 64 << 10,
 };
 
 typedef struct {
@@ -77,6 +67,15 @@ typedef struct {
 
 struct envelope_users_s {
   users_slot_t slot[ENVELOPE_USERS_SLOTS];
+  /* The instance id's text, written once; NULL until the first header. */
+  char id[32];
+  char *id_text;
+  size_t id_len;
+  /* Each payload is written here and copied by the bus: a new allocation of
+   * a payload's size was 2,600 instructions a message (glibc's large bins).
+   * Kept up to ENVELOPE_SCRATCH_KEEP bytes. */
+  char *scratch;
+  size_t scratch_cap;
 };
 
 envelope_users_t *envelope_users_new(void) { return calloc(1, sizeof(envelope_users_t)); }
@@ -90,6 +89,8 @@ static void slot_clear(users_slot_t *s) {
 void envelope_users_free(envelope_users_t *c) {
   if (!c) return;
   for (size_t i = 0; i < ENVELOPE_USERS_SLOTS; i++) slot_clear(&c->slot[i]);
+  free(c->id_text);
+  free(c->scratch);
   free(c);
 }
 
@@ -122,18 +123,50 @@ static const char *users_text(envelope_users_t *c, const json_t *users, size_t *
 
 /* The header's text (see envelope_header) and, when body is not NULL, a
  * newline and body after it: the whole payload in one allocation. */
+/* instance_id's JSON text: from c once written there (owned 0), or new. */
+static char *id_text(envelope_users_t *c, const char *instance_id, size_t *len, int *owned) {
+  *owned = 0;
+  if (c && c->id_text && strcmp(c->id, instance_id) == 0) {
+    *len = c->id_len;
+    return c->id_text;
+  }
+  json_t *id = json_string(instance_id);
+  char *t = id ? json_out_dumps(id, len) : NULL;
+  json_decref(id);
+  if (!t || !c || strlen(instance_id) >= sizeof(c->id)) {
+    *owned = t != NULL;
+    return t;
+  }
+  free(c->id_text);
+  snprintf(c->id, sizeof(c->id), "%s", instance_id);
+  c->id_text = t;
+  c->id_len = *len;
+  return t;
+}
+
+/* n bytes at c's scratch, or NULL when out of memory. */
+static char *scratch(envelope_users_t *c, size_t n) {
+  if (n > c->scratch_cap) {
+    char *p = realloc(c->scratch, n);
+    if (!p) return NULL;
+    c->scratch = p;
+    c->scratch_cap = n;
+  }
+  return c->scratch;
+}
+
 static char *header_text(envelope_users_t *c, const json_t *header, const json_t *users,
-                         const char *instance_id, const char *body, size_t blen, size_t *len) {
+                         const char *instance_id, const char *body, size_t blen, int in_scratch,
+                         size_t *len) {
   *len = 0;
   size_t hlen, ulen, ilen;
-  int owned;
+  int owned, id_owned = 0;
   char *h = json_out_dumps(header, &hlen);
-  json_t *id = json_string(instance_id);
-  char *i = id ? json_out_dumps(id, &ilen) : NULL;
-  json_decref(id);
+  char *i = h ? id_text(c, instance_id, &ilen, &id_owned) : NULL;
   const char *u =
-      h && i && json_is_object(header) && hlen >= 2 ? users_text(c, users, &ulen, &owned) : NULL;
-  char *out = u ? malloc(hlen + ulen + ilen + 16 + (body ? blen : 0)) : NULL;
+      i && json_is_object(header) && hlen >= 2 ? users_text(c, users, &ulen, &owned) : NULL;
+  size_t need = hlen + ulen + ilen + 16 + (body ? blen : 0);
+  char *out = !u ? NULL : in_scratch && c ? scratch(c, need) : malloc(need);
   if (out) {
     /* {members} becomes {members,"u":users,"i":"id"} */
     size_t at = hlen - 1;
@@ -157,12 +190,29 @@ static char *header_text(envelope_users_t *c, const json_t *header, const json_t
     *len = at;
   }
   if (u && owned) free((char *)u);
+  if (id_owned) free(i);
   free(h);
-  free(i);
   return out;
 }
 
 char *envelope_header(envelope_users_t *c, const json_t *header, const json_t *users,
                       const char *instance_id, size_t *len) {
-  return header_text(c, header, users, instance_id, NULL, 0, len);
+  return header_text(c, header, users, instance_id, NULL, 0, 0, len);
+}
+
+void envelope_publish_users(app_t *app, envelope_users_t *c, const json_t *header,
+                            const json_t *users, const char *body, size_t len) {
+  if (!envelope_remote(app)) return;
+  size_t plen;
+  char *payload =
+      header_text(c, header, users, app->instance_id, body ? body : "", len, c != NULL, &plen);
+  if (payload && bus_publish(app->bus, ENVELOPE_CHANNEL, payload, plen) == 0)
+    app->metrics->bus_published++;
+  if (!c) {
+    free(payload);
+  } else if (c->scratch_cap > ENVELOPE_SCRATCH_KEEP) {
+    free(c->scratch);
+    c->scratch = NULL;
+    c->scratch_cap = 0;
+  }
 }
