@@ -326,6 +326,7 @@ static void redis_free(redis_bus_t *r) {
   bucket_mem_free(&r->buckets);
   presence_mem_free(&r->presence);
   redis_url_free(&r->url);
+  free(r->pub_text);
   free(r);
 }
 

@@ -60,7 +60,11 @@ typedef struct redis_bus {
   presence_mem_t presence; /* this instance's own entries, the fallback while down */
   void (*done)(void *arg);
   void *done_arg;
+  char *pub_text; /* the last PUBLISH's text (redis_cmd.c), kept up to REDIS_PUB_TEXT_KEEP */
+  size_t pub_cap;
 } redis_bus_t;
+
+enum { REDIS_PUB_TEXT_KEEP = 64 << 10 };
 
 /* redis.c */
 /* A connection broke or stopped answering: report down and reconnect later.
