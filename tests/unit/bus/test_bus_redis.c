@@ -272,6 +272,36 @@ static void test_two_instances_exchange_messages(void **state) {
   assert_int_equal(raw_integer(f->port, "PUBSUB NUMSUB %s", "conv:2"), 0);
 }
 
+/* A readable event reads on while the subscriber's socket holds bytes (redis.c's
+ * redis_poll): hiredis reads 16 KiB at a time, and at one read a turn a
+ * subscriber hearing every instance's envelopes fell behind under load until
+ * Redis closed it for its output buffer. 40 messages of 4,000 bytes wait in
+ * the socket; one turn hears more than the 4 that 16 KiB holds. */
+static void test_a_turn_reads_more_than_one_buffer(void **state) {
+  fixture_t *f = *state;
+  assert_int_equal(bus_subscribe(f->b.bus, "big"), 0);
+  wait_both_up(f, 1);
+  run_for(f, 20);
+  static char payload[4000];
+  memset(payload, 'x', sizeof(payload));
+  redisContext *c = raw_connect(f->port);
+  assert_non_null(c);
+  for (int i = 0; i < 40; i++) {
+    redisReply *r = redisCommand(c, "PUBLISH big %b", payload, sizeof(payload));
+    assert_non_null(r);
+    assert_int_equal(r->integer, 1);
+    freeReplyObject(r);
+  }
+  redisFree(c);
+  sleep_ms(100); /* written to b's socket meanwhile */
+  int before = f->b.received;
+  uv_run(&f->loop, UV_RUN_NOWAIT);
+  assert_true(f->b.received - before > 8);
+  RUN_UNTIL(f, f->b.received - before >= 40, 2000);
+  assert_int_equal(f->b.received - before, 40);
+  assert_int_equal(f->b.len[0], sizeof(payload));
+}
+
 static void test_password_and_db(void **state) {
   fixture_t *f = calloc(1, sizeof(*f));
   *state = f;
@@ -572,6 +602,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_url_parse),
       cmocka_unit_test_setup_teardown(test_two_instances_exchange_messages, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_turn_reads_more_than_one_buffer, setup, teardown),
       cmocka_unit_test_setup_teardown(test_counted_subscriptions, setup, teardown),
       cmocka_unit_test_teardown(test_password_and_db, teardown),
       cmocka_unit_test_setup_teardown(test_kill_and_restart_mid_stream, setup, teardown),
