@@ -121,8 +121,6 @@ static const char *users_text(envelope_users_t *c, const json_t *users, size_t *
   return text;
 }
 
-/* The header's text (see envelope_header) and, when body is not NULL, a
- * newline and body after it: the whole payload in one allocation. */
 /* instance_id's JSON text: from c once written there (owned 0), or new. */
 static char *id_text(envelope_users_t *c, const char *instance_id, size_t *len, int *owned) {
   *owned = 0;
@@ -155,12 +153,15 @@ static char *scratch(envelope_users_t *c, size_t n) {
   return c->scratch;
 }
 
+/* The header's text (see envelope_header) and, when body is not NULL, a
+ * newline and body after it: the whole payload in one buffer, c's kept one
+ * when in_scratch (the caller does not free it then), else a new one. */
 static char *header_text(envelope_users_t *c, const json_t *header, const json_t *users,
                          const char *instance_id, const char *body, size_t blen, int in_scratch,
                          size_t *len) {
   *len = 0;
-  size_t hlen, ulen, ilen;
-  int owned, id_owned = 0;
+  size_t hlen = 0, ulen = 0, ilen = 0;
+  int owned = 0, id_owned = 0;
   char *h = json_out_dumps(header, &hlen);
   char *i = h ? id_text(c, instance_id, &ilen, &id_owned) : NULL;
   const char *u =

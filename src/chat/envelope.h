@@ -30,7 +30,8 @@ void envelope_publish(app_t *app, json_t *header, const char *body, size_t len);
  * entry lives, and arrays of recipients are never changed in place (fanout.c
  * shares them on that ground too): the text cannot be stale. Bounded: a fixed
  * number of slots, each text at most ENVELOPE_USERS_MAX_TEXT bytes (longer
- * ones are encoded each time). */
+ * ones are encoded each time). It also keeps the instance id's text and the
+ * buffer each payload is written into (envelope.c). */
 typedef struct envelope_users_s envelope_users_t;
 envelope_users_t *envelope_users_new(void);
 void envelope_users_free(envelope_users_t *c);
