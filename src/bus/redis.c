@@ -188,6 +188,108 @@ static int redis_conn_ping(redis_conn_t *c) {
   return rc;
 }
 
+/* ---- replies: hiredis's objects, with one large string buffer kept ----
+ *
+ * hiredis's own reply functions allocate each string; the subscriber's
+ * envelopes (3.5 KB in groups of 100, our own included) each took a
+ * payload-sized malloc, 5,000 instructions in glibc's large bins. hiredis frees
+ * every reply of an async context right after its callback, so the last large
+ * string's buffer is kept and the next large string takes it. The objects are
+ * hiredis's redisReply, as its functions make them (hiredis and redis_sub.c
+ * read them); only where a string's bytes live differs. Loop thread only, as
+ * the bus: the buffer is the process's, shared by its Redis buses, and freed
+ * with the last of them. */
+enum {
+  REDIS_SPARE_MIN = 1024,      /* smaller strings: malloc as hiredis does */
+  REDIS_SPARE_MAX = 256 << 10, /* larger ones are not kept */
+  REDIS_SPARE_ROUND = 4096,
+};
+
+static char *redis_spare; /* a free buffer of at least redis_spare_cap bytes, or NULL */
+static size_t redis_spare_cap;
+static int redis_buses; /* live Redis buses: the last frees the spare */
+
+static size_t redis_spare_round(size_t n) {
+  return (n + REDIS_SPARE_ROUND - 1) / REDIS_SPARE_ROUND * REDIS_SPARE_ROUND;
+}
+
+static void *redis_reply_link(const redisReadTask *task, redisReply *r) {
+  if (task->parent) ((redisReply *)task->parent->obj)->element[task->idx] = r;
+  return r;
+}
+
+static void *redis_reply_string(const redisReadTask *task, char *str, size_t len) {
+  redisReply *r = calloc(1, sizeof(*r));
+  if (!r) return NULL;
+  char *buf;
+  if (len + 1 >= REDIS_SPARE_MIN && redis_spare && redis_spare_cap >= len + 1) {
+    buf = redis_spare;
+    redis_spare = NULL;
+    redis_spare_cap = 0;
+  } else if (!(buf = malloc(len + 1 >= REDIS_SPARE_MIN ? redis_spare_round(len + 1) : len + 1))) {
+    free(r);
+    return NULL;
+  }
+  memcpy(buf, str, len);
+  buf[len] = '\0';
+  r->type = task->type;
+  r->str = buf;
+  r->len = len;
+  return redis_reply_link(task, r);
+}
+
+static void *redis_reply_array(const redisReadTask *task, int elements) {
+  redisReply *r = calloc(1, sizeof(*r));
+  if (!r) return NULL;
+  if (elements > 0 && !(r->element = calloc((size_t)elements, sizeof(redisReply *)))) {
+    free(r);
+    return NULL;
+  }
+  r->type = REDIS_REPLY_ARRAY;
+  r->elements = elements > 0 ? (size_t)elements : 0;
+  return redis_reply_link(task, r);
+}
+
+static void *redis_reply_integer(const redisReadTask *task, long long value) {
+  redisReply *r = calloc(1, sizeof(*r));
+  if (!r) return NULL;
+  r->type = REDIS_REPLY_INTEGER;
+  r->integer = value;
+  return redis_reply_link(task, r);
+}
+
+static void *redis_reply_nil(const redisReadTask *task) {
+  redisReply *r = calloc(1, sizeof(*r));
+  if (!r) return NULL;
+  r->type = REDIS_REPLY_NIL;
+  return redis_reply_link(task, r);
+}
+
+static void redis_reply_free(void *reply) {
+  redisReply *r = reply;
+  if (!r) return;
+  if (r->type == REDIS_REPLY_ARRAY) {
+    for (size_t i = 0; r->element && i < r->elements; i++) redis_reply_free(r->element[i]);
+    free(r->element);
+  } else if (r->str) {
+    /* A large string's buffer holds at least its rounded length (it was
+     * allocated so, or was a spare at least that large). */
+    size_t cap = r->len + 1 >= REDIS_SPARE_MIN ? redis_spare_round(r->len + 1) : 0;
+    if (cap && cap <= REDIS_SPARE_MAX && cap > redis_spare_cap) {
+      free(redis_spare);
+      redis_spare = r->str;
+      redis_spare_cap = cap;
+    } else {
+      free(r->str);
+    }
+  }
+  free(r);
+}
+
+static redisReplyObjectFunctions redis_reply_fns = {
+    redis_reply_string, redis_reply_array, redis_reply_integer, redis_reply_nil, redis_reply_free,
+};
+
 /* ---- the poll handle: hiredis's libuv adapter, reading more a turn ----
  *
  * The adapter (hiredis/adapters/libuv.h) reads once per readable event, and
@@ -272,6 +374,7 @@ static int redis_conn_open(redis_conn_t *c, const char *ip) {
     goto fail;
   }
   if (redis_attach(ac, c->r->base.loop) != 0) goto fail;
+  ac->c.reader->fn = &redis_reply_fns; /* nothing read yet */
   ac->data = c;
   redisAsyncSetConnectCallback(ac, redis_on_connect);
   redisAsyncSetDisconnectCallback(ac, redis_on_disconnect);
@@ -396,6 +499,11 @@ static void redis_free(redis_bus_t *r) {
   redis_url_free(&r->url);
   free(r->pub_text);
   free(r);
+  if (--redis_buses == 0) {
+    free(redis_spare);
+    redis_spare = NULL;
+    redis_spare_cap = 0;
+  }
 }
 
 static void redis_on_handle_closed(void *arg) {
@@ -490,6 +598,7 @@ bus_t *bus_redis_new(uv_loop_t *loop, const char *url) {
   }
   r->base.ops = &redis_ops;
   r->base.loop = loop;
+  redis_buses++;
   r->pub.r = r->sub.r = r;
   r->sub.is_sub = 1;
   char id[25];
