@@ -287,7 +287,11 @@ static void redis_reply_free(void *reply) {
 }
 
 static redisReplyObjectFunctions redis_reply_fns = {
-    redis_reply_string, redis_reply_array, redis_reply_integer, redis_reply_nil, redis_reply_free,
+    .createString = redis_reply_string,
+    .createArray = redis_reply_array,
+    .createInteger = redis_reply_integer,
+    .createNil = redis_reply_nil,
+    .freeObject = redis_reply_free,
 };
 
 /* ---- the poll handle: hiredis's libuv adapter, reading more a turn ----
