@@ -125,6 +125,34 @@ int sqlite_ping(sqlite_db_t *d, json_t *params, json_t **result) {
  * insert rates. */
 static int needs_savepoint(enum store_op op) { return store_op_kind(op) == STORE_KIND_WRITE; }
 
+/* Whether an op leaves the kept members (sqlite_members.c) as they are: an
+ * insert and the reads, and the writes of an Instagram message and a flow run
+ * and the bots' periodic claim, which write only their own tables
+ * (webhook_events, contacts, flow_runs and flow_claims, flow_stats and
+ * flow_reached, bots, and a message's delivery columns: status, error,
+ * external_id, pending_until_ms), none of which a trigger carries to
+ * participants, ig_agents or conversations. Every other write may change who
+ * is in a conversation, or its type, and forgets them all. A flow run's dozen
+ * jobs (and BOT_CLAIM every 2 s by default) used to forget them between its three
+ * messages, so each MSG_INSERT read its conversation's members again. */
+static int keeps_members(enum store_op op) {
+  switch (op) {
+    case MSG_INSERT:
+    case MSG_SET_DELIVERY:
+    case MSG_FAIL_PENDING:
+    case BOT_CLAIM:
+    case EVENT_INSERT:
+    case EVENT_MARK_PROCESSED:
+    case CONTACT_UPSERT:
+    case CONTACT_UPDATE:
+    case FLOW_RUN_SAVE:
+    case FLOW_STATS_INC:
+      return 1;
+    default:
+      return store_op_kind(op) == STORE_KIND_READ;
+  }
+}
+
 static void insert_clear(sqlite_insert_t *ins) {
   json_decref(ins->members);
   ins->members = NULL;
@@ -142,9 +170,7 @@ static int run_job(sqlite_db_t *d, store_job_t *job, sqlite_insert_t *ins, int f
   insert_clear(ins);
   /* Other ops read the counters that inserts advance in memory. */
   if (job->op != MSG_INSERT && d->pending && sqlite_msg_insert_flush(d) != STORE_OK) return -1;
-  /* Any op but an insert or a read may change who is in a conversation. */
-  if (job->op != MSG_INSERT && store_op_kind(job->op) != STORE_KIND_READ)
-    sqlite_members_forget_all(d);
+  if (!keeps_members(job->op)) sqlite_members_forget_all(d);
   int savepoint = !fast || needs_savepoint(job->op);
   uint64_t contacts_written = d->contacts_written;
   if (savepoint && sqlite_db_exec(d, "SAVEPOINT job", "") != STORE_OK) {

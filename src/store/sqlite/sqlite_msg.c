@@ -389,8 +389,13 @@ int sqlite_msg_set_delivery(sqlite_db_t *d, json_t *p, json_t **result) {
   if (rc != STORE_OK) return rc;
   int changed = sqlite3_changes(d->db) > 0;
   if (changed && conv_id && json_is_true(json_object_get(p, "brief"))) {
-    /* The caller named the message's conversation (the UPDATE checked it). */
-    json_t *ids = sqlite_conv_participant_ids(d, conv_id);
+    /* The caller named the message's conversation (the UPDATE checked it).
+     * Its members as MSG_INSERT keeps them (sqlite_members.c: forgotten by
+     * every op that may change them, a rollback and another connection's
+     * commit), when kept: the same ids in another order, and the caller only
+     * asks whether someone may hear of the change. */
+    const sqlite_kept_conv_t *k = sqlite_members_kept(d, conv_id);
+    json_t *ids = k ? json_incref(k->ids) : sqlite_conv_participant_ids(d, conv_id);
     if (!ids) return STORE_EUNAVAILABLE;
     *result = json_pack("{s:o, s:b}", "participant_ids", ids, "changed", 1);
     return STORE_OK;

@@ -546,6 +546,60 @@ static void test_insert_reaches_agents_of_instagram_only(void **state) {
   }
 }
 
+/* A brief delivery's participants (and the next insert's) follow the agents
+ * added and removed, whatever ran between: SQLite keeps a conversation's
+ * members from MSG_INSERT across a flow run's own writes (CONTACT_UPDATE,
+ * EVENT_INSERT, MSG_SET_DELIVERY, BOT_CLAIM, MSG_FAIL_PENDING; sqlite.c,
+ * keeps_members), and an agent's change must still reach both. */
+static void test_brief_delivery_sees_agents_after_a_runs_writes(void **state) {
+  fx_t *f = *state;
+  char owner[25], ann[25], contact[25], conv[25];
+  new_user(f, "o@x.io", "Olive", owner);
+  new_user(f, "ann@x.io", "Ann", ann);
+  ig_conv(f, owner, "612", contact, conv);
+  for (int round = 0; round < 3; round++) {
+    /* round 1: ann is an agent; rounds 0 and 2: she is not */
+    json_t *m = pending(f, conv, owner, "kept members"), *r = NULL;
+    assert_int_equal(
+        call(f, CONTACT_UPDATE,
+             json_pack("{s:s,s:s,s:[s]}", "id", contact, "owner_id", owner, "add_tags", "lead"),
+             NULL),
+        STORE_OK);
+    char mid[32];
+    snprintf(mid, sizeof(mid), "kept-%d", round);
+    assert_int_equal(
+        call(f, EVENT_INSERT, json_pack("{s:[{s:s,s:{}}]}", "events", "mid", mid, "payload"), NULL),
+        STORE_OK);
+    assert_int_equal(call(f, BOT_CLAIM,
+                          json_pack("{s:I,s:i,s:i}", "now_ms", (json_int_t)util_now_ms(),
+                                    "lease_ms", 1000, "limit", 10),
+                          NULL),
+                     STORE_OK);
+    if (round < 2)
+      assert_int_equal(call(f, round == 0 ? AGENT_ADD : AGENT_REMOVE,
+                            json_pack("{s:s,s:s}", "owner_id", owner, "user_id", ann), NULL),
+                       STORE_OK);
+    assert_int_equal(call(f, MSG_SET_DELIVERY,
+                          json_pack("{s:s,s:s,s:n,s:s,s:b}", "id", str(m, "id"), "status", "sent",
+                                    "error", "conversation_id", conv, "brief", 1),
+                          &r),
+                     STORE_OK);
+    json_t *ids = json_object_get(r, "participant_ids");
+    assert_true(has_id(ids, owner));
+    assert_int_equal(has_id(ids, ann), round == 0);
+    assert_int_equal(json_array_size(ids), round == 0 ? 2 : 1);
+    json_decref(r);
+    json_decref(m);
+    assert_int_equal(call(f, MSG_INSERT,
+                          json_pack("{s:s,s:s,s:s}", "conversation_id", conv, "sender_id", owner,
+                                    "text", "next"),
+                          &r),
+                     STORE_OK);
+    assert_int_equal(has_id(json_object_get(r, "participant_ids"), ann), round == 0);
+    json_decref(r);
+  }
+}
+
 /* The conversations of pages of CONV_LIST (params without limit and cursor,
  * borrowed) of `limit` each, followed by their cursors: their ids in order. */
 static json_t *all_pages(fx_t *f, json_t *params, int limit) {
@@ -660,6 +714,7 @@ static int run_suite(const char *group, void *backend) {
       T(test_refresh_claims),
       T(test_pause_names_the_conversations),
       T(test_insert_reaches_agents_of_instagram_only),
+      T(test_brief_delivery_sees_agents_after_a_runs_writes),
       T(test_insert_lists_agents_in_added_order),
       T(test_agent_inbox_pages_in_order),
   };
