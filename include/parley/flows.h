@@ -65,6 +65,11 @@ typedef enum { FLOW_FILL_TEXT, FLOW_FILL_URL } flow_fill_mode_t;
  * never scanned again. Returns a malloc'd string, or NULL when the result would
  * be longer than max bytes (the work stops there) or memory ran out. */
 char *flow_fill(const char *tmpl, const json_t *ctx, flow_fill_mode_t mode, size_t max);
+/* flow_fill with {{vars.NAME}} read from vars instead of ctx's "vars" (ctx with
+ * "vars" set to vars fills alike): a run's step fills its templates without a
+ * copy of its context. */
+char *flow_fill_vars(const char *tmpl, const json_t *ctx, const json_t *vars, flow_fill_mode_t mode,
+                     size_t max);
 
 /* The fixed part of an api_call URL template: scheme, host and port, up to the
  * first '/', '?' or '#' after "://". Returns its length, or 0 when the template

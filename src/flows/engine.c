@@ -265,24 +265,15 @@ static int condition_holds(const json_t *d, const json_t *state, const json_t *c
   return variable_holds(d, state);
 }
 
-/* ctx for templates: the caller's contact and message, plus the run's vars. */
-static json_t *fill_ctx(const json_t *ctx, const json_t *state) {
-  json_t *c = json_copy((json_t *)ctx);
-  json_object_set(c, "vars", json_object_get(state, "vars"));
-  return c;
-}
-
 /* Fills one template for the run, within both bounds: the template's own
  * result and what the run has rendered so far. NULL means a bound was hit (or
  * memory ran out), and the run must end as "output_limit". */
 static char *render(json_t *state, const json_t *ctx, const char *tmpl, flow_fill_mode_t mode) {
   json_int_t used = json_integer_value(json_object_get(state, "output"));
   size_t left = used >= FLOW_MAX_RUN_OUTPUT ? 0 : (size_t)(FLOW_MAX_RUN_OUTPUT - used);
-  json_t *c = fill_ctx(ctx, state);
-  char *s =
-      c ? flow_fill(tmpl, c, mode, left < FLOW_MAX_RENDER_BYTES ? left : FLOW_MAX_RENDER_BYTES)
-        : NULL;
-  json_decref(c);
+  /* The caller's contact and message, and the run's vars (no copy of ctx). */
+  char *s = flow_fill_vars(tmpl, ctx, json_object_get(state, "vars"), mode,
+                           left < FLOW_MAX_RENDER_BYTES ? left : FLOW_MAX_RENDER_BYTES);
   if (s) json_object_set_new(state, "output", json_integer(used + (json_int_t)strlen(s)));
   return s;
 }

@@ -700,6 +700,11 @@ static int append_value(buf_t *out, const char *v, size_t len, flow_fill_mode_t 
 }
 
 char *flow_fill(const char *tmpl, const json_t *ctx, flow_fill_mode_t mode, size_t max) {
+  return flow_fill_vars(tmpl, ctx, json_object_get(ctx, "vars"), mode, max);
+}
+
+char *flow_fill_vars(const char *tmpl, const json_t *ctx, const json_t *vars, flow_fill_mode_t mode,
+                     size_t max) {
   buf_t out;
   buf_init(&out);
   const char *p = tmpl ? tmpl : "";
@@ -719,9 +724,10 @@ char *flow_fill(const char *tmpl, const json_t *ctx, flow_fill_mode_t mode, size
     while (len && *name == ' ') name++, len--;
     while (len && name[len - 1] == ' ') len--;
     int known = (len > 8 && strncmp(name, "contact.", 8) == 0) ||
-                (len > 8 && strncmp(name, "message.", 8) == 0) ||
-                (len > 5 && strncmp(name, "vars.", 5) == 0);
-    const json_t *v = known ? lookup(ctx, name, len) : NULL;
+                (len > 8 && strncmp(name, "message.", 8) == 0);
+    int var = len > 5 && strncmp(name, "vars.", 5) == 0;
+    /* "vars.a.b" is a.b in vars (lookup skips empty parts, as from ctx). */
+    const json_t *v = known ? lookup(ctx, name, len) : var ? lookup(vars, name + 5, len - 5) : NULL;
     if (rc == 0 && json_is_string(v)) {
       rc = append_value(&out, json_string_value(v), json_string_length(v), mode, max);
     } else if (rc == 0 && v && !json_is_null(v)) {

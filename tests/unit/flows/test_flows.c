@@ -147,6 +147,16 @@ static void test_fill(void **state) {
   s = flow_fill("unclosed {{contact.username", ctx, FLOW_FILL_TEXT, 1000);
   assert_string_equal(s, "unclosed {{contact.username");
   free(s);
+  /* vars given apart (a run's step): read from them, never from ctx's own. */
+  json_t *vars = J("{\"price\":\"9 EUR\",\"quote\":{\"amount\":9}}");
+  s = flow_fill_vars("{{contact.username}} {{vars.price}} {{vars..quote.amount}} [{{vars.secret}}]",
+                     ctx, vars, FLOW_FILL_TEXT, 1000);
+  assert_string_equal(s, "ana 9 EUR 9 []");
+  free(s);
+  s = flow_fill_vars("[{{vars.price}}]", ctx, NULL, FLOW_FILL_TEXT, 1000);
+  assert_string_equal(s, "[]");
+  free(s);
+  json_decref(vars);
   json_decref(ctx);
 }
 
