@@ -4,11 +4,13 @@
  * writer of last_seq and notes what it wrote (sqlite_members_seq), and an op
  * that could change a type forgets them all (below), so neither is read again
  * either. Only
- * MSG_INSERT and the read ops leave them: any other op may change who is in a
- * conversation (members, agents, a conversation's type), so it forgets them all
- * before it runs, and so do a rollback and another connection's commit (another
- * instance sharing the file, seen by PRAGMA data_version when a batch begins).
- * Store thread. */
+ * MSG_INSERT, the read ops and the writes that touch none of those tables leave
+ * them (sqlite.c, keeps_members: a flow run's and an Instagram message's own
+ * writes); any other op may change who is in a conversation (members, agents, a
+ * conversation's type), so it forgets them all before it runs, and so do a
+ * rollback and another connection's commit (another instance sharing the file,
+ * seen by PRAGMA data_version when a batch begins). A brief MSG_SET_DELIVERY
+ * answers them as its participants. Store thread. */
 #include <stdlib.h>
 #include <string.h>
 
