@@ -80,6 +80,12 @@ void graph_free(graph_t *g);
  * 0 (cb runs once) or -1. rate_limited results have error "rate_limited". */
 int graph_send_text(graph_t *g, const char *ig_user_id, const char *token, const char *recipient,
                     const char *text, const char *tag, graph_cb cb, void *ctx);
+/* The body graph_send_text posts (malloc'd, NUL-terminated): the compact JSON
+ * text of {recipient: {id}, message: {text}} and, with a tag, messaging_type
+ * MESSAGE_TAG and the tag, byte for byte as json_dumps writes that object;
+ * NULL when recipient or text is NULL or not valid UTF-8 (json_pack's
+ * refusals), or memory ran out. */
+char *graph_text_body(const char *recipient, const char *text, const char *tag);
 /* As graph_send_text with Meta's own recipient ({id} or, for a private reply
  * to a comment, {comment_id}) and message object (text, quick_replies, an
  * attachment); both borrowed. */

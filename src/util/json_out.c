@@ -171,3 +171,5 @@ char *json_out_dumps(const json_t *v, size_t *len) {
   *len = b.len;
   return buf_steal(&b);
 }
+
+int json_out_string(buf_t *b, const char *s, size_t n) { return put_string(b, s, n); }

@@ -1,6 +1,6 @@
 /* Instagram's pure parts: the webhook signature (good, wrong, missing prefix,
  * a body changed by one byte), every fixture parsed into events with the right
- * kinds and dedupe keys, and the token cipher. */
+ * kinds and dedupe keys, the token cipher, and a send's text body. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -262,12 +262,45 @@ static void test_token_cipher(void **state) {
   free(sealed);
 }
 
+/* The text body of a send is what json_dumps(JSON_COMPACT) writes for the
+ * object json_pack built, byte for byte, and refuses what json_pack refused. */
+static void test_text_body(void **state) {
+  (void)state;
+  const char *texts[] = {"Hi ana, the blue mug is 12 EUR.", "",
+                         "quote \" back\\slash / tab\t nl\n cr\r \b\f \x01\x1f",
+                         "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\x7f <>&'"};
+  const char *tags[] = {NULL, "HUMAN_AGENT"};
+  for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+    for (size_t t = 0; t < 2; t++) {
+      json_t *body = json_pack("{s:{s:s}, s:{s:s}}", "recipient", "id", "6500000000000007",
+                               "message", "text", texts[i]);
+      assert_non_null(body);
+      if (tags[t]) {
+        json_object_set_new(body, "messaging_type", json_string("MESSAGE_TAG"));
+        json_object_set_new(body, "tag", json_string(tags[t]));
+      }
+      char *want = json_dumps(body, JSON_COMPACT);
+      char *got = graph_text_body("6500000000000007", texts[i], tags[t]);
+      assert_non_null(got);
+      assert_string_equal(got, want);
+      free(want);
+      free(got);
+      json_decref(body);
+    }
+  }
+  assert_null(graph_text_body(NULL, "x", NULL));
+  assert_null(graph_text_body("1", NULL, NULL));
+  assert_null(graph_text_body("1", "bad \xc3\x28 utf-8", NULL));
+  assert_null(graph_text_body("\xed\xa0\x80", "surrogate", NULL));
+  assert_null(json_pack("{s:s}", "text", "bad \xc3\x28 utf-8"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_signature),    cmocka_unit_test(test_signature_known_answer),
       cmocka_unit_test(test_signer),       cmocka_unit_test(test_fixtures),
       cmocka_unit_test(test_more_shapes),  cmocka_unit_test(test_bad_shapes),
-      cmocka_unit_test(test_token_cipher),
+      cmocka_unit_test(test_token_cipher), cmocka_unit_test(test_text_body),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
