@@ -35,9 +35,11 @@ static int apply_pragmas(sqlite_db_t *d) {
 }
 
 /* Process-wide settings that must precede sqlite3_initialize(): without memory
- * statistics, SQLite's allocator takes no global mutex per allocation. */
+ * statistics, SQLite's allocator takes no global mutex per allocation; the page
+ * cache is SQLite's own without its empty truncates (sqlite_pcache.c). */
 static void configure_once(void) {
   sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  if (sqlite_pcache_install() != 0) log_warn("store: sqlite's page cache left as it was");
   sqlite3_initialize();
 }
 

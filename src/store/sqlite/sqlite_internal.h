@@ -87,6 +87,12 @@ typedef struct sqlite_db_s {
  * STORE_OK, returns a store status. */
 typedef int (*sqlite_op_fn)(sqlite_db_t *d, json_t *params, json_t **result);
 
+/* sqlite_pcache.c: SQLite's page cache without the truncates that have nothing to
+ * drop (a walk of the whole cache at a COMMIT after a page split); before
+ * sqlite3_initialize(), 0 once installed. The count of truncates not passed on. */
+int sqlite_pcache_install(void);
+long sqlite_pcache_truncates_skipped(void);
+
 /* sqlite_db.c */
 sqlite_db_t *sqlite_db_open(const char *path);
 void sqlite_db_close(sqlite_db_t *d);
