@@ -72,8 +72,8 @@ static void p_rekey(sqlite3_pcache *p, sqlite3_pcache_page *pg, unsigned old_key
   if (new_key <= c->max) return;
   if (!c->hi)
     c->hi = new_key;
-  else if (new_key > c->max)
-    c->max = new_key > c->hi ? new_key : c->hi; /* a second one parked: plain bound */
+  else /* a second one parked: both under a plain bound */
+    c->max = new_key > c->hi ? new_key : c->hi;
 }
 
 static void p_truncate(sqlite3_pcache *p, unsigned limit) {
