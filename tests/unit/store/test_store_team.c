@@ -38,6 +38,17 @@ static json_t *pending(fx_t *f, const char *conv, const char *sender, const char
   return m;
 }
 
+/* m marked sent by a brief MSG_SET_DELIVERY naming conv; returns its result. */
+static json_t *brief_sent(fx_t *f, json_t *m, const char *conv) {
+  json_t *r = NULL;
+  assert_int_equal(call(f, MSG_SET_DELIVERY,
+                        json_pack("{s:s,s:s,s:n,s:s,s:b}", "id", str(m, "id"), "status", "sent",
+                                  "error", "conversation_id", conv, "brief", 1),
+                        &r),
+                   STORE_OK);
+  return r;
+}
+
 static json_t *get_msg(fx_t *f, const char *id) {
   json_t *r = NULL;
   assert_int_equal(call(f, MSG_GET, json_pack("{s:s}", "id", id), &r), STORE_OK);
@@ -303,11 +314,7 @@ static void test_delivery_brief(void **state) {
            json_pack("{s:s,s:s,s:i}", "id", str(m, "id"), "status", "sent", "conversation_id", 7),
            NULL),
       STORE_EINVAL);
-  assert_int_equal(call(f, MSG_SET_DELIVERY,
-                        json_pack("{s:s,s:s,s:n,s:s,s:b}", "id", str(m, "id"), "status", "sent",
-                                  "error", "conversation_id", conv, "brief", 1),
-                        &r),
-                   STORE_OK);
+  r = brief_sent(f, m, conv);
   assert_true(json_is_true(json_object_get(r, "changed")));
   ids = json_object_get(r, "participant_ids");
   assert_int_equal(json_array_size(ids), 1);
@@ -582,11 +589,7 @@ static void test_brief_delivery_sees_agents_after_a_runs_writes(void **state) {
       assert_int_equal(call(f, round == 0 ? AGENT_ADD : AGENT_REMOVE,
                             json_pack("{s:s,s:s}", "owner_id", owner, "user_id", ann), NULL),
                        STORE_OK);
-    assert_int_equal(call(f, MSG_SET_DELIVERY,
-                          json_pack("{s:s,s:s,s:n,s:s,s:b}", "id", str(m, "id"), "status", "sent",
-                                    "error", "conversation_id", conv, "brief", 1),
-                          &r),
-                     STORE_OK);
+    r = brief_sent(f, m, conv);
     json_t *ids = json_object_get(r, "participant_ids");
     assert_true(has_id(ids, owner));
     assert_int_equal(has_id(ids, ann), round == 0);
