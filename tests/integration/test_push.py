@@ -204,7 +204,12 @@ def test_send_queue_is_bounded(start_server, standin):
     standin.hold = 0
     time.sleep(0.6)  # anything still queued would be sent by now
     got = [p["payload"]["message_id"] for p in standin.received(sub["endpoint"])]
-    assert len(got) == 3 and got[0] == msgs[0]["id"], got
+    sent = [m["id"] for m in msgs]
+    assert len(got) == 3 and len(set(got)) == 3 and set(got) <= set(sent), (got, sent)
+    # SQLite's reads run in order on the store thread, so the first message took the
+    # slot; MongoDB's run on libuv's pool, so a push is queued when its reads end.
+    if os.environ.get("PARLEY_TEST_STORE") != "mongo":
+        assert got[0] == sent[0], (got, sent)
     assert "dropped" in s.read_log()
 
 
