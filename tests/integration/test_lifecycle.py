@@ -61,6 +61,20 @@ def test_access_log_line(start_server):
     m = srv.request("GET", "/metrics").body.decode()
     assert "\nparley_access_log_dropped_total 0\n" in m
 
+    # A path that decodes to bytes that are not UTF-8, with a quote and a
+    # backslash, is logged as one JSON object, its bad bytes as U+FFFD.
+    r = srv.request("GET", "/%FF%C3/a%22b%5Cc%E2%82%AC")
+    want = "/\ufffd\ufffd/a\"b\\c\u20ac"
+    deadline = time.time() + 5
+    while time.time() < deadline and not any(l.get("path") == want for l in access_lines(srv)):
+        time.sleep(0.02)
+    odd = [l for l in access_lines(srv) if l.get("path") == want]
+    assert odd, srv.read_log()
+    assert odd[0]["status"] == r.status == 400 and isinstance(odd[0]["duration_ms"], float)
+    assert odd[0]["request_id"] == r.header("X-Request-Id")
+    assert set(odd[0]) == {"level", "msg", "method", "path", "status", "bytes", "duration_ms",
+                           "request_id", "conn", "ts"} | ({"route"} if "route" in odd[0] else set())
+
 
 def test_access_log_complete_after_sigterm(start_server):
     """N requests on one keep-alive connection, then SIGTERM at once: the
