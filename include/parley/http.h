@@ -19,6 +19,8 @@
 
 #define HTTP_MAX_PARAMS 4
 #define HTTP_MAX_HEADERS 64
+/* Bytes of a request's own room for its URL and headers (see http_req_s). */
+#define HTTP_REQ_ARENA 1024
 
 typedef struct http_header_s {
   char *name; /* lower-cased */
@@ -90,7 +92,7 @@ struct http_req_s {
   const char *method; /* "GET", "POST", ... */
   char *url;          /* raw request target */
   char *path;         /* percent-decoded path, no query */
-  char *query;        /* raw query string after '?', or NULL */
+  char *query;        /* raw query string after '?' (within url), or NULL */
   http_header_t headers[HTTP_MAX_HEADERS];
   int nheaders;
   buf_t body;
@@ -127,6 +129,12 @@ struct http_req_s {
   void *out_ctx;
   buf_t out_body; /* the head, then the body */
   size_t out_head_len;
+  /* Room for what a usual request brings (its URL, decoded path and headers),
+   * so that parsing one allocates nothing more; what does not fit is
+   * malloc'd. url, path, query and the headers' names may point into it (see
+   * http_req_unref). */
+  size_t arena_used;
+  char arena[HTTP_REQ_ARENA];
 };
 
 /* A header of the request by lower-case name, or NULL. Borrowed. */

@@ -31,7 +31,7 @@ static int on_message_begin(llhttp_t *p) {
   if (!hc->cur) return fail(hc, 503);
   hc->header_bytes = 0;
   hc->in_value = 0;
-  hc->name_at = hc->value_at = NULL;
+  hc->name_at = hc->value_at = hc->url_at = NULL;
   if (hc->hname.data) buf_free(&hc->hname);
   if (hc->hval.data) buf_free(&hc->hval);
   /* The whole request must arrive within request_timeout_ms. */
@@ -40,18 +40,33 @@ static int on_message_begin(llhttp_t *p) {
   return 0;
 }
 
+/* A piece of the request target: the first is only noted (it lies in hc->in),
+ * a second one copies both to cur->body, where the target is gathered until
+ * complete. */
 static int on_url(llhttp_t *p, const char *at, size_t len) {
   http_conn_t *hc = hc_of(p);
-  buf_t *u = (buf_t *)&hc->cur->body; /* the URL is gathered in body until complete */
-  if (u->len + len > HTTP_MAX_URL) return fail(hc, 414);
+  buf_t *u = &hc->cur->body;
+  if ((hc->url_at ? hc->url_len : u->len) + len > HTTP_MAX_URL) return fail(hc, 414);
+  if (!hc->url_at && u->len == 0) {
+    hc->url_at = at;
+    hc->url_len = len;
+    return 0;
+  }
+  if (hc->url_at) {
+    if (buf_append(u, hc->url_at, hc->url_len) != 0) return fail(hc, 503);
+    hc->url_at = NULL;
+  }
   return buf_append(u, at, len) == 0 ? 0 : fail(hc, 503);
 }
 
 static int on_url_complete(llhttp_t *p) {
   http_conn_t *hc = hc_of(p);
-  char *url = buf_steal(&hc->cur->body);
-  if (!url) return fail(hc, 503);
-  int status = http_req_set_target(hc->cur, url);
+  buf_t *u = &hc->cur->body;
+  const char *url = hc->url_at ? hc->url_at : u->data ? u->data : "";
+  size_t len = hc->url_at ? hc->url_len : u->len;
+  int status = http_req_set_target(hc->cur, url, len);
+  hc->url_at = NULL;
+  if (u->data) buf_free(u);
   return status ? fail(hc, status) : 0;
 }
 
@@ -75,6 +90,10 @@ static int header_piece(http_conn_t *hc, buf_t *b, const char **at0, size_t *len
 
 /* Copies a noted piece before the input it lies in is consumed. */
 static int keep_pieces(http_conn_t *hc) {
+  if (hc->url_at) {
+    if (hc->cur && buf_append(&hc->cur->body, hc->url_at, hc->url_len) != 0) return -1;
+    hc->url_at = NULL;
+  }
   if (hc->name_at) {
     if (buf_append(&hc->hname, hc->name_at, hc->name_len) != 0) return -1;
     hc->name_at = NULL;
@@ -106,7 +125,7 @@ static int on_header_value_complete(llhttp_t *p) {
   size_t nlen = hc->name_at ? hc->name_len : hc->hname.len;
   const char *v = hc->value_at ? hc->value_at : hc->hval.data;
   size_t vlen = hc->value_at ? hc->value_len : hc->hval.len;
-  char *name = malloc(nlen + vlen + 2);
+  char *name = http_req_alloc(r, nlen + vlen + 2);
   if (!name) return fail(hc, 503);
   for (size_t i = 0; i < nlen; i++) {
     char c = n[i];

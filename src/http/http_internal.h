@@ -27,6 +27,9 @@ typedef struct http_conn_s {
    * (parse_loop copies it to hname/hval before `in` changes). */
   const char *name_at, *value_at;
   size_t name_len, value_len;
+  /* The same for the request target (copied to cur->body when in pieces). */
+  const char *url_at;
+  size_t url_len;
   int in_value;
   size_t header_bytes;
   int error_status; /* a limit hit during parsing: 413, 414, 431 */
@@ -46,11 +49,14 @@ typedef struct http_conn_s {
 
 /* Creates a request for a connection (one reference, the connection's). */
 http_req_t *http_req_new(const http_server_t *server, conn_t *conn);
-/* Takes url (malloc'd; owned by the request from now on) as the request
- * target: splits off the query and percent-decodes the path. Returns 0, 400
- * for a path that decodes to a NUL byte or invalid UTF-8, or 503 without
- * memory. */
-int http_req_set_target(http_req_t *req, char *url);
+/* n bytes from the request's arena, or malloc'd when it is full; given back by
+ * http_req_release (which frees only what was malloc'd). */
+char *http_req_alloc(http_req_t *req, size_t n);
+void http_req_release(http_req_t *req, void *p);
+/* Copies the len bytes of target as the request target (url): splits off the
+ * query and percent-decodes the path. Returns 0, 400 for a path that decodes
+ * to a NUL byte or invalid UTF-8, or 503 without memory. */
+int http_req_set_target(http_req_t *req, const char *target, size_t len);
 /* Routes and runs a complete request (router, CORS preflight, auth). */
 void http_dispatch(http_req_t *req);
 /* Called by the reply functions once the response is queued. */

@@ -26,9 +26,7 @@ http_req_t *http_loopback_new(const http_server_t *server, const char *method, c
   req->sink = sink;
   req->sink_ctx = ctx;
   req->keep_alive = 1;
-  char *url = strdup(target);
-  /* The request owns url from here on, also when it is refused. */
-  if (!url || http_req_set_target(req, url) != 0) {
+  if (http_req_set_target(req, target, strlen(target)) != 0) {
     http_req_unref(req);
     return NULL;
   }
@@ -37,9 +35,9 @@ http_req_t *http_loopback_new(const http_server_t *server, const char *method, c
 
 int http_loopback_header(http_req_t *req, const char *name, const char *value) {
   if (req->nheaders == HTTP_MAX_HEADERS) return -1;
-  /* One allocation, as a connection's headers (http_req_unref frees the name). */
+  /* One allocation, as a connection's headers (http_req_unref releases the name). */
   size_t nlen = strlen(name), vlen = strlen(value);
-  char *n = malloc(nlen + vlen + 2);
+  char *n = http_req_alloc(req, nlen + vlen + 2);
   if (!n) return -1;
   memcpy(n, name, nlen + 1);
   char *v = n + nlen + 1;

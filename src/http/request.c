@@ -1,6 +1,7 @@
 /* Requests: creation, reference counting, and what handlers read from them
  * (headers, route params, query parameters, the JSON body). Loop thread only. */
 #include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,11 +31,10 @@ void http_req_ref(http_req_t *req) {
 void http_req_unref(http_req_t *req) {
   assert(req->refs > 0);
   if (--req->refs > 0) return;
-  free(req->url);
-  free(req->path);
-  free(req->query);
+  http_req_release(req, req->url);
+  http_req_release(req, req->path); /* the query lies in url */
   for (int i = 0; i < req->nheaders; i++) {
-    free(req->headers[i].name); /* the value lies in the same allocation */
+    http_req_release(req, req->headers[i].name); /* the value lies in the same allocation */
   }
   for (int i = 0; i < req->nparams; i++) free(req->param_values[i]);
   buf_free(&req->body);
@@ -43,12 +43,30 @@ void http_req_unref(http_req_t *req) {
   free(req);
 }
 
-int http_req_set_target(http_req_t *r, char *url) {
+char *http_req_alloc(http_req_t *r, size_t n) {
+  if (n <= sizeof(r->arena) - r->arena_used) {
+    char *p = r->arena + r->arena_used;
+    r->arena_used += n;
+    return p;
+  }
+  return malloc(n);
+}
+
+void http_req_release(http_req_t *r, void *p) {
+  uintptr_t a = (uintptr_t)p, lo = (uintptr_t)r->arena;
+  if (a < lo || a >= lo + sizeof(r->arena)) free(p);
+}
+
+int http_req_set_target(http_req_t *r, const char *target, size_t len) {
+  const char *q = memchr(target, '?', len);
+  size_t plen = q ? (size_t)(q - target) : len;
+  char *url = http_req_alloc(r, len + 1);
+  if (!url) return 503;
+  memcpy(url, target, len);
+  url[len] = '\0';
   r->url = url;
-  char *q = strchr(url, '?');
-  size_t plen = q ? (size_t)(q - url) : strlen(url);
-  if (q && !(r->query = strdup(q + 1))) return 503;
-  r->path = malloc(plen + 1);
+  if (q) r->query = url + plen + 1;
+  r->path = http_req_alloc(r, plen + 1);
   if (!r->path) return 503;
   /* A path that decodes to a NUL byte or to invalid UTF-8 is refused whole: C
    * strings would end it early ("/api/auth/me%00.css" read as "/api/auth/me"). */

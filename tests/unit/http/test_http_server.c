@@ -303,6 +303,40 @@ static void test_headers_and_url_limits(void **state) {
   free(big);
 }
 
+/* A target and headers larger than a request's own room (HTTP_REQ_ARENA), in
+ * pieces split inside the target and inside a header's value: what does not
+ * fit is allocated apart, and all of it reads back. */
+static void test_beyond_the_request_room(void **state) {
+  (void)state;
+  char *big = malloc(8192);
+  char q[201];
+  memset(q, 'c', 200);
+  q[200] = '\0';
+  int n = snprintf(big, 8192, "GET /echo?q=%s&pad=", q);
+  memset(big + n, 'd', 1500);
+  n += 1500;
+  n += snprintf(big + n, 8192 - (size_t)n, " HTTP/1.1\r\nHost: x\r\nX-Pad: ");
+  memset(big + n, 'e', 1500);
+  n += 1500;
+  snprintf(big + n, 8192 - (size_t)n, "\r\nX-Request-Id: late-id\r\n\r\n");
+  int fd = client();
+  size_t len = strlen(big);
+  send_all(fd, big, 100); /* inside the target */
+  usleep(20000);
+  send_all(fd, big + 100, 1800); /* inside X-Pad's value */
+  usleep(20000);
+  send_all(fd, big + 1900, len - 1900);
+  char out[8192];
+  read_responses(fd, out, sizeof(out), 1, 2000);
+  assert_non_null(strstr(out, "HTTP/1.1 200 OK"));
+  assert_non_null(strstr(out, "X-Request-Id: late-id"));
+  char want[260];
+  snprintf(want, sizeof(want), "\"q\":\"%s\"", q);
+  assert_non_null(strstr(out, want));
+  close(fd);
+  free(big);
+}
+
 static void test_malformed_is_400_and_closed(void **state) {
   (void)state;
   int fd = client();
@@ -394,6 +428,7 @@ int main(void) {
       cmocka_unit_test(test_json_errors),
       cmocka_unit_test(test_body_too_large_before_reading),
       cmocka_unit_test(test_headers_and_url_limits),
+      cmocka_unit_test(test_beyond_the_request_room),
       cmocka_unit_test(test_malformed_is_400_and_closed),
       cmocka_unit_test(test_not_found_method_not_allowed_auth),
       cmocka_unit_test(test_cors),
