@@ -115,6 +115,15 @@ int http_req_set_target(http_req_t *r, const char *target, size_t len) {
   if (q) r->query = url + plen + 1;
   r->path = http_req_alloc(r, plen + 1);
   if (!r->path) return 503;
+  /* A path of ASCII without escapes or NUL bytes (most of them) decodes to
+   * itself and is valid UTF-8. */
+  size_t plain = 0;
+  while (plain < plen && (unsigned char)(url[plain] - 1) < 0x7f && url[plain] != '%') plain++;
+  if (plain == plen) {
+    memcpy(r->path, url, plen);
+    r->path[plen] = '\0';
+    return 0;
+  }
   /* A path that decodes to a NUL byte or to invalid UTF-8 is refused whole: C
    * strings would end it early ("/api/auth/me%00.css" read as "/api/auth/me"). */
   long n = util_url_decode(url, plen, r->path, plen + 1, 0);
