@@ -7,9 +7,13 @@
 #include "parley/conn.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "parley/log.h"
 #include "parley/metrics.h"
@@ -239,6 +243,24 @@ int conn_write(conn_t *c, const uv_buf_t *bufs, unsigned nbufs) {
   return submit(c, w, &buf);
 }
 
+/* uv_try_write's writev(2), made directly: glibc's writev() is a
+ * cancellation point, and in a process with threads it wraps every call in
+ * two atomic updates of the thread's cancellation state. Only while nothing is
+ * queued in libuv (write_pending 0: every queued write is counted there), so
+ * the bytes keep their order. Returns what uv_try_write would. */
+static int try_writev(conn_t *c, const uv_buf_t *bufs, unsigned nbufs) {
+  uv_os_fd_t fd;
+  if (uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0) return UV_EBADF;
+  struct iovec iov[4];
+  for (unsigned i = 0; i < nbufs; i++) iov[i] = (struct iovec){bufs[i].base, bufs[i].len};
+  long n;
+  do n = syscall(SYS_writev, fd, iov, nbufs);
+  while (n < 0 && errno == EINTR);
+  if (n >= 0) return (int)n;
+  return errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN
+                                                 : -errno; /* libuv's errors are -errno */
+}
+
 int conn_write_reply(conn_t *c, const uv_buf_t *bufs, unsigned nbufs) {
   if (c->closing) return -1;
   if (c->memory || c->write_pending > 0 || nbufs > 4) return conn_write(c, bufs, nbufs);
@@ -247,7 +269,7 @@ int conn_write_reply(conn_t *c, const uv_buf_t *bufs, unsigned nbufs) {
    * when a queue drains (one per reply, a third of /healthz's system calls). */
   uv_buf_t left[4];
   memcpy(left, bufs, nbufs * sizeof(*bufs));
-  int n = uv_try_write((uv_stream_t *)&c->tcp, left, nbufs);
+  int n = try_writev(c, left, nbufs);
   if (n < 0 && n != UV_EAGAIN) {
     conn_close(c);
     return -1;
