@@ -316,7 +316,7 @@ static void send_reply(http_req_t *req, int status, const char *ctype, const cha
   uv_buf_t bufs[2] = {uv_buf_init(head_data, (unsigned)head_len),
                       uv_buf_init((char *)body, (unsigned)len)};
   /* A HEAD reply has the headers of the GET, Content-Length included, and no body. */
-  if (strcmp(req->method, "HEAD") == 0) len = 0;
+  if (req->method[0] == 'H' && strcmp(req->method, "HEAD") == 0) len = 0;
   req->bytes_out = head_len + len;
   /* A write that fails (no memory for it) closes the connection, and closing
    * drops the connection's reference to this request: hold one of our own until

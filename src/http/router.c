@@ -117,7 +117,7 @@ int router_streams(const route_table_t *const *tables, size_t ntables, const cha
   if (!streams.overflow) {
     for (size_t i = 0; i < streams.n; i++) {
       const route_t *r = streams.routes[i];
-      if (strcmp(r->method, method) == 0 &&
+      if (r->method[0] == method[0] && strcmp(r->method, method) == 0 &&
           match_pattern(r->pattern, path, names, nlens, vals, vlens) >= 0)
         return 1;
     }
