@@ -73,6 +73,39 @@ static void a_message_reaches_every_session_and_the_sender_gets_its_ack(void **s
   fake_session_free(c);
 }
 
+/* The ack's text, written without json_pack, is byte for byte what
+ * json_pack("{s:s, s:s?}") and the message's encoding made: a client id with
+ * escapes and UTF-8, none at all (null), and one that is not UTF-8, which
+ * json_pack refused: no ack and, as before, no delivery. */
+static void the_acks_bytes_are_json_packs(void **state) {
+  chat_fx_t *f = *state;
+  ws_session_t *a = fake_session_new(&f->app, "u1"), *b = fake_session_new(&f->app, "u2");
+  json_t *ids = json_pack("[s, s]", "u1", "u2");
+  const char *cids[] = {"cid-1", "q\"b\\c\n\x01\x1f\t \xc3\xa9\xe2\x82\xac/", "", NULL};
+  for (int i = 0; i < 4; i++) {
+    json_t *m = message(i + 1);
+    fanout_message_new(&f->app, m, ids, "u1", a->id, cids[i]);
+    fake_session_t *fa = (fake_session_t *)a;
+    assert_int_equal(fake_pending(a), 1);
+    json_t *want =
+        json_pack("{s:s, s:s?, s:O}", "type", "message.ack", "client_id", cids[i], "message", m);
+    char *text = json_dumps(want, JSON_COMPACT);
+    assert_string_equal(fa->frames[fa->taken], text);
+    fa->taken++;
+    free(text);
+    json_decref(want);
+    expect(b, "message.new", i + 1);
+    json_decref(m);
+  }
+  json_t *m = message(5);
+  fanout_message_new(&f->app, m, ids, "u1", a->id, "bad\xff");
+  assert_int_equal(fake_pending(a) + fake_pending(b), 0);
+  json_decref(m);
+  json_decref(ids);
+  fake_session_free(a);
+  fake_session_free(b);
+}
+
 static void remote_messages_are_delivered_in_seq_order(void **state) {
   chat_fx_t *f = *state;
   ws_session_t *b = fake_session_new(&f->app, "u2");
@@ -423,6 +456,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(a_message_reaches_every_session_and_the_sender_gets_its_ack,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(the_acks_bytes_are_json_packs, setup, teardown),
       cmocka_unit_test_setup_teardown(remote_messages_are_delivered_in_seq_order, setup, teardown),
       cmocka_unit_test_setup_teardown(a_gap_is_passed_over_after_the_wait, setup, teardown),
       cmocka_unit_test_setup_teardown(the_stored_hook_hears_who_the_delivery_found_here, setup,
