@@ -29,6 +29,74 @@ static void test_utf8(void **state) {
   assert_int_equal(util_utf8_len("h\xc3\xa9\xf0\x9f\x98\x80", 7), 3);
 }
 
+/* util_utf8_valid as it was, a byte at a time: the reference for the fast path. */
+static int utf8_bytewise(const unsigned char *s, size_t len) {
+  size_t i = 0;
+  while (i < len) {
+    unsigned c = s[i];
+    size_t n;
+    uint32_t cp;
+    if (c == 0) return 0;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return 0;
+    }
+    if (len - i <= n) return 0;
+    for (size_t k = 1; k <= n; k++) {
+      if ((s[i + k] & 0xC0) != 0x80) return 0;
+      cp = cp << 6 | (s[i + k] & 0x3F);
+    }
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)) return 0;
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    i += n + 1;
+  }
+  return 1;
+}
+
+/* Eight bytes at a time over ASCII: every break (a NUL, a high byte, a
+ * sequence, a bad one, 0x7F and 0x01 next to them) at every offset and
+ * alignment, and random strings, answer as the byte-wise check does. */
+static void test_utf8_fast_path(void **state) {
+  (void)state;
+  const char *breaks[] = {
+      "\0",   "\x80",         "\x7f", "\x01", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+      "\xc3", "\xed\xa0\x80", "\xff"};
+  size_t blen[] = {1, 1, 1, 1, 2, 3, 4, 1, 3, 1};
+  char buf[64];
+  for (size_t b = 0; b < sizeof(blen) / sizeof(blen[0]); b++)
+    for (size_t start = 0; start < 8; start++)
+      for (size_t at = 0; at + blen[b] <= 40; at++) {
+        memset(buf, 'a', sizeof(buf));
+        memcpy(buf + start + at, breaks[b], blen[b]);
+        for (size_t len = at; len <= 40; len += 3) {
+          const unsigned char *s = (const unsigned char *)buf + start;
+          assert_int_equal(util_utf8_valid(buf + start, len), utf8_bytewise(s, len));
+        }
+      }
+  unsigned seed = 12345;
+  for (int r = 0; r < 20000; r++) {
+    size_t len = (size_t)(rand_r(&seed) % 48);
+    for (size_t i = 0; i < len; i++) {
+      int k = rand_r(&seed) % 16;
+      buf[i] = (char)(k < 12   ? 0x20 + rand_r(&seed) % 0x5F
+                      : k < 15 ? 0x80 + rand_r(&seed) % 0x78
+                               : 0);
+    }
+    assert_int_equal(util_utf8_valid(buf, len), utf8_bytewise((const unsigned char *)buf, len));
+  }
+}
+
 static void test_url_decode(void **state) {
   (void)state;
   char out[32];
@@ -271,15 +339,11 @@ static void test_buf(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_utf8),
-      cmocka_unit_test(test_url_decode),
-      cmocka_unit_test(test_iso8601_round_trip),
-      cmocka_unit_test(test_iso8601_format),
-      cmocka_unit_test(test_iso8601_parse),
-      cmocka_unit_test(test_hex_and_ids),
-      cmocka_unit_test(test_request_ids_after_fork),
-      cmocka_unit_test(test_ordered_ids),
-      cmocka_unit_test(test_buf),
+      cmocka_unit_test(test_utf8),           cmocka_unit_test(test_utf8_fast_path),
+      cmocka_unit_test(test_url_decode),     cmocka_unit_test(test_iso8601_round_trip),
+      cmocka_unit_test(test_iso8601_format), cmocka_unit_test(test_iso8601_parse),
+      cmocka_unit_test(test_hex_and_ids),    cmocka_unit_test(test_request_ids_after_fork),
+      cmocka_unit_test(test_ordered_ids),    cmocka_unit_test(test_buf),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
