@@ -37,7 +37,18 @@ static void on_envelope(app_t *app, const char *payload, size_t len) {
   const char *body;
   size_t blen;
   json_t *hdr = envelope_parse(payload, len, &body, &blen);
-  if (!hdr) return;
+  if (!hdr) {
+    /* Once a second at most: anyone who can publish to Redis could send many. */
+    static uint64_t last_ms, dropped;
+    uint64_t now = uv_now(app->loop);
+    dropped++;
+    if (!last_ms || now - last_ms >= 1000) {
+      log_warn("fan-out: a malformed bus envelope of %zu bytes dropped (%llu so far)", len,
+               (unsigned long long)dropped);
+      last_ms = now;
+    }
+    return;
+  }
   const char *from = json_string_value(json_object_get(hdr, "i"));
   const char *kind = json_string_value(json_object_get(hdr, "k"));
   /* Our own envelopes come back from Redis: we delivered them already. */

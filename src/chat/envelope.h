@@ -2,8 +2,9 @@
  * then the body bytes (the frame exactly as sessions get it, so it is encoded
  * once, by the instance that produced it). Header keys: i (instance id), k
  * (kind: m message.new, e any other frame, c conversation.updated, p presence,
- * h heartbeat, s a user's status changed), u (recipient ids), x (a user to skip), c and s
- * (conversation id and seq of a message). Loop thread. */
+ * h heartbeat, s a user's status changed), u (recipient ids), U (the number of recipient ids
+ * packed between the header's newline and the body: see envelope_payload), x (a user to skip),
+ * c and s (conversation id and seq of a message). Loop thread. */
 #ifndef PARLEY_CHAT_ENVELOPE_H
 #define PARLEY_CHAT_ENVELOPE_H
 
@@ -35,18 +36,22 @@ void envelope_publish(app_t *app, json_t *header, const char *body, size_t len);
 typedef struct envelope_users_s envelope_users_t;
 envelope_users_t *envelope_users_new(void);
 void envelope_users_free(envelope_users_t *c);
-/* The header's text: header's members (borrowed; no "u" nor "i" among them), then "u" (users, from
- * c when it has them, or encoded and kept there; c may be NULL), then "i" (instance_id), the same
- * bytes as json_out_dumps of header with "u" and "i" set in that order. malloc'd, *len its length;
- * NULL when out of memory. */
-char *envelope_header(envelope_users_t *c, const json_t *header, const json_t *users,
-                      const char *instance_id, size_t *len);
+/* The whole payload: header's members (borrowed; no "u", "U" nor "i" among them), the recipients
+ * users (from c when it has them, or encoded and kept there; c may be NULL), "i" (instance_id)
+ * last (dispatch.c reads the header's end), a newline, then body. Recipients whose ids are all 24
+ * lowercase hex characters go packed: "U":n in the header and their n * 12 bytes after its newline,
+ * before the body; any other array as "u", the JSON text jansson writes. malloc'd, *len its
+ * length (a NUL follows); NULL when out of memory. */
+char *envelope_payload(envelope_users_t *c, const json_t *header, const json_t *users,
+                       const char *instance_id, const char *body, size_t blen, size_t *len);
 /* envelope_publish of header with "u" users and "i" this instance's id (header
  * is borrowed and not changed), its users' text kept in c. */
 void envelope_publish_users(app_t *app, envelope_users_t *c, const json_t *header,
                             const json_t *users, const char *body, size_t len);
 /* Splits a received payload: returns the header (a new reference) and points
- * *body and *body_len into payload, or returns NULL for a malformed one. */
+ * *body and *body_len into payload, or returns NULL for a malformed one. Packed
+ * recipients ("U", see envelope_payload) come back as the header's "u" array;
+ * a "U" that is not a count the payload holds, or beside a "u", is malformed. */
 json_t *envelope_parse(const char *payload, size_t len, const char **body, size_t *body_len);
 
 #endif

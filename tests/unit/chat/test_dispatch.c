@@ -112,11 +112,44 @@ static void envelopes_are_counted_and_our_own_skipped(void **state) {
   fake_session_free(b);
 }
 
+/* Another instance's envelope with its recipients packed (envelope_payload)
+ * reaches them; one cut inside the ids, or whose count the payload does not
+ * hold, is dropped (and logged) and reaches no one. */
+static void packed_recipients_reach_them_and_bad_ones_no_one(void **state) {
+  chat_fx_t *f = *state;
+  const char *id = "0123456789abcdef0a234567";
+  ws_session_t *b = fake_session_new(&f->app, id);
+  json_t *users = json_pack("[s]", id), *h = json_pack("{s:s}", "k", "e");
+  size_t len;
+  char *p = envelope_payload(NULL, h, users, "elsewhere", "{\"type\":\"typing\"}", 17, &len);
+  assert_non_null(p);
+  assert_non_null(strstr(p, "\"U\":1"));
+  for (size_t cut = (size_t)((char *)memchr(p, '\n', len) - p) + 1; cut < len - 17; cut++) {
+    dispatch_message(&f->app, ENVELOPE_CHANNEL, p, cut);
+    assert_int_equal(fake_pending(b), 0);
+  }
+  const char *bad = "{\"k\":\"e\",\"U\":2,\"i\":\"elsewhere\"}\n0123456789ab{}";
+  dispatch_message(&f->app, ENVELOPE_CHANNEL, bad, strlen(bad));
+  assert_int_equal(fake_pending(b), 0);
+  dispatch_message(&f->app, ENVELOPE_CHANNEL, p, len);
+  json_t *fr = fake_next(b);
+  assert_non_null(fr);
+  assert_string_equal(json_string_value(json_object_get(fr, "type")), "typing");
+  json_decref(fr);
+  assert_int_equal(fake_pending(b), 0);
+  free(p);
+  json_decref(users);
+  json_decref(h);
+  fake_session_free(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(revocations_on_the_bus_close_sessions, setup, teardown),
       cmocka_unit_test_setup_teardown(nothing_else_reaches_the_handlers, setup, teardown),
       cmocka_unit_test_setup_teardown(envelopes_are_counted_and_our_own_skipped, setup, teardown),
+      cmocka_unit_test_setup_teardown(packed_recipients_reach_them_and_bad_ones_no_one, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
