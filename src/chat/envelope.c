@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parley/buf.h"
 #include "parley/bus.h"
 #include "parley/json_out.h"
 #include "parley/metrics.h"
@@ -155,6 +156,8 @@ struct envelope_users_s {
    * Kept up to ENVELOPE_SCRATCH_KEEP bytes. */
   char *scratch;
   size_t scratch_cap;
+  /* A message's header is written here (envelope_publish_message). */
+  buf_t head;
 };
 
 envelope_users_t *envelope_users_new(void) { return calloc(1, sizeof(envelope_users_t)); }
@@ -170,6 +173,7 @@ void envelope_users_free(envelope_users_t *c) {
   for (size_t i = 0; i < ENVELOPE_USERS_SLOTS; i++) slot_clear(&c->slot[i]);
   free(c->id_text);
   free(c->scratch);
+  buf_free(&c->head);
   free(c);
 }
 
@@ -250,19 +254,19 @@ static size_t put_count(char *out, size_t n) {
   return k;
 }
 
-/* The payload (see envelope_payload) in one buffer: c's kept one when
- * in_scratch (the caller does not free it then), else a new one. */
-static char *payload_text(envelope_users_t *c, const json_t *header, const json_t *users,
+/* The payload (see envelope_payload) of the header's text h (an object's) in
+ * one buffer: c's kept one when in_scratch (the caller does not free it
+ * then), else a new one. */
+static char *payload_text(envelope_users_t *c, const char *h, size_t hlen, const json_t *users,
                           const char *instance_id, const char *body, size_t blen, int in_scratch,
                           size_t *len) {
   *len = 0;
-  size_t hlen = 0, ulen = 0, ilen = 0;
+  size_t ulen = 0, ilen = 0;
   int owned = 0, id_owned = 0, packed = 0;
-  char *h = json_out_dumps(header, &hlen);
-  char *i = h ? id_text(c, instance_id, &ilen, &id_owned) : NULL;
-  const char *u = i && json_is_object(header) && hlen >= 2
-                      ? users_text(c, users, &ulen, &owned, &packed)
-                      : NULL;
+  char *i = h && hlen >= 2 && h[0] == '{' && h[hlen - 1] == '}'
+                ? id_text(c, instance_id, &ilen, &id_owned)
+                : NULL;
+  const char *u = i ? users_text(c, users, &ulen, &owned, &packed) : NULL;
   size_t need = hlen + ulen + ilen + 48 + blen;
   char *out = !u ? NULL : in_scratch && c ? scratch(c, need) : malloc(need);
   if (out) {
@@ -298,21 +302,29 @@ static char *payload_text(envelope_users_t *c, const json_t *header, const json_
   }
   if (u && owned) free((char *)u);
   if (id_owned) free(i);
-  free(h);
   return out;
+}
+
+/* header's text, or NULL (not an object, or out of memory). */
+static char *header_of(const json_t *header, size_t *hlen) {
+  return json_is_object(header) ? json_out_dumps(header, hlen) : NULL;
 }
 
 char *envelope_payload(envelope_users_t *c, const json_t *header, const json_t *users,
                        const char *instance_id, const char *body, size_t blen, size_t *len) {
-  return payload_text(c, header, users, instance_id, body, blen, 0, len);
+  size_t hlen = 0;
+  char *h = header_of(header, &hlen);
+  char *p = payload_text(c, h, hlen, users, instance_id, body, blen, 0, len);
+  free(h);
+  return p;
 }
 
-void envelope_publish_users(app_t *app, envelope_users_t *c, const json_t *header,
+/* Publishes the payload of header text h, its users' text kept in c. */
+static void publish_payload(app_t *app, envelope_users_t *c, const char *h, size_t hlen,
                             const json_t *users, const char *body, size_t len) {
-  if (!envelope_remote(app)) return;
   size_t plen;
   char *payload =
-      payload_text(c, header, users, app->instance_id, body, body ? len : 0, c != NULL, &plen);
+      payload_text(c, h, hlen, users, app->instance_id, body, body ? len : 0, c != NULL, &plen);
   if (payload && bus_publish(app->bus, ENVELOPE_CHANNEL, payload, plen) == 0)
     app->metrics->bus_published++;
   if (!c) {
@@ -322,4 +334,44 @@ void envelope_publish_users(app_t *app, envelope_users_t *c, const json_t *heade
     c->scratch = NULL;
     c->scratch_cap = 0;
   }
+}
+
+/* The header {"k":"m","c":conv,"s":seq} as json_out_dumps writes it, in b. */
+static int message_header(buf_t *b, const char *conv, int64_t seq) {
+  char n[24];
+  size_t k = 0;
+  uint64_t v = seq < 0 ? 0 - (uint64_t)seq : (uint64_t)seq;
+  do {
+    n[sizeof(n) - 1 - k++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  if (seq < 0) n[sizeof(n) - 1 - k++] = '-';
+  b->len = 0;
+  return buf_append(b, "{\"k\":\"m\",\"c\":", 13) || json_out_string(b, conv, strlen(conv)) ||
+                 buf_append(b, ",\"s\":", 5) || buf_append(b, n + sizeof(n) - k, k) ||
+                 buf_append(b, "}", 1)
+             ? -1
+             : 0;
+}
+
+char *envelope_message_payload(envelope_users_t *c, const char *conv, int64_t seq,
+                               const json_t *users, const char *instance_id, const char *body,
+                               size_t blen, size_t *len) {
+  buf_t b;
+  buf_init(&b);
+  *len = 0;
+  char *p = conv && message_header(&b, conv, seq) == 0
+                ? payload_text(c, b.data, b.len, users, instance_id, body, blen, 0, len)
+                : NULL;
+  buf_free(&b);
+  return p;
+}
+
+void envelope_publish_message(app_t *app, envelope_users_t *c, const char *conv, int64_t seq,
+                              const json_t *users, const char *body, size_t len) {
+  if (!envelope_remote(app) || !conv) return;
+  buf_t own, *b = c ? &c->head : &own;
+  if (!c) buf_init(&own);
+  if (message_header(b, conv, seq) == 0) publish_payload(app, c, b->data, b->len, users, body, len);
+  if (!c) buf_free(&own);
 }

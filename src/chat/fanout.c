@@ -496,11 +496,7 @@ static void deliver_new(app_t *app, fanout_t *f, const json_t *message,
     delivery_free(d);
     return;
   }
-  if (envelope_remote(app)) {
-    json_t *h = json_pack("{s:s, s:s, s:I}", "k", "m", "c", conv, "s", seq);
-    if (h) envelope_publish_users(app, f->users_text, h, d->users, d->frame, d->len);
-    json_decref(h);
-  }
+  envelope_publish_message(app, f->users_text, conv, seq, d->users, d->frame, d->len);
   d->reach = r;
   push_message(f, conv, (int64_t)seq, d);
   if (!r->freed) d->reach = NULL; /* held for a gap: r is about to go */

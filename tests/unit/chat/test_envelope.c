@@ -186,6 +186,37 @@ static void hex_ids_are_packed_and_come_back(void **state) {
   envelope_users_free(c);
 }
 
+/* A message's payload, its header written without building it, is the bytes
+ * envelope_payload gives for the header json_pack built before: seqs small
+ * and large, a conversation id that needs escapes, recipients packed or not. */
+static void a_message_payload_is_the_same_bytes(void **state) {
+  envelope_users_t *c = envelope_users_new();
+  json_t *packed = json_pack("[s,s]", ID1, ID2), *plain = json_pack("[s,s]", ID1, "x\"y");
+  const char *convs[] = {"0123456789abcdef01234567", "c\"1\n\u00e9", ""};
+  json_int_t seqs[] = {1, 9, 10, 123456789, INT64_MAX};
+  const char *body = "{\"type\":\"message.new\"}";
+  for (size_t k = 0; k < 3; k++)
+    for (size_t j = 0; j < sizeof(seqs) / sizeof(seqs[0]); j++)
+      for (int round = 0; round < 2; round++) {
+        json_t *users = round ? plain : packed;
+        json_t *h = json_pack("{s:s, s:s, s:I}", "k", "m", "c", convs[k], "s", seqs[j]);
+        size_t want_len, len;
+        char *want = envelope_payload(NULL, h, users, "inst", body, strlen(body), &want_len);
+        char *got =
+            envelope_message_payload(c, convs[k], seqs[j], users, "inst", body, strlen(body), &len);
+        assert_non_null(got);
+        assert_int_equal(len, want_len);
+        assert_memory_equal(got, want, len);
+        assert_round_trip(got, len, h, users, "inst", body);
+        free(want);
+        free(got);
+        json_decref(h);
+      }
+  json_decref(packed);
+  json_decref(plain);
+  envelope_users_free(c);
+}
+
 /* A packed list the payload does not hold, a count that is not one, or a "U"
  * beside a "u": the envelope is refused, nothing read past its end. */
 static void bad_packed_recipients_are_refused(void **state) {
@@ -240,6 +271,7 @@ int main(void) {
       cmocka_unit_test(a_payload_with_kept_recipients_is_the_same_text),
       cmocka_unit_test(hex_ids_are_packed_and_come_back),
       cmocka_unit_test(bad_packed_recipients_are_refused),
+      cmocka_unit_test(a_message_payload_is_the_same_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
