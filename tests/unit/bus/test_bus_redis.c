@@ -430,6 +430,35 @@ static void test_stopped_server_is_noticed(void **state) {
   assert_memory_equal(f->b.msg[0], "y", 1);
 }
 
+/* libuv runs timers before a turn's reads: a turn that outlasts the ping's
+ * deadline while the ping's answer waits in the socket (a long turn of
+ * deliveries, under load) does not take the bus down (redis_on_ping_timer).
+ * The pings are written, the loop is held past the deadline while Redis
+ * answers, and the next turn runs the ping timer before it reads. */
+static void test_answer_waiting_after_a_long_turn(void **state) {
+  fixture_t *f = *state;
+  wait_both_up(f, 1);
+  redis_bus_t *rs[2] = {(redis_bus_t *)f->a.bus, (redis_bus_t *)f->b.bus};
+  for (int round = 0; round < 3; round++) {
+    RUN_UNTIL(f,
+              rs[0]->pub.ping_pending && rs[0]->sub.ping_pending && rs[1]->pub.ping_pending &&
+                  rs[1]->sub.ping_pending,
+              1000);
+    for (int i = 0; i < 2; i++) {
+      assert_non_null(rs[i]->pub.ac);
+      assert_non_null(rs[i]->sub.ac);
+      redisAsyncHandleWrite(rs[i]->pub.ac); /* the pings leave now, if not yet */
+      redisAsyncHandleWrite(rs[i]->sub.ac);
+    }
+    sleep_ms(180); /* ping every 100 ms: overdue, answered, not read */
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    run_for(f, 150);
+  }
+  assert_int_equal(f->a.downs, 0);
+  assert_int_equal(f->b.downs, 0);
+  assert_true(bus_is_up(f->a.bus) && bus_is_up(f->b.bus));
+}
+
 /* A listener that accepts connections and never says a word. */
 static void test_silent_listener_never_up(void **state) {
   fixture_t *f = calloc(1, sizeof(*f));
@@ -607,6 +636,7 @@ int main(void) {
       cmocka_unit_test_teardown(test_password_and_db, teardown),
       cmocka_unit_test_setup_teardown(test_kill_and_restart_mid_stream, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stopped_server_is_noticed, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_answer_waiting_after_a_long_turn, setup, teardown),
       cmocka_unit_test_teardown(test_silent_listener_never_up, teardown),
       cmocka_unit_test_setup_teardown(test_bucket_shared_by_two_instances, setup, teardown),
       cmocka_unit_test_setup_teardown(test_presence_across_instances_and_ttl, setup, teardown),
