@@ -53,6 +53,9 @@ typedef struct app_s {
   uv_loop_t *loop;
   config_t cfg;
   char instance_id[25]; /* unique per process, for the bus and presence */
+  /* 1 while every other instance heard on the bus reads packed recipients
+   * (chat/presence.c keeps it, chat/envelope.c reads it). */
+  int envelope_pack;
 
   struct store_s *store;
   struct bus_s *bus;

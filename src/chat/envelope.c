@@ -46,7 +46,10 @@ void envelope_publish(app_t *app, json_t *header, const char *body, size_t len) 
  * envelope's 3,500 bytes, written to Redis, read back by every instance (the
  * publisher included) and parsed by each other one with jansson; packed they
  * are 1,200, decoded without a parser. An array with any other id goes as the
- * JSON array "u", as before. Internal to one version of parleyd. */
+ * JSON array "u", as before. An instance of an earlier version reads only "u":
+ * ids are packed only while every other instance has announced, in its
+ * heartbeat, that it reads them (app->envelope_pack, kept by presence.c), so a
+ * rolling upgrade (docs/DEPLOY.md) loses no message between versions. */
 enum { ID_HEX = 24, ID_BYTES = 12 };
 
 static int hex_val(unsigned char ch) {
@@ -143,6 +146,7 @@ typedef struct {
   char *text;    /* the ids packed, or the array's JSON text */
   size_t len;
   int packed;
+  int may_pack; /* the pack it was encoded for */
 } users_slot_t;
 
 struct envelope_users_s {
@@ -177,23 +181,23 @@ void envelope_users_free(envelope_users_t *c) {
   free(c);
 }
 
-/* users' text: the ids packed (*packed 1) or the array's JSON text, from c,
- * or encoded (and kept in c when it fits). *owned tells whether the caller
- * frees it. */
-static const char *users_text(envelope_users_t *c, const json_t *users, size_t *len, int *owned,
-                              int *packed) {
+/* users' text: the ids packed (*packed 1; only when may_pack) or the array's
+ * JSON text, from c, or encoded (and kept in c when it fits). *owned tells
+ * whether the caller frees it. */
+static const char *users_text(envelope_users_t *c, const json_t *users, int may_pack, size_t *len,
+                              int *owned, int *packed) {
   *owned = 0;
   users_slot_t *s = NULL;
   if (c) {
     uint64_t h = (uint64_t)(uintptr_t)users * 0x9E3779B97F4A7C15ull;
     s = &c->slot[h >> 58]; /* the top 6 bits: 64 slots */
-    if (s->users == users && s->n == json_array_size(users)) {
+    if (s->users == users && s->n == json_array_size(users) && s->may_pack == may_pack) {
       *len = s->len;
       *packed = s->packed;
       return s->text;
     }
   }
-  *packed = packable(users);
+  *packed = may_pack && packable(users);
   char *text = *packed ? pack(users, len) : json_out_dumps(users, len);
   if (!text) return NULL;
   if (!s || !json_is_array(users) || *len > ENVELOPE_USERS_MAX_TEXT) {
@@ -206,6 +210,7 @@ static const char *users_text(envelope_users_t *c, const json_t *users, size_t *
   s->text = text;
   s->len = *len;
   s->packed = *packed;
+  s->may_pack = may_pack;
   return text;
 }
 
@@ -258,15 +263,15 @@ static size_t put_count(char *out, size_t n) {
  * one buffer: c's kept one when in_scratch (the caller does not free it
  * then), else a new one. */
 static char *payload_text(envelope_users_t *c, const char *h, size_t hlen, const json_t *users,
-                          const char *instance_id, const char *body, size_t blen, int in_scratch,
-                          size_t *len) {
+                          int pack, const char *instance_id, const char *body, size_t blen,
+                          int in_scratch, size_t *len) {
   *len = 0;
   size_t ulen = 0, ilen = 0;
   int owned = 0, id_owned = 0, packed = 0;
   char *i = h && hlen >= 2 && h[0] == '{' && h[hlen - 1] == '}'
                 ? id_text(c, instance_id, &ilen, &id_owned)
                 : NULL;
-  const char *u = i ? users_text(c, users, &ulen, &owned, &packed) : NULL;
+  const char *u = i ? users_text(c, users, pack, &ulen, &owned, &packed) : NULL;
   size_t need = hlen + ulen + ilen + 48 + blen;
   char *out = !u ? NULL : in_scratch && c ? scratch(c, need) : malloc(need);
   if (out) {
@@ -310,11 +315,11 @@ static char *header_of(const json_t *header, size_t *hlen) {
   return json_is_object(header) ? json_out_dumps(header, hlen) : NULL;
 }
 
-char *envelope_payload(envelope_users_t *c, const json_t *header, const json_t *users,
+char *envelope_payload(envelope_users_t *c, const json_t *header, const json_t *users, int pack,
                        const char *instance_id, const char *body, size_t blen, size_t *len) {
   size_t hlen = 0;
   char *h = header_of(header, &hlen);
-  char *p = payload_text(c, h, hlen, users, instance_id, body, blen, 0, len);
+  char *p = payload_text(c, h, hlen, users, pack, instance_id, body, blen, 0, len);
   free(h);
   return p;
 }
@@ -323,8 +328,8 @@ char *envelope_payload(envelope_users_t *c, const json_t *header, const json_t *
 static void publish_payload(app_t *app, envelope_users_t *c, const char *h, size_t hlen,
                             const json_t *users, const char *body, size_t len) {
   size_t plen;
-  char *payload =
-      payload_text(c, h, hlen, users, app->instance_id, body, body ? len : 0, c != NULL, &plen);
+  char *payload = payload_text(c, h, hlen, users, app->envelope_pack, app->instance_id, body,
+                               body ? len : 0, c != NULL, &plen);
   if (payload && bus_publish(app->bus, ENVELOPE_CHANNEL, payload, plen) == 0)
     app->metrics->bus_published++;
   if (!c) {
@@ -355,13 +360,13 @@ static int message_header(buf_t *b, const char *conv, int64_t seq) {
 }
 
 char *envelope_message_payload(envelope_users_t *c, const char *conv, int64_t seq,
-                               const json_t *users, const char *instance_id, const char *body,
-                               size_t blen, size_t *len) {
+                               const json_t *users, int pack, const char *instance_id,
+                               const char *body, size_t blen, size_t *len) {
   buf_t b;
   buf_init(&b);
   *len = 0;
   char *p = conv && message_header(&b, conv, seq) == 0
-                ? payload_text(c, b.data, b.len, users, instance_id, body, blen, 0, len)
+                ? payload_text(c, b.data, b.len, users, pack, instance_id, body, blen, 0, len)
                 : NULL;
   buf_free(&b);
   return p;

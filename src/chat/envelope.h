@@ -14,6 +14,11 @@
 
 #include "parley/app.h"
 
+/* The envelope form this version reads and announces in its heartbeats ("e"):
+ * 2 reads packed recipients ("U"); an instance that announces none reads only
+ * "u". */
+#define ENVELOPE_VERSION 2
+
 /* The one bus channel of envelopes (see fanout.c for why one). */
 #define ENVELOPE_CHANNEL "parley:events"
 
@@ -39,22 +44,22 @@ envelope_users_t *envelope_users_new(void);
 void envelope_users_free(envelope_users_t *c);
 /* The whole payload: header's members (borrowed; no "u", "U" nor "i" among them), the recipients
  * users (from c when it has them, or encoded and kept there; c may be NULL), "i" (instance_id)
- * last (dispatch.c reads the header's end), a newline, then body. Recipients whose ids are all 24
- * lowercase hex characters go packed: "U":n in the header and their n * 12 bytes after its newline,
- * before the body; any other array as "u", the JSON text jansson writes. malloc'd, *len its
- * length (a NUL follows); NULL when out of memory. */
-char *envelope_payload(envelope_users_t *c, const json_t *header, const json_t *users,
+ * last (dispatch.c reads the header's end), a newline, then body. With pack 1, recipients whose
+ * ids are all 24 lowercase hex characters go packed: "U":n in the header and their n * 12 bytes
+ * after its newline, before the body; any other array, and every array with pack 0, as "u", the
+ * JSON text jansson writes. malloc'd, *len its length (a NUL follows); NULL when out of memory. */
+char *envelope_payload(envelope_users_t *c, const json_t *header, const json_t *users, int pack,
                        const char *instance_id, const char *body, size_t blen, size_t *len);
 /* Publishes a message.new: envelope_payload of the header {"k":"m","c":conv,"s":seq}
- * with this instance's id, the same bytes, the header written here without building it
- * (json_pack, its text and its free were about 5,000 instructions a message); users' text
- * kept in c (may be NULL). */
+ * with this instance's id and pack app->envelope_pack, the same bytes, the header written here
+ * without building it (json_pack, its text and its free were about 5,000 instructions a message);
+ * users' text kept in c (may be NULL). */
 void envelope_publish_message(app_t *app, envelope_users_t *c, const char *conv, int64_t seq,
                               const json_t *users, const char *body, size_t len);
 /* The payload envelope_publish_message sends, malloc'd (for the tests). */
 char *envelope_message_payload(envelope_users_t *c, const char *conv, int64_t seq,
-                               const json_t *users, const char *instance_id, const char *body,
-                               size_t blen, size_t *len);
+                               const json_t *users, int pack, const char *instance_id,
+                               const char *body, size_t blen, size_t *len);
 /* Splits a received payload: returns the header (a new reference) and points
  * *body and *body_len into payload, or returns NULL for a malformed one. Packed
  * recipients ("U", see envelope_payload) come back as the header's "u" array;

@@ -37,6 +37,7 @@ typedef struct remote_s {
 
 typedef struct instance_s {
   int64_t last_seen_ms;
+  int packs; /* its heartbeat announced ENVELOPE_VERSION 2 or later */
 } instance_t;
 
 struct presence_s {
@@ -65,6 +66,7 @@ struct presence_s {
   json_t *handing;                   /* the departed of earlier rounds, handed to the batch
                                         PRESENCE_DEPARTED_MAX recipients a turn, in order */
   int64_t last_refresh_ms, last_heartbeat_ms;
+  int64_t started_ms; /* since when this instance listens (see pack_update) */
 };
 
 typedef struct task_s {
@@ -232,6 +234,7 @@ presence_t *presence_new(app_t *app) {
   uv_idle_init(app->loop, &p->more);
   p->timer.data = p->flush.data = p->more.data = p;
   p->open_handles = 3; /* timer, flush, more */
+  p->started_ms = (int64_t)uv_now(app->loop);
   uv_timer_start(&p->timer, on_tick, PRESENCE_TICK_MS, PRESENCE_TICK_MS);
   return p;
 }
@@ -519,7 +522,35 @@ static void forget_remote(presence_t *p, const char *user) {
   free(r);
 }
 
-static void seen(presence_t *p, const char *instance, int64_t now) {
+/* Recipients are packed in envelopes (app->envelope_pack) only once every
+ * instance alive has had time to be heard (PRESENCE_STALE_MS from the start:
+ * each heartbeats every PRESENCE_HEARTBEAT_MS) and each one alive (heard within
+ * PRESENCE_STALE_MS) has said in its heartbeat that it reads them. An instance
+ * of an earlier version says nothing, so while one is alive (a rolling
+ * upgrade) every instance sends the form it reads; a new instance counts as not
+ * reading them until its first heartbeat. Turned off as soon as such an
+ * instance is heard (seen), judged again once a tick (instances are few). */
+typedef struct pack_check_s {
+  int64_t now;
+  int all;
+} pack_check_t;
+
+static int pack_each(const char *key, void *value, void *arg) {
+  (void)key;
+  pack_check_t *c = arg;
+  const instance_t *in = value;
+  if (!in->packs && c->now - in->last_seen_ms < PRESENCE_STALE_MS) c->all = 0;
+  return 0;
+}
+
+static void pack_update(presence_t *p, int64_t now) {
+  pack_check_t c = {now, now - p->started_ms >= PRESENCE_STALE_MS};
+  if (c.all) strmap_sweep(&p->instances, pack_each, &c);
+  p->app->envelope_pack = c.all;
+}
+
+static void seen(presence_t *p, const char *instance, const char *kind, const json_t *header,
+                 int64_t now) {
   instance_t *in = strmap_get(&p->instances, instance);
   if (!in) {
     in = calloc(1, sizeof(*in));
@@ -529,6 +560,9 @@ static void seen(presence_t *p, const char *instance, int64_t now) {
     }
   }
   in->last_seen_ms = now;
+  if (strcmp(kind, "h") == 0)
+    in->packs = json_integer_value(json_object_get(header, "e")) >= ENVELOPE_VERSION;
+  if (!in->packs) p->app->envelope_pack = 0;
 }
 
 static void on_remote_presence(presence_t *p, json_t *hdr, const char *from) {
@@ -551,7 +585,7 @@ void presence_on_envelope(presence_t *p, const char *kind, json_t *header, const
   if (!p || p->closing) return;
   const char *from = json_string_value(json_object_get(header, "i"));
   if (!from) return;
-  seen(p, from, now_ms);
+  seen(p, from, kind, header, now_ms);
   if (strcmp(kind, "s") == 0) {
     const char *user = json_string_value(json_object_get(header, "user"));
     if (user) announce_change(p, user);
@@ -751,7 +785,7 @@ void presence_tick(presence_t *p, int64_t now_ms) {
   if (strcmp(bus_backend(app->bus), "local") != 0 &&
       now_ms - p->last_heartbeat_ms >= PRESENCE_HEARTBEAT_MS) {
     p->last_heartbeat_ms = now_ms;
-    json_t *h = json_pack("{s:s}", "k", "h");
+    json_t *h = json_pack("{s:s, s:i}", "k", "h", "e", ENVELOPE_VERSION);
     if (h) envelope_publish(app, h, "", 0);
     json_decref(h);
   }
@@ -762,5 +796,6 @@ void presence_tick(presence_t *p, int64_t now_ms) {
    * forgotten instance for long: it would count as quiet and be re-checked.
    * Instances are few (not one per session): walked whole. */
   strmap_sweep(&p->instances, forget_instance, &c);
+  pack_update(p, now_ms);
   sweep_step(p, now_ms);
 }

@@ -121,7 +121,7 @@ static void packed_recipients_reach_them_and_bad_ones_no_one(void **state) {
   ws_session_t *b = fake_session_new(&f->app, id);
   json_t *users = json_pack("[s]", id), *h = json_pack("{s:s}", "k", "e");
   size_t len;
-  char *p = envelope_payload(NULL, h, users, "elsewhere", "{\"type\":\"typing\"}", 17, &len);
+  char *p = envelope_payload(NULL, h, users, 1, "elsewhere", "{\"type\":\"typing\"}", 17, &len);
   assert_non_null(p);
   assert_non_null(strstr(p, "\"U\":1"));
   for (size_t cut = (size_t)((char *)memchr(p, '\n', len) - p) + 1; cut < len - 17; cut++) {

@@ -96,7 +96,7 @@ static void assert_payload(envelope_users_t *c, const json_t *header, const json
                            const char *id, const char *body) {
   size_t want_len, len;
   char *want = payload_as_before(header, users, id, body, &want_len);
-  char *got = envelope_payload(c, header, users, id, body, strlen(body), &len);
+  char *got = envelope_payload(c, header, users, 1, id, body, strlen(body), &len);
   assert_non_null(got);
   assert_int_equal(len, want_len);
   assert_memory_equal(got, want, len);
@@ -154,7 +154,7 @@ static void hex_ids_are_packed_and_come_back(void **state) {
   const char *body = "{\"type\":\"message.new\",\"text\":\"a\\nb\"}";
   for (int round = 0; round < 3; round++) {
     size_t len;
-    char *p = envelope_payload(round < 2 ? c : NULL, h, users, "inst", body, strlen(body), &len);
+    char *p = envelope_payload(round < 2 ? c : NULL, h, users, 1, "inst", body, strlen(body), &len);
     assert_non_null(p);
     const char *want = "{\"k\":\"m\",\"c\":\"c1\",\"s\":7,\"U\":3,\"i\":\"inst\"}\n";
     assert_int_equal(len, strlen(want) + 3 * 12 + strlen(body));
@@ -167,7 +167,7 @@ static void hex_ids_are_packed_and_come_back(void **state) {
   /* An empty header and an empty body. */
   json_t *empty = json_object();
   size_t len;
-  char *p = envelope_payload(c, empty, users, "inst", NULL, 0, &len);
+  char *p = envelope_payload(c, empty, users, 1, "inst", NULL, 0, &len);
   assert_memory_equal(p, "{\"U\":3,\"i\":\"inst\"}\n", 19);
   assert_int_equal(len, 19 + 36);
   assert_round_trip(p, len, empty, users, "inst", "");
@@ -201,9 +201,9 @@ static void a_message_payload_is_the_same_bytes(void **state) {
         json_t *users = round ? plain : packed;
         json_t *h = json_pack("{s:s, s:s, s:I}", "k", "m", "c", convs[k], "s", seqs[j]);
         size_t want_len, len;
-        char *want = envelope_payload(NULL, h, users, "inst", body, strlen(body), &want_len);
-        char *got =
-            envelope_message_payload(c, convs[k], seqs[j], users, "inst", body, strlen(body), &len);
+        char *want = envelope_payload(NULL, h, users, 1, "inst", body, strlen(body), &want_len);
+        char *got = envelope_message_payload(c, convs[k], seqs[j], users, 1, "inst", body,
+                                             strlen(body), &len);
         assert_non_null(got);
         assert_int_equal(len, want_len);
         assert_memory_equal(got, want, len);
@@ -217,13 +217,50 @@ static void a_message_payload_is_the_same_bytes(void **state) {
   envelope_users_free(c);
 }
 
+/* With pack 0 (an instance of an earlier version is alive: presence.c) the
+ * same ids go as the JSON array "u", which that version reads; a kept text
+ * serves only the form it was written in. */
+static void ids_go_as_json_while_another_version_listens(void **state) {
+  (void)state;
+  envelope_users_t *c = envelope_users_new();
+  json_t *users = json_pack("[s,s,s]", ID1, ID2, ID3);
+  json_t *h = json_pack("{s:s, s:s, s:I}", "k", "m", "c", "c1", "s", (json_int_t)7);
+  const char *body = "{\"type\":\"message.new\"}";
+  for (int round = 0; round < 4; round++) {
+    int pack = round % 2;
+    size_t len;
+    char *p = envelope_payload(c, h, users, pack, "inst", body, strlen(body), &len);
+    assert_non_null(p);
+    const char *json = "{\"k\":\"m\",\"c\":\"c1\",\"s\":7,\"u\":[\"" ID1 "\",\"" ID2 "\",\"" ID3
+                       "\"],\"i\":\"inst\"}\n";
+    if (pack) {
+      assert_non_null(strstr(p, "\"U\":3"));
+    } else {
+      assert_int_equal(len, strlen(json) + strlen(body));
+      assert_memory_equal(p, json, strlen(json));
+    }
+    assert_round_trip(p, len, h, users, "inst", body);
+    free(p);
+    p = envelope_message_payload(c, "c1", 7, users, pack, "inst", body, strlen(body), &len);
+    assert_non_null(p);
+    if (pack)
+      assert_non_null(strstr(p, "\"U\":3"));
+    else
+      assert_memory_equal(p, json, strlen(json));
+    free(p);
+  }
+  json_decref(h);
+  json_decref(users);
+  envelope_users_free(c);
+}
+
 /* A packed list the payload does not hold, a count that is not one, or a "U"
  * beside a "u": the envelope is refused, nothing read past its end. */
 static void bad_packed_recipients_are_refused(void **state) {
   json_t *users = json_pack("[s,s]", ID1, ID2);
   json_t *h = json_pack("{s:s, s:s, s:I}", "k", "m", "c", "c1", "s", (json_int_t)7);
   size_t len;
-  char *p = envelope_payload(NULL, h, users, "inst", "", 0, &len);
+  char *p = envelope_payload(NULL, h, users, 1, "inst", "", 0, &len);
   const char *body;
   size_t blen;
   /* Cut anywhere inside the ids: refused; cut after them: the empty body. */
@@ -270,6 +307,7 @@ int main(void) {
       cmocka_unit_test(the_in_process_bus_has_no_one_to_tell),
       cmocka_unit_test(a_payload_with_kept_recipients_is_the_same_text),
       cmocka_unit_test(hex_ids_are_packed_and_come_back),
+      cmocka_unit_test(ids_go_as_json_while_another_version_listens),
       cmocka_unit_test(bad_packed_recipients_are_refused),
       cmocka_unit_test(a_message_payload_is_the_same_bytes),
   };

@@ -423,6 +423,56 @@ static void presence_stops_with_the_app(void **state) {
   chat_fx_free(f);
 }
 
+/* Recipients are packed in envelopes (app.envelope_pack) only once every
+ * instance alive reads them: not for PRESENCE_STALE_MS after the start (the
+ * others have not all been heard), not while an instance alive has not said
+ * ENVELOPE_VERSION in a heartbeat (an earlier version's, in a rolling upgrade,
+ * or a new one not yet heard beating), again once it is quiet that long. */
+static void envelopes_pack_only_when_every_instance_reads_them(void **state) {
+  (void)state;
+  chat_fx_t *f = chat_fx_new(1);
+  presence_t *p = f->app.presence;
+  int64_t t0 = (int64_t)uv_now(&f->loop);
+  presence_tick(p, t0 + 10);
+  assert_int_equal(f->app.envelope_pack, 0);
+  int64_t t = t0 + PRESENCE_STALE_MS;
+  presence_tick(p, t);
+  assert_int_equal(f->app.envelope_pack, 1); /* alone */
+  json_t *newer =
+      json_pack("{s:s, s:s, s:i}", "i", "inst-new", "k", "h", "e", (int)ENVELOPE_VERSION);
+  json_t *older = json_pack("{s:s, s:s}", "i", "inst-old", "k", "h");
+  json_t *third = json_pack("{s:s, s:s}", "i", "inst-third", "k", "c");
+  json_t *third_beat =
+      json_pack("{s:s, s:s, s:i}", "i", "inst-third", "k", "h", "e", (int)ENVELOPE_VERSION);
+  presence_on_envelope(p, "h", newer, "", 0, t + 100);
+  presence_tick(p, t + 100);
+  assert_int_equal(f->app.envelope_pack, 1);
+  presence_on_envelope(p, "h", older, "", 0, t + 200);
+  assert_int_equal(f->app.envelope_pack, 0); /* at once, not at the next tick */
+  presence_on_envelope(p, "h", newer, "", 0, t + 1100);
+  presence_tick(p, t + 1100);
+  assert_int_equal(f->app.envelope_pack, 0);
+  /* The older instance is replaced: quiet for PRESENCE_STALE_MS. */
+  presence_on_envelope(p, "h", newer, "", 0, t + 200 + PRESENCE_STALE_MS - 500);
+  presence_tick(p, t + 200 + PRESENCE_STALE_MS - 1);
+  assert_int_equal(f->app.envelope_pack, 0);
+  presence_tick(p, t + 200 + PRESENCE_STALE_MS);
+  assert_int_equal(f->app.envelope_pack, 1);
+  /* An instance first heard by another envelope than its heartbeat. */
+  int64_t u = t + 200 + PRESENCE_STALE_MS + 100;
+  presence_on_envelope(p, "c", third, "", 0, u);
+  assert_int_equal(f->app.envelope_pack, 0);
+  presence_on_envelope(p, "h", newer, "", 0, u + 100);
+  presence_on_envelope(p, "h", third_beat, "", 0, u + 200);
+  presence_tick(p, u + 300);
+  assert_int_equal(f->app.envelope_pack, 1);
+  json_decref(newer);
+  json_decref(older);
+  json_decref(third);
+  json_decref(third_beat);
+  chat_fx_free(f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(first_and_last_sessions_are_announced_to_contacts),
@@ -431,6 +481,7 @@ int main(void) {
       cmocka_unit_test(a_dead_instance_s_departed_are_handed_out_a_part_a_turn),
       cmocka_unit_test(the_snapshot_holds_at_most_1000_users),
       cmocka_unit_test(presence_stops_with_the_app),
+      cmocka_unit_test(envelopes_pack_only_when_every_instance_reads_them),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
