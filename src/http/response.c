@@ -111,15 +111,13 @@ static void ensure_request_id(http_req_t *req) {
   util_random_hex16(req->request_id);
 }
 
-/* A signed integer's decimal text; 0 or -1 as buf_append. */
-static int append_i64(buf_t *b, int64_t v) {
-  char tmp[21], *end = tmp + sizeof(tmp), *p = end;
-  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+/* v's decimal text; 0 or -1 as buf_append. */
+static int append_u64(buf_t *b, uint64_t v) {
+  char tmp[20], *end = tmp + sizeof(tmp), *p = end;
   do {
-    *--p = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (v < 0) *--p = '-';
+    *--p = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
   return buf_append(b, p, (size_t)(end - p));
 }
 
@@ -176,17 +174,17 @@ static void access_log(http_req_t *req, double seconds) {
     if (rc == 0) rc = log_string(&line, req->route);
   }
   if (rc == 0) rc = buf_append_str(&line, ",\"status\":");
-  if (rc == 0) rc = append_i64(&line, req->status);
+  if (rc == 0) rc = append_u64(&line, (uint64_t)(req->status > 0 ? req->status : 0));
   if (rc == 0) rc = buf_append_str(&line, ",\"bytes\":");
-  if (rc == 0) rc = append_i64(&line, (int64_t)req->bytes_out);
+  if (rc == 0) rc = append_u64(&line, req->bytes_out);
   if (rc == 0) rc = buf_append_str(&line, ",\"duration_ms\":");
-  if (rc == 0) rc = append_i64(&line, (int64_t)(us / 1000));
+  if (rc == 0) rc = append_u64(&line, us / 1000);
   if (rc == 0) rc = buf_append(&line, ".", 1);
   if (rc == 0) rc = buf_append_str(&line, frac);
   if (rc == 0) rc = buf_append_str(&line, ",\"request_id\":");
   if (rc == 0) rc = log_string(&line, req->request_id);
   if (rc == 0) rc = buf_append_str(&line, ",\"conn\":");
-  if (rc == 0) rc = append_i64(&line, (int64_t)(req->conn ? req->conn->id : 0));
+  if (rc == 0) rc = append_u64(&line, req->conn ? (uint64_t)req->conn->id : 0);
   if (rc == 0) rc = buf_append_str(&line, ",\"ts\":\"");
   if (rc == 0) rc = buf_append_str(&line, ts);
   if (rc == 0) rc = buf_append(&line, "\"}", 2);
@@ -196,17 +194,8 @@ static void access_log(http_req_t *req, double seconds) {
 }
 
 /* The status line and headers; Content-Type and Content-Length unless the
- * status has no body. */
-static void append_u64(buf_t *b, uint64_t v) {
-  char tmp[20], *end = tmp + sizeof(tmp), *p = end;
-  do {
-    *--p = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  buf_append(b, p, (size_t)(end - p));
-}
-
-/* Appends, not printf: the head is most of a small reply's instructions. */
+ * status has no body. Appends, not printf: the head is most of a small reply's
+ * instructions. */
 static void build_head(http_req_t *req, buf_t *head, int status, const char *ctype, uint64_t len,
                        int closing) {
   buf_init(head);
