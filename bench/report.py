@@ -345,6 +345,31 @@ def growth_rows(t, results):
                   target="<= 2x", verdict=verdict(r <= 2))
 
 
+def floor_rows(t, results):
+    """Issue 21's floors (bench/floor): the kernel's CPU a delivery written to
+    loopback sessions by frames a write, SQLite's a message stored by shape of
+    table, and, from this run's fan-out, the CPU a delivery that one core has
+    at the ratio asked of each group size."""
+    for f in by(results, "floor", "parley"):
+        rows = f.get("rows", [])
+        if f.get("kind") == "loopback" and rows:
+            t.add("floor", f"kernel us a delivery, {f['frame_bytes']}-byte frames to {f['sessions']:,} loopback "
+                  f"sessions, at {' / '.join(str(r['frames_per_write']) for r in rows)} frames a write",
+                  " / ".join(f"{r['user_us'] + r['sys_us']:.2f}" for r in rows))
+        elif f.get("kind") == "sqlite" and rows:
+            t.add("floor", f"SQLite CPU us a message stored, {f['batch']} a commit: "
+                  f"{' / '.join(r['shape'] for r in rows)}", " / ".join(f"{r['cpu_us']:.1f}" for r in rows))
+    if not by(results, "floor", "parley"):
+        return
+    for g in sorted({r.get("group") for r in by(results, "fanout") if r.get("group")}):
+        ref = next((r for r in by(results, "fanout", "reference") if r.get("group") == g), None)
+        d = ((ref or {}).get("best") or {}).get("delivered_per_s")
+        want = 5 if g <= 10 else 15
+        if d:
+            t.add("floor", f"one core's us a delivery at {want}x the reference (groups of {g}: "
+                  f"{want * d:,.0f} deliveries/s, {want * d / (g - 1):,.0f} sends/s)", 1e6 / (want * d), digits=3)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("results")
@@ -363,6 +388,7 @@ def main():
     connection_rows(t, results)
     http_rows(t, results)
     misc_rows(t, results)
+    floor_rows(t, results)
     m = machine(args)
     text = t.text()
     print()
