@@ -353,9 +353,9 @@ def floor_rows(t, results):
     for f in by(results, "floor", "parley"):
         rows = f.get("rows", [])
         if f.get("kind") == "loopback" and rows:
-            t.add("floor", f"writing core's us a delivery, {f['frame_bytes']}-byte frames to {f['sessions']:,} loopback "
+            t.add("floor", f"writer's CPU us a delivery, {f['frame_bytes']}-byte frames to {f['sessions']:,} loopback "
                   f"sessions, at {' / '.join(str(r['frames_per_write']) for r in rows)} frames a write",
-                  " / ".join(f"{r.get('core_us', r['user_us'] + r['sys_us']):.2f}" for r in rows))
+                  " / ".join(f"{r['user_us'] + r['sys_us']:.2f}" for r in rows))
         elif f.get("kind") == "sqlite" and rows:
             t.add("floor", f"SQLite CPU us a message stored, {f['batch']} a commit: "
                   f"{' / '.join(r['shape'] for r in rows)}", " / ".join(f"{r['cpu_us']:.1f}" for r in rows))

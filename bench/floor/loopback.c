@@ -15,9 +15,10 @@
  * (getrusage: user, and system with loopback's receive path, which runs on
  * the sending core) is the writes' own. One line per F: deliveries/s
  * reached, then user, system and both in µs a delivery, and the writer's
- * core's busy time a delivery (softirq included: what the core has no other
- * use for; the machine should be otherwise quiet); last, the same as one JSON
- * line for bench/run. */
+ * core's busy time a delivery from /proc/stat (softirq included, and anything
+ * else that ran on that core: on a quiet machine it matches the writer's own,
+ * which shows that its system time holds loopback's receive path); last, the
+ * same as one JSON line for bench/run, whose report quotes the writer's own. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
