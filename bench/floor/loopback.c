@@ -86,7 +86,8 @@ static double cpu_s(int who, int sys) {
 static void reader(int port, int n, int core) {
   pin(core);
   int ep = epoll_create1(0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   for (int i = 0; i < n; i++) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -119,13 +120,20 @@ int main(int argc, char **argv) {
   double rate = 600000;
   const char *batches = "1,2,3,4,6,8,12";
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--sessions")) sessions = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--frame")) frame = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--batches")) batches = argv[i + 1];
-    else if (!strcmp(argv[i], "--rate")) rate = atof(argv[i + 1]);
-    else if (!strcmp(argv[i], "--seconds")) seconds = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--writer-core")) wcore = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--reader-core")) rcore = atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--sessions"))
+      sessions = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--frame"))
+      frame = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--batches"))
+      batches = argv[i + 1];
+    else if (!strcmp(argv[i], "--rate"))
+      rate = atof(argv[i + 1]);
+    else if (!strcmp(argv[i], "--seconds"))
+      seconds = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--writer-core"))
+      wcore = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--reader-core"))
+      rcore = atoi(argv[i + 1]);
     else {
       fprintf(stderr, "loopback: unknown option %s\n", argv[i]);
       return 2;
@@ -210,8 +218,10 @@ int main(int argc, char **argv) {
         long long due = (long long)(t * writes_per_s);
         while (writes < due) {
           ssize_t w = write(fds[next++ % (unsigned)sessions], buf, wlen);
-          if (w < 0 && errno == EAGAIN) eagain++;
-          else if (w > 0) done += w / (ssize_t)flen;
+          if (w < 0 && errno == EAGAIN)
+            eagain++;
+          else if (w > 0)
+            done += w / (ssize_t)flen;
           writes++;
         }
         struct timespec ts = {0, 1000000};

@@ -59,14 +59,17 @@ int main(int argc, char **argv) {
   const char *dir = argv[1];
   int n = 200000, convs = 200, batch = 10;
   for (int i = 2; i + 1 < argc; i += 2) {
-    if (!strcmp(argv[i], "--messages")) n = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--conversations")) convs = atoi(argv[i + 1]);
-    else if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
+    if (!strcmp(argv[i], "--messages"))
+      n = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--conversations"))
+      convs = atoi(argv[i + 1]);
+    else if (!strcmp(argv[i], "--batch"))
+      batch = atoi(argv[i + 1]);
   }
   if (n < 1 || convs < 1 || batch < 1) return 2;
   long long *seq = calloc((size_t)convs, sizeof(*seq));
-  printf("sqlite_insert: %d messages, %d conversations, %d a commit (SQLite %s)\n", n, convs,
-         batch, sqlite3_libversion());
+  printf("sqlite_insert: %d messages, %d conversations, %d a commit (SQLite %s)\n", n, convs, batch,
+         sqlite3_libversion());
   printf("%-10s %12s %10s\n", "shape", "messages/s", "cpu_us");
   char json[1024];
   int jl = snprintf(json, sizeof(json),
@@ -145,7 +148,8 @@ int main(int argc, char **argv) {
       int c = rand() % convs;
       long long s = ++seq[c];
       char id[32], client[32], at[32];
-      snprintf(id, sizeof(id), "%08x%016llx", (unsigned)time(NULL), 0x3000000000000000ULL + (unsigned long long)i);
+      snprintf(id, sizeof(id), "%08x%016llx", (unsigned)time(NULL),
+               0x3000000000000000ULL + (unsigned long long)i);
       snprintf(cid, sizeof(cid), "%024x", 0x10000000 + c);
       snprintf(uid, sizeof(uid), "%024x", 0x20000000 + c * 10 + (int)(s % 10));
       snprintf(client, sizeof(client), "b%d", i);
@@ -180,8 +184,8 @@ int main(int argc, char **argv) {
     printf("%-10s %12.0f %10.2f\n", NAMES[shape], n / el, cpu * 1e6 / n);
     fflush(stdout);
     jl += snprintf(json + jl, sizeof(json) - (size_t)jl,
-                   "%s{\"shape\":\"%s\",\"messages_per_s\":%.0f,\"cpu_us\":%.2f}",
-                   shape ? "," : "", NAMES[shape], n / el, cpu * 1e6 / n);
+                   "%s{\"shape\":\"%s\",\"messages_per_s\":%.0f,\"cpu_us\":%.2f}", shape ? "," : "",
+                   NAMES[shape], n / el, cpu * 1e6 / n);
     sqlite3_finalize(ins);
     sqlite3_finalize(conv);
     sqlite3_finalize(mark);
