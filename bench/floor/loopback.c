@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -143,6 +144,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "loopback: bad arguments\n");
     return 2;
   }
+  int maxb = 1;
+  for (const char *p = batches; *p;) {
+    int f = atoi(p);
+    if (f < 1 || f > 1024) {
+      fprintf(stderr, "loopback: frames a write are 1 to 1024\n");
+      return 2;
+    }
+    if (f > maxb) maxb = f;
+    p = strchr(p, ',');
+    if (!p) break;
+    p++;
+  }
   signal(SIGPIPE, SIG_IGN);
   int ls = socket(AF_INET, SOCK_STREAM, 0);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -156,10 +169,20 @@ int main(int argc, char **argv) {
   if (child == 0) reader(ntohs(a.sin_port), sessions, rcore);
   pin(wcore);
   int *fds = calloc((size_t)sessions, sizeof(int));
+  if (!fds) return 1;
   for (int i = 0; i < sessions; i++) {
+    /* A reader that failed to connect (it says why) must not leave this
+     * waiting for ever. */
+    struct pollfd pl = {.fd = ls, .events = POLLIN};
+    if (poll(&pl, 1, 10000) != 1) {
+      fprintf(stderr, "loopback: the reader connected %d sessions of %d\n", i, sessions);
+      kill(child, SIGKILL);
+      return 1;
+    }
     fds[i] = accept(ls, NULL, NULL);
     if (fds[i] < 0) {
       perror("loopback: accept");
+      kill(child, SIGKILL);
       return 1;
     }
     int one = 1;
@@ -167,16 +190,9 @@ int main(int argc, char **argv) {
     fcntl(fds[i], F_SETFL, O_NONBLOCK);
   }
   /* Frames as a server sends them: a 2-byte (or 4-byte) header, then text. */
-  int maxb = 1;
-  for (const char *p = batches; *p;) {
-    int f = atoi(p);
-    if (f > maxb) maxb = f;
-    p = strchr(p, ',');
-    if (!p) break;
-    p++;
-  }
   size_t flen = (size_t)frame;
   char *buf = malloc(flen * (size_t)maxb);
+  if (!buf) return 1;
   for (int b = 0; b < maxb; b++) {
     char *f = buf + (size_t)b * flen;
     memset(f, 'x', flen);
@@ -201,7 +217,6 @@ int main(int argc, char **argv) {
                     sessions, frame, rate);
   for (const char *p = batches; *p;) {
     int fpw = atoi(p);
-    if (fpw < 1) fpw = 1;
     size_t wlen = flen * (size_t)fpw;
     double writes_per_s = rate / fpw;
     long long done = 0, eagain = 0;
