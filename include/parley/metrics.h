@@ -25,6 +25,8 @@ typedef struct metrics_s {
   uint64_t flow_changes_heard;    /* FLOWS_CHANGED_CHANNEL messages (this instance's too) */
   uint64_t push_subscribed_heard; /* PUSH_SUBSCRIBED_CHANNEL messages (this instance's too) */
   uint64_t flow_waits_heard;      /* FLOWS_WAITING_CHANNEL messages (this instance's too) */
+  uint64_t push_coalesced;        /* pushes replaced while waiting by a newer one (push/queue.h) */
+  uint64_t push_stale;            /* pushes dropped, older than one queued or sent (the same) */
   uint64_t webhook_events;
   double loop_lag_ms;                                    /* last measured */
   double loop_lag_max_ms;                                /* max since start */

@@ -77,6 +77,7 @@ static void on_conv(void *ctx, int status, json_t *conv) {
     const char *sender_name = json_string_value(json_object_get(su, "name"));
     const char *conv_id = json_string_value(json_object_get(n->msg, "conversation_id"));
     int64_t now = util_now_ms();
+    json_int_t seq = json_integer_value(json_object_get(n->msg, "seq"));
     int preview = push_preview_on(app->push);
     size_t i;
     json_t *sub;
@@ -87,7 +88,7 @@ static void on_conv(void *ctx, int status, json_t *conv) {
       json_t *payload = push_payload(n->msg, conv, sender_name, uid,
                                      preview && !json_is_false(json_object_get(sub, "preview")));
       int urgent = json_is_true(json_object_get(payload, "mention"));
-      push_enqueue(app->push, sub, payload, conv_id, urgent);
+      push_enqueue(app->push, sub, payload, conv_id, seq, urgent);
     }
   }
   json_decref(conv);

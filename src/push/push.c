@@ -1,8 +1,9 @@
-/* The push sender: the VAPID key, a FIFO of pushes (bounded by
- * push_queue_max) and at most push_concurrency requests in flight through
- * app->http with the SSRF guard (push_allow lifts it per host[:port]). Each
- * push is encrypted for its subscription (RFC 8291) and signed (RFC 8292) as
- * it starts; a 404 or 410 removes the subscription. Loop thread. */
+/* The push sender: the VAPID key, a queue of pushes (bounded by
+ * push_queue_max; in order per subscription and conversation, queue.h) and at
+ * most push_concurrency requests in flight through app->http with the SSRF
+ * guard (push_allow lifts it per host[:port]). Each push is encrypted for its
+ * subscription (RFC 8291) and signed (RFC 8292) as it starts; a 404 or 410
+ * removes the subscription. Loop thread. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +14,11 @@
 #include "parley/bus.h"
 #include "parley/httpc.h"
 #include "parley/log.h"
+#include "parley/metrics.h"
 #include "parley/store.h"
 #include "parley/util.h"
 #include "push/push_crypto.h"
+#include "push/queue.h"
 #include "push/sender.h"
 #include "push/vapid.h"
 
@@ -26,23 +29,24 @@
  * all asked again after NOSUBS_TTL_MS in case a subscription went unheard. */
 #define NOSUBS_MAX 65536
 #define NOSUBS_TTL_MS 60000
+/* The newest seq pushed per subscription and conversation (queue.h): about
+ * ORDER_MAX held (some 150 bytes each: 2.5 MB), each forgotten ORDER_KEEP_MS
+ * after its last push ended. Forgetting one only matters while an older
+ * message's push for it is still on its way through notify.c's three store
+ * reads, which take milliseconds (MongoDB's give up after store_timeout_ms,
+ * 5 s by default and 10 minutes at most): to come last it must outlast
+ * ORDER_KEEP_MS, or ORDER_MAX pushes to other subscriptions or conversations
+ * ending meanwhile. Then it is one push out of order, as before this was
+ * held, not one lost. */
+#define ORDER_MAX 16384
+#define ORDER_KEEP_MS (10 * 60 * 1000)
 
-typedef struct job_s {
-  struct job_s *next;
-  push_t *push;
-  char *endpoint;
-  char *payload;
-  char topic[33];
-  int urgent;
-  uint8_t p256dh[PUSH_P256_PUBLIC_LEN];
-  uint8_t auth[PUSH_AUTH_LEN];
-} job_t;
+typedef push_job_t job_t;
 
 struct push_s {
   app_t *app;
   vapid_t *vapid;
-  job_t *head, *tail;
-  size_t queued;
+  pushq_t queue;
   int in_flight;
   absent_t nosubs; /* users a PUSH_SUB_LIST found without a subscription */
 };
@@ -52,6 +56,8 @@ push_t *push_new(app_t *app) {
   if (!p) return NULL;
   p->app = app;
   absent_init(&p->nosubs, NOSUBS_MAX, NOSUBS_TTL_MS);
+  size_t waiting = app->cfg.push_queue_max > 0 ? (size_t)app->cfg.push_queue_max : 0;
+  pushq_init(&p->queue, waiting, ORDER_MAX, ORDER_KEEP_MS);
   p->vapid = vapid_load(app->cfg.vapid_private_key, app->cfg.data_dir);
   if (!p->vapid) {
     free(p);
@@ -60,28 +66,16 @@ push_t *push_new(app_t *app) {
   return p;
 }
 
-static void job_free(job_t *j) {
-  if (!j) return;
-  free(j->endpoint);
-  free(j->payload);
-  sodium_memzero(j->auth, sizeof(j->auth));
-  free(j);
-}
-
 void push_free(push_t *p) {
   if (!p) return;
-  while (p->head) {
-    job_t *j = p->head;
-    p->head = j->next;
-    job_free(j);
-  }
+  pushq_free(&p->queue);
   vapid_free(p->vapid);
   absent_free(&p->nosubs);
   free(p);
 }
 
 const char *push_vapid_public(const push_t *p) { return vapid_public_b64(p->vapid); }
-size_t push_queued(const push_t *p) { return p->queued; }
+size_t push_queued(const push_t *p) { return pushq_queued(&p->queue); }
 int push_in_flight(const push_t *p) { return p->in_flight; }
 int push_preview_on(const push_t *p) { return strcmp(p->app->cfg.push_preview, "on") == 0; }
 
@@ -122,9 +116,10 @@ static void on_removed(void *ctx, int status, json_t *result) {
 
 static void on_sent(void *ctx, const httpc_response_t *res) {
   job_t *j = ctx;
-  push_t *p = j->push;
+  push_t *p = j->owner;
   app_t *app = p->app;
   p->in_flight--;
+  pushq_done(&p->queue, j, (int64_t)uv_now(app->loop));
   if (res->status == 404 || res->status == 410) {
     /* The subscription expired or was withdrawn (RFC 8030, section 7.3). */
     log_info("push: the push service answered %d: subscription removed", res->status);
@@ -135,7 +130,7 @@ static void on_sent(void *ctx, const httpc_response_t *res) {
     log_warn("push: not delivered (%d%s%s)", res->status, res->error ? ", " : "",
              res->error ? res->error : "");
   }
-  job_free(j);
+  push_job_free(j);
   if (!app->shutting_down) pump(p);
 }
 
@@ -178,27 +173,24 @@ static int start(push_t *p, job_t *j) {
 }
 
 static void pump(push_t *p) {
-  while (p->head && p->in_flight < p->app->cfg.push_concurrency && p->app->http) {
-    job_t *j = p->head;
-    p->head = j->next;
-    if (!p->head) p->tail = NULL;
-    p->queued--;
+  job_t *j;
+  while (p->in_flight < p->app->cfg.push_concurrency && p->app->http &&
+         (j = pushq_next(&p->queue))) {
     if (start(p, j) != 0) {
       log_warn("push: cannot send a push");
-      job_free(j);
+      pushq_done(&p->queue, j, (int64_t)uv_now(p->app->loop));
+      push_job_free(j);
     }
   }
 }
 
-int push_enqueue(push_t *p, const json_t *sub, json_t *payload, const char *topic, int urgent) {
+int push_enqueue(push_t *p, const json_t *sub, json_t *payload, const char *topic, int64_t seq,
+                 int urgent) {
+  app_t *app = p->app;
   job_t *j = NULL;
   char *text = payload ? json_dumps(payload, JSON_COMPACT) : NULL;
   json_decref(payload);
   if (!text || strlen(text) > PUSH_PLAINTEXT_MAX) goto drop;
-  if (p->queued >= (size_t)p->app->cfg.push_queue_max) {
-    log_warn("push: %zu pushes waiting already: one dropped", p->queued);
-    goto drop;
-  }
   j = calloc(1, sizeof(*j));
   const char *endpoint = json_string_value(json_object_get(sub, "endpoint"));
   if (!j || !endpoint ||
@@ -206,21 +198,32 @@ int push_enqueue(push_t *p, const json_t *sub, json_t *payload, const char *topi
       unb64(json_string_value(json_object_get(sub, "auth")), j->auth, sizeof(j->auth)) != 0 ||
       !(j->endpoint = strdup(endpoint)))
     goto drop;
-  j->push = p;
+  j->owner = p;
   j->payload = text;
+  j->seq = seq;
   j->urgent = urgent;
   snprintf(j->topic, sizeof(j->topic), "%s", topic ? topic : "");
-  if (p->tail)
-    p->tail->next = j;
-  else
-    p->head = j;
-  p->tail = j;
-  p->queued++;
+  switch (pushq_put(&p->queue, j, (int64_t)uv_now(app->loop))) {
+    case PUSHQ_QUEUED:
+      break;
+    case PUSHQ_COALESCED:
+      if (app->metrics) app->metrics->push_coalesced++;
+      return 0;
+    case PUSHQ_STALE:
+      if (app->metrics) app->metrics->push_stale++;
+      return 0;
+    case PUSHQ_FULL:
+      log_warn("push: %zu pushes waiting already: one dropped", pushq_queued(&p->queue));
+      return -1;
+    case PUSHQ_NOMEM:
+      log_warn("push: out of memory: one push dropped");
+      return -1;
+  }
   pump(p);
   return 0;
 drop:
   if (j) j->payload = NULL;
-  job_free(j);
+  push_job_free(j);
   free(text);
   return -1;
 }

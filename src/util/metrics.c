@@ -138,6 +138,14 @@ void metrics_render(const metrics_t *m, buf_t *out) {
   metrics_counter(out, "parley_push_subscribed_heard_total",
                   "new push subscriptions announced on the bus (their user may have one now)",
                   m->push_subscribed_heard);
+  metrics_counter(out, "parley_push_coalesced_total",
+                  "pushes replaced while waiting by a newer message's of their subscription "
+                  "and conversation",
+                  m->push_coalesced);
+  metrics_counter(out, "parley_push_stale_total",
+                  "pushes dropped: a newer message's of their subscription and conversation "
+                  "was queued or sent",
+                  m->push_stale);
   metrics_counter(out, "parley_flow_waits_heard_total",
                   "asks announced on the bus (their contact may have one waiting now)",
                   m->flow_waits_heard);
