@@ -8,6 +8,7 @@ key. What it cannot check is a browser's own subscription, which needs a real
 push service; this is the server path only."""
 import base64
 import json
+import random
 import threading
 import time
 import uuid
@@ -92,6 +93,8 @@ class PushStandin:
         self.subs = {}        # token -> (private key, auth)
         self.answers = {}     # token -> HTTP status to answer (default 201)
         self.hold = 0.0       # seconds to hold each answer (queue bound tests)
+        self.jitter = 0.0     # up to this many seconds, at random, before a push counts as
+                              # received (the network's paths vary: ordering tests)
         self.pushes = []      # every push received, in arrival order
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -140,6 +143,8 @@ class PushStandin:
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if standin.jitter:
+                    time.sleep(random.uniform(0, standin.jitter))
                 token = self.path.rsplit("/", 1)[-1]
                 push = {"endpoint": f"{standin.origin}{self.path}",
                         "headers": {k.lower(): v for k, v in self.headers.items()},
