@@ -116,6 +116,9 @@ pushq_result_t pushq_put(pushq_t *q, push_job_t *j, int64_t now_ms) {
   key_id(j, id);
   pushq_key_t *k = strmap_get(&q->keys, id);
   if (k && j->seq <= k->newest) {
+    /* A mention among the older messages still wakes the device, through the
+     * newer push when that has not started. */
+    if (k->waiting && j->urgent) k->waiting->urgent = 1;
     push_job_free(j);
     return PUSHQ_STALE;
   }

@@ -6,7 +6,8 @@
  * order (MongoDB's run on libuv's pool) and several pushes are in flight at
  * once:
  * - a push older than (or as old as) one queued, in flight or sent for its
- *   endpoint+topic is dropped (stale);
+ *   endpoint+topic is dropped (stale; when urgent, the one waiting, if any,
+ *   becomes urgent);
  * - a newer one while one waits for it takes the waiting one's place in the
  *   queue (coalesced: the payload, keys, seq; Urgency high if either was);
  * - a push does not start while one of its endpoint+topic is in flight; the

@@ -5,7 +5,8 @@ instance, with what it says; none while they are connected (here or on
 another instance), have muted the conversation or chose do-not-disturb; a
 subscription the service says is gone (410) is removed; the send queue is
 bounded; after a burst in a conversation the last push the service received
-for it is the newest message's. The browser's side (a real push service) cannot be reached here."""
+for it is the newest message's, and says so when a message of the burst whose
+push it replaced mentioned the user. The browser's side (a real push service) cannot be reached here."""
 import asyncio
 import os
 import time
@@ -252,6 +253,32 @@ def test_a_burst_leaves_the_newest_message_last(start_server, standin, concurren
     got = [p["payload"]["seq"] for p in pushes]
     assert got[-1] == newest["seq"] and got == sorted(set(got)), got
     assert len(got) + skipped() - before == len(msgs), (got, skipped() - before)
+
+
+def test_a_mention_in_a_burst_is_not_lost(start_server, standin):
+    """While a push is on its way, a message that mentions the user and a newer
+    one that does not arrive: the newer one's push goes in place of the
+    mention's (coalesced, or the mention's made stale if its reads ended
+    last), and it says the user was mentioned, in its payload and Urgency.
+    The next push, after the burst, is the plain message's own."""
+    s = start_server(env={"PARLEY_PUSH_ALLOW": standin.allow, "PARLEY_PUSH_CONCURRENCY": "1"})
+    a, b, c = s.signup(name="Ann"), s.signup(), s.signup()
+    conv = create_group(s, a, [b, c], name="Crew")
+    sub, _ = subscribe(s, b, standin)
+    standin.hold = 1.0  # the first push holds the only slot while the others come
+    push_of(standin, sub, send(s, a, conv, "first"))
+    mention = send(s, a, conv, "look at this", mentions=[uid(b)])
+    plain = send(s, a, conv, "plain")
+    standin.hold = 0
+    p = push_of(standin, sub, plain)
+    assert p["payload"]["mention"] is True and p["headers"]["urgency"] == "high", p
+    assert p["payload"]["text"] == "plain"
+    time.sleep(0.2)
+    ids = [x["payload"]["message_id"] for x in standin.received(sub["endpoint"])]
+    assert mention["id"] not in ids, ids
+    after = send(s, a, conv, "after")
+    p = push_of(standin, sub, after)
+    assert p["payload"]["mention"] is False and p["headers"]["urgency"] == "normal", p
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 // Parley's service worker: shows Web Push notifications (API.md, Push) and opens the
 // conversation when one is clicked. The payload was decrypted by the browser; it is
-// {type: "message", conversation_id, title, sender_name, mention, text?}. Text is shown
-// as the notification's body, never as HTML.
+// {type: "message", conversation_id, title, sender_name, mention, text?}; mention is also
+// true when a message this push replaced mentioned the user. Text is shown as the
+// notification's body, never as HTML.
 self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
 

@@ -114,6 +114,30 @@ static void coalescing_takes_the_newer_keys_and_keeps_urgency(void **state) {
   pushq_free(&q);
 }
 
+static void a_stale_mention_makes_the_waiting_one_urgent(void **state) {
+  (void)state;
+  pushq_t q;
+  pushq_init(&q, 100, 100, 60000);
+  /* 4 in flight, 6 waiting; then the store's reads for 5 (a mention) end. */
+  assert_int_equal(pushq_put(&q, job("https://push.example/a", "c1", 4), 0), PUSHQ_QUEUED);
+  push_job_t *flying = next_is(&q, "c1#4");
+  assert_int_equal(pushq_put(&q, job("https://push.example/a", "c1", 6), 0), PUSHQ_QUEUED);
+  push_job_t *j = job("https://push.example/a", "c1", 5);
+  j->urgent = 1;
+  assert_int_equal(pushq_put(&q, j, 0), PUSHQ_STALE);
+  assert_false(flying->urgent); /* started already: as it was */
+  done(&q, flying, 1);
+  j = next_is(&q, "c1#6");
+  assert_true(j->urgent);
+  done(&q, j, 2);
+  /* Nothing waiting: a stale mention changes nothing (the newer one is sent). */
+  j = job("https://push.example/a", "c1", 3);
+  j->urgent = 1;
+  assert_int_equal(pushq_put(&q, j, 3), PUSHQ_STALE);
+  next_is(&q, NULL);
+  pushq_free(&q);
+}
+
 static void the_bound_holds_and_coalescing_needs_no_room(void **state) {
   (void)state;
   pushq_t q;
@@ -177,6 +201,7 @@ int main(void) {
       cmocka_unit_test(older_is_stale_newer_replaces_the_waiting_one),
       cmocka_unit_test(one_in_flight_per_endpoint_and_topic_others_pass),
       cmocka_unit_test(coalescing_takes_the_newer_keys_and_keeps_urgency),
+      cmocka_unit_test(a_stale_mention_makes_the_waiting_one_urgent),
       cmocka_unit_test(the_bound_holds_and_coalescing_needs_no_room),
       cmocka_unit_test(what_is_held_is_bounded_and_forgotten),
   };
