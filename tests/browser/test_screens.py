@@ -178,6 +178,19 @@ def test_main_pages(app_factory, browser_factory):
         narrow.wait(lambda: len(narrow.all("[data-test=conv-row]")) == 5, what="the inbox at 375 px")
         assert narrow.js("return document.documentElement.scrollWidth") <= 375, "nothing overflows sideways"
         narrow.shot("inbox-375")
+        # The navigation is a strip that scrolls sideways without a scrollbar: its links
+        # fade out at the edge it can scroll towards (a fade that sticks to each edge).
+        nav = narrow.find("nav.nav")
+        assert narrow.js("return arguments[0].scrollWidth > arguments[0].clientWidth", nav), "the strip scrolls"
+        for edge in ("::before", "::after"):
+            assert narrow.js("return getComputedStyle(arguments[0], arguments[1]).position", nav, edge) == "sticky", edge
+        narrow.js("arguments[0].scrollLeft = arguments[0].scrollWidth", nav)
+        narrow.wait(lambda: narrow.js("const n = arguments[0]; return n.scrollLeft + n.clientWidth >= n.scrollWidth - 1", nav),
+                    what="the strip scrolled to its end")
+        narrow.shot("inbox-375-nav-end")
+        dark(narrow)
+        narrow.js("arguments[0].scrollLeft = 0", nav)
+        narrow.shot("inbox-375-dark")
 
         # Log out, and back in with the form.
         page.open("/settings")
