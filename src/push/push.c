@@ -19,6 +19,7 @@
 #include "parley/util.h"
 #include "push/push_crypto.h"
 #include "push/queue.h"
+#include "push/rules.h"
 #include "push/sender.h"
 #include "push/vapid.h"
 
@@ -134,30 +135,20 @@ static void on_sent(void *ctx, const httpc_response_t *res) {
   if (!app->shutting_down) pump(p);
 }
 
-/* An urgent push whose message does not mention the user stands for one it
- * replaced or made stale that did (queue.h): its payload says so, as its
- * Urgency does. Returns -1 only when out of memory. */
-static int mention_folded(job_t *j) {
-  if (!j->urgent) return 0;
-  json_t *payload = json_loads(j->payload, 0, NULL);
-  if (!payload || !json_is_false(json_object_get(payload, "mention"))) {
-    json_decref(payload);
-    return 0;
-  }
-  char *text = NULL;
-  if (json_object_set_new(payload, "mention", json_true()) == 0)
-    text = json_dumps(payload, JSON_COMPACT);
-  json_decref(payload);
-  if (!text) return -1;
+/* An urgent push is for a message that mentions the user (notify.c), or stands
+ * for one it replaced or made stale that did (queue.h): its payload says so, as
+ * its Urgency does. Left as it was when memory runs out. */
+static void mention_folded(job_t *j) {
+  char *text = j->urgent ? push_payload_mentioning(j->payload) : NULL;
+  if (!text) return;
   free(j->payload);
   j->payload = text;
-  return 0;
 }
 
 /* Encrypts, signs and sends j; returns 0 (on_sent will run) or -1. */
 static int start(push_t *p, job_t *j) {
   app_t *app = p->app;
-  if (mention_folded(j) != 0) return -1;
+  mention_folded(j);
   uint8_t body[PUSH_RECORD_SIZE];
   size_t blen = 0, plen = strlen(j->payload);
   char authz[2048], ttl[48], urgency[32], topic[48];

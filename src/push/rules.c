@@ -126,3 +126,13 @@ json_t *push_payload(const json_t *msg, const json_t *conv, const char *sender_n
   }
   return out;
 }
+
+char *push_payload_mentioning(const char *text) {
+  json_t *payload = text ? json_loads(text, 0, NULL) : NULL;
+  char *out = NULL;
+  if (payload && json_is_false(json_object_get(payload, "mention")) &&
+      json_object_set_new(payload, "mention", json_true()) == 0)
+    out = json_dumps(payload, JSON_COMPACT);
+  json_decref(payload);
+  return out;
+}

@@ -32,4 +32,10 @@ int push_wanted(const json_t *user, const json_t *conv, int64_t now_ms);
 json_t *push_payload(const json_t *msg, const json_t *conv, const char *sender_name,
                      const char *recipient, int preview);
 
+/* A push_payload's text (compact JSON) that says mention: false, saying true
+ * instead, the rest as it was: for a push that stands for a message it
+ * replaced that mentioned the user (queue.h). A new string; NULL when text
+ * says no mention: false, is not such a payload, or memory ran out. */
+char *push_payload_mentioning(const char *text);
+
 #endif

@@ -12,7 +12,8 @@
  * (the conversation) collapses its pushes at the push service, seq (the
  * message's, in the conversation) orders them (queue.h: an older one than
  * queued or sent is dropped, a newer one replaces one waiting), urgent asks
- * for Urgency: high. Returns 0 (queued, coalesced or stale: counted), or -1
+ * for Urgency: high (a mention: a push that stands for it also says so in
+ * its payload, push_payload_mentioning). Returns 0 (queued, coalesced or stale: counted), or -1
  * when the queue is full or sub is bad (dropped, logged). */
 int push_enqueue(push_t *p, const json_t *sub, json_t *payload, const char *topic, int64_t seq,
                  int urgent);

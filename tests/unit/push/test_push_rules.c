@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -112,11 +113,39 @@ static void payloads_say_who_where_and_a_cut_preview(void **state) {
   json_decref(conv);
 }
 
+static void a_payload_is_made_to_say_mention_and_nothing_else_changes(void **state) {
+  (void)state;
+  json_t *msg =
+      json_pack("{s:s, s:s, s:i, s:s, s:s, s:[s]}", "id", "m1", "conversation_id", "c1", "seq", 7,
+                "sender_id", "ann", "text", "caf\xc3\xa9 \"x\"", "mentions", "bob");
+  json_t *conv = conv_with(NULL);
+  json_t *plain = push_payload(msg, conv, "Ann", "cat", 1);
+  json_t *mentioned = push_payload(msg, conv, "Ann", "cat", 1);
+  json_object_set_new(mentioned, "mention", json_true());
+  char *text = json_dumps(plain, JSON_COMPACT), *want = json_dumps(mentioned, JSON_COMPACT);
+  char *got = push_payload_mentioning(text);
+  assert_non_null(got);
+  assert_string_equal(got, want); /* the same bytes, key order included */
+  /* Already a mention, or not a payload: nothing to change. */
+  assert_null(push_payload_mentioning(got));
+  assert_null(push_payload_mentioning("{\"mention\":1}"));
+  assert_null(push_payload_mentioning("not json"));
+  assert_null(push_payload_mentioning(NULL));
+  free(got);
+  free(text);
+  free(want);
+  json_decref(plain);
+  json_decref(mentioned);
+  json_decref(msg);
+  json_decref(conv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(endpoints_are_https_unless_allowed),
       cmocka_unit_test(only_offline_unmuted_users_not_in_dnd_are_pushed),
       cmocka_unit_test(payloads_say_who_where_and_a_cut_preview),
+      cmocka_unit_test(a_payload_is_made_to_say_mention_and_nothing_else_changes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
