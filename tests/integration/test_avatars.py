@@ -40,7 +40,9 @@ def set_avatar(server, session, attachment_id):
 
 
 def test_avatar_is_an_own_image_seen_by_everyone(start_server):
-    server = start_server(env={"PARLEY_UPLOAD_UNSENT_TTL_S": "2"})
+    # An unsent upload lives 5 s here: more than the steps to its being made the avatar
+    # take under ASan on a busy machine.
+    server = start_server(env={"PARLEY_UPLOAD_UNSENT_TTL_S": "5"})
     a, b = server.signup(), server.signup()
     uid = a["user"]["id"]
     img = upload(server, a, png(600, 400), "me.png")
@@ -62,8 +64,9 @@ def test_avatar_is_an_own_image_seen_by_everyone(start_server):
     assert r.header("Content-Type") == "image/jpeg"
     # Altered, it is nothing.
     assert server.request("GET", url.replace(f"a={uid}", f"a={b['user']['id']}")).status == 404
-    # Not swept as an unsent upload (the sweep runs every second here).
-    time.sleep(3.5)
+    # Not swept as an unsent upload (the sweep runs every 1.25 s here, and the upload is
+    # past its life).
+    time.sleep(6.5)
     assert server.request("GET", url).status == 200
     # null removes it.
     r = set_avatar(server, a, None)
