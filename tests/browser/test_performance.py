@@ -72,12 +72,31 @@ def test_first_load_is_small(app, browser_factory):
     assert encoded <= FIRST_LOAD_BUDGET, f"{encoded} bytes of compressed JS+CSS on first load"
 
 
-def machine_load():
-    """Whether the machine has more runnable work than cores (then wall time is the
-    machine's as much as the app's), and the figures that say so."""
+def steal_ms():
+    """The time the hypervisor has taken from this machine's cores (steal, in /proc/stat's
+    first line), in ms; 0 where there is none to read."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) * 1000 // os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+# Time taken by the hypervisor while the scroll was measured, from which on a task's wall
+# time may be its: half a long task's budget.
+STEAL_BUSY_MS = 50
+
+
+def machine_load(stolen_ms=0):
+    """Whether the machine was busy (then wall time is the machine's as much as the
+    app's), and the figures that say so: more runnable work than cores, or a virtual
+    machine whose host took time from its cores while the scroll was measured (a load
+    average does not count that)."""
     load = os.getloadavg()[0]
     cores = os.cpu_count() or 1
-    return load >= cores, f"load average {load:.1f} on {cores} cores"
+    return (load >= cores or stolen_ms >= STEAL_BUSY_MS,
+            f"load average {load:.1f} on {cores} cores, {stolen_ms} ms stolen by the host")
 
 
 def trace_events(page):
@@ -94,8 +113,9 @@ class Scroll:
     """What one scripted scroll measured: the long tasks the page's PerformanceObserver saw
     (wall time, ms) and the CPU time of every task of the page's main thread (ms)."""
 
-    def __init__(self, result, long_tasks, tasks):
+    def __init__(self, result, long_tasks, tasks, stolen_ms):
         self.result = result
+        self.stolen_ms = stolen_ms  # the hypervisor's, while measured (steal_ms)
         self.long_tasks = long_tasks  # [(start ms, duration ms, attribution, cpu ms or None)]
         self.tasks = tasks  # [(start ms, wall ms, cpu ms)]
 
@@ -116,6 +136,7 @@ def scroll_and_measure(page, step, interval, warmup_ms=2000, segment_ms=4000, ti
     assert not seg["done"], "the scroll ended during its warm-up: too little to measure"
     trace_events(page)
     origin = page.js(OBSERVE)
+    stolen_from = steal_ms()
     events = []
     spans = []
     deadline = time.monotonic() + timeout
@@ -124,6 +145,7 @@ def scroll_and_measure(page, step, interval, warmup_ms=2000, segment_ms=4000, ti
         seg = run(segment_ms)
         spans.append((seg["from"], seg["to"]))
         events += [e for e in trace_events(page) if e.get("name") in ("RunTask", "TimeStamp")]
+    stolen = steal_ms() - stolen_from
     during = lambda start: any(a <= start <= b for a, b in spans)
     long_tasks = [t for t in page.js("return window.__long") if during(t[0])]
     events += [e for e in trace_events(page) if e.get("name") in ("RunTask", "TimeStamp")]
@@ -142,19 +164,20 @@ def scroll_and_measure(page, step, interval, warmup_ms=2000, segment_ms=4000, ti
         return max(near, key=lambda t: t[1])[2] if near else None
 
     long_tasks = [(s, d, name, cpu_of(s, d)) for s, d, name in long_tasks]
-    return Scroll(seg["result"], long_tasks, tasks)
+    return Scroll(seg["result"], long_tasks, tasks, stolen)
 
 
 # A task's CPU time on the page's main thread may use at most half the budget, whatever
 # the machine is doing: that is the app's own work. A long task over LONG_TASK_MS of wall
-# time fails, unless the machine is loaded (more runnable work than cores) and the trace
-# shows the task's own CPU time within that half: then it spent the rest waiting for a
-# core, which is the machine's doing, and it is reported.
+# time fails, unless the machine is busy (more runnable work than cores, or time stolen
+# by the host of a virtual machine) and the trace shows the task's own CPU time within
+# that half: then it spent the rest waiting for a core, which is the machine's doing, and
+# it is reported.
 CPU_BUDGET_MS = LONG_TASK_MS / 2
 
 
 def check_long_tasks(name, scroll):
-    busy, why = machine_load()
+    busy, why = machine_load(scroll.stolen_ms)
     heavy = [round(t[2], 1) for t in scroll.tasks if t[2] > CPU_BUDGET_MS]
     assert not heavy, f"{name}: main-thread tasks of {heavy} ms of CPU ({why})"
     over = [t for t in scroll.long_tasks if t[1] > LONG_TASK_MS]
@@ -195,7 +218,8 @@ def test_inbox_of_1000_conversations_scrolls_smoothly(app, browser_factory):
     last, rows_dom = scroll.result
     assert last == "Group 0000", "scrolled to the oldest conversation"
     report("inbox_1000", long_tasks_ms=sorted(round(t[1]) for t in scroll.long_tasks)[-5:],
-           worst_task_cpu_ms=scroll.worst_cpu(), rows_in_dom_max=rows_dom, load=os.getloadavg()[0])
+           worst_task_cpu_ms=scroll.worst_cpu(), rows_in_dom_max=rows_dom, load=os.getloadavg()[0],
+           stolen_ms=scroll.stolen_ms)
     assert rows_dom < 60, "rows are virtualised"
     check_long_tasks("inbox", scroll)
 
@@ -225,7 +249,8 @@ def test_chat_of_10000_messages_scrolls_smoothly(app, browser_factory):
     first, max_dom = scroll.result
     assert first == "message 1"
     report("chat_10000", long_tasks_ms=sorted(round(t[1]) for t in scroll.long_tasks)[-5:],
-           worst_task_cpu_ms=scroll.worst_cpu(), messages_in_dom_max=max_dom, load=os.getloadavg()[0])
+           worst_task_cpu_ms=scroll.worst_cpu(), messages_in_dom_max=max_dom, load=os.getloadavg()[0],
+           stolen_ms=scroll.stolen_ms)
     assert max_dom <= 250, "the message window stays bounded"
     page.shot("chat-history-top")
     check_long_tasks("chat", scroll)
