@@ -152,8 +152,14 @@ export function ChatPane({ id }) {
         {c.type === 'secret' && <SafetyButton conv={c} />}
         {!ig && <MuteMenu c={c} />}
         {c.type !== 'direct' && c.type !== 'secret' && (
-          <button onClick={() => setSide(!side)} aria-expanded={side ? 'true' : 'false'} data-test="details">
-            {ig ? 'Contact' : 'Details'}
+          <button class="details-button" onClick={() => setSide(!side)} aria-expanded={side ? 'true' : 'false'}
+            aria-label={ig ? 'Contact' : 'Details'} title={ig ? 'Contact' : 'Details'} data-test="details">
+            {/* On a narrow screen an icon, so that the conversation's name has the room. */}
+            <span class="details-label">{ig ? 'Contact' : 'Details'}</span>
+            <svg class="details-icon" viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" fill="none"
+              stroke="currentColor" stroke-width="2" stroke-linecap="round" data-test="details-icon">
+              <circle cx="12" cy="12" r="9.5" /><path d="M12 11v6M12 7.5v.01" />
+            </svg>
           </button>
         )}
       </header>
