@@ -59,9 +59,9 @@ echo "what the part set: $SEEN"
     assert head.splitlines() == [
         "--- a part that fails",
         "FAILED tests/x.py::test_a - AssertionError: 1 == 2",
-        "ERROR: AddressSanitizer: heap-use-after-free on address 0x1",
         "1 failed, 2 passed in 3.00s",
-    ]
+        "ERROR: AddressSanitizer: heap-use-after-free on address 0x1",
+    ], "pytest's summary first, then the other failure lines"
     assert last.splitlines()[-1] == "1 failed, 2 passed in 3.00s"
     assert "collected 3 items" not in last, "only the last lines"
 
