@@ -15,13 +15,19 @@ import json
 import time
 
 
-def test_notifications_toggle_registers_the_worker_and_reports_the_push_service(app, browser_factory):
-    s = app.signup("Pia Push")
+def logged_in_with_notifications(app, browser_factory, name, path):
+    """A browser logged in as a new user, notifications allowed, on `path`."""
+    s = app.signup(name)
     page = browser_factory()
     page.login_token(s)
     page.d.execute_cdp_cmd("Browser.grantPermissions",
                            {"origin": app.url, "permissions": ["notifications"]})
-    page.open("/settings")
+    page.open(path)
+    return s, page
+
+
+def test_notifications_toggle_registers_the_worker_and_reports_the_push_service(app, browser_factory):
+    s, page = logged_in_with_notifications(app, browser_factory, "Pia Push", "/settings")
     toggle = page.find("[data-test=push-toggle]")
     assert not toggle.is_selected()
     assert not page.find("[data-test=push-preview]").is_enabled()  # only with notifications on
@@ -80,12 +86,7 @@ def notifications(page):
 
 
 def test_a_late_push_for_an_older_message_leaves_the_newer_shown(app, browser_factory):
-    s = app.signup("Pia Order")
-    page = browser_factory()
-    page.login_token(s)
-    page.d.execute_cdp_cmd("Browser.grantPermissions",
-                           {"origin": app.url, "permissions": ["notifications"]})
-    page.open("/inbox")
+    _, page = logged_in_with_notifications(app, browser_factory, "Pia Order", "/inbox")
     assert page.d.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "navigator.serviceWorker.register('/sw.js').then(() => navigator.serviceWorker.ready)"
