@@ -83,8 +83,8 @@ def steal_ms():
         return 0
 
 
-# Time taken by the hypervisor while the scroll was measured, from which on a task's wall
-# time may be its: half a long task's budget.
+# Stolen time while the scroll was measured from which a long task's wall time may be the
+# host's doing rather than the app's: half a long task's budget.
 STEAL_BUSY_MS = 50
 
 
