@@ -70,6 +70,18 @@ def test_team_inbox_screens(app_factory, browser_factory):
         cid = convs[0]["id"]
         page.open(f"/c/{cid}")
         page.wait(lambda: "paused until" in page.find("[data-test=automation-state]").text, what="the owner sees the pause")
+        narrow = browser_factory(375, 740, app=app)
+        narrow.login_token(owner)
+        narrow.open(f"/c/{cid}")
+        narrow.wait(lambda: "paused until" in narrow.find("[data-test=automation-state]").text,
+                    what="the pause at 375 px")
+        narrow.shot("team-chat-375")
+        # At 375 px the team controls take a row of their own under the name, which is
+        # whole, and nothing in the header runs past its edge.
+        title = narrow.find("[data-test=chat-title]")
+        assert narrow.js("return arguments[0].scrollWidth <= arguments[0].clientWidth", title), "the name is whole"
+        assert narrow.find("[data-test=team-controls]").rect["y"] >= title.rect["y"] + title.rect["height"]
+        assert narrow.js("return document.querySelector('.chat-head').scrollWidth <= 375")
         ap.find("[data-test=automation-toggle]").click()
         ap.wait(lambda: "Automation on" in ap.find("[data-test=automation-state]").text, what="resumed")
         page.wait(lambda: "Automation on" in page.find("[data-test=automation-state]").text,
