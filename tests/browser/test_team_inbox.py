@@ -1,7 +1,8 @@
 """The team inbox's screens: the owner adds an agent in Instagram settings and removes
 it; the agent's inbox has the Mine / Unassigned / All tabs; the conversation header's
 assign control and the automation control (paused until a time after a reply, resumed
-by hand). Screenshots: team-settings, team-inbox, team-chat-paused."""
+by hand), and the header at 375 px. Screenshots: team-settings, team-inbox, team-chat-paused,
+team-chat-375."""
 import time
 import uuid
 
