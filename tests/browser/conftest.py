@@ -185,6 +185,15 @@ class Page:
         os.makedirs(SHOTS, exist_ok=True)
         self.d.save_screenshot(os.path.join(SHOTS, f"{name}.png"))
 
+    def chat_header_fits(self, width):
+        """Asserts the open chat's header at a narrow width: the conversation's name is
+        whole (not cut with an ellipsis), and nothing in the header runs past `width`."""
+        title = self.find("[data-test=chat-title]")
+        assert self.js("return arguments[0].scrollWidth <= arguments[0].clientWidth", title), \
+            f"the name is whole: {title.text!r}"
+        assert self.js("return document.querySelector('.chat-head').scrollWidth") <= width
+        return title
+
     def logs(self):
         """Browser console entries since the last call (errors include CSP violations)."""
         self.console += self.d.get_log("browser")
